@@ -1,0 +1,156 @@
+// `/incident`: declare, acknowledge, update, change severity, resolve, list, status, post-mortem, help.
+import { SEVERITIES, type FileConfig, type Severity } from '../config.js';
+import { incidentId, parseIncidentId } from '../incidents/model.js';
+import { renderPostmortem } from '../incidents/postmortem.js';
+import { TITLE_MAX, type IncidentReference, type IncidentService } from '../incidents/service.js';
+import { renderIncidentList, renderIncidentStatus } from '../slack/incident-replies.js';
+import { badCommand, helpText, subcommand, words, type CommandContext, type SlashCommand } from './registry.js';
+
+function isSeverity(word: string): word is Severity {
+  return (SEVERITIES as readonly string[]).includes(word);
+}
+
+/** Splits an optional leading `INC-n` from the rest of the text. */
+export function splitIncidentId(rest: string): { number?: number; rest: string } {
+  const [first = ''] = words(rest);
+  const number = parseIncidentId(first);
+  if (number !== undefined) return { number, rest: rest.trim().slice(first.length).trim() };
+  if (/^inc-/i.test(first)) throw badCommand(`"${first}" is not an incident ID (they look like INC-42).`);
+  return { rest: rest.trim() };
+}
+
+function reference(number: number | undefined, ctx: CommandContext): IncidentReference {
+  return { number, threadTs: ctx.threadTs, channel: ctx.channelId };
+}
+
+function onlyIncidentId(rest: string): { number?: number } {
+  const split = splitIncidentId(rest);
+  if (split.rest !== '') throw badCommand(`Unexpected text "${split.rest}".`);
+  return split.number === undefined ? {} : { number: split.number };
+}
+
+export function parseTitle(rest: string): string {
+  const title = rest.trim();
+  if (title === '') throw badCommand('The incident needs a title.');
+  if (title.length > TITLE_MAX) throw badCommand(`The title is ${title.length} characters; the limit is ${TITLE_MAX}.`);
+  return title;
+}
+
+export function incidentCommand(service: IncidentService, file: FileConfig): SlashCommand {
+  const command: SlashCommand = {
+    name: '/incident',
+    summary: 'declare and run incidents. `ID` (INC-42) may be left out when exactly one incident is open.',
+    entries: [
+      subcommand({
+        usage: 'sev1|sev2|sev3|sev4 <title>',
+        summary: 'declare an incident, post its card and start paging (SEV1, SEV2)',
+        matches: (w) => /^sev[0-9]+$/.test(w),
+        parse(rest, word) {
+          if (!isSeverity(word)) throw badCommand(`Unknown severity "${word}": use sev1, sev2, sev3 or sev4.`);
+          return { severity: word, title: parseTitle(rest) };
+        },
+        async run(args, ctx) {
+          const { incident, cardError } = await service.declare({ ...args, actor: ctx.userId, channel: ctx.channelId });
+          const where = incident.card ? `its card is in <#${incident.card.channel}>` : `its card could not be posted (${cardError})`;
+          const paging = file.severities[args.severity].page ? ' Paging has started.' : '';
+          return { text: `Declared *${incidentId(incident.number)}* (${args.severity.toUpperCase()}); ${where}.${paging}` };
+        },
+      }),
+      subcommand({
+        usage: 'ack [ID]',
+        summary: 'acknowledge: stops the escalation ladder',
+        matches: (w) => w === 'ack' || w === 'acknowledge',
+        parse: onlyIncidentId,
+        async run(args, ctx) {
+          const incident = await service.acknowledge(reference(args.number, ctx), ctx.userId);
+          return { text: `You acknowledged *${incidentId(incident.number)}*; escalation has stopped.` };
+        },
+      }),
+      subcommand({
+        usage: 'update [ID] <text>',
+        summary: 'add a status update to the timeline and the thread',
+        matches: (w) => w === 'update',
+        parse(rest) {
+          const split = splitIncidentId(rest);
+          if (split.rest === '') throw badCommand('The update needs some text.');
+          if (split.rest.length > 2_900) throw badCommand(`The update is ${split.rest.length} characters; the limit is 2900.`);
+          return split;
+        },
+        async run(args, ctx) {
+          const incident = await service.update(reference(args.number, ctx), ctx.userId, args.rest);
+          return { text: `Update added to *${incidentId(incident.number)}*.` };
+        },
+      }),
+      subcommand({
+        usage: 'severity [ID] sev1..sev4',
+        summary: 'change severity; raising to a paging severity starts the ladder',
+        matches: (w) => w === 'severity' || w === 'sev',
+        parse(rest) {
+          const split = splitIncidentId(rest);
+          const severity = split.rest.toLowerCase();
+          if (severity === '') throw badCommand('Say which severity.');
+          if (!isSeverity(severity)) throw badCommand(`Unknown severity "${split.rest}": use sev1, sev2, sev3 or sev4.`);
+          return { number: split.number, severity };
+        },
+        async run(args, ctx) {
+          const { incident, ladder } = await service.changeSeverity(reference(args.number, ctx), ctx.userId, args.severity);
+          const note = { started: ' Paging has started.', stopped: ' Paging has stopped.', unchanged: '' }[ladder];
+          return { text: `*${incidentId(incident.number)}* is now ${incident.severity.toUpperCase()}.${note}` };
+        },
+      }),
+      subcommand({
+        usage: 'resolve [ID] [note]',
+        summary: 'resolve: stops escalation and resolves every page',
+        matches: (w) => w === 'resolve',
+        parse(rest) {
+          const split = splitIncidentId(rest);
+          if (split.rest.length > 2_900) throw badCommand(`The note is ${split.rest.length} characters; the limit is 2900.`);
+          return split;
+        },
+        async run(args, ctx) {
+          const incident = await service.resolve(reference(args.number, ctx), ctx.userId, args.rest === '' ? undefined : args.rest);
+          return { text: `You resolved *${incidentId(incident.number)}*.` };
+        },
+      }),
+      subcommand({
+        usage: 'list',
+        summary: 'open incidents',
+        matches: (w) => w === 'list',
+        parse: (rest) => {
+          if (rest !== '') throw badCommand(`Unexpected text "${rest}".`);
+          return {};
+        },
+        run: async () => renderIncidentList(await service.listOpen(), file),
+      }),
+      subcommand({
+        usage: 'status [ID]',
+        summary: 'one incident: state, who was paged, the latest timeline',
+        matches: (w) => w === 'status',
+        parse: onlyIncidentId,
+        run: async (args, ctx) => renderIncidentStatus(await service.details(reference(args.number, ctx)), file),
+      }),
+      subcommand({
+        usage: 'postmortem ID',
+        summary: 'a Markdown post-mortem draft with the timeline',
+        matches: (w) => w === 'postmortem',
+        parse(rest) {
+          const { number } = onlyIncidentId(rest);
+          if (number === undefined) throw badCommand('Name the incident, for example `INC-42`.');
+          return { number };
+        },
+        async run(args) {
+          const markdown = renderPostmortem(await service.details({ number: args.number }), file);
+          return { text: `Post-mortem draft for ${incidentId(args.number)}:\n\`\`\`\n${markdown}\n\`\`\`` };
+        },
+      }),
+      subcommand({
+        usage: 'help',
+        summary: 'this list',
+        matches: (w) => w === 'help',
+        parse: () => ({}),
+        run: async () => ({ text: helpText(command) }),
+      }),
+    ],
+  };
+  return command;
+}

@@ -1,0 +1,270 @@
+// The only module that reads process.env or the config file. Everything else receives the frozen Config.
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+
+export const SEVERITIES = ['sev1', 'sev2', 'sev3', 'sev4'] as const;
+export type Severity = (typeof SEVERITIES)[number];
+export const LIFELINE_ROLES = ['all', 'bot', 'worker'] as const;
+export type ProcessRole = (typeof LIFELINE_ROLES)[number];
+
+export class ConfigError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(problems.join('\n'));
+    this.name = 'ConfigError';
+  }
+}
+
+const minutes = z.number({ error: 'must be a number of minutes' }).nonnegative('must be 0 or more');
+const nonEmpty = z.string({ error: 'must be a string' }).trim().min(1, 'must not be empty');
+
+const roleSchema = z.strictObject({
+  slack_users: z.array(nonEmpty),
+  pagerduty_routing_key: nonEmpty,
+});
+
+const environmentSchema = z.strictObject({
+  database: z.strictObject({
+    url: nonEmpty,
+    rds_instance: nonEmpty.optional(),
+    verify: z.array(nonEmpty).default([]),
+  }),
+  backups: z.strictObject({
+    store: z.string().regex(/^(s3:\/\/[^/]+\/.*|file:\/\/\/.*)$/, 'must be s3://bucket/prefix/ or file:///folder'),
+    prefix: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]*$/, 'must be letters, digits, _ or -'),
+    retention_days: z.number().int().positive(),
+    rpo_minutes: minutes.positive('must be more than 0'),
+    schedule: nonEmpty.optional(),
+  }),
+  ecs: z
+    .strictObject({
+      cluster: nonEmpty,
+      services: z.array(nonEmpty).min(1, 'must name at least one service'),
+      log_group: nonEmpty.optional(),
+    })
+    .optional(),
+  health_url: z.url({ error: 'must be a URL' }).optional(),
+  require_approval: z.array(z.enum(['restore', 'scale', 'redeploy'])).default([]),
+});
+
+const fileSchema = z.strictObject({
+  slack: z.strictObject({
+    emergency_channel: nonEmpty,
+    allowed_channels: z.array(nonEmpty).min(1, 'must list at least one channel'),
+  }),
+  roles: z.record(z.string().regex(/^[a-z][a-z0-9_]*$/, 'role names are lower_snake_case'), roleSchema),
+  escalation: z
+    .array(z.strictObject({ after_minutes: minutes, notify: nonEmpty }))
+    .min(1, 'must have at least one step'),
+  severities: z.strictObject({
+    sev1: z.strictObject({ page: z.boolean(), respond_minutes: minutes }),
+    sev2: z.strictObject({ page: z.boolean(), respond_minutes: minutes }),
+    sev3: z.strictObject({ page: z.boolean(), respond_minutes: minutes }),
+    sev4: z.strictObject({ page: z.boolean(), respond_minutes: minutes }),
+  }),
+  approvals: z.strictObject({
+    approver_roles: z.array(nonEmpty).min(1, 'must name at least one role'),
+    expire_minutes: minutes.positive('must be more than 0'),
+    allow_self_approval: z.boolean().default(false),
+  }),
+  environments: z.record(z.string().regex(/^[a-z][a-z0-9_-]*$/, 'environment names are lower-case'), environmentSchema),
+});
+
+export type FileConfig = z.infer<typeof fileSchema>;
+export type RoleConfig = z.infer<typeof roleSchema>;
+export type EnvironmentConfig = z.infer<typeof environmentSchema>;
+export type EscalationStep = FileConfig['escalation'][number];
+
+export interface Config {
+  readonly processRole: ProcessRole;
+  readonly port: number;
+  readonly slack: {
+    readonly botToken: string;
+    readonly signingSecret: string | undefined;
+    readonly appToken: string | undefined;
+    readonly apiUrl: string;
+  };
+  readonly databaseUrl: string;
+  readonly redisUrl: string;
+  readonly queuePrefix: string;
+  readonly pagerdutyEventsUrl: string;
+  readonly logLevel: string;
+  readonly configPath: string;
+  readonly file: Readonly<FileConfig>;
+  /** Every secret value, so the logger can scrub them wherever they appear. */
+  readonly secrets: readonly string[];
+}
+
+type Env = Record<string, string | undefined>;
+
+const envSchema = z.object({
+  SLACK_BOT_TOKEN: nonEmpty,
+  SLACK_SIGNING_SECRET: nonEmpty.optional(),
+  SLACK_APP_TOKEN: nonEmpty.optional(),
+  SLACK_API_URL: z.url({ error: 'must be a URL' }).default('https://slack.com/api/'),
+  PORT: z.coerce.number({ error: 'must be a port number' }).int('must be a port number').min(1).max(65535).default(3000),
+  DATABASE_URL: nonEmpty.default('postgres://localhost:5432/lifeline'),
+  REDIS_URL: nonEmpty.default('redis://127.0.0.1:6379'),
+  LIFELINE_CONFIG: nonEmpty.default('./lifeline.yml'),
+  LIFELINE_ROLE: z.enum(LIFELINE_ROLES, { error: 'must be all, bot or worker' }).default('all'),
+  LIFELINE_QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+$/, 'must be letters, digits, _ or -').default('lifeline'),
+  PAGERDUTY_EVENTS_URL: z.url({ error: 'must be a URL' }).default('https://events.pagerduty.com/v2/enqueue'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+/** Reads env and the YAML file once. Throws ConfigError with one line per mistake, each naming the setting. */
+export function readConfig(env: Env = process.env): Config {
+  // Empty strings count as unset, as in most shells' `VAR=` idiom.
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const envResult = envSchema.safeParse(cleaned);
+  if (!envResult.success) {
+    throw new ConfigError(envResult.error.issues.map((i) => `${i.path.join('.')}: ${describeIssue(i)}`));
+  }
+  const e = envResult.data;
+  const httpMode = e.SLACK_APP_TOKEN === undefined;
+  if (httpMode && e.LIFELINE_ROLE !== 'worker' && e.SLACK_SIGNING_SECRET === undefined) {
+    throw new ConfigError(['SLACK_SIGNING_SECRET: required in HTTP mode (set it, or set SLACK_APP_TOKEN for Socket Mode)']);
+  }
+
+  const file = loadConfigFile(e.LIFELINE_CONFIG, cleaned);
+  const secrets = [
+    e.SLACK_BOT_TOKEN,
+    e.SLACK_SIGNING_SECRET,
+    e.SLACK_APP_TOKEN,
+    ...Object.values(file.roles).map((r) => r.pagerduty_routing_key),
+    ...[e.DATABASE_URL, ...Object.values(file.environments).map((x) => x.database.url)].map(urlPassword),
+    cleaned.AWS_SECRET_ACCESS_KEY,
+    cleaned.AWS_SESSION_TOKEN,
+  ].filter((s): s is string => typeof s === 'string' && s.length >= 4);
+
+  return deepFreeze({
+    processRole: e.LIFELINE_ROLE,
+    port: e.PORT,
+    slack: {
+      botToken: e.SLACK_BOT_TOKEN,
+      signingSecret: e.SLACK_SIGNING_SECRET,
+      appToken: e.SLACK_APP_TOKEN,
+      apiUrl: e.SLACK_API_URL.endsWith('/') ? e.SLACK_API_URL : `${e.SLACK_API_URL}/`,
+    },
+    databaseUrl: e.DATABASE_URL,
+    redisUrl: e.REDIS_URL,
+    queuePrefix: e.LIFELINE_QUEUE_PREFIX,
+    pagerdutyEventsUrl: e.PAGERDUTY_EVENTS_URL,
+    logLevel: e.LOG_LEVEL,
+    configPath: e.LIFELINE_CONFIG,
+    file,
+    secrets: [...new Set(secrets)],
+  });
+}
+
+export function loadConfigFile(path: string, env: Env): FileConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError([`LIFELINE_CONFIG: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? String(err)})`]);
+  }
+  return parseConfigText(text, env, path);
+}
+
+export function parseConfigText(text: string, env: Env, source = 'config'): FileConfig {
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (err) {
+    throw new ConfigError([`${source}: not valid YAML: ${(err as Error).message.split('\n')[0]}`]);
+  }
+  const problems: string[] = [];
+  // Interpolate after parsing, on string values only, so a variable's content can never change the YAML structure.
+  const interpolated = interpolate(raw, [], env, problems);
+  if (problems.length > 0) throw new ConfigError(problems.map((p) => `${source}: ${p}`));
+
+  const result = fileSchema.safeParse(interpolated);
+  if (!result.success) {
+    throw new ConfigError(result.error.issues.flatMap((issue) => formatIssue(issue).map((p) => `${source}: ${p}`)));
+  }
+  const crossProblems = crossCheck(result.data);
+  if (crossProblems.length > 0) throw new ConfigError(crossProblems.map((p) => `${source}: ${p}`));
+  return result.data;
+}
+
+function interpolate(value: unknown, path: (string | number)[], env: Env, problems: string[]): unknown {
+  if (typeof value === 'string') {
+    return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_match, name: string) => {
+      const replacement = env[name];
+      if (replacement === undefined || replacement === '') {
+        problems.push(`${formatPath(path)}: environment variable ${name} is not set`);
+        return '';
+      }
+      return replacement;
+    });
+  }
+  if (Array.isArray(value)) return value.map((v, i) => interpolate(v, [...path, i], env, problems));
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, interpolate(v, [...path, k], env, problems)]));
+  }
+  return value;
+}
+
+function crossCheck(file: FileConfig): string[] {
+  const problems: string[] = [];
+  const roleNames = new Set(Object.keys(file.roles));
+  const seen = new Map<string, number>();
+  file.escalation.forEach((step, i) => {
+    if (!roleNames.has(step.notify)) {
+      problems.push(`escalation[${i}].notify: unknown role "${step.notify}" (roles: ${[...roleNames].join(', ')})`);
+    }
+    const earlier = seen.get(step.notify);
+    if (earlier !== undefined) {
+      problems.push(`escalation[${i}].notify: role "${step.notify}" is already notified by escalation[${earlier}]`);
+    }
+    seen.set(step.notify, i);
+    const previous = file.escalation[i - 1];
+    if (previous !== undefined && step.after_minutes < previous.after_minutes) {
+      problems.push(`escalation[${i}].after_minutes: steps must be in time order (${step.after_minutes} < ${previous.after_minutes})`);
+    }
+  });
+  file.approvals.approver_roles.forEach((role, i) => {
+    if (!roleNames.has(role)) problems.push(`approvals.approver_roles[${i}]: unknown role "${role}"`);
+  });
+  if (!file.slack.allowed_channels.includes(file.slack.emergency_channel)) {
+    // Buttons on the incident card are clicked in emergency_channel; refusing commands there would be a trap.
+    problems.push(`slack.allowed_channels: must include emergency_channel ${file.slack.emergency_channel}`);
+  }
+  return problems;
+}
+
+function formatIssue(issue: z.core.$ZodIssue): string[] {
+  if (issue.code === 'unrecognized_keys') {
+    return issue.keys.map((key) => `${formatPath([...issue.path, key])}: unknown key`);
+  }
+  return [`${formatPath(issue.path)}: ${describeIssue(issue)}`];
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'invalid_type' && issue.input === undefined) return 'is required';
+  return issue.message;
+}
+
+function formatPath(path: readonly PropertyKey[]): string {
+  return path
+    .map((part, i) => (typeof part === 'number' ? `[${part}]` : `${i === 0 ? '' : '.'}${String(part)}`))
+    .join('') || '(top level)';
+}
+
+function urlPassword(url: string): string | undefined {
+  try {
+    const password = new URL(url).password;
+    return password === '' ? undefined : decodeURIComponent(password);
+  } catch {
+    return undefined;
+  }
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
+}

@@ -1,0 +1,46 @@
+import { randomBytes } from 'node:crypto';
+
+/**
+ * A mistake or refusal the user can fix: shown to them alone, never retried, never logged as a failure.
+ * `usage` is appended to the reply so the user sees the correct form right away.
+ */
+export class UserError extends Error {
+  constructor(
+    readonly code: UserErrorCode,
+    message: string,
+    readonly usage?: string,
+  ) {
+    super(message);
+    this.name = 'UserError';
+  }
+}
+
+export type UserErrorCode =
+  | 'bad_command'
+  | 'channel_not_allowed'
+  | 'unknown_incident'
+  | 'incident_ambiguous'
+  | 'incident_resolved'
+  | 'already_done'
+  | 'not_permitted';
+
+/** A call to another system that failed but may succeed later (network error, 429, 5xx). */
+export class TransientError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'TransientError';
+  }
+}
+
+/** A call another system refused for good (for example a 400 from PagerDuty): retrying cannot help. */
+export class PermanentError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'PermanentError';
+  }
+}
+
+/** Short, unambiguous, easy to read aloud on a bridge call. */
+export function newErrorId(): string {
+  return `ERR-${randomBytes(4).toString('hex').toUpperCase()}`;
+}

@@ -1,0 +1,83 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Redis } from 'ioredis';
+import type { Db } from '../db/pool.js';
+import type { Metrics } from '../metrics.js';
+
+export interface HealthReport {
+  readonly ok: boolean;
+  readonly postgres: 'up' | 'down';
+  readonly redis: 'up' | 'down';
+  readonly down?: readonly string[];
+}
+
+const CHECK_TIMEOUT_MS = 2_000;
+
+function within<T>(promise: Promise<T>, ms: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('timed out')), ms);
+    promise.then(resolve, reject).finally(() => clearTimeout(timer));
+  });
+}
+
+export function createHealthCheck(db: Db, redis: Redis): () => Promise<HealthReport> {
+  return async () => {
+    const [pg, rd] = await Promise.allSettled([within(db.query('SELECT 1'), CHECK_TIMEOUT_MS), within(redis.ping(), CHECK_TIMEOUT_MS)]);
+    const postgres = pg.status === 'fulfilled' ? 'up' : 'down';
+    const redisState = rd.status === 'fulfilled' ? 'up' : 'down';
+    const down = [...(postgres === 'down' ? ['postgres'] : []), ...(redisState === 'down' ? ['redis'] : [])];
+    return { ok: down.length === 0, postgres, redis: redisState, ...(down.length > 0 ? { down } : {}) };
+  };
+}
+
+export interface Route {
+  readonly path: string;
+  readonly method: string[];
+  readonly handler: (req: IncomingMessage, res: ServerResponse) => void;
+}
+
+/** GET /healthz and GET /metrics, in the shape Bolt's customRoutes takes (and our own server for the worker role). */
+export function operationalRoutes(check: () => Promise<HealthReport>, metrics: Metrics): Route[] {
+  return [
+    {
+      path: '/healthz',
+      method: ['GET'],
+      handler: (_req, res) => {
+        void check().then((report) => {
+          res.writeHead(report.ok ? 200 : 503, { 'content-type': 'application/json' });
+          res.end(JSON.stringify(report));
+        });
+      },
+    },
+    {
+      path: '/metrics',
+      method: ['GET'],
+      handler: (_req, res) => {
+        void metrics.registry.metrics().then(
+          (text) => {
+            res.writeHead(200, { 'content-type': metrics.registry.contentType });
+            res.end(text);
+          },
+          (err: Error) => {
+            res.writeHead(500, { 'content-type': 'text/plain' });
+            res.end(err.message);
+          },
+        );
+      },
+    },
+  ];
+}
+
+/** The worker role has no Bolt receiver; this serves the same two routes on PORT. */
+export function serveRoutes(port: number, routes: readonly Route[]): Promise<Server> {
+  const server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    const route = routes.find((r) => r.path === path && r.method.includes(req.method ?? 'GET'));
+    if (route) return route.handler(req, res);
+    res.writeHead(404, { 'content-type': 'text/plain' });
+    res.end('not found');
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, () => resolve(server));
+  });
+}

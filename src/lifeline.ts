@@ -1,0 +1,147 @@
+// Wiring only: config -> adapters -> services -> Bolt app and workers, and an orderly stop.
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Server } from 'node:http';
+import { Redis } from 'ioredis';
+import { createSlackChat } from './adapters/chat.js';
+import { createEventsApiPager } from './adapters/pager.js';
+import { incidentCommand } from './commands/incident.js';
+import type { Config } from './config.js';
+import { migrate } from './db/migrate.js';
+import { createPool, type Db } from './db/pool.js';
+import { createHealthCheck, operationalRoutes, serveRoutes } from './http/health.js';
+import { EscalationService } from './incidents/escalation.js';
+import { IncidentService } from './incidents/service.js';
+import { createEscalationQueue, createEscalationTimers, startEscalationWorker } from './jobs/escalation-queue.js';
+import { createLogger, createRedactor, type Logger } from './log.js';
+import { createMetrics } from './metrics.js';
+import { forgetOldRequests } from './requests.js';
+import { createSlackApp } from './slack/app.js';
+import { createSlackIncidentNotifier } from './slack/incident-notifier.js';
+
+export interface RunningLifeline {
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  readonly startupWaitMs?: number;
+  readonly reconcileEveryMs?: number;
+}
+
+export class StartupError extends Error {}
+
+export async function startLifeline(config: Config, options: StartOptions = {}): Promise<RunningLifeline> {
+  const log = createLogger(config.logLevel, config.secrets);
+  const redact = createRedactor(config.secrets);
+  const metrics = createMetrics();
+  const waitMs = options.startupWaitMs ?? 30_000;
+
+  const db = createPool(config.databaseUrl, log);
+  const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null, lazyConnect: true });
+  redis.on('error', (err: Error) => log.debug({ err: err.message }, 'Redis connection error'));
+  await Promise.all([
+    waitFor('PostgreSQL', redact(config.databaseUrl), waitMs, () => db.query('SELECT 1')),
+    waitFor('Redis', redact(config.redisUrl), waitMs, async () => {
+      if (redis.status === 'wait') await redis.connect();
+      await redis.ping();
+    }),
+  ]).catch(async (err) => {
+    await Promise.allSettled([db.end(), redis.quit()]);
+    redis.disconnect();
+    throw err;
+  });
+  const applied = await migrate(db);
+  if (applied.length > 0) log.info({ applied }, 'database migrations applied');
+  await warnUnlessNoEviction(redis, log);
+
+  const chat = createSlackChat({ token: config.slack.botToken, apiUrl: config.slack.apiUrl, log });
+  const pager = createEventsApiPager({ url: config.pagerdutyEventsUrl });
+  const notifier = createSlackIncidentNotifier(chat, config.file);
+  const queue = createEscalationQueue(redis, config.queuePrefix);
+  const timers = createEscalationTimers(queue);
+  const incidents = new IncidentService({ db, file: config.file, notifier, timers, metrics, log });
+  const routes = operationalRoutes(createHealthCheck(db, redis), metrics);
+
+  const stops: (() => Promise<unknown>)[] = [];
+  const runsBot = config.processRole !== 'worker';
+  const runsWorker = config.processRole !== 'bot';
+
+  if (runsWorker) {
+    const escalation = new EscalationService({ db, file: config.file, pager, notifier, timers, metrics, log });
+    const worker = startEscalationWorker(redis, config.queuePrefix, escalation, log);
+    const reconcile = async () => {
+      try {
+        const found = await escalation.reconcile();
+        if (found.steps + found.followUps > 0) log.debug(found, 'reconciled timers');
+        await forgetOldRequests(db);
+      } catch (err) {
+        log.warn({ err: (err as Error).message }, 'reconcile failed; will try again');
+      }
+    };
+    await reconcile();
+    const interval = setInterval(() => void reconcile(), options.reconcileEveryMs ?? 60_000);
+    stops.push(async () => clearInterval(interval));
+    // worker.close() lets the running step finish; steps are bounded (PagerDuty and Slack calls have timeouts).
+    stops.push(() => worker.close());
+  }
+
+  if (runsBot) {
+    const app = createSlackApp({
+      config,
+      commands: [incidentCommand(incidents, config.file)],
+      incidents,
+      chat,
+      routes,
+      db,
+      allowedChannels: config.file.slack.allowed_channels,
+      log,
+      metrics,
+      redact,
+    });
+    await app.start(config.port);
+    stops.unshift(() => app.stop());
+  } else {
+    const server: Server = await serveRoutes(config.port, routes);
+    stops.unshift(() => new Promise((resolve) => server.close(resolve)));
+  }
+  log.info({ role: config.processRole, port: config.port, mode: config.slack.appToken ? 'socket' : 'http' }, 'Lifeline started');
+
+  return {
+    async stop() {
+      // Stop taking work first, then let running steps reach their end, then close connections.
+      for (const stop of stops) await stop().catch((err: Error) => log.warn({ err: err.message }, 'stop step failed'));
+      await queue.close().catch(() => undefined);
+      await closeQuietly(db, redis);
+      log.info('Lifeline stopped');
+    },
+  };
+}
+
+async function waitFor(name: string, where: string, waitMs: number, probe: () => Promise<unknown>): Promise<void> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    try {
+      await probe();
+      return;
+    } catch (err) {
+      if (Date.now() >= deadline) {
+        throw new StartupError(`${name} did not answer within ${Math.round(waitMs / 1000)} s at ${where}: ${(err as Error).message}`);
+      }
+      await sleep(500);
+    }
+  }
+}
+
+async function warnUnlessNoEviction(redis: Redis, log: Logger): Promise<void> {
+  try {
+    const [, policy] = (await redis.config('GET', 'maxmemory-policy')) as [string, string];
+    if (policy !== 'noeviction') {
+      log.warn({ policy }, 'Redis maxmemory-policy is not noeviction: under memory pressure Redis may drop queued timers');
+    }
+  } catch {
+    // Managed Redis often forbids CONFIG; the reconciler still restores lost timers from PostgreSQL.
+  }
+}
+
+async function closeQuietly(db: Db, redis: Redis): Promise<void> {
+  await Promise.allSettled([db.end(), redis.quit()]);
+}

@@ -1,0 +1,45 @@
+// Process concerns only: read config, start, stop on SIGTERM/SIGINT within the contract's 10 s.
+import { ConfigError, readConfig } from './config.js';
+import { startLifeline, StartupError } from './lifeline.js';
+
+const SHUTDOWN_LIMIT_MS = 9_000;
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = readConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      for (const problem of err.problems) process.stderr.write(`lifeline: config error: ${problem}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  let running;
+  try {
+    running = await startLifeline(config);
+  } catch (err) {
+    if (err instanceof StartupError) {
+      process.stderr.write(`lifeline: startup failed: ${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    process.stderr.write(`lifeline: ${signal} received, stopping\n`);
+    // Whatever is still running at the limit goes back to the queue: its lock and step lease expire and another
+    // worker picks it up.
+    setTimeout(() => process.exit(0), SHUTDOWN_LIMIT_MS).unref();
+    void running.stop().then(() => process.exit(0));
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+void main().catch((err: unknown) => {
+  process.stderr.write(`lifeline: fatal: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,101 @@
+// Bolt wiring: slash commands and button clicks in, replies out. Thin: ack first, then hand over to a service.
+import bolt from '@slack/bolt';
+import type { BlockAction, ButtonAction, Logger as BoltLogger } from '@slack/bolt';
+import type { ChatPort } from '../adapters/chat.js';
+import { dispatchCommand, runHandled, type DispatchDeps } from '../commands/dispatch.js';
+import type { SlashCommand } from '../commands/registry.js';
+import type { Config } from '../config.js';
+import { UserError } from '../errors.js';
+import type { Route } from '../http/health.js';
+import { incidentId, parseIncidentId } from '../incidents/model.js';
+import type { IncidentService } from '../incidents/service.js';
+import type { Logger } from '../log.js';
+import { claimRequest } from '../requests.js';
+import { ACK_ACTION, RESOLVE_ACTION } from './incident-card.js';
+
+const { App, LogLevel } = bolt;
+
+export interface SlackAppDeps extends DispatchDeps {
+  readonly config: Config;
+  readonly commands: readonly SlashCommand[];
+  readonly incidents: IncidentService;
+  readonly chat: ChatPort;
+  readonly routes: readonly Route[];
+}
+
+export function createSlackApp(deps: SlackAppDeps): InstanceType<typeof App> {
+  const { config, log } = deps;
+  const socketMode = config.slack.appToken !== undefined;
+  const common = {
+    token: config.slack.botToken,
+    logger: boltLogger(log),
+    logLevel: LogLevel.WARN,
+    clientOptions: { slackApiUrl: config.slack.apiUrl, timeout: 8_000, retryConfig: { retries: 2 } },
+    customRoutes: [...deps.routes],
+  };
+  const app = socketMode
+    ? new App({ ...common, socketMode: true, appToken: config.slack.appToken, installerOptions: { port: config.port } })
+    : new App({ ...common, signingSecret: config.slack.signingSecret ?? '', port: config.port });
+
+  for (const command of deps.commands) {
+    app.command(command.name, async ({ command: payload, ack, respond }) => {
+      await ack();
+      const reply = await dispatchCommand(
+        command,
+        {
+          text: payload.text,
+          userId: payload.user_id,
+          channelId: payload.channel_id,
+          threadTs: (payload as { thread_ts?: string }).thread_ts,
+          requestKey: payload.trigger_id,
+        },
+        deps,
+      );
+      if (!reply) return;
+      await respond({ response_type: 'ephemeral', replace_original: false, text: reply.text, ...(reply.blocks ? { blocks: [...reply.blocks] } : {}) }).catch(
+        (err: Error) => log.warn({ err: err.message, command: command.name }, 'reply to response_url failed'),
+      );
+    });
+  }
+
+  const buttons: Record<string, (number: number, user: string) => Promise<unknown>> = {
+    [ACK_ACTION]: (number, user) => deps.incidents.acknowledge({ number }, user),
+    [RESOLVE_ACTION]: (number, user) => deps.incidents.resolve({ number }, user, undefined),
+  };
+  for (const [actionId, perform] of Object.entries(buttons)) {
+    app.action<BlockAction<ButtonAction>>(actionId, async ({ ack, body, action }) => {
+      await ack();
+      const user = body.user.id;
+      const channel = body.channel?.id ?? config.file.slack.emergency_channel;
+      const reply = await runHandled(deps, { command: actionId, user, channel }, async () => {
+        if (!(await claimRequest(deps.db, `action:${body.trigger_id}`))) return undefined;
+        const number = parseIncidentId(`INC-${action.value ?? ''}`);
+        if (number === undefined) throw new UserError('unknown_incident', 'This button does not name an incident.');
+        await perform(number, user);
+        log.info({ incident: incidentId(number), user, action: actionId }, 'button handled');
+        return undefined;
+      });
+      if (reply) {
+        await deps.chat.postEphemeral(channel, user, reply).catch((err: Error) => log.warn({ err: err.message }, 'ephemeral reply failed'));
+      }
+    });
+  }
+
+  app.error(async (err) => {
+    log.error({ err: err.message, code: (err as { code?: string }).code }, 'Bolt error');
+  });
+  return app;
+}
+
+function boltLogger(log: Logger): BoltLogger {
+  const child = log.child({ component: 'bolt' });
+  return {
+    debug: (...msg: unknown[]) => child.debug(msg.map(String).join(' ')),
+    info: (...msg: unknown[]) => child.info(msg.map(String).join(' ')),
+    warn: (...msg: unknown[]) => child.warn(msg.map(String).join(' ')),
+    error: (...msg: unknown[]) => child.error(msg.map(String).join(' ')),
+    setLevel: () => undefined,
+    getLevel: () => LogLevel.WARN,
+    setName: () => undefined,
+  };
+}

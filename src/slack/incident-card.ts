@@ -1,0 +1,99 @@
+// Block Kit for incidents: the card in emergency_channel and the notes in its thread.
+import type { ChatMessage, Block } from '../adapters/chat.js';
+import type { FileConfig } from '../config.js';
+import { againstTarget, formatDuration, formatTarget, formatUtc } from '../incidents/format.js';
+import { incidentId, incidentState, type Incident } from '../incidents/model.js';
+import type { ThreadNote } from '../incidents/ports.js';
+import { escapeMrkdwn, mention } from './blocks.js';
+
+export const ACK_ACTION = 'incident_acknowledge';
+export const RESOLVE_ACTION = 'incident_resolve';
+
+const STATE_EMOJI = { open: ':rotating_light:', acknowledged: ':eyes:', resolved: ':white_check_mark:' } as const;
+
+export function incidentCard(incident: Incident, file: Pick<FileConfig, 'severities' | 'escalation'>): ChatMessage {
+  const id = incidentId(incident.number);
+  const state = incidentState(incident);
+  const severity = incident.severity.toUpperCase();
+  const target = file.severities[incident.severity];
+  const fields = [
+    `*Declared by*\n${mention(incident.declaredBy)}`,
+    `*Declared at*\n${formatUtc(incident.declaredAt)}`,
+    `*Respond within*\n${formatTarget(target.respond_minutes)}`,
+    `*Status*\n${statusLine(incident, target.respond_minutes)}`,
+  ];
+  const blocks: Block[] = [
+    { type: 'header', text: { type: 'plain_text', text: `${severity} · ${id}`, emoji: true } },
+    { type: 'section', text: { type: 'mrkdwn', text: `${STATE_EMOJI[state]} *${escapeMrkdwn(incident.title)}*` } },
+    { type: 'section', fields: fields.map((text) => ({ type: 'mrkdwn' as const, text })) },
+  ];
+  if (incident.resolutionNote) {
+    blocks.push({ type: 'section', text: { type: 'mrkdwn', text: `*Resolution*\n${escapeMrkdwn(incident.resolutionNote)}` } });
+  }
+  blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: ladderLine(incident, file) }] });
+  if (state !== 'resolved') blocks.push(buttons(incident.number, state === 'open'));
+  return { text: `${severity} ${id}: ${incident.title} (${state})`, blocks };
+}
+
+function statusLine(incident: Incident, respondMinutes: number): string {
+  if (incident.resolvedAt) {
+    return `Resolved by ${mention(incident.resolvedBy ?? '')} after ${formatDuration(incident.resolvedAt.getTime() - incident.declaredAt.getTime())}`;
+  }
+  if (incident.acknowledgedAt) {
+    const took = incident.acknowledgedAt.getTime() - incident.declaredAt.getTime();
+    return `Acknowledged by ${mention(incident.acknowledgedBy ?? '')} after ${againstTarget(took, respondMinutes)}`;
+  }
+  return 'Open, not acknowledged';
+}
+
+function ladderLine(incident: Incident, file: Pick<FileConfig, 'severities' | 'escalation'>): string {
+  if (!file.severities[incident.severity].page) return `${incident.severity.toUpperCase()} does not page.`;
+  const ladder = file.escalation.map((s) => `${s.notify} at ${+s.after_minutes.toFixed(2)} min`).join(' → ');
+  return incidentState(incident) === 'open' ? `Escalation until acknowledged: ${ladder}` : `Escalation stopped. Ladder: ${ladder}`;
+}
+
+function buttons(number: number, canAcknowledge: boolean): Block {
+  const value = String(number);
+  return {
+    type: 'actions',
+    block_id: `incident_actions_${number}`,
+    elements: [
+      ...(canAcknowledge
+        ? [{ type: 'button' as const, action_id: ACK_ACTION, style: 'primary' as const, value, text: { type: 'plain_text' as const, text: 'Acknowledge' } }]
+        : []),
+      {
+        type: 'button',
+        action_id: RESOLVE_ACTION,
+        value,
+        text: { type: 'plain_text', text: 'Resolve' },
+        confirm: {
+          title: { type: 'plain_text', text: `Resolve ${incidentId(number)}?` },
+          text: { type: 'plain_text', text: 'This stops escalation and resolves every page sent for it.' },
+          confirm: { type: 'plain_text', text: 'Resolve' },
+          deny: { type: 'plain_text', text: 'Cancel' },
+        },
+      },
+    ],
+  };
+}
+
+export function threadNoteMessage(incident: Incident, note: ThreadNote): ChatMessage {
+  const id = incidentId(incident.number);
+  switch (note.kind) {
+    case 'paged': {
+      const people = note.users.length > 0 ? note.users.map(mention).join(' ') : '_(no Slack users configured)_';
+      const when = note.afterMinutes === 0 ? 'at declaration' : `${formatDuration(note.afterMinutes * 60_000)} without acknowledgement`;
+      const text = `:pager: ${id}: paging *${escapeMrkdwn(note.role)}* (step ${note.stepNumber} of ${note.totalSteps}, ${when}): ${people}`;
+      return { text, blocks: [{ type: 'section', text: { type: 'mrkdwn', text } }] };
+    }
+    case 'update': {
+      const text = `:memo: ${id} update from ${mention(note.actor)}:\n${escapeMrkdwn(note.text)}`;
+      return { text, blocks: [{ type: 'section', text: { type: 'mrkdwn', text: text.slice(0, 3000) } }] };
+    }
+    case 'severity': {
+      const ladder = { started: ' Escalation ladder started.', stopped: ' Escalation ladder stopped.', unchanged: '' }[note.ladder];
+      const text = `:arrows_counterclockwise: ${id} severity changed by ${mention(note.actor)}: ${note.from.toUpperCase()} → ${note.to.toUpperCase()}.${ladder}`;
+      return { text, blocks: [{ type: 'section', text: { type: 'mrkdwn', text } }] };
+    }
+  }
+}

@@ -1,0 +1,121 @@
+// A fake Slack Web API on 127.0.0.1 for the real @slack/web-api client (SLACK_API_URL), plus response_url endpoints.
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface SlackCall {
+  readonly method: string;
+  readonly body: Record<string, unknown>;
+  readonly at: number;
+}
+
+export interface ResponseUrlPost {
+  readonly id: string;
+  readonly body: Record<string, unknown>;
+  readonly at: number;
+}
+
+export class FakeSlack {
+  readonly calls: SlackCall[] = [];
+  readonly responses: ResponseUrlPost[] = [];
+  /** Status codes to answer the next Web API calls with (consumed in order); empty = answer normally. */
+  readonly failures: { method: string; status: number; error?: string }[] = [];
+  private server: Server | undefined;
+  private counter = 0;
+  private responseCounter = 0;
+  url = '';
+
+  async start(): Promise<this> {
+    this.server = createServer((req, res) => {
+      void readBody(req).then((body) => {
+        const path = (req.url ?? '').split('?')[0] ?? '';
+        if (path.startsWith('/response/')) {
+          this.responses.push({ id: path.slice('/response/'.length), body, at: Date.now() });
+          res.writeHead(200, { 'content-type': 'text/plain' });
+          res.end('ok');
+          return;
+        }
+        const method = path.replace(/^\/api\//, '');
+        this.calls.push({ method, body, at: Date.now() });
+        const failureIndex = this.failures.findIndex((f) => f.method === method);
+        if (failureIndex >= 0) {
+          const [failure] = this.failures.splice(failureIndex, 1);
+          res.writeHead(failure!.status, { 'content-type': 'application/json' });
+          res.end(JSON.stringify({ ok: false, error: failure!.error ?? 'fake_failure' }));
+          return;
+        }
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(this.answer(method, body)));
+      });
+    });
+    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    this.url = `http://127.0.0.1:${(this.server!.address() as AddressInfo).port}`;
+    return this;
+  }
+
+  get apiUrl(): string {
+    return `${this.url}/api/`;
+  }
+
+  newResponseUrl(): string {
+    return `${this.url}/response/r${++this.responseCounter}`;
+  }
+
+  posts(channel?: string): SlackCall[] {
+    return this.calls.filter((c) => c.method === 'chat.postMessage' && (channel === undefined || c.body.channel === channel));
+  }
+
+  ephemerals(): SlackCall[] {
+    return this.calls.filter((c) => c.method === 'chat.postEphemeral');
+  }
+
+  updates(): SlackCall[] {
+    return this.calls.filter((c) => c.method === 'chat.update');
+  }
+
+  /** Every reply delivered to the sender alone: response_url posts and chat.postEphemeral. */
+  privateReplies(): string[] {
+    return [...this.responses.map((r) => String(r.body.text ?? '')), ...this.ephemerals().map((c) => String(c.body.text ?? ''))];
+  }
+
+  async stop(): Promise<void> {
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+
+  private answer(method: string, body: Record<string, unknown>): Record<string, unknown> {
+    switch (method) {
+      case 'auth.test':
+        return { ok: true, url: 'https://fake.slack.com/', team: 'Fake', user: 'lifeline', team_id: 'T0FAKE', user_id: 'U0LIFELINE', bot_id: 'B0LIFELINE' };
+      case 'chat.postMessage':
+        return { ok: true, channel: body.channel, ts: `${1_800_000_000 + ++this.counter}.000200`, message: { text: body.text } };
+      case 'chat.update':
+        return { ok: true, channel: body.channel, ts: body.ts };
+      case 'chat.postEphemeral':
+        return { ok: true, message_ts: `${1_800_000_000 + ++this.counter}.000300` };
+      default:
+        return { ok: false, error: 'unknown_method' };
+    }
+  }
+}
+
+async function readBody(req: IncomingMessage): Promise<Record<string, unknown>> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  const raw = Buffer.concat(chunks).toString('utf8');
+  if (raw === '') return {};
+  const type = req.headers['content-type'] ?? '';
+  if (type.includes('application/json')) return JSON.parse(raw) as Record<string, unknown>;
+  // @slack/web-api sends form-encoded bodies; blocks and other structured fields arrive as JSON strings.
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of new URLSearchParams(raw)) {
+    out[key] = /^[[{]/.test(value) ? safeJson(value) : value;
+  }
+  return out;
+}
+
+function safeJson(value: string): unknown {
+  try {
+    return JSON.parse(value);
+  } catch {
+    return value;
+  }
+}

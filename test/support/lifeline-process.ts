@@ -1,0 +1,149 @@
+// Runs the real built Lifeline (node dist/main.js) as a child process, the way an operator would.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { waitUntil } from './wait.js';
+
+export const MAIN = fileURLToPath(new URL('../../dist/main.js', import.meta.url));
+export const SIGNING_SECRET = 'test-signing-secret-0123456789';
+export const BOT_TOKEN = 'xoxb-test-bot-token-0123456789';
+
+export interface TestConfigOptions {
+  /** Escalation steps in minutes (fractional for tests). */
+  readonly steps?: readonly { after_minutes: number; notify: string }[];
+  readonly emergencyChannel?: string;
+  readonly allowedChannels?: readonly string[];
+}
+
+export const USERS = { oncall: 'U0ONCALL', lead: 'U0LEAD', cto: 'U0CTO', ceo: 'U0CEO', declarer: 'U0DECLARER', other: 'U0OTHER' } as const;
+export const ROUTING_KEYS = { oncall: 'rk-oncall-000000000000', engineering_lead: 'rk-lead-0000000000000', cto: 'rk-cto-00000000000000', ceo: 'rk-ceo-00000000000000' } as const;
+
+/** Writes a lifeline.yml for tests (roles U0ONCALL.., keys from env) and returns its path. */
+export function writeTestConfig(options: TestConfigOptions = {}): string {
+  const steps = options.steps ?? [
+    { after_minutes: 0, notify: 'oncall' },
+    { after_minutes: 0.05, notify: 'engineering_lead' },
+    { after_minutes: 0.1, notify: 'cto' },
+    { after_minutes: 0.15, notify: 'ceo' },
+  ];
+  const emergency = options.emergencyChannel ?? 'C0EMERGENCY';
+  const allowed = options.allowedChannels ?? [emergency];
+  const yaml = `
+slack:
+  emergency_channel: ${emergency}
+  allowed_channels: [${allowed.join(', ')}]
+roles:
+  oncall:           { slack_users: [${USERS.oncall}], pagerduty_routing_key: "\${PD_KEY_ONCALL}" }
+  engineering_lead: { slack_users: [${USERS.lead}],   pagerduty_routing_key: "\${PD_KEY_LEAD}" }
+  cto:              { slack_users: [${USERS.cto}],    pagerduty_routing_key: "\${PD_KEY_CTO}" }
+  ceo:              { slack_users: [${USERS.ceo}],    pagerduty_routing_key: "\${PD_KEY_CEO}" }
+escalation:
+${steps.map((s) => `  - { after_minutes: ${s.after_minutes}, notify: ${s.notify} }`).join('\n')}
+severities:
+  sev1: { page: true,  respond_minutes: 0 }
+  sev2: { page: true,  respond_minutes: 15 }
+  sev3: { page: false, respond_minutes: 60 }
+  sev4: { page: false, respond_minutes: 1440 }
+approvals:
+  approver_roles: [engineering_lead, cto]
+  expire_minutes: 30
+  allow_self_approval: false
+environments:
+  staging:
+    database: { url: "postgres://127.0.0.1:5432/staging", verify: [SELECT 1] }
+    backups: { store: "file:///tmp/lifeline-test-backups", prefix: staging, retention_days: 7, rpo_minutes: 1440 }
+`;
+  const dir = mkdtempSync(join(tmpdir(), 'lifeline-cfg-'));
+  const path = join(dir, 'lifeline.yml');
+  writeFileSync(path, yaml);
+  return path;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const address = srv.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
+}
+
+export interface LifelineProcessOptions {
+  readonly databaseUrl: string;
+  readonly queuePrefix: string;
+  readonly slackApiUrl: string;
+  readonly pagerdutyUrl: string;
+  readonly configPath: string;
+  readonly role?: 'all' | 'bot' | 'worker';
+  readonly extraEnv?: Record<string, string>;
+}
+
+export class LifelineProcess {
+  readonly output: string[] = [];
+  private child: ChildProcess | undefined;
+  exitCode: number | null = null;
+  port = 0;
+
+  constructor(private readonly options: LifelineProcessOptions) {}
+
+  get baseUrl(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  get eventsUrl(): string {
+    return `${this.baseUrl}/slack/events`;
+  }
+
+  env(): Record<string, string> {
+    return {
+      PATH: process.env.PATH ?? '',
+      SLACK_BOT_TOKEN: BOT_TOKEN,
+      SLACK_SIGNING_SECRET: SIGNING_SECRET,
+      SLACK_API_URL: this.options.slackApiUrl,
+      PAGERDUTY_EVENTS_URL: this.options.pagerdutyUrl,
+      DATABASE_URL: this.options.databaseUrl,
+      REDIS_URL: process.env.LIFELINE_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379',
+      LIFELINE_CONFIG: this.options.configPath,
+      LIFELINE_QUEUE_PREFIX: this.options.queuePrefix,
+      LIFELINE_ROLE: this.options.role ?? 'all',
+      PORT: String(this.port),
+      PD_KEY_ONCALL: ROUTING_KEYS.oncall,
+      PD_KEY_LEAD: ROUTING_KEYS.engineering_lead,
+      PD_KEY_CTO: ROUTING_KEYS.cto,
+      PD_KEY_CEO: ROUTING_KEYS.ceo,
+      LOG_LEVEL: 'info',
+      ...this.options.extraEnv,
+    };
+  }
+
+  /** Starts the process and waits for its "Lifeline started" log line. */
+  async start(timeoutMs = 20_000): Promise<this> {
+    this.port = this.port || (await freePort());
+    this.exitCode = null;
+    const child = spawn(process.execPath, [MAIN], { env: this.env(), stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = child;
+    const collect = (chunk: Buffer) => this.output.push(...chunk.toString('utf8').split('\n').filter((l) => l !== ''));
+    child.stdout!.on('data', collect);
+    child.stderr!.on('data', collect);
+    child.on('exit', (code) => (this.exitCode = code ?? -1));
+    await waitUntil('Lifeline to start', () => {
+      if (this.exitCode !== null) throw new Error(`Lifeline exited with ${this.exitCode}:\n${this.output.join('\n')}`);
+      return this.output.some((l) => l.includes('Lifeline started'));
+    }, timeoutMs);
+    return this;
+  }
+
+  /** Sends a signal and waits for the exit; returns the exit code. */
+  async stop(signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 15_000): Promise<number> {
+    if (!this.child || this.exitCode !== null) return this.exitCode ?? 0;
+    this.child.kill(signal);
+    await waitUntil('Lifeline to exit', () => this.exitCode !== null, timeoutMs);
+    return this.exitCode!;
+  }
+}

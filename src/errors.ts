@@ -22,7 +22,8 @@ export type UserErrorCode =
   | 'incident_ambiguous'
   | 'incident_resolved'
   | 'already_done'
-  | 'not_permitted';
+  | 'not_permitted'
+  | 'not_available';
 
 /** A call to another system that failed but may succeed later (network error, 429, 5xx). */
 export class TransientError extends Error {

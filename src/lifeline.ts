@@ -4,6 +4,7 @@ import type { Server } from 'node:http';
 import { Redis } from 'ioredis';
 import { createSlackChat } from './adapters/chat.js';
 import { createEventsApiPager } from './adapters/pager.js';
+import { drCommand } from './commands/dr.js';
 import { incidentCommand } from './commands/incident.js';
 import type { Config } from './config.js';
 import { migrate } from './db/migrate.js';
@@ -17,6 +18,7 @@ import { createMetrics } from './metrics.js';
 import { forgetOldRequests } from './requests.js';
 import { createSlackApp } from './slack/app.js';
 import { createSlackIncidentNotifier } from './slack/incident-notifier.js';
+import { within } from './timeout.js';
 
 export interface RunningLifeline {
   stop(): Promise<void>;
@@ -36,17 +38,23 @@ export async function startLifeline(config: Config, options: StartOptions = {}):
   const waitMs = options.startupWaitMs ?? 30_000;
 
   const db = createPool(config.databaseUrl, log);
-  const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null, lazyConnect: true });
-  redis.on('error', (err: Error) => log.debug({ err: err.message }, 'Redis connection error'));
+  // Two connections: workers block on theirs and may wait out an outage (maxRetriesPerRequest null, as BullMQ
+  // requires); commands and health checks use one that fails fast, so a Slack handler never hangs on Redis.
+  const workerRedis = new Redis(config.redisUrl, { maxRetriesPerRequest: null, lazyConnect: true });
+  const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false, commandTimeout: 3_000, lazyConnect: true });
+  for (const connection of [workerRedis, redis]) {
+    connection.on('error', (err: Error) => log.debug({ err: err.message }, 'Redis connection error'));
+  }
   await Promise.all([
     waitFor('PostgreSQL', redact(config.databaseUrl), waitMs, () => db.query('SELECT 1')),
     waitFor('Redis', redact(config.redisUrl), waitMs, async () => {
-      if (redis.status === 'wait') await redis.connect();
-      await redis.ping();
+      for (const connection of [workerRedis, redis]) {
+        if (connection.status === 'wait' || connection.status === 'end') await connection.connect();
+        await connection.ping();
+      }
     }),
   ]).catch(async (err) => {
-    await Promise.allSettled([db.end(), redis.quit()]);
-    redis.disconnect();
+    await closeQuietly(db, [workerRedis, redis]);
     throw err;
   });
   const applied = await migrate(db);
@@ -67,7 +75,7 @@ export async function startLifeline(config: Config, options: StartOptions = {}):
 
   if (runsWorker) {
     const escalation = new EscalationService({ db, file: config.file, pager, notifier, timers, metrics, log });
-    const worker = startEscalationWorker(redis, config.queuePrefix, escalation, log);
+    const worker = startEscalationWorker(workerRedis, config.queuePrefix, escalation, log);
     const reconcile = async () => {
       try {
         const found = await escalation.reconcile();
@@ -87,7 +95,7 @@ export async function startLifeline(config: Config, options: StartOptions = {}):
   if (runsBot) {
     const app = createSlackApp({
       config,
-      commands: [incidentCommand(incidents, config.file)],
+      commands: [incidentCommand(incidents, config.file), drCommand()],
       incidents,
       chat,
       routes,
@@ -110,7 +118,7 @@ export async function startLifeline(config: Config, options: StartOptions = {}):
       // Stop taking work first, then let running steps reach their end, then close connections.
       for (const stop of stops) await stop().catch((err: Error) => log.warn({ err: err.message }, 'stop step failed'));
       await queue.close().catch(() => undefined);
-      await closeQuietly(db, redis);
+      await closeQuietly(db, [workerRedis, redis]);
       log.info('Lifeline stopped');
     },
   };
@@ -120,7 +128,8 @@ async function waitFor(name: string, where: string, waitMs: number, probe: () =>
   const deadline = Date.now() + waitMs;
   for (;;) {
     try {
-      await probe();
+      // A probe on a connection that queues commands while offline would wait forever; cap each attempt.
+      await within(probe(), 2_000);
       return;
     } catch (err) {
       if (Date.now() >= deadline) {
@@ -130,6 +139,7 @@ async function waitFor(name: string, where: string, waitMs: number, probe: () =>
     }
   }
 }
+
 
 async function warnUnlessNoEviction(redis: Redis, log: Logger): Promise<void> {
   try {
@@ -142,6 +152,7 @@ async function warnUnlessNoEviction(redis: Redis, log: Logger): Promise<void> {
   }
 }
 
-async function closeQuietly(db: Db, redis: Redis): Promise<void> {
-  await Promise.allSettled([db.end(), redis.quit()]);
+async function closeQuietly(db: Db, connections: readonly Redis[]): Promise<void> {
+  await Promise.allSettled([db.end(), ...connections.map((c) => c.quit())]);
+  for (const connection of connections) connection.disconnect();
 }

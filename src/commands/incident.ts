@@ -2,7 +2,7 @@
 import { SEVERITIES, type FileConfig, type Severity } from '../config.js';
 import { incidentId, parseIncidentId } from '../incidents/model.js';
 import { renderPostmortem } from '../incidents/postmortem.js';
-import { TITLE_MAX, type IncidentReference, type IncidentService } from '../incidents/service.js';
+import { characterCount, TITLE_MAX, type IncidentReference, type IncidentService } from '../incidents/service.js';
 import { renderIncidentList, renderIncidentStatus } from '../slack/incident-replies.js';
 import { badCommand, helpText, subcommand, words, type CommandContext, type SlashCommand } from './registry.js';
 
@@ -32,7 +32,8 @@ function onlyIncidentId(rest: string): { number?: number } {
 export function parseTitle(rest: string): string {
   const title = rest.trim();
   if (title === '') throw badCommand('The incident needs a title.');
-  if (title.length > TITLE_MAX) throw badCommand(`The title is ${title.length} characters; the limit is ${TITLE_MAX}.`);
+  const length = characterCount(title);
+  if (length > TITLE_MAX) throw badCommand(`The title is ${length} characters; the limit is ${TITLE_MAX}.`);
   return title;
 }
 

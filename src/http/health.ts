@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Redis } from 'ioredis';
 import type { Db } from '../db/pool.js';
 import type { Metrics } from '../metrics.js';
+import { within } from '../timeout.js';
 
 export interface HealthReport {
   readonly ok: boolean;
@@ -12,12 +13,6 @@ export interface HealthReport {
 
 const CHECK_TIMEOUT_MS = 2_000;
 
-function within<T>(promise: Promise<T>, ms: number): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('timed out')), ms);
-    promise.then(resolve, reject).finally(() => clearTimeout(timer));
-  });
-}
 
 export function createHealthCheck(db: Db, redis: Redis): () => Promise<HealthReport> {
   return async () => {

@@ -41,8 +41,9 @@ export class IncidentService {
     cardError?: string;
   }> {
     const title = input.title.trim();
-    if (title.length === 0 || title.length > TITLE_MAX) {
-      throw new UserError('bad_command', `The title must be 1-${TITLE_MAX} characters (it has ${title.length}).`);
+    const length = characterCount(title);
+    if (length === 0 || length > TITLE_MAX) {
+      throw new UserError('bad_command', `The title must be 1-${TITLE_MAX} characters (it has ${length}).`);
     }
     const plan = planLadder(this.deps.file, input.severity);
     const { incident, steps } = await inTransaction(this.deps.db, async (tx) => {
@@ -66,7 +67,7 @@ export class IncidentService {
       cardError = (err as Error).message;
       this.deps.log.error({ incident: incidentId(incident.number), err: cardError }, 'incident card could not be posted');
     }
-    await this.deps.timers.schedule(steps.map((s) => ({ id: s.id, dueAt: s.dueAt })));
+    await this.bestEffort('schedule ladder', () => this.deps.timers.schedule(steps.map((s) => ({ id: s.id, dueAt: s.dueAt }))));
     return cardError === undefined ? { incident: announced } : { incident: announced, cardError };
   }
 
@@ -127,7 +128,7 @@ export class IncidentService {
       await store.appendEvent(tx, current.number, actor, 'update', text);
       return current;
     });
-    await this.bestEffort('thread note', () => this.deps.notifier.threadNote(incident, { kind: 'update', actor, text }));
+    await this.bestEffort('Slack thread note', () => this.deps.notifier.threadNote(incident, { kind: 'update', actor, text }));
     return incident;
   }
 
@@ -158,10 +159,10 @@ export class IncidentService {
       const ladder: 'started' | 'stopped' | 'unchanged' = startLadder ? 'started' : cancelled.length > 0 ? 'stopped' : 'unchanged';
       return { incident: changed, steps, cancelled, ladder, from: current.severity };
     });
-    await this.deps.timers.schedule(outcome.steps.map((s) => ({ id: s.id, dueAt: s.dueAt })));
-    await this.deps.timers.cancel(outcome.cancelled);
-    await this.bestEffort('card refresh', () => this.deps.notifier.refresh(outcome.incident));
-    await this.bestEffort('thread note', () =>
+    await this.bestEffort('schedule ladder', () => this.deps.timers.schedule(outcome.steps.map((s) => ({ id: s.id, dueAt: s.dueAt }))));
+    await this.bestEffort('cancel steps', () => this.deps.timers.cancel(outcome.cancelled));
+    await this.bestEffort('Slack card refresh', () => this.deps.notifier.refresh(outcome.incident));
+    await this.bestEffort('Slack thread note', () =>
       this.deps.notifier.threadNote(outcome.incident, { kind: 'severity', actor, from: outcome.from, to: severity, ladder: outcome.ladder }),
     );
     return { incident: outcome.incident, ladder: outcome.ladder };
@@ -191,20 +192,30 @@ export class IncidentService {
   }
 
   private async afterLadderStops(incident: Incident, cancelledSteps: number[], action: store.FollowUpAction): Promise<void> {
-    await this.deps.timers.cancel(cancelledSteps);
-    await this.deps.timers.followUp(incident.number, action);
-    await this.bestEffort('card refresh', () => this.deps.notifier.refresh(incident));
+    await this.bestEffort('cancel steps', () => this.deps.timers.cancel(cancelledSteps));
+    await this.bestEffort('PagerDuty follow-up', () => this.deps.timers.followUp(incident.number, action));
+    await this.bestEffort('Slack card refresh', () => this.deps.notifier.refresh(incident));
   }
 
-  /** The state change is committed; a Slack hiccup must not turn it into an error for the user. */
+  /**
+   * Runs a side effect after the state change is committed. A Slack hiccup must not turn a done acknowledgement into
+   * an error for the user, and a timer Redis cannot take now is set by the reconciler (which reads PostgreSQL)
+   * within a minute.
+   */
   private async bestEffort(what: string, work: () => Promise<void>): Promise<void> {
     try {
       await work();
     } catch (err) {
-      this.deps.metrics.slackFailures.inc({ call: what });
-      this.deps.log.warn({ err: (err as Error).message }, `${what} failed`);
+      if (what.startsWith('Slack')) this.deps.metrics.slackFailures.inc({ call: what });
+      this.deps.log.warn({ err: (err as Error).message }, `${what} failed after the change was committed`);
     }
   }
+
+}
+
+/** Characters as people count them (code points), the same measure as PostgreSQL's char_length. */
+export function characterCount(text: string): number {
+  return [...text].length;
 }
 
 function describeLadder(plan: readonly { role: string; afterMs: number }[]): string {

@@ -11,6 +11,7 @@ import { incidentId, parseIncidentId } from '../incidents/model.js';
 import type { IncidentService } from '../incidents/service.js';
 import type { Logger } from '../log.js';
 import { claimRequest } from '../requests.js';
+import { unescapeSlackText } from './blocks.js';
 import { ACK_ACTION, RESOLVE_ACTION } from './incident-card.js';
 
 const { App, LogLevel } = bolt;
@@ -43,7 +44,7 @@ export function createSlackApp(deps: SlackAppDeps): InstanceType<typeof App> {
       const reply = await dispatchCommand(
         command,
         {
-          text: payload.text,
+          text: unescapeSlackText(payload.text),
           userId: payload.user_id,
           channelId: payload.channel_id,
           threadTs: (payload as { thread_ts?: string }).thread_ts,

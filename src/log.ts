@@ -10,8 +10,10 @@ const TOKEN_PATTERNS: readonly RegExp[] = [
 
 /** Replaces every known secret, and anything shaped like a token or URL password, with [redacted]. */
 export function createRedactor(secrets: readonly string[]): (text: string) => string {
+  // Log lines are JSON, where " and \ inside a secret appear escaped: look for both spellings.
   // Longest first, so a secret that contains another is removed whole.
-  const literal = [...secrets].sort((a, b) => b.length - a.length);
+  const spellings = secrets.flatMap((secret) => [secret, JSON.stringify(secret).slice(1, -1)]);
+  const literal = [...new Set(spellings)].sort((a, b) => b.length - a.length);
   return (text: string) => {
     let out = text;
     for (const secret of literal) out = out.split(secret).join('[redacted]');

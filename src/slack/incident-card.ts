@@ -4,7 +4,7 @@ import type { FileConfig } from '../config.js';
 import { againstTarget, formatDuration, formatTarget, formatUtc } from '../incidents/format.js';
 import { incidentId, incidentState, type Incident } from '../incidents/model.js';
 import type { ThreadNote } from '../incidents/ports.js';
-import { escapeMrkdwn, mention } from './blocks.js';
+import { escapeMrkdwn, mention, sections } from './blocks.js';
 
 export const ACK_ACTION = 'incident_acknowledge';
 export const RESOLVE_ACTION = 'incident_resolve';
@@ -27,12 +27,10 @@ export function incidentCard(incident: Incident, file: Pick<FileConfig, 'severit
     { type: 'section', text: { type: 'mrkdwn', text: `${STATE_EMOJI[state]} *${escapeMrkdwn(incident.title)}*` } },
     { type: 'section', fields: fields.map((text) => ({ type: 'mrkdwn' as const, text })) },
   ];
-  if (incident.resolutionNote) {
-    blocks.push({ type: 'section', text: { type: 'mrkdwn', text: `*Resolution*\n${escapeMrkdwn(incident.resolutionNote)}` } });
-  }
+  if (incident.resolutionNote) blocks.push(...sections(`*Resolution*\n${escapeMrkdwn(incident.resolutionNote)}`));
   blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: ladderLine(incident, file) }] });
   if (state !== 'resolved') blocks.push(buttons(incident.number, state === 'open'));
-  return { text: `${severity} ${id}: ${incident.title} (${state})`, blocks };
+  return { text: `${severity} ${id}: ${escapeMrkdwn(incident.title)} (${state})`, blocks };
 }
 
 function statusLine(incident: Incident, respondMinutes: number): string {
@@ -88,7 +86,7 @@ export function threadNoteMessage(incident: Incident, note: ThreadNote): ChatMes
     }
     case 'update': {
       const text = `:memo: ${id} update from ${mention(note.actor)}:\n${escapeMrkdwn(note.text)}`;
-      return { text, blocks: [{ type: 'section', text: { type: 'mrkdwn', text: text.slice(0, 3000) } }] };
+      return { text, blocks: sections(text) };
     }
     case 'severity': {
       const ladder = { started: ' Escalation ladder started.', stopped: ' Escalation ladder stopped.', unchanged: '' }[note.ladder];

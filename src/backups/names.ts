@@ -1,0 +1,62 @@
+// Backup file names, exactly as the contract (section 7) defines them. Anything else in a store is not a backup.
+
+export type BackupFormat = 'custom' | 'sql.gz';
+
+export interface BackupName {
+  readonly name: string;
+  readonly takenAt: Date;
+  readonly format: BackupFormat;
+  /** The copy taken just before a restore overwrote the database: restorable, never `latest`. */
+  readonly safetyCopy: boolean;
+}
+
+const STAMP = '(\\d{4})(\\d{2})(\\d{2})_(\\d{2})(\\d{2})(\\d{2})';
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** Parses a file name for an env's prefix; undefined when it is not a backup of that env (or not a backup at all). */
+export function parseBackupName(prefix: string, name: string): BackupName | undefined {
+  const regular = new RegExp(`^${escapeRegExp(prefix)}_${STAMP}\\.(sql\\.gz|dump)$`).exec(name);
+  const safety = regular ? null : new RegExp(`^${escapeRegExp(prefix)}_pre-restore_${STAMP}\\.dump$`).exec(name);
+  const match = regular ?? safety;
+  if (!match) return undefined;
+  const [year, month, day, hour, minute, second] = match.slice(1, 7).map(Number) as [number, number, number, number, number, number];
+  const takenAt = new Date(Date.UTC(year, month - 1, day, hour, minute, second));
+  // Reject impossible dates (20240231_...) rather than let Date roll them over into March.
+  if (
+    takenAt.getUTCFullYear() !== year ||
+    takenAt.getUTCMonth() !== month - 1 ||
+    takenAt.getUTCDate() !== day ||
+    takenAt.getUTCHours() !== hour ||
+    takenAt.getUTCMinutes() !== minute ||
+    takenAt.getUTCSeconds() !== second
+  ) {
+    return undefined;
+  }
+  const format: BackupFormat = regular && match[7] === 'sql.gz' ? 'sql.gz' : 'custom';
+  return { name, takenAt, format, safetyCopy: safety !== null };
+}
+
+function stamp(at: Date): string {
+  const iso = at.toISOString(); // 2026-11-25T21:29:27.123Z
+  return `${iso.slice(0, 4)}${iso.slice(5, 7)}${iso.slice(8, 10)}_${iso.slice(11, 13)}${iso.slice(14, 16)}${iso.slice(17, 19)}`;
+}
+
+export function backupFileName(prefix: string, at: Date): string {
+  return `${prefix}_${stamp(at)}.dump`;
+}
+
+export function safetyCopyFileName(prefix: string, at: Date): string {
+  return `${prefix}_pre-restore_${stamp(at)}.dump`;
+}
+
+/** Newest first; safety copies are listed but never chosen as `latest`. */
+export function sortNewestFirst<T extends BackupName>(backups: readonly T[]): T[] {
+  return [...backups].sort((a, b) => b.takenAt.getTime() - a.takenAt.getTime() || a.name.localeCompare(b.name));
+}
+
+export function latestBackup<T extends BackupName>(backups: readonly T[]): T | undefined {
+  return sortNewestFirst(backups.filter((b) => !b.safetyCopy))[0];
+}

@@ -1,0 +1,33 @@
+// Where backups live: a local folder (file:///...) or an S3 prefix (s3://bucket/prefix/). Only the calls we use.
+import type { Readable } from 'node:stream';
+
+export interface StoredObject {
+  readonly name: string;
+  readonly size: number;
+  readonly modifiedAt: Date;
+}
+
+export interface BackupStore {
+  /** For messages: the store's URL (it never holds a secret). */
+  readonly location: string;
+  list(): Promise<StoredObject[]>;
+  /** Streams the object; throws NotFoundError when it does not exist. */
+  read(name: string): Promise<Readable>;
+  /** Writes the whole stream; the object appears under `name` only once it is complete. */
+  write(name: string, body: Readable): Promise<{ size: number }>;
+  remove(name: string): Promise<void>;
+}
+
+export class NotFoundError extends Error {
+  constructor(readonly objectName: string, location: string) {
+    super(`${objectName} is not in ${location}`);
+    this.name = 'NotFoundError';
+  }
+}
+
+/** Object names are plain file names: no folders, no `..`, nothing a shell or a path join could misread. */
+export function assertPlainName(name: string): void {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name) || name.includes('..')) {
+    throw new Error(`"${name}" is not a plain file name`);
+  }
+}

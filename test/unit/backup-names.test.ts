@@ -1,0 +1,66 @@
+import { describe, expect, test } from 'vitest';
+import { backupFileName, latestBackup, parseBackupName, safetyCopyFileName, sortNewestFirst } from '../../src/backups/names.js';
+
+const P = 'solosuccess_production';
+
+describe('parseBackupName', () => {
+  test('accepts the two backup forms with their UTC time', () => {
+    expect(parseBackupName(P, `${P}_20240115_120000.sql.gz`)).toEqual({
+      name: `${P}_20240115_120000.sql.gz`,
+      takenAt: new Date('2024-01-15T12:00:00Z'),
+      format: 'sql.gz',
+      safetyCopy: false,
+    });
+    expect(parseBackupName(P, `${P}_20240115_120001.dump`)?.format).toBe('custom');
+  });
+
+  test('recognises safety copies, which are restorable but marked', () => {
+    const parsed = parseBackupName(P, `${P}_pre-restore_20240116_030405.dump`);
+    expect(parsed?.safetyCopy).toBe(true);
+    expect(parsed?.takenAt.toISOString()).toBe('2024-01-16T03:04:05.000Z');
+  });
+
+  test.each([
+    `${P}_20240115_120000.sql`,
+    `${P}_20240115_120000.dump.sha256`,
+    `${P}_2024011_120000.dump`,
+    `other_20240115_120000.dump`,
+    `${P}_20240231_120000.dump`,
+    `${P}_20240115_246000.dump`,
+    `../${P}_20240115_120000.dump`,
+    `${P}_pre-restore_20240115_120000.sql.gz`,
+    `.${P}_20240115_120000.dump.partial-ab12`,
+    `${P}x_20240115_120000.dump`,
+  ])('%s is not a backup', (name) => {
+    expect(parseBackupName(P, name)).toBeUndefined();
+  });
+
+  test('a prefix with regex characters is matched literally', () => {
+    expect(parseBackupName('a.b', 'axb_20240115_120000.dump')).toBeUndefined();
+    expect(parseBackupName('a.b', 'a.b_20240115_120000.dump')).toBeDefined();
+  });
+});
+
+describe('names Lifeline writes', () => {
+  const at = new Date('2026-11-25T06:00:09.876Z');
+  test('round-trip through the parser', () => {
+    expect(backupFileName(P, at)).toBe(`${P}_20261125_060009.dump`);
+    expect(safetyCopyFileName(P, at)).toBe(`${P}_pre-restore_20261125_060009.dump`);
+    expect(parseBackupName(P, backupFileName(P, at))?.safetyCopy).toBe(false);
+    expect(parseBackupName(P, safetyCopyFileName(P, at))?.safetyCopy).toBe(true);
+  });
+});
+
+describe('latest', () => {
+  test('is the newest by the time in the name, never a safety copy', () => {
+    const names = [`${P}_20240101_000000.dump`, `${P}_20240103_000000.sql.gz`, `${P}_pre-restore_20240105_000000.dump`, `${P}_20240102_000000.dump`];
+    const parsed = names.map((n) => parseBackupName(P, n)!);
+    expect(latestBackup(parsed)?.name).toBe(`${P}_20240103_000000.sql.gz`);
+    expect(sortNewestFirst(parsed).map((b) => b.name)).toEqual([names[2], names[1], names[3], names[0]]);
+  });
+
+  test('an empty store or only safety copies has no latest', () => {
+    expect(latestBackup([])).toBeUndefined();
+    expect(latestBackup([parseBackupName(P, `${P}_pre-restore_20240105_000000.dump`)!])).toBeUndefined();
+  });
+});

@@ -1,5 +1,6 @@
 // Firing ladder steps and PagerDuty follow-ups. Called by the queue workers; every operation is idempotent because
 // the queue delivers at least once.
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { FileConfig } from '../config.js';
 import type { Db } from '../db/pool.js';
 import { TransientError } from '../errors.js';
@@ -13,8 +14,11 @@ import * as store from './store.js';
 
 /** Longer than one step can take (PagerDuty ~20 s worst case + Slack ~25 s), so a live holder never loses it. */
 const STEP_LEASE_MS = 90_000;
-/** A fresh incident's declarer schedules its own steps; the reconciler leaves it alone this long. */
-const RECONCILE_GRACE_MS = 30_000;
+/** How long a step's thread mention waits for the incident card before posting to the channel instead. */
+const CARD_WAIT_MS = 20_000;
+/** Within one attempt, poll for the card this long (from declaration) before handing back to the job's retry. */
+const CARD_POLL_LIMIT_MS = 5_000;
+const CARD_POLL_MS = 50;
 
 export interface EscalationDeps {
   readonly db: Db;
@@ -32,8 +36,9 @@ export class EscalationService {
   constructor(private readonly deps: EscalationDeps) {}
 
   /**
-   * Fires one step: pages the role, then mentions its people in the thread. Each half is recorded as it succeeds,
-   * so a retry after a failure (or a crash) repeats neither. Throws TransientError when it should be retried.
+   * Fires one step: pages the role, then mentions its people in the incident's thread. The page is recorded as soon
+   * as PagerDuty accepts it, so a retry after a failure (or a crash) never pages twice. Throws TransientError when
+   * the step should be retried.
    */
   async fireStep(stepId: number): Promise<StepOutcome> {
     const { db, log } = this.deps;
@@ -41,13 +46,14 @@ export class EscalationService {
     if (claim.kind === 'finished') return 'already-finished';
     if (claim.kind === 'busy') throw new TransientError(`step ${stepId} is being fired by another worker`);
     const { step } = claim;
+    let incident = claim.incident;
     try {
-      const incident = await store.getIncident(db, step.incident);
-      if (!incident || incidentState(incident) !== 'open' || incident.ladderGeneration !== step.generation) {
+      // Once paged, the step finishes (its mention records who was paged) even if someone acknowledged meanwhile.
+      const stale = !incident || incidentState(incident) !== 'open' || incident.ladderGeneration !== step.generation;
+      if (!incident || (stale && !step.pagedAt)) {
         await store.finishStep(db, step.id, 'cancelled');
         return 'cancelled';
       }
-      if (!step.pagedAt) this.deps.metrics.ladderLateness.observe(Math.max(0, claim.latenessMs) / 1000);
       const role = this.deps.file.roles[step.role];
       if (!role) {
         // The config changed since the incident was declared; say so on the timeline rather than fail forever.
@@ -55,8 +61,9 @@ export class EscalationService {
         await store.finishStep(db, step.id, 'cancelled');
         return 'cancelled';
       }
-      const key = dedupKey(incident.number, step.role);
       if (!step.pagedAt) {
+        this.deps.metrics.ladderLateness.observe(Math.max(0, claim.latenessMs) / 1000);
+        const key = dedupKey(incident.number, step.role);
         await this.send({
           routingKey: role.pagerduty_routing_key,
           action: 'trigger',
@@ -68,29 +75,41 @@ export class EscalationService {
             customDetails: { incident: incidentId(incident.number), role: step.role, declared_by: incident.declaredBy },
           },
         });
-        await store.recordPageKey(db, incident.number, step.role, key);
-        await store.markStepPaged(db, step.id);
-        await store.appendEvent(db, incident.number, 'lifeline', 'paged', `${step.role} (${role.slack_users.map((u) => `<@${u}>`).join(' ') || 'no Slack users'})`);
+        await store.recordPage(db, step, key, `${step.role} (${role.slack_users.map((u) => `<@${u}>`).join(' ') || 'no Slack users'})`);
       }
-      if (!step.mentionedAt) {
-        await this.deps.notifier.threadNote(incident, {
-          kind: 'paged',
-          role: step.role,
-          users: role.slack_users,
-          stepNumber: step.stepIndex + 1,
-          totalSteps: this.deps.file.escalation.length,
-          afterMinutes: this.deps.file.escalation[step.stepIndex]?.after_minutes ?? 0,
-        });
-        await store.markStepMentioned(db, step.id);
-      }
-      await store.finishStep(db, step.id, 'fired');
-      await this.followUpIfStoppedMeanwhile(incident.number);
+      if (!incident.card) incident = await this.waitForCard(incident);
+      await this.deps.notifier.threadNote(incident, {
+        kind: 'paged',
+        role: step.role,
+        users: role.slack_users,
+        stepNumber: step.stepIndex + 1,
+        totalSteps: this.deps.file.escalation.length,
+        afterMinutes: this.deps.file.escalation[step.stepIndex]?.after_minutes ?? 0,
+      });
+      const stateNow = await store.finishFiredStep(db, step.id);
+      // An acknowledge that landed while this step was paging could not know about the new alert: catch up.
+      if (stateNow !== 'open') await this.deps.timers.followUp(incident.number, stateNow === 'resolved' ? 'resolve' : 'acknowledge');
       log.info({ incident: incidentId(incident.number), role: step.role, step: step.stepIndex, latenessMs: Math.round(claim.latenessMs) }, 'escalation step fired');
       return 'fired';
     } catch (err) {
       await store.releaseStep(db, step.id).catch(() => undefined);
       throw err;
     }
+  }
+
+  /**
+   * The page is out; its mention belongs in the card's thread, and the card is normally being posted this very moment.
+   * Wait briefly; past CARD_WAIT_MS after declaration (the card post failed) the mention goes to the channel instead.
+   */
+  private async waitForCard(incident: Incident): Promise<Incident> {
+    const age = () => Date.now() - incident.declaredAt.getTime();
+    let current = incident;
+    while (!current.card && age() < CARD_POLL_LIMIT_MS) {
+      await sleep(CARD_POLL_MS);
+      current = (await store.getIncident(this.deps.db, incident.number)) ?? current;
+    }
+    if (current.card || age() >= CARD_WAIT_MS) return current;
+    throw new TransientError(`incident ${incidentId(incident.number)} has no card yet`);
   }
 
   /** Sends acknowledge/resolve for every alert of the incident that has not had it yet. */
@@ -107,20 +126,11 @@ export class EscalationService {
 
   /** Re-creates timers that Redis lost or that fell due while no worker ran. Safe to run anywhere, any time. */
   async reconcile(): Promise<{ steps: number; followUps: number }> {
-    const steps = await store.stepsToReconcile(this.deps.db, RECONCILE_GRACE_MS);
+    const steps = await store.stepsToReconcile(this.deps.db);
     await this.deps.timers.schedule(steps);
     const followUps = await store.followUpsToReconcile(this.deps.db);
     for (const f of followUps) await this.deps.timers.followUp(f.incident, f.action);
     return { steps: steps.length, followUps: followUps.length };
-  }
-
-  /** An acknowledge that landed while this step was paging could not know about the new alert: catch up. */
-  private async followUpIfStoppedMeanwhile(incidentNumber: number): Promise<void> {
-    const now = await store.getIncident(this.deps.db, incidentNumber);
-    if (!now) return;
-    const state = incidentState(now as Incident);
-    if (state === 'acknowledged') await this.deps.timers.followUp(incidentNumber, 'acknowledge');
-    if (state === 'resolved') await this.deps.timers.followUp(incidentNumber, 'resolve');
   }
 
   private async send(event: PagerEvent): Promise<void> {

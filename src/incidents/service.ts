@@ -56,7 +56,9 @@ export class IncidentService {
     this.deps.metrics.incidentsDeclared.inc({ severity: input.severity });
     this.deps.log.info({ incident: incidentId(incident.number), severity: incident.severity, actor: input.actor }, 'incident declared');
 
-    // The card goes out before the first step's timer exists, so the step-0 page lands in the card's thread.
+    // Timers first: a page must not wait for Slack. A step that fires before the card exists pages at once and puts
+    // its mention in the card's thread as soon as the card is there.
+    await this.bestEffort('schedule ladder', () => this.deps.timers.schedule(steps.map((s) => ({ id: s.id, dueAt: s.dueAt }))));
     let cardError: string | undefined;
     let announced = incident;
     try {
@@ -65,9 +67,9 @@ export class IncidentService {
       announced = { ...incident, card };
     } catch (err) {
       cardError = (err as Error).message;
+      this.deps.metrics.slackFailures.inc({ call: 'Slack incident card' });
       this.deps.log.error({ incident: incidentId(incident.number), err: cardError }, 'incident card could not be posted');
     }
-    await this.bestEffort('schedule ladder', () => this.deps.timers.schedule(steps.map((s) => ({ id: s.id, dueAt: s.dueAt }))));
     return cardError === undefined ? { incident: announced } : { incident: announced, cardError };
   }
 
@@ -81,13 +83,13 @@ export class IncidentService {
       const inThread = await store.findByCard(this.deps.db, ref.channel, ref.threadTs);
       if (inThread) return inThread;
     }
-    const open = await store.listOpenIncidents(this.deps.db, 6);
-    if (open.length === 1) return open[0]!;
-    if (open.length === 0) {
+    const { incidents: open, total } = await store.listOpenIncidents(this.deps.db, 5);
+    if (total === 1) return open[0]!;
+    if (total === 0) {
       throw new UserError('unknown_incident', 'No incident is open. Name one by its ID, for example INC-7.');
     }
-    const ids = open.slice(0, 5).map((i) => incidentId(i.number)).join(', ');
-    throw new UserError('incident_ambiguous', `${open.length > 5 ? 'More than 5' : open.length} incidents are open (${ids}${open.length > 5 ? ', …' : ''}): name one by its ID.`);
+    const ids = open.map((i) => incidentId(i.number)).join(', ');
+    throw new UserError('incident_ambiguous', `${total} incidents are open (${ids}${total > open.length ? ', …' : ''}): name one by its ID.`);
   }
 
   async acknowledge(ref: IncidentReference, actor: string): Promise<Incident> {
@@ -168,8 +170,8 @@ export class IncidentService {
     return { incident: outcome.incident, ladder: outcome.ladder };
   }
 
-  async listOpen(): Promise<Incident[]> {
-    return store.listOpenIncidents(this.deps.db);
+  async listOpen(limit = 50): Promise<{ incidents: Incident[]; total: number }> {
+    return store.listOpenIncidents(this.deps.db, limit);
   }
 
   async details(ref: IncidentReference): Promise<IncidentDetails> {

@@ -67,12 +67,13 @@ export async function findByCard(db: Queryable, channel: string, ts: string): Pr
   return rows[0] ? toIncident(rows[0]) : undefined;
 }
 
-export async function listOpenIncidents(db: Queryable, limit = 50): Promise<Incident[]> {
-  const { rows } = await db.query<IncidentRow>(
-    'SELECT * FROM incidents WHERE resolved_at IS NULL ORDER BY number DESC LIMIT $1',
+/** The newest open incidents, up to `limit`, and how many are open in all. */
+export async function listOpenIncidents(db: Queryable, limit = 50): Promise<{ incidents: Incident[]; total: number }> {
+  const { rows } = await db.query<IncidentRow & { total: string }>(
+    'SELECT *, count(*) OVER () AS total FROM incidents WHERE resolved_at IS NULL ORDER BY number DESC LIMIT $1',
     [limit],
   );
-  return rows.map(toIncident);
+  return { incidents: rows.map(toIncident), total: rows[0] ? Number(rows[0].total) : 0 };
 }
 
 export async function setCard(db: Queryable, number: number, channel: string, ts: string): Promise<void> {
@@ -195,35 +196,75 @@ export async function cancelPendingSteps(db: Queryable, incident: number): Promi
   return rows.map((r) => Number(r.id));
 }
 
-export type ClaimResult = { kind: 'claimed'; step: StepRow; latenessMs: number } | { kind: 'finished' } | { kind: 'busy' };
+export type ClaimResult =
+  | { kind: 'claimed'; step: StepRow; incident: Incident | undefined; latenessMs: number }
+  | { kind: 'finished' }
+  | { kind: 'busy' };
 
 /**
- * Takes a time-limited lease on a pending step. Only the holder of the lease may fire it, so however many workers
- * receive the timer (BullMQ is at-least-once), the step pages once. A crashed holder's lease simply runs out.
+ * Takes a time-limited lease on a pending step and reads its incident in the same round trip. Only the holder of the
+ * lease may fire the step, so however many workers receive the timer (BullMQ is at-least-once), it pages once.
+ * A crashed holder's lease simply runs out.
  */
 export async function claimStep(db: Queryable, stepId: number, leaseMs: number): Promise<ClaimResult> {
-  const { rows } = await db.query<DbStepRow & { lateness_ms: number }>(
-    `UPDATE escalation_steps
-        SET claimed_until = clock_timestamp() + $2 * interval '1 millisecond'
-      WHERE id = $1 AND state = 'pending' AND (claimed_until IS NULL OR claimed_until < clock_timestamp())
-      RETURNING *, extract(epoch FROM clock_timestamp() - due_at) * 1000 AS lateness_ms`,
+  const { rows } = await db.query<{ step: DbStepRow & { lateness_ms: number }; incident: IncidentRow | null; state: string | null }>(
+    `WITH claimed AS (
+       UPDATE escalation_steps
+          SET claimed_until = clock_timestamp() + $2 * interval '1 millisecond'
+        WHERE id = $1 AND state = 'pending' AND (claimed_until IS NULL OR claimed_until < clock_timestamp())
+        RETURNING *, extract(epoch FROM clock_timestamp() - due_at) * 1000 AS lateness_ms)
+     SELECT row_to_json(c) AS step, row_to_json(i) AS incident, NULL AS state
+       FROM claimed c LEFT JOIN incidents i ON i.number = c.incident
+     UNION ALL
+     SELECT NULL, NULL, state FROM escalation_steps WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM claimed)`,
     [stepId, leaseMs],
   );
-  if (rows[0]) return { kind: 'claimed', step: toStep(rows[0]), latenessMs: Number(rows[0].lateness_ms) };
-  const { rows: current } = await db.query<{ state: string }>('SELECT state FROM escalation_steps WHERE id = $1', [stepId]);
-  return current[0]?.state === 'pending' ? { kind: 'busy' } : { kind: 'finished' };
+  const row = rows[0];
+  if (row?.step) {
+    return {
+      kind: 'claimed',
+      step: toStep(reviveDates(row.step, ['due_at', 'paged_at', 'mentioned_at'])),
+      incident: row.incident ? toIncident(reviveDates(row.incident, INCIDENT_DATES)) : undefined,
+      latenessMs: Number(row.step.lateness_ms),
+    };
+  }
+  return row?.state === 'pending' ? { kind: 'busy' } : { kind: 'finished' };
+}
+
+const INCIDENT_DATES = ['declared_at', 'acknowledged_at', 'resolved_at'] as const;
+
+/** row_to_json gives timestamps as strings; turn the named ones back into Dates. */
+function reviveDates<T extends object>(row: T, keys: readonly string[]): T {
+  const out = { ...row } as Record<string, unknown>;
+  for (const key of keys) if (typeof out[key] === 'string') out[key] = new Date(out[key] as string);
+  return out as T;
 }
 
 export async function releaseStep(db: Queryable, stepId: number): Promise<void> {
   await db.query('UPDATE escalation_steps SET claimed_until = NULL WHERE id = $1', [stepId]);
 }
 
-export async function markStepPaged(db: Queryable, stepId: number): Promise<void> {
-  await db.query('UPDATE escalation_steps SET paged_at = clock_timestamp() WHERE id = $1', [stepId]);
+/** Records a page that PagerDuty accepted: the step, the alert's key and the timeline entry, in one statement. */
+export async function recordPage(db: Queryable, step: StepRow, dedupKey: string, detail: string): Promise<void> {
+  await db.query(
+    `WITH paged AS (UPDATE escalation_steps SET paged_at = clock_timestamp() WHERE id = $1),
+          alert AS (INSERT INTO page_keys (incident, role, dedup_key) VALUES ($2, $3, $4) ON CONFLICT (incident, role) DO NOTHING)
+     INSERT INTO incident_events (incident, actor, kind, detail) VALUES ($2, 'lifeline', 'paged', $5)`,
+    [step.id, step.incident, step.role, dedupKey, detail],
+  );
 }
 
-export async function markStepMentioned(db: Queryable, stepId: number): Promise<void> {
-  await db.query('UPDATE escalation_steps SET mentioned_at = clock_timestamp() WHERE id = $1', [stepId]);
+/** Marks a step fired (mention done) and tells whether its incident was acknowledged or resolved meanwhile. */
+export async function finishFiredStep(db: Queryable, stepId: number): Promise<'open' | 'acknowledged' | 'resolved'> {
+  const { rows } = await db.query<{ state: 'open' | 'acknowledged' | 'resolved' }>(
+    `UPDATE escalation_steps s
+        SET state = 'fired', mentioned_at = coalesce(mentioned_at, clock_timestamp()), finished_at = clock_timestamp(), claimed_until = NULL
+       FROM incidents i
+      WHERE s.id = $1 AND i.number = s.incident
+      RETURNING CASE WHEN i.resolved_at IS NOT NULL THEN 'resolved' WHEN i.acknowledged_at IS NOT NULL THEN 'acknowledged' ELSE 'open' END AS state`,
+    [stepId],
+  );
+  return rows[0]?.state ?? 'open';
 }
 
 export async function finishStep(db: Queryable, stepId: number, state: 'fired' | 'cancelled'): Promise<void> {
@@ -245,27 +286,15 @@ export async function pagesSent(db: Queryable, incident: number): Promise<PageRe
     .sort((a, b) => a.pagedAt.getTime() - b.pagedAt.getTime());
 }
 
-/** Pending steps whose timers may be missing from Redis. Fresh incidents are skipped: their declarer schedules them. */
-export async function stepsToReconcile(db: Queryable, graceMs: number): Promise<{ id: number; dueAt: Date }[]> {
-  const { rows } = await db.query<{ id: string; due_at: Date }>(
-    `SELECT s.id, s.due_at FROM escalation_steps s JOIN incidents i ON i.number = s.incident
-      WHERE s.state = 'pending'
-        AND (i.card_ts IS NOT NULL OR i.declared_at < clock_timestamp() - $1 * interval '1 millisecond')`,
-    [graceMs],
-  );
+/** Every pending step: the reconciler re-adds their timers (an id already in the queue is ignored). */
+export async function stepsToReconcile(db: Queryable): Promise<{ id: number; dueAt: Date }[]> {
+  const { rows } = await db.query<{ id: string; due_at: Date }>(`SELECT id, due_at FROM escalation_steps WHERE state = 'pending'`);
   return rows.map((r) => ({ id: Number(r.id), dueAt: r.due_at }));
 }
 
 // ---- PagerDuty alerts opened ------------------------------------------------------------------------------------
 
 export type FollowUpAction = 'acknowledge' | 'resolve';
-
-export async function recordPageKey(db: Queryable, incident: number, role: string, dedupKey: string): Promise<void> {
-  await db.query(
-    `INSERT INTO page_keys (incident, role, dedup_key) VALUES ($1, $2, $3) ON CONFLICT (incident, role) DO NOTHING`,
-    [incident, role, dedupKey],
-  );
-}
 
 /** Alerts still waiting for this follow-up. An alert already resolved needs no acknowledge. */
 export async function keysAwaiting(db: Queryable, incident: number, action: FollowUpAction): Promise<{ role: string; dedupKey: string }[]> {

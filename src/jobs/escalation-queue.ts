@@ -46,7 +46,9 @@ export function createEscalationTimers(queue: Queue<EscalationJob>): EscalationT
       await Promise.all(stepIds.map((id) => queue.remove(stepJobId(id))));
     },
     async followUp(incident, action) {
-      await queue.add('follow-up', { kind: 'follow-up', incident, action }, { ...JOB_OPTIONS, jobId: `follow-up-${incident}-${action}` });
+      // No fixed job id: a follow-up added while another for the same incident is running must not be dropped
+      // (BullMQ ignores an id it already holds). Follow-ups only send what PostgreSQL says is still owed.
+      await queue.add('follow-up', { kind: 'follow-up', incident, action }, JOB_OPTIONS);
     },
   };
 }

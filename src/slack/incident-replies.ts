@@ -6,14 +6,18 @@ import { incidentId, incidentState, type Incident } from '../incidents/model.js'
 import type { IncidentDetails } from '../incidents/service.js';
 import { escapeMrkdwn, mention, sections } from './blocks.js';
 
-export function renderIncidentList(open: readonly Incident[], file: Pick<FileConfig, 'severities'>): Reply {
-  if (open.length === 0) return { text: 'No incidents are open.' };
+export function renderIncidentList(
+  { incidents: open, total }: { incidents: readonly Incident[]; total: number },
+  file: Pick<FileConfig, 'severities'>,
+): Reply {
+  if (total === 0) return { text: 'No incidents are open.' };
   const now = Date.now();
   const lines = open.map((i) => {
     const state = incidentState(i) === 'acknowledged' ? `acknowledged by ${mention(i.acknowledgedBy ?? '')}` : '*not acknowledged*';
     return `• *${incidentId(i.number)}* ${i.severity.toUpperCase()} ${escapeMrkdwn(i.title)}: open ${formatDuration(now - i.declaredAt.getTime())}, ${state} (target ${formatTarget(file.severities[i.severity].respond_minutes)})`;
   });
-  const text = `${open.length} open incident${open.length === 1 ? '' : 's'}:\n${lines.join('\n')}`;
+  const shown = total > open.length ? ` (the newest ${open.length} shown)` : '';
+  const text = `${total} open incident${total === 1 ? '' : 's'}${shown}:\n${lines.join('\n')}`;
   return { text, blocks: sections(text) };
 }
 

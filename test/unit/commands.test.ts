@@ -51,7 +51,7 @@ function workingService() {
     update: () => Promise.resolve(incident),
     resolve: () => Promise.resolve(incident),
     changeSeverity: (_ref: never, _actor: never, severity: never) => Promise.resolve({ incident: { ...incident, severity }, ladder: 'started' }),
-    listOpen: () => Promise.resolve([]),
+    listOpen: () => Promise.resolve({ incidents: [], total: 0 }),
     details: () => Promise.resolve({ incident, timeline: [], pages: [] }),
   });
 }

@@ -15,15 +15,18 @@ afterEach(() => {
 
 describe('renderIncidentList', () => {
   it('says when nothing is open', () => {
-    expect(renderIncidentList([], FILE)).toEqual({ text: 'No incidents are open.' });
+    expect(renderIncidentList({ incidents: [], total: 0 }, FILE)).toEqual({ text: 'No incidents are open.' });
   });
 
   it('lists each open incident with severity, title, age, state and target', () => {
     const reply = renderIncidentList(
-      [
-        makeIncident({ number: 3, severity: 'sev1', title: 'DB <primary> & replica down' }),
-        makeIncident({ number: 4, severity: 'sev2', declaredAt: minutesAfter(T0, 60), acknowledgedBy: 'U0ONCALL', acknowledgedAt: minutesAfter(T0, 61) }),
-      ],
+      {
+        incidents: [
+          makeIncident({ number: 3, severity: 'sev1', title: 'DB <primary> & replica down' }),
+          makeIncident({ number: 4, severity: 'sev2', declaredAt: minutesAfter(T0, 60), acknowledgedBy: 'U0ONCALL', acknowledgedAt: minutesAfter(T0, 61) }),
+        ],
+        total: 2,
+      },
       FILE,
     );
     expect(reply.text).toBe(
@@ -37,15 +40,20 @@ describe('renderIncidentList', () => {
   });
 
   it('one incident is singular', () => {
-    expect(renderIncidentList([makeIncident()], FILE).text.split('\n')[0]).toBe('1 open incident:');
+    expect(renderIncidentList({ incidents: [makeIncident()], total: 1 }, FILE).text.split('\n')[0]).toBe('1 open incident:');
   });
 
   it('a long list is split into section blocks of at most 3000 characters', () => {
     const many = Array.from({ length: 60 }, (_, i) => makeIncident({ number: i + 1, title: `${'&'.repeat(100)}` }));
-    const reply = renderIncidentList(many, FILE);
+    const reply = renderIncidentList({ incidents: many, total: 60 }, FILE);
     expect(reply.blocks!.length).toBeGreaterThan(1);
     for (const t of allTexts(reply.blocks)) expect(t.length).toBeLessThanOrEqual(3000);
     expect(allTexts(reply.blocks).join('\n')).toBe(reply.text);
+  });
+
+  it('says how many are open in all when only the newest are listed', () => {
+    const reply = renderIncidentList({ incidents: [makeIncident({ number: 55 }), makeIncident({ number: 54 })], total: 55 }, FILE);
+    expect(reply.text.split('\n')[0]).toBe('55 open incidents (the newest 2 shown):');
   });
 });
 

@@ -35,6 +35,8 @@ BEGIN
 END $$;
 CREATE TRIGGER incident_events_append_only BEFORE UPDATE OR DELETE ON incident_events
   FOR EACH ROW EXECUTE FUNCTION refuse_change();
+CREATE TRIGGER incident_events_no_truncate BEFORE TRUNCATE ON incident_events
+  FOR EACH STATEMENT EXECUTE FUNCTION refuse_change();
 
 -- One row per ladder step. The row, not the Redis job, is the truth: a step is claimed here before it pages.
 CREATE TABLE escalation_steps (

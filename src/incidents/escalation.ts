@@ -19,6 +19,8 @@ const CARD_WAIT_MS = 20_000;
 /** Within one attempt, poll for the card this long (from declaration) before handing back to the job's retry. */
 const CARD_POLL_LIMIT_MS = 5_000;
 const CARD_POLL_MS = 50;
+/** Advisory lock namespace for per-incident follow-ups (any constant; the same in every replica). */
+const FOLLOW_UP_LOCK = 4_711_002;
 
 export interface EscalationDeps {
   readonly db: Db;
@@ -112,16 +114,27 @@ export class EscalationService {
     throw new TransientError(`incident ${incidentId(incident.number)} has no card yet`);
   }
 
-  /** Sends acknowledge/resolve for every alert of the incident that has not had it yet. */
+  /**
+   * Sends acknowledge/resolve for every alert of the incident that has not had it yet. Follow-ups for one incident
+   * run one at a time (a session advisory lock), so two jobs never send the same event; each send is recorded as
+   * soon as PagerDuty accepts it.
+   */
   async sendFollowUps(incidentNumber: number, action: store.FollowUpAction): Promise<number> {
-    const keys = await store.keysAwaiting(this.deps.db, incidentNumber, action);
-    for (const { role, dedupKey: key } of keys) {
-      const routing = this.deps.file.roles[role];
-      if (!routing) continue;
-      await this.send({ routingKey: routing.pagerduty_routing_key, action, dedupKey: key });
-      await store.markFollowUpSent(this.deps.db, incidentNumber, role, action);
+    const client = await this.deps.db.connect();
+    try {
+      await client.query('SELECT pg_advisory_lock($1, $2)', [FOLLOW_UP_LOCK, incidentNumber]);
+      const keys = await store.keysAwaiting(client, incidentNumber, action);
+      for (const { role, dedupKey: key } of keys) {
+        const routing = this.deps.file.roles[role];
+        if (!routing) continue;
+        await this.send({ routingKey: routing.pagerduty_routing_key, action, dedupKey: key });
+        await store.markFollowUpSent(client, incidentNumber, role, action);
+      }
+      return keys.length;
+    } finally {
+      await client.query('SELECT pg_advisory_unlock($1, $2)', [FOLLOW_UP_LOCK, incidentNumber]).catch(() => undefined);
+      client.release();
     }
-    return keys.length;
   }
 
   /** Re-creates timers that Redis lost or that fell due while no worker ran. Safe to run anywhere, any time. */

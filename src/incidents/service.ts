@@ -146,7 +146,8 @@ export class IncidentService {
       // An acknowledged incident has a responder; raising it is recorded but does not page anyone again.
       const startLadder = nowPaging && !wasPaging && !current.acknowledgedAt;
       const stopLadder = wasPaging && !nowPaging;
-      const changed = await store.setSeverity(tx, current.number, severity, startLadder);
+      // A new generation also strands any step being fired right now, so it cannot page after the lowering.
+      const changed = await store.setSeverity(tx, current.number, severity, startLadder || stopLadder);
       await store.appendEvent(tx, current.number, actor, 'severity_changed', `${current.severity.toUpperCase()} → ${severity.toUpperCase()}`);
       let steps: store.StepRow[] = [];
       let cancelled: number[] = [];

@@ -5,7 +5,7 @@ import { newErrorId, UserError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { claimRequest } from '../requests.js';
-import { execute, type CommandContext, type Reply, type SlashCommand } from './registry.js';
+import { execute, helpText, type CommandContext, type Reply, type SlashCommand } from './registry.js';
 
 export interface DispatchDeps {
   readonly db: Db;
@@ -28,6 +28,7 @@ export async function dispatchCommand(command: SlashCommand, request: CommandReq
       throw new UserError(
         'channel_not_allowed',
         `Lifeline does not take commands in this channel. Use ${deps.allowedChannels.map((c) => `<#${c}>`).join(' or ')}.`,
+        helpText(command),
       );
     }
     if (!(await claimRequest(deps.db, `command:${request.requestKey}`))) {

@@ -59,17 +59,15 @@ export function route(command: SlashCommand, text: string): { entry: Subcommand<
   return { entry, word: lower, rest };
 }
 
-/** Runs parse + run, attaching the entry's usage to any bad_command refusal. */
+/** Runs parse + run; any refusal without a usage of its own gets this entry's usage, so the user sees the right form. */
 export async function execute(command: SlashCommand, text: string, ctx: CommandContext): Promise<Reply> {
   const { entry, word, rest } = route(command, text);
-  let args: unknown;
   try {
-    args = entry.parse(rest, word);
+    return await entry.run(entry.parse(rest, word), ctx);
   } catch (err) {
     if (err instanceof UserError && err.usage === undefined) throw new UserError(err.code, err.message, usageOf(command, entry));
     throw err;
   }
-  return entry.run(args, ctx);
 }
 
 // ---- small parsing helpers shared by the commands ---------------------------------------------------------------

@@ -77,7 +77,7 @@ export class EscalationService {
             customDetails: { incident: incidentId(incident.number), role: step.role, declared_by: incident.declaredBy },
           },
         });
-        await store.recordPage(db, step, key, `${step.role} (${role.slack_users.map((u) => `<@${u}>`).join(' ') || 'no Slack users'})`);
+        await store.recordPage(db, step, key, `${step.role} (${role.slack_users.join(', ') || 'no Slack users'})`);
       }
       if (!incident.card) incident = await this.waitForCard(incident);
       await this.deps.notifier.threadNote(incident, {

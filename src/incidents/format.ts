@@ -22,7 +22,8 @@ export function formatTarget(minutes: number): string {
 /** "4 min 10 s, target 15 min: met" / "2 min, target immediate: missed by 2 min". */
 export function againstTarget(actualMs: number, targetMinutes: number): string {
   const overMs = actualMs - targetMinutes * 60_000;
-  const verdict = overMs <= 0 ? 'met' : `missed by ${formatDuration(overMs)}`;
+  // Judged at the precision shown: 0.4 s over an "immediate" target reads as met, not "missed by 0 s".
+  const verdict = Math.round(overMs / 1000) <= 0 ? 'met' : `missed by ${formatDuration(overMs)}`;
   return `${formatDuration(actualMs)}, target ${formatTarget(targetMinutes)}: ${verdict}`;
 }
 

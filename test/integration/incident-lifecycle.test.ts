@@ -296,7 +296,7 @@ describe('severities', () => {
     expect(await h.queue.getJob(stepJobId(steps[2]!.id))).toBeUndefined();
     const { rows } = await h.db.query<{ kind: string; detail: string }>('SELECT kind, detail FROM incident_events WHERE incident = $1 ORDER BY id', [n]);
     expect(rows.map((r) => [r.kind, r.detail]).slice(2)).toEqual([
-      ['paged', `oncall (<@${USERS.oncall}>)`],
+      ['paged', `oncall (${USERS.oncall})`],
       ['severity_changed', 'SEV1 → SEV3'],
       ['ladder_stopped', 'lowered to SEV3'],
     ]);

@@ -6,6 +6,8 @@ export interface SlackCall {
   readonly method: string;
   readonly body: Record<string, unknown>;
   readonly at: number;
+  /** What the fake answered (set once answered; undefined for a call answered with a failure). */
+  result?: Record<string, unknown>;
 }
 
 export interface ResponseUrlPost {
@@ -35,7 +37,8 @@ export class FakeSlack {
           return;
         }
         const method = path.replace(/^\/api\//, '');
-        this.calls.push({ method, body, at: Date.now() });
+        const call: SlackCall = { method, body, at: Date.now() };
+        this.calls.push(call);
         const failureIndex = this.failures.findIndex((f) => f.method === method);
         if (failureIndex >= 0) {
           const [failure] = this.failures.splice(failureIndex, 1);
@@ -43,8 +46,9 @@ export class FakeSlack {
           res.end(JSON.stringify({ ok: false, error: failure!.error ?? 'fake_failure' }));
           return;
         }
+        call.result = this.answer(method, body);
         res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(JSON.stringify(this.answer(method, body)));
+        res.end(JSON.stringify(call.result));
       });
     });
     await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));

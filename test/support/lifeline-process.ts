@@ -89,6 +89,7 @@ export class LifelineProcess {
   private child: ChildProcess | undefined;
   exitCode: number | null = null;
   port = 0;
+  private closed = true;
 
   constructor(private readonly options: LifelineProcessOptions) {}
 
@@ -122,19 +123,57 @@ export class LifelineProcess {
     };
   }
 
-  /** Starts the process and waits for its "Lifeline started" log line. */
-  async start(timeoutMs = 20_000): Promise<this> {
+  /** The child's pid while it runs. */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /** True between start() and the child's exit. */
+  get running(): boolean {
+    return this.child !== undefined && this.exitCode === null;
+  }
+
+  private async spawnChild(): Promise<void> {
     this.port = this.port || (await freePort());
     this.exitCode = null;
     const child = spawn(process.execPath, [MAIN], { env: this.env(), stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
-    const collect = (chunk: Buffer) => this.output.push(...chunk.toString('utf8').split('\n').filter((l) => l !== ''));
-    child.stdout!.on('data', collect);
-    child.stderr!.on('data', collect);
+    this.closed = false;
+    // Lines may be split across chunks; keep the unfinished tail until its newline arrives.
+    const tails = { out: '', err: '' };
+    const collector = (which: 'out' | 'err') => (chunk: Buffer) => {
+      const parts = (tails[which] + chunk.toString('utf8')).split('\n');
+      tails[which] = parts.pop() ?? '';
+      this.output.push(...parts.filter((l) => l !== ''));
+    };
+    child.stdout!.on('data', collector('out'));
+    child.stderr!.on('data', collector('err'));
     child.on('exit', (code) => (this.exitCode = code ?? -1));
+    child.on('close', () => {
+      for (const which of ['out', 'err'] as const) {
+        if (tails[which] !== '') this.output.push(tails[which]);
+        tails[which] = '';
+      }
+      this.closed = true;
+    });
+  }
+
+  /** Starts the process expecting it to stop on its own (a config error, say); returns the exit code. */
+  async runToExit(timeoutMs = 20_000): Promise<number> {
+    await this.spawnChild();
+    // 'close' comes after the last output, unlike 'exit'.
+    await waitUntil('Lifeline to exit by itself', () => this.exitCode !== null && this.closed, timeoutMs);
+    return this.exitCode!;
+  }
+
+  /** Starts the process and waits for its "Lifeline started" log line. */
+  async start(timeoutMs = 20_000): Promise<this> {
+    // Only this run's lines count: a restarted process keeps the earlier run's output.
+    const from = this.output.length;
+    await this.spawnChild();
     await waitUntil('Lifeline to start', () => {
       if (this.exitCode !== null) throw new Error(`Lifeline exited with ${this.exitCode}:\n${this.output.join('\n')}`);
-      return this.output.some((l) => l.includes('Lifeline started'));
+      return this.output.slice(from).some((l) => l.includes('Lifeline started'));
     }, timeoutMs);
     return this;
   }

@@ -62,6 +62,10 @@ export interface ButtonFields {
   readonly message_ts: string;
   readonly response_url: string;
   readonly trigger_id?: string;
+  /** The block_id of the actions block (Slack sends the real one); default 'incident_actions'. */
+  readonly blockId?: string;
+  /** The button's label as shown; default 'x'. */
+  readonly label?: string;
 }
 
 export function buttonBody(fields: ButtonFields): string {
@@ -77,7 +81,7 @@ export function buttonBody(fields: ButtonFields): string {
     message: { type: 'message', ts: fields.message_ts, text: 'card' },
     response_url: fields.response_url,
     actions: [
-      { type: 'button', action_id: fields.actionId, block_id: 'incident_actions', value: fields.value, text: { type: 'plain_text', text: 'x' }, action_ts: `${Date.now() / 1000}` },
+      { type: 'button', action_id: fields.actionId, block_id: fields.blockId ?? 'incident_actions', value: fields.value, text: { type: 'plain_text', text: fields.label ?? 'x' }, action_ts: `${Date.now() / 1000}` },
     ],
   };
   return new URLSearchParams({ payload: JSON.stringify(payload) }).toString();

@@ -1,0 +1,33 @@
+// Small statistics helpers: nearest-rank percentiles over plain arrays of numbers.
+
+export function percentile(values, p) {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = Math.ceil((p / 100) * sorted.length);
+  return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1];
+}
+
+export function summary(values, digits = 1) {
+  return {
+    n: values.length,
+    p50: round(percentile(values, 50), digits),
+    p99: round(percentile(values, 99), digits),
+    max: round(values.reduce((a, b) => Math.max(a, b), -Infinity), digits),
+    mean: round(values.length ? values.reduce((a, b) => a + b, 0) / values.length : NaN, digits),
+  };
+}
+
+export function round(x, digits = 1) {
+  if (!Number.isFinite(x)) return null;
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
+
+export function ratio(a, b) {
+  if (!Number.isFinite(a) || !Number.isFinite(b) || b <= 0) return null;
+  return round(a / b, 2);
+}
+
+export function verdict(ok) {
+  return ok ? 'PASS' : 'FAIL';
+}

@@ -102,14 +102,15 @@ async function primedAgent(target, slack, isLifeline) {
   return agent;
 }
 
-/** Waits (bounded) until every request of a Lifeline round has had its response_url reply. */
+/** Waits (bounded) until every request of a Lifeline round has had its reply: in the ack itself or at its response_url. */
 async function waitForReplies(slack, results, timeoutMs) {
-  const ids = new Set(results.map((r) => r.responseId));
+  const inAck = results.filter((r) => r.ackText !== undefined).length;
+  const ids = new Set(results.filter((r) => r.ackText === undefined).map((r) => r.responseId));
   const deadline = Date.now() + timeoutMs;
   let seen = 0;
   while (Date.now() < deadline) {
-    seen = slack.responses.filter((r) => ids.has(r.id)).length;
-    if (seen >= ids.size) break;
+    seen = inAck + slack.responses.filter((r) => ids.has(r.id)).length;
+    if (seen >= inAck + ids.size) break;
     await new Promise((r) => setTimeout(r, 20));
   }
   return seen;
@@ -196,9 +197,12 @@ export async function run(print) {
       by_kind_p99: Object.fromEntries(MIX.map(([kind]) => [kind, summary(ok.filter((r) => r.kind === kind).map((r) => r.ms)).p99])),
     };
   }
-  // What the user waits for: from sending the command to Lifeline's reply reaching the response_url.
+  // What the user waits for: from sending the command to Lifeline's reply, in the ack itself or at the response_url.
   const sentAt = new Map(measured.lifeline.map((r) => [r.responseId, r.sentAt]));
-  const replyMs = slack.responses.filter((r) => sentAt.has(r.id)).map((r) => r.at - sentAt.get(r.id));
+  const replyMs = [
+    ...measured.lifeline.filter((r) => r.ackText !== undefined).map((r) => r.ms),
+    ...slack.responses.filter((r) => sentAt.has(r.id)).map((r) => r.at - sentAt.get(r.id)),
+  ];
   figures.lifeline.reply = summary(replyMs);
   figures.lifeline.replies_seen = replies.seen;
   figures.lifeline.replies_expected = replies.expected;
@@ -217,7 +221,7 @@ export async function run(print) {
     );
   }
   print(
-    `lifeline replies via response_url: ${replies.seen}/${replies.expected}; send->reply p50 ${figures.lifeline.reply.p50} ms p99 ${figures.lifeline.reply.p99} ms; log lines warn ${lifeline.warnings} error ${lifeline.errors}`,
+    `lifeline replies (in the ack or via response_url): ${replies.seen}/${replies.expected}; send->reply p50 ${figures.lifeline.reply.p50} ms p99 ${figures.lifeline.reply.p99} ms; log lines warn ${lifeline.warnings} error ${lifeline.errors}`,
   );
   for (const line of lifeline.firstProblems) print(`  lifeline log: ${line}`);
   print(`ratio lifeline_p99 / bare_p99 = ${p99Ratio}`);

@@ -35,8 +35,9 @@ export function commandBody({ command, text, user_id, channel_id, response_url, 
 }
 
 /**
- * POSTs one signed body; resolves { ms, status } where ms runs from just before the request is written to the end of
- * the response. Never rejects: a network error or timeout gives { ms, status: 0, error }.
+ * POSTs one signed body; resolves { ms, status, ackText } where ms runs from just before the request is written to the
+ * end of the response and ackText is a reply carried in the ack itself (help, refusals), if any. Never rejects: a
+ * network error or timeout gives { ms, status: 0, error }.
  */
 export function postSigned(url, body, { secret = SIGNING_SECRET, agent, timeoutMs = 10_000 } = {}) {
   return new Promise((resolve) => {
@@ -55,8 +56,9 @@ export function postSigned(url, body, { secret = SIGNING_SECRET, agent, timeoutM
       resolve({ ms: performance.now() - started, ...result });
     };
     const req = http.request(url, { method: 'POST', headers, agent }, (res) => {
-      res.on('data', () => undefined);
-      res.on('end', () => done({ status: res.statusCode ?? 0 }));
+      const chunks = [];
+      res.on('data', (chunk) => chunks.push(chunk));
+      res.on('end', () => done({ status: res.statusCode ?? 0, ackText: ackText(Buffer.concat(chunks).toString('utf8')) }));
       res.on('error', (err) => done({ status: 0, error: err.message }));
     });
     req.setTimeout(timeoutMs, () => req.destroy(new Error(`timed out after ${timeoutMs} ms`)));
@@ -82,4 +84,13 @@ export async function runPool(count, concurrency, job, deadlineMs = 120_000) {
   });
   await Promise.all(lanes);
   return results;
+}
+
+function ackText(raw) {
+  if (raw === '') return undefined;
+  try {
+    return JSON.parse(raw).text;
+  } catch {
+    return undefined;
+  }
 }

@@ -5,7 +5,7 @@ import { newErrorId, UserError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { claimRequest } from '../requests.js';
-import { execute, helpText, type CommandContext, type Reply, type SlashCommand } from './registry.js';
+import { helpText, prepare, runPrepared, type CommandContext, type Prepared, type Reply, type SlashCommand } from './registry.js';
 
 export interface DispatchDeps {
   readonly db: Db;
@@ -21,22 +21,41 @@ export interface CommandRequest extends CommandContext {
   readonly requestKey: string;
 }
 
-/** Returns the reply for the sender, or undefined for a repeat of a request already handled. */
-export async function dispatchCommand(command: SlashCommand, request: CommandRequest, deps: DispatchDeps): Promise<Reply | undefined> {
-  return runHandled(deps, { command: command.name, user: request.userId, channel: request.channelId }, async () => {
-    if (!deps.allowedChannels.includes(request.channelId)) {
-      throw new UserError(
-        'channel_not_allowed',
-        `Lifeline does not take commands in this channel. Use ${deps.allowedChannels.map((c) => `<#${c}>`).join(' or ')}.`,
-        helpText(command),
-      );
-    }
-    if (!(await claimRequest(deps.db, `command:${request.requestKey}`))) {
-      deps.log.info({ command: command.name, user: request.userId }, 'repeated request ignored');
-      return undefined;
-    }
-    return execute(command, request.text, request);
-  });
+/**
+ * What to do with a slash command. A reply that needs no I/O (a refusal of a malformed command, help) rides on the
+ * ack itself: the sender sees it at once and no second HTTP request is made. Anything else is acked empty first and
+ * answered by `later()`, which is undefined-valued for a repeat of a request already handled.
+ */
+export type CommandPlan = { readonly ackWith: Reply } | { readonly later: () => Promise<Reply | undefined> };
+
+export async function planCommand(command: SlashCommand, request: CommandRequest, deps: DispatchDeps): Promise<CommandPlan> {
+  const about = { command: command.name, user: request.userId, channel: request.channelId };
+  if (!deps.allowedChannels.includes(request.channelId)) {
+    const channels = deps.allowedChannels.map((c) => `<#${c}>`).join(' or ');
+    const error = new UserError('channel_not_allowed', `Lifeline does not take commands in this channel. Use ${channels}.`, helpText(command));
+    return { ackWith: refusal(deps, about, error) };
+  }
+  let prepared: Prepared;
+  try {
+    prepared = prepare(command, request.text);
+  } catch (err) {
+    return { ackWith: failure(deps, about, err) };
+  }
+  if (prepared.kind === 'refused') return { ackWith: refusal(deps, about, prepared.error) };
+  if (prepared.entry.effect === 'local') {
+    const reply = await runHandled(deps, about, () => runPrepared(prepared, request));
+    if (reply) return { ackWith: reply };
+  }
+  return {
+    later: () =>
+      runHandled(deps, about, async () => {
+        if (prepared.entry.effect === 'write' && !(await claimRequest(deps.db, `command:${request.requestKey}`))) {
+          deps.log.info(about, 'repeated request ignored');
+          return undefined;
+        }
+        return runPrepared(prepared, request);
+      }),
+  };
 }
 
 /** Runs work and turns every failure into a reply; used for commands and button clicks alike. */
@@ -48,16 +67,22 @@ export async function runHandled(
   try {
     return await work();
   } catch (err) {
-    if (err instanceof UserError) {
-      deps.metrics.commandsRefused.inc({ command: about.command, code: err.code });
-      deps.log.info({ ...about, code: err.code, reason: err.message }, 'request refused');
-      const text = deps.redact(err.usage ? `:warning: ${err.message}\n${err.usage}` : `:warning: ${err.message}`);
-      return { text };
-    }
-    const errorId = newErrorId();
-    deps.log.error({ ...about, errorId, err: (err as Error).message, stack: (err as Error).stack }, 'request failed');
-    return {
-      text: `:x: Lifeline hit an unexpected error (${errorId}). It is logged under that ID; what was already recorded stands, so check \`/incident status\` before retrying.`,
-    };
+    return failure(deps, about, err);
   }
+}
+
+/** A refusal for the user alone; anything else becomes an error ID that is both logged and shown. */
+function failure(deps: Pick<DispatchDeps, 'log' | 'metrics' | 'redact'>, about: { command: string; user: string; channel: string }, err: unknown): Reply {
+  if (err instanceof UserError) return refusal(deps, about, err);
+  const errorId = newErrorId();
+  deps.log.error({ ...about, errorId, err: (err as Error).message, stack: (err as Error).stack }, 'request failed');
+  return {
+    text: `:x: Lifeline hit an unexpected error (${errorId}). It is logged under that ID; what was already recorded stands, so check \`/incident status\` before retrying.`,
+  };
+}
+
+function refusal(deps: Pick<DispatchDeps, 'log' | 'metrics' | 'redact'>, about: { command: string; user: string; channel: string }, err: UserError): Reply {
+  deps.metrics.commandsRefused.inc({ command: about.command, code: err.code });
+  deps.log.info({ ...about, code: err.code, reason: err.message }, 'request refused');
+  return { text: deps.redact(err.usage ? `:warning: ${err.message}\n${err.usage}` : `:warning: ${err.message}`) };
 }

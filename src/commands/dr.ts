@@ -12,6 +12,7 @@ export function drCommand(): SlashCommand {
         usage: 'restore|scale|redeploy|logs|status|backup|backups|drill|jobs|cancel|audit|help …',
         summary: 'not available in this release of Lifeline',
         matches: () => true,
+        effect: 'local',
         parse: () => ({}),
         run: async () => {
           throw new UserError(

@@ -44,6 +44,7 @@ export function incidentCommand(service: IncidentService, file: FileConfig): Sla
     entries: [
       subcommand({
         usage: 'sev1|sev2|sev3|sev4 <title>',
+        effect: 'write',
         summary: 'declare an incident, post its card and start paging (SEV1, SEV2)',
         matches: (w) => /^sev[0-9]+$/.test(w),
         parse(rest, word) {
@@ -59,6 +60,7 @@ export function incidentCommand(service: IncidentService, file: FileConfig): Sla
       }),
       subcommand({
         usage: 'ack [ID]',
+        effect: 'write',
         summary: 'acknowledge: stops the escalation ladder',
         matches: (w) => w === 'ack' || w === 'acknowledge',
         parse: onlyIncidentId,
@@ -69,6 +71,7 @@ export function incidentCommand(service: IncidentService, file: FileConfig): Sla
       }),
       subcommand({
         usage: 'update [ID] <text>',
+        effect: 'write',
         summary: 'add a status update to the timeline and the thread',
         matches: (w) => w === 'update',
         parse(rest) {
@@ -84,6 +87,7 @@ export function incidentCommand(service: IncidentService, file: FileConfig): Sla
       }),
       subcommand({
         usage: 'severity [ID] sev1..sev4',
+        effect: 'write',
         summary: 'change severity; raising to a paging severity starts the ladder',
         matches: (w) => w === 'severity' || w === 'sev',
         parse(rest) {
@@ -101,6 +105,7 @@ export function incidentCommand(service: IncidentService, file: FileConfig): Sla
       }),
       subcommand({
         usage: 'resolve [ID] [note]',
+        effect: 'write',
         summary: 'resolve: stops escalation and resolves every page',
         matches: (w) => w === 'resolve',
         parse(rest) {
@@ -115,6 +120,7 @@ export function incidentCommand(service: IncidentService, file: FileConfig): Sla
       }),
       subcommand({
         usage: 'list',
+        effect: 'read',
         summary: 'open incidents',
         matches: (w) => w === 'list',
         parse: (rest) => {
@@ -125,6 +131,7 @@ export function incidentCommand(service: IncidentService, file: FileConfig): Sla
       }),
       subcommand({
         usage: 'status [ID]',
+        effect: 'read',
         summary: 'one incident: state, who was paged, the latest timeline',
         matches: (w) => w === 'status',
         parse: onlyIncidentId,
@@ -132,6 +139,7 @@ export function incidentCommand(service: IncidentService, file: FileConfig): Sla
       }),
       subcommand({
         usage: 'postmortem ID',
+        effect: 'read',
         summary: 'a Markdown post-mortem draft with the timeline',
         matches: (w) => w === 'postmortem',
         parse(rest) {
@@ -146,6 +154,7 @@ export function incidentCommand(service: IncidentService, file: FileConfig): Sla
       }),
       subcommand({
         usage: 'help',
+        effect: 'local',
         summary: 'this list',
         matches: (w) => w === 'help',
         parse: () => ({}),

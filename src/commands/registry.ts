@@ -22,6 +22,11 @@ export interface Subcommand<Args> {
   matches(word: string): boolean;
   /** Throws UserError('bad_command') with the reason; the dispatcher adds the usage. */
   parse(rest: string, word: string): Args;
+  /**
+   * local: answered from this table alone, no I/O, so the reply can ride on Slack's ack;
+   * read: looks at state, harmless to repeat; write: changes state, so a repeated trigger_id must not run it again.
+   */
+  readonly effect: 'local' | 'read' | 'write';
   run(args: Args, ctx: CommandContext): Promise<Reply>;
 }
 
@@ -59,15 +64,46 @@ export function route(command: SlashCommand, text: string): { entry: Subcommand<
   return { entry, word: lower, rest };
 }
 
-/** Runs parse + run; any refusal without a usage of its own gets this entry's usage, so the user sees the right form. */
-export async function execute(command: SlashCommand, text: string, ctx: CommandContext): Promise<Reply> {
-  const { entry, word, rest } = route(command, text);
+export type Prepared =
+  | { readonly kind: 'refused'; readonly error: UserError }
+  | { readonly kind: 'ready'; readonly entry: Subcommand<unknown>; readonly args: unknown; readonly usage: string };
+
+/** Routes and parses without any I/O, so a malformed command can be answered in the ack itself. */
+export function prepare(command: SlashCommand, text: string): Prepared {
   try {
-    return await entry.run(entry.parse(rest, word), ctx);
+    const { entry, word, rest } = route(command, text);
+    const usage = usageOf(command, entry);
+    try {
+      return { kind: 'ready', entry, args: entry.parse(rest, word), usage };
+    } catch (err) {
+      if (err instanceof UserError && err.usage === undefined) return { kind: 'refused', error: withUsage(err, usage) };
+      throw err;
+    }
   } catch (err) {
-    if (err instanceof UserError && err.usage === undefined) throw new UserError(err.code, err.message, usageOf(command, entry));
+    if (err instanceof UserError) return { kind: 'refused', error: err };
     throw err;
   }
+}
+
+/** Runs a parsed command; a refusal without a usage of its own gets the entry's, so the user sees the right form. */
+export async function runPrepared(ready: Extract<Prepared, { kind: 'ready' }>, ctx: CommandContext): Promise<Reply> {
+  try {
+    return await ready.entry.run(ready.args, ctx);
+  } catch (err) {
+    if (err instanceof UserError && err.usage === undefined) throw withUsage(err, ready.usage);
+    throw err;
+  }
+}
+
+/** prepare + runPrepared: the whole command, refusals thrown as UserError. */
+export async function execute(command: SlashCommand, text: string, ctx: CommandContext): Promise<Reply> {
+  const prepared = prepare(command, text);
+  if (prepared.kind === 'refused') throw prepared.error;
+  return runPrepared(prepared, ctx);
+}
+
+function withUsage(err: UserError, usage: string): UserError {
+  return new UserError(err.code, err.message, usage);
 }
 
 // ---- small parsing helpers shared by the commands ---------------------------------------------------------------

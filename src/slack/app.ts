@@ -2,8 +2,8 @@
 import bolt from '@slack/bolt';
 import type { BlockAction, ButtonAction, Logger as BoltLogger } from '@slack/bolt';
 import type { ChatPort } from '../adapters/chat.js';
-import { dispatchCommand, runHandled, type DispatchDeps } from '../commands/dispatch.js';
-import type { SlashCommand } from '../commands/registry.js';
+import { planCommand, runHandled, type DispatchDeps } from '../commands/dispatch.js';
+import type { Reply, SlashCommand } from '../commands/registry.js';
 import type { Config } from '../config.js';
 import { UserError } from '../errors.js';
 import type { Route } from '../http/health.js';
@@ -40,8 +40,7 @@ export function createSlackApp(deps: SlackAppDeps): InstanceType<typeof App> {
 
   for (const command of deps.commands) {
     app.command(command.name, async ({ command: payload, ack, respond }) => {
-      await ack();
-      const reply = await dispatchCommand(
+      const plan = await planCommand(
         command,
         {
           text: unescapeSlackText(payload.text),
@@ -52,9 +51,15 @@ export function createSlackApp(deps: SlackAppDeps): InstanceType<typeof App> {
         },
         deps,
       );
+      if ('ackWith' in plan) {
+        await ack(ephemeral(plan.ackWith));
+        return;
+      }
+      await ack();
+      const reply = await plan.later();
       if (!reply) return;
-      await respond({ response_type: 'ephemeral', replace_original: false, text: reply.text, ...(reply.blocks ? { blocks: [...reply.blocks] } : {}) }).catch(
-        (err: Error) => log.warn({ err: err.message, command: command.name }, 'reply to response_url failed'),
+      await respond({ ...ephemeral(reply), replace_original: false }).catch((err: Error) =>
+        log.warn({ err: err.message, command: command.name }, 'reply to response_url failed'),
       );
     });
   }
@@ -86,6 +91,10 @@ export function createSlackApp(deps: SlackAppDeps): InstanceType<typeof App> {
     log.error({ err: err.message, code: (err as { code?: string }).code }, 'Bolt error');
   });
   return app;
+}
+
+function ephemeral(reply: Reply) {
+  return { response_type: 'ephemeral' as const, text: reply.text, ...(reply.blocks ? { blocks: [...reply.blocks] } : {}) };
 }
 
 function boltLogger(log: Logger): BoltLogger {

@@ -206,11 +206,10 @@ describe('reconcile', () => {
     const workers = await Promise.all([h.startWorker({ ownPool: true }), h.startWorker({ ownPool: true }), h.startWorker({ ownPool: true })]);
     try {
       const found = await Promise.all(workers.map((w) => w.escalation.reconcile()));
-      expect(found).toEqual([
-        { steps: 0, followUps: 1 },
-        { steps: 0, followUps: 1 },
-        { steps: 0, followUps: 1 },
-      ]);
+      // A replica whose reconcile runs after another's job already sent the resolve finds nothing owed.
+      expect(found.map((f) => f.steps)).toEqual([0, 0, 0]);
+      expect(found.every((f) => f.followUps <= 1)).toBe(true);
+      expect(found.some((f) => f.followUps === 1)).toBe(true);
       await waitUntil('the resolve', () => h.pager.of(n).length >= 2);
       await waitPastAndIdle(h.queue, Date.now(), 300);
       expect(h.pager.summary(n)).toEqual(['trigger:oncall', 'resolve:oncall']);

@@ -48,6 +48,8 @@ export interface Sent {
   readonly responseId: string;
   readonly triggerId: string;
   readonly body: string;
+  /** A reply carried in the ack itself (help, refusals of malformed commands), if any. */
+  readonly ackReply?: { readonly text: string; readonly responseType: string; readonly at: number };
 }
 
 export interface Declared {
@@ -180,8 +182,10 @@ export class World {
       ...(options.signature !== undefined ? { signature: options.signature } : {}),
       ...(options.retryNum !== undefined ? { retryNum: options.retryNum } : {}),
     });
-    await res.text();
+    const ackBody = await res.text();
+    const ackReply = parseAckReply(ackBody);
     return {
+      ...(ackReply ? { ackReply } : {}),
       user,
       channel,
       status: res.status,
@@ -198,13 +202,14 @@ export class World {
    * Every reply this request's sender alone saw, oldest first: posts to its response_url, and ephemeral messages to
    * the sender in its channel since it was sent (the contract allows either).
    */
-  privateMessages(sent: Sent): { text: string; at: number; via: 'response_url' | 'ephemeral' }[] {
+  privateMessages(sent: Sent): { text: string; at: number; via: 'ack' | 'response_url' | 'ephemeral' }[] {
+    const inAck = sent.ackReply && sent.ackReply.responseType === 'ephemeral' ? [{ text: sent.ackReply.text, at: sent.ackReply.at, via: 'ack' as const }] : [];
     const viaUrl = this.slack.responses.filter((r) => r.id === sent.responseId).map((r) => ({ text: allText(r.body), at: r.at, via: 'response_url' as const }));
     const viaEphemeral = this.slack
       .ephemerals()
       .filter((c) => c.body.user === sent.user && c.body.channel === sent.channel && c.at >= sent.sentAt)
       .map((c) => ({ text: allText(c.body), at: c.at, via: 'ephemeral' as const }));
-    return [...viaUrl, ...viaEphemeral].sort((a, b) => a.at - b.at);
+    return [...inAck, ...viaUrl, ...viaEphemeral].sort((a, b) => a.at - b.at);
   }
 
   /** The texts of privateMessages(). */
@@ -395,4 +400,16 @@ export function slackTextsWithSecrets(slack: FakeSlack): string[] {
   const messages = slack.calls.filter((c) => c.method.startsWith('chat.'));
   const texts = [...messages.map((c) => JSON.stringify(c.body)), ...slack.responses.map((r) => JSON.stringify(r.body))];
   return texts.filter((t) => SECRETS.some((s) => t.includes(s)));
+}
+
+/** Slack shows a JSON ack body with text to the sender (ephemeral unless response_type says in_channel). */
+function parseAckReply(raw: string): Sent['ackReply'] {
+  if (raw.trim() === '') return undefined;
+  try {
+    const body = JSON.parse(raw) as { text?: unknown; blocks?: unknown; response_type?: unknown };
+    if (typeof body.text !== 'string') return undefined;
+    return { text: allText(body as Record<string, unknown>), responseType: typeof body.response_type === 'string' ? body.response_type : 'ephemeral', at: Date.now() };
+  } catch {
+    return undefined;
+  }
 }

@@ -74,19 +74,21 @@ describe('registry', () => {
     entries: [
       subcommand({
         usage: 'echo <text>',
+        effect: 'local',
         summary: 'says it back',
         matches: (w) => w === 'echo',
         parse: (rest) => {
           if (rest === '') throw badCommand('Say something.');
           return { rest };
         },
-        run: async (args) => {
+        run: async (args: { rest: string }) => {
           ran.push(args);
           return { text: args.rest };
         },
       }),
       subcommand({
         usage: 'strict',
+        effect: 'local',
         summary: 'has its own usage',
         matches: (w) => w === 'strict',
         parse: () => {
@@ -96,6 +98,7 @@ describe('registry', () => {
       }),
       subcommand({
         usage: 'boom',
+        effect: 'local',
         summary: 'parse crashes',
         matches: (w) => w === 'boom',
         parse: () => {

@@ -153,6 +153,7 @@ async function warnUnlessNoEviction(redis: Redis, log: Logger): Promise<void> {
 }
 
 async function closeQuietly(db: Db, connections: readonly Redis[]): Promise<void> {
-  await Promise.allSettled([db.end(), ...connections.map((c) => c.quit())]);
+  // quit() waits for Redis to answer, which a client that never connected queues forever: bound it.
+  await Promise.allSettled([within(db.end(), 2_000), ...connections.map((c) => within(c.quit(), 1_000))]);
   for (const connection of connections) connection.disconnect();
 }

@@ -21,10 +21,11 @@ import { createLogger, type Logger } from '../../src/log.js';
 import { createMetrics, type Metrics } from '../../src/metrics.js';
 import { createSlackIncidentNotifier } from '../../src/slack/incident-notifier.js';
 import { createTestDatabase, dropQueuePrefix, TEST_REDIS_URL, uniqueQueuePrefix, type TestDatabase } from '../support/db.js';
+import { SHORT_LADDER, testConfigYaml, USERS } from '../support/test-config.js';
 import { waitUntil } from '../support/wait.js';
 
 export const EMERGENCY = 'C0EMERGENCY';
-export const USERS = { oncall: 'U0ONCALL', lead: 'U0LEAD', cto: 'U0CTO', ceo: 'U0CEO', declarer: 'U0DECLARER', other: 'U0OTHER' } as const;
+export { SHORT_LADDER, USERS };
 export const ROUTING = {
   oncall: 'rk-oncall-itest-000000',
   engineering_lead: 'rk-lead-itest-0000000',
@@ -40,32 +41,7 @@ export interface LadderStep {
 
 /** A FileConfig built by the real parser, with `${PD_KEY_*}` interpolated from an env map as in production. */
 export function testFileConfig(steps: readonly LadderStep[]): FileConfig {
-  const yaml = `
-slack:
-  emergency_channel: ${EMERGENCY}
-  allowed_channels: [${EMERGENCY}]
-roles:
-  oncall:           { slack_users: [${USERS.oncall}], pagerduty_routing_key: "\${PD_KEY_ONCALL}" }
-  engineering_lead: { slack_users: [${USERS.lead}],   pagerduty_routing_key: "\${PD_KEY_LEAD}" }
-  cto:              { slack_users: [${USERS.cto}],    pagerduty_routing_key: "\${PD_KEY_CTO}" }
-  ceo:              { slack_users: [${USERS.ceo}],    pagerduty_routing_key: "\${PD_KEY_CEO}" }
-escalation:
-${steps.map((s) => `  - { after_minutes: ${s.after_minutes}, notify: ${s.notify} }`).join('\n')}
-severities:
-  sev1: { page: true,  respond_minutes: 0 }
-  sev2: { page: true,  respond_minutes: 15 }
-  sev3: { page: false, respond_minutes: 60 }
-  sev4: { page: false, respond_minutes: 1440 }
-approvals:
-  approver_roles: [engineering_lead, cto]
-  expire_minutes: 30
-  allow_self_approval: false
-environments:
-  staging:
-    database: { url: "postgres://127.0.0.1:5432/staging", verify: [SELECT 1] }
-    backups: { store: "file:///tmp/lifeline-itest-backups", prefix: staging, retention_days: 7, rpo_minutes: 1440 }
-`;
-  return parseConfigText(yaml, {
+  return parseConfigText(testConfigYaml({ steps, backupsFolder: '/tmp/lifeline-itest-backups' }), {
     PD_KEY_ONCALL: ROUTING.oncall,
     PD_KEY_LEAD: ROUTING.engineering_lead,
     PD_KEY_CTO: ROUTING.cto,

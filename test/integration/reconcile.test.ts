@@ -13,14 +13,10 @@ import {
   USERS,
   waitPastAndIdle,
   type Harness,
+  SHORT_LADDER,
 } from './harness.js';
 
-// oncall at once, engineering_lead after 1.2 s, cto after 2.4 s.
-const LADDER = [
-  { after_minutes: 0, notify: 'oncall' },
-  { after_minutes: 0.02, notify: 'engineering_lead' },
-  { after_minutes: 0.04, notify: 'cto' },
-] as const;
+const LADDER = SHORT_LADDER;
 const TRIGGERS = ['trigger:oncall', 'trigger:engineering_lead', 'trigger:cto'];
 
 let h: Harness;

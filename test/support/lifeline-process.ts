@@ -5,60 +5,22 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { testConfigYaml, USERS, type TestConfigOptions } from './test-config.js';
 import { waitUntil } from './wait.js';
 
 export const MAIN = fileURLToPath(new URL('../../dist/main.js', import.meta.url));
 export const SIGNING_SECRET = 'test-signing-secret-0123456789';
 export const BOT_TOKEN = 'xoxb-test-bot-token-0123456789';
 
-export interface TestConfigOptions {
-  /** Escalation steps in minutes (fractional for tests). */
-  readonly steps?: readonly { after_minutes: number; notify: string }[];
-  readonly emergencyChannel?: string;
-  readonly allowedChannels?: readonly string[];
-}
-
-export const USERS = { oncall: 'U0ONCALL', lead: 'U0LEAD', cto: 'U0CTO', ceo: 'U0CEO', declarer: 'U0DECLARER', other: 'U0OTHER' } as const;
+export { USERS };
 export const ROUTING_KEYS = { oncall: 'rk-oncall-000000000000', engineering_lead: 'rk-lead-0000000000000', cto: 'rk-cto-00000000000000', ceo: 'rk-ceo-00000000000000' } as const;
+export type { TestConfigOptions };
 
 /** Writes a lifeline.yml for tests (roles U0ONCALL.., keys from env) and returns its path. */
 export function writeTestConfig(options: TestConfigOptions = {}): string {
-  const steps = options.steps ?? [
-    { after_minutes: 0, notify: 'oncall' },
-    { after_minutes: 0.05, notify: 'engineering_lead' },
-    { after_minutes: 0.1, notify: 'cto' },
-    { after_minutes: 0.15, notify: 'ceo' },
-  ];
-  const emergency = options.emergencyChannel ?? 'C0EMERGENCY';
-  const allowed = options.allowedChannels ?? [emergency];
-  const yaml = `
-slack:
-  emergency_channel: ${emergency}
-  allowed_channels: [${allowed.join(', ')}]
-roles:
-  oncall:           { slack_users: [${USERS.oncall}], pagerduty_routing_key: "\${PD_KEY_ONCALL}" }
-  engineering_lead: { slack_users: [${USERS.lead}],   pagerduty_routing_key: "\${PD_KEY_LEAD}" }
-  cto:              { slack_users: [${USERS.cto}],    pagerduty_routing_key: "\${PD_KEY_CTO}" }
-  ceo:              { slack_users: [${USERS.ceo}],    pagerduty_routing_key: "\${PD_KEY_CEO}" }
-escalation:
-${steps.map((s) => `  - { after_minutes: ${s.after_minutes}, notify: ${s.notify} }`).join('\n')}
-severities:
-  sev1: { page: true,  respond_minutes: 0 }
-  sev2: { page: true,  respond_minutes: 15 }
-  sev3: { page: false, respond_minutes: 60 }
-  sev4: { page: false, respond_minutes: 1440 }
-approvals:
-  approver_roles: [engineering_lead, cto]
-  expire_minutes: 30
-  allow_self_approval: false
-environments:
-  staging:
-    database: { url: "postgres://127.0.0.1:5432/staging", verify: [SELECT 1] }
-    backups: { store: "file:///tmp/lifeline-test-backups", prefix: staging, retention_days: 7, rpo_minutes: 1440 }
-`;
   const dir = mkdtempSync(join(tmpdir(), 'lifeline-cfg-'));
   const path = join(dir, 'lifeline.yml');
-  writeFileSync(path, yaml);
+  writeFileSync(path, testConfigYaml(options));
   return path;
 }
 

@@ -7,6 +7,8 @@ export interface CommandContext {
   readonly channelId: string;
   /** Set when Slack tells us the command was sent inside a thread. */
   readonly threadTs?: string | undefined;
+  /** Where a reply that comes later (from a worker) goes; valid for 30 minutes. */
+  readonly responseUrl?: string | undefined;
 }
 
 /** What the sender alone sees. */
@@ -27,7 +29,8 @@ export interface Subcommand<Args> {
    * read: looks at state, harmless to repeat; write: changes state, so a repeated trigger_id must not run it again.
    */
   readonly effect: 'local' | 'read' | 'write';
-  run(args: Args, ctx: CommandContext): Promise<Reply>;
+  /** The reply for the sender; undefined when a worker will answer at the response_url instead. */
+  run(args: Args, ctx: CommandContext): Promise<Reply | undefined>;
 }
 
 export interface SlashCommand {
@@ -86,7 +89,7 @@ export function prepare(command: SlashCommand, text: string): Prepared {
 }
 
 /** Runs a parsed command; a refusal without a usage of its own gets the entry's, so the user sees the right form. */
-export async function runPrepared(ready: Extract<Prepared, { kind: 'ready' }>, ctx: CommandContext): Promise<Reply> {
+export async function runPrepared(ready: Extract<Prepared, { kind: 'ready' }>, ctx: CommandContext): Promise<Reply | undefined> {
   try {
     return await ready.entry.run(ready.args, ctx);
   } catch (err) {
@@ -96,7 +99,7 @@ export async function runPrepared(ready: Extract<Prepared, { kind: 'ready' }>, c
 }
 
 /** prepare + runPrepared: the whole command, refusals thrown as UserError. */
-export async function execute(command: SlashCommand, text: string, ctx: CommandContext): Promise<Reply> {
+export async function execute(command: SlashCommand, text: string, ctx: CommandContext): Promise<Reply | undefined> {
   const prepared = prepare(command, text);
   if (prepared.kind === 'refused') throw prepared.error;
   return runPrepared(prepared, ctx);

@@ -31,7 +31,10 @@ export function createSlackApp(deps: SlackAppDeps): InstanceType<typeof App> {
     token: config.slack.botToken,
     logger: boltLogger(log),
     logLevel: LogLevel.WARN,
-    clientOptions: { slackApiUrl: config.slack.apiUrl, timeout: 8_000, retryConfig: { retries: 2 } },
+    // In Socket Mode Bolt hands these options to the socket client too, whose own retry policy for
+    // apps.connections.open (many patient retries) is what keeps it reconnecting through a Slack outage.
+    // Our time-critical posts go through src/adapters/chat.ts with their own bounded policy either way.
+    clientOptions: { slackApiUrl: config.slack.apiUrl, ...(socketMode ? {} : { timeout: 8_000, retryConfig: { retries: 2 } }) },
     customRoutes: [...deps.routes],
   };
   const app = socketMode
@@ -48,6 +51,7 @@ export function createSlackApp(deps: SlackAppDeps): InstanceType<typeof App> {
           channelId: payload.channel_id,
           threadTs: (payload as { thread_ts?: string }).thread_ts,
           requestKey: payload.trigger_id,
+          responseUrl: payload.response_url,
         },
         deps,
       );

@@ -6,6 +6,8 @@ export interface SlackCall {
   readonly method: string;
   readonly body: Record<string, unknown>;
   readonly at: number;
+  /** The request's Authorization header (the WebClient sends its token there). */
+  readonly authorization?: string;
   /** What the fake answered (set once answered; undefined for a call answered with a failure). */
   result?: Record<string, unknown>;
 }
@@ -37,7 +39,7 @@ export class FakeSlack {
           return;
         }
         const method = path.replace(/^\/api\//, '');
-        const call: SlackCall = { method, body, at: Date.now() };
+        const call: SlackCall = { method, body, at: Date.now(), authorization: req.headers.authorization };
         this.calls.push(call);
         const failureIndex = this.failures.findIndex((f) => f.method === method);
         if (failureIndex >= 0) {
@@ -46,7 +48,7 @@ export class FakeSlack {
           res.end(JSON.stringify({ ok: false, error: failure!.error ?? 'fake_failure' }));
           return;
         }
-        call.result = this.answer(method, body);
+        call.result = this.answer(method, body, call);
         res.writeHead(200, { 'content-type': 'application/json' });
         res.end(JSON.stringify(call.result));
       });
@@ -85,7 +87,8 @@ export class FakeSlack {
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
   }
 
-  private answer(method: string, body: Record<string, unknown>): Record<string, unknown> {
+  /** The answer to one Web API call; subclasses may answer more methods (and see the call's headers). */
+  protected answer(method: string, body: Record<string, unknown>, _call?: SlackCall): Record<string, unknown> {
     switch (method) {
       case 'auth.test':
         return { ok: true, url: 'https://fake.slack.com/', team: 'Fake', user: 'lifeline', team_id: 'T0FAKE', user_id: 'U0LIFELINE', bot_id: 'B0LIFELINE' };

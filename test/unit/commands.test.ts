@@ -59,7 +59,7 @@ function workingService() {
 async function run(text: string, ctx: CommandContext = CTX): Promise<{ text: string; calls: ServiceCall[] }> {
   const { service, calls } = workingService();
   const reply = await execute(incidentCommand(service, FILE), text, ctx);
-  return { text: reply.text, calls };
+  return { text: reply?.text ?? '(no reply)', calls };
 }
 
 function ref(number: number | undefined, ctx: CommandContext = CTX): IncidentReference {
@@ -251,7 +251,7 @@ describe('/incident declare', () => {
       declare: () => Promise.resolve({ incident: makeIncident({ number: 9, severity: 'sev2', card: undefined }), cardError: 'channel_not_found' }),
     });
     const reply = await execute(incidentCommand(service, FILE), 'sev2 x', CTX);
-    expect(reply.text).toBe('Declared *INC-9* (SEV2); its card could not be posted (channel_not_found). Paging has started.');
+    expect(reply?.text).toBe('Declared *INC-9* (SEV2); its card could not be posted (channel_not_found). Paging has started.');
   });
 });
 
@@ -275,7 +275,7 @@ describe('/incident routing and help', () => {
   it('help lists every entry of the table, as usage from the same table', async () => {
     const { service, calls } = fakeService();
     const command = incidentCommand(service, FILE);
-    const reply = await execute(command, 'help', CTX);
+    const reply = (await execute(command, 'help', CTX))!;
     expect(calls).toEqual([]);
     expect(reply.text).toBe(helpText(command));
     const lines = reply.text.split('\n');

@@ -41,6 +41,8 @@ const environmentSchema = z.strictObject({
       cluster: nonEmpty,
       services: z.array(nonEmpty).min(1, 'must name at least one service'),
       log_group: nonEmpty.optional(),
+      /** The most tasks /dr scale may ask for; a typo of 500 instead of 5 is refused. */
+      max_count: z.number().int().min(1).max(1000).default(20),
     })
     .optional(),
   health_url: z.url({ error: 'must be a URL' }).optional(),
@@ -90,6 +92,13 @@ export interface Config {
   readonly pagerdutyEventsUrl: string;
   readonly logLevel: string;
   readonly configPath: string;
+  readonly recovery: {
+    /** Seconds between AWS status polls while a job waits (ECS rollouts, RDS snapshots). */
+    readonly pollSeconds: number;
+    readonly maxWaitSeconds: number;
+    /** pg_restore -j for logical restores. */
+    readonly restoreJobs: number;
+  };
   readonly file: Readonly<FileConfig>;
   /** Every secret value, so the logger can scrub them wherever they appear. */
   readonly secrets: readonly string[];
@@ -110,6 +119,9 @@ const envSchema = z.object({
   LIFELINE_QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+$/, 'must be letters, digits, _ or -').default('lifeline'),
   PAGERDUTY_EVENTS_URL: z.url({ error: 'must be a URL' }).default('https://events.pagerduty.com/v2/enqueue'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  LIFELINE_AWS_POLL_SECONDS: z.coerce.number({ error: 'must be a number of seconds' }).positive().max(300).default(15),
+  LIFELINE_AWS_MAX_WAIT_MINUTES: z.coerce.number({ error: 'must be a number of minutes' }).positive().max(720).default(60),
+  LIFELINE_RESTORE_JOBS: z.coerce.number({ error: 'must be a whole number' }).int().min(1).max(16).default(2),
 });
 
 /** Reads env and the YAML file once. Throws ConfigError with one line per mistake, each naming the setting. */
@@ -152,6 +164,11 @@ export function readConfig(env: Env = process.env): Config {
     pagerdutyEventsUrl: e.PAGERDUTY_EVENTS_URL,
     logLevel: e.LOG_LEVEL,
     configPath: e.LIFELINE_CONFIG,
+    recovery: {
+      pollSeconds: e.LIFELINE_AWS_POLL_SECONDS,
+      maxWaitSeconds: e.LIFELINE_AWS_MAX_WAIT_MINUTES * 60,
+      restoreJobs: e.LIFELINE_RESTORE_JOBS,
+    },
     file,
     secrets: [...new Set(secrets)],
   });

@@ -19,6 +19,17 @@ import { forgetOldRequests } from './requests.js';
 import { createSlackApp } from './slack/app.js';
 import { createSlackIncidentNotifier } from './slack/incident-notifier.js';
 import { within } from './timeout.js';
+import { createEcsPort } from './adapters/aws-ecs.js';
+import { createLogsPort } from './adapters/aws-logs.js';
+import { createRdsPort } from './adapters/aws-rds.js';
+import { createBackupStore } from './backups/stores.js';
+import { createRecoveryQueue, recoveryTriggers, startRecoveryWorker } from './jobs/recovery-queue.js';
+import { redeployKind, scaleKind } from './recovery/kinds/ecs.js';
+import { restoreKind } from './recovery/kinds/restore.js';
+import { RecoveryRunner } from './recovery/runner.js';
+import { RecoveryService } from './recovery/service.js';
+import { createQueryAnswerer } from './slack/recovery-answers.js';
+import { createSlackRecoveryNotifier } from './slack/recovery-notifier.js';
 
 export interface RunningLifeline {
   stop(): Promise<void>;
@@ -69,16 +80,31 @@ export async function startLifeline(config: Config, options: StartOptions = {}):
   const incidents = new IncidentService({ db, file: config.file, notifier, timers, metrics, log });
   const routes = operationalRoutes(createHealthCheck(db, redis), metrics);
 
+  // Recovery (/dr): AWS through the SDK's own chain (AWS_REGION, credentials, AWS_ENDPOINT_URL_<SERVICE>).
+  const aws = { rds: createRdsPort(), ecs: createEcsPort(), logs: createLogsPort() };
+  const waits = { pollSeconds: config.recovery.pollSeconds, maxWaitSeconds: config.recovery.maxWaitSeconds };
+  const kinds = {
+    restore: restoreKind({ storeFor: createBackupStore, rds: aws.rds, parallelJobs: config.recovery.restoreJobs, ...waits }),
+    scale: scaleKind({ ecs: aws.ecs, logs: aws.logs, ...waits }),
+    redeploy: redeployKind({ ecs: aws.ecs, logs: aws.logs, ...waits }),
+  };
+  const recoveryNotifier = createSlackRecoveryNotifier(chat);
+  const recoveryQueue = createRecoveryQueue(redis, config.queuePrefix);
+  const triggers = recoveryTriggers(recoveryQueue);
+  const recovery = new RecoveryService({ db, file: config.file, notifier: recoveryNotifier, queue: triggers, kinds, log });
+
   const stops: (() => Promise<unknown>)[] = [];
   const runsBot = config.processRole !== 'worker';
   const runsWorker = config.processRole !== 'bot';
 
   if (runsWorker) {
     const escalation = new EscalationService({ db, file: config.file, pager, notifier, timers, metrics, log });
+    const runner = new RecoveryRunner({ db, file: config.file, notifier: recoveryNotifier, queue: triggers, kinds, approvers: () => recovery.approvers(), log });
     const worker = startEscalationWorker(workerRedis, config.queuePrefix, escalation, log);
     const reconcile = async () => {
       try {
         const found = await escalation.reconcile();
+        await runner.reconcile();
         if (found.steps + found.followUps > 0) log.debug(found, 'reconciled timers');
         await forgetOldRequests(db);
       } catch (err) {
@@ -90,13 +116,19 @@ export async function startLifeline(config: Config, options: StartOptions = {}):
     stops.push(async () => clearInterval(interval));
     // worker.close() lets the running step finish; steps are bounded (PagerDuty and Slack calls have timeouts).
     stops.push(() => worker.close());
+
+
+    const answer = createQueryAnswerer({ file: config.file, storeFor: createBackupStore, ...aws }, chat);
+    const recoveryWorker = startRecoveryWorker(workerRedis, config.queuePrefix, { runner, service: recovery, answer }, log);
+    stops.push(() => recoveryWorker.close());
   }
 
   if (runsBot) {
     const app = createSlackApp({
       config,
-      commands: [incidentCommand(incidents, config.file), drCommand()],
+      commands: [incidentCommand(incidents, config.file), drCommand({ db, file: config.file, recovery, query: triggers.query })],
       incidents,
+      recovery,
       chat,
       routes,
       db,
@@ -117,7 +149,7 @@ export async function startLifeline(config: Config, options: StartOptions = {}):
     async stop() {
       // Stop taking work first, then let running steps reach their end, then close connections.
       for (const stop of stops) await stop().catch((err: Error) => log.warn({ err: err.message }, 'stop step failed'));
-      await queue.close().catch(() => undefined);
+      await Promise.allSettled([queue.close(), recoveryQueue.close()]);
       await closeQuietly(db, [workerRedis, redis]);
       log.info('Lifeline stopped');
     },

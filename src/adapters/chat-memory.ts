@@ -1,7 +1,7 @@
 import type { ChatMessage, ChatPort, PostedMessage } from './chat.js';
 
 export interface RecordedPost {
-  readonly kind: 'post' | 'update' | 'ephemeral';
+  readonly kind: 'post' | 'update' | 'ephemeral' | 'respond';
   readonly channel: string;
   readonly ts: string;
   readonly threadTs?: string;
@@ -34,6 +34,11 @@ export class MemoryChat implements ChatPort {
   async postEphemeral(channel: string, user: string, message: ChatMessage): Promise<void> {
     this.maybeFail();
     this.calls.push({ kind: 'ephemeral', channel, ts: '', user, message });
+  }
+
+  async respond(responseUrl: string, message: ChatMessage): Promise<void> {
+    this.maybeFail();
+    this.calls.push({ kind: 'respond', channel: responseUrl, ts: '', message });
   }
 
   private maybeFail(): void {

@@ -20,6 +20,8 @@ export interface ChatPort {
   post(channel: string, message: ChatMessage, threadTs?: string): Promise<PostedMessage>;
   update(at: PostedMessage, message: ChatMessage): Promise<void>;
   postEphemeral(channel: string, user: string, message: ChatMessage): Promise<void>;
+  /** A reply to the sender alone at a command's response_url (valid 30 minutes, 5 uses). */
+  respond(responseUrl: string, message: ChatMessage): Promise<void>;
 }
 
 export interface SlackChatOptions {
@@ -52,7 +54,24 @@ export function createSlackChat(options: SlackChatOptions): ChatPort {
     }
   }
 
+  const timeoutMs = options.timeoutMs ?? 8_000;
   return {
+    async respond(responseUrl, message) {
+      let response: Response;
+      try {
+        response = await fetch(responseUrl, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ response_type: 'ephemeral', replace_original: false, text: message.text, ...(message.blocks ? { blocks: message.blocks } : {}) }),
+          signal: AbortSignal.timeout(timeoutMs),
+        });
+      } catch (err) {
+        throw new TransientError(`Slack response_url failed: ${(err as Error).message}`, { cause: err });
+      }
+      await response.body?.cancel();
+      if (response.status >= 500 || response.status === 429) throw new TransientError(`Slack response_url answered ${response.status}`);
+      if (!response.ok) throw new PermanentError(`Slack response_url answered ${response.status} (expired?)`);
+    },
     async post(channel, message, threadTs) {
       const result = await call('chat.postMessage', () =>
         client.chat.postMessage({

@@ -1,26 +1,235 @@
-// `/dr`: declared in the Slack manifest so the app is created once, but recovery jobs are not in this release.
-// Answering honestly beats Slack's generic "dispatch_failed" error mid-incident.
+// `/dr`: recovery jobs. Parsing and every check that needs only the config happen here, before anything is
+// recorded; the work itself always runs on a worker.
+import type { FileConfig, EnvironmentConfig } from '../config.js';
+import { latestAudit } from '../audit/store.js';
+import type { Db } from '../db/pool.js';
 import { UserError } from '../errors.js';
-import { subcommand, type SlashCommand } from './registry.js';
+import { parseBackupName } from '../backups/names.js';
+import { describeJob, jobId, parseJobId, type JobParams } from '../recovery/model.js';
+import type { QueryRequest, QueryWhat } from '../recovery/queries.js';
+import type { RecoveryService } from '../recovery/service.js';
+import { renderAudit, renderJobs } from '../slack/recovery-replies.js';
+import { badCommand, helpText, subcommand, words, type CommandContext, type SlashCommand } from './registry.js';
 
-export function drCommand(): SlashCommand {
-  return {
+export interface DrDeps {
+  readonly db: Db;
+  readonly file: FileConfig;
+  readonly recovery: RecoveryService;
+  /** Hands a read-only lookup to a worker, which answers at the response_url. */
+  readonly query: (request: QueryRequest) => Promise<void>;
+}
+
+const MAX_SINCE_MS = 24 * 3_600_000;
+
+function environment(file: FileConfig, name: string | undefined): { name: string; env: EnvironmentConfig } {
+  if (!name) throw badCommand('Name the environment.');
+  const env = file.environments[name];
+  if (!env) throw badCommand(`Unknown environment "${name}" (configured: ${Object.keys(file.environments).join(', ')}).`);
+  return { name, env };
+}
+
+function ecsService(file: FileConfig, envName: string | undefined, service: string | undefined): { env: string; service: string; config: EnvironmentConfig } {
+  const { name, env } = environment(file, envName);
+  if (!env.ecs) throw badCommand(`Environment ${name} has no ECS services configured.`);
+  if (!service) throw badCommand(`Name the service (${env.ecs.services.join(', ')}).`);
+  if (!env.ecs.services.includes(service)) throw badCommand(`Unknown service "${service}" in ${name} (configured: ${env.ecs.services.join(', ')}).`);
+  return { env: name, service, config: env };
+}
+
+/** `15m`, `2h`, `90s` → milliseconds; up to 24 h. */
+export function parseSince(text: string): number {
+  const match = /^([1-9][0-9]{0,5})([smh])$/.exec(text);
+  if (!match) throw badCommand(`--since takes a number with s, m or h, like 15m (got "${text}").`);
+  const ms = Number(match[1]) * { s: 1_000, m: 60_000, h: 3_600_000 }[match[2] as 's' | 'm' | 'h'];
+  if (ms > MAX_SINCE_MS) throw badCommand('--since goes back at most 24h.');
+  return ms;
+}
+
+function noMore(rest: string[]): void {
+  if (rest.length > 0) throw badCommand(`Unexpected text "${rest.join(' ')}".`);
+}
+
+const SNAPSHOT_ID = /^(rds:)?[A-Za-z][A-Za-z0-9-]{0,254}$/;
+
+export function parseRestore(file: FileConfig, rest: string): { env: string; params: JobParams } | { env: string; list: true } {
+  const [envName, mode, arg, ...extra] = words(rest);
+  const { name, env } = environment(file, envName);
+  noMore(extra);
+  switch (mode) {
+    case 'list':
+      if (arg !== undefined) noMore([arg]);
+      return { env: name, list: true };
+    case 'latest':
+      if (arg !== undefined) noMore([arg]);
+      return { env: name, params: { kind: 'restore', source: { type: 'latest' } } };
+    case 'file':
+      if (!arg) throw badCommand('Name the backup file, for example `file ' + `${env.backups.prefix}_20240115_120000.sql.gz\`.`);
+      // Only names of the contract's pattern: no paths, nothing else from the store.
+      if (!parseBackupName(env.backups.prefix, arg)) {
+        throw badCommand(`"${arg}" is not a backup name of ${name}: expected ${env.backups.prefix}_YYYYMMDD_HHMMSS.sql.gz or .dump (or a _pre-restore_ safety copy).`);
+      }
+      return { env: name, params: { kind: 'restore', source: { type: 'file', name: arg } } };
+    case 'snapshot':
+      if (!env.database.rds_instance) throw badCommand(`Environment ${name} has no rds_instance; snapshot restores need one.`);
+      if (!arg || !SNAPSHOT_ID.test(arg)) throw badCommand('Name the RDS snapshot id (letters, digits and hyphens).');
+      return { env: name, params: { kind: 'restore', source: { type: 'snapshot', id: arg } } };
+    default:
+      throw badCommand(mode ? `Unknown restore source "${mode}": use list, latest, file <name> or snapshot <id>.` : 'Say list, latest, file <name> or snapshot <id>.');
+  }
+}
+
+export function parseLogs(file: FileConfig, rest: string): { env: string; service: string; sinceMs: number; filter: string | undefined } {
+  const tokens = words(rest);
+  const [envName, service, ...options] = tokens;
+  const target = ecsService(file, envName, service);
+  if (!target.config.ecs?.log_group) throw badCommand(`Environment ${target.env} has no ecs.log_group configured.`);
+  let sinceMs = 15 * 60_000;
+  let filter: string | undefined;
+  for (let i = 0; i < options.length; i++) {
+    const option = options[i];
+    if (option === '--since') {
+      sinceMs = parseSince(options[++i] ?? '');
+    } else if (option === '--filter') {
+      filter = options.slice(i + 1).join(' ');
+      if (filter === '') throw badCommand('--filter needs some text.');
+      break;
+    } else {
+      throw badCommand(`Unexpected "${option}": use --since 15m and/or --filter TEXT.`);
+    }
+  }
+  return { env: target.env, service: target.service, sinceMs, filter };
+}
+
+export function drCommand(deps: DrDeps): SlashCommand {
+  const { file, recovery } = deps;
+  const requestJob = async (env: string, params: JobParams, ctx: CommandContext) => {
+    const job = await recovery.request({ env, params, actor: ctx.userId, channel: ctx.channelId, responseUrl: ctx.responseUrl });
+    const approval = job.needsApproval ? ' It needs approval: the plan with Approve/Reject is being posted here.' : ' The plan and live progress follow here.';
+    return { text: `${jobId(job.number)}: ${describeJob(env, params)} requested.${approval}` };
+  };
+  const lookup = async (ctx: CommandContext, request: QueryWhat) => {
+    if (!ctx.responseUrl) throw new UserError('bad_command', 'This request has no response_url to answer at.');
+    await deps.query({ ...request, responseUrl: ctx.responseUrl, user: ctx.userId, channel: ctx.channelId });
+    return undefined;
+  };
+
+  const command: SlashCommand = {
     name: '/dr',
-    summary: 'disaster recovery jobs (not in this release)',
+    summary: 'disaster recovery: restores, ECS, logs, status. Destructive jobs wait for an approver.',
     entries: [
       subcommand({
-        usage: 'restore|scale|redeploy|logs|status|backup|backups|drill|jobs|cancel|audit|help …',
-        summary: 'not available in this release of Lifeline',
-        matches: () => true,
+        usage: 'restore <env> list|latest|file <name>|snapshot <snapshot-id>',
+        summary: 'list backups and snapshots, or restore one (safety backup first, approval if required)',
+        matches: (w) => w === 'restore',
+        effect: 'write',
+        parse: (rest) => parseRestore(file, rest),
+        run: async (args, ctx) => ('list' in args ? lookup(ctx, { kind: 'restore-list', env: args.env }) : requestJob(args.env, args.params, ctx)),
+      }),
+      subcommand({
+        usage: 'scale <env> <service> <count>',
+        summary: 'set the desired task count and wait until it runs',
+        matches: (w) => w === 'scale',
+        effect: 'write',
+        parse(rest) {
+          const [envName, service, count, ...extra] = words(rest);
+          const target = ecsService(file, envName, service);
+          noMore(extra);
+          const max = target.config.ecs!.max_count;
+          if (count === undefined) throw badCommand('Say how many tasks.');
+          if (!/^[0-9]{1,4}$/.test(count) || Number(count) > max) throw badCommand(`The count must be a whole number from 0 to ${max} (got "${count}").`);
+          return { env: target.env, params: { kind: 'scale', service: target.service, count: Number(count) } as JobParams };
+        },
+        run: (args, ctx) => requestJob(args.env, args.params, ctx),
+      }),
+      subcommand({
+        usage: 'redeploy <env> <service>',
+        summary: 'force a new deployment and follow its rollout',
+        matches: (w) => w === 'redeploy',
+        effect: 'write',
+        parse(rest) {
+          const [envName, service, ...extra] = words(rest);
+          const target = ecsService(file, envName, service);
+          noMore(extra);
+          return { env: target.env, params: { kind: 'redeploy', service: target.service } as JobParams };
+        },
+        run: (args, ctx) => requestJob(args.env, args.params, ctx),
+      }),
+      subcommand({
+        usage: 'logs <env> <service> [--since 15m] [--filter TEXT]',
+        summary: 'recent log lines of a service, in a thread',
+        matches: (w) => w === 'logs',
+        effect: 'read',
+        parse: (rest) => parseLogs(file, rest),
+        run: (args, ctx) => lookup(ctx, { kind: 'logs', env: args.env, service: args.service, sinceMs: args.sinceMs, filter: args.filter }),
+      }),
+      subcommand({
+        usage: 'status [env]',
+        summary: 'database, newest backup against RPO, ECS services, health URL',
+        matches: (w) => w === 'status',
+        effect: 'read',
+        parse(rest) {
+          const [envName, ...extra] = words(rest);
+          noMore(extra);
+          return { env: envName === undefined ? undefined : environment(file, envName).name };
+        },
+        run: (args, ctx) => lookup(ctx, { kind: 'status', env: args.env }),
+      }),
+      subcommand({
+        usage: 'jobs',
+        summary: 'running and waiting jobs',
+        matches: (w) => w === 'jobs',
+        effect: 'read',
+        parse: (rest) => noMore(words(rest)),
+        run: async () => renderJobs(await recovery.activeJobs()),
+      }),
+      subcommand({
+        usage: 'cancel <job-id>',
+        summary: 'stop a job before its next step (requester or approver)',
+        matches: (w) => w === 'cancel',
+        effect: 'write',
+        parse(rest) {
+          const [id, ...extra] = words(rest);
+          noMore(extra);
+          const number = parseJobId(id ?? '');
+          if (number === undefined) throw badCommand('Name the job, for example JOB-7.');
+          return { number };
+        },
+        async run(args, ctx) {
+          const { job, immediate } = await recovery.cancel(args.number, ctx.userId);
+          return { text: immediate ? `${jobId(job.number)} is cancelled; it had not started.` : `${jobId(job.number)} stops before its next step (a step already running is finished, never cut in half).` };
+        },
+      }),
+      subcommand({
+        usage: 'audit [env]',
+        summary: 'the latest 20 entries of the audit trail',
+        matches: (w) => w === 'audit',
+        effect: 'read',
+        parse(rest) {
+          const [envName, ...extra] = words(rest);
+          noMore(extra);
+          return { env: envName === undefined ? undefined : environment(file, envName).name };
+        },
+        run: async (args) => renderAudit(await latestAudit(deps.db, args.env, 20), args.env),
+      }),
+      subcommand({
+        usage: 'backup <env> | backups <env> | drill <env>',
+        summary: 'scheduled backups and restore drills: not in this release',
+        matches: (w) => w === 'backup' || w === 'backups' || w === 'drill',
         effect: 'local',
         parse: () => ({}),
         run: async () => {
-          throw new UserError(
-            'not_available',
-            'Recovery commands (`/dr`) are not available in this release of Lifeline yet; nothing was started. Run the plan\'s runbook by hand for now.',
-          );
+          throw new UserError('not_available', 'Backups on demand, the backup catalogue and restore drills are not in this release of Lifeline yet; nothing was started.');
         },
+      }),
+      subcommand({
+        usage: 'help',
+        summary: 'this list',
+        matches: (w) => w === 'help',
+        effect: 'local',
+        parse: () => ({}),
+        run: async () => ({ text: helpText(command) }),
       }),
     ],
   };
+  return command;
 }

@@ -7,8 +7,9 @@ import type { Reply, SlashCommand } from '../commands/registry.js';
 import type { Config } from '../config.js';
 import { UserError } from '../errors.js';
 import type { Route } from '../http/health.js';
-import { incidentId, parseIncidentId } from '../incidents/model.js';
 import type { IncidentService } from '../incidents/service.js';
+import type { RecoveryService } from '../recovery/service.js';
+import { APPROVE_ACTION, REJECT_ACTION } from './recovery-replies.js';
 import type { Logger } from '../log.js';
 import { claimRequest } from '../requests.js';
 import { unescapeSlackText } from './blocks.js';
@@ -20,6 +21,7 @@ export interface SlackAppDeps extends DispatchDeps {
   readonly config: Config;
   readonly commands: readonly SlashCommand[];
   readonly incidents: IncidentService;
+  readonly recovery: RecoveryService;
   readonly chat: ChatPort;
   readonly routes: readonly Route[];
 }
@@ -68,9 +70,12 @@ export function createSlackApp(deps: SlackAppDeps): InstanceType<typeof App> {
     });
   }
 
+  // Every button carries the number of what it acts on; identity comes only from the signed payload's user.
   const buttons: Record<string, (number: number, user: string) => Promise<unknown>> = {
     [ACK_ACTION]: (number, user) => deps.incidents.acknowledge({ number }, user),
     [RESOLVE_ACTION]: (number, user) => deps.incidents.resolve({ number }, user, undefined),
+    [APPROVE_ACTION]: (number, user) => deps.recovery.approve(number, user),
+    [REJECT_ACTION]: (number, user) => deps.recovery.reject(number, user),
   };
   for (const [actionId, perform] of Object.entries(buttons)) {
     app.action<BlockAction<ButtonAction>>(actionId, async ({ ack, body, action }) => {
@@ -79,10 +84,10 @@ export function createSlackApp(deps: SlackAppDeps): InstanceType<typeof App> {
       const channel = body.channel?.id ?? config.file.slack.emergency_channel;
       const reply = await runHandled(deps, { command: actionId, user, channel }, async () => {
         if (!(await claimRequest(deps.db, `action:${body.trigger_id}`))) return undefined;
-        const number = parseIncidentId(`INC-${action.value ?? ''}`);
-        if (number === undefined) throw new UserError('unknown_incident', 'This button does not name an incident.');
+        const number = /^[1-9][0-9]{0,8}$/.test(action.value ?? '') ? Number(action.value) : undefined;
+        if (number === undefined) throw new UserError('bad_command', 'This button does not name what it acts on.');
         await perform(number, user);
-        log.info({ incident: incidentId(number), user, action: actionId }, 'button handled');
+        log.info({ number, user, action: actionId }, 'button handled');
         return undefined;
       });
       if (reply) {

@@ -18,6 +18,9 @@ export interface TestConfigOptions {
   readonly emergencyChannel?: string;
   readonly allowedChannels?: readonly string[];
   readonly backupsFolder?: string;
+  /** Replaces the `environments:` section (YAML indented by two spaces, without the key itself). */
+  readonly environmentsYaml?: string;
+  readonly approvalsYaml?: string;
 }
 
 /** YAML with `${PD_KEY_*}` left for the real parser to interpolate, as in production. */
@@ -47,12 +50,13 @@ severities:
   sev3: { page: false, respond_minutes: 60 }
   sev4: { page: false, respond_minutes: 1440 }
 approvals:
-  approver_roles: [engineering_lead, cto]
-  expire_minutes: 30
-  allow_self_approval: false
+${options.approvalsYaml ?? '  approver_roles: [engineering_lead, cto]\n  expire_minutes: 30\n  allow_self_approval: false'}
 environments:
-  staging:
+${
+  options.environmentsYaml ??
+  `  staging:
     database: { url: "postgres://127.0.0.1:5432/staging", verify: [SELECT 1] }
-    backups: { store: "file://${options.backupsFolder ?? '/tmp/lifeline-test-backups'}", prefix: staging, retention_days: 7, rpo_minutes: 1440 }
+    backups: { store: "file://${options.backupsFolder ?? '/tmp/lifeline-test-backups'}", prefix: staging, retention_days: 7, rpo_minutes: 1440 }`
+}
 `;
 }

@@ -82,7 +82,7 @@ describe('parseConfigText: the example file', () => {
       rpo_minutes: 360,
       schedule: '0 0,6,12,18 * * *',
     });
-    expect(prod.ecs).toEqual({ cluster: 'solosuccess-production', services: ['solosuccess-ai-service'], log_group: '/ecs/production/solosuccess-ai-service' });
+    expect(prod.ecs).toEqual({ cluster: 'solosuccess-production', services: ['solosuccess-ai-service'], max_count: 20, log_group: '/ecs/production/solosuccess-ai-service' });
     expect(prod.health_url).toBe('https://solosuccess.ai/api/health');
     expect(prod.require_approval).toEqual(['restore', 'scale', 'redeploy']);
     const staging = file.environments.staging!;

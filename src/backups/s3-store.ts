@@ -1,0 +1,166 @@
+import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { Readable } from 'node:stream';
+import { assertPlainName, NotFoundError, type BackupStore, type StoredObject } from './store.js';
+
+export interface S3StoreOptions {
+  /** Bytes per multipart part (S3's minimum, 5 MiB, is the default). An object may have at most 10,000 parts. */
+  readonly partSizeBytes?: number;
+  /** Parts read ahead and uploaded at once. Memory held by one write is about (queueSize + 1) × partSizeBytes. */
+  readonly queueSize?: number;
+}
+
+const MIB = 1024 * 1024;
+/** 5 MiB × 10,000 parts: objects up to about 52 GB; raise `partSizeBytes` for larger dumps. */
+export const DEFAULT_PART_SIZE_BYTES = 5 * MIB;
+export const DEFAULT_QUEUE_SIZE = 2;
+
+/**
+ * The S3 client backups use. Region, credentials and endpoint come from the SDK's own chain (AWS_REGION,
+ * AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL, ...). Against an IP endpoint (a local fake, MinIO) the SDK goes
+ * path-style by itself. Each attempt is bounded, and so is the number of attempts.
+ */
+export function createS3Client(): S3Client {
+  return new S3Client({
+    maxAttempts: 3,
+    followRegionRedirects: true,
+    requestHandler: {
+      connectionTimeout: 5_000,
+      // From sending the request (a whole part, for uploads) to the response headers.
+      requestTimeout: 120_000,
+      throwOnRequestTimeout: true,
+      // No byte either way for this long ends the request, including a download nobody reads any more.
+      socketTimeout: 300_000,
+    },
+  });
+}
+
+interface S3Location {
+  readonly bucket: string;
+  /** '' (the whole bucket) or a key prefix ending in '/'. */
+  readonly prefix: string;
+}
+
+/** `s3://bucket/prefix/`: the prefix is a folder, with or without the trailing slash. */
+export function parseS3Url(url: string): S3Location {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new Error(`"${url}" is not a valid s3:// URL`);
+  }
+  if (parsed.protocol !== 's3:') throw new Error(`"${url}" is not an s3:// URL`);
+  if (parsed.username || parsed.password || parsed.port || parsed.search || parsed.hash) {
+    throw new Error(`"${url}": an s3:// URL is s3://bucket/prefix/ with nothing else (no credentials, port, query or fragment)`);
+  }
+  const bucket = parsed.hostname;
+  if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) {
+    throw new Error(`"${url}": "${bucket}" is not a valid S3 bucket name`);
+  }
+  // The raw path, not parsed.pathname: URL parsing would quietly resolve "a/../b" to "b".
+  const rawPath = /^s3:\/\/[^/?#]*\/?([^?#]*)/i.exec(url)?.[1] ?? '';
+  let path: string;
+  try {
+    path = decodeURIComponent(rawPath);
+  } catch {
+    throw new Error(`"${url}" has a badly encoded path`);
+  }
+  if (path === '') return { bucket, prefix: '' };
+  const segments = path.replace(/\/$/, '').split('/');
+  if (segments.some((s) => s === '' || s === '.' || s === '..')) {
+    throw new Error(`"${url}": the prefix must not contain empty, "." or ".." segments`);
+  }
+  return { bucket, prefix: `${segments.join('/')}/` };
+}
+
+function isNoSuchKey(err: unknown): boolean {
+  if (!(err instanceof S3ServiceException)) return false;
+  return err.name === 'NoSuchKey' || (err.$metadata.httpStatusCode === 404 && err.name === 'NotFound');
+}
+
+/**
+ * Backups under an S3 prefix. Writes are multipart uploads fed from the stream a part at a time, so memory stays
+ * at about (queueSize + 1) × partSizeBytes however large the dump; the object exists only once S3 completes the
+ * upload, and a failed stream aborts the upload so nothing is left under the name.
+ */
+export function createS3Store(url: string, client: S3Client = createS3Client(), options: S3StoreOptions = {}): BackupStore {
+  const { bucket, prefix } = parseS3Url(url);
+  const partSize = options.partSizeBytes ?? DEFAULT_PART_SIZE_BYTES;
+  const queueSize = options.queueSize ?? DEFAULT_QUEUE_SIZE;
+  if (!Number.isInteger(partSize) || partSize < 5 * MIB) throw new Error('partSizeBytes must be a whole number of at least 5 MiB');
+  if (!Number.isInteger(queueSize) || queueSize < 1) throw new Error('queueSize must be a whole number of at least 1');
+
+  return {
+    location: url,
+    async list() {
+      const objects: StoredObject[] = [];
+      let token: string | undefined;
+      do {
+        const page = await client.send(
+          new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, Delimiter: '/', ContinuationToken: token }),
+        );
+        for (const item of page.Contents ?? []) {
+          if (!item.Key?.startsWith(prefix)) continue;
+          const name = item.Key.slice(prefix.length);
+          // '' is a "folder" marker object; deeper keys are rolled up into CommonPrefixes by the delimiter.
+          if (name === '' || name.includes('/')) continue;
+          objects.push({ name, size: item.Size ?? 0, modifiedAt: item.LastModified ?? new Date(0) });
+        }
+        token = page.IsTruncated ? page.NextContinuationToken : undefined;
+        if (page.IsTruncated && !token) throw new Error(`listing ${url}: S3 said there is more but gave no continuation token`);
+      } while (token);
+      return objects;
+    },
+
+    async read(name) {
+      assertPlainName(name);
+      try {
+        const { Body } = await client.send(new GetObjectCommand({ Bucket: bucket, Key: prefix + name }));
+        if (!(Body instanceof Readable)) throw new Error(`reading ${name} from ${url}: the SDK returned no stream`);
+        return Body;
+      } catch (err) {
+        if (isNoSuchKey(err)) throw new NotFoundError(name, url);
+        throw err;
+      }
+    },
+
+    async write(name, body) {
+      assertPlainName(name);
+      let size = 0;
+      // Counts bytes on the way through. Wrapping also hides any length the SDK could guess from the body (an fs
+      // stream's file size), so a file that grows or shrinks while being read cannot trip its part-count check.
+      const counted = Readable.from(
+        (async function* () {
+          for await (const chunk of body as AsyncIterable<Buffer | string>) {
+            const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+            size += bytes.byteLength;
+            yield bytes;
+          }
+        })(),
+        { highWaterMark: 1 },
+      );
+      const upload = new Upload({
+        client,
+        params: { Bucket: bucket, Key: prefix + name, Body: counted, ContentType: 'application/octet-stream' },
+        partSize,
+        queueSize,
+        // On any failure the SDK sends AbortMultipartUpload: the parts are dropped and no object appears.
+        leavePartsOnError: false,
+      });
+      try {
+        await upload.done();
+      } catch (err) {
+        // Let the producer (pg_dump's stdout, say) stop instead of blocking on a stream nobody reads.
+        counted.destroy();
+        body.destroy();
+        throw err;
+      }
+      return { size };
+    },
+
+    async remove(name) {
+      assertPlainName(name);
+      await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: prefix + name }));
+    },
+  };
+}

@@ -1,0 +1,259 @@
+// /dr restore: the plan's "Database Restore Runbook" (logical, from a backup file) and "Complete Database Failure"
+// (RDS snapshot into a new instance).
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { DbInstance, RdsPort } from '../../adapters/aws.js';
+import { latestBackup, parseBackupName, safetyCopyFileName, type BackupName } from '../../backups/names.js';
+import type { BackupStore } from '../../backups/store.js';
+import type { EnvironmentConfig } from '../../config.js';
+import { UserError } from '../../errors.js';
+import { formatDuration, formatUtc } from '../../incidents/format.js';
+import type { KindDefinition, StepContext, StepDefinition } from '../kind.js';
+import { describeHealth, probeHealth } from '../health-probe.js';
+import * as engine from '../logical-restore.js';
+import type { RecoveryJob } from '../model.js';
+
+export interface RestoreKindDeps {
+  readonly storeFor: (url: string) => BackupStore;
+  readonly rds: RdsPort;
+  readonly parallelJobs: number;
+  readonly pollSeconds: number;
+  readonly maxWaitSeconds: number;
+}
+
+interface PlannedBackup {
+  readonly name: string;
+  readonly format: BackupName['format'];
+  readonly takenAt: string;
+  readonly size: number;
+}
+
+/** host:port/database, never the user or password. */
+export function databaseLabel(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.hostname}${u.port ? `:${u.port}` : ''}${u.pathname}`;
+  } catch {
+    return '(unparseable database URL)';
+  }
+}
+
+function source(job: RecoveryJob) {
+  if (job.params.kind !== 'restore') throw new Error(`not a restore job: ${job.params.kind}`);
+  return job.params.source;
+}
+
+function dataLossLine(takenAt: Date, rpoMinutes: number): string {
+  const age = Date.now() - takenAt.getTime();
+  const within = age <= rpoMinutes * 60_000;
+  return `data-loss window ${formatDuration(age)} (now minus the backup's time), ${within ? 'inside' : '*over*'} the RPO of ${formatDuration(rpoMinutes * 60_000)}`;
+}
+
+export function restoreKind(deps: RestoreKindDeps): KindDefinition {
+  return {
+    async plan(ctx) {
+      const from = source(ctx.job);
+      return from.type === 'snapshot' ? planSnapshot(deps, ctx, from.id) : planLogical(deps, ctx);
+    },
+    steps(job, env) {
+      return source(job).type === 'snapshot' ? snapshotSteps(deps) : logicalSteps(deps, env);
+    },
+    async onFailure(ctx) {
+      if (source(ctx.job).type === 'snapshot') return 'The existing instance was not changed.';
+      const plan = logicalPlan(deps, ctx);
+      const state = engineState(ctx);
+      if (state.swapped) {
+        const back = await engine.putBack(plan, state);
+        ctx.state.engine = back.state;
+        await engine.cleanup(plan, back.state).catch(() => undefined);
+        return `Put back: ${back.detail}`;
+      }
+      const cleaned = await engine.cleanup(plan, state);
+      ctx.state.engine = cleaned.state;
+      return `The target database was not changed (${cleaned.detail}).`;
+    },
+    summarise(ctx, succeeded) {
+      const backup = ctx.state.backup as PlannedBackup | undefined;
+      const what = source(ctx.job).type === 'snapshot' ? `snapshot ${(source(ctx.job) as { id: string }).id}` : backup?.name ?? 'the backup';
+      const verified = (ctx.state.verified as string[] | undefined) ?? [];
+      return {
+        headline: succeeded ? `Restored ${ctx.job.env} from ${what}.` : `Restore of ${ctx.job.env} from ${what} failed.`,
+        verified,
+      };
+    },
+  };
+}
+
+// ---- logical restore --------------------------------------------------------------------------------------------
+
+async function planLogical(deps: RestoreKindDeps, ctx: StepContext): Promise<string> {
+  const { env } = ctx;
+  const store = deps.storeFor(env.backups.store);
+  const listed = await store.list();
+  const backups = listed.flatMap((o) => {
+    const parsed = parseBackupName(env.backups.prefix, o.name);
+    return parsed ? [{ ...parsed, size: o.size }] : [];
+  });
+  const from = source(ctx.job);
+  let chosen: (BackupName & { size: number }) | undefined;
+  if (from.type === 'latest') {
+    chosen = latestBackup(backups);
+    if (!chosen) throw new UserError('bad_command', `There is no backup of ${ctx.job.env} in ${store.location}.`);
+  } else if (from.type === 'file') {
+    chosen = backups.find((b) => b.name === from.name);
+    if (!chosen) throw new UserError('bad_command', `${from.name} is not in ${store.location}. \`/dr restore ${ctx.job.env} list\` shows what is.`);
+  }
+  if (!chosen) throw new Error('unreachable: snapshot source in logical plan');
+  const backup: PlannedBackup = { name: chosen.name, format: chosen.format, takenAt: chosen.takenAt.toISOString(), size: chosen.size };
+  ctx.state.backup = backup;
+  const steps = logicalSteps(deps, env).map((s, i) => `${i + 1}. ${s.name}`);
+  return [
+    `Restore the ${ctx.job.env} database ${databaseLabel(env.database.url)} from ${chosen.name}${chosen.safetyCopy ? ' (a safety copy)' : ''} (taken ${formatUtc(chosen.takenAt)}, ${formatSize(chosen.size)}).`,
+    `${dataLossLine(chosen.takenAt, env.backups.rpo_minutes)}.`,
+    `Steps: ${steps.join('; ')}.`,
+    'The current database is copied to the store first; the restore goes into a fresh database and is swapped in only when it succeeded.',
+  ].join('\n');
+}
+
+function logicalPlan(deps: RestoreKindDeps, ctx: StepContext): engine.LogicalRestorePlan {
+  const backup = ctx.state.backup as PlannedBackup;
+  // The safety copy's name is fixed once, so a resumed job keeps writing (and later reporting) the same one.
+  if (typeof ctx.state.safetyCopyName !== 'string') ctx.state.safetyCopyName = safetyCopyFileName(ctx.env.backups.prefix, new Date());
+  return {
+    targetUrl: ctx.env.database.url,
+    store: deps.storeFor(ctx.env.backups.store),
+    backupName: backup.name,
+    format: backup.format,
+    safetyCopyName: ctx.state.safetyCopyName as string,
+    verify: ctx.env.database.verify,
+    workDir: join(tmpdir(), `lifeline-job-${ctx.job.number}`),
+    parallelJobs: deps.parallelJobs,
+    signal: ctx.signal,
+  };
+}
+
+function engineState(ctx: StepContext): engine.RestoreState {
+  return (ctx.state.engine ?? {}) as engine.RestoreState;
+}
+
+function engineStep(deps: RestoreKindDeps, name: string, destructive: boolean, call: (plan: engine.LogicalRestorePlan, state: engine.RestoreState) => Promise<engine.StepOutcome>): StepDefinition {
+  return {
+    name,
+    destructive,
+    async run(ctx) {
+      const outcome = await call(logicalPlan(deps, ctx), engineState(ctx));
+      ctx.state.engine = outcome.state;
+      return outcome.detail;
+    },
+  };
+}
+
+function logicalSteps(deps: RestoreKindDeps, env: EnvironmentConfig): StepDefinition[] {
+  return [
+    engineStep(deps, 'preflight: target reachable, backup readable and intact', false, engine.preflight),
+    engineStep(deps, 'safety backup of the current database', false, engine.safetyBackup),
+    engineStep(deps, 'restore into a fresh database', false, engine.restoreIntoFresh),
+    engineStep(deps, 'swap the restored database in', true, engine.swap),
+    {
+      name: 'verify',
+      destructive: false,
+      async run(ctx) {
+        const outcome = await engine.verify(logicalPlan(deps, ctx), engineState(ctx));
+        ctx.state.engine = outcome.state;
+        ctx.state.verified = outcome.results.map((r) => `${r.query} → ${r.value}`);
+        return outcome.detail;
+      },
+    },
+    ...(env.health_url
+      ? [
+          {
+            name: 'health check',
+            destructive: false,
+            async run(ctx: StepContext) {
+              const result = await probeHealth(ctx.env.health_url!);
+              const line = describeHealth(ctx.env.health_url!, result);
+              ctx.state.verified = [...((ctx.state.verified as string[] | undefined) ?? []), `health: ${line}`];
+              if (!result.ok) throw new Error(line);
+              return line;
+            },
+          },
+        ]
+      : []),
+    engineStep(deps, 'clean up', false, engine.cleanup),
+  ];
+}
+
+function formatSize(bytes: number): string {
+  if (bytes >= 1 << 30) return `${(bytes / (1 << 30)).toFixed(1)} GB`;
+  if (bytes >= 1 << 20) return `${(bytes / (1 << 20)).toFixed(1)} MB`;
+  if (bytes >= 1 << 10) return `${(bytes / (1 << 10)).toFixed(1)} KB`;
+  return `${bytes} B`;
+}
+
+// ---- RDS snapshot restore ---------------------------------------------------------------------------------------
+
+function rdsInstance(ctx: StepContext): string {
+  const id = ctx.env.database.rds_instance;
+  if (!id) throw new UserError('bad_command', `Environment ${ctx.job.env} has no rds_instance; snapshot restores need one.`);
+  return id;
+}
+
+function stamp(): string {
+  return new Date().toISOString().replace(/[-:]/g, '').slice(0, 15).replace('T', '-').toLowerCase();
+}
+
+async function planSnapshot(deps: RestoreKindDeps, ctx: StepContext, snapshotId: string): Promise<string> {
+  const instanceId = rdsInstance(ctx);
+  const [instance, snapshot] = await Promise.all([deps.rds.describeInstance(instanceId), deps.rds.describeSnapshot(snapshotId)]);
+  if (!instance) throw new UserError('bad_command', `RDS instance ${instanceId} was not found.`);
+  if (!snapshot) throw new UserError('bad_command', `RDS snapshot ${snapshotId} was not found.`);
+  if (snapshot.status !== 'available') throw new UserError('bad_command', `RDS snapshot ${snapshotId} is ${snapshot.status}, not available.`);
+  const suffix = stamp();
+  ctx.state.safetySnapshot = `${instanceId}-pre-restore-${suffix}`.slice(0, 255);
+  ctx.state.newInstance = `${instanceId}-restored-${suffix}`.slice(0, 63);
+  ctx.state.instance = instance;
+  return [
+    `Restore RDS snapshot ${snapshotId} of ${snapshot.instanceId}${snapshot.createdAt ? ` (taken ${formatUtc(snapshot.createdAt)})` : ''} into a NEW instance ${String(ctx.state.newInstance)}, like ${instanceId} (${instance.instanceClass}).`,
+    snapshot.createdAt ? `${dataLossLine(snapshot.createdAt, ctx.env.backups.rpo_minutes)}.` : 'The snapshot has no creation time.',
+    `Steps: 1. safety snapshot ${String(ctx.state.safetySnapshot)} of ${instanceId}; 2. start the restore; 3. wait until the new instance is available (up to ${formatDuration(deps.maxWaitSeconds * 1000)}).`,
+    `${instanceId} itself is not changed: switching the application to the new endpoint is a separate, approved step.`,
+  ].join('\n');
+}
+
+function snapshotSteps(deps: RestoreKindDeps): StepDefinition[] {
+  const wait = (ctx: StepContext) => ({ maxWaitSeconds: deps.maxWaitSeconds, pollSeconds: deps.pollSeconds, signal: ctx.signal, onPoll: (status: string) => ctx.note(status) });
+  return [
+    {
+      name: 'safety snapshot of the current instance',
+      destructive: false,
+      async run(ctx) {
+        const id = String(ctx.state.safetySnapshot);
+        if (!(await deps.rds.describeSnapshot(id))) await deps.rds.createSnapshot(rdsInstance(ctx), id, { 'created-by': 'lifeline', 'lifeline-job': String(ctx.job.number) });
+        await deps.rds.waitForSnapshot(id, wait(ctx));
+        return `${id} is available`;
+      },
+    },
+    {
+      name: 'start the restore into a new instance',
+      destructive: true,
+      async run(ctx) {
+        const from = source(ctx.job) as { id: string };
+        await deps.rds.restoreFromSnapshot(from.id, String(ctx.state.newInstance), ctx.state.instance as DbInstance);
+        return `${String(ctx.state.newInstance)} is being created from ${from.id}`;
+      },
+    },
+    {
+      name: 'wait until the new instance is available',
+      destructive: false,
+      async run(ctx) {
+        const ready = await deps.rds.waitForInstance(String(ctx.state.newInstance), wait(ctx));
+        const endpoint = ready.endpoint ? `${ready.endpoint.address}:${ready.endpoint.port}` : '(no endpoint reported)';
+        ctx.state.verified = [
+          `new instance ${ready.id}: ${ready.status}, endpoint ${endpoint}`,
+          `next (the plan's "Update DNS/Connection Strings"): point DATABASE_URL, the ECS task definitions and the secrets in Secrets Manager at ${endpoint}; ${rdsInstance(ctx)} is unchanged until then`,
+        ];
+        return `${ready.id} available at ${endpoint}`;
+      },
+    },
+  ];
+}

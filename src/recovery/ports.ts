@@ -1,0 +1,30 @@
+import type { RecoveryJob, StepRecord } from './model.js';
+
+/** A job's messages as people see them. The Slack implementation renders Block Kit; the runner never sees it. */
+export interface RecoveryNotifier {
+  /** The plan, with Approve/Reject when the job needs approval; returns where it was posted. */
+  postPlan(job: RecoveryJob, approvers: readonly string[]): Promise<{ channel: string; ts: string }>;
+  /** Re-renders the plan message after a decision (approved, rejected, expired, cancelled). */
+  updatePlan(job: RecoveryJob, approvers: readonly string[]): Promise<void>;
+  /** The single live progress message of a job, created on first call and updated in place afterwards. */
+  progress(job: RecoveryJob, steps: readonly StepRecord[], running: string | undefined): Promise<{ channel: string; ts: string }>;
+  /** The final result, as a new reply in the progress message's thread. */
+  result(job: RecoveryJob, steps: readonly StepRecord[], summary: JobSummary): Promise<void>;
+  /** A reply to the requester alone (response_url while it is valid, else an ephemeral message). */
+  tellRequester(job: RecoveryJob, text: string): Promise<void>;
+}
+
+export interface JobSummary {
+  readonly succeeded: boolean;
+  readonly headline: string;
+  /** What was verified, one line each (restore: each query and its value; scale: running/desired; ...). */
+  readonly verified: readonly string[];
+  readonly totalMs: number;
+}
+
+/** Durable triggers for recovery work (BullMQ in production). */
+export interface RecoveryQueue {
+  plan(job: number): Promise<void>;
+  run(job: number): Promise<void>;
+  expireAt(job: number, at: Date): Promise<void>;
+}

@@ -1,0 +1,167 @@
+// Recovery requests, plans, approvals and cancellation. Knows nothing of Slack; the runner does the work.
+import type { EnvironmentConfig, FileConfig } from '../config.js';
+import { audit } from '../audit/store.js';
+import { inTransaction, type Db } from '../db/pool.js';
+import { UserError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { KindDefinition } from './kind.js';
+import { describeJob, jobId, jobTarget, type JobParams, type RecoveryJob } from './model.js';
+import type { RecoveryNotifier, RecoveryQueue } from './ports.js';
+import * as store from './store.js';
+
+export interface RecoveryServiceDeps {
+  readonly db: Db;
+  readonly file: FileConfig;
+  readonly notifier: RecoveryNotifier;
+  readonly queue: RecoveryQueue;
+  readonly kinds: Readonly<Record<RecoveryJob['kind'], KindDefinition>>;
+  readonly log: Logger;
+}
+
+export class RecoveryService {
+  constructor(private readonly deps: RecoveryServiceDeps) {}
+
+  environment(name: string): EnvironmentConfig {
+    const env = this.deps.file.environments[name];
+    if (!env) {
+      const known = Object.keys(this.deps.file.environments).join(', ');
+      throw new UserError('bad_command', `Unknown environment "${name}" (configured: ${known}).`);
+    }
+    return env;
+  }
+
+  /** Slack user ids allowed to approve: the members of approvals.approver_roles. */
+  approvers(): string[] {
+    return [...new Set(this.deps.file.approvals.approver_roles.flatMap((role) => this.deps.file.roles[role]?.slack_users ?? []))];
+  }
+
+  needsApproval(envName: string, params: JobParams): boolean {
+    return (this.environment(envName).require_approval as readonly string[]).includes(params.kind);
+  }
+
+  /** Records the request and hands it to a worker to plan. Refuses when another job holds the same target. */
+  async request(input: { env: string; params: JobParams; actor: string; channel: string; responseUrl?: string | undefined }): Promise<RecoveryJob> {
+    this.environment(input.env);
+    const target = jobTarget(input.env, input.params);
+    let job: RecoveryJob;
+    try {
+      job = await inTransaction(this.deps.db, async (tx) => {
+        const created = await store.insertJob(tx, {
+          kind: input.params.kind,
+          env: input.env,
+          target,
+          params: input.params,
+          requestedBy: input.actor,
+          requestedIn: input.channel,
+          responseUrl: input.responseUrl,
+          needsApproval: this.needsApproval(input.env, input.params),
+        });
+        await audit(tx, { env: input.env, job: created.number, actor: input.actor, action: 'requested', detail: describeJob(input.env, input.params) });
+        return created;
+      });
+    } catch (err) {
+      if (err instanceof store.TargetBusyError) {
+        const holder = err.holder;
+        throw new UserError(
+          'already_done',
+          `${jobId(holder.number)} (${describeJob(holder.env, holder.params)}, requested by <@${holder.requestedBy}>) is ${holder.state.replace('_', ' ')} on the same target; one job at a time. Wait for it, or \`/dr cancel ${jobId(holder.number)}\`.`,
+        );
+      }
+      throw err;
+    }
+    await this.deps.queue.plan(job.number);
+    return job;
+  }
+
+  /** Approve: only approvers, never the requester unless allowed; only while awaiting approval and not expired. */
+  async approve(number: number, actor: string): Promise<RecoveryJob> {
+    const job = await this.decide(number, actor, 'approve');
+    await this.deps.queue.run(job.number);
+    return job;
+  }
+
+  /** Reject: the requester or any approver. */
+  async reject(number: number, actor: string): Promise<RecoveryJob> {
+    return this.decide(number, actor, 'reject');
+  }
+
+  async cancel(number: number, actor: string): Promise<{ job: RecoveryJob; immediate: boolean }> {
+    const job = await this.find(number);
+    if (actor !== job.requestedBy && !this.approvers().includes(actor)) {
+      throw new UserError('not_permitted', `Only the requester (<@${job.requestedBy}>) or an approver may cancel ${jobId(number)}.`);
+    }
+    const stopped = await store.transition(this.deps.db, number, ['planning', 'awaiting_approval', 'queued'], 'cancelled', {
+      cancel_requested_by: actor,
+      outcome: `cancelled by <@${actor}> before it started`,
+      finished: true,
+    });
+    if (stopped) {
+      await audit(this.deps.db, { env: job.env, job: number, actor, action: 'cancelled', detail: 'before it started' });
+      await this.refreshPlan(stopped);
+      return { job: stopped, immediate: true };
+    }
+    if (job.state !== 'running') throw new UserError('already_done', `${jobId(number)} has already ${job.state === 'succeeded' ? 'succeeded' : `ended (${job.state})`}.`);
+    await store.requestCancel(this.deps.db, number, actor);
+    await audit(this.deps.db, { env: job.env, job: number, actor, action: 'cancel_requested', detail: 'stops before the next step' });
+    return { job, immediate: false };
+  }
+
+  async expire(number: number): Promise<void> {
+    const expired = await store.transition(this.deps.db, number, ['awaiting_approval'], 'expired', { outcome: 'approval expired', finished: true });
+    if (!expired) return;
+    await audit(this.deps.db, { env: expired.env, job: number, actor: 'lifeline', action: 'expired', detail: `after ${this.deps.file.approvals.expire_minutes} min` });
+    await this.refreshPlan(expired);
+  }
+
+  async activeJobs(): Promise<RecoveryJob[]> {
+    return store.activeJobs(this.deps.db);
+  }
+
+  async find(number: number): Promise<RecoveryJob> {
+    const job = await store.getJob(this.deps.db, number);
+    if (!job) throw new UserError('bad_command', `There is no job ${jobId(number)}.`);
+    return job;
+  }
+
+  private async decide(number: number, actor: string, decision: 'approve' | 'reject'): Promise<RecoveryJob> {
+    const job = await this.find(number);
+    const approvers = this.approvers();
+    const isApprover = approvers.includes(actor);
+    const refuse = async (message: string): Promise<never> => {
+      await audit(this.deps.db, { env: job.env, job: number, actor, action: 'approval_refused', detail: `${decision}: ${message}` });
+      throw new UserError('not_permitted', message);
+    };
+    if (decision === 'approve') {
+      if (!isApprover) await refuse(`Only ${this.deps.file.approvals.approver_roles.join(' or ')} may approve ${jobId(number)}.`);
+      if (actor === job.requestedBy && !this.deps.file.approvals.allow_self_approval) {
+        await refuse(`You requested ${jobId(number)}; another approver has to approve it.`);
+      }
+    } else if (!isApprover && actor !== job.requestedBy) {
+      await refuse(`Only the requester or an approver may reject ${jobId(number)}.`);
+    }
+    if (job.state !== 'awaiting_approval') {
+      await refuse(`${jobId(number)} is ${job.state.replace('_', ' ')}; it can no longer be ${decision === 'approve' ? 'approved' : 'rejected'}.`);
+    }
+    if (job.expiresAt && job.expiresAt.getTime() <= Date.now()) {
+      await this.expire(number);
+      await refuse(`The approval request for ${jobId(number)} has expired; request it again.`);
+    }
+    const decided = await store.transition(this.deps.db, number, ['awaiting_approval'], decision === 'approve' ? 'queued' : 'rejected', {
+      decided_by: actor,
+      decided: true,
+      ...(decision === 'reject' ? { outcome: `rejected by <@${actor}>`, finished: true } : {}),
+    });
+    if (!decided) await refuse(`${jobId(number)} was decided a moment ago by someone else.`);
+    await audit(this.deps.db, { env: job.env, job: number, actor, action: decision === 'approve' ? 'approved' : 'rejected', detail: job.plan ?? '' });
+    await this.refreshPlan(decided!);
+    return decided!;
+  }
+
+  private async refreshPlan(job: RecoveryJob): Promise<void> {
+    try {
+      await this.deps.notifier.updatePlan(job, this.approvers());
+    } catch (err) {
+      this.deps.log.warn({ job: jobId(job.number), err: (err as Error).message }, 'plan message update failed');
+    }
+  }
+}

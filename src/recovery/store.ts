@@ -1,0 +1,194 @@
+// Data access for recovery jobs and their steps.
+import type pg from 'pg';
+import type { JobParams, JobState, RecoveryJob, StepRecord } from './model.js';
+
+type Queryable = Pick<pg.Pool, 'query'> | Pick<pg.PoolClient, 'query'>;
+
+interface JobRow {
+  number: number;
+  kind: RecoveryJob['kind'];
+  env: string;
+  target: string;
+  params: JobParams;
+  requested_by: string;
+  requested_in: string;
+  response_url: string | null;
+  state: JobState;
+  needs_approval: boolean;
+  plan: string | null;
+  approval_channel: string | null;
+  approval_ts: string | null;
+  decided_by: string | null;
+  decided_at: Date | null;
+  expires_at: Date | null;
+  cancel_requested_by: string | null;
+  progress_channel: string | null;
+  progress_ts: string | null;
+  step_state: Record<string, unknown>;
+  outcome: string | null;
+  created_at: Date;
+  started_at: Date | null;
+  finished_at: Date | null;
+}
+
+function toJob(r: JobRow): RecoveryJob {
+  return {
+    number: r.number,
+    kind: r.kind,
+    env: r.env,
+    target: r.target,
+    params: r.params,
+    requestedBy: r.requested_by,
+    requestedIn: r.requested_in,
+    responseUrl: r.response_url ?? undefined,
+    state: r.state,
+    needsApproval: r.needs_approval,
+    plan: r.plan ?? undefined,
+    approval: r.approval_channel && r.approval_ts ? { channel: r.approval_channel, ts: r.approval_ts } : undefined,
+    decidedBy: r.decided_by ?? undefined,
+    decidedAt: r.decided_at ?? undefined,
+    expiresAt: r.expires_at ?? undefined,
+    cancelRequestedBy: r.cancel_requested_by ?? undefined,
+    progress: r.progress_channel && r.progress_ts ? { channel: r.progress_channel, ts: r.progress_ts } : undefined,
+    stepState: r.step_state,
+    outcome: r.outcome ?? undefined,
+    createdAt: r.created_at,
+    startedAt: r.started_at ?? undefined,
+    finishedAt: r.finished_at ?? undefined,
+  };
+}
+
+export class TargetBusyError extends Error {
+  constructor(readonly holder: RecoveryJob) {
+    super(`target ${holder.target} is busy`);
+  }
+}
+
+/** Inserts a job in `planning`; throws TargetBusyError naming the job that already holds the target. */
+export async function insertJob(
+  db: Queryable,
+  input: { kind: RecoveryJob['kind']; env: string; target: string; params: JobParams; requestedBy: string; requestedIn: string; responseUrl: string | undefined; needsApproval: boolean },
+): Promise<RecoveryJob> {
+  const { rows } = await db.query<JobRow>(
+    `INSERT INTO recovery_jobs (kind, env, target, params, requested_by, requested_in, response_url, state, needs_approval)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, 'planning', $8)
+     ON CONFLICT (target) WHERE state IN ('planning', 'awaiting_approval', 'queued', 'running') DO NOTHING
+     RETURNING *`,
+    [input.kind, input.env, input.target, JSON.stringify(input.params), input.requestedBy, input.requestedIn, input.responseUrl ?? null, input.needsApproval],
+  );
+  if (rows[0]) return toJob(rows[0]);
+  const holder = await activeJobForTarget(db, input.target);
+  if (!holder) throw new Error(`could not create a job for ${input.target}; try again`);
+  throw new TargetBusyError(holder);
+}
+
+export async function activeJobForTarget(db: Queryable, target: string): Promise<RecoveryJob | undefined> {
+  const { rows } = await db.query<JobRow>(
+    `SELECT * FROM recovery_jobs WHERE target = $1 AND state IN ('planning', 'awaiting_approval', 'queued', 'running')`,
+    [target],
+  );
+  return rows[0] ? toJob(rows[0]) : undefined;
+}
+
+export async function getJob(db: Queryable, number: number, forUpdate = false): Promise<RecoveryJob | undefined> {
+  const { rows } = await db.query<JobRow>(`SELECT * FROM recovery_jobs WHERE number = $1${forUpdate ? ' FOR UPDATE' : ''}`, [number]);
+  return rows[0] ? toJob(rows[0]) : undefined;
+}
+
+export async function activeJobs(db: Queryable): Promise<RecoveryJob[]> {
+  const { rows } = await db.query<JobRow>(
+    `SELECT * FROM recovery_jobs WHERE state IN ('planning', 'awaiting_approval', 'queued', 'running') ORDER BY number`,
+  );
+  return rows.map(toJob);
+}
+
+/** Moves a job between states only from the expected ones; returns undefined when it was not in any of them. */
+export async function transition(
+  db: Queryable,
+  number: number,
+  from: readonly JobState[],
+  to: JobState,
+  fields: Partial<Record<'decided_by' | 'cancel_requested_by' | 'outcome' | 'plan', string>> & { expiresAt?: Date; decided?: boolean; started?: boolean; finished?: boolean } = {},
+): Promise<RecoveryJob | undefined> {
+  const { rows } = await db.query<JobRow>(
+    `UPDATE recovery_jobs SET state = $3,
+        decided_by = coalesce($4, decided_by),
+        decided_at = CASE WHEN $5 THEN clock_timestamp() ELSE decided_at END,
+        cancel_requested_by = coalesce($6, cancel_requested_by),
+        outcome = coalesce($7, outcome),
+        plan = coalesce($8, plan),
+        expires_at = coalesce($9, expires_at),
+        started_at = CASE WHEN $10 THEN coalesce(started_at, clock_timestamp()) ELSE started_at END,
+        finished_at = CASE WHEN $11 THEN clock_timestamp() ELSE finished_at END
+      WHERE number = $1 AND state = ANY($2::text[]) RETURNING *`,
+    [
+      number,
+      from,
+      to,
+      fields.decided_by ?? null,
+      fields.decided ?? false,
+      fields.cancel_requested_by ?? null,
+      fields.outcome ?? null,
+      fields.plan ?? null,
+      fields.expiresAt ?? null,
+      fields.started ?? false,
+      fields.finished ?? false,
+    ],
+  );
+  return rows[0] ? toJob(rows[0]) : undefined;
+}
+
+export async function requestCancel(db: Queryable, number: number, by: string): Promise<void> {
+  await db.query('UPDATE recovery_jobs SET cancel_requested_by = $2 WHERE number = $1', [number, by]);
+}
+
+export async function setApprovalMessage(db: Queryable, number: number, channel: string, ts: string): Promise<void> {
+  await db.query('UPDATE recovery_jobs SET approval_channel = $2, approval_ts = $3 WHERE number = $1', [number, channel, ts]);
+}
+
+export async function setProgressMessage(db: Queryable, number: number, channel: string, ts: string): Promise<void> {
+  await db.query('UPDATE recovery_jobs SET progress_channel = $2, progress_ts = $3 WHERE number = $1', [number, channel, ts]);
+}
+
+export async function saveStepState(db: Queryable, number: number, state: Record<string, unknown>): Promise<void> {
+  await db.query('UPDATE recovery_jobs SET step_state = $2 WHERE number = $1', [number, JSON.stringify(state)]);
+}
+
+export async function steps(db: Queryable, job: number): Promise<StepRecord[]> {
+  const { rows } = await db.query<{ step_index: number; name: string; destructive: boolean; state: StepRecord['state']; started_at: Date; finished_at: Date | null; detail: string }>(
+    'SELECT * FROM recovery_steps WHERE job = $1 ORDER BY step_index',
+    [job],
+  );
+  return rows.map((r) => ({ index: r.step_index, name: r.name, destructive: r.destructive, state: r.state, startedAt: r.started_at, finishedAt: r.finished_at ?? undefined, detail: r.detail }));
+}
+
+export async function startStep(db: Queryable, job: number, index: number, name: string, destructive: boolean): Promise<void> {
+  await db.query(
+    `INSERT INTO recovery_steps (job, step_index, name, destructive, state) VALUES ($1, $2, $3, $4, 'running')
+     ON CONFLICT (job, step_index) DO UPDATE SET state = 'running', started_at = clock_timestamp(), finished_at = NULL, detail = ''`,
+    [job, index, name, destructive],
+  );
+}
+
+export async function finishStep(db: Queryable, job: number, index: number, state: 'succeeded' | 'failed', detail: string): Promise<void> {
+  await db.query(
+    `UPDATE recovery_steps SET state = $3, finished_at = clock_timestamp(), detail = $4 WHERE job = $1 AND step_index = $2`,
+    [job, index, state, detail],
+  );
+}
+
+/** Jobs awaiting approval whose time ran out. */
+export async function expiredApprovals(db: Queryable): Promise<number[]> {
+  const { rows } = await db.query<{ number: number }>(
+    `SELECT number FROM recovery_jobs WHERE state = 'awaiting_approval' AND expires_at < clock_timestamp()`,
+  );
+  return rows.map((r) => r.number);
+}
+
+/** Jobs whose next trigger may have been lost (Redis failover, every worker down): the reconciler re-adds it. */
+export async function jobsToReconcile(db: Queryable): Promise<{ number: number; state: JobState; expiresAt: Date | null }[]> {
+  const { rows } = await db.query<{ number: number; state: JobState; expires_at: Date | null }>(
+    `SELECT number, state, expires_at FROM recovery_jobs WHERE state IN ('planning', 'awaiting_approval', 'queued', 'running')`,
+  );
+  return rows.map((r) => ({ number: r.number, state: r.state, expiresAt: r.expires_at }));
+}

@@ -1,0 +1,32 @@
+import type { ChatPort } from '../adapters/chat.js';
+import type { RecoveryNotifier } from '../recovery/ports.js';
+import { planMessage, progressMessage, resultMessage } from './recovery-replies.js';
+
+export function createSlackRecoveryNotifier(chat: ChatPort): RecoveryNotifier {
+  return {
+    postPlan: (job, approvers) => chat.post(job.requestedIn, planMessage(job, approvers)),
+    async updatePlan(job, approvers) {
+      if (job.approval) await chat.update(job.approval, planMessage(job, approvers));
+    },
+    async progress(job, steps, running) {
+      const message = progressMessage(job, steps, running);
+      if (job.progress) {
+        await chat.update(job.progress, message);
+        return job.progress;
+      }
+      // Under the plan, so a channel with several jobs keeps each one's story together.
+      return chat.post(job.approval?.channel ?? job.requestedIn, message, job.approval?.ts);
+    },
+    async result(job, steps, summary) {
+      const where = job.progress ?? job.approval;
+      await chat.post(where?.channel ?? job.requestedIn, resultMessage(job, steps, summary), where?.ts);
+    },
+    async tellRequester(job, text) {
+      if (job.responseUrl && Date.now() - job.createdAt.getTime() < 29 * 60_000) {
+        await chat.respond(job.responseUrl, { text });
+        return;
+      }
+      await chat.postEphemeral(job.requestedIn, job.requestedBy, { text });
+    },
+  };
+}

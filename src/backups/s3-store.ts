@@ -6,7 +6,10 @@ import { assertPlainName, NotFoundError, type BackupStore, type StoredObject } f
 export interface S3StoreOptions {
   /** Bytes per multipart part (S3's minimum, 5 MiB, is the default). An object may have at most 10,000 parts. */
   readonly partSizeBytes?: number;
-  /** Parts read ahead and uploaded at once. Memory held by one write is about (queueSize + 1) × partSizeBytes. */
+  /**
+   * Parts uploaded at once. One write holds about (queueSize + 2) × partSizeBytes: the parts in flight, the next one
+   * filling, and the copy lib-storage makes of it (garbage the runtime frees lazily comes on top).
+   */
   readonly queueSize?: number;
 }
 
@@ -47,11 +50,15 @@ export function parseS3Url(url: string): S3Location {
   try {
     parsed = new URL(url);
   } catch {
-    throw new Error(`"${url}" is not a valid s3:// URL`);
+    throw new Error(`"${url.replace(/\/\/[^/]*@/, '//…@')}" is not a valid s3:// URL`);
   }
   if (parsed.protocol !== 's3:') throw new Error(`"${url}" is not an s3:// URL`);
-  if (parsed.username || parsed.password || parsed.port || parsed.search || parsed.hash) {
-    throw new Error(`"${url}": an s3:// URL is s3://bucket/prefix/ with nothing else (no credentials, port, query or fragment)`);
+  if (parsed.username || parsed.password) {
+    // Never echo the URL: what sits before the @ may be a secret key.
+    throw new Error('an s3:// backup store URL must not carry credentials: use the AWS SDK credential chain');
+  }
+  if (parsed.port || parsed.search || parsed.hash) {
+    throw new Error(`"${url}": an s3:// URL is s3://bucket/prefix/ with nothing else (no port, query or fragment)`);
   }
   const bucket = parsed.hostname;
   if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) {
@@ -80,7 +87,7 @@ function isNoSuchKey(err: unknown): boolean {
 
 /**
  * Backups under an S3 prefix. Writes are multipart uploads fed from the stream a part at a time, so memory stays
- * at about (queueSize + 1) × partSizeBytes however large the dump; the object exists only once S3 completes the
+ * at about (queueSize + 2) × partSizeBytes however large the dump; the object exists only once S3 completes the
  * upload, and a failed stream aborts the upload so nothing is left under the name.
  */
 export function createS3Store(url: string, client: S3Client = createS3Client(), options: S3StoreOptions = {}): BackupStore {

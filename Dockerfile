@@ -11,6 +11,11 @@ RUN npm run build
 # Runtime stage: production dependencies only, non-root.
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production
+# pg_dump / pg_restore / psql for /dr restore. pg_dump refuses servers newer than itself: use the major version of
+# your RDS PostgreSQL (PGDG packages, e.g. postgresql-client-16 or -17, for servers newer than Debian's 15).
+ARG PG_CLIENT=postgresql-client
+RUN apt-get update && apt-get install -y --no-install-recommends ${PG_CLIENT} gzip ca-certificates \
+  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force

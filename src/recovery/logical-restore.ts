@@ -244,11 +244,13 @@ interface Maintenance {
 
 /** A connection to the server's `postgres` database (or template1 where there is none), for CREATE/DROP/RENAME. */
 async function maintenance(ctx: Context): Promise<Maintenance> {
+  // Never the target itself: a database cannot be renamed by a session connected to it.
+  const preferred = ctx.target === 'postgres' ? 'template1' : 'postgres';
   let client: pg.Client;
   try {
-    client = await connectTo(ctx, 'postgres');
+    client = await connectTo(ctx, preferred);
   } catch (err) {
-    if (sqlState(err) !== '3D000') throw err;
+    if (sqlState(err) !== '3D000' || preferred === 'template1') throw err;
     client = await connectTo(ctx, 'template1');
   }
   try {

@@ -117,15 +117,13 @@ export class RecoveryRunner {
       const record = records.find((r) => r.index === index);
       if (record?.state === 'succeeded') continue;
       if (record?.state === 'running' && step.destructive) {
-        await progress.settle();
-        return this.finish(ctx, startedAt, false, `the worker stopped inside "${step.name}", a step that is never run twice; check the target before trying again`);
+        return this.finish(ctx, progress, startedAt, false, `the worker stopped inside "${step.name}", a step that is never run twice; check the target before trying again`);
       }
       const latest = await this.current(number);
       if (latest.cancelRequestedBy) {
         await store.transition(db, number, ['running'], 'cancelled', { outcome: `cancelled by <@${latest.cancelRequestedBy}> before "${step.name}"`, finished: true });
         await audit(db, { env: job.env, job: number, actor: latest.cancelRequestedBy, action: 'cancelled', detail: `before ${step.name}` });
-        await progress.settle();
-        await this.report(ctx, startedAt, false, `Cancelled by <@${latest.cancelRequestedBy}> before "${step.name}"; nothing after it ran.`);
+        await this.report(ctx, progress, startedAt, false, `Cancelled by <@${latest.cancelRequestedBy}> before "${step.name}"; nothing after it ran.`);
         return;
       }
       await store.startStep(db, number, index, step.name, step.destructive);
@@ -148,34 +146,34 @@ export class RecoveryRunner {
         } catch (undoErr) {
           recovery = `putting things back failed too: ${(undoErr as Error).message}`;
         }
-        await progress.settle();
-        return this.finish(ctx, startedAt, false, `"${step.name}" failed: ${reason}${recovery ? `. ${recovery}` : ''}`);
+        return this.finish(ctx, progress, startedAt, false, `"${step.name}" failed: ${reason}${recovery ? `. ${recovery}` : ''}`);
       }
       records = await store.steps(db, number);
       progress.update(undefined);
     }
-    await progress.settle();
-    return this.finish(ctx, startedAt, true, undefined);
+    return this.finish(ctx, progress, startedAt, true, undefined);
   }
 
-  private async finish(ctx: StepContext, startedAt: Date, succeeded: boolean, failure: string | undefined): Promise<void> {
+  private async finish(ctx: StepContext, progress: ThrottledProgress, startedAt: Date, succeeded: boolean, failure: string | undefined): Promise<void> {
     const { db } = this.deps;
     const { headline } = this.deps.kinds[ctx.job.kind].summarise(ctx, succeeded);
     const outcome = failure ?? headline;
     await store.transition(db, ctx.job.number, ['running'], succeeded ? 'succeeded' : 'failed', { outcome, finished: true });
     await audit(db, { env: ctx.job.env, job: ctx.job.number, actor: 'lifeline', action: succeeded ? 'succeeded' : 'failed', detail: outcome });
-    await this.report(ctx, startedAt, succeeded, failure);
+    await this.report(ctx, progress, startedAt, succeeded, failure);
   }
 
-  private async report(ctx: StepContext, startedAt: Date, succeeded: boolean, failure: string | undefined): Promise<void> {
+  /** The progress message's last update (its final state, within the once-a-second budget), then the result. */
+  private async report(ctx: StepContext, progress: ThrottledProgress, startedAt: Date, succeeded: boolean, failure: string | undefined): Promise<void> {
+    progress.update(undefined);
+    await progress.settle();
     const job = await this.current(ctx.job.number);
     const stepRecords = await store.steps(this.deps.db, job.number);
     const { headline, verified } = this.deps.kinds[job.kind].summarise(ctx, succeeded);
     try {
-      await this.deps.notifier.progress(job, stepRecords, undefined);
       await this.deps.notifier.result(job, stepRecords, {
         succeeded,
-        headline: failure ? `${jobId(job.number)} failed: ${failure}` : headline,
+        headline: failure ?? headline,
         verified,
         totalMs: Date.now() - startedAt.getTime(),
       });

@@ -69,6 +69,9 @@ export async function insertJob(
   db: Queryable,
   input: { kind: RecoveryJob['kind']; env: string; target: string; params: JobParams; requestedBy: string; requestedIn: string; responseUrl: string | undefined; needsApproval: boolean },
 ): Promise<RecoveryJob> {
+  // Looking first keeps job numbers consecutive in the common case; the unique index settles a race.
+  const busy = await activeJobForTarget(db, input.target);
+  if (busy) throw new TargetBusyError(busy);
   const { rows } = await db.query<JobRow>(
     `INSERT INTO recovery_jobs (kind, env, target, params, requested_by, requested_in, response_url, state, needs_approval)
      VALUES ($1, $2, $3, $4, $5, $6, $7, 'planning', $8)

@@ -18,7 +18,8 @@ export function createSlackRecoveryNotifier(chat: ChatPort): RecoveryNotifier {
       return chat.post(job.approval?.channel ?? job.requestedIn, message, job.approval?.ts);
     },
     async result(job, steps, summary) {
-      const where = job.progress ?? job.approval;
+      // The progress message is itself a reply under the plan; a thread is addressed by its parent's ts.
+      const where = job.approval ?? job.progress;
       await chat.post(where?.channel ?? job.requestedIn, resultMessage(job, steps, summary), where?.ts);
     },
     async tellRequester(job, text) {

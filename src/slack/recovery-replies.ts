@@ -65,7 +65,7 @@ export function resultMessage(job: RecoveryJob, steps: readonly StepRecord[], su
   const icon = summary.succeeded ? ':white_check_mark:' : ':x:';
   const timings = steps.map((s) => `• ${escapeMrkdwn(s.name)}: ${s.finishedAt ? formatDuration(s.finishedAt.getTime() - s.startedAt.getTime()) : 'did not finish'}`);
   const text = [
-    `${icon} *${escapeMrkdwn(summary.headline)}*`,
+    `${icon} *${jobId(job.number)} ${summary.succeeded ? 'succeeded' : 'failed'}: ${escapeMrkdwn(summary.headline)}*`,
     `Took ${formatDuration(summary.totalMs)} in all.`,
     ...(summary.verified.length > 0 ? ['*Verified*', ...summary.verified.map((v) => `• ${escapeMrkdwn(v)}`)] : []),
     ...(timings.length > 0 ? ['*Steps*', ...timings] : []),

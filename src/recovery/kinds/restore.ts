@@ -1,5 +1,6 @@
 // /dr restore: the plan's "Database Restore Runbook" (logical, from a backup file) and "Complete Database Failure"
 // (RDS snapshot into a new instance).
+import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DbInstance, RdsPort } from '../../adapters/aws.js';
@@ -20,6 +21,10 @@ export interface RestoreKindDeps {
   readonly pollSeconds: number;
   readonly maxWaitSeconds: number;
 }
+
+const PREFLIGHT = 'preflight: target reachable, backup readable and intact';
+const SAFETY_BACKUP = 'safety backup of the current database';
+const RESTORE_FRESH = 'restore into a fresh database';
 
 interface PlannedBackup {
   readonly name: string;
@@ -58,19 +63,26 @@ export function restoreKind(deps: RestoreKindDeps): KindDefinition {
     steps(job, env) {
       return source(job).type === 'snapshot' ? snapshotSteps(deps) : logicalSteps(deps, env);
     },
-    async onFailure(ctx) {
+    async onFailure(ctx, failedStep) {
       if (source(ctx.job).type === 'snapshot') return 'The existing instance was not changed.';
       const plan = logicalPlan(deps, ctx);
-      const state = engineState(ctx);
-      if (state.swapped) {
-        const back = await engine.putBack(plan, state);
-        ctx.state.engine = back.state;
-        await engine.cleanup(plan, back.state).catch(() => undefined);
-        return `Put back: ${back.detail}`;
+      const finish = async (sentence: string) => {
+        await rm(plan.workDir, { recursive: true, force: true });
+        return sentence;
+      };
+      if (failedStep === PREFLIGHT || failedStep === SAFETY_BACKUP) return finish('The target database was not changed: the restore had not started.');
+      if (failedStep === RESTORE_FRESH) {
+        const cleaned = await engine.cleanup(plan, engineState(ctx));
+        ctx.state.engine = cleaned.state;
+        return finish(`The target database was not changed (${cleaned.detail.replace(/\.$/, '')}).`);
       }
-      const cleaned = await engine.cleanup(plan, state);
+      // From the swap on, put the previous database back. putBack looks at the server, not only at the saved state:
+      // a worker that died inside the swap after its rename committed never saved `swapped`.
+      const back = await engine.putBack(plan, engineState(ctx));
+      ctx.state.engine = back.state;
+      const cleaned = await engine.cleanup(plan, back.state);
       ctx.state.engine = cleaned.state;
-      return `The target database was not changed (${cleaned.detail}).`;
+      return finish(`Put back: ${back.detail.replace(/\.$/, '')}; ${cleaned.detail}`);
     },
     summarise(ctx, succeeded) {
       const backup = ctx.state.backup as PlannedBackup | undefined;
@@ -126,10 +138,15 @@ function logicalPlan(deps: RestoreKindDeps, ctx: StepContext): engine.LogicalRes
     format: backup.format,
     safetyCopyName: ctx.state.safetyCopyName as string,
     verify: ctx.env.database.verify,
-    workDir: join(tmpdir(), `lifeline-job-${ctx.job.number}`),
+    workDir: workDirOf(ctx),
     parallelJobs: deps.parallelJobs,
     signal: ctx.signal,
   };
+}
+
+/** Unique per job and database (job numbers restart in a new database); removed when the job ends. */
+function workDirOf(ctx: StepContext): string {
+  return join(tmpdir(), `lifeline-job-${ctx.job.number}-${ctx.job.createdAt.getTime()}`);
 }
 
 function engineState(ctx: StepContext): engine.RestoreState {
@@ -150,9 +167,9 @@ function engineStep(deps: RestoreKindDeps, name: string, destructive: boolean, c
 
 function logicalSteps(deps: RestoreKindDeps, env: EnvironmentConfig): StepDefinition[] {
   return [
-    engineStep(deps, 'preflight: target reachable, backup readable and intact', false, engine.preflight),
-    engineStep(deps, 'safety backup of the current database', false, engine.safetyBackup),
-    engineStep(deps, 'restore into a fresh database', false, engine.restoreIntoFresh),
+    engineStep(deps, PREFLIGHT, false, engine.preflight),
+    engineStep(deps, SAFETY_BACKUP, false, engine.safetyBackup),
+    engineStep(deps, RESTORE_FRESH, false, engine.restoreIntoFresh),
     engineStep(deps, 'swap the restored database in', true, engine.swap),
     {
       name: 'verify',
@@ -179,7 +196,11 @@ function logicalSteps(deps: RestoreKindDeps, env: EnvironmentConfig): StepDefini
           },
         ]
       : []),
-    engineStep(deps, 'clean up', false, engine.cleanup),
+    engineStep(deps, 'clean up', false, async (plan, state) => {
+      const outcome = await engine.cleanup(plan, state);
+      await rm(plan.workDir, { recursive: true, force: true });
+      return outcome;
+    }),
   ];
 }
 

@@ -1,0 +1,262 @@
+// Helpers for the /dr end-to-end tests: application databases with data, backups of them in a file:// store,
+// the approval buttons as Slack sends their clicks, and a tripwire that records any AWS call.
+import { execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { promisify } from 'node:util';
+import { createGzip } from 'node:zlib';
+import pg from 'pg';
+import { allText, EMERGENCY, type Sent, type World } from './e2e.js';
+import type { SlackCall } from './fake-slack.js';
+import { buttonBody, newTriggerId } from './slack-requests.js';
+
+const run = promisify(execFile);
+const ADMIN_URL = process.env.LIFELINE_TEST_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+// ---- application databases ---------------------------------------------------------------------------------------
+
+export interface AppDatabase {
+  readonly name: string;
+  /** Without a password: for the test's own pg_dump and queries. */
+  readonly url: string;
+  /** What Lifeline's config gets: with a password when the server does not need one, to check it never leaks. */
+  readonly configUrl: string;
+  /** The password in configUrl ('' when none was added). */
+  readonly password: string;
+  count(): Promise<number>;
+  /** md5 over every row, to tell "untouched" from "same count". */
+  fingerprint(): Promise<string>;
+  query(sql: string): Promise<void>;
+  /** Databases named <name>_... (what a restore creates beside the target and must clean up). */
+  leftovers(): Promise<string[]>;
+  /** Drops the database and every <name>_* leftover. */
+  drop(): Promise<void>;
+}
+
+async function admin<T>(work: (c: pg.Client) => Promise<T>): Promise<T> {
+  const c = new pg.Client({ connectionString: ADMIN_URL });
+  await c.connect();
+  try {
+    return await work(c);
+  } finally {
+    await c.end();
+  }
+}
+
+function likePrefix(name: string): string {
+  return `${name.replace(/[\\_%]/g, (ch) => `\\${ch}`)}\\_%`;
+}
+
+/** A database with `users (id, email, created_at)` holding `rows` rows. */
+export async function createAppDatabase(rows: number): Promise<AppDatabase> {
+  const name = `llapp_${process.pid}_${randomBytes(3).toString('hex')}`;
+  await admin((c) => c.query(`CREATE DATABASE ${name}`));
+  const base = new URL(ADMIN_URL);
+  base.pathname = `/${name}`;
+  const url = base.toString();
+  const password = base.password === '' ? `app-pw-${randomBytes(6).toString('hex')}` : '';
+  const withPassword = new URL(url);
+  if (password) withPassword.password = password;
+  const withDb = async <T>(work: (c: pg.Client) => Promise<T>): Promise<T> => {
+    const c = new pg.Client({ connectionString: url });
+    await c.connect();
+    try {
+      return await work(c);
+    } finally {
+      await c.end();
+    }
+  };
+  await withDb(async (c) => {
+    await c.query(`CREATE TABLE users (id integer PRIMARY KEY, email text NOT NULL UNIQUE, created_at timestamptz NOT NULL)`);
+    await c.query(
+      `INSERT INTO users SELECT g, 'user' || g || '@example.com', timestamptz '2024-01-01 00:00:00+00' + g * interval '1 minute' FROM generate_series(1, $1) g`,
+      [rows],
+    );
+  });
+  const leftovers = () =>
+    admin(async (c) => (await c.query<{ datname: string }>(`SELECT datname FROM pg_database WHERE datname LIKE $1 ORDER BY datname`, [likePrefix(name)])).rows.map((r) => r.datname));
+  return {
+    name,
+    url,
+    configUrl: withPassword.toString(),
+    password,
+    count: () => withDb(async (c) => Number((await c.query<{ n: string }>('SELECT count(*) AS n FROM users')).rows[0]!.n)),
+    fingerprint: () =>
+      withDb(async (c) => (await c.query<{ h: string }>(`SELECT md5(coalesce(string_agg(id || ',' || email || ',' || created_at, ';' ORDER BY id), '')) AS h FROM users`)).rows[0]!.h),
+    query: (sql) => withDb(async (c) => void (await c.query(sql))),
+    leftovers,
+    async drop() {
+      const names = [name, ...(await leftovers().catch(() => []))];
+      await admin(async (c) => {
+        for (const n of names) await c.query(`DROP DATABASE IF EXISTS "${n.replace(/"/g, '""')}" WITH (FORCE)`);
+      });
+    },
+  };
+}
+
+// ---- backups -----------------------------------------------------------------------------------------------------
+
+/** `<prefix>_<YYYYMMDD>_<HHMMSS>.<ext>` for a UTC time. */
+export function backupName(prefix: string, at: Date, ext: 'dump' | 'sql.gz'): string {
+  const iso = at.toISOString();
+  return `${prefix}_${iso.slice(0, 4)}${iso.slice(5, 7)}${iso.slice(8, 10)}_${iso.slice(11, 13)}${iso.slice(14, 16)}${iso.slice(17, 19)}.${ext}`;
+}
+
+/** pg_dump -Fc into a file (execFile, an argument array). */
+export async function dumpCustom(url: string, path: string): Promise<void> {
+  await run('pg_dump', ['-Fc', '--no-owner', `--dbname=${url}`, '-f', path]);
+}
+
+/** pg_dump (plain SQL) | gzip into a file, without a shell. */
+export async function dumpSqlGz(url: string, path: string): Promise<void> {
+  const child = spawn('pg_dump', ['--no-owner', `--dbname=${url}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number>((resolve) => child.on('close', (code) => resolve(code ?? -1)));
+  await pipeline(child.stdout, createGzip(), createWriteStream(path));
+  const code = await exited;
+  if (code !== 0) throw new Error(`pg_dump exited ${code}: ${stderr}`);
+}
+
+/** Writes gzip-compressed text to a file (a well-formed .sql.gz whose SQL may be anything). */
+export async function writeGzip(path: string, text: string): Promise<void> {
+  await pipeline(Readable.from([Buffer.from(text)]), createGzip(), createWriteStream(path));
+}
+
+export async function storeFiles(folder: string): Promise<string[]> {
+  return (await readdir(folder)).filter((n) => !n.startsWith('.')).sort();
+}
+
+export async function pgRestoreList(path: string): Promise<string> {
+  return (await run('pg_restore', ['-l', path])).stdout;
+}
+
+// ---- jobs as Slack and PostgreSQL see them -----------------------------------------------------------------------
+
+export interface ButtonInfo {
+  readonly label: string;
+  readonly actionId: string;
+  readonly value: string;
+  readonly blockId: string;
+}
+
+export function buttonsOf(body: Record<string, unknown>): ButtonInfo[] {
+  const blocks = Array.isArray(body.blocks) ? (body.blocks as Record<string, unknown>[]) : [];
+  const out: ButtonInfo[] = [];
+  for (const block of blocks) {
+    if (block.type !== 'actions' || !Array.isArray(block.elements)) continue;
+    for (const el of block.elements as Record<string, unknown>[]) {
+      if (el.type !== 'button') continue;
+      const text = el.text as { text?: string } | undefined;
+      out.push({ label: text?.text ?? '', actionId: String(el.action_id), value: String(el.value ?? ''), blockId: String(block.block_id ?? '') });
+    }
+  }
+  return out;
+}
+
+/** Clicks a button of a posted message as `user`, with Slack's block_actions payload, signed. */
+export async function clickButton(w: World, message: SlackCall, label: 'Approve' | 'Reject', user: string): Promise<Sent> {
+  const button = buttonsOf(message.body).find((b) => b.label === label);
+  if (!button) throw new Error(`the message has no "${label}" button: ${JSON.stringify(message.body.blocks)}`);
+  const responseUrl = w.slack.newResponseUrl();
+  const triggerId = newTriggerId();
+  const channel = String(message.body.channel);
+  const body = buttonBody({
+    actionId: button.actionId,
+    value: button.value,
+    blockId: button.blockId,
+    label,
+    user_id: user,
+    channel_id: channel,
+    message_ts: String(message.result?.ts ?? ''),
+    response_url: responseUrl,
+    trigger_id: triggerId,
+  });
+  return w.resend({ body, responseUrl, triggerId, user, channel });
+}
+
+/** The plan (approval request) message of JOB-n: the top-level post that starts with its id. */
+export function planPost(w: World, job: number, channel = EMERGENCY): SlackCall | undefined {
+  const re = new RegExp(`\\bJOB-${job}\\b`);
+  return w.topLevelPosts(channel).find((c) => c.result?.ts !== undefined && re.test(allText(c.body)));
+}
+
+export interface JobRow {
+  readonly number: number;
+  readonly state: string;
+  readonly requested_by: string;
+  readonly decided_by: string | null;
+  readonly outcome: string | null;
+  readonly plan: string | null;
+}
+
+export async function jobRow(w: World, job: number): Promise<JobRow | undefined> {
+  const { rows } = await w.sql.query<JobRow>('SELECT number, state, requested_by, decided_by, outcome, plan FROM recovery_jobs WHERE number = $1', [job]);
+  return rows[0];
+}
+
+export async function jobCount(w: World): Promise<number> {
+  const { rows } = await w.sql.query<{ n: string }>('SELECT count(*) AS n FROM recovery_jobs');
+  return Number(rows[0]!.n);
+}
+
+export async function auditCount(w: World): Promise<number> {
+  const { rows } = await w.sql.query<{ n: string }>('SELECT count(*) AS n FROM audit_log');
+  return Number(rows[0]!.n);
+}
+
+export async function auditOf(w: World, job: number): Promise<{ actor: string; action: string; detail: string }[]> {
+  const { rows } = await w.sql.query<{ actor: string; action: string; detail: string }>('SELECT actor, action, detail FROM audit_log WHERE job = $1 ORDER BY id', [job]);
+  return rows;
+}
+
+/** The job number a request's private reply names (JOB-n). */
+export function jobNumberIn(text: string): number | undefined {
+  const match = /\bJOB-(\d+)\b/.exec(text);
+  return match ? Number(match[1]) : undefined;
+}
+
+// ---- AWS tripwire --------------------------------------------------------------------------------------------------
+
+/** An HTTP endpoint for AWS_ENDPOINT_URL that answers every request with an error and records it. */
+export class AwsTripwire {
+  readonly calls: { method: string; url: string; target: string | undefined; body: string; at: number }[] = [];
+  private server: Server | undefined;
+  url = '';
+
+  async start(): Promise<this> {
+    this.server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const target = req.headers['x-amz-target'];
+        this.calls.push({ method: req.method ?? '', url: req.url ?? '', target: Array.isArray(target) ? target[0] : target, body: Buffer.concat(chunks).toString('utf8'), at: Date.now() });
+        res.writeHead(403, { 'content-type': 'application/json', 'x-amzn-errortype': 'AccessDeniedException' });
+        res.end(JSON.stringify({ __type: 'AccessDeniedException', message: 'tripwire: no AWS call was expected' }));
+      });
+    });
+    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    this.url = `http://127.0.0.1:${(this.server!.address() as AddressInfo).port}`;
+    return this;
+  }
+
+  /** Environment that sends every AWS SDK client here. */
+  env(): Record<string, string> {
+    return {
+      AWS_REGION: 'us-east-1',
+      AWS_ACCESS_KEY_ID: 'AKIATRIPWIRE000000',
+      AWS_SECRET_ACCESS_KEY: 'tripwire-secret-key-0000000000',
+      AWS_ENDPOINT_URL: this.url,
+      AWS_EC2_METADATA_DISABLED: 'true',
+    };
+  }
+
+  async stop(): Promise<void> {
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+}

@@ -5,32 +5,19 @@ import {
   type Deployment,
   type Service,
 } from '@aws-sdk/client-ecs';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
-import { AwsRefusedError, classifyAwsError, type AwsClientLimits, type EcsDeployment, type EcsPort, type EcsService } from './aws.js';
+import { boundedClientOptions, callerFor } from './aws-client.js';
+import { AwsRefusedError, type AwsClientLimits, type EcsDeployment, type EcsPort, type EcsService } from './aws.js';
 
 /**
  * No explicit endpoint or region: the SDK's chain applies (AWS_REGION, credentials, AWS_ENDPOINT_URL_ECS).
  * Bounded: 3 attempts, each with a connect and a whole-request timeout; the job decides about further retries.
  */
 export function createEcsClient(limits: AwsClientLimits = {}): ECSClient {
-  return new ECSClient({
-    maxAttempts: 3,
-    requestHandler: new NodeHttpHandler({
-      connectionTimeout: limits.connectionTimeoutMs ?? 3_000,
-      requestTimeout: limits.requestTimeoutMs ?? 15_000,
-      throwOnRequestTimeout: true,
-    }),
-  });
+  return new ECSClient(boundedClientOptions(limits));
 }
 
 export function createEcsPort(client: ECSClient = createEcsClient()): EcsPort {
-  async function call<T>(action: string, work: () => Promise<T>): Promise<T> {
-    try {
-      return await work();
-    } catch (err) {
-      throw classifyAwsError('ecs', action, err);
-    }
-  }
+  const call = callerFor('ecs');
 
   return {
     async describeService(cluster, service) {

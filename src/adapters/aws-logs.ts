@@ -1,5 +1,5 @@
 import { CloudWatchLogsClient, FilterLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { boundedClientOptions } from './aws-client.js';
 import { classifyAwsError, type AwsClientLimits, type LogEvent, type LogsPort } from './aws.js';
 
 // FilterLogEvents takes at most 10,000 per page. The page cap bounds one `filter` call: the API may answer
@@ -13,14 +13,7 @@ const MAX_PAGES = 50;
  * (longer than RDS/ECS: a filter over a busy group is slow to answer).
  */
 export function createLogsClient(limits: AwsClientLimits = {}): CloudWatchLogsClient {
-  return new CloudWatchLogsClient({
-    maxAttempts: 3,
-    requestHandler: new NodeHttpHandler({
-      connectionTimeout: limits.connectionTimeoutMs ?? 3_000,
-      requestTimeout: limits.requestTimeoutMs ?? 20_000,
-      throwOnRequestTimeout: true,
-    }),
-  });
+  return new CloudWatchLogsClient(boundedClientOptions(limits, 20_000));
 }
 
 export function createLogsPort(client: CloudWatchLogsClient = createLogsClient()): LogsPort {

@@ -7,10 +7,9 @@ import {
   type DBInstance,
   type DBSnapshot,
 } from '@aws-sdk/client-rds';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { boundedClientOptions, callerFor } from './aws-client.js';
 import {
   AwsRefusedError,
-  classifyAwsError,
   type AwsClientLimits,
   isDeadRdsStatus,
   waitFor,
@@ -30,24 +29,11 @@ const MISSING_POLLS_TOLERATED = 3;
  * restore job for the SDK's default of "forever"; the job decides about further retries.
  */
 export function createRdsClient(limits: AwsClientLimits = {}): RDSClient {
-  return new RDSClient({
-    maxAttempts: 3,
-    requestHandler: new NodeHttpHandler({
-      connectionTimeout: limits.connectionTimeoutMs ?? 3_000,
-      requestTimeout: limits.requestTimeoutMs ?? 15_000,
-      throwOnRequestTimeout: true,
-    }),
-  });
+  return new RDSClient(boundedClientOptions(limits));
 }
 
 export function createRdsPort(client: RDSClient = createRdsClient()): RdsPort {
-  async function call<T>(action: string, work: () => Promise<T>): Promise<T> {
-    try {
-      return await work();
-    } catch (err) {
-      throw classifyAwsError('rds', action, err);
-    }
-  }
+  const call = callerFor('rds');
 
   async function describeInstance(instanceId: string, signal?: AbortSignal): Promise<DbInstance | undefined> {
     try {

@@ -120,7 +120,11 @@ export async function startLifeline(config: Config, options: StartOptions = {}):
 
     const answer = createQueryAnswerer({ file: config.file, storeFor: createBackupStore, ...aws }, chat);
     const recoveryWorker = startRecoveryWorker(workerRedis, config.queuePrefix, { runner, service: recovery, answer }, log);
-    stops.push(() => recoveryWorker.close());
+    stops.push(async () => {
+      // Long steps (a pg_restore) must not hold the shutdown past its 10 s: interrupt them and hand the jobs back.
+      runner.stop();
+      await recoveryWorker.close();
+    });
   }
 
   if (runsBot) {

@@ -6,7 +6,7 @@ import { audit } from '../audit/store.js';
 import type { Db } from '../db/pool.js';
 import { UserError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { KindDefinition, StepContext } from './kind.js';
+import type { KindDefinition, StepContext, StepDefinition } from './kind.js';
 import { describeJob, jobId, type RecoveryJob, type StepRecord } from './model.js';
 import type { RecoveryNotifier, RecoveryQueue } from './ports.js';
 import * as store from './store.js';
@@ -27,7 +27,20 @@ export interface RunnerDeps {
 }
 
 export class RecoveryRunner {
+  private readonly running = new Set<AbortController>();
+  private stopping = false;
+
   constructor(private readonly deps: RunnerDeps) {}
+
+  /**
+   * On SIGTERM: stop the external programs of running steps and hand the jobs back. The interrupted steps stay
+   * recorded as running, so the next worker (the reconciler re-triggers within a minute) re-runs a step that is safe
+   * to repeat, and fails a job that was inside a destructive one rather than guess.
+   */
+  stop(): void {
+    this.stopping = true;
+    for (const controller of this.running) controller.abort(new Error('Lifeline is shutting down'));
+  }
 
   /** Works out what the job will do, posts the plan, and either waits for approval or queues the run. */
   async plan(number: number): Promise<void> {
@@ -103,6 +116,23 @@ export class RecoveryRunner {
     const kind = this.deps.kinds[job.kind];
     const definitions = kind.steps(job, env);
     const abort = new AbortController();
+    this.running.add(abort);
+    try {
+      await this.steps(number, job, env, kind, definitions, abort);
+    } finally {
+      this.running.delete(abort);
+    }
+  }
+
+  private async steps(
+    number: number,
+    job: RecoveryJob,
+    env: EnvironmentConfig,
+    kind: KindDefinition,
+    definitions: readonly StepDefinition[],
+    abort: AbortController,
+  ): Promise<void> {
+    const { db } = this.deps;
     let records = await store.steps(db, number);
     const progress = new ThrottledProgress(async (running) => {
       const latest = await this.current(number);
@@ -119,6 +149,7 @@ export class RecoveryRunner {
       if (record?.state === 'running' && step.destructive) {
         return this.finish(ctx, progress, startedAt, false, `the worker stopped inside "${step.name}", a step that is never run twice; check the target before trying again`);
       }
+      if (this.stopping) return;
       const latest = await this.current(number);
       if (latest.cancelRequestedBy) {
         await store.transition(db, number, ['running'], 'cancelled', { outcome: `cancelled by <@${latest.cancelRequestedBy}> before "${step.name}"`, finished: true });
@@ -136,6 +167,10 @@ export class RecoveryRunner {
         await store.saveStepState(db, number, ctx.state);
         await audit(db, { env: job.env, job: number, actor: 'lifeline', action: 'step_succeeded', detail: `${step.name}: ${detail}` });
       } catch (err) {
+        if (this.stopping) {
+          this.deps.log.info({ job: jobId(number), step: step.name }, 'step interrupted by shutdown; the job is handed back');
+          return;
+        }
         const reason = (err as Error).message;
         await store.finishStep(db, number, index, 'failed', reason);
         await store.saveStepState(db, number, ctx.state);

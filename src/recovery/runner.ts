@@ -204,7 +204,10 @@ export class RecoveryRunner {
     await progress.settle();
     const job = await this.current(ctx.job.number);
     const stepRecords = await store.steps(this.deps.db, job.number);
-    const { headline, verified } = this.deps.kinds[job.kind].summarise(ctx, succeeded);
+    const summary = this.deps.kinds[job.kind].summarise(ctx, succeeded);
+    // Cancelling takes effect between steps; one asked for during the last step could not stop anything.
+    const lateCancel = succeeded && job.cancelRequestedBy ? ` (the cancel by <@${job.cancelRequestedBy}> came during the last step, too late to stop it)` : '';
+    const { headline, verified } = { ...summary, headline: `${summary.headline}${lateCancel}` };
     try {
       await this.deps.notifier.result(job, stepRecords, {
         succeeded,

@@ -62,15 +62,20 @@ export function progressMessage(job: RecoveryJob, steps: readonly StepRecord[], 
 }
 
 export function resultMessage(job: RecoveryJob, steps: readonly StepRecord[], summary: JobSummary): ChatMessage {
-  const icon = summary.succeeded ? ':white_check_mark:' : ':x:';
+  const icon = summary.succeeded ? ':white_check_mark:' : job.state === 'cancelled' ? ':no_entry_sign:' : ':x:';
   const timings = steps.map((s) => `• ${escapeMrkdwn(s.name)}: ${s.finishedAt ? formatDuration(s.finishedAt.getTime() - s.startedAt.getTime()) : 'did not finish'}`);
   const text = [
-    `${icon} *${jobId(job.number)} ${summary.succeeded ? 'succeeded' : 'failed'}: ${escapeMrkdwn(summary.headline)}*`,
+    `${icon} *${jobId(job.number)} ${outcomeWord(summary)}: ${escapeMrkdwn(summary.headline)}*`,
     `Took ${formatDuration(summary.totalMs)} in all.`,
     ...(summary.verified.length > 0 ? ['*Verified*', ...summary.verified.map((v) => `• ${escapeMrkdwn(v)}`)] : []),
     ...(timings.length > 0 ? ['*Steps*', ...timings] : []),
   ].join('\n');
-  return { text: `${jobId(job.number)} ${summary.succeeded ? 'succeeded' : 'failed'}: ${summary.headline}`, blocks: sections(text) };
+  return { text: `${jobId(job.number)} ${outcomeWord(summary)}: ${summary.headline}`, blocks: sections(text) };
+}
+
+/** The contract's two words: a cancelled job did not succeed, so it failed (its headline says it was cancelled). */
+function outcomeWord(summary: JobSummary): string {
+  return summary.succeeded ? 'succeeded' : 'failed';
 }
 
 export function renderJobs(jobs: readonly RecoveryJob[]): Reply {

@@ -10,8 +10,8 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { AwsRefusedError, type DbInstance, type DbSnapshot, type EcsService } from '../../src/adapters/aws.js';
-import { MemoryEcs, MemoryLogs, MemoryRds } from '../../src/adapters/aws-memory.js';
+import { AwsRefusedError, type DbInstance, type DbSnapshot, type EcsService, type LogEvent } from '../../src/adapters/aws.js';
+import { MemoryEcs, MemoryLogs, MemoryRds, type MemoryLogsQuery } from '../../src/adapters/aws-memory.js';
 
 export type FakeAwsService = 'rds' | 'ecs' | 'logs';
 
@@ -47,10 +47,25 @@ class Refusal extends Error {
   }
 }
 
+/**
+ * MemoryLogs plus CloudWatch's OR terms: `?ERROR ?Exception` matches a line with any of them (MemoryLogs alone reads
+ * every term as required). Other patterns go to MemoryLogs unchanged; `queries` records the pattern as sent.
+ */
+export class CloudWatchLogsDouble extends MemoryLogs {
+  override async filter(logGroup: string, query: MemoryLogsQuery['query']): Promise<LogEvent[]> {
+    const terms = query.pattern?.trim().split(/\s+/) ?? [];
+    if (terms.length === 0 || !terms.every((t) => t.startsWith('?'))) return super.filter(logGroup, query);
+    const all = await super.filter(logGroup, { since: query.since, ...(query.until ? { until: query.until } : {}), limit: Number.MAX_SAFE_INTEGER });
+    this.queries[this.queries.length - 1] = { logGroup, query };
+    const words = terms.map((t) => t.slice(1).replace(/^"(.*)"$/, '$1'));
+    return all.filter((e) => words.some((word) => e.message.includes(word))).slice(0, Math.max(0, query.limit));
+  }
+}
+
 export class FakeAws {
   readonly rds = new MemoryRds();
   readonly ecs = new MemoryEcs();
-  readonly logs = new MemoryLogs();
+  readonly logs: MemoryLogs = new CloudWatchLogsDouble();
   /** Every request, answered or failed, in order. */
   readonly calls: FakeAwsCall[] = [];
   /** FilterLogEvents page size (the smaller of this and the request's limit), to make pagination visible. */

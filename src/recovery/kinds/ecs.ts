@@ -2,7 +2,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { EcsPort, EcsService, LogsPort } from '../../adapters/aws.js';
 import type { EnvironmentConfig } from '../../config.js';
-import { UserError } from '../../errors.js';
+import { TransientError, UserError } from '../../errors.js';
 import { formatDuration } from '../../incidents/format.js';
 import type { KindDefinition, StepContext } from '../kind.js';
 
@@ -40,7 +40,16 @@ async function pollService(
   const { cluster, service } = serviceOf(ctx);
   const deadline = Date.now() + deps.maxWaitSeconds * 1000;
   for (;;) {
-    const current = await describe(deps, cluster, service);
+    let current: EcsService;
+    try {
+      current = await describe(deps, cluster, service);
+    } catch (err) {
+      // The change is made; a throttled or failed poll says nothing about it. Keep waiting; refusals still end it.
+      if (!(err instanceof TransientError) || Date.now() >= deadline) throw err;
+      ctx.note(`status not readable this time (${err.message}); still waiting`);
+      await sleep(deps.pollSeconds * 1000, undefined, { signal: ctx.signal });
+      continue;
+    }
     ctx.note(describeProgress(current));
     const verdict = done(current);
     if (typeof verdict === 'string') throw new Error(verdict);

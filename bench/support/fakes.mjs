@@ -39,7 +39,11 @@ function parseBody(raw, type) {
 
 /** Answers auth.test, chat.postMessage, chat.update, chat.postEphemeral under /api/, and response_url posts. */
 export class FakeSlack {
-  constructor() {
+  /** recordPosts: keep every chat.postMessage as { channel, text, thread_ts, ts, blocks, at } in `posts`. */
+  constructor({ recordPosts = false } = {}) {
+    this.recordPosts = recordPosts;
+    /** chat.postMessage calls, when recordPosts (blocks as sent: a JSON string in form bodies). */
+    this.posts = [];
     this.counter = 0;
     this.responseCounter = 0;
     /** Counts per Web API method. */
@@ -89,6 +93,9 @@ export class FakeSlack {
         break;
       case 'chat.postMessage':
         answer = { ok: true, channel: body.channel, ts: `${1_800_000_000 + ++this.counter}.000200`, message: { text: body.text } };
+        if (this.recordPosts) {
+          this.posts.push({ channel: body.channel, text: String(body.text ?? ''), thread_ts: body.thread_ts, ts: answer.ts, blocks: body.blocks, at: Date.now() });
+        }
         break;
       case 'chat.update':
         answer = { ok: true, channel: body.channel, ts: body.ts };

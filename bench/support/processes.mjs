@@ -26,8 +26,15 @@ export function freePort() {
   });
 }
 
-/** Writes a lifeline.yml with the given escalation steps (minutes); removed at cleanup. */
-export function writeConfig(steps) {
+const DEFAULT_ENVIRONMENTS = `  staging:
+    database: { url: "postgres://127.0.0.1:5432/staging", verify: [SELECT 1] }
+    backups: { store: "file:///tmp/lifeline-bench-backups", prefix: staging, retention_days: 7, rpo_minutes: 1440 }`;
+
+/**
+ * Writes a lifeline.yml with the given escalation steps (minutes); removed at cleanup. `environmentsYaml` replaces
+ * the default `environments:` entries (indented by two spaces).
+ */
+export function writeConfig(steps, { environmentsYaml = DEFAULT_ENVIRONMENTS } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'lifeline-bench-'));
   onCleanup(`remove ${dir}`, async () => rmSync(dir, { recursive: true, force: true }));
   const path = join(dir, 'lifeline.yml');
@@ -53,9 +60,7 @@ approvals:
   expire_minutes: 30
   allow_self_approval: false
 environments:
-  staging:
-    database: { url: "postgres://127.0.0.1:5432/staging", verify: [SELECT 1] }
-    backups: { store: "file:///tmp/lifeline-bench-backups", prefix: staging, retention_days: 7, rpo_minutes: 1440 }
+${environmentsYaml}
 `,
   );
   return path;
@@ -163,8 +168,10 @@ class Child {
   }
 }
 
-/** Starts `node dist/main.js` in HTTP mode with the test-style env and waits for "Lifeline started". */
-export async function startLifeline({ databaseUrl, queuePrefix, slackApiUrl, pagerdutyUrl, configPath, logLevel = 'info' }) {
+/**
+ * Starts `node dist/main.js` in HTTP mode with the test-style env (plus `extraEnv`) and waits for "Lifeline started".
+ */
+export async function startLifeline({ databaseUrl, queuePrefix, slackApiUrl, pagerdutyUrl, configPath, logLevel = 'info', extraEnv = {} }) {
   const port = await freePort();
   const env = {
     PATH: process.env.PATH ?? '',
@@ -183,6 +190,7 @@ export async function startLifeline({ databaseUrl, queuePrefix, slackApiUrl, pag
     PD_KEY_CTO: ROUTING_KEYS.cto,
     PD_KEY_CEO: ROUTING_KEYS.ceo,
     LOG_LEVEL: logLevel,
+    ...extraEnv,
   };
   // e.g. BENCH_LIFELINE_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles Lifeline under the benchmark's load.
   const nodeArgs = (process.env.BENCH_LIFELINE_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');

@@ -34,6 +34,24 @@ export function commandBody({ command, text, user_id, channel_id, response_url, 
   }).toString();
 }
 
+/** A block_actions payload for a button click, as Slack sends it (form field `payload=<json>`). */
+export function buttonBody({ action_id, value, block_id, label, user_id, channel_id, message_ts, response_url, trigger_id }) {
+  const payload = {
+    type: 'block_actions',
+    team: { id: 'T0FAKE', domain: 'fake' },
+    user: { id: user_id, username: user_id.toLowerCase(), team_id: 'T0FAKE' },
+    api_app_id: 'A0LIFELINE',
+    token: 'deprecated-verification-token',
+    container: { type: 'message', message_ts, channel_id, is_ephemeral: false },
+    trigger_id: trigger_id ?? newTriggerId(),
+    channel: { id: channel_id, name: 'devops-emergency' },
+    message: { type: 'message', ts: message_ts, text: 'card' },
+    response_url,
+    actions: [{ type: 'button', action_id, block_id, value, text: { type: 'plain_text', text: label }, action_ts: `${Date.now() / 1000}` }],
+  };
+  return new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
+}
+
 /**
  * POSTs one signed body; resolves { ms, status, ackText } where ms runs from just before the request is written to the
  * end of the response and ackText is a reply carried in the ack itself (help, refusals), if any. Never rejects: a

@@ -349,14 +349,14 @@ export function buttonLabels(body: Record<string, unknown>): string[] {
   return buttonsOf(body).map((b) => b.label);
 }
 
-interface ButtonInfo {
+export interface ButtonInfo {
   readonly label: string;
   readonly actionId: string;
   readonly value: string;
   readonly blockId: string;
 }
 
-function buttonsOf(body: Record<string, unknown>): ButtonInfo[] {
+export function buttonsOf(body: Record<string, unknown>): ButtonInfo[] {
   const blocks = Array.isArray(body.blocks) ? (body.blocks as Record<string, unknown>[]) : [];
   const out: ButtonInfo[] = [];
   for (const block of blocks) {

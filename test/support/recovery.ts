@@ -11,7 +11,7 @@ import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { createGzip } from 'node:zlib';
 import pg from 'pg';
-import { allText, EMERGENCY, type Sent, type World } from './e2e.js';
+import { allText, buttonsOf, EMERGENCY, type ButtonInfo, type Sent, type World } from './e2e.js';
 import type { SlackCall } from './fake-slack.js';
 import { buttonBody, newTriggerId } from './slack-requests.js';
 
@@ -138,26 +138,7 @@ export async function pgRestoreList(path: string): Promise<string> {
 
 // ---- jobs as Slack and PostgreSQL see them -----------------------------------------------------------------------
 
-export interface ButtonInfo {
-  readonly label: string;
-  readonly actionId: string;
-  readonly value: string;
-  readonly blockId: string;
-}
-
-export function buttonsOf(body: Record<string, unknown>): ButtonInfo[] {
-  const blocks = Array.isArray(body.blocks) ? (body.blocks as Record<string, unknown>[]) : [];
-  const out: ButtonInfo[] = [];
-  for (const block of blocks) {
-    if (block.type !== 'actions' || !Array.isArray(block.elements)) continue;
-    for (const el of block.elements as Record<string, unknown>[]) {
-      if (el.type !== 'button') continue;
-      const text = el.text as { text?: string } | undefined;
-      out.push({ label: text?.text ?? '', actionId: String(el.action_id), value: String(el.value ?? ''), blockId: String(block.block_id ?? '') });
-    }
-  }
-  return out;
-}
+export { buttonsOf, type ButtonInfo };
 
 /** Clicks a button of a posted message as `user`, with Slack's block_actions payload, signed. */
 export async function clickButton(w: World, message: SlackCall, label: 'Approve' | 'Reject', user: string): Promise<Sent> {

@@ -6,6 +6,7 @@ import { createSlackChat, type Block, type ChatMessage } from '../../src/adapter
 import { PermanentError, TransientError } from '../../src/errors.js';
 import { createLogger } from '../../src/log.js';
 import { FakeSlack } from '../support/fake-slack.js';
+import { failure } from '../support/failure.js';
 
 const TOKEN = 'xoxb-unit-test-token';
 const log = createLogger('silent', [TOKEN], { write: () => undefined });
@@ -29,15 +30,6 @@ afterEach(() => {
 
 function chat(timeoutMs?: number) {
   return createSlackChat({ token: TOKEN, apiUrl: fake.apiUrl, log, ...(timeoutMs ? { timeoutMs } : {}) });
-}
-
-async function failure(work: Promise<unknown>): Promise<Error> {
-  const outcome = await work.then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  expect(outcome).toBeInstanceOf(Error);
-  return outcome as Error;
 }
 
 describe('createSlackChat: what reaches Slack', () => {

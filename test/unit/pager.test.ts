@@ -5,6 +5,7 @@ import { MemoryPager } from '../../src/adapters/pager-memory.js';
 import { createEventsApiPager, type PagerEvent } from '../../src/adapters/pager.js';
 import { PermanentError, TransientError } from '../../src/errors.js';
 import { FakePagerDuty } from '../support/fake-pagerduty.js';
+import { failure } from '../support/failure.js';
 
 const TRIGGER: PagerEvent = {
   routingKey: 'rk-oncall-1111111111',
@@ -28,15 +29,6 @@ afterEach(() => {
 
 function pager(options: { attempts?: number; timeoutMs?: number } = {}) {
   return createEventsApiPager({ url: fake.url, backoffMs: 5, timeoutMs: 2_000, ...options });
-}
-
-async function failure(work: Promise<unknown>): Promise<Error> {
-  const outcome = await work.then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  expect(outcome).toBeInstanceOf(Error);
-  return outcome as Error;
 }
 
 describe('createEventsApiPager: wire format', () => {

@@ -10,6 +10,13 @@ import { assertPlainName, NotFoundError, type BackupStore, type StoredObject } f
 /** A folder of backups. Writes go to a hidden temporary name and are renamed when complete (atomic on POSIX). */
 export function createFileStore(url: string): BackupStore {
   const folder = fileURLToPath(url.endsWith('/') ? url : `${url}/`);
+  const existingPath = async (name: string): Promise<string> => {
+    assertPlainName(name);
+    const path = join(folder, name);
+    const info = await stat(path).catch(() => undefined);
+    if (!info?.isFile()) throw new NotFoundError(name, url);
+    return path;
+  };
   return {
     location: url,
     async list() {
@@ -29,12 +36,9 @@ export function createFileStore(url: string): BackupStore {
       return objects;
     },
     async read(name) {
-      assertPlainName(name);
-      const path = join(folder, name);
-      const info = await stat(path).catch(() => undefined);
-      if (!info?.isFile()) throw new NotFoundError(name, url);
-      return createReadStream(path);
+      return createReadStream(await existingPath(name));
     },
+    localPath: existingPath,
     async write(name, body: Readable) {
       assertPlainName(name);
       await mkdir(folder, { recursive: true });

@@ -16,6 +16,11 @@ export interface BackupStore {
   /** Writes the whole stream; the object appears under `name` only once it is complete. */
   write(name: string, body: Readable): Promise<{ size: number }>;
   remove(name: string): Promise<void>;
+  /**
+   * Only for stores on this machine: the object's own path, so a program that needs a seekable file
+   * (pg_restore -j) reads it in place instead of from a copy. Throws NotFoundError when it does not exist.
+   */
+  localPath?(name: string): Promise<string>;
 }
 
 export class NotFoundError extends Error {

@@ -1,9 +1,9 @@
 // The logical restore engine against the real PostgreSQL: backups taken with dumpToStore and with pg_dump | gzip,
-// restored step by step (preflight → safetyBackup → restoreIntoFresh → swap → verify → cleanup), damaged backups,
+// restored step by step (preflight → restoreIntoFresh → swap → verify → safetyBackup → cleanup), damaged backups,
 // a failed verification put back, cancellation, and the database password never showing in any text.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -13,11 +13,13 @@ import { gzipSync, createGzip } from 'node:zlib';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createFileStore } from '../../src/backups/file-store.js';
+import { MemoryStore } from '../../src/backups/memory-store.js';
 import { latestBackup, parseBackupName, safetyCopyFileName, type BackupName } from '../../src/backups/names.js';
 import type { BackupStore } from '../../src/backups/store.js';
 import { TransientError } from '../../src/errors.js';
 import {
   AbortError,
+  analyzeTarget,
   cleanup,
   dumpToStore,
   namesOf,
@@ -128,12 +130,14 @@ async function damage(): Promise<void> {
 async function fullRun(plan: LogicalRestorePlan): Promise<{ state: RestoreState; verified: string[] }> {
   let state: RestoreState = {};
   state = await step(preflight, plan, state);
-  state = await step(safetyBackup, plan, state);
   state = await step(restoreIntoFresh, plan, state);
   state = await step(swap, plan, state);
   const checked = await verify(plan, state);
   texts.push(checked.detail);
-  state = await step(cleanup, plan, checked.state);
+  state = await step(analyzeTarget, plan, checked.state);
+  expect(texts.at(-1)).toMatch(/1 table of .* analyzed in/);
+  state = await step(safetyBackup, plan, state);
+  state = await step(cleanup, plan, state);
   return { state, verified: checked.results.map((r) => r.value) };
 }
 
@@ -204,10 +208,13 @@ describe('logical restore', () => {
     state = await step(preflight, plan, state);
     // Called again with its own state: the download is reused, not fetched twice.
     const again = await preflight(plan, state);
-    expect(again.detail).toContain('already downloaded');
+    expect(state.localFile).toBe(join(state.localDir ?? '', name)); // hard-linked, not copied
+    expect(statSync(state.localFile ?? '').ino).toBe(statSync(join(storeDir, name)).ino);
+    expect(again.detail).toContain('already here');
     expect(again.state.runId).toBe(state.runId);
-    state = await step(safetyBackup, plan, again.state);
-    state = await step(restoreIntoFresh, plan, state);
+    // No safety copy before the target was replaced by a verified restore: it would copy nothing worth keeping.
+    await expect(safetyBackup(plan, again.state)).rejects.toThrow(/not been replaced/);
+    state = await step(restoreIntoFresh, plan, again.state);
     expect((await restoreIntoFresh(plan, state)).detail).toContain('already restored');
     expect(await snapshot()).toBe(damaged); // the target is untouched until the swap
     // What a drill does: verify the fresh database in place.
@@ -228,7 +235,13 @@ describe('logical restore', () => {
       { query: 'SELECT COUNT(*) FROM users', value: String(ROWS) },
       { query: 'SELECT MAX(created_at) FROM users', value: new Date(Date.UTC(2026, 0, 1) + ROWS * 60_000).toISOString() },
     ]);
-    state = await step(cleanup, plan, checked.state);
+    // Without its safety copy, cleanup keeps the previous database.
+    const early = await cleanup(plan, checked.state);
+    expect(early.detail).toMatch(/kept the previous database .* no safety copy/);
+    expect(await runDatabases()).toEqual(expect.arrayContaining([checked.state.oldDb]));
+    state = await step(safetyBackup, plan, checked.state);
+    expect((await safetyBackup(plan, state)).detail).toContain('already taken');
+    state = await step(cleanup, plan, state);
     await step(cleanup, plan, state);
 
     expect(await snapshot()).toBe(original);
@@ -253,8 +266,10 @@ describe('logical restore', () => {
     expect(safety.map((b) => b.name)).toEqual([plan.safetyCopyName]);
     expect(latestBackup(backups)?.name).toBe(name);
     expect(readdirSync(storeDir).filter((f) => f.startsWith('.'))).toEqual([]);
-    // The safety copy holds the data as it was just before the restore.
-    expect(readFileSync(join(storeDir, plan.safetyCopyName)).subarray(0, 5).toString('latin1')).toBe('PGDMP');
+    // The safety copy holds the data as it was just before the restore: the damaged rows.
+    const copied = execFileSync('pg_restore', ['--data-only', '--table=users', '--file=-', join(storeDir, plan.safetyCopyName)], { maxBuffer: 64 << 20 }).toString();
+    expect(copied).toContain('overwritten');
+    expect(copied.split('\n').filter((l) => /^\d+\t/.test(l))).toHaveLength(ROWS - Math.floor(ROWS / 3));
   });
 
   test('.sql.gz made with pg_dump | gzip restores the same way', async () => {
@@ -266,6 +281,59 @@ describe('logical restore', () => {
     expect(await snapshot()).toBe(original);
     expect(await runDatabases()).toEqual([TARGET]);
     expect(readdirSync(workDir)).toEqual([]);
+  });
+
+  test('a store on another file system is read in place; a store without local files is downloaded and hashed', async () => {
+    const name = `${PREFIX}_20260101_000000.dump`;
+    const bytes = readFileSync(join(storeDir, name));
+    // /dev/shm is a tmpfs, another file system than the work folder's: no hard link is possible there.
+    const shm = existsSync('/dev/shm') && statSync('/dev/shm').dev !== statSync(workDir).dev ? mkdtempSync('/dev/shm/lltest-store-') : undefined;
+    try {
+      if (shm) {
+        writeFileSync(join(shm, name), bytes);
+        const inPlace = planFor(name, { store: createFileStore(pathToFileURL(shm).href) });
+        const state = await step(preflight, inPlace, {});
+        expect(state.localFile).toBe(join(shm, name));
+        expect(texts.at(-1)).toContain('read in place');
+        await step(cleanup, inPlace, state);
+        expect(readdirSync(shm)).toEqual([name]); // cleanup never touches the store's own file
+      }
+      const remote = new MemoryStore('memory://remote');
+      remote.put(name, bytes);
+      const downloaded = planFor(name, { store: remote });
+      const state = await step(preflight, downloaded, {});
+      expect(state.localSha256).toBe(createHash('sha256').update(bytes).digest('hex'));
+      expect(texts.at(-1)).toMatch(new RegExp(`downloaded \\(.*sha256 ${state.localSha256?.slice(0, 12)}`));
+      await step(cleanup, downloaded, state);
+      expect(readdirSync(workDir)).toEqual([]);
+    } finally {
+      if (shm) rmSync(shm, { recursive: true, force: true });
+    }
+  });
+
+  test('a safety copy the store refuses: the verified restore stands, the previous database is kept, nothing half-written', async () => {
+    const name = `${PREFIX}_20260101_000000.dump`;
+    const remote = new MemoryStore('memory://remote');
+    remote.put(name, readFileSync(join(storeDir, name)));
+    await damage();
+    const plan = planFor(name, { store: remote, safetyCopyName: safetyCopyFileName(PREFIX, new Date(Date.now() + 4000)) });
+    let state: RestoreState = {};
+    state = await step(preflight, plan, state);
+    state = await step(restoreIntoFresh, plan, state);
+    state = await step(swap, plan, state);
+    state = (await verify(plan, state)).state;
+    remote.failNextWrite({ afterBytes: 1000 });
+    await expect(safetyBackup(plan, state)).rejects.toThrow();
+    expect(remote.objects.has(plan.safetyCopyName)).toBe(false);
+    const kept = await step(cleanup, plan, state);
+    expect(texts.at(-1)).toMatch(/kept the previous database .* no safety copy/);
+    expect(await snapshot()).toBe(original);
+    expect(await runDatabases()).toEqual([TARGET, state.oldDb].sort());
+    // Once the store answers again, the copy is taken and cleanup drops the previous database.
+    state = await step(safetyBackup, plan, kept);
+    expect(remote.objects.has(plan.safetyCopyName)).toBe(true);
+    await step(cleanup, plan, state);
+    expect(await runDatabases()).toEqual([TARGET]);
   });
 
   test('damaged backups fail before the target is touched and leave nothing behind', async () => {
@@ -350,7 +418,6 @@ describe('logical restore', () => {
     });
     let state: RestoreState = {};
     state = await step(preflight, plan, state);
-    state = await step(safetyBackup, plan, state);
     state = await step(restoreIntoFresh, plan, state);
     state = await step(swap, plan, state);
     expect(await snapshot()).toBe(original);

@@ -10,6 +10,7 @@ import type { EnvironmentConfig } from '../../config.js';
 import { UserError } from '../../errors.js';
 import { formatDuration, formatUtc } from '../../incidents/format.js';
 import type { KindDefinition, StepContext, StepDefinition } from '../kind.js';
+import { formatSize } from '../format.js';
 import { describeHealth, probeHealth } from '../health-probe.js';
 import * as engine from '../logical-restore.js';
 import type { RecoveryJob } from '../model.js';
@@ -23,8 +24,9 @@ export interface RestoreKindDeps {
 }
 
 const PREFLIGHT = 'preflight: target reachable, backup readable and intact';
-const SAFETY_BACKUP = 'safety backup of the current database';
+const SAFETY_BACKUP = 'safety backup of the previous database';
 const RESTORE_FRESH = 'restore into a fresh database';
+const ANALYZE = 'planner statistics (ANALYZE)';
 
 interface PlannedBackup {
   readonly name: string;
@@ -70,7 +72,13 @@ export function restoreKind(deps: RestoreKindDeps): KindDefinition {
         await rm(plan.workDir, { recursive: true, force: true });
         return sentence;
       };
-      if (failedStep === PREFLIGHT || failedStep === SAFETY_BACKUP) return finish('The target database was not changed: the restore had not started.');
+      if (failedStep === PREFLIGHT) return finish('The target database was not changed: the restore had not started.');
+      if (failedStep === SAFETY_BACKUP || failedStep === ANALYZE) {
+        // The restore itself is done and verified: undoing it because the store failed would repeat the outage.
+        const cleaned = await engine.cleanup(plan, engineState(ctx));
+        ctx.state.engine = cleaned.state;
+        return finish(`The restore itself is done and verified: ${databaseLabel(ctx.env.database.url)} is the restored database. ${cleaned.detail}`);
+      }
       if (failedStep === RESTORE_FRESH) {
         const cleaned = await engine.cleanup(plan, engineState(ctx));
         ctx.state.engine = cleaned.state;
@@ -123,7 +131,7 @@ async function planLogical(deps: RestoreKindDeps, ctx: StepContext): Promise<str
     `Restore the ${ctx.job.env} database ${databaseLabel(env.database.url)} from ${chosen.name}${chosen.safetyCopy ? ' (a safety copy)' : ''} (taken ${formatUtc(chosen.takenAt)}, ${formatSize(chosen.size)}).`,
     `${dataLossLine(chosen.takenAt, env.backups.rpo_minutes)}.`,
     `Steps: ${steps.join('; ')}.`,
-    'The current database is copied to the store first; the restore goes into a fresh database and is swapped in only when it succeeded.',
+    'The restore goes into a fresh database and is swapped in only when it succeeded; the current database is set aside, not dropped, and copied to the store once the restored one is verified.',
   ].join('\n');
 }
 
@@ -168,7 +176,6 @@ function engineStep(deps: RestoreKindDeps, name: string, destructive: boolean, c
 function logicalSteps(deps: RestoreKindDeps, env: EnvironmentConfig): StepDefinition[] {
   return [
     engineStep(deps, PREFLIGHT, false, engine.preflight),
-    engineStep(deps, SAFETY_BACKUP, false, engine.safetyBackup),
     engineStep(deps, RESTORE_FRESH, false, engine.restoreIntoFresh),
     engineStep(deps, 'swap the restored database in', true, engine.swap),
     {
@@ -196,6 +203,8 @@ function logicalSteps(deps: RestoreKindDeps, env: EnvironmentConfig): StepDefini
           },
         ]
       : []),
+    engineStep(deps, ANALYZE, false, engine.analyzeTarget),
+    engineStep(deps, SAFETY_BACKUP, false, engine.safetyBackup),
     engineStep(deps, 'clean up', false, async (plan, state) => {
       const outcome = await engine.cleanup(plan, state);
       await rm(plan.workDir, { recursive: true, force: true });
@@ -204,12 +213,6 @@ function logicalSteps(deps: RestoreKindDeps, env: EnvironmentConfig): StepDefini
   ];
 }
 
-function formatSize(bytes: number): string {
-  if (bytes >= 1 << 30) return `${(bytes / (1 << 30)).toFixed(1)} GB`;
-  if (bytes >= 1 << 20) return `${(bytes / (1 << 20)).toFixed(1)} MB`;
-  if (bytes >= 1 << 10) return `${(bytes / (1 << 10)).toFixed(1)} KB`;
-  return `${bytes} B`;
-}
 
 // ---- RDS snapshot restore ---------------------------------------------------------------------------------------
 

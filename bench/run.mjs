@@ -2,11 +2,12 @@
 // JSON line with every figure. Each benchmark measures its own baseline in the same run. Everything a benchmark
 // starts (child processes, databases, Redis keys, fakes) is undone after it, also on failure, timeout or signal.
 import * as ackLatency from './ack-latency.mjs';
+import * as backup from './backup.mjs';
 import * as ladderAccuracy from './ladder-accuracy.mjs';
 import * as restore from './restore.mjs';
 import { runCleanups } from './support/cleanup.mjs';
 
-const ALL = [ackLatency, ladderAccuracy, restore];
+const ALL = [ackLatency, ladderAccuracy, restore, backup];
 const wanted = process.argv.slice(2);
 const unknown = wanted.filter((w) => !ALL.some((b) => b.name === w));
 if (unknown.length > 0) {

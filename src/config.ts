@@ -1,5 +1,6 @@
 // The only module that reads process.env or the config file. Everything else receives the frozen Config.
 import { readFileSync } from 'node:fs';
+import { CronExpressionParser } from 'cron-parser';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 
@@ -18,6 +19,19 @@ export class ConfigError extends Error {
 const minutes = z.number({ error: 'must be a number of minutes' }).nonnegative('must be 0 or more');
 const nonEmpty = z.string({ error: 'must be a string' }).trim().min(1, 'must not be empty');
 
+/** Cron in UTC, the form BullMQ's job schedulers take (5 fields, or 6 with seconds first). */
+const cron = nonEmpty.refine(
+  (text) => {
+    try {
+      CronExpressionParser.parse(text, { tz: 'UTC' });
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  { error: 'must be a cron expression (UTC), like "0 0,6,12,18 * * *"' },
+);
+
 const roleSchema = z.strictObject({
   slack_users: z.array(nonEmpty),
   pagerduty_routing_key: nonEmpty,
@@ -34,7 +48,11 @@ const environmentSchema = z.strictObject({
     prefix: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]*$/, 'must be letters, digits, _ or -'),
     retention_days: z.number().int().positive(),
     rpo_minutes: minutes.positive('must be more than 0'),
-    schedule: nonEmpty.optional(),
+    schedule: cron.optional(),
+    /** The plan's weekly restore test; `off` turns it off (`/dr drill` still works). */
+    drill_schedule: z.union([z.literal('off'), cron]).default('0 3 * * 1'),
+    /** The plan's RTO for the database (P0: 1 hour): what a drill's restore time is judged against. */
+    rto_minutes: minutes.positive('must be more than 0').default(60),
   }),
   ecs: z
     .strictObject({
@@ -98,6 +116,8 @@ export interface Config {
     readonly maxWaitSeconds: number;
     /** pg_restore -j for logical restores. */
     readonly restoreJobs: number;
+    /** How often the RPO watch looks at every env's newest backup (the contract: at least once a minute). */
+    readonly rpoWatchSeconds: number;
   };
   readonly file: Readonly<FileConfig>;
   /** Every secret value, so the logger can scrub them wherever they appear. */
@@ -122,6 +142,7 @@ const envSchema = z.object({
   LIFELINE_AWS_POLL_SECONDS: z.coerce.number({ error: 'must be a number of seconds' }).positive().max(300).default(15),
   LIFELINE_AWS_MAX_WAIT_MINUTES: z.coerce.number({ error: 'must be a number of minutes' }).positive().max(720).default(60),
   LIFELINE_RESTORE_JOBS: z.coerce.number({ error: 'must be a whole number' }).int().min(1).max(16).default(2),
+  LIFELINE_RPO_WATCH_SECONDS: z.coerce.number({ error: 'must be a number of seconds' }).min(1).max(60, 'must be 60 or less: the RPO watch runs at least once a minute').default(60),
 });
 
 /** Reads env and the YAML file once. Throws ConfigError with one line per mistake, each naming the setting. */
@@ -168,6 +189,7 @@ export function readConfig(env: Env = process.env): Config {
       pollSeconds: e.LIFELINE_AWS_POLL_SECONDS,
       maxWaitSeconds: e.LIFELINE_AWS_MAX_WAIT_MINUTES * 60,
       restoreJobs: e.LIFELINE_RESTORE_JOBS,
+      rpoWatchSeconds: e.LIFELINE_RPO_WATCH_SECONDS,
     },
     file,
     secrets: [...new Set(secrets)],

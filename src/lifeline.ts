@@ -26,6 +26,11 @@ import { createBackupStore } from './backups/stores.js';
 import { createRecoveryQueue, recoveryTriggers, startRecoveryWorker } from './jobs/recovery-queue.js';
 import { redeployKind, scaleKind } from './recovery/kinds/ecs.js';
 import { restoreKind } from './recovery/kinds/restore.js';
+import { backupKind } from './recovery/kinds/backup.js';
+import { drillKind } from './recovery/kinds/drill.js';
+import { AlertDesk } from './backups/alerts.js';
+import { RpoWatch } from './backups/rpo-watch.js';
+import { createSchedulesQueue, startSchedulesWorker, syncSchedulers } from './jobs/schedules.js';
 import { RecoveryRunner } from './recovery/runner.js';
 import { RecoveryService } from './recovery/service.js';
 import { createQueryAnswerer } from './slack/recovery-answers.js';
@@ -83,15 +88,45 @@ export async function startLifeline(config: Config, options: StartOptions = {}):
   // Recovery (/dr): AWS through the SDK's own chain (AWS_REGION, credentials, AWS_ENDPOINT_URL_<SERVICE>).
   const aws = { rds: createRdsPort(), ecs: createEcsPort(), logs: createLogsPort() };
   const waits = { pollSeconds: config.recovery.pollSeconds, maxWaitSeconds: config.recovery.maxWaitSeconds };
+  const alerts = new AlertDesk({ db, pager, chat, file: config.file, log });
+  const rpo = new RpoWatch({
+    file: config.file,
+    storeFor: createBackupStore,
+    alerts,
+    observe: (reading) => metrics.newestBackupAt.set(reading.env, reading.newest?.takenAt),
+    log,
+  });
   const kinds = {
     restore: restoreKind({ storeFor: createBackupStore, rds: aws.rds, parallelJobs: config.recovery.restoreJobs, ...waits }),
     scale: scaleKind({ ecs: aws.ecs, logs: aws.logs, ...waits }),
     redeploy: redeployKind({ ecs: aws.ecs, logs: aws.logs, ...waits }),
+    backup: backupKind({
+      db,
+      storeFor: createBackupStore,
+      rds: aws.rds,
+      alerts,
+      rpo,
+      observe: (env, taken) => {
+        metrics.backupDuration.set({ env }, taken.durationMs / 1000);
+        metrics.backupSize.set({ env }, taken.size);
+      },
+      log,
+    }),
+    drill: drillKind({
+      db,
+      storeFor: createBackupStore,
+      parallelJobs: config.recovery.restoreJobs,
+      observe: (env, passed, restoreMs) => {
+        metrics.drillPassed.set({ env }, passed ? 1 : 0);
+        if (restoreMs !== undefined) metrics.drillRestore.set({ env }, restoreMs / 1000);
+      },
+    }),
   };
   const recoveryNotifier = createSlackRecoveryNotifier(chat);
   const recoveryQueue = createRecoveryQueue(redis, config.queuePrefix);
   const triggers = recoveryTriggers(recoveryQueue);
   const recovery = new RecoveryService({ db, file: config.file, notifier: recoveryNotifier, queue: triggers, kinds, log });
+  const schedulesQueue = createSchedulesQueue(redis, config.queuePrefix);
 
   const stops: (() => Promise<unknown>)[] = [];
   const runsBot = config.processRole !== 'worker';
@@ -118,13 +153,30 @@ export async function startLifeline(config: Config, options: StartOptions = {}):
     stops.push(() => worker.close());
 
 
-    const answer = createQueryAnswerer({ file: config.file, storeFor: createBackupStore, ...aws }, chat);
+    const answer = createQueryAnswerer({ db, file: config.file, storeFor: createBackupStore, ...aws }, chat);
     const recoveryWorker = startRecoveryWorker(workerRedis, config.queuePrefix, { runner, service: recovery, answer }, log);
     stops.push(async () => {
       // Long steps (a pg_restore) must not hold the shutdown past its 10 s: interrupt them and hand the jobs back.
       runner.stop();
       await recoveryWorker.close();
     });
+
+    await syncSchedulers(schedulesQueue, config.file, config.recovery.rpoWatchSeconds);
+    const emergency = config.file.slack.emergency_channel;
+    const schedulesWorker = startSchedulesWorker(
+      workerRedis,
+      config.queuePrefix,
+      {
+        start: async (kind, env) => {
+          await recovery.request({ env, params: { kind, trigger: 'schedule' }, actor: 'lifeline', channel: emergency });
+        },
+        watchRpo: async () => {
+          await rpo.checkAll();
+        },
+      },
+      log,
+    );
+    stops.push(() => schedulesWorker.close());
   }
 
   if (runsBot) {
@@ -153,7 +205,7 @@ export async function startLifeline(config: Config, options: StartOptions = {}):
     async stop() {
       // Stop taking work first, then let running steps reach their end, then close connections.
       for (const stop of stops) await stop().catch((err: Error) => log.warn({ err: err.message }, 'stop step failed'));
-      await Promise.allSettled([queue.close(), recoveryQueue.close()]);
+      await Promise.allSettled([queue.close(), recoveryQueue.close(), schedulesQueue.close()]);
       await closeQuietly(db, [workerRedis, redis]);
       log.info('Lifeline stopped');
     },

@@ -1,4 +1,4 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export interface Metrics {
   readonly registry: Registry;
@@ -8,14 +8,35 @@ export interface Metrics {
   readonly ladderLateness: Histogram;
   readonly slackFailures: Counter<'call'>;
   readonly commandsRefused: Counter<'command' | 'code'>;
+  /** When each env's newest backup was taken (from the RPO watch); the age gauge is computed from it at scrape. */
+  readonly newestBackupAt: Map<string, Date | undefined>;
+  readonly backupDuration: Gauge<'env'>;
+  readonly backupSize: Gauge<'env'>;
+  readonly drillPassed: Gauge<'env'>;
+  readonly drillRestore: Gauge<'env'>;
 }
 
 /** One registry per process (tests build several apps in one process, each with its own). */
 export function createMetrics(): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'lifeline_' });
+  const newestBackupAt = new Map<string, Date | undefined>();
+  new Gauge({
+    name: 'lifeline_backup_newest_age_seconds',
+    help: "Age of each env's newest backup in its store (+Inf when the store has none), as of scrape time",
+    labelNames: ['env'],
+    registers: [registry],
+    collect() {
+      for (const [env, at] of newestBackupAt) this.set({ env }, at ? (Date.now() - at.getTime()) / 1000 : Number.POSITIVE_INFINITY);
+    },
+  });
   return {
     registry,
+    newestBackupAt,
+    backupDuration: new Gauge({ name: 'lifeline_backup_duration_seconds', help: 'How long the last backup Lifeline took of each env ran', labelNames: ['env'], registers: [registry] }),
+    backupSize: new Gauge({ name: 'lifeline_backup_size_bytes', help: 'Size of the last backup Lifeline took of each env', labelNames: ['env'], registers: [registry] }),
+    drillPassed: new Gauge({ name: 'lifeline_drill_last_passed', help: "1 when each env's last restore drill passed, 0 when it failed", labelNames: ['env'], registers: [registry] }),
+    drillRestore: new Gauge({ name: 'lifeline_drill_restore_seconds', help: "Restore time (RTO achieved) of each env's last drill", labelNames: ['env'], registers: [registry] }),
     incidentsDeclared: new Counter({
       name: 'lifeline_incidents_declared_total',
       help: 'Incidents declared, by severity at declaration',

@@ -31,3 +31,11 @@ export function ratio(a, b) {
 export function verdict(ok) {
   return ok ? 'PASS' : 'FAIL';
 }
+
+export function megabytes(bytes) {
+  return `${round(bytes / (1024 * 1024), 1)} MB`;
+}
+
+export function seconds(ms) {
+  return `${round(ms / 1000, 1)} s`;
+}

@@ -158,6 +158,11 @@ export class MemoryRds implements RdsPort {
     return entry.value;
   }
 
+  async deleteSnapshot(snapshotId: string): Promise<void> {
+    this.mutate('deleteSnapshot', [snapshotId]);
+    this.snapshots.delete(snapshotId);
+  }
+
   async createSnapshot(instanceId: string, snapshotId: string, tags?: Readonly<Record<string, string>>): Promise<void> {
     this.mutate('createSnapshot', [instanceId, snapshotId, ...(tags ? [tags] : [])]);
     const instance = this.instances.get(instanceId)?.value;

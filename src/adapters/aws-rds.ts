@@ -1,6 +1,7 @@
 import {
   RDSClient,
   CreateDBSnapshotCommand,
+  DeleteDBSnapshotCommand,
   DescribeDBInstancesCommand,
   DescribeDBSnapshotsCommand,
   RestoreDBInstanceFromDBSnapshotCommand,
@@ -91,6 +92,15 @@ export function createRdsPort(client: RDSClient = createRdsClient()): RdsPort {
           }),
         ),
       );
+    },
+
+    async deleteSnapshot(snapshotId) {
+      try {
+        await call('DeleteDBSnapshot', () => client.send(new DeleteDBSnapshotCommand({ DBSnapshotIdentifier: snapshotId })));
+      } catch (err) {
+        if (err instanceof AwsRefusedError && err.code.startsWith('DBSnapshotNotFound')) return;
+        throw err;
+      }
     },
 
     waitForSnapshot(snapshotId, options) {

@@ -45,6 +45,8 @@ export interface RdsPort {
   /** Undefined when RDS says there is no such snapshot. */
   describeSnapshot(snapshotId: string): Promise<DbSnapshot | undefined>;
   createSnapshot(instanceId: string, snapshotId: string, tags?: Readonly<Record<string, string>>): Promise<void>;
+  /** Deletes a manual snapshot; a snapshot that is already gone counts as deleted. */
+  deleteSnapshot(snapshotId: string): Promise<void>;
   /** Resolves when the snapshot is `available`; rejects on `failed` or after maxWaitSeconds. */
   waitForSnapshot(snapshotId: string, options: WaitOptions): Promise<DbSnapshot>;
   /**

@@ -18,7 +18,10 @@ export type AuditAction =
   | 'step_succeeded'
   | 'step_failed'
   | 'succeeded'
-  | 'failed';
+  | 'failed'
+  | 'backup_deleted'
+  | 'snapshot_deleted'
+  | 'drill';
 
 export interface AuditEntry {
   readonly at: Date;

@@ -49,6 +49,14 @@ function noMore(rest: string[]): void {
   if (rest.length > 0) throw badCommand(`Unexpected text "${rest.join(' ')}".`);
 }
 
+/** `<env>` and nothing else. */
+function envOnly(file: FileConfig, rest: string): string {
+  const [envName, ...extra] = words(rest);
+  const { name } = environment(file, envName);
+  noMore(extra);
+  return name;
+}
+
 const SNAPSHOT_ID = /^(rds:)?[A-Za-z][A-Za-z0-9-]{0,254}$/;
 
 export function parseRestore(file: FileConfig, rest: string): { env: string; params: JobParams } | { env: string; list: true } {
@@ -115,11 +123,11 @@ export function drCommand(deps: DrDeps): SlashCommand {
 
   const command: SlashCommand = {
     name: '/dr',
-    summary: 'disaster recovery: restores, ECS, logs, status. Destructive jobs wait for an approver.',
+    summary: 'disaster recovery: restores, backups, drills, ECS, logs, status. Destructive jobs wait for an approver.',
     entries: [
       subcommand({
         usage: 'restore <env> list|latest|file <name>|snapshot <snapshot-id>',
-        summary: 'list backups and snapshots, or restore one (safety backup first, approval if required)',
+        summary: 'list backups and snapshots, or restore one (into a fresh database, swapped in; approval if required)',
         matches: (w) => w === 'restore',
         effect: 'write',
         parse: (rest) => parseRestore(file, rest),
@@ -212,14 +220,28 @@ export function drCommand(deps: DrDeps): SlashCommand {
         run: async (args) => renderAudit(await latestAudit(deps.db, args.env, 20), args.env),
       }),
       subcommand({
-        usage: 'backup <env> | backups <env> | drill <env>',
-        summary: 'scheduled backups and restore drills: not in this release',
-        matches: (w) => w === 'backup' || w === 'backups' || w === 'drill',
-        effect: 'local',
-        parse: () => ({}),
-        run: async () => {
-          throw new UserError('not_available', 'Backups on demand, the backup catalogue and restore drills are not in this release of Lifeline yet; nothing was started.');
-        },
+        usage: 'backup <env>',
+        summary: 'take a backup now (pg_dump into the store, checked); one at a time per env',
+        matches: (w) => w === 'backup',
+        effect: 'write',
+        parse: (rest) => ({ env: envOnly(file, rest), params: { kind: 'backup', trigger: 'command' } as JobParams }),
+        run: (args, ctx) => requestJob(args.env, args.params, ctx),
+      }),
+      subcommand({
+        usage: 'backups <env>',
+        summary: 'the backups with age, size, checksum and last drill',
+        matches: (w) => w === 'backups',
+        effect: 'read',
+        parse: (rest) => ({ env: envOnly(file, rest) }),
+        run: (args, ctx) => lookup(ctx, { kind: 'backups', env: args.env }),
+      }),
+      subcommand({
+        usage: 'drill <env>',
+        summary: 'restore the latest backup into a scratch database, verify, report RTO and RPO',
+        matches: (w) => w === 'drill',
+        effect: 'write',
+        parse: (rest) => ({ env: envOnly(file, rest), params: { kind: 'drill', trigger: 'command' } as JobParams }),
+        run: (args, ctx) => requestJob(args.env, args.params, ctx),
       }),
       subcommand({
         usage: 'help',

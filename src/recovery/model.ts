@@ -1,4 +1,4 @@
-export type JobKind = 'restore' | 'scale' | 'redeploy';
+export type JobKind = 'restore' | 'scale' | 'redeploy' | 'backup' | 'drill';
 export type JobState = 'planning' | 'awaiting_approval' | 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled' | 'rejected' | 'expired';
 export const ACTIVE_STATES: readonly JobState[] = ['planning', 'awaiting_approval', 'queued', 'running'];
 
@@ -7,10 +7,15 @@ export type RestoreSource =
   | { readonly type: 'file'; readonly name: string }
   | { readonly type: 'snapshot'; readonly id: string };
 
+/** Who started a backup or drill: someone's command, or its schedule (reported quietly when it succeeds). */
+export type Trigger = 'command' | 'schedule';
+
 export type JobParams =
   | { readonly kind: 'restore'; readonly source: RestoreSource }
   | { readonly kind: 'scale'; readonly service: string; readonly count: number }
-  | { readonly kind: 'redeploy'; readonly service: string };
+  | { readonly kind: 'redeploy'; readonly service: string }
+  | { readonly kind: 'backup'; readonly trigger: Trigger }
+  | { readonly kind: 'drill'; readonly trigger: Trigger };
 
 export interface RecoveryJob {
   readonly number: number;
@@ -46,9 +51,23 @@ export function parseJobId(text: string): number | undefined {
   return match ? Number(match[1]) : undefined;
 }
 
-/** What a job changes, for the one-active-job-per-target rule. */
+/** What a job changes, for the one-active-job-per-target rule. Backups and drills only read the database: they
+ * have their own targets, so neither ever holds up a restore. */
 export function jobTarget(env: string, params: JobParams): string {
-  return params.kind === 'restore' ? `${env}/database` : `${env}/ecs/${params.service}`;
+  switch (params.kind) {
+    case 'restore':
+      return `${env}/database`;
+    case 'backup':
+    case 'drill':
+      return `${env}/${params.kind}`;
+    default:
+      return `${env}/ecs/${params.service}`;
+  }
+}
+
+/** A job its schedule started: no plan or progress message, one quiet line when it succeeds, a loud one if not. */
+export function isScheduled(job: Pick<RecoveryJob, 'params'>): boolean {
+  return (job.params.kind === 'backup' || job.params.kind === 'drill') && job.params.trigger === 'schedule';
 }
 
 export function describeJob(env: string, params: JobParams): string {
@@ -61,6 +80,10 @@ export function describeJob(env: string, params: JobParams): string {
       return `scale ${env} ${params.service} to ${params.count}`;
     case 'redeploy':
       return `redeploy ${env} ${params.service}`;
+    case 'backup':
+      return `${params.trigger === 'schedule' ? 'scheduled ' : ''}backup of ${env}`;
+    case 'drill':
+      return `${params.trigger === 'schedule' ? 'scheduled ' : ''}restore drill of ${env}`;
   }
 }
 

@@ -5,9 +5,13 @@ import { latestBackup, parseBackupName, sortNewestFirst, type BackupName } from 
 import type { BackupStore } from '../backups/store.js';
 import type { EnvironmentConfig, FileConfig } from '../config.js';
 import { probeHealth, type HealthProbeResult } from './health-probe.js';
+import { catalogueOf, lastDrillOf, lastDrills, type CatalogueEntry, type DrillRecord } from '../backups/catalogue.js';
+import { sidecarName } from '../backups/take.js';
+import type { Db } from '../db/pool.js';
 
 export type QueryRequest = { readonly responseUrl: string; readonly user: string; readonly channel: string } & (
   | { readonly kind: 'restore-list'; readonly env: string }
+  | { readonly kind: 'backups'; readonly env: string }
   | { readonly kind: 'status'; readonly env: string | undefined }
   | { readonly kind: 'logs'; readonly env: string; readonly service: string; readonly sinceMs: number; readonly filter: string | undefined }
 );
@@ -16,6 +20,7 @@ export type QueryRequest = { readonly responseUrl: string; readonly user: string
 export type QueryWhat = QueryRequest extends infer Q ? (Q extends unknown ? Omit<Q, 'responseUrl' | 'user' | 'channel'> : never) : never;
 
 export interface QueryDeps {
+  readonly db: Db;
   readonly file: FileConfig;
   readonly storeFor: (url: string) => BackupStore;
   readonly rds: RdsPort;
@@ -58,6 +63,48 @@ export async function listBackups(deps: QueryDeps, envName: string): Promise<Bac
     }
   }
   return { env: envName, location: store.location, rpoMinutes: env.backups.rpo_minutes, backups, snapshots, snapshotError };
+}
+
+export interface CataloguedBackup extends ListedBackup {
+  /** Lifeline's record of it; undefined for a backup another tool wrote. */
+  readonly catalogue: CatalogueEntry | undefined;
+  readonly hasSidecar: boolean;
+  readonly lastDrill: DrillRecord | undefined;
+}
+
+export interface BackupCatalogue {
+  readonly env: string;
+  readonly location: string;
+  readonly rpoMinutes: number;
+  readonly retentionDays: number;
+  readonly backups: readonly CataloguedBackup[];
+  readonly lastDrill: DrillRecord | undefined;
+}
+
+/** /dr backups: the store's backups with what the catalogue knows of each (checksum, drills). */
+export async function backupCatalogue(deps: QueryDeps, envName: string): Promise<BackupCatalogue> {
+  const env = envOf(deps.file, envName);
+  const store = deps.storeFor(env.backups.store);
+  const now = Date.now();
+  const [objects, catalogue, drills, lastDrill] = await Promise.all([store.list(), catalogueOf(deps.db, env.backups.store), lastDrills(deps.db, env.backups.store), lastDrillOf(deps.db, envName)]);
+  const names = new Set(objects.map((o) => o.name));
+  const backups = sortNewestFirst(
+    objects.flatMap((o) => {
+      const parsed = parseBackupName(env.backups.prefix, o.name);
+      if (!parsed) return [];
+      return [
+        {
+          ...parsed,
+          size: o.size,
+          withinRpo: now - parsed.takenAt.getTime() <= env.backups.rpo_minutes * 60_000,
+          catalogue: catalogue.get(o.name),
+          hasSidecar: names.has(sidecarName(o.name)),
+          lastDrill: drills.get(o.name),
+        },
+      ];
+    }),
+  );
+  return { env: envName, location: store.location, rpoMinutes: env.backups.rpo_minutes, retentionDays: env.backups.retention_days, backups, lastDrill };
 }
 
 export interface EnvStatus {

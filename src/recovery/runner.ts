@@ -7,7 +7,7 @@ import type { Db } from '../db/pool.js';
 import { UserError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { KindDefinition, StepContext, StepDefinition } from './kind.js';
-import { describeJob, jobId, type RecoveryJob, type StepRecord } from './model.js';
+import { describeJob, isScheduled, jobId, type RecoveryJob, type StepRecord } from './model.js';
 import type { RecoveryNotifier, RecoveryQueue } from './ports.js';
 import * as store from './store.js';
 
@@ -68,8 +68,11 @@ export class RecoveryRunner {
     });
     if (!planned) return; // cancelled meanwhile
     await audit(this.deps.db, { env: job.env, job: number, actor: 'lifeline', action: 'planned', detail: planText });
-    const posted = await this.deps.notifier.postPlan(planned, this.deps.approvers());
-    await store.setApprovalMessage(this.deps.db, number, posted.channel, posted.ts);
+    // A scheduled backup or drill says nothing until it has a result (one quiet line, or a loud failure).
+    if (!isScheduled(planned)) {
+      const posted = await this.deps.notifier.postPlan(planned, this.deps.approvers());
+      await store.setApprovalMessage(this.deps.db, number, posted.channel, posted.ts);
+    }
     if (job.needsApproval) await this.deps.queue.expireAt(number, expiresAt);
     else await this.deps.queue.run(number);
   }
@@ -135,6 +138,7 @@ export class RecoveryRunner {
     const { db } = this.deps;
     let records = await store.steps(db, number);
     const progress = new ThrottledProgress(async (running) => {
+      if (isScheduled(job)) return;
       const latest = await this.current(number);
       const posted = await this.deps.notifier.progress(latest, await store.steps(db, number), running);
       if (!latest.progress) await store.setProgressMessage(db, number, posted.channel, posted.ts);

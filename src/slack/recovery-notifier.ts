@@ -1,6 +1,7 @@
 import type { ChatPort } from '../adapters/chat.js';
 import type { RecoveryNotifier } from '../recovery/ports.js';
-import { planMessage, progressMessage, resultMessage } from './recovery-replies.js';
+import { isScheduled } from '../recovery/model.js';
+import { planMessage, progressMessage, resultMessage, scheduledResultMessage } from './recovery-replies.js';
 
 export function createSlackRecoveryNotifier(chat: ChatPort): RecoveryNotifier {
   return {
@@ -18,11 +19,20 @@ export function createSlackRecoveryNotifier(chat: ChatPort): RecoveryNotifier {
       return chat.post(job.approval?.channel ?? job.requestedIn, message, job.approval?.ts);
     },
     async result(job, steps, summary) {
+      if (isScheduled(job)) {
+        await chat.post(job.requestedIn, scheduledResultMessage(job, steps, summary));
+        return;
+      }
       // The progress message is itself a reply under the plan; a thread is addressed by its parent's ts.
       const where = job.approval ?? job.progress;
       await chat.post(where?.channel ?? job.requestedIn, resultMessage(job, steps, summary), where?.ts);
     },
     async tellRequester(job, text) {
+      // A schedule has nobody to reply to: what it was told goes to the channel it reports in.
+      if (isScheduled(job)) {
+        await chat.post(job.requestedIn, { text });
+        return;
+      }
       if (job.responseUrl && Date.now() - job.createdAt.getTime() < 29 * 60_000) {
         await chat.respond(job.responseUrl, { text });
         return;

@@ -6,7 +6,7 @@ import type { Reply } from '../commands/registry.js';
 import { formatDuration, formatUtc, formatUtcSeconds } from '../incidents/format.js';
 import { describeJob, jobId, type RecoveryJob, type StepRecord } from '../recovery/model.js';
 import type { JobSummary } from '../recovery/ports.js';
-import type { BackupListing, EnvStatus } from '../recovery/queries.js';
+import type { BackupCatalogue, BackupListing, EnvStatus } from '../recovery/queries.js';
 import { escapeMrkdwn, mention, sections } from './blocks.js';
 
 export const APPROVE_ACTION = 'job_approve';
@@ -73,6 +73,23 @@ export function resultMessage(job: RecoveryJob, steps: readonly StepRecord[], su
   return { text: `${jobId(job.number)} ${outcomeWord(summary)}: ${summary.headline}`, blocks: sections(text) };
 }
 
+/**
+ * A scheduled backup or drill, posted on its own in the emergency channel: success in one quiet line; failure
+ * loudly (@here), with the step that failed and why, and the other steps' times.
+ */
+export function scheduledResultMessage(job: RecoveryJob, steps: readonly StepRecord[], summary: JobSummary): ChatMessage {
+  if (summary.succeeded) {
+    const line = `:white_check_mark: ${jobId(job.number)} ${summary.headline}${job.params.kind === 'drill' && summary.verified.length > 0 ? ` ${summary.verified.slice(0, 2).join('; ')}.` : ''}`;
+    return { text: line };
+  }
+  const text = [
+    `:rotating_light: <!here> *${jobId(job.number)} failed: ${escapeMrkdwn(describeJob(job.env, job.params))}*`,
+    escapeMrkdwn(summary.headline),
+    ...steps.map((s) => `• ${escapeMrkdwn(s.name)}: ${s.state}${s.finishedAt ? ` (${formatDuration(s.finishedAt.getTime() - s.startedAt.getTime())})` : ''}`),
+  ].join('\n');
+  return { text: `${jobId(job.number)} failed: ${summary.headline}`, blocks: sections(text) };
+}
+
 /** The contract's two words: a cancelled job did not succeed, so it failed (its headline says it was cancelled). */
 function outcomeWord(summary: JobSummary): string {
   return summary.succeeded ? 'succeeded' : 'failed';
@@ -116,6 +133,32 @@ export function renderBackupListing(listing: BackupListing): Reply {
     for (const s of listing.snapshots) lines.push(`• \`${s.id}\` ${s.type}, ${s.status}${s.createdAt ? `, ${formatUtc(s.createdAt)}` : ''}`);
   }
   if (listing.snapshotError) lines.push(`_RDS snapshots could not be listed: ${escapeMrkdwn(listing.snapshotError)}_`);
+  const text = lines.join('\n');
+  return { text, blocks: sections(text) };
+}
+
+export function renderBackupCatalogue(c: BackupCatalogue): Reply {
+  const now = Date.now();
+  const lines = [
+    `*Backups of ${c.env}* in ${escapeMrkdwn(c.location)}, newest first (RPO ${formatDuration(c.rpoMinutes * 60_000)}, kept ${c.retentionDays} days):`,
+    c.lastDrill
+      ? `Last drill: ${c.lastDrill.passed ? ':white_check_mark: passed' : ':x: *failed*'} ${formatDuration(now - c.lastDrill.finishedAt.getTime())} ago with \`${c.lastDrill.backupName}\`${c.lastDrill.restoreMs !== undefined ? `, restore ${formatDuration(c.lastDrill.restoreMs)}` : ''}.`
+      : 'Last drill: _none yet_ (`/dr drill ' + c.env + '` runs one).',
+  ];
+  if (c.backups.length === 0) lines.push('_No backups._');
+  for (const b of c.backups) {
+    const age = formatDuration(now - b.takenAt.getTime());
+    const checksum = b.catalogue
+      ? b.catalogue.checkedAt
+        ? `sha256 ${b.catalogue.sha256.slice(0, 12)} checked`
+        : `sha256 ${b.catalogue.sha256.slice(0, 12)} *not checked*`
+      : b.hasSidecar
+        ? 'checksum file, not in the catalogue'
+        : 'no checksum (not taken by Lifeline)';
+    const drill = b.lastDrill ? `, drill ${b.lastDrill.passed ? 'passed' : '*failed*'} ${formatUtc(b.lastDrill.finishedAt)}` : '';
+    const tag = b.safetyCopy ? ' _(safety copy)_' : '';
+    lines.push(`• \`${b.name}\` ${age} old, ${size(b.size)}, ${checksum}${drill}${b.withinRpo ? '' : ', outside RPO'}${tag}`);
+  }
   const text = lines.join('\n');
   return { text, blocks: sections(text) };
 }

@@ -36,7 +36,7 @@ const ENV = 'prod';
 const PREFIX = 'shop';
 const ROWS = 500;
 const RPO_MINUTES = 360;
-const STEP_NAMES = [/preflight/, /safety backup/, /restore into a fresh database/, /swap/, /verify/, /clean ?up/];
+const STEP_NAMES = [/preflight/, /restore into a fresh database/, /swap/, /verify/, /ANALYZE/, /safety backup/, /clean ?up/];
 const SAFETY_COPY = new RegExp(`^${PREFIX}_pre-restore_\\d{8}_\\d{6}\\.dump$`);
 
 let w: World;

@@ -33,7 +33,7 @@ export interface FakeAwsError {
   readonly times?: number;
 }
 
-const MUTATING = new Set(['CreateDBSnapshot', 'RestoreDBInstanceFromDBSnapshot', 'UpdateService']);
+const MUTATING = new Set(['CreateDBSnapshot', 'DeleteDBSnapshot', 'RestoreDBInstanceFromDBSnapshot', 'UpdateService']);
 const ACCOUNT = '123456789012';
 const REGION = 'us-east-1';
 
@@ -193,6 +193,12 @@ export class FakeAws {
         const tags = indexed(p, 'Tags.Tag.').map((t) => [t.Key ?? '', t.Value ?? ''] as const);
         await this.rds.createSnapshot(p.DBInstanceIdentifier ?? '', p.DBSnapshotIdentifier ?? '', tags.length > 0 ? Object.fromEntries(tags) : undefined);
         return snapshotXml(this.rds.peekSnapshot(p.DBSnapshotIdentifier ?? '')!);
+      }
+      case 'DeleteDBSnapshot': {
+        const snapshot = this.rds.peekSnapshot(p.DBSnapshotIdentifier ?? '');
+        if (!snapshot) throw new AwsRefusedError('rds', 'DBSnapshotNotFound', `DBSnapshot ${p.DBSnapshotIdentifier ?? ''} not found.`);
+        await this.rds.deleteSnapshot(snapshot.id);
+        return snapshotXml({ ...snapshot, status: 'deleted' });
       }
       case 'RestoreDBInstanceFromDBSnapshot': {
         const securityGroups = indexed(p, 'VpcSecurityGroupIds.VpcSecurityGroupId.').map((v) => v[''] ?? '');

@@ -1,4 +1,8 @@
 // The lifeline.yml every test uses: four roles, the plan's severities, a ladder of the test's choosing.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
 export const USERS = { oncall: 'U0ONCALL', lead: 'U0LEAD', cto: 'U0CTO', ceo: 'U0CEO', declarer: 'U0DECLARER', other: 'U0OTHER' } as const;
 
 export interface LadderStep {
@@ -21,6 +25,22 @@ export interface TestConfigOptions {
   /** Replaces the `environments:` section (YAML indented by two spaces, without the key itself). */
   readonly environmentsYaml?: string;
   readonly approvalsYaml?: string;
+}
+
+let defaultStore: string | undefined;
+
+/**
+ * The default env's store, holding one backup taken now. The RPO watch pages on-call about an env whose store is
+ * empty (the contract), so tests about anything else need a store that is not overdue.
+ */
+function defaultBackupsFolder(): string {
+  if (defaultStore) return defaultStore;
+  const dir = mkdtempSync(join(tmpdir(), 'lifeline-test-backups-'));
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '_').slice(0, 15);
+  writeFileSync(join(dir, `staging_${stamp}.dump`), 'PGDMP');
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  defaultStore = dir;
+  return dir;
 }
 
 /** YAML with `${PD_KEY_*}` left for the real parser to interpolate, as in production. */
@@ -56,7 +76,7 @@ ${
   options.environmentsYaml ??
   `  staging:
     database: { url: "postgres://127.0.0.1:5432/staging", verify: [SELECT 1] }
-    backups: { store: "file://${options.backupsFolder ?? '/tmp/lifeline-test-backups'}", prefix: staging, retention_days: 7, rpo_minutes: 1440 }`
+    backups: { store: "file://${options.backupsFolder ?? defaultBackupsFolder()}", prefix: staging, retention_days: 7, rpo_minutes: 1440 }`
 }
 `;
 }

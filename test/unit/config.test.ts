@@ -81,13 +81,16 @@ describe('parseConfigText: the example file', () => {
       retention_days: 30,
       rpo_minutes: 360,
       schedule: '0 0,6,12,18 * * *',
+      // Defaults: the plan's weekly restore test and its database RTO (P0, 1 hour).
+      drill_schedule: '0 3 * * 1',
+      rto_minutes: 60,
     });
     expect(prod.ecs).toEqual({ cluster: 'solosuccess-production', services: ['solosuccess-ai-service'], max_count: 20, log_group: '/ecs/production/solosuccess-ai-service' });
     expect(prod.health_url).toBe('https://solosuccess.ai/api/health');
     expect(prod.require_approval).toEqual(['restore', 'scale', 'redeploy']);
     const staging = file.environments.staging!;
     expect(staging.database).toEqual({ url: EXAMPLE_ENV.STAGING_DATABASE_URL, verify: ['SELECT COUNT(*) FROM users'] });
-    expect(staging.backups).toEqual({ store: 'file:///var/backups/staging', prefix: 'solosuccess_staging', retention_days: 7, rpo_minutes: 1440 });
+    expect(staging.backups).toEqual({ store: 'file:///var/backups/staging', prefix: 'solosuccess_staging', retention_days: 7, rpo_minutes: 1440, drill_schedule: '0 3 * * 1', rto_minutes: 60 });
     expect(staging.require_approval).toEqual(['restore']);
     expect(staging.ecs).toBeUndefined();
   });
@@ -205,6 +208,10 @@ describe('parseConfigText: wrong types and values name the key', () => {
     ['zero rpo', minimal({ environments: '  staging:\n    database: { url: "postgres://u:p@h/db" }\n    backups: { store: "file:///b", prefix: s, retention_days: 1, rpo_minutes: 0 }' }), 'environments.staging.backups.rpo_minutes'],
     ['an unknown approval action', minimal({ environments: '  staging:\n    database: { url: "postgres://u:p@h/db" }\n    backups: { store: "file:///b", prefix: s, retention_days: 1, rpo_minutes: 60 }\n    require_approval: [restore, reboot]' }), 'environments.staging.require_approval[1]'],
     ['a list where a map belongs', minimal({ roles: '  - oncall' }).replace('roles:\n  - oncall', 'roles: [oncall]'), 'roles'],
+    ['a schedule that is not cron', minimal({ environments: '  staging:\n    database: { url: "postgres://u:p@h/db" }\n    backups: { store: "file:///b", prefix: s, retention_days: 1, rpo_minutes: 60, schedule: "every 6 hours" }' }), 'environments.staging.backups.schedule'],
+    ['a cron field out of range', minimal({ environments: '  staging:\n    database: { url: "postgres://u:p@h/db" }\n    backups: { store: "file:///b", prefix: s, retention_days: 1, rpo_minutes: 60, schedule: "0 24 * * *" }' }), 'environments.staging.backups.schedule'],
+    ['a drill schedule that is neither cron nor off', minimal({ environments: '  staging:\n    database: { url: "postgres://u:p@h/db" }\n    backups: { store: "file:///b", prefix: s, retention_days: 1, rpo_minutes: 60, drill_schedule: never }' }), 'environments.staging.backups.drill_schedule'],
+    ['zero rto', minimal({ environments: '  staging:\n    database: { url: "postgres://u:p@h/db" }\n    backups: { store: "file:///b", prefix: s, retention_days: 1, rpo_minutes: 60, rto_minutes: 0 }' }), 'environments.staging.backups.rto_minutes'],
   ])('%s', (_what, text, path) => {
     const e = parseError(text);
     expect(e.problems.length).toBeGreaterThanOrEqual(1);
@@ -276,6 +283,16 @@ describe('parseConfigText: escalation and role cross-checks', () => {
   });
 });
 
+describe('parseConfigText: backup schedules', () => {
+  it('takes cron with seconds and drill_schedule: off', () => {
+    const file = parseConfigText(
+      minimal({ environments: '  staging:\n    database: { url: "postgres://u:p@h/db" }\n    backups: { store: "file:///b", prefix: s, retention_days: 1, rpo_minutes: 60, schedule: "*/5 * * * * *", drill_schedule: "off" }' }),
+      {},
+    );
+    expect(file.environments.staging?.backups).toMatchObject({ schedule: '*/5 * * * * *', drill_schedule: 'off', rto_minutes: 60 });
+  });
+});
+
 describe('readConfig: environment', () => {
   it('loads the example with only the required variables and applies the contract defaults', () => {
     const config = readConfig(BASE_ENV);
@@ -327,6 +344,13 @@ describe('readConfig: environment', () => {
     expect(config.slack.apiUrl).toBe('http://127.0.0.1:9999/api/');
     expect(config.pagerdutyEventsUrl).toBe('http://127.0.0.1:9998/v2/enqueue');
     expect(config.processRole).toBe('worker');
+  });
+
+  it('LIFELINE_RPO_WATCH_SECONDS: 60 by default, at most 60 (the contract: at least once a minute)', () => {
+    expect(readConfig(BASE_ENV).recovery.rpoWatchSeconds).toBe(60);
+    expect(readConfig({ ...BASE_ENV, LIFELINE_RPO_WATCH_SECONDS: '5' }).recovery.rpoWatchSeconds).toBe(5);
+    const e = configError(() => readConfig({ ...BASE_ENV, LIFELINE_RPO_WATCH_SECONDS: '120' }));
+    expect(e.problems).toEqual([expect.stringMatching(/^LIFELINE_RPO_WATCH_SECONDS: .*at least once a minute/)]);
   });
 
   it('empty variables count as unset', () => {

@@ -1,0 +1,403 @@
+// Backup: Lifeline's /dr backup job on a generated application database of about BENCH_BACKUP_MB (default 1 GB) of
+// incompressible text (base64 of random bytes), against a plain `pg_dump -Fc` of the same database to a file (the
+// mean of a run before and a run after the job, each after a CHECKPOINT). Timed from the signed command to the job's
+// result message ("JOB-n succeeded"), and the dump step alone (from recovery_steps), since the job also reads the
+// stored backup back and applies retention. Memory: the Lifeline process's VmRSS sampled every 100 ms during the job
+// (and VmHWM, reset before the command), its child processes (pg_dump, pg_restore --list) summed separately; then a
+// database twice the size is generated and the job runs again in a fresh Lifeline process, to see that the peak
+// stays flat. The stored backup is checked too: pg_restore --list reads it, its SHA-256 equals its sidecar's and the
+// catalogue's, and the catalogue's row counts add up to the generated rows.
+import { createHash } from 'node:crypto';
+import { createReadStream, readdirSync, readFileSync, rmSync, statfsSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { pathToFileURL } from 'node:url';
+import { onCleanup } from './support/cleanup.mjs';
+import { FakePagerDuty, FakeSlack } from './support/fakes.mjs';
+import { createDatabase, createQueuePrefix, openPool } from './support/infra.mjs';
+import { kbToMb, MemorySampler, resetPeak, SAMPLE_EVERY_MS, statusKb } from './support/memory.mjs';
+import { APP_TABLES, backupNamePattern, checkpoint, createAppDatabase } from './support/pgbench-data.mjs';
+import { CHANNEL, startLifeline, writeConfig } from './support/processes.mjs';
+import { lastWords } from './support/slack-posts.mjs';
+import { commandBody, postSigned } from './support/slack-requests.mjs';
+import { megabytes, ratio, round, seconds, verdict } from './support/stats.mjs';
+import { fsyncFile, runProgram, stopSwitch, tempFolder, waitFor } from './support/tools.mjs';
+
+export const name = 'backup';
+
+const SIZE_MB = Number(process.env.BENCH_BACKUP_MB ?? 1024);
+/** 0 = no baseline at the doubled size; the time target is judged at 1x. */
+const DOUBLE_BASELINE = process.env.BENCH_BACKUP_DOUBLE_BASELINE !== '0';
+/** Baseline dumps per size (half before the job, half after); their mean is the baseline. */
+const BASELINE_RUNS = Math.max(1, Number(process.env.BENCH_BACKUP_BASELINE_RUNS ?? 2));
+const TARGET_RATIO = 1.1;
+const TARGET_PEAK_MB = 200;
+/** "Flat": the peak at twice the data at most this many times the first peak. */
+const TARGET_FLAT_RATIO = 1.2;
+const GB = SIZE_MB / 1024;
+/** Everything scales with the data: generation, two baseline dumps, the job and its checks, at 1x and 2x. */
+export const timeLimitMs = Math.round((4 + 20 * Math.max(GB, 0.05)) * 60_000);
+const JOB_LIMIT_MS = (gb) => Math.round((2 + 8 * gb) * 60_000);
+const TOOL_LIMIT_MS = (gb) => Math.round((2 + 6 * gb) * 60_000);
+
+const ENV = 'benchdb';
+const PREFIX = 'benchapp';
+const REQUESTER = 'U0DECLARER';
+const STEP_DUMP = 'pg_dump into the store';
+const STEP_CHECK = 'check the stored backup';
+const STEP_RETENTION = 'retention';
+
+/** Flipped by the first cleanup: a benchmark that ran out of time must not create anything after its cleanup ran. */
+const stopper = stopSwitch('backup');
+const alive = () => stopper.alive();
+
+// ---- the stored backup ---------------------------------------------------------------------------------------------
+
+/** SHA-256 (hex) of a file, streamed. */
+function sha256File(path) {
+  return new Promise((resolve, reject) => {
+    const hash = createHash('sha256');
+    createReadStream(path)
+      .on('data', (chunk) => hash.update(chunk))
+      .once('error', reject)
+      .once('end', () => resolve(hash.digest('hex')));
+  });
+}
+
+/**
+ * What the job left in the store folder and the catalogue, checked: exactly one backup named as the contract says
+ * plus its `.sha256` sidecar (no temporary leftovers), pg_restore --list reads it and lists both tables' data, its
+ * SHA-256 equals the sidecar's and the catalogue's, and the catalogue's sizes and row counts match. Throws on any
+ * difference; returns the figures.
+ */
+async function checkStore({ storeDir, catalogue, rows, gb }) {
+  const files = readdirSync(storeDir);
+  const dumps = files.filter((f) => backupNamePattern(PREFIX).test(f));
+  if (dumps.length !== 1) throw new Error(`the store holds ${dumps.length} backups, not 1: ${JSON.stringify(files)}`);
+  const backup = dumps[0];
+  const sidecar = `${backup}.sha256`;
+  const others = files.filter((f) => f !== backup && f !== sidecar);
+  if (others.length > 0) throw new Error(`the store holds more than ${backup} and its sidecar: ${JSON.stringify(others)}`);
+  if (!files.includes(sidecar)) throw new Error(`the store holds ${backup} but no ${sidecar}: ${JSON.stringify(files)}`);
+  const path = join(storeDir, backup);
+  const bytes = statSync(path).size;
+  // Written to disk before the next baseline, so that its writeback does not compete with that baseline.
+  const s0 = performance.now();
+  fsyncFile(path);
+  const fsyncMs = performance.now() - s0;
+
+  const h0 = performance.now();
+  const sha256 = await sha256File(path);
+  const hashMs = performance.now() - h0;
+  const sidecarText = readFileSync(join(storeDir, sidecar), 'utf8');
+  const sidecarSha = /^([0-9a-f]{64})\b/i.exec(sidecarText.trim())?.[1]?.toLowerCase();
+  if (sidecarSha !== sha256) throw new Error(`${backup} has SHA-256 ${sha256} but its sidecar says ${JSON.stringify(sidecarText.slice(0, 200))}`);
+
+  const listed = await runProgram('pg_restore', ['--list', path], { limitMs: TOOL_LIMIT_MS(gb), captureStdout: true, alive });
+  const entries = listed.stdout.split('\n').filter((l) => l.trim() !== '' && !l.startsWith(';'));
+  const missing = APP_TABLES.filter((t) => !entries.some((e) => new RegExp(`\\bTABLE DATA \\S+ ${t}\\b`).test(e)));
+  if (missing.length > 0) throw new Error(`pg_restore --list of ${backup} has no TABLE DATA for ${missing.join(', ')}:\n${listed.stdout.slice(0, 2000)}`);
+
+  if (catalogue.length !== 1) throw new Error(`the backups catalogue has ${catalogue.length} rows for ${ENV}, not 1: ${JSON.stringify(catalogue).slice(0, 1000)}`);
+  const row = catalogue[0];
+  const problems = [];
+  if (row.name !== backup) problems.push(`name ${row.name}, the store holds ${backup}`);
+  if (Number(row.size_bytes) !== bytes) problems.push(`size_bytes ${row.size_bytes}, the file has ${bytes}`);
+  if (String(row.sha256).toLowerCase() !== sha256) problems.push(`sha256 ${row.sha256}, the file has ${sha256}`);
+  const tableRows = row.table_rows && typeof row.table_rows === 'object' ? row.table_rows : {};
+  const counted = Object.values(tableRows).reduce((a, b) => a + Number(b), 0);
+  if (counted !== rows) problems.push(`table_rows ${JSON.stringify(tableRows)} add up to ${counted}, the database holds ${rows}`);
+  if (problems.length > 0) throw new Error(`the catalogue row of ${backup} disagrees with the store: ${problems.join('; ')}`);
+
+  return {
+    name: backup,
+    bytes,
+    sha256,
+    sha256_matches_sidecar: true,
+    sha256_matches_catalogue: true,
+    pg_restore_list_entries: entries.length,
+    pg_restore_list_ms: Math.round(listed.ms),
+    sha256_read_ms: Math.round(hashMs),
+    fsync_after_job_ms: Math.round(fsyncMs),
+    catalogue_table_rows: tableRows,
+    catalogue_duration_ms: row.duration_ms === undefined || row.duration_ms === null ? null : Number(row.duration_ms),
+  };
+}
+
+// ---- one measured backup -------------------------------------------------------------------------------------------
+
+/**
+ * Generates the database, optionally times the baseline before and after, and in between runs the job through a
+ * signed Slack command in a fresh Lifeline process. Everything it creates is removed before it returns.
+ */
+async function measure({ sizeMb, label, withBaseline, slack, pagerduty, print }) {
+  const gb = sizeMb / 1024;
+  const app = await createAppDatabase(sizeMb, print, { label: 'bkp', alive });
+  const store = tempFolder('store', { alive });
+  const work = tempFolder('work', { alive });
+  const base = tempFolder('baseline', { alive });
+  const out = { label, requested_mb: sizeMb, rows: app.rows, database_bytes: app.size };
+
+  /** One baseline: CHECKPOINT, then timed pg_dump -Fc to a file; then (untimed) fsync and removal of the file. */
+  const timeBaseline = async (i, when) => {
+    await checkpoint();
+    alive();
+    const path = join(base.dir, `baseline_${i}.dump`);
+    const startedAt = Date.now();
+    let sampler;
+    try {
+      const dumped = await runProgram('pg_dump', ['--format=custom', `--file=${path}`, app.url], {
+        limitMs: TOOL_LIMIT_MS(gb),
+        alive,
+        onStart: (pid) => (sampler = new MemorySampler(pid, { rootIsChild: true })),
+      });
+      const memory = sampler?.stop();
+      const cpu = sampler?.window(startedAt, Date.now());
+      const bytes = statSync(path).size;
+      const s0 = performance.now();
+      fsyncFile(path);
+      const fsyncMs = performance.now() - s0;
+      out.baseline_runs_ms.push(Math.round(dumped.ms));
+      (out.baseline_fsync_ms ??= []).push(Math.round(fsyncMs));
+      (out.baseline_cpu ??= []).push(cpu);
+      out.baseline_dump_bytes = bytes;
+      out.baseline_pg_dump_peak_mb = Math.max(out.baseline_pg_dump_peak_mb ?? 0, memory?.children_peak_mb ?? 0);
+      print(
+        `${label}: baseline ${i + 1}/${BASELINE_RUNS} (${when} the job) pg_dump -Fc to a file: ${seconds(dumped.ms)} → ${megabytes(bytes)} ` +
+          `(then fsync ${Math.round(fsyncMs)} ms, not timed; pg_dump peak ${memory?.children_peak_mb} MB RSS; machine CPU busy ${cpu?.machine_busy_pct}%, ` +
+          `iowait ${cpu?.machine_iowait_pct}%, dirty page cache ${cpu?.dirty_at_start_mb} MB at start, peak ${cpu?.dirty_peak_mb} MB)`,
+      );
+    } finally {
+      sampler?.stop();
+      rmSync(path, { force: true });
+    }
+  };
+
+  // Baseline runs before and after the job (half each), so that neither side always runs on a fresher server.
+  const before = Math.ceil(BASELINE_RUNS / 2);
+  if (withBaseline) {
+    out.baseline_runs_ms = [];
+    for (let i = 0; i < before; i++) await timeBaseline(i, 'before');
+  }
+
+  // Lifeline: its own state database and queue prefix, a config naming the app database and the store. No schedule
+  // and no drills: nothing but the command starts a job.
+  const state = await createDatabase(`bkp${label}`);
+  const queue = createQueuePrefix(`bkp${label}`);
+  const configPath = writeConfig([{ after_minutes: 0, notify: 'oncall' }], {
+    environmentsYaml: `  ${ENV}:
+    database:
+      url: "${app.url}"
+      verify: [SELECT COUNT(*) FROM ${APP_TABLES[0]}]
+    backups: { store: "${pathToFileURL(store.dir).href}", prefix: ${PREFIX}, retention_days: 7, rpo_minutes: 1440, drill_schedule: "off" }`,
+  });
+  alive();
+  const lifeline = await startLifeline({
+    databaseUrl: state.url,
+    queuePrefix: queue.prefix,
+    slackApiUrl: slack.apiUrl,
+    pagerdutyUrl: pagerduty.url,
+    configPath,
+    // A work folder of its own; AWS pointed at a closed local port (no AWS call is expected).
+    extraEnv: {
+      TMPDIR: work.dir,
+      AWS_REGION: 'us-east-1',
+      AWS_ACCESS_KEY_ID: 'AKIABENCH0000000000',
+      AWS_SECRET_ACCESS_KEY: 'bench-secret-key-0000000000000',
+      AWS_ENDPOINT_URL: 'http://127.0.0.1:9',
+      AWS_EC2_METADATA_DISABLED: 'true',
+    },
+  });
+  const pool = openPool(state.url);
+  const closePool = onCleanup('close Lifeline state pool', () => pool.end());
+  try {
+    const postsBefore = slack.posts.length;
+    const responsesBefore = slack.responses.length;
+
+    // Same starting point as the baseline: dirty buffers flushed, Lifeline idle.
+    await checkpoint();
+    const hwmReset = resetPeak(lifeline.child.pid);
+    const rssIdleKb = statusKb(lifeline.child.pid, 'VmRSS');
+    const sampler = new MemorySampler(lifeline.child.pid);
+    let job;
+    let result;
+    let memory;
+    const sentAt = Date.now();
+    try {
+      const sent = await postSigned(
+        lifeline.eventsUrl,
+        commandBody({ command: '/dr', text: `backup ${ENV}`, user_id: REQUESTER, channel_id: CHANNEL, response_url: slack.newResponseUrl() }),
+      );
+      if (sent.status !== 200) throw new Error(`/dr backup answered ${sent.status} ${sent.error ?? ''}`);
+      out.command_ack_ms = Math.round(sent.ms);
+      // "JOB-n: backup of <env> requested. …", in the ack itself or through the response_url; anything else is a refusal.
+      const reply = await waitFor(
+        'the reply to /dr backup',
+        () => sent.ackText || slack.responses.slice(responsesBefore)[0]?.text,
+        30_000,
+        { alive },
+      ).catch((err) => {
+        throw new Error(`${err.message}${lastWords(slack, lifeline)}`);
+      });
+      const number = /\bJOB-(\d+): backup of /.exec(reply)?.[1];
+      if (number === undefined) throw new Error(`/dr backup ${ENV} did not start a job: ${reply.slice(0, 1000)}${lastWords(slack, lifeline)}`);
+      job = Number(number);
+      out.reply_says = reply.slice(0, 200);
+      const resultRe = new RegExp(`^JOB-${job} (succeeded|failed)\\b`);
+      // Job numbers start again at 1 in each round's fresh state database: only this round's posts count.
+      result = await waitFor(
+        `JOB-${job}'s result`,
+        () => slack.posts.slice(postsBefore).find((p) => p.thread_ts !== undefined && resultRe.test(p.text)),
+        JOB_LIMIT_MS(gb),
+        { everyMs: 50, alive },
+      ).catch((err) => {
+        throw new Error(`${err.message}${lastWords(slack, lifeline)}`);
+      });
+    } finally {
+      memory = sampler.stop();
+    }
+    const hwmKb = statusKb(lifeline.child.pid, 'VmHWM');
+    if (!result.text.startsWith(`JOB-${job} succeeded`)) throw new Error(`JOB-${job} did not succeed: ${result.text.slice(0, 1500)}${lastWords(slack, lifeline)}`);
+
+    out.job = job;
+    out.job_ms = result.at - sentAt;
+    const plan = slack.posts.slice(postsBefore).find((p) => p.channel === CHANNEL && p.thread_ts === undefined && p.text.startsWith(`JOB-${job}:`));
+    out.command_to_plan_ms = plan ? plan.at - sentAt : null;
+    const { rows: steps } = await pool.query(
+      `SELECT step_index, name, state, detail, extract(epoch FROM finished_at - started_at) * 1000 AS ms, extract(epoch FROM started_at) * 1000 AS started
+         FROM recovery_steps WHERE job = $1 ORDER BY step_index`,
+      [job],
+    );
+    out.steps = steps.map((s) => ({
+      name: s.name,
+      state: s.state,
+      ms: Math.round(Number(s.ms)),
+      detail: s.detail,
+      // Lifeline's own CPU and the machine's during the step (2 CPUs here: Lifeline's share competes with pg_dump's).
+      cpu: sampler.window(Number(s.started), Number(s.started) + Number(s.ms)),
+    }));
+    const dumpStep = out.steps.find((s) => s.name === STEP_DUMP);
+    if (!dumpStep) throw new Error(`JOB-${job} has no step "${STEP_DUMP}": ${JSON.stringify(out.steps.map((s) => s.name))}`);
+    out.dump_step_ms = dumpStep.ms;
+    out.check_step_ms = out.steps.find((s) => s.name === STEP_CHECK)?.ms ?? null;
+    out.retention_step_ms = out.steps.find((s) => s.name === STEP_RETENTION)?.ms ?? null;
+    out.command_to_first_step_ms = steps.length > 0 ? Math.round(Number(steps[0].started) - sentAt) : null;
+    const dumpRow = steps.find((st) => st.name === STEP_DUMP);
+    out.command_to_dump_done_ms = Math.round(Number(dumpRow.started) + Number(dumpRow.ms) - sentAt);
+    out.memory = { ...memory, rss_idle_before_mb: kbToMb(rssIdleKb), vm_hwm_mb: kbToMb(hwmKb), vm_hwm_covers: hwmReset ? 'the job (reset before the command)' : 'the whole process' };
+    out.result_says = result.text.slice(0, 200);
+    const { rows: catalogue } = await pool.query('SELECT * FROM backups WHERE env = $1 ORDER BY id', [ENV]);
+    out.stored = await checkStore({ storeDir: store.dir, catalogue, rows: app.rows, gb });
+    out.dump_bytes = out.stored.bytes;
+    out.log_warnings = lifeline.warnings;
+    out.log_errors = lifeline.errors;
+    out.first_log_problems = lifeline.firstProblems;
+    if (withBaseline) {
+      for (let i = before; i < BASELINE_RUNS; i++) await timeBaseline(i, 'after');
+      // The mean of the runs: one run alone varies by 10-30% on this 2-CPU machine.
+      out.baseline_ms = Math.round(out.baseline_runs_ms.reduce((a, b) => a + b, 0) / out.baseline_runs_ms.length);
+    }
+  } finally {
+    await lifeline.stop();
+    await closePool();
+    // Free the disk before the next (bigger) round.
+    await queue.drop();
+    await state.drop();
+    await base.remove();
+    await work.remove();
+    await store.remove();
+    await app.drop();
+  }
+  return out;
+}
+
+// ---- the benchmark -------------------------------------------------------------------------------------------------
+
+function printRound(print, r) {
+  print(`${r.label}: database ${megabytes(r.database_bytes)} (${r.rows} rows), Lifeline's backup ${r.stored.name} ${megabytes(r.dump_bytes)}`);
+  print(
+    `${r.label}: command → "JOB succeeded" message ${seconds(r.job_ms)} (ack ${r.command_ack_ms} ms, command → plan ${r.command_to_plan_ms} ms, ` +
+      `command → first step ${r.command_to_first_step_ms} ms, command → dump step done ${seconds(r.command_to_dump_done_ms)})`,
+  );
+  for (const s of r.steps) {
+    const cpu = s.cpu ? `; Lifeline CPU ${s.cpu.process_cpu_pct_of_one_cpu}% of one CPU, machine busy ${s.cpu.machine_busy_pct}%, iowait ${s.cpu.machine_iowait_pct}%, dirty ${s.cpu.dirty_at_start_mb} → peak ${s.cpu.dirty_peak_mb} MB` : '';
+    print(`${r.label}:   step ${s.name}: ${seconds(s.ms)} (${s.state}${cpu})`);
+    if (s.name === STEP_DUMP && s.detail) print(`${r.label}:     ${String(s.detail).slice(0, 300)}`);
+  }
+  const st = r.stored;
+  print(
+    `${r.label}: stored backup checked: pg_restore --list ${st.pg_restore_list_entries} entries (${st.pg_restore_list_ms} ms), SHA-256 = sidecar = catalogue ` +
+      `(read in ${st.sha256_read_ms} ms), catalogue rows ${JSON.stringify(st.catalogue_table_rows)}; fsync after the job ${st.fsync_after_job_ms} ms`,
+  );
+  if (r.baseline_ms !== undefined) print(`${r.label}: baseline pg_dump -Fc ${megabytes(r.baseline_dump_bytes)}, pg_dump peak ${r.baseline_pg_dump_peak_mb} MB RSS`);
+  const m = r.memory;
+  print(
+    `${r.label}: Lifeline RSS idle ${m.rss_idle_before_mb} MB, peak ${m.rss_peak_mb} MB over ${m.samples} samples (every ${SAMPLE_EVERY_MS} ms), ` +
+      `VmHWM ${m.vm_hwm_mb} MB (${m.vm_hwm_covers}); child processes peak ${m.children_peak_mb} MB summed (${m.children_at_peak} processes), ` +
+      `by program ${JSON.stringify(m.children_peak_by_program_mb)}`,
+  );
+  print(`${r.label}: Lifeline log lines warn ${r.log_warnings} error ${r.log_errors}`);
+  for (const line of r.first_log_problems) print(`${r.label}:   lifeline log: ${line}`);
+}
+
+export async function run(print) {
+  stopper.arm();
+  const free = statfsSync(tmpdir());
+  const freeBytes = free.bavail * free.bsize;
+  // At 2x: the database, its WAL, a baseline dump and Lifeline's dump; with margin.
+  const needBytes = SIZE_MB * 2 * 1024 * 1024 * 5;
+  print(`free disk at ${tmpdir()}: ${round(freeBytes / 1024 ** 3, 1)} GB; this run needs about ${round(needBytes / 1024 ** 3, 1)} GB`);
+  if (freeBytes < needBytes) throw new Error(`not enough free disk: ${round(freeBytes / 1024 ** 3, 1)} GB free, about ${round(needBytes / 1024 ** 3, 1)} GB needed`);
+
+  const slack = await new FakeSlack({ recordPosts: true }).start();
+  onCleanup('stop fake Slack', () => slack.stop());
+  const pagerduty = await new FakePagerDuty().start();
+  onCleanup('stop fake PagerDuty', () => pagerduty.stop());
+
+  const first = await measure({ sizeMb: SIZE_MB, label: '1x', withBaseline: true, slack, pagerduty, print });
+  printRound(print, first);
+  const second = await measure({ sizeMb: SIZE_MB * 2, label: '2x', withBaseline: DOUBLE_BASELINE, slack, pagerduty, print });
+  printRound(print, second);
+
+  const jobRatio = ratio(first.job_ms, first.baseline_ms);
+  const stepRatio = ratio(first.dump_step_ms, first.baseline_ms);
+  const dumpDoneRatio = ratio(first.command_to_dump_done_ms, first.baseline_ms);
+  const peak1 = first.memory.rss_peak_mb;
+  const peak2 = second.memory.rss_peak_mb;
+  const hwm1 = first.memory.vm_hwm_mb;
+  const hwm2 = second.memory.vm_hwm_mb;
+  const peakOf = (r) => Math.max(r.memory.rss_peak_mb ?? 0, r.memory.vm_hwm_mb ?? 0);
+  const flatRatio = ratio(peakOf(second), peakOf(first));
+  const jobOk = jobRatio !== null && jobRatio <= TARGET_RATIO;
+  const memoryOk = peakOf(first) < TARGET_PEAK_MB && peakOf(second) < TARGET_PEAK_MB;
+  const flatOk = flatRatio !== null && flatRatio <= TARGET_FLAT_RATIO;
+
+  print(
+    `baseline pg_dump -Fc to a file: ${seconds(first.baseline_ms)} (mean of ${first.baseline_runs_ms.map(seconds).join(', ')}); ` +
+      `Lifeline dump step ${seconds(first.dump_step_ms)}, check step ${seconds(first.check_step_ms)}, retention ${seconds(first.retention_step_ms)}; whole job ${seconds(first.job_ms)}`,
+  );
+  print(`ratio whole job (command → result message) / baseline = ${jobRatio}; ratio dump step / baseline = ${stepRatio} (command → dump step done: ${dumpDoneRatio})`);
+  if (second.baseline_ms !== undefined) print(`2x: baseline ${seconds(second.baseline_ms)}, dump step ${seconds(second.dump_step_ms)} (${ratio(second.dump_step_ms, second.baseline_ms)}x), job ${seconds(second.job_ms)} (${ratio(second.job_ms, second.baseline_ms)}x)`);
+  print(`Lifeline peak RSS: ${peak1} MB at ${megabytes(first.database_bytes)} (VmHWM ${hwm1} MB), ${peak2} MB at ${megabytes(second.database_bytes)} (VmHWM ${hwm2} MB): ratio ${flatRatio}`);
+  print(`${verdict(jobOk)} whole job, command → result message, <= ${TARGET_RATIO} x pg_dump -Fc (${jobRatio}x)`);
+  print(`(not a target) dump step alone: ${stepRatio}x`);
+  print(`${verdict(memoryOk)} Lifeline peak RSS < ${TARGET_PEAK_MB} MB (${peakOf(first)} MB, ${peakOf(second)} MB)`);
+  print(`${verdict(flatOk)} peak RSS flat when the database doubles: 2x/1x <= ${TARGET_FLAT_RATIO} (${flatRatio})`);
+
+  return {
+    headline: `job ${jobRatio}x and dump step ${stepRatio}x vs pg_dump -Fc (${seconds(first.job_ms)}, ${seconds(first.dump_step_ms)} vs ${seconds(first.baseline_ms)}); peak RSS ${peakOf(first)} → ${peakOf(second)} MB`,
+    size_mb: SIZE_MB,
+    ratio_job: jobRatio,
+    ratio_dump_step: stepRatio,
+    ratio_command_to_dump_done: dumpDoneRatio,
+    ratio_peak_rss_2x_over_1x: flatRatio,
+    rounds: [first, second].map((r) => ({ ...r, steps: r.steps.map(({ name: n, ms, state: st, cpu }) => ({ name: n, ms, state: st, cpu })) })),
+    targets: {
+      whole_job_at_most_1_1x: verdict(jobOk),
+      peak_rss_under_200mb: verdict(memoryOk),
+      peak_rss_flat_when_doubled: verdict(flatOk),
+    },
+    pass: jobOk && memoryOk && flatOk,
+  };
+}

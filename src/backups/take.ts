@@ -1,0 +1,191 @@
+// A logical backup into a store, and the check that what the store now holds is that backup.
+//
+// pg_dump runs inside a snapshot exported by a REPEATABLE READ transaction that counts every table's rows at the
+// same moment: the counts describe exactly the data in the dump, which is what a drill later compares against.
+import { createHash } from 'node:crypto';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type pg from 'pg';
+import { PermanentError } from '../errors.js';
+import {
+  connectClient,
+  describeConnection,
+  isTransientPgError,
+  parsePostgresUrl,
+  runTool,
+  scrubberFor,
+  sqlState,
+  throwIfAborted,
+  ToolFailedError,
+  type PgConnection,
+  type PgToolOptions,
+} from '../recovery/pg-tools.js';
+import { dumpDatabase } from '../recovery/logical-restore.js';
+import { NotFoundError, type BackupStore } from './store.js';
+
+export interface TakenBackup {
+  readonly name: string;
+  readonly size: number;
+  readonly sha256: string;
+  /** schema.table → rows, counted in the dump's own snapshot. */
+  readonly tableRows: Readonly<Record<string, number>>;
+  readonly durationMs: number;
+}
+
+export interface StoredCheck {
+  /** pg_restore --list entries read from the stored object. */
+  readonly entries: number;
+  readonly sha256: string;
+  readonly size: number;
+}
+
+/** The checksum sidecar kept beside a backup, in `sha256sum` format (so `sha256sum -c` checks it by hand). */
+export function sidecarName(backupName: string): string {
+  return `${backupName}.sha256`;
+}
+
+function connectionOf(url: string): { conn: PgConnection; scrub: (text: string) => string } {
+  const scrub = scrubberFor(url);
+  try {
+    return { conn: parsePostgresUrl(url), scrub };
+  } catch (err) {
+    throw new PermanentError(scrub((err as Error).message));
+  }
+}
+
+async function countRows(client: pg.Client): Promise<Record<string, number>> {
+  const { rows: tables } = await client.query<{ name: string }>(
+    `SELECT format('%I.%I', n.nspname, c.relname) AS name
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+        AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'
+      ORDER BY 1`,
+  );
+  const counts: Record<string, number> = {};
+  for (const { name } of tables) {
+    const { rows } = await client.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${name}`);
+    counts[name] = Number(rows[0]?.n ?? 0);
+  }
+  return counts;
+}
+
+/**
+ * pg_dump -Fc of `url` into `store` as `name` (atomic: nothing under `name` unless pg_dump exited 0 and the store
+ * took every byte), with each table's exact row count from the same snapshot. Memory stays flat whatever the size.
+ */
+export async function takeBackup(url: string, store: BackupStore, name: string, options: { signal?: AbortSignal; tools?: PgToolOptions } = {}): Promise<TakenBackup> {
+  const { conn, scrub } = connectionOf(url);
+  throwIfAborted(options.signal, 'the backup');
+  const started = Date.now();
+  let client: pg.Client;
+  try {
+    client = await connectClient(conn, { applicationName: 'lifeline-backup' });
+  } catch (err) {
+    const message = `cannot connect to ${describeConnection(conn)}: ${scrub((err as Error).message)}`;
+    // The server answered (no such database, a wrong password): trying again will not help.
+    if (sqlState(err) !== undefined && !isTransientPgError(err)) throw new PermanentError(message);
+    throw new Error(message, { cause: err });
+  }
+  try {
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    const { rows } = await client.query<{ id: string }>('SELECT pg_export_snapshot() AS id');
+    const snapshot = rows[0]?.id ?? '';
+    // Both run in the exported snapshot; the transaction stays open until pg_dump is done with it.
+    const [dumped, counted] = await Promise.allSettled([
+      dumpDatabase(conn, scrub, store, name, options.signal, options.tools, [`--snapshot=${snapshot}`]),
+      countRows(client),
+    ]);
+    if (dumped.status === 'rejected') throw dumped.reason;
+    if (counted.status === 'rejected') {
+      // The dump landed but its row counts did not: a backup a drill cannot check is not kept.
+      await store.remove(name).catch(() => undefined);
+      throw new Error(`counting the rows of ${describeConnection(conn)} failed: ${scrub((counted.reason as Error).message)}`);
+    }
+    await client.query('COMMIT');
+    return { name, size: dumped.value.size, sha256: dumped.value.sha256, tableRows: counted.value, durationMs: Date.now() - started };
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/**
+ * Reads the stored object back once: its SHA-256 (which must equal `expectedSha256`) and, from the same stream,
+ * pg_restore --list of its table of contents. Throws PermanentError when either disagrees.
+ */
+export async function checkStoredBackup(
+  store: BackupStore,
+  name: string,
+  expectedSha256: string,
+  databaseUrl: string,
+  options: { signal?: AbortSignal; tools?: PgToolOptions } = {},
+): Promise<StoredCheck> {
+  const { conn, scrub } = connectionOf(databaseUrl);
+  let source: Readable;
+  try {
+    source = await store.read(name);
+  } catch (err) {
+    if (err instanceof NotFoundError) throw new PermanentError(`${name} is not in ${store.location} right after it was written`);
+    throw err;
+  }
+  const listing = runTool('pg_restore', ['--list'], { conn, tools: options.tools, signal: options.signal, stdin: 'pipe', stdout: 'pipe', scrub });
+  let entries = 0;
+  let partialLine = '';
+  listing.stdout?.on('data', (chunk: Buffer) => {
+    const lines = (partialLine + chunk.toString('utf8')).split('\n');
+    partialLine = lines.pop() ?? '';
+    entries += lines.filter((l) => l.trim() !== '' && !l.startsWith(';')).length;
+  });
+  const stdin = listing.stdin;
+  if (!stdin) throw new Error('pg_restore started without a stdin pipe');
+  // pg_restore stops reading once it has the table of contents: from then on the rest only goes to the hash.
+  let listening = true;
+  stdin.on('error', () => (listening = false));
+  stdin.on('close', () => (listening = false));
+  const hash = createHash('sha256');
+  let size = 0;
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      hash.update(chunk);
+      size += chunk.length;
+      if (!listening || stdin.write(chunk)) {
+        callback();
+        return;
+      }
+      const go = (): void => {
+        stdin.off('drain', go);
+        stdin.off('close', go);
+        callback();
+      };
+      stdin.on('drain', go);
+      stdin.on('close', go);
+    },
+    final(callback) {
+      if (listening) stdin.end();
+      callback();
+    },
+  });
+  const [read, listed] = await Promise.allSettled([pipeline(source, sink, options.signal ? { signal: options.signal } : {}), listing.done]);
+  if (read.status === 'rejected') {
+    listing.kill();
+    // The store's own integrity check (the SDK verifies S3's checksum of a single-part object) failed.
+    if (read.reason instanceof Error && /checksum/i.test(read.reason.message)) {
+      throw new PermanentError(`${name} as stored in ${store.location} failed the store's checksum: ${read.reason.message}`);
+    }
+    throw read.reason;
+  }
+  if (listed.status === 'rejected') {
+    const reason = listed.reason as Error;
+    if (reason instanceof ToolFailedError) throw new PermanentError(`${name} as stored in ${store.location} is unreadable: ${reason.message}`);
+    throw reason;
+  }
+  const sha256 = hash.digest('hex');
+  if (sha256 !== expectedSha256) {
+    throw new PermanentError(`${name} as stored in ${store.location} has sha256 ${sha256.slice(0, 12)}…, not the ${expectedSha256.slice(0, 12)}… pg_dump wrote`);
+  }
+  return { entries, sha256, size };
+}
+
+/** Writes `<name>.sha256` beside the backup. */
+export async function writeSidecar(store: BackupStore, name: string, sha256: string): Promise<void> {
+  await store.write(sidecarName(name), Readable.from([Buffer.from(`${sha256}  ${name}\n`)]));
+}

@@ -1,0 +1,221 @@
+// /dr drill and the weekly drill schedule: the plan's "Weekly Backup Restore Test". The latest backup is restored
+// into a scratch database beside the env's own (which is never touched), checked with the env's verify queries and
+// against the row counts recorded when the backup was taken, and dropped again, also when the drill fails.
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { rm } from 'node:fs/promises';
+import { audit } from '../../audit/store.js';
+import { catalogueOf, recordDrill } from '../../backups/catalogue.js';
+import { latestBackup, parseBackupName, safetyCopyFileName } from '../../backups/names.js';
+import type { BackupStore } from '../../backups/store.js';
+import type { Db } from '../../db/pool.js';
+import { PermanentError, UserError } from '../../errors.js';
+import { againstTarget, formatDuration, formatUtc } from '../../incidents/format.js';
+import type { KindDefinition, StepContext, StepDefinition } from '../kind.js';
+import * as engine from '../logical-restore.js';
+import { connectClient, parsePostgresUrl, withDatabase } from '../pg-tools.js';
+import { formatSize } from '../format.js';
+
+export interface DrillKindDeps {
+  readonly db: Db;
+  readonly storeFor: (url: string) => BackupStore;
+  readonly parallelJobs: number;
+  /** Last result and restore time, for /metrics. */
+  readonly observe: (env: string, passed: boolean, restoreMs: number | undefined) => void;
+}
+
+interface DrillBackup {
+  readonly name: string;
+  readonly format: 'custom' | 'sql.gz';
+  readonly takenAt: string;
+  readonly size: number;
+}
+
+const PREFLIGHT = 'preflight: latest backup readable';
+const RESTORE = 'restore into a scratch database';
+const CHECKS = 'checks: verify queries and row counts';
+const DROP = 'drop the scratch database';
+
+function backupOf(ctx: StepContext): DrillBackup {
+  return ctx.state.backup as DrillBackup;
+}
+
+function planOf(deps: DrillKindDeps, ctx: StepContext): engine.LogicalRestorePlan {
+  const backup = backupOf(ctx);
+  return {
+    targetUrl: ctx.env.database.url,
+    store: deps.storeFor(ctx.env.backups.store),
+    backupName: backup.name,
+    format: backup.format,
+    // A drill never replaces the env's database, so it never takes a safety copy; the engine wants a valid name.
+    safetyCopyName: safetyCopyFileName(ctx.env.backups.prefix, new Date(backup.takenAt)),
+    verify: ctx.env.database.verify,
+    workDir: join(tmpdir(), `lifeline-drill-${ctx.job.number}-${ctx.job.createdAt.getTime()}`),
+    parallelJobs: deps.parallelJobs,
+    signal: ctx.signal,
+  };
+}
+
+function engineState(ctx: StepContext): engine.RestoreState {
+  return (ctx.state.engine ?? {}) as engine.RestoreState;
+}
+
+function checks(ctx: StepContext): string[] {
+  return (ctx.state.checks as string[] | undefined) ?? [];
+}
+
+/** RPO achieved (the backup's age when the drill began) and RTO achieved (fetch + restore), against the plan. */
+function objectives(ctx: StepContext): string[] {
+  const backup = backupOf(ctx);
+  const startedAt = Number(ctx.state.startedAt ?? Date.now());
+  const ageMs = startedAt - new Date(backup.takenAt).getTime();
+  const lines = [`RPO achieved (the backup's age): ${againstTarget(ageMs, ctx.env.backups.rpo_minutes)}`];
+  const restoreMs = ctx.state.restoreMs as number | undefined;
+  if (restoreMs !== undefined) lines.push(`RTO achieved (fetch and restore): ${againstTarget(restoreMs, ctx.env.backups.rto_minutes)}`);
+  return lines;
+}
+
+async function countRows(url: string, database: string, tables: readonly string[]): Promise<Map<string, number | string>> {
+  const client = await connectClient(withDatabase(parsePostgresUrl(url), database), { queryTimeoutMs: 10 * 60_000, applicationName: 'lifeline-drill' });
+  const counts = new Map<string, number | string>();
+  try {
+    for (const table of tables) {
+      try {
+        const { rows } = await client.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${table}`);
+        counts.set(table, Number(rows[0]?.n ?? 0));
+      } catch (err) {
+        counts.set(table, `error: ${(err as Error).message}`);
+      }
+    }
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+  return counts;
+}
+
+async function record(deps: DrillKindDeps, ctx: StepContext, passed: boolean): Promise<void> {
+  const backup = backupOf(ctx);
+  const restoreMs = ctx.state.restoreMs as number | undefined;
+  const lines = [...objectives(ctx), ...checks(ctx)];
+  await recordDrill(deps.db, {
+    env: ctx.job.env,
+    job: ctx.job.number,
+    backupName: backup.name,
+    store: ctx.env.backups.store,
+    passed,
+    backupAgeMs: Number(ctx.state.startedAt ?? Date.now()) - new Date(backup.takenAt).getTime(),
+    restoreMs,
+    checks: lines,
+  });
+  await audit(deps.db, { env: ctx.job.env, job: ctx.job.number, actor: 'lifeline', action: 'drill', detail: `${passed ? 'passed' : 'failed'}: ${backup.name}; ${lines.join('; ')}` });
+  deps.observe(ctx.job.env, passed, restoreMs);
+}
+
+export function drillKind(deps: DrillKindDeps): KindDefinition {
+  return {
+    async plan(ctx) {
+      const { env } = ctx;
+      const store = deps.storeFor(env.backups.store);
+      const listed = await store.list();
+      const chosen = latestBackup(listed.flatMap((o) => {
+        const parsed = parseBackupName(env.backups.prefix, o.name);
+        return parsed ? [{ ...parsed, size: o.size }] : [];
+      }));
+      if (!chosen) throw new UserError('bad_command', `There is no backup of ${ctx.job.env} in ${store.location} to drill.`);
+      const backup: DrillBackup = { name: chosen.name, format: chosen.format, takenAt: chosen.takenAt.toISOString(), size: chosen.size };
+      ctx.state.backup = backup;
+      return [
+        `Restore drill of ${ctx.job.env}: restore ${chosen.name} (taken ${formatUtc(chosen.takenAt)}, ${formatSize(chosen.size)}) into a scratch database on the same server; ${ctx.job.env}'s own database is not touched.`,
+        `Checks: ${env.database.verify.length} verify quer${env.database.verify.length === 1 ? 'y' : 'ies'} and each table's row count against the counts recorded when the backup was taken; then the scratch database is dropped.`,
+        `Judged against the RPO of ${formatDuration(env.backups.rpo_minutes * 60_000)} and the RTO of ${formatDuration(env.backups.rto_minutes * 60_000)}.`,
+      ].join('\n');
+    },
+    steps() {
+      return drillSteps(deps);
+    },
+    async onFailure(ctx) {
+      const plan = planOf(deps, ctx);
+      const cleaned = await engine.cleanup(plan, engineState(ctx)).catch((err: Error) => ({ state: engineState(ctx), detail: `dropping the scratch database failed: ${err.message}` }));
+      ctx.state.engine = cleaned.state;
+      await rm(plan.workDir, { recursive: true, force: true });
+      await record(deps, ctx, false);
+      return `${cleaned.detail} ${ctx.job.env}'s own database was not touched.`;
+    },
+    summarise(ctx, succeeded) {
+      const backup = ctx.state.backup as DrillBackup | undefined;
+      const verdict = succeeded ? 'passed' : 'FAILED';
+      return {
+        headline: `Restore drill of ${ctx.job.env} ${verdict}${backup ? ` with ${backup.name}` : ''}.`,
+        verified: backup ? [...objectives(ctx), ...checks(ctx)] : [],
+      };
+    },
+  };
+}
+
+function drillSteps(deps: DrillKindDeps): StepDefinition[] {
+  return [
+    {
+      name: PREFLIGHT,
+      destructive: false,
+      async run(ctx) {
+        if (ctx.state.startedAt === undefined) ctx.state.startedAt = Date.now();
+        const outcome = await engine.preflight(planOf(deps, ctx), engineState(ctx));
+        ctx.state.engine = outcome.state;
+        return outcome.detail;
+      },
+    },
+    {
+      name: RESTORE,
+      destructive: false,
+      async run(ctx) {
+        const outcome = await engine.restoreIntoFresh(planOf(deps, ctx), engineState(ctx));
+        ctx.state.engine = outcome.state;
+        ctx.state.restoreMs = Date.now() - Number(ctx.state.startedAt);
+        return `${outcome.detail.replace(/\.$/, '')} (the scratch database).`;
+      },
+    },
+    {
+      name: CHECKS,
+      destructive: false,
+      async run(ctx) {
+        const scratch = engineState(ctx).freshDb;
+        if (!scratch) throw new Error('the restore step has not recorded its scratch database');
+        const backup = backupOf(ctx);
+        const lines: string[] = [];
+        let failures = 0;
+        const verified = await engine.verifyDatabase(ctx.env.database.url, scratch, ctx.env.database.verify, ctx.signal);
+        for (const r of verified.results) lines.push(`${r.value.startsWith('error:') ? '✗' : '✓'} ${r.query} → ${r.value}`);
+        failures += verified.failures;
+        const recorded = (await catalogueOf(deps.db, ctx.env.backups.store)).get(backup.name)?.tableRows;
+        if (!recorded) {
+          lines.push(`– row counts: none recorded for ${backup.name} (not taken by Lifeline)`);
+        } else {
+          const counted = await countRows(ctx.env.database.url, scratch, Object.keys(recorded));
+          const wrong = Object.entries(recorded).filter(([table, rows]) => counted.get(table) !== rows);
+          failures += wrong.length;
+          const total = Object.values(recorded).reduce((a, b) => a + b, 0);
+          lines.push(
+            wrong.length === 0
+              ? `✓ row counts: all ${Object.keys(recorded).length} tables match the backup (${total.toLocaleString('en-US')} rows)`
+              : `✗ row counts: ${wrong.map(([table, rows]) => `${table} has ${String(counted.get(table))}, the backup had ${rows}`).join('; ')}`,
+          );
+        }
+        ctx.state.checks = lines;
+        if (failures > 0) throw new PermanentError(`${failures} check${failures === 1 ? '' : 's'} failed: ${lines.filter((l) => l.startsWith('✗')).join('; ')}`);
+        return lines.join('; ');
+      },
+    },
+    {
+      name: DROP,
+      destructive: false,
+      async run(ctx) {
+        const plan = planOf(deps, ctx);
+        const outcome = await engine.cleanup(plan, engineState(ctx));
+        ctx.state.engine = outcome.state;
+        await rm(plan.workDir, { recursive: true, force: true });
+        await record(deps, ctx, true);
+        return outcome.detail;
+      },
+    },
+  ];
+}

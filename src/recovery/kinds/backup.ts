@@ -69,9 +69,16 @@ export function backupKind(deps: BackupKindDeps): KindDefinition {
     async onFailure(ctx, failedStep) {
       const summary = `${scheduled(ctx) ? 'Scheduled backup' : 'Backup'} of ${ctx.job.env} failed at "${failedStep}"`;
       // Slack hears it from the job's own result message; on-call hears it here, once while it stays failed.
+      const taken = ctx.state.taken as TakenBackup | undefined;
+      const files =
+        failedStep === DUMP
+          ? 'No file was left under a backup name.'
+          : failedStep === CHECK
+            ? ''
+            : `The backup itself, ${taken?.name ?? '(unnamed)'}, is stored and checked.`;
       try {
         await deps.alerts.raise('backup_failed', ctx.job.env, summary, undefined);
-        return 'On-call was paged (warning). No file was left under a backup name.';
+        return `On-call was paged (warning).${files ? ` ${files}` : ''}`;
       } catch (err) {
         deps.log.error({ env: ctx.job.env, err: (err as Error).message }, 'could not page about a failed backup');
         return `Paging on-call failed too: ${(err as Error).message}.`;
@@ -128,13 +135,18 @@ function backupSteps(deps: BackupKindDeps, env: EnvironmentConfig, scheduled: bo
           ctx.state.verified = [line];
           return line;
         } catch (err) {
-          if (!(err instanceof PermanentError)) throw err;
-          // A backup that is not what pg_dump wrote must not become `latest`.
-          await where.remove(taken.name);
-          await where.remove(sidecarName(taken.name));
-          await markDeleted(deps.db, ctx.env.backups.store, taken.name);
-          await audit(deps.db, { env: ctx.job.env, job: ctx.job.number, actor: 'lifeline', action: 'backup_deleted', detail: `${taken.name}: failed its check` });
-          throw new PermanentError(`${err.message}; ${taken.name} was removed from the store`);
+          // Only a checked backup may become `latest`: whatever stopped the check, the object goes.
+          const removal = await Promise.all([where.remove(taken.name), where.remove(sidecarName(taken.name))]).then(
+            () => undefined,
+            (removeErr: Error) => removeErr.message,
+          );
+          if (removal === undefined) {
+            await markDeleted(deps.db, ctx.env.backups.store, taken.name);
+            await audit(deps.db, { env: ctx.job.env, job: ctx.job.number, actor: 'lifeline', action: 'backup_deleted', detail: `${taken.name}: its check did not pass` });
+          }
+          const outcome = removal === undefined ? `${taken.name} was removed from the store` : `${taken.name} could not be removed from the store (${removal}): delete it by hand, it is unchecked`;
+          const message = `${(err as Error).message}; ${outcome}`;
+          throw err instanceof PermanentError ? new PermanentError(message) : new Error(message, { cause: err });
         }
       },
     },

@@ -12,5 +12,14 @@ export default tseslint.config(
       'no-restricted-properties': ['error', { object: 'process', property: 'env', message: 'Read settings through src/config.ts only.' }],
     },
   },
-  { files: ['src/config.ts', 'test/**', 'bench/**'], rules: { 'no-restricted-properties': 'off' } },
+  // The sandbox's settings are its own (not Lifeline's), read in one place as src/config.ts reads Lifeline's.
+  { files: ['src/config.ts', 'src/sandbox/settings.ts', 'test/**', 'bench/**'], rules: { 'no-restricted-properties': 'off' } },
+  // The sandbox's page script runs in the browser.
+  {
+    files: ['src/sandbox/web/**/*.js'],
+    languageOptions: {
+      sourceType: 'module',
+      globals: { document: 'readonly', localStorage: 'readonly', EventSource: 'readonly', Element: 'readonly' },
+    },
+  },
 );

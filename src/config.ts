@@ -88,6 +88,8 @@ const fileSchema = z.strictObject({
     allow_self_approval: z.boolean().default(false),
   }),
   environments: z.record(z.string().regex(/^[a-z][a-z0-9_-]*$/, 'environment names are lower-case'), environmentSchema),
+  /** The `lifeline` CLI's users: operating-system user name → the Slack user they act as. */
+  cli_users: z.record(z.string().regex(/^[a-z_][a-z0-9_.-]*\$?$/i, 'must be an operating-system user name'), z.string().regex(/^[UW][A-Z0-9]+$/, 'must be a Slack user ID like U0123ABC')).default({}),
 });
 
 export type FileConfig = z.infer<typeof fileSchema>;

@@ -4,26 +4,24 @@ import type { Server } from 'node:http';
 import { Redis } from 'ioredis';
 import { createSlackChat } from './adapters/chat.js';
 import { createEventsApiPager } from './adapters/pager.js';
-import { drCommand } from './commands/dr.js';
+import { drCommand, queryOnWorker } from './commands/dr.js';
 import { incidentCommand } from './commands/incident.js';
 import type { Config } from './config.js';
 import { migrate } from './db/migrate.js';
 import { createPool, type Db } from './db/pool.js';
 import { createHealthCheck, operationalRoutes, serveRoutes } from './http/health.js';
 import { EscalationService } from './incidents/escalation.js';
-import { IncidentService } from './incidents/service.js';
-import { createEscalationQueue, createEscalationTimers, startEscalationWorker } from './jobs/escalation-queue.js';
+import { startEscalationWorker } from './jobs/escalation-queue.js';
 import { createLogger, createRedactor, type Logger } from './log.js';
 import { createMetrics } from './metrics.js';
 import { forgetOldRequests } from './requests.js';
 import { createSlackApp } from './slack/app.js';
-import { createSlackIncidentNotifier } from './slack/incident-notifier.js';
 import { within } from './timeout.js';
 import { createEcsPort } from './adapters/aws-ecs.js';
 import { createLogsPort } from './adapters/aws-logs.js';
 import { createRdsPort } from './adapters/aws-rds.js';
 import { createBackupStore } from './backups/stores.js';
-import { createRecoveryQueue, recoveryTriggers, startRecoveryWorker } from './jobs/recovery-queue.js';
+import { startRecoveryWorker } from './jobs/recovery-queue.js';
 import { redeployKind, scaleKind } from './recovery/kinds/ecs.js';
 import { restoreKind } from './recovery/kinds/restore.js';
 import { backupKind } from './recovery/kinds/backup.js';
@@ -32,9 +30,9 @@ import { AlertDesk } from './backups/alerts.js';
 import { RpoWatch } from './backups/rpo-watch.js';
 import { createSchedulesQueue, startSchedulesWorker, syncSchedulers } from './jobs/schedules.js';
 import { RecoveryRunner } from './recovery/runner.js';
-import { RecoveryService } from './recovery/service.js';
 import { createQueryAnswerer } from './slack/recovery-answers.js';
-import { createSlackRecoveryNotifier } from './slack/recovery-notifier.js';
+import { deliverOutbox } from './slack/outbox.js';
+import { createCommandServices } from './core.js';
 
 export interface RunningLifeline {
   stop(): Promise<void>;
@@ -79,10 +77,8 @@ export async function startLifeline(config: Config, options: StartOptions = {}):
 
   const chat = createSlackChat({ token: config.slack.botToken, apiUrl: config.slack.apiUrl, log });
   const pager = createEventsApiPager({ url: config.pagerdutyEventsUrl });
-  const notifier = createSlackIncidentNotifier(chat, config.file);
-  const queue = createEscalationQueue(redis, config.queuePrefix);
-  const timers = createEscalationTimers(queue);
-  const incidents = new IncidentService({ db, file: config.file, notifier, timers, metrics, log });
+  const core = createCommandServices(config, { db, redis, chat, metrics, log });
+  const { notifier, timers, incidents, recoveryNotifier, triggers, recovery } = core;
   const routes = operationalRoutes(createHealthCheck(db, redis), metrics);
 
   // Recovery (/dr): AWS through the SDK's own chain (AWS_REGION, credentials, AWS_ENDPOINT_URL_<SERVICE>).
@@ -122,10 +118,6 @@ export async function startLifeline(config: Config, options: StartOptions = {}):
       },
     }),
   };
-  const recoveryNotifier = createSlackRecoveryNotifier(chat);
-  const recoveryQueue = createRecoveryQueue(redis, config.queuePrefix);
-  const triggers = recoveryTriggers(recoveryQueue);
-  const recovery = new RecoveryService({ db, file: config.file, notifier: recoveryNotifier, queue: triggers, kinds, log });
   const schedulesQueue = createSchedulesQueue(redis, config.queuePrefix);
 
   const stops: (() => Promise<unknown>)[] = [];
@@ -140,6 +132,8 @@ export async function startLifeline(config: Config, options: StartOptions = {}):
       try {
         const found = await escalation.reconcile();
         await runner.reconcile();
+        // Slack answers again after an outage: what waited (late cards, the CLI's notes, job results) goes out.
+        await deliverOutbox({ db, chat, notifier, log, cardGraceMs: 30_000 });
         if (found.steps + found.followUps > 0) log.debug(found, 'reconciled timers');
         await forgetOldRequests(db);
       } catch (err) {
@@ -182,7 +176,7 @@ export async function startLifeline(config: Config, options: StartOptions = {}):
   if (runsBot) {
     const app = createSlackApp({
       config,
-      commands: [incidentCommand(incidents, config.file), drCommand({ db, file: config.file, recovery, query: triggers.query })],
+      commands: [incidentCommand(incidents, config.file), drCommand({ db, file: config.file, recovery, query: queryOnWorker(triggers.query) })],
       incidents,
       recovery,
       chat,
@@ -205,7 +199,7 @@ export async function startLifeline(config: Config, options: StartOptions = {}):
     async stop() {
       // Stop taking work first, then let running steps reach their end, then close connections.
       for (const stop of stops) await stop().catch((err: Error) => log.warn({ err: err.message }, 'stop step failed'));
-      await Promise.allSettled([queue.close(), recoveryQueue.close(), schedulesQueue.close()]);
+      await Promise.allSettled([core.close(), schedulesQueue.close()]);
       await closeQuietly(db, [workerRedis, redis]);
       log.info('Lifeline stopped');
     },

@@ -118,6 +118,11 @@ export class MemoryRds implements RdsPort {
     return this.snapshots.get(id)?.value;
   }
 
+  /** Every instance and snapshot as they are now, without counting as polls (the sandbox's page shows them). */
+  peekAll(): { instances: DbInstance[]; snapshots: DbSnapshot[] } {
+    return { instances: [...this.instances.values()].map((i) => i.value), snapshots: [...this.snapshots.values()].map((s) => s.value) };
+  }
+
   failNext(method: RdsMethod, error: Error): void {
     this.failures.add(method, error);
   }
@@ -287,6 +292,11 @@ export class MemoryEcs implements EcsPort {
   peekService(cluster: string, name: string): EcsService | undefined {
     const state = this.services.get(key(cluster, name));
     return state && snapshotOf(state);
+  }
+
+  /** Every service as it is now, without counting as a poll. */
+  peekAll(): (EcsService & { readonly cluster: string })[] {
+    return [...this.services.values()].map((state) => ({ cluster: state.cluster, ...snapshotOf(state) }));
   }
 
   failNext(method: EcsMethod, error: Error): void {

@@ -30,6 +30,8 @@ export interface SlackChatOptions {
   readonly log: Logger;
   /** Per-attempt timeout; the defaults keep one call under ~25 s in the worst case. */
   readonly timeoutMs?: number;
+  /** Retries after the first attempt (default 2). */
+  readonly retries?: number;
 }
 
 /**
@@ -41,7 +43,7 @@ export function createSlackChat(options: SlackChatOptions): ChatPort {
   const client = new WebClient(options.token, {
     slackApiUrl: options.apiUrl,
     timeout: options.timeoutMs ?? 8_000,
-    retryConfig: { retries: 2, factor: 2, minTimeout: 250, maxTimeout: 2_000, randomize: true },
+    retryConfig: { retries: options.retries ?? 2, factor: 2, minTimeout: 250, maxTimeout: 2_000, randomize: true },
     rejectRateLimitedCalls: true,
     logLevel: LogLevel.ERROR,
   });

@@ -88,6 +88,8 @@ export async function takeBackup(url: string, store: BackupStore, name: string, 
   }
   try {
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    // One core for the counts: parallel scans would take CPU from pg_dump, which is what the backup waits on.
+    await client.query('SET LOCAL max_parallel_workers_per_gather = 0');
     const { rows } = await client.query<{ id: string }>('SELECT pg_export_snapshot() AS id');
     const snapshot = rows[0]?.id ?? '';
     // Both run in the exported snapshot; the transaction stays open until pg_dump is done with it.

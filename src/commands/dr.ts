@@ -15,8 +15,16 @@ export interface DrDeps {
   readonly db: Db;
   readonly file: FileConfig;
   readonly recovery: RecoveryService;
-  /** Hands a read-only lookup to a worker, which answers at the response_url. */
-  readonly query: (request: QueryRequest) => Promise<void>;
+  /** Runs a read-only lookup: in Slack, handed to a worker that answers at the response_url (queryOnWorker). */
+  readonly query: (request: QueryWhat, ctx: CommandContext) => Promise<void>;
+}
+
+/** Slack's way to look something up: a worker answers at the request's response_url. */
+export function queryOnWorker(enqueue: (request: QueryRequest) => Promise<void>): DrDeps['query'] {
+  return async (request, ctx) => {
+    if (!ctx.responseUrl) throw new UserError('bad_command', 'This request has no response_url to answer at.');
+    await enqueue({ ...request, responseUrl: ctx.responseUrl, user: ctx.userId, channel: ctx.channelId });
+  };
 }
 
 const MAX_SINCE_MS = 24 * 3_600_000;
@@ -116,8 +124,7 @@ export function drCommand(deps: DrDeps): SlashCommand {
     return { text: `${jobId(job.number)}: ${describeJob(env, params)} requested.${approval}` };
   };
   const lookup = async (ctx: CommandContext, request: QueryWhat) => {
-    if (!ctx.responseUrl) throw new UserError('bad_command', 'This request has no response_url to answer at.');
-    await deps.query({ ...request, responseUrl: ctx.responseUrl, user: ctx.userId, channel: ctx.channelId });
+    await deps.query(request, ctx);
     return undefined;
   };
 

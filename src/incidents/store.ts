@@ -76,6 +76,12 @@ export async function listOpenIncidents(db: Queryable, limit = 50): Promise<{ in
   return { incidents: rows.map(toIncident), total: rows[0] ? Number(rows[0].total) : 0 };
 }
 
+/** The open incident when there is exactly one (where an unattributed note belongs), else undefined. */
+export async function soleOpenIncident(db: Queryable): Promise<number | undefined> {
+  const { incidents, total } = await listOpenIncidents(db, 1);
+  return total === 1 ? incidents[0]?.number : undefined;
+}
+
 export async function setCard(db: Queryable, number: number, channel: string, ts: string): Promise<void> {
   await db.query('UPDATE incidents SET card_channel = $2, card_ts = $3 WHERE number = $1', [number, channel, ts]);
 }

@@ -4,7 +4,6 @@ import { audit } from '../audit/store.js';
 import { inTransaction, type Db } from '../db/pool.js';
 import { UserError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { KindDefinition } from './kind.js';
 import { describeJob, jobId, jobTarget, type JobParams, type RecoveryJob } from './model.js';
 import type { RecoveryNotifier, RecoveryQueue } from './ports.js';
 import * as store from './store.js';
@@ -14,7 +13,6 @@ export interface RecoveryServiceDeps {
   readonly file: FileConfig;
   readonly notifier: RecoveryNotifier;
   readonly queue: RecoveryQueue;
-  readonly kinds: Readonly<Record<RecoveryJob['kind'], KindDefinition>>;
   readonly log: Logger;
 }
 
@@ -140,6 +138,9 @@ export class RecoveryService {
       }
     } else if (!isApprover && actor !== job.requestedBy) {
       await refuse(`Only the requester or an approver may reject ${jobId(number)}.`);
+    }
+    if (job.state === 'planning') {
+      await refuse(`${jobId(number)} is still being planned; it can be ${decision === 'approve' ? 'approved' : 'rejected'} once its plan is posted.`);
     }
     if (job.state !== 'awaiting_approval') {
       await refuse(`${jobId(number)} is ${job.state.replace('_', ' ')}; it can no longer be ${decision === 'approve' ? 'approved' : 'rejected'}.`);

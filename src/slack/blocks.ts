@@ -1,4 +1,4 @@
-import type { Block } from '../adapters/chat.js';
+import type { Block, ChatMessage } from '../adapters/chat.js';
 
 /** Slack mrkdwn treats only &, < and > as control characters; escaping them shows any text verbatim. */
 export function escapeMrkdwn(text: string): string {
@@ -35,4 +35,10 @@ export function sections(text: string, limit = 3000): Block[] {
   }
   if (current !== '') chunks.push(current);
   return chunks.slice(0, 50).map((chunk) => ({ type: 'section', text: { type: 'mrkdwn', text: chunk } }));
+}
+
+/** The mrkdwn of a message's sections (where its detail is), or its fallback text: for places without Block Kit. */
+export function sectionText(message: ChatMessage): string {
+  const texts = (message.blocks ?? []).flatMap((b) => (b.type === 'section' && b.text ? [b.text.text] : []));
+  return texts.length > 0 ? texts.join('\n') : message.text;
 }

@@ -1,9 +1,22 @@
-import type { ChatPort } from '../adapters/chat.js';
+import type { ChatMessage, ChatPort } from '../adapters/chat.js';
 import type { RecoveryNotifier } from '../recovery/ports.js';
 import { isScheduled } from '../recovery/model.js';
+import { sectionText } from './blocks.js';
 import { planMessage, progressMessage, resultMessage, scheduledResultMessage } from './recovery-replies.js';
 
-export function createSlackRecoveryNotifier(chat: ChatPort): RecoveryNotifier {
+/**
+ * `later` keeps a result Slack did not take (it is down) for the outbox, which posts it when Slack answers again:
+ * a job's result is the one message nobody may miss.
+ */
+export function createSlackRecoveryNotifier(chat: ChatPort, later: (text: string, channel: string) => Promise<void>): RecoveryNotifier {
+  const postOrKeep = async (channel: string, message: ChatMessage, threadTs?: string): Promise<void> => {
+    try {
+      await chat.post(channel, message, threadTs);
+    } catch (err) {
+      await later(`_(posted late: Slack was unreachable at ${new Date().toISOString().slice(0, 19).replace('T', ' ')} UTC)_\n${sectionText(message)}`, channel);
+      throw err;
+    }
+  };
   return {
     postPlan: (job, approvers) => chat.post(job.requestedIn, planMessage(job, approvers)),
     async updatePlan(job, approvers) {
@@ -20,12 +33,12 @@ export function createSlackRecoveryNotifier(chat: ChatPort): RecoveryNotifier {
     },
     async result(job, steps, summary) {
       if (isScheduled(job)) {
-        await chat.post(job.requestedIn, scheduledResultMessage(job, steps, summary));
+        await postOrKeep(job.requestedIn, scheduledResultMessage(job, steps, summary));
         return;
       }
       // The progress message is itself a reply under the plan; a thread is addressed by its parent's ts.
       const where = job.approval ?? job.progress;
-      await chat.post(where?.channel ?? job.requestedIn, resultMessage(job, steps, summary), where?.ts);
+      await postOrKeep(where?.channel ?? job.requestedIn, resultMessage(job, steps, summary), where?.ts);
     },
     async tellRequester(job, text) {
       // A schedule has nobody to reply to: what it was told goes to the channel it reports in.

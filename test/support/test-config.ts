@@ -25,6 +25,8 @@ export interface TestConfigOptions {
   /** Replaces the `environments:` section (YAML indented by two spaces, without the key itself). */
   readonly environmentsYaml?: string;
   readonly approvalsYaml?: string;
+  /** Top-level YAML appended as it stands (e.g. a `cli_users:` map). */
+  readonly extraYaml?: string;
 }
 
 let defaultStore: string | undefined;
@@ -78,5 +80,6 @@ ${
     database: { url: "postgres://127.0.0.1:5432/staging", verify: [SELECT 1] }
     backups: { store: "file://${options.backupsFolder ?? defaultBackupsFolder()}", prefix: staging, retention_days: 7, rpo_minutes: 1440 }`
 }
+${options.extraYaml ?? ''}
 `;
 }

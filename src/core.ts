@@ -1,0 +1,40 @@
+// The services both the Slack app and the `lifeline` CLI drive, built one way for both, so that a command run from
+// a terminal obeys exactly the rules (and gives exactly the refusals) of the same command run in Slack.
+import type { Redis } from 'ioredis';
+import type { ChatPort } from './adapters/chat.js';
+import type { Config } from './config.js';
+import type { Db } from './db/pool.js';
+import { IncidentService } from './incidents/service.js';
+import { soleOpenIncident } from './incidents/store.js';
+import { createEscalationQueue, createEscalationTimers } from './jobs/escalation-queue.js';
+import { createRecoveryQueue, recoveryTriggers } from './jobs/recovery-queue.js';
+import type { Logger } from './log.js';
+import type { Metrics } from './metrics.js';
+import { RecoveryService } from './recovery/service.js';
+import { createSlackIncidentNotifier } from './slack/incident-notifier.js';
+import { queueForSlack } from './slack/outbox.js';
+import { createSlackRecoveryNotifier } from './slack/recovery-notifier.js';
+
+export function createCommandServices(config: Config, deps: { db: Db; redis: Redis; chat: ChatPort; metrics: Metrics; log: Logger }) {
+  const { db, redis, chat, metrics, log } = deps;
+  const notifier = createSlackIncidentNotifier(chat, config.file);
+  const escalationQueue = createEscalationQueue(redis, config.queuePrefix);
+  const timers = createEscalationTimers(escalationQueue);
+  const incidents = new IncidentService({ db, file: config.file, notifier, timers, metrics, log });
+  // A result Slack did not take waits in the outbox, in the thread of the incident if exactly one is open.
+  const recoveryNotifier = createSlackRecoveryNotifier(chat, async (text, channel) => queueForSlack(db, { incident: await soleOpenIncident(db), channel, text }));
+  const recoveryQueue = createRecoveryQueue(redis, config.queuePrefix);
+  const triggers = recoveryTriggers(recoveryQueue);
+  const recovery = new RecoveryService({ db, file: config.file, notifier: recoveryNotifier, queue: triggers, log });
+  return {
+    notifier,
+    timers,
+    incidents,
+    recoveryNotifier,
+    triggers,
+    recovery,
+    async close(): Promise<void> {
+      await Promise.allSettled([escalationQueue.close(), recoveryQueue.close()]);
+    },
+  };
+}

@@ -1,0 +1,249 @@
+// The sandbox, wired: its databases and first backup, the stand-ins for Slack and PagerDuty, the simulated AWS, the
+// page, and Lifeline itself as a child process pointed at all of them. stop() undoes it in reverse.
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import {
+  checkServer,
+  createSandboxDatabase,
+  databaseUrl,
+  dropSandboxDatabase,
+  fillSampleDatabase,
+  firstBackup,
+  listBackups,
+  removeBackups,
+  sampleStats,
+  SAMPLE_ROWS,
+  shownUrl,
+  type SampleStats,
+} from './databases.js';
+import { SetupError } from './errors.js';
+import { LifelineChild } from './lifeline-child.js';
+import { PagerDutyStandIn } from './pagerduty.js';
+import { appendLogLines, seedSampleAws } from './sample-aws.js';
+import { ChangeFeed, startServer } from './server.js';
+import type { SandboxSettings } from './settings.js';
+import { SimulatedAws } from './simulated-aws.js';
+import { SlackStandIn } from './slack.js';
+import { Workspace } from './workspace.js';
+import { APPROVER_ROLES, BOT, CHANNELS, EMERGENCY, lifelineYaml, PEOPLE, routingKeyVariable } from './world.js';
+
+const LOG_EVERY_MS = 30_000;
+const STATS_FRESH_MS = 2_000;
+
+export interface RunningSandbox {
+  /** The page. */
+  readonly url: string;
+  stop(): Promise<void>;
+}
+
+export interface SandboxHooks {
+  /** The sandbox's own progress lines and Lifeline's log. */
+  readonly say: (line: string) => void;
+  /** Lifeline ended by itself (a crash): the sandbox cannot go on. */
+  readonly lifelineDied: (how: string) => void;
+}
+
+export async function startSandbox(settings: SandboxSettings, hooks: SandboxHooks): Promise<RunningSandbox> {
+  const { say } = hooks;
+  const undo: (() => Promise<unknown>)[] = [];
+  const stop = async (): Promise<void> => {
+    while (undo.length > 0) await undo.pop()!().catch((err: Error) => say(`sandbox: while stopping: ${err.message}`));
+  };
+  try {
+    return await start(settings, hooks, undo, stop);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+async function start(settings: SandboxSettings, hooks: SandboxHooks, undo: (() => Promise<unknown>)[], stop: () => Promise<void>): Promise<RunningSandbox> {
+  const { say } = hooks;
+  const stateUrl = databaseUrl(settings.adminUrl, settings.stateDb);
+  const appUrl = databaseUrl(settings.adminUrl, settings.appDb);
+  // Everything that can be wrong with the machine, before anything is created.
+  await assertPortFree(settings.host, settings.port);
+  await checkServer(settings.adminUrl);
+  await withRedis(settings.redisUrl, (r) => r.ping());
+
+  say(`sandbox: creating databases ${settings.stateDb} (Lifeline's state) and ${settings.appDb} (the sample shop) on ${shownUrl(settings.adminUrl)}`);
+  if (settings.dropOnExit) {
+    undo.push(async () => {
+      for (const name of [settings.stateDb, settings.appDb]) {
+        const kept = await dropSandboxDatabase(settings.adminUrl, name);
+        if (kept.length > 0) say(`sandbox: left ${kept.join(', ')} in place: not made by the sandbox`);
+      }
+      await removeBackups(settings.backupsDir);
+      await clearQueues(settings.redisUrl, settings.queuePrefix);
+      say('sandbox: dropped its databases, backups and queues (--drop-on-exit)');
+    });
+  }
+  await createSandboxDatabase(settings.adminUrl, settings.stateDb);
+  await createSandboxDatabase(settings.adminUrl, settings.appDb);
+  await fillSampleDatabase(appUrl);
+  const backup = await firstBackup(appUrl, settings.backupsDir, settings.appDb);
+  say(`sandbox: sample database filled (${SAMPLE_ROWS.users} users, ${SAMPLE_ROWS.orders} orders); first backup ${backup} in ${settings.backupsDir}`);
+  // Timers left in Redis by an earlier run point at incidents of the database just re-created.
+  await clearQueues(settings.redisUrl, settings.queuePrefix);
+
+  const aws = await new SimulatedAws().start();
+  undo.push(() => aws.stop());
+  seedSampleAws(aws);
+  const logs = setInterval(() => appendLogLines(aws), LOG_EVERY_MS);
+  undo.push(async () => clearInterval(logs));
+
+  const secret = (bytes: number) => randomBytes(bytes).toString('hex');
+  const botToken = `xoxb-sandbox-${secret(12)}`;
+  const signingSecret = secret(32);
+  const routingKeys = new Map(PEOPLE.flatMap((p) => (p.role ? [[`sandbox${secret(13)}`, p.role] as const] : [])));
+  const lifelinePort = settings.lifelinePort || (await freePort());
+  const base = `http://${reachableHost(settings.host)}:${settings.port}`;
+
+  const changes = new ChangeFeed();
+  const changed = changes.changed;
+  aws.onAnswered = changed;
+  const slack = new SlackStandIn({ botToken, baseUrl: base, onChange: changed });
+  const pagerduty = new PagerDutyStandIn(routingKeys, changed);
+  const workspace = new Workspace({ slack, eventsUrl: `http://127.0.0.1:${lifelinePort}/slack/events`, signingSecret });
+
+  const configDir = await mkdtemp(join(tmpdir(), 'lifeline-sandbox-config-'));
+  undo.push(() => rm(configDir, { recursive: true, force: true }));
+  const configPath = join(configDir, 'lifeline.yml');
+  await writeFile(configPath, lifelineYaml({ backupsDir: settings.backupsDir, backupPrefix: settings.appDb, healthUrl: `${base}/shop/health` }));
+  const child = new LifelineChild(
+    {
+      ...settings.inherited,
+      SLACK_BOT_TOKEN: botToken,
+      SLACK_SIGNING_SECRET: signingSecret,
+      SLACK_API_URL: `${base}/slack/api/`,
+      PAGERDUTY_EVENTS_URL: `${base}/pagerduty/v2/enqueue`,
+      PORT: String(lifelinePort),
+      DATABASE_URL: stateUrl,
+      REDIS_URL: settings.redisUrl,
+      LIFELINE_CONFIG: configPath,
+      LIFELINE_QUEUE_PREFIX: settings.queuePrefix,
+      LIFELINE_ROLE: 'all',
+      LOG_LEVEL: settings.logLevel,
+      // The simulated AWS answers at once; poll it often so a scale or a redeploy ends in seconds.
+      LIFELINE_AWS_POLL_SECONDS: '2',
+      ...aws.env(),
+      PRODUCTION_DATABASE_URL: appUrl,
+      ...Object.fromEntries([...routingKeys].map(([key, role]) => [routingKeyVariable(role), key])),
+    },
+    (line) => say(`lifeline | ${line}`),
+    hooks.lifelineDied,
+  );
+
+  let stats: { at: number; value: Promise<SampleStats | undefined> } | undefined;
+  const freshStats = (): Promise<SampleStats | undefined> => {
+    if (!stats || Date.now() - stats.at > STATS_FRESH_MS) stats = { at: Date.now(), value: sampleStats(appUrl) };
+    return stats.value;
+  };
+  const state = async (): Promise<unknown> => {
+    const [shop, backups] = await Promise.all([freshStats(), listBackups(settings.backupsDir, settings.appDb)]);
+    const rds = aws.rds.peekAll();
+    return {
+      bot: BOT,
+      people: PEOPLE,
+      approverRoles: APPROVER_ROLES,
+      channels: CHANNELS.map((c) => ({ ...c, allowed: c.id === EMERGENCY.id })),
+      emergencyChannel: EMERGENCY.id,
+      messages: slack.messages,
+      pages: pagerduty.events,
+      aws: {
+        region: aws.env().AWS_REGION,
+        instances: rds.instances,
+        snapshots: rds.snapshots.sort((a, b) => (b.createdAt?.getTime() ?? 0) - (a.createdAt?.getTime() ?? 0)),
+        services: aws.ecs.peekAll(),
+        calls: aws.calls.slice(-8).reverse().map((c) => ({ service: c.service, action: c.action, at: c.at })),
+      },
+      shop: { database: settings.appDb, rows: shop ?? null, backups, backupsDir: settings.backupsDir },
+      lifeline: { state: child.state, pid: child.pid ?? null, requestUrl: workspace.requestUrl },
+    };
+  };
+  const closeServer = await startServer({
+    host: settings.host,
+    port: settings.port,
+    changes,
+    slack,
+    pagerduty,
+    workspace,
+    state,
+    healthy: async () => (await sampleStats(appUrl)) !== undefined,
+  }).catch((err: Error) => {
+    changes.close();
+    throw err;
+  });
+  undo.push(closeServer);
+
+  undo.push(() => child.stop());
+  process.once('exit', () => child.killNow());
+  say(`sandbox: starting Lifeline (node dist/main.js) on port ${lifelinePort}`);
+  await child.start();
+  changed();
+
+  return { url: `http://${shownHost(settings.host)}:${settings.port}`, stop };
+}
+
+async function withRedis<T>(url: string, work: (redis: Redis) => Promise<T>): Promise<T> {
+  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: 3_000, retryStrategy: () => null });
+  redis.on('error', () => undefined);
+  try {
+    await redis.connect().catch((err: Error) => {
+      throw new SetupError(`Redis did not answer at ${shownUrl(url)}: ${err.message} (set REDIS_URL)`);
+    });
+    return await work(redis);
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** Deletes every Redis key of Lifeline's queues under the sandbox's prefix. */
+async function clearQueues(url: string, prefix: string): Promise<void> {
+  await withRedis(url, async (redis) => {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+      if (keys.length > 0) await redis.del(...keys);
+      cursor = next;
+    } while (cursor !== '0');
+  });
+}
+
+async function assertPortFree(host: string, port: number): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', (err: NodeJS.ErrnoException) =>
+      reject(new SetupError(err.code === 'EADDRINUSE' ? `port ${port} is in use: set PORT to another one` : `cannot listen on ${host}:${port}: ${err.message}`)),
+    );
+    probe.listen(port, host, () => probe.close(() => resolve()));
+  });
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const address = probe.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+/** How Lifeline (on this machine) reaches the sandbox's server. */
+function reachableHost(host: string): string {
+  if (host === '0.0.0.0' || host === '') return '127.0.0.1';
+  if (host === '::') return '[::1]';
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+/** How the terminal names the page's address. */
+function shownHost(host: string): string {
+  return ['127.0.0.1', '0.0.0.0', '::', '::1', ''].includes(host) ? 'localhost' : reachableHost(host);
+}

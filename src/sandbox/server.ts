@@ -1,0 +1,205 @@
+// The sandbox's one HTTP server: the page and its JSON/Server-Sent-Events API, and the Slack and PagerDuty stand-ins
+// Lifeline calls (SLACK_API_URL, response_url, PAGERDUTY_EVENTS_URL, the sample application's health_url).
+import { readFile } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { fileURLToPath } from 'node:url';
+import type { PagerDutyStandIn } from './pagerduty.js';
+import { isObject, type SlackStandIn } from './slack.js';
+import type { Workspace } from './workspace.js';
+
+// The page is plain files, served from the source tree as they are: there is nothing to build or download.
+const WEB = fileURLToPath(new URL('../../src/sandbox/web/', import.meta.url));
+const STATIC: Record<string, { file: string; type: string }> = {
+  '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
+  '/app.js': { file: 'app.js', type: 'text/javascript; charset=utf-8' },
+  '/style.css': { file: 'style.css', type: 'text/css; charset=utf-8' },
+};
+const BODY_LIMIT = 1 << 20;
+const HEARTBEAT_MS = 15_000;
+/** Web API fields @slack/web-api sends form-encoded as JSON text. */
+const JSON_FIELDS = new Set(['blocks', 'attachments', 'metadata']);
+
+/** Tells every open page that something changed (the page then fetches the state); a burst makes one message. */
+export class ChangeFeed {
+  private readonly pages = new Set<ServerResponse>();
+  private version = 0;
+  private pending: NodeJS.Timeout | undefined;
+  private readonly heartbeat = setInterval(() => {
+    for (const res of this.pages) res.write(': keep-alive\n\n');
+  }, HEARTBEAT_MS);
+
+  readonly changed = (): void => {
+    this.version++;
+    this.pending ??= setTimeout(() => {
+      this.pending = undefined;
+      for (const res of this.pages) res.write(`data: ${this.version}\n\n`);
+    }, 50);
+  };
+
+  open(req: IncomingMessage, res: ServerResponse): void {
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
+    res.write(`data: ${this.version}\n\n`);
+    this.pages.add(res);
+    req.on('close', () => this.pages.delete(res));
+  }
+
+  close(): void {
+    clearInterval(this.heartbeat);
+    clearTimeout(this.pending);
+    for (const res of this.pages) res.end();
+    this.pages.clear();
+  }
+}
+
+export interface SandboxServerOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly changes: ChangeFeed;
+  readonly slack: SlackStandIn;
+  readonly pagerduty: PagerDutyStandIn;
+  readonly workspace: Workspace;
+  /** Everything the page shows, as JSON. */
+  readonly state: () => Promise<unknown>;
+  /** The sample application's health: whether its database answers. */
+  readonly healthy: () => Promise<boolean>;
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Listens; resolves with a function that closes the server (and every page's event stream). */
+export async function startServer(options: SandboxServerOptions): Promise<() => Promise<void>> {
+  const server: Server = createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      const status = err instanceof HttpError ? err.status : 500;
+      if (!res.headersSent) sendJson(res, status, { ok: false, error: (err as Error).message });
+      else res.end();
+    });
+  });
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = new URL(req.url ?? '/', 'http://sandbox').pathname;
+    const method = req.method ?? 'GET';
+    const asset = STATIC[path];
+    if (method === 'GET' && asset) {
+      const body = await readFile(`${WEB}${asset.file}`);
+      res.writeHead(200, { 'content-type': asset.type, 'cache-control': 'no-store' });
+      res.end(body);
+      return;
+    }
+    if (method === 'GET' && path === '/api/state') {
+      sendJson(res, 200, await options.state());
+      return;
+    }
+    if (method === 'GET' && path === '/api/events') {
+      options.changes.open(req, res);
+      return;
+    }
+    if (method === 'GET' && path === '/shop/health') {
+      const ok = await options.healthy();
+      res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' });
+      res.end(ok ? 'ok' : 'the sample database does not answer');
+      return;
+    }
+    if (method !== 'POST') throw new HttpError(404, `no ${method} ${path}`);
+    const raw = await readBody(req);
+
+    if (path === '/api/type') {
+      const body = parseJson(raw);
+      const thread = typeof body.threadTs === 'string' && body.threadTs !== '' ? body.threadTs : undefined;
+      sendJson(res, 200, await options.workspace.type(String(body.user ?? ''), String(body.channel ?? ''), String(body.text ?? ''), thread));
+      return;
+    }
+    if (path === '/api/click') {
+      const body = parseJson(raw);
+      sendJson(
+        res,
+        200,
+        await options.workspace.click(String(body.user ?? ''), String(body.channel ?? ''), String(body.ts ?? ''), Number(body.blockIndex), Number(body.elementIndex)),
+      );
+      return;
+    }
+    if (path.startsWith('/slack/api/')) {
+      const answer = options.slack.webApi(path.slice('/slack/api/'.length), req.headers.authorization, parseWebApiBody(raw, req.headers['content-type']));
+      // Slack answers its own refusals with 200 and ok: false.
+      sendJson(res, 200, answer);
+      return;
+    }
+    if (path.startsWith('/slack/response/')) {
+      const outcome = options.slack.respond(path.slice('/slack/response/'.length), parseJson(raw));
+      res.writeHead(outcome.status, { 'content-type': 'text/plain' });
+      res.end(outcome.text);
+      return;
+    }
+    if (path === '/pagerduty/v2/enqueue') {
+      const outcome = options.pagerduty.enqueue(raw);
+      sendJson(res, outcome.status, outcome.body);
+      return;
+    }
+    throw new HttpError(404, `no POST ${path}`);
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+
+  return async () => {
+    options.changes.close();
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  };
+}
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > BODY_LIMIT) throw new HttpError(413, 'request body too large');
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function parseJson(raw: string): Record<string, unknown> {
+  try {
+    const parsed: unknown = JSON.parse(raw);
+    if (isObject(parsed)) return parsed;
+  } catch {
+    // answered below
+  }
+  throw new HttpError(400, 'the body must be a JSON object');
+}
+
+function parseWebApiBody(raw: string, contentType: string | undefined): Record<string, unknown> {
+  if (raw === '') return {};
+  if (contentType?.includes('application/json')) return parseJson(raw);
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of new URLSearchParams(raw)) {
+    if (!JSON_FIELDS.has(key)) {
+      out[key] = value;
+      continue;
+    }
+    try {
+      out[key] = JSON.parse(value);
+    } catch {
+      out[key] = value; // invalid_blocks says what is wrong with it
+    }
+  }
+  return out;
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
+  res.end(JSON.stringify(body));
+}

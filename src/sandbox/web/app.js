@@ -1,0 +1,501 @@
+// The sandbox page: a small Slack (#devops-emergency, threads, Block Kit, buttons), the PagerDuty events and the
+// simulated AWS, redrawn from GET /api/state whenever the server says something changed (Server-Sent Events).
+// Plain JavaScript for any current browser: nothing to build, nothing fetched from the network.
+
+const $ = (id) => document.getElementById(id);
+
+const view = {
+  /** The last GET /api/state. */
+  state: undefined,
+  user: localStorage.getItem('lifeline-sandbox.user') ?? 'U0ONCALL',
+  channel: undefined,
+  /** The open thread: its parent's ts. */
+  thread: undefined,
+};
+
+const EXAMPLES = [
+  '/incident sev1 Database unreachable',
+  '/incident list',
+  '/incident help',
+  '/dr status production',
+  '/dr restore production latest',
+  '/dr backups production',
+  '/dr backup production',
+  '/dr drill production',
+  '/dr scale production shop-api 5',
+  '/dr redeploy production shop-web',
+  '/dr logs production shop-api --since 30m --filter ERROR',
+  '/dr restore production list',
+  '/dr audit production',
+  '/dr help',
+];
+
+// Slack's names for the emoji Lifeline uses (and a few more).
+const EMOJI = {
+  rotating_light: '🚨', eyes: '👀', white_check_mark: '✅', x: '❌', warning: '⚠️', no_entry_sign: '🚫', no_entry: '⛔',
+  gear: '⚙️', scroll: '📜', raised_hand: '✋', pager: '📟', memo: '📝', hourglass: '⌛', hourglass_flowing_sand: '⏳',
+  computer: '💻', arrows_counterclockwise: '🔄', arrow_forward: '▶️', fire: '🔥', floppy_disk: '💾', rocket: '🚀',
+  heavy_check_mark: '✔️', information_source: 'ℹ️', tada: '🎉', bell: '🔔', mag: '🔍', wrench: '🔧',
+};
+
+// ---- talking to the server ---------------------------------------------------------------------------------------
+
+let refreshing;
+let refreshAgain = false;
+
+/** Fetches the state and redraws; calls during a fetch make one more fetch after it. */
+function refresh() {
+  if (refreshing) {
+    refreshAgain = true;
+    return;
+  }
+  refreshing = fetch('/api/state')
+    .then((res) => (res.ok ? res.json() : Promise.reject(new Error(`the sandbox answered ${res.status}`))))
+    .then((state) => {
+      view.state = state;
+      render();
+    })
+    .catch(() => setStatus('stopped', 'the sandbox does not answer'))
+    .finally(() => {
+      refreshing = undefined;
+      if (refreshAgain) {
+        refreshAgain = false;
+        refresh();
+      }
+    });
+}
+
+async function post(path, body) {
+  try {
+    const res = await fetch(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const answer = await res.json();
+    if (!answer.ok) toast(answer.error ?? `failed (${res.status})`);
+    return answer;
+  } catch {
+    toast('The sandbox does not answer.');
+    return { ok: false };
+  }
+}
+
+// ---- text ----------------------------------------------------------------------------------------------------------
+
+function esc(text) {
+  return String(text ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
+}
+
+/** Slack escapes only &, < and > in message text. */
+function unescapeSlack(text) {
+  return text.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+}
+
+function personName(id) {
+  const state = view.state;
+  if (id === state.bot.id) return state.bot.name;
+  return state.people.find((p) => p.id === id)?.name ?? id;
+}
+
+function channelName(id) {
+  return view.state.channels.find((c) => c.id === id)?.name ?? id;
+}
+
+/** One `<…>` of Slack's message syntax: mentions, channels, special mentions and links. */
+function angleToken(inner) {
+  const [target, label] = splitOnce(inner, '|');
+  if (target.startsWith('@')) return `<span class="mention">@${esc(label ?? personName(target.slice(1)))}</span>`;
+  if (target.startsWith('#')) return `<span class="mention">#${esc(label ?? channelName(target.slice(1)))}</span>`;
+  if (target.startsWith('!')) {
+    const name = target.slice(1).split('^')[0];
+    return `<span class="mention">${esc(label ?? `@${name}`)}</span>`;
+  }
+  if (/^(https?:|mailto:)/i.test(target)) {
+    return `<a href="${esc(unescapeSlack(target))}" target="_blank" rel="noopener noreferrer">${esc(unescapeSlack(label ?? target))}</a>`;
+  }
+  return esc(unescapeSlack(inner));
+}
+
+function splitOnce(text, separator) {
+  const at = text.indexOf(separator);
+  return at < 0 ? [text] : [text.slice(0, at), text.slice(at + 1)];
+}
+
+/**
+ * Slack's mrkdwn as HTML: ```blocks```, `code`, <links and mentions>, *bold*, _italic_, ~strike~, :emoji: and line
+ * breaks. Code and tokens are set aside first (as placeholders) so the formatting rules never look inside them.
+ */
+function mrkdwn(source) {
+  const held = [];
+  const hold = (html) => `\uE000${held.push(html) - 1}\uE001`;
+  let text = String(source ?? '').replace(/[\uE000\uE001]/g, '');
+  text = text.replace(/```([\s\S]*?)```/g, (_, code) => hold(`<pre class="code-block">${esc(unescapeSlack(code.replace(/^\n/, '')))}</pre>`));
+  text = text.replace(/`([^`\n]+)`/g, (_, code) => hold(`<code>${esc(unescapeSlack(code))}</code>`));
+  text = text.replace(/<([^<>\n]+)>/g, (_, inner) => hold(angleToken(inner)));
+  let html = esc(unescapeSlack(text));
+  html = html.replace(/:([a-z0-9_+-]+):/g, (whole, name) => EMOJI[name] ?? whole);
+  html = html.replace(/(^|[\s(\uE001])\*([^*\n]+)\*(?=$|[\s).,:;!?\uE000])/g, '$1<strong>$2</strong>');
+  html = html.replace(/(^|[\s(\uE001])_([^_\n]+)_(?=$|[\s).,:;!?\uE000])/g, '$1<em>$2</em>');
+  html = html.replace(/(^|[\s(\uE001])~([^~\n]+)~(?=$|[\s).,:;!?\uE000])/g, '$1<del>$2</del>');
+  html = html.replace(/\n/g, '<br>');
+  return html.replace(/\uE000(\d+)\uE001/g, (_, i) => held[Number(i)]);
+}
+
+function textObject(object) {
+  if (!object || typeof object.text !== 'string') return '';
+  return object.type === 'mrkdwn' ? mrkdwn(object.text) : esc(object.text).replace(/\n/g, '<br>');
+}
+
+function time(ts) {
+  return new Date(Number(String(ts).split('.')[0]) * 1000).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+}
+
+function clock(ms) {
+  return new Date(ms).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+}
+
+function age(ms) {
+  const seconds = Math.max(0, Math.round((Date.now() - ms) / 1000));
+  if (seconds < 90) return `${seconds} s ago`;
+  if (seconds < 90 * 60) return `${Math.round(seconds / 60)} min ago`;
+  if (seconds < 36 * 3600) return `${Math.round(seconds / 3600)} h ago`;
+  return `${Math.round(seconds / 86400)} days ago`;
+}
+
+function size(bytes) {
+  if (bytes >= 1 << 20) return `${(bytes / (1 << 20)).toFixed(1)} MB`;
+  return `${(bytes / 1024).toFixed(1)} KB`;
+}
+
+function initials(name) {
+  return name.split(/\s+/).map((w) => w[0]).join('').slice(0, 2).toUpperCase();
+}
+
+// ---- Block Kit -------------------------------------------------------------------------------------------------------
+
+function blocksHtml(message) {
+  return message.blocks.map((block, i) => blockHtml(block, i, message)).join('');
+}
+
+function blockHtml(block, index, message) {
+  switch (block.type) {
+    case 'header':
+      return `<div class="b-header">${textObject(block.text)}</div>`;
+    case 'section': {
+      const text = block.text ? `<div class="b-text">${textObject(block.text)}</div>` : '';
+      const fields = Array.isArray(block.fields) ? `<div class="b-fields">${block.fields.map((f) => `<div>${textObject(f)}</div>`).join('')}</div>` : '';
+      return `<div class="b-section">${text}${fields}</div>`;
+    }
+    case 'context':
+      return `<div class="b-context">${(block.elements ?? []).map((e) => (e.type === 'image' ? `<span class="b-image" title="${esc(e.alt_text)}">▣</span>` : `<span>${textObject(e)}</span>`)).join('')}</div>`;
+    case 'actions':
+      return `<div class="b-actions">${(block.elements ?? []).map((e, j) => elementHtml(e, index, j, message)).join('')}</div>`;
+    case 'divider':
+      return '<hr class="b-divider">';
+    default:
+      return `<div class="b-unsupported">[${esc(block.type)} block: not shown by the sandbox]</div>`;
+  }
+}
+
+function elementHtml(element, blockIndex, elementIndex, message) {
+  if (element.type !== 'button') return `<span class="b-unsupported">[${esc(element.type)}]</span>`;
+  const style = element.style === 'primary' || element.style === 'danger' ? element.style : '';
+  return `<button type="button" class="sl-button ${style}" data-testid="block-button" data-channel="${esc(message.channel)}" data-ts="${esc(message.ts)}" data-block="${blockIndex}" data-element="${elementIndex}">${textObject(element.text)}</button>`;
+}
+
+// ---- messages ------------------------------------------------------------------------------------------------------
+
+function visibleToMe(message) {
+  return !message.visibleTo || message.visibleTo === view.user;
+}
+
+function messageHtml(message, replies) {
+  const bot = message.user === view.state.bot.id;
+  const name = personName(message.user);
+  const kind = message.command ? 'command' : message.visibleTo ? 'ephemeral' : 'message';
+  const body = message.command
+    ? `<div class="command-text"><code>${esc(unescapeSlack(message.text))}</code></div>`
+    : message.blocks && message.blocks.length > 0
+      ? blocksHtml(message)
+      : `<div class="b-text">${mrkdwn(message.text)}</div>`;
+  const note = message.command
+    ? '<div class="only-you">Only visible to you: the command you sent</div>'
+    : message.visibleTo
+      ? '<div class="only-you">Only visible to you</div>'
+      : '';
+  const thread = replies > 0 ? `<button type="button" class="replies" data-testid="replies" data-thread="${esc(message.ts)}">${replies} ${replies === 1 ? 'reply' : 'replies'}</button>` : '';
+  return `<article class="msg ${kind}" data-testid="${kind}" data-ts="${esc(message.ts)}">
+    <div class="avatar ${bot ? 'bot' : ''}" aria-hidden="true">${bot ? 'L' : esc(initials(name))}</div>
+    <div class="msg-main">
+      <div class="meta"><span class="author">${esc(name)}</span>${bot ? '<span class="app-tag">APP</span>' : ''}<time>${time(message.ts)}</time>${message.edits > 0 ? '<span class="edited">(updated)</span>' : ''}</div>
+      ${note}${body}${thread}
+    </div>
+  </article>`;
+}
+
+const drawn = new WeakMap();
+
+/** Updates a list in place: only items whose HTML changed are replaced, so clicks and selections survive redraws. */
+function patch(container, items) {
+  const old = new Map([...container.children].map((el) => [el.dataset.key, el]));
+  items.forEach((item, index) => {
+    let el = old.get(item.key);
+    if (!el || drawn.get(el) !== item.html) {
+      const template = document.createElement('template');
+      template.innerHTML = item.html.trim();
+      const fresh = template.content.firstElementChild;
+      fresh.dataset.key = item.key;
+      drawn.set(fresh, item.html);
+      if (el) el.replaceWith(fresh);
+      el = fresh;
+    }
+    old.delete(item.key);
+    if (container.children[index] !== el) container.insertBefore(el, container.children[index] ?? null);
+  });
+  for (const el of old.values()) el.remove();
+}
+
+function patchScrolled(container, items) {
+  const atBottom = container.scrollHeight - container.scrollTop - container.clientHeight < 60;
+  const before = container.children.length;
+  patch(container, items);
+  if (atBottom || container.children.length > before) container.scrollTop = container.scrollHeight;
+}
+
+function renderMessages() {
+  const { messages } = view.state;
+  const inChannel = messages.filter((m) => m.channel === view.channel && visibleToMe(m));
+  const replies = new Map();
+  for (const m of inChannel) if (m.threadTs && !m.visibleTo) replies.set(m.threadTs, (replies.get(m.threadTs) ?? 0) + 1);
+  const top = inChannel.filter((m) => !m.threadTs);
+  const items = top.map((m) => ({ key: String(m.seq), html: messageHtml(m, replies.get(m.ts) ?? 0) }));
+  if (items.length === 0) {
+    items.push({
+      key: 'welcome',
+      html: `<div class="welcome">
+        <h3>Nothing here yet.</h3>
+        <p>You are acting as <strong>${esc(personName(view.user))}</strong>. Type <code>/incident sev1 Database unreachable</code> below, or pick one under <em>Try</em>.</p>
+        <p>Then switch who you are (top right) to acknowledge as the on-call engineer, or to approve a restore as the CTO.</p>
+      </div>`,
+    });
+  }
+  patchScrolled($('messages'), items);
+
+  const pane = $('thread');
+  const parent = view.thread && messages.find((m) => m.channel === view.channel && m.ts === view.thread);
+  pane.hidden = !parent;
+  if (!parent) {
+    view.thread = undefined;
+    return;
+  }
+  $('thread-channel').textContent = `# ${channelName(view.channel)}`;
+  const threadItems = [parent, ...inChannel.filter((m) => m.threadTs === parent.ts)].map((m) => ({ key: String(m.seq), html: messageHtml(m, 0) }));
+  patchScrolled($('thread-messages'), threadItems);
+}
+
+// ---- the rest of the page --------------------------------------------------------------------------------------------
+
+function setStatus(state, text) {
+  const el = $('lifeline-status');
+  el.className = `status ${state}`;
+  el.textContent = text;
+  el.dataset.state = state;
+}
+
+function renderChrome() {
+  const { people, channels, lifeline, approverRoles } = view.state;
+  const select = $('acting-as');
+  if (select.options.length !== people.length) {
+    select.innerHTML = people.map((p) => `<option value="${esc(p.id)}">${esc(p.name)} (${esc(p.title)})</option>`).join('');
+  }
+  if (!people.some((p) => p.id === view.user)) view.user = people[0].id;
+  select.value = view.user;
+
+  const channel = channels.find((c) => c.id === view.channel);
+  $('channel-title').textContent = `# ${channel.name}`;
+  $('channel-note').textContent = channel.allowed ? 'Lifeline posts incidents here and takes commands here.' : 'Not in Lifeline\'s allowed_channels: it refuses commands here.';
+  $('composer-input').placeholder = `Message #${channel.name}, or a command: /incident … or /dr …`;
+  $('channels').innerHTML = channels
+    .map((c) => `<li><button type="button" data-channel-id="${esc(c.id)}" class="${c.id === view.channel ? 'active' : ''}"># ${esc(c.name)}</button></li>`)
+    .join('');
+  $('people').innerHTML = people
+    .map((p) => {
+      const approver = p.role && approverRoles.includes(p.role) ? '<span class="tag">approves /dr</span>' : '';
+      return `<li><button type="button" data-user-id="${esc(p.id)}" class="${p.id === view.user ? 'active' : ''}">
+        <span class="avatar small" aria-hidden="true">${esc(initials(p.name))}</span>
+        <span class="person"><span class="person-name">${esc(p.name)}</span><span class="person-title">${esc(p.title)}${p.role ? ` · <code>${esc(p.role)}</code>` : ''} ${approver}</span></span>
+      </button></li>`;
+    })
+    .join('');
+  const text = { running: `Lifeline running (pid ${lifeline.pid})`, starting: 'Lifeline starting…', stopped: 'Lifeline stopped' }[lifeline.state];
+  setStatus(lifeline.state, text);
+  $('lifeline-status').title = `Lifeline's Request URL (where the sandbox delivers commands and clicks, signed): ${lifeline.requestUrl}`;
+}
+
+function renderPages() {
+  const events = [...view.state.pages].reverse();
+  const last = new Map();
+  for (const e of view.state.pages) last.set(e.dedupKey, e.action);
+  const open = [...last.values()].filter((a) => a === 'trigger').length;
+  const acked = [...last.values()].filter((a) => a === 'acknowledge').length;
+  const summary = `<li class="pd-summary">Alerts: ${open} open, ${acked} acknowledged, ${last.size - open - acked} resolved</li>`;
+  $('pages').innerHTML =
+    events.length === 0
+      ? '<li class="muted">No events yet: a paging incident (sev1, sev2) triggers the on-call role at once.</li>'
+      : summary +
+        events
+          .map(
+            (e) => `<li class="page-event" data-testid="page-event" data-action="${esc(e.action)}" data-dedup-key="${esc(e.dedupKey)}">
+              <div><span class="pd-action ${esc(e.action)}">${esc(e.action)}</span> <strong>${esc(e.role)}</strong> <time>${clock(e.at)}</time></div>
+              ${e.summary ? `<div class="pd-text">${esc(e.summary)}</div>` : ''}
+              <div class="muted small"><code>${esc(e.dedupKey)}</code>${e.severity ? ` · ${esc(e.severity)}` : ''}</div>
+            </li>`,
+          )
+          .join('');
+}
+
+function renderAws() {
+  const { aws } = view.state;
+  const instances = aws.instances
+    .map(
+      (i) => `<li data-testid="rds-instance"><code>${esc(i.id)}</code> <span class="pill ${i.status === 'available' ? 'ok' : 'busy'}">${esc(i.status)}</span>
+        <div class="muted small">${esc(i.engine)} ${esc(i.engineVersion)} · ${esc(i.instanceClass)}${i.multiAz ? ' · Multi-AZ' : ''}${i.endpoint ? ` · ${esc(i.endpoint.address)}` : ''}</div></li>`,
+    )
+    .join('');
+  const snapshots = aws.snapshots
+    .map((s) => `<li><code>${esc(s.id)}</code> <span class="pill ${s.status === 'available' ? 'ok' : 'busy'}">${esc(s.status)}</span> <span class="muted small">${esc(s.type)}${s.createdAt ? `, ${age(Date.parse(s.createdAt))}` : ''}</span></li>`)
+    .join('');
+  const services = aws.services
+    .map((s) => {
+      const primary = s.deployments.find((d) => d.status === 'PRIMARY');
+      const rollout = primary?.rolloutState ? ` · rollout ${esc(primary.rolloutState)}` : '';
+      const steady = s.running === s.desired && primary?.rolloutState !== 'IN_PROGRESS';
+      return `<li data-testid="ecs-service"><code>${esc(s.name)}</code> <span class="pill ${steady ? 'ok' : 'busy'}">${s.running}/${s.desired} running</span><div class="muted small">${esc(s.cluster)}${rollout}</div></li>`;
+    })
+    .join('');
+  const calls = aws.calls.map((c) => `<li><time>${clock(c.at)}</time> ${esc(c.service.toUpperCase())} <code>${esc(c.action)}</code></li>`).join('');
+  $('aws').innerHTML = `
+    <p class="muted small">Region ${esc(aws.region)}</p>
+    <h3>RDS instances</h3><ul class="plain">${instances}</ul>
+    <h3>RDS snapshots</h3><ul class="plain">${snapshots || '<li class="muted">none</li>'}</ul>
+    <h3>ECS services</h3><ul class="plain">${services}</ul>
+    <h3>Latest API calls from Lifeline</h3><ul class="plain calls">${calls || '<li class="muted">none yet</li>'}</ul>`;
+}
+
+function renderShop() {
+  const { shop } = view.state;
+  const rows = shop.rows
+    ? `<span data-testid="shop-users">${shop.rows.users.toLocaleString('en-US')}</span> users, <span data-testid="shop-orders">${shop.rows.orders.toLocaleString('en-US')}</span> orders`
+    : '<span class="pill busy">not answering</span> (a restore swapping it in?)';
+  const backups = shop.backups
+    .map((b) => `<li data-testid="backup"><code>${esc(b.name)}</code>${b.safetyCopy ? ' <span class="tag">safety copy</span>' : ''}<div class="muted small">${size(b.size)}, ${age(Date.parse(b.takenAt))}</div></li>`)
+    .join('');
+  $('shop').innerHTML = `
+    <p><code>${esc(shop.database)}</code>: ${rows}</p>
+    <h3>Backups</h3><ul class="plain">${backups || '<li class="muted">none</li>'}</ul>
+    <p class="muted small">In <code>${esc(shop.backupsDir)}</code></p>`;
+}
+
+function render() {
+  view.channel ??= view.state.emergencyChannel;
+  renderChrome();
+  renderMessages();
+  renderPages();
+  renderAws();
+  renderShop();
+}
+
+// ---- what the user does ----------------------------------------------------------------------------------------------
+
+let toastTimer;
+function toast(text) {
+  const el = $('toast');
+  el.textContent = text;
+  el.hidden = false;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => (el.hidden = true), 6000);
+}
+
+/** Slack's confirmation dialog of a button (its `confirm` object); resolves true when confirmed. */
+function confirmDialog(confirm) {
+  return new Promise((resolve) => {
+    $('modal-title').innerHTML = textObject(confirm.title);
+    $('modal-text').innerHTML = textObject(confirm.text);
+    $('modal-confirm').innerHTML = textObject(confirm.confirm) || 'Yes';
+    $('modal-deny').innerHTML = textObject(confirm.deny) || 'Cancel';
+    $('modal-confirm').className = confirm.style === 'danger' ? 'danger' : 'primary';
+    $('modal').hidden = false;
+    const close = (answer) => {
+      $('modal').hidden = true;
+      $('modal-confirm').onclick = null;
+      $('modal-deny').onclick = null;
+      resolve(answer);
+    };
+    $('modal-confirm').onclick = () => close(true);
+    $('modal-deny').onclick = () => close(false);
+  });
+}
+
+async function clickButton(el) {
+  const ts = el.dataset.ts;
+  const channel = el.dataset.channel;
+  const blockIndex = Number(el.dataset.block);
+  const elementIndex = Number(el.dataset.element);
+  const message = view.state.messages.find((m) => m.channel === channel && m.ts === ts);
+  const button = message?.blocks?.[blockIndex]?.elements?.[elementIndex];
+  if (!button) return;
+  if (button.confirm && !(await confirmDialog(button.confirm))) return;
+  el.disabled = true;
+  await post('/api/click', { user: view.user, channel, ts, blockIndex, elementIndex });
+  el.disabled = false;
+}
+
+function setUser(id) {
+  view.user = id;
+  localStorage.setItem('lifeline-sandbox.user', id);
+  render();
+}
+
+async function send(input, threadTs) {
+  const text = input.value;
+  if (text.trim() === '') return;
+  input.value = '';
+  const answer = await post('/api/type', { user: view.user, channel: view.channel, text, threadTs });
+  if (!answer.ok) input.value = text;
+}
+
+document.addEventListener('click', (event) => {
+  const target = event.target instanceof Element ? event.target : undefined;
+  const button = target?.closest('button');
+  if (!button) return;
+  if (button.classList.contains('sl-button')) void clickButton(button);
+  else if (button.dataset.thread) {
+    view.thread = button.dataset.thread;
+    render();
+  } else if (button.dataset.channelId) {
+    view.channel = button.dataset.channelId;
+    view.thread = undefined;
+    render();
+  } else if (button.dataset.userId) setUser(button.dataset.userId);
+  else if (button.dataset.example) {
+    $('composer-input').value = button.dataset.example;
+    $('composer-input').focus();
+  }
+});
+
+$('acting-as').addEventListener('change', (event) => setUser(event.target.value));
+$('thread-close').addEventListener('click', () => {
+  view.thread = undefined;
+  render();
+});
+$('composer').addEventListener('submit', (event) => {
+  event.preventDefault();
+  void send($('composer-input'), undefined);
+});
+$('thread-composer').addEventListener('submit', (event) => {
+  event.preventDefault();
+  void send($('thread-input'), view.thread);
+});
+$('examples').innerHTML = EXAMPLES.map((e) => `<li><button type="button" data-example="${esc(e)}"><code>${esc(e)}</code></button></li>`).join('');
+
+// The server says when something changed; the row counts and ages change on their own, so look now and then too.
+new EventSource('/api/events').onmessage = () => refresh();
+setInterval(refresh, 5000);
+refresh();

@@ -1,0 +1,112 @@
+// Who and what the sandbox pretends exists: the Slack workspace's people and channels, the sample application's
+// AWS resources, and the lifeline.yml that ties them to Lifeline.
+
+export interface Person {
+  readonly id: string;
+  readonly name: string;
+  /** What the page shows beside the name. */
+  readonly title: string;
+  /** The Lifeline role they hold (roles.<role>.slack_users), if any. */
+  readonly role: string | undefined;
+}
+
+export interface Channel {
+  readonly id: string;
+  readonly name: string;
+}
+
+export const BOT: Person = { id: 'U0LIFELINE', name: 'Lifeline', title: 'app', role: undefined };
+
+/** In escalation order; the last one holds no role, to show what a click by anyone else gets. */
+export const PEOPLE: readonly Person[] = [
+  { id: 'U0ONCALL', name: 'Olivia Okafor', title: 'on-call engineer', role: 'oncall' },
+  { id: 'U0LEAD', name: 'Lars Lindqvist', title: 'engineering lead', role: 'engineering_lead' },
+  { id: 'U0CTO', name: 'Chen Tao', title: 'CTO', role: 'cto' },
+  { id: 'U0CEO', name: 'Carmen Estrada', title: 'CEO', role: 'ceo' },
+  { id: 'U0DEV', name: 'Dev Patel', title: 'developer, no Lifeline role', role: undefined },
+];
+
+export const EMERGENCY: Channel = { id: 'C0EMERGENCY', name: 'devops-emergency' };
+/** Not in allowed_channels: commands there are refused, as in a real workspace. */
+const GENERAL: Channel = { id: 'C0GENERAL', name: 'general' };
+export const CHANNELS: readonly Channel[] = [EMERGENCY, GENERAL];
+
+export const APPROVER_ROLES = ['engineering_lead', 'cto'] as const;
+
+/** The sample application's resources in the simulated AWS. */
+export const SAMPLE_AWS = {
+  rdsInstance: 'sandbox-shop-db',
+  cluster: 'sandbox-shop',
+  services: ['shop-web', 'shop-api', 'shop-worker'],
+  logGroup: '/ecs/sandbox/shop',
+} as const;
+
+const ENV_NAME = 'production';
+
+export interface LifelineYamlOptions {
+  /** The sample database's backups folder (file:// store). */
+  readonly backupsDir: string;
+  /** The backups' file name prefix. */
+  readonly backupPrefix: string;
+  /** The sandbox page's health endpoint for the sample application. */
+  readonly healthUrl: string;
+}
+
+/**
+ * A real lifeline.yml: the same parser and checks as any other. Database URL and routing keys come from Lifeline's
+ * environment through `${...}`, as the README recommends for secrets.
+ */
+export function lifelineYaml(options: LifelineYamlOptions): string {
+  const roles = PEOPLE.filter((p) => p.role !== undefined)
+    .map((p) => `  ${p.role}: { slack_users: [${p.id}], pagerduty_routing_key: "\${${routingKeyVariable(p.role!)}}" }`)
+    .join('\n');
+  return `# Written by the Lifeline sandbox (npm run sandbox) for its local stand-ins of Slack, PagerDuty and AWS.
+slack:
+  emergency_channel: ${EMERGENCY.id}
+  allowed_channels: [${EMERGENCY.id}]
+roles:
+${roles}
+# Minutes, shortened so the ladder climbs while you watch.
+escalation:
+  - { after_minutes: 0, notify: oncall }
+  - { after_minutes: 0.5, notify: engineering_lead }
+  - { after_minutes: 1, notify: cto }
+  - { after_minutes: 2, notify: ceo }
+severities:
+  sev1: { page: true,  respond_minutes: 0 }
+  sev2: { page: true,  respond_minutes: 15 }
+  sev3: { page: false, respond_minutes: 60 }
+  sev4: { page: false, respond_minutes: 1440 }
+approvals:
+  approver_roles: [${APPROVER_ROLES.join(', ')}]
+  expire_minutes: 30
+  allow_self_approval: false
+environments:
+  ${ENV_NAME}:
+    database:
+      url: "\${PRODUCTION_DATABASE_URL}"
+      rds_instance: ${SAMPLE_AWS.rdsInstance}
+      verify:
+        - SELECT COUNT(*) FROM users
+        - SELECT COUNT(*) FROM orders
+        - SELECT MAX(created_at) FROM orders
+    backups:
+      store: ${JSON.stringify(`file://${options.backupsDir}`)}
+      prefix: ${options.backupPrefix}
+      retention_days: 7
+      rpo_minutes: 360
+      schedule: "0 */6 * * *"
+      drill_schedule: "off"
+    ecs:
+      cluster: ${SAMPLE_AWS.cluster}
+      services: [${SAMPLE_AWS.services.join(', ')}]
+      log_group: ${SAMPLE_AWS.logGroup}
+      max_count: 10
+    health_url: ${JSON.stringify(options.healthUrl)}
+    require_approval: [restore, scale, redeploy]
+`;
+}
+
+export function routingKeyVariable(role: string): string {
+  return `PD_KEY_${role.toUpperCase()}`;
+}

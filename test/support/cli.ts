@@ -1,0 +1,76 @@
+// Runs the built `lifeline` CLI (node dist/cli/main.js) as a child process, the way an operator would in a terminal.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export const CLI_MAIN = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+
+export interface CliResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export interface CliChild {
+  /** What it printed so far. */
+  stdout(): string;
+  stderr(): string;
+  readonly running: boolean;
+  /** Settles once it exited and its output is complete; rejects after timeoutMs (the child is killed). */
+  readonly done: Promise<CliResult>;
+  kill(): void;
+}
+
+const children = new Set<ChildProcess>();
+
+/** Starts `lifeline <args…>` with exactly this environment. */
+export function startCli(args: readonly string[], env: Record<string, string>, timeoutMs = 30_000): CliChild {
+  const child = spawn(process.execPath, [CLI_MAIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  let out = '';
+  let err = '';
+  let running = true;
+  child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString('utf8')));
+  child.stderr!.on('data', (chunk: Buffer) => (err += chunk.toString('utf8')));
+  const done = new Promise<CliResult>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`lifeline ${args.join(' ')} did not exit within ${timeoutMs} ms\nstdout:\n${out}\nstderr:\n${err}`));
+    }, timeoutMs);
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    // 'close' comes after the last output, unlike 'exit'.
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      running = false;
+      children.delete(child);
+      resolve({ code: code ?? (signal ? -1 : 0), stdout: out, stderr: err });
+    });
+  });
+  return {
+    stdout: () => out,
+    stderr: () => err,
+    get running() {
+      return running;
+    },
+    done,
+    kill: () => child.kill('SIGKILL'),
+  };
+}
+
+/** Runs `lifeline <args…>` to its end. */
+export function runCli(args: readonly string[], env: Record<string, string>, timeoutMs = 30_000): Promise<CliResult> {
+  return startCli(args, env, timeoutMs).done;
+}
+
+/** Kills every CLI child still running (afterAll). */
+export function killCliChildren(): void {
+  for (const child of children) child.kill('SIGKILL');
+  children.clear();
+}
+
+/** The whole run, for assertion messages. */
+export function describeRun(run: CliResult): string {
+  return `exit ${run.code}\nstdout:\n${run.stdout}\nstderr:\n${run.stderr}`;
+}

@@ -20,7 +20,6 @@ import {
   dumpCustom,
   jobNumberIn,
   jobRow,
-  planPost,
   type AppDatabase,
 } from '../support/recovery.js';
 import { buttonBody, newTriggerId } from '../support/slack-requests.js';
@@ -166,11 +165,11 @@ async function approveClick(job: number, user: string): Promise<Sent> {
   return w.resend({ body, responseUrl, triggerId, user, channel: EMERGENCY });
 }
 
+/** The job's plan with Approve/Reject (the CLI's own note about the request may be posted before it). */
 async function planWithButtons(job: number): Promise<SlackCall> {
-  return waitUntil(`the plan of JOB-${job} in Slack`, () => {
-    const post = planPost(w, job);
-    return post && buttonsOf(post.body).length > 0 ? post : undefined;
-  }, 20_000);
+  return waitUntil(`the plan of JOB-${job} in Slack`, () =>
+    w.slack.posts().find((c) => c.body.thread_ts === undefined && new RegExp(`\\bJOB-${job}\\b`).test(allText(c.body)) && buttonsOf(c.body).length > 0),
+  20_000);
 }
 
 function expectStepList(stdout: string, job: number): void {

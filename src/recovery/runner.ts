@@ -222,6 +222,8 @@ export class RecoveryRunner {
     } catch (err) {
       this.deps.log.error({ job: jobId(job.number), err: (err as Error).message }, 'job result could not be posted');
     }
+    // The plan message is where people look first: it says how the job ended, not "approved, queued" forever.
+    await this.deps.notifier.updatePlan(job, this.deps.approvers()).catch((err: Error) => this.deps.log.warn({ job: jobId(job.number), err: err.message }, 'plan message update failed'));
   }
 
   private async current(number: number): Promise<RecoveryJob> {

@@ -27,12 +27,15 @@ const STATE_LABEL: Record<RecoveryJob['state'], string> = {
 export function planMessage(job: RecoveryJob, approvers: readonly string[]): ChatMessage {
   const id = jobId(job.number);
   const who = approvers.length > 0 ? approvers.map(mention).join(', ') : '_(nobody is configured to approve)_';
+  const decided = job.decidedBy ? ` by ${mention(job.decidedBy)}${job.decidedAt ? ` at ${formatUtc(job.decidedAt)}` : ''}` : '';
   const decision =
     job.state === 'awaiting_approval'
       ? `Needs approval by one of ${who} (not the requester)${job.expiresAt ? `, until ${formatUtc(job.expiresAt)}` : ''}.`
-      : job.decidedBy
-        ? `${STATE_LABEL[job.state]} by ${mention(job.decidedBy)}${job.decidedAt ? ` at ${formatUtc(job.decidedAt)}` : ''}.`
-        : STATE_LABEL[job.state];
+      : job.state === 'rejected'
+        ? `${STATE_LABEL.rejected}${decided}.`
+        : job.decidedBy
+          ? `Approved${decided}; ${job.state === 'queued' ? 'queued' : STATE_LABEL[job.state]}.`
+          : STATE_LABEL[job.state];
   const text = `*${id}: ${escapeMrkdwn(describeJob(job.env, job.params))}*, requested by ${mention(job.requestedBy)}\n${escapeMrkdwn(job.plan ?? '')}\n${decision}`;
   const blocks: Block[] = [...sections(text)];
   if (job.state === 'awaiting_approval') {

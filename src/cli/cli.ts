@@ -48,7 +48,7 @@ const SLACK_TIMEOUT_MS = 3_000;
 /** A card younger than this may be being posted by whoever declared the incident (see deliverOutbox). */
 const CARD_GRACE_MS = 5_000;
 
-const USAGE = [
+export const USAGE = [
   'Usage: lifeline [--no-wait] <command>',
   '  lifeline incident <subcommand …>   as /incident in Slack (lifeline incident help)',
   '  lifeline dr <subcommand …>         as /dr in Slack (lifeline dr help)',
@@ -60,16 +60,9 @@ const USAGE = [
 export async function runCli(config: Config, argv: readonly string[], io: CliIo, options: CliOptions): Promise<number> {
   const noWait = argv.includes('--no-wait');
   const [command, ...rest] = argv.filter((a) => a !== '--no-wait');
-  if (command === undefined) {
-    io.err(USAGE);
-    return EXIT.refused;
-  }
-  if (command === 'help' || command === '--help' || command === '-h') {
-    io.out(USAGE);
-    return EXIT.ok;
-  }
-  if (!['incident', 'dr', 'approve', 'reject'].includes(command)) {
-    io.err(`lifeline: unknown command "${command}".\n${USAGE}`);
+  // (No command and `help` are answered by main, before any configuration is read.)
+  if (command === undefined || !['incident', 'dr', 'approve', 'reject'].includes(command)) {
+    io.err(`lifeline: unknown command "${command ?? ''}".\n${USAGE}`);
     return EXIT.refused;
   }
   const userId = config.file.cli_users[options.osUser];

@@ -2,7 +2,7 @@
 // Process concerns of the `lifeline` CLI: config, the operating-system user, Ctrl-C, the exit code.
 import { userInfo } from 'node:os';
 import { ConfigError, readConfig } from '../config.js';
-import { EXIT, runCli } from './cli.js';
+import { EXIT, runCli, USAGE } from './cli.js';
 
 // Node's default warning printer would put the AWS SDK's note about Node 20 on every run; other warnings still show.
 process.removeAllListeners('warning');
@@ -11,6 +11,12 @@ process.on('warning', (warning) => {
 });
 
 async function main(): Promise<number> {
+  // Help needs no configuration: it is what someone new to the CLI runs first.
+  const [first] = process.argv.slice(2).filter((a) => a !== '--no-wait');
+  if (first === undefined || first === 'help' || first === '--help' || first === '-h') {
+    (first === undefined ? process.stderr : process.stdout).write(`${USAGE}\n`);
+    return first === undefined ? EXIT.refused : EXIT.ok;
+  }
   let config;
   try {
     config = readConfig();

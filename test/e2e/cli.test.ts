@@ -187,6 +187,10 @@ describe('the lifeline CLI', () => {
     expect(none.stdout + none.stderr).toMatch(/Usage: lifeline/);
     expect(help.code, describeRun(help)).toBe(0);
     expect(help.stdout).toMatch(/Usage: lifeline/);
+    // Help is what a newcomer runs first: it needs no configuration at all.
+    const bare = await runCli(['help'], { PATH: process.env.PATH ?? '' });
+    expect(bare.code, describeRun(bare)).toBe(0);
+    expect(bare.stdout).toMatch(/Usage: lifeline/);
     for (const word of ['incident', 'dr', 'approve', 'reject', '--no-wait']) expect(help.stdout).toContain(word);
 
     expect(drHelp.code, describeRun(drHelp)).toBe(0);

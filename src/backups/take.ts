@@ -9,6 +9,7 @@ import type pg from 'pg';
 import { PermanentError } from '../errors.js';
 import {
   connectClient,
+  countListEntries,
   describeConnection,
   isTransientPgError,
   parsePostgresUrl,
@@ -130,13 +131,7 @@ export async function checkStoredBackup(
     throw err;
   }
   const listing = runTool('pg_restore', ['--list'], { conn, tools: options.tools, signal: options.signal, stdin: 'pipe', stdout: 'pipe', scrub });
-  let entries = 0;
-  let partialLine = '';
-  listing.stdout?.on('data', (chunk: Buffer) => {
-    const lines = (partialLine + chunk.toString('utf8')).split('\n');
-    partialLine = lines.pop() ?? '';
-    entries += lines.filter((l) => l.trim() !== '' && !l.startsWith(';')).length;
-  });
+  const entries = countListEntries(listing.stdout);
   const stdin = listing.stdin;
   if (!stdin) throw new Error('pg_restore started without a stdin pipe');
   // pg_restore stops reading once it has the table of contents: from then on the rest only goes to the hash.
@@ -184,7 +179,7 @@ export async function checkStoredBackup(
   if (sha256 !== expectedSha256) {
     throw new PermanentError(`${name} as stored in ${store.location} has sha256 ${sha256.slice(0, 12)}…, not the ${expectedSha256.slice(0, 12)}… pg_dump wrote`);
   }
-  return { entries, sha256, size };
+  return { entries: entries(), sha256, size };
 }
 
 /** Writes `<name>.sha256` beside the backup. */

@@ -21,6 +21,7 @@ import { PermanentError, TransientError } from '../errors.js';
 import {
   AbortError,
   connectClient,
+  countListEntries,
   describeConnection,
   isTransientPgError,
   parsePostgresUrl,
@@ -636,20 +637,14 @@ async function checkIntegrity(ctx: Context, file: string, size: number): Promise
     const magic = await readMagic(file, 5);
     if (magic.toString('latin1') !== 'PGDMP') throw new RestoreFailedError(`backup ${name} is not a pg_dump custom-format archive`);
     const listing = runTool('pg_restore', ['--list', file], { conn: ctx.conn, tools: plan.tools, signal: plan.signal, stdout: 'pipe', scrub: ctx.scrub });
-    let entries = 0;
-    let partialLine = '';
-    listing.stdout?.on('data', (chunk: Buffer) => {
-      const lines = (partialLine + chunk.toString('utf8')).split('\n');
-      partialLine = lines.pop() ?? '';
-      entries += lines.filter((l) => l.trim() !== '' && !l.startsWith(';')).length;
-    });
+    const entries = countListEntries(listing.stdout);
     try {
       await listing.done;
     } catch (err) {
       if (err instanceof ToolFailedError) throw new RestoreFailedError(`backup ${name} is unreadable: ${err.message}`);
       throw err;
     }
-    return `custom format, table of contents reads (${entries} entries)`;
+    return `custom format, table of contents reads (${entries()} entries)`;
   }
   const magic = await readMagic(file, 2);
   if (magic.length < 2 || magic[0] !== 0x1f || magic[1] !== 0x8b) throw new RestoreFailedError(`backup ${name} is not gzip-compressed`);

@@ -465,3 +465,15 @@ export async function connectClient(conn: PgConnection, options: ConnectOptions 
     throw err;
   }
 }
+
+/** Counts the entries `pg_restore --list` prints on `stdout` (comment lines left out); read the count at exit. */
+export function countListEntries(stdout: Readable | null): () => number {
+  let entries = 0;
+  let partialLine = '';
+  stdout?.on('data', (chunk: Buffer) => {
+    const lines = (partialLine + chunk.toString('utf8')).split('\n');
+    partialLine = lines.pop() ?? '';
+    entries += lines.filter((l) => l.trim() !== '' && !l.startsWith(';')).length;
+  });
+  return () => entries;
+}

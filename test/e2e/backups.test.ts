@@ -16,7 +16,6 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { allText, EMERGENCY, linesWithSecrets, stillAfter, World, type Sent } from '../support/e2e.js';
 import type { PagerDutyEvent } from '../support/fake-pagerduty.js';
@@ -37,6 +36,7 @@ import {
   pgRestoreList,
   planPost,
   storeFiles,
+  withClient,
   writeGzip,
   type AppDatabase,
 } from '../support/recovery.js';
@@ -102,16 +102,6 @@ function pdEvents(w: World, key: string, action?: PagerDutyEvent['event_action']
 
 function sha256Of(data: Buffer): string {
   return createHash('sha256').update(data).digest('hex');
-}
-
-async function withClient<T>(url: string, work: (c: pg.Client) => Promise<T>): Promise<T> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    return await work(c);
-  } finally {
-    await c.end();
-  }
 }
 
 function urlOf(database: string): string {

@@ -38,14 +38,19 @@ export interface AppDatabase {
   drop(): Promise<void>;
 }
 
-async function admin<T>(work: (c: pg.Client) => Promise<T>): Promise<T> {
-  const c = new pg.Client({ connectionString: ADMIN_URL });
+/** One short-lived connection to `url`. */
+export async function withClient<T>(url: string, work: (c: pg.Client) => Promise<T>): Promise<T> {
+  const c = new pg.Client({ connectionString: url });
   await c.connect();
   try {
     return await work(c);
   } finally {
     await c.end();
   }
+}
+
+function admin<T>(work: (c: pg.Client) => Promise<T>): Promise<T> {
+  return withClient(ADMIN_URL, work);
 }
 
 function likePrefix(name: string): string {

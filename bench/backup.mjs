@@ -8,20 +8,19 @@
 // stays flat. The stored backup is checked too: pg_restore --list reads it, its SHA-256 equals its sidecar's and the
 // catalogue's, and the catalogue's row counts add up to the generated rows.
 import { createHash } from 'node:crypto';
-import { createReadStream, readdirSync, readFileSync, rmSync, statfsSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { createReadStream, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { onCleanup } from './support/cleanup.mjs';
-import { FakePagerDuty, FakeSlack } from './support/fakes.mjs';
 import { createDatabase, createQueuePrefix, openPool } from './support/infra.mjs';
-import { kbToMb, MemorySampler, resetPeak, SAMPLE_EVERY_MS, statusKb } from './support/memory.mjs';
+import { kbToMb, MemorySampler, resetPeak, statusKb } from './support/memory.mjs';
 import { APP_TABLES, backupNamePattern, checkpoint, createAppDatabase } from './support/pgbench-data.mjs';
 import { CHANNEL, startLifeline, writeConfig } from './support/processes.mjs';
+import { memoryVerdicts, printMemoryAndLog, printSteps, twoRounds } from './support/rounds.mjs';
 import { lastWords } from './support/slack-posts.mjs';
 import { commandBody, postSigned } from './support/slack-requests.mjs';
-import { megabytes, ratio, round, seconds, verdict } from './support/stats.mjs';
+import { megabytes, ratio, seconds, verdict } from './support/stats.mjs';
 import { fsyncFile, runProgram, stopSwitch, tempFolder, waitFor } from './support/tools.mjs';
 
 export const name = 'backup';
@@ -32,9 +31,6 @@ const DOUBLE_BASELINE = process.env.BENCH_BACKUP_DOUBLE_BASELINE !== '0';
 /** Baseline dumps per size (half before the job, half after); their mean is the baseline. */
 const BASELINE_RUNS = Math.max(1, Number(process.env.BENCH_BACKUP_BASELINE_RUNS ?? 2));
 const TARGET_RATIO = 1.1;
-const TARGET_PEAK_MB = 200;
-/** "Flat": the peak at twice the data at most this many times the first peak. */
-const TARGET_FLAT_RATIO = 1.2;
 const GB = SIZE_MB / 1024;
 /** Everything scales with the data: generation, two baseline dumps, the job and its checks, at 1x and 2x. */
 export const timeLimitMs = Math.round((4 + 20 * Math.max(GB, 0.05)) * 60_000);
@@ -320,58 +316,25 @@ function printRound(print, r) {
     `${r.label}: command → "JOB succeeded" message ${seconds(r.job_ms)} (ack ${r.command_ack_ms} ms, command → plan ${r.command_to_plan_ms} ms, ` +
       `command → first step ${r.command_to_first_step_ms} ms, command → dump step done ${seconds(r.command_to_dump_done_ms)})`,
   );
-  for (const s of r.steps) {
-    const cpu = s.cpu ? `; Lifeline CPU ${s.cpu.process_cpu_pct_of_one_cpu}% of one CPU, machine busy ${s.cpu.machine_busy_pct}%, iowait ${s.cpu.machine_iowait_pct}%, dirty ${s.cpu.dirty_at_start_mb} → peak ${s.cpu.dirty_peak_mb} MB` : '';
-    print(`${r.label}:   step ${s.name}: ${seconds(s.ms)} (${s.state}${cpu})`);
-    if (s.name === STEP_DUMP && s.detail) print(`${r.label}:     ${String(s.detail).slice(0, 300)}`);
-  }
+  printSteps(print, r, (s) => (s.name === STEP_DUMP && s.detail ? String(s.detail).slice(0, 300) : undefined));
   const st = r.stored;
   print(
     `${r.label}: stored backup checked: pg_restore --list ${st.pg_restore_list_entries} entries (${st.pg_restore_list_ms} ms), SHA-256 = sidecar = catalogue ` +
       `(read in ${st.sha256_read_ms} ms), catalogue rows ${JSON.stringify(st.catalogue_table_rows)}; fsync after the job ${st.fsync_after_job_ms} ms`,
   );
   if (r.baseline_ms !== undefined) print(`${r.label}: baseline pg_dump -Fc ${megabytes(r.baseline_dump_bytes)}, pg_dump peak ${r.baseline_pg_dump_peak_mb} MB RSS`);
-  const m = r.memory;
-  print(
-    `${r.label}: Lifeline RSS idle ${m.rss_idle_before_mb} MB, peak ${m.rss_peak_mb} MB over ${m.samples} samples (every ${SAMPLE_EVERY_MS} ms), ` +
-      `VmHWM ${m.vm_hwm_mb} MB (${m.vm_hwm_covers}); child processes peak ${m.children_peak_mb} MB summed (${m.children_at_peak} processes), ` +
-      `by program ${JSON.stringify(m.children_peak_by_program_mb)}`,
-  );
-  print(`${r.label}: Lifeline log lines warn ${r.log_warnings} error ${r.log_errors}`);
-  for (const line of r.first_log_problems) print(`${r.label}:   lifeline log: ${line}`);
+  printMemoryAndLog(print, r);
 }
 
 export async function run(print) {
   stopper.arm();
-  const free = statfsSync(tmpdir());
-  const freeBytes = free.bavail * free.bsize;
   // At 2x: the database, its WAL, a baseline dump and Lifeline's dump; with margin.
-  const needBytes = SIZE_MB * 2 * 1024 * 1024 * 5;
-  print(`free disk at ${tmpdir()}: ${round(freeBytes / 1024 ** 3, 1)} GB; this run needs about ${round(needBytes / 1024 ** 3, 1)} GB`);
-  if (freeBytes < needBytes) throw new Error(`not enough free disk: ${round(freeBytes / 1024 ** 3, 1)} GB free, about ${round(needBytes / 1024 ** 3, 1)} GB needed`);
-
-  const slack = await new FakeSlack({ recordPosts: true }).start();
-  onCleanup('stop fake Slack', () => slack.stop());
-  const pagerduty = await new FakePagerDuty().start();
-  onCleanup('stop fake PagerDuty', () => pagerduty.stop());
-
-  const first = await measure({ sizeMb: SIZE_MB, label: '1x', withBaseline: true, slack, pagerduty, print });
-  printRound(print, first);
-  const second = await measure({ sizeMb: SIZE_MB * 2, label: '2x', withBaseline: DOUBLE_BASELINE, slack, pagerduty, print });
-  printRound(print, second);
+  const { first, second } = await twoRounds({ sizeMb: SIZE_MB, diskFactor: 5, doubleBaseline: DOUBLE_BASELINE, measure, printRound, print });
 
   const jobRatio = ratio(first.job_ms, first.baseline_ms);
   const stepRatio = ratio(first.dump_step_ms, first.baseline_ms);
   const dumpDoneRatio = ratio(first.command_to_dump_done_ms, first.baseline_ms);
-  const peak1 = first.memory.rss_peak_mb;
-  const peak2 = second.memory.rss_peak_mb;
-  const hwm1 = first.memory.vm_hwm_mb;
-  const hwm2 = second.memory.vm_hwm_mb;
-  const peakOf = (r) => Math.max(r.memory.rss_peak_mb ?? 0, r.memory.vm_hwm_mb ?? 0);
-  const flatRatio = ratio(peakOf(second), peakOf(first));
   const jobOk = jobRatio !== null && jobRatio <= TARGET_RATIO;
-  const memoryOk = peakOf(first) < TARGET_PEAK_MB && peakOf(second) < TARGET_PEAK_MB;
-  const flatOk = flatRatio !== null && flatRatio <= TARGET_FLAT_RATIO;
 
   print(
     `baseline pg_dump -Fc to a file: ${seconds(first.baseline_ms)} (mean of ${first.baseline_runs_ms.map(seconds).join(', ')}); ` +
@@ -379,25 +342,24 @@ export async function run(print) {
   );
   print(`ratio whole job (command → result message) / baseline = ${jobRatio}; ratio dump step / baseline = ${stepRatio} (command → dump step done: ${dumpDoneRatio})`);
   if (second.baseline_ms !== undefined) print(`2x: baseline ${seconds(second.baseline_ms)}, dump step ${seconds(second.dump_step_ms)} (${ratio(second.dump_step_ms, second.baseline_ms)}x), job ${seconds(second.job_ms)} (${ratio(second.job_ms, second.baseline_ms)}x)`);
-  print(`Lifeline peak RSS: ${peak1} MB at ${megabytes(first.database_bytes)} (VmHWM ${hwm1} MB), ${peak2} MB at ${megabytes(second.database_bytes)} (VmHWM ${hwm2} MB): ratio ${flatRatio}`);
+  const memory = memoryVerdicts(print, first, second, 'database');
   print(`${verdict(jobOk)} whole job, command → result message, <= ${TARGET_RATIO} x pg_dump -Fc (${jobRatio}x)`);
   print(`(not a target) dump step alone: ${stepRatio}x`);
-  print(`${verdict(memoryOk)} Lifeline peak RSS < ${TARGET_PEAK_MB} MB (${peakOf(first)} MB, ${peakOf(second)} MB)`);
-  print(`${verdict(flatOk)} peak RSS flat when the database doubles: 2x/1x <= ${TARGET_FLAT_RATIO} (${flatRatio})`);
+  memory.printVerdicts();
 
   return {
-    headline: `job ${jobRatio}x and dump step ${stepRatio}x vs pg_dump -Fc (${seconds(first.job_ms)}, ${seconds(first.dump_step_ms)} vs ${seconds(first.baseline_ms)}); peak RSS ${peakOf(first)} → ${peakOf(second)} MB`,
+    headline: `job ${jobRatio}x and dump step ${stepRatio}x vs pg_dump -Fc (${seconds(first.job_ms)}, ${seconds(first.dump_step_ms)} vs ${seconds(first.baseline_ms)}); peak RSS ${memory.peak1} → ${memory.peak2} MB`,
     size_mb: SIZE_MB,
     ratio_job: jobRatio,
     ratio_dump_step: stepRatio,
     ratio_command_to_dump_done: dumpDoneRatio,
-    ratio_peak_rss_2x_over_1x: flatRatio,
+    ratio_peak_rss_2x_over_1x: memory.flatRatio,
     rounds: [first, second].map((r) => ({ ...r, steps: r.steps.map(({ name: n, ms, state: st, cpu }) => ({ name: n, ms, state: st, cpu })) })),
     targets: {
       whole_job_at_most_1_1x: verdict(jobOk),
-      peak_rss_under_200mb: verdict(memoryOk),
-      peak_rss_flat_when_doubled: verdict(flatOk),
+      peak_rss_under_200mb: verdict(memory.memoryOk),
+      peak_rss_flat_when_doubled: verdict(memory.flatOk),
     },
-    pass: jobOk && memoryOk && flatOk,
+    pass: jobOk && memory.memoryOk && memory.flatOk,
   };
 }

@@ -7,20 +7,19 @@
 // the size is generated and the job runs again in a fresh Lifeline process, to see that the peak stays flat.
 // Also per step: Lifeline's CPU, the machine's CPU and iowait, and the kernel's dirty page cache (2 CPUs here).
 import { randomBytes } from 'node:crypto';
-import { statfsSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { onCleanup } from './support/cleanup.mjs';
-import { FakePagerDuty, FakeSlack } from './support/fakes.mjs';
 import { createDatabase, createQueuePrefix, openPool } from './support/infra.mjs';
-import { kbToMb, MemorySampler, resetPeak, SAMPLE_EVERY_MS, statusKb } from './support/memory.mjs';
+import { kbToMb, MemorySampler, resetPeak, statusKb } from './support/memory.mjs';
 import { admin, APP_TABLES as TABLES, backupName as backupNameOf, checkpoint, createAppDatabase as createGeneratedDatabase, databaseSize, rowCount, urlOf } from './support/pgbench-data.mjs';
 import { CHANNEL, startLifeline, writeConfig } from './support/processes.mjs';
+import { memoryVerdicts, printMemoryAndLog, printSteps, twoRounds } from './support/rounds.mjs';
 import { approveButtonOf, blocksOf, lastWords } from './support/slack-posts.mjs';
 import { buttonBody, commandBody, postSigned } from './support/slack-requests.mjs';
-import { megabytes, ratio, round, seconds, verdict } from './support/stats.mjs';
+import { megabytes, ratio, seconds, verdict } from './support/stats.mjs';
 import { fsyncFile, runProgram as runTool, stopSwitch, tempFolder as newTempFolder, waitFor as pollFor } from './support/tools.mjs';
 
 export const name = 'restore';
@@ -32,9 +31,6 @@ const DOUBLE_BASELINE = process.env.BENCH_RESTORE_DOUBLE_BASELINE !== '0';
 const BASELINE_RUNS = Math.max(1, Number(process.env.BENCH_RESTORE_BASELINE_RUNS ?? 2));
 const PARALLEL = 2;
 const TARGET_RATIO = 1.1;
-const TARGET_PEAK_MB = 200;
-/** "Flat": the peak at twice the data at most this many times the first peak. */
-const TARGET_FLAT_RATIO = 1.2;
 const GB = SIZE_MB / 1024;
 /** Everything scales with the data: generation, two dumps, baseline and the job, at 1x and 2x. */
 export const timeLimitMs = Math.round((4 + 20 * Math.max(GB, 0.05)) * 60_000);
@@ -265,56 +261,24 @@ function printRound(print, r) {
   print(
     `${r.label}: approval → "JOB succeeded" message ${seconds(r.job_ms)} (approval → first step ${r.approval_to_first_step_ms} ms, approval → verify step done ${seconds(r.approval_to_verified_ms)})`,
   );
-  for (const s of r.steps) {
-    const cpu = s.cpu ? `; Lifeline CPU ${s.cpu.process_cpu_pct_of_one_cpu}% of one CPU, machine busy ${s.cpu.machine_busy_pct}%, iowait ${s.cpu.machine_iowait_pct}%, dirty ${s.cpu.dirty_at_start_mb} → peak ${s.cpu.dirty_peak_mb} MB` : '';
-    print(`${r.label}:   step ${s.name}: ${seconds(s.ms)} (${s.state}${cpu})`);
-  }
+  printSteps(print, r);
   if (r.restore_step_pg_restore_ms !== null) {
     print(`${r.label}:   inside the restore step: pg_restore ${seconds(r.restore_step_pg_restore_ms)}; ANALYZE (after verify) ${seconds(r.restore_step_analyze_ms)}`);
   }
-  const m = r.memory;
-  print(
-    `${r.label}: Lifeline RSS idle ${m.rss_idle_before_mb} MB, peak ${m.rss_peak_mb} MB over ${m.samples} samples (every ${SAMPLE_EVERY_MS} ms), ` +
-      `VmHWM ${m.vm_hwm_mb} MB (${m.vm_hwm_covers}); child processes peak ${m.children_peak_mb} MB summed (${m.children_at_peak} processes), ` +
-      `by program ${JSON.stringify(m.children_peak_by_program_mb)}`,
-  );
-  print(`${r.label}: Lifeline log lines warn ${r.log_warnings} error ${r.log_errors}`);
-  for (const line of r.first_log_problems) print(`${r.label}:   lifeline log: ${line}`);
+  printMemoryAndLog(print, r);
 }
 
 export async function run(print) {
   stopper.arm();
-  const free = statfsSync(tmpdir());
-  const freeBytes = free.bavail * free.bsize;
   // At 2x: source, fresh copy, dump, downloaded copy, safety copy, WAL; with margin.
-  const needBytes = SIZE_MB * 2 * 1024 * 1024 * 7;
-  print(`free disk at ${tmpdir()}: ${round(freeBytes / 1024 ** 3, 1)} GB; this run needs about ${round(needBytes / 1024 ** 3, 1)} GB`);
-  if (freeBytes < needBytes) throw new Error(`not enough free disk: ${round(freeBytes / 1024 ** 3, 1)} GB free, about ${round(needBytes / 1024 ** 3, 1)} GB needed`);
-
-  const slack = await new FakeSlack({ recordPosts: true }).start();
-  onCleanup('stop fake Slack', () => slack.stop());
-  const pagerduty = await new FakePagerDuty().start();
-  onCleanup('stop fake PagerDuty', () => pagerduty.stop());
-
-  const first = await measure({ sizeMb: SIZE_MB, label: '1x', withBaseline: true, slack, pagerduty, print });
-  printRound(print, first);
-  const second = await measure({ sizeMb: SIZE_MB * 2, label: '2x', withBaseline: DOUBLE_BASELINE, slack, pagerduty, print });
-  printRound(print, second);
+  const { first, second } = await twoRounds({ sizeMb: SIZE_MB, diskFactor: 7, doubleBaseline: DOUBLE_BASELINE, measure, printRound, print });
 
   const jobRatio = ratio(first.job_ms, first.baseline_ms);
   const stepRatio = ratio(first.restore_step_ms, first.baseline_ms);
   const pgRestoreRatio = ratio(first.restore_step_pg_restore_ms, first.baseline_ms);
   const verifiedRatio = ratio(first.approval_to_verified_ms, first.baseline_ms);
-  const peak1 = first.memory.rss_peak_mb;
-  const peak2 = second.memory.rss_peak_mb;
-  const hwm1 = first.memory.vm_hwm_mb;
-  const hwm2 = second.memory.vm_hwm_mb;
-  const peakOf = (r) => Math.max(r.memory.rss_peak_mb ?? 0, r.memory.vm_hwm_mb ?? 0);
-  const flatRatio = ratio(peakOf(second), peakOf(first));
   const verifiedOk = verifiedRatio !== null && verifiedRatio <= TARGET_RATIO;
   const stepOk = stepRatio !== null && stepRatio <= TARGET_RATIO;
-  const memoryOk = peakOf(first) < TARGET_PEAK_MB && peakOf(second) < TARGET_PEAK_MB;
-  const flatOk = flatRatio !== null && flatRatio <= TARGET_FLAT_RATIO;
 
   print(`baseline CREATE DATABASE + pg_restore -j ${PARALLEL}: ${seconds(first.baseline_ms)} (mean of ${first.baseline_runs_ms.map(seconds).join(', ')}); Lifeline restore step ${seconds(first.restore_step_ms)} (its pg_restore ${seconds(first.restore_step_pg_restore_ms)}; ANALYZE after verify ${seconds(first.restore_step_analyze_ms)}); whole job ${seconds(first.job_ms)}`);
   print(
@@ -322,29 +286,28 @@ export async function run(print) {
       `(approval → verify step done: ${verifiedRatio})`,
   );
   if (second.baseline_ms !== undefined) print(`2x: baseline ${seconds(second.baseline_ms)}, restore step ${seconds(second.restore_step_ms)} (${ratio(second.restore_step_ms, second.baseline_ms)}x), job ${seconds(second.job_ms)} (${ratio(second.job_ms, second.baseline_ms)}x)`);
-  print(`Lifeline peak RSS: ${peak1} MB at ${megabytes(first.database_bytes)} (VmHWM ${hwm1} MB), ${peak2} MB at ${megabytes(second.database_bytes)} (VmHWM ${hwm2} MB): ratio ${flatRatio}`);
+  const memory = memoryVerdicts(print, first, second, 'dump');
   print(`${verdict(stepOk)} restore step <= ${TARGET_RATIO} x pg_restore -j ${PARALLEL} (${stepRatio}x)`);
   print(`${verdict(verifiedOk)} approval → verified <= ${TARGET_RATIO} x pg_restore -j ${PARALLEL} (${verifiedRatio}x)`);
   print(`(not a target) whole job up to its result message, safety copy included: ${jobRatio}x`);
-  print(`${verdict(memoryOk)} Lifeline peak RSS < ${TARGET_PEAK_MB} MB (${peakOf(first)} MB, ${peakOf(second)} MB)`);
-  print(`${verdict(flatOk)} peak RSS flat when the dump doubles: 2x/1x <= ${TARGET_FLAT_RATIO} (${flatRatio})`);
+  memory.printVerdicts();
 
   return {
-    headline: `approval → verified ${verifiedRatio}x and restore step ${stepRatio}x vs pg_restore -j ${PARALLEL} (${seconds(first.approval_to_verified_ms)}, ${seconds(first.restore_step_ms)} vs ${seconds(first.baseline_ms)}); peak RSS ${peakOf(first)} → ${peakOf(second)} MB`,
+    headline: `approval → verified ${verifiedRatio}x and restore step ${stepRatio}x vs pg_restore -j ${PARALLEL} (${seconds(first.approval_to_verified_ms)}, ${seconds(first.restore_step_ms)} vs ${seconds(first.baseline_ms)}); peak RSS ${memory.peak1} → ${memory.peak2} MB`,
     size_mb: SIZE_MB,
     parallel_jobs: PARALLEL,
     ratio_job: jobRatio,
     ratio_restore_step: stepRatio,
     ratio_restore_step_pg_restore: pgRestoreRatio,
     ratio_approval_to_verified: verifiedRatio,
-    ratio_peak_rss_2x_over_1x: flatRatio,
+    ratio_peak_rss_2x_over_1x: memory.flatRatio,
     rounds: [first, second].map((r) => ({ ...r, steps: r.steps.map(({ name: n, ms, state: st, cpu }) => ({ name: n, ms, state: st, cpu })) })),
     targets: {
       restore_step_at_most_1_1x: verdict(stepOk),
       approval_to_verified_at_most_1_1x: verdict(verifiedOk),
-      peak_rss_under_200mb: verdict(memoryOk),
-      peak_rss_flat_when_doubled: verdict(flatOk),
+      peak_rss_under_200mb: verdict(memory.memoryOk),
+      peak_rss_flat_when_doubled: verdict(memory.flatOk),
     },
-    pass: stepOk && verifiedOk && memoryOk && flatOk,
+    pass: stepOk && verifiedOk && memory.memoryOk && memory.flatOk,
   };
 }

@@ -1,0 +1,75 @@
+// What the restore and backup benchmarks share around their own measurement: the disk check, the fakes, the 1x
+// and 2x rounds, the per-step and memory lines, and the memory verdicts (peak under a limit, flat when doubled).
+import { statfsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { onCleanup } from './cleanup.mjs';
+import { FakePagerDuty, FakeSlack } from './fakes.mjs';
+import { SAMPLE_EVERY_MS } from './memory.mjs';
+import { megabytes, ratio, round, seconds, verdict } from './stats.mjs';
+
+export const TARGET_PEAK_MB = 200;
+/** "Flat": the peak at twice the data at most this many times the first peak. */
+export const TARGET_FLAT_RATIO = 1.2;
+
+/** Checks the free disk, starts the fakes, runs `measure` at 1x and 2x and prints each round. */
+export async function twoRounds({ sizeMb, diskFactor, doubleBaseline, measure, printRound, print }) {
+  const free = statfsSync(tmpdir());
+  const freeBytes = free.bavail * free.bsize;
+  const needBytes = sizeMb * 2 * 1024 * 1024 * diskFactor;
+  print(`free disk at ${tmpdir()}: ${round(freeBytes / 1024 ** 3, 1)} GB; this run needs about ${round(needBytes / 1024 ** 3, 1)} GB`);
+  if (freeBytes < needBytes) throw new Error(`not enough free disk: ${round(freeBytes / 1024 ** 3, 1)} GB free, about ${round(needBytes / 1024 ** 3, 1)} GB needed`);
+  const slack = await new FakeSlack({ recordPosts: true }).start();
+  onCleanup('stop fake Slack', () => slack.stop());
+  const pagerduty = await new FakePagerDuty().start();
+  onCleanup('stop fake PagerDuty', () => pagerduty.stop());
+  const first = await measure({ sizeMb, label: '1x', withBaseline: true, slack, pagerduty, print });
+  printRound(print, first);
+  const second = await measure({ sizeMb: sizeMb * 2, label: '2x', withBaseline: doubleBaseline, slack, pagerduty, print });
+  printRound(print, second);
+  return { first, second };
+}
+
+/** One line per step with Lifeline's and the machine's CPU during it. */
+export function printSteps(print, r, extra = () => undefined) {
+  for (const s of r.steps) {
+    const cpu = s.cpu ? `; Lifeline CPU ${s.cpu.process_cpu_pct_of_one_cpu}% of one CPU, machine busy ${s.cpu.machine_busy_pct}%, iowait ${s.cpu.machine_iowait_pct}%, dirty ${s.cpu.dirty_at_start_mb} → peak ${s.cpu.dirty_peak_mb} MB` : '';
+    print(`${r.label}:   step ${s.name}: ${seconds(s.ms)} (${s.state}${cpu})`);
+    const more = extra(s);
+    if (more) print(`${r.label}:     ${more}`);
+  }
+}
+
+/** The Lifeline process's memory during the round, and its log's warnings and errors. */
+export function printMemoryAndLog(print, r) {
+  const m = r.memory;
+  print(
+    `${r.label}: Lifeline RSS idle ${m.rss_idle_before_mb} MB, peak ${m.rss_peak_mb} MB over ${m.samples} samples (every ${SAMPLE_EVERY_MS} ms), ` +
+      `VmHWM ${m.vm_hwm_mb} MB (${m.vm_hwm_covers}); child processes peak ${m.children_peak_mb} MB summed (${m.children_at_peak} processes), ` +
+      `by program ${JSON.stringify(m.children_peak_by_program_mb)}`,
+  );
+  print(`${r.label}: Lifeline log lines warn ${r.log_warnings} error ${r.log_errors}`);
+  for (const line of r.first_log_problems) print(`${r.label}:   lifeline log: ${line}`);
+}
+
+/** Peak RSS under TARGET_PEAK_MB in both rounds, and 2x/1x <= TARGET_FLAT_RATIO; printed, and returned. */
+export function memoryVerdicts(print, first, second, doubled) {
+  const peakOf = (r) => Math.max(r.memory.rss_peak_mb ?? 0, r.memory.vm_hwm_mb ?? 0);
+  const flatRatio = ratio(peakOf(second), peakOf(first));
+  const memoryOk = peakOf(first) < TARGET_PEAK_MB && peakOf(second) < TARGET_PEAK_MB;
+  const flatOk = flatRatio !== null && flatRatio <= TARGET_FLAT_RATIO;
+  print(
+    `Lifeline peak RSS: ${first.memory.rss_peak_mb} MB at ${megabytes(first.database_bytes)} (VmHWM ${first.memory.vm_hwm_mb} MB), ` +
+      `${second.memory.rss_peak_mb} MB at ${megabytes(second.database_bytes)} (VmHWM ${second.memory.vm_hwm_mb} MB): ratio ${flatRatio}`,
+  );
+  return {
+    peak1: peakOf(first),
+    peak2: peakOf(second),
+    flatRatio,
+    memoryOk,
+    flatOk,
+    printVerdicts() {
+      print(`${verdict(memoryOk)} Lifeline peak RSS < ${TARGET_PEAK_MB} MB (${peakOf(first)} MB, ${peakOf(second)} MB)`);
+      print(`${verdict(flatOk)} peak RSS flat when the ${doubled} doubles: 2x/1x <= ${TARGET_FLAT_RATIO} (${flatRatio})`);
+    },
+  };
+}

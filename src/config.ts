@@ -1,5 +1,7 @@
 // The only module that reads process.env or the config file. Everything else receives the frozen Config.
 import { readFileSync } from 'node:fs';
+import { resolve as resolvePath } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { CronExpressionParser } from 'cron-parser';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
@@ -82,6 +84,12 @@ const fileSchema = z.strictObject({
     sev3: z.strictObject({ page: z.boolean(), respond_minutes: minutes }),
     sev4: z.strictObject({ page: z.boolean(), respond_minutes: minutes }),
   }),
+  /** Who may act on incidents and jobs (contract section 8); absent = every role under `roles` is a responder. */
+  permissions: z
+    .strictObject({
+      responder_roles: z.array(nonEmpty).min(1, 'must name at least one role (leave permissions out for every role)'),
+    })
+    .optional(),
   approvals: z.strictObject({
     approver_roles: z.array(nonEmpty).min(1, 'must name at least one role'),
     expire_minutes: minutes.positive('must be more than 0'),
@@ -121,6 +129,8 @@ export interface Config {
     /** How often the RPO watch looks at every env's newest backup (the contract: at least once a minute). */
     readonly rpoWatchSeconds: number;
   };
+  /** Bearer token `GET /metrics` requires; undefined = /metrics is open. */
+  readonly metricsToken: string | undefined;
   readonly file: Readonly<FileConfig>;
   /** Every secret value, so the logger can scrub them wherever they appear. */
   readonly secrets: readonly string[];
@@ -144,6 +154,7 @@ const envSchema = z.object({
   LIFELINE_AWS_POLL_SECONDS: z.coerce.number({ error: 'must be a number of seconds' }).positive().max(300).default(15),
   LIFELINE_AWS_MAX_WAIT_MINUTES: z.coerce.number({ error: 'must be a number of minutes' }).positive().max(720).default(60),
   LIFELINE_RESTORE_JOBS: z.coerce.number({ error: 'must be a whole number' }).int().min(1).max(16).default(2),
+  METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters (a random secret)').optional(),
   LIFELINE_RPO_WATCH_SECONDS: z.coerce.number({ error: 'must be a number of seconds' }).min(1).max(60, 'must be 60 or less: the RPO watch runs at least once a minute').default(60),
 });
 
@@ -166,6 +177,7 @@ export function readConfig(env: Env = process.env): Config {
     e.SLACK_BOT_TOKEN,
     e.SLACK_SIGNING_SECRET,
     e.SLACK_APP_TOKEN,
+    e.METRICS_TOKEN,
     ...Object.values(file.roles).map((r) => r.pagerduty_routing_key),
     ...[e.DATABASE_URL, ...Object.values(file.environments).map((x) => x.database.url)].map(urlPassword),
     cleaned.AWS_SECRET_ACCESS_KEY,
@@ -193,6 +205,7 @@ export function readConfig(env: Env = process.env): Config {
       restoreJobs: e.LIFELINE_RESTORE_JOBS,
       rpoWatchSeconds: e.LIFELINE_RPO_WATCH_SECONDS,
     },
+    metricsToken: e.METRICS_TOKEN,
     file,
     secrets: [...new Set(secrets)],
   });
@@ -268,11 +281,53 @@ function crossCheck(file: FileConfig): string[] {
   file.approvals.approver_roles.forEach((role, i) => {
     if (!roleNames.has(role)) problems.push(`approvals.approver_roles[${i}]: unknown role "${role}"`);
   });
+  file.permissions?.responder_roles.forEach((role, i) => {
+    if (!roleNames.has(role)) {
+      problems.push(`permissions.responder_roles[${i}]: unknown role "${role}" (roles: ${[...roleNames].join(', ')})`);
+    }
+  });
+  problems.push(...sharedStoreProblems(file));
   if (!file.slack.allowed_channels.includes(file.slack.emergency_channel)) {
     // Buttons on the incident card are clicked in emergency_channel; refusing commands there would be a trap.
     problems.push(`slack.allowed_channels: must include emergency_channel ${file.slack.emergency_channel}`);
   }
   return problems;
+}
+
+/**
+ * Two environments writing the same backup names into the same place would share `latest` and delete each other's
+ * backups by their retention, so a store and prefix belong to one environment.
+ */
+function sharedStoreProblems(file: FileConfig): string[] {
+  const problems: string[] = [];
+  const owners = new Map<string, string>();
+  for (const [name, env] of Object.entries(file.environments)) {
+    const key = `${storeIdentity(env.backups.store)} ${env.backups.prefix}`;
+    const owner = owners.get(key);
+    if (owner === undefined) {
+      owners.set(key, name);
+      continue;
+    }
+    problems.push(
+      `environments.${name}.backups: same store and prefix as environments.${owner}.backups ` +
+        `(${env.backups.store}, prefix ${env.backups.prefix}): ${owner}'s retention would delete ${name}'s backups ` +
+        `and \`latest\` would cross environments; give each environment its own store or prefix`,
+    );
+  }
+  return problems;
+}
+
+/** One spelling per place: `file:///x/`, `file:///x` and `file:///a/../x` are one folder; s3 prefixes likewise. */
+export function storeIdentity(store: string): string {
+  try {
+    if (store.startsWith('file:')) return `file://${resolvePath(fileURLToPath(store))}`;
+    const url = new URL(store);
+    const segments = decodeURIComponent(url.pathname).split('/').filter((s) => s !== '' && s !== '.');
+    return `s3://${url.hostname.toLowerCase()}/${segments.join('/')}`;
+  } catch {
+    // A malformed URL is reported where the store is opened; compare it as written.
+    return store;
+  }
 }
 
 function formatIssue(issue: z.core.$ZodIssue): string[] {

@@ -284,6 +284,77 @@ describe('parseConfigText: escalation and role cross-checks', () => {
   });
 });
 
+describe('parseConfigText: permissions.responder_roles', () => {
+  it('is optional: left out, every role is a responder (checked where it is used)', () => {
+    expect(parseConfigText(minimal(), {}).permissions).toBeUndefined();
+  });
+
+  it('takes role names', () => {
+    const file = parseConfigText(minimal({ extra: 'permissions:\n  responder_roles: [oncall]' }), {});
+    expect(file.permissions).toEqual({ responder_roles: ['oncall'] });
+  });
+
+  it('a role that does not exist is refused, with its path and the roles there are', () => {
+    const e = parseError(minimal({ extra: 'permissions:\n  responder_roles: [oncall, sre]' }));
+    expect(e.problems).toEqual(['config: permissions.responder_roles[1]: unknown role "sre" (roles: oncall, engineering_lead)']);
+  });
+
+  it('an empty list and unknown keys are refused, each naming its path', () => {
+    const empty = parseError(minimal({ extra: 'permissions:\n  responder_roles: []' }));
+    expect(empty.problems).toHaveLength(1);
+    expect(empty.problems[0]).toMatch(/^config: permissions\.responder_roles: must name at least one role/);
+    const unknown = parseError(minimal({ extra: 'permissions:\n  responder_roles: [oncall]\n  approvers: [cto]' }));
+    expect(unknown.problems).toEqual(['config: permissions.approvers: unknown key']);
+  });
+});
+
+describe('parseConfigText: two environments never share a store and prefix', () => {
+  const env = (name: string, store: string, prefix: string) =>
+    `  ${name}:\n    database: { url: "postgres://u:p@h/${name}" }\n    backups: { store: "${store}", prefix: ${prefix}, retention_days: 7, rpo_minutes: 60 }`;
+
+  it('the same folder and prefix is refused, naming both environments and the key path', () => {
+    const e = parseError(minimal({ environments: [env('production', 'file:///var/backups', 'shop'), env('staging', 'file:///var/backups', 'shop')].join('\n') }));
+    expect(e.problems).toHaveLength(1);
+    expect(e.problems[0]).toMatch(/^config: environments\.staging\.backups: same store and prefix as environments\.production\.backups \(file:\/\/\/var\/backups, prefix shop\)/);
+    expect(e.problems[0]).toContain("production's retention would delete staging's backups");
+  });
+
+  it('spellings of one folder or one S3 prefix collide: trailing slash, dot segments, bucket case', () => {
+    const pairs = [
+      ['file:///var/backups/', 'file:///var/backups'],
+      ['file:///var/backups', 'file:///var/./old/../backups//'],
+      ['s3://bucket/prod/', 's3://bucket/prod'],
+      ['s3://bucket/prod/', 's3://bucket//prod/'],
+      ['s3://bucket/', 's3://bucket/'],
+    ];
+    for (const [a, b] of pairs) {
+      const e = parseError(minimal({ environments: [env('production', a!, 'shop'), env('staging', b!, 'shop')].join('\n') }));
+      expect(e.problems, `${a} vs ${b}`).toHaveLength(1);
+      expect(e.problems[0]).toContain('environments.staging.backups: same store and prefix as environments.production.backups');
+    }
+  });
+
+  it('three environments on one store and prefix: each later one is named against the first', () => {
+    const e = parseError(minimal({ environments: ['a', 'b', 'c'].map((n) => env(n, 'file:///x', 'p')).join('\n') }));
+    expect(e.problems.map((p) => p.split(':')[1]?.trim())).toEqual(['environments.b.backups', 'environments.c.backups']);
+  });
+
+  it('the same store with other prefixes, or the same prefix in other stores, is fine', () => {
+    const file = parseConfigText(
+      minimal({
+        environments: [
+          env('production', 's3://bucket/backups/', 'production'),
+          env('staging', 's3://bucket/backups/', 'staging'),
+          env('qa', 's3://bucket/qa/', 'production'),
+          env('dev', 'file:///var/backups/production', 'production'),
+        ].join('\n'),
+      }),
+      {},
+    );
+    expect(Object.keys(file.environments)).toEqual(['production', 'staging', 'qa', 'dev']);
+  });
+});
+
 describe('parseConfigText: backup schedules', () => {
   it('takes cron with seconds and drill_schedule: off', () => {
     const file = parseConfigText(
@@ -387,7 +458,12 @@ describe('readConfig: environment', () => {
   });
 
   it('collects every secret for the logger', () => {
-    const config = readConfig({ ...BASE_ENV, DATABASE_URL: 'postgres://lifeline:own%40db-pw@pg/ll', SLACK_APP_TOKEN: 'xapp-1-app-token' });
+    const config = readConfig({
+      ...BASE_ENV,
+      DATABASE_URL: 'postgres://lifeline:own%40db-pw@pg/ll',
+      SLACK_APP_TOKEN: 'xapp-1-app-token',
+      METRICS_TOKEN: 'metrics-token-0123456789',
+    });
     expect([...config.secrets].sort()).toEqual(
       [
         BASE_ENV.SLACK_BOT_TOKEN,
@@ -398,10 +474,18 @@ describe('readConfig: environment', () => {
         EXAMPLE_ENV.PD_KEY_CTO,
         EXAMPLE_ENV.PD_KEY_CEO,
         'own@db-pw',
+        'metrics-token-0123456789',
         'prod-s3cret-pw',
         'staging-s3cret-pw',
       ].sort(),
     );
+  });
+
+  it('METRICS_TOKEN: unset by default, taken when set, and a short one is refused by name', () => {
+    expect(readConfig(BASE_ENV).metricsToken).toBeUndefined();
+    expect(readConfig({ ...BASE_ENV, METRICS_TOKEN: 'metrics-token-0123456789' }).metricsToken).toBe('metrics-token-0123456789');
+    const e = configError(() => readConfig({ ...BASE_ENV, METRICS_TOKEN: 'short' }));
+    expect(e.problems).toEqual(['METRICS_TOKEN: must be at least 16 characters (a random secret)']);
   });
 
   it('a missing SLACK_BOT_TOKEN is named', () => {

@@ -79,7 +79,7 @@ export async function startLifeline(config: Config, options: StartOptions = {}):
   const pager = createEventsApiPager({ url: config.pagerdutyEventsUrl });
   const core = createCommandServices(config, { db, redis, chat, metrics, log });
   const { notifier, timers, incidents, recoveryNotifier, triggers, recovery } = core;
-  const routes = operationalRoutes(createHealthCheck(db, redis), metrics);
+  const routes = operationalRoutes(createHealthCheck(db, redis), metrics, config.metricsToken);
 
   // Recovery (/dr): AWS through the SDK's own chain (AWS_REGION, credentials, AWS_ENDPOINT_URL_<SERVICE>).
   const aws = { rds: createRdsPort(), ecs: createEcsPort(), logs: createLogsPort() };

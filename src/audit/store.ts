@@ -12,6 +12,7 @@ export type AuditAction =
   | 'rejected'
   | 'expired'
   | 'approval_refused'
+  | 'not_permitted'
   | 'cancel_requested'
   | 'cancelled'
   | 'step_started'

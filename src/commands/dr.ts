@@ -134,6 +134,8 @@ export function drCommand(deps: DrDeps): SlashCommand {
     entries: [
       subcommand({
         usage: 'restore <env> list|latest|file <name>|snapshot <snapshot-id>',
+        access: 'responders',
+        accessNote: 'responders; `list`: anyone',
         summary: 'list backups and snapshots, or restore one (into a fresh database, swapped in; approval if required)',
         matches: (w) => w === 'restore',
         effect: 'write',
@@ -142,6 +144,7 @@ export function drCommand(deps: DrDeps): SlashCommand {
       }),
       subcommand({
         usage: 'scale <env> <service> <count>',
+        access: 'responders',
         summary: 'set the desired task count and wait until it runs',
         matches: (w) => w === 'scale',
         effect: 'write',
@@ -158,6 +161,7 @@ export function drCommand(deps: DrDeps): SlashCommand {
       }),
       subcommand({
         usage: 'redeploy <env> <service>',
+        access: 'responders',
         summary: 'force a new deployment and follow its rollout',
         matches: (w) => w === 'redeploy',
         effect: 'write',
@@ -171,14 +175,19 @@ export function drCommand(deps: DrDeps): SlashCommand {
       }),
       subcommand({
         usage: 'logs <env> <service> [--since 15m] [--filter TEXT]',
+        access: 'responders',
         summary: 'recent log lines of a service, in a thread',
         matches: (w) => w === 'logs',
         effect: 'read',
         parse: (rest) => parseLogs(file, rest),
-        run: (args, ctx) => lookup(ctx, { kind: 'logs', env: args.env, service: args.service, sinceMs: args.sinceMs, filter: args.filter }),
+        async run(args, ctx) {
+          await recovery.requireResponder(ctx.userId, `read the logs of ${args.env} ${args.service}`, { env: args.env });
+          return lookup(ctx, { kind: 'logs', env: args.env, service: args.service, sinceMs: args.sinceMs, filter: args.filter });
+        },
       }),
       subcommand({
         usage: 'status [env]',
+        access: 'anyone',
         summary: 'database, newest backup against RPO, ECS services, health URL',
         matches: (w) => w === 'status',
         effect: 'read',
@@ -191,6 +200,7 @@ export function drCommand(deps: DrDeps): SlashCommand {
       }),
       subcommand({
         usage: 'jobs',
+        access: 'anyone',
         summary: 'running and waiting jobs',
         matches: (w) => w === 'jobs',
         effect: 'read',
@@ -199,7 +209,9 @@ export function drCommand(deps: DrDeps): SlashCommand {
       }),
       subcommand({
         usage: 'cancel <job-id>',
-        summary: 'stop a job before its next step (requester or approver)',
+        access: 'anyone',
+        accessNote: "your own job: anyone; another's: responders only",
+        summary: 'stop a job before its next step',
         matches: (w) => w === 'cancel',
         effect: 'write',
         parse(rest) {
@@ -216,6 +228,7 @@ export function drCommand(deps: DrDeps): SlashCommand {
       }),
       subcommand({
         usage: 'audit [env]',
+        access: 'responders',
         summary: 'the latest 20 entries of the audit trail',
         matches: (w) => w === 'audit',
         effect: 'read',
@@ -224,10 +237,14 @@ export function drCommand(deps: DrDeps): SlashCommand {
           noMore(extra);
           return { env: envName === undefined ? undefined : environment(file, envName).name };
         },
-        run: async (args) => renderAudit(await latestAudit(deps.db, args.env, 20), args.env),
+        async run(args, ctx) {
+          await recovery.requireResponder(ctx.userId, 'read the audit trail', { env: args.env });
+          return renderAudit(await latestAudit(deps.db, args.env, 20), args.env);
+        },
       }),
       subcommand({
         usage: 'backup <env>',
+        access: 'responders',
         summary: 'take a backup now (pg_dump into the store, checked); one at a time per env',
         matches: (w) => w === 'backup',
         effect: 'write',
@@ -236,6 +253,7 @@ export function drCommand(deps: DrDeps): SlashCommand {
       }),
       subcommand({
         usage: 'backups <env>',
+        access: 'anyone',
         summary: 'the backups with age, size, checksum and last drill',
         matches: (w) => w === 'backups',
         effect: 'read',
@@ -244,6 +262,7 @@ export function drCommand(deps: DrDeps): SlashCommand {
       }),
       subcommand({
         usage: 'drill <env>',
+        access: 'responders',
         summary: 'restore the latest backup into a scratch database, verify, report RTO and RPO',
         matches: (w) => w === 'drill',
         effect: 'write',
@@ -252,6 +271,7 @@ export function drCommand(deps: DrDeps): SlashCommand {
       }),
       subcommand({
         usage: 'help',
+        access: 'anyone',
         summary: 'this list',
         matches: (w) => w === 'help',
         effect: 'local',

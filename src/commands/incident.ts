@@ -44,6 +44,7 @@ export function incidentCommand(service: IncidentService, file: FileConfig): Sla
     entries: [
       subcommand({
         usage: 'sev1|sev2|sev3|sev4 <title>',
+        access: 'anyone',
         effect: 'write',
         summary: 'declare an incident, post its card and start paging (SEV1, SEV2)',
         matches: (w) => /^sev[0-9]+$/.test(w),
@@ -60,6 +61,7 @@ export function incidentCommand(service: IncidentService, file: FileConfig): Sla
       }),
       subcommand({
         usage: 'ack [ID]',
+        access: 'responders',
         effect: 'write',
         summary: 'acknowledge: stops the escalation ladder',
         matches: (w) => w === 'ack' || w === 'acknowledge',
@@ -71,6 +73,7 @@ export function incidentCommand(service: IncidentService, file: FileConfig): Sla
       }),
       subcommand({
         usage: 'update [ID] <text>',
+        access: 'anyone',
         effect: 'write',
         summary: 'add a status update to the timeline and the thread',
         matches: (w) => w === 'update',
@@ -87,6 +90,7 @@ export function incidentCommand(service: IncidentService, file: FileConfig): Sla
       }),
       subcommand({
         usage: 'severity [ID] sev1..sev4',
+        access: 'responders',
         effect: 'write',
         summary: 'change severity; raising to a paging severity starts the ladder',
         matches: (w) => w === 'severity' || w === 'sev',
@@ -105,6 +109,7 @@ export function incidentCommand(service: IncidentService, file: FileConfig): Sla
       }),
       subcommand({
         usage: 'resolve [ID] [note]',
+        access: 'responders',
         effect: 'write',
         summary: 'resolve: stops escalation and resolves every page',
         matches: (w) => w === 'resolve',
@@ -120,6 +125,7 @@ export function incidentCommand(service: IncidentService, file: FileConfig): Sla
       }),
       subcommand({
         usage: 'list',
+        access: 'anyone',
         effect: 'read',
         summary: 'open incidents',
         matches: (w) => w === 'list',
@@ -131,6 +137,7 @@ export function incidentCommand(service: IncidentService, file: FileConfig): Sla
       }),
       subcommand({
         usage: 'status [ID]',
+        access: 'anyone',
         effect: 'read',
         summary: 'one incident: state, who was paged, the latest timeline',
         matches: (w) => w === 'status',
@@ -139,6 +146,7 @@ export function incidentCommand(service: IncidentService, file: FileConfig): Sla
       }),
       subcommand({
         usage: 'postmortem ID',
+        access: 'anyone',
         effect: 'read',
         summary: 'a Markdown post-mortem draft with the timeline',
         matches: (w) => w === 'postmortem',
@@ -154,6 +162,7 @@ export function incidentCommand(service: IncidentService, file: FileConfig): Sla
       }),
       subcommand({
         usage: 'help',
+        access: 'anyone',
         effect: 'local',
         summary: 'this list',
         matches: (w) => w === 'help',

@@ -29,6 +29,13 @@ export interface Subcommand<Args> {
    * read: looks at state, harmless to repeat; write: changes state, so a repeated trigger_id must not run it again.
    */
   readonly effect: 'local' | 'read' | 'write';
+  /**
+   * Who may run it (contract section 8): everyone in allowed_channels, or responders only. Help shows it; the
+   * services enforce it, so this is what the entry promises, never the check itself.
+   */
+  readonly access: 'anyone' | 'responders';
+  /** Said in help instead of the plain access, where an entry's rule has a nuance (`list`: anyone). */
+  readonly accessNote?: string;
   /** The reply for the sender; undefined when a worker will answer at the response_url instead. */
   run(args: Args, ctx: CommandContext): Promise<Reply | undefined>;
 }
@@ -49,8 +56,13 @@ export function usageOf(command: SlashCommand, entry: Subcommand<unknown>): stri
 }
 
 export function helpText(command: SlashCommand): string {
-  const lines = command.entries.map((e) => `\`${command.name} ${e.usage}\`  ${e.summary}`);
+  const lines = command.entries.map((e) => `\`${command.name} ${e.usage}\`  ${e.summary}${accessLabel(e)}`);
   return [`*${command.name}*: ${command.summary}`, ...lines].join('\n');
+}
+
+function accessLabel(entry: Subcommand<unknown>): string {
+  const note = entry.accessNote ?? (entry.access === 'responders' ? 'responders only' : undefined);
+  return note === undefined ? '' : ` _(${note})_`;
 }
 
 /** Splits off the first word and finds its entry; an unknown word is a refusal that shows every usage. */

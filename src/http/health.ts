@@ -1,3 +1,4 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Redis } from 'ioredis';
 import type { Db } from '../db/pool.js';
@@ -30,8 +31,21 @@ export interface Route {
   readonly handler: (req: IncomingMessage, res: ServerResponse) => void;
 }
 
-/** GET /healthz and GET /metrics, in the shape Bolt's customRoutes takes (and our own server for the worker role). */
-export function operationalRoutes(check: () => Promise<HealthReport>, metrics: Metrics): Route[] {
+/**
+ * Whether the request carries `Authorization: Bearer <token>`. Both sides are hashed first so timingSafeEqual compares
+ * equal lengths, and the time taken says nothing about the token, not even its length.
+ */
+export function hasBearer(req: IncomingMessage, token: string): boolean {
+  const presented = /^Bearer +(\S+) *$/i.exec(req.headers.authorization ?? '')?.[1] ?? '';
+  const digest = (text: string) => createHash('sha256').update(text).digest();
+  return timingSafeEqual(digest(presented), digest(token));
+}
+
+/**
+ * GET /healthz and GET /metrics, in the shape Bolt's customRoutes takes (and our own server for the worker role).
+ * With `metricsToken` set, /metrics answers only requests that carry it; /healthz stays open for load balancers.
+ */
+export function operationalRoutes(check: () => Promise<HealthReport>, metrics: Metrics, metricsToken?: string): Route[] {
   return [
     {
       path: '/healthz',
@@ -46,7 +60,12 @@ export function operationalRoutes(check: () => Promise<HealthReport>, metrics: M
     {
       path: '/metrics',
       method: ['GET'],
-      handler: (_req, res) => {
+      handler: (req, res) => {
+        if (metricsToken !== undefined && !hasBearer(req, metricsToken)) {
+          res.writeHead(401, { 'content-type': 'text/plain', 'www-authenticate': 'Bearer realm="lifeline metrics"' });
+          res.end('/metrics needs Authorization: Bearer <METRICS_TOKEN>');
+          return;
+        }
         void metrics.registry.metrics().then(
           (text) => {
             res.writeHead(200, { 'content-type': metrics.registry.contentType });

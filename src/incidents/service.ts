@@ -4,6 +4,7 @@ import { inTransaction, type Db } from '../db/pool.js';
 import { UserError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
+import { requireResponder } from '../permissions.js';
 import { planLadder } from './ladder.js';
 import { incidentId, incidentState, type Incident, type PageRecord, type TimelineEvent } from './model.js';
 import type { EscalationTimers, IncidentNotifier } from './ports.js';
@@ -94,6 +95,7 @@ export class IncidentService {
 
   async acknowledge(ref: IncidentReference, actor: string): Promise<Incident> {
     const target = await this.find(ref);
+    requireResponder(this.deps.file, actor, `acknowledge ${incidentId(target.number)}`);
     const { incident, cancelled } = await inTransaction(this.deps.db, async (tx) => {
       const current = await this.lockedForChange(tx, target.number);
       if (current.acknowledgedAt) {
@@ -111,6 +113,7 @@ export class IncidentService {
 
   async resolve(ref: IncidentReference, actor: string, note: string | undefined): Promise<Incident> {
     const target = await this.find(ref);
+    requireResponder(this.deps.file, actor, `resolve ${incidentId(target.number)}`);
     const { incident, cancelled } = await inTransaction(this.deps.db, async (tx) => {
       const current = await this.lockedForChange(tx, target.number);
       const resolved = await store.markResolved(tx, current.number, actor, note);
@@ -136,6 +139,7 @@ export class IncidentService {
 
   async changeSeverity(ref: IncidentReference, actor: string, severity: Severity): Promise<{ incident: Incident; ladder: 'started' | 'stopped' | 'unchanged' }> {
     const target = await this.find(ref);
+    requireResponder(this.deps.file, actor, `change the severity of ${incidentId(target.number)}`);
     const outcome = await inTransaction(this.deps.db, async (tx) => {
       const current = await this.lockedForChange(tx, target.number);
       if (current.severity === severity) {

@@ -4,6 +4,7 @@ import { audit } from '../audit/store.js';
 import { inTransaction, type Db } from '../db/pool.js';
 import { UserError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { isResponder, notPermitted } from '../permissions.js';
 import { describeJob, jobId, jobTarget, type JobParams, type RecoveryJob } from './model.js';
 import type { RecoveryNotifier, RecoveryQueue } from './ports.js';
 import * as store from './store.js';
@@ -39,9 +40,21 @@ export class RecoveryService {
     return (this.environment(envName).require_approval as readonly string[]).includes(params.kind);
   }
 
+  /**
+   * Responders only (contract section 8): anyone else is refused, and the refusal is on the audit trail. The /dr
+   * lookups that are responders-only (logs, audit) call this before anything is queued or read.
+   */
+  async requireResponder(actor: string, action: string, where: { env?: string | undefined; job?: number } = {}): Promise<void> {
+    if (isResponder(this.deps.file, actor)) return;
+    const refusal = notPermitted(this.deps.file, action);
+    await audit(this.deps.db, { ...where, actor, action: 'not_permitted', detail: refusal.message });
+    throw refusal;
+  }
+
   /** Records the request and hands it to a worker to plan. Refuses when another job holds the same target. */
   async request(input: { env: string; params: JobParams; actor: string; channel: string; responseUrl?: string | undefined }): Promise<RecoveryJob> {
     this.environment(input.env);
+    await this.requireResponder(input.actor, `request a job (${describeJob(input.env, input.params)})`, { env: input.env });
     const target = jobTarget(input.env, input.params);
     let job: RecoveryJob;
     try {
@@ -87,8 +100,8 @@ export class RecoveryService {
 
   async cancel(number: number, actor: string): Promise<{ job: RecoveryJob; immediate: boolean }> {
     const job = await this.find(number);
-    if (actor !== job.requestedBy && !this.approvers().includes(actor)) {
-      throw new UserError('not_permitted', `Only the requester (<@${job.requestedBy}>) or an approver may cancel ${jobId(number)}.`);
+    if (actor !== job.requestedBy) {
+      await this.requireResponder(actor, `cancel ${jobId(number)}, which <@${job.requestedBy}> requested`, { env: job.env, job: number });
     }
     const stopped = await store.transition(this.deps.db, number, ['planning', 'awaiting_approval', 'queued'], 'cancelled', {
       cancel_requested_by: actor,

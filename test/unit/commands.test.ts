@@ -75,6 +75,7 @@ describe('registry', () => {
       subcommand({
         usage: 'echo <text>',
         effect: 'local',
+        access: 'anyone',
         summary: 'says it back',
         matches: (w) => w === 'echo',
         parse: (rest) => {
@@ -89,6 +90,7 @@ describe('registry', () => {
       subcommand({
         usage: 'strict',
         effect: 'local',
+        access: 'responders',
         summary: 'has its own usage',
         matches: (w) => w === 'strict',
         parse: () => {
@@ -99,6 +101,8 @@ describe('registry', () => {
       subcommand({
         usage: 'boom',
         effect: 'local',
+        access: 'responders',
+        accessNote: 'mostly responders',
         summary: 'parse crashes',
         matches: (w) => w === 'boom',
         parse: () => {
@@ -109,8 +113,15 @@ describe('registry', () => {
     ],
   };
 
-  it('helpText lists the summary and every entry, one line each', () => {
-    expect(helpText(demo)).toBe(['*/demo*: a demo', '`/demo echo <text>`  says it back', '`/demo strict`  has its own usage', '`/demo boom`  parse crashes'].join('\n'));
+  it('helpText lists the summary and every entry, one line each, with who may run it unless anyone may', () => {
+    expect(helpText(demo)).toBe(
+      [
+        '*/demo*: a demo',
+        '`/demo echo <text>`  says it back',
+        '`/demo strict`  has its own usage _(responders only)_',
+        '`/demo boom`  parse crashes _(mostly responders)_',
+      ].join('\n'),
+    );
   });
 
   it('usageOf names the command and the entry', () => {

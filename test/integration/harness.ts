@@ -302,7 +302,7 @@ export function pagedNotes(chat: MemoryChat, incident: number, role?: RoleName):
 /** Resolves every open incident so that tests relying on "the only open incident" start from a known state. */
 export async function resolveAllOpen(h: Harness): Promise<void> {
   for (const incident of (await h.incidents.listOpen()).incidents) {
-    await h.incidents.resolve({ number: incident.number }, USERS.other, 'test cleanup');
+    await h.incidents.resolve({ number: incident.number }, USERS.oncall, 'test cleanup');
   }
 }
 

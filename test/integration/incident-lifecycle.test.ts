@@ -2,7 +2,10 @@
 // Slack is MemoryChat behind the real Slack notifier; PagerDuty is a MemoryPager (with a gate, see harness.ts).
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { TransientError, UserError } from '../../src/errors.js';
+import { SYSTEM_ACTOR } from '../../src/incidents/model.js';
+import { IncidentService } from '../../src/incidents/service.js';
 import { stepJobId } from '../../src/jobs/escalation-queue.js';
+import { createSlackIncidentNotifier } from '../../src/slack/incident-notifier.js';
 import { waitUntil } from '../support/wait.js';
 import {
   countRows,
@@ -443,5 +446,50 @@ describe('changes that land while a page is in flight', () => {
     expect(steps.map((s) => s.state)).toEqual(['cancelled', 'cancelled', 'cancelled']);
     await h.incidents.resolve({ number: n }, USERS.oncall, 'done');
     await waitUntil('the queue to drain', () => queueIdle(h.queue));
+  });
+});
+
+describe('who may act on an incident (contract section 8)', () => {
+  test('a user in no role may declare and update, but not acknowledge, resolve or lower a SEV1: refused, and the ladder goes on', async () => {
+    const { incident } = await h.incidents.declare({ severity: 'sev1', title: 'Not yours to stop', actor: USERS.other, channel: EMERGENCY });
+    const n = incident.number;
+    await stepFired(n, 0);
+    await h.incidents.update({ number: n }, USERS.other, 'checkout errors since 10:02');
+    const row = async () => (await h.db.query('SELECT severity, acknowledged_at, resolved_at FROM incidents WHERE number = $1', [n])).rows[0];
+    const before = { row: await row(), timeline: await timelineKinds(h.db, n), chat: h.chat.calls.length };
+    expect(before.timeline).toEqual(['declared', 'ladder_started', 'paged', 'update']);
+
+    const roles = 'oncall, engineering_lead, cto, ceo';
+    for (const [work, message] of [
+      [() => h.incidents.acknowledge({ number: n }, USERS.other), `Only responders (${roles}) may acknowledge INC-${n}.`],
+      [() => h.incidents.resolve({ number: n }, USERS.other, 'gone'), `Only responders (${roles}) may resolve INC-${n}.`],
+      [() => h.incidents.changeSeverity({ number: n }, USERS.other, 'sev4'), `Only responders (${roles}) may change the severity of INC-${n}.`],
+    ] as const) {
+      const err = await refusal(work());
+      expect(err.code).toBe('not_permitted');
+      expect(err.message).toBe(message);
+    }
+    expect(await row()).toEqual(before.row);
+    expect(await timelineKinds(h.db, n)).toEqual(before.timeline);
+    expect(h.chat.calls.length).toBe(before.chat);
+    // The refused lowering did not stop the ladder: the engineering lead and the CTO are paged at their minutes.
+    await stepFired(n, 2);
+    await expectPagerSummary(n, ['trigger:oncall', 'trigger:engineering_lead', 'trigger:cto']);
+    await resolveAndSettle(n, ['oncall', 'engineering_lead', 'cto']);
+  });
+
+  test('permissions.responder_roles narrows who responds: on-call left out is refused, a listed role and Lifeline itself are not', async () => {
+    const file = { ...h.file, permissions: { responder_roles: ['engineering_lead', 'cto'] } };
+    const narrowed = new IncidentService({ db: h.db, file, notifier: createSlackIncidentNotifier(h.chat, file), timers: h.timers, metrics: h.metrics, log: h.log });
+    const { incident } = await narrowed.declare({ severity: 'sev3', title: 'Narrowed responders', actor: USERS.oncall, channel: EMERGENCY });
+    const n = incident.number;
+    const err = await refusal(narrowed.acknowledge({ number: n }, USERS.oncall));
+    expect(err.code).toBe('not_permitted');
+    expect(err.message).toBe(`Only responders (engineering_lead, cto) may acknowledge INC-${n}.`);
+    expect((await h.incidents.find({ number: n })).acknowledgedAt).toBeUndefined();
+    expect((await narrowed.acknowledge({ number: n }, USERS.lead)).acknowledgedBy).toBe(USERS.lead);
+    expect((await narrowed.changeSeverity({ number: n }, SYSTEM_ACTOR, 'sev4')).incident.severity).toBe('sev4');
+    expect((await narrowed.resolve({ number: n }, SYSTEM_ACTOR, 'auto-resolved')).resolvedBy).toBe(SYSTEM_ACTOR);
+    expect(await timelineKinds(h.db, n)).toEqual(['declared', 'acknowledged', 'severity_changed', 'resolved']);
   });
 });

@@ -55,11 +55,11 @@ const DRILL_STEPS = ['preflight: latest backup readable', 'restore into a scratc
 // ---- helpers shared by both parts ------------------------------------------------------------------------------------
 
 function dr(w: World, text: string, options: { user?: string; channel?: string; via?: LifelineProcess } = {}): Promise<Sent> {
-  return w.command(text, { user: options.user ?? USERS.declarer, ...(options.channel ? { channel: options.channel } : {}), ...(options.via ? { via: options.via } : {}) }, '/dr');
+  return w.command(text, { user: options.user ?? USERS.oncall, ...(options.channel ? { channel: options.channel } : {}), ...(options.via ? { via: options.via } : {}) }, '/dr');
 }
 
 /** Sends `/dr <text>` that must start a job; returns the job number named in the private reply. */
-async function startJob(w: World, text: string, user: string = USERS.declarer): Promise<{ job: number; sent: Sent; reply: string }> {
+async function startJob(w: World, text: string, user: string = USERS.oncall): Promise<{ job: number; sent: Sent; reply: string }> {
   const sent = await dr(w, text, { user });
   expect(sent.status).toBe(200);
   const reply = await w.reply(sent);
@@ -303,7 +303,7 @@ describe('backups, the RPO watch and drills (file:// stores)', () => {
     expect(name).toMatch(/^shop_\d{8}_\d{6}\.dump$/);
     expect(await w.reply(sent)).toMatch(new RegExp(`JOB-${job}: backup of prod requested`));
     const row = await jobRow(w, job);
-    expect(row).toMatchObject({ state: 'succeeded', requested_by: USERS.declarer, decided_by: null });
+    expect(row).toMatchObject({ state: 'succeeded', requested_by: USERS.oncall, decided_by: null });
 
     // The name carries the UTC time the dump started.
     const stamp = /_(\d{4})(\d{2})(\d{2})_(\d{2})(\d{2})(\d{2})\.dump$/.exec(name)!.slice(1).map(Number) as [number, number, number, number, number, number];
@@ -339,7 +339,7 @@ describe('backups, the RPO watch and drills (file:// stores)', () => {
     expect(entry!.checked_at).not.toBeNull();
 
     const audit = await auditOf(w, job);
-    expect(audit[0]).toMatchObject({ action: 'requested', actor: USERS.declarer });
+    expect(audit[0]).toMatchObject({ action: 'requested', actor: USERS.oncall });
     expect(audit.map((a) => a.action)).not.toContain('approved');
     expect(audit.at(-1)?.action).toBe('succeeded');
     expect(await app.fingerprint()).toBe(usersPrint);
@@ -377,7 +377,7 @@ describe('backups, the RPO watch and drills (file:// stores)', () => {
   test('a second `/dr backup prod` while one is active is refused to its sender ("one job at a time"); one job, one new backup', async () => {
     const jobs = await jobCount(w);
     const files = await storeFiles(prodStore);
-    const [a, b] = await Promise.all([dr(w, 'backup prod', { user: USERS.declarer }), dr(w, 'backup prod', { user: USERS.oncall })]);
+    const [a, b] = await Promise.all([dr(w, 'backup prod', { user: USERS.lead }), dr(w, 'backup prod', { user: USERS.oncall })]);
     const replies = await Promise.all([w.reply(a), w.reply(b)]);
     const accepted = /^JOB-\d+: backup of prod requested\./;
     const started = replies.map((r) => (accepted.test(r) ? jobNumberIn(r) : undefined)).filter((n): n is number => n !== undefined);

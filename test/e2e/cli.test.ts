@@ -340,7 +340,7 @@ describe('the lifeline CLI', () => {
 
   test('a restore requested in Slack, approved from the CLI: the step list, JOB-n succeeded, rows back, audit says U0LEAD', async () => {
     await app.query('DELETE FROM users WHERE id > 20');
-    const sent = await dr(`restore ${ENV} latest`, USERS.declarer);
+    const sent = await dr(`restore ${ENV} latest`, USERS.oncall);
     const job = jobNumberIn(await w.reply(sent));
     expect(job, 'a job number').toBeDefined();
     const plan = await planWithButtons(job!);
@@ -355,7 +355,7 @@ describe('the lifeline CLI', () => {
 
     expect(await app.count()).toBe(ROWS);
     expect(await app.fingerprint()).toBe(original);
-    expect(await jobRow(w, job!)).toMatchObject({ state: 'succeeded', requested_by: USERS.declarer, decided_by: USERS.lead });
+    expect(await jobRow(w, job!)).toMatchObject({ state: 'succeeded', requested_by: USERS.oncall, decided_by: USERS.lead });
     const audit = await auditOf(w, job!);
     expect(audit.filter((e) => e.action === 'approved').map((e) => e.actor)).toEqual([USERS.lead]);
     expect(audit.at(-1)?.action).toBe('succeeded');

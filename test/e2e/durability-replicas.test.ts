@@ -66,7 +66,7 @@ test('incidents declared through either bot: every step fires exactly once; ackn
   await w.reply(await w.command(`ack ${one.id}`, { via: b, user: USERS.oncall }));
   await w.click(two.card, 'Acknowledge', { via: a, user: USERS.lead });
   await waitUntil('acknowledges', () => w.followUpsOf(one.number, 'acknowledge').length >= 4 && w.followUpsOf(two.number, 'acknowledge').length >= 4);
-  for (const d of declared) await w.reply(await w.command(`resolve ${d.id}`, { via: d === three ? b : a }));
+  for (const d of declared) await w.reply(await w.command(`resolve ${d.id}`, { via: d === three ? b : a, user: USERS.oncall }));
   await waitUntil('resolves', () => declared.every((d) => w.followUpsOf(d.number, 'resolve').length >= 4));
   await stillAfter('one follow-up per key and action', () => {
     const counts = new Map<string, number>();

@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, expect, test, vi } from 'vitest';
 import { dropQueuePrefix } from '../support/db.js';
 import { allText, linesWithSecrets, ROLE_ORDER, ROLE_USERS, stillAfter, waitUntilTime, World, type Declared } from '../support/e2e.js';
-import { ROUTING_KEYS } from '../support/lifeline-process.js';
+import { ROUTING_KEYS, USERS } from '../support/lifeline-process.js';
 import { waitUntil } from '../support/wait.js';
 
 // Ladders run in seconds and processes restart: more than vitest's default per test, on a busy 2-core machine.
@@ -36,7 +36,7 @@ async function expectEachStepOnce(inc: Declared): Promise<void> {
 }
 
 async function resolveAndCheck(inc: Declared): Promise<void> {
-  await w.reply(await w.command(`resolve ${inc.id}`));
+  await w.reply(await w.command(`resolve ${inc.id}`, { user: USERS.oncall }));
   await waitUntil('resolve for every key', () => w.followUpsOf(inc.number, 'resolve').length >= 4);
   await stillAfter('one resolve per key', () => w.followUpsOf(inc.number, 'resolve').length === 4, 500);
   expect(new Set(w.followUpsOf(inc.number, 'resolve').map((e) => e.dedup_key))).toEqual(new Set(w.triggersOf(inc.number).map((t) => t.dedup_key)));
@@ -85,7 +85,7 @@ async function expectPagedOnce(inc: Declared, roles: readonly (typeof ROLE_ORDER
 
 /** Acknowledges, stopping the ladder, and checks one acknowledge per key already triggered. */
 async function acknowledge(inc: Declared, triggered: number): Promise<void> {
-  await w.reply(await w.command(`ack ${inc.id}`));
+  await w.reply(await w.command(`ack ${inc.id}`, { user: USERS.oncall }));
   await waitUntil('acknowledge events', () => w.followUpsOf(inc.number, 'acknowledge').length >= triggered);
   await stillAfter('no more pages or acknowledges', () => w.triggersOf(inc.number).length === triggered && w.followUpsOf(inc.number, 'acknowledge').length === triggered, 1_000);
 }

@@ -94,7 +94,7 @@ describe('answers seen by the sender alone', () => {
   test('`list` shows open incidents only', async () => {
     const gone = await w.declare('sev4', 'Typo on the pricing page');
     resolvedSev4 = gone.number;
-    await w.reply(await w.command(`resolve ${gone.id}`));
+    await w.reply(await w.command(`resolve ${gone.id}`, { user: USERS.oncall }));
     await waitUntil('the sev4 resolved', async () => (await w.incidentRow(gone.number))?.resolved_at != null);
 
     const list = await privateAnswer('list');

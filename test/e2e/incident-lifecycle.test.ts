@@ -118,14 +118,14 @@ describe('acknowledging stops the ladder', () => {
     );
     expect((await w.incidentRow(inc.number))?.resolved_by).toBe(USERS.lead);
 
-    // Clicking either button of the resolved incident: a reply to the clicker alone, and nothing else.
+    // A responder clicking either button of the resolved incident: a reply to the clicker alone, and nothing else.
     const before = await w.snapshot();
     for (const label of ['Acknowledge', 'Resolve'] as const) {
-      const ephemerals = w.ephemeralsTo(USERS.other).length;
-      const late = await w.click(inc.card, label, { user: USERS.other });
+      const ephemerals = w.ephemeralsTo(USERS.ceo).length;
+      const late = await w.click(inc.card, label, { user: USERS.ceo });
       expect(late.status).toBe(200);
-      await waitUntil(`an ephemeral answer to the late ${label} click`, () => w.ephemeralsTo(USERS.other).length > ephemerals);
-      const answer = w.ephemeralsTo(USERS.other).at(-1)!;
+      await waitUntil(`an ephemeral answer to the late ${label} click`, () => w.ephemeralsTo(USERS.ceo).length > ephemerals);
+      const answer = w.ephemeralsTo(USERS.ceo).at(-1)!;
       expect(answer.body.channel).toBe(EMERGENCY);
       expect(allText(answer.body)).toMatch(/already resolved/i);
       expect(allText(answer.body)).toContain(inc.id);
@@ -188,7 +188,7 @@ describe('races', () => {
     expect(new Set(w.followUpsOf(inc.number, 'acknowledge').map((e) => e.dedup_key))).toEqual(new Set(w.triggersOf(inc.number).map((t) => t.dedup_key)));
     await waitUntilTime('cto step time + 1 s', inc.sent.sentAt + STEP_MS[2]! + 1_000);
     expect(w.triggersOf(inc.number)).toHaveLength(2);
-    await w.reply(await w.command(`resolve ${inc.id}`));
+    await w.reply(await w.command(`resolve ${inc.id}`, { user: USERS.oncall }));
     await waitUntil('resolve for both alerts', () => w.followUpsOf(inc.number, 'resolve').length >= 2);
   });
 });

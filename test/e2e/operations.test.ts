@@ -3,7 +3,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { allText, linesWithSecrets, slackTextsWithSecrets, World } from '../support/e2e.js';
-import { ROUTING_KEYS, type LifelineProcess } from '../support/lifeline-process.js';
+import { ROUTING_KEYS, USERS, type LifelineProcess } from '../support/lifeline-process.js';
 import { waitUntil } from '../support/wait.js';
 
 // Ladders run in seconds and processes restart: more than vitest's default per test, on a busy 2-core machine.
@@ -61,7 +61,7 @@ describe('operational endpoints', () => {
     expect(text).toMatch(/^# TYPE lifeline_pages_sent_total counter$/m);
     expect(metricTotal(text, 'lifeline_incidents_declared_total')).toBe(1);
     expect(metricTotal(text, 'lifeline_pages_sent_total')).toBe(1);
-    await w.reply(await w.command(`resolve ${inc.id}`));
+    await w.reply(await w.command(`resolve ${inc.id}`, { user: USERS.oncall }));
     await waitUntil('the resolve', () => w.followUpsOf(inc.number, 'resolve').length === 1);
   });
 });
@@ -91,9 +91,9 @@ describe('secrets stay out of logs and Slack, also when things fail', () => {
     expect(reply).toMatch(/card/i);
 
     w.pd.echoRequestInErrors = false;
-    for (const inc of [retried, refused]) await w.reply(await w.command(`resolve ${inc.id}`));
+    for (const inc of [retried, refused]) await w.reply(await w.command(`resolve ${inc.id}`, { user: USERS.oncall }));
     const { rows } = await w.sql.query<{ number: number }>(`SELECT number FROM incidents WHERE title = 'Slack refuses the card'`);
-    await w.reply(await w.command(`resolve INC-${rows[0]!.number}`));
+    await w.reply(await w.command(`resolve INC-${rows[0]!.number}`, { user: USERS.oncall }));
 
     // The routing key did travel (to PagerDuty, as it must) — so its absence from the logs means something.
     expect(w.pd.events.some((e) => e.routing_key === ROUTING_KEYS.oncall)).toBe(true);

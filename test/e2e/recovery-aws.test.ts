@@ -102,7 +102,7 @@ afterAll(async () => {
 
 // ---- helpers -------------------------------------------------------------------------------------------------------
 
-function dr(text: string, user: string = USERS.declarer): Promise<Sent> {
+function dr(text: string, user: string = USERS.oncall): Promise<Sent> {
   return w.command(text, { user }, '/dr');
 }
 
@@ -325,7 +325,7 @@ describe('/dr scale and /dr redeploy', () => {
 
   test('an AccessDenied UpdateService fails the job at "set desired count", says why, and is sent once (no retry)', async () => {
     const mark = fake.calls.length;
-    const { job, plan } = await requestJob('scale production web 1', USERS.declarer);
+    const { job, plan } = await requestJob('scale production web 1', USERS.oncall);
     fake.failNext('UpdateService');
     await approve(plan, USERS.lead);
     const end = await finished(job);
@@ -347,7 +347,7 @@ describe('/dr scale and /dr redeploy', () => {
   test('a transient DescribeServices failure while waiting (5xx after the SDK’s own retries) does not fail a scale that already happened', async () => {
     fake.ecs.convergePolls = 15;
     const mark = fake.calls.length;
-    const { job, plan } = await requestJob('scale production web 4', USERS.declarer);
+    const { job, plan } = await requestJob('scale production web 4', USERS.oncall);
     await approve(plan, USERS.cto);
     await waitForStep(job, 1, 'running');
     // Three 500s in a row: the SDK's three attempts of one poll all fail.
@@ -395,7 +395,7 @@ describe('/dr scale and /dr redeploy', () => {
     fake.logs.addEvents(LOG_GROUP, events);
     try {
       const mark = fake.calls.length;
-      const { job, plan } = await requestJob('redeploy production api', USERS.declarer);
+      const { job, plan } = await requestJob('redeploy production api', USERS.oncall);
       await approve(plan, USERS.cto);
       const end = await finished(job);
       expect(end.state).toBe('failed');
@@ -437,7 +437,7 @@ describe('/dr logs', () => {
     fake.logPageSize = 40; // three pages through nextToken
     const mark = fake.calls.length;
     try {
-      const sent = await dr('logs production web --since 1h --filter timeout', USERS.declarer);
+      const sent = await dr('logs production web --since 1h --filter timeout', USERS.oncall);
       expect(sent.status).toBe(200);
       const note = await waitUntil('the private note', () => w.replies(sent).find((r) => /Posted/.test(r)), 15_000);
       expect(note).toContain('Posted 120 log lines in a thread');
@@ -457,7 +457,7 @@ describe('/dr logs', () => {
       const parent = w.topLevelPosts(EMERGENCY).find((c) => /Logs of production web/.test(allText(c.body)))!;
       expect(parent).toBeDefined();
       expect(allText(parent.body)).toMatch(/last 60 min, filter "timeout": 120 lines/);
-      expect(allText(parent.body)).toContain(`<@${USERS.declarer}>`);
+      expect(allText(parent.body)).toContain(`<@${USERS.oncall}>`);
       const replies = w.slack.posts().filter((c) => c.body.thread_ts === parent.result?.ts);
       expect(replies.length).toBeGreaterThanOrEqual(3);
       const posted: string[] = [];
@@ -549,10 +549,10 @@ describe('/dr restore snapshot', () => {
     expect(jobThreadPosts(job)).toEqual([]);
   });
 
-  test('cancel while the safety snapshot is being taken: only the requester or an approver; it stops before the restore and says so', async () => {
+  test('cancel while the safety snapshot is being taken: only the requester or a responder; it stops before the restore and says so', async () => {
     fake.rds.newSnapshotStatuses = statusesUntil(40); // ~4 s
     const mark = fake.calls.length;
-    const { job, plan } = await requestJob(`restore production snapshot ${SNAPSHOT}`, USERS.declarer);
+    const { job, plan } = await requestJob(`restore production snapshot ${SNAPSHOT}`, USERS.oncall);
     await approve(plan, USERS.lead);
     await waitForStep(job, 0, 'running');
     await waitUntil('the safety snapshot to be started', () => callsSince(mark, 'CreateDBSnapshot').length === 1);
@@ -561,23 +561,23 @@ describe('/dr restore snapshot', () => {
     expect(jobs).toMatch(new RegExp(`JOB-${job}\\*? [^\\n]*running`));
 
     const foreign = await dr(`cancel JOB-${job}`, USERS.other);
-    expect(await w.reply(foreign)).toMatch(/Only the requester .* or an approver may cancel/);
+    expect(await w.reply(foreign)).toMatch(/Only responders \(.*\) may cancel JOB-\d+, which <@\w+> requested/);
     expect(await cancelRequestedBy(job)).toBeNull();
 
-    const cancel = await dr(`cancel JOB-${job}`, USERS.declarer);
+    const cancel = await dr(`cancel JOB-${job}`, USERS.oncall);
     expect(await w.reply(cancel)).toMatch(/stops before its next step/);
     expect((await jobRow(w, job))?.state).toBe('running'); // the running step is finished, not cut
 
     const end = await finished(job);
     expect(end.state).toBe('cancelled');
-    expect(end.outcome).toContain(`cancelled by <@${USERS.declarer}> before "start the restore into a new instance"`);
+    expect(end.outcome).toContain(`cancelled by <@${USERS.oncall}> before "start the restore into a new instance"`);
     const result = await resultText(job);
-    expect(result).toContain(`Cancelled by <@${USERS.declarer}> before "start the restore into a new instance"; nothing after it ran`);
+    expect(result).toContain(`Cancelled by <@${USERS.oncall}> before "start the restore into a new instance"; nothing after it ran`);
     expect(callsSince(mark, 'RestoreDBInstanceFromDBSnapshot')).toEqual([]);
     expect(callsSince(mark).filter((c) => !c.action.startsWith('Describe')).map((c) => c.action)).toEqual(['CreateDBSnapshot']);
     expect((await stepRows(job)).map((s) => [s.step_index, s.state])).toEqual([[0, 'succeeded']]);
     const audit = await auditOf(w, job);
-    expect(audit.filter((e) => e.action === 'cancel_requested').map((e) => e.actor)).toEqual([USERS.declarer]);
+    expect(audit.filter((e) => e.action === 'cancel_requested').map((e) => e.actor)).toEqual([USERS.oncall]);
     expect(audit.at(-1)?.action).toBe('cancelled');
     const progress = progressOf(job)!;
     expect(allText(updatesOf(progress).at(-1)!.body)).toMatch(/cancelled/);
@@ -591,7 +591,7 @@ describe('durability and cancel', () => {
     fake.ecs.convergePolls = 50; // ~5 s of polls
     const first = w.lifeline;
     const mark = fake.calls.length;
-    const { job, plan } = await requestJob('scale production worker 3', USERS.declarer);
+    const { job, plan } = await requestJob('scale production worker 3', USERS.oncall);
     await approve(plan, USERS.lead);
     await waitForStep(job, 1, 'running');
     await waitUntil('a few polls of the wait', () => {
@@ -631,12 +631,12 @@ describe('durability and cancel', () => {
   test('cancel by an approver during the last (non-destructive) wait step: the job stops or at least says the cancel came too late', async () => {
     fake.ecs.convergePolls = 40; // ~4 s
     const mark = fake.calls.length;
-    const { job, plan } = await requestJob('scale production worker 2', USERS.declarer);
+    const { job, plan } = await requestJob('scale production worker 2', USERS.oncall);
     await approve(plan, USERS.lead);
     await waitForStep(job, 1, 'running');
 
     const foreign = await dr(`cancel JOB-${job}`, USERS.other);
-    expect(await w.reply(foreign)).toMatch(/Only the requester .* or an approver may cancel/);
+    expect(await w.reply(foreign)).toMatch(/Only responders \(.*\) may cancel JOB-\d+, which <@\w+> requested/);
     expect(await cancelRequestedBy(job)).toBeNull();
 
     const cancel = await dr(`cancel JOB-${job}`, USERS.cto); // an approver who neither requested nor approved it

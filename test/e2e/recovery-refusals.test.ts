@@ -140,7 +140,7 @@ test('/dr help lists every form of the contract’s grammar, to the sender alone
 });
 
 test('an approval request expires, says so, and can then no longer be approved', async () => {
-  const sent = await w.command('restore staging latest', { user: USERS.declarer }, '/dr');
+  const sent = await w.command('restore staging latest', { user: USERS.oncall }, '/dr');
   const job = jobNumberIn(await w.reply(sent));
   expect(job).toBeDefined();
   const plan = await waitUntil('the plan', () => {
@@ -170,11 +170,11 @@ test('an approval request expires, says so, and can then no longer be approved',
   expect(w.slack.ephemerals().filter((e) => e.body.user !== USERS.lead && e.at >= click.sentAt)).toHaveLength(0);
 
   // The target is free again: a new request is accepted (and cancelled by its requester).
-  const again = await w.command('restore staging latest', { user: USERS.declarer }, '/dr');
+  const again = await w.command('restore staging latest', { user: USERS.oncall }, '/dr');
   const next = jobNumberIn(await w.reply(again));
   expect(next).toBeGreaterThan(job!);
   await waitUntil('the new plan', () => planPost(w, next!));
-  expect(await w.reply(await w.command(`cancel JOB-${next}`, { user: USERS.declarer }, '/dr'))).toMatch(/cancelled/i);
+  expect(await w.reply(await w.command(`cancel JOB-${next}`, { user: USERS.oncall }, '/dr'))).toMatch(/cancelled/i);
 });
 
 test('no AWS call was made, and no log line or Slack message carries a secret or the database password', () => {

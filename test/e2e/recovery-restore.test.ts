@@ -82,7 +82,7 @@ afterAll(async () => {
 
 // ---- helpers -------------------------------------------------------------------------------------------------------
 
-function dr(text: string, user: string = USERS.declarer): Promise<Sent> {
+function dr(text: string, user: string = USERS.oncall): Promise<Sent> {
   return w.command(text, { user }, '/dr');
 }
 
@@ -179,7 +179,7 @@ describe('/dr restore', () => {
   });
 
   test('`latest` from a non-approver posts the plan with Approve/Reject; refused clicks, cancel and a second request change nothing', async () => {
-    const { job, plan, reply } = await requestRestore('latest', USERS.declarer);
+    const { job, plan, reply } = await requestRestore('latest', USERS.oncall);
     expect(reply).toContain(`JOB-${job}`);
     expect(plan.body.channel).toBe(EMERGENCY);
     const text = allText(plan.body);
@@ -192,7 +192,7 @@ describe('/dr restore', () => {
     for (const step of STEP_NAMES) expect(text).toMatch(step);
     expect(text).toContain(`<@${USERS.lead}>`);
     expect(text).toContain(`<@${USERS.cto}>`);
-    expect(text).toContain(`<@${USERS.declarer}>`);
+    expect(text).toContain(`<@${USERS.oncall}>`);
     const buttons = buttonsOf(plan.body);
     expect(buttons.map((b) => [b.label, b.actionId, b.value])).toEqual([
       ['Approve', 'job_approve', String(job)],
@@ -202,15 +202,16 @@ describe('/dr restore', () => {
 
     // Clicks by people who may not: refused to the clicker alone, nothing changes.
     await refusedClick(job, plan, 'Approve', USERS.other, /may approve/i);
-    await refusedClick(job, plan, 'Approve', USERS.declarer, /may approve|requested/i);
+    await refusedClick(job, plan, 'Approve', USERS.oncall, /may approve|requested/i);
     await refusedClick(job, plan, 'Reject', USERS.other, /requester or an approver/i);
     expect(await app.count()).toBe(20);
 
-    // One job at a time per target: a second restore (any source) is refused naming the first, creating nothing.
+    // One job at a time per target: a second restore (any source, by another responder) is refused naming the
+    // first, creating nothing.
     for (const source of ['latest', `file ${sqlFile}`]) {
       const jobs = await jobCount(w);
       const posts = w.slack.posts().length;
-      const second = await dr(`restore ${ENV} ${source}`, USERS.other);
+      const second = await dr(`restore ${ENV} ${source}`, USERS.ceo);
       const refusal = await w.reply(second);
       expect(refusal).toContain(`JOB-${job}`);
       expect(refusal).toMatch(/one job at a time|same target/i);
@@ -222,14 +223,14 @@ describe('/dr restore', () => {
     expect(jobs).toContain(`JOB-${job}`);
     expect(jobs).toMatch(/waiting for approval/);
 
-    // Cancel by someone who is neither the requester nor an approver: refused, nothing changes.
+    // Cancel by someone who is neither the requester nor a responder: refused, nothing changes.
     const before = await world(job);
     const foreign = await dr(`cancel JOB-${job}`, USERS.other);
-    expect(await w.reply(foreign)).toMatch(/requester|approver/i);
+    expect(await w.reply(foreign)).toMatch(new RegExp(`Only responders \\(.*\\) may cancel JOB-${job}, which <@${USERS.oncall}> requested`));
     await stillAfter('a refused cancel to change nothing', async () => (await world(job)) === before, 500);
 
     // Cancel by the requester while it awaits approval: cancelled, the plan loses its buttons.
-    const cancel = await dr(`cancel JOB-${job}`, USERS.declarer);
+    const cancel = await dr(`cancel JOB-${job}`, USERS.oncall);
     expect(await w.reply(cancel)).toMatch(/cancelled/i);
     expect((await jobRow(w, job))?.state).toBe('cancelled');
     const updated = await waitUntil('the plan updated as cancelled', () => updatesOf(plan).at(-1));
@@ -315,7 +316,7 @@ describe('/dr restore', () => {
     await expect(w.sql.query(`UPDATE audit_log SET actor = 'someone' WHERE job = $1`, [mainJob])).rejects.toThrow();
     await expect(w.sql.query('DELETE FROM audit_log WHERE job = $1', [mainJob])).rejects.toThrow();
 
-    const sent = await dr(`audit ${ENV}`, USERS.other);
+    const sent = await dr(`audit ${ENV}`, USERS.ceo);
     const reply = await w.reply(sent);
     expect(w.privateMessages(sent).every((m) => m.via !== 'ephemeral' || m.text === reply)).toBe(true);
     const id = `JOB-${mainJob}`;
@@ -333,15 +334,15 @@ describe('/dr restore', () => {
     expect(list).toMatch(/safety copy/i);
     expect(list.indexOf(safety)).toBeLessThan(list.indexOf(dumpFile)); // newest first
 
-    const { job, plan } = await requestRestore('latest', USERS.declarer);
+    const { job, plan } = await requestRestore('latest', USERS.oncall);
     const text = allText(plan.body);
     expect(text).toContain(dumpFile);
     expect(text).not.toContain(safety);
 
-    const reject = await clickButton(w, plan, 'Reject', USERS.declarer);
+    const reject = await clickButton(w, plan, 'Reject', USERS.oncall);
     expect(reject.status).toBe(200);
     await waitUntil('rejected', async () => (await jobRow(w, job))?.state === 'rejected');
-    expect((await jobRow(w, job))?.decided_by).toBe(USERS.declarer);
+    expect((await jobRow(w, job))?.decided_by).toBe(USERS.oncall);
     const updated = await waitUntil('the plan updated as rejected', () => updatesOf(plan).find((u) => /rejected/i.test(allText(u.body))));
     expect(buttonsOf(updated.body)).toEqual([]);
 
@@ -353,7 +354,7 @@ describe('/dr restore', () => {
 
   test('restoring the .sql.gz backup by `file <name>` works too', async () => {
     await app.query(`DELETE FROM users WHERE id > 100; UPDATE users SET email = 'changed-' || id || '@example.com' WHERE id <= 5`);
-    const { job, plan } = await requestRestore(`file ${sqlFile}`, USERS.declarer);
+    const { job, plan } = await requestRestore(`file ${sqlFile}`, USERS.oncall);
     expect(allText(plan.body)).toContain(sqlFile);
     expect(allText(plan.body)).toMatch(/data-loss window 2 h\b/);
     // Two approvers click at the same moment: one approval, one run.
@@ -380,7 +381,7 @@ describe('/dr restore', () => {
 
   test('`file <safety copy>` undoes a restore (the contract: a safety copy can be restored by name)', async () => {
     const first = (await storeFiles(store)).filter((n) => SAFETY_COPY.test(n))[0]!; // taken before the first restore
-    const { job, plan } = await requestRestore(`file ${first}`, USERS.declarer);
+    const { job, plan } = await requestRestore(`file ${first}`, USERS.oncall);
     expect(allText(plan.body)).toContain(first);
     expect(allText(plan.body)).toMatch(/safety copy/i);
     await clickButton(w, plan, 'Approve', USERS.cto);
@@ -398,7 +399,7 @@ describe('/dr restore', () => {
     writeFileSync(join(store, corrupt), randomBytes(64 * 1024));
     const filesBefore = await storeFiles(store);
 
-    const { job, plan } = await requestRestore('latest', USERS.declarer);
+    const { job, plan } = await requestRestore('latest', USERS.oncall);
     expect(allText(plan.body)).toContain(corrupt);
     await clickButton(w, plan, 'Approve', USERS.cto);
     const end = await finished(job);
@@ -436,7 +437,7 @@ describe('/dr restore', () => {
         '',
       ].join('\n'),
     );
-    const { job, plan } = await requestRestore(`file ${broken}`, USERS.declarer);
+    const { job, plan } = await requestRestore(`file ${broken}`, USERS.oncall);
     await clickButton(w, plan, 'Approve', USERS.lead);
     const end = await finished(job);
     expect(end.state, end.outcome ?? '').toBe('failed');

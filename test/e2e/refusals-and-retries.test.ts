@@ -71,7 +71,7 @@ describe('well-formed commands that cannot be carried out', () => {
 
   beforeAll(async () => {
     const inc = await w.declare('sev4', 'Old incident, already closed');
-    await w.reply(await w.command(`resolve ${inc.id}`));
+    await w.reply(await w.command(`resolve ${inc.id}`, { user: USERS.oncall }));
     await waitUntil('it is resolved', async () => (await w.incidentRow(inc.number))?.resolved_at != null);
     resolvedId = inc.id;
   });
@@ -89,9 +89,9 @@ describe('well-formed commands that cannot be carried out', () => {
     expect(reply).toContain(EMERGENCY);
   });
 
-  test('acknowledging (or resolving, updating, re-grading) a resolved incident is refused', async () => {
+  test('acknowledging (or resolving, updating, re-grading) a resolved incident is refused, also to a responder', async () => {
     for (const text of [`ack ${resolvedId}`, `resolve ${resolvedId}`, `update ${resolvedId} more`, `severity ${resolvedId} sev1`]) {
-      const { reply } = await refused(text);
+      const { reply } = await refused(text, { user: USERS.oncall });
       expect(reply, text).toContain(resolvedId);
       expect(reply, text).toMatch(/resolved/i);
     }
@@ -105,13 +105,13 @@ describe('well-formed commands that cannot be carried out', () => {
       expect(reply, text).toContain(one.id);
       expect(reply, text).toContain(two.id);
     }
-    for (const inc of [one, two]) await w.reply(await w.command(`resolve ${inc.id}`));
+    for (const inc of [one, two]) await w.reply(await w.command(`resolve ${inc.id}`, { user: USERS.oncall }));
   });
 
   test('those refusals also show the usage', async () => {
     const missing: string[] = [];
     for (const [text, channel] of [['ack INC-999', EMERGENCY], ['sev1 Everything is down', 'C0RANDOM'], [`ack ${resolvedId}`, EMERGENCY]] as const) {
-      const { reply } = await refused(text, { channel });
+      const { reply } = await refused(text, { channel, user: USERS.oncall });
       if (!showsUsage(reply)) missing.push(`"${text}" in ${channel} → ${reply}`);
     }
     expect(missing).toEqual([]);
@@ -129,7 +129,7 @@ describe('titles', () => {
     expect(w.triggersOf(inc.number)[0]!.payload?.summary).toContain(title);
     const list = await w.command('list');
     expect(await w.reply(list)).toContain(title);
-    await w.reply(await w.command(`resolve ${inc.id}`));
+    await w.reply(await w.command(`resolve ${inc.id}`, { user: USERS.oncall }));
     await waitUntil('resolved', () => w.followUpsOf(inc.number, 'resolve').length >= 1);
   });
 
@@ -138,7 +138,7 @@ describe('titles', () => {
     expect(title.length).toBe(150);
     const inc = await w.declare('sev4', title);
     expect((await w.incidentRow(inc.number))?.title).toBe(title);
-    await w.reply(await w.command(`resolve ${inc.id}`));
+    await w.reply(await w.command(`resolve ${inc.id}`, { user: USERS.oncall }));
   });
 
   // The limit counts characters (code points), as people and PostgreSQL's char_length do, not UTF-16 units.
@@ -150,7 +150,7 @@ describe('titles', () => {
     expect(reply).not.toMatch(/limit/i);
     const { rows } = await w.sql.query<{ number: number }>('SELECT number FROM incidents WHERE title = $1', [title]);
     expect(rows).toHaveLength(1);
-    await w.reply(await w.command(`resolve INC-${rows[0]!.number}`));
+    await w.reply(await w.command(`resolve INC-${rows[0]!.number}`, { user: USERS.oncall }));
   });
 
   test('&, < and > (which Slack sends as entities) are stored as typed and shown verbatim, never as markup', async () => {
@@ -167,7 +167,7 @@ describe('titles', () => {
     }
     // The top-level `text` is mrkdwn too (the notification fallback): unescaped, `<!channel>` would ping everyone.
     expect(problems).toEqual([]);
-    await w.reply(await w.command(`resolve ${inc.id}`));
+    await w.reply(await w.command(`resolve ${inc.id}`, { user: USERS.oncall }));
   });
 });
 
@@ -196,7 +196,7 @@ describe('retries and double submits', () => {
     expect(retry.status).toBe(200);
     await stillAfter('no second incident, card or page', async () => same(await w.snapshot(), before), 1_500);
     expect(w.topLevelPosts().filter((c) => allText(c.body).includes('Retried declaration'))).toHaveLength(1);
-    await w.reply(await w.command(`resolve ${inc.id}`));
+    await w.reply(await w.command(`resolve ${inc.id}`, { user: USERS.oncall }));
     await waitUntil('resolved', () => w.followUpsOf(inc.number, 'resolve').length >= 1);
   });
 
@@ -216,7 +216,7 @@ describe('retries and double submits', () => {
     }, 1_500);
     const { rows } = await w.sql.query<{ number: number }>(`SELECT number FROM incidents WHERE title = 'Racing retry'`);
     expect(rows).toHaveLength(1);
-    await w.reply(await w.command(`resolve INC-${rows[0]!.number}`));
+    await w.reply(await w.command(`resolve INC-${rows[0]!.number}`, { user: USERS.oncall }));
   });
 
   test('a double click on Acknowledge (two trigger_ids) acknowledges once', async () => {
@@ -239,7 +239,7 @@ describe('retries and double submits', () => {
     const retry = await w.resend(a, { retryNum: 1 });
     expect(retry.status).toBe(200);
     await stillAfter('nothing new after a retried click', async () => same(await w.snapshot(), before) && w.slack.ephemerals().length === ephemerals, 1_000);
-    await w.reply(await w.command(`resolve ${inc.id}`));
+    await w.reply(await w.command(`resolve ${inc.id}`, { user: USERS.oncall }));
     await waitUntil('resolved', () => w.followUpsOf(inc.number, 'resolve').length >= 1);
   });
 });

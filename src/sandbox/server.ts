@@ -2,7 +2,10 @@
 // Lifeline calls (SLACK_API_URL, response_url, PAGERDUTY_EVENTS_URL, the sample application's health_url).
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { parse as parseContentType } from 'content-type';
 import type { PagerDutyStandIn } from './pagerduty.js';
 import { isObject, type SlackStandIn } from './slack.js';
 import type { Workspace } from './workspace.js';
@@ -83,9 +86,18 @@ export async function startServer(options: SandboxServerOptions): Promise<() => 
     });
   });
 
+  let ownOrigins: ReadonlySet<string> = new Set();
+
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = new URL(req.url ?? '/', 'http://sandbox').pathname;
     const method = req.method ?? 'GET';
+    // Anyone who reaches the page may act as anyone, so a web page the developer visits must not reach it through
+    // their browser. Browsers send Origin with every cross-origin request and with every POST; Lifeline's own calls to
+    // the stand-ins (and curl) send none.
+    const origin = req.headers.origin;
+    if (origin !== undefined && !ownOrigins.has(origin)) {
+      throw new HttpError(403, `requests from ${origin} are refused: the sandbox answers only its own page`);
+    }
     const asset = STATIC[path];
     if (method === 'GET' && asset) {
       const body = await readFile(`${WEB}${asset.file}`);
@@ -108,6 +120,12 @@ export async function startServer(options: SandboxServerOptions): Promise<() => 
       return;
     }
     if (method !== 'POST') throw new HttpError(404, `no ${method} ${path}`);
+    // A cross-origin form can post text/plain or form data without asking first; application/json needs a CORS
+    // preflight, which this server never approves. Slack's Web API takes form posts, so its stand-in is exempt (the
+    // Origin check above covers it).
+    if (!path.startsWith('/slack/api/') && !isJson(req.headers['content-type'])) {
+      throw new HttpError(415, 'the body must be sent as content-type: application/json');
+    }
     const raw = await readBody(req);
 
     if (path === '/api/type') {
@@ -152,12 +170,33 @@ export async function startServer(options: SandboxServerOptions): Promise<() => 
       resolve();
     });
   });
+  ownOrigins = pageOrigins(options.host, (server.address() as AddressInfo).port);
 
   return async () => {
     options.changes.close();
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
   };
+}
+
+/**
+ * The origins the page itself is opened at: loopback by name and address, the configured host, and, when it listens
+ * on every interface, each address of this machine. Never a host name it cannot vouch for (DNS rebinding).
+ */
+export function pageOrigins(host: string, port: number): ReadonlySet<string> {
+  const wildcard = host === '' || host === '0.0.0.0' || host === '::';
+  const interfaces = wildcard ? Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((i) => i.address)) : [];
+  const hosts = ['localhost', '127.0.0.1', '::1', ...(wildcard ? [] : [host]), ...interfaces];
+  return new Set(hosts.map((h) => `http://${h.includes(':') ? `[${h}]` : h}:${port}`));
+}
+
+function isJson(header: string | undefined): boolean {
+  if (header === undefined) return false;
+  try {
+    return parseContentType(header).type === 'application/json';
+  } catch {
+    return false;
+  }
 }
 
 async function readBody(req: IncomingMessage): Promise<string> {

@@ -120,25 +120,25 @@ describe('configuration errors stop startup with a line naming the setting', () 
 
   test('an unknown top-level key', async () => {
     const { code, output } = await runWith((y) => `${y}\ncolour: blue\n`);
-    expect(code).not.toBe(0);
+    expect(code).toBe(2);
     expect(output.filter((l) => l.includes('colour'))).toHaveLength(1);
   });
 
   test('an unknown key deep inside (roles.oncall.phone)', async () => {
     const { code, output } = await runWith((y) => y.replace('oncall:           { slack_users:', 'oncall:           { phone: "555", slack_users:'));
-    expect(code).not.toBe(0);
+    expect(code).toBe(2);
     expect(output.some((l) => l.includes('roles.oncall.phone'))).toBe(true);
   });
 
   test('a ${VARIABLE} that is not set', async () => {
     const { code, output } = await runWith((y) => y, { PD_KEY_CEO: '' });
-    expect(code).not.toBe(0);
+    expect(code).toBe(2);
     expect(output.some((l) => l.includes('PD_KEY_CEO'))).toBe(true);
   });
 
   test('SLACK_SIGNING_SECRET missing in HTTP mode', async () => {
     const { code, output } = await runWith((y) => y, { SLACK_SIGNING_SECRET: '' });
-    expect(code).not.toBe(0);
+    expect(code).toBe(2);
     expect(output.some((l) => l.includes('SLACK_SIGNING_SECRET'))).toBe(true);
   });
 });

@@ -181,8 +181,9 @@ export function drCommand(deps: DrDeps): SlashCommand {
         effect: 'read',
         parse: (rest) => parseLogs(file, rest),
         async run(args, ctx) {
-          await recovery.requireResponder(ctx.userId, `read the logs of ${args.env} ${args.service}`, { env: args.env });
-          return lookup(ctx, { kind: 'logs', env: args.env, service: args.service, sinceMs: args.sinceMs, filter: args.filter });
+          const { env, service, sinceMs, filter } = args;
+          await recovery.requireResponder(ctx.userId, `read the logs of ${env} ${service}`, { env });
+          return lookup(ctx, { kind: 'logs', env, service, sinceMs, filter });
         },
       }),
       subcommand({

@@ -45,7 +45,11 @@ export function hasBearer(req: IncomingMessage, token: string): boolean {
  * GET /healthz and GET /metrics, in the shape Bolt's customRoutes takes (and our own server for the worker role).
  * With `metricsToken` set, /metrics answers only requests that carry it; /healthz stays open for load balancers.
  */
-export function operationalRoutes(check: () => Promise<HealthReport>, metrics: Metrics, metricsToken?: string): Route[] {
+export function operationalRoutes(
+  check: () => Promise<HealthReport>,
+  metrics: Metrics,
+  metricsToken?: string,
+): Route[] {
   return [
     {
       path: '/healthz',

@@ -44,7 +44,11 @@ export class RecoveryService {
    * Responders only (contract section 8): anyone else is refused, and the refusal is on the audit trail. The /dr
    * lookups that are responders-only (logs, audit) call this before anything is queued or read.
    */
-  async requireResponder(actor: string, action: string, where: { env?: string | undefined; job?: number } = {}): Promise<void> {
+  async requireResponder(
+    actor: string,
+    action: string,
+    where: { env?: string | undefined; job?: number } = {},
+  ): Promise<void> {
     if (isResponder(this.deps.file, actor)) return;
     const refusal = notPermitted(this.deps.file, action);
     await audit(this.deps.db, { ...where, actor, action: 'not_permitted', detail: refusal.message });
@@ -54,7 +58,8 @@ export class RecoveryService {
   /** Records the request and hands it to a worker to plan. Refuses when another job holds the same target. */
   async request(input: { env: string; params: JobParams; actor: string; channel: string; responseUrl?: string | undefined }): Promise<RecoveryJob> {
     this.environment(input.env);
-    await this.requireResponder(input.actor, `request a job (${describeJob(input.env, input.params)})`, { env: input.env });
+    const what = `request a job (${describeJob(input.env, input.params)})`;
+    await this.requireResponder(input.actor, what, { env: input.env });
     const target = jobTarget(input.env, input.params);
     let job: RecoveryJob;
     try {
@@ -101,7 +106,8 @@ export class RecoveryService {
   async cancel(number: number, actor: string): Promise<{ job: RecoveryJob; immediate: boolean }> {
     const job = await this.find(number);
     if (actor !== job.requestedBy) {
-      await this.requireResponder(actor, `cancel ${jobId(number)}, which <@${job.requestedBy}> requested`, { env: job.env, job: number });
+      const what = `cancel ${jobId(number)}, which <@${job.requestedBy}> requested`;
+      await this.requireResponder(actor, what, { env: job.env, job: number });
     }
     const stopped = await store.transition(this.deps.db, number, ['planning', 'awaiting_approval', 'queued'], 'cancelled', {
       cancel_requested_by: actor,

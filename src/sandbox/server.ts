@@ -185,7 +185,9 @@ export async function startServer(options: SandboxServerOptions): Promise<() => 
  */
 export function pageOrigins(host: string, port: number): ReadonlySet<string> {
   const wildcard = host === '' || host === '0.0.0.0' || host === '::';
-  const interfaces = wildcard ? Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((i) => i.address)) : [];
+  const interfaces = wildcard
+    ? Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((address) => address.address))
+    : [];
   const hosts = ['localhost', '127.0.0.1', '::1', ...(wildcard ? [] : [host]), ...interfaces];
   return new Set(hosts.map((h) => `http://${h.includes(':') ? `[${h}]` : h}:${port}`));
 }

@@ -450,20 +450,23 @@ describe('changes that land while a page is in flight', () => {
 });
 
 describe('who may act on an incident (contract section 8)', () => {
-  test('a user in no role may declare and update, but not acknowledge, resolve or lower a SEV1: refused, and the ladder goes on', async () => {
-    const { incident } = await h.incidents.declare({ severity: 'sev1', title: 'Not yours to stop', actor: USERS.other, channel: EMERGENCY });
+  test('no role: may declare and update, but not acknowledge, resolve or lower a SEV1; its ladder goes on', async () => {
+    const declared = { severity: 'sev1', title: 'Not yours to stop', actor: USERS.other, channel: EMERGENCY } as const;
+    const { incident } = await h.incidents.declare(declared);
     const n = incident.number;
     await stepFired(n, 0);
     await h.incidents.update({ number: n }, USERS.other, 'checkout errors since 10:02');
-    const row = async () => (await h.db.query('SELECT severity, acknowledged_at, resolved_at FROM incidents WHERE number = $1', [n])).rows[0];
+    const row = async () =>
+      (await h.db.query('SELECT severity, acknowledged_at, resolved_at FROM incidents WHERE number = $1', [n])).rows[0];
     const before = { row: await row(), timeline: await timelineKinds(h.db, n), chat: h.chat.calls.length };
     expect(before.timeline).toEqual(['declared', 'ladder_started', 'paged', 'update']);
 
-    const roles = 'oncall, engineering_lead, cto, ceo';
+    const only = 'Only responders (oncall, engineering_lead, cto, ceo) may';
+    const who = USERS.other;
     for (const [work, message] of [
-      [() => h.incidents.acknowledge({ number: n }, USERS.other), `Only responders (${roles}) may acknowledge INC-${n}.`],
-      [() => h.incidents.resolve({ number: n }, USERS.other, 'gone'), `Only responders (${roles}) may resolve INC-${n}.`],
-      [() => h.incidents.changeSeverity({ number: n }, USERS.other, 'sev4'), `Only responders (${roles}) may change the severity of INC-${n}.`],
+      [() => h.incidents.acknowledge({ number: n }, who), `${only} acknowledge INC-${n}.`],
+      [() => h.incidents.resolve({ number: n }, who, 'gone'), `${only} resolve INC-${n}.`],
+      [() => h.incidents.changeSeverity({ number: n }, who, 'sev4'), `${only} change the severity of INC-${n}.`],
     ] as const) {
       const err = await refusal(work());
       expect(err.code).toBe('not_permitted');
@@ -478,10 +481,13 @@ describe('who may act on an incident (contract section 8)', () => {
     await resolveAndSettle(n, ['oncall', 'engineering_lead', 'cto']);
   });
 
-  test('permissions.responder_roles narrows who responds: on-call left out is refused, a listed role and Lifeline itself are not', async () => {
+  test('permissions.responder_roles: on-call, left out, is refused; a listed role and Lifeline are not', async () => {
     const file = { ...h.file, permissions: { responder_roles: ['engineering_lead', 'cto'] } };
-    const narrowed = new IncidentService({ db: h.db, file, notifier: createSlackIncidentNotifier(h.chat, file), timers: h.timers, metrics: h.metrics, log: h.log });
-    const { incident } = await narrowed.declare({ severity: 'sev3', title: 'Narrowed responders', actor: USERS.oncall, channel: EMERGENCY });
+    const notifier = createSlackIncidentNotifier(h.chat, file);
+    const { db, timers, metrics, log } = h;
+    const narrowed = new IncidentService({ db, file, notifier, timers, metrics, log });
+    const declared = { severity: 'sev3', title: 'Narrowed', actor: USERS.oncall, channel: EMERGENCY } as const;
+    const { incident } = await narrowed.declare(declared);
     const n = incident.number;
     const err = await refusal(narrowed.acknowledge({ number: n }, USERS.oncall));
     expect(err.code).toBe('not_permitted');

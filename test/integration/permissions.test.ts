@@ -3,7 +3,7 @@
 // API drive them. Slack is MemoryChat; the queues are recorders, so "nothing was started" is visible.
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import { MemoryChat } from '../../src/adapters/chat-memory.js';
-import { latestAudit } from '../../src/audit/store.js';
+import { latestAudit, type AuditEntry } from '../../src/audit/store.js';
 import { drCommand } from '../../src/commands/dr.js';
 import { incidentCommand } from '../../src/commands/incident.js';
 import { execute, type SlashCommand } from '../../src/commands/registry.js';
@@ -61,16 +61,22 @@ function lifeline(file: FileConfig): Lifeline {
     cancel: async () => undefined,
     followUp: async (incident, action) => void started.followUps.push(`${action}:INC-${incident}`),
   };
-  const incidents = new IncidentService({ db, file, notifier: createSlackIncidentNotifier(chat, file), timers, metrics: createMetrics(), log });
+  const notifier = createSlackIncidentNotifier(chat, file);
+  const incidents = new IncidentService({ db, file, notifier, timers, metrics: createMetrics(), log });
   const recovery = new RecoveryService({
     db,
     file,
     notifier: createSlackRecoveryNotifier(chat, async () => undefined),
-    queue: { plan: async (job) => void started.planned.push(job), run: async () => undefined, expireAt: async () => undefined },
+    queue: {
+      plan: async (job) => void started.planned.push(job),
+      run: async () => undefined,
+      expireAt: async () => undefined,
+    },
     log,
   });
   const query = async (what: QueryWhat) => void started.lookups.push(what);
-  return { incidents, recovery, chat, started, commands: { incident: incidentCommand(incidents, file), dr: drCommand({ db, file, recovery, query }) } };
+  const commands = { incident: incidentCommand(incidents, file), dr: drCommand({ db, file, recovery, query }) };
+  return { incidents, recovery, chat, started, commands };
 }
 
 async function refusalOf(work: Promise<unknown>): Promise<UserError | undefined> {
@@ -83,8 +89,10 @@ async function refusalOf(work: Promise<unknown>): Promise<UserError | undefined>
   );
 }
 
-async function run(l: Lifeline, command: 'incident' | 'dr', text: string, user: string): Promise<UserError | undefined> {
-  return refusalOf(execute(l.commands[command], text, { userId: user, channelId: EMERGENCY, responseUrl: 'http://127.0.0.1:9/response' }));
+/** Runs a command as Slack would; resolves with its refusal, if any. */
+function run(l: Lifeline, command: 'incident' | 'dr', text: string, user: string): Promise<UserError | undefined> {
+  const ctx = { userId: user, channelId: EMERGENCY, responseUrl: 'http://127.0.0.1:9/response' };
+  return refusalOf(execute(l.commands[command], text, ctx));
 }
 
 async function rows(sql: string): Promise<Record<string, unknown>[]> {
@@ -103,7 +111,7 @@ async function everything(l: Lifeline): Promise<string> {
   });
 }
 
-async function notPermittedAudit(): Promise<{ env: string | null; job: number | null; actor: string; detail: string }[]> {
+async function notPermittedAudit(): Promise<AuditEntry[]> {
   return (await latestAudit(db, undefined, 100)).filter((e) => e.action === 'not_permitted').reverse();
 }
 
@@ -121,12 +129,16 @@ afterAll(async () => {
 beforeEach(async () => {
   // Each test starts with no open incident and no active job (the audit trail is append-only and stays).
   await db.query(`UPDATE incidents SET resolved_at = now(), resolved_by = 'test' WHERE resolved_at IS NULL`);
-  await db.query(`UPDATE recovery_jobs SET state = 'cancelled', finished_at = now() WHERE state IN ('planning', 'awaiting_approval', 'queued', 'running')`);
+  await db.query(
+    `UPDATE recovery_jobs SET state = 'cancelled', finished_at = now()
+      WHERE state IN ('planning', 'awaiting_approval', 'queued', 'running')`,
+  );
 });
 
 describe('the command tables say who may run each entry, and the services hold to it', () => {
   // One valid use of each entry, by a user in no role ({ID}: an open SEV1). A new entry without a line here fails the
   // first test.
+  const RESTORE = '/dr restore <env> list|latest|file <name>|snapshot <snapshot-id>';
   const SAMPLES: Record<string, { command: 'incident' | 'dr'; text: string }> = {
     '/incident sev1|sev2|sev3|sev4 <title>': { command: 'incident', text: 'sev3 Search is slow' },
     '/incident ack [ID]': { command: 'incident', text: 'ack {ID}' },
@@ -137,7 +149,7 @@ describe('the command tables say who may run each entry, and the services hold t
     '/incident status [ID]': { command: 'incident', text: 'status {ID}' },
     '/incident postmortem ID': { command: 'incident', text: 'postmortem {ID}' },
     '/incident help': { command: 'incident', text: 'help' },
-    '/dr restore <env> list|latest|file <name>|snapshot <snapshot-id>': { command: 'dr', text: 'restore staging latest' },
+    [RESTORE]: { command: 'dr', text: 'restore staging latest' },
     '/dr scale <env> <service> <count>': { command: 'dr', text: 'scale staging api 2' },
     '/dr redeploy <env> <service>': { command: 'dr', text: 'redeploy staging api' },
     '/dr logs <env> <service> [--since 15m] [--filter TEXT]': { command: 'dr', text: 'logs staging api --since 5m' },
@@ -151,10 +163,13 @@ describe('the command tables say who may run each entry, and the services hold t
     '/dr help': { command: 'dr', text: 'help' },
   };
 
-  test('a user in no role is refused exactly the entries marked responders-only, and nothing changes by a refusal', async () => {
+  test('a user in no role is refused exactly the responders-only entries; a refusal changes nothing', async () => {
     const l = lifeline(fileConfig());
-    const { incident } = await l.incidents.declare({ severity: 'sev1', title: 'Checkout down', actor: USERS.oncall, channel: EMERGENCY });
-    const entries = Object.values(l.commands).flatMap((c) => c.entries.map((e) => ({ key: `${c.name} ${e.usage}`, entry: e })));
+    const declared = { severity: 'sev1', title: 'Checkout down', actor: USERS.oncall, channel: EMERGENCY } as const;
+    const { incident } = await l.incidents.declare(declared);
+    const entries = Object.values(l.commands).flatMap((c) =>
+      c.entries.map((entry) => ({ key: `${c.name} ${entry.usage}`, entry })),
+    );
     expect(entries.map((e) => e.key).sort()).toEqual(Object.keys(SAMPLES).sort());
 
     const refusedEntries: string[] = [];
@@ -169,13 +184,13 @@ describe('the command tables say who may run each entry, and the services hold t
       } else {
         expect(err?.code, `${key}: ${err?.message}`).not.toBe('not_permitted');
       }
-      expect(entry.access === 'responders' ? refusedEntries.includes(key) : !refusedEntries.includes(key), key).toBe(true);
+      expect(refusedEntries.includes(key), key).toBe(entry.access === 'responders');
     }
     expect(refusedEntries).toEqual([
       '/incident ack [ID]',
       '/incident severity [ID] sev1..sev4',
       '/incident resolve [ID] [note]',
-      '/dr restore <env> list|latest|file <name>|snapshot <snapshot-id>',
+      RESTORE,
       '/dr scale <env> <service> <count>',
       '/dr redeploy <env> <service>',
       '/dr logs <env> <service> [--since 15m] [--filter TEXT]',
@@ -189,7 +204,9 @@ describe('the command tables say who may run each entry, and the services hold t
     // /dr refusals are on the audit trail, each with the refused user and what they tried.
     const audited = await notPermittedAudit();
     expect(audited.map((e) => [e.actor, e.env])).toEqual(Array.from({ length: 7 }, () => [USERS.other, 'staging']));
-    expect(audited[0]!.detail).toBe(`Only responders (${RESPONDERS}) may request a job (restore staging database from the latest backup).`);
+    expect(audited[0]!.detail).toBe(
+      `Only responders (${RESPONDERS}) may request a job (restore staging database from the latest backup).`,
+    );
     expect(audited.map((e) => e.detail.replace(/^Only responders \([^)]*\) may /, ''))).toEqual([
       'request a job (restore staging database from the latest backup).',
       'request a job (scale staging api to 2).',
@@ -210,21 +227,27 @@ describe('the command tables say who may run each entry, and the services hold t
   test('the same commands by a responder go through: the services refuse by role, not by command', async () => {
     const l = lifeline(fileConfig());
     await l.incidents.declare({ severity: 'sev3', title: 'Disk filling', actor: USERS.other, channel: EMERGENCY });
-    for (const text of ['ack', 'severity sev4', 'resolve freed space']) expect(await run(l, 'incident', text, USERS.oncall), text).toBeUndefined();
-    for (const text of ['scale staging api 2', 'logs staging api', 'audit']) expect(await run(l, 'dr', text, USERS.oncall), text).toBeUndefined();
+    for (const text of ['ack', 'severity sev4', 'resolve freed space']) {
+      expect(await run(l, 'incident', text, USERS.oncall), text).toBeUndefined();
+    }
+    for (const text of ['scale staging api 2', 'logs staging api', 'audit']) {
+      expect(await run(l, 'dr', text, USERS.oncall), text).toBeUndefined();
+    }
     expect(l.started.planned).toHaveLength(1);
     expect(l.started.lookups.map((q) => q.kind)).toEqual(['logs']);
   });
 });
 
 describe('cancelling a job', () => {
-  test("another user's job: a user in no role is refused (audited, the job untouched); a responder who is not an approver may", async () => {
+  test("another's job: refused to a user in no role (audited, untouched); a non-approver responder may", async () => {
     const l = lifeline(fileConfig());
-    const job = await l.recovery.request({ env: 'staging', params: { kind: 'redeploy', service: 'api' }, actor: USERS.lead, channel: EMERGENCY });
+    const redeploy = { kind: 'redeploy', service: 'api' } as const;
+    const job = await l.recovery.request({ env: 'staging', params: redeploy, actor: USERS.lead, channel: EMERGENCY });
     const before = await everything(l);
     const err = await refusalOf(l.recovery.cancel(job.number, USERS.other));
     expect(err?.code).toBe('not_permitted');
-    expect(err?.message).toBe(`Only responders (${RESPONDERS}) may cancel JOB-${job.number}, which <@${USERS.lead}> requested.`);
+    const expected = `Only responders (${RESPONDERS}) may cancel JOB-${job.number}, which <@${USERS.lead}> requested.`;
+    expect(err?.message).toBe(expected);
     expect(await everything(l)).toBe(before);
     expect((await notPermittedAudit()).at(-1)).toMatchObject({ actor: USERS.other, env: 'staging', job: job.number });
 
@@ -236,16 +259,18 @@ describe('cancelling a job', () => {
 
   test('their own job: the requester may cancel it even when no longer a responder', async () => {
     const everyone = lifeline(fileConfig());
-    const job = await everyone.recovery.request({ env: 'staging', params: { kind: 'scale', service: 'api', count: 3 }, actor: USERS.oncall, channel: EMERGENCY });
+    const scale = { kind: 'scale', service: 'api', count: 3 } as const;
+    const job = await everyone.recovery.request({ env: 'staging', params: scale, actor: USERS.oncall, channel: 'C0X' });
     const narrowed = lifeline(fileConfig('permissions:\n  responder_roles: [engineering_lead, cto]'));
     expect((await narrowed.recovery.cancel(job.number, USERS.oncall)).job.state).toBe('cancelled');
   });
 });
 
 describe('permissions.responder_roles', () => {
-  test('only the listed roles respond: on-call left out is refused a job and an acknowledgement; a listed role is not', async () => {
+  test('only the listed roles respond: on-call, left out, is refused a job and an acknowledgement', async () => {
     const l = lifeline(fileConfig('permissions:\n  responder_roles: [engineering_lead, cto]'));
-    const { incident } = await l.incidents.declare({ severity: 'sev3', title: 'Narrowed', actor: USERS.oncall, channel: EMERGENCY });
+    const declared = { severity: 'sev3', title: 'Narrowed', actor: USERS.oncall, channel: EMERGENCY } as const;
+    const { incident } = await l.incidents.declare(declared);
     const ack = await run(l, 'incident', `ack INC-${incident.number}`, USERS.oncall);
     expect(ack?.message).toBe(`Only responders (engineering_lead, cto) may acknowledge INC-${incident.number}.`);
     const backup = await run(l, 'dr', 'backup staging', USERS.oncall);
@@ -258,7 +283,8 @@ describe('permissions.responder_roles', () => {
 
   test('Lifeline itself (scheduled backups and drills) is never refused, whatever the list says', async () => {
     const l = lifeline(fileConfig('permissions:\n  responder_roles: [cto]'));
-    const job = await l.recovery.request({ env: 'staging', params: { kind: 'drill', trigger: 'schedule' }, actor: SYSTEM_ACTOR, channel: EMERGENCY });
+    const drill = { kind: 'drill', trigger: 'schedule' } as const;
+    const job = await l.recovery.request({ env: 'staging', params: drill, actor: SYSTEM_ACTOR, channel: EMERGENCY });
     expect(job.requestedBy).toBe(SYSTEM_ACTOR);
     expect(l.started.planned).toEqual([job.number]);
   });

@@ -25,7 +25,16 @@ beforeAll(async () => {
   pagerduty = new PagerDutyStandIn(new Map([[ROUTING_KEY, 'oncall']]), changes.changed);
   // Commands would go to Lifeline; these tests only type plain messages, which stay in the sandbox.
   const workspace = new Workspace({ slack, eventsUrl: 'http://127.0.0.1:9/slack/events', signingSecret: 'unused' });
-  close = await startServer({ host: '127.0.0.1', port, changes, slack, pagerduty, workspace, state: async () => ({ ok: true }), healthy: async () => true });
+  close = await startServer({
+    host: '127.0.0.1',
+    port,
+    changes,
+    slack,
+    pagerduty,
+    workspace,
+    state: async () => ({ ok: true }),
+    healthy: async () => true,
+  });
 });
 
 afterAll(async () => {
@@ -33,10 +42,15 @@ afterAll(async () => {
 });
 
 const dev = PEOPLE.find((p) => p.role === undefined)!;
+const PAGE_HEADERS = { 'content-type': 'application/json', origin: '' };
 
-/** A message typed on the page, as the page's own fetch sends it unless told otherwise. */
-function type(text: string, headers: Record<string, string> = { 'content-type': 'application/json', origin: base }, body?: string): Promise<Response> {
-  return fetch(`${base}/api/type`, { method: 'POST', headers, body: body ?? JSON.stringify({ user: dev.id, channel: EMERGENCY.id, text }) });
+/** A message typed on the page, sent as the page's own fetch sends it unless told otherwise. */
+function type(text: string, headers?: Record<string, string>, body?: string): Promise<Response> {
+  return fetch(`${base}/api/type`, {
+    method: 'POST',
+    headers: headers ?? { ...PAGE_HEADERS, origin: base },
+    body: body ?? JSON.stringify({ user: dev.id, channel: EMERGENCY.id, text }),
+  });
 }
 
 function said(text: string): boolean {
@@ -46,7 +60,8 @@ function said(text: string): boolean {
 describe('the page API', () => {
   test('its own page (Origin 127.0.0.1 or localhost on its port), posting JSON, is answered', async () => {
     expect((await type('from the page')).status).toBe(200);
-    expect((await type('from localhost', { 'content-type': 'application/json; charset=utf-8', origin: `http://localhost:${port}` })).status).toBe(200);
+    const localhost = { 'content-type': 'application/json; charset=utf-8', origin: `http://localhost:${port}` };
+    expect((await type('from localhost', localhost)).status).toBe(200);
     expect(said('from the page') && said('from localhost')).toBe(true);
   });
 
@@ -62,7 +77,8 @@ describe('the page API', () => {
 
   test('a post that is not JSON is refused with 415 and nothing is said: what a cross-origin form can send', async () => {
     const json = JSON.stringify({ user: dev.id, channel: EMERGENCY.id, text: 'form post' });
-    for (const contentType of ['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/jsonx', '']) {
+    const formTypes = ['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x'];
+    for (const contentType of [...formTypes, 'application/jsonx', '']) {
       const headers: Record<string, string> = contentType === '' ? {} : { 'content-type': contentType };
       const res = await type('form post', headers, json);
       expect(res.status, contentType).toBe(415);
@@ -80,32 +96,36 @@ describe('the page API', () => {
 });
 
 describe('the stand-ins Lifeline calls', () => {
-  test('a form-encoded Web API call without an Origin (as @slack/web-api sends it) is answered; with a foreign Origin it is refused', async () => {
-    const form = new URLSearchParams({ channel: EMERGENCY.id, text: 'posted by Lifeline' }).toString();
+  test('a form-encoded Web API call with no Origin (as @slack/web-api sends it) is answered; one with, not', async () => {
+    const url = `${base}/slack/api/chat.postMessage`;
     const headers = { 'content-type': 'application/x-www-form-urlencoded', authorization: `Bearer ${BOT_TOKEN}` };
-    const ok = await fetch(`${base}/slack/api/chat.postMessage`, { method: 'POST', headers, body: form });
+    const form = (text: string) => new URLSearchParams({ channel: EMERGENCY.id, text }).toString();
+    const ok = await fetch(url, { method: 'POST', headers, body: form('posted by Lifeline') });
     expect(((await ok.json()) as { ok: boolean }).ok).toBe(true);
     expect(said('posted by Lifeline')).toBe(true);
-    const forged = new URLSearchParams({ channel: EMERGENCY.id, text: 'forged post' }).toString();
-    const refused = await fetch(`${base}/slack/api/chat.postMessage`, { method: 'POST', headers: { ...headers, origin: 'http://evil.example' }, body: forged });
+    const forged = { ...headers, origin: 'http://evil.example' };
+    const refused = await fetch(url, { method: 'POST', headers: forged, body: form('forged post') });
     expect(refused.status).toBe(403);
     expect(said('forged post')).toBe(false);
   });
 
-  test('PagerDuty events: JSON without an Origin is taken; text/plain (a form) is refused and nothing is recorded', async () => {
-    const event = JSON.stringify({ routing_key: ROUTING_KEY, event_action: 'trigger', dedup_key: 'k1', payload: { summary: 's', source: 'x', severity: 'critical' } });
-    const form = await fetch(`${base}/pagerduty/v2/enqueue`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: event });
+  test('PagerDuty events: JSON with no Origin is taken; text/plain (a form) is refused, nothing recorded', async () => {
+    const url = `${base}/pagerduty/v2/enqueue`;
+    const payload = { summary: 's', source: 'x', severity: 'critical' };
+    const event = JSON.stringify({ routing_key: ROUTING_KEY, event_action: 'trigger', dedup_key: 'k1', payload });
+    const form = await fetch(url, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: event });
     expect(form.status).toBe(415);
     expect(pagerduty.events).toEqual([]);
-    const ok = await fetch(`${base}/pagerduty/v2/enqueue`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: event });
+    const ok = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: event });
     expect(ok.status).toBe(202);
     expect(pagerduty.events.map((e) => [e.action, e.dedupKey])).toEqual([['trigger', 'k1']]);
   });
 });
 
 describe('pageOrigins', () => {
-  test('loopback by name and address and the configured host, on the port; a wildcard host adds this machine’s addresses', () => {
-    expect([...pageOrigins('127.0.0.1', 3000)].sort()).toEqual(['http://127.0.0.1:3000', 'http://[::1]:3000', 'http://localhost:3000']);
+  test('loopback by name and address, the configured host, on its port; a wildcard adds this machine', () => {
+    const loopback = ['http://127.0.0.1:3000', 'http://[::1]:3000', 'http://localhost:3000'];
+    expect([...pageOrigins('127.0.0.1', 3000)].sort()).toEqual(loopback);
     expect(pageOrigins('10.1.2.3', 3000).has('http://10.1.2.3:3000')).toBe(true);
     const every = pageOrigins('0.0.0.0', 3000);
     expect(every.has('http://127.0.0.1:3000')).toBe(true);

@@ -549,7 +549,7 @@ describe('/dr restore snapshot', () => {
     expect(jobThreadPosts(job)).toEqual([]);
   });
 
-  test('cancel while the safety snapshot is being taken: only the requester or a responder; it stops before the restore and says so', async () => {
+  test('cancel during the safety snapshot: requester or responder only; it stops before the restore', async () => {
     fake.rds.newSnapshotStatuses = statusesUntil(40); // ~4 s
     const mark = fake.calls.length;
     const { job, plan } = await requestJob(`restore production snapshot ${SNAPSHOT}`, USERS.oncall);

@@ -226,7 +226,8 @@ describe('/dr restore', () => {
     // Cancel by someone who is neither the requester nor a responder: refused, nothing changes.
     const before = await world(job);
     const foreign = await dr(`cancel JOB-${job}`, USERS.other);
-    expect(await w.reply(foreign)).toMatch(new RegExp(`Only responders \\(.*\\) may cancel JOB-${job}, which <@${USERS.oncall}> requested`));
+    const notPermitted = new RegExp(`Only responders \\(.*\\) may cancel JOB-${job}, which <@${USERS.oncall}> requested`);
+    expect(await w.reply(foreign)).toMatch(notPermitted);
     await stillAfter('a refused cancel to change nothing', async () => (await world(job)) === before, 500);
 
     // Cancel by the requester while it awaits approval: cancelled, the plan loses its buttons.

@@ -89,7 +89,7 @@ describe('well-formed commands that cannot be carried out', () => {
     expect(reply).toContain(EMERGENCY);
   });
 
-  test('acknowledging (or resolving, updating, re-grading) a resolved incident is refused, also to a responder', async () => {
+  test('acknowledging (or resolving, updating, re-grading) a resolved incident is refused to a responder', async () => {
     for (const text of [`ack ${resolvedId}`, `resolve ${resolvedId}`, `update ${resolvedId} more`, `severity ${resolvedId} sev1`]) {
       const { reply } = await refused(text, { user: USERS.oncall });
       expect(reply, text).toContain(resolvedId);

@@ -344,7 +344,8 @@ describe('parseConfigText: two environments never share a store and prefix', () 
 
   it('three environments on one store and prefix: each later one is named against the first', () => {
     const e = parseError(environments(...['a', 'b', 'c'].map((n) => env(n, 'file:///x', 'p'))));
-    expect(e.problems.map((p) => p.split(':')[1]?.trim())).toEqual(['environments.b.backups', 'environments.c.backups']);
+    const paths = e.problems.map((p) => p.split(':')[1]?.trim());
+    expect(paths).toEqual(['environments.b.backups', 'environments.c.backups']);
   });
 
   it('the same store with other prefixes, or the same prefix in other stores, is fine', () => {

@@ -75,7 +75,7 @@ describe('the page API', () => {
     }
   });
 
-  test('a post that is not JSON is refused with 415 and nothing is said: what a cross-origin form can send', async () => {
+  test('a post that is not JSON (what a cross-origin form can send) is refused with 415; nothing is said', async () => {
     const json = JSON.stringify({ user: dev.id, channel: EMERGENCY.id, text: 'form post' });
     const formTypes = ['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x'];
     for (const contentType of [...formTypes, 'application/jsonx', '']) {
@@ -96,7 +96,7 @@ describe('the page API', () => {
 });
 
 describe('the stand-ins Lifeline calls', () => {
-  test('a form-encoded Web API call with no Origin (as @slack/web-api sends it) is answered; one with, not', async () => {
+  test('a form-encoded Web API call with no Origin (as @slack/web-api sends it) is answered, else not', async () => {
     const url = `${base}/slack/api/chat.postMessage`;
     const headers = { 'content-type': 'application/x-www-form-urlencoded', authorization: `Bearer ${BOT_TOKEN}` };
     const form = (text: string) => new URLSearchParams({ channel: EMERGENCY.id, text }).toString();

@@ -33,6 +33,12 @@ export class RecoveryService {
     return [...new Set(this.deps.file.approvals.approver_roles.flatMap((role) => this.deps.file.roles[role]?.slack_users ?? []))];
   }
 
+  /** Who may approve this job: the approvers, without its requester unless approvals.allow_self_approval. */
+  approversFor(job: Pick<RecoveryJob, 'requestedBy'>): string[] {
+    const approvers = this.approvers();
+    return this.deps.file.approvals.allow_self_approval ? approvers : approvers.filter((user) => user !== job.requestedBy);
+  }
+
   needsApproval(envName: string, params: JobParams): boolean {
     // A schedule has nobody to wait for; require_approval names only restore, scale and redeploy anyway.
     if (params.kind === 'backup' || params.kind === 'drill') return false;
@@ -162,7 +168,7 @@ export class RecoveryService {
 
   private async refreshPlan(job: RecoveryJob): Promise<void> {
     try {
-      await this.deps.notifier.updatePlan(job, this.approvers());
+      await this.deps.notifier.updatePlan(job, this.approversFor(job));
     } catch (err) {
       this.deps.log.warn({ job: jobId(job.number), err: (err as Error).message }, 'plan message update failed');
     }

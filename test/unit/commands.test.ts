@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { incidentCommand, parseTitle, splitIncidentId } from '../../src/commands/incident.js';
 import { badCommand, execute, helpText, route, subcommand, usageOf, words, type CommandContext, type SlashCommand } from '../../src/commands/registry.js';
 import { UserError } from '../../src/errors.js';
+import { line, md } from '../../src/slack/blocks.js';
 import type { IncidentReference } from '../../src/incidents/service.js';
 import { exampleFile, fakeService, makeIncident, T0, type ServiceCall } from './fixtures.js';
 
@@ -83,7 +84,7 @@ describe('registry', () => {
         },
         run: async (args: { rest: string }) => {
           ran.push(args);
-          return { text: args.rest };
+          return line(md`${args.rest}`);
         },
       }),
       subcommand({
@@ -94,7 +95,7 @@ describe('registry', () => {
         parse: () => {
           throw new UserError('bad_command', 'custom', 'custom usage');
         },
-        run: async () => ({ text: 'never' }),
+        run: async () => (line(md`never`)),
       }),
       subcommand({
         usage: 'boom',
@@ -104,7 +105,7 @@ describe('registry', () => {
         parse: () => {
           throw new RangeError('a bug');
         },
-        run: async () => ({ text: 'never' }),
+        run: async () => (line(md`never`)),
       }),
     ],
   };

@@ -4,13 +4,13 @@ import type { Reply } from '../commands/registry.js';
 import { againstTarget, formatDuration, formatTarget, formatUtc } from '../incidents/format.js';
 import { incidentId, incidentState, type Incident } from '../incidents/model.js';
 import type { IncidentDetails } from '../incidents/service.js';
-import { joinMd, md, mention, message } from './blocks.js';
+import { joinMd, line, md, mention, message } from './blocks.js';
 
 export function renderIncidentList(
   { incidents: open, total }: { incidents: readonly Incident[]; total: number },
   file: Pick<FileConfig, 'severities'>,
 ): Reply {
-  if (total === 0) return message(md`No incidents are open.`);
+  if (total === 0) return line(md`No incidents are open.`);
   const now = Date.now();
   const lines = open.map((i) => {
     const target = file.severities[i.severity].respond_minutes;

@@ -268,14 +268,20 @@ export function logReplies(events: readonly LogEvent[], asked: LogsAsked): ChatM
 function fitLine(text: string): string {
   const room = LOG_SECTION_CHARS - FENCES - 1;
   if (escapedLength(text) <= room) return text;
-  let cut = text.slice(0, room - 1);
-  while (escapedLength(cut) > room - 1) cut = cut.slice(0, cut.length - Math.max(1, escapedLength(cut) - (room - 1)));
-  return `${cut}…`;
+  let used = 0;
+  let end = 0;
+  for (const char of text) {
+    const width = escapedLength(char);
+    if (used + width > room - 1) break;
+    used += width;
+    end += char.length;
+  }
+  return `${text.slice(0, end)}…`;
 }
 
-/** What a line takes in a code block: &, < and > become entities, three backticks become three quotes. */
+/** What text takes in a code block: &, < and > become entities (a ``` becomes ''', the same length). */
 function escapedLength(text: string): number {
-  return codeBlock([text]).text.length - FENCES;
+  return text.length + 4 * (text.match(/&/g)?.length ?? 0) + 3 * (text.match(/[<>]/g)?.length ?? 0);
 }
 
 /**

@@ -278,20 +278,24 @@ describe('/incident routing and help', () => {
     const command = incidentCommand(service, FILE);
     const reply = (await execute(command, 'help', CTX))!;
     expect(calls).toEqual([]);
-    expect(reply.text).toBe(helpText(command));
-    const lines = reply.text.split('\n');
+    // The help is plain text: its `<title>` is shown as typed, not taken for Slack markup.
+    expect(reply.text).toBe(md`${helpText(command)}`.text);
+    expect(reply.text).toContain('`/incident sev1|sev2|sev3|sev4 &lt;title&gt;`');
+    expect(reply.text).not.toMatch(/[<>]/);
+    const help = helpText(command);
+    const lines = help.split('\n');
     expect(lines).toHaveLength(command.entries.length + 1);
-    for (const entry of command.entries) expect(reply.text).toContain(`\`/incident ${entry.usage}\``);
+    for (const entry of command.entries) expect(help).toContain(`\`/incident ${entry.usage}\``);
     // The contract's forms are all there.
     for (const usage of ['sev1|sev2|sev3|sev4 <title>', 'ack [ID]', 'update [ID] <text>', 'severity [ID] sev1..sev4', 'resolve [ID] [note]', 'list', 'status [ID]', 'postmortem ID', 'help']) {
-      expect(reply.text).toContain(`\`/incident ${usage}\``);
+      expect(help).toContain(`\`/incident ${usage}\``);
     }
   });
 
   it('HELP works in any case', async () => {
     const { service } = fakeService();
     const command = incidentCommand(service, FILE);
-    await expect(execute(command, 'HELP', CTX)).resolves.toEqual({ text: helpText(command) });
+    await expect(execute(command, 'HELP', CTX)).resolves.toEqual({ text: md`${helpText(command)}`.text });
   });
 });
 

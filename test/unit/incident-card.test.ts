@@ -185,8 +185,14 @@ describe('incidentCard: after acknowledgement', () => {
   });
 
   it('a missed target says by how much', () => {
-    const late = incidentCard(makeIncident({ severity: 'sev1', acknowledgedBy: 'U0LEAD', acknowledgedAt: minutesAfter(T0, 2) }), FILE);
-    expect(statusField(late)).toBe('Acknowledged by <@U0LEAD> after 2 min, target immediate: missed by 2 min');
+    const late = incidentCard(makeIncident({ severity: 'sev2', acknowledgedBy: 'U0LEAD', acknowledgedAt: minutesAfter(T0, 17) }), FILE);
+    expect(statusField(late)).toBe('Acknowledged by <@U0LEAD> after 17 min, target 15 min: missed by 2 min');
+  });
+
+  it('a SEV1 (immediate target) shows the time to acknowledge and never calls it missed', () => {
+    const sev1 = incidentCard(makeIncident({ severity: 'sev1', acknowledgedBy: 'U0LEAD', acknowledgedAt: new Date(T0.getTime() + 13_000) }), FILE);
+    expect(statusField(sev1)).toBe('Acknowledged by <@U0LEAD> after 13 s (target: immediate)');
+    expect(JSON.stringify(sev1)).not.toMatch(/missed/);
   });
 
   it('the ladder line says escalation stopped', () => {

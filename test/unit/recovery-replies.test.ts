@@ -7,6 +7,7 @@ import type { LogEvent } from '../../src/adapters/aws.js';
 import { verifiedLine } from '../../src/recovery/logical-restore.js';
 import type { RecoveryJob, StepRecord } from '../../src/recovery/model.js';
 import type { JobSummary } from '../../src/recovery/ports.js';
+import { approversOf } from '../../src/recovery/service.js';
 import {
   LOG_REPLY_MESSAGES,
   logReplies,
@@ -18,7 +19,7 @@ import {
   resultMessage,
   scheduledResultMessage,
 } from '../../src/slack/recovery-replies.js';
-import { allTexts, T0 } from './fixtures.js';
+import { allTexts, exampleFile, T0 } from './fixtures.js';
 
 /** Slack's special forms that no text but Lifeline's own may carry: broadcasts, a user group, a link. */
 const HOSTILE = '<!channel> <!here> <!subteam^S0TEAM> <https://evil.example|docs> &';
@@ -68,6 +69,24 @@ function everything(message: ChatMessage): string {
 function specialForms(text: string): string[] {
   return [...text.matchAll(/<[^>]*>/g)].map((m) => m[0]);
 }
+
+describe('approversOf: who the plan names', () => {
+  const file = exampleFile(); // approver_roles: engineering_lead (U0LEAD), cto (U0CTO); no self-approval
+
+  test('the requester is left out unless allow_self_approval', () => {
+    expect(approversOf(file, { requestedBy: 'U0LEAD' })).toEqual(['U0CTO']);
+    expect(approversOf(file, { requestedBy: 'U0ONCALL' })).toEqual(['U0LEAD', 'U0CTO']);
+    const selfApproving = { ...file, approvals: { ...file.approvals, allow_self_approval: true } };
+    expect(approversOf(selfApproving, { requestedBy: 'U0LEAD' })).toEqual(['U0LEAD', 'U0CTO']);
+  });
+
+  test('a sole approver who requested leaves nobody, and the plan says so', () => {
+    const sole = { ...file, approvals: { ...file.approvals, approver_roles: ['cto'] } };
+    const approvers = approversOf(sole, { requestedBy: 'U0CTO' });
+    expect(approvers).toEqual([]);
+    expect(everything(planMessage(makeJob({ requestedBy: 'U0CTO' }), approvers))).toContain('Nobody can approve it: no other approver is configured');
+  });
+});
 
 describe('planMessage', () => {
   test('names those who may approve (the requester is left out by the caller) and no requester note', () => {

@@ -313,9 +313,9 @@ describe('/dr scale and /dr redeploy', () => {
 
     expect(result).toContain(`JOB-${job} succeeded`);
     expect(result).toContain('running/desired: 5/5');
-    expect(result).toMatch(/Took \d+ s in all/);
-    expect(result).toMatch(/set desired count: \d+ s/);
-    expect(result).toMatch(/wait until running = desired: \d+ s/);
+    expect(result).toMatch(/Took \d+\.\d s in all/);
+    expect(result).toMatch(/set desired count: \d+\.\d s/);
+    expect(result).toMatch(/wait until running = desired: \d+\.\d s/);
     expect(jobThreadPosts(job)).toHaveLength(2);
     expect((await stepRows(job)).map((s) => [s.name, s.destructive, s.state])).toEqual([
       ['set desired count', true, 'succeeded'],
@@ -379,7 +379,7 @@ describe('/dr scale and /dr redeploy', () => {
     const result = await resultText(job);
     expect(result).toContain(`JOB-${job} succeeded`);
     expect(result).toContain(`deployment ${primary.id}: COMPLETED`);
-    expect(result).toMatch(/Took \d+ s in all/);
+    expect(result).toMatch(/Took \d+\.\d s in all/);
     expect(callsSince(mark, 'FilterLogEvents')).toEqual([]);
   });
 
@@ -577,7 +577,7 @@ describe('/dr restore snapshot', () => {
     expect(result).toContain(`new instance ${newId}: available, endpoint ${newId}.memory.rds.amazonaws.com:5432`);
     expect(result).toMatch(/point DATABASE_URL, the ECS task definitions and the secrets/);
     expect(result).toContain(`${INSTANCE} is unchanged`);
-    expect(result).toMatch(/Took \d+ s in all/);
+    expect(result).toMatch(/Took \d+\.\d s in all/);
     expect((await stepRows(job)).map((s) => [s.destructive, s.state])).toEqual([
       [false, 'succeeded'],
       [true, 'succeeded'],

@@ -54,10 +54,13 @@ export class RpoWatch {
     if (overdue) {
       const what = newest ? `the newest backup of ${envName} (${newest.name}, ${formatUtc(newest.takenAt)}) is ${formatDuration(ageMs ?? 0)} old` : `there is no backup of ${envName} in ${store.location}`;
       const summary = `RPO breach: ${what}; the RPO is ${rpo}`;
-      await this.deps.alerts.raise('rpo', envName, summary, line(md`:rotating_light: ${summary}. On-call has been paged (warning). ${code(`/dr backup ${envName}`)} takes one now.`));
+      const takeOne = md`${code(`/dr backup ${envName}`)} takes one now.`;
+      const post = line(md`:rotating_light: ${summary}. On-call has been paged (warning). ${takeOne}`);
+      await this.deps.alerts.raise('rpo', envName, summary, post);
     } else if (newest) {
       const age = formatDuration(ageMs ?? 0);
-      await this.deps.alerts.clear('rpo', envName, line(md`:white_check_mark: RPO of ${envName} met again: ${newest.name} is ${age} old (RPO ${rpo}). The page was resolved.`));
+      const met = md`:white_check_mark: RPO of ${envName} met again: ${newest.name} is ${age} old (RPO ${rpo}).`;
+      await this.deps.alerts.clear('rpo', envName, line(md`${met} The page was resolved.`));
     }
     return reading;
   }

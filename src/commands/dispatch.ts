@@ -33,7 +33,8 @@ export async function planCommand(command: SlashCommand, request: CommandRequest
   const about = { command: command.name, user: request.userId, channel: request.channelId };
   if (!deps.allowedChannels.includes(request.channelId)) {
     const channels = joinMd(deps.allowedChannels.map(channelLink), ' or ');
-    const error = new UserError('channel_not_allowed', 'Lifeline does not take commands in this channel.', helpText(command));
+    const message = 'Lifeline does not take commands in this channel.';
+    const error = new UserError('channel_not_allowed', message, helpText(command));
     return { ackWith: refusal(deps, about, error, md`${error.message} Use ${channels}.`) };
   }
   let prepared: Prepared;
@@ -77,7 +78,8 @@ function failure(deps: Pick<DispatchDeps, 'log' | 'metrics' | 'redact'>, about: 
   if (err instanceof UserError) return refusal(deps, about, err);
   const errorId = newErrorId();
   deps.log.error({ ...about, errorId, err: (err as Error).message, stack: (err as Error).stack }, 'request failed');
-  return line(md`:x: Lifeline hit an unexpected error (${errorId}). It is logged under that ID; what was already recorded stands, so check \`/incident status\` before retrying.`);
+  const advice = md`what was already recorded stands, so check \`/incident status\` before retrying`;
+  return line(md`:x: Lifeline hit an unexpected error (${errorId}). It is logged under that ID; ${advice}.`);
 }
 
 /**

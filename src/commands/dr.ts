@@ -172,7 +172,7 @@ export function drCommand(deps: DrDeps): SlashCommand {
       }),
       subcommand({
         usage: 'logs <env> <service> [--since 15m] [--filter TEXT]',
-        summary: 'recent log lines of a service, in a thread',
+        summary: 'recent log lines of a service, to you alone (at most 5 messages)',
         matches: (w) => w === 'logs',
         effect: 'read',
         parse: (rest) => parseLogs(file, rest),
@@ -213,7 +213,8 @@ export function drCommand(deps: DrDeps): SlashCommand {
         async run(args, ctx) {
           const { job, immediate } = await recovery.cancel(args.number, ctx.userId);
           const id = jobId(job.number);
-          return line(immediate ? md`${id} is cancelled; it had not started.` : md`${id} stops before its next step (a step already running is finished, never cut in half).`);
+          if (immediate) return line(md`${id} is cancelled; it had not started.`);
+          return line(md`${id} stops before its next step (a step already running is finished, never cut in half).`);
         },
       }),
       subcommand({

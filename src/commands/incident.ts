@@ -54,9 +54,12 @@ export function incidentCommand(service: IncidentService, file: FileConfig): Sla
         },
         async run(args, ctx) {
           const { incident, cardError } = await service.declare({ ...args, actor: ctx.userId, channel: ctx.channelId });
-          const where = incident.card ? md`its card is in ${channelLink(incident.card.channel)}` : md`its card could not be posted (${lifelineText(cardError ?? '')})`;
+          const where = incident.card
+            ? md`its card is in ${channelLink(incident.card.channel)}`
+            : md`its card could not be posted (${lifelineText(cardError ?? '')})`;
           const paging = file.severities[args.severity].page ? ' Paging has started.' : '';
-          return line(md`Declared *${incidentId(incident.number)}* (${args.severity.toUpperCase()}); ${where}.${paging}`);
+          const severity = args.severity.toUpperCase();
+          return line(md`Declared *${incidentId(incident.number)}* (${severity}); ${where}.${paging}`);
         },
       }),
       subcommand({

@@ -21,7 +21,10 @@ function approversIn(file: Pick<FileConfig, 'approvals' | 'roles'>): string[] {
 }
 
 /** Who may approve a job: the members of approvals.approver_roles, its requester only with allow_self_approval. */
-export function approversOf(file: Pick<FileConfig, 'approvals' | 'roles'>, job: Pick<RecoveryJob, 'requestedBy'>): string[] {
+export function approversOf(
+  file: Pick<FileConfig, 'approvals' | 'roles'>,
+  job: Pick<RecoveryJob, 'requestedBy'>,
+): string[] {
   const approvers = approversIn(file);
   return file.approvals.allow_self_approval ? approvers : approvers.filter((user) => user !== job.requestedBy);
 }

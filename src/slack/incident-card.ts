@@ -35,7 +35,8 @@ export function incidentCard(incident: Incident, file: Pick<FileConfig, 'severit
 
 function statusLine(incident: Incident, respondMinutes: number): Mrkdwn {
   if (incident.resolvedAt) {
-    return md`Resolved by ${mention(incident.resolvedBy ?? '')} after ${formatDuration(incident.resolvedAt.getTime() - incident.declaredAt.getTime())}`;
+    const took = formatDuration(incident.resolvedAt.getTime() - incident.declaredAt.getTime());
+    return md`Resolved by ${mention(incident.resolvedBy ?? '')} after ${took}`;
   }
   if (incident.acknowledgedAt) {
     const took = incident.acknowledgedAt.getTime() - incident.declaredAt.getTime();
@@ -47,7 +48,8 @@ function statusLine(incident: Incident, respondMinutes: number): Mrkdwn {
 function ladderLine(incident: Incident, file: Pick<FileConfig, 'severities' | 'escalation'>): Mrkdwn {
   if (!file.severities[incident.severity].page) return md`${incident.severity.toUpperCase()} does not page.`;
   const ladder = file.escalation.map((s) => `${s.notify} at ${+s.after_minutes.toFixed(2)} min`).join(' → ');
-  return incidentState(incident) === 'open' ? md`Escalation until acknowledged: ${ladder}` : md`Escalation stopped. Ladder: ${ladder}`;
+  if (incidentState(incident) === 'open') return md`Escalation until acknowledged: ${ladder}`;
+  return md`Escalation stopped. Ladder: ${ladder}`;
 }
 
 function buttons(number: number, canAcknowledge: boolean): Block {
@@ -79,15 +81,19 @@ export function threadNoteMessage(incident: Incident, note: ThreadNote): ChatMes
   const id = incidentId(incident.number);
   switch (note.kind) {
     case 'paged': {
-      const people = note.users.length > 0 ? joinMd(note.users.map(mention), ' ') : italic('(no Slack users configured)');
-      const when = note.afterMinutes === 0 ? 'at declaration' : `${formatDuration(note.afterMinutes * 60_000)} without acknowledgement`;
-      return message(md`:pager: ${id}: paging ${bold(note.role)} (step ${note.stepNumber} of ${note.totalSteps}, ${when}): ${people}`);
+      const nobody = italic('(no Slack users configured)');
+      const people = note.users.length > 0 ? joinMd(note.users.map(mention), ' ') : nobody;
+      const after = `${formatDuration(note.afterMinutes * 60_000)} without acknowledgement`;
+      const when = note.afterMinutes === 0 ? 'at declaration' : after;
+      const step = `step ${note.stepNumber} of ${note.totalSteps}, ${when}`;
+      return message(md`:pager: ${id}: paging ${bold(note.role)} (${step}): ${people}`);
     }
     case 'update':
       return message(md`:memo: ${id} update from ${mention(note.actor)}:\n${note.text}`);
     case 'severity': {
       const ladder = { started: ' Escalation ladder started.', stopped: ' Escalation ladder stopped.', unchanged: '' }[note.ladder];
-      return message(md`:arrows_counterclockwise: ${id} severity changed by ${mention(note.actor)}: ${note.from.toUpperCase()} → ${note.to.toUpperCase()}.${ladder}`);
+      const change = `${note.from.toUpperCase()} → ${note.to.toUpperCase()}.${ladder}`;
+      return message(md`:arrows_counterclockwise: ${id} severity changed by ${mention(note.actor)}: ${change}`);
     }
   }
 }

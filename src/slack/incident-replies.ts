@@ -4,7 +4,7 @@ import type { Reply } from '../commands/registry.js';
 import { againstTarget, formatDuration, formatTarget, formatUtc } from '../incidents/format.js';
 import { incidentId, incidentState, type Incident } from '../incidents/model.js';
 import type { IncidentDetails } from '../incidents/service.js';
-import { joinMd, line, md, mention, message } from './blocks.js';
+import { joinMd, line, md, mention, message, type Mrkdwn } from './blocks.js';
 
 export function renderIncidentList(
   { incidents: open, total }: { incidents: readonly Incident[]; total: number },
@@ -14,13 +14,19 @@ export function renderIncidentList(
   const now = Date.now();
   const lines = open.map((i) => {
     const target = file.severities[i.severity].respond_minutes;
-    const state = i.acknowledgedAt
-      ? md`acknowledged by ${mention(i.acknowledgedBy ?? '')} after ${againstTarget(i.acknowledgedAt.getTime() - i.declaredAt.getTime(), target)}`
-      : md`*not acknowledged* (target ${formatTarget(target)})`;
-    return md`• *${incidentId(i.number)}* ${i.severity.toUpperCase()} ${i.title}: open ${formatDuration(now - i.declaredAt.getTime())}, ${state}`;
+    const waiting = md`*not acknowledged* (target ${formatTarget(target)})`;
+    const state = i.acknowledgedAt ? acknowledged('acknowledged', i, target) : waiting;
+    const open = formatDuration(now - i.declaredAt.getTime());
+    return md`• *${incidentId(i.number)}* ${i.severity.toUpperCase()} ${i.title}: open ${open}, ${state}`;
   });
   const shown = total > open.length ? ` (the newest ${open.length} shown)` : '';
   return message(md`${total} open incident${total === 1 ? '' : 's'}${shown}:\n${joinMd(lines, '\n')}`);
+}
+
+/** "acknowledged by @x after 4 min 10 s, target 15 min: met"; an immediate target gets no verdict. */
+function acknowledged(word: 'acknowledged' | 'Acknowledged', incident: Incident, targetMinutes: number): Mrkdwn {
+  const took = incident.acknowledgedAt ? incident.acknowledgedAt.getTime() - incident.declaredAt.getTime() : 0;
+  return md`${word} by ${mention(incident.acknowledgedBy ?? '')} after ${againstTarget(took, targetMinutes)}`;
 }
 
 export function renderIncidentStatus(details: IncidentDetails, file: Pick<FileConfig, 'severities'>): Reply {
@@ -28,13 +34,15 @@ export function renderIncidentStatus(details: IncidentDetails, file: Pick<FileCo
   const state = incidentState(incident);
   const head = md`*${incidentId(incident.number)}* ${incident.severity.toUpperCase()} ${incident.title}`;
   const respond = file.severities[incident.severity].respond_minutes;
+  const within = respond === 0 ? 'respond immediately' : `respond within ${formatTarget(respond)}`;
+  const paged = pages.map((p) => `${p.role} at ${formatUtc(p.pagedAt)}`).join(', ');
   const facts = [
-    md`State: ${state}; declared ${formatUtc(incident.declaredAt)} by ${mention(incident.declaredBy)}; ${respond === 0 ? 'respond immediately' : `respond within ${formatTarget(respond)}`}`,
-    ...(incident.acknowledgedAt
-      ? [md`Acknowledged by ${mention(incident.acknowledgedBy ?? '')} after ${againstTarget(incident.acknowledgedAt.getTime() - incident.declaredAt.getTime(), respond)}`]
-      : []),
-    pages.length === 0 ? md`Paged: nobody yet` : md`Paged: ${pages.map((p) => `${p.role} at ${formatUtc(p.pagedAt)}`).join(', ')}`,
+    md`State: ${state}; declared ${formatUtc(incident.declaredAt)} by ${mention(incident.declaredBy)}; ${within}`,
+    ...(incident.acknowledgedAt ? [acknowledged('Acknowledged', incident, respond)] : []),
+    pages.length === 0 ? md`Paged: nobody yet` : md`Paged: ${paged}`,
   ];
-  const recent = timeline.slice(-10).map((e) => md`${formatUtc(e.at)}  ${mention(e.actor)}  ${e.kind}${e.detail ? `: ${e.detail}` : ''}`);
+  const recent = timeline
+    .slice(-10)
+    .map((e) => md`${formatUtc(e.at)}  ${mention(e.actor)}  ${e.kind}${e.detail ? `: ${e.detail}` : ''}`);
   return message(joinMd([head, ...facts, md`*Latest timeline*`, ...recent], '\n'));
 }

@@ -10,7 +10,8 @@ export function createQueryAnswerer(deps: QueryDeps, chat: ChatPort): (request: 
     try {
       await answer(deps, chat, request);
     } catch (err) {
-      await chat.respond(request.responseUrl, line(md`:x: That lookup failed: ${lifelineText((err as Error).message)}`));
+      const why = lifelineText((err as Error).message);
+      await chat.respond(request.responseUrl, line(md`:x: That lookup failed: ${why}`));
     }
   };
 }

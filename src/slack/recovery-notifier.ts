@@ -8,7 +8,10 @@ import { planMessage, progressMessage, resultMessage, scheduledResultMessage } f
  * `later` keeps a result Slack did not take (it is down) for the outbox, which posts it when Slack answers again:
  * a job's result is the one message nobody may miss.
  */
-export function createSlackRecoveryNotifier(chat: ChatPort, later: (text: MrkdwnText, channel: string) => Promise<void>): RecoveryNotifier {
+export function createSlackRecoveryNotifier(
+  chat: ChatPort,
+  later: (text: MrkdwnText, channel: string) => Promise<void>,
+): RecoveryNotifier {
   const postOrKeep = async (channel: string, message: ChatMessage, threadTs?: string): Promise<void> => {
     try {
       await chat.post(channel, message, threadTs);

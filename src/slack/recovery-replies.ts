@@ -7,7 +7,22 @@ import { formatDuration, formatStepTime, formatUtc, formatUtcSeconds } from '../
 import { describeJob, jobId, type RecoveryJob, type StepRecord } from '../recovery/model.js';
 import type { JobSummary } from '../recovery/ports.js';
 import type { BackupCatalogue, BackupListing, EnvStatus } from '../recovery/queries.js';
-import { bold, code, codeBlock, HERE, italic, joinMd, lifelineText, line, md, mention, message, section, sections, type Mrkdwn } from './blocks.js';
+import {
+  bold,
+  code,
+  codeBlock,
+  HERE,
+  italic,
+  joinMd,
+  lifelineText,
+  line,
+  md,
+  mention,
+  message,
+  section,
+  sections,
+  type Mrkdwn,
+} from './blocks.js';
 
 export const APPROVE_ACTION = 'job_approve';
 export const REJECT_ACTION = 'job_reject';
@@ -26,7 +41,8 @@ const STATE_LABEL: Record<RecoveryJob['state'], string> = {
 
 export function planMessage(job: RecoveryJob, approvers: readonly string[]): ChatMessage {
   const id = jobId(job.number);
-  const decided = job.decidedBy ? md` by ${mention(job.decidedBy)}${job.decidedAt ? ` at ${formatUtc(job.decidedAt)}` : ''}` : md``;
+  const at = job.decidedAt ? ` at ${formatUtc(job.decidedAt)}` : '';
+  const decided = job.decidedBy ? md` by ${mention(job.decidedBy)}${at}` : md``;
   const decision =
     job.state === 'awaiting_approval'
       ? approvalLine(approvers, job.expiresAt)
@@ -36,7 +52,8 @@ export function planMessage(job: RecoveryJob, approvers: readonly string[]): Cha
           ? md`Approved${decided}; ${job.state === 'queued' ? 'queued' : STATE_LABEL[job.state]}.`
           : md`${STATE_LABEL[job.state]}`;
   const what = describeJob(job.env, job.params);
-  const text = md`${bold(md`${id}: ${what}`)}, requested by ${mention(job.requestedBy)}\n${lifelineText(job.plan ?? '')}\n${decision}`;
+  const head = md`${bold(md`${id}: ${what}`)}, requested by ${mention(job.requestedBy)}`;
+  const text = md`${head}\n${lifelineText(job.plan ?? '')}\n${decision}`;
   const blocks: Block[] = [...sections(text)];
   if (job.state === 'awaiting_approval') {
     blocks.push({
@@ -59,14 +76,19 @@ function approvalLine(approvers: readonly string[], expiresAt: Date | undefined)
   const until = expiresAt ? formatUtc(expiresAt) : undefined;
   if (approvers.length === 0) {
     const expiry = until ? `; the request expires at ${until}` : '';
-    return md`Nobody can approve it: no other approver is configured (add one to ${code('approvals.approver_roles')})${expiry}.`;
+    const roles = code('approvals.approver_roles');
+    return md`Nobody can approve it: no other approver is configured (add one to ${roles})${expiry}.`;
   }
   const who = approvers.length === 1 ? mention(approvers[0]!) : md`one of ${joinMd(approvers.map(mention), ', ')}`;
   return md`Needs approval by ${who}${until ? `, until ${until}` : ''}.`;
 }
 
+function stepTime(step: StepRecord): string {
+  return step.finishedAt ? formatStepTime(step.finishedAt.getTime() - step.startedAt.getTime()) : '';
+}
+
 function stepLine(step: StepRecord): Mrkdwn {
-  const took = step.finishedAt ? ` (${formatStepTime(step.finishedAt.getTime() - step.startedAt.getTime())})` : '';
+  const took = step.finishedAt ? ` (${stepTime(step)})` : '';
   const icon = step.state === 'succeeded' ? ':white_check_mark:' : step.state === 'failed' ? ':x:' : ':gear:';
   const ended = step.finishedAt ? `, ended ${formatUtcSeconds(step.finishedAt)}${took}` : '';
   const detail = step.detail ? md`: ${lifelineText(step.detail)}` : md``;
@@ -81,12 +103,13 @@ export function progressMessage(job: RecoveryJob, steps: readonly StepRecord[], 
 
 export function resultMessage(job: RecoveryJob, steps: readonly StepRecord[], summary: JobSummary): ChatMessage {
   const icon = summary.succeeded ? ':white_check_mark:' : job.state === 'cancelled' ? ':no_entry_sign:' : ':x:';
-  const timings = steps.map((s) => md`• ${lifelineText(s.name)}: ${s.finishedAt ? formatStepTime(s.finishedAt.getTime() - s.startedAt.getTime()) : 'did not finish'}`);
+  const timings = steps.map((s) => md`• ${lifelineText(s.name)}: ${s.finishedAt ? stepTime(s) : 'did not finish'}`);
+  const verified = summary.verified.map((v) => md`• ${lifelineText(v)}`);
   const text = joinMd(
     [
       md`${icon} ${bold(md`${jobId(job.number)} ${outcomeWord(summary)}: ${lifelineText(summary.headline)}`)}`,
       md`Took ${formatStepTime(summary.totalMs)} in all.`,
-      ...(summary.verified.length > 0 ? [md`*Verified*`, ...summary.verified.map((v) => md`• ${lifelineText(v)}`)] : []),
+      ...(summary.verified.length > 0 ? [md`*Verified*`, ...verified] : []),
       ...(timings.length > 0 ? [md`*Steps*`, ...timings] : []),
     ],
     '\n',
@@ -100,14 +123,15 @@ export function resultMessage(job: RecoveryJob, steps: readonly StepRecord[], su
  */
 export function scheduledResultMessage(job: RecoveryJob, steps: readonly StepRecord[], summary: JobSummary): ChatMessage {
   if (summary.succeeded) {
-    const checks = job.params.kind === 'drill' && summary.verified.length > 0 ? md` ${lifelineText(summary.verified.slice(0, 2).join('; '))}.` : md``;
+    const drilled = job.params.kind === 'drill' && summary.verified.length > 0;
+    const checks = drilled ? md` ${lifelineText(summary.verified.slice(0, 2).join('; '))}.` : md``;
     return line(md`:white_check_mark: ${jobId(job.number)} ${lifelineText(summary.headline)}${checks}`);
   }
   const text = joinMd(
     [
       md`:rotating_light: ${HERE} ${bold(md`${jobId(job.number)} failed: ${describeJob(job.env, job.params)}`)}`,
       lifelineText(summary.headline),
-      ...steps.map((s) => md`• ${lifelineText(s.name)}: ${s.state}${s.finishedAt ? ` (${formatStepTime(s.finishedAt.getTime() - s.startedAt.getTime())})` : ''}`),
+      ...steps.map((s) => md`• ${lifelineText(s.name)}: ${s.state}${s.finishedAt ? ` (${stepTime(s)})` : ''}`),
     ],
     '\n',
   );
@@ -123,7 +147,8 @@ export function renderJobs(jobs: readonly RecoveryJob[]): Reply {
   if (jobs.length === 0) return line(md`No recovery job is running or waiting.`);
   const lines = jobs.map((j) => {
     const ago = formatDuration(Date.now() - j.createdAt.getTime());
-    return md`• *${jobId(j.number)}* ${describeJob(j.env, j.params)}: ${STATE_LABEL[j.state]}, requested by ${mention(j.requestedBy)} ${ago} ago`;
+    const requested = md`requested by ${mention(j.requestedBy)} ${ago} ago`;
+    return md`• *${jobId(j.number)}* ${describeJob(j.env, j.params)}: ${STATE_LABEL[j.state]}, ${requested}`;
   });
   return message(joinMd(lines, '\n'));
 }
@@ -171,10 +196,10 @@ export function renderBackupCatalogue(c: BackupCatalogue): Reply {
   const now = Date.now();
   const drill = c.lastDrill;
   const rpo = formatDuration(c.rpoMinutes * 60_000);
-  const lastDrill = drill
-    ? md`Last drill: ${drill.passed ? md`:white_check_mark: passed` : md`:x: *failed*`} ${formatDuration(now - drill.finishedAt.getTime())} ago with ${code(drill.backupName)}${drill.restoreMs !== undefined ? `, restore ${formatDuration(drill.restoreMs)}` : ''}.`
-    : md`Last drill: ${italic('none yet')} (${code(`/dr drill ${c.env}`)} runs one).`;
-  const lines = [md`*Backups of ${c.env}* in ${c.location}, newest first (RPO ${rpo}, kept ${c.retentionDays} days):`, lastDrill];
+  const noDrill = md`Last drill: ${italic('none yet')} (${code(`/dr drill ${c.env}`)} runs one).`;
+  const lastDrill = drill ? lastDrillLine(drill, now) : noDrill;
+  const kept = `RPO ${rpo}, kept ${c.retentionDays} days`;
+  const lines = [md`*Backups of ${c.env}* in ${c.location}, newest first (${kept}):`, lastDrill];
   if (c.backups.length === 0) lines.push(italic('No backups.'));
   for (const b of c.backups) {
     const age = formatDuration(now - b.takenAt.getTime());
@@ -185,11 +210,20 @@ export function renderBackupCatalogue(c: BackupCatalogue): Reply {
       : b.hasSidecar
         ? md`checksum file, not in the catalogue`
         : md`no checksum (not taken by Lifeline)`;
-    const drilled = b.lastDrill ? md`, drill ${b.lastDrill.passed ? md`passed` : md`*failed*`} ${formatUtc(b.lastDrill.finishedAt)}` : md``;
+    const last = b.lastDrill;
+    const drilled = last ? md`, drill ${last.passed ? md`passed` : md`*failed*`} ${formatUtc(last.finishedAt)}` : md``;
     const tag = b.safetyCopy ? md` ${italic('(safety copy)')}` : md``;
-    lines.push(md`• ${code(b.name)} ${age} old, ${size(b.size)}, ${checksum}${drilled}${b.withinRpo ? '' : ', outside RPO'}${tag}`);
+    const rpoNote = b.withinRpo ? '' : ', outside RPO';
+    lines.push(md`• ${code(b.name)} ${age} old, ${size(b.size)}, ${checksum}${drilled}${rpoNote}${tag}`);
   }
   return message(joinMd(lines, '\n'));
+}
+
+function lastDrillLine(drill: NonNullable<BackupCatalogue['lastDrill']>, now: number): Mrkdwn {
+  const verdict = drill.passed ? md`:white_check_mark: passed` : md`:x: *failed*`;
+  const restore = drill.restoreMs !== undefined ? `, restore ${formatDuration(drill.restoreMs)}` : '';
+  const ago = formatDuration(now - drill.finishedAt.getTime());
+  return md`Last drill: ${verdict} ${ago} ago with ${code(drill.backupName)}${restore}.`;
 }
 
 export function renderStatus(statuses: readonly EnvStatus[]): Reply {
@@ -197,7 +231,10 @@ export function renderStatus(statuses: readonly EnvStatus[]): Reply {
   for (const s of statuses) {
     const rpo = formatDuration(s.rpoMinutes * 60_000);
     lines.push(bold(s.env));
-    if (s.rds) lines.push(md`• RDS ${s.rds.instance}: ${'error' in s.rds ? `could not be read (${s.rds.error})` : s.rds.status}`);
+    if (s.rds) {
+      const rds = 'error' in s.rds ? `could not be read (${s.rds.error})` : s.rds.status;
+      lines.push(md`• RDS ${s.rds.instance}: ${rds}`);
+    }
     if (s.backupError) lines.push(md`• Backups: could not be listed (${s.backupError})`);
     else if (!s.newestBackup) lines.push(md`• Backups: *none* (RPO ${rpo} breached)`);
     else {
@@ -206,11 +243,12 @@ export function renderStatus(statuses: readonly EnvStatus[]): Reply {
       lines.push(md`• Newest backup ${code(s.newestBackup.name)}: ${age} old, ${verdict}`);
     }
     for (const svc of s.services) {
-      lines.push(
-        'error' in svc
-          ? md`• ECS ${svc.name}: could not be read (${svc.error})`
-          : md`• ECS ${svc.name}: running ${svc.service.running}/${svc.service.desired} desired, ${svc.service.deployments.length} deployment(s)`,
-      );
+      if ('error' in svc) {
+        lines.push(md`• ECS ${svc.name}: could not be read (${svc.error})`);
+        continue;
+      }
+      const { running, desired, deployments } = svc.service;
+      lines.push(md`• ECS ${svc.name}: running ${running}/${desired} desired, ${deployments.length} deployment(s)`);
     }
     if (s.health) {
       const r = s.health.result;
@@ -247,21 +285,27 @@ export function logReplies(events: readonly LogEvent[], asked: LogsAsked): ChatM
   const filter = asked.filter !== undefined ? `, filter "${asked.filter}"` : '';
   const what = `${asked.env} ${asked.service}, last ${Math.round(asked.sinceMs / 60_000)} min${filter}`;
   if (events.length === 0) return [line(md`No log lines for ${what}.`)];
-  const lines = events.map((e) => fitLine(`${e.at.toISOString().slice(0, 19).replace('T', ' ')} ${e.message.trimEnd()}`));
+  const lines = events.map((e) => fitLine(`${formatUtcSeconds(e.at).replace(' UTC', '')} ${e.message.trimEnd()}`));
   const total = `${events.length} line${events.length === 1 ? '' : 's'}`;
-  const header = (shown: number) => md`:scroll: Logs of ${what}: ${total}${shown < events.length ? `, the newest ${shown} shown` : ''}`;
+  const header = (shown: number) =>
+    md`:scroll: Logs of ${what}: ${total}${shown < events.length ? `, the newest ${shown} shown` : ''}`;
   // Room for the header is kept in every message: which one it lands in is known only at the end.
   const messages = newestThatFit(lines, LOG_MESSAGE_CHARS - header(0).text.length - 20);
   const shown = messages.reduce((n, blocks) => n + blocks.reduce((k, block) => k + block.length, 0), 0);
   const replies: ChatMessage[] = messages.map((blocks, i) => {
     const body = blocks.map((block) => section(codeBlock(block)));
-    return { text: md`Logs of ${what} (${i + 1} of ${messages.length})`.text, blocks: i === 0 ? [section(header(shown)), ...body] : body };
+    return {
+      text: md`Logs of ${what} (${i + 1} of ${messages.length})`.text,
+      blocks: i === 0 ? [section(header(shown)), ...body] : body,
+    };
   });
   const left = events.length - shown;
   if (left === 0) return replies;
-  const narrow = md`narrow it with ${code('--since 5m')} (a shorter window) or ${code('--filter TEXT')} (only lines with TEXT)`;
+  const since = md`${code('--since 5m')} (a shorter window)`;
+  const narrow = md`narrow it with ${since} or ${code('--filter TEXT')} (only lines with TEXT)`;
   const were = left === 1 ? 'line was' : 'lines were';
-  return [...replies, line(md`:scissors: ${left} older ${were} left out: the newest ${shown} fill ${LOG_REPLY_MESSAGES} messages. To see the rest, ${narrow}.`)];
+  const note = md`:scissors: ${left} older ${were} left out: the newest ${shown} fill ${LOG_REPLY_MESSAGES} messages.`;
+  return [...replies, line(md`${note} To see the rest, ${narrow}.`)];
 }
 
 /** A line longer than a whole section is cut, so that every line shown sits in one code block. */

@@ -1,8 +1,8 @@
 // /dr against AWS end to end: the real process (node dist/main.js) with the real AWS SDK serialising RDS (query
 // protocol), ECS and CloudWatch Logs (JSON 1.1) to FakeAws and S3 (path-style) to FakeS3, reached only through
 // AWS_ENDPOINT_URL_RDS / _ECS / _CLOUDWATCH_LOGS / _S3 in the process environment. Covers scale, redeploy (completed
-// and failed rollouts), a refused UpdateService, logs in a thread, status, the backup and snapshot listing, the RDS
-// snapshot restore, a worker killed mid-job and resumed, and cancel.
+// and failed rollouts), a refused UpdateService, logs at the response_url (escaped, bounded), status, the backup and
+// snapshot listing, the RDS snapshot restore, a worker killed mid-job and resumed, and cancel.
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';

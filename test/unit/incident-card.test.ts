@@ -261,6 +261,11 @@ describe('threadNoteMessage', () => {
     expect(m.text).toBe(':pager: INC-7: paging *cto* (step 3 of 4, 6 s without acknowledgement): <@U0CTO>');
   });
 
+  it('a role name from the config is text, and a user id that is no Slack id is no mention', () => {
+    const m = threadNoteMessage(incident, { kind: 'paged', role: 'on<!channel>call', users: ['<!here>', 'U0ONCALL'], stepNumber: 1, totalSteps: 1, afterMinutes: 0 });
+    expect(m.text).toBe(':pager: INC-7: paging *on&lt;!channel&gt;call* (step 1 of 1, at declaration): &lt;!here&gt; <@U0ONCALL>');
+  });
+
   it('a role without Slack users says so', () => {
     const m = threadNoteMessage(incident, { kind: 'paged', role: 'ceo', users: [], stepNumber: 4, totalSteps: 4, afterMinutes: 60 });
     expect(m.text).toBe(':pager: INC-7: paging *ceo* (step 4 of 4, 1 h without acknowledgement): _(no Slack users configured)_');

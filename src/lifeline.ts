@@ -126,7 +126,7 @@ export async function startLifeline(config: Config, options: StartOptions = {}):
 
   if (runsWorker) {
     const escalation = new EscalationService({ db, file: config.file, pager, notifier, timers, metrics, log });
-    const runner = new RecoveryRunner({ db, file: config.file, notifier: recoveryNotifier, queue: triggers, kinds, approvers: () => recovery.approvers(), log });
+    const runner = new RecoveryRunner({ db, file: config.file, notifier: recoveryNotifier, queue: triggers, kinds, approvers: (job) => recovery.approversFor(job), log });
     const worker = startEscalationWorker(workerRedis, config.queuePrefix, escalation, log);
     const reconcile = async () => {
       try {

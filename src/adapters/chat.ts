@@ -1,12 +1,13 @@
 import { WebClient, LogLevel, type KnownBlock } from '@slack/web-api';
 import { TransientError, PermanentError } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { MrkdwnText } from '../slack/blocks.js';
 
 export type Block = KnownBlock;
 
 export interface ChatMessage {
-  /** Plain-text fallback for notifications and screen readers; always set. */
-  readonly text: string;
+  /** Fallback for notifications and screen readers, always set; Slack parses it as mrkdwn too. */
+  readonly text: MrkdwnText;
   readonly blocks?: readonly Block[];
 }
 

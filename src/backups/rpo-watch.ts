@@ -2,6 +2,7 @@
 // Overdue (an empty store counts) opens the env's `rpo` alert; a fresh backup clears it.
 import type { FileConfig } from '../config.js';
 import { formatDuration, formatUtc } from '../incidents/format.js';
+import { code, line, md } from '../slack/blocks.js';
 import type { Logger } from '../log.js';
 import type { AlertDesk } from './alerts.js';
 import { latestBackup, parseBackupName } from './names.js';
@@ -53,11 +54,13 @@ export class RpoWatch {
     if (overdue) {
       const what = newest ? `the newest backup of ${envName} (${newest.name}, ${formatUtc(newest.takenAt)}) is ${formatDuration(ageMs ?? 0)} old` : `there is no backup of ${envName} in ${store.location}`;
       const summary = `RPO breach: ${what}; the RPO is ${rpo}`;
-      await this.deps.alerts.raise('rpo', envName, summary, { text: `:rotating_light: ${summary}. On-call has been paged (warning). \`/dr backup ${envName}\` takes one now.` });
+      const takeOne = md`${code(`/dr backup ${envName}`)} takes one now.`;
+      const post = line(md`:rotating_light: ${summary}. On-call has been paged (warning). ${takeOne}`);
+      await this.deps.alerts.raise('rpo', envName, summary, post);
     } else if (newest) {
-      await this.deps.alerts.clear('rpo', envName, {
-        text: `:white_check_mark: RPO of ${envName} met again: ${newest.name} is ${formatDuration(ageMs ?? 0)} old (RPO ${rpo}). The page was resolved.`,
-      });
+      const age = formatDuration(ageMs ?? 0);
+      const met = md`:white_check_mark: RPO of ${envName} met again: ${newest.name} is ${age} old (RPO ${rpo}).`;
+      await this.deps.alerts.clear('rpo', envName, line(md`${met} The page was resolved.`));
     }
     return reading;
   }

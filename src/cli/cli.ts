@@ -22,7 +22,7 @@ import { createLogger } from '../log.js';
 import { createMetrics } from '../metrics.js';
 import { jobId, parseJobId } from '../recovery/model.js';
 import { createQueryAnswerer } from '../slack/recovery-answers.js';
-import { escapeMrkdwn } from '../slack/blocks.js';
+import { code, md, mention, rebuilt, type MrkdwnText } from '../slack/blocks.js';
 import { deliverOutbox, queueForSlack } from '../slack/outbox.js';
 import { within } from '../timeout.js';
 import { followJob } from './follow.js';
@@ -104,7 +104,7 @@ export async function runCli(config: Config, argv: readonly string[], io: CliIo,
       const text = rest.join(' ');
       let reply: string;
       /** The reply in Slack's own mrkdwn, for the note in Slack. */
-      let slackReply: string;
+      let slackReply: MrkdwnText;
       let follow: number | undefined;
       try {
         if (command === 'approve' || command === 'reject') {
@@ -112,12 +112,12 @@ export async function runCli(config: Config, argv: readonly string[], io: CliIo,
           if (number === undefined || rest.length > 1) throw new UserError('bad_command', `Name the job, for example \`lifeline ${command} JOB-7\`.`);
           const job = command === 'approve' ? await core.recovery.approve(number, userId) : await core.recovery.reject(number, userId);
           reply = `${jobId(job.number)} ${command === 'approve' ? 'approved' : 'rejected'}.`;
-          slackReply = reply;
+          slackReply = md`${reply}`.text;
           if (command === 'approve') follow = job.number;
         } else {
           const table = tables[command]!;
           const answered = await execute(table, text, ctx);
-          slackReply = answered?.text ?? '';
+          slackReply = answered?.text ?? md``.text;
           reply = toTerminal(slackReply);
           const requested = /^JOB-(\d+): .* requested\./.exec(reply);
           if (requested) follow = Number(requested[1]);
@@ -153,10 +153,11 @@ export async function runCli(config: Config, argv: readonly string[], io: CliIo,
  * What was done from the terminal goes on the record in Slack too: in the thread of the incident it concerns (or of
  * the one open incident), else in the emergency channel. Read-only commands are not announced.
  */
-async function tellSlack(db: Parameters<typeof queueForSlack>[0], emergency: string, userId: string, what: string, reply: string): Promise<void> {
+async function tellSlack(db: Parameters<typeof queueForSlack>[0], emergency: string, userId: string, what: string, reply: MrkdwnText): Promise<void> {
   if (/^(incident|dr) (help|list|status|jobs|audit|backups|logs|postmortem)\b/.test(what) || /^dr restore \S+ list\b/.test(what)) return;
   // The reply names the incident the command acted on (a title may name another one).
   const named = /\bINC-(\d+)\b/i.exec(reply) ?? /\bINC-(\d+)\b/i.exec(what);
   const incident = named ? parseIncidentId(named[0]) : await soleOpenIncident(db);
-  await queueForSlack(db, { incident, channel: emergency, text: `:computer: From the \`lifeline\` CLI, <@${userId}> ran \`${escapeMrkdwn(what)}\`: ${reply}` });
+  const text = md`:computer: From the \`lifeline\` CLI, ${mention(userId)} ran ${code(what)}: ${rebuilt(reply)}`;
+  await queueForSlack(db, { incident, channel: emergency, text: text.text });
 }

@@ -2,7 +2,7 @@
 // and the result. It reads PostgreSQL, the jobs' source of truth, so it works whoever runs the job and whether or
 // not Slack answers.
 import type { Db } from '../db/pool.js';
-import { formatDuration } from '../incidents/format.js';
+import { formatStepTime } from '../incidents/format.js';
 import { jobId, type JobState, type RecoveryJob } from '../recovery/model.js';
 import * as store from '../recovery/store.js';
 import { toTerminal } from './terminal.js';
@@ -36,7 +36,7 @@ export async function followJob(db: Db, number: number, print: (line: string) =>
     for (const step of await store.steps(db, number)) {
       say(`start-${step.index}`, `  ▶ ${step.name}`);
       if (step.state === 'running' || !step.finishedAt) continue;
-      const took = formatDuration(step.finishedAt.getTime() - step.startedAt.getTime());
+      const took = formatStepTime(step.finishedAt.getTime() - step.startedAt.getTime());
       say(`end-${step.index}`, `  ${step.state === 'succeeded' ? '✓' : '✗'} ${step.name} (${took})${step.detail ? `: ${toTerminal(step.detail)}` : ''}`);
     }
     if (FINAL.includes(job.state)) {
@@ -59,7 +59,7 @@ export async function followJob(db: Db, number: number, print: (line: string) =>
 }
 
 function outcomeLine(job: RecoveryJob): string {
-  const took = job.startedAt && job.finishedAt ? ` in ${formatDuration(job.finishedAt.getTime() - job.startedAt.getTime())}` : '';
+  const took = job.startedAt && job.finishedAt ? ` in ${formatStepTime(job.finishedAt.getTime() - job.startedAt.getTime())}` : '';
   return `${jobId(job.number)} ${job.state}${took}${job.outcome ? `: ${toTerminal(job.outcome)}` : ''}`;
 }
 

@@ -14,7 +14,7 @@ export function toTerminal(text: string): string {
 }
 
 export function messageText(message: ChatMessage): string {
-  return toTerminal(sectionText(message));
+  return toTerminal(sectionText(message).text);
 }
 
 /** For read-only lookups answered in-process: what a worker would send to Slack is printed instead. */

@@ -5,6 +5,7 @@ import { newErrorId, UserError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { claimRequest } from '../requests.js';
+import { channelLink, joinMd, lifelineText, line, md, type Mrkdwn } from '../slack/blocks.js';
 import { helpText, prepare, runPrepared, type CommandContext, type Prepared, type Reply, type SlashCommand } from './registry.js';
 
 export interface DispatchDeps {
@@ -31,9 +32,10 @@ export type CommandPlan = { readonly ackWith: Reply } | { readonly later: () => 
 export async function planCommand(command: SlashCommand, request: CommandRequest, deps: DispatchDeps): Promise<CommandPlan> {
   const about = { command: command.name, user: request.userId, channel: request.channelId };
   if (!deps.allowedChannels.includes(request.channelId)) {
-    const channels = deps.allowedChannels.map((c) => `<#${c}>`).join(' or ');
-    const error = new UserError('channel_not_allowed', `Lifeline does not take commands in this channel. Use ${channels}.`, helpText(command));
-    return { ackWith: refusal(deps, about, error) };
+    const channels = joinMd(deps.allowedChannels.map(channelLink), ' or ');
+    const message = 'Lifeline does not take commands in this channel.';
+    const error = new UserError('channel_not_allowed', message, helpText(command));
+    return { ackWith: refusal(deps, about, error, md`${error.message} Use ${channels}.`) };
   }
   let prepared: Prepared;
   try {
@@ -76,13 +78,21 @@ function failure(deps: Pick<DispatchDeps, 'log' | 'metrics' | 'redact'>, about: 
   if (err instanceof UserError) return refusal(deps, about, err);
   const errorId = newErrorId();
   deps.log.error({ ...about, errorId, err: (err as Error).message, stack: (err as Error).stack }, 'request failed');
-  return {
-    text: `:x: Lifeline hit an unexpected error (${errorId}). It is logged under that ID; what was already recorded stands, so check \`/incident status\` before retrying.`,
-  };
+  const advice = md`what was already recorded stands, so check \`/incident status\` before retrying`;
+  return line(md`:x: Lifeline hit an unexpected error (${errorId}). It is logged under that ID; ${advice}.`);
 }
 
-function refusal(deps: Pick<DispatchDeps, 'log' | 'metrics' | 'redact'>, about: { command: string; user: string; channel: string }, err: UserError): Reply {
+/**
+ * A refusal's message is Lifeline's own sentence, often quoting what the user typed (escaped here); `shown` is a
+ * message that needs markup of its own (channel links). The usage is plain text: its `<env>` is shown as typed.
+ */
+function refusal(
+  deps: Pick<DispatchDeps, 'log' | 'metrics' | 'redact'>,
+  about: { command: string; user: string; channel: string },
+  err: UserError,
+  shown: Mrkdwn = lifelineText(deps.redact(err.message)),
+): Reply {
   deps.metrics.commandsRefused.inc({ command: about.command, code: err.code });
   deps.log.info({ ...about, code: err.code, reason: err.message }, 'request refused');
-  return { text: deps.redact(err.usage ? `:warning: ${err.message}\n${err.usage}` : `:warning: ${err.message}`) };
+  return line(err.usage ? md`:warning: ${shown}\n${deps.redact(err.usage)}` : md`:warning: ${shown}`);
 }

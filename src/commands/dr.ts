@@ -8,6 +8,7 @@ import { parseBackupName } from '../backups/names.js';
 import { describeJob, jobId, parseJobId, type JobParams } from '../recovery/model.js';
 import type { QueryRequest, QueryWhat } from '../recovery/queries.js';
 import type { RecoveryService } from '../recovery/service.js';
+import { line, md } from '../slack/blocks.js';
 import { renderAudit, renderJobs } from '../slack/recovery-replies.js';
 import { badCommand, helpText, subcommand, words, type CommandContext, type SlashCommand } from './registry.js';
 
@@ -121,7 +122,7 @@ export function drCommand(deps: DrDeps): SlashCommand {
   const requestJob = async (env: string, params: JobParams, ctx: CommandContext) => {
     const job = await recovery.request({ env, params, actor: ctx.userId, channel: ctx.channelId, responseUrl: ctx.responseUrl });
     const approval = job.needsApproval ? ' It needs approval: the plan with Approve/Reject is being posted here.' : ' The plan and live progress follow here.';
-    return { text: `${jobId(job.number)}: ${describeJob(env, params)} requested.${approval}` };
+    return line(md`${jobId(job.number)}: ${describeJob(env, params)} requested.${approval}`);
   };
   const lookup = async (ctx: CommandContext, request: QueryWhat) => {
     await deps.query(request, ctx);
@@ -176,7 +177,7 @@ export function drCommand(deps: DrDeps): SlashCommand {
       subcommand({
         usage: 'logs <env> <service> [--since 15m] [--filter TEXT]',
         access: 'responders',
-        summary: 'recent log lines of a service, in a thread',
+        summary: 'recent log lines of a service, to you alone (at most 5 messages)',
         matches: (w) => w === 'logs',
         effect: 'read',
         parse: (rest) => parseLogs(file, rest),
@@ -224,7 +225,9 @@ export function drCommand(deps: DrDeps): SlashCommand {
         },
         async run(args, ctx) {
           const { job, immediate } = await recovery.cancel(args.number, ctx.userId);
-          return { text: immediate ? `${jobId(job.number)} is cancelled; it had not started.` : `${jobId(job.number)} stops before its next step (a step already running is finished, never cut in half).` };
+          const id = jobId(job.number);
+          if (immediate) return line(md`${id} is cancelled; it had not started.`);
+          return line(md`${id} stops before its next step (a step already running is finished, never cut in half).`);
         },
       }),
       subcommand({
@@ -277,7 +280,7 @@ export function drCommand(deps: DrDeps): SlashCommand {
         matches: (w) => w === 'help',
         effect: 'local',
         parse: () => ({}),
-        run: async () => ({ text: helpText(command) }),
+        run: async () => line(md`${helpText(command)}`),
       }),
     ],
   };

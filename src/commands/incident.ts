@@ -3,6 +3,7 @@ import { SEVERITIES, type FileConfig, type Severity } from '../config.js';
 import { incidentId, parseIncidentId } from '../incidents/model.js';
 import { renderPostmortem } from '../incidents/postmortem.js';
 import { characterCount, TITLE_MAX, type IncidentReference, type IncidentService } from '../incidents/service.js';
+import { channelLink, codeBlock, lifelineText, line, md } from '../slack/blocks.js';
 import { renderIncidentList, renderIncidentStatus } from '../slack/incident-replies.js';
 import { badCommand, helpText, subcommand, words, type CommandContext, type SlashCommand } from './registry.js';
 
@@ -54,9 +55,12 @@ export function incidentCommand(service: IncidentService, file: FileConfig): Sla
         },
         async run(args, ctx) {
           const { incident, cardError } = await service.declare({ ...args, actor: ctx.userId, channel: ctx.channelId });
-          const where = incident.card ? `its card is in <#${incident.card.channel}>` : `its card could not be posted (${cardError})`;
+          const where = incident.card
+            ? md`its card is in ${channelLink(incident.card.channel)}`
+            : md`its card could not be posted (${lifelineText(cardError ?? '')})`;
           const paging = file.severities[args.severity].page ? ' Paging has started.' : '';
-          return { text: `Declared *${incidentId(incident.number)}* (${args.severity.toUpperCase()}); ${where}.${paging}` };
+          const severity = args.severity.toUpperCase();
+          return line(md`Declared *${incidentId(incident.number)}* (${severity}); ${where}.${paging}`);
         },
       }),
       subcommand({
@@ -68,7 +72,7 @@ export function incidentCommand(service: IncidentService, file: FileConfig): Sla
         parse: onlyIncidentId,
         async run(args, ctx) {
           const incident = await service.acknowledge(reference(args.number, ctx), ctx.userId);
-          return { text: `You acknowledged *${incidentId(incident.number)}*; escalation has stopped.` };
+          return line(md`You acknowledged *${incidentId(incident.number)}*; escalation has stopped.`);
         },
       }),
       subcommand({
@@ -85,7 +89,7 @@ export function incidentCommand(service: IncidentService, file: FileConfig): Sla
         },
         async run(args, ctx) {
           const incident = await service.update(reference(args.number, ctx), ctx.userId, args.rest);
-          return { text: `Update added to *${incidentId(incident.number)}*.` };
+          return line(md`Update added to *${incidentId(incident.number)}*.`);
         },
       }),
       subcommand({
@@ -104,7 +108,7 @@ export function incidentCommand(service: IncidentService, file: FileConfig): Sla
         async run(args, ctx) {
           const { incident, ladder } = await service.changeSeverity(reference(args.number, ctx), ctx.userId, args.severity);
           const note = { started: ' Paging has started.', stopped: ' Paging has stopped.', unchanged: '' }[ladder];
-          return { text: `*${incidentId(incident.number)}* is now ${incident.severity.toUpperCase()}.${note}` };
+          return line(md`*${incidentId(incident.number)}* is now ${incident.severity.toUpperCase()}.${note}`);
         },
       }),
       subcommand({
@@ -120,7 +124,7 @@ export function incidentCommand(service: IncidentService, file: FileConfig): Sla
         },
         async run(args, ctx) {
           const incident = await service.resolve(reference(args.number, ctx), ctx.userId, args.rest === '' ? undefined : args.rest);
-          return { text: `You resolved *${incidentId(incident.number)}*.` };
+          return line(md`You resolved *${incidentId(incident.number)}*.`);
         },
       }),
       subcommand({
@@ -157,7 +161,7 @@ export function incidentCommand(service: IncidentService, file: FileConfig): Sla
         },
         async run(args) {
           const markdown = renderPostmortem(await service.details({ number: args.number }), file);
-          return { text: `Post-mortem draft for ${incidentId(args.number)}:\n\`\`\`\n${markdown}\n\`\`\`` };
+          return line(md`Post-mortem draft for ${incidentId(args.number)}:\n${codeBlock(markdown.split('\n'))}`);
         },
       }),
       subcommand({
@@ -167,7 +171,7 @@ export function incidentCommand(service: IncidentService, file: FileConfig): Sla
         summary: 'this list',
         matches: (w) => w === 'help',
         parse: () => ({}),
-        run: async () => ({ text: helpText(command) }),
+        run: async () => line(md`${helpText(command)}`),
       }),
     ],
   };

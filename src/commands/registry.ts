@@ -1,6 +1,7 @@
 // One table per slash command: routing, parsing and the help text all come from it (after Monzo Response).
 import type { Block } from '../adapters/chat.js';
 import { UserError } from '../errors.js';
+import type { MrkdwnText } from '../slack/blocks.js';
 
 export interface CommandContext {
   readonly userId: string;
@@ -11,9 +12,9 @@ export interface CommandContext {
   readonly responseUrl?: string | undefined;
 }
 
-/** What the sender alone sees. */
+/** What the sender alone sees; built with src/slack/blocks.ts, which escapes what it quotes. */
 export interface Reply {
-  readonly text: string;
+  readonly text: MrkdwnText;
   readonly blocks?: readonly Block[];
 }
 

@@ -12,6 +12,15 @@ export function formatDuration(ms: number): string {
   return `${seconds} s`;
 }
 
+/**
+ * A step's or a job's time: to a tenth of a second below a minute ("0.4 s", "12.3 s"; whole seconds would show
+ * every step of a 2 s job as "0 s"), then as formatDuration.
+ */
+export function formatStepTime(ms: number): string {
+  const tenths = Math.round(Math.max(0, ms) / 100);
+  return tenths < 600 ? `${(tenths / 10).toFixed(1)} s` : formatDuration(ms);
+}
+
 /** The response target as the plan words it: SEV1 immediate, 15 min, 1 h, next business day (24 h). */
 export function formatTarget(minutes: number): string {
   if (minutes === 0) return 'immediate';
@@ -19,10 +28,14 @@ export function formatTarget(minutes: number): string {
   return formatDuration(minutes * 60_000);
 }
 
-/** "4 min 10 s, target 15 min: met" / "2 min, target immediate: missed by 2 min". */
+/**
+ * "4 min 10 s, target 15 min: met" / "16 min 40 s, target 15 min: missed by 1 min 40 s". An immediate target (0)
+ * gets no verdict, "13 s (target: immediate)": nobody acknowledges in 0 s, so "missed" would be on every SEV1.
+ */
 export function againstTarget(actualMs: number, targetMinutes: number): string {
+  if (targetMinutes === 0) return `${formatDuration(actualMs)} (target: immediate)`;
   const overMs = actualMs - targetMinutes * 60_000;
-  // Judged at the precision shown: 0.4 s over an "immediate" target reads as met, not "missed by 0 s".
+  // Judged at the precision shown: 0.4 s over the target reads as met, not "missed by 0 s".
   const verdict = Math.round(overMs / 1000) <= 0 ? 'met' : `missed by ${formatDuration(overMs)}`;
   return `${formatDuration(actualMs)}, target ${formatTarget(targetMinutes)}: ${verdict}`;
 }

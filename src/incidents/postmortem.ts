@@ -21,7 +21,8 @@ export function renderPostmortem(details: IncidentDetails, file: Pick<FileConfig
   const id = incidentId(incident.number);
   const target = file.severities[incident.severity].respond_minutes;
   const ackLine = incident.acknowledgedAt
-    ? `${againstTarget(incident.acknowledgedAt.getTime() - incident.declaredAt.getTime(), target)} (by ${incident.acknowledgedBy})`
+    ? `${againstTarget(incident.acknowledgedAt.getTime() - incident.declaredAt.getTime(), target)}; ` +
+      `acknowledged by ${incident.acknowledgedBy}`
     : `not acknowledged (target ${formatTarget(target)})`;
   const resolveLine = incident.resolvedAt
     ? `${formatDuration(incident.resolvedAt.getTime() - incident.declaredAt.getTime())} (by ${incident.resolvedBy})`

@@ -39,6 +39,7 @@ import {
   type PgConnection,
   type PgToolOptions,
 } from './pg-tools.js';
+import { codeSpan } from '../text.js';
 
 export { AbortError } from './pg-tools.js';
 export type { PgToolOptions } from './pg-tools.js';
@@ -1189,6 +1190,14 @@ export async function verifyDatabase(
   return runQueries(withDatabase(conn, database), queries, scrub, signal);
 }
 
+/**
+ * "`SELECT COUNT(*) FROM users` → `42`": the query and its value marked as code, so that no message formats the
+ * query (`COUNT(*)`) or turns a value from the database into markup.
+ */
+export function verifiedLine(result: VerifyResult): string {
+  return `${codeSpan(result.query)} → ${codeSpan(result.value)}`;
+}
+
 /** Runs each verify query on the (new) target; throws VerifyFailedError (with every result) when any fails. */
 export async function verify(plan: LogicalRestorePlan, state?: RestoreState): Promise<StepOutcome & { results: VerifyResult[] }> {
   const ctx = contextOf(plan);
@@ -1196,7 +1205,7 @@ export async function verify(plan: LogicalRestorePlan, state?: RestoreState): Pr
   const s = begin(ctx, state);
   if (!s.swapped) throw new RestoreFailedError(`nothing to verify: the restored database has not replaced ${quoteIdent(ctx.target)}`);
   const { results, failures } = await runQueries(ctx.conn, plan.verify, ctx.scrub, plan.signal);
-  const lines = results.map((r) => `${r.query} → ${r.value}`).join('; ');
+  const lines = results.map(verifiedLine).join('; ');
   if (failures > 0) {
     throw new VerifyFailedError(`verification of ${quoteIdent(ctx.target)} failed (${failures} of ${results.length} queries): ${lines}`, results);
   }

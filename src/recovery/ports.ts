@@ -2,7 +2,10 @@ import type { RecoveryJob, StepRecord } from './model.js';
 
 /** A job's messages as people see them. The Slack implementation renders Block Kit; the runner never sees it. */
 export interface RecoveryNotifier {
-  /** The plan, with Approve/Reject when the job needs approval; returns where it was posted. */
+  /**
+   * The plan, with Approve/Reject when the job needs approval; `approvers` are those who may approve this job (not
+   * its requester unless self-approval is allowed). Returns where it was posted.
+   */
   postPlan(job: RecoveryJob, approvers: readonly string[]): Promise<{ channel: string; ts: string }>;
   /** Re-renders the plan message after a decision (approved, rejected, expired, cancelled). */
   updatePlan(job: RecoveryJob, approvers: readonly string[]): Promise<void>;

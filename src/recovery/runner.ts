@@ -22,7 +22,8 @@ export interface RunnerDeps {
   readonly notifier: RecoveryNotifier;
   readonly queue: RecoveryQueue;
   readonly kinds: Readonly<Record<RecoveryJob['kind'], KindDefinition>>;
-  readonly approvers: () => string[];
+  /** Who may approve the job (RecoveryService.approversFor), for its plan message. */
+  readonly approvers: (job: RecoveryJob) => readonly string[];
   readonly log: Logger;
 }
 
@@ -70,7 +71,7 @@ export class RecoveryRunner {
     await audit(this.deps.db, { env: job.env, job: number, actor: 'lifeline', action: 'planned', detail: planText });
     // A scheduled backup or drill says nothing until it has a result (one quiet line, or a loud failure).
     if (!isScheduled(planned)) {
-      const posted = await this.deps.notifier.postPlan(planned, this.deps.approvers());
+      const posted = await this.deps.notifier.postPlan(planned, this.deps.approvers(planned));
       await store.setApprovalMessage(this.deps.db, number, posted.channel, posted.ts);
     }
     if (job.needsApproval) await this.deps.queue.expireAt(number, expiresAt);
@@ -223,7 +224,7 @@ export class RecoveryRunner {
       this.deps.log.error({ job: jobId(job.number), err: (err as Error).message }, 'job result could not be posted');
     }
     // The plan message is where people look first: it says how the job ended, not "approved, queued" forever.
-    await this.deps.notifier.updatePlan(job, this.deps.approvers()).catch((err: Error) => this.deps.log.warn({ job: jobId(job.number), err: err.message }, 'plan message update failed'));
+    await this.deps.notifier.updatePlan(job, this.deps.approvers(job)).catch((err: Error) => this.deps.log.warn({ job: jobId(job.number), err: err.message }, 'plan message update failed'));
   }
 
   private async current(number: number): Promise<RecoveryJob> {

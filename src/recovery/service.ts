@@ -17,6 +17,19 @@ export interface RecoveryServiceDeps {
   readonly log: Logger;
 }
 
+function approversIn(file: Pick<FileConfig, 'approvals' | 'roles'>): string[] {
+  return [...new Set(file.approvals.approver_roles.flatMap((role) => file.roles[role]?.slack_users ?? []))];
+}
+
+/** Who may approve a job: the members of approvals.approver_roles, its requester only with allow_self_approval. */
+export function approversOf(
+  file: Pick<FileConfig, 'approvals' | 'roles'>,
+  job: Pick<RecoveryJob, 'requestedBy'>,
+): string[] {
+  const approvers = approversIn(file);
+  return file.approvals.allow_self_approval ? approvers : approvers.filter((user) => user !== job.requestedBy);
+}
+
 export class RecoveryService {
   constructor(private readonly deps: RecoveryServiceDeps) {}
 
@@ -31,7 +44,12 @@ export class RecoveryService {
 
   /** Slack user ids allowed to approve: the members of approvals.approver_roles. */
   approvers(): string[] {
-    return [...new Set(this.deps.file.approvals.approver_roles.flatMap((role) => this.deps.file.roles[role]?.slack_users ?? []))];
+    return approversIn(this.deps.file);
+  }
+
+  /** Who may approve this job: the approvers, without its requester unless approvals.allow_self_approval. */
+  approversFor(job: Pick<RecoveryJob, 'requestedBy'>): string[] {
+    return approversOf(this.deps.file, job);
   }
 
   needsApproval(envName: string, params: JobParams): boolean {
@@ -181,7 +199,7 @@ export class RecoveryService {
 
   private async refreshPlan(job: RecoveryJob): Promise<void> {
     try {
-      await this.deps.notifier.updatePlan(job, this.approvers());
+      await this.deps.notifier.updatePlan(job, this.approversFor(job));
     } catch (err) {
       this.deps.log.warn({ job: jobId(job.number), err: (err as Error).message }, 'plan message update failed');
     }

@@ -4,7 +4,7 @@ import type { FileConfig } from '../config.js';
 import { againstTarget, formatDuration, formatTarget, formatUtc } from '../incidents/format.js';
 import { incidentId, incidentState, type Incident } from '../incidents/model.js';
 import type { ThreadNote } from '../incidents/ports.js';
-import { escapeMrkdwn, mention, sections } from './blocks.js';
+import { bold, italic, joinMd, md, mention, message, section, sections, type Mrkdwn } from './blocks.js';
 
 export const ACK_ACTION = 'incident_acknowledge';
 export const RESOLVE_ACTION = 'incident_resolve';
@@ -17,37 +17,39 @@ export function incidentCard(incident: Incident, file: Pick<FileConfig, 'severit
   const severity = incident.severity.toUpperCase();
   const target = file.severities[incident.severity];
   const fields = [
-    `*Declared by*\n${mention(incident.declaredBy)}`,
-    `*Declared at*\n${formatUtc(incident.declaredAt)}`,
-    `*Respond within*\n${formatTarget(target.respond_minutes)}`,
-    `*Status*\n${statusLine(incident, target.respond_minutes)}`,
+    md`*Declared by*\n${mention(incident.declaredBy)}`,
+    md`*Declared at*\n${formatUtc(incident.declaredAt)}`,
+    md`*Respond within*\n${formatTarget(target.respond_minutes)}`,
+    md`*Status*\n${statusLine(incident, target.respond_minutes)}`,
   ];
   const blocks: Block[] = [
     { type: 'header', text: { type: 'plain_text', text: `${severity} · ${id}`, emoji: true } },
-    { type: 'section', text: { type: 'mrkdwn', text: `${STATE_EMOJI[state]} *${escapeMrkdwn(incident.title)}*` } },
-    { type: 'section', fields: fields.map((text) => ({ type: 'mrkdwn' as const, text })) },
+    section(md`${STATE_EMOJI[state]} ${bold(incident.title)}`),
+    { type: 'section', fields: fields.map((field) => ({ type: 'mrkdwn' as const, text: field.text })) },
   ];
-  if (incident.resolutionNote) blocks.push(...sections(`*Resolution*\n${escapeMrkdwn(incident.resolutionNote)}`));
-  blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: ladderLine(incident, file) }] });
+  if (incident.resolutionNote) blocks.push(...sections(md`*Resolution*\n${incident.resolutionNote}`));
+  blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: ladderLine(incident, file).text }] });
   if (state !== 'resolved') blocks.push(buttons(incident.number, state === 'open'));
-  return { text: `${severity} ${id}: ${escapeMrkdwn(incident.title)} (${state})`, blocks };
+  return { text: md`${severity} ${id}: ${incident.title} (${state})`.text, blocks };
 }
 
-function statusLine(incident: Incident, respondMinutes: number): string {
+function statusLine(incident: Incident, respondMinutes: number): Mrkdwn {
   if (incident.resolvedAt) {
-    return `Resolved by ${mention(incident.resolvedBy ?? '')} after ${formatDuration(incident.resolvedAt.getTime() - incident.declaredAt.getTime())}`;
+    const took = formatDuration(incident.resolvedAt.getTime() - incident.declaredAt.getTime());
+    return md`Resolved by ${mention(incident.resolvedBy ?? '')} after ${took}`;
   }
   if (incident.acknowledgedAt) {
     const took = incident.acknowledgedAt.getTime() - incident.declaredAt.getTime();
-    return `Acknowledged by ${mention(incident.acknowledgedBy ?? '')} after ${againstTarget(took, respondMinutes)}`;
+    return md`Acknowledged by ${mention(incident.acknowledgedBy ?? '')} after ${againstTarget(took, respondMinutes)}`;
   }
-  return 'Open, not acknowledged';
+  return md`Open, not acknowledged`;
 }
 
-function ladderLine(incident: Incident, file: Pick<FileConfig, 'severities' | 'escalation'>): string {
-  if (!file.severities[incident.severity].page) return `${incident.severity.toUpperCase()} does not page.`;
+function ladderLine(incident: Incident, file: Pick<FileConfig, 'severities' | 'escalation'>): Mrkdwn {
+  if (!file.severities[incident.severity].page) return md`${incident.severity.toUpperCase()} does not page.`;
   const ladder = file.escalation.map((s) => `${s.notify} at ${+s.after_minutes.toFixed(2)} min`).join(' → ');
-  return incidentState(incident) === 'open' ? `Escalation until acknowledged: ${ladder}` : `Escalation stopped. Ladder: ${ladder}`;
+  if (incidentState(incident) === 'open') return md`Escalation until acknowledged: ${ladder}`;
+  return md`Escalation stopped. Ladder: ${ladder}`;
 }
 
 function buttons(number: number, canAcknowledge: boolean): Block {
@@ -79,19 +81,19 @@ export function threadNoteMessage(incident: Incident, note: ThreadNote): ChatMes
   const id = incidentId(incident.number);
   switch (note.kind) {
     case 'paged': {
-      const people = note.users.length > 0 ? note.users.map(mention).join(' ') : '_(no Slack users configured)_';
-      const when = note.afterMinutes === 0 ? 'at declaration' : `${formatDuration(note.afterMinutes * 60_000)} without acknowledgement`;
-      const text = `:pager: ${id}: paging *${escapeMrkdwn(note.role)}* (step ${note.stepNumber} of ${note.totalSteps}, ${when}): ${people}`;
-      return { text, blocks: [{ type: 'section', text: { type: 'mrkdwn', text } }] };
+      const nobody = italic('(no Slack users configured)');
+      const people = note.users.length > 0 ? joinMd(note.users.map(mention), ' ') : nobody;
+      const after = `${formatDuration(note.afterMinutes * 60_000)} without acknowledgement`;
+      const when = note.afterMinutes === 0 ? 'at declaration' : after;
+      const step = `step ${note.stepNumber} of ${note.totalSteps}, ${when}`;
+      return message(md`:pager: ${id}: paging ${bold(note.role)} (${step}): ${people}`);
     }
-    case 'update': {
-      const text = `:memo: ${id} update from ${mention(note.actor)}:\n${escapeMrkdwn(note.text)}`;
-      return { text, blocks: sections(text) };
-    }
+    case 'update':
+      return message(md`:memo: ${id} update from ${mention(note.actor)}:\n${note.text}`);
     case 'severity': {
       const ladder = { started: ' Escalation ladder started.', stopped: ' Escalation ladder stopped.', unchanged: '' }[note.ladder];
-      const text = `:arrows_counterclockwise: ${id} severity changed by ${mention(note.actor)}: ${note.from.toUpperCase()} → ${note.to.toUpperCase()}.${ladder}`;
-      return { text, blocks: [{ type: 'section', text: { type: 'mrkdwn', text } }] };
+      const change = `${note.from.toUpperCase()} → ${note.to.toUpperCase()}.${ladder}`;
+      return message(md`:arrows_counterclockwise: ${id} severity changed by ${mention(note.actor)}: ${change}`);
     }
   }
 }

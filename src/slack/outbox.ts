@@ -7,12 +7,14 @@ import type { IncidentNotifier } from '../incidents/ports.js';
 import * as incidents from '../incidents/store.js';
 import { incidentId } from '../incidents/model.js';
 import type { Logger } from '../log.js';
+import { line, rebuilt, type MrkdwnText } from './blocks.js';
 
 export interface OutboxEntry {
   /** The incident whose card thread it belongs in; without one it goes top-level in `channel`. */
   readonly incident?: number | undefined;
   readonly channel?: string | undefined;
-  readonly text: string;
+  /** Rendered mrkdwn: the outbox keeps what a renderer built, and posts it as it is. */
+  readonly text: MrkdwnText;
 }
 
 export async function queueForSlack(db: Pick<Db, 'query'>, entry: OutboxEntry): Promise<void> {
@@ -79,7 +81,8 @@ export async function deliverOutbox(deps: OutboxDeps): Promise<{ delivered: numb
       }
       const channel = entry.card_channel ?? entry.channel;
       const sent = channel
-        ? await deps.chat.post(channel, { text: entry.text }, entry.card_ts ?? undefined).then(
+        ? // Written by queueForSlack, which takes MrkdwnText only.
+          await deps.chat.post(channel, line(rebuilt(entry.text as MrkdwnText)), entry.card_ts ?? undefined).then(
             () => undefined,
             (err: Error) => err,
           )

@@ -3,11 +3,26 @@ import type { Block, ChatMessage } from '../adapters/chat.js';
 import type { LogEvent } from '../adapters/aws.js';
 import type { AuditEntry } from '../audit/store.js';
 import type { Reply } from '../commands/registry.js';
-import { formatDuration, formatUtc, formatUtcSeconds } from '../incidents/format.js';
+import { formatDuration, formatStepTime, formatUtc, formatUtcSeconds } from '../incidents/format.js';
 import { describeJob, jobId, type RecoveryJob, type StepRecord } from '../recovery/model.js';
 import type { JobSummary } from '../recovery/ports.js';
 import type { BackupCatalogue, BackupListing, EnvStatus } from '../recovery/queries.js';
-import { escapeMrkdwn, mention, sections } from './blocks.js';
+import {
+  bold,
+  code,
+  codeBlock,
+  HERE,
+  italic,
+  joinMd,
+  lifelineText,
+  line,
+  md,
+  mention,
+  message,
+  section,
+  sections,
+  type Mrkdwn,
+} from './blocks.js';
 
 export const APPROVE_ACTION = 'job_approve';
 export const REJECT_ACTION = 'job_reject';
@@ -26,17 +41,19 @@ const STATE_LABEL: Record<RecoveryJob['state'], string> = {
 
 export function planMessage(job: RecoveryJob, approvers: readonly string[]): ChatMessage {
   const id = jobId(job.number);
-  const who = approvers.length > 0 ? approvers.map(mention).join(', ') : '_(nobody is configured to approve)_';
-  const decided = job.decidedBy ? ` by ${mention(job.decidedBy)}${job.decidedAt ? ` at ${formatUtc(job.decidedAt)}` : ''}` : '';
+  const at = job.decidedAt ? ` at ${formatUtc(job.decidedAt)}` : '';
+  const decided = job.decidedBy ? md` by ${mention(job.decidedBy)}${at}` : md``;
   const decision =
     job.state === 'awaiting_approval'
-      ? `Needs approval by one of ${who} (not the requester)${job.expiresAt ? `, until ${formatUtc(job.expiresAt)}` : ''}.`
+      ? approvalLine(approvers, job.expiresAt)
       : job.state === 'rejected'
-        ? `${STATE_LABEL.rejected}${decided}.`
+        ? md`${STATE_LABEL.rejected}${decided}.`
         : job.decidedBy
-          ? `Approved${decided}; ${job.state === 'queued' ? 'queued' : STATE_LABEL[job.state]}.`
-          : STATE_LABEL[job.state];
-  const text = `*${id}: ${escapeMrkdwn(describeJob(job.env, job.params))}*, requested by ${mention(job.requestedBy)}\n${escapeMrkdwn(job.plan ?? '')}\n${decision}`;
+          ? md`Approved${decided}; ${job.state === 'queued' ? 'queued' : STATE_LABEL[job.state]}.`
+          : md`${STATE_LABEL[job.state]}`;
+  const what = describeJob(job.env, job.params);
+  const head = md`${bold(md`${id}: ${what}`)}, requested by ${mention(job.requestedBy)}`;
+  const text = md`${head}\n${lifelineText(job.plan ?? '')}\n${decision}`;
   const blocks: Block[] = [...sections(text)];
   if (job.state === 'awaiting_approval') {
     blocks.push({
@@ -48,32 +65,56 @@ export function planMessage(job: RecoveryJob, approvers: readonly string[]): Cha
       ],
     });
   }
-  return { text: `${id}: ${describeJob(job.env, job.params)} (${job.state.replace('_', ' ')})`, blocks };
+  return { text: md`${id}: ${what} (${job.state.replace('_', ' ')})`.text, blocks };
 }
 
-function stepLine(step: StepRecord): string {
-  const took = step.finishedAt ? ` (${formatDuration(step.finishedAt.getTime() - step.startedAt.getTime())})` : '';
+/**
+ * `approvers` are the people who may approve this job: without the requester, unless allow_self_approval. Naming
+ * the requester there would promise an approval the service refuses.
+ */
+function approvalLine(approvers: readonly string[], expiresAt: Date | undefined): Mrkdwn {
+  const until = expiresAt ? formatUtc(expiresAt) : undefined;
+  if (approvers.length === 0) {
+    const expiry = until ? `; the request expires at ${until}` : '';
+    const roles = code('approvals.approver_roles');
+    return md`Nobody can approve it: no other approver is configured (add one to ${roles})${expiry}.`;
+  }
+  const who = approvers.length === 1 ? mention(approvers[0]!) : md`one of ${joinMd(approvers.map(mention), ', ')}`;
+  return md`Needs approval by ${who}${until ? `, until ${until}` : ''}.`;
+}
+
+function stepTime(step: StepRecord): string {
+  return step.finishedAt ? formatStepTime(step.finishedAt.getTime() - step.startedAt.getTime()) : '';
+}
+
+function stepLine(step: StepRecord): Mrkdwn {
+  const took = step.finishedAt ? ` (${stepTime(step)})` : '';
   const icon = step.state === 'succeeded' ? ':white_check_mark:' : step.state === 'failed' ? ':x:' : ':gear:';
-  return `${icon} ${escapeMrkdwn(step.name)}: started ${formatUtcSeconds(step.startedAt)}${step.finishedAt ? `, ended ${formatUtcSeconds(step.finishedAt)}${took}` : ''}${step.detail ? `: ${escapeMrkdwn(step.detail)}` : ''}`;
+  const ended = step.finishedAt ? `, ended ${formatUtcSeconds(step.finishedAt)}${took}` : '';
+  const detail = step.detail ? md`: ${lifelineText(step.detail)}` : md``;
+  return md`${icon} ${lifelineText(step.name)}: started ${formatUtcSeconds(step.startedAt)}${ended}${detail}`;
 }
 
 export function progressMessage(job: RecoveryJob, steps: readonly StepRecord[], running: string | undefined): ChatMessage {
-  const head = `*${jobId(job.number)}: ${escapeMrkdwn(describeJob(job.env, job.params))}*: ${STATE_LABEL[job.state]}`;
-  const lines = [head, ...steps.map(stepLine), ...(running && job.state === 'running' ? [`_now: ${escapeMrkdwn(running)}_`] : [])];
-  const text = lines.join('\n');
-  return { text: `${jobId(job.number)} ${job.state}`, blocks: sections(text) };
+  const head = md`${bold(md`${jobId(job.number)}: ${describeJob(job.env, job.params)}`)}: ${STATE_LABEL[job.state]}`;
+  const now = running && job.state === 'running' ? [italic(md`now: ${lifelineText(running)}`)] : [];
+  return message(joinMd([head, ...steps.map(stepLine), ...now], '\n'), md`${jobId(job.number)} ${job.state}`);
 }
 
 export function resultMessage(job: RecoveryJob, steps: readonly StepRecord[], summary: JobSummary): ChatMessage {
   const icon = summary.succeeded ? ':white_check_mark:' : job.state === 'cancelled' ? ':no_entry_sign:' : ':x:';
-  const timings = steps.map((s) => `• ${escapeMrkdwn(s.name)}: ${s.finishedAt ? formatDuration(s.finishedAt.getTime() - s.startedAt.getTime()) : 'did not finish'}`);
-  const text = [
-    `${icon} *${jobId(job.number)} ${outcomeWord(summary)}: ${escapeMrkdwn(summary.headline)}*`,
-    `Took ${formatDuration(summary.totalMs)} in all.`,
-    ...(summary.verified.length > 0 ? ['*Verified*', ...summary.verified.map((v) => `• ${escapeMrkdwn(v)}`)] : []),
-    ...(timings.length > 0 ? ['*Steps*', ...timings] : []),
-  ].join('\n');
-  return { text: `${jobId(job.number)} ${outcomeWord(summary)}: ${summary.headline}`, blocks: sections(text) };
+  const timings = steps.map((s) => md`• ${lifelineText(s.name)}: ${s.finishedAt ? stepTime(s) : 'did not finish'}`);
+  const verified = summary.verified.map((v) => md`• ${lifelineText(v)}`);
+  const text = joinMd(
+    [
+      md`${icon} ${bold(md`${jobId(job.number)} ${outcomeWord(summary)}: ${lifelineText(summary.headline)}`)}`,
+      md`Took ${formatStepTime(summary.totalMs)} in all.`,
+      ...(summary.verified.length > 0 ? [md`*Verified*`, ...verified] : []),
+      ...(timings.length > 0 ? [md`*Steps*`, ...timings] : []),
+    ],
+    '\n',
+  );
+  return message(text, md`${jobId(job.number)} ${outcomeWord(summary)}: ${lifelineText(summary.headline)}`);
 }
 
 /**
@@ -82,15 +123,19 @@ export function resultMessage(job: RecoveryJob, steps: readonly StepRecord[], su
  */
 export function scheduledResultMessage(job: RecoveryJob, steps: readonly StepRecord[], summary: JobSummary): ChatMessage {
   if (summary.succeeded) {
-    const line = `:white_check_mark: ${jobId(job.number)} ${summary.headline}${job.params.kind === 'drill' && summary.verified.length > 0 ? ` ${summary.verified.slice(0, 2).join('; ')}.` : ''}`;
-    return { text: line };
+    const drilled = job.params.kind === 'drill' && summary.verified.length > 0;
+    const checks = drilled ? md` ${lifelineText(summary.verified.slice(0, 2).join('; '))}.` : md``;
+    return line(md`:white_check_mark: ${jobId(job.number)} ${lifelineText(summary.headline)}${checks}`);
   }
-  const text = [
-    `:rotating_light: <!here> *${jobId(job.number)} failed: ${escapeMrkdwn(describeJob(job.env, job.params))}*`,
-    escapeMrkdwn(summary.headline),
-    ...steps.map((s) => `• ${escapeMrkdwn(s.name)}: ${s.state}${s.finishedAt ? ` (${formatDuration(s.finishedAt.getTime() - s.startedAt.getTime())})` : ''}`),
-  ].join('\n');
-  return { text: `${jobId(job.number)} failed: ${summary.headline}`, blocks: sections(text) };
+  const text = joinMd(
+    [
+      md`:rotating_light: ${HERE} ${bold(md`${jobId(job.number)} failed: ${describeJob(job.env, job.params)}`)}`,
+      lifelineText(summary.headline),
+      ...steps.map((s) => md`• ${lifelineText(s.name)}: ${s.state}${s.finishedAt ? ` (${stepTime(s)})` : ''}`),
+    ],
+    '\n',
+  );
+  return message(text, md`${jobId(job.number)} failed: ${lifelineText(summary.headline)}`);
 }
 
 /** The contract's two words: a cancelled job did not succeed, so it failed (its headline says it was cancelled). */
@@ -99,20 +144,24 @@ function outcomeWord(summary: JobSummary): string {
 }
 
 export function renderJobs(jobs: readonly RecoveryJob[]): Reply {
-  if (jobs.length === 0) return { text: 'No recovery job is running or waiting.' };
-  const text = jobs
-    .map((j) => `• *${jobId(j.number)}* ${escapeMrkdwn(describeJob(j.env, j.params))}: ${STATE_LABEL[j.state]}, requested by ${mention(j.requestedBy)} ${formatDuration(Date.now() - j.createdAt.getTime())} ago`)
-    .join('\n');
-  return { text, blocks: sections(text) };
+  if (jobs.length === 0) return line(md`No recovery job is running or waiting.`);
+  const lines = jobs.map((j) => {
+    const ago = formatDuration(Date.now() - j.createdAt.getTime());
+    const requested = md`requested by ${mention(j.requestedBy)} ${ago} ago`;
+    return md`• *${jobId(j.number)}* ${describeJob(j.env, j.params)}: ${STATE_LABEL[j.state]}, ${requested}`;
+  });
+  return message(joinMd(lines, '\n'));
 }
 
 export function renderAudit(entries: readonly AuditEntry[], env: string | undefined): Reply {
-  if (entries.length === 0) return { text: `The audit trail${env ? ` of ${env}` : ''} is empty.` };
-  const lines = entries.map(
-    (e) => `${formatUtcSeconds(e.at)}  ${e.job ? `${jobId(e.job)} ` : ''}${e.env ? `[${e.env}] ` : ''}${mention(e.actor)} ${e.action}${e.detail ? `: ${escapeMrkdwn(e.detail.split('\n')[0] ?? '')}` : ''}`,
-  );
-  const text = [`*Audit trail${env ? ` of ${env}` : ''}*, newest first:`, ...lines].join('\n');
-  return { text, blocks: sections(text) };
+  const of = env ? ` of ${env}` : '';
+  if (entries.length === 0) return line(md`The audit trail${of} is empty.`);
+  const lines = entries.map((e) => {
+    const detail = e.detail ? md`: ${lifelineText(e.detail.split('\n')[0] ?? '')}` : md``;
+    const where = `${e.job ? `${jobId(e.job)} ` : ''}${e.env ? `[${e.env}] ` : ''}`;
+    return md`${formatUtcSeconds(e.at)}  ${where}${mention(e.actor)} ${e.action}${detail}`;
+  });
+  return message(joinMd([md`*Audit trail${of}*, newest first:`, ...lines], '\n'));
 }
 
 function size(bytes: number): string {
@@ -123,92 +172,195 @@ function size(bytes: number): string {
 
 export function renderBackupListing(listing: BackupListing): Reply {
   const now = Date.now();
-  const lines = [`*Backups of ${listing.env}* in ${escapeMrkdwn(listing.location)}, newest first (RPO ${formatDuration(listing.rpoMinutes * 60_000)}):`];
-  if (listing.backups.length === 0) lines.push('_No backups._');
+  const rpo = formatDuration(listing.rpoMinutes * 60_000);
+  const lines = [md`*Backups of ${listing.env}* in ${listing.location}, newest first (RPO ${rpo}):`];
+  if (listing.backups.length === 0) lines.push(italic('No backups.'));
   for (const b of listing.backups) {
     const age = formatDuration(now - b.takenAt.getTime());
-    const tag = b.safetyCopy ? ' _(safety copy taken before a restore)_' : '';
-    lines.push(`• \`${b.name}\` ${formatUtc(b.takenAt)}, ${size(b.size)}, ${age} old, ${b.withinRpo ? 'inside RPO' : '*outside RPO*'}${tag}`);
+    const tag = b.safetyCopy ? md` ${italic('(safety copy taken before a restore)')}` : md``;
+    const verdict = b.withinRpo ? md`inside RPO` : bold('outside RPO');
+    lines.push(md`• ${code(b.name)} ${formatUtc(b.takenAt)}, ${size(b.size)}, ${age} old, ${verdict}${tag}`);
   }
   if (listing.snapshots) {
-    lines.push('*RDS snapshots*');
-    if (listing.snapshots.length === 0) lines.push('_No snapshots._');
-    for (const s of listing.snapshots) lines.push(`• \`${s.id}\` ${s.type}, ${s.status}${s.createdAt ? `, ${formatUtc(s.createdAt)}` : ''}`);
+    lines.push(md`*RDS snapshots*`);
+    if (listing.snapshots.length === 0) lines.push(italic('No snapshots.'));
+    for (const s of listing.snapshots) {
+      lines.push(md`• ${code(s.id)} ${s.type}, ${s.status}${s.createdAt ? `, ${formatUtc(s.createdAt)}` : ''}`);
+    }
   }
-  if (listing.snapshotError) lines.push(`_RDS snapshots could not be listed: ${escapeMrkdwn(listing.snapshotError)}_`);
-  const text = lines.join('\n');
-  return { text, blocks: sections(text) };
+  if (listing.snapshotError) lines.push(italic(md`RDS snapshots could not be listed: ${listing.snapshotError}`));
+  return message(joinMd(lines, '\n'));
 }
 
 export function renderBackupCatalogue(c: BackupCatalogue): Reply {
   const now = Date.now();
-  const lines = [
-    `*Backups of ${c.env}* in ${escapeMrkdwn(c.location)}, newest first (RPO ${formatDuration(c.rpoMinutes * 60_000)}, kept ${c.retentionDays} days):`,
-    c.lastDrill
-      ? `Last drill: ${c.lastDrill.passed ? ':white_check_mark: passed' : ':x: *failed*'} ${formatDuration(now - c.lastDrill.finishedAt.getTime())} ago with \`${c.lastDrill.backupName}\`${c.lastDrill.restoreMs !== undefined ? `, restore ${formatDuration(c.lastDrill.restoreMs)}` : ''}.`
-      : 'Last drill: _none yet_ (`/dr drill ' + c.env + '` runs one).',
-  ];
-  if (c.backups.length === 0) lines.push('_No backups._');
+  const drill = c.lastDrill;
+  const rpo = formatDuration(c.rpoMinutes * 60_000);
+  const noDrill = md`Last drill: ${italic('none yet')} (${code(`/dr drill ${c.env}`)} runs one).`;
+  const lastDrill = drill ? lastDrillLine(drill, now) : noDrill;
+  const kept = `RPO ${rpo}, kept ${c.retentionDays} days`;
+  const lines = [md`*Backups of ${c.env}* in ${c.location}, newest first (${kept}):`, lastDrill];
+  if (c.backups.length === 0) lines.push(italic('No backups.'));
   for (const b of c.backups) {
     const age = formatDuration(now - b.takenAt.getTime());
     const checksum = b.catalogue
       ? b.catalogue.checkedAt
-        ? `sha256 ${b.catalogue.sha256.slice(0, 12)} checked`
-        : `sha256 ${b.catalogue.sha256.slice(0, 12)} *not checked*`
+        ? md`sha256 ${b.catalogue.sha256.slice(0, 12)} checked`
+        : md`sha256 ${b.catalogue.sha256.slice(0, 12)} *not checked*`
       : b.hasSidecar
-        ? 'checksum file, not in the catalogue'
-        : 'no checksum (not taken by Lifeline)';
-    const drill = b.lastDrill ? `, drill ${b.lastDrill.passed ? 'passed' : '*failed*'} ${formatUtc(b.lastDrill.finishedAt)}` : '';
-    const tag = b.safetyCopy ? ' _(safety copy)_' : '';
-    lines.push(`• \`${b.name}\` ${age} old, ${size(b.size)}, ${checksum}${drill}${b.withinRpo ? '' : ', outside RPO'}${tag}`);
+        ? md`checksum file, not in the catalogue`
+        : md`no checksum (not taken by Lifeline)`;
+    const last = b.lastDrill;
+    const drilled = last ? md`, drill ${last.passed ? md`passed` : md`*failed*`} ${formatUtc(last.finishedAt)}` : md``;
+    const tag = b.safetyCopy ? md` ${italic('(safety copy)')}` : md``;
+    const rpoNote = b.withinRpo ? '' : ', outside RPO';
+    lines.push(md`• ${code(b.name)} ${age} old, ${size(b.size)}, ${checksum}${drilled}${rpoNote}${tag}`);
   }
-  const text = lines.join('\n');
-  return { text, blocks: sections(text) };
+  return message(joinMd(lines, '\n'));
+}
+
+function lastDrillLine(drill: NonNullable<BackupCatalogue['lastDrill']>, now: number): Mrkdwn {
+  const verdict = drill.passed ? md`:white_check_mark: passed` : md`:x: *failed*`;
+  const restore = drill.restoreMs !== undefined ? `, restore ${formatDuration(drill.restoreMs)}` : '';
+  const ago = formatDuration(now - drill.finishedAt.getTime());
+  return md`Last drill: ${verdict} ${ago} ago with ${code(drill.backupName)}${restore}.`;
 }
 
 export function renderStatus(statuses: readonly EnvStatus[]): Reply {
-  const lines: string[] = [];
+  const lines: Mrkdwn[] = [];
   for (const s of statuses) {
-    lines.push(`*${s.env}*`);
-    if (s.rds) lines.push(`• RDS ${s.rds.instance}: ${'error' in s.rds ? `could not be read (${escapeMrkdwn(s.rds.error)})` : s.rds.status}`);
-    if (s.backupError) lines.push(`• Backups: could not be listed (${escapeMrkdwn(s.backupError)})`);
-    else if (!s.newestBackup) lines.push(`• Backups: *none* (RPO ${formatDuration(s.rpoMinutes * 60_000)} breached)`);
+    const rpo = formatDuration(s.rpoMinutes * 60_000);
+    lines.push(bold(s.env));
+    if (s.rds) {
+      const rds = 'error' in s.rds ? `could not be read (${s.rds.error})` : s.rds.status;
+      lines.push(md`• RDS ${s.rds.instance}: ${rds}`);
+    }
+    if (s.backupError) lines.push(md`• Backups: could not be listed (${s.backupError})`);
+    else if (!s.newestBackup) lines.push(md`• Backups: *none* (RPO ${rpo} breached)`);
     else {
-      lines.push(
-        `• Newest backup \`${s.newestBackup.name}\`: ${formatDuration(s.newestBackup.ageMs)} old, ${s.newestBackup.breached ? `:warning: *RPO breached* (${formatDuration(s.rpoMinutes * 60_000)})` : `inside RPO (${formatDuration(s.rpoMinutes * 60_000)})`}`,
-      );
+      const age = formatDuration(s.newestBackup.ageMs);
+      const verdict = s.newestBackup.breached ? md`:warning: *RPO breached* (${rpo})` : md`inside RPO (${rpo})`;
+      lines.push(md`• Newest backup ${code(s.newestBackup.name)}: ${age} old, ${verdict}`);
     }
     for (const svc of s.services) {
-      lines.push('error' in svc ? `• ECS ${svc.name}: could not be read (${escapeMrkdwn(svc.error)})` : `• ECS ${svc.name}: running ${svc.service.running}/${svc.service.desired} desired, ${svc.service.deployments.length} deployment(s)`);
+      if ('error' in svc) {
+        lines.push(md`• ECS ${svc.name}: could not be read (${svc.error})`);
+        continue;
+      }
+      const { running, desired, deployments } = svc.service;
+      lines.push(md`• ECS ${svc.name}: running ${running}/${desired} desired, ${deployments.length} deployment(s)`);
     }
     if (s.health) {
       const r = s.health.result;
-      lines.push(`• ${escapeMrkdwn(s.health.url)}: ${r.status !== undefined ? `HTTP ${r.status}` : `no answer (${escapeMrkdwn(r.error ?? 'error')})`} in ${r.latencyMs} ms`);
+      const answer = r.status !== undefined ? `HTTP ${r.status}` : `no answer (${r.error ?? 'error'})`;
+      lines.push(md`• ${s.health.url}: ${answer} in ${r.latencyMs} ms`);
     }
   }
-  const text = lines.join('\n');
-  return { text, blocks: sections(text) };
+  return message(joinMd(lines, '\n'));
 }
 
-/** Log lines as code blocks of whole lines, each block within Slack's 3000-character section limit. */
-export function logMessages(events: readonly LogEvent[], limit = 2_900): ChatMessage[] {
-  const lines = events.map((e) => `${e.at.toISOString().slice(0, 19).replace('T', ' ')} ${e.message.replace(/```/g, "'''").trimEnd()}`);
-  const chunks: string[][] = [];
-  let current: string[] = [];
-  let length = 0;
-  for (const raw of lines) {
-    const line = raw.length > limit ? `${raw.slice(0, limit - 1)}…` : raw;
-    if (length + line.length + 1 > limit && current.length > 0) {
-      chunks.push(current);
-      current = [];
-      length = 0;
-    }
-    current.push(line);
-    length += line.length + 1;
-  }
-  if (current.length > 0) chunks.push(current);
-  return chunks.map((chunk) => {
-    const text = `\`\`\`\n${chunk.join('\n')}\n\`\`\``;
-    return { text, blocks: [{ type: 'section', text: { type: 'mrkdwn', text } }] };
+/** What a /dr logs reply was asked for. */
+export interface LogsAsked {
+  readonly env: string;
+  readonly service: string;
+  readonly sinceMs: number;
+  readonly filter: string | undefined;
+}
+
+/**
+ * A logs reply goes to the asker's response_url, never through chat.postMessage in the channel: the channel's
+ * budget of about one message a second stays with the incident's own posts. Slack takes at most 5 messages at one
+ * response_url in 30 minutes, so the lines fill at most 4 and the 5th, when lines were left out, says how many and
+ * how to narrow the search.
+ */
+export const LOG_REPLY_MESSAGES = 4;
+/** Block text per message: Slack refuses more with msg_blocks_too_long from about 13,000 characters (bolt-js #2509). */
+const LOG_MESSAGE_CHARS = 12_000;
+/** One code block per section; Slack's section limit is 3,000 characters. */
+const LOG_SECTION_CHARS = 2_900;
+/** The three backticks and the line break at each end of a code block. */
+const FENCES = 8;
+
+export function logReplies(events: readonly LogEvent[], asked: LogsAsked): ChatMessage[] {
+  const filter = asked.filter !== undefined ? `, filter "${asked.filter}"` : '';
+  const what = `${asked.env} ${asked.service}, last ${Math.round(asked.sinceMs / 60_000)} min${filter}`;
+  if (events.length === 0) return [line(md`No log lines for ${what}.`)];
+  const lines = events.map((e) => fitLine(`${formatUtcSeconds(e.at).replace(' UTC', '')} ${e.message.trimEnd()}`));
+  const total = `${events.length} line${events.length === 1 ? '' : 's'}`;
+  const header = (shown: number) =>
+    md`:scroll: Logs of ${what}: ${total}${shown < events.length ? `, the newest ${shown} shown` : ''}`;
+  // Room for the header is kept in every message: which one it lands in is known only at the end.
+  const messages = newestThatFit(lines, LOG_MESSAGE_CHARS - header(0).text.length - 20);
+  const shown = messages.reduce((n, blocks) => n + blocks.reduce((k, block) => k + block.length, 0), 0);
+  const replies: ChatMessage[] = messages.map((blocks, i) => {
+    const body = blocks.map((block) => section(codeBlock(block)));
+    return {
+      text: md`Logs of ${what} (${i + 1} of ${messages.length})`.text,
+      blocks: i === 0 ? [section(header(shown)), ...body] : body,
+    };
   });
+  const left = events.length - shown;
+  if (left === 0) return replies;
+  const since = md`${code('--since 5m')} (a shorter window)`;
+  const narrow = md`narrow it with ${since} or ${code('--filter TEXT')} (only lines with TEXT)`;
+  const were = left === 1 ? 'line was' : 'lines were';
+  const note = md`:scissors: ${left} older ${were} left out: the newest ${shown} fill ${LOG_REPLY_MESSAGES} messages.`;
+  return [...replies, line(md`${note} To see the rest, ${narrow}.`)];
+}
+
+/** A line longer than a whole section is cut, so that every line shown sits in one code block. */
+function fitLine(text: string): string {
+  const room = LOG_SECTION_CHARS - FENCES - 1;
+  if (escapedLength(text) <= room) return text;
+  let used = 0;
+  let end = 0;
+  for (const char of text) {
+    const width = escapedLength(char);
+    if (used + width > room - 1) break;
+    used += width;
+    end += char.length;
+  }
+  return `${text.slice(0, end)}…`;
+}
+
+/** What text takes in a code block: &, < and > become entities (a ``` becomes ''', the same length). */
+function escapedLength(text: string): number {
+  return text.length + 4 * (text.match(/&/g)?.length ?? 0) + 3 * (text.match(/[<>]/g)?.length ?? 0);
+}
+
+/**
+ * Packs lines into code blocks of whole lines and the blocks into at most LOG_REPLY_MESSAGES messages, from the
+ * newest line back (during an incident the latest lines matter most); the result is in time order.
+ */
+function newestThatFit(lines: readonly string[], messageChars: number): string[][][] {
+  const blocks: string[][] = [];
+  let block: string[] = [];
+  let length = FENCES;
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const cost = escapedLength(lines[i]!) + 1;
+    if (length + cost > LOG_SECTION_CHARS && block.length > 0) {
+      blocks.push(block);
+      block = [];
+      length = FENCES;
+    }
+    block.unshift(lines[i]!);
+    length += cost;
+  }
+  if (block.length > 0) blocks.push(block);
+  const messages: string[][][] = [];
+  let current: string[][] = [];
+  let used = 0;
+  for (const next of blocks) {
+    const cost = codeBlock(next).text.length;
+    if (used + cost > messageChars && current.length > 0) {
+      messages.push(current);
+      current = [];
+      used = 0;
+      if (messages.length === LOG_REPLY_MESSAGES) break;
+    }
+    current.unshift(next);
+    used += cost;
+  }
+  if (current.length > 0) messages.push(current);
+  return messages.reverse();
 }

@@ -469,6 +469,7 @@ describe('backups, the RPO watch and drills (file:// stores)', () => {
     expect(plan, 'a plan message').toBeDefined();
     expect(buttonsOf(plan.body)).toEqual([]);
     expect(allText(plan.body)).toContain(drilledBackup!);
+    expect(allText(plan.body)).toContain('Checks: the verify queries (`SELECT COUNT(*) FROM users`) and each table');
     expect((await stepRows(w, job)).map((s) => [s.name, s.state])).toEqual(DRILL_STEPS.map((s) => [s, 'succeeded']));
 
     const result = await resultText(w, job);
@@ -477,7 +478,7 @@ describe('backups, the RPO watch and drills (file:// stores)', () => {
     expect(result).toContain(drilledBackup!);
     expect(result).toMatch(new RegExp(`RPO achieved \\(the backup's age\\): ${SHORT}, target 1 h: met`));
     expect(result).toMatch(new RegExp(`RTO achieved \\(fetch and restore\\): ${SHORT}, target 1 h: met`));
-    expect(result).toContain(`✓ SELECT COUNT(*) FROM users → ${ROWS}`);
+    expect(result).toContain(`✓ \`SELECT COUNT(*) FROM users\` → \`${ROWS}\``);
     expect(result).toContain(`✓ row counts: all 2 tables match the backup (${(ROWS + ORDERS).toLocaleString('en-US')} rows)`);
 
     const { rows } = await w.sql.query<{ backup_name: string; passed: boolean; restore_ms: number | null; env: string }>('SELECT backup_name, passed, restore_ms, env FROM drills WHERE job = $1', [job]);

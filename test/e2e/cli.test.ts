@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
+import { toTerminal } from '../../src/cli/terminal.js';
 import { describeRun, killCliChildren, runCli, startCli, type CliResult } from '../support/cli.js';
 import { allText, EMERGENCY, stillAfter, waitUntilTime, World, type Sent } from '../support/e2e.js';
 import type { SlackCall } from '../support/fake-slack.js';
@@ -195,9 +196,9 @@ describe('the lifeline CLI', () => {
 
     expect(drHelp.code, describeRun(drHelp)).toBe(0);
     for (const sub of DR_SUBCOMMANDS) expect(drHelp.stdout).toContain(`/dr ${sub}`);
-    // The same text as /dr help in Slack.
+    // The same text as /dr help in Slack (there, mrkdwn with its <env> escaped; here, as the terminal shows it).
     const slack = await w.reply(await dr('help', USERS.lead));
-    expect(drHelp.stdout).toContain(slack);
+    expect(drHelp.stdout).toContain(toTerminal(slack));
   });
 
   test('an operating-system user missing from cli_users is refused (2), named, and nothing is recorded', async () => {
@@ -328,7 +329,7 @@ describe('the lifeline CLI', () => {
     for (const [i, c] of cases.entries()) {
       const run = runs[i]!;
       expect(run.code, `lifeline ${c.args.join(' ')}: ${describeRun(run)}`).toBe(2);
-      const slack = (await w.reply(await c.slack())).replace(/^:warning: /, '');
+      const slack = toTerminal((await w.reply(await c.slack())).replace(/^:warning: /, ''));
       expect(slack.length).toBeGreaterThan(10);
       expect(run.stderr, `lifeline ${c.args.join(' ')}`).toContain(slack);
       expect(run.stdout).toBe('');

@@ -1,14 +1,14 @@
 // /dr against AWS end to end: the real process (node dist/main.js) with the real AWS SDK serialising RDS (query
 // protocol), ECS and CloudWatch Logs (JSON 1.1) to FakeAws and S3 (path-style) to FakeS3, reached only through
 // AWS_ENDPOINT_URL_RDS / _ECS / _CLOUDWATCH_LOGS / _S3 in the process environment. Covers scale, redeploy (completed
-// and failed rollouts), a refused UpdateService, logs in a thread, status, the backup and snapshot listing, the RDS
-// snapshot restore, a worker killed mid-job and resumed, and cancel.
+// and failed rollouts), a refused UpdateService, logs at the response_url (escaped, bounded), status, the backup and
+// snapshot listing, the RDS snapshot restore, a worker killed mid-job and resumed, and cancel.
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { statusesUntil } from '../../src/adapters/aws-memory.js';
-import { allText, EMERGENCY, linesWithSecrets, stillAfter, World, type Sent } from '../support/e2e.js';
+import { allText, linesWithSecrets, stillAfter, World, type Sent } from '../support/e2e.js';
 import { FakeAws, type FakeAwsCall } from '../support/fake-aws.js';
 import { FakeS3 } from '../support/fake-s3.js';
 import type { SlackCall } from '../support/fake-slack.js';
@@ -309,13 +309,13 @@ describe('/dr scale and /dr redeploy', () => {
     const times = [progress.at, ...updatesOf(progress).map((u) => u.at)];
     const gaps = times.slice(1).map((t, i) => t - times[i]!);
     expect(gaps.filter((g) => g < 900), `gaps between progress messages: ${gaps.join(', ')} ms`).toEqual([]);
-    expect(texts.at(-1)).toMatch(/wait until running = desired: started [^\n]*ended [^\n]*\(\d+ s\): running 5\/5 desired/);
+    expect(texts.at(-1)).toMatch(/wait until running = desired: started [^\n]*ended [^\n]*\(\d+\.\d s\): running 5\/5 desired/);
 
     expect(result).toContain(`JOB-${job} succeeded`);
     expect(result).toContain('running/desired: 5/5');
-    expect(result).toMatch(/Took \d+ s in all/);
-    expect(result).toMatch(/set desired count: \d+ s/);
-    expect(result).toMatch(/wait until running = desired: \d+ s/);
+    expect(result).toMatch(/Took \d+\.\d s in all/);
+    expect(result).toMatch(/set desired count: \d+\.\d s/);
+    expect(result).toMatch(/wait until running = desired: \d+\.\d s/);
     expect(jobThreadPosts(job)).toHaveLength(2);
     expect((await stepRows(job)).map((s) => [s.name, s.destructive, s.state])).toEqual([
       ['set desired count', true, 'succeeded'],
@@ -379,7 +379,7 @@ describe('/dr scale and /dr redeploy', () => {
     const result = await resultText(job);
     expect(result).toContain(`JOB-${job} succeeded`);
     expect(result).toContain(`deployment ${primary.id}: COMPLETED`);
-    expect(result).toMatch(/Took \d+ s in all/);
+    expect(result).toMatch(/Took \d+\.\d s in all/);
     expect(callsSince(mark, 'FilterLogEvents')).toEqual([]);
   });
 
@@ -404,7 +404,8 @@ describe('/dr scale and /dr redeploy', () => {
       expect(result).toContain(`JOB-${job} failed`);
       expect(result).toMatch(/"follow the rollout" failed: rollout FAILED: ECS deployment circuit breaker/);
       expect(result).toContain('Last error lines:');
-      for (let i = 6; i <= 25; i++) expect(result).toContain(`ERROR payment gateway refused the connection #${String(i).padStart(2, '0')}`);
+      // Log lines are data: each one shown as code, so nothing in it can become markup.
+      for (let i = 6; i <= 25; i++) expect(result).toMatch(new RegExp(`• \\d\\d:\\d\\d:\\d\\d \`ERROR payment gateway refused the connection #${String(i).padStart(2, '0')}\``));
       for (let i = 1; i <= 5; i++) expect(result).not.toContain(`connection #${String(i).padStart(2, '0')}`);
       expect(result).not.toContain('INFO served request');
       const filters = callsSince(mark, 'FilterLogEvents');
@@ -424,7 +425,25 @@ describe('/dr scale and /dr redeploy', () => {
 // ---- logs ----------------------------------------------------------------------------------------------------------
 
 describe('/dr logs', () => {
-  test('`logs production web --since 1h --filter timeout`: FilterLogEvents with the group, startTime and a quoted pattern; whole lines in code blocks in a thread', async () => {
+  /** Channel posts that carry a logs reply or a log line: there must be none. */
+  function logPosts(): SlackCall[] {
+    return w.slack.posts().filter((c) => /Logs of production|upstream timeout|payment failed|evil\.example/.test(allText(c.body)));
+  }
+
+  /** The code-block lines of the replies at this request's response_url, in order. */
+  function loggedLines(sent: Sent): string[] {
+    return w.slack.responses
+      .filter((r) => r.id === sent.responseId)
+      .flatMap((r) => ((r.body.blocks ?? []) as { type: string; text?: { text: string } }[]).map((b) => b.text?.text ?? ''))
+      .filter((t) => t.startsWith('```\n'))
+      .flatMap((t) => {
+        expect(t.endsWith('\n```'), t.slice(-40)).toBe(true);
+        expect(t.length).toBeLessThanOrEqual(3_000);
+        return t.slice(4, -4).split('\n');
+      });
+  }
+
+  test('`logs production web --since 1h --filter timeout`: FilterLogEvents with the group, startTime and a quoted pattern; whole lines in code blocks, at the response_url only', async () => {
     const base = Date.now() - 50 * 60_000;
     const matching = Array.from({ length: 120 }, (_, i) => ({
       at: base + i * 1_000,
@@ -439,8 +458,8 @@ describe('/dr logs', () => {
     try {
       const sent = await dr('logs production web --since 1h --filter timeout', USERS.oncall);
       expect(sent.status).toBe(200);
-      const note = await waitUntil('the private note', () => w.replies(sent).find((r) => /Posted/.test(r)), 15_000);
-      expect(note).toContain('Posted 120 log lines in a thread');
+      const header = await waitUntil('the logs reply', () => w.replies(sent).find((r) => /Logs of production web/.test(r)), 15_000);
+      expect(header).toContain(':scroll: Logs of production web, last 60 min, filter "timeout": 120 lines');
 
       const filters = callsSince(mark, 'FilterLogEvents');
       expect(filters).toHaveLength(3);
@@ -453,27 +472,58 @@ describe('/dr logs', () => {
       expect(startTime).toBeGreaterThanOrEqual(sent.sentAt - 3_600_000 - 1_000);
       expect(startTime).toBeLessThanOrEqual(filters[0]!.at - 3_600_000);
 
-      // A parent message in the channel, then the lines as code blocks in its thread.
-      const parent = w.topLevelPosts(EMERGENCY).find((c) => /Logs of production web/.test(allText(c.body)))!;
-      expect(parent).toBeDefined();
-      expect(allText(parent.body)).toMatch(/last 60 min, filter "timeout": 120 lines/);
-      expect(allText(parent.body)).toContain(`<@${USERS.oncall}>`);
-      const replies = w.slack.posts().filter((c) => c.body.thread_ts === parent.result?.ts);
-      expect(replies.length).toBeGreaterThanOrEqual(3);
-      const posted: string[] = [];
-      for (const reply of replies) {
-        const blocks = reply.body.blocks as { type: string; text: { type: string; text: string } }[];
-        expect(blocks).toHaveLength(1);
-        const block = blocks[0]!.text.text;
-        expect(block.length).toBeLessThanOrEqual(3_000);
-        expect(block.startsWith('```\n') && block.endsWith('\n```'), block.slice(0, 40)).toBe(true);
-        posted.push(...block.slice(4, -4).split('\n'));
-      }
       const expected = matching.map((e) => `${new Date(e.at).toISOString().slice(0, 19).replace('T', ' ')} ${e.message}`);
-      expect(posted).toEqual(expected); // every line whole, once, in time order
+      await waitUntil('every line at the response_url', () => loggedLines(sent).length >= expected.length, 15_000);
+      expect(loggedLines(sent)).toEqual(expected); // every line whole, once, in time order
+      const used = w.slack.responses.filter((r) => r.id === sent.responseId);
+      expect(used.length).toBeGreaterThanOrEqual(2); // 120 long lines take more than one message
+      expect(used.length).toBeLessThanOrEqual(5);
+      // Nothing went through chat.postMessage: the channel's posting budget is the incident's.
+      await stillAfter('no log line posted with chat.postMessage', () => logPosts().length === 0, 1_000);
     } finally {
       fake.logPageSize = 10_000;
     }
+  });
+
+  test('`--filter <!channel>`: the filter and log lines with <!here>, <@U…> and & arrive escaped; no broadcast, mention or link reaches Slack', async () => {
+    const base = Date.now() - 5 * 60_000;
+    const hostile = [
+      { at: base, message: 'payment failed <!channel> please look' },
+      { at: base + 1_000, message: 'ping <!here> from <@U0CEO> & <@U0CTO|cto>' },
+      { at: base + 2_000, message: 'see <https://evil.example/login|the docs> ``` <!everyone>' },
+    ];
+    fake.logs.addEvents(LOG_GROUP, hostile);
+    const mark = fake.calls.length;
+    // Slack sends what the user typed with &, < and > as entities; Lifeline reads them back as typed.
+    const sent = await dr('logs production web --since 10m --filter &lt;!channel&gt;', USERS.declarer);
+    expect(sent.status).toBe(200);
+    const header = await waitUntil('the logs reply', () => w.replies(sent).find((r) => /Logs of production web/.test(r)), 15_000);
+    // The fake CloudWatch got the filter as typed, so the lines that carry it were found.
+    expect(callsSince(mark, 'FilterLogEvents')[0]!.params.filterPattern).toBe('"<!channel>"');
+    expect(header).toContain('filter "&lt;!channel&gt;"');
+    expect(header).not.toContain('<!channel>');
+    const lines = loggedLines(sent);
+    expect(lines).toEqual([
+      `${new Date(base).toISOString().slice(0, 19).replace('T', ' ')} payment failed &lt;!channel&gt; please look`,
+    ]);
+    // Whatever the filter matched, nothing anywhere in what Slack received is a special form.
+    const received = [...w.slack.responses.filter((r) => r.id === sent.responseId).map((r) => JSON.stringify(r.body))];
+    for (const body of received) {
+      expect(body).not.toMatch(/<!channel>|<!here>|<!everyone>|<@U|<https?:/);
+      expect(body).toContain('&lt;!channel&gt;');
+    }
+    await stillAfter('no log line posted with chat.postMessage', () => logPosts().length === 0, 1_000);
+  });
+
+  test('the other hostile lines, unfiltered: <!here>, <@U…>, & and a code fence come through as text', async () => {
+    const sent = await dr('logs production web --since 10m', USERS.declarer);
+    expect(sent.status).toBe(200);
+    await waitUntil('the logs reply', () => loggedLines(sent).some((l) => l.includes('&lt;!here&gt;')), 15_000);
+    const lines = loggedLines(sent);
+    expect(lines).toContainEqual(expect.stringMatching(/ ping &lt;!here&gt; from &lt;@U0CEO&gt; &amp; &lt;@U0CTO\|cto&gt;$/));
+    expect(lines).toContainEqual(expect.stringMatching(/ see &lt;https:\/\/evil\.example\/login\|the docs&gt; ''' &lt;!everyone&gt;$/));
+    const bodies = w.slack.responses.filter((r) => r.id === sent.responseId).map((r) => JSON.stringify(r.body));
+    for (const body of bodies) expect(body).not.toMatch(/<!channel>|<!here>|<!everyone>|<@U|<https?:/);
   });
 });
 
@@ -527,7 +577,7 @@ describe('/dr restore snapshot', () => {
     expect(result).toContain(`new instance ${newId}: available, endpoint ${newId}.memory.rds.amazonaws.com:5432`);
     expect(result).toMatch(/point DATABASE_URL, the ECS task definitions and the secrets/);
     expect(result).toContain(`${INSTANCE} is unchanged`);
-    expect(result).toMatch(/Took \d+ s in all/);
+    expect(result).toMatch(/Took \d+\.\d s in all/);
     expect((await stepRows(job)).map((s) => [s.destructive, s.state])).toEqual([
       [false, 'succeeded'],
       [true, 'succeeded'],

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
+import { unescapeSlackText } from '../../src/slack/blocks.js';
 import { allText, EMERGENCY, linesWithSecrets, stillAfter, World, type Sent } from '../support/e2e.js';
 import { USERS } from '../support/lifeline-process.js';
 import { auditCount, auditOf, AwsTripwire, backupName, buttonsOf, clickButton, jobCount, jobNumberIn, jobRow, planPost } from '../support/recovery.js';
@@ -105,10 +106,19 @@ describe('refused /dr commands', () => {
     });
   }
 
+  test('a refusal quoting what was typed shows Slack markup as text: no broadcast, link or mention comes through', async () => {
+    // Slack sends typed &, < and > as entities (Lifeline reads them back as typed).
+    const service = await refused('scale staging &lt;!channel&gt; 2');
+    expect(service.reply).toContain('Unknown service "&lt;!channel&gt;" in staging');
+    const word = await refused('&lt;https://evil.example|docs&gt; &lt;@U0CEO&gt;');
+    expect(word.reply).toContain('Unknown subcommand "&lt;https://evil.example|docs&gt;"');
+    for (const reply of [service.reply, word.reply]) expect(reply).not.toMatch(/<!|<https?:|<@U0CEO>/);
+  });
+
   test('a valid command from a channel not in allowed_channels is refused and names where to go', async () => {
     const { reply } = await refused('restore staging latest', { channel: 'C0RANDOM' });
     expect(reply).toMatch(/channel/i);
-    expect(reply).toContain(EMERGENCY);
+    expect(reply).toContain(`<#${EMERGENCY}>`);
     await refused('scale staging api 2', { channel: 'C0RANDOM', user: USERS.lead });
   });
 });
@@ -116,7 +126,11 @@ describe('refused /dr commands', () => {
 test('/dr help lists every form of the contract’s grammar, to the sender alone', async () => {
   const before = await state();
   const sent = await w.command('help', {}, '/dr');
-  const reply = await w.reply(sent);
+  const wire = await w.reply(sent);
+  // The forms' <env> and <service> are text, so they arrive escaped and Slack shows them as typed.
+  expect(wire).toContain('`/dr scale &lt;env&gt; &lt;service&gt; &lt;count&gt;`');
+  expect(wire).not.toMatch(/[<>]/);
+  const reply = unescapeSlackText(wire);
   expect(w.replyDelay(sent)).toBeLessThan(3_000);
   const forms = [
     'restore <env> list|latest|file <name>|snapshot <snapshot-id>',
@@ -135,7 +149,7 @@ test('/dr help lists every form of the contract’s grammar, to the sender alone
   const missing = forms.filter((f) => !reply.includes(f));
   expect(missing, reply).toEqual([]);
   for (const first of ['restore', 'scale', 'redeploy', 'logs', 'status', 'jobs', 'cancel', 'help', 'audit']) expect(reply).toContain(`/dr ${first}`);
-  expect(w.privateMessages(sent).every((m) => m.via !== 'ephemeral' || m.text === reply)).toBe(true);
+  expect(w.privateMessages(sent).every((m) => m.via !== 'ephemeral' || m.text === wire)).toBe(true);
   expect(await state()).toBe(before);
 });
 

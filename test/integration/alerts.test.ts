@@ -14,6 +14,7 @@ import { parseConfigText, type FileConfig } from '../../src/config.js';
 import { migrate } from '../../src/db/migrate.js';
 import { createPool, type Db } from '../../src/db/pool.js';
 import { TransientError } from '../../src/errors.js';
+import { line, md } from '../../src/slack/blocks.js';
 import { createLogger, type Logger } from '../../src/log.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { testConfigYaml } from '../support/test-config.js';
@@ -94,8 +95,8 @@ describe('AlertDesk', () => {
     const chat = new MemoryChat();
     const alerts = desk(pager, chat);
     expect(alertKey('rpo', 'staging')).toBe('lifeline-rpo-staging');
-    await alerts.raise('rpo', 'staging', 'RPO breach: first', { text: 'breach, first' });
-    await alerts.raise('rpo', 'staging', 'RPO breach: second', { text: 'breach, second' });
+    await alerts.raise('rpo', 'staging', 'RPO breach: first', line(md`breach, first`));
+    await alerts.raise('rpo', 'staging', 'RPO breach: second', line(md`breach, second`));
     expect(pager.events).toEqual([trigger('lifeline-rpo-staging', 'RPO breach: first', 'staging')]);
     expect(chat.calls).toEqual([posted('breach, first')]);
     expect(await alerts.isOpen('rpo', 'staging')).toBe(true);
@@ -105,20 +106,20 @@ describe('AlertDesk', () => {
   test('after a restart (a new AlertDesk) raising again sends nothing; clear sends one resolve and one post and removes the row', async () => {
     const pager = new MemoryPager();
     const chat = new MemoryChat();
-    await desk(pager, chat).raise('rpo', 'staging', 'RPO breach', { text: 'breach' });
+    await desk(pager, chat).raise('rpo', 'staging', 'RPO breach', line(md`breach`));
     const restarted = desk(pager, chat);
-    await restarted.raise('rpo', 'staging', 'RPO breach, still', { text: 'breach, still' });
+    await restarted.raise('rpo', 'staging', 'RPO breach, still', line(md`breach, still`));
     expect(pager.events).toHaveLength(1);
     expect(chat.calls).toHaveLength(1);
 
-    expect(await restarted.clear('rpo', 'staging', { text: 'RPO met again' })).toBe(true);
+    expect(await restarted.clear('rpo', 'staging', line(md`RPO met again`))).toBe(true);
     expect(pager.events).toEqual([trigger('lifeline-rpo-staging', 'RPO breach', 'staging'), resolve('lifeline-rpo-staging')]);
     expect(chat.calls).toEqual([posted('breach'), posted('RPO met again')]);
     expect(await rows()).toEqual([]);
     expect(await restarted.isOpen('rpo', 'staging')).toBe(false);
 
     // Cleared twice: nothing more.
-    expect(await desk(pager, chat).clear('rpo', 'staging', { text: 'RPO met again' })).toBe(false);
+    expect(await desk(pager, chat).clear('rpo', 'staging', line(md`RPO met again`))).toBe(false);
     expect(pager.events).toHaveLength(2);
     expect(chat.calls).toHaveLength(2);
   });
@@ -127,7 +128,7 @@ describe('AlertDesk', () => {
     const pager = new MemoryPager();
     const chat = new MemoryChat();
     const alerts = desk(pager, chat);
-    expect(await alerts.clear('rpo', 'staging', { text: 'RPO met again' })).toBe(false);
+    expect(await alerts.clear('rpo', 'staging', line(md`RPO met again`))).toBe(false);
     expect(await alerts.clear('backup_failed', 'production', undefined)).toBe(false);
     expect(pager.events).toEqual([]);
     expect(chat.calls).toEqual([]);
@@ -139,14 +140,14 @@ describe('AlertDesk', () => {
     const chat = new MemoryChat();
     const alerts = desk(pager, chat);
     pager.failNext(new TransientError('PagerDuty unreachable'));
-    await expect(alerts.raise('rpo', 'staging', 'RPO breach', { text: 'breach' })).rejects.toThrow('PagerDuty unreachable');
+    await expect(alerts.raise('rpo', 'staging', 'RPO breach', line(md`breach`))).rejects.toThrow('PagerDuty unreachable');
     expect(pager.events).toEqual([]);
     expect(chat.calls).toEqual([]);
     expect(await rows()).toEqual([]);
     expect(await alerts.isOpen('rpo', 'staging')).toBe(false);
 
-    await alerts.raise('rpo', 'staging', 'RPO breach', { text: 'breach' });
-    await alerts.raise('rpo', 'staging', 'RPO breach', { text: 'breach' });
+    await alerts.raise('rpo', 'staging', 'RPO breach', line(md`breach`));
+    await alerts.raise('rpo', 'staging', 'RPO breach', line(md`breach`));
     expect(pager.events).toEqual([trigger('lifeline-rpo-staging', 'RPO breach', 'staging')]);
     expect(chat.calls).toEqual([posted('breach')]);
   });
@@ -156,11 +157,11 @@ describe('AlertDesk', () => {
     const chat = new MemoryChat();
     const alerts = desk(pager, chat);
     chat.failNext(new TransientError('Slack unreachable'));
-    await expect(alerts.raise('rpo', 'staging', 'RPO breach', { text: 'breach' })).rejects.toThrow('Slack unreachable');
+    await expect(alerts.raise('rpo', 'staging', 'RPO breach', line(md`breach`))).rejects.toThrow('Slack unreachable');
     expect(chat.calls).toEqual([]);
     expect(pager.events).toHaveLength(1); // PagerDuty has it, whatever the database says
 
-    await alerts.raise('rpo', 'staging', 'RPO breach', { text: 'breach' });
+    await alerts.raise('rpo', 'staging', 'RPO breach', line(md`breach`));
     expect(chat.calls).toEqual([posted('breach')]);
     expect(pager.events).toEqual([trigger('lifeline-rpo-staging', 'RPO breach', 'staging')]);
   });
@@ -169,15 +170,15 @@ describe('AlertDesk', () => {
     const pager = new MemoryPager();
     const chat = new MemoryChat();
     const alerts = desk(pager, chat);
-    await alerts.raise('rpo', 'staging', 'RPO breach', { text: 'breach' });
+    await alerts.raise('rpo', 'staging', 'RPO breach', line(md`breach`));
     const before = await rows();
     pager.failNext(new TransientError('PagerDuty unreachable'));
-    await expect(alerts.clear('rpo', 'staging', { text: 'met again' })).rejects.toThrow('PagerDuty unreachable');
+    await expect(alerts.clear('rpo', 'staging', line(md`met again`))).rejects.toThrow('PagerDuty unreachable');
     expect(pager.events).toHaveLength(1);
     expect(chat.calls).toHaveLength(1);
     expect(await rows()).toEqual(before);
 
-    expect(await alerts.clear('rpo', 'staging', { text: 'met again' })).toBe(true);
+    expect(await alerts.clear('rpo', 'staging', line(md`met again`))).toBe(true);
     expect(pager.events.map((e) => e.action)).toEqual(['trigger', 'resolve']);
     expect(chat.calls).toEqual([posted('breach'), posted('met again')]);
     expect(await rows()).toEqual([]);
@@ -187,13 +188,13 @@ describe('AlertDesk', () => {
     const pager = new MemoryPager();
     const chat = new MemoryChat();
     const alerts = desk(pager, chat);
-    await alerts.raise('rpo', 'staging', 'RPO breach', { text: 'breach' });
+    await alerts.raise('rpo', 'staging', 'RPO breach', line(md`breach`));
     chat.failNext(new TransientError('Slack unreachable'));
-    await alerts.clear('rpo', 'staging', { text: 'met again' }).catch(() => undefined);
+    await alerts.clear('rpo', 'staging', line(md`met again`)).catch(() => undefined);
     expect(pager.events.map((e) => e.action)).toEqual(['trigger', 'resolve']);
 
     // PagerDuty's incident is resolved: the next breach must reach on-call.
-    await alerts.raise('rpo', 'staging', 'RPO breach again', { text: 'breach again' });
+    await alerts.raise('rpo', 'staging', 'RPO breach again', line(md`breach again`));
     expect(pager.events.map((e) => e.action)).toEqual(['trigger', 'resolve', 'trigger']);
   });
 
@@ -201,7 +202,7 @@ describe('AlertDesk', () => {
     const pager = new MemoryPager();
     const chat = new MemoryChat();
     const replicas = [desk(pager, chat), desk(pager, chat)];
-    await Promise.all(Array.from({ length: 6 }, (_, i) => replicas[i % 2]!.raise('backup_failed', 'production', `backup failed ${i}`, { text: `post ${i}` })));
+    await Promise.all(Array.from({ length: 6 }, (_, i) => replicas[i % 2]!.raise('backup_failed', 'production', `backup failed ${i}`, line(md`post ${i}`))));
     expect(pager.events).toHaveLength(1);
     expect(pager.events[0]).toMatchObject({ action: 'trigger', dedupKey: 'lifeline-backup-failed-production' });
     expect(chat.calls).toHaveLength(1);
@@ -213,7 +214,7 @@ describe('AlertDesk', () => {
     const chat = new MemoryChat();
     const alerts = desk(pager, chat);
     await alerts.raise('backup_failed', 'staging', 'backup failed', undefined);
-    await alerts.raise('backup_failed', 'staging', 'backup failed', { text: 'backup failed' });
+    await alerts.raise('backup_failed', 'staging', 'backup failed', line(md`backup failed`));
     expect(pager.events).toEqual([trigger('lifeline-backup-failed-staging', 'backup failed', 'staging')]);
     expect(chat.calls).toEqual([]);
     expect(await alerts.clear('backup_failed', 'staging', undefined)).toBe(true);
@@ -225,9 +226,9 @@ describe('AlertDesk', () => {
     const pager = new MemoryPager();
     const chat = new MemoryChat();
     const alerts = desk(pager, chat);
-    await alerts.raise('rpo', 'staging', 'a', { text: 'a' });
-    await alerts.raise('backup_failed', 'staging', 'b', { text: 'b' });
-    await alerts.raise('rpo', 'production', 'c', { text: 'c' });
+    await alerts.raise('rpo', 'staging', 'a', line(md`a`));
+    await alerts.raise('backup_failed', 'staging', 'b', line(md`b`));
+    await alerts.raise('rpo', 'production', 'c', line(md`c`));
     expect(pager.events.map((e) => e.dedupKey)).toEqual(['lifeline-rpo-staging', 'lifeline-backup-failed-staging', 'lifeline-rpo-production']);
     await alerts.clear('rpo', 'staging', undefined);
     expect(await alerts.isOpen('rpo', 'staging')).toBe(false);
@@ -241,11 +242,11 @@ describe('AlertDesk', () => {
     const chat = new MemoryChat();
     const roles = Object.fromEntries(Object.entries(file.roles).filter(([role]) => role !== 'oncall'));
     const alerts = desk(pager, chat, { ...file, roles });
-    await alerts.raise('rpo', 'staging', 'RPO breach', { text: 'breach' });
+    await alerts.raise('rpo', 'staging', 'RPO breach', line(md`breach`));
     expect(pager.events).toEqual([]);
     expect(chat.calls).toEqual([posted('breach')]);
     expect(logLines.join('\n')).toMatch(/no \\"oncall\\" role with a pagerduty_routing_key/);
-    expect(await alerts.clear('rpo', 'staging', { text: 'met again' })).toBe(true);
+    expect(await alerts.clear('rpo', 'staging', line(md`met again`))).toBe(true);
     expect(pager.events).toEqual([]);
     expect(chat.calls).toEqual([posted('breach'), posted('met again')]);
   });

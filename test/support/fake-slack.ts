@@ -18,9 +18,14 @@ export interface ResponseUrlPost {
   readonly at: number;
 }
 
+/** Slack takes at most 5 posts at one response_url (within its 30 minutes); the fake refuses the 6th and on. */
+export const RESPONSE_URL_USES = 5;
+
 export class FakeSlack {
   readonly calls: SlackCall[] = [];
+  /** The posts a response_url took (a refused one is not here, but in `refusedResponses`). */
   readonly responses: ResponseUrlPost[] = [];
+  readonly refusedResponses: ResponseUrlPost[] = [];
   /** Status codes to answer the next Web API calls with (consumed in order); empty = answer normally. */
   readonly failures: { method: string; status: number; error?: string }[] = [];
   private server: Server | undefined;
@@ -33,7 +38,15 @@ export class FakeSlack {
       void readBody(req).then((body) => {
         const path = (req.url ?? '').split('?')[0] ?? '';
         if (path.startsWith('/response/')) {
-          this.responses.push({ id: path.slice('/response/'.length), body, at: Date.now() });
+          const post = { id: path.slice('/response/'.length), body, at: Date.now() };
+          if (this.responses.filter((r) => r.id === post.id).length >= RESPONSE_URL_USES) {
+            // The error word is the sandbox's (src/sandbox/slack.ts); Slack documents the limit, not its answer.
+            this.refusedResponses.push(post);
+            res.writeHead(404, { 'content-type': 'text/plain' });
+            res.end('used_url');
+            return;
+          }
+          this.responses.push(post);
           res.writeHead(200, { 'content-type': 'text/plain' });
           res.end('ok');
           return;

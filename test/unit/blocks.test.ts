@@ -1,8 +1,25 @@
 import { describe, expect, it } from 'vitest';
-import { escapeMrkdwn, mention, sections, unescapeSlackText } from '../../src/slack/blocks.js';
+import {
+  bold,
+  channelLink,
+  code,
+  codeBlock,
+  escapeMrkdwn,
+  HERE,
+  joinMd,
+  lifelineText,
+  md,
+  mention,
+  message,
+  rebuilt,
+  sections,
+  unescapeSlackText,
+  type Mrkdwn,
+} from '../../src/slack/blocks.js';
+import { codeSpan } from '../../src/text.js';
 
-function chunkTexts(text: string, limit?: number): string[] {
-  return sections(text, limit).map((b) => {
+function chunkTexts(text: string | Mrkdwn, limit?: number): string[] {
+  return sections(typeof text === 'string' ? md`${text}` : text, limit).map((b) => {
     expect(b.type).toBe('section');
     const t = (b as { text: { type: string; text: string } }).text;
     expect(t.type).toBe('mrkdwn');
@@ -10,41 +27,114 @@ function chunkTexts(text: string, limit?: number): string[] {
   });
 }
 
+/** Every Slack special form: broadcasts, a user group, a user, a channel, a link with a label, an entity. */
+const HOSTILE = '<!channel> <!here> <!everyone> <!subteam^S0TEAM> <@U0CEO> <#C0OTHER> <https://evil.example|docs> &amp;';
+const HOSTILE_ESCAPED =
+  '&lt;!channel&gt; &lt;!here&gt; &lt;!everyone&gt; &lt;!subteam^S0TEAM&gt; &lt;@U0CEO&gt; &lt;#C0OTHER&gt; &lt;https://evil.example|docs&gt; &amp;amp;';
+
 describe('escapeMrkdwn / unescapeSlackText', () => {
   it('escapes exactly &, < and >', () => {
-    expect(escapeMrkdwn(`a & b < c > d "e" 'f' *g* _h_ \`i\``)).toBe(`a &amp; b &lt; c &gt; d "e" 'f' *g* _h_ \`i\``);
-    expect(escapeMrkdwn('&amp;')).toBe('&amp;amp;');
-    expect(escapeMrkdwn('')).toBe('');
+    expect(escapeMrkdwn(`a & b < c > d "e" 'f' *g* _h_ \`i\``).text).toBe(`a &amp; b &lt; c &gt; d "e" 'f' *g* _h_ \`i\``);
+    expect(escapeMrkdwn('&amp;').text).toBe('&amp;amp;');
+    expect(escapeMrkdwn('').text).toBe('');
   });
 
   it('unescape gives back what the user typed, including typed entities', () => {
     expect(unescapeSlackText('a &amp; b &lt;c&gt;')).toBe('a & b <c>');
     expect(unescapeSlackText('&amp;lt;')).toBe('&lt;');
-    for (const s of ['<b>&amp;</b>', '&&<<>>', 'plain', '&lt;&gt;&amp;', '🔥 &gt;']) expect(unescapeSlackText(escapeMrkdwn(s))).toBe(s);
+    for (const s of ['<b>&amp;</b>', '&&<<>>', 'plain', '&lt;&gt;&amp;', '🔥 &gt;']) expect(unescapeSlackText(escapeMrkdwn(s).text)).toBe(s);
   });
 });
 
-describe('mention', () => {
+describe('md', () => {
+  it('escapes every interpolated string and number, and keeps its own literal markup', () => {
+    expect(md`*${HOSTILE}* <@U0LEAD> ${42}`.text).toBe(`*${HOSTILE_ESCAPED}* <@U0LEAD> 42`);
+  });
+
+  it('inserts Mrkdwn as it is: mentions, code, nested md', () => {
+    const inner = md`${'a<b'} ${mention('U0CTO')}`;
+    expect(md`[${inner}] ${code('x')} ${HERE}`.text).toBe('[a&lt;b <@U0CTO>] `x` <!here>');
+  });
+
+  it('never escapes twice', () => {
+    const once = md`${'&'}`;
+    expect(md`${once}`.text).toBe('&amp;');
+    expect(rebuilt(once.text).text).toBe('&amp;');
+  });
+
+  it('joinMd escapes strings, keeps Mrkdwn, and escapes a string separator too', () => {
+    expect(joinMd(['<a>', mention('U0ONCALL'), bold('b&c')], ' & ').text).toBe('&lt;a&gt; &amp; <@U0ONCALL> &amp; *b&amp;c*');
+  });
+
+  it('a Mrkdwn cannot be made outside the module', () => {
+    const Ctor = md``.constructor as new (token: symbol, text: string) => Mrkdwn;
+    expect(() => new Ctor(Symbol('built here'), '<!channel>')).toThrow(/built with md/);
+  });
+});
+
+describe('mention and channelLink', () => {
   it('mentions Slack user IDs', () => {
-    expect(mention('U0ONCALL')).toBe('<@U0ONCALL>');
-    expect(mention('W0ENTERPRISE')).toBe('<@W0ENTERPRISE>');
+    expect(mention('U0ONCALL').text).toBe('<@U0ONCALL>');
+    expect(mention('W0ENTERPRISE').text).toBe('<@W0ENTERPRISE>');
   });
 
   it('shows anything else as escaped text', () => {
-    expect(mention('lifeline')).toBe('lifeline');
-    expect(mention('<!channel>')).toBe('&lt;!channel&gt;');
-    expect(mention('U0ONCALL> <!here')).toBe('U0ONCALL&gt; &lt;!here');
-    expect(mention('')).toBe('');
+    expect(mention('lifeline').text).toBe('lifeline');
+    expect(mention('<!channel>').text).toBe('&lt;!channel&gt;');
+    expect(mention('U0ONCALL> <!here').text).toBe('U0ONCALL&gt; &lt;!here');
+    expect(mention('').text).toBe('');
+  });
+
+  it('links channel IDs and escapes anything else', () => {
+    expect(channelLink('C0EMERGENCY').text).toBe('<#C0EMERGENCY>');
+    expect(channelLink('C0X|evil> <!channel').text).toBe('C0X|evil&gt; &lt;!channel');
+  });
+});
+
+describe('code and codeBlock', () => {
+  it('shows SQL as inline code: nothing in it is formatted, &, < and > are entities', () => {
+    expect(code('SELECT COUNT(*) FROM users WHERE a < 3 AND b > 1 & c').text).toBe('`SELECT COUNT(*) FROM users WHERE a &lt; 3 AND b &gt; 1 &amp; c`');
+  });
+
+  it('a backtick inside cannot end the span early, and a line break cannot split it', () => {
+    expect(code('SELECT `name` FROM t').text).toBe('`SELECT \u02CBname\u02CB FROM t`');
+    expect(code('SELECT 1\n  FROM t\r\nWHERE x').text).toBe('`SELECT 1 FROM t WHERE x`');
+    expect(code('<!channel>').text).toBe('`&lt;!channel&gt;`');
+  });
+
+  it('a code block escapes every line and cannot be closed from inside', () => {
+    expect(codeBlock(['a <@U0CEO>', 'b ``` <!here> &']).text).toBe('```\na &lt;@U0CEO&gt;\nb \'\'\' &lt;!here&gt; &amp;\n```');
+  });
+});
+
+describe('lifelineText', () => {
+  it('keeps the mentions and channel links Lifeline writes, and escapes every other special form', () => {
+    expect(lifelineText('cancelled by <@U0LEAD> in <#C0EMERGENCY>').text).toBe('cancelled by <@U0LEAD> in <#C0EMERGENCY>');
+    expect(lifelineText(HOSTILE).text).toBe(
+      '&lt;!channel&gt; &lt;!here&gt; &lt;!everyone&gt; &lt;!subteam^S0TEAM&gt; <@U0CEO> <#C0OTHER> &lt;https://evil.example|docs&gt; &amp;amp;',
+    );
+    expect(lifelineText('<@U0LEAD|name> <@u0lead> <#C0X|x>').text).toBe('&lt;@U0LEAD|name&gt; &lt;@u0lead&gt; &lt;#C0X|x&gt;');
+  });
+
+  it('escapes code spans whole: data in them never becomes a mention', () => {
+    const line = `${codeSpan('SELECT name FROM users')} → ${codeSpan('<@U0CEO> <!channel>')} by <@U0LEAD>`;
+    expect(lifelineText(line).text).toBe('`SELECT name FROM users` → `&lt;@U0CEO&gt; &lt;!channel&gt;` by <@U0LEAD>');
+  });
+});
+
+describe('message', () => {
+  it('puts the body in sections and the fallback in text, both escaped', () => {
+    expect(message(md`*${'a<b'}*`, md`${'x&y'}`)).toEqual({ text: 'x&amp;y', blocks: [{ type: 'section', text: { type: 'mrkdwn', text: '*a&lt;b*' } }] });
   });
 });
 
 describe('sections', () => {
   it('short text is one section block', () => {
-    expect(sections('hello\nworld')).toEqual([{ type: 'section', text: { type: 'mrkdwn', text: 'hello\nworld' } }]);
+    expect(sections(md`hello\nworld`)).toEqual([{ type: 'section', text: { type: 'mrkdwn', text: 'hello\nworld' } }]);
   });
 
   it('empty text gives no blocks', () => {
-    expect(sections('')).toEqual([]);
+    expect(sections(md``)).toEqual([]);
   });
 
   it('text of exactly the limit is one block', () => {
@@ -90,8 +180,17 @@ describe('sections', () => {
 
   it('never returns more than 50 blocks', () => {
     const text = Array.from({ length: 80 }, (_, i) => `${i}`.padEnd(3000, '.')).join('\n');
-    const blocks = sections(text);
+    const blocks = sections(md`${text}`);
     expect(blocks).toHaveLength(50);
     expect(chunkTexts(text)[49]!.startsWith('49')).toBe(true);
+  });
+
+  it('cuts an over-long line before an entity or a mention, never inside one', () => {
+    const line = md`${'a'.repeat(2_997)}${'<'}${'b'.repeat(10)} ${mention('U0ONCALL')}`;
+    const chunks = chunkTexts(line);
+    expect(chunks[0]).toBe('a'.repeat(2_997));
+    expect(chunks[1]!.startsWith('&lt;')).toBe(true);
+    const withMention = md`${'a'.repeat(2_990)}${mention('U0ONCALL')}tail`;
+    expect(chunkTexts(withMention)).toEqual(['a'.repeat(2_990), '<@U0ONCALL>tail']);
   });
 });

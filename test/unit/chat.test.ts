@@ -7,6 +7,7 @@ import { PermanentError, TransientError } from '../../src/errors.js';
 import { createLogger } from '../../src/log.js';
 import { FakeSlack } from '../support/fake-slack.js';
 import { failure } from '../support/failure.js';
+import { line, md } from '../../src/slack/blocks.js';
 
 const TOKEN = 'xoxb-unit-test-token';
 const log = createLogger('silent', [TOKEN], { write: () => undefined });
@@ -14,7 +15,7 @@ const BLOCKS: Block[] = [
   { type: 'header', text: { type: 'plain_text', text: 'SEV1 · INC-3' } },
   { type: 'section', text: { type: 'mrkdwn', text: '*Database &lt;down&gt;*' } },
 ];
-const MESSAGE: ChatMessage = { text: 'SEV1 INC-3: Database down', blocks: BLOCKS };
+const MESSAGE: ChatMessage = { text: md`SEV1 INC-3: Database down`.text, blocks: BLOCKS };
 
 let fake: FakeSlack;
 beforeAll(async () => {
@@ -49,7 +50,7 @@ describe('createSlackChat: what reaches Slack', () => {
   });
 
   it('post into a thread sends thread_ts', async () => {
-    await chat().post('C0EMERGENCY', { text: 'paging oncall' }, '1800000001.000200');
+    await chat().post('C0EMERGENCY', line(md`paging oncall`), '1800000001.000200');
     const call = fake.calls[0]!;
     expect(call.body.thread_ts).toBe('1800000001.000200');
     expect(call.body.text).toBe('paging oncall');
@@ -67,7 +68,7 @@ describe('createSlackChat: what reaches Slack', () => {
   });
 
   it('postEphemeral sends chat.postEphemeral with channel, user and text', async () => {
-    await chat().postEphemeral('C0EMERGENCY', 'U0OTHER', { text: 'Only you can see this' });
+    await chat().postEphemeral('C0EMERGENCY', 'U0OTHER', line(md`Only you can see this`));
     const call = fake.calls[0]!;
     expect(call.method).toBe('chat.postEphemeral');
     expect(call.body.channel).toBe('C0EMERGENCY');
@@ -77,7 +78,7 @@ describe('createSlackChat: what reaches Slack', () => {
   });
 
   it('text with & < > and emoji arrives unchanged', async () => {
-    const text = `'; DROP TABLE x; -- <b>&amp;</b> 🔥 "q"`;
+    const text = md`'; DROP TABLE x; -- <b>&amp;</b> 🔥 "q"`.text;
     await chat().post('C1', { text });
     expect(fake.calls[0]?.body.text).toBe(text);
   });
@@ -98,7 +99,7 @@ describe('createSlackChat: failures', () => {
     const u = await failure(chat().update({ channel: 'C1', ts: '1.2' }, MESSAGE));
     expect(u).toBeInstanceOf(PermanentError);
     expect(u.message).toBe('Slack chat.update refused: message_not_found');
-    const e = await failure(chat().postEphemeral('C1', 'U1', { text: 'x' }));
+    const e = await failure(chat().postEphemeral('C1', 'U1', line(md`x`)));
     expect(e).toBeInstanceOf(PermanentError);
     expect(e.message).toBe('Slack chat.postEphemeral refused: user_not_in_channel');
   });
@@ -170,9 +171,9 @@ describe('MemoryChat', () => {
   it('records posts, thread posts, updates and ephemerals like the port', async () => {
     const m = new MemoryChat();
     const first = await m.post('C0EMERGENCY', MESSAGE);
-    const second = await m.post('C0EMERGENCY', { text: 'in thread' }, first.ts);
-    await m.update(first, { text: 'updated' });
-    await m.postEphemeral('C0EMERGENCY', 'U0OTHER', { text: 'just you' });
+    const second = await m.post('C0EMERGENCY', line(md`in thread`), first.ts);
+    await m.update(first, line(md`updated`));
+    await m.postEphemeral('C0EMERGENCY', 'U0OTHER', line(md`just you`));
     expect(first).toEqual({ channel: 'C0EMERGENCY', ts: '1700000001.000100' });
     expect(second).toEqual({ channel: 'C0EMERGENCY', ts: '1700000002.000100' });
     expect(m.calls).toEqual([
@@ -186,13 +187,13 @@ describe('MemoryChat', () => {
   it('failNext fails exactly the next call, whichever it is, and records nothing for it', async () => {
     const m = new MemoryChat();
     m.failNext(new PermanentError('channel_not_found'));
-    await expect(m.update({ channel: 'C1', ts: '1.1' }, { text: 'x' })).rejects.toThrow(PermanentError);
+    await expect(m.update({ channel: 'C1', ts: '1.1' }, line(md`x`))).rejects.toThrow(PermanentError);
     expect(m.calls).toEqual([]);
-    await m.post('C1', { text: 'ok' });
+    await m.post('C1', line(md`ok`));
     expect(m.calls).toHaveLength(1);
     m.failNext(new TransientError('later'));
-    await expect(m.postEphemeral('C1', 'U1', { text: 'x' })).rejects.toThrow('later');
-    await m.postEphemeral('C1', 'U1', { text: 'x' });
+    await expect(m.postEphemeral('C1', 'U1', line(md`x`))).rejects.toThrow('later');
+    await m.postEphemeral('C1', 'U1', line(md`x`));
     expect(m.calls.map((c) => c.kind)).toEqual(['post', 'ephemeral']);
   });
 });

@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { messageText, terminalChat, toTerminal } from '../../src/cli/terminal.js';
+import { line, md } from '../../src/slack/blocks.js';
 
 describe('the CLI prints Slack mrkdwn readably', () => {
   test('mentions, channels, @here and links become plain text; escapes are undone; bold and code stay', () => {
@@ -14,17 +15,17 @@ describe('the CLI prints Slack mrkdwn readably', () => {
       { type: 'divider' as const },
       { type: 'section' as const, text: { type: 'mrkdwn' as const, text: 'second' } },
     ];
-    expect(messageText({ text: 'fallback', blocks })).toBe('first @U0LEAD\nsecond');
-    expect(messageText({ text: 'only <@U0CTO>' })).toBe('only @U0CTO');
+    expect(messageText({ text: md`fallback`.text, blocks })).toBe('first @U0LEAD\nsecond');
+    expect(messageText(line(md`only <@U0CTO>`))).toBe('only @U0CTO');
   });
 
   test('the terminal chat prints what a worker would send to Slack, and answers like Slack', async () => {
     const printed: string[] = [];
     const chat = terminalChat((t) => printed.push(t));
-    await chat.respond('terminal', { text: 'answer' });
-    const posted = await chat.post('C1', { text: 'a post' });
-    await chat.update(posted, { text: 'an update' });
-    await chat.postEphemeral('C1', 'U1', { text: 'private' });
+    await chat.respond('terminal', line(md`answer`));
+    const posted = await chat.post('C1', line(md`a post`));
+    await chat.update(posted, line(md`an update`));
+    await chat.postEphemeral('C1', 'U1', line(md`private`));
     expect(printed).toEqual(['answer', 'a post', 'an update', 'private']);
     expect(posted.channel).toBe('C1');
   });

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { incidentCommand, parseTitle, splitIncidentId } from '../../src/commands/incident.js';
 import { badCommand, execute, helpText, route, subcommand, usageOf, words, type CommandContext, type SlashCommand } from '../../src/commands/registry.js';
 import { UserError } from '../../src/errors.js';
+import { line, md } from '../../src/slack/blocks.js';
 import type { IncidentReference } from '../../src/incidents/service.js';
 import { exampleFile, fakeService, makeIncident, T0, type ServiceCall } from './fixtures.js';
 
@@ -84,7 +85,7 @@ describe('registry', () => {
         },
         run: async (args: { rest: string }) => {
           ran.push(args);
-          return { text: args.rest };
+          return line(md`${args.rest}`);
         },
       }),
       subcommand({
@@ -96,7 +97,7 @@ describe('registry', () => {
         parse: () => {
           throw new UserError('bad_command', 'custom', 'custom usage');
         },
-        run: async () => ({ text: 'never' }),
+        run: async () => (line(md`never`)),
       }),
       subcommand({
         usage: 'boom',
@@ -108,7 +109,7 @@ describe('registry', () => {
         parse: () => {
           throw new RangeError('a bug');
         },
-        run: async () => ({ text: 'never' }),
+        run: async () => (line(md`never`)),
       }),
     ],
   };
@@ -288,20 +289,24 @@ describe('/incident routing and help', () => {
     const command = incidentCommand(service, FILE);
     const reply = (await execute(command, 'help', CTX))!;
     expect(calls).toEqual([]);
-    expect(reply.text).toBe(helpText(command));
-    const lines = reply.text.split('\n');
+    // The help is plain text: its `<title>` is shown as typed, not taken for Slack markup.
+    expect(reply.text).toBe(md`${helpText(command)}`.text);
+    expect(reply.text).toContain('`/incident sev1|sev2|sev3|sev4 &lt;title&gt;`');
+    expect(reply.text).not.toMatch(/[<>]/);
+    const help = helpText(command);
+    const lines = help.split('\n');
     expect(lines).toHaveLength(command.entries.length + 1);
-    for (const entry of command.entries) expect(reply.text).toContain(`\`/incident ${entry.usage}\``);
+    for (const entry of command.entries) expect(help).toContain(`\`/incident ${entry.usage}\``);
     // The contract's forms are all there.
     for (const usage of ['sev1|sev2|sev3|sev4 <title>', 'ack [ID]', 'update [ID] <text>', 'severity [ID] sev1..sev4', 'resolve [ID] [note]', 'list', 'status [ID]', 'postmortem ID', 'help']) {
-      expect(reply.text).toContain(`\`/incident ${usage}\``);
+      expect(help).toContain(`\`/incident ${usage}\``);
     }
   });
 
   it('HELP works in any case', async () => {
     const { service } = fakeService();
     const command = incidentCommand(service, FILE);
-    await expect(execute(command, 'HELP', CTX)).resolves.toEqual({ text: helpText(command) });
+    await expect(execute(command, 'HELP', CTX)).resolves.toEqual({ text: md`${helpText(command)}`.text });
   });
 });
 

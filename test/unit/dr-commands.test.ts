@@ -4,7 +4,6 @@ import { helpText, prepare } from '../../src/commands/registry.js';
 import { parseConfigText, type FileConfig } from '../../src/config.js';
 import { UserError } from '../../src/errors.js';
 import type { RecoveryService } from '../../src/recovery/service.js';
-import { logMessages } from '../../src/slack/recovery-replies.js';
 import { testConfigYaml } from '../support/test-config.js';
 
 const FILE: FileConfig = parseConfigText(
@@ -115,19 +114,5 @@ describe('/dr through the table: refusals carry the usage and call nothing', () 
     for (const form of ['restore <env> list|latest|file <name>|snapshot <snapshot-id>', 'scale <env> <service> <count>', 'redeploy <env> <service>', 'logs <env> <service> [--since 15m] [--filter TEXT]', 'status [env]', 'jobs', 'cancel <job-id>', 'audit [env]', 'help']) {
       expect(help).toContain(`\`/dr ${form}\``);
     }
-  });
-});
-
-describe('log messages', () => {
-  test('whole lines only, each block within the limit, in order', () => {
-    const events = Array.from({ length: 300 }, (_, i) => ({ at: new Date(Date.UTC(2026, 0, 1, 0, 0, i)), stream: 's', message: `line ${i} ${'x'.repeat(i % 40)}` }));
-    const messages = logMessages(events, 1_000);
-    expect(messages.length).toBeGreaterThan(5);
-    const lines = messages.flatMap((m) => {
-      expect(m.text.length).toBeLessThanOrEqual(1_000 + 8);
-      return m.text.replace(/^```\n/, '').replace(/\n```$/, '').split('\n');
-    });
-    expect(lines).toHaveLength(300);
-    lines.forEach((line, i) => expect(line).toMatch(new RegExp(`^2026-01-01 00:0\\d:\\d\\d line ${i}( x*)?$`)));
   });
 });

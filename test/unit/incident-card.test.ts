@@ -185,8 +185,14 @@ describe('incidentCard: after acknowledgement', () => {
   });
 
   it('a missed target says by how much', () => {
-    const late = incidentCard(makeIncident({ severity: 'sev1', acknowledgedBy: 'U0LEAD', acknowledgedAt: minutesAfter(T0, 2) }), FILE);
-    expect(statusField(late)).toBe('Acknowledged by <@U0LEAD> after 2 min, target immediate: missed by 2 min');
+    const late = incidentCard(makeIncident({ severity: 'sev2', acknowledgedBy: 'U0LEAD', acknowledgedAt: minutesAfter(T0, 17) }), FILE);
+    expect(statusField(late)).toBe('Acknowledged by <@U0LEAD> after 17 min, target 15 min: missed by 2 min');
+  });
+
+  it('a SEV1 (immediate target) shows the time to acknowledge and never calls it missed', () => {
+    const sev1 = incidentCard(makeIncident({ severity: 'sev1', acknowledgedBy: 'U0LEAD', acknowledgedAt: new Date(T0.getTime() + 13_000) }), FILE);
+    expect(statusField(sev1)).toBe('Acknowledged by <@U0LEAD> after 13 s (target: immediate)');
+    expect(JSON.stringify(sev1)).not.toMatch(/missed/);
   });
 
   it('the ladder line says escalation stopped', () => {
@@ -253,6 +259,11 @@ describe('threadNoteMessage', () => {
   it('a fractional step is shown in seconds', () => {
     const m = threadNoteMessage(incident, { kind: 'paged', role: 'cto', users: ['U0CTO'], stepNumber: 3, totalSteps: 4, afterMinutes: 0.1 });
     expect(m.text).toBe(':pager: INC-7: paging *cto* (step 3 of 4, 6 s without acknowledgement): <@U0CTO>');
+  });
+
+  it('a role name from the config is text, and a user id that is no Slack id is no mention', () => {
+    const m = threadNoteMessage(incident, { kind: 'paged', role: 'on<!channel>call', users: ['<!here>', 'U0ONCALL'], stepNumber: 1, totalSteps: 1, afterMinutes: 0 });
+    expect(m.text).toBe(':pager: INC-7: paging *on&lt;!channel&gt;call* (step 1 of 1, at declaration): &lt;!here&gt; <@U0ONCALL>');
   });
 
   it('a role without Slack users says so', () => {

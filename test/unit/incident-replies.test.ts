@@ -33,7 +33,7 @@ describe('renderIncidentList', () => {
       [
         '2 open incidents:',
         '• *INC-3* SEV1 DB &lt;primary&gt; &amp; replica down: open 1 h 5 min, *not acknowledged* (target immediate)',
-        '• *INC-4* SEV2 Checkout is failing: open 5 min, acknowledged by <@U0ONCALL> (target 15 min)',
+        '• *INC-4* SEV2 Checkout is failing: open 5 min, acknowledged by <@U0ONCALL> after 1 min, target 15 min: met',
       ].join('\n'),
     );
     expect(allTexts(reply.blocks)).toEqual([reply.text]);
@@ -74,7 +74,7 @@ describe('renderIncidentStatus', () => {
     expect(reply.text).toBe(
       [
         '*INC-7* SEV1 A &amp; B',
-        'State: open; declared 2024-03-05 07:08 UTC by <@U0DECLARER>; respond within immediate',
+        'State: open; declared 2024-03-05 07:08 UTC by <@U0DECLARER>; respond immediately',
         'Paged: oncall at 2024-03-05 07:09 UTC',
         '*Latest timeline*',
         '2024-03-05 07:08 UTC  <@U0DECLARER>  declared: SEV1: &lt;b&gt;x&lt;/b&gt;',
@@ -89,11 +89,21 @@ describe('renderIncidentStatus', () => {
     const reply = renderIncidentStatus({ incident: makeIncident({ acknowledgedBy: 'U0ONCALL', acknowledgedAt: minutesAfter(T0, 2) }), timeline, pages: [] }, FILE);
     const lines = reply.text.split('\n');
     expect(lines[1]).toMatch(/^State: acknowledged; /);
-    expect(lines[2]).toBe('Paged: nobody yet');
+    expect(lines[2]).toBe('Acknowledged by <@U0ONCALL> after 2 min, target 15 min: met');
+    expect(lines[3]).toBe('Paged: nobody yet');
     const entries = lines.slice(lines.indexOf('*Latest timeline*') + 1);
     expect(entries).toHaveLength(10);
     expect(entries[0]).toBe('2024-03-05 07:13 UTC  <@U0ONCALL>  update: note 5');
     expect(entries[9]).toBe('2024-03-05 07:22 UTC  <@U0ONCALL>  update: note 14');
+  });
+
+  it('an acknowledged SEV1 shows the time to acknowledge against its immediate target, never as missed', () => {
+    const incident = makeIncident({ severity: 'sev1', acknowledgedBy: 'U0ONCALL', acknowledgedAt: new Date(T0.getTime() + 13_000) });
+    const status = renderIncidentStatus({ incident, timeline: [], pages: [] }, FILE).text;
+    expect(status).toContain('Acknowledged by <@U0ONCALL> after 13 s (target: immediate)');
+    const list = renderIncidentList({ incidents: [incident], total: 1 }, FILE).text;
+    expect(list).toContain('acknowledged by <@U0ONCALL> after 13 s (target: immediate)');
+    expect(`${status}\n${list}`).not.toMatch(/missed/);
   });
 
   it('stays within section limits with long updates in the timeline', () => {

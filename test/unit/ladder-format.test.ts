@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { againstTarget, formatDuration, formatTarget, formatUtc, formatUtcSeconds } from '../../src/incidents/format.js';
+import { againstTarget, formatDuration, formatStepTime, formatTarget, formatUtc, formatUtcSeconds } from '../../src/incidents/format.js';
 import { dedupKey, pages, planLadder } from '../../src/incidents/ladder.js';
 import { incidentId, incidentState, parseIncidentId } from '../../src/incidents/model.js';
 import { exampleFile, makeIncident, minutesAfter, T0 } from './fixtures.js';
@@ -87,6 +87,24 @@ describe('formatDuration', () => {
   });
 });
 
+describe('formatStepTime', () => {
+  it.each([
+    [0, '0.0 s'],
+    [400, '0.4 s'],
+    [449, '0.4 s'],
+    [450, '0.5 s'],
+    [2_049, '2.0 s'],
+    [12_345, '12.3 s'],
+    [59_940, '59.9 s'],
+    [59_950, '1 min'],
+    [61_000, '1 min 1 s'],
+    [3_600_000, '1 h'],
+    [-5, '0.0 s'],
+  ])('%i ms → %s', (ms, text) => {
+    expect(formatStepTime(ms)).toBe(text);
+  });
+});
+
 describe('formatTarget', () => {
   it('0 is immediate', () => {
     expect(formatTarget(0)).toBe('immediate');
@@ -115,11 +133,12 @@ describe('againstTarget', () => {
     expect(againstTarget(900_000, 15)).toBe('15 min, target 15 min: met');
   });
   it('missed by the overrun', () => {
-    expect(againstTarget(120_000, 0)).toBe('2 min, target immediate: missed by 2 min');
     expect(againstTarget(1_000_000, 15)).toBe('16 min 40 s, target 15 min: missed by 1 min 40 s');
   });
-  it('an instant acknowledgement meets an immediate target', () => {
-    expect(againstTarget(0, 0)).toBe('0 s, target immediate: met');
+  it('an immediate target (a SEV1) shows the time with no verdict: nobody acknowledges in 0 s', () => {
+    expect(againstTarget(0, 0)).toBe('0 s (target: immediate)');
+    expect(againstTarget(13_000, 0)).toBe('13 s (target: immediate)');
+    expect(againstTarget(120_000, 0)).toBe('2 min (target: immediate)');
   });
 });
 

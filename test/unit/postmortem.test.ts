@@ -37,7 +37,7 @@ describe('renderPostmortem: a resolved incident', () => {
     expect(lines).toContain('## Summary');
     expect(lines).toContain('- **Severity:** SEV1');
     expect(lines).toContain('- **Declared:** 2024-03-05 07:08:09 UTC by U0DECLARER');
-    expect(lines).toContain('- **Time to acknowledge:** 4 min, target immediate: missed by 4 min (by U0ONCALL)');
+    expect(lines).toContain('- **Time to acknowledge:** 4 min (target: immediate); acknowledged by U0ONCALL');
     expect(lines).toContain('- **Time to resolve:** 1 h 5 min (by U0LEAD)');
     expect(lines).toContain('- **Resolution note:** restarted the pool');
   });
@@ -87,11 +87,19 @@ describe('renderPostmortem: an open incident', () => {
     expect(lines[lines.indexOf('## Who was paged') + 2]).toBe('Nobody was paged.');
   });
 
+  it('a missed target says by how much', () => {
+    const late = renderPostmortem(
+      { incident: makeIncident({ severity: 'sev2', acknowledgedBy: 'U0ONCALL', acknowledgedAt: minutesAfter(T0, 20) }), timeline: [], pages: [] },
+      FILE,
+    );
+    expect(late.split('\n')).toContain('- **Time to acknowledge:** 20 min, target 15 min: missed by 5 min; acknowledged by U0ONCALL');
+  });
+
   it('met target is reported as met', () => {
     const acked = renderPostmortem(
       { incident: makeIncident({ severity: 'sev2', acknowledgedBy: 'U0ONCALL', acknowledgedAt: minutesAfter(T0, 5) }), timeline: [], pages: [] },
       FILE,
     );
-    expect(acked.split('\n')).toContain('- **Time to acknowledge:** 5 min, target 15 min: met (by U0ONCALL)');
+    expect(acked.split('\n')).toContain('- **Time to acknowledge:** 5 min, target 15 min: met; acknowledged by U0ONCALL');
   });
 });

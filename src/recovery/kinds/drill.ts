@@ -14,7 +14,7 @@ import { againstTarget, formatDuration, formatUtc } from '../../incidents/format
 import type { KindDefinition, StepContext, StepDefinition } from '../kind.js';
 import * as engine from '../logical-restore.js';
 import { connectClient, parsePostgresUrl, withDatabase } from '../pg-tools.js';
-import { formatSize } from '../format.js';
+import { formatSize, verifyQueries } from '../format.js';
 
 export interface DrillKindDeps {
   readonly db: Db;
@@ -126,7 +126,7 @@ export function drillKind(deps: DrillKindDeps): KindDefinition {
       ctx.state.backup = backup;
       return [
         `Restore drill of ${ctx.job.env}: restore ${chosen.name} (taken ${formatUtc(chosen.takenAt)}, ${formatSize(chosen.size)}) into a scratch database on the same server; ${ctx.job.env}'s own database is not touched.`,
-        `Checks: ${env.database.verify.length} verify quer${env.database.verify.length === 1 ? 'y' : 'ies'} and each table's row count against the counts recorded when the backup was taken; then the scratch database is dropped.`,
+        `Checks: the verify queries (${verifyQueries(env.database.verify)}) and each table's row count against the counts recorded when the backup was taken; then the scratch database is dropped.`,
         `Judged against the RPO of ${formatDuration(env.backups.rpo_minutes * 60_000)} and the RTO of ${formatDuration(env.backups.rto_minutes * 60_000)}.`,
       ].join('\n');
     },
@@ -184,7 +184,7 @@ function drillSteps(deps: DrillKindDeps): StepDefinition[] {
         const lines: string[] = [];
         let failures = 0;
         const verified = await engine.verifyDatabase(ctx.env.database.url, scratch, ctx.env.database.verify, ctx.signal);
-        for (const r of verified.results) lines.push(`${r.value.startsWith('error:') ? '✗' : '✓'} ${r.query} → ${r.value}`);
+        for (const r of verified.results) lines.push(`${r.value.startsWith('error:') ? '✗' : '✓'} ${engine.verifiedLine(r)}`);
         failures += verified.failures;
         const recorded = (await catalogueOf(deps.db, ctx.env.backups.store)).get(backup.name)?.tableRows;
         if (!recorded) {

@@ -5,6 +5,7 @@ import type { EnvironmentConfig } from '../../config.js';
 import { TransientError, UserError } from '../../errors.js';
 import { formatDuration } from '../../incidents/format.js';
 import type { KindDefinition, StepContext } from '../kind.js';
+import { codeSpan } from '../../text.js';
 
 export interface EcsKindDeps {
   readonly ecs: EcsPort;
@@ -164,5 +165,6 @@ export function redeployKind(deps: EcsKindDeps): KindDefinition {
 async function lastErrorLines(deps: EcsKindDeps, env: EnvironmentConfig): Promise<string[]> {
   if (!env.ecs?.log_group) return ['(no log_group configured)'];
   const events = await deps.logs.filter(env.ecs.log_group, { since: new Date(Date.now() - 3_600_000), pattern: '?ERROR ?Error ?error ?FATAL ?Exception', limit: 1_000 });
-  return events.slice(-20).map((e) => `${e.at.toISOString().slice(11, 19)} ${e.message.trimEnd()}`);
+  // Log lines are data: as code, nothing in them can become markup (a mention, a link) wherever they are shown.
+  return events.slice(-20).map((e) => `${e.at.toISOString().slice(11, 19)} ${codeSpan(e.message.trimEnd())}`);
 }

@@ -10,7 +10,7 @@ import type { EnvironmentConfig } from '../../config.js';
 import { UserError } from '../../errors.js';
 import { formatDuration, formatUtc } from '../../incidents/format.js';
 import type { KindDefinition, StepContext, StepDefinition } from '../kind.js';
-import { formatSize } from '../format.js';
+import { formatSize, verifyQueries } from '../format.js';
 import { describeHealth, probeHealth } from '../health-probe.js';
 import * as engine from '../logical-restore.js';
 import type { RecoveryJob } from '../model.js';
@@ -131,6 +131,7 @@ async function planLogical(deps: RestoreKindDeps, ctx: StepContext): Promise<str
     `Restore the ${ctx.job.env} database ${databaseLabel(env.database.url)} from ${chosen.name}${chosen.safetyCopy ? ' (a safety copy)' : ''} (taken ${formatUtc(chosen.takenAt)}, ${formatSize(chosen.size)}).`,
     `${dataLossLine(chosen.takenAt, env.backups.rpo_minutes)}.`,
     `Steps: ${steps.join('; ')}.`,
+    `Verify queries: ${verifyQueries(env.database.verify)}.`,
     'The restore goes into a fresh database and is swapped in only when it succeeded; the current database is set aside, not dropped, and copied to the store once the restored one is verified.',
   ].join('\n');
 }
@@ -184,7 +185,7 @@ function logicalSteps(deps: RestoreKindDeps, env: EnvironmentConfig): StepDefini
       async run(ctx) {
         const outcome = await engine.verify(logicalPlan(deps, ctx), engineState(ctx));
         ctx.state.engine = outcome.state;
-        ctx.state.verified = outcome.results.map((r) => `${r.query} → ${r.value}`);
+        ctx.state.verified = outcome.results.map(engine.verifiedLine);
         return outcome.detail;
       },
     },

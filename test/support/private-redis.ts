@@ -30,7 +30,7 @@ export class PrivateRedis {
   /** A failover to an empty replica, or a restart without persistence: the server dies, and comes back empty. */
   async kill(): Promise<void> {
     const child = this.child;
-    if (!child || child.exitCode !== null) return;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise((resolve) => child.once('exit', resolve));
     child.kill('SIGKILL');
     await exited;
@@ -47,7 +47,9 @@ export class PrivateRedis {
   }
 
   async withClient<T>(work: (client: Redis) => Promise<T>): Promise<T> {
-    const client = new Redis(this.url, { maxRetriesPerRequest: 1, lazyConnect: true });
+    // One attempt, no reconnecting: a server that is not up yet is an error to retry from outside.
+    const client = new Redis(this.url, { maxRetriesPerRequest: 1, lazyConnect: true, retryStrategy: () => null });
+    client.on('error', () => undefined);
     try {
       await client.connect();
       return await work(client);

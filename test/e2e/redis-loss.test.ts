@@ -81,7 +81,6 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  if (process.env.DEBUG_E2E) writeFileSync('/tmp/e2exp/redis-loss-output.log', w.output().join('\n'));
   await w?.close();
   await Promise.allSettled([redis?.stop(), fake?.stop(), app?.drop()]);
   for (const dir of folders) rmSync(dir, { recursive: true, force: true });

@@ -148,13 +148,21 @@ export async function startLifeline(config: Config, options: StartOptions = {}):
         log.warn({ err: (err as Error).message }, 'job schedulers not checked; will try again');
       }
     };
+    // One pass at a time; one asked for meanwhile (a reconnect during a pass that failed on the dead connection)
+    // runs right after it.
     let reconciling = false;
+    let askedAgain = false;
     const reconcile = async () => {
-      // The timer and a reconnect may ask at once; one pass at a time is enough.
-      if (reconciling) return;
+      if (reconciling) {
+        askedAgain = true;
+        return;
+      }
       reconciling = true;
-      await reconcileTimers();
-      await reconcileSchedulers();
+      do {
+        askedAgain = false;
+        await reconcileTimers();
+        await reconcileSchedulers();
+      } while (askedAgain);
       reconciling = false;
     };
     await reconcile();

@@ -120,6 +120,8 @@ export interface Config {
   readonly pagerdutyEventsUrl: string;
   readonly logLevel: string;
   readonly configPath: string;
+  /** Seconds between reconcile passes (lost timers, triggers and job schedulers re-created from PostgreSQL/config). */
+  readonly reconcileSeconds: number;
   readonly recovery: {
     /** Seconds between AWS status polls while a job waits (ECS rollouts, RDS snapshots). */
     readonly pollSeconds: number;
@@ -156,6 +158,12 @@ const envSchema = z.object({
   LIFELINE_RESTORE_JOBS: z.coerce.number({ error: 'must be a whole number' }).int().min(1).max(16).default(2),
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters (a random secret)').optional(),
   LIFELINE_RPO_WATCH_SECONDS: z.coerce.number({ error: 'must be a number of seconds' }).min(1).max(60, 'must be 60 or less: the RPO watch runs at least once a minute').default(60),
+  // At most 60: after Redis loses its contents, everything must be back within 2 minutes (the contract).
+  LIFELINE_RECONCILE_SECONDS: z.coerce
+    .number({ error: 'must be a number of seconds' })
+    .min(1, 'must be at least 1')
+    .max(60, 'must be 60 or less: lost timers and schedules must come back within 2 minutes')
+    .default(60),
 });
 
 /** Reads env and the YAML file once. Throws ConfigError with one line per mistake, each naming the setting. */
@@ -199,6 +207,7 @@ export function readConfig(env: Env = process.env): Config {
     pagerdutyEventsUrl: e.PAGERDUTY_EVENTS_URL,
     logLevel: e.LOG_LEVEL,
     configPath: e.LIFELINE_CONFIG,
+    reconcileSeconds: e.LIFELINE_RECONCILE_SECONDS,
     recovery: {
       pollSeconds: e.LIFELINE_AWS_POLL_SECONDS,
       maxWaitSeconds: e.LIFELINE_AWS_MAX_WAIT_MINUTES * 60,

@@ -7,7 +7,7 @@ import type { Db } from './db/pool.js';
 import { IncidentService } from './incidents/service.js';
 import { soleOpenIncident } from './incidents/store.js';
 import { createEscalationQueue, createEscalationTimers } from './jobs/escalation-queue.js';
-import { createRecoveryQueue, recoveryTriggers } from './jobs/recovery-queue.js';
+import { createLookupsQueue, createRecoveryQueue, lookupTrigger, recoveryTriggers } from './jobs/recovery-queue.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 import { RecoveryService } from './recovery/service.js';
@@ -26,6 +26,7 @@ export function createCommandServices(config: Config, deps: { db: Db; redis: Red
   const recoveryQueue = createRecoveryQueue(redis, config.queuePrefix);
   const triggers = recoveryTriggers(recoveryQueue);
   const recovery = new RecoveryService({ db, file: config.file, notifier: recoveryNotifier, queue: triggers, log });
+  const lookupsQueue = createLookupsQueue(redis, config.queuePrefix);
   return {
     notifier,
     timers,
@@ -33,8 +34,10 @@ export function createCommandServices(config: Config, deps: { db: Db; redis: Red
     recoveryNotifier,
     triggers,
     recovery,
+    /** Files a read-only /dr lookup for the lookups worker. */
+    lookup: lookupTrigger(lookupsQueue),
     async close(): Promise<void> {
-      await Promise.allSettled([escalationQueue.close(), recoveryQueue.close()]);
+      await Promise.allSettled([escalationQueue.close(), recoveryQueue.close(), lookupsQueue.close()]);
     },
   };
 }

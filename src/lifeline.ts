@@ -21,7 +21,7 @@ import { createEcsPort } from './adapters/aws-ecs.js';
 import { createLogsPort } from './adapters/aws-logs.js';
 import { createRdsPort } from './adapters/aws-rds.js';
 import { createBackupStore } from './backups/stores.js';
-import { startRecoveryWorker } from './jobs/recovery-queue.js';
+import { startLookupsWorker, startRecoveryWorker } from './jobs/recovery-queue.js';
 import { redeployKind, scaleKind } from './recovery/kinds/ecs.js';
 import { restoreKind } from './recovery/kinds/restore.js';
 import { backupKind } from './recovery/kinds/backup.js';
@@ -40,7 +40,6 @@ export interface RunningLifeline {
 
 export interface StartOptions {
   readonly startupWaitMs?: number;
-  readonly reconcileEveryMs?: number;
 }
 
 export class StartupError extends Error {}
@@ -128,7 +127,7 @@ export async function startLifeline(config: Config, options: StartOptions = {}):
     const escalation = new EscalationService({ db, file: config.file, pager, notifier, timers, metrics, log });
     const runner = new RecoveryRunner({ db, file: config.file, notifier: recoveryNotifier, queue: triggers, kinds, approvers: (job) => recovery.approversFor(job), log });
     const worker = startEscalationWorker(workerRedis, config.queuePrefix, escalation, log);
-    const reconcile = async () => {
+    const reconcileTimers = async () => {
       try {
         const found = await escalation.reconcile();
         await runner.reconcile();
@@ -140,22 +139,55 @@ export async function startLifeline(config: Config, options: StartOptions = {}):
         log.warn({ err: (err as Error).message }, 'reconcile failed; will try again');
       }
     };
+    const reconcileSchedulers = async () => {
+      // Apart from the timers: it needs Redis only, so a PostgreSQL outage never keeps lost schedules away.
+      try {
+        const recreated = await syncSchedulers(schedulesQueue, config.file, config.recovery.rpoWatchSeconds);
+        if (recreated.length > 0) log.info({ schedulers: recreated }, 'job schedulers created or re-created');
+      } catch (err) {
+        log.warn({ err: (err as Error).message }, 'job schedulers not checked; will try again');
+      }
+    };
+    // One pass at a time; one asked for meanwhile (a reconnect during a pass that failed on the dead connection)
+    // runs right after it.
+    let reconciling = false;
+    let askedAgain = false;
+    const reconcile = async () => {
+      if (reconciling) {
+        askedAgain = true;
+        return;
+      }
+      reconciling = true;
+      do {
+        askedAgain = false;
+        await reconcileTimers();
+        await reconcileSchedulers();
+      } while (askedAgain);
+      reconciling = false;
+    };
     await reconcile();
-    const interval = setInterval(() => void reconcile(), options.reconcileEveryMs ?? 60_000);
+    const interval = setInterval(() => void reconcile(), config.reconcileSeconds * 1000);
     stops.push(async () => clearInterval(interval));
+    // A reconnect often follows a failover or a restart that emptied Redis: put everything back now, not at the
+    // next tick.
+    const reconcileOnReconnect = () => void reconcile();
+    redis.on('ready', reconcileOnReconnect);
+    stops.push(async () => void redis.off('ready', reconcileOnReconnect));
     // worker.close() lets the running step finish; steps are bounded (PagerDuty and Slack calls have timeouts).
     stops.push(() => worker.close());
 
 
-    const answer = createQueryAnswerer({ db, file: config.file, storeFor: createBackupStore, ...aws }, chat);
-    const recoveryWorker = startRecoveryWorker(workerRedis, config.queuePrefix, { runner, service: recovery, answer }, log);
+    const recoveryWorker = startRecoveryWorker(workerRedis, config.queuePrefix, { runner, service: recovery }, log);
     stops.push(async () => {
       // Long steps (a pg_restore) must not hold the shutdown past its 10 s: interrupt them and hand the jobs back.
       runner.stop();
       await recoveryWorker.close();
     });
 
-    await syncSchedulers(schedulesQueue, config.file, config.recovery.rpoWatchSeconds);
+    const answer = createQueryAnswerer({ db, file: config.file, storeFor: createBackupStore, ...aws }, chat);
+    const lookupsWorker = startLookupsWorker(workerRedis, config.queuePrefix, answer, log);
+    stops.push(() => lookupsWorker.close());
+
     const emergency = config.file.slack.emergency_channel;
     const schedulesWorker = startSchedulesWorker(
       workerRedis,
@@ -176,7 +208,7 @@ export async function startLifeline(config: Config, options: StartOptions = {}):
   if (runsBot) {
     const app = createSlackApp({
       config,
-      commands: [incidentCommand(incidents, config.file), drCommand({ db, file: config.file, recovery, query: queryOnWorker(triggers.query) })],
+      commands: [incidentCommand(incidents, config.file), drCommand({ db, file: config.file, recovery, query: queryOnWorker(core.lookup) })],
       incidents,
       recovery,
       chat,

@@ -18,11 +18,12 @@ export function createLogsClient(limits: AwsClientLimits = {}): CloudWatchLogsCl
 
 export function createLogsPort(client: CloudWatchLogsClient = createLogsClient()): LogsPort {
   return {
-    async filter(logGroup, query) {
+    async filter(logGroup, query, signal) {
       const limit = Math.max(0, Math.floor(query.limit));
       const events: LogEvent[] = [];
       let nextToken: string | undefined;
       for (let page = 0; page < MAX_PAGES && events.length < limit; page++) {
+        signal?.throwIfAborted();
         let out;
         try {
           out = await client.send(
@@ -34,8 +35,10 @@ export function createLogsPort(client: CloudWatchLogsClient = createLogsClient()
               limit: Math.min(MAX_PAGE_LIMIT, limit - events.length),
               ...(nextToken ? { nextToken } : {}),
             }),
+            signal ? { abortSignal: signal } : {},
           );
         } catch (err) {
+          signal?.throwIfAborted();
           throw classifyAwsError('logs', 'FilterLogEvents', err);
         }
         for (const e of out.events ?? []) {

@@ -95,8 +95,12 @@ export interface LogEvent {
 }
 
 export interface LogsPort {
-  /** Oldest first, at most `limit` events (following nextToken as needed). */
-  filter(logGroup: string, query: { readonly since: Date; readonly until?: Date; readonly pattern?: string; readonly limit: number }): Promise<LogEvent[]>;
+  /** Oldest first, at most `limit` events (following nextToken as needed); `signal` stops it between and in calls. */
+  filter(
+    logGroup: string,
+    query: { readonly since: Date; readonly until?: Date; readonly pattern?: string; readonly limit: number },
+    signal?: AbortSignal,
+  ): Promise<LogEvent[]>;
 }
 
 /** Per-attempt timeouts for the real clients (each makes at most 3 attempts); defaults are in each adapter. */

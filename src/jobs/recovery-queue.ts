@@ -1,5 +1,5 @@
-// Recovery work on BullMQ: plan, run, approval expiry and read-only lookups. PostgreSQL holds each job's state;
-// these are the triggers.
+// Recovery work on BullMQ: plan, run and approval expiry on one queue, read-only lookups on their own. PostgreSQL
+// holds each job's state; these are the triggers.
 import { Queue, UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import { PermanentError, UserError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -13,8 +13,7 @@ export const RECOVERY_QUEUE = 'recovery';
 export type RecoveryJobData =
   | { kind: 'plan'; job: number }
   | { kind: 'run'; job: number }
-  | { kind: 'expire'; job: number }
-  | { kind: 'query'; request: QueryRequest };
+  | { kind: 'expire'; job: number };
 
 const OPTIONS = { attempts: 3, backoff: { type: 'exponential', delay: 2_000 }, removeOnComplete: true, removeOnFail: 100 } as const;
 
@@ -22,7 +21,7 @@ export function createRecoveryQueue(connection: ConnectionOptions, prefix: strin
   return new Queue<RecoveryJobData>(RECOVERY_QUEUE, { connection, prefix, defaultJobOptions: OPTIONS });
 }
 
-export function recoveryTriggers(queue: Queue<RecoveryJobData>): RecoveryQueue & { query(request: QueryRequest): Promise<void> } {
+export function recoveryTriggers(queue: Queue<RecoveryJobData>): RecoveryQueue {
   return {
     async plan(job) {
       // Planning only proceeds from the 'planning' state, so a repeated trigger does nothing.
@@ -34,11 +33,11 @@ export function recoveryTriggers(queue: Queue<RecoveryJobData>): RecoveryQueue &
       await queue.add('run', { kind: 'run', job }, { ...OPTIONS, attempts: 1 });
     },
     async expireAt(job, at) {
-      await queue.add('expire', { kind: 'expire', job }, { ...OPTIONS, jobId: `expire-${job}`, delay: Math.max(0, at.getTime() - Date.now()) });
-      // (A fixed id: the reconciler re-adding it every minute must not pile up delayed jobs.)
-    },
-    async query(request) {
-      await queue.add('query', { kind: 'query', request }, { ...OPTIONS, attempts: 1 });
+      // A fixed id, so the reconciler re-adding it every minute never piles up delayed jobs; removed however it
+      // ends, so that a failed expiry (PostgreSQL away for its attempts) never blocks the reconciler's next re-add.
+      const delay = Math.max(0, at.getTime() - Date.now());
+      const options = { ...OPTIONS, jobId: `expire-${job}`, delay, removeOnFail: true };
+      await queue.add('expire', { kind: 'expire', job }, options);
     },
   };
 }
@@ -46,7 +45,7 @@ export function recoveryTriggers(queue: Queue<RecoveryJobData>): RecoveryQueue &
 export function startRecoveryWorker(
   connection: ConnectionOptions,
   prefix: string,
-  handlers: { runner: RecoveryRunner; service: RecoveryService; answer: (request: QueryRequest) => Promise<void> },
+  handlers: { runner: RecoveryRunner; service: RecoveryService },
   log: Logger,
 ): Worker<RecoveryJobData> {
   const worker = new Worker<RecoveryJobData>(
@@ -60,8 +59,6 @@ export function startRecoveryWorker(
             return await handlers.runner.run(job.data.job);
           case 'expire':
             return await handlers.service.expire(job.data.job);
-          case 'query':
-            return await handlers.answer(job.data.request);
         }
       } catch (err) {
         if (err instanceof PermanentError || err instanceof UserError) throw new UnrecoverableError(err.message);
@@ -73,5 +70,44 @@ export function startRecoveryWorker(
   );
   worker.on('failed', (job, err) => log.warn({ job: job?.id, err: err.message }, 'recovery job attempt failed'));
   worker.on('error', (err) => log.warn({ err: err.message }, 'recovery worker error'));
+  return worker;
+}
+
+// ---- lookups -----------------------------------------------------------------------------------------------------
+
+export const LOOKUPS_QUEUE = 'lookups';
+
+/**
+ * /dr status, backups, restore list and logs. Their own queue and worker, so that slow lookups (a long log read)
+ * never take a slot a plan or a restore needs, and a restore never holds a lookup back. Not retried: the asker
+ * gets an answer or a failure, and may ask again.
+ */
+export function createLookupsQueue(connection: ConnectionOptions, prefix: string): Queue<QueryRequest> {
+  const defaultJobOptions = { attempts: 1, removeOnComplete: true, removeOnFail: 100 };
+  return new Queue<QueryRequest>(LOOKUPS_QUEUE, { connection, prefix, defaultJobOptions });
+}
+
+export function lookupTrigger(queue: Queue<QueryRequest>): (request: QueryRequest) => Promise<void> {
+  return async (request) => {
+    await queue.add('lookup', request);
+  };
+}
+
+/** Lookups answered at once per worker process; each ends within the answerer's own timeout. */
+export const LOOKUP_CONCURRENCY = 4;
+
+export function startLookupsWorker(
+  connection: ConnectionOptions,
+  prefix: string,
+  answer: (request: QueryRequest) => Promise<void>,
+  log: Logger,
+): Worker<QueryRequest> {
+  const worker = new Worker<QueryRequest>(LOOKUPS_QUEUE, async (job: Job<QueryRequest>) => answer(job.data), {
+    connection,
+    prefix,
+    concurrency: LOOKUP_CONCURRENCY,
+  });
+  worker.on('failed', (job, err) => log.warn({ job: job?.id, err: err.message }, 'lookup failed'));
+  worker.on('error', (err) => log.warn({ err: err.message }, 'lookups worker error'));
   return worker;
 }

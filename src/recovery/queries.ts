@@ -151,15 +151,23 @@ export async function environmentStatus(deps: QueryDeps, envName: string): Promi
   return { env: envName, rds, newestBackup: backup.newest, backupError: backup.error, rpoMinutes: env.backups.rpo_minutes, services, health };
 }
 
-export async function recentLogs(deps: QueryDeps, request: Extract<QueryRequest, { kind: 'logs' }>): Promise<LogEvent[]> {
+export async function recentLogs(
+  deps: QueryDeps,
+  request: Extract<QueryRequest, { kind: 'logs' }>,
+  signal?: AbortSignal,
+): Promise<LogEvent[]> {
   const env = envOf(deps.file, request.env);
   const group = env.ecs?.log_group;
   if (!group) throw new Error(`environment ${request.env} has no log_group`);
-  return deps.logs.filter(group, {
-    since: new Date(Date.now() - request.sinceMs),
-    ...(request.filter ? { pattern: quotePattern(request.filter) } : {}),
-    limit: 2_000,
-  });
+  return deps.logs.filter(
+    group,
+    {
+      since: new Date(Date.now() - request.sinceMs),
+      ...(request.filter ? { pattern: quotePattern(request.filter) } : {}),
+      limit: 2_000,
+    },
+    signal,
+  );
 }
 
 /** Free text becomes one quoted term of a CloudWatch filter pattern, so its words are matched literally. */

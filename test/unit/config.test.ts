@@ -432,6 +432,20 @@ describe('readConfig: environment', () => {
     expect(e.problems).toEqual([expect.stringMatching(/^LIFELINE_RPO_WATCH_SECONDS: .*at least once a minute/)]);
   });
 
+  it('LIFELINE_RECONCILE_SECONDS: 60 by default, fractions allowed, 1 to 60 (lost work must be back within 2 minutes)', () => {
+    expect(readConfig(BASE_ENV).reconcileSeconds).toBe(60);
+    expect(readConfig({ ...BASE_ENV, LIFELINE_RECONCILE_SECONDS: '2.5' }).reconcileSeconds).toBe(2.5);
+    expect(configError(() => readConfig({ ...BASE_ENV, LIFELINE_RECONCILE_SECONDS: '61' })).problems).toEqual([
+      expect.stringMatching(/^LIFELINE_RECONCILE_SECONDS: must be 60 or less: .*within 2 minutes/),
+    ]);
+    expect(configError(() => readConfig({ ...BASE_ENV, LIFELINE_RECONCILE_SECONDS: '0.5' })).problems).toEqual([
+      'LIFELINE_RECONCILE_SECONDS: must be at least 1',
+    ]);
+    expect(configError(() => readConfig({ ...BASE_ENV, LIFELINE_RECONCILE_SECONDS: 'soon' })).problems).toEqual([
+      expect.stringMatching(/^LIFELINE_RECONCILE_SECONDS: /),
+    ]);
+  });
+
   it('empty variables count as unset', () => {
     const config = readConfig({ ...BASE_ENV, PORT: '', DATABASE_URL: '', LIFELINE_ROLE: '' });
     expect(config.port).toBe(3000);

@@ -495,7 +495,7 @@ describe('/dr logs', () => {
     fake.logs.addEvents(LOG_GROUP, hostile);
     const mark = fake.calls.length;
     // Slack sends what the user typed with &, < and > as entities; Lifeline reads them back as typed.
-    const sent = await dr('logs production web --since 10m --filter &lt;!channel&gt;', USERS.declarer);
+    const sent = await dr('logs production web --since 10m --filter &lt;!channel&gt;', USERS.oncall);
     expect(sent.status).toBe(200);
     const header = await waitUntil('the logs reply', () => w.replies(sent).find((r) => /Logs of production web/.test(r)), 15_000);
     // The fake CloudWatch got the filter as typed, so the lines that carry it were found.
@@ -516,7 +516,7 @@ describe('/dr logs', () => {
   });
 
   test('the other hostile lines, unfiltered: <!here>, <@U…>, & and a code fence come through as text', async () => {
-    const sent = await dr('logs production web --since 10m', USERS.declarer);
+    const sent = await dr('logs production web --since 10m', USERS.oncall);
     expect(sent.status).toBe(200);
     await waitUntil('the logs reply', () => loggedLines(sent).some((l) => l.includes('&lt;!here&gt;')), 15_000);
     const lines = loggedLines(sent);

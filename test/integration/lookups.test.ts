@@ -98,12 +98,14 @@ describe('lookup timeout', () => {
     expect(gate.arrived).toBe(1);
   });
 
-  test('a log read that answers in time is posted in a thread, as before', async () => {
+  test('a log read that answers in time gets its lines at the response_url, nothing posted in the channel', async () => {
     const request = logsLookup();
     await createQueryAnswerer(deps, chat, TIMEOUT_MS)(request);
-    expect(repliesTo(request)).toHaveLength(1);
-    expect(repliesTo(request)[0]).not.toMatch(/took longer|failed/);
-    expect(chat.calls.filter((c) => c.kind === 'post').map((c) => c.message.text ?? '')).toContainEqual(expect.stringContaining('GET /health 200'));
+    const replies = chat.calls.filter((c) => c.kind === 'respond' && c.channel === request.responseUrl);
+    expect(replies.length).toBeGreaterThanOrEqual(1);
+    for (const reply of replies) expect(reply.message.text ?? '').not.toMatch(/took longer|failed/);
+    expect(replies.map((c) => JSON.stringify(c.message))).toContainEqual(expect.stringContaining('GET /health 200'));
+    expect(chat.calls.filter((c) => c.kind === 'post')).toEqual([]);
   });
 });
 

@@ -266,6 +266,7 @@ describe('plain-SQL restores never run a psql meta-command', () => {
       expect(refused).toBeInstanceOf(RestoreFailedError);
       expect(refused?.message).toContain('psql 16.15 or newer');
       expect(existsSync(ran)).toBe(false);
+      expect(await runDatabases(), 'the failed step dropped its fresh database itself').toEqual([TARGET]);
       await cleanup(plan, checked.state);
       expect(await runDatabases()).toEqual([TARGET]);
       expect(await fingerprint(TARGET)).toBe(original);

@@ -126,6 +126,14 @@ export const VERIFY_TIMEOUT_MS = 30_000;
  * used after swap, whose own (synchronous) commit flushes every WAL record before it. */
 const RESTORE_SERVER_OPTIONS = '-c synchronous_commit=off';
 const MAINTENANCE_QUERY_TIMEOUT_MS = 10 * 60_000;
+/** Reading and inflating a .sql.gz in big pieces: Node's defaults (64 KB reads, 16 KB inflated chunks) were measured
+ * here at 2.3x the time of 1 MB reads and 256 KB chunks for the same 300 MB, slower than the gunzip program. */
+const INFLATE_READ_BYTES = 1024 * 1024;
+const INFLATE_CHUNK_BYTES = 256 * 1024;
+const inflating = (file: string): [Readable, Transform] => [
+  createReadStream(file, { highWaterMark: INFLATE_READ_BYTES }),
+  createGunzip({ chunkSize: INFLATE_CHUNK_BYTES }),
+];
 const MAX_IDENTIFIER_BYTES = 63;
 const RUN_ID = /^\d{14}_[0-9a-f]{4}$/;
 
@@ -379,6 +387,7 @@ function classifying(): Writable & { readonly summary: () => PlainSqlSummary } {
   const classifier = new PlainSqlClassifier();
   let summary: PlainSqlSummary | undefined;
   const sink = new Writable({
+    highWaterMark: INFLATE_READ_BYTES,
     write(chunk: Buffer, _encoding, callback) {
       try {
         classifier.scan(chunk);
@@ -642,7 +651,7 @@ async function checkIntegrity(ctx: Context, file: string, size: number): Promise
   // The same classifier the restore feeds psql through (restorePlain), over the whole inflated stream.
   const sink = classifying();
   try {
-    await pipeline(createReadStream(file), createGunzip(), sink, plan.signal ? { signal: plan.signal } : {});
+    await pipeline(...inflating(file), sink, plan.signal ? { signal: plan.signal } : {});
   } catch (err) {
     if (err instanceof Error && err.name === 'AbortError') throw err;
     if (err instanceof PlainSqlRefusal) throw refusedBackup(name, err);
@@ -907,7 +916,7 @@ async function restorePlain(ctx: Context, fresh: PgConnection, file: string): Pr
   const stdin = psql.stdin;
   if (!stdin) throw new Error('psql started without a stdin pipe');
   // A refused line stops psql before its input closes (psql runs what is left unfinished at the end of its input).
-  const feeding = pipeline(createReadStream(file), createGunzip(), restrictedFeed(key, () => psql.kill()), stdin);
+  const feeding = pipeline(...inflating(file), restrictedFeed(key, () => psql.kill()), stdin);
   // A damaged stream must not let psql run what it has so far and exit 0.
   feeding.catch((err: unknown) => {
     if (!isPipeClosed(err)) psql.kill();

@@ -323,6 +323,8 @@ export function restrictedFeed(key: string, onRefusal: () => void): Transform {
     callback(err instanceof Error ? err : new Error(String(err)));
   };
   return new Transform({
+    // Room for a few of the inflater's 256 KB chunks on each side, so that inflating, classifying and psql overlap.
+    highWaterMark: 1024 * 1024,
     transform(chunk: Buffer, _encoding, callback) {
       try {
         start(this);

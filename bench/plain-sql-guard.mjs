@@ -23,7 +23,13 @@ import { pathToFileURL } from 'node:url';
 import { createGunzip, createGzip } from 'node:zlib';
 import { onCleanup, trackChild } from './support/cleanup.mjs';
 import { MemorySampler } from './support/memory.mjs';
-import { admin, checkpoint, createAppDatabase as createGeneratedDatabase, rowCount, urlOf } from './support/pgbench-data.mjs';
+import {
+  admin,
+  checkpoint,
+  createAppDatabase as createGeneratedDatabase,
+  rowCount,
+  urlOf,
+} from './support/pgbench-data.mjs';
 import { megabytes, ratio, round, seconds, verdict } from './support/stats.mjs';
 import { stopSwitch, tempFolder as newTempFolder } from './support/tools.mjs';
 
@@ -54,10 +60,11 @@ async function lifeline() {
 
 function sqlGzName(at) {
   const iso = at.toISOString();
-  return `${PREFIX}_${iso.slice(0, 4)}${iso.slice(5, 7)}${iso.slice(8, 10)}_${iso.slice(11, 13)}${iso.slice(14, 16)}${iso.slice(17, 19)}.sql.gz`;
+  const digits = iso.replace(/[^0-9]/g, '');
+  return `${PREFIX}_${digits.slice(0, 8)}_${digits.slice(8, 14)}.sql.gz`;
 }
 
-/** A child process tracked for cleanup, killed by its pid after `TOOL_LIMIT_MS`; resolves its exit, keeps its stderr. */
+/** A child process tracked for cleanup and killed by its pid after TOOL_LIMIT_MS; `exited` fails with its stderr. */
 function child(command, args, options) {
   alive();
   const proc = spawn(command, args, options);
@@ -89,7 +96,10 @@ function child(command, args, options) {
 
 /** pg_dump (plain SQL) | gzip into `path`, streamed. */
 async function dumpPlain(url, path) {
-  const dump = child('pg_dump', ['--no-owner', '--no-privileges', `--dbname=${url}`], { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '', LC_ALL: 'C' } });
+  const dump = child('pg_dump', ['--no-owner', '--no-privileges', `--dbname=${url}`], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { PATH: process.env.PATH ?? '', LC_ALL: 'C' },
+  });
   await Promise.all([pipeline(dump.proc.stdout, createGzip(), createWriteStream(path)), dump.exited]);
 }
 
@@ -108,7 +118,10 @@ async function baseline(file, rows) {
     const env = { PATH: process.env.PATH ?? '', LC_ALL: 'C', PGOPTIONS: SERVER_OPTIONS };
     const gunzip = child('gunzip', ['-c', file], { stdio: ['ignore', 'pipe', 'pipe'], env });
     // gunzip's stdout handed to psql as its stdin: the two processes are piped directly, as by a shell.
-    const psql = child('psql', ['--no-psqlrc', '--quiet', '--set=ON_ERROR_STOP=1', `--dbname=${urlOf(database)}`], { stdio: [gunzip.proc.stdout, 'ignore', 'pipe'], env });
+    const psql = child('psql', ['--no-psqlrc', '--quiet', '--set=ON_ERROR_STOP=1', `--dbname=${urlOf(database)}`], {
+      stdio: [gunzip.proc.stdout, 'ignore', 'pipe'],
+      env,
+    });
     // psql holds its own copy of the pipe; ours would keep gunzip's 'close' from ever coming.
     gunzip.proc.stdout.destroy();
     await Promise.all([gunzip.exited, psql.exited]);
@@ -171,7 +184,10 @@ async function inflateOnly(file) {
   return { ms: performance.now() - t0, bytes };
 }
 
-const mean = (values) => (values.length === 0 || values.some((v) => !Number.isFinite(v)) ? NaN : values.reduce((a, b) => a + b, 0) / values.length);
+const mean = (values) =>
+  values.length === 0 || values.some((v) => !Number.isFinite(v))
+    ? NaN
+    : values.reduce((a, b) => a + b, 0) / values.length;
 
 export async function run(print) {
   stopper.arm();
@@ -180,7 +196,8 @@ export async function run(print) {
   // The source, its .sql.gz, one restored copy at a time, WAL: about 4x the data, with room.
   const needGb = GB * 5;
   print(`free disk at ${tmpdir()}: ${round(freeGb, 1)} GB; this run needs about ${round(needGb, 1)} GB`);
-  if (freeGb < needGb) throw new Error(`not enough free disk: ${round(freeGb, 1)} GB free, about ${round(needGb, 1)} GB needed`);
+  if (freeGb < needGb)
+    throw new Error(`not enough free disk: ${round(freeGb, 1)} GB free, about ${round(needGb, 1)} GB needed`);
 
   const { engine, createFileStore } = await lifeline();
   const app = await createGeneratedDatabase(SIZE_MB, print, { label: 'psg', alive });
@@ -191,7 +208,10 @@ export async function run(print) {
   const d0 = performance.now();
   await dumpPlain(app.url, file);
   const sqlGzBytes = statSync(file).size;
-  print(`pg_dump (plain) | gzip of ${megabytes(app.size)}: ${backup} ${megabytes(sqlGzBytes)} in ${seconds(performance.now() - d0)}`);
+  print(
+    `pg_dump (plain) | gzip of ${megabytes(app.size)}: ${backup} ${megabytes(sqlGzBytes)} ` +
+      `in ${seconds(performance.now() - d0)}`,
+  );
 
   const plan = {
     targetUrl: app.url,
@@ -215,7 +235,8 @@ export async function run(print) {
           const b = await baseline(file, app.rows);
           baselines.push(b);
           print(
-            `baseline ${baselines.length}/${RUNS}: CREATE DATABASE + gunzip | psql ${seconds(b.ms)} (CREATE DATABASE ${Math.round(b.createMs)} ms; ` +
+            `baseline ${baselines.length}/${RUNS}: CREATE DATABASE + gunzip | psql ${seconds(b.ms)} ` +
+              `(CREATE DATABASE ${Math.round(b.createMs)} ms; ` +
               `machine CPU busy ${b.cpu?.machine_busy_pct}%, ` +
               `iowait ${b.cpu?.machine_iowait_pct}%; gunzip + psql peak ${b.memory.children_peak_mb} MB RSS)`,
           );
@@ -223,16 +244,21 @@ export async function run(print) {
           const g = await guarded({ engine, plan, rows: app.rows });
           guardedRuns.push(g);
           print(
-            `guarded ${guardedRuns.length}/${RUNS}: Lifeline's restore step ${seconds(g.ms)} (its feed into psql ${seconds(g.feedMs)}; ` +
+            `guarded ${guardedRuns.length}/${RUNS}: Lifeline's restore step ${seconds(g.ms)} ` +
+              `(its feed into psql ${seconds(g.feedMs)}; ` +
               `this process ${g.cpu?.process_cpu_pct_of_one_cpu}% of one CPU, ` +
-              `machine busy ${g.cpu?.machine_busy_pct}%, iowait ${g.cpu?.machine_iowait_pct}%; this process peak ${g.memory.rss_peak_mb} MB RSS ` +
-              `(first ${g.memory.rss_first_mb} MB), psql ${g.memory.children_peak_mb} MB); its preflight ${seconds(g.preflightMs)}`,
+              `machine busy ${g.cpu?.machine_busy_pct}%, iowait ${g.cpu?.machine_iowait_pct}%; ` +
+              `this process peak ${g.memory.rss_peak_mb} MB RSS (first ${g.memory.rss_first_mb} MB), ` +
+              `psql ${g.memory.children_peak_mb} MB); its preflight ${seconds(g.preflightMs)}`,
           );
           print(`  preflight said: ${g.preflightDetail}`);
           print(`  restore step said: ${g.detail}`);
           const inflate = await inflateOnly(file);
           inflates.push(inflate);
-          print(`  the same inflating pass without the classifier: ${seconds(inflate.ms)} for ${megabytes(inflate.bytes)} of SQL`);
+          print(
+            `  the same inflating pass without the classifier: ${seconds(inflate.ms)} ` +
+              `for ${megabytes(inflate.bytes)} of SQL`,
+          );
         }
       }
     }
@@ -253,12 +279,23 @@ export async function run(print) {
 
   print(`baseline gunzip | psql: mean ${seconds(baselineMs)} (${baselines.map((b) => seconds(b.ms)).join(', ')})`);
   print(`guarded restore step:  mean ${seconds(guardedMs)} (${guardedRuns.map((g) => seconds(g.ms)).join(', ')})`);
-  print(`ratio guarded / baseline = ${restoreRatio} (the feed alone against gunzip | psql alone, CREATE DATABASE left out of both: ${feedRatio})`);
-  print(`(not a target) preflight with the classifier ${seconds(preflightMs)} vs the same pass without it ${seconds(inflateMs)}: ${preflightRatio}x`);
-  print(`${verdict(ok)} guarded plain-SQL restore <= ${TARGET_RATIO} x gunzip | psql of the same ${megabytes(sqlGzBytes)} .sql.gz (${restoreRatio ?? 'missing'})`);
+  print(
+    `ratio guarded / baseline = ${restoreRatio} ` +
+      `(the feed alone against gunzip | psql alone, CREATE DATABASE left out of both: ${feedRatio})`,
+  );
+  print(
+    `(not a target) preflight with the classifier ${seconds(preflightMs)} ` +
+      `vs the same pass without it ${seconds(inflateMs)}: ${preflightRatio}x`,
+  );
+  print(
+    `${verdict(ok)} guarded plain-SQL restore <= ${TARGET_RATIO} x gunzip | psql of the same ` +
+      `${megabytes(sqlGzBytes)} .sql.gz (${restoreRatio ?? 'missing'})`,
+  );
 
   return {
-    headline: `guarded restore ${seconds(guardedMs)} vs gunzip | psql ${seconds(baselineMs)}: ${restoreRatio}x; preflight ${preflightRatio}x the same pass unclassified`,
+    headline:
+      `guarded restore ${seconds(guardedMs)} vs gunzip | psql ${seconds(baselineMs)}: ${restoreRatio}x; ` +
+      `preflight ${preflightRatio}x the same pass unclassified`,
     size_mb: SIZE_MB,
     database_bytes: app.size,
     sql_gz_bytes: sqlGzBytes,

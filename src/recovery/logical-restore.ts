@@ -416,8 +416,9 @@ function classifying(): Writable & { readonly summary: () => PlainSqlSummary } {
 /** Why a plain-SQL backup is refused, in the words a restore or drill reports. */
 function refusedBackup(name: string, refusal: PlainSqlRefusal): RestoreFailedError {
   return new RestoreFailedError(
-    `backup ${name} is refused: ${refusal.message}. A restore never runs a psql meta-command from a backup (only ` +
-      `pg_dump's own leading \\restrict and trailing \\unrestrict lines are allowed, and replaced); nothing was restored`,
+    `backup ${name} is refused: ${refusal.message}. A restore never runs a psql meta-command from a backup ` +
+      `(only pg_dump's own leading \\restrict and trailing \\unrestrict lines are allowed, and replaced); ` +
+      'nothing was restored',
   );
 }
 
@@ -425,9 +426,9 @@ function refusedBackup(name: string, refusal: PlainSqlRefusal): RestoreFailedErr
 function checkPsql(version: ToolVersion): void {
   if (psqlHasRestrict(version)) return;
   throw new RestoreFailedError(
-    `psql ${version.major}.${version.minor} (${version.text}) cannot restore a plain-SQL backup safely: its restricted ` +
-      `mode (\\restrict), which keeps a backup from running shell commands, is missing or can be escaped. ` +
-      `Install ${psqlRestrictNeeded(version.major)}`,
+    `psql ${version.major}.${version.minor} (${version.text}) cannot restore a plain-SQL backup safely: ` +
+      'its restricted mode (\\restrict), which keeps a backup from running shell commands, is missing or can be ' +
+      `escaped. Install ${psqlRestrictNeeded(version.major)}`,
   );
 }
 
@@ -660,7 +661,8 @@ async function checkIntegrity(ctx: Context, file: string, size: number): Promise
   const seen = sink.summary();
   const copies = `${seen.copyBlocks} COPY block${seen.copyBlocks === 1 ? '' : 's'}`;
   const own = seen.ownRestrict ? "; pg_dump's own \\restrict pair replaced by Lifeline's key" : '';
-  return `gzip intact, ${megabytes(seen.bytes)} of SQL (${seen.lines.toLocaleString('en-US')} lines, ${copies}), no psql meta-command${own}`;
+  const lines = `${seen.lines.toLocaleString('en-US')} lines`;
+  return `gzip intact, ${megabytes(seen.bytes)} of SQL (${lines}, ${copies}), no psql meta-command${own}`;
 }
 
 /**
@@ -923,7 +925,9 @@ async function restorePlain(ctx: Context, fresh: PgConnection, file: string): Pr
   });
   const [fed, exited] = await Promise.allSettled([feeding, psql.done]);
   if (exited.status === 'rejected' && exited.reason instanceof AbortError) throw exited.reason;
-  if (fed.status === 'rejected' && fed.reason instanceof PlainSqlRefusal) throw refusedBackup(plan.backupName, fed.reason);
+  if (fed.status === 'rejected' && fed.reason instanceof PlainSqlRefusal) {
+    throw refusedBackup(plan.backupName, fed.reason);
+  }
   if (fed.status === 'rejected' && !isPipeClosed(fed.reason)) {
     throw new RestoreFailedError(`backup ${plan.backupName} is damaged: ${ctx.scrub((fed.reason as Error).message)}`);
   }

@@ -198,7 +198,8 @@ export class PlainSqlClassifier {
     }
     this.length += count;
     // Longer than pg_dump's own \restrict or \unrestrict line: refused now, neither read nor held any further.
-    if (this.heldBack && this.length > HEAD_MAX) throw this.refusal(this.head, 0, this.headLength, this.leadingBlanks, this.length);
+    if (this.heldBack && this.length > HEAD_MAX)
+      throw this.refusal(this.head, 0, this.headLength, this.leadingBlanks, this.length);
     return this.heldBack ? from : undefined;
   }
 
@@ -249,11 +250,18 @@ export class PlainSqlClassifier {
       throw this.refusal(head, headStart, headEnd, blanks, length);
     }
     if (this.closedAt !== undefined) {
-      throw new PlainSqlRefusal(this.line, `SQL after the dump's closing \\unrestrict (line ${this.closedAt}), where pg_dump writes none`);
+      throw new PlainSqlRefusal(
+        this.line,
+        `SQL after the dump's closing \\unrestrict (line ${this.closedAt}), where pg_dump writes none`,
+      );
     }
     if (head[headStart] === DASH && head[headStart + 1] === DASH) return false;
     this.sqlSeen = true;
-    if (blanks === 0 && startsWith(head, headStart, headEnd, COPY_START) && endsCopyStatement(tail, tailStart, tailEnd)) {
+    if (
+      blanks === 0 &&
+      startsWith(head, headStart, headEnd, COPY_START) &&
+      endsCopyStatement(tail, tailStart, tailEnd)
+    ) {
       this.inCopy = true;
       this.copyBlocks += 1;
     }
@@ -272,7 +280,8 @@ export class PlainSqlClassifier {
     if (i < end && !isBlank(head[i] ?? 0) && head[i] !== BACKSLASH) name += '…';
     const what =
       name === '\\restrict' || name === '\\unrestrict'
-        ? `a ${name} that is not pg_dump's own (its leading \\restrict and trailing \\unrestrict, one key, before and after all SQL)`
+        ? `a ${name} that is not pg_dump's own (its leading \\restrict and trailing \\unrestrict, one key, ` +
+          'before and after all SQL)'
         : `the psql meta-command ${name}`;
     const indented = blanks > 0 ? ' after blanks (psql skips them)' : '';
     const long = length > HEAD_MAX ? ` on a line of more than ${HEAD_MAX} bytes` : '';
@@ -283,7 +292,9 @@ export class PlainSqlClassifier {
 /** `\.` alone on its line (a CR allowed), as psql's copy loop ends COPY data. */
 function endsCopy(buf: Buffer, start: number, end: number): boolean {
   const length = end - start;
-  return (length === 2 || (length === 3 && buf[start + 2] === CR)) && buf[start] === BACKSLASH && buf[start + 1] === DOT;
+  return (
+    (length === 2 || (length === 3 && buf[start + 2] === CR)) && buf[start] === BACKSLASH && buf[start + 1] === DOT
+  );
 }
 
 /** The line ends ` FROM stdin;` (a CR allowed), as pg_dump ends its COPY statements. */

@@ -55,7 +55,10 @@ let hostileLine: number;
 function hostile(dump: string, marker: string): { sql: string; line: number } {
   const key = /^\\restrict ([A-Za-z0-9]+)$/m.exec(dump)?.[1];
   if (!key) throw new Error('the local pg_dump did not write \\restrict: it is older than August 2025');
-  const sql = dump.replace(`\\restrict ${key}\n`, `\\restrict ${key}\n\\unrestrict ${key}\n\\! touch ${marker}\n\\restrict ${key}\n`);
+  const sql = dump.replace(
+    `\\restrict ${key}\n`,
+    `\\restrict ${key}\n\\unrestrict ${key}\n\\! touch ${marker}\n\\restrict ${key}\n`,
+  );
   return { sql, line: sql.split('\n').indexOf(`\\! touch ${marker}`) + 1 };
 }
 
@@ -79,7 +82,10 @@ beforeAll(async () => {
       verify: [SELECT COUNT(*) FROM users]
     backups: { store: "file://${store}", prefix: ${PREFIX}, retention_days: 7, rpo_minutes: 360, drill_schedule: "off" }
     require_approval: [restore]`;
-  w = await World.create({ config: { steps: [{ after_minutes: 0, notify: 'oncall' }], environmentsYaml }, extraEnv: { ...aws.env(), TMPDIR: scratch } });
+  w = await World.create({
+    config: { steps: [{ after_minutes: 0, notify: 'oncall' }], environmentsYaml },
+    extraEnv: { ...aws.env(), TMPDIR: scratch },
+  });
   await w.process().start();
 });
 
@@ -106,20 +112,30 @@ async function startJob(text: string, user: string = USERS.declarer): Promise<nu
 }
 
 async function finished(job: number): Promise<{ state: string; outcome: string | null }> {
-  return waitUntil(`JOB-${job} to finish`, async () => {
-    const r = await jobRow(w, job);
-    return r && ['succeeded', 'failed', 'cancelled'].includes(r.state) ? r : undefined;
-  }, 45_000, 100);
+  return waitUntil(
+    `JOB-${job} to finish`,
+    async () => {
+      const r = await jobRow(w, job);
+      return r && ['succeeded', 'failed', 'cancelled'].includes(r.state) ? r : undefined;
+    },
+    45_000,
+    100,
+  );
 }
 
 async function resultText(job: number): Promise<string> {
   const re = new RegExp(`^JOB-${job} (succeeded|failed)\\b`);
-  const post = await waitUntil(`the result of JOB-${job}`, () => w.slack.posts().find((c) => c.body.thread_ts !== undefined && re.test(String(c.body.text ?? ''))));
+  const post = await waitUntil(`the result of JOB-${job}`, () =>
+    w.slack.posts().find((c) => c.body.thread_ts !== undefined && re.test(String(c.body.text ?? ''))),
+  );
   return allText(post.body);
 }
 
 async function stepRows(job: number): Promise<{ name: string; state: string; detail: string }[]> {
-  const { rows } = await w.sql.query<{ name: string; state: string; detail: string }>('SELECT name, state, detail FROM recovery_steps WHERE job = $1 ORDER BY step_index', [job]);
+  const { rows } = await w.sql.query<{ name: string; state: string; detail: string }>(
+    'SELECT name, state, detail FROM recovery_steps WHERE job = $1 ORDER BY step_index',
+    [job],
+  );
   return rows;
 }
 
@@ -143,7 +159,9 @@ async function watchingLeftovers<T>(work: () => Promise<T>): Promise<{ result: T
 
 /** What the refusal names: the backup, the line, the command; never the shell command's arguments. */
 function expectRefusalNamed(text: string): void {
-  expect(text).toContain(`backup ${hostileFile} is refused: line ${hostileLine}: the psql meta-command \\! outside COPY data`);
+  expect(text).toContain(
+    `backup ${hostileFile} is refused: line ${hostileLine}: the psql meta-command \\! outside COPY data`,
+  );
   expect(text).not.toContain('pwned');
 }
 
@@ -158,23 +176,29 @@ describe('a hostile plain-SQL backup', () => {
     try {
       const url = new URL(ADMIN_URL);
       url.pathname = `/${database}`;
-      const psql = spawn('psql', ['--no-psqlrc', '--quiet', '--set=ON_ERROR_STOP=1', `--dbname=${url.toString()}`], { stdio: ['pipe', 'ignore', 'pipe'] });
+      const psql = spawn('psql', ['--no-psqlrc', '--quiet', '--set=ON_ERROR_STOP=1', `--dbname=${url.toString()}`], {
+        stdio: ['pipe', 'ignore', 'pipe'],
+      });
       const exited = new Promise<number | null>((resolve) => psql.on('close', resolve));
       psql.stdin.end(attack.sql);
       expect(await exited).toBe(0);
-      expect(existsSync(controlMarker), 'psql ran the backup\'s \\! command').toBe(true);
+      expect(existsSync(controlMarker), "psql ran the backup's \\! command").toBe(true);
     } finally {
       await withClient(ADMIN_URL, (c) => c.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`));
     }
   });
 
-  test('`/dr restore prod latest`, approved: refused in preflight naming the line and command; prod untouched, nothing ran', async () => {
+  test('`/dr restore prod latest`, approved: refused in preflight naming line and command; nothing ran', async () => {
     const filesBefore = await storeFiles(store);
     const job = await startJob(`restore ${ENV} latest`);
-    const plan = await waitUntil(`the plan of JOB-${job}`, () => {
-      const post = planPost(w, job);
-      return post && buttonsOf(post.body).length > 0 ? post : undefined;
-    }, 15_000);
+    const plan = await waitUntil(
+      `the plan of JOB-${job}`,
+      () => {
+        const post = planPost(w, job);
+        return post && buttonsOf(post.body).length > 0 ? post : undefined;
+      },
+      15_000,
+    );
     expect(allText(plan.body)).toContain(hostileFile);
     const { result: end, seen } = await watchingLeftovers(async () => {
       const click = await clickButton(w, plan as SlackCall, 'Approve', USERS.cto);
@@ -186,7 +210,9 @@ describe('a hostile plain-SQL backup', () => {
     const result = await resultText(job);
     expect(result).toMatch(/preflight/);
     expectRefusalNamed(result);
-    expect((await stepRows(job)).map((s) => [s.name, s.state])).toEqual([['preflight: target reachable, backup readable and intact', 'failed']]);
+    expect((await stepRows(job)).map((s) => [s.name, s.state])).toEqual([
+      ['preflight: target reachable, backup readable and intact', 'failed'],
+    ]);
     expect(seen, 'no fresh database was ever created').toEqual([]);
     expect(existsSync(join(markers, 'pwned'))).toBe(false);
     expect(await app.fingerprint()).toBe(original);
@@ -198,7 +224,7 @@ describe('a hostile plain-SQL backup', () => {
     expect(audit.at(-1)?.action).toBe('failed');
   });
 
-  test('`/dr drill prod` fails in preflight: no scratch database, a failed drill recorded, prod untouched, nothing ran', async () => {
+  test('`/dr drill prod` fails in preflight: no scratch database, a failed drill recorded, nothing ran', async () => {
     const { result: job, seen } = await watchingLeftovers(async () => {
       const started = await startJob(`drill ${ENV}`);
       const end = await finished(started);
@@ -209,9 +235,14 @@ describe('a hostile plain-SQL backup', () => {
     expect(result).toContain(hostileFile);
     expectRefusalNamed(result);
     expect(result).toMatch(/prod's own database was not touched/);
-    expect((await stepRows(job)).map((s) => [s.name, s.state])).toEqual([['preflight: latest backup readable', 'failed']]);
+    expect((await stepRows(job)).map((s) => [s.name, s.state])).toEqual([
+      ['preflight: latest backup readable', 'failed'],
+    ]);
     expect(seen, 'the drill never created its scratch database').toEqual([]);
-    const { rows } = await w.sql.query<{ backup_name: string; passed: boolean }>('SELECT backup_name, passed FROM drills WHERE job = $1', [job]);
+    const { rows } = await w.sql.query<{ backup_name: string; passed: boolean }>(
+      'SELECT backup_name, passed FROM drills WHERE job = $1',
+      [job],
+    );
     expect(rows).toEqual([{ backup_name: hostileFile, passed: false }]);
     expect(existsSync(join(markers, 'pwned'))).toBe(false);
     expect(await app.fingerprint()).toBe(original);
@@ -222,10 +253,14 @@ describe('a hostile plain-SQL backup', () => {
   test('the good plain-SQL backup beside it still restores by name (its own \\restrict pair replaced)', async () => {
     await app.query('DELETE FROM users WHERE id > 10');
     const job = await startJob(`restore ${ENV} file ${goodFile}`);
-    const plan = await waitUntil(`the plan of JOB-${job}`, () => {
-      const post = planPost(w, job);
-      return post && buttonsOf(post.body).length > 0 ? post : undefined;
-    }, 15_000);
+    const plan = await waitUntil(
+      `the plan of JOB-${job}`,
+      () => {
+        const post = planPost(w, job);
+        return post && buttonsOf(post.body).length > 0 ? post : undefined;
+      },
+      15_000,
+    );
     await clickButton(w, plan, 'Approve', USERS.lead);
     const end = await finished(job);
     expect(end.state, end.outcome ?? '').toBe('succeeded');

@@ -16,7 +16,14 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createFileStore } from '../../src/backups/file-store.js';
 import { safetyCopyFileName } from '../../src/backups/names.js';
 import type { BackupStore } from '../../src/backups/store.js';
-import { cleanup, preflight, restoreIntoFresh, RestoreFailedError, type LogicalRestorePlan, type RestoreState } from '../../src/recovery/logical-restore.js';
+import {
+  cleanup,
+  preflight,
+  restoreIntoFresh,
+  RestoreFailedError,
+  type LogicalRestorePlan,
+  type RestoreState,
+} from '../../src/recovery/logical-restore.js';
 import type { PgToolOptions } from '../../src/recovery/pg-tools.js';
 
 const ADMIN_URL = process.env.LIFELINE_TEST_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -41,19 +48,28 @@ async function withClient<T>(url: string, work: (c: pg.Client) => Promise<T>): P
   }
 }
 const asAdmin = <T>(work: (c: pg.Client) => Promise<T>): Promise<T> => withClient(ADMIN_URL, work);
-const asRole = <T>(database: string, work: (c: pg.Client) => Promise<T>): Promise<T> => withClient(urlFor(database), work);
+const asRole = <T>(database: string, work: (c: pg.Client) => Promise<T>): Promise<T> =>
+  withClient(urlFor(database), work);
 
 /** Every row of `notes`, in order: equal fingerprints mean equal contents. */
 async function fingerprint(database: string): Promise<string> {
   return asRole(database, async (c) => {
-    const { rows } = await c.query<{ h: string }>(`SELECT md5(string_agg(coalesce(body, '<null>') || '|' || id, ';' ORDER BY id)) AS h FROM notes`);
+    const { rows } = await c.query<{ h: string }>(
+      `SELECT md5(string_agg(coalesce(body, '<null>') || '|' || id, ';' ORDER BY id)) AS h FROM notes`,
+    );
     return rows[0]?.h ?? '';
   });
 }
 
 /** Databases whose name starts with the target's: the target alone when nothing was created or left behind. */
 async function runDatabases(): Promise<string[]> {
-  return asAdmin(async (c) => (await c.query<{ datname: string }>('SELECT datname FROM pg_database WHERE starts_with(datname, $1) ORDER BY 1', [TARGET])).rows.map((r) => r.datname));
+  return asAdmin(async (c) =>
+    (
+      await c.query<{ datname: string }>('SELECT datname FROM pg_database WHERE starts_with(datname, $1) ORDER BY 1', [
+        TARGET,
+      ])
+    ).rows.map((r) => r.datname),
+  );
 }
 
 let storeDir: string;
@@ -92,7 +108,9 @@ function marker(label: string): string {
 }
 
 /** preflight, then restoreIntoFresh: where it failed (or 'nowhere') and the error. Always cleans up after itself. */
-async function attempt(plan: LogicalRestorePlan): Promise<{ failedIn: string; error?: Error; preflightDetail?: string }> {
+async function attempt(
+  plan: LogicalRestorePlan,
+): Promise<{ failedIn: string; error?: Error; preflightDetail?: string }> {
   let state: RestoreState = {};
   let failedIn = 'preflight';
   let preflightDetail: string | undefined;
@@ -123,15 +141,24 @@ beforeAll(async () => {
     // body first and nullable: pg_dump's COPY data then has lines starting with \N; values with backslashes, a
     // value that is `\.`, CR LF inside a value.
     await c.query('CREATE TABLE notes (body text, id int PRIMARY KEY)');
-    await c.query(`INSERT INTO notes SELECT CASE WHEN g % 3 = 0 THEN NULL ELSE 'note ' || g END, g FROM generate_series(1, 300) g`);
-    await c.query(`INSERT INTO notes VALUES ('\\.', 301), ('\\! touch /tmp/never', 302), (E'line one\\r\\nline two', 303), ('C:\\temp\\', 304)`);
+    await c.query(
+      `INSERT INTO notes SELECT CASE WHEN g % 3 = 0 THEN NULL ELSE 'note ' || g END, g FROM generate_series(1, 300) g`,
+    );
+    await c.query(
+      `INSERT INTO notes VALUES ('\\.', 301), ('\\! touch /tmp/never', 302), (E'line one\\r\\nline two', 303), ` +
+        `('C:\\temp\\', 304)`,
+    );
     await c.query(`COMMENT ON TABLE notes IS 'backslash \\ in a comment'`);
   });
   original = await fingerprint(TARGET);
-  dump = execFileSync('pg_dump', ['--no-owner', '--no-privileges', '--dbname', urlFor(TARGET).replace(`:${PASSWORD}`, '')], {
-    env: { PATH: process.env.PATH ?? '', PGPASSWORD: PASSWORD },
-    maxBuffer: 64 << 20,
-  }).toString();
+  dump = execFileSync(
+    'pg_dump',
+    ['--no-owner', '--no-privileges', '--dbname', urlFor(TARGET).replace(`:${PASSWORD}`, '')],
+    {
+      env: { PATH: process.env.PATH ?? '', PGPASSWORD: PASSWORD },
+      maxBuffer: 64 << 20,
+    },
+  ).toString();
 });
 
 afterAll(async () => {
@@ -143,7 +170,7 @@ afterAll(async () => {
 });
 
 describe('plain-SQL restores never run a psql meta-command', () => {
-  test("a pg_dump 15 plain dump (its own \\restrict pair, COPY data starting with \\N) restores; its pair is replaced", async () => {
+  test('a pg_dump 15 plain dump (own \\restrict pair, COPY lines starting \\N) restores, pair replaced', async () => {
     const ownKey = /^\\restrict ([A-Za-z0-9]+)$/m.exec(dump)?.[1];
     expect(ownKey, 'the local pg_dump writes \\restrict').toBeDefined();
     expect(dump).toContain(`\\unrestrict ${ownKey}`);
@@ -151,7 +178,12 @@ describe('plain-SQL restores never run a psql meta-command', () => {
     const name = await storeBackup(dump);
     const plan = planFor(name);
     const checked = await preflight(plan, {});
-    expect(checked.detail).toMatch(/gzip intact, .* of SQL \([\d,]+ lines, 1 COPY block\), no psql meta-command; pg_dump's own \\restrict pair replaced by Lifeline's key/);
+    expect(checked.detail).toMatch(
+      new RegExp(
+        'gzip intact, .* of SQL \\([\\d,]+ lines, 1 COPY block\\), no psql meta-command; ' +
+          "pg_dump's own \\\\restrict pair replaced by Lifeline's key",
+      ),
+    );
     const restored = await restoreIntoFresh(plan, checked.state);
     expect(restored.detail).toContain('gunzip | psql');
     expect(await fingerprint(restored.state.freshDb ?? '')).toBe(original);
@@ -159,16 +191,21 @@ describe('plain-SQL restores never run a psql meta-command', () => {
     expect(await runDatabases()).toEqual([TARGET]);
   });
 
-  test('the attack (the dump lifts its own \\restrict, then \\!) is refused in preflight: nothing created, nothing ran', async () => {
+  test('the attack (the dump lifts its own \\restrict, then \\!) is refused in preflight; nothing done', async () => {
     const touched = marker('attack');
     const ownKey = /^\\restrict ([A-Za-z0-9]+)$/m.exec(dump)?.[1] ?? '';
-    const hostile = dump.replace(`\\restrict ${ownKey}\n`, `\\restrict ${ownKey}\n\\unrestrict ${ownKey}\n\\! touch ${touched}\n\\restrict ${ownKey}\n`);
+    const hostile = dump.replace(
+      `\\restrict ${ownKey}\n`,
+      `\\restrict ${ownKey}\n\\unrestrict ${ownKey}\n\\! touch ${touched}\n\\restrict ${ownKey}\n`,
+    );
     const line = hostile.split('\n').indexOf(`\\! touch ${touched}`) + 1;
     const name = await storeBackup(hostile);
     const { failedIn, error } = await attempt(planFor(name));
     expect(failedIn).toBe('preflight');
     expect(error).toBeInstanceOf(RestoreFailedError);
-    expect(error?.message).toContain(`backup ${name} is refused: line ${line}: the psql meta-command \\! outside COPY data`);
+    expect(error?.message).toContain(
+      `backup ${name} is refused: line ${line}: the psql meta-command \\! outside COPY data`,
+    );
     expect(error?.message).not.toContain('touch');
     expect(existsSync(touched)).toBe(false);
     expect(await runDatabases()).toEqual([TARGET]);
@@ -177,14 +214,34 @@ describe('plain-SQL restores never run a psql meta-command', () => {
   });
 
   test.each([
-    ['\\connect to the live target by name', (m: string) => `SELECT 1;\n\\connect ${TARGET}\nDROP TABLE notes;\n\\! touch ${m}\n`, 2, '\\connect'],
+    [
+      '\\connect to the live target by name',
+      (m: string) => `SELECT 1;\n\\connect ${TARGET}\nDROP TABLE notes;\n\\! touch ${m}\n`,
+      2,
+      '\\connect',
+    ],
     ['an indented shell command', (m: string) => `SELECT 1;\n   \\! touch ${m}\n`, 2, '\\! after blanks'],
     ['a shell command with CRLF', (m: string) => `SELECT 1;\r\n\\! touch ${m}\r\n`, 2, '\\!'],
     ['a client-side \\copy to a file', (m: string) => `\\copy (SELECT 1) to '${m}'\n`, 1, '\\copy'],
     ['\\o to a file', (m: string) => `\\o ${m}\nSELECT 1;\n`, 1, '\\o'],
-    ['a \\. outside COPY data', (m: string) => `COPY notes (body, id) FROM stdin;\nx\t1\n\\.\n\\.\n\\! touch ${m}\n`, 4, '\\.'],
-    ['a \\restrict after SQL', (m: string) => `SELECT 1;\n\\restrict abc\n\\! touch ${m}\n`, 2, '\\restrict that is not'],
-    ['an \\unrestrict with a backquoted key', (m: string) => `\\restrict abc\nSELECT 1;\n\\unrestrict \`touch ${m}\`\n`, 3, '\\unrestrict that is not'],
+    [
+      'a \\. outside COPY data',
+      (m: string) => `COPY notes (body, id) FROM stdin;\nx\t1\n\\.\n\\.\n\\! touch ${m}\n`,
+      4,
+      '\\.',
+    ],
+    [
+      'a \\restrict after SQL',
+      (m: string) => `SELECT 1;\n\\restrict abc\n\\! touch ${m}\n`,
+      2,
+      '\\restrict that is not',
+    ],
+    [
+      'an \\unrestrict with a backquoted key',
+      (m: string) => `\\restrict abc\nSELECT 1;\n\\unrestrict \`touch ${m}\`\n`,
+      3,
+      '\\unrestrict that is not',
+    ],
   ])('refused in preflight: %s', async (label, sql, line, named) => {
     const touched = marker(label.replace(/\W+/g, '-'));
     const name = await storeBackup(sql(touched));
@@ -201,11 +258,21 @@ describe('plain-SQL restores never run a psql meta-command', () => {
   test.each([
     [
       "a COPY line inside a dollar quote hides the dump's own \\unrestrict and a \\! from the classifier",
-      (m: string) => `\\restrict K1\nSELECT $$\nCOPY notes (body, id) FROM stdin;\n$$;\n\\unrestrict K1\n\\! touch ${m}\n\\.\n\\unrestrict K1\n`,
+      (m: string) =>
+        `\\restrict K1\nSELECT $$\nCOPY notes (body, id) FROM stdin;\n$$;\n` +
+        `\\unrestrict K1\n\\! touch ${m}\n\\.\n\\unrestrict K1\n`,
       /\\unrestrict: wrong key/,
     ],
-    ['a COPY line inside a block comment hides a \\!', (m: string) => `/*\nCOPY notes (body, id) FROM stdin;\n*/\n\\! touch ${m}\n\\.\n`, /backslash commands are restricted/],
-    ['a \\! after SQL on the same line', (m: string) => `SELECT 1; \\! touch ${m}\n`, /backslash commands are restricted/],
+    [
+      'a COPY line inside a block comment hides a \\!',
+      (m: string) => `/*\nCOPY notes (body, id) FROM stdin;\n*/\n\\! touch ${m}\n\\.\n`,
+      /backslash commands are restricted/,
+    ],
+    [
+      'a \\! after SQL on the same line',
+      (m: string) => `SELECT 1; \\! touch ${m}\n`,
+      /backslash commands are restricted/,
+    ],
     ['a \\! after a byte-order mark', (m: string) => `\uFEFF\\! touch ${m}\n`, /backslash commands are restricted/],
   ])('the classifier is fooled, restricted psql is not: %s', async (label, sql, psqlSays) => {
     const touched = marker(label.replace(/\W+/g, '-').slice(0, 60));
@@ -228,7 +295,8 @@ describe('plain-SQL restores never run a psql meta-command', () => {
       const ran = join(binDir, 'psql-ran');
       writeFileSync(
         join(binDir, 'psql'),
-        `#!/bin/sh\nif [ "$1" = "--version" ]; then echo "psql (PostgreSQL) ${version}"; exit 0; fi\ntouch ${ran}\nexit 1\n`,
+        `#!/bin/sh\nif [ "$1" = "--version" ]; then echo "psql (PostgreSQL) ${version}"; exit 0; fi\n` +
+          `touch ${ran}\nexit 1\n`,
       );
       chmodSync(join(binDir, 'psql'), 0o755);
       const realDump = execFileSync('sh', ['-c', 'command -v pg_dump']).toString().trim();
@@ -238,23 +306,30 @@ describe('plain-SQL restores never run a psql meta-command', () => {
 
     test.each([
       ['15.13 (before \\restrict)', '15.13', 'psql 15.19 or newer'],
-      ['15.18 (\\restrict that a backquote escapes, CVE-2026-18408)', '15.18 (Debian 15.18-0+deb12u1)', 'psql 15.19 or newer'],
+      [
+        '15.18 (\\restrict that a backquote escapes, CVE-2026-18408)',
+        '15.18 (Debian 15.18-0+deb12u1)',
+        'psql 15.19 or newer',
+      ],
       ['17.10', '17.10', 'psql 17.11 or newer'],
       ['13.22 (end of life before the fix)', '13.22', 'psql 14.24, 15.19, 16.15, 17.11, 18.5'],
-    ])('psql %s: refused in preflight, naming what was found and what is needed; the fake never ran', async (_label, version, needed) => {
-      const { tools, ran } = fakeTools(version);
-      const name = await storeBackup(dump);
-      const { failedIn, error } = await attempt(planFor(name, tools));
-      expect(failedIn).toBe('preflight');
-      expect(error).toBeInstanceOf(RestoreFailedError);
-      expect(error?.message).toContain(`psql ${version.split(' ')[0]} (psql (PostgreSQL) ${version})`);
-      expect(error?.message).toContain(needed);
-      expect(existsSync(ran)).toBe(false);
-      expect(await runDatabases()).toEqual([TARGET]);
-      expect(readdirSync(workDir)).toEqual([]);
-    });
+    ])(
+      'psql %s: refused in preflight, naming what was found and what is needed; the fake never ran',
+      async (_label, version, needed) => {
+        const { tools, ran } = fakeTools(version);
+        const name = await storeBackup(dump);
+        const { failedIn, error } = await attempt(planFor(name, tools));
+        expect(failedIn).toBe('preflight');
+        expect(error).toBeInstanceOf(RestoreFailedError);
+        expect(error?.message).toContain(`psql ${version.split(' ')[0]} (psql (PostgreSQL) ${version})`);
+        expect(error?.message).toContain(needed);
+        expect(existsSync(ran)).toBe(false);
+        expect(await runDatabases()).toEqual([TARGET]);
+        expect(readdirSync(workDir)).toEqual([]);
+      },
+    );
 
-    test('a restore step on a worker with an old psql refuses too, before psql runs; the fresh database is dropped', async () => {
+    test('a restore step on a worker with an old psql refuses too, before psql runs; fresh db dropped', async () => {
       const { tools, ran } = fakeTools('16.14');
       const name = await storeBackup(dump);
       const plan = planFor(name);

@@ -896,7 +896,7 @@ async function restoreCustom(ctx: Context, fresh: PgConnection, file: string): P
 
 /**
  * gunzip | psql, with the two defences of plain-sql-guard.ts: the classifier between them (what preflight accepted is
- * exactly what psql gets, but for the dump's own \\restrict pair), and psql restricted under a key of our own that
+ * exactly what psql gets, but for the dump's own \restrict pair), and psql restricted under a key of our own that
  * nothing in its input can know. --no-psqlrc: no file of the host's adds to what psql runs; ON_ERROR_STOP: the first
  * error (a refused meta-command included) ends it with a failure. Its environment is runTool's: PATH, locale and
  * libpq settings, nothing else.

@@ -95,10 +95,10 @@ function planFor(backupName: string, tools?: PgToolOptions): LogicalRestorePlan 
 }
 
 /** Stores `sql` gzipped under a fresh backup name. */
-async function storeBackup(sql: string): Promise<string> {
+async function storeBackup(sql: string, level = 6): Promise<string> {
   names += 1;
   const name = `${PREFIX}_20260301_${String(names).padStart(6, '0')}.sql.gz`;
-  await store.write(name, Readable.from([gzipSync(sql)]));
+  await store.write(name, Readable.from([gzipSync(sql, { level })]));
   return name;
 }
 
@@ -285,6 +285,33 @@ describe('plain-SQL restores never run a psql meta-command', () => {
     expect(error?.message).toMatch(/psql exited with code 3/);
     expect(existsSync(touched)).toBe(false);
     expect(await runDatabases()).toEqual([TARGET]);
+    expect(await fingerprint(TARGET)).toBe(original);
+  });
+
+  test('a backup changed after its preflight is refused again by the feed into psql, which is stopped', async () => {
+    const touched = marker('changed-after-preflight');
+    const hostileLine = `\\! touch ${touched}`;
+    // Same length, stored uncompressed (gzip level 0): the same file size, so the restore step reads the change.
+    const benignLine = `--${' '.repeat(hostileLine.length - 2)}`;
+    const closing = /^\\unrestrict [A-Za-z0-9]+$/m.exec(dump)?.[0] ?? '';
+    const before = dump.replace(closing, `${benignLine}\n${closing}`);
+    const changed = dump.replace(closing, `${hostileLine}\n${closing}`);
+    const name = await storeBackup(before, 0);
+    const plan = planFor(name);
+    const checked = await preflight(plan, {});
+    expect(checked.state.localChecked).toBe(true);
+    // The work folder's copy is a hard link: rewriting the store's file in place changes what the restore reads.
+    writeFileSync(join(storeDir, name), gzipSync(changed, { level: 0 }));
+    const refused = await restoreIntoFresh(plan, checked.state).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+    expect(refused).toBeInstanceOf(RestoreFailedError);
+    const line = changed.split('\n').indexOf(hostileLine) + 1;
+    expect(refused?.message).toContain(`backup ${name} is refused: line ${line}: the psql meta-command \\! outside`);
+    expect(existsSync(touched)).toBe(false);
+    expect(await runDatabases(), 'the failed step dropped its fresh database itself').toEqual([TARGET]);
+    await cleanup(plan, checked.state);
     expect(await fingerprint(TARGET)).toBe(original);
   });
 

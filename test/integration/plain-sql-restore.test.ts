@@ -5,7 +5,16 @@
 // is missing or can be escaped is refused (a fake psql on the tool path).
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -126,6 +135,30 @@ async function attempt(
   } finally {
     await cleanup({ ...plan, tools: undefined }, state.runId ? state : {});
   }
+}
+
+/** The first process whose command line matches, with its environment (polled from /proc for up to 10 s). */
+async function waitForProcess(
+  matches: (cmdline: string) => boolean,
+): Promise<{ cmdline: string; environ: Record<string, string> }> {
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+      try {
+        const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
+        if (!matches(cmdline)) continue;
+        const pairs = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').filter(Boolean);
+        return {
+          cmdline,
+          environ: Object.fromEntries(pairs.map((p) => [p.slice(0, p.indexOf('=')), p.slice(p.indexOf('=') + 1)])),
+        };
+      } catch {
+        // gone meanwhile, or not ours to read
+      }
+    }
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error('no such process appeared within 10 s');
 }
 
 beforeAll(async () => {
@@ -286,6 +319,22 @@ describe('plain-SQL restores never run a psql meta-command', () => {
     expect(existsSync(touched)).toBe(false);
     expect(await runDatabases()).toEqual([TARGET]);
     expect(await fingerprint(TARGET)).toBe(original);
+  });
+
+  test('psql runs with --no-psqlrc and ON_ERROR_STOP; its environment: PATH, locale, libpq settings only', async () => {
+    const name = await storeBackup('SELECT pg_sleep(3);\n');
+    const plan = planFor(name);
+    const checked = await preflight(plan, {});
+    const fresh = checked.state.freshDb ?? '';
+    const running = restoreIntoFresh(plan, checked.state);
+    const seen = await waitForProcess((cmdline) => cmdline.startsWith('psql') && cmdline.includes(fresh));
+    await running.then((outcome) => cleanup(plan, outcome.state));
+    expect(seen.cmdline).toContain('--no-psqlrc');
+    expect(seen.cmdline).toContain('--set=ON_ERROR_STOP=1');
+    expect(seen.cmdline).not.toContain(PASSWORD);
+    const keys = Object.keys(seen.environ).sort();
+    expect(keys.filter((k) => !/^(PATH|LC_ALL|LANG|PGCONNECT_TIMEOUT|PGPASSWORD|PGOPTIONS)$/.test(k))).toEqual([]);
+    expect(seen.environ.PGPASSWORD).toBe(PASSWORD);
   });
 
   test('a backup changed after its preflight is refused again by the feed into psql, which is stopped', async () => {

@@ -327,13 +327,16 @@ describe('plain-SQL restores never run a psql meta-command', () => {
     const checked = await preflight(plan, {});
     const fresh = checked.state.freshDb ?? '';
     const running = restoreIntoFresh(plan, checked.state);
-    const seen = await waitForProcess((cmdline) => cmdline.startsWith('psql') && cmdline.includes(fresh));
-    await running.then((outcome) => cleanup(plan, outcome.state));
+    // Debian's /usr/bin/psql is a wrapper that execs /usr/lib/postgresql/<major>/bin/psql with the same arguments.
+    const seen = await waitForProcess((cmdline) => /^\S*\/bin\/psql /.test(cmdline) && cmdline.includes(fresh)).finally(
+      async () => cleanup(plan, (await running).state),
+    );
     expect(seen.cmdline).toContain('--no-psqlrc');
     expect(seen.cmdline).toContain('--set=ON_ERROR_STOP=1');
     expect(seen.cmdline).not.toContain(PASSWORD);
-    const keys = Object.keys(seen.environ).sort();
-    expect(keys.filter((k) => !/^(PATH|LC_ALL|LANG|PGCONNECT_TIMEOUT|PGPASSWORD|PGOPTIONS)$/.test(k))).toEqual([]);
+    // PGSYSCONFDIR is added by Debian's wrapper (where pg_service.conf lives), not by Lifeline.
+    const ours = /^(PATH|LC_ALL|LANG|PGCONNECT_TIMEOUT|PGPASSWORD|PGOPTIONS|PGSYSCONFDIR)$/;
+    expect(Object.keys(seen.environ).filter((k) => !ours.test(k))).toEqual([]);
     expect(seen.environ.PGPASSWORD).toBe(PASSWORD);
   });
 

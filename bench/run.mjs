@@ -4,10 +4,11 @@
 import * as ackLatency from './ack-latency.mjs';
 import * as backup from './backup.mjs';
 import * as ladderAccuracy from './ladder-accuracy.mjs';
+import * as plainSqlGuard from './plain-sql-guard.mjs';
 import * as restore from './restore.mjs';
 import { runCleanups } from './support/cleanup.mjs';
 
-const ALL = [ackLatency, ladderAccuracy, restore, backup];
+const ALL = [ackLatency, ladderAccuracy, restore, backup, plainSqlGuard];
 const wanted = process.argv.slice(2);
 const unknown = wanted.filter((w) => !ALL.some((b) => b.name === w));
 if (unknown.length > 0) {

@@ -402,12 +402,29 @@ export function toolVersion(tool: PgTool, tools?: PgToolOptions): Promise<ToolVe
   return found;
 }
 
-/** psql learnt \restrict in the August 2025 minor releases (CVE-2025-8714). */
+/**
+ * The first minor release of each major whose psql has a restricted mode a backup cannot leave: \restrict came in the
+ * August 2025 releases (CVE-2025-8714), but until the August 2026 ones psql still ran backquoted shell commands in
+ * \unrestrict's argument while restricted (CVE-2026-18408, fixed in 15.19 per Debian's changelog; the other branches
+ * were released with it on the same day, in step since 14.23/15.18/16.14/17.10/18.4 in May 2026). 13 reached its
+ * end of life before the second fix; 19 and newer have both.
+ */
+const SOUND_RESTRICT_SINCE: Readonly<Record<number, number>> = { 14: 24, 15: 19, 16: 15, 17: 11, 18: 5 };
+const FIRST_MAJOR_AFTER_THE_FIX = 19;
+
+/** psql's restricted mode (\restrict) is there and holds: a plain-SQL backup can then never make psql run code. */
 export function psqlHasRestrict(version: ToolVersion): boolean {
-  const firstWith: Record<number, number> = { 13: 22, 14: 19, 15: 14, 16: 10, 17: 6 };
-  if (version.major >= 18) return true;
-  const minor = firstWith[version.major];
+  if (version.major >= FIRST_MAJOR_AFTER_THE_FIX) return true;
+  const minor = SOUND_RESTRICT_SINCE[version.major];
   return minor !== undefined && version.minor >= minor;
+}
+
+/** The psql a plain-SQL restore needs, for a refusal's message: the fixed release of `major`, or the list of them. */
+export function psqlRestrictNeeded(major: number): string {
+  const minor = SOUND_RESTRICT_SINCE[major];
+  if (minor !== undefined) return `psql ${major}.${minor} or newer`;
+  const all = Object.entries(SOUND_RESTRICT_SINCE).map(([m, n]) => `${m}.${n}`);
+  return `psql ${all.join(', ')} (or newer in the same major) or ${FIRST_MAJOR_AFTER_THE_FIX}+`;
 }
 
 function sslConfig(conn: PgConnection, mode: string): pg.ClientConfig['ssl'] {

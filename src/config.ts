@@ -120,6 +120,10 @@ export interface Config {
     readonly restoreJobs: number;
     /** How often the RPO watch looks at every env's newest backup (the contract: at least once a minute). */
     readonly rpoWatchSeconds: number;
+    /** How long a worker's claim on a running job lasts without a heartbeat; another worker takes over after it. */
+    readonly jobLeaseMs: number;
+    /** How long a job step may run unless its kind says otherwise (restores scale with the backup's size). */
+    readonly stepDeadlineMs: number;
   };
   readonly file: Readonly<FileConfig>;
   /** Every secret value, so the logger can scrub them wherever they appear. */
@@ -145,6 +149,9 @@ const envSchema = z.object({
   LIFELINE_AWS_MAX_WAIT_MINUTES: z.coerce.number({ error: 'must be a number of minutes' }).positive().max(720).default(60),
   LIFELINE_RESTORE_JOBS: z.coerce.number({ error: 'must be a whole number' }).int().min(1).max(16).default(2),
   LIFELINE_RPO_WATCH_SECONDS: z.coerce.number({ error: 'must be a number of seconds' }).min(1).max(60, 'must be 60 or less: the RPO watch runs at least once a minute').default(60),
+  // A test knob more than an operator's setting: tests shorten it so a take-over does not wait 30 s.
+  LIFELINE_JOB_LEASE_SECONDS: z.coerce.number({ error: 'must be a number of seconds' }).min(1).max(300).default(30),
+  LIFELINE_STEP_DEADLINE_MINUTES: z.coerce.number({ error: 'must be a number of minutes' }).positive().max(24 * 60).default(30),
 });
 
 /** Reads env and the YAML file once. Throws ConfigError with one line per mistake, each naming the setting. */
@@ -192,6 +199,8 @@ export function readConfig(env: Env = process.env): Config {
       maxWaitSeconds: e.LIFELINE_AWS_MAX_WAIT_MINUTES * 60,
       restoreJobs: e.LIFELINE_RESTORE_JOBS,
       rpoWatchSeconds: e.LIFELINE_RPO_WATCH_SECONDS,
+      jobLeaseMs: e.LIFELINE_JOB_LEASE_SECONDS * 1000,
+      stepDeadlineMs: e.LIFELINE_STEP_DEADLINE_MINUTES * 60_000,
     },
     file,
     secrets: [...new Set(secrets)],

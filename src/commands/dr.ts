@@ -199,7 +199,7 @@ export function drCommand(deps: DrDeps): SlashCommand {
       }),
       subcommand({
         usage: 'cancel <job-id>',
-        summary: 'stop a job before its next step (requester or approver)',
+        summary: 'stop a job: at once if its running step has changed nothing yet, else before its next step (requester or approver)',
         matches: (w) => w === 'cancel',
         effect: 'write',
         parse(rest) {
@@ -210,8 +210,14 @@ export function drCommand(deps: DrDeps): SlashCommand {
           return { number };
         },
         async run(args, ctx) {
-          const { job, immediate } = await recovery.cancel(args.number, ctx.userId);
-          return { text: immediate ? `${jobId(job.number)} is cancelled; it had not started.` : `${jobId(job.number)} stops before its next step (a step already running is finished, never cut in half).` };
+          const { job, immediate, running } = await recovery.cancel(args.number, ctx.userId);
+          const id = jobId(job.number);
+          if (immediate) return { text: `${id} is cancelled; it had not started.` };
+          if (running?.interruptible) {
+            return { text: `${id} is being stopped: "${running.name}" is interrupted now (it has changed nothing yet), then what the job left behind is cleaned up.` };
+          }
+          const step = running ? ` ("${running.name}" is running, and is never cut in half)` : '';
+          return { text: `${id} stops before its next step${step}; then what the job left behind is cleaned up.` };
         },
       }),
       subcommand({

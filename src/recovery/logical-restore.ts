@@ -1181,11 +1181,13 @@ async function runQueries(
       try {
         await client.query('BEGIN TRANSACTION READ ONLY');
         await client.query(`SET LOCAL statement_timeout = ${VERIFY_TIMEOUT_MS}`);
-        const result = await client.query({ text: query, rowMode: 'array' });
+        // A stop (cancel, deadline, shutdown) must not wait for a slow query: closing the session ends it.
+        const result = await abortable(signal, 'verification', client.query({ text: query, rowMode: 'array' }), () => void client.end().catch(() => undefined));
         await client.query('ROLLBACK');
         const first = (result.rows as unknown[][])[0];
         results.push({ query, value: first === undefined ? '(no rows)' : show(first[0]) });
       } catch (err) {
+        if (err instanceof AbortError) throw err;
         if (isTransientPgError(err)) throw new TransientError(`lost ${where} while verifying: ${scrub((err as Error).message)}`);
         await client.query('ROLLBACK').catch(() => undefined);
         failures += 1;

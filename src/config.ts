@@ -151,7 +151,11 @@ const envSchema = z.object({
   LIFELINE_RPO_WATCH_SECONDS: z.coerce.number({ error: 'must be a number of seconds' }).min(1).max(60, 'must be 60 or less: the RPO watch runs at least once a minute').default(60),
   // A test knob more than an operator's setting: tests shorten it so a take-over does not wait 30 s.
   LIFELINE_JOB_LEASE_SECONDS: z.coerce.number({ error: 'must be a number of seconds' }).min(1).max(300).default(30),
-  LIFELINE_STEP_DEADLINE_MINUTES: z.coerce.number({ error: 'must be a number of minutes' }).positive().max(24 * 60).default(30),
+  LIFELINE_STEP_DEADLINE_MINUTES: z.coerce
+    .number({ error: 'must be a number of minutes' })
+    .positive()
+    .max(24 * 60)
+    .default(30),
 });
 
 /** Reads env and the YAML file once. Throws ConfigError with one line per mistake, each naming the setting. */

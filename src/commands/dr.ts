@@ -199,7 +199,7 @@ export function drCommand(deps: DrDeps): SlashCommand {
       }),
       subcommand({
         usage: 'cancel <job-id>',
-        summary: 'stop a job: at once if its running step has changed nothing yet, else before its next step (requester or approver)',
+        summary: 'stop a job: at once if its step changed nothing yet, else before the next (requester or approver)',
         matches: (w) => w === 'cancel',
         effect: 'write',
         parse(rest) {
@@ -214,7 +214,8 @@ export function drCommand(deps: DrDeps): SlashCommand {
           const id = jobId(job.number);
           if (immediate) return { text: `${id} is cancelled; it had not started.` };
           if (running?.interruptible) {
-            return { text: `${id} is being stopped: "${running.name}" is interrupted now (it has changed nothing yet), then what the job left behind is cleaned up.` };
+            const now = `"${running.name}" is interrupted now (it has changed nothing yet)`;
+            return { text: `${id} is being stopped: ${now}, then what the job left behind is cleaned up.` };
           }
           const step = running ? ` ("${running.name}" is running, and is never cut in half)` : '';
           return { text: `${id} stops before its next step${step}; then what the job left behind is cleaned up.` };

@@ -257,7 +257,9 @@ async function maintenance(ctx: Context): Promise<Maintenance> {
     client = await connectTo(ctx, 'template1');
   }
   try {
-    const { rows } = await client.query<{ num: string; pid: number }>("SELECT current_setting('server_version_num') AS num, pg_backend_pid() AS pid");
+    const { rows } = await client.query<{ num: string; pid: number }>(
+      "SELECT current_setting('server_version_num') AS num, pg_backend_pid() AS pid",
+    );
     return { client, serverVersionNum: Number(rows[0]?.num ?? 0), pid: rows[0]?.pid ?? 0 };
   } catch (err) {
     await client.end().catch(() => undefined);
@@ -1024,7 +1026,14 @@ export async function restoreIntoFresh(plan: LogicalRestorePlan, state?: Restore
  * The signal stops it only before COMMIT is sent (a waiting statement is cancelled from another session): it then
  * throws AbortError, and that means the transaction rolled back and nothing was renamed.
  */
-async function exchange(ctx: Context, m: Maintenance, from: string, aside: string, into: string, signal: AbortSignal | undefined): Promise<number> {
+async function exchange(
+  ctx: Context,
+  m: Maintenance,
+  from: string,
+  aside: string,
+  into: string,
+  signal: AbortSignal | undefined,
+): Promise<number> {
   const statements = [
     `ALTER DATABASE ${quoteIdent(from)} RENAME TO ${quoteIdent(aside)}`,
     `ALTER DATABASE ${quoteIdent(aside)} WITH ALLOW_CONNECTIONS true`,
@@ -1067,7 +1076,9 @@ async function exchange(ctx: Context, m: Maintenance, from: string, aside: strin
 function cancelStatementsOnAbort(ctx: Context, m: Maintenance, signal: AbortSignal | undefined): () => void {
   if (!signal) return () => undefined;
   const cancel = (): void => {
-    void withMaintenance(ctx, (other) => other.client.query('SELECT pg_cancel_backend($1)', [m.pid])).catch(() => undefined);
+    void withMaintenance(ctx, (other) => other.client.query('SELECT pg_cancel_backend($1)', [m.pid])).catch(
+      () => undefined,
+    );
   };
   signal.addEventListener('abort', cancel, { once: true });
   return () => signal.removeEventListener('abort', cancel);
@@ -1182,7 +1193,8 @@ async function runQueries(
         await client.query('BEGIN TRANSACTION READ ONLY');
         await client.query(`SET LOCAL statement_timeout = ${VERIFY_TIMEOUT_MS}`);
         // A stop (cancel, deadline, shutdown) must not wait for a slow query: closing the session ends it.
-        const result = await abortable(signal, 'verification', client.query({ text: query, rowMode: 'array' }), () => void client.end().catch(() => undefined));
+        const running = client.query({ text: query, rowMode: 'array' });
+        const result = await abortable(signal, 'verification', running, () => void client.end().catch(() => undefined));
         await client.query('ROLLBACK');
         const first = (result.rows as unknown[][])[0];
         results.push({ query, value: first === undefined ? '(no rows)' : show(first[0]) });

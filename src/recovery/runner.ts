@@ -67,7 +67,9 @@ interface ActiveRun {
   cancelledBy: string | undefined;
 }
 
-type StepOutcome = { readonly ok: true; readonly detail: string } | { readonly ok: false; readonly error: unknown; readonly stopped: StepStopped | undefined };
+type StepOutcome =
+  | { readonly ok: true; readonly detail: string }
+  | { readonly ok: false; readonly error: unknown; readonly stopped: StepStopped | undefined };
 
 export class RecoveryRunner {
   /** Unique per process: a lease owner is this plus a fresh id per run. */
@@ -83,9 +85,14 @@ export class RecoveryRunner {
    * wait with none, and triggers each once per lease: a job is taken over within about a lease and a third.
    */
   start(): void {
-    this.sweeper = setInterval(() => {
-      void this.sweep().catch((err: Error) => this.deps.log.warn({ err: err.message }, 'looking for jobs without a live lease failed'));
-    }, Math.max(250, Math.round(this.deps.leaseMs / 3)));
+    this.sweeper = setInterval(
+      () => {
+        void this.sweep().catch((err: Error) =>
+          this.deps.log.warn({ err: err.message }, 'looking for jobs without a live lease failed'),
+        );
+      },
+      Math.max(250, Math.round(this.deps.leaseMs / 3)),
+    );
     this.sweeper.unref();
   }
 
@@ -122,14 +129,19 @@ export class RecoveryRunner {
       const reason = err instanceof UserError ? err.message : `planning failed: ${(err as Error).message}`;
       await store.transition(this.deps.db, number, ['planning'], 'failed', { outcome: reason, finished: true });
       await audit(this.deps.db, { env: job.env, job: number, actor: 'lifeline', action: 'refused', detail: reason });
-      await this.deps.notifier.tellRequester(job, `:warning: ${jobId(number)} (${describeJob(job.env, job.params)}) was not started: ${reason}`);
+      await this.deps.notifier.tellRequester(
+        job,
+        `:warning: ${jobId(number)} (${describeJob(job.env, job.params)}) was not started: ${reason}`,
+      );
       if (err instanceof UserError) return;
       throw err;
     }
     const nothingToChange = typeof planned === 'string' ? undefined : planned.nothingToChange;
     // Nothing to change needs nobody's approval: the job ends with its plan.
     const needsApproval = job.needsApproval && nothingToChange === undefined;
-    const expiresAt = needsApproval ? new Date(Date.now() + this.deps.file.approvals.expire_minutes * 60_000) : undefined;
+    const expiresAt = needsApproval
+      ? new Date(Date.now() + this.deps.file.approvals.expire_minutes * 60_000)
+      : undefined;
     const next = nothingToChange !== undefined ? 'succeeded' : needsApproval ? 'awaiting_approval' : 'queued';
     const saved = await store.savePlan(this.deps.db, number, {
       plan: typeof planned === 'string' ? planned : planned.nothingToChange,
@@ -141,9 +153,21 @@ export class RecoveryRunner {
     });
     // Another trigger planned it meanwhile (its plan, maybe already approved, stands), or it was cancelled.
     if (!saved) return;
-    await audit(this.deps.db, { env: job.env, job: number, actor: 'lifeline', action: 'planned', detail: saved.plan ?? '' });
+    await audit(this.deps.db, {
+      env: job.env,
+      job: number,
+      actor: 'lifeline',
+      action: 'planned',
+      detail: saved.plan ?? '',
+    });
     if (nothingToChange !== undefined) {
-      await audit(this.deps.db, { env: job.env, job: number, actor: 'lifeline', action: 'succeeded', detail: nothingToChange });
+      await audit(this.deps.db, {
+        env: job.env,
+        job: number,
+        actor: 'lifeline',
+        action: 'succeeded',
+        detail: nothingToChange,
+      });
     }
     // A scheduled backup or drill says nothing until it has a result (one quiet line, or a loud failure).
     if (!isScheduled(saved)) {
@@ -162,7 +186,8 @@ export class RecoveryRunner {
     const jobs = await store.jobsToReconcile(this.deps.db);
     for (const job of jobs) {
       if (job.state === 'planning') await this.deps.queue.plan(job.number);
-      else if (job.state === 'awaiting_approval' && job.expiresAt) await this.deps.queue.expireAt(job.number, job.expiresAt);
+      else if (job.state === 'awaiting_approval' && job.expiresAt)
+        await this.deps.queue.expireAt(job.number, job.expiresAt);
       else if (job.state === 'queued' || job.state === 'running') await this.deps.queue.run(job.number);
     }
     return jobs.length;
@@ -188,7 +213,8 @@ export class RecoveryRunner {
       cancelled: (by) => {
         if (run.cancelledBy !== undefined) return;
         run.cancelledBy = by;
-        if (run.step?.definition.interruptible) run.step.controller.abort(new StepStopped('cancel', `cancelled by <@${by}>`));
+        if (run.step?.definition.interruptible)
+          run.step.controller.abort(new StepStopped('cancel', `cancelled by <@${by}>`));
       },
     });
     const run: ActiveRun = { keeper, leaseLost, step: undefined, cancelledBy: undefined };
@@ -199,12 +225,17 @@ export class RecoveryRunner {
       release = await this.runLeased(run, number);
     } catch (err) {
       if (!(err instanceof store.LeaseLostError) && !keeper.lost) throw err;
-      log.warn({ job: jobId(number) }, 'stopped the job: its lease is another worker\'s now');
+      log.warn({ job: jobId(number) }, "stopped the job: its lease is another worker's now");
     } finally {
       keeper.stop();
       this.active.delete(run);
       // Kept on an unexpected error: the job is retried once the lease runs out, not in a tight loop.
-      if (release && !keeper.lost) await store.releaseLease(db, lease).catch((err: Error) => log.warn({ job: jobId(number), err: err.message }, 'could not give up the lease; it runs out by itself'));
+      if (release && !keeper.lost)
+        await store
+          .releaseLease(db, lease)
+          .catch((err: Error) =>
+            log.warn({ job: jobId(number), err: err.message }, 'could not give up the lease; it runs out by itself'),
+          );
     }
   }
 
@@ -220,7 +251,8 @@ export class RecoveryRunner {
       if (isScheduled(job) || run.keeper.lost) return;
       const latest = await this.current(number);
       const posted = await this.deps.notifier.progress(latest, await store.steps(db, number), running);
-      if (!latest.progress) await this.write(run, (tx) => store.setProgressMessage(tx, number, posted.channel, posted.ts));
+      if (!latest.progress)
+        await this.write(run, (tx) => store.setProgressMessage(tx, number, posted.channel, posted.ts));
     }, this.deps.log);
     let currentStep = '';
     const ctx = this.context(job, env, run.leaseLost.signal, (detail) => progress.update(`${currentStep}: ${detail}`));
@@ -240,7 +272,13 @@ export class RecoveryRunner {
         const reason = `the worker running it stopped inside it, and a step that changes things is never run twice`;
         await this.write(run, async (tx) => {
           await store.finishStep(tx, number, index, 'failed', reason);
-          await audit(tx, { env: job.env, job: number, actor: 'lifeline', action: 'step_failed', detail: `${step.name}: ${reason}` });
+          await audit(tx, {
+            env: job.env,
+            job: number,
+            actor: 'lifeline',
+            action: 'step_failed',
+            detail: `${step.name}: ${reason}`,
+          });
         });
         await this.fail(run, done, step.name, reason);
         return true;
@@ -252,7 +290,12 @@ export class RecoveryRunner {
         return true;
       }
       await this.write(run, async (tx) => {
-        await store.startStep(tx, number, { index, name: step.name, destructive: step.destructive, interruptible: step.interruptible });
+        await store.startStep(tx, number, {
+          index,
+          name: step.name,
+          destructive: step.destructive,
+          interruptible: step.interruptible,
+        });
         await audit(tx, { env: job.env, job: number, actor: 'lifeline', action: 'step_started', detail: step.name });
       });
       currentStep = step.name;
@@ -263,7 +306,13 @@ export class RecoveryRunner {
         await this.write(run, async (tx) => {
           await store.finishStep(tx, number, index, 'succeeded', outcome.detail);
           await store.saveStepState(tx, number, ctx.state);
-          await audit(tx, { env: job.env, job: number, actor: 'lifeline', action: 'step_succeeded', detail: `${step.name}: ${outcome.detail}` });
+          await audit(tx, {
+            env: job.env,
+            job: number,
+            actor: 'lifeline',
+            action: 'step_succeeded',
+            detail: `${step.name}: ${outcome.detail}`,
+          });
         });
         records = await store.steps(db, number);
         progress.update(undefined);
@@ -277,9 +326,21 @@ export class RecoveryRunner {
       if (outcome.stopped?.cause === 'cancel' && run.cancelledBy) {
         const by = run.cancelledBy;
         await this.write(run, async (tx) => {
-          await store.finishStep(tx, number, index, 'failed', `interrupted: cancelled by <@${by}> before it changed anything`);
+          await store.finishStep(
+            tx,
+            number,
+            index,
+            'failed',
+            `interrupted: cancelled by <@${by}> before it changed anything`,
+          );
           await store.saveStepState(tx, number, ctx.state);
-          await audit(tx, { env: job.env, job: number, actor: 'lifeline', action: 'step_interrupted', detail: `${step.name}: cancelled by <@${by}>` });
+          await audit(tx, {
+            env: job.env,
+            job: number,
+            actor: 'lifeline',
+            action: 'step_interrupted',
+            detail: `${step.name}: cancelled by <@${by}>`,
+          });
         });
         await this.cancelled(run, done, step.name, by, `during "${step.name}", which was interrupted`);
         return true;
@@ -287,7 +348,13 @@ export class RecoveryRunner {
       await this.write(run, async (tx) => {
         await store.finishStep(tx, number, index, 'failed', reason);
         await store.saveStepState(tx, number, ctx.state);
-        await audit(tx, { env: job.env, job: number, actor: 'lifeline', action: 'step_failed', detail: `${step.name}: ${reason}` });
+        await audit(tx, {
+          env: job.env,
+          job: number,
+          actor: 'lifeline',
+          action: 'step_failed',
+          detail: `${step.name}: ${reason}`,
+        });
       });
       await this.fail(run, done, step.name, reason);
       return true;
@@ -303,16 +370,23 @@ export class RecoveryRunner {
     run.step = { controller, definition: step };
     if (run.keeper.lost) controller.abort(new StepStopped('lease', "this worker lost the job's lease"));
     if (this.stopping) controller.abort(new StepStopped('shutdown', 'Lifeline is shutting down'));
-    if (step.interruptible && run.cancelledBy) controller.abort(new StepStopped('cancel', `cancelled by <@${run.cancelledBy}>`));
+    if (step.interruptible && run.cancelledBy)
+      controller.abort(new StepStopped('cancel', `cancelled by <@${run.cancelledBy}>`));
     const deadlineMs = step.deadline?.(this.deps.stepDeadlineMs) ?? this.deps.stepDeadlineMs;
     const deadline = setTimeout(() => {
-      controller.abort(new StepStopped('deadline', `it passed its deadline of ${formatDuration(deadlineMs)} and was stopped`));
+      controller.abort(
+        new StepStopped('deadline', `it passed its deadline of ${formatDuration(deadlineMs)} and was stopped`),
+      );
     }, deadlineMs);
     try {
       return { ok: true, detail: await step.run({ ...ctx, signal: controller.signal }) };
     } catch (error) {
       const reason: unknown = controller.signal.reason;
-      return { ok: false, error, stopped: controller.signal.aborted && reason instanceof StepStopped ? reason : undefined };
+      return {
+        ok: false,
+        error,
+        stopped: controller.signal.aborted && reason instanceof StepStopped ? reason : undefined,
+      };
     } finally {
       clearTimeout(deadline);
       run.step = undefined;
@@ -321,14 +395,30 @@ export class RecoveryRunner {
 
   /**
    * Shutdown stopped a step: a destructive one that says it changed nothing (AbortError: the swap rolled back) is
-   * forgotten and runs anew on the next worker; any other stays recorded as running (repeated if safe, put back if not).
+   * forgotten and runs anew on the next worker; any other stays recorded as running (repeated if safe, put back if
+   * not).
    */
-  private async handBack(run: ActiveRun, job: RecoveryJob, index: number, step: StepDefinition, error: unknown): Promise<void> {
+  private async handBack(
+    run: ActiveRun,
+    job: RecoveryJob,
+    index: number,
+    step: StepDefinition,
+    error: unknown,
+  ): Promise<void> {
     const untouched = step.destructive && error instanceof AbortError;
-    const what = untouched || !step.destructive ? 'handed back; the next worker runs it again' : 'handed back while it ran; the next worker puts things back';
+    const what =
+      untouched || !step.destructive
+        ? 'handed back; the next worker runs it again'
+        : 'handed back while it ran; the next worker puts things back';
     await this.write(run, async (tx) => {
       if (untouched) await store.forgetStep(tx, job.number, index);
-      await audit(tx, { env: job.env, job: job.number, actor: 'lifeline', action: 'step_interrupted', detail: `${step.name}: ${what}` });
+      await audit(tx, {
+        env: job.env,
+        job: job.number,
+        actor: 'lifeline',
+        action: 'step_interrupted',
+        detail: `${step.name}: ${what}`,
+      });
     });
     this.deps.log.info({ job: jobId(job.number), step: step.name }, `step interrupted by shutdown: ${what}`);
   }
@@ -339,13 +429,16 @@ export class RecoveryRunner {
     await this.finish(run, done, false, `"${stepName}" failed: ${reason}${recovery ? `. ${recovery}` : ''}`);
   }
 
-  /** A cancel took effect (`when`: before a step, or during an interrupted one): clean up, then the job is cancelled. */
+  /** A cancel took effect (`when`: before a step, or during an interrupted one): clean up, then cancel the job. */
   private async cancelled(run: ActiveRun, done: Finishing, stepName: string, by: string, when: string): Promise<void> {
     const { ctx } = done;
     const cleanup = await this.failureHandling(run, ctx, stepName, 'cancelled');
     await this.write(run, async (tx) => {
       await store.saveStepState(tx, ctx.job.number, ctx.state);
-      await store.transition(tx, ctx.job.number, ['running'], 'cancelled', { outcome: `cancelled by <@${by}> ${when}`, finished: true });
+      await store.transition(tx, ctx.job.number, ['running'], 'cancelled', {
+        outcome: `cancelled by <@${by}> ${when}`,
+        finished: true,
+      });
       await audit(tx, { env: ctx.job.env, job: ctx.job.number, actor: by, action: 'cancelled', detail: when });
     });
     const nothingAfter = when.startsWith('before') ? '; nothing after it ran' : '; nothing after it ran either';
@@ -353,7 +446,12 @@ export class RecoveryRunner {
   }
 
   /** Runs the kind's onFailure with a signal that fires only if the lease is lost. */
-  private async failureHandling(run: ActiveRun, ctx: StepContext, stepName: string, reason: StopReason): Promise<string | undefined> {
+  private async failureHandling(
+    run: ActiveRun,
+    ctx: StepContext,
+    stepName: string,
+    reason: StopReason,
+  ): Promise<string | undefined> {
     const onFailure = this.deps.kinds[ctx.job.kind].onFailure;
     if (!onFailure) return undefined;
     try {
@@ -364,14 +462,28 @@ export class RecoveryRunner {
     }
   }
 
-  private async finish(run: ActiveRun, done: Finishing, succeeded: boolean, failure: string | undefined): Promise<void> {
+  private async finish(
+    run: ActiveRun,
+    done: Finishing,
+    succeeded: boolean,
+    failure: string | undefined,
+  ): Promise<void> {
     const { ctx } = done;
     const { headline } = this.deps.kinds[ctx.job.kind].summarise(ctx, succeeded);
     const outcome = failure ?? headline;
     await this.write(run, async (tx) => {
       await store.saveStepState(tx, ctx.job.number, ctx.state);
-      await store.transition(tx, ctx.job.number, ['running'], succeeded ? 'succeeded' : 'failed', { outcome, finished: true });
-      await audit(tx, { env: ctx.job.env, job: ctx.job.number, actor: 'lifeline', action: succeeded ? 'succeeded' : 'failed', detail: outcome });
+      await store.transition(tx, ctx.job.number, ['running'], succeeded ? 'succeeded' : 'failed', {
+        outcome,
+        finished: true,
+      });
+      await audit(tx, {
+        env: ctx.job.env,
+        job: ctx.job.number,
+        actor: 'lifeline',
+        action: succeeded ? 'succeeded' : 'failed',
+        detail: outcome,
+      });
     });
     await this.report(done, succeeded, failure);
   }
@@ -385,7 +497,10 @@ export class RecoveryRunner {
     const stepRecords = await store.steps(this.deps.db, job.number);
     const summary = this.deps.kinds[job.kind].summarise(ctx, succeeded);
     // A cancel during a step that cannot be interrupted, when it was the last one, could not stop anything.
-    const lateCancel = succeeded && job.cancelRequestedBy ? ` (the cancel by <@${job.cancelRequestedBy}> came during the last step, too late to stop it)` : '';
+    const lateCancel =
+      succeeded && job.cancelRequestedBy
+        ? ` (the cancel by <@${job.cancelRequestedBy}> came during the last step, too late to stop it)`
+        : '';
     const { headline, verified } = { ...summary, headline: `${summary.headline}${lateCancel}` };
     try {
       await this.deps.notifier.result(job, stepRecords, {
@@ -398,7 +513,11 @@ export class RecoveryRunner {
       this.deps.log.error({ job: jobId(job.number), err: (err as Error).message }, 'job result could not be posted');
     }
     // The plan message is where people look first: it says how the job ended, not "approved, queued" forever.
-    await this.deps.notifier.updatePlan(job, this.deps.approvers()).catch((err: Error) => this.deps.log.warn({ job: jobId(job.number), err: err.message }, 'plan message update failed'));
+    await this.deps.notifier
+      .updatePlan(job, this.deps.approvers())
+      .catch((err: Error) =>
+        this.deps.log.warn({ job: jobId(job.number), err: err.message }, 'plan message update failed'),
+      );
   }
 
   /**
@@ -412,7 +531,10 @@ export class RecoveryRunner {
         return await store.fenced(this.deps.db, run.keeper.lease, work);
       } catch (err) {
         if (!isTransientPgError(err)) throw err;
-        this.deps.log.warn({ job: jobId(run.keeper.lease.job), err: (err as Error).message }, 'recording the job failed; trying again while the lease lasts');
+        this.deps.log.warn(
+          { job: jobId(run.keeper.lease.job), err: (err as Error).message },
+          'recording the job failed; trying again while the lease lasts',
+        );
         await sleep(WRITE_RETRY_MS);
       }
     }
@@ -428,7 +550,12 @@ export class RecoveryRunner {
     return env;
   }
 
-  private context(job: RecoveryJob, env: EnvironmentConfig, signal: AbortSignal, note: (detail: string) => void): StepContext {
+  private context(
+    job: RecoveryJob,
+    env: EnvironmentConfig,
+    signal: AbortSignal,
+    note: (detail: string) => void,
+  ): StepContext {
     return { job, env, state: { ...job.stepState }, signal, note };
   }
 }
@@ -485,7 +612,10 @@ class LeaseKeeper {
 
   private armExpiry(): void {
     clearTimeout(this.expiry);
-    this.expiry = setTimeout(() => this.lose('no renewal got through in time'), Math.max(0, this.validUntil - Date.now()));
+    this.expiry = setTimeout(
+      () => this.lose('no renewal got through in time'),
+      Math.max(0, this.validUntil - Date.now()),
+    );
     this.expiry.unref();
   }
 
@@ -495,7 +625,11 @@ class LeaseKeeper {
     const sentAt = Date.now();
     try {
       // A renewal that hangs must not hold up the next one; the expiry timer runs regardless.
-      const renewed = await within(store.renewLease(this.db, this.lease, this.leaseMs), this.leaseMs - this.marginMs, 'renewing the lease');
+      const renewed = await within(
+        store.renewLease(this.db, this.lease, this.leaseMs),
+        this.leaseMs - this.marginMs,
+        'renewing the lease',
+      );
       if (this.lost) return;
       if (!renewed) {
         this.lose('somebody else holds it now, or it ran out');
@@ -505,7 +639,10 @@ class LeaseKeeper {
       this.armExpiry();
       if (renewed.cancelRequestedBy) this.events.cancelled(renewed.cancelRequestedBy);
     } catch (err) {
-      this.log.warn({ job: jobId(this.lease.job), err: errorText(err) }, 'renewing the job\'s lease failed; trying again');
+      this.log.warn(
+        { job: jobId(this.lease.job), err: errorText(err) },
+        "renewing the job's lease failed; trying again",
+      );
     } finally {
       this.renewing = false;
     }
@@ -556,7 +693,9 @@ class ThrottledProgress {
     this.timer = undefined;
     this.last = Date.now();
     const running = this.running;
-    this.chain = this.chain.then(() => this.send(running)).catch((err: Error) => this.log.warn({ err: err.message }, 'progress update failed'));
+    this.chain = this.chain
+      .then(() => this.send(running))
+      .catch((err: Error) => this.log.warn({ err: err.message }, 'progress update failed'));
   }
 }
 

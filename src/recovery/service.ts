@@ -89,7 +89,10 @@ export class RecoveryService {
    * Cancels a job that has not started at once. A running one stops within a heartbeat when its running step may be
    * interrupted (`running.interruptible`), else before its next step; either way its leftovers are cleaned up.
    */
-  async cancel(number: number, actor: string): Promise<{ job: RecoveryJob; immediate: boolean; running?: { name: string; interruptible: boolean } | undefined }> {
+  async cancel(
+    number: number,
+    actor: string,
+  ): Promise<{ job: RecoveryJob; immediate: boolean; running?: { name: string; interruptible: boolean } | undefined }> {
     const job = await this.find(number);
     if (actor !== job.requestedBy && !this.approvers().includes(actor)) {
       throw new UserError('not_permitted', `Only the requester (<@${job.requestedBy}>) or an approver may cancel ${jobId(number)}.`);
@@ -106,7 +109,10 @@ export class RecoveryService {
     }
     // Read again: a worker may have started it between the first read and the attempt above.
     const now = await this.find(number);
-    if (now.state !== 'running') throw new UserError('already_done', `${jobId(number)} has already ${now.state === 'succeeded' ? 'succeeded' : `ended (${now.state})`}.`);
+    if (now.state !== 'running') {
+      const ended = now.state === 'succeeded' ? 'succeeded' : `ended (${now.state})`;
+      throw new UserError('already_done', `${jobId(number)} has already ${ended}.`);
+    }
     await store.requestCancel(this.deps.db, number, actor);
     const running = await store.runningStep(this.deps.db, number);
     const when = running?.interruptible ? `interrupts "${running.name}"` : 'stops before the next step';

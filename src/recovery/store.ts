@@ -174,9 +174,18 @@ export async function savePlan(
 ): Promise<RecoveryJob | undefined> {
   const { rows } = await db.query<JobRow>(
     `UPDATE recovery_jobs SET plan = $2, step_state = $3, state = $4, needs_approval = $5, expires_at = $6,
-        outcome = coalesce($7, outcome), finished_at = CASE WHEN $4 = 'succeeded' THEN clock_timestamp() ELSE finished_at END
+        outcome = coalesce($7, outcome),
+        finished_at = CASE WHEN $4 = 'succeeded' THEN clock_timestamp() ELSE finished_at END
       WHERE number = $1 AND state = 'planning' RETURNING *`,
-    [number, planned.plan, JSON.stringify(planned.stepState), planned.next, planned.needsApproval, planned.expiresAt ?? null, planned.outcome ?? null],
+    [
+      number,
+      planned.plan,
+      JSON.stringify(planned.stepState),
+      planned.next,
+      planned.needsApproval,
+      planned.expiresAt ?? null,
+      planned.outcome ?? null,
+    ],
   );
   return rows[0] ? toJob(rows[0]) : undefined;
 }
@@ -199,9 +208,10 @@ export async function startStep(
   step: { index: number; name: string; destructive: boolean; interruptible: boolean },
 ): Promise<void> {
   await db.query(
-    `INSERT INTO recovery_steps (job, step_index, name, destructive, interruptible, state) VALUES ($1, $2, $3, $4, $5, 'running')
-     ON CONFLICT (job, step_index) DO UPDATE SET state = 'running', started_at = clock_timestamp(), finished_at = NULL, detail = '',
-       interruptible = EXCLUDED.interruptible`,
+    `INSERT INTO recovery_steps (job, step_index, name, destructive, interruptible, state)
+     VALUES ($1, $2, $3, $4, $5, 'running')
+     ON CONFLICT (job, step_index) DO UPDATE SET state = 'running', started_at = clock_timestamp(), finished_at = NULL,
+       detail = '', interruptible = EXCLUDED.interruptible`,
     [job, step.index, step.name, step.destructive, step.interruptible],
   );
 }
@@ -212,9 +222,13 @@ export async function forgetStep(db: Queryable, job: number, index: number): Pro
 }
 
 /** The step a running job is inside of, if any. */
-export async function runningStep(db: Queryable, job: number): Promise<{ name: string; interruptible: boolean } | undefined> {
+export async function runningStep(
+  db: Queryable,
+  job: number,
+): Promise<{ name: string; interruptible: boolean } | undefined> {
   const { rows } = await db.query<{ name: string; interruptible: boolean }>(
-    `SELECT name, interruptible FROM recovery_steps WHERE job = $1 AND state = 'running' ORDER BY step_index DESC LIMIT 1`,
+    `SELECT name, interruptible FROM recovery_steps WHERE job = $1 AND state = 'running'
+      ORDER BY step_index DESC LIMIT 1`,
     [job],
   );
   return rows[0];
@@ -265,7 +279,12 @@ export class LeaseLostError extends Error {
  * conditional update: of any number of workers trying at once, one gets it. lease_until is the server's clock plus
  * `leaseMs`; the epoch goes up, which fences out every write of the previous owner.
  */
-export async function takeLease(db: Queryable, job: number, owner: string, leaseMs: number): Promise<Lease | undefined> {
+export async function takeLease(
+  db: Queryable,
+  job: number,
+  owner: string,
+  leaseMs: number,
+): Promise<Lease | undefined> {
   const { rows } = await db.query<{ lease_epoch: string }>(
     `UPDATE recovery_jobs SET lease_owner = $2, lease_until = clock_timestamp() + $3 * interval '1 millisecond',
         lease_epoch = lease_epoch + 1, state = 'running', started_at = coalesce(started_at, clock_timestamp())
@@ -280,7 +299,11 @@ export async function takeLease(db: Queryable, job: number, owner: string, lease
  * Extends a lease this worker still holds (and has not let run out); undefined when it does not. Also says whether
  * somebody asked to cancel the job, so the heartbeat is how the runner hears of a cancel.
  */
-export async function renewLease(db: Queryable, lease: Lease, leaseMs: number): Promise<{ cancelRequestedBy: string | undefined } | undefined> {
+export async function renewLease(
+  db: Queryable,
+  lease: Lease,
+  leaseMs: number,
+): Promise<{ cancelRequestedBy: string | undefined } | undefined> {
   const { rows } = await db.query<{ cancel_requested_by: string | null }>(
     `UPDATE recovery_jobs SET lease_until = clock_timestamp() + $4 * interval '1 millisecond'
       WHERE number = $1 AND lease_owner = $2 AND lease_epoch = $3 AND lease_until > clock_timestamp()
@@ -290,10 +313,11 @@ export async function renewLease(db: Queryable, lease: Lease, leaseMs: number): 
   return rows[0] ? { cancelRequestedBy: rows[0].cancel_requested_by ?? undefined } : undefined;
 }
 
-/** Gives a lease up (the job ended, or is handed back on shutdown) so the next worker need not wait for it to run out. */
+/** Gives a lease up (the job ended, or is handed back on shutdown): the next worker need not wait for it to run out. */
 export async function releaseLease(db: Queryable, lease: Lease): Promise<void> {
   await db.query(
-    'UPDATE recovery_jobs SET lease_owner = NULL, lease_until = NULL WHERE number = $1 AND lease_owner = $2 AND lease_epoch = $3',
+    `UPDATE recovery_jobs SET lease_owner = NULL, lease_until = NULL
+      WHERE number = $1 AND lease_owner = $2 AND lease_epoch = $3`,
     [lease.job, lease.owner, lease.epoch],
   );
 }
@@ -306,7 +330,9 @@ export async function releaseLease(db: Queryable, lease: Lease): Promise<void> {
 export async function fenced<T>(db: Db, lease: Lease, work: (tx: DbClient) => Promise<T>): Promise<T> {
   return inTransaction(db, async (tx) => {
     const { rowCount } = await tx.query(
-      `SELECT 1 FROM recovery_jobs WHERE number = $1 AND lease_owner = $2 AND lease_epoch = $3 AND lease_until > clock_timestamp() FOR UPDATE`,
+      `SELECT 1 FROM recovery_jobs
+        WHERE number = $1 AND lease_owner = $2 AND lease_epoch = $3 AND lease_until > clock_timestamp()
+        FOR UPDATE`,
       [lease.job, lease.owner, lease.epoch],
     );
     if (rowCount === 0) throw new LeaseLostError(lease);
@@ -318,7 +344,8 @@ export async function fenced<T>(db: Db, lease: Lease, work: (tx: DbClient) => Pr
 export async function jobsWithoutLiveLease(db: Queryable): Promise<{ number: number; epoch: number }[]> {
   const { rows } = await db.query<{ number: number; lease_epoch: string }>(
     `SELECT number, lease_epoch FROM recovery_jobs
-      WHERE state IN ('queued', 'running') AND (lease_until IS NULL OR lease_until < clock_timestamp()) ORDER BY number`,
+      WHERE state IN ('queued', 'running') AND (lease_until IS NULL OR lease_until < clock_timestamp())
+      ORDER BY number`,
   );
   return rows.map((r) => ({ number: r.number, epoch: Number(r.lease_epoch) }));
 }

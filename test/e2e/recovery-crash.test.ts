@@ -79,13 +79,19 @@ beforeAll(async () => {
   await app.query('CREATE FUNCTION slow_ok(x int) RETURNS boolean LANGUAGE plpgsql AS $$ BEGIN RETURN true; END $$');
   await app.query('CREATE TABLE events (id int PRIMARY KEY CHECK (slow_ok(id)), what text NOT NULL)');
   await app.query(`INSERT INTO events SELECT g, 'event ' || g FROM generate_series(1, ${SLOW_ROWS}) g`);
-  await app.query('CREATE OR REPLACE FUNCTION slow_ok(x int) RETURNS boolean LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.02); RETURN true; END $$');
+  await app.query(
+    'CREATE OR REPLACE FUNCTION slow_ok(x int) RETURNS boolean LANGUAGE plpgsql AS ' +
+      '$$ BEGIN PERFORM pg_sleep(0.02); RETURN true; END $$',
+  );
   await dumpCustom(app.url, join(store, slowBackup));
   await app.query('DROP TABLE events; DROP FUNCTION slow_ok(int)');
   aws = await new AwsTripwire().start();
   // Verify takes 2 s: time to stop the worker inside it, and to lock the set-aside database before its copy.
   w = await World.create({
-    config: { steps: [{ after_minutes: 0, notify: 'oncall' }], environmentsYaml: environmentsYaml('"SELECT count(*) FROM users, pg_sleep(2)"') },
+    config: {
+      steps: [{ after_minutes: 0, notify: 'oncall' }],
+      environmentsYaml: environmentsYaml('"SELECT count(*) FROM users, pg_sleep(2)"'),
+    },
     extraEnv: { ...aws.env(), TMPDIR: scratch, LIFELINE_JOB_LEASE_SECONDS: String(LEASE_SECONDS) },
   });
   await w.process().start();
@@ -114,17 +120,24 @@ async function approvedRestore(backup: string, via?: LifelineProcess): Promise<n
   const sent = await dr(`restore ${ENV} file ${backup}`, REQUESTER, via);
   const job = jobNumberIn(await w.reply(sent));
   if (job === undefined) throw new Error(`no job in the reply: ${w.replies(sent).join(' | ')}`);
-  const plan: SlackCall = await waitUntil(`the plan of JOB-${job}`, () => {
-    const post = planPost(w, job);
-    return post && buttonsOf(post.body).length > 0 ? post : undefined;
-  }, 15_000);
+  const plan: SlackCall = await waitUntil(
+    `the plan of JOB-${job}`,
+    () => {
+      const post = planPost(w, job);
+      return post && buttonsOf(post.body).length > 0 ? post : undefined;
+    },
+    15_000,
+  );
   const click = await clickButton(w, plan, 'Approve', APPROVER);
   expect(click.status).toBe(200);
   return job;
 }
 
 async function stepState(job: number, name: string): Promise<string | undefined> {
-  const { rows } = await w.sql.query<{ state: string }>('SELECT state FROM recovery_steps WHERE job = $1 AND name = $2', [job, name]);
+  const { rows } = await w.sql.query<{ state: string }>(
+    'SELECT state FROM recovery_steps WHERE job = $1 AND name = $2',
+    [job, name],
+  );
   return rows[0]?.state;
 }
 
@@ -133,10 +146,15 @@ async function waitForStep(job: number, name: string, state: string): Promise<vo
 }
 
 async function finished(job: number): Promise<{ state: string; outcome: string | null }> {
-  return waitUntil(`JOB-${job} to finish`, async () => {
-    const row = await jobRow(w, job);
-    return row && ['succeeded', 'failed', 'cancelled'].includes(row.state) ? row : undefined;
-  }, 40_000, 100);
+  return waitUntil(
+    `JOB-${job} to finish`,
+    async () => {
+      const row = await jobRow(w, job);
+      return row && ['succeeded', 'failed', 'cancelled'].includes(row.state) ? row : undefined;
+    },
+    40_000,
+    100,
+  );
 }
 
 /** Some session runs a statement like `like` (waiting on a lock, if `locked`). */
@@ -146,7 +164,8 @@ async function waitForQuery(like: string, locked = false): Promise<void> {
     () =>
       withClient(ADMIN_URL, async (c) => {
         const { rows } = await c.query(
-          `SELECT 1 FROM pg_stat_activity WHERE state = 'active' AND query LIKE $1 AND ($2::boolean IS FALSE OR wait_event_type = 'Lock')`,
+          `SELECT 1 FROM pg_stat_activity
+            WHERE state = 'active' AND query LIKE $1 AND ($2::boolean IS FALSE OR wait_event_type = 'Lock')`,
           [like, locked],
         );
         return rows.length > 0;
@@ -210,7 +229,8 @@ async function expectCleanEnd(job: number): Promise<void> {
   const names = rows.map((r) => r.name);
   const succeeded = new Set<string>();
   for (const entry of await auditOf(w, job)) {
-    if (entry.action === 'step_started') expect(succeeded.has(entry.detail), `"${entry.detail}" started again after it succeeded`).toBe(false);
+    if (entry.action === 'step_started')
+      expect(succeeded.has(entry.detail), `"${entry.detail}" started again after it succeeded`).toBe(false);
     if (entry.action === 'step_succeeded') {
       const name = names.find((n) => entry.detail.startsWith(`${n}: `))!;
       expect(succeeded.has(name), `"${name}" succeeded twice`).toBe(false);
@@ -219,7 +239,12 @@ async function expectCleanEnd(job: number): Promise<void> {
   }
   expect(await app.leftovers()).toEqual([]);
   expect(readdirSync(scratch)).toEqual([]);
-  const allowed = await withClient(ADMIN_URL, async (c) => (await c.query<{ ok: boolean }>('SELECT datallowconn AS ok FROM pg_database WHERE datname = $1', [app.name])).rows[0]?.ok);
+  const allowed = await withClient(
+    ADMIN_URL,
+    async (c) =>
+      (await c.query<{ ok: boolean }>('SELECT datallowconn AS ok FROM pg_database WHERE datname = $1', [app.name]))
+        .rows[0]?.ok,
+  );
   expect(allowed).toBe(true);
 }
 
@@ -236,103 +261,124 @@ function count(entries: { action: string; detail: string }[], action: string, st
 
 // ---- kill -9 and SIGTERM in each step ------------------------------------------------------------------------------
 
-describe.each(['SIGKILL', 'SIGTERM'] as const)('%s inside the steps of a restore, each time followed by a restart', (signal) => {
-  test(`inside "${RESTORE_FRESH}", then "${VERIFY}", then "${SAFETY}": each new worker goes on from the interrupted step; the job finishes`, async () => {
-    const job = await approvedRestore(slowBackup);
+describe.each(['SIGKILL', 'SIGTERM'] as const)(
+  '%s inside the steps of a restore, each time followed by a restart',
+  (signal) => {
+    test('inside restore, then verify, then the safety copy: each new worker resumes; the job ends', async () => {
+      const job = await approvedRestore(slowBackup);
 
-    // 1. pg_restore is loading the slow rows into the fresh database.
-    await waitForStep(job, RESTORE_FRESH, 'running');
-    await waitForQuery('COPY public.events%');
-    await crash(signal);
-    expect(await stepState(job, RESTORE_FRESH)).toBe('running');
-    expect(await app.fingerprint()).toBe(damaged);
-    await start();
-
-    // 2. verify's 2 s query runs on the swapped-in database. Meanwhile the test locks the set-aside database's
-    // table, so the safety copy's pg_dump will wait on it.
-    await waitForStep(job, VERIFY, 'running');
-    const { rows } = await w.sql.query<{ datname: string }>('SELECT datname FROM pg_database WHERE starts_with(datname, $1)', [`${app.name}_old_`]);
-    expect(rows).toHaveLength(1);
-    const lock = await holdLock(rows[0]!.datname, 'LOCK TABLE users IN ACCESS EXCLUSIVE MODE');
-    let released = false;
-    try {
-      await waitForQuery('SELECT count(*) FROM users, pg_sleep(2)%');
+      // 1. pg_restore is loading the slow rows into the fresh database.
+      await waitForStep(job, RESTORE_FRESH, 'running');
+      await waitForQuery('COPY public.events%');
       await crash(signal);
-      expect(await stepState(job, VERIFY)).toBe('running');
-      expect(await stepState(job, SWAP)).toBe('succeeded');
+      expect(await stepState(job, RESTORE_FRESH)).toBe('running');
+      expect(await app.fingerprint()).toBe(damaged);
       await start();
 
-      // 3. the safety copy's pg_dump waits for the lock.
-      await waitForStep(job, SAFETY, 'running');
-      await waitForQuery('LOCK TABLE%users%', true);
-      await crash(signal);
-      expect(await stepState(job, SAFETY)).toBe('running');
-      await lock.release();
-      released = true;
-      await start();
-      await expectSucceeded(job);
-    } finally {
-      if (!released) await lock.release();
-    }
+      // 2. verify's 2 s query runs on the swapped-in database. Meanwhile the test locks the set-aside database's
+      // table, so the safety copy's pg_dump will wait on it.
+      await waitForStep(job, VERIFY, 'running');
+      const { rows } = await w.sql.query<{ datname: string }>(
+        'SELECT datname FROM pg_database WHERE starts_with(datname, $1)',
+        [`${app.name}_old_`],
+      );
+      expect(rows).toHaveLength(1);
+      const lock = await holdLock(rows[0]!.datname, 'LOCK TABLE users IN ACCESS EXCLUSIVE MODE');
+      let released = false;
+      try {
+        await waitForQuery('SELECT count(*) FROM users, pg_sleep(2)%');
+        await crash(signal);
+        expect(await stepState(job, VERIFY)).toBe('running');
+        expect(await stepState(job, SWAP)).toBe('succeeded');
+        await start();
 
-    expect(Number((await withClient(app.url, (c) => c.query<{ n: string }>('SELECT count(*) AS n FROM events'))).rows[0]!.n)).toBe(SLOW_ROWS);
-    const entries = await auditOf(w, job);
-    for (const interrupted of [RESTORE_FRESH, VERIFY, SAFETY]) expect(count(entries, 'step_started', interrupted), interrupted).toBe(2);
-    expect(count(entries, 'step_started', SWAP)).toBe(1);
-    // The copy the report names is in the store, once.
-    const named = (await w.sql.query<{ name: string }>(`SELECT step_state->>'safetyCopyName' AS name FROM recovery_jobs WHERE number = $1`, [job])).rows[0]!.name;
-    expect(readdirSync(store).filter((n) => n === named)).toHaveLength(1);
-    expect((await jobRow(w, job))?.outcome).toMatch(/^Restored prod from /);
-  });
-
-  test(`inside "${SWAP}" (its rename waiting on a lock): ${signal === 'SIGKILL' ? 'the previous database is put back, and the job says so' : 'handed back unchanged, swapped by the next worker'}`, async () => {
-    // A lock on the target database (COMMENT's, rolled back) that the swap's rename waits for: the moment to stop it.
-    const lock = await holdLock('postgres', `COMMENT ON DATABASE "${app.name}" IS 'held by the crash test'`);
-    let released = false;
-    try {
-      const job = await approvedRestore(fastBackup);
-      await waitForStep(job, SWAP, 'running');
-      await waitForQuery(`ALTER DATABASE "${app.name}" RENAME TO%`, true);
-      await crash(signal);
-      await lock.release();
-      released = true;
-      await start();
-      const end = await finished(job);
-      const entries = await auditOf(w, job);
-      if (signal === 'SIGKILL') {
-        // The worker died inside the one step that is never run twice: the next one puts back and reports it.
-        expect(end.state).toBe('failed');
-        expect(end.outcome).toContain(`"${SWAP}" failed: the worker running it stopped inside it`);
-        expect(end.outcome).toMatch(/Put back: .* was never replaced; the restored copy was dropped/);
-        expect(await app.fingerprint()).toBe(damaged);
-        expect(count(entries, 'step_started', SWAP)).toBe(1);
-        expect(count(entries, 'step_started', VERIFY)).toBe(0);
-        await expectCleanEnd(job);
-      } else {
-        // SIGTERM cancelled the waiting rename before COMMIT: nothing changed, so the swap runs again.
-        expect(end.state, end.outcome ?? '').toBe('succeeded');
-        expect(entries.filter((e) => e.action === 'step_interrupted').map((e) => e.detail)).toEqual([`${SWAP}: handed back; the next worker runs it again`]);
-        expect(count(entries, 'step_started', SWAP)).toBe(2);
-        expect(await app.fingerprint()).toBe(original);
-        await expectCleanEnd(job);
+        // 3. the safety copy's pg_dump waits for the lock.
+        await waitForStep(job, SAFETY, 'running');
+        await waitForQuery('LOCK TABLE%users%', true);
+        await crash(signal);
+        expect(await stepState(job, SAFETY)).toBe('running');
+        await lock.release();
+        released = true;
+        await start();
+        await expectSucceeded(job);
+      } finally {
+        if (!released) await lock.release();
       }
-    } finally {
-      if (!released) await lock.release();
-    }
-  });
-});
 
-// ---- cancel ----------------------------------------------------------------------------------------------------------
+      expect(
+        Number(
+          (await withClient(app.url, (c) => c.query<{ n: string }>('SELECT count(*) AS n FROM events'))).rows[0]!.n,
+        ),
+      ).toBe(SLOW_ROWS);
+      const entries = await auditOf(w, job);
+      for (const interrupted of [RESTORE_FRESH, VERIFY, SAFETY])
+        expect(count(entries, 'step_started', interrupted), interrupted).toBe(2);
+      expect(count(entries, 'step_started', SWAP)).toBe(1);
+      // The copy the report names is in the store, once.
+      const named = (
+        await w.sql.query<{ name: string }>(
+          `SELECT step_state->>'safetyCopyName' AS name FROM recovery_jobs WHERE number = $1`,
+          [job],
+        )
+      ).rows[0]!.name;
+      expect(readdirSync(store).filter((n) => n === named)).toHaveLength(1);
+      expect((await jobRow(w, job))?.outcome).toMatch(/^Restored prod from /);
+    });
+
+    const swapOutcome =
+      signal === 'SIGKILL' ? 'the old database is put back, and the job says so' : 'handed back, then swapped';
+    test(`inside the swap (its rename waiting on a lock): ${swapOutcome}`, async () => {
+      // A lock on the target database (COMMENT's, rolled back) that the swap's rename waits for: the moment to stop it.
+      const lock = await holdLock('postgres', `COMMENT ON DATABASE "${app.name}" IS 'held by the crash test'`);
+      let released = false;
+      try {
+        const job = await approvedRestore(fastBackup);
+        await waitForStep(job, SWAP, 'running');
+        await waitForQuery(`ALTER DATABASE "${app.name}" RENAME TO%`, true);
+        await crash(signal);
+        await lock.release();
+        released = true;
+        await start();
+        const end = await finished(job);
+        const entries = await auditOf(w, job);
+        if (signal === 'SIGKILL') {
+          // The worker died inside the one step that is never run twice: the next one puts back and reports it.
+          expect(end.state).toBe('failed');
+          expect(end.outcome).toContain(`"${SWAP}" failed: the worker running it stopped inside it`);
+          expect(end.outcome).toMatch(/Put back: .* was never replaced; the restored copy was dropped/);
+          expect(await app.fingerprint()).toBe(damaged);
+          expect(count(entries, 'step_started', SWAP)).toBe(1);
+          expect(count(entries, 'step_started', VERIFY)).toBe(0);
+          await expectCleanEnd(job);
+        } else {
+          // SIGTERM cancelled the waiting rename before COMMIT: nothing changed, so the swap runs again.
+          expect(end.state, end.outcome ?? '').toBe('succeeded');
+          expect(entries.filter((e) => e.action === 'step_interrupted').map((e) => e.detail)).toEqual([
+            `${SWAP}: handed back; the next worker runs it again`,
+          ]);
+          expect(count(entries, 'step_started', SWAP)).toBe(2);
+          expect(await app.fingerprint()).toBe(original);
+          await expectCleanEnd(job);
+        }
+      } finally {
+        if (!released) await lock.release();
+      }
+    });
+  },
+);
+
+// ---- cancel --------------------------------------------------------------------------------------------------------
 
 describe('/dr cancel stops a step that has changed nothing yet, and cleans up', () => {
-  test(`during "${RESTORE_FRESH}": cancelled within seconds; no fresh database, no download; the target untouched`, async () => {
+  test(`during "${RESTORE_FRESH}": cancelled in seconds; no fresh database nor download; target kept`, async () => {
     const job = await approvedRestore(slowBackup);
     await waitForStep(job, RESTORE_FRESH, 'running');
     await waitForQuery('COPY public.events%');
     const sent = await dr(`cancel JOB-${job}`, REQUESTER);
     const cancelledAt = Date.now();
     expect(await w.reply(sent)).toBe(
-      `JOB-${job} is being stopped: "${RESTORE_FRESH}" is interrupted now (it has changed nothing yet), then what the job left behind is cleaned up.`,
+      `JOB-${job} is being stopped: "${RESTORE_FRESH}" is interrupted now (it has changed nothing yet), ` +
+        'then what the job left behind is cleaned up.',
     );
     const end = await finished(job);
     expect(Date.now() - cancelledAt).toBeLessThan(5_000);
@@ -341,11 +387,13 @@ describe('/dr cancel stops a step that has changed nothing yet, and cleans up', 
     expect(await app.fingerprint()).toBe(damaged);
     expect(await stepState(job, SWAP)).toBeUndefined();
     await expectCleanEnd(job);
-    const result = await waitUntil('the result', () => w.slack.posts().find((c) => String(c.body.text ?? '').startsWith(`JOB-${job} failed`)));
+    const result = await waitUntil('the result', () =>
+      w.slack.posts().find((c) => String(c.body.text ?? '').startsWith(`JOB-${job} failed`)),
+    );
     expect(String(result.body.text)).toMatch(/The target database was not changed/);
   });
 
-  test('during a drill’s restore: cancelled within seconds; no scratch database, no download; nothing recorded as a drill', async () => {
+  test('during a drill’s restore: cancelled in seconds; no scratch database nor download; no drill', async () => {
     const before = await app.fingerprint();
     const sent = await dr(`drill ${ENV}`, APPROVER);
     const job = jobNumberIn(await w.reply(sent))!;
@@ -354,7 +402,9 @@ describe('/dr cancel stops a step that has changed nothing yet, and cleans up', 
     await waitForQuery('COPY public.events%');
     const cancel = await dr(`cancel JOB-${job}`, APPROVER);
     const cancelledAt = Date.now();
-    expect(await w.reply(cancel)).toMatch(new RegExp(`^JOB-${job} is being stopped: "restore into a scratch database" is interrupted now`));
+    expect(await w.reply(cancel)).toMatch(
+      new RegExp(`^JOB-${job} is being stopped: "restore into a scratch database" is interrupted now`),
+    );
     const end = await finished(job);
     expect(Date.now() - cancelledAt).toBeLessThan(5_000);
     expect(end.state).toBe('cancelled');
@@ -368,10 +418,13 @@ describe('/dr cancel stops a step that has changed nothing yet, and cleans up', 
 // ---- the lease ---------------------------------------------------------------------------------------------------
 
 describe('one worker per job, also when PostgreSQL goes away under it', () => {
-  test('a worker cut off from PostgreSQL mid-restore stops its pg_restore before another takes the job over and finishes it', async () => {
+  test('a worker cut off from PostgreSQL mid-restore stops pg_restore before another takes over', async () => {
     for (const p of w.processes.filter((x) => x.running)) await p.stop('SIGTERM');
     const url = new URL(w.db.url);
-    const proxies = [new TcpProxy({ host: url.hostname, port: Number(url.port || 5432) }), new TcpProxy({ host: url.hostname, port: Number(url.port || 5432) })];
+    const proxies = [
+      new TcpProxy({ host: url.hostname, port: Number(url.port || 5432) }),
+      new TcpProxy({ host: url.hostname, port: Number(url.port || 5432) }),
+    ];
     await Promise.all(proxies.map((p) => p.start()));
     try {
       // Two workers, each reaching Lifeline's own database through its own proxy (the target database directly).
@@ -383,7 +436,9 @@ describe('one worker per job, also when PostgreSQL goes away under it', () => {
       await waitForStep(job, RESTORE_FRESH, 'running');
       await waitForQuery('COPY public.events%');
       // Whichever took the job ("A") loses PostgreSQL now; the other ("B") must take over.
-      const owner = (await w.sql.query<{ owner: string }>('SELECT lease_owner AS owner FROM recovery_jobs WHERE number = $1', [job])).rows[0]!.owner;
+      const owner = (
+        await w.sql.query<{ owner: string }>('SELECT lease_owner AS owner FROM recovery_jobs WHERE number = $1', [job])
+      ).rows[0]!.owner;
       const index = workers.findIndex((p) => owner.split(':')[1] === String(p.pid));
       expect(index, `the lease owner ${owner} is one of the workers`).toBeGreaterThanOrEqual(0);
       const a = workers[index]!;
@@ -396,7 +451,10 @@ describe('one worker per job, also when PostgreSQL goes away under it', () => {
         'worker B to take the job over',
         async () => {
           if (aStoppedAt === undefined && pgRestoresOf(a.pid!).length === 0) aStoppedAt = Date.now();
-          const { rows } = await w.sql.query<{ epoch: string }>('SELECT lease_epoch AS epoch FROM recovery_jobs WHERE number = $1', [job]);
+          const { rows } = await w.sql.query<{ epoch: string }>(
+            'SELECT lease_epoch AS epoch FROM recovery_jobs WHERE number = $1',
+            [job],
+          );
           return Number(rows[0]!.epoch) >= 2 ? Date.now() : undefined;
         },
         20_000,
@@ -410,7 +468,11 @@ describe('one worker per job, also when PostgreSQL goes away under it', () => {
       const end = await finished(job);
       expect(end.state, end.outcome ?? '').toBe('succeeded');
       expect(await app.fingerprint()).toBe(original);
-      expect(Number((await withClient(app.url, (c) => c.query<{ n: string }>('SELECT count(*) AS n FROM events'))).rows[0]!.n)).toBe(SLOW_ROWS);
+      expect(
+        Number(
+          (await withClient(app.url, (c) => c.query<{ n: string }>('SELECT count(*) AS n FROM events'))).rows[0]!.n,
+        ),
+      ).toBe(SLOW_ROWS);
       await expectCleanEnd(job);
       const entries = await auditOf(w, job);
       expect(count(entries, 'step_started', RESTORE_FRESH)).toBe(2);

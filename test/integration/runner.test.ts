@@ -25,7 +25,13 @@ import { RecoveryRunner } from '../../src/recovery/runner.js';
 import { RecoveryService } from '../../src/recovery/service.js';
 import * as store from '../../src/recovery/store.js';
 import { createSlackRecoveryNotifier } from '../../src/slack/recovery-notifier.js';
-import { createTestDatabase, dropQueuePrefix, TEST_REDIS_URL, uniqueQueuePrefix, type TestDatabase } from '../support/db.js';
+import {
+  createTestDatabase,
+  dropQueuePrefix,
+  TEST_REDIS_URL,
+  uniqueQueuePrefix,
+  type TestDatabase,
+} from '../support/db.js';
 import { backupName, createAppDatabase, dumpCustom, type AppDatabase } from '../support/recovery.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
 import { testConfigYaml, USERS } from '../support/test-config.js';
@@ -63,7 +69,12 @@ class HeldStep {
 
   constructor(
     readonly name: string,
-    private readonly options: { destructive?: boolean; interruptible?: boolean; deadlineMs?: number; onAbort?: (reason: string) => Error } = {},
+    private readonly options: {
+      destructive?: boolean;
+      interruptible?: boolean;
+      deadlineMs?: number;
+      onAbort?: (reason: string) => Error;
+    } = {},
   ) {}
 
   get runs(): number {
@@ -118,7 +129,13 @@ const probe = new Probe();
 const notifier = () => createSlackRecoveryNotifier(chat, async () => undefined);
 
 function runner(options: { db?: Db; storeFor?: (url: string) => BackupStore } = {}): RecoveryRunner {
-  const restore = restoreKind({ storeFor: options.storeFor ?? createBackupStore, rds: new MemoryRds(), parallelJobs: 1, pollSeconds: 0.05, maxWaitSeconds: 5 });
+  const restore = restoreKind({
+    storeFor: options.storeFor ?? createBackupStore,
+    rds: new MemoryRds(),
+    parallelJobs: 1,
+    pollSeconds: 0.05,
+    maxWaitSeconds: 5,
+  });
   return new RecoveryRunner({
     db: options.db ?? db,
     file,
@@ -134,33 +151,50 @@ function runner(options: { db?: Db; storeFor?: (url: string) => BackupStore } = 
 
 /** A probe job (a redeploy needs no approval in this config), planned and queued. */
 async function queuedProbeJob(): Promise<number> {
-  const job = await service.request({ env: 'prod', params: { kind: 'redeploy', service: `probe-${++probeJobs}` }, actor: USERS.declarer, channel: EMERGENCY });
+  const job = await service.request({
+    env: 'prod',
+    params: { kind: 'redeploy', service: `probe-${++probeJobs}` },
+    actor: USERS.declarer,
+    channel: EMERGENCY,
+  });
   await runner().plan(job.number);
   expect((await store.getJob(db, job.number))?.state).toBe('queued');
   return job.number;
 }
 
-async function jobRow(number: number): Promise<{ state: string; outcome: string | null; lease_epoch: string; lease_owner: string | null }> {
-  const { rows } = await db.query<{ state: string; outcome: string | null; lease_epoch: string; lease_owner: string | null }>(
-    'SELECT state, outcome, lease_epoch, lease_owner FROM recovery_jobs WHERE number = $1',
-    [number],
-  );
+async function jobRow(
+  number: number,
+): Promise<{ state: string; outcome: string | null; lease_epoch: string; lease_owner: string | null }> {
+  const { rows } = await db.query<{
+    state: string;
+    outcome: string | null;
+    lease_epoch: string;
+    lease_owner: string | null;
+  }>('SELECT state, outcome, lease_epoch, lease_owner FROM recovery_jobs WHERE number = $1', [number]);
   return rows[0]!;
 }
 
 async function auditActions(number: number): Promise<string[]> {
-  const { rows } = await db.query<{ action: string; detail: string }>('SELECT action, detail FROM audit_log WHERE job = $1 ORDER BY id', [number]);
+  const { rows } = await db.query<{ action: string; detail: string }>(
+    'SELECT action, detail FROM audit_log WHERE job = $1 ORDER BY id',
+    [number],
+  );
   return rows.map((r) => r.action);
 }
 
 async function stepStates(number: number): Promise<[string, string][]> {
-  const { rows } = await db.query<{ name: string; state: string }>('SELECT name, state FROM recovery_steps WHERE job = $1 ORDER BY step_index', [number]);
+  const { rows } = await db.query<{ name: string; state: string }>(
+    'SELECT name, state FROM recovery_steps WHERE job = $1 ORDER BY step_index',
+    [number],
+  );
   return rows.map((r) => [r.name, r.state]);
 }
 
 /** Lets the job's lease run out on the server's clock, as if its worker's heartbeat had stopped getting through. */
 async function expireLease(number: number): Promise<void> {
-  await db.query(`UPDATE recovery_jobs SET lease_until = clock_timestamp() - interval '1 second' WHERE number = $1`, [number]);
+  await db.query(`UPDATE recovery_jobs SET lease_until = clock_timestamp() - interval '1 second' WHERE number = $1`, [
+    number,
+  ]);
 }
 
 beforeAll(async () => {
@@ -176,7 +210,12 @@ beforeAll(async () => {
     database: { url: "${app.url}", verify: [SELECT COUNT(*) FROM users] }
     backups: { store: "file://${folder}", prefix: ${PREFIX}, retention_days: 7, rpo_minutes: 360 }
     require_approval: [restore]`;
-  file = parseConfigText(testConfigYaml({ environmentsYaml }), { PD_KEY_ONCALL: 'k1', PD_KEY_LEAD: 'k2', PD_KEY_CTO: 'k3', PD_KEY_CEO: 'k4' });
+  file = parseConfigText(testConfigYaml({ environmentsYaml }), {
+    PD_KEY_ONCALL: 'k1',
+    PD_KEY_LEAD: 'k2',
+    PD_KEY_CTO: 'k3',
+    PD_KEY_CEO: 'k4',
+  });
 });
 
 beforeEach(() => {
@@ -210,18 +249,22 @@ describe('one worker per job: the lease', () => {
     expect(second.epoch).toBe(2);
 
     const before = await auditActions(number);
-    await expect(store.fenced(db, first, (tx) => store.startStep(tx, number, { index: 0, name: 'late', destructive: true, interruptible: false }))).rejects.toBeInstanceOf(
-      store.LeaseLostError,
-    );
+    await expect(
+      store.fenced(db, first, (tx) =>
+        store.startStep(tx, number, { index: 0, name: 'late', destructive: true, interruptible: false }),
+      ),
+    ).rejects.toBeInstanceOf(store.LeaseLostError);
     expect(await store.renewLease(db, first, LEASE_MS)).toBeUndefined();
     expect(await stepStates(number)).toEqual([]);
     expect(await auditActions(number)).toEqual(before);
-    await store.fenced(db, second, (tx) => store.startStep(tx, number, { index: 0, name: 'current', destructive: false, interruptible: false }));
+    await store.fenced(db, second, (tx) =>
+      store.startStep(tx, number, { index: 0, name: 'current', destructive: false, interruptible: false }),
+    );
     expect(await stepStates(number)).toEqual([['current', 'running']]);
     await db.query(`UPDATE recovery_jobs SET state = 'failed' WHERE number = $1`, [number]);
   });
 
-  test('a second worker cannot take a running job; once the lease is another’s, the first stops its step and writes nothing more', async () => {
+  test('a second worker cannot take a running job; once it lost the lease, the first stops, silent', async () => {
     const held = new HeldStep('hold');
     probe.steps = [held];
     const number = await queuedProbeJob();
@@ -256,7 +299,7 @@ describe('one worker per job: the lease', () => {
     expect((await jobRow(number)).lease_owner).toBeNull();
   });
 
-  test('cut off from PostgreSQL mid-step, a worker stops the step before its lease can run out; another takes over only after that', async () => {
+  test('cut off from PostgreSQL, a worker stops its step before its lease runs out; another takes over', async () => {
     const held = new HeldStep('restore into a fresh database');
     probe.steps = [held];
     const number = await queuedProbeJob();
@@ -295,8 +338,11 @@ describe('one worker per job: the lease', () => {
     await proxy.stop();
   });
 
-  test('stop() hands a job back: the lease is given up at once, and a destructive step that changed nothing runs again on the next worker', async () => {
-    const swap = new HeldStep('swap', { destructive: true, onAbort: () => new AbortError('the swap was stopped before it committed; nothing was renamed') });
+  test('stop() hands a job back: lease given up; a destructive step that changed nothing runs anew', async () => {
+    const swap = new HeldStep('swap', {
+      destructive: true,
+      onAbort: () => new AbortError('the swap was stopped before it committed; nothing was renamed'),
+    });
     const after = new HeldStep('verify');
     probe.steps = [swap, after];
     const number = await queuedProbeJob();
@@ -324,10 +370,10 @@ describe('one worker per job: the lease', () => {
   });
 });
 
-// ---- deadlines, cancel, resume ---------------------------------------------------------------------------------------
+// ---- deadlines, cancel, resume ------------------------------------------------------------------------------------
 
 describe('deadlines, cancel and resume', () => {
-  test('a step that passes its deadline is stopped and fails naming the deadline; the kind’s failure handling runs', async () => {
+  test('a step past its deadline is stopped and fails naming it; the kind’s failure handling runs', async () => {
     const slow = new HeldStep('slow step', { deadlineMs: 1_000 });
     const next = new HeldStep('next');
     probe.steps = [slow, next];
@@ -337,7 +383,9 @@ describe('deadlines, cancel and resume', () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(1_000);
     const row = await jobRow(number);
     expect(row.state).toBe('failed');
-    expect(row.outcome).toBe('"slow step" failed: it passed its deadline of 1 s and was stopped. probe handled "slow step" (failed)');
+    expect(row.outcome).toBe(
+      '"slow step" failed: it passed its deadline of 1 s and was stopped. probe handled "slow step" (failed)',
+    );
     expect(probe.failures).toEqual([{ step: 'slow step', reason: 'failed' }]);
     expect(next.runs).toBe(0);
     expect(await stepStates(number)).toEqual([['slow step', 'failed']]);
@@ -352,22 +400,36 @@ describe('deadlines, cancel and resume', () => {
     await waitUntil('the step to start', () => fetch.runs === 1);
     const answer = await service.cancel(number, USERS.declarer);
     const cancelledAt = Date.now();
-    expect(answer).toMatchObject({ immediate: false, running: { name: 'restore into a fresh database', interruptible: true } });
+    expect(answer).toMatchObject({
+      immediate: false,
+      running: { name: 'restore into a fresh database', interruptible: true },
+    });
     await running;
     expect(fetch.stoppedAt[0]! - cancelledAt).toBeLessThan(2_500);
     const row = await jobRow(number);
     expect(row.state).toBe('cancelled');
-    expect(row.outcome).toBe(`cancelled by <@${USERS.declarer}> during "restore into a fresh database", which was interrupted`);
+    expect(row.outcome).toBe(
+      `cancelled by <@${USERS.declarer}> during "restore into a fresh database", which was interrupted`,
+    );
     expect(probe.failures).toEqual([{ step: 'restore into a fresh database', reason: 'cancelled' }]);
     expect(next.runs).toBe(0);
     expect(await stepStates(number)).toEqual([['restore into a fresh database', 'failed']]);
     const result = chat.calls.find((c) => c.kind === 'post' && c.message.text.startsWith(`JOB-${number} failed`));
-    expect(result?.message.text).toContain(`Cancelled by <@${USERS.declarer}> during "restore into a fresh database", which was interrupted`);
+    expect(result?.message.text).toContain(
+      `Cancelled by <@${USERS.declarer}> during "restore into a fresh database", which was interrupted`,
+    );
     expect(result?.message.text).toContain('probe handled "restore into a fresh database" (cancelled)');
-    expect(await auditActions(number)).toEqual(['requested', 'planned', 'step_started', 'cancel_requested', 'step_interrupted', 'cancelled']);
+    expect(await auditActions(number)).toEqual([
+      'requested',
+      'planned',
+      'step_started',
+      'cancel_requested',
+      'step_interrupted',
+      'cancelled',
+    ]);
   });
 
-  test('/dr cancel never cuts a step that may not be interrupted: it ends, and the job stops (and cleans up) before the next', async () => {
+  test('/dr cancel never cuts a step that may not be interrupted: the job stops (and cleans up) after it', async () => {
     const swap = new HeldStep('swap', { destructive: true });
     const next = new HeldStep('verify', { interruptible: true });
     probe.steps = [swap, next];
@@ -388,7 +450,7 @@ describe('deadlines, cancel and resume', () => {
     expect(await stepStates(number)).toEqual([['swap', 'succeeded']]);
   });
 
-  test('a job resumed after its worker died inside a destructive step runs the failure handling (put back, clean up) and says so', async () => {
+  test('a job resumed after its worker died inside a destructive step runs the failure handling, says so', async () => {
     const change = new HeldStep('swap', { destructive: true });
     const next = new HeldStep('verify');
     probe.steps = [change, next];
@@ -407,7 +469,10 @@ describe('deadlines, cancel and resume', () => {
     expect(probe.failures).toEqual([{ step: 'swap', reason: 'failed' }]);
     const row = await jobRow(number);
     expect(row.state).toBe('failed');
-    expect(row.outcome).toBe('"swap" failed: the worker running it stopped inside it, and a step that changes things is never run twice. probe handled "swap" (failed)');
+    expect(row.outcome).toBe(
+      '"swap" failed: the worker running it stopped inside it, and a step that changes things is never run twice. ' +
+        'probe handled "swap" (failed)',
+    );
     expect(await stepStates(number)).toEqual([['swap', 'failed']]);
   });
 });
@@ -419,15 +484,19 @@ describe('the plan', () => {
     const triggers = recoveryTriggers(queue);
     await triggers.plan(987_654);
     await triggers.plan(987_654);
-    const planned = (await queue.getJobs(['waiting', 'delayed', 'active'])).filter((j) => j.data.kind === 'plan' && j.data.job === 987_654);
+    const planned = (await queue.getJobs(['waiting', 'delayed', 'active'])).filter(
+      (j) => j.data.kind === 'plan' && j.data.job === 987_654,
+    );
     expect(planned.map((j) => j.id)).toEqual(['plan-987654']);
     await triggers.run(987_654, 'lease-3');
     await triggers.run(987_654, 'lease-3');
-    const runs = (await queue.getJobs(['waiting', 'delayed', 'active'])).filter((j) => j.data.kind === 'run' && j.data.job === 987_654);
+    const runs = (await queue.getJobs(['waiting', 'delayed', 'active'])).filter(
+      (j) => j.data.kind === 'run' && j.data.job === 987_654,
+    );
     expect(runs.map((j) => j.id)).toEqual(['run-987654-lease-3']);
   });
 
-  test('two plans of one job at once (a newer backup lands between them): one plan is stored, and what runs is what the approved plan says', async () => {
+  test('two plans at once (a newer backup lands between them): one stored; what runs was approved', async () => {
     const older = backupName(PREFIX, new Date(Date.now() - 2 * 3_600_000), 'dump');
     const newer = backupName(PREFIX, new Date(Date.now() - 3_600_000), 'dump');
     const side = mkdtempSync(join(tmpdir(), 'lifeline-runner-pending-'));
@@ -456,7 +525,12 @@ describe('the plan', () => {
         ...(real.localPath ? { localPath: (name: string) => real.localPath!(name) } : {}),
       };
     };
-    const job = await service.request({ env: 'prod', params: { kind: 'restore', source: { type: 'latest' } }, actor: USERS.declarer, channel: EMERGENCY });
+    const job = await service.request({
+      env: 'prod',
+      params: { kind: 'restore', source: { type: 'latest' } },
+      actor: USERS.declarer,
+      channel: EMERGENCY,
+    });
     const first = runner({ storeFor: slowFirstList }).plan(job.number);
     await waitUntil('the first plan to list the store', () => listed === 1);
     renameSync(join(side, newer), join(folder, newer));

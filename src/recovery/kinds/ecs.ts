@@ -73,7 +73,8 @@ export function scaleKind(deps: EcsKindDeps): KindDefinition {
       ctx.state.before = { desired: current.desired, running: current.running };
       if (current.desired === desiredOf(ctx)) {
         // Nothing to approve and nothing to run: UpdateService with the same count would only start a deployment.
-        return { nothingToChange: `${service} in ${cluster} (${ctx.job.env}) is already at ${current.desired} desired (now ${counts(current)}); nothing to change.` };
+        const already = `is already at ${current.desired} desired (now ${counts(current)})`;
+        return { nothingToChange: `${service} in ${cluster} (${ctx.job.env}) ${already}; nothing to change.` };
       }
       return `Scale ${service} in ${cluster} (${ctx.job.env}) from ${current.desired} to ${desiredOf(ctx)} tasks (now ${counts(current)}). Steps: set the desired count; wait until running equals desired (up to ${formatDuration(deps.maxWaitSeconds * 1000)}).`;
     },

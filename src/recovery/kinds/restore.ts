@@ -66,7 +66,8 @@ export function restoreKind(deps: RestoreKindDeps): KindDefinition {
       return from.type === 'snapshot' ? planSnapshot(deps, ctx, from.id) : planLogical(deps, ctx);
     },
     steps(job, env) {
-      return source(job).type === 'snapshot' ? snapshotSteps(deps) : logicalSteps(deps, env, (job.stepState.backup as PlannedBackup | undefined)?.size);
+      if (source(job).type === 'snapshot') return snapshotSteps(deps);
+      return logicalSteps(deps, env, (job.stepState.backup as PlannedBackup | undefined)?.size);
     },
     async onFailure(ctx, failedStep) {
       if (source(ctx.job).type === 'snapshot') return 'The existing instance was not changed.';
@@ -193,11 +194,20 @@ function engineStep(
  * one transaction and the safety copy is what lets cleanup drop the previous database, so both are finished. Work
  * that grows with the data gets a deadline sized by the backup.
  */
-function logicalSteps(deps: RestoreKindDeps, env: EnvironmentConfig, backupBytes: number | undefined): StepDefinition[] {
+function logicalSteps(
+  deps: RestoreKindDeps,
+  env: EnvironmentConfig,
+  backupBytes: number | undefined,
+): StepDefinition[] {
   const sized = sizedDeadline(backupBytes);
   return [
     engineStep(deps, PREFLIGHT, { destructive: false, interruptible: true, deadline: sized }, engine.preflight),
-    engineStep(deps, RESTORE_FRESH, { destructive: false, interruptible: true, deadline: sized }, engine.restoreIntoFresh),
+    engineStep(
+      deps,
+      RESTORE_FRESH,
+      { destructive: false, interruptible: true, deadline: sized },
+      engine.restoreIntoFresh,
+    ),
     engineStep(deps, 'swap the restored database in', { destructive: true, interruptible: false }, engine.swap),
     {
       name: 'verify',

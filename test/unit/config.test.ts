@@ -358,7 +358,8 @@ describe('readConfig: environment', () => {
     expect(readConfig(BASE_ENV).recovery).toMatchObject({ jobLeaseMs: 30_000, stepDeadlineMs: 30 * 60_000 });
     const set = readConfig({ ...BASE_ENV, LIFELINE_JOB_LEASE_SECONDS: '2', LIFELINE_STEP_DEADLINE_MINUTES: '0.5' });
     expect(set.recovery).toMatchObject({ jobLeaseMs: 2_000, stepDeadlineMs: 30_000 });
-    const e = configError(() => readConfig({ ...BASE_ENV, LIFELINE_JOB_LEASE_SECONDS: '0.5', LIFELINE_STEP_DEADLINE_MINUTES: '0' }));
+    const wrong = { ...BASE_ENV, LIFELINE_JOB_LEASE_SECONDS: '0.5', LIFELINE_STEP_DEADLINE_MINUTES: '0' };
+    const e = configError(() => readConfig(wrong));
     expect(e.problems).toEqual([
       expect.stringMatching(/^LIFELINE_JOB_LEASE_SECONDS: /),
       expect.stringMatching(/^LIFELINE_STEP_DEADLINE_MINUTES: /),

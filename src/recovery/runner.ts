@@ -186,9 +186,9 @@ export class RecoveryRunner {
     const jobs = await store.jobsToReconcile(this.deps.db);
     for (const job of jobs) {
       if (job.state === 'planning') await this.deps.queue.plan(job.number);
-      else if (job.state === 'awaiting_approval' && job.expiresAt)
+      else if (job.state === 'awaiting_approval' && job.expiresAt) {
         await this.deps.queue.expireAt(job.number, job.expiresAt);
-      else if (job.state === 'queued' || job.state === 'running') await this.deps.queue.run(job.number);
+      } else if (job.state === 'queued' || job.state === 'running') await this.deps.queue.run(job.number);
     }
     return jobs.length;
   }
@@ -213,8 +213,9 @@ export class RecoveryRunner {
       cancelled: (by) => {
         if (run.cancelledBy !== undefined) return;
         run.cancelledBy = by;
-        if (run.step?.definition.interruptible)
+        if (run.step?.definition.interruptible) {
           run.step.controller.abort(new StepStopped('cancel', `cancelled by <@${by}>`));
+        }
       },
     });
     const run: ActiveRun = { keeper, leaseLost, step: undefined, cancelledBy: undefined };
@@ -230,12 +231,11 @@ export class RecoveryRunner {
       keeper.stop();
       this.active.delete(run);
       // Kept on an unexpected error: the job is retried once the lease runs out, not in a tight loop.
-      if (release && !keeper.lost)
-        await store
-          .releaseLease(db, lease)
-          .catch((err: Error) =>
-            log.warn({ job: jobId(number), err: err.message }, 'could not give up the lease; it runs out by itself'),
-          );
+      if (release && !keeper.lost) {
+        await store.releaseLease(db, lease).catch((err: Error) => {
+          log.warn({ job: jobId(number), err: err.message }, 'could not give up the lease; it runs out by itself');
+        });
+      }
     }
   }
 
@@ -251,8 +251,9 @@ export class RecoveryRunner {
       if (isScheduled(job) || run.keeper.lost) return;
       const latest = await this.current(number);
       const posted = await this.deps.notifier.progress(latest, await store.steps(db, number), running);
-      if (!latest.progress)
+      if (!latest.progress) {
         await this.write(run, (tx) => store.setProgressMessage(tx, number, posted.channel, posted.ts));
+      }
     }, this.deps.log);
     let currentStep = '';
     const ctx = this.context(job, env, run.leaseLost.signal, (detail) => progress.update(`${currentStep}: ${detail}`));
@@ -370,8 +371,9 @@ export class RecoveryRunner {
     run.step = { controller, definition: step };
     if (run.keeper.lost) controller.abort(new StepStopped('lease', "this worker lost the job's lease"));
     if (this.stopping) controller.abort(new StepStopped('shutdown', 'Lifeline is shutting down'));
-    if (step.interruptible && run.cancelledBy)
+    if (step.interruptible && run.cancelledBy) {
       controller.abort(new StepStopped('cancel', `cancelled by <@${run.cancelledBy}>`));
+    }
     const deadlineMs = step.deadline?.(this.deps.stepDeadlineMs) ?? this.deps.stepDeadlineMs;
     const deadline = setTimeout(() => {
       controller.abort(
@@ -441,8 +443,8 @@ export class RecoveryRunner {
       });
       await audit(tx, { env: ctx.job.env, job: ctx.job.number, actor: by, action: 'cancelled', detail: when });
     });
-    const nothingAfter = when.startsWith('before') ? '; nothing after it ran' : '; nothing after it ran either';
-    await this.report(done, false, `Cancelled by <@${by}> ${when}${nothingAfter}.${cleanup ? ` ${cleanup}` : ''}`);
+    const said = `Cancelled by <@${by}> ${when}; nothing after it ran.`;
+    await this.report(done, false, cleanup ? `${said} ${cleanup}` : said);
   }
 
   /** Runs the kind's onFailure with a signal that fires only if the lease is lost. */
@@ -452,10 +454,10 @@ export class RecoveryRunner {
     stepName: string,
     reason: StopReason,
   ): Promise<string | undefined> {
-    const onFailure = this.deps.kinds[ctx.job.kind].onFailure;
-    if (!onFailure) return undefined;
+    const kind = this.deps.kinds[ctx.job.kind];
+    if (!kind.onFailure) return undefined;
     try {
-      return await onFailure({ ...ctx, signal: run.leaseLost.signal }, stepName, reason);
+      return await kind.onFailure({ ...ctx, signal: run.leaseLost.signal }, stepName, reason);
     } catch (err) {
       if (run.keeper.lost) throw new store.LeaseLostError(run.keeper.lease);
       return `putting things back failed too: ${errorText(err)}`;

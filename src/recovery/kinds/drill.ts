@@ -13,7 +13,7 @@ import { PermanentError, UserError } from '../../errors.js';
 import { againstTarget, formatDuration, formatUtc } from '../../incidents/format.js';
 import { sizedDeadline, type KindDefinition, type StepContext, type StepDefinition } from '../kind.js';
 import * as engine from '../logical-restore.js';
-import { connectClient, parsePostgresUrl, withDatabase } from '../pg-tools.js';
+import { connectClient, parsePostgresUrl, throwIfAborted, withDatabase } from '../pg-tools.js';
 import { formatSize } from '../format.js';
 
 export interface DrillKindDeps {
@@ -75,19 +75,29 @@ function objectives(ctx: StepContext): string[] {
   return lines;
 }
 
-async function countRows(url: string, database: string, tables: readonly string[]): Promise<Map<string, number | string>> {
+async function countRows(
+  url: string,
+  database: string,
+  tables: readonly string[],
+  signal: AbortSignal,
+): Promise<Map<string, number | string>> {
   const client = await connectClient(withDatabase(parsePostgresUrl(url), database), { queryTimeoutMs: 10 * 60_000, applicationName: 'lifeline-drill' });
   const counts = new Map<string, number | string>();
+  // A stopped drill must not wait for a count of a big table: closing the session ends it.
+  const stop = (): void => void client.end().catch(() => undefined);
+  signal.addEventListener('abort', stop, { once: true });
   try {
     for (const table of tables) {
       try {
         const { rows } = await client.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${table}`);
         counts.set(table, Number(rows[0]?.n ?? 0));
       } catch (err) {
+        throwIfAborted(signal, 'counting the rows');
         counts.set(table, `error: ${(err as Error).message}`);
       }
     }
   } finally {
+    signal.removeEventListener('abort', stop);
     await client.end().catch(() => undefined);
   }
   return counts;
@@ -200,7 +210,7 @@ function drillSteps(deps: DrillKindDeps, backupBytes: number | undefined): StepD
         if (!recorded) {
           lines.push(`– row counts: none recorded for ${backup.name} (not taken by Lifeline)`);
         } else {
-          const counted = await countRows(ctx.env.database.url, scratch, Object.keys(recorded));
+          const counted = await countRows(ctx.env.database.url, scratch, Object.keys(recorded), ctx.signal);
           const wrong = Object.entries(recorded).filter(([table, rows]) => counted.get(table) !== rows);
           failures += wrong.length;
           const total = Object.values(recorded).reduce((a, b) => a + b, 0);

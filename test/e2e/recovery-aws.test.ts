@@ -363,7 +363,8 @@ describe('/dr scale and /dr redeploy', () => {
     expect(buttonsOf(plan.body)).toEqual([]);
     const row = await jobRow(w, job);
     expect(row).toMatchObject({ state: 'succeeded', outcome: said, decided_by: null });
-    await stillAfter('no AWS change and no run', () => onlyDescribes(callsSince(mark)) && jobThreadPosts(job).length === 0, 1_500);
+    const untouched = () => onlyDescribes(callsSince(mark)) && jobThreadPosts(job).length === 0;
+    await stillAfter('no AWS change and no run', untouched, 1_500);
     expect(callsSince(mark).map((c) => c.action)).toEqual(['DescribeServices']);
     expect(await stepRows(job)).toEqual([]);
     expect((await auditOf(w, job)).map((e) => e.action)).toEqual(['requested', 'planned', 'succeeded']);
@@ -654,7 +655,7 @@ describe('durability and cancel', () => {
     expect(allText(updatesOf(progressOf(job)!).at(-1)!.body)).toMatch(/succeeded/);
   });
 
-  test('cancel by an approver during the wait after the scale: the wait is interrupted at once, the job cancelled', async () => {
+  test('cancel by an approver during the wait after the scale: the wait is interrupted, the job cancelled', async () => {
     fake.ecs.convergePolls = 100; // ~10 s: far longer than the cancel may take
     const mark = fake.calls.length;
     const { job, plan } = await requestJob('scale production worker 2', USERS.declarer);
@@ -674,10 +675,11 @@ describe('durability and cancel', () => {
     // Stopping a wait changes nothing, so it need not be waited out: the heartbeat (every 2 s) carries the cancel.
     expect(Date.now() - cancelledAt).toBeLessThan(5_000);
     expect(end.state).toBe('cancelled');
-    expect(end.outcome).toBe(`cancelled by <@${USERS.cto}> during "wait until running = desired", which was interrupted`);
+    const during = 'during "wait until running = desired", which was interrupted';
+    expect(end.outcome).toBe(`cancelled by <@${USERS.cto}> ${during}`);
     expect(callsSince(mark, 'UpdateService')).toHaveLength(1);
     const result = await resultText(job);
-    expect(result).toContain(`Cancelled by <@${USERS.cto}> during "wait until running = desired", which was interrupted`);
+    expect(result).toContain(`Cancelled by <@${USERS.cto}> ${during}`);
     expect((await stepRows(job)).map((s) => [s.name, s.state])).toEqual([
       ['set desired count', 'succeeded'],
       ['wait until running = desired', 'failed'],

@@ -130,6 +130,10 @@ export interface Config {
     readonly restoreJobs: number;
     /** How often the RPO watch looks at every env's newest backup (the contract: at least once a minute). */
     readonly rpoWatchSeconds: number;
+    /** How long a worker's claim on a running job lasts without a heartbeat; another worker takes over after it. */
+    readonly jobLeaseMs: number;
+    /** How long a job step may run unless its kind says otherwise (restores scale with the backup's size). */
+    readonly stepDeadlineMs: number;
   };
   /** Bearer token `GET /metrics` requires; undefined = /metrics is open. */
   readonly metricsToken: string | undefined;
@@ -164,6 +168,13 @@ const envSchema = z.object({
     .min(1, 'must be at least 1')
     .max(60, 'must be 60 or less: lost timers and schedules must come back within 2 minutes')
     .default(60),
+  // A test knob more than an operator's setting: tests shorten it so a take-over does not wait 30 s.
+  LIFELINE_JOB_LEASE_SECONDS: z.coerce.number({ error: 'must be a number of seconds' }).min(1).max(300).default(30),
+  LIFELINE_STEP_DEADLINE_MINUTES: z.coerce
+    .number({ error: 'must be a number of minutes' })
+    .positive()
+    .max(24 * 60)
+    .default(30),
 });
 
 /** Reads env and the YAML file once. Throws ConfigError with one line per mistake, each naming the setting. */
@@ -213,6 +224,8 @@ export function readConfig(env: Env = process.env): Config {
       maxWaitSeconds: e.LIFELINE_AWS_MAX_WAIT_MINUTES * 60,
       restoreJobs: e.LIFELINE_RESTORE_JOBS,
       rpoWatchSeconds: e.LIFELINE_RPO_WATCH_SECONDS,
+      jobLeaseMs: e.LIFELINE_JOB_LEASE_SECONDS * 1000,
+      stepDeadlineMs: e.LIFELINE_STEP_DEADLINE_MINUTES * 60_000,
     },
     metricsToken: e.METRICS_TOKEN,
     file,

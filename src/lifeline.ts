@@ -125,7 +125,17 @@ export async function startLifeline(config: Config, options: StartOptions = {}):
 
   if (runsWorker) {
     const escalation = new EscalationService({ db, file: config.file, pager, notifier, timers, metrics, log });
-    const runner = new RecoveryRunner({ db, file: config.file, notifier: recoveryNotifier, queue: triggers, kinds, approvers: (job) => recovery.approversFor(job), log });
+    const runner = new RecoveryRunner({
+      db,
+      file: config.file,
+      notifier: recoveryNotifier,
+      queue: triggers,
+      kinds,
+      approvers: (job) => recovery.approversFor(job),
+      log,
+      leaseMs: config.recovery.jobLeaseMs,
+      stepDeadlineMs: config.recovery.stepDeadlineMs,
+    });
     const worker = startEscalationWorker(workerRedis, config.queuePrefix, escalation, log);
     const reconcileTimers = async () => {
       try {
@@ -178,6 +188,7 @@ export async function startLifeline(config: Config, options: StartOptions = {}):
 
 
     const recoveryWorker = startRecoveryWorker(workerRedis, config.queuePrefix, { runner, service: recovery }, log);
+    runner.start();
     stops.push(async () => {
       // Long steps (a pg_restore) must not hold the shutdown past its 10 s: interrupt them and hand the jobs back.
       runner.stop();

@@ -18,6 +18,7 @@ export type AuditAction =
   | 'step_started'
   | 'step_succeeded'
   | 'step_failed'
+  | 'step_interrupted'
   | 'succeeded'
   | 'failed'
   | 'backup_deleted'

@@ -213,7 +213,7 @@ export function drCommand(deps: DrDeps): SlashCommand {
         usage: 'cancel <job-id>',
         access: 'anyone',
         accessNote: "your own job: anyone; another's: responders only",
-        summary: 'stop a job before its next step',
+        summary: 'stop a job: at once if its step changed nothing yet, else before the next',
         matches: (w) => w === 'cancel',
         effect: 'write',
         parse(rest) {
@@ -224,10 +224,16 @@ export function drCommand(deps: DrDeps): SlashCommand {
           return { number };
         },
         async run(args, ctx) {
-          const { job, immediate } = await recovery.cancel(args.number, ctx.userId);
+          const { job, immediate, running } = await recovery.cancel(args.number, ctx.userId);
           const id = jobId(job.number);
           if (immediate) return line(md`${id} is cancelled; it had not started.`);
-          return line(md`${id} stops before its next step (a step already running is finished, never cut in half).`);
+          if (running?.interruptible) {
+            return line(
+              md`${id} is being stopped: "${running.name}" is interrupted now (it has changed nothing yet), then what the job left behind is cleaned up.`,
+            );
+          }
+          const step = running ? md` ("${running.name}" is running, and is never cut in half)` : md``;
+          return line(md`${id} stops before its next step${step}; then what the job left behind is cleaned up.`);
         },
       }),
       subcommand({

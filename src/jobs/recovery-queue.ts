@@ -24,13 +24,17 @@ export function createRecoveryQueue(connection: ConnectionOptions, prefix: strin
 export function recoveryTriggers(queue: Queue<RecoveryJobData>): RecoveryQueue {
   return {
     async plan(job) {
-      // Planning only proceeds from the 'planning' state, so a repeated trigger does nothing.
-      await queue.add('plan', { kind: 'plan', job }, OPTIONS);
+      // One plan trigger per job at a time (a repeated add is ignored while one waits or runs), and planning only
+      // stores a plan for a job still in 'planning'. Removed however it ends, so a failed attempt never blocks the
+      // reconciler's re-add of a job still waiting for its plan.
+      await queue.add('plan', { kind: 'plan', job }, { ...OPTIONS, jobId: `plan-${job}`, removeOnFail: true });
     },
-    async run(job) {
-      // No fixed id, so the reconciler can always re-add a lost trigger; a PostgreSQL session lock in the runner
-      // makes sure a job runs on one worker at a time however many triggers arrive.
-      await queue.add('run', { kind: 'run', job }, { ...OPTIONS, attempts: 1 });
+    async run(job, once) {
+      // Without `once` no fixed id, so the reconciler can always re-add a lost trigger; the runner's lease on the
+      // job's row makes sure a job runs on one worker at a time however many triggers arrive. With it, one trigger
+      // per occasion (a lease that ran out, seen by every worker at once), removed however it ends.
+      const id = once === undefined ? {} : { jobId: `run-${job}-${once}`, removeOnFail: true };
+      await queue.add('run', { kind: 'run', job }, { ...OPTIONS, attempts: 1, ...id });
     },
     async expireAt(job, at) {
       // A fixed id, so the reconciler re-adding it every minute never piles up delayed jobs; removed however it

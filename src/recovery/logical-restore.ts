@@ -253,6 +253,8 @@ async function connectTo(ctx: Context, database: string, queryTimeoutMs = MAINTE
 interface Maintenance {
   readonly client: pg.Client;
   readonly serverVersionNum: number;
+  /** The server process of `client`, so a statement of it can be cancelled from another session. */
+  readonly pid: number;
 }
 
 /** A connection to the server's `postgres` database (or template1 where there is none), for CREATE/DROP/RENAME. */
@@ -267,8 +269,10 @@ async function maintenance(ctx: Context): Promise<Maintenance> {
     client = await connectTo(ctx, 'template1');
   }
   try {
-    const { rows } = await client.query<{ num: string }>("SELECT current_setting('server_version_num') AS num");
-    return { client, serverVersionNum: Number(rows[0]?.num ?? 0) };
+    const { rows } = await client.query<{ num: string; pid: number }>(
+      "SELECT current_setting('server_version_num') AS num, pg_backend_pid() AS pid",
+    );
+    return { client, serverVersionNum: Number(rows[0]?.num ?? 0), pid: rows[0]?.pid ?? 0 };
   } catch (err) {
     await client.end().catch(() => undefined);
     throw err;
@@ -317,8 +321,9 @@ async function endSessions(m: Maintenance, database: string): Promise<number> {
   return ended;
 }
 
-async function allowConnections(m: Maintenance, database: string, allow: boolean): Promise<void> {
-  await m.client.query(`ALTER DATABASE ${quoteIdent(database)} WITH ALLOW_CONNECTIONS ${allow ? 'true' : 'false'}`);
+/** Re-opens a database that an interrupted swap of an older Lifeline (which closed it first) may have left closed. */
+async function allowConnections(m: Maintenance, database: string): Promise<void> {
+  await m.client.query(`ALTER DATABASE ${quoteIdent(database)} WITH ALLOW_CONNECTIONS true`);
 }
 
 /** Runs `work` but gives up (running `onAbort`) as soon as the signal fires. */
@@ -1033,36 +1038,71 @@ export async function restoreIntoFresh(plan: LogicalRestorePlan, state?: Restore
 // swap / putBack
 
 /**
- * Renames `from` → `aside` and `into` → `from` in one transaction, after closing `from` to new sessions and ending
- * the open ones. Either both renames happen or neither does (a failed second rename rolls the first one back).
+ * Renames `from` → `aside` and `into` → `from`, and opens both to connections, in ONE transaction, so a crash at any
+ * point leaves the name `from` connectable: before COMMIT everything rolls back (nothing was closed), after it both
+ * flags are set. Nothing is closed to connections beforehand either: once the first rename holds its lock, a new
+ * session on `from` waits for the COMMIT and then finds the restored database under that name; one that slipped in
+ * between ending the sessions and the rename makes it fail with 55006 (in use), and it is tried again.
+ *
+ * The signal stops it only before COMMIT is sent (a waiting statement is cancelled from another session): it then
+ * throws AbortError, and that means the transaction rolled back and nothing was renamed.
  */
-async function exchange(m: Maintenance, from: string, aside: string, into: string): Promise<number> {
-  await allowConnections(m, from, false);
+async function exchange(
+  ctx: Context,
+  m: Maintenance,
+  from: string,
+  aside: string,
+  into: string,
+  signal: AbortSignal | undefined,
+): Promise<number> {
+  const statements = [
+    `ALTER DATABASE ${quoteIdent(from)} RENAME TO ${quoteIdent(aside)}`,
+    `ALTER DATABASE ${quoteIdent(aside)} WITH ALLOW_CONNECTIONS true`,
+    `ALTER DATABASE ${quoteIdent(into)} RENAME TO ${quoteIdent(from)}`,
+    `ALTER DATABASE ${quoteIdent(from)} WITH ALLOW_CONNECTIONS true`,
+  ];
   let ended = 0;
-  try {
-    for (let attempt = 1; ; attempt += 1) {
-      ended += await endSessions(m, from);
-      ended += await endSessions(m, into);
-      try {
-        await m.client.query('BEGIN');
-        await m.client.query("SET LOCAL lock_timeout = '15s'");
-        await m.client.query(`ALTER DATABASE ${quoteIdent(from)} RENAME TO ${quoteIdent(aside)}`);
-        await m.client.query(`ALTER DATABASE ${quoteIdent(aside)} WITH ALLOW_CONNECTIONS true`);
-        await m.client.query(`ALTER DATABASE ${quoteIdent(into)} RENAME TO ${quoteIdent(from)}`);
-        await m.client.query(`ALTER DATABASE ${quoteIdent(from)} WITH ALLOW_CONNECTIONS true`);
-        await m.client.query('COMMIT');
-        return ended;
-      } catch (err) {
-        await m.client.query('ROLLBACK').catch(() => undefined);
-        // 55006: still in use (a session reconnected before the block, or one we may not end). Try again briefly.
-        if (sqlState(err) === '55006' && attempt < 3) continue;
-        throw err;
+  for (let attempt = 1; ; attempt += 1) {
+    throwIfAborted(signal, 'the swap');
+    ended += await endSessions(m, from);
+    ended += await endSessions(m, into);
+    const stopWatching = cancelStatementsOnAbort(ctx, m, signal);
+    try {
+      await m.client.query('BEGIN');
+      await m.client.query("SET LOCAL lock_timeout = '15s'");
+      for (const sql of statements) {
+        throwIfAborted(signal, 'the swap');
+        await m.client.query(sql);
       }
+      // The last moment the swap can still be stopped with certainty that nothing changed.
+      throwIfAborted(signal, 'the swap');
+      await m.client.query('COMMIT');
+      return ended;
+    } catch (err) {
+      await m.client.query('ROLLBACK').catch(() => undefined);
+      // The server answered with an error (or COMMIT was never sent): the transaction rolled back.
+      if (err instanceof AbortError || (signal?.aborted && sqlState(err) !== undefined)) {
+        throw new AbortError('the swap was stopped before it committed; nothing was renamed');
+      }
+      // 55006: still in use (a session reconnected before the rename, or one we may not end). Try again briefly.
+      if (sqlState(err) === '55006' && attempt < 3) continue;
+      throw err;
+    } finally {
+      stopWatching();
     }
-  } catch (err) {
-    await allowConnections(m, from, true).catch(() => undefined);
-    throw err;
   }
+}
+
+/** While it is watched, an abort cancels the statement `m` is running (pg_cancel_backend from another session). */
+function cancelStatementsOnAbort(ctx: Context, m: Maintenance, signal: AbortSignal | undefined): () => void {
+  if (!signal) return () => undefined;
+  const cancel = (): void => {
+    void withMaintenance(ctx, (other) => other.client.query('SELECT pg_cancel_backend($1)', [m.pid])).catch(
+      () => undefined,
+    );
+  };
+  signal.addEventListener('abort', cancel, { once: true });
+  return () => signal.removeEventListener('abort', cancel);
 }
 
 /**
@@ -1084,7 +1124,7 @@ export async function swap(plan: LogicalRestorePlan, state?: RestoreState): Prom
       if (!s.restored) throw new RestoreFailedError(`${quoteIdent(fresh)} exists but its restore did not finish; run the restore step again`);
       if (found.has(old)) throw new RestoreFailedError(`${quoteIdent(old)} already exists; refusing to overwrite it`);
       if (!found.has(ctx.target)) throw new RestoreFailedError(`the target ${quoteIdent(ctx.target)} no longer exists`);
-      const ended = await exchange(m, ctx.target, old, fresh);
+      const ended = await exchange(ctx, m, ctx.target, old, fresh, plan.signal);
       return {
         state: { ...s, swapped: true, putBack: false },
         detail:
@@ -1112,7 +1152,7 @@ export async function putBack(plan: LogicalRestorePlan, state?: RestoreState): P
           if (found.has(failed)) await dropOwn(ctx, m, failed, s.runId);
           await m.client.query(`ALTER DATABASE ${quoteIdent(old)} WITH ALLOW_CONNECTIONS true`);
           // Here `from` is the restored database under the target's name; `into` is the previous one.
-          await exchange(m, ctx.target, failed, old);
+          await exchange(ctx, m, ctx.target, failed, old, plan.signal);
         }
         action = `${quoteIdent(ctx.target)} is the database from before the restore again`;
       } else if (s.swapped && !found.has(failed)) {
@@ -1121,7 +1161,7 @@ export async function putBack(plan: LogicalRestorePlan, state?: RestoreState): P
         action = s.swapped || s.putBack || found.has(failed) ? `${quoteIdent(ctx.target)} was already put back` : `${quoteIdent(ctx.target)} was never replaced`;
       }
       // Whatever happened before, leave the target open to connections.
-      await allowConnections(m, ctx.target, true).catch(() => undefined);
+      await allowConnections(m, ctx.target).catch(() => undefined);
       const leftovers: string[] = [];
       for (const name of [failed, fresh]) {
         try {
@@ -1173,11 +1213,14 @@ async function runQueries(
       try {
         await client.query('BEGIN TRANSACTION READ ONLY');
         await client.query(`SET LOCAL statement_timeout = ${VERIFY_TIMEOUT_MS}`);
-        const result = await client.query({ text: query, rowMode: 'array' });
+        // A stop (cancel, deadline, shutdown) must not wait for a slow query: closing the session ends it.
+        const running = client.query({ text: query, rowMode: 'array' });
+        const result = await abortable(signal, 'verification', running, () => void client.end().catch(() => undefined));
         await client.query('ROLLBACK');
         const first = (result.rows as unknown[][])[0];
         results.push({ query, value: first === undefined ? '(no rows)' : show(first[0]) });
       } catch (err) {
+        if (err instanceof AbortError) throw err;
         if (isTransientPgError(err)) throw new TransientError(`lost ${where} while verifying: ${scrub((err as Error).message)}`);
         await client.query('ROLLBACK').catch(() => undefined);
         failures += 1;
@@ -1287,8 +1330,8 @@ export async function cleanup(plan: LogicalRestorePlan, state?: RestoreState): P
   await guarded(ctx, 'cleanup', () =>
     withMaintenance(ctx, async (m) => {
       const found = await existing(m.client, [ctx.target, fresh, old, failed]);
-      // A swap or putBack cut short may have left the target closed to connections.
-      if (found.has(ctx.target)) await allowConnections(m, ctx.target, true).catch(() => undefined);
+      // A swap of an older Lifeline, cut short, may have left the target closed to connections.
+      if (found.has(ctx.target)) await allowConnections(m, ctx.target).catch(() => undefined);
       for (const name of [fresh, failed]) {
         if (!found.has(name)) continue;
         await dropOwn(ctx, m, name, s.runId);

@@ -28,6 +28,7 @@ export interface JobSummary {
 /** Durable triggers for recovery work (BullMQ in production). */
 export interface RecoveryQueue {
   plan(job: number): Promise<void>;
-  run(job: number): Promise<void>;
+  /** `once`: a key that makes repeated triggers for the same occasion (a lease that ran out) one trigger. */
+  run(job: number, once?: string): Promise<void>;
   expireAt(job: number, at: Date): Promise<void>;
 }

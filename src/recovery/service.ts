@@ -121,7 +121,14 @@ export class RecoveryService {
     return this.decide(number, actor, 'reject');
   }
 
-  async cancel(number: number, actor: string): Promise<{ job: RecoveryJob; immediate: boolean }> {
+  /**
+   * Cancels a job that has not started at once. A running one stops within a heartbeat when its running step may be
+   * interrupted (`running.interruptible`), else before its next step; either way its leftovers are cleaned up.
+   */
+  async cancel(
+    number: number,
+    actor: string,
+  ): Promise<{ job: RecoveryJob; immediate: boolean; running?: { name: string; interruptible: boolean } | undefined }> {
     const job = await this.find(number);
     if (actor !== job.requestedBy) {
       const what = `cancel ${jobId(number)}, which <@${job.requestedBy}> requested`;
@@ -137,10 +144,17 @@ export class RecoveryService {
       await this.refreshPlan(stopped);
       return { job: stopped, immediate: true };
     }
-    if (job.state !== 'running') throw new UserError('already_done', `${jobId(number)} has already ${job.state === 'succeeded' ? 'succeeded' : `ended (${job.state})`}.`);
+    // Read again: a worker may have started it between the first read and the attempt above.
+    const now = await this.find(number);
+    if (now.state !== 'running') {
+      const ended = now.state === 'succeeded' ? 'succeeded' : `ended (${now.state})`;
+      throw new UserError('already_done', `${jobId(number)} has already ${ended}.`);
+    }
     await store.requestCancel(this.deps.db, number, actor);
-    await audit(this.deps.db, { env: job.env, job: number, actor, action: 'cancel_requested', detail: 'stops before the next step' });
-    return { job, immediate: false };
+    const running = await store.runningStep(this.deps.db, number);
+    const when = running?.interruptible ? `interrupts "${running.name}"` : 'stops before the next step';
+    await audit(this.deps.db, { env: job.env, job: number, actor, action: 'cancel_requested', detail: when });
+    return { job: now, immediate: false, running };
   }
 
   async expire(number: number): Promise<void> {

@@ -80,8 +80,8 @@ describe('/healthz while running', () => {
   test('503 naming Redis, then PostgreSQL, while each is cut off; 200 again once it is back', async () => {
     const redisUrl = new URL(TEST_REDIS_URL);
     const dbUrl = new URL(w.db.url);
-    const redisProxy = await new TcpProxy(redisUrl.hostname, Number(redisUrl.port || 6379)).start();
-    const pgProxy = await new TcpProxy(dbUrl.hostname, Number(dbUrl.port || 5432)).start();
+    const redisProxy = await new TcpProxy({ host: redisUrl.hostname, port: Number(redisUrl.port || 6379) }).start();
+    const pgProxy = await new TcpProxy({ host: dbUrl.hostname, port: Number(dbUrl.port || 5432) }).start();
     const proxiedRedis = new URL(redisUrl);
     proxiedRedis.port = String(redisProxy.port);
     const proxiedDb = new URL(dbUrl);
@@ -96,13 +96,13 @@ describe('/healthz while running', () => {
       expect(await health()).toEqual({ status: 200, body: { ok: true, postgres: 'up', redis: 'up' } });
 
       for (const [proxy, name] of [[redisProxy, 'redis'], [pgProxy, 'postgres']] as const) {
-        await proxy.cut();
+        proxy.cut();
         const down = await waitUntil(`/healthz to name ${name}`, async () => {
           const h = await health();
           return h.status === 503 ? h : undefined;
         }, 15_000, 200);
         expect(down.body.down).toEqual([name]);
-        await proxy.start();
+        proxy.reopen();
         const up = async () => (await health()).status === 200;
         await waitUntil(`/healthz to be 200 again after ${name} came back`, up, 30_000, 200);
         expect(p.running).toBe(true);

@@ -1,55 +1,58 @@
-// A TCP proxy in front of a shared server (PostgreSQL, Redis) that a test can cut and restore, so one process sees
-// its dependency go away while the shared server itself is never touched.
+// A TCP proxy in front of a shared server (PostgreSQL, Redis) for one process only: cutting it is that process's
+// network (or its connection) going away, without touching the server everybody else uses.
 import { createServer, connect, type Server, type Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
 
 export class TcpProxy {
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
+  private open = true;
   port = 0;
 
-  constructor(
-    private readonly targetHost: string,
-    private readonly targetPort: number,
-  ) {}
+  constructor(private readonly target: { readonly host: string; readonly port: number }) {}
 
-  /** Listens (on the same port again after a cut). */
+  /** `postgres://...` of `url` with its host and port replaced by this proxy's. */
+  rewrite(url: string): string {
+    const u = new URL(url);
+    u.hostname = '127.0.0.1';
+    u.port = String(this.port);
+    return u.toString();
+  }
+
   async start(): Promise<this> {
-    const server = createServer((client) => {
-      const upstream = connect(this.targetPort, this.targetHost);
-      for (const [socket, peer] of [[client, upstream], [upstream, client]] as const) {
+    this.server = createServer((client) => {
+      if (!this.open) {
+        client.destroy();
+        return;
+      }
+      const upstream = connect(this.target.port, this.target.host);
+      for (const socket of [client, upstream]) {
         this.sockets.add(socket);
-        socket.on('close', () => {
-          this.sockets.delete(socket);
-          peer.destroy();
-        });
-        socket.on('error', () => peer.destroy());
+        socket.on('close', () => this.sockets.delete(socket));
+        socket.on('error', () => undefined);
       }
       client.pipe(upstream);
       upstream.pipe(client);
+      client.on('close', () => upstream.destroy());
+      upstream.on('close', () => client.destroy());
     });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.port, '127.0.0.1', () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    const address = server.address();
-    this.port = typeof address === 'object' && address ? address.port : 0;
-    this.server = server;
+    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    this.port = (this.server!.address() as AddressInfo).port;
     return this;
   }
 
-  /** Stops accepting and drops every open connection: to the client, the server is gone. */
-  async cut(): Promise<void> {
-    const server = this.server;
-    this.server = undefined;
+  /** Every connection through the proxy is reset, and new ones are refused until reopen(). */
+  cut(): void {
+    this.open = false;
     for (const socket of this.sockets) socket.destroy();
-    this.sockets.clear();
-    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  reopen(): void {
+    this.open = true;
   }
 
   async stop(): Promise<void> {
-    await this.cut();
+    this.cut();
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
   }
 }

@@ -446,6 +446,18 @@ describe('readConfig: environment', () => {
     ]);
   });
 
+  it('LIFELINE_JOB_LEASE_SECONDS (30) and LIFELINE_STEP_DEADLINE_MINUTES (30, fractional) are read and bounded', () => {
+    expect(readConfig(BASE_ENV).recovery).toMatchObject({ jobLeaseMs: 30_000, stepDeadlineMs: 30 * 60_000 });
+    const set = readConfig({ ...BASE_ENV, LIFELINE_JOB_LEASE_SECONDS: '2', LIFELINE_STEP_DEADLINE_MINUTES: '0.5' });
+    expect(set.recovery).toMatchObject({ jobLeaseMs: 2_000, stepDeadlineMs: 30_000 });
+    const wrong = { ...BASE_ENV, LIFELINE_JOB_LEASE_SECONDS: '0.5', LIFELINE_STEP_DEADLINE_MINUTES: '0' };
+    const e = configError(() => readConfig(wrong));
+    expect(e.problems).toEqual([
+      expect.stringMatching(/^LIFELINE_JOB_LEASE_SECONDS: /),
+      expect.stringMatching(/^LIFELINE_STEP_DEADLINE_MINUTES: /),
+    ]);
+  });
+
   it('empty variables count as unset', () => {
     const config = readConfig({ ...BASE_ENV, PORT: '', DATABASE_URL: '', LIFELINE_ROLE: '' });
     expect(config.port).toBe(3000);

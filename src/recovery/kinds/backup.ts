@@ -66,7 +66,11 @@ export function backupKind(deps: BackupKindDeps): KindDefinition {
     steps(job, env) {
       return backupSteps(deps, env, job.params.kind === 'backup' && job.params.trigger === 'schedule');
     },
-    async onFailure(ctx, failedStep) {
+    async onFailure(ctx, failedStep, reason) {
+      if (reason === 'cancelled') {
+        // Somebody stopped it on purpose: nothing to page anyone about.
+        return failedStep === DUMP ? 'No file was left under a backup name.' : undefined;
+      }
       const summary = `${scheduled(ctx) ? 'Scheduled backup' : 'Backup'} of ${ctx.job.env} failed at "${failedStep}"`;
       // Slack hears it from the job's own result message; on-call hears it here, once while it stays failed.
       const taken = ctx.state.taken as TakenBackup | undefined;
@@ -101,6 +105,8 @@ function backupSteps(deps: BackupKindDeps, env: EnvironmentConfig, scheduled: bo
     {
       name: DUMP,
       destructive: false,
+      // The store writes atomically: a stopped dump leaves nothing under a backup name.
+      interruptible: true,
       async run(ctx) {
         // The name carries the time the dump starts (a resumed job starts a new dump, and names it anew).
         const name = backupFileName(ctx.env.backups.prefix, new Date());
@@ -124,6 +130,8 @@ function backupSteps(deps: BackupKindDeps, env: EnvironmentConfig, scheduled: bo
     {
       name: CHECK,
       destructive: false,
+      // A check cut short would remove a good backup (only checked backups may stay): it is finished.
+      interruptible: false,
       async run(ctx) {
         const taken = takenOf(ctx);
         const where = store(ctx);
@@ -155,6 +163,7 @@ function backupSteps(deps: BackupKindDeps, env: EnvironmentConfig, scheduled: bo
     steps.push({
       name: SNAPSHOT,
       destructive: false,
+      interruptible: false,
       async run(ctx) {
         const instance = ctx.env.database.rds_instance!;
         const today = utcDay(new Date());
@@ -171,6 +180,7 @@ function backupSteps(deps: BackupKindDeps, env: EnvironmentConfig, scheduled: bo
   steps.push({
     name: RETENTION,
     destructive: false,
+    interruptible: false,
     async run(ctx) {
       const lines = [await applyRetention(deps, ctx)];
       // This backup is fresh: whatever alert was open about the env's backups is over.

@@ -11,9 +11,9 @@ import type { BackupStore } from '../../backups/store.js';
 import type { Db } from '../../db/pool.js';
 import { PermanentError, UserError } from '../../errors.js';
 import { againstTarget, formatDuration, formatUtc } from '../../incidents/format.js';
-import type { KindDefinition, StepContext, StepDefinition } from '../kind.js';
+import { sizedDeadline, type KindDefinition, type StepContext, type StepDefinition } from '../kind.js';
 import * as engine from '../logical-restore.js';
-import { connectClient, parsePostgresUrl, withDatabase } from '../pg-tools.js';
+import { connectClient, parsePostgresUrl, throwIfAborted, withDatabase } from '../pg-tools.js';
 import { formatSize, verifyQueries } from '../format.js';
 
 export interface DrillKindDeps {
@@ -75,19 +75,29 @@ function objectives(ctx: StepContext): string[] {
   return lines;
 }
 
-async function countRows(url: string, database: string, tables: readonly string[]): Promise<Map<string, number | string>> {
+async function countRows(
+  url: string,
+  database: string,
+  tables: readonly string[],
+  signal: AbortSignal,
+): Promise<Map<string, number | string>> {
   const client = await connectClient(withDatabase(parsePostgresUrl(url), database), { queryTimeoutMs: 10 * 60_000, applicationName: 'lifeline-drill' });
   const counts = new Map<string, number | string>();
+  // A stopped drill must not wait for a count of a big table: closing the session ends it.
+  const stop = (): void => void client.end().catch(() => undefined);
+  signal.addEventListener('abort', stop, { once: true });
   try {
     for (const table of tables) {
       try {
         const { rows } = await client.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${table}`);
         counts.set(table, Number(rows[0]?.n ?? 0));
       } catch (err) {
+        throwIfAborted(signal, 'counting the rows');
         counts.set(table, `error: ${(err as Error).message}`);
       }
     }
   } finally {
+    signal.removeEventListener('abort', stop);
     await client.end().catch(() => undefined);
   }
   return counts;
@@ -130,15 +140,16 @@ export function drillKind(deps: DrillKindDeps): KindDefinition {
         `Judged against the RPO of ${formatDuration(env.backups.rpo_minutes * 60_000)} and the RTO of ${formatDuration(env.backups.rto_minutes * 60_000)}.`,
       ].join('\n');
     },
-    steps() {
-      return drillSteps(deps);
+    steps(job) {
+      return drillSteps(deps, (job.stepState.backup as DrillBackup | undefined)?.size);
     },
-    async onFailure(ctx) {
+    async onFailure(ctx, _failedStep, reason) {
       const plan = planOf(deps, ctx);
       const cleaned = await engine.cleanup(plan, engineState(ctx)).catch((err: Error) => ({ state: engineState(ctx), detail: `dropping the scratch database failed: ${err.message}` }));
       ctx.state.engine = cleaned.state;
       await rm(plan.workDir, { recursive: true, force: true });
-      await record(deps, ctx, false);
+      // A cancelled drill neither passed nor failed: it proves nothing about the backup, so it is not recorded.
+      if (reason === 'failed') await record(deps, ctx, false);
       return `${cleaned.detail} ${ctx.job.env}'s own database was not touched.`;
     },
     summarise(ctx, succeeded) {
@@ -152,11 +163,15 @@ export function drillKind(deps: DrillKindDeps): KindDefinition {
   };
 }
 
-function drillSteps(deps: DrillKindDeps): StepDefinition[] {
+/** Everything but dropping the scratch database may be interrupted: the env's own database is never touched. */
+function drillSteps(deps: DrillKindDeps, backupBytes: number | undefined): StepDefinition[] {
+  const sized = sizedDeadline(backupBytes);
   return [
     {
       name: PREFLIGHT,
       destructive: false,
+      interruptible: true,
+      deadline: sized,
       async run(ctx) {
         if (ctx.state.startedAt === undefined) ctx.state.startedAt = Date.now();
         const outcome = await engine.preflight(planOf(deps, ctx), engineState(ctx));
@@ -167,6 +182,8 @@ function drillSteps(deps: DrillKindDeps): StepDefinition[] {
     {
       name: RESTORE,
       destructive: false,
+      interruptible: true,
+      deadline: sized,
       async run(ctx) {
         const outcome = await engine.restoreIntoFresh(planOf(deps, ctx), engineState(ctx));
         ctx.state.engine = outcome.state;
@@ -177,6 +194,9 @@ function drillSteps(deps: DrillKindDeps): StepDefinition[] {
     {
       name: CHECKS,
       destructive: false,
+      interruptible: true,
+      // Counting every table's rows grows with the data.
+      deadline: sized,
       async run(ctx) {
         const scratch = engineState(ctx).freshDb;
         if (!scratch) throw new Error('the restore step has not recorded its scratch database');
@@ -190,7 +210,7 @@ function drillSteps(deps: DrillKindDeps): StepDefinition[] {
         if (!recorded) {
           lines.push(`– row counts: none recorded for ${backup.name} (not taken by Lifeline)`);
         } else {
-          const counted = await countRows(ctx.env.database.url, scratch, Object.keys(recorded));
+          const counted = await countRows(ctx.env.database.url, scratch, Object.keys(recorded), ctx.signal);
           const wrong = Object.entries(recorded).filter(([table, rows]) => counted.get(table) !== rows);
           failures += wrong.length;
           const total = Object.values(recorded).reduce((a, b) => a + b, 0);
@@ -208,6 +228,7 @@ function drillSteps(deps: DrillKindDeps): StepDefinition[] {
     {
       name: DROP,
       destructive: false,
+      interruptible: false,
       async run(ctx) {
         const plan = planOf(deps, ctx);
         const outcome = await engine.cleanup(plan, engineState(ctx));

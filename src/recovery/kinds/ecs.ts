@@ -60,6 +60,11 @@ async function pollService(
   }
 }
 
+/** The waits end by themselves after maxWaitSeconds (a last poll may follow); the deadline is only a backstop. */
+function waitDeadline(deps: EcsKindDeps): number {
+  return (deps.maxWaitSeconds + 2 * deps.pollSeconds) * 1000 + 60_000;
+}
+
 export function scaleKind(deps: EcsKindDeps): KindDefinition {
   const desiredOf = (ctx: StepContext) => (ctx.job.params.kind === 'scale' ? ctx.job.params.count : 0);
   return {
@@ -67,12 +72,18 @@ export function scaleKind(deps: EcsKindDeps): KindDefinition {
       const { cluster, service } = serviceOf(ctx);
       const current = await describe(deps, cluster, service);
       ctx.state.before = { desired: current.desired, running: current.running };
+      if (current.desired === desiredOf(ctx)) {
+        // Nothing to approve and nothing to run: UpdateService with the same count would only start a deployment.
+        const already = `is already at ${current.desired} desired (now ${counts(current)})`;
+        return { nothingToChange: `${service} in ${cluster} (${ctx.job.env}) ${already}; nothing to change.` };
+      }
       return `Scale ${service} in ${cluster} (${ctx.job.env}) from ${current.desired} to ${desiredOf(ctx)} tasks (now ${counts(current)}). Steps: set the desired count; wait until running equals desired (up to ${formatDuration(deps.maxWaitSeconds * 1000)}).`;
     },
     steps: () => [
       {
         name: 'set desired count',
         destructive: true,
+        interruptible: false,
         async run(ctx) {
           const { cluster, service } = serviceOf(ctx);
           await deps.ecs.setDesiredCount(cluster, service, desiredOf(ctx));
@@ -82,6 +93,9 @@ export function scaleKind(deps: EcsKindDeps): KindDefinition {
       {
         name: 'wait until running = desired',
         destructive: false,
+        // Stopping the wait changes nothing; the new desired count stands either way.
+        interruptible: true,
+        deadline: () => waitDeadline(deps),
         async run(ctx) {
           const final = await pollService(deps, ctx, (s) => s.running === desiredOf(ctx) && s.pending === 0, counts);
           ctx.state.after = { desired: final.desired, running: final.running };
@@ -111,6 +125,7 @@ export function redeployKind(deps: EcsKindDeps): KindDefinition {
       {
         name: 'force new deployment',
         destructive: true,
+        interruptible: false,
         async run(ctx) {
           const { cluster, service } = serviceOf(ctx);
           const deployment = await deps.ecs.forceNewDeployment(cluster, service);
@@ -121,6 +136,8 @@ export function redeployKind(deps: EcsKindDeps): KindDefinition {
       {
         name: 'follow the rollout',
         destructive: false,
+        interruptible: true,
+        deadline: () => waitDeadline(deps),
         async run(ctx) {
           const wanted = ctx.state.deployment as string | null | undefined;
           const primary = (s: EcsService) => s.deployments.find((d) => (wanted ? d.id === wanted : d.status === 'PRIMARY'));

@@ -9,7 +9,7 @@ import type { BackupStore } from '../../backups/store.js';
 import type { EnvironmentConfig } from '../../config.js';
 import { UserError } from '../../errors.js';
 import { formatDuration, formatUtc } from '../../incidents/format.js';
-import type { KindDefinition, StepContext, StepDefinition } from '../kind.js';
+import { sizedDeadline, type KindDefinition, type StepContext, type StepDefinition } from '../kind.js';
 import { formatSize, verifyQueries } from '../format.js';
 import { describeHealth, probeHealth } from '../health-probe.js';
 import * as engine from '../logical-restore.js';
@@ -27,6 +27,9 @@ const PREFLIGHT = 'preflight: target reachable, backup readable and intact';
 const SAFETY_BACKUP = 'safety backup of the previous database';
 const RESTORE_FRESH = 'restore into a fresh database';
 const ANALYZE = 'planner statistics (ANALYZE)';
+const CLEANUP = 'clean up';
+/** The steps after verify and the health check passed: whatever happens in them, the restore stands. */
+const AFTER_VERIFIED: readonly string[] = [ANALYZE, SAFETY_BACKUP, CLEANUP];
 
 interface PlannedBackup {
   readonly name: string;
@@ -63,7 +66,8 @@ export function restoreKind(deps: RestoreKindDeps): KindDefinition {
       return from.type === 'snapshot' ? planSnapshot(deps, ctx, from.id) : planLogical(deps, ctx);
     },
     steps(job, env) {
-      return source(job).type === 'snapshot' ? snapshotSteps(deps) : logicalSteps(deps, env);
+      if (source(job).type === 'snapshot') return snapshotSteps(deps);
+      return logicalSteps(deps, env, (job.stepState.backup as PlannedBackup | undefined)?.size);
     },
     async onFailure(ctx, failedStep) {
       if (source(ctx.job).type === 'snapshot') return 'The existing instance was not changed.';
@@ -73,8 +77,9 @@ export function restoreKind(deps: RestoreKindDeps): KindDefinition {
         return sentence;
       };
       if (failedStep === PREFLIGHT) return finish('The target database was not changed: the restore had not started.');
-      if (failedStep === SAFETY_BACKUP || failedStep === ANALYZE) {
-        // The restore itself is done and verified: undoing it because the store failed would repeat the outage.
+      if (AFTER_VERIFIED.includes(failedStep)) {
+        // The restore itself is done and verified: undoing it because the store or a cleanup failed (or because of a
+        // late cancel) would repeat the outage.
         const cleaned = await engine.cleanup(plan, engineState(ctx));
         ctx.state.engine = cleaned.state;
         return finish(`The restore itself is done and verified: ${databaseLabel(ctx.env.database.url)} is the restored database. ${cleaned.detail}`);
@@ -126,7 +131,7 @@ async function planLogical(deps: RestoreKindDeps, ctx: StepContext): Promise<str
   if (!chosen) throw new Error('unreachable: snapshot source in logical plan');
   const backup: PlannedBackup = { name: chosen.name, format: chosen.format, takenAt: chosen.takenAt.toISOString(), size: chosen.size };
   ctx.state.backup = backup;
-  const steps = logicalSteps(deps, env).map((s, i) => `${i + 1}. ${s.name}`);
+  const steps = logicalSteps(deps, env, chosen.size).map((s, i) => `${i + 1}. ${s.name}`);
   return [
     `Restore the ${ctx.job.env} database ${databaseLabel(env.database.url)} from ${chosen.name}${chosen.safetyCopy ? ' (a safety copy)' : ''} (taken ${formatUtc(chosen.takenAt)}, ${formatSize(chosen.size)}).`,
     `${dataLossLine(chosen.takenAt, env.backups.rpo_minutes)}.`,
@@ -162,10 +167,21 @@ function engineState(ctx: StepContext): engine.RestoreState {
   return (ctx.state.engine ?? {}) as engine.RestoreState;
 }
 
-function engineStep(deps: RestoreKindDeps, name: string, destructive: boolean, call: (plan: engine.LogicalRestorePlan, state: engine.RestoreState) => Promise<engine.StepOutcome>): StepDefinition {
+interface EngineStepOptions {
+  readonly destructive: boolean;
+  readonly interruptible: boolean;
+  readonly deadline?: (defaultMs: number) => number;
+}
+
+function engineStep(
+  deps: RestoreKindDeps,
+  name: string,
+  options: EngineStepOptions,
+  call: (plan: engine.LogicalRestorePlan, state: engine.RestoreState) => Promise<engine.StepOutcome>,
+): StepDefinition {
   return {
     name,
-    destructive,
+    ...options,
     async run(ctx) {
       const outcome = await call(logicalPlan(deps, ctx), engineState(ctx));
       ctx.state.engine = outcome.state;
@@ -174,14 +190,30 @@ function engineStep(deps: RestoreKindDeps, name: string, destructive: boolean, c
   };
 }
 
-function logicalSteps(deps: RestoreKindDeps, env: EnvironmentConfig): StepDefinition[] {
+/**
+ * Interruptible (a cancel stops it at once) up to the swap and again for the read-only checks after it; the swap is
+ * one transaction and the safety copy is what lets cleanup drop the previous database, so both are finished. Work
+ * that grows with the data gets a deadline sized by the backup.
+ */
+function logicalSteps(
+  deps: RestoreKindDeps,
+  env: EnvironmentConfig,
+  backupBytes: number | undefined,
+): StepDefinition[] {
+  const sized = sizedDeadline(backupBytes);
   return [
-    engineStep(deps, PREFLIGHT, false, engine.preflight),
-    engineStep(deps, RESTORE_FRESH, false, engine.restoreIntoFresh),
-    engineStep(deps, 'swap the restored database in', true, engine.swap),
+    engineStep(deps, PREFLIGHT, { destructive: false, interruptible: true, deadline: sized }, engine.preflight),
+    engineStep(
+      deps,
+      RESTORE_FRESH,
+      { destructive: false, interruptible: true, deadline: sized },
+      engine.restoreIntoFresh,
+    ),
+    engineStep(deps, 'swap the restored database in', { destructive: true, interruptible: false }, engine.swap),
     {
       name: 'verify',
       destructive: false,
+      interruptible: true,
       async run(ctx) {
         const outcome = await engine.verify(logicalPlan(deps, ctx), engineState(ctx));
         ctx.state.engine = outcome.state;
@@ -194,6 +226,7 @@ function logicalSteps(deps: RestoreKindDeps, env: EnvironmentConfig): StepDefini
           {
             name: 'health check',
             destructive: false,
+            interruptible: true,
             async run(ctx: StepContext) {
               const result = await probeHealth(ctx.env.health_url!);
               const line = describeHealth(ctx.env.health_url!, result);
@@ -204,9 +237,9 @@ function logicalSteps(deps: RestoreKindDeps, env: EnvironmentConfig): StepDefini
           },
         ]
       : []),
-    engineStep(deps, ANALYZE, false, engine.analyzeTarget),
-    engineStep(deps, SAFETY_BACKUP, false, engine.safetyBackup),
-    engineStep(deps, 'clean up', false, async (plan, state) => {
+    engineStep(deps, ANALYZE, { destructive: false, interruptible: true, deadline: sized }, engine.analyzeTarget),
+    engineStep(deps, SAFETY_BACKUP, { destructive: false, interruptible: false, deadline: sized }, engine.safetyBackup),
+    engineStep(deps, CLEANUP, { destructive: false, interruptible: false }, async (plan, state) => {
       const outcome = await engine.cleanup(plan, state);
       await rm(plan.workDir, { recursive: true, force: true });
       return outcome;
@@ -247,10 +280,15 @@ async function planSnapshot(deps: RestoreKindDeps, ctx: StepContext, snapshotId:
 
 function snapshotSteps(deps: RestoreKindDeps): StepDefinition[] {
   const wait = (ctx: StepContext) => ({ maxWaitSeconds: deps.maxWaitSeconds, pollSeconds: deps.pollSeconds, signal: ctx.signal, onPoll: (status: string) => ctx.note(status) });
+  // The waits end by themselves after maxWaitSeconds; the deadline is only the backstop behind them.
+  const waitDeadline = () => (deps.maxWaitSeconds + 2 * deps.pollSeconds) * 1000 + 60_000;
   return [
     {
       name: 'safety snapshot of the current instance',
       destructive: false,
+      // Once asked for, the snapshot is being made either way: waiting for it leaves a usable way back.
+      interruptible: false,
+      deadline: waitDeadline,
       async run(ctx) {
         const id = String(ctx.state.safetySnapshot);
         if (!(await deps.rds.describeSnapshot(id))) await deps.rds.createSnapshot(rdsInstance(ctx), id, { 'created-by': 'lifeline', 'lifeline-job': String(ctx.job.number) });
@@ -261,6 +299,7 @@ function snapshotSteps(deps: RestoreKindDeps): StepDefinition[] {
     {
       name: 'start the restore into a new instance',
       destructive: true,
+      interruptible: false,
       async run(ctx) {
         const from = source(ctx.job) as { id: string };
         await deps.rds.restoreFromSnapshot(from.id, String(ctx.state.newInstance), ctx.state.instance as DbInstance);
@@ -270,6 +309,9 @@ function snapshotSteps(deps: RestoreKindDeps): StepDefinition[] {
     {
       name: 'wait until the new instance is available',
       destructive: false,
+      // Stopping the wait changes nothing: the new instance goes on being created beside the untouched one.
+      interruptible: true,
+      deadline: waitDeadline,
       async run(ctx) {
         const ready = await deps.rds.waitForInstance(String(ctx.state.newInstance), wait(ctx));
         const endpoint = ready.endpoint ? `${ready.endpoint.address}:${ready.endpoint.port}` : '(no endpoint reported)';

@@ -154,7 +154,7 @@ async function queuedProbeJob(): Promise<number> {
   const job = await service.request({
     env: 'prod',
     params: { kind: 'redeploy', service: `probe-${++probeJobs}` },
-    actor: USERS.declarer,
+    actor: USERS.oncall,
     channel: EMERGENCY,
   });
   await runner().plan(job.number);
@@ -398,7 +398,7 @@ describe('deadlines, cancel and resume', () => {
     const number = await queuedProbeJob();
     const running = runner().run(number);
     await waitUntil('the step to start', () => fetch.runs === 1);
-    const answer = await service.cancel(number, USERS.declarer);
+    const answer = await service.cancel(number, USERS.oncall);
     const cancelledAt = Date.now();
     expect(answer).toMatchObject({
       immediate: false,
@@ -409,14 +409,14 @@ describe('deadlines, cancel and resume', () => {
     const row = await jobRow(number);
     expect(row.state).toBe('cancelled');
     expect(row.outcome).toBe(
-      `cancelled by <@${USERS.declarer}> during "restore into a fresh database", which was interrupted`,
+      `cancelled by <@${USERS.oncall}> during "restore into a fresh database", which was interrupted`,
     );
     expect(probe.failures).toEqual([{ step: 'restore into a fresh database', reason: 'cancelled' }]);
     expect(next.runs).toBe(0);
     expect(await stepStates(number)).toEqual([['restore into a fresh database', 'failed']]);
     const result = chat.calls.find((c) => c.kind === 'post' && c.message.text.startsWith(`JOB-${number} failed`));
     expect(result?.message.text).toContain(
-      `Cancelled by <@${USERS.declarer}> during "restore into a fresh database", which was interrupted`,
+      `Cancelled by <@${USERS.oncall}> during "restore into a fresh database", which was interrupted`,
     );
     expect(result?.message.text).toContain('probe handled "restore into a fresh database" (cancelled)');
     expect(await auditActions(number)).toEqual([
@@ -528,7 +528,7 @@ describe('the plan', () => {
     const job = await service.request({
       env: 'prod',
       params: { kind: 'restore', source: { type: 'latest' } },
-      actor: USERS.declarer,
+      actor: USERS.oncall,
       channel: EMERGENCY,
     });
     const first = runner({ storeFor: slowFirstList }).plan(job.number);

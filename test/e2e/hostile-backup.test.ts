@@ -98,11 +98,11 @@ afterAll(async () => {
 
 // ---- helpers -------------------------------------------------------------------------------------------------------
 
-function dr(text: string, user: string = USERS.declarer): Promise<Sent> {
+function dr(text: string, user: string = USERS.oncall): Promise<Sent> {
   return w.command(text, { user }, '/dr');
 }
 
-async function startJob(text: string, user: string = USERS.declarer): Promise<number> {
+async function startJob(text: string, user: string = USERS.oncall): Promise<number> {
   const sent = await dr(text, user);
   expect(sent.status).toBe(200);
   const reply = await w.reply(sent);

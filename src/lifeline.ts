@@ -30,9 +30,13 @@ import { AlertDesk } from './backups/alerts.js';
 import { RpoWatch } from './backups/rpo-watch.js';
 import { createSchedulesQueue, startSchedulesWorker, syncSchedulers } from './jobs/schedules.js';
 import { RecoveryRunner } from './recovery/runner.js';
-import { createQueryAnswerer } from './slack/recovery-answers.js';
-import { deliverOutbox } from './slack/outbox.js';
+import { createInProcessAnswerer, createQueryAnswerer } from './slack/recovery-answers.js';
+import { createOutboxCourier, deliverOutbox, queueForSlack } from './slack/outbox.js';
 import { createCommandServices } from './core.js';
+import { createApi, workerApiRoutes, type ApiNote } from './api/routes.js';
+import { createToken, revokeTokens } from './api/tokens.js';
+import { soleOpenIncident } from './incidents/store.js';
+import { escapeMrkdwn } from './slack/blocks.js';
 
 export interface RunningLifeline {
   stop(): Promise<void>;
@@ -133,7 +137,7 @@ export async function startLifeline(config: Config, options: StartOptions = {}):
         const found = await escalation.reconcile();
         await runner.reconcile();
         // Slack answers again after an outage: what waited (late cards, the CLI's notes, job results) goes out.
-        await deliverOutbox({ db, chat, notifier, log, cardGraceMs: 30_000 });
+        await deliverOutbox({ db, chat, notifier, log, cardGraceMs: 30_000, approvers: () => recovery.approvers() });
         if (found.steps + found.followUps > 0) log.debug(found, 'reconciled timers');
         await forgetOldRequests(db);
       } catch (err) {
@@ -174,23 +178,49 @@ export async function startLifeline(config: Config, options: StartOptions = {}):
   }
 
   if (runsBot) {
+    const dispatch = { db, allowedChannels: config.file.slack.allowed_channels, log, metrics, redact };
+    const tokens = {
+      create: (userId: string) => createToken(db, { userId, via: 'slack' }),
+      revokeAll: (userId: string) => revokeTokens(db, userId),
+    };
+    const emergency = config.file.slack.emergency_channel;
+    // What an API call changed is told in Slack as the CLI's notes always were: in the thread of the incident it acted
+    // on (or of the one open incident), else in the emergency channel; through the outbox, so Slack may be down.
+    // The grace is the old CLI's: a card younger than that may still be being posted by another bot.
+    const courier = createOutboxCourier({ db, chat, notifier, log, cardGraceMs: 5_000, approvers: () => recovery.approvers() });
+    const note = async ({ userId, what, reply }: ApiNote) => {
+      const text = `:computer: Through the Lifeline API (\`lifeline\` CLI), <@${userId}> ran \`${escapeMrkdwn(what)}\`: ${reply.text}`;
+      await queueForSlack(db, { incident: reply.incident ?? (await soleOpenIncident(db)), channel: emergency, text: redact(text) });
+      courier.deliverSoon();
+    };
+    const answerNow = createInProcessAnswerer({ db, file: config.file, storeFor: createBackupStore, ...aws });
+    const api = createApi({
+      db,
+      tables: {
+        '/incident': incidentCommand({ incidents, file: config.file }),
+        '/dr': drCommand({ db, file: config.file, recovery, tokens, query: (request) => answerNow(request) }),
+      },
+      recovery,
+      dispatch,
+      emergencyChannel: emergency,
+      note,
+      log,
+    });
     const app = createSlackApp({
+      ...dispatch,
       config,
-      commands: [incidentCommand(incidents, config.file), drCommand({ db, file: config.file, recovery, query: queryOnWorker(triggers.query) })],
+      commands: [incidentCommand({ incidents, file: config.file }), drCommand({ db, file: config.file, recovery, tokens, query: queryOnWorker(triggers.query) })],
       incidents,
       recovery,
       chat,
-      routes,
-      db,
-      allowedChannels: config.file.slack.allowed_channels,
-      log,
-      metrics,
-      redact,
+      routes: [...routes, ...api.routes],
     });
     await app.start(config.port);
     stops.unshift(() => app.stop());
+    // Before the server closes: requests waiting for a job to change are answered at once.
+    stops.unshift(async () => api.close());
   } else {
-    const server: Server = await serveRoutes(config.port, routes);
+    const server: Server = await serveRoutes(config.port, [...routes, ...workerApiRoutes()]);
     stops.unshift(() => new Promise((resolve) => server.close(resolve)));
   }
   log.info({ role: config.processRole, port: config.port, mode: config.slack.appToken ? 'socket' : 'http' }, 'Lifeline started');

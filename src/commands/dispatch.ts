@@ -5,7 +5,7 @@ import { newErrorId, UserError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { claimRequest } from '../requests.js';
-import { helpText, prepare, runPrepared, type CommandContext, type Prepared, type Reply, type SlashCommand } from './registry.js';
+import { helpText, prepare, runPrepared, type CommandContext, type Effect, type Prepared, type Reply, type SlashCommand } from './registry.js';
 
 export interface DispatchDeps {
   readonly db: Db;
@@ -24,9 +24,10 @@ export interface CommandRequest extends CommandContext {
 /**
  * What to do with a slash command. A reply that needs no I/O (a refusal of a malformed command, help) rides on the
  * ack itself: the sender sees it at once and no second HTTP request is made. Anything else is acked empty first and
- * answered by `later()`, which is undefined-valued for a repeat of a request already handled.
+ * answered by `later()`, which is undefined-valued for a repeat of a request already handled; `effect` says whether
+ * it may change something.
  */
-export type CommandPlan = { readonly ackWith: Reply } | { readonly later: () => Promise<Reply | undefined> };
+export type CommandPlan = { readonly ackWith: Reply } | { readonly later: () => Promise<Reply | undefined>; readonly effect: Effect };
 
 export async function planCommand(command: SlashCommand, request: CommandRequest, deps: DispatchDeps): Promise<CommandPlan> {
   const about = { command: command.name, user: request.userId, channel: request.channelId };
@@ -42,14 +43,15 @@ export async function planCommand(command: SlashCommand, request: CommandRequest
     return { ackWith: failure(deps, about, err) };
   }
   if (prepared.kind === 'refused') return { ackWith: refusal(deps, about, prepared.error) };
-  if (prepared.entry.effect === 'local') {
+  if (prepared.effect === 'local') {
     const reply = await runHandled(deps, about, () => runPrepared(prepared, request));
     if (reply) return { ackWith: reply };
   }
   return {
+    effect: prepared.effect,
     later: () =>
       runHandled(deps, about, async () => {
-        if (prepared.entry.effect === 'write' && !(await claimRequest(deps.db, `command:${request.requestKey}`))) {
+        if (prepared.effect === 'write' && !(await claimRequest(deps.db, `command:${request.requestKey}`))) {
           deps.log.info(about, 'repeated request ignored');
           return undefined;
         }
@@ -78,11 +80,15 @@ function failure(deps: Pick<DispatchDeps, 'log' | 'metrics' | 'redact'>, about: 
   deps.log.error({ ...about, errorId, err: (err as Error).message, stack: (err as Error).stack }, 'request failed');
   return {
     text: `:x: Lifeline hit an unexpected error (${errorId}). It is logged under that ID; what was already recorded stands, so check \`/incident status\` before retrying.`,
+    failure: { kind: 'error' },
   };
 }
 
 function refusal(deps: Pick<DispatchDeps, 'log' | 'metrics' | 'redact'>, about: { command: string; user: string; channel: string }, err: UserError): Reply {
   deps.metrics.commandsRefused.inc({ command: about.command, code: err.code });
   deps.log.info({ ...about, code: err.code, reason: err.message }, 'request refused');
-  return { text: deps.redact(err.usage ? `:warning: ${err.message}\n${err.usage}` : `:warning: ${err.message}`) };
+  return {
+    text: deps.redact(err.usage ? `:warning: ${err.message}\n${err.usage}` : `:warning: ${err.message}`),
+    failure: { kind: 'refused', code: err.code },
+  };
 }

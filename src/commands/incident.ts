@@ -37,7 +37,13 @@ export function parseTitle(rest: string): string {
   return title;
 }
 
-export function incidentCommand(service: IncidentService, file: FileConfig): SlashCommand {
+/** What the /incident table works with; read only inside `parse` and `run` (see DrDeps), never while it is built. */
+export interface IncidentDeps {
+  readonly incidents: IncidentService;
+  readonly file: FileConfig;
+}
+
+export function incidentCommand(deps: IncidentDeps): SlashCommand {
   const command: SlashCommand = {
     name: '/incident',
     summary: 'declare and run incidents. `ID` (INC-42) may be left out when exactly one incident is open.',
@@ -52,10 +58,10 @@ export function incidentCommand(service: IncidentService, file: FileConfig): Sla
           return { severity: word, title: parseTitle(rest) };
         },
         async run(args, ctx) {
-          const { incident, cardError } = await service.declare({ ...args, actor: ctx.userId, channel: ctx.channelId });
+          const { incident, cardError } = await deps.incidents.declare({ ...args, actor: ctx.userId, channel: ctx.channelId });
           const where = incident.card ? `its card is in <#${incident.card.channel}>` : `its card could not be posted (${cardError})`;
-          const paging = file.severities[args.severity].page ? ' Paging has started.' : '';
-          return { text: `Declared *${incidentId(incident.number)}* (${args.severity.toUpperCase()}); ${where}.${paging}` };
+          const paging = deps.file.severities[args.severity].page ? ' Paging has started.' : '';
+          return { text: `Declared *${incidentId(incident.number)}* (${args.severity.toUpperCase()}); ${where}.${paging}`, incident: incident.number };
         },
       }),
       subcommand({
@@ -65,8 +71,8 @@ export function incidentCommand(service: IncidentService, file: FileConfig): Sla
         matches: (w) => w === 'ack' || w === 'acknowledge',
         parse: onlyIncidentId,
         async run(args, ctx) {
-          const incident = await service.acknowledge(reference(args.number, ctx), ctx.userId);
-          return { text: `You acknowledged *${incidentId(incident.number)}*; escalation has stopped.` };
+          const incident = await deps.incidents.acknowledge(reference(args.number, ctx), ctx.userId);
+          return { text: `You acknowledged *${incidentId(incident.number)}*; escalation has stopped.`, incident: incident.number };
         },
       }),
       subcommand({
@@ -81,8 +87,8 @@ export function incidentCommand(service: IncidentService, file: FileConfig): Sla
           return split;
         },
         async run(args, ctx) {
-          const incident = await service.update(reference(args.number, ctx), ctx.userId, args.rest);
-          return { text: `Update added to *${incidentId(incident.number)}*.` };
+          const incident = await deps.incidents.update(reference(args.number, ctx), ctx.userId, args.rest);
+          return { text: `Update added to *${incidentId(incident.number)}*.`, incident: incident.number };
         },
       }),
       subcommand({
@@ -98,9 +104,9 @@ export function incidentCommand(service: IncidentService, file: FileConfig): Sla
           return { number: split.number, severity };
         },
         async run(args, ctx) {
-          const { incident, ladder } = await service.changeSeverity(reference(args.number, ctx), ctx.userId, args.severity);
+          const { incident, ladder } = await deps.incidents.changeSeverity(reference(args.number, ctx), ctx.userId, args.severity);
           const note = { started: ' Paging has started.', stopped: ' Paging has stopped.', unchanged: '' }[ladder];
-          return { text: `*${incidentId(incident.number)}* is now ${incident.severity.toUpperCase()}.${note}` };
+          return { text: `*${incidentId(incident.number)}* is now ${incident.severity.toUpperCase()}.${note}`, incident: incident.number };
         },
       }),
       subcommand({
@@ -114,8 +120,8 @@ export function incidentCommand(service: IncidentService, file: FileConfig): Sla
           return split;
         },
         async run(args, ctx) {
-          const incident = await service.resolve(reference(args.number, ctx), ctx.userId, args.rest === '' ? undefined : args.rest);
-          return { text: `You resolved *${incidentId(incident.number)}*.` };
+          const incident = await deps.incidents.resolve(reference(args.number, ctx), ctx.userId, args.rest === '' ? undefined : args.rest);
+          return { text: `You resolved *${incidentId(incident.number)}*.`, incident: incident.number };
         },
       }),
       subcommand({
@@ -127,7 +133,7 @@ export function incidentCommand(service: IncidentService, file: FileConfig): Sla
           if (rest !== '') throw badCommand(`Unexpected text "${rest}".`);
           return {};
         },
-        run: async () => renderIncidentList(await service.listOpen(), file),
+        run: async () => renderIncidentList(await deps.incidents.listOpen(), deps.file),
       }),
       subcommand({
         usage: 'status [ID]',
@@ -135,7 +141,10 @@ export function incidentCommand(service: IncidentService, file: FileConfig): Sla
         summary: 'one incident: state, who was paged, the latest timeline',
         matches: (w) => w === 'status',
         parse: onlyIncidentId,
-        run: async (args, ctx) => renderIncidentStatus(await service.details(reference(args.number, ctx)), file),
+        async run(args, ctx) {
+          const details = await deps.incidents.details(reference(args.number, ctx));
+          return { ...renderIncidentStatus(details, deps.file), incident: details.incident.number };
+        },
       }),
       subcommand({
         usage: 'postmortem ID',
@@ -148,8 +157,8 @@ export function incidentCommand(service: IncidentService, file: FileConfig): Sla
           return { number };
         },
         async run(args) {
-          const markdown = renderPostmortem(await service.details({ number: args.number }), file);
-          return { text: `Post-mortem draft for ${incidentId(args.number)}:\n\`\`\`\n${markdown}\n\`\`\`` };
+          const markdown = renderPostmortem(await deps.incidents.details({ number: args.number }), deps.file);
+          return { text: `Post-mortem draft for ${incidentId(args.number)}:\n\`\`\`\n${markdown}\n\`\`\``, incident: args.number };
         },
       }),
       subcommand({

@@ -1,6 +1,6 @@
 // One table per slash command: routing, parsing and the help text all come from it (after Monzo Response).
 import type { Block } from '../adapters/chat.js';
-import { UserError } from '../errors.js';
+import { UserError, type UserErrorCode } from '../errors.js';
 
 export interface CommandContext {
   readonly userId: string;
@@ -9,13 +9,26 @@ export interface CommandContext {
   readonly threadTs?: string | undefined;
   /** Where a reply that comes later (from a worker) goes; valid for 30 minutes. */
   readonly responseUrl?: string | undefined;
+  /** Set when the command came through /api/v1 (the `lifeline` CLI) rather than Slack. */
+  readonly viaApi?: boolean;
 }
 
-/** What the sender alone sees. */
+/**
+ * What the sender alone sees, and what the command did in a form the API passes on (so that no caller has to read
+ * meaning out of the words).
+ */
 export interface Reply {
   readonly text: string;
   readonly blocks?: readonly Block[];
+  /** The recovery job the command created or acted on; `started` when it set the job going (a request, an approval). */
+  readonly job?: { readonly number: number; readonly started: boolean };
+  /** The incident the command declared or acted on. */
+  readonly incident?: number;
+  /** Set when the command did not do what was asked: refused (the user can fix it), or an error on Lifeline's side. */
+  readonly failure?: { readonly kind: 'refused'; readonly code: UserErrorCode } | { readonly kind: 'error' };
 }
+
+export type Effect = 'local' | 'read' | 'write';
 
 export interface Subcommand<Args> {
   /** The first word(s) that select this entry, as shown in help. */
@@ -28,7 +41,9 @@ export interface Subcommand<Args> {
    * local: answered from this table alone, no I/O, so the reply can ride on Slack's ack;
    * read: looks at state, harmless to repeat; write: changes state, so a repeated trigger_id must not run it again.
    */
-  readonly effect: 'local' | 'read' | 'write';
+  readonly effect: Effect;
+  /** Where the arguments decide it (`restore <env> list` only reads): the effect of these arguments. */
+  effectOf?(args: Args): Effect;
   /** The reply for the sender; undefined when a worker will answer at the response_url instead. */
   run(args: Args, ctx: CommandContext): Promise<Reply | undefined>;
 }
@@ -69,7 +84,7 @@ export function route(command: SlashCommand, text: string): { entry: Subcommand<
 
 export type Prepared =
   | { readonly kind: 'refused'; readonly error: UserError }
-  | { readonly kind: 'ready'; readonly entry: Subcommand<unknown>; readonly args: unknown; readonly usage: string };
+  | { readonly kind: 'ready'; readonly entry: Subcommand<unknown>; readonly args: unknown; readonly usage: string; readonly effect: Effect };
 
 /** Routes and parses without any I/O, so a malformed command can be answered in the ack itself. */
 export function prepare(command: SlashCommand, text: string): Prepared {
@@ -77,7 +92,8 @@ export function prepare(command: SlashCommand, text: string): Prepared {
     const { entry, word, rest } = route(command, text);
     const usage = usageOf(command, entry);
     try {
-      return { kind: 'ready', entry, args: entry.parse(rest, word), usage };
+      const args = entry.parse(rest, word);
+      return { kind: 'ready', entry, args, usage, effect: entry.effectOf?.(args) ?? entry.effect };
     } catch (err) {
       if (err instanceof UserError && err.usage === undefined) return { kind: 'refused', error: withUsage(err, usage) };
       throw err;

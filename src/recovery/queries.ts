@@ -151,7 +151,7 @@ export async function environmentStatus(deps: QueryDeps, envName: string): Promi
   return { env: envName, rds, newestBackup: backup.newest, backupError: backup.error, rpoMinutes: env.backups.rpo_minutes, services, health };
 }
 
-export async function recentLogs(deps: QueryDeps, request: Extract<QueryRequest, { kind: 'logs' }>): Promise<LogEvent[]> {
+export async function recentLogs(deps: QueryDeps, request: Extract<QueryWhat, { kind: 'logs' }>): Promise<LogEvent[]> {
   const env = envOf(deps.file, request.env);
   const group = env.ecs?.log_group;
   if (!group) throw new Error(`environment ${request.env} has no log_group`);

@@ -74,17 +74,17 @@ export interface CommandResponse {
 
 export function createApi(deps: ApiDeps): Api {
   const stopping = new AbortController();
-  const handle = (work: (req: IncomingMessage, res: ServerResponse, userId: string) => Promise<void>) => (req: IncomingMessage, res: ServerResponse) => {
+  const handle = (work: (exchange: Exchange) => Promise<void>) => (req: IncomingMessage, res: ServerResponse) => {
     void withUser(deps, req, res, work).catch((err: Error) => {
       deps.log.error({ err: err.message, path: pathOf(req) }, 'API request failed');
-      if (!res.headersSent) send(res, 500, { ok: false, reply: 'Lifeline hit an unexpected error; it is logged.', code: 'error' });
+      send(res, 500, { ok: false, reply: 'Lifeline hit an unexpected error; it is logged.', code: 'error' });
     });
   };
 
   const routes: Route[] = [
-    { path: '/api/v1/commands', method: ['POST'], handler: handle((req, res, user) => runCommand(deps, req, res, user)) },
-    { path: '/api/v1/jobs/:job/:decision', method: ['POST'], handler: handle((req, res, user) => decide(deps, req, res, user)) },
-    { path: '/api/v1/jobs/:job', method: ['GET'], handler: handle((req, res, user) => showJob(deps, req, res, user, stopping.signal)) },
+    { path: '/api/v1/commands', method: ['POST'], handler: handle((exchange) => runCommand(deps, exchange)) },
+    { path: '/api/v1/jobs/:job/:decision', method: ['POST'], handler: handle((exchange) => decide(deps, exchange)) },
+    { path: '/api/v1/jobs/:job', method: ['GET'], handler: handle((exchange) => showJob(deps, exchange, stopping.signal)) },
   ];
   return { routes, close: () => stopping.abort() };
 }
@@ -102,12 +102,16 @@ export function workerApiRoutes(): Route[] {
   return [{ path: '/api/v1/*rest', method: ['GET', 'POST'], handler: answer }];
 }
 
-async function withUser(
-  deps: ApiDeps,
-  req: IncomingMessage,
-  res: ServerResponse,
-  work: (req: IncomingMessage, res: ServerResponse, userId: string) => Promise<void>,
-): Promise<void> {
+/** One authenticated API call. */
+interface Exchange {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly userId: string;
+  /** Puts the call on the audit trail under the token's user (`outcome`: how it came out), then answers it. */
+  answer(status: number, body: object, outcome: string, job?: number): Promise<void>;
+}
+
+async function withUser(deps: ApiDeps, req: IncomingMessage, res: ServerResponse, work: (exchange: Exchange) => Promise<void>): Promise<void> {
   const auth = await authenticate(deps.db, req.headers.authorization);
   if (!auth.ok) {
     // Never the token: only why it was refused. The body is not read at all.
@@ -117,69 +121,76 @@ async function withUser(
     send(res, 401, { ok: false, reply: refusalText(auth.reason), code: 'unauthorized', reason: auth.reason });
     return;
   }
-  await work(req, res, auth.userId);
+  const call = `${req.method ?? 'GET'} ${pathOf(req)}`;
+  await work({
+    req,
+    res,
+    userId: auth.userId,
+    async answer(status, body, outcome, job) {
+      // Tokens pasted into a command are scrubbed: `/dr audit` shows this line in Slack.
+      const detail = deps.dispatch.redact(`${call}: ${outcome}`);
+      await audit(deps.db, { actor: auth.userId, action: 'api_call', job, detail }).catch((err: Error) =>
+        deps.log.error({ err: err.message, user: auth.userId }, 'API call could not be written to the audit trail'),
+      );
+      send(res, status, body);
+    },
+  });
 }
 
-async function runCommand(deps: ApiDeps, req: IncomingMessage, res: ServerResponse, userId: string): Promise<void> {
-  const body = await readJson(req, res);
-  if (body === undefined) return;
-  const parsed = commandBody.safeParse(body);
+async function runCommand(deps: ApiDeps, ex: Exchange): Promise<void> {
+  const body = await readJson(ex.req);
+  if (!body.ok) return ex.answer(body.status, body.answer, `refused (HTTP ${body.status})`);
+  const parsed = commandBody.safeParse(body.value);
   if (!parsed.success) {
-    send(res, 400, { ok: false, reply: 'The body must be JSON like {"command": "/incident" or "/dr", "text": "…"} (text up to 4000 characters).', code: 'bad_request' });
-    return;
+    const reply = 'The body must be JSON like {"command": "/incident" or "/dr", "text": "…"} (text up to 4000 characters).';
+    return ex.answer(400, { ok: false, reply, code: 'bad_request' }, 'refused (HTTP 400)');
   }
   const { command, text } = parsed.data;
+  const what = `${command} ${text}`.trim();
   const plan = await planCommand(
     deps.tables[command],
-    { text, userId, channelId: deps.emergencyChannel, requestKey: `api:${randomUUID()}`, viaApi: true },
+    { text, userId: ex.userId, channelId: deps.emergencyChannel, requestKey: `api:${randomUUID()}`, viaApi: true },
     deps.dispatch,
   );
   const reply: Reply = 'ackWith' in plan ? plan.ackWith : ((await plan.later()) ?? { text: '' });
-  const what = `${command} ${text}`.trim();
-  const changed = 'later' in plan && plan.effect === 'write' && reply.failure === undefined;
-  await record(deps, userId, `POST /api/v1/commands ${what}`, reply, reply.job?.number);
-  if (changed) await deps.note({ userId, what, reply });
-  sendReply(res, reply);
+  if ('later' in plan && plan.effect === 'write' && reply.failure === undefined) await deps.note({ userId: ex.userId, what, reply });
+  await answerReply(ex, what, reply);
 }
 
-async function decide(deps: ApiDeps, req: IncomingMessage, res: ServerResponse, userId: string): Promise<void> {
-  const [, id, decision] = /^\/api\/v1\/jobs\/([^/]+)\/([^/]+)$/.exec(pathOf(req)) ?? [];
+async function decide(deps: ApiDeps, ex: Exchange): Promise<void> {
+  const [, id = '', decision] = /^\/api\/v1\/jobs\/([^/]+)\/([^/]+)$/.exec(pathOf(ex.req)) ?? [];
   if (decision !== 'approve' && decision !== 'reject') {
-    req.resume();
-    send(res, 404, { ok: false, reply: 'There is no such endpoint: POST /api/v1/jobs/JOB-<n>/approve or /reject.', code: 'not_found' });
-    return;
+    ex.req.resume();
+    return ex.answer(404, { ok: false, reply: 'There is no such endpoint: POST /api/v1/jobs/JOB-<n>/approve or /reject.', code: 'not_found' }, 'refused (HTTP 404)');
   }
   // Nothing is read from the body, but the rule for POSTs holds: JSON only.
-  if ((await readJson(req, res)) === undefined) return;
-  const number = parseJobId(decoded(id ?? ''));
-  const what = `${decision} ${id ?? ''}`;
-  const about = { command: decision, user: userId, channel: deps.emergencyChannel };
+  const body = await readJson(ex.req);
+  if (!body.ok) return ex.answer(body.status, body.answer, `refused (HTTP ${body.status})`);
+  const number = parseJobId(decoded(id));
+  const what = `${decision} ${decoded(id)}`;
+  const about = { command: decision, user: ex.userId, channel: deps.emergencyChannel };
   const reply = (await runHandled(deps.dispatch, about, async () => {
-    if (number === undefined) throw badJob(id);
-    const job = decision === 'approve' ? await deps.recovery.approve(number, userId) : await deps.recovery.reject(number, userId);
+    if (number === undefined) throw badJob(decoded(id));
+    const job = decision === 'approve' ? await deps.recovery.approve(number, ex.userId) : await deps.recovery.reject(number, ex.userId);
     return { text: `${jobId(job.number)} ${decision === 'approve' ? 'approved' : 'rejected'}.`, job: { number: job.number, started: decision === 'approve' } };
   }))!;
-  await record(deps, userId, `POST /api/v1/jobs/${what.split(' ')[1]}/${decision}`, reply, number);
-  if (reply.failure === undefined) await deps.note({ userId, what, reply });
-  sendReply(res, reply);
+  if (reply.failure === undefined) await deps.note({ userId: ex.userId, what, reply });
+  await answerReply(ex, what, reply, number);
 }
 
-async function showJob(deps: ApiDeps, req: IncomingMessage, res: ServerResponse, userId: string, stopping: AbortSignal): Promise<void> {
-  const url = new URL(req.url ?? '/', 'http://localhost');
+async function showJob(deps: ApiDeps, ex: Exchange, stopping: AbortSignal): Promise<void> {
+  const url = new URL(ex.req.url ?? '/', 'http://localhost');
   const id = decoded(url.pathname.slice('/api/v1/jobs/'.length));
   const number = parseJobId(id);
-  if (number === undefined) {
-    send(res, 400, { ok: false, reply: badJob(id).message, code: 'bad_command' });
-    return;
-  }
+  if (number === undefined) return ex.answer(400, { ok: false, reply: badJob(id).message, code: 'bad_command' }, 'refused (bad_command)');
   const waitSeconds = Math.min(MAX_WAIT_SECONDS, Math.max(0, Number(url.searchParams.get('wait') ?? 0) || 0));
   const known = url.searchParams.get('version');
   const deadline = Date.now() + waitSeconds * 1000;
   const gone = new AbortController();
-  res.once('close', () => gone.abort());
+  ex.res.once('close', () => gone.abort());
   let view: JobView | undefined;
   // Long polling: a follower sends the version it has and hears back when the job changed (or after `wait`), so
-  // following a job costs a request per change, not several a second.
+  // following a job costs a request (and an audit line) per change, not several a second.
   for (;;) {
     view = await loadView(deps.db, number);
     if (!view || view.version !== known || FINAL_STATES.includes(view.state) || Date.now() >= deadline) break;
@@ -187,13 +198,8 @@ async function showJob(deps: ApiDeps, req: IncomingMessage, res: ServerResponse,
     await sleep(WAIT_POLL_MS, undefined, { signal: AbortSignal.any([stopping, gone.signal]) }).catch(() => undefined);
   }
   if (gone.signal.aborted) return;
-  const reply = view ? `${view.job} ${view.state}` : `There is no job ${jobId(number)}.`;
-  await record(deps, userId, `GET /api/v1/jobs/${jobId(number)}`, { text: reply }, number);
-  if (!view) {
-    send(res, 404, { ok: false, reply, code: 'bad_command' });
-    return;
-  }
-  send(res, 200, { ok: true, ...view });
+  if (!view) return ex.answer(404, { ok: false, reply: `There is no job ${jobId(number)}.`, code: 'bad_command' }, 'refused (bad_command)', number);
+  await ex.answer(200, { ok: true, ...view }, `ok, ${view.state}`, number);
 }
 
 async function loadView(db: Db, number: number): Promise<JobView | undefined> {
@@ -201,8 +207,8 @@ async function loadView(db: Db, number: number): Promise<JobView | undefined> {
   return job ? jobView(job, await jobs.steps(db, number)) : undefined;
 }
 
-function badJob(id: string | undefined): UserError {
-  return new UserError('bad_command', `"${id ?? ''}" is not a job ID (they look like JOB-7).`);
+function badJob(id: string): UserError {
+  return new UserError('bad_command', `"${id}" is not a job ID (they look like JOB-7).`);
 }
 
 function decoded(text: string): string {
@@ -211,15 +217,6 @@ function decoded(text: string): string {
   } catch {
     return text;
   }
-}
-
-/** The audit trail's line for an API call: who, what, and how it came out. Tokens pasted anywhere are scrubbed. */
-async function record(deps: ApiDeps, userId: string, call: string, reply: Reply, job: number | undefined): Promise<void> {
-  const outcome = reply.failure ? (reply.failure.kind === 'refused' ? `refused (${reply.failure.code})` : 'failed') : 'ok';
-  const detail = deps.dispatch.redact(`${call} → ${outcome}${reply.job ? ` ${jobId(reply.job.number)}` : ''}${reply.incident ? ` ${incidentId(reply.incident)}` : ''}`);
-  await audit(deps.db, { actor: userId, action: 'api_call', job, detail }).catch((err: Error) =>
-    deps.log.error({ err: err.message, user: userId }, 'API call could not be written to the audit trail'),
-  );
 }
 
 const REFUSAL_STATUS: Record<UserErrorCode, number> = {
@@ -233,7 +230,8 @@ const REFUSAL_STATUS: Record<UserErrorCode, number> = {
   not_available: 409,
 };
 
-function sendReply(res: ServerResponse, reply: Reply): void {
+/** A command's reply as the API answers it: the words, what it acted on, and whether it did what was asked. */
+async function answerReply(ex: Exchange, what: string, reply: Reply, job = reply.job?.number): Promise<void> {
   const body: CommandResponse = {
     ok: reply.failure === undefined,
     reply: reply.text,
@@ -242,25 +240,24 @@ function sendReply(res: ServerResponse, reply: Reply): void {
     ...(reply.failure ? { code: reply.failure.kind === 'refused' ? reply.failure.code : 'error' } : {}),
   };
   const status = !reply.failure ? 200 : reply.failure.kind === 'refused' ? REFUSAL_STATUS[reply.failure.code] : 500;
-  send(res, status, body);
+  const outcome = !reply.failure ? 'ok' : reply.failure.kind === 'refused' ? `refused (${reply.failure.code})` : 'failed';
+  const acted = [...(reply.job ? [jobId(reply.job.number)] : []), ...(reply.incident ? [incidentId(reply.incident)] : [])];
+  await ex.answer(status, body, `${what} → ${outcome}${acted.length > 0 ? ` ${acted.join(' ')}` : ''}`, job);
 }
 
-/**
- * The JSON body of a POST, or undefined after answering 415 (not JSON), 413 (over 64 KB) or 400 (not parseable).
- * An empty body is `{}`.
- */
-async function readJson(req: IncomingMessage, res: ServerResponse): Promise<unknown> {
+type JsonBody = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly status: number; readonly answer: object };
+
+/** The JSON body of a POST, or why not: 415 (not JSON), 413 (over 64 KB), 400 (not parseable). Empty is `{}`. */
+async function readJson(req: IncomingMessage): Promise<JsonBody> {
   const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
   if (type !== 'application/json') {
     req.resume();
-    send(res, 415, { ok: false, reply: 'Send the body as JSON, with content-type: application/json.', code: 'unsupported_media_type' });
-    return undefined;
+    return { ok: false, status: 415, answer: { ok: false, reply: 'Send the body as JSON, with content-type: application/json.', code: 'unsupported_media_type' } };
   }
-  const tooLarge = () => send(res, 413, { ok: false, reply: `The body is larger than ${MAX_BODY_BYTES / 1024} KB.`, code: 'too_large' }, { connection: 'close' });
+  const tooLarge: JsonBody = { ok: false, status: 413, answer: { ok: false, reply: `The body is larger than ${MAX_BODY_BYTES / 1024} KB.`, code: 'too_large' } };
   if (Number(req.headers['content-length'] ?? 0) > MAX_BODY_BYTES) {
     req.resume();
-    tooLarge();
-    return undefined;
+    return tooLarge;
   }
   const chunks = await new Promise<Buffer[] | undefined>((resolve, reject) => {
     const received: Buffer[] = [];
@@ -275,17 +272,13 @@ async function readJson(req: IncomingMessage, res: ServerResponse): Promise<unkn
     req.on('end', () => resolve(size <= MAX_BODY_BYTES ? received : undefined));
     req.on('error', reject);
   });
-  if (chunks === undefined) {
-    tooLarge();
-    return undefined;
-  }
+  if (chunks === undefined) return tooLarge;
   const raw = Buffer.concat(chunks).toString('utf8');
-  if (raw.trim() === '') return {};
+  if (raw.trim() === '') return { ok: true, value: {} };
   try {
-    return JSON.parse(raw) as unknown;
+    return { ok: true, value: JSON.parse(raw) as unknown };
   } catch {
-    send(res, 400, { ok: false, reply: 'The body is not valid JSON.', code: 'bad_request' });
-    return undefined;
+    return { ok: false, status: 400, answer: { ok: false, reply: 'The body is not valid JSON.', code: 'bad_request' } };
   }
 }
 

@@ -191,7 +191,6 @@ export async function startLifeline(config: Config, options: StartOptions = {}):
     const note = async ({ userId, what, reply }: ApiNote) => {
       const text = `:computer: Through the Lifeline API (\`lifeline\` CLI), <@${userId}> ran \`${escapeMrkdwn(what)}\`: ${reply.text}`;
       await queueForSlack(db, { incident: reply.incident ?? (await soleOpenIncident(db)), channel: emergency, text: redact(text) });
-      courier.deliverSoon();
     };
     const answerNow = createInProcessAnswerer({ db, file: config.file, storeFor: createBackupStore, ...aws });
     const api = createApi({
@@ -204,6 +203,7 @@ export async function startLifeline(config: Config, options: StartOptions = {}):
       dispatch,
       emergencyChannel: emergency,
       note,
+      deliverOutbox: () => courier.deliverSoon(),
       log,
     });
     const app = createSlackApp({

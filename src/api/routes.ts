@@ -36,8 +36,13 @@ export interface ApiDeps {
   readonly dispatch: DispatchDeps;
   /** Where API calls count as made: the caller is in no channel. */
   readonly emergencyChannel: string;
-  /** Tells Slack what an API call changed (the outbox keeps it while Slack is down). */
+  /** Tells Slack what an API call changed: queues it in the outbox (Slack may be down). */
   readonly note: (note: ApiNote) => Promise<void>;
+  /**
+   * Sends what waits in the outbox, in the background, after each command: like the old CLI's every run, a command
+   * through the API is also what brings out what waited while Slack was down.
+   */
+  readonly deliverOutbox: () => void;
   readonly log: Logger;
 }
 
@@ -154,6 +159,7 @@ async function runCommand(deps: ApiDeps, ex: Exchange): Promise<void> {
   );
   const reply: Reply = 'ackWith' in plan ? plan.ackWith : ((await plan.later()) ?? { text: '' });
   if ('later' in plan && plan.effect === 'write' && reply.failure === undefined) await deps.note({ userId: ex.userId, what, reply });
+  deps.deliverOutbox();
   await answerReply(ex, what, reply);
 }
 
@@ -175,6 +181,7 @@ async function decide(deps: ApiDeps, ex: Exchange): Promise<void> {
     return { text: `${jobId(job.number)} ${decision === 'approve' ? 'approved' : 'rejected'}.`, job: { number: job.number, started: decision === 'approve' } };
   }))!;
   if (reply.failure === undefined) await deps.note({ userId: ex.userId, what, reply });
+  deps.deliverOutbox();
   await answerReply(ex, what, reply, number);
 }
 

@@ -93,7 +93,8 @@ const fileSchema = z.strictObject({
 /** Keys that once existed, with what replaced them: a config that still has one is told, not just "unknown key". */
 const RETIRED_KEYS: Readonly<Record<string, string>> = {
   cli_users:
-    'no longer exists: the `lifeline` CLI acts as the owner of a personal API token (`/dr token` in Slack, or `lifeline-admin token create`); remove this key',
+    'no longer exists: the `lifeline` CLI acts as the owner of a personal API token ' +
+    '(`/dr token` in Slack, or `lifeline-admin token create`); remove this key',
 };
 
 export type FileConfig = z.infer<typeof fileSchema>;
@@ -281,7 +282,8 @@ function crossCheck(file: FileConfig): string[] {
 
 function formatIssue(issue: z.core.$ZodIssue): string[] {
   if (issue.code === 'unrecognized_keys') {
-    return issue.keys.map((key) => `${formatPath([...issue.path, key])}: ${(issue.path.length === 0 && RETIRED_KEYS[key]) || 'unknown key'}`);
+    const retired = (key: string) => (issue.path.length === 0 ? RETIRED_KEYS[key] : undefined);
+    return issue.keys.map((key) => `${formatPath([...issue.path, key])}: ${retired(key) ?? 'unknown key'}`);
   }
   return [`${formatPath(issue.path)}: ${describeIssue(issue)}`];
 }

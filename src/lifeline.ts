@@ -187,10 +187,13 @@ export async function startLifeline(config: Config, options: StartOptions = {}):
     // What an API call changed is told in Slack as the CLI's notes always were: in the thread of the incident it acted
     // on (or of the one open incident), else in the emergency channel; through the outbox, so Slack may be down.
     // The grace is the old CLI's: a card younger than that may still be being posted by another bot.
-    const courier = createOutboxCourier({ db, chat, notifier, log, cardGraceMs: 5_000, approvers: () => recovery.approvers() });
+    const approvers = () => recovery.approvers();
+    const courier = createOutboxCourier({ db, chat, notifier, log, cardGraceMs: 5_000, approvers });
     const note = async ({ userId, what, reply }: ApiNote) => {
-      const text = `:computer: Through the Lifeline API (\`lifeline\` CLI), <@${userId}> ran \`${escapeMrkdwn(what)}\`: ${reply.text}`;
-      await queueForSlack(db, { incident: reply.incident ?? (await soleOpenIncident(db)), channel: emergency, text: redact(text) });
+      const ran = `<@${userId}> ran \`${escapeMrkdwn(what)}\``;
+      const text = `:computer: Through the Lifeline API (\`lifeline\` CLI), ${ran}: ${reply.text}`;
+      const incident = reply.incident ?? (await soleOpenIncident(db));
+      await queueForSlack(db, { incident, channel: emergency, text: redact(text) });
     };
     const answerNow = createInProcessAnswerer({ db, file: config.file, storeFor: createBackupStore, ...aws });
     const api = createApi({
@@ -209,7 +212,10 @@ export async function startLifeline(config: Config, options: StartOptions = {}):
     const app = createSlackApp({
       ...dispatch,
       config,
-      commands: [incidentCommand({ incidents, file: config.file }), drCommand({ db, file: config.file, recovery, tokens, query: queryOnWorker(triggers.query) })],
+      commands: [
+        incidentCommand({ incidents, file: config.file }),
+        drCommand({ db, file: config.file, recovery, tokens, query: queryOnWorker(triggers.query) }),
+      ],
       incidents,
       recovery,
       chat,

@@ -32,7 +32,11 @@ export interface JobView {
   readonly finished_at: string | null;
   readonly steps: readonly StepView[];
   /** Set once the job has ended. */
-  readonly result: { readonly succeeded: boolean; readonly outcome: string; readonly duration_ms: number | null } | null;
+  readonly result: {
+    readonly succeeded: boolean;
+    readonly outcome: string;
+    readonly duration_ms: number | null;
+  } | null;
   /** Changes whenever anything above does: a client that sends it back waits for the next change. */
   readonly version: string;
 }
@@ -56,7 +60,14 @@ export function jobView(job: RecoveryJob, steps: readonly StepRecord[]): JobView
     created_at: job.createdAt.toISOString(),
     started_at: iso(job.startedAt),
     finished_at: iso(job.finishedAt),
-    steps: steps.map((s) => ({ index: s.index, name: s.name, state: s.state, started_at: s.startedAt.toISOString(), finished_at: iso(s.finishedAt), detail: s.detail })),
+    steps: steps.map((s) => ({
+      index: s.index,
+      name: s.name,
+      state: s.state,
+      started_at: s.startedAt.toISOString(),
+      finished_at: iso(s.finishedAt),
+      detail: s.detail,
+    })),
     result: ended
       ? {
           succeeded: job.state === 'succeeded',

@@ -89,7 +89,11 @@ export function createApi(deps: ApiDeps): Api {
   const routes: Route[] = [
     { path: '/api/v1/commands', method: ['POST'], handler: handle((exchange) => runCommand(deps, exchange)) },
     { path: '/api/v1/jobs/:job/:decision', method: ['POST'], handler: handle((exchange) => decide(deps, exchange)) },
-    { path: '/api/v1/jobs/:job', method: ['GET'], handler: handle((exchange) => showJob(deps, exchange, stopping.signal)) },
+    {
+      path: '/api/v1/jobs/:job',
+      method: ['GET'],
+      handler: handle((exchange) => showJob(deps, exchange, stopping.signal)),
+    },
   ];
   return { routes, close: () => stopping.abort() };
 }
@@ -100,7 +104,9 @@ export function workerApiRoutes(): Route[] {
     req.resume();
     send(res, 503, {
       ok: false,
-      reply: 'This Lifeline process runs with LIFELINE_ROLE=worker: it runs jobs and timers and takes no commands. Point LIFELINE_URL at a process with LIFELINE_ROLE=bot or all.',
+      reply:
+        'This Lifeline process runs with LIFELINE_ROLE=worker: it runs jobs and timers and takes no commands. ' +
+        'Point LIFELINE_URL at a process with LIFELINE_ROLE=bot or all.',
       code: 'not_here',
     });
   };
@@ -116,13 +122,21 @@ interface Exchange {
   answer(status: number, body: object, outcome: string, job?: number): Promise<void>;
 }
 
-async function withUser(deps: ApiDeps, req: IncomingMessage, res: ServerResponse, work: (exchange: Exchange) => Promise<void>): Promise<void> {
+async function withUser(
+  deps: ApiDeps,
+  req: IncomingMessage,
+  res: ServerResponse,
+  work: (exchange: Exchange) => Promise<void>,
+): Promise<void> {
   const auth = await authenticate(deps.db, req.headers.authorization);
   if (!auth.ok) {
     // Never the token: only why it was refused. The body is not read at all.
     deps.log.info({ method: req.method, path: pathOf(req), reason: auth.reason }, 'API call refused: no valid token');
     req.resume();
-    res.setHeader('www-authenticate', `Bearer realm="lifeline"${auth.reason === 'missing' ? '' : ', error="invalid_token"'}`);
+    res.setHeader(
+      'www-authenticate',
+      `Bearer realm="lifeline"${auth.reason === 'missing' ? '' : ', error="invalid_token"'}`,
+    );
     send(res, 401, { ok: false, reply: refusalText(auth.reason), code: 'unauthorized', reason: auth.reason });
     return;
   }
@@ -147,7 +161,8 @@ async function runCommand(deps: ApiDeps, ex: Exchange): Promise<void> {
   if (!body.ok) return ex.answer(body.status, body.answer, `refused (HTTP ${body.status})`);
   const parsed = commandBody.safeParse(body.value);
   if (!parsed.success) {
-    const reply = 'The body must be JSON like {"command": "/incident" or "/dr", "text": "…"} (text up to 4000 characters).';
+    const reply =
+      'The body must be JSON like {"command": "/incident" or "/dr", "text": "…"} (text up to 4000 characters).';
     return ex.answer(400, { ok: false, reply, code: 'bad_request' }, 'refused (HTTP 400)');
   }
   const { command, text } = parsed.data;
@@ -158,7 +173,8 @@ async function runCommand(deps: ApiDeps, ex: Exchange): Promise<void> {
     deps.dispatch,
   );
   const reply: Reply = 'ackWith' in plan ? plan.ackWith : ((await plan.later()) ?? { text: '' });
-  if ('later' in plan && plan.effect === 'write' && reply.failure === undefined) await deps.note({ userId: ex.userId, what, reply });
+  if ('later' in plan && plan.effect === 'write' && reply.failure === undefined)
+    await deps.note({ userId: ex.userId, what, reply });
   deps.deliverOutbox();
   await answerReply(ex, what, reply);
 }
@@ -167,7 +183,15 @@ async function decide(deps: ApiDeps, ex: Exchange): Promise<void> {
   const [, id = '', decision] = /^\/api\/v1\/jobs\/([^/]+)\/([^/]+)$/.exec(pathOf(ex.req)) ?? [];
   if (decision !== 'approve' && decision !== 'reject') {
     ex.req.resume();
-    return ex.answer(404, { ok: false, reply: 'There is no such endpoint: POST /api/v1/jobs/JOB-<n>/approve or /reject.', code: 'not_found' }, 'refused (HTTP 404)');
+    return ex.answer(
+      404,
+      {
+        ok: false,
+        reply: 'There is no such endpoint: POST /api/v1/jobs/JOB-<n>/approve or /reject.',
+        code: 'not_found',
+      },
+      'refused (HTTP 404)',
+    );
   }
   // Nothing is read from the body, but the rule for POSTs holds: JSON only.
   const body = await readJson(ex.req);
@@ -177,8 +201,14 @@ async function decide(deps: ApiDeps, ex: Exchange): Promise<void> {
   const about = { command: decision, user: ex.userId, channel: deps.emergencyChannel };
   const reply = (await runHandled(deps.dispatch, about, async () => {
     if (number === undefined) throw badJob(decoded(id));
-    const job = decision === 'approve' ? await deps.recovery.approve(number, ex.userId) : await deps.recovery.reject(number, ex.userId);
-    return { text: `${jobId(job.number)} ${decision === 'approve' ? 'approved' : 'rejected'}.`, job: { number: job.number, started: decision === 'approve' } };
+    const job =
+      decision === 'approve'
+        ? await deps.recovery.approve(number, ex.userId)
+        : await deps.recovery.reject(number, ex.userId);
+    return {
+      text: `${jobId(job.number)} ${decision === 'approve' ? 'approved' : 'rejected'}.`,
+      job: { number: job.number, started: decision === 'approve' },
+    };
   }))!;
   if (reply.failure === undefined) await deps.note({ userId: ex.userId, what, reply });
   deps.deliverOutbox();
@@ -189,7 +219,8 @@ async function showJob(deps: ApiDeps, ex: Exchange, stopping: AbortSignal): Prom
   const url = new URL(ex.req.url ?? '/', 'http://localhost');
   const id = decoded(url.pathname.slice('/api/v1/jobs/'.length));
   const number = parseJobId(id);
-  if (number === undefined) return ex.answer(400, { ok: false, reply: badJob(id).message, code: 'bad_command' }, 'refused (bad_command)');
+  if (number === undefined)
+    return ex.answer(400, { ok: false, reply: badJob(id).message, code: 'bad_command' }, 'refused (bad_command)');
   const waitSeconds = Math.min(MAX_WAIT_SECONDS, Math.max(0, Number(url.searchParams.get('wait') ?? 0) || 0));
   const known = url.searchParams.get('version');
   const deadline = Date.now() + waitSeconds * 1000;
@@ -205,7 +236,13 @@ async function showJob(deps: ApiDeps, ex: Exchange, stopping: AbortSignal): Prom
     await sleep(WAIT_POLL_MS, undefined, { signal: AbortSignal.any([stopping, gone.signal]) }).catch(() => undefined);
   }
   if (gone.signal.aborted) return;
-  if (!view) return ex.answer(404, { ok: false, reply: `There is no job ${jobId(number)}.`, code: 'bad_command' }, 'refused (bad_command)', number);
+  if (!view)
+    return ex.answer(
+      404,
+      { ok: false, reply: `There is no job ${jobId(number)}.`, code: 'not_found' },
+      'refused (not_found)',
+      number,
+    );
   await ex.answer(200, { ok: true, ...view }, `ok, ${view.state}`, number);
 }
 
@@ -247,21 +284,42 @@ async function answerReply(ex: Exchange, what: string, reply: Reply, job = reply
     ...(reply.failure ? { code: reply.failure.kind === 'refused' ? reply.failure.code : 'error' } : {}),
   };
   const status = !reply.failure ? 200 : reply.failure.kind === 'refused' ? REFUSAL_STATUS[reply.failure.code] : 500;
-  const outcome = !reply.failure ? 'ok' : reply.failure.kind === 'refused' ? `refused (${reply.failure.code})` : 'failed';
-  const acted = [...(reply.job ? [jobId(reply.job.number)] : []), ...(reply.incident ? [incidentId(reply.incident)] : [])];
+  const outcome = !reply.failure
+    ? 'ok'
+    : reply.failure.kind === 'refused'
+      ? `refused (${reply.failure.code})`
+      : 'failed';
+  const acted = [
+    ...(reply.job ? [jobId(reply.job.number)] : []),
+    ...(reply.incident ? [incidentId(reply.incident)] : []),
+  ];
   await ex.answer(status, body, `${what} → ${outcome}${acted.length > 0 ? ` ${acted.join(' ')}` : ''}`, job);
 }
 
-type JsonBody = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly status: number; readonly answer: object };
+type JsonBody =
+  | { readonly ok: true; readonly value: unknown }
+  | { readonly ok: false; readonly status: number; readonly answer: object };
 
 /** The JSON body of a POST, or why not: 415 (not JSON), 413 (over 64 KB), 400 (not parseable). Empty is `{}`. */
 async function readJson(req: IncomingMessage): Promise<JsonBody> {
   const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
   if (type !== 'application/json') {
     req.resume();
-    return { ok: false, status: 415, answer: { ok: false, reply: 'Send the body as JSON, with content-type: application/json.', code: 'unsupported_media_type' } };
+    return {
+      ok: false,
+      status: 415,
+      answer: {
+        ok: false,
+        reply: 'Send the body as JSON, with content-type: application/json.',
+        code: 'unsupported_media_type',
+      },
+    };
   }
-  const tooLarge: JsonBody = { ok: false, status: 413, answer: { ok: false, reply: `The body is larger than ${MAX_BODY_BYTES / 1024} KB.`, code: 'too_large' } };
+  const tooLarge: JsonBody = {
+    ok: false,
+    status: 413,
+    answer: { ok: false, reply: `The body is larger than ${MAX_BODY_BYTES / 1024} KB.`, code: 'too_large' },
+  };
   if (Number(req.headers['content-length'] ?? 0) > MAX_BODY_BYTES) {
     req.resume();
     return tooLarge;

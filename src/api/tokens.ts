@@ -3,6 +3,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type pg from 'pg';
 import { audit } from '../audit/store.js';
+import { formatUtc } from '../incidents/format.js';
 
 type Queryable = Pick<pg.Pool, 'query'> | Pick<pg.PoolClient, 'query'>;
 
@@ -54,7 +55,7 @@ export async function createToken(
   await audit(db, {
     actor: input.actor ?? input.userId,
     action: 'token_created',
-    detail: `API token for ${input.userId} by ${input.via}, expires ${expiresAt.toISOString().slice(0, 16).replace('T', ' ')} UTC`,
+    detail: `API token for ${input.userId} by ${input.via}, expires ${formatUtc(expiresAt)}`,
   });
   return { token, userId: input.userId, expiresAt };
 }
@@ -62,11 +63,16 @@ export async function createToken(
 /** Revokes every live token of a user; returns how many there were. */
 export async function revokeTokens(db: Queryable, userId: string): Promise<number> {
   const { rowCount } = await db.query(
-    'UPDATE api_tokens SET revoked_at = clock_timestamp() WHERE slack_user = $1 AND revoked_at IS NULL AND expires_at > clock_timestamp()',
+    `UPDATE api_tokens SET revoked_at = clock_timestamp()
+      WHERE slack_user = $1 AND revoked_at IS NULL AND expires_at > clock_timestamp()`,
     [userId],
   );
   const revoked = rowCount ?? 0;
-  await audit(db, { actor: userId, action: 'token_revoked', detail: `${revoked} API token${revoked === 1 ? '' : 's'} revoked` });
+  await audit(db, {
+    actor: userId,
+    action: 'token_revoked',
+    detail: `${revoked} API token${revoked === 1 ? '' : 's'} revoked`,
+  });
   return revoked;
 }
 
@@ -85,8 +91,15 @@ export async function authenticate(db: Queryable, authorization: string | undefi
   const token = match[1]!;
   if (!isTokenShaped(token)) return { ok: false, reason: 'malformed' };
   const hash = hashToken(token);
-  const { rows } = await db.query<{ id: string; token_hash: Buffer; slack_user: string; expired: boolean; revoked: boolean }>(
-    `SELECT id::text, token_hash, slack_user, expires_at <= clock_timestamp() AS expired, revoked_at IS NOT NULL AS revoked
+  const { rows } = await db.query<{
+    id: string;
+    token_hash: Buffer;
+    slack_user: string;
+    expired: boolean;
+    revoked: boolean;
+  }>(
+    `SELECT id::text, token_hash, slack_user,
+            expires_at <= clock_timestamp() AS expired, revoked_at IS NOT NULL AS revoked
        FROM api_tokens WHERE token_hash = $1`,
     [hash],
   );
@@ -100,7 +113,9 @@ export async function authenticate(db: Queryable, authorization: string | undefi
 
 /** What a refused token is told (the 401 body): never the token itself. */
 export function refusalText(reason: Exclude<Authentication, { ok: true }>['reason']): string {
-  const fix = 'Get a new token with `/dr token` in Slack, or from an operator with `lifeline-admin token create <your Slack user ID>`.';
+  const fix =
+    'Get a new token with `/dr token` in Slack, or from an operator with ' +
+    '`lifeline-admin token create <your Slack user ID>`.';
   switch (reason) {
     case 'missing':
       return `No API token: send \`Authorization: Bearer <token>\` (the CLI reads LIFELINE_TOKEN). ${fix}`;

@@ -3,7 +3,8 @@ import { DEFAULT_TOKEN_DAYS, MAX_TOKEN_DAYS } from '../api/tokens.js';
 
 export const ADMIN_USAGE = [
   'Usage: lifeline-admin token create <slack-user-id> [--days N]',
-  `  prints a new personal API token for that Slack user (U0123ABC), valid N days (default ${DEFAULT_TOKEN_DAYS}, at most ${MAX_TOKEN_DAYS}).`,
+  '  prints a new personal API token for that Slack user (U0123ABC),',
+  `  valid N days (default ${DEFAULT_TOKEN_DAYS}, at most ${MAX_TOKEN_DAYS}).`,
   '  Run it where Lifeline runs: it reads the same environment (LIFELINE_CONFIG, DATABASE_URL, …).',
 ].join('\n');
 
@@ -12,7 +13,8 @@ const SLACK_USER = /^[UW][A-Z0-9]{2,}$/;
 export function parseAdminArgs(argv: readonly string[]): { userId: string; days: number } | { problem: string } {
   const [noun, verb, userId, ...options] = argv;
   if (noun !== 'token' || verb !== 'create') return { problem: 'lifeline-admin knows one command: token create.' };
-  if (userId === undefined || !SLACK_USER.test(userId)) return { problem: `"${userId ?? ''}" is not a Slack user ID (they look like U0123ABC).` };
+  if (userId === undefined || !SLACK_USER.test(userId))
+    return { problem: `"${userId ?? ''}" is not a Slack user ID (they look like U0123ABC).` };
   let days = DEFAULT_TOKEN_DAYS;
   for (let i = 0; i < options.length; i++) {
     if (options[i] !== '--days') return { problem: `Unexpected "${options[i]}".` };

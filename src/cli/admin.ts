@@ -38,9 +38,17 @@ async function main(): Promise<number> {
       return EXIT.failed;
     }
     await migrate(db);
-    const issued = await createToken(db, { userId: args.userId, via: 'lifeline-admin', days: args.days, actor: `lifeline-admin (${userInfo().username})` });
+    const issued = await createToken(db, {
+      userId: args.userId,
+      via: 'lifeline-admin',
+      days: args.days,
+      actor: `lifeline-admin (${userInfo().username})`,
+    });
     process.stdout.write(`${issued.token}\n`);
-    process.stderr.write(`lifeline-admin: a personal API token for ${issued.userId}, valid until ${formatUtc(issued.expiresAt)}; it is shown this once.\n`);
+    process.stderr.write(
+      `lifeline-admin: a personal API token for ${issued.userId}, valid until ${formatUtc(issued.expiresAt)}; ` +
+        'it is shown this once.\n',
+    );
     return EXIT.ok;
   } finally {
     await within(db.end(), 2_000).catch(() => undefined);

@@ -12,7 +12,7 @@ import { followJob } from './follow.js';
 import type { CliSettings } from './settings.js';
 import { toTerminal } from './terminal.js';
 
-/** Exit codes: the command did what it was asked; Lifeline refused it (bad command, not permitted, bad token); it failed. */
+/** Exit codes: it did what was asked; Lifeline refused it (bad command, not permitted, bad token); it failed. */
 export const EXIT = { ok: 0, failed: 1, refused: 2 } as const;
 
 export interface CliIo {

@@ -16,13 +16,22 @@ export interface FollowOptions {
 }
 
 /** Prints the job's story until it ends; returns its final state, or undefined when following was stopped. */
-export async function followJob(client: ApiClient, job: string, print: (line: string) => void, options: FollowOptions = {}): Promise<JobState | undefined> {
+export async function followJob(
+  client: ApiClient,
+  job: string,
+  print: (line: string) => void,
+  options: FollowOptions = {},
+): Promise<JobState | undefined> {
   const story = new JobStory(print);
   let version: string | undefined;
   for (;;) {
     let answer;
     try {
-      answer = await client.job(job, version ? { version, waitSeconds: WAIT_SECONDS } : { waitSeconds: 0 }, options.signal);
+      answer = await client.job(
+        job,
+        version ? { version, waitSeconds: WAIT_SECONDS } : { waitSeconds: 0 },
+        options.signal,
+      );
     } catch (err) {
       if (options.signal?.aborted) {
         print(`Stopped following ${job}; it goes on (\`lifeline dr jobs\`).`);
@@ -31,7 +40,10 @@ export async function followJob(client: ApiClient, job: string, print: (line: st
       throw err;
     }
     const view = answer.body;
-    if (!view.ok) throw new ApiUnreachableError(`Lifeline could not show ${job} (HTTP ${answer.status}): ${toTerminal(view.reply)}`);
+    if (!view.ok)
+      throw new ApiUnreachableError(
+        `Lifeline could not show ${job} (HTTP ${answer.status}): ${toTerminal(view.reply)}`,
+      );
     story.tell(view);
     if (view.result) return view.state;
     version = view.version;
@@ -56,7 +68,10 @@ class JobStory {
       this.say(`start-${step.index}`, `  ▶ ${step.name}`);
       if (step.state === 'running' || !step.finished_at) continue;
       const took = formatDuration(Date.parse(step.finished_at) - Date.parse(step.started_at));
-      this.say(`end-${step.index}`, `  ${step.state === 'succeeded' ? '✓' : '✗'} ${step.name} (${took})${step.detail ? `: ${toTerminal(step.detail)}` : ''}`);
+      this.say(
+        `end-${step.index}`,
+        `  ${step.state === 'succeeded' ? '✓' : '✗'} ${step.name} (${took})${detail(step.detail)}`,
+      );
     }
     if (view.result) {
       const took = view.result.duration_ms === null ? '' : ` in ${formatDuration(view.result.duration_ms)}`;
@@ -69,6 +84,10 @@ class JobStory {
     this.said.add(key);
     this.print(line);
   }
+}
+
+function detail(text: string): string {
+  return text ? `: ${toTerminal(text)}` : '';
 }
 
 function indent(text: string): string {

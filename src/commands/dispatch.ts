@@ -5,7 +5,8 @@ import { newErrorId, UserError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { claimRequest } from '../requests.js';
-import { helpText, prepare, runPrepared, type CommandContext, type Effect, type Prepared, type Reply, type SlashCommand } from './registry.js';
+import { helpText, prepare, runPrepared } from './registry.js';
+import type { CommandContext, Effect, Prepared, Reply, SlashCommand } from './registry.js';
 
 export interface DispatchDeps {
   readonly db: Db;
@@ -27,7 +28,9 @@ export interface CommandRequest extends CommandContext {
  * answered by `later()`, which is undefined-valued for a repeat of a request already handled; `effect` says whether
  * it may change something.
  */
-export type CommandPlan = { readonly ackWith: Reply } | { readonly later: () => Promise<Reply | undefined>; readonly effect: Effect };
+export type CommandPlan =
+  | { readonly ackWith: Reply }
+  | { readonly later: () => Promise<Reply | undefined>; readonly effect: Effect };
 
 export async function planCommand(command: SlashCommand, request: CommandRequest, deps: DispatchDeps): Promise<CommandPlan> {
   const about = { command: command.name, user: request.userId, channel: request.channelId };

@@ -11,7 +11,8 @@ import type { RecoveryService } from '../recovery/service.js';
 import type { IssuedToken } from '../api/tokens.js';
 import { formatUtc } from '../incidents/format.js';
 import { renderAudit, renderJobs } from '../slack/recovery-replies.js';
-import { badCommand, helpText, subcommand, words, type CommandContext, type Reply, type SlashCommand } from './registry.js';
+import { badCommand, helpText, subcommand, words } from './registry.js';
+import type { CommandContext, Reply, SlashCommand } from './registry.js';
 
 /**
  * What the /dr table works with. Read only inside `parse` and `run`, never while the table is built, so the table
@@ -135,9 +136,18 @@ export function parseLogs(file: FileConfig, rest: string): { env: string; servic
 
 export function drCommand(deps: DrDeps): SlashCommand {
   const requestJob = async (env: string, params: JobParams, ctx: CommandContext): Promise<Reply> => {
-    const job = await deps.recovery.request({ env, params, actor: ctx.userId, channel: ctx.channelId, responseUrl: ctx.responseUrl });
+    const job = await deps.recovery.request({
+      env,
+      params,
+      actor: ctx.userId,
+      channel: ctx.channelId,
+      responseUrl: ctx.responseUrl,
+    });
     const approval = job.needsApproval ? ' It needs approval: the plan with Approve/Reject is being posted here.' : ' The plan and live progress follow here.';
-    return { text: `${jobId(job.number)}: ${describeJob(env, params)} requested.${approval}`, job: { number: job.number, started: true } };
+    return {
+      text: `${jobId(job.number)}: ${describeJob(env, params)} requested.${approval}`,
+      job: { number: job.number, started: true },
+    };
   };
   const lookup = (ctx: CommandContext, request: QueryWhat) => deps.query(request, ctx);
 
@@ -226,7 +236,10 @@ export function drCommand(deps: DrDeps): SlashCommand {
         async run(args, ctx) {
           const { job, immediate } = await deps.recovery.cancel(args.number, ctx.userId);
           return {
-            text: immediate ? `${jobId(job.number)} is cancelled; it had not started.` : `${jobId(job.number)} stops before its next step (a step already running is finished, never cut in half).`,
+            text: immediate
+              ? `${jobId(job.number)} is cancelled; it had not started.`
+              : `${jobId(job.number)} stops before its next step ` +
+                '(a step already running is finished, never cut in half).',
             job: { number: job.number, started: false },
           };
         },
@@ -248,7 +261,10 @@ export function drCommand(deps: DrDeps): SlashCommand {
         summary: 'take a backup now (pg_dump into the store, checked); one at a time per env',
         matches: (w) => w === 'backup',
         effect: 'write',
-        parse: (rest) => ({ env: envOnly(deps.file, rest), params: { kind: 'backup', trigger: 'command' } as JobParams }),
+        parse: (rest) => ({
+          env: envOnly(deps.file, rest),
+          params: { kind: 'backup', trigger: 'command' } as JobParams,
+        }),
         run: (args, ctx) => requestJob(args.env, args.params, ctx),
       }),
       subcommand({
@@ -264,7 +280,10 @@ export function drCommand(deps: DrDeps): SlashCommand {
         summary: 'restore the latest backup into a scratch database, verify, report RTO and RPO',
         matches: (w) => w === 'drill',
         effect: 'write',
-        parse: (rest) => ({ env: envOnly(deps.file, rest), params: { kind: 'drill', trigger: 'command' } as JobParams }),
+        parse: (rest) => ({
+          env: envOnly(deps.file, rest),
+          params: { kind: 'drill', trigger: 'command' } as JobParams,
+        }),
         run: (args, ctx) => requestJob(args.env, args.params, ctx),
       }),
       subcommand({
@@ -275,22 +294,33 @@ export function drCommand(deps: DrDeps): SlashCommand {
         parse(rest) {
           const [what, ...extra] = words(rest);
           noMore(extra);
-          if (what !== undefined && what.toLowerCase() !== 'revoke') throw badCommand(`Unexpected "${what}": say \`token\` or \`token revoke\`.`);
+          if (what !== undefined && what.toLowerCase() !== 'revoke') {
+            throw badCommand(`Unexpected "${what}": say \`token\` or \`token revoke\`.`);
+          }
           return { revoke: what !== undefined };
         },
         async run(args, ctx) {
           if (args.revoke) {
             const revoked = await deps.tokens.revokeAll(ctx.userId);
-            return { text: revoked === 0 ? 'You had no live API token; nothing was revoked.' : `Revoked your ${revoked === 1 ? 'API token' : `${revoked} API tokens`}; the CLI needs a new one.` };
+            if (revoked === 0) return { text: 'You had no live API token; nothing was revoked.' };
+            const what = revoked === 1 ? 'API token' : `${revoked} API tokens`;
+            return { text: `Revoked your ${what}; the CLI needs a new one.` };
           }
           // A stolen token must not be able to outlive its expiry or a revocation by minting its successor.
-          if (ctx.viaApi) throw new UserError('not_permitted', 'A token cannot make another one: run `/dr token` in Slack, or ask an operator for `lifeline-admin token create`.');
+          if (ctx.viaApi) {
+            throw new UserError(
+              'not_permitted',
+              'A token cannot make another one: run `/dr token` in Slack, ' +
+                'or ask an operator for `lifeline-admin token create`.',
+            );
+          }
           const issued = await deps.tokens.create(ctx.userId);
           return {
             text: [
               `Your personal Lifeline API token, shown this once (it expires ${formatUtc(issued.expiresAt)}):`,
               `\`${issued.token}\``,
-              'Give it to the CLI as `LIFELINE_TOKEN`, with `LIFELINE_URL` set to this Lifeline\'s address. It acts as you, under your permissions. `/dr token revoke` revokes all of yours.',
+              "Give it to the CLI as `LIFELINE_TOKEN`, with `LIFELINE_URL` set to this Lifeline's address.",
+              'It acts as you, under your permissions. `/dr token revoke` revokes all of yours.',
             ].join('\n'),
           };
         },

@@ -58,10 +58,14 @@ export function incidentCommand(deps: IncidentDeps): SlashCommand {
           return { severity: word, title: parseTitle(rest) };
         },
         async run(args, ctx) {
-          const { incident, cardError } = await deps.incidents.declare({ ...args, actor: ctx.userId, channel: ctx.channelId });
+          const declared = { ...args, actor: ctx.userId, channel: ctx.channelId };
+          const { incident, cardError } = await deps.incidents.declare(declared);
           const where = incident.card ? `its card is in <#${incident.card.channel}>` : `its card could not be posted (${cardError})`;
           const paging = deps.file.severities[args.severity].page ? ' Paging has started.' : '';
-          return { text: `Declared *${incidentId(incident.number)}* (${args.severity.toUpperCase()}); ${where}.${paging}`, incident: incident.number };
+          return {
+            text: `Declared *${incidentId(incident.number)}* (${args.severity.toUpperCase()}); ${where}.${paging}`,
+            incident: incident.number,
+          };
         },
       }),
       subcommand({
@@ -72,7 +76,8 @@ export function incidentCommand(deps: IncidentDeps): SlashCommand {
         parse: onlyIncidentId,
         async run(args, ctx) {
           const incident = await deps.incidents.acknowledge(reference(args.number, ctx), ctx.userId);
-          return { text: `You acknowledged *${incidentId(incident.number)}*; escalation has stopped.`, incident: incident.number };
+          const text = `You acknowledged *${incidentId(incident.number)}*; escalation has stopped.`;
+          return { text, incident: incident.number };
         },
       }),
       subcommand({
@@ -104,9 +109,11 @@ export function incidentCommand(deps: IncidentDeps): SlashCommand {
           return { number: split.number, severity };
         },
         async run(args, ctx) {
-          const { incident, ladder } = await deps.incidents.changeSeverity(reference(args.number, ctx), ctx.userId, args.severity);
+          const changed = await deps.incidents.changeSeverity(reference(args.number, ctx), ctx.userId, args.severity);
+          const { incident, ladder } = changed;
           const note = { started: ' Paging has started.', stopped: ' Paging has stopped.', unchanged: '' }[ladder];
-          return { text: `*${incidentId(incident.number)}* is now ${incident.severity.toUpperCase()}.${note}`, incident: incident.number };
+          const text = `*${incidentId(incident.number)}* is now ${incident.severity.toUpperCase()}.${note}`;
+          return { text, incident: incident.number };
         },
       }),
       subcommand({
@@ -120,7 +127,8 @@ export function incidentCommand(deps: IncidentDeps): SlashCommand {
           return split;
         },
         async run(args, ctx) {
-          const incident = await deps.incidents.resolve(reference(args.number, ctx), ctx.userId, args.rest === '' ? undefined : args.rest);
+          const note = args.rest === '' ? undefined : args.rest;
+          const incident = await deps.incidents.resolve(reference(args.number, ctx), ctx.userId, note);
           return { text: `You resolved *${incidentId(incident.number)}*.`, incident: incident.number };
         },
       }),
@@ -158,7 +166,8 @@ export function incidentCommand(deps: IncidentDeps): SlashCommand {
         },
         async run(args) {
           const markdown = renderPostmortem(await deps.incidents.details({ number: args.number }), deps.file);
-          return { text: `Post-mortem draft for ${incidentId(args.number)}:\n\`\`\`\n${markdown}\n\`\`\``, incident: args.number };
+          const text = `Post-mortem draft for ${incidentId(args.number)}:\n\`\`\`\n${markdown}\n\`\`\``;
+          return { text, incident: args.number };
         },
       }),
       subcommand({

@@ -84,7 +84,13 @@ export function route(command: SlashCommand, text: string): { entry: Subcommand<
 
 export type Prepared =
   | { readonly kind: 'refused'; readonly error: UserError }
-  | { readonly kind: 'ready'; readonly entry: Subcommand<unknown>; readonly args: unknown; readonly usage: string; readonly effect: Effect };
+  | {
+      readonly kind: 'ready';
+      readonly entry: Subcommand<unknown>;
+      readonly args: unknown;
+      readonly usage: string;
+      readonly effect: Effect;
+    };
 
 /** Routes and parses without any I/O, so a malformed command can be answered in the ack itself. */
 export function prepare(command: SlashCommand, text: string): Prepared {

@@ -2,7 +2,7 @@
 // the plans of jobs and the results of jobs are kept here and posted once Slack answers again: after the next API
 // command and by every worker's reconciler. Incidents declared while Slack was down get their card first, so their
 // notes can thread.
-import type { ChatMessage, ChatPort } from '../adapters/chat.js';
+import type { ChatMessage, ChatPort, PostedMessage } from '../adapters/chat.js';
 import { inTransaction, type Db } from '../db/pool.js';
 import type { IncidentNotifier } from '../incidents/ports.js';
 import * as incidents from '../incidents/store.js';
@@ -27,7 +27,10 @@ export async function queueForSlack(db: Pick<Db, 'query'>, entry: OutboxEntry): 
  * A job's plan that Slack did not take. It goes out as the real plan message, rendered from the job's state at that
  * moment (with Approve/Reject while it still awaits approval), and is then recorded as the job's approval message.
  */
-export async function queuePlanForSlack(db: Pick<Db, 'query'>, job: Pick<RecoveryJob, 'number' | 'requestedIn'>): Promise<void> {
+export async function queuePlanForSlack(
+  db: Pick<Db, 'query'>,
+  job: Pick<RecoveryJob, 'number' | 'requestedIn'>,
+): Promise<void> {
   await db.query('INSERT INTO slack_outbox (plan_of, channel) VALUES ($1, $2)', [job.number, job.requestedIn]);
 }
 
@@ -128,7 +131,7 @@ export async function deliverOutbox(deps: OutboxDeps): Promise<{ delivered: numb
  * the job had none recorded yet. Now that it has, the message is brought up to date. (A decision made after the
  * record updates the message itself.)
  */
-async function refreshLatePlan(deps: OutboxDeps, rendered: RecoveryJob, at: { channel: string; ts: string }): Promise<void> {
+async function refreshLatePlan(deps: OutboxDeps, rendered: RecoveryJob, at: PostedMessage): Promise<void> {
   const now = await jobs.getJob(deps.db, rendered.number);
   if (!now || (now.state === rendered.state && now.decidedBy === rendered.decidedBy)) return;
   await deps.chat.update(at, planMessage(now, deps.approvers())).catch((err: Error) =>
@@ -147,7 +150,9 @@ export function createOutboxCourier(deps: OutboxDeps): { deliverSoon(): void } {
     running = true;
     do {
       again = false;
-      await deliverOutbox(deps).catch((err: Error) => deps.log.warn({ err: err.message }, 'outbox delivery failed; it is tried again later'));
+      await deliverOutbox(deps).catch((err: Error) =>
+        deps.log.warn({ err: err.message }, 'outbox delivery failed; it is tried again later'),
+      );
     } while (again);
     running = false;
   };

@@ -3,7 +3,15 @@
 // in the response itself, in the same words.
 import type { ChatPort } from '../adapters/chat.js';
 import type { Reply } from '../commands/registry.js';
-import { backupCatalogue, environmentStatus, listBackups, recentLogs, type QueryDeps, type QueryRequest, type QueryWhat } from '../recovery/queries.js';
+import {
+  backupCatalogue,
+  environmentStatus,
+  listBackups,
+  recentLogs,
+  type QueryDeps,
+  type QueryRequest,
+  type QueryWhat,
+} from '../recovery/queries.js';
 import { mention } from './blocks.js';
 import { logMessages, renderBackupCatalogue, renderBackupListing, renderStatus } from './recovery-replies.js';
 
@@ -46,21 +54,27 @@ async function answer(deps: QueryDeps, request: QueryWhat): Promise<Reply> {
     case 'logs': {
       const events = await recentLogs(deps, request);
       if (events.length === 0) return { text: `No log lines for ${logsWhat(request)}.` };
-      const text = [`:scroll: Logs of ${logsWhat(request)}: ${events.length} lines`, ...logMessages(events).map((m) => m.text)].join('\n');
+      const text = [
+        `:scroll: Logs of ${logsWhat(request)}: ${events.length} lines`,
+        ...logMessages(events).map((m) => m.text),
+      ].join('\n');
       return { text };
     }
   }
 }
 
 function logsWhat(request: Extract<QueryWhat, { kind: 'logs' }>): string {
-  return `${request.env} ${request.service}, last ${Math.round(request.sinceMs / 60_000)} min${request.filter ? `, filter "${request.filter}"` : ''}`;
+  const filter = request.filter ? `, filter "${request.filter}"` : '';
+  return `${request.env} ${request.service}, last ${Math.round(request.sinceMs / 60_000)} min${filter}`;
 }
 
 async function answerInSlack(deps: QueryDeps, chat: ChatPort, request: QueryRequest): Promise<void> {
   if (request.kind !== 'logs') return chat.respond(request.responseUrl, await answer(deps, request));
   const events = await recentLogs(deps, request);
   if (events.length === 0) return chat.respond(request.responseUrl, { text: `No log lines for ${logsWhat(request)}.` });
-  const parent = await chat.post(request.channel, { text: `:scroll: Logs of ${logsWhat(request)}: ${events.length} lines (asked by ${mention(request.user)})` });
+  const parent = await chat.post(request.channel, {
+    text: `:scroll: Logs of ${logsWhat(request)}: ${events.length} lines (asked by ${mention(request.user)})`,
+  });
   for (const message of logMessages(events)) await chat.post(parent.channel, message, parent.ts);
   return chat.respond(request.responseUrl, { text: `Posted ${events.length} log lines in a thread.` });
 }

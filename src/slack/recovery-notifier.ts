@@ -18,7 +18,8 @@ export function createSlackRecoveryNotifier(chat: ChatPort, outbox: RecoveryOutb
     try {
       await chat.post(channel, message, threadTs);
     } catch (err) {
-      await outbox.keepText(`_(posted late: Slack was unreachable at ${new Date().toISOString().slice(0, 19).replace('T', ' ')} UTC)_\n${sectionText(message)}`, channel);
+      const at = new Date().toISOString().slice(0, 19).replace('T', ' ');
+      await outbox.keepText(`_(posted late: Slack was unreachable at ${at} UTC)_\n${sectionText(message)}`, channel);
       throw err;
     }
   };

@@ -11,7 +11,14 @@ import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { adminToken } from '../support/cli.js';
 import { allText, EMERGENCY, stillAfter, World, type Sent } from '../support/e2e.js';
 import { USERS, type LifelineProcess } from '../support/lifeline-process.js';
-import { AwsTripwire, backupName, createAppDatabase, dumpCustom, jobRow, type AppDatabase } from '../support/recovery.js';
+import {
+  AwsTripwire,
+  backupName,
+  createAppDatabase,
+  dumpCustom,
+  jobRow,
+  type AppDatabase,
+} from '../support/recovery.js';
 import { buttonBody, newTriggerId } from '../support/slack-requests.js';
 import { waitUntil } from '../support/wait.js';
 
@@ -30,7 +37,13 @@ let store: string;
 let backup: string;
 /** Every token made in this file: none may show up where it must not. */
 const minted: string[] = [];
-const tokens: Record<'lead' | 'cto' | 'other' | 'expired' | 'revoked', string> = { lead: '', cto: '', other: '', expired: '', revoked: '' };
+const tokens: Record<'lead' | 'cto' | 'other' | 'expired' | 'revoked', string> = {
+  lead: '',
+  cto: '',
+  other: '',
+  expired: '',
+  revoked: '',
+};
 
 beforeAll(async () => {
   app = await createAppDatabase(50);
@@ -57,7 +70,11 @@ beforeAll(async () => {
   tokens.cto = await adminToken(USERS.cto, env);
   tokens.other = await adminToken(USERS.other, env);
   tokens.expired = await adminToken(USERS.oncall, env, 1);
-  await w.sql.query(`UPDATE api_tokens SET created_at = now() - interval '2 days', expires_at = now() - interval '1 day' WHERE token_hash = $1`, [sha256(tokens.expired)]);
+  await w.sql.query(
+    `UPDATE api_tokens SET created_at = now() - interval '2 days', expires_at = now() - interval '1 day'
+        WHERE token_hash = $1`,
+    [sha256(tokens.expired)],
+  );
   tokens.revoked = await adminToken(USERS.ceo, env);
   minted.push(...Object.values(tokens));
   // /dr token revoke in Slack revokes every token of its sender.
@@ -101,10 +118,15 @@ async function call(method: 'GET' | 'POST', path: string, options: CallOptions =
   const headers: Record<string, string> = {};
   if (options.authorization !== undefined) headers.authorization = options.authorization;
   else if (token !== null) headers.authorization = `Bearer ${token}`;
-  const contentType = options.contentType === undefined ? (method === 'POST' ? 'application/json' : null) : options.contentType;
+  const contentType =
+    options.contentType === undefined ? (method === 'POST' ? 'application/json' : null) : options.contentType;
   if (contentType !== null) headers['content-type'] = contentType;
   const body = options.raw ?? (method === 'POST' ? JSON.stringify(options.body ?? {}) : undefined);
-  const res = await fetch(`${(options.via ?? lifeline).baseUrl}${path}`, { method, headers, ...(body === undefined ? {} : { body }) });
+  const res = await fetch(`${(options.via ?? lifeline).baseUrl}${path}`, {
+    method,
+    headers,
+    ...(body === undefined ? {} : { body }),
+  });
   const text = await res.text();
   return { status: res.status, body: JSON.parse(text) as Record<string, unknown>, headers: res.headers };
 }
@@ -127,11 +149,19 @@ async function everything(): Promise<Record<string, unknown>> {
 }
 
 async function expectNothingChanged(before: Record<string, unknown>, what: string): Promise<void> {
-  await stillAfter(`nothing to change after ${what}`, async () => JSON.stringify(await everything()) === JSON.stringify(before), 500);
+  await stillAfter(
+    `nothing to change after ${what}`,
+    async () => JSON.stringify(await everything()) === JSON.stringify(before),
+    500,
+  );
 }
 
 /** A call with a valid token that was refused: its audit line and its token's last use are all it changed. */
-function expectOnlyTheCallRecorded(before: Record<string, unknown>, after: Record<string, unknown>, what: string): void {
+function expectOnlyTheCallRecorded(
+  before: Record<string, unknown>,
+  after: Record<string, unknown>,
+  what: string,
+): void {
   expect({ ...after, audit: before.audit, last_used: before.last_used }, what).toEqual(before);
   expect(after.audit, what).toBe(Number(before.audit) + 1);
 }
@@ -150,7 +180,11 @@ async function restoreRequestedInSlack(user: string): Promise<number> {
   const reply = await w.reply(sent);
   const job = Number(/JOB-(\d+)/.exec(reply)?.[1]);
   expect(job, reply).toBeGreaterThan(0);
-  await waitUntil(`JOB-${job} to await approval`, async () => (await jobRow(w, job))?.state === 'awaiting_approval', 20_000);
+  await waitUntil(
+    `JOB-${job} to await approval`,
+    async () => (await jobRow(w, job))?.state === 'awaiting_approval',
+    20_000,
+  );
   return job;
 }
 
@@ -158,7 +192,17 @@ async function restoreRequestedInSlack(user: string): Promise<number> {
 async function slackClick(job: number, action: 'job_approve' | 'job_reject', user: string): Promise<string> {
   const responseUrl = w.slack.newResponseUrl();
   const triggerId = newTriggerId();
-  const body = buttonBody({ actionId: action, value: String(job), blockId: `job_decision_${job}`, label: 'x', user_id: user, channel_id: EMERGENCY, message_ts: '1700000000.000100', response_url: responseUrl, trigger_id: triggerId });
+  const body = buttonBody({
+    actionId: action,
+    value: String(job),
+    blockId: `job_decision_${job}`,
+    label: 'x',
+    user_id: user,
+    channel_id: EMERGENCY,
+    message_ts: '1700000000.000100',
+    response_url: responseUrl,
+    trigger_id: triggerId,
+  });
   const before = w.ephemeralsTo(user).length;
   const sent: Sent = await w.resend({ body, responseUrl, triggerId, user, channel: EMERGENCY });
   expect(sent.status).toBe(200);
@@ -184,7 +228,11 @@ describe('401: a missing, malformed, unknown, expired or revoked token changes n
   ];
 
   test.each(calls)('%s', async (_endpoint, send) => {
-    const all: [string, CallOptions, string][] = [...cases, ['an expired token', { token: tokens.expired }, 'expired'], ['a revoked token', { token: tokens.revoked }, 'revoked']];
+    const all: [string, CallOptions, string][] = [
+      ...cases,
+      ['an expired token', { token: tokens.expired }, 'expired'],
+      ['a revoked token', { token: tokens.revoked }, 'revoked'],
+    ];
     const before = await everything();
     for (const [what, options, reason] of all) {
       const answer = await send(options);
@@ -205,12 +253,23 @@ describe('POST /api/v1/commands', () => {
     const number = Number(String(answer.body.incident).slice(4));
     expect(answer.body.reply).toBe(`Declared *INC-${number}* (SEV4); its card is in <#${EMERGENCY}>.`);
     expect(answer.body).not.toHaveProperty('job');
-    expect(await w.incidentRow(number)).toMatchObject({ declared_by: USERS.lead, title: 'Declared through the API', declared_in: EMERGENCY });
+    expect(await w.incidentRow(number)).toMatchObject({
+      declared_by: USERS.lead,
+      title: 'Declared through the API',
+      declared_in: EMERGENCY,
+    });
     const card = await waitUntil('the card', () => w.cardOf(number));
-    const note = await waitUntil('the note in the thread', () => w.threadOf(card).find((c) => String(c.body.text).includes('Through the Lifeline API')));
-    expect(String(note.body.text)).toBe(`:computer: Through the Lifeline API (\`lifeline\` CLI), <@${USERS.lead}> ran \`/incident sev4 Declared through the API\`: Declared *INC-${number}* (SEV4); its card is in <#${EMERGENCY}>.`);
+    const note = await waitUntil('the note in the thread', () =>
+      w.threadOf(card).find((c) => String(c.body.text).includes('Through the Lifeline API')),
+    );
+    expect(String(note.body.text)).toBe(
+      `:computer: Through the Lifeline API (\`lifeline\` CLI), <@${USERS.lead}> ran ` +
+        `\`/incident sev4 Declared through the API\`: Declared *INC-${number}* (SEV4); its card is in <#${EMERGENCY}>.`,
+    );
     const audit = (await auditRows(USERS.lead)).filter((r) => r.detail.includes('Declared through the API'));
-    expect(audit.map((r) => r.detail)).toEqual([`POST /api/v1/commands: /incident sev4 Declared through the API → ok INC-${number}`]);
+    expect(audit.map((r) => r.detail)).toEqual([
+      `POST /api/v1/commands: /incident sev4 Declared through the API → ok INC-${number}`,
+    ]);
     await command('/incident', `resolve INC-${number}`);
   });
 
@@ -237,7 +296,11 @@ describe('POST /api/v1/commands', () => {
   test('refusals by the services: 404 unknown incident, 403 a token cannot make a token, 409 a target already busy', async () => {
     const unknown = await command('/incident', 'ack INC-9999');
     expect(unknown.status).toBe(404);
-    expect(unknown.body).toMatchObject({ ok: false, code: 'unknown_incident', reply: ':warning: There is no incident INC-9999.\nUsage: `/incident ack [ID]`' });
+    expect(unknown.body).toMatchObject({
+      ok: false,
+      code: 'unknown_incident',
+      reply: ':warning: There is no incident INC-9999.\nUsage: `/incident ack [ID]`',
+    });
 
     const before = await everything();
     const mint = await command('/dr', 'token');
@@ -252,12 +315,19 @@ describe('POST /api/v1/commands', () => {
     expect(busy.status).toBe(409);
     expect(busy.body).toMatchObject({ ok: false, code: 'already_done' });
     expect(String(busy.body.reply)).toContain(`JOB-${job}`);
-    expect((await command('/dr', `cancel JOB-${job}`, { token: tokens.cto })).body).toMatchObject({ ok: true, job: `JOB-${job}`, job_started: false });
+    expect((await command('/dr', `cancel JOB-${job}`, { token: tokens.cto })).body).toMatchObject({
+      ok: true,
+      job: `JOB-${job}`,
+      job_started: false,
+    });
   });
 
   test('read-only lookups are answered in the response itself; nothing is posted in Slack or sent to a response_url', async () => {
     // (The notes of the commands before have gone out.)
-    await waitUntil('an empty outbox', async () => (await w.sql.query('SELECT 1 FROM slack_outbox WHERE sent_at IS NULL')).rows.length === 0);
+    await waitUntil(
+      'an empty outbox',
+      async () => (await w.sql.query('SELECT 1 FROM slack_outbox WHERE sent_at IS NULL')).rows.length === 0,
+    );
     await new Promise((r) => setTimeout(r, 300));
     const slackBefore = w.slack.calls.length;
     const responsesBefore = w.slack.responses.length;
@@ -275,21 +345,40 @@ describe('POST /api/v1/commands', () => {
     expect(String(help.body.reply)).toContain('/dr token [revoke]');
     const list2 = await command('/incident', 'list');
     expect(list2.body.ok).toBe(true);
-    await stillAfter('no Slack call for lookups', () => w.slack.calls.length === slackBefore && w.slack.responses.length === responsesBefore, 1_000).catch((err: Error) => {
+    await stillAfter(
+      'no Slack call for lookups',
+      () => w.slack.calls.length === slackBefore && w.slack.responses.length === responsesBefore,
+      1_000,
+    ).catch((err: Error) => {
       throw new Error(`${err.message}: ${JSON.stringify(w.slack.calls.slice(slackBefore))}`);
     });
   });
 
   test('415 without a JSON content type, 413 over 64 KB, 400 for bad JSON or a body of the wrong shape; each changes nothing but its audit line', async () => {
     const cases: [string, CallOptions, number, string][] = [
-      ['a form body', { raw: 'command=/incident&text=sev1+x', contentType: 'application/x-www-form-urlencoded' }, 415, 'unsupported_media_type'],
-      ['text/plain', { raw: '{"command":"/incident","text":"sev1 x"}', contentType: 'text/plain' }, 415, 'unsupported_media_type'],
+      [
+        'a form body',
+        { raw: 'command=/incident&text=sev1+x', contentType: 'application/x-www-form-urlencoded' },
+        415,
+        'unsupported_media_type',
+      ],
+      [
+        'text/plain',
+        { raw: '{"command":"/incident","text":"sev1 x"}', contentType: 'text/plain' },
+        415,
+        'unsupported_media_type',
+      ],
       ['65 KB', { body: { command: '/incident', text: `sev1 ${'x'.repeat(65 * 1024)}` } }, 413, 'too_large'],
       ['broken JSON', { raw: '{"command":"/incident",' }, 400, 'bad_request'],
       ['an unknown command', { body: { command: '/deploy', text: 'now' } }, 400, 'bad_request'],
       ['a missing text', { body: { command: '/incident' } }, 400, 'bad_request'],
       ['an extra key', { body: { command: '/incident', text: 'sev1 x', user: USERS.cto } }, 400, 'bad_request'],
-      ['text over 4000 characters', { body: { command: '/incident', text: `sev1 ${'x'.repeat(4_000)}` } }, 400, 'bad_request'],
+      [
+        'text over 4000 characters',
+        { body: { command: '/incident', text: `sev1 ${'x'.repeat(4_000)}` } },
+        400,
+        'bad_request',
+      ],
     ];
     for (const [what, options, status, code] of cases) {
       const before = await everything();
@@ -327,9 +416,13 @@ describe('POST /api/v1/jobs/JOB-n/approve|reject', () => {
     expect((await jobRow(w, job))?.decided_by).toBe(USERS.cto);
     const again = await call('POST', `/api/v1/jobs/JOB-${job}/reject`, { token: tokens.cto });
     expect(again.status).toBe(403);
-    expect(String(again.body.reply)).toMatch(new RegExp(`JOB-${job} is (queued|running|succeeded); it can no longer be rejected\\.`));
+    expect(String(again.body.reply)).toMatch(
+      new RegExp(`JOB-${job} is (queued|running|succeeded); it can no longer be rejected\\.`),
+    );
     await waitUntil(`JOB-${job} to succeed`, async () => (await jobRow(w, job))?.state === 'succeeded', 40_000);
-    expect((await auditRows(USERS.cto)).map((r) => r.detail)).toContain(`POST /api/v1/jobs/JOB-${job}/approve: approve JOB-${job} → ok JOB-${job}`);
+    expect((await auditRows(USERS.cto)).map((r) => r.detail)).toContain(
+      `POST /api/v1/jobs/JOB-${job}/approve: approve JOB-${job} → ok JOB-${job}`,
+    );
   });
 
   test('an unknown job, a bad job ID, an unknown decision and a non-JSON body are refused and change nothing but their audit line', async () => {
@@ -337,7 +430,13 @@ describe('POST /api/v1/jobs/JOB-n/approve|reject', () => {
       ['an unknown job', '/api/v1/jobs/JOB-9999/approve', {}, 400, 'There is no job JOB-9999.'],
       ['a bad job ID', '/api/v1/jobs/job-x/approve', {}, 400, '"job-x" is not a job ID (they look like JOB-7).'],
       ['an unknown decision', '/api/v1/jobs/JOB-1/launch', {}, 404, 'There is no such endpoint'],
-      ['a form body', '/api/v1/jobs/JOB-1/approve', { raw: 'x=1', contentType: 'application/x-www-form-urlencoded' }, 415, 'JSON'],
+      [
+        'a form body',
+        '/api/v1/jobs/JOB-1/approve',
+        { raw: 'x=1', contentType: 'application/x-www-form-urlencoded' },
+        415,
+        'JSON',
+      ],
     ];
     for (const [what, path, options, status, words] of cases) {
       const before = await everything();
@@ -383,7 +482,11 @@ describe('GET /api/v1/jobs/JOB-n', () => {
     expect((await call('POST', `/api/v1/jobs/JOB-${job}/reject`, { token: tokens.cto })).status).toBe(200);
     const changed = await waiting;
     expect(Date.now() - rejectedAt).toBeLessThan(5_000);
-    expect(changed.body).toMatchObject({ state: 'rejected', decided_by: USERS.cto, result: { succeeded: false, outcome: `rejected by <@${USERS.cto}>` } });
+    expect(changed.body).toMatchObject({
+      state: 'rejected',
+      decided_by: USERS.cto,
+      result: { succeeded: false, outcome: `rejected by <@${USERS.cto}>` },
+    });
     expect(changed.body.version).not.toBe(version);
 
     const bad = await call('GET', '/api/v1/jobs/nonsense');
@@ -391,11 +494,13 @@ describe('GET /api/v1/jobs/JOB-n', () => {
     expect(bad.body).toMatchObject({ ok: false, reply: '"nonsense" is not a job ID (they look like JOB-7).' });
     const missing = await call('GET', '/api/v1/jobs/JOB-9999');
     expect(missing.status).toBe(404);
-    expect(missing.body).toMatchObject({ ok: false, reply: 'There is no job JOB-9999.' });
+    expect(missing.body).toMatchObject({ ok: false, code: 'not_found', reply: 'There is no job JOB-9999.' });
   });
 
   test('a finished job shows every step and its result', async () => {
-    const { rows } = await w.sql.query<{ number: number }>("SELECT number FROM recovery_jobs WHERE state = 'succeeded' ORDER BY number DESC LIMIT 1");
+    const { rows } = await w.sql.query<{ number: number }>(
+      "SELECT number FROM recovery_jobs WHERE state = 'succeeded' ORDER BY number DESC LIMIT 1",
+    );
     const job = rows[0]!.number;
     const view = await call('GET', `/api/v1/jobs/JOB-${job}`);
     expect(view.body).toMatchObject({ state: 'succeeded', decided_by: USERS.cto, result: { succeeded: true } });
@@ -408,7 +513,11 @@ describe('GET /api/v1/jobs/JOB-n', () => {
 
 describe('the rest', () => {
   test('a worker takes no commands and says so (503, JSON), for every API path', async () => {
-    for (const [method, path] of [['GET', '/api/v1/jobs/JOB-1'], ['POST', '/api/v1/commands'], ['POST', '/api/v1/jobs/JOB-1/approve']] as const) {
+    for (const [method, path] of [
+      ['GET', '/api/v1/jobs/JOB-1'],
+      ['POST', '/api/v1/commands'],
+      ['POST', '/api/v1/jobs/JOB-1/approve'],
+    ] as const) {
       const answer = await call(method, path, { via: worker, body: { command: '/incident', text: 'sev1 x' } });
       expect(answer.status, path).toBe(503);
       expect(answer.body, path).toMatchObject({ ok: false, code: 'not_here' });
@@ -420,7 +529,9 @@ describe('the rest', () => {
 
   test('/dr token in Slack: a new token, to its sender alone, that works; the database keeps only its SHA-256', async () => {
     const sent = await w.command('token', { user: USERS.cto }, '/dr');
-    const replies = await waitUntil('the token reply', () => (w.replies(sent).length > 0 ? w.replies(sent) : undefined));
+    const replies = await waitUntil('the token reply', () =>
+      w.replies(sent).length > 0 ? w.replies(sent) : undefined,
+    );
     expect(replies).toHaveLength(1);
     expect(sent.ackReply).toBeUndefined(); // not in the ack (which Bolt logs at debug level): at the response_url
     const token = TOKEN_PATTERN.exec(replies[0]!)?.[0];
@@ -428,11 +539,14 @@ describe('the rest', () => {
     minted.push(token!);
     expect(replies[0]).toContain('shown this once');
     const { rows } = await w.sql.query<{ slack_user: string; created_via: string; days: number }>(
-      `SELECT slack_user, created_via, round(extract(epoch FROM expires_at - created_at) / 86400)::int AS days FROM api_tokens WHERE token_hash = $1`,
+      `SELECT slack_user, created_via, round(extract(epoch FROM expires_at - created_at) / 86400)::int AS days
+         FROM api_tokens WHERE token_hash = $1`,
       [sha256(token!)],
     );
     expect(rows).toEqual([{ slack_user: USERS.cto, created_via: 'slack', days: 90 }]);
-    const { rows: anywhere } = await w.sql.query(`SELECT 1 FROM api_tokens t WHERE t::text LIKE '%' || $1 || '%'`, [token!.slice(4, 20)]);
+    const { rows: anywhere } = await w.sql.query(`SELECT 1 FROM api_tokens t WHERE t::text LIKE '%' || $1 || '%'`, [
+      token!.slice(4, 20),
+    ]);
     expect(anywhere).toEqual([]);
     const jobs = await command('/dr', 'jobs', { token });
     expect(jobs.status).toBe(200);
@@ -460,7 +574,10 @@ describe('the rest', () => {
 
   test('a token pasted into a command is scrubbed from the audit trail', async () => {
     await command('/incident', `sev9 ${tokens.lead}`);
-    const { rows } = await w.sql.query<{ n: number }>(`SELECT count(*)::int AS n FROM audit_log WHERE detail LIKE '%' || $1 || '%'`, [tokens.lead.slice(4)]);
+    const { rows } = await w.sql.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM audit_log WHERE detail LIKE '%' || $1 || '%'`,
+      [tokens.lead.slice(4)],
+    );
     expect(rows[0]!.n).toBe(0);
   });
 
@@ -470,7 +587,10 @@ describe('the rest', () => {
     expect(lines.length).toBeGreaterThan(50);
     expect(lines.some((l) => l.includes('"level":20'))).toBe(true); // debug lines are there
     expect(lines.filter((l) => minted.some((t) => l.includes(t) || l.includes(t.slice(4))))).toEqual([]);
-    const messages = [...w.slack.calls.map((c) => JSON.stringify(c.body)), ...w.slack.responses.map((r) => JSON.stringify(r.body))];
+    const messages = [
+      ...w.slack.calls.map((c) => JSON.stringify(c.body)),
+      ...w.slack.responses.map((r) => JSON.stringify(r.body)),
+    ];
     const carrying = messages.filter((m) => minted.some((t) => m.includes(t)));
     // The two /dr token replies, each at its sender's response_url.
     expect(carrying).toHaveLength(2);

@@ -8,7 +8,15 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
-import { adminToken, describeRun, killCliChildren, runAdmin, runCli, startCli, type CliResult } from '../support/cli.js';
+import {
+  adminToken,
+  describeRun,
+  killCliChildren,
+  runAdmin,
+  runCli,
+  startCli,
+  type CliResult,
+} from '../support/cli.js';
 import { allText, EMERGENCY, stillAfter, World, type Sent } from '../support/e2e.js';
 import type { SlackCall } from '../support/fake-slack.js';
 import { USERS, type LifelineProcess } from '../support/lifeline-process.js';
@@ -31,8 +39,30 @@ vi.setConfig({ testTimeout: 60_000 });
 const ENV = 'prod';
 const PREFIX = 'shop';
 const ROWS = 200;
-const STEP_NAMES = [/preflight/, /restore into a fresh database/, /swap/, /verify/, /ANALYZE/, /safety backup/, /clean ?up/];
-const DR_SUBCOMMANDS = ['restore', 'backup', 'backups', 'scale', 'redeploy', 'logs', 'status', 'jobs', 'cancel', 'drill', 'audit', 'token', 'help'];
+const STEP_NAMES = [
+  /preflight/,
+  /restore into a fresh database/,
+  /swap/,
+  /verify/,
+  /ANALYZE/,
+  /safety backup/,
+  /clean ?up/,
+];
+const DR_SUBCOMMANDS = [
+  'restore',
+  'backup',
+  'backups',
+  'scale',
+  'redeploy',
+  'logs',
+  'status',
+  'jobs',
+  'cancel',
+  'drill',
+  'audit',
+  'token',
+  'help',
+];
 const TOKEN_PATTERN = /llt_[A-Za-z0-9_-]{43}/;
 
 let w: World;
@@ -90,7 +120,11 @@ async function slackToken(user: string): Promise<string> {
 
 /** The CLI's whole environment: where Lifeline is and whose token. Nothing else (no config, no database, no Redis). */
 function cliEnv(token: string | null = tokens.lead): Record<string, string> {
-  return { PATH: process.env.PATH ?? '', LIFELINE_URL: lifeline.baseUrl, ...(token === null ? {} : { LIFELINE_TOKEN: token }) };
+  return {
+    PATH: process.env.PATH ?? '',
+    LIFELINE_URL: lifeline.baseUrl,
+    ...(token === null ? {} : { LIFELINE_TOKEN: token }),
+  };
 }
 
 /** `lifeline <args…>` as U0LEAD, as whoever owns `token`, or (null) with no token. */
@@ -128,24 +162,34 @@ async function everything(): Promise<Record<string, unknown>> {
 }
 
 async function apiCalls(): Promise<number> {
-  const { rows } = await w.sql.query<{ n: number }>("SELECT count(*)::int AS n FROM audit_log WHERE action = 'api_call'");
+  const { rows } = await w.sql.query<{ n: number }>(
+    "SELECT count(*)::int AS n FROM audit_log WHERE action = 'api_call'",
+  );
   return rows[0]!.n;
 }
 
-const isCliNote = (c: SlackCall): boolean => String(c.body.text ?? '').startsWith(':computer: Through the Lifeline API');
+const isCliNote = (c: SlackCall): boolean =>
+  String(c.body.text ?? '').startsWith(':computer: Through the Lifeline API');
 
 /** The card of INC-n: a top-level post in #emergency that Slack took, naming it, that is not a CLI note. */
 function cardsOf(number: number): SlackCall[] {
   const re = new RegExp(`\\bINC-${number}\\b`);
-  return w.slack.delivered(EMERGENCY).filter((c) => c.body.thread_ts === undefined && !isCliNote(c) && re.test(allText(c.body)));
+  return w.slack
+    .delivered(EMERGENCY)
+    .filter((c) => c.body.thread_ts === undefined && !isCliNote(c) && re.test(allText(c.body)));
 }
 
 function cliNotesIn(card: SlackCall): string[] {
-  return w.threadOf(card).filter((c) => isCliNote(c) && c.result !== undefined).map((c) => String(c.body.text));
+  return w
+    .threadOf(card)
+    .filter((c) => isCliNote(c) && c.result !== undefined)
+    .map((c) => String(c.body.text));
 }
 
 async function pendingOutbox(): Promise<number> {
-  const { rows } = await w.sql.query<{ n: number }>('SELECT count(*)::int AS n FROM slack_outbox WHERE sent_at IS NULL');
+  const { rows } = await w.sql.query<{ n: number }>(
+    'SELECT count(*)::int AS n FROM slack_outbox WHERE sent_at IS NULL',
+  );
   return rows[0]!.n;
 }
 
@@ -153,7 +197,14 @@ async function pendingOutbox(): Promise<number> {
 async function planWithButtons(job: number, timeoutMs = 20_000): Promise<SlackCall> {
   return waitUntil(
     `the plan of JOB-${job} in Slack`,
-    () => w.slack.delivered().find((c) => c.body.thread_ts === undefined && buttonsOf(c.body).some((b) => b.actionId === 'job_approve' && b.value === String(job))),
+    () =>
+      w.slack
+        .delivered()
+        .find(
+          (c) =>
+            c.body.thread_ts === undefined &&
+            buttonsOf(c.body).some((b) => b.actionId === 'job_approve' && b.value === String(job)),
+        ),
     timeoutMs,
   );
 }
@@ -178,7 +229,8 @@ describe('the lifeline CLI', () => {
     expect(none.code, describeRun(none)).toBe(2);
     expect(none.stderr).toMatch(/Usage: lifeline/);
     expect(help.code, describeRun(help)).toBe(0);
-    for (const word of ['incident', 'dr', 'approve', 'reject', '--no-wait', 'LIFELINE_URL', 'LIFELINE_TOKEN']) expect(help.stdout).toContain(word);
+    for (const word of ['incident', 'dr', 'approve', 'reject', '--no-wait', 'LIFELINE_URL', 'LIFELINE_TOKEN'])
+      expect(help.stdout).toContain(word);
     expect(drHelp.code, describeRun(drHelp)).toBe(0);
     for (const sub of DR_SUBCOMMANDS) expect(drHelp.stdout).toContain(`/dr ${sub}`);
     expect(drHelp.stdout).toContain(await w.reply(await dr('help', USERS.lead)));
@@ -188,7 +240,11 @@ describe('the lifeline CLI', () => {
 
   test('lifeline-admin prints one token (its SHA-256 alone is stored) and refuses a bad user ID or --days, creating nothing', async () => {
     const before = await everything();
-    for (const args of [['token', 'create', 'lead'], ['token', 'create', USERS.lead, '--days', '0'], ['token', 'create']]) {
+    for (const args of [
+      ['token', 'create', 'lead'],
+      ['token', 'create', USERS.lead, '--days', '0'],
+      ['token', 'create'],
+    ]) {
       const run = await runAdmin(args, lifeline.env());
       expect(run.code, describeRun(run)).toBe(2);
       expect(run.stdout).toBe('');
@@ -201,13 +257,21 @@ describe('the lifeline CLI', () => {
     expect(made.stdout).toBe(`${token}\n`);
     expect(token).toMatch(/^llt_[A-Za-z0-9_-]{43}$/);
     expect(made.stderr).toContain(`for ${USERS.oncall}, valid until`);
-    const { rows } = await w.sql.query<{ slack_user: string; created_via: string; days: number; hash_matches: boolean }>(
-      `SELECT slack_user, created_via, round(extract(epoch FROM expires_at - created_at) / 86400)::int AS days, token_hash = $1 AS hash_matches
+    const { rows } = await w.sql.query<{
+      slack_user: string;
+      created_via: string;
+      days: number;
+      hash_matches: boolean;
+    }>(
+      `SELECT slack_user, created_via, round(extract(epoch FROM expires_at - created_at) / 86400)::int AS days,
+              token_hash = $1 AS hash_matches
          FROM api_tokens ORDER BY id DESC LIMIT 1`,
       [createHash('sha256').update(token).digest()],
     );
     expect(rows).toEqual([{ slack_user: USERS.oncall, created_via: 'lifeline-admin', days: 3, hash_matches: true }]);
-    const { rows: trail } = await w.sql.query<{ actor: string; detail: string }>("SELECT actor, detail FROM audit_log WHERE action = 'token_created' ORDER BY id DESC LIMIT 1");
+    const { rows: trail } = await w.sql.query<{ actor: string; detail: string }>(
+      "SELECT actor, detail FROM audit_log WHERE action = 'token_created' ORDER BY id DESC LIMIT 1",
+    );
     expect(trail[0]?.actor).toMatch(/^lifeline-admin \(.+\)$/);
     expect(trail[0]?.detail).toContain(`API token for ${USERS.oncall} by lifeline-admin`);
     expect(trail[0]?.detail).not.toContain(token);
@@ -215,9 +279,11 @@ describe('the lifeline CLI', () => {
 
   test('no token, a bad token, an expired one, a revoked one: refused (2), said why, and nothing changed', async () => {
     const expired = await adminToken(USERS.lead, lifeline.env(), 1);
-    await w.sql.query(`UPDATE api_tokens SET created_at = now() - interval '2 days', expires_at = now() - interval '1 day' WHERE token_hash = $1`, [
-      createHash('sha256').update(expired).digest(),
-    ]);
+    await w.sql.query(
+      `UPDATE api_tokens SET created_at = now() - interval '2 days', expires_at = now() - interval '1 day'
+        WHERE token_hash = $1`,
+      [createHash('sha256').update(expired).digest()],
+    );
     const revoked = await adminToken(USERS.ceo, lifeline.env());
     expect(await w.reply(await dr('token revoke', USERS.ceo))).toContain('Revoked your API token');
     const before = await everything();
@@ -230,19 +296,31 @@ describe('the lifeline CLI', () => {
       ['a revoked token', revoked, /was revoked/],
     ];
     for (const [what, token, said] of cases) {
-      for (const args of [['incident', 'sev1', 'Must not be declared'], ['approve', 'JOB-1'], ['dr', 'restore', ENV, 'latest']]) {
+      for (const args of [
+        ['incident', 'sev1', 'Must not be declared'],
+        ['approve', 'JOB-1'],
+        ['dr', 'restore', ENV, 'latest'],
+      ]) {
         const run = await cli(args, token);
         expect(run.code, `${what}, lifeline ${args.join(' ')}: ${describeRun(run)}`).toBe(2);
         expect(run.stderr, what).toMatch(said);
         expect(run.stdout, what).toBe('');
       }
     }
-    await stillAfter('nothing to change', async () => JSON.stringify(await everything()) === JSON.stringify(before), 500);
+    await stillAfter(
+      'nothing to change',
+      async () => JSON.stringify(await everything()) === JSON.stringify(before),
+      500,
+    );
     expect(await apiCalls()).toBe(callsBefore);
   });
 
   test('Lifeline unreachable is a failure (1)', async () => {
-    const run = await runCli(['incident', 'list'], { PATH: process.env.PATH ?? '', LIFELINE_URL: 'http://127.0.0.1:1', LIFELINE_TOKEN: tokens.lead });
+    const run = await runCli(['incident', 'list'], {
+      PATH: process.env.PATH ?? '',
+      LIFELINE_URL: 'http://127.0.0.1:1',
+      LIFELINE_TOKEN: tokens.lead,
+    });
     expect(run.code, describeRun(run)).toBe(1);
     expect(run.stderr).toMatch(/cannot reach Lifeline at http:\/\/127\.0\.0\.1:1/);
   });
@@ -251,15 +329,23 @@ describe('the lifeline CLI', () => {
     const run = await cli(['incident', 'sev1', 'Database unreachable']);
     expect(run.code, describeRun(run)).toBe(0);
     const number = declaredIn(run);
-    expect(await w.incidentRow(number)).toMatchObject({ severity: 'sev1', title: 'Database unreachable', declared_by: USERS.lead });
+    expect(await w.incidentRow(number)).toMatchObject({
+      severity: 'sev1',
+      title: 'Database unreachable',
+      declared_by: USERS.lead,
+    });
     const [card, ...more] = cardsOf(number);
     expect(more).toEqual([]);
     expect(buttonsOf(card!.body).map((b) => b.label)).toEqual(['Acknowledge', 'Resolve']);
     await waitUntil('on-call to be paged', () => w.triggersOf(number).length > 0);
     await stillAfter('one page only', () => w.triggersOf(number).length === 1, 1_000);
-    const notes = await waitUntil('the CLI note in the thread', () => (cliNotesIn(card!).length > 0 ? cliNotesIn(card!) : undefined));
+    const notes = await waitUntil('the CLI note in the thread', () =>
+      cliNotesIn(card!).length > 0 ? cliNotesIn(card!) : undefined,
+    );
     expect(notes).toEqual([
-      `:computer: Through the Lifeline API (\`lifeline\` CLI), <@${USERS.lead}> ran \`/incident sev1 Database unreachable\`: Declared *INC-${number}* (SEV1); its card is in <#${EMERGENCY}>. Paging has started.`,
+      `:computer: Through the Lifeline API (\`lifeline\` CLI), <@${USERS.lead}> ` +
+        'ran `/incident sev1 Database unreachable`: ' +
+        `Declared *INC-${number}* (SEV1); its card is in <#${EMERGENCY}>. Paging has started.`,
     ]);
     // A read changes nothing, so it is not told in Slack.
     const status = await cli(['incident', 'status', `INC-${number}`]);
@@ -267,7 +353,9 @@ describe('the lifeline CLI', () => {
     expect(status.stdout).toContain(`INC-${number}`);
     await stillAfter('no note for a read', () => cliNotesIn(card!).length === 1, 1_000);
     // The mention of the worker's page is in the same thread (so later tests see a quiet Slack).
-    await waitUntil('the on-call mention', () => w.threadOf(card!).some((c) => String(c.body.text ?? '').startsWith(':pager:')));
+    await waitUntil('the on-call mention', () =>
+      w.threadOf(card!).some((c) => String(c.body.text ?? '').startsWith(':pager:')),
+    );
     expect((await cli(['incident', 'resolve', `INC-${number}`])).code).toBe(0);
   });
 
@@ -295,14 +383,24 @@ describe('the lifeline CLI', () => {
     expect(nonsense.stderr).toContain('Name the job, for example `lifeline approve JOB-7`.');
     expect(unknownJob.code, describeRun(unknownJob)).toBe(2);
     expect(unknownJob.stderr).toContain('There is no job JOB-999.');
-    await stillAfter('nothing to change', async () => JSON.stringify(await everything()) === JSON.stringify(before), 500);
+    await stillAfter(
+      'nothing to change',
+      async () => JSON.stringify(await everything()) === JSON.stringify(before),
+      500,
+    );
   });
 
   test('a restore requested from the CLI waits with its plan; self-approval and a non-approver are refused; Approve in Slack lets it run to its end', async () => {
     await app.query('DELETE FROM users WHERE id > 30');
     const child = startCli(['dr', 'restore', ENV, 'latest'], cliEnv(), 55_000);
-    const job = Number((await waitUntil('the CLI to name its job', () => /^JOB-(\d+): restore/m.exec(child.stdout()), 15_000))[1]);
-    await waitUntil('the plan and the wait printed', () => child.stdout().includes(`JOB-${job} plan:`) && child.stdout().includes(`JOB-${job} waits for an approver`), 20_000);
+    const job = Number(
+      (await waitUntil('the CLI to name its job', () => /^JOB-(\d+): restore/m.exec(child.stdout()), 15_000))[1],
+    );
+    await waitUntil(
+      'the plan and the wait printed',
+      () => child.stdout().includes(`JOB-${job} plan:`) && child.stdout().includes(`JOB-${job} waits for an approver`),
+      20_000,
+    );
     expect(child.stdout()).toMatch(/preflight/);
     const plan = await planWithButtons(job);
     const waiting = await jobRow(w, job);
@@ -359,9 +457,20 @@ describe('the lifeline CLI', () => {
     const audit = await auditOf(w, job);
     expect(audit.filter((e) => e.action === 'approved').map((e) => e.actor)).toEqual([USERS.cto]);
     await waitUntil('the plan updated as approved', () =>
-      w.slack.updates().some((u) => u.body.ts === plan.result?.ts && allText(u.body).includes(`<@${USERS.cto}>`) && /approved/i.test(allText(u.body))),
+      w.slack
+        .updates()
+        .some(
+          (u) =>
+            u.body.ts === plan.result?.ts &&
+            allText(u.body).includes(`<@${USERS.cto}>`) &&
+            /approved/i.test(allText(u.body)),
+        ),
     );
-    const note = await waitUntil('the CLI note', () => w.slack.delivered(EMERGENCY).find((c) => isCliNote(c) && String(c.body.text).includes(`ran \`approve JOB-${job}\``)));
+    const note = await waitUntil('the CLI note', () =>
+      w.slack
+        .delivered(EMERGENCY)
+        .find((c) => isCliNote(c) && String(c.body.text).includes(`ran \`approve JOB-${job}\``)),
+    );
     expect(String(note.body.text)).toContain(`<@${USERS.cto}>`);
   });
 
@@ -378,7 +487,13 @@ describe('the lifeline CLI', () => {
     expect(reject.code, describeRun(reject)).toBe(0);
     expect(reject.stdout).toBe(`JOB-${job} rejected.\n`);
     expect(await jobRow(w, job)).toMatchObject({ state: 'rejected', decided_by: USERS.lead });
-    await waitUntil('the plan updated as rejected', () => w.slack.updates().some((u) => u.body.ts === plan.result?.ts && /rejected/i.test(allText(u.body)) && buttonsOf(u.body).length === 0));
+    await waitUntil('the plan updated as rejected', () =>
+      w.slack
+        .updates()
+        .some(
+          (u) => u.body.ts === plan.result?.ts && /rejected/i.test(allText(u.body)) && buttonsOf(u.body).length === 0,
+        ),
+    );
     expect(await app.count()).toBe(ROWS);
   });
 
@@ -399,13 +514,26 @@ describe('the lifeline CLI', () => {
       const requested = await cli(['--no-wait', 'dr', 'restore', ENV, 'latest']);
       expect(requested.code, describeRun(requested)).toBe(0);
       const job = jobNumberIn(requested.stdout)!;
-      await waitUntil(`JOB-${job} to await approval`, async () => (await jobRow(w, job))?.state === 'awaiting_approval', 20_000);
-      const waitingPlan = await waitUntil('the plan in the outbox', async () => (await w.sql.query('SELECT id FROM slack_outbox WHERE plan_of = $1 AND sent_at IS NULL', [job])).rows[0]);
+      await waitUntil(
+        `JOB-${job} to await approval`,
+        async () => (await jobRow(w, job))?.state === 'awaiting_approval',
+        20_000,
+      );
+      const waitingPlan = await waitUntil(
+        'the plan in the outbox',
+        async () =>
+          (await w.sql.query('SELECT id FROM slack_outbox WHERE plan_of = $1 AND sent_at IS NULL', [job])).rows[0],
+      );
       expect(waitingPlan).toBeDefined();
-      expect((await w.sql.query('SELECT approval_ts FROM recovery_jobs WHERE number = $1', [job])).rows[0]).toEqual({ approval_ts: null });
+      expect((await w.sql.query('SELECT approval_ts FROM recovery_jobs WHERE number = $1', [job])).rows[0]).toEqual({
+        approval_ts: null,
+      });
       expect(cardsOf(number)).toEqual([]);
-      expect(w.slack.delivered().filter((c) => new RegExp(`\\b(INC-${number}|JOB-${job})\\b`).test(allText(c.body)))).toEqual([]);
-      expect(await pendingOutbox()).toBeGreaterThanOrEqual(4); // 2 notes about the incident, the plan, the request's note
+      expect(
+        w.slack.delivered().filter((c) => new RegExp(`\\b(INC-${number}|JOB-${job})\\b`).test(allText(c.body))),
+      ).toEqual([]);
+      // The two notes about the incident, the request's note and the plan.
+      expect(await pendingOutbox()).toBeGreaterThanOrEqual(4);
 
       w.slack.down = false;
       // Slack answers again; the next API command (once the late-card grace of 5 s has passed) delivers it all.
@@ -431,19 +559,35 @@ describe('the lifeline CLI', () => {
       const plan = await planWithButtons(job, 1_000);
       expect(buttonsOf(plan.body).map((b) => b.label)).toEqual(['Approve', 'Reject']);
       expect(plan.body.channel).toBe(EMERGENCY);
-      expect((await w.sql.query('SELECT approval_channel, approval_ts FROM recovery_jobs WHERE number = $1', [job])).rows[0]).toEqual({
+      expect(
+        (await w.sql.query('SELECT approval_channel, approval_ts FROM recovery_jobs WHERE number = $1', [job])).rows[0],
+      ).toEqual({
         approval_channel: EMERGENCY,
         approval_ts: String(plan.result?.ts),
       });
-      expect(w.slack.delivered().filter((c) => c.body.thread_ts === undefined && buttonsOf(c.body).some((b) => b.actionId === 'job_approve' && b.value === String(job)))).toHaveLength(1);
+      expect(
+        w.slack
+          .delivered()
+          .filter(
+            (c) =>
+              c.body.thread_ts === undefined &&
+              buttonsOf(c.body).some((b) => b.actionId === 'job_approve' && b.value === String(job)),
+          ),
+      ).toHaveLength(1);
 
       const click = await clickButton(w, plan, 'Approve', USERS.cto);
       expect(click.status).toBe(200);
       await waitUntil(`JOB-${job} to succeed`, async () => (await jobRow(w, job))?.state === 'succeeded', 40_000);
       expect(await app.count()).toBe(ROWS);
       // Its progress and result are in the late plan's thread, and the plan says how it ended.
-      await waitUntil('the result in the late plan\'s thread', () => w.threadOf(plan).some((c) => c.result !== undefined && new RegExp(`JOB-${job} succeeded`).test(allText(c.body))));
-      await waitUntil('the late plan updated', () => w.slack.updates().some((u) => u.body.ts === plan.result?.ts && /succeeded/.test(allText(u.body))));
+      await waitUntil("the result in the late plan's thread", () =>
+        w
+          .threadOf(plan)
+          .some((c) => c.result !== undefined && new RegExp(`JOB-${job} succeeded`).test(allText(c.body))),
+      );
+      await waitUntil('the late plan updated', () =>
+        w.slack.updates().some((u) => u.body.ts === plan.result?.ts && /succeeded/.test(allText(u.body))),
+      );
     } finally {
       w.slack.down = false;
     }

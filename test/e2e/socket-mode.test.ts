@@ -228,7 +228,11 @@ describe('Lifeline in Socket Mode', () => {
   });
 
   test('/api/v1 is served on PORT too (installerOptions.port): 401 without a token; a lifeline-admin token declares', async () => {
-    const refused = await fetch(`${lifeline.baseUrl}/api/v1/commands`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"command":"/incident","text":"sev4 x"}' });
+    const refused = await fetch(`${lifeline.baseUrl}/api/v1/commands`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"command":"/incident","text":"sev4 x"}',
+    });
     expect(refused.status).toBe(401);
     const token = await adminToken(USERS.lead, lifeline.env());
     const before = await incidentCount();

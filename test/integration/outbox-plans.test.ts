@@ -19,7 +19,12 @@ import { testConfigYaml } from '../support/test-config.js';
 
 const CHANNEL = 'C0EMERGENCY';
 const APPROVERS = ['U0LEAD', 'U0CTO'];
-const file = parseConfigText(testConfigYaml(), { PD_KEY_ONCALL: 'a-key', PD_KEY_LEAD: 'b-key', PD_KEY_CTO: 'c-key', PD_KEY_CEO: 'd-key' });
+const file = parseConfigText(testConfigYaml(), {
+  PD_KEY_ONCALL: 'a-key',
+  PD_KEY_LEAD: 'b-key',
+  PD_KEY_CTO: 'c-key',
+  PD_KEY_CEO: 'd-key',
+});
 const log = createLogger('silent', []);
 
 let database: TestDatabase;
@@ -54,7 +59,10 @@ async function plannedJob(): Promise<RecoveryJob> {
     responseUrl: undefined,
     needsApproval: true,
   });
-  return (await jobs.transition(db, job.number, ['planning'], 'awaiting_approval', { plan: 'restore staging from staging_20240101_000000.dump', expiresAt: new Date(Date.now() + 60_000) }))!;
+  return (await jobs.transition(db, job.number, ['planning'], 'awaiting_approval', {
+    plan: 'restore staging from staging_20240101_000000.dump',
+    expiresAt: new Date(Date.now() + 60_000),
+  }))!;
 }
 
 function notifierWith(chat: ChatPort) {
@@ -65,18 +73,28 @@ function notifierWith(chat: ChatPort) {
 }
 
 function deliver(chat: ChatPort) {
-  return deliverOutbox({ db, chat, notifier: createSlackIncidentNotifier(chat, file), log, cardGraceMs: 0, approvers: () => APPROVERS });
+  return deliverOutbox({
+    db,
+    chat,
+    notifier: createSlackIncidentNotifier(chat, file),
+    log,
+    cardGraceMs: 0,
+    approvers: () => APPROVERS,
+  });
 }
 
 async function waitingPlans(): Promise<{ plan_of: number; channel: string; text: string | null; sent: boolean }[]> {
   const { rows } = await db.query<{ plan_of: number; channel: string; text: string | null; sent: boolean }>(
-    'SELECT plan_of, channel, text, sent_at IS NOT NULL AS sent FROM slack_outbox WHERE plan_of IS NOT NULL ORDER BY id',
+    `SELECT plan_of, channel, text, sent_at IS NOT NULL AS sent
+       FROM slack_outbox WHERE plan_of IS NOT NULL ORDER BY id`,
   );
   return rows;
 }
 
 function labels(message: ChatMessage): string[] {
-  return (message.blocks ?? []).flatMap((b) => (b.type === 'actions' ? b.elements.map((e) => (e.type === 'button' ? e.text.text : '')) : []));
+  return (message.blocks ?? []).flatMap((b) =>
+    b.type === 'actions' ? b.elements.map((e) => (e.type === 'button' ? e.text.text : '')) : [],
+  );
 }
 
 describe('a plan Slack did not take', () => {
@@ -95,7 +113,9 @@ describe('a plan Slack did not take', () => {
     expect(posted).toMatchObject({ kind: 'post', channel: CHANNEL });
     expect(posted!.threadTs).toBeUndefined();
     expect(labels(posted!.message)).toEqual(['Approve', 'Reject']);
-    expect(posted!.message.text).toBe(`JOB-${job.number}: restore staging database from the latest backup (awaiting approval)`);
+    expect(posted!.message.text).toBe(
+      `JOB-${job.number}: restore staging database from the latest backup (awaiting approval)`,
+    );
     expect((await jobs.getJob(db, job.number))?.approval).toEqual({ channel: CHANNEL, ts: posted!.ts });
     expect(await waitingPlans()).toEqual([{ plan_of: job.number, channel: CHANNEL, text: null, sent: true }]);
 
@@ -144,7 +164,12 @@ describe('a plan Slack did not take', () => {
     const crossing: ChatPort = {
       post: async (channel, message, threadTs): Promise<PostedMessage> => {
         const posted = await recorded.post(channel, message, threadTs);
-        await jobs.transition(db, job.number, ['awaiting_approval'], 'rejected', { decided_by: 'U0LEAD', decided: true, outcome: 'rejected by <@U0LEAD>', finished: true });
+        await jobs.transition(db, job.number, ['awaiting_approval'], 'rejected', {
+          decided_by: 'U0LEAD',
+          decided: true,
+          outcome: 'rejected by <@U0LEAD>',
+          finished: true,
+        });
         return posted;
       },
       update: (at, message) => recorded.update(at, message),

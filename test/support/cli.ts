@@ -87,7 +87,8 @@ export function runAdmin(args: readonly string[], env: Record<string, string>, t
     child.stderr!.on('data', (chunk: Buffer) => (err += chunk.toString('utf8')));
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`lifeline-admin ${args.join(' ')} did not exit within ${timeoutMs} ms\nstdout:\n${out}\nstderr:\n${err}`));
+      const what = `lifeline-admin ${args.join(' ')}`;
+      reject(new Error(`${what} did not exit within ${timeoutMs} ms\nstdout:\n${out}\nstderr:\n${err}`));
     }, timeoutMs);
     child.on('error', (e) => {
       clearTimeout(timer);

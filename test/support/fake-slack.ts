@@ -35,7 +35,10 @@ export class FakeSlack {
       void readBody(req).then((body) => {
         const path = (req.url ?? '').split('?')[0] ?? '';
         if (this.down) {
-          if (!path.startsWith('/response/')) this.calls.push({ method: path.replace(/^\/api\//, ''), body, at: Date.now(), authorization: req.headers.authorization });
+          if (!path.startsWith('/response/')) {
+            const method = path.replace(/^\/api\//, '');
+            this.calls.push({ method, body, at: Date.now(), authorization: req.headers.authorization });
+          }
           res.writeHead(503, { 'content-type': 'text/plain' });
           res.end('Slack is down');
           return;

@@ -56,7 +56,9 @@ describe('token format', () => {
 describe('a token never reaches a log line', () => {
   test('the redactor scrubs a token anywhere in a text, without being told it', () => {
     const token = newToken();
-    expect(createRedactor([])(`Authorization: Bearer ${token}; again ${token}.`)).toBe('Authorization: Bearer [redacted]; again [redacted].');
+    expect(createRedactor([])(`Authorization: Bearer ${token}; again ${token}.`)).toBe(
+      'Authorization: Bearer [redacted]; again [redacted].',
+    );
   });
 
   test('at debug level, in messages, fields and error texts alike', () => {

@@ -16,7 +16,11 @@ const NO_SETTINGS = { url: undefined, token: undefined };
 async function cli(argv: string[], settings: { url?: string; token?: string } = NO_SETTINGS) {
   const out: string[] = [];
   const err: string[] = [];
-  const code = await runCli(argv, { out: (l) => out.push(l), err: (l) => err.push(l) }, { settings: { url: settings.url, token: settings.token } });
+  const code = await runCli(
+    argv,
+    { out: (l) => out.push(l), err: (l) => err.push(l) },
+    { settings: { url: settings.url, token: settings.token } },
+  );
   return { code, out: out.join('\n'), err: err.join('\n') };
 }
 
@@ -26,7 +30,13 @@ describe('help with nothing behind the tables', () => {
     const never = () => Promise.reject(new Error('not called'));
     const real = {
       incident: incidentCommand({ incidents: fakeService().service, file }),
-      dr: drCommand({ db: undefined as never, file, recovery: undefined as never, query: never, tokens: { create: never, revokeAll: never } }),
+      dr: drCommand({
+        db: undefined as never,
+        file,
+        recovery: undefined as never,
+        query: never,
+        tokens: { create: never, revokeAll: never },
+      }),
     };
     const tables = helpTables();
     expect(helpText(tables.incident)).toBe(helpText(real.incident));
@@ -35,7 +45,9 @@ describe('help with nothing behind the tables', () => {
   });
 
   test('parsing anything but help reaches for what is not there, and says so', () => {
-    expect(() => prepare(helpTables().dr, 'restore production latest')).toThrow(/not available here: these command tables are for help only/);
+    expect(() => prepare(helpTables().dr, 'restore production latest')).toThrow(
+      /not available here: these command tables are for help only/,
+    );
   });
 
   test('`lifeline help`, `dr help` and `incident help` need no settings; no command at all is a refusal with the usage', async () => {

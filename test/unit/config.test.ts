@@ -197,7 +197,8 @@ describe('parseConfigText: unknown keys', () => {
   it('cli_users, which personal API tokens replaced, is refused with a line that says so', () => {
     const e = parseError(minimal({ extra: 'cli_users: { alice: U0LEAD }' }));
     expect(e.problems).toEqual([
-      'config: cli_users: no longer exists: the `lifeline` CLI acts as the owner of a personal API token (`/dr token` in Slack, or `lifeline-admin token create`); remove this key',
+      'config: cli_users: no longer exists: the `lifeline` CLI acts as the owner of a personal API token ' +
+        '(`/dr token` in Slack, or `lifeline-admin token create`); remove this key',
     ]);
   });
 });

@@ -156,6 +156,22 @@ async function expectNothingChanged(before: Record<string, unknown>, what: strin
   );
 }
 
+/** Waits until what earlier tests set going (job results, notes from the outbox) has reached Slack. */
+async function settled(): Promise<void> {
+  let calls = -1;
+  await waitUntil(
+    'Slack to go quiet',
+    async () => {
+      const pending = (await w.sql.query('SELECT 1 FROM slack_outbox WHERE sent_at IS NULL')).rows.length;
+      const quiet = pending === 0 && w.slack.calls.length === calls;
+      calls = w.slack.calls.length;
+      return quiet;
+    },
+    20_000,
+    1_000,
+  );
+}
+
 /** A call with a valid token that was refused: its audit line and its token's last use are all it changed. */
 function expectOnlyTheCallRecorded(
   before: Record<string, unknown>,
@@ -294,6 +310,7 @@ describe('POST /api/v1/commands', () => {
   });
 
   test('refusals by the services: 404 unknown incident, 403 a token cannot make a token, 409 a target already busy', async () => {
+    await settled();
     const unknown = await command('/incident', 'ack INC-9999');
     expect(unknown.status).toBe(404);
     expect(unknown.body).toMatchObject({
@@ -323,12 +340,7 @@ describe('POST /api/v1/commands', () => {
   });
 
   test('read-only lookups are answered in the response itself; nothing is posted in Slack or sent to a response_url', async () => {
-    // (The notes of the commands before have gone out.)
-    await waitUntil(
-      'an empty outbox',
-      async () => (await w.sql.query('SELECT 1 FROM slack_outbox WHERE sent_at IS NULL')).rows.length === 0,
-    );
-    await new Promise((r) => setTimeout(r, 300));
+    await settled();
     const slackBefore = w.slack.calls.length;
     const responsesBefore = w.slack.responses.length;
     const list = await command('/dr', `restore ${ENV} list`);
@@ -355,6 +367,7 @@ describe('POST /api/v1/commands', () => {
   });
 
   test('415 without a JSON content type, 413 over 64 KB, 400 for bad JSON or a body of the wrong shape; each changes nothing but its audit line', async () => {
+    await settled();
     const cases: [string, CallOptions, number, string][] = [
       [
         'a form body',
@@ -426,6 +439,7 @@ describe('POST /api/v1/jobs/JOB-n/approve|reject', () => {
   });
 
   test('an unknown job, a bad job ID, an unknown decision and a non-JSON body are refused and change nothing but their audit line', async () => {
+    await settled();
     const cases: [string, string, CallOptions, number, string][] = [
       ['an unknown job', '/api/v1/jobs/JOB-9999/approve', {}, 400, 'There is no job JOB-9999.'],
       ['a bad job ID', '/api/v1/jobs/job-x/approve', {}, 400, '"job-x" is not a job ID (they look like JOB-7).'],

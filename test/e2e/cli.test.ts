@@ -161,6 +161,23 @@ async function everything(): Promise<Record<string, unknown>> {
   };
 }
 
+/** Waits until what earlier tests set going (notes from the outbox, pages, job results) has reached Slack and PagerDuty. */
+async function settled(): Promise<void> {
+  let seen = '';
+  await waitUntil(
+    'Slack and PagerDuty to go quiet',
+    async () => {
+      const pending = await pendingOutbox();
+      const now = `${w.slack.calls.length}/${w.pd.events.length}`;
+      const quiet = pending === 0 && now === seen;
+      seen = now;
+      return quiet;
+    },
+    20_000,
+    1_000,
+  );
+}
+
 async function apiCalls(): Promise<number> {
   const { rows } = await w.sql.query<{ n: number }>(
     "SELECT count(*)::int AS n FROM audit_log WHERE action = 'api_call'",
@@ -278,6 +295,7 @@ describe('the lifeline CLI', () => {
   });
 
   test('no token, a bad token, an expired one, a revoked one: refused (2), said why, and nothing changed', async () => {
+    await settled();
     const expired = await adminToken(USERS.lead, lifeline.env(), 1);
     await w.sql.query(
       `UPDATE api_tokens SET created_at = now() - interval '2 days', expires_at = now() - interval '1 day'
@@ -360,6 +378,7 @@ describe('the lifeline CLI', () => {
   });
 
   test('malformed commands are refused (2) with the words Slack uses for the same command, and change nothing', async () => {
+    await settled();
     const cases: { args: string[]; slack: () => Promise<Sent> }[] = [
       { args: ['incident', 'sev9', 'x'], slack: () => w.command('sev9 x', { user: USERS.lead }) },
       { args: ['incident'], slack: () => w.command('', { user: USERS.lead }) },

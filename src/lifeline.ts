@@ -30,13 +30,11 @@ import { AlertDesk } from './backups/alerts.js';
 import { RpoWatch } from './backups/rpo-watch.js';
 import { createSchedulesQueue, startSchedulesWorker, syncSchedulers } from './jobs/schedules.js';
 import { RecoveryRunner } from './recovery/runner.js';
-import { createInProcessAnswerer, createQueryAnswerer } from './slack/recovery-answers.js';
-import { createOutboxCourier, deliverOutbox, queueForSlack } from './slack/outbox.js';
+import { createQueryAnswerer } from './slack/recovery-answers.js';
+import { deliverOutbox } from './slack/outbox.js';
 import { createCommandServices } from './core.js';
-import { createApi, workerApiRoutes, type ApiNote } from './api/routes.js';
-import { createToken, revokeTokens } from './api/tokens.js';
-import { soleOpenIncident } from './incidents/store.js';
-import { escapeMrkdwn } from './slack/blocks.js';
+import { createBotApi, tokenIssuer } from './api/bot.js';
+import { workerApiRoutes } from './api/routes.js';
 
 export interface RunningLifeline {
   stop(): Promise<void>;
@@ -179,36 +177,9 @@ export async function startLifeline(config: Config, options: StartOptions = {}):
 
   if (runsBot) {
     const dispatch = { db, allowedChannels: config.file.slack.allowed_channels, log, metrics, redact };
-    const tokens = {
-      create: (userId: string) => createToken(db, { userId, via: 'slack' }),
-      revokeAll: (userId: string) => revokeTokens(db, userId),
-    };
-    const emergency = config.file.slack.emergency_channel;
-    // What an API call changed is told in Slack as the CLI's notes always were: in the thread of the incident it acted
-    // on (or of the one open incident), else in the emergency channel; through the outbox, so Slack may be down.
-    // The grace is the old CLI's: a card younger than that may still be being posted by another bot.
-    const approvers = () => recovery.approvers();
-    const courier = createOutboxCourier({ db, chat, notifier, log, cardGraceMs: 5_000, approvers });
-    const note = async ({ userId, what, reply }: ApiNote) => {
-      const ran = `<@${userId}> ran \`${escapeMrkdwn(what)}\``;
-      const text = `:computer: Through the Lifeline API (\`lifeline\` CLI), ${ran}: ${reply.text}`;
-      const incident = reply.incident ?? (await soleOpenIncident(db));
-      await queueForSlack(db, { incident, channel: emergency, text: redact(text) });
-    };
-    const answerNow = createInProcessAnswerer({ db, file: config.file, storeFor: createBackupStore, ...aws });
-    const api = createApi({
-      db,
-      tables: {
-        '/incident': incidentCommand({ incidents, file: config.file }),
-        '/dr': drCommand({ db, file: config.file, recovery, tokens, query: (request) => answerNow(request) }),
-      },
-      recovery,
-      dispatch,
-      emergencyChannel: emergency,
-      note,
-      deliverOutbox: () => courier.deliverSoon(),
-      log,
-    });
+    const tokens = tokenIssuer(db);
+    const lookups = { db, file: config.file, storeFor: createBackupStore, ...aws };
+    const api = createBotApi({ db, file: config.file, chat, notifier, incidents, recovery, tokens, dispatch, lookups, log });
     const app = createSlackApp({
       ...dispatch,
       config,

@@ -135,7 +135,8 @@ export async function startLifeline(config: Config, options: StartOptions = {}):
         const found = await escalation.reconcile();
         await runner.reconcile();
         // Slack answers again after an outage: what waited (late cards, the CLI's notes, job results) goes out.
-        await deliverOutbox({ db, chat, notifier, log, cardGraceMs: 30_000, approvers: () => recovery.approvers() });
+        const approvers = () => recovery.approvers();
+        await deliverOutbox({ db, chat, notifier, log, cardGraceMs: 30_000, approvers });
         if (found.steps + found.followUps > 0) log.debug(found, 'reconciled timers');
         await forgetOldRequests(db);
       } catch (err) {
@@ -179,7 +180,8 @@ export async function startLifeline(config: Config, options: StartOptions = {}):
     const dispatch = { db, allowedChannels: config.file.slack.allowed_channels, log, metrics, redact };
     const tokens = tokenIssuer(db);
     const lookups = { db, file: config.file, storeFor: createBackupStore, ...aws };
-    const api = createBotApi({ db, file: config.file, chat, notifier, incidents, recovery, tokens, dispatch, lookups, log });
+    const services = { db, file: config.file, chat, notifier, incidents, recovery };
+    const api = createBotApi({ ...services, tokens, dispatch, lookups, log });
     const app = createSlackApp({
       ...dispatch,
       config,

@@ -64,7 +64,7 @@ export function createBotApi(deps: BotApiDeps): Api {
     db,
     tables: {
       '/incident': incidentCommand({ incidents: deps.incidents, file }),
-      '/dr': drCommand({ db, file, recovery: deps.recovery, tokens: deps.tokens, query: (request) => answerNow(request) }),
+      '/dr': drCommand({ db, file, recovery: deps.recovery, tokens: deps.tokens, query: answerNow }),
     },
     recovery: deps.recovery,
     dispatch: deps.dispatch,

@@ -158,18 +158,27 @@ async function expectNothingChanged(before: Record<string, unknown>, what: strin
 
 /** Waits until what earlier tests set going (job results, notes from the outbox) has reached Slack. */
 async function settled(): Promise<void> {
-  let calls = -1;
+  // Quiet for 3 s: under load a job's last messages (its result, then its plan's update) can be a second apart.
+  let seen = '';
+  let quietSince = Date.now();
   await waitUntil(
     'Slack to go quiet',
     async () => {
-      const pending = (await w.sql.query('SELECT 1 FROM slack_outbox WHERE sent_at IS NULL')).rows.length;
-      const quiet = pending === 0 && w.slack.calls.length === calls;
-      calls = w.slack.calls.length;
-      return quiet;
+      const now = `${await pendingOutbox()}/${w.slack.calls.length}/${w.slack.responses.length}`;
+      if (now !== seen || !now.startsWith('0/')) {
+        seen = now;
+        quietSince = Date.now();
+      }
+      return Date.now() - quietSince >= 3_000;
     },
-    20_000,
-    1_000,
+    30_000,
+    250,
   );
+}
+
+async function pendingOutbox(): Promise<number> {
+  const { rows } = await w.sql.query<{ n: number }>('SELECT count(*)::int AS n FROM slack_outbox WHERE sent_at IS NULL');
+  return rows[0]!.n;
 }
 
 /** A call with a valid token that was refused: its audit line and its token's last use are all it changed. */

@@ -72,7 +72,7 @@ export class RecoveryRunner {
     // A scheduled backup or drill says nothing until it has a result (one quiet line, or a loud failure).
     if (!isScheduled(planned)) {
       const posted = await this.deps.notifier.postPlan(planned, this.deps.approvers(planned));
-      await store.setApprovalMessage(this.deps.db, number, posted.channel, posted.ts);
+      if (posted) await store.setApprovalMessage(this.deps.db, number, posted.channel, posted.ts);
     }
     if (job.needsApproval) await this.deps.queue.expireAt(number, expiresAt);
     else await this.deps.queue.run(number);

@@ -96,9 +96,14 @@ const fileSchema = z.strictObject({
     allow_self_approval: z.boolean().default(false),
   }),
   environments: z.record(z.string().regex(/^[a-z][a-z0-9_-]*$/, 'environment names are lower-case'), environmentSchema),
-  /** The `lifeline` CLI's users: operating-system user name → the Slack user they act as. */
-  cli_users: z.record(z.string().regex(/^[a-z_][a-z0-9_.-]*\$?$/i, 'must be an operating-system user name'), z.string().regex(/^[UW][A-Z0-9]+$/, 'must be a Slack user ID like U0123ABC')).default({}),
 });
+
+/** Keys that once existed, with what replaced them: a config that still has one is told, not just "unknown key". */
+const RETIRED_KEYS: Readonly<Record<string, string>> = {
+  cli_users:
+    'no longer exists: the `lifeline` CLI acts as the owner of a personal API token ' +
+    '(`/dr token` in Slack, or `lifeline-admin token create`); remove this key',
+};
 
 export type FileConfig = z.infer<typeof fileSchema>;
 export type RoleConfig = z.infer<typeof roleSchema>;
@@ -354,7 +359,8 @@ export function storeIdentity(store: string): string {
 
 function formatIssue(issue: z.core.$ZodIssue): string[] {
   if (issue.code === 'unrecognized_keys') {
-    return issue.keys.map((key) => `${formatPath([...issue.path, key])}: unknown key`);
+    const retired = (key: string) => (issue.path.length === 0 ? RETIRED_KEYS[key] : undefined);
+    return issue.keys.map((key) => `${formatPath([...issue.path, key])}: ${retired(key) ?? 'unknown key'}`);
   }
   return [`${formatPath(issue.path)}: ${describeIssue(issue)}`];
 }

@@ -12,7 +12,7 @@ import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 import { RecoveryService } from './recovery/service.js';
 import { createSlackIncidentNotifier } from './slack/incident-notifier.js';
-import { queueForSlack } from './slack/outbox.js';
+import { queueForSlack, queuePlanForSlack } from './slack/outbox.js';
 import { createSlackRecoveryNotifier } from './slack/recovery-notifier.js';
 
 export function createCommandServices(config: Config, deps: { db: Db; redis: Redis; chat: ChatPort; metrics: Metrics; log: Logger }) {
@@ -21,8 +21,12 @@ export function createCommandServices(config: Config, deps: { db: Db; redis: Red
   const escalationQueue = createEscalationQueue(redis, config.queuePrefix);
   const timers = createEscalationTimers(escalationQueue);
   const incidents = new IncidentService({ db, file: config.file, notifier, timers, metrics, log });
-  // A result Slack did not take waits in the outbox, in the thread of the incident if exactly one is open.
-  const recoveryNotifier = createSlackRecoveryNotifier(chat, async (text, channel) => queueForSlack(db, { incident: await soleOpenIncident(db), channel, text }));
+  // A result Slack did not take waits in the outbox, in the thread of the incident if exactly one is open; a plan
+  // waits as itself, to be posted with its buttons.
+  const recoveryNotifier = createSlackRecoveryNotifier(chat, {
+    keepText: async (text, channel) => queueForSlack(db, { incident: await soleOpenIncident(db), channel, text }),
+    keepPlan: (job) => queuePlanForSlack(db, job),
+  });
   const recoveryQueue = createRecoveryQueue(redis, config.queuePrefix);
   const triggers = recoveryTriggers(recoveryQueue);
   const recovery = new RecoveryService({ db, file: config.file, notifier: recoveryNotifier, queue: triggers, log });

@@ -29,10 +29,13 @@ import { drillKind } from './recovery/kinds/drill.js';
 import { AlertDesk } from './backups/alerts.js';
 import { RpoWatch } from './backups/rpo-watch.js';
 import { createSchedulesQueue, startSchedulesWorker, syncSchedulers } from './jobs/schedules.js';
+import type { RecoveryJob } from './recovery/model.js';
 import { RecoveryRunner } from './recovery/runner.js';
 import { createQueryAnswerer } from './slack/recovery-answers.js';
 import { deliverOutbox } from './slack/outbox.js';
 import { createCommandServices } from './core.js';
+import { createBotApi, tokenIssuer } from './api/bot.js';
+import { workerApiRoutes } from './api/routes.js';
 
 export interface RunningLifeline {
   stop(): Promise<void>;
@@ -142,7 +145,8 @@ export async function startLifeline(config: Config, options: StartOptions = {}):
         const found = await escalation.reconcile();
         await runner.reconcile();
         // Slack answers again after an outage: what waited (late cards, the CLI's notes, job results) goes out.
-        await deliverOutbox({ db, chat, notifier, log, cardGraceMs: 30_000 });
+        const approvers = (job: RecoveryJob) => recovery.approversFor(job);
+        await deliverOutbox({ db, chat, notifier, log, cardGraceMs: 30_000, approvers });
         if (found.steps + found.followUps > 0) log.debug(found, 'reconciled timers');
         await forgetOldRequests(db);
       } catch (err) {
@@ -217,23 +221,29 @@ export async function startLifeline(config: Config, options: StartOptions = {}):
   }
 
   if (runsBot) {
+    const dispatch = { db, allowedChannels: config.file.slack.allowed_channels, log, metrics, redact };
+    const tokens = tokenIssuer(db);
+    const lookups = { db, file: config.file, storeFor: createBackupStore, ...aws };
+    const services = { db, file: config.file, chat, notifier, incidents, recovery };
+    const api = createBotApi({ ...services, tokens, dispatch, lookups, log });
     const app = createSlackApp({
+      ...dispatch,
       config,
-      commands: [incidentCommand(incidents, config.file), drCommand({ db, file: config.file, recovery, query: queryOnWorker(core.lookup) })],
+      commands: [
+        incidentCommand({ incidents, file: config.file }),
+        drCommand({ db, file: config.file, recovery, tokens, query: queryOnWorker(core.lookup) }),
+      ],
       incidents,
       recovery,
       chat,
-      routes,
-      db,
-      allowedChannels: config.file.slack.allowed_channels,
-      log,
-      metrics,
-      redact,
+      routes: [...routes, ...api.routes],
     });
     await app.start(config.port);
     stops.unshift(() => app.stop());
+    // Before the server closes: requests waiting for a job to change are answered at once.
+    stops.unshift(async () => api.close());
   } else {
-    const server: Server = await serveRoutes(config.port, routes);
+    const server: Server = await serveRoutes(config.port, [...routes, ...workerApiRoutes()]);
     stops.unshift(() => new Promise((resolve) => server.close(resolve)));
   }
   log.info({ role: config.processRole, port: config.port, mode: config.slack.appToken ? 'socket' : 'http' }, 'Lifeline started');

@@ -23,7 +23,10 @@ export type AuditAction =
   | 'failed'
   | 'backup_deleted'
   | 'snapshot_deleted'
-  | 'drill';
+  | 'drill'
+  | 'api_call'
+  | 'token_created'
+  | 'token_revoked';
 
 export interface AuditEntry {
   readonly at: Date;

@@ -1,34 +1,18 @@
 // `lifeline …`: the slash commands from a terminal, for when Slack is down (chat is a single point of failure in a
-// disaster). The same command tables, services, rules and refusal words as in Slack, against the same PostgreSQL,
-// Redis and audit trail; the identity is the operating-system user, mapped to a Slack user by `cli_users`. What it
-// does is told in the incident's thread (or the emergency channel) now, or when Slack answers again.
-import { Redis } from 'ioredis';
-import { createRdsPort } from '../adapters/aws-rds.js';
-import { createEcsPort } from '../adapters/aws-ecs.js';
-import { createLogsPort } from '../adapters/aws-logs.js';
-import { createSlackChat } from '../adapters/chat.js';
-import { createBackupStore } from '../backups/stores.js';
-import { drCommand, type DrDeps } from '../commands/dr.js';
-import { incidentCommand } from '../commands/incident.js';
-import { execute, type CommandContext, type SlashCommand } from '../commands/registry.js';
-import type { Config } from '../config.js';
-import { createCommandServices } from '../core.js';
-import { migrate } from '../db/migrate.js';
-import { createPool } from '../db/pool.js';
+// disaster). A client of a running Lifeline (/api/v1): it reads only LIFELINE_URL and LIFELINE_TOKEN, and the server
+// decides who the caller is (from the token), applies Slack's rules and answers in Slack's words. What the CLI
+// changes is told in Slack by the server, now or when Slack answers again.
+import type { CommandResponse } from '../api/routes.js';
+import { helpTables } from '../commands/help.js';
+import { prepare, route, runPrepared, type SlashCommand } from '../commands/registry.js';
 import { UserError } from '../errors.js';
-import { parseIncidentId } from '../incidents/model.js';
-import { soleOpenIncident } from '../incidents/store.js';
-import { createLogger } from '../log.js';
-import { createMetrics } from '../metrics.js';
-import { jobId, parseJobId } from '../recovery/model.js';
-import { createQueryAnswerer } from '../slack/recovery-answers.js';
-import { code, md, mention, rebuilt, type MrkdwnText } from '../slack/blocks.js';
-import { deliverOutbox, queueForSlack } from '../slack/outbox.js';
-import { within } from '../timeout.js';
+import { parseJobId } from '../recovery/model.js';
+import { ApiUnreachableError, createApiClient, type ApiAnswer, type ApiClient } from './client.js';
 import { followJob } from './follow.js';
-import { terminalChat, toTerminal } from './terminal.js';
+import type { CliSettings } from './settings.js';
+import { toTerminal } from './terminal.js';
 
-/** Exit codes: the command did what it was asked; Lifeline refused it (bad command, not permitted); it failed. */
+/** Exit codes: it did what was asked; Lifeline refused it (bad command, not permitted, bad token); it failed. */
 export const EXIT = { ok: 0, failed: 1, refused: 2 } as const;
 
 export interface CliIo {
@@ -37,16 +21,10 @@ export interface CliIo {
 }
 
 export interface CliOptions {
-  /** The operating-system user running the CLI. */
-  readonly osUser: string;
+  readonly settings: CliSettings;
   /** Ctrl-C: stop following a job (it goes on). */
   readonly signal?: AbortSignal;
 }
-
-/** Slack is what is down when the CLI matters most: fail fast rather than retry for half a minute per message. */
-const SLACK_TIMEOUT_MS = 3_000;
-/** A card younger than this may be being posted by whoever declared the incident (see deliverOutbox). */
-const CARD_GRACE_MS = 5_000;
 
 export const USAGE = [
   'Usage: lifeline [--no-wait] <command>',
@@ -54,110 +32,119 @@ export const USAGE = [
   '  lifeline dr <subcommand …>         as /dr in Slack (lifeline dr help)',
   '  lifeline approve JOB-<n>           approve a recovery job (approvers only, never your own)',
   '  lifeline reject JOB-<n>            reject it (the requester or an approver)',
+  '  lifeline help                      this text',
   '--no-wait: do not follow a job to its end.',
+  'Settings: LIFELINE_URL (the Lifeline server, e.g. https://lifeline.internal:3000) and LIFELINE_TOKEN (your personal',
+  'token: /dr token in Slack, or ask an operator for `lifeline-admin token create <your Slack user ID>`).',
 ].join('\n');
 
-export async function runCli(config: Config, argv: readonly string[], io: CliIo, options: CliOptions): Promise<number> {
+const TABLE_OF = { incident: '/incident', dr: '/dr' } as const;
+
+export async function runCli(argv: readonly string[], io: CliIo, options: CliOptions): Promise<number> {
   const noWait = argv.includes('--no-wait');
   const [command, ...rest] = argv.filter((a) => a !== '--no-wait');
-  // (No command and `help` are answered by main, before any configuration is read.)
-  if (command === undefined || !['incident', 'dr', 'approve', 'reject'].includes(command)) {
-    io.err(`lifeline: unknown command "${command ?? ''}".\n${USAGE}`);
+  if (command === undefined) {
+    io.err(USAGE);
     return EXIT.refused;
   }
-  const userId = config.file.cli_users[options.osUser];
-  if (!userId) {
-    io.err(
-      `lifeline: the operating-system user "${options.osUser}" is not in cli_users of ${config.configPath}; ` +
-        `add "${options.osUser}: <your Slack user ID>" there to act as yourself. Nothing was done.`,
-    );
+  if (command === 'help' || command === '--help' || command === '-h') {
+    io.out(USAGE);
+    return EXIT.ok;
+  }
+  if (command !== 'incident' && command !== 'dr' && command !== 'approve' && command !== 'reject') {
+    io.err(`lifeline: unknown command "${command}".\n${USAGE}`);
     return EXIT.refused;
+  }
+  const text = rest.join(' ');
+  if (command === 'incident' || command === 'dr') {
+    // What the table answers by itself (help) needs no server, no settings and no token.
+    const local = await localAnswer(helpTables()[command], text);
+    if (local !== undefined) {
+      io.out(toTerminal(local));
+      return EXIT.ok;
+    }
+  }
+  let job: string | undefined;
+  if (command === 'approve' || command === 'reject') {
+    const number = rest.length === 1 ? parseJobId(rest[0]!) : undefined;
+    if (number === undefined) {
+      io.err(`Name the job, for example \`lifeline ${command} JOB-7\`.`);
+      return EXIT.refused;
+    }
+    job = `JOB-${number}`;
   }
 
-  // The terminal is for the answer: what goes wrong is said in words below, not as log lines.
-  const log = createLogger('fatal', config.secrets, process.stderr);
-  const db = createPool(config.databaseUrl, log);
-  const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false, commandTimeout: 3_000, lazyConnect: true });
-  redis.on('error', () => undefined);
+  const client = connect(options.settings, io);
+  if (!client) return EXIT.refused;
   try {
-    try {
-      await within(Promise.all([db.query('SELECT 1'), redis.connect()]), 10_000);
-    } catch (err) {
-      io.err(`lifeline: cannot reach Lifeline's PostgreSQL or Redis: ${(err as Error).message}`);
+    const answer =
+      command === 'approve' || command === 'reject'
+        ? await client.decide(job!, command, options.signal)
+        : await client.command(TABLE_OF[command], text, options.signal);
+    const outcome = tell(answer, io);
+    if (outcome !== EXIT.ok) return outcome;
+    const started = answer.body.job_started === true ? answer.body.job : undefined;
+    if (started === undefined || noWait) return EXIT.ok;
+    const ended = await followJob(client, started, (line) => io.out(line), { signal: options.signal });
+    return ended === undefined || ended === 'succeeded' ? EXIT.ok : EXIT.failed;
+  } catch (err) {
+    if (err instanceof ApiUnreachableError) {
+      io.err(`lifeline: ${err.message}`);
       return EXIT.failed;
     }
-    await migrate(db);
-    const chat = createSlackChat({ token: config.slack.botToken, apiUrl: config.slack.apiUrl, log, timeoutMs: SLACK_TIMEOUT_MS, retries: 0 });
-    const core = createCommandServices(config, { db, redis, chat, metrics: createMetrics(), log });
-    try {
-      const emergency = config.file.slack.emergency_channel;
-      const ctx: CommandContext = { userId, channelId: emergency };
-      const answer = createQueryAnswerer(
-        { db, file: config.file, storeFor: createBackupStore, rds: createRdsPort(), ecs: createEcsPort(), logs: createLogsPort() },
-        terminalChat((text) => io.out(text)),
-      );
-      const query: DrDeps['query'] = (request, at) => answer({ ...request, responseUrl: 'terminal', user: at.userId, channel: at.channelId });
-      const tables: Record<string, SlashCommand> = {
-        incident: incidentCommand(core.incidents, config.file),
-        dr: drCommand({ db, file: config.file, recovery: core.recovery, query }),
-      };
-      const text = rest.join(' ');
-      let reply: string;
-      /** The reply in Slack's own mrkdwn, for the note in Slack. */
-      let slackReply: MrkdwnText;
-      let follow: number | undefined;
-      try {
-        if (command === 'approve' || command === 'reject') {
-          const number = parseJobId(rest[0] ?? '');
-          if (number === undefined || rest.length > 1) throw new UserError('bad_command', `Name the job, for example \`lifeline ${command} JOB-7\`.`);
-          const job = command === 'approve' ? await core.recovery.approve(number, userId) : await core.recovery.reject(number, userId);
-          reply = `${jobId(job.number)} ${command === 'approve' ? 'approved' : 'rejected'}.`;
-          slackReply = md`${reply}`.text;
-          if (command === 'approve') follow = job.number;
-        } else {
-          const table = tables[command]!;
-          const answered = await execute(table, text, ctx);
-          slackReply = answered?.text ?? md``.text;
-          reply = toTerminal(slackReply);
-          const requested = /^JOB-(\d+): .* requested\./.exec(reply);
-          if (requested) follow = Number(requested[1]);
-        }
-      } catch (err) {
-        if (!(err instanceof UserError)) throw err;
-        io.err(toTerminal(err.usage ? `${err.message}\n${err.usage}` : err.message));
-        return EXIT.refused;
-      }
-      if (reply) io.out(reply);
-      await tellSlack(db, emergency, userId, `${command} ${text}`.trim(), slackReply);
-      const backlog = await deliverOutbox({ db, chat, notifier: core.notifier, log, cardGraceMs: CARD_GRACE_MS }).catch(() => undefined);
-      if (backlog && backlog.pending > 0) {
-        const waiting = backlog.pending === 1 ? '1 message waits' : `${backlog.pending} messages wait`;
-        io.err(`Slack is unreachable: ${waiting} and will be posted when it answers (by the workers, or your next lifeline command).`);
-      }
-      if (follow === undefined || noWait) return EXIT.ok;
-      const ended = await followJob(db, follow, (line) => io.out(line), { signal: options.signal });
-      return ended === undefined || ended === 'succeeded' ? EXIT.ok : EXIT.failed;
-    } finally {
-      await core.close();
+    if (options.signal?.aborted) {
+      io.err('lifeline: interrupted before Lifeline answered; the command may still have been carried out.');
+      return EXIT.failed;
     }
-  } catch (err) {
-    io.err(`lifeline: failed: ${(err as Error).message}`);
-    return EXIT.failed;
-  } finally {
-    await Promise.allSettled([within(db.end(), 2_000), within(redis.quit(), 1_000)]);
-    redis.disconnect();
+    throw err;
   }
 }
 
-/**
- * What was done from the terminal goes on the record in Slack too: in the thread of the incident it concerns (or of
- * the one open incident), else in the emergency channel. Read-only commands are not announced.
- */
-async function tellSlack(db: Parameters<typeof queueForSlack>[0], emergency: string, userId: string, what: string, reply: MrkdwnText): Promise<void> {
-  if (/^(incident|dr) (help|list|status|jobs|audit|backups|logs|postmortem)\b/.test(what) || /^dr restore \S+ list\b/.test(what)) return;
-  // The reply names the incident the command acted on (a title may name another one).
-  const named = /\bINC-(\d+)\b/i.exec(reply) ?? /\bINC-(\d+)\b/i.exec(what);
-  const incident = named ? parseIncidentId(named[0]) : await soleOpenIncident(db);
-  const text = md`:computer: From the \`lifeline\` CLI, ${mention(userId)} ran ${code(what)}: ${rebuilt(reply)}`;
-  await queueForSlack(db, { incident, channel: emergency, text: text.text });
+/** The reply of a table entry that is answered from the table alone (effect `local`), else undefined. */
+async function localAnswer(table: SlashCommand, text: string): Promise<string | undefined> {
+  try {
+    if (route(table, text).entry.effect !== 'local') return undefined;
+  } catch (err) {
+    // An unknown subcommand is the server's to refuse (and to count), like every other refusal.
+    if (err instanceof UserError) return undefined;
+    throw err;
+  }
+  const prepared = prepare(table, text);
+  if (prepared.kind !== 'ready') return undefined;
+  // A local entry looks at nothing but its table: there is no user or channel to give it.
+  return (await runPrepared(prepared, { userId: 'lifeline-cli', channelId: 'terminal' }))?.text;
+}
+
+function connect(settings: CliSettings, io: CliIo): ApiClient | undefined {
+  const missing = [...(settings.url ? [] : ['LIFELINE_URL']), ...(settings.token ? [] : ['LIFELINE_TOKEN'])];
+  if (missing.length > 0) {
+    io.err(`lifeline: set ${missing.join(' and ')}. Nothing was done.\n${USAGE}`);
+    return undefined;
+  }
+  if (!/^https?:$/.test(protocolOf(settings.url!) ?? '')) {
+    io.err(`lifeline: LIFELINE_URL must be an http:// or https:// URL (got "${settings.url}"). Nothing was done.`);
+    return undefined;
+  }
+  return createApiClient(settings.url!, settings.token!);
+}
+
+function protocolOf(url: string): string | undefined {
+  try {
+    return new URL(url).protocol;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Prints the server's reply; returns the exit code it means (0 unless refused or failed). */
+function tell(answer: ApiAnswer<CommandResponse>, io: CliIo): number {
+  const { status, body } = answer;
+  const reply = toTerminal(body.reply ?? '');
+  if (body.ok) {
+    if (reply !== '') io.out(reply);
+    return EXIT.ok;
+  }
+  io.err(reply !== '' ? reply : `lifeline: Lifeline answered HTTP ${status}.`);
+  // 4xx: Lifeline refused it (the command, the permission or the token); 5xx: it could not carry it out.
+  return status >= 400 && status < 500 ? EXIT.refused : EXIT.failed;
 }

@@ -1,66 +1,93 @@
-// Follows a recovery job from the terminal: its plan, the approval it waits for, each step as it starts and ends,
-// and the result. It reads PostgreSQL, the jobs' source of truth, so it works whoever runs the job and whether or
-// not Slack answers.
-import type { Db } from '../db/pool.js';
+// Follows a recovery job from the terminal through GET /api/v1/jobs/JOB-n: its plan, the approval it waits for, each
+// step as it starts and ends, and the result. The server holds each request until the job changes, so following
+// costs a request per change; it works whoever runs the job and whether or not Slack answers.
+import type { JobView } from '../api/job-view.js';
 import { formatStepTime } from '../incidents/format.js';
-import { jobId, type JobState, type RecoveryJob } from '../recovery/model.js';
-import * as store from '../recovery/store.js';
+import type { JobState } from '../recovery/model.js';
+import { ApiUnreachableError, type ApiClient } from './client.js';
 import { toTerminal } from './terminal.js';
 
-const FINAL: readonly JobState[] = ['succeeded', 'failed', 'cancelled', 'rejected', 'expired'];
+/** How long the server may hold one request waiting for a change. */
+const WAIT_SECONDS = 20;
 
 export interface FollowOptions {
-  readonly pollMs?: number;
   /** Stops following (the job goes on) when aborted: Ctrl-C. */
   readonly signal?: AbortSignal;
 }
 
 /** Prints the job's story until it ends; returns its final state, or undefined when following was stopped. */
-export async function followJob(db: Db, number: number, print: (line: string) => void, options: FollowOptions = {}): Promise<JobState | undefined> {
-  const pollMs = options.pollMs ?? 500;
-  const said = new Set<string>();
-  const say = (key: string, line: string): void => {
-    if (said.has(key)) return;
-    said.add(key);
-    print(line);
-  };
+export async function followJob(
+  client: ApiClient,
+  job: string,
+  print: (line: string) => void,
+  options: FollowOptions = {},
+): Promise<JobState | undefined> {
+  const story = new JobStory(print);
+  let version: string | undefined;
   for (;;) {
-    const job = await store.getJob(db, number);
-    if (!job) throw new Error(`there is no job ${jobId(number)}`);
-    if (job.plan) say('plan', `${jobId(number)} plan:\n${indent(toTerminal(job.plan))}`);
-    if (job.state === 'awaiting_approval') {
-      const until = job.expiresAt ? ` until ${job.expiresAt.toISOString().slice(11, 16)} UTC` : '';
-      say('approval', `${jobId(number)} waits for an approver${until}: \`lifeline approve ${jobId(number)}\`, or Approve in Slack.`);
+    let answer;
+    try {
+      answer = await client.job(
+        job,
+        version ? { version, waitSeconds: WAIT_SECONDS } : { waitSeconds: 0 },
+        options.signal,
+      );
+    } catch (err) {
+      if (options.signal?.aborted) {
+        print(`Stopped following ${job}; it goes on (\`lifeline dr jobs\`).`);
+        return undefined;
+      }
+      throw err;
     }
-    if (job.decidedBy && job.state !== 'rejected') say('approved', `${jobId(number)} approved by @${job.decidedBy}.`);
-    for (const step of await store.steps(db, number)) {
-      say(`start-${step.index}`, `  ▶ ${step.name}`);
-      if (step.state === 'running' || !step.finishedAt) continue;
-      const took = formatStepTime(step.finishedAt.getTime() - step.startedAt.getTime());
-      say(`end-${step.index}`, `  ${step.state === 'succeeded' ? '✓' : '✗'} ${step.name} (${took})${step.detail ? `: ${toTerminal(step.detail)}` : ''}`);
-    }
-    if (FINAL.includes(job.state)) {
-      print(outcomeLine(job));
-      return job.state;
-    }
-    if (options.signal?.aborted) return undefined;
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, pollMs);
-      options.signal?.addEventListener('abort', () => {
-        clearTimeout(timer);
-        resolve();
-      }, { once: true });
-    });
-    if (options.signal?.aborted) {
-      print(`Stopped following ${jobId(number)}; it goes on (\`lifeline dr jobs\`).`);
-      return undefined;
-    }
+    const view = answer.body;
+    if (!view.ok)
+      throw new ApiUnreachableError(
+        `Lifeline could not show ${job} (HTTP ${answer.status}): ${toTerminal(view.reply)}`,
+      );
+    story.tell(view);
+    if (view.result) return view.state;
+    version = view.version;
   }
 }
 
-function outcomeLine(job: RecoveryJob): string {
-  const took = job.startedAt && job.finishedAt ? ` in ${formatStepTime(job.finishedAt.getTime() - job.startedAt.getTime())}` : '';
-  return `${jobId(job.number)} ${job.state}${took}${job.outcome ? `: ${toTerminal(job.outcome)}` : ''}`;
+/** Says each part of a job's story once, in order, however many times the same state is seen. */
+class JobStory {
+  private readonly said = new Set<string>();
+
+  constructor(private readonly print: (line: string) => void) {}
+
+  tell(view: JobView): void {
+    const id = view.job;
+    if (view.plan) this.say('plan', `${id} plan:\n${indent(toTerminal(view.plan))}`);
+    if (view.state === 'awaiting_approval') {
+      const until = view.expires_at ? ` until ${view.expires_at.slice(11, 16)} UTC` : '';
+      this.say('approval', `${id} waits for an approver${until}: \`lifeline approve ${id}\`, or Approve in Slack.`);
+    }
+    if (view.decided_by && view.state !== 'rejected') this.say('approved', `${id} approved by @${view.decided_by}.`);
+    for (const step of view.steps) {
+      this.say(`start-${step.index}`, `  ▶ ${step.name}`);
+      if (step.state === 'running' || !step.finished_at) continue;
+      const took = formatStepTime(Date.parse(step.finished_at) - Date.parse(step.started_at));
+      this.say(
+        `end-${step.index}`,
+        `  ${step.state === 'succeeded' ? '✓' : '✗'} ${step.name} (${took})${detail(step.detail)}`,
+      );
+    }
+    if (view.result) {
+      const took = view.result.duration_ms === null ? '' : ` in ${formatStepTime(view.result.duration_ms)}`;
+      this.say('result', `${id} ${view.state}${took}: ${toTerminal(view.result.outcome)}`);
+    }
+  }
+
+  private say(key: string, line: string): void {
+    if (this.said.has(key)) return;
+    this.said.add(key);
+    this.print(line);
+  }
+}
+
+function detail(text: string): string {
+  return text ? `: ${toTerminal(text)}` : '';
 }
 
 function indent(text: string): string {

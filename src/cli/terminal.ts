@@ -1,6 +1,6 @@
-// What the CLI prints: Slack's mrkdwn made readable in a terminal, and a ChatPort whose replies land there.
-import type { ChatMessage, ChatPort } from '../adapters/chat.js';
-import { sectionText, unescapeSlackText } from '../slack/blocks.js';
+// What the CLI prints: Slack's mrkdwn (the words the API answers with, the same as in Slack) made readable in a
+// terminal.
+import { unescapeSlackText } from '../slack/blocks.js';
 
 /** Mentions, channel links and links as plain text; Slack's HTML escapes undone. Bold and code marks stay. */
 export function toTerminal(text: string): string {
@@ -11,29 +11,4 @@ export function toTerminal(text: string): string {
     .replace(/<(https?:[^|>]+)\|([^>]+)>/g, '$2 ($1)')
     .replace(/<(https?:[^>]+)>/g, '$1');
   return unescapeSlackText(plain);
-}
-
-export function messageText(message: ChatMessage): string {
-  return toTerminal(sectionText(message).text);
-}
-
-/** For read-only lookups answered in-process: what a worker would send to Slack is printed instead. */
-export function terminalChat(print: (text: string) => void): ChatPort {
-  let next = 0;
-  return {
-    async respond(_responseUrl, message) {
-      print(messageText(message));
-    },
-    async post(channel, message) {
-      print(messageText(message));
-      next += 1;
-      return { channel, ts: `terminal.${next}` };
-    },
-    async update(_at, message) {
-      print(messageText(message));
-    },
-    async postEphemeral(_channel, _user, message) {
-      print(messageText(message));
-    },
-  };
 }

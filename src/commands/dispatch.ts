@@ -6,7 +6,8 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { claimRequest } from '../requests.js';
 import { channelLink, joinMd, lifelineText, line, md, type Mrkdwn } from '../slack/blocks.js';
-import { helpText, prepare, runPrepared, type CommandContext, type Prepared, type Reply, type SlashCommand } from './registry.js';
+import { helpText, prepare, runPrepared } from './registry.js';
+import type { CommandContext, Effect, Prepared, Reply, SlashCommand } from './registry.js';
 
 export interface DispatchDeps {
   readonly db: Db;
@@ -25,9 +26,12 @@ export interface CommandRequest extends CommandContext {
 /**
  * What to do with a slash command. A reply that needs no I/O (a refusal of a malformed command, help) rides on the
  * ack itself: the sender sees it at once and no second HTTP request is made. Anything else is acked empty first and
- * answered by `later()`, which is undefined-valued for a repeat of a request already handled.
+ * answered by `later()`, which is undefined-valued for a repeat of a request already handled; `effect` says whether
+ * it may change something.
  */
-export type CommandPlan = { readonly ackWith: Reply } | { readonly later: () => Promise<Reply | undefined> };
+export type CommandPlan =
+  | { readonly ackWith: Reply }
+  | { readonly later: () => Promise<Reply | undefined>; readonly effect: Effect };
 
 export async function planCommand(command: SlashCommand, request: CommandRequest, deps: DispatchDeps): Promise<CommandPlan> {
   const about = { command: command.name, user: request.userId, channel: request.channelId };
@@ -44,14 +48,15 @@ export async function planCommand(command: SlashCommand, request: CommandRequest
     return { ackWith: failure(deps, about, err) };
   }
   if (prepared.kind === 'refused') return { ackWith: refusal(deps, about, prepared.error) };
-  if (prepared.entry.effect === 'local') {
+  if (prepared.effect === 'local') {
     const reply = await runHandled(deps, about, () => runPrepared(prepared, request));
     if (reply) return { ackWith: reply };
   }
   return {
+    effect: prepared.effect,
     later: () =>
       runHandled(deps, about, async () => {
-        if (prepared.entry.effect === 'write' && !(await claimRequest(deps.db, `command:${request.requestKey}`))) {
+        if (prepared.effect === 'write' && !(await claimRequest(deps.db, `command:${request.requestKey}`))) {
           deps.log.info(about, 'repeated request ignored');
           return undefined;
         }
@@ -79,7 +84,10 @@ function failure(deps: Pick<DispatchDeps, 'log' | 'metrics' | 'redact'>, about: 
   const errorId = newErrorId();
   deps.log.error({ ...about, errorId, err: (err as Error).message, stack: (err as Error).stack }, 'request failed');
   const advice = md`what was already recorded stands, so check \`/incident status\` before retrying`;
-  return line(md`:x: Lifeline hit an unexpected error (${errorId}). It is logged under that ID; ${advice}.`);
+  return {
+    ...line(md`:x: Lifeline hit an unexpected error (${errorId}). It is logged under that ID; ${advice}.`),
+    failure: { kind: 'error' },
+  };
 }
 
 /**
@@ -94,5 +102,8 @@ function refusal(
 ): Reply {
   deps.metrics.commandsRefused.inc({ command: about.command, code: err.code });
   deps.log.info({ ...about, code: err.code, reason: err.message }, 'request refused');
-  return line(err.usage ? md`:warning: ${shown}\n${deps.redact(err.usage)}` : md`:warning: ${shown}`);
+  return {
+    ...line(err.usage ? md`:warning: ${shown}\n${deps.redact(err.usage)}` : md`:warning: ${shown}`),
+    failure: { kind: 'refused', code: err.code },
+  };
 }

@@ -8,16 +8,33 @@ import { parseBackupName } from '../backups/names.js';
 import { describeJob, jobId, parseJobId, type JobParams } from '../recovery/model.js';
 import type { QueryRequest, QueryWhat } from '../recovery/queries.js';
 import type { RecoveryService } from '../recovery/service.js';
-import { line, md } from '../slack/blocks.js';
+import type { IssuedToken } from '../api/tokens.js';
+import { formatUtc } from '../incidents/format.js';
+import { code, joinMd, line, md } from '../slack/blocks.js';
 import { renderAudit, renderJobs } from '../slack/recovery-replies.js';
-import { badCommand, helpText, subcommand, words, type CommandContext, type SlashCommand } from './registry.js';
+import { badCommand, helpText, subcommand, words } from './registry.js';
+import type { CommandContext, Reply, SlashCommand } from './registry.js';
 
+/**
+ * What the /dr table works with. Read only inside `parse` and `run`, never while the table is built, so the table
+ * (and its help) can be built where none of it exists: the `lifeline` CLI's help.
+ */
 export interface DrDeps {
   readonly db: Db;
   readonly file: FileConfig;
   readonly recovery: RecoveryService;
-  /** Runs a read-only lookup: in Slack, handed to a worker that answers at the response_url (queryOnWorker). */
-  readonly query: (request: QueryWhat, ctx: CommandContext) => Promise<void>;
+  /**
+   * Runs a read-only lookup. In Slack it is handed to a worker that answers at the response_url later (queryOnWorker:
+   * undefined now); the API answers in its response (the answer itself).
+   */
+  readonly query: (request: QueryWhat, ctx: CommandContext) => Promise<Reply | undefined>;
+  readonly tokens: TokenIssuer;
+}
+
+/** Personal API tokens, for `/dr token` (src/api/tokens.ts). */
+export interface TokenIssuer {
+  create(userId: string): Promise<IssuedToken>;
+  revokeAll(userId: string): Promise<number>;
 }
 
 /** Slack's way to look something up: a worker answers at the request's response_url. */
@@ -25,6 +42,7 @@ export function queryOnWorker(enqueue: (request: QueryRequest) => Promise<void>)
   return async (request, ctx) => {
     if (!ctx.responseUrl) throw new UserError('bad_command', 'This request has no response_url to answer at.');
     await enqueue({ ...request, responseUrl: ctx.responseUrl, user: ctx.userId, channel: ctx.channelId });
+    return undefined;
   };
 }
 
@@ -118,16 +136,21 @@ export function parseLogs(file: FileConfig, rest: string): { env: string; servic
 }
 
 export function drCommand(deps: DrDeps): SlashCommand {
-  const { file, recovery } = deps;
-  const requestJob = async (env: string, params: JobParams, ctx: CommandContext) => {
-    const job = await recovery.request({ env, params, actor: ctx.userId, channel: ctx.channelId, responseUrl: ctx.responseUrl });
+  const requestJob = async (env: string, params: JobParams, ctx: CommandContext): Promise<Reply> => {
+    const job = await deps.recovery.request({
+      env,
+      params,
+      actor: ctx.userId,
+      channel: ctx.channelId,
+      responseUrl: ctx.responseUrl,
+    });
     const approval = job.needsApproval ? ' It needs approval: the plan with Approve/Reject is being posted here.' : ' The plan and live progress follow here.';
-    return line(md`${jobId(job.number)}: ${describeJob(env, params)} requested.${approval}`);
+    return {
+      ...line(md`${jobId(job.number)}: ${describeJob(env, params)} requested.${approval}`),
+      job: { number: job.number, started: true },
+    };
   };
-  const lookup = async (ctx: CommandContext, request: QueryWhat) => {
-    await deps.query(request, ctx);
-    return undefined;
-  };
+  const lookup = (ctx: CommandContext, request: QueryWhat) => deps.query(request, ctx);
 
   const command: SlashCommand = {
     name: '/dr',
@@ -140,7 +163,8 @@ export function drCommand(deps: DrDeps): SlashCommand {
         summary: 'list backups and snapshots, or restore one (into a fresh database, swapped in; approval if required)',
         matches: (w) => w === 'restore',
         effect: 'write',
-        parse: (rest) => parseRestore(file, rest),
+        parse: (rest) => parseRestore(deps.file, rest),
+        effectOf: (args) => ('list' in args ? 'read' : 'write'),
         run: async (args, ctx) => ('list' in args ? lookup(ctx, { kind: 'restore-list', env: args.env }) : requestJob(args.env, args.params, ctx)),
       }),
       subcommand({
@@ -151,7 +175,7 @@ export function drCommand(deps: DrDeps): SlashCommand {
         effect: 'write',
         parse(rest) {
           const [envName, service, count, ...extra] = words(rest);
-          const target = ecsService(file, envName, service);
+          const target = ecsService(deps.file, envName, service);
           noMore(extra);
           const max = target.config.ecs!.max_count;
           if (count === undefined) throw badCommand('Say how many tasks.');
@@ -168,7 +192,7 @@ export function drCommand(deps: DrDeps): SlashCommand {
         effect: 'write',
         parse(rest) {
           const [envName, service, ...extra] = words(rest);
-          const target = ecsService(file, envName, service);
+          const target = ecsService(deps.file, envName, service);
           noMore(extra);
           return { env: target.env, params: { kind: 'redeploy', service: target.service } as JobParams };
         },
@@ -180,10 +204,10 @@ export function drCommand(deps: DrDeps): SlashCommand {
         summary: 'recent log lines of a service, to you alone (at most 5 messages)',
         matches: (w) => w === 'logs',
         effect: 'read',
-        parse: (rest) => parseLogs(file, rest),
+        parse: (rest) => parseLogs(deps.file, rest),
         async run(args, ctx) {
           const { env, service, sinceMs, filter } = args;
-          await recovery.requireResponder(ctx.userId, `read the logs of ${env} ${service}`, { env });
+          await deps.recovery.requireResponder(ctx.userId, `read the logs of ${env} ${service}`, { env });
           return lookup(ctx, { kind: 'logs', env, service, sinceMs, filter });
         },
       }),
@@ -196,7 +220,7 @@ export function drCommand(deps: DrDeps): SlashCommand {
         parse(rest) {
           const [envName, ...extra] = words(rest);
           noMore(extra);
-          return { env: envName === undefined ? undefined : environment(file, envName).name };
+          return { env: envName === undefined ? undefined : environment(deps.file, envName).name };
         },
         run: (args, ctx) => lookup(ctx, { kind: 'status', env: args.env }),
       }),
@@ -207,7 +231,7 @@ export function drCommand(deps: DrDeps): SlashCommand {
         matches: (w) => w === 'jobs',
         effect: 'read',
         parse: (rest) => noMore(words(rest)),
-        run: async () => renderJobs(await recovery.activeJobs()),
+        run: async () => renderJobs(await deps.recovery.activeJobs()),
       }),
       subcommand({
         usage: 'cancel <job-id>',
@@ -224,16 +248,17 @@ export function drCommand(deps: DrDeps): SlashCommand {
           return { number };
         },
         async run(args, ctx) {
-          const { job, immediate, running } = await recovery.cancel(args.number, ctx.userId);
+          const { job, immediate, running } = await deps.recovery.cancel(args.number, ctx.userId);
           const id = jobId(job.number);
-          if (immediate) return line(md`${id} is cancelled; it had not started.`);
-          if (running?.interruptible) {
-            return line(
-              md`${id} is being stopped: "${running.name}" is interrupted now (it has changed nothing yet), then what the job left behind is cleaned up.`,
-            );
-          }
-          const step = running ? md` ("${running.name}" is running, and is never cut in half)` : md``;
-          return line(md`${id} stops before its next step${step}; then what the job left behind is cleaned up.`);
+          const cleaned = md`then what the job left behind is cleaned up.`;
+          const said = immediate
+            ? md`${id} is cancelled; it had not started.`
+            : running?.interruptible
+              ? md`${id} is being stopped: "${running.name}" is interrupted now (it has changed nothing yet), ${cleaned}`
+              : running
+                ? md`${id} stops before its next step ("${running.name}" is running, and is never cut in half); ${cleaned}`
+                : md`${id} stops before its next step; ${cleaned}`;
+          return { ...line(said), job: { number: job.number, started: false } };
         },
       }),
       subcommand({
@@ -245,10 +270,10 @@ export function drCommand(deps: DrDeps): SlashCommand {
         parse(rest) {
           const [envName, ...extra] = words(rest);
           noMore(extra);
-          return { env: envName === undefined ? undefined : environment(file, envName).name };
+          return { env: envName === undefined ? undefined : environment(deps.file, envName).name };
         },
         async run(args, ctx) {
-          await recovery.requireResponder(ctx.userId, 'read the audit trail', { env: args.env });
+          await deps.recovery.requireResponder(ctx.userId, 'read the audit trail', { env: args.env });
           return renderAudit(await latestAudit(deps.db, args.env, 20), args.env);
         },
       }),
@@ -258,7 +283,10 @@ export function drCommand(deps: DrDeps): SlashCommand {
         summary: 'take a backup now (pg_dump into the store, checked); one at a time per env',
         matches: (w) => w === 'backup',
         effect: 'write',
-        parse: (rest) => ({ env: envOnly(file, rest), params: { kind: 'backup', trigger: 'command' } as JobParams }),
+        parse: (rest) => ({
+          env: envOnly(deps.file, rest),
+          params: { kind: 'backup', trigger: 'command' } as JobParams,
+        }),
         run: (args, ctx) => requestJob(args.env, args.params, ctx),
       }),
       subcommand({
@@ -267,7 +295,7 @@ export function drCommand(deps: DrDeps): SlashCommand {
         summary: 'the backups with age, size, checksum and last drill',
         matches: (w) => w === 'backups',
         effect: 'read',
-        parse: (rest) => ({ env: envOnly(file, rest) }),
+        parse: (rest) => ({ env: envOnly(deps.file, rest) }),
         run: (args, ctx) => lookup(ctx, { kind: 'backups', env: args.env }),
       }),
       subcommand({
@@ -276,8 +304,49 @@ export function drCommand(deps: DrDeps): SlashCommand {
         summary: 'restore the latest backup into a scratch database, verify, report RTO and RPO',
         matches: (w) => w === 'drill',
         effect: 'write',
-        parse: (rest) => ({ env: envOnly(file, rest), params: { kind: 'drill', trigger: 'command' } as JobParams }),
+        parse: (rest) => ({
+          env: envOnly(deps.file, rest),
+          params: { kind: 'drill', trigger: 'command' } as JobParams,
+        }),
         run: (args, ctx) => requestJob(args.env, args.params, ctx),
+      }),
+      subcommand({
+        usage: 'token [revoke]',
+        access: 'anyone',
+        summary: 'a personal API token for the `lifeline` CLI, shown once to you alone; `revoke` revokes all of yours',
+        matches: (w) => w === 'token',
+        effect: 'write',
+        parse(rest) {
+          const [what, ...extra] = words(rest);
+          noMore(extra);
+          if (what !== undefined && what.toLowerCase() !== 'revoke') {
+            throw badCommand(`Unexpected "${what}": say \`token\` or \`token revoke\`.`);
+          }
+          return { revoke: what !== undefined };
+        },
+        async run(args, ctx) {
+          if (args.revoke) {
+            const revoked = await deps.tokens.revokeAll(ctx.userId);
+            if (revoked === 0) return line(md`You had no live API token; nothing was revoked.`);
+            const what = revoked === 1 ? 'API token' : `${revoked} API tokens`;
+            return line(md`Revoked your ${what}; the CLI needs a new one.`);
+          }
+          // A stolen token must not be able to outlive its expiry or a revocation by minting its successor.
+          if (ctx.viaApi) {
+            throw new UserError(
+              'not_permitted',
+              'A token cannot make another one: run `/dr token` in Slack, ' +
+                'or ask an operator for `lifeline-admin token create`.',
+            );
+          }
+          const issued = await deps.tokens.create(ctx.userId);
+          const expires = formatUtc(issued.expiresAt);
+          const address = md`\`LIFELINE_URL\` set to this Lifeline's address`;
+          const settings = md`Give it to the CLI as \`LIFELINE_TOKEN\`, with ${address}.`;
+          const revoke = md`It acts as you, under your permissions. \`/dr token revoke\` revokes all of yours.`;
+          const shown = md`Your personal Lifeline API token, shown this once (it expires ${expires}):`;
+          return line(joinMd([shown, code(issued.token), settings, revoke], '\n'));
+        },
       }),
       subcommand({
         usage: 'help',

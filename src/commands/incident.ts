@@ -38,7 +38,13 @@ export function parseTitle(rest: string): string {
   return title;
 }
 
-export function incidentCommand(service: IncidentService, file: FileConfig): SlashCommand {
+/** What the /incident table works with; read only inside `parse` and `run` (see DrDeps), never while it is built. */
+export interface IncidentDeps {
+  readonly incidents: IncidentService;
+  readonly file: FileConfig;
+}
+
+export function incidentCommand(deps: IncidentDeps): SlashCommand {
   const command: SlashCommand = {
     name: '/incident',
     summary: 'declare and run incidents. `ID` (INC-42) may be left out when exactly one incident is open.',
@@ -54,13 +60,17 @@ export function incidentCommand(service: IncidentService, file: FileConfig): Sla
           return { severity: word, title: parseTitle(rest) };
         },
         async run(args, ctx) {
-          const { incident, cardError } = await service.declare({ ...args, actor: ctx.userId, channel: ctx.channelId });
+          const declared = { ...args, actor: ctx.userId, channel: ctx.channelId };
+          const { incident, cardError } = await deps.incidents.declare(declared);
           const where = incident.card
             ? md`its card is in ${channelLink(incident.card.channel)}`
             : md`its card could not be posted (${lifelineText(cardError ?? '')})`;
-          const paging = file.severities[args.severity].page ? ' Paging has started.' : '';
+          const paging = deps.file.severities[args.severity].page ? ' Paging has started.' : '';
           const severity = args.severity.toUpperCase();
-          return line(md`Declared *${incidentId(incident.number)}* (${severity}); ${where}.${paging}`);
+          return {
+            ...line(md`Declared *${incidentId(incident.number)}* (${severity}); ${where}.${paging}`),
+            incident: incident.number,
+          };
         },
       }),
       subcommand({
@@ -71,8 +81,9 @@ export function incidentCommand(service: IncidentService, file: FileConfig): Sla
         matches: (w) => w === 'ack' || w === 'acknowledge',
         parse: onlyIncidentId,
         async run(args, ctx) {
-          const incident = await service.acknowledge(reference(args.number, ctx), ctx.userId);
-          return line(md`You acknowledged *${incidentId(incident.number)}*; escalation has stopped.`);
+          const incident = await deps.incidents.acknowledge(reference(args.number, ctx), ctx.userId);
+          const said = md`You acknowledged *${incidentId(incident.number)}*; escalation has stopped.`;
+          return { ...line(said), incident: incident.number };
         },
       }),
       subcommand({
@@ -88,8 +99,8 @@ export function incidentCommand(service: IncidentService, file: FileConfig): Sla
           return split;
         },
         async run(args, ctx) {
-          const incident = await service.update(reference(args.number, ctx), ctx.userId, args.rest);
-          return line(md`Update added to *${incidentId(incident.number)}*.`);
+          const incident = await deps.incidents.update(reference(args.number, ctx), ctx.userId, args.rest);
+          return { ...line(md`Update added to *${incidentId(incident.number)}*.`), incident: incident.number };
         },
       }),
       subcommand({
@@ -106,9 +117,11 @@ export function incidentCommand(service: IncidentService, file: FileConfig): Sla
           return { number: split.number, severity };
         },
         async run(args, ctx) {
-          const { incident, ladder } = await service.changeSeverity(reference(args.number, ctx), ctx.userId, args.severity);
+          const changed = await deps.incidents.changeSeverity(reference(args.number, ctx), ctx.userId, args.severity);
+          const { incident, ladder } = changed;
           const note = { started: ' Paging has started.', stopped: ' Paging has stopped.', unchanged: '' }[ladder];
-          return line(md`*${incidentId(incident.number)}* is now ${incident.severity.toUpperCase()}.${note}`);
+          const said = md`*${incidentId(incident.number)}* is now ${incident.severity.toUpperCase()}.${note}`;
+          return { ...line(said), incident: incident.number };
         },
       }),
       subcommand({
@@ -123,8 +136,9 @@ export function incidentCommand(service: IncidentService, file: FileConfig): Sla
           return split;
         },
         async run(args, ctx) {
-          const incident = await service.resolve(reference(args.number, ctx), ctx.userId, args.rest === '' ? undefined : args.rest);
-          return line(md`You resolved *${incidentId(incident.number)}*.`);
+          const note = args.rest === '' ? undefined : args.rest;
+          const incident = await deps.incidents.resolve(reference(args.number, ctx), ctx.userId, note);
+          return { ...line(md`You resolved *${incidentId(incident.number)}*.`), incident: incident.number };
         },
       }),
       subcommand({
@@ -137,7 +151,7 @@ export function incidentCommand(service: IncidentService, file: FileConfig): Sla
           if (rest !== '') throw badCommand(`Unexpected text "${rest}".`);
           return {};
         },
-        run: async () => renderIncidentList(await service.listOpen(), file),
+        run: async () => renderIncidentList(await deps.incidents.listOpen(), deps.file),
       }),
       subcommand({
         usage: 'status [ID]',
@@ -146,7 +160,10 @@ export function incidentCommand(service: IncidentService, file: FileConfig): Sla
         summary: 'one incident: state, who was paged, the latest timeline',
         matches: (w) => w === 'status',
         parse: onlyIncidentId,
-        run: async (args, ctx) => renderIncidentStatus(await service.details(reference(args.number, ctx)), file),
+        async run(args, ctx) {
+          const details = await deps.incidents.details(reference(args.number, ctx));
+          return { ...renderIncidentStatus(details, deps.file), incident: details.incident.number };
+        },
       }),
       subcommand({
         usage: 'postmortem ID',
@@ -160,8 +177,9 @@ export function incidentCommand(service: IncidentService, file: FileConfig): Sla
           return { number };
         },
         async run(args) {
-          const markdown = renderPostmortem(await service.details({ number: args.number }), file);
-          return line(md`Post-mortem draft for ${incidentId(args.number)}:\n${codeBlock(markdown.split('\n'))}`);
+          const markdown = renderPostmortem(await deps.incidents.details({ number: args.number }), deps.file);
+          const said = md`Post-mortem draft for ${incidentId(args.number)}:\n${codeBlock(markdown.split('\n'))}`;
+          return { ...line(said), incident: args.number };
         },
       }),
       subcommand({

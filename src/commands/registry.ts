@@ -1,6 +1,6 @@
 // One table per slash command: routing, parsing and the help text all come from it (after Monzo Response).
 import type { Block } from '../adapters/chat.js';
-import { UserError } from '../errors.js';
+import { UserError, type UserErrorCode } from '../errors.js';
 import type { MrkdwnText } from '../slack/blocks.js';
 
 export interface CommandContext {
@@ -10,13 +10,26 @@ export interface CommandContext {
   readonly threadTs?: string | undefined;
   /** Where a reply that comes later (from a worker) goes; valid for 30 minutes. */
   readonly responseUrl?: string | undefined;
+  /** Set when the command came through /api/v1 (the `lifeline` CLI) rather than Slack. */
+  readonly viaApi?: boolean;
 }
 
-/** What the sender alone sees; built with src/slack/blocks.ts, which escapes what it quotes. */
+/**
+ * What the sender alone sees, built with src/slack/blocks.ts, which escapes what it quotes; and what the command did
+ * in a form the API passes on (so that no caller has to read meaning out of the words).
+ */
 export interface Reply {
   readonly text: MrkdwnText;
   readonly blocks?: readonly Block[];
+  /** The recovery job the command created or acted on; `started` when it set the job going (a request, an approval). */
+  readonly job?: { readonly number: number; readonly started: boolean };
+  /** The incident the command declared or acted on. */
+  readonly incident?: number;
+  /** Set when the command did not do what was asked: refused (the user can fix it), or an error on Lifeline's side. */
+  readonly failure?: { readonly kind: 'refused'; readonly code: UserErrorCode } | { readonly kind: 'error' };
 }
+
+export type Effect = 'local' | 'read' | 'write';
 
 export interface Subcommand<Args> {
   /** The first word(s) that select this entry, as shown in help. */
@@ -29,7 +42,9 @@ export interface Subcommand<Args> {
    * local: answered from this table alone, no I/O, so the reply can ride on Slack's ack;
    * read: looks at state, harmless to repeat; write: changes state, so a repeated trigger_id must not run it again.
    */
-  readonly effect: 'local' | 'read' | 'write';
+  readonly effect: Effect;
+  /** Where the arguments decide it (`restore <env> list` only reads): the effect of these arguments. */
+  effectOf?(args: Args): Effect;
   /**
    * Who may run it (contract section 8): everyone in allowed_channels, or responders only. Help shows it; the
    * services enforce it, so this is what the entry promises, never the check itself.
@@ -82,7 +97,13 @@ export function route(command: SlashCommand, text: string): { entry: Subcommand<
 
 export type Prepared =
   | { readonly kind: 'refused'; readonly error: UserError }
-  | { readonly kind: 'ready'; readonly entry: Subcommand<unknown>; readonly args: unknown; readonly usage: string };
+  | {
+      readonly kind: 'ready';
+      readonly entry: Subcommand<unknown>;
+      readonly args: unknown;
+      readonly usage: string;
+      readonly effect: Effect;
+    };
 
 /** Routes and parses without any I/O, so a malformed command can be answered in the ack itself. */
 export function prepare(command: SlashCommand, text: string): Prepared {
@@ -90,7 +111,8 @@ export function prepare(command: SlashCommand, text: string): Prepared {
     const { entry, word, rest } = route(command, text);
     const usage = usageOf(command, entry);
     try {
-      return { kind: 'ready', entry, args: entry.parse(rest, word), usage };
+      const args = entry.parse(rest, word);
+      return { kind: 'ready', entry, args, usage, effect: entry.effectOf?.(args) ?? entry.effect };
     } catch (err) {
       if (err instanceof UserError && err.usage === undefined) return { kind: 'refused', error: withUsage(err, usage) };
       throw err;

@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Redis } from 'ioredis';
+import { match } from 'path-to-regexp';
 import type { Db } from '../db/pool.js';
 import type { Metrics } from '../metrics.js';
 import { within } from '../timeout.js';
@@ -85,11 +86,27 @@ export function operationalRoutes(
   ];
 }
 
-/** The worker role has no Bolt receiver; this serves the same two routes on PORT. */
+/**
+ * The worker role has no Bolt receiver; this serves its routes on PORT. Paths are matched as Bolt's customRoutes
+ * match them (path-to-regexp), so one route table means the same in every role.
+ */
 export function serveRoutes(port: number, routes: readonly Route[]): Promise<Server> {
+  const matchers = routes.map((route) => {
+    const matcher = match(route.path, { decode: decodeURIComponent });
+    return {
+      route,
+      matches(path: string): boolean {
+        try {
+          return matcher(path) !== false;
+        } catch {
+          return false; // a malformed %-escape matches nothing
+        }
+      },
+    };
+  });
   const server = createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
-    const route = routes.find((r) => r.path === path && r.method.includes(req.method ?? 'GET'));
+    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    const route = matchers.find((m) => m.matches(path) && m.route.method.includes(req.method ?? 'GET'))?.route;
     if (route) return route.handler(req, res);
     res.writeHead(404, { 'content-type': 'text/plain' });
     res.end('not found');

@@ -4,9 +4,10 @@ import type { RecoveryJob, StepRecord } from './model.js';
 export interface RecoveryNotifier {
   /**
    * The plan, with Approve/Reject when the job needs approval; `approvers` are those who may approve this job (not
-   * its requester unless self-approval is allowed). Returns where it was posted.
+   * its requester unless self-approval is allowed). Returns where it was posted, or undefined when Slack is
+   * unreachable and the plan waits to be posted (whoever posts it then records it as the job's approval message).
    */
-  postPlan(job: RecoveryJob, approvers: readonly string[]): Promise<{ channel: string; ts: string }>;
+  postPlan(job: RecoveryJob, approvers: readonly string[]): Promise<{ channel: string; ts: string } | undefined>;
   /** Re-renders the plan message after a decision (approved, rejected, expired, cancelled). */
   updatePlan(job: RecoveryJob, approvers: readonly string[]): Promise<void>;
   /** The single live progress message of a job, created on first call and updated in place afterwards. */

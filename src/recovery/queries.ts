@@ -153,7 +153,7 @@ export async function environmentStatus(deps: QueryDeps, envName: string): Promi
 
 export async function recentLogs(
   deps: QueryDeps,
-  request: Extract<QueryRequest, { kind: 'logs' }>,
+  request: Extract<QueryWhat, { kind: 'logs' }>,
   signal?: AbortSignal,
 ): Promise<LogEvent[]> {
   const env = envOf(deps.file, request.env);

@@ -173,7 +173,7 @@ export class RecoveryRunner {
     // A scheduled backup or drill says nothing until it has a result (one quiet line, or a loud failure).
     if (!isScheduled(saved)) {
       const posted = await this.deps.notifier.postPlan(saved, this.deps.approvers(saved));
-      await store.setApprovalMessage(this.deps.db, number, posted.channel, posted.ts);
+      if (posted) await store.setApprovalMessage(this.deps.db, number, posted.channel, posted.ts);
     }
     if (next === 'awaiting_approval' && expiresAt) await this.deps.queue.expireAt(number, expiresAt);
     else if (next === 'queued') await this.deps.queue.run(number);

@@ -1,13 +1,17 @@
-// Messages that wait for Slack. When Slack is down (the very case the CLI exists for), what the CLI did and the
-// results of jobs are kept here and posted once Slack answers again: by the CLI on its next run and by every
-// worker's reconciler. Incidents declared while Slack was down get their card first, so their notes can thread.
-import type { ChatPort } from '../adapters/chat.js';
+// Messages that wait for Slack. When Slack is down (the very case the CLI exists for), what was done through the API,
+// the plans of jobs and the results of jobs are kept here and posted once Slack answers again: after the next API
+// command and by every worker's reconciler. Incidents declared while Slack was down get their card first, so their
+// notes can thread.
+import type { ChatMessage, ChatPort, PostedMessage } from '../adapters/chat.js';
 import { inTransaction, type Db } from '../db/pool.js';
 import type { IncidentNotifier } from '../incidents/ports.js';
 import * as incidents from '../incidents/store.js';
 import { incidentId } from '../incidents/model.js';
 import type { Logger } from '../log.js';
+import { jobId, type RecoveryJob } from '../recovery/model.js';
+import * as jobs from '../recovery/store.js';
 import { line, rebuilt, type MrkdwnText } from './blocks.js';
+import { planMessage } from './recovery-replies.js';
 
 export interface OutboxEntry {
   /** The incident whose card thread it belongs in; without one it goes top-level in `channel`. */
@@ -21,6 +25,17 @@ export async function queueForSlack(db: Pick<Db, 'query'>, entry: OutboxEntry): 
   await db.query('INSERT INTO slack_outbox (incident, channel, text) VALUES ($1, $2, $3)', [entry.incident ?? null, entry.channel ?? null, entry.text]);
 }
 
+/**
+ * A job's plan that Slack did not take. It goes out as the real plan message, rendered from the job's state at that
+ * moment (with Approve/Reject while it still awaits approval), and is then recorded as the job's approval message.
+ */
+export async function queuePlanForSlack(
+  db: Pick<Db, 'query'>,
+  job: Pick<RecoveryJob, 'number' | 'requestedIn'>,
+): Promise<void> {
+  await db.query('INSERT INTO slack_outbox (plan_of, channel) VALUES ($1, $2)', [job.number, job.requestedIn]);
+}
+
 export interface OutboxDeps {
   readonly db: Db;
   readonly chat: ChatPort;
@@ -31,6 +46,8 @@ export interface OutboxDeps {
    * left alone, or it would get two cards.
    */
   readonly cardGraceMs: number;
+  /** Who may approve the job, for plans rendered at delivery. */
+  readonly approvers: (job: RecoveryJob) => readonly string[];
 }
 
 /**
@@ -64,8 +81,16 @@ export async function deliverOutbox(deps: OutboxDeps): Promise<{ delivered: numb
     const client = await db.connect();
     try {
       await client.query('BEGIN');
-      const { rows } = await client.query<{ id: string; incident: number | null; channel: string | null; text: string; card_channel: string | null; card_ts: string | null }>(
-        `SELECT o.id, o.incident, o.channel, o.text, i.card_channel, i.card_ts
+      const { rows } = await client.query<{
+        id: string;
+        incident: number | null;
+        channel: string | null;
+        text: string | null;
+        plan_of: number | null;
+        card_channel: string | null;
+        card_ts: string | null;
+      }>(
+        `SELECT o.id, o.incident, o.channel, o.text, o.plan_of, i.card_channel, i.card_ts
            FROM slack_outbox o LEFT JOIN incidents i ON i.number = o.incident
           WHERE o.sent_at IS NULL ORDER BY o.id LIMIT 1 FOR UPDATE OF o SKIP LOCKED`,
       );
@@ -80,20 +105,22 @@ export async function deliverOutbox(deps: OutboxDeps): Promise<{ delivered: numb
         return stopped(deps, new Error(`the card of incident ${entry.incident} is not posted yet`), delivered);
       }
       const channel = entry.card_channel ?? entry.channel;
+      const plan = entry.plan_of === null ? undefined : await jobs.getJob(client, entry.plan_of);
+      // A text was written by queueForSlack, which takes MrkdwnText only.
+      const text = (entry.text ?? '') as MrkdwnText;
+      const message: ChatMessage = plan ? planMessage(plan, deps.approvers(plan)) : line(rebuilt(text));
       const sent = channel
-        ? // Written by queueForSlack, which takes MrkdwnText only.
-          await deps.chat.post(channel, line(rebuilt(entry.text as MrkdwnText)), entry.card_ts ?? undefined).then(
-            () => undefined,
-            (err: Error) => err,
-          )
+        ? await deps.chat.post(channel, message, entry.card_ts ?? undefined).catch((err: Error) => err)
         : new Error(`outbox entry ${entry.id} has nowhere to go`);
       if (sent instanceof Error) {
         await client.query('ROLLBACK');
         return stopped(deps, sent, delivered);
       }
+      if (plan) await jobs.setApprovalMessage(client, plan.number, sent.channel, sent.ts);
       await client.query('UPDATE slack_outbox SET sent_at = clock_timestamp() WHERE id = $1', [entry.id]);
       await client.query('COMMIT');
       delivered += 1;
+      if (plan) await refreshLatePlan(deps, plan, sent);
     } catch (err) {
       await client.query('ROLLBACK').catch(() => undefined);
       throw err;
@@ -101,6 +128,44 @@ export async function deliverOutbox(deps: OutboxDeps): Promise<{ delivered: numb
       client.release();
     }
   }
+}
+
+/**
+ * A decision made while the plan was on its way (an approval through the API, an expiry) found no message to update:
+ * the job had none recorded yet. Now that it has, the message is brought up to date. (A decision made after the
+ * record updates the message itself.)
+ */
+async function refreshLatePlan(deps: OutboxDeps, rendered: RecoveryJob, at: PostedMessage): Promise<void> {
+  const now = await jobs.getJob(deps.db, rendered.number);
+  if (!now || (now.state === rendered.state && now.decidedBy === rendered.decidedBy)) return;
+  await deps.chat.update(at, planMessage(now, deps.approvers(now))).catch((err: Error) =>
+    deps.log.warn({ job: jobId(now.number), err: err.message }, 'late plan message could not be brought up to date'),
+  );
+}
+
+/**
+ * Delivers the outbox soon, in the background, one run at a time in this process (a call while one runs makes it run
+ * once more afterwards), so a burst of API commands neither piles up runs nor reorders messages between them.
+ */
+export function createOutboxCourier(deps: OutboxDeps): { deliverSoon(): void } {
+  let running = false;
+  let again = false;
+  const run = async (): Promise<void> => {
+    running = true;
+    do {
+      again = false;
+      await deliverOutbox(deps).catch((err: Error) =>
+        deps.log.warn({ err: err.message }, 'outbox delivery failed; it is tried again later'),
+      );
+    } while (again);
+    running = false;
+  };
+  return {
+    deliverSoon() {
+      if (running) again = true;
+      else void run();
+    },
+  };
 }
 
 async function stopped(deps: OutboxDeps, err: Error, delivered: number): Promise<{ delivered: number; pending: number }> {

@@ -1,9 +1,19 @@
-// Answers to the read-only /dr lookups, run on a worker and delivered to the sender's response_url (logs too: a
-// channel's posting budget belongs to the incident, and the response_url bounds a reply to 5 messages).
+// Answers to the read-only /dr lookups. In Slack they run on a worker and are delivered to the sender's response_url
+// (logs too: a channel's posting budget belongs to the incident, and the response_url bounds a reply to 5 messages);
+// through the API they are answered in the response itself, in the same words.
 import type { ChatMessage, ChatPort } from '../adapters/chat.js';
+import type { Reply } from '../commands/registry.js';
 import { formatDuration } from '../incidents/format.js';
-import { backupCatalogue, environmentStatus, listBackups, recentLogs, type QueryDeps, type QueryRequest } from '../recovery/queries.js';
-import { lifelineText, line, md } from './blocks.js';
+import {
+  backupCatalogue,
+  environmentStatus,
+  listBackups,
+  recentLogs,
+  type QueryDeps,
+  type QueryRequest,
+  type QueryWhat,
+} from '../recovery/queries.js';
+import { joinMd, lifelineText, line, md, sectionText, type Mrkdwn } from './blocks.js';
 import { logReplies, renderBackupCatalogue, renderBackupListing, renderStatus } from './recovery-replies.js';
 
 /**
@@ -12,6 +22,7 @@ import { logReplies, renderBackupCatalogue, renderBackupListing, renderStatus } 
  */
 export const LOOKUP_TIMEOUT_MS = 60_000;
 
+/** The worker's answerer for Slack: replies at the request's response_url. */
 export function createQueryAnswerer(
   deps: QueryDeps,
   chat: ChatPort,
@@ -20,14 +31,41 @@ export function createQueryAnswerer(
   return async (request) => {
     const signal = AbortSignal.timeout(timeoutMs);
     try {
-      await untilAborted(answer(deps, chat, request, signal), signal);
+      const messages = await untilAborted(answer(deps, request, signal), signal);
+      // Once the asker was told the lookup timed out, a late answer is not sent after it.
+      for (const message of messages) {
+        signal.throwIfAborted();
+        await chat.respond(request.responseUrl, message);
+      }
     } catch (err) {
-      const why = signal.aborted
-        ? md`:x: That lookup took longer than ${formatDuration(timeoutMs)} and was stopped. Ask again, or narrow it down.`
-        : md`:x: That lookup failed: ${lifelineText((err as Error).message)}`;
-      await chat.respond(request.responseUrl, line(why));
+      await chat.respond(request.responseUrl, line(lookupFailed(err, signal, timeoutMs)));
     }
   };
+}
+
+/**
+ * The API's answerer: the answer is the reply, in the words Slack would show (logs as their bounded replies, joined),
+ * with nothing posted in Slack.
+ */
+export function createInProcessAnswerer(
+  deps: QueryDeps,
+  timeoutMs = LOOKUP_TIMEOUT_MS,
+): (request: QueryWhat) => Promise<Reply> {
+  return async (request) => {
+    const signal = AbortSignal.timeout(timeoutMs);
+    try {
+      const messages = await untilAborted(answer(deps, request, signal), signal);
+      return line(joinMd(messages.map(sectionText), '\n'));
+    } catch (err) {
+      return { ...line(lookupFailed(err, signal, timeoutMs)), failure: { kind: 'error' } };
+    }
+  };
+}
+
+function lookupFailed(err: unknown, signal: AbortSignal, timeoutMs: number): Mrkdwn {
+  return signal.aborted
+    ? md`:x: That lookup took longer than ${formatDuration(timeoutMs)} and was stopped. Ask again, or narrow it down.`
+    : md`:x: That lookup failed: ${lifelineText((err as Error).message)}`;
 }
 
 /** Settles like `work`, or rejects as soon as `signal` aborts (work that ignores the signal is left behind). */
@@ -39,25 +77,17 @@ function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
   });
 }
 
-async function answer(deps: QueryDeps, chat: ChatPort, request: QueryRequest, signal: AbortSignal): Promise<void> {
-  // Once the asker was told the lookup timed out, a late answer is not sent after it.
-  const reply = (message: ChatMessage) => {
-    signal.throwIfAborted();
-    return chat.respond(request.responseUrl, message);
-  };
+async function answer(deps: QueryDeps, request: QueryWhat, signal: AbortSignal): Promise<ChatMessage[]> {
   switch (request.kind) {
     case 'restore-list':
-      return reply(renderBackupListing(await listBackups(deps, request.env)));
+      return [renderBackupListing(await listBackups(deps, request.env))];
     case 'backups':
-      return reply(renderBackupCatalogue(await backupCatalogue(deps, request.env)));
+      return [renderBackupCatalogue(await backupCatalogue(deps, request.env))];
     case 'status': {
       const envs = request.env ? [request.env] : Object.keys(deps.file.environments);
-      return reply(renderStatus(await Promise.all(envs.map((env) => environmentStatus(deps, env)))));
+      return [renderStatus(await Promise.all(envs.map((env) => environmentStatus(deps, env))))];
     }
-    case 'logs': {
-      const events = await recentLogs(deps, request, signal);
-      for (const message of logReplies(events, request)) await reply(message);
-      return;
-    }
+    case 'logs':
+      return logReplies(await recentLogs(deps, request, signal), request);
   }
 }

@@ -1,28 +1,40 @@
 import type { ChatMessage, ChatPort } from '../adapters/chat.js';
+import { TransientError } from '../errors.js';
 import type { RecoveryNotifier } from '../recovery/ports.js';
-import { isScheduled } from '../recovery/model.js';
+import { isScheduled, type RecoveryJob } from '../recovery/model.js';
 import { lifelineText, line, md, sectionText, type MrkdwnText } from './blocks.js';
 import { planMessage, progressMessage, resultMessage, scheduledResultMessage } from './recovery-replies.js';
 
-/**
- * `later` keeps a result Slack did not take (it is down) for the outbox, which posts it when Slack answers again:
- * a job's result is the one message nobody may miss.
- */
-export function createSlackRecoveryNotifier(
-  chat: ChatPort,
-  later: (text: MrkdwnText, channel: string) => Promise<void>,
-): RecoveryNotifier {
+/** Where messages Slack did not take wait until it answers again (src/slack/outbox.ts). */
+export interface RecoveryOutbox {
+  /** A job's result, as text: it is the one message nobody may miss. */
+  keepText(text: MrkdwnText, channel: string): Promise<void>;
+  /** A job's plan, posted as the real plan message (buttons and all) when Slack is back. */
+  keepPlan(job: RecoveryJob): Promise<void>;
+}
+
+export function createSlackRecoveryNotifier(chat: ChatPort, outbox: RecoveryOutbox): RecoveryNotifier {
   const postOrKeep = async (channel: string, message: ChatMessage, threadTs?: string): Promise<void> => {
     try {
       await chat.post(channel, message, threadTs);
     } catch (err) {
       const at = new Date().toISOString().slice(0, 19).replace('T', ' ');
-      await later(md`_(posted late: Slack was unreachable at ${at} UTC)_\n${sectionText(message)}`.text, channel);
+      const late = md`_(posted late: Slack was unreachable at ${at} UTC)_\n${sectionText(message)}`;
+      await outbox.keepText(late.text, channel);
       throw err;
     }
   };
   return {
-    postPlan: (job, approvers) => chat.post(job.requestedIn, planMessage(job, approvers)),
+    async postPlan(job, approvers) {
+      try {
+        return await chat.post(job.requestedIn, planMessage(job, approvers));
+      } catch (err) {
+        // Only an unreachable Slack is waited out: a refusal (channel_not_found, say) would block the outbox for good.
+        if (!(err instanceof TransientError)) throw err;
+        await outbox.keepPlan(job);
+        return undefined;
+      }
+    },
     async updatePlan(job, approvers) {
       if (job.approval) await chat.update(job.approval, planMessage(job, approvers));
     },

@@ -1,16 +1,26 @@
-// The `lifeline` CLI end to end: the built dist/cli/main.js run as a child process beside a real Lifeline process
-// (worker + bot) on the same PostgreSQL and Redis, with fake Slack and PagerDuty. Identity from cli_users, the same
-// refusals in the same words as Slack, jobs followed in the terminal, approvals across Slack and the terminal, and
-// what it did told in Slack, late when Slack was down.
+// The `lifeline` CLI end to end: the built dist/cli/main.js run as a child process with nothing but LIFELINE_URL and
+// LIFELINE_TOKEN, against a real Lifeline process (node dist/main.js) with fake Slack and PagerDuty. Tokens from
+// lifeline-admin and from /dr token; every token refusal (exit 2, nothing changed); the same refusals in the same
+// words as Slack; jobs followed in the terminal; approvals across Slack and the terminal; and Slack being down: the
+// CLI still works, and the card, the notes and the plan (with its buttons) land when Slack is back.
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir, userInfo } from 'node:os';
-import { dirname, join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { toTerminal } from '../../src/cli/terminal.js';
-import { describeRun, killCliChildren, runCli, startCli, type CliResult } from '../support/cli.js';
-import { allText, EMERGENCY, stillAfter, waitUntilTime, World, type Sent } from '../support/e2e.js';
+import {
+  adminToken,
+  describeRun,
+  killCliChildren,
+  runAdmin,
+  runCli,
+  startCli,
+  type CliResult,
+} from '../support/cli.js';
+import { allText, EMERGENCY, stillAfter, World, type Sent } from '../support/e2e.js';
 import type { SlackCall } from '../support/fake-slack.js';
-import { USERS, writeTestConfig, type LifelineProcess, type TestConfigOptions } from '../support/lifeline-process.js';
+import { USERS, type LifelineProcess } from '../support/lifeline-process.js';
 import {
   auditOf,
   AwsTripwire,
@@ -23,7 +33,6 @@ import {
   jobRow,
   type AppDatabase,
 } from '../support/recovery.js';
-import { buttonBody, newTriggerId } from '../support/slack-requests.js';
 import { waitUntil } from '../support/wait.js';
 
 vi.setConfig({ testTimeout: 60_000 });
@@ -31,11 +40,31 @@ vi.setConfig({ testTimeout: 60_000 });
 const ENV = 'prod';
 const PREFIX = 'shop';
 const ROWS = 200;
-const OS_USER = userInfo().username;
-/** Nothing listens there: Slack is down. */
-const SLACK_DOWN = 'http://127.0.0.1:1/api/';
-const STEP_NAMES = [/preflight/, /restore into a fresh database/, /swap/, /verify/, /ANALYZE/, /safety backup/, /clean ?up/];
-const DR_SUBCOMMANDS = ['restore', 'backup', 'backups', 'scale', 'redeploy', 'logs', 'status', 'jobs', 'cancel', 'drill', 'audit', 'help'];
+const STEP_NAMES = [
+  /preflight/,
+  /restore into a fresh database/,
+  /swap/,
+  /verify/,
+  /ANALYZE/,
+  /safety backup/,
+  /clean ?up/,
+];
+const DR_SUBCOMMANDS = [
+  'restore',
+  'backup',
+  'backups',
+  'scale',
+  'redeploy',
+  'logs',
+  'status',
+  'jobs',
+  'cancel',
+  'drill',
+  'audit',
+  'token',
+  'help',
+];
+const TOKEN_PATTERN = /llt_[A-Za-z0-9_-]{43}/;
 
 let w: World;
 let lifeline: LifelineProcess;
@@ -44,10 +73,8 @@ let aws: AwsTripwire;
 let store: string;
 let scratch: string;
 let original: string;
-/** The OS user acts as U0OTHER (not an approver). */
-let otherConfig: string;
-/** The OS user is not in cli_users. */
-let unmappedConfig: string;
+/** U0LEAD's token from lifeline-admin; U0OTHER's (in no role) and U0CTO's from /dr token in Slack. */
+const tokens = { lead: '', other: '', cto: '' };
 
 beforeAll(async () => {
   app = await createAppDatabase(ROWS);
@@ -56,19 +83,22 @@ beforeAll(async () => {
   await dumpCustom(app.url, join(store, backupName(PREFIX, new Date(Date.now() - 60 * 60_000), 'dump')));
   aws = await new AwsTripwire().start();
   scratch = mkdtempSync(join(tmpdir(), 'lifeline-e2e-cli-tmp-'));
-  const base: TestConfigOptions = {
-    steps: [{ after_minutes: 0, notify: 'oncall' }],
-    environmentsYaml: `  ${ENV}:
+  w = await World.create({
+    config: {
+      steps: [{ after_minutes: 0, notify: 'oncall' }],
+      environmentsYaml: `  ${ENV}:
     database:
       url: "${app.configUrl}"
       verify: [SELECT COUNT(*) FROM users]
     backups: { store: "file://${store}", prefix: ${PREFIX}, retention_days: 7, rpo_minutes: 360 }
     require_approval: [restore]`,
-  };
-  w = await World.create({ config: { ...base, extraYaml: `cli_users:\n  ${OS_USER}: ${USERS.lead}\n` }, extraEnv: { ...aws.env(), TMPDIR: scratch } });
-  otherConfig = writeTestConfig({ ...base, extraYaml: `cli_users:\n  ${OS_USER}: ${USERS.other}\n` });
-  unmappedConfig = writeTestConfig({ ...base, extraYaml: `cli_users:\n  ${OS_USER === 'nobody-else' ? 'someone-else' : 'nobody-else'}: ${USERS.lead}\n` });
+    },
+    extraEnv: { ...aws.env(), TMPDIR: scratch },
+  });
   lifeline = await w.process().start();
+  tokens.lead = await adminToken(USERS.lead, lifeline.env());
+  tokens.other = await slackToken(USERS.other);
+  tokens.cto = await slackToken(USERS.cto);
 });
 
 afterAll(async () => {
@@ -76,25 +106,31 @@ afterAll(async () => {
   await w?.close();
   await aws?.stop();
   await app?.drop();
-  for (const path of [store, scratch, otherConfig && dirname(otherConfig), unmappedConfig && dirname(unmappedConfig)]) {
-    if (path) rmSync(path, { recursive: true, force: true });
-  }
+  for (const path of [store, scratch]) if (path) rmSync(path, { recursive: true, force: true });
 });
 
 // ---- helpers -------------------------------------------------------------------------------------------------------
 
-interface CliOptions {
-  readonly config?: string;
-  readonly slackApiUrl?: string;
+/** `/dr token` in Slack: the token in the reply its sender alone sees. */
+async function slackToken(user: string): Promise<string> {
+  const reply = await w.reply(await w.command('token', { user }, '/dr'));
+  const token = TOKEN_PATTERN.exec(reply)?.[0];
+  if (!token) throw new Error(`no token in the reply: ${reply}`);
+  return token;
 }
 
-/** The CLI's environment: Lifeline's own, with this test's config file and Slack URL. */
-function cliEnv(options: CliOptions = {}): Record<string, string> {
-  return { ...lifeline.env(), LIFELINE_CONFIG: options.config ?? w.configPath, SLACK_API_URL: options.slackApiUrl ?? w.slack.apiUrl };
+/** The CLI's whole environment: where Lifeline is and whose token. Nothing else (no config, no database, no Redis). */
+function cliEnv(token: string | null = tokens.lead): Record<string, string> {
+  return {
+    PATH: process.env.PATH ?? '',
+    LIFELINE_URL: lifeline.baseUrl,
+    ...(token === null ? {} : { LIFELINE_TOKEN: token }),
+  };
 }
 
-function cli(args: readonly string[], options: CliOptions = {}, timeoutMs = 30_000): Promise<CliResult> {
-  return runCli(args, cliEnv(options), timeoutMs);
+/** `lifeline <args…>` as U0LEAD, as whoever owns `token`, or (null) with no token. */
+function cli(args: readonly string[], token?: string | null, timeoutMs = 30_000): Promise<CliResult> {
+  return runCli(args, cliEnv(token), timeoutMs);
 }
 
 function dr(text: string, user: string): Promise<Sent> {
@@ -108,69 +144,90 @@ function declaredIn(run: CliResult): number {
   return Number(match[1]);
 }
 
-/** Every row count the CLI could change. */
-async function recorded(): Promise<Record<string, number>> {
-  const { rows } = await w.sql.query<Record<string, number>>(
+/** Every row the CLI could change (the API's own audit lines aside), and what Slack and PagerDuty were sent. */
+async function everything(): Promise<Record<string, unknown>> {
+  const { rows } = await w.sql.query<Record<string, unknown>>(
     `SELECT (SELECT count(*) FROM incidents)::int AS incidents, (SELECT count(*) FROM incident_events)::int AS events,
             (SELECT count(*) FROM escalation_steps)::int AS steps, (SELECT count(*) FROM recovery_jobs)::int AS jobs,
-            (SELECT count(*) FROM audit_log)::int AS audit, (SELECT count(*) FROM slack_outbox)::int AS outbox`,
+            (SELECT string_agg(number || ':' || state, ',' ORDER BY number) FROM recovery_jobs) AS job_states,
+            (SELECT count(*) FROM audit_log WHERE action <> 'api_call')::int AS audit,
+            (SELECT count(*) FROM slack_outbox)::int AS outbox, (SELECT count(*) FROM api_tokens)::int AS tokens,
+            (SELECT count(*) FROM api_tokens WHERE revoked_at IS NOT NULL)::int AS revoked`,
   );
-  return rows[0]!;
-}
-
-/** Recorded rows plus what Slack and PagerDuty saw (escalation mentions from the worker aside). */
-async function everything(): Promise<Record<string, number>> {
   return {
-    ...(await recorded()),
+    ...rows[0],
     posts: w.slack.posts().filter((c) => !String(c.body.text ?? '').startsWith(':pager:')).length,
     updates: w.slack.updates().length,
     pages: w.pd.events.length,
   };
 }
 
-const isCliNote = (c: SlackCall): boolean => String(c.body.text ?? '').startsWith(':computer: From the `lifeline` CLI');
-
-/** The card of INC-n: a top-level post in #emergency naming it that is not a CLI note. */
-function cardsOf(number: number): SlackCall[] {
-  const re = new RegExp(`\\bINC-${number}\\b`);
-  return w.topLevelPosts(EMERGENCY).filter((c) => !isCliNote(c) && re.test(allText(c.body)) && c.result?.ts !== undefined);
+/** Waits until what earlier tests set going (notes from the outbox, pages, job results) has reached Slack and PagerDuty. */
+async function settled(): Promise<void> {
+  // Quiet for 3 s: under load a job's last messages (its result, then its plan's update) can be a second apart.
+  let seen = '';
+  let quietSince = Date.now();
+  await waitUntil(
+    'Slack to go quiet',
+    async () => {
+      const now = `${await pendingOutbox()}/${w.slack.calls.length}/${w.pd.events.length}`;
+      if (now !== seen || !now.startsWith('0/')) {
+        seen = now;
+        quietSince = Date.now();
+      }
+      return Date.now() - quietSince >= 3_000;
+    },
+    30_000,
+    250,
+  );
 }
 
-function cliNotesIn(card: SlackCall): string[] {
-  return w.threadOf(card).filter(isCliNote).map((c) => String(c.body.text));
-}
-
-async function pendingOutbox(incident?: number): Promise<number> {
+async function apiCalls(): Promise<number> {
   const { rows } = await w.sql.query<{ n: number }>(
-    'SELECT count(*)::int AS n FROM slack_outbox WHERE sent_at IS NULL AND ($1::int IS NULL OR incident = $1)',
-    [incident ?? null],
+    "SELECT count(*)::int AS n FROM audit_log WHERE action = 'api_call'",
   );
   return rows[0]!.n;
 }
 
-/** Clicks Approve on a job that has no message (a job number Slack could carry in a forged or stale button). */
-async function approveClick(job: number, user: string): Promise<Sent> {
-  const responseUrl = w.slack.newResponseUrl();
-  const triggerId = newTriggerId();
-  const body = buttonBody({
-    actionId: 'job_approve',
-    value: String(job),
-    blockId: 'job_actions',
-    label: 'Approve',
-    user_id: user,
-    channel_id: EMERGENCY,
-    message_ts: '1700000000.000100',
-    response_url: responseUrl,
-    trigger_id: triggerId,
-  });
-  return w.resend({ body, responseUrl, triggerId, user, channel: EMERGENCY });
+const isCliNote = (c: SlackCall): boolean =>
+  String(c.body.text ?? '').startsWith(':computer: Through the Lifeline API');
+
+/** The card of INC-n: a top-level post in #emergency that Slack took, naming it, that is not a CLI note. */
+function cardsOf(number: number): SlackCall[] {
+  const re = new RegExp(`\\bINC-${number}\\b`);
+  return w.slack
+    .delivered(EMERGENCY)
+    .filter((c) => c.body.thread_ts === undefined && !isCliNote(c) && re.test(allText(c.body)));
 }
 
-/** The job's plan with Approve/Reject (the CLI's own note about the request may be posted before it). */
-async function planWithButtons(job: number): Promise<SlackCall> {
-  return waitUntil(`the plan of JOB-${job} in Slack`, () =>
-    w.slack.posts().find((c) => c.body.thread_ts === undefined && new RegExp(`\\bJOB-${job}\\b`).test(allText(c.body)) && buttonsOf(c.body).length > 0),
-  20_000);
+function cliNotesIn(card: SlackCall): string[] {
+  return w
+    .threadOf(card)
+    .filter((c) => isCliNote(c) && c.result !== undefined)
+    .map((c) => String(c.body.text));
+}
+
+async function pendingOutbox(): Promise<number> {
+  const { rows } = await w.sql.query<{ n: number }>(
+    'SELECT count(*)::int AS n FROM slack_outbox WHERE sent_at IS NULL',
+  );
+  return rows[0]!.n;
+}
+
+/** The job's plan with Approve/Reject (its buttons carry the job's number), as Slack took it. */
+async function planWithButtons(job: number, timeoutMs = 20_000): Promise<SlackCall> {
+  return waitUntil(
+    `the plan of JOB-${job} in Slack`,
+    () =>
+      w.slack
+        .delivered()
+        .find(
+          (c) =>
+            c.body.thread_ts === undefined &&
+            buttonsOf(c.body).some((b) => b.actionId === 'job_approve' && b.value === String(job)),
+        ),
+    timeoutMs,
+  );
 }
 
 function expectStepList(stdout: string, job: number): void {
@@ -182,150 +239,162 @@ function expectStepList(stdout: string, job: number): void {
 // ---- the tests -----------------------------------------------------------------------------------------------------
 
 describe('the lifeline CLI', () => {
-  test('usage: no arguments is a refusal (2) with the usage; `help` is 0; `dr help` lists the /dr subcommands as Slack does', async () => {
-    const [none, help, drHelp] = await Promise.all([cli([]), cli(['help']), cli(['dr', 'help'])]);
+  test('help needs no settings at all: `help` and `dr help` / `incident help` (the same text as Slack) exit 0; no command is a refusal (2)', async () => {
+    const empty = { PATH: process.env.PATH ?? '' };
+    const [none, help, drHelp, incidentHelp] = await Promise.all([
+      runCli([], empty),
+      runCli(['help'], empty),
+      runCli(['dr', 'help'], empty),
+      runCli(['incident', 'help'], empty),
+    ]);
     expect(none.code, describeRun(none)).toBe(2);
-    expect(none.stdout + none.stderr).toMatch(/Usage: lifeline/);
+    expect(none.stderr).toMatch(/Usage: lifeline/);
     expect(help.code, describeRun(help)).toBe(0);
-    expect(help.stdout).toMatch(/Usage: lifeline/);
-    // Help is what a newcomer runs first: it needs no configuration at all.
-    const bare = await runCli(['help'], { PATH: process.env.PATH ?? '' });
-    expect(bare.code, describeRun(bare)).toBe(0);
-    expect(bare.stdout).toMatch(/Usage: lifeline/);
-    for (const word of ['incident', 'dr', 'approve', 'reject', '--no-wait']) expect(help.stdout).toContain(word);
-
+    for (const word of ['incident', 'dr', 'approve', 'reject', '--no-wait', 'LIFELINE_URL', 'LIFELINE_TOKEN'])
+      expect(help.stdout).toContain(word);
     expect(drHelp.code, describeRun(drHelp)).toBe(0);
     for (const sub of DR_SUBCOMMANDS) expect(drHelp.stdout).toContain(`/dr ${sub}`);
-    // The same text as /dr help in Slack (there, mrkdwn with its <env> escaped; here, as the terminal shows it).
-    const slack = await w.reply(await dr('help', USERS.lead));
-    expect(drHelp.stdout).toContain(toTerminal(slack));
+    // The same text as the help in Slack (there, mrkdwn with its <env> escaped; here, as the terminal shows it).
+    expect(drHelp.stdout).toContain(toTerminal(await w.reply(await dr('help', USERS.lead))));
+    expect(incidentHelp.code, describeRun(incidentHelp)).toBe(0);
+    expect(incidentHelp.stdout).toContain(toTerminal(await w.reply(await w.command('help', { user: USERS.lead }))));
   });
 
-  test('an operating-system user missing from cli_users is refused (2), named, and nothing is recorded', async () => {
+  test('lifeline-admin prints one token (its SHA-256 alone is stored) and refuses a bad user ID or --days, creating nothing', async () => {
     const before = await everything();
-    const run = await cli(['incident', 'sev1', 'Database unreachable'], { config: unmappedConfig });
-    expect(run.code, describeRun(run)).toBe(2);
-    expect(run.stderr).toContain('cli_users');
-    expect(run.stderr).toContain(`"${OS_USER}"`);
-    expect(run.stdout).not.toMatch(/Declared/);
-    await stillAfter('nothing to be recorded', async () => JSON.stringify(await everything()) === JSON.stringify(before), 500);
+    for (const args of [
+      ['token', 'create', 'lead'],
+      ['token', 'create', USERS.lead, '--days', '0'],
+      ['token', 'create'],
+    ]) {
+      const run = await runAdmin(args, lifeline.env());
+      expect(run.code, describeRun(run)).toBe(2);
+      expect(run.stdout).toBe('');
+      expect(run.stderr).toMatch(/Slack user ID|--days takes a whole number/);
+    }
+    expect(await everything()).toEqual(before);
+    const made = await runAdmin(['token', 'create', USERS.oncall, '--days', '3'], lifeline.env());
+    expect(made.code, describeRun(made)).toBe(0);
+    const token = made.stdout.trim();
+    expect(made.stdout).toBe(`${token}\n`);
+    expect(token).toMatch(/^llt_[A-Za-z0-9_-]{43}$/);
+    expect(made.stderr).toContain(`for ${USERS.oncall}, valid until`);
+    const { rows } = await w.sql.query<{
+      slack_user: string;
+      created_via: string;
+      days: number;
+      hash_matches: boolean;
+    }>(
+      `SELECT slack_user, created_via, round(extract(epoch FROM expires_at - created_at) / 86400)::int AS days,
+              token_hash = $1 AS hash_matches
+         FROM api_tokens ORDER BY id DESC LIMIT 1`,
+      [createHash('sha256').update(token).digest()],
+    );
+    expect(rows).toEqual([{ slack_user: USERS.oncall, created_via: 'lifeline-admin', days: 3, hash_matches: true }]);
+    const { rows: trail } = await w.sql.query<{ actor: string; detail: string }>(
+      "SELECT actor, detail FROM audit_log WHERE action = 'token_created' ORDER BY id DESC LIMIT 1",
+    );
+    expect(trail[0]?.actor).toMatch(/^lifeline-admin \(.+\)$/);
+    expect(trail[0]?.detail).toContain(`API token for ${USERS.oncall} by lifeline-admin`);
+    expect(trail[0]?.detail).not.toContain(token);
   });
 
-  test('`incident sev1 "Database unreachable"`: declared, the card in #emergency, on-call paged once, the CLI note in the thread', async () => {
+  test('no token, a bad token, an expired one, a revoked one: refused (2), said why, and nothing changed', async () => {
+    await settled();
+    const expired = await adminToken(USERS.lead, lifeline.env(), 1);
+    await w.sql.query(
+      `UPDATE api_tokens SET created_at = now() - interval '2 days', expires_at = now() - interval '1 day'
+        WHERE token_hash = $1`,
+      [createHash('sha256').update(expired).digest()],
+    );
+    const revoked = await adminToken(USERS.ceo, lifeline.env());
+    expect(await w.reply(await dr('token revoke', USERS.ceo))).toContain('Revoked your API token');
+    const before = await everything();
+    const callsBefore = await apiCalls();
+    const cases: [string, string | null, RegExp][] = [
+      ['no token', null, /set LIFELINE_TOKEN/],
+      ['a malformed token', 'not-a-token', /not a Lifeline API token/],
+      ['an unknown token', `llt_${'Q'.repeat(43)}`, /does not know that API token/],
+      ['an expired token', expired, /has expired/],
+      ['a revoked token', revoked, /was revoked/],
+    ];
+    for (const [what, token, said] of cases) {
+      for (const args of [
+        ['incident', 'sev1', 'Must not be declared'],
+        ['approve', 'JOB-1'],
+        ['dr', 'restore', ENV, 'latest'],
+      ]) {
+        const run = await cli(args, token);
+        expect(run.code, `${what}, lifeline ${args.join(' ')}: ${describeRun(run)}`).toBe(2);
+        expect(run.stderr, what).toMatch(said);
+        expect(run.stdout, what).toBe('');
+      }
+    }
+    await stillAfter(
+      'nothing to change',
+      async () => JSON.stringify(await everything()) === JSON.stringify(before),
+      500,
+    );
+    expect(await apiCalls()).toBe(callsBefore);
+  });
+
+  test('Lifeline unreachable is a failure (1)', async () => {
+    const run = await runCli(['incident', 'list'], {
+      PATH: process.env.PATH ?? '',
+      LIFELINE_URL: 'http://127.0.0.1:1',
+      LIFELINE_TOKEN: tokens.lead,
+    });
+    expect(run.code, describeRun(run)).toBe(1);
+    expect(run.stderr).toMatch(/cannot reach Lifeline at http:\/\/127\.0\.0\.1:1/);
+  });
+
+  test('`incident sev1 "Database unreachable"` with a token from lifeline-admin: declared as its user, the card, one page, the note in the thread', async () => {
     const run = await cli(['incident', 'sev1', 'Database unreachable']);
     expect(run.code, describeRun(run)).toBe(0);
     const number = declaredIn(run);
-    expect(run.stderr).not.toMatch(/unreachable:/);
-
-    const row = await w.incidentRow(number);
-    expect(row).toMatchObject({ severity: 'sev1', title: 'Database unreachable', declared_by: USERS.lead });
+    expect(await w.incidentRow(number)).toMatchObject({
+      severity: 'sev1',
+      title: 'Database unreachable',
+      declared_by: USERS.lead,
+    });
     const [card, ...more] = cardsOf(number);
     expect(more).toEqual([]);
-    expect(card!.body.channel).toBe(EMERGENCY);
-    expect(allText(card!.body)).toContain('Database unreachable');
     expect(buttonsOf(card!.body).map((b) => b.label)).toEqual(['Acknowledge', 'Resolve']);
-
     await waitUntil('on-call to be paged', () => w.triggersOf(number).length > 0);
     await stillAfter('one page only', () => w.triggersOf(number).length === 1, 1_000);
-    expect(w.triggersOf(number)[0]?.routing_key).toBe(lifeline.env().PD_KEY_ONCALL);
-    // The worker's mention lands in the same thread (so later tests see a quiet Slack).
-    await waitUntil('the on-call mention in the thread', () => w.threadOf(card!).some((c) => String(c.body.text ?? '').startsWith(':pager:')));
-
-    const notes = cliNotesIn(card!);
-    expect(notes).toHaveLength(1);
-    expect(notes[0]).toContain(`<@${USERS.lead}> ran \`incident sev1 Database unreachable\``);
-    expect(notes[0]).toContain(`INC-${number}`);
-    expect(w.topLevelPosts(EMERGENCY).filter(isCliNote)).toEqual([]);
-    expect(await pendingOutbox()).toBe(0);
-  });
-
-  test('a title that names another incident: the note goes to the thread of the incident just declared', async () => {
-    const first = declaredIn(await cli(['incident', 'sev4', 'Quiet one']));
-    const run = await cli(['incident', 'sev4', `Follow-up to INC-${first}`]);
-    expect(run.code, describeRun(run)).toBe(0);
-    const second = declaredIn(run);
-    const [firstCard] = cardsOf(first);
-    const [secondCard] = cardsOf(second);
-    expect(cliNotesIn(secondCard!).some((n) => n.includes(`Follow-up to INC-${first}`))).toBe(true);
-    expect(cliNotesIn(firstCard!).some((n) => n.includes('Follow-up'))).toBe(false);
-    for (const n of [first, second]) expect((await cli(['incident', 'resolve', `INC-${n}`])).code).toBe(0);
-  });
-
-  test('a note about an incident whose card could not be posted waits for the card instead of going out unthreaded', async () => {
-    // The card's chat.postMessage fails once (Slack hiccups); Slack answers again for everything after it.
-    w.slack.failures.push({ method: 'chat.postMessage', status: 500 });
-    const run = await cli(['incident', 'sev3', 'Card post failed once']);
-    expect(run.code, describeRun(run)).toBe(0);
-    const number = declaredIn(run);
-    expect(run.stdout).toMatch(/card could not be posted/);
-    expect(cardsOf(number)).toEqual([]);
-    // The contract of the CLI: its events go to the incident's thread. There is no card (thread) yet, so the note
-    // must wait in the outbox for the late card, not be posted top-level where it can never be threaded.
-    const unthreaded = w.slack.posts(EMERGENCY).filter((c) => isCliNote(c) && c.body.thread_ts === undefined && String(c.body.text).includes(`INC-${number}`));
-    expect(unthreaded.map((c) => String(c.body.text))).toEqual([]);
-  });
-
-  test('Slack down: declare and ack work (exit 0) and say the messages wait; the next run posts the late card, then both notes in its thread, once', async () => {
-    const down = await cli(['incident', 'sev2', 'Slack is down'], { slackApiUrl: SLACK_DOWN });
-    expect(down.code, describeRun(down)).toBe(0);
-    const number = declaredIn(down);
-    const id = `INC-${number}`;
-    expect(down.stdout).toMatch(/card could not be posted/);
-    expect(down.stderr).toMatch(/Slack is unreachable: \d+ messages? wait/);
-
-    // Paging does not need Slack: the worker pages on-call; the acknowledge from the CLI reaches PagerDuty through it.
-    await waitUntil(`on-call paged for ${id}`, () => w.triggersOf(number).length === 1, 15_000);
-    const ack = await cli(['incident', 'ack', id], { slackApiUrl: SLACK_DOWN });
-    expect(ack.code, describeRun(ack)).toBe(0);
-    expect(ack.stdout).toMatch(new RegExp(`You acknowledged \\*?${id}\\b`));
-    expect(ack.stderr).toMatch(/Slack is unreachable: \d+ messages? wait/);
-    expect((await w.incidentRow(number))?.acknowledged_by).toBe(USERS.lead);
-    await waitUntil(`PagerDuty acknowledge for ${id}`, () => w.followUpsOf(number, 'acknowledge').length === 1, 15_000);
-
-    expect(cardsOf(number)).toEqual([]);
-    expect(w.slack.posts().filter((c) => new RegExp(`\\b${id}\\b`).test(allText(c.body)))).toEqual([]);
-    expect(await pendingOutbox(number)).toBe(2);
-    expect((await w.incidentRow(number))?.card_ts).toBeNull();
-
-    // Slack answers again; a read-only command, once the card is older than the CLI's 5 s grace, delivers it all.
-    const declaredAt = ((await w.incidentRow(number))!.declared_at as Date).getTime();
-    await waitUntilTime('the late-card grace to pass', declaredAt + 5_500);
-    const status = await cli(['incident', 'status', id]);
+    const notes = await waitUntil('the CLI note in the thread', () =>
+      cliNotesIn(card!).length > 0 ? cliNotesIn(card!) : undefined,
+    );
+    expect(notes).toEqual([
+      `:computer: Through the Lifeline API (\`lifeline\` CLI), <@${USERS.lead}> ` +
+        'ran `/incident sev1 Database unreachable`: ' +
+        `Declared *INC-${number}* (SEV1); its card is in <#${EMERGENCY}>. Paging has started.`,
+    ]);
+    // A read changes nothing, so it is not told in Slack.
+    const status = await cli(['incident', 'status', `INC-${number}`]);
     expect(status.code, describeRun(status)).toBe(0);
-    expect(status.stdout).toContain(id);
-    expect(status.stderr).not.toMatch(/unreachable:/);
-
-    const cards = cardsOf(number);
-    expect(cards).toHaveLength(1);
-    expect(allText(cards[0]!.body)).toContain('Slack is down');
-    expect(String((await w.incidentRow(number))?.card_ts)).toBe(String(cards[0]!.result?.ts));
-    const notes = cliNotesIn(cards[0]!);
-    expect(notes).toHaveLength(2);
-    expect(notes[0]).toContain('ran `incident sev2 Slack is down`');
-    expect(notes[1]).toContain(`ran \`incident ack ${id}\``);
-    expect(w.slack.posts().filter((c) => isCliNote(c) && c.body.thread_ts === undefined && String(c.body.text).includes(id))).toEqual([]);
-    expect(await pendingOutbox(number)).toBe(0);
-
-    // Another run posts nothing twice.
-    const again = await cli(['incident', 'status', id]);
-    expect(again.code, describeRun(again)).toBe(0);
-    expect(cardsOf(number)).toHaveLength(1);
-    expect(cliNotesIn(cards[0]!)).toHaveLength(2);
-    expect(w.slack.posts().filter((c) => isCliNote(c) && String(c.body.text).includes(id))).toHaveLength(2);
+    expect(status.stdout).toContain(`INC-${number}`);
+    await stillAfter('no note for a read', () => cliNotesIn(card!).length === 1, 1_000);
+    // The mention of the worker's page is in the same thread (so later tests see a quiet Slack).
+    await waitUntil('the on-call mention', () =>
+      w.threadOf(card!).some((c) => String(c.body.text ?? '').startsWith(':pager:')),
+    );
+    expect((await cli(['incident', 'resolve', `INC-${number}`])).code).toBe(0);
   });
 
   test('malformed commands are refused (2) with the words Slack uses for the same command, and change nothing', async () => {
+    await settled();
     const cases: { args: string[]; slack: () => Promise<Sent> }[] = [
       { args: ['incident', 'sev9', 'x'], slack: () => w.command('sev9 x', { user: USERS.lead }) },
       { args: ['incident'], slack: () => w.command('', { user: USERS.lead }) },
+      { args: ['incident', 'nonsense'], slack: () => w.command('nonsense', { user: USERS.lead }) },
       { args: ['dr', 'restore', 'nosuchenv', 'latest'], slack: () => dr('restore nosuchenv latest', USERS.lead) },
       { args: ['dr', 'scale', ENV], slack: () => dr(`scale ${ENV}`, USERS.lead) },
-      // Slack's way to approve is the button; one naming a job that does not exist.
-      { args: ['approve', 'JOB-999'], slack: () => approveClick(999, USERS.lead) },
     ];
     const before = await everything();
     const runs = await Promise.all(cases.map((c) => cli(c.args)));
     const nonsense = await cli(['approve', 'nonsense']);
+    const unknownJob = await cli(['approve', 'JOB-999']);
     for (const [i, c] of cases.entries()) {
       const run = runs[i]!;
       expect(run.code, `lifeline ${c.args.join(' ')}: ${describeRun(run)}`).toBe(2);
@@ -336,44 +405,26 @@ describe('the lifeline CLI', () => {
     }
     expect(nonsense.code, describeRun(nonsense)).toBe(2);
     expect(nonsense.stderr).toContain('Name the job, for example `lifeline approve JOB-7`.');
-    await stillAfter('nothing to change', async () => JSON.stringify(await everything()) === JSON.stringify(before), 500);
-  });
-
-  test('a restore requested in Slack, approved from the CLI: the step list, JOB-n succeeded, rows back, audit says U0LEAD', async () => {
-    await app.query('DELETE FROM users WHERE id > 20');
-    const sent = await dr(`restore ${ENV} latest`, USERS.oncall);
-    const job = jobNumberIn(await w.reply(sent));
-    expect(job, 'a job number').toBeDefined();
-    const plan = await planWithButtons(job!);
-    expect((await jobRow(w, job!))?.state).toBe('awaiting_approval');
-
-    const run = await cli(['approve', `JOB-${job}`], {}, 50_000);
-    expect(run.code, describeRun(run)).toBe(0);
-    expect(run.stdout).toContain(`JOB-${job} approved.`);
-    expect(run.stdout).toContain(`JOB-${job} plan:`);
-    expect(run.stdout).toContain(`approved by @${USERS.lead}`);
-    expectStepList(run.stdout, job!);
-
-    expect(await app.count()).toBe(ROWS);
-    expect(await app.fingerprint()).toBe(original);
-    expect(await jobRow(w, job!)).toMatchObject({ state: 'succeeded', requested_by: USERS.oncall, decided_by: USERS.lead });
-    const audit = await auditOf(w, job!);
-    expect(audit.filter((e) => e.action === 'approved').map((e) => e.actor)).toEqual([USERS.lead]);
-    expect(audit.at(-1)?.action).toBe('succeeded');
-    // Slack's plan says who approved it; the CLI's note is in #emergency (several incidents are open).
-    await waitUntil('the plan updated as approved', () =>
-      w.slack.updates().some((u) => u.body.ts === plan.result?.ts && allText(u.body).includes(`<@${USERS.lead}>`) && /approved/i.test(allText(u.body))),
+    expect(unknownJob.code, describeRun(unknownJob)).toBe(2);
+    expect(unknownJob.stderr).toContain('There is no job JOB-999.');
+    await stillAfter(
+      'nothing to change',
+      async () => JSON.stringify(await everything()) === JSON.stringify(before),
+      500,
     );
-    const note = w.slack.posts(EMERGENCY).find((c) => isCliNote(c) && String(c.body.text).includes(`ran \`approve JOB-${job}\``));
-    expect(note, 'the CLI note').toBeDefined();
-    expect(String(note!.body.text)).toContain(`<@${USERS.lead}>`);
   });
 
-  test('a restore requested from the CLI waits with its plan; self-approval and a non-approver are refused; a Slack Approve lets it run', async () => {
+  test('a restore requested from the CLI waits with its plan; self-approval and a non-approver are refused; Approve in Slack lets it run to its end', async () => {
     await app.query('DELETE FROM users WHERE id > 30');
     const child = startCli(['dr', 'restore', ENV, 'latest'], cliEnv(), 55_000);
-    const job = Number((await waitUntil('the CLI to name its job', () => /^JOB-(\d+): restore/m.exec(child.stdout()), 15_000))[1]);
-    await waitUntil('the plan and the wait printed', () => child.stdout().includes(`JOB-${job} plan:`) && child.stdout().includes(`JOB-${job} waits for an approver`), 20_000);
+    const job = Number(
+      (await waitUntil('the CLI to name its job', () => /^JOB-(\d+): restore/m.exec(child.stdout()), 15_000))[1],
+    );
+    await waitUntil(
+      'the plan and the wait printed',
+      () => child.stdout().includes(`JOB-${job} plan:`) && child.stdout().includes(`JOB-${job} waits for an approver`),
+      20_000,
+    );
     expect(child.stdout()).toMatch(/preflight/);
     const plan = await planWithButtons(job);
     const waiting = await jobRow(w, job);
@@ -383,16 +434,16 @@ describe('the lifeline CLI', () => {
     const self = await cli(['approve', `JOB-${job}`]);
     expect(self.code, describeRun(self)).toBe(2);
     expect(self.stderr).toContain(`You requested JOB-${job}; another approver has to approve it.`);
-    const other = await cli(['approve', `JOB-${job}`], { config: otherConfig });
+    const other = await cli(['approve', `JOB-${job}`], tokens.other);
     expect(other.code, describeRun(other)).toBe(2);
     expect(other.stderr).toContain(`Only engineering_lead or cto may approve JOB-${job}.`);
-    const otherReject = await cli(['reject', `JOB-${job}`], { config: otherConfig });
+    const otherReject = await cli(['reject', `JOB-${job}`], tokens.other);
     expect(otherReject.code, describeRun(otherReject)).toBe(2);
     expect(otherReject.stderr).toContain(`Only the requester or an approver may reject JOB-${job}.`);
-    // Nothing changed but the refusals on the record, as in Slack.
+    // Nothing changed but the refusals on the record (and the API calls), as in Slack.
     expect(await jobRow(w, job)).toEqual(waiting);
     expect(await app.count()).toBe(30);
-    const refusals = (await auditOf(w, job)).slice(auditBefore.length);
+    const refusals = (await auditOf(w, job)).slice(auditBefore.length).filter((e) => e.action !== 'api_call');
     expect(refusals.map((e) => [e.action, e.actor])).toEqual([
       ['approval_refused', USERS.lead],
       ['approval_refused', USERS.other],
@@ -409,6 +460,42 @@ describe('the lifeline CLI', () => {
     expect(await app.count()).toBe(ROWS);
     expect(await app.fingerprint()).toBe(original);
     expect(await jobRow(w, job)).toMatchObject({ state: 'succeeded', decided_by: USERS.cto });
+    const apiAudit = (await auditOf(w, job)).filter((e) => e.action === 'api_call');
+    expect(new Set(apiAudit.map((e) => e.actor))).toEqual(new Set([USERS.lead, USERS.other]));
+  });
+
+  test('a restore requested in Slack, approved from the CLI with a token from /dr token: followed to its end, the audit says who', async () => {
+    await app.query('DELETE FROM users WHERE id > 20');
+    const sent = await dr(`restore ${ENV} latest`, USERS.lead);
+    const job = jobNumberIn(await w.reply(sent))!;
+    const plan = await planWithButtons(job);
+    await waitUntil(`JOB-${job} to await approval`, async () => (await jobRow(w, job))?.state === 'awaiting_approval');
+
+    const run = await cli(['approve', `JOB-${job}`], tokens.cto, 50_000);
+    expect(run.code, describeRun(run)).toBe(0);
+    expect(run.stdout).toContain(`JOB-${job} approved.`);
+    expect(run.stdout).toContain(`JOB-${job} plan:`);
+    expect(run.stdout).toContain(`approved by @${USERS.cto}`);
+    expectStepList(run.stdout, job);
+    expect(await app.fingerprint()).toBe(original);
+    const audit = await auditOf(w, job);
+    expect(audit.filter((e) => e.action === 'approved').map((e) => e.actor)).toEqual([USERS.cto]);
+    await waitUntil('the plan updated as approved', () =>
+      w.slack
+        .updates()
+        .some(
+          (u) =>
+            u.body.ts === plan.result?.ts &&
+            allText(u.body).includes(`<@${USERS.cto}>`) &&
+            /approved/i.test(allText(u.body)),
+        ),
+    );
+    const note = await waitUntil('the CLI note', () =>
+      w.slack
+        .delivered(EMERGENCY)
+        .find((c) => isCliNote(c) && String(c.body.text).includes(`ran \`approve JOB-${job}\``)),
+    );
+    expect(String(note.body.text)).toContain(`<@${USERS.cto}>`);
   });
 
   test('--no-wait returns at once; `reject` from the CLI by the requester ends the job', async () => {
@@ -422,14 +509,116 @@ describe('the lifeline CLI', () => {
 
     const reject = await cli(['reject', `JOB-${job}`]);
     expect(reject.code, describeRun(reject)).toBe(0);
-    expect(reject.stdout).toContain(`JOB-${job} rejected.`);
+    expect(reject.stdout).toBe(`JOB-${job} rejected.\n`);
     expect(await jobRow(w, job)).toMatchObject({ state: 'rejected', decided_by: USERS.lead });
-    expect((await auditOf(w, job)).filter((e) => e.action === 'rejected').map((e) => e.actor)).toEqual([USERS.lead]);
-    await waitUntil('the plan updated as rejected', () => w.slack.updates().some((u) => u.body.ts === plan.result?.ts && /rejected/i.test(allText(u.body)) && buttonsOf(u.body).length === 0));
+    await waitUntil('the plan updated as rejected', () =>
+      w.slack
+        .updates()
+        .some(
+          (u) => u.body.ts === plan.result?.ts && /rejected/i.test(allText(u.body)) && buttonsOf(u.body).length === 0,
+        ),
+    );
     expect(await app.count()).toBe(ROWS);
   });
 
-  test('no AWS call was made', () => {
+  test('Slack down: the CLI declares and requests (exit 0); when Slack is back the card, the notes and the plan with its buttons land, and Approve works', async () => {
+    await app.query('DELETE FROM users WHERE id > 10');
+    w.slack.down = true;
+    try {
+      const declared = await cli(['incident', 'sev2', 'Slack is down']);
+      expect(declared.code, describeRun(declared)).toBe(0);
+      const number = declaredIn(declared);
+      expect(declared.stdout).toMatch(/card could not be posted/);
+      // Paging does not need Slack.
+      await waitUntil(`on-call paged for INC-${number}`, () => w.triggersOf(number).length === 1, 15_000);
+      const ack = await cli(['incident', 'ack', `INC-${number}`], tokens.cto);
+      expect(ack.code, describeRun(ack)).toBe(0);
+      await waitUntil('PagerDuty acknowledge', () => w.followUpsOf(number, 'acknowledge').length === 1, 15_000);
+
+      const requested = await cli(['--no-wait', 'dr', 'restore', ENV, 'latest']);
+      expect(requested.code, describeRun(requested)).toBe(0);
+      const job = jobNumberIn(requested.stdout)!;
+      await waitUntil(
+        `JOB-${job} to await approval`,
+        async () => (await jobRow(w, job))?.state === 'awaiting_approval',
+        20_000,
+      );
+      const waitingPlan = await waitUntil(
+        'the plan in the outbox',
+        async () =>
+          (await w.sql.query('SELECT id FROM slack_outbox WHERE plan_of = $1 AND sent_at IS NULL', [job])).rows[0],
+      );
+      expect(waitingPlan).toBeDefined();
+      expect((await w.sql.query('SELECT approval_ts FROM recovery_jobs WHERE number = $1', [job])).rows[0]).toEqual({
+        approval_ts: null,
+      });
+      expect(cardsOf(number)).toEqual([]);
+      expect(
+        w.slack.delivered().filter((c) => new RegExp(`\\b(INC-${number}|JOB-${job})\\b`).test(allText(c.body))),
+      ).toEqual([]);
+      // The two notes about the incident, the request's note and the plan.
+      expect(await pendingOutbox()).toBeGreaterThanOrEqual(4);
+
+      w.slack.down = false;
+      // Slack answers again; the next API command (once the late-card grace of 5 s has passed) delivers it all.
+      const declaredAt = ((await w.incidentRow(number))!.declared_at as Date).getTime();
+      await waitUntil('the late-card grace to pass', () => Date.now() > declaredAt + 5_500, 15_000);
+      const status = await cli(['incident', 'status', `INC-${number}`]);
+      expect(status.code, describeRun(status)).toBe(0);
+      expect(status.stdout).toContain(`INC-${number}`);
+      await waitUntil('the outbox to empty', async () => (await pendingOutbox()) === 0, 20_000);
+
+      const cards = cardsOf(number);
+      expect(cards, JSON.stringify(cards.map((c) => [c.at, allText(c.body)]))).toHaveLength(1);
+      expect(String((await w.incidentRow(number))?.card_ts)).toBe(String(cards[0]!.result?.ts));
+      const notes = cliNotesIn(cards[0]!);
+      // (The request's note too: this is the one open incident.)
+      expect(notes.map((n) => /ran `([^`]+)`/.exec(n)?.[1])).toEqual([
+        '/incident sev2 Slack is down',
+        `/incident ack INC-${number}`,
+        `/dr restore ${ENV} latest`,
+      ]);
+
+      // The plan is the real plan message, with its buttons, recorded as the job's approval message.
+      const plan = await planWithButtons(job, 1_000);
+      expect(buttonsOf(plan.body).map((b) => b.label)).toEqual(['Approve', 'Reject']);
+      expect(plan.body.channel).toBe(EMERGENCY);
+      expect(
+        (await w.sql.query('SELECT approval_channel, approval_ts FROM recovery_jobs WHERE number = $1', [job])).rows[0],
+      ).toEqual({
+        approval_channel: EMERGENCY,
+        approval_ts: String(plan.result?.ts),
+      });
+      expect(
+        w.slack
+          .delivered()
+          .filter(
+            (c) =>
+              c.body.thread_ts === undefined &&
+              buttonsOf(c.body).some((b) => b.actionId === 'job_approve' && b.value === String(job)),
+          ),
+      ).toHaveLength(1);
+
+      const click = await clickButton(w, plan, 'Approve', USERS.cto);
+      expect(click.status).toBe(200);
+      await waitUntil(`JOB-${job} to succeed`, async () => (await jobRow(w, job))?.state === 'succeeded', 40_000);
+      expect(await app.count()).toBe(ROWS);
+      // Its progress and result are in the late plan's thread, and the plan says how it ended.
+      await waitUntil("the result in the late plan's thread", () =>
+        w
+          .threadOf(plan)
+          .some((c) => c.result !== undefined && new RegExp(`JOB-${job} succeeded`).test(allText(c.body))),
+      );
+      await waitUntil('the late plan updated', () =>
+        w.slack.updates().some((u) => u.body.ts === plan.result?.ts && /succeeded/.test(allText(u.body))),
+      );
+    } finally {
+      w.slack.down = false;
+    }
+  });
+
+  test('no AWS call was made, and no token reached a log line', () => {
     expect(aws.calls).toEqual([]);
+    expect(w.output().filter((l) => Object.values(tokens).some((t) => l.includes(t)))).toEqual([]);
   });
 });

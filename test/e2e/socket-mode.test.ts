@@ -6,6 +6,7 @@ import { rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
+import { adminToken } from '../support/cli.js';
 import { createTestDatabase, dropQueuePrefix, uniqueQueuePrefix, type TestDatabase } from '../support/db.js';
 import { allText, linesWithSecrets, stillAfter } from '../support/e2e.js';
 import { FakePagerDuty } from '../support/fake-pagerduty.js';
@@ -224,6 +225,32 @@ describe('Lifeline in Socket Mode', () => {
     const { rows } = await sql.query<{ acknowledged_by: string | null }>('SELECT acknowledged_by FROM incidents WHERE number = $1', [incidentNumber]);
     expect(rows[0]?.acknowledged_by).toBe(USERS.oncall);
     await stillAfter('one acknowledge, no further page', () => pd.events.filter((e) => e.event_action === 'acknowledge').length === 1 && pd.triggers().length === 1, 500);
+  });
+
+  test('/api/v1 is served on PORT too (installerOptions.port): 401 without a token; a lifeline-admin token declares', async () => {
+    const refused = await fetch(`${lifeline.baseUrl}/api/v1/commands`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"command":"/incident","text":"sev4 x"}',
+    });
+    expect(refused.status).toBe(401);
+    const token = await adminToken(USERS.lead, lifeline.env());
+    const before = await incidentCount();
+    const answer = await fetch(`${lifeline.baseUrl}/api/v1/commands`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify({ command: '/incident', text: 'sev4 Declared through the API in Socket Mode' }),
+    });
+    expect(answer.status).toBe(200);
+    const body = (await answer.json()) as { ok: boolean; incident: string };
+    expect(body.ok).toBe(true);
+    expect(await incidentCount()).toBe(before + 1);
+    const resolved = await fetch(`${lifeline.baseUrl}/api/v1/commands`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify({ command: '/incident', text: `resolve ${body.incident}` }),
+    });
+    expect(resolved.status).toBe(200);
   });
 
   test('the app token never reaches the output or Slack; SIGTERM closes the socket and exits 0', async () => {

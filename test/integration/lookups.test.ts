@@ -15,8 +15,9 @@ import { parseConfigText } from '../../src/config.js';
 import { createPool, type Db } from '../../src/db/pool.js';
 import { createLookupsQueue, LOOKUP_CONCURRENCY, lookupTrigger, startLookupsWorker } from '../../src/jobs/recovery-queue.js';
 import { createLogger } from '../../src/log.js';
-import type { QueryDeps, QueryRequest } from '../../src/recovery/queries.js';
-import { createQueryAnswerer } from '../../src/slack/recovery-answers.js';
+import type { QueryDeps, QueryRequest, QueryWhat } from '../../src/recovery/queries.js';
+import { sectionText } from '../../src/slack/blocks.js';
+import { createInProcessAnswerer, createQueryAnswerer } from '../../src/slack/recovery-answers.js';
 import { AwsGate } from '../support/aws-gate.js';
 import { createTestDatabase, dropQueuePrefix, TEST_REDIS_URL, uniqueQueuePrefix, type TestDatabase } from '../support/db.js';
 import { FakeAws } from '../support/fake-aws.js';
@@ -78,6 +79,12 @@ function repliesTo(request: QueryRequest): string[] {
   return chat.calls.filter((c) => c.kind === 'respond' && c.channel === request.responseUrl).map((c) => c.message.text ?? '');
 }
 
+/** The lookup as the API asks it: no response_url, user or channel. */
+function logsWhat(request: QueryRequest): QueryWhat {
+  if (request.kind !== 'logs') throw new Error('a logs lookup expected');
+  return { kind: 'logs', env: request.env, service: request.service, sinceMs: request.sinceMs, filter: request.filter };
+}
+
 describe('lookup timeout', () => {
   test('a log read slower than the timeout is stopped: the asker is told, nothing is posted, the AWS call is abandoned', async () => {
     gate.hold('FilterLogEvents');
@@ -106,6 +113,34 @@ describe('lookup timeout', () => {
     for (const reply of replies) expect(reply.message.text ?? '').not.toMatch(/took longer|failed/);
     expect(replies.map((c) => JSON.stringify(c.message))).toContainEqual(expect.stringContaining('GET /health 200'));
     expect(chat.calls.filter((c) => c.kind === 'post')).toEqual([]);
+  });
+});
+
+describe('lookups answered in the API response', () => {
+  test('a log read slower than the timeout is stopped there too: an error reply, the AWS call abandoned', async () => {
+    gate.hold('FilterLogEvents');
+    const what = logsWhat(logsLookup());
+    const started = Date.now();
+    const reply = await createInProcessAnswerer(deps, TIMEOUT_MS)(what);
+    const elapsed = Date.now() - started;
+
+    expect(elapsed).toBeGreaterThanOrEqual(TIMEOUT_MS - 20);
+    expect(elapsed).toBeLessThan(TIMEOUT_MS + 1_500);
+    expect(reply.failure).toEqual({ kind: 'error' });
+    expect(reply.text).toMatch(/^:x: That lookup took longer than \d+ s and was stopped\./);
+    await waitUntil('the held FilterLogEvents call to be abandoned', () => gate.abandoned === 1, 5_000);
+  });
+
+  test('a log read in time answers with the bounded messages Slack would get, joined; nothing to Slack', async () => {
+    const request = logsLookup();
+    const what = logsWhat(request);
+    const reply = await createInProcessAnswerer(deps, TIMEOUT_MS)(what);
+    await createQueryAnswerer(deps, chat, TIMEOUT_MS)(request);
+    const inSlack = chat.calls.filter((c) => c.kind === 'respond' && c.channel === request.responseUrl);
+
+    expect(reply.failure).toBeUndefined();
+    expect(reply.text).toContain('GET /health 200');
+    expect(reply.text).toBe(inSlack.map((c) => sectionText(c.message).text).join('\n'));
   });
 });
 

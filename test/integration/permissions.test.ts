@@ -3,6 +3,7 @@
 // API drive them. Slack is MemoryChat; the queues are recorders, so "nothing was started" is visible.
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import { MemoryChat } from '../../src/adapters/chat-memory.js';
+import { tokenIssuer } from '../../src/api/bot.js';
 import { latestAudit, type AuditEntry } from '../../src/audit/store.js';
 import { drCommand } from '../../src/commands/dr.js';
 import { incidentCommand } from '../../src/commands/incident.js';
@@ -66,7 +67,7 @@ function lifeline(file: FileConfig): Lifeline {
   const recovery = new RecoveryService({
     db,
     file,
-    notifier: createSlackRecoveryNotifier(chat, async () => undefined),
+    notifier: createSlackRecoveryNotifier(chat, { keepText: async () => undefined, keepPlan: async () => undefined }),
     queue: {
       plan: async (job) => void started.planned.push(job),
       run: async () => undefined,
@@ -75,7 +76,10 @@ function lifeline(file: FileConfig): Lifeline {
     log,
   });
   const query = async (what: QueryWhat) => void started.lookups.push(what);
-  const commands = { incident: incidentCommand(incidents, file), dr: drCommand({ db, file, recovery, query }) };
+    const commands = {
+    incident: incidentCommand({ incidents, file }),
+    dr: drCommand({ db, file, recovery, tokens: tokenIssuer(db), query }),
+  };
   return { incidents, recovery, chat, started, commands };
 }
 
@@ -160,6 +164,7 @@ describe('the command tables say who may run each entry, and the services hold t
     '/dr backup <env>': { command: 'dr', text: 'backup staging' },
     '/dr backups <env>': { command: 'dr', text: 'backups staging' },
     '/dr drill <env>': { command: 'dr', text: 'drill staging' },
+    '/dr token [revoke]': { command: 'dr', text: 'token' },
     '/dr help': { command: 'dr', text: 'help' },
   };
 

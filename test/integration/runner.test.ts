@@ -126,7 +126,7 @@ class Probe {
 }
 
 const probe = new Probe();
-const notifier = () => createSlackRecoveryNotifier(chat, async () => undefined);
+const notifier = () => createSlackRecoveryNotifier(chat, { keepText: async () => undefined, keepPlan: async () => undefined });
 
 function runner(options: { db?: Db; storeFor?: (url: string) => BackupStore } = {}): RecoveryRunner {
   const restore = restoreKind({

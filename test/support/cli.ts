@@ -74,3 +74,37 @@ export function killCliChildren(): void {
 export function describeRun(run: CliResult): string {
   return `exit ${run.code}\nstdout:\n${run.stdout}\nstderr:\n${run.stderr}`;
 }
+
+export const ADMIN_MAIN = fileURLToPath(new URL('../../dist/cli/admin.js', import.meta.url));
+
+/** Runs `lifeline-admin <args…>` (node dist/cli/admin.js) with exactly this environment: the server's own. */
+export function runAdmin(args: readonly string[], env: Record<string, string>, timeoutMs = 30_000): Promise<CliResult> {
+  return new Promise<CliResult>((resolve, reject) => {
+    const child = spawn(process.execPath, [ADMIN_MAIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString('utf8')));
+    child.stderr!.on('data', (chunk: Buffer) => (err += chunk.toString('utf8')));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      const what = `lifeline-admin ${args.join(' ')}`;
+      reject(new Error(`${what} did not exit within ${timeoutMs} ms\nstdout:\n${out}\nstderr:\n${err}`));
+    }, timeoutMs);
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? (signal ? -1 : 0), stdout: out, stderr: err });
+    });
+  });
+}
+
+/** A token lifeline-admin printed (its only stdout line); throws with the run when there is none. */
+export async function adminToken(user: string, env: Record<string, string>, days?: number): Promise<string> {
+  const run = await runAdmin(['token', 'create', user, ...(days === undefined ? [] : ['--days', String(days)])], env);
+  const token = run.stdout.trim();
+  if (run.code !== 0 || !/^llt_[A-Za-z0-9_-]{43}$/.test(token)) throw new Error(`lifeline-admin gave no token:\n${describeRun(run)}`);
+  return token;
+}

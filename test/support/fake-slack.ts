@@ -28,6 +28,8 @@ export class FakeSlack {
   readonly refusedResponses: ResponseUrlPost[] = [];
   /** Status codes to answer the next Web API calls with (consumed in order); empty = answer normally. */
   readonly failures: { method: string; status: number; error?: string }[] = [];
+  /** While true, every Web API call is answered 503, as by a Slack that is down (response_url posts too). */
+  down = false;
   private server: Server | undefined;
   private counter = 0;
   private responseCounter = 0;
@@ -37,6 +39,15 @@ export class FakeSlack {
     this.server = createServer((req, res) => {
       void readBody(req).then((body) => {
         const path = (req.url ?? '').split('?')[0] ?? '';
+        if (this.down) {
+          if (!path.startsWith('/response/')) {
+            const method = path.replace(/^\/api\//, '');
+            this.calls.push({ method, body, at: Date.now(), authorization: req.headers.authorization });
+          }
+          res.writeHead(503, { 'content-type': 'text/plain' });
+          res.end('Slack is down');
+          return;
+        }
         if (path.startsWith('/response/')) {
           const post = { id: path.slice('/response/'.length), body, at: Date.now() };
           if (this.responses.filter((r) => r.id === post.id).length >= RESPONSE_URL_USES) {
@@ -77,6 +88,11 @@ export class FakeSlack {
 
   newResponseUrl(): string {
     return `${this.url}/response/r${++this.responseCounter}`;
+  }
+
+  /** chat.postMessage calls Slack took (answered with a ts), not the ones it failed. */
+  delivered(channel?: string): SlackCall[] {
+    return this.posts(channel).filter((c) => c.result?.ts !== undefined);
   }
 
   posts(channel?: string): SlackCall[] {

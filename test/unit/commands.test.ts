@@ -15,7 +15,7 @@ const DECLARE_USAGE = 'Usage: `/incident sev1|sev2|sev3|sev4 <title>`';
 /** The parsed arguments, with no service at all behind the command. */
 function parse(text: string): unknown {
   const { service, calls } = fakeService();
-  const command = incidentCommand(service, FILE);
+  const command = incidentCommand({ incidents: service, file: FILE });
   const { entry, word, rest } = route(command, text);
   const args = entry.parse(rest, word);
   expect(calls).toEqual([]);
@@ -25,7 +25,7 @@ function parse(text: string): unknown {
 /** Runs the command through `execute` and returns the refusal; asserts that nothing reached the service. */
 async function refusal(text: string): Promise<UserError> {
   const { service, calls } = fakeService();
-  const command = incidentCommand(service, FILE);
+  const command = incidentCommand({ incidents: service, file: FILE });
   let caught: unknown;
   try {
     await execute(command, text, CTX);
@@ -59,7 +59,7 @@ function workingService() {
 
 async function run(text: string, ctx: CommandContext = CTX): Promise<{ text: string; calls: ServiceCall[] }> {
   const { service, calls } = workingService();
-  const reply = await execute(incidentCommand(service, FILE), text, ctx);
+  const reply = await execute(incidentCommand({ incidents: service, file: FILE }), text, ctx);
   return { text: reply?.text ?? '(no reply)', calls };
 }
 
@@ -262,7 +262,7 @@ describe('/incident declare', () => {
     const { service } = fakeService({
       declare: () => Promise.resolve({ incident: makeIncident({ number: 9, severity: 'sev2', card: undefined }), cardError: 'channel_not_found' }),
     });
-    const reply = await execute(incidentCommand(service, FILE), 'sev2 x', CTX);
+    const reply = await execute(incidentCommand({ incidents: service, file: FILE }), 'sev2 x', CTX);
     expect(reply?.text).toBe('Declared *INC-9* (SEV2); its card could not be posted (channel_not_found). Paging has started.');
   });
 });
@@ -270,7 +270,7 @@ describe('/incident declare', () => {
 describe('/incident routing and help', () => {
   it('an unknown subcommand is refused with the full help', async () => {
     const { service } = fakeService();
-    const command = incidentCommand(service, FILE);
+    const command = incidentCommand({ incidents: service, file: FILE });
     const e = await refusal('frobnicate INC-1');
     expect(e.message).toBe('Unknown subcommand "frobnicate".');
     expect(e.usage).toBe(helpText(command));
@@ -278,7 +278,7 @@ describe('/incident routing and help', () => {
 
   it('empty text is refused with the full help', async () => {
     const { service } = fakeService();
-    const command = incidentCommand(service, FILE);
+    const command = incidentCommand({ incidents: service, file: FILE });
     const e = await refusal('');
     expect(e.message).toBe('Say what to do.');
     expect(e.usage).toBe(helpText(command));
@@ -286,7 +286,7 @@ describe('/incident routing and help', () => {
 
   it('help lists every entry of the table, as usage from the same table', async () => {
     const { service, calls } = fakeService();
-    const command = incidentCommand(service, FILE);
+    const command = incidentCommand({ incidents: service, file: FILE });
     const reply = (await execute(command, 'help', CTX))!;
     expect(calls).toEqual([]);
     // The help is plain text: its `<title>` is shown as typed, not taken for Slack markup.
@@ -305,7 +305,7 @@ describe('/incident routing and help', () => {
 
   it('HELP works in any case', async () => {
     const { service } = fakeService();
-    const command = incidentCommand(service, FILE);
+    const command = incidentCommand({ incidents: service, file: FILE });
     await expect(execute(command, 'HELP', CTX)).resolves.toEqual({ text: md`${helpText(command)}`.text });
   });
 });

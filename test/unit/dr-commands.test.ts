@@ -31,7 +31,13 @@ function refusal(work: () => unknown): string {
 }
 
 const untouchable = new Proxy({}, { get: () => () => Promise.reject(new Error('the service must not be called')) }) as RecoveryService;
-const command = drCommand({ db: undefined as never, file: FILE, recovery: untouchable, query: () => Promise.reject(new Error('no query expected')) });
+const command = drCommand({
+  db: undefined as never,
+  file: FILE,
+  recovery: untouchable,
+  query: () => Promise.reject(new Error('no query expected')),
+  tokens: { create: () => Promise.reject(new Error('no token expected')), revokeAll: () => Promise.reject(new Error('no token expected')) },
+});
 
 describe('/dr restore parsing', () => {
   test('the four sources', () => {

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { backupFileName, parseBackupName, sortNewestFirst } from '../backups/names.js';
 import { createFileStore } from '../backups/file-store.js';
-import { takeBackup, writeSidecar } from '../backups/take.js';
+import { publishBackup, takeBackup } from '../backups/take.js';
 import { quoteIdent } from '../recovery/pg-tools.js';
 import { SetupError } from './errors.js';
 
@@ -173,7 +173,7 @@ export async function firstBackup(url: string, folder: string, prefix: string): 
   const name = backupFileName(prefix, new Date());
   try {
     const taken = await takeBackup(url, store, name);
-    await writeSidecar(store, name, taken.sha256);
+    await publishBackup(store, taken, url);
   } catch (err) {
     throw new SetupError(`the first backup of the sample database failed: ${(err as Error).message}`);
   }

@@ -84,6 +84,17 @@ async function countRows(client: pg.Client): Promise<Record<string, number>> {
  */
 export async function takeBackup(url: string, store: BackupStore, name: string, options: { signal?: AbortSignal; tools?: PgToolOptions } = {}): Promise<TakenBackup> {
   const { conn, scrub } = connectionOf(url);
+  return takeBackupOf(conn, scrub, store, name, options);
+}
+
+/** takeBackup of a connection already taken apart (the database a restore set aside, say). */
+export async function takeBackupOf(
+  conn: PgConnection,
+  scrub: (text: string) => string,
+  store: BackupStore,
+  name: string,
+  options: { signal?: AbortSignal; tools?: PgToolOptions } = {},
+): Promise<TakenBackup> {
   throwIfAborted(options.signal, 'the backup');
   const pending = pendingName(name, randomBytes(4).toString('hex'));
   const started = Date.now();

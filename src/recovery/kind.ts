@@ -26,5 +26,5 @@ export interface KindDefinition {
   /** After a failed step: put things back if possible; returns what was done, for the report. */
   onFailure?(ctx: StepContext, failedStep: string): Promise<string | undefined>;
   /** The headline and the verification lines of a finished job, from its state. */
-  summarise(ctx: StepContext, succeeded: boolean): { headline: string; verified: string[] };
+  summarise(ctx: StepContext, succeeded: boolean): { headline: string; verified: string[]; incomplete?: boolean };
 }

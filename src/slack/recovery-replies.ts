@@ -6,6 +6,7 @@ import type { Reply } from '../commands/registry.js';
 import { formatDuration, formatUtc, formatUtcSeconds } from '../incidents/format.js';
 import { describeJob, jobId, type RecoveryJob, type StepRecord } from '../recovery/model.js';
 import type { JobSummary } from '../recovery/ports.js';
+import type { DrillRecord } from '../backups/catalogue.js';
 import type { BackupCatalogue, BackupListing, EnvStatus } from '../recovery/queries.js';
 import { escapeMrkdwn, mention, sections } from './blocks.js';
 
@@ -65,7 +66,7 @@ export function progressMessage(job: RecoveryJob, steps: readonly StepRecord[], 
 }
 
 export function resultMessage(job: RecoveryJob, steps: readonly StepRecord[], summary: JobSummary): ChatMessage {
-  const icon = summary.succeeded ? ':white_check_mark:' : job.state === 'cancelled' ? ':no_entry_sign:' : ':x:';
+  const icon = summary.succeeded ? (summary.incomplete ? ':warning:' : ':white_check_mark:') : job.state === 'cancelled' ? ':no_entry_sign:' : ':x:';
   const timings = steps.map((s) => `• ${escapeMrkdwn(s.name)}: ${s.finishedAt ? formatDuration(s.finishedAt.getTime() - s.startedAt.getTime()) : 'did not finish'}`);
   const text = [
     `${icon} *${jobId(job.number)} ${outcomeWord(summary)}: ${escapeMrkdwn(summary.headline)}*`,
@@ -82,7 +83,7 @@ export function resultMessage(job: RecoveryJob, steps: readonly StepRecord[], su
  */
 export function scheduledResultMessage(job: RecoveryJob, steps: readonly StepRecord[], summary: JobSummary): ChatMessage {
   if (summary.succeeded) {
-    const line = `:white_check_mark: ${jobId(job.number)} ${summary.headline}${job.params.kind === 'drill' && summary.verified.length > 0 ? ` ${summary.verified.slice(0, 2).join('; ')}.` : ''}`;
+    const line = `${summary.incomplete ? ':warning:' : ':white_check_mark:'} ${jobId(job.number)} ${summary.headline}${job.params.kind === 'drill' && summary.verified.length > 0 ? ` ${summary.verified.slice(0, 2).join('; ')}.` : ''}`;
     return { text: line };
   }
   const text = [
@@ -121,14 +122,24 @@ function size(bytes: number): string {
   return `${(bytes / 1024).toFixed(1)} KB`;
 }
 
+const FUTURE_TAG = ' _(time in the future, never latest)_';
+
+/** "passed", or "passed, 2 checks skipped": a pass with a skipped check is not a full pass. */
+function drillVerdict(drill: DrillRecord, failed: string): string {
+  if (!drill.passed) return failed;
+  const n = drill.skippedChecks.length;
+  return n === 0 ? 'passed' : `passed, ${n} check${n === 1 ? '' : 's'} skipped (${drill.skippedChecks.map((c) => c.check).join(', ')})`;
+}
+
 export function renderBackupListing(listing: BackupListing): Reply {
   const now = Date.now();
   const lines = [`*Backups of ${listing.env}* in ${escapeMrkdwn(listing.location)}, newest first (RPO ${formatDuration(listing.rpoMinutes * 60_000)}):`];
   if (listing.backups.length === 0) lines.push('_No backups._');
   for (const b of listing.backups) {
     const age = formatDuration(now - b.takenAt.getTime());
-    const tag = b.safetyCopy ? ' _(safety copy taken before a restore)_' : '';
-    lines.push(`• \`${b.name}\` ${formatUtc(b.takenAt)}, ${size(b.size)}, ${age} old, ${b.withinRpo ? 'inside RPO' : '*outside RPO*'}${tag}`);
+    const tag = `${b.safetyCopy ? ' _(safety copy taken before a restore)_' : ''}${b.inFuture ? FUTURE_TAG : ''}`;
+    const when = b.inFuture ? '' : `, ${age} old, ${b.withinRpo ? 'inside RPO' : '*outside RPO*'}`;
+    lines.push(`• \`${b.name}\` ${formatUtc(b.takenAt)}, ${size(b.size)}${when}${tag}`);
   }
   if (listing.snapshots) {
     lines.push('*RDS snapshots*');
@@ -145,12 +156,12 @@ export function renderBackupCatalogue(c: BackupCatalogue): Reply {
   const lines = [
     `*Backups of ${c.env}* in ${escapeMrkdwn(c.location)}, newest first (RPO ${formatDuration(c.rpoMinutes * 60_000)}, kept ${c.retentionDays} days):`,
     c.lastDrill
-      ? `Last drill: ${c.lastDrill.passed ? ':white_check_mark: passed' : ':x: *failed*'} ${formatDuration(now - c.lastDrill.finishedAt.getTime())} ago with \`${c.lastDrill.backupName}\`${c.lastDrill.restoreMs !== undefined ? `, restore ${formatDuration(c.lastDrill.restoreMs)}` : ''}.`
+      ? `Last drill: ${c.lastDrill.passed ? (c.lastDrill.skippedChecks.length > 0 ? ':warning: ' : ':white_check_mark: ') : ':x: '}${drillVerdict(c.lastDrill, '*failed*')} ${formatDuration(now - c.lastDrill.finishedAt.getTime())} ago with \`${c.lastDrill.backupName}\`${c.lastDrill.restoreMs !== undefined ? `, restore ${formatDuration(c.lastDrill.restoreMs)}` : ''}.`
       : 'Last drill: _none yet_ (`/dr drill ' + c.env + '` runs one).',
   ];
   if (c.backups.length === 0) lines.push('_No backups._');
   for (const b of c.backups) {
-    const age = formatDuration(now - b.takenAt.getTime());
+    const age = b.inFuture ? 'time in the future' : `${formatDuration(now - b.takenAt.getTime())} old`;
     const checksum = b.catalogue
       ? b.catalogue.checkedAt
         ? `sha256 ${b.catalogue.sha256.slice(0, 12)} checked`
@@ -158,9 +169,9 @@ export function renderBackupCatalogue(c: BackupCatalogue): Reply {
       : b.hasSidecar
         ? 'checksum file, not in the catalogue'
         : 'no checksum (not taken by Lifeline)';
-    const drill = b.lastDrill ? `, drill ${b.lastDrill.passed ? 'passed' : '*failed*'} ${formatUtc(b.lastDrill.finishedAt)}` : '';
-    const tag = b.safetyCopy ? ' _(safety copy)_' : '';
-    lines.push(`• \`${b.name}\` ${age} old, ${size(b.size)}, ${checksum}${drill}${b.withinRpo ? '' : ', outside RPO'}${tag}`);
+    const drill = b.lastDrill ? `, drill ${drillVerdict(b.lastDrill, '*failed*')} ${formatUtc(b.lastDrill.finishedAt)}` : '';
+    const tag = `${b.safetyCopy ? ' _(safety copy)_' : ''}${b.inFuture ? FUTURE_TAG : ''}`;
+    lines.push(`• \`${b.name}\` ${age}, ${size(b.size)}, ${checksum}${drill}${b.withinRpo || b.inFuture ? '' : ', outside RPO'}${tag}`);
   }
   const text = lines.join('\n');
   return { text, blocks: sections(text) };

@@ -56,8 +56,8 @@ export function backupKind(deps: BackupKindDeps): KindDefinition {
     async plan(ctx) {
       const { env } = ctx;
       const lines = [
-        `Back up the ${ctx.job.env} database ${databaseLabel(env.database.url)} into ${env.backups.store} as ${env.backups.prefix}_<now>.dump (pg_dump custom format), ` +
-          'read the stored copy back (SHA-256, pg_restore --list), keep its checksum beside it and in the catalogue.',
+        `Back up the ${ctx.job.env} database ${databaseLabel(env.database.url)} into ${env.backups.store} (pg_dump custom format) under a pending name, ` +
+          `read the stored copy back (SHA-256, pg_restore --list), and only then name it ${env.backups.prefix}_<now>.dump, with its checksum beside it and in the catalogue.`,
         `Then retention: backups older than ${env.backups.retention_days} days are deleted, never the newest one nor the newest that passed a drill.`,
       ];
       if (scheduled(ctx) && env.database.rds_instance) lines.push(`The day's first slot also takes an RDS snapshot of ${env.database.rds_instance}.`);

@@ -62,7 +62,15 @@ export async function runFirstBackup(options: FirstBackupOptions): Promise<strin
     const notifier = createSlackRecoveryNotifier(options.chat, (text, channel) => queueForSlack(db, { channel, text }));
     const alerts = new AlertDesk({ db, pager: options.pager, chat: options.chat, file, log });
     const rpo = new RpoWatch({ file, storeFor: createBackupStore, alerts, observe: () => undefined, log });
-    const backup = backupKind({ db, storeFor: createBackupStore, rds: options.rds, alerts, rpo, observe: () => undefined, log });
+    const backup = backupKind({
+      db,
+      storeFor: createBackupStore,
+      rds: options.rds,
+      alerts,
+      rpo,
+      observe: () => undefined,
+      log,
+    });
     // No queue: each trigger is remembered and run right here, in order.
     const planned: number[] = [];
     const queued: number[] = [];
@@ -72,13 +80,28 @@ export async function runFirstBackup(options: FirstBackupOptions): Promise<strin
       expireAt: async () => undefined,
     };
     const service = new RecoveryService({ db, file, notifier, queue, log });
-    const runner = new RecoveryRunner({ db, file, notifier, queue, kinds: backupOnly(backup), approvers: () => service.approvers(), log });
-    const job = await service.request({ env: options.env, params: { kind: 'backup', trigger: 'command' }, actor: options.requestedBy, channel: options.channel });
+    const runner = new RecoveryRunner({
+      db,
+      file,
+      notifier,
+      queue,
+      kinds: backupOnly(backup),
+      approvers: () => service.approvers(),
+      log,
+    });
+    const job = await service.request({
+      env: options.env,
+      params: { kind: 'backup', trigger: 'command' },
+      actor: options.requestedBy,
+      channel: options.channel,
+    });
     for (const number of planned.splice(0)) await runner.plan(number);
     for (const number of queued.splice(0)) await runner.run(number);
     const done = await getJob(db, job.number);
     if (done?.state !== 'succeeded') {
-      throw new SetupError(`the first backup of the sample database (${jobId(job.number)}) ${done?.state ?? 'vanished'}: ${done?.outcome ?? 'no outcome'}`);
+      throw new SetupError(
+        `the first backup of the sample database (${jobId(job.number)}) ${done?.state ?? 'vanished'}: ${done?.outcome ?? 'no outcome'}`,
+      );
     }
     return done.outcome ?? '';
   } finally {

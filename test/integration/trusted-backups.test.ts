@@ -29,7 +29,11 @@ import { drillKind } from '../../src/recovery/kinds/drill.js';
 import { restoreKind } from '../../src/recovery/kinds/restore.js';
 import type { JobParams, RecoveryJob } from '../../src/recovery/model.js';
 import { backupCatalogue, listBackups, type QueryDeps } from '../../src/recovery/queries.js';
-import { renderBackupCatalogue, renderBackupListing, scheduledResultMessage } from '../../src/slack/recovery-replies.js';
+import {
+  renderBackupCatalogue,
+  renderBackupListing,
+  scheduledResultMessage,
+} from '../../src/slack/recovery-replies.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { testConfigYaml } from '../support/test-config.js';
 
@@ -67,14 +71,19 @@ const fingerprint = () =>
 
 const counts = () =>
   withClient(app.url, async (c) => {
-    const { rows } = await c.query<{ u: string; o: string }>('SELECT (SELECT count(*) FROM users)::text AS u, (SELECT count(*) FROM orders)::text AS o');
+    const { rows } = await c.query<{ u: string; o: string }>(
+      'SELECT (SELECT count(*) FROM users)::text AS u, (SELECT count(*) FROM orders)::text AS o',
+    );
     return { 'public.orders': Number(rows[0]?.o), 'public.users': Number(rows[0]?.u) };
   });
 
 /** Databases beside the app's (a restore's fresh, old or failed copy, a drill's scratch one). */
 const leftovers = () =>
   withClient(ADMIN_URL, async (c) => {
-    const { rows } = await c.query<{ datname: string }>('SELECT datname FROM pg_database WHERE starts_with(datname, $1) AND datname <> $1', [app.name]);
+    const { rows } = await c.query<{ datname: string }>(
+      'SELECT datname FROM pg_database WHERE starts_with(datname, $1) AND datname <> $1',
+      [app.name],
+    );
     return rows.map((r) => r.datname);
   });
 
@@ -88,7 +97,12 @@ function kinds(): Record<'backup' | 'restore' | 'drill', KindDefinition> {
   return {
     backup: backupKind({ db, storeFor: createBackupStore, rds, alerts, rpo, observe: () => undefined, log }),
     restore: restoreKind({ db, storeFor: createBackupStore, rds, parallelJobs: 2, pollSeconds: 1, maxWaitSeconds: 10 }),
-    drill: drillKind({ db, storeFor: createBackupStore, parallelJobs: 2, observe: (env, passed, ms, skipped) => observeDrill(metrics, env, passed, ms, skipped) }),
+    drill: drillKind({
+      db,
+      storeFor: createBackupStore,
+      parallelJobs: 2,
+      observe: (env, passed, ms, skipped) => observeDrill(metrics, env, passed, ms, skipped),
+    }),
   };
 }
 
@@ -109,7 +123,13 @@ async function runJob(params: JobParams): Promise<Ran> {
      VALUES ($1, 'prod', $2, $3, 'U0LEAD', 'C0EMERGENCY', 'running', false) RETURNING number`,
     [params.kind, `prod/${params.kind}-${++jobs}`, JSON.stringify(params)],
   );
-  const job = { number: rows[0]!.number, kind: params.kind, env: 'prod', params, createdAt: new Date() } as unknown as RecoveryJob;
+  const job = {
+    number: rows[0]!.number,
+    kind: params.kind,
+    env: 'prod',
+    params,
+    createdAt: new Date(),
+  } as unknown as RecoveryJob;
   const env = file.environments.prod!;
   const ctx: StepContext = { job, env, state: {}, signal: new AbortController().signal, note: () => undefined };
   const plan = await kind.plan(ctx);
@@ -119,7 +139,13 @@ async function runJob(params: JobParams): Promise<Ran> {
       details.push(await step.run(ctx));
     } catch (err) {
       const recovery = await kind.onFailure?.(ctx, step.name);
-      return { plan, details, failed: { step: step.name, error: err as Error, recovery }, ctx, summary: kind.summarise(ctx, false) };
+      return {
+        plan,
+        details,
+        failed: { step: step.name, error: err as Error, recovery },
+        ctx,
+        summary: kind.summarise(ctx, false),
+      };
     }
   }
   return { plan, details, failed: undefined, ctx, summary: kind.summarise(ctx, true) };
@@ -132,7 +158,14 @@ function dumpElsewhere(name: string): string {
   return path;
 }
 
-const queryDeps = (): QueryDeps => ({ db, file, storeFor: createBackupStore, rds: new MemoryRds(), ecs: new MemoryEcs(), logs: new MemoryLogs() });
+const queryDeps = (): QueryDeps => ({
+  db,
+  file,
+  storeFor: createBackupStore,
+  rds: new MemoryRds(),
+  ecs: new MemoryEcs(),
+  logs: new MemoryLogs(),
+});
 
 beforeAll(async () => {
   state = await createTestDatabase();
@@ -179,7 +212,9 @@ describe('a backup Lifeline made is restored only while its SHA-256 matches the 
     const before = await fingerprint();
 
     const restore = await runJob({ kind: 'restore', source: { type: 'file', name } });
-    expect(restore.plan).toContain(`Lifeline made this backup: preflight checks that its SHA-256 still matches the catalogue (${catalogued.slice(0, 12)}…)`);
+    expect(restore.plan).toContain(
+      `Lifeline made this backup: preflight checks that its SHA-256 still matches the catalogue (${catalogued.slice(0, 12)}…)`,
+    );
     expect(restore.failed?.step).toBe('preflight: target reachable, backup readable and intact');
     expect(restore.failed?.error.message).toBe(
       `backup ${name} is not the file Lifeline made: its sha256 is ${changed.slice(0, 12)}…, the catalogue's is ${catalogued.slice(0, 12)}…`,
@@ -219,8 +254,12 @@ describe('a backup made elsewhere, and the safety copy', () => {
     const restore = await runJob({ kind: 'restore', source: { type: 'latest' } });
     expect(restore.failed, restore.failed?.error.message).toBeUndefined();
     expect(restore.plan).toContain(`from ${name}`);
-    expect(restore.plan).toContain("This backup is not in Lifeline's catalogue (it was made elsewhere), so its checksum could not be checked");
-    expect(restore.details[0]).toContain('no catalogue entry (not made by Lifeline), so its checksum could not be checked');
+    expect(restore.plan).toContain(
+      "This backup is not in Lifeline's catalogue (it was made elsewhere), so its checksum could not be checked",
+    );
+    expect(restore.details[0]).toContain(
+      'no catalogue entry (not made by Lifeline), so its checksum could not be checked',
+    );
     expect(await fingerprint()).toBe(original);
 
     const copy = files().find((f) => f.startsWith('shop_pre-restore_') && f.endsWith('.dump'))!;
@@ -229,14 +268,32 @@ describe('a backup made elsewhere, and the safety copy', () => {
     expect(files().filter((f) => pendingFinalName(f) !== undefined)).toEqual([]);
     const sha = sha256(join(folder, copy));
     expect(readFileSync(join(folder, sidecarName(copy)), 'utf8')).toBe(`${sha}  ${copy}\n`);
-    const { rows } = await db.query<{ env: string; job: number; safety_copy: boolean; sha256: string; size_bytes: string; table_rows: Record<string, number>; checked: boolean }>(
+    const { rows } = await db.query<{
+      env: string;
+      job: number;
+      safety_copy: boolean;
+      sha256: string;
+      size_bytes: string;
+      table_rows: Record<string, number>;
+      checked: boolean;
+    }>(
       'SELECT env, job, safety_copy, sha256, size_bytes, table_rows, checked_at IS NOT NULL AS checked FROM backups WHERE name = $1',
       [copy],
     );
     expect(rows).toEqual([
-      { env: 'prod', job: restore.ctx.job.number, safety_copy: true, sha256: sha, size_bytes: String(readFileSync(join(folder, copy)).length), table_rows: replaced, checked: true },
+      {
+        env: 'prod',
+        job: restore.ctx.job.number,
+        safety_copy: true,
+        sha256: sha,
+        size_bytes: String(readFileSync(join(folder, copy)).length),
+        table_rows: replaced,
+        checked: true,
+      },
     ]);
-    expect(restore.details.find((d) => d.startsWith('Safety copy'))).toMatch(/read back .* 2 tables, 400 rows counted; pg_restore --list reads \d+ entries/);
+    expect(restore.details.find((d) => d.startsWith('Safety copy'))).toMatch(
+      /read back .* 2 tables, 400 rows counted; pg_restore --list reads \d+ entries/,
+    );
 
     // /dr backups: the safety copy's checksum is checked; the other backup has none.
     const text = renderBackupCatalogue(await backupCatalogue(queryDeps(), 'prod')).text;
@@ -271,7 +328,10 @@ describe('drills', () => {
         '– row counts: skipped (the backup was not taken by Lifeline, so none were recorded)',
       ]),
     );
-    const { rows } = await db.query<{ passed: boolean; skipped_checks: unknown }>('SELECT passed, skipped_checks FROM drills WHERE job = $1', [drill.ctx.job.number]);
+    const { rows } = await db.query<{ passed: boolean; skipped_checks: unknown }>(
+      'SELECT passed, skipped_checks FROM drills WHERE job = $1',
+      [drill.ctx.job.number],
+    );
     expect(rows).toEqual([
       {
         passed: true,
@@ -310,7 +370,9 @@ describe('drills', () => {
     const text = await metrics.registry.metrics();
     expect(text).toMatch(/^lifeline_drill_last_passed\{env="prod"\} 1$/m);
     expect(text).toMatch(/^lifeline_drill_last_skipped_checks\{env="prod"\} 0$/m);
-    expect(scheduledResultMessage(drill.ctx.job, [], { succeeded: true, totalMs: 1000, ...drill.summary }).text).toMatch(/^:white_check_mark: /);
+    expect(
+      scheduledResultMessage(drill.ctx.job, [], { succeeded: true, totalMs: 1000, ...drill.summary }).text,
+    ).toMatch(/^:white_check_mark: /);
   }, 120_000);
 });
 
@@ -327,7 +389,13 @@ describe('a backup named in the future', () => {
     const drill = await runJob({ kind: 'drill', trigger: 'command' });
     expect(drill.plan).toContain(`restore ${now}`);
     const alerts = new AlertDesk({ db, pager: new MemoryPager(), chat: new MemoryChat(), file, log });
-    const reading = await new RpoWatch({ file, storeFor: createBackupStore, alerts, observe: () => undefined, log }).check('prod');
+    const reading = await new RpoWatch({
+      file,
+      storeFor: createBackupStore,
+      alerts,
+      observe: () => undefined,
+      log,
+    }).check('prod');
     expect(reading.newest?.name).toBe(now);
 
     const listing = await listBackups(queryDeps(), 'prod');
@@ -341,7 +409,9 @@ describe('a backup named in the future', () => {
     expect(listed.find((l) => l.includes(future))).toContain('_(time in the future, never latest)_');
     expect(listed.find((l) => l.includes(now))).not.toContain('future');
     const catalogued = renderBackupCatalogue(await backupCatalogue(queryDeps(), 'prod')).text.split('\n');
-    expect(catalogued.find((l) => l.includes(future))).toMatch(/time in the future, .*_\(time in the future, never latest\)_/);
+    expect(catalogued.find((l) => l.includes(future))).toMatch(
+      /time in the future, .*_\(time in the future, never latest\)_/,
+    );
 
     const byName = await runJob({ kind: 'restore', source: { type: 'file', name: future } });
     expect(byName.plan).toContain('Its name carries a time in the future');

@@ -93,7 +93,13 @@ export async function startLifeline(config: Config, options: StartOptions = {}):
     log,
   });
   const kinds = {
-    restore: restoreKind({ db, storeFor: createBackupStore, rds: aws.rds, parallelJobs: config.recovery.restoreJobs, ...waits }),
+    restore: restoreKind({
+      db,
+      storeFor: createBackupStore,
+      rds: aws.rds,
+      parallelJobs: config.recovery.restoreJobs,
+      ...waits,
+    }),
     scale: scaleKind({ ecs: aws.ecs, logs: aws.logs, ...waits }),
     redeploy: redeployKind({ ecs: aws.ecs, logs: aws.logs, ...waits }),
     backup: backupKind({

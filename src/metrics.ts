@@ -44,7 +44,7 @@ export function createMetrics(): Metrics {
     }),
     drillSkippedChecks: new Gauge({
       name: 'lifeline_drill_last_skipped_checks',
-      help: "Checks each env's last restore drill could not make (a backup not taken by Lifeline has no checksum or row counts)",
+      help: "Checks each env's last restore drill could not make (a backup Lifeline did not take has none recorded)",
       labelNames: ['env'],
       registers: [registry],
     }),
@@ -93,7 +93,13 @@ export function createMetrics(): Metrics {
  * taken by Lifeline has no checksum or row counts to compare) is 0 there and counted in
  * lifeline_drill_last_skipped_checks, so an alert on the first never mistakes it for a proven backup.
  */
-export function observeDrill(metrics: Metrics, env: string, passed: boolean, restoreMs: number | undefined, skippedChecks: number): void {
+export function observeDrill(
+  metrics: Metrics,
+  env: string,
+  passed: boolean,
+  restoreMs: number | undefined,
+  skippedChecks: number,
+): void {
   metrics.drillPassed.set({ env }, passed && skippedChecks === 0 ? 1 : 0);
   metrics.drillSkippedChecks.set({ env }, skippedChecks);
   if (restoreMs !== undefined) metrics.drillRestore.set({ env }, restoreMs / 1000);

@@ -86,7 +86,11 @@ export async function catalogueOf(db: Queryable, store: string): Promise<Map<str
     duration_ms: number;
     table_rows: Record<string, number>;
     checked_at: Date | null;
-  }>('SELECT name, safety_copy, size_bytes, sha256, duration_ms, table_rows, checked_at FROM backups WHERE store = $1 AND deleted_at IS NULL', [store]);
+  }>(
+    `SELECT name, safety_copy, size_bytes, sha256, duration_ms, table_rows, checked_at
+       FROM backups WHERE store = $1 AND deleted_at IS NULL`,
+    [store],
+  );
   return new Map(
     rows.map((r) => [
       r.name,
@@ -167,7 +171,8 @@ export async function lastDrills(db: Queryable, store: string): Promise<Map<stri
 /** The env's newest drill, whatever its backup. */
 export async function lastDrillOf(db: Queryable, env: string): Promise<DrillRecord | undefined> {
   const { rows } = await db.query<DrillRow>(
-    'SELECT backup_name, passed, skipped_checks, backup_age_ms, restore_ms, finished_at FROM drills WHERE env = $1 ORDER BY finished_at DESC, id DESC LIMIT 1',
+    `SELECT backup_name, passed, skipped_checks, backup_age_ms, restore_ms, finished_at
+       FROM drills WHERE env = $1 ORDER BY finished_at DESC, id DESC LIMIT 1`,
     [env],
   );
   const r = rows[0];

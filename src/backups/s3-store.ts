@@ -135,7 +135,9 @@ export function createS3Store(url: string, client: S3Client = createS3Client(), 
    */
   async function copyInParts(source: string, target: string, size: number, etag: string | undefined): Promise<void> {
     const partSize = Math.max(copyPartSize, Math.ceil(size / MAX_PARTS));
-    const created = await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: target, ContentType: 'application/octet-stream' }));
+    const created = await client.send(
+      new CreateMultipartUploadCommand({ Bucket: bucket, Key: target, ContentType: 'application/octet-stream' }),
+    );
     const uploadId = created.UploadId;
     if (!uploadId) throw new Error(`copying to ${target} in ${url}: S3 started a multipart upload without an id`);
     const count = Math.ceil(size / partSize);
@@ -159,14 +161,21 @@ export function createS3Store(url: string, client: S3Client = createS3Client(), 
         );
         const result = copied.CopyPartResult;
         if (!result?.ETag) throw new Error(`copying part ${index + 1} of ${source} in ${url}: S3 returned no ETag`);
-        parts[index] = { PartNumber: index + 1, ETag: result.ETag, ...(result.ChecksumCRC32 ? { ChecksumCRC32: result.ChecksumCRC32 } : {}) };
+        parts[index] = {
+          PartNumber: index + 1,
+          ETag: result.ETag,
+          ...(result.ChecksumCRC32 ? { ChecksumCRC32: result.ChecksumCRC32 } : {}),
+        };
       }
     };
     try {
       await Promise.all(Array.from({ length: Math.min(queueSize, count) }, worker));
-      await client.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: target, UploadId: uploadId, MultipartUpload: { Parts: parts } }));
+      const completed = { Bucket: bucket, Key: target, UploadId: uploadId, MultipartUpload: { Parts: parts } };
+      await client.send(new CompleteMultipartUploadCommand(completed));
     } catch (err) {
-      await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: target, UploadId: uploadId })).catch(() => undefined);
+      await client
+        .send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: target, UploadId: uploadId }))
+        .catch(() => undefined);
       throw err;
     }
   }
@@ -262,7 +271,12 @@ export function createS3Store(url: string, client: S3Client = createS3Client(), 
       }
       if (size <= singleCopyLimit) {
         await client.send(
-          new CopyObjectCommand({ Bucket: bucket, Key: target, CopySource: copySourceOf(source), ...(etag ? { CopySourceIfMatch: etag } : {}) }),
+          new CopyObjectCommand({
+            Bucket: bucket,
+            Key: target,
+            CopySource: copySourceOf(source),
+            ...(etag ? { CopySourceIfMatch: etag } : {}),
+          }),
         );
       } else {
         await copyInParts(source, target, size, etag);

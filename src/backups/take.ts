@@ -125,7 +125,14 @@ export async function takeBackupOf(
       throw new Error(`counting the rows of ${describeConnection(conn)} failed: ${scrub((counted.reason as Error).message)}`);
     }
     await client.query('COMMIT');
-    return { name, pendingName: pending, size: dumped.value.size, sha256: dumped.value.sha256, tableRows: counted.value, durationMs: Date.now() - started };
+    return {
+      name,
+      pendingName: pending,
+      size: dumped.value.size,
+      sha256: dumped.value.sha256,
+      tableRows: counted.value,
+      durationMs: Date.now() - started,
+    };
   } finally {
     await client.end().catch(() => undefined);
   }
@@ -234,25 +241,35 @@ export async function publishBackup(
     alreadyNamed = true;
     checked = await checkStoredBackup(store, taken.name, taken.sha256, databaseUrl, options);
   } else {
-    throw new PermanentError(`neither ${taken.pendingName} nor ${taken.name} is in ${store.location} after the dump was written`);
+    throw new PermanentError(
+      `neither ${taken.pendingName} nor ${taken.name} is in ${store.location} after the dump was written`,
+    );
   }
   await writeSidecar(store, taken.name, taken.sha256);
   return { ...checked, alreadyNamed };
 }
 
 /** After a failed check: the pending object, and whatever of the backup and its sidecar got written. */
-export async function removeBackupLeftovers(store: BackupStore, taken: Pick<TakenBackup, 'name' | 'pendingName'>): Promise<void> {
+export async function removeBackupLeftovers(
+  store: BackupStore,
+  taken: Pick<TakenBackup, 'name' | 'pendingName'>,
+): Promise<void> {
   await Promise.all([store.remove(taken.pendingName), store.remove(taken.name), store.remove(sidecarName(taken.name))]);
 }
 
-/** Pending objects older than this were left by a job that died between writing and renaming: nobody will check them. */
+/** A pending object older than this was left by a job that died between writing and renaming: nobody checks it. */
 export const STALE_PENDING_MS = 86_400_000;
 
 /** Removes the env's pending objects older than a day; returns their names. Younger ones may be a running job's. */
-export async function removeStalePending(store: BackupStore, prefix: string, now: Date = new Date()): Promise<string[]> {
+export async function removeStalePending(
+  store: BackupStore,
+  prefix: string,
+  now: Date = new Date(),
+): Promise<string[]> {
   const stale = (await store.list()).filter((o) => {
     const final = pendingFinalName(o.name);
-    return final !== undefined && parseBackupName(prefix, final) !== undefined && now.getTime() - o.modifiedAt.getTime() > STALE_PENDING_MS;
+    const ours = final !== undefined && parseBackupName(prefix, final) !== undefined;
+    return ours && now.getTime() - o.modifiedAt.getTime() > STALE_PENDING_MS;
   });
   for (const object of stale) await store.remove(object.name);
   return stale.map((o) => o.name);

@@ -690,11 +690,15 @@ async function sha256Of(file: string, signal: AbortSignal | undefined): Promise<
 async function checkChecksum(ctx: Context, s: RestoreState): Promise<{ sha256: string | undefined; detail: string }> {
   const { plan } = ctx;
   const expected = plan.expectedSha256;
-  if (expected === undefined) return { sha256: s.localSha256, detail: 'no catalogue entry (not made by Lifeline), so its checksum could not be checked' };
+  if (expected === undefined) {
+    const detail = 'no catalogue entry (not made by Lifeline), so its checksum could not be checked';
+    return { sha256: s.localSha256, detail };
+  }
   const actual = s.localSha256 ?? (await sha256Of(s.localFile ?? '', plan.signal));
   if (actual !== expected) {
     throw new RestoreFailedError(
-      `backup ${plan.backupName} is not the file Lifeline made: its sha256 is ${actual.slice(0, 12)}…, the catalogue's is ${expected.slice(0, 12)}…`,
+      `backup ${plan.backupName} is not the file Lifeline made: ` +
+        `its sha256 is ${actual.slice(0, 12)}…, the catalogue's is ${expected.slice(0, 12)}…`,
     );
   }
   return { sha256: actual, detail: "its sha256 matches Lifeline's catalogue" };
@@ -702,10 +706,16 @@ async function checkChecksum(ctx: Context, s: RestoreState): Promise<{ sha256: s
 
 /** The integrity check and the checksum check of the local file, at once; a checksum mismatch is reported first. */
 async function checkLocal(ctx: Context, s: RestoreState): Promise<{ state: RestoreState; detail: string }> {
-  const [integrity, checksum] = await Promise.allSettled([checkIntegrity(ctx, s.localFile ?? '', s.localSize ?? 0), checkChecksum(ctx, s)]);
+  const [integrity, checksum] = await Promise.allSettled([
+    checkIntegrity(ctx, s.localFile ?? '', s.localSize ?? 0),
+    checkChecksum(ctx, s),
+  ]);
   if (checksum.status === 'rejected') throw checksum.reason;
   if (integrity.status === 'rejected') throw integrity.reason;
-  return { state: { ...s, localSha256: checksum.value.sha256, localChecked: true }, detail: `${integrity.value}; ${checksum.value.detail}` };
+  return {
+    state: { ...s, localSha256: checksum.value.sha256, localChecked: true },
+    detail: `${integrity.value}; ${checksum.value.detail}`,
+  };
 }
 
 /**
@@ -738,7 +748,8 @@ export async function preflight(plan: LogicalRestorePlan, state?: RestoreState):
     fetched = await guarded(ctx, `cannot fetch backup ${plan.backupName}`, () => fetchBackup(ctx, s));
     s = fetched.state;
     if (!s.localChecked) {
-      const checked = await guarded(ctx, `backup ${plan.backupName} failed its integrity check`, () => checkLocal(ctx, s));
+      const what = `backup ${plan.backupName} failed its integrity check`;
+      const checked = await guarded(ctx, what, () => checkLocal(ctx, s));
       integrity = checked.detail;
       s = { ...checked.state, runId: s.runId };
     }
@@ -780,8 +791,9 @@ export async function safetyBackup(plan: LogicalRestorePlan, state?: RestoreStat
   const copy = await guarded(ctx, `safety copy of the previous database ${quoteIdent(old)}`, async () => {
     let taken: TakenBackup | undefined;
     try {
-      taken = await takeBackupOf(withDatabase(ctx.conn, old), ctx.scrub, plan.store, plan.safetyCopyName, { signal: plan.signal, tools: plan.tools });
-      const checked = await publishBackup(plan.store, taken, plan.targetUrl, { signal: plan.signal, tools: plan.tools });
+      const options = { signal: plan.signal, tools: plan.tools };
+      taken = await takeBackupOf(withDatabase(ctx.conn, old), ctx.scrub, plan.store, plan.safetyCopyName, options);
+      const checked = await publishBackup(plan.store, taken, plan.targetUrl, options);
       return { taken, checked };
     } catch (err) {
       // Whatever stopped it, no unchecked copy stays under a backup name.
@@ -794,10 +806,20 @@ export async function safetyBackup(plan: LogicalRestorePlan, state?: RestoreStat
   const tables = Object.keys(taken.tableRows).length;
   const rows = Object.values(taken.tableRows).reduce((a, b) => a + b, 0);
   return {
-    state: { ...s, safetyCopy: { name: taken.name, size: taken.size, sha256: taken.sha256, tableRows: taken.tableRows, durationMs: taken.durationMs } },
+    state: {
+      ...s,
+      safetyCopy: {
+        name: taken.name,
+        size: taken.size,
+        sha256: taken.sha256,
+        tableRows: taken.tableRows,
+        durationMs: taken.durationMs,
+      },
+    },
     detail:
-      `Safety copy of the database as it was before the restore: ${taken.name} written to ${plan.store.location} and read back ` +
-      `(${megabytes(taken.size)}, sha256 ${taken.sha256.slice(0, 12)}, ${tables} table${tables === 1 ? '' : 's'}, ${rows.toLocaleString('en-US')} rows counted; ` +
+      `Safety copy of the database as it was before the restore: ${taken.name} written to ${plan.store.location} ` +
+      `and read back (${megabytes(taken.size)}, sha256 ${taken.sha256.slice(0, 12)}, ` +
+      `${tables} table${tables === 1 ? '' : 's'}, ${rows.toLocaleString('en-US')} rows counted; ` +
       `pg_restore --list reads ${copy.checked.entries} entries) in ${seconds(Date.now() - started)}.`,
   };
 }

@@ -52,7 +52,8 @@ export async function listBackups(deps: QueryDeps, envName: string): Promise<Bac
   const backups = sortNewestFirst(
     objects.flatMap((o) => {
       const parsed = parseBackupName(env.backups.prefix, o.name);
-      return parsed ? [{ ...parsed, size: o.size, withinRpo: withinRpo(parsed, now, env), inFuture: isInFuture(parsed, now) }] : [];
+      if (!parsed) return [];
+      return [{ ...parsed, size: o.size, withinRpo: withinRpo(parsed, now, env), inFuture: isInFuture(parsed, now) }];
     }),
   );
   let snapshots: DbSnapshot[] | undefined;

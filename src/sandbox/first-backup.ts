@@ -100,7 +100,8 @@ export async function runFirstBackup(options: FirstBackupOptions): Promise<strin
     const done = await getJob(db, job.number);
     if (done?.state !== 'succeeded') {
       throw new SetupError(
-        `the first backup of the sample database (${jobId(job.number)}) ${done?.state ?? 'vanished'}: ${done?.outcome ?? 'no outcome'}`,
+        `the first backup of the sample database (${jobId(job.number)}) ${done?.state ?? 'vanished'}: ` +
+          (done?.outcome ?? 'no outcome'),
       );
     }
     return done.outcome ?? '';

@@ -94,7 +94,10 @@ async function start(settings: SandboxSettings, hooks: SandboxHooks, undo: (() =
   await createSandboxDatabase(settings.adminUrl, settings.appDb);
   await fillSampleDatabase(appUrl);
   await prepareBackupsFolder(settings.backupsDir);
-  say(`sandbox: sample database filled (${SAMPLE_ROWS.users} users, ${SAMPLE_ROWS.orders} orders); its backups go to ${settings.backupsDir}`);
+  say(
+    `sandbox: sample database filled (${SAMPLE_ROWS.users} users, ${SAMPLE_ROWS.orders} orders); ` +
+      `its backups go to ${settings.backupsDir}`,
+  );
   // Timers left in Redis by an earlier run point at incidents of the database just re-created.
   await clearQueues(settings.redisUrl, settings.queuePrefix);
 
@@ -121,7 +124,11 @@ async function start(settings: SandboxSettings, hooks: SandboxHooks, undo: (() =
   const configDir = await mkdtemp(join(tmpdir(), 'lifeline-sandbox-config-'));
   undo.push(() => rm(configDir, { recursive: true, force: true }));
   const configPath = join(configDir, 'lifeline.yml');
-  const yaml = lifelineYaml({ backupsDir: settings.backupsDir, backupPrefix: settings.appDb, healthUrl: `${base}/shop/health` });
+  const yaml = lifelineYaml({
+    backupsDir: settings.backupsDir,
+    backupPrefix: settings.appDb,
+    healthUrl: `${base}/shop/health`,
+  });
   await writeFile(configPath, yaml);
   const secretsEnv = {
     PRODUCTION_DATABASE_URL: appUrl,
@@ -209,7 +216,10 @@ async function start(settings: SandboxSettings, hooks: SandboxHooks, undo: (() =
       new RDSClient({
         endpoint: awsEnv.AWS_ENDPOINT_URL_RDS,
         region: awsEnv.AWS_REGION,
-        credentials: { accessKeyId: awsEnv.AWS_ACCESS_KEY_ID ?? '', secretAccessKey: awsEnv.AWS_SECRET_ACCESS_KEY ?? '' },
+        credentials: {
+          accessKeyId: awsEnv.AWS_ACCESS_KEY_ID ?? '',
+          secretAccessKey: awsEnv.AWS_SECRET_ACCESS_KEY ?? '',
+        },
       }),
     ),
     log,

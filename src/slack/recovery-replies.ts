@@ -66,7 +66,13 @@ export function progressMessage(job: RecoveryJob, steps: readonly StepRecord[], 
 }
 
 export function resultMessage(job: RecoveryJob, steps: readonly StepRecord[], summary: JobSummary): ChatMessage {
-  const icon = summary.succeeded ? (summary.incomplete ? ':warning:' : ':white_check_mark:') : job.state === 'cancelled' ? ':no_entry_sign:' : ':x:';
+  const icon = summary.succeeded
+    ? summary.incomplete
+      ? ':warning:'
+      : ':white_check_mark:'
+    : job.state === 'cancelled'
+      ? ':no_entry_sign:'
+      : ':x:';
   const timings = steps.map((s) => `• ${escapeMrkdwn(s.name)}: ${s.finishedAt ? formatDuration(s.finishedAt.getTime() - s.startedAt.getTime()) : 'did not finish'}`);
   const text = [
     `${icon} *${jobId(job.number)} ${outcomeWord(summary)}: ${escapeMrkdwn(summary.headline)}*`,
@@ -83,7 +89,10 @@ export function resultMessage(job: RecoveryJob, steps: readonly StepRecord[], su
  */
 export function scheduledResultMessage(job: RecoveryJob, steps: readonly StepRecord[], summary: JobSummary): ChatMessage {
   if (summary.succeeded) {
-    const line = `${summary.incomplete ? ':warning:' : ':white_check_mark:'} ${jobId(job.number)} ${summary.headline}${job.params.kind === 'drill' && summary.verified.length > 0 ? ` ${summary.verified.slice(0, 2).join('; ')}.` : ''}`;
+    const icon = summary.incomplete ? ':warning:' : ':white_check_mark:';
+    const drill = job.params.kind === 'drill' && summary.verified.length > 0;
+    const objectives = drill ? ` ${summary.verified.slice(0, 2).join('; ')}.` : '';
+    const line = `${icon} ${jobId(job.number)} ${summary.headline}${objectives}`;
     return { text: line };
   }
   const text = [
@@ -128,7 +137,8 @@ const FUTURE_TAG = ' _(time in the future, never latest)_';
 function drillVerdict(drill: DrillRecord, failed: string): string {
   if (!drill.passed) return failed;
   const n = drill.skippedChecks.length;
-  return n === 0 ? 'passed' : `passed, ${n} check${n === 1 ? '' : 's'} skipped (${drill.skippedChecks.map((c) => c.check).join(', ')})`;
+  if (n === 0) return 'passed';
+  return `passed, ${n} check${n === 1 ? '' : 's'} skipped (${drill.skippedChecks.map((c) => c.check).join(', ')})`;
 }
 
 export function renderBackupListing(listing: BackupListing): Reply {
@@ -153,10 +163,14 @@ export function renderBackupListing(listing: BackupListing): Reply {
 
 export function renderBackupCatalogue(c: BackupCatalogue): Reply {
   const now = Date.now();
+  const last = c.lastDrill;
+  const lastIcon = !last?.passed ? ':x: ' : last.skippedChecks.length > 0 ? ':warning: ' : ':white_check_mark: ';
+  const restored = last?.restoreMs !== undefined ? `, restore ${formatDuration(last.restoreMs)}` : '';
   const lines = [
     `*Backups of ${c.env}* in ${escapeMrkdwn(c.location)}, newest first (RPO ${formatDuration(c.rpoMinutes * 60_000)}, kept ${c.retentionDays} days):`,
-    c.lastDrill
-      ? `Last drill: ${c.lastDrill.passed ? (c.lastDrill.skippedChecks.length > 0 ? ':warning: ' : ':white_check_mark: ') : ':x: '}${drillVerdict(c.lastDrill, '*failed*')} ${formatDuration(now - c.lastDrill.finishedAt.getTime())} ago with \`${c.lastDrill.backupName}\`${c.lastDrill.restoreMs !== undefined ? `, restore ${formatDuration(c.lastDrill.restoreMs)}` : ''}.`
+    last
+      ? `Last drill: ${lastIcon}${drillVerdict(last, '*failed*')} ` +
+        `${formatDuration(now - last.finishedAt.getTime())} ago with \`${last.backupName}\`${restored}.`
       : 'Last drill: _none yet_ (`/dr drill ' + c.env + '` runs one).',
   ];
   if (c.backups.length === 0) lines.push('_No backups._');
@@ -169,9 +183,12 @@ export function renderBackupCatalogue(c: BackupCatalogue): Reply {
       : b.hasSidecar
         ? 'checksum file, not in the catalogue'
         : 'no checksum (not taken by Lifeline)';
-    const drill = b.lastDrill ? `, drill ${drillVerdict(b.lastDrill, '*failed*')} ${formatUtc(b.lastDrill.finishedAt)}` : '';
+    const drill = b.lastDrill
+      ? `, drill ${drillVerdict(b.lastDrill, '*failed*')} ${formatUtc(b.lastDrill.finishedAt)}`
+      : '';
     const tag = `${b.safetyCopy ? ' _(safety copy)_' : ''}${b.inFuture ? FUTURE_TAG : ''}`;
-    lines.push(`• \`${b.name}\` ${age}, ${size(b.size)}, ${checksum}${drill}${b.withinRpo || b.inFuture ? '' : ', outside RPO'}${tag}`);
+    const rpo = b.withinRpo || b.inFuture ? '' : ', outside RPO';
+    lines.push(`• \`${b.name}\` ${age}, ${size(b.size)}, ${checksum}${drill}${rpo}${tag}`);
   }
   const text = lines.join('\n');
   return { text, blocks: sections(text) };

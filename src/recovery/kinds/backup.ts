@@ -8,7 +8,14 @@ import { backupFileName, parseBackupName } from '../../backups/names.js';
 import { decideRetention } from '../../backups/retention.js';
 import type { RpoWatch } from '../../backups/rpo-watch.js';
 import type { BackupStore } from '../../backups/store.js';
-import { publishBackup, removeBackupLeftovers, removeStalePending, sidecarName, takeBackup, type TakenBackup } from '../../backups/take.js';
+import {
+  publishBackup,
+  removeBackupLeftovers,
+  removeStalePending,
+  sidecarName,
+  takeBackup,
+  type TakenBackup,
+} from '../../backups/take.js';
 import type { EnvironmentConfig } from '../../config.js';
 import type { Db } from '../../db/pool.js';
 import { PermanentError } from '../../errors.js';
@@ -56,8 +63,9 @@ export function backupKind(deps: BackupKindDeps): KindDefinition {
     async plan(ctx) {
       const { env } = ctx;
       const lines = [
-        `Back up the ${ctx.job.env} database ${databaseLabel(env.database.url)} into ${env.backups.store} (pg_dump custom format) under a pending name, ` +
-          `read the stored copy back (SHA-256, pg_restore --list), and only then name it ${env.backups.prefix}_<now>.dump, with its checksum beside it and in the catalogue.`,
+        `Back up the ${ctx.job.env} database ${databaseLabel(env.database.url)} into ${env.backups.store} ` +
+          '(pg_dump custom format) under a pending name, read the stored copy back (SHA-256, pg_restore --list), ' +
+          `and only then name it ${env.backups.prefix}_<now>.dump, with its checksum beside it and in the catalogue.`,
         `Then retention: backups older than ${env.backups.retention_days} days are deleted, never the newest one nor the newest that passed a drill.`,
       ];
       if (scheduled(ctx) && env.database.rds_instance) lines.push(`The day's first slot also takes an RDS snapshot of ${env.database.rds_instance}.`);
@@ -132,7 +140,8 @@ function backupSteps(deps: BackupKindDeps, env: EnvironmentConfig, scheduled: bo
           await markChecked(deps.db, ctx.env.backups.store, taken.name);
           const named = checked.alreadyNamed ? 'already under its name' : `then renamed from ${taken.pendingName}`;
           const line =
-            `${taken.name}: sha256 matches (${formatSize(checked.size)} read back), pg_restore --list reads ${checked.entries} entries, ` +
+            `${taken.name}: sha256 matches (${formatSize(checked.size)} read back), ` +
+            `pg_restore --list reads ${checked.entries} entries, ` +
             `${named}; ${sidecarName(taken.name)} written`;
           ctx.state.verified = [line];
           return line;
@@ -149,7 +158,8 @@ function backupSteps(deps: BackupKindDeps, env: EnvironmentConfig, scheduled: bo
           const outcome =
             removal === undefined
               ? `the unchecked dump ${taken.pendingName} was removed from the store; nothing is under ${taken.name}`
-              : `the unchecked dump could not be removed from the store (${removal}): delete ${taken.pendingName} and ${taken.name} by hand if they are there`;
+              : `the unchecked dump could not be removed from the store (${removal}): ` +
+                `delete ${taken.pendingName} and ${taken.name} by hand if they are there`;
           const message = `${(err as Error).message}; ${outcome}`;
           throw err instanceof PermanentError ? new PermanentError(message) : new Error(message, { cause: err });
         }
@@ -194,7 +204,9 @@ async function applyRetention(deps: BackupKindDeps, ctx: StepContext): Promise<s
   // Left by a job that died between writing a dump and checking it: never a backup, and nobody else removes them.
   const stale = await removeStalePending(where, env.backups.prefix);
   for (const name of stale) {
-    await audit(deps.db, { env: ctx.job.env, job: ctx.job.number, actor: 'lifeline', action: 'backup_deleted', detail: `${name}: an unchecked dump older than a day` });
+    const detail = `${name}: an unchecked dump older than a day`;
+    const { number: job } = ctx.job;
+    await audit(deps.db, { env: ctx.job.env, job, actor: 'lifeline', action: 'backup_deleted', detail });
   }
   const listed = await where.list();
   const backups = listed.flatMap((o) => parseBackupName(env.backups.prefix, o.name) ?? []);
@@ -223,6 +235,9 @@ async function applyRetention(deps: BackupKindDeps, ctx: StepContext): Promise<s
   }
   const kept = decision.kept.map((k) => `kept ${k.backup.name} (${k.why})`);
   const removed = decision.remove.length === 0 ? 'nothing older than' : `${decision.remove.length} backup${decision.remove.length === 1 ? '' : 's'} older than`;
-  const unchecked = stale.length > 0 ? `; ${stale.length} unchecked dump${stale.length === 1 ? '' : 's'} older than a day deleted (${stale.join(', ')})` : '';
-  return `${removed} ${env.backups.retention_days} days deleted${decision.remove.length > 0 ? ` (${decision.remove.map((b) => b.name).join(', ')})` : ''}${kept.length > 0 ? `; ${kept.join('; ')}` : ''}${snapshots}${unchecked}`;
+  const dumps = `${stale.length} unchecked dump${stale.length === 1 ? '' : 's'}`;
+  const unchecked = stale.length > 0 ? `; ${dumps} older than a day deleted (${stale.join(', ')})` : '';
+  const which = decision.remove.length > 0 ? ` (${decision.remove.map((b) => b.name).join(', ')})` : '';
+  const keptText = kept.length > 0 ? `; ${kept.join('; ')}` : '';
+  return `${removed} ${env.backups.retention_days} days deleted${which}${keptText}${snapshots}${unchecked}`;
 }

@@ -79,7 +79,8 @@ function skippedOf(ctx: StepContext): SkippedCheck[] {
 export function skippedSentence(skipped: readonly SkippedCheck[]): string {
   const byWhy = new Map<string, string[]>();
   for (const { check, why } of skipped) byWhy.set(why, [...(byWhy.get(why) ?? []), check]);
-  const and = (items: string[]) => (items.length > 1 ? `${items.slice(0, -1).join(', ')} and ${items.at(-1)}` : (items[0] ?? ''));
+  const and = (items: string[]) =>
+    items.length > 1 ? `${items.slice(0, -1).join(', ')} and ${items.at(-1)}` : (items[0] ?? '');
   const groups = [...byWhy].map(([why, names]) => `${and(names)} (${why})`);
   return `${skipped.length} check${skipped.length === 1 ? ' was' : 's were'} skipped: ${groups.join('; ')}`;
 }
@@ -130,7 +131,8 @@ async function record(deps: DrillKindDeps, ctx: StepContext, passed: boolean): P
     skippedChecks: skipped,
   });
   const verdict = passed ? (skipped.length > 0 ? `passed, but ${skippedSentence(skipped)}` : 'passed') : 'failed';
-  await audit(deps.db, { env: ctx.job.env, job: ctx.job.number, actor: 'lifeline', action: 'drill', detail: `${verdict}: ${backup.name}; ${lines.join('; ')}` });
+  const detail = `${verdict}: ${backup.name}; ${lines.join('; ')}`;
+  await audit(deps.db, { env: ctx.job.env, job: ctx.job.number, actor: 'lifeline', action: 'drill', detail });
   deps.observe(ctx.job.env, passed, restoreMs, skipped.length);
 }
 
@@ -146,14 +148,22 @@ export function drillKind(deps: DrillKindDeps): KindDefinition {
       }));
       if (!chosen) throw new UserError('bad_command', `There is no backup of ${ctx.job.env} in ${store.location} to drill.`);
       const sha256 = (await catalogueOf(deps.db, env.backups.store)).get(chosen.name)?.sha256;
-      const backup: DrillBackup = { name: chosen.name, format: chosen.format, takenAt: chosen.takenAt.toISOString(), size: chosen.size, ...(sha256 ? { sha256 } : {}) };
+      const backup: DrillBackup = {
+        name: chosen.name,
+        format: chosen.format,
+        takenAt: chosen.takenAt.toISOString(),
+        size: chosen.size,
+        ...(sha256 ? { sha256 } : {}),
+      };
       ctx.state.backup = backup;
       const queries = `${env.database.verify.length} verify quer${env.database.verify.length === 1 ? 'y' : 'ies'}`;
       return [
         `Restore drill of ${ctx.job.env}: restore ${chosen.name} (taken ${formatUtc(chosen.takenAt)}, ${formatSize(chosen.size)}) into a scratch database on the same server; ${ctx.job.env}'s own database is not touched.`,
         sha256 !== undefined
-          ? `Checks: its SHA-256 against the catalogue, ${queries}, and each table's row count against the counts recorded when Lifeline took it; then the scratch database is dropped.`
-          : `Checks: ${queries}; then the scratch database is dropped. Lifeline did not take this backup, so its checksum and row counts cannot be checked: the report will say those checks were skipped.`,
+          ? `Checks: its SHA-256 against the catalogue, ${queries}, and each table's row count against the counts ` +
+            'recorded when Lifeline took it; then the scratch database is dropped.'
+          : `Checks: ${queries}; then the scratch database is dropped. Lifeline did not take this backup, so its ` +
+            'checksum and row counts cannot be checked: the report will say those checks were skipped.',
         `Judged against the RPO of ${formatDuration(env.backups.rpo_minutes * 60_000)} and the RTO of ${formatDuration(env.backups.rto_minutes * 60_000)}.`,
       ].join('\n');
     },
@@ -173,7 +183,9 @@ export function drillKind(deps: DrillKindDeps): KindDefinition {
       const verdict = succeeded ? 'passed' : 'FAILED';
       const skipped = succeeded ? skippedOf(ctx) : [];
       return {
-        headline: `Restore drill of ${ctx.job.env} ${verdict}${backup ? ` with ${backup.name}` : ''}${skipped.length > 0 ? `, but ${skippedSentence(skipped)}` : ''}.`,
+        headline:
+          `Restore drill of ${ctx.job.env} ${verdict}${backup ? ` with ${backup.name}` : ''}` +
+          `${skipped.length > 0 ? `, but ${skippedSentence(skipped)}` : ''}.`,
         verified: backup ? [...objectives(ctx), ...checks(ctx)] : [],
         ...(skipped.length > 0 ? { incomplete: true } : {}),
       };
@@ -214,8 +226,9 @@ function drillSteps(deps: DrillKindDeps): StepDefinition[] {
         const skipped: SkippedCheck[] = [];
         let failures = 0;
         // Preflight refused a file that does not match: reaching this step means it matched.
-        if (backup.sha256 !== undefined) lines.push(`✓ checksum: sha256 ${backup.sha256.slice(0, 12)} matches the catalogue`);
-        else {
+        if (backup.sha256 !== undefined) {
+          lines.push(`✓ checksum: sha256 ${backup.sha256.slice(0, 12)} matches the catalogue`);
+        } else {
           skipped.push({ check: 'checksum', why: NOT_RECORDED });
           lines.push(`– checksum: skipped (${NOT_RECORDED})`);
         }

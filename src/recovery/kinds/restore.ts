@@ -44,8 +44,10 @@ interface PlannedBackup {
 /** What the plan says about the backup's checksum, from the catalogue entry's SHA-256 (if it has one). */
 export function checksumLine(sha256: string | undefined): string {
   return sha256 !== undefined
-    ? `Lifeline made this backup: preflight checks that its SHA-256 still matches the catalogue (${sha256.slice(0, 12)}…) before anything is touched.`
-    : "This backup is not in Lifeline's catalogue (it was made elsewhere), so its checksum could not be checked; preflight checks that it reads whole.";
+    ? 'Lifeline made this backup: preflight checks that its SHA-256 still matches the catalogue ' +
+        `(${sha256.slice(0, 12)}…) before anything is touched.`
+    : "This backup is not in Lifeline's catalogue (it was made elsewhere), so its checksum could not be checked; " +
+        'preflight checks that it reads whole.';
 }
 
 /** host:port/database, never the user or password. */
@@ -138,12 +140,20 @@ async function planLogical(deps: RestoreKindDeps, ctx: StepContext): Promise<str
   }
   if (!chosen) throw new Error('unreachable: snapshot source in logical plan');
   const sha256 = (await catalogueOf(deps.db, env.backups.store)).get(chosen.name)?.sha256;
-  const backup: PlannedBackup = { name: chosen.name, format: chosen.format, takenAt: chosen.takenAt.toISOString(), size: chosen.size, ...(sha256 ? { sha256 } : {}) };
+  const backup: PlannedBackup = {
+    name: chosen.name,
+    format: chosen.format,
+    takenAt: chosen.takenAt.toISOString(),
+    size: chosen.size,
+    ...(sha256 ? { sha256 } : {}),
+  };
   ctx.state.backup = backup;
   const steps = logicalSteps(deps, env).map((s, i) => `${i + 1}. ${s.name}`);
-  const future = isInFuture(chosen) ? ' Its name carries a time in the future: check the clock of whatever wrote it.' : '';
+  const future = isInFuture(chosen) ? ' Its name carries a time in the future: check the clock of what wrote it.' : '';
+  const kind = chosen.safetyCopy ? ' (a safety copy)' : '';
   return [
-    `Restore the ${ctx.job.env} database ${databaseLabel(env.database.url)} from ${chosen.name}${chosen.safetyCopy ? ' (a safety copy)' : ''} (taken ${formatUtc(chosen.takenAt)}, ${formatSize(chosen.size)}).${future}`,
+    `Restore the ${ctx.job.env} database ${databaseLabel(env.database.url)} from ${chosen.name}${kind} ` +
+      `(taken ${formatUtc(chosen.takenAt)}, ${formatSize(chosen.size)}).${future}`,
     checksumLine(sha256),
     `${dataLossLine(chosen.takenAt, env.backups.rpo_minutes)}.`,
     `Steps: ${steps.join('; ')}.`,

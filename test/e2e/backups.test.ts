@@ -561,17 +561,20 @@ describe('backups, the RPO watch and drills (file:// stores)', () => {
   });
 
   test('a drill of a backup not taken by Lifeline passes, but its headline says which checks were skipped and why; /metrics counts no full pass', async () => {
-    const newest = Math.max(...(await storeFiles(prodStore)).filter((f) => /^shop_\d{8}_\d{6}\.dump$/.test(f)).map((f) => {
-      const m = /_(\d{8})_(\d{6})\.dump$/.exec(f)!;
-      return Date.UTC(+m[1]!.slice(0, 4), +m[1]!.slice(4, 6) - 1, +m[1]!.slice(6, 8), +m[2]!.slice(0, 2), +m[2]!.slice(2, 4), +m[2]!.slice(4, 6));
-    }));
+    const times = (await storeFiles(prodStore)).flatMap((f) => {
+      const m = /^shop_(\d{4})(\d{2})(\d{2})_(\d{2})(\d{2})(\d{2})\.dump$/.exec(f);
+      return m ? [Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!)] : [];
+    });
+    const newest = Math.max(...times);
     const elsewhere = backupName('shop', new Date(Math.max(Date.now(), newest + 1_000)), 'dump');
     await dumpCustom(app.url, join(prodStore, elsewhere));
 
     const { job } = await startJob(w, 'drill prod');
     const end = await finished(w, job);
     expect(end.state, end.outcome ?? '').toBe('succeeded');
-    const headline = `Restore drill of prod passed with ${elsewhere}, but 2 checks were skipped: checksum and row counts (the backup was not taken by Lifeline, so none were recorded).`;
+    const headline =
+      `Restore drill of prod passed with ${elsewhere}, but 2 checks were skipped: ` +
+      'checksum and row counts (the backup was not taken by Lifeline, so none were recorded).';
     expect(end.outcome).toBe(headline);
     const result = await resultText(w, job);
     expect(String(resultOf(w, job)!.body.text)).toBe(`JOB-${job} succeeded: ${headline}`);
@@ -580,7 +583,8 @@ describe('backups, the RPO watch and drills (file:// stores)', () => {
     expect(result).toContain('– row counts: skipped (the backup was not taken by Lifeline, so none were recorded)');
     expect(result).toContain(`✓ SELECT COUNT(*) FROM users → ${ROWS}`);
     const { rows } = await w.sql.query<{ passed: boolean; skipped: string[] }>(
-      "SELECT passed, ARRAY(SELECT c->>'check' FROM jsonb_array_elements(skipped_checks) c) AS skipped FROM drills WHERE job = $1",
+      `SELECT passed, ARRAY(SELECT c->>'check' FROM jsonb_array_elements(skipped_checks) c) AS skipped
+         FROM drills WHERE job = $1`,
       [job],
     );
     expect(rows).toEqual([{ passed: true, skipped: ['checksum', 'row counts'] }]);
@@ -677,12 +681,15 @@ describe('scheduled backups into S3 with two Lifeline processes', () => {
 
   /** The time in a key's backup name (or its sidecar's, or its pending dump's), if it has one. */
   const keyTime = (key: string): number | undefined => {
-    const m = /^sched\/sched_(\d{4})(\d{2})(\d{2})_(\d{2})(\d{2})(\d{2})\.dump(\.sha256|\.pending-[0-9a-f]{8})?$/.exec(key);
+    const m = /^sched\/sched_(\d{4})(\d{2})(\d{2})_(\d{2})(\d{2})(\d{2})\.dump(\.sha256|\.pending-[0-9a-f]{8})?$/
+      .exec(key);
     return m ? Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!) : undefined;
   };
   const backupKeys = () => [...s3.objects.keys()].filter((k) => /^sched\/sched_\d{8}_\d{6}\.dump$/.test(k)).sort();
   /** The keys a backup's dump was uploaded under before its check: `<name>.pending-<8 hex>`. */
-  const pendingKeysOf = (name: string) => [...new Set(s3.calls.map((c) => c.key).filter((k) => k.startsWith(`sched/${name}.pending-`)))];
+  const pendingKeysOf = (name: string) => [
+    ...new Set(s3.calls.map((c) => c.key).filter((k) => k.startsWith(`sched/${name}.pending-`))),
+  ];
   const quietLine = (job: number) => w.topLevelPosts().filter((c) => String(c.body.text ?? '').startsWith(`:white_check_mark: JOB-${job} Backed up sched: `));
 
   test('each slot of a 4 s schedule runs one backup however many processes: multipart into S3, checked, one quiet line each, no plan or progress', async () => {
@@ -717,7 +724,8 @@ describe('scheduled backups into S3 with two Lifeline processes', () => {
       expect(pendingKeys).toHaveLength(1);
       const pending = s3.calls.filter((c) => c.key === pendingKeys[0]);
       expect(pending.filter((c) => c.op === 'CreateMultipartUpload')).toHaveLength(1);
-      expect(pending.filter((c) => c.op === 'UploadPart' && c.status === 200).map((c) => c.partNumber).sort()).toEqual([1, 2]);
+      const parts = pending.filter((c) => c.op === 'UploadPart' && c.status === 200).map((c) => c.partNumber);
+      expect(parts.sort()).toEqual([1, 2]);
       expect(pending.filter((c) => c.op === 'CompleteMultipartUpload' && c.status === 200)).toHaveLength(1);
       expect(pending.some((c) => c.op === 'GetObject' && c.status === 200), 'the stored copy was read back').toBe(true);
       expect(pending.filter((c) => c.op === 'DeleteObject' && c.status === 204)).toHaveLength(1);

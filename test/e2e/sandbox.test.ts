@@ -182,11 +182,16 @@ describe('the sandbox in a browser', () => {
 
   test('the first backup is Lifeline’s own backup job, so a drill of it makes every check: checksum, verify queries, row counts', async () => {
     // JOB-1, in the channel with its plan and, in its thread, its result.
-    const first = page.getByTestId('messages').locator('[data-testid=message]').filter({ hasText: 'JOB-1: backup of production' }).first();
+    const messages = page.getByTestId('messages').locator('[data-testid=message]');
+    const first = messages.filter({ hasText: 'JOB-1: backup of production' }).first();
     await first.waitFor();
     await first.getByTestId('replies').click();
     await page.getByTestId('thread').filter({ hasText: /JOB-1 succeeded: Backed up production/ }).waitFor();
-    const [row] = await sql<{ checked: boolean; tables: string }>(stateDb, 'SELECT checked_at IS NOT NULL AS checked, (SELECT count(*) FROM jsonb_object_keys(table_rows))::text AS tables FROM backups');
+    const [row] = await sql<{ checked: boolean; tables: string }>(
+      stateDb,
+      `SELECT checked_at IS NOT NULL AS checked, (SELECT count(*) FROM jsonb_object_keys(table_rows))::text AS tables
+         FROM backups`,
+    );
     expect(row).toEqual({ checked: true, tables: '3' });
     const files = readdirSync(backups).filter((name) => !name.startsWith('.'));
     expect(files).toHaveLength(2);
@@ -194,13 +199,18 @@ describe('the sandbox in a browser', () => {
 
     await actAs(PEOPLE.oncall);
     await typeLine('/dr drill production');
-    const reply = page.getByTestId('ephemeral').filter({ hasText: /JOB-\d+: restore drill of production requested/ }).first();
+    const reply = page
+      .getByTestId('ephemeral')
+      .filter({ hasText: /JOB-\d+: restore drill of production requested/ })
+      .first();
     await reply.waitFor();
     const job = /JOB-(\d+)/.exec((await reply.textContent()) ?? '')![1];
-    const plan = page.getByTestId('messages').locator('[data-testid=message]').filter({ hasText: `JOB-${job}: restore drill of production` }).first();
+    const plan = messages.filter({ hasText: `JOB-${job}: restore drill of production` }).first();
     await plan.getByTestId('replies').click();
     const thread = page.getByTestId('thread');
-    await thread.filter({ hasText: new RegExp(`JOB-${job} succeeded: Restore drill of production passed with ${appDb}_\\d{8}_\\d{6}\\.dump\\.`) }).waitFor({ timeout: 120_000 });
+    const name = `${appDb}_\\d{8}_\\d{6}\\.dump`;
+    const passed = new RegExp(`JOB-${job} succeeded: Restore drill of production passed with ${name}\\.`);
+    await thread.filter({ hasText: passed }).waitFor({ timeout: 120_000 });
     const text = (await thread.textContent()) ?? '';
     expect(text).not.toMatch(/skipped/);
     expect(text).toMatch(/✓ checksum: sha256 [0-9a-f]{12} matches the catalogue/);

@@ -160,13 +160,23 @@ describe('a dump gets its backup name only after its check', () => {
     body.writeUInt8(body.readUInt8(body.length - 10) ^ 0xff, body.length - 10);
     store.put(taken.pendingName, body);
     const err = await step(ctx, 'check the stored backup').run(ctx).catch((e: unknown) => e);
-    expect(String((err as Error).message)).toMatch(/has sha256 .* not the .* pg_dump wrote; the unchecked dump .* was removed from the store; nothing is under/);
+    expect(String((err as Error).message)).toMatch(
+      /has sha256 .* not the .* pg_dump wrote; the unchecked dump .* was removed from the store; nothing is under/,
+    );
     expect([...store.objects.keys()]).toEqual([]);
     // Nothing was ever written or renamed to the backup name or its sidecar.
-    expect(store.calls.filter((c) => (c.op === 'write' || c.op === 'rename') && (c.name === taken.name || c.to === taken.name || c.name === sidecarName(taken.name)))).toEqual([]);
-    const { rows } = await db.query<{ deleted: boolean; checked: boolean }>('SELECT deleted_at IS NOT NULL AS deleted, checked_at IS NOT NULL AS checked FROM backups WHERE name = $1', [taken.name]);
+    const named = [taken.name, sidecarName(taken.name)];
+    const writes = store.calls.filter((c) => c.op === 'write' || c.op === 'rename');
+    expect(writes.filter((c) => named.includes(c.name ?? '') || named.includes(c.to ?? ''))).toEqual([]);
+    const { rows } = await db.query<{ deleted: boolean; checked: boolean }>(
+      'SELECT deleted_at IS NOT NULL AS deleted, checked_at IS NOT NULL AS checked FROM backups WHERE name = $1',
+      [taken.name],
+    );
     expect(rows).toEqual([{ deleted: true, checked: false }]);
-    const audit = await db.query<{ detail: string }>("SELECT detail FROM audit_log WHERE action = 'backup_deleted' AND job = $1", [ctx.job.number]);
+    const audit = await db.query<{ detail: string }>(
+      "SELECT detail FROM audit_log WHERE action = 'backup_deleted' AND job = $1",
+      [ctx.job.number],
+    );
     expect(audit.rows.map((r) => r.detail)).toEqual([`${taken.name}: its check did not pass`]);
   });
 
@@ -189,7 +199,10 @@ describe('a dump gets its backup name only after its check', () => {
     const later = await runBackup('command');
     expect(pendingNames()).toEqual([]);
     expect(later.at(-1)![1]).toContain(`1 unchecked dump older than a day deleted (${orphan})`);
-    const audit = await db.query<{ detail: string }>("SELECT detail FROM audit_log WHERE action = 'backup_deleted' AND detail LIKE $1", [`${orphan}:%`]);
+    const audit = await db.query<{ detail: string }>(
+      "SELECT detail FROM audit_log WHERE action = 'backup_deleted' AND detail LIKE $1",
+      [`${orphan}:%`],
+    );
     expect(audit.rows.map((r) => r.detail)).toEqual([`${orphan}: an unchecked dump older than a day`]);
     expect(backupNames()).toHaveLength(2); // the two good backups of the later jobs
   });
@@ -203,7 +216,10 @@ describe('a dump gets its backup name only after its check', () => {
     const line = await step(ctx, 'check the stored backup').run(ctx);
     expect(line).toContain('already under its name');
     expect([...store.objects.keys()].sort()).toEqual([taken.name, sidecarName(taken.name)]);
-    const { rows } = await db.query<{ checked: boolean }>('SELECT checked_at IS NOT NULL AS checked FROM backups WHERE name = $1', [taken.name]);
+    const { rows } = await db.query<{ checked: boolean }>(
+      'SELECT checked_at IS NOT NULL AS checked FROM backups WHERE name = $1',
+      [taken.name],
+    );
     expect(rows).toEqual([{ checked: true }]);
   });
 });

@@ -17,7 +17,14 @@ import { MemoryStore } from '../../src/backups/memory-store.js';
 import { backupFileName, parseBackupName, pendingFinalName } from '../../src/backups/names.js';
 import { createS3Store } from '../../src/backups/s3-store.js';
 import type { BackupStore } from '../../src/backups/store.js';
-import { checkStoredBackup, publishBackup, removeStalePending, sidecarName, takeBackup, writeSidecar } from '../../src/backups/take.js';
+import {
+  checkStoredBackup,
+  publishBackup,
+  removeStalePending,
+  sidecarName,
+  takeBackup,
+  writeSidecar,
+} from '../../src/backups/take.js';
 import { PermanentError } from '../../src/errors.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { FakeS3 } from '../support/fake-s3.js';
@@ -517,7 +524,8 @@ describe('a backup gets its backup name only after its check (publishBackup)', (
     expect(published.alreadyNamed).toBe(true);
     expect(everything(dir)).toEqual([name, sidecarName(name)]);
     // Neither name there: nothing to check, and nothing is made up.
-    const gone = await publishBackup(store, { ...taken, name: nameAt('2026-05-03T00:00:01Z') }, source.url).catch((e: unknown) => e);
+    const elsewhere = { ...taken, name: nameAt('2026-05-03T00:00:01Z') };
+    const gone = await publishBackup(store, elsewhere, source.url).catch((e: unknown) => e);
     expect(gone).toBeInstanceOf(PermanentError);
     expect(everything(dir)).toEqual([name, sidecarName(name)]);
   });
@@ -595,7 +603,12 @@ describe('takeBackup into S3 (fake S3, real SDK client)', () => {
 
     fake.calls.length = 0;
     const checked = await publishBackup(store, taken, blobs.url);
-    expect(checked).toEqual({ entries: expect.any(Number), sha256: taken.sha256, size: taken.size, alreadyNamed: false });
+    expect(checked).toEqual({
+      entries: expect.any(Number),
+      sha256: taken.sha256,
+      size: taken.size,
+      alreadyNamed: false,
+    });
     // Read back under the pending name, then copied server-side to the backup name, then the sidecar.
     expect(fake.calls.filter((c) => c.op !== 'ListObjectsV2').map((c) => [c.op, c.key])).toEqual([
       ['GetObject', `production/${taken.pendingName}`],

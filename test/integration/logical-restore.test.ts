@@ -14,7 +14,13 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createFileStore } from '../../src/backups/file-store.js';
 import { MemoryStore } from '../../src/backups/memory-store.js';
-import { latestBackup, parseBackupName, pendingFinalName, safetyCopyFileName, type BackupName } from '../../src/backups/names.js';
+import {
+  latestBackup,
+  parseBackupName,
+  pendingFinalName,
+  safetyCopyFileName,
+  type BackupName,
+} from '../../src/backups/names.js';
 import type { BackupStore } from '../../src/backups/store.js';
 import { TransientError } from '../../src/errors.js';
 import {
@@ -251,7 +257,8 @@ describe('logical restore', () => {
       tableRows: { 'public.users': ROWS - Math.floor(ROWS / 3) },
       durationMs: expect.any(Number),
     });
-    expect(readFileSync(join(storeDir, `${plan.safetyCopyName}.sha256`), 'utf8')).toBe(`${copySha}  ${plan.safetyCopyName}\n`);
+    const sidecar = readFileSync(join(storeDir, `${plan.safetyCopyName}.sha256`), 'utf8');
+    expect(sidecar).toBe(`${copySha}  ${plan.safetyCopyName}\n`);
     expect(readdirSync(storeDir).filter((f) => pendingFinalName(f) !== undefined)).toEqual([]);
     expect(texts.at(-1)).toMatch(/read back .* 1 table, 3,334 rows counted; pg_restore --list reads \d+ entries/);
     expect((await safetyBackup(plan, state)).detail).toContain('already taken');
@@ -359,7 +366,9 @@ describe('logical restore', () => {
     };
     const unchecked = await safetyBackup({ ...plan, store: rotting }, kept).catch((e: unknown) => e);
     expect(unchecked).toBeInstanceOf(RestoreFailedError);
-    expect(String((unchecked as Error).message)).toMatch(/as stored in memory:\/\/remote has sha256 .* not the .* pg_dump wrote/);
+    expect(String((unchecked as Error).message)).toMatch(
+      /as stored in memory:\/\/remote has sha256 .* not the .* pg_dump wrote/,
+    );
     expect([...remote.objects.keys()]).toEqual([name]);
     // Once the store answers again, the copy is taken and cleanup drops the previous database.
     state = await step(safetyBackup, plan, kept);
@@ -381,10 +390,13 @@ describe('logical restore', () => {
       { name: dump, store: remote as BackupStore },
     ];
     for (const { name, store: where } of cases) {
-      const actual = createHash('sha256').update(where === store ? readFileSync(join(storeDir, name)) : remote.objects.get(name)!.body).digest('hex');
+      const bytes = where === store ? readFileSync(join(storeDir, name)) : remote.objects.get(name)!.body;
+      const actual = createHash('sha256').update(bytes).digest('hex');
       const err = await preflight(planFor(name, { store: where, expectedSha256: wrong }), {}).catch((e: unknown) => e);
       expect(err, `${name} in ${where.location}`).toBeInstanceOf(RestoreFailedError);
-      expect((err as Error).message).toBe(`backup ${name} is not the file Lifeline made: its sha256 is ${actual.slice(0, 12)}…, the catalogue's is ${wrong.slice(0, 12)}…`);
+      expect((err as Error).message).toBe(
+        `backup ${name} is not the file Lifeline made: its sha256 is ${actual.slice(0, 12)}…, the catalogue's is ${wrong.slice(0, 12)}…`,
+      );
       texts.push((err as Error).message);
       expect(readdirSync(workDir)).toEqual([]);
       // The right checksum passes, and preflight says it was compared.

@@ -16,6 +16,7 @@ import { FakeS3 } from '../support/fake-s3.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const MB = 1_000_000;
+const MiB = 1024 * 1024;
 const ENV_KEYS = [
   'AWS_ENDPOINT_URL_S3',
   'AWS_ENDPOINT_URL',
@@ -357,7 +358,8 @@ describe('S3 backup store (real SDK client, fake S3)', () => {
     fake.beforeAnswer = (op) => {
       if (op === 'CopyObject') fake.objects.set(`production/${pending}`, Buffer.from('other bytes'));
     };
-    await expect(store.rename(pending, 'app_20240101_000000.dump')).rejects.toMatchObject({ name: 'PreconditionFailed' });
+    const changed = store.rename(pending, 'app_20240101_000000.dump');
+    await expect(changed).rejects.toMatchObject({ name: 'PreconditionFailed' });
     expect([...fake.objects.keys()]).toEqual([`production/${pending}`]);
     fake.beforeAnswer = undefined;
     fake.failures.push({ op: 'CopyObject', status: 403, code: 'AccessDenied' });
@@ -367,7 +369,7 @@ describe('S3 backup store (real SDK client, fake S3)', () => {
   });
 
   test('rename of an object over the single-copy limit: UploadPartCopy part by part, completed, byte-identical', async () => {
-    const store = createS3Store(URL_, undefined, { singleCopyLimitBytes: 5 * 1024 * 1024, copyPartSizeBytes: 5 * 1024 * 1024 });
+    const store = createS3Store(URL_, undefined, { singleCopyLimitBytes: 5 * MiB, copyPartSizeBytes: 5 * MiB });
     const pending = 'app_20240101_000000.dump.pending-0a1b2c3d';
     const { stream, sha256 } = randomStream(12 * MB);
     await store.write(pending, stream);
@@ -386,11 +388,12 @@ describe('S3 backup store (real SDK client, fake S3)', () => {
     expect(ops.at(-1)).toBe('DeleteObject');
     expect(fake.openUploads()).toEqual([]);
     expect([...fake.objects.keys()]).toEqual(['production/app_20240101_000000.dump']);
-    expect(createHash('sha256').update(fake.objects.get('production/app_20240101_000000.dump')!).digest('hex')).toBe(sha256());
+    const copied = fake.objects.get('production/app_20240101_000000.dump')!;
+    expect(createHash('sha256').update(copied).digest('hex')).toBe(sha256());
   });
 
   test('rename part by part: the source changing between parts fails the next part (If-Match) and aborts the upload; nothing under the new name', async () => {
-    const store = createS3Store(URL_, undefined, { singleCopyLimitBytes: 5 * 1024 * 1024, copyPartSizeBytes: 5 * 1024 * 1024 });
+    const store = createS3Store(URL_, undefined, { singleCopyLimitBytes: 5 * MiB, copyPartSizeBytes: 5 * MiB });
     const pending = 'app_20240101_000000.dump.pending-0a1b2c3d';
     const { stream } = randomStream(12 * MB);
     await store.write(pending, stream);
@@ -399,7 +402,8 @@ describe('S3 backup store (real SDK client, fake S3)', () => {
     fake.beforeAnswer = (op) => {
       if (op === 'UploadPartCopy' && ++parts === 2) fake.objects.set(`production/${pending}`, randomBytes(12 * MB));
     };
-    await expect(store.rename(pending, 'app_20240101_000000.dump')).rejects.toMatchObject({ name: 'PreconditionFailed' });
+    const renamed = store.rename(pending, 'app_20240101_000000.dump');
+    await expect(renamed).rejects.toMatchObject({ name: 'PreconditionFailed' });
     expect(fake.callsOf('UploadPartCopy').filter((c) => c.status === 412).length).toBeGreaterThanOrEqual(1);
     expect(fake.callsOf('AbortMultipartUpload')).toHaveLength(1);
     expect(fake.callsOf('CompleteMultipartUpload')).toEqual([]);

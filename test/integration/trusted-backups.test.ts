@@ -64,7 +64,8 @@ async function withClient<T>(url: string, work: (c: pg.Client) => Promise<T>): P
 const fingerprint = () =>
   withClient(app.url, async (c) => {
     const { rows } = await c.query<{ u: string; o: string }>(
-      `SELECT (SELECT md5(string_agg(u::text, ';' ORDER BY id)) FROM users u) AS u, (SELECT md5(string_agg(o::text, ';' ORDER BY id)) FROM orders o) AS o`,
+      `SELECT (SELECT md5(string_agg(u::text, ';' ORDER BY id)) FROM users u) AS u,
+              (SELECT md5(string_agg(o::text, ';' ORDER BY id)) FROM orders o) AS o`,
     );
     return `${rows[0]?.u}/${rows[0]?.o}`;
   });
@@ -277,7 +278,8 @@ describe('a backup made elsewhere, and the safety copy', () => {
       table_rows: Record<string, number>;
       checked: boolean;
     }>(
-      'SELECT env, job, safety_copy, sha256, size_bytes, table_rows, checked_at IS NOT NULL AS checked FROM backups WHERE name = $1',
+      `SELECT env, job, safety_copy, sha256, size_bytes, table_rows, checked_at IS NOT NULL AS checked
+         FROM backups WHERE name = $1`,
       [copy],
     );
     expect(rows).toEqual([

@@ -322,17 +322,26 @@ export class FakeS3 {
       case 'CopyObject': {
         const source = this.copySource(req);
         if (source.data.length > MAX_COPY_SIZE) {
-          throw new S3Error(400, 'InvalidRequest', `The specified copy source is larger than the maximum allowable size for a copy source: ${MAX_COPY_SIZE}`);
+          const limit = `the maximum allowable size for a copy source: ${MAX_COPY_SIZE}`;
+          const message = `The specified copy source is larger than ${limit}`;
+          throw new S3Error(400, 'InvalidRequest', message);
         }
         if (source.key === key && req.headers['x-amz-metadata-directive'] !== 'REPLACE') {
-          throw new S3Error(400, 'InvalidRequest', "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.");
+          throw new S3Error(
+            400,
+            'InvalidRequest',
+            'This copy request is illegal because it is trying to copy an object to itself without changing the ' +
+              "object's metadata, storage class, website redirect location or encryption attributes.",
+          );
         }
         const data = Buffer.from(source.data);
         const etag = `"${md5Hex(data)}"`;
-        this.store(key, data, etag, source.info.checksum ? { crc32: crc32Base64(data), type: 'FULL_OBJECT' } : undefined);
+        const checksum = source.info.checksum ? { crc32: crc32Base64(data), type: 'FULL_OBJECT' as const } : undefined;
+        this.store(key, data, etag, checksum);
         res.writeHead(200, { 'content-type': 'application/xml' });
         res.end(
-          `<?xml version="1.0" encoding="UTF-8"?>\n<CopyObjectResult xmlns="${XMLNS}"><LastModified>${new Date().toISOString()}</LastModified>` +
+          `<?xml version="1.0" encoding="UTF-8"?>\n<CopyObjectResult xmlns="${XMLNS}">` +
+            `<LastModified>${new Date().toISOString()}</LastModified>` +
             `<ETag>${xmlEscape(etag)}</ETag></CopyObjectResult>`,
         );
         return 200;
@@ -351,20 +360,28 @@ export class FakeS3 {
           const first = Number(m?.[1]);
           const last = Number(m?.[2]);
           if (!m || first > last || last >= source.data.length) {
-            throw new S3Error(400, 'InvalidArgument', `Range specified is not valid for source object of size: ${source.data.length}`);
+            const message = `Range specified is not valid for source object of size: ${source.data.length}`;
+            throw new S3Error(400, 'InvalidArgument', message);
           }
-          if (source.data.length <= MIN_PART_SIZE) throw new S3Error(400, 'InvalidRequest', 'The specified copy range is only allowed for source objects larger than 5 MB');
+          if (source.data.length <= MIN_PART_SIZE) {
+            const message = 'The specified copy range is only allowed for source objects larger than 5 MB';
+            throw new S3Error(400, 'InvalidRequest', message);
+          }
           data = source.data.subarray(first, last + 1);
         }
-        if (data.length > MAX_COPY_SIZE) throw new S3Error(400, 'InvalidRequest', `The specified copy range is larger than the maximum allowable size: ${MAX_COPY_SIZE}`);
+        if (data.length > MAX_COPY_SIZE) {
+          const message = `The specified copy range is larger than the maximum allowable size: ${MAX_COPY_SIZE}`;
+          throw new S3Error(400, 'InvalidRequest', message);
+        }
         const part = Buffer.from(data);
         const etag = `"${md5Hex(part)}"`;
         const checksum = upload.checksumAlgorithm ? crc32Base64(part) : undefined;
         upload.parts.set(partNumber, { data: part, etag, checksum });
         res.writeHead(200, { 'content-type': 'application/xml' });
         res.end(
-          `<?xml version="1.0" encoding="UTF-8"?>\n<CopyPartResult xmlns="${XMLNS}"><LastModified>${new Date().toISOString()}</LastModified>` +
-            `<ETag>${xmlEscape(etag)}</ETag>${checksum ? `<ChecksumCRC32>${checksum}</ChecksumCRC32>` : ''}</CopyPartResult>`,
+          `<?xml version="1.0" encoding="UTF-8"?>\n<CopyPartResult xmlns="${XMLNS}">` +
+            `<LastModified>${new Date().toISOString()}</LastModified><ETag>${xmlEscape(etag)}</ETag>` +
+            `${checksum ? `<ChecksumCRC32>${checksum}</ChecksumCRC32>` : ''}</CopyPartResult>`,
         );
         return 200;
       }
@@ -459,16 +476,23 @@ export class FakeS3 {
     const raw = header.startsWith('/') ? header.slice(1) : header;
     if (raw.includes('?')) throw new S3Error(501, 'NotImplemented', 'the fake copies the current version only');
     const slash = raw.indexOf('/');
-    if (slash <= 0) throw new S3Error(400, 'InvalidArgument', 'Copy Source must mention the source bucket and key: sourcebucket/sourcekey');
+    if (slash <= 0) {
+      const message = 'Copy Source must mention the source bucket and key: sourcebucket/sourcekey';
+      throw new S3Error(400, 'InvalidArgument', message);
+    }
     const bucket = decodeURIComponent(raw.slice(0, slash));
     const key = decodeURIComponent(raw.slice(slash + 1));
-    if (bucket !== this.bucket) throw new S3Error(404, 'NoSuchBucket', 'The specified bucket does not exist', { BucketName: bucket });
+    if (bucket !== this.bucket) {
+      throw new S3Error(404, 'NoSuchBucket', 'The specified bucket does not exist', { BucketName: bucket });
+    }
     const data = this.objects.get(key);
     if (!data) throw new S3Error(404, 'NoSuchKey', 'The specified key does not exist.');
     const info = this.objectInfo(key, data);
     const ifMatch = req.headers['x-amz-copy-source-if-match'];
     if (typeof ifMatch === 'string' && ifMatch.replace(/"/g, '') !== info.etag.replace(/"/g, '')) {
-      throw new S3Error(412, 'PreconditionFailed', 'At least one of the pre-conditions you specified did not hold', { Condition: 'x-amz-copy-source-If-Match' });
+      throw new S3Error(412, 'PreconditionFailed', 'At least one of the pre-conditions you specified did not hold', {
+        Condition: 'x-amz-copy-source-If-Match',
+      });
     }
     return { key, data, info };
   }

@@ -71,8 +71,10 @@ describe('file store', () => {
     await store.rename('a_20240101_000000.dump.pending-0a1b2c3d', 'a_20240101_000000.dump');
     expect(readdirSync(dir)).toEqual(['a_20240101_000000.dump']);
     expect(readFileSync(join(dir, 'a_20240101_000000.dump'), 'utf8')).toBe('checked');
-    await expect(store.rename('a_20240101_000000.dump.pending-0a1b2c3d', 'b_20240101_000000.dump')).rejects.toBeInstanceOf(NotFoundError);
-    await expect(store.rename('a_20240101_000000.dump', '../b_20240101_000000.dump')).rejects.toThrow('not a plain file name');
+    const gone = store.rename('a_20240101_000000.dump.pending-0a1b2c3d', 'b_20240101_000000.dump');
+    await expect(gone).rejects.toBeInstanceOf(NotFoundError);
+    const outside = store.rename('a_20240101_000000.dump', '../b_20240101_000000.dump');
+    await expect(outside).rejects.toThrow('not a plain file name');
     expect(readdirSync(dir)).toEqual(['a_20240101_000000.dump']);
   });
 });

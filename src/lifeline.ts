@@ -13,7 +13,7 @@ import { createHealthCheck, operationalRoutes, serveRoutes } from './http/health
 import { EscalationService } from './incidents/escalation.js';
 import { startEscalationWorker } from './jobs/escalation-queue.js';
 import { createLogger, createRedactor, type Logger } from './log.js';
-import { createMetrics } from './metrics.js';
+import { createMetrics, observeDrill } from './metrics.js';
 import { forgetOldRequests } from './requests.js';
 import { createSlackApp } from './slack/app.js';
 import { within } from './timeout.js';
@@ -95,7 +95,13 @@ export async function startLifeline(config: Config, options: StartOptions = {}):
     log,
   });
   const kinds = {
-    restore: restoreKind({ storeFor: createBackupStore, rds: aws.rds, parallelJobs: config.recovery.restoreJobs, ...waits }),
+    restore: restoreKind({
+      db,
+      storeFor: createBackupStore,
+      rds: aws.rds,
+      parallelJobs: config.recovery.restoreJobs,
+      ...waits,
+    }),
     scale: scaleKind({ ecs: aws.ecs, logs: aws.logs, ...waits }),
     redeploy: redeployKind({ ecs: aws.ecs, logs: aws.logs, ...waits }),
     backup: backupKind({
@@ -114,10 +120,7 @@ export async function startLifeline(config: Config, options: StartOptions = {}):
       db,
       storeFor: createBackupStore,
       parallelJobs: config.recovery.restoreJobs,
-      observe: (env, passed, restoreMs) => {
-        metrics.drillPassed.set({ env }, passed ? 1 : 0);
-        if (restoreMs !== undefined) metrics.drillRestore.set({ env }, restoreMs / 1000);
-      },
+      observe: (env, passed, restoreMs, skippedChecks) => observeDrill(metrics, env, passed, restoreMs, skippedChecks),
     }),
   };
   const schedulesQueue = createSchedulesQueue(redis, config.queuePrefix);

@@ -13,6 +13,7 @@ export interface Metrics {
   readonly backupDuration: Gauge<'env'>;
   readonly backupSize: Gauge<'env'>;
   readonly drillPassed: Gauge<'env'>;
+  readonly drillSkippedChecks: Gauge<'env'>;
   readonly drillRestore: Gauge<'env'>;
 }
 
@@ -35,7 +36,18 @@ export function createMetrics(): Metrics {
     newestBackupAt,
     backupDuration: new Gauge({ name: 'lifeline_backup_duration_seconds', help: 'How long the last backup Lifeline took of each env ran', labelNames: ['env'], registers: [registry] }),
     backupSize: new Gauge({ name: 'lifeline_backup_size_bytes', help: 'Size of the last backup Lifeline took of each env', labelNames: ['env'], registers: [registry] }),
-    drillPassed: new Gauge({ name: 'lifeline_drill_last_passed', help: "1 when each env's last restore drill passed, 0 when it failed", labelNames: ['env'], registers: [registry] }),
+    drillPassed: new Gauge({
+      name: 'lifeline_drill_last_passed',
+      help: "1 when each env's last restore drill passed every check, 0 when it failed or skipped a check",
+      labelNames: ['env'],
+      registers: [registry],
+    }),
+    drillSkippedChecks: new Gauge({
+      name: 'lifeline_drill_last_skipped_checks',
+      help: "Checks each env's last restore drill could not make (a backup Lifeline did not take has none recorded)",
+      labelNames: ['env'],
+      registers: [registry],
+    }),
     drillRestore: new Gauge({ name: 'lifeline_drill_restore_seconds', help: "Restore time (RTO achieved) of each env's last drill", labelNames: ['env'], registers: [registry] }),
     incidentsDeclared: new Counter({
       name: 'lifeline_incidents_declared_total',
@@ -74,4 +86,21 @@ export function createMetrics(): Metrics {
       registers: [registry],
     }),
   };
+}
+
+/**
+ * A drill's result: lifeline_drill_last_passed is 1 for a full pass only; a pass that skipped a check (a backup not
+ * taken by Lifeline has no checksum or row counts to compare) is 0 there and counted in
+ * lifeline_drill_last_skipped_checks, so an alert on the first never mistakes it for a proven backup.
+ */
+export function observeDrill(
+  metrics: Metrics,
+  env: string,
+  passed: boolean,
+  restoreMs: number | undefined,
+  skippedChecks: number,
+): void {
+  metrics.drillPassed.set({ env }, passed && skippedChecks === 0 ? 1 : 0);
+  metrics.drillSkippedChecks.set({ env }, skippedChecks);
+  if (restoreMs !== undefined) metrics.drillRestore.set({ env }, restoreMs / 1000);
 }

@@ -57,5 +57,10 @@ export function createFileStore(url: string): BackupStore {
       assertPlainName(name);
       await rm(join(folder, name), { force: true });
     },
+    async rename(from, to) {
+      assertPlainName(to);
+      // rename(2) within one folder is atomic: `to` is the old file or the whole new one, never a mix.
+      await rename(await existingPath(from), join(folder, to));
+    },
   };
 }

@@ -17,7 +17,7 @@ export interface InjectedWriteFailure {
 export class MemoryStore implements BackupStore {
   readonly objects = new Map<string, MemoryObject>();
   /** Every call, in order, for assertions. */
-  readonly calls: { op: 'list' | 'read' | 'write' | 'remove'; name?: string }[] = [];
+  readonly calls: { op: 'list' | 'read' | 'write' | 'remove' | 'rename'; name?: string; to?: string }[] = [];
   private nextFailure: InjectedWriteFailure | undefined;
 
   constructor(readonly location = 'memory://backups/') {}
@@ -77,5 +77,15 @@ export class MemoryStore implements BackupStore {
     assertPlainName(name);
     this.calls.push({ op: 'remove', name });
     this.objects.delete(name);
+  }
+
+  async rename(from: string, to: string): Promise<void> {
+    assertPlainName(from);
+    assertPlainName(to);
+    this.calls.push({ op: 'rename', name: from, to });
+    const object = this.objects.get(from);
+    if (!object) throw new NotFoundError(from, this.location);
+    this.objects.set(to, object);
+    this.objects.delete(from);
   }
 }

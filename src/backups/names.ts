@@ -57,6 +57,33 @@ export function sortNewestFirst<T extends BackupName>(backups: readonly T[]): T[
   return [...backups].sort((a, b) => b.takenAt.getTime() - a.takenAt.getTime() || a.name.localeCompare(b.name));
 }
 
-export function latestBackup<T extends BackupName>(backups: readonly T[]): T | undefined {
-  return sortNewestFirst(backups.filter((b) => !b.safetyCopy))[0];
+/** How far ahead of this machine's clock a backup's time may be (the writer's clock may run a little fast). */
+export const FUTURE_TOLERANCE_MS = 5 * 60_000;
+
+/**
+ * A name whose time is more than FUTURE_TOLERANCE_MS ahead of `now`: a clock gone wrong or a hand-made name. It would
+ * stay `latest` (and keep the RPO watch quiet) until its time came, so it never is.
+ */
+export function isInFuture(backup: BackupName, now: Date = new Date()): boolean {
+  return backup.takenAt.getTime() > now.getTime() + FUTURE_TOLERANCE_MS;
+}
+
+export function latestBackup<T extends BackupName>(backups: readonly T[], now: Date = new Date()): T | undefined {
+  return sortNewestFirst(backups.filter((b) => !b.safetyCopy && !isInFuture(b, now)))[0];
+}
+
+const PENDING = /^(.+)\.pending-([0-9a-f]{8})$/;
+
+/**
+ * Where a backup is written until its check passes: `<name>.pending-<8 hex>`, which never parses as a backup name, so
+ * listings, `latest` and retention never see it. The random part keeps two writers of one name apart.
+ */
+export function pendingName(finalName: string, random: string): string {
+  if (!/^[0-9a-f]{8}$/.test(random)) throw new Error('the random part of a pending name is 8 lowercase hex digits');
+  return `${finalName}.pending-${random}`;
+}
+
+/** The backup name a pending object is waiting to become; undefined for any other name. */
+export function pendingFinalName(name: string): string | undefined {
+  return PENDING.exec(name)?.[1];
 }

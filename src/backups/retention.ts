@@ -10,7 +10,7 @@ export interface RetentionDecision<T extends BackupName> {
 
 export function decideRetention<T extends BackupName>(backups: readonly T[], now: Date, retentionDays: number, passedDrill: (name: string) => boolean): RetentionDecision<T> {
   const cutoff = now.getTime() - retentionDays * 86_400_000;
-  const newest = latestBackup(backups);
+  const newest = latestBackup(backups, now);
   const newestDrilled = sortNewestFirst(backups.filter((b) => !b.safetyCopy && passedDrill(b.name)))[0];
   const remove: T[] = [];
   const kept: { backup: T; why: string }[] = [];

@@ -44,7 +44,7 @@ export class RpoWatch {
     if (!env) throw new Error(`unknown environment ${envName}`);
     const store = this.deps.storeFor(env.backups.store);
     const listed = await store.list();
-    const newest = latestBackup(listed.flatMap((o) => parseBackupName(env.backups.prefix, o.name) ?? []));
+    const newest = latestBackup(listed.flatMap((o) => parseBackupName(env.backups.prefix, o.name) ?? []), now);
     const limitMs = env.backups.rpo_minutes * 60_000;
     const ageMs = newest ? now.getTime() - newest.takenAt.getTime() : undefined;
     const overdue = ageMs === undefined || ageMs > limitMs;

@@ -1,4 +1,17 @@
-import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CopyObjectCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  S3Client,
+  S3ServiceException,
+  UploadPartCopyCommand,
+  type CompletedPart,
+} from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { Readable } from 'node:stream';
 import { assertPlainName, NotFoundError, type BackupStore, type StoredObject } from './store.js';
@@ -11,12 +24,20 @@ export interface S3StoreOptions {
    * filling, and the copy lib-storage makes of it (garbage the runtime frees lazily comes on top).
    */
   readonly queueSize?: number;
+  /** Renames copy objects up to this size with one CopyObject (S3 allows 5 GiB), larger ones part by part. */
+  readonly singleCopyLimitBytes?: number;
+  /** Part size of a copy done part by part (UploadPartCopy); raised when the object would need over 10,000 parts. */
+  readonly copyPartSizeBytes?: number;
 }
 
 const MIB = 1024 * 1024;
 /** 5 MiB × 10,000 parts: objects up to about 52 GB; raise `partSizeBytes` for larger dumps. */
 export const DEFAULT_PART_SIZE_BYTES = 5 * MIB;
 export const DEFAULT_QUEUE_SIZE = 2;
+/** The largest object one CopyObject may copy. */
+export const MAX_SINGLE_COPY_BYTES = 5 * 1024 * MIB;
+const DEFAULT_COPY_PART_SIZE_BYTES = 512 * MIB;
+const MAX_PARTS = 10_000;
 
 /**
  * The S3 client backups use. Region, credentials and endpoint come from the SDK's own chain (AWS_REGION,
@@ -96,6 +117,68 @@ export function createS3Store(url: string, client: S3Client = createS3Client(), 
   const queueSize = options.queueSize ?? DEFAULT_QUEUE_SIZE;
   if (!Number.isInteger(partSize) || partSize < 5 * MIB) throw new Error('partSizeBytes must be a whole number of at least 5 MiB');
   if (!Number.isInteger(queueSize) || queueSize < 1) throw new Error('queueSize must be a whole number of at least 1');
+  const singleCopyLimit = options.singleCopyLimitBytes ?? MAX_SINGLE_COPY_BYTES;
+  const copyPartSize = options.copyPartSizeBytes ?? DEFAULT_COPY_PART_SIZE_BYTES;
+  if (!Number.isInteger(singleCopyLimit) || singleCopyLimit < 0 || singleCopyLimit > MAX_SINGLE_COPY_BYTES) {
+    throw new Error('singleCopyLimitBytes must be a whole number of at most 5 GiB');
+  }
+  if (!Number.isInteger(copyPartSize) || copyPartSize < 5 * MIB || copyPartSize > MAX_SINGLE_COPY_BYTES) {
+    throw new Error('copyPartSizeBytes must be a whole number from 5 MiB to 5 GiB');
+  }
+  // CopySource is "<bucket>/<key>", URL-encoded; the slashes between the key's segments stay.
+  const copySourceOf = (key: string): string => `${bucket}/${key.split('/').map(encodeURIComponent).join('/')}`;
+
+  /**
+   * A copy over 5 GiB: a multipart upload whose parts S3 copies from the source (UploadPartCopy), `queueSize` at a
+   * time; any failure aborts the upload, so nothing appears under the new key. lib-storage uploads from streams
+   * only, so this is written out here.
+   */
+  async function copyInParts(source: string, target: string, size: number, etag: string | undefined): Promise<void> {
+    const partSize = Math.max(copyPartSize, Math.ceil(size / MAX_PARTS));
+    const created = await client.send(
+      new CreateMultipartUploadCommand({ Bucket: bucket, Key: target, ContentType: 'application/octet-stream' }),
+    );
+    const uploadId = created.UploadId;
+    if (!uploadId) throw new Error(`copying to ${target} in ${url}: S3 started a multipart upload without an id`);
+    const count = Math.ceil(size / partSize);
+    const parts: CompletedPart[] = new Array<CompletedPart>(count);
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      for (let index = next++; index < count; index = next++) {
+        const first = index * partSize;
+        const last = Math.min(size, first + partSize) - 1;
+        const copied = await client.send(
+          new UploadPartCopyCommand({
+            Bucket: bucket,
+            Key: target,
+            UploadId: uploadId,
+            PartNumber: index + 1,
+            CopySource: copySourceOf(source),
+            CopySourceRange: `bytes=${first}-${last}`,
+            // Every part from the very object that was checked, not one written over it meanwhile.
+            ...(etag ? { CopySourceIfMatch: etag } : {}),
+          }),
+        );
+        const result = copied.CopyPartResult;
+        if (!result?.ETag) throw new Error(`copying part ${index + 1} of ${source} in ${url}: S3 returned no ETag`);
+        parts[index] = {
+          PartNumber: index + 1,
+          ETag: result.ETag,
+          ...(result.ChecksumCRC32 ? { ChecksumCRC32: result.ChecksumCRC32 } : {}),
+        };
+      }
+    };
+    try {
+      await Promise.all(Array.from({ length: Math.min(queueSize, count) }, worker));
+      const completed = { Bucket: bucket, Key: target, UploadId: uploadId, MultipartUpload: { Parts: parts } };
+      await client.send(new CompleteMultipartUploadCommand(completed));
+    } catch (err) {
+      await client
+        .send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: target, UploadId: uploadId }))
+        .catch(() => undefined);
+      throw err;
+    }
+  }
 
   return {
     location: url,
@@ -168,6 +251,37 @@ export function createS3Store(url: string, client: S3Client = createS3Client(), 
     async remove(name) {
       assertPlainName(name);
       await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: prefix + name }));
+    },
+
+    // S3 has no rename: a server-side copy (no byte passes through here), then the source is deleted.
+    async rename(from, to) {
+      assertPlainName(from);
+      assertPlainName(to);
+      const source = prefix + from;
+      const target = prefix + to;
+      let size: number;
+      let etag: string | undefined;
+      try {
+        const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: source }));
+        size = head.ContentLength ?? 0;
+        etag = head.ETag;
+      } catch (err) {
+        if (isNoSuchKey(err)) throw new NotFoundError(from, url);
+        throw err;
+      }
+      if (size <= singleCopyLimit) {
+        await client.send(
+          new CopyObjectCommand({
+            Bucket: bucket,
+            Key: target,
+            CopySource: copySourceOf(source),
+            ...(etag ? { CopySourceIfMatch: etag } : {}),
+          }),
+        );
+      } else {
+        await copyInParts(source, target, size, etag);
+      }
+      await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: source }));
     },
   };
 }

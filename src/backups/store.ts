@@ -17,6 +17,12 @@ export interface BackupStore {
   write(name: string, body: Readable): Promise<{ size: number }>;
   remove(name: string): Promise<void>;
   /**
+   * Gives an object a new name: `to` appears with all of `from`'s bytes or not at all (replacing what was there),
+   * then `from` is gone. Throws NotFoundError when `from` does not exist. How a backup goes from its pending name to
+   * its backup name once it passed its check.
+   */
+  rename(from: string, to: string): Promise<void>;
+  /**
    * Only for stores on this machine: the object's own path, so a program that needs a seekable file
    * (pg_restore -j) reads it in place instead of from a copy. Throws NotFoundError when it does not exist.
    */

@@ -2,7 +2,10 @@
 //
 // pg_dump runs inside a snapshot exported by a REPEATABLE READ transaction that counts every table's rows at the
 // same moment: the counts describe exactly the data in the dump, which is what a drill later compares against.
-import { createHash } from 'node:crypto';
+//
+// The dump is written under a pending name (names.ts) that no listing, `latest` or retention ever takes for a backup;
+// it gets its backup name only once it was read back and checked, and its sidecar only after that.
+import { createHash, randomBytes } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
@@ -22,10 +25,14 @@ import {
   type PgToolOptions,
 } from '../recovery/pg-tools.js';
 import { dumpDatabase } from '../recovery/logical-restore.js';
+import { parseBackupName, pendingFinalName, pendingName } from './names.js';
 import { NotFoundError, type BackupStore } from './store.js';
 
 export interface TakenBackup {
+  /** The backup name it gets once its check passed. */
   readonly name: string;
+  /** Where it waits for its check. */
+  readonly pendingName: string;
   readonly size: number;
   readonly sha256: string;
   /** schema.table → rows, counted in the dump's own snapshot. */
@@ -71,12 +78,25 @@ async function countRows(client: pg.Client): Promise<Record<string, number>> {
 }
 
 /**
- * pg_dump -Fc of `url` into `store` as `name` (atomic: nothing under `name` unless pg_dump exited 0 and the store
- * took every byte), with each table's exact row count from the same snapshot. Memory stays flat whatever the size.
+ * pg_dump -Fc of `url` into `store` under a pending name for `name` (nothing under it unless pg_dump exited 0 and the
+ * store took every byte; never anything under `name` itself: publishBackup gives it that), with each table's exact row
+ * count from the same snapshot. Memory stays flat whatever the size.
  */
 export async function takeBackup(url: string, store: BackupStore, name: string, options: { signal?: AbortSignal; tools?: PgToolOptions } = {}): Promise<TakenBackup> {
   const { conn, scrub } = connectionOf(url);
+  return takeBackupOf(conn, scrub, store, name, options);
+}
+
+/** takeBackup of a connection already taken apart (the database a restore set aside, say). */
+export async function takeBackupOf(
+  conn: PgConnection,
+  scrub: (text: string) => string,
+  store: BackupStore,
+  name: string,
+  options: { signal?: AbortSignal; tools?: PgToolOptions } = {},
+): Promise<TakenBackup> {
   throwIfAborted(options.signal, 'the backup');
+  const pending = pendingName(name, randomBytes(4).toString('hex'));
   const started = Date.now();
   let client: pg.Client;
   try {
@@ -95,17 +115,24 @@ export async function takeBackup(url: string, store: BackupStore, name: string, 
     const snapshot = rows[0]?.id ?? '';
     // Both run in the exported snapshot; the transaction stays open until pg_dump is done with it.
     const [dumped, counted] = await Promise.allSettled([
-      dumpDatabase(conn, scrub, store, name, options.signal, options.tools, [`--snapshot=${snapshot}`]),
+      dumpDatabase(conn, scrub, store, pending, options.signal, options.tools, [`--snapshot=${snapshot}`]),
       countRows(client),
     ]);
     if (dumped.status === 'rejected') throw dumped.reason;
     if (counted.status === 'rejected') {
       // The dump landed but its row counts did not: a backup a drill cannot check is not kept.
-      await store.remove(name).catch(() => undefined);
+      await store.remove(pending).catch(() => undefined);
       throw new Error(`counting the rows of ${describeConnection(conn)} failed: ${scrub((counted.reason as Error).message)}`);
     }
     await client.query('COMMIT');
-    return { name, size: dumped.value.size, sha256: dumped.value.sha256, tableRows: counted.value, durationMs: Date.now() - started };
+    return {
+      name,
+      pendingName: pending,
+      size: dumped.value.size,
+      sha256: dumped.value.sha256,
+      tableRows: counted.value,
+      durationMs: Date.now() - started,
+    };
   } finally {
     await client.end().catch(() => undefined);
   }
@@ -185,4 +212,65 @@ export async function checkStoredBackup(
 /** Writes `<name>.sha256` beside the backup. */
 export async function writeSidecar(store: BackupStore, name: string, sha256: string): Promise<void> {
   await store.write(sidecarName(name), Readable.from([Buffer.from(`${sha256}  ${name}\n`)]));
+}
+
+export interface PublishedBackup extends StoredCheck {
+  /** The backup already had its name (a resumed job found it renamed): it was checked again where it is. */
+  readonly alreadyNamed: boolean;
+}
+
+/**
+ * Checks the pending object (checkStoredBackup), then gives it its backup name, then writes its sidecar after the
+ * rename, so a sidecar never describes a file that is not there. Resumable: a job whose worker died after the rename
+ * finds the backup under its name (it can only have got there through a passed check) and checks it again in place.
+ * Throws when the check fails; the caller removes what is left (removeBackupLeftovers).
+ */
+export async function publishBackup(
+  store: BackupStore,
+  taken: Pick<TakenBackup, 'name' | 'pendingName' | 'sha256'>,
+  databaseUrl: string,
+  options: { signal?: AbortSignal; tools?: PgToolOptions } = {},
+): Promise<PublishedBackup> {
+  const names = new Set((await store.list()).map((o) => o.name));
+  let checked: StoredCheck;
+  let alreadyNamed = false;
+  if (names.has(taken.pendingName)) {
+    checked = await checkStoredBackup(store, taken.pendingName, taken.sha256, databaseUrl, options);
+    await store.rename(taken.pendingName, taken.name);
+  } else if (names.has(taken.name)) {
+    alreadyNamed = true;
+    checked = await checkStoredBackup(store, taken.name, taken.sha256, databaseUrl, options);
+  } else {
+    throw new PermanentError(
+      `neither ${taken.pendingName} nor ${taken.name} is in ${store.location} after the dump was written`,
+    );
+  }
+  await writeSidecar(store, taken.name, taken.sha256);
+  return { ...checked, alreadyNamed };
+}
+
+/** After a failed check: the pending object, and whatever of the backup and its sidecar got written. */
+export async function removeBackupLeftovers(
+  store: BackupStore,
+  taken: Pick<TakenBackup, 'name' | 'pendingName'>,
+): Promise<void> {
+  await Promise.all([store.remove(taken.pendingName), store.remove(taken.name), store.remove(sidecarName(taken.name))]);
+}
+
+/** A pending object older than this was left by a job that died between writing and renaming: nobody checks it. */
+export const STALE_PENDING_MS = 86_400_000;
+
+/** Removes the env's pending objects older than a day; returns their names. Younger ones may be a running job's. */
+export async function removeStalePending(
+  store: BackupStore,
+  prefix: string,
+  now: Date = new Date(),
+): Promise<string[]> {
+  const stale = (await store.list()).filter((o) => {
+    const final = pendingFinalName(o.name);
+    const ours = final !== undefined && parseBackupName(prefix, final) !== undefined;
+    return ours && now.getTime() - o.modifiedAt.getTime() > STALE_PENDING_MS;
+  });
+  for (const object of stale) await store.remove(object.name);
+  return stale.map((o) => o.name);
 }

@@ -53,7 +53,7 @@ export interface KindDefinition {
    */
   onFailure?(ctx: StepContext, failedStep: string, reason: StopReason): Promise<string | undefined>;
   /** The headline and the verification lines of a finished job, from its state. */
-  summarise(ctx: StepContext, succeeded: boolean): { headline: string; verified: string[] };
+  summarise(ctx: StepContext, succeeded: boolean): { headline: string; verified: string[]; incomplete?: boolean };
 }
 
 const GIGABYTE = 1024 ** 3;

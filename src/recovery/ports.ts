@@ -24,6 +24,8 @@ export interface JobSummary {
   /** What was verified, one line each (restore: each query and its value; scale: running/desired; ...). */
   readonly verified: readonly string[];
   readonly totalMs: number;
+  /** It succeeded, but a check it promised was skipped (the headline says which): not a full success. */
+  readonly incomplete?: boolean;
 }
 
 /** Durable triggers for recovery work (BullMQ in production). */

@@ -1,7 +1,7 @@
 // Read-only lookups for /dr restore list, /dr status and /dr logs. They run on workers (AWS and the stores can be
 // slow) and return plain data; src/slack/recovery-replies.ts renders it.
 import type { DbSnapshot, EcsPort, EcsService, LogEvent, LogsPort, RdsPort } from '../adapters/aws.js';
-import { latestBackup, parseBackupName, sortNewestFirst, type BackupName } from '../backups/names.js';
+import { isInFuture, latestBackup, parseBackupName, sortNewestFirst, type BackupName } from '../backups/names.js';
 import type { BackupStore } from '../backups/store.js';
 import type { EnvironmentConfig, FileConfig } from '../config.js';
 import { probeHealth, type HealthProbeResult } from './health-probe.js';
@@ -31,6 +31,8 @@ export interface QueryDeps {
 export interface ListedBackup extends BackupName {
   readonly size: number;
   readonly withinRpo: boolean;
+  /** Its name's time is more than 5 minutes ahead: listed, restorable by name, never `latest`. */
+  readonly inFuture: boolean;
 }
 
 export interface BackupListing {
@@ -45,12 +47,13 @@ export interface BackupListing {
 export async function listBackups(deps: QueryDeps, envName: string): Promise<BackupListing> {
   const env = envOf(deps.file, envName);
   const store = deps.storeFor(env.backups.store);
-  const now = Date.now();
+  const now = new Date();
   const objects = await store.list();
   const backups = sortNewestFirst(
     objects.flatMap((o) => {
       const parsed = parseBackupName(env.backups.prefix, o.name);
-      return parsed ? [{ ...parsed, size: o.size, withinRpo: now - parsed.takenAt.getTime() <= env.backups.rpo_minutes * 60_000 }] : [];
+      if (!parsed) return [];
+      return [{ ...parsed, size: o.size, withinRpo: withinRpo(parsed, now, env), inFuture: isInFuture(parsed, now) }];
     }),
   );
   let snapshots: DbSnapshot[] | undefined;
@@ -85,7 +88,7 @@ export interface BackupCatalogue {
 export async function backupCatalogue(deps: QueryDeps, envName: string): Promise<BackupCatalogue> {
   const env = envOf(deps.file, envName);
   const store = deps.storeFor(env.backups.store);
-  const now = Date.now();
+  const now = new Date();
   const [objects, catalogue, drills, lastDrill] = await Promise.all([store.list(), catalogueOf(deps.db, env.backups.store), lastDrills(deps.db, env.backups.store), lastDrillOf(deps.db, envName)]);
   const names = new Set(objects.map((o) => o.name));
   const backups = sortNewestFirst(
@@ -96,7 +99,8 @@ export async function backupCatalogue(deps: QueryDeps, envName: string): Promise
         {
           ...parsed,
           size: o.size,
-          withinRpo: now - parsed.takenAt.getTime() <= env.backups.rpo_minutes * 60_000,
+          withinRpo: withinRpo(parsed, now, env),
+          inFuture: isInFuture(parsed, now),
           catalogue: catalogue.get(o.name),
           hasSidecar: names.has(sidecarName(o.name)),
           lastDrill: drills.get(o.name),
@@ -173,6 +177,12 @@ export async function recentLogs(
 /** Free text becomes one quoted term of a CloudWatch filter pattern, so its words are matched literally. */
 export function quotePattern(text: string): string {
   return `"${text.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+}
+
+/** Young enough for the RPO; a name in the future never is (it says nothing true about the data's age). */
+function withinRpo(backup: BackupName, now: Date, env: EnvironmentConfig): boolean {
+  const age = now.getTime() - backup.takenAt.getTime();
+  return !isInFuture(backup, now) && age <= env.backups.rpo_minutes * 60_000;
 }
 
 function envOf(file: FileConfig, name: string): EnvironmentConfig {

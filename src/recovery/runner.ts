@@ -511,6 +511,7 @@ export class RecoveryRunner {
         headline: failure ?? headline,
         verified,
         totalMs: Date.now() - startedAt.getTime(),
+        ...(succeeded && summary.incomplete ? { incomplete: true } : {}),
       });
     } catch (err) {
       this.deps.log.error({ job: jobId(job.number), err: (err as Error).message }, 'job result could not be posted');

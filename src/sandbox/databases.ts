@@ -1,14 +1,13 @@
 // The sandbox's PostgreSQL side: Lifeline's state database and the sample application's database, both made fresh at
-// each start on the server of SANDBOX_DATABASE_URL, and the sample database's first backup, taken for real.
+// each start on the server of SANDBOX_DATABASE_URL, and the folder the sample database's backups go to.
 //
 // Each database the sandbox makes holds a table `about_this_database` saying so; the sandbox drops only databases
 // that hold it (a restored copy of the sample database does too), so a mistyped name never costs anyone their data.
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import pg from 'pg';
-import { backupFileName, parseBackupName, sortNewestFirst } from '../backups/names.js';
+import { parseBackupName, sortNewestFirst } from '../backups/names.js';
 import { createFileStore } from '../backups/file-store.js';
-import { takeBackup, writeSidecar } from '../backups/take.js';
 import { quoteIdent } from '../recovery/pg-tools.js';
 import { SetupError } from './errors.js';
 
@@ -158,10 +157,10 @@ export async function sampleStats(url: string): Promise<SampleStats | undefined>
 }
 
 /**
- * Empties the backups folder (only one the sandbox made: it holds the marker file) and takes the sample database's
- * first backup with Lifeline's own backup code: pg_dump -Fc, named as the contract says, with its checksum sidecar.
+ * Empties the backups folder, but only one the sandbox made (it holds the marker file), and marks it as the sandbox's.
+ * The sample database's first backup is then taken by Lifeline's own backup job (first-backup.ts).
  */
-export async function firstBackup(url: string, folder: string, prefix: string): Promise<string> {
+export async function prepareBackupsFolder(folder: string): Promise<void> {
   await mkdir(folder, { recursive: true });
   const present = await readdir(folder);
   if (present.length > 0 && !present.includes(FOLDER_MARKER)) {
@@ -169,15 +168,6 @@ export async function firstBackup(url: string, folder: string, prefix: string): 
   }
   await Promise.all(present.filter((n) => n !== FOLDER_MARKER).map((n) => rm(join(folder, n), { recursive: true, force: true })));
   await writeFile(join(folder, FOLDER_MARKER), `${MARKER_NOTE}\n`);
-  const store = createFileStore(`file://${folder}`);
-  const name = backupFileName(prefix, new Date());
-  try {
-    const taken = await takeBackup(url, store, name);
-    await writeSidecar(store, name, taken.sha256);
-  } catch (err) {
-    throw new SetupError(`the first backup of the sample database failed: ${(err as Error).message}`);
-  }
-  return name;
 }
 
 /** Removes the backups folder if the sandbox made it. */

@@ -1,19 +1,26 @@
-// The sandbox, wired: its databases and first backup, the stand-ins for Slack and PagerDuty, the simulated AWS, the
-// page, and Lifeline itself as a child process pointed at all of them. stop() undoes it in reverse.
+// The sandbox, wired: its databases, the stand-ins for Slack and PagerDuty, the simulated AWS, the page, the sample
+// database's first backup (Lifeline's own backup job), and Lifeline itself as a child process pointed at all of them.
+// stop() undoes it in reverse.
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { RDSClient } from '@aws-sdk/client-rds';
 import { Redis } from 'ioredis';
+import { createRdsPort } from '../adapters/aws-rds.js';
+import { createSlackChat } from '../adapters/chat.js';
+import { createEventsApiPager } from '../adapters/pager.js';
+import { parseConfigText } from '../config.js';
+import { createLogger } from '../log.js';
 import {
   checkServer,
   createSandboxDatabase,
   databaseUrl,
   dropSandboxDatabase,
   fillSampleDatabase,
-  firstBackup,
   listBackups,
+  prepareBackupsFolder,
   removeBackups,
   sampleStats,
   SAMPLE_ROWS,
@@ -21,6 +28,7 @@ import {
   type SampleStats,
 } from './databases.js';
 import { SetupError } from './errors.js';
+import { runFirstBackup } from './first-backup.js';
 import { LifelineChild } from './lifeline-child.js';
 import { PagerDutyStandIn } from './pagerduty.js';
 import { appendLogLines, seedSampleAws } from './sample-aws.js';
@@ -85,8 +93,11 @@ async function start(settings: SandboxSettings, hooks: SandboxHooks, undo: (() =
   await createSandboxDatabase(settings.adminUrl, settings.stateDb);
   await createSandboxDatabase(settings.adminUrl, settings.appDb);
   await fillSampleDatabase(appUrl);
-  const backup = await firstBackup(appUrl, settings.backupsDir, settings.appDb);
-  say(`sandbox: sample database filled (${SAMPLE_ROWS.users} users, ${SAMPLE_ROWS.orders} orders); first backup ${backup} in ${settings.backupsDir}`);
+  await prepareBackupsFolder(settings.backupsDir);
+  say(
+    `sandbox: sample database filled (${SAMPLE_ROWS.users} users, ${SAMPLE_ROWS.orders} orders); ` +
+      `its backups go to ${settings.backupsDir}`,
+  );
   // Timers left in Redis by an earlier run point at incidents of the database just re-created.
   await clearQueues(settings.redisUrl, settings.queuePrefix);
 
@@ -113,7 +124,16 @@ async function start(settings: SandboxSettings, hooks: SandboxHooks, undo: (() =
   const configDir = await mkdtemp(join(tmpdir(), 'lifeline-sandbox-config-'));
   undo.push(() => rm(configDir, { recursive: true, force: true }));
   const configPath = join(configDir, 'lifeline.yml');
-  await writeFile(configPath, lifelineYaml({ backupsDir: settings.backupsDir, backupPrefix: settings.appDb, healthUrl: `${base}/shop/health` }));
+  const yaml = lifelineYaml({
+    backupsDir: settings.backupsDir,
+    backupPrefix: settings.appDb,
+    healthUrl: `${base}/shop/health`,
+  });
+  await writeFile(configPath, yaml);
+  const secretsEnv = {
+    PRODUCTION_DATABASE_URL: appUrl,
+    ...Object.fromEntries([...routingKeys].map(([key, role]) => [routingKeyVariable(role), key])),
+  };
   const child = new LifelineChild(
     {
       ...settings.inherited,
@@ -131,8 +151,7 @@ async function start(settings: SandboxSettings, hooks: SandboxHooks, undo: (() =
       // The simulated AWS answers at once; poll it often so a scale or a redeploy ends in seconds.
       LIFELINE_AWS_POLL_SECONDS: '2',
       ...aws.env(),
-      PRODUCTION_DATABASE_URL: appUrl,
-      ...Object.fromEntries([...routingKeys].map(([key, role]) => [routingKeyVariable(role), key])),
+      ...secretsEnv,
     },
     (line) => say(`lifeline | ${line}`),
     hooks.lifelineDied,
@@ -179,6 +198,33 @@ async function start(settings: SandboxSettings, hooks: SandboxHooks, undo: (() =
     throw err;
   });
   undo.push(closeServer);
+
+  say('sandbox: taking the sample database\'s first backup with Lifeline\'s own backup job (/dr backup production)');
+  const awsEnv = aws.env();
+  const log = createLogger(settings.logLevel, [botToken, signingSecret, ...routingKeys.keys()], {
+    write: (line: string) => say(`lifeline (first backup) | ${line.trimEnd()}`),
+  });
+  const outcome = await runFirstBackup({
+    stateUrl,
+    file: parseConfigText(yaml, secretsEnv),
+    env: 'production',
+    requestedBy: BOT.id,
+    channel: EMERGENCY.id,
+    chat: createSlackChat({ token: botToken, apiUrl: `${base}/slack/api/`, log }),
+    pager: createEventsApiPager({ url: `${base}/pagerduty/v2/enqueue` }),
+    rds: createRdsPort(
+      new RDSClient({
+        endpoint: awsEnv.AWS_ENDPOINT_URL_RDS,
+        region: awsEnv.AWS_REGION,
+        credentials: {
+          accessKeyId: awsEnv.AWS_ACCESS_KEY_ID ?? '',
+          secretAccessKey: awsEnv.AWS_SECRET_ACCESS_KEY ?? '',
+        },
+      }),
+    ),
+    log,
+  });
+  say(`sandbox: ${outcome}`);
 
   undo.push(() => child.stop());
   process.once('exit', () => child.killNow());

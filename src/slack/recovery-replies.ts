@@ -6,6 +6,7 @@ import type { Reply } from '../commands/registry.js';
 import { formatDuration, formatStepTime, formatUtc, formatUtcSeconds } from '../incidents/format.js';
 import { describeJob, jobId, type RecoveryJob, type StepRecord } from '../recovery/model.js';
 import type { JobSummary } from '../recovery/ports.js';
+import type { DrillRecord } from '../backups/catalogue.js';
 import type { BackupCatalogue, BackupListing, EnvStatus } from '../recovery/queries.js';
 import {
   bold,
@@ -102,7 +103,13 @@ export function progressMessage(job: RecoveryJob, steps: readonly StepRecord[], 
 }
 
 export function resultMessage(job: RecoveryJob, steps: readonly StepRecord[], summary: JobSummary): ChatMessage {
-  const icon = summary.succeeded ? ':white_check_mark:' : job.state === 'cancelled' ? ':no_entry_sign:' : ':x:';
+  const icon = summary.succeeded
+    ? summary.incomplete
+      ? ':warning:'
+      : ':white_check_mark:'
+    : job.state === 'cancelled'
+      ? ':no_entry_sign:'
+      : ':x:';
   const timings = steps.map((s) => md`• ${lifelineText(s.name)}: ${s.finishedAt ? stepTime(s) : 'did not finish'}`);
   const verified = summary.verified.map((v) => md`• ${lifelineText(v)}`);
   const text = joinMd(
@@ -123,9 +130,10 @@ export function resultMessage(job: RecoveryJob, steps: readonly StepRecord[], su
  */
 export function scheduledResultMessage(job: RecoveryJob, steps: readonly StepRecord[], summary: JobSummary): ChatMessage {
   if (summary.succeeded) {
+    const icon = summary.incomplete ? ':warning:' : ':white_check_mark:';
     const drilled = job.params.kind === 'drill' && summary.verified.length > 0;
     const checks = drilled ? md` ${lifelineText(summary.verified.slice(0, 2).join('; '))}.` : md``;
-    return line(md`:white_check_mark: ${jobId(job.number)} ${lifelineText(summary.headline)}${checks}`);
+    return line(md`${icon} ${jobId(job.number)} ${lifelineText(summary.headline)}${checks}`);
   }
   const text = joinMd(
     [
@@ -170,6 +178,15 @@ function size(bytes: number): string {
   return `${(bytes / 1024).toFixed(1)} KB`;
 }
 
+/** "passed", or "passed, 2 checks skipped (…)": a pass with a skipped check is not a full pass. */
+function drillVerdict(drill: DrillRecord): Mrkdwn {
+  if (!drill.passed) return bold('failed');
+  const n = drill.skippedChecks.length;
+  if (n === 0) return md`passed`;
+  const which = drill.skippedChecks.map((c) => c.check).join(', ');
+  return md`passed, ${n} check${n === 1 ? '' : 's'} skipped (${which})`;
+}
+
 export function renderBackupListing(listing: BackupListing): Reply {
   const now = Date.now();
   const rpo = formatDuration(listing.rpoMinutes * 60_000);
@@ -177,9 +194,11 @@ export function renderBackupListing(listing: BackupListing): Reply {
   if (listing.backups.length === 0) lines.push(italic('No backups.'));
   for (const b of listing.backups) {
     const age = formatDuration(now - b.takenAt.getTime());
-    const tag = b.safetyCopy ? md` ${italic('(safety copy taken before a restore)')}` : md``;
+    const safety = b.safetyCopy ? md` ${italic('(safety copy taken before a restore)')}` : md``;
+    const future = b.inFuture ? md` ${italic('(time in the future, never latest)')}` : md``;
     const verdict = b.withinRpo ? md`inside RPO` : bold('outside RPO');
-    lines.push(md`• ${code(b.name)} ${formatUtc(b.takenAt)}, ${size(b.size)}, ${age} old, ${verdict}${tag}`);
+    const when = b.inFuture ? md`` : md`, ${age} old, ${verdict}`;
+    lines.push(md`• ${code(b.name)} ${formatUtc(b.takenAt)}, ${size(b.size)}${when}${safety}${future}`);
   }
   if (listing.snapshots) {
     lines.push(md`*RDS snapshots*`);
@@ -202,7 +221,7 @@ export function renderBackupCatalogue(c: BackupCatalogue): Reply {
   const lines = [md`*Backups of ${c.env}* in ${c.location}, newest first (${kept}):`, lastDrill];
   if (c.backups.length === 0) lines.push(italic('No backups.'));
   for (const b of c.backups) {
-    const age = formatDuration(now - b.takenAt.getTime());
+    const age = b.inFuture ? 'time in the future' : `${formatDuration(now - b.takenAt.getTime())} old`;
     const checksum = b.catalogue
       ? b.catalogue.checkedAt
         ? md`sha256 ${b.catalogue.sha256.slice(0, 12)} checked`
@@ -211,19 +230,20 @@ export function renderBackupCatalogue(c: BackupCatalogue): Reply {
         ? md`checksum file, not in the catalogue`
         : md`no checksum (not taken by Lifeline)`;
     const last = b.lastDrill;
-    const drilled = last ? md`, drill ${last.passed ? md`passed` : md`*failed*`} ${formatUtc(last.finishedAt)}` : md``;
-    const tag = b.safetyCopy ? md` ${italic('(safety copy)')}` : md``;
-    const rpoNote = b.withinRpo ? '' : ', outside RPO';
-    lines.push(md`• ${code(b.name)} ${age} old, ${size(b.size)}, ${checksum}${drilled}${rpoNote}${tag}`);
+    const drilled = last ? md`, drill ${drillVerdict(last)} ${formatUtc(last.finishedAt)}` : md``;
+    const safety = b.safetyCopy ? md` ${italic('(safety copy)')}` : md``;
+    const future = b.inFuture ? md` ${italic('(time in the future, never latest)')}` : md``;
+    const rpoNote = b.withinRpo || b.inFuture ? '' : ', outside RPO';
+    lines.push(md`• ${code(b.name)} ${age}, ${size(b.size)}, ${checksum}${drilled}${rpoNote}${safety}${future}`);
   }
   return message(joinMd(lines, '\n'));
 }
 
 function lastDrillLine(drill: NonNullable<BackupCatalogue['lastDrill']>, now: number): Mrkdwn {
-  const verdict = drill.passed ? md`:white_check_mark: passed` : md`:x: *failed*`;
+  const icon = !drill.passed ? ':x:' : drill.skippedChecks.length > 0 ? ':warning:' : ':white_check_mark:';
   const restore = drill.restoreMs !== undefined ? `, restore ${formatDuration(drill.restoreMs)}` : '';
   const ago = formatDuration(now - drill.finishedAt.getTime());
-  return md`Last drill: ${verdict} ${ago} ago with ${code(drill.backupName)}${restore}.`;
+  return md`Last drill: ${icon} ${drillVerdict(drill)} ${ago} ago with ${code(drill.backupName)}${restore}.`;
 }
 
 export function renderStatus(statuses: readonly EnvStatus[]): Reply {

@@ -30,6 +30,7 @@ import {
   backupName,
   buttonsOf,
   createAppDatabase,
+  dumpCustom,
   jobCount,
   jobNumberIn,
   jobRow,
@@ -560,6 +561,43 @@ describe('backups, the RPO watch and drills (file:// stores)', () => {
     expect(metricValue(text, 'lifeline_drill_restore_seconds', 'prod')).toBeGreaterThan(0);
   });
 
+  test('a drill of a backup not taken by Lifeline passes, but its headline says which checks were skipped and why; /metrics counts no full pass', async () => {
+    const times = (await storeFiles(prodStore)).flatMap((f) => {
+      const m = /^shop_(\d{4})(\d{2})(\d{2})_(\d{2})(\d{2})(\d{2})\.dump$/.exec(f);
+      return m ? [Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!)] : [];
+    });
+    const newest = Math.max(...times);
+    const elsewhere = backupName('shop', new Date(Math.max(Date.now(), newest + 1_000)), 'dump');
+    await dumpCustom(app.url, join(prodStore, elsewhere));
+
+    const { job } = await startJob(w, 'drill prod');
+    const end = await finished(w, job);
+    expect(end.state, end.outcome ?? '').toBe('succeeded');
+    const headline =
+      `Restore drill of prod passed with ${elsewhere}, but 2 checks were skipped: ` +
+      'checksum and row counts (the backup was not taken by Lifeline, so none were recorded).';
+    expect(end.outcome).toBe(headline);
+    const result = await resultText(w, job);
+    expect(String(resultOf(w, job)!.body.text)).toBe(`JOB-${job} succeeded: ${headline}`);
+    expect(result).toContain(`:warning: *JOB-${job} succeeded: `);
+    expect(result).toContain('– checksum: skipped (the backup was not taken by Lifeline, so none were recorded)');
+    expect(result).toContain('– row counts: skipped (the backup was not taken by Lifeline, so none were recorded)');
+    expect(result).toContain(`✓ SELECT COUNT(*) FROM users → ${ROWS}`);
+    const { rows } = await w.sql.query<{ passed: boolean; skipped: string[] }>(
+      `SELECT passed, ARRAY(SELECT c->>'check' FROM jsonb_array_elements(skipped_checks) c) AS skipped
+         FROM drills WHERE job = $1`,
+      [job],
+    );
+    expect(rows).toEqual([{ passed: true, skipped: ['checksum', 'row counts'] }]);
+    const text = await waitUntil('the drill in /metrics', async () => {
+      const body = await (await fetch(`${w.lifeline.baseUrl}/metrics`)).text();
+      return metricValue(body, 'lifeline_drill_last_skipped_checks', 'prod') === 2 ? body : undefined;
+    });
+    expect(metricValue(text, 'lifeline_drill_last_passed', 'prod')).toBe(0);
+    expect(await app.leftovers()).toEqual([]);
+    expect(await app.fingerprint()).toBe(usersPrint);
+  });
+
   test('no Slack message or log line carries the database password or another secret; no AWS call', () => {
     const texts = [...w.slack.calls.filter((c) => c.method.startsWith('chat.')).map((c) => JSON.stringify(c.body)), ...w.slack.responses.map((r) => JSON.stringify(r.body))];
     if (app.password) {
@@ -642,12 +680,17 @@ describe('scheduled backups into S3 with two Lifeline processes', () => {
     }, 20_000, 50);
   }
 
-  /** The time in a key's backup name (or its sidecar's), if it has one. */
+  /** The time in a key's backup name (or its sidecar's, or its pending dump's), if it has one. */
   const keyTime = (key: string): number | undefined => {
-    const m = /^sched\/sched_(\d{4})(\d{2})(\d{2})_(\d{2})(\d{2})(\d{2})\.dump(\.sha256)?$/.exec(key);
+    const m = /^sched\/sched_(\d{4})(\d{2})(\d{2})_(\d{2})(\d{2})(\d{2})\.dump(\.sha256|\.pending-[0-9a-f]{8})?$/
+      .exec(key);
     return m ? Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!) : undefined;
   };
   const backupKeys = () => [...s3.objects.keys()].filter((k) => /^sched\/sched_\d{8}_\d{6}\.dump$/.test(k)).sort();
+  /** The keys a backup's dump was uploaded under before its check: `<name>.pending-<8 hex>`. */
+  const pendingKeysOf = (name: string) => [
+    ...new Set(s3.calls.map((c) => c.key).filter((k) => k.startsWith(`sched/${name}.pending-`))),
+  ];
   const quietLine = (job: number) => w.topLevelPosts().filter((c) => String(c.body.text ?? '').startsWith(`:white_check_mark: JOB-${job} Backed up sched: `));
 
   test('each slot of a 4 s schedule runs one backup however many processes: multipart into S3, checked, one quiet line each, no plan or progress', async () => {
@@ -664,7 +707,8 @@ describe('scheduled backups into S3 with two Lifeline processes', () => {
     expect(slots.slice(1).map((s, i) => s - slots[i]!), `no slot skipped:\n${timing}`).toEqual(slots.slice(1).map(() => 1));
     expect(jobs.every((j) => j.state === 'succeeded'), timing).toBe(true);
 
-    // One catalogue row, one object and one sidecar per job; each object written with a multipart upload.
+    // One catalogue row, one object and one sidecar per job; each dump uploaded multipart under its pending name,
+    // read back there, and only then copied (server-side) to its backup name.
     const rows = await catalogue(w, 'sched');
     expect(rows.map((r) => r.job)).toEqual(jobs.map((j) => j.number));
     expect(new Set(rows.map((r) => r.name)).size).toBe(rows.length);
@@ -677,12 +721,20 @@ describe('scheduled backups into S3 with two Lifeline processes', () => {
       expect(r.checked_at).not.toBeNull();
       expect(r.table_rows).toEqual({ 'public.blobs': 110, 'public.users': 50 });
       expect(s3.objects.get(`sched/${r.name}.sha256`)?.toString('utf8')).toBe(`${r.sha256}  ${r.name}\n`);
-      const calls = s3.calls.filter((c) => c.key === `sched/${r.name}`);
-      expect(calls.filter((c) => c.op === 'CreateMultipartUpload')).toHaveLength(1);
-      expect(calls.filter((c) => c.op === 'UploadPart' && c.status === 200).map((c) => c.partNumber).sort()).toEqual([1, 2]);
-      expect(calls.filter((c) => c.op === 'CompleteMultipartUpload' && c.status === 200)).toHaveLength(1);
-      expect(calls.filter((c) => c.op === 'PutObject')).toHaveLength(0);
-      expect(calls.some((c) => c.op === 'GetObject' && c.status === 200), 'the stored copy was read back').toBe(true);
+      const pendingKeys = pendingKeysOf(r.name);
+      expect(pendingKeys).toHaveLength(1);
+      const pending = s3.calls.filter((c) => c.key === pendingKeys[0]);
+      expect(pending.filter((c) => c.op === 'CreateMultipartUpload')).toHaveLength(1);
+      const parts = pending.filter((c) => c.op === 'UploadPart' && c.status === 200).map((c) => c.partNumber);
+      expect(parts.sort()).toEqual([1, 2]);
+      expect(pending.filter((c) => c.op === 'CompleteMultipartUpload' && c.status === 200)).toHaveLength(1);
+      expect(pending.some((c) => c.op === 'GetObject' && c.status === 200), 'the stored copy was read back').toBe(true);
+      expect(pending.filter((c) => c.op === 'DeleteObject' && c.status === 204)).toHaveLength(1);
+      const named = s3.calls.filter((c) => c.key === `sched/${r.name}`);
+      expect(named.map((c) => [c.op, c.status])).toEqual([['CopyObject', 200]]);
+      const copiedAt = s3.calls.indexOf(named[0]!);
+      const readAt = s3.calls.findIndex((c) => c.key === pendingKeys[0] && c.op === 'GetObject' && c.status === 200);
+      expect(readAt, 'read back before it got its name').toBeLessThan(copiedAt);
     }
     expect(s3.openUploads()).toEqual([]);
 
@@ -758,13 +810,17 @@ describe('scheduled backups into S3 with two Lifeline processes', () => {
       [STEPS[0], 'succeeded'],
       [STEPS[1], 'failed'],
     ]);
-    expect(failed.outcome).toMatch(/was removed from the store/);
+    expect(failed.outcome).toMatch(/the unchecked dump .* was removed from the store; nothing is under/);
     expect(failed.outcome).not.toMatch(/No file was left/);
     const row = (await catalogue(w, 'sched')).find((r) => r.job === failed.number)!;
     expect(row.deleted_at).not.toBeNull();
     expect(s3.objects.has(`sched/${row.name}`)).toBe(false);
     expect(s3.objects.has(`sched/${row.name}.sha256`)).toBe(false);
-    expect(s3.calls.slice(mark).some((c) => c.op === 'DeleteObject' && c.key === `sched/${row.name}`)).toBe(true);
+    const [pendingKey] = pendingKeysOf(row.name);
+    expect(s3.objects.has(pendingKey!)).toBe(false);
+    expect(s3.calls.slice(mark).some((c) => c.op === 'DeleteObject' && c.key === pendingKey)).toBe(true);
+    // It never had its backup name, not for a moment.
+    expect(s3.calls.filter((c) => c.key === `sched/${row.name}` && c.op !== 'DeleteObject')).toEqual([]);
     await waitUntil('the next good backup', async () => (await scheduledJobs()).find((j) => j.number > failed.number && j.state === 'succeeded'), 15_000, 100);
   });
 

@@ -180,6 +180,43 @@ describe('the sandbox in a browser', () => {
     expect(await page.getByTestId('page-event').count()).toBe(2);
   });
 
+  test('the first backup is Lifeline’s own backup job, so a drill of it makes every check: checksum, verify queries, row counts', async () => {
+    // JOB-1, in the channel with its plan and, in its thread, its result.
+    const messages = page.getByTestId('messages').locator('[data-testid=message]');
+    const first = messages.filter({ hasText: 'JOB-1: backup of production' }).first();
+    await first.waitFor();
+    await first.getByTestId('replies').click();
+    await page.getByTestId('thread').filter({ hasText: /JOB-1 succeeded: Backed up production/ }).waitFor();
+    const [row] = await sql<{ checked: boolean; tables: string }>(
+      stateDb,
+      `SELECT checked_at IS NOT NULL AS checked, (SELECT count(*) FROM jsonb_object_keys(table_rows))::text AS tables
+         FROM backups`,
+    );
+    expect(row).toEqual({ checked: true, tables: '3' });
+    const files = readdirSync(backups).filter((name) => !name.startsWith('.'));
+    expect(files).toHaveLength(2);
+    expect(files.filter((name) => name.endsWith('.sha256'))).toHaveLength(1);
+
+    await actAs(PEOPLE.oncall);
+    await typeLine('/dr drill production');
+    const reply = page
+      .getByTestId('ephemeral')
+      .filter({ hasText: /JOB-\d+: restore drill of production requested/ })
+      .first();
+    await reply.waitFor();
+    const job = /JOB-(\d+)/.exec((await reply.textContent()) ?? '')![1];
+    const plan = messages.filter({ hasText: `JOB-${job}: restore drill of production` }).first();
+    await plan.getByTestId('replies').click();
+    const thread = page.getByTestId('thread');
+    const name = `${appDb}_\\d{8}_\\d{6}\\.dump`;
+    const passed = new RegExp(`JOB-${job} succeeded: Restore drill of production passed with ${name}\\.`);
+    await thread.filter({ hasText: passed }).waitFor({ timeout: 120_000 });
+    const text = (await thread.textContent()) ?? '';
+    expect(text).not.toMatch(/skipped/);
+    expect(text).toMatch(/✓ checksum: sha256 [0-9a-f]{12} matches the catalogue/);
+    expect(text).toMatch(/✓ row counts: all 3 tables match the backup/);
+  });
+
   test('a restore requested by the engineering lead and approved by the CTO restores the sample database for real', async () => {
     const original = await fingerprint();
     expect(await counts()).toEqual({ users: 2000, orders: 5000 });

@@ -374,6 +374,7 @@ describe('RpoWatch', () => {
       read: () => Promise.reject(new Error('unused')),
       write: () => Promise.reject(new Error('unused')),
       remove: () => Promise.reject(new Error('unused')),
+      rename: () => Promise.reject(new Error('unused')),
     };
     const { pager, readings, watch } = setup(new MemoryStore('memory://staging/').put(backupAt(10), 'x'), broken);
     const result = await watch.checkAll(NOW);

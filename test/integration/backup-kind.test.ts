@@ -1,6 +1,7 @@
 // The backup job's steps against the real PostgreSQL and an in-memory RDS: the daily RDS snapshot (once per UTC day,
-// scheduled backups only, recorded and tagged) and the retention of Lifeline's own snapshots (older than
-// retention_days, never its newest, each deletion audited).
+// scheduled backups only, recorded and tagged), the retention of Lifeline's own snapshots (older than
+// retention_days, never its newest, each deletion audited), and the dump's way to its backup name: a pending name
+// until its check passed, nothing left when the check fails, and pending dumps of a job that died cleaned up later.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import pg from 'pg';
 import { MemoryRds } from '../../src/adapters/aws-memory.js';
@@ -8,6 +9,8 @@ import { MemoryChat } from '../../src/adapters/chat-memory.js';
 import { MemoryPager } from '../../src/adapters/pager-memory.js';
 import { AlertDesk } from '../../src/backups/alerts.js';
 import { MemoryStore } from '../../src/backups/memory-store.js';
+import { latestBackup, parseBackupName, pendingFinalName } from '../../src/backups/names.js';
+import { sidecarName, type TakenBackup } from '../../src/backups/take.js';
 import { RpoWatch } from '../../src/backups/rpo-watch.js';
 import { parseConfigText, type FileConfig } from '../../src/config.js';
 import { migrate } from '../../src/db/migrate.js';
@@ -65,8 +68,8 @@ function kind() {
   return backupKind({ db, storeFor: () => store, rds, alerts, rpo, observe: () => undefined, log });
 }
 
-/** Runs every step of one backup job the way the runner does; returns each step's name and result line. */
-async function runBackup(trigger: Trigger): Promise<[string, string][]> {
+/** A backup job's row and the context its steps share (state persists from step to step, as the runner's does). */
+async function newJob(trigger: Trigger): Promise<StepContext> {
   const { rows } = await db.query<{ number: number }>(
     `INSERT INTO recovery_jobs (kind, env, target, params, requested_by, requested_in, state, needs_approval)
      VALUES ('backup', 'prod', $1, $2, 'lifeline', 'C0EMERGENCY', 'running', false) RETURNING number`,
@@ -75,12 +78,26 @@ async function runBackup(trigger: Trigger): Promise<[string, string][]> {
   const job = { number: rows[0]!.number, kind: 'backup', env: 'prod', params: { kind: 'backup', trigger }, createdAt: new Date() } as unknown as RecoveryJob;
   const env = file.environments.prod!;
   const ctx: StepContext = { job, env, state: {}, signal: new AbortController().signal, note: () => undefined };
-  const k = kind();
-  await k.plan(ctx);
+  await kind().plan(ctx);
+  return ctx;
+}
+
+function step(ctx: StepContext, name: string) {
+  const found = kind().steps(ctx.job, ctx.env).find((s) => s.name === name);
+  if (!found) throw new Error(`no step ${name}`);
+  return found;
+}
+
+/** Runs every step of one backup job the way the runner does; returns each step's name and result line. */
+async function runBackup(trigger: Trigger): Promise<[string, string][]> {
+  const ctx = await newJob(trigger);
   const results: [string, string][] = [];
-  for (const step of k.steps(job, env)) results.push([step.name, await step.run(ctx)]);
+  for (const s of kind().steps(ctx.job, ctx.env)) results.push([s.name, await s.run(ctx)]);
   return results;
 }
+
+const backupNames = () => [...store.objects.keys()].filter((n) => parseBackupName('shop', n) !== undefined);
+const pendingNames = () => [...store.objects.keys()].filter((n) => pendingFinalName(n) !== undefined);
 
 describe('the backup job and RDS snapshots', () => {
   test("a scheduled backup takes the day's RDS snapshot once; a second slot that day and a /dr backup do not", async () => {
@@ -127,5 +144,82 @@ describe('the backup job and RDS snapshots', () => {
     await db.query("UPDATE rds_snapshots SET created_at = '2020-06-01' WHERE deleted_at IS NULL");
     await runBackup('command');
     expect(rds.calls.filter((c) => c.method === 'deleteSnapshot')).toHaveLength(2);
+  });
+});
+
+describe('a dump gets its backup name only after its check', () => {
+  test('a dump whose check fails leaves nothing under any name: no backup, no pending dump, no sidecar; the catalogue says deleted', async () => {
+    store.objects.clear();
+    store.calls.length = 0;
+    const ctx = await newJob('command');
+    await step(ctx, 'pg_dump into the store').run(ctx);
+    const taken = ctx.state.taken as TakenBackup;
+    expect([...store.objects.keys()]).toEqual([taken.pendingName]);
+    // The stored dump rots before it is read back.
+    const body = Buffer.from(store.objects.get(taken.pendingName)!.body);
+    body.writeUInt8(body.readUInt8(body.length - 10) ^ 0xff, body.length - 10);
+    store.put(taken.pendingName, body);
+    const err = await step(ctx, 'check the stored backup').run(ctx).catch((e: unknown) => e);
+    expect(String((err as Error).message)).toMatch(
+      /has sha256 .* not the .* pg_dump wrote; the unchecked dump .* was removed from the store; nothing is under/,
+    );
+    expect([...store.objects.keys()]).toEqual([]);
+    // Nothing was ever written or renamed to the backup name or its sidecar.
+    const named = [taken.name, sidecarName(taken.name)];
+    const writes = store.calls.filter((c) => c.op === 'write' || c.op === 'rename');
+    expect(writes.filter((c) => named.includes(c.name ?? '') || named.includes(c.to ?? ''))).toEqual([]);
+    const { rows } = await db.query<{ deleted: boolean; checked: boolean }>(
+      'SELECT deleted_at IS NOT NULL AS deleted, checked_at IS NOT NULL AS checked FROM backups WHERE name = $1',
+      [taken.name],
+    );
+    expect(rows).toEqual([{ deleted: true, checked: false }]);
+    const audit = await db.query<{ detail: string }>(
+      "SELECT detail FROM audit_log WHERE action = 'backup_deleted' AND job = $1",
+      [ctx.job.number],
+    );
+    expect(audit.rows.map((r) => r.detail)).toEqual([`${taken.name}: its check did not pass`]);
+  });
+
+  test('a worker that died between the dump and the check leaves no backup name; the next backup job removes that dump once it is a day old', async () => {
+    store.objects.clear();
+    const died = await newJob('command');
+    await step(died, 'pg_dump into the store').run(died);
+    const orphan = (died.state.taken as TakenBackup).pendingName;
+    // What every reader of the store sees: no backup at all.
+    expect(backupNames()).toEqual([]);
+    expect(latestBackup((await store.list()).flatMap((o) => parseBackupName('shop', o.name) ?? []))).toBeUndefined();
+
+    // The next job, the same day: the orphan may still be a running job's, so it stays.
+    const sameDay = await runBackup('command');
+    expect(pendingNames()).toEqual([orphan]);
+    expect(sameDay.at(-1)![1]).not.toMatch(/unchecked dump/);
+
+    // A day later it is stale: the next job removes it and audits that.
+    store.put(orphan, store.objects.get(orphan)!.body, new Date(Date.now() - 25 * 3_600_000));
+    const later = await runBackup('command');
+    expect(pendingNames()).toEqual([]);
+    expect(later.at(-1)![1]).toContain(`1 unchecked dump older than a day deleted (${orphan})`);
+    const audit = await db.query<{ detail: string }>(
+      "SELECT detail FROM audit_log WHERE action = 'backup_deleted' AND detail LIKE $1",
+      [`${orphan}:%`],
+    );
+    expect(audit.rows.map((r) => r.detail)).toEqual([`${orphan}: an unchecked dump older than a day`]);
+    expect(backupNames()).toHaveLength(2); // the two good backups of the later jobs
+  });
+
+  test('resumed after the rename (the worker died before the sidecar): the check step checks it where it is and finishes', async () => {
+    store.objects.clear();
+    const ctx = await newJob('command');
+    await step(ctx, 'pg_dump into the store').run(ctx);
+    const taken = ctx.state.taken as TakenBackup;
+    await store.rename(taken.pendingName, taken.name);
+    const line = await step(ctx, 'check the stored backup').run(ctx);
+    expect(line).toContain('already under its name');
+    expect([...store.objects.keys()].sort()).toEqual([taken.name, sidecarName(taken.name)]);
+    const { rows } = await db.query<{ checked: boolean }>(
+      'SELECT checked_at IS NOT NULL AS checked FROM backups WHERE name = $1',
+      [taken.name],
+    );
+    expect(rows).toEqual([{ checked: true }]);
   });
 });

@@ -3,7 +3,7 @@
 // writes, failed dumps that leave nothing behind, and stored objects damaged after the fact.
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -14,10 +14,17 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createFileStore } from '../../src/backups/file-store.js';
 import { MemoryStore } from '../../src/backups/memory-store.js';
-import { backupFileName } from '../../src/backups/names.js';
+import { backupFileName, parseBackupName, pendingFinalName } from '../../src/backups/names.js';
 import { createS3Store } from '../../src/backups/s3-store.js';
 import type { BackupStore } from '../../src/backups/store.js';
-import { checkStoredBackup, sidecarName, takeBackup, writeSidecar } from '../../src/backups/take.js';
+import {
+  checkStoredBackup,
+  publishBackup,
+  removeStalePending,
+  sidecarName,
+  takeBackup,
+  writeSidecar,
+} from '../../src/backups/take.js';
 import { PermanentError } from '../../src/errors.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { FakeS3 } from '../support/fake-s3.js';
@@ -161,6 +168,12 @@ describe('takeBackup into a file store', () => {
     const store = createFileStore(pathToFileURL(dir).href);
     const name = nameAt('2026-02-01T00:00:00Z');
     const taken = await takeBackup(source.url, store, name);
+    // Until its check, the dump waits under a pending name that is no backup name.
+    expect(everything(dir)).toEqual([taken.pendingName]);
+    expect(pendingFinalName(taken.pendingName)).toBe(name);
+    expect(parseBackupName(PREFIX, taken.pendingName)).toBeUndefined();
+    const published = await publishBackup(store, taken, source.url);
+    expect(published).toMatchObject({ sha256: taken.sha256, size: taken.size, alreadyNamed: false });
 
     const bytes = readFileSync(join(dir, name));
     expect(taken.name).toBe(name);
@@ -178,8 +191,8 @@ describe('takeBackup into a file store', () => {
       'public.users': USERS,
     });
     expect(await counts(source.url, SOURCE_TABLES)).toEqual(taken.tableRows);
-    expect(everything(dir)).toEqual([name]);
-    expect(await store.list()).toEqual([expect.objectContaining({ name, size: bytes.length })]);
+    expect(everything(dir)).toEqual([name, sidecarName(name)]);
+    expect(await store.list()).toEqual(expect.arrayContaining([expect.objectContaining({ name, size: bytes.length })]));
     // The snapshot transaction is over.
     expect(await sessions(source, 'lifeline-backup')).toBe(0);
 
@@ -232,7 +245,7 @@ describe('takeBackup into a file store', () => {
       expect(now['public.zz_last']).toBeGreaterThan(taken.tableRows['public.zz_last'] ?? Infinity);
       // ...and the counts describe exactly the rows in the dump.
       const restored = await database();
-      await pgRestore(restored.url, join(dir, name));
+      await pgRestore(restored.url, join(dir, taken.pendingName));
       expect(await counts(restored.url, tables)).toEqual(taken.tableRows);
       expect(Object.keys(taken.tableRows).sort()).toEqual(tables);
       // 20 events and one zz_last row per committed round: every table was counted at the same moment.
@@ -327,7 +340,7 @@ describe('takeBackup into a file store', () => {
     expect(String((err as Error).message)).toMatch(/could not be written to memory:\/\/backups\/: disk quota exceeded/);
     expect([...store.objects.keys()]).toEqual([nameAt('2026-01-01T00:00:00Z')]);
     expect(store.text(nameAt('2026-01-01T00:00:00Z'))).toBe('an earlier backup');
-    expect(store.calls.filter((c) => c.op === 'write').map((c) => c.name)).toEqual([name]);
+    expect(store.calls.filter((c) => c.op === 'write').map((c) => pendingFinalName(c.name ?? ''))).toEqual([name]);
     await waitUntil('pg_dump and the snapshot session to be gone', async () => (await sessions(source, 'pg_dump')) + (await sessions(source, 'lifeline-backup')) === 0);
   });
 
@@ -357,6 +370,7 @@ describe('checkStoredBackup and the sidecar', () => {
     store = createFileStore(pathToFileURL(dir).href);
     const name = nameAt('2026-03-01T00:00:00Z');
     const taken = await takeBackup(source.url, store, name);
+    await publishBackup(store, taken, source.url);
     good = { name, sha256: taken.sha256, size: taken.size, bytes: readFileSync(join(dir, name)) };
   });
 
@@ -427,6 +441,113 @@ describe('checkStoredBackup and the sidecar', () => {
   });
 });
 
+describe('a backup gets its backup name only after its check (publishBackup)', () => {
+  /** A file store whose read of a pending dump waits until release(); every call is recorded in order. */
+  function heldStore(dir: string) {
+    const inner = createFileStore(pathToFileURL(dir).href);
+    const calls: string[] = [];
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let reading: () => void = () => undefined;
+    const readStarted = new Promise<void>((resolve) => (reading = resolve));
+    const store: BackupStore = {
+      location: inner.location,
+      list: () => inner.list(),
+      async read(name) {
+        calls.push(`read ${name}`);
+        if (pendingFinalName(name) !== undefined) {
+          reading();
+          await gate;
+        }
+        return inner.read(name);
+      },
+      async write(name, body) {
+        calls.push(`write ${name}`);
+        return inner.write(name, body);
+      },
+      async remove(name) {
+        calls.push(`remove ${name}`);
+        return inner.remove(name);
+      },
+      async rename(from, to) {
+        calls.push(`rename ${from} ${to}`);
+        return inner.rename(from, to);
+      },
+    };
+    return { store, calls, release, readStarted };
+  }
+
+  test('while its check reads the dump, the store holds no backup name; then the rename, then the sidecar, in that order', async () => {
+    const dir = folder('held');
+    const { store, calls, release, readStarted } = heldStore(dir);
+    const name = nameAt('2026-05-01T00:00:00Z');
+    const taken = await takeBackup(source.url, store, name);
+    const publishing = publishBackup(store, taken, source.url);
+    await readStarted;
+    // The check is running: whoever lists the store now sees no backup, only the pending dump.
+    const during = (await store.list()).map((o) => o.name);
+    expect(during).toEqual([taken.pendingName]);
+    expect(during.filter((n) => parseBackupName(PREFIX, n) !== undefined)).toEqual([]);
+    expect(everything(dir)).toEqual([taken.pendingName]);
+    release();
+    await publishing;
+    expect(everything(dir)).toEqual([name, sidecarName(name)]);
+    expect(calls).toEqual([
+      `write ${taken.pendingName}`,
+      `read ${taken.pendingName}`,
+      `rename ${taken.pendingName} ${name}`,
+      `write ${sidecarName(name)}`,
+    ]);
+  });
+
+  test('a dump whose check fails never gets its backup name or a sidecar', async () => {
+    const dir = folder('badcheck');
+    const store = createFileStore(pathToFileURL(dir).href);
+    const name = nameAt('2026-05-02T00:00:00Z');
+    const taken = await takeBackup(source.url, store, name);
+    const bytes = readFileSync(join(dir, taken.pendingName));
+    randomBytes(64).copy(bytes, Math.floor(bytes.length / 2));
+    writeFileSync(join(dir, taken.pendingName), bytes);
+    const err = await publishBackup(store, taken, source.url).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PermanentError);
+    expect(String((err as Error).message)).toContain(`${taken.pendingName} as stored in`);
+    expect(everything(dir)).toEqual([taken.pendingName]);
+  });
+
+  test('resumed after the rename (the worker died before the sidecar): checked again under its name, then the sidecar', async () => {
+    const dir = folder('resumed');
+    const store = createFileStore(pathToFileURL(dir).href);
+    const name = nameAt('2026-05-03T00:00:00Z');
+    const taken = await takeBackup(source.url, store, name);
+    await store.rename(taken.pendingName, name);
+    const published = await publishBackup(store, taken, source.url);
+    expect(published.alreadyNamed).toBe(true);
+    expect(everything(dir)).toEqual([name, sidecarName(name)]);
+    // Neither name there: nothing to check, and nothing is made up.
+    const elsewhere = { ...taken, name: nameAt('2026-05-03T00:00:01Z') };
+    const gone = await publishBackup(store, elsewhere, source.url).catch((e: unknown) => e);
+    expect(gone).toBeInstanceOf(PermanentError);
+    expect(everything(dir)).toEqual([name, sidecarName(name)]);
+  });
+
+  test('removeStalePending removes the env’s pending dumps older than a day, and nothing else', async () => {
+    const dir = folder('stale');
+    const store = createFileStore(pathToFileURL(dir).href);
+    const old = new Date(Date.now() - 25 * 3_600_000);
+    const files = {
+      stale: `${nameAt('2026-05-04T00:00:00Z')}.pending-0a1b2c3d`,
+      young: `${nameAt('2026-05-05T00:00:00Z')}.pending-0a1b2c3e`,
+      otherEnv: `other_20260504_000000.dump.pending-0a1b2c3f`,
+      backup: nameAt('2026-05-04T00:00:01Z'),
+      notes: 'notes.pending-0a1b2c3d',
+    };
+    for (const file of Object.values(files)) writeFileSync(join(dir, file), 'x');
+    for (const file of [files.stale, files.otherEnv, files.backup, files.notes]) utimesSync(join(dir, file), old, old);
+    expect(await removeStalePending(store, PREFIX)).toEqual([files.stale]);
+    expect(everything(dir)).toEqual([files.backup, files.notes, files.otherEnv, files.young].sort());
+  });
+});
+
 describe('takeBackup into S3 (fake S3, real SDK client)', () => {
   const BUCKET = 'lltest-backups';
   const URL_ = `s3://${BUCKET}/production/`;
@@ -459,7 +580,7 @@ describe('takeBackup into S3 (fake S3, real SDK client)', () => {
   const blobPrint = (url: string): Promise<string> =>
     withClient(url, async (c) => (await c.query<{ h: string }>(`SELECT string_agg(id || ':' || md5(data), ',' ORDER BY id) AS h FROM blobs`)).rows[0]?.h ?? '');
 
-  test('a 12 MB dump goes up multipart, checkStoredBackup passes, and it restores from S3', async () => {
+  test('a 12 MB dump goes up multipart under its pending name, publishBackup checks it and copies it to its name, and it restores from S3', async () => {
     const store = createS3Store(URL_, client);
     const name = nameAt('2026-04-01T00:00:00Z');
     fake.calls.length = 0;
@@ -473,12 +594,31 @@ describe('takeBackup into S3 (fake S3, real SDK client)', () => {
     expect(ops.filter((op) => op === 'CompleteMultipartUpload')).toHaveLength(1);
     expect(ops).not.toContain('AbortMultipartUpload');
     expect(fake.openUploads()).toEqual([]);
-    const stored = fake.objects.get(`production/${name}`);
+    // Uploaded under the pending name only.
+    expect(new Set(fake.calls.map((c) => c.key))).toEqual(new Set([`production/${taken.pendingName}`]));
+    const stored = fake.objects.get(`production/${taken.pendingName}`);
     expect(stored?.length).toBe(taken.size);
     expect(sha256(stored ?? Buffer.alloc(0))).toBe(taken.sha256);
+    expect(fake.objects.has(`production/${name}`)).toBe(false);
 
-    const checked = await checkStoredBackup(store, name, taken.sha256, blobs.url);
-    expect(checked).toEqual({ entries: expect.any(Number), sha256: taken.sha256, size: taken.size });
+    fake.calls.length = 0;
+    const checked = await publishBackup(store, taken, blobs.url);
+    expect(checked).toEqual({
+      entries: expect.any(Number),
+      sha256: taken.sha256,
+      size: taken.size,
+      alreadyNamed: false,
+    });
+    // Read back under the pending name, then copied server-side to the backup name, then the sidecar.
+    expect(fake.calls.filter((c) => c.op !== 'ListObjectsV2').map((c) => [c.op, c.key])).toEqual([
+      ['GetObject', `production/${taken.pendingName}`],
+      ['HeadObject', `production/${taken.pendingName}`],
+      ['CopyObject', `production/${name}`],
+      ['DeleteObject', `production/${taken.pendingName}`],
+      ['PutObject', `production/${sidecarName(name)}`],
+    ]);
+    expect(fake.objects.get(`production/${name}`)?.equals(stored ?? Buffer.alloc(0))).toBe(true);
+    expect(fake.objects.has(`production/${taken.pendingName}`)).toBe(false);
     // The same entries pg_restore --list finds in the stored bytes (table, its data, its primary key).
     const copy = join(folder('s3copy'), name);
     writeFileSync(copy, stored ?? Buffer.alloc(0));
@@ -510,12 +650,15 @@ describe('takeBackup into S3 (fake S3, real SDK client)', () => {
     const name = nameAt('2026-04-02T00:00:00Z');
     const taken = await takeBackup(source.url, store, name);
     expect(taken.size).toBeLessThan(5 * 1024 * 1024);
-    const stored = fake.objects.get(`production/${name}`);
+    const stored = fake.objects.get(`production/${taken.pendingName}`);
     expect(stored).toBeDefined();
     // Same buffer, same length: S3 still answers the CRC32 it computed on upload.
     stored?.writeUInt8((stored.readUInt8(Math.floor(stored.length / 2)) ^ 0xff) & 0xff, Math.floor(stored.length / 2));
-    const err = await checkStoredBackup(store, name, taken.sha256, source.url).catch((e: unknown) => e);
+    const err = await publishBackup(store, taken, source.url).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(PermanentError);
+    // Never copied to the backup name.
+    expect(fake.objects.has(`production/${name}`)).toBe(false);
+    expect(fake.callsOf('CopyObject').filter((c) => c.key === `production/${name}`)).toEqual([]);
   }, 60_000);
 
   test('pg_dump failing after more than a part was uploaded: the upload is aborted, no object, no open upload', async () => {

@@ -14,7 +14,13 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createFileStore } from '../../src/backups/file-store.js';
 import { MemoryStore } from '../../src/backups/memory-store.js';
-import { latestBackup, parseBackupName, safetyCopyFileName, type BackupName } from '../../src/backups/names.js';
+import {
+  latestBackup,
+  parseBackupName,
+  pendingFinalName,
+  safetyCopyFileName,
+  type BackupName,
+} from '../../src/backups/names.js';
 import type { BackupStore } from '../../src/backups/store.js';
 import { TransientError } from '../../src/errors.js';
 import {
@@ -240,6 +246,21 @@ describe('logical restore', () => {
     expect(early.detail).toMatch(/kept the previous database .* no safety copy/);
     expect(await runDatabases()).toEqual(expect.arrayContaining([checked.state.oldDb]));
     state = await step(safetyBackup, plan, checked.state);
+    // The safety copy is a backup like the backup job's: checked, under its name, with its sidecar and the row
+    // counts of the database it copied (the damaged one), counted in the dump's own snapshot.
+    const copyBytes = readFileSync(join(storeDir, plan.safetyCopyName));
+    const copySha = createHash('sha256').update(copyBytes).digest('hex');
+    expect(state.safetyCopy).toEqual({
+      name: plan.safetyCopyName,
+      size: copyBytes.length,
+      sha256: copySha,
+      tableRows: { 'public.users': ROWS - Math.floor(ROWS / 3) },
+      durationMs: expect.any(Number),
+    });
+    const sidecar = readFileSync(join(storeDir, `${plan.safetyCopyName}.sha256`), 'utf8');
+    expect(sidecar).toBe(`${copySha}  ${plan.safetyCopyName}\n`);
+    expect(readdirSync(storeDir).filter((f) => pendingFinalName(f) !== undefined)).toEqual([]);
+    expect(texts.at(-1)).toMatch(/read back .* 1 table, 3,334 rows counted; pg_restore --list reads \d+ entries/);
     expect((await safetyBackup(plan, state)).detail).toContain('already taken');
     state = await step(cleanup, plan, state);
     await step(cleanup, plan, state);
@@ -329,11 +350,65 @@ describe('logical restore', () => {
     expect(texts.at(-1)).toMatch(/kept the previous database .* no safety copy/);
     expect(await snapshot()).toBe(original);
     expect(await runDatabases()).toEqual([TARGET, state.oldDb].sort());
+    // A copy that fails its read-back is removed again, under every name: the previous database stays.
+    const rotting: BackupStore = {
+      location: remote.location,
+      list: () => remote.list(),
+      write: (name, body) => remote.write(name, body),
+      remove: (name) => remote.remove(name),
+      rename: (from, to) => remote.rename(from, to),
+      async read(name) {
+        if (pendingFinalName(name) === undefined) return remote.read(name);
+        const bytes = Buffer.from(remote.objects.get(name)!.body);
+        bytes.writeUInt8(bytes.readUInt8(bytes.length - 1) ^ 0xff, bytes.length - 1);
+        return Readable.from([bytes]);
+      },
+    };
+    const unchecked = await safetyBackup({ ...plan, store: rotting }, kept).catch((e: unknown) => e);
+    expect(unchecked).toBeInstanceOf(RestoreFailedError);
+    expect(String((unchecked as Error).message)).toMatch(
+      /as stored in memory:\/\/remote has sha256 .* not the .* pg_dump wrote/,
+    );
+    expect([...remote.objects.keys()]).toEqual([name]);
     // Once the store answers again, the copy is taken and cleanup drops the previous database.
     state = await step(safetyBackup, plan, kept);
     expect(remote.objects.has(plan.safetyCopyName)).toBe(true);
+    expect(remote.objects.has(`${plan.safetyCopyName}.sha256`)).toBe(true);
     await step(cleanup, plan, state);
     expect(await runDatabases()).toEqual([TARGET]);
+  });
+
+  test('expectedSha256: a linked .dump, a linked .sql.gz and a downloaded backup that do not match fail preflight naming the file and both checksums', async () => {
+    const wrong = 'f'.repeat(64);
+    const dump = `${PREFIX}_20260101_000000.dump`;
+    const plain = `${PREFIX}_20260102_000000.sql.gz`;
+    const remote = new MemoryStore('memory://remote');
+    remote.put(dump, readFileSync(join(storeDir, dump)));
+    const cases = [
+      { name: dump, store },
+      { name: plain, store },
+      { name: dump, store: remote as BackupStore },
+    ];
+    for (const { name, store: where } of cases) {
+      const bytes = where === store ? readFileSync(join(storeDir, name)) : remote.objects.get(name)!.body;
+      const actual = createHash('sha256').update(bytes).digest('hex');
+      const err = await preflight(planFor(name, { store: where, expectedSha256: wrong }), {}).catch((e: unknown) => e);
+      expect(err, `${name} in ${where.location}`).toBeInstanceOf(RestoreFailedError);
+      expect((err as Error).message).toBe(
+        `backup ${name} is not the file Lifeline made: its sha256 is ${actual.slice(0, 12)}…, the catalogue's is ${wrong.slice(0, 12)}…`,
+      );
+      texts.push((err as Error).message);
+      expect(readdirSync(workDir)).toEqual([]);
+      // The right checksum passes, and preflight says it was compared.
+      const plan = planFor(name, { store: where, expectedSha256: actual });
+      const ok = await step(preflight, plan, {});
+      expect(texts.at(-1)).toContain("its sha256 matches Lifeline's catalogue");
+      expect(ok.localSha256).toBe(actual);
+      await step(cleanup, plan, ok);
+    }
+    expect(await runDatabases()).toEqual([TARGET]);
+    expect(await snapshot()).toBe(original);
+    expect(readdirSync(workDir)).toEqual([]);
   });
 
   test('damaged backups fail before the target is touched and leave nothing behind', async () => {

@@ -130,6 +130,7 @@ const notifier = () => createSlackRecoveryNotifier(chat, { keepText: async () =>
 
 function runner(options: { db?: Db; storeFor?: (url: string) => BackupStore } = {}): RecoveryRunner {
   const restore = restoreKind({
+    db: options.db ?? db,
     storeFor: options.storeFor ?? createBackupStore,
     rds: new MemoryRds(),
     parallelJobs: 1,
@@ -522,6 +523,7 @@ describe('the plan', () => {
         read: (name) => real.read(name),
         write: (name, body) => real.write(name, body),
         remove: (name) => real.remove(name),
+        rename: (from, to) => real.rename(from, to),
         ...(real.localPath ? { localPath: (name: string) => real.localPath!(name) } : {}),
       };
     };

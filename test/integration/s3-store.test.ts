@@ -16,6 +16,7 @@ import { FakeS3 } from '../support/fake-s3.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const MB = 1_000_000;
+const MiB = 1024 * 1024;
 const ENV_KEYS = [
   'AWS_ENDPOINT_URL_S3',
   'AWS_ENDPOINT_URL',
@@ -54,6 +55,7 @@ beforeEach(() => {
   fake.objects.clear();
   fake.calls.length = 0;
   fake.failures.length = 0;
+  fake.beforeAnswer = undefined;
 });
 
 const URL_ = 's3://solosuccess-backups/production/';
@@ -324,6 +326,89 @@ describe('S3 backup store (real SDK client, fake S3)', () => {
     expect(fake.calls.map((c) => c.op)).toContain('AbortMultipartUpload');
     expect(fake.openUploads()).toEqual([]);
     expect(fake.objects.has('production/app_20240102_000000.dump')).toBe(false);
+  });
+
+  test('rename: one server-side CopyObject of the object as it was read (If-Match its ETag), then the source is deleted', async () => {
+    const store = createS3Store(URL_);
+    const pending = 'app_20240101_000000.dump.pending-0a1b2c3d';
+    await store.write(pending, Readable.from(['a checked backup']));
+    await store.write('app_20240101_000000.dump', Readable.from(['an older object under the name']));
+    fake.calls.length = 0;
+    await store.rename(pending, 'app_20240101_000000.dump');
+    expect(fake.calls.map((c) => [c.op, c.key, c.status])).toEqual([
+      ['HeadObject', `production/${pending}`, 200],
+      ['CopyObject', 'production/app_20240101_000000.dump', 200],
+      ['DeleteObject', `production/${pending}`, 204],
+    ]);
+    expect([...fake.objects.keys()]).toEqual(['production/app_20240101_000000.dump']);
+    expect((await bytes(await store.read('app_20240101_000000.dump'))).toString()).toBe('a checked backup');
+
+    const missing = await store.rename(pending, 'app_20240102_000000.dump').catch((e: unknown) => e);
+    expect(missing).toBeInstanceOf(NotFoundError);
+    expect(fake.objects.has('production/app_20240102_000000.dump')).toBe(false);
+    await expect(store.rename('../x', 'app_20240102_000000.dump')).rejects.toThrow('not a plain file name');
+    await expect(store.rename(pending, 'sub/app_20240102_000000.dump')).rejects.toThrow('not a plain file name');
+  });
+
+  test('rename: a source changed after it was looked at is not copied (412); a failed copy leaves the source and no new name', async () => {
+    const store = createS3Store(URL_);
+    const pending = 'app_20240101_000000.dump.pending-0a1b2c3d';
+    await store.write(pending, Readable.from(['checked bytes']));
+    // Someone writes other bytes over the pending object between the HeadObject and the CopyObject.
+    fake.beforeAnswer = (op) => {
+      if (op === 'CopyObject') fake.objects.set(`production/${pending}`, Buffer.from('other bytes'));
+    };
+    const changed = store.rename(pending, 'app_20240101_000000.dump');
+    await expect(changed).rejects.toMatchObject({ name: 'PreconditionFailed' });
+    expect([...fake.objects.keys()]).toEqual([`production/${pending}`]);
+    fake.beforeAnswer = undefined;
+    fake.failures.push({ op: 'CopyObject', status: 403, code: 'AccessDenied' });
+    await expect(store.rename(pending, 'app_20240101_000000.dump')).rejects.toMatchObject({ name: 'AccessDenied' });
+    expect([...fake.objects.keys()]).toEqual([`production/${pending}`]);
+    expect(fake.callsOf('DeleteObject')).toEqual([]);
+  });
+
+  test('rename of an object over the single-copy limit: UploadPartCopy part by part, completed, byte-identical', async () => {
+    const store = createS3Store(URL_, undefined, { singleCopyLimitBytes: 5 * MiB, copyPartSizeBytes: 5 * MiB });
+    const pending = 'app_20240101_000000.dump.pending-0a1b2c3d';
+    const { stream, sha256 } = randomStream(12 * MB);
+    await store.write(pending, stream);
+    fake.calls.length = 0;
+    await store.rename(pending, 'app_20240101_000000.dump');
+    const ops = fake.calls.map((c) => c.op);
+    expect(ops[0]).toBe('HeadObject');
+    expect(ops).not.toContain('CopyObject');
+    expect(fake.callsOf('CreateMultipartUpload')).toHaveLength(1);
+    expect(fake.callsOf('UploadPartCopy').map((c) => [c.partNumber, c.status]).sort()).toEqual([
+      [1, 200],
+      [2, 200],
+      [3, 200],
+    ]);
+    expect(fake.callsOf('CompleteMultipartUpload')).toHaveLength(1);
+    expect(ops.at(-1)).toBe('DeleteObject');
+    expect(fake.openUploads()).toEqual([]);
+    expect([...fake.objects.keys()]).toEqual(['production/app_20240101_000000.dump']);
+    const copied = fake.objects.get('production/app_20240101_000000.dump')!;
+    expect(createHash('sha256').update(copied).digest('hex')).toBe(sha256());
+  });
+
+  test('rename part by part: the source changing between parts fails the next part (If-Match) and aborts the upload; nothing under the new name', async () => {
+    const store = createS3Store(URL_, undefined, { singleCopyLimitBytes: 5 * MiB, copyPartSizeBytes: 5 * MiB });
+    const pending = 'app_20240101_000000.dump.pending-0a1b2c3d';
+    const { stream } = randomStream(12 * MB);
+    await store.write(pending, stream);
+    fake.calls.length = 0;
+    let parts = 0;
+    fake.beforeAnswer = (op) => {
+      if (op === 'UploadPartCopy' && ++parts === 2) fake.objects.set(`production/${pending}`, randomBytes(12 * MB));
+    };
+    const renamed = store.rename(pending, 'app_20240101_000000.dump');
+    await expect(renamed).rejects.toMatchObject({ name: 'PreconditionFailed' });
+    expect(fake.callsOf('UploadPartCopy').filter((c) => c.status === 412).length).toBeGreaterThanOrEqual(1);
+    expect(fake.callsOf('AbortMultipartUpload')).toHaveLength(1);
+    expect(fake.callsOf('CompleteMultipartUpload')).toEqual([]);
+    expect(fake.openUploads()).toEqual([]);
+    expect([...fake.objects.keys()]).toEqual([`production/${pending}`]);
   });
 
   test('the client bounds attempts and each request', async () => {

@@ -1,7 +1,7 @@
 // A fake S3 on 127.0.0.1, path-style (/bucket/key), for the real AWS SDK client. It answers the calls backup stores
 // make, in S3's own wire format (XML bodies, XML errors), and checks what S3 checks: payload hashes and checksums,
-// part sizes and ETags on completion. Objects appear only on PutObject or CompleteMultipartUpload; parts of an
-// upload in progress live apart from `objects`.
+// part sizes and ETags on completion, copy sources and their preconditions. Objects appear only on PutObject,
+// CopyObject or CompleteMultipartUpload; parts of an upload in progress live apart from `objects`.
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -13,8 +13,10 @@ export type FakeS3Op =
   | 'GetObject'
   | 'HeadObject'
   | 'PutObject'
+  | 'CopyObject'
   | 'CreateMultipartUpload'
   | 'UploadPart'
+  | 'UploadPartCopy'
   | 'CompleteMultipartUpload'
   | 'AbortMultipartUpload'
   | 'DeleteObject'
@@ -54,6 +56,8 @@ interface Upload {
 
 const XMLNS = 'http://s3.amazonaws.com/doc/2006-03-01/';
 const MIN_PART_SIZE = 5 * 1024 * 1024;
+/** S3's limit for one CopyObject and for one part. */
+const MAX_COPY_SIZE = 5 * 1024 * 1024 * 1024;
 const GET_CHUNK = 64 * 1024;
 
 function xmlEscape(text: string): string {
@@ -111,6 +115,8 @@ export class FakeS3 {
   readonly calls: FakeS3Call[] = [];
   /** Errors to answer instead of the real thing, consumed in order for the matching op. */
   readonly failures: FakeS3Failure[] = [];
+  /** Called before each request is answered (after injected failures): a test changes the world mid-sequence. */
+  beforeAnswer: ((op: FakeS3Op, key: string) => void) | undefined;
   /** Largest ListObjectsV2 page (S3's is 1000); small values exercise pagination. */
   maxKeys: number;
   /** Request body bytes read off the wire so far, counted as they arrive (to see how far a client reads ahead). */
@@ -181,8 +187,8 @@ export class FakeS3 {
     let status: number;
     try {
       key = rest.map((s) => decodeURIComponent(s)).join('/');
-      op = this.operation(method, key, q);
-      if (op === 'UploadPart') partNumber = Number(q.get('partNumber'));
+      op = this.operation(method, key, q, req.headers['x-amz-copy-source'] !== undefined);
+      if (op === 'UploadPart' || op === 'UploadPartCopy') partNumber = Number(q.get('partNumber'));
       const body = await this.readBody(req);
       if (op === 'Unsupported') throw new S3Error(501, 'NotImplemented', `${method} ${url.pathname}${url.search} is not implemented by the fake`);
       if (!/^AWS4-HMAC-SHA256 Credential=[^/]+\//.test(req.headers.authorization ?? '')) {
@@ -197,6 +203,7 @@ export class FakeS3 {
         if (failure.times <= 0) this.failures.splice(this.failures.indexOf(failure), 1);
         throw new S3Error(failure.status, failure.code, 'injected failure');
       }
+      this.beforeAnswer?.(op, key);
       status = await this.answer(op, key, q, req, body, res);
     } catch (err) {
       const e = err instanceof S3Error ? err : new S3Error(500, 'InternalError', String(err));
@@ -218,7 +225,7 @@ export class FakeS3 {
     this.calls.push({ op, key, ...(partNumber !== undefined ? { partNumber } : {}), status });
   }
 
-  private operation(method: string, key: string, q: URLSearchParams): FakeS3Op {
+  private operation(method: string, key: string, q: URLSearchParams, copy: boolean): FakeS3Op {
     if (key === '') return method === 'GET' && q.get('list-type') === '2' ? 'ListObjectsV2' : 'Unsupported';
     switch (method) {
       case 'GET':
@@ -226,7 +233,8 @@ export class FakeS3 {
       case 'HEAD':
         return 'HeadObject';
       case 'PUT':
-        return q.has('uploadId') ? 'UploadPart' : 'PutObject';
+        if (q.has('uploadId')) return copy ? 'UploadPartCopy' : 'UploadPart';
+        return copy ? 'CopyObject' : 'PutObject';
       case 'POST':
         return q.has('uploads') ? 'CreateMultipartUpload' : q.has('uploadId') ? 'CompleteMultipartUpload' : 'Unsupported';
       case 'DELETE':
@@ -304,12 +312,77 @@ export class FakeS3 {
         return 200;
       }
       case 'PutObject': {
-        if (req.headers['x-amz-copy-source']) throw new S3Error(501, 'NotImplemented', 'CopyObject is not implemented by the fake');
         const { data, checksum } = this.payload(req, raw);
         const etag = `"${md5Hex(data)}"`;
         this.store(key, data, etag, checksum ? { crc32: checksum, type: 'FULL_OBJECT' } : undefined);
         res.writeHead(200, { etag, ...(checksum ? { 'x-amz-checksum-crc32': checksum } : {}) });
         res.end();
+        return 200;
+      }
+      case 'CopyObject': {
+        const source = this.copySource(req);
+        if (source.data.length > MAX_COPY_SIZE) {
+          const limit = `the maximum allowable size for a copy source: ${MAX_COPY_SIZE}`;
+          const message = `The specified copy source is larger than ${limit}`;
+          throw new S3Error(400, 'InvalidRequest', message);
+        }
+        if (source.key === key && req.headers['x-amz-metadata-directive'] !== 'REPLACE') {
+          throw new S3Error(
+            400,
+            'InvalidRequest',
+            'This copy request is illegal because it is trying to copy an object to itself without changing the ' +
+              "object's metadata, storage class, website redirect location or encryption attributes.",
+          );
+        }
+        const data = Buffer.from(source.data);
+        const etag = `"${md5Hex(data)}"`;
+        const checksum = source.info.checksum ? { crc32: crc32Base64(data), type: 'FULL_OBJECT' as const } : undefined;
+        this.store(key, data, etag, checksum);
+        res.writeHead(200, { 'content-type': 'application/xml' });
+        res.end(
+          `<?xml version="1.0" encoding="UTF-8"?>\n<CopyObjectResult xmlns="${XMLNS}">` +
+            `<LastModified>${new Date().toISOString()}</LastModified>` +
+            `<ETag>${xmlEscape(etag)}</ETag></CopyObjectResult>`,
+        );
+        return 200;
+      }
+      case 'UploadPartCopy': {
+        const upload = this.upload(q, key);
+        const partNumber = Number(q.get('partNumber'));
+        if (!Number.isInteger(partNumber) || partNumber < 1 || partNumber > 10_000) {
+          throw new S3Error(400, 'InvalidArgument', 'Part number must be an integer between 1 and 10000, inclusive');
+        }
+        const source = this.copySource(req);
+        const range = req.headers['x-amz-copy-source-range'];
+        let data = source.data;
+        if (typeof range === 'string') {
+          const m = /^bytes=(\d+)-(\d+)$/.exec(range);
+          const first = Number(m?.[1]);
+          const last = Number(m?.[2]);
+          if (!m || first > last || last >= source.data.length) {
+            const message = `Range specified is not valid for source object of size: ${source.data.length}`;
+            throw new S3Error(400, 'InvalidArgument', message);
+          }
+          if (source.data.length <= MIN_PART_SIZE) {
+            const message = 'The specified copy range is only allowed for source objects larger than 5 MB';
+            throw new S3Error(400, 'InvalidRequest', message);
+          }
+          data = source.data.subarray(first, last + 1);
+        }
+        if (data.length > MAX_COPY_SIZE) {
+          const message = `The specified copy range is larger than the maximum allowable size: ${MAX_COPY_SIZE}`;
+          throw new S3Error(400, 'InvalidRequest', message);
+        }
+        const part = Buffer.from(data);
+        const etag = `"${md5Hex(part)}"`;
+        const checksum = upload.checksumAlgorithm ? crc32Base64(part) : undefined;
+        upload.parts.set(partNumber, { data: part, etag, checksum });
+        res.writeHead(200, { 'content-type': 'application/xml' });
+        res.end(
+          `<?xml version="1.0" encoding="UTF-8"?>\n<CopyPartResult xmlns="${XMLNS}">` +
+            `<LastModified>${new Date().toISOString()}</LastModified><ETag>${xmlEscape(etag)}</ETag>` +
+            `${checksum ? `<ChecksumCRC32>${checksum}</ChecksumCRC32>` : ''}</CopyPartResult>`,
+        );
         return 200;
       }
       case 'CreateMultipartUpload': {
@@ -395,6 +468,33 @@ export class FakeS3 {
       case 'Unsupported':
         throw new S3Error(501, 'NotImplemented', 'not implemented by the fake');
     }
+  }
+
+  /** The object `x-amz-copy-source` names ("<bucket>/<url-encoded key>"), after its if-match precondition. */
+  private copySource(req: IncomingMessage): { key: string; data: Buffer; info: ObjectInfo } {
+    const header = String(req.headers['x-amz-copy-source'] ?? '');
+    const raw = header.startsWith('/') ? header.slice(1) : header;
+    if (raw.includes('?')) throw new S3Error(501, 'NotImplemented', 'the fake copies the current version only');
+    const slash = raw.indexOf('/');
+    if (slash <= 0) {
+      const message = 'Copy Source must mention the source bucket and key: sourcebucket/sourcekey';
+      throw new S3Error(400, 'InvalidArgument', message);
+    }
+    const bucket = decodeURIComponent(raw.slice(0, slash));
+    const key = decodeURIComponent(raw.slice(slash + 1));
+    if (bucket !== this.bucket) {
+      throw new S3Error(404, 'NoSuchBucket', 'The specified bucket does not exist', { BucketName: bucket });
+    }
+    const data = this.objects.get(key);
+    if (!data) throw new S3Error(404, 'NoSuchKey', 'The specified key does not exist.');
+    const info = this.objectInfo(key, data);
+    const ifMatch = req.headers['x-amz-copy-source-if-match'];
+    if (typeof ifMatch === 'string' && ifMatch.replace(/"/g, '') !== info.etag.replace(/"/g, '')) {
+      throw new S3Error(412, 'PreconditionFailed', 'At least one of the pre-conditions you specified did not hold', {
+        Condition: 'x-amz-copy-source-If-Match',
+      });
+    }
+    return { key, data, info };
   }
 
   private upload(q: URLSearchParams, key: string): Upload {

@@ -1,5 +1,14 @@
 import { describe, expect, test } from 'vitest';
-import { backupFileName, latestBackup, parseBackupName, safetyCopyFileName, sortNewestFirst } from '../../src/backups/names.js';
+import {
+  backupFileName,
+  isInFuture,
+  latestBackup,
+  parseBackupName,
+  pendingFinalName,
+  pendingName,
+  safetyCopyFileName,
+  sortNewestFirst,
+} from '../../src/backups/names.js';
 
 const P = 'solosuccess_production';
 
@@ -59,8 +68,36 @@ describe('latest', () => {
     expect(sortNewestFirst(parsed).map((b) => b.name)).toEqual([names[2], names[1], names[3], names[0]]);
   });
 
+  test('a name more than 5 minutes ahead of now is never latest (the next newest is); up to 5 minutes is a clock a little fast', () => {
+    const now = new Date('2024-01-03T12:00:00Z');
+    const times = ['20240103_110000', '20240103_120500', '20240103_120501', '20991231_235959'];
+    const names = times.map((t) => `${P}_${t}.dump`);
+    const parsed = names.map((n) => parseBackupName(P, n)!);
+    expect(parsed.map((b) => isInFuture(b, now))).toEqual([false, false, true, true]);
+    expect(latestBackup(parsed, now)?.name).toBe(`${P}_20240103_120500.dump`);
+    const withoutIt = parsed.filter((b) => b.name !== `${P}_20240103_120500.dump`);
+    expect(latestBackup(withoutIt, now)?.name).toBe(`${P}_20240103_110000.dump`);
+    expect(latestBackup([parseBackupName(P, `${P}_20991231_235959.dump`)!], now)).toBeUndefined();
+    // Once its time has come, it is an ordinary backup.
+    expect(latestBackup(parsed, new Date('2024-01-03T12:00:02Z'))?.name).toBe(`${P}_20240103_120501.dump`);
+  });
+
   test('an empty store or only safety copies has no latest', () => {
     expect(latestBackup([])).toBeUndefined();
     expect(latestBackup([parseBackupName(P, `${P}_pre-restore_20240105_000000.dump`)!])).toBeUndefined();
+  });
+});
+
+describe('pending names', () => {
+  test('never parse as a backup, and say which backup they are waiting to become', () => {
+    const name = backupFileName(P, new Date('2026-11-25T06:00:09Z'));
+    const pending = pendingName(name, '0a1b2c3d');
+    expect(pending).toBe(`${name}.pending-0a1b2c3d`);
+    expect(parseBackupName(P, pending)).toBeUndefined();
+    expect(pendingFinalName(pending)).toBe(name);
+    expect(pendingFinalName(name)).toBeUndefined();
+    expect(pendingFinalName(`${name}.sha256`)).toBeUndefined();
+    expect(pendingFinalName(`${name}.pending-0A1B2C3D`)).toBeUndefined();
+    expect(() => pendingName(name, 'xyz')).toThrow(/8 lowercase hex/);
   });
 });

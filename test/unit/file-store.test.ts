@@ -63,4 +63,18 @@ describe('file store', () => {
     await store.write('a_20240101_000000.dump', Readable.from(['second']));
     expect(readFileSync(join(dir, 'a_20240101_000000.dump'), 'utf8')).toBe('second');
   });
+
+  test('rename moves a file within the folder, replacing what was under the new name; a missing source is a NotFoundError', async () => {
+    const { dir, store } = newStore();
+    await store.write('a_20240101_000000.dump.pending-0a1b2c3d', Readable.from(['checked']));
+    writeFileSync(join(dir, 'a_20240101_000000.dump'), 'older');
+    await store.rename('a_20240101_000000.dump.pending-0a1b2c3d', 'a_20240101_000000.dump');
+    expect(readdirSync(dir)).toEqual(['a_20240101_000000.dump']);
+    expect(readFileSync(join(dir, 'a_20240101_000000.dump'), 'utf8')).toBe('checked');
+    const gone = store.rename('a_20240101_000000.dump.pending-0a1b2c3d', 'b_20240101_000000.dump');
+    await expect(gone).rejects.toBeInstanceOf(NotFoundError);
+    const outside = store.rename('a_20240101_000000.dump', '../b_20240101_000000.dump');
+    await expect(outside).rejects.toThrow('not a plain file name');
+    expect(readdirSync(dir)).toEqual(['a_20240101_000000.dump']);
+  });
 });

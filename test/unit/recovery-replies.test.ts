@@ -191,7 +191,7 @@ describe('listings, status and audit', () => {
       env: 'production',
       location: `s3://bucket/${HOSTILE}/`,
       rpoMinutes: 360,
-      backups: [{ name: 'shop_20240101_000000.dump', format: 'custom', takenAt: T0, safetyCopy: false, size: 2048, withinRpo: false }],
+      backups: [{ name: 'shop_20240101_000000.dump', format: 'custom', takenAt: T0, safetyCopy: false, size: 2048, withinRpo: false, inFuture: false }],
       snapshots: undefined,
       snapshotError: `AccessDenied ${HOSTILE}`,
     });

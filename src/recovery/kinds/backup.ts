@@ -8,7 +8,14 @@ import { backupFileName, parseBackupName } from '../../backups/names.js';
 import { decideRetention } from '../../backups/retention.js';
 import type { RpoWatch } from '../../backups/rpo-watch.js';
 import type { BackupStore } from '../../backups/store.js';
-import { checkStoredBackup, sidecarName, takeBackup, writeSidecar, type TakenBackup } from '../../backups/take.js';
+import {
+  publishBackup,
+  removeBackupLeftovers,
+  removeStalePending,
+  sidecarName,
+  takeBackup,
+  type TakenBackup,
+} from '../../backups/take.js';
 import type { EnvironmentConfig } from '../../config.js';
 import type { Db } from '../../db/pool.js';
 import { PermanentError } from '../../errors.js';
@@ -56,8 +63,9 @@ export function backupKind(deps: BackupKindDeps): KindDefinition {
     async plan(ctx) {
       const { env } = ctx;
       const lines = [
-        `Back up the ${ctx.job.env} database ${databaseLabel(env.database.url)} into ${env.backups.store} as ${env.backups.prefix}_<now>.dump (pg_dump custom format), ` +
-          'read the stored copy back (SHA-256, pg_restore --list), keep its checksum beside it and in the catalogue.',
+        `Back up the ${ctx.job.env} database ${databaseLabel(env.database.url)} into ${env.backups.store} ` +
+          '(pg_dump custom format) under a pending name, read the stored copy back (SHA-256, pg_restore --list), ' +
+          `and only then name it ${env.backups.prefix}_<now>.dump, with its checksum beside it and in the catalogue.`,
         `Then retention: backups older than ${env.backups.retention_days} days are deleted, never the newest one nor the newest that passed a drill.`,
       ];
       if (scheduled(ctx) && env.database.rds_instance) lines.push(`The day's first slot also takes an RDS snapshot of ${env.database.rds_instance}.`);
@@ -136,15 +144,18 @@ function backupSteps(deps: BackupKindDeps, env: EnvironmentConfig, scheduled: bo
         const taken = takenOf(ctx);
         const where = store(ctx);
         try {
-          const checked = await checkStoredBackup(where, taken.name, taken.sha256, ctx.env.database.url, { signal: ctx.signal });
-          await writeSidecar(where, taken.name, taken.sha256);
+          const checked = await publishBackup(where, taken, ctx.env.database.url, { signal: ctx.signal });
           await markChecked(deps.db, ctx.env.backups.store, taken.name);
-          const line = `${taken.name}: sha256 matches (${formatSize(checked.size)} read back), pg_restore --list reads ${checked.entries} entries, ${sidecarName(taken.name)} written`;
+          const named = checked.alreadyNamed ? 'already under its name' : `then renamed from ${taken.pendingName}`;
+          const line =
+            `${taken.name}: sha256 matches (${formatSize(checked.size)} read back), ` +
+            `pg_restore --list reads ${checked.entries} entries, ` +
+            `${named}; ${sidecarName(taken.name)} written`;
           ctx.state.verified = [line];
           return line;
         } catch (err) {
-          // Only a checked backup may become `latest`: whatever stopped the check, the object goes.
-          const removal = await Promise.all([where.remove(taken.name), where.remove(sidecarName(taken.name))]).then(
+          // Only a checked backup may become `latest`: whatever stopped the check, nothing of it stays.
+          const removal = await removeBackupLeftovers(where, taken).then(
             () => undefined,
             (removeErr: Error) => removeErr.message,
           );
@@ -152,7 +163,11 @@ function backupSteps(deps: BackupKindDeps, env: EnvironmentConfig, scheduled: bo
             await markDeleted(deps.db, ctx.env.backups.store, taken.name);
             await audit(deps.db, { env: ctx.job.env, job: ctx.job.number, actor: 'lifeline', action: 'backup_deleted', detail: `${taken.name}: its check did not pass` });
           }
-          const outcome = removal === undefined ? `${taken.name} was removed from the store` : `${taken.name} could not be removed from the store (${removal}): delete it by hand, it is unchecked`;
+          const outcome =
+            removal === undefined
+              ? `the unchecked dump ${taken.pendingName} was removed from the store; nothing is under ${taken.name}`
+              : `the unchecked dump could not be removed from the store (${removal}): ` +
+                `delete ${taken.pendingName} and ${taken.name} by hand if they are there`;
           const message = `${(err as Error).message}; ${outcome}`;
           throw err instanceof PermanentError ? new PermanentError(message) : new Error(message, { cause: err });
         }
@@ -196,6 +211,13 @@ function backupSteps(deps: BackupKindDeps, env: EnvironmentConfig, scheduled: bo
 async function applyRetention(deps: BackupKindDeps, ctx: StepContext): Promise<string> {
   const { env } = ctx;
   const where = deps.storeFor(env.backups.store);
+  // Left by a job that died between writing a dump and checking it: never a backup, and nobody else removes them.
+  const stale = await removeStalePending(where, env.backups.prefix);
+  for (const name of stale) {
+    const detail = `${name}: an unchecked dump older than a day`;
+    const { number: job } = ctx.job;
+    await audit(deps.db, { env: ctx.job.env, job, actor: 'lifeline', action: 'backup_deleted', detail });
+  }
   const listed = await where.list();
   const backups = listed.flatMap((o) => parseBackupName(env.backups.prefix, o.name) ?? []);
   const drills = await lastDrills(deps.db, env.backups.store);
@@ -223,5 +245,9 @@ async function applyRetention(deps: BackupKindDeps, ctx: StepContext): Promise<s
   }
   const kept = decision.kept.map((k) => `kept ${k.backup.name} (${k.why})`);
   const removed = decision.remove.length === 0 ? 'nothing older than' : `${decision.remove.length} backup${decision.remove.length === 1 ? '' : 's'} older than`;
-  return `${removed} ${env.backups.retention_days} days deleted${decision.remove.length > 0 ? ` (${decision.remove.map((b) => b.name).join(', ')})` : ''}${kept.length > 0 ? `; ${kept.join('; ')}` : ''}${snapshots}`;
+  const dumps = `${stale.length} unchecked dump${stale.length === 1 ? '' : 's'}`;
+  const unchecked = stale.length > 0 ? `; ${dumps} older than a day deleted (${stale.join(', ')})` : '';
+  const which = decision.remove.length > 0 ? ` (${decision.remove.map((b) => b.name).join(', ')})` : '';
+  const keptText = kept.length > 0 ? `; ${kept.join('; ')}` : '';
+  return `${removed} ${env.backups.retention_days} days deleted${which}${keptText}${snapshots}${unchecked}`;
 }

@@ -1,11 +1,13 @@
 // /dr drill and the weekly drill schedule: the plan's "Weekly Backup Restore Test". The latest backup is restored
-// into a scratch database beside the env's own (which is never touched), checked with the env's verify queries and
-// against the row counts recorded when the backup was taken, and dropped again, also when the drill fails.
+// into a scratch database beside the env's own (which is never touched), checked against the SHA-256 and the row
+// counts recorded when Lifeline took it and with the env's verify queries, and dropped again, also when the drill
+// fails. A check it could not make (a backup made elsewhere has no checksum or row counts) is reported as skipped,
+// in the headline too: such a drill passes, but not fully.
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { rm } from 'node:fs/promises';
 import { audit } from '../../audit/store.js';
-import { catalogueOf, recordDrill } from '../../backups/catalogue.js';
+import { catalogueOf, recordDrill, type SkippedCheck } from '../../backups/catalogue.js';
 import { latestBackup, parseBackupName, safetyCopyFileName } from '../../backups/names.js';
 import type { BackupStore } from '../../backups/store.js';
 import type { Db } from '../../db/pool.js';
@@ -20,8 +22,8 @@ export interface DrillKindDeps {
   readonly db: Db;
   readonly storeFor: (url: string) => BackupStore;
   readonly parallelJobs: number;
-  /** Last result and restore time, for /metrics. */
-  readonly observe: (env: string, passed: boolean, restoreMs: number | undefined) => void;
+  /** Last result, restore time and how many checks were skipped, for /metrics. */
+  readonly observe: (env: string, passed: boolean, restoreMs: number | undefined, skippedChecks: number) => void;
 }
 
 interface DrillBackup {
@@ -29,7 +31,11 @@ interface DrillBackup {
   readonly format: 'custom' | 'sql.gz';
   readonly takenAt: string;
   readonly size: number;
+  /** The catalogue's SHA-256; undefined for a backup made elsewhere. */
+  readonly sha256?: string;
 }
+
+const NOT_RECORDED = 'the backup was not taken by Lifeline, so none were recorded';
 
 const PREFLIGHT = 'preflight: latest backup readable';
 const RESTORE = 'restore into a scratch database';
@@ -47,6 +53,7 @@ function planOf(deps: DrillKindDeps, ctx: StepContext): engine.LogicalRestorePla
     store: deps.storeFor(ctx.env.backups.store),
     backupName: backup.name,
     format: backup.format,
+    ...(backup.sha256 ? { expectedSha256: backup.sha256 } : {}),
     // A drill never replaces the env's database, so it never takes a safety copy; the engine wants a valid name.
     safetyCopyName: safetyCopyFileName(ctx.env.backups.prefix, new Date(backup.takenAt)),
     verify: ctx.env.database.verify,
@@ -62,6 +69,20 @@ function engineState(ctx: StepContext): engine.RestoreState {
 
 function checks(ctx: StepContext): string[] {
   return (ctx.state.checks as string[] | undefined) ?? [];
+}
+
+function skippedOf(ctx: StepContext): SkippedCheck[] {
+  return (ctx.state.skipped as SkippedCheck[] | undefined) ?? [];
+}
+
+/** "2 checks were skipped: checksum and row counts (why)", checks that share a reason named together. */
+export function skippedSentence(skipped: readonly SkippedCheck[]): string {
+  const byWhy = new Map<string, string[]>();
+  for (const { check, why } of skipped) byWhy.set(why, [...(byWhy.get(why) ?? []), check]);
+  const and = (items: string[]) =>
+    items.length > 1 ? `${items.slice(0, -1).join(', ')} and ${items.at(-1)}` : (items[0] ?? '');
+  const groups = [...byWhy].map(([why, names]) => `${and(names)} (${why})`);
+  return `${skipped.length} check${skipped.length === 1 ? ' was' : 's were'} skipped: ${groups.join('; ')}`;
 }
 
 /** RPO achieved (the backup's age when the drill began) and RTO achieved (fetch + restore), against the plan. */
@@ -107,6 +128,7 @@ async function record(deps: DrillKindDeps, ctx: StepContext, passed: boolean): P
   const backup = backupOf(ctx);
   const restoreMs = ctx.state.restoreMs as number | undefined;
   const lines = [...objectives(ctx), ...checks(ctx)];
+  const skipped = skippedOf(ctx);
   await recordDrill(deps.db, {
     env: ctx.job.env,
     job: ctx.job.number,
@@ -116,9 +138,12 @@ async function record(deps: DrillKindDeps, ctx: StepContext, passed: boolean): P
     backupAgeMs: Number(ctx.state.startedAt ?? Date.now()) - new Date(backup.takenAt).getTime(),
     restoreMs,
     checks: lines,
+    skippedChecks: skipped,
   });
-  await audit(deps.db, { env: ctx.job.env, job: ctx.job.number, actor: 'lifeline', action: 'drill', detail: `${passed ? 'passed' : 'failed'}: ${backup.name}; ${lines.join('; ')}` });
-  deps.observe(ctx.job.env, passed, restoreMs);
+  const verdict = passed ? (skipped.length > 0 ? `passed, but ${skippedSentence(skipped)}` : 'passed') : 'failed';
+  const detail = `${verdict}: ${backup.name}; ${lines.join('; ')}`;
+  await audit(deps.db, { env: ctx.job.env, job: ctx.job.number, actor: 'lifeline', action: 'drill', detail });
+  deps.observe(ctx.job.env, passed, restoreMs, skipped.length);
 }
 
 export function drillKind(deps: DrillKindDeps): KindDefinition {
@@ -132,11 +157,24 @@ export function drillKind(deps: DrillKindDeps): KindDefinition {
         return parsed ? [{ ...parsed, size: o.size }] : [];
       }));
       if (!chosen) throw new UserError('bad_command', `There is no backup of ${ctx.job.env} in ${store.location} to drill.`);
-      const backup: DrillBackup = { name: chosen.name, format: chosen.format, takenAt: chosen.takenAt.toISOString(), size: chosen.size };
+      const sha256 = (await catalogueOf(deps.db, env.backups.store)).get(chosen.name)?.sha256;
+      const backup: DrillBackup = {
+        name: chosen.name,
+        format: chosen.format,
+        takenAt: chosen.takenAt.toISOString(),
+        size: chosen.size,
+        ...(sha256 ? { sha256 } : {}),
+      };
       ctx.state.backup = backup;
       return [
         `Restore drill of ${ctx.job.env}: restore ${chosen.name} (taken ${formatUtc(chosen.takenAt)}, ${formatSize(chosen.size)}) into a scratch database on the same server; ${ctx.job.env}'s own database is not touched.`,
-        `Checks: the verify queries (${verifyQueries(env.database.verify)}) and each table's row count against the counts recorded when the backup was taken; then the scratch database is dropped.`,
+        sha256 !== undefined
+          ? `Checks: its SHA-256 against the catalogue, the verify queries (${verifyQueries(env.database.verify)}), ` +
+            "and each table's row count against the counts recorded when Lifeline took it; then the scratch database " +
+            'is dropped.'
+          : `Checks: the verify queries (${verifyQueries(env.database.verify)}); then the scratch database is dropped. ` +
+            'Lifeline did not take this backup, so its checksum and row counts cannot be checked: the report will say ' +
+            'those checks were skipped.',
         `Judged against the RPO of ${formatDuration(env.backups.rpo_minutes * 60_000)} and the RTO of ${formatDuration(env.backups.rto_minutes * 60_000)}.`,
       ].join('\n');
     },
@@ -155,9 +193,13 @@ export function drillKind(deps: DrillKindDeps): KindDefinition {
     summarise(ctx, succeeded) {
       const backup = ctx.state.backup as DrillBackup | undefined;
       const verdict = succeeded ? 'passed' : 'FAILED';
+      const skipped = succeeded ? skippedOf(ctx) : [];
       return {
-        headline: `Restore drill of ${ctx.job.env} ${verdict}${backup ? ` with ${backup.name}` : ''}.`,
+        headline:
+          `Restore drill of ${ctx.job.env} ${verdict}${backup ? ` with ${backup.name}` : ''}` +
+          `${skipped.length > 0 ? `, but ${skippedSentence(skipped)}` : ''}.`,
         verified: backup ? [...objectives(ctx), ...checks(ctx)] : [],
+        ...(skipped.length > 0 ? { incomplete: true } : {}),
       };
     },
   };
@@ -202,13 +244,22 @@ function drillSteps(deps: DrillKindDeps, backupBytes: number | undefined): StepD
         if (!scratch) throw new Error('the restore step has not recorded its scratch database');
         const backup = backupOf(ctx);
         const lines: string[] = [];
+        const skipped: SkippedCheck[] = [];
         let failures = 0;
+        // Preflight refused a file that does not match: reaching this step means it matched.
+        if (backup.sha256 !== undefined) {
+          lines.push(`✓ checksum: sha256 ${backup.sha256.slice(0, 12)} matches the catalogue`);
+        } else {
+          skipped.push({ check: 'checksum', why: NOT_RECORDED });
+          lines.push(`– checksum: skipped (${NOT_RECORDED})`);
+        }
         const verified = await engine.verifyDatabase(ctx.env.database.url, scratch, ctx.env.database.verify, ctx.signal);
         for (const r of verified.results) lines.push(`${r.value.startsWith('error:') ? '✗' : '✓'} ${engine.verifiedLine(r)}`);
         failures += verified.failures;
         const recorded = (await catalogueOf(deps.db, ctx.env.backups.store)).get(backup.name)?.tableRows;
         if (!recorded) {
-          lines.push(`– row counts: none recorded for ${backup.name} (not taken by Lifeline)`);
+          skipped.push({ check: 'row counts', why: NOT_RECORDED });
+          lines.push(`– row counts: skipped (${NOT_RECORDED})`);
         } else {
           const counted = await countRows(ctx.env.database.url, scratch, Object.keys(recorded), ctx.signal);
           const wrong = Object.entries(recorded).filter(([table, rows]) => counted.get(table) !== rows);
@@ -221,6 +272,7 @@ function drillSteps(deps: DrillKindDeps, backupBytes: number | undefined): StepD
           );
         }
         ctx.state.checks = lines;
+        ctx.state.skipped = skipped;
         if (failures > 0) throw new PermanentError(`${failures} check${failures === 1 ? '' : 's'} failed: ${lines.filter((l) => l.startsWith('✗')).join('; ')}`);
         return lines.join('; ');
       },

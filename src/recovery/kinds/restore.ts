@@ -4,9 +4,11 @@ import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DbInstance, RdsPort } from '../../adapters/aws.js';
-import { latestBackup, parseBackupName, safetyCopyFileName, type BackupName } from '../../backups/names.js';
+import { catalogueOf, markChecked, recordBackup } from '../../backups/catalogue.js';
+import { isInFuture, latestBackup, parseBackupName, safetyCopyFileName, type BackupName } from '../../backups/names.js';
 import type { BackupStore } from '../../backups/store.js';
 import type { EnvironmentConfig } from '../../config.js';
+import type { Db } from '../../db/pool.js';
 import { UserError } from '../../errors.js';
 import { formatDuration, formatUtc } from '../../incidents/format.js';
 import { sizedDeadline, type KindDefinition, type StepContext, type StepDefinition } from '../kind.js';
@@ -16,6 +18,8 @@ import * as engine from '../logical-restore.js';
 import type { RecoveryJob } from '../model.js';
 
 export interface RestoreKindDeps {
+  /** The backup catalogue: a backup Lifeline made is restored only if it still matches its SHA-256 there. */
+  readonly db: Db;
   readonly storeFor: (url: string) => BackupStore;
   readonly rds: RdsPort;
   readonly parallelJobs: number;
@@ -36,6 +40,17 @@ interface PlannedBackup {
   readonly format: BackupName['format'];
   readonly takenAt: string;
   readonly size: number;
+  /** The catalogue's SHA-256; undefined for a backup made elsewhere. */
+  readonly sha256?: string;
+}
+
+/** What the plan says about the backup's checksum, from the catalogue entry's SHA-256 (if it has one). */
+export function checksumLine(sha256: string | undefined): string {
+  return sha256 !== undefined
+    ? 'Lifeline made this backup: preflight checks that its SHA-256 still matches the catalogue ' +
+        `(${sha256.slice(0, 12)}…) before anything is touched.`
+    : "This backup is not in Lifeline's catalogue (it was made elsewhere), so its checksum could not be checked; " +
+        'preflight checks that it reads whole.';
 }
 
 /** host:port/database, never the user or password. */
@@ -54,7 +69,7 @@ function source(job: RecoveryJob) {
 }
 
 function dataLossLine(takenAt: Date, rpoMinutes: number): string {
-  const age = Date.now() - takenAt.getTime();
+  const age = Math.max(0, Date.now() - takenAt.getTime());
   const within = age <= rpoMinutes * 60_000;
   return `data-loss window ${formatDuration(age)} (now minus the backup's time), ${within ? 'inside' : '*over*'} the RPO of ${formatDuration(rpoMinutes * 60_000)}`;
 }
@@ -129,11 +144,22 @@ async function planLogical(deps: RestoreKindDeps, ctx: StepContext): Promise<str
     if (!chosen) throw new UserError('bad_command', `${from.name} is not in ${store.location}. \`/dr restore ${ctx.job.env} list\` shows what is.`);
   }
   if (!chosen) throw new Error('unreachable: snapshot source in logical plan');
-  const backup: PlannedBackup = { name: chosen.name, format: chosen.format, takenAt: chosen.takenAt.toISOString(), size: chosen.size };
+  const sha256 = (await catalogueOf(deps.db, env.backups.store)).get(chosen.name)?.sha256;
+  const backup: PlannedBackup = {
+    name: chosen.name,
+    format: chosen.format,
+    takenAt: chosen.takenAt.toISOString(),
+    size: chosen.size,
+    ...(sha256 ? { sha256 } : {}),
+  };
   ctx.state.backup = backup;
   const steps = logicalSteps(deps, env, chosen.size).map((s, i) => `${i + 1}. ${s.name}`);
+  const future = isInFuture(chosen) ? ' Its name carries a time in the future: check the clock of what wrote it.' : '';
+  const kind = chosen.safetyCopy ? ' (a safety copy)' : '';
   return [
-    `Restore the ${ctx.job.env} database ${databaseLabel(env.database.url)} from ${chosen.name}${chosen.safetyCopy ? ' (a safety copy)' : ''} (taken ${formatUtc(chosen.takenAt)}, ${formatSize(chosen.size)}).`,
+    `Restore the ${ctx.job.env} database ${databaseLabel(env.database.url)} from ${chosen.name}${kind} ` +
+      `(taken ${formatUtc(chosen.takenAt)}, ${formatSize(chosen.size)}).${future}`,
+    checksumLine(sha256),
     `${dataLossLine(chosen.takenAt, env.backups.rpo_minutes)}.`,
     `Steps: ${steps.join('; ')}.`,
     `Verify queries: ${verifyQueries(env.database.verify)}.`,
@@ -150,6 +176,7 @@ function logicalPlan(deps: RestoreKindDeps, ctx: StepContext): engine.LogicalRes
     store: deps.storeFor(ctx.env.backups.store),
     backupName: backup.name,
     format: backup.format,
+    ...(backup.sha256 ? { expectedSha256: backup.sha256 } : {}),
     safetyCopyName: ctx.state.safetyCopyName as string,
     verify: ctx.env.database.verify,
     workDir: workDirOf(ctx),
@@ -238,7 +265,32 @@ function logicalSteps(
         ]
       : []),
     engineStep(deps, ANALYZE, { destructive: false, interruptible: true, deadline: sized }, engine.analyzeTarget),
-    engineStep(deps, SAFETY_BACKUP, { destructive: false, interruptible: false, deadline: sized }, engine.safetyBackup),
+    {
+      name: SAFETY_BACKUP,
+      destructive: false,
+      interruptible: false,
+      deadline: sized,
+      async run(ctx) {        const outcome = await engine.safetyBackup(logicalPlan(deps, ctx), engineState(ctx));
+        ctx.state.engine = outcome.state;
+        const copy = outcome.state.safetyCopy;
+        if (!copy) throw new Error('the safety copy step returned no copy');
+        // A backup like any other Lifeline takes: /dr backups shows its checksum as checked, a drill its row counts.
+        await recordBackup(deps.db, {
+          env: ctx.job.env,
+          name: copy.name,
+          store: ctx.env.backups.store,
+          job: ctx.job.number,
+          takenAt: parseBackupName(ctx.env.backups.prefix, copy.name)?.takenAt ?? new Date(),
+          sizeBytes: copy.size,
+          sha256: copy.sha256,
+          durationMs: copy.durationMs,
+          tableRows: copy.tableRows,
+          safetyCopy: true,
+        });
+        await markChecked(deps.db, ctx.env.backups.store, copy.name);
+        return outcome.detail;
+      },
+    },
     engineStep(deps, CLEANUP, { destructive: false, interruptible: false }, async (plan, state) => {
       const outcome = await engine.cleanup(plan, state);
       await rm(plan.workDir, { recursive: true, force: true });

@@ -272,17 +272,7 @@ export class RecoveryRunner {
       }
       if (record?.state === 'running' && step.destructive) {
         const reason = `the worker running it stopped inside it, and a step that changes things is never run twice`;
-        await this.write(run, async (tx) => {
-          await store.finishStep(tx, number, index, 'failed', reason);
-          await audit(tx, {
-            env: job.env,
-            job: number,
-            actor: 'lifeline',
-            action: 'step_failed',
-            detail: `${step.name}: ${reason}`,
-          });
-        });
-        await this.fail(run, done, step.name, reason);
+        await this.failStep(run, done, index, step.name, reason, undefined);
         return true;
       }
       if (this.stopping) return true;
@@ -347,18 +337,7 @@ export class RecoveryRunner {
         await this.cancelled(run, done, step.name, by, `during "${step.name}", which was interrupted`);
         return true;
       }
-      await this.write(run, async (tx) => {
-        await store.finishStep(tx, number, index, 'failed', reason);
-        await store.saveStepState(tx, number, ctx.state);
-        await audit(tx, {
-          env: job.env,
-          job: number,
-          actor: 'lifeline',
-          action: 'step_failed',
-          detail: `${step.name}: ${reason}`,
-        });
-      });
-      await this.fail(run, done, step.name, reason);
+      await this.failStep(run, done, index, step.name, reason, ctx.state);
       return true;
     }
     await this.finish(run, done, true, undefined);
@@ -424,6 +403,25 @@ export class RecoveryRunner {
       });
     });
     this.deps.log.info({ job: jobId(job.number), step: step.name }, `step interrupted by shutdown: ${what}`);
+  }
+
+  /** Records the step as failed (with the state it left, when it ran here), then fails the job. */
+  private async failStep(
+    run: ActiveRun,
+    done: Finishing,
+    index: number,
+    stepName: string,
+    reason: string,
+    state: StepContext['state'] | undefined,
+  ): Promise<void> {
+    const { job } = done.ctx;
+    await this.write(run, async (tx) => {
+      await store.finishStep(tx, job.number, index, 'failed', reason);
+      if (state) await store.saveStepState(tx, job.number, state);
+      const detail = `${stepName}: ${reason}`;
+      await audit(tx, { env: job.env, job: job.number, actor: 'lifeline', action: 'step_failed', detail });
+    });
+    await this.fail(run, done, stepName, reason);
   }
 
   /** The kind's failure handling, then the job fails saying what it did. */

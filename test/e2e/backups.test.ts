@@ -470,7 +470,9 @@ describe('backups, the RPO watch and drills (file:// stores)', () => {
     expect(plan, 'a plan message').toBeDefined();
     expect(buttonsOf(plan.body)).toEqual([]);
     expect(allText(plan.body)).toContain(drilledBackup!);
-    expect(allText(plan.body)).toContain('Checks: the verify queries (`SELECT COUNT(*) FROM users`) and each table');
+    expect(allText(plan.body)).toContain(
+      'Checks: its SHA-256 against the catalogue, the verify queries (`SELECT COUNT(*) FROM users`), and each table',
+    );
     expect((await stepRows(w, job)).map((s) => [s.name, s.state])).toEqual(DRILL_STEPS.map((s) => [s, 'succeeded']));
 
     const result = await resultText(w, job);
@@ -582,7 +584,7 @@ describe('backups, the RPO watch and drills (file:// stores)', () => {
     expect(result).toContain(`:warning: *JOB-${job} succeeded: `);
     expect(result).toContain('– checksum: skipped (the backup was not taken by Lifeline, so none were recorded)');
     expect(result).toContain('– row counts: skipped (the backup was not taken by Lifeline, so none were recorded)');
-    expect(result).toContain(`✓ SELECT COUNT(*) FROM users → ${ROWS}`);
+    expect(result).toContain(`✓ \`SELECT COUNT(*) FROM users\` → \`${ROWS}\``);
     const { rows } = await w.sql.query<{ passed: boolean; skipped: string[] }>(
       `SELECT passed, ARRAY(SELECT c->>'check' FROM jsonb_array_elements(skipped_checks) c) AS skipped
          FROM drills WHERE job = $1`,

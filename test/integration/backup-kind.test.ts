@@ -196,6 +196,8 @@ describe('a dump gets its backup name only after its check', () => {
 
     // A day later it is stale: the next job removes it and audits that.
     store.put(orphan, store.objects.get(orphan)!.body, new Date(Date.now() - 25 * 3_600_000));
+    // Backup names carry the second: a second job within the same second would take the first one's name.
+    await new Promise((resolve) => setTimeout(resolve, 1_005 - (Date.now() % 1_000)));
     const later = await runBackup('command');
     expect(pendingNames()).toEqual([]);
     expect(later.at(-1)![1]).toContain(`1 unchecked dump older than a day deleted (${orphan})`);

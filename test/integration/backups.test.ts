@@ -29,6 +29,7 @@ import { PermanentError } from '../../src/errors.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { FakeS3 } from '../support/fake-s3.js';
 import { waitUntil } from '../support/wait.js';
+import { withClient } from '../support/recovery.js';
 
 const ADMIN_URL = process.env.LIFELINE_TEST_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const PREFIX = 'lltest_app';
@@ -45,16 +46,6 @@ async function database(): Promise<TestDatabase> {
   const db = await createTestDatabase();
   databases.push(db);
   return db;
-}
-
-async function withClient<T>(url: string, work: (c: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
 }
 
 function sha256(bytes: Buffer): string {

@@ -43,6 +43,7 @@ import {
   type StepOutcome,
 } from '../../src/recovery/logical-restore.js';
 import { parsePostgresUrl, toolConnectionArgs, toolEnv } from '../../src/recovery/pg-tools.js';
+import { withClient } from '../support/recovery.js';
 
 const ADMIN_URL = process.env.LIFELINE_TEST_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const admin = new URL(ADMIN_URL);
@@ -65,15 +66,6 @@ function adminUrlFor(database: string): string {
   return url.toString();
 }
 
-async function withClient<T>(url: string, work: (c: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
-}
 const asAdmin = <T>(work: (c: pg.Client) => Promise<T>): Promise<T> => withClient(ADMIN_URL, work);
 // pg-connection-string does not decode %2F and friends in a path; the target's name has none, so this is safe here.
 const asRole = <T>(database: string, work: (c: pg.Client) => Promise<T>): Promise<T> =>

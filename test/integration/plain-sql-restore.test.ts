@@ -34,6 +34,7 @@ import {
   type RestoreState,
 } from '../../src/recovery/logical-restore.js';
 import type { PgToolOptions } from '../../src/recovery/pg-tools.js';
+import { withClient } from '../support/recovery.js';
 
 const ADMIN_URL = process.env.LIFELINE_TEST_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const admin = new URL(ADMIN_URL);
@@ -47,15 +48,6 @@ function urlFor(database: string): string {
   return `postgres://${ROLE}:${PASSWORD}@${admin.hostname}:${admin.port || '5432'}/${database}`;
 }
 
-async function withClient<T>(url: string, work: (c: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
-}
 const asAdmin = <T>(work: (c: pg.Client) => Promise<T>): Promise<T> => withClient(ADMIN_URL, work);
 const asRole = <T>(database: string, work: (c: pg.Client) => Promise<T>): Promise<T> =>
   withClient(urlFor(database), work);

@@ -8,7 +8,6 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { MemoryEcs, MemoryLogs, MemoryRds } from '../../src/adapters/aws-memory.js';
 import { MemoryChat } from '../../src/adapters/chat-memory.js';
@@ -36,6 +35,7 @@ import {
 } from '../../src/slack/recovery-replies.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { testConfigYaml } from '../support/test-config.js';
+import { withClient } from '../support/recovery.js';
 
 const ADMIN_URL = process.env.LIFELINE_TEST_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const USERS = 300;
@@ -49,16 +49,6 @@ let folder: string;
 let storeUrl: string;
 const metrics = createMetrics();
 const log = createLogger('silent', []);
-
-async function withClient<T>(url: string, work: (c: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
-}
 
 /** Every row of the app database, hashed: equal means the same data. */
 const fingerprint = () =>
@@ -136,7 +126,8 @@ async function runJob(params: JobParams): Promise<Ran> {
   const planned = await kind.plan(ctx);
   const plan = typeof planned === 'string' ? planned : planned.nothingToChange;
   const details: string[] = [];
-  for (const step of kind.steps(job, env)) {
+  // The runner reads the steps from the job as planned (its step state holds the backup's size, for deadlines).
+  for (const step of kind.steps({ ...job, stepState: ctx.state }, env)) {
     try {
       details.push(await step.run(ctx));
     } catch (err) {

@@ -13,6 +13,7 @@ import { createSlackChat } from '../adapters/chat.js';
 import { createEventsApiPager } from '../adapters/pager.js';
 import { parseConfigText } from '../config.js';
 import { createLogger } from '../log.js';
+import { SYSTEM_ACTOR } from '../incidents/model.js';
 import {
   checkServer,
   createSandboxDatabase,
@@ -208,7 +209,7 @@ async function start(settings: SandboxSettings, hooks: SandboxHooks, undo: (() =
     stateUrl,
     file: parseConfigText(yaml, secretsEnv),
     env: 'production',
-    requestedBy: BOT.id,
+    requestedBy: SYSTEM_ACTOR, // Lifeline's own job, as a schedule's would be: no person asked for it
     channel: EMERGENCY.id,
     chat: createSlackChat({ token: botToken, apiUrl: `${base}/slack/api/`, log }),
     pager: createEventsApiPager({ url: `${base}/pagerduty/v2/enqueue` }),

@@ -4,6 +4,7 @@
 // shared servers) and 200 again when it is back; METRICS_TOKEN guarding /metrics in every role; and a bot and a
 // worker as separate processes: the bot answers and enqueues, the worker pages, a bot alone never pages.
 import { readFileSync, writeFileSync } from 'node:fs';
+import { get } from 'node:http';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { TEST_REDIS_URL } from '../support/db.js';
 import { linesWithSecrets, stillAfter, World } from '../support/e2e.js';
@@ -88,10 +89,17 @@ describe('/healthz while running', () => {
     proxiedDb.port = String(pgProxy.port);
     const extraEnv = { REDIS_URL: proxiedRedis.toString(), DATABASE_URL: proxiedDb.toString() };
     const p = await w.process({ extraEnv }).start();
-    const health = async () => {
-      const res = await fetch(`${p.baseUrl}/healthz`);
-      return { status: res.status, body: (await res.json()) as { down?: string[] } };
-    };
+    // A fresh connection per probe (no keep-alive pool): a pooled socket the server just closed would fail the probe
+    // with ECONNRESET, which says nothing about the process. A process that died still fails it (ECONNREFUSED).
+    const health = () =>
+      new Promise<{ status: number; body: { down?: string[] } }>((resolve, reject) => {
+        get(`${p.baseUrl}/healthz`, { agent: false }, (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => (text += chunk));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as { down?: string[] } }));
+        }).on('error', reject);
+      });
     try {
       expect(await health()).toEqual({ status: 200, body: { ok: true, postgres: 'up', redis: 'up' } });
 

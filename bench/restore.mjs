@@ -39,7 +39,7 @@ const TOOL_LIMIT_MS = (gb) => Math.round((2 + 6 * gb) * 60_000);
 
 const ENV = 'benchdb';
 const PREFIX = 'benchapp';
-const REQUESTER = 'U0DECLARER';
+const REQUESTER = 'U0ONCALL'; // a responder (section 8): only responders may request a job
 const APPROVER = 'U0LEAD';
 const STEP_RESTORE = 'restore into a fresh database';
 

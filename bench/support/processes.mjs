@@ -1,6 +1,6 @@
 // Child processes under test: the real built Lifeline (node dist/main.js) and a bare Bolt app that only acks.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,17 +26,28 @@ export function freePort() {
   });
 }
 
-const DEFAULT_ENVIRONMENTS = `  staging:
+/**
+ * The default env's store holds one backup taken now: the RPO watch pages on-call about an empty or missing store (the
+ * contract), and a benchmark counting pages must see only its own.
+ */
+function defaultEnvironments(dir) {
+  const store = join(dir, 'backups');
+  mkdirSync(store);
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '_').slice(0, 15);
+  writeFileSync(join(store, `staging_${stamp}.dump`), 'PGDMP');
+  return `  staging:
     database: { url: "postgres://127.0.0.1:5432/staging", verify: [SELECT 1] }
-    backups: { store: "file:///tmp/lifeline-bench-backups", prefix: staging, retention_days: 7, rpo_minutes: 1440 }`;
+    backups: { store: "file://${store}", prefix: staging, retention_days: 7, rpo_minutes: 1440 }`;
+}
 
 /**
  * Writes a lifeline.yml with the given escalation steps (minutes); removed at cleanup. `environmentsYaml` replaces
  * the default `environments:` entries (indented by two spaces).
  */
-export function writeConfig(steps, { environmentsYaml = DEFAULT_ENVIRONMENTS } = {}) {
+export function writeConfig(steps, { environmentsYaml } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'lifeline-bench-'));
   onCleanup(`remove ${dir}`, async () => rmSync(dir, { recursive: true, force: true }));
+  const environments = environmentsYaml ?? defaultEnvironments(dir);
   const path = join(dir, 'lifeline.yml');
   writeFileSync(
     path,
@@ -60,7 +71,7 @@ approvals:
   expire_minutes: 30
   allow_self_approval: false
 environments:
-${environmentsYaml}
+${environments}
 `,
   );
   return path;

@@ -94,6 +94,8 @@ describe('incidents', () => {
     // Nothing changed: not the incident, its timeline, its card, nor PagerDuty; and the refused lowering did not
     // stop the ladder: the engineering lead is paged at their minute.
     await waitUntil('the engineering lead page', () => w.triggersOf(inc.number).length === 2, 15_000);
+    // The timeline row is written once PagerDuty has answered, a moment after the fake counted the trigger.
+    await waitUntil('the lead page on the timeline', async () => (await kinds()).length > before.kinds.length);
     expect(await row()).toBe(before.row);
     expect(await kinds()).toEqual([...before.kinds, 'paged']);
     expect(w.cardUpdates(inc.card)).toHaveLength(before.updates);

@@ -9,12 +9,12 @@ export default tseslint.config(
     languageOptions: { globals: { process: 'readonly', console: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', setInterval: 'readonly', clearInterval: 'readonly', URL: 'readonly', Buffer: 'readonly', fetch: 'readonly', AbortSignal: 'readonly' } },
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
-      'no-restricted-properties': ['error', { object: 'process', property: 'env', message: 'Read settings through src/config.ts only.' }],
+      'no-restricted-properties': ['error', { object: 'process', property: 'env', message: 'Read settings through src/shared/config.ts only.' }],
     },
   },
-  // The sandbox's and the CLI's settings are their own (not Lifeline's), each read in one place as src/config.ts reads
+  // The sandbox's and the CLI's settings are their own (not Lifeline's), each read in one place as src/shared/config.ts reads
   // Lifeline's.
-  { files: ['src/config.ts', 'src/sandbox/settings.ts', 'src/cli/settings.ts', 'test/**', 'bench/**'], rules: { 'no-restricted-properties': 'off' } },
+  { files: ['src/shared/config.ts', 'src/sandbox/settings.ts', 'src/delivery/cli/settings.ts', 'test/**', 'bench/**'], rules: { 'no-restricted-properties': 'off' } },
   // The sandbox's page script runs in the browser.
   {
     files: ['src/sandbox/web/**/*.js'],

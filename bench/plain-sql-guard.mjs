@@ -4,7 +4,7 @@
 // alternating (baseline, guarded, guarded, baseline, ...), each after a CHECKPOINT:
 // - baseline: CREATE DATABASE, then `gunzip -c <file> | psql --no-psqlrc --quiet --set=ON_ERROR_STOP=1` (two child
 //   processes piped directly, no shell), with the same server settings Lifeline's restore sessions use;
-// - guarded: Lifeline's restore step itself (the built engine, dist/recovery/logical-restore.js): restoreIntoFresh
+// - guarded: Lifeline's restore step itself (the built engine, dist/pgtools/logical-restore.js): restoreIntoFresh
 //   after its preflight, i.e. CREATE DATABASE beside the source, then the backup inflated in-process, every line
 //   classified on its way, into psql restricted under Lifeline's own key.
 // Target: the mean guarded restore at most 5% longer than the mean baseline, both measured in this run; a missing
@@ -53,8 +53,8 @@ const tempFolder = (label) => newTempFolder(label, { alive });
 
 /** Lifeline's engine and file store, as built (`npm run bench` builds first). */
 async function lifeline() {
-  const engine = await import(new URL('../dist/recovery/logical-restore.js', import.meta.url).href);
-  const { createFileStore } = await import(new URL('../dist/backups/file-store.js', import.meta.url).href);
+  const engine = await import(new URL('../dist/pgtools/logical-restore.js', import.meta.url).href);
+  const { createFileStore } = await import(new URL('../dist/adapters/backup-store/file-store.js', import.meta.url).href);
   return { engine, createFileStore };
 }
 

@@ -6,9 +6,9 @@
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import pg from 'pg';
-import { parseBackupName, sortNewestFirst } from '../backups/names.js';
-import { createFileStore } from '../backups/file-store.js';
-import { quoteIdent } from '../recovery/pg-tools.js';
+import { parseBackupName, sortNewestFirst } from '../domain/backups/names.js';
+import { createFileStore } from '../adapters/backup-store/file-store.js';
+import { quoteIdent } from '../pgtools/pg-tools.js';
 import { SetupError } from './errors.js';
 
 const MARKER_TABLE = 'about_this_database';

@@ -5,24 +5,24 @@
 // The sandbox runs this job itself, in its own process, before it starts Lifeline: Lifeline's RPO watch looks at the
 // store as soon as it starts (contract section 7: an empty store is overdue) and would otherwise page on-call about
 // the empty store in the first second of the walkthrough.
-import type { ChatPort } from '../adapters/chat.js';
-import type { PagerPort } from '../adapters/pager.js';
-import type { RdsPort } from '../adapters/aws.js';
-import { AlertDesk } from '../backups/alerts.js';
-import { RpoWatch } from '../backups/rpo-watch.js';
-import { createBackupStore } from '../backups/stores.js';
-import type { FileConfig } from '../config.js';
-import { migrate } from '../db/migrate.js';
-import { createPool } from '../db/pool.js';
-import type { Logger } from '../log.js';
-import type { KindDefinition } from '../recovery/kind.js';
-import { backupKind } from '../recovery/kinds/backup.js';
-import { jobId, type JobKind } from '../recovery/model.js';
-import { RecoveryRunner } from '../recovery/runner.js';
-import { RecoveryService } from '../recovery/service.js';
-import { getJob } from '../recovery/store.js';
-import { createSlackRecoveryNotifier } from '../slack/recovery-notifier.js';
-import { queueForSlack, queuePlanForSlack } from '../slack/outbox.js';
+import type { ChatPort } from '../adapters/slack/client.js';
+import type { PagerPort } from '../adapters/pagerduty/client.js';
+import type { RdsPort } from '../adapters/aws/aws.js';
+import { AlertDesk } from '../domain/backups/alerts.js';
+import { RpoWatch } from '../domain/backups/rpo-watch.js';
+import { createBackupStore } from '../adapters/backup-store/stores.js';
+import type { FileConfig } from '../shared/config.js';
+import { migrate } from '../shared/db/migrate.js';
+import { createPool } from '../shared/db/pool.js';
+import type { Logger } from '../shared/log.js';
+import type { KindDefinition } from '../domain/recovery/kind.js';
+import { backupKind } from '../domain/recovery/kinds/backup.js';
+import { jobId, type JobKind } from '../domain/recovery/model.js';
+import { RecoveryRunner } from '../domain/recovery/runner.js';
+import { RecoveryService } from '../domain/recovery/service.js';
+import { getJob } from '../domain/recovery/store.js';
+import { createSlackRecoveryNotifier } from '../delivery/slack/recovery-notifier.js';
+import { queueForSlack, queuePlanForSlack } from '../delivery/slack/outbox.js';
 import { SetupError } from './errors.js';
 
 export interface FirstBackupOptions {

@@ -8,12 +8,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RDSClient } from '@aws-sdk/client-rds';
 import { Redis } from 'ioredis';
-import { createRdsPort } from '../adapters/aws-rds.js';
-import { createSlackChat } from '../adapters/chat.js';
-import { createEventsApiPager } from '../adapters/pager.js';
-import { parseConfigText } from '../config.js';
-import { createLogger } from '../log.js';
-import { SYSTEM_ACTOR } from '../incidents/model.js';
+import { createRdsPort } from '../adapters/aws/rds.js';
+import { createSlackChat } from '../adapters/slack/client.js';
+import { createEventsApiPager } from '../adapters/pagerduty/client.js';
+import { parseConfigText } from '../shared/config.js';
+import { createLogger } from '../shared/log.js';
+import { SYSTEM_ACTOR } from '../domain/incidents/model.js';
 import {
   checkServer,
   createSandboxDatabase,

@@ -5,14 +5,14 @@
 //   ECS and CloudWatch Logs — JSON 1.1 chosen by `X-Amz-Target`, errors as `{"__type", "message"}` plus
 //   the `x-amzn-ErrorType` header.
 // It serves exactly the calls the adapters make. The state behind it is the in-memory doubles from
-// src/adapters/aws-memory.ts, so unit tests, end-to-end tests and the sandbox script AWS the same way
+// src/adapters/aws/memory.ts, so unit tests, end-to-end tests and the sandbox script AWS the same way
 // (`aws.rds.setInstance`, `aws.ecs.rolloutOutcome = 'FAILED'`, `aws.logs.addEvents`...); their refusals (not found,
 // already exists, wrong state) go out in each protocol's real error shape, so the SDK raises the modelled exceptions.
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { AwsRefusedError, type DbInstance, type DbSnapshot, type EcsService, type LogEvent } from '../adapters/aws.js';
-import { MemoryEcs, MemoryLogs, MemoryRds, type MemoryLogsQuery } from '../adapters/aws-memory.js';
+import { AwsRefusedError, type DbInstance, type DbSnapshot, type EcsService, type LogEvent } from '../adapters/aws/aws.js';
+import { MemoryEcs, MemoryLogs, MemoryRds, type MemoryLogsQuery } from '../adapters/aws/memory.js';
 
 export type SimulatedAwsService = 'rds' | 'ecs' | 'logs';
 

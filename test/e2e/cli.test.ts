@@ -1,4 +1,4 @@
-// The `lifeline` CLI end to end: the built dist/cli/main.js run as a child process with nothing but LIFELINE_URL and
+// The `lifeline` CLI end to end: the built dist/delivery/cli/main.js run as a child process with nothing but LIFELINE_URL and
 // LIFELINE_TOKEN, against a real Lifeline process (node dist/main.js) with fake Slack and PagerDuty. Tokens from
 // lifeline-admin and from /dr token; every token refusal (exit 2, nothing changed); the same refusals in the same
 // words as Slack; jobs followed in the terminal; approvals across Slack and the terminal; and Slack being down: the
@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
-import { toTerminal } from '../../src/cli/terminal.js';
+import { toTerminal } from '../../src/delivery/cli/terminal.js';
 import {
   adminToken,
   describeRun,

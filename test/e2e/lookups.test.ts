@@ -16,7 +16,7 @@ vi.setConfig({ testTimeout: 90_000 });
 
 const LOG_GROUP = '/ecs/prod/app';
 const SERVICES = ['s1', 's2', 's3', 's4'];
-/** The recovery worker's concurrency in src/jobs/recovery-queue.ts, and the lookups worker's. */
+/** The recovery worker's concurrency in src/delivery/jobs/recovery-queue.ts, and the lookups worker's. */
 const SLOTS = 4;
 
 let w: World;

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
-import { statusesUntil } from '../../src/adapters/aws-memory.js';
+import { statusesUntil } from '../../src/adapters/aws/memory.js';
 import { allText, linesWithSecrets, stillAfter, World, type Sent } from '../support/e2e.js';
 import { FakeAws, type FakeAwsCall } from '../support/fake-aws.js';
 import { FakeS3 } from '../support/fake-s3.js';

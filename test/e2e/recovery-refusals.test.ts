@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
-import { unescapeSlackText } from '../../src/slack/blocks.js';
+import { unescapeSlackText } from '../../src/delivery/slack/blocks.js';
 import { allText, EMERGENCY, linesWithSecrets, stillAfter, World, type Sent } from '../support/e2e.js';
 import { USERS } from '../support/lifeline-process.js';
 import { auditCount, auditOf, AwsTripwire, backupName, buttonsOf, clickButton, jobCount, jobNumberIn, jobRow, planPost } from '../support/recovery.js';

@@ -3,19 +3,19 @@
 // clears, and failures that leave the alert to be sent on the next call without sending anything twice.
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
-import { MemoryChat } from '../../src/adapters/chat-memory.js';
-import { MemoryPager } from '../../src/adapters/pager-memory.js';
-import { AlertDesk, alertKey } from '../../src/backups/alerts.js';
-import { MemoryStore } from '../../src/backups/memory-store.js';
-import { backupFileName, safetyCopyFileName } from '../../src/backups/names.js';
-import { RpoWatch, type RpoReading } from '../../src/backups/rpo-watch.js';
-import type { BackupStore } from '../../src/backups/store.js';
-import { parseConfigText, type FileConfig } from '../../src/config.js';
-import { migrate } from '../../src/db/migrate.js';
-import { createPool, type Db } from '../../src/db/pool.js';
-import { TransientError } from '../../src/errors.js';
-import { line, md } from '../../src/slack/blocks.js';
-import { createLogger, type Logger } from '../../src/log.js';
+import { MemoryChat } from '../../src/adapters/slack/memory.js';
+import { MemoryPager } from '../../src/adapters/pagerduty/memory.js';
+import { AlertDesk, alertKey } from '../../src/domain/backups/alerts.js';
+import { MemoryStore } from '../../src/adapters/backup-store/memory-store.js';
+import { backupFileName, safetyCopyFileName } from '../../src/domain/backups/names.js';
+import { RpoWatch, type RpoReading } from '../../src/domain/backups/rpo-watch.js';
+import type { BackupStore } from '../../src/adapters/backup-store/store.js';
+import { parseConfigText, type FileConfig } from '../../src/shared/config.js';
+import { migrate } from '../../src/shared/db/migrate.js';
+import { createPool, type Db } from '../../src/shared/db/pool.js';
+import { TransientError } from '../../src/shared/errors.js';
+import { line, md } from '../../src/delivery/slack/blocks.js';
+import { createLogger, type Logger } from '../../src/shared/log.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { testConfigYaml } from '../support/test-config.js';
 

@@ -4,21 +4,21 @@
 // until its check passed, nothing left when the check fails, and pending dumps of a job that died cleaned up later.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import pg from 'pg';
-import { MemoryRds } from '../../src/adapters/aws-memory.js';
-import { MemoryChat } from '../../src/adapters/chat-memory.js';
-import { MemoryPager } from '../../src/adapters/pager-memory.js';
-import { AlertDesk } from '../../src/backups/alerts.js';
-import { MemoryStore } from '../../src/backups/memory-store.js';
-import { latestBackup, parseBackupName, pendingFinalName } from '../../src/backups/names.js';
-import { sidecarName, type TakenBackup } from '../../src/backups/take.js';
-import { RpoWatch } from '../../src/backups/rpo-watch.js';
-import { parseConfigText, type FileConfig } from '../../src/config.js';
-import { migrate } from '../../src/db/migrate.js';
-import { createPool, type Db } from '../../src/db/pool.js';
-import { createLogger } from '../../src/log.js';
-import type { StepContext } from '../../src/recovery/kind.js';
-import { backupKind } from '../../src/recovery/kinds/backup.js';
-import type { RecoveryJob, Trigger } from '../../src/recovery/model.js';
+import { MemoryRds } from '../../src/adapters/aws/memory.js';
+import { MemoryChat } from '../../src/adapters/slack/memory.js';
+import { MemoryPager } from '../../src/adapters/pagerduty/memory.js';
+import { AlertDesk } from '../../src/domain/backups/alerts.js';
+import { MemoryStore } from '../../src/adapters/backup-store/memory-store.js';
+import { latestBackup, parseBackupName, pendingFinalName } from '../../src/domain/backups/names.js';
+import { sidecarName, type TakenBackup } from '../../src/domain/backups/take.js';
+import { RpoWatch } from '../../src/domain/backups/rpo-watch.js';
+import { parseConfigText, type FileConfig } from '../../src/shared/config.js';
+import { migrate } from '../../src/shared/db/migrate.js';
+import { createPool, type Db } from '../../src/shared/db/pool.js';
+import { createLogger } from '../../src/shared/log.js';
+import type { StepContext } from '../../src/domain/recovery/kind.js';
+import { backupKind } from '../../src/domain/recovery/kinds/backup.js';
+import type { RecoveryJob, Trigger } from '../../src/domain/recovery/model.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { testConfigYaml } from '../support/test-config.js';
 

@@ -12,11 +12,11 @@ import { pathToFileURL } from 'node:url';
 import { S3Client } from '@aws-sdk/client-s3';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { createFileStore } from '../../src/backups/file-store.js';
-import { MemoryStore } from '../../src/backups/memory-store.js';
-import { backupFileName, parseBackupName, pendingFinalName } from '../../src/backups/names.js';
-import { createS3Store } from '../../src/backups/s3-store.js';
-import type { BackupStore } from '../../src/backups/store.js';
+import { createFileStore } from '../../src/adapters/backup-store/file-store.js';
+import { MemoryStore } from '../../src/adapters/backup-store/memory-store.js';
+import { backupFileName, parseBackupName, pendingFinalName } from '../../src/domain/backups/names.js';
+import { createS3Store } from '../../src/adapters/backup-store/s3-store.js';
+import type { BackupStore } from '../../src/adapters/backup-store/store.js';
 import {
   checkStoredBackup,
   publishBackup,
@@ -24,8 +24,8 @@ import {
   sidecarName,
   takeBackup,
   writeSidecar,
-} from '../../src/backups/take.js';
-import { PermanentError } from '../../src/errors.js';
+} from '../../src/domain/backups/take.js';
+import { PermanentError } from '../../src/shared/errors.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { FakeS3 } from '../support/fake-s3.js';
 import { waitUntil } from '../support/wait.js';

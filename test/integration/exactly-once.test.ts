@@ -1,10 +1,10 @@
 // One page per step however often a step is delivered: concurrent fireStep calls, several workers on one prefix,
 // duplicate deliveries, and retries after PagerDuty or Slack failures.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { EscalationService, type StepOutcome } from '../../src/incidents/escalation.js';
-import { createPool, type Db } from '../../src/db/pool.js';
-import { createSlackIncidentNotifier } from '../../src/slack/incident-notifier.js';
-import { TransientError } from '../../src/errors.js';
+import { EscalationService, type StepOutcome } from '../../src/domain/incidents/escalation.js';
+import { createPool, type Db } from '../../src/shared/db/pool.js';
+import { createSlackIncidentNotifier } from '../../src/delivery/slack/incident-notifier.js';
+import { TransientError } from '../../src/shared/errors.js';
 import { waitUntil } from '../support/wait.js';
 import {
   countRows,

@@ -2,24 +2,24 @@
 // and in-memory Slack/PagerDuty doubles. Not a test file itself (no .test.ts suffix).
 import { Redis } from 'ioredis';
 import type { Queue, Worker } from 'bullmq';
-import { MemoryChat } from '../../src/adapters/chat-memory.js';
-import type { PagerEvent } from '../../src/adapters/pager.js';
-import { MemoryPager } from '../../src/adapters/pager-memory.js';
-import { parseConfigText, type FileConfig } from '../../src/config.js';
-import { migrate } from '../../src/db/migrate.js';
-import { createPool, type Db } from '../../src/db/pool.js';
-import { EscalationService } from '../../src/incidents/escalation.js';
-import type { EscalationTimers } from '../../src/incidents/ports.js';
-import { IncidentService } from '../../src/incidents/service.js';
+import { MemoryChat } from '../../src/adapters/slack/memory.js';
+import type { PagerEvent } from '../../src/adapters/pagerduty/client.js';
+import { MemoryPager } from '../../src/adapters/pagerduty/memory.js';
+import { parseConfigText, type FileConfig } from '../../src/shared/config.js';
+import { migrate } from '../../src/shared/db/migrate.js';
+import { createPool, type Db } from '../../src/shared/db/pool.js';
+import { EscalationService } from '../../src/domain/incidents/escalation.js';
+import type { EscalationTimers } from '../../src/domain/incidents/ports.js';
+import { IncidentService } from '../../src/domain/incidents/service.js';
 import {
   createEscalationQueue,
   createEscalationTimers,
   startEscalationWorker,
   type EscalationJob,
-} from '../../src/jobs/escalation-queue.js';
-import { createLogger, type Logger } from '../../src/log.js';
-import { createMetrics, type Metrics } from '../../src/metrics.js';
-import { createSlackIncidentNotifier } from '../../src/slack/incident-notifier.js';
+} from '../../src/delivery/jobs/escalation-queue.js';
+import { createLogger, type Logger } from '../../src/shared/log.js';
+import { createMetrics, type Metrics } from '../../src/shared/metrics.js';
+import { createSlackIncidentNotifier } from '../../src/delivery/slack/incident-notifier.js';
 import { createTestDatabase, dropQueuePrefix, TEST_REDIS_URL, uniqueQueuePrefix, type TestDatabase } from '../support/db.js';
 import { SHORT_LADDER, testConfigYaml, USERS } from '../support/test-config.js';
 import { waitUntil } from '../support/wait.js';

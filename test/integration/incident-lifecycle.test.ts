@@ -1,11 +1,11 @@
 // IncidentService + EscalationService on the real PostgreSQL, with a real BullMQ queue and worker on the real Redis.
 // Slack is MemoryChat behind the real Slack notifier; PagerDuty is a MemoryPager (with a gate, see harness.ts).
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { TransientError, UserError } from '../../src/errors.js';
-import { SYSTEM_ACTOR } from '../../src/incidents/model.js';
-import { IncidentService } from '../../src/incidents/service.js';
-import { stepJobId } from '../../src/jobs/escalation-queue.js';
-import { createSlackIncidentNotifier } from '../../src/slack/incident-notifier.js';
+import { TransientError, UserError } from '../../src/shared/errors.js';
+import { SYSTEM_ACTOR } from '../../src/domain/incidents/model.js';
+import { IncidentService } from '../../src/domain/incidents/service.js';
+import { stepJobId } from '../../src/delivery/jobs/escalation-queue.js';
+import { createSlackIncidentNotifier } from '../../src/delivery/slack/incident-notifier.js';
 import { waitUntil } from '../support/wait.js';
 import {
   countRows,

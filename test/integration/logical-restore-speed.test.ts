@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import pg from 'pg';
 import { afterAll, expect, test } from 'vitest';
-import { createFileStore } from '../../src/backups/file-store.js';
-import { cleanup, dumpToStore, namesOf, preflight, restoreIntoFresh, type LogicalRestorePlan } from '../../src/recovery/logical-restore.js';
+import { createFileStore } from '../../src/adapters/backup-store/file-store.js';
+import { cleanup, dumpToStore, namesOf, preflight, restoreIntoFresh, type LogicalRestorePlan } from '../../src/pgtools/logical-restore.js';
 
 const ADMIN_URL = process.env.LIFELINE_TEST_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const ROWS = Number(process.env.LIFELINE_RESTORE_BENCH_ROWS ?? 1_500_000);

@@ -12,17 +12,17 @@ import { pathToFileURL } from 'node:url';
 import { gzipSync, createGzip } from 'node:zlib';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { createFileStore } from '../../src/backups/file-store.js';
-import { MemoryStore } from '../../src/backups/memory-store.js';
+import { createFileStore } from '../../src/adapters/backup-store/file-store.js';
+import { MemoryStore } from '../../src/adapters/backup-store/memory-store.js';
 import {
   latestBackup,
   parseBackupName,
   pendingFinalName,
   safetyCopyFileName,
   type BackupName,
-} from '../../src/backups/names.js';
-import type { BackupStore } from '../../src/backups/store.js';
-import { TransientError } from '../../src/errors.js';
+} from '../../src/domain/backups/names.js';
+import type { BackupStore } from '../../src/adapters/backup-store/store.js';
+import { TransientError } from '../../src/shared/errors.js';
 import {
   AbortError,
   analyzeTarget,
@@ -41,8 +41,8 @@ import {
   type LogicalRestorePlan,
   type RestoreState,
   type StepOutcome,
-} from '../../src/recovery/logical-restore.js';
-import { parsePostgresUrl, toolConnectionArgs, toolEnv } from '../../src/recovery/pg-tools.js';
+} from '../../src/pgtools/logical-restore.js';
+import { parsePostgresUrl, toolConnectionArgs, toolEnv } from '../../src/pgtools/pg-tools.js';
 import { withClient } from '../support/recovery.js';
 
 const ADMIN_URL = process.env.LIFELINE_TEST_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';

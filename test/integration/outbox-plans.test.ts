@@ -2,18 +2,18 @@
 // a reference to its job; delivery renders it from the job's state then (Approve/Reject while it awaits approval),
 // records it as the job's approval message, and brings it up to date when a decision crossed it on its way.
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
-import type { ChatMessage, ChatPort, PostedMessage } from '../../src/adapters/chat.js';
-import { MemoryChat } from '../../src/adapters/chat-memory.js';
-import { parseConfigText } from '../../src/config.js';
-import { migrate } from '../../src/db/migrate.js';
-import { createPool, type Db } from '../../src/db/pool.js';
-import { PermanentError, TransientError } from '../../src/errors.js';
-import { createLogger } from '../../src/log.js';
-import type { RecoveryJob } from '../../src/recovery/model.js';
-import * as jobs from '../../src/recovery/store.js';
-import { createSlackIncidentNotifier } from '../../src/slack/incident-notifier.js';
-import { deliverOutbox, queuePlanForSlack } from '../../src/slack/outbox.js';
-import { createSlackRecoveryNotifier } from '../../src/slack/recovery-notifier.js';
+import type { ChatMessage, ChatPort, PostedMessage } from '../../src/adapters/slack/client.js';
+import { MemoryChat } from '../../src/adapters/slack/memory.js';
+import { parseConfigText } from '../../src/shared/config.js';
+import { migrate } from '../../src/shared/db/migrate.js';
+import { createPool, type Db } from '../../src/shared/db/pool.js';
+import { PermanentError, TransientError } from '../../src/shared/errors.js';
+import { createLogger } from '../../src/shared/log.js';
+import type { RecoveryJob } from '../../src/domain/recovery/model.js';
+import * as jobs from '../../src/domain/recovery/store.js';
+import { createSlackIncidentNotifier } from '../../src/delivery/slack/incident-notifier.js';
+import { deliverOutbox, queuePlanForSlack } from '../../src/delivery/slack/outbox.js';
+import { createSlackRecoveryNotifier } from '../../src/delivery/slack/recovery-notifier.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { testConfigYaml } from '../support/test-config.js';
 

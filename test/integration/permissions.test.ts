@@ -2,25 +2,25 @@
 // RecoveryService on the real PostgreSQL, driven through the real /incident and /dr tables as Slack, the CLI and the
 // API drive them. Slack is MemoryChat; the queues are recorders, so "nothing was started" is visible.
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
-import { MemoryChat } from '../../src/adapters/chat-memory.js';
-import { tokenIssuer } from '../../src/api/bot.js';
-import { latestAudit, type AuditEntry } from '../../src/audit/store.js';
-import { drCommand } from '../../src/commands/dr.js';
-import { incidentCommand } from '../../src/commands/incident.js';
-import { execute, type SlashCommand } from '../../src/commands/registry.js';
-import { parseConfigText, type FileConfig } from '../../src/config.js';
-import { migrate } from '../../src/db/migrate.js';
-import { createPool, type Db } from '../../src/db/pool.js';
-import { UserError } from '../../src/errors.js';
-import { SYSTEM_ACTOR } from '../../src/incidents/model.js';
-import type { EscalationTimers } from '../../src/incidents/ports.js';
-import { IncidentService } from '../../src/incidents/service.js';
-import { createLogger } from '../../src/log.js';
-import { createMetrics } from '../../src/metrics.js';
-import type { QueryWhat } from '../../src/recovery/queries.js';
-import { RecoveryService } from '../../src/recovery/service.js';
-import { createSlackIncidentNotifier } from '../../src/slack/incident-notifier.js';
-import { createSlackRecoveryNotifier } from '../../src/slack/recovery-notifier.js';
+import { MemoryChat } from '../../src/adapters/slack/memory.js';
+import { tokenIssuer } from '../../src/delivery/api/bot.js';
+import { latestAudit, type AuditEntry } from '../../src/domain/audit/store.js';
+import { drCommand } from '../../src/delivery/commands/dr.js';
+import { incidentCommand } from '../../src/delivery/commands/incident.js';
+import { execute, type SlashCommand } from '../../src/delivery/commands/registry.js';
+import { parseConfigText, type FileConfig } from '../../src/shared/config.js';
+import { migrate } from '../../src/shared/db/migrate.js';
+import { createPool, type Db } from '../../src/shared/db/pool.js';
+import { UserError } from '../../src/shared/errors.js';
+import { SYSTEM_ACTOR } from '../../src/domain/incidents/model.js';
+import type { EscalationTimers } from '../../src/domain/incidents/ports.js';
+import { IncidentService } from '../../src/domain/incidents/service.js';
+import { createLogger } from '../../src/shared/log.js';
+import { createMetrics } from '../../src/shared/metrics.js';
+import type { QueryWhat } from '../../src/domain/recovery/queries.js';
+import { RecoveryService } from '../../src/domain/recovery/service.js';
+import { createSlackIncidentNotifier } from '../../src/delivery/slack/incident-notifier.js';
+import { createSlackRecoveryNotifier } from '../../src/delivery/slack/recovery-notifier.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { testConfigYaml, USERS } from '../support/test-config.js';
 

@@ -22,9 +22,9 @@ import { pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { createFileStore } from '../../src/backups/file-store.js';
-import { safetyCopyFileName } from '../../src/backups/names.js';
-import type { BackupStore } from '../../src/backups/store.js';
+import { createFileStore } from '../../src/adapters/backup-store/file-store.js';
+import { safetyCopyFileName } from '../../src/domain/backups/names.js';
+import type { BackupStore } from '../../src/adapters/backup-store/store.js';
 import {
   cleanup,
   preflight,
@@ -32,8 +32,8 @@ import {
   RestoreFailedError,
   type LogicalRestorePlan,
   type RestoreState,
-} from '../../src/recovery/logical-restore.js';
-import type { PgToolOptions } from '../../src/recovery/pg-tools.js';
+} from '../../src/pgtools/logical-restore.js';
+import type { PgToolOptions } from '../../src/pgtools/pg-tools.js';
 import { withClient } from '../support/recovery.js';
 
 const ADMIN_URL = process.env.LIFELINE_TEST_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';

@@ -1,7 +1,7 @@
 // PostgreSQL is the truth, Redis only the alarm clock: the reconciler re-creates timers and follow-ups that Redis
 // lost, and steps that fell due while no worker ran fire once when one comes back.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { stepJobId } from '../../src/jobs/escalation-queue.js';
+import { stepJobId } from '../../src/delivery/jobs/escalation-queue.js';
 import { dropQueuePrefix } from '../support/db.js';
 import { waitUntil } from '../support/wait.js';
 import {

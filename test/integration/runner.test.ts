@@ -9,22 +9,22 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, test, vi } from 'vitest';
-import { MemoryChat } from '../../src/adapters/chat-memory.js';
-import { MemoryRds } from '../../src/adapters/aws-memory.js';
-import { createBackupStore } from '../../src/backups/stores.js';
-import type { BackupStore } from '../../src/backups/store.js';
-import { parseConfigText, type FileConfig } from '../../src/config.js';
-import { migrate } from '../../src/db/migrate.js';
-import { createPool, type Db } from '../../src/db/pool.js';
-import { createRecoveryQueue, recoveryTriggers, type RecoveryJobData } from '../../src/jobs/recovery-queue.js';
-import { createLogger } from '../../src/log.js';
-import type { KindDefinition, StepDefinition, StopReason } from '../../src/recovery/kind.js';
-import { restoreKind } from '../../src/recovery/kinds/restore.js';
-import { AbortError } from '../../src/recovery/pg-tools.js';
-import { RecoveryRunner } from '../../src/recovery/runner.js';
-import { RecoveryService } from '../../src/recovery/service.js';
-import * as store from '../../src/recovery/store.js';
-import { createSlackRecoveryNotifier } from '../../src/slack/recovery-notifier.js';
+import { MemoryChat } from '../../src/adapters/slack/memory.js';
+import { MemoryRds } from '../../src/adapters/aws/memory.js';
+import { createBackupStore } from '../../src/adapters/backup-store/stores.js';
+import type { BackupStore } from '../../src/adapters/backup-store/store.js';
+import { parseConfigText, type FileConfig } from '../../src/shared/config.js';
+import { migrate } from '../../src/shared/db/migrate.js';
+import { createPool, type Db } from '../../src/shared/db/pool.js';
+import { createRecoveryQueue, recoveryTriggers, type RecoveryJobData } from '../../src/delivery/jobs/recovery-queue.js';
+import { createLogger } from '../../src/shared/log.js';
+import type { KindDefinition, StepDefinition, StopReason } from '../../src/domain/recovery/kind.js';
+import { restoreKind } from '../../src/domain/recovery/kinds/restore.js';
+import { AbortError } from '../../src/pgtools/pg-tools.js';
+import { RecoveryRunner } from '../../src/domain/recovery/runner.js';
+import { RecoveryService } from '../../src/domain/recovery/service.js';
+import * as store from '../../src/domain/recovery/store.js';
+import { createSlackRecoveryNotifier } from '../../src/delivery/slack/recovery-notifier.js';
 import {
   createTestDatabase,
   dropQueuePrefix,

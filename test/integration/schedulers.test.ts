@@ -4,8 +4,8 @@
 import { Worker, type Job, type Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { parseConfigText, type FileConfig } from '../../src/config.js';
-import { createSchedulesQueue, SCHEDULES_QUEUE, syncSchedulers, type ScheduledWork } from '../../src/jobs/schedules.js';
+import { parseConfigText, type FileConfig } from '../../src/shared/config.js';
+import { createSchedulesQueue, SCHEDULES_QUEUE, syncSchedulers, type ScheduledWork } from '../../src/delivery/jobs/schedules.js';
 import { dropQueuePrefix, TEST_REDIS_URL, uniqueQueuePrefix } from '../support/db.js';
 import { testConfigYaml } from '../support/test-config.js';
 

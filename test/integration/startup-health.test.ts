@@ -1,10 +1,10 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { readConfig } from '../../src/config.js';
-import { createPool } from '../../src/db/pool.js';
-import { createHealthCheck } from '../../src/http/health.js';
-import { startLifeline, StartupError } from '../../src/lifeline.js';
-import { createLogger } from '../../src/log.js';
+import { readConfig } from '../../src/shared/config.js';
+import { createPool } from '../../src/shared/db/pool.js';
+import { createHealthCheck } from '../../src/delivery/http/health.js';
+import { startLifeline, StartupError } from '../../src/wiring/lifeline.js';
+import { createLogger } from '../../src/shared/log.js';
 import { createTestDatabase, TEST_REDIS_URL, uniqueQueuePrefix, type TestDatabase } from '../support/db.js';
 import { BOT_TOKEN, freePort, ROUTING_KEYS, SIGNING_SECRET, writeTestConfig } from '../support/lifeline-process.js';
 

@@ -1,9 +1,9 @@
 // The database rules that hold no matter who calls: the append-only timeline, request de-duplication, verbatim
 // titles, and how commands find their incident. Non-paging severities only, so no worker is needed.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { UserError } from '../../src/errors.js';
-import * as store from '../../src/incidents/store.js';
-import { claimRequest } from '../../src/requests.js';
+import { UserError } from '../../src/shared/errors.js';
+import * as store from '../../src/domain/incidents/store.js';
+import { claimRequest } from '../../src/delivery/requests.js';
 import { createHarness, EMERGENCY, resolveAllOpen, USERS, type Harness } from './harness.js';
 
 let h: Harness;

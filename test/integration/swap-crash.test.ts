@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, test, vi } from 'vitest';
-import { createFileStore } from '../../src/backups/file-store.js';
-import { safetyCopyFileName } from '../../src/backups/names.js';
+import { createFileStore } from '../../src/adapters/backup-store/file-store.js';
+import { safetyCopyFileName } from '../../src/domain/backups/names.js';
 import {
   AbortError,
   cleanup,
@@ -18,7 +18,7 @@ import {
   swap,
   type LogicalRestorePlan,
   type RestoreState,
-} from '../../src/recovery/logical-restore.js';
+} from '../../src/pgtools/logical-restore.js';
 import { backupName, createAppDatabase, dumpCustom, withClient, type AppDatabase } from '../support/recovery.js';
 import { waitUntil } from '../support/wait.js';
 

@@ -9,30 +9,30 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { MemoryEcs, MemoryLogs, MemoryRds } from '../../src/adapters/aws-memory.js';
-import { MemoryChat } from '../../src/adapters/chat-memory.js';
-import { MemoryPager } from '../../src/adapters/pager-memory.js';
-import { AlertDesk } from '../../src/backups/alerts.js';
-import { backupFileName, pendingFinalName } from '../../src/backups/names.js';
-import { RpoWatch } from '../../src/backups/rpo-watch.js';
-import { createBackupStore } from '../../src/backups/stores.js';
-import { sidecarName, type TakenBackup } from '../../src/backups/take.js';
-import { parseConfigText, type FileConfig } from '../../src/config.js';
-import { migrate } from '../../src/db/migrate.js';
-import { createPool, type Db } from '../../src/db/pool.js';
-import { createLogger } from '../../src/log.js';
-import { createMetrics, observeDrill } from '../../src/metrics.js';
-import type { KindDefinition, StepContext } from '../../src/recovery/kind.js';
-import { backupKind } from '../../src/recovery/kinds/backup.js';
-import { drillKind } from '../../src/recovery/kinds/drill.js';
-import { restoreKind } from '../../src/recovery/kinds/restore.js';
-import type { JobParams, RecoveryJob } from '../../src/recovery/model.js';
-import { backupCatalogue, listBackups, type QueryDeps } from '../../src/recovery/queries.js';
+import { MemoryEcs, MemoryLogs, MemoryRds } from '../../src/adapters/aws/memory.js';
+import { MemoryChat } from '../../src/adapters/slack/memory.js';
+import { MemoryPager } from '../../src/adapters/pagerduty/memory.js';
+import { AlertDesk } from '../../src/domain/backups/alerts.js';
+import { backupFileName, pendingFinalName } from '../../src/domain/backups/names.js';
+import { RpoWatch } from '../../src/domain/backups/rpo-watch.js';
+import { createBackupStore } from '../../src/adapters/backup-store/stores.js';
+import { sidecarName, type TakenBackup } from '../../src/domain/backups/take.js';
+import { parseConfigText, type FileConfig } from '../../src/shared/config.js';
+import { migrate } from '../../src/shared/db/migrate.js';
+import { createPool, type Db } from '../../src/shared/db/pool.js';
+import { createLogger } from '../../src/shared/log.js';
+import { createMetrics, observeDrill } from '../../src/shared/metrics.js';
+import type { KindDefinition, StepContext } from '../../src/domain/recovery/kind.js';
+import { backupKind } from '../../src/domain/recovery/kinds/backup.js';
+import { drillKind } from '../../src/domain/recovery/kinds/drill.js';
+import { restoreKind } from '../../src/domain/recovery/kinds/restore.js';
+import type { JobParams, RecoveryJob } from '../../src/domain/recovery/model.js';
+import { backupCatalogue, listBackups, type QueryDeps } from '../../src/domain/recovery/queries.js';
 import {
   renderBackupCatalogue,
   renderBackupListing,
   scheduledResultMessage,
-} from '../../src/slack/recovery-replies.js';
+} from '../../src/delivery/slack/recovery-replies.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { testConfigYaml } from '../support/test-config.js';
 import { withClient } from '../support/recovery.js';

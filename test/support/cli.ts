@@ -1,8 +1,8 @@
-// Runs the built `lifeline` CLI (node dist/cli/main.js) as a child process, the way an operator would in a terminal.
+// Runs the built `lifeline` CLI (node dist/delivery/cli/main.js) as a child process, the way an operator would in a terminal.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-export const CLI_MAIN = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+export const CLI_MAIN = fileURLToPath(new URL('../../dist/delivery/cli/main.js', import.meta.url));
 
 export interface CliResult {
   readonly code: number;
@@ -75,9 +75,9 @@ export function describeRun(run: CliResult): string {
   return `exit ${run.code}\nstdout:\n${run.stdout}\nstderr:\n${run.stderr}`;
 }
 
-export const ADMIN_MAIN = fileURLToPath(new URL('../../dist/cli/admin.js', import.meta.url));
+export const ADMIN_MAIN = fileURLToPath(new URL('../../dist/delivery/cli/admin.js', import.meta.url));
 
-/** Runs `lifeline-admin <args…>` (node dist/cli/admin.js) with exactly this environment: the server's own. */
+/** Runs `lifeline-admin <args…>` (node dist/delivery/cli/admin.js) with exactly this environment: the server's own. */
 export function runAdmin(args: readonly string[], env: Record<string, string>, timeoutMs = 30_000): Promise<CliResult> {
   return new Promise<CliResult>((resolve, reject) => {
     const child = spawn(process.execPath, [ADMIN_MAIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -2,8 +2,8 @@
 // and that the logger scrubs one pasted anywhere.
 import { createHash } from 'node:crypto';
 import { describe, expect, test } from 'vitest';
-import { hashToken, isTokenShaped, newToken, refusalText } from '../../src/api/tokens.js';
-import { createLogger, createRedactor } from '../../src/log.js';
+import { hashToken, isTokenShaped, newToken, refusalText } from '../../src/delivery/api/tokens.js';
+import { createLogger, createRedactor } from '../../src/shared/log.js';
 
 describe('token format', () => {
   test('a new token is llt_ and 43 URL-safe base64 characters: 256 random bits', () => {

@@ -29,12 +29,12 @@ import {
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
-import { AwsRefusedError, AwsWaitTimeoutError, type DbInstance, type WaitOptions } from '../../src/adapters/aws.js';
-import { createLogsClient, createLogsPort } from '../../src/adapters/aws-logs.js';
-import { createEcsClient, createEcsPort } from '../../src/adapters/aws-ecs.js';
-import { MemoryEcs, MemoryLogs, MemoryRds, statusesUntil } from '../../src/adapters/aws-memory.js';
-import { createRdsClient, createRdsPort } from '../../src/adapters/aws-rds.js';
-import { TransientError } from '../../src/errors.js';
+import { AwsRefusedError, AwsWaitTimeoutError, type DbInstance, type WaitOptions } from '../../src/adapters/aws/aws.js';
+import { createLogsClient, createLogsPort } from '../../src/adapters/aws/logs.js';
+import { createEcsClient, createEcsPort } from '../../src/adapters/aws/ecs.js';
+import { MemoryEcs, MemoryLogs, MemoryRds, statusesUntil } from '../../src/adapters/aws/memory.js';
+import { createRdsClient, createRdsPort } from '../../src/adapters/aws/rds.js';
+import { TransientError } from '../../src/shared/errors.js';
 
 const clientConfig = { region: 'us-east-1', credentials: { accessKeyId: 'AKIDUNIT', secretAccessKey: 'unit-secret' } };
 const rdsClient = new RDSClient(clientConfig);

@@ -8,7 +8,7 @@ import {
   pendingName,
   safetyCopyFileName,
   sortNewestFirst,
-} from '../../src/backups/names.js';
+} from '../../src/domain/backups/names.js';
 
 const P = 'solosuccess_production';
 

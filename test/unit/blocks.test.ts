@@ -15,8 +15,8 @@ import {
   sections,
   unescapeSlackText,
   type Mrkdwn,
-} from '../../src/slack/blocks.js';
-import { codeSpan } from '../../src/text.js';
+} from '../../src/delivery/slack/blocks.js';
+import { codeSpan } from '../../src/shared/text.js';
 
 function chunkTexts(text: string | Mrkdwn, limit?: number): string[] {
   return sections(typeof text === 'string' ? md`${text}` : text, limit).map((b) => {

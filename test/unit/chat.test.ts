@@ -1,13 +1,13 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { MemoryChat } from '../../src/adapters/chat-memory.js';
-import { createSlackChat, type Block, type ChatMessage } from '../../src/adapters/chat.js';
-import { PermanentError, TransientError } from '../../src/errors.js';
-import { createLogger } from '../../src/log.js';
+import { MemoryChat } from '../../src/adapters/slack/memory.js';
+import { createSlackChat, type Block, type ChatMessage } from '../../src/adapters/slack/client.js';
+import { PermanentError, TransientError } from '../../src/shared/errors.js';
+import { createLogger } from '../../src/shared/log.js';
 import { FakeSlack } from '../support/fake-slack.js';
 import { failure } from '../support/failure.js';
-import { line, md } from '../../src/slack/blocks.js';
+import { line, md } from '../../src/delivery/slack/blocks.js';
 
 const TOKEN = 'xoxb-unit-test-token';
 const log = createLogger('silent', [TOKEN], { write: () => undefined });

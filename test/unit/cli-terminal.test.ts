@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { toTerminal } from '../../src/cli/terminal.js';
+import { toTerminal } from '../../src/delivery/cli/terminal.js';
 
 describe('the CLI prints Slack mrkdwn readably', () => {
   test('mentions, channels, @here and links become plain text; escapes are undone; bold and code stay', () => {

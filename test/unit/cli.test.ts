@@ -2,13 +2,13 @@
 // them), the refusals it makes before any request, and lifeline-admin's grammar. Everything that talks to a server is
 // proven end to end in test/e2e/cli.test.ts.
 import { describe, expect, test } from 'vitest';
-import { parseAdminArgs } from '../../src/cli/admin-args.js';
-import { EXIT, runCli, USAGE } from '../../src/cli/cli.js';
-import { toTerminal } from '../../src/cli/terminal.js';
-import { drCommand } from '../../src/commands/dr.js';
-import { helpTables } from '../../src/commands/help.js';
-import { incidentCommand } from '../../src/commands/incident.js';
-import { helpText, prepare } from '../../src/commands/registry.js';
+import { parseAdminArgs } from '../../src/delivery/cli/admin-args.js';
+import { EXIT, runCli, USAGE } from '../../src/delivery/cli/cli.js';
+import { toTerminal } from '../../src/delivery/cli/terminal.js';
+import { drCommand } from '../../src/delivery/commands/dr.js';
+import { helpTables } from '../../src/delivery/commands/help.js';
+import { incidentCommand } from '../../src/delivery/commands/incident.js';
+import { helpText, prepare } from '../../src/delivery/commands/registry.js';
 import { exampleFile, fakeService } from './fixtures.js';
 
 const NO_SETTINGS = { url: undefined, token: undefined };

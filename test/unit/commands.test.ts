@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { incidentCommand, parseTitle, splitIncidentId } from '../../src/commands/incident.js';
-import { badCommand, execute, helpText, route, subcommand, usageOf, words, type CommandContext, type SlashCommand } from '../../src/commands/registry.js';
-import { UserError } from '../../src/errors.js';
-import { line, md } from '../../src/slack/blocks.js';
-import type { IncidentReference } from '../../src/incidents/service.js';
+import { incidentCommand, parseTitle, splitIncidentId } from '../../src/delivery/commands/incident.js';
+import { badCommand, execute, helpText, route, subcommand, usageOf, words, type CommandContext, type SlashCommand } from '../../src/delivery/commands/registry.js';
+import { UserError } from '../../src/shared/errors.js';
+import { line, md } from '../../src/delivery/slack/blocks.js';
+import type { IncidentReference } from '../../src/domain/incidents/service.js';
 import { exampleFile, fakeService, makeIncident, T0, type ServiceCall } from './fixtures.js';
 
 const FILE = exampleFile();

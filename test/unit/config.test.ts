@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, parseConfigText, readConfig } from '../../src/config.js';
+import { ConfigError, parseConfigText, readConfig } from '../../src/shared/config.js';
 import { EXAMPLE_ENV, EXAMPLE_PATH, EXAMPLE_TEXT } from './fixtures.js';
 
 const BASE_ENV = { ...EXAMPLE_ENV, SLACK_BOT_TOKEN: 'xoxb-1-unit-test-token', SLACK_SIGNING_SECRET: 'sign-secret-abcdef', LIFELINE_CONFIG: EXAMPLE_PATH };

@@ -1,9 +1,9 @@
 import { describe, expect, test } from 'vitest';
-import { drCommand, parseLogs, parseRestore, parseSince } from '../../src/commands/dr.js';
-import { helpText, prepare } from '../../src/commands/registry.js';
-import { parseConfigText, type FileConfig } from '../../src/config.js';
-import { UserError } from '../../src/errors.js';
-import type { RecoveryService } from '../../src/recovery/service.js';
+import { drCommand, parseLogs, parseRestore, parseSince } from '../../src/delivery/commands/dr.js';
+import { helpText, prepare } from '../../src/delivery/commands/registry.js';
+import { parseConfigText, type FileConfig } from '../../src/shared/config.js';
+import { UserError } from '../../src/shared/errors.js';
+import type { RecoveryService } from '../../src/domain/recovery/service.js';
 import { testConfigYaml } from '../support/test-config.js';
 
 const FILE: FileConfig = parseConfigText(

@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, test } from 'vitest';
-import { createFileStore } from '../../src/backups/file-store.js';
-import { NotFoundError } from '../../src/backups/store.js';
+import { createFileStore } from '../../src/adapters/backup-store/file-store.js';
+import { NotFoundError } from '../../src/adapters/backup-store/store.js';
 
 function newStore() {
   const dir = mkdtempSync(join(tmpdir(), 'lifeline-store-'));

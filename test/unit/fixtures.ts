@@ -1,9 +1,9 @@
 // Shared fixtures for the unit tests: the example config, incidents, and a service double that records calls.
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { parseConfigText, type FileConfig } from '../../src/config.js';
-import type { Incident } from '../../src/incidents/model.js';
-import type { IncidentService } from '../../src/incidents/service.js';
+import { parseConfigText, type FileConfig } from '../../src/shared/config.js';
+import type { Incident } from '../../src/domain/incidents/model.js';
+import type { IncidentService } from '../../src/domain/incidents/service.js';
 
 export const EXAMPLE_PATH = fileURLToPath(new URL('../../lifeline.example.yml', import.meta.url));
 export const EXAMPLE_TEXT = readFileSync(EXAMPLE_PATH, 'utf8');

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { ChatMessage } from '../../src/adapters/chat.js';
-import { ACK_ACTION, incidentCard, RESOLVE_ACTION, threadNoteMessage } from '../../src/slack/incident-card.js';
+import type { ChatMessage } from '../../src/adapters/slack/client.js';
+import { ACK_ACTION, incidentCard, RESOLVE_ACTION, threadNoteMessage } from '../../src/delivery/slack/incident-card.js';
 import { allTexts, exampleFile, makeIncident, minutesAfter, T0 } from './fixtures.js';
 
 const FILE = exampleFile();
@@ -160,7 +160,7 @@ describe('incidentCard: titles are shown verbatim', () => {
   });
 
   it('escapes the title in the fallback text too (Slack formats it as mrkdwn in notifications)', () => {
-    // Regression (fixed): src/slack/incident-card.ts incidentCard puts the raw title in `text`, so a title "<!channel> ..." or "<https://x|y>" is parsed as a Slack control sequence in notifications.
+    // Regression (fixed): src/delivery/slack/incident-card.ts incidentCard puts the raw title in `text`, so a title "<!channel> ..." or "<https://x|y>" is parsed as a Slack control sequence in notifications.
     expect(card.text).toBe(`SEV2 INC-7: &lt;b&gt;bold&lt;/b&gt; &amp; &lt;!channel&gt; &lt;@U123&gt; '; DROP TABLE x; -- "q" 🔥 (open)`);
   });
 
@@ -236,7 +236,7 @@ describe('incidentCard: resolved', () => {
   });
 
   it('stays within limits with the longest note the command accepts', () => {
-    // Regression (fixed): src/slack/incident-card.ts incidentCard escapes a resolution note of up to 2900 characters (the /incident resolve limit) into one section; & < > expand 4-5x, so the section exceeds Slack's 3000 and chat.update fails with invalid_blocks.
+    // Regression (fixed): src/delivery/slack/incident-card.ts incidentCard escapes a resolution note of up to 2900 characters (the /incident resolve limit) into one section; & < > expand 4-5x, so the section exceeds Slack's 3000 and chat.update fails with invalid_blocks.
     const note = 'Rolled back <deploy 42> & restarted. '.repeat(100).slice(0, 2900);
     assertWithinSlackLimits(incidentCard(makeIncident({ resolvedBy: 'U0LEAD', resolvedAt: minutesAfter(T0, 10), resolutionNote: note }), FILE));
   });
@@ -283,7 +283,7 @@ describe('threadNoteMessage', () => {
   });
 
   it('an update at the command limit is shown in full', () => {
-    // Regression (fixed): src/slack/incident-card.ts threadNoteMessage cuts the escaped update at 3000 characters (text.slice(0, 3000)); an accepted 2900-character update containing & < > loses its tail (and can end in a half entity like "&am").
+    // Regression (fixed): src/delivery/slack/incident-card.ts threadNoteMessage cuts the escaped update at 3000 characters (text.slice(0, 3000)); an accepted 2900-character update containing & < > loses its tail (and can end in a half entity like "&am").
     const text = `${'Checked the replicas & the <primary>. '.repeat(80).slice(0, 2890)} THE END`;
     const m = threadNoteMessage(incident, { kind: 'update', actor: 'U0ONCALL', text });
     const shown = allTexts(m.blocks).join('');

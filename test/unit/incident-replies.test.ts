@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { TimelineEvent } from '../../src/incidents/model.js';
-import { renderIncidentList, renderIncidentStatus } from '../../src/slack/incident-replies.js';
+import type { TimelineEvent } from '../../src/domain/incidents/model.js';
+import { renderIncidentList, renderIncidentStatus } from '../../src/delivery/slack/incident-replies.js';
 import { allTexts, exampleFile, makeIncident, minutesAfter, T0 } from './fixtures.js';
 
 const FILE = exampleFile();

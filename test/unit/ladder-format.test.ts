@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { againstTarget, formatDuration, formatStepTime, formatTarget, formatUtc, formatUtcSeconds } from '../../src/incidents/format.js';
-import { dedupKey, pages, planLadder } from '../../src/incidents/ladder.js';
-import { incidentId, incidentState, parseIncidentId } from '../../src/incidents/model.js';
+import { againstTarget, formatDuration, formatStepTime, formatTarget, formatUtc, formatUtcSeconds } from '../../src/domain/incidents/format.js';
+import { dedupKey, pages, planLadder } from '../../src/domain/incidents/ladder.js';
+import { incidentId, incidentState, parseIncidentId } from '../../src/domain/incidents/model.js';
 import { exampleFile, makeIncident, minutesAfter, T0 } from './fixtures.js';
 
 const FILE = exampleFile();
@@ -113,7 +113,7 @@ describe('formatTarget', () => {
     expect(formatTarget(15)).toBe('15 min');
   });
   it('60 is 1 h', () => {
-    // Regression (fixed): src/incidents/format.ts formatTarget(60) returns '1 h 0 min' (via formatDuration), not the plan's '1 h' that its own comment promises.
+    // Regression (fixed): src/domain/incidents/format.ts formatTarget(60) returns '1 h 0 min' (via formatDuration), not the plan's '1 h' that its own comment promises.
     expect(formatTarget(60)).toBe('1 h');
   });
   it('1440 is the next business day', () => {

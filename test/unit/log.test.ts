@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { createLogger, createRedactor } from '../../src/log.js';
-import { readConfig } from '../../src/config.js';
+import { createLogger, createRedactor } from '../../src/shared/log.js';
+import { readConfig } from '../../src/shared/config.js';
 import { EXAMPLE_ENV, EXAMPLE_PATH } from './fixtures.js';
 
 const BOT_TOKEN = 'xoxb-1234-5678-AbCdEfGhIjKl';
@@ -107,7 +107,7 @@ describe('createLogger', () => {
   });
 
   it('scrubs a secret that JSON has to escape (a database password with " or \\)', () => {
-    // Regression (fixed): src/log.ts createLogger redacts the serialised JSON line, where a secret containing " or \ appears escaped (\" \\), so split(secret) never matches and the password is logged.
+    // Regression (fixed): src/shared/log.ts createLogger redacts the serialised JSON line, where a secret containing " or \ appears escaped (\" \\), so split(secret) never matches and the password is logged.
     const password = 'pa"ss\\word';
     const { log, output } = capture('info', [password]);
     log.error({ err: new Error(`auth failed for password ${password}`) }, `retrying with ${password}`);

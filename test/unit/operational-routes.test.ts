@@ -2,8 +2,8 @@
 // customRoutes get the same Route objects): METRICS_TOKEN, when set, guards /metrics and nothing else.
 import type { Server } from 'node:http';
 import { afterEach, describe, expect, test } from 'vitest';
-import { operationalRoutes, serveRoutes } from '../../src/http/health.js';
-import { createMetrics } from '../../src/metrics.js';
+import { operationalRoutes, serveRoutes } from '../../src/delivery/http/health.js';
+import { createMetrics } from '../../src/shared/metrics.js';
 import { freePort } from '../support/lifeline-process.js';
 
 const TOKEN = 'metrics-token-unit-0123456789';

@@ -1,9 +1,9 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { MemoryPager } from '../../src/adapters/pager-memory.js';
-import { createEventsApiPager, type PagerEvent } from '../../src/adapters/pager.js';
-import { PermanentError, TransientError } from '../../src/errors.js';
+import { MemoryPager } from '../../src/adapters/pagerduty/memory.js';
+import { createEventsApiPager, type PagerEvent } from '../../src/adapters/pagerduty/client.js';
+import { PermanentError, TransientError } from '../../src/shared/errors.js';
 import { FakePagerDuty } from '../support/fake-pagerduty.js';
 import { failure } from '../support/failure.js';
 

@@ -11,7 +11,7 @@ import {
   PlainSqlRefusal,
   restrictedFeed,
   type PlainSqlSummary,
-} from '../../src/recovery/plain-sql-guard.js';
+} from '../../src/pgtools/plain-sql-guard.js';
 
 const KEY = 'xuZPUMHrmdA4p3PjGqMhpcNCHh8xh2NPOAF76sfhHQucCnFb0ngZNFFU52z8hQt';
 

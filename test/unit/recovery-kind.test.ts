@@ -1,6 +1,6 @@
 // Step deadlines that grow with a backup's size.
 import { describe, expect, it } from 'vitest';
-import { sizedDeadline } from '../../src/recovery/kind.js';
+import { sizedDeadline } from '../../src/domain/recovery/kind.js';
 
 const MINUTE = 60_000;
 

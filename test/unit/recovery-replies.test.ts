@@ -2,12 +2,12 @@
 // and query values as code; step times to a tenth of a second; only those who may approve are named; a logs reply
 // within Slack's response_url and message limits.
 import { describe, expect, test } from 'vitest';
-import type { ChatMessage } from '../../src/adapters/chat.js';
-import type { LogEvent } from '../../src/adapters/aws.js';
-import { verifiedLine } from '../../src/recovery/logical-restore.js';
-import type { RecoveryJob, StepRecord } from '../../src/recovery/model.js';
-import type { JobSummary } from '../../src/recovery/ports.js';
-import { approversOf } from '../../src/recovery/service.js';
+import type { ChatMessage } from '../../src/adapters/slack/client.js';
+import type { LogEvent } from '../../src/adapters/aws/aws.js';
+import { verifiedLine } from '../../src/pgtools/logical-restore.js';
+import type { RecoveryJob, StepRecord } from '../../src/domain/recovery/model.js';
+import type { JobSummary } from '../../src/domain/recovery/ports.js';
+import { approversOf } from '../../src/domain/recovery/service.js';
 import {
   LOG_REPLY_MESSAGES,
   logReplies,
@@ -18,7 +18,7 @@ import {
   renderStatus,
   resultMessage,
   scheduledResultMessage,
-} from '../../src/slack/recovery-replies.js';
+} from '../../src/delivery/slack/recovery-replies.js';
 import { allTexts, exampleFile, T0 } from './fixtures.js';
 
 /** Slack's special forms that no text but Lifeline's own may carry: broadcasts, a user group, a link. */

@@ -1,8 +1,8 @@
 // decideRetention: which backups retention deletes. Older than retention_days goes, except the newest regular
 // backup (safety copies never count as newest) and the newest backup that passed a drill.
 import { describe, expect, test } from 'vitest';
-import { backupFileName, parseBackupName, safetyCopyFileName, type BackupName } from '../../src/backups/names.js';
-import { decideRetention } from '../../src/backups/retention.js';
+import { backupFileName, parseBackupName, safetyCopyFileName, type BackupName } from '../../src/domain/backups/names.js';
+import { decideRetention } from '../../src/domain/backups/retention.js';
 
 const P = 'solosuccess_production';
 const DAY = 86_400_000;

@@ -4,11 +4,11 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, test } from 'vitest';
-import { MemoryStore } from '../../src/backups/memory-store.js';
-import { latestBackup, parseBackupName } from '../../src/backups/names.js';
-import { parseS3Url } from '../../src/backups/s3-store.js';
-import { NotFoundError } from '../../src/backups/store.js';
-import { createBackupStore } from '../../src/backups/stores.js';
+import { MemoryStore } from '../../src/adapters/backup-store/memory-store.js';
+import { latestBackup, parseBackupName } from '../../src/domain/backups/names.js';
+import { parseS3Url } from '../../src/adapters/backup-store/s3-store.js';
+import { NotFoundError } from '../../src/adapters/backup-store/store.js';
+import { createBackupStore } from '../../src/adapters/backup-store/stores.js';
 
 async function text(stream: Readable): Promise<string> {
   const chunks: Buffer[] = [];

@@ -1,0 +1,259 @@
+// The AWS calls Lifeline makes, and nothing more. Real implementations use the AWS SDK v3 (endpoints from the SDK's
+// own chain, including AWS_ENDPOINT_URL_<SERVICE>); in-memory doubles sit beside them for unit tests.
+import { TransientError } from '../../shared/errors.js';
+
+export interface DbInstance {
+  readonly id: string;
+  /** RDS status: available, backing-up, creating, modifying, ... */
+  readonly status: string;
+  readonly endpoint: { readonly address: string; readonly port: number } | undefined;
+  readonly engine: string;
+  readonly engineVersion: string;
+  readonly instanceClass: string;
+  // Placement copied onto an instance restored "like" this one; absent where RDS did not report them
+  // (and in hand-built values), in which case RDS's defaults apply to the restore.
+  readonly subnetGroupName?: string;
+  readonly vpcSecurityGroupIds?: readonly string[];
+  readonly multiAz?: boolean;
+  readonly publiclyAccessible?: boolean;
+}
+
+export interface DbSnapshot {
+  readonly id: string;
+  readonly instanceId: string;
+  readonly status: string;
+  readonly createdAt: Date | undefined;
+  readonly type: string;
+  readonly allocatedStorageGb: number | undefined;
+  readonly percentProgress: number | undefined;
+}
+
+export interface WaitOptions {
+  readonly maxWaitSeconds: number;
+  /** Seconds between polls (fractional allowed, for tests). */
+  readonly pollSeconds: number;
+  /** Called after each poll with what was seen, for live progress. */
+  readonly onPoll?: (status: string) => void | Promise<void>;
+  readonly signal?: AbortSignal;
+}
+
+export interface RdsPort {
+  /** Undefined when RDS says there is no such instance. */
+  describeInstance(instanceId: string): Promise<DbInstance | undefined>;
+  /** Manual and automated snapshots of the instance, newest first (snapshots still being created last). */
+  listSnapshots(instanceId: string): Promise<DbSnapshot[]>;
+  /** Undefined when RDS says there is no such snapshot. */
+  describeSnapshot(snapshotId: string): Promise<DbSnapshot | undefined>;
+  createSnapshot(instanceId: string, snapshotId: string, tags?: Readonly<Record<string, string>>): Promise<void>;
+  /** Deletes a manual snapshot; a snapshot that is already gone counts as deleted. */
+  deleteSnapshot(snapshotId: string): Promise<void>;
+  /** Resolves when the snapshot is `available`; rejects on `failed` or after maxWaitSeconds. */
+  waitForSnapshot(snapshotId: string, options: WaitOptions): Promise<DbSnapshot>;
+  /**
+   * Starts a new instance from a snapshot, with the source instance's class, subnet group, security groups,
+   * Multi-AZ and public accessibility (those of them `like` carries).
+   */
+  restoreFromSnapshot(snapshotId: string, newInstanceId: string, like: DbInstance): Promise<void>;
+  /** Resolves when the instance is `available`; rejects on a failed state or after maxWaitSeconds. */
+  waitForInstance(instanceId: string, options: WaitOptions): Promise<DbInstance>;
+}
+
+export interface EcsDeployment {
+  readonly id: string;
+  /** PRIMARY, ACTIVE, INACTIVE */
+  readonly status: string;
+  /** IN_PROGRESS, COMPLETED, FAILED (absent for services without the deployment circuit breaker) */
+  readonly rolloutState: string | undefined;
+  readonly rolloutStateReason: string | undefined;
+  readonly desired: number;
+  readonly running: number;
+  readonly pending: number;
+  readonly createdAt: Date | undefined;
+}
+
+export interface EcsService {
+  readonly name: string;
+  readonly status: string;
+  readonly desired: number;
+  readonly running: number;
+  readonly pending: number;
+  readonly deployments: readonly EcsDeployment[];
+}
+
+export interface EcsPort {
+  /** Undefined when ECS reports the service MISSING; a deleted service may still come back with status INACTIVE. */
+  describeService(cluster: string, service: string): Promise<EcsService | undefined>;
+  setDesiredCount(cluster: string, service: string, count: number): Promise<void>;
+  /** Returns the new PRIMARY deployment's id when ECS reports it. */
+  forceNewDeployment(cluster: string, service: string): Promise<string | undefined>;
+}
+
+export interface LogEvent {
+  readonly at: Date;
+  readonly stream: string;
+  readonly message: string;
+}
+
+export interface LogsPort {
+  /** Oldest first, at most `limit` events (following nextToken as needed); `signal` stops it between and in calls. */
+  filter(
+    logGroup: string,
+    query: { readonly since: Date; readonly until?: Date; readonly pattern?: string; readonly limit: number },
+    signal?: AbortSignal,
+  ): Promise<LogEvent[]>;
+}
+
+/** Per-attempt timeouts for the real clients (each makes at most 3 attempts); defaults are in each adapter. */
+export interface AwsClientLimits {
+  readonly connectionTimeoutMs?: number;
+  readonly requestTimeoutMs?: number;
+}
+
+/** An AWS call that AWS refused for good (access denied, not found, invalid parameter): never retried. */
+export class AwsRefusedError extends Error {
+  constructor(
+    readonly service: string,
+    readonly code: string,
+    message: string,
+  ) {
+    super(`${service}: ${code}: ${message}`);
+    this.name = 'AwsRefusedError';
+  }
+}
+
+// Statuses from which neither a snapshot nor an instance becomes available by waiting (the SDK's own
+// waiters give up on the same ones); incompatible-* (restore, network, parameters...) are matched by prefix.
+const DEAD_RDS_STATUSES = new Set(['failed', 'deleted', 'deleting', 'inaccessible-encryption-credentials']);
+
+/** True for an RDS instance/snapshot status that waiting cannot turn into `available`. */
+export function isDeadRdsStatus(status: string): boolean {
+  return DEAD_RDS_STATUSES.has(status) || status.startsWith('incompatible-');
+}
+
+/** A wait that ran out of time: the thing may still get there, so this one is not final (unlike AwsRefusedError). */
+export class AwsWaitTimeoutError extends Error {
+  constructor(
+    readonly what: string,
+    readonly waitedSeconds: number,
+    readonly lastStatus: string,
+  ) {
+    super(`timed out after ${waitedSeconds} s waiting for ${what} (last status: ${lastStatus})`);
+    this.name = 'AwsWaitTimeoutError';
+  }
+}
+
+/** What one poll of a wait saw. */
+export type PollResult<T> =
+  | { readonly state: 'done'; readonly status: string; readonly value: T }
+  | { readonly state: 'pending'; readonly status: string }
+  | { readonly state: 'failed'; readonly status: string; readonly error: Error };
+
+/**
+ * The one polling loop behind every wait (real adapters and in-memory doubles alike, so jobs see the same
+ * behaviour in unit tests and production): poll, report the status through `onPoll`, stop on done/failed,
+ * sleep `pollSeconds`, give up with AwsWaitTimeoutError after `maxWaitSeconds` (always polling at least once,
+ * and once more at the deadline). An abort rejects with the signal's reason at once, even mid-sleep.
+ *
+ * A poll that throws AwsRefusedError ends the wait (it will not get better); any other error (throttling,
+ * 5xx, a dropped connection, after the SDK's own retries) is reported as the status and the wait goes on:
+ * a 20-minute restore should not fail on one bad answer. An `onPoll` that throws ends the wait with its error.
+ */
+export async function waitFor<T>(
+  what: string,
+  options: WaitOptions,
+  poll: (signal: AbortSignal | undefined) => Promise<PollResult<T>>,
+): Promise<T> {
+  const { signal } = options;
+  const started = Date.now();
+  const deadline = started + Math.max(0, options.maxWaitSeconds) * 1000;
+  const pollMs = Math.max(0, options.pollSeconds) * 1000;
+  for (;;) {
+    throwIfAborted(signal);
+    let result: PollResult<T>;
+    try {
+      result = await poll(signal);
+    } catch (err) {
+      throwIfAborted(signal);
+      if (err instanceof AwsRefusedError) throw err;
+      result = { state: 'pending', status: `error: ${err instanceof Error ? err.message : String(err)}` };
+    }
+    await options.onPoll?.(result.status);
+    if (result.state === 'done') return result.value;
+    if (result.state === 'failed') throw result.error;
+    const remaining = deadline - Date.now();
+    if (remaining <= 0) throw new AwsWaitTimeoutError(what, options.maxWaitSeconds, result.status);
+    await sleep(Math.min(pollMs, remaining), signal);
+  }
+}
+
+function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw abortReason(signal);
+}
+
+function abortReason(signal: AbortSignal): Error {
+  const reason: unknown = signal.reason;
+  if (reason instanceof Error) return reason;
+  const error = new Error(reason === undefined ? 'aborted' : `aborted: ${String(reason)}`);
+  error.name = 'AbortError';
+  return error;
+}
+
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(abortReason(signal!));
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+// Error names that mean "try again later" even though AWS sends them as 4xx client faults.
+const RETRYABLE_NAMES = new Set([
+  'Throttling',
+  'ThrottlingException',
+  'ThrottledException',
+  'RequestThrottled',
+  'RequestThrottledException',
+  'TooManyRequestsException',
+  'RequestLimitExceeded',
+  'BandwidthLimitExceeded',
+  'SlowDown',
+  'PriorRequestNotComplete',
+  'RequestTimeout',
+  'RequestTimeoutException',
+  'TimeoutError',
+  'TransactionInProgressException',
+  'ServiceUnavailable',
+  'ServiceUnavailableException',
+  'InternalFailure',
+  'InternalError',
+  'InternalServerError',
+  'ServerException',
+]);
+
+/**
+ * Sorts an error thrown by an AWS SDK call (after the SDK's own bounded retries) into what our jobs need:
+ * AwsRefusedError for answers that will not change on retry (access denied, not found, invalid parameter,
+ * validation, a resource in the wrong state: every other 4xx), a TransientError (a plain Error to the jobs)
+ * for throttling, 5xx and anything that never got an answer (network, timeouts, credentials not reachable).
+ * Aborts pass through unchanged.
+ */
+export function classifyAwsError(service: string, action: string, err: unknown): Error {
+  if (err instanceof AwsRefusedError) return err;
+  const e = (err ?? {}) as { name?: string; message?: string; $fault?: string; $metadata?: { httpStatusCode?: number } };
+  const name = e.name ?? 'Error';
+  if (name === 'AbortError' && err instanceof Error) return err;
+  const message = e.message ?? String(err);
+  const status = e.$metadata?.httpStatusCode;
+  const retryable =
+    RETRYABLE_NAMES.has(name) || e.$fault === 'server' || (status !== undefined && (status >= 500 || status === 429));
+  if (!retryable && (e.$fault === 'client' || (status !== undefined && status >= 400 && status < 500))) {
+    return new AwsRefusedError(service, name, `${action}: ${message}`);
+  }
+  return new TransientError(`${service}: ${action} failed: ${name}: ${message}`, { cause: err });
+}

@@ -1,0 +1,93 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { PermanentError, TransientError } from '../../shared/errors.js';
+
+export type PagerAction = 'trigger' | 'acknowledge' | 'resolve';
+export type PagerSeverity = 'critical' | 'error' | 'warning' | 'info';
+
+export interface PagerEvent {
+  readonly routingKey: string;
+  readonly action: PagerAction;
+  readonly dedupKey: string;
+  /** Required for trigger; ignored by PagerDuty for acknowledge/resolve. */
+  readonly payload?: {
+    readonly summary: string;
+    readonly source: string;
+    readonly severity: PagerSeverity;
+    readonly customDetails?: Readonly<Record<string, string | number>>;
+  };
+}
+
+/** The one PagerDuty call Lifeline makes: Events API v2 enqueue. */
+export interface PagerPort {
+  send(event: PagerEvent): Promise<void>;
+}
+
+export interface EventsApiOptions {
+  readonly url: string;
+  readonly timeoutMs?: number;
+  /** Attempts within one send() before giving up to the caller's own (job-level) retry. */
+  readonly attempts?: number;
+  readonly backoffMs?: number;
+}
+
+/**
+ * Written by hand, not @pagerduty/pdjs: pdjs's event() builds `https://${server}/v2/enqueue`, so it cannot
+ * reach a plain-http endpoint (a test fake or an egress proxy), its requestTimeout aborts nothing, and it retries
+ * 429 three times 20 s apart, far too slow mid-incident. This is one POST with a hard timeout and short backoff.
+ */
+export function createEventsApiPager(options: EventsApiOptions): PagerPort {
+  const timeoutMs = options.timeoutMs ?? 5_000;
+  const attempts = options.attempts ?? 3;
+  const backoffMs = options.backoffMs ?? 500;
+
+  async function attempt(body: string): Promise<void> {
+    let response: Response;
+    try {
+      response = await fetch(options.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body,
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+    } catch (err) {
+      throw new TransientError(`PagerDuty unreachable: ${(err as Error).message}`, { cause: err });
+    }
+    const text = await response.text().catch(() => '');
+    if (response.status === 202 || response.status === 200) return;
+    const detail = `PagerDuty answered ${response.status}${text ? `: ${text.slice(0, 200)}` : ''}`;
+    if (response.status === 429 || response.status >= 500) throw new TransientError(detail);
+    throw new PermanentError(detail);
+  }
+
+  return {
+    async send(event) {
+      const body = JSON.stringify(toWire(event));
+      for (let i = 1; ; i++) {
+        try {
+          return await attempt(body);
+        } catch (err) {
+          if (!(err instanceof TransientError) || i >= attempts) throw err;
+          await sleep(backoffMs * 2 ** (i - 1) * (0.5 + Math.random() / 2));
+        }
+      }
+    },
+  };
+}
+
+function toWire(event: PagerEvent): Record<string, unknown> {
+  return {
+    routing_key: event.routingKey,
+    event_action: event.action,
+    dedup_key: event.dedupKey,
+    ...(event.payload
+      ? {
+          payload: {
+            summary: event.payload.summary.slice(0, 1024),
+            source: event.payload.source,
+            severity: event.payload.severity,
+            ...(event.payload.customDetails ? { custom_details: event.payload.customDetails } : {}),
+          },
+        }
+      : {}),
+  };
+}

@@ -1,0 +1,122 @@
+import { WebClient, LogLevel, type KnownBlock } from '@slack/web-api';
+import { TransientError, PermanentError } from '../../shared/errors.js';
+import type { Logger } from '../../shared/log.js';
+import type { MrkdwnText } from '../../delivery/slack/blocks.js';
+
+export type Block = KnownBlock;
+
+export interface ChatMessage {
+  /** Fallback for notifications and screen readers, always set; Slack parses it as mrkdwn too. */
+  readonly text: MrkdwnText;
+  readonly blocks?: readonly Block[];
+}
+
+export interface PostedMessage {
+  readonly channel: string;
+  readonly ts: string;
+}
+
+/** The Slack calls Lifeline makes, and nothing more. */
+export interface ChatPort {
+  post(channel: string, message: ChatMessage, threadTs?: string): Promise<PostedMessage>;
+  update(at: PostedMessage, message: ChatMessage): Promise<void>;
+  postEphemeral(channel: string, user: string, message: ChatMessage): Promise<void>;
+  /** A reply to the sender alone at a command's response_url (valid 30 minutes, 5 uses). */
+  respond(responseUrl: string, message: ChatMessage): Promise<void>;
+}
+
+export interface SlackChatOptions {
+  readonly token: string;
+  readonly apiUrl: string;
+  readonly log: Logger;
+  /** Per-attempt timeout; the defaults keep one call under ~25 s in the worst case. */
+  readonly timeoutMs?: number;
+  /** Retries after the first attempt (default 2). */
+  readonly retries?: number;
+}
+
+/**
+ * WebClient's default policy may retry one call for ~30 minutes and waits out 429s by itself.
+ * Incident posts must not hang like that: a bounded policy, rate limits surfaced as errors,
+ * and the job that made the call decides whether to retry.
+ */
+export function createSlackChat(options: SlackChatOptions): ChatPort {
+  const client = new WebClient(options.token, {
+    slackApiUrl: options.apiUrl,
+    timeout: options.timeoutMs ?? 8_000,
+    retryConfig: { retries: options.retries ?? 2, factor: 2, minTimeout: 250, maxTimeout: 2_000, randomize: true },
+    rejectRateLimitedCalls: true,
+    logLevel: LogLevel.ERROR,
+  });
+
+  async function call<T>(method: string, work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (err) {
+      throw classifySlackError(method, err);
+    }
+  }
+
+  const timeoutMs = options.timeoutMs ?? 8_000;
+  return {
+    async respond(responseUrl, message) {
+      let response: Response;
+      try {
+        response = await fetch(responseUrl, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ response_type: 'ephemeral', replace_original: false, text: message.text, ...(message.blocks ? { blocks: message.blocks } : {}) }),
+          signal: AbortSignal.timeout(timeoutMs),
+        });
+      } catch (err) {
+        throw new TransientError(`Slack response_url failed: ${(err as Error).message}`, { cause: err });
+      }
+      await response.body?.cancel();
+      if (response.status >= 500 || response.status === 429) throw new TransientError(`Slack response_url answered ${response.status}`);
+      if (!response.ok) throw new PermanentError(`Slack response_url answered ${response.status} (expired?)`);
+    },
+    async post(channel, message, threadTs) {
+      const result = await call('chat.postMessage', () =>
+        client.chat.postMessage({
+          channel,
+          text: message.text,
+          ...(message.blocks ? { blocks: [...message.blocks] } : {}),
+          ...(threadTs ? { thread_ts: threadTs } : {}),
+          unfurl_links: false,
+          unfurl_media: false,
+        }),
+      );
+      if (!result.ts || !result.channel) throw new PermanentError('chat.postMessage answered without ts/channel');
+      return { channel: result.channel, ts: result.ts };
+    },
+    async update(at, message) {
+      await call('chat.update', () =>
+        client.chat.update({
+          channel: at.channel,
+          ts: at.ts,
+          text: message.text,
+          ...(message.blocks ? { blocks: [...message.blocks] } : {}),
+        }),
+      );
+    },
+    async postEphemeral(channel, user, message) {
+      await call('chat.postEphemeral', () =>
+        client.chat.postEphemeral({
+          channel,
+          user,
+          text: message.text,
+          ...(message.blocks ? { blocks: [...message.blocks] } : {}),
+        }),
+      );
+    },
+  };
+}
+
+function classifySlackError(method: string, err: unknown): Error {
+  const e = err as { code?: string; data?: { error?: string }; message?: string };
+  // Slack's own "ok: false" answers (channel_not_found, invalid_blocks, not_in_channel...) will not change on retry.
+  if (e.code === 'slack_webapi_platform_error') {
+    return new PermanentError(`Slack ${method} refused: ${e.data?.error ?? 'unknown error'}`, { cause: err });
+  }
+  return new TransientError(`Slack ${method} failed: ${e.message ?? String(err)}`, { cause: err });
+}

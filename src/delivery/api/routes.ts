@@ -1,0 +1,359 @@
+// /api/v1 on PORT, beside /healthz and /metrics: the slash commands and approvals for the `lifeline` CLI (or any
+// client), as the personal token's user. The same command tables, dispatcher, services and refusal words as Slack;
+// calls are treated as made in emergency_channel (the caller is in no channel). Every call with a valid token lands
+// in the audit trail; a missing, unknown, expired or revoked token gets 401 and changes nothing.
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { z } from 'zod';
+import { audit } from '../../domain/audit/store.js';
+import { planCommand, runHandled, type DispatchDeps } from '../commands/dispatch.js';
+import type { Reply, SlashCommand } from '../commands/registry.js';
+import type { Db } from '../../shared/db/pool.js';
+import { UserError, type UserErrorCode } from '../../shared/errors.js';
+import type { Route } from '../http/health.js';
+import { incidentId } from '../../domain/incidents/model.js';
+import type { Logger } from '../../shared/log.js';
+import { jobId, parseJobId } from '../../domain/recovery/model.js';
+import type { RecoveryService } from '../../domain/recovery/service.js';
+import * as jobs from '../../domain/recovery/store.js';
+import { line, md } from '../slack/blocks.js';
+import { FINAL_STATES, jobView, type JobView } from './job-view.js';
+import { authenticate, refusalText } from './tokens.js';
+
+export const API_COMMANDS = ['/incident', '/dr'] as const;
+export type ApiCommand = (typeof API_COMMANDS)[number];
+
+/** Request bodies are a command line or nothing: 64 KB is far more than any of them needs. */
+const MAX_BODY_BYTES = 64 * 1024;
+/** The longest a GET /api/v1/jobs/JOB-n?wait= may hold the request open waiting for a change. */
+const MAX_WAIT_SECONDS = 25;
+const WAIT_POLL_MS = 250;
+
+export interface ApiDeps {
+  readonly db: Db;
+  readonly tables: Readonly<Record<ApiCommand, SlashCommand>>;
+  readonly recovery: Pick<RecoveryService, 'approve' | 'reject'>;
+  readonly dispatch: DispatchDeps;
+  /** Where API calls count as made: the caller is in no channel. */
+  readonly emergencyChannel: string;
+  /** Tells Slack what an API call changed: queues it in the outbox (Slack may be down). */
+  readonly note: (note: ApiNote) => Promise<void>;
+  /**
+   * Sends what waits in the outbox, in the background, after each command: like the old CLI's every run, a command
+   * through the API is also what brings out what waited while Slack was down.
+   */
+  readonly deliverOutbox: () => void;
+  readonly log: Logger;
+}
+
+/** A state-changing API command, for the record in Slack. */
+export interface ApiNote {
+  readonly userId: string;
+  /** What was run, as it would be typed in Slack: `/dr restore production latest`, `approve JOB-7`. */
+  readonly what: string;
+  readonly reply: Reply;
+}
+
+export interface Api {
+  readonly routes: readonly Route[];
+  /** Answers every request still waiting for a job to change, so a shutdown is not held up by them. */
+  close(): void;
+}
+
+const commandBody = z.strictObject({
+  command: z.enum(API_COMMANDS),
+  text: z.string().max(4_000),
+});
+
+/** The API's JSON answer to a command or an approval. */
+export interface CommandResponse {
+  readonly ok: boolean;
+  readonly reply: string;
+  readonly job?: string;
+  /** True when the command set the job going (a request, an approval): something to follow to its end. */
+  readonly job_started?: boolean;
+  readonly incident?: string;
+  /** Why ok is false: a refusal's code (`not_permitted`, `bad_command`, …), `error`, or `unauthorized`. */
+  readonly code?: string;
+}
+
+export function createApi(deps: ApiDeps): Api {
+  const stopping = new AbortController();
+  const handle = (work: (exchange: Exchange) => Promise<void>) => (req: IncomingMessage, res: ServerResponse) => {
+    void withUser(deps, req, res, work).catch((err: Error) => {
+      deps.log.error({ err: err.message, path: pathOf(req) }, 'API request failed');
+      send(res, 500, { ok: false, reply: 'Lifeline hit an unexpected error; it is logged.', code: 'error' });
+    });
+  };
+
+  const routes: Route[] = [
+    { path: '/api/v1/commands', method: ['POST'], handler: handle((exchange) => runCommand(deps, exchange)) },
+    { path: '/api/v1/jobs/:job/:decision', method: ['POST'], handler: handle((exchange) => decide(deps, exchange)) },
+    {
+      path: '/api/v1/jobs/:job',
+      method: ['GET'],
+      handler: handle((exchange) => showJob(deps, exchange, stopping.signal)),
+    },
+  ];
+  return { routes, close: () => stopping.abort() };
+}
+
+/** The worker role takes no commands: it says so, in the API's own shape, instead of a bare 404. */
+export function workerApiRoutes(): Route[] {
+  const answer = (req: IncomingMessage, res: ServerResponse) => {
+    req.resume();
+    send(res, 503, {
+      ok: false,
+      reply:
+        'This Lifeline process runs with LIFELINE_ROLE=worker: it runs jobs and timers and takes no commands. ' +
+        'Point LIFELINE_URL at a process with LIFELINE_ROLE=bot or all.',
+      code: 'not_here',
+    });
+  };
+  return [{ path: '/api/v1/*rest', method: ['GET', 'POST'], handler: answer }];
+}
+
+/** One authenticated API call. */
+interface Exchange {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly userId: string;
+  /** Puts the call on the audit trail under the token's user (`outcome`: how it came out), then answers it. */
+  answer(status: number, body: object, outcome: string, job?: number): Promise<void>;
+}
+
+async function withUser(
+  deps: ApiDeps,
+  req: IncomingMessage,
+  res: ServerResponse,
+  work: (exchange: Exchange) => Promise<void>,
+): Promise<void> {
+  const auth = await authenticate(deps.db, req.headers.authorization);
+  if (!auth.ok) {
+    // Never the token: only why it was refused. The body is not read at all.
+    deps.log.info({ method: req.method, path: pathOf(req), reason: auth.reason }, 'API call refused: no valid token');
+    req.resume();
+    res.setHeader(
+      'www-authenticate',
+      `Bearer realm="lifeline"${auth.reason === 'missing' ? '' : ', error="invalid_token"'}`,
+    );
+    send(res, 401, { ok: false, reply: refusalText(auth.reason), code: 'unauthorized', reason: auth.reason });
+    return;
+  }
+  const call = `${req.method ?? 'GET'} ${pathOf(req)}`;
+  await work({
+    req,
+    res,
+    userId: auth.userId,
+    async answer(status, body, outcome, job) {
+      // Tokens pasted into a command are scrubbed: `/dr audit` shows this line in Slack.
+      const detail = deps.dispatch.redact(`${call}: ${outcome}`);
+      await audit(deps.db, { actor: auth.userId, action: 'api_call', job, detail }).catch((err: Error) =>
+        deps.log.error({ err: err.message, user: auth.userId }, 'API call could not be written to the audit trail'),
+      );
+      send(res, status, body);
+    },
+  });
+}
+
+async function runCommand(deps: ApiDeps, ex: Exchange): Promise<void> {
+  const body = await readJson(ex.req);
+  if (!body.ok) return ex.answer(body.status, body.answer, `refused (HTTP ${body.status})`);
+  const parsed = commandBody.safeParse(body.value);
+  if (!parsed.success) {
+    const reply =
+      'The body must be JSON like {"command": "/incident" or "/dr", "text": "…"} (text up to 4000 characters).';
+    return ex.answer(400, { ok: false, reply, code: 'bad_request' }, 'refused (HTTP 400)');
+  }
+  const { command, text } = parsed.data;
+  const what = `${command} ${text}`.trim();
+  const plan = await planCommand(
+    deps.tables[command],
+    { text, userId: ex.userId, channelId: deps.emergencyChannel, requestKey: `api:${randomUUID()}`, viaApi: true },
+    deps.dispatch,
+  );
+  const reply: Reply = 'ackWith' in plan ? plan.ackWith : ((await plan.later()) ?? line(md``));
+  if ('later' in plan && plan.effect === 'write' && reply.failure === undefined)
+    await deps.note({ userId: ex.userId, what, reply });
+  deps.deliverOutbox();
+  await answerReply(ex, what, reply);
+}
+
+async function decide(deps: ApiDeps, ex: Exchange): Promise<void> {
+  const [, id = '', decision] = /^\/api\/v1\/jobs\/([^/]+)\/([^/]+)$/.exec(pathOf(ex.req)) ?? [];
+  if (decision !== 'approve' && decision !== 'reject') {
+    ex.req.resume();
+    return ex.answer(
+      404,
+      {
+        ok: false,
+        reply: 'There is no such endpoint: POST /api/v1/jobs/JOB-<n>/approve or /reject.',
+        code: 'not_found',
+      },
+      'refused (HTTP 404)',
+    );
+  }
+  // Nothing is read from the body, but the rule for POSTs holds: JSON only.
+  const body = await readJson(ex.req);
+  if (!body.ok) return ex.answer(body.status, body.answer, `refused (HTTP ${body.status})`);
+  const number = parseJobId(decoded(id));
+  const what = `${decision} ${decoded(id)}`;
+  const about = { command: decision, user: ex.userId, channel: deps.emergencyChannel };
+  const reply = (await runHandled(deps.dispatch, about, async () => {
+    if (number === undefined) throw badJob(decoded(id));
+    const job =
+      decision === 'approve'
+        ? await deps.recovery.approve(number, ex.userId)
+        : await deps.recovery.reject(number, ex.userId);
+    return {
+      ...line(md`${jobId(job.number)} ${decision === 'approve' ? 'approved' : 'rejected'}.`),
+      job: { number: job.number, started: decision === 'approve' },
+    };
+  }))!;
+  if (reply.failure === undefined) await deps.note({ userId: ex.userId, what, reply });
+  deps.deliverOutbox();
+  await answerReply(ex, what, reply, number);
+}
+
+async function showJob(deps: ApiDeps, ex: Exchange, stopping: AbortSignal): Promise<void> {
+  const url = new URL(ex.req.url ?? '/', 'http://localhost');
+  const id = decoded(url.pathname.slice('/api/v1/jobs/'.length));
+  const number = parseJobId(id);
+  if (number === undefined)
+    return ex.answer(400, { ok: false, reply: badJob(id).message, code: 'bad_command' }, 'refused (bad_command)');
+  const waitSeconds = Math.min(MAX_WAIT_SECONDS, Math.max(0, Number(url.searchParams.get('wait') ?? 0) || 0));
+  const known = url.searchParams.get('version');
+  const deadline = Date.now() + waitSeconds * 1000;
+  const gone = new AbortController();
+  ex.res.once('close', () => gone.abort());
+  let view: JobView | undefined;
+  // Long polling: a follower sends the version it has and hears back when the job changed (or after `wait`), so
+  // following a job costs a request (and an audit line) per change, not several a second.
+  for (;;) {
+    view = await loadView(deps.db, number);
+    if (!view || view.version !== known || FINAL_STATES.includes(view.state) || Date.now() >= deadline) break;
+    if (stopping.aborted || gone.signal.aborted) break;
+    await sleep(WAIT_POLL_MS, undefined, { signal: AbortSignal.any([stopping, gone.signal]) }).catch(() => undefined);
+  }
+  if (gone.signal.aborted) return;
+  if (!view)
+    return ex.answer(
+      404,
+      { ok: false, reply: `There is no job ${jobId(number)}.`, code: 'not_found' },
+      'refused (not_found)',
+      number,
+    );
+  await ex.answer(200, { ok: true, ...view }, `ok, ${view.state}`, number);
+}
+
+async function loadView(db: Db, number: number): Promise<JobView | undefined> {
+  const job = await jobs.getJob(db, number);
+  return job ? jobView(job, await jobs.steps(db, number)) : undefined;
+}
+
+function badJob(id: string): UserError {
+  return new UserError('bad_command', `"${id}" is not a job ID (they look like JOB-7).`);
+}
+
+function decoded(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
+
+const REFUSAL_STATUS: Record<UserErrorCode, number> = {
+  bad_command: 400,
+  channel_not_allowed: 403,
+  not_permitted: 403,
+  unknown_incident: 404,
+  incident_ambiguous: 409,
+  incident_resolved: 409,
+  already_done: 409,
+  not_available: 409,
+};
+
+/** A command's reply as the API answers it: the words, what it acted on, and whether it did what was asked. */
+async function answerReply(ex: Exchange, what: string, reply: Reply, job = reply.job?.number): Promise<void> {
+  const body: CommandResponse = {
+    ok: reply.failure === undefined,
+    reply: reply.text,
+    ...(reply.job ? { job: jobId(reply.job.number), job_started: reply.job.started } : {}),
+    ...(reply.incident ? { incident: incidentId(reply.incident) } : {}),
+    ...(reply.failure ? { code: reply.failure.kind === 'refused' ? reply.failure.code : 'error' } : {}),
+  };
+  const status = !reply.failure ? 200 : reply.failure.kind === 'refused' ? REFUSAL_STATUS[reply.failure.code] : 500;
+  const outcome = !reply.failure
+    ? 'ok'
+    : reply.failure.kind === 'refused'
+      ? `refused (${reply.failure.code})`
+      : 'failed';
+  const acted = [
+    ...(reply.job ? [jobId(reply.job.number)] : []),
+    ...(reply.incident ? [incidentId(reply.incident)] : []),
+  ];
+  await ex.answer(status, body, `${what} → ${outcome}${acted.length > 0 ? ` ${acted.join(' ')}` : ''}`, job);
+}
+
+type JsonBody =
+  | { readonly ok: true; readonly value: unknown }
+  | { readonly ok: false; readonly status: number; readonly answer: object };
+
+/** The JSON body of a POST, or why not: 415 (not JSON), 413 (over 64 KB), 400 (not parseable). Empty is `{}`. */
+async function readJson(req: IncomingMessage): Promise<JsonBody> {
+  const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  if (type !== 'application/json') {
+    req.resume();
+    return {
+      ok: false,
+      status: 415,
+      answer: {
+        ok: false,
+        reply: 'Send the body as JSON, with content-type: application/json.',
+        code: 'unsupported_media_type',
+      },
+    };
+  }
+  const tooLarge: JsonBody = {
+    ok: false,
+    status: 413,
+    answer: { ok: false, reply: `The body is larger than ${MAX_BODY_BYTES / 1024} KB.`, code: 'too_large' },
+  };
+  if (Number(req.headers['content-length'] ?? 0) > MAX_BODY_BYTES) {
+    req.resume();
+    return tooLarge;
+  }
+  const chunks = await new Promise<Buffer[] | undefined>((resolve, reject) => {
+    const received: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= MAX_BODY_BYTES) return void received.push(chunk);
+      // Answer at once; the rest keeps draining (so the 413 reaches the client) and is dropped.
+      received.length = 0;
+      resolve(undefined);
+    });
+    req.on('end', () => resolve(size <= MAX_BODY_BYTES ? received : undefined));
+    req.on('error', reject);
+  });
+  if (chunks === undefined) return tooLarge;
+  const raw = Buffer.concat(chunks).toString('utf8');
+  if (raw.trim() === '') return { ok: true, value: {} };
+  try {
+    return { ok: true, value: JSON.parse(raw) as unknown };
+  } catch {
+    return { ok: false, status: 400, answer: { ok: false, reply: 'The body is not valid JSON.', code: 'bad_request' } };
+  }
+}
+
+function send(res: ServerResponse, status: number, body: object, headers: Record<string, string> = {}): void {
+  if (res.headersSent) return;
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...headers });
+  res.end(JSON.stringify(body));
+}
+
+function pathOf(req: IncomingMessage): string {
+  return new URL(req.url ?? '/', 'http://localhost').pathname;
+}

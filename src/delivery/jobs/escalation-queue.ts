@@ -1,0 +1,81 @@
+// Ladder steps and PagerDuty follow-ups as BullMQ jobs. PostgreSQL holds the truth (see incidents/store.ts); these
+// jobs are only the alarm clock, so losing one costs at most a reconcile interval, never a page.
+import { Queue, UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
+import { PermanentError, UserError } from '../../shared/errors.js';
+import type { EscalationService } from '../../domain/incidents/escalation.js';
+import type { EscalationTimers } from '../../domain/incidents/ports.js';
+import type { FollowUpAction } from '../../domain/incidents/store.js';
+import type { Logger } from '../../shared/log.js';
+
+export const ESCALATION_QUEUE = 'escalation';
+
+export type EscalationJob = { kind: 'step'; stepId: number } | { kind: 'follow-up'; incident: number; action: FollowUpAction };
+
+const JOB_OPTIONS = {
+  attempts: 8,
+  backoff: { type: 'exponential', delay: 1_000 },
+  // Removed either way so that the reconciler may add the same id again if PostgreSQL says work is left.
+  removeOnComplete: true,
+  removeOnFail: true,
+} as const;
+
+export function stepJobId(stepId: number): string {
+  return `step-${stepId}`;
+}
+
+export function createEscalationQueue(connection: ConnectionOptions, prefix: string): Queue<EscalationJob> {
+  return new Queue<EscalationJob>(ESCALATION_QUEUE, { connection, prefix, defaultJobOptions: JOB_OPTIONS });
+}
+
+export function createEscalationTimers(queue: Queue<EscalationJob>): EscalationTimers {
+  return {
+    async schedule(steps) {
+      if (steps.length === 0) return;
+      const now = Date.now();
+      // A job id that already exists is ignored by BullMQ, which is what makes rescheduling idempotent.
+      await queue.addBulk(
+        steps.map((s) => ({
+          name: 'step',
+          data: { kind: 'step' as const, stepId: s.id },
+          opts: { ...JOB_OPTIONS, jobId: stepJobId(s.id), delay: Math.max(0, s.dueAt.getTime() - now) },
+        })),
+      );
+    },
+    async cancel(stepIds) {
+      // remove() answers 0 for a job already running; that run will find its step cancelled and stop.
+      await Promise.all(stepIds.map((id) => queue.remove(stepJobId(id))));
+    },
+    async followUp(incident, action) {
+      // No fixed job id: a follow-up added while another for the same incident is running must not be dropped
+      // (BullMQ ignores an id it already holds). Follow-ups only send what PostgreSQL says is still owed.
+      await queue.add('follow-up', { kind: 'follow-up', incident, action }, JOB_OPTIONS);
+    },
+  };
+}
+
+export function startEscalationWorker(
+  connection: ConnectionOptions,
+  prefix: string,
+  escalation: EscalationService,
+  log: Logger,
+): Worker<EscalationJob> {
+  const worker = new Worker<EscalationJob>(
+    ESCALATION_QUEUE,
+    async (job: Job<EscalationJob>) => {
+      try {
+        if (job.data.kind === 'step') return await escalation.fireStep(job.data.stepId);
+        return await escalation.sendFollowUps(job.data.incident, job.data.action);
+      } catch (err) {
+        // Retrying cannot fix a refusal; only network trouble and busy steps are worth another attempt.
+        if (err instanceof PermanentError || err instanceof UserError) throw new UnrecoverableError(err.message);
+        throw err;
+      }
+    },
+    { connection, prefix, concurrency: 25 },
+  );
+  worker.on('failed', (job, err) => {
+    log.warn({ job: job?.id, attempt: job?.attemptsMade, err: err.message }, 'escalation job failed; it will be retried');
+  });
+  worker.on('error', (err) => log.warn({ err: err.message }, 'escalation worker error'));
+  return worker;
+}

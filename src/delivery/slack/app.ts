@@ -1,0 +1,120 @@
+// Bolt wiring: slash commands and button clicks in, replies out. Thin: ack first, then hand over to a service.
+import bolt from '@slack/bolt';
+import type { BlockAction, ButtonAction, Logger as BoltLogger } from '@slack/bolt';
+import type { ChatPort } from '../../adapters/slack/client.js';
+import { planCommand, runHandled, type DispatchDeps } from '../commands/dispatch.js';
+import type { Reply, SlashCommand } from '../commands/registry.js';
+import type { Config } from '../../shared/config.js';
+import { UserError } from '../../shared/errors.js';
+import type { Route } from '../http/health.js';
+import type { IncidentService } from '../../domain/incidents/service.js';
+import type { RecoveryService } from '../../domain/recovery/service.js';
+import { APPROVE_ACTION, REJECT_ACTION } from './recovery-replies.js';
+import type { Logger } from '../../shared/log.js';
+import { claimRequest } from '../requests.js';
+import { unescapeSlackText } from './blocks.js';
+import { ACK_ACTION, RESOLVE_ACTION } from './incident-card.js';
+
+const { App, LogLevel } = bolt;
+
+export interface SlackAppDeps extends DispatchDeps {
+  readonly config: Config;
+  readonly commands: readonly SlashCommand[];
+  readonly incidents: IncidentService;
+  readonly recovery: RecoveryService;
+  readonly chat: ChatPort;
+  readonly routes: readonly Route[];
+}
+
+export function createSlackApp(deps: SlackAppDeps): InstanceType<typeof App> {
+  const { config, log } = deps;
+  const socketMode = config.slack.appToken !== undefined;
+  const common = {
+    token: config.slack.botToken,
+    logger: boltLogger(log),
+    logLevel: LogLevel.WARN,
+    // In Socket Mode Bolt hands these options to the socket client too, whose own retry policy for
+    // apps.connections.open (many patient retries) is what keeps it reconnecting through a Slack outage.
+    // Our time-critical posts go through src/adapters/slack/client.ts with their own bounded policy either way.
+    clientOptions: { slackApiUrl: config.slack.apiUrl, ...(socketMode ? {} : { timeout: 8_000, retryConfig: { retries: 2 } }) },
+    customRoutes: [...deps.routes],
+  };
+  const app = socketMode
+    ? new App({ ...common, socketMode: true, appToken: config.slack.appToken, installerOptions: { port: config.port } })
+    : new App({ ...common, signingSecret: config.slack.signingSecret ?? '', port: config.port });
+
+  for (const command of deps.commands) {
+    app.command(command.name, async ({ command: payload, ack, respond }) => {
+      const plan = await planCommand(
+        command,
+        {
+          text: unescapeSlackText(payload.text),
+          userId: payload.user_id,
+          channelId: payload.channel_id,
+          threadTs: (payload as { thread_ts?: string }).thread_ts,
+          requestKey: payload.trigger_id,
+          responseUrl: payload.response_url,
+        },
+        deps,
+      );
+      if ('ackWith' in plan) {
+        await ack(ephemeral(plan.ackWith));
+        return;
+      }
+      await ack();
+      const reply = await plan.later();
+      if (!reply) return;
+      await respond({ ...ephemeral(reply), replace_original: false }).catch((err: Error) =>
+        log.warn({ err: err.message, command: command.name }, 'reply to response_url failed'),
+      );
+    });
+  }
+
+  // Every button carries the number of what it acts on; identity comes only from the signed payload's user.
+  const buttons: Record<string, (number: number, user: string) => Promise<unknown>> = {
+    [ACK_ACTION]: (number, user) => deps.incidents.acknowledge({ number }, user),
+    [RESOLVE_ACTION]: (number, user) => deps.incidents.resolve({ number }, user, undefined),
+    [APPROVE_ACTION]: (number, user) => deps.recovery.approve(number, user),
+    [REJECT_ACTION]: (number, user) => deps.recovery.reject(number, user),
+  };
+  for (const [actionId, perform] of Object.entries(buttons)) {
+    app.action<BlockAction<ButtonAction>>(actionId, async ({ ack, body, action }) => {
+      await ack();
+      const user = body.user.id;
+      const channel = body.channel?.id ?? config.file.slack.emergency_channel;
+      const reply = await runHandled(deps, { command: actionId, user, channel }, async () => {
+        if (!(await claimRequest(deps.db, `action:${body.trigger_id}`))) return undefined;
+        const number = /^[1-9][0-9]{0,8}$/.test(action.value ?? '') ? Number(action.value) : undefined;
+        if (number === undefined) throw new UserError('bad_command', 'This button does not name what it acts on.');
+        await perform(number, user);
+        log.info({ number, user, action: actionId }, 'button handled');
+        return undefined;
+      });
+      if (reply) {
+        await deps.chat.postEphemeral(channel, user, reply).catch((err: Error) => log.warn({ err: err.message }, 'ephemeral reply failed'));
+      }
+    });
+  }
+
+  app.error(async (err) => {
+    log.error({ err: err.message, code: (err as { code?: string }).code }, 'Bolt error');
+  });
+  return app;
+}
+
+function ephemeral(reply: Reply) {
+  return { response_type: 'ephemeral' as const, text: reply.text, ...(reply.blocks ? { blocks: [...reply.blocks] } : {}) };
+}
+
+function boltLogger(log: Logger): BoltLogger {
+  const child = log.child({ component: 'bolt' });
+  return {
+    debug: (...msg: unknown[]) => child.debug(msg.map(String).join(' ')),
+    info: (...msg: unknown[]) => child.info(msg.map(String).join(' ')),
+    warn: (...msg: unknown[]) => child.warn(msg.map(String).join(' ')),
+    error: (...msg: unknown[]) => child.error(msg.map(String).join(' ')),
+    setLevel: () => undefined,
+    getLevel: () => LogLevel.WARN,
+    setName: () => undefined,
+  };
+}

@@ -1,0 +1,99 @@
+// Block Kit for incidents: the card in emergency_channel and the notes in its thread.
+import type { ChatMessage, Block } from '../../adapters/slack/client.js';
+import type { FileConfig } from '../../shared/config.js';
+import { againstTarget, formatDuration, formatTarget, formatUtc } from '../../domain/incidents/format.js';
+import { incidentId, incidentState, type Incident } from '../../domain/incidents/model.js';
+import type { ThreadNote } from '../../domain/incidents/ports.js';
+import { bold, italic, joinMd, md, mention, message, section, sections, type Mrkdwn } from './blocks.js';
+
+export const ACK_ACTION = 'incident_acknowledge';
+export const RESOLVE_ACTION = 'incident_resolve';
+
+const STATE_EMOJI = { open: ':rotating_light:', acknowledged: ':eyes:', resolved: ':white_check_mark:' } as const;
+
+export function incidentCard(incident: Incident, file: Pick<FileConfig, 'severities' | 'escalation'>): ChatMessage {
+  const id = incidentId(incident.number);
+  const state = incidentState(incident);
+  const severity = incident.severity.toUpperCase();
+  const target = file.severities[incident.severity];
+  const fields = [
+    md`*Declared by*\n${mention(incident.declaredBy)}`,
+    md`*Declared at*\n${formatUtc(incident.declaredAt)}`,
+    md`*Respond within*\n${formatTarget(target.respond_minutes)}`,
+    md`*Status*\n${statusLine(incident, target.respond_minutes)}`,
+  ];
+  const blocks: Block[] = [
+    { type: 'header', text: { type: 'plain_text', text: `${severity} · ${id}`, emoji: true } },
+    section(md`${STATE_EMOJI[state]} ${bold(incident.title)}`),
+    { type: 'section', fields: fields.map((field) => ({ type: 'mrkdwn' as const, text: field.text })) },
+  ];
+  if (incident.resolutionNote) blocks.push(...sections(md`*Resolution*\n${incident.resolutionNote}`));
+  blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: ladderLine(incident, file).text }] });
+  if (state !== 'resolved') blocks.push(buttons(incident.number, state === 'open'));
+  return { text: md`${severity} ${id}: ${incident.title} (${state})`.text, blocks };
+}
+
+function statusLine(incident: Incident, respondMinutes: number): Mrkdwn {
+  if (incident.resolvedAt) {
+    const took = formatDuration(incident.resolvedAt.getTime() - incident.declaredAt.getTime());
+    return md`Resolved by ${mention(incident.resolvedBy ?? '')} after ${took}`;
+  }
+  if (incident.acknowledgedAt) {
+    const took = incident.acknowledgedAt.getTime() - incident.declaredAt.getTime();
+    return md`Acknowledged by ${mention(incident.acknowledgedBy ?? '')} after ${againstTarget(took, respondMinutes)}`;
+  }
+  return md`Open, not acknowledged`;
+}
+
+function ladderLine(incident: Incident, file: Pick<FileConfig, 'severities' | 'escalation'>): Mrkdwn {
+  if (!file.severities[incident.severity].page) return md`${incident.severity.toUpperCase()} does not page.`;
+  const ladder = file.escalation.map((s) => `${s.notify} at ${+s.after_minutes.toFixed(2)} min`).join(' → ');
+  if (incidentState(incident) === 'open') return md`Escalation until acknowledged: ${ladder}`;
+  return md`Escalation stopped. Ladder: ${ladder}`;
+}
+
+function buttons(number: number, canAcknowledge: boolean): Block {
+  const value = String(number);
+  return {
+    type: 'actions',
+    block_id: `incident_actions_${number}`,
+    elements: [
+      ...(canAcknowledge
+        ? [{ type: 'button' as const, action_id: ACK_ACTION, style: 'primary' as const, value, text: { type: 'plain_text' as const, text: 'Acknowledge' } }]
+        : []),
+      {
+        type: 'button',
+        action_id: RESOLVE_ACTION,
+        value,
+        text: { type: 'plain_text', text: 'Resolve' },
+        confirm: {
+          title: { type: 'plain_text', text: `Resolve ${incidentId(number)}?` },
+          text: { type: 'plain_text', text: 'This stops escalation and resolves every page sent for it.' },
+          confirm: { type: 'plain_text', text: 'Resolve' },
+          deny: { type: 'plain_text', text: 'Cancel' },
+        },
+      },
+    ],
+  };
+}
+
+export function threadNoteMessage(incident: Incident, note: ThreadNote): ChatMessage {
+  const id = incidentId(incident.number);
+  switch (note.kind) {
+    case 'paged': {
+      const nobody = italic('(no Slack users configured)');
+      const people = note.users.length > 0 ? joinMd(note.users.map(mention), ' ') : nobody;
+      const after = `${formatDuration(note.afterMinutes * 60_000)} without acknowledgement`;
+      const when = note.afterMinutes === 0 ? 'at declaration' : after;
+      const step = `step ${note.stepNumber} of ${note.totalSteps}, ${when}`;
+      return message(md`:pager: ${id}: paging ${bold(note.role)} (${step}): ${people}`);
+    }
+    case 'update':
+      return message(md`:memo: ${id} update from ${mention(note.actor)}:\n${note.text}`);
+    case 'severity': {
+      const ladder = { started: ' Escalation ladder started.', stopped: ' Escalation ladder stopped.', unchanged: '' }[note.ladder];
+      const change = `${note.from.toUpperCase()} → ${note.to.toUpperCase()}.${ladder}`;
+      return message(md`:arrows_counterclockwise: ${id} severity changed by ${mention(note.actor)}: ${change}`);
+    }
+  }
+}

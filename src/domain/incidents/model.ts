@@ -1,0 +1,68 @@
+import type { Severity } from '../../shared/config.js';
+
+export interface CardRef {
+  readonly channel: string;
+  readonly ts: string;
+}
+
+export interface Incident {
+  readonly number: number;
+  readonly severity: Severity;
+  readonly title: string;
+  readonly declaredBy: string;
+  readonly declaredAt: Date;
+  readonly declaredIn: string;
+  readonly card: CardRef | undefined;
+  readonly acknowledgedBy: string | undefined;
+  readonly acknowledgedAt: Date | undefined;
+  readonly resolvedBy: string | undefined;
+  readonly resolvedAt: Date | undefined;
+  readonly resolutionNote: string | undefined;
+  readonly ladderGeneration: number;
+}
+
+export type IncidentState = 'open' | 'acknowledged' | 'resolved';
+
+export function incidentState(incident: Incident): IncidentState {
+  if (incident.resolvedAt) return 'resolved';
+  if (incident.acknowledgedAt) return 'acknowledged';
+  return 'open';
+}
+
+export function incidentId(number: number): string {
+  return `INC-${number}`;
+}
+
+/** `INC-42` (any case) → 42; anything else → undefined. */
+export function parseIncidentId(text: string): number | undefined {
+  const match = /^INC-([1-9][0-9]{0,8})$/i.exec(text);
+  return match ? Number(match[1]) : undefined;
+}
+
+export type TimelineKind =
+  | 'declared'
+  | 'paged'
+  | 'page_failed'
+  | 'acknowledged'
+  | 'update'
+  | 'severity_changed'
+  | 'ladder_started'
+  | 'ladder_stopped'
+  | 'resolved';
+
+export interface TimelineEvent {
+  readonly at: Date;
+  readonly actor: string;
+  readonly kind: TimelineKind;
+  readonly detail: string;
+}
+
+export interface PageRecord {
+  readonly role: string;
+  readonly stepIndex: number;
+  readonly dueAt: Date;
+  readonly pagedAt: Date;
+}
+
+/** Who declared or acted, as Slack user id or a system actor. */
+export const SYSTEM_ACTOR = 'lifeline';

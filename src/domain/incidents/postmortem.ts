@@ -1,0 +1,77 @@
+import type { FileConfig } from '../../shared/config.js';
+import { againstTarget, formatDuration, formatTarget, formatUtcSeconds } from './format.js';
+import { incidentId } from './model.js';
+import type { IncidentDetails } from './service.js';
+
+const KIND_LABEL: Record<string, string> = {
+  declared: 'Declared',
+  paged: 'Paged',
+  page_failed: 'Page failed',
+  acknowledged: 'Acknowledged',
+  update: 'Update',
+  severity_changed: 'Severity changed',
+  ladder_started: 'Escalation started',
+  ladder_stopped: 'Escalation stopped',
+  resolved: 'Resolved',
+};
+
+/** A Markdown draft for the post-mortem: the facts Lifeline recorded, and headings for what only people know. */
+export function renderPostmortem(details: IncidentDetails, file: Pick<FileConfig, 'severities'>): string {
+  const { incident, timeline, pages } = details;
+  const id = incidentId(incident.number);
+  const target = file.severities[incident.severity].respond_minutes;
+  const ackLine = incident.acknowledgedAt
+    ? `${againstTarget(incident.acknowledgedAt.getTime() - incident.declaredAt.getTime(), target)}; ` +
+      `acknowledged by ${incident.acknowledgedBy}`
+    : `not acknowledged (target ${formatTarget(target)})`;
+  const resolveLine = incident.resolvedAt
+    ? `${formatDuration(incident.resolvedAt.getTime() - incident.declaredAt.getTime())} (by ${incident.resolvedBy})`
+    : 'not resolved yet';
+  const lines = [
+    `# Post-mortem draft: ${id} ${oneLine(incident.title)}`,
+    '',
+    '## Summary',
+    '',
+    `- **Severity:** ${incident.severity.toUpperCase()}`,
+    `- **Declared:** ${formatUtcSeconds(incident.declaredAt)} by ${incident.declaredBy}`,
+    `- **Time to acknowledge:** ${ackLine}`,
+    `- **Time to resolve:** ${resolveLine}`,
+    ...(incident.resolutionNote ? [`- **Resolution note:** ${oneLine(incident.resolutionNote)}`] : []),
+    '',
+    '## Who was paged',
+    '',
+    ...(pages.length === 0
+      ? ['Nobody was paged.']
+      : pages.map((p) => `- ${p.role}: ${formatUtcSeconds(p.pagedAt)} (step ${p.stepIndex + 1}, due ${formatUtcSeconds(p.dueAt)})`)),
+    '',
+    '## Timeline (UTC)',
+    '',
+    '| time | who | what | detail |',
+    '| --- | --- | --- | --- |',
+    ...timeline.map((e) => `| ${formatUtcSeconds(e.at)} | ${cell(e.actor)} | ${KIND_LABEL[e.kind] ?? e.kind} | ${cell(e.detail)} |`),
+    '',
+    '## Impact',
+    '',
+    '_Who and what was affected, for how long._',
+    '',
+    '## Root cause',
+    '',
+    '_What happened, and why._',
+    '',
+    '## What went well / what did not',
+    '',
+    '## Action items',
+    '',
+    '- [ ] _action_ (owner, due date)',
+    '',
+  ];
+  return lines.join('\n');
+}
+
+function oneLine(text: string): string {
+  return text.replace(/\s*\n\s*/g, ' ');
+}
+
+function cell(text: string): string {
+  return oneLine(text).replace(/\|/g, '\\|');
+}

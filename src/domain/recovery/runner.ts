@@ -1,0 +1,704 @@
+// Runs recovery jobs on the workers: the plan, then each step in order with live progress, then the result.
+// Every step is recorded in PostgreSQL as it starts and ends, so a job whose worker died is resumed by another: a
+// finished step never runs again, and a destructive step its worker died inside of is never re-entered (the kind's
+// put-back and cleanup run instead, and the job fails saying what they did).
+//
+// One worker at a time runs a job, fenced by a lease on the job's row (store.takeLease) rather than a session advisory
+// lock, which vanishes silently with its pooled connection when PostgreSQL restarts or the network drops, letting a
+// second worker run the job beside the first. The lease is renewed by a heartbeat; a worker that cannot renew it in
+// time stops its step (killing its programs) before anybody else may take the job, and every write it makes for the
+// job is fenced on its lease, so a worker that lost it cannot change the job any more.
+import { randomBytes, randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { EnvironmentConfig, FileConfig } from '../../shared/config.js';
+import { audit } from '../audit/store.js';
+import type { Db, DbClient } from '../../shared/db/pool.js';
+import { UserError } from '../../shared/errors.js';
+import { formatDuration } from '../incidents/format.js';
+import type { Logger } from '../../shared/log.js';
+import { within } from '../../shared/timeout.js';
+import type { KindDefinition, NothingToChange, StepContext, StepDefinition, StopReason } from './kind.js';
+import { describeJob, isScheduled, jobId, type RecoveryJob, type StepRecord } from './model.js';
+import { AbortError, isTransientPgError } from '../../pgtools/pg-tools.js';
+import type { RecoveryNotifier, RecoveryQueue } from './ports.js';
+import * as store from './store.js';
+
+/** Slack's chat.update budget is ~50/min per workspace; one update a second per job leaves room for several jobs. */
+const PROGRESS_EVERY_MS = 1_000;
+/** The heartbeat is also how a running job hears of `/dr cancel`: at most this long after it. */
+const HEARTBEAT_MAX_MS = 2_000;
+/** Between attempts to record a step while PostgreSQL does not answer (for as long as the lease lasts). */
+const WRITE_RETRY_MS = 500;
+
+export interface RunnerDeps {
+  readonly db: Db;
+  readonly file: FileConfig;
+  readonly notifier: RecoveryNotifier;
+  readonly queue: RecoveryQueue;
+  readonly kinds: Readonly<Record<RecoveryJob['kind'], KindDefinition>>;
+  /** Who may approve the job (RecoveryService.approversFor), for its plan message. */
+  readonly approvers: (job: RecoveryJob) => readonly string[];
+  readonly log: Logger;
+  /** How long a lease lasts without a renewal (LIFELINE_JOB_LEASE_SECONDS): how soon another worker takes over. */
+  readonly leaseMs: number;
+  /** A step's deadline unless its kind says otherwise (LIFELINE_STEP_DEADLINE_MINUTES). */
+  readonly stepDeadlineMs: number;
+}
+
+/** Why the runner stopped a running step. */
+type StopCause = 'deadline' | 'cancel' | 'shutdown' | 'lease';
+
+class StepStopped extends Error {
+  constructor(
+    readonly cause: StopCause,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'StepStopped';
+  }
+}
+
+/** One job this worker runs: its lease, and the step in progress (to stop it). */
+interface ActiveRun {
+  readonly keeper: LeaseKeeper;
+  /** Fires only when the lease is lost: the failure handling stops then, and only then. */
+  readonly leaseLost: AbortController;
+  step: { readonly controller: AbortController; readonly definition: StepDefinition } | undefined;
+  cancelledBy: string | undefined;
+}
+
+type StepOutcome =
+  | { readonly ok: true; readonly detail: string }
+  | { readonly ok: false; readonly error: unknown; readonly stopped: StepStopped | undefined };
+
+export class RecoveryRunner {
+  /** Unique per process: a lease owner is this plus a fresh id per run. */
+  private readonly workerId = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  private readonly active = new Set<ActiveRun>();
+  private stopping = false;
+  private sweeper: ReturnType<typeof setInterval> | undefined;
+
+  constructor(private readonly deps: RunnerDeps) {}
+
+  /**
+   * Starts looking, every third of a lease, for jobs whose lease ran out (their worker died or was cut off) or that
+   * wait with none, and triggers each once per lease: a job is taken over within about a lease and a third.
+   */
+  start(): void {
+    this.sweeper = setInterval(
+      () => {
+        void this.sweep().catch((err: Error) =>
+          this.deps.log.warn({ err: err.message }, 'looking for jobs without a live lease failed'),
+        );
+      },
+      Math.max(250, Math.round(this.deps.leaseMs / 3)),
+    );
+    this.sweeper.unref();
+  }
+
+  /**
+   * On SIGTERM: stop the programs of running steps and hand the jobs back. A step that provably changed nothing is
+   * forgotten and runs again on the next worker; one that may have changed something stays recorded as running, so
+   * the next worker repeats it if that is safe, or puts things back if it was destructive. The lease is given up, so
+   * a worker that is still up takes the job at once.
+   */
+  stop(): void {
+    this.stopping = true;
+    if (this.sweeper) clearInterval(this.sweeper);
+    for (const run of this.active) run.step?.controller.abort(new StepStopped('shutdown', 'Lifeline is shutting down'));
+  }
+
+  /** Triggers every job a worker may take now; returns how many. */
+  async sweep(): Promise<number> {
+    if (this.stopping) return 0;
+    const jobs = await store.jobsWithoutLiveLease(this.deps.db);
+    for (const job of jobs) await this.deps.queue.run(job.number, `lease-${job.epoch}`);
+    return jobs.length;
+  }
+
+  /** Works out what the job will do, posts the plan, and either waits for approval or queues the run. */
+  async plan(number: number): Promise<void> {
+    const job = await store.getJob(this.deps.db, number);
+    if (!job || job.state !== 'planning') return;
+    const env = this.env(job);
+    const ctx = this.context(job, env, new AbortController().signal, () => undefined);
+    let planned: string | NothingToChange;
+    try {
+      planned = await this.deps.kinds[job.kind].plan(ctx);
+    } catch (err) {
+      const reason = err instanceof UserError ? err.message : `planning failed: ${(err as Error).message}`;
+      await store.transition(this.deps.db, number, ['planning'], 'failed', { outcome: reason, finished: true });
+      await audit(this.deps.db, { env: job.env, job: number, actor: 'lifeline', action: 'refused', detail: reason });
+      await this.deps.notifier.tellRequester(
+        job,
+        `:warning: ${jobId(number)} (${describeJob(job.env, job.params)}) was not started: ${reason}`,
+      );
+      if (err instanceof UserError) return;
+      throw err;
+    }
+    const nothingToChange = typeof planned === 'string' ? undefined : planned.nothingToChange;
+    // Nothing to change needs nobody's approval: the job ends with its plan.
+    const needsApproval = job.needsApproval && nothingToChange === undefined;
+    const expiresAt = needsApproval
+      ? new Date(Date.now() + this.deps.file.approvals.expire_minutes * 60_000)
+      : undefined;
+    const next = nothingToChange !== undefined ? 'succeeded' : needsApproval ? 'awaiting_approval' : 'queued';
+    const saved = await store.savePlan(this.deps.db, number, {
+      plan: typeof planned === 'string' ? planned : planned.nothingToChange,
+      stepState: ctx.state,
+      next,
+      needsApproval,
+      expiresAt,
+      outcome: nothingToChange,
+    });
+    // Another trigger planned it meanwhile (its plan, maybe already approved, stands), or it was cancelled.
+    if (!saved) return;
+    await audit(this.deps.db, {
+      env: job.env,
+      job: number,
+      actor: 'lifeline',
+      action: 'planned',
+      detail: saved.plan ?? '',
+    });
+    if (nothingToChange !== undefined) {
+      await audit(this.deps.db, {
+        env: job.env,
+        job: number,
+        actor: 'lifeline',
+        action: 'succeeded',
+        detail: nothingToChange,
+      });
+    }
+    // A scheduled backup or drill says nothing until it has a result (one quiet line, or a loud failure).
+    if (!isScheduled(saved)) {
+      const posted = await this.deps.notifier.postPlan(saved, this.deps.approvers(saved));
+      if (posted) await store.setApprovalMessage(this.deps.db, number, posted.channel, posted.ts);
+    }
+    if (next === 'awaiting_approval' && expiresAt) await this.deps.queue.expireAt(number, expiresAt);
+    else if (next === 'queued') await this.deps.queue.run(number);
+  }
+
+  /**
+   * Re-adds the trigger of every unfinished job. Safe to repeat anywhere: plans and expiries check the job's state,
+   * and a run trigger for a job another worker is running finds its lease taken and returns.
+   */
+  async reconcile(): Promise<number> {
+    const jobs = await store.jobsToReconcile(this.deps.db);
+    for (const job of jobs) {
+      if (job.state === 'planning') await this.deps.queue.plan(job.number);
+      else if (job.state === 'awaiting_approval' && job.expiresAt) {
+        await this.deps.queue.expireAt(job.number, job.expiresAt);
+      } else if (job.state === 'queued' || job.state === 'running') await this.deps.queue.run(job.number);
+    }
+    return jobs.length;
+  }
+
+  /** Runs (or resumes) an approved job, if no other worker holds its lease. */
+  async run(number: number): Promise<void> {
+    if (this.stopping) return;
+    const { db, log, leaseMs } = this.deps;
+    const lease = await store.takeLease(db, number, `${this.workerId}/${randomUUID()}`, leaseMs);
+    if (!lease) {
+      log.info({ job: jobId(number) }, 'job is finished, or another worker holds its lease');
+      return;
+    }
+    const leaseLost = new AbortController();
+    const keeper = new LeaseKeeper(db, lease, leaseMs, log, {
+      lost: (why) => {
+        log.warn({ job: jobId(number), why }, "lost the job's lease: stopping it; another worker takes it over");
+        const stopped = new StepStopped('lease', `this worker lost the job's lease (${why})`);
+        leaseLost.abort(stopped);
+        run.step?.controller.abort(stopped);
+      },
+      cancelled: (by) => {
+        if (run.cancelledBy !== undefined) return;
+        run.cancelledBy = by;
+        if (run.step?.definition.interruptible) {
+          run.step.controller.abort(new StepStopped('cancel', `cancelled by <@${by}>`));
+        }
+      },
+    });
+    const run: ActiveRun = { keeper, leaseLost, step: undefined, cancelledBy: undefined };
+    this.active.add(run);
+    keeper.start();
+    let release = false;
+    try {
+      release = await this.runLeased(run, number);
+    } catch (err) {
+      if (!(err instanceof store.LeaseLostError) && !keeper.lost) throw err;
+      log.warn({ job: jobId(number) }, "stopped the job: its lease is another worker's now");
+    } finally {
+      keeper.stop();
+      this.active.delete(run);
+      // Kept on an unexpected error: the job is retried once the lease runs out, not in a tight loop.
+      if (release && !keeper.lost) {
+        await store.releaseLease(db, lease).catch((err: Error) => {
+          log.warn({ job: jobId(number), err: err.message }, 'could not give up the lease; it runs out by itself');
+        });
+      }
+    }
+  }
+
+  /** The steps of a leased job; true when the job ended or was handed back (its lease may be given up). */
+  private async runLeased(run: ActiveRun, number: number): Promise<boolean> {
+    const { db } = this.deps;
+    const job = await this.current(number);
+    const env = this.env(job);
+    const kind = this.deps.kinds[job.kind];
+    const definitions = kind.steps(job, env);
+    let records = await store.steps(db, number);
+    const progress = new ThrottledProgress(async (running) => {
+      if (isScheduled(job) || run.keeper.lost) return;
+      const latest = await this.current(number);
+      const posted = await this.deps.notifier.progress(latest, await store.steps(db, number), running);
+      if (!latest.progress) {
+        await this.write(run, (tx) => store.setProgressMessage(tx, number, posted.channel, posted.ts));
+      }
+    }, this.deps.log);
+    let currentStep = '';
+    const ctx = this.context(job, env, run.leaseLost.signal, (detail) => progress.update(`${currentStep}: ${detail}`));
+    const startedAt = job.startedAt ?? new Date();
+    const done = { ctx, progress, startedAt };
+
+    for (const [index, step] of definitions.entries()) {
+      const record = records.find((r) => r.index === index);
+      if (record?.state === 'succeeded') continue;
+      if (record?.state === 'failed') {
+        // The worker that failed this step died before the job ended: finish its failure handling (it is safe to
+        // repeat: it looks at what is there) and fail the job.
+        await this.fail(run, done, step.name, record.detail || 'it failed');
+        return true;
+      }
+      if (record?.state === 'running' && step.destructive) {
+        const reason = `the worker running it stopped inside it, and a step that changes things is never run twice`;
+        await this.failStep(run, done, index, step.name, reason, undefined);
+        return true;
+      }
+      if (this.stopping) return true;
+      const cancelledBy = run.cancelledBy ?? (await this.current(number)).cancelRequestedBy;
+      if (cancelledBy) {
+        await this.cancelled(run, done, step.name, cancelledBy, `before "${step.name}"`);
+        return true;
+      }
+      await this.write(run, async (tx) => {
+        await store.startStep(tx, number, {
+          index,
+          name: step.name,
+          destructive: step.destructive,
+          interruptible: step.interruptible,
+        });
+        await audit(tx, { env: job.env, job: number, actor: 'lifeline', action: 'step_started', detail: step.name });
+      });
+      currentStep = step.name;
+      progress.update(step.name);
+      const outcome = await this.runStep(run, ctx, step);
+      if (run.keeper.lost) return false;
+      if (outcome.ok) {
+        await this.write(run, async (tx) => {
+          await store.finishStep(tx, number, index, 'succeeded', outcome.detail);
+          await store.saveStepState(tx, number, ctx.state);
+          await audit(tx, {
+            env: job.env,
+            job: number,
+            actor: 'lifeline',
+            action: 'step_succeeded',
+            detail: `${step.name}: ${outcome.detail}`,
+          });
+        });
+        records = await store.steps(db, number);
+        progress.update(undefined);
+        continue;
+      }
+      const reason = outcome.stopped?.cause === 'deadline' ? outcome.stopped.message : errorText(outcome.error);
+      if (this.stopping && outcome.stopped?.cause !== 'deadline') {
+        await this.handBack(run, job, index, step, outcome.error);
+        return true;
+      }
+      if (outcome.stopped?.cause === 'cancel' && run.cancelledBy) {
+        const by = run.cancelledBy;
+        await this.write(run, async (tx) => {
+          await store.finishStep(
+            tx,
+            number,
+            index,
+            'failed',
+            `interrupted: cancelled by <@${by}> before it changed anything`,
+          );
+          await store.saveStepState(tx, number, ctx.state);
+          await audit(tx, {
+            env: job.env,
+            job: number,
+            actor: 'lifeline',
+            action: 'step_interrupted',
+            detail: `${step.name}: cancelled by <@${by}>`,
+          });
+        });
+        await this.cancelled(run, done, step.name, by, `during "${step.name}", which was interrupted`);
+        return true;
+      }
+      await this.failStep(run, done, index, step.name, reason, ctx.state);
+      return true;
+    }
+    await this.finish(run, done, true, undefined);
+    return true;
+  }
+
+  /** Runs one step under its deadline; the step's signal also fires on shutdown, a lost lease and (if it may be
+   * interrupted) a cancel. */
+  private async runStep(run: ActiveRun, ctx: StepContext, step: StepDefinition): Promise<StepOutcome> {
+    const controller = new AbortController();
+    run.step = { controller, definition: step };
+    if (run.keeper.lost) controller.abort(new StepStopped('lease', "this worker lost the job's lease"));
+    if (this.stopping) controller.abort(new StepStopped('shutdown', 'Lifeline is shutting down'));
+    if (step.interruptible && run.cancelledBy) {
+      controller.abort(new StepStopped('cancel', `cancelled by <@${run.cancelledBy}>`));
+    }
+    const deadlineMs = step.deadline?.(this.deps.stepDeadlineMs) ?? this.deps.stepDeadlineMs;
+    const deadline = setTimeout(() => {
+      controller.abort(
+        new StepStopped('deadline', `it passed its deadline of ${formatDuration(deadlineMs)} and was stopped`),
+      );
+    }, deadlineMs);
+    try {
+      return { ok: true, detail: await step.run({ ...ctx, signal: controller.signal }) };
+    } catch (error) {
+      const reason: unknown = controller.signal.reason;
+      return {
+        ok: false,
+        error,
+        stopped: controller.signal.aborted && reason instanceof StepStopped ? reason : undefined,
+      };
+    } finally {
+      clearTimeout(deadline);
+      run.step = undefined;
+    }
+  }
+
+  /**
+   * Shutdown stopped a step: a destructive one that says it changed nothing (AbortError: the swap rolled back) is
+   * forgotten and runs anew on the next worker; any other stays recorded as running (repeated if safe, put back if
+   * not).
+   */
+  private async handBack(
+    run: ActiveRun,
+    job: RecoveryJob,
+    index: number,
+    step: StepDefinition,
+    error: unknown,
+  ): Promise<void> {
+    const untouched = step.destructive && error instanceof AbortError;
+    const what =
+      untouched || !step.destructive
+        ? 'handed back; the next worker runs it again'
+        : 'handed back while it ran; the next worker puts things back';
+    await this.write(run, async (tx) => {
+      if (untouched) await store.forgetStep(tx, job.number, index);
+      await audit(tx, {
+        env: job.env,
+        job: job.number,
+        actor: 'lifeline',
+        action: 'step_interrupted',
+        detail: `${step.name}: ${what}`,
+      });
+    });
+    this.deps.log.info({ job: jobId(job.number), step: step.name }, `step interrupted by shutdown: ${what}`);
+  }
+
+  /** Records the step as failed (with the state it left, when it ran here), then fails the job. */
+  private async failStep(
+    run: ActiveRun,
+    done: Finishing,
+    index: number,
+    stepName: string,
+    reason: string,
+    state: StepContext['state'] | undefined,
+  ): Promise<void> {
+    const { job } = done.ctx;
+    await this.write(run, async (tx) => {
+      await store.finishStep(tx, job.number, index, 'failed', reason);
+      if (state) await store.saveStepState(tx, job.number, state);
+      const detail = `${stepName}: ${reason}`;
+      await audit(tx, { env: job.env, job: job.number, actor: 'lifeline', action: 'step_failed', detail });
+    });
+    await this.fail(run, done, stepName, reason);
+  }
+
+  /** The kind's failure handling, then the job fails saying what it did. */
+  private async fail(run: ActiveRun, done: Finishing, stepName: string, reason: string): Promise<void> {
+    const recovery = await this.failureHandling(run, done.ctx, stepName, 'failed');
+    await this.finish(run, done, false, `"${stepName}" failed: ${reason}${recovery ? `. ${recovery}` : ''}`);
+  }
+
+  /** A cancel took effect (`when`: before a step, or during an interrupted one): clean up, then cancel the job. */
+  private async cancelled(run: ActiveRun, done: Finishing, stepName: string, by: string, when: string): Promise<void> {
+    const { ctx } = done;
+    const cleanup = await this.failureHandling(run, ctx, stepName, 'cancelled');
+    await this.write(run, async (tx) => {
+      await store.saveStepState(tx, ctx.job.number, ctx.state);
+      await store.transition(tx, ctx.job.number, ['running'], 'cancelled', {
+        outcome: `cancelled by <@${by}> ${when}`,
+        finished: true,
+      });
+      await audit(tx, { env: ctx.job.env, job: ctx.job.number, actor: by, action: 'cancelled', detail: when });
+    });
+    const said = `Cancelled by <@${by}> ${when}; nothing after it ran.`;
+    await this.report(done, false, cleanup ? `${said} ${cleanup}` : said);
+  }
+
+  /** Runs the kind's onFailure with a signal that fires only if the lease is lost. */
+  private async failureHandling(
+    run: ActiveRun,
+    ctx: StepContext,
+    stepName: string,
+    reason: StopReason,
+  ): Promise<string | undefined> {
+    const kind = this.deps.kinds[ctx.job.kind];
+    if (!kind.onFailure) return undefined;
+    try {
+      return await kind.onFailure({ ...ctx, signal: run.leaseLost.signal }, stepName, reason);
+    } catch (err) {
+      if (run.keeper.lost) throw new store.LeaseLostError(run.keeper.lease);
+      return `putting things back failed too: ${errorText(err)}`;
+    }
+  }
+
+  private async finish(
+    run: ActiveRun,
+    done: Finishing,
+    succeeded: boolean,
+    failure: string | undefined,
+  ): Promise<void> {
+    const { ctx } = done;
+    const { headline } = this.deps.kinds[ctx.job.kind].summarise(ctx, succeeded);
+    const outcome = failure ?? headline;
+    await this.write(run, async (tx) => {
+      await store.saveStepState(tx, ctx.job.number, ctx.state);
+      await store.transition(tx, ctx.job.number, ['running'], succeeded ? 'succeeded' : 'failed', {
+        outcome,
+        finished: true,
+      });
+      await audit(tx, {
+        env: ctx.job.env,
+        job: ctx.job.number,
+        actor: 'lifeline',
+        action: succeeded ? 'succeeded' : 'failed',
+        detail: outcome,
+      });
+    });
+    await this.report(done, succeeded, failure);
+  }
+
+  /** The progress message's last update (its final state, within the once-a-second budget), then the result. */
+  private async report(done: Finishing, succeeded: boolean, failure: string | undefined): Promise<void> {
+    const { ctx, progress, startedAt } = done;
+    progress.update(undefined);
+    await progress.settle();
+    const job = await this.current(ctx.job.number);
+    const stepRecords = await store.steps(this.deps.db, job.number);
+    const summary = this.deps.kinds[job.kind].summarise(ctx, succeeded);
+    // A cancel during a step that cannot be interrupted, when it was the last one, could not stop anything.
+    const lateCancel =
+      succeeded && job.cancelRequestedBy
+        ? ` (the cancel by <@${job.cancelRequestedBy}> came during the last step, too late to stop it)`
+        : '';
+    const { headline, verified } = { ...summary, headline: `${summary.headline}${lateCancel}` };
+    try {
+      await this.deps.notifier.result(job, stepRecords, {
+        succeeded,
+        headline: failure ?? headline,
+        verified,
+        totalMs: Date.now() - startedAt.getTime(),
+        ...(succeeded && summary.incomplete ? { incomplete: true } : {}),
+      });
+    } catch (err) {
+      this.deps.log.error({ job: jobId(job.number), err: (err as Error).message }, 'job result could not be posted');
+    }
+    // The plan message is where people look first: it says how the job ended, not "approved, queued" forever.
+    await this.deps.notifier
+      .updatePlan(job, this.deps.approvers(job))
+      .catch((err: Error) =>
+        this.deps.log.warn({ job: jobId(job.number), err: err.message }, 'plan message update failed'),
+      );
+  }
+
+  /**
+   * A write fenced on the lease. While PostgreSQL does not answer it is tried again for as long as the lease lasts:
+   * a step that finished is worth recording rather than repeating (or putting back) on another worker.
+   */
+  private async write<T>(run: ActiveRun, work: (tx: DbClient) => Promise<T>): Promise<T> {
+    for (;;) {
+      if (run.keeper.lost) throw new store.LeaseLostError(run.keeper.lease);
+      try {
+        return await store.fenced(this.deps.db, run.keeper.lease, work);
+      } catch (err) {
+        if (!isTransientPgError(err)) throw err;
+        this.deps.log.warn(
+          { job: jobId(run.keeper.lease.job), err: (err as Error).message },
+          'recording the job failed; trying again while the lease lasts',
+        );
+        await sleep(WRITE_RETRY_MS);
+      }
+    }
+  }
+
+  private async current(number: number): Promise<RecoveryJob> {
+    return (await store.getJob(this.deps.db, number))!;
+  }
+
+  private env(job: RecoveryJob): EnvironmentConfig {
+    const env = this.deps.file.environments[job.env];
+    if (!env) throw new UserError('bad_command', `environment ${job.env} is no longer configured`);
+    return env;
+  }
+
+  private context(
+    job: RecoveryJob,
+    env: EnvironmentConfig,
+    signal: AbortSignal,
+    note: (detail: string) => void,
+  ): StepContext {
+    return { job, env, state: { ...job.stepState }, signal, note };
+  }
+}
+
+interface Finishing {
+  readonly ctx: StepContext;
+  readonly progress: ThrottledProgress;
+  readonly startedAt: Date;
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * Keeps a job's lease: renews it every heartbeat, and hears of a cancel on the way. The lease is lost when a renewal
+ * is refused (somebody else took the job, or it ran out) or when none succeeded for so long that it may run out on
+ * the server: a renewal sent at T extends it to at least T + lease by the server's clock, so the local clock (which
+ * runs at the server's rate, whatever its offset) stops the job at T + lease - margin, leaving the margin to stop the
+ * step's programs before another worker may take over. Transient errors are ridden out until then.
+ */
+class LeaseKeeper {
+  lost = false;
+  private validUntil: number;
+  private readonly heartbeatMs: number;
+  private readonly marginMs: number;
+  private heartbeat: ReturnType<typeof setInterval> | undefined;
+  private expiry: ReturnType<typeof setTimeout> | undefined;
+  private renewing = false;
+
+  constructor(
+    private readonly db: Db,
+    readonly lease: store.Lease,
+    private readonly leaseMs: number,
+    private readonly log: Logger,
+    private readonly events: { lost(why: string): void; cancelled(by: string): void },
+  ) {
+    this.heartbeatMs = Math.min(leaseMs / 3, HEARTBEAT_MAX_MS);
+    this.marginMs = leaseMs / 3;
+    // Taking the lease was sent before now, so this is on the safe side too.
+    this.validUntil = Date.now() + leaseMs - this.marginMs;
+  }
+
+  start(): void {
+    this.heartbeat = setInterval(() => void this.renew(), this.heartbeatMs);
+    this.heartbeat.unref();
+    this.armExpiry();
+  }
+
+  stop(): void {
+    clearInterval(this.heartbeat);
+    clearTimeout(this.expiry);
+  }
+
+  private armExpiry(): void {
+    clearTimeout(this.expiry);
+    this.expiry = setTimeout(
+      () => this.lose('no renewal got through in time'),
+      Math.max(0, this.validUntil - Date.now()),
+    );
+    this.expiry.unref();
+  }
+
+  private async renew(): Promise<void> {
+    if (this.renewing || this.lost) return;
+    this.renewing = true;
+    const sentAt = Date.now();
+    try {
+      // A renewal that hangs must not hold up the next one; the expiry timer runs regardless.
+      const renewed = await within(
+        store.renewLease(this.db, this.lease, this.leaseMs),
+        this.leaseMs - this.marginMs,
+        'renewing the lease',
+      );
+      if (this.lost) return;
+      if (!renewed) {
+        this.lose('somebody else holds it now, or it ran out');
+        return;
+      }
+      this.validUntil = sentAt + this.leaseMs - this.marginMs;
+      this.armExpiry();
+      if (renewed.cancelRequestedBy) this.events.cancelled(renewed.cancelRequestedBy);
+    } catch (err) {
+      this.log.warn(
+        { job: jobId(this.lease.job), err: errorText(err) },
+        "renewing the job's lease failed; trying again",
+      );
+    } finally {
+      this.renewing = false;
+    }
+  }
+
+  private lose(why: string): void {
+    if (this.lost) return;
+    this.lost = true;
+    this.stop();
+    this.events.lost(why);
+  }
+}
+
+/**
+ * Coalesces progress updates to at most one per PROGRESS_EVERY_MS without ever making the job wait for Slack; sends
+ * go out one after another, and settle() delivers the last state before the result is posted.
+ */
+class ThrottledProgress {
+  private last = 0;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private running: string | undefined;
+  private chain: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly send: (running: string | undefined) => Promise<void>,
+    private readonly log: Logger,
+  ) {}
+
+  update(running: string | undefined): void {
+    this.running = running;
+    if (this.timer) return;
+    this.timer = setTimeout(() => this.fire(), Math.max(0, this.last + PROGRESS_EVERY_MS - Date.now()));
+    this.timer.unref();
+  }
+
+  async settle(): Promise<void> {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+      const wait = this.last + PROGRESS_EVERY_MS - Date.now();
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+      this.fire();
+    }
+    await this.chain;
+  }
+
+  private fire(): void {
+    this.timer = undefined;
+    this.last = Date.now();
+    const running = this.running;
+    this.chain = this.chain
+      .then(() => this.send(running))
+      .catch((err: Error) => this.log.warn({ err: err.message }, 'progress update failed'));
+  }
+}
+
+export type { StepRecord };

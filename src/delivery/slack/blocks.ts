@@ -3,7 +3,7 @@
 // are escaped unless they are Mrkdwn already (a mention, a code span, a piece built with `md`). The only way to get
 // the MrkdwnText that ChatMessage and Reply carry is through here.
 import type { Block, ChatMessage } from '../../adapters/slack/client.js';
-import { codeSafe } from '../../shared/text.js';
+import { codeSafe, type Said } from '../../shared/text.js';
 
 declare const MRKDWN_TEXT: unique symbol;
 /** Text that is safe to hand to Slack as mrkdwn: it was built by this module. Reads like any string. */
@@ -109,6 +109,17 @@ function keepMentions(prose: string): string {
     .split(/(<@[UW][A-Z0-9]+>|<#[CG][A-Z0-9]+>)/)
     .map((part, i) => (i % 2 === 1 ? part : escapeText(part)))
     .join('');
+}
+
+/**
+ * A Lifeline sentence that names people (src/shared/text.ts): its text escaped whole (code spans stay code spans,
+ * a typed `<@U…>` stays text), each person a mention.
+ */
+export function saidText(sentence: Said): Mrkdwn {
+  return joinMd(
+    sentence.map((part) => (typeof part === 'string' ? trusted(escapeText(part)) : mention(part.person))),
+    '',
+  );
 }
 
 /** MrkdwnText is made only here, so a finished message's text (a reply, say) can be composed into another. */

@@ -8,6 +8,7 @@
 // The target is only ever replaced by a rename inside one transaction (swap), after the backup was restored
 // completely into a fresh database beside it. Until then the target is untouched; after it, the previous
 // database stays beside it (<target>_old_<run>), so putBack can return it, until its safety copy is in the store.
+import { formatSize } from '../shared/format.js';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { link, mkdir, open, rename, rm, stat } from 'node:fs/promises';
@@ -361,12 +362,6 @@ async function abortable<T>(signal: AbortSignal | undefined, what: string, work:
   }
 }
 
-function megabytes(bytes: number): string {
-  if (bytes < 1024 * 1024) return `${Math.max(1, Math.round(bytes / 1024))} KB`;
-  if (bytes < 1024 * 1024 * 1024) return `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
-  return `${(bytes / (1024 * 1024 * 1024)).toFixed(2)} GB`;
-}
-
 function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(1)} s`;
 }
@@ -686,7 +681,7 @@ async function checkIntegrity(ctx: Context, file: string, size: number): Promise
   const copies = `${seen.copyBlocks} COPY block${seen.copyBlocks === 1 ? '' : 's'}`;
   const own = seen.ownRestrict ? "; pg_dump's own \\restrict pair replaced by Lifeline's key" : '';
   const lines = `${seen.lines.toLocaleString('en-US')} lines`;
-  return `gzip intact, ${megabytes(seen.bytes)} of SQL (${lines}, ${copies}), no psql meta-command${own}`;
+  return `gzip intact, ${formatSize(seen.bytes)} of SQL (${lines}, ${copies}), no psql meta-command${own}`;
 }
 
 async function sha256Of(file: string, signal: AbortSignal | undefined): Promise<string> {
@@ -773,8 +768,8 @@ export async function preflight(plan: LogicalRestorePlan, state?: RestoreState):
     throw err;
   }
   const detail =
-    `${ctx.where} answers (PostgreSQL ${info.version}, ${megabytes(info.size)}; the restore needs room for a second copy). ` +
-    `Backup ${plan.backupName} ${fetched.how} (${megabytes(s.localSize ?? 0)}${s.localSha256 ? `, sha256 ${s.localSha256.slice(0, 12)}` : ''}): ${integrity}.`;
+    `${ctx.where} answers (PostgreSQL ${info.version}, ${formatSize(info.size)}; the restore needs room for a second copy). ` +
+    `Backup ${plan.backupName} ${fetched.how} (${formatSize(s.localSize ?? 0)}${s.localSha256 ? `, sha256 ${s.localSha256.slice(0, 12)}` : ''}): ${integrity}.`;
   return { state: s, detail };
 }
 
@@ -795,7 +790,7 @@ export async function safetyBackup(plan: LogicalRestorePlan, state?: RestoreStat
   checkPlan(plan);
   const s = begin(ctx, state);
   if (s.safetyCopy?.name === plan.safetyCopyName) {
-    return { state: s, detail: `Safety copy ${s.safetyCopy.name} was already taken (${megabytes(s.safetyCopy.size)}).` };
+    return { state: s, detail: `Safety copy ${s.safetyCopy.name} was already taken (${formatSize(s.safetyCopy.size)}).` };
   }
   const { old } = namesOf(ctx.target, s.runId);
   if (!s.swapped || !s.verified) {
@@ -832,7 +827,7 @@ export async function safetyBackup(plan: LogicalRestorePlan, state?: RestoreStat
     },
     detail:
       `Safety copy of the database as it was before the restore: ${taken.name} written to ${plan.store.location} ` +
-      `and read back (${megabytes(taken.size)}, sha256 ${taken.sha256.slice(0, 12)}, ` +
+      `and read back (${formatSize(taken.size)}, sha256 ${taken.sha256.slice(0, 12)}, ` +
       `${tables} table${tables === 1 ? '' : 's'}, ${rows.toLocaleString('en-US')} rows counted; ` +
       `pg_restore --list reads ${copy.checked.entries} entries) in ${seconds(Date.now() - started)}.`,
   };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { againstTarget, formatDuration, formatStepTime, formatTarget, formatUtc, formatUtcSeconds } from '../../src/domain/incidents/format.js';
+import { againstTarget, formatDuration, formatStepTime, formatTarget, formatUtc, formatUtcSeconds } from '../../src/shared/format.js';
 import { dedupKey, pages, planLadder } from '../../src/domain/incidents/ladder.js';
 import { incidentId, incidentState, parseIncidentId } from '../../src/domain/incidents/model.js';
 import { exampleFile, makeIncident, minutesAfter, T0 } from './fixtures.js';

@@ -3,7 +3,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type pg from 'pg';
 import { audit } from '../../domain/audit/store.js';
-import { formatUtc } from '../../domain/incidents/format.js';
+import { formatUtc } from '../../shared/format.js';
 
 type Queryable = Pick<pg.Pool, 'query'> | Pick<pg.PoolClient, 'query'>;
 

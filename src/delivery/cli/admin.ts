@@ -8,7 +8,7 @@ import { ConfigError, readConfig } from '../../shared/config.js';
 import { migrate } from '../../shared/db/migrate.js';
 import { createPool } from '../../shared/db/pool.js';
 import { createLogger } from '../../shared/log.js';
-import { formatUtc } from '../../domain/incidents/format.js';
+import { formatUtc } from '../../shared/format.js';
 import { within } from '../../shared/timeout.js';
 import { ADMIN_USAGE, parseAdminArgs } from './admin-args.js';
 

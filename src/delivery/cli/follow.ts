@@ -2,7 +2,7 @@
 // step as it starts and ends, and the result. The server holds each request until the job changes, so following
 // costs a request per change; it works whoever runs the job and whether or not Slack answers.
 import type { JobView } from '../api/job-view.js';
-import { formatStepTime } from '../../domain/incidents/format.js';
+import { formatStepTime } from '../../shared/format.js';
 import type { JobState } from '../../domain/recovery/model.js';
 import { ApiUnreachableError, type ApiClient } from './client.js';
 import { toTerminal } from './terminal.js';

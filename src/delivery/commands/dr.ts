@@ -9,7 +9,7 @@ import { describeJob, jobId, parseJobId, type JobParams } from '../../domain/rec
 import type { QueryRequest, QueryWhat } from '../../domain/recovery/queries.js';
 import type { RecoveryService } from '../../domain/recovery/service.js';
 import type { IssuedToken } from '../api/tokens.js';
-import { formatUtc } from '../../domain/incidents/format.js';
+import { formatUtc } from '../../shared/format.js';
 import { code, joinMd, line, md } from '../slack/blocks.js';
 import { renderAudit, renderJobs } from '../slack/recovery-replies.js';
 import { badCommand, helpText, subcommand, words } from './registry.js';

@@ -1,7 +1,7 @@
 // Block Kit for incidents: the card in emergency_channel and the notes in its thread.
 import type { ChatMessage, Block } from '../../adapters/slack/client.js';
 import type { FileConfig } from '../../shared/config.js';
-import { againstTarget, formatDuration, formatTarget, formatUtc } from '../../domain/incidents/format.js';
+import { againstTarget, formatDuration, formatTarget, formatUtc } from '../../shared/format.js';
 import { incidentId, incidentState, type Incident } from '../../domain/incidents/model.js';
 import type { ThreadNote } from '../../domain/incidents/ports.js';
 import { bold, italic, joinMd, md, mention, message, section, sections, type Mrkdwn } from './blocks.js';

@@ -1,7 +1,7 @@
 // Replies to /incident list and /incident status (seen by the sender alone).
 import type { FileConfig } from '../../shared/config.js';
 import type { Reply } from '../commands/registry.js';
-import { againstTarget, formatDuration, formatTarget, formatUtc } from '../../domain/incidents/format.js';
+import { againstTarget, formatDuration, formatTarget, formatUtc } from '../../shared/format.js';
 import { incidentId, incidentState, type Incident } from '../../domain/incidents/model.js';
 import type { IncidentDetails } from '../../domain/incidents/service.js';
 import { joinMd, line, md, mention, message, type Mrkdwn } from './blocks.js';

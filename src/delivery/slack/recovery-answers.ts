@@ -3,7 +3,7 @@
 // through the API they are answered in the response itself, in the same words.
 import type { ChatMessage, ChatPort } from '../../adapters/slack/client.js';
 import type { Reply } from '../commands/registry.js';
-import { formatDuration } from '../../domain/incidents/format.js';
+import { formatDuration } from '../../shared/format.js';
 import {
   backupCatalogue,
   environmentStatus,

@@ -1,3 +1,4 @@
+import { formatUtcSeconds } from '../../shared/format.js';
 import type { ChatMessage, ChatPort } from '../../adapters/slack/client.js';
 import { TransientError } from '../../shared/errors.js';
 import type { RecoveryNotifier } from '../../domain/recovery/ports.js';
@@ -18,8 +19,7 @@ export function createSlackRecoveryNotifier(chat: ChatPort, outbox: RecoveryOutb
     try {
       await chat.post(channel, message, threadTs);
     } catch (err) {
-      const at = new Date().toISOString().slice(0, 19).replace('T', ' ');
-      const late = md`_(posted late: Slack was unreachable at ${at} UTC)_\n${sectionText(message)}`;
+      const late = md`_(posted late: Slack was unreachable at ${formatUtcSeconds(new Date())})_\n${sectionText(message)}`;
       await outbox.keepText(late.text, channel);
       throw err;
     }

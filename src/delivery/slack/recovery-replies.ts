@@ -3,7 +3,7 @@ import type { Block, ChatMessage } from '../../adapters/slack/client.js';
 import type { LogEvent } from '../../adapters/aws/aws.js';
 import type { AuditEntry } from '../../domain/audit/store.js';
 import type { Reply } from '../commands/registry.js';
-import { formatDuration, formatStepTime, formatUtc, formatUtcSeconds } from '../../domain/incidents/format.js';
+import { formatDuration, formatSize, formatStepTime, formatUtc, formatUtcSeconds } from '../../shared/format.js';
 import { describeJob, jobId, type RecoveryJob, type StepRecord } from '../../domain/recovery/model.js';
 import type { JobSummary } from '../../domain/recovery/ports.js';
 import type { DrillRecord } from '../../domain/backups/catalogue.js';
@@ -172,12 +172,6 @@ export function renderAudit(entries: readonly AuditEntry[], env: string | undefi
   return message(joinMd([md`*Audit trail${of}*, newest first:`, ...lines], '\n'));
 }
 
-function size(bytes: number): string {
-  if (bytes >= 1 << 30) return `${(bytes / (1 << 30)).toFixed(1)} GB`;
-  if (bytes >= 1 << 20) return `${(bytes / (1 << 20)).toFixed(1)} MB`;
-  return `${(bytes / 1024).toFixed(1)} KB`;
-}
-
 /** "passed", or "passed, 2 checks skipped (…)": a pass with a skipped check is not a full pass. */
 function drillVerdict(drill: DrillRecord): Mrkdwn {
   if (!drill.passed) return bold('failed');
@@ -198,7 +192,7 @@ export function renderBackupListing(listing: BackupListing): Reply {
     const future = b.inFuture ? md` ${italic('(time in the future, never latest)')}` : md``;
     const verdict = b.withinRpo ? md`inside RPO` : bold('outside RPO');
     const when = b.inFuture ? md`` : md`, ${age} old, ${verdict}`;
-    lines.push(md`• ${code(b.name)} ${formatUtc(b.takenAt)}, ${size(b.size)}${when}${safety}${future}`);
+    lines.push(md`• ${code(b.name)} ${formatUtc(b.takenAt)}, ${formatSize(b.size)}${when}${safety}${future}`);
   }
   if (listing.snapshots) {
     lines.push(md`*RDS snapshots*`);
@@ -234,7 +228,7 @@ export function renderBackupCatalogue(c: BackupCatalogue): Reply {
     const safety = b.safetyCopy ? md` ${italic('(safety copy)')}` : md``;
     const future = b.inFuture ? md` ${italic('(time in the future, never latest)')}` : md``;
     const rpoNote = b.withinRpo || b.inFuture ? '' : ', outside RPO';
-    lines.push(md`• ${code(b.name)} ${age}, ${size(b.size)}, ${checksum}${drilled}${rpoNote}${safety}${future}`);
+    lines.push(md`• ${code(b.name)} ${age}, ${formatSize(b.size)}, ${checksum}${drilled}${rpoNote}${safety}${future}`);
   }
   return message(joinMd(lines, '\n'));
 }

@@ -1,7 +1,7 @@
 // The RPO watch (contract section 7): at least once a minute, every env's newest backup against its rpo_minutes.
 // Overdue (an empty store counts) opens the env's `rpo` alert; a fresh backup clears it.
 import type { FileConfig } from '../../shared/config.js';
-import { formatDuration, formatUtc } from '../incidents/format.js';
+import { formatDuration, formatUtc } from '../../shared/format.js';
 import { code, line, md } from '../../delivery/slack/blocks.js';
 import type { Logger } from '../../shared/log.js';
 import type { AlertDesk } from './alerts.js';

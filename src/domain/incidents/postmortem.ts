@@ -1,5 +1,5 @@
 import type { FileConfig } from '../../shared/config.js';
-import { againstTarget, formatDuration, formatTarget, formatUtcSeconds } from './format.js';
+import { againstTarget, formatDuration, formatTarget, formatUtcSeconds } from '../../shared/format.js';
 import { incidentId } from './model.js';
 import type { IncidentDetails } from './service.js';
 

@@ -15,7 +15,7 @@ import type { EnvironmentConfig, FileConfig } from '../../shared/config.js';
 import { audit } from '../audit/store.js';
 import type { Db, DbClient } from '../../shared/db/pool.js';
 import { UserError } from '../../shared/errors.js';
-import { formatDuration } from '../incidents/format.js';
+import { formatDuration } from '../../shared/format.js';
 import type { Logger } from '../../shared/log.js';
 import { within } from '../../shared/timeout.js';
 import type { KindDefinition, NothingToChange, StepContext, StepDefinition, StopReason } from './kind.js';

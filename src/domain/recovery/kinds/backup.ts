@@ -19,10 +19,9 @@ import {
 import type { EnvironmentConfig } from '../../../shared/config.js';
 import type { Db } from '../../../shared/db/pool.js';
 import { PermanentError } from '../../../shared/errors.js';
-import { formatDuration } from '../../incidents/format.js';
+import { formatDuration, formatSize } from '../../../shared/format.js';
 import type { Logger } from '../../../shared/log.js';
 import type { KindDefinition, StepContext, StepDefinition } from '../kind.js';
-import { formatSize } from '../format.js';
 import { databaseLabel } from './restore.js';
 
 export interface BackupKindDeps {

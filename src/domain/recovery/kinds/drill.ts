@@ -12,11 +12,11 @@ import { latestBackup, parseBackupName, safetyCopyFileName } from '../../backups
 import type { BackupStore } from '../../../adapters/backup-store/store.js';
 import type { Db } from '../../../shared/db/pool.js';
 import { PermanentError, UserError } from '../../../shared/errors.js';
-import { againstTarget, formatDuration, formatUtc } from '../../incidents/format.js';
+import { againstTarget, formatDuration, formatSize, formatUtc } from '../../../shared/format.js';
 import { sizedDeadline, type KindDefinition, type StepContext, type StepDefinition } from '../kind.js';
 import * as engine from '../../../pgtools/logical-restore.js';
 import { connectClient, parsePostgresUrl, throwIfAborted, withDatabase } from '../../../pgtools/pg-tools.js';
-import { formatSize, verifyQueries } from '../format.js';
+import { verifyQueries } from '../format.js';
 
 export interface DrillKindDeps {
   readonly db: Db;

@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { EcsPort, EcsService, LogsPort } from '../../../adapters/aws/aws.js';
 import type { EnvironmentConfig } from '../../../shared/config.js';
 import { TransientError, UserError } from '../../../shared/errors.js';
-import { formatDuration } from '../../incidents/format.js';
+import { formatDuration } from '../../../shared/format.js';
 import type { KindDefinition, StepContext } from '../kind.js';
 import { codeSpan } from '../../../shared/text.js';
 

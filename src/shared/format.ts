@@ -1,4 +1,5 @@
-// Human-readable times for cards, replies and post-mortems. Always UTC: responders may be anywhere.
+// Human-readable times and sizes for every message Lifeline writes, one way each. Always UTC: responders may be
+// anywhere.
 
 export function formatDuration(ms: number): string {
   const totalSeconds = Math.max(0, Math.round(ms / 1000));
@@ -46,4 +47,12 @@ export function formatUtc(date: Date): string {
 
 export function formatUtcSeconds(date: Date): string {
   return `${date.toISOString().slice(0, 19).replace('T', ' ')} UTC`;
+}
+
+/** 688.0 MB, 1.2 GB: for messages. */
+export function formatSize(bytes: number): string {
+  if (bytes >= 1 << 30) return `${(bytes / (1 << 30)).toFixed(1)} GB`;
+  if (bytes >= 1 << 20) return `${(bytes / (1 << 20)).toFixed(1)} MB`;
+  if (bytes >= 1 << 10) return `${(bytes / (1 << 10)).toFixed(1)} KB`;
+  return `${bytes} B`;
 }

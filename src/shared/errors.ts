@@ -1,16 +1,21 @@
 import { randomBytes } from 'node:crypto';
+import { plainSaid, type Said } from './text.js';
 
 /**
  * A mistake or refusal the user can fix: shown to them alone, never retried, never logged as a failure.
- * `usage` is appended to the reply so the user sees the correct form right away.
+ * `usage` is appended to the reply so the user sees the correct form right away. A refusal that names people is a
+ * `Said`: `said` keeps them as people for the renderers, `message` is its plain text.
  */
 export class UserError extends Error {
+  readonly said: Said;
+
   constructor(
     readonly code: UserErrorCode,
-    message: string,
+    message: string | Said,
     readonly usage?: string,
   ) {
-    super(message);
+    super(typeof message === 'string' ? message : plainSaid(message));
+    this.said = typeof message === 'string' ? [message] : message;
     this.name = 'UserError';
   }
 }

@@ -5,7 +5,7 @@ import { newErrorId, UserError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
 import type { Metrics } from '../../shared/metrics.js';
 import { claimRequest } from '../requests.js';
-import { channelLink, joinMd, lifelineText, line, md, type Mrkdwn } from '../slack/blocks.js';
+import { channelLink, joinMd, lifelineText, line, md, saidText, type Mrkdwn } from '../slack/blocks.js';
 import { helpText, prepare, runPrepared } from './registry.js';
 import type { CommandContext, Effect, Prepared, Reply, SlashCommand } from './registry.js';
 
@@ -98,7 +98,7 @@ function refusal(
   deps: Pick<DispatchDeps, 'log' | 'metrics' | 'redact'>,
   about: { command: string; user: string; channel: string },
   err: UserError,
-  shown: Mrkdwn = lifelineText(deps.redact(err.message)),
+  shown: Mrkdwn = refusalText(err, deps.redact),
 ): Reply {
   deps.metrics.commandsRefused.inc({ command: about.command, code: err.code });
   deps.log.info({ ...about, code: err.code, reason: err.message }, 'request refused');
@@ -106,4 +106,9 @@ function refusal(
     ...line(err.usage ? md`:warning: ${shown}\n${deps.redact(err.usage)}` : md`:warning: ${shown}`),
     failure: { kind: 'refused', code: err.code },
   };
+}
+
+function refusalText(err: UserError, redact: (text: string) => string): Mrkdwn {
+  const parts = err.said.map((part) => (typeof part === 'string' ? redact(part) : part));
+  return parts.every((part) => typeof part === 'string') ? lifelineText(parts.join('')) : saidText(parts);
 }

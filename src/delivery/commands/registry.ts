@@ -141,7 +141,7 @@ export async function execute(command: SlashCommand, text: string, ctx: CommandC
 }
 
 function withUsage(err: UserError, usage: string): UserError {
-  return new UserError(err.code, err.message, usage);
+  return new UserError(err.code, err.said, usage);
 }
 
 // ---- small parsing helpers shared by the commands ---------------------------------------------------------------

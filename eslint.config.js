@@ -15,6 +15,8 @@ export default tseslint.config(
   // The sandbox's and the CLI's settings are their own (not Lifeline's), each read in one place as src/shared/config.ts reads
   // Lifeline's.
   { files: ['src/shared/config.ts', 'src/sandbox/settings.ts', 'src/delivery/cli/settings.ts', 'test/**', 'bench/**'], rules: { 'no-restricted-properties': 'off' } },
+  // Tool configs that their tools load as CommonJS.
+  { files: ['**/*.cjs'], languageOptions: { sourceType: 'commonjs', globals: { module: 'writable', require: 'readonly' } } },
   // The sandbox's page script runs in the browser.
   {
     files: ['src/sandbox/web/**/*.js'],

@@ -43,7 +43,7 @@ const GB = SIZE_MB / 1024;
 /** Generation, one plain dump, RUNS restores of each kind and as many preflights, with room. */
 export const timeLimitMs = Math.round((4 + (6 + 3 * RUNS) * Math.max(GB, 0.05)) * 60_000);
 const TOOL_LIMIT_MS = Math.round((2 + 6 * GB) * 60_000);
-/** What Lifeline's restore sessions get (RESTORE_SERVER_OPTIONS in pgtools/restore-fresh.ts); the baseline gets it too. */
+/** What Lifeline's restore sessions get (RESTORE_SERVER_OPTIONS, pgtools/restore-fresh.ts); the baseline too. */
 const SERVER_OPTIONS = '-c synchronous_commit=off';
 const PREFIX = 'benchplain';
 

@@ -5,7 +5,7 @@ import { withDatabase, type PgConnection } from '../shared/db/connection.js';
 import { quoteIdent } from '../shared/db/sql.js';
 import { connectClient, sqlState } from './client.js';
 
-export const MAINTENANCE_QUERY_TIMEOUT_MS = 10 * 60_000;
+const MAINTENANCE_QUERY_TIMEOUT_MS = 10 * 60_000;
 
 export interface Maintenance {
   readonly client: pg.Client;
@@ -18,7 +18,7 @@ export interface Maintenance {
  * A connection to the `postgres` database (or template1 where there is none) of `target`'s server, never to `target`
  * itself: a database cannot be renamed by a session connected to it.
  */
-export async function openMaintenance(target: PgConnection): Promise<Maintenance> {
+async function openMaintenance(target: PgConnection): Promise<Maintenance> {
   const preferred = target.database === 'postgres' ? 'template1' : 'postgres';
   const connect = (database: string): Promise<pg.Client> =>
     connectClient(withDatabase(target, database), { queryTimeoutMs: MAINTENANCE_QUERY_TIMEOUT_MS });

@@ -17,7 +17,7 @@ export const inflating = (file: string): [Readable, Transform] => [
   createGunzip({ chunkSize: INFLATE_CHUNK_BYTES }),
 ];
 
-export type Meter = Transform & { readonly bytes: () => number; readonly sha256: () => string };
+type Meter = Transform & { readonly bytes: () => number; readonly sha256: () => string };
 
 /** Counts and hashes what flows through; with `untilExit`, the stream ends only once that promise resolves and
  * fails if it rejects, so a consumer (a store's atomic write) never commits the output of a program that failed. */

@@ -170,7 +170,7 @@ function stderrTail(child: ChildProcess): () => string {
 }
 
 /** Signals the child's whole process group: `kill` asks, and insists after a grace period. */
-function groupKiller(child: ChildProcess): { kill(): void; exited(): void } {
+function groupKiller(child: ChildProcess): { kill(): void; exited(sig: NodeJS.Signals | null): void } {
   let exited = false;
   let killTimer: NodeJS.Timeout | undefined;
   const signalGroup = (sig: NodeJS.Signals): void => {
@@ -192,9 +192,16 @@ function groupKiller(child: ChildProcess): { kill(): void; exited(): void } {
       killTimer = setTimeout(() => signalGroup('SIGKILL'), KILL_GRACE_MS);
       killTimer.unref();
     },
-    exited: () => {
+    exited: (sig) => {
       exited = true;
       if (killTimer) clearTimeout(killTimer);
+      // pg_restore's workers may outlive a killed leader for a moment; make sure none is left behind.
+      if (sig === null || child.pid === undefined) return;
+      try {
+        process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        // the group is empty
+      }
     },
   };
 }
@@ -224,16 +231,8 @@ export function runTool(tool: PgTool, args: readonly string[], options: RunToolO
       spawnError = err;
     });
     child.on('close', (code, sig) => {
-      group.exited();
+      group.exited(sig);
       signal?.removeEventListener('abort', onAbort);
-      // pg_restore's workers may outlive a killed leader for a moment; make sure none is left behind.
-      if (sig !== null && child.pid !== undefined) {
-        try {
-          process.kill(-child.pid, 'SIGKILL');
-        } catch {
-          // the group is empty
-        }
-      }
       if (aborted) reject(new AbortError(`${tool} was cancelled`));
       else if (spawnError) reject(startFailure(tool, spawnError, scrub));
       else if (code === 0) resolve();

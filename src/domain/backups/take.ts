@@ -71,6 +71,17 @@ export async function takeBackup(url: string, store: BackupStore, name: string, 
   return takeBackupOf(conn, scrub, store, name, options);
 }
 
+async function connectForBackup(conn: PgConnection, scrub: (text: string) => string): Promise<pg.Client> {
+  try {
+    return await connectClient(conn, { applicationName: 'lifeline-backup' });
+  } catch (err) {
+    const message = `cannot connect to ${describeConnection(conn)}: ${scrub(messageOf(err))}`;
+    // The server answered (no such database, a wrong password): trying again will not help.
+    if (sqlState(err) !== undefined && !isTransientPgError(err)) throw new PermanentError(message);
+    throw new Error(message, { cause: err });
+  }
+}
+
 /** takeBackup of a connection already taken apart (the database a restore set aside, say). */
 export async function takeBackupOf(
   conn: PgConnection,
@@ -82,15 +93,7 @@ export async function takeBackupOf(
   throwIfAborted(options.signal, 'the backup');
   const pending = pendingName(name, randomBytes(4).toString('hex'));
   const started = Date.now();
-  let client: pg.Client;
-  try {
-    client = await connectClient(conn, { applicationName: 'lifeline-backup' });
-  } catch (err) {
-    const message = `cannot connect to ${describeConnection(conn)}: ${scrub(messageOf(err))}`;
-    // The server answered (no such database, a wrong password): trying again will not help.
-    if (sqlState(err) !== undefined && !isTransientPgError(err)) throw new PermanentError(message);
-    throw new Error(message, { cause: err });
-  }
+  const client = await connectForBackup(conn, scrub);
   try {
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     // One core for the counts: parallel scans would take CPU from pg_dump, which is what the backup waits on.

@@ -1,9 +1,39 @@
 // cleanup: the run's leftovers go, but the previous database only once the way back no longer needs it.
 import { rm, stat } from 'node:fs/promises';
 import { quoteIdent } from '../../../shared/db/sql.js';
-import { allowConnections, existing } from '../../../pgtools/maintenance.js';
+import { allowConnections, existing, type Maintenance } from '../../../pgtools/maintenance.js';
 import { begin, contextOf, dropOwn, guarded, localDirOf, namesOf, withServer } from './plan.js';
-import type { LogicalRestorePlan, RestoreState, StepOutcome } from './plan.js';
+import type { Context, LogicalRestorePlan, RestoreState, RunState, StepOutcome } from './plan.js';
+
+/** The run's databases that are left over, dropped or (the previous one, while still needed) kept; said in `said`. */
+async function dropLeftovers(
+  ctx: Context,
+  m: Maintenance,
+  s: RunState,
+  said: { readonly done: string[]; readonly kept: string[] },
+): Promise<void> {
+  const { fresh, old, failed } = namesOf(ctx.target, s.runId);
+  const found = await existing(m.client, [ctx.target, fresh, old, failed]);
+  // A swap of an older Lifeline, cut short, may have left the target closed to connections.
+  if (found.has(ctx.target)) await allowConnections(m, ctx.target).catch(() => undefined);
+  for (const name of [fresh, failed]) {
+    if (!found.has(name)) continue;
+    await dropOwn(ctx, m, name, s.runId);
+    said.done.push(`dropped ${quoteIdent(name)}`);
+  }
+  if (!found.has(old)) return;
+  if (!(s.swapped && s.verified)) {
+    said.kept.push(`kept ${quoteIdent(old)} (the restore was not verified: put it back or drop it by hand)`);
+  } else if (s.safetyCopy === undefined) {
+    said.kept.push(
+      `kept the previous database ${quoteIdent(old)} ` +
+        '(it has no safety copy in the store yet: copy it, then drop it by hand)',
+    );
+  } else {
+    await dropOwn(ctx, m, old, s.runId);
+    said.done.push(`dropped the previous database ${quoteIdent(old)} (its copy is ${s.safetyCopy.name})`);
+  }
+}
 
 /**
  * Drops this run's leftovers: the fresh database if it never got swapped in, a failed one putBack could not drop,
@@ -13,7 +43,6 @@ import type { LogicalRestorePlan, RestoreState, StepOutcome } from './plan.js';
 export async function cleanup(plan: LogicalRestorePlan, state?: RestoreState): Promise<StepOutcome> {
   const ctx = contextOf(plan);
   const s = begin(ctx, state);
-  const { fresh, old, failed } = namesOf(ctx.target, s.runId);
   const done: string[] = [];
   const kept: string[] = [];
 
@@ -27,30 +56,7 @@ export async function cleanup(plan: LogicalRestorePlan, state?: RestoreState): P
     done.push('removed the local files');
   }
 
-  await guarded(ctx, 'cleanup', () =>
-    withServer(ctx, async (m) => {
-      const found = await existing(m.client, [ctx.target, fresh, old, failed]);
-      // A swap of an older Lifeline, cut short, may have left the target closed to connections.
-      if (found.has(ctx.target)) await allowConnections(m, ctx.target).catch(() => undefined);
-      for (const name of [fresh, failed]) {
-        if (!found.has(name)) continue;
-        await dropOwn(ctx, m, name, s.runId);
-        done.push(`dropped ${quoteIdent(name)}`);
-      }
-      if (!found.has(old)) return;
-      if (!(s.swapped && s.verified)) {
-        kept.push(`kept ${quoteIdent(old)} (the restore was not verified: put it back or drop it by hand)`);
-      } else if (s.safetyCopy === undefined) {
-        kept.push(
-          `kept the previous database ${quoteIdent(old)} ` +
-            '(it has no safety copy in the store yet: copy it, then drop it by hand)',
-        );
-      } else {
-        await dropOwn(ctx, m, old, s.runId);
-        done.push(`dropped the previous database ${quoteIdent(old)} (its copy is ${s.safetyCopy.name})`);
-      }
-    }),
-  );
+  await guarded(ctx, 'cleanup', () => withServer(ctx, (m) => dropLeftovers(ctx, m, s, { done, kept })));
   const all = [...done, ...kept];
   return {
     state: { ...s, cleanedUp: true },

@@ -4,7 +4,7 @@
 // alternating (baseline, guarded, guarded, baseline, ...), each after a CHECKPOINT:
 // - baseline: CREATE DATABASE, then `gunzip -c <file> | psql --no-psqlrc --quiet --set=ON_ERROR_STOP=1` (two child
 //   processes piped directly, no shell), with the same server settings Lifeline's restore sessions use;
-// - guarded: Lifeline's restore step itself (the built engine, dist/pgtools/logical-restore.js): restoreIntoFresh
+// - guarded: Lifeline's restore step itself (the built engine, dist/domain/recovery/logical-restore/): restoreIntoFresh
 //   after its preflight, i.e. CREATE DATABASE beside the source, then the backup inflated in-process, every line
 //   classified on its way, into psql restricted under Lifeline's own key.
 // Target: the mean guarded restore at most 5% longer than the mean baseline, both measured in this run; a missing
@@ -43,7 +43,7 @@ const GB = SIZE_MB / 1024;
 /** Generation, one plain dump, RUNS restores of each kind and as many preflights, with room. */
 export const timeLimitMs = Math.round((4 + (6 + 3 * RUNS) * Math.max(GB, 0.05)) * 60_000);
 const TOOL_LIMIT_MS = Math.round((2 + 6 * GB) * 60_000);
-/** What Lifeline's restore sessions get (RESTORE_SERVER_OPTIONS in logical-restore.ts); the baseline gets it too. */
+/** What Lifeline's restore sessions get (RESTORE_SERVER_OPTIONS, pgtools/restore-fresh.ts); the baseline too. */
 const SERVER_OPTIONS = '-c synchronous_commit=off';
 const PREFIX = 'benchplain';
 
@@ -53,7 +53,7 @@ const tempFolder = (label) => newTempFolder(label, { alive });
 
 /** Lifeline's engine and file store, as built (`npm run bench` builds first). */
 async function lifeline() {
-  const engine = await import(new URL('../dist/pgtools/logical-restore.js', import.meta.url).href);
+  const engine = await import(new URL('../dist/domain/recovery/logical-restore/index.js', import.meta.url).href);
   const { createFileStore } = await import(new URL('../dist/adapters/backup-store/file-store.js', import.meta.url).href);
   return { engine, createFileStore };
 }

@@ -13,7 +13,7 @@
 //    A backslash line outside COPY data is never passed on: its bytes are held back until the line ends (at most
 //    HEAD_MAX bytes; a longer one cannot be pg_dump's and is refused at once), then dropped or refused.
 // 2. psql runs in restricted mode under Lifeline's own random key, written before the first byte of the backup; the
-//    dump's own pair is dropped and nothing ever writes \unrestrict (see restorePlain). A line classifier cannot lex
+//    dump's own pair is dropped and nothing ever writes \unrestrict (see restorePlainSql). A line classifier cannot lex
 //    SQL, and this is what covers what it cannot see: a backslash after SQL on the same line (`SELECT 1; \! id`), after
 //    a comment or a byte-order mark, or on a line the classifier took for COPY data while psql did not (a `COPY ...
 //    FROM stdin;` line inside a dollar-quoted string). Restricted psql refuses those, and ON_ERROR_STOP ends the run.

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { parseBackupName, sortNewestFirst } from '../domain/backups/names.js';
 import { createFileStore } from '../adapters/backup-store/file-store.js';
-import { quoteIdent } from '../pgtools/pg-tools.js';
+import { maskedUrl, urlWithDatabase } from '../shared/db/connection.js';
+import { quoteIdent } from '../shared/db/sql.js';
 import { SetupError } from './errors.js';
 
 const MARKER_TABLE = 'about_this_database';
@@ -17,23 +18,6 @@ const MARKER_NOTE = 'Made by the Lifeline sandbox (npm run sandbox), which drops
 const FOLDER_MARKER = '.lifeline-sandbox';
 
 export const SAMPLE_ROWS = { users: 2_000, orders: 5_000 } as const;
-
-export function databaseUrl(adminUrl: string, name: string): string {
-  const url = new URL(adminUrl);
-  url.pathname = `/${encodeURIComponent(name)}`;
-  return url.toString();
-}
-
-/** The URL with its password hidden, for messages. */
-export function shownUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password !== '') parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return '(an unparsable URL)';
-  }
-}
 
 async function withClient<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
@@ -52,12 +36,12 @@ export async function checkServer(adminUrl: string): Promise<void> {
   try {
     await withClient(adminUrl, (c) => c.query('SELECT 1'));
   } catch (err) {
-    throw new SetupError(`PostgreSQL did not answer at ${shownUrl(adminUrl)}: ${(err as Error).message} (set SANDBOX_DATABASE_URL)`);
+    throw new SetupError(`PostgreSQL did not answer at ${maskedUrl(adminUrl)}: ${(err as Error).message} (set SANDBOX_DATABASE_URL)`);
   }
 }
 
 async function holdsMarker(adminUrl: string, name: string): Promise<boolean> {
-  return withClient(databaseUrl(adminUrl, name), async (c) => {
+  return withClient(urlWithDatabase(adminUrl, name), async (c) => {
     const { rows } = await c.query<{ found: boolean }>('SELECT to_regclass($1) IS NOT NULL AS found', [`public.${MARKER_TABLE}`]);
     return rows[0]?.found === true;
   }).catch(() => false);
@@ -97,7 +81,7 @@ export async function createSandboxDatabase(adminUrl: string, name: string): Pro
     throw new SetupError(`database ${name} already exists and was not made by the sandbox; choose another name (SANDBOX_STATE_DB, SANDBOX_APP_DB)`);
   }
   await withClient(adminUrl, (c) => c.query(`CREATE DATABASE ${quoteIdent(name)}`));
-  await withClient(databaseUrl(adminUrl, name), async (c) => {
+  await withClient(urlWithDatabase(adminUrl, name), async (c) => {
     await c.query(`CREATE TABLE ${MARKER_TABLE} (note text NOT NULL)`);
     await c.query(`INSERT INTO ${MARKER_TABLE} VALUES ($1)`, [MARKER_NOTE]);
   });

@@ -17,7 +17,6 @@ import { SYSTEM_ACTOR } from '../domain/incidents/model.js';
 import {
   checkServer,
   createSandboxDatabase,
-  databaseUrl,
   dropSandboxDatabase,
   fillSampleDatabase,
   listBackups,
@@ -25,9 +24,9 @@ import {
   removeBackups,
   sampleStats,
   SAMPLE_ROWS,
-  shownUrl,
   type SampleStats,
 } from './databases.js';
+import { maskedUrl, urlWithDatabase } from '../shared/db/connection.js';
 import { SetupError } from './errors.js';
 import { runFirstBackup } from './first-backup.js';
 import { LifelineChild } from './lifeline-child.js';
@@ -72,14 +71,14 @@ export async function startSandbox(settings: SandboxSettings, hooks: SandboxHook
 
 async function start(settings: SandboxSettings, hooks: SandboxHooks, undo: (() => Promise<unknown>)[], stop: () => Promise<void>): Promise<RunningSandbox> {
   const { say } = hooks;
-  const stateUrl = databaseUrl(settings.adminUrl, settings.stateDb);
-  const appUrl = databaseUrl(settings.adminUrl, settings.appDb);
+  const stateUrl = urlWithDatabase(settings.adminUrl, settings.stateDb);
+  const appUrl = urlWithDatabase(settings.adminUrl, settings.appDb);
   // Everything that can be wrong with the machine, before anything is created.
   await assertPortFree(settings.host, settings.port);
   await checkServer(settings.adminUrl);
   await withRedis(settings.redisUrl, (r) => r.ping());
 
-  say(`sandbox: creating databases ${settings.stateDb} (Lifeline's state) and ${settings.appDb} (the sample shop) on ${shownUrl(settings.adminUrl)}`);
+  say(`sandbox: creating databases ${settings.stateDb} (Lifeline's state) and ${settings.appDb} (the sample shop) on ${maskedUrl(settings.adminUrl)}`);
   if (settings.dropOnExit) {
     undo.push(async () => {
       for (const name of [settings.stateDb, settings.appDb]) {
@@ -241,7 +240,7 @@ async function withRedis<T>(url: string, work: (redis: Redis) => Promise<T>): Pr
   redis.on('error', () => undefined);
   try {
     await redis.connect().catch((err: Error) => {
-      throw new SetupError(`Redis did not answer at ${shownUrl(url)}: ${err.message} (set REDIS_URL)`);
+      throw new SetupError(`Redis did not answer at ${maskedUrl(url)}: ${err.message} (set REDIS_URL)`);
     });
     return await work(redis);
   } finally {

@@ -10,7 +10,14 @@ import { pathToFileURL } from 'node:url';
 import pg from 'pg';
 import { afterAll, expect, test } from 'vitest';
 import { createFileStore } from '../../src/adapters/backup-store/file-store.js';
-import { cleanup, dumpToStore, namesOf, preflight, restoreIntoFresh, type LogicalRestorePlan } from '../../src/pgtools/logical-restore.js';
+import {
+  cleanup,
+  namesOf,
+  preflight,
+  restoreIntoFresh,
+  type LogicalRestorePlan,
+} from '../../src/domain/recovery/logical-restore/index.js';
+import { dumpToStore } from '../../src/pgtools/dump.js';
 
 const ADMIN_URL = process.env.LIFELINE_TEST_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const ROWS = Number(process.env.LIFELINE_RESTORE_BENCH_ROWS ?? 1_500_000);

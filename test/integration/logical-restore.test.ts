@@ -24,25 +24,25 @@ import {
 import type { BackupStore } from '../../src/adapters/backup-store/store.js';
 import { TransientError } from '../../src/shared/errors.js';
 import {
-  AbortError,
   analyzeTarget,
   cleanup,
-  dumpToStore,
   namesOf,
   preflight,
   putBack,
   restoreIntoFresh,
-  RestoreFailedError,
   safetyBackup,
   swap,
   verify,
   verifyDatabase,
-  VerifyFailedError,
   type LogicalRestorePlan,
   type RestoreState,
   type StepOutcome,
-} from '../../src/pgtools/logical-restore.js';
-import { parsePostgresUrl, toolConnectionArgs, toolEnv } from '../../src/pgtools/pg-tools.js';
+} from '../../src/domain/recovery/logical-restore/index.js';
+import { parsePostgresUrl } from '../../src/shared/db/connection.js';
+import { dumpToStore } from '../../src/pgtools/dump.js';
+import { AbortError, RestoreFailedError } from '../../src/pgtools/errors.js';
+import { toolConnectionArgs, toolEnv } from '../../src/pgtools/process.js';
+import { VerifyFailedError } from '../../src/pgtools/verify.js';
 import { withClient } from '../support/recovery.js';
 
 const ADMIN_URL = process.env.LIFELINE_TEST_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';

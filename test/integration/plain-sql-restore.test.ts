@@ -29,11 +29,11 @@ import {
   cleanup,
   preflight,
   restoreIntoFresh,
-  RestoreFailedError,
   type LogicalRestorePlan,
   type RestoreState,
-} from '../../src/pgtools/logical-restore.js';
-import type { PgToolOptions } from '../../src/pgtools/pg-tools.js';
+} from '../../src/domain/recovery/logical-restore/index.js';
+import { RestoreFailedError } from '../../src/pgtools/errors.js';
+import type { PgToolOptions } from '../../src/pgtools/process.js';
 import { withClient } from '../support/recovery.js';
 
 const ADMIN_URL = process.env.LIFELINE_TEST_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';

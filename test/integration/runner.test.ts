@@ -20,7 +20,7 @@ import { createRecoveryQueue, recoveryTriggers, type RecoveryJobData } from '../
 import { createLogger } from '../../src/shared/log.js';
 import type { KindDefinition, StepDefinition, StopReason } from '../../src/domain/recovery/kind.js';
 import { restoreKind } from '../../src/domain/recovery/kinds/restore.js';
-import { AbortError } from '../../src/pgtools/pg-tools.js';
+import { AbortError } from '../../src/pgtools/errors.js';
 import { RecoveryRunner } from '../../src/domain/recovery/runner.js';
 import { RecoveryService } from '../../src/domain/recovery/service.js';
 import * as store from '../../src/domain/recovery/store.js';

@@ -9,8 +9,8 @@ import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, test, vi } from 'vitest';
 import { createFileStore } from '../../src/adapters/backup-store/file-store.js';
 import { safetyCopyFileName } from '../../src/domain/backups/names.js';
+import { AbortError } from '../../src/pgtools/errors.js';
 import {
-  AbortError,
   cleanup,
   namesOf,
   preflight,
@@ -18,7 +18,7 @@ import {
   swap,
   type LogicalRestorePlan,
   type RestoreState,
-} from '../../src/pgtools/logical-restore.js';
+} from '../../src/domain/recovery/logical-restore/index.js';
 import { backupName, createAppDatabase, dumpCustom, withClient, type AppDatabase } from '../support/recovery.js';
 import { waitUntil } from '../support/wait.js';
 

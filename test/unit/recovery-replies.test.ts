@@ -4,7 +4,7 @@
 import { describe, expect, test } from 'vitest';
 import type { ChatMessage } from '../../src/adapters/slack/client.js';
 import type { LogEvent } from '../../src/adapters/aws/aws.js';
-import { verifiedLine } from '../../src/pgtools/logical-restore.js';
+import { verifiedLine } from '../../src/pgtools/verify.js';
 import type { RecoveryJob, StepRecord } from '../../src/domain/recovery/model.js';
 import type { JobSummary } from '../../src/domain/recovery/ports.js';
 import { approversOf } from '../../src/domain/recovery/service.js';

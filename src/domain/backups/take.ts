@@ -5,26 +5,17 @@
 //
 // The dump is written under a pending name (names.ts) that no listing, `latest` or retention ever takes for a backup;
 // it gets its backup name only once it was read back and checked, and its sidecar only after that.
-import { createHash, randomBytes } from 'node:crypto';
-import { Readable, Writable } from 'node:stream';
+import { randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
+import { connectionOf, describeConnection, type PgConnection } from '../../shared/db/connection.js';
 import { PermanentError } from '../../shared/errors.js';
-import {
-  connectClient,
-  countListEntries,
-  describeConnection,
-  isTransientPgError,
-  parsePostgresUrl,
-  runTool,
-  scrubberFor,
-  sqlState,
-  throwIfAborted,
-  ToolFailedError,
-  type PgConnection,
-  type PgToolOptions,
-} from '../../pgtools/pg-tools.js';
-import { dumpDatabase } from '../../pgtools/logical-restore.js';
+import { connectClient, isTransientPgError, sqlState } from '../../pgtools/client.js';
+import { dumpDatabase } from '../../pgtools/dump.js';
+import { messageOf, throwIfAborted } from '../../pgtools/errors.js';
+import { hashingTee } from '../../pgtools/meters.js';
+import { countListEntries, runTool, ToolFailedError, type PgToolOptions } from '../../pgtools/process.js';
 import { parseBackupName, pendingFinalName, pendingName } from './names.js';
 import { NotFoundError, type BackupStore } from '../../adapters/backup-store/store.js';
 
@@ -52,14 +43,7 @@ export function sidecarName(backupName: string): string {
   return `${backupName}.sha256`;
 }
 
-function connectionOf(url: string): { conn: PgConnection; scrub: (text: string) => string } {
-  const scrub = scrubberFor(url);
-  try {
-    return { conn: parsePostgresUrl(url), scrub };
-  } catch (err) {
-    throw new PermanentError(scrub((err as Error).message));
-  }
-}
+const permanent = (message: string): Error => new PermanentError(message);
 
 async function countRows(client: pg.Client): Promise<Record<string, number>> {
   const { rows: tables } = await client.query<{ name: string }>(
@@ -83,8 +67,19 @@ async function countRows(client: pg.Client): Promise<Record<string, number>> {
  * count from the same snapshot. Memory stays flat whatever the size.
  */
 export async function takeBackup(url: string, store: BackupStore, name: string, options: { signal?: AbortSignal; tools?: PgToolOptions } = {}): Promise<TakenBackup> {
-  const { conn, scrub } = connectionOf(url);
+  const { conn, scrub } = connectionOf(url, permanent);
   return takeBackupOf(conn, scrub, store, name, options);
+}
+
+async function connectForBackup(conn: PgConnection, scrub: (text: string) => string): Promise<pg.Client> {
+  try {
+    return await connectClient(conn, { applicationName: 'lifeline-backup' });
+  } catch (err) {
+    const message = `cannot connect to ${describeConnection(conn)}: ${scrub(messageOf(err))}`;
+    // The server answered (no such database, a wrong password): trying again will not help.
+    if (sqlState(err) !== undefined && !isTransientPgError(err)) throw new PermanentError(message);
+    throw new Error(message, { cause: err });
+  }
 }
 
 /** takeBackup of a connection already taken apart (the database a restore set aside, say). */
@@ -98,15 +93,7 @@ export async function takeBackupOf(
   throwIfAborted(options.signal, 'the backup');
   const pending = pendingName(name, randomBytes(4).toString('hex'));
   const started = Date.now();
-  let client: pg.Client;
-  try {
-    client = await connectClient(conn, { applicationName: 'lifeline-backup' });
-  } catch (err) {
-    const message = `cannot connect to ${describeConnection(conn)}: ${scrub((err as Error).message)}`;
-    // The server answered (no such database, a wrong password): trying again will not help.
-    if (sqlState(err) !== undefined && !isTransientPgError(err)) throw new PermanentError(message);
-    throw new Error(message, { cause: err });
-  }
+  const client = await connectForBackup(conn, scrub);
   try {
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     // One core for the counts: parallel scans would take CPU from pg_dump, which is what the backup waits on.
@@ -122,7 +109,7 @@ export async function takeBackupOf(
     if (counted.status === 'rejected') {
       // The dump landed but its row counts did not: a backup a drill cannot check is not kept.
       await store.remove(pending).catch(() => undefined);
-      throw new Error(`counting the rows of ${describeConnection(conn)} failed: ${scrub((counted.reason as Error).message)}`);
+      throw new Error(`counting the rows of ${describeConnection(conn)} failed: ${scrub(messageOf(counted.reason))}`);
     }
     await client.query('COMMIT');
     return {
@@ -149,7 +136,7 @@ export async function checkStoredBackup(
   databaseUrl: string,
   options: { signal?: AbortSignal; tools?: PgToolOptions } = {},
 ): Promise<StoredCheck> {
-  const { conn, scrub } = connectionOf(databaseUrl);
+  const { conn, scrub } = connectionOf(databaseUrl, permanent);
   let source: Readable;
   try {
     source = await store.read(name);
@@ -161,33 +148,7 @@ export async function checkStoredBackup(
   const entries = countListEntries(listing.stdout);
   const stdin = listing.stdin;
   if (!stdin) throw new Error('pg_restore started without a stdin pipe');
-  // pg_restore stops reading once it has the table of contents: from then on the rest only goes to the hash.
-  let listening = true;
-  stdin.on('error', () => (listening = false));
-  stdin.on('close', () => (listening = false));
-  const hash = createHash('sha256');
-  let size = 0;
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      hash.update(chunk);
-      size += chunk.length;
-      if (!listening || stdin.write(chunk)) {
-        callback();
-        return;
-      }
-      const go = (): void => {
-        stdin.off('drain', go);
-        stdin.off('close', go);
-        callback();
-      };
-      stdin.on('drain', go);
-      stdin.on('close', go);
-    },
-    final(callback) {
-      if (listening) stdin.end();
-      callback();
-    },
-  });
+  const sink = hashingTee(stdin);
   const [read, listed] = await Promise.allSettled([pipeline(source, sink, options.signal ? { signal: options.signal } : {}), listing.done]);
   if (read.status === 'rejected') {
     listing.kill();
@@ -198,15 +159,15 @@ export async function checkStoredBackup(
     throw read.reason;
   }
   if (listed.status === 'rejected') {
-    const reason = listed.reason as Error;
+    const reason: unknown = listed.reason;
     if (reason instanceof ToolFailedError) throw new PermanentError(`${name} as stored in ${store.location} is unreadable: ${reason.message}`);
     throw reason;
   }
-  const sha256 = hash.digest('hex');
+  const sha256 = sink.sha256();
   if (sha256 !== expectedSha256) {
     throw new PermanentError(`${name} as stored in ${store.location} has sha256 ${sha256.slice(0, 12)}…, not the ${expectedSha256.slice(0, 12)}… pg_dump wrote`);
   }
-  return { entries: entries(), sha256, size };
+  return { entries: entries(), sha256, size: sink.bytes() };
 }
 
 /** Writes `<name>.sha256` beside the backup. */

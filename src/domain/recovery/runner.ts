@@ -20,7 +20,8 @@ import type { Logger } from '../../shared/log.js';
 import { within } from '../../shared/timeout.js';
 import type { KindDefinition, NothingToChange, StepContext, StepDefinition, StopReason } from './kind.js';
 import { describeJob, isScheduled, jobId, type RecoveryJob, type StepRecord } from './model.js';
-import { AbortError, isTransientPgError } from '../../pgtools/pg-tools.js';
+import { isTransientPgError } from '../../pgtools/client.js';
+import { AbortError } from '../../pgtools/errors.js';
 import type { RecoveryNotifier, RecoveryQueue } from './ports.js';
 import * as store from './store.js';
 

@@ -14,8 +14,10 @@ import type { Db } from '../../../shared/db/pool.js';
 import { PermanentError, UserError } from '../../../shared/errors.js';
 import { againstTarget, formatDuration, formatSize, formatUtc } from '../../../shared/format.js';
 import { sizedDeadline, type KindDefinition, type StepContext, type StepDefinition } from '../kind.js';
-import * as engine from '../../../pgtools/logical-restore.js';
-import { connectClient, parsePostgresUrl, throwIfAborted, withDatabase } from '../../../pgtools/pg-tools.js';
+import * as engine from '../logical-restore/index.js';
+import { connectClient } from '../../../pgtools/client.js';
+import { throwIfAborted } from '../../../pgtools/errors.js';
+import { parsePostgresUrl, withDatabase } from '../../../shared/db/connection.js';
 import { verifyQueries } from '../format.js';
 
 export interface DrillKindDeps {

@@ -14,7 +14,7 @@ import { formatDuration, formatSize, formatUtc } from '../../../shared/format.js
 import { sizedDeadline, type KindDefinition, type StepContext, type StepDefinition } from '../kind.js';
 import { verifyQueries } from '../format.js';
 import { describeHealth, probeHealth } from '../health-probe.js';
-import * as engine from '../../../pgtools/logical-restore.js';
+import * as engine from '../logical-restore/index.js';
 import type { RecoveryJob } from '../model.js';
 
 export interface RestoreKindDeps {

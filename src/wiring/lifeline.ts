@@ -15,7 +15,7 @@ import { startEscalationWorker } from '../delivery/jobs/escalation-queue.js';
 import { createLogger, createRedactor, type Logger } from '../shared/log.js';
 import { createMetrics, observeDrill } from '../shared/metrics.js';
 import { forgetOldRequests } from '../delivery/requests.js';
-import { createSlackApp } from '../delivery/slack/app.js';
+import { createSlackApp } from '../delivery/bot/app.js';
 import { within } from '../shared/timeout.js';
 import { createEcsPort } from '../adapters/aws/ecs.js';
 import { createLogsPort } from '../adapters/aws/logs.js';

@@ -96,7 +96,13 @@ const posted = (notice: AlertNotice) => ({
 });
 // Notices told apart by the store location or backup name they carry.
 const HOUR = 3_600_000;
-const breach = (location: string): RpoBreach => ({ kind: 'rpo_breach', env: 'staging', newest: undefined, location, rpoMs: HOUR });
+const breach = (location: string): RpoBreach => ({
+  kind: 'rpo_breach',
+  env: 'staging',
+  newest: undefined,
+  location,
+  rpoMs: HOUR,
+});
 const met = (name: string): RpoMet => ({ kind: 'rpo_met', env: 'staging', newest: { name, ageMs: 60_000 }, rpoMs: HOUR });
 
 describe('AlertDesk', () => {
@@ -150,7 +156,8 @@ describe('AlertDesk', () => {
     const chat = new MemoryChat();
     const alerts = desk(pager, chat);
     pager.failNext(new TransientError('PagerDuty unreachable'));
-    await expect(alerts.raise('rpo', 'staging', 'RPO breach', breach('breach'))).rejects.toThrow('PagerDuty unreachable');
+    const raised = alerts.raise('rpo', 'staging', 'RPO breach', breach('breach'));
+    await expect(raised).rejects.toThrow('PagerDuty unreachable');
     expect(pager.events).toEqual([]);
     expect(chat.calls).toEqual([]);
     expect(await rows()).toEqual([]);
@@ -212,7 +219,11 @@ describe('AlertDesk', () => {
     const pager = new MemoryPager();
     const chat = new MemoryChat();
     const replicas = [desk(pager, chat), desk(pager, chat)];
-    await Promise.all(Array.from({ length: 6 }, (_, i) => replicas[i % 2]!.raise('backup_failed', 'production', `backup failed ${i}`, breach(`post ${i}`))));
+    await Promise.all(
+      Array.from({ length: 6 }, (_, i) =>
+        replicas[i % 2]!.raise('backup_failed', 'production', `backup failed ${i}`, breach(`post ${i}`)),
+      ),
+    );
     expect(pager.events).toHaveLength(1);
     expect(pager.events[0]).toMatchObject({ action: 'trigger', dedupKey: 'lifeline-backup-failed-production' });
     expect(chat.calls).toHaveLength(1);

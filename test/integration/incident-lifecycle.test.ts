@@ -350,8 +350,13 @@ describe('refusals change nothing', () => {
     expect(await snapshot(n)).toEqual(before);
   });
 
-  test('the refusals name the person who acted as data, with no Slack markup; Slack still shows the mention', async () => {
-    const { incident } = await h.incidents.declare({ severity: 'sev3', title: 'Slow search', actor: USERS.declarer, channel: EMERGENCY });
+  test('refusals name the person who acted as data, without Slack markup; Slack still shows the mention', async () => {
+    const { incident } = await h.incidents.declare({
+      severity: 'sev3',
+      title: 'Slow search',
+      actor: USERS.declarer,
+      channel: EMERGENCY,
+    });
     const n = incident.number;
     await h.incidents.acknowledge({ number: n }, USERS.oncall);
     const acknowledged = await snapshot(n);

@@ -6,7 +6,13 @@ import { exampleFile } from './fixtures.js';
 
 const HOUR = 3_600_000;
 
-const noBackup: RpoBreach = { kind: 'rpo_breach', env: 'staging', newest: undefined, location: 'memory://x/', rpoMs: HOUR };
+const noBackup: RpoBreach = {
+  kind: 'rpo_breach',
+  env: 'staging',
+  newest: undefined,
+  location: 'memory://x/',
+  rpoMs: HOUR,
+};
 const oldBackup: RpoBreach = {
   kind: 'rpo_breach',
   env: 'staging',

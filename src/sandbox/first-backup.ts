@@ -9,6 +9,7 @@ import type { ChatPort } from '../adapters/slack/client.js';
 import type { PagerPort } from '../adapters/pagerduty/client.js';
 import type { RdsPort } from '../adapters/aws/aws.js';
 import { AlertDesk } from '../domain/backups/alerts.js';
+import { createSlackAlertNotifier } from '../delivery/slack/alert-notifier.js';
 import { RpoWatch } from '../domain/backups/rpo-watch.js';
 import { createBackupStore } from '../adapters/backup-store/stores.js';
 import type { FileConfig } from '../shared/config.js';
@@ -63,7 +64,8 @@ export async function runFirstBackup(options: FirstBackupOptions): Promise<strin
       keepText: (text, channel) => queueForSlack(db, { channel, text }),
       keepPlan: (job) => queuePlanForSlack(db, job),
     });
-    const alerts = new AlertDesk({ db, pager: options.pager, chat: options.chat, file, log });
+    const alertNotifier = createSlackAlertNotifier(options.chat, file);
+    const alerts = new AlertDesk({ db, pager: options.pager, notifier: alertNotifier, file, log });
     const rpo = new RpoWatch({ file, storeFor: createBackupStore, alerts, observe: () => undefined, log });
     const backup = backupKind({
       db,

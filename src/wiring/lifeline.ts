@@ -15,7 +15,7 @@ import { startEscalationWorker } from '../delivery/jobs/escalation-queue.js';
 import { createLogger, createRedactor, type Logger } from '../shared/log.js';
 import { createMetrics, observeDrill } from '../shared/metrics.js';
 import { forgetOldRequests } from '../delivery/requests.js';
-import { createSlackApp } from '../delivery/slack/app.js';
+import { createSlackApp } from '../delivery/bot/app.js';
 import { within } from '../shared/timeout.js';
 import { createEcsPort } from '../adapters/aws/ecs.js';
 import { createLogsPort } from '../adapters/aws/logs.js';
@@ -27,6 +27,7 @@ import { restoreKind } from '../domain/recovery/kinds/restore.js';
 import { backupKind } from '../domain/recovery/kinds/backup.js';
 import { drillKind } from '../domain/recovery/kinds/drill.js';
 import { AlertDesk } from '../domain/backups/alerts.js';
+import { createSlackAlertNotifier } from '../delivery/slack/alert-notifier.js';
 import { RpoWatch } from '../domain/backups/rpo-watch.js';
 import { createSchedulesQueue, startSchedulesWorker, syncSchedulers } from '../delivery/jobs/schedules.js';
 import type { RecoveryJob } from '../domain/recovery/model.js';
@@ -86,7 +87,8 @@ export async function startLifeline(config: Config, options: StartOptions = {}):
   // Recovery (/dr): AWS through the SDK's own chain (AWS_REGION, credentials, AWS_ENDPOINT_URL_<SERVICE>).
   const aws = { rds: createRdsPort(), ecs: createEcsPort(), logs: createLogsPort() };
   const waits = { pollSeconds: config.recovery.pollSeconds, maxWaitSeconds: config.recovery.maxWaitSeconds };
-  const alerts = new AlertDesk({ db, pager, chat, file: config.file, log });
+  const alertNotifier = createSlackAlertNotifier(chat, config.file);
+  const alerts = new AlertDesk({ db, pager, notifier: alertNotifier, file: config.file, log });
   const rpo = new RpoWatch({
     file: config.file,
     storeFor: createBackupStore,

@@ -5,6 +5,7 @@ import { Readable } from 'node:stream';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import { MemoryChat } from '../../src/adapters/slack/memory.js';
 import { MemoryPager } from '../../src/adapters/pagerduty/memory.js';
+import type { AlertNotice, RpoBreach, RpoMet } from '../../src/domain/backups/alert-notifier.js';
 import { AlertDesk, alertKey } from '../../src/domain/backups/alerts.js';
 import { MemoryStore } from '../../src/adapters/backup-store/memory-store.js';
 import { backupFileName, safetyCopyFileName } from '../../src/domain/backups/names.js';
@@ -14,7 +15,7 @@ import { parseConfigText, type FileConfig } from '../../src/shared/config.js';
 import { migrate } from '../../src/shared/db/migrate.js';
 import { createPool, type Db } from '../../src/shared/db/pool.js';
 import { TransientError } from '../../src/shared/errors.js';
-import { line, md } from '../../src/delivery/slack/blocks.js';
+import { alertMessage, createSlackAlertNotifier } from '../../src/delivery/slack/alert-notifier.js';
 import { createLogger, type Logger } from '../../src/shared/log.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { testConfigYaml } from '../support/test-config.js';
@@ -77,7 +78,7 @@ async function rows(): Promise<AlertRow[]> {
 }
 
 function desk(pager: MemoryPager, chat: MemoryChat, config: FileConfig = file): AlertDesk {
-  return new AlertDesk({ db, pager, chat, file: config, log });
+  return new AlertDesk({ db, pager, notifier: createSlackAlertNotifier(chat, config), file: config, log });
 }
 
 const trigger = (dedupKey: string, summary: string, env: string) => ({
@@ -87,7 +88,22 @@ const trigger = (dedupKey: string, summary: string, env: string) => ({
   payload: { summary, source: 'lifeline', severity: 'warning', customDetails: { env } },
 });
 const resolve = (dedupKey: string) => ({ routingKey: ONCALL_KEY, action: 'resolve', dedupKey });
-const posted = (text: string) => ({ kind: 'post', channel: EMERGENCY, ts: expect.any(String), message: { text } });
+const posted = (notice: AlertNotice) => ({
+  kind: 'post',
+  channel: EMERGENCY,
+  ts: expect.any(String),
+  message: alertMessage(notice),
+});
+// Notices told apart by the store location or backup name they carry.
+const HOUR = 3_600_000;
+const breach = (location: string): RpoBreach => ({
+  kind: 'rpo_breach',
+  env: 'staging',
+  newest: undefined,
+  location,
+  rpoMs: HOUR,
+});
+const met = (name: string): RpoMet => ({ kind: 'rpo_met', env: 'staging', newest: { name, ageMs: 60_000 }, rpoMs: HOUR });
 
 describe('AlertDesk', () => {
   test('raise twice: one trigger (warning, lifeline-rpo-<env>, on-call routing key) and one post; the row records both', async () => {
@@ -95,10 +111,10 @@ describe('AlertDesk', () => {
     const chat = new MemoryChat();
     const alerts = desk(pager, chat);
     expect(alertKey('rpo', 'staging')).toBe('lifeline-rpo-staging');
-    await alerts.raise('rpo', 'staging', 'RPO breach: first', line(md`breach, first`));
-    await alerts.raise('rpo', 'staging', 'RPO breach: second', line(md`breach, second`));
+    await alerts.raise('rpo', 'staging', 'RPO breach: first', breach('breach, first'));
+    await alerts.raise('rpo', 'staging', 'RPO breach: second', breach('breach, second'));
     expect(pager.events).toEqual([trigger('lifeline-rpo-staging', 'RPO breach: first', 'staging')]);
-    expect(chat.calls).toEqual([posted('breach, first')]);
+    expect(chat.calls).toEqual([posted(breach('breach, first'))]);
     expect(await alerts.isOpen('rpo', 'staging')).toBe(true);
     expect(await rows()).toEqual([{ dedup_key: 'lifeline-rpo-staging', env: 'staging', kind: 'rpo', summary: 'RPO breach: first', paged: true, posted: true }]);
   });
@@ -106,20 +122,20 @@ describe('AlertDesk', () => {
   test('after a restart (a new AlertDesk) raising again sends nothing; clear sends one resolve and one post and removes the row', async () => {
     const pager = new MemoryPager();
     const chat = new MemoryChat();
-    await desk(pager, chat).raise('rpo', 'staging', 'RPO breach', line(md`breach`));
+    await desk(pager, chat).raise('rpo', 'staging', 'RPO breach', breach('breach'));
     const restarted = desk(pager, chat);
-    await restarted.raise('rpo', 'staging', 'RPO breach, still', line(md`breach, still`));
+    await restarted.raise('rpo', 'staging', 'RPO breach, still', breach('breach, still'));
     expect(pager.events).toHaveLength(1);
     expect(chat.calls).toHaveLength(1);
 
-    expect(await restarted.clear('rpo', 'staging', line(md`RPO met again`))).toBe(true);
+    expect(await restarted.clear('rpo', 'staging', met('RPO met again'))).toBe(true);
     expect(pager.events).toEqual([trigger('lifeline-rpo-staging', 'RPO breach', 'staging'), resolve('lifeline-rpo-staging')]);
-    expect(chat.calls).toEqual([posted('breach'), posted('RPO met again')]);
+    expect(chat.calls).toEqual([posted(breach('breach')), posted(met('RPO met again'))]);
     expect(await rows()).toEqual([]);
     expect(await restarted.isOpen('rpo', 'staging')).toBe(false);
 
     // Cleared twice: nothing more.
-    expect(await desk(pager, chat).clear('rpo', 'staging', line(md`RPO met again`))).toBe(false);
+    expect(await desk(pager, chat).clear('rpo', 'staging', met('RPO met again'))).toBe(false);
     expect(pager.events).toHaveLength(2);
     expect(chat.calls).toHaveLength(2);
   });
@@ -128,7 +144,7 @@ describe('AlertDesk', () => {
     const pager = new MemoryPager();
     const chat = new MemoryChat();
     const alerts = desk(pager, chat);
-    expect(await alerts.clear('rpo', 'staging', line(md`RPO met again`))).toBe(false);
+    expect(await alerts.clear('rpo', 'staging', met('RPO met again'))).toBe(false);
     expect(await alerts.clear('backup_failed', 'production', undefined)).toBe(false);
     expect(pager.events).toEqual([]);
     expect(chat.calls).toEqual([]);
@@ -140,16 +156,17 @@ describe('AlertDesk', () => {
     const chat = new MemoryChat();
     const alerts = desk(pager, chat);
     pager.failNext(new TransientError('PagerDuty unreachable'));
-    await expect(alerts.raise('rpo', 'staging', 'RPO breach', line(md`breach`))).rejects.toThrow('PagerDuty unreachable');
+    const raised = alerts.raise('rpo', 'staging', 'RPO breach', breach('breach'));
+    await expect(raised).rejects.toThrow('PagerDuty unreachable');
     expect(pager.events).toEqual([]);
     expect(chat.calls).toEqual([]);
     expect(await rows()).toEqual([]);
     expect(await alerts.isOpen('rpo', 'staging')).toBe(false);
 
-    await alerts.raise('rpo', 'staging', 'RPO breach', line(md`breach`));
-    await alerts.raise('rpo', 'staging', 'RPO breach', line(md`breach`));
+    await alerts.raise('rpo', 'staging', 'RPO breach', breach('breach'));
+    await alerts.raise('rpo', 'staging', 'RPO breach', breach('breach'));
     expect(pager.events).toEqual([trigger('lifeline-rpo-staging', 'RPO breach', 'staging')]);
-    expect(chat.calls).toEqual([posted('breach')]);
+    expect(chat.calls).toEqual([posted(breach('breach'))]);
   });
 
   test('a Slack failure on raise after the page went out: the next raise posts, and does not page a second time', async () => {
@@ -157,12 +174,12 @@ describe('AlertDesk', () => {
     const chat = new MemoryChat();
     const alerts = desk(pager, chat);
     chat.failNext(new TransientError('Slack unreachable'));
-    await expect(alerts.raise('rpo', 'staging', 'RPO breach', line(md`breach`))).rejects.toThrow('Slack unreachable');
+    await expect(alerts.raise('rpo', 'staging', 'RPO breach', breach('breach'))).rejects.toThrow('Slack unreachable');
     expect(chat.calls).toEqual([]);
     expect(pager.events).toHaveLength(1); // PagerDuty has it, whatever the database says
 
-    await alerts.raise('rpo', 'staging', 'RPO breach', line(md`breach`));
-    expect(chat.calls).toEqual([posted('breach')]);
+    await alerts.raise('rpo', 'staging', 'RPO breach', breach('breach'));
+    expect(chat.calls).toEqual([posted(breach('breach'))]);
     expect(pager.events).toEqual([trigger('lifeline-rpo-staging', 'RPO breach', 'staging')]);
   });
 
@@ -170,17 +187,17 @@ describe('AlertDesk', () => {
     const pager = new MemoryPager();
     const chat = new MemoryChat();
     const alerts = desk(pager, chat);
-    await alerts.raise('rpo', 'staging', 'RPO breach', line(md`breach`));
+    await alerts.raise('rpo', 'staging', 'RPO breach', breach('breach'));
     const before = await rows();
     pager.failNext(new TransientError('PagerDuty unreachable'));
-    await expect(alerts.clear('rpo', 'staging', line(md`met again`))).rejects.toThrow('PagerDuty unreachable');
+    await expect(alerts.clear('rpo', 'staging', met('met again'))).rejects.toThrow('PagerDuty unreachable');
     expect(pager.events).toHaveLength(1);
     expect(chat.calls).toHaveLength(1);
     expect(await rows()).toEqual(before);
 
-    expect(await alerts.clear('rpo', 'staging', line(md`met again`))).toBe(true);
+    expect(await alerts.clear('rpo', 'staging', met('met again'))).toBe(true);
     expect(pager.events.map((e) => e.action)).toEqual(['trigger', 'resolve']);
-    expect(chat.calls).toEqual([posted('breach'), posted('met again')]);
+    expect(chat.calls).toEqual([posted(breach('breach')), posted(met('met again'))]);
     expect(await rows()).toEqual([]);
   });
 
@@ -188,13 +205,13 @@ describe('AlertDesk', () => {
     const pager = new MemoryPager();
     const chat = new MemoryChat();
     const alerts = desk(pager, chat);
-    await alerts.raise('rpo', 'staging', 'RPO breach', line(md`breach`));
+    await alerts.raise('rpo', 'staging', 'RPO breach', breach('breach'));
     chat.failNext(new TransientError('Slack unreachable'));
-    await alerts.clear('rpo', 'staging', line(md`met again`)).catch(() => undefined);
+    await alerts.clear('rpo', 'staging', met('met again')).catch(() => undefined);
     expect(pager.events.map((e) => e.action)).toEqual(['trigger', 'resolve']);
 
     // PagerDuty's incident is resolved: the next breach must reach on-call.
-    await alerts.raise('rpo', 'staging', 'RPO breach again', line(md`breach again`));
+    await alerts.raise('rpo', 'staging', 'RPO breach again', breach('breach again'));
     expect(pager.events.map((e) => e.action)).toEqual(['trigger', 'resolve', 'trigger']);
   });
 
@@ -202,7 +219,11 @@ describe('AlertDesk', () => {
     const pager = new MemoryPager();
     const chat = new MemoryChat();
     const replicas = [desk(pager, chat), desk(pager, chat)];
-    await Promise.all(Array.from({ length: 6 }, (_, i) => replicas[i % 2]!.raise('backup_failed', 'production', `backup failed ${i}`, line(md`post ${i}`))));
+    await Promise.all(
+      Array.from({ length: 6 }, (_, i) =>
+        replicas[i % 2]!.raise('backup_failed', 'production', `backup failed ${i}`, breach(`post ${i}`)),
+      ),
+    );
     expect(pager.events).toHaveLength(1);
     expect(pager.events[0]).toMatchObject({ action: 'trigger', dedupKey: 'lifeline-backup-failed-production' });
     expect(chat.calls).toHaveLength(1);
@@ -214,7 +235,7 @@ describe('AlertDesk', () => {
     const chat = new MemoryChat();
     const alerts = desk(pager, chat);
     await alerts.raise('backup_failed', 'staging', 'backup failed', undefined);
-    await alerts.raise('backup_failed', 'staging', 'backup failed', line(md`backup failed`));
+    await alerts.raise('backup_failed', 'staging', 'backup failed', breach('backup failed'));
     expect(pager.events).toEqual([trigger('lifeline-backup-failed-staging', 'backup failed', 'staging')]);
     expect(chat.calls).toEqual([]);
     expect(await alerts.clear('backup_failed', 'staging', undefined)).toBe(true);
@@ -226,9 +247,9 @@ describe('AlertDesk', () => {
     const pager = new MemoryPager();
     const chat = new MemoryChat();
     const alerts = desk(pager, chat);
-    await alerts.raise('rpo', 'staging', 'a', line(md`a`));
-    await alerts.raise('backup_failed', 'staging', 'b', line(md`b`));
-    await alerts.raise('rpo', 'production', 'c', line(md`c`));
+    await alerts.raise('rpo', 'staging', 'a', breach('a'));
+    await alerts.raise('backup_failed', 'staging', 'b', breach('b'));
+    await alerts.raise('rpo', 'production', 'c', breach('c'));
     expect(pager.events.map((e) => e.dedupKey)).toEqual(['lifeline-rpo-staging', 'lifeline-backup-failed-staging', 'lifeline-rpo-production']);
     await alerts.clear('rpo', 'staging', undefined);
     expect(await alerts.isOpen('rpo', 'staging')).toBe(false);
@@ -242,13 +263,13 @@ describe('AlertDesk', () => {
     const chat = new MemoryChat();
     const roles = Object.fromEntries(Object.entries(file.roles).filter(([role]) => role !== 'oncall'));
     const alerts = desk(pager, chat, { ...file, roles });
-    await alerts.raise('rpo', 'staging', 'RPO breach', line(md`breach`));
+    await alerts.raise('rpo', 'staging', 'RPO breach', breach('breach'));
     expect(pager.events).toEqual([]);
-    expect(chat.calls).toEqual([posted('breach')]);
+    expect(chat.calls).toEqual([posted(breach('breach'))]);
     expect(logLines.join('\n')).toMatch(/no \\"oncall\\" role with a pagerduty_routing_key/);
-    expect(await alerts.clear('rpo', 'staging', line(md`met again`))).toBe(true);
+    expect(await alerts.clear('rpo', 'staging', met('met again'))).toBe(true);
     expect(pager.events).toEqual([]);
-    expect(chat.calls).toEqual([posted('breach'), posted('met again')]);
+    expect(chat.calls).toEqual([posted(breach('breach')), posted(met('met again'))]);
   });
 });
 

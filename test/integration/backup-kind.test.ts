@@ -8,6 +8,7 @@ import { MemoryRds } from '../../src/adapters/aws/memory.js';
 import { MemoryChat } from '../../src/adapters/slack/memory.js';
 import { MemoryPager } from '../../src/adapters/pagerduty/memory.js';
 import { AlertDesk } from '../../src/domain/backups/alerts.js';
+import { createSlackAlertNotifier } from '../../src/delivery/slack/alert-notifier.js';
 import { MemoryStore } from '../../src/adapters/backup-store/memory-store.js';
 import { latestBackup, parseBackupName, pendingFinalName } from '../../src/domain/backups/names.js';
 import { sidecarName, type TakenBackup } from '../../src/domain/backups/take.js';
@@ -63,7 +64,8 @@ afterAll(async () => {
 
 function kind() {
   const log = createLogger('silent', []);
-  const alerts = new AlertDesk({ db, pager: new MemoryPager(), chat: new MemoryChat(), file, log });
+  const notifier = createSlackAlertNotifier(new MemoryChat(), file);
+  const alerts = new AlertDesk({ db, pager: new MemoryPager(), notifier, file, log });
   const rpo = new RpoWatch({ file, storeFor: () => store, alerts, observe: () => undefined, log });
   return backupKind({ db, storeFor: () => store, rds, alerts, rpo, observe: () => undefined, log });
 }

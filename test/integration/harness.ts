@@ -9,7 +9,7 @@ import { parseConfigText, type FileConfig } from '../../src/shared/config.js';
 import { migrate } from '../../src/shared/db/migrate.js';
 import { createPool, type Db } from '../../src/shared/db/pool.js';
 import { EscalationService } from '../../src/domain/incidents/escalation.js';
-import type { EscalationTimers } from '../../src/domain/incidents/ports.js';
+import type { EscalationTimers } from '../../src/domain/incidents/timers.js';
 import { IncidentService } from '../../src/domain/incidents/service.js';
 import {
   createEscalationQueue,

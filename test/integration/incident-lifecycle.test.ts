@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { TransientError, UserError } from '../../src/shared/errors.js';
 import { SYSTEM_ACTOR } from '../../src/domain/incidents/model.js';
 import { IncidentService } from '../../src/domain/incidents/service.js';
+import { runHandled } from '../../src/delivery/commands/dispatch.js';
 import { stepJobId } from '../../src/delivery/jobs/escalation-queue.js';
 import { createSlackIncidentNotifier } from '../../src/delivery/slack/incident-notifier.js';
 import { waitUntil } from '../support/wait.js';
@@ -312,6 +313,22 @@ describe('severities', () => {
 });
 
 describe('refusals change nothing', () => {
+  const snapshot = async (n: number) => ({
+    timeline: (await h.db.query('SELECT * FROM incident_events WHERE incident = $1 ORDER BY id', [n])).rows,
+    steps: await stepsOf(h.db, n),
+    keys: (await h.db.query('SELECT * FROM page_keys WHERE incident = $1 ORDER BY role', [n])).rows,
+    incident: (await h.db.query('SELECT * FROM incidents WHERE number = $1', [n])).rows,
+    pager: h.pager.events.length,
+    chat: h.chat.calls.length,
+  });
+
+  /** What the one error handler shows the sender in Slack. */
+  const slackRefusal = async (err: UserError) => {
+    const deps = { log: h.log, metrics: h.metrics, redact: (text: string) => text };
+    const about = { command: '/incident', user: USERS.lead, channel: EMERGENCY };
+    return (await runHandled(deps, about, () => Promise.reject(err)))?.text;
+  };
+
   test('acknowledge (and every other change) of a resolved incident is refused with incident_resolved', async () => {
     const { incident } = await h.incidents.declare({ severity: 'sev1', title: 'Resolved quickly', actor: USERS.declarer, channel: EMERGENCY });
     const n = incident.number;
@@ -319,26 +336,46 @@ describe('refusals change nothing', () => {
     await resolveAndSettle(n, ['oncall']);
     expect(h.pager.summary(n)).toEqual(['trigger:oncall', 'resolve:oncall']);
 
-    const snapshot = async () => ({
-      timeline: (await h.db.query('SELECT * FROM incident_events WHERE incident = $1 ORDER BY id', [n])).rows,
-      steps: await stepsOf(h.db, n),
-      keys: (await h.db.query('SELECT * FROM page_keys WHERE incident = $1 ORDER BY role', [n])).rows,
-      incident: (await h.db.query('SELECT * FROM incidents WHERE number = $1', [n])).rows,
-      pager: h.pager.events.length,
-      chat: h.chat.calls.length,
-    });
-    const before = await snapshot();
+    const before = await snapshot(n);
     expect(before.timeline).toHaveLength(5); // declared, ladder_started, paged, resolved, ladder_stopped
 
     const ack = await refusal(h.incidents.acknowledge({ number: n }, USERS.oncall));
     expect(ack.code).toBe('incident_resolved');
-    expect(ack.message).toContain(`INC-${n} is already resolved`);
+    expect(ack.message).toBe(`INC-${n} is already resolved (by ${USERS.oncall}).`);
     expect((await refusal(h.incidents.resolve({ number: n }, USERS.oncall, 'again'))).code).toBe('incident_resolved');
     expect((await refusal(h.incidents.changeSeverity({ number: n }, USERS.oncall, 'sev2'))).code).toBe('incident_resolved');
     expect((await refusal(h.incidents.update({ number: n }, USERS.oncall, 'late note'))).code).toBe('incident_resolved');
 
     await waitPastAndIdle(h.queue, Date.now(), 300);
-    expect(await snapshot()).toEqual(before);
+    expect(await snapshot(n)).toEqual(before);
+  });
+
+  test('refusals name the person who acted as data, without Slack markup; Slack still shows the mention', async () => {
+    const { incident } = await h.incidents.declare({
+      severity: 'sev3',
+      title: 'Slow search',
+      actor: USERS.declarer,
+      channel: EMERGENCY,
+    });
+    const n = incident.number;
+    await h.incidents.acknowledge({ number: n }, USERS.oncall);
+    const acknowledged = await snapshot(n);
+
+    const again = await refusal(h.incidents.acknowledge({ number: n }, USERS.lead));
+    expect(again.code).toBe('already_done');
+    expect(again.said).toEqual([`INC-${n} was already acknowledged by `, { person: USERS.oncall }, '.']);
+    expect(again.message).toBe(`INC-${n} was already acknowledged by ${USERS.oncall}.`);
+    expect(await slackRefusal(again)).toBe(`:warning: INC-${n} was already acknowledged by <@${USERS.oncall}>.`);
+    expect(await snapshot(n)).toEqual(acknowledged);
+
+    await h.incidents.resolve({ number: n }, USERS.lead, undefined);
+    const resolved = await snapshot(n);
+    const late = await refusal(h.incidents.update({ number: n }, USERS.oncall, 'one more thing'));
+    expect(late.code).toBe('incident_resolved');
+    expect(late.said).toEqual([`INC-${n} is already resolved (by `, { person: USERS.lead }, ').']);
+    expect(late.message).not.toContain('<@');
+    expect(await slackRefusal(late)).toBe(`:warning: INC-${n} is already resolved (by <@${USERS.lead}>).`);
+    expect(await snapshot(n)).toEqual(resolved);
   });
 
   test('an unknown INC is refused with unknown_incident', async () => {

@@ -13,7 +13,7 @@ import { migrate } from '../../src/shared/db/migrate.js';
 import { createPool, type Db } from '../../src/shared/db/pool.js';
 import { UserError } from '../../src/shared/errors.js';
 import { SYSTEM_ACTOR } from '../../src/domain/incidents/model.js';
-import type { EscalationTimers } from '../../src/domain/incidents/ports.js';
+import type { EscalationTimers } from '../../src/domain/incidents/timers.js';
 import { IncidentService } from '../../src/domain/incidents/service.js';
 import { createLogger } from '../../src/shared/log.js';
 import { createMetrics } from '../../src/shared/metrics.js';

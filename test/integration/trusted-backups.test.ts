@@ -13,6 +13,7 @@ import { MemoryEcs, MemoryLogs, MemoryRds } from '../../src/adapters/aws/memory.
 import { MemoryChat } from '../../src/adapters/slack/memory.js';
 import { MemoryPager } from '../../src/adapters/pagerduty/memory.js';
 import { AlertDesk } from '../../src/domain/backups/alerts.js';
+import { createSlackAlertNotifier } from '../../src/delivery/slack/alert-notifier.js';
 import { backupFileName, pendingFinalName } from '../../src/domain/backups/names.js';
 import { RpoWatch } from '../../src/domain/backups/rpo-watch.js';
 import { createBackupStore } from '../../src/adapters/backup-store/stores.js';
@@ -82,7 +83,8 @@ const sha256 = (path: string) => createHash('sha256').update(readFileSync(path))
 const files = () => readdirSync(folder).sort();
 
 function kinds(): Record<'backup' | 'restore' | 'drill', KindDefinition> {
-  const alerts = new AlertDesk({ db, pager: new MemoryPager(), chat: new MemoryChat(), file, log });
+  const notifier = createSlackAlertNotifier(new MemoryChat(), file);
+  const alerts = new AlertDesk({ db, pager: new MemoryPager(), notifier, file, log });
   const rpo = new RpoWatch({ file, storeFor: createBackupStore, alerts, observe: () => undefined, log });
   const rds = new MemoryRds();
   return {
@@ -382,7 +384,8 @@ describe('a backup named in the future', () => {
     expect(restore.plan).toContain(`from ${now}`);
     const drill = await runJob({ kind: 'drill', trigger: 'command' });
     expect(drill.plan).toContain(`restore ${now}`);
-    const alerts = new AlertDesk({ db, pager: new MemoryPager(), chat: new MemoryChat(), file, log });
+    const notifier = createSlackAlertNotifier(new MemoryChat(), file);
+    const alerts = new AlertDesk({ db, pager: new MemoryPager(), notifier, file, log });
     const reading = await new RpoWatch({
       file,
       storeFor: createBackupStore,

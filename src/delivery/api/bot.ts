@@ -6,7 +6,7 @@ import { drCommand, type TokenIssuer } from '../commands/dr.js';
 import { incidentCommand } from '../commands/incident.js';
 import type { FileConfig } from '../../shared/config.js';
 import type { Db } from '../../shared/db/pool.js';
-import type { IncidentNotifier } from '../../domain/incidents/ports.js';
+import type { IncidentNotifier } from '../../domain/incidents/notifier.js';
 import type { IncidentService } from '../../domain/incidents/service.js';
 import { soleOpenIncident } from '../../domain/incidents/store.js';
 import type { Logger } from '../../shared/log.js';

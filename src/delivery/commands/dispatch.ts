@@ -7,7 +7,8 @@ import type { Metrics } from '../../shared/metrics.js';
 import { claimRequest } from '../requests.js';
 import { channelLink, joinMd, lifelineText, line, md, saidText, type Mrkdwn } from '../slack/blocks.js';
 import { helpText, prepare, runPrepared } from './registry.js';
-import type { CommandContext, Effect, Prepared, Reply, SlashCommand } from './registry.js';
+import type { CommandContext, Effect, Prepared, SlashCommand } from './registry.js';
+import type { Reply } from '../slack/reply.js';
 
 export interface DispatchDeps {
   readonly db: Db;

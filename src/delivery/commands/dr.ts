@@ -13,7 +13,8 @@ import { formatUtc } from '../../shared/format.js';
 import { code, joinMd, line, md } from '../slack/blocks.js';
 import { renderAudit, renderJobs } from '../slack/recovery-replies.js';
 import { badCommand, helpText, subcommand, words } from './registry.js';
-import type { CommandContext, Reply, SlashCommand } from './registry.js';
+import type { CommandContext, SlashCommand } from './registry.js';
+import type { Reply } from '../slack/reply.js';
 
 /**
  * What the /dr table works with. Read only inside `parse` and `run`, never while the table is built, so the table

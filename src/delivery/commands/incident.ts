@@ -1,9 +1,9 @@
 // `/incident`: declare, acknowledge, update, change severity, resolve, list, status, post-mortem, help.
 import { SEVERITIES, type FileConfig, type Severity } from '../../shared/config.js';
 import { incidentId, parseIncidentId } from '../../domain/incidents/model.js';
-import { renderPostmortem } from '../../domain/incidents/postmortem.js';
 import { characterCount, TITLE_MAX, type IncidentReference, type IncidentService } from '../../domain/incidents/service.js';
 import { channelLink, codeBlock, lifelineText, line, md } from '../slack/blocks.js';
+import { renderPostmortem } from '../slack/incident-postmortem.js';
 import { renderIncidentList, renderIncidentStatus } from '../slack/incident-replies.js';
 import { badCommand, helpText, subcommand, words, type CommandContext, type SlashCommand } from './registry.js';
 

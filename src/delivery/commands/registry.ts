@@ -1,7 +1,6 @@
 // One table per slash command: routing, parsing and the help text all come from it (after Monzo Response).
-import type { Block } from '../../adapters/slack/client.js';
-import { UserError, type UserErrorCode } from '../../shared/errors.js';
-import type { MrkdwnText } from '../slack/blocks.js';
+import { UserError } from '../../shared/errors.js';
+import type { Reply } from '../slack/reply.js';
 
 export interface CommandContext {
   readonly userId: string;
@@ -12,21 +11,6 @@ export interface CommandContext {
   readonly responseUrl?: string | undefined;
   /** Set when the command came through /api/v1 (the `lifeline` CLI) rather than Slack. */
   readonly viaApi?: boolean;
-}
-
-/**
- * What the sender alone sees, built with src/delivery/slack/blocks.ts, which escapes what it quotes; and what the command did
- * in a form the API passes on (so that no caller has to read meaning out of the words).
- */
-export interface Reply {
-  readonly text: MrkdwnText;
-  readonly blocks?: readonly Block[];
-  /** The recovery job the command created or acted on; `started` when it set the job going (a request, an approval). */
-  readonly job?: { readonly number: number; readonly started: boolean };
-  /** The incident the command declared or acted on. */
-  readonly incident?: number;
-  /** Set when the command did not do what was asked: refused (the user can fix it), or an error on Lifeline's side. */
-  readonly failure?: { readonly kind: 'refused'; readonly code: UserErrorCode } | { readonly kind: 'error' };
 }
 
 export type Effect = 'local' | 'read' | 'write';

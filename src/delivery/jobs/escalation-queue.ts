@@ -3,7 +3,7 @@
 import { Queue, UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import { PermanentError, UserError } from '../../shared/errors.js';
 import type { EscalationService } from '../../domain/incidents/escalation.js';
-import type { EscalationTimers } from '../../domain/incidents/ports.js';
+import type { EscalationTimers } from '../../domain/incidents/timers.js';
 import type { FollowUpAction } from '../../domain/incidents/store.js';
 import type { Logger } from '../../shared/log.js';
 

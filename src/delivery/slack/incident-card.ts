@@ -3,7 +3,7 @@ import type { ChatMessage, Block } from '../../adapters/slack/client.js';
 import type { FileConfig } from '../../shared/config.js';
 import { againstTarget, formatDuration, formatTarget, formatUtc } from '../../shared/format.js';
 import { incidentId, incidentState, type Incident } from '../../domain/incidents/model.js';
-import type { ThreadNote } from '../../domain/incidents/ports.js';
+import type { ThreadNote } from '../../domain/incidents/notifier.js';
 import { bold, italic, joinMd, md, mention, message, section, sections, type Mrkdwn } from './blocks.js';
 
 export const ACK_ACTION = 'incident_acknowledge';

@@ -1,6 +1,6 @@
 import type { ChatPort } from '../../adapters/slack/client.js';
 import type { FileConfig } from '../../shared/config.js';
-import type { IncidentNotifier } from '../../domain/incidents/ports.js';
+import type { IncidentNotifier } from '../../domain/incidents/notifier.js';
 import { incidentCard, threadNoteMessage } from './incident-card.js';
 
 export function createSlackIncidentNotifier(chat: ChatPort, file: FileConfig): IncidentNotifier {

@@ -1,6 +1,6 @@
 // Replies to /incident list and /incident status (seen by the sender alone).
 import type { FileConfig } from '../../shared/config.js';
-import type { Reply } from '../commands/registry.js';
+import type { Reply } from './reply.js';
 import { againstTarget, formatDuration, formatTarget, formatUtc } from '../../shared/format.js';
 import { incidentId, incidentState, type Incident } from '../../domain/incidents/model.js';
 import type { IncidentDetails } from '../../domain/incidents/service.js';

@@ -4,7 +4,7 @@
 // notes can thread.
 import type { ChatMessage, ChatPort, PostedMessage } from '../../adapters/slack/client.js';
 import { inTransaction, type Db } from '../../shared/db/pool.js';
-import type { IncidentNotifier } from '../../domain/incidents/ports.js';
+import type { IncidentNotifier } from '../../domain/incidents/notifier.js';
 import * as incidents from '../../domain/incidents/store.js';
 import { incidentId } from '../../domain/incidents/model.js';
 import type { Logger } from '../../shared/log.js';

@@ -2,7 +2,7 @@
 // (logs too: a channel's posting budget belongs to the incident, and the response_url bounds a reply to 5 messages);
 // through the API they are answered in the response itself, in the same words.
 import type { ChatMessage, ChatPort } from '../../adapters/slack/client.js';
-import type { Reply } from '../commands/registry.js';
+import type { Reply } from './reply.js';
 import { formatDuration } from '../../shared/format.js';
 import {
   backupCatalogue,

@@ -2,7 +2,7 @@
 import type { Block, ChatMessage } from '../../adapters/slack/client.js';
 import type { LogEvent } from '../../adapters/aws/aws.js';
 import type { AuditEntry } from '../../domain/audit/store.js';
-import type { Reply } from '../commands/registry.js';
+import type { Reply } from './reply.js';
 import { formatDuration, formatSize, formatStepTime, formatUtc, formatUtcSeconds } from '../../shared/format.js';
 import { describeJob, jobId, type RecoveryJob, type StepRecord } from '../../domain/recovery/model.js';
 import type { JobSummary } from '../../domain/recovery/ports.js';

@@ -1,9 +1,8 @@
 // The RPO watch (contract section 7): at least once a minute, every env's newest backup against its rpo_minutes.
 // Overdue (an empty store counts) opens the env's `rpo` alert; a fresh backup clears it.
 import type { FileConfig } from '../../shared/config.js';
-import { formatDuration, formatUtc } from '../../shared/format.js';
-import { code, line, md } from '../../delivery/slack/blocks.js';
 import type { Logger } from '../../shared/log.js';
+import { rpoBreachSummary, type RpoBreach, type RpoMet } from './alert-notifier.js';
 import type { AlertDesk } from './alerts.js';
 import { latestBackup, parseBackupName } from './names.js';
 import type { BackupStore } from '../../adapters/backup-store/store.js';
@@ -50,17 +49,15 @@ export class RpoWatch {
     const overdue = ageMs === undefined || ageMs > limitMs;
     const reading: RpoReading = { env: envName, newest: newest ? { name: newest.name, takenAt: newest.takenAt } : undefined, overdue };
     this.deps.observe(reading);
-    const rpo = formatDuration(limitMs);
     if (overdue) {
-      const what = newest ? `the newest backup of ${envName} (${newest.name}, ${formatUtc(newest.takenAt)}) is ${formatDuration(ageMs ?? 0)} old` : `there is no backup of ${envName} in ${store.location}`;
-      const summary = `RPO breach: ${what}; the RPO is ${rpo}`;
-      const takeOne = md`${code(`/dr backup ${envName}`)} takes one now.`;
-      const post = line(md`:rotating_light: ${summary}. On-call has been paged (warning). ${takeOne}`);
-      await this.deps.alerts.raise('rpo', envName, summary, post);
+      const backup = newest ? { name: newest.name, takenAt: newest.takenAt, ageMs: ageMs ?? 0 } : undefined;
+      const location = store.location;
+      const breach: RpoBreach = { kind: 'rpo_breach', env: envName, newest: backup, location, rpoMs: limitMs };
+      await this.deps.alerts.raise('rpo', envName, rpoBreachSummary(breach), breach);
     } else if (newest) {
-      const age = formatDuration(ageMs ?? 0);
-      const met = md`:white_check_mark: RPO of ${envName} met again: ${newest.name} is ${age} old (RPO ${rpo}).`;
-      await this.deps.alerts.clear('rpo', envName, line(md`${met} The page was resolved.`));
+      const backup = { name: newest.name, ageMs: ageMs ?? 0 };
+      const met: RpoMet = { kind: 'rpo_met', env: envName, newest: backup, rpoMs: limitMs };
+      await this.deps.alerts.clear('rpo', envName, met);
     }
     return reading;
   }

@@ -9,7 +9,8 @@ import type { Metrics } from '../../shared/metrics.js';
 import type { PagerAction, PagerEvent, PagerPort } from '../../adapters/pagerduty/client.js';
 import { dedupKey } from './ladder.js';
 import { incidentId, incidentState, type Incident } from './model.js';
-import type { EscalationTimers, IncidentNotifier } from './ports.js';
+import type { IncidentNotifier } from './notifier.js';
+import type { EscalationTimers } from './timers.js';
 import * as store from './store.js';
 
 /** Longer than one step can take (PagerDuty ~20 s worst case + Slack ~25 s), so a live holder never loses it. */

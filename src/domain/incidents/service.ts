@@ -4,10 +4,12 @@ import { inTransaction, type Db } from '../../shared/db/pool.js';
 import { UserError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
 import type { Metrics } from '../../shared/metrics.js';
+import { person, said } from '../../shared/text.js';
 import { requireResponder } from '../permissions.js';
 import { planLadder } from './ladder.js';
 import { incidentId, incidentState, type Incident, type PageRecord, type TimelineEvent } from './model.js';
-import type { EscalationTimers, IncidentNotifier } from './ports.js';
+import type { IncidentNotifier } from './notifier.js';
+import type { EscalationTimers } from './timers.js';
 import * as store from './store.js';
 
 export const TITLE_MAX = 150;
@@ -99,7 +101,8 @@ export class IncidentService {
     const { incident, cancelled } = await inTransaction(this.deps.db, async (tx) => {
       const current = await this.lockedForChange(tx, target.number);
       if (current.acknowledgedAt) {
-        throw new UserError('already_done', `${incidentId(current.number)} was already acknowledged by <@${current.acknowledgedBy}>.`);
+        const by = person(current.acknowledgedBy ?? '');
+        throw new UserError('already_done', said`${incidentId(current.number)} was already acknowledged by ${by}.`);
       }
       const acknowledged = await store.markAcknowledged(tx, current.number, actor);
       await store.appendEvent(tx, current.number, actor, 'acknowledged');
@@ -193,7 +196,8 @@ export class IncidentService {
     const current = await store.getIncident(tx, number, true);
     if (!current) throw new UserError('unknown_incident', `There is no incident ${incidentId(number)}.`);
     if (incidentState(current) === 'resolved') {
-      throw new UserError('incident_resolved', `${incidentId(number)} is already resolved (by <@${current.resolvedBy}>).`);
+      const by = person(current.resolvedBy ?? '');
+      throw new UserError('incident_resolved', said`${incidentId(number)} is already resolved (by ${by}).`);
     }
     return current;
   }

@@ -1,6 +1,7 @@
+// What the incident domain needs from delivery to show incidents to people: it hands over data (who, what, when)
+// and delivery decides how it looks (src/delivery/slack/incident-notifier.ts).
 import type { Severity } from '../../shared/config.js';
 import type { CardRef, Incident } from './model.js';
-import type { FollowUpAction } from './store.js';
 
 export type ThreadNote =
   | {
@@ -25,11 +26,4 @@ export interface IncidentNotifier {
   announce(incident: Incident): Promise<CardRef>;
   refresh(incident: Incident): Promise<void>;
   threadNote(incident: Incident, note: ThreadNote): Promise<void>;
-}
-
-/** Durable timers for ladder steps and PagerDuty follow-ups (BullMQ in production). */
-export interface EscalationTimers {
-  schedule(steps: readonly { id: number; dueAt: Date }[]): Promise<void>;
-  cancel(stepIds: readonly number[]): Promise<void>;
-  followUp(incident: number, action: FollowUpAction): Promise<void>;
 }

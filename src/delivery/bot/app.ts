@@ -3,17 +3,18 @@ import bolt from '@slack/bolt';
 import type { BlockAction, ButtonAction, Logger as BoltLogger } from '@slack/bolt';
 import type { ChatPort } from '../../adapters/slack/client.js';
 import { planCommand, runHandled, type DispatchDeps } from '../commands/dispatch.js';
-import type { Reply, SlashCommand } from '../commands/registry.js';
+import type { SlashCommand } from '../commands/registry.js';
 import type { Config } from '../../shared/config.js';
 import { UserError } from '../../shared/errors.js';
 import type { Route } from '../http/health.js';
 import type { IncidentService } from '../../domain/incidents/service.js';
 import type { RecoveryService } from '../../domain/recovery/service.js';
-import { APPROVE_ACTION, REJECT_ACTION } from './recovery-replies.js';
+import { APPROVE_ACTION, REJECT_ACTION } from '../slack/recovery-replies.js';
 import type { Logger } from '../../shared/log.js';
 import { claimRequest } from '../requests.js';
-import { unescapeSlackText } from './blocks.js';
-import { ACK_ACTION, RESOLVE_ACTION } from './incident-card.js';
+import { unescapeSlackText } from '../slack/blocks.js';
+import { ACK_ACTION, RESOLVE_ACTION } from '../slack/incident-card.js';
+import type { Reply } from '../slack/reply.js';
 
 const { App, LogLevel } = bolt;
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { PageRecord, TimelineEvent } from '../../src/domain/incidents/model.js';
-import { renderPostmortem } from '../../src/domain/incidents/postmortem.js';
+import { renderPostmortem } from '../../src/delivery/slack/incident-postmortem.js';
 import { exampleFile, makeIncident, minutesAfter, T0 } from './fixtures.js';
 
 const FILE = exampleFile();

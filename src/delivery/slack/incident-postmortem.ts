@@ -1,7 +1,8 @@
+// The post-mortem draft `/incident postmortem` answers with: Markdown for the team's document, shown in a code block.
 import type { FileConfig } from '../../shared/config.js';
 import { againstTarget, formatDuration, formatTarget, formatUtcSeconds } from '../../shared/format.js';
-import { incidentId } from './model.js';
-import type { IncidentDetails } from './service.js';
+import { incidentId } from '../../domain/incidents/model.js';
+import type { IncidentDetails } from '../../domain/incidents/service.js';
 
 const KIND_LABEL: Record<string, string> = {
   declared: 'Declared',

@@ -1,6 +1,7 @@
 // Process concerns only: read config, start, stop on SIGTERM/SIGINT within the contract's 10 s.
 import { ConfigError, readConfig } from './shared/config.js';
-import { startLifeline, StartupError } from './wiring/lifeline.js';
+import { startLifeline } from './wiring/lifeline.js';
+import { StartupError } from './wiring/runtime.js';
 
 const SHUTDOWN_LIMIT_MS = 9_000;
 

@@ -13,7 +13,7 @@ import { forgetOldRequests } from '../delivery/requests.js';
 import { createSlackApp } from '../delivery/slack/app.js';
 import { deliverOutbox } from '../delivery/slack/outbox.js';
 import { createQueryAnswerer } from '../delivery/slack/recovery-answers.js';
-import type { RecoveryJob } from '../domain/recovery/model.js';
+import type { JobParams, RecoveryJob } from '../domain/recovery/model.js';
 import type { Runtime } from './runtime.js';
 import type { Services } from './services.js';
 import type { StartedList } from './started.js';
@@ -28,9 +28,23 @@ export async function startWorkers(runtime: Runtime, services: Services, started
   const reconcile = reconciler(runtime, services);
   await reconcile();
 
-  // close() lets the running step finish; steps are bounded (PagerDuty and Slack calls have timeouts).
-  const escalation = startEscalationWorker(redis.workers, queuePrefix, services.escalation, log);
-  started.add('escalation worker', () => escalation.close());
+  // Started in the reverse of the order they stop in: the escalation worker stops taking work first.
+  const emergency = config.file.slack.emergency_channel;
+  const handlers: ScheduleHandlers = {
+    start: async (kind, env) => {
+      const params = { kind, trigger: 'schedule' } satisfies JobParams;
+      await services.recovery.request({ env, params, actor: 'lifeline', channel: emergency });
+    },
+    watchRpo: async () => {
+      await services.rpo.checkAll();
+    },
+  };
+  const schedules = startSchedulesWorker(redis.workers, queuePrefix, handlers, log);
+  started.add('schedules worker', () => schedules.close());
+
+  const answer = createQueryAnswerer(services.lookups, services.adapters.chat);
+  const lookups = startLookupsWorker(redis.workers, queuePrefix, answer, log);
+  started.add('lookups worker', () => lookups.close());
 
   const { runner } = services;
   const recovery = startRecoveryWorker(redis.workers, queuePrefix, { runner, service: services.recovery }, log);
@@ -41,21 +55,9 @@ export async function startWorkers(runtime: Runtime, services: Services, started
     await recovery.close();
   });
 
-  const answer = createQueryAnswerer(services.lookups, services.adapters.chat);
-  const lookups = startLookupsWorker(redis.workers, queuePrefix, answer, log);
-  started.add('lookups worker', () => lookups.close());
-
-  const emergency = config.file.slack.emergency_channel;
-  const handlers: ScheduleHandlers = {
-    start: async (kind, env) => {
-      await services.recovery.request({ env, params: { kind, trigger: 'schedule' }, actor: 'lifeline', channel: emergency });
-    },
-    watchRpo: async () => {
-      await services.rpo.checkAll();
-    },
-  };
-  const schedules = startSchedulesWorker(redis.workers, queuePrefix, handlers, log);
-  started.add('schedules worker', () => schedules.close());
+  // close() lets the running step finish; steps are bounded (PagerDuty and Slack calls have timeouts).
+  const escalation = startEscalationWorker(redis.workers, queuePrefix, services.escalation, log);
+  started.add('escalation worker', () => escalation.close());
 
   const interval = setInterval(() => void reconcile(), config.reconcileSeconds * 1000);
   // A reconnect often follows a failover or a restart that emptied Redis: put everything back now, not at the
@@ -116,10 +118,10 @@ function reconciler(runtime: Runtime, services: Services): () => Promise<void> {
 export async function startBot(runtime: Runtime, services: Services, started: StartedList): Promise<void> {
   const { config, db, log, metrics, redact } = runtime;
   const { file } = config;
-  const { incidents, recovery, notifier, tokens } = services;
+  const { incidents, recovery, notifier, tokens, lookups } = services;
   const { chat } = services.adapters;
   const dispatch = { db, allowedChannels: file.slack.allowed_channels, log, metrics, redact };
-  const api = createBotApi({ db, file, chat, notifier, incidents, recovery, tokens, dispatch, lookups: services.lookups, log });
+  const api = createBotApi({ db, file, chat, notifier, incidents, recovery, tokens, dispatch, lookups, log });
   const app = createSlackApp({
     ...dispatch,
     config,
@@ -140,7 +142,8 @@ export async function startBot(runtime: Runtime, services: Services, started: St
 
 /** A worker-only process still answers health checks and metrics, and refuses the API. */
 export async function startWorkerHttp(runtime: Runtime, started: StartedList): Promise<void> {
-  const server: Server = await serveRoutes(runtime.config.port, [...operationalRoutesOf(runtime), ...workerApiRoutes()]);
+  const routes = [...operationalRoutesOf(runtime), ...workerApiRoutes()];
+  const server: Server = await serveRoutes(runtime.config.port, routes);
   started.add('HTTP server', () => new Promise((resolve) => server.close(resolve)));
 }
 

@@ -118,7 +118,8 @@ async function warnUnlessNoEviction(redis: Redis, log: Logger): Promise<void> {
     const reply: unknown = await redis.config('GET', 'maxmemory-policy');
     const policy: unknown = Array.isArray(reply) ? reply[1] : undefined;
     if (policy !== 'noeviction') {
-      log.warn({ policy }, 'Redis maxmemory-policy is not noeviction: under memory pressure Redis may drop queued timers');
+      const why = 'Redis maxmemory-policy is not noeviction: under memory pressure Redis may drop queued timers';
+      log.warn({ policy }, why);
     }
   } catch {
     // Managed Redis often forbids CONFIG; the reconciler still restores lost timers from PostgreSQL.

@@ -8,7 +8,7 @@ import { ADMIN_USAGE, parseAdminArgs } from './delivery/cli/admin-args.js';
 import { ConfigError, readConfig } from './shared/config.js';
 import { formatUtc } from './shared/format.js';
 import { createLogger } from './shared/log.js';
-import { openStateDatabase, StartupError, type StateDatabase } from './wiring/runtime.js';
+import { messageOf, openStateDatabase, StartupError, type StateDatabase } from './wiring/runtime.js';
 
 const EXIT = { ok: 0, failed: 1, refused: 2 } as const;
 
@@ -56,7 +56,7 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (err: unknown) => {
-    process.stderr.write(`lifeline-admin: failed: ${(err as Error).message}\n`);
+    process.stderr.write(`lifeline-admin: failed: ${messageOf(err)}\n`);
     process.exit(EXIT.failed);
   },
 );

@@ -41,6 +41,7 @@ async function main(): Promise<void> {
 }
 
 void main().catch((err: unknown) => {
-  process.stderr.write(`lifeline: fatal: ${(err as Error).stack ?? String(err)}\n`);
+  const shown = err instanceof Error && err.stack !== undefined ? err.stack : String(err);
+  process.stderr.write(`lifeline: fatal: ${shown}\n`);
   process.exit(1);
 });

@@ -14,7 +14,7 @@ import { createSlackApp } from '../delivery/slack/app.js';
 import { deliverOutbox } from '../delivery/slack/outbox.js';
 import { createQueryAnswerer } from '../delivery/slack/recovery-answers.js';
 import type { JobParams, RecoveryJob } from '../domain/recovery/model.js';
-import type { Runtime } from './runtime.js';
+import { messageOf, type Runtime } from './runtime.js';
 import type { Services } from './services.js';
 import type { StartedList } from './started.js';
 
@@ -150,8 +150,4 @@ export async function startWorkerHttp(runtime: Runtime, started: StartedList): P
 function operationalRoutesOf(runtime: Runtime) {
   const { config, db, redis, metrics } = runtime;
   return operationalRoutes(createHealthCheck(db, redis.queues), metrics, config.metricsToken);
-}
-
-function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

@@ -132,6 +132,6 @@ async function closeQuietly(db: Db, connections: readonly Redis[]): Promise<void
   for (const connection of connections) connection.disconnect();
 }
 
-function messageOf(err: unknown): string {
+export function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }

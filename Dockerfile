@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
+# Built and run on the current Node.js LTS (24); the code also runs on Node 20 and 22 (package.json engines).
 # Build stage: full dependencies, compile TypeScript.
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -9,7 +10,7 @@ COPY src ./src
 RUN npm run build
 
 # Runtime stage: production dependencies only, non-root.
-FROM node:20-bookworm-slim
+FROM node:24-bookworm-slim
 ENV NODE_ENV=production
 # pg_dump / pg_restore / psql for /dr restore. pg_dump refuses servers newer than itself: use the major version of
 # your RDS PostgreSQL (PGDG packages, e.g. postgresql-client-16 or -17, for servers newer than Debian's 15).

@@ -1,6 +1,7 @@
 // Process concerns only: read config, start, stop on SIGTERM/SIGINT within the contract's 10 s.
 import { ConfigError, readConfig } from './shared/config.js';
-import { startLifeline, StartupError } from './wiring/lifeline.js';
+import { startLifeline } from './wiring/lifeline.js';
+import { StartupError } from './wiring/runtime.js';
 
 const SHUTDOWN_LIMIT_MS = 9_000;
 
@@ -40,6 +41,7 @@ async function main(): Promise<void> {
 }
 
 void main().catch((err: unknown) => {
-  process.stderr.write(`lifeline: fatal: ${(err as Error).stack ?? String(err)}\n`);
+  const shown = err instanceof Error && err.stack !== undefined ? err.stack : String(err);
+  process.stderr.write(`lifeline: fatal: ${shown}\n`);
   process.exit(1);
 });

@@ -5,39 +5,25 @@
 // The sandbox runs this job itself, in its own process, before it starts Lifeline: Lifeline's RPO watch looks at the
 // store as soon as it starts (contract section 7: an empty store is overdue) and would otherwise page on-call about
 // the empty store in the first second of the walkthrough.
-import type { ChatPort } from '../adapters/slack/client.js';
-import type { PagerPort } from '../adapters/pagerduty/client.js';
 import type { RdsPort } from '../adapters/aws/aws.js';
-import { AlertDesk } from '../domain/backups/alerts.js';
-import { createSlackAlertNotifier } from '../delivery/slack/alert-notifier.js';
-import { RpoWatch } from '../domain/backups/rpo-watch.js';
-import { createBackupStore } from '../adapters/backup-store/stores.js';
-import type { FileConfig } from '../shared/config.js';
-import { migrate } from '../shared/db/migrate.js';
-import { createPool } from '../shared/db/pool.js';
-import type { Logger } from '../shared/log.js';
 import type { KindDefinition } from '../domain/recovery/kind.js';
-import { backupKind } from '../domain/recovery/kinds/backup.js';
 import { jobId, type JobKind } from '../domain/recovery/model.js';
-import { RecoveryRunner } from '../domain/recovery/runner.js';
-import { RecoveryService } from '../domain/recovery/service.js';
 import { getJob } from '../domain/recovery/store.js';
-import { createSlackRecoveryNotifier } from '../delivery/slack/recovery-notifier.js';
-import { queueForSlack, queuePlanForSlack } from '../delivery/slack/outbox.js';
+import type { Config } from '../shared/config.js';
+import type { Logger } from '../shared/log.js';
+import { createMetrics } from '../shared/metrics.js';
+import { openStateDatabase } from '../wiring/runtime.js';
+import { createAdapters, createBackupJobs, createRecovery, createRecoveryNotifier } from '../wiring/services.js';
 import { SetupError } from './errors.js';
 
 export interface FirstBackupOptions {
-  /** Lifeline's state database (migrated here, as Lifeline's own startup would). */
-  readonly stateUrl: string;
-  readonly file: FileConfig;
+  /** Lifeline's own config, read from the environment the sandbox starts Lifeline with: its stand-ins, its state. */
+  readonly config: Config;
   readonly env: string;
   /** Who the job is requested by, and where its messages go. */
   readonly requestedBy: string;
   readonly channel: string;
-  /** Lifeline's Slack and PagerDuty clients, pointed at the sandbox's stand-ins. */
-  readonly chat: ChatPort;
-  readonly pager: PagerPort;
-  /** A command-triggered backup takes no RDS snapshot; retention reads only Lifeline's own snapshot records. */
+  /** The simulated AWS's: a command-triggered backup takes no snapshot; retention reads Lifeline's own records. */
   readonly rds: RdsPort;
   readonly log: Logger;
 }
@@ -56,26 +42,13 @@ function backupOnly(backup: KindDefinition): Record<JobKind, KindDefinition> {
 
 /** Runs `/dr backup <env>` through Lifeline's recovery service and runner, to the end; returns the job's outcome. */
 export async function runFirstBackup(options: FirstBackupOptions): Promise<string> {
-  const { file, log } = options;
-  const db = createPool(options.stateUrl, log);
+  const { config, log } = options;
+  // Migrated here, as Lifeline's own startup would.
+  const { db, close } = await openStateDatabase(config, log);
   try {
-    await migrate(db);
-    const notifier = createSlackRecoveryNotifier(options.chat, {
-      keepText: (text, channel) => queueForSlack(db, { channel, text }),
-      keepPlan: (job) => queuePlanForSlack(db, job),
-    });
-    const alertNotifier = createSlackAlertNotifier(options.chat, file);
-    const alerts = new AlertDesk({ db, pager: options.pager, notifier: alertNotifier, file, log });
-    const rpo = new RpoWatch({ file, storeFor: createBackupStore, alerts, observe: () => undefined, log });
-    const backup = backupKind({
-      db,
-      storeFor: createBackupStore,
-      rds: options.rds,
-      alerts,
-      rpo,
-      observe: () => undefined,
-      log,
-    });
+    const adapters = createAdapters(config, log, { rds: options.rds });
+    // The metrics are this process's own, and nobody reads them: the figures that count are the child Lifeline's.
+    const { backup } = createBackupJobs({ db, file: config.file, adapters, metrics: createMetrics(), log });
     // No queue: each trigger is remembered and run right here, in order.
     const planned: number[] = [];
     const queued: number[] = [];
@@ -84,18 +57,9 @@ export async function runFirstBackup(options: FirstBackupOptions): Promise<strin
       run: async (job: number) => void queued.push(job),
       expireAt: async () => undefined,
     };
-    const service = new RecoveryService({ db, file, notifier, queue, log });
-    const runner = new RecoveryRunner({
-      db,
-      file,
-      notifier,
-      queue,
-      kinds: backupOnly(backup),
-      approvers: (job) => service.approversFor(job),
-      log,
-      leaseMs: 30_000,
-      stepDeadlineMs: 30 * 60_000,
-    });
+    const notifier = createRecoveryNotifier(db, adapters.chat);
+    const kinds = backupOnly(backup);
+    const { service, runner } = createRecovery({ db, config, notifier, queue, kinds, log });
     const job = await service.request({
       env: options.env,
       params: { kind: 'backup', trigger: 'command' },
@@ -113,6 +77,6 @@ export async function runFirstBackup(options: FirstBackupOptions): Promise<strin
     }
     return done.outcome ?? '';
   } finally {
-    await db.end();
+    await close();
   }
 }

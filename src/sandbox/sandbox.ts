@@ -9,9 +9,7 @@ import { join } from 'node:path';
 import { RDSClient } from '@aws-sdk/client-rds';
 import { Redis } from 'ioredis';
 import { createRdsPort } from '../adapters/aws/rds.js';
-import { createSlackChat } from '../adapters/slack/client.js';
-import { createEventsApiPager } from '../adapters/pagerduty/client.js';
-import { parseConfigText } from '../shared/config.js';
+import { readConfig } from '../shared/config.js';
 import { createLogger } from '../shared/log.js';
 import { SYSTEM_ACTOR } from '../domain/incidents/model.js';
 import {
@@ -134,28 +132,27 @@ async function start(settings: SandboxSettings, hooks: SandboxHooks, undo: (() =
     PRODUCTION_DATABASE_URL: appUrl,
     ...Object.fromEntries([...routingKeys].map(([key, role]) => [routingKeyVariable(role), key])),
   };
-  const child = new LifelineChild(
-    {
-      ...settings.inherited,
-      SLACK_BOT_TOKEN: botToken,
-      SLACK_SIGNING_SECRET: signingSecret,
-      SLACK_API_URL: `${base}/slack/api/`,
-      PAGERDUTY_EVENTS_URL: `${base}/pagerduty/v2/enqueue`,
-      PORT: String(lifelinePort),
-      DATABASE_URL: stateUrl,
-      REDIS_URL: settings.redisUrl,
-      LIFELINE_CONFIG: configPath,
-      LIFELINE_QUEUE_PREFIX: settings.queuePrefix,
-      LIFELINE_ROLE: 'all',
-      LOG_LEVEL: settings.logLevel,
-      // The simulated AWS answers at once; poll it often so a scale or a redeploy ends in seconds.
-      LIFELINE_AWS_POLL_SECONDS: '2',
-      ...aws.env(),
-      ...secretsEnv,
-    },
-    (line) => say(`lifeline | ${line}`),
-    hooks.lifelineDied,
-  );
+  const lifelineEnv = {
+    ...settings.inherited,
+    SLACK_BOT_TOKEN: botToken,
+    SLACK_SIGNING_SECRET: signingSecret,
+    SLACK_API_URL: `${base}/slack/api/`,
+    PAGERDUTY_EVENTS_URL: `${base}/pagerduty/v2/enqueue`,
+    PORT: String(lifelinePort),
+    DATABASE_URL: stateUrl,
+    REDIS_URL: settings.redisUrl,
+    LIFELINE_CONFIG: configPath,
+    LIFELINE_QUEUE_PREFIX: settings.queuePrefix,
+    LIFELINE_ROLE: 'all',
+    LOG_LEVEL: settings.logLevel,
+    // The simulated AWS answers at once; poll it often so a scale or a redeploy ends in seconds.
+    LIFELINE_AWS_POLL_SECONDS: '2',
+    ...aws.env(),
+    ...secretsEnv,
+  };
+  // The config Lifeline itself will read from that environment, for the first backup taken before it starts.
+  const config = readConfig(lifelineEnv);
+  const child = new LifelineChild(lifelineEnv, (line) => say(`lifeline | ${line}`), hooks.lifelineDied);
 
   let stats: { at: number; value: Promise<SampleStats | undefined> } | undefined;
   const freshStats = (): Promise<SampleStats | undefined> => {
@@ -201,17 +198,14 @@ async function start(settings: SandboxSettings, hooks: SandboxHooks, undo: (() =
 
   say('sandbox: taking the sample database\'s first backup with Lifeline\'s own backup job (/dr backup production)');
   const awsEnv = aws.env();
-  const log = createLogger(settings.logLevel, [botToken, signingSecret, ...routingKeys.keys()], {
+  const log = createLogger(settings.logLevel, config.secrets, {
     write: (line: string) => say(`lifeline (first backup) | ${line.trimEnd()}`),
   });
   const outcome = await runFirstBackup({
-    stateUrl,
-    file: parseConfigText(yaml, secretsEnv),
+    config,
     env: 'production',
     requestedBy: SYSTEM_ACTOR, // Lifeline's own job, as a schedule's would be: no person asked for it
     channel: EMERGENCY.id,
-    chat: createSlackChat({ token: botToken, apiUrl: `${base}/slack/api/`, log }),
-    pager: createEventsApiPager({ url: `${base}/pagerduty/v2/enqueue` }),
     rds: createRdsPort(
       new RDSClient({
         endpoint: awsEnv.AWS_ENDPOINT_URL_RDS,

@@ -1,9 +1,12 @@
+import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { readConfig } from '../../src/shared/config.js';
 import { createPool } from '../../src/shared/db/pool.js';
 import { createHealthCheck } from '../../src/delivery/http/health.js';
-import { startLifeline, StartupError } from '../../src/wiring/lifeline.js';
+import { startLifeline } from '../../src/wiring/lifeline.js';
+import { StartupError } from '../../src/wiring/runtime.js';
 import { createLogger } from '../../src/shared/log.js';
 import { createTestDatabase, TEST_REDIS_URL, uniqueQueuePrefix, type TestDatabase } from '../support/db.js';
 import { BOT_TOKEN, freePort, ROUTING_KEYS, SIGNING_SECRET, writeTestConfig } from '../support/lifeline-process.js';
@@ -35,6 +38,20 @@ async function configWith(overrides: Record<string, string>) {
   });
 }
 
+/** Sessions on the test database other than this query's own. */
+async function openSessions(): Promise<number> {
+  const client = new pg.Client({ connectionString: db.url });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()',
+    );
+    return rows[0]?.n ?? -1;
+  } finally {
+    await client.end();
+  }
+}
+
 describe('startup waits for its dependencies, then names the one that did not answer', () => {
   test('Redis down: a StartupError naming Redis and its URL, after the wait', async () => {
     const port = await freePort();
@@ -57,6 +74,20 @@ describe('startup waits for its dependencies, then names the one that did not an
     expect(error).toBeInstanceOf(StartupError);
     expect(error.message).toMatch(/^PostgreSQL did not answer within 1 s at postgres:\/\/lifeline:\[redacted\]@127\.0\.0\.1:\d+\/lifeline/);
     expect(error.message).not.toContain('s3cretPassw0rd');
+  });
+
+  test('a start that fails once connected (port taken) stops what it started: no PostgreSQL session left', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, resolve));
+    const address = taken.address();
+    const port = typeof address === 'object' && address !== null ? address.port : 0;
+    try {
+      const config = await configWith({ LIFELINE_ROLE: 'worker', PORT: String(port) });
+      await expect(startLifeline(config, { startupWaitMs: 5_000 })).rejects.toThrow('EADDRINUSE');
+    } finally {
+      taken.close();
+    }
+    expect(await openSessions()).toBe(0);
   });
 
   test('both up: starts, migrates, and stops cleanly', async () => {

@@ -75,9 +75,9 @@ export function describeRun(run: CliResult): string {
   return `exit ${run.code}\nstdout:\n${run.stdout}\nstderr:\n${run.stderr}`;
 }
 
-export const ADMIN_MAIN = fileURLToPath(new URL('../../dist/delivery/cli/admin.js', import.meta.url));
+export const ADMIN_MAIN = fileURLToPath(new URL('../../dist/admin.js', import.meta.url));
 
-/** Runs `lifeline-admin <args…>` (node dist/delivery/cli/admin.js) with exactly this environment: the server's own. */
+/** Runs `lifeline-admin <args…>` (node dist/admin.js) with exactly this environment: the server's own. */
 export function runAdmin(args: readonly string[], env: Record<string, string>, timeoutMs = 30_000): Promise<CliResult> {
   return new Promise<CliResult>((resolve, reject) => {
     const child = spawn(process.execPath, [ADMIN_MAIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -1,4 +1,4 @@
-// The grammar of `lifeline-admin`, apart from the process so it can be checked without running one.
+// The grammar of `lifeline-admin` (src/admin.ts), apart from the process so it can be checked without running one.
 import { DEFAULT_TOKEN_DAYS, MAX_TOKEN_DAYS } from '../api/tokens.js';
 
 export const ADMIN_USAGE = [

@@ -3,14 +3,12 @@
 // server's own environment (config and DATABASE_URL), for when Slack (and so `/dr token`) is down. It prints the token
 // once, on stdout, and nowhere else; the creation is on the audit trail.
 import { userInfo } from 'node:os';
-import { createToken } from '../api/tokens.js';
-import { ConfigError, readConfig } from '../../shared/config.js';
-import { migrate } from '../../shared/db/migrate.js';
-import { createPool } from '../../shared/db/pool.js';
-import { createLogger } from '../../shared/log.js';
-import { formatUtc } from '../../shared/format.js';
-import { within } from '../../shared/timeout.js';
-import { ADMIN_USAGE, parseAdminArgs } from './admin-args.js';
+import { createToken } from './delivery/api/tokens.js';
+import { ADMIN_USAGE, parseAdminArgs } from './delivery/cli/admin-args.js';
+import { ConfigError, readConfig } from './shared/config.js';
+import { formatUtc } from './shared/format.js';
+import { createLogger } from './shared/log.js';
+import { messageOf, openStateDatabase, StartupError, type StateDatabase } from './wiring/runtime.js';
 
 const EXIT = { ok: 0, failed: 1, refused: 2 } as const;
 
@@ -29,16 +27,16 @@ async function main(): Promise<number> {
     return EXIT.refused;
   }
   // Nothing is logged (the terminal is for the answer), and what would be is scrubbed like the server's lines.
-  const db = createPool(config.databaseUrl, createLogger('fatal', config.secrets, process.stderr));
+  let state: StateDatabase;
   try {
-    try {
-      await within(db.query('SELECT 1'), 10_000);
-    } catch (err) {
-      process.stderr.write(`lifeline-admin: cannot reach Lifeline's PostgreSQL: ${(err as Error).message}\n`);
-      return EXIT.failed;
-    }
-    await migrate(db);
-    const issued = await createToken(db, {
+    state = await openStateDatabase(config, createLogger('fatal', config.secrets, process.stderr));
+  } catch (err) {
+    if (!(err instanceof StartupError)) throw err;
+    process.stderr.write(`lifeline-admin: cannot reach Lifeline's PostgreSQL: ${err.message}\n`);
+    return EXIT.failed;
+  }
+  try {
+    const issued = await createToken(state.db, {
       userId: args.userId,
       via: 'lifeline-admin',
       days: args.days,
@@ -51,14 +49,14 @@ async function main(): Promise<number> {
     );
     return EXIT.ok;
   } finally {
-    await within(db.end(), 2_000).catch(() => undefined);
+    await state.close();
   }
 }
 
 main().then(
   (code) => process.exit(code),
   (err: unknown) => {
-    process.stderr.write(`lifeline-admin: failed: ${(err as Error).message}\n`);
+    process.stderr.write(`lifeline-admin: failed: ${messageOf(err)}\n`);
     process.exit(EXIT.failed);
   },
 );

@@ -1,0 +1,195 @@
+// Every adapter and service, built once: the one place that picks the real clients, the backup store for a URL and
+// the job kinds. Building starts nothing; roles.ts starts what runs.
+import type { EcsPort, LogsPort, RdsPort } from '../adapters/aws/aws.js';
+import { createEcsPort } from '../adapters/aws/ecs.js';
+import { createLogsPort } from '../adapters/aws/logs.js';
+import { createRdsPort } from '../adapters/aws/rds.js';
+import type { BackupStore } from '../adapters/backup-store/store.js';
+import { createBackupStore } from '../adapters/backup-store/stores.js';
+import { createEventsApiPager, type PagerPort } from '../adapters/pagerduty/client.js';
+import { createSlackChat, type ChatPort } from '../adapters/slack/client.js';
+import { tokenIssuer } from '../delivery/api/bot.js';
+import { createEscalationQueue, createEscalationTimers } from '../delivery/jobs/escalation-queue.js';
+import {
+  createLookupsQueue,
+  createRecoveryQueue,
+  lookupTrigger,
+  recoveryTriggers,
+} from '../delivery/jobs/recovery-queue.js';
+import { createSchedulesQueue } from '../delivery/jobs/schedules.js';
+import { createSlackIncidentNotifier } from '../delivery/slack/incident-notifier.js';
+import { queueForSlack, queuePlanForSlack } from '../delivery/slack/outbox.js';
+import { createSlackRecoveryNotifier } from '../delivery/slack/recovery-notifier.js';
+import { AlertDesk } from '../domain/backups/alerts.js';
+import { RpoWatch } from '../domain/backups/rpo-watch.js';
+import { EscalationService } from '../domain/incidents/escalation.js';
+import { IncidentService } from '../domain/incidents/service.js';
+import { soleOpenIncident } from '../domain/incidents/store.js';
+import type { KindDefinition } from '../domain/recovery/kind.js';
+import { backupKind } from '../domain/recovery/kinds/backup.js';
+import { drillKind } from '../domain/recovery/kinds/drill.js';
+import { redeployKind, scaleKind } from '../domain/recovery/kinds/ecs.js';
+import { restoreKind } from '../domain/recovery/kinds/restore.js';
+import type { JobKind } from '../domain/recovery/model.js';
+import type { RecoveryNotifier, RecoveryQueue } from '../domain/recovery/ports.js';
+import type { QueryDeps } from '../domain/recovery/queries.js';
+import { RecoveryRunner } from '../domain/recovery/runner.js';
+import { RecoveryService } from '../domain/recovery/service.js';
+import type { Config, FileConfig } from '../shared/config.js';
+import type { Db } from '../shared/db/pool.js';
+import type { Logger } from '../shared/log.js';
+import { observeDrill, type Metrics } from '../shared/metrics.js';
+import type { Runtime } from './runtime.js';
+
+export interface AwsPorts {
+  readonly rds: RdsPort;
+  readonly ecs: EcsPort;
+  readonly logs: LogsPort;
+}
+
+export interface Adapters extends AwsPorts {
+  readonly chat: ChatPort;
+  readonly pager: PagerPort;
+  readonly storeFor: (url: string) => BackupStore;
+}
+
+/**
+ * The real clients. AWS goes through the SDK's own chain (AWS_REGION, credentials, AWS_ENDPOINT_URL_<SERVICE>)
+ * unless a port is given: the sandbox points RDS at its simulated AWS without touching its own environment.
+ */
+export function createAdapters(config: Config, log: Logger, aws: Partial<AwsPorts> = {}): Adapters {
+  return {
+    chat: createSlackChat({ token: config.slack.botToken, apiUrl: config.slack.apiUrl, log }),
+    pager: createEventsApiPager({ url: config.pagerdutyEventsUrl }),
+    rds: aws.rds ?? createRdsPort(),
+    ecs: aws.ecs ?? createEcsPort(),
+    logs: aws.logs ?? createLogsPort(),
+    storeFor: createBackupStore,
+  };
+}
+
+export function createRecoveryNotifier(db: Db, chat: ChatPort): RecoveryNotifier {
+  // A result Slack did not take waits in the outbox, in the thread of the incident if exactly one is open; a plan
+  // waits as itself, to be posted with its buttons.
+  return createSlackRecoveryNotifier(chat, {
+    keepText: async (text, channel) => queueForSlack(db, { incident: await soleOpenIncident(db), channel, text }),
+    keepPlan: (job) => queuePlanForSlack(db, job),
+  });
+}
+
+export interface BackupJobsDeps {
+  readonly db: Db;
+  readonly file: FileConfig;
+  readonly adapters: Pick<Adapters, 'chat' | 'pager' | 'rds' | 'storeFor'>;
+  readonly metrics: Metrics;
+  readonly log: Logger;
+}
+
+/** The backup kind with the alerts and the RPO watch it reports to (the schedules use the same watch). */
+export function createBackupJobs(deps: BackupJobsDeps): { alerts: AlertDesk; rpo: RpoWatch; backup: KindDefinition } {
+  const { db, file, adapters, metrics, log } = deps;
+  const { storeFor } = adapters;
+  const alerts = new AlertDesk({ db, pager: adapters.pager, chat: adapters.chat, file, log });
+  const rpo = new RpoWatch({
+    file,
+    storeFor,
+    alerts,
+    observe: (reading) => metrics.newestBackupAt.set(reading.env, reading.newest?.takenAt),
+    log,
+  });
+  const backup = backupKind({
+    db,
+    storeFor,
+    rds: adapters.rds,
+    alerts,
+    rpo,
+    observe: (env, taken) => {
+      metrics.backupDuration.set({ env }, taken.durationMs / 1000);
+      metrics.backupSize.set({ env }, taken.size);
+    },
+    log,
+  });
+  return { alerts, rpo, backup };
+}
+
+export interface RecoveryDeps {
+  readonly db: Db;
+  readonly config: Pick<Config, 'file' | 'recovery'>;
+  readonly notifier: RecoveryNotifier;
+  readonly queue: RecoveryQueue;
+  readonly kinds: Readonly<Record<JobKind, KindDefinition>>;
+  readonly log: Logger;
+}
+
+/** The recovery service that files and decides jobs, and the runner that carries them out. */
+export function createRecovery(deps: RecoveryDeps): { service: RecoveryService; runner: RecoveryRunner } {
+  const { db, config, notifier, queue, kinds, log } = deps;
+  const service = new RecoveryService({ db, file: config.file, notifier, queue, log });
+  const runner = new RecoveryRunner({
+    db,
+    file: config.file,
+    notifier,
+    queue,
+    kinds,
+    approvers: (job) => service.approversFor(job),
+    log,
+    leaseMs: config.recovery.jobLeaseMs,
+    stepDeadlineMs: config.recovery.stepDeadlineMs,
+  });
+  return { service, runner };
+}
+
+/** Everything both roles use, on the runtime's connections; the queues are the only things it opens. */
+export function buildServices(runtime: Runtime, adapters: Adapters) {
+  const { config, db, redis, metrics, log } = runtime;
+  const { file, queuePrefix } = config;
+  const queues = {
+    escalation: createEscalationQueue(redis.queues, queuePrefix),
+    recovery: createRecoveryQueue(redis.queues, queuePrefix),
+    lookups: createLookupsQueue(redis.queues, queuePrefix),
+    schedules: createSchedulesQueue(redis.queues, queuePrefix),
+  };
+  const notifier = createSlackIncidentNotifier(adapters.chat, file);
+  const timers = createEscalationTimers(queues.escalation);
+  const incidents = new IncidentService({ db, file, notifier, timers, metrics, log });
+  const escalation = new EscalationService({ db, file, pager: adapters.pager, notifier, timers, metrics, log });
+
+  const { rpo, backup } = createBackupJobs({ db, file, adapters, metrics, log });
+  const { storeFor, rds, ecs, logs } = adapters;
+  const { pollSeconds, maxWaitSeconds, restoreJobs } = config.recovery;
+  const kinds = {
+    restore: restoreKind({ db, storeFor, rds, parallelJobs: restoreJobs, pollSeconds, maxWaitSeconds }),
+    scale: scaleKind({ ecs, logs, pollSeconds, maxWaitSeconds }),
+    redeploy: redeployKind({ ecs, logs, pollSeconds, maxWaitSeconds }),
+    backup,
+    drill: drillKind({
+      db,
+      storeFor,
+      parallelJobs: restoreJobs,
+      observe: (env, passed, restoreMs, skippedChecks) => observeDrill(metrics, env, passed, restoreMs, skippedChecks),
+    }),
+  };
+  const recoveryNotifier = createRecoveryNotifier(db, adapters.chat);
+  const queue = recoveryTriggers(queues.recovery);
+  const { service: recovery, runner } = createRecovery({ db, config, notifier: recoveryNotifier, queue, kinds, log });
+  const lookups: QueryDeps = { db, file, storeFor, rds, ecs, logs };
+  return {
+    adapters,
+    queues,
+    notifier,
+    incidents,
+    escalation,
+    rpo,
+    recovery,
+    runner,
+    lookups,
+    /** Files a read-only /dr lookup for the lookups worker. */
+    lookup: lookupTrigger(queues.lookups),
+    tokens: tokenIssuer(db),
+    async closeQueues(): Promise<void> {
+      await Promise.allSettled(Object.values(queues).map((queue) => queue.close()));
+    },
+  };
+}
+
+export type Services = ReturnType<typeof buildServices>;

@@ -17,7 +17,8 @@ import { Transform, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import type pg from 'pg';
-import { assertPlainName, NotFoundError, type BackupStore } from '../adapters/backup-store/store.js';
+import { assertPlainName } from '../adapters/backup-store/names.js';
+import { NotFoundError, type BackupStore } from '../adapters/backup-store/port.js';
 import { publishBackup, removeBackupLeftovers, takeBackupOf, type TakenBackup } from '../domain/backups/take.js';
 import { PermanentError, TransientError } from '../shared/errors.js';
 import {

@@ -5,9 +5,9 @@
 // The sandbox runs this job itself, in its own process, before it starts Lifeline: Lifeline's RPO watch looks at the
 // store as soon as it starts (contract section 7: an empty store is overdue) and would otherwise page on-call about
 // the empty store in the first second of the walkthrough.
-import type { ChatPort } from '../adapters/slack/client.js';
-import type { PagerPort } from '../adapters/pagerduty/client.js';
-import type { RdsPort } from '../adapters/aws/aws.js';
+import type { ChatPort } from '../adapters/slack/port.js';
+import type { PagerPort } from '../adapters/pagerduty/port.js';
+import type { RdsPort } from '../adapters/aws/port.js';
 import { AlertDesk } from '../domain/backups/alerts.js';
 import { RpoWatch } from '../domain/backups/rpo-watch.js';
 import { createBackupStore } from '../adapters/backup-store/stores.js';

@@ -11,7 +11,8 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { AwsRefusedError, type DbInstance, type DbSnapshot, type EcsService, type LogEvent } from '../adapters/aws/aws.js';
+import { AwsRefusedError } from '../adapters/aws/aws.js';
+import type { DbInstance, DbSnapshot, EcsService, LogEvent } from '../adapters/aws/port.js';
 import { MemoryEcs, MemoryLogs, MemoryRds, type MemoryLogsQuery } from '../adapters/aws/memory.js';
 
 export type SimulatedAwsService = 'rds' | 'ecs' | 'logs';

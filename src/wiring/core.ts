@@ -1,7 +1,7 @@
 // The services both the Slack app and the `lifeline` CLI drive, built one way for both, so that a command run from
 // a terminal obeys exactly the rules (and gives exactly the refusals) of the same command run in Slack.
 import type { Redis } from 'ioredis';
-import type { ChatPort } from '../adapters/slack/client.js';
+import type { ChatPort } from '../adapters/slack/port.js';
 import type { Config } from '../shared/config.js';
 import type { Db } from '../shared/db/pool.js';
 import { IncidentService } from '../domain/incidents/service.js';

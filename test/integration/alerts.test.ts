@@ -6,10 +6,10 @@ import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest'
 import { MemoryChat } from '../../src/adapters/slack/memory.js';
 import { MemoryPager } from '../../src/adapters/pagerduty/memory.js';
 import { AlertDesk, alertKey } from '../../src/domain/backups/alerts.js';
-import { MemoryStore } from '../../src/adapters/backup-store/memory-store.js';
+import { MemoryStore } from '../../src/adapters/backup-store/memory.js';
 import { backupFileName, safetyCopyFileName } from '../../src/domain/backups/names.js';
 import { RpoWatch, type RpoReading } from '../../src/domain/backups/rpo-watch.js';
-import type { BackupStore } from '../../src/adapters/backup-store/store.js';
+import type { BackupStore } from '../../src/adapters/backup-store/port.js';
 import { parseConfigText, type FileConfig } from '../../src/shared/config.js';
 import { migrate } from '../../src/shared/db/migrate.js';
 import { createPool, type Db } from '../../src/shared/db/pool.js';

@@ -8,7 +8,7 @@ import { MemoryRds } from '../../src/adapters/aws/memory.js';
 import { MemoryChat } from '../../src/adapters/slack/memory.js';
 import { MemoryPager } from '../../src/adapters/pagerduty/memory.js';
 import { AlertDesk } from '../../src/domain/backups/alerts.js';
-import { MemoryStore } from '../../src/adapters/backup-store/memory-store.js';
+import { MemoryStore } from '../../src/adapters/backup-store/memory.js';
 import { latestBackup, parseBackupName, pendingFinalName } from '../../src/domain/backups/names.js';
 import { sidecarName, type TakenBackup } from '../../src/domain/backups/take.js';
 import { RpoWatch } from '../../src/domain/backups/rpo-watch.js';

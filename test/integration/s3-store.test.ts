@@ -11,7 +11,7 @@ import ts from 'typescript';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import { latestBackup, parseBackupName, sortNewestFirst } from '../../src/domain/backups/names.js';
 import { createS3Client, createS3Store, DEFAULT_PART_SIZE_BYTES, DEFAULT_QUEUE_SIZE } from '../../src/adapters/backup-store/s3-store.js';
-import { NotFoundError } from '../../src/adapters/backup-store/store.js';
+import { NotFoundError } from '../../src/adapters/backup-store/port.js';
 import { FakeS3 } from '../support/fake-s3.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');

@@ -1,5 +1,5 @@
 // One table per slash command: routing, parsing and the help text all come from it (after Monzo Response).
-import type { Block } from '../../adapters/slack/client.js';
+import type { Block } from '../../adapters/slack/port.js';
 import { UserError, type UserErrorCode } from '../../shared/errors.js';
 import type { MrkdwnText } from '../slack/blocks.js';
 

@@ -6,7 +6,7 @@ import { code, line, md } from '../../delivery/slack/blocks.js';
 import type { Logger } from '../../shared/log.js';
 import type { AlertDesk } from './alerts.js';
 import { latestBackup, parseBackupName } from './names.js';
-import type { BackupStore } from '../../adapters/backup-store/store.js';
+import type { BackupStore } from '../../adapters/backup-store/port.js';
 
 export interface RpoReading {
   readonly env: string;

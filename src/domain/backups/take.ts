@@ -26,7 +26,7 @@ import {
 } from '../../pgtools/pg-tools.js';
 import { dumpDatabase } from '../../pgtools/logical-restore.js';
 import { parseBackupName, pendingFinalName, pendingName } from './names.js';
-import { NotFoundError, type BackupStore } from '../../adapters/backup-store/store.js';
+import { NotFoundError, type BackupStore } from '../../adapters/backup-store/port.js';
 
 export interface TakenBackup {
   /** The backup name it gets once its check passed. */

@@ -5,10 +5,34 @@ import { SlackStandIn } from '../../dist/adapters/slack/stand-in.js';
 
 export { PagerDutyStandIn as FakePagerDuty };
 
-export class FakeSlack extends SlackStandIn {
+export class FakeSlack {
+  #slack = new SlackStandIn();
+
+  async start() {
+    await this.#slack.start();
+    return this;
+  }
+
+  stop() {
+    return this.#slack.stop();
+  }
+
+  get apiUrl() {
+    return this.#slack.apiUrl;
+  }
+
+  newResponseUrl() {
+    return this.#slack.newResponseUrl();
+  }
+
+  /** Posts to response URLs: { id, body, text, at }. */
+  get responses() {
+    return this.#slack.responses;
+  }
+
   /** The chat.postMessage calls Slack took, as { channel, text, thread_ts, ts, blocks, at }. */
   get posts() {
-    return this.delivered().map((c) => ({
+    return this.#slack.delivered().map((c) => ({
       channel: c.body.channel,
       text: String(c.body.text ?? ''),
       thread_ts: c.body.thread_ts,
@@ -21,7 +45,7 @@ export class FakeSlack extends SlackStandIn {
   /** Calls per Web API method. */
   get methodCounts() {
     const counts = {};
-    for (const call of this.calls) counts[call.method] = (counts[call.method] ?? 0) + 1;
+    for (const call of this.#slack.calls) counts[call.method] = (counts[call.method] ?? 0) + 1;
     return counts;
   }
 }

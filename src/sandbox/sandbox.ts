@@ -35,7 +35,7 @@ import { SandboxPagerDuty } from './pagerduty.js';
 import { appendLogLines, seedSampleAws } from './sample-aws.js';
 import { ChangeFeed, startServer } from './server.js';
 import type { SandboxSettings } from './settings.js';
-import { SimulatedAws } from './simulated-aws.js';
+import { SimulatedAws } from '../adapters/aws/stand-in.js';
 import { SandboxSlack } from './slack.js';
 import { Workspace } from './workspace.js';
 import { APPROVER_ROLES, BOT, CHANNELS, EMERGENCY, lifelineYaml, PEOPLE, routingKeyVariable } from './world.js';

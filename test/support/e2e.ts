@@ -1,5 +1,6 @@
 // One end-to-end world per test file: its own database and queue prefix, the Slack and PagerDuty stand-ins at the
-// HTTP boundary, and any number of real Lifeline processes (node dist/main.js) on them. Helpers speak Slack's wire format.
+// HTTP boundary, and any number of real Lifeline processes (node dist/main.js) on them. Helpers speak Slack's wire
+// format.
 import { rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import pg from 'pg';
@@ -90,7 +91,9 @@ export class World {
 
   static async create(options: WorldOptions = {}): Promise<World> {
     const db = await createTestDatabase();
-    const [slack, pd] = await Promise.all([new SlackStandIn({ botToken: BOT_TOKEN }).start(), new PagerDutyStandIn().start()]);
+    const slack = new SlackStandIn({ botToken: BOT_TOKEN });
+    const pd = new PagerDutyStandIn();
+    await Promise.all([slack.start(), pd.start()]);
     const sql = new pg.Pool({ connectionString: db.url, max: 3 });
     return new World(db, sql, slack, pd, uniqueQueuePrefix(), writeTestConfig(options.config), options.extraEnv ?? {});
   }

@@ -101,18 +101,7 @@ export const RESPONSE_URL_USES = 5;
 const RESPONSE_URL_MS = 30 * 60_000;
 const MAX_TEXT = 40_000;
 const RETRY_AFTER_SECONDS = 1;
-const BLOCK_TYPES = new Set([
-  'section',
-  'header',
-  'context',
-  'actions',
-  'divider',
-  'image',
-  'rich_text',
-  'input',
-  'file',
-  'video',
-]);
+const BLOCK_TYPES = new Set('section header context actions divider image rich_text input file video'.split(' '));
 /** Web API fields @slack/web-api sends form-encoded as JSON text. */
 const JSON_FIELDS = new Set(['blocks', 'attachments', 'metadata']);
 

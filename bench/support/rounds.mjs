@@ -18,7 +18,7 @@ export async function twoRounds({ sizeMb, diskFactor, doubleBaseline, measure, p
   const needBytes = sizeMb * 2 * 1024 * 1024 * diskFactor;
   print(`free disk at ${tmpdir()}: ${round(freeBytes / 1024 ** 3, 1)} GB; this run needs about ${round(needBytes / 1024 ** 3, 1)} GB`);
   if (freeBytes < needBytes) throw new Error(`not enough free disk: ${round(freeBytes / 1024 ** 3, 1)} GB free, about ${round(needBytes / 1024 ** 3, 1)} GB needed`);
-  const slack = await new FakeSlack({ recordPosts: true }).start();
+  const slack = await new FakeSlack().start();
   onCleanup('stop fake Slack', () => slack.stop());
   const pagerduty = await new FakePagerDuty().start();
   onCleanup('stop fake PagerDuty', () => pagerduty.stop());

@@ -1,6 +1,6 @@
 // pg_dump -Fc streamed into a backup store, hashed on the way.
 import { pipeline } from 'node:stream/promises';
-import { assertPlainName, type BackupStore } from '../adapters/backup-store/store.js';
+import { assertPlainName, type BackupStore } from '../adapters/backup-store/port.js';
 import { connectionOf, describeConnection, type PgConnection } from '../shared/db/connection.js';
 import { PermanentError, TransientError } from '../shared/errors.js';
 import { AbortError, messageOf, throwIfAborted } from './errors.js';

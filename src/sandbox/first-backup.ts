@@ -5,7 +5,7 @@
 // The sandbox runs this job itself, in its own process, before it starts Lifeline: Lifeline's RPO watch looks at the
 // store as soon as it starts (contract section 7: an empty store is overdue) and would otherwise page on-call about
 // the empty store in the first second of the walkthrough.
-import type { RdsPort } from '../adapters/aws/aws.js';
+import type { RdsPort } from '../adapters/aws/port.js';
 import type { KindDefinition } from '../domain/recovery/kind.js';
 import { jobId, type JobKind } from '../domain/recovery/model.js';
 import { getJob } from '../domain/recovery/store.js';

@@ -1,6 +1,6 @@
 // What the simulated AWS holds for the sample application: its RDS instance and snapshots, its ECS services, and
 // CloudWatch log lines that keep coming (with the odd error, so /dr logs --filter ERROR finds something).
-import type { SimulatedAws } from './simulated-aws.js';
+import type { SimulatedAws } from '../adapters/aws/stand-in.js';
 import { SAMPLE_AWS } from './world.js';
 
 const MINUTE = 60_000;

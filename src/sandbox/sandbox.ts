@@ -28,12 +28,12 @@ import { maskedUrl, urlWithDatabase } from '../shared/db/connection.js';
 import { SetupError } from './errors.js';
 import { runFirstBackup } from './first-backup.js';
 import { LifelineChild } from './lifeline-child.js';
-import { PagerDutyStandIn } from './pagerduty.js';
+import { SandboxPagerDuty } from './pagerduty.js';
 import { appendLogLines, seedSampleAws } from './sample-aws.js';
 import { ChangeFeed, startServer } from './server.js';
 import type { SandboxSettings } from './settings.js';
-import { SimulatedAws } from './simulated-aws.js';
-import { SlackStandIn } from './slack.js';
+import { SimulatedAws } from '../adapters/aws/stand-in.js';
+import { SandboxSlack } from './slack.js';
 import { Workspace } from './workspace.js';
 import { APPROVER_ROLES, BOT, CHANNELS, EMERGENCY, lifelineYaml, PEOPLE, routingKeyVariable } from './world.js';
 
@@ -115,8 +115,8 @@ async function start(settings: SandboxSettings, hooks: SandboxHooks, undo: (() =
   const changes = new ChangeFeed();
   const changed = changes.changed;
   aws.onAnswered = changed;
-  const slack = new SlackStandIn({ botToken, baseUrl: base, onChange: changed });
-  const pagerduty = new PagerDutyStandIn(routingKeys, changed);
+  const slack = new SandboxSlack({ botToken, baseUrl: base, onChange: changed });
+  const pagerduty = new SandboxPagerDuty(routingKeys, changed);
   const workspace = new Workspace({ slack, eventsUrl: `http://127.0.0.1:${lifelinePort}/slack/events`, signingSecret });
 
   const configDir = await mkdtemp(join(tmpdir(), 'lifeline-sandbox-config-'));
@@ -169,7 +169,7 @@ async function start(settings: SandboxSettings, hooks: SandboxHooks, undo: (() =
       channels: CHANNELS.map((c) => ({ ...c, allowed: c.id === EMERGENCY.id })),
       emergencyChannel: EMERGENCY.id,
       messages: slack.messages,
-      pages: pagerduty.events,
+      pages: pagerduty.pages(),
       aws: {
         region: aws.env().AWS_REGION,
         instances: rds.instances,

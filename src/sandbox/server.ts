@@ -6,8 +6,9 @@ import type { AddressInfo } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parse as parseContentType } from 'content-type';
-import type { PagerDutyStandIn } from './pagerduty.js';
-import { isObject, type SlackStandIn } from './slack.js';
+import type { HttpAnswer } from '../shared/loopback-server.js';
+import type { SandboxPagerDuty } from './pagerduty.js';
+import { isObject, type SandboxSlack } from './slack.js';
 import type { Workspace } from './workspace.js';
 
 // The page is plain files, served from the source tree as they are: there is nothing to build or download.
@@ -19,8 +20,6 @@ const STATIC: Record<string, { file: string; type: string }> = {
 };
 const BODY_LIMIT = 1 << 20;
 const HEARTBEAT_MS = 15_000;
-/** Web API fields @slack/web-api sends form-encoded as JSON text. */
-const JSON_FIELDS = new Set(['blocks', 'attachments', 'metadata']);
 
 /** Tells every open page that something changed (the page then fetches the state); a burst makes one message. */
 export class ChangeFeed {
@@ -58,8 +57,8 @@ export interface SandboxServerOptions {
   readonly host: string;
   readonly port: number;
   readonly changes: ChangeFeed;
-  readonly slack: SlackStandIn;
-  readonly pagerduty: PagerDutyStandIn;
+  readonly slack: SandboxSlack;
+  readonly pagerduty: SandboxPagerDuty;
   readonly workspace: Workspace;
   /** Everything the page shows, as JSON. */
   readonly state: () => Promise<unknown>;
@@ -143,21 +142,12 @@ export async function startServer(options: SandboxServerOptions): Promise<() => 
       );
       return;
     }
-    if (path.startsWith('/slack/api/')) {
-      const answer = options.slack.webApi(path.slice('/slack/api/'.length), req.headers.authorization, parseWebApiBody(raw, req.headers['content-type']));
-      // Slack answers its own refusals with 200 and ok: false.
-      sendJson(res, 200, answer);
-      return;
-    }
-    if (path.startsWith('/slack/response/')) {
-      const outcome = options.slack.respond(path.slice('/slack/response/'.length), parseJson(raw));
-      res.writeHead(outcome.status, { 'content-type': 'text/plain' });
-      res.end(outcome.text);
+    if (path.startsWith('/slack/')) {
+      send(res, options.slack.handle({ path: path.slice('/slack/'.length), headers: req.headers, raw }));
       return;
     }
     if (path === '/pagerduty/v2/enqueue') {
-      const outcome = options.pagerduty.enqueue(raw);
-      sendJson(res, outcome.status, outcome.body);
+      send(res, options.pagerduty.enqueue(raw));
       return;
     }
     throw new HttpError(404, `no POST ${path}`);
@@ -222,22 +212,9 @@ function parseJson(raw: string): Record<string, unknown> {
   throw new HttpError(400, 'the body must be a JSON object');
 }
 
-function parseWebApiBody(raw: string, contentType: string | undefined): Record<string, unknown> {
-  if (raw === '') return {};
-  if (contentType?.includes('application/json')) return parseJson(raw);
-  const out: Record<string, unknown> = {};
-  for (const [key, value] of new URLSearchParams(raw)) {
-    if (!JSON_FIELDS.has(key)) {
-      out[key] = value;
-      continue;
-    }
-    try {
-      out[key] = JSON.parse(value);
-    } catch {
-      out[key] = value; // invalid_blocks says what is wrong with it
-    }
-  }
-  return out;
+function send(res: ServerResponse, answer: HttpAnswer): void {
+  res.writeHead(answer.status, answer.headers);
+  res.end(answer.body);
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {

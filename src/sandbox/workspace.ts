@@ -1,14 +1,14 @@
 // What a person does in the sandbox's Slack: type a message or a slash command, click a button. Commands and clicks
 // go to Lifeline the way Slack's platform sends them (src/sandbox/deliver.ts); plain messages only land in the channel.
 import { blockActionsBody, deliver, slashCommandBody } from './deliver.js';
-import { isObject, type SlackStandIn } from './slack.js';
+import { isObject, type SandboxSlack } from './slack.js';
 import { CHANNELS, PEOPLE } from './world.js';
 
 /** The commands Lifeline's Slack app declares (manifest.yml). */
 const COMMANDS = ['/incident', '/dr'];
 
 export interface WorkspaceOptions {
-  readonly slack: SlackStandIn;
+  readonly slack: SandboxSlack;
   /** Lifeline's Request URL: POST /slack/events. */
   readonly eventsUrl: string;
   readonly signingSecret: string;
@@ -42,7 +42,7 @@ export class Workspace {
     }
     // Slack sends slash commands from a thread without the thread: the reply comes in the channel.
     slack.echoCommand(user.id, channel.id, text);
-    const responseUrl = slack.newResponseUrl(user.id, channel.id);
+    const responseUrl = slack.newResponseUrl({ user: user.id, channel: channel.id });
     const delivery = await deliver(this.options.eventsUrl, this.options.signingSecret, slashCommandBody({ command, text: args, user, channel, responseUrl }));
     if (delivery.error) {
       slack.ephemeral(user.id, channel.id, `${command} failed with the error "${delivery.error}"`, undefined);
@@ -65,7 +65,7 @@ export class Workspace {
     if (!isObject(block) || !isObject(button) || button.type !== 'button') return { ok: false, error: 'that button is gone (the message changed)' };
     // Slack gives a block without a block_id one of its own; a stable one does here.
     const blockId = typeof block.block_id === 'string' ? block.block_id : `block-${blockIndex}`;
-    const responseUrl = slack.newResponseUrl(user.id, channel.id, message);
+    const responseUrl = slack.newResponseUrl({ user: user.id, channel: channel.id, clicked: message });
     const delivery = await deliver(this.options.eventsUrl, this.options.signingSecret, blockActionsBody({ user, channel, message, blockId, button, responseUrl }));
     if (delivery.error) {
       slack.ephemeral(user.id, channel.id, `The click did not reach Lifeline in time ("${delivery.error}"): nothing happened.`, undefined, message.threadTs);

@@ -10,7 +10,7 @@ import { startEscalationWorker } from '../delivery/jobs/escalation-queue.js';
 import { startLookupsWorker, startRecoveryWorker } from '../delivery/jobs/recovery-queue.js';
 import { startSchedulesWorker, syncSchedulers, type ScheduleHandlers } from '../delivery/jobs/schedules.js';
 import { forgetOldRequests } from '../delivery/requests.js';
-import { createSlackApp } from '../delivery/slack/app.js';
+import { createSlackApp } from '../delivery/bot/app.js';
 import { deliverOutbox } from '../delivery/slack/outbox.js';
 import { createQueryAnswerer } from '../delivery/slack/recovery-answers.js';
 import type { JobParams, RecoveryJob } from '../domain/recovery/model.js';

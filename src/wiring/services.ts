@@ -1,13 +1,15 @@
 // Every adapter and service, built once: the one place that picks the real clients, the backup store for a URL and
 // the job kinds. Building starts nothing; roles.ts starts what runs.
-import type { EcsPort, LogsPort, RdsPort } from '../adapters/aws/aws.js';
+import type { EcsPort, LogsPort, RdsPort } from '../adapters/aws/port.js';
 import { createEcsPort } from '../adapters/aws/ecs.js';
 import { createLogsPort } from '../adapters/aws/logs.js';
 import { createRdsPort } from '../adapters/aws/rds.js';
-import type { BackupStore } from '../adapters/backup-store/store.js';
+import type { BackupStore } from '../adapters/backup-store/port.js';
 import { createBackupStore } from '../adapters/backup-store/stores.js';
-import { createEventsApiPager, type PagerPort } from '../adapters/pagerduty/client.js';
-import { createSlackChat, type ChatPort } from '../adapters/slack/client.js';
+import { createEventsApiPager } from '../adapters/pagerduty/client.js';
+import type { PagerPort } from '../adapters/pagerduty/port.js';
+import { createSlackChat } from '../adapters/slack/client.js';
+import type { ChatPort } from '../adapters/slack/port.js';
 import { tokenIssuer } from '../delivery/api/bot.js';
 import { createEscalationQueue, createEscalationTimers } from '../delivery/jobs/escalation-queue.js';
 import {
@@ -21,6 +23,7 @@ import { createSlackIncidentNotifier } from '../delivery/slack/incident-notifier
 import { queueForSlack, queuePlanForSlack } from '../delivery/slack/outbox.js';
 import { createSlackRecoveryNotifier } from '../delivery/slack/recovery-notifier.js';
 import { AlertDesk } from '../domain/backups/alerts.js';
+import { createSlackAlertNotifier } from '../delivery/slack/alert-notifier.js';
 import { RpoWatch } from '../domain/backups/rpo-watch.js';
 import { EscalationService } from '../domain/incidents/escalation.js';
 import { IncidentService } from '../domain/incidents/service.js';
@@ -89,7 +92,8 @@ export interface BackupJobsDeps {
 export function createBackupJobs(deps: BackupJobsDeps): { alerts: AlertDesk; rpo: RpoWatch; backup: KindDefinition } {
   const { db, file, adapters, metrics, log } = deps;
   const { storeFor } = adapters;
-  const alerts = new AlertDesk({ db, pager: adapters.pager, chat: adapters.chat, file, log });
+  const notifier = createSlackAlertNotifier(adapters.chat, file);
+  const alerts = new AlertDesk({ db, pager: adapters.pager, notifier, file, log });
   const rpo = new RpoWatch({
     file,
     storeFor,

@@ -18,9 +18,9 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { allText, EMERGENCY, linesWithSecrets, stillAfter, World, type Sent } from '../support/e2e.js';
-import type { PagerDutyEvent } from '../support/fake-pagerduty.js';
+import type { PagerDutyEvent } from '../../src/adapters/pagerduty/stand-in.js';
 import { FakeS3 } from '../support/fake-s3.js';
-import type { SlackCall } from '../support/fake-slack.js';
+import type { SlackCall } from '../../src/adapters/slack/stand-in.js';
 import type { LifelineProcess } from '../support/lifeline-process.js';
 import { ROUTING_KEYS, USERS } from '../support/lifeline-process.js';
 import {

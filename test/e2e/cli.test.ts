@@ -19,7 +19,7 @@ import {
   type CliResult,
 } from '../support/cli.js';
 import { allText, EMERGENCY, stillAfter, World, type Sent } from '../support/e2e.js';
-import type { SlackCall } from '../support/fake-slack.js';
+import type { SlackCall } from '../../src/adapters/slack/stand-in.js';
 import { USERS, type LifelineProcess } from '../support/lifeline-process.js';
 import {
   auditOf,

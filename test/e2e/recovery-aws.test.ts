@@ -11,7 +11,7 @@ import { statusesUntil } from '../../src/adapters/aws/memory.js';
 import { allText, linesWithSecrets, stillAfter, World, type Sent } from '../support/e2e.js';
 import { FakeAws, type FakeAwsCall } from '../support/fake-aws.js';
 import { FakeS3 } from '../support/fake-s3.js';
-import type { SlackCall } from '../support/fake-slack.js';
+import type { SlackCall } from '../../src/adapters/slack/stand-in.js';
 import { USERS } from '../support/lifeline-process.js';
 import { auditOf, backupName, buttonsOf, clickButton, jobCount, jobNumberIn, jobRow, planPost } from '../support/recovery.js';
 import { waitUntil } from '../support/wait.js';

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, test, vi } from 'vitest';
 import { linesWithSecrets, World, type Sent } from '../support/e2e.js';
-import type { SlackCall } from '../support/fake-slack.js';
+import type { SlackCall } from '../../src/adapters/slack/stand-in.js';
 import { USERS, type LifelineProcess } from '../support/lifeline-process.js';
 import {
   auditOf,

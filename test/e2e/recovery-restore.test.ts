@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { allText, EMERGENCY, linesWithSecrets, stillAfter, World, type Sent } from '../support/e2e.js';
-import type { SlackCall } from '../support/fake-slack.js';
+import type { SlackCall } from '../../src/adapters/slack/stand-in.js';
 import { USERS } from '../support/lifeline-process.js';
 import {
   auditOf,

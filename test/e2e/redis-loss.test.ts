@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { allText, stillAfter, waitUntilTime, World } from '../support/e2e.js';
 import { FakeAws } from '../support/fake-aws.js';
-import type { PagerDutyEvent } from '../support/fake-pagerduty.js';
+import type { PagerDutyEvent } from '../../src/adapters/pagerduty/stand-in.js';
 import { ROUTING_KEYS, USERS } from '../support/lifeline-process.js';
 import { PrivateRedis } from '../support/private-redis.js';
 import { auditOf, backupName, buttonsOf, createAppDatabase, dumpCustom, jobNumberIn, jobRow, planPost, type AppDatabase } from '../support/recovery.js';

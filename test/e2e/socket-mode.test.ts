@@ -9,9 +9,9 @@ import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { adminToken } from '../support/cli.js';
 import { createTestDatabase, dropQueuePrefix, uniqueQueuePrefix, type TestDatabase } from '../support/db.js';
 import { allText, linesWithSecrets, stillAfter } from '../support/e2e.js';
-import { FakePagerDuty } from '../support/fake-pagerduty.js';
+import { PagerDutyStandIn } from '../../src/adapters/pagerduty/stand-in.js';
 import { APP_TOKEN, FakeSocketModeSlack, SocketModeLifeline, type Delivery, type SocketAck } from '../support/fake-socket-mode.js';
-import type { SlackCall } from '../support/fake-slack.js';
+import type { SlackCall } from '../../src/adapters/slack/stand-in.js';
 import { ROUTING_KEYS, USERS, writeTestConfig } from '../support/lifeline-process.js';
 import { waitUntil } from '../support/wait.js';
 
@@ -24,7 +24,7 @@ const TITLE = 'Checkout API returns 502 over Socket Mode';
 let db: TestDatabase;
 let sql: pg.Pool;
 let slack: FakeSocketModeSlack;
-let pd: FakePagerDuty;
+let pd: PagerDutyStandIn;
 let prefix: string;
 let configPath: string;
 let lifeline: SocketModeLifeline;
@@ -38,7 +38,7 @@ function newLifeline(): SocketModeLifeline {
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  [slack, pd] = await Promise.all([new FakeSocketModeSlack().start(), new FakePagerDuty().start()]);
+  [slack, pd] = await Promise.all([new FakeSocketModeSlack().start(), new PagerDutyStandIn().start()]);
   sql = new pg.Pool({ connectionString: db.url, max: 2 });
   prefix = uniqueQueuePrefix();
   // Only oncall is paged within this file's lifetime: the next step is ten minutes away.

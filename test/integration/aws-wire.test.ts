@@ -3,7 +3,8 @@
 // back into the port's types and our error classes. Endpoints come from AWS_ENDPOINT_URL_<SERVICE>, as in
 // production, not from a client option.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { AwsRefusedError, type EcsPort, type LogsPort, type RdsPort } from '../../src/adapters/aws/aws.js';
+import { AwsRefusedError } from '../../src/adapters/aws/aws.js';
+import type { EcsPort, LogsPort, RdsPort } from '../../src/adapters/aws/port.js';
 import { createEcsClient, createEcsPort } from '../../src/adapters/aws/ecs.js';
 import { createLogsClient, createLogsPort } from '../../src/adapters/aws/logs.js';
 import { createRdsClient, createRdsPort } from '../../src/adapters/aws/rds.js';

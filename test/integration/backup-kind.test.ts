@@ -9,7 +9,7 @@ import { MemoryChat } from '../../src/adapters/slack/memory.js';
 import { MemoryPager } from '../../src/adapters/pagerduty/memory.js';
 import { AlertDesk } from '../../src/domain/backups/alerts.js';
 import { createSlackAlertNotifier } from '../../src/delivery/slack/alert-notifier.js';
-import { MemoryStore } from '../../src/adapters/backup-store/memory-store.js';
+import { MemoryStore } from '../../src/adapters/backup-store/memory.js';
 import { latestBackup, parseBackupName, pendingFinalName } from '../../src/domain/backups/names.js';
 import { sidecarName, type TakenBackup } from '../../src/domain/backups/take.js';
 import { RpoWatch } from '../../src/domain/backups/rpo-watch.js';

@@ -13,10 +13,10 @@ import { S3Client } from '@aws-sdk/client-s3';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createFileStore } from '../../src/adapters/backup-store/file-store.js';
-import { MemoryStore } from '../../src/adapters/backup-store/memory-store.js';
+import { MemoryStore } from '../../src/adapters/backup-store/memory.js';
 import { backupFileName, parseBackupName, pendingFinalName } from '../../src/domain/backups/names.js';
 import { createS3Store } from '../../src/adapters/backup-store/s3-store.js';
-import type { BackupStore } from '../../src/adapters/backup-store/store.js';
+import type { BackupStore } from '../../src/adapters/backup-store/port.js';
 import {
   checkStoredBackup,
   publishBackup,

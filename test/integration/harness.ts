@@ -3,7 +3,7 @@
 import { Redis } from 'ioredis';
 import type { Queue, Worker } from 'bullmq';
 import { MemoryChat } from '../../src/adapters/slack/memory.js';
-import type { PagerEvent } from '../../src/adapters/pagerduty/client.js';
+import type { PagerEvent } from '../../src/adapters/pagerduty/port.js';
 import { MemoryPager } from '../../src/adapters/pagerduty/memory.js';
 import { parseConfigText, type FileConfig } from '../../src/shared/config.js';
 import { migrate } from '../../src/shared/db/migrate.js';

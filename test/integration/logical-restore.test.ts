@@ -13,7 +13,7 @@ import { gzipSync, createGzip } from 'node:zlib';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createFileStore } from '../../src/adapters/backup-store/file-store.js';
-import { MemoryStore } from '../../src/adapters/backup-store/memory-store.js';
+import { MemoryStore } from '../../src/adapters/backup-store/memory.js';
 import {
   latestBackup,
   parseBackupName,
@@ -21,7 +21,7 @@ import {
   safetyCopyFileName,
   type BackupName,
 } from '../../src/domain/backups/names.js';
-import type { BackupStore } from '../../src/adapters/backup-store/store.js';
+import type { BackupStore } from '../../src/adapters/backup-store/port.js';
 import { TransientError } from '../../src/shared/errors.js';
 import {
   analyzeTarget,

@@ -2,7 +2,7 @@
 // a reference to its job; delivery renders it from the job's state then (Approve/Reject while it awaits approval),
 // records it as the job's approval message, and brings it up to date when a decision crossed it on its way.
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
-import type { ChatMessage, ChatPort, PostedMessage } from '../../src/adapters/slack/client.js';
+import type { ChatMessage, ChatPort, PostedMessage } from '../../src/adapters/slack/port.js';
 import { MemoryChat } from '../../src/adapters/slack/memory.js';
 import { parseConfigText } from '../../src/shared/config.js';
 import { migrate } from '../../src/shared/db/migrate.js';

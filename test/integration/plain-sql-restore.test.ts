@@ -24,7 +24,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createFileStore } from '../../src/adapters/backup-store/file-store.js';
 import { safetyCopyFileName } from '../../src/domain/backups/names.js';
-import type { BackupStore } from '../../src/adapters/backup-store/store.js';
+import type { BackupStore } from '../../src/adapters/backup-store/port.js';
 import {
   cleanup,
   preflight,

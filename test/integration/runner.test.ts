@@ -12,7 +12,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, test, vi } from 'vit
 import { MemoryChat } from '../../src/adapters/slack/memory.js';
 import { MemoryRds } from '../../src/adapters/aws/memory.js';
 import { createBackupStore } from '../../src/adapters/backup-store/stores.js';
-import type { BackupStore } from '../../src/adapters/backup-store/store.js';
+import type { BackupStore } from '../../src/adapters/backup-store/port.js';
 import { parseConfigText, type FileConfig } from '../../src/shared/config.js';
 import { migrate } from '../../src/shared/db/migrate.js';
 import { createPool, type Db } from '../../src/shared/db/pool.js';

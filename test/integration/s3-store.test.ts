@@ -11,7 +11,7 @@ import ts from 'typescript';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import { latestBackup, parseBackupName, sortNewestFirst } from '../../src/domain/backups/names.js';
 import { createS3Client, createS3Store, DEFAULT_PART_SIZE_BYTES, DEFAULT_QUEUE_SIZE } from '../../src/adapters/backup-store/s3-store.js';
-import { NotFoundError } from '../../src/adapters/backup-store/store.js';
+import { NotFoundError } from '../../src/adapters/backup-store/port.js';
 import { FakeS3 } from '../support/fake-s3.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -478,8 +478,8 @@ async function runUploadInChild(url: string, name: string, total: number, collec
   try {
     symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir');
     writeFileSync(join(dir, 'package.json'), '{"type":"module"}');
-    for (const file of ['store', 's3-store']) {
-      const source = readFileSync(join(ROOT, 'src', 'backups', `${file}.ts`), 'utf8');
+    for (const file of ['port', 'names', 's3-store']) {
+      const source = readFileSync(join(ROOT, 'src', 'adapters', 'backup-store', `${file}.ts`), 'utf8');
       const { outputText } = ts.transpileModule(source, {
         compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
       });

@@ -1,11 +1,12 @@
-// One end-to-end world per test file: its own database and queue prefix, fake Slack and PagerDuty at the HTTP
-// boundary, and any number of real Lifeline processes (node dist/main.js) on them. Helpers speak Slack's wire format.
+// One end-to-end world per test file: its own database and queue prefix, the Slack and PagerDuty stand-ins at the
+// HTTP boundary, and any number of real Lifeline processes (node dist/main.js) on them. Helpers speak Slack's wire
+// format.
 import { rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import pg from 'pg';
 import { createTestDatabase, dropQueuePrefix, uniqueQueuePrefix, type TestDatabase } from './db.js';
-import { FakePagerDuty, type PagerDutyEvent } from './fake-pagerduty.js';
-import { FakeSlack, type SlackCall } from './fake-slack.js';
+import { PagerDutyStandIn, type PagerDutyEvent } from '../../src/adapters/pagerduty/stand-in.js';
+import { SlackStandIn, type SlackCall } from '../../src/adapters/slack/stand-in.js';
 import { BOT_TOKEN, LifelineProcess, ROUTING_KEYS, SIGNING_SECRET, USERS, writeTestConfig, type TestConfigOptions } from './lifeline-process.js';
 import { buttonBody, commandBody, newTriggerId, postSigned } from './slack-requests.js';
 import { waitUntil } from './wait.js';
@@ -81,8 +82,8 @@ export class World {
   private constructor(
     readonly db: TestDatabase,
     readonly sql: pg.Pool,
-    readonly slack: FakeSlack,
-    readonly pd: FakePagerDuty,
+    readonly slack: SlackStandIn,
+    readonly pd: PagerDutyStandIn,
     readonly prefix: string,
     readonly configPath: string,
     private readonly extraEnv: Record<string, string>,
@@ -90,7 +91,9 @@ export class World {
 
   static async create(options: WorldOptions = {}): Promise<World> {
     const db = await createTestDatabase();
-    const [slack, pd] = await Promise.all([new FakeSlack().start(), new FakePagerDuty().start()]);
+    const slack = new SlackStandIn({ botToken: BOT_TOKEN });
+    const pd = new PagerDutyStandIn();
+    await Promise.all([slack.start(), pd.start()]);
     const sql = new pg.Pool({ connectionString: db.url, max: 3 });
     return new World(db, sql, slack, pd, uniqueQueuePrefix(), writeTestConfig(options.config), options.extraEnv ?? {});
   }
@@ -395,7 +398,7 @@ export function linesWithSecrets(lines: readonly string[]): string[] {
 }
 
 /** Every Slack message (chat.* calls and response_url replies) the fake received that carries a secret. */
-export function slackTextsWithSecrets(slack: FakeSlack): string[] {
+export function slackTextsWithSecrets(slack: SlackStandIn): string[] {
   // auth.test legitimately carries the bot token to Slack; it is not a message anyone sees.
   const messages = slack.calls.filter((c) => c.method.startsWith('chat.'));
   const texts = [...messages.map((c) => JSON.stringify(c.body)), ...slack.responses.map((r) => JSON.stringify(r.body))];

@@ -1,10 +1,10 @@
-// Slack's Socket Mode, faked on 127.0.0.1 for the real @slack/socket-mode client inside Lifeline: the Web API fake
+// Slack's Socket Mode, faked on 127.0.0.1 for the real @slack/socket-mode client inside Lifeline: the Slack stand-in
 // also answers `apps.connections.open` (only for the app token), pointing at a local WebSocket server that says
 // hello, delivers envelopes the way Slack does, and records every ack the client sends back.
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { FakeSlack, type SlackCall } from './fake-slack.js';
+import { SlackStandIn, type SlackAnswer, type SlackCall } from '../../src/adapters/slack/stand-in.js';
 import { LifelineProcess } from './lifeline-process.js';
 import { newTriggerId } from './slack-requests.js';
 import { waitUntil } from './wait.js';
@@ -59,7 +59,7 @@ export interface ButtonEnvelopeFields {
   readonly trigger_id?: string;
 }
 
-export class FakeSocketModeSlack extends FakeSlack {
+export class FakeSocketModeSlack extends SlackStandIn {
   /** Every message the client sent on a socket that was not a recognisable ack. */
   readonly strayMessages: string[] = [];
   readonly acks: SocketAck[] = [];
@@ -194,14 +194,14 @@ export class FakeSocketModeSlack extends FakeSlack {
     await super.stop();
   }
 
-  protected override answer(method: string, body: Record<string, unknown>, call?: SlackCall): Record<string, unknown> {
-    if (method === 'apps.connections.open') {
+  protected override answer(call: SlackCall): SlackAnswer {
+    if (call.method === 'apps.connections.open') {
       // Slack accepts only the app-level token here (the WebClient sends it as a Bearer header).
-      const token = call?.authorization?.replace(/^Bearer\s+/i, '') ?? String(body.token ?? '');
+      const token = call.authorization?.replace(/^Bearer\s+/i, '') ?? String(call.body.token ?? '');
       if (token !== this.appToken) return { ok: false, error: token.startsWith('xoxb-') ? 'not_allowed_token_type' : 'invalid_auth' };
       return { ok: true, url: this.linkUrl };
     }
-    return super.answer(method, body, call);
+    return super.answer(call);
   }
 
   private record(raw: string, isBinary: boolean): void {

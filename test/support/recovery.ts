@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import { createGzip } from 'node:zlib';
 import pg from 'pg';
 import { allText, buttonsOf, EMERGENCY, type ButtonInfo, type Sent, type World } from './e2e.js';
-import type { SlackCall } from './fake-slack.js';
+import type { SlackCall } from '../../src/adapters/slack/stand-in.js';
 import { buttonBody, newTriggerId } from './slack-requests.js';
 
 const run = promisify(execFile);

@@ -29,7 +29,8 @@ import {
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
-import { AwsRefusedError, AwsWaitTimeoutError, type DbInstance, type WaitOptions } from '../../src/adapters/aws/aws.js';
+import { AwsRefusedError, AwsWaitTimeoutError } from '../../src/adapters/aws/aws.js';
+import type { DbInstance, WaitOptions } from '../../src/adapters/aws/port.js';
 import { createLogsClient, createLogsPort } from '../../src/adapters/aws/logs.js';
 import { createEcsClient, createEcsPort } from '../../src/adapters/aws/ecs.js';
 import { MemoryEcs, MemoryLogs, MemoryRds, statusesUntil } from '../../src/adapters/aws/memory.js';

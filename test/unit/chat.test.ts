@@ -2,10 +2,11 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryChat } from '../../src/adapters/slack/memory.js';
-import { createSlackChat, type Block, type ChatMessage } from '../../src/adapters/slack/client.js';
+import { createSlackChat } from '../../src/adapters/slack/client.js';
+import type { Block, ChatMessage } from '../../src/adapters/slack/port.js';
 import { PermanentError, TransientError } from '../../src/shared/errors.js';
 import { createLogger } from '../../src/shared/log.js';
-import { FakeSlack } from '../support/fake-slack.js';
+import { SlackStandIn } from '../../src/adapters/slack/stand-in.js';
 import { failure } from '../support/failure.js';
 import { line, md } from '../../src/delivery/slack/blocks.js';
 
@@ -17,9 +18,9 @@ const BLOCKS: Block[] = [
 ];
 const MESSAGE: ChatMessage = { text: md`SEV1 INC-3: Database down`.text, blocks: BLOCKS };
 
-let fake: FakeSlack;
+let fake: SlackStandIn;
 beforeAll(async () => {
-  fake = await new FakeSlack().start();
+  fake = await new SlackStandIn().start();
 });
 afterAll(async () => {
   await fake.stop();
@@ -45,24 +46,28 @@ describe('createSlackChat: what reaches Slack', () => {
     expect(call.body.thread_ts).toBeUndefined();
     expect(String(call.body.unfurl_links)).toBe('false');
     expect(posted.channel).toBe('C0EMERGENCY');
-    expect(posted.ts).toMatch(/^\d+\.000200$/);
-    expect(posted.ts).toBe(String((call.result as { ts: string }).ts));
+    expect(posted.ts).toMatch(/^\d+\.\d{6}$/);
+    expect(posted.ts).toBe(call.result?.ts);
   });
 
   it('post into a thread sends thread_ts', async () => {
-    await chat().post('C0EMERGENCY', line(md`paging oncall`), '1800000001.000200');
-    const call = fake.calls[0]!;
-    expect(call.body.thread_ts).toBe('1800000001.000200');
+    const parent = await chat().post('C0EMERGENCY', MESSAGE);
+    await chat().post('C0EMERGENCY', line(md`paging oncall`), parent.ts);
+    const call = fake.calls[1]!;
+    expect(call.result?.ok).toBe(true);
+    expect(call.body.thread_ts).toBe(parent.ts);
     expect(call.body.text).toBe('paging oncall');
     expect(call.body.blocks).toBeUndefined();
   });
 
   it('update sends chat.update with channel, ts, text and blocks', async () => {
-    await chat().update({ channel: 'C0EMERGENCY', ts: '1800000001.000200' }, MESSAGE);
-    const call = fake.calls[0]!;
+    const posted = await chat().post('C0EMERGENCY', line(md`first`));
+    await chat().update(posted, MESSAGE);
+    const call = fake.calls[1]!;
+    expect(call.result?.ok).toBe(true);
     expect(call.method).toBe('chat.update');
     expect(call.body.channel).toBe('C0EMERGENCY');
-    expect(call.body.ts).toBe('1800000001.000200');
+    expect(call.body.ts).toBe(posted.ts);
     expect(call.body.text).toBe(MESSAGE.text);
     expect(call.body.blocks).toEqual(BLOCKS);
   });

@@ -5,7 +5,7 @@ import { Readable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, test } from 'vitest';
 import { createFileStore } from '../../src/adapters/backup-store/file-store.js';
-import { NotFoundError } from '../../src/adapters/backup-store/store.js';
+import { NotFoundError } from '../../src/adapters/backup-store/port.js';
 
 function newStore() {
   const dir = mkdtempSync(join(tmpdir(), 'lifeline-store-'));

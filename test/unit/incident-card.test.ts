@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { ChatMessage } from '../../src/adapters/slack/client.js';
+import type { ChatMessage } from '../../src/adapters/slack/port.js';
 import { ACK_ACTION, incidentCard, RESOLVE_ACTION, threadNoteMessage } from '../../src/delivery/slack/incident-card.js';
 import { allTexts, exampleFile, makeIncident, minutesAfter, T0 } from './fixtures.js';
 

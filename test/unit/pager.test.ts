@@ -2,9 +2,10 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryPager } from '../../src/adapters/pagerduty/memory.js';
-import { createEventsApiPager, type PagerEvent } from '../../src/adapters/pagerduty/client.js';
+import { createEventsApiPager } from '../../src/adapters/pagerduty/client.js';
+import type { PagerEvent } from '../../src/adapters/pagerduty/port.js';
 import { PermanentError, TransientError } from '../../src/shared/errors.js';
-import { FakePagerDuty } from '../support/fake-pagerduty.js';
+import { PagerDutyStandIn } from '../../src/adapters/pagerduty/stand-in.js';
 import { failure } from '../support/failure.js';
 
 const TRIGGER: PagerEvent = {
@@ -14,9 +15,9 @@ const TRIGGER: PagerEvent = {
   payload: { summary: 'SEV1 INC-3: Database down', source: 'lifeline', severity: 'critical', customDetails: { incident: 'INC-3', step: 1 } },
 };
 
-let fake: FakePagerDuty;
+let fake: PagerDutyStandIn;
 beforeAll(async () => {
-  fake = await new FakePagerDuty().start();
+  fake = await new PagerDutyStandIn().start();
 });
 afterAll(async () => {
   await fake.stop();

@@ -2,8 +2,8 @@
 // and query values as code; step times to a tenth of a second; only those who may approve are named; a logs reply
 // within Slack's response_url and message limits.
 import { describe, expect, test } from 'vitest';
-import type { ChatMessage } from '../../src/adapters/slack/client.js';
-import type { LogEvent } from '../../src/adapters/aws/aws.js';
+import type { ChatMessage } from '../../src/adapters/slack/port.js';
+import type { LogEvent } from '../../src/adapters/aws/port.js';
 import { verifiedLine } from '../../src/pgtools/verify.js';
 import type { RecoveryJob, StepRecord } from '../../src/domain/recovery/model.js';
 import type { JobSummary } from '../../src/domain/recovery/ports.js';

@@ -2,9 +2,9 @@
 // request from another origin, and page API posts that are not JSON (a cross-origin form cannot send JSON without a
 // CORS preflight). Its own page, Lifeline's calls to the stand-ins and tools like curl (no Origin) still work.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { PagerDutyStandIn } from '../../src/sandbox/pagerduty.js';
+import { SandboxPagerDuty } from '../../src/sandbox/pagerduty.js';
 import { ChangeFeed, pageOrigins, startServer } from '../../src/sandbox/server.js';
-import { SlackStandIn } from '../../src/sandbox/slack.js';
+import { SandboxSlack } from '../../src/sandbox/slack.js';
 import { Workspace } from '../../src/sandbox/workspace.js';
 import { EMERGENCY, PEOPLE } from '../../src/sandbox/world.js';
 import { freePort } from '../support/lifeline-process.js';
@@ -13,16 +13,16 @@ const BOT_TOKEN = 'xoxb-sandbox-unit-test';
 const ROUTING_KEY = 'sandbox-unit-routing-key';
 let base = '';
 let port = 0;
-let slack: SlackStandIn;
-let pagerduty: PagerDutyStandIn;
+let slack: SandboxSlack;
+let pagerduty: SandboxPagerDuty;
 let close: () => Promise<void>;
 
 beforeAll(async () => {
   port = await freePort();
   base = `http://127.0.0.1:${port}`;
   const changes = new ChangeFeed();
-  slack = new SlackStandIn({ botToken: BOT_TOKEN, baseUrl: base, onChange: changes.changed });
-  pagerduty = new PagerDutyStandIn(new Map([[ROUTING_KEY, 'oncall']]), changes.changed);
+  slack = new SandboxSlack({ botToken: BOT_TOKEN, baseUrl: base, onChange: changes.changed });
+  pagerduty = new SandboxPagerDuty(new Map([[ROUTING_KEY, 'oncall']]), changes.changed);
   // Commands would go to Lifeline; these tests only type plain messages, which stay in the sandbox.
   const workspace = new Workspace({ slack, eventsUrl: 'http://127.0.0.1:9/slack/events', signingSecret: 'unused' });
   close = await startServer({
@@ -118,7 +118,7 @@ describe('the stand-ins Lifeline calls', () => {
     expect(pagerduty.events).toEqual([]);
     const ok = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: event });
     expect(ok.status).toBe(202);
-    expect(pagerduty.events.map((e) => [e.action, e.dedupKey])).toEqual([['trigger', 'k1']]);
+    expect(pagerduty.pages().map((e) => [e.action, e.dedupKey])).toEqual([['trigger', 'k1']]);
   });
 });
 

@@ -4,10 +4,10 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, test } from 'vitest';
-import { MemoryStore } from '../../src/adapters/backup-store/memory-store.js';
+import { MemoryStore } from '../../src/adapters/backup-store/memory.js';
 import { latestBackup, parseBackupName } from '../../src/domain/backups/names.js';
 import { parseS3Url } from '../../src/adapters/backup-store/s3-store.js';
-import { NotFoundError } from '../../src/adapters/backup-store/store.js';
+import { NotFoundError } from '../../src/adapters/backup-store/port.js';
 import { createBackupStore } from '../../src/adapters/backup-store/stores.js';
 
 async function text(stream: Readable): Promise<string> {

@@ -6,7 +6,8 @@ import {
   type Service,
 } from '@aws-sdk/client-ecs';
 import { boundedClientOptions, callerFor } from './client.js';
-import { AwsRefusedError, type AwsClientLimits, type EcsDeployment, type EcsPort, type EcsService } from './aws.js';
+import { AwsRefusedError, type AwsClientLimits } from './aws.js';
+import type { EcsDeployment, EcsPort, EcsService } from './port.js';
 
 /**
  * No explicit endpoint or region: the SDK's chain applies (AWS_REGION, credentials, AWS_ENDPOINT_URL_ECS).

@@ -1,6 +1,7 @@
 import { CloudWatchLogsClient, FilterLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
 import { boundedClientOptions } from './client.js';
-import { classifyAwsError, type AwsClientLimits, type LogEvent, type LogsPort } from './aws.js';
+import { classifyAwsError, type AwsClientLimits } from './aws.js';
+import type { LogEvent, LogsPort } from './port.js';
 
 // FilterLogEvents takes at most 10,000 per page. The page cap bounds one `filter` call: the API may answer
 // pages with no events and a nextToken while it scans a large group, and a Slack reply cannot wait forever.

@@ -1,21 +1,18 @@
 // In-memory RdsPort / EcsPort / LogsPort for unit tests. They answer like AWS does where tests care
 // (AwsRefusedError for not-found / already-exists / wrong-state, statuses that move only when polled) and
 // share the real adapters' polling loop, so a job's wait behaves the same here as in production.
-import {
-  AwsRefusedError,
-  isDeadRdsStatus,
-  waitFor,
-  type DbInstance,
-  type DbSnapshot,
-  type EcsDeployment,
-  type EcsPort,
-  type EcsService,
-  type LogEvent,
-  type LogsPort,
-  type PollResult,
-  type RdsPort,
-  type WaitOptions,
-} from './aws.js';
+import { AwsRefusedError, isDeadRdsStatus, waitFor, type PollResult } from './aws.js';
+import type {
+  DbInstance,
+  DbSnapshot,
+  EcsDeployment,
+  EcsPort,
+  EcsService,
+  LogEvent,
+  LogsPort,
+  RdsPort,
+  WaitOptions,
+} from './port.js';
 
 /** A call that changes something in AWS (create, restore, scale, redeploy), with its arguments. */
 export interface MemoryAwsCall {

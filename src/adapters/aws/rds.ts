@@ -9,16 +9,8 @@ import {
   type DBSnapshot,
 } from '@aws-sdk/client-rds';
 import { boundedClientOptions, callerFor } from './client.js';
-import {
-  AwsRefusedError,
-  type AwsClientLimits,
-  isDeadRdsStatus,
-  waitFor,
-  type DbInstance,
-  type DbSnapshot,
-  type PollResult,
-  type RdsPort,
-} from './aws.js';
+import { AwsRefusedError, type AwsClientLimits, isDeadRdsStatus, waitFor, type PollResult } from './aws.js';
+import type { DbInstance, DbSnapshot, RdsPort } from './port.js';
 
 // A resource we just created can be invisible to Describe* for a moment (eventual consistency), so a wait
 // tolerates this many "not found" polls in a row before calling it gone.

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
-import { assertPlainName, NotFoundError, type BackupStore, type StoredObject } from './store.js';
+import { assertPlainName, NotFoundError, type BackupStore, type StoredObject } from './port.js';
 
 /** A folder of backups. Writes go to a hidden temporary name and are renamed when complete (atomic on POSIX). */
 export function createFileStore(url: string): BackupStore {

@@ -14,7 +14,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { Readable } from 'node:stream';
-import { assertPlainName, NotFoundError, type BackupStore, type StoredObject } from './store.js';
+import { assertPlainName, NotFoundError, type BackupStore, type StoredObject } from './port.js';
 
 export interface S3StoreOptions {
   /** Bytes per multipart part (S3's minimum, 5 MiB, is the default). An object may have at most 10,000 parts. */

@@ -1,6 +1,6 @@
 import { createFileStore } from './file-store.js';
 import { createS3Store } from './s3-store.js';
-import type { BackupStore } from './store.js';
+import type { BackupStore } from './port.js';
 
 /** For error messages: anything before an @ in the authority may be a secret. */
 function shown(url: string): string {

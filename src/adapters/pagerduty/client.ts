@@ -1,26 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PermanentError, TransientError } from '../../shared/errors.js';
-
-export type PagerAction = 'trigger' | 'acknowledge' | 'resolve';
-export type PagerSeverity = 'critical' | 'error' | 'warning' | 'info';
-
-export interface PagerEvent {
-  readonly routingKey: string;
-  readonly action: PagerAction;
-  readonly dedupKey: string;
-  /** Required for trigger; ignored by PagerDuty for acknowledge/resolve. */
-  readonly payload?: {
-    readonly summary: string;
-    readonly source: string;
-    readonly severity: PagerSeverity;
-    readonly customDetails?: Readonly<Record<string, string | number>>;
-  };
-}
-
-/** The one PagerDuty call Lifeline makes: Events API v2 enqueue. */
-export interface PagerPort {
-  send(event: PagerEvent): Promise<void>;
-}
+import type { PagerEvent, PagerPort } from './port.js';
 
 export interface EventsApiOptions {
   readonly url: string;

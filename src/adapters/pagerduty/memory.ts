@@ -1,4 +1,4 @@
-import type { PagerEvent, PagerPort } from './client.js';
+import type { PagerEvent, PagerPort } from './port.js';
 
 /** In-memory PagerPort for unit tests: records events; `failNext` makes the next send throw. */
 export class MemoryPager implements PagerPort {

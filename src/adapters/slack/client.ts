@@ -1,29 +1,7 @@
-import { WebClient, LogLevel, type KnownBlock } from '@slack/web-api';
+import { WebClient, LogLevel } from '@slack/web-api';
 import { TransientError, PermanentError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
-import type { MrkdwnText } from '../../delivery/slack/blocks.js';
-
-export type Block = KnownBlock;
-
-export interface ChatMessage {
-  /** Fallback for notifications and screen readers, always set; Slack parses it as mrkdwn too. */
-  readonly text: MrkdwnText;
-  readonly blocks?: readonly Block[];
-}
-
-export interface PostedMessage {
-  readonly channel: string;
-  readonly ts: string;
-}
-
-/** The Slack calls Lifeline makes, and nothing more. */
-export interface ChatPort {
-  post(channel: string, message: ChatMessage, threadTs?: string): Promise<PostedMessage>;
-  update(at: PostedMessage, message: ChatMessage): Promise<void>;
-  postEphemeral(channel: string, user: string, message: ChatMessage): Promise<void>;
-  /** A reply to the sender alone at a command's response_url (valid 30 minutes, 5 uses). */
-  respond(responseUrl: string, message: ChatMessage): Promise<void>;
-}
+import type { ChatPort } from './port.js';
 
 export interface SlackChatOptions {
   readonly token: string;

@@ -1,4 +1,4 @@
-import type { ChatMessage, ChatPort, PostedMessage } from './client.js';
+import type { ChatMessage, ChatPort, PostedMessage } from './port.js';
 
 export interface RecordedPost {
   readonly kind: 'post' | 'update' | 'ephemeral' | 'respond';

@@ -1,6 +1,6 @@
 // The API as a bot process serves it: the command tables on the same services as Slack's, lookups answered in the
 // response, and what an API call changed told in Slack through the outbox.
-import type { ChatPort } from '../../adapters/slack/client.js';
+import type { ChatPort } from '../../adapters/slack/port.js';
 import type { DispatchDeps } from '../commands/dispatch.js';
 import { drCommand, type TokenIssuer } from '../commands/dr.js';
 import { incidentCommand } from '../commands/incident.js';

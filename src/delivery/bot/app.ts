@@ -1,7 +1,7 @@
 // Bolt wiring: slash commands and button clicks in, replies out. Thin: ack first, then hand over to a service.
 import bolt from '@slack/bolt';
 import type { BlockAction, ButtonAction, Logger as BoltLogger } from '@slack/bolt';
-import type { ChatPort } from '../../adapters/slack/client.js';
+import type { ChatPort } from '../../adapters/slack/port.js';
 import { planCommand, runHandled, type DispatchDeps } from '../commands/dispatch.js';
 import type { SlashCommand } from '../commands/registry.js';
 import type { Config } from '../../shared/config.js';

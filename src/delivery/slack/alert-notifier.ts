@@ -1,5 +1,5 @@
 // The alert desk's notices as Slack posts in emergency_channel.
-import type { ChatMessage, ChatPort } from '../../adapters/slack/client.js';
+import type { ChatMessage, ChatPort } from '../../adapters/slack/port.js';
 import { rpoBreachSummary, type AlertNotice, type AlertNotifier } from '../../domain/backups/alert-notifier.js';
 import type { FileConfig } from '../../shared/config.js';
 import { formatDuration } from '../../shared/format.js';

@@ -2,12 +2,10 @@
 // into markup: messages are composed with the `md` tag, whose literal parts are ours and whose interpolated values
 // are escaped unless they are Mrkdwn already (a mention, a code span, a piece built with `md`). The only way to get
 // the MrkdwnText that ChatMessage and Reply carry is through here.
-import type { Block, ChatMessage } from '../../adapters/slack/client.js';
+import type { Block, ChatMessage, MrkdwnText } from '../../adapters/slack/port.js';
 import { codeSafe, type Said } from '../../shared/text.js';
 
-declare const MRKDWN_TEXT: unique symbol;
-/** Text that is safe to hand to Slack as mrkdwn: it was built by this module. Reads like any string. */
-export type MrkdwnText = string & { readonly [MRKDWN_TEXT]: true };
+export type { MrkdwnText };
 
 const BUILT_HERE = Symbol('built here');
 

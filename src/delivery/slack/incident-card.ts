@@ -1,5 +1,5 @@
 // Block Kit for incidents: the card in emergency_channel and the notes in its thread.
-import type { ChatMessage, Block } from '../../adapters/slack/client.js';
+import type { ChatMessage, Block } from '../../adapters/slack/port.js';
 import type { FileConfig } from '../../shared/config.js';
 import { againstTarget, formatDuration, formatTarget, formatUtc } from '../../shared/format.js';
 import { incidentId, incidentState, type Incident } from '../../domain/incidents/model.js';

@@ -1,4 +1,4 @@
-import type { ChatPort } from '../../adapters/slack/client.js';
+import type { ChatPort } from '../../adapters/slack/port.js';
 import type { FileConfig } from '../../shared/config.js';
 import type { IncidentNotifier } from '../../domain/incidents/notifier.js';
 import { incidentCard, threadNoteMessage } from './incident-card.js';

@@ -2,7 +2,7 @@
 // the plans of jobs and the results of jobs are kept here and posted once Slack answers again: after the next API
 // command and by every worker's reconciler. Incidents declared while Slack was down get their card first, so their
 // notes can thread.
-import type { ChatMessage, ChatPort, PostedMessage } from '../../adapters/slack/client.js';
+import type { ChatMessage, ChatPort, PostedMessage } from '../../adapters/slack/port.js';
 import { inTransaction, type Db } from '../../shared/db/pool.js';
 import type { IncidentNotifier } from '../../domain/incidents/notifier.js';
 import * as incidents from '../../domain/incidents/store.js';

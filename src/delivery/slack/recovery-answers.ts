@@ -1,7 +1,7 @@
 // Answers to the read-only /dr lookups. In Slack they run on a worker and are delivered to the sender's response_url
 // (logs too: a channel's posting budget belongs to the incident, and the response_url bounds a reply to 5 messages);
 // through the API they are answered in the response itself, in the same words.
-import type { ChatMessage, ChatPort } from '../../adapters/slack/client.js';
+import type { ChatMessage, ChatPort } from '../../adapters/slack/port.js';
 import type { Reply } from './reply.js';
 import { formatDuration } from '../../shared/format.js';
 import {

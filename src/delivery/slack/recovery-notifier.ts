@@ -1,5 +1,5 @@
 import { formatUtcSeconds } from '../../shared/format.js';
-import type { ChatMessage, ChatPort } from '../../adapters/slack/client.js';
+import type { ChatMessage, ChatPort } from '../../adapters/slack/port.js';
 import { TransientError } from '../../shared/errors.js';
 import type { RecoveryNotifier } from '../../domain/recovery/ports.js';
 import { isScheduled, type RecoveryJob } from '../../domain/recovery/model.js';

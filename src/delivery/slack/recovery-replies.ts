@@ -1,6 +1,6 @@
 // Block Kit for /dr: plans with Approve/Reject, live progress, results, listings.
-import type { Block, ChatMessage } from '../../adapters/slack/client.js';
-import type { LogEvent } from '../../adapters/aws/aws.js';
+import type { Block, ChatMessage } from '../../adapters/slack/port.js';
+import type { LogEvent } from '../../adapters/aws/port.js';
 import type { AuditEntry } from '../../domain/audit/store.js';
 import type { Reply } from './reply.js';
 import { formatDuration, formatSize, formatStepTime, formatUtc, formatUtcSeconds } from '../../shared/format.js';

@@ -1,6 +1,6 @@
 // What a command or a click answers its sender with: the renderers build it, the commands return it, and the Bolt
 // app and the API deliver it. It lives with the renderers so that they never need to reach into the commands.
-import type { Block } from '../../adapters/slack/client.js';
+import type { Block } from '../../adapters/slack/port.js';
 import type { UserErrorCode } from '../../shared/errors.js';
 import type { MrkdwnText } from './blocks.js';
 

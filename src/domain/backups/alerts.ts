@@ -1,7 +1,7 @@
 // Alerts Lifeline raises on its own (an RPO breach, a failed backup): one PagerDuty `warning` to on-call and at
 // most one Slack post while the alert is open, one `resolve` when it clears. The open alert lives in PostgreSQL
 // (open_alerts), so a restart neither repeats nor forgets it.
-import type { PagerPort } from '../../adapters/pagerduty/client.js';
+import type { PagerPort } from '../../adapters/pagerduty/port.js';
 import type { FileConfig } from '../../shared/config.js';
 import { inTransaction, type Db } from '../../shared/db/pool.js';
 import type { Logger } from '../../shared/log.js';

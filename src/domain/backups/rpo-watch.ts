@@ -5,7 +5,7 @@ import type { Logger } from '../../shared/log.js';
 import { rpoBreachSummary, type RpoBreach, type RpoMet } from './alert-notifier.js';
 import type { AlertDesk } from './alerts.js';
 import { latestBackup, parseBackupName } from './names.js';
-import type { BackupStore } from '../../adapters/backup-store/store.js';
+import type { BackupStore } from '../../adapters/backup-store/port.js';
 
 export interface RpoReading {
   readonly env: string;

@@ -17,7 +17,7 @@ import { messageOf, throwIfAborted } from '../../pgtools/errors.js';
 import { hashingTee } from '../../pgtools/meters.js';
 import { countListEntries, runTool, ToolFailedError, type PgToolOptions } from '../../pgtools/process.js';
 import { parseBackupName, pendingFinalName, pendingName } from './names.js';
-import { NotFoundError, type BackupStore } from '../../adapters/backup-store/store.js';
+import { NotFoundError, type BackupStore } from '../../adapters/backup-store/port.js';
 
 export interface TakenBackup {
   /** The backup name it gets once its check passed. */

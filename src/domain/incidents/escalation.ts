@@ -6,7 +6,7 @@ import type { Db } from '../../shared/db/pool.js';
 import { TransientError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
 import type { Metrics } from '../../shared/metrics.js';
-import type { PagerAction, PagerEvent, PagerPort } from '../../adapters/pagerduty/client.js';
+import type { PagerAction, PagerEvent, PagerPort } from '../../adapters/pagerduty/port.js';
 import { dedupKey } from './ladder.js';
 import { incidentId, incidentState, type Incident } from './model.js';
 import type { IncidentNotifier } from './notifier.js';

@@ -1,8 +1,8 @@
 // Read-only lookups for /dr restore list, /dr status and /dr logs. They run on workers (AWS and the stores can be
 // slow) and return plain data; src/delivery/slack/recovery-replies.ts renders it.
-import type { DbSnapshot, EcsPort, EcsService, LogEvent, LogsPort, RdsPort } from '../../adapters/aws/aws.js';
+import type { DbSnapshot, EcsPort, EcsService, LogEvent, LogsPort, RdsPort } from '../../adapters/aws/port.js';
 import { isInFuture, latestBackup, parseBackupName, sortNewestFirst, type BackupName } from '../backups/names.js';
-import type { BackupStore } from '../../adapters/backup-store/store.js';
+import type { BackupStore } from '../../adapters/backup-store/port.js';
 import type { EnvironmentConfig, FileConfig } from '../../shared/config.js';
 import { probeHealth, type HealthProbeResult } from './health-probe.js';
 import { catalogueOf, lastDrillOf, lastDrills, type CatalogueEntry, type DrillRecord } from '../backups/catalogue.js';

@@ -1,13 +1,13 @@
 // /dr backup and each `schedule` slot: the plan's "Database Backup Runbook" — pg_dump into the store, the stored
 // copy read back and checked, the daily RDS snapshot, then retention. A failure pages on-call (warning).
-import type { RdsPort } from '../../../adapters/aws/aws.js';
+import type { RdsPort } from '../../../adapters/aws/port.js';
 import { audit } from '../../audit/store.js';
 import type { AlertDesk } from '../../backups/alerts.js';
 import { catalogueOf, lastDrills, markChecked, markDeleted, markSnapshotDeleted, recordBackup, recordSnapshot, snapshotsOf } from '../../backups/catalogue.js';
 import { backupFileName, parseBackupName } from '../../backups/names.js';
 import { decideRetention } from '../../backups/retention.js';
 import type { RpoWatch } from '../../backups/rpo-watch.js';
-import type { BackupStore } from '../../../adapters/backup-store/store.js';
+import type { BackupStore } from '../../../adapters/backup-store/port.js';
 import {
   publishBackup,
   removeBackupLeftovers,

@@ -9,7 +9,7 @@ import { rm } from 'node:fs/promises';
 import { audit } from '../../audit/store.js';
 import { catalogueOf, recordDrill, type SkippedCheck } from '../../backups/catalogue.js';
 import { latestBackup, parseBackupName, safetyCopyFileName } from '../../backups/names.js';
-import type { BackupStore } from '../../../adapters/backup-store/store.js';
+import type { BackupStore } from '../../../adapters/backup-store/port.js';
 import type { Db } from '../../../shared/db/pool.js';
 import { PermanentError, UserError } from '../../../shared/errors.js';
 import { againstTarget, formatDuration, formatSize, formatUtc } from '../../../shared/format.js';

@@ -1,6 +1,6 @@
 // /dr scale and /dr redeploy: the plan's "Scale Up if Needed" and "Force New Deployment" against ECS.
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { EcsPort, EcsService, LogsPort } from '../../../adapters/aws/aws.js';
+import type { EcsPort, EcsService, LogsPort } from '../../../adapters/aws/port.js';
 import type { EnvironmentConfig } from '../../../shared/config.js';
 import { TransientError, UserError } from '../../../shared/errors.js';
 import { formatDuration } from '../../../shared/format.js';

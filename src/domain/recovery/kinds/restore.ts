@@ -3,10 +3,10 @@
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { DbInstance, RdsPort } from '../../../adapters/aws/aws.js';
+import type { DbInstance, RdsPort } from '../../../adapters/aws/port.js';
 import { catalogueOf, markChecked, recordBackup } from '../../backups/catalogue.js';
 import { isInFuture, latestBackup, parseBackupName, safetyCopyFileName, type BackupName } from '../../backups/names.js';
-import type { BackupStore } from '../../../adapters/backup-store/store.js';
+import type { BackupStore } from '../../../adapters/backup-store/port.js';
 import type { EnvironmentConfig } from '../../../shared/config.js';
 import type { Db } from '../../../shared/db/pool.js';
 import { UserError } from '../../../shared/errors.js';

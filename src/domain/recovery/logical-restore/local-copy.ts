@@ -4,7 +4,7 @@ import { link, mkdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { NotFoundError } from '../../../adapters/backup-store/store.js';
+import { NotFoundError } from '../../../adapters/backup-store/port.js';
 import { RestoreFailedError } from '../../../pgtools/errors.js';
 import { checkBackupFile } from '../../../pgtools/integrity.js';
 import { meter, sha256Of } from '../../../pgtools/meters.js';

@@ -2,7 +2,7 @@
 // the run's databases, and how anything thrown becomes a failure the runner understands.
 import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
-import { assertPlainName, NotFoundError, type BackupStore } from '../../../adapters/backup-store/store.js';
+import { assertPlainName, NotFoundError, type BackupStore } from '../../../adapters/backup-store/port.js';
 import { connectionOf, describeConnection, type PgConnection } from '../../../shared/db/connection.js';
 import { quoteIdent } from '../../../shared/db/sql.js';
 import { PermanentError, TransientError } from '../../../shared/errors.js';

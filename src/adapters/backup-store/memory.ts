@@ -1,7 +1,7 @@
 // An in-memory BackupStore for unit tests of the modules that use one. It behaves like the real stores: plain names
 // only, NotFoundError for a missing object, and an object appears only once its whole stream has been read.
 import { Readable } from 'node:stream';
-import { assertPlainName, NotFoundError, type BackupStore, type StoredObject } from './store.js';
+import { assertPlainName, NotFoundError, type BackupStore, type StoredObject } from './port.js';
 
 interface MemoryObject {
   readonly body: Buffer;

@@ -1,5 +1,5 @@
-// A simulated AWS on 127.0.0.1 that the real SDK clients reach through AWS_ENDPOINT_URL_RDS / _ECS /
-// _CLOUDWATCH_LOGS: the sandbox's (npm run sandbox) AWS, and the tests' too. One server speaks both wire protocols
+// The AWS stand-in: a simulated AWS on 127.0.0.1 that the real SDK clients reach through AWS_ENDPOINT_URL_RDS / _ECS /
+// _CLOUDWATCH_LOGS: the tests' AWS, and the sandbox's (npm run sandbox) too. One server speaks both wire protocols
 // the adapters use:
 //   RDS  — query protocol: form body `Action=...&Version=2014-10-31`, XML answers, XML <ErrorResponse> errors;
 //   ECS and CloudWatch Logs — JSON 1.1 chosen by `X-Amz-Target`, errors as `{"__type", "message"}` plus
@@ -11,8 +11,9 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { AwsRefusedError, type DbInstance, type DbSnapshot, type EcsService, type LogEvent } from '../adapters/aws/aws.js';
-import { MemoryEcs, MemoryLogs, MemoryRds, type MemoryLogsQuery } from '../adapters/aws/memory.js';
+import { AwsRefusedError } from './aws.js';
+import type { DbInstance, DbSnapshot, EcsService, LogEvent } from './port.js';
+import { MemoryEcs, MemoryLogs, MemoryRds, type MemoryLogsQuery } from './memory.js';
 
 export type SimulatedAwsService = 'rds' | 'ecs' | 'logs';
 

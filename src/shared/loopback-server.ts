@@ -1,0 +1,62 @@
+// An HTTP server on 127.0.0.1 at a free port, for the stand-ins of outside systems: each one answers a request as a
+// value, so the sandbox's own server can route the same requests to it.
+import { createServer, type IncomingHttpHeaders } from 'node:http';
+
+export interface HttpAnswer {
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: string;
+}
+
+export interface HttpRequest {
+  /** The path without its query, and without its leading slash. */
+  readonly path: string;
+  readonly headers: IncomingHttpHeaders;
+  readonly raw: string;
+}
+
+export interface LoopbackServer {
+  /** http://127.0.0.1:<port> */
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+export type Answerer = (request: HttpRequest) => HttpAnswer | Promise<HttpAnswer>;
+
+export async function serveOnLoopback(answer: Answerer): Promise<LoopbackServer> {
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('error', () => res.destroy());
+    req.on('end', () => {
+      const path = (req.url ?? '/').split('?')[0]?.replace(/^\//, '') ?? '';
+      void Promise.resolve(answer({ path, headers: req.headers, raw: Buffer.concat(chunks).toString('utf8') })).then(
+        (a) => res.writeHead(a.status, a.headers).end(a.body),
+        () => res.writeHead(500).end(),
+      );
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('the loopback server has no TCP port');
+  return {
+    url: `http://127.0.0.1:${address.port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+export function textAnswer(status: number, body: string): HttpAnswer {
+  return { status, headers: { 'content-type': 'text/plain' }, body };
+}
+
+export function jsonAnswer(status: number, body: unknown, headers: Readonly<Record<string, string>> = {}): HttpAnswer {
+  const json = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' };
+  return { status, headers: { ...json, ...headers }, body: JSON.stringify(body) };
+}

@@ -15,9 +15,12 @@ import type { FileConfig } from '../shared/config.js';
 import { migrate } from '../shared/db/migrate.js';
 import { createPool } from '../shared/db/pool.js';
 import type { Logger } from '../shared/log.js';
-import type { KindDefinition } from '../domain/recovery/kind.js';
-import { backupKind } from '../domain/recovery/kinds/backup.js';
+import { z } from 'zod';
+import { defineKind, type Kind } from '../domain/recovery/kind.js';
+import { backupKind } from '../domain/recovery/kinds/backup/index.js';
+import type { KindsTable } from '../domain/recovery/kinds/index.js';
 import { jobId, type JobKind } from '../domain/recovery/model.js';
+import { plainSaid } from '../shared/text.js';
 import { RecoveryRunner } from '../domain/recovery/runner.js';
 import { RecoveryService } from '../domain/recovery/service.js';
 import { getJob } from '../domain/recovery/store.js';
@@ -42,15 +45,19 @@ export interface FirstBackupOptions {
 }
 
 /** Only the backup job is ever requested here: any other kind is refused at its plan. */
-function backupOnly(backup: KindDefinition): Record<JobKind, KindDefinition> {
-  const refused: KindDefinition = {
-    plan: async (ctx) => {
-      throw new Error(`the sandbox runs only the first backup itself, not a ${ctx.job.kind} job`);
-    },
-    steps: () => [],
-    summarise: () => ({ headline: 'not run', verified: [] }),
-  };
-  return { backup, restore: refused, scale: refused, redeploy: refused, drill: refused };
+function backupOnly(backup: Kind<'backup'>): KindsTable {
+  const refused = <K extends JobKind>(id: K): Kind<K> =>
+    defineKind({
+      id,
+      state: z.object({}),
+      stepNames: {},
+      plan: async (ctx) => {
+        throw new Error(`the sandbox runs only the first backup itself, not a ${ctx.job.kind} job`);
+      },
+      steps: () => [],
+      summarise: () => ({ headline: 'not run', verified: [] }),
+    });
+  return { backup, restore: refused('restore'), scale: refused('scale'), redeploy: refused('redeploy'), drill: refused('drill') };
 }
 
 /** Runs `/dr backup <env>` through Lifeline's recovery service and runner, to the end; returns the job's outcome. */
@@ -106,10 +113,10 @@ export async function runFirstBackup(options: FirstBackupOptions): Promise<strin
     if (done?.state !== 'succeeded') {
       throw new SetupError(
         `the first backup of the sample database (${jobId(job.number)}) ${done?.state ?? 'vanished'}: ` +
-          (done?.outcome ?? 'no outcome'),
+          (done?.outcome ? plainSaid(done.outcome) : 'no outcome'),
       );
     }
-    return done.outcome ?? '';
+    return done.outcome ? plainSaid(done.outcome) : '';
   } finally {
     await db.end();
   }

@@ -22,10 +22,7 @@ import { createLogsPort } from '../adapters/aws/logs.js';
 import { createRdsPort } from '../adapters/aws/rds.js';
 import { createBackupStore } from '../adapters/backup-store/stores.js';
 import { startLookupsWorker, startRecoveryWorker } from '../delivery/jobs/recovery-queue.js';
-import { redeployKind, scaleKind } from '../domain/recovery/kinds/ecs.js';
-import { restoreKind } from '../domain/recovery/kinds/restore.js';
-import { backupKind } from '../domain/recovery/kinds/backup.js';
-import { drillKind } from '../domain/recovery/kinds/drill.js';
+import { kindsTable } from '../domain/recovery/kinds/index.js';
 import { AlertDesk } from '../domain/backups/alerts.js';
 import { RpoWatch } from '../domain/backups/rpo-watch.js';
 import { createSchedulesQueue, startSchedulesWorker, syncSchedulers } from '../delivery/jobs/schedules.js';
@@ -94,17 +91,16 @@ export async function startLifeline(config: Config, options: StartOptions = {}):
     observe: (reading) => metrics.newestBackupAt.set(reading.env, reading.newest?.takenAt),
     log,
   });
-  const kinds = {
-    restore: restoreKind({
+  const kinds = kindsTable({
+    restore: {
       db,
       storeFor: createBackupStore,
       rds: aws.rds,
       parallelJobs: config.recovery.restoreJobs,
       ...waits,
-    }),
-    scale: scaleKind({ ecs: aws.ecs, logs: aws.logs, ...waits }),
-    redeploy: redeployKind({ ecs: aws.ecs, logs: aws.logs, ...waits }),
-    backup: backupKind({
+    },
+    ecs: { ecs: aws.ecs, logs: aws.logs, ...waits },
+    backup: {
       db,
       storeFor: createBackupStore,
       rds: aws.rds,
@@ -115,14 +111,14 @@ export async function startLifeline(config: Config, options: StartOptions = {}):
         metrics.backupSize.set({ env }, taken.size);
       },
       log,
-    }),
-    drill: drillKind({
+    },
+    drill: {
       db,
       storeFor: createBackupStore,
       parallelJobs: config.recovery.restoreJobs,
       observe: (env, passed, restoreMs, skippedChecks) => observeDrill(metrics, env, passed, restoreMs, skippedChecks),
-    }),
-  };
+    },
+  });
   const schedulesQueue = createSchedulesQueue(redis, config.queuePrefix);
 
   const stops: (() => Promise<unknown>)[] = [];

@@ -6,7 +6,7 @@ import type { ChatMessage } from '../../src/adapters/slack/client.js';
 import type { LogEvent } from '../../src/adapters/aws/aws.js';
 import { verifiedLine } from '../../src/pgtools/logical-restore.js';
 import type { RecoveryJob, StepRecord } from '../../src/domain/recovery/model.js';
-import type { JobSummary } from '../../src/domain/recovery/ports.js';
+import type { JobSummary } from '../../src/domain/recovery/notifier.js';
 import { approversOf } from '../../src/domain/recovery/service.js';
 import {
   LOG_REPLY_MESSAGES,

@@ -58,7 +58,7 @@ const backupState = z.object({
   taken: takenSchema.optional(),
   verified: z.array(z.string()).optional(),
 });
-type BackupState = z.infer<typeof backupState>;
+export type BackupState = z.infer<typeof backupState>;
 type BackupContext = StepContext<BackupState>;
 
 function takenOf(ctx: BackupContext): TakenBackup {

@@ -63,17 +63,18 @@ export interface KindSpec<K extends JobKind, S extends object, Id extends string
   /** Everything the kind keeps between steps, checked when it is read back: every field optional (planning starts
    * from nothing), and only JSON (it is stored as jsonb). */
   readonly state: z.ZodType<S>;
-  /** Each step's stable id and what people see of it (the progress message, the plan, the outcome). */
+  /** Each step's stable id and what people see of it (the progress message, the plan, the outcome): the ids are
+   * taken from here, so a step or a failure handler naming another id does not compile. */
   readonly stepNames: Readonly<Record<Id, string>>;
   /** Resolves what the job will do (which backup, its age...) and says it in words; throws UserError if it cannot. */
   plan(ctx: StepContext<S>): Promise<string | NothingToChange>;
   /** The job's steps in order: which ones depends on its params and env, never on its state. */
-  steps(job: RecoveryJob, env: EnvironmentConfig): readonly StepDefinition<S, Id>[];
+  steps(job: RecoveryJob, env: EnvironmentConfig): readonly StepDefinition<S, NoInfer<Id>>[];
   /**
    * After a failed, interrupted or cancelled step (or before the step a cancel stopped the job at): put things back
    * if possible and remove what the job left behind; returns what was done, for the report.
    */
-  onFailure?(ctx: StepContext<S>, failedStep: Id, reason: StopReason): Promise<string | undefined>;
+  onFailure?(ctx: StepContext<S>, failedStep: NoInfer<Id>, reason: StopReason): Promise<string | undefined>;
   /** The headline and the verification lines of a finished job, from its state. */
   summarise(ctx: StepContext<S>, succeeded: boolean): KindSummary;
 }

@@ -6,7 +6,10 @@
 // store as soon as it starts (contract section 7: an empty store is overdue) and would otherwise page on-call about
 // the empty store in the first second of the walkthrough.
 import type { RdsPort } from '../adapters/aws/port.js';
-import type { KindDefinition } from '../domain/recovery/kind.js';
+import { z } from 'zod';
+import { defineKind, type Kind } from '../domain/recovery/kind.js';
+import { backupKind } from '../domain/recovery/kinds/backup/index.js';
+import type { KindsTable } from '../domain/recovery/kinds/index.js';
 import { jobId, type JobKind } from '../domain/recovery/model.js';
 import { getJob } from '../domain/recovery/store.js';
 import type { Config } from '../shared/config.js';
@@ -14,6 +17,7 @@ import type { Logger } from '../shared/log.js';
 import { createMetrics } from '../shared/metrics.js';
 import { openStateDatabase } from '../wiring/runtime.js';
 import { createAdapters, createBackupJobs, createRecovery, createRecoveryNotifier } from '../wiring/services.js';
+import { plainSaid } from '../shared/text.js';
 import { SetupError } from './errors.js';
 
 export interface FirstBackupOptions {
@@ -29,15 +33,19 @@ export interface FirstBackupOptions {
 }
 
 /** Only the backup job is ever requested here: any other kind is refused at its plan. */
-function backupOnly(backup: KindDefinition): Record<JobKind, KindDefinition> {
-  const refused: KindDefinition = {
-    plan: async (ctx) => {
-      throw new Error(`the sandbox runs only the first backup itself, not a ${ctx.job.kind} job`);
-    },
-    steps: () => [],
-    summarise: () => ({ headline: 'not run', verified: [] }),
-  };
-  return { backup, restore: refused, scale: refused, redeploy: refused, drill: refused };
+function backupOnly(backup: Kind<'backup'>): KindsTable {
+  const refused = <K extends JobKind>(id: K): Kind<K> =>
+    defineKind({
+      id,
+      state: z.object({}),
+      stepNames: {},
+      plan: async (ctx) => {
+        throw new Error(`the sandbox runs only the first backup itself, not a ${ctx.job.kind} job`);
+      },
+      steps: () => [],
+      summarise: () => ({ headline: 'not run', verified: [] }),
+    });
+  return { backup, restore: refused('restore'), scale: refused('scale'), redeploy: refused('redeploy'), drill: refused('drill') };
 }
 
 /** Runs `/dr backup <env>` through Lifeline's recovery service and runner, to the end; returns the job's outcome. */
@@ -58,7 +66,7 @@ export async function runFirstBackup(options: FirstBackupOptions): Promise<strin
       expireAt: async () => undefined,
     };
     const notifier = createRecoveryNotifier(db, adapters.chat);
-    const kinds = backupOnly(backup);
+    const kinds = backupOnly(backupKind(backup));
     const { service, runner } = createRecovery({ db, config, notifier, queue, kinds, log });
     const job = await service.request({
       env: options.env,
@@ -72,10 +80,10 @@ export async function runFirstBackup(options: FirstBackupOptions): Promise<strin
     if (done?.state !== 'succeeded') {
       throw new SetupError(
         `the first backup of the sample database (${jobId(job.number)}) ${done?.state ?? 'vanished'}: ` +
-          (done?.outcome ?? 'no outcome'),
+          (done?.outcome ? plainSaid(done.outcome) : 'no outcome'),
       );
     }
-    return done.outcome ?? '';
+    return done.outcome ? plainSaid(done.outcome) : '';
   } finally {
     await close();
   }

@@ -28,11 +28,8 @@ import { RpoWatch } from '../domain/backups/rpo-watch.js';
 import { EscalationService } from '../domain/incidents/escalation.js';
 import { IncidentService } from '../domain/incidents/service.js';
 import { soleOpenIncident } from '../domain/incidents/store.js';
-import type { KindDefinition } from '../domain/recovery/kind.js';
-import { backupKind } from '../domain/recovery/kinds/backup.js';
-import { drillKind } from '../domain/recovery/kinds/drill.js';
-import { redeployKind, scaleKind } from '../domain/recovery/kinds/ecs.js';
-import { restoreKind } from '../domain/recovery/kinds/restore.js';
+import type { BackupKindDeps } from '../domain/recovery/kinds/backup/index.js';
+import { kindsTable, type KindsTable } from '../domain/recovery/kinds/index.js';
 import type { JobKind } from '../domain/recovery/model.js';
 import type { RecoveryNotifier, RecoveryQueue } from '../domain/recovery/ports.js';
 import type { QueryDeps } from '../domain/recovery/queries.js';
@@ -88,8 +85,8 @@ export interface BackupJobsDeps {
   readonly log: Logger;
 }
 
-/** The backup kind with the alerts and the RPO watch it reports to (the schedules use the same watch). */
-export function createBackupJobs(deps: BackupJobsDeps): { alerts: AlertDesk; rpo: RpoWatch; backup: KindDefinition } {
+/** What the backup kind needs: the alerts and the RPO watch it reports to (the schedules use the same watch). */
+export function createBackupJobs(deps: BackupJobsDeps): { alerts: AlertDesk; rpo: RpoWatch; backup: BackupKindDeps } {
   const { db, file, adapters, metrics, log } = deps;
   const { storeFor } = adapters;
   const notifier = createSlackAlertNotifier(adapters.chat, file);
@@ -101,7 +98,7 @@ export function createBackupJobs(deps: BackupJobsDeps): { alerts: AlertDesk; rpo
     observe: (reading) => metrics.newestBackupAt.set(reading.env, reading.newest?.takenAt),
     log,
   });
-  const backup = backupKind({
+  const backup: BackupKindDeps = {
     db,
     storeFor,
     rds: adapters.rds,
@@ -112,7 +109,7 @@ export function createBackupJobs(deps: BackupJobsDeps): { alerts: AlertDesk; rpo
       metrics.backupSize.set({ env }, taken.size);
     },
     log,
-  });
+  };
   return { alerts, rpo, backup };
 }
 
@@ -121,7 +118,7 @@ export interface RecoveryDeps {
   readonly config: Pick<Config, 'file' | 'recovery'>;
   readonly notifier: RecoveryNotifier;
   readonly queue: RecoveryQueue;
-  readonly kinds: Readonly<Record<JobKind, KindDefinition>>;
+  readonly kinds: KindsTable;
   readonly log: Logger;
 }
 
@@ -161,18 +158,17 @@ export function buildServices(runtime: Runtime, adapters: Adapters) {
   const { rpo, backup } = createBackupJobs({ db, file, adapters, metrics, log });
   const { storeFor, rds, ecs, logs } = adapters;
   const { pollSeconds, maxWaitSeconds, restoreJobs } = config.recovery;
-  const kinds = {
-    restore: restoreKind({ db, storeFor, rds, parallelJobs: restoreJobs, pollSeconds, maxWaitSeconds }),
-    scale: scaleKind({ ecs, logs, pollSeconds, maxWaitSeconds }),
-    redeploy: redeployKind({ ecs, logs, pollSeconds, maxWaitSeconds }),
+  const kinds = kindsTable({
+    restore: { db, storeFor, rds, parallelJobs: restoreJobs, pollSeconds, maxWaitSeconds },
+    ecs: { ecs, logs, pollSeconds, maxWaitSeconds },
     backup,
-    drill: drillKind({
+    drill: {
       db,
       storeFor,
       parallelJobs: restoreJobs,
       observe: (env, passed, restoreMs, skippedChecks) => observeDrill(metrics, env, passed, restoreMs, skippedChecks),
-    }),
-  };
+    },
+  });
   const recoveryNotifier = createRecoveryNotifier(db, adapters.chat);
   const queue = recoveryTriggers(queues.recovery);
   const { service: recovery, runner } = createRecovery({ db, config, notifier: recoveryNotifier, queue, kinds, log });

@@ -11,14 +11,14 @@ import { AlertDesk } from '../../src/domain/backups/alerts.js';
 import { createSlackAlertNotifier } from '../../src/delivery/slack/alert-notifier.js';
 import { MemoryStore } from '../../src/adapters/backup-store/memory.js';
 import { latestBackup, parseBackupName, pendingFinalName } from '../../src/domain/backups/names.js';
-import { sidecarName, type TakenBackup } from '../../src/domain/backups/take.js';
+import { sidecarName } from '../../src/domain/backups/take.js';
 import { RpoWatch } from '../../src/domain/backups/rpo-watch.js';
 import { parseConfigText, type FileConfig } from '../../src/shared/config.js';
 import { migrate } from '../../src/shared/db/migrate.js';
 import { createPool, type Db } from '../../src/shared/db/pool.js';
 import { createLogger } from '../../src/shared/log.js';
 import type { StepContext } from '../../src/domain/recovery/kind.js';
-import { backupKind } from '../../src/domain/recovery/kinds/backup.js';
+import { backupKind, type BackupState } from '../../src/domain/recovery/kinds/backup/index.js';
 import type { RecoveryJob, Trigger } from '../../src/domain/recovery/model.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { testConfigYaml } from '../support/test-config.js';
@@ -71,7 +71,7 @@ function kind() {
 }
 
 /** A backup job's row and the context its steps share (state persists from step to step, as the runner's does). */
-async function newJob(trigger: Trigger): Promise<StepContext> {
+async function newJob(trigger: Trigger): Promise<StepContext<BackupState>> {
   const { rows } = await db.query<{ number: number }>(
     `INSERT INTO recovery_jobs (kind, env, target, params, requested_by, requested_in, state, needs_approval)
      VALUES ('backup', 'prod', $1, $2, 'lifeline', 'C0EMERGENCY', 'running', false) RETURNING number`,
@@ -79,13 +79,13 @@ async function newJob(trigger: Trigger): Promise<StepContext> {
   );
   const job = { number: rows[0]!.number, kind: 'backup', env: 'prod', params: { kind: 'backup', trigger }, createdAt: new Date() } as unknown as RecoveryJob;
   const env = file.environments.prod!;
-  const ctx: StepContext = { job, env, state: {}, signal: new AbortController().signal, note: () => undefined };
+  const ctx: StepContext<BackupState> = { job, env, state: {}, signal: new AbortController().signal, note: () => undefined };
   await kind().plan(ctx);
   return ctx;
 }
 
-function step(ctx: StepContext, name: string) {
-  const found = kind().steps(ctx.job, ctx.env).find((s) => s.name === name);
+function step(ctx: StepContext<BackupState>, name: string) {
+  const found = kind().steps(ctx.job, ctx.env).find((s) => kind().stepNames[s.id] === name);
   if (!found) throw new Error(`no step ${name}`);
   return found;
 }
@@ -94,7 +94,7 @@ function step(ctx: StepContext, name: string) {
 async function runBackup(trigger: Trigger): Promise<[string, string][]> {
   const ctx = await newJob(trigger);
   const results: [string, string][] = [];
-  for (const s of kind().steps(ctx.job, ctx.env)) results.push([s.name, await s.run(ctx)]);
+  for (const s of kind().steps(ctx.job, ctx.env)) results.push([kind().stepNames[s.id], await s.run(ctx)]);
   return results;
 }
 
@@ -155,7 +155,7 @@ describe('a dump gets its backup name only after its check', () => {
     store.calls.length = 0;
     const ctx = await newJob('command');
     await step(ctx, 'pg_dump into the store').run(ctx);
-    const taken = ctx.state.taken as TakenBackup;
+    const taken = ctx.state.taken!;
     expect([...store.objects.keys()]).toEqual([taken.pendingName]);
     // The stored dump rots before it is read back.
     const body = Buffer.from(store.objects.get(taken.pendingName)!.body);
@@ -186,7 +186,7 @@ describe('a dump gets its backup name only after its check', () => {
     store.objects.clear();
     const died = await newJob('command');
     await step(died, 'pg_dump into the store').run(died);
-    const orphan = (died.state.taken as TakenBackup).pendingName;
+    const orphan = died.state.taken!.pendingName;
     // What every reader of the store sees: no backup at all.
     expect(backupNames()).toEqual([]);
     expect(latestBackup((await store.list()).flatMap((o) => parseBackupName('shop', o.name) ?? []))).toBeUndefined();
@@ -215,7 +215,7 @@ describe('a dump gets its backup name only after its check', () => {
     store.objects.clear();
     const ctx = await newJob('command');
     await step(ctx, 'pg_dump into the store').run(ctx);
-    const taken = ctx.state.taken as TakenBackup;
+    const taken = ctx.state.taken!;
     await store.rename(taken.pendingName, taken.name);
     const line = await step(ctx, 'check the stored backup').run(ctx);
     expect(line).toContain('already under its name');

@@ -8,6 +8,7 @@ import { parseConfigText } from '../../src/shared/config.js';
 import { migrate } from '../../src/shared/db/migrate.js';
 import { createPool, type Db } from '../../src/shared/db/pool.js';
 import { PermanentError, TransientError } from '../../src/shared/errors.js';
+import { person, said } from '../../src/shared/text.js';
 import { createLogger } from '../../src/shared/log.js';
 import type { RecoveryJob } from '../../src/domain/recovery/model.js';
 import * as jobs from '../../src/domain/recovery/store.js';
@@ -167,7 +168,7 @@ describe('a plan Slack did not take', () => {
         await jobs.transition(db, job.number, ['awaiting_approval'], 'rejected', {
           decided_by: 'U0LEAD',
           decided: true,
-          outcome: 'rejected by <@U0LEAD>',
+          outcome: said`rejected by ${person('U0LEAD')}`,
           finished: true,
         });
         return posted;

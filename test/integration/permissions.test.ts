@@ -21,6 +21,8 @@ import type { QueryWhat } from '../../src/domain/recovery/queries.js';
 import { RecoveryService } from '../../src/domain/recovery/service.js';
 import { createSlackIncidentNotifier } from '../../src/delivery/slack/incident-notifier.js';
 import { createSlackRecoveryNotifier } from '../../src/delivery/slack/recovery-notifier.js';
+import { saidText } from '../../src/delivery/slack/blocks.js';
+import { person } from '../../src/shared/text.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { testConfigYaml, USERS } from '../support/test-config.js';
 
@@ -252,7 +254,9 @@ describe('cancelling a job', () => {
     const err = await refusalOf(l.recovery.cancel(job.number, USERS.other));
     expect(err?.code).toBe('not_permitted');
     const expected = `Only responders (${RESPONDERS}) may cancel JOB-${job.number}, which <@${USERS.lead}> requested.`;
-    expect(err?.message).toBe(expected);
+    // Slack shows the requester as a mention, as before; the refusal itself holds them as a person.
+    expect(saidText(err?.said ?? []).text).toBe(expected);
+    expect(err?.said).toContainEqual(person(USERS.lead));
     expect(await everything(l)).toBe(before);
     expect((await notPermittedAudit()).at(-1)).toMatchObject({ actor: USERS.other, env: 'staging', job: job.number });
 

@@ -18,13 +18,17 @@ import { migrate } from '../../src/shared/db/migrate.js';
 import { createPool, type Db } from '../../src/shared/db/pool.js';
 import { createRecoveryQueue, recoveryTriggers, type RecoveryJobData } from '../../src/delivery/jobs/recovery-queue.js';
 import { createLogger } from '../../src/shared/log.js';
-import type { KindDefinition, StepDefinition, StopReason } from '../../src/domain/recovery/kind.js';
-import { restoreKind } from '../../src/domain/recovery/kinds/restore.js';
+import { z } from 'zod';
+import { defineKind, type StepDefinition, type StopReason } from '../../src/domain/recovery/kind.js';
+import { restoreKind } from '../../src/domain/recovery/kinds/restore/index.js';
+import type { JobKind } from '../../src/domain/recovery/model.js';
 import { AbortError } from '../../src/pgtools/errors.js';
 import { RecoveryRunner } from '../../src/domain/recovery/runner.js';
 import { RecoveryService } from '../../src/domain/recovery/service.js';
 import * as store from '../../src/domain/recovery/store.js';
 import { createSlackRecoveryNotifier } from '../../src/delivery/slack/recovery-notifier.js';
+import { apiText } from '../../src/delivery/api/job-view.js';
+import type { Said } from '../../src/shared/text.js';
 import {
   createTestDatabase,
   dropQueuePrefix,
@@ -85,10 +89,10 @@ class HeldStep {
     for (const release of this.releases.splice(0)) release();
   }
 
-  definition(): StepDefinition {
+  definition(): StepDefinition<object, string> {
     const { deadlineMs, onAbort } = this.options;
     return {
-      name: this.name,
+      id: this.name,
       destructive: this.options.destructive ?? false,
       interruptible: this.options.interruptible ?? false,
       ...(deadlineMs !== undefined ? { deadline: () => deadlineMs } : {}),
@@ -114,15 +118,24 @@ class HeldStep {
 class Probe {
   steps: HeldStep[] = [];
   readonly failures: { step: string; reason: StopReason }[] = [];
-  readonly kind: KindDefinition = {
-    plan: async () => 'Probe plan.',
-    steps: () => this.steps.map((s) => s.definition()),
-    onFailure: async (_ctx, step, reason) => {
-      this.failures.push({ step, reason });
-      return `probe handled "${step}" (${reason})`;
-    },
-    summarise: (_ctx, succeeded) => ({ headline: succeeded ? 'Probe done.' : 'Probe failed.', verified: [] }),
-  };
+  /** Its steps' ids are their names; the test sets them before each job runs. */
+  kind<K extends JobKind>(id: K) {
+    const steps = () => this.steps;
+    return defineKind<K, object, string>({
+      id,
+      state: z.object({}),
+      get stepNames() {
+        return Object.fromEntries(steps().map((s) => [s.name, s.name]));
+      },
+      plan: async () => 'Probe plan.',
+      steps: () => this.steps.map((s) => s.definition()),
+      onFailure: async (_ctx, step, reason) => {
+        this.failures.push({ step, reason });
+        return `probe handled "${step}" (${reason})`;
+      },
+      summarise: (_ctx, succeeded) => ({ headline: succeeded ? 'Probe done.' : 'Probe failed.', verified: [] }),
+    });
+  }
 }
 
 const probe = new Probe();
@@ -142,7 +155,13 @@ function runner(options: { db?: Db; storeFor?: (url: string) => BackupStore } = 
     file,
     notifier: notifier(),
     queue: recoveryTriggers(queue),
-    kinds: { restore, scale: probe.kind, redeploy: probe.kind, backup: probe.kind, drill: probe.kind },
+    kinds: {
+      restore,
+      scale: probe.kind('scale'),
+      redeploy: probe.kind('redeploy'),
+      backup: probe.kind('backup'),
+      drill: probe.kind('drill'),
+    },
     approvers: () => service.approvers(),
     log,
     leaseMs: LEASE_MS,
@@ -163,16 +182,18 @@ async function queuedProbeJob(): Promise<number> {
   return job.number;
 }
 
+/** The job's row, its outcome as the API shows it (people as <@U…>). */
 async function jobRow(
   number: number,
 ): Promise<{ state: string; outcome: string | null; lease_epoch: string; lease_owner: string | null }> {
   const { rows } = await db.query<{
     state: string;
-    outcome: string | null;
+    outcome: Said | null;
     lease_epoch: string;
     lease_owner: string | null;
   }>('SELECT state, outcome, lease_epoch, lease_owner FROM recovery_jobs WHERE number = $1', [number]);
-  return rows[0]!;
+  const row = rows[0]!;
+  return { ...row, outcome: row.outcome && apiText(row.outcome) };
 }
 
 async function auditActions(number: number): Promise<string[]> {
@@ -252,14 +273,14 @@ describe('one worker per job: the lease', () => {
     const before = await auditActions(number);
     await expect(
       store.fenced(db, first, (tx) =>
-        store.startStep(tx, number, { index: 0, name: 'late', destructive: true, interruptible: false }),
+        store.startStep(tx, number, { index: 0, step: 'late', name: 'late', destructive: true, interruptible: false }),
       ),
     ).rejects.toBeInstanceOf(store.LeaseLostError);
     expect(await store.renewLease(db, first, LEASE_MS)).toBeUndefined();
     expect(await stepStates(number)).toEqual([]);
     expect(await auditActions(number)).toEqual(before);
     await store.fenced(db, second, (tx) =>
-      store.startStep(tx, number, { index: 0, name: 'current', destructive: false, interruptible: false }),
+      store.startStep(tx, number, { index: 0, step: 'current', name: 'current', destructive: false, interruptible: false }),
     );
     expect(await stepStates(number)).toEqual([['current', 'running']]);
     await db.query(`UPDATE recovery_jobs SET state = 'failed' WHERE number = $1`, [number]);
@@ -545,7 +566,7 @@ describe('the plan', () => {
     expect(planned.state).toBe('awaiting_approval');
     expect(planned.plan).toContain(newer);
     expect(planned.plan).not.toContain(older);
-    expect((planned.stepState.backup as { name: string }).name).toBe(newer);
+    expect(z.object({ backup: z.object({ name: z.string() }) }).parse(planned.stepState).backup.name).toBe(newer);
     const plans = chat.calls.filter((c) => c.kind === 'post' && c.message.text.startsWith(`JOB-${job.number}:`));
     expect(plans).toHaveLength(1);
     expect(JSON.stringify(plans[0]!.message.blocks)).toContain(newer);

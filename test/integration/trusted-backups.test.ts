@@ -17,16 +17,17 @@ import { createSlackAlertNotifier } from '../../src/delivery/slack/alert-notifie
 import { backupFileName, pendingFinalName } from '../../src/domain/backups/names.js';
 import { RpoWatch } from '../../src/domain/backups/rpo-watch.js';
 import { createBackupStore } from '../../src/adapters/backup-store/stores.js';
-import { sidecarName, type TakenBackup } from '../../src/domain/backups/take.js';
+import { sidecarName } from '../../src/domain/backups/take.js';
 import { parseConfigText, type FileConfig } from '../../src/shared/config.js';
 import { migrate } from '../../src/shared/db/migrate.js';
 import { createPool, type Db } from '../../src/shared/db/pool.js';
 import { createLogger } from '../../src/shared/log.js';
 import { createMetrics, observeDrill } from '../../src/shared/metrics.js';
-import type { KindDefinition, StepContext } from '../../src/domain/recovery/kind.js';
-import { backupKind } from '../../src/domain/recovery/kinds/backup.js';
-import { drillKind } from '../../src/domain/recovery/kinds/drill.js';
-import { restoreKind } from '../../src/domain/recovery/kinds/restore.js';
+import type { KindSummary } from '../../src/domain/recovery/kind.js';
+import { z } from 'zod';
+import { backupKind } from '../../src/domain/recovery/kinds/backup/index.js';
+import { drillKind } from '../../src/domain/recovery/kinds/drill/index.js';
+import { restoreKind } from '../../src/domain/recovery/kinds/restore/index.js';
 import type { JobParams, RecoveryJob } from '../../src/domain/recovery/model.js';
 import { backupCatalogue, listBackups, type QueryDeps } from '../../src/domain/recovery/queries.js';
 import {
@@ -82,7 +83,7 @@ const leftovers = () =>
 const sha256 = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
 const files = () => readdirSync(folder).sort();
 
-function kinds(): Record<'backup' | 'restore' | 'drill', KindDefinition> {
+function kinds() {
   const notifier = createSlackAlertNotifier(new MemoryChat(), file);
   const alerts = new AlertDesk({ db, pager: new MemoryPager(), notifier, file, log });
   const rpo = new RpoWatch({ file, storeFor: createBackupStore, alerts, observe: () => undefined, log });
@@ -103,14 +104,16 @@ interface Ran {
   readonly plan: string;
   readonly details: string[];
   readonly failed: { step: string; error: Error; recovery: string | undefined } | undefined;
-  readonly ctx: StepContext;
-  readonly summary: { headline: string; verified: string[]; incomplete?: boolean };
+  readonly job: RecoveryJob;
+  /** The kind's state as the runner would store it. */
+  readonly state: object;
+  readonly summary: KindSummary;
 }
 
 let jobs = 0;
 /** Plans and runs one job the way the runner does: each step in order; on a failure, the kind's onFailure. */
-async function runJob(params: JobParams): Promise<Ran> {
-  const kind = kinds()[params.kind as 'backup' | 'restore' | 'drill'];
+async function runJob(params: Extract<JobParams, { kind: 'backup' | 'restore' | 'drill' }>): Promise<Ran> {
+  const kind = kinds()[params.kind];
   const { rows } = await db.query<{ number: number }>(
     `INSERT INTO recovery_jobs (kind, env, target, params, requested_by, requested_in, state, needs_approval)
      VALUES ($1, 'prod', $2, $3, 'U0LEAD', 'C0EMERGENCY', 'running', false) RETURNING number`,
@@ -121,29 +124,36 @@ async function runJob(params: JobParams): Promise<Ran> {
     kind: params.kind,
     env: 'prod',
     params,
+    stepState: {},
     createdAt: new Date(),
   } as unknown as RecoveryJob;
   const env = file.environments.prod!;
-  const ctx: StepContext = { job, env, state: {}, signal: new AbortController().signal, note: () => undefined };
-  const planned = await kind.plan(ctx);
+  const signal = new AbortController().signal;
+  const open = kind.open(job, env, 'planning');
+  const planned = await open.plan(signal);
   const plan = typeof planned === 'string' ? planned : planned.nothingToChange;
   const details: string[] = [];
-  // The runner reads the steps from the job as planned (its step state holds the backup's size, for deadlines).
-  for (const step of kind.steps({ ...job, stepState: ctx.state }, env)) {
+  for (const step of kind.stepList(job, env)) {
     try {
-      details.push(await step.run(ctx));
+      details.push(await open.run(step.id, signal, () => undefined));
     } catch (err) {
-      const recovery = await kind.onFailure?.(ctx, step.name, 'failed');
+      const recovery = await open.onFailure(step.id, 'failed', signal);
       return {
         plan,
         details,
         failed: { step: step.name, error: err as Error, recovery },
-        ctx,
-        summary: kind.summarise(ctx, false),
+        job,
+        state: open.state,
+        summary: open.summarise(false),
       };
     }
   }
-  return { plan, details, failed: undefined, ctx, summary: kind.summarise(ctx, true) };
+  return { plan, details, failed: undefined, job, state: open.state, summary: open.summarise(true) };
+}
+
+/** The name of the backup a backup job took, from its state. */
+function takenName(ran: Ran): string {
+  return z.object({ taken: z.object({ name: z.string() }) }).parse(ran.state).taken.name;
 }
 
 /** A custom-format dump of the app database made by another tool (plain pg_dump): no catalogue entry. */
@@ -196,7 +206,7 @@ describe('a backup Lifeline made is restored only while its SHA-256 matches the 
   test('a changed file fails preflight naming the file and both checksums; the target is untouched and nothing is left over', async () => {
     const backup = await runJob({ kind: 'backup', trigger: 'command' });
     expect(backup.failed).toBeUndefined();
-    const name = (backup.ctx.state.taken as TakenBackup).name;
+    const name = takenName(backup);
     const path = join(folder, name);
     const catalogued = sha256(path);
     // Someone changes the stored file: same size, other bytes (its table of contents still reads).
@@ -279,7 +289,7 @@ describe('a backup made elsewhere, and the safety copy', () => {
     expect(rows).toEqual([
       {
         env: 'prod',
-        job: restore.ctx.job.number,
+        job: restore.job.number,
         safety_copy: true,
         sha256: sha,
         size_bytes: String(readFileSync(join(folder, copy)).length),
@@ -326,7 +336,7 @@ describe('drills', () => {
     );
     const { rows } = await db.query<{ passed: boolean; skipped_checks: unknown }>(
       'SELECT passed, skipped_checks FROM drills WHERE job = $1',
-      [drill.ctx.job.number],
+      [drill.job.number],
     );
     expect(rows).toEqual([
       {
@@ -341,7 +351,7 @@ describe('drills', () => {
     expect(text).toMatch(/^lifeline_drill_last_passed\{env="prod"\} 0$/m);
     expect(text).toMatch(/^lifeline_drill_last_skipped_checks\{env="prod"\} 2$/m);
     // The scheduled drill's line in the channel is a warning, not a tick.
-    const line = scheduledResultMessage(drill.ctx.job, [], { succeeded: true, totalMs: 1000, ...drill.summary }).text;
+    const line = scheduledResultMessage(drill.job, [], { succeeded: true, totalMs: 1000, ...drill.summary, headline: [drill.summary.headline] }).text;
     expect(line).toMatch(/^:warning: JOB-\d+ Restore drill of prod passed with .*, but 2 checks were skipped/);
     // /dr backups says so too.
     const listing = renderBackupCatalogue(await backupCatalogue(queryDeps(), 'prod')).text;
@@ -352,7 +362,7 @@ describe('drills', () => {
   test('a drill of a backup Lifeline made makes every check: a full pass', async () => {
     for (const f of files()) rmSync(join(folder, f));
     const backup = await runJob({ kind: 'backup', trigger: 'command' });
-    const name = (backup.ctx.state.taken as TakenBackup).name;
+    const name = takenName(backup);
     const drill = await runJob({ kind: 'drill', trigger: 'schedule' });
     expect(drill.failed, drill.failed?.error.message).toBeUndefined();
     expect(drill.summary.headline).toBe(`Restore drill of prod passed with ${name}.`);
@@ -367,7 +377,7 @@ describe('drills', () => {
     expect(text).toMatch(/^lifeline_drill_last_passed\{env="prod"\} 1$/m);
     expect(text).toMatch(/^lifeline_drill_last_skipped_checks\{env="prod"\} 0$/m);
     expect(
-      scheduledResultMessage(drill.ctx.job, [], { succeeded: true, totalMs: 1000, ...drill.summary }).text,
+      scheduledResultMessage(drill.job, [], { succeeded: true, totalMs: 1000, ...drill.summary, headline: [drill.summary.headline] }).text,
     ).toMatch(/^:white_check_mark: /);
   }, 120_000);
 });

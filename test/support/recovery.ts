@@ -14,6 +14,8 @@ import pg from 'pg';
 import { allText, buttonsOf, EMERGENCY, type ButtonInfo, type Sent, type World } from './e2e.js';
 import type { SlackCall } from '../../src/adapters/slack/stand-in.js';
 import { buttonBody, newTriggerId } from './slack-requests.js';
+import { apiText } from '../../src/delivery/api/job-view.js';
+import type { Said } from '../../src/shared/text.js';
 
 const run = promisify(execFile);
 const ADMIN_URL = process.env.LIFELINE_TEST_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -181,9 +183,13 @@ export interface JobRow {
   readonly plan: string | null;
 }
 
+/** The job's row, its outcome as the API shows it (people as <@U…>). */
 export async function jobRow(w: World, job: number): Promise<JobRow | undefined> {
-  const { rows } = await w.sql.query<JobRow>('SELECT number, state, requested_by, decided_by, outcome, plan FROM recovery_jobs WHERE number = $1', [job]);
-  return rows[0];
+  const { rows } = await w.sql.query<Omit<JobRow, 'outcome'> & { outcome: Said | null }>(
+    'SELECT number, state, requested_by, decided_by, outcome, plan FROM recovery_jobs WHERE number = $1',
+    [job],
+  );
+  return rows[0] && { ...rows[0], outcome: rows[0].outcome && apiText(rows[0].outcome) };
 }
 
 export async function jobCount(w: World): Promise<number> {

@@ -6,7 +6,8 @@ import type { ChatMessage } from '../../src/adapters/slack/port.js';
 import type { LogEvent } from '../../src/adapters/aws/port.js';
 import { verifiedLine } from '../../src/pgtools/verify.js';
 import type { RecoveryJob, StepRecord } from '../../src/domain/recovery/model.js';
-import type { JobSummary } from '../../src/domain/recovery/ports.js';
+import type { JobSummary } from '../../src/domain/recovery/notifier.js';
+import { person, said } from '../../src/shared/text.js';
 import { approversOf } from '../../src/domain/recovery/service.js';
 import {
   LOG_REPLY_MESSAGES,
@@ -57,7 +58,7 @@ function makeJob(overrides: Partial<RecoveryJob> = {}): RecoveryJob {
 
 function step(index: number, name: string, ms: number | undefined, detail = '', state: StepRecord['state'] = 'succeeded'): StepRecord {
   const startedAt = new Date(T0.getTime() + index * 10_000);
-  return { index, name, destructive: false, state, startedAt, finishedAt: ms === undefined ? undefined : new Date(startedAt.getTime() + ms), detail };
+  return { index, step: name, name, destructive: false, state, startedAt, finishedAt: ms === undefined ? undefined : new Date(startedAt.getTime() + ms), detail: [detail] };
 }
 
 /** Everything Slack would parse: the fallback text and every text in the blocks. */
@@ -123,7 +124,7 @@ describe('progressMessage and resultMessage', () => {
     expect(progress).toContain('(12.3 s)');
     expect(progress).toContain('(1 min 15 s)');
     expect(progress).not.toMatch(/\(0 s\)/);
-    const summary: JobSummary = { succeeded: true, headline: 'Restored production.', verified: [], totalMs: 2_049 };
+    const summary: JobSummary = { succeeded: true, headline: ['Restored production.'], verified: [], totalMs: 2_049 };
     const result = everything(resultMessage(makeJob({ state: 'succeeded' }), steps.slice(0, 3), summary));
     expect(result).toContain('Took 2.0 s in all.');
     expect(result).toContain('• preflight: 0.4 s');
@@ -143,7 +144,7 @@ describe('progressMessage and resultMessage', () => {
     expect(outsideCode).not.toMatch(/COUNT\(\*\)/);
     const summary: JobSummary = {
       succeeded: true,
-      headline: 'Restored production.',
+      headline: ['Restored production.'],
       verified: [verifiedLine({ query: COUNT_QUERY, value: '3' }), 'health: https://x.example/?a=1&b=<2>: HTTP 200'],
       totalMs: 3_000,
     };
@@ -159,7 +160,7 @@ describe('progressMessage and resultMessage', () => {
     expect(progress).toContain(`wait ${HOSTILE_ESCAPED}`);
     expect(progress).toContain(`status ${HOSTILE_ESCAPED}`);
     expect(progress).toContain(`snapshot ${HOSTILE_ESCAPED}`);
-    const failed: JobSummary = { succeeded: false, headline: `Cancelled by <@U0LEAD>: ${HOSTILE}`, verified: [HOSTILE], totalMs: 1_000 };
+    const failed: JobSummary = { succeeded: false, headline: said`Cancelled by ${person('U0LEAD')}: ${HOSTILE}`, verified: [HOSTILE], totalMs: 1_000 };
     const result = everything(resultMessage(makeJob({ state: 'failed' }), steps, failed));
     expect(result).toContain(`Cancelled by <@U0LEAD>: ${HOSTILE_ESCAPED}`);
     expect(specialForms(result)).toEqual(['<@U0LEAD>', '<@U0LEAD>']);
@@ -169,7 +170,7 @@ describe('progressMessage and resultMessage', () => {
 describe('scheduledResultMessage', () => {
   test('the quiet success line escapes the headline and the drill checks', () => {
     const job = makeJob({ kind: 'drill', params: { kind: 'drill', trigger: 'schedule' }, state: 'succeeded' });
-    const summary: JobSummary = { succeeded: true, headline: `Restore drill of production passed with ${HOSTILE}.`, verified: [`✓ ${HOSTILE}`], totalMs: 2_000 };
+    const summary: JobSummary = { succeeded: true, headline: [`Restore drill of production passed with ${HOSTILE}.`], verified: [`✓ ${HOSTILE}`], totalMs: 2_000 };
     const message = scheduledResultMessage(job, [], summary);
     expect(message.text).toBe(`:white_check_mark: JOB-7 Restore drill of production passed with ${HOSTILE_ESCAPED}. ✓ ${HOSTILE_ESCAPED}.`);
     expect(specialForms(everything(message))).toEqual([]);
@@ -177,7 +178,7 @@ describe('scheduledResultMessage', () => {
 
   test('a failure is loud with @here, and only that one special form', () => {
     const job = makeJob({ kind: 'backup', params: { kind: 'backup', trigger: 'schedule' }, state: 'failed' });
-    const summary: JobSummary = { succeeded: false, headline: `pg_dump failed: ${HOSTILE}`, verified: [], totalMs: 2_000 };
+    const summary: JobSummary = { succeeded: false, headline: [`pg_dump failed: ${HOSTILE}`], verified: [], totalMs: 2_000 };
     const text = everything(scheduledResultMessage(job, [step(0, 'dump', 1_500, '', 'failed')], summary));
     expect(text).toContain(`pg_dump failed: ${HOSTILE_ESCAPED}`);
     expect(text).toContain('• dump: failed (1.5 s)');

@@ -1,7 +1,13 @@
 // A recovery job as GET /api/v1/jobs/JOB-n shows it: its state, its steps and, once it ended, its result. Text fields
-// (plan, outcome, step details) are in Slack's mrkdwn, as Slack shows them.
+// (plan, outcome, step details) are Lifeline's texts with people as Slack mentions, as Slack shows them.
 import { createHash } from 'node:crypto';
 import { describeJob, jobId, type JobState, type RecoveryJob, type StepRecord } from '../../domain/recovery/model.js';
+import type { Said } from '../../shared/text.js';
+
+/** A sentence as the API gives it: its text as it is, each person as `<@U…>`. */
+export function apiText(sentence: Said): string {
+  return sentence.map((part) => (typeof part === 'string' ? part : `<@${part.person}>`)).join('');
+}
 
 export const FINAL_STATES: readonly JobState[] = ['succeeded', 'failed', 'cancelled', 'rejected', 'expired'];
 
@@ -66,12 +72,12 @@ export function jobView(job: RecoveryJob, steps: readonly StepRecord[]): JobView
       state: s.state,
       started_at: s.startedAt.toISOString(),
       finished_at: iso(s.finishedAt),
-      detail: s.detail,
+      detail: apiText(s.detail),
     })),
     result: ended
       ? {
           succeeded: job.state === 'succeeded',
-          outcome: job.outcome ?? job.state,
+          outcome: job.outcome ? apiText(job.outcome) : job.state,
           duration_ms: job.startedAt && job.finishedAt ? job.finishedAt.getTime() - job.startedAt.getTime() : null,
         }
       : null,

@@ -3,7 +3,7 @@
 import { Queue, UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import { PermanentError, UserError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
-import type { RecoveryQueue } from '../../domain/recovery/ports.js';
+import type { RecoveryQueue } from '../../domain/recovery/notifier.js';
 import type { QueryRequest } from '../../domain/recovery/queries.js';
 import type { RecoveryRunner } from '../../domain/recovery/runner.js';
 import type { RecoveryService } from '../../domain/recovery/service.js';

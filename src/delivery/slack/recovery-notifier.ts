@@ -1,9 +1,9 @@
 import { formatUtcSeconds } from '../../shared/format.js';
 import type { ChatMessage, ChatPort } from '../../adapters/slack/port.js';
 import { TransientError } from '../../shared/errors.js';
-import type { RecoveryNotifier } from '../../domain/recovery/ports.js';
+import type { RecoveryNotifier } from '../../domain/recovery/notifier.js';
 import { isScheduled, type RecoveryJob } from '../../domain/recovery/model.js';
-import { lifelineText, line, md, sectionText, type MrkdwnText } from './blocks.js';
+import { line, md, saidText, sectionText, type MrkdwnText } from './blocks.js';
 import { planMessage, progressMessage, resultMessage, scheduledResultMessage } from './recovery-replies.js';
 
 /** Where messages Slack did not take wait until it answers again (src/delivery/slack/outbox.ts). */
@@ -56,8 +56,8 @@ export function createSlackRecoveryNotifier(chat: ChatPort, outbox: RecoveryOutb
       const where = job.approval ?? job.progress;
       await postOrKeep(where?.channel ?? job.requestedIn, resultMessage(job, steps, summary), where?.ts);
     },
-    async tellRequester(job, said) {
-      const text = line(lifelineText(said));
+    async tellRequester(job, sentence) {
+      const text = line(saidText(sentence));
       // A schedule has nobody to reply to: what it was told goes to the channel it reports in.
       if (isScheduled(job)) {
         await chat.post(job.requestedIn, text);

@@ -5,7 +5,7 @@ import type { AuditEntry } from '../../domain/audit/store.js';
 import type { Reply } from './reply.js';
 import { formatDuration, formatSize, formatStepTime, formatUtc, formatUtcSeconds } from '../../shared/format.js';
 import { describeJob, jobId, type RecoveryJob, type StepRecord } from '../../domain/recovery/model.js';
-import type { JobSummary } from '../../domain/recovery/ports.js';
+import type { JobSummary } from '../../domain/recovery/notifier.js';
 import type { DrillRecord } from '../../domain/backups/catalogue.js';
 import type { BackupCatalogue, BackupListing, EnvStatus } from '../../domain/recovery/queries.js';
 import {
@@ -20,6 +20,7 @@ import {
   md,
   mention,
   message,
+  saidText,
   section,
   sections,
   type Mrkdwn,
@@ -92,7 +93,7 @@ function stepLine(step: StepRecord): Mrkdwn {
   const took = step.finishedAt ? ` (${stepTime(step)})` : '';
   const icon = step.state === 'succeeded' ? ':white_check_mark:' : step.state === 'failed' ? ':x:' : ':gear:';
   const ended = step.finishedAt ? `, ended ${formatUtcSeconds(step.finishedAt)}${took}` : '';
-  const detail = step.detail ? md`: ${lifelineText(step.detail)}` : md``;
+  const detail = step.detail.length > 0 ? md`: ${saidText(step.detail)}` : md``;
   return md`${icon} ${lifelineText(step.name)}: started ${formatUtcSeconds(step.startedAt)}${ended}${detail}`;
 }
 
@@ -114,14 +115,14 @@ export function resultMessage(job: RecoveryJob, steps: readonly StepRecord[], su
   const verified = summary.verified.map((v) => md`• ${lifelineText(v)}`);
   const text = joinMd(
     [
-      md`${icon} ${bold(md`${jobId(job.number)} ${outcomeWord(summary)}: ${lifelineText(summary.headline)}`)}`,
+      md`${icon} ${bold(md`${jobId(job.number)} ${outcomeWord(summary)}: ${saidText(summary.headline)}`)}`,
       md`Took ${formatStepTime(summary.totalMs)} in all.`,
       ...(summary.verified.length > 0 ? [md`*Verified*`, ...verified] : []),
       ...(timings.length > 0 ? [md`*Steps*`, ...timings] : []),
     ],
     '\n',
   );
-  return message(text, md`${jobId(job.number)} ${outcomeWord(summary)}: ${lifelineText(summary.headline)}`);
+  return message(text, md`${jobId(job.number)} ${outcomeWord(summary)}: ${saidText(summary.headline)}`);
 }
 
 /**
@@ -133,17 +134,17 @@ export function scheduledResultMessage(job: RecoveryJob, steps: readonly StepRec
     const icon = summary.incomplete ? ':warning:' : ':white_check_mark:';
     const drilled = job.params.kind === 'drill' && summary.verified.length > 0;
     const checks = drilled ? md` ${lifelineText(summary.verified.slice(0, 2).join('; '))}.` : md``;
-    return line(md`${icon} ${jobId(job.number)} ${lifelineText(summary.headline)}${checks}`);
+    return line(md`${icon} ${jobId(job.number)} ${saidText(summary.headline)}${checks}`);
   }
   const text = joinMd(
     [
       md`:rotating_light: ${HERE} ${bold(md`${jobId(job.number)} failed: ${describeJob(job.env, job.params)}`)}`,
-      lifelineText(summary.headline),
+      saidText(summary.headline),
       ...steps.map((s) => md`• ${lifelineText(s.name)}: ${s.state}${s.finishedAt ? ` (${stepTime(s)})` : ''}`),
     ],
     '\n',
   );
-  return message(text, md`${jobId(job.number)} failed: ${lifelineText(summary.headline)}`);
+  return message(text, md`${jobId(job.number)} failed: ${saidText(summary.headline)}`);
 }
 
 /** The contract's two words: a cancelled job did not succeed, so it failed (its headline says it was cancelled). */

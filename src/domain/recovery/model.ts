@@ -1,3 +1,5 @@
+import type { Said } from '../../shared/text.js';
+
 export type JobKind = 'restore' | 'scale' | 'redeploy' | 'backup' | 'drill';
 export type JobState = 'planning' | 'awaiting_approval' | 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled' | 'rejected' | 'expired';
 export const ACTIVE_STATES: readonly JobState[] = ['planning', 'awaiting_approval', 'queued', 'running'];
@@ -35,8 +37,10 @@ export interface RecoveryJob {
   readonly expiresAt: Date | undefined;
   readonly cancelRequestedBy: string | undefined;
   readonly progress: { readonly channel: string; readonly ts: string } | undefined;
-  readonly stepState: Record<string, unknown>;
-  readonly outcome: string | undefined;
+  /** The kind's state as stored: its kind reads it back through its schema. */
+  readonly stepState: unknown;
+  /** How the job ended, people as parts (src/shared/text.ts). */
+  readonly outcome: Said | undefined;
   readonly createdAt: Date;
   readonly startedAt: Date | undefined;
   readonly finishedAt: Date | undefined;
@@ -89,10 +93,13 @@ export function describeJob(env: string, params: JobParams): string {
 
 export interface StepRecord {
   readonly index: number;
+  /** The step's stable id; undefined for a step recorded before ids, under a name no migration knew. */
+  readonly step: string | undefined;
+  /** What people saw of it when it ran. */
   readonly name: string;
   readonly destructive: boolean;
   readonly state: 'running' | 'succeeded' | 'failed';
   readonly startedAt: Date;
   readonly finishedAt: Date | undefined;
-  readonly detail: string;
+  readonly detail: Said;
 }

@@ -18,11 +18,13 @@ import { UserError } from '../../shared/errors.js';
 import { formatDuration } from '../../shared/format.js';
 import type { Logger } from '../../shared/log.js';
 import { within } from '../../shared/timeout.js';
-import type { KindDefinition, NothingToChange, StepContext, StepDefinition, StopReason } from './kind.js';
+import { person, plainSaid, said, type Said } from '../../shared/text.js';
+import { StateMismatchError, type NamedStep, type NothingToChange, type OpenJob, type StopReason } from './kind.js';
+import type { KindsTable } from './kinds/index.js';
 import { describeJob, isScheduled, jobId, type RecoveryJob, type StepRecord } from './model.js';
 import { isTransientPgError } from '../../pgtools/client.js';
 import { AbortError } from '../../pgtools/errors.js';
-import type { RecoveryNotifier, RecoveryQueue } from './ports.js';
+import type { RecoveryNotifier, RecoveryQueue } from './notifier.js';
 import * as store from './store.js';
 
 /** Slack's chat.update budget is ~50/min per workspace; one update a second per job leaves room for several jobs. */
@@ -37,7 +39,7 @@ export interface RunnerDeps {
   readonly file: FileConfig;
   readonly notifier: RecoveryNotifier;
   readonly queue: RecoveryQueue;
-  readonly kinds: Readonly<Record<RecoveryJob['kind'], KindDefinition>>;
+  readonly kinds: KindsTable;
   /** Who may approve the job (RecoveryService.approversFor), for its plan message. */
   readonly approvers: (job: RecoveryJob) => readonly string[];
   readonly log: Logger;
@@ -65,7 +67,7 @@ interface ActiveRun {
   readonly keeper: LeaseKeeper;
   /** Fires only when the lease is lost: the failure handling stops then, and only then. */
   readonly leaseLost: AbortController;
-  step: { readonly controller: AbortController; readonly definition: StepDefinition } | undefined;
+  step: { readonly controller: AbortController; readonly definition: NamedStep } | undefined;
   cancelledBy: string | undefined;
 }
 
@@ -123,18 +125,20 @@ export class RecoveryRunner {
     const job = await store.getJob(this.deps.db, number);
     if (!job || job.state !== 'planning') return;
     const env = this.env(job);
-    const ctx = this.context(job, env, new AbortController().signal, () => undefined);
+    let open: OpenJob;
     let planned: string | NothingToChange;
     try {
-      planned = await this.deps.kinds[job.kind].plan(ctx);
+      open = this.deps.kinds[job.kind].open(job, env, 'planning');
+      planned = await open.plan(new AbortController().signal);
     } catch (err) {
-      const reason = err instanceof UserError ? err.message : `planning failed: ${(err as Error).message}`;
+      const reason = err instanceof UserError ? err.said : [`planning failed: ${errorText(err)}`];
       await store.transition(this.deps.db, number, ['planning'], 'failed', { outcome: reason, finished: true });
-      await audit(this.deps.db, { env: job.env, job: number, actor: 'lifeline', action: 'refused', detail: reason });
-      await this.deps.notifier.tellRequester(
-        job,
-        `:warning: ${jobId(number)} (${describeJob(job.env, job.params)}) was not started: ${reason}`,
-      );
+      const detail = plainSaid(reason);
+      await audit(this.deps.db, { env: job.env, job: number, actor: 'lifeline', action: 'refused', detail });
+      await this.deps.notifier.tellRequester(job, [
+        `:warning: ${jobId(number)} (${describeJob(job.env, job.params)}) was not started: `,
+        ...reason,
+      ]);
       if (err instanceof UserError) return;
       throw err;
     }
@@ -147,11 +151,11 @@ export class RecoveryRunner {
     const next = nothingToChange !== undefined ? 'succeeded' : needsApproval ? 'awaiting_approval' : 'queued';
     const saved = await store.savePlan(this.deps.db, number, {
       plan: typeof planned === 'string' ? planned : planned.nothingToChange,
-      stepState: ctx.state,
+      stepState: open.state,
       next,
       needsApproval,
       expiresAt,
-      outcome: nothingToChange,
+      outcome: nothingToChange === undefined ? undefined : [nothingToChange],
     });
     // Another trigger planned it meanwhile (its plan, maybe already approved, stands), or it was cancelled.
     if (!saved) return;
@@ -216,7 +220,7 @@ export class RecoveryRunner {
         if (run.cancelledBy !== undefined) return;
         run.cancelledBy = by;
         if (run.step?.definition.interruptible) {
-          run.step.controller.abort(new StepStopped('cancel', `cancelled by <@${by}>`));
+          run.step.controller.abort(new StepStopped('cancel', `cancelled by ${by}`));
         }
       },
     });
@@ -247,7 +251,7 @@ export class RecoveryRunner {
     const job = await this.current(number);
     const env = this.env(job);
     const kind = this.deps.kinds[job.kind];
-    const definitions = kind.steps(job, env);
+    const definitions = kind.stepList(job, env);
     let records = await store.steps(db, number);
     const progress = new ThrottledProgress(async (running) => {
       if (isScheduled(job) || run.keeper.lost) return;
@@ -257,10 +261,19 @@ export class RecoveryRunner {
         await this.write(run, (tx) => store.setProgressMessage(tx, number, posted.channel, posted.ts));
       }
     }, this.deps.log);
-    let currentStep = '';
-    const ctx = this.context(job, env, run.leaseLost.signal, (detail) => progress.update(`${currentStep}: ${detail}`));
     const startedAt = job.startedAt ?? new Date();
-    const done = { ctx, progress, startedAt };
+    let open: OpenJob;
+    try {
+      open = kind.open(job, env, resumesAt(definitions, records));
+      recordedElsewhere(definitions, records);
+    } catch (err) {
+      if (!(err instanceof StateMismatchError || err instanceof StepMismatchError)) throw err;
+      await this.cannotResume(run, { job, open: undefined, progress, startedAt }, err.message);
+      return true;
+    }
+    let currentStep = '';
+    const note = (detail: string): void => progress.update(`${currentStep}: ${detail}`);
+    const done: Finishing = { job, open, progress, startedAt };
 
     for (const [index, step] of definitions.entries()) {
       const record = records.find((r) => r.index === index);
@@ -268,23 +281,24 @@ export class RecoveryRunner {
       if (record?.state === 'failed') {
         // The worker that failed this step died before the job ended: finish its failure handling (it is safe to
         // repeat: it looks at what is there) and fail the job.
-        await this.fail(run, done, step.name, record.detail || 'it failed');
+        await this.fail(run, done, step, record.detail.length > 0 ? record.detail : ['it failed']);
         return true;
       }
       if (record?.state === 'running' && step.destructive) {
         const reason = `the worker running it stopped inside it, and a step that changes things is never run twice`;
-        await this.failStep(run, done, index, step.name, reason, undefined);
+        await this.failStep(run, done, index, step, reason, false);
         return true;
       }
       if (this.stopping) return true;
       const cancelledBy = run.cancelledBy ?? (await this.current(number)).cancelRequestedBy;
       if (cancelledBy) {
-        await this.cancelled(run, done, step.name, cancelledBy, `before "${step.name}"`);
+        await this.cancelled(run, done, step, cancelledBy, `before "${step.name}"`);
         return true;
       }
       await this.write(run, async (tx) => {
         await store.startStep(tx, number, {
           index,
+          step: step.id,
           name: step.name,
           destructive: step.destructive,
           interruptible: step.interruptible,
@@ -293,12 +307,12 @@ export class RecoveryRunner {
       });
       currentStep = step.name;
       progress.update(step.name);
-      const outcome = await this.runStep(run, ctx, step);
+      const outcome = await this.runStep(run, open, step, note);
       if (run.keeper.lost) return false;
       if (outcome.ok) {
         await this.write(run, async (tx) => {
-          await store.finishStep(tx, number, index, 'succeeded', outcome.detail);
-          await store.saveStepState(tx, number, ctx.state);
+          await store.finishStep(tx, number, index, 'succeeded', [outcome.detail]);
+          await store.saveStepState(tx, number, open.state);
           await audit(tx, {
             env: job.env,
             job: number,
@@ -319,50 +333,64 @@ export class RecoveryRunner {
       if (outcome.stopped?.cause === 'cancel' && run.cancelledBy) {
         const by = run.cancelledBy;
         await this.write(run, async (tx) => {
-          await store.finishStep(
-            tx,
-            number,
-            index,
-            'failed',
-            `interrupted: cancelled by <@${by}> before it changed anything`,
-          );
-          await store.saveStepState(tx, number, ctx.state);
+          const interrupted = said`interrupted: cancelled by ${person(by)} before it changed anything`;
+          await store.finishStep(tx, number, index, 'failed', interrupted);
+          await store.saveStepState(tx, number, open.state);
           await audit(tx, {
             env: job.env,
             job: number,
             actor: 'lifeline',
             action: 'step_interrupted',
-            detail: `${step.name}: cancelled by <@${by}>`,
+            detail: plainSaid(said`${step.name}: cancelled by ${person(by)}`),
           });
         });
-        await this.cancelled(run, done, step.name, by, `during "${step.name}", which was interrupted`);
+        await this.cancelled(run, done, step, by, `during "${step.name}", which was interrupted`);
         return true;
       }
-      await this.failStep(run, done, index, step.name, reason, ctx.state);
+      await this.failStep(run, done, index, step, reason, true);
       return true;
     }
     await this.finish(run, done, true, undefined);
     return true;
   }
 
+  /**
+   * The job's stored state or steps do not fit its kind as this version runs it: nothing more is run, and nothing
+   * put back (the kind cannot read what there would be to put back); the job fails saying why, once.
+   */
+  private async cannotResume(run: ActiveRun, done: Finishing, why: string): Promise<void> {
+    const { job } = done;
+    const outcome = `could not resume: ${why}; nothing more was run, check the job's target by hand`;
+    await this.write(run, async (tx) => {
+      await store.transition(tx, job.number, ['running'], 'failed', { outcome: [outcome], finished: true });
+      await audit(tx, { env: job.env, job: job.number, actor: 'lifeline', action: 'failed', detail: outcome });
+    });
+    await this.report(done, false, [outcome]);
+  }
+
   /** Runs one step under its deadline; the step's signal also fires on shutdown, a lost lease and (if it may be
    * interrupted) a cancel. */
-  private async runStep(run: ActiveRun, ctx: StepContext, step: StepDefinition): Promise<StepOutcome> {
+  private async runStep(
+    run: ActiveRun,
+    open: OpenJob,
+    step: NamedStep,
+    note: (detail: string) => void,
+  ): Promise<StepOutcome> {
     const controller = new AbortController();
     run.step = { controller, definition: step };
     if (run.keeper.lost) controller.abort(new StepStopped('lease', "this worker lost the job's lease"));
     if (this.stopping) controller.abort(new StepStopped('shutdown', 'Lifeline is shutting down'));
     if (step.interruptible && run.cancelledBy) {
-      controller.abort(new StepStopped('cancel', `cancelled by <@${run.cancelledBy}>`));
+      controller.abort(new StepStopped('cancel', `cancelled by ${run.cancelledBy}`));
     }
-    const deadlineMs = step.deadline?.(this.deps.stepDeadlineMs) ?? this.deps.stepDeadlineMs;
+    const deadlineMs = open.deadline(step.id, this.deps.stepDeadlineMs);
     const deadline = setTimeout(() => {
       controller.abort(
         new StepStopped('deadline', `it passed its deadline of ${formatDuration(deadlineMs)} and was stopped`),
       );
     }, deadlineMs);
     try {
-      return { ok: true, detail: await step.run({ ...ctx, signal: controller.signal }) };
+      return { ok: true, detail: await open.run(step.id, controller.signal, note) };
     } catch (error) {
       const reason: unknown = controller.signal.reason;
       return {
@@ -385,7 +413,7 @@ export class RecoveryRunner {
     run: ActiveRun,
     job: RecoveryJob,
     index: number,
-    step: StepDefinition,
+    step: NamedStep,
     error: unknown,
   ): Promise<void> {
     const untouched = step.destructive && error instanceof AbortError;
@@ -411,103 +439,97 @@ export class RecoveryRunner {
     run: ActiveRun,
     done: Finishing,
     index: number,
-    stepName: string,
+    step: NamedStep,
     reason: string,
-    state: StepContext['state'] | undefined,
+    ranHere: boolean,
   ): Promise<void> {
-    const { job } = done.ctx;
+    const { job, open } = done;
     await this.write(run, async (tx) => {
-      await store.finishStep(tx, job.number, index, 'failed', reason);
-      if (state) await store.saveStepState(tx, job.number, state);
-      const detail = `${stepName}: ${reason}`;
+      await store.finishStep(tx, job.number, index, 'failed', [reason]);
+      if (ranHere && open) await store.saveStepState(tx, job.number, open.state);
+      const detail = `${step.name}: ${reason}`;
       await audit(tx, { env: job.env, job: job.number, actor: 'lifeline', action: 'step_failed', detail });
     });
-    await this.fail(run, done, stepName, reason);
+    await this.fail(run, done, step, [reason]);
   }
 
   /** The kind's failure handling, then the job fails saying what it did. */
-  private async fail(run: ActiveRun, done: Finishing, stepName: string, reason: string): Promise<void> {
-    const recovery = await this.failureHandling(run, done.ctx, stepName, 'failed');
-    await this.finish(run, done, false, `"${stepName}" failed: ${reason}${recovery ? `. ${recovery}` : ''}`);
+  private async fail(run: ActiveRun, done: Finishing, step: NamedStep, reason: Said): Promise<void> {
+    const recovery = await this.failureHandling(run, done, step, 'failed');
+    await this.finish(run, done, false, [`"${step.name}" failed: `, ...reason, recovery ? `. ${recovery}` : '']);
   }
 
   /** A cancel took effect (`when`: before a step, or during an interrupted one): clean up, then cancel the job. */
-  private async cancelled(run: ActiveRun, done: Finishing, stepName: string, by: string, when: string): Promise<void> {
-    const { ctx } = done;
-    const cleanup = await this.failureHandling(run, ctx, stepName, 'cancelled');
+  private async cancelled(run: ActiveRun, done: Finishing, step: NamedStep, by: string, when: string): Promise<void> {
+    const { job, open } = done;
+    const cleanup = await this.failureHandling(run, done, step, 'cancelled');
     await this.write(run, async (tx) => {
-      await store.saveStepState(tx, ctx.job.number, ctx.state);
-      await store.transition(tx, ctx.job.number, ['running'], 'cancelled', {
-        outcome: `cancelled by <@${by}> ${when}`,
+      if (open) await store.saveStepState(tx, job.number, open.state);
+      await store.transition(tx, job.number, ['running'], 'cancelled', {
+        outcome: said`cancelled by ${person(by)} ${when}`,
         finished: true,
       });
-      await audit(tx, { env: ctx.job.env, job: ctx.job.number, actor: by, action: 'cancelled', detail: when });
+      await audit(tx, { env: job.env, job: job.number, actor: by, action: 'cancelled', detail: when });
     });
-    const said = `Cancelled by <@${by}> ${when}; nothing after it ran.`;
-    await this.report(done, false, cleanup ? `${said} ${cleanup}` : said);
+    const headline = said`Cancelled by ${person(by)} ${when}; nothing after it ran.${cleanup ? ` ${cleanup}` : ''}`;
+    await this.report(done, false, headline);
   }
 
   /** Runs the kind's onFailure with a signal that fires only if the lease is lost. */
   private async failureHandling(
     run: ActiveRun,
-    ctx: StepContext,
-    stepName: string,
+    done: Finishing,
+    step: NamedStep,
     reason: StopReason,
   ): Promise<string | undefined> {
-    const kind = this.deps.kinds[ctx.job.kind];
-    if (!kind.onFailure) return undefined;
+    if (!done.open) return undefined;
     try {
-      return await kind.onFailure({ ...ctx, signal: run.leaseLost.signal }, stepName, reason);
+      return await done.open.onFailure(step.id, reason, run.leaseLost.signal);
     } catch (err) {
       if (run.keeper.lost) throw new store.LeaseLostError(run.keeper.lease);
       return `putting things back failed too: ${errorText(err)}`;
     }
   }
 
-  private async finish(
-    run: ActiveRun,
-    done: Finishing,
-    succeeded: boolean,
-    failure: string | undefined,
-  ): Promise<void> {
-    const { ctx } = done;
-    const { headline } = this.deps.kinds[ctx.job.kind].summarise(ctx, succeeded);
-    const outcome = failure ?? headline;
+  private async finish(run: ActiveRun, done: Finishing, succeeded: boolean, failure: Said | undefined): Promise<void> {
+    const { job, open } = done;
+    const outcome = failure ?? (open ? [open.summarise(succeeded).headline] : []);
     await this.write(run, async (tx) => {
-      await store.saveStepState(tx, ctx.job.number, ctx.state);
-      await store.transition(tx, ctx.job.number, ['running'], succeeded ? 'succeeded' : 'failed', {
+      if (open) await store.saveStepState(tx, job.number, open.state);
+      await store.transition(tx, job.number, ['running'], succeeded ? 'succeeded' : 'failed', {
         outcome,
         finished: true,
       });
       await audit(tx, {
-        env: ctx.job.env,
-        job: ctx.job.number,
+        env: job.env,
+        job: job.number,
         actor: 'lifeline',
         action: succeeded ? 'succeeded' : 'failed',
-        detail: outcome,
+        detail: plainSaid(outcome),
       });
     });
     await this.report(done, succeeded, failure);
   }
 
   /** The progress message's last update (its final state, within the once-a-second budget), then the result. */
-  private async report(done: Finishing, succeeded: boolean, failure: string | undefined): Promise<void> {
-    const { ctx, progress, startedAt } = done;
+  private async report(done: Finishing, succeeded: boolean, failure: Said | undefined): Promise<void> {
+    const { open, progress, startedAt } = done;
     progress.update(undefined);
     await progress.settle();
-    const job = await this.current(ctx.job.number);
+    const job = await this.current(done.job.number);
     const stepRecords = await store.steps(this.deps.db, job.number);
-    const summary = this.deps.kinds[job.kind].summarise(ctx, succeeded);
+    const summary = open?.summarise(succeeded) ?? { headline: '', verified: [] };
     // A cancel during a step that cannot be interrupted, when it was the last one, could not stop anything.
     const lateCancel =
       succeeded && job.cancelRequestedBy
-        ? ` (the cancel by <@${job.cancelRequestedBy}> came during the last step, too late to stop it)`
-        : '';
-    const { headline, verified } = { ...summary, headline: `${summary.headline}${lateCancel}` };
+        ? said` (the cancel by ${person(job.cancelRequestedBy)} came during the last step, too late to stop it)`
+        : [];
+    const headline = failure ?? [summary.headline, ...lateCancel];
+    const { verified } = summary;
     try {
       await this.deps.notifier.result(job, stepRecords, {
         succeeded,
-        headline: failure ?? headline,
+        headline,
         verified,
         totalMs: Date.now() - startedAt.getTime(),
         ...(succeeded && summary.incomplete ? { incomplete: true } : {}),
@@ -552,21 +574,41 @@ export class RecoveryRunner {
     if (!env) throw new UserError('bad_command', `environment ${job.env} is no longer configured`);
     return env;
   }
-
-  private context(
-    job: RecoveryJob,
-    env: EnvironmentConfig,
-    signal: AbortSignal,
-    note: (detail: string) => void,
-  ): StepContext {
-    return { job, env, state: { ...job.stepState }, signal, note };
-  }
 }
 
 interface Finishing {
-  readonly ctx: StepContext;
+  readonly job: RecoveryJob;
+  /** Undefined when the job's stored state could not be read back. */
+  readonly open: OpenJob | undefined;
   readonly progress: ThrottledProgress;
   readonly startedAt: Date;
+}
+
+/** A job's recorded steps do not line up with the steps its kind runs now. */
+class StepMismatchError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StepMismatchError';
+  }
+}
+
+/** The name of the first step not yet done: where a resumed job goes on, for what it says when it cannot. */
+function resumesAt(steps: readonly NamedStep[], records: readonly StepRecord[]): string {
+  const next = steps.find((_, index) => records.find((r) => r.index === index)?.state !== 'succeeded');
+  return next?.name ?? 'the end';
+}
+
+/** Throws unless every recorded step is, by its id, the step the kind runs at its place now. */
+function recordedElsewhere(steps: readonly NamedStep[], records: readonly StepRecord[]): void {
+  for (const record of records) {
+    const expected = steps[record.index];
+    if (record.step === undefined || expected?.id !== record.step) {
+      throw new StepMismatchError(
+        `its step ${record.index + 1} was recorded as "${record.name}", which this version of Lifeline does not run ` +
+          `there${expected ? ` (it runs "${expected.name}")` : ''}`,
+      );
+    }
+  }
 }
 
 function errorText(err: unknown): string {

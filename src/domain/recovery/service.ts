@@ -4,9 +4,10 @@ import { audit } from '../audit/store.js';
 import { inTransaction, type Db } from '../../shared/db/pool.js';
 import { UserError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
-import { isResponder, notPermitted } from '../permissions.js';
+import { person, said, type Said } from '../../shared/text.js';
+import { isResponder, responderRoles } from '../permissions.js';
 import { describeJob, jobId, jobTarget, type JobParams, type RecoveryJob } from './model.js';
-import type { RecoveryNotifier, RecoveryQueue } from './ports.js';
+import type { RecoveryNotifier, RecoveryQueue } from './notifier.js';
 import * as store from './store.js';
 
 export interface RecoveryServiceDeps {
@@ -64,11 +65,16 @@ export class RecoveryService {
    */
   async requireResponder(
     actor: string,
-    action: string,
+    action: string | Said,
     where: { env?: string | undefined; job?: number } = {},
   ): Promise<void> {
     if (isResponder(this.deps.file, actor)) return;
-    const refusal = notPermitted(this.deps.file, action);
+    const what = typeof action === 'string' ? [action] : action;
+    const refusal = new UserError('not_permitted', [
+      `Only responders (${responderRoles(this.deps.file).join(', ')}) may `,
+      ...what,
+      '.',
+    ]);
     await audit(this.deps.db, { ...where, actor, action: 'not_permitted', detail: refusal.message });
     throw refusal;
   }
@@ -98,9 +104,12 @@ export class RecoveryService {
     } catch (err) {
       if (err instanceof store.TargetBusyError) {
         const holder = err.holder;
+        const id = jobId(holder.number);
+        const what = `${id} (${describeJob(holder.env, holder.params)}, requested by `;
+        const state = holder.state.replace('_', ' ');
         throw new UserError(
           'already_done',
-          `${jobId(holder.number)} (${describeJob(holder.env, holder.params)}, requested by <@${holder.requestedBy}>) is ${holder.state.replace('_', ' ')} on the same target; one job at a time. Wait for it, or \`/dr cancel ${jobId(holder.number)}\`.`,
+          said`${what}${person(holder.requestedBy)}) is ${state} on the same target; one job at a time. Wait for it, or \`/dr cancel ${id}\`.`,
         );
       }
       throw err;
@@ -131,12 +140,12 @@ export class RecoveryService {
   ): Promise<{ job: RecoveryJob; immediate: boolean; running?: { name: string; interruptible: boolean } | undefined }> {
     const job = await this.find(number);
     if (actor !== job.requestedBy) {
-      const what = `cancel ${jobId(number)}, which <@${job.requestedBy}> requested`;
+      const what = said`cancel ${jobId(number)}, which ${person(job.requestedBy)} requested`;
       await this.requireResponder(actor, what, { env: job.env, job: number });
     }
     const stopped = await store.transition(this.deps.db, number, ['planning', 'awaiting_approval', 'queued'], 'cancelled', {
       cancel_requested_by: actor,
-      outcome: `cancelled by <@${actor}> before it started`,
+      outcome: said`cancelled by ${person(actor)} before it started`,
       finished: true,
     });
     if (stopped) {
@@ -158,7 +167,7 @@ export class RecoveryService {
   }
 
   async expire(number: number): Promise<void> {
-    const expired = await store.transition(this.deps.db, number, ['awaiting_approval'], 'expired', { outcome: 'approval expired', finished: true });
+    const expired = await store.transition(this.deps.db, number, ['awaiting_approval'], 'expired', { outcome: ['approval expired'], finished: true });
     if (!expired) return;
     await audit(this.deps.db, { env: expired.env, job: number, actor: 'lifeline', action: 'expired', detail: `after ${this.deps.file.approvals.expire_minutes} min` });
     await this.refreshPlan(expired);
@@ -203,7 +212,7 @@ export class RecoveryService {
     const decided = await store.transition(this.deps.db, number, ['awaiting_approval'], decision === 'approve' ? 'queued' : 'rejected', {
       decided_by: actor,
       decided: true,
-      ...(decision === 'reject' ? { outcome: `rejected by <@${actor}>`, finished: true } : {}),
+      ...(decision === 'reject' ? { outcome: said`rejected by ${person(actor)}`, finished: true } : {}),
     });
     if (!decided) await refuse(`${jobId(number)} was decided a moment ago by someone else.`);
     await audit(this.deps.db, { env: job.env, job: number, actor, action: decision === 'approve' ? 'approved' : 'rejected', detail: job.plan ?? '' });

@@ -1,9 +1,14 @@
 // Data access for recovery jobs and their steps.
 import type pg from 'pg';
+import { z } from 'zod';
 import { inTransaction, type Db, type DbClient } from '../../shared/db/pool.js';
+import type { Said } from '../../shared/text.js';
 import type { JobParams, JobState, RecoveryJob, StepRecord } from './model.js';
 
 type Queryable = Pick<pg.Pool, 'query'> | Pick<pg.PoolClient, 'query'>;
+
+/** Outcomes and step details are stored as their parts, people apart from the text (jsonb). */
+const saidSchema: z.ZodType<Said> = z.array(z.union([z.string(), z.object({ person: z.string() })]));
 
 interface JobRow {
   number: number;
@@ -25,8 +30,8 @@ interface JobRow {
   cancel_requested_by: string | null;
   progress_channel: string | null;
   progress_ts: string | null;
-  step_state: Record<string, unknown>;
-  outcome: string | null;
+  step_state: unknown;
+  outcome: unknown;
   created_at: Date;
   started_at: Date | null;
   finished_at: Date | null;
@@ -52,7 +57,7 @@ function toJob(r: JobRow): RecoveryJob {
     cancelRequestedBy: r.cancel_requested_by ?? undefined,
     progress: r.progress_channel && r.progress_ts ? { channel: r.progress_channel, ts: r.progress_ts } : undefined,
     stepState: r.step_state,
-    outcome: r.outcome ?? undefined,
+    outcome: r.outcome === null ? undefined : saidSchema.parse(r.outcome),
     createdAt: r.created_at,
     startedAt: r.started_at ?? undefined,
     finishedAt: r.finished_at ?? undefined,
@@ -112,7 +117,13 @@ export async function transition(
   number: number,
   from: readonly JobState[],
   to: JobState,
-  fields: Partial<Record<'decided_by' | 'cancel_requested_by' | 'outcome' | 'plan', string>> & { expiresAt?: Date; decided?: boolean; started?: boolean; finished?: boolean } = {},
+  fields: Partial<Record<'decided_by' | 'cancel_requested_by' | 'plan', string>> & {
+    outcome?: Said;
+    expiresAt?: Date;
+    decided?: boolean;
+    started?: boolean;
+    finished?: boolean;
+  } = {},
 ): Promise<RecoveryJob | undefined> {
   const { rows } = await db.query<JobRow>(
     `UPDATE recovery_jobs SET state = $3,
@@ -132,7 +143,7 @@ export async function transition(
       fields.decided_by ?? null,
       fields.decided ?? false,
       fields.cancel_requested_by ?? null,
-      fields.outcome ?? null,
+      fields.outcome ? JSON.stringify(fields.outcome) : null,
       fields.plan ?? null,
       fields.expiresAt ?? null,
       fields.started ?? false,
@@ -164,12 +175,12 @@ export async function savePlan(
   number: number,
   planned: {
     plan: string;
-    stepState: Record<string, unknown>;
+    stepState: object;
     next: 'awaiting_approval' | 'queued' | 'succeeded';
     needsApproval: boolean;
     expiresAt: Date | undefined;
     /** Set when planning found nothing to do and the job ends here. */
-    outcome: string | undefined;
+    outcome: Said | undefined;
   },
 ): Promise<RecoveryJob | undefined> {
   const { rows } = await db.query<JobRow>(
@@ -184,35 +195,50 @@ export async function savePlan(
       planned.next,
       planned.needsApproval,
       planned.expiresAt ?? null,
-      planned.outcome ?? null,
+      planned.outcome ? JSON.stringify(planned.outcome) : null,
     ],
   );
   return rows[0] ? toJob(rows[0]) : undefined;
 }
 
-export async function saveStepState(db: Queryable, number: number, state: Record<string, unknown>): Promise<void> {
+export async function saveStepState(db: Queryable, number: number, state: object): Promise<void> {
   await db.query('UPDATE recovery_jobs SET step_state = $2 WHERE number = $1', [number, JSON.stringify(state)]);
 }
 
 export async function steps(db: Queryable, job: number): Promise<StepRecord[]> {
-  const { rows } = await db.query<{ step_index: number; name: string; destructive: boolean; state: StepRecord['state']; started_at: Date; finished_at: Date | null; detail: string }>(
-    'SELECT * FROM recovery_steps WHERE job = $1 ORDER BY step_index',
-    [job],
-  );
-  return rows.map((r) => ({ index: r.step_index, name: r.name, destructive: r.destructive, state: r.state, startedAt: r.started_at, finishedAt: r.finished_at ?? undefined, detail: r.detail }));
+  const { rows } = await db.query<{
+    step_index: number;
+    step: string | null;
+    name: string;
+    destructive: boolean;
+    state: StepRecord['state'];
+    started_at: Date;
+    finished_at: Date | null;
+    detail: unknown;
+  }>('SELECT * FROM recovery_steps WHERE job = $1 ORDER BY step_index', [job]);
+  return rows.map((r) => ({
+    index: r.step_index,
+    step: r.step ?? undefined,
+    name: r.name,
+    destructive: r.destructive,
+    state: r.state,
+    startedAt: r.started_at,
+    finishedAt: r.finished_at ?? undefined,
+    detail: saidSchema.parse(r.detail),
+  }));
 }
 
 export async function startStep(
   db: Queryable,
   job: number,
-  step: { index: number; name: string; destructive: boolean; interruptible: boolean },
+  step: { index: number; step: string; name: string; destructive: boolean; interruptible: boolean },
 ): Promise<void> {
   await db.query(
-    `INSERT INTO recovery_steps (job, step_index, name, destructive, interruptible, state)
-     VALUES ($1, $2, $3, $4, $5, 'running')
+    `INSERT INTO recovery_steps (job, step_index, step, name, destructive, interruptible, state)
+     VALUES ($1, $2, $3, $4, $5, $6, 'running')
      ON CONFLICT (job, step_index) DO UPDATE SET state = 'running', started_at = clock_timestamp(), finished_at = NULL,
-       detail = '', interruptible = EXCLUDED.interruptible`,
-    [job, step.index, step.name, step.destructive, step.interruptible],
+       detail = '[]', interruptible = EXCLUDED.interruptible`,
+    [job, step.index, step.step, step.name, step.destructive, step.interruptible],
   );
 }
 
@@ -234,10 +260,10 @@ export async function runningStep(
   return rows[0];
 }
 
-export async function finishStep(db: Queryable, job: number, index: number, state: 'succeeded' | 'failed', detail: string): Promise<void> {
+export async function finishStep(db: Queryable, job: number, index: number, state: 'succeeded' | 'failed', detail: Said): Promise<void> {
   await db.query(
     `UPDATE recovery_steps SET state = $3, finished_at = clock_timestamp(), detail = $4 WHERE job = $1 AND step_index = $2`,
-    [job, index, state, detail],
+    [job, index, state, JSON.stringify(detail)],
   );
 }
 

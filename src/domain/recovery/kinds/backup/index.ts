@@ -1,13 +1,14 @@
 // /dr backup and each `schedule` slot: the plan's "Database Backup Runbook" — pg_dump into the store, the stored
 // copy read back and checked, the daily RDS snapshot, then retention. A failure pages on-call (warning).
-import type { RdsPort } from '../../../adapters/aws/port.js';
-import { audit } from '../../audit/store.js';
-import type { AlertDesk } from '../../backups/alerts.js';
-import { catalogueOf, lastDrills, markChecked, markDeleted, markSnapshotDeleted, recordBackup, recordSnapshot, snapshotsOf } from '../../backups/catalogue.js';
-import { backupFileName, parseBackupName } from '../../backups/names.js';
-import { decideRetention } from '../../backups/retention.js';
-import type { RpoWatch } from '../../backups/rpo-watch.js';
-import type { BackupStore } from '../../../adapters/backup-store/port.js';
+import { z } from 'zod';
+import type { RdsPort } from '../../../../adapters/aws/port.js';
+import { audit } from '../../../audit/store.js';
+import type { AlertDesk } from '../../../backups/alerts.js';
+import { catalogueOf, lastDrills, markChecked, markDeleted, markSnapshotDeleted, recordBackup, recordSnapshot, snapshotsOf } from '../../../backups/catalogue.js';
+import { backupFileName, parseBackupName } from '../../../backups/names.js';
+import { decideRetention } from '../../../backups/retention.js';
+import type { RpoWatch } from '../../../backups/rpo-watch.js';
+import type { BackupStore } from '../../../../adapters/backup-store/port.js';
 import {
   publishBackup,
   removeBackupLeftovers,
@@ -15,14 +16,14 @@ import {
   sidecarName,
   takeBackup,
   type TakenBackup,
-} from '../../backups/take.js';
-import type { EnvironmentConfig } from '../../../shared/config.js';
-import type { Db } from '../../../shared/db/pool.js';
-import { PermanentError } from '../../../shared/errors.js';
-import { formatDuration, formatSize } from '../../../shared/format.js';
-import type { Logger } from '../../../shared/log.js';
-import type { KindDefinition, StepContext, StepDefinition } from '../kind.js';
-import { databaseLabel } from './restore.js';
+} from '../../../backups/take.js';
+import type { EnvironmentConfig } from '../../../../shared/config.js';
+import type { Db } from '../../../../shared/db/pool.js';
+import { PermanentError } from '../../../../shared/errors.js';
+import { formatDuration, formatSize } from '../../../../shared/format.js';
+import type { Logger } from '../../../../shared/log.js';
+import { defineKind, recorded, type StepContext, type StepDefinition } from '../../kind.js';
+import { databaseLabel } from '../restore/index.js';
 
 export interface BackupKindDeps {
   readonly db: Db;
@@ -35,15 +36,33 @@ export interface BackupKindDeps {
   readonly log: Logger;
 }
 
-const DUMP = 'pg_dump into the store';
-const CHECK = 'check the stored backup';
-const SNAPSHOT = 'daily RDS snapshot';
-const RETENTION = 'retention';
+const STEP_NAMES = {
+  dump: 'pg_dump into the store',
+  check: 'check the stored backup',
+  'rds-snapshot': 'daily RDS snapshot',
+  retention: 'retention',
+};
+type BackupStep = keyof typeof STEP_NAMES;
 
-function takenOf(ctx: StepContext): TakenBackup {
-  const taken = ctx.state.taken as TakenBackup | undefined;
-  if (!taken) throw new Error('the backup step has not recorded its result');
-  return taken;
+const takenSchema: z.ZodType<TakenBackup> = z.object({
+  name: z.string(),
+  pendingName: z.string(),
+  size: z.number(),
+  sha256: z.string(),
+  tableRows: z.record(z.string(), z.number()),
+  durationMs: z.number(),
+});
+
+const backupState = z.object({
+  /** The dump, once it is in the store under its pending name. */
+  taken: takenSchema.optional(),
+  verified: z.array(z.string()).optional(),
+});
+export type BackupState = z.infer<typeof backupState>;
+type BackupContext = StepContext<BackupState>;
+
+function takenOf(ctx: BackupContext): TakenBackup {
+  return recorded(ctx.state.taken, 'the dump');
 }
 
 function utcDay(at: Date): string {
@@ -56,9 +75,12 @@ function rowsLine(rows: Readonly<Record<string, number>>): string {
   return `${tables} table${tables === 1 ? '' : 's'}, ${total.toLocaleString('en-US')} rows`;
 }
 
-export function backupKind(deps: BackupKindDeps): KindDefinition {
-  const scheduled = (ctx: StepContext) => ctx.job.params.kind === 'backup' && ctx.job.params.trigger === 'schedule';
-  return {
+export function backupKind(deps: BackupKindDeps) {
+  const scheduled = (ctx: BackupContext) => ctx.job.params.kind === 'backup' && ctx.job.params.trigger === 'schedule';
+  return defineKind({
+    id: 'backup',
+    state: backupState,
+    stepNames: STEP_NAMES,
     async plan(ctx) {
       const { env } = ctx;
       const lines = [
@@ -76,15 +98,16 @@ export function backupKind(deps: BackupKindDeps): KindDefinition {
     async onFailure(ctx, failedStep, reason) {
       if (reason === 'cancelled') {
         // Somebody stopped it on purpose: nothing to page anyone about.
-        return failedStep === DUMP ? 'No file was left under a backup name.' : undefined;
+        return failedStep === 'dump' ? 'No file was left under a backup name.' : undefined;
       }
-      const summary = `${scheduled(ctx) ? 'Scheduled backup' : 'Backup'} of ${ctx.job.env} failed at "${failedStep}"`;
+      const what = `${scheduled(ctx) ? 'Scheduled backup' : 'Backup'} of ${ctx.job.env}`;
+      const summary = `${what} failed at "${STEP_NAMES[failedStep]}"`;
       // Slack hears it from the job's own result message; on-call hears it here, once while it stays failed.
-      const taken = ctx.state.taken as TakenBackup | undefined;
+      const taken = ctx.state.taken;
       const files =
-        failedStep === DUMP
+        failedStep === 'dump'
           ? 'No file was left under a backup name.'
-          : failedStep === CHECK
+          : failedStep === 'check'
             ? ''
             : `The backup itself, ${taken?.name ?? '(unnamed)'}, is stored and checked.`;
       try {
@@ -96,21 +119,25 @@ export function backupKind(deps: BackupKindDeps): KindDefinition {
       }
     },
     summarise(ctx, succeeded) {
-      const taken = ctx.state.taken as TakenBackup | undefined;
+      const taken = ctx.state.taken;
       if (!succeeded || !taken) return { headline: `Backup of ${ctx.job.env} failed.`, verified: [] };
       return {
         headline: `Backed up ${ctx.job.env}: ${taken.name} (${formatSize(taken.size)}, sha256 ${taken.sha256.slice(0, 12)}) in ${formatDuration(taken.durationMs)}.`,
-        verified: (ctx.state.verified as string[] | undefined) ?? [],
+        verified: ctx.state.verified ?? [],
       };
     },
-  };
+  });
 }
 
-function backupSteps(deps: BackupKindDeps, env: EnvironmentConfig, scheduled: boolean): StepDefinition[] {
-  const store = (ctx: StepContext) => deps.storeFor(ctx.env.backups.store);
-  const steps: StepDefinition[] = [
+function backupSteps(
+  deps: BackupKindDeps,
+  env: EnvironmentConfig,
+  scheduled: boolean,
+): StepDefinition<BackupState, BackupStep>[] {
+  const store = (ctx: BackupContext) => deps.storeFor(ctx.env.backups.store);
+  const steps: StepDefinition<BackupState, BackupStep>[] = [
     {
-      name: DUMP,
+      id: 'dump',
       destructive: false,
       // The store writes atomically: a stopped dump leaves nothing under a backup name.
       interruptible: true,
@@ -135,7 +162,7 @@ function backupSteps(deps: BackupKindDeps, env: EnvironmentConfig, scheduled: bo
       },
     },
     {
-      name: CHECK,
+      id: 'check',
       destructive: false,
       // A check cut short would remove a good backup (only checked backups may stay): it is finished.
       interruptible: false,
@@ -175,7 +202,7 @@ function backupSteps(deps: BackupKindDeps, env: EnvironmentConfig, scheduled: bo
   ];
   if (scheduled && env.database.rds_instance) {
     steps.push({
-      name: SNAPSHOT,
+      id: 'rds-snapshot',
       destructive: false,
       interruptible: false,
       async run(ctx) {
@@ -192,7 +219,7 @@ function backupSteps(deps: BackupKindDeps, env: EnvironmentConfig, scheduled: bo
     });
   }
   steps.push({
-    name: RETENTION,
+    id: 'retention',
     destructive: false,
     interruptible: false,
     async run(ctx) {
@@ -207,7 +234,7 @@ function backupSteps(deps: BackupKindDeps, env: EnvironmentConfig, scheduled: bo
   return steps;
 }
 
-async function applyRetention(deps: BackupKindDeps, ctx: StepContext): Promise<string> {
+async function applyRetention(deps: BackupKindDeps, ctx: BackupContext): Promise<string> {
   const { env } = ctx;
   const where = deps.storeFor(env.backups.store);
   // Left by a job that died between writing a dump and checking it: never a backup, and nobody else removes them.

@@ -1,3 +1,5 @@
+// What the recovery domain needs from delivery: the job's messages (Slack) and its durable triggers (BullMQ).
+import type { Said } from '../../shared/text.js';
 import type { RecoveryJob, StepRecord } from './model.js';
 
 /** A job's messages as people see them. The Slack implementation renders Block Kit; the runner never sees it. */
@@ -15,12 +17,12 @@ export interface RecoveryNotifier {
   /** The final result, as a new reply in the progress message's thread. */
   result(job: RecoveryJob, steps: readonly StepRecord[], summary: JobSummary): Promise<void>;
   /** A reply to the requester alone (response_url while it is valid, else an ephemeral message). */
-  tellRequester(job: RecoveryJob, text: string): Promise<void>;
+  tellRequester(job: RecoveryJob, sentence: Said): Promise<void>;
 }
 
 export interface JobSummary {
   readonly succeeded: boolean;
-  readonly headline: string;
+  readonly headline: Said;
   /** What was verified, one line each (restore: each query and its value; scale: running/desired; ...). */
   readonly verified: readonly string[];
   readonly totalMs: number;

@@ -6,19 +6,21 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { rm } from 'node:fs/promises';
-import { audit } from '../../audit/store.js';
-import { catalogueOf, recordDrill, type SkippedCheck } from '../../backups/catalogue.js';
-import { latestBackup, parseBackupName, safetyCopyFileName } from '../../backups/names.js';
-import type { BackupStore } from '../../../adapters/backup-store/port.js';
-import type { Db } from '../../../shared/db/pool.js';
-import { PermanentError, UserError } from '../../../shared/errors.js';
-import { againstTarget, formatDuration, formatSize, formatUtc } from '../../../shared/format.js';
-import { sizedDeadline, type KindDefinition, type StepContext, type StepDefinition } from '../kind.js';
-import * as engine from '../logical-restore/index.js';
-import { connectClient } from '../../../pgtools/client.js';
-import { throwIfAborted } from '../../../pgtools/errors.js';
-import { parsePostgresUrl, withDatabase } from '../../../shared/db/connection.js';
-import { verifyQueries } from '../format.js';
+import { z } from 'zod';
+import { audit } from '../../../audit/store.js';
+import { catalogueOf, recordDrill, type SkippedCheck } from '../../../backups/catalogue.js';
+import { latestBackup, safetyCopyFileName } from '../../../backups/names.js';
+import type { BackupStore } from '../../../../adapters/backup-store/port.js';
+import type { Db } from '../../../../shared/db/pool.js';
+import { PermanentError, UserError } from '../../../../shared/errors.js';
+import { againstTarget, formatDuration, formatSize, formatUtc } from '../../../../shared/format.js';
+import { defineKind, recorded, sizedDeadline, type StepContext, type StepDefinition } from '../../kind.js';
+import * as engine from '../../logical-restore/index.js';
+import { connectClient } from '../../../../pgtools/client.js';
+import { throwIfAborted } from '../../../../pgtools/errors.js';
+import { parsePostgresUrl, withDatabase } from '../../../../shared/db/connection.js';
+import { verifyQueries } from '../../format.js';
+import { engineStateSchema, plannedBackup, plannedBackupSchema, storedBackups } from '../stored-backup.js';
 
 export interface DrillKindDeps {
   readonly db: Db;
@@ -28,27 +30,33 @@ export interface DrillKindDeps {
   readonly observe: (env: string, passed: boolean, restoreMs: number | undefined, skippedChecks: number) => void;
 }
 
-interface DrillBackup {
-  readonly name: string;
-  readonly format: 'custom' | 'sql.gz';
-  readonly takenAt: string;
-  readonly size: number;
-  /** The catalogue's SHA-256; undefined for a backup made elsewhere. */
-  readonly sha256?: string;
-}
-
 const NOT_RECORDED = 'the backup was not taken by Lifeline, so none were recorded';
 
-const PREFLIGHT = 'preflight: latest backup readable';
-const RESTORE = 'restore into a scratch database';
-const CHECKS = 'checks: verify queries and row counts';
-const DROP = 'drop the scratch database';
+const STEP_NAMES = {
+  preflight: 'preflight: latest backup readable',
+  restore: 'restore into a scratch database',
+  checks: 'checks: verify queries and row counts',
+  drop: 'drop the scratch database',
+};
+type DrillStep = keyof typeof STEP_NAMES;
 
-function backupOf(ctx: StepContext): DrillBackup {
-  return ctx.state.backup as DrillBackup;
+const drillState = z.object({
+  backup: plannedBackupSchema.optional(),
+  /** When the drill began (ms since the epoch): the backup's age is measured against it. */
+  startedAt: z.number().optional(),
+  engine: engineStateSchema.optional(),
+  restoreMs: z.number().optional(),
+  checks: z.array(z.string()).optional(),
+  skipped: z.array(z.object({ check: z.string(), why: z.string() })).optional(),
+});
+type DrillState = z.infer<typeof drillState>;
+type DrillContext = StepContext<DrillState>;
+
+function backupOf(ctx: DrillContext) {
+  return recorded(ctx.state.backup, 'the planned backup');
 }
 
-function planOf(deps: DrillKindDeps, ctx: StepContext): engine.LogicalRestorePlan {
+function planOf(deps: DrillKindDeps, ctx: DrillContext): engine.LogicalRestorePlan {
   const backup = backupOf(ctx);
   return {
     targetUrl: ctx.env.database.url,
@@ -65,16 +73,16 @@ function planOf(deps: DrillKindDeps, ctx: StepContext): engine.LogicalRestorePla
   };
 }
 
-function engineState(ctx: StepContext): engine.RestoreState {
-  return (ctx.state.engine ?? {}) as engine.RestoreState;
+function engineState(ctx: DrillContext): engine.RestoreState {
+  return ctx.state.engine ?? {};
 }
 
-function checks(ctx: StepContext): string[] {
-  return (ctx.state.checks as string[] | undefined) ?? [];
+function checks(ctx: DrillContext): string[] {
+  return ctx.state.checks ?? [];
 }
 
-function skippedOf(ctx: StepContext): SkippedCheck[] {
-  return (ctx.state.skipped as SkippedCheck[] | undefined) ?? [];
+function skippedOf(ctx: DrillContext): SkippedCheck[] {
+  return ctx.state.skipped ?? [];
 }
 
 /** "2 checks were skipped: checksum and row counts (why)", checks that share a reason named together. */
@@ -88,12 +96,12 @@ export function skippedSentence(skipped: readonly SkippedCheck[]): string {
 }
 
 /** RPO achieved (the backup's age when the drill began) and RTO achieved (fetch + restore), against the plan. */
-function objectives(ctx: StepContext): string[] {
+function objectives(ctx: DrillContext): string[] {
   const backup = backupOf(ctx);
-  const startedAt = Number(ctx.state.startedAt ?? Date.now());
+  const startedAt = ctx.state.startedAt ?? Date.now();
   const ageMs = startedAt - new Date(backup.takenAt).getTime();
   const lines = [`RPO achieved (the backup's age): ${againstTarget(ageMs, ctx.env.backups.rpo_minutes)}`];
-  const restoreMs = ctx.state.restoreMs as number | undefined;
+  const restoreMs = ctx.state.restoreMs;
   if (restoreMs !== undefined) lines.push(`RTO achieved (fetch and restore): ${againstTarget(restoreMs, ctx.env.backups.rto_minutes)}`);
   return lines;
 }
@@ -126,9 +134,9 @@ async function countRows(
   return counts;
 }
 
-async function record(deps: DrillKindDeps, ctx: StepContext, passed: boolean): Promise<void> {
+async function record(deps: DrillKindDeps, ctx: DrillContext, passed: boolean): Promise<void> {
   const backup = backupOf(ctx);
-  const restoreMs = ctx.state.restoreMs as number | undefined;
+  const restoreMs = ctx.state.restoreMs;
   const lines = [...objectives(ctx), ...checks(ctx)];
   const skipped = skippedOf(ctx);
   await recordDrill(deps.db, {
@@ -137,7 +145,7 @@ async function record(deps: DrillKindDeps, ctx: StepContext, passed: boolean): P
     backupName: backup.name,
     store: ctx.env.backups.store,
     passed,
-    backupAgeMs: Number(ctx.state.startedAt ?? Date.now()) - new Date(backup.takenAt).getTime(),
+    backupAgeMs: (ctx.state.startedAt ?? Date.now()) - new Date(backup.takenAt).getTime(),
     restoreMs,
     checks: lines,
     skippedChecks: skipped,
@@ -148,26 +156,17 @@ async function record(deps: DrillKindDeps, ctx: StepContext, passed: boolean): P
   deps.observe(ctx.job.env, passed, restoreMs, skipped.length);
 }
 
-export function drillKind(deps: DrillKindDeps): KindDefinition {
-  return {
+export function drillKind(deps: DrillKindDeps) {
+  return defineKind({
+    id: 'drill',
+    state: drillState,
+    stepNames: STEP_NAMES,
     async plan(ctx) {
       const { env } = ctx;
       const store = deps.storeFor(env.backups.store);
-      const listed = await store.list();
-      const chosen = latestBackup(listed.flatMap((o) => {
-        const parsed = parseBackupName(env.backups.prefix, o.name);
-        return parsed ? [{ ...parsed, size: o.size }] : [];
-      }));
+      const chosen = latestBackup(await storedBackups(store, env));
       if (!chosen) throw new UserError('bad_command', `There is no backup of ${ctx.job.env} in ${store.location} to drill.`);
-      const sha256 = (await catalogueOf(deps.db, env.backups.store)).get(chosen.name)?.sha256;
-      const backup: DrillBackup = {
-        name: chosen.name,
-        format: chosen.format,
-        takenAt: chosen.takenAt.toISOString(),
-        size: chosen.size,
-        ...(sha256 ? { sha256 } : {}),
-      };
-      ctx.state.backup = backup;
+      const { sha256 } = (ctx.state.backup = await plannedBackup(deps.db, env, chosen));
       return [
         `Restore drill of ${ctx.job.env}: restore ${chosen.name} (taken ${formatUtc(chosen.takenAt)}, ${formatSize(chosen.size)}) into a scratch database on the same server; ${ctx.job.env}'s own database is not touched.`,
         sha256 !== undefined
@@ -180,9 +179,7 @@ export function drillKind(deps: DrillKindDeps): KindDefinition {
         `Judged against the RPO of ${formatDuration(env.backups.rpo_minutes * 60_000)} and the RTO of ${formatDuration(env.backups.rto_minutes * 60_000)}.`,
       ].join('\n');
     },
-    steps(job) {
-      return drillSteps(deps, (job.stepState.backup as DrillBackup | undefined)?.size);
-    },
+    steps: () => drillSteps(deps),
     async onFailure(ctx, _failedStep, reason) {
       const plan = planOf(deps, ctx);
       const cleaned = await engine.cleanup(plan, engineState(ctx)).catch((err: Error) => ({ state: engineState(ctx), detail: `dropping the scratch database failed: ${err.message}` }));
@@ -193,7 +190,7 @@ export function drillKind(deps: DrillKindDeps): KindDefinition {
       return `${cleaned.detail} ${ctx.job.env}'s own database was not touched.`;
     },
     summarise(ctx, succeeded) {
-      const backup = ctx.state.backup as DrillBackup | undefined;
+      const backup = ctx.state.backup;
       const verdict = succeeded ? 'passed' : 'FAILED';
       const skipped = succeeded ? skippedOf(ctx) : [];
       return {
@@ -204,39 +201,39 @@ export function drillKind(deps: DrillKindDeps): KindDefinition {
         ...(skipped.length > 0 ? { incomplete: true } : {}),
       };
     },
-  };
+  });
 }
 
 /** Everything but dropping the scratch database may be interrupted: the env's own database is never touched. */
-function drillSteps(deps: DrillKindDeps, backupBytes: number | undefined): StepDefinition[] {
-  const sized = sizedDeadline(backupBytes);
+function drillSteps(deps: DrillKindDeps): StepDefinition<DrillState, DrillStep>[] {
+  const sized = (defaultMs: number, state: DrillState) => sizedDeadline(state.backup?.size)(defaultMs);
   return [
     {
-      name: PREFLIGHT,
+      id: 'preflight',
       destructive: false,
       interruptible: true,
       deadline: sized,
       async run(ctx) {
-        if (ctx.state.startedAt === undefined) ctx.state.startedAt = Date.now();
+        ctx.state.startedAt ??= Date.now();
         const outcome = await engine.preflight(planOf(deps, ctx), engineState(ctx));
         ctx.state.engine = outcome.state;
         return outcome.detail;
       },
     },
     {
-      name: RESTORE,
+      id: 'restore',
       destructive: false,
       interruptible: true,
       deadline: sized,
       async run(ctx) {
         const outcome = await engine.restoreIntoFresh(planOf(deps, ctx), engineState(ctx));
         ctx.state.engine = outcome.state;
-        ctx.state.restoreMs = Date.now() - Number(ctx.state.startedAt);
+        ctx.state.restoreMs = Date.now() - recorded(ctx.state.startedAt, "the drill's start");
         return `${outcome.detail.replace(/\.$/, '')} (the scratch database).`;
       },
     },
     {
-      name: CHECKS,
+      id: 'checks',
       destructive: false,
       interruptible: true,
       // Counting every table's rows grows with the data.
@@ -280,7 +277,7 @@ function drillSteps(deps: DrillKindDeps, backupBytes: number | undefined): StepD
       },
     },
     {
-      name: DROP,
+      id: 'drop',
       destructive: false,
       interruptible: false,
       async run(ctx) {

@@ -3,19 +3,28 @@
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { DbInstance, RdsPort } from '../../../adapters/aws/port.js';
-import { catalogueOf, markChecked, recordBackup } from '../../backups/catalogue.js';
-import { isInFuture, latestBackup, parseBackupName, safetyCopyFileName, type BackupName } from '../../backups/names.js';
-import type { BackupStore } from '../../../adapters/backup-store/port.js';
-import type { EnvironmentConfig } from '../../../shared/config.js';
-import type { Db } from '../../../shared/db/pool.js';
-import { UserError } from '../../../shared/errors.js';
-import { formatDuration, formatSize, formatUtc } from '../../../shared/format.js';
-import { sizedDeadline, type KindDefinition, type StepContext, type StepDefinition } from '../kind.js';
-import { verifyQueries } from '../format.js';
-import { describeHealth, probeHealth } from '../health-probe.js';
-import * as engine from '../logical-restore/index.js';
-import type { RecoveryJob } from '../model.js';
+import { z } from 'zod';
+import type { RdsPort } from '../../../../adapters/aws/port.js';
+import { markChecked, recordBackup } from '../../../backups/catalogue.js';
+import { isInFuture, latestBackup, parseBackupName, safetyCopyFileName } from '../../../backups/names.js';
+import type { BackupStore } from '../../../../adapters/backup-store/port.js';
+import type { EnvironmentConfig } from '../../../../shared/config.js';
+import type { Db } from '../../../../shared/db/pool.js';
+import { UserError } from '../../../../shared/errors.js';
+import { formatDuration, formatSize, formatUtc } from '../../../../shared/format.js';
+import { defineKind, recorded, sizedDeadline, type StepContext, type StepDefinition } from '../../kind.js';
+import { verifyQueries } from '../../format.js';
+import { describeHealth, probeHealth } from '../../health-probe.js';
+import * as engine from '../../logical-restore/index.js';
+import type { RecoveryJob } from '../../model.js';
+import {
+  engineStateSchema,
+  plannedBackup,
+  plannedBackupSchema,
+  storedBackups,
+  type ListedBackup,
+} from '../stored-backup.js';
+import { dbInstanceSchema } from './db-instance.js';
 
 export interface RestoreKindDeps {
   /** The backup catalogue: a backup Lifeline made is restored only if it still matches its SHA-256 there. */
@@ -27,22 +36,41 @@ export interface RestoreKindDeps {
   readonly maxWaitSeconds: number;
 }
 
-const PREFLIGHT = 'preflight: target reachable, backup readable and intact';
-const SAFETY_BACKUP = 'safety backup of the previous database';
-const RESTORE_FRESH = 'restore into a fresh database';
-const ANALYZE = 'planner statistics (ANALYZE)';
-const CLEANUP = 'clean up';
-/** The steps after verify and the health check passed: whatever happens in them, the restore stands. */
-const AFTER_VERIFIED: readonly string[] = [ANALYZE, SAFETY_BACKUP, CLEANUP];
+const STEP_NAMES = {
+  // A logical restore, from a backup file.
+  preflight: 'preflight: target reachable, backup readable and intact',
+  'restore-fresh': 'restore into a fresh database',
+  swap: 'swap the restored database in',
+  verify: 'verify',
+  'health-check': 'health check',
+  analyze: 'planner statistics (ANALYZE)',
+  'safety-copy': 'safety backup of the previous database',
+  'clean-up': 'clean up',
+  // An RDS snapshot restored into a new instance.
+  'safety-snapshot': 'safety snapshot of the current instance',
+  'start-instance': 'start the restore into a new instance',
+  'wait-instance': 'wait until the new instance is available',
+};
+type RestoreStep = keyof typeof STEP_NAMES;
 
-interface PlannedBackup {
-  readonly name: string;
-  readonly format: BackupName['format'];
-  readonly takenAt: string;
-  readonly size: number;
-  /** The catalogue's SHA-256; undefined for a backup made elsewhere. */
-  readonly sha256?: string;
-}
+/** The steps after verify and the health check passed: whatever happens in them, the restore stands. */
+const AFTER_VERIFIED: readonly RestoreStep[] = ['analyze', 'safety-copy', 'clean-up'];
+
+const restoreState = z.object({
+  /** A logical restore's backup, as planned. */
+  backup: plannedBackupSchema.optional(),
+  /** Fixed once, so a resumed job keeps writing (and later reporting) the same safety copy. */
+  safetyCopyName: z.string().optional(),
+  engine: engineStateSchema.optional(),
+  verified: z.array(z.string()).optional(),
+  /** A snapshot restore's names, fixed by its plan, and the instance the new one is made like. */
+  safetySnapshot: z.string().optional(),
+  newInstance: z.string().optional(),
+  instance: dbInstanceSchema.optional(),
+});
+type RestoreState = z.infer<typeof restoreState>;
+type RestoreContext = StepContext<RestoreState>;
+type RestoreStepDefinition = StepDefinition<RestoreState, RestoreStep>;
 
 /** What the plan says about the backup's checksum, from the catalogue entry's SHA-256 (if it has one). */
 export function checksumLine(sha256: string | undefined): string {
@@ -68,21 +96,29 @@ function source(job: RecoveryJob) {
   return job.params.source;
 }
 
+function snapshotOf(job: RecoveryJob): string {
+  const from = source(job);
+  if (from.type !== 'snapshot') throw new Error('not a snapshot restore');
+  return from.id;
+}
+
 function dataLossLine(takenAt: Date, rpoMinutes: number): string {
   const age = Math.max(0, Date.now() - takenAt.getTime());
   const within = age <= rpoMinutes * 60_000;
   return `data-loss window ${formatDuration(age)} (now minus the backup's time), ${within ? 'inside' : '*over*'} the RPO of ${formatDuration(rpoMinutes * 60_000)}`;
 }
 
-export function restoreKind(deps: RestoreKindDeps): KindDefinition {
-  return {
+export function restoreKind(deps: RestoreKindDeps) {
+  return defineKind({
+    id: 'restore',
+    state: restoreState,
+    stepNames: STEP_NAMES,
     async plan(ctx) {
       const from = source(ctx.job);
       return from.type === 'snapshot' ? planSnapshot(deps, ctx, from.id) : planLogical(deps, ctx);
     },
     steps(job, env) {
-      if (source(job).type === 'snapshot') return snapshotSteps(deps);
-      return logicalSteps(deps, env, (job.stepState.backup as PlannedBackup | undefined)?.size);
+      return source(job).type === 'snapshot' ? snapshotSteps(deps) : logicalSteps(deps, env);
     },
     async onFailure(ctx, failedStep) {
       if (source(ctx.job).type === 'snapshot') return 'The existing instance was not changed.';
@@ -91,7 +127,7 @@ export function restoreKind(deps: RestoreKindDeps): KindDefinition {
         await rm(plan.workDir, { recursive: true, force: true });
         return sentence;
       };
-      if (failedStep === PREFLIGHT) return finish('The target database was not changed: the restore had not started.');
+      if (failedStep === 'preflight') return finish('The target database was not changed: the restore had not started.');
       if (AFTER_VERIFIED.includes(failedStep)) {
         // The restore itself is done and verified: undoing it because the store or a cleanup failed (or because of a
         // late cancel) would repeat the outage.
@@ -99,7 +135,7 @@ export function restoreKind(deps: RestoreKindDeps): KindDefinition {
         ctx.state.engine = cleaned.state;
         return finish(`The restore itself is done and verified: ${databaseLabel(ctx.env.database.url)} is the restored database. ${cleaned.detail}`);
       }
-      if (failedStep === RESTORE_FRESH) {
+      if (failedStep === 'restore-fresh') {
         const cleaned = await engine.cleanup(plan, engineState(ctx));
         ctx.state.engine = cleaned.state;
         return finish(`The target database was not changed (${cleaned.detail.replace(/\.$/, '')}).`);
@@ -113,29 +149,25 @@ export function restoreKind(deps: RestoreKindDeps): KindDefinition {
       return finish(`Put back: ${back.detail.replace(/\.$/, '')}; ${cleaned.detail}`);
     },
     summarise(ctx, succeeded) {
-      const backup = ctx.state.backup as PlannedBackup | undefined;
-      const what = source(ctx.job).type === 'snapshot' ? `snapshot ${(source(ctx.job) as { id: string }).id}` : backup?.name ?? 'the backup';
-      const verified = (ctx.state.verified as string[] | undefined) ?? [];
+      const from = source(ctx.job);
+      const what = from.type === 'snapshot' ? `snapshot ${from.id}` : (ctx.state.backup?.name ?? 'the backup');
+      const verified = ctx.state.verified ?? [];
       return {
         headline: succeeded ? `Restored ${ctx.job.env} from ${what}.` : `Restore of ${ctx.job.env} from ${what} failed.`,
         verified,
       };
     },
-  };
+  });
 }
 
 // ---- logical restore --------------------------------------------------------------------------------------------
 
-async function planLogical(deps: RestoreKindDeps, ctx: StepContext): Promise<string> {
+async function planLogical(deps: RestoreKindDeps, ctx: RestoreContext): Promise<string> {
   const { env } = ctx;
   const store = deps.storeFor(env.backups.store);
-  const listed = await store.list();
-  const backups = listed.flatMap((o) => {
-    const parsed = parseBackupName(env.backups.prefix, o.name);
-    return parsed ? [{ ...parsed, size: o.size }] : [];
-  });
+  const backups = await storedBackups(store, env);
   const from = source(ctx.job);
-  let chosen: (BackupName & { size: number }) | undefined;
+  let chosen: ListedBackup | undefined;
   if (from.type === 'latest') {
     chosen = latestBackup(backups);
     if (!chosen) throw new UserError('bad_command', `There is no backup of ${ctx.job.env} in ${store.location}.`);
@@ -144,22 +176,15 @@ async function planLogical(deps: RestoreKindDeps, ctx: StepContext): Promise<str
     if (!chosen) throw new UserError('bad_command', `${from.name} is not in ${store.location}. \`/dr restore ${ctx.job.env} list\` shows what is.`);
   }
   if (!chosen) throw new Error('unreachable: snapshot source in logical plan');
-  const sha256 = (await catalogueOf(deps.db, env.backups.store)).get(chosen.name)?.sha256;
-  const backup: PlannedBackup = {
-    name: chosen.name,
-    format: chosen.format,
-    takenAt: chosen.takenAt.toISOString(),
-    size: chosen.size,
-    ...(sha256 ? { sha256 } : {}),
-  };
+  const backup = await plannedBackup(deps.db, env, chosen);
   ctx.state.backup = backup;
-  const steps = logicalSteps(deps, env, chosen.size).map((s, i) => `${i + 1}. ${s.name}`);
+  const steps = logicalSteps(deps, env).map((s, i) => `${i + 1}. ${STEP_NAMES[s.id]}`);
   const future = isInFuture(chosen) ? ' Its name carries a time in the future: check the clock of what wrote it.' : '';
   const kind = chosen.safetyCopy ? ' (a safety copy)' : '';
   return [
     `Restore the ${ctx.job.env} database ${databaseLabel(env.database.url)} from ${chosen.name}${kind} ` +
       `(taken ${formatUtc(chosen.takenAt)}, ${formatSize(chosen.size)}).${future}`,
-    checksumLine(sha256),
+    checksumLine(backup.sha256),
     `${dataLossLine(chosen.takenAt, env.backups.rpo_minutes)}.`,
     `Steps: ${steps.join('; ')}.`,
     `Verify queries: ${verifyQueries(env.database.verify)}.`,
@@ -167,17 +192,16 @@ async function planLogical(deps: RestoreKindDeps, ctx: StepContext): Promise<str
   ].join('\n');
 }
 
-function logicalPlan(deps: RestoreKindDeps, ctx: StepContext): engine.LogicalRestorePlan {
-  const backup = ctx.state.backup as PlannedBackup;
-  // The safety copy's name is fixed once, so a resumed job keeps writing (and later reporting) the same one.
-  if (typeof ctx.state.safetyCopyName !== 'string') ctx.state.safetyCopyName = safetyCopyFileName(ctx.env.backups.prefix, new Date());
+function logicalPlan(deps: RestoreKindDeps, ctx: RestoreContext): engine.LogicalRestorePlan {
+  const backup = recorded(ctx.state.backup, 'the planned backup');
+  ctx.state.safetyCopyName ??= safetyCopyFileName(ctx.env.backups.prefix, new Date());
   return {
     targetUrl: ctx.env.database.url,
     store: deps.storeFor(ctx.env.backups.store),
     backupName: backup.name,
     format: backup.format,
     ...(backup.sha256 ? { expectedSha256: backup.sha256 } : {}),
-    safetyCopyName: ctx.state.safetyCopyName as string,
+    safetyCopyName: ctx.state.safetyCopyName,
     verify: ctx.env.database.verify,
     workDir: workDirOf(ctx),
     parallelJobs: deps.parallelJobs,
@@ -186,28 +210,28 @@ function logicalPlan(deps: RestoreKindDeps, ctx: StepContext): engine.LogicalRes
 }
 
 /** Unique per job and database (job numbers restart in a new database); removed when the job ends. */
-function workDirOf(ctx: StepContext): string {
+function workDirOf(ctx: RestoreContext): string {
   return join(tmpdir(), `lifeline-job-${ctx.job.number}-${ctx.job.createdAt.getTime()}`);
 }
 
-function engineState(ctx: StepContext): engine.RestoreState {
-  return (ctx.state.engine ?? {}) as engine.RestoreState;
+function engineState(ctx: RestoreContext): engine.RestoreState {
+  return ctx.state.engine ?? {};
 }
 
 interface EngineStepOptions {
   readonly destructive: boolean;
   readonly interruptible: boolean;
-  readonly deadline?: (defaultMs: number) => number;
+  readonly deadline?: (defaultMs: number, state: RestoreState) => number;
 }
 
 function engineStep(
   deps: RestoreKindDeps,
-  name: string,
+  id: RestoreStep,
   options: EngineStepOptions,
   call: (plan: engine.LogicalRestorePlan, state: engine.RestoreState) => Promise<engine.StepOutcome>,
-): StepDefinition {
+): RestoreStepDefinition {
   return {
-    name,
+    id,
     ...options,
     async run(ctx) {
       const outcome = await call(logicalPlan(deps, ctx), engineState(ctx));
@@ -222,23 +246,19 @@ function engineStep(
  * one transaction and the safety copy is what lets cleanup drop the previous database, so both are finished. Work
  * that grows with the data gets a deadline sized by the backup.
  */
-function logicalSteps(
-  deps: RestoreKindDeps,
-  env: EnvironmentConfig,
-  backupBytes: number | undefined,
-): StepDefinition[] {
-  const sized = sizedDeadline(backupBytes);
+function logicalSteps(deps: RestoreKindDeps, env: EnvironmentConfig): RestoreStepDefinition[] {
+  const sized = (defaultMs: number, state: RestoreState) => sizedDeadline(state.backup?.size)(defaultMs);
   return [
-    engineStep(deps, PREFLIGHT, { destructive: false, interruptible: true, deadline: sized }, engine.preflight),
+    engineStep(deps, 'preflight', { destructive: false, interruptible: true, deadline: sized }, engine.preflight),
     engineStep(
       deps,
-      RESTORE_FRESH,
+      'restore-fresh',
       { destructive: false, interruptible: true, deadline: sized },
       engine.restoreIntoFresh,
     ),
-    engineStep(deps, 'swap the restored database in', { destructive: true, interruptible: false }, engine.swap),
+    engineStep(deps, 'swap', { destructive: true, interruptible: false }, engine.swap),
     {
-      name: 'verify',
+      id: 'verify',
       destructive: false,
       interruptible: true,
       async run(ctx) {
@@ -248,29 +268,15 @@ function logicalSteps(
         return outcome.detail;
       },
     },
-    ...(env.health_url
-      ? [
-          {
-            name: 'health check',
-            destructive: false,
-            interruptible: true,
-            async run(ctx: StepContext) {
-              const result = await probeHealth(ctx.env.health_url!);
-              const line = describeHealth(ctx.env.health_url!, result);
-              ctx.state.verified = [...((ctx.state.verified as string[] | undefined) ?? []), `health: ${line}`];
-              if (!result.ok) throw new Error(line);
-              return line;
-            },
-          },
-        ]
-      : []),
-    engineStep(deps, ANALYZE, { destructive: false, interruptible: true, deadline: sized }, engine.analyzeTarget),
+    ...healthStep(env.health_url),
+    engineStep(deps, 'analyze', { destructive: false, interruptible: true, deadline: sized }, engine.analyzeTarget),
     {
-      name: SAFETY_BACKUP,
+      id: 'safety-copy',
       destructive: false,
       interruptible: false,
       deadline: sized,
-      async run(ctx) {        const outcome = await engine.safetyBackup(logicalPlan(deps, ctx), engineState(ctx));
+      async run(ctx) {
+        const outcome = await engine.safetyBackup(logicalPlan(deps, ctx), engineState(ctx));
         ctx.state.engine = outcome.state;
         const copy = outcome.state.safetyCopy;
         if (!copy) throw new Error('the safety copy step returned no copy');
@@ -291,7 +297,7 @@ function logicalSteps(
         return outcome.detail;
       },
     },
-    engineStep(deps, CLEANUP, { destructive: false, interruptible: false }, async (plan, state) => {
+    engineStep(deps, 'clean-up', { destructive: false, interruptible: false }, async (plan, state) => {
       const outcome = await engine.cleanup(plan, state);
       await rm(plan.workDir, { recursive: true, force: true });
       return outcome;
@@ -299,10 +305,28 @@ function logicalSteps(
   ];
 }
 
+/** Only where the env has a health_url. */
+function healthStep(url: string | undefined): RestoreStepDefinition[] {
+  if (!url) return [];
+  return [
+    {
+      id: 'health-check',
+      destructive: false,
+      interruptible: true,
+      async run(ctx) {
+        const result = await probeHealth(url);
+        const line = describeHealth(url, result);
+        ctx.state.verified = [...(ctx.state.verified ?? []), `health: ${line}`];
+        if (!result.ok) throw new Error(line);
+        return line;
+      },
+    },
+  ];
+}
 
 // ---- RDS snapshot restore ---------------------------------------------------------------------------------------
 
-function rdsInstance(ctx: StepContext): string {
+function rdsInstance(ctx: RestoreContext): string {
   const id = ctx.env.database.rds_instance;
   if (!id) throw new UserError('bad_command', `Environment ${ctx.job.env} has no rds_instance; snapshot restores need one.`);
   return id;
@@ -312,60 +336,63 @@ function stamp(): string {
   return new Date().toISOString().replace(/[-:]/g, '').slice(0, 15).replace('T', '-').toLowerCase();
 }
 
-async function planSnapshot(deps: RestoreKindDeps, ctx: StepContext, snapshotId: string): Promise<string> {
+async function planSnapshot(deps: RestoreKindDeps, ctx: RestoreContext, snapshotId: string): Promise<string> {
   const instanceId = rdsInstance(ctx);
   const [instance, snapshot] = await Promise.all([deps.rds.describeInstance(instanceId), deps.rds.describeSnapshot(snapshotId)]);
   if (!instance) throw new UserError('bad_command', `RDS instance ${instanceId} was not found.`);
   if (!snapshot) throw new UserError('bad_command', `RDS snapshot ${snapshotId} was not found.`);
   if (snapshot.status !== 'available') throw new UserError('bad_command', `RDS snapshot ${snapshotId} is ${snapshot.status}, not available.`);
   const suffix = stamp();
-  ctx.state.safetySnapshot = `${instanceId}-pre-restore-${suffix}`.slice(0, 255);
-  ctx.state.newInstance = `${instanceId}-restored-${suffix}`.slice(0, 63);
+  const safetySnapshot = `${instanceId}-pre-restore-${suffix}`.slice(0, 255);
+  const newInstance = `${instanceId}-restored-${suffix}`.slice(0, 63);
+  ctx.state.safetySnapshot = safetySnapshot;
+  ctx.state.newInstance = newInstance;
   ctx.state.instance = instance;
   return [
-    `Restore RDS snapshot ${snapshotId} of ${snapshot.instanceId}${snapshot.createdAt ? ` (taken ${formatUtc(snapshot.createdAt)})` : ''} into a NEW instance ${String(ctx.state.newInstance)}, like ${instanceId} (${instance.instanceClass}).`,
+    `Restore RDS snapshot ${snapshotId} of ${snapshot.instanceId}${snapshot.createdAt ? ` (taken ${formatUtc(snapshot.createdAt)})` : ''} into a NEW instance ${newInstance}, like ${instanceId} (${instance.instanceClass}).`,
     snapshot.createdAt ? `${dataLossLine(snapshot.createdAt, ctx.env.backups.rpo_minutes)}.` : 'The snapshot has no creation time.',
-    `Steps: 1. safety snapshot ${String(ctx.state.safetySnapshot)} of ${instanceId}; 2. start the restore; 3. wait until the new instance is available (up to ${formatDuration(deps.maxWaitSeconds * 1000)}).`,
+    `Steps: 1. safety snapshot ${safetySnapshot} of ${instanceId}; 2. start the restore; 3. wait until the new instance is available (up to ${formatDuration(deps.maxWaitSeconds * 1000)}).`,
     `${instanceId} itself is not changed: switching the application to the new endpoint is a separate, approved step.`,
   ].join('\n');
 }
 
-function snapshotSteps(deps: RestoreKindDeps): StepDefinition[] {
-  const wait = (ctx: StepContext) => ({ maxWaitSeconds: deps.maxWaitSeconds, pollSeconds: deps.pollSeconds, signal: ctx.signal, onPoll: (status: string) => ctx.note(status) });
+function snapshotSteps(deps: RestoreKindDeps): RestoreStepDefinition[] {
+  const wait = (ctx: RestoreContext) => ({ maxWaitSeconds: deps.maxWaitSeconds, pollSeconds: deps.pollSeconds, signal: ctx.signal, onPoll: (status: string) => ctx.note(status) });
   // The waits end by themselves after maxWaitSeconds; the deadline is only the backstop behind them.
   const waitDeadline = () => (deps.maxWaitSeconds + 2 * deps.pollSeconds) * 1000 + 60_000;
   return [
     {
-      name: 'safety snapshot of the current instance',
+      id: 'safety-snapshot',
       destructive: false,
       // Once asked for, the snapshot is being made either way: waiting for it leaves a usable way back.
       interruptible: false,
       deadline: waitDeadline,
       async run(ctx) {
-        const id = String(ctx.state.safetySnapshot);
+        const id = recorded(ctx.state.safetySnapshot, 'the safety snapshot name');
         if (!(await deps.rds.describeSnapshot(id))) await deps.rds.createSnapshot(rdsInstance(ctx), id, { 'created-by': 'lifeline', 'lifeline-job': String(ctx.job.number) });
         await deps.rds.waitForSnapshot(id, wait(ctx));
         return `${id} is available`;
       },
     },
     {
-      name: 'start the restore into a new instance',
+      id: 'start-instance',
       destructive: true,
       interruptible: false,
       async run(ctx) {
-        const from = source(ctx.job) as { id: string };
-        await deps.rds.restoreFromSnapshot(from.id, String(ctx.state.newInstance), ctx.state.instance as DbInstance);
-        return `${String(ctx.state.newInstance)} is being created from ${from.id}`;
+        const from = snapshotOf(ctx.job);
+        const created = recorded(ctx.state.newInstance, 'the new instance name');
+        await deps.rds.restoreFromSnapshot(from, created, recorded(ctx.state.instance, 'the instance to copy'));
+        return `${created} is being created from ${from}`;
       },
     },
     {
-      name: 'wait until the new instance is available',
+      id: 'wait-instance',
       destructive: false,
       // Stopping the wait changes nothing: the new instance goes on being created beside the untouched one.
       interruptible: true,
       deadline: waitDeadline,
       async run(ctx) {
-        const ready = await deps.rds.waitForInstance(String(ctx.state.newInstance), wait(ctx));
+        const ready = await deps.rds.waitForInstance(recorded(ctx.state.newInstance, 'the new instance name'), wait(ctx));
         const endpoint = ready.endpoint ? `${ready.endpoint.address}:${ready.endpoint.port}` : '(no endpoint reported)';
         ctx.state.verified = [
           `new instance ${ready.id}: ${ready.status}, endpoint ${endpoint}`,

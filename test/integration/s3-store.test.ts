@@ -478,7 +478,7 @@ async function runUploadInChild(url: string, name: string, total: number, collec
   try {
     symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir');
     writeFileSync(join(dir, 'package.json'), '{"type":"module"}');
-    for (const file of ['port', 'names', 's3-store']) {
+    for (const file of ['port', 's3-store']) {
       const source = readFileSync(join(ROOT, 'src', 'adapters', 'backup-store', `${file}.ts`), 'utf8');
       const { outputText } = ts.transpileModule(source, {
         compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },

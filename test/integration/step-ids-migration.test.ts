@@ -1,6 +1,7 @@
 // Jobs stored before typed kinds (steps named by their display text, people as <@U…> in outcomes and step details)
 // after migration 008: known step names get their ids and such a job resumes at the right step; a step name no kind
 // knows, or a stored state that does not fit its kind, fails the job saying why, and nothing more runs.
+import { createSlackAlertNotifier } from '../../src/delivery/slack/alert-notifier.js';
 import { cpSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -74,7 +75,7 @@ async function stepRows(job: number): Promise<{ step: string | null; name: strin
 
 function runner(): RecoveryRunner {
   const chat = new MemoryChat();
-  const alerts = new AlertDesk({ db, pager: new MemoryPager(), chat, file, log });
+  const alerts = new AlertDesk({ db, pager: new MemoryPager(), notifier: createSlackAlertNotifier(chat, file), file, log });
   const rpo = new RpoWatch({ file, storeFor: createBackupStore, alerts, observe: () => undefined, log });
   const waits = { pollSeconds: 0.05, maxWaitSeconds: 5 };
   return new RecoveryRunner({

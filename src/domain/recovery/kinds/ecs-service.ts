@@ -1,6 +1,6 @@
 // What /dr scale and /dr redeploy share: the ECS service a job is about, and polling it until it settles.
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { EcsPort, EcsService, LogsPort } from '../../../adapters/aws/aws.js';
+import type { EcsPort, EcsService, LogsPort } from '../../../adapters/aws/port.js';
 import type { EnvironmentConfig } from '../../../shared/config.js';
 import { TransientError, UserError } from '../../../shared/errors.js';
 import { formatDuration } from '../../../shared/format.js';

@@ -1,12 +1,12 @@
 // What the restore and drill kinds share: the backups of an env's store, the one a job is planned from (with the
 // SHA-256 the catalogue holds for it), and the restore engine's state, as stored in the job's row.
 import { z } from 'zod';
-import type { BackupStore } from '../../../adapters/backup-store/store.js';
+import type { BackupStore } from '../../../adapters/backup-store/port.js';
 import type { EnvironmentConfig } from '../../../shared/config.js';
 import type { Db } from '../../../shared/db/pool.js';
 import { catalogueOf } from '../../backups/catalogue.js';
 import { parseBackupName, type BackupName } from '../../backups/names.js';
-import type * as engine from '../../../pgtools/logical-restore.js';
+import type * as engine from '../logical-restore/index.js';
 
 export const plannedBackupSchema = z.object({
   name: z.string(),

@@ -1,6 +1,6 @@
 // /dr redeploy: the plan's "Force New Deployment" against ECS, and its "Check Logs" when the rollout fails.
 import { z } from 'zod';
-import type { EcsService } from '../../../../adapters/aws/aws.js';
+import type { EcsService } from '../../../../adapters/aws/port.js';
 import { formatDuration } from '../../../../shared/format.js';
 import { defineKind } from '../../kind.js';
 import {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { DbInstance } from '../../../../adapters/aws/aws.js';
+import type { DbInstance } from '../../../../adapters/aws/port.js';
 
 /** The instance a snapshot restore copies the placement of, as its plan stored it (JSON drops an absent endpoint). */
 export const dbInstanceSchema: z.ZodType<DbInstance> = z

@@ -162,11 +162,17 @@ class Child {
 
   /** CPU time (user + system) the process has used so far, in ms; null where /proc is not available. */
   cpuMs() {
+    const times = this.cpuTimes();
+    return times === null ? null : times.user + times.system;
+  }
+
+  /** User and system (kernel: sockets, pipes) CPU time so far, in ms; null where /proc is not available. */
+  cpuTimes() {
     try {
       const stat = readFileSync(`/proc/${this.child.pid}/stat`, 'utf8');
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       // After the command name: state is field 3, utime 14 and stime 15 (1-based, in clock ticks of 1/100 s).
-      return (Number(fields[11]) + Number(fields[12])) * 10;
+      return { user: Number(fields[11]) * 10, system: Number(fields[12]) * 10 };
     } catch {
       return null;
     }

@@ -14,8 +14,12 @@ import type { Logger } from '../../shared/log.js';
 import { claimRequest } from '../requests.js';
 import { unescapeSlackText } from './blocks.js';
 import { ACK_ACTION, RESOLVE_ACTION } from './incident-card.js';
+import { postToResponseUrl } from './response-url.js';
 
 const { App, LogLevel } = bolt;
+
+/** Slack keeps a response_url open for 30 minutes; a reply that takes this long has failed. */
+const RESPOND_TIMEOUT_MS = 8_000;
 
 export interface SlackAppDeps extends DispatchDeps {
   readonly config: Config;
@@ -38,13 +42,15 @@ export function createSlackApp(deps: SlackAppDeps): InstanceType<typeof App> {
     // Our time-critical posts go through src/adapters/slack/client.ts with their own bounded policy either way.
     clientOptions: { slackApiUrl: config.slack.apiUrl, ...(socketMode ? {} : { timeout: 8_000, retryConfig: { retries: 2 } }) },
     customRoutes: [...deps.routes],
+    // Lifeline keeps no conversation state in Bolt; its store would be one more middleware on every request.
+    convoStore: false as const,
   };
   const app = socketMode
     ? new App({ ...common, socketMode: true, appToken: config.slack.appToken, installerOptions: { port: config.port } })
     : new App({ ...common, signingSecret: config.slack.signingSecret ?? '', port: config.port });
 
   for (const command of deps.commands) {
-    app.command(command.name, async ({ command: payload, ack, respond }) => {
+    app.command(command.name, async ({ command: payload, ack }) => {
       const plan = await planCommand(
         command,
         {
@@ -64,7 +70,8 @@ export function createSlackApp(deps: SlackAppDeps): InstanceType<typeof App> {
       await ack();
       const reply = await plan.later();
       if (!reply) return;
-      await respond({ ...ephemeral(reply), replace_original: false }).catch((err: Error) =>
+      const message = { ...ephemeral(reply), replace_original: false };
+      await postToResponseUrl(payload.response_url, message, RESPOND_TIMEOUT_MS).catch((err: Error) =>
         log.warn({ err: err.message, command: command.name }, 'reply to response_url failed'),
       );
     });

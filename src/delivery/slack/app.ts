@@ -127,7 +127,10 @@ function ephemeral(reply: Reply) {
 function boltLogger(log: Logger): BoltLogger {
   const child = log.child({ component: 'bolt' });
   return {
-    debug: (...msg: unknown[]) => child.debug(msg.map(String).join(' ')),
+    // Bolt logs at debug several times per request: only build the line when it would be written.
+    debug: (...msg: unknown[]) => {
+      if (child.isLevelEnabled('debug')) child.debug(msg.map(String).join(' '));
+    },
     info: (...msg: unknown[]) => child.info(msg.map(String).join(' ')),
     warn: (...msg: unknown[]) => child.warn(msg.map(String).join(' ')),
     error: (...msg: unknown[]) => child.error(msg.map(String).join(' ')),

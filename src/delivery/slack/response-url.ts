@@ -10,7 +10,19 @@ const agents = {
 };
 
 /** POSTs `message` as JSON to `url`; rejects on a network error, a timeout, or an answer that is not 2xx. */
-export function postToResponseUrl(url: string, message: object, timeoutMs: number): Promise<void> {
+export async function postToResponseUrl(url: string, message: object, timeoutMs: number): Promise<void> {
+  try {
+    await post(url, message, timeoutMs);
+  } catch (err) {
+    // A kept-alive connection the server closed just as it was reused never carried the request: send it again.
+    if (!(err instanceof StaleConnection)) throw err;
+    await post(url, message, timeoutMs);
+  }
+}
+
+class StaleConnection extends Error {}
+
+function post(url: string, message: object, timeoutMs: number): Promise<void> {
   return new Promise((resolve, reject) => {
     const target = new URL(url);
     if (target.protocol !== 'http:' && target.protocol !== 'https:') {
@@ -39,7 +51,9 @@ export function postToResponseUrl(url: string, message: object, timeoutMs: numbe
       },
     );
     request.on('timeout', () => request.destroy(new Error(`Failed to respond to the response_url: no answer within ${timeoutMs} ms`)));
-    request.on('error', reject);
+    request.on('error', (err: NodeJS.ErrnoException) => {
+      reject(request.reusedSocket && err.code === 'ECONNRESET' ? new StaleConnection(err.message) : err);
+    });
     request.end(body);
   });
 }

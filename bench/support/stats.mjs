@@ -52,6 +52,7 @@ export function median(values) {
 export function spreadOf(values) {
   const m = median(values);
   return {
+    values: [...values],
     median: round(m, 1),
     min: round(Math.min(...values), 1),
     max: round(Math.max(...values), 1),

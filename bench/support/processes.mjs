@@ -28,7 +28,8 @@ export function freePort() {
 
 /**
  * The default env's store holds one backup taken now: the RPO watch pages on-call about an empty or missing store (the
- * contract), and a benchmark counting pages must see only its own.
+ * contract), and a benchmark counting pages must see only its own. No drill either: the weekly default would restore
+ * that stand-in backup if a run crossed Monday 03:00.
  */
 function defaultEnvironments(dir) {
   const store = join(dir, 'backups');
@@ -37,7 +38,7 @@ function defaultEnvironments(dir) {
   writeFileSync(join(store, `staging_${stamp}.dump`), 'PGDMP');
   return `  staging:
     database: { url: "postgres://127.0.0.1:5432/staging", verify: [SELECT 1] }
-    backups: { store: "file://${store}", prefix: staging, retention_days: 7, rpo_minutes: 1440 }`;
+    backups: { store: "file://${store}", prefix: staging, retention_days: 7, rpo_minutes: 1440, drill_schedule: "off" }`;
 }
 
 /**

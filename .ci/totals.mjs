@@ -22,7 +22,11 @@ export function countTotals(report, extra, exitStatus) {
     passed += tests.filter((t) => t.status === 'passed').length;
     failedTests += failedHere;
     // Without the extra report, a failed file's tests that did not pass are taken as kept from running.
-    const blockedHere = extra ? (blockedByFile.get(file.name) ?? 0) : file.status === 'failed' && failedHere === 0 ? tests.filter((t) => t.status !== 'passed').length : 0;
+    const blockedHere = extra
+      ? (blockedByFile.get(file.name) ?? 0)
+      : file.status === 'failed' && failedHere === 0
+        ? tests.filter((t) => t.status !== 'passed').length
+        : 0;
     blocked += blockedHere;
     if (file.status === 'failed' && failedHere === 0 && blockedHere === 0) brokenFiles += 1;
   }

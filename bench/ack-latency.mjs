@@ -122,7 +122,8 @@ async function waitForReplies(slack, results, timeoutMs) {
     await new Promise((r) => setTimeout(r, 20));
   }
   const texts = [...inAck.map((r) => r.ackText), ...arrived.map((r) => r.text)];
-  return { seen: inAck.length + arrived.length, failed: texts.filter((t) => typeof t !== 'string' || t.startsWith(':x:')) };
+  const failed = texts.filter((t) => typeof t !== 'string' || t.startsWith(':x:'));
+  return { seen: inAck.length + arrived.length, failed };
 }
 
 export async function run(print) {
@@ -172,9 +173,11 @@ export async function run(print) {
   for (let rep = 0; rep < REPEATS; rep++) {
     // Every repetition starts from the same open incidents (INC-1..INC-5), or `list` would grow with each one. Written
     // to the database directly, so that it costs Lifeline nothing.
-    await pool.query(`UPDATE incidents SET resolved_by = 'U0BENCH', resolved_at = clock_timestamp() WHERE number > $1 AND resolved_at IS NULL`, [
-      WARMUP_DECLARATIONS,
-    ]);
+    await pool.query(
+      `UPDATE incidents SET resolved_by = 'U0BENCH', resolved_at = clock_timestamp()
+        WHERE number > $1 AND resolved_at IS NULL`,
+      [WARMUP_DECLARATIONS],
+    );
     texts = commandTexts(REQUESTS, 42 + rep);
     const perRound = Math.ceil(texts.length / ROUNDS);
     const ofRep = { lifeline: [], bare: [], cpu: { lifeline: 0, bare: 0 } };
@@ -202,7 +205,9 @@ export async function run(print) {
         }
         // CPU for the round's requests, including Lifeline's after-ack work (the replies drained above).
         const cpuAfter = target.cpuTimes();
-        if (cpuBefore === null || cpuAfter === null) throw new Error(`the ${which} process's CPU time could not be read`);
+        if (cpuBefore === null || cpuAfter === null) {
+          throw new Error(`the ${which} process's CPU time could not be read`);
+        }
         cpu[which].user += cpuAfter.user - cpuBefore.user;
         cpu[which].system += cpuAfter.system - cpuBefore.system;
         ofRep.cpu[which] += cpuAfter.user - cpuBefore.user + cpuAfter.system - cpuBefore.system;
@@ -221,7 +226,8 @@ export async function run(print) {
     measured.lifeline.push(...ofRep.lifeline);
     measured.bare.push(...ofRep.bare);
     print(
-      `repetition ${rep + 1}/${REPEATS}: p99 lifeline ${one.lifeline_p99} ms, bare ${one.bare_p99} ms, ratio ${one.ratio_p99}; ` +
+      `repetition ${rep + 1}/${REPEATS}: p99 lifeline ${one.lifeline_p99} ms, bare ${one.bare_p99} ms, ` +
+        `ratio ${one.ratio_p99}; ` +
         `CPU lifeline ${one.lifeline_cpu_ms_per_request} ms/request, bare ${one.bare_cpu_ms_per_request}`,
     );
   }
@@ -262,42 +268,57 @@ export async function run(print) {
   const spread = ratios.includes(null) ? null : { min: Math.min(...ratios), max: Math.max(...ratios) };
   const cpuPerRequest = figures.lifeline.cpu_ms_per_request;
   const missing = replies.expected - replies.seen;
-  const answered = figures.lifeline.errors === 0 && missing === 0 && replies.failed === 0 && measured.lifeline.length === REPEATS * REQUESTS;
+  const allSent = measured.lifeline.length === REPEATS * REQUESTS;
+  const answered = figures.lifeline.errors === 0 && missing === 0 && replies.failed === 0 && allSent;
   const p99Ok = figures.lifeline.p99 !== null && figures.lifeline.p99 < TARGET_P99_MS && answered;
   const ratioOk = medianRatio !== null && medianRatio <= TARGET_RATIO;
   const cpuOk = cpuPerRequest !== null && cpuPerRequest < TARGET_CPU_MS;
 
   print(
-    `mix per ${texts.length} requests: ${mixDescription(texts)}; ${IN_FLIGHT} in flight; ${ROUNDS} rounds per server, interleaved ` +
+    `mix per ${texts.length} requests: ${mixDescription(texts)}; ${IN_FLIGHT} in flight; ` +
+      `${ROUNDS} rounds per server, interleaved ` +
       `${order.join(',')}; ${REPEATS} repetitions`,
   );
   for (const which of ['bare', 'lifeline']) {
     const f = figures[which];
     print(
-      `${which === 'bare' ? 'bare bolt' : 'lifeline '}: ack p50 ${f.p50} ms  p99 ${f.p99} ms  max ${f.max} ms  (${f.sent - f.errors} ok, ${f.errors} errors${f.first_error ? `, first: ${f.first_error}` : ''}); ` +
-        `CPU ${f.cpu_ms_per_request} ms/request (user ${f.cpu_user_ms_per_request}, system ${f.cpu_system_ms_per_request}); p99 by command ${JSON.stringify(f.by_kind_p99)}`,
+      `${which === 'bare' ? 'bare bolt' : 'lifeline '}: ack p50 ${f.p50} ms  p99 ${f.p99} ms  max ${f.max} ms  ` +
+        `(${f.sent - f.errors} ok, ${f.errors} errors${f.first_error ? `, first: ${f.first_error}` : ''}); ` +
+        `CPU ${f.cpu_ms_per_request} ms/request ` +
+        `(user ${f.cpu_user_ms_per_request}, system ${f.cpu_system_ms_per_request}); ` +
+        `p99 by command ${JSON.stringify(f.by_kind_p99)}`,
     );
   }
   print(
-    `lifeline replies (in the ack or via response_url): ${replies.seen}/${replies.expected}, ${replies.failed} of them errors` +
-      `${replies.firstFailed ? ` (first: ${replies.firstFailed.slice(0, 200)})` : ''}; send->reply p50 ${figures.lifeline.reply.p50} ms ` +
+    `lifeline replies (in the ack or via response_url): ${replies.seen}/${replies.expected}, ` +
+      `${replies.failed} of them errors` +
+      `${replies.firstFailed ? ` (first: ${replies.firstFailed.slice(0, 200)})` : ''}; ` +
+      `send->reply p50 ${figures.lifeline.reply.p50} ms ` +
       `p99 ${figures.lifeline.reply.p99} ms; log lines warn ${lifeline.warnings} error ${lifeline.errors}`,
   );
   for (const line of lifeline.firstProblems) print(`  lifeline log: ${line}`);
-  print(`ratio lifeline_p99 / bare_p99: median ${medianRatio} over ${REPEATS} repetitions (spread ${spread?.min}-${spread?.max}: ${ratios.join(', ')})`);
+  print(
+    `ratio lifeline_p99 / bare_p99: median ${medianRatio} over ${REPEATS} repetitions ` +
+      `(spread ${spread?.min}-${spread?.max}: ${ratios.join(', ')})`,
+  );
   print(
     `${verdict(p99Ok)} lifeline ack p99 < ${TARGET_P99_MS} ms, every request answered (${figures.lifeline.p99} ms; ` +
       `${figures.lifeline.errors} acks failed, ${missing} replies missing, ${replies.failed} error replies)`,
   );
   print(`${verdict(ratioOk)} median lifeline ack p99 <= ${TARGET_RATIO} x bare p99 (${medianRatio}x)`);
-  print(`${verdict(cpuOk)} lifeline CPU < ${TARGET_CPU_MS} ms per request (${cpuPerRequest} ms; bare bolt ${figures.bare.cpu_ms_per_request} ms)`);
+  print(
+    `${verdict(cpuOk)} lifeline CPU < ${TARGET_CPU_MS} ms per request ` +
+      `(${cpuPerRequest} ms; bare bolt ${figures.bare.cpu_ms_per_request} ms)`,
+  );
 
   await bare.stop();
   const lifelineExit = await lifeline.stop();
   print(`lifeline exited with ${lifelineExit} after SIGTERM`);
 
   return {
-    headline: `median p99 ratio ${medianRatio}x (spread ${spread?.min}-${spread?.max}), CPU ${cpuPerRequest} ms/request vs bare ${figures.bare.cpu_ms_per_request}`,
+    headline:
+      `median p99 ratio ${medianRatio}x (spread ${spread?.min}-${spread?.max}), ` +
+      `CPU ${cpuPerRequest} ms/request vs bare ${figures.bare.cpu_ms_per_request}`,
     mix: Object.fromEntries(MIX.map(([kind]) => [kind, texts.filter((t) => t.kind === kind).length])),
     requests_per_server: REPEATS * REQUESTS,
     repetitions: REPEATS,

@@ -206,16 +206,19 @@ export async function run(print) {
   const p99Ratio = ratio(lifelineStats.p99, baselineStats.p99);
   const statesCount = {};
   for (const s of steps) statesCount[s.state] = (statesCount[s.state] ?? 0) + 1;
-  const latenessOk = lifelineStats.p99 !== null && lifelineStats.p99 < TARGET_P99_MS && early === 0 && unscheduled === 0;
+  const onTime = lifelineStats.p99 !== null && lifelineStats.p99 < TARGET_P99_MS;
+  const latenessOk = onTime && early === 0 && unscheduled === 0;
   const exactOk = duplicates === 0 && missing === 0 && unknown === 0;
 
   print(`config: ${STEPS.length} steps at +${STEP_MS.map((ms) => `${ms / 1000}s`).join(', +')} (${STEPS.map((s) => s.notify).join(', ')}); ${incidentRows[0]?.n ?? 0} incidents, ${steps.length} step rows ${JSON.stringify(statesCount)}`);
   print(
-    `lifeline : trigger lateness (fake PagerDuty receive - (declaration sent + offset)) p50 ${lifelineStats.p50} ms  p99 ${lifelineStats.p99} ms  ` +
-      `max ${lifelineStats.max} ms  min ${lateness.length > 0 ? Math.min(...lateness) : null} ms over ${lifelineStats.n} triggers; ` +
+    `lifeline : trigger lateness (fake PagerDuty receive - (declaration sent + offset)) ` +
+      `p50 ${lifelineStats.p50} ms  p99 ${lifelineStats.p99} ms  max ${lifelineStats.max} ms  ` +
+      `min ${lateness.length > 0 ? Math.min(...lateness) : null} ms over ${lifelineStats.n} triggers; ` +
       `${early} EARLY${unscheduled ? `; ${unscheduled} for incidents whose declaration reply never came` : ''}`,
   );
-  print(`           against Lifeline's own due_at: p50 ${summary(dueLateness).p50} ms  p99 ${summary(dueLateness).p99} ms (not the verdict)`);
+  const due = summary(dueLateness);
+  print(`           against Lifeline's own due_at: p50 ${due.p50} ms  p99 ${due.p99} ms (not the verdict)`);
   print(`           per step p99: ${latenessByStep.map((l, i) => `step ${i + 1} (+${STEP_MS[i] / 1000}s) ${summary(l).p99} ms`).join(', ')}`);
   print(`           paged_at - due_at (database): p50 ${summary(dbLateness).p50} ms  p99 ${summary(dbLateness).p99} ms  max ${summary(dbLateness).max} ms`);
   print(`           split: due -> claimed by a worker (Lifeline's log) p50 ${summary(claimLate).p50} ms p99 ${summary(claimLate).p99} ms; claimed -> PagerDuty p50 ${summary(claimToPage).p50} ms p99 ${summary(claimToPage).p99} ms (${claimLate.length} steps)`);
@@ -229,7 +232,10 @@ export async function run(print) {
   }
   print(`lifeline log lines: warn ${lifeline.warnings}, error ${lifeline.errors}; Slack calls ${JSON.stringify(slack.methodCounts)}`);
   for (const line of lifeline.firstProblems) print(`  lifeline log: ${line}`);
-  print(`${verdict(latenessOk)} trigger lateness p99 < ${TARGET_P99_MS} ms after the asked schedule, none early (${lifelineStats.p99} ms, ${early} early)`);
+  print(
+    `${verdict(latenessOk)} trigger lateness p99 < ${TARGET_P99_MS} ms after the asked schedule, none early ` +
+      `(${lifelineStats.p99} ms, ${early} early)`,
+  );
   print(`${verdict(exactOk)} every step paged exactly once (${duplicates} duplicates, ${missing} missing)`);
 
   const lifelineExit = await lifeline.stop();
@@ -259,7 +265,7 @@ export async function run(print) {
     unknown_keys: unknown,
     early_triggers: early,
     triggers_without_declaration_reply: unscheduled,
-    lateness_vs_due_at_ms: summary(dueLateness),
+    lateness_vs_due_at_ms: due,
     step_states: statesCount,
     log_warnings: lifeline.warnings,
     log_errors: lifeline.errors,

@@ -1,6 +1,7 @@
 // `npm run bench`: runs each benchmark in turn (or those named on the command line), prints a summary and one final
-// JSON line with every figure, and exits 1 unless every target of every benchmark passed. Each benchmark measures its own baseline in the same run. Everything a benchmark
-// starts (child processes, databases, Redis keys, fakes) is undone after it, also on failure, timeout or signal.
+// JSON line with every figure, and exits 1 unless every target of every benchmark passed. Each benchmark measures its
+// own baseline in the same run. Everything a benchmark starts (child processes, databases, Redis keys, fakes) is
+// undone after it, also on failure, timeout or signal.
 import * as ackLatency from './ack-latency.mjs';
 import * as backup from './backup.mjs';
 import * as ladderAccuracy from './ladder-accuracy.mjs';

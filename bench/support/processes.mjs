@@ -38,7 +38,8 @@ function defaultEnvironments(dir) {
   writeFileSync(join(store, `staging_${stamp}.dump`), 'PGDMP');
   return `  staging:
     database: { url: "postgres://127.0.0.1:5432/staging", verify: [SELECT 1] }
-    backups: { store: "file://${store}", prefix: staging, retention_days: 7, rpo_minutes: 1440, drill_schedule: "off" }`;
+    backups:
+      { store: "file://${store}", prefix: staging, retention_days: 7, rpo_minutes: 1440, drill_schedule: "off" }`;
 }
 
 /**

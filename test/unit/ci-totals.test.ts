@@ -26,7 +26,12 @@ async function totals(report: object, extra: object | undefined, status: number)
 }
 
 const test1 = (status: string) => ({ title: 't', status });
-const file = (name: string, status: 'passed' | 'failed', tests: { status: string }[]) => ({ name, status, message: '', assertionResults: tests });
+const file = (name: string, status: 'passed' | 'failed', tests: { status: string }[]) => ({
+  name,
+  status,
+  message: '',
+  assertionResults: tests,
+});
 
 describe('.ci/totals.mjs over sample reports', () => {
   test('a green run reads 0 failed', async () => {
@@ -37,9 +42,17 @@ describe('.ci/totals.mjs over sample reports', () => {
   test("the tests a failed beforeAll kept from running count as failed, a test skipped on purpose doesn't", async () => {
     const report = {
       success: false,
-      testResults: [file('/a.test.ts', 'failed', [test1('skipped'), test1('skipped'), test1('skipped'), test1('passed')])],
+      testResults: [
+        file('/a.test.ts', 'failed', [test1('skipped'), test1('skipped'), test1('skipped'), test1('passed')]),
+      ],
     };
-    const extra = { unhandledErrors: 0, blockedTests: [{ file: '/a.test.ts', name: 'x' }, { file: '/a.test.ts', name: 'y' }] };
+    const extra = {
+      unhandledErrors: 0,
+      blockedTests: [
+        { file: '/a.test.ts', name: 'x' },
+        { file: '/a.test.ts', name: 'y' },
+      ],
+    };
     expect(await totals(report, extra, 1)).toBe('1 passed, 2 failed');
   });
 
@@ -49,7 +62,10 @@ describe('.ci/totals.mjs over sample reports', () => {
   });
 
   test('a file that failed with no test to blame (an import error) counts once', async () => {
-    const report = { success: false, testResults: [file('/a.test.ts', 'failed', []), file('/b.test.ts', 'passed', [test1('passed')])] };
+    const report = {
+      success: false,
+      testResults: [file('/a.test.ts', 'failed', []), file('/b.test.ts', 'passed', [test1('passed')])],
+    };
     expect(await totals(report, { unhandledErrors: 0, blockedTests: [] }, 1)).toBe('1 passed, 1 failed');
   });
 
@@ -68,7 +84,10 @@ describe('.ci/totals.mjs over a real vitest run', () => {
   test('counts a failed beforeAll, an unhandled rejection, a failed test and an import error, not a skip', async () => {
     const root = mkdtempSync(join(dir, 'run-'));
     symlinkSync(join(ROOT, 'node_modules'), join(root, 'node_modules'));
-    writeFileSync(join(root, 'vitest.config.mjs'), `export default { test: { include: ['t/*.test.ts'], pool: 'forks' } };\n`);
+    writeFileSync(
+      join(root, 'vitest.config.mjs'),
+      `export default { test: { include: ['t/*.test.ts'], pool: 'forks' } };\n`,
+    );
     const files: Record<string, string> = {
       'before-all': `describe('a', () => {
   beforeAll(() => { throw new Error('beforeAll broke'); });

@@ -104,7 +104,9 @@ export function createSlackApp(deps: SlackAppDeps): InstanceType<typeof App> {
       return undefined;
     });
     if (reply) {
-      await deps.chat.postEphemeral(channel, user, reply).catch((err: Error) => log.warn({ err: err.message }, 'ephemeral reply failed'));
+      await deps.chat
+        .postEphemeral(channel, user, reply)
+        .catch((err: Error) => log.warn({ err: err.message }, 'ephemeral reply failed'));
     }
   });
 

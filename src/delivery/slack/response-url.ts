@@ -45,12 +45,17 @@ function post(url: string, message: object, timeoutMs: number): Promise<void> {
         response.on('end', () => {
           const status = response.statusCode ?? 0;
           if (status >= 200 && status < 300) resolve();
-          else reject(new Error(`Failed to respond to the response_url: ${status} ${response.statusMessage ?? ''}`.trim()));
+          else
+            reject(
+              new Error(`Failed to respond to the response_url: ${status} ${response.statusMessage ?? ''}`.trim()),
+            );
         });
         response.on('error', reject);
       },
     );
-    request.on('timeout', () => request.destroy(new Error(`Failed to respond to the response_url: no answer within ${timeoutMs} ms`)));
+    request.on('timeout', () =>
+      request.destroy(new Error(`Failed to respond to the response_url: no answer within ${timeoutMs} ms`)),
+    );
     request.on('error', (err: NodeJS.ErrnoException) => {
       reject(request.reusedSocket && err.code === 'ECONNRESET' ? new StaleConnection(err.message) : err);
     });

@@ -1,5 +1,7 @@
 // Ack latency: how long Slack waits for the HTTP answer (Bolt's ack) to a signed `/incident` command, for the real
 // built Lifeline against a bare Bolt app that only acks. Both run as child processes; the load comes from this one.
+// Verdicts: p99 under 100 ms with every request answered (a missing or error reply fails), the median over repeated
+// interleaved rounds of the p99 ratio (spread printed), and Lifeline's CPU per request, its after-ack work included.
 import { Agent } from 'node:http';
 import { onCleanup } from './support/cleanup.mjs';
 import { FakePagerDuty, FakeSlack } from './support/fakes.mjs';

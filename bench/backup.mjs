@@ -1,7 +1,7 @@
 // Backup: Lifeline's /dr backup job on a generated application database of about BENCH_BACKUP_MB (default 1 GB) of
-// incompressible text (base64 of random bytes), against a plain `pg_dump -Fc` of the same database to a file (the
-// mean of a run before and a run after the job, each after a CHECKPOINT). Timed from the signed command to the job's
-// result message ("JOB-n succeeded"), and the dump step alone (from recovery_steps), since the job also reads the
+// incompressible text (base64 of random bytes), against a plain `pg_dump -Fc` of the same database to a file, each
+// after a CHECKPOINT. At least 3 runs of each side, in turns, each job in a fresh Lifeline process; the verdict compares
+// medians and the spread is printed. Timed from the signed command to the job's result message ("JOB-n succeeded"), and the dump step alone (from recovery_steps), since the job also reads the
 // stored backup back and applies retention. Memory: the Lifeline process's VmRSS sampled every 100 ms during the job
 // (and VmHWM, reset before the command), its child processes (pg_dump, pg_restore --list) summed separately; then a
 // database twice the size is generated and the job runs again in a fresh Lifeline process, to see that the peak
@@ -17,10 +17,10 @@ import { createDatabase, createQueuePrefix, openPool } from './support/infra.mjs
 import { kbToMb, MemorySampler, resetPeak, statusKb } from './support/memory.mjs';
 import { APP_TABLES, backupNamePattern, checkpoint, createAppDatabase } from './support/pgbench-data.mjs';
 import { CHANNEL, startLifeline, writeConfig } from './support/processes.mjs';
-import { memoryVerdicts, printMemoryAndLog, printSteps, twoRounds } from './support/rounds.mjs';
+import { interleaved, medianRun, memoryVerdicts, printMemoryAndLog, printSteps, twoRounds } from './support/rounds.mjs';
 import { lastWords } from './support/slack-posts.mjs';
 import { commandBody, postSigned } from './support/slack-requests.mjs';
-import { megabytes, ratio, seconds, verdict } from './support/stats.mjs';
+import { megabytes, ratio, seconds, spreadOf, verdict } from './support/stats.mjs';
 import { fsyncFile, runProgram, stopSwitch, tempFolder, waitFor } from './support/tools.mjs';
 
 export const name = 'backup';
@@ -28,12 +28,12 @@ export const name = 'backup';
 const SIZE_MB = Number(process.env.BENCH_BACKUP_MB ?? 1024);
 /** 0 = no baseline at the doubled size; the time target is judged at 1x. */
 const DOUBLE_BASELINE = process.env.BENCH_BACKUP_DOUBLE_BASELINE !== '0';
-/** Baseline dumps per size (half before the job, half after); their mean is the baseline. */
-const BASELINE_RUNS = Math.max(1, Number(process.env.BENCH_BACKUP_BASELINE_RUNS ?? 2));
+/** Runs of each side at 1x (baseline dumps and jobs, in turns); the verdict compares their medians. */
+const RUNS = Math.max(3, Number(process.env.BENCH_BACKUP_RUNS ?? 3));
 const TARGET_RATIO = 1.1;
 const GB = SIZE_MB / 1024;
-/** Everything scales with the data: generation, two baseline dumps, the job and its checks, at 1x and 2x. */
-export const timeLimitMs = Math.round((4 + 20 * Math.max(GB, 0.05)) * 60_000);
+/** Everything scales with the data: generation, RUNS baseline dumps and jobs with their checks at 1x, then 2x. */
+export const timeLimitMs = Math.round((4 + (12 + 6 * RUNS) * Math.max(GB, 0.05)) * 60_000);
 const JOB_LIMIT_MS = (gb) => Math.round((2 + 8 * gb) * 60_000);
 const TOOL_LIMIT_MS = (gb) => Math.round((2 + 6 * gb) * 60_000);
 
@@ -124,8 +124,10 @@ async function checkStore({ storeDir, catalogue, rows, gb }) {
 // ---- one measured backup -------------------------------------------------------------------------------------------
 
 /**
- * Generates the database, optionally times the baseline before and after, and in between runs the job through a
- * signed Slack command in a fresh Lifeline process. Everything it creates is removed before it returns.
+ * Generates the database, then times baselines and Lifeline's job in turns (B,J,J,B,B,J,..): `baselineRuns` dumps and
+ * `jobRuns` jobs, each job through a signed Slack command in a fresh Lifeline process with its own state database.
+ * Figures are the median of the runs; memory is the run with the highest peak. Everything it creates is removed
+ * before it returns.
  */
 async function measure({ sizeMb, label, withBaseline, slack, pagerduty, print }) {
   const gb = sizeMb / 1024;
@@ -133,10 +135,10 @@ async function measure({ sizeMb, label, withBaseline, slack, pagerduty, print })
   const store = tempFolder('store', { alive });
   const work = tempFolder('work', { alive });
   const base = tempFolder('baseline', { alive });
-  const out = { label, requested_mb: sizeMb, rows: app.rows, database_bytes: app.size };
+  const out = { label, requested_mb: sizeMb, rows: app.rows, database_bytes: app.size, baseline_runs_ms: [], runs: [] };
 
   /** One baseline: CHECKPOINT, then timed pg_dump -Fc to a file; then (untimed) fsync and removal of the file. */
-  const timeBaseline = async (i, when) => {
+  const timeBaseline = async (i, of) => {
     await checkpoint();
     alive();
     const path = join(base.dir, `baseline_${i}.dump`);
@@ -160,7 +162,7 @@ async function measure({ sizeMb, label, withBaseline, slack, pagerduty, print })
       out.baseline_dump_bytes = bytes;
       out.baseline_pg_dump_peak_mb = Math.max(out.baseline_pg_dump_peak_mb ?? 0, memory?.children_peak_mb ?? 0);
       print(
-        `${label}: baseline ${i + 1}/${BASELINE_RUNS} (${when} the job) pg_dump -Fc to a file: ${seconds(dumped.ms)} → ${megabytes(bytes)} ` +
+        `${label}: baseline ${i + 1}/${of} pg_dump -Fc to a file: ${seconds(dumped.ms)} → ${megabytes(bytes)} ` +
           `(then fsync ${Math.round(fsyncMs)} ms, not timed; pg_dump peak ${memory?.children_peak_mb} MB RSS; machine CPU busy ${cpu?.machine_busy_pct}%, ` +
           `iowait ${cpu?.machine_iowait_pct}%, dirty page cache ${cpu?.dirty_at_start_mb} MB at start, peak ${cpu?.dirty_peak_mb} MB)`,
       );
@@ -170,136 +172,153 @@ async function measure({ sizeMb, label, withBaseline, slack, pagerduty, print })
     }
   };
 
-  // Baseline runs before and after the job (half each), so that neither side always runs on a fresher server.
-  const before = Math.ceil(BASELINE_RUNS / 2);
-  if (withBaseline) {
-    out.baseline_runs_ms = [];
-    for (let i = 0; i < before; i++) await timeBaseline(i, 'before');
-  }
-
-  // Lifeline: its own state database and queue prefix, a config naming the app database and the store. No schedule
-  // and no drills: nothing but the command starts a job.
-  const state = await createDatabase(`bkp${label}`);
-  const queue = createQueuePrefix(`bkp${label}`);
-  const configPath = writeConfig([{ after_minutes: 0, notify: 'oncall' }], {
-    environmentsYaml: `  ${ENV}:
+  /** One job, command to result, in a fresh Lifeline process; its backup is checked, then removed from the store. */
+  const timeJob = async (i, of) => {
+    // Lifeline: its own state database and queue prefix, a config naming the app database and the store. No schedule
+    // and no drills: nothing but the command starts a job.
+    const state = await createDatabase(`bkp${label}`);
+    const queue = createQueuePrefix(`bkp${label}`);
+    const configPath = writeConfig([{ after_minutes: 0, notify: 'oncall' }], {
+      environmentsYaml: `  ${ENV}:
     database:
       url: "${app.url}"
       verify: [SELECT COUNT(*) FROM ${APP_TABLES[0]}]
     backups: { store: "${pathToFileURL(store.dir).href}", prefix: ${PREFIX}, retention_days: 7, rpo_minutes: 1440, drill_schedule: "off" }`,
-  });
-  alive();
-  const lifeline = await startLifeline({
-    databaseUrl: state.url,
-    queuePrefix: queue.prefix,
-    slackApiUrl: slack.apiUrl,
-    pagerdutyUrl: pagerduty.url,
-    configPath,
-    // A work folder of its own; AWS pointed at a closed local port (no AWS call is expected).
-    extraEnv: {
-      TMPDIR: work.dir,
-      AWS_REGION: 'us-east-1',
-      AWS_ACCESS_KEY_ID: 'AKIABENCH0000000000',
-      AWS_SECRET_ACCESS_KEY: 'bench-secret-key-0000000000000',
-      AWS_ENDPOINT_URL: 'http://127.0.0.1:9',
-      AWS_EC2_METADATA_DISABLED: 'true',
-    },
-  });
-  const pool = openPool(state.url);
-  const closePool = onCleanup('close Lifeline state pool', () => pool.end());
-  try {
-    const postsBefore = slack.posts.length;
-    const responsesBefore = slack.responses.length;
-
-    // Same starting point as the baseline: dirty buffers flushed, Lifeline idle.
-    await checkpoint();
-    const hwmReset = resetPeak(lifeline.child.pid);
-    const rssIdleKb = statusKb(lifeline.child.pid, 'VmRSS');
-    const sampler = new MemorySampler(lifeline.child.pid);
-    let job;
-    let result;
-    let memory;
-    const sentAt = Date.now();
+    });
+    alive();
+    const lifeline = await startLifeline({
+      databaseUrl: state.url,
+      queuePrefix: queue.prefix,
+      slackApiUrl: slack.apiUrl,
+      pagerdutyUrl: pagerduty.url,
+      configPath,
+      // A work folder of its own; AWS pointed at a closed local port (no AWS call is expected).
+      extraEnv: {
+        TMPDIR: work.dir,
+        AWS_REGION: 'us-east-1',
+        AWS_ACCESS_KEY_ID: 'AKIABENCH0000000000',
+        AWS_SECRET_ACCESS_KEY: 'bench-secret-key-0000000000000',
+        AWS_ENDPOINT_URL: 'http://127.0.0.1:9',
+        AWS_EC2_METADATA_DISABLED: 'true',
+      },
+    });
+    const pool = openPool(state.url);
+    const closePool = onCleanup('close Lifeline state pool', () => pool.end());
+    const run = {};
     try {
-      const sent = await postSigned(
-        lifeline.eventsUrl,
-        commandBody({ command: '/dr', text: `backup ${ENV}`, user_id: REQUESTER, channel_id: CHANNEL, response_url: slack.newResponseUrl() }),
-      );
-      if (sent.status !== 200) throw new Error(`/dr backup answered ${sent.status} ${sent.error ?? ''}`);
-      out.command_ack_ms = Math.round(sent.ms);
-      // "JOB-n: backup of <env> requested. …", in the ack itself or through the response_url; anything else is a refusal.
-      const reply = await waitFor(
-        'the reply to /dr backup',
-        () => sent.ackText || slack.responses.slice(responsesBefore)[0]?.text,
-        30_000,
-        { alive },
-      ).catch((err) => {
-        throw new Error(`${err.message}${lastWords(slack, lifeline)}`);
-      });
-      const number = /\bJOB-(\d+): backup of /.exec(reply)?.[1];
-      if (number === undefined) throw new Error(`/dr backup ${ENV} did not start a job: ${reply.slice(0, 1000)}${lastWords(slack, lifeline)}`);
-      job = Number(number);
-      out.reply_says = reply.slice(0, 200);
-      const resultRe = new RegExp(`^JOB-${job} (succeeded|failed)\\b`);
-      // Job numbers start again at 1 in each round's fresh state database: only this round's posts count.
-      result = await waitFor(
-        `JOB-${job}'s result`,
-        () => slack.posts.slice(postsBefore).find((p) => p.thread_ts !== undefined && resultRe.test(p.text)),
-        JOB_LIMIT_MS(gb),
-        { everyMs: 50, alive },
-      ).catch((err) => {
-        throw new Error(`${err.message}${lastWords(slack, lifeline)}`);
-      });
-    } finally {
-      memory = sampler.stop();
-    }
-    const hwmKb = statusKb(lifeline.child.pid, 'VmHWM');
-    if (!result.text.startsWith(`JOB-${job} succeeded`)) throw new Error(`JOB-${job} did not succeed: ${result.text.slice(0, 1500)}${lastWords(slack, lifeline)}`);
+      const postsBefore = slack.posts.length;
+      const responsesBefore = slack.responses.length;
 
-    out.job = job;
-    out.job_ms = result.at - sentAt;
-    const plan = slack.posts.slice(postsBefore).find((p) => p.channel === CHANNEL && p.thread_ts === undefined && p.text.startsWith(`JOB-${job}:`));
-    out.command_to_plan_ms = plan ? plan.at - sentAt : null;
-    const { rows: steps } = await pool.query(
-      `SELECT step_index, name, state, detail, extract(epoch FROM finished_at - started_at) * 1000 AS ms, extract(epoch FROM started_at) * 1000 AS started
-         FROM recovery_steps WHERE job = $1 ORDER BY step_index`,
-      [job],
-    );
-    out.steps = steps.map((s) => ({
-      name: s.name,
-      state: s.state,
-      ms: Math.round(Number(s.ms)),
-      detail: s.detail,
-      // Lifeline's own CPU and the machine's during the step (2 CPUs here: Lifeline's share competes with pg_dump's).
-      cpu: sampler.window(Number(s.started), Number(s.started) + Number(s.ms)),
-    }));
-    const dumpStep = out.steps.find((s) => s.name === STEP_DUMP);
-    if (!dumpStep) throw new Error(`JOB-${job} has no step "${STEP_DUMP}": ${JSON.stringify(out.steps.map((s) => s.name))}`);
-    out.dump_step_ms = dumpStep.ms;
-    out.check_step_ms = out.steps.find((s) => s.name === STEP_CHECK)?.ms ?? null;
-    out.retention_step_ms = out.steps.find((s) => s.name === STEP_RETENTION)?.ms ?? null;
-    out.command_to_first_step_ms = steps.length > 0 ? Math.round(Number(steps[0].started) - sentAt) : null;
-    const dumpRow = steps.find((st) => st.name === STEP_DUMP);
-    out.command_to_dump_done_ms = Math.round(Number(dumpRow.started) + Number(dumpRow.ms) - sentAt);
-    out.memory = { ...memory, rss_idle_before_mb: kbToMb(rssIdleKb), vm_hwm_mb: kbToMb(hwmKb), vm_hwm_covers: hwmReset ? 'the job (reset before the command)' : 'the whole process' };
-    out.result_says = result.text.slice(0, 200);
-    const { rows: catalogue } = await pool.query('SELECT * FROM backups WHERE env = $1 ORDER BY id', [ENV]);
-    out.stored = await checkStore({ storeDir: store.dir, catalogue, rows: app.rows, gb });
-    out.dump_bytes = out.stored.bytes;
-    out.log_warnings = lifeline.warnings;
-    out.log_errors = lifeline.errors;
-    out.first_log_problems = lifeline.firstProblems;
-    if (withBaseline) {
-      for (let i = before; i < BASELINE_RUNS; i++) await timeBaseline(i, 'after');
-      // The mean of the runs: one run alone varies by 10-30% on this 2-CPU machine.
-      out.baseline_ms = Math.round(out.baseline_runs_ms.reduce((a, b) => a + b, 0) / out.baseline_runs_ms.length);
+      // Same starting point as the baseline: dirty buffers flushed, Lifeline idle.
+      await checkpoint();
+      const hwmReset = resetPeak(lifeline.child.pid);
+      const rssIdleKb = statusKb(lifeline.child.pid, 'VmRSS');
+      const sampler = new MemorySampler(lifeline.child.pid);
+      let job;
+      let result;
+      let memory;
+      const sentAt = Date.now();
+      try {
+        const sent = await postSigned(
+          lifeline.eventsUrl,
+          commandBody({ command: '/dr', text: `backup ${ENV}`, user_id: REQUESTER, channel_id: CHANNEL, response_url: slack.newResponseUrl() }),
+        );
+        if (sent.status !== 200) throw new Error(`/dr backup answered ${sent.status} ${sent.error ?? ''}`);
+        run.command_ack_ms = Math.round(sent.ms);
+        // "JOB-n: backup of <env> requested. …", in the ack itself or through the response_url; anything else is a refusal.
+        const reply = await waitFor(
+          'the reply to /dr backup',
+          () => sent.ackText || slack.responses.slice(responsesBefore)[0]?.text,
+          30_000,
+          { alive },
+        ).catch((err) => {
+          throw new Error(`${err.message}${lastWords(slack, lifeline)}`);
+        });
+        const number = /\bJOB-(\d+): backup of /.exec(reply)?.[1];
+        if (number === undefined) throw new Error(`/dr backup ${ENV} did not start a job: ${reply.slice(0, 1000)}${lastWords(slack, lifeline)}`);
+        job = Number(number);
+        run.reply_says = reply.slice(0, 200);
+        const resultRe = new RegExp(`^JOB-${job} (succeeded|failed)\\b`);
+        // Job numbers start again at 1 in each round's fresh state database: only this round's posts count.
+        result = await waitFor(
+          `JOB-${job}'s result`,
+          () => slack.posts.slice(postsBefore).find((p) => p.thread_ts !== undefined && resultRe.test(p.text)),
+          JOB_LIMIT_MS(gb),
+          { everyMs: 50, alive },
+        ).catch((err) => {
+          throw new Error(`${err.message}${lastWords(slack, lifeline)}`);
+        });
+      } finally {
+        memory = sampler.stop();
+      }
+      const hwmKb = statusKb(lifeline.child.pid, 'VmHWM');
+      if (!result.text.startsWith(`JOB-${job} succeeded`)) throw new Error(`JOB-${job} did not succeed: ${result.text.slice(0, 1500)}${lastWords(slack, lifeline)}`);
+
+      run.job = job;
+      run.job_ms = result.at - sentAt;
+      const plan = slack.posts.slice(postsBefore).find((p) => p.channel === CHANNEL && p.thread_ts === undefined && p.text.startsWith(`JOB-${job}:`));
+      run.command_to_plan_ms = plan ? plan.at - sentAt : null;
+      const { rows: steps } = await pool.query(
+        `SELECT step_index, name, state, detail, extract(epoch FROM finished_at - started_at) * 1000 AS ms, extract(epoch FROM started_at) * 1000 AS started
+           FROM recovery_steps WHERE job = $1 ORDER BY step_index`,
+        [job],
+      );
+      run.steps = steps.map((s) => ({
+        name: s.name,
+        state: s.state,
+        ms: Math.round(Number(s.ms)),
+        detail: s.detail,
+        // Lifeline's own CPU and the machine's during the step (2 CPUs here: Lifeline's share competes with pg_dump's).
+        cpu: sampler.window(Number(s.started), Number(s.started) + Number(s.ms)),
+      }));
+      const dumpStep = run.steps.find((s) => s.name === STEP_DUMP);
+      if (!dumpStep) throw new Error(`JOB-${job} has no step "${STEP_DUMP}": ${JSON.stringify(run.steps.map((s) => s.name))}`);
+      run.dump_step_ms = dumpStep.ms;
+      run.check_step_ms = run.steps.find((s) => s.name === STEP_CHECK)?.ms ?? null;
+      run.retention_step_ms = run.steps.find((s) => s.name === STEP_RETENTION)?.ms ?? null;
+      run.command_to_first_step_ms = steps.length > 0 ? Math.round(Number(steps[0].started) - sentAt) : null;
+      const dumpRow = steps.find((st) => st.name === STEP_DUMP);
+      run.command_to_dump_done_ms = Math.round(Number(dumpRow.started) + Number(dumpRow.ms) - sentAt);
+      run.memory = { ...memory, rss_idle_before_mb: kbToMb(rssIdleKb), vm_hwm_mb: kbToMb(hwmKb), vm_hwm_covers: hwmReset ? 'the job (reset before the command)' : 'the whole process' };
+      run.result_says = result.text.slice(0, 200);
+      const { rows: catalogue } = await pool.query('SELECT * FROM backups WHERE env = $1 ORDER BY id', [ENV]);
+      run.stored = await checkStore({ storeDir: store.dir, catalogue, rows: app.rows, gb });
+      run.dump_bytes = run.stored.bytes;
+      run.log_warnings = lifeline.warnings;
+      run.log_errors = lifeline.errors;
+      run.first_log_problems = lifeline.firstProblems;
+      out.runs.push(run);
+      print(`${label}: job ${i + 1}/${of}: whole job ${seconds(run.job_ms)}, dump step ${seconds(run.dump_step_ms)}`);
+    } finally {
+      await lifeline.stop();
+      await closePool();
+      await queue.drop();
+      await state.drop();
+      // The next job starts from an empty store, as this one did.
+      for (const file of readdirSync(store.dir)) rmSync(join(store.dir, file), { force: true });
     }
+  };
+
+  try {
+    const jobRuns = label === '1x' ? RUNS : 1;
+    const baselineRuns = withBaseline ? RUNS : 0;
+    let b = 0;
+    let j = 0;
+    for (const side of interleaved(baselineRuns, jobRuns)) {
+      if (side === 'baseline') await timeBaseline(b++, baselineRuns);
+      else await timeJob(j++, jobRuns);
+    }
+    Object.assign(
+      out,
+      medianRun(out.runs, ['job_ms', 'dump_step_ms', 'check_step_ms', 'retention_step_ms', 'command_ack_ms', 'command_to_plan_ms', 'command_to_first_step_ms', 'command_to_dump_done_ms']),
+    );
+    // What the printed round shows of the stored backup: the median job's.
+    out.stored = out.runs.find((r) => r.steps === out.steps)?.stored;
+    out.dump_bytes = out.stored?.bytes;
+    if (withBaseline) out.baseline = spreadOf(out.baseline_runs_ms);
+    out.baseline_ms = out.baseline?.median;
   } finally {
-    await lifeline.stop();
-    await closePool();
     // Free the disk before the next (bigger) round.
-    await queue.drop();
-    await state.drop();
     await base.remove();
     await work.remove();
     await store.remove();
@@ -310,12 +329,18 @@ async function measure({ sizeMb, label, withBaseline, slack, pagerduty, print })
 
 // ---- the benchmark -------------------------------------------------------------------------------------------------
 
+/** "12.3 s (median of 12.1 s, 12.3 s, 13.0 s; spread 7%)" */
+function withSpread(ms, spread) {
+  return spread ? `${seconds(ms)} (median of ${spread.values.map(seconds).join(', ')}; spread ${spread.spread_pct}%)` : seconds(ms);
+}
+
 function printRound(print, r) {
   print(`${r.label}: database ${megabytes(r.database_bytes)} (${r.rows} rows), Lifeline's backup ${r.stored.name} ${megabytes(r.dump_bytes)}`);
   print(
-    `${r.label}: command → "JOB succeeded" message ${seconds(r.job_ms)} (ack ${r.command_ack_ms} ms, command → plan ${r.command_to_plan_ms} ms, ` +
+    `${r.label}: command → "JOB succeeded" message ${withSpread(r.job_ms, r.spread.job_ms)}; dump step ${withSpread(r.dump_step_ms, r.spread.dump_step_ms)} (ack ${r.command_ack_ms} ms, command → plan ${r.command_to_plan_ms} ms, ` +
       `command → first step ${r.command_to_first_step_ms} ms, command → dump step done ${seconds(r.command_to_dump_done_ms)})`,
   );
+  print(`${r.label}: steps of the median job:`);
   printSteps(print, r, (s) => (s.name === STEP_DUMP && s.detail ? String(s.detail).slice(0, 300) : undefined));
   const st = r.stored;
   print(
@@ -337,13 +362,13 @@ export async function run(print) {
   const jobOk = jobRatio !== null && jobRatio <= TARGET_RATIO;
 
   print(
-    `baseline pg_dump -Fc to a file: ${seconds(first.baseline_ms)} (mean of ${first.baseline_runs_ms.map(seconds).join(', ')}); ` +
+    `baseline pg_dump -Fc to a file: ${withSpread(first.baseline_ms, first.baseline)}; ` +
       `Lifeline dump step ${seconds(first.dump_step_ms)}, check step ${seconds(first.check_step_ms)}, retention ${seconds(first.retention_step_ms)}; whole job ${seconds(first.job_ms)}`,
   );
   print(`ratio whole job (command → result message) / baseline = ${jobRatio}; ratio dump step / baseline = ${stepRatio} (command → dump step done: ${dumpDoneRatio})`);
   if (second.baseline_ms !== undefined) print(`2x: baseline ${seconds(second.baseline_ms)}, dump step ${seconds(second.dump_step_ms)} (${ratio(second.dump_step_ms, second.baseline_ms)}x), job ${seconds(second.job_ms)} (${ratio(second.job_ms, second.baseline_ms)}x)`);
   const memory = memoryVerdicts(print, first, second, 'database');
-  print(`${verdict(jobOk)} whole job, command → result message, <= ${TARGET_RATIO} x pg_dump -Fc (${jobRatio}x)`);
+  print(`${verdict(jobOk)} whole job, command → result message, <= ${TARGET_RATIO} x pg_dump -Fc, medians of ${RUNS} runs each (${jobRatio}x)`);
   print(`(not a target) dump step alone: ${stepRatio}x`);
   memory.printVerdicts();
 
@@ -354,7 +379,7 @@ export async function run(print) {
     ratio_dump_step: stepRatio,
     ratio_command_to_dump_done: dumpDoneRatio,
     ratio_peak_rss_2x_over_1x: memory.flatRatio,
-    rounds: [first, second].map((r) => ({ ...r, steps: r.steps.map(({ name: n, ms, state: st, cpu }) => ({ name: n, ms, state: st, cpu })) })),
+    rounds: [first, second].map((r) => ({ ...r, steps: r.steps.map(({ name: n, ms, state: st, cpu }) => ({ name: n, ms, state: st, cpu })), runs: r.runs.map(({ steps: _steps, ...rest }) => rest) })),
     targets: {
       whole_job_at_most_1_1x: verdict(jobOk),
       peak_rss_under_200mb: verdict(memory.memoryOk),

@@ -7,7 +7,8 @@
 // - guarded: Lifeline's restore step itself (the built engine, dist/domain/recovery/logical-restore/): restoreIntoFresh
 //   after its preflight, i.e. CREATE DATABASE beside the source, then the backup inflated in-process, every line
 //   classified on its way, into psql restricted under Lifeline's own key.
-// Target: the mean guarded restore at most 5% longer than the mean baseline, both measured in this run; a missing
+// Target: the median guarded restore (of at least 3) at most 5% longer than the median baseline, both measured in this
+// run, spread printed; a missing
 // measurement fails it. Also printed (not a target): the feed alone against gunzip | psql alone; the preflight's pass
 // over the whole backup, classifying each line, against the same pass without the classifier; this process's CPU and
 // peak memory during the guarded restore (the feed runs here) and the machine's CPU.
@@ -30,14 +31,14 @@ import {
   rowCount,
   urlOf,
 } from './support/pgbench-data.mjs';
-import { megabytes, ratio, round, seconds, verdict } from './support/stats.mjs';
+import { median, megabytes, ratio, round, seconds, spreadOf, verdict } from './support/stats.mjs';
 import { stopSwitch, tempFolder as newTempFolder } from './support/tools.mjs';
 
 export const name = 'plain-sql-guard';
 
 const SIZE_MB = Number(process.env.BENCH_PLAIN_SQL_MB ?? 1024);
-/** Restores of each kind; they alternate, and the mean of each kind is compared. */
-const RUNS = Math.max(1, Number(process.env.BENCH_PLAIN_SQL_RUNS ?? 2));
+/** Restores of each kind; they alternate, and the median of each kind is compared. */
+const RUNS = Math.max(3, Number(process.env.BENCH_PLAIN_SQL_RUNS ?? 3));
 const TARGET_RATIO = 1.05;
 const GB = SIZE_MB / 1024;
 /** Generation, one plain dump, RUNS restores of each kind and as many preflights, with room. */
@@ -211,10 +212,11 @@ async function inflateOnly(file) {
   return { ms: performance.now() - t0, bytes };
 }
 
-const mean = (values) =>
-  values.length === 0 || values.some((v) => !Number.isFinite(v))
-    ? NaN
-    : values.reduce((a, b) => a + b, 0) / values.length;
+const middle = (values) => (values.length === 0 || values.some((v) => !Number.isFinite(v)) ? NaN : median(values));
+const spreadText = (values) => {
+  const s = spreadOf(values);
+  return `${values.map(seconds).join(', ')}; spread ${s.spread_pct}%`;
+};
 
 export async function run(print) {
   stopper.arm();
@@ -293,17 +295,17 @@ export async function run(print) {
     await app.drop();
   }
 
-  const baselineMs = mean(baselines.map((b) => b.ms));
-  const guardedMs = mean(guardedRuns.map((g) => g.ms));
+  const baselineMs = middle(baselines.map((b) => b.ms));
+  const guardedMs = middle(guardedRuns.map((g) => g.ms));
   const restoreRatio = baselines.length === RUNS && guardedRuns.length === RUNS ? ratio(guardedMs, baselineMs) : null;
   const ok = restoreRatio !== null && restoreRatio <= TARGET_RATIO;
-  const feedRatio = ratio(mean(guardedRuns.map((g) => g.feedMs)), mean(baselines.map((b) => b.ms - b.createMs)));
-  const preflightMs = mean(guardedRuns.map((g) => g.preflightMs));
-  const inflateMs = mean(inflates.map((x) => x.ms));
+  const feedRatio = ratio(middle(guardedRuns.map((g) => g.feedMs)), middle(baselines.map((b) => b.ms - b.createMs)));
+  const preflightMs = middle(guardedRuns.map((g) => g.preflightMs));
+  const inflateMs = middle(inflates.map((x) => x.ms));
   const preflightRatio = ratio(preflightMs, inflateMs);
 
-  print(`baseline gunzip | psql: mean ${seconds(baselineMs)} (${baselines.map((b) => seconds(b.ms)).join(', ')})`);
-  print(`guarded restore step:  mean ${seconds(guardedMs)} (${guardedRuns.map((g) => seconds(g.ms)).join(', ')})`);
+  print(`baseline gunzip | psql: median ${seconds(baselineMs)} (${spreadText(baselines.map((b) => b.ms))})`);
+  print(`guarded restore step:  median ${seconds(guardedMs)} (${spreadText(guardedRuns.map((g) => g.ms))})`);
   print(
     `ratio guarded / baseline = ${restoreRatio} ` +
       `(the feed alone against gunzip | psql alone, CREATE DATABASE left out of both: ${feedRatio})`,

@@ -1,13 +1,14 @@
 // Restore: Lifeline's /dr restore job on a generated application database of about BENCH_RESTORE_MB (default 1 GB)
 // of incompressible text (base64 of random bytes), against a plain `pg_restore -j 2 --no-owner --no-privileges` of
-// the same custom-format dump into a fresh database (the mean of runs before and after the job). Timed from the
-// approval click to the job's result message ("JOB-n succeeded"), and the restore step alone (from recovery_steps),
-// since the job also takes a safety backup. Memory: the Lifeline process's VmRSS sampled every 100 ms during the job
+// the same custom-format dump into a fresh database. At least 3 runs of each side, in turns, each job in a fresh
+// Lifeline process; the verdicts compare medians and the spread is printed. Timed from the approval click to the
+// job's result message ("JOB-n succeeded"), and the restore step alone (from recovery_steps), since the job also
+// takes a safety backup. Memory: the Lifeline process's VmRSS sampled every 100 ms during the job
 // (and VmHWM, reset at approval), its child processes (pg_dump, pg_restore) summed separately; then a database twice
 // the size is generated and the job runs again in a fresh Lifeline process, to see that the peak stays flat.
 // Also per step: Lifeline's CPU, the machine's CPU and iowait, and the kernel's dirty page cache (2 CPUs here).
 import { randomBytes } from 'node:crypto';
-import { statSync } from 'node:fs';
+import { readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
@@ -16,10 +17,10 @@ import { createDatabase, createQueuePrefix, openPool } from './support/infra.mjs
 import { kbToMb, MemorySampler, resetPeak, statusKb } from './support/memory.mjs';
 import { admin, APP_TABLES as TABLES, backupName as backupNameOf, checkpoint, createAppDatabase as createGeneratedDatabase, databaseSize, rowCount, urlOf } from './support/pgbench-data.mjs';
 import { CHANNEL, startLifeline, writeConfig } from './support/processes.mjs';
-import { memoryVerdicts, printMemoryAndLog, printSteps, twoRounds } from './support/rounds.mjs';
+import { interleaved, medianRun, memoryVerdicts, printMemoryAndLog, printSteps, twoRounds } from './support/rounds.mjs';
 import { approveButtonOf, blocksOf, lastWords } from './support/slack-posts.mjs';
 import { buttonBody, commandBody, postSigned } from './support/slack-requests.mjs';
-import { megabytes, ratio, seconds, verdict } from './support/stats.mjs';
+import { megabytes, ratio, seconds, spreadOf, verdict } from './support/stats.mjs';
 import { fsyncFile, runProgram as runTool, stopSwitch, tempFolder as newTempFolder, waitFor as pollFor } from './support/tools.mjs';
 
 export const name = 'restore';
@@ -27,13 +28,13 @@ export const name = 'restore';
 const SIZE_MB = Number(process.env.BENCH_RESTORE_MB ?? 1024);
 /** 0 = no baseline at the doubled size (saves about a minute per GB); the targets are judged at 1x. */
 const DOUBLE_BASELINE = process.env.BENCH_RESTORE_DOUBLE_BASELINE !== '0';
-/** Baseline restores per size; their mean is the baseline. */
-const BASELINE_RUNS = Math.max(1, Number(process.env.BENCH_RESTORE_BASELINE_RUNS ?? 2));
+/** Runs of each side at 1x (baselines and jobs, in turns); the verdicts compare their medians. */
+const RUNS = Math.max(3, Number(process.env.BENCH_RESTORE_RUNS ?? 3));
 const PARALLEL = 2;
 const TARGET_RATIO = 1.1;
 const GB = SIZE_MB / 1024;
-/** Everything scales with the data: generation, two dumps, baseline and the job, at 1x and 2x. */
-export const timeLimitMs = Math.round((4 + 20 * Math.max(GB, 0.05)) * 60_000);
+/** Everything scales with the data: generation, the dump, RUNS baselines and jobs at 1x, then baselines and a job at 2x. */
+export const timeLimitMs = Math.round((4 + (12 + 6 * RUNS) * Math.max(GB, 0.05)) * 60_000);
 const JOB_LIMIT_MS = (gb) => Math.round((2 + 8 * gb) * 60_000);
 const TOOL_LIMIT_MS = (gb) => Math.round((2 + 6 * gb) * 60_000);
 
@@ -57,15 +58,17 @@ const backupName = (at) => backupNameOf(PREFIX, at);
 // ---- one measured restore ------------------------------------------------------------------------------------------
 
 /**
- * Generates the database, dumps it into a store folder, optionally times the baseline, then runs the job through
- * signed Slack requests in a fresh Lifeline process. Everything it creates is removed before it returns.
+ * Generates the database and dumps it into a store folder, then times baselines and Lifeline's job in turns
+ * (B,J,J,B,B,J,..): `baselineRuns` plain restores and `jobRuns` jobs, each job in a fresh Lifeline process with its own
+ * state database. Figures are the median of the runs; memory is the run with the highest peak. Everything it creates
+ * is removed before it returns.
  */
 async function measure({ sizeMb, label, withBaseline, slack, pagerduty, print }) {
   const gb = sizeMb / 1024;
   const app = await createAppDatabase(sizeMb, print);
   const store = tempFolder('store');
   const work = tempFolder('work');
-  const out = { label, requested_mb: sizeMb, rows: app.rows, database_bytes: app.size };
+  const out = { label, requested_mb: sizeMb, rows: app.rows, database_bytes: app.size, baseline_runs_ms: [], runs: [] };
 
   // The backup Lifeline restores: pg_dump -Fc (default compression), named as the contract says.
   const backup = backupName(new Date(Date.now() - 60_000));
@@ -77,7 +80,7 @@ async function measure({ sizeMb, label, withBaseline, slack, pagerduty, print })
   print(`${label}: pg_dump -Fc ${megabytes(app.size)} → ${backup} ${megabytes(out.dump_bytes)} in ${seconds(dumped.ms)}`);
 
   /** One baseline: CHECKPOINT, then timed CREATE DATABASE + pg_restore -j 2 of the same dump; checked, dropped. */
-  const timeBaseline = async (i, when) => {
+  const timeBaseline = async (i, of) => {
     await checkpoint();
     alive();
     const base = `lifeline_bench_rstbase_${process.pid}_${randomBytes(3).toString('hex')}`;
@@ -103,7 +106,7 @@ async function measure({ sizeMb, label, withBaseline, slack, pagerduty, print })
       if (count !== app.rows) throw new Error(`the baseline restore holds ${count} rows, not ${app.rows}`);
       out.baseline_database_bytes = await databaseSize(base);
       print(
-        `${label}: baseline ${i + 1}/${BASELINE_RUNS} (${when} the job) CREATE DATABASE + pg_restore -j ${PARALLEL} --no-owner --no-privileges: ${seconds(ms)} ` +
+        `${label}: baseline ${i + 1}/${of} CREATE DATABASE + pg_restore -j ${PARALLEL} --no-owner --no-privileges: ${seconds(ms)} ` +
           `(CREATE DATABASE ${Math.round(createMs)} ms; ` +
           `pg_restore processes peak ${memory?.children_peak_mb} MB RSS; machine CPU busy ${cpu?.machine_busy_pct}%, iowait ${cpu?.machine_iowait_pct}%, ` +
           `dirty page cache ${cpu?.dirty_at_start_mb} MB at start, peak ${cpu?.dirty_peak_mb} MB)`,
@@ -114,139 +117,150 @@ async function measure({ sizeMb, label, withBaseline, slack, pagerduty, print })
     }
   };
 
-  // Baseline runs before and after the job (half each), so that neither side always runs on a fresher server.
-  const before = Math.ceil(BASELINE_RUNS / 2);
-  if (withBaseline) {
-    out.baseline_runs_ms = [];
-    for (let i = 0; i < before; i++) await timeBaseline(i, 'before');
-  }
-
-  // Lifeline: its own state database and queue prefix, a config naming the app database and the store.
-  const state = await createDatabase(`rst${label}`);
-  const queue = createQueuePrefix(`rst${label}`);
-  const configPath = writeConfig([{ after_minutes: 0, notify: 'oncall' }], {
-    environmentsYaml: `  ${ENV}:
+  /** One job, approval to result, in a fresh Lifeline process; the store is left holding only `backup` again. */
+  const timeJob = async (i, of) => {
+    // Lifeline: its own state database and queue prefix, a config naming the app database and the store.
+    const state = await createDatabase(`rst${label}`);
+    const queue = createQueuePrefix(`rst${label}`);
+    const configPath = writeConfig([{ after_minutes: 0, notify: 'oncall' }], {
+      environmentsYaml: `  ${ENV}:
     database:
       url: "${app.url}"
       verify: [SELECT COUNT(*) FROM ${TABLES[0]}]
-    backups: { store: "${pathToFileURL(store.dir).href}", prefix: ${PREFIX}, retention_days: 7, rpo_minutes: 1440 }
+    backups: { store: "${pathToFileURL(store.dir).href}", prefix: ${PREFIX}, retention_days: 7, rpo_minutes: 1440, drill_schedule: "off" }
     require_approval: [restore]`,
-  });
-  alive();
-  const lifeline = await startLifeline({
-    databaseUrl: state.url,
-    queuePrefix: queue.prefix,
-    slackApiUrl: slack.apiUrl,
-    pagerdutyUrl: pagerduty.url,
-    configPath,
-    // The work folder for the downloaded backup; AWS pointed at a closed local port (no AWS call is expected).
-    extraEnv: {
-      TMPDIR: work.dir,
-      LIFELINE_RESTORE_JOBS: String(PARALLEL),
-      AWS_REGION: 'us-east-1',
-      AWS_ACCESS_KEY_ID: 'AKIABENCH0000000000',
-      AWS_SECRET_ACCESS_KEY: 'bench-secret-key-0000000000000',
-      AWS_ENDPOINT_URL: 'http://127.0.0.1:9',
-      AWS_EC2_METADATA_DISABLED: 'true',
-    },
-  });
-  const pool = openPool(state.url);
-  const closePool = onCleanup('close Lifeline state pool', () => pool.end());
-  try {
-    const postsBefore = slack.posts.length;
-    const sent = await postSigned(
-      lifeline.eventsUrl,
-      commandBody({ command: '/dr', text: `restore ${ENV} latest`, user_id: REQUESTER, channel_id: CHANNEL, response_url: slack.newResponseUrl() }),
-    );
-    if (sent.status !== 200) throw new Error(`/dr restore answered ${sent.status} ${sent.error ?? ''}`);
-    const plan = await waitFor(
-      'the plan with Approve/Reject',
-      () => slack.posts.slice(postsBefore).find((p) => p.channel === CHANNEL && p.thread_ts === undefined && approveButtonOf(p)),
-      30_000,
-    ).catch((err) => {
-      throw new Error(`${err.message}${lastWords(slack, lifeline)}`);
     });
-    const button = approveButtonOf(plan);
-    const job = Number(button.value);
-    if (!JSON.stringify(blocksOf(plan)).includes(backup)) throw new Error(`the plan of JOB-${job} does not name ${backup}: ${JSON.stringify(blocksOf(plan)).slice(0, 1000)}`);
-
-    // Same starting point as the baseline: dirty buffers flushed, Lifeline idle.
-    await checkpoint();
-    const hwmReset = resetPeak(lifeline.child.pid);
-    const rssIdleKb = statusKb(lifeline.child.pid, 'VmRSS');
-    const sampler = new MemorySampler(lifeline.child.pid);
-    const resultRe = new RegExp(`^JOB-${job} (succeeded|failed)\\b`);
-    const clickedAt = Date.now();
-    let result;
-    let memory;
+    alive();
+    const lifeline = await startLifeline({
+      databaseUrl: state.url,
+      queuePrefix: queue.prefix,
+      slackApiUrl: slack.apiUrl,
+      pagerdutyUrl: pagerduty.url,
+      configPath,
+      // The work folder for the downloaded backup; AWS pointed at a closed local port (no AWS call is expected).
+      extraEnv: {
+        TMPDIR: work.dir,
+        LIFELINE_RESTORE_JOBS: String(PARALLEL),
+        AWS_REGION: 'us-east-1',
+        AWS_ACCESS_KEY_ID: 'AKIABENCH0000000000',
+        AWS_SECRET_ACCESS_KEY: 'bench-secret-key-0000000000000',
+        AWS_ENDPOINT_URL: 'http://127.0.0.1:9',
+        AWS_EC2_METADATA_DISABLED: 'true',
+      },
+    });
+    const pool = openPool(state.url);
+    const closePool = onCleanup('close Lifeline state pool', () => pool.end());
+    const run = {};
     try {
-      const click = await postSigned(
+      const postsBefore = slack.posts.length;
+      const sent = await postSigned(
         lifeline.eventsUrl,
-        buttonBody({
-          action_id: 'job_approve',
-          value: button.value,
-          block_id: button.blockId,
-          label: 'Approve',
-          user_id: APPROVER,
-          channel_id: CHANNEL,
-          message_ts: plan.ts,
-          response_url: slack.newResponseUrl(),
-        }),
+        commandBody({ command: '/dr', text: `restore ${ENV} latest`, user_id: REQUESTER, channel_id: CHANNEL, response_url: slack.newResponseUrl() }),
       );
-      if (click.status !== 200) throw new Error(`the Approve click answered ${click.status} ${click.error ?? ''}`);
-      // Job numbers start again at 1 in each round's fresh state database: only this round's posts count.
-      result = await waitFor(`JOB-${job}'s result`, () => slack.posts.slice(postsBefore).find((p) => p.thread_ts !== undefined && resultRe.test(p.text)), JOB_LIMIT_MS(gb), 50).catch(
-        (err) => {
-          throw new Error(`${err.message}${lastWords(slack, lifeline)}`);
-        },
-      );
-    } finally {
-      memory = sampler.stop();
-    }
-    const hwmKb = statusKb(lifeline.child.pid, 'VmHWM');
-    if (!result.text.startsWith(`JOB-${job} succeeded`)) throw new Error(`JOB-${job} did not succeed: ${result.text.slice(0, 1500)}${lastWords(slack, lifeline)}`);
+      if (sent.status !== 200) throw new Error(`/dr restore answered ${sent.status} ${sent.error ?? ''}`);
+      const plan = await waitFor(
+        'the plan with Approve/Reject',
+        () => slack.posts.slice(postsBefore).find((p) => p.channel === CHANNEL && p.thread_ts === undefined && approveButtonOf(p)),
+        30_000,
+      ).catch((err) => {
+        throw new Error(`${err.message}${lastWords(slack, lifeline)}`);
+      });
+      const button = approveButtonOf(plan);
+      const job = Number(button.value);
+      if (!JSON.stringify(blocksOf(plan)).includes(backup)) throw new Error(`the plan of JOB-${job} does not name ${backup}: ${JSON.stringify(blocksOf(plan)).slice(0, 1000)}`);
 
-    out.job_ms = result.at - clickedAt;
-    const { rows: steps } = await pool.query(
-      `SELECT step_index, name, state, detail, extract(epoch FROM finished_at - started_at) * 1000 AS ms, extract(epoch FROM started_at) * 1000 AS started
-         FROM recovery_steps WHERE job = $1 ORDER BY step_index`,
-      [job],
-    );
-    out.steps = steps.map((s) => ({
-      name: s.name,
-      state: s.state,
-      ms: Math.round(Number(s.ms)),
-      detail: s.detail,
-      // Lifeline's own CPU and the machine's during the step (2 CPUs here: Lifeline's share competes with the tools').
-      cpu: sampler.window(Number(s.started), Number(s.started) + Number(s.ms)),
-    }));
-    const restoreStep = out.steps.find((s) => s.name === STEP_RESTORE);
-    out.restore_step_ms = restoreStep?.ms ?? null;
-    const inner = /with pg_restore -j \d+ in ([\d.]+) s/.exec(restoreStep?.detail ?? '');
-    out.restore_step_pg_restore_ms = inner ? Math.round(Number(inner[1]) * 1000) : null;
-    // ANALYZE is its own step after verify.
-    out.restore_step_analyze_ms = out.steps.find((s) => /ANALYZE/.test(s.name))?.ms ?? null;
-    out.approval_to_first_step_ms = steps.length > 0 ? Math.round(Number(steps[0].started) - clickedAt) : null;
-    const verifyStep = steps.find((st) => st.name === 'verify');
-    out.approval_to_verified_ms = verifyStep ? Math.round(Number(verifyStep.started) + Number(verifyStep.ms) - clickedAt) : null;
-    out.memory = { ...memory, rss_idle_before_mb: kbToMb(rssIdleKb), vm_hwm_mb: kbToMb(hwmKb), vm_hwm_covers: hwmReset ? 'the job (reset at approval)' : 'the whole process' };
-    out.result_says = result.text.slice(0, 200);
-    out.restored_rows = await rowCount(app.dbName);
-    if (out.restored_rows !== app.rows) throw new Error(`after JOB-${job} the database holds ${out.restored_rows} rows, not ${app.rows}`);
-    out.log_warnings = lifeline.warnings;
-    out.log_errors = lifeline.errors;
-    out.first_log_problems = lifeline.firstProblems;
-    if (withBaseline) {
-      for (let i = before; i < BASELINE_RUNS; i++) await timeBaseline(i, 'after');
-      // The mean of the runs: one run alone varies by 10-30% on this 2-CPU machine.
-      out.baseline_ms = Math.round(out.baseline_runs_ms.reduce((a, b) => a + b, 0) / out.baseline_runs_ms.length);
+      // Same starting point as the baseline: dirty buffers flushed, Lifeline idle.
+      await checkpoint();
+      const hwmReset = resetPeak(lifeline.child.pid);
+      const rssIdleKb = statusKb(lifeline.child.pid, 'VmRSS');
+      const sampler = new MemorySampler(lifeline.child.pid);
+      const resultRe = new RegExp(`^JOB-${job} (succeeded|failed)\\b`);
+      const clickedAt = Date.now();
+      let result;
+      let memory;
+      try {
+        const click = await postSigned(
+          lifeline.eventsUrl,
+          buttonBody({
+            action_id: 'job_approve',
+            value: button.value,
+            block_id: button.blockId,
+            label: 'Approve',
+            user_id: APPROVER,
+            channel_id: CHANNEL,
+            message_ts: plan.ts,
+            response_url: slack.newResponseUrl(),
+          }),
+        );
+        if (click.status !== 200) throw new Error(`the Approve click answered ${click.status} ${click.error ?? ''}`);
+        // Job numbers start again at 1 in each run's fresh state database: only this run's posts count.
+        result = await waitFor(`JOB-${job}'s result`, () => slack.posts.slice(postsBefore).find((p) => p.thread_ts !== undefined && resultRe.test(p.text)), JOB_LIMIT_MS(gb), 50).catch(
+          (err) => {
+            throw new Error(`${err.message}${lastWords(slack, lifeline)}`);
+          },
+        );
+      } finally {
+        memory = sampler.stop();
+      }
+      const hwmKb = statusKb(lifeline.child.pid, 'VmHWM');
+      if (!result.text.startsWith(`JOB-${job} succeeded`)) throw new Error(`JOB-${job} did not succeed: ${result.text.slice(0, 1500)}${lastWords(slack, lifeline)}`);
+
+      run.job_ms = result.at - clickedAt;
+      const { rows: steps } = await pool.query(
+        `SELECT step_index, name, state, detail, extract(epoch FROM finished_at - started_at) * 1000 AS ms, extract(epoch FROM started_at) * 1000 AS started
+           FROM recovery_steps WHERE job = $1 ORDER BY step_index`,
+        [job],
+      );
+      run.steps = steps.map((s) => ({
+        name: s.name,
+        state: s.state,
+        ms: Math.round(Number(s.ms)),
+        detail: s.detail,
+        // Lifeline's own CPU and the machine's during the step (2 CPUs here: Lifeline's share competes with the tools').
+        cpu: sampler.window(Number(s.started), Number(s.started) + Number(s.ms)),
+      }));
+      const restoreStep = run.steps.find((s) => s.name === STEP_RESTORE);
+      run.restore_step_ms = restoreStep?.ms ?? null;
+      const inner = /with pg_restore -j \d+ in ([\d.]+) s/.exec(restoreStep?.detail ?? '');
+      run.restore_step_pg_restore_ms = inner ? Math.round(Number(inner[1]) * 1000) : null;
+      // ANALYZE is its own step after verify.
+      run.restore_step_analyze_ms = run.steps.find((s) => /ANALYZE/.test(s.name))?.ms ?? null;
+      run.approval_to_first_step_ms = steps.length > 0 ? Math.round(Number(steps[0].started) - clickedAt) : null;
+      const verifyStep = steps.find((st) => st.name === 'verify');
+      run.approval_to_verified_ms = verifyStep ? Math.round(Number(verifyStep.started) + Number(verifyStep.ms) - clickedAt) : null;
+      run.memory = { ...memory, rss_idle_before_mb: kbToMb(rssIdleKb), vm_hwm_mb: kbToMb(hwmKb), vm_hwm_covers: hwmReset ? 'the job (reset at approval)' : 'the whole process' };
+      run.result_says = result.text.slice(0, 200);
+      run.restored_rows = await rowCount(app.dbName);
+      if (run.restored_rows !== app.rows) throw new Error(`after JOB-${job} the database holds ${run.restored_rows} rows, not ${app.rows}`);
+      run.log_warnings = lifeline.warnings;
+      run.log_errors = lifeline.errors;
+      run.first_log_problems = lifeline.firstProblems;
+      out.runs.push(run);
+      print(`${label}: job ${i + 1}/${of}: approval → verified ${seconds(run.approval_to_verified_ms)}, restore step ${seconds(run.restore_step_ms)}, whole job ${seconds(run.job_ms)}`);
+    } finally {
+      await lifeline.stop();
+      await closePool();
+      await queue.drop();
+      await state.drop();
+      // The next run restores the same backup as "latest": the safety copy this job took goes.
+      for (const file of readdirSync(store.dir)) if (file !== backup) rmSync(join(store.dir, file), { force: true });
     }
+  };
+
+  try {
+    const jobRuns = label === '1x' ? RUNS : 1;
+    const baselineRuns = withBaseline ? RUNS : 0;
+    let b = 0;
+    let j = 0;
+    for (const side of interleaved(baselineRuns, jobRuns)) {
+      if (side === 'baseline') await timeBaseline(b++, baselineRuns);
+      else await timeJob(j++, jobRuns);
+    }
+    Object.assign(out, medianRun(out.runs, ['job_ms', 'restore_step_ms', 'restore_step_pg_restore_ms', 'restore_step_analyze_ms', 'approval_to_first_step_ms', 'approval_to_verified_ms']));
+    if (withBaseline) out.baseline = spreadOf(out.baseline_runs_ms);
+    out.baseline_ms = out.baseline?.median;
   } finally {
-    await lifeline.stop();
-    await closePool();
     // Free the disk before the next (bigger) round.
-    await queue.drop();
-    await state.drop();
     await work.remove();
     await store.remove();
     await app.drop();
@@ -256,11 +270,18 @@ async function measure({ sizeMb, label, withBaseline, slack, pagerduty, print })
 
 // ---- the benchmark -------------------------------------------------------------------------------------------------
 
+/** "12.3 s (median of 12.1 s, 12.3 s, 13.0 s; spread 7%)" */
+function withSpread(ms, spread) {
+  return spread ? `${seconds(ms)} (median of ${spread.values.map(seconds).join(', ')}; spread ${spread.spread_pct}%)` : seconds(ms);
+}
+
 function printRound(print, r) {
   print(`${r.label}: database ${megabytes(r.database_bytes)} (${r.rows} rows), dump ${megabytes(r.dump_bytes)}`);
   print(
-    `${r.label}: approval → "JOB succeeded" message ${seconds(r.job_ms)} (approval → first step ${r.approval_to_first_step_ms} ms, approval → verify step done ${seconds(r.approval_to_verified_ms)})`,
+    `${r.label}: approval → "JOB succeeded" message ${withSpread(r.job_ms, r.spread.job_ms)}; approval → first step ${r.approval_to_first_step_ms} ms; ` +
+      `approval → verify step done ${withSpread(r.approval_to_verified_ms, r.spread.approval_to_verified_ms)}; restore step ${withSpread(r.restore_step_ms, r.spread.restore_step_ms)}`,
   );
+  print(`${r.label}: steps of the median job:`);
   printSteps(print, r);
   if (r.restore_step_pg_restore_ms !== null) {
     print(`${r.label}:   inside the restore step: pg_restore ${seconds(r.restore_step_pg_restore_ms)}; ANALYZE (after verify) ${seconds(r.restore_step_analyze_ms)}`);
@@ -280,15 +301,15 @@ export async function run(print) {
   const verifiedOk = verifiedRatio !== null && verifiedRatio <= TARGET_RATIO;
   const stepOk = stepRatio !== null && stepRatio <= TARGET_RATIO;
 
-  print(`baseline CREATE DATABASE + pg_restore -j ${PARALLEL}: ${seconds(first.baseline_ms)} (mean of ${first.baseline_runs_ms.map(seconds).join(', ')}); Lifeline restore step ${seconds(first.restore_step_ms)} (its pg_restore ${seconds(first.restore_step_pg_restore_ms)}; ANALYZE after verify ${seconds(first.restore_step_analyze_ms)}); whole job ${seconds(first.job_ms)}`);
+  print(`baseline CREATE DATABASE + pg_restore -j ${PARALLEL}: ${withSpread(first.baseline_ms, first.baseline)}; Lifeline restore step ${seconds(first.restore_step_ms)} (its pg_restore ${seconds(first.restore_step_pg_restore_ms)}; ANALYZE after verify ${seconds(first.restore_step_analyze_ms)}); whole job ${seconds(first.job_ms)}`);
   print(
     `ratio restore step / baseline = ${stepRatio} (its pg_restore alone ${pgRestoreRatio}); ratio whole job (approval → result message) / baseline = ${jobRatio} ` +
       `(approval → verify step done: ${verifiedRatio})`,
   );
   if (second.baseline_ms !== undefined) print(`2x: baseline ${seconds(second.baseline_ms)}, restore step ${seconds(second.restore_step_ms)} (${ratio(second.restore_step_ms, second.baseline_ms)}x), job ${seconds(second.job_ms)} (${ratio(second.job_ms, second.baseline_ms)}x)`);
   const memory = memoryVerdicts(print, first, second, 'dump');
-  print(`${verdict(stepOk)} restore step <= ${TARGET_RATIO} x pg_restore -j ${PARALLEL} (${stepRatio}x)`);
-  print(`${verdict(verifiedOk)} approval → verified <= ${TARGET_RATIO} x pg_restore -j ${PARALLEL} (${verifiedRatio}x)`);
+  print(`${verdict(stepOk)} restore step <= ${TARGET_RATIO} x pg_restore -j ${PARALLEL}, medians of ${RUNS} runs each (${stepRatio}x)`);
+  print(`${verdict(verifiedOk)} approval → verified <= ${TARGET_RATIO} x pg_restore -j ${PARALLEL}, medians of ${RUNS} runs each (${verifiedRatio}x)`);
   print(`(not a target) whole job up to its result message, safety copy included: ${jobRatio}x`);
   memory.printVerdicts();
 
@@ -301,7 +322,7 @@ export async function run(print) {
     ratio_restore_step_pg_restore: pgRestoreRatio,
     ratio_approval_to_verified: verifiedRatio,
     ratio_peak_rss_2x_over_1x: memory.flatRatio,
-    rounds: [first, second].map((r) => ({ ...r, steps: r.steps.map(({ name: n, ms, state: st, cpu }) => ({ name: n, ms, state: st, cpu })) })),
+    rounds: [first, second].map((r) => ({ ...r, steps: r.steps.map(({ name: n, ms, state: st, cpu }) => ({ name: n, ms, state: st, cpu })), runs: r.runs.map(({ steps: _steps, ...rest }) => rest) })),
     targets: {
       restore_step_at_most_1_1x: verdict(stepOk),
       approval_to_verified_at_most_1_1x: verdict(verifiedOk),

@@ -67,7 +67,8 @@ export class MemorySampler {
     this.pid = pid;
     this.rootIsChild = rootIsChild;
     this.samples = 0;
-    this.rssPeakKb = 0;
+    /** null until VmRSS was read once: a process whose memory could not be read has no peak, not a peak of 0. */
+    this.rssPeakKb = null;
     this.rssFirstKb = null;
     this.rssLastKb = null;
     this.childrenPeakKb = 0;
@@ -88,7 +89,7 @@ export class MemorySampler {
       if (rss !== null) {
         this.rssFirstKb ??= rss;
         this.rssLastKb = rss;
-        this.rssPeakKb = Math.max(this.rssPeakKb, rss);
+        this.rssPeakKb = Math.max(this.rssPeakKb ?? 0, rss);
       }
     }
     const table = processTable();

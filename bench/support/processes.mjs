@@ -28,7 +28,8 @@ export function freePort() {
 
 /**
  * The default env's store holds one backup taken now: the RPO watch pages on-call about an empty or missing store (the
- * contract), and a benchmark counting pages must see only its own.
+ * contract), and a benchmark counting pages must see only its own. No drill either: the weekly default would restore
+ * that stand-in backup if a run crossed Monday 03:00.
  */
 function defaultEnvironments(dir) {
   const store = join(dir, 'backups');
@@ -37,7 +38,8 @@ function defaultEnvironments(dir) {
   writeFileSync(join(store, `staging_${stamp}.dump`), 'PGDMP');
   return `  staging:
     database: { url: "postgres://127.0.0.1:5432/staging", verify: [SELECT 1] }
-    backups: { store: "file://${store}", prefix: staging, retention_days: 7, rpo_minutes: 1440 }`;
+    backups:
+      { store: "file://${store}", prefix: staging, retention_days: 7, rpo_minutes: 1440, drill_schedule: "off" }`;
 }
 
 /**
@@ -162,11 +164,17 @@ class Child {
 
   /** CPU time (user + system) the process has used so far, in ms; null where /proc is not available. */
   cpuMs() {
+    const times = this.cpuTimes();
+    return times === null ? null : times.user + times.system;
+  }
+
+  /** User and system (kernel: sockets, pipes) CPU time so far, in ms; null where /proc is not available. */
+  cpuTimes() {
     try {
       const stat = readFileSync(`/proc/${this.child.pid}/stat`, 'utf8');
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       // After the command name: state is field 3, utime 14 and stime 15 (1-based, in clock ticks of 1/100 s).
-      return (Number(fields[11]) + Number(fields[12])) * 10;
+      return { user: Number(fields[11]) * 10, system: Number(fields[12]) * 10 };
     } catch {
       return null;
     }

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { onCleanup } from './cleanup.mjs';
 import { FakePagerDuty, FakeSlack } from './fakes.mjs';
 import { SAMPLE_EVERY_MS } from './memory.mjs';
-import { megabytes, ratio, round, seconds, verdict } from './stats.mjs';
+import { median, megabytes, ratio, round, seconds, spreadOf, verdict } from './stats.mjs';
 
 export const TARGET_PEAK_MB = 200;
 /** "Flat": the peak at twice the data at most this many times the first peak. */
@@ -51,25 +51,85 @@ export function printMemoryAndLog(print, r) {
   for (const line of r.first_log_problems) print(`${r.label}:   lifeline log: ${line}`);
 }
 
-/** Peak RSS under TARGET_PEAK_MB in both rounds, and 2x/1x <= TARGET_FLAT_RATIO; printed, and returned. */
+/**
+ * Peak RSS under TARGET_PEAK_MB in both rounds, and 2x/1x <= TARGET_FLAT_RATIO; printed, and returned. A round whose
+ * RSS could not be read (no sample of VmRSS, no VmHWM) fails both: a missing figure is not a small one.
+ */
 export function memoryVerdicts(print, first, second, doubled) {
-  const peakOf = (r) => Math.max(r.memory.rss_peak_mb ?? 0, r.memory.vm_hwm_mb ?? 0);
-  const flatRatio = ratio(peakOf(second), peakOf(first));
-  const memoryOk = peakOf(first) < TARGET_PEAK_MB && peakOf(second) < TARGET_PEAK_MB;
+  const peakOf = (r) => {
+    const read = [r.memory.rss_peak_mb, r.memory.vm_hwm_mb].filter((mb) => typeof mb === 'number' && mb > 0);
+    return read.length > 0 ? Math.max(...read) : null;
+  };
+  const peak1 = peakOf(first);
+  const peak2 = peakOf(second);
+  const flatRatio = ratio(peak2, peak1);
+  const memoryOk = peak1 !== null && peak2 !== null && peak1 < TARGET_PEAK_MB && peak2 < TARGET_PEAK_MB;
   const flatOk = flatRatio !== null && flatRatio <= TARGET_FLAT_RATIO;
   print(
     `Lifeline peak RSS: ${first.memory.rss_peak_mb} MB at ${megabytes(first.database_bytes)} (VmHWM ${first.memory.vm_hwm_mb} MB), ` +
       `${second.memory.rss_peak_mb} MB at ${megabytes(second.database_bytes)} (VmHWM ${second.memory.vm_hwm_mb} MB): ratio ${flatRatio}`,
   );
+  const shown = (mb) => (mb === null ? 'not read' : `${mb} MB`);
   return {
-    peak1: peakOf(first),
-    peak2: peakOf(second),
+    peak1,
+    peak2,
     flatRatio,
     memoryOk,
     flatOk,
     printVerdicts() {
-      print(`${verdict(memoryOk)} Lifeline peak RSS < ${TARGET_PEAK_MB} MB (${peakOf(first)} MB, ${peakOf(second)} MB)`);
+      print(`${verdict(memoryOk)} Lifeline peak RSS < ${TARGET_PEAK_MB} MB (${shown(peak1)}, ${shown(peak2)})`);
       print(`${verdict(flatOk)} peak RSS flat when the ${doubled} doubles: 2x/1x <= ${TARGET_FLAT_RATIO} (${flatRatio})`);
     },
+  };
+}
+
+/**
+ * The order of `baselines` baseline runs and `jobs` Lifeline runs, in turns B,J,J,B,B,J,..: neither side always runs
+ * first, on a fresher server or after the other's writeback.
+ */
+export function interleaved(baselines, jobs) {
+  const order = [];
+  let b = 0;
+  let j = 0;
+  for (let turn = 0; b < baselines || j < jobs; turn++) {
+    for (const side of turn % 2 === 0 ? ['baseline', 'job'] : ['job', 'baseline']) {
+      if (side === 'baseline' && b < baselines) {
+        order.push(side);
+        b++;
+      }
+      if (side === 'job' && j < jobs) {
+        order.push(side);
+        j++;
+      }
+    }
+  }
+  return order;
+}
+
+/**
+ * What several Lifeline runs of one round add up to: the median of each of `keys` (null if a run lacks it) with its
+ * spread, the steps of the median run, the memory of the run with the highest peak, and all their log problems.
+ */
+export function medianRun(runs, keys) {
+  const figures = {};
+  const spread = {};
+  for (const key of keys) {
+    const values = runs.map((r) => r[key]);
+    const known = values.every((v) => typeof v === 'number');
+    figures[key] = known ? round(median(values), 0) : null;
+    spread[key] = known ? spreadOf(values) : null;
+  }
+  const byTime = [...runs].sort((a, b) => a[keys[0]] - b[keys[0]]);
+  const middle = byTime[Math.floor((byTime.length - 1) / 2)];
+  const peakOf = (r) => Math.max(r.memory.rss_peak_mb ?? -1, r.memory.vm_hwm_mb ?? -1);
+  const highest = runs.reduce((a, b) => (peakOf(b) > peakOf(a) ? b : a));
+  return {
+    ...figures,
+    spread,
+    steps: middle.steps,
+    memory: highest.memory,
+    log_warnings: runs.reduce((sum, r) => sum + r.log_warnings, 0),
+    log_errors: runs.reduce((sum, r) => sum + r.log_errors, 0),
+    first_log_problems: runs.flatMap((r) => r.first_log_problems).slice(0, 5),
   };
 }

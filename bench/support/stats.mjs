@@ -39,3 +39,23 @@ export function megabytes(bytes) {
 export function seconds(ms) {
   return `${round(ms / 1000, 1)} s`;
 }
+
+/** The middle value (the mean of the two middle ones for an even count); NaN for none. */
+export function median(values) {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+/** Median, minimum and maximum of some runs, and the spread (max - min) as a share of the median. */
+export function spreadOf(values) {
+  const m = median(values);
+  return {
+    values: [...values],
+    median: round(m, 1),
+    min: round(Math.min(...values), 1),
+    max: round(Math.max(...values), 1),
+    spread_pct: round((100 * (Math.max(...values) - Math.min(...values))) / m, 0),
+  };
+}

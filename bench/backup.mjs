@@ -21,7 +21,7 @@ import { interleaved, medianRun, memoryVerdicts, printMemoryAndLog, printSteps, 
 import { lastWords } from './support/slack-posts.mjs';
 import { commandBody, postSigned } from './support/slack-requests.mjs';
 import { megabytes, ratio, seconds, spreadOf, verdict } from './support/stats.mjs';
-import { fsyncFile, runProgram, stopSwitch, tempFolder, waitFor } from './support/tools.mjs';
+import { fsyncFile, runProgram, stepText, stopSwitch, tempFolder, waitFor } from './support/tools.mjs';
 
 export const name = 'backup';
 
@@ -267,7 +267,7 @@ async function measure({ sizeMb, label, withBaseline, slack, pagerduty, print })
         name: s.name,
         state: s.state,
         ms: Math.round(Number(s.ms)),
-        detail: s.detail,
+        detail: stepText(s.detail),
         // Lifeline's own CPU and the machine's during the step (2 CPUs here: Lifeline's share competes with pg_dump's).
         cpu: sampler.window(Number(s.started), Number(s.started) + Number(s.ms)),
       }));

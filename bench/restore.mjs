@@ -21,7 +21,7 @@ import { interleaved, medianRun, memoryVerdicts, printMemoryAndLog, printSteps, 
 import { approveButtonOf, blocksOf, lastWords } from './support/slack-posts.mjs';
 import { buttonBody, commandBody, postSigned } from './support/slack-requests.mjs';
 import { megabytes, ratio, seconds, spreadOf, verdict } from './support/stats.mjs';
-import { fsyncFile, runProgram as runTool, stopSwitch, tempFolder as newTempFolder, waitFor as pollFor } from './support/tools.mjs';
+import { fsyncFile, runProgram as runTool, stepText, stopSwitch, tempFolder as newTempFolder, waitFor as pollFor } from './support/tools.mjs';
 
 export const name = 'restore';
 
@@ -215,7 +215,7 @@ async function measure({ sizeMb, label, withBaseline, slack, pagerduty, print })
         name: s.name,
         state: s.state,
         ms: Math.round(Number(s.ms)),
-        detail: s.detail,
+        detail: stepText(s.detail),
         // Lifeline's own CPU and the machine's during the step (2 CPUs here: Lifeline's share competes with the tools').
         cpu: sampler.window(Number(s.started), Number(s.started) + Number(s.ms)),
       }));

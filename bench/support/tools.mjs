@@ -105,3 +105,9 @@ export async function waitFor(what, probe, limitMs, { everyMs = 100, alive = noo
   }
   throw new Error(`${what} did not happen within ${limitMs / 1000} s`);
 }
+
+/** A step's stored detail (text and person parts, as Lifeline keeps it) as one line of text. */
+export function stepText(detail) {
+  if (!Array.isArray(detail)) return detail ?? undefined;
+  return detail.map((part) => (typeof part === 'string' ? part : part.person)).join('');
+}

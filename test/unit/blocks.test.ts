@@ -108,17 +108,17 @@ describe('code and codeBlock', () => {
 });
 
 describe('lifelineText', () => {
-  it('keeps the mentions and channel links Lifeline writes, and escapes every other special form', () => {
-    expect(lifelineText('cancelled by <@U0LEAD> in <#C0EMERGENCY>').text).toBe('cancelled by <@U0LEAD> in <#C0EMERGENCY>');
+  it('escapes every special form: people reach Slack only as Said parts, never from text', () => {
+    expect(lifelineText('cancelled by <@U0LEAD> in <#C0EMERGENCY>').text).toBe('cancelled by &lt;@U0LEAD&gt; in &lt;#C0EMERGENCY&gt;');
     expect(lifelineText(HOSTILE).text).toBe(
-      '&lt;!channel&gt; &lt;!here&gt; &lt;!everyone&gt; &lt;!subteam^S0TEAM&gt; <@U0CEO> <#C0OTHER> &lt;https://evil.example|docs&gt; &amp;amp;',
+      '&lt;!channel&gt; &lt;!here&gt; &lt;!everyone&gt; &lt;!subteam^S0TEAM&gt; &lt;@U0CEO&gt; &lt;#C0OTHER&gt; &lt;https://evil.example|docs&gt; &amp;amp;',
     );
     expect(lifelineText('<@U0LEAD|name> <@u0lead> <#C0X|x>').text).toBe('&lt;@U0LEAD|name&gt; &lt;@u0lead&gt; &lt;#C0X|x&gt;');
   });
 
   it('escapes code spans whole: data in them never becomes a mention', () => {
-    const line = `${codeSpan('SELECT name FROM users')} → ${codeSpan('<@U0CEO> <!channel>')} by <@U0LEAD>`;
-    expect(lifelineText(line).text).toBe('`SELECT name FROM users` → `&lt;@U0CEO&gt; &lt;!channel&gt;` by <@U0LEAD>');
+    const line = `${codeSpan('SELECT name FROM users')} → ${codeSpan('<@U0CEO> <!channel>')}`;
+    expect(lifelineText(line).text).toBe('`SELECT name FROM users` → `&lt;@U0CEO&gt; &lt;!channel&gt;`');
   });
 });
 

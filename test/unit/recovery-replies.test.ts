@@ -105,14 +105,15 @@ describe('planMessage', () => {
     expect(text).not.toMatch(/Needs approval by/);
   });
 
-  test('the plan text is escaped, its SQL is code, and the mentions Lifeline wrote stay', () => {
+  test('the plan text is escaped whole (a mention typed into it too), its SQL is code; people are mentioned as people', () => {
     const plan = `Restore from ${HOSTILE}.\nVerify queries: ${'`SELECT COUNT(*) FROM users`'}.\nAsked by <@U0LEAD>.`;
     const job = makeJob({ params: { kind: 'restore', source: { type: 'file', name: 'shop_<!here>.dump' } }, plan });
     const text = everything(planMessage(job, ['U0CTO']));
     expect(text).toContain(`Restore from ${HOSTILE_ESCAPED}.`);
     expect(text).toContain('Verify queries: `SELECT COUNT(*) FROM users`.');
     expect(text).toContain('shop_&lt;!here&gt;.dump');
-    expect(specialForms(text).sort()).toEqual(['<@U0CTO>', '<@U0LEAD>', '<@U0LEAD>']);
+    expect(text).toContain('Asked by &lt;@U0LEAD&gt;.');
+    expect(specialForms(text).sort()).toEqual(['<@U0CTO>', '<@U0LEAD>']);
   });
 });
 

@@ -5,7 +5,7 @@ import { newErrorId, UserError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
 import type { Metrics } from '../../shared/metrics.js';
 import { claimRequest } from '../requests.js';
-import { channelLink, joinMd, lifelineText, line, md, saidText, type Mrkdwn } from '../slack/blocks.js';
+import { channelLink, joinMd, line, md, saidText, type Mrkdwn } from '../slack/blocks.js';
 import { helpText, prepare, runPrepared } from './registry.js';
 import type { CommandContext, Effect, Prepared, SlashCommand } from './registry.js';
 import type { Reply } from '../slack/reply.js';
@@ -111,5 +111,5 @@ function refusal(
 
 function refusalText(err: UserError, redact: (text: string) => string): Mrkdwn {
   const parts = err.said.map((part) => (typeof part === 'string' ? redact(part) : part));
-  return parts.every((part) => typeof part === 'string') ? lifelineText(parts.join('')) : saidText(parts);
+  return saidText(parts);
 }

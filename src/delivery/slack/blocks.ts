@@ -92,21 +92,12 @@ export function channelLink(channelId: string): Mrkdwn {
 export const HERE = trusted('<!here>');
 
 /**
- * Lifeline's own sentences: plans, step details, outcomes, refusals (src/shared/text.ts). In their prose, people are named
- * as `<@U…>` and channels as `<#C…>`, and those stay mentions; everything else (config values, AWS answers, error
- * messages, the user words they quote) is escaped, so a `<!channel>` or a link never comes through. Their code spans
- * carry data (queries, their values, log lines) and are escaped whole: a mention inside one stays text.
+ * Lifeline's own sentences without people in them: plans, step details, results (src/shared/text.ts). They carry config
+ * values, AWS answers, error messages and the user words they quote, so they are escaped whole: a `<!channel>`, a
+ * `<@U…>` or a link in them shows as typed. Their code spans stay code spans. People come only through `saidText`.
  */
 export function lifelineText(text: string): Mrkdwn {
-  const pieces = text.split(/(`[^`\n]*`)/).map((piece, i) => (i % 2 === 1 ? escapeText(piece) : keepMentions(piece)));
-  return trusted(pieces.join(''));
-}
-
-function keepMentions(prose: string): string {
-  return prose
-    .split(/(<@[UW][A-Z0-9]+>|<#[CG][A-Z0-9]+>)/)
-    .map((part, i) => (i % 2 === 1 ? part : escapeText(part)))
-    .join('');
+  return trusted(escapeText(text));
 }
 
 /**

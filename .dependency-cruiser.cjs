@@ -61,6 +61,22 @@ module.exports = {
       to: { path: '^src/domain/recovery/' },
     },
     {
+      name: 'domain-folders-one-way',
+      severity: 'error',
+      comment:
+        'Domain folders depend one way: recovery -> backups -> (access, audit); incidents -> (access, audit). ' +
+        'The audit trail and access rules are leaves.',
+      from: { path: '^src/domain/(audit|access|incidents|backups)/' },
+      to: { path: '^src/domain/(recovery|backups|incidents)/', pathNot: '^src/domain/$1/' },
+    },
+    {
+      name: 'audit-is-a-leaf',
+      severity: 'error',
+      comment: 'Everything writes to the audit trail; the audit trail knows nothing of what writes to it.',
+      from: { path: '^src/domain/audit/' },
+      to: { path: '^src/domain/', pathNot: '^src/domain/audit/' },
+    },
+    {
       name: 'slack-renders-not-routes',
       severity: 'error',
       comment: 'Commands use the Slack renderers; the renderers never reach back into the commands.',

@@ -3,7 +3,7 @@
 // server's own environment (config and DATABASE_URL), for when Slack (and so `/dr token`) is down. It prints the token
 // once, on stdout, and nowhere else; the creation is on the audit trail.
 import { userInfo } from 'node:os';
-import { createToken } from './delivery/api/tokens.js';
+import { createToken } from './domain/access/tokens.js';
 import { ADMIN_USAGE, parseAdminArgs } from './delivery/cli/admin-args.js';
 import { ConfigError, readConfig } from './shared/config.js';
 import { formatUtc } from './shared/format.js';

@@ -11,7 +11,7 @@ import { Redis } from 'ioredis';
 import { createRdsPort } from '../adapters/aws/rds.js';
 import { readConfig } from '../shared/config.js';
 import { createLogger } from '../shared/log.js';
-import { SYSTEM_ACTOR } from '../domain/incidents/model.js';
+import { SYSTEM_ACTOR } from '../domain/access/permissions.js';
 import {
   checkServer,
   createSandboxDatabase,

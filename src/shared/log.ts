@@ -5,7 +5,7 @@ export type Logger = PinoLogger;
 const TOKEN_PATTERNS: readonly RegExp[] = [
   /xox[abposr]-[A-Za-z0-9-]+/g, // Slack bot/user tokens
   /xapp-[A-Za-z0-9-]+/g, // Slack app-level tokens
-  /llt_[A-Za-z0-9_-]+/g, // Lifeline's personal API tokens (src/delivery/api/tokens.ts)
+  /llt_[A-Za-z0-9_-]+/g, // Lifeline's personal API tokens (src/domain/access/tokens.ts)
   /(?<=\b[a-z][a-z0-9+.-]*:\/\/[^:/\s@]*:)[^@\s/]+(?=@)/gi, // the password part of any scheme://user:password@host
 ];
 

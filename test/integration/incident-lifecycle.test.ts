@@ -2,7 +2,7 @@
 // Slack is MemoryChat behind the real Slack notifier; PagerDuty is a MemoryPager (with a gate, see harness.ts).
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { TransientError, UserError } from '../../src/shared/errors.js';
-import { SYSTEM_ACTOR } from '../../src/domain/incidents/model.js';
+import { SYSTEM_ACTOR } from '../../src/domain/access/permissions.js';
 import { IncidentService } from '../../src/domain/incidents/service.js';
 import { runHandled } from '../../src/delivery/commands/dispatch.js';
 import { stepJobId } from '../../src/delivery/jobs/escalation-queue.js';

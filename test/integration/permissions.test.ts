@@ -12,7 +12,7 @@ import { parseConfigText, type FileConfig } from '../../src/shared/config.js';
 import { migrate } from '../../src/shared/db/migrate.js';
 import { createPool, type Db } from '../../src/shared/db/pool.js';
 import { UserError } from '../../src/shared/errors.js';
-import { SYSTEM_ACTOR } from '../../src/domain/incidents/model.js';
+import { SYSTEM_ACTOR } from '../../src/domain/access/permissions.js';
 import type { EscalationTimers } from '../../src/domain/incidents/timers.js';
 import { IncidentService } from '../../src/domain/incidents/service.js';
 import { createLogger } from '../../src/shared/log.js';

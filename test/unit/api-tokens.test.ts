@@ -2,7 +2,7 @@
 // and that the logger scrubs one pasted anywhere.
 import { createHash } from 'node:crypto';
 import { describe, expect, test } from 'vitest';
-import { hashToken, isTokenShaped, newToken, refusalText } from '../../src/delivery/api/tokens.js';
+import { hashToken, isTokenShaped, newToken, refusalText } from '../../src/domain/access/tokens.js';
 import { createLogger, createRedactor } from '../../src/shared/log.js';
 
 describe('token format', () => {

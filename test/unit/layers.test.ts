@@ -83,6 +83,8 @@ describe('layer rules', () => {
     ['a Slack renderer imports the commands', 'delivery/slack/replies.ts', 'delivery/commands/registry.ts', 'slack-renders-not-routes'],
     ['delivery imports the wiring', 'delivery/api/routes.ts', 'wiring/lifeline.ts', 'delivery-is-wired-not-wiring'],
     ['production code imports an in-memory double', 'wiring/core.ts', 'adapters/slack/stand-in.ts', 'no-doubles-in-production-code'],
+    ['incidents import recovery', 'domain/incidents/service.ts', 'domain/recovery/model.ts', 'domain-folders-one-way'],
+    ['the audit trail imports what writes to it', 'domain/audit/store.ts', 'domain/access/permissions.ts', 'audit-is-a-leaf'],
     ['two modules import each other', 'domain/audit/a.ts', 'domain/audit/b.ts', 'no-cycles'],
   ];
   let badTree: { code: number; out: string };

@@ -16,7 +16,7 @@ import { code, md, mention, rebuilt, type MrkdwnText } from '../slack/blocks.js'
 import { createOutboxCourier, queueForSlack } from '../slack/outbox.js';
 import { createInProcessAnswerer } from '../slack/recovery-answers.js';
 import { createApi, type Api, type ApiNote } from './routes.js';
-import { createToken, revokeTokens } from './tokens.js';
+import { createToken, revokeTokens } from '../../domain/access/tokens.js';
 
 /** `/dr token` and `/dr token revoke`, on Lifeline's database. */
 export function tokenIssuer(db: Db): TokenIssuer {

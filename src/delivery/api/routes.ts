@@ -20,7 +20,7 @@ import type { RecoveryService } from '../../domain/recovery/service.js';
 import * as jobs from '../../domain/recovery/store.js';
 import { line, md } from '../slack/blocks.js';
 import { FINAL_STATES, jobView, type JobView } from './job-view.js';
-import { authenticate, refusalText } from './tokens.js';
+import { authenticate, refusalText } from '../../domain/access/tokens.js';
 
 export const API_COMMANDS = ['/incident', '/dr'] as const;
 export type ApiCommand = (typeof API_COMMANDS)[number];

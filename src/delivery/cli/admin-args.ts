@@ -1,5 +1,5 @@
 // The grammar of `lifeline-admin` (src/admin.ts), apart from the process so it can be checked without running one.
-import { DEFAULT_TOKEN_DAYS, MAX_TOKEN_DAYS } from '../api/tokens.js';
+import { DEFAULT_TOKEN_DAYS, MAX_TOKEN_DAYS } from '../../domain/access/tokens.js';
 
 export const ADMIN_USAGE = [
   'Usage: lifeline-admin token create <slack-user-id> [--days N]',

@@ -8,7 +8,7 @@ import { parseBackupName } from '../../domain/backups/names.js';
 import { describeJob, jobId, parseJobId, type JobParams } from '../../domain/recovery/model.js';
 import type { QueryRequest, QueryWhat } from '../../domain/recovery/queries.js';
 import type { RecoveryService } from '../../domain/recovery/service.js';
-import type { IssuedToken } from '../api/tokens.js';
+import type { IssuedToken } from '../../domain/access/tokens.js';
 import { formatUtc } from '../../shared/format.js';
 import { code, joinMd, line, md } from '../slack/blocks.js';
 import { renderAudit, renderJobs } from '../slack/recovery-replies.js';
@@ -32,7 +32,7 @@ export interface DrDeps {
   readonly tokens: TokenIssuer;
 }
 
-/** Personal API tokens, for `/dr token` (src/delivery/api/tokens.ts). */
+/** Personal API tokens, for `/dr token` (src/domain/access/tokens.ts). */
 export interface TokenIssuer {
   create(userId: string): Promise<IssuedToken>;
   revokeAll(userId: string): Promise<number>;

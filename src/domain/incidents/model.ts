@@ -64,5 +64,3 @@ export interface PageRecord {
   readonly pagedAt: Date;
 }
 
-/** Who declared or acted, as Slack user id or a system actor. */
-export const SYSTEM_ACTOR = 'lifeline';

@@ -5,7 +5,7 @@ import { UserError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
 import type { Metrics } from '../../shared/metrics.js';
 import { person, said } from '../../shared/text.js';
-import { requireResponder } from '../permissions.js';
+import { requireResponder } from '../access/permissions.js';
 import { planLadder } from './ladder.js';
 import { incidentId, incidentState, type Incident, type PageRecord, type TimelineEvent } from './model.js';
 import type { IncidentNotifier } from './notifier.js';

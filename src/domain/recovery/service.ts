@@ -5,7 +5,7 @@ import { inTransaction, type Db } from '../../shared/db/pool.js';
 import { UserError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
 import { person, said, type Said } from '../../shared/text.js';
-import { isResponder, responderRoles } from '../permissions.js';
+import { isResponder, responderRoles } from '../access/permissions.js';
 import { describeJob, jobId, jobTarget, type JobParams, type RecoveryJob } from './model.js';
 import type { RecoveryNotifier, RecoveryQueue } from './notifier.js';
 import * as store from './store.js';

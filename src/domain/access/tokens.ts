@@ -2,7 +2,7 @@
 // (migrations/005_api_tokens.sql says why a fast hash is right here); the token itself is shown once.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type pg from 'pg';
-import { audit } from '../../domain/audit/store.js';
+import { audit } from '../audit/store.js';
 import { formatUtc } from '../../shared/format.js';
 
 type Queryable = Pick<pg.Pool, 'query'> | Pick<pg.PoolClient, 'query'>;

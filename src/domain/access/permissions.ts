@@ -1,8 +1,10 @@
-// Who may do what (contract section 8). The services call these, so every way in (Slack commands and buttons, the
+// Who may do what. The services call these, so every way in (Slack commands and buttons, the
 // CLI, the HTTP API) obeys one rule, whatever the caller checked before.
-import type { FileConfig } from '../shared/config.js';
-import { UserError } from '../shared/errors.js';
-import { SYSTEM_ACTOR } from './incidents/model.js';
+import type { FileConfig } from '../../shared/config.js';
+import { UserError } from '../../shared/errors.js';
+
+/** Who acts when Lifeline itself does (schedules, alerts): every actor is a Slack user id or this. */
+export const SYSTEM_ACTOR = 'lifeline';
 
 /** `permissions.responder_roles`, or every role under `roles` when the section is left out. */
 export function responderRoles(file: FileConfig): readonly string[] {

@@ -6,17 +6,39 @@ export default tseslint.config(
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
-    languageOptions: { globals: { process: 'readonly', console: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', setInterval: 'readonly', clearInterval: 'readonly', URL: 'readonly', Buffer: 'readonly', fetch: 'readonly', AbortSignal: 'readonly' } },
+    languageOptions: {
+      globals: {
+        process: 'readonly',
+        console: 'readonly',
+        setTimeout: 'readonly',
+        clearTimeout: 'readonly',
+        setInterval: 'readonly',
+        clearInterval: 'readonly',
+        URL: 'readonly',
+        Buffer: 'readonly',
+        fetch: 'readonly',
+        AbortSignal: 'readonly',
+      },
+    },
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
-      'no-restricted-properties': ['error', { object: 'process', property: 'env', message: 'Read settings through src/shared/config.ts only.' }],
+      'no-restricted-properties': [
+        'error',
+        { object: 'process', property: 'env', message: 'Read settings through src/shared/config.ts only.' },
+      ],
     },
   },
   // The sandbox's and the CLI's settings are their own (not Lifeline's), each read in one place as src/shared/config.ts reads
   // Lifeline's.
-  { files: ['src/shared/config.ts', 'src/sandbox/settings.ts', 'src/delivery/cli/settings.ts', 'test/**', 'bench/**'], rules: { 'no-restricted-properties': 'off' } },
+  {
+    files: ['src/shared/config.ts', 'src/sandbox/settings.ts', 'src/delivery/cli/settings.ts', 'test/**', 'bench/**'],
+    rules: { 'no-restricted-properties': 'off' },
+  },
   // Tool configs that their tools load as CommonJS.
-  { files: ['**/*.cjs'], languageOptions: { sourceType: 'commonjs', globals: { module: 'writable', require: 'readonly' } } },
+  {
+    files: ['**/*.cjs'],
+    languageOptions: { sourceType: 'commonjs', globals: { module: 'writable', require: 'readonly' } },
+  },
   // The sandbox's page script runs in the browser.
   {
     files: ['src/sandbox/web/**/*.js'],

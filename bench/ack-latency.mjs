@@ -76,7 +76,9 @@ function commandTexts(count, seed) {
 function mixDescription(texts) {
   const counts = {};
   for (const t of texts) counts[t.kind] = (counts[t.kind] ?? 0) + 1;
-  return MIX.map(([kind]) => `${kind === 'sev3' ? 'sev3 <title>' : kind === 'status' ? 'status INC-k' : kind} ${counts[kind] ?? 0}`).join(', ');
+  return MIX.map(
+    ([kind]) => `${kind === 'sev3' ? 'sev3 <title>' : kind === 'status' ? 'status INC-k' : kind} ${counts[kind] ?? 0}`,
+  ).join(', ');
 }
 
 /** Sends `texts` to one server over `agent`, IN_FLIGHT at a time, each with its own trigger_id and response_url. */
@@ -88,9 +90,20 @@ async function load(target, texts, slack, agent) {
     async (i) => {
       const responseUrl = slack.newResponseUrl();
       const sentAt = Date.now();
-      const body = commandBody({ command: '/incident', text: texts[i].text, user_id: 'U0DECLARER', channel_id: CHANNEL, response_url: responseUrl });
+      const body = commandBody({
+        command: '/incident',
+        text: texts[i].text,
+        user_id: 'U0DECLARER',
+        channel_id: CHANNEL,
+        response_url: responseUrl,
+      });
       const result = await postSigned(target.eventsUrl, body, { agent });
-      return { ...result, kind: texts[i].kind, responseId: responseUrl.slice(responseUrl.lastIndexOf('/') + 1), sentAt };
+      return {
+        ...result,
+        kind: texts[i].kind,
+        responseId: responseUrl.slice(responseUrl.lastIndexOf('/') + 1),
+        sentAt,
+      };
     },
     120_000,
   );
@@ -138,13 +151,22 @@ export async function run(print) {
   // Paging is not exercised here (sev3 does not page); the ladder only has to be valid.
   const configPath = writeConfig([{ after_minutes: 0, notify: 'oncall' }]);
 
-  const lifeline = await startLifeline({ databaseUrl: db.url, queuePrefix: queue.prefix, slackApiUrl: slack.apiUrl, pagerdutyUrl: pagerduty.url, configPath });
+  const lifeline = await startLifeline({
+    databaseUrl: db.url,
+    queuePrefix: queue.prefix,
+    slackApiUrl: slack.apiUrl,
+    pagerdutyUrl: pagerduty.url,
+    configPath,
+  });
   const bare = await startBareApp({ slackApiUrl: slack.apiUrl });
 
   // Warm-up: the same mix, its first requests being the declarations that `status INC-k` refers to.
   const warmTexts = commandTexts(WARMUP, 1);
   const warmup = [
-    ...Array.from({ length: WARMUP_DECLARATIONS }, (_, i) => ({ kind: 'sev3', text: `sev3 Bench warm-up incident ${i + 1}` })),
+    ...Array.from({ length: WARMUP_DECLARATIONS }, (_, i) => ({
+      kind: 'sev3',
+      text: `sev3 Bench warm-up incident ${i + 1}`,
+    })),
     ...warmTexts,
   ].slice(0, Math.max(WARMUP, WARMUP_DECLARATIONS));
   // The declarations go one by one so that they get INC-1..INC-5 before the rest of the warm-up.
@@ -160,7 +182,9 @@ export async function run(print) {
   } finally {
     warmAgent.destroy();
   }
-  print(`warm-up: ${warmup.length} requests to each server (${WARMUP_DECLARATIONS} sev3 declarations first, so that INC-1..INC-${WARMUP_DECLARATIONS} exist)`);
+  print(
+    `warm-up: ${warmup.length} requests to each server (${WARMUP_DECLARATIONS} sev3 declarations first, so that INC-1..INC-${WARMUP_DECLARATIONS} exist)`,
+  );
   const pool = openPool(db.url);
   onCleanup('close result pool', () => pool.end());
 
@@ -249,7 +273,9 @@ export async function run(print) {
       cpu_ms_per_request: perRequest(user + system),
       cpu_user_ms_per_request: perRequest(user),
       cpu_system_ms_per_request: perRequest(system),
-      by_kind_p99: Object.fromEntries(MIX.map(([kind]) => [kind, summary(ok.filter((r) => r.kind === kind).map((r) => r.ms)).p99])),
+      by_kind_p99: Object.fromEntries(
+        MIX.map(([kind]) => [kind, summary(ok.filter((r) => r.kind === kind).map((r) => r.ms)).p99]),
+      ),
     };
   }
   // What the user waits for: from sending the command to Lifeline's reply, in the ack itself or at the response_url.

@@ -74,8 +74,10 @@ async function checkStore({ storeDir, catalogue, rows, gb }) {
   const backup = dumps[0];
   const sidecar = `${backup}.sha256`;
   const others = files.filter((f) => f !== backup && f !== sidecar);
-  if (others.length > 0) throw new Error(`the store holds more than ${backup} and its sidecar: ${JSON.stringify(others)}`);
-  if (!files.includes(sidecar)) throw new Error(`the store holds ${backup} but no ${sidecar}: ${JSON.stringify(files)}`);
+  if (others.length > 0)
+    throw new Error(`the store holds more than ${backup} and its sidecar: ${JSON.stringify(others)}`);
+  if (!files.includes(sidecar))
+    throw new Error(`the store holds ${backup} but no ${sidecar}: ${JSON.stringify(files)}`);
   const path = join(storeDir, backup);
   const bytes = statSync(path).size;
   // Written to disk before the next baseline, so that its writeback does not compete with that baseline.
@@ -88,14 +90,27 @@ async function checkStore({ storeDir, catalogue, rows, gb }) {
   const hashMs = performance.now() - h0;
   const sidecarText = readFileSync(join(storeDir, sidecar), 'utf8');
   const sidecarSha = /^([0-9a-f]{64})\b/i.exec(sidecarText.trim())?.[1]?.toLowerCase();
-  if (sidecarSha !== sha256) throw new Error(`${backup} has SHA-256 ${sha256} but its sidecar says ${JSON.stringify(sidecarText.slice(0, 200))}`);
+  if (sidecarSha !== sha256)
+    throw new Error(
+      `${backup} has SHA-256 ${sha256} but its sidecar says ${JSON.stringify(sidecarText.slice(0, 200))}`,
+    );
 
-  const listed = await runProgram('pg_restore', ['--list', path], { limitMs: TOOL_LIMIT_MS(gb), captureStdout: true, alive });
+  const listed = await runProgram('pg_restore', ['--list', path], {
+    limitMs: TOOL_LIMIT_MS(gb),
+    captureStdout: true,
+    alive,
+  });
   const entries = listed.stdout.split('\n').filter((l) => l.trim() !== '' && !l.startsWith(';'));
   const missing = APP_TABLES.filter((t) => !entries.some((e) => new RegExp(`\\bTABLE DATA \\S+ ${t}\\b`).test(e)));
-  if (missing.length > 0) throw new Error(`pg_restore --list of ${backup} has no TABLE DATA for ${missing.join(', ')}:\n${listed.stdout.slice(0, 2000)}`);
+  if (missing.length > 0)
+    throw new Error(
+      `pg_restore --list of ${backup} has no TABLE DATA for ${missing.join(', ')}:\n${listed.stdout.slice(0, 2000)}`,
+    );
 
-  if (catalogue.length !== 1) throw new Error(`the backups catalogue has ${catalogue.length} rows for ${ENV}, not 1: ${JSON.stringify(catalogue).slice(0, 1000)}`);
+  if (catalogue.length !== 1)
+    throw new Error(
+      `the backups catalogue has ${catalogue.length} rows for ${ENV}, not 1: ${JSON.stringify(catalogue).slice(0, 1000)}`,
+    );
   const row = catalogue[0];
   const problems = [];
   if (row.name !== backup) problems.push(`name ${row.name}, the store holds ${backup}`);
@@ -103,8 +118,10 @@ async function checkStore({ storeDir, catalogue, rows, gb }) {
   if (String(row.sha256).toLowerCase() !== sha256) problems.push(`sha256 ${row.sha256}, the file has ${sha256}`);
   const tableRows = row.table_rows && typeof row.table_rows === 'object' ? row.table_rows : {};
   const counted = Object.values(tableRows).reduce((a, b) => a + Number(b), 0);
-  if (counted !== rows) problems.push(`table_rows ${JSON.stringify(tableRows)} add up to ${counted}, the database holds ${rows}`);
-  if (problems.length > 0) throw new Error(`the catalogue row of ${backup} disagrees with the store: ${problems.join('; ')}`);
+  if (counted !== rows)
+    problems.push(`table_rows ${JSON.stringify(tableRows)} add up to ${counted}, the database holds ${rows}`);
+  if (problems.length > 0)
+    throw new Error(`the catalogue row of ${backup} disagrees with the store: ${problems.join('; ')}`);
 
   return {
     name: backup,
@@ -221,7 +238,13 @@ async function measure({ sizeMb, label, withBaseline, slack, pagerduty, print })
       try {
         const sent = await postSigned(
           lifeline.eventsUrl,
-          commandBody({ command: '/dr', text: `backup ${ENV}`, user_id: REQUESTER, channel_id: CHANNEL, response_url: slack.newResponseUrl() }),
+          commandBody({
+            command: '/dr',
+            text: `backup ${ENV}`,
+            user_id: REQUESTER,
+            channel_id: CHANNEL,
+            response_url: slack.newResponseUrl(),
+          }),
         );
         if (sent.status !== 200) throw new Error(`/dr backup answered ${sent.status} ${sent.error ?? ''}`);
         run.command_ack_ms = Math.round(sent.ms);
@@ -235,7 +258,10 @@ async function measure({ sizeMb, label, withBaseline, slack, pagerduty, print })
           throw new Error(`${err.message}${lastWords(slack, lifeline)}`);
         });
         const number = /\bJOB-(\d+): backup of /.exec(reply)?.[1];
-        if (number === undefined) throw new Error(`/dr backup ${ENV} did not start a job: ${reply.slice(0, 1000)}${lastWords(slack, lifeline)}`);
+        if (number === undefined)
+          throw new Error(
+            `/dr backup ${ENV} did not start a job: ${reply.slice(0, 1000)}${lastWords(slack, lifeline)}`,
+          );
         job = Number(number);
         run.reply_says = reply.slice(0, 200);
         const resultRe = new RegExp(`^JOB-${job} (succeeded|failed)\\b`);
@@ -252,11 +278,14 @@ async function measure({ sizeMb, label, withBaseline, slack, pagerduty, print })
         memory = sampler.stop();
       }
       const hwmKb = statusKb(lifeline.child.pid, 'VmHWM');
-      if (!result.text.startsWith(`JOB-${job} succeeded`)) throw new Error(`JOB-${job} did not succeed: ${result.text.slice(0, 1500)}${lastWords(slack, lifeline)}`);
+      if (!result.text.startsWith(`JOB-${job} succeeded`))
+        throw new Error(`JOB-${job} did not succeed: ${result.text.slice(0, 1500)}${lastWords(slack, lifeline)}`);
 
       run.job = job;
       run.job_ms = result.at - sentAt;
-      const plan = slack.posts.slice(postsBefore).find((p) => p.channel === CHANNEL && p.thread_ts === undefined && p.text.startsWith(`JOB-${job}:`));
+      const plan = slack.posts
+        .slice(postsBefore)
+        .find((p) => p.channel === CHANNEL && p.thread_ts === undefined && p.text.startsWith(`JOB-${job}:`));
       run.command_to_plan_ms = plan ? plan.at - sentAt : null;
       const { rows: steps } = await pool.query(
         `SELECT step_index, name, state, detail, extract(epoch FROM finished_at - started_at) * 1000 AS ms, extract(epoch FROM started_at) * 1000 AS started
@@ -272,14 +301,20 @@ async function measure({ sizeMb, label, withBaseline, slack, pagerduty, print })
         cpu: sampler.window(Number(s.started), Number(s.started) + Number(s.ms)),
       }));
       const dumpStep = run.steps.find((s) => s.name === STEP_DUMP);
-      if (!dumpStep) throw new Error(`JOB-${job} has no step "${STEP_DUMP}": ${JSON.stringify(run.steps.map((s) => s.name))}`);
+      if (!dumpStep)
+        throw new Error(`JOB-${job} has no step "${STEP_DUMP}": ${JSON.stringify(run.steps.map((s) => s.name))}`);
       run.dump_step_ms = dumpStep.ms;
       run.check_step_ms = run.steps.find((s) => s.name === STEP_CHECK)?.ms ?? null;
       run.retention_step_ms = run.steps.find((s) => s.name === STEP_RETENTION)?.ms ?? null;
       run.command_to_first_step_ms = steps.length > 0 ? Math.round(Number(steps[0].started) - sentAt) : null;
       const dumpRow = steps.find((st) => st.name === STEP_DUMP);
       run.command_to_dump_done_ms = Math.round(Number(dumpRow.started) + Number(dumpRow.ms) - sentAt);
-      run.memory = { ...memory, rss_idle_before_mb: kbToMb(rssIdleKb), vm_hwm_mb: kbToMb(hwmKb), vm_hwm_covers: hwmReset ? 'the job (reset before the command)' : 'the whole process' };
+      run.memory = {
+        ...memory,
+        rss_idle_before_mb: kbToMb(rssIdleKb),
+        vm_hwm_mb: kbToMb(hwmKb),
+        vm_hwm_covers: hwmReset ? 'the job (reset before the command)' : 'the whole process',
+      };
       run.result_says = result.text.slice(0, 200);
       const { rows: catalogue } = await pool.query('SELECT * FROM backups WHERE env = $1 ORDER BY id', [ENV]);
       run.stored = await checkStore({ storeDir: store.dir, catalogue, rows: app.rows, gb });
@@ -310,7 +345,16 @@ async function measure({ sizeMb, label, withBaseline, slack, pagerduty, print })
     }
     Object.assign(
       out,
-      medianRun(out.runs, ['job_ms', 'dump_step_ms', 'check_step_ms', 'retention_step_ms', 'command_ack_ms', 'command_to_plan_ms', 'command_to_first_step_ms', 'command_to_dump_done_ms']),
+      medianRun(out.runs, [
+        'job_ms',
+        'dump_step_ms',
+        'check_step_ms',
+        'retention_step_ms',
+        'command_ack_ms',
+        'command_to_plan_ms',
+        'command_to_first_step_ms',
+        'command_to_dump_done_ms',
+      ]),
     );
     // What the printed round shows of the stored backup: the median job's.
     out.stored = out.runs.find((r) => r.steps === out.steps)?.stored;
@@ -331,11 +375,15 @@ async function measure({ sizeMb, label, withBaseline, slack, pagerduty, print })
 
 /** "12.3 s (median of 12.1 s, 12.3 s, 13.0 s; spread 7%)" */
 function withSpread(ms, spread) {
-  return spread ? `${seconds(ms)} (median of ${spread.values.map(seconds).join(', ')}; spread ${spread.spread_pct}%)` : seconds(ms);
+  return spread
+    ? `${seconds(ms)} (median of ${spread.values.map(seconds).join(', ')}; spread ${spread.spread_pct}%)`
+    : seconds(ms);
 }
 
 function printRound(print, r) {
-  print(`${r.label}: database ${megabytes(r.database_bytes)} (${r.rows} rows), Lifeline's backup ${r.stored.name} ${megabytes(r.dump_bytes)}`);
+  print(
+    `${r.label}: database ${megabytes(r.database_bytes)} (${r.rows} rows), Lifeline's backup ${r.stored.name} ${megabytes(r.dump_bytes)}`,
+  );
   print(
     `${r.label}: command → "JOB succeeded" message ${withSpread(r.job_ms, r.spread.job_ms)}; dump step ${withSpread(r.dump_step_ms, r.spread.dump_step_ms)} (ack ${r.command_ack_ms} ms, command → plan ${r.command_to_plan_ms} ms, ` +
       `command → first step ${r.command_to_first_step_ms} ms, command → dump step done ${seconds(r.command_to_dump_done_ms)})`,
@@ -347,14 +395,24 @@ function printRound(print, r) {
     `${r.label}: stored backup checked: pg_restore --list ${st.pg_restore_list_entries} entries (${st.pg_restore_list_ms} ms), SHA-256 = sidecar = catalogue ` +
       `(read in ${st.sha256_read_ms} ms), catalogue rows ${JSON.stringify(st.catalogue_table_rows)}; fsync after the job ${st.fsync_after_job_ms} ms`,
   );
-  if (r.baseline_ms !== undefined) print(`${r.label}: baseline pg_dump -Fc ${megabytes(r.baseline_dump_bytes)}, pg_dump peak ${r.baseline_pg_dump_peak_mb} MB RSS`);
+  if (r.baseline_ms !== undefined)
+    print(
+      `${r.label}: baseline pg_dump -Fc ${megabytes(r.baseline_dump_bytes)}, pg_dump peak ${r.baseline_pg_dump_peak_mb} MB RSS`,
+    );
   printMemoryAndLog(print, r);
 }
 
 export async function run(print) {
   stopper.arm();
   // At 2x: the database, its WAL, a baseline dump and Lifeline's dump; with margin.
-  const { first, second } = await twoRounds({ sizeMb: SIZE_MB, diskFactor: 5, doubleBaseline: DOUBLE_BASELINE, measure, printRound, print });
+  const { first, second } = await twoRounds({
+    sizeMb: SIZE_MB,
+    diskFactor: 5,
+    doubleBaseline: DOUBLE_BASELINE,
+    measure,
+    printRound,
+    print,
+  });
 
   const jobRatio = ratio(first.job_ms, first.baseline_ms);
   const stepRatio = ratio(first.dump_step_ms, first.baseline_ms);
@@ -365,10 +423,17 @@ export async function run(print) {
     `baseline pg_dump -Fc to a file: ${withSpread(first.baseline_ms, first.baseline)}; ` +
       `Lifeline dump step ${seconds(first.dump_step_ms)}, check step ${seconds(first.check_step_ms)}, retention ${seconds(first.retention_step_ms)}; whole job ${seconds(first.job_ms)}`,
   );
-  print(`ratio whole job (command → result message) / baseline = ${jobRatio}; ratio dump step / baseline = ${stepRatio} (command → dump step done: ${dumpDoneRatio})`);
-  if (second.baseline_ms !== undefined) print(`2x: baseline ${seconds(second.baseline_ms)}, dump step ${seconds(second.dump_step_ms)} (${ratio(second.dump_step_ms, second.baseline_ms)}x), job ${seconds(second.job_ms)} (${ratio(second.job_ms, second.baseline_ms)}x)`);
+  print(
+    `ratio whole job (command → result message) / baseline = ${jobRatio}; ratio dump step / baseline = ${stepRatio} (command → dump step done: ${dumpDoneRatio})`,
+  );
+  if (second.baseline_ms !== undefined)
+    print(
+      `2x: baseline ${seconds(second.baseline_ms)}, dump step ${seconds(second.dump_step_ms)} (${ratio(second.dump_step_ms, second.baseline_ms)}x), job ${seconds(second.job_ms)} (${ratio(second.job_ms, second.baseline_ms)}x)`,
+    );
   const memory = memoryVerdicts(print, first, second, 'database');
-  print(`${verdict(jobOk)} whole job, command → result message, <= ${TARGET_RATIO} x pg_dump -Fc, medians of ${RUNS} runs each (${jobRatio}x)`);
+  print(
+    `${verdict(jobOk)} whole job, command → result message, <= ${TARGET_RATIO} x pg_dump -Fc, medians of ${RUNS} runs each (${jobRatio}x)`,
+  );
   print(`(not a target) dump step alone: ${stepRatio}x`);
   memory.printVerdicts();
 
@@ -379,7 +444,11 @@ export async function run(print) {
     ratio_dump_step: stepRatio,
     ratio_command_to_dump_done: dumpDoneRatio,
     ratio_peak_rss_2x_over_1x: memory.flatRatio,
-    rounds: [first, second].map((r) => ({ ...r, steps: r.steps.map(({ name: n, ms, state: st, cpu }) => ({ name: n, ms, state: st, cpu })), runs: r.runs.map(({ steps: _steps, ...rest }) => rest) })),
+    rounds: [first, second].map((r) => ({
+      ...r,
+      steps: r.steps.map(({ name: n, ms, state: st, cpu }) => ({ name: n, ms, state: st, cpu })),
+      runs: r.runs.map(({ steps: _steps, ...rest }) => rest),
+    })),
     targets: {
       whole_job_at_most_1_1x: verdict(jobOk),
       peak_rss_under_200mb: verdict(memory.memoryOk),

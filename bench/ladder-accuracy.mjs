@@ -43,7 +43,13 @@ export async function run(print) {
   const db = await createDatabase('ladder');
   const queue = createQueuePrefix('ladder');
   const configPath = writeConfig(STEPS);
-  const lifeline = await startLifeline({ databaseUrl: db.url, queuePrefix: queue.prefix, slackApiUrl: slack.apiUrl, pagerdutyUrl: pagerduty.url, configPath });
+  const lifeline = await startLifeline({
+    databaseUrl: db.url,
+    queuePrefix: queue.prefix,
+    slackApiUrl: slack.apiUrl,
+    pagerdutyUrl: pagerduty.url,
+    configPath,
+  });
   // Lifeline logs each fired step with its lateness at the moment the worker claimed it (before paging).
   const claimLateness = new Map();
   lifeline.lineListeners.push((line) => {
@@ -51,7 +57,8 @@ export async function run(print) {
     try {
       const entry = JSON.parse(line);
       const number = /^INC-(\d+)$/.exec(entry.incident ?? '')?.[1];
-      if (number && typeof entry.latenessMs === 'number') claimLateness.set(dedupKey(Number(number), entry.role), entry.latenessMs);
+      if (number && typeof entry.latenessMs === 'number')
+        claimLateness.set(dedupKey(Number(number), entry.role), entry.latenessMs);
     } catch {
       // not a JSON log line
     }
@@ -84,7 +91,13 @@ export async function run(print) {
     IN_FLIGHT,
     async (i) => {
       const responseUrl = slack.newResponseUrl();
-      const body = commandBody({ command: '/incident', text: `sev1 Bench: payments API down, wave ${i + 1}`, user_id: 'U0DECLARER', channel_id: CHANNEL, response_url: responseUrl });
+      const body = commandBody({
+        command: '/incident',
+        text: `sev1 Bench: payments API down, wave ${i + 1}`,
+        user_id: 'U0DECLARER',
+        channel_id: CHANNEL,
+        response_url: responseUrl,
+      });
       armBaseline();
       const sentAt = Date.now();
       const result = await postSigned(lifeline.eventsUrl, body, { agent });
@@ -96,7 +109,9 @@ export async function run(print) {
   agent.destroy();
   const sent = acks.filter(Boolean);
   const ackFailures = sent.filter((r) => r.status !== 200);
-  print(`declared: ${sent.length} sev1 commands sent, ${IN_FLIGHT} in flight, in ${declareMs} ms; ${ackFailures.length} not acked with 200${ackFailures[0] ? ` (first: ${ackFailures[0].status} ${ackFailures[0].error ?? ''})` : ''}`);
+  print(
+    `declared: ${sent.length} sev1 commands sent, ${IN_FLIGHT} in flight, in ${declareMs} ms; ${ackFailures.length} not acked with 200${ackFailures[0] ? ` (first: ${ackFailures[0].status} ${ackFailures[0].error ?? ''})` : ''}`,
+  );
 
   // Wait for the replies (declaration done), then until every step is due plus a margin.
   const expected = INCIDENTS * STEPS.length;
@@ -111,11 +126,20 @@ export async function run(print) {
   const sentIds = new Set(sent.map((r) => r.responseId));
   await waitUntil(() => slack.responses.filter((r) => sentIds.has(r.id)).length >= sent.length, 60_000);
   const declaredDone = Date.now();
-  const { rows: dueRow } = await pool.query('SELECT max(due_at) AS last_due, count(*)::int AS steps FROM escalation_steps');
-  const lastDue = dueRow[0]?.last_due ? new Date(dueRow[0].last_due).getTime() : declaredDone + STEP_MS[STEP_MS.length - 1];
-  print(`all replies in after ${declaredDone - declareStarted} ms; ${dueRow[0]?.steps ?? 0} steps in the database, last due in ${Math.max(0, lastDue - Date.now())} ms`);
+  const { rows: dueRow } = await pool.query(
+    'SELECT max(due_at) AS last_due, count(*)::int AS steps FROM escalation_steps',
+  );
+  const lastDue = dueRow[0]?.last_due
+    ? new Date(dueRow[0].last_due).getTime()
+    : declaredDone + STEP_MS[STEP_MS.length - 1];
+  print(
+    `all replies in after ${declaredDone - declareStarted} ms; ${dueRow[0]?.steps ?? 0} steps in the database, last due in ${Math.max(0, lastDue - Date.now())} ms`,
+  );
   const uniqueTriggers = () => new Set(pagerduty.triggers().map((e) => e.dedup_key)).size;
-  await waitUntil(() => Date.now() >= lastDue && uniqueTriggers() >= expected, Math.max(0, lastDue - Date.now()) + MARGIN_MS);
+  await waitUntil(
+    () => Date.now() >= lastDue && uniqueTriggers() >= expected,
+    Math.max(0, lastDue - Date.now()) + MARGIN_MS,
+  );
   await new Promise((r) => setTimeout(r, DUPLICATE_WATCH_MS));
   const cpuEnd = lifeline.cpuMs();
   const busyWallMs = Date.now() - declareStarted;
@@ -210,7 +234,9 @@ export async function run(print) {
   const latenessOk = onTime && early === 0 && unscheduled === 0;
   const exactOk = duplicates === 0 && missing === 0 && unknown === 0;
 
-  print(`config: ${STEPS.length} steps at +${STEP_MS.map((ms) => `${ms / 1000}s`).join(', +')} (${STEPS.map((s) => s.notify).join(', ')}); ${incidentRows[0]?.n ?? 0} incidents, ${steps.length} step rows ${JSON.stringify(statesCount)}`);
+  print(
+    `config: ${STEPS.length} steps at +${STEP_MS.map((ms) => `${ms / 1000}s`).join(', +')} (${STEPS.map((s) => s.notify).join(', ')}); ${incidentRows[0]?.n ?? 0} incidents, ${steps.length} step rows ${JSON.stringify(statesCount)}`,
+  );
   print(
     `lifeline : trigger lateness (fake PagerDuty receive - (declaration sent + offset)) ` +
       `p50 ${lifelineStats.p50} ms  p99 ${lifelineStats.p99} ms  max ${lifelineStats.max} ms  ` +
@@ -219,18 +245,34 @@ export async function run(print) {
   );
   const due = summary(dueLateness);
   print(`           against Lifeline's own due_at: p50 ${due.p50} ms  p99 ${due.p99} ms (not the verdict)`);
-  print(`           per step p99: ${latenessByStep.map((l, i) => `step ${i + 1} (+${STEP_MS[i] / 1000}s) ${summary(l).p99} ms`).join(', ')}`);
-  print(`           paged_at - due_at (database): p50 ${summary(dbLateness).p50} ms  p99 ${summary(dbLateness).p99} ms  max ${summary(dbLateness).max} ms`);
-  print(`           split: due -> claimed by a worker (Lifeline's log) p50 ${summary(claimLate).p50} ms p99 ${summary(claimLate).p99} ms; claimed -> PagerDuty p50 ${summary(claimToPage).p50} ms p99 ${summary(claimToPage).p99} ms (${claimLate.length} steps)`);
+  print(
+    `           per step p99: ${latenessByStep.map((l, i) => `step ${i + 1} (+${STEP_MS[i] / 1000}s) ${summary(l).p99} ms`).join(', ')}`,
+  );
+  print(
+    `           paged_at - due_at (database): p50 ${summary(dbLateness).p50} ms  p99 ${summary(dbLateness).p99} ms  max ${summary(dbLateness).max} ms`,
+  );
+  print(
+    `           split: due -> claimed by a worker (Lifeline's log) p50 ${summary(claimLate).p50} ms p99 ${summary(claimLate).p99} ms; claimed -> PagerDuty p50 ${summary(claimToPage).p50} ms p99 ${summary(claimToPage).p99} ms (${claimLate.length} steps)`,
+  );
   print(`           ${fireWindow.length} triggers arrived over ${fireWindow.length ? lastFire - firstFire : 0} ms`);
-  print(`           declaration: steps inserted -> reply p50 ${declarationStats.p50} ms p99 ${declarationStats.p99} ms; ${armedAfterDue} of ${insertToReply.length} declarations finished (timers armed) after their step 1 was already due`);
-  print(`baseline : setTimeout lateness p50 ${baselineStats.p50} ms  p99 ${baselineStats.p99} ms  max ${baselineStats.max} ms over ${baseline.length} timers`);
+  print(
+    `           declaration: steps inserted -> reply p50 ${declarationStats.p50} ms p99 ${declarationStats.p99} ms; ${armedAfterDue} of ${insertToReply.length} declarations finished (timers armed) after their step 1 was already due`,
+  );
+  print(
+    `baseline : setTimeout lateness p50 ${baselineStats.p50} ms  p99 ${baselineStats.p99} ms  max ${baselineStats.max} ms over ${baseline.length} timers`,
+  );
   print(`ratio lifeline_p99 / baseline_p99 = ${p99Ratio}`);
-  print(`triggers: ${pagerduty.triggers().length} received, ${hit}/${expected} steps paged, ${duplicates} duplicates, ${missing} missing, ${unknown} with unknown dedup_key; other events ${pagerduty.events.length - pagerduty.triggers().length}`);
+  print(
+    `triggers: ${pagerduty.triggers().length} received, ${hit}/${expected} steps paged, ${duplicates} duplicates, ${missing} missing, ${unknown} with unknown dedup_key; other events ${pagerduty.events.length - pagerduty.triggers().length}`,
+  );
   if (cpuMs !== null) {
-    print(`lifeline CPU: ${cpuMs} ms over ${busyWallMs} ms of declaring and escalating (${Math.round((100 * cpuMs) / busyWallMs)}% of one core), ~${Math.round((cpuMs / (INCIDENTS + pagerduty.triggers().length)) * 10) / 10} ms per declaration or fired step`);
+    print(
+      `lifeline CPU: ${cpuMs} ms over ${busyWallMs} ms of declaring and escalating (${Math.round((100 * cpuMs) / busyWallMs)}% of one core), ~${Math.round((cpuMs / (INCIDENTS + pagerduty.triggers().length)) * 10) / 10} ms per declaration or fired step`,
+    );
   }
-  print(`lifeline log lines: warn ${lifeline.warnings}, error ${lifeline.errors}; Slack calls ${JSON.stringify(slack.methodCounts)}`);
+  print(
+    `lifeline log lines: warn ${lifeline.warnings}, error ${lifeline.errors}; Slack calls ${JSON.stringify(slack.methodCounts)}`,
+  );
   for (const line of lifeline.firstProblems) print(`  lifeline log: ${line}`);
   print(
     `${verdict(latenessOk)} trigger lateness p99 < ${TARGET_P99_MS} ms after the asked schedule, none early ` +

@@ -55,7 +55,9 @@ const tempFolder = (label) => newTempFolder(label, { alive });
 /** Lifeline's engine and file store, as built (`npm run bench` builds first). */
 async function lifeline() {
   const engine = await import(new URL('../dist/domain/recovery/logical-restore/index.js', import.meta.url).href);
-  const { createFileStore } = await import(new URL('../dist/adapters/backup-store/file-store.js', import.meta.url).href);
+  const { createFileStore } = await import(
+    new URL('../dist/adapters/backup-store/file-store.js', import.meta.url).href
+  );
   return { engine, createFileStore };
 }
 

@@ -15,13 +15,29 @@ import { pathToFileURL } from 'node:url';
 import { onCleanup } from './support/cleanup.mjs';
 import { createDatabase, createQueuePrefix, openPool } from './support/infra.mjs';
 import { kbToMb, MemorySampler, resetPeak, statusKb } from './support/memory.mjs';
-import { admin, APP_TABLES as TABLES, backupName as backupNameOf, checkpoint, createAppDatabase as createGeneratedDatabase, databaseSize, rowCount, urlOf } from './support/pgbench-data.mjs';
+import {
+  admin,
+  APP_TABLES as TABLES,
+  backupName as backupNameOf,
+  checkpoint,
+  createAppDatabase as createGeneratedDatabase,
+  databaseSize,
+  rowCount,
+  urlOf,
+} from './support/pgbench-data.mjs';
 import { CHANNEL, startLifeline, writeConfig } from './support/processes.mjs';
 import { interleaved, medianRun, memoryVerdicts, printMemoryAndLog, printSteps, twoRounds } from './support/rounds.mjs';
 import { approveButtonOf, blocksOf, lastWords } from './support/slack-posts.mjs';
 import { buttonBody, commandBody, postSigned } from './support/slack-requests.mjs';
 import { megabytes, ratio, seconds, spreadOf, verdict } from './support/stats.mjs';
-import { fsyncFile, runProgram as runTool, stepText, stopSwitch, tempFolder as newTempFolder, waitFor as pollFor } from './support/tools.mjs';
+import {
+  fsyncFile,
+  runProgram as runTool,
+  stepText,
+  stopSwitch,
+  tempFolder as newTempFolder,
+  waitFor as pollFor,
+} from './support/tools.mjs';
 
 export const name = 'restore';
 
@@ -73,11 +89,15 @@ async function measure({ sizeMb, label, withBaseline, slack, pagerduty, print })
   // The backup Lifeline restores: pg_dump -Fc (default compression), named as the contract says.
   const backup = backupName(new Date(Date.now() - 60_000));
   const dumpPath = join(store.dir, backup);
-  const dumped = await runProgram('pg_dump', ['--format=custom', '--no-owner', `--file=${dumpPath}`, app.url], { limitMs: TOOL_LIMIT_MS(gb) });
+  const dumped = await runProgram('pg_dump', ['--format=custom', '--no-owner', `--file=${dumpPath}`, app.url], {
+    limitMs: TOOL_LIMIT_MS(gb),
+  });
   fsyncFile(dumpPath);
   out.dump_bytes = statSync(dumpPath).size;
   out.dump_ms = Math.round(dumped.ms);
-  print(`${label}: pg_dump -Fc ${megabytes(app.size)} → ${backup} ${megabytes(out.dump_bytes)} in ${seconds(dumped.ms)}`);
+  print(
+    `${label}: pg_dump -Fc ${megabytes(app.size)} → ${backup} ${megabytes(out.dump_bytes)} in ${seconds(dumped.ms)}`,
+  );
 
   /** One baseline: CHECKPOINT, then timed CREATE DATABASE + pg_restore -j 2 of the same dump; checked, dropped. */
   const timeBaseline = async (i, of) => {
@@ -92,10 +112,14 @@ async function measure({ sizeMb, label, withBaseline, slack, pagerduty, print })
     const dropBase = onCleanup(`drop database ${base}`, () => admin(`DROP DATABASE IF EXISTS ${base} WITH (FORCE)`));
     let sampler;
     try {
-      const restored = await runProgram('pg_restore', [`--jobs=${PARALLEL}`, '--no-owner', '--no-privileges', `--dbname=${urlOf(base)}`, dumpPath], {
-        limitMs: TOOL_LIMIT_MS(gb),
-        onStart: (pid) => (sampler = new MemorySampler(pid, { rootIsChild: true })),
-      });
+      const restored = await runProgram(
+        'pg_restore',
+        [`--jobs=${PARALLEL}`, '--no-owner', '--no-privileges', `--dbname=${urlOf(base)}`, dumpPath],
+        {
+          limitMs: TOOL_LIMIT_MS(gb),
+          onStart: (pid) => (sampler = new MemorySampler(pid, { rootIsChild: true })),
+        },
+      );
       const memory = sampler?.stop();
       const cpu = sampler?.window(startedAt, Date.now());
       const ms = createMs + restored.ms;
@@ -155,19 +179,31 @@ async function measure({ sizeMb, label, withBaseline, slack, pagerduty, print })
       const postsBefore = slack.posts.length;
       const sent = await postSigned(
         lifeline.eventsUrl,
-        commandBody({ command: '/dr', text: `restore ${ENV} latest`, user_id: REQUESTER, channel_id: CHANNEL, response_url: slack.newResponseUrl() }),
+        commandBody({
+          command: '/dr',
+          text: `restore ${ENV} latest`,
+          user_id: REQUESTER,
+          channel_id: CHANNEL,
+          response_url: slack.newResponseUrl(),
+        }),
       );
       if (sent.status !== 200) throw new Error(`/dr restore answered ${sent.status} ${sent.error ?? ''}`);
       const plan = await waitFor(
         'the plan with Approve/Reject',
-        () => slack.posts.slice(postsBefore).find((p) => p.channel === CHANNEL && p.thread_ts === undefined && approveButtonOf(p)),
+        () =>
+          slack.posts
+            .slice(postsBefore)
+            .find((p) => p.channel === CHANNEL && p.thread_ts === undefined && approveButtonOf(p)),
         30_000,
       ).catch((err) => {
         throw new Error(`${err.message}${lastWords(slack, lifeline)}`);
       });
       const button = approveButtonOf(plan);
       const job = Number(button.value);
-      if (!JSON.stringify(blocksOf(plan)).includes(backup)) throw new Error(`the plan of JOB-${job} does not name ${backup}: ${JSON.stringify(blocksOf(plan)).slice(0, 1000)}`);
+      if (!JSON.stringify(blocksOf(plan)).includes(backup))
+        throw new Error(
+          `the plan of JOB-${job} does not name ${backup}: ${JSON.stringify(blocksOf(plan)).slice(0, 1000)}`,
+        );
 
       // Same starting point as the baseline: dirty buffers flushed, Lifeline idle.
       await checkpoint();
@@ -194,16 +230,20 @@ async function measure({ sizeMb, label, withBaseline, slack, pagerduty, print })
         );
         if (click.status !== 200) throw new Error(`the Approve click answered ${click.status} ${click.error ?? ''}`);
         // Job numbers start again at 1 in each run's fresh state database: only this run's posts count.
-        result = await waitFor(`JOB-${job}'s result`, () => slack.posts.slice(postsBefore).find((p) => p.thread_ts !== undefined && resultRe.test(p.text)), JOB_LIMIT_MS(gb), 50).catch(
-          (err) => {
-            throw new Error(`${err.message}${lastWords(slack, lifeline)}`);
-          },
-        );
+        result = await waitFor(
+          `JOB-${job}'s result`,
+          () => slack.posts.slice(postsBefore).find((p) => p.thread_ts !== undefined && resultRe.test(p.text)),
+          JOB_LIMIT_MS(gb),
+          50,
+        ).catch((err) => {
+          throw new Error(`${err.message}${lastWords(slack, lifeline)}`);
+        });
       } finally {
         memory = sampler.stop();
       }
       const hwmKb = statusKb(lifeline.child.pid, 'VmHWM');
-      if (!result.text.startsWith(`JOB-${job} succeeded`)) throw new Error(`JOB-${job} did not succeed: ${result.text.slice(0, 1500)}${lastWords(slack, lifeline)}`);
+      if (!result.text.startsWith(`JOB-${job} succeeded`))
+        throw new Error(`JOB-${job} did not succeed: ${result.text.slice(0, 1500)}${lastWords(slack, lifeline)}`);
 
       run.job_ms = result.at - clickedAt;
       const { rows: steps } = await pool.query(
@@ -227,16 +267,26 @@ async function measure({ sizeMb, label, withBaseline, slack, pagerduty, print })
       run.restore_step_analyze_ms = run.steps.find((s) => /ANALYZE/.test(s.name))?.ms ?? null;
       run.approval_to_first_step_ms = steps.length > 0 ? Math.round(Number(steps[0].started) - clickedAt) : null;
       const verifyStep = steps.find((st) => st.name === 'verify');
-      run.approval_to_verified_ms = verifyStep ? Math.round(Number(verifyStep.started) + Number(verifyStep.ms) - clickedAt) : null;
-      run.memory = { ...memory, rss_idle_before_mb: kbToMb(rssIdleKb), vm_hwm_mb: kbToMb(hwmKb), vm_hwm_covers: hwmReset ? 'the job (reset at approval)' : 'the whole process' };
+      run.approval_to_verified_ms = verifyStep
+        ? Math.round(Number(verifyStep.started) + Number(verifyStep.ms) - clickedAt)
+        : null;
+      run.memory = {
+        ...memory,
+        rss_idle_before_mb: kbToMb(rssIdleKb),
+        vm_hwm_mb: kbToMb(hwmKb),
+        vm_hwm_covers: hwmReset ? 'the job (reset at approval)' : 'the whole process',
+      };
       run.result_says = result.text.slice(0, 200);
       run.restored_rows = await rowCount(app.dbName);
-      if (run.restored_rows !== app.rows) throw new Error(`after JOB-${job} the database holds ${run.restored_rows} rows, not ${app.rows}`);
+      if (run.restored_rows !== app.rows)
+        throw new Error(`after JOB-${job} the database holds ${run.restored_rows} rows, not ${app.rows}`);
       run.log_warnings = lifeline.warnings;
       run.log_errors = lifeline.errors;
       run.first_log_problems = lifeline.firstProblems;
       out.runs.push(run);
-      print(`${label}: job ${i + 1}/${of}: approval → verified ${seconds(run.approval_to_verified_ms)}, restore step ${seconds(run.restore_step_ms)}, whole job ${seconds(run.job_ms)}`);
+      print(
+        `${label}: job ${i + 1}/${of}: approval → verified ${seconds(run.approval_to_verified_ms)}, restore step ${seconds(run.restore_step_ms)}, whole job ${seconds(run.job_ms)}`,
+      );
     } finally {
       await lifeline.stop();
       await closePool();
@@ -256,7 +306,17 @@ async function measure({ sizeMb, label, withBaseline, slack, pagerduty, print })
       if (side === 'baseline') await timeBaseline(b++, baselineRuns);
       else await timeJob(j++, jobRuns);
     }
-    Object.assign(out, medianRun(out.runs, ['job_ms', 'restore_step_ms', 'restore_step_pg_restore_ms', 'restore_step_analyze_ms', 'approval_to_first_step_ms', 'approval_to_verified_ms']));
+    Object.assign(
+      out,
+      medianRun(out.runs, [
+        'job_ms',
+        'restore_step_ms',
+        'restore_step_pg_restore_ms',
+        'restore_step_analyze_ms',
+        'approval_to_first_step_ms',
+        'approval_to_verified_ms',
+      ]),
+    );
     if (withBaseline) out.baseline = spreadOf(out.baseline_runs_ms);
     out.baseline_ms = out.baseline?.median;
   } finally {
@@ -272,7 +332,9 @@ async function measure({ sizeMb, label, withBaseline, slack, pagerduty, print })
 
 /** "12.3 s (median of 12.1 s, 12.3 s, 13.0 s; spread 7%)" */
 function withSpread(ms, spread) {
-  return spread ? `${seconds(ms)} (median of ${spread.values.map(seconds).join(', ')}; spread ${spread.spread_pct}%)` : seconds(ms);
+  return spread
+    ? `${seconds(ms)} (median of ${spread.values.map(seconds).join(', ')}; spread ${spread.spread_pct}%)`
+    : seconds(ms);
 }
 
 function printRound(print, r) {
@@ -284,7 +346,9 @@ function printRound(print, r) {
   print(`${r.label}: steps of the median job:`);
   printSteps(print, r);
   if (r.restore_step_pg_restore_ms !== null) {
-    print(`${r.label}:   inside the restore step: pg_restore ${seconds(r.restore_step_pg_restore_ms)}; ANALYZE (after verify) ${seconds(r.restore_step_analyze_ms)}`);
+    print(
+      `${r.label}:   inside the restore step: pg_restore ${seconds(r.restore_step_pg_restore_ms)}; ANALYZE (after verify) ${seconds(r.restore_step_analyze_ms)}`,
+    );
   }
   printMemoryAndLog(print, r);
 }
@@ -292,7 +356,14 @@ function printRound(print, r) {
 export async function run(print) {
   stopper.arm();
   // At 2x: source, fresh copy, dump, downloaded copy, safety copy, WAL; with margin.
-  const { first, second } = await twoRounds({ sizeMb: SIZE_MB, diskFactor: 7, doubleBaseline: DOUBLE_BASELINE, measure, printRound, print });
+  const { first, second } = await twoRounds({
+    sizeMb: SIZE_MB,
+    diskFactor: 7,
+    doubleBaseline: DOUBLE_BASELINE,
+    measure,
+    printRound,
+    print,
+  });
 
   const jobRatio = ratio(first.job_ms, first.baseline_ms);
   const stepRatio = ratio(first.restore_step_ms, first.baseline_ms);
@@ -301,15 +372,24 @@ export async function run(print) {
   const verifiedOk = verifiedRatio !== null && verifiedRatio <= TARGET_RATIO;
   const stepOk = stepRatio !== null && stepRatio <= TARGET_RATIO;
 
-  print(`baseline CREATE DATABASE + pg_restore -j ${PARALLEL}: ${withSpread(first.baseline_ms, first.baseline)}; Lifeline restore step ${seconds(first.restore_step_ms)} (its pg_restore ${seconds(first.restore_step_pg_restore_ms)}; ANALYZE after verify ${seconds(first.restore_step_analyze_ms)}); whole job ${seconds(first.job_ms)}`);
+  print(
+    `baseline CREATE DATABASE + pg_restore -j ${PARALLEL}: ${withSpread(first.baseline_ms, first.baseline)}; Lifeline restore step ${seconds(first.restore_step_ms)} (its pg_restore ${seconds(first.restore_step_pg_restore_ms)}; ANALYZE after verify ${seconds(first.restore_step_analyze_ms)}); whole job ${seconds(first.job_ms)}`,
+  );
   print(
     `ratio restore step / baseline = ${stepRatio} (its pg_restore alone ${pgRestoreRatio}); ratio whole job (approval → result message) / baseline = ${jobRatio} ` +
       `(approval → verify step done: ${verifiedRatio})`,
   );
-  if (second.baseline_ms !== undefined) print(`2x: baseline ${seconds(second.baseline_ms)}, restore step ${seconds(second.restore_step_ms)} (${ratio(second.restore_step_ms, second.baseline_ms)}x), job ${seconds(second.job_ms)} (${ratio(second.job_ms, second.baseline_ms)}x)`);
+  if (second.baseline_ms !== undefined)
+    print(
+      `2x: baseline ${seconds(second.baseline_ms)}, restore step ${seconds(second.restore_step_ms)} (${ratio(second.restore_step_ms, second.baseline_ms)}x), job ${seconds(second.job_ms)} (${ratio(second.job_ms, second.baseline_ms)}x)`,
+    );
   const memory = memoryVerdicts(print, first, second, 'dump');
-  print(`${verdict(stepOk)} restore step <= ${TARGET_RATIO} x pg_restore -j ${PARALLEL}, medians of ${RUNS} runs each (${stepRatio}x)`);
-  print(`${verdict(verifiedOk)} approval → verified <= ${TARGET_RATIO} x pg_restore -j ${PARALLEL}, medians of ${RUNS} runs each (${verifiedRatio}x)`);
+  print(
+    `${verdict(stepOk)} restore step <= ${TARGET_RATIO} x pg_restore -j ${PARALLEL}, medians of ${RUNS} runs each (${stepRatio}x)`,
+  );
+  print(
+    `${verdict(verifiedOk)} approval → verified <= ${TARGET_RATIO} x pg_restore -j ${PARALLEL}, medians of ${RUNS} runs each (${verifiedRatio}x)`,
+  );
   print(`(not a target) whole job up to its result message, safety copy included: ${jobRatio}x`);
   memory.printVerdicts();
 
@@ -322,7 +402,11 @@ export async function run(print) {
     ratio_restore_step_pg_restore: pgRestoreRatio,
     ratio_approval_to_verified: verifiedRatio,
     ratio_peak_rss_2x_over_1x: memory.flatRatio,
-    rounds: [first, second].map((r) => ({ ...r, steps: r.steps.map(({ name: n, ms, state: st, cpu }) => ({ name: n, ms, state: st, cpu })), runs: r.runs.map(({ steps: _steps, ...rest }) => rest) })),
+    rounds: [first, second].map((r) => ({
+      ...r,
+      steps: r.steps.map(({ name: n, ms, state: st, cpu }) => ({ name: n, ms, state: st, cpu })),
+      runs: r.runs.map(({ steps: _steps, ...rest }) => rest),
+    })),
     targets: {
       restore_step_at_most_1_1x: verdict(stepOk),
       approval_to_verified_at_most_1_1x: verdict(verifiedOk),

@@ -18,7 +18,10 @@ if (unknown.length > 0) {
 }
 const selected = wanted.length > 0 ? ALL.filter((b) => wanted.includes(b.name)) : ALL;
 /** The whole run is bounded even if a benchmark's own limit fails to stop it: the selected limits plus cleanup time. */
-const OVERALL_LIMIT_MS = Math.max(15 * 60_000, selected.reduce((sum, b) => sum + b.timeLimitMs + 60_000, 60_000));
+const OVERALL_LIMIT_MS = Math.max(
+  15 * 60_000,
+  selected.reduce((sum, b) => sum + b.timeLimitMs + 60_000, 60_000),
+);
 
 let finishing = false;
 async function abort(reason, code) {
@@ -56,7 +59,9 @@ for (const bench of selected) {
     // A benchmark passes only on its own word and on every one of its targets: a target with no figure is not a pass.
     const verdicts = Object.values(result.targets ?? {});
     results[bench.name].pass = result.pass === true && verdicts.length > 0 && verdicts.every((v) => v === 'PASS');
-    summaryLines.push(`${bench.name}: ${result.headline ?? `ratio ${result.ratio_p99} vs baseline`}; ${targets.join('; ')}`);
+    summaryLines.push(
+      `${bench.name}: ${result.headline ?? `ratio ${result.ratio_p99} vs baseline`}; ${targets.join('; ')}`,
+    );
   } catch (err) {
     crashed = true;
     print(`ERROR: ${err.stack ?? err.message}`);

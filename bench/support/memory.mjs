@@ -106,20 +106,34 @@ export class MemorySampler {
       this.childrenPeakKb = sum;
       this.childrenPeakCount = pids.length;
     }
-    for (const [comm, kb] of Object.entries(byProgram)) this.byProgramPeakKb[comm] = Math.max(this.byProgramPeakKb[comm] ?? 0, kb);
+    for (const [comm, kb] of Object.entries(byProgram))
+      this.byProgramPeakKb[comm] = Math.max(this.byProgramPeakKb[comm] ?? 0, kb);
     const machine = machineTicks();
-    this.timeline.push([Date.now(), cpuMs(this.pid), machine?.busy ?? null, machine?.iowait ?? null, machine?.total ?? null, statusKb('meminfo', 'Dirty')]);
+    this.timeline.push([
+      Date.now(),
+      cpuMs(this.pid),
+      machine?.busy ?? null,
+      machine?.iowait ?? null,
+      machine?.total ?? null,
+      statusKb('meminfo', 'Dirty'),
+    ]);
     this.sampleMs += performance.now() - t;
   }
 
   /** CPU between two moments (epoch ms): the root's share of one CPU, and the machine's busy and iowait shares. */
   window(fromMs, toMs) {
-    const at = (ms) => this.timeline.reduce((best, row) => (Math.abs(row[0] - ms) < Math.abs(best[0] - ms) ? row : best), this.timeline[0]);
+    const at = (ms) =>
+      this.timeline.reduce(
+        (best, row) => (Math.abs(row[0] - ms) < Math.abs(best[0] - ms) ? row : best),
+        this.timeline[0],
+      );
     const a = at(fromMs);
     const b = at(toMs);
     if (!a || !b || b[0] <= a[0]) return null;
     const pct = (x, y) => (x === null || y === null || y <= 0 ? null : round((100 * x) / y, 0));
-    const dirty = this.timeline.filter((row) => row[0] >= a[0] && row[0] <= b[0] && row[5] !== null).map((row) => row[5]);
+    const dirty = this.timeline
+      .filter((row) => row[0] >= a[0] && row[0] <= b[0] && row[5] !== null)
+      .map((row) => row[5]);
     return {
       process_cpu_pct_of_one_cpu: a[1] === null || b[1] === null ? null : pct(b[1] - a[1], b[0] - a[0]),
       machine_busy_pct: pct(b[2] - a[2], b[4] - a[4]),
@@ -140,7 +154,9 @@ export class MemorySampler {
       rss_last_mb: kbToMb(this.rssLastKb),
       children_peak_mb: kbToMb(this.childrenPeakKb),
       children_at_peak: this.childrenPeakCount,
-      children_peak_by_program_mb: Object.fromEntries(Object.entries(this.byProgramPeakKb).map(([k, v]) => [k, kbToMb(v)])),
+      children_peak_by_program_mb: Object.fromEntries(
+        Object.entries(this.byProgramPeakKb).map(([k, v]) => [k, kbToMb(v)]),
+      ),
       sampler_ms_per_sample: round(this.sampleMs / Math.max(1, this.samples), 2),
     };
   }

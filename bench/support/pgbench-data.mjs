@@ -91,7 +91,9 @@ export async function createAppDatabase(sizeMb, print, { label, alive = () => un
       withClient(url, async (c) => {
         const from = 1 + Math.floor((rows * i) / APP_TABLES.length);
         const to = Math.floor((rows * (i + 1)) / APP_TABLES.length);
-        await c.query(`CREATE TABLE ${table} (id bigint NOT NULL, created_at timestamptz NOT NULL, payload text NOT NULL)`);
+        await c.query(
+          `CREATE TABLE ${table} (id bigint NOT NULL, created_at timestamptz NOT NULL, payload text NOT NULL)`,
+        );
         await c.query(
           `INSERT INTO ${table} SELECT g, timestamptz '2026-01-01 00:00:00+00' - random() * interval '365 days', ${payload}
              FROM generate_series(${from}, ${to}) g`,
@@ -104,7 +106,9 @@ export async function createAppDatabase(sizeMb, print, { label, alive = () => un
   );
   if (source === 'pgcrypto') await withClient(url, (c) => c.query('DROP EXTENSION pgcrypto'));
   const size = await databaseSize(dbName);
-  print(`generated ${dbName}: ${rows} rows in ${APP_TABLES.length} tables, ${megabytes(size)} (random bytes from ${source}) in ${seconds(Date.now() - started)}`);
+  print(
+    `generated ${dbName}: ${rows} rows in ${APP_TABLES.length} tables, ${megabytes(size)} (random bytes from ${source}) in ${seconds(Date.now() - started)}`,
+  );
   return { dbName, url, rows, size, drop };
 }
 

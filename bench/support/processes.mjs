@@ -13,7 +13,12 @@ export const MAIN = fileURLToPath(new URL('../../dist/main.js', import.meta.url)
 export const BARE_APP = fileURLToPath(new URL('./bare-bolt-app.mjs', import.meta.url));
 
 export const CHANNEL = 'C0EMERGENCY';
-export const ROUTING_KEYS = { oncall: 'rk-oncall-bench0000000', engineering_lead: 'rk-lead-bench00000000', cto: 'rk-cto-bench000000000', ceo: 'rk-ceo-bench000000000' };
+export const ROUTING_KEYS = {
+  oncall: 'rk-oncall-bench0000000',
+  engineering_lead: 'rk-lead-bench00000000',
+  cto: 'rk-cto-bench000000000',
+  ceo: 'rk-ceo-bench000000000',
+};
 
 export function freePort() {
   return new Promise((resolve, reject) => {
@@ -115,7 +120,8 @@ class Child {
     const level = /"level":(\d+)/.exec(line)?.[1];
     if (level === '40') this.warnings++;
     if (level === '50' || level === '60') this.errors++;
-    if ((level === '40' || level === '50' || level === '60') && this.firstProblems.length < 5) this.firstProblems.push(line.slice(0, 400));
+    if ((level === '40' || level === '50' || level === '60') && this.firstProblems.length < 5)
+      this.firstProblems.push(line.slice(0, 400));
     for (const w of [...this.waiters]) w(line);
     for (const listener of this.lineListeners) listener(line);
   }
@@ -124,9 +130,18 @@ class Child {
   waitForLine(text, timeoutMs) {
     if (this.tail.some((l) => l.includes(text))) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => finish(new Error(`${this.name} did not print "${text}" within ${timeoutMs} ms:\n${this.tail.slice(-20).join('\n')}`)), timeoutMs);
+      const timer = setTimeout(
+        () =>
+          finish(
+            new Error(
+              `${this.name} did not print "${text}" within ${timeoutMs} ms:\n${this.tail.slice(-20).join('\n')}`,
+            ),
+          ),
+        timeoutMs,
+      );
       const waiter = (line) => {
-        if (this.exitCode !== null) return finish(new Error(`${this.name} exited (${this.exitCode}):\n${this.tail.slice(-20).join('\n')}`));
+        if (this.exitCode !== null)
+          return finish(new Error(`${this.name} exited (${this.exitCode}):\n${this.tail.slice(-20).join('\n')}`));
         if (line?.includes(text)) finish();
       };
       const finish = (err) => {
@@ -149,7 +164,10 @@ class Child {
       // already gone
     }
     let timer;
-    const forced = await Promise.race([exited.then(() => false), new Promise((r) => (timer = setTimeout(() => r(true), graceMs)))]);
+    const forced = await Promise.race([
+      exited.then(() => false),
+      new Promise((r) => (timer = setTimeout(() => r(true), graceMs))),
+    ]);
     clearTimeout(timer);
     if (forced && this.exitCode === null) {
       try {
@@ -190,7 +208,15 @@ class Child {
 /**
  * Starts `node dist/main.js` in HTTP mode with the test-style env (plus `extraEnv`) and waits for "Lifeline started".
  */
-export async function startLifeline({ databaseUrl, queuePrefix, slackApiUrl, pagerdutyUrl, configPath, logLevel = 'info', extraEnv = {} }) {
+export async function startLifeline({
+  databaseUrl,
+  queuePrefix,
+  slackApiUrl,
+  pagerdutyUrl,
+  configPath,
+  logLevel = 'info',
+  extraEnv = {},
+}) {
   const port = await freePort();
   const env = {
     PATH: process.env.PATH ?? '',
@@ -223,7 +249,13 @@ export async function startLifeline({ databaseUrl, queuePrefix, slackApiUrl, pag
 /** Starts the bare Bolt app (acks /incident, nothing else) against the same fake Slack. */
 export async function startBareApp({ slackApiUrl }) {
   const port = await freePort();
-  const env = { PATH: process.env.PATH ?? '', SLACK_BOT_TOKEN: BOT_TOKEN, SLACK_SIGNING_SECRET: SIGNING_SECRET, SLACK_API_URL: slackApiUrl, PORT: String(port) };
+  const env = {
+    PATH: process.env.PATH ?? '',
+    SLACK_BOT_TOKEN: BOT_TOKEN,
+    SLACK_SIGNING_SECRET: SIGNING_SECRET,
+    SLACK_API_URL: slackApiUrl,
+    PORT: String(port),
+  };
   const child = new Child('bare-bolt-app', [BARE_APP], env);
   child.port = port;
   child.eventsUrl = `http://127.0.0.1:${port}/slack/events`;

@@ -16,15 +16,27 @@ export async function twoRounds({ sizeMb, diskFactor, doubleBaseline, measure, p
   const free = statfsSync(tmpdir());
   const freeBytes = free.bavail * free.bsize;
   const needBytes = sizeMb * 2 * 1024 * 1024 * diskFactor;
-  print(`free disk at ${tmpdir()}: ${round(freeBytes / 1024 ** 3, 1)} GB; this run needs about ${round(needBytes / 1024 ** 3, 1)} GB`);
-  if (freeBytes < needBytes) throw new Error(`not enough free disk: ${round(freeBytes / 1024 ** 3, 1)} GB free, about ${round(needBytes / 1024 ** 3, 1)} GB needed`);
+  print(
+    `free disk at ${tmpdir()}: ${round(freeBytes / 1024 ** 3, 1)} GB; this run needs about ${round(needBytes / 1024 ** 3, 1)} GB`,
+  );
+  if (freeBytes < needBytes)
+    throw new Error(
+      `not enough free disk: ${round(freeBytes / 1024 ** 3, 1)} GB free, about ${round(needBytes / 1024 ** 3, 1)} GB needed`,
+    );
   const slack = await new FakeSlack().start();
   onCleanup('stop fake Slack', () => slack.stop());
   const pagerduty = await new FakePagerDuty().start();
   onCleanup('stop fake PagerDuty', () => pagerduty.stop());
   const first = await measure({ sizeMb, label: '1x', withBaseline: true, slack, pagerduty, print });
   printRound(print, first);
-  const second = await measure({ sizeMb: sizeMb * 2, label: '2x', withBaseline: doubleBaseline, slack, pagerduty, print });
+  const second = await measure({
+    sizeMb: sizeMb * 2,
+    label: '2x',
+    withBaseline: doubleBaseline,
+    slack,
+    pagerduty,
+    print,
+  });
   printRound(print, second);
   return { first, second };
 }
@@ -32,7 +44,9 @@ export async function twoRounds({ sizeMb, diskFactor, doubleBaseline, measure, p
 /** One line per step with Lifeline's and the machine's CPU during it. */
 export function printSteps(print, r, extra = () => undefined) {
   for (const s of r.steps) {
-    const cpu = s.cpu ? `; Lifeline CPU ${s.cpu.process_cpu_pct_of_one_cpu}% of one CPU, machine busy ${s.cpu.machine_busy_pct}%, iowait ${s.cpu.machine_iowait_pct}%, dirty ${s.cpu.dirty_at_start_mb} → peak ${s.cpu.dirty_peak_mb} MB` : '';
+    const cpu = s.cpu
+      ? `; Lifeline CPU ${s.cpu.process_cpu_pct_of_one_cpu}% of one CPU, machine busy ${s.cpu.machine_busy_pct}%, iowait ${s.cpu.machine_iowait_pct}%, dirty ${s.cpu.dirty_at_start_mb} → peak ${s.cpu.dirty_peak_mb} MB`
+      : '';
     print(`${r.label}:   step ${s.name}: ${seconds(s.ms)} (${s.state}${cpu})`);
     const more = extra(s);
     if (more) print(`${r.label}:     ${more}`);
@@ -78,7 +92,9 @@ export function memoryVerdicts(print, first, second, doubled) {
     flatOk,
     printVerdicts() {
       print(`${verdict(memoryOk)} Lifeline peak RSS < ${TARGET_PEAK_MB} MB (${shown(peak1)}, ${shown(peak2)})`);
-      print(`${verdict(flatOk)} peak RSS flat when the ${doubled} doubles: 2x/1x <= ${TARGET_FLAT_RATIO} (${flatRatio})`);
+      print(
+        `${verdict(flatOk)} peak RSS flat when the ${doubled} doubles: 2x/1x <= ${TARGET_FLAT_RATIO} (${flatRatio})`,
+      );
     },
   };
 }

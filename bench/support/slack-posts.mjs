@@ -23,6 +23,9 @@ export function approveButtonOf(post) {
 }
 
 export function lastWords(slack, lifeline) {
-  const texts = [...slack.posts.slice(-5).map((p) => `post: ${p.text.slice(0, 300)}`), ...slack.responses.slice(-3).map((r) => `reply: ${r.text.slice(0, 300)}`)];
+  const texts = [
+    ...slack.posts.slice(-5).map((p) => `post: ${p.text.slice(0, 300)}`),
+    ...slack.responses.slice(-3).map((r) => `reply: ${r.text.slice(0, 300)}`),
+  ];
   return `\n${texts.join('\n')}\nlifeline log:\n${lifeline.tail.slice(-10).join('\n')}`;
 }

@@ -35,7 +35,17 @@ export function commandBody({ command, text, user_id, channel_id, response_url, 
 }
 
 /** A block_actions payload for a button click, as Slack sends it (form field `payload=<json>`). */
-export function buttonBody({ action_id, value, block_id, label, user_id, channel_id, message_ts, response_url, trigger_id }) {
+export function buttonBody({
+  action_id,
+  value,
+  block_id,
+  label,
+  user_id,
+  channel_id,
+  message_ts,
+  response_url,
+  trigger_id,
+}) {
   const payload = {
     type: 'block_actions',
     team: { id: 'T0FAKE', domain: 'fake' },
@@ -47,7 +57,16 @@ export function buttonBody({ action_id, value, block_id, label, user_id, channel
     channel: { id: channel_id, name: 'devops-emergency' },
     message: { type: 'message', ts: message_ts, text: 'card' },
     response_url,
-    actions: [{ type: 'button', action_id, block_id, value, text: { type: 'plain_text', text: label }, action_ts: `${Date.now() / 1000}` }],
+    actions: [
+      {
+        type: 'button',
+        action_id,
+        block_id,
+        value,
+        text: { type: 'plain_text', text: label },
+        action_ts: `${Date.now() / 1000}`,
+      },
+    ],
   };
   return new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
 }
@@ -76,7 +95,9 @@ export function postSigned(url, body, { secret = SIGNING_SECRET, agent, timeoutM
     const req = http.request(url, { method: 'POST', headers, agent }, (res) => {
       const chunks = [];
       res.on('data', (chunk) => chunks.push(chunk));
-      res.on('end', () => done({ status: res.statusCode ?? 0, ackText: ackText(Buffer.concat(chunks).toString('utf8')) }));
+      res.on('end', () =>
+        done({ status: res.statusCode ?? 0, ackText: ackText(Buffer.concat(chunks).toString('utf8')) }),
+      );
       res.on('error', (err) => done({ status: 0, error: err.message }));
     });
     req.setTimeout(timeoutMs, () => req.destroy(new Error(`timed out after ${timeoutMs} ms`)));

@@ -12,7 +12,10 @@ export function summary(values, digits = 1) {
     n: values.length,
     p50: round(percentile(values, 50), digits),
     p99: round(percentile(values, 99), digits),
-    max: round(values.reduce((a, b) => Math.max(a, b), -Infinity), digits),
+    max: round(
+      values.reduce((a, b) => Math.max(a, b), -Infinity),
+      digits,
+    ),
     mean: round(values.length ? values.reduce((a, b) => a + b, 0) / values.length : NaN, digits),
   };
 }

@@ -39,7 +39,10 @@ export function runProgram(command, args, { limitMs, onStart, captureStdout = fa
   alive();
   return new Promise((resolve, reject) => {
     const started = performance.now();
-    const child = spawn(command, args, { stdio: ['ignore', captureStdout ? 'pipe' : 'ignore', 'pipe'], env: { PATH: process.env.PATH ?? '', LC_ALL: 'C' } });
+    const child = spawn(command, args, {
+      stdio: ['ignore', captureStdout ? 'pipe' : 'ignore', 'pipe'],
+      env: { PATH: process.env.PATH ?? '', LC_ALL: 'C' },
+    });
     trackChild(child);
     const kill = () => {
       if (child.exitCode === null && child.signalCode === null) {
@@ -71,7 +74,12 @@ export function runProgram(command, args, { limitMs, onStart, captureStdout = fa
       clearTimeout(timer);
       void unregister();
       if (code === 0) resolve(captureStdout ? { ms, pid: child.pid, stdout } : { ms, pid: child.pid });
-      else reject(new Error(`${command} ${args.filter((a) => !a.startsWith('postgres')).join(' ')} exited ${code ?? signal}: ${stderr.trim().slice(-1500)}`));
+      else
+        reject(
+          new Error(
+            `${command} ${args.filter((a) => !a.startsWith('postgres')).join(' ')} exited ${code ?? signal}: ${stderr.trim().slice(-1500)}`,
+          ),
+        );
     });
     if (child.pid !== undefined) onStart?.(child.pid);
   });

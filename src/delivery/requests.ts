@@ -3,7 +3,9 @@ import type { Db } from '../shared/db/pool.js';
 
 /** true the first time a key is seen; false for every repeat. */
 export async function claimRequest(db: Db, key: string): Promise<boolean> {
-  const { rowCount } = await db.query('INSERT INTO handled_requests (request_key) VALUES ($1) ON CONFLICT DO NOTHING', [key]);
+  const { rowCount } = await db.query('INSERT INTO handled_requests (request_key) VALUES ($1) ON CONFLICT DO NOTHING', [
+    key,
+  ]);
   return rowCount === 1;
 }
 

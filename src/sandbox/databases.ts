@@ -13,7 +13,8 @@ import { quoteIdent } from '../shared/db/sql.js';
 import { SetupError } from './errors.js';
 
 const MARKER_TABLE = 'about_this_database';
-const MARKER_NOTE = 'Made by the Lifeline sandbox (npm run sandbox), which drops and re-creates this database at each start.';
+const MARKER_NOTE =
+  'Made by the Lifeline sandbox (npm run sandbox), which drops and re-creates this database at each start.';
 /** A file in the backups folder that says the sandbox owns it (names starting with a dot are never backups). */
 const FOLDER_MARKER = '.lifeline-sandbox';
 
@@ -36,13 +37,17 @@ export async function checkServer(adminUrl: string): Promise<void> {
   try {
     await withClient(adminUrl, (c) => c.query('SELECT 1'));
   } catch (err) {
-    throw new SetupError(`PostgreSQL did not answer at ${maskedUrl(adminUrl)}: ${(err as Error).message} (set SANDBOX_DATABASE_URL)`);
+    throw new SetupError(
+      `PostgreSQL did not answer at ${maskedUrl(adminUrl)}: ${(err as Error).message} (set SANDBOX_DATABASE_URL)`,
+    );
   }
 }
 
 async function holdsMarker(adminUrl: string, name: string): Promise<boolean> {
   return withClient(urlWithDatabase(adminUrl, name), async (c) => {
-    const { rows } = await c.query<{ found: boolean }>('SELECT to_regclass($1) IS NOT NULL AS found', [`public.${MARKER_TABLE}`]);
+    const { rows } = await c.query<{ found: boolean }>('SELECT to_regclass($1) IS NOT NULL AS found', [
+      `public.${MARKER_TABLE}`,
+    ]);
     return rows[0]?.found === true;
   }).catch(() => false);
 }
@@ -78,7 +83,9 @@ export async function dropSandboxDatabase(adminUrl: string, name: string): Promi
 export async function createSandboxDatabase(adminUrl: string, name: string): Promise<void> {
   const kept = await dropSandboxDatabase(adminUrl, name);
   if (kept.includes(name)) {
-    throw new SetupError(`database ${name} already exists and was not made by the sandbox; choose another name (SANDBOX_STATE_DB, SANDBOX_APP_DB)`);
+    throw new SetupError(
+      `database ${name} already exists and was not made by the sandbox; choose another name (SANDBOX_STATE_DB, SANDBOX_APP_DB)`,
+    );
   }
   await withClient(adminUrl, (c) => c.query(`CREATE DATABASE ${quoteIdent(name)}`));
   await withClient(urlWithDatabase(adminUrl, name), async (c) => {
@@ -150,7 +157,9 @@ export async function prepareBackupsFolder(folder: string): Promise<void> {
   if (present.length > 0 && !present.includes(FOLDER_MARKER)) {
     throw new SetupError(`${folder} holds files the sandbox did not make; choose another folder (SANDBOX_BACKUPS_DIR)`);
   }
-  await Promise.all(present.filter((n) => n !== FOLDER_MARKER).map((n) => rm(join(folder, n), { recursive: true, force: true })));
+  await Promise.all(
+    present.filter((n) => n !== FOLDER_MARKER).map((n) => rm(join(folder, n), { recursive: true, force: true })),
+  );
   await writeFile(join(folder, FOLDER_MARKER), `${MARKER_NOTE}\n`);
 }
 
@@ -172,7 +181,9 @@ export interface StoredBackup {
 
 /** The backups in the folder, newest first, for the page. */
 export async function listBackups(folder: string, prefix: string): Promise<StoredBackup[]> {
-  const objects = await createFileStore(`file://${folder}`).list().catch(() => []);
+  const objects = await createFileStore(`file://${folder}`)
+    .list()
+    .catch(() => []);
   return sortNewestFirst(
     objects.flatMap((o) => {
       const parsed = parseBackupName(prefix, o.name);

@@ -87,7 +87,10 @@ export interface ButtonClick {
 
 /** Slack's block_actions interactive payload for a button click, form-encoded as `payload=<json>`. */
 export function blockActionsBody(c: ButtonClick): string {
-  const label = typeof c.button.text === 'object' && c.button.text !== null ? (c.button.text as Record<string, unknown>).text : undefined;
+  const label =
+    typeof c.button.text === 'object' && c.button.text !== null
+      ? (c.button.text as Record<string, unknown>).text
+      : undefined;
   const ephemeral = c.message.visibleTo !== undefined;
   const payload = {
     type: 'block_actions',

@@ -45,7 +45,13 @@ function backupOnly(backup: Kind<'backup'>): KindsTable {
       steps: () => [],
       summarise: () => ({ headline: 'not run', verified: [] }),
     });
-  return { backup, restore: refused('restore'), scale: refused('scale'), redeploy: refused('redeploy'), drill: refused('drill') };
+  return {
+    backup,
+    restore: refused('restore'),
+    scale: refused('scale'),
+    redeploy: refused('redeploy'),
+    drill: refused('drill'),
+  };
 }
 
 /** Runs `/dr backup <env>` through Lifeline's recovery service and runner, to the end; returns the job's outcome. */

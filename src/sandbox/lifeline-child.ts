@@ -58,7 +58,8 @@ export class LifelineChild {
         this.state = 'stopped';
         const status = code ?? 1;
         resolve(status);
-        if (wasRunning && !this.stopping) this.onUnexpectedExit(signal ? `was killed by ${signal}` : `exited with code ${status}`);
+        if (wasRunning && !this.stopping)
+          this.onUnexpectedExit(signal ? `was killed by ${signal}` : `exited with code ${status}`);
       }),
     );
     let timer: NodeJS.Timeout | undefined;
@@ -107,6 +108,13 @@ function formatLogLine(line: string): string {
 }
 
 function levelName(level: unknown): string {
-  const names: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO ', 40: 'WARN ', 50: 'ERROR', 60: 'FATAL' };
+  const names: Record<number, string> = {
+    10: 'TRACE',
+    20: 'DEBUG',
+    30: 'INFO ',
+    40: 'WARN ',
+    50: 'ERROR',
+    60: 'FATAL',
+  };
   return typeof level === 'number' ? (names[level] ?? String(level)) : String(level ?? '');
 }

@@ -35,7 +35,10 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => stop('SIGTERM received', 0));
 
   try {
-    running = await startSandbox(settings, { say, lifelineDied: (how) => stop(`Lifeline ${how} (it was not asked to stop)`, 1) });
+    running = await startSandbox(settings, {
+      say,
+      lifelineDied: (how) => stop(`Lifeline ${how} (it was not asked to stop)`, 1),
+    });
   } catch (err) {
     if (!(err instanceof SetupError)) throw err;
     say(`sandbox: ${err.message}`);
@@ -48,7 +51,9 @@ async function main(): Promise<void> {
   say('');
   say(`  Lifeline sandbox is ready: open ${running.url}`);
   say('  Slack, PagerDuty and AWS are local stand-ins; Lifeline, its database and the restores are real.');
-  say(`  Ctrl+C stops it${settings.dropOnExit ? ' and drops its databases' : `; its databases (${settings.stateDb}, ${settings.appDb}) stay until the next start`}.`);
+  say(
+    `  Ctrl+C stops it${settings.dropOnExit ? ' and drops its databases' : `; its databases (${settings.stateDb}, ${settings.appDb}) stay until the next start`}.`,
+  );
   say('');
 }
 

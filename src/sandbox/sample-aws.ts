@@ -17,9 +17,24 @@ export function seedSampleAws(aws: SimulatedAws, now = Date.now()): void {
     publiclyAccessible: false,
   });
   const day = (ago: number) => new Date(now - ago * 24 * 60 * MINUTE);
-  aws.rds.setSnapshot({ id: `rds:${instance}-${isoDay(day(0.5))}-03-00`, instanceId: instance, type: 'automated', createdAt: day(0.5) });
-  aws.rds.setSnapshot({ id: `rds:${instance}-${isoDay(day(1.5))}-03-00`, instanceId: instance, type: 'automated', createdAt: day(1.5) });
-  aws.rds.setSnapshot({ id: `${instance}-before-migration-42`, instanceId: instance, type: 'manual', createdAt: day(3) });
+  aws.rds.setSnapshot({
+    id: `rds:${instance}-${isoDay(day(0.5))}-03-00`,
+    instanceId: instance,
+    type: 'automated',
+    createdAt: day(0.5),
+  });
+  aws.rds.setSnapshot({
+    id: `rds:${instance}-${isoDay(day(1.5))}-03-00`,
+    instanceId: instance,
+    type: 'automated',
+    createdAt: day(1.5),
+  });
+  aws.rds.setSnapshot({
+    id: `${instance}-before-migration-42`,
+    instanceId: instance,
+    type: 'manual',
+    createdAt: day(3),
+  });
   aws.ecs.setService({ cluster: SAMPLE_AWS.cluster, name: 'shop-web', desired: 2 });
   aws.ecs.setService({ cluster: SAMPLE_AWS.cluster, name: 'shop-api', desired: 3 });
   aws.ecs.setService({ cluster: SAMPLE_AWS.cluster, name: 'shop-worker', desired: 1 });
@@ -40,10 +55,18 @@ export function appendLogLines(aws: SimulatedAws, at = Date.now()): void {
     { service: 'shop-worker', message: `INFO  sent receipt for order ${order - 1}` },
   ];
   if (batch % 5 === 0) lines.push({ service: 'shop-api', message: `WARN  slow query on orders (${700 + batch}ms)` });
-  if (batch % 7 === 0) lines.push({ service: 'shop-api', message: `ERROR could not reach ${SAMPLE_AWS.rdsInstance}: connection timed out after 5000ms` });
+  if (batch % 7 === 0)
+    lines.push({
+      service: 'shop-api',
+      message: `ERROR could not reach ${SAMPLE_AWS.rdsInstance}: connection timed out after 5000ms`,
+    });
   aws.logs.addEvents(
     SAMPLE_AWS.logGroup,
-    lines.map((l, i) => ({ at: at + i * 150, stream: `${l.service}/${l.service}/0f3a${(batch % 4).toString(16)}`, message: l.message })),
+    lines.map((l, i) => ({
+      at: at + i * 150,
+      stream: `${l.service}/${l.service}/0f3a${(batch % 4).toString(16)}`,
+      message: l.message,
+    })),
   );
 }
 

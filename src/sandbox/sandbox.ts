@@ -67,7 +67,12 @@ export async function startSandbox(settings: SandboxSettings, hooks: SandboxHook
   }
 }
 
-async function start(settings: SandboxSettings, hooks: SandboxHooks, undo: (() => Promise<unknown>)[], stop: () => Promise<void>): Promise<RunningSandbox> {
+async function start(
+  settings: SandboxSettings,
+  hooks: SandboxHooks,
+  undo: (() => Promise<unknown>)[],
+  stop: () => Promise<void>,
+): Promise<RunningSandbox> {
   const { say } = hooks;
   const stateUrl = urlWithDatabase(settings.adminUrl, settings.stateDb);
   const appUrl = urlWithDatabase(settings.adminUrl, settings.appDb);
@@ -76,7 +81,9 @@ async function start(settings: SandboxSettings, hooks: SandboxHooks, undo: (() =
   await checkServer(settings.adminUrl);
   await withRedis(settings.redisUrl, (r) => r.ping());
 
-  say(`sandbox: creating databases ${settings.stateDb} (Lifeline's state) and ${settings.appDb} (the sample shop) on ${maskedUrl(settings.adminUrl)}`);
+  say(
+    `sandbox: creating databases ${settings.stateDb} (Lifeline's state) and ${settings.appDb} (the sample shop) on ${maskedUrl(settings.adminUrl)}`,
+  );
   if (settings.dropOnExit) {
     undo.push(async () => {
       for (const name of [settings.stateDb, settings.appDb]) {
@@ -175,7 +182,10 @@ async function start(settings: SandboxSettings, hooks: SandboxHooks, undo: (() =
         instances: rds.instances,
         snapshots: rds.snapshots.sort((a, b) => (b.createdAt?.getTime() ?? 0) - (a.createdAt?.getTime() ?? 0)),
         services: aws.ecs.peekAll(),
-        calls: aws.calls.slice(-8).reverse().map((c) => ({ service: c.service, action: c.action, at: c.at })),
+        calls: aws.calls
+          .slice(-8)
+          .reverse()
+          .map((c) => ({ service: c.service, action: c.action, at: c.at })),
       },
       shop: { database: settings.appDb, rows: shop ?? null, backups, backupsDir: settings.backupsDir },
       lifeline: { state: child.state, pid: child.pid ?? null, requestUrl: workspace.requestUrl },
@@ -196,7 +206,7 @@ async function start(settings: SandboxSettings, hooks: SandboxHooks, undo: (() =
   });
   undo.push(closeServer);
 
-  say('sandbox: taking the sample database\'s first backup with Lifeline\'s own backup job (/dr backup production)');
+  say("sandbox: taking the sample database's first backup with Lifeline's own backup job (/dr backup production)");
   const awsEnv = aws.env();
   const log = createLogger(settings.logLevel, config.secrets, {
     write: (line: string) => say(`lifeline (first backup) | ${line.trimEnd()}`),
@@ -230,7 +240,12 @@ async function start(settings: SandboxSettings, hooks: SandboxHooks, undo: (() =
 }
 
 async function withRedis<T>(url: string, work: (redis: Redis) => Promise<T>): Promise<T> {
-  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: 3_000, retryStrategy: () => null });
+  const redis = new Redis(url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 1,
+    connectTimeout: 3_000,
+    retryStrategy: () => null,
+  });
   redis.on('error', () => undefined);
   try {
     await redis.connect().catch((err: Error) => {
@@ -258,7 +273,13 @@ async function assertPortFree(host: string, port: number): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     const probe = createServer();
     probe.once('error', (err: NodeJS.ErrnoException) =>
-      reject(new SetupError(err.code === 'EADDRINUSE' ? `port ${port} is in use: set PORT to another one` : `cannot listen on ${host}:${port}: ${err.message}`)),
+      reject(
+        new SetupError(
+          err.code === 'EADDRINUSE'
+            ? `port ${port} is in use: set PORT to another one`
+            : `cannot listen on ${host}:${port}: ${err.message}`,
+        ),
+      ),
     );
     probe.listen(port, host, () => probe.close(() => resolve()));
   });

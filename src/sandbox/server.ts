@@ -130,7 +130,16 @@ export async function startServer(options: SandboxServerOptions): Promise<() => 
     if (path === '/api/type') {
       const body = parseJson(raw);
       const thread = typeof body.threadTs === 'string' && body.threadTs !== '' ? body.threadTs : undefined;
-      sendJson(res, 200, await options.workspace.type(String(body.user ?? ''), String(body.channel ?? ''), String(body.text ?? ''), thread));
+      sendJson(
+        res,
+        200,
+        await options.workspace.type(
+          String(body.user ?? ''),
+          String(body.channel ?? ''),
+          String(body.text ?? ''),
+          thread,
+        ),
+      );
       return;
     }
     if (path === '/api/click') {
@@ -138,7 +147,13 @@ export async function startServer(options: SandboxServerOptions): Promise<() => 
       sendJson(
         res,
         200,
-        await options.workspace.click(String(body.user ?? ''), String(body.channel ?? ''), String(body.ts ?? ''), Number(body.blockIndex), Number(body.elementIndex)),
+        await options.workspace.click(
+          String(body.user ?? ''),
+          String(body.channel ?? ''),
+          String(body.ts ?? ''),
+          Number(body.blockIndex),
+          Number(body.elementIndex),
+        ),
       );
       return;
     }

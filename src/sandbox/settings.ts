@@ -47,7 +47,10 @@ Environment (all optional):
   REDIS_URL               default redis://127.0.0.1:6379
   LOG_LEVEL               Lifeline's log level, default info`;
 
-export function readSandboxSettings(env: Env = process.env, args: readonly string[] = process.argv.slice(2)): SandboxSettings {
+export function readSandboxSettings(
+  env: Env = process.env,
+  args: readonly string[] = process.argv.slice(2),
+): SandboxSettings {
   const problems: string[] = [];
   const unknown = args.filter((a) => a !== '--drop-on-exit');
   if (unknown.length > 0) problems.push(`unknown argument ${unknown.join(' ')}`);
@@ -58,12 +61,14 @@ export function readSandboxSettings(env: Env = process.env, args: readonly strin
   const port = (name: string, fallback: number, allowZero: boolean): number => {
     const text = value(name, String(fallback));
     const n = Number(text);
-    if (!Number.isInteger(n) || n < (allowZero ? 0 : 1) || n > 65535) problems.push(`${name}: must be a port number, not ${text}`);
+    if (!Number.isInteger(n) || n < (allowZero ? 0 : 1) || n > 65535)
+      problems.push(`${name}: must be a port number, not ${text}`);
     return n;
   };
   const database = (name: string, fallback: string): string => {
     const text = value(name, fallback);
-    if (!DATABASE_NAME.test(text)) problems.push(`${name}: must be lower-case letters, digits and _ (starting with a letter), not ${text}`);
+    if (!DATABASE_NAME.test(text))
+      problems.push(`${name}: must be lower-case letters, digits and _ (starting with a letter), not ${text}`);
     return text;
   };
   const adminUrl = value('SANDBOX_DATABASE_URL', 'postgres://postgres@127.0.0.1:5432/postgres');
@@ -71,7 +76,8 @@ export function readSandboxSettings(env: Env = process.env, args: readonly strin
   const queuePrefix = value('SANDBOX_QUEUE_PREFIX', 'sandbox');
   if (!/^[A-Za-z0-9_-]+$/.test(queuePrefix)) problems.push('SANDBOX_QUEUE_PREFIX: must be letters, digits, _ or -');
   // The sandbox clears its queues at start: never those of a Lifeline running with the default prefix.
-  if (queuePrefix === 'lifeline') problems.push('SANDBOX_QUEUE_PREFIX: must not be "lifeline", the prefix of a real Lifeline');
+  if (queuePrefix === 'lifeline')
+    problems.push('SANDBOX_QUEUE_PREFIX: must not be "lifeline", the prefix of a real Lifeline');
   const logLevel = value('LOG_LEVEL', 'info');
   if (!LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL: must be one of ${LOG_LEVELS.join(', ')}`);
   const settings: SandboxSettings = {
@@ -84,7 +90,8 @@ export function readSandboxSettings(env: Env = process.env, args: readonly strin
     redisUrl: value('REDIS_URL', 'redis://127.0.0.1:6379'),
     queuePrefix,
     backupsDir: value('SANDBOX_BACKUPS_DIR', join(tmpdir(), 'lifeline-sandbox', 'backups')),
-    dropOnExit: args.includes('--drop-on-exit') || ['1', 'true', 'yes'].includes(value('SANDBOX_DROP_ON_EXIT', '').toLowerCase()),
+    dropOnExit:
+      args.includes('--drop-on-exit') || ['1', 'true', 'yes'].includes(value('SANDBOX_DROP_ON_EXIT', '').toLowerCase()),
     logLevel,
     inherited: Object.fromEntries(INHERITED.flatMap((name) => (env[name] ? [[name, env[name]]] : []))),
   };

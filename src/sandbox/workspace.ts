@@ -38,12 +38,19 @@ export class Workspace {
     }
     const [, command = '', args = ''] = /^(\S+)\s*([\s\S]*)$/.exec(text) ?? [];
     if (!COMMANDS.includes(command)) {
-      return { ok: false, error: `${command} is not a valid command. The sandbox's Lifeline answers ${COMMANDS.join(' and ')}.` };
+      return {
+        ok: false,
+        error: `${command} is not a valid command. The sandbox's Lifeline answers ${COMMANDS.join(' and ')}.`,
+      };
     }
     // Slack sends slash commands from a thread without the thread: the reply comes in the channel.
     slack.echoCommand(user.id, channel.id, text);
     const responseUrl = slack.newResponseUrl({ user: user.id, channel: channel.id });
-    const delivery = await deliver(this.options.eventsUrl, this.options.signingSecret, slashCommandBody({ command, text: args, user, channel, responseUrl }));
+    const delivery = await deliver(
+      this.options.eventsUrl,
+      this.options.signingSecret,
+      slashCommandBody({ command, text: args, user, channel, responseUrl }),
+    );
     if (delivery.error) {
       slack.ephemeral(user.id, channel.id, `${command} failed with the error "${delivery.error}"`, undefined);
       return { ok: true };
@@ -53,22 +60,41 @@ export class Workspace {
   }
 
   /** A click on the button at blocks[blockIndex].elements[elementIndex] of a message, as `userId`. */
-  async click(userId: string, channelId: string, ts: string, blockIndex: number, elementIndex: number): Promise<Outcome> {
+  async click(
+    userId: string,
+    channelId: string,
+    ts: string,
+    blockIndex: number,
+    elementIndex: number,
+  ): Promise<Outcome> {
     const user = PEOPLE.find((p) => p.id === userId);
     const channel = CHANNELS.find((c) => c.id === channelId);
     if (!user || !channel) return { ok: false, error: 'unknown user or channel' };
     const { slack } = this.options;
     const message = slack.find(channel.id, ts);
-    if (!message || (message.visibleTo !== undefined && message.visibleTo !== user.id)) return { ok: false, error: 'that message is gone' };
+    if (!message || (message.visibleTo !== undefined && message.visibleTo !== user.id))
+      return { ok: false, error: 'that message is gone' };
     const block = message.blocks?.[blockIndex];
-    const button = isObject(block) && Array.isArray(block.elements) ? (block.elements as unknown[])[elementIndex] : undefined;
-    if (!isObject(block) || !isObject(button) || button.type !== 'button') return { ok: false, error: 'that button is gone (the message changed)' };
+    const button =
+      isObject(block) && Array.isArray(block.elements) ? (block.elements as unknown[])[elementIndex] : undefined;
+    if (!isObject(block) || !isObject(button) || button.type !== 'button')
+      return { ok: false, error: 'that button is gone (the message changed)' };
     // Slack gives a block without a block_id one of its own; a stable one does here.
     const blockId = typeof block.block_id === 'string' ? block.block_id : `block-${blockIndex}`;
     const responseUrl = slack.newResponseUrl({ user: user.id, channel: channel.id, clicked: message });
-    const delivery = await deliver(this.options.eventsUrl, this.options.signingSecret, blockActionsBody({ user, channel, message, blockId, button, responseUrl }));
+    const delivery = await deliver(
+      this.options.eventsUrl,
+      this.options.signingSecret,
+      blockActionsBody({ user, channel, message, blockId, button, responseUrl }),
+    );
     if (delivery.error) {
-      slack.ephemeral(user.id, channel.id, `The click did not reach Lifeline in time ("${delivery.error}"): nothing happened.`, undefined, message.threadTs);
+      slack.ephemeral(
+        user.id,
+        channel.id,
+        `The click did not reach Lifeline in time ("${delivery.error}"): nothing happened.`,
+        undefined,
+        message.threadTs,
+      );
     }
     return { ok: true };
   }

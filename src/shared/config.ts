@@ -155,19 +155,35 @@ const envSchema = z.object({
   SLACK_SIGNING_SECRET: nonEmpty.optional(),
   SLACK_APP_TOKEN: nonEmpty.optional(),
   SLACK_API_URL: z.url({ error: 'must be a URL' }).default('https://slack.com/api/'),
-  PORT: z.coerce.number({ error: 'must be a port number' }).int('must be a port number').min(1).max(65535).default(3000),
+  PORT: z.coerce
+    .number({ error: 'must be a port number' })
+    .int('must be a port number')
+    .min(1)
+    .max(65535)
+    .default(3000),
   DATABASE_URL: nonEmpty.default('postgres://localhost:5432/lifeline'),
   REDIS_URL: nonEmpty.default('redis://127.0.0.1:6379'),
   LIFELINE_CONFIG: nonEmpty.default('./lifeline.yml'),
   LIFELINE_ROLE: z.enum(LIFELINE_ROLES, { error: 'must be all, bot or worker' }).default('all'),
-  LIFELINE_QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+$/, 'must be letters, digits, _ or -').default('lifeline'),
+  LIFELINE_QUEUE_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+$/, 'must be letters, digits, _ or -')
+    .default('lifeline'),
   PAGERDUTY_EVENTS_URL: z.url({ error: 'must be a URL' }).default('https://events.pagerduty.com/v2/enqueue'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   LIFELINE_AWS_POLL_SECONDS: z.coerce.number({ error: 'must be a number of seconds' }).positive().max(300).default(15),
-  LIFELINE_AWS_MAX_WAIT_MINUTES: z.coerce.number({ error: 'must be a number of minutes' }).positive().max(720).default(60),
+  LIFELINE_AWS_MAX_WAIT_MINUTES: z.coerce
+    .number({ error: 'must be a number of minutes' })
+    .positive()
+    .max(720)
+    .default(60),
   LIFELINE_RESTORE_JOBS: z.coerce.number({ error: 'must be a whole number' }).int().min(1).max(16).default(2),
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters (a random secret)').optional(),
-  LIFELINE_RPO_WATCH_SECONDS: z.coerce.number({ error: 'must be a number of seconds' }).min(1).max(60, 'must be 60 or less: the RPO watch runs at least once a minute').default(60),
+  LIFELINE_RPO_WATCH_SECONDS: z.coerce
+    .number({ error: 'must be a number of seconds' })
+    .min(1)
+    .max(60, 'must be 60 or less: the RPO watch runs at least once a minute')
+    .default(60),
   // At most 60: after Redis loses its contents, everything must be back within 2 minutes (the contract).
   LIFELINE_RECONCILE_SECONDS: z.coerce
     .number({ error: 'must be a number of seconds' })
@@ -194,7 +210,9 @@ export function readConfig(env: Env = process.env): Config {
   const e = envResult.data;
   const httpMode = e.SLACK_APP_TOKEN === undefined;
   if (httpMode && e.LIFELINE_ROLE !== 'worker' && e.SLACK_SIGNING_SECRET === undefined) {
-    throw new ConfigError(['SLACK_SIGNING_SECRET: required in HTTP mode (set it, or set SLACK_APP_TOKEN for Socket Mode)']);
+    throw new ConfigError([
+      'SLACK_SIGNING_SECRET: required in HTTP mode (set it, or set SLACK_APP_TOKEN for Socket Mode)',
+    ]);
   }
 
   const file = loadConfigFile(e.LIFELINE_CONFIG, cleaned);
@@ -244,7 +262,9 @@ export function loadConfigFile(path: string, env: Env): FileConfig {
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw new ConfigError([`LIFELINE_CONFIG: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? String(err)})`]);
+    throw new ConfigError([
+      `LIFELINE_CONFIG: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? String(err)})`,
+    ]);
   }
   return parseConfigText(text, env, path);
 }
@@ -303,7 +323,9 @@ function crossCheck(file: FileConfig): string[] {
     seen.set(step.notify, i);
     const previous = file.escalation[i - 1];
     if (previous !== undefined && step.after_minutes < previous.after_minutes) {
-      problems.push(`escalation[${i}].after_minutes: steps must be in time order (${step.after_minutes} < ${previous.after_minutes})`);
+      problems.push(
+        `escalation[${i}].after_minutes: steps must be in time order (${step.after_minutes} < ${previous.after_minutes})`,
+      );
     }
   });
   file.approvals.approver_roles.forEach((role, i) => {
@@ -350,7 +372,9 @@ export function storeIdentity(store: string): string {
   try {
     if (store.startsWith('file:')) return `file://${resolvePath(fileURLToPath(store))}`;
     const url = new URL(store);
-    const segments = decodeURIComponent(url.pathname).split('/').filter((s) => s !== '' && s !== '.');
+    const segments = decodeURIComponent(url.pathname)
+      .split('/')
+      .filter((s) => s !== '' && s !== '.');
     return `s3://${url.hostname.toLowerCase()}/${segments.join('/')}`;
   } catch {
     // A malformed URL is reported where the store is opened; compare it as written.
@@ -372,9 +396,10 @@ function describeIssue(issue: z.core.$ZodIssue): string {
 }
 
 function formatPath(path: readonly PropertyKey[]): string {
-  return path
-    .map((part, i) => (typeof part === 'number' ? `[${part}]` : `${i === 0 ? '' : '.'}${String(part)}`))
-    .join('') || '(top level)';
+  return (
+    path.map((part, i) => (typeof part === 'number' ? `[${part}]` : `${i === 0 ? '' : '.'}${String(part)}`)).join('') ||
+    '(top level)'
+  );
 }
 
 function deepFreeze<T>(value: T): T {

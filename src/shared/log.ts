@@ -23,7 +23,11 @@ export function createRedactor(secrets: readonly string[]): (text: string) => st
   };
 }
 
-export function createLogger(level: string, secrets: readonly string[], sink: { write(line: string): unknown } = process.stdout): Logger {
+export function createLogger(
+  level: string,
+  secrets: readonly string[],
+  sink: { write(line: string): unknown } = process.stdout,
+): Logger {
   const redact = createRedactor(secrets);
   // Scrubbing the serialised line catches secrets wherever they hide: messages, error texts, nested fields.
   return pino({ level, base: { service: 'lifeline' } }, { write: (line: string) => sink.write(redact(line)) });

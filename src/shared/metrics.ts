@@ -28,14 +28,25 @@ export function createMetrics(): Metrics {
     labelNames: ['env'],
     registers: [registry],
     collect() {
-      for (const [env, at] of newestBackupAt) this.set({ env }, at ? (Date.now() - at.getTime()) / 1000 : Number.POSITIVE_INFINITY);
+      for (const [env, at] of newestBackupAt)
+        this.set({ env }, at ? (Date.now() - at.getTime()) / 1000 : Number.POSITIVE_INFINITY);
     },
   });
   return {
     registry,
     newestBackupAt,
-    backupDuration: new Gauge({ name: 'lifeline_backup_duration_seconds', help: 'How long the last backup Lifeline took of each env ran', labelNames: ['env'], registers: [registry] }),
-    backupSize: new Gauge({ name: 'lifeline_backup_size_bytes', help: 'Size of the last backup Lifeline took of each env', labelNames: ['env'], registers: [registry] }),
+    backupDuration: new Gauge({
+      name: 'lifeline_backup_duration_seconds',
+      help: 'How long the last backup Lifeline took of each env ran',
+      labelNames: ['env'],
+      registers: [registry],
+    }),
+    backupSize: new Gauge({
+      name: 'lifeline_backup_size_bytes',
+      help: 'Size of the last backup Lifeline took of each env',
+      labelNames: ['env'],
+      registers: [registry],
+    }),
     drillPassed: new Gauge({
       name: 'lifeline_drill_last_passed',
       help: "1 when each env's last restore drill passed every check, 0 when it failed or skipped a check",
@@ -48,7 +59,12 @@ export function createMetrics(): Metrics {
       labelNames: ['env'],
       registers: [registry],
     }),
-    drillRestore: new Gauge({ name: 'lifeline_drill_restore_seconds', help: "Restore time (RTO achieved) of each env's last drill", labelNames: ['env'], registers: [registry] }),
+    drillRestore: new Gauge({
+      name: 'lifeline_drill_restore_seconds',
+      help: "Restore time (RTO achieved) of each env's last drill",
+      labelNames: ['env'],
+      registers: [registry],
+    }),
     incidentsDeclared: new Counter({
       name: 'lifeline_incidents_declared_total',
       help: 'Incidents declared, by severity at declaration',

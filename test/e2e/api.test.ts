@@ -177,7 +177,9 @@ async function settled(): Promise<void> {
 }
 
 async function pendingOutbox(): Promise<number> {
-  const { rows } = await w.sql.query<{ n: number }>('SELECT count(*)::int AS n FROM slack_outbox WHERE sent_at IS NULL');
+  const { rows } = await w.sql.query<{ n: number }>(
+    'SELECT count(*)::int AS n FROM slack_outbox WHERE sent_at IS NULL',
+  );
   return rows[0]!.n;
 }
 

@@ -51,16 +51,37 @@ const DAY = 86_400_000;
 const STEPS = ['pg_dump into the store', 'check the stored backup', 'retention'];
 /** A formatDuration() of less than an hour: "42 s", "3 min", "1 min 5 s". */
 const SHORT = '(?:\\d+ min(?: \\d+ s)?|\\d+ s)';
-const DRILL_STEPS = ['preflight: latest backup readable', 'restore into a scratch database', 'checks: verify queries and row counts', 'drop the scratch database'];
+const DRILL_STEPS = [
+  'preflight: latest backup readable',
+  'restore into a scratch database',
+  'checks: verify queries and row counts',
+  'drop the scratch database',
+];
 
 // ---- helpers shared by both parts ------------------------------------------------------------------------------------
 
-function dr(w: World, text: string, options: { user?: string; channel?: string; via?: LifelineProcess } = {}): Promise<Sent> {
-  return w.command(text, { user: options.user ?? USERS.oncall, ...(options.channel ? { channel: options.channel } : {}), ...(options.via ? { via: options.via } : {}) }, '/dr');
+function dr(
+  w: World,
+  text: string,
+  options: { user?: string; channel?: string; via?: LifelineProcess } = {},
+): Promise<Sent> {
+  return w.command(
+    text,
+    {
+      user: options.user ?? USERS.oncall,
+      ...(options.channel ? { channel: options.channel } : {}),
+      ...(options.via ? { via: options.via } : {}),
+    },
+    '/dr',
+  );
 }
 
 /** Sends `/dr <text>` that must start a job; returns the job number named in the private reply. */
-async function startJob(w: World, text: string, user: string = USERS.oncall): Promise<{ job: number; sent: Sent; reply: string }> {
+async function startJob(
+  w: World,
+  text: string,
+  user: string = USERS.oncall,
+): Promise<{ job: number; sent: Sent; reply: string }> {
   const sent = await dr(w, text, { user });
   expect(sent.status).toBe(200);
   const reply = await w.reply(sent);
@@ -70,10 +91,15 @@ async function startJob(w: World, text: string, user: string = USERS.oncall): Pr
 }
 
 async function finished(w: World, job: number, timeoutMs = 45_000): Promise<{ state: string; outcome: string | null }> {
-  return waitUntil(`JOB-${job} to finish`, async () => {
-    const r = await jobRow(w, job);
-    return r && ['succeeded', 'failed', 'cancelled'].includes(r.state) ? r : undefined;
-  }, timeoutMs, 100);
+  return waitUntil(
+    `JOB-${job} to finish`,
+    async () => {
+      const r = await jobRow(w, job);
+      return r && ['succeeded', 'failed', 'cancelled'].includes(r.state) ? r : undefined;
+    },
+    timeoutMs,
+    100,
+  );
 }
 
 /** The result message of JOB-n: a thread reply starting "JOB-n succeeded|failed". */
@@ -93,7 +119,10 @@ function postsNaming(w: World, job: number): SlackCall[] {
 }
 
 async function stepRows(w: World, job: number): Promise<{ name: string; state: string; detail: string }[]> {
-  const { rows } = await w.sql.query<{ name: string; state: string; detail: string }>('SELECT name, state, detail FROM recovery_steps WHERE job = $1 ORDER BY step_index', [job]);
+  const { rows } = await w.sql.query<{ name: string; state: string; detail: string }>(
+    'SELECT name, state, detail FROM recovery_steps WHERE job = $1 ORDER BY step_index',
+    [job],
+  );
   return rows;
 }
 
@@ -133,7 +162,10 @@ interface CatalogueRow {
 }
 
 async function catalogue(w: World, env: string): Promise<CatalogueRow[]> {
-  const { rows } = await w.sql.query<CatalogueRow>('SELECT name, env, job, size_bytes, sha256, table_rows, checked_at, deleted_at FROM backups WHERE env = $1 ORDER BY id', [env]);
+  const { rows } = await w.sql.query<CatalogueRow>(
+    'SELECT name, env, job, size_bytes, sha256, table_rows, checked_at, deleted_at FROM backups WHERE env = $1 ORDER BY id',
+    [env],
+  );
   return rows;
 }
 
@@ -166,7 +198,15 @@ describe('backups, the RPO watch and drills (file:// stores)', () => {
   let drilledBackup: string | undefined;
 
   const ordersFingerprint = () =>
-    withClient(app.url, async (c) => (await c.query<{ h: string }>(`SELECT md5(string_agg(id || ',' || user_id || ',' || total, ';' ORDER BY id)) AS h FROM orders`)).rows[0]!.h);
+    withClient(
+      app.url,
+      async (c) =>
+        (
+          await c.query<{ h: string }>(
+            `SELECT md5(string_agg(id || ',' || user_id || ',' || total, ';' ORDER BY id)) AS h FROM orders`,
+          )
+        ).rows[0]!.h,
+    );
 
   beforeAll(async () => {
     app = await createAppDatabase(ROWS);
@@ -210,8 +250,10 @@ describe('backups, the RPO watch and drills (file:// stores)', () => {
   });
 
   /** Top-level posts in #emergency saying an env's RPO is breached / met again. */
-  const breachPosts = (env: string) => w.topLevelPosts().filter((c) => new RegExp(`RPO breach: .*\\bof ${env}\\b`).test(allText(c.body)));
-  const metPosts = (env: string) => w.topLevelPosts().filter((c) => allText(c.body).includes(`RPO of ${env} met again`));
+  const breachPosts = (env: string) =>
+    w.topLevelPosts().filter((c) => new RegExp(`RPO breach: .*\\bof ${env}\\b`).test(allText(c.body)));
+  const metPosts = (env: string) =>
+    w.topLevelPosts().filter((c) => allText(c.body).includes(`RPO of ${env} met again`));
 
   async function state(): Promise<string> {
     return JSON.stringify({
@@ -245,11 +287,21 @@ describe('backups, the RPO watch and drills (file:// stores)', () => {
   test('RPO watch: an empty store and a stale one (a newer safety copy does not count) page once each, survive a restart, and a fresh backup resolves', async () => {
     const prodKey = 'lifeline-rpo-prod';
     const staleKey = 'lifeline-rpo-stale';
-    await waitUntil('an RPO page for each env', () => pdEvents(w, prodKey, 'trigger').length > 0 && pdEvents(w, staleKey, 'trigger').length > 0, 15_000);
-    await waitUntil('an RPO post for each env', () => breachPosts('prod').length > 0 && breachPosts('stale').length > 0);
+    await waitUntil(
+      'an RPO page for each env',
+      () => pdEvents(w, prodKey, 'trigger').length > 0 && pdEvents(w, staleKey, 'trigger').length > 0,
+      15_000,
+    );
+    await waitUntil(
+      'an RPO post for each env',
+      () => breachPosts('prod').length > 0 && breachPosts('stale').length > 0,
+    );
     // LIFELINE_RPO_WATCH_SECONDS=1: several more ticks find both still overdue, and say nothing new.
     const once = () =>
-      pdEvents(w, prodKey).length === 1 && pdEvents(w, staleKey).length === 1 && breachPosts('prod').length === 1 && breachPosts('stale').length === 1;
+      pdEvents(w, prodKey).length === 1 &&
+      pdEvents(w, staleKey).length === 1 &&
+      breachPosts('prod').length === 1 &&
+      breachPosts('stale').length === 1;
     await stillAfter('one page and one post per env across ticks', once, 3_500);
     for (const key of [prodKey, staleKey]) {
       const [page] = pdEvents(w, key);
@@ -264,7 +316,9 @@ describe('backups, the RPO watch and drills (file:// stores)', () => {
     expect(stalePost).toMatch(/\b2 h\b/);
     expect(stalePost).not.toContain(SAFETY);
     expect(pdEvents(w, staleKey)[0]!.payload?.summary).toContain(S2H);
-    const open = await w.sql.query<{ dedup_key: string; kind: string }>('SELECT dedup_key, kind FROM open_alerts ORDER BY dedup_key');
+    const open = await w.sql.query<{ dedup_key: string; kind: string }>(
+      'SELECT dedup_key, kind FROM open_alerts ORDER BY dedup_key',
+    );
     expect(open.rows).toEqual([
       { dedup_key: prodKey, kind: 'rpo' },
       { dedup_key: staleKey, kind: 'rpo' },
@@ -295,7 +349,9 @@ describe('backups, the RPO watch and drills (file:// stores)', () => {
     );
     expect(pdEvents(w, prodKey, 'resolve')[0]).toMatchObject({ routing_key: ROUTING_KEYS.oncall });
     expect(allText(metPosts('prod')[0]!.body)).toContain(name);
-    expect((await w.sql.query<{ dedup_key: string }>('SELECT dedup_key FROM open_alerts')).rows).toEqual([{ dedup_key: staleKey }]);
+    expect((await w.sql.query<{ dedup_key: string }>('SELECT dedup_key FROM open_alerts')).rows).toEqual([
+      { dedup_key: staleKey },
+    ]);
   });
 
   test('`/dr backup prod`: no approval; plan, steps, a checked .dump with its sha256 sidecar, a catalogue row with exact row counts, the result in the thread', async () => {
@@ -307,7 +363,14 @@ describe('backups, the RPO watch and drills (file:// stores)', () => {
     expect(row).toMatchObject({ state: 'succeeded', requested_by: USERS.oncall, decided_by: null });
 
     // The name carries the UTC time the dump started.
-    const stamp = /_(\d{4})(\d{2})(\d{2})_(\d{2})(\d{2})(\d{2})\.dump$/.exec(name)!.slice(1).map(Number) as [number, number, number, number, number, number];
+    const stamp = /_(\d{4})(\d{2})(\d{2})_(\d{2})(\d{2})(\d{2})\.dump$/.exec(name)!.slice(1).map(Number) as [
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+    ];
     const takenAt = Date.UTC(stamp[0], stamp[1] - 1, stamp[2], stamp[3], stamp[4], stamp[5]);
     expect(takenAt).toBeGreaterThanOrEqual(Math.floor(sent.sentAt / 1000) * 1000);
     expect(takenAt).toBeLessThanOrEqual(Date.now());
@@ -320,7 +383,9 @@ describe('backups, the RPO watch and drills (file:// stores)', () => {
     expect(allText(plan.body)).toMatch(/retention/i);
     const result = await resultText(w, job);
     expect(resultOf(w, job)!.body.thread_ts).toBe(plan.result?.ts);
-    expect(String(resultOf(w, job)!.body.text)).toMatch(new RegExp(`^JOB-${job} succeeded: Backed up prod: ${escapeRe(name)} \\(`));
+    expect(String(resultOf(w, job)!.body.text)).toMatch(
+      new RegExp(`^JOB-${job} succeeded: Backed up prod: ${escapeRe(name)} \\(`),
+    );
     expect(result).toMatch(/sha256 [0-9a-f]{12}/);
     expect((await stepRows(w, job)).map((s) => [s.name, s.state])).toEqual(STEPS.map((s) => [s, 'succeeded']));
 
@@ -353,8 +418,12 @@ describe('backups, the RPO watch and drills (file:// stores)', () => {
     try {
       await run('pg_restore', ['--no-owner', '--exit-on-error', `--dbname=${urlOf(copy)}`, join(prodStore, name)]);
       const restored = await withClient(urlOf(copy), async (c) => {
-        const users = await c.query<{ n: string; h: string }>(`SELECT count(*) AS n, md5(coalesce(string_agg(id || ',' || email || ',' || created_at, ';' ORDER BY id), '')) AS h FROM users`);
-        const orders = await c.query<{ n: string; h: string }>(`SELECT count(*) AS n, md5(string_agg(id || ',' || user_id || ',' || total, ';' ORDER BY id)) AS h FROM orders`);
+        const users = await c.query<{ n: string; h: string }>(
+          `SELECT count(*) AS n, md5(coalesce(string_agg(id || ',' || email || ',' || created_at, ';' ORDER BY id), '')) AS h FROM users`,
+        );
+        const orders = await c.query<{ n: string; h: string }>(
+          `SELECT count(*) AS n, md5(string_agg(id || ',' || user_id || ',' || total, ';' ORDER BY id)) AS h FROM orders`,
+        );
         return { users: users.rows[0]!, orders: orders.rows[0]! };
       });
       expect(Number(restored.users.n)).toBe(ROWS);
@@ -378,10 +447,15 @@ describe('backups, the RPO watch and drills (file:// stores)', () => {
   test('a second `/dr backup prod` while one is active is refused to its sender ("one job at a time"); one job, one new backup', async () => {
     const jobs = await jobCount(w);
     const files = await storeFiles(prodStore);
-    const [a, b] = await Promise.all([dr(w, 'backup prod', { user: USERS.lead }), dr(w, 'backup prod', { user: USERS.oncall })]);
+    const [a, b] = await Promise.all([
+      dr(w, 'backup prod', { user: USERS.lead }),
+      dr(w, 'backup prod', { user: USERS.oncall }),
+    ]);
     const replies = await Promise.all([w.reply(a), w.reply(b)]);
     const accepted = /^JOB-\d+: backup of prod requested\./;
-    const started = replies.map((r) => (accepted.test(r) ? jobNumberIn(r) : undefined)).filter((n): n is number => n !== undefined);
+    const started = replies
+      .map((r) => (accepted.test(r) ? jobNumberIn(r) : undefined))
+      .filter((n): n is number => n !== undefined);
     expect(started, replies.join('\n')).toHaveLength(1);
     const job = started[0]!;
     const refusal = replies.find((r) => !accepted.test(r))!;
@@ -435,7 +509,11 @@ describe('backups, the RPO watch and drills (file:// stores)', () => {
 
     // The fresh backup also clears the stale env's RPO alert: one resolve, one post.
     await waitUntil('the resolve of the stale RPO page', () => pdEvents(w, 'lifeline-rpo-stale', 'resolve').length > 0);
-    await stillAfter('one resolve', () => pdEvents(w, 'lifeline-rpo-stale', 'resolve').length === 1 && metPosts('stale').length === 1, 1_200);
+    await stillAfter(
+      'one resolve',
+      () => pdEvents(w, 'lifeline-rpo-stale', 'resolve').length === 1 && metPosts('stale').length === 1,
+      1_200,
+    );
   });
 
   test('`/dr drill prod`: the latest backup restored into a scratch database, checked, dropped; RPO and RTO reported; prod untouched', async () => {
@@ -482,19 +560,37 @@ describe('backups, the RPO watch and drills (file:// stores)', () => {
     expect(result).toMatch(new RegExp(`RPO achieved \\(the backup's age\\): ${SHORT}, target 1 h: met`));
     expect(result).toMatch(new RegExp(`RTO achieved \\(fetch and restore\\): ${SHORT}, target 1 h: met`));
     expect(result).toContain(`✓ \`SELECT COUNT(*) FROM users\` → \`${ROWS}\``);
-    expect(result).toContain(`✓ row counts: all 2 tables match the backup (${(ROWS + ORDERS).toLocaleString('en-US')} rows)`);
+    expect(result).toContain(
+      `✓ row counts: all 2 tables match the backup (${(ROWS + ORDERS).toLocaleString('en-US')} rows)`,
+    );
 
-    const { rows } = await w.sql.query<{ backup_name: string; passed: boolean; restore_ms: number | null; env: string }>('SELECT backup_name, passed, restore_ms, env FROM drills WHERE job = $1', [job]);
+    const { rows } = await w.sql.query<{
+      backup_name: string;
+      passed: boolean;
+      restore_ms: number | null;
+      env: string;
+    }>('SELECT backup_name, passed, restore_ms, env FROM drills WHERE job = $1', [job]);
     expect(rows).toEqual([{ backup_name: drilledBackup, passed: true, restore_ms: expect.any(Number), env: 'prod' }]);
     expect(readdirSync(scratch), 'the drill leaves nothing in the temp folder').toEqual([]);
   });
 
   test('a drill of a truncated latest backup fails in the restore, says so, and leaves no scratch database; prod untouched', async () => {
     const source = readFileSync(join(prodStore, drilledBackup!));
-    const newest = Math.max(...(await storeFiles(prodStore)).filter((f) => f.endsWith('.dump')).map((f) => {
-      const m = /_(\d{8})_(\d{6})\.dump$/.exec(f)!;
-      return Date.UTC(+m[1]!.slice(0, 4), +m[1]!.slice(4, 6) - 1, +m[1]!.slice(6, 8), +m[2]!.slice(0, 2), +m[2]!.slice(2, 4), +m[2]!.slice(4, 6));
-    }));
+    const newest = Math.max(
+      ...(await storeFiles(prodStore))
+        .filter((f) => f.endsWith('.dump'))
+        .map((f) => {
+          const m = /_(\d{8})_(\d{6})\.dump$/.exec(f)!;
+          return Date.UTC(
+            +m[1]!.slice(0, 4),
+            +m[1]!.slice(4, 6) - 1,
+            +m[1]!.slice(6, 8),
+            +m[2]!.slice(0, 2),
+            +m[2]!.slice(2, 4),
+            +m[2]!.slice(4, 6),
+          );
+        }),
+    );
     const corrupt = backupName('shop', new Date(Math.max(Date.now(), newest + 1_000)), 'dump');
     writeFileSync(join(prodStore, corrupt), source.subarray(0, Math.floor(source.length * 0.6)));
     // Its table of contents still reads: the damage shows only when the data is restored.
@@ -515,7 +611,10 @@ describe('backups, the RPO watch and drills (file:// stores)', () => {
     expect(await app.leftovers()).toEqual([]);
     expect(await app.fingerprint()).toBe(usersPrint);
     expect(await ordersFingerprint()).toBe(ordersPrint);
-    const { rows } = await w.sql.query<{ backup_name: string; passed: boolean }>('SELECT backup_name, passed FROM drills WHERE job = $1', [job]);
+    const { rows } = await w.sql.query<{ backup_name: string; passed: boolean }>(
+      'SELECT backup_name, passed FROM drills WHERE job = $1',
+      [job],
+    );
     expect(rows).toEqual([{ backup_name: corrupt, passed: false }]);
     expect(readdirSync(scratch)).toEqual([]);
   });
@@ -601,7 +700,10 @@ describe('backups, the RPO watch and drills (file:// stores)', () => {
   });
 
   test('no Slack message or log line carries the database password or another secret; no AWS call', () => {
-    const texts = [...w.slack.calls.filter((c) => c.method.startsWith('chat.')).map((c) => JSON.stringify(c.body)), ...w.slack.responses.map((r) => JSON.stringify(r.body))];
+    const texts = [
+      ...w.slack.calls.filter((c) => c.method.startsWith('chat.')).map((c) => JSON.stringify(c.body)),
+      ...w.slack.responses.map((r) => JSON.stringify(r.body)),
+    ];
     if (app.password) {
       expect(texts.filter((t) => t.includes(app.password))).toEqual([]);
       expect(w.output().filter((l) => l.includes(app.password))).toEqual([]);
@@ -665,27 +767,37 @@ describe('scheduled backups into S3 with two Lifeline processes', () => {
   }
 
   async function scheduledJobs(): Promise<ScheduledJob[]> {
-    const { rows } = await w.sql.query<ScheduledJob>(`SELECT number, state, requested_by, params, created_at, outcome FROM recovery_jobs WHERE env = 'sched' ORDER BY number`);
+    const { rows } = await w.sql.query<ScheduledJob>(
+      `SELECT number, state, requested_by, params, created_at, outcome FROM recovery_jobs WHERE env = 'sched' ORDER BY number`,
+    );
     return rows;
   }
 
   async function activeJobs(): Promise<number> {
-    const { rows } = await w.sql.query<{ n: string }>(`SELECT count(*) AS n FROM recovery_jobs WHERE state IN ('planning', 'awaiting_approval', 'queued', 'running')`);
+    const { rows } = await w.sql.query<{ n: string }>(
+      `SELECT count(*) AS n FROM recovery_jobs WHERE state IN ('planning', 'awaiting_approval', 'queued', 'running')`,
+    );
     return Number(rows[0]!.n);
   }
 
   /** Between slots with no job running: the last slot's job is done and the next slot is at least 0.6 s away. */
   async function quiet(): Promise<void> {
-    await waitUntil('a quiet moment between slots', async () => {
-      const sinceSlot = Date.now() % SLOT_MS;
-      return sinceSlot > 1_000 && sinceSlot < SLOT_MS - 600 && (await activeJobs()) === 0;
-    }, 20_000, 50);
+    await waitUntil(
+      'a quiet moment between slots',
+      async () => {
+        const sinceSlot = Date.now() % SLOT_MS;
+        return sinceSlot > 1_000 && sinceSlot < SLOT_MS - 600 && (await activeJobs()) === 0;
+      },
+      20_000,
+      50,
+    );
   }
 
   /** The time in a key's backup name (or its sidecar's, or its pending dump's), if it has one. */
   const keyTime = (key: string): number | undefined => {
-    const m = /^sched\/sched_(\d{4})(\d{2})(\d{2})_(\d{2})(\d{2})(\d{2})\.dump(\.sha256|\.pending-[0-9a-f]{8})?$/
-      .exec(key);
+    const m = /^sched\/sched_(\d{4})(\d{2})(\d{2})_(\d{2})(\d{2})(\d{2})\.dump(\.sha256|\.pending-[0-9a-f]{8})?$/.exec(
+      key,
+    );
     return m ? Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!) : undefined;
   };
   const backupKeys = () => [...s3.objects.keys()].filter((k) => /^sched\/sched_\d{8}_\d{6}\.dump$/.test(k)).sort();
@@ -693,21 +805,37 @@ describe('scheduled backups into S3 with two Lifeline processes', () => {
   const pendingKeysOf = (name: string) => [
     ...new Set(s3.calls.map((c) => c.key).filter((k) => k.startsWith(`sched/${name}.pending-`))),
   ];
-  const quietLine = (job: number) => w.topLevelPosts().filter((c) => String(c.body.text ?? '').startsWith(`:white_check_mark: JOB-${job} Backed up sched: `));
+  const quietLine = (job: number) =>
+    w
+      .topLevelPosts()
+      .filter((c) => String(c.body.text ?? '').startsWith(`:white_check_mark: JOB-${job} Backed up sched: `));
 
   test('each slot of a 4 s schedule runs one backup however many processes: multipart into S3, checked, one quiet line each, no plan or progress', async () => {
-    const done = await waitUntil('three scheduled backups', async () => {
-      const jobs = (await scheduledJobs()).filter((j) => j.state === 'succeeded');
-      return jobs.length >= 3 ? jobs : undefined;
-    }, 30_000, 100);
+    const done = await waitUntil(
+      'three scheduled backups',
+      async () => {
+        const jobs = (await scheduledJobs()).filter((j) => j.state === 'succeeded');
+        return jobs.length >= 3 ? jobs : undefined;
+      },
+      30_000,
+      100,
+    );
     await quiet();
     const jobs = await scheduledJobs();
-    expect(jobs.every((j) => j.requested_by === 'lifeline' && j.params.kind === 'backup' && j.params.trigger === 'schedule')).toBe(true);
+    expect(
+      jobs.every((j) => j.requested_by === 'lifeline' && j.params.kind === 'backup' && j.params.trigger === 'schedule'),
+    ).toBe(true);
     const slots = jobs.map((j) => Math.floor(j.created_at.getTime() / SLOT_MS));
     const timing = jobs.map((j) => `JOB-${j.number} ${j.created_at.toISOString()} ${j.state}`).join('\n');
     expect(new Set(slots).size, `one job per slot:\n${timing}`).toBe(jobs.length);
-    expect(slots.slice(1).map((s, i) => s - slots[i]!), `no slot skipped:\n${timing}`).toEqual(slots.slice(1).map(() => 1));
-    expect(jobs.every((j) => j.state === 'succeeded'), timing).toBe(true);
+    expect(
+      slots.slice(1).map((s, i) => s - slots[i]!),
+      `no slot skipped:\n${timing}`,
+    ).toEqual(slots.slice(1).map(() => 1));
+    expect(
+      jobs.every((j) => j.state === 'succeeded'),
+      timing,
+    ).toBe(true);
 
     // One catalogue row, one object and one sidecar per job; each dump uploaded multipart under its pending name,
     // read back there, and only then copied (server-side) to its backup name.
@@ -730,7 +858,10 @@ describe('scheduled backups into S3 with two Lifeline processes', () => {
       const parts = pending.filter((c) => c.op === 'UploadPart' && c.status === 200).map((c) => c.partNumber);
       expect(parts.sort()).toEqual([1, 2]);
       expect(pending.filter((c) => c.op === 'CompleteMultipartUpload' && c.status === 200)).toHaveLength(1);
-      expect(pending.some((c) => c.op === 'GetObject' && c.status === 200), 'the stored copy was read back').toBe(true);
+      expect(
+        pending.some((c) => c.op === 'GetObject' && c.status === 200),
+        'the stored copy was read back',
+      ).toBe(true);
       expect(pending.filter((c) => c.op === 'DeleteObject' && c.status === 204)).toHaveLength(1);
       const named = s3.calls.filter((c) => c.key === `sched/${r.name}`);
       expect(named.map((c) => [c.op, c.status])).toEqual([['CopyObject', 200]]);
@@ -743,7 +874,9 @@ describe('scheduled backups into S3 with two Lifeline processes', () => {
     // Slack: one quiet top-level line per backup; no plan, no progress, no thread, no update.
     for (const j of done) {
       // The result is posted just after the job is marked succeeded.
-      const lines = await waitUntil(`the quiet line of JOB-${j.number}`, () => (quietLine(j.number).length > 0 ? quietLine(j.number) : undefined));
+      const lines = await waitUntil(`the quiet line of JOB-${j.number}`, () =>
+        quietLine(j.number).length > 0 ? quietLine(j.number) : undefined,
+      );
       expect(lines, `JOB-${j.number}`).toHaveLength(1);
       const name = rows.find((r) => r.job === j.number)!.name;
       expect(String(lines[0]!.body.text)).toContain(name);
@@ -762,7 +895,12 @@ describe('scheduled backups into S3 with two Lifeline processes', () => {
     const mark = s3.calls.length;
     // The next UploadPart is refused for good (no SDK retry): pg_dump is running and the upload has started.
     s3.failures.push({ op: 'UploadPart', status: 403, code: 'AccessDenied' });
-    const failed = await waitUntil('a failed scheduled backup', async () => (await scheduledJobs()).find((j) => j.number > before.at(-1)!.number && j.state === 'failed'), 15_000, 100);
+    const failed = await waitUntil(
+      'a failed scheduled backup',
+      async () => (await scheduledJobs()).find((j) => j.number > before.at(-1)!.number && j.state === 'failed'),
+      15_000,
+      100,
+    );
     expect((await stepRows(w, failed.number)).map((s) => [s.name, s.state])).toEqual([[STEPS[0], 'failed']]);
     expect(failed.outcome).toMatch(/AccessDenied|injected failure/);
 
@@ -784,7 +922,9 @@ describe('scheduled backups into S3 with two Lifeline processes', () => {
     expect((await catalogue(w, 'sched')).some((r) => r.job === failed.number)).toBe(false);
 
     // Loud: a top-level @here post that says it failed; paged once, severity warning, to on-call.
-    const loud = await waitUntil('the loud failure post', () => w.topLevelPosts().find((c) => allText(c.body).includes(`JOB-${failed.number} failed`)));
+    const loud = await waitUntil('the loud failure post', () =>
+      w.topLevelPosts().find((c) => allText(c.body).includes(`JOB-${failed.number} failed`)),
+    );
     expect(allText(loud.body)).toContain('<!here>');
     expect(allText(loud.body)).toContain(STEPS[0]);
     expect(quietLine(failed.number)).toEqual([]);
@@ -794,11 +934,20 @@ describe('scheduled backups into S3 with two Lifeline processes', () => {
     expect(page!.payload?.severity).toBe('warning');
 
     // The next slot's backup succeeds and resolves the page, once.
-    const next = await waitUntil('the next good backup', async () => (await scheduledJobs()).find((j) => j.number > failed.number && j.state === 'succeeded'), 15_000, 100);
+    const next = await waitUntil(
+      'the next good backup',
+      async () => (await scheduledJobs()).find((j) => j.number > failed.number && j.state === 'succeeded'),
+      15_000,
+      100,
+    );
     await waitUntil('the resolve', () => pdEvents(w, FAILED_KEY, 'resolve').length > 0);
     await waitUntil(`the quiet line of JOB-${next.number}`, () => quietLine(next.number).length > 0);
     expect(quietLine(next.number)).toHaveLength(1);
-    await stillAfter('one trigger and one resolve', () => pdEvents(w, FAILED_KEY, 'trigger').length === 1 && pdEvents(w, FAILED_KEY, 'resolve').length === 1, 1_000);
+    await stillAfter(
+      'one trigger and one resolve',
+      () => pdEvents(w, FAILED_KEY, 'trigger').length === 1 && pdEvents(w, FAILED_KEY, 'resolve').length === 1,
+      1_000,
+    );
     expect(pdEvents(w, FAILED_KEY).map((e) => e.event_action)).toEqual(['trigger', 'resolve']);
   });
 
@@ -807,7 +956,12 @@ describe('scheduled backups into S3 with two Lifeline processes', () => {
     const before = await scheduledJobs();
     const mark = s3.calls.length;
     s3.failures.push({ op: 'GetObject', status: 500, code: 'InternalError', times: 3 });
-    const failed = await waitUntil('a failed check', async () => (await scheduledJobs()).find((j) => j.number > before.at(-1)!.number && j.state === 'failed'), 15_000, 100);
+    const failed = await waitUntil(
+      'a failed check',
+      async () => (await scheduledJobs()).find((j) => j.number > before.at(-1)!.number && j.state === 'failed'),
+      15_000,
+      100,
+    );
     expect((await stepRows(w, failed.number)).map((s) => [s.name, s.state])).toEqual([
       [STEPS[0], 'succeeded'],
       [STEPS[1], 'failed'],
@@ -823,7 +977,12 @@ describe('scheduled backups into S3 with two Lifeline processes', () => {
     expect(s3.calls.slice(mark).some((c) => c.op === 'DeleteObject' && c.key === pendingKey)).toBe(true);
     // It never had its backup name, not for a moment.
     expect(s3.calls.filter((c) => c.key === `sched/${row.name}` && c.op !== 'DeleteObject')).toEqual([]);
-    await waitUntil('the next good backup', async () => (await scheduledJobs()).find((j) => j.number > failed.number && j.state === 'succeeded'), 15_000, 100);
+    await waitUntil(
+      'the next good backup',
+      async () => (await scheduledJobs()).find((j) => j.number > failed.number && j.state === 'succeeded'),
+      15_000,
+      100,
+    );
   });
 
   test('over the whole run, with both processes stopped: one job per slot, a catalogue row and an object per good backup, nothing else; no RPO page twice', async () => {
@@ -831,13 +990,18 @@ describe('scheduled backups into S3 with two Lifeline processes', () => {
     await Promise.all(processes.map((p) => p.stop('SIGTERM')));
     const jobs = await scheduledJobs();
     const slots = jobs.map((j) => Math.floor(j.created_at.getTime() / SLOT_MS));
-    expect(new Set(slots).size, jobs.map((j) => `JOB-${j.number} ${j.created_at.toISOString()} ${j.state}`).join('\n')).toBe(jobs.length);
+    expect(
+      new Set(slots).size,
+      jobs.map((j) => `JOB-${j.number} ${j.created_at.toISOString()} ${j.state}`).join('\n'),
+    ).toBe(jobs.length);
     const good = jobs.filter((j) => j.state === 'succeeded').map((j) => j.number);
     expect(jobs.filter((j) => j.state === 'failed')).toHaveLength(2);
     const rows = (await catalogue(w, 'sched')).filter((r) => r.deleted_at === null);
     expect(rows.map((r) => r.job).sort((a, b) => a! - b!)).toEqual(good);
     expect(backupKeys()).toEqual(rows.map((r) => `sched/${r.name}`).sort());
-    expect([...s3.objects.keys()].sort()).toEqual(rows.flatMap((r) => [`sched/${r.name}`, `sched/${r.name}.sha256`]).sort());
+    expect([...s3.objects.keys()].sort()).toEqual(
+      rows.flatMap((r) => [`sched/${r.name}`, `sched/${r.name}.sha256`]).sort(),
+    );
     expect(s3.openUploads()).toEqual([]);
     // The RPO watch of two processes on an empty store: at most one page, resolved as often as it was sent.
     const rpo = 'lifeline-rpo-sched';

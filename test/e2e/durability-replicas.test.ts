@@ -17,7 +17,9 @@ let b: LifelineProcess;
 let worker: LifelineProcess;
 
 beforeAll(async () => {
-  w = await World.create({ config: { steps: ROLE_ORDER.map((notify, i) => ({ after_minutes: STEP_MS[i]! / 60_000, notify })) } });
+  w = await World.create({
+    config: { steps: ROLE_ORDER.map((notify, i) => ({ after_minutes: STEP_MS[i]! / 60_000, notify })) },
+  });
   a = w.process({ role: 'all' });
   b = w.process({ role: 'all' });
   worker = w.process({ role: 'worker' });
@@ -49,14 +51,21 @@ test('incidents declared through either bot: every step fires exactly once; ackn
 
   await waitUntil('12 triggers', () => declared.every((d) => w.triggersOf(d.number).length >= 4), 25_000);
   await waitUntil('12 thread mentions', () => declared.every((d) => w.threadOf(d.card).length >= 4));
-  await stillAfter('no step firing twice', () => w.pd.triggers().length === 12 && declared.every((d) => w.threadOf(d.card).length === 4), 2_000);
+  await stillAfter(
+    'no step firing twice',
+    () => w.pd.triggers().length === 12 && declared.every((d) => w.threadOf(d.card).length === 4),
+    2_000,
+  );
 
   const keys = w.pd.triggers().map((t) => t.dedup_key);
   expect(new Set(keys).size).toBe(12);
   for (const d of declared) {
     expect(w.triggersOf(d.number).map((t) => t.routing_key)).toEqual(ROLE_ORDER.map((r) => ROUTING_KEYS[r]));
     for (const role of ROLE_ORDER) {
-      expect(w.threadOf(d.card).filter((m) => allText(m.body).includes(`<@${ROLE_USERS[role]}>`)), `${d.id} mentions of ${role}`).toHaveLength(1);
+      expect(
+        w.threadOf(d.card).filter((m) => allText(m.body).includes(`<@${ROLE_USERS[role]}>`)),
+        `${d.id} mentions of ${role}`,
+      ).toHaveLength(1);
     }
   }
   expect(w.topLevelPosts()).toHaveLength(3);
@@ -65,14 +74,23 @@ test('incidents declared through either bot: every step fires exactly once; ackn
   const [one, two, three] = declared as [Declared, Declared, Declared];
   await w.reply(await w.command(`ack ${one.id}`, { via: b, user: USERS.oncall }));
   await w.click(two.card, 'Acknowledge', { via: a, user: USERS.lead });
-  await waitUntil('acknowledges', () => w.followUpsOf(one.number, 'acknowledge').length >= 4 && w.followUpsOf(two.number, 'acknowledge').length >= 4);
-  for (const d of declared) await w.reply(await w.command(`resolve ${d.id}`, { via: d === three ? b : a, user: USERS.oncall }));
+  await waitUntil(
+    'acknowledges',
+    () => w.followUpsOf(one.number, 'acknowledge').length >= 4 && w.followUpsOf(two.number, 'acknowledge').length >= 4,
+  );
+  for (const d of declared)
+    await w.reply(await w.command(`resolve ${d.id}`, { via: d === three ? b : a, user: USERS.oncall }));
   await waitUntil('resolves', () => declared.every((d) => w.followUpsOf(d.number, 'resolve').length >= 4));
-  await stillAfter('one follow-up per key and action', () => {
-    const counts = new Map<string, number>();
-    for (const e of w.pd.events) counts.set(`${e.event_action} ${e.dedup_key}`, (counts.get(`${e.event_action} ${e.dedup_key}`) ?? 0) + 1);
-    return [...counts.values()].every((n) => n === 1) && w.pd.events.length === 12 + 8 + 12;
-  }, 1_500);
+  await stillAfter(
+    'one follow-up per key and action',
+    () => {
+      const counts = new Map<string, number>();
+      for (const e of w.pd.events)
+        counts.set(`${e.event_action} ${e.dedup_key}`, (counts.get(`${e.event_action} ${e.dedup_key}`) ?? 0) + 1);
+      return [...counts.values()].every((n) => n === 1) && w.pd.events.length === 12 + 8 + 12;
+    },
+    1_500,
+  );
   expect(w.followUpsOf(three.number, 'acknowledge')).toHaveLength(0);
 });
 

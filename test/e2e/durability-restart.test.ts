@@ -3,7 +3,16 @@
 // Ladder: oncall at 0 s, engineering_lead at 5 s, cto at 8 s, ceo at 14 s.
 import { afterAll, beforeAll, expect, test, vi } from 'vitest';
 import { dropQueuePrefix } from '../support/db.js';
-import { allText, linesWithSecrets, ROLE_ORDER, ROLE_USERS, stillAfter, waitUntilTime, World, type Declared } from '../support/e2e.js';
+import {
+  allText,
+  linesWithSecrets,
+  ROLE_ORDER,
+  ROLE_USERS,
+  stillAfter,
+  waitUntilTime,
+  World,
+  type Declared,
+} from '../support/e2e.js';
 import { ROUTING_KEYS, USERS } from '../support/lifeline-process.js';
 import { waitUntil } from '../support/wait.js';
 
@@ -14,7 +23,9 @@ const STEP_MS = [0, 5_000, 8_000, 14_000];
 let w: World;
 
 beforeAll(async () => {
-  w = await World.create({ config: { steps: ROLE_ORDER.map((notify, i) => ({ after_minutes: STEP_MS[i]! / 60_000, notify })) } });
+  w = await World.create({
+    config: { steps: ROLE_ORDER.map((notify, i) => ({ after_minutes: STEP_MS[i]! / 60_000, notify })) },
+  });
 });
 
 afterAll(async () => {
@@ -25,7 +36,11 @@ afterAll(async () => {
 async function expectEachStepOnce(inc: Declared): Promise<void> {
   await waitUntil('all 4 triggers', () => w.triggersOf(inc.number).length >= 4, 20_000);
   await waitUntil('all 4 thread mentions', () => w.threadOf(inc.card).length >= 4);
-  await stillAfter('each step to have fired once', () => w.triggersOf(inc.number).length === 4 && w.threadOf(inc.card).length === 4, 1_500);
+  await stillAfter(
+    'each step to have fired once',
+    () => w.triggersOf(inc.number).length === 4 && w.threadOf(inc.card).length === 4,
+    1_500,
+  );
   const triggers = w.triggersOf(inc.number);
   expect([...triggers.map((t) => t.routing_key)].sort()).toEqual(ROLE_ORDER.map((r) => ROUTING_KEYS[r]).sort());
   expect(new Set(triggers.map((t) => t.dedup_key)).size).toBe(4);
@@ -39,14 +54,19 @@ async function resolveAndCheck(inc: Declared): Promise<void> {
   await w.reply(await w.command(`resolve ${inc.id}`, { user: USERS.oncall }));
   await waitUntil('resolve for every key', () => w.followUpsOf(inc.number, 'resolve').length >= 4);
   await stillAfter('one resolve per key', () => w.followUpsOf(inc.number, 'resolve').length === 4, 500);
-  expect(new Set(w.followUpsOf(inc.number, 'resolve').map((e) => e.dedup_key))).toEqual(new Set(w.triggersOf(inc.number).map((t) => t.dedup_key)));
+  expect(new Set(w.followUpsOf(inc.number, 'resolve').map((e) => e.dedup_key))).toEqual(
+    new Set(w.triggersOf(inc.number).map((t) => t.dedup_key)),
+  );
 }
 
 test('kill -9 after the first page; restarted after two steps fell due: each fires once, the next one on time', async () => {
   const first = w.process();
   await first.start();
   const inc = await w.declare('sev1', 'Primary database failover', { via: first });
-  await waitUntil('the oncall page and mention', () => w.triggersOf(inc.number).length === 1 && w.threadOf(inc.card).length === 1);
+  await waitUntil(
+    'the oncall page and mention',
+    () => w.triggersOf(inc.number).length === 1 && w.threadOf(inc.card).length === 1,
+  );
   expect(await first.stop('SIGKILL')).not.toBe(0);
 
   const steps = await w.stepStates(inc.number);
@@ -59,9 +79,14 @@ test('kill -9 after the first page; restarted after two steps fell due: each fir
   const restartedAt = Date.now();
   await second.start();
   const readyAt = Date.now();
-  await waitUntil('engineering_lead and cto pages after the restart', () => w.triggersOf(inc.number).length >= 3, 15_000);
+  await waitUntil(
+    'engineering_lead and cto pages after the restart',
+    () => w.triggersOf(inc.number).length >= 3,
+    15_000,
+  );
   await expectEachStepOnce(inc);
-  const byRole = (role: (typeof ROLE_ORDER)[number]) => w.triggersOf(inc.number).find((t) => t.routing_key === ROUTING_KEYS[role])!;
+  const byRole = (role: (typeof ROLE_ORDER)[number]) =>
+    w.triggersOf(inc.number).find((t) => t.routing_key === ROUTING_KEYS[role])!;
   for (const role of ['engineering_lead', 'cto'] as const) {
     expect(byRole(role).at, `${role} fired by the new process`).toBeGreaterThanOrEqual(restartedAt);
     expect(byRole(role).at, `${role} fired soon after the restart`).toBeLessThan(readyAt + 4_000);
@@ -78,8 +103,14 @@ async function expectPagedOnce(inc: Declared, roles: readonly (typeof ROLE_ORDER
   await waitUntil(`pages for ${roles.join(', ')}`, () => roles.every((r) => paged().has(ROUTING_KEYS[r])), 15_000);
   await waitUntil('their thread mentions', () => w.threadOf(inc.card).length >= roles.length);
   for (const role of roles) {
-    expect(w.triggersOf(inc.number).filter((t) => t.routing_key === ROUTING_KEYS[role]), `pages for ${role}`).toHaveLength(1);
-    expect(w.threadOf(inc.card).filter((m) => allText(m.body).includes(`<@${ROLE_USERS[role]}>`)), `mentions of ${role}`).toHaveLength(1);
+    expect(
+      w.triggersOf(inc.number).filter((t) => t.routing_key === ROUTING_KEYS[role]),
+      `pages for ${role}`,
+    ).toHaveLength(1);
+    expect(
+      w.threadOf(inc.card).filter((m) => allText(m.body).includes(`<@${ROLE_USERS[role]}>`)),
+      `mentions of ${role}`,
+    ).toHaveLength(1);
   }
 }
 
@@ -87,13 +118,21 @@ async function expectPagedOnce(inc: Declared, roles: readonly (typeof ROLE_ORDER
 async function acknowledge(inc: Declared, triggered: number): Promise<void> {
   await w.reply(await w.command(`ack ${inc.id}`, { user: USERS.oncall }));
   await waitUntil('acknowledge events', () => w.followUpsOf(inc.number, 'acknowledge').length >= triggered);
-  await stillAfter('no more pages or acknowledges', () => w.triggersOf(inc.number).length === triggered && w.followUpsOf(inc.number, 'acknowledge').length === triggered, 1_000);
+  await stillAfter(
+    'no more pages or acknowledges',
+    () =>
+      w.triggersOf(inc.number).length === triggered && w.followUpsOf(inc.number, 'acknowledge').length === triggered,
+    1_000,
+  );
 }
 
 test('kill -9, and Redis lost the queued timers meanwhile: the restarted process still fires each due step once', async () => {
   const first = w.lifeline;
   const inc = await w.declare('sev1', 'Storage array degraded', { via: first });
-  await waitUntil('the oncall page and mention', () => w.triggersOf(inc.number).length === 1 && w.threadOf(inc.card).length === 1);
+  await waitUntil(
+    'the oncall page and mention',
+    () => w.triggersOf(inc.number).length === 1 && w.threadOf(inc.card).length === 1,
+  );
   expect(await first.stop('SIGKILL')).not.toBe(0);
   await dropQueuePrefix(w.prefix); // a Redis failover that lost the newest delayed jobs
 

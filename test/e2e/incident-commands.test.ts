@@ -31,7 +31,11 @@ async function privateAnswer(text: string, user: string = USERS.other): Promise<
   expect(sent.elapsedMs).toBeLessThan(3_000);
   const reply = await w.reply(sent);
   expect(w.replyDelay(sent)).toBeLessThan(3_000);
-  await stillAfter(`"${text}" to change nothing and post nothing`, async () => JSON.stringify(await w.snapshot()) === JSON.stringify(before), 300);
+  await stillAfter(
+    `"${text}" to change nothing and post nothing`,
+    async () => JSON.stringify(await w.snapshot()) === JSON.stringify(before),
+    300,
+  );
   expect(w.replies(sent)).toHaveLength(1);
   return reply;
 }
@@ -54,7 +58,9 @@ describe('changing an incident', () => {
     expect(update.status).toBe(200);
     expect(await w.reply(update)).toContain(inc.id);
     await waitUntil('the update on the timeline', async () =>
-      (await w.timeline(inc.number)).some((e) => e.detail.includes('Reindex running, ETA 20 min') && e.actor === USERS.lead),
+      (await w.timeline(inc.number)).some(
+        (e) => e.detail.includes('Reindex running, ETA 20 min') && e.actor === USERS.lead,
+      ),
     );
     expect(w.topLevelPosts().length).toBe(topLevel);
     for (const note of w.threadOf(inc.card)) expect(note.body.channel).toBe(inc.card.body.channel);
@@ -71,13 +77,18 @@ describe('changing an incident', () => {
     expect(oncall!.at).toBeLessThan(raise.sentAt + 3_000);
     expect(lead!.at).toBeGreaterThanOrEqual(raise.sentAt + STEP_MS[1]! - 50);
     const timeline = await w.timeline(inc.number);
-    expect(timeline.some((e) => /sev3/i.test(`${e.kind} ${e.detail}`) && /sev1/i.test(`${e.kind} ${e.detail}`))).toBe(true);
+    expect(timeline.some((e) => /sev3/i.test(`${e.kind} ${e.detail}`) && /sev1/i.test(`${e.kind} ${e.detail}`))).toBe(
+      true,
+    );
     await waitUntil('the card shows SEV1', () => w.cardUpdates(inc.card).some((u) => /SEV1/.test(allText(u.body))));
     expect(w.topLevelPosts().length).toBe(topLevel);
 
     const ack = await w.command(`ack ${inc.id}`, { user: USERS.lead });
     await w.reply(ack);
-    await waitUntil('acknowledge events', () => w.followUpsOf(inc.number, 'acknowledge').length >= w.triggersOf(inc.number).length);
+    await waitUntil(
+      'acknowledge events',
+      () => w.followUpsOf(inc.number, 'acknowledge').length >= w.triggersOf(inc.number).length,
+    );
   });
 
   test('a SEV2 card shows its 15 min response target and pages', async () => {
@@ -124,17 +135,26 @@ describe('answers seen by the sender alone', () => {
     const timeline = await w.timeline(sev3);
     expect(timeline.length).toBeGreaterThanOrEqual(5);
     const utcMinute = (d: Date) => d.toISOString().slice(0, 16).replace('T', ' ');
-    for (const e of timeline) expect(text, `timeline entry ${e.kind} at ${e.at.toISOString()}`).toContain(utcMinute(e.at));
+    for (const e of timeline)
+      expect(text, `timeline entry ${e.kind} at ${e.at.toISOString()}`).toContain(utcMinute(e.at));
     expect(text).toContain('Reindex running, ETA 20 min');
     // Not the process's local time (Pacific/Auckland is 12-13 h off UTC).
     const declared = timeline[0]!.at;
-    const auckland = new Intl.DateTimeFormat('sv-SE', { timeZone: 'Pacific/Auckland', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit' }).format(declared);
+    const auckland = new Intl.DateTimeFormat('sv-SE', {
+      timeZone: 'Pacific/Auckland',
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+    }).format(declared);
     expect(text).not.toContain(auckland);
   });
 
   test('`help` lists every subcommand', async () => {
     const help = await privateAnswer('help');
-    for (const word of ['sev1', 'ack', 'update', 'severity', 'resolve', 'list', 'status', 'postmortem', 'help']) expect(help).toContain(word);
+    for (const word of ['sev1', 'ack', 'update', 'severity', 'resolve', 'list', 'status', 'postmortem', 'help'])
+      expect(help).toContain(word);
   });
 });
 

@@ -1,7 +1,17 @@
 // Declare → escalate → acknowledge → resolve, through the real process, with the ladder in seconds:
 // oncall at 0 s, engineering_lead at 3 s, cto at 6 s, ceo at 9 s.
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
-import { allText, buttonLabels, EMERGENCY, linesWithSecrets, ROLE_ORDER, ROLE_USERS, stillAfter, waitUntilTime, World } from '../support/e2e.js';
+import {
+  allText,
+  buttonLabels,
+  EMERGENCY,
+  linesWithSecrets,
+  ROLE_ORDER,
+  ROLE_USERS,
+  stillAfter,
+  waitUntilTime,
+  World,
+} from '../support/e2e.js';
 import { ROUTING_KEYS, USERS } from '../support/lifeline-process.js';
 import { waitUntil } from '../support/wait.js';
 
@@ -12,7 +22,9 @@ const STEP_MS = [0, 3_000, 6_000, 9_000];
 let w: World;
 
 beforeAll(async () => {
-  w = await World.create({ config: { steps: ROLE_ORDER.map((notify, i) => ({ after_minutes: STEP_MS[i]! / 60_000, notify })) } });
+  w = await World.create({
+    config: { steps: ROLE_ORDER.map((notify, i) => ({ after_minutes: STEP_MS[i]! / 60_000, notify })) },
+  });
   await w.process().start();
 });
 
@@ -63,7 +75,9 @@ describe('declaring a SEV1', () => {
     await waitUntil('4 thread mentions', () => w.threadOf(inc.card).length >= 4);
     const thread = w.threadOf(inc.card);
     expect(thread.map((m) => m.body.channel)).toEqual(ROLE_ORDER.map(() => EMERGENCY));
-    thread.forEach((m, i) => expect(String(m.body.text ?? '') + allText(m.body)).toContain(`<@${ROLE_USERS[ROLE_ORDER[i]!]}>`));
+    thread.forEach((m, i) =>
+      expect(String(m.body.text ?? '') + allText(m.body)).toContain(`<@${ROLE_USERS[ROLE_ORDER[i]!]}>`),
+    );
     expect(w.topLevelPosts()).toHaveLength(1); // only the card went to the channel itself
 
     // No step fires twice.
@@ -76,9 +90,12 @@ describe('declaring a SEV1', () => {
     await waitUntil('4 resolves', () => w.followUpsOf(1, 'resolve').length >= 4);
     const resolves = w.followUpsOf(1, 'resolve');
     expect(resolves.map((e) => e.dedup_key).sort()).toEqual([...keys].sort());
-    for (const e of resolves) expect(e.routing_key).toBe(triggers.find((t) => t.dedup_key === e.dedup_key)!.routing_key);
+    for (const e of resolves)
+      expect(e.routing_key).toBe(triggers.find((t) => t.dedup_key === e.dedup_key)!.routing_key);
     expect(w.followUpsOf(1, 'acknowledge')).toHaveLength(0);
-    await waitUntil('the card shows the resolution', () => w.cardUpdates(inc.card).some((u) => /resolved/i.test(allText(u.body))));
+    await waitUntil('the card shows the resolution', () =>
+      w.cardUpdates(inc.card).some((u) => /resolved/i.test(allText(u.body))),
+    );
     const last = w.cardUpdates(inc.card).at(-1)!;
     expect(allText(last.body)).toContain(`<@${USERS.cto}>`);
     expect(allText(last.body)).toContain('Rolled back the deploy');
@@ -97,16 +114,25 @@ describe('acknowledging stops the ladder', () => {
     expect(click.elapsedMs).toBeLessThan(3_000);
     await waitUntil('the acknowledge event', () => w.followUpsOf(inc.number, 'acknowledge').length >= 1);
     await waitUntil('the card shows who acknowledged', () =>
-      w.cardUpdates(inc.card).some((u) => /acknowledged/i.test(allText(u.body)) && allText(u.body).includes(`<@${USERS.oncall}>`)),
+      w
+        .cardUpdates(inc.card)
+        .some((u) => /acknowledged/i.test(allText(u.body)) && allText(u.body).includes(`<@${USERS.oncall}>`)),
     );
 
     // Past the engineering_lead step's time: nobody else was paged.
     await waitUntilTime('engineering_lead step time + 1.5 s', inc.sent.sentAt + STEP_MS[1]! + 1_500);
     expect(w.triggersOf(inc.number).map((t) => t.routing_key)).toEqual([ROUTING_KEYS.oncall]);
     const acks = w.followUpsOf(inc.number, 'acknowledge');
-    expect(acks.map((e) => [e.dedup_key, e.routing_key])).toEqual([[w.triggersOf(inc.number)[0]!.dedup_key, ROUTING_KEYS.oncall]]);
+    expect(acks.map((e) => [e.dedup_key, e.routing_key])).toEqual([
+      [w.triggersOf(inc.number)[0]!.dedup_key, ROUTING_KEYS.oncall],
+    ]);
     expect(w.threadOf(inc.card)).toHaveLength(1);
-    expect((await w.stepStates(inc.number)).map((s) => s.state)).toEqual(['fired', 'cancelled', 'cancelled', 'cancelled']);
+    expect((await w.stepStates(inc.number)).map((s) => s.state)).toEqual([
+      'fired',
+      'cancelled',
+      'cancelled',
+      'cancelled',
+    ]);
 
     // The Resolve button on the (updated) card.
     const resolve = await w.click(inc.card, 'Resolve', { user: USERS.lead });
@@ -114,7 +140,9 @@ describe('acknowledging stops the ladder', () => {
     await waitUntil('the resolve event', () => w.followUpsOf(inc.number, 'resolve').length >= 1);
     expect(w.followUpsOf(inc.number, 'resolve').map((e) => e.dedup_key)).toEqual([acks[0]!.dedup_key]);
     await waitUntil('the card shows the resolution', () =>
-      w.cardUpdates(inc.card).some((u) => /resolved/i.test(allText(u.body)) && allText(u.body).includes(`<@${USERS.lead}>`)),
+      w
+        .cardUpdates(inc.card)
+        .some((u) => /resolved/i.test(allText(u.body)) && allText(u.body).includes(`<@${USERS.lead}>`)),
     );
     expect((await w.incidentRow(inc.number))?.resolved_by).toBe(USERS.lead);
 
@@ -124,15 +152,22 @@ describe('acknowledging stops the ladder', () => {
       const ephemerals = w.ephemeralsTo(USERS.ceo).length;
       const late = await w.click(inc.card, label, { user: USERS.ceo });
       expect(late.status).toBe(200);
-      await waitUntil(`an ephemeral answer to the late ${label} click`, () => w.ephemeralsTo(USERS.ceo).length > ephemerals);
+      await waitUntil(
+        `an ephemeral answer to the late ${label} click`,
+        () => w.ephemeralsTo(USERS.ceo).length > ephemerals,
+      );
       const answer = w.ephemeralsTo(USERS.ceo).at(-1)!;
       expect(answer.body.channel).toBe(EMERGENCY);
       expect(allText(answer.body)).toContain(`${inc.id} is already resolved (by <@${USERS.lead}>).`);
     }
-    await stillAfter('nothing changes after clicks on a resolved incident', async () => {
-      const now = await w.snapshot();
-      return JSON.stringify(now) === JSON.stringify(before);
-    }, 500);
+    await stillAfter(
+      'nothing changes after clicks on a resolved incident',
+      async () => {
+        const now = await w.snapshot();
+        return JSON.stringify(now) === JSON.stringify(before);
+      },
+      500,
+    );
   });
 
   test('`/incident ack INC-n` after step 2: acknowledge for exactly the two triggered keys, no step 3; `/incident resolve` without an ID then resolves both', async () => {
@@ -145,7 +180,9 @@ describe('acknowledging stops the ladder', () => {
     expect(await w.reply(ack)).toContain(inc.id);
     await waitUntil('2 acknowledge events', () => w.followUpsOf(inc.number, 'acknowledge').length >= 2);
     await waitUntil('the card shows who acknowledged', () =>
-      w.cardUpdates(inc.card).some((u) => /acknowledged/i.test(allText(u.body)) && allText(u.body).includes(`<@${USERS.lead}>`)),
+      w
+        .cardUpdates(inc.card)
+        .some((u) => /acknowledged/i.test(allText(u.body)) && allText(u.body).includes(`<@${USERS.lead}>`)),
     );
 
     await waitUntilTime('cto step time + 1.5 s', inc.sent.sentAt + STEP_MS[2]! + 1_500);
@@ -161,8 +198,15 @@ describe('acknowledging stops the ladder', () => {
     const resolve = await w.command('resolve', { user: USERS.lead });
     expect(await w.reply(resolve)).toContain(inc.id);
     await waitUntil('2 resolve events', () => w.followUpsOf(inc.number, 'resolve').length >= 2);
-    expect(w.followUpsOf(inc.number, 'resolve').map((e) => e.dedup_key).sort()).toEqual(triggers.map((t) => t.dedup_key).sort());
-    await waitUntil('the card shows the resolution', () => w.cardUpdates(inc.card).some((u) => /resolved/i.test(allText(u.body))));
+    expect(
+      w
+        .followUpsOf(inc.number, 'resolve')
+        .map((e) => e.dedup_key)
+        .sort(),
+    ).toEqual(triggers.map((t) => t.dedup_key).sort());
+    await waitUntil('the card shows the resolution', () =>
+      w.cardUpdates(inc.card).some((u) => /resolved/i.test(allText(u.body))),
+    );
     await stillAfter('no further PagerDuty events', () => w.eventsOf(inc.number).length === 6, 500);
   });
 });
@@ -184,7 +228,9 @@ describe('races', () => {
     // Regression (fixed in cd70304): the catch-up acknowledge for a page that landed after the ack was added under the
     // job id of the ack's own, still running follow-up job, and BullMQ dropped it: the alert stayed open ~60 s.
     await waitUntil('acknowledge for both alerts', () => w.followUpsOf(inc.number, 'acknowledge').length >= 2, 10_000);
-    expect(new Set(w.followUpsOf(inc.number, 'acknowledge').map((e) => e.dedup_key))).toEqual(new Set(w.triggersOf(inc.number).map((t) => t.dedup_key)));
+    expect(new Set(w.followUpsOf(inc.number, 'acknowledge').map((e) => e.dedup_key))).toEqual(
+      new Set(w.triggersOf(inc.number).map((t) => t.dedup_key)),
+    );
     await waitUntilTime('cto step time + 1 s', inc.sent.sentAt + STEP_MS[2]! + 1_000);
     expect(w.triggersOf(inc.number)).toHaveLength(2);
     await w.reply(await w.command(`resolve ${inc.id}`, { user: USERS.oncall }));

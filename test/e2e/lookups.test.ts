@@ -9,7 +9,14 @@ import { World, type Sent } from '../support/e2e.js';
 import { AwsGate } from '../support/aws-gate.js';
 import { FakeAws } from '../support/fake-aws.js';
 import { USERS } from '../support/lifeline-process.js';
-import { backupName, createAppDatabase, dumpCustom, jobNumberIn, jobRow, type AppDatabase } from '../support/recovery.js';
+import {
+  backupName,
+  createAppDatabase,
+  dumpCustom,
+  jobNumberIn,
+  jobRow,
+  type AppDatabase,
+} from '../support/recovery.js';
 import { waitUntil } from '../support/wait.js';
 
 vi.setConfig({ testTimeout: 90_000 });
@@ -41,7 +48,12 @@ beforeAll(async () => {
     ecs: { cluster: prod, services: [${SERVICES.join(', ')}], log_group: ${LOG_GROUP} }`;
   w = await World.create({
     config: { steps: [{ after_minutes: 0, notify: 'oncall' }], environmentsYaml },
-    extraEnv: { ...fake.env(), AWS_ENDPOINT_URL_CLOUDWATCH_LOGS: gate.url, LIFELINE_AWS_POLL_SECONDS: '0.1', TMPDIR: scratch },
+    extraEnv: {
+      ...fake.env(),
+      AWS_ENDPOINT_URL_CLOUDWATCH_LOGS: gate.url,
+      LIFELINE_AWS_POLL_SECONDS: '0.1',
+      TMPDIR: scratch,
+    },
   });
   await w.process().start();
 });
@@ -64,7 +76,9 @@ async function startJob(text: string): Promise<number> {
 }
 
 async function jobsIn(state: string): Promise<number> {
-  const { rows } = await w.sql.query<{ n: string }>('SELECT count(*) AS n FROM recovery_jobs WHERE state = $1', [state]);
+  const { rows } = await w.sql.query<{ n: string }>('SELECT count(*) AS n FROM recovery_jobs WHERE state = $1', [
+    state,
+  ]);
   return Number(rows[0]!.n);
 }
 
@@ -76,10 +90,15 @@ describe('lookups and recovery jobs do not wait for each other', () => {
     await waitUntil(`${SLOTS} log reads held at the gate`, () => gate.held === SLOTS, 10_000);
 
     const job = await startJob('restore prod latest');
-    const end = await waitUntil(`JOB-${job} to finish`, async () => {
-      const row = await jobRow(w, job);
-      return row && ['succeeded', 'failed'].includes(row.state) ? row : undefined;
-    }, 45_000, 100);
+    const end = await waitUntil(
+      `JOB-${job} to finish`,
+      async () => {
+        const row = await jobRow(w, job);
+        return row && ['succeeded', 'failed'].includes(row.state) ? row : undefined;
+      },
+      45_000,
+      100,
+    );
     expect(end.state).toBe('succeeded');
     expect(await app.count()).toBe(200);
     // All the while, no log read had its answer: they were still waiting on CloudWatch Logs.

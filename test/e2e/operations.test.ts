@@ -14,7 +14,12 @@ let lifeline: LifelineProcess;
 
 beforeAll(async () => {
   w = await World.create({
-    config: { steps: [{ after_minutes: 0, notify: 'oncall' }, { after_minutes: 1, notify: 'engineering_lead' }] },
+    config: {
+      steps: [
+        { after_minutes: 0, notify: 'oncall' },
+        { after_minutes: 1, notify: 'engineering_lead' },
+      ],
+    },
     extraEnv: { LOG_LEVEL: 'debug' },
   });
   lifeline = await w.process().start();
@@ -44,14 +49,24 @@ describe('operational endpoints', () => {
   test('GET /metrics is Prometheus text with the incident and page counters', async () => {
     const inc = await w.declare('sev1', 'Metrics check');
     await waitUntil('the page', () => w.triggersOf(inc.number).length === 1).catch((err: Error) => {
-      throw new Error(`${err.message}; PagerDuty got ${JSON.stringify(w.pd.events)}; log tail:\n${lifeline.output.slice(-15).join('\n')}`);
+      throw new Error(
+        `${err.message}; PagerDuty got ${JSON.stringify(w.pd.events)}; log tail:\n${lifeline.output.slice(-15).join('\n')}`,
+      );
     });
     let last = '';
     await waitUntil('the counters', async () => {
       last = await (await fetch(`${lifeline.baseUrl}/metrics`)).text();
-      return metricTotal(last, 'lifeline_incidents_declared_total') >= 1 && metricTotal(last, 'lifeline_pages_sent_total') >= 1;
+      return (
+        metricTotal(last, 'lifeline_incidents_declared_total') >= 1 &&
+        metricTotal(last, 'lifeline_pages_sent_total') >= 1
+      );
     }).catch((err: Error) => {
-      throw new Error(`${err.message}; last /metrics lines: ${last.split('\n').filter((l) => /^lifeline_(incidents|pages)/.test(l)).join(' | ')}`);
+      throw new Error(
+        `${err.message}; last /metrics lines: ${last
+          .split('\n')
+          .filter((l) => /^lifeline_(incidents|pages)/.test(l))
+          .join(' | ')}`,
+      );
     });
     const res = await fetch(`${lifeline.baseUrl}/metrics`);
     expect(res.status).toBe(200);
@@ -81,7 +96,9 @@ describe('secrets stay out of logs and Slack, also when things fail', () => {
     w.pd.nextStatuses.push(400);
     const refused = await w.declare('sev1', 'PagerDuty refuses');
     await waitUntil('the refused page attempt', () => w.pd.attempts.length > attempts);
-    await waitUntil('the failure logged', () => lifeline.output.slice(-200).some((l) => /PagerDuty/.test(l) && /400/.test(l)));
+    await waitUntil('the failure logged', () =>
+      lifeline.output.slice(-200).some((l) => /PagerDuty/.test(l) && /400/.test(l)),
+    );
 
     // Slack refuses the card: the incident still exists and the declarer is told.
     w.slack.failures.push({ method: 'chat.postMessage', status: 200, error: 'channel_not_found' });
@@ -92,7 +109,9 @@ describe('secrets stay out of logs and Slack, also when things fail', () => {
 
     w.pd.echoRequestInErrors = false;
     for (const inc of [retried, refused]) await w.reply(await w.command(`resolve ${inc.id}`, { user: USERS.oncall }));
-    const { rows } = await w.sql.query<{ number: number }>(`SELECT number FROM incidents WHERE title = 'Slack refuses the card'`);
+    const { rows } = await w.sql.query<{ number: number }>(
+      `SELECT number FROM incidents WHERE title = 'Slack refuses the card'`,
+    );
     await w.reply(await w.command(`resolve INC-${rows[0]!.number}`, { user: USERS.oncall }));
 
     // The routing key did travel (to PagerDuty, as it must) — so its absence from the logs means something.
@@ -100,13 +119,21 @@ describe('secrets stay out of logs and Slack, also when things fail', () => {
     expect(lifeline.output.length).toBeGreaterThan(5);
     expect(linesWithSecrets(lifeline.output)).toEqual([]);
     expect(slackTextsWithSecrets(w.slack)).toEqual([]);
-    expect(w.slack.posts().map((c) => allText(c.body)).join('\n')).not.toContain('xoxb-');
+    expect(
+      w.slack
+        .posts()
+        .map((c) => allText(c.body))
+        .join('\n'),
+    ).not.toContain('xoxb-');
   });
 });
 
 describe('configuration errors stop startup with a line naming the setting', () => {
   /** Writes a variant of the test config and runs a process on it to its exit. */
-  async function runWith(edit: (yaml: string) => string, extraEnv: Record<string, string> = {}): Promise<{ code: number; output: string[] }> {
+  async function runWith(
+    edit: (yaml: string) => string,
+    extraEnv: Record<string, string> = {},
+  ): Promise<{ code: number; output: string[] }> {
     const path = w.configPath.replace(/\.yml$/, `-${Math.random().toString(36).slice(2)}.yml`);
     writeFileSync(path, edit(readFileSync(w.configPath, 'utf8')));
     const p = w.process({ configPath: path, extraEnv });
@@ -125,7 +152,9 @@ describe('configuration errors stop startup with a line naming the setting', () 
   });
 
   test('an unknown key deep inside (roles.oncall.phone)', async () => {
-    const { code, output } = await runWith((y) => y.replace('oncall:           { slack_users:', 'oncall:           { phone: "555", slack_users:'));
+    const { code, output } = await runWith((y) =>
+      y.replace('oncall:           { slack_users:', 'oncall:           { phone: "555", slack_users:'),
+    );
     expect(code).toBe(2);
     expect(output.some((l) => l.includes('roles.oncall.phone'))).toBe(true);
   });

@@ -103,12 +103,20 @@ describe('/healthz while running', () => {
     try {
       expect(await health()).toEqual({ status: 200, body: { ok: true, postgres: 'up', redis: 'up' } });
 
-      for (const [proxy, name] of [[redisProxy, 'redis'], [pgProxy, 'postgres']] as const) {
+      for (const [proxy, name] of [
+        [redisProxy, 'redis'],
+        [pgProxy, 'postgres'],
+      ] as const) {
         proxy.cut();
-        const down = await waitUntil(`/healthz to name ${name}`, async () => {
-          const h = await health();
-          return h.status === 503 ? h : undefined;
-        }, 15_000, 200);
+        const down = await waitUntil(
+          `/healthz to name ${name}`,
+          async () => {
+            const h = await health();
+            return h.status === 503 ? h : undefined;
+          },
+          15_000,
+          200,
+        );
         expect(down.body.down).toEqual([name]);
         proxy.reopen();
         const up = async () => (await health()).status === 200;

@@ -13,7 +13,16 @@ import { FakeAws, type FakeAwsCall } from '../support/fake-aws.js';
 import { FakeS3 } from '../support/fake-s3.js';
 import type { SlackCall } from '../../src/adapters/slack/stand-in.js';
 import { USERS } from '../support/lifeline-process.js';
-import { auditOf, backupName, buttonsOf, clickButton, jobCount, jobNumberIn, jobRow, planPost } from '../support/recovery.js';
+import {
+  auditOf,
+  backupName,
+  buttonsOf,
+  clickButton,
+  jobCount,
+  jobNumberIn,
+  jobRow,
+  planPost,
+} from '../support/recovery.js';
 import { waitUntil } from '../support/wait.js';
 
 vi.setConfig({ testTimeout: 60_000 });
@@ -55,7 +64,14 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => health.listen(0, '127.0.0.1', resolve));
   healthBase = `http://127.0.0.1:${(health.address() as AddressInfo).port}`;
 
-  fake.rds.setInstance({ id: INSTANCE, instanceClass: 'db.r6g.large', subnetGroupName: 'prod-subnets', vpcSecurityGroupIds: ['sg-0prod'], multiAz: true, publiclyAccessible: false });
+  fake.rds.setInstance({
+    id: INSTANCE,
+    instanceClass: 'db.r6g.large',
+    subnetGroupName: 'prod-subnets',
+    vpcSecurityGroupIds: ['sg-0prod'],
+    multiAz: true,
+    publiclyAccessible: false,
+  });
   fake.rds.setSnapshot({ id: SNAPSHOT, instanceId: INSTANCE, type: 'manual', createdAt: ago(120) });
   fake.rds.setSnapshot({ id: AUTOMATED, instanceId: INSTANCE, type: 'automated', createdAt: ago(300) });
   fake.rds.setSnapshot({ id: 'prod-before-migration', instanceId: INSTANCE, type: 'manual', createdAt: ago(26 * 60) });
@@ -104,7 +120,11 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await w?.close();
-  await Promise.allSettled([fake?.stop(), s3?.stop(), new Promise<void>((resolve) => (health ? health.close(() => resolve()) : resolve()))]);
+  await Promise.allSettled([
+    fake?.stop(),
+    s3?.stop(),
+    new Promise<void>((resolve) => (health ? health.close(() => resolve()) : resolve())),
+  ]);
 });
 
 // ---- helpers -------------------------------------------------------------------------------------------------------
@@ -120,10 +140,14 @@ async function requestJob(text: string, user: string): Promise<{ job: number; pl
   const reply = await w.reply(sent);
   const job = jobNumberIn(reply);
   if (job === undefined) throw new Error(`the reply names no job: ${reply}`);
-  const plan = await waitUntil(`the plan of JOB-${job}`, () => {
-    const post = planPost(w, job);
-    return post && buttonsOf(post.body).length > 0 ? post : undefined;
-  }, 15_000);
+  const plan = await waitUntil(
+    `the plan of JOB-${job}`,
+    () => {
+      const post = planPost(w, job);
+      return post && buttonsOf(post.body).length > 0 ? post : undefined;
+    },
+    15_000,
+  );
   return { job, plan, sent };
 }
 
@@ -133,10 +157,15 @@ async function approve(plan: SlackCall, user: string): Promise<void> {
 }
 
 async function finished(job: number, timeoutMs = 30_000): Promise<{ state: string; outcome: string | null }> {
-  return waitUntil(`JOB-${job} to finish`, async () => {
-    const r = await jobRow(w, job);
-    return r && ['succeeded', 'failed', 'cancelled'].includes(r.state) ? r : undefined;
-  }, timeoutMs, 100);
+  return waitUntil(
+    `JOB-${job} to finish`,
+    async () => {
+      const r = await jobRow(w, job);
+      return r && ['succeeded', 'failed', 'cancelled'].includes(r.state) ? r : undefined;
+    },
+    timeoutMs,
+    100,
+  );
 }
 
 function resultOf(job: number): SlackCall | undefined {
@@ -150,7 +179,12 @@ async function resultText(job: number): Promise<string> {
 
 function progressOf(job: number): SlackCall | undefined {
   const re = new RegExp(`\\bJOB-${job}\\b`);
-  return w.slack.posts().find((c) => c.body.thread_ts !== undefined && re.test(allText(c.body)) && c !== resultOf(job) && c.result?.ts !== undefined);
+  return w.slack
+    .posts()
+    .find(
+      (c) =>
+        c.body.thread_ts !== undefined && re.test(allText(c.body)) && c !== resultOf(job) && c.result?.ts !== undefined,
+    );
 }
 
 function updatesOf(message: SlackCall): SlackCall[] {
@@ -179,16 +213,27 @@ interface StepRow {
 }
 
 async function stepRows(job: number): Promise<StepRow[]> {
-  const { rows } = await w.sql.query<StepRow>('SELECT step_index, name, destructive, state FROM recovery_steps WHERE job = $1 ORDER BY step_index', [job]);
+  const { rows } = await w.sql.query<StepRow>(
+    'SELECT step_index, name, destructive, state FROM recovery_steps WHERE job = $1 ORDER BY step_index',
+    [job],
+  );
   return rows;
 }
 
 async function waitForStep(job: number, index: number, state: string): Promise<void> {
-  await waitUntil(`JOB-${job} step ${index} ${state}`, async () => (await stepRows(job)).some((r) => r.step_index === index && r.state === state), 15_000, 50);
+  await waitUntil(
+    `JOB-${job} step ${index} ${state}`,
+    async () => (await stepRows(job)).some((r) => r.step_index === index && r.state === state),
+    15_000,
+    50,
+  );
 }
 
 async function cancelRequestedBy(job: number): Promise<string | null> {
-  const { rows } = await w.sql.query<{ cancel_requested_by: string | null }>('SELECT cancel_requested_by FROM recovery_jobs WHERE number = $1', [job]);
+  const { rows } = await w.sql.query<{ cancel_requested_by: string | null }>(
+    'SELECT cancel_requested_by FROM recovery_jobs WHERE number = $1',
+    [job],
+  );
   return rows[0]?.cancel_requested_by ?? null;
 }
 
@@ -208,7 +253,9 @@ describe('/dr status and /dr restore list', () => {
     expect(reply).toContain('*production*');
     expect(reply).toContain(`RDS ${INSTANCE}: available`);
     // The newest backup is the 1 h old dump: not the 30 min safety copy, not the file in a sub-folder.
-    expect(reply).toMatch(new RegExp(`Newest backup \`${dumpName.replace(/\./g, '\\.')}\`: 1 h( \\d+ min)? old, inside RPO \\(6 h\\)`));
+    expect(reply).toMatch(
+      new RegExp(`Newest backup \`${dumpName.replace(/\./g, '\\.')}\`: 1 h( \\d+ min)? old, inside RPO \\(6 h\\)`),
+    );
     expect(reply).not.toMatch(/RPO breached/);
     expect(reply).toContain('ECS web: running 2/2 desired');
     expect(reply).toContain('ECS api: running 3/3 desired');
@@ -219,7 +266,11 @@ describe('/dr status and /dr restore list', () => {
     expect(reply).not.toContain('*staging*');
     expect(w.privateMessages(sent).every((m) => m.via !== 'ephemeral' || m.text === reply)).toBe(true);
     expect(w.slack.posts()).toHaveLength(posts);
-    expect(callsSince(mark).map((c) => c.action).sort()).toEqual(['DescribeDBInstances', 'DescribeServices', 'DescribeServices', 'DescribeServices']);
+    expect(
+      callsSince(mark)
+        .map((c) => c.action)
+        .sort(),
+    ).toEqual(['DescribeDBInstances', 'DescribeServices', 'DescribeServices', 'DescribeServices']);
   });
 
   test('`status` (every env): a stale newest backup and an empty store are flagged as RPO breaches; a failing health_url shows its status', async () => {
@@ -231,7 +282,11 @@ describe('/dr status and /dr restore list', () => {
     expect(section('production')).toContain('inside RPO (6 h)');
     expect(section('production')).toContain('HTTP 200');
     // staging: the only backup is 2 days old against a 24 h RPO.
-    expect(section('staging')).toMatch(new RegExp(`Newest backup \`${staleStaging.replace(/\./g, '\\.')}\`: 2 d 0 h old, :warning: \\*RPO breached\\* \\(1 d 0 h\\)`));
+    expect(section('staging')).toMatch(
+      new RegExp(
+        `Newest backup \`${staleStaging.replace(/\./g, '\\.')}\`: 2 d 0 h old, :warning: \\*RPO breached\\* \\(1 d 0 h\\)`,
+      ),
+    );
     expect(section('staging')).toContain(`${healthBase}/down: HTTP 503 in`);
     expect(section('staging')).not.toMatch(/RDS|ECS/);
     // dev: nothing in its store counts as breached.
@@ -249,7 +304,9 @@ describe('/dr status and /dr restore list', () => {
     expect(reply).toContain(`s3://${BUCKET}/production/`);
     const lines = reply.split('\n');
     const line = (name: string) => lines.find((l) => l.includes(`\`${name}\``)) ?? '';
-    expect(line(safetyName)).toMatch(new RegExp(`${utc(ago(30))}, 512\\.0 KB, 30 min( \\d+ s)? old, inside RPO.*safety copy`));
+    expect(line(safetyName)).toMatch(
+      new RegExp(`${utc(ago(30))}, 512\\.0 KB, 30 min( \\d+ s)? old, inside RPO.*safety copy`),
+    );
     expect(line(dumpName)).toMatch(new RegExp(`${utc(ago(60))}, 2\\.5 MB, 1 h( \\d+ min)? old, inside RPO`));
     expect(line(sqlName)).toMatch(new RegExp(`${utc(ago(600))}, 1\\.5 KB, 10 h( \\d+ min)? old, \\*outside RPO\\*`));
     expect(line(dumpName)).not.toMatch(/safety copy/);
@@ -291,7 +348,11 @@ describe('/dr scale and /dr redeploy', () => {
     // Self-approval is refused; nothing reaches AWS but Describe* until a second approver approves.
     const self = await clickButton(w, plan, 'Approve', USERS.lead);
     expect(await w.reply(self)).toMatch(/another approver/i);
-    await stillAfter('no AWS change before approval', () => onlyDescribes(callsSince(mark)) && callsSince(mark).length > 0, 700);
+    await stillAfter(
+      'no AWS change before approval',
+      () => onlyDescribes(callsSince(mark)) && callsSince(mark).length > 0,
+      700,
+    );
     expect(callsSince(mark).map((c) => c.action)).toEqual(['DescribeServices']);
     const beforeClick = fake.calls.length;
 
@@ -311,12 +372,20 @@ describe('/dr scale and /dr redeploy', () => {
     const progress = progressOf(job)!;
     expect(progress.body.thread_ts).toBe(plan.result?.ts);
     const texts = updatesOf(progress).map((u) => allText(u.body));
-    expect(texts.some((t) => /now: wait until running = desired: running [0-4]\/5 desired/.test(t)), texts.join('\n---\n')).toBe(true);
+    expect(
+      texts.some((t) => /now: wait until running = desired: running [0-4]\/5 desired/.test(t)),
+      texts.join('\n---\n'),
+    ).toBe(true);
     expect(texts.at(-1)).toMatch(/succeeded/);
     const times = [progress.at, ...updatesOf(progress).map((u) => u.at)];
     const gaps = times.slice(1).map((t, i) => t - times[i]!);
-    expect(gaps.filter((g) => g < 900), `gaps between progress messages: ${gaps.join(', ')} ms`).toEqual([]);
-    expect(texts.at(-1)).toMatch(/wait until running = desired: started [^\n]*ended [^\n]*\(\d+\.\d s\): running 5\/5 desired/);
+    expect(
+      gaps.filter((g) => g < 900),
+      `gaps between progress messages: ${gaps.join(', ')} ms`,
+    ).toEqual([]);
+    expect(texts.at(-1)).toMatch(
+      /wait until running = desired: started [^\n]*ended [^\n]*\(\d+\.\d s\): running 5\/5 desired/,
+    );
 
     expect(result).toContain(`JOB-${job} succeeded`);
     expect(result).toContain('running/desired: 5/5');
@@ -347,7 +416,9 @@ describe('/dr scale and /dr redeploy', () => {
     expect((await stepRows(job)).map((s) => [s.name, s.state])).toEqual([['set desired count', 'failed']]);
     expect(fake.ecs.peekService(CLUSTER, 'web')).toMatchObject({ desired: 5, running: 5 });
     const audit = await auditOf(w, job);
-    expect(audit.some((e) => e.action === 'step_failed' && /set desired count: .*AccessDenied/.test(e.detail))).toBe(true);
+    expect(audit.some((e) => e.action === 'step_failed' && /set desired count: .*AccessDenied/.test(e.detail))).toBe(
+      true,
+    );
     expect(audit.at(-1)?.action).toBe('failed');
   });
 
@@ -378,7 +449,12 @@ describe('/dr scale and /dr redeploy', () => {
     await approve(plan, USERS.cto);
     await waitForStep(job, 1, 'running');
     // Three 500s in a row: the SDK's three attempts of one poll all fail.
-    fake.failNext('DescribeServices', { code: 'ServerException', status: 500, message: 'Service temporarily unavailable', times: 3 });
+    fake.failNext('DescribeServices', {
+      code: 'ServerException',
+      status: 500,
+      message: 'Service temporarily unavailable',
+      times: 3,
+    });
     const end = await finished(job);
     expect(callsSince(mark, 'UpdateService')).toHaveLength(1);
     expect(callsSince(mark, 'DescribeServices').length).toBeGreaterThan(3);
@@ -416,8 +492,16 @@ describe('/dr scale and /dr redeploy', () => {
     const t0 = Date.now() - 10 * 60_000;
     const events = [];
     for (let i = 1; i <= 25; i++) {
-      events.push({ at: t0 + i * 2_000, stream: 'ecs/api/1', message: `ERROR payment gateway refused the connection #${String(i).padStart(2, '0')}` });
-      events.push({ at: t0 + i * 2_000 + 1_000, stream: 'ecs/api/1', message: `INFO served request #${String(i).padStart(2, '0')}` });
+      events.push({
+        at: t0 + i * 2_000,
+        stream: 'ecs/api/1',
+        message: `ERROR payment gateway refused the connection #${String(i).padStart(2, '0')}`,
+      });
+      events.push({
+        at: t0 + i * 2_000 + 1_000,
+        stream: 'ecs/api/1',
+        message: `INFO served request #${String(i).padStart(2, '0')}`,
+      });
     }
     fake.logs.addEvents(LOG_GROUP, events);
     try {
@@ -432,7 +516,12 @@ describe('/dr scale and /dr redeploy', () => {
       expect(result).toMatch(/"follow the rollout" failed: rollout FAILED: ECS deployment circuit breaker/);
       expect(result).toContain('Last error lines:');
       // Log lines are data: each one shown as code, so nothing in it can become markup.
-      for (let i = 6; i <= 25; i++) expect(result).toMatch(new RegExp(`• \\d\\d:\\d\\d:\\d\\d \`ERROR payment gateway refused the connection #${String(i).padStart(2, '0')}\``));
+      for (let i = 6; i <= 25; i++)
+        expect(result).toMatch(
+          new RegExp(
+            `• \\d\\d:\\d\\d:\\d\\d \`ERROR payment gateway refused the connection #${String(i).padStart(2, '0')}\``,
+          ),
+        );
       for (let i = 1; i <= 5; i++) expect(result).not.toContain(`connection #${String(i).padStart(2, '0')}`);
       expect(result).not.toContain('INFO served request');
       const filters = callsSince(mark, 'FilterLogEvents');
@@ -454,14 +543,18 @@ describe('/dr scale and /dr redeploy', () => {
 describe('/dr logs', () => {
   /** Channel posts that carry a logs reply or a log line: there must be none. */
   function logPosts(): SlackCall[] {
-    return w.slack.posts().filter((c) => /Logs of production|upstream timeout|payment failed|evil\.example/.test(allText(c.body)));
+    return w.slack
+      .posts()
+      .filter((c) => /Logs of production|upstream timeout|payment failed|evil\.example/.test(allText(c.body)));
   }
 
   /** The code-block lines of the replies at this request's response_url, in order. */
   function loggedLines(sent: Sent): string[] {
     return w.slack.responses
       .filter((r) => r.id === sent.responseId)
-      .flatMap((r) => ((r.body.blocks ?? []) as { type: string; text?: { text: string } }[]).map((b) => b.text?.text ?? ''))
+      .flatMap((r) =>
+        ((r.body.blocks ?? []) as { type: string; text?: { text: string } }[]).map((b) => b.text?.text ?? ''),
+      )
       .filter((t) => t.startsWith('```\n'))
       .flatMap((t) => {
         expect(t.endsWith('\n```'), t.slice(-40)).toBe(true);
@@ -477,7 +570,10 @@ describe('/dr logs', () => {
       stream: `ecs/web/${i % 3}`,
       message: `WARN upstream timeout after 30s calling payments (request ${String(i).padStart(4, '0')}) ${'x'.repeat(40 + (i % 7) * 10)}`,
     }));
-    const others = Array.from({ length: 30 }, (_, i) => ({ at: base + i * 1_000 + 500, message: `INFO request ${i} served in 12 ms` }));
+    const others = Array.from({ length: 30 }, (_, i) => ({
+      at: base + i * 1_000 + 500,
+      message: `INFO request ${i} served in 12 ms`,
+    }));
     const old = [{ at: Date.now() - 2 * 3_600_000, message: 'WARN an old timeout, outside the hour' }];
     fake.logs.addEvents(LOG_GROUP, [...matching, ...others, ...old]);
     fake.logPageSize = 40; // three pages through nextToken
@@ -485,7 +581,11 @@ describe('/dr logs', () => {
     try {
       const sent = await dr('logs production web --since 1h --filter timeout', USERS.oncall);
       expect(sent.status).toBe(200);
-      const header = await waitUntil('the logs reply', () => w.replies(sent).find((r) => /Logs of production web/.test(r)), 15_000);
+      const header = await waitUntil(
+        'the logs reply',
+        () => w.replies(sent).find((r) => /Logs of production web/.test(r)),
+        15_000,
+      );
       expect(header).toContain(':scroll: Logs of production web, last 60 min, filter "timeout": 120 lines');
 
       const filters = callsSince(mark, 'FilterLogEvents');
@@ -499,7 +599,9 @@ describe('/dr logs', () => {
       expect(startTime).toBeGreaterThanOrEqual(sent.sentAt - 3_600_000 - 1_000);
       expect(startTime).toBeLessThanOrEqual(filters[0]!.at - 3_600_000);
 
-      const expected = matching.map((e) => `${new Date(e.at).toISOString().slice(0, 19).replace('T', ' ')} ${e.message}`);
+      const expected = matching.map(
+        (e) => `${new Date(e.at).toISOString().slice(0, 19).replace('T', ' ')} ${e.message}`,
+      );
       await waitUntil('every line at the response_url', () => loggedLines(sent).length >= expected.length, 15_000);
       expect(loggedLines(sent)).toEqual(expected); // every line whole, once, in time order
       const used = w.slack.responses.filter((r) => r.id === sent.responseId);
@@ -524,7 +626,11 @@ describe('/dr logs', () => {
     // Slack sends what the user typed with &, < and > as entities; Lifeline reads them back as typed.
     const sent = await dr('logs production web --since 10m --filter &lt;!channel&gt;', USERS.oncall);
     expect(sent.status).toBe(200);
-    const header = await waitUntil('the logs reply', () => w.replies(sent).find((r) => /Logs of production web/.test(r)), 15_000);
+    const header = await waitUntil(
+      'the logs reply',
+      () => w.replies(sent).find((r) => /Logs of production web/.test(r)),
+      15_000,
+    );
     // The fake CloudWatch got the filter as typed, so the lines that carry it were found.
     expect(callsSince(mark, 'FilterLogEvents')[0]!.params.filterPattern).toBe('"<!channel>"');
     expect(header).toContain('filter "&lt;!channel&gt;"');
@@ -547,8 +653,12 @@ describe('/dr logs', () => {
     expect(sent.status).toBe(200);
     await waitUntil('the logs reply', () => loggedLines(sent).some((l) => l.includes('&lt;!here&gt;')), 15_000);
     const lines = loggedLines(sent);
-    expect(lines).toContainEqual(expect.stringMatching(/ ping &lt;!here&gt; from &lt;@U0CEO&gt; &amp; &lt;@U0CTO\|cto&gt;$/));
-    expect(lines).toContainEqual(expect.stringMatching(/ see &lt;https:\/\/evil\.example\/login\|the docs&gt; ''' &lt;!everyone&gt;$/));
+    expect(lines).toContainEqual(
+      expect.stringMatching(/ ping &lt;!here&gt; from &lt;@U0CEO&gt; &amp; &lt;@U0CTO\|cto&gt;$/),
+    );
+    expect(lines).toContainEqual(
+      expect.stringMatching(/ see &lt;https:\/\/evil\.example\/login\|the docs&gt; ''' &lt;!everyone&gt;$/),
+    );
     const bodies = w.slack.responses.filter((r) => r.id === sent.responseId).map((r) => JSON.stringify(r.body));
     for (const body of bodies) expect(body).not.toMatch(/<!channel>|<!here>|<!everyone>|<@U|<https?:/);
   });
@@ -593,12 +703,20 @@ describe('/dr restore snapshot', () => {
     });
     expect(fake.rds.peekSnapshot(String(create.params.DBSnapshotIdentifier))?.status).toBe('available');
     expect(fake.rds.peekInstance(INSTANCE)).toEqual(before);
-    expect(fake.rds.peekInstance(newId)).toMatchObject({ status: 'available', instanceClass: 'db.r6g.large', subnetGroupName: 'prod-subnets', multiAz: true });
+    expect(fake.rds.peekInstance(newId)).toMatchObject({
+      status: 'available',
+      instanceClass: 'db.r6g.large',
+      subnetGroupName: 'prod-subnets',
+      multiAz: true,
+    });
 
     const result = await resultText(job);
     const progress = progressOf(job)!;
     const texts = updatesOf(progress).map((u) => allText(u.body));
-    expect(texts.some((t) => /now: wait until the new instance is available: (creating|backing-up)/.test(t)), texts.join('\n---\n')).toBe(true);
+    expect(
+      texts.some((t) => /now: wait until the new instance is available: (creating|backing-up)/.test(t)),
+      texts.join('\n---\n'),
+    ).toBe(true);
     expect(texts.at(-1)).toMatch(/succeeded/);
     expect(result).toContain(`JOB-${job} succeeded`);
     expect(result).toContain(`new instance ${newId}: available, endpoint ${newId}.memory.rds.amazonaws.com:5432`);
@@ -621,8 +739,14 @@ describe('/dr restore snapshot', () => {
     expect(refusal).toContain('RDS snapshot prod-no-such-snapshot was not found');
     expect(w.privateMessages(sent).every((m) => m.via !== 'ephemeral' || m.text === refusal)).toBe(true);
     expect((await jobRow(w, job))?.state).toBe('failed');
-    await stillAfter('no plan and no AWS change', () => planPost(w, job) === undefined && onlyDescribes(callsSince(mark)), 800);
-    expect(callsSince(mark, 'DescribeDBSnapshots').map((c) => c.params.DBSnapshotIdentifier)).toContain('prod-no-such-snapshot');
+    await stillAfter(
+      'no plan and no AWS change',
+      () => planPost(w, job) === undefined && onlyDescribes(callsSince(mark)),
+      800,
+    );
+    expect(callsSince(mark, 'DescribeDBSnapshots').map((c) => c.params.DBSnapshotIdentifier)).toContain(
+      'prod-no-such-snapshot',
+    );
     expect(jobThreadPosts(job)).toEqual([]);
   });
 
@@ -649,9 +773,15 @@ describe('/dr restore snapshot', () => {
     expect(end.state).toBe('cancelled');
     expect(end.outcome).toContain(`cancelled by <@${USERS.oncall}> before "start the restore into a new instance"`);
     const result = await resultText(job);
-    expect(result).toContain(`Cancelled by <@${USERS.oncall}> before "start the restore into a new instance"; nothing after it ran`);
+    expect(result).toContain(
+      `Cancelled by <@${USERS.oncall}> before "start the restore into a new instance"; nothing after it ran`,
+    );
     expect(callsSince(mark, 'RestoreDBInstanceFromDBSnapshot')).toEqual([]);
-    expect(callsSince(mark).filter((c) => !c.action.startsWith('Describe')).map((c) => c.action)).toEqual(['CreateDBSnapshot']);
+    expect(
+      callsSince(mark)
+        .filter((c) => !c.action.startsWith('Describe'))
+        .map((c) => c.action),
+    ).toEqual(['CreateDBSnapshot']);
     expect((await stepRows(job)).map((s) => [s.step_index, s.state])).toEqual([[0, 'succeeded']]);
     const audit = await auditOf(w, job);
     expect(audit.filter((e) => e.action === 'cancel_requested').map((e) => e.actor)).toEqual([USERS.oncall]);
@@ -695,7 +825,9 @@ describe('durability and cancel', () => {
     ]);
     const audit = await auditOf(w, job);
     expect(audit.filter((e) => e.action === 'step_started' && e.detail === 'set desired count')).toHaveLength(1);
-    expect(audit.filter((e) => e.action === 'step_started' && e.detail === 'wait until running = desired')).toHaveLength(2);
+    expect(
+      audit.filter((e) => e.action === 'step_started' && e.detail === 'wait until running = desired'),
+    ).toHaveLength(2);
 
     // Reported in Slack by the new process: the same progress message, updated; one result.
     const result = await resultText(job);
@@ -737,7 +869,10 @@ describe('durability and cancel', () => {
   });
 
   test('no Slack message or log line carries the AWS secret key, the database password or another secret', () => {
-    const texts = [...w.slack.calls.filter((c) => c.method.startsWith('chat.')).map((c) => JSON.stringify(c.body)), ...w.slack.responses.map((r) => JSON.stringify(r.body))];
+    const texts = [
+      ...w.slack.calls.filter((c) => c.method.startsWith('chat.')).map((c) => JSON.stringify(c.body)),
+      ...w.slack.responses.map((r) => JSON.stringify(r.body)),
+    ];
     for (const secret of [AWS_SECRET, DB_PASSWORD]) {
       expect(texts.filter((t) => t.includes(secret))).toEqual([]);
       expect(w.output().filter((l) => l.includes(secret))).toEqual([]);

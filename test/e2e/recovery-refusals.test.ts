@@ -9,7 +9,18 @@ import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { unescapeSlackText } from '../../src/delivery/slack/blocks.js';
 import { allText, EMERGENCY, linesWithSecrets, stillAfter, World, type Sent } from '../support/e2e.js';
 import { USERS } from '../support/lifeline-process.js';
-import { auditCount, auditOf, AwsTripwire, backupName, buttonsOf, clickButton, jobCount, jobNumberIn, jobRow, planPost } from '../support/recovery.js';
+import {
+  auditCount,
+  auditOf,
+  AwsTripwire,
+  backupName,
+  buttonsOf,
+  clickButton,
+  jobCount,
+  jobNumberIn,
+  jobRow,
+  planPost,
+} from '../support/recovery.js';
 import { waitUntil } from '../support/wait.js';
 
 vi.setConfig({ testTimeout: 60_000 });
@@ -29,8 +40,12 @@ beforeAll(async () => {
     backups: { store: "file://${store}", prefix: staging, retention_days: 7, rpo_minutes: 1440 }
     ecs: { cluster: staging-cluster, services: [api, worker], log_group: /ecs/staging/api }
     require_approval: [restore, scale, redeploy]`;
-  const approvalsYaml = '  approver_roles: [engineering_lead, cto]\n  expire_minutes: 0.05\n  allow_self_approval: false';
-  w = await World.create({ config: { steps: [{ after_minutes: 0, notify: 'oncall' }], environmentsYaml, approvalsYaml }, extraEnv: aws.env() });
+  const approvalsYaml =
+    '  approver_roles: [engineering_lead, cto]\n  expire_minutes: 0.05\n  allow_self_approval: false';
+  w = await World.create({
+    config: { steps: [{ after_minutes: 0, notify: 'oncall' }], environmentsYaml, approvalsYaml },
+    extraEnv: aws.env(),
+  });
   await w.process().start();
 });
 
@@ -57,7 +72,10 @@ async function state(): Promise<string> {
 }
 
 /** Sends a /dr command that must be refused: within 3 s, to the sender alone, with the usage, changing nothing. */
-async function refused(text: string, options: { user?: string; channel?: string } = {}): Promise<{ reply: string; sent: Sent }> {
+async function refused(
+  text: string,
+  options: { user?: string; channel?: string } = {},
+): Promise<{ reply: string; sent: Sent }> {
   const before = await state();
   const responses = w.slack.responses.length;
   const sent = await w.command(text, options, '/dr');
@@ -78,9 +96,21 @@ describe('refused /dr commands', () => {
     { name: 'an unknown environment', text: 'restore nowhere latest', says: [/nowhere/, /staging/] },
     { name: 'restore without a source', text: 'restore staging', says: [/list|latest/] },
     { name: 'a path instead of a backup name', text: 'restore staging file ../../etc/passwd', says: [/passwd/] },
-    { name: 'a backup name of another prefix', text: 'restore staging file production_20240101_000000.dump', says: [/production_20240101_000000\.dump/, /staging_/] },
-    { name: 'a name that only looks like a backup', text: 'restore staging file staging_20240231_000000.dump.sh', says: [/staging_20240231/] },
-    { name: 'a snapshot restore on an env without rds_instance', text: 'restore staging snapshot rds:staging-2024-01-01', says: [/rds_instance/] },
+    {
+      name: 'a backup name of another prefix',
+      text: 'restore staging file production_20240101_000000.dump',
+      says: [/production_20240101_000000\.dump/, /staging_/],
+    },
+    {
+      name: 'a name that only looks like a backup',
+      text: 'restore staging file staging_20240231_000000.dump.sh',
+      says: [/staging_20240231/],
+    },
+    {
+      name: 'a snapshot restore on an env without rds_instance',
+      text: 'restore staging snapshot rds:staging-2024-01-01',
+      says: [/rds_instance/],
+    },
     { name: 'restore with trailing words', text: 'restore staging latest please', says: [/please/] },
     { name: 'scale of an unknown service', text: 'scale staging frontend 2', says: [/frontend/, /api/] },
     { name: 'scale to -1', text: 'scale staging api -1', says: [/-1/, /\b20\b/] },
@@ -148,7 +178,8 @@ test('/dr help lists every form of the contract’s grammar, to the sender alone
   ];
   const missing = forms.filter((f) => !reply.includes(f));
   expect(missing, reply).toEqual([]);
-  for (const first of ['restore', 'scale', 'redeploy', 'logs', 'status', 'jobs', 'cancel', 'help', 'audit']) expect(reply).toContain(`/dr ${first}`);
+  for (const first of ['restore', 'scale', 'redeploy', 'logs', 'status', 'jobs', 'cancel', 'help', 'audit'])
+    expect(reply).toContain(`/dr ${first}`);
   expect(w.privateMessages(sent).every((m) => m.via !== 'ephemeral' || m.text === wire)).toBe(true);
   expect(await state()).toBe(before);
 });
@@ -178,7 +209,11 @@ test('an approval request expires, says so, and can then no longer be approved',
   expect(click.status).toBe(200);
   expect(await w.reply(click)).toMatch(/expired|no longer/i);
   expect(w.privateMessages(click).map((m) => m.via)).toEqual(['ephemeral']);
-  await stillAfter('an expired job to stay expired and run nothing', async () => (await jobRow(w, job!))?.state === 'expired' && w.slack.posts().length === posts, 1_000);
+  await stillAfter(
+    'an expired job to stay expired and run nothing',
+    async () => (await jobRow(w, job!))?.state === 'expired' && w.slack.posts().length === posts,
+    1_000,
+  );
   const steps = await w.sql.query('SELECT 1 FROM recovery_steps WHERE job = $1', [job]);
   expect(steps.rowCount).toBe(0);
   expect(w.slack.ephemerals().filter((e) => e.body.user !== USERS.lead && e.at >= click.sentAt)).toHaveLength(0);
@@ -195,6 +230,9 @@ test('no AWS call was made, and no log line or Slack message carries a secret or
   expect(aws.calls).toEqual([]);
   expect(linesWithSecrets(w.output())).toEqual([]);
   expect(w.output().filter((l) => l.includes(PASSWORD))).toEqual([]);
-  const texts = [...w.slack.calls.filter((c) => c.method.startsWith('chat.')).map((c) => JSON.stringify(c.body)), ...w.slack.responses.map((r) => JSON.stringify(r.body))];
+  const texts = [
+    ...w.slack.calls.filter((c) => c.method.startsWith('chat.')).map((c) => JSON.stringify(c.body)),
+    ...w.slack.responses.map((r) => JSON.stringify(r.body)),
+  ];
   expect(texts.filter((t) => t.includes(PASSWORD))).toEqual([]);
 });

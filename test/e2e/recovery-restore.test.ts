@@ -36,7 +36,15 @@ const ENV = 'prod';
 const PREFIX = 'shop';
 const ROWS = 500;
 const RPO_MINUTES = 360;
-const STEP_NAMES = [/preflight/, /restore into a fresh database/, /swap/, /verify/, /ANALYZE/, /safety backup/, /clean ?up/];
+const STEP_NAMES = [
+  /preflight/,
+  /restore into a fresh database/,
+  /swap/,
+  /verify/,
+  /ANALYZE/,
+  /safety backup/,
+  /clean ?up/,
+];
 const SAFETY_COPY = new RegExp(`^${PREFIX}_pre-restore_\\d{8}_\\d{6}\\.dump$`);
 
 let w: World;
@@ -68,7 +76,10 @@ beforeAll(async () => {
       verify: [SELECT COUNT(*) FROM users]
     backups: { store: "file://${store}", prefix: ${PREFIX}, retention_days: 7, rpo_minutes: ${RPO_MINUTES} }
     require_approval: [restore]`;
-  w = await World.create({ config: { steps: [{ after_minutes: 0, notify: 'oncall' }], environmentsYaml }, extraEnv: { ...aws.env(), TMPDIR: scratch } });
+  w = await World.create({
+    config: { steps: [{ after_minutes: 0, notify: 'oncall' }], environmentsYaml },
+    extraEnv: { ...aws.env(), TMPDIR: scratch },
+  });
   await w.process().start();
 });
 
@@ -87,24 +98,36 @@ function dr(text: string, user: string = USERS.oncall): Promise<Sent> {
 }
 
 /** Requests a restore and returns its job number and plan message (with buttons). */
-async function requestRestore(source: string, user: string): Promise<{ job: number; plan: SlackCall; sent: Sent; reply: string }> {
+async function requestRestore(
+  source: string,
+  user: string,
+): Promise<{ job: number; plan: SlackCall; sent: Sent; reply: string }> {
   const sent = await dr(`restore ${ENV} ${source}`, user);
   expect(sent.status).toBe(200);
   const reply = await w.reply(sent);
   const job = jobNumberIn(reply);
   if (job === undefined) throw new Error(`the reply names no job: ${reply}`);
-  const plan = await waitUntil(`the plan of JOB-${job}`, () => {
-    const post = planPost(w, job);
-    return post && buttonsOf(post.body).length > 0 ? post : undefined;
-  }, 15_000);
+  const plan = await waitUntil(
+    `the plan of JOB-${job}`,
+    () => {
+      const post = planPost(w, job);
+      return post && buttonsOf(post.body).length > 0 ? post : undefined;
+    },
+    15_000,
+  );
   return { job, plan, sent, reply };
 }
 
 async function finished(job: number, timeoutMs = 45_000): Promise<{ state: string; outcome: string | null }> {
-  const row = await waitUntil(`JOB-${job} to finish`, async () => {
-    const r = await jobRow(w, job);
-    return r && ['succeeded', 'failed', 'cancelled'].includes(r.state) ? r : undefined;
-  }, timeoutMs, 100);
+  const row = await waitUntil(
+    `JOB-${job} to finish`,
+    async () => {
+      const r = await jobRow(w, job);
+      return r && ['succeeded', 'failed', 'cancelled'].includes(r.state) ? r : undefined;
+    },
+    timeoutMs,
+    100,
+  );
   return row;
 }
 
@@ -121,7 +144,12 @@ function resultOf(job: number): SlackCall | undefined {
 /** The live progress message of JOB-n: the first thread reply naming it that is not the result. */
 function progressOf(job: number): SlackCall | undefined {
   const re = new RegExp(`\\bJOB-${job}\\b`);
-  return w.slack.posts().find((c) => c.body.thread_ts !== undefined && re.test(allText(c.body)) && c !== resultOf(job) && c.result?.ts !== undefined);
+  return w.slack
+    .posts()
+    .find(
+      (c) =>
+        c.body.thread_ts !== undefined && re.test(allText(c.body)) && c !== resultOf(job) && c.result?.ts !== undefined,
+    );
 }
 
 function updatesOf(message: SlackCall): SlackCall[] {
@@ -142,7 +170,13 @@ async function world(job: number): Promise<string> {
 }
 
 /** A click that must be refused to the clicker alone and change nothing. */
-async function refusedClick(job: number, plan: SlackCall, label: 'Approve' | 'Reject', user: string, says: RegExp): Promise<string> {
+async function refusedClick(
+  job: number,
+  plan: SlackCall,
+  label: 'Approve' | 'Reject',
+  user: string,
+  says: RegExp,
+): Promise<string> {
   const before = await world(job);
   const othersEphemerals = w.slack.ephemerals().filter((e) => e.body.user !== user).length;
   const click = await clickButton(w, plan, label, user);
@@ -214,7 +248,11 @@ describe('/dr restore', () => {
       const refusal = await w.reply(second);
       expect(refusal).toContain(`JOB-${job}`);
       expect(refusal).toMatch(/one job at a time|same target/i);
-      await stillAfter('no second job or plan', async () => (await jobCount(w)) === jobs && w.slack.posts().length === posts, 700);
+      await stillAfter(
+        'no second job or plan',
+        async () => (await jobCount(w)) === jobs && w.slack.posts().length === posts,
+        700,
+      );
     }
 
     // `/dr jobs` shows it waiting.
@@ -225,7 +263,9 @@ describe('/dr restore', () => {
     // Cancel by someone who is neither the requester nor a responder: refused, nothing changes.
     const before = await world(job);
     const foreign = await dr(`cancel JOB-${job}`, USERS.other);
-    const notPermitted = new RegExp(`Only responders \\(.*\\) may cancel JOB-${job}, which <@${USERS.oncall}> requested`);
+    const notPermitted = new RegExp(
+      `Only responders \\(.*\\) may cancel JOB-${job}, which <@${USERS.oncall}> requested`,
+    );
     expect(await w.reply(foreign)).toMatch(notPermitted);
     await stillAfter('a refused cancel to change nothing', async () => (await world(job)) === before, 500);
 
@@ -247,7 +287,9 @@ describe('/dr restore', () => {
     mainJob = job;
     // The plan names who may approve: the CTO, not the lead who asked; its verify query is code.
     const planText = allText(plan.body);
-    expect(planText).toMatch(new RegExp(`Needs approval by <@${USERS.cto}>, until \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d UTC\\.`));
+    expect(planText).toMatch(
+      new RegExp(`Needs approval by <@${USERS.cto}>, until \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d UTC\\.`),
+    );
     expect(planText).toContain('Verify queries: `SELECT COUNT(*) FROM users`.');
     await refusedClick(job, plan, 'Approve', USERS.lead, /another approver/i);
     expect((await jobRow(w, job))?.state).toBe('awaiting_approval');
@@ -258,7 +300,9 @@ describe('/dr restore', () => {
     expect(end.state, end.outcome ?? '').toBe('succeeded');
 
     // The plan now says who approved it, without buttons.
-    const planNow = await waitUntil('the plan updated as approved', () => updatesOf(plan).find((u) => allText(u.body).includes(`<@${USERS.cto}>`) && /approved/i.test(allText(u.body))));
+    const planNow = await waitUntil('the plan updated as approved', () =>
+      updatesOf(plan).find((u) => allText(u.body).includes(`<@${USERS.cto}>`) && /approved/i.test(allText(u.body))),
+    );
     expect(buttonsOf(planNow.body)).toEqual([]);
     expect((await jobRow(w, job))?.decided_by).toBe(USERS.cto);
 
@@ -279,10 +323,15 @@ describe('/dr restore', () => {
     expect(updates.length).toBeGreaterThanOrEqual(1);
     const last = allText(updates.at(-1)!.body);
     expect(last).toMatch(/succeeded/);
-    for (const step of STEP_NAMES) expect(last).toMatch(new RegExp(`${step.source}[^\\n]*started [^\\n]*ended [^\\n]*\\(\\d+\\.\\d s\\)`));
+    for (const step of STEP_NAMES)
+      expect(last).toMatch(new RegExp(`${step.source}[^\\n]*started [^\\n]*ended [^\\n]*\\(\\d+\\.\\d s\\)`));
     // The verify query is code in the progress message too: its COUNT(*) is never bold.
     expect(last).toContain(`\`SELECT COUNT(*) FROM users\` → \`${ROWS}\``);
-    expect(w.slack.posts().filter((c) => c.body.thread_ts !== undefined && new RegExp(`\\bJOB-${job}\\b`).test(allText(c.body)))).toHaveLength(2);
+    expect(
+      w.slack
+        .posts()
+        .filter((c) => c.body.thread_ts !== undefined && new RegExp(`\\bJOB-${job}\\b`).test(allText(c.body))),
+    ).toHaveLength(2);
     expect.soft(result.body.thread_ts, 'the result is a reply in the plan’s thread').toBe(plan.result?.ts);
     expect(await app.count()).toBe(ROWS);
     expect(await app.fingerprint()).toBe(original);
@@ -302,7 +351,10 @@ describe('/dr restore', () => {
     const times = [progress.at, ...updatesOf(progress).map((u) => u.at)];
     const gaps = times.slice(1).map((t, i) => t - times[i]!);
     // 100 ms of slack for timer and network jitter.
-    expect(gaps.filter((g) => g < 900), `gaps between progress messages: ${gaps.join(', ')} ms`).toEqual([]);
+    expect(
+      gaps.filter((g) => g < 900),
+      `gaps between progress messages: ${gaps.join(', ')} ms`,
+    ).toEqual([]);
   });
 
   test('the audit trail has the request, plan, approval (who), each step and the result', async () => {
@@ -313,8 +365,14 @@ describe('/dr restore', () => {
     expect(entries.find((e) => e.action === 'approval_refused')?.actor).toBe(USERS.lead);
     expect(entries.find((e) => e.action === 'approved')?.actor).toBe(USERS.cto);
     for (const step of STEP_NAMES) {
-      expect(entries.some((e) => e.action === 'step_started' && step.test(e.detail)), `step_started ${step}`).toBe(true);
-      expect(entries.some((e) => e.action === 'step_succeeded' && step.test(e.detail)), `step_succeeded ${step}`).toBe(true);
+      expect(
+        entries.some((e) => e.action === 'step_started' && step.test(e.detail)),
+        `step_started ${step}`,
+      ).toBe(true);
+      expect(
+        entries.some((e) => e.action === 'step_succeeded' && step.test(e.detail)),
+        `step_succeeded ${step}`,
+      ).toBe(true);
     }
     expect(actions.at(-1)).toBe('succeeded');
     expect(actions.indexOf('approved')).toBeLessThan(actions.indexOf('step_started'));
@@ -350,7 +408,9 @@ describe('/dr restore', () => {
     expect(reject.status).toBe(200);
     await waitUntil('rejected', async () => (await jobRow(w, job))?.state === 'rejected');
     expect((await jobRow(w, job))?.decided_by).toBe(USERS.oncall);
-    const updated = await waitUntil('the plan updated as rejected', () => updatesOf(plan).find((u) => /rejected/i.test(allText(u.body))));
+    const updated = await waitUntil('the plan updated as rejected', () =>
+      updatesOf(plan).find((u) => /rejected/i.test(allText(u.body))),
+    );
     expect(buttonsOf(updated.body)).toEqual([]);
 
     await refusedClick(job, plan, 'Approve', USERS.cto, /rejected|no longer/i);
@@ -360,12 +420,17 @@ describe('/dr restore', () => {
   });
 
   test('restoring the .sql.gz backup by `file <name>` works too', async () => {
-    await app.query(`DELETE FROM users WHERE id > 100; UPDATE users SET email = 'changed-' || id || '@example.com' WHERE id <= 5`);
+    await app.query(
+      `DELETE FROM users WHERE id > 100; UPDATE users SET email = 'changed-' || id || '@example.com' WHERE id <= 5`,
+    );
     const { job, plan } = await requestRestore(`file ${sqlFile}`, USERS.oncall);
     expect(allText(plan.body)).toContain(sqlFile);
     expect(allText(plan.body)).toMatch(/data-loss window 2 h\b/);
     // Two approvers click at the same moment: one approval, one run.
-    const clicks = await Promise.all([clickButton(w, plan, 'Approve', USERS.lead), clickButton(w, plan, 'Approve', USERS.cto)]);
+    const clicks = await Promise.all([
+      clickButton(w, plan, 'Approve', USERS.lead),
+      clickButton(w, plan, 'Approve', USERS.cto),
+    ]);
     expect(clicks.map((c) => c.status)).toEqual([200, 200]);
     const end = await finished(job);
     expect(end.state, end.outcome ?? '').toBe('succeeded');
@@ -377,7 +442,11 @@ describe('/dr restore', () => {
     expect([USERS.lead, USERS.cto]).toContain(winner);
     const loser = clicks.find((c) => c.user !== winner)!;
     expect(await w.reply(loser)).toMatch(/no longer|already|a moment ago|queued|running|succeeded/i);
-    expect(w.slack.posts().filter((c) => String(c.body.text ?? '').startsWith(`JOB-${job} `) && c.body.thread_ts !== undefined)).toHaveLength(2);
+    expect(
+      w.slack
+        .posts()
+        .filter((c) => String(c.body.text ?? '').startsWith(`JOB-${job} `) && c.body.thread_ts !== undefined),
+    ).toHaveLength(2);
     expect(result).toContain(sqlFile);
     expect(result).toContain(`\`SELECT COUNT(*) FROM users\` → \`${ROWS}\``);
     expect(await app.count()).toBe(ROWS);
@@ -394,7 +463,9 @@ describe('/dr restore', () => {
     await clickButton(w, plan, 'Approve', USERS.cto);
     const end = await finished(job);
     expect(end.state, end.outcome ?? '').toBe('succeeded');
-    expect(allText((await waitUntil('the result', () => resultOf(job))).body)).toContain("`SELECT COUNT(*) FROM users` → `20`");
+    expect(allText((await waitUntil('the result', () => resultOf(job))).body)).toContain(
+      '`SELECT COUNT(*) FROM users` → `20`',
+    );
     expect(await app.count()).toBe(20); // the damaged state the first restore replaced
     expect(await app.leftovers()).toEqual([]);
   });
@@ -416,14 +487,19 @@ describe('/dr restore', () => {
     expect(result).toMatch(/preflight/);
     expect(result).toContain(corrupt);
     expect(result).toMatch(/damaged|corrupt|integrity|not a (valid|pg_dump)|invalid/i);
-    expect.soft(String(resultOf(job)!.body.text), 'the id once').not.toMatch(new RegExp(`JOB-${job} failed: JOB-${job} failed`));
+    expect
+      .soft(String(resultOf(job)!.body.text), 'the id once')
+      .not.toMatch(new RegExp(`JOB-${job} failed: JOB-${job} failed`));
     expect(end.outcome).toMatch(/preflight/);
 
     expect(await app.count()).toBe(15);
     expect(await app.fingerprint()).toBe(damaged);
     expect(await app.leftovers()).toEqual([]);
     expect(await storeFiles(store)).toEqual(filesBefore); // no safety copy for a restore that never started
-    const steps = await w.sql.query<{ name: string; state: string }>('SELECT name, state FROM recovery_steps WHERE job = $1 ORDER BY step_index', [job]);
+    const steps = await w.sql.query<{ name: string; state: string }>(
+      'SELECT name, state FROM recovery_steps WHERE job = $1 ORDER BY step_index',
+      [job],
+    );
     expect(steps.rows.map((s) => s.state)).toEqual(['failed']);
     const audit = await auditOf(w, job);
     expect(audit.some((e) => e.action === 'step_failed' && /preflight/.test(e.detail))).toBe(true);

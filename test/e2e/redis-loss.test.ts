@@ -13,7 +13,17 @@ import { FakeAws } from '../support/fake-aws.js';
 import type { PagerDutyEvent } from '../../src/adapters/pagerduty/stand-in.js';
 import { ROUTING_KEYS, USERS } from '../support/lifeline-process.js';
 import { PrivateRedis } from '../support/private-redis.js';
-import { auditOf, backupName, buttonsOf, createAppDatabase, dumpCustom, jobNumberIn, jobRow, planPost, type AppDatabase } from '../support/recovery.js';
+import {
+  auditOf,
+  backupName,
+  buttonsOf,
+  createAppDatabase,
+  dumpCustom,
+  jobNumberIn,
+  jobRow,
+  planPost,
+  type AppDatabase,
+} from '../support/recovery.js';
 import { waitUntil } from '../support/wait.js';
 
 vi.setConfig({ testTimeout: 90_000 });
@@ -80,7 +90,13 @@ async function openWorld(extraEnv: Record<string, string>): Promise<void> {
       environmentsYaml,
       approvalsYaml: `  approver_roles: [engineering_lead, cto]\n  expire_minutes: ${EXPIRE_MS / 60_000}\n  allow_self_approval: false`,
     },
-    extraEnv: { ...fake.env(), REDIS_URL: redis.url, LIFELINE_RPO_WATCH_SECONDS: '1', TMPDIR: folder('tmp'), ...extraEnv },
+    extraEnv: {
+      ...fake.env(),
+      REDIS_URL: redis.url,
+      LIFELINE_RPO_WATCH_SECONDS: '1',
+      TMPDIR: folder('tmp'),
+      ...extraEnv,
+    },
   });
   await w.process().start();
   startedAt = Date.now();
@@ -112,9 +128,14 @@ async function scheduledJobs(kind: 'backup' | 'drill'): Promise<ScheduledJob[]> 
 
 /** A scheduled job of this kind filed after `since` that succeeded. */
 async function succeededSince(kind: 'backup' | 'drill', since: number, timeoutMs: number): Promise<ScheduledJob> {
-  return waitUntil(`a scheduled ${kind} filed after ${new Date(since).toISOString()} to succeed`, async () => {
-    return (await scheduledJobs(kind)).find((j) => j.created_at.getTime() > since && j.state === 'succeeded');
-  }, timeoutMs, 100);
+  return waitUntil(
+    `a scheduled ${kind} filed after ${new Date(since).toISOString()} to succeed`,
+    async () => {
+      return (await scheduledJobs(kind)).find((j) => j.created_at.getTime() > since && j.state === 'succeeded');
+    },
+    timeoutMs,
+    100,
+  );
 }
 
 /** The job schedulers Redis holds for this world's queue prefix. */
@@ -165,19 +186,38 @@ describe('with a 2 s reconcile interval', () => {
     // A backup lands in watched: only the RPO watch running again can notice it and resolve its page.
     writeFileSync(join(watchedStore, backupName('watched', new Date(), 'dump')), 'PGDMP');
 
-    await waitUntil('the job schedulers back in Redis', async () => (await schedulerIds()).length === 3, RECONCILE_MS + 3_000, 100);
+    await waitUntil(
+      'the job schedulers back in Redis',
+      async () => (await schedulerIds()).length === 3,
+      RECONCILE_MS + 3_000,
+      100,
+    );
     expect(await schedulerIds()).toEqual(['backup-shop', 'drill-shop', 'rpo-watch']);
     const backup = await succeededSince('backup', flushedAt, RECONCILE_MS + BACKUP_SLOT_MS + 15_000);
-    const { rows: catalogued } = await w.sql.query<{ name: string }>('SELECT name FROM backups WHERE job = $1', [backup.number]);
+    const { rows: catalogued } = await w.sql.query<{ name: string }>('SELECT name FROM backups WHERE job = $1', [
+      backup.number,
+    ]);
     expect(catalogued).toHaveLength(1);
     expect(readdirSync(shopStore)).toContain(catalogued[0]!.name);
     await succeededSince('drill', flushedAt, RECONCILE_MS + 10_000 + 20_000);
-    const resolved = await waitUntil('the RPO watch resolving watched', () => rpoEvents('resolve').find((e) => e.at > flushedAt), 10_000);
+    const resolved = await waitUntil(
+      'the RPO watch resolving watched',
+      () => rpoEvents('resolve').find((e) => e.at > flushedAt),
+      10_000,
+    );
     expect(resolved.routing_key).toBe(ROUTING_KEYS.oncall);
 
     // The ladder went on from PostgreSQL: the lead step fell due after the flush, then the CTO's; each paged once.
-    await waitUntil('the CTO page', () => w.triggersOf(incident.number).length >= 3, 2 * LEAD_AFTER_MS + RECONCILE_MS + 10_000);
-    await stillAfter('three pages, no more', () => w.triggersOf(incident.number).length === 3, 2 * RECONCILE_MS + 1_000);
+    await waitUntil(
+      'the CTO page',
+      () => w.triggersOf(incident.number).length >= 3,
+      2 * LEAD_AFTER_MS + RECONCILE_MS + 10_000,
+    );
+    await stillAfter(
+      'three pages, no more',
+      () => w.triggersOf(incident.number).length === 3,
+      2 * RECONCILE_MS + 1_000,
+    );
     expect(pagedRoles(incident.number)).toEqual(['oncall', 'engineering_lead', 'cto']);
     expect(w.triggersOf(incident.number)[1]!.at).toBeGreaterThanOrEqual(declaredAt + LEAD_AFTER_MS);
     await expectOneBackupPerSlot();
@@ -187,31 +227,54 @@ describe('with a 2 s reconcile interval', () => {
     const sent = await w.command('scale fleet web 3', { user: USERS.oncall }, '/dr');
     const job = jobNumberIn(await w.reply(sent));
     if (job === undefined) throw new Error('the reply names no job');
-    const plan = await waitUntil('the plan with its buttons', () => {
-      const post = planPost(w, job);
-      return post && buttonsOf(post.body).length > 0 ? post : undefined;
-    }, 15_000);
-    const { rows } = await w.sql.query<{ expires_at: Date }>('SELECT expires_at FROM recovery_jobs WHERE number = $1', [job]);
+    const plan = await waitUntil(
+      'the plan with its buttons',
+      () => {
+        const post = planPost(w, job);
+        return post && buttonsOf(post.body).length > 0 ? post : undefined;
+      },
+      15_000,
+    );
+    const { rows } = await w.sql.query<{ expires_at: Date }>('SELECT expires_at FROM recovery_jobs WHERE number = $1', [
+      job,
+    ]);
     const expiresAt = rows[0]!.expires_at.getTime();
 
     // The reconciler re-adds the trigger every pass: it stays one delayed job, never a pile.
     await new Promise((r) => setTimeout(r, 2 * RECONCILE_MS + 500));
-    expect(await redis.withClient((c) => c.zrange(`${w.prefix}:recovery:delayed`, '0', '-1'))).toEqual([`expire-${job}`]);
+    expect(await redis.withClient((c) => c.zrange(`${w.prefix}:recovery:delayed`, '0', '-1'))).toEqual([
+      `expire-${job}`,
+    ]);
 
     await w.sql.query(`CREATE FUNCTION refuse_expiry() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN IF NEW.state = 'expired' THEN RAISE EXCEPTION 'PostgreSQL refuses for a moment'; END IF; RETURN NEW; END $$`);
-    await w.sql.query('CREATE TRIGGER refuse_expiry BEFORE UPDATE ON recovery_jobs FOR EACH ROW EXECUTE FUNCTION refuse_expiry()');
-    const failures = () => w.output().filter((l) => l.includes('recovery job attempt failed') && l.includes(`"job":"expire-${job}"`));
+    await w.sql.query(
+      'CREATE TRIGGER refuse_expiry BEFORE UPDATE ON recovery_jobs FOR EACH ROW EXECUTE FUNCTION refuse_expiry()',
+    );
+    const failures = () =>
+      w.output().filter((l) => l.includes('recovery job attempt failed') && l.includes(`"job":"expire-${job}"`));
     await waitUntil('all three attempts of the expiry to fail', () => failures().length >= 3, EXPIRE_MS + 20_000, 100);
     expect((await jobRow(w, job))?.state).toBe('awaiting_approval');
     await w.sql.query('DROP TRIGGER refuse_expiry ON recovery_jobs');
     await w.sql.query('DROP FUNCTION refuse_expiry()');
 
-    await waitUntil(`JOB-${job} to expire`, async () => (await jobRow(w, job))?.state === 'expired', RECONCILE_MS + 10_000, 100);
-    const { rows: finished } = await w.sql.query<{ finished_at: Date }>('SELECT finished_at FROM recovery_jobs WHERE number = $1', [job]);
+    await waitUntil(
+      `JOB-${job} to expire`,
+      async () => (await jobRow(w, job))?.state === 'expired',
+      RECONCILE_MS + 10_000,
+      100,
+    );
+    const { rows: finished } = await w.sql.query<{ finished_at: Date }>(
+      'SELECT finished_at FROM recovery_jobs WHERE number = $1',
+      [job],
+    );
     expect(finished[0]!.finished_at.getTime()).toBeGreaterThanOrEqual(expiresAt);
     expect((await auditOf(w, job)).filter((a) => a.action === 'expired')).toHaveLength(1);
-    await waitUntil('the plan message to say it expired', () => w.cardUpdates(plan).some((u) => /expired/i.test(allText(u.body))), 10_000);
+    await waitUntil(
+      'the plan message to say it expired',
+      () => w.cardUpdates(plan).some((u) => /expired/i.test(allText(u.body))),
+      10_000,
+    );
     expect(fake.mutatingCalls()).toEqual([]);
   });
 });
@@ -232,10 +295,15 @@ describe('with the default reconcile interval (60 s)', () => {
     const declaredAt = incident.sent.sentAt;
 
     await redis.kill();
-    const down = await waitUntil('/healthz to say Redis is down', async () => {
-      const answer = await health();
-      return answer.status === 503 ? answer : undefined;
-    }, 10_000, 100);
+    const down = await waitUntil(
+      '/healthz to say Redis is down',
+      async () => {
+        const answer = await health();
+        return answer.status === 503 ? answer : undefined;
+      },
+      10_000,
+      100,
+    );
     expect(down.body).toMatchObject({ ok: false, postgres: 'up', redis: 'down', down: ['redis'] });
     // Down past the lead step's time; meanwhile watched loses its backups, which the RPO watch must notice later.
     await waitUntilTime('the lead step to fall due with Redis down', declaredAt + LEAD_AFTER_MS + 500);
@@ -249,7 +317,11 @@ describe('with the default reconcile interval (60 s)', () => {
     expect(Date.now() - startedAt, 'no reconcile tick can have come yet').toBeLessThan(55_000);
     await succeededSince('backup', restartedAt, BACKUP_SLOT_MS + 15_000);
     await succeededSince('drill', restartedAt, 10_000 + 20_000);
-    await waitUntil('the RPO watch paging about watched again', () => rpoEvents('trigger').find((e) => e.at > restartedAt), 10_000);
+    await waitUntil(
+      'the RPO watch paging about watched again',
+      () => rpoEvents('trigger').find((e) => e.at > restartedAt),
+      10_000,
+    );
 
     await waitUntil('the lead and CTO pages', () => w.triggersOf(incident.number).length >= 3, LEAD_AFTER_MS + 10_000);
     await stillAfter('three pages, no more', () => w.triggersOf(incident.number).length === 3, 5_000);

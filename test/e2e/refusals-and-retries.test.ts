@@ -30,7 +30,10 @@ function same(a: Snapshot, b: Snapshot): boolean {
 }
 
 /** Sends a command that must be refused: answered within 3 s to the sender alone, changing nothing. */
-async function refused(text: string, options: { user?: string; channel?: string } = {}): Promise<{ reply: string; sent: Sent }> {
+async function refused(
+  text: string,
+  options: { user?: string; channel?: string } = {},
+): Promise<{ reply: string; sent: Sent }> {
   const before = await w.snapshot();
   const sent = await w.command(text, options);
   expect(sent.status).toBe(200);
@@ -77,7 +80,14 @@ describe('well-formed commands that cannot be carried out', () => {
   });
 
   test('an unknown incident ID is named in the refusal (ack, status, update, resolve, severity, postmortem)', async () => {
-    for (const text of ['ack INC-999', 'status INC-999', 'update INC-999 still broken', 'resolve INC-999', 'severity INC-999 sev2', 'postmortem INC-999']) {
+    for (const text of [
+      'ack INC-999',
+      'status INC-999',
+      'update INC-999 still broken',
+      'resolve INC-999',
+      'severity INC-999 sev2',
+      'postmortem INC-999',
+    ]) {
       const { reply } = await refused(text);
       expect(reply, text).toContain('INC-999');
     }
@@ -90,7 +100,12 @@ describe('well-formed commands that cannot be carried out', () => {
   });
 
   test('acknowledging (or resolving, updating, re-grading) a resolved incident is refused to a responder', async () => {
-    for (const text of [`ack ${resolvedId}`, `resolve ${resolvedId}`, `update ${resolvedId} more`, `severity ${resolvedId} sev1`]) {
+    for (const text of [
+      `ack ${resolvedId}`,
+      `resolve ${resolvedId}`,
+      `update ${resolvedId} more`,
+      `severity ${resolvedId} sev1`,
+    ]) {
       const { reply } = await refused(text, { user: USERS.oncall });
       expect(reply, text).toContain(resolvedId);
       expect(reply, text).toMatch(/resolved/i);
@@ -110,7 +125,11 @@ describe('well-formed commands that cannot be carried out', () => {
 
   test('those refusals also show the usage', async () => {
     const missing: string[] = [];
-    for (const [text, channel] of [['ack INC-999', EMERGENCY], ['sev1 Everything is down', 'C0RANDOM'], [`ack ${resolvedId}`, EMERGENCY]] as const) {
+    for (const [text, channel] of [
+      ['ack INC-999', EMERGENCY],
+      ['sev1 Everything is down', 'C0RANDOM'],
+      [`ack ${resolvedId}`, EMERGENCY],
+    ] as const) {
       const { reply } = await refused(text, { channel, user: USERS.oncall });
       if (!showsUsage(reply)) missing.push(`"${text}" in ${channel} → ${reply}`);
     }
@@ -122,7 +141,9 @@ describe('titles', () => {
   test('quotes, emoji and SQL are stored and shown verbatim', async () => {
     const title = `"Payments" can't settle 🔥💳 — '; DROP TABLE incidents; --`;
     const inc = await w.declare('sev1', title);
-    const { rows } = await w.sql.query<{ title: string }>('SELECT title FROM incidents WHERE number = $1', [inc.number]);
+    const { rows } = await w.sql.query<{ title: string }>('SELECT title FROM incidents WHERE number = $1', [
+      inc.number,
+    ]);
     expect(rows[0]!.title).toBe(title);
     expect(allText(inc.card.body)).toContain(title);
     await waitUntil('the page', () => w.triggersOf(inc.number).length >= 1);
@@ -163,7 +184,8 @@ describe('titles', () => {
     const texts = textObjects(inc.card.body);
     expect(texts.some((t) => t.text.includes(asSlackSends) || t.text.includes(typed))).toBe(true);
     for (const t of texts) {
-      if (t.type === 'plain_text' ? t.text.includes(asSlackSends) : t.text.includes(typed)) problems.push(`${t.type}: ${t.text}`);
+      if (t.type === 'plain_text' ? t.text.includes(asSlackSends) : t.text.includes(typed))
+        problems.push(`${t.type}: ${t.text}`);
     }
     // The top-level `text` is mrkdwn too (the notification fallback): unescaped, `<!channel>` would ping everyone.
     expect(problems).toEqual([]);
@@ -179,7 +201,8 @@ function textObjects(body: Record<string, unknown>): { type: string; text: strin
     if (Array.isArray(node)) return node.forEach(walk);
     if (node === null || typeof node !== 'object') return;
     const o = node as Record<string, unknown>;
-    if ((o.type === 'mrkdwn' || o.type === 'plain_text') && typeof o.text === 'string') out.push({ type: o.type, text: o.text });
+    if ((o.type === 'mrkdwn' || o.type === 'plain_text') && typeof o.text === 'string')
+      out.push({ type: o.type, text: o.text });
     for (const v of Object.values(o)) walk(v);
   };
   walk(body.blocks);
@@ -189,7 +212,10 @@ function textObjects(body: Record<string, unknown>): { type: string; text: strin
 describe('retries and double submits', () => {
   test('a slash command re-sent by Slack (same trigger_id, x-slack-retry-num: 1) creates no second incident, card or page', async () => {
     const inc = await w.declare('sev1', 'Retried declaration');
-    await waitUntil('the page and its mention', () => w.triggersOf(inc.number).length >= 1 && w.threadOf(inc.card).length >= 1);
+    await waitUntil(
+      'the page and its mention',
+      () => w.triggersOf(inc.number).length >= 1 && w.threadOf(inc.card).length >= 1,
+    );
     await w.reply(inc.sent);
     const before = await w.snapshot();
     const retry = await w.resend(inc.sent, { retryNum: 1 });
@@ -203,17 +229,31 @@ describe('retries and double submits', () => {
   test('a retry that arrives while the original is still being handled also counts once', async () => {
     const before = await w.snapshot();
     const responseUrl = w.slack.newResponseUrl();
-    const body = commandBody({ command: '/incident', text: 'sev1 Racing retry', user_id: USERS.declarer, channel_id: EMERGENCY, response_url: responseUrl });
+    const body = commandBody({
+      command: '/incident',
+      text: 'sev1 Racing retry',
+      user_id: USERS.declarer,
+      channel_id: EMERGENCY,
+      response_url: responseUrl,
+    });
     const request = { body, responseUrl, triggerId: '', user: USERS.declarer, channel: EMERGENCY };
     const [a, b] = await Promise.all([w.resend(request), w.resend(request, { retryNum: 1 })]);
     expect([a.status, b.status]).toEqual([200, 200]);
     await waitUntil('the card', () => w.topLevelPosts().some((c) => allText(c.body).includes('Racing retry')));
     await waitUntil('one incident more', async () => (await w.snapshot()).incidents === before.incidents + 1);
-    await stillAfter('exactly one incident, card and page', async () => {
-      const now = await w.snapshot();
-      const cards = w.topLevelPosts().filter((c) => allText(c.body).includes('Racing retry')).length;
-      return now.incidents === before.incidents + 1 && cards === 1 && w.pd.triggers().filter((t) => t.payload?.summary.includes('Racing retry')).length <= 1;
-    }, 1_500);
+    await stillAfter(
+      'exactly one incident, card and page',
+      async () => {
+        const now = await w.snapshot();
+        const cards = w.topLevelPosts().filter((c) => allText(c.body).includes('Racing retry')).length;
+        return (
+          now.incidents === before.incidents + 1 &&
+          cards === 1 &&
+          w.pd.triggers().filter((t) => t.payload?.summary.includes('Racing retry')).length <= 1
+        );
+      },
+      1_500,
+    );
     const { rows } = await w.sql.query<{ number: number }>(`SELECT number FROM incidents WHERE title = 'Racing retry'`);
     expect(rows).toHaveLength(1);
     await w.reply(await w.command(`resolve INC-${rows[0]!.number}`, { user: USERS.oncall }));
@@ -222,7 +262,10 @@ describe('retries and double submits', () => {
   test('a double click on Acknowledge (two trigger_ids) acknowledges once', async () => {
     const inc = await w.declare('sev1', 'Double click');
     await waitUntil('the page', () => w.triggersOf(inc.number).length >= 1);
-    const [a, b] = await Promise.all([w.click(inc.card, 'Acknowledge', { user: USERS.oncall }), w.click(inc.card, 'Acknowledge', { user: USERS.oncall })]);
+    const [a, b] = await Promise.all([
+      w.click(inc.card, 'Acknowledge', { user: USERS.oncall }),
+      w.click(inc.card, 'Acknowledge', { user: USERS.oncall }),
+    ]);
     expect(a.triggerId).not.toBe(b.triggerId);
     expect([a.status, b.status]).toEqual([200, 200]);
     await waitUntil('the acknowledge event', () => w.followUpsOf(inc.number, 'acknowledge').length >= 1);
@@ -230,7 +273,9 @@ describe('retries and double submits', () => {
     const acknowledged = (await w.timeline(inc.number)).filter((e) => e.kind === 'acknowledged');
     expect(acknowledged).toHaveLength(1);
     // The second click may be told it was already acknowledged — only the clicker sees that.
-    expect(w.ephemeralsTo(USERS.oncall).filter((e) => /already acknowledged/i.test(allText(e.body))).length).toBeLessThanOrEqual(1);
+    expect(
+      w.ephemeralsTo(USERS.oncall).filter((e) => /already acknowledged/i.test(allText(e.body))).length,
+    ).toBeLessThanOrEqual(1);
     expect(w.slack.ephemerals().filter((e) => e.body.user !== USERS.oncall)).toHaveLength(0);
 
     // The same click re-sent by Slack (same trigger_id) changes nothing either.
@@ -238,7 +283,11 @@ describe('retries and double submits', () => {
     const ephemerals = w.slack.ephemerals().length;
     const retry = await w.resend(a, { retryNum: 1 });
     expect(retry.status).toBe(200);
-    await stillAfter('nothing new after a retried click', async () => same(await w.snapshot(), before) && w.slack.ephemerals().length === ephemerals, 1_000);
+    await stillAfter(
+      'nothing new after a retried click',
+      async () => same(await w.snapshot(), before) && w.slack.ephemerals().length === ephemerals,
+      1_000,
+    );
     await w.reply(await w.command(`resolve ${inc.id}`, { user: USERS.oncall }));
     await waitUntil('resolved', () => w.followUpsOf(inc.number, 'resolve').length >= 1);
   });
@@ -247,7 +296,16 @@ describe('retries and double submits', () => {
 describe('request signatures', () => {
   const declaring = () => {
     const responseUrl = w.slack.newResponseUrl();
-    return { responseUrl, body: commandBody({ command: '/incident', text: 'sev1 Forged outage', user_id: USERS.declarer, channel_id: EMERGENCY, response_url: responseUrl }) };
+    return {
+      responseUrl,
+      body: commandBody({
+        command: '/incident',
+        text: 'sev1 Forged outage',
+        user_id: USERS.declarer,
+        channel_id: EMERGENCY,
+        response_url: responseUrl,
+      }),
+    };
   };
 
   async function expectRefused401(send: (body: string) => Promise<Response>): Promise<void> {
@@ -261,28 +319,45 @@ describe('request signatures', () => {
   }
 
   const post = (body: string, headers: Record<string, string>) =>
-    fetch(w.lifeline.eventsUrl, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body });
+    fetch(w.lifeline.eventsUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+      body,
+    });
   const now = () => Math.floor(Date.now() / 1000);
 
   test('a bad signature is refused with 401 and creates nothing', async () => {
-    await expectRefused401((body) => post(body, { 'x-slack-request-timestamp': String(now()), 'x-slack-signature': `v0=${'0'.repeat(64)}` }));
+    await expectRefused401((body) =>
+      post(body, { 'x-slack-request-timestamp': String(now()), 'x-slack-signature': `v0=${'0'.repeat(64)}` }),
+    );
   });
 
   test('a signature made with another secret is refused with 401', async () => {
-    await expectRefused401((body) => post(body, { 'x-slack-request-timestamp': String(now()), 'x-slack-signature': sign('not-the-secret', now(), body) }));
+    await expectRefused401((body) =>
+      post(body, {
+        'x-slack-request-timestamp': String(now()),
+        'x-slack-signature': sign('not-the-secret', now(), body),
+      }),
+    );
   });
 
   test('a signature over a different body (tampered request) is refused with 401', async () => {
     await expectRefused401((body) => {
       const ts = now();
-      return post(body, { 'x-slack-request-timestamp': String(ts), 'x-slack-signature': sign(SIGNING_SECRET, ts, body.replace('Forged', 'Other')) });
+      return post(body, {
+        'x-slack-request-timestamp': String(ts),
+        'x-slack-signature': sign(SIGNING_SECRET, ts, body.replace('Forged', 'Other')),
+      });
     });
   });
 
   test('a correctly signed request whose timestamp is more than 5 minutes old is refused with 401', async () => {
     await expectRefused401((body) => {
       const old = now() - 6 * 60;
-      return post(body, { 'x-slack-request-timestamp': String(old), 'x-slack-signature': sign(SIGNING_SECRET, old, body) });
+      return post(body, {
+        'x-slack-request-timestamp': String(old),
+        'x-slack-signature': sign(SIGNING_SECRET, old, body),
+      });
     });
   });
 

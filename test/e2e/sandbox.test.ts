@@ -61,12 +61,19 @@ async function fingerprint(): Promise<string> {
 }
 
 async function counts(): Promise<{ users: number; orders: number }> {
-  const [row] = await sql<{ users: string; orders: string }>(appDb, 'SELECT (SELECT count(*) FROM users) AS users, (SELECT count(*) FROM orders) AS orders');
+  const [row] = await sql<{ users: string; orders: string }>(
+    appDb,
+    'SELECT (SELECT count(*) FROM users) AS users, (SELECT count(*) FROM orders) AS orders',
+  );
   return { users: Number(row!.users), orders: Number(row!.orders) };
 }
 
 async function sandboxDatabases(): Promise<string[]> {
-  const rows = await sql<{ datname: string }>('postgres', `SELECT datname FROM pg_database WHERE datname LIKE $1 OR datname LIKE $2 ORDER BY 1`, [`${stateDb}%`, `${appDb}%`]);
+  const rows = await sql<{ datname: string }>(
+    'postgres',
+    `SELECT datname FROM pg_database WHERE datname LIKE $1 OR datname LIKE $2 ORDER BY 1`,
+    [`${stateDb}%`, `${appDb}%`],
+  );
   return rows.map((r) => r.datname);
 }
 
@@ -97,13 +104,24 @@ beforeAll(async () => {
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  for (const stream of [sandbox.stdout!, sandbox.stderr!]) stream.on('data', (chunk: Buffer) => output.push(...chunk.toString('utf8').split('\n').filter((l) => l !== '')));
+  for (const stream of [sandbox.stdout!, sandbox.stderr!])
+    stream.on('data', (chunk: Buffer) =>
+      output.push(
+        ...chunk
+          .toString('utf8')
+          .split('\n')
+          .filter((l) => l !== ''),
+      ),
+    );
   sandbox.on('exit', (code) => (exitCode = code));
   await waitUntil(
     'the sandbox and its Lifeline to start',
     async () => {
       if (exitCode !== undefined) throw new Error(`the sandbox exited with ${exitCode}:\n${output.join('\n')}`);
-      const state = (await fetch(`${base}/api/state`).then((r) => r.json(), () => undefined)) as { lifeline?: { state: string } } | undefined;
+      const state = (await fetch(`${base}/api/state`).then(
+        (r) => r.json(),
+        () => undefined,
+      )) as { lifeline?: { state: string } } | undefined;
       return state?.lifeline?.state === 'running';
     },
     120_000,
@@ -140,8 +158,17 @@ afterAll(async () => {
 describe('the sandbox in a browser', () => {
   test('starts Lifeline behind its real Bolt receiver: an unsigned or wrongly signed request is refused', async () => {
     const state = (await (await fetch(`${base}/api/state`)).json()) as { lifeline: { requestUrl: string } };
-    const body = new URLSearchParams({ command: '/incident', text: 'sev1 forged', user_id: PEOPLE.dev, channel_id: 'C0EMERGENCY' }).toString();
-    const unsigned = await fetch(state.lifeline.requestUrl, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
+    const body = new URLSearchParams({
+      command: '/incident',
+      text: 'sev1 forged',
+      user_id: PEOPLE.dev,
+      channel_id: 'C0EMERGENCY',
+    }).toString();
+    const unsigned = await fetch(state.lifeline.requestUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body,
+    });
     const forged = await fetch(state.lifeline.requestUrl, {
       method: 'POST',
       headers: {
@@ -167,7 +194,8 @@ describe('the sandbox in a browser', () => {
     expect(await card.textContent()).toMatch(/SEV1 · INC-1\b/);
     expect(await card.textContent()).toContain('@Dev Patel');
     // The ladder's first step pages on-call at once, and mentions them in the card's thread.
-    const oncallAlert = (action: string) => page.locator(`[data-testid=page-event][data-action=${action}][data-dedup-key="lifeline-INC-1-oncall"]`);
+    const oncallAlert = (action: string) =>
+      page.locator(`[data-testid=page-event][data-action=${action}][data-dedup-key="lifeline-INC-1-oncall"]`);
     await oncallAlert('trigger').waitFor();
     await card.getByTestId('replies').filter({ hasText: '1 reply' }).waitFor();
 
@@ -186,7 +214,10 @@ describe('the sandbox in a browser', () => {
     const first = messages.filter({ hasText: 'JOB-1: backup of production' }).first();
     await first.waitFor();
     await first.getByTestId('replies').click();
-    await page.getByTestId('thread').filter({ hasText: /JOB-1 succeeded: Backed up production/ }).waitFor();
+    await page
+      .getByTestId('thread')
+      .filter({ hasText: /JOB-1 succeeded: Backed up production/ })
+      .waitFor();
     const [row] = await sql<{ checked: boolean; tables: string }>(
       stateDb,
       `SELECT checked_at IS NOT NULL AS checked, (SELECT count(*) FROM jsonb_object_keys(table_rows))::text AS tables
@@ -220,24 +251,41 @@ describe('the sandbox in a browser', () => {
   test('a restore requested by the engineering lead and approved by the CTO restores the sample database for real', async () => {
     const original = await fingerprint();
     expect(await counts()).toEqual({ users: 2000, orders: 5000 });
-    const [{ oid: before }] = (await sql<{ oid: string }>('postgres', 'SELECT oid::text FROM pg_database WHERE datname = $1', [appDb])) as [{ oid: string }];
+    const [{ oid: before }] = (await sql<{ oid: string }>(
+      'postgres',
+      'SELECT oid::text FROM pg_database WHERE datname = $1',
+      [appDb],
+    )) as [{ oid: string }];
     // The outage the restore repairs: most orders gone.
     await sql(appDb, 'DELETE FROM orders WHERE id > 100');
 
     await actAs(PEOPLE.lead);
     await typeLine('/dr restore production latest');
-    const reply = page.getByTestId('ephemeral').filter({ hasText: /JOB-\d+/ }).first();
+    const reply = page
+      .getByTestId('ephemeral')
+      .filter({ hasText: /JOB-\d+/ })
+      .first();
     await reply.waitFor();
     const job = /JOB-(\d+)/.exec((await reply.textContent()) ?? '')![1];
-    const planned = page.getByTestId('messages').getByTestId('message').filter({ hasText: `JOB-${job}` }).filter({ has: page.getByRole('button', { name: 'Approve' }) });
+    const planned = page
+      .getByTestId('messages')
+      .getByTestId('message')
+      .filter({ hasText: `JOB-${job}` })
+      .filter({ has: page.getByRole('button', { name: 'Approve' }) });
     await planned.waitFor();
     // By its ts: the buttons go once it is approved, and the open thread shows the plan a second time.
-    const plan = page.getByTestId('messages').locator(`[data-testid=message][data-ts="${await planned.getAttribute('data-ts')}"]`);
+    const plan = page
+      .getByTestId('messages')
+      .locator(`[data-testid=message][data-ts="${await planned.getAttribute('data-ts')}"]`);
     expect(await plan.textContent()).toMatch(/Restore the production database/);
 
     // The requester cannot approve their own restore: Lifeline says so to them alone, and nothing changes.
     await plan.getByRole('button', { name: 'Approve' }).click();
-    await page.getByTestId('ephemeral').filter({ hasText: new RegExp(`You requested JOB-${job}\\b`) }).first().waitFor();
+    await page
+      .getByTestId('ephemeral')
+      .filter({ hasText: new RegExp(`You requested JOB-${job}\\b`) })
+      .first()
+      .waitFor();
     await plan.getByRole('button', { name: 'Approve' }).waitFor();
 
     await actAs(PEOPLE.cto);
@@ -250,11 +298,17 @@ describe('the sandbox in a browser', () => {
 
     expect(await counts()).toEqual({ users: 2000, orders: 5000 });
     expect(await fingerprint()).toBe(original);
-    const [{ oid: after }] = (await sql<{ oid: string }>('postgres', 'SELECT oid::text FROM pg_database WHERE datname = $1', [appDb])) as [{ oid: string }];
+    const [{ oid: after }] = (await sql<{ oid: string }>(
+      'postgres',
+      'SELECT oid::text FROM pg_database WHERE datname = $1',
+      [appDb],
+    )) as [{ oid: string }];
     expect(after).not.toBe(before); // a fresh database was swapped in, not the old one patched
     await page.getByTestId('shop-orders').filter({ hasText: '5,000' }).waitFor();
     await page.getByTestId('backup').filter({ hasText: 'safety copy' }).waitFor();
-    expect(readdirSync(backups).some((name) => new RegExp(`^${appDb}_pre-restore_\\d{8}_\\d{6}\\.dump$`).test(name))).toBe(true);
+    expect(
+      readdirSync(backups).some((name) => new RegExp(`^${appDb}_pre-restore_\\d{8}_\\d{6}\\.dump$`).test(name)),
+    ).toBe(true);
 
     mkdirSync(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: join(ARTIFACTS, 'sandbox.png') });

@@ -10,7 +10,13 @@ import { adminToken } from '../support/cli.js';
 import { createTestDatabase, dropQueuePrefix, uniqueQueuePrefix, type TestDatabase } from '../support/db.js';
 import { allText, linesWithSecrets, stillAfter } from '../support/e2e.js';
 import { PagerDutyStandIn } from '../../src/adapters/pagerduty/stand-in.js';
-import { APP_TOKEN, FakeSocketModeSlack, SocketModeLifeline, type Delivery, type SocketAck } from '../support/fake-socket-mode.js';
+import {
+  APP_TOKEN,
+  FakeSocketModeSlack,
+  SocketModeLifeline,
+  type Delivery,
+  type SocketAck,
+} from '../support/fake-socket-mode.js';
 import type { SlackCall } from '../../src/adapters/slack/stand-in.js';
 import { ROUTING_KEYS, USERS, writeTestConfig } from '../support/lifeline-process.js';
 import { waitUntil } from '../support/wait.js';
@@ -31,7 +37,13 @@ let lifeline: SocketModeLifeline;
 const processes: SocketModeLifeline[] = [];
 
 function newLifeline(): SocketModeLifeline {
-  const p = new SocketModeLifeline({ databaseUrl: db.url, queuePrefix: prefix, slackApiUrl: slack.apiUrl, pagerdutyUrl: pd.url, configPath });
+  const p = new SocketModeLifeline({
+    databaseUrl: db.url,
+    queuePrefix: prefix,
+    slackApiUrl: slack.apiUrl,
+    pagerdutyUrl: pd.url,
+    configPath,
+  });
   processes.push(p);
   return p;
 }
@@ -42,7 +54,12 @@ beforeAll(async () => {
   sql = new pg.Pool({ connectionString: db.url, max: 2 });
   prefix = uniqueQueuePrefix();
   // Only oncall is paged within this file's lifetime: the next step is ten minutes away.
-  configPath = writeTestConfig({ steps: [{ after_minutes: 0, notify: 'oncall' }, { after_minutes: 10, notify: 'engineering_lead' }] });
+  configPath = writeTestConfig({
+    steps: [
+      { after_minutes: 0, notify: 'oncall' },
+      { after_minutes: 10, notify: 'engineering_lead' },
+    ],
+  });
   lifeline = newLifeline();
   await lifeline.start();
 });
@@ -67,7 +84,10 @@ function topLevelPosts(): SlackCall[] {
 }
 
 /** Sends `/incident <text>` on the socket and waits for its ack, which must come within Slack's 3 s. */
-async function command(text: string, user: string = USERS.declarer): Promise<{ delivery: Delivery; ack: SocketAck; responseUrl: string }> {
+async function command(
+  text: string,
+  user: string = USERS.declarer,
+): Promise<{ delivery: Delivery; ack: SocketAck; responseUrl: string }> {
   const responseUrl = slack.newResponseUrl();
   const delivery = slack.deliverCommand({ text, user_id: user, channel_id: EMERGENCY, response_url: responseUrl });
   const ack = await slack.ack(delivery.envelope.envelope_id, 1, 5_000);
@@ -76,10 +96,18 @@ async function command(text: string, user: string = USERS.declarer): Promise<{ d
 }
 
 /** Replies seen by the sender alone: text carried in the ack's payload, and posts to the command's response_url. */
-function privateReplies(ack: SocketAck, responseUrl: string): { via: 'ack' | 'response_url'; text: string; responseType: unknown }[] {
+function privateReplies(
+  ack: SocketAck,
+  responseUrl: string,
+): { via: 'ack' | 'response_url'; text: string; responseType: unknown }[] {
   const id = responseUrl.slice(responseUrl.lastIndexOf('/') + 1);
-  const inAck = ack.payload && typeof ack.payload.text === 'string' ? [{ via: 'ack' as const, text: allText(ack.payload), responseType: ack.payload.response_type }] : [];
-  const viaUrl = slack.responses.filter((r) => r.id === id).map((r) => ({ via: 'response_url' as const, text: allText(r.body), responseType: r.body.response_type }));
+  const inAck =
+    ack.payload && typeof ack.payload.text === 'string'
+      ? [{ via: 'ack' as const, text: allText(ack.payload), responseType: ack.payload.response_type }]
+      : [];
+  const viaUrl = slack.responses
+    .filter((r) => r.id === id)
+    .map((r) => ({ via: 'response_url' as const, text: allText(r.body), responseType: r.body.response_type }));
   return [...inAck, ...viaUrl];
 }
 
@@ -97,7 +125,12 @@ function buttonsOf(card: SlackCall): CardButton[] {
     .flatMap((b) =>
       (b.elements as Record<string, unknown>[])
         .filter((el) => el.type === 'button')
-        .map((el) => ({ label: (el.text as { text?: string } | undefined)?.text ?? '', actionId: String(el.action_id), value: String(el.value ?? ''), blockId: String(b.block_id ?? '') })),
+        .map((el) => ({
+          label: (el.text as { text?: string } | undefined)?.text ?? '',
+          actionId: String(el.action_id),
+          value: String(el.value ?? ''),
+          blockId: String(b.block_id ?? ''),
+        })),
     );
 }
 
@@ -133,7 +166,9 @@ describe('Lifeline in Socket Mode', () => {
     declaration = delivery;
     expect(ack.envelopeId).toBe(delivery.envelope.envelope_id);
 
-    card = await waitUntil('the incident card', () => topLevelPosts().find((c) => c.result?.ts !== undefined && allText(c.body).includes(TITLE)));
+    card = await waitUntil('the incident card', () =>
+      topLevelPosts().find((c) => c.result?.ts !== undefined && allText(c.body).includes(TITLE)),
+    );
     const text = allText(card.body);
     const match = /\bINC-(\d+)\b/.exec(text);
     expect(match, `the card names its incident: ${text}`).not.toBeNull();
@@ -148,7 +183,9 @@ describe('Lifeline in Socket Mode', () => {
     expect(page!.routing_key).toBe(ROUTING_KEYS.oncall);
     expect(page!.payload?.summary ?? '').toContain(`INC-${incidentNumber}`);
 
-    const { rows } = await sql.query<{ number: number; severity: string; title: string; declared_by: string }>('SELECT number, severity, title, declared_by FROM incidents');
+    const { rows } = await sql.query<{ number: number; severity: string; title: string; declared_by: string }>(
+      'SELECT number, severity, title, declared_by FROM incidents',
+    );
     expect(rows).toEqual([{ number: incidentNumber, severity: 'sev1', title: TITLE, declared_by: USERS.declarer }]);
     expect(topLevelPosts()).toHaveLength(1);
   });
@@ -173,7 +210,12 @@ describe('Lifeline in Socket Mode', () => {
   });
 
   test('a malformed command (`/incident sev5 x`) is refused to the sender alone and creates nothing', async () => {
-    const before = { incidents: await incidentCount(), posts: slack.posts().length, updates: slack.updates().length, pd: pd.events.length };
+    const before = {
+      incidents: await incidentCount(),
+      posts: slack.posts().length,
+      updates: slack.updates().length,
+      pd: pd.events.length,
+    };
     const { ack, responseUrl } = await command('sev5 x', USERS.other);
 
     const replies = await waitUntil('the refusal (in the ack payload or via response_url)', () => {
@@ -184,7 +226,10 @@ describe('Lifeline in Socket Mode', () => {
     const [refusal] = replies;
     expect(refusal!.text).toContain('sev5');
     expect(refusal!.text).toMatch(/sev1\|sev2\|sev3\|sev4/); // the usage
-    expect(refusal!.responseType === undefined || refusal!.responseType === 'ephemeral', `response_type ${String(refusal!.responseType)}`).toBe(true);
+    expect(
+      refusal!.responseType === undefined || refusal!.responseType === 'ephemeral',
+      `response_type ${String(refusal!.responseType)}`,
+    ).toBe(true);
 
     await stillAfter(
       'nothing created or posted',
@@ -214,17 +259,28 @@ describe('Lifeline in Socket Mode', () => {
     expect(ack.at - click.sentAt).toBeLessThan(ACK_LIMIT_MS);
 
     const [page] = pd.triggers();
-    const acknowledged = await waitUntil('the PagerDuty acknowledge', () => pd.events.find((e) => e.event_action === 'acknowledge'));
+    const acknowledged = await waitUntil('the PagerDuty acknowledge', () =>
+      pd.events.find((e) => e.event_action === 'acknowledge'),
+    );
     expect(acknowledged.routing_key).toBe(ROUTING_KEYS.oncall);
     expect(acknowledged.dedup_key).toBe(page!.dedup_key);
 
     const update = await waitUntil('the card updated as acknowledged', () =>
-      slack.updates().find((u) => u.body.channel === EMERGENCY && u.body.ts === cardTs && /acknowledged by/i.test(allText(u.body))),
+      slack
+        .updates()
+        .find((u) => u.body.channel === EMERGENCY && u.body.ts === cardTs && /acknowledged by/i.test(allText(u.body))),
     );
     expect(allText(update.body)).toContain(USERS.oncall);
-    const { rows } = await sql.query<{ acknowledged_by: string | null }>('SELECT acknowledged_by FROM incidents WHERE number = $1', [incidentNumber]);
+    const { rows } = await sql.query<{ acknowledged_by: string | null }>(
+      'SELECT acknowledged_by FROM incidents WHERE number = $1',
+      [incidentNumber],
+    );
     expect(rows[0]?.acknowledged_by).toBe(USERS.oncall);
-    await stillAfter('one acknowledge, no further page', () => pd.events.filter((e) => e.event_action === 'acknowledge').length === 1 && pd.triggers().length === 1, 500);
+    await stillAfter(
+      'one acknowledge, no further page',
+      () => pd.events.filter((e) => e.event_action === 'acknowledge').length === 1 && pd.triggers().length === 1,
+      500,
+    );
   });
 
   test('/api/v1 is served on PORT too (installerOptions.port): 401 without a token; a lifeline-admin token declares', async () => {
@@ -262,7 +318,10 @@ describe('Lifeline in Socket Mode', () => {
     expect(lifeline.output.length).toBeGreaterThan(0);
     expect(lifeline.output.filter((l) => l.includes(APP_TOKEN))).toEqual([]);
     expect(linesWithSecrets(lifeline.output)).toEqual([]);
-    const messages = [...slack.calls.filter((c) => c.method.startsWith('chat.')).map((c) => JSON.stringify(c.body)), ...slack.responses.map((r) => JSON.stringify(r.body))];
+    const messages = [
+      ...slack.calls.filter((c) => c.method.startsWith('chat.')).map((c) => JSON.stringify(c.body)),
+      ...slack.responses.map((r) => JSON.stringify(r.body)),
+    ];
     expect(messages.filter((m) => m.includes(APP_TOKEN))).toEqual([]);
     expect(slack.acks.filter((a) => a.raw.includes(APP_TOKEN))).toEqual([]);
     expect(slack.strayMessages).toEqual([]);
@@ -284,7 +343,9 @@ describe('reconnecting (a fresh process on the same database and fakes)', () => 
       'a new Socket Mode connection',
       () => {
         if (!restarted.running) {
-          throw new Error(`expected Lifeline to stay up and reconnect; it exited with ${String(restarted.exitCode)}:\n${restarted.output.slice(-25).join('\n')}`);
+          throw new Error(
+            `expected Lifeline to stay up and reconnect; it exited with ${String(restarted.exitCode)}:\n${restarted.output.slice(-25).join('\n')}`,
+          );
         }
         return slack.sockets.length > socketsBefore && slack.openSockets().length === 1;
       },
@@ -302,7 +363,9 @@ describe('reconnecting (a fresh process on the same database and fakes)', () => 
   test('Slack asks it to reconnect (a "disconnect" message): it opens a new socket with the app token and keeps answering', async () => {
     const socketsBefore = slack.sockets.length;
     const opensBefore = slack.connectionOpens().length;
-    slack.openSockets()[0]!.send(JSON.stringify({ type: 'disconnect', reason: 'refresh_requested', debug_info: { host: 'fake' } }));
+    slack
+      .openSockets()[0]!
+      .send(JSON.stringify({ type: 'disconnect', reason: 'refresh_requested', debug_info: { host: 'fake' } }));
     await reconnected(socketsBefore, 15_000);
     const opens = slack.connectionOpens().slice(opensBefore);
     expect(opens.length).toBeGreaterThanOrEqual(1);

@@ -36,7 +36,12 @@ const file: FileConfig = parseConfigText(
     database: { url: "postgres://127.0.0.1:5432/production" }
     backups: { store: "${PRODUCTION_STORE}", prefix: prod_app, retention_days: 30, rpo_minutes: 360 }`,
   }),
-  { PD_KEY_ONCALL: ONCALL_KEY, PD_KEY_LEAD: 'rk-lead-alerts-00000', PD_KEY_CTO: 'rk-cto-alerts-000000', PD_KEY_CEO: 'rk-ceo-alerts-000000' },
+  {
+    PD_KEY_ONCALL: ONCALL_KEY,
+    PD_KEY_LEAD: 'rk-lead-alerts-00000',
+    PD_KEY_CTO: 'rk-cto-alerts-000000',
+    PD_KEY_CEO: 'rk-ceo-alerts-000000',
+  },
 );
 
 let database: TestDatabase;
@@ -103,7 +108,12 @@ const breach = (location: string): RpoBreach => ({
   location,
   rpoMs: HOUR,
 });
-const met = (name: string): RpoMet => ({ kind: 'rpo_met', env: 'staging', newest: { name, ageMs: 60_000 }, rpoMs: HOUR });
+const met = (name: string): RpoMet => ({
+  kind: 'rpo_met',
+  env: 'staging',
+  newest: { name, ageMs: 60_000 },
+  rpoMs: HOUR,
+});
 
 describe('AlertDesk', () => {
   test('raise twice: one trigger (warning, lifeline-rpo-<env>, on-call routing key) and one post; the row records both', async () => {
@@ -116,7 +126,16 @@ describe('AlertDesk', () => {
     expect(pager.events).toEqual([trigger('lifeline-rpo-staging', 'RPO breach: first', 'staging')]);
     expect(chat.calls).toEqual([posted(breach('breach, first'))]);
     expect(await alerts.isOpen('rpo', 'staging')).toBe(true);
-    expect(await rows()).toEqual([{ dedup_key: 'lifeline-rpo-staging', env: 'staging', kind: 'rpo', summary: 'RPO breach: first', paged: true, posted: true }]);
+    expect(await rows()).toEqual([
+      {
+        dedup_key: 'lifeline-rpo-staging',
+        env: 'staging',
+        kind: 'rpo',
+        summary: 'RPO breach: first',
+        paged: true,
+        posted: true,
+      },
+    ]);
   });
 
   test('after a restart (a new AlertDesk) raising again sends nothing; clear sends one resolve and one post and removes the row', async () => {
@@ -129,7 +148,10 @@ describe('AlertDesk', () => {
     expect(chat.calls).toHaveLength(1);
 
     expect(await restarted.clear('rpo', 'staging', met('RPO met again'))).toBe(true);
-    expect(pager.events).toEqual([trigger('lifeline-rpo-staging', 'RPO breach', 'staging'), resolve('lifeline-rpo-staging')]);
+    expect(pager.events).toEqual([
+      trigger('lifeline-rpo-staging', 'RPO breach', 'staging'),
+      resolve('lifeline-rpo-staging'),
+    ]);
     expect(chat.calls).toEqual([posted(breach('breach')), posted(met('RPO met again'))]);
     expect(await rows()).toEqual([]);
     expect(await restarted.isOpen('rpo', 'staging')).toBe(false);
@@ -250,7 +272,11 @@ describe('AlertDesk', () => {
     await alerts.raise('rpo', 'staging', 'a', breach('a'));
     await alerts.raise('backup_failed', 'staging', 'b', breach('b'));
     await alerts.raise('rpo', 'production', 'c', breach('c'));
-    expect(pager.events.map((e) => e.dedupKey)).toEqual(['lifeline-rpo-staging', 'lifeline-backup-failed-staging', 'lifeline-rpo-production']);
+    expect(pager.events.map((e) => e.dedupKey)).toEqual([
+      'lifeline-rpo-staging',
+      'lifeline-backup-failed-staging',
+      'lifeline-rpo-production',
+    ]);
     await alerts.clear('rpo', 'staging', undefined);
     expect(await alerts.isOpen('rpo', 'staging')).toBe(false);
     expect(await alerts.isOpen('backup_failed', 'staging')).toBe(true);
@@ -300,7 +326,8 @@ describe('RpoWatch', () => {
     return { pager, chat, alerts, readings, watch };
   }
 
-  const backupAt = (minutesAgo: number): string => backupFileName(STAGING_PREFIX, new Date(NOW.getTime() - minutesAgo * MIN));
+  const backupAt = (minutesAgo: number): string =>
+    backupFileName(STAGING_PREFIX, new Date(NOW.getTime() - minutesAgo * MIN));
 
   test('an empty store is overdue: the rpo alert is raised once, paged and posted', async () => {
     const store = new MemoryStore('memory://staging/');
@@ -310,7 +337,12 @@ describe('RpoWatch', () => {
     expect(readings).toEqual([reading]);
     expect(await alerts.isOpen('rpo', 'staging')).toBe(true);
     expect(pager.events).toHaveLength(1);
-    expect(pager.events[0]).toMatchObject({ action: 'trigger', dedupKey: 'lifeline-rpo-staging', routingKey: ONCALL_KEY, payload: { severity: 'warning' } });
+    expect(pager.events[0]).toMatchObject({
+      action: 'trigger',
+      dedupKey: 'lifeline-rpo-staging',
+      routingKey: ONCALL_KEY,
+      payload: { severity: 'warning' },
+    });
     expect(pager.events[0]?.payload?.summary).toContain('there is no backup of staging in memory://staging/');
     expect(chat.calls).toHaveLength(1);
     expect(chat.calls[0]?.message.text).toContain('/dr backup staging');
@@ -328,7 +360,11 @@ describe('RpoWatch', () => {
     const name = backupAt(5);
     await store.write(name, Readable.from(['a backup']));
     const reading = await watch.check('staging', NOW);
-    expect(reading).toEqual({ env: 'staging', newest: { name, takenAt: new Date(NOW.getTime() - 5 * MIN) }, overdue: false });
+    expect(reading).toEqual({
+      env: 'staging',
+      newest: { name, takenAt: new Date(NOW.getTime() - 5 * MIN) },
+      overdue: false,
+    });
     expect(pager.events.map((e) => e.action)).toEqual(['trigger', 'resolve']);
     expect(chat.calls).toHaveLength(2);
     expect(chat.calls[1]?.message.text).toContain(`RPO of staging met again: ${name}`);
@@ -399,7 +435,9 @@ describe('RpoWatch', () => {
     };
     const { pager, readings, watch } = setup(new MemoryStore('memory://staging/').put(backupAt(10), 'x'), broken);
     const result = await watch.checkAll(NOW);
-    expect(result).toEqual([{ env: 'staging', newest: { name: backupAt(10), takenAt: new Date(NOW.getTime() - 10 * MIN) }, overdue: false }]);
+    expect(result).toEqual([
+      { env: 'staging', newest: { name: backupAt(10), takenAt: new Date(NOW.getTime() - 10 * MIN) }, overdue: false },
+    ]);
     expect(readings).toEqual(result);
     expect(pager.events).toEqual([]);
     expect(logLines.join('\n')).toMatch(/RPO watch could not check this environment/);

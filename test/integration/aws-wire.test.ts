@@ -21,7 +21,12 @@ const fast = { maxWaitSeconds: 5, pollSeconds: 0.01 };
 
 beforeAll(async () => {
   fake = await new FakeAws().start();
-  for (const [name, value] of Object.entries({ ...fake.env(), AWS_ENDPOINT_URL: undefined, AWS_PROFILE: undefined, AWS_SESSION_TOKEN: undefined })) {
+  for (const [name, value] of Object.entries({
+    ...fake.env(),
+    AWS_ENDPOINT_URL: undefined,
+    AWS_PROFILE: undefined,
+    AWS_SESSION_TOKEN: undefined,
+  })) {
     savedEnv.set(name, process.env[name]);
     if (value === undefined) delete process.env[name];
     else process.env[name] = value;
@@ -72,7 +77,11 @@ describe('RDS over the query protocol', () => {
       publiclyAccessible: false,
     });
     expect(fake.calls).toEqual([
-      expect.objectContaining({ service: 'rds', action: 'DescribeDBInstances', params: { Action: 'DescribeDBInstances', Version: '2014-10-31', DBInstanceIdentifier: 'production-db' } }),
+      expect.objectContaining({
+        service: 'rds',
+        action: 'DescribeDBInstances',
+        params: { Action: 'DescribeDBInstances', Version: '2014-10-31', DBInstanceIdentifier: 'production-db' },
+      }),
     ]);
   });
 
@@ -96,17 +105,35 @@ describe('RDS over the query protocol', () => {
     const seen: string[] = [];
     const snapshot = await rds.waitForSnapshot('lifeline-pre-restore-1', { ...fast, onPoll: (s) => void seen.push(s) });
     expect(seen).toEqual(['creating', 'creating', 'available']);
-    expect(snapshot).toMatchObject({ id: 'lifeline-pre-restore-1', instanceId: 'production-db', status: 'available', type: 'manual', percentProgress: 100 });
+    expect(snapshot).toMatchObject({
+      id: 'lifeline-pre-restore-1',
+      instanceId: 'production-db',
+      status: 'available',
+      type: 'manual',
+      percentProgress: 100,
+    });
     expect(snapshot.createdAt).toBeInstanceOf(Date);
-    expect(fake.callsTo('DescribeDBSnapshots').map((c) => c.params.DBSnapshotIdentifier)).toEqual(Array(3).fill('lifeline-pre-restore-1'));
+    expect(fake.callsTo('DescribeDBSnapshots').map((c) => c.params.DBSnapshotIdentifier)).toEqual(
+      Array(3).fill('lifeline-pre-restore-1'),
+    );
   });
 
   it('DescribeDBSnapshots by instance follows Marker pages, newest first', async () => {
     for (let i = 1; i <= 5; i++) {
-      fake.rds.setSnapshot({ id: `rds:production-db-2025-01-0${i}`, instanceId: 'production-db', type: 'automated', createdAt: new Date(`2025-01-0${i}T00:00:00Z`) });
+      fake.rds.setSnapshot({
+        id: `rds:production-db-2025-01-0${i}`,
+        instanceId: 'production-db',
+        type: 'automated',
+        createdAt: new Date(`2025-01-0${i}T00:00:00Z`),
+      });
     }
     // The adapter asks for 100 a page (the fake honours MaxRecords), so 100 more make a second page.
-    for (let i = 0; i < 100; i++) fake.rds.setSnapshot({ id: `old-${i}`, instanceId: 'production-db', createdAt: new Date(Date.UTC(2024, 0, 1, 0, i)) });
+    for (let i = 0; i < 100; i++)
+      fake.rds.setSnapshot({
+        id: `old-${i}`,
+        instanceId: 'production-db',
+        createdAt: new Date(Date.UTC(2024, 0, 1, 0, i)),
+      });
     const list = await rds.listSnapshots('production-db');
     expect(list.length).toBeGreaterThanOrEqual(105);
     expect(list[1]!.id).toBe('rds:production-db-2025-01-05');
@@ -136,7 +163,12 @@ describe('RDS over the query protocol', () => {
     const seen: string[] = [];
     const restored = await rds.waitForInstance('production-db-restored', { ...fast, onPoll: (s) => void seen.push(s) });
     expect(seen).toEqual(['creating', 'backing-up', 'available']);
-    expect(restored).toMatchObject({ id: 'production-db-restored', instanceClass: 'db.r6g.large', subnetGroupName: 'private-db', multiAz: true });
+    expect(restored).toMatchObject({
+      id: 'production-db-restored',
+      instanceClass: 'db.r6g.large',
+      subnetGroupName: 'private-db',
+      multiAz: true,
+    });
     expect(restored.endpoint?.port).toBe(5432);
   });
 
@@ -150,7 +182,9 @@ describe('RDS over the query protocol', () => {
     const dup = await rds.createSnapshot('production-db', 'lifeline-pre-restore-1').catch((e: unknown) => e);
     expect(dup).toBeInstanceOf(AwsRefusedError);
     expect((dup as AwsRefusedError).code).toBe('DBSnapshotAlreadyExistsFault');
-    const missing = await rds.restoreFromSnapshot('no-such-snap', 'x', (await rds.describeInstance('production-db'))!).catch((e: unknown) => e);
+    const missing = await rds
+      .restoreFromSnapshot('no-such-snap', 'x', (await rds.describeInstance('production-db'))!)
+      .catch((e: unknown) => e);
     expect((missing as AwsRefusedError).code).toBe('DBSnapshotNotFoundFault');
   });
 
@@ -184,7 +218,11 @@ describe('ECS over JSON 1.1', () => {
     expect(svc!.deployments).toHaveLength(1);
     expect(svc!.deployments[0]).toMatchObject({ status: 'PRIMARY', rolloutState: 'COMPLETED', desired: 2, running: 2 });
     expect(svc!.deployments[0]!.createdAt).toBeInstanceOf(Date);
-    expect(fake.calls[0]).toMatchObject({ service: 'ecs', action: 'DescribeServices', params: { cluster: 'solosuccess-production', services: ['solosuccess-ai-service'] } });
+    expect(fake.calls[0]).toMatchObject({
+      service: 'ecs',
+      action: 'DescribeServices',
+      params: { cluster: 'solosuccess-production', services: ['solosuccess-ai-service'] },
+    });
     expect(await ecs.describeService('solosuccess-production', 'nope')).toBeUndefined();
   });
 
@@ -192,10 +230,14 @@ describe('ECS over JSON 1.1', () => {
     fake.ecs.convergePolls = 2;
     await ecs.setDesiredCount('solosuccess-production', 'solosuccess-ai-service', 4);
     expect(fake.mutatingCalls()).toEqual([
-      expect.objectContaining({ action: 'UpdateService', params: { cluster: 'solosuccess-production', service: 'solosuccess-ai-service', desiredCount: 4 } }),
+      expect.objectContaining({
+        action: 'UpdateService',
+        params: { cluster: 'solosuccess-production', service: 'solosuccess-ai-service', desiredCount: 4 },
+      }),
     ]);
     const running: number[] = [];
-    for (let i = 0; i < 3; i++) running.push((await ecs.describeService('solosuccess-production', 'solosuccess-ai-service'))!.running);
+    for (let i = 0; i < 3; i++)
+      running.push((await ecs.describeService('solosuccess-production', 'solosuccess-ai-service'))!.running);
     expect(running).toEqual([3, 4, 4]);
   });
 
@@ -204,7 +246,11 @@ describe('ECS over JSON 1.1', () => {
     fake.ecs.rolloutOutcome = 'COMPLETED';
     const id = await ecs.forceNewDeployment('solosuccess-production', 'solosuccess-ai-service');
     expect(id).toMatch(/^ecs-svc\//);
-    expect(fake.callsTo('UpdateService')[0]!.params).toEqual({ cluster: 'solosuccess-production', service: 'solosuccess-ai-service', forceNewDeployment: true });
+    expect(fake.callsTo('UpdateService')[0]!.params).toEqual({
+      cluster: 'solosuccess-production',
+      service: 'solosuccess-ai-service',
+      forceNewDeployment: true,
+    });
     const states: Array<string | undefined> = [];
     for (let i = 0; i < 2; i++) {
       const svc = await ecs.describeService('solosuccess-production', 'solosuccess-ai-service');
@@ -218,7 +264,10 @@ describe('ECS over JSON 1.1', () => {
     fake.ecs.rolloutOutcome = 'FAILED';
     const id = await ecs.forceNewDeployment('solosuccess-production', 'solosuccess-ai-service');
     const svc = await ecs.describeService('solosuccess-production', 'solosuccess-ai-service');
-    expect(svc!.deployments.find((d) => d.id === id)).toMatchObject({ rolloutState: 'FAILED', rolloutStateReason: fake.ecs.rolloutFailureReason });
+    expect(svc!.deployments.find((d) => d.id === id)).toMatchObject({
+      rolloutState: 'FAILED',
+      rolloutStateReason: fake.ecs.rolloutFailureReason,
+    });
     fake.ecs.rolloutOutcome = 'COMPLETED';
   });
 
@@ -226,7 +275,9 @@ describe('ECS over JSON 1.1', () => {
     const missing = await ecs.setDesiredCount('solosuccess-production', 'nope', 1).catch((e: unknown) => e);
     expect(missing).toMatchObject({ name: 'AwsRefusedError', service: 'ecs', code: 'ServiceNotFoundException' });
     fake.failNext('UpdateService');
-    const denied = await ecs.forceNewDeployment('solosuccess-production', 'solosuccess-ai-service').catch((e: unknown) => e);
+    const denied = await ecs
+      .forceNewDeployment('solosuccess-production', 'solosuccess-ai-service')
+      .catch((e: unknown) => e);
     expect(denied).toBeInstanceOf(AwsRefusedError);
     expect(denied).toMatchObject({ code: 'AccessDeniedException' });
     expect(fake.callsTo('UpdateService')).toHaveLength(2);
@@ -234,7 +285,9 @@ describe('ECS over JSON 1.1', () => {
 
   it('a ServerException (500) is retried, then retryable', async () => {
     fake.failNext('DescribeServices', { code: 'ServerException', status: 500, times: 3 });
-    await expect(ecs.describeService('solosuccess-production', 'solosuccess-ai-service')).rejects.toBeInstanceOf(TransientError);
+    await expect(ecs.describeService('solosuccess-production', 'solosuccess-ai-service')).rejects.toBeInstanceOf(
+      TransientError,
+    );
     expect(fake.callsTo('DescribeServices')).toHaveLength(3);
   });
 });
@@ -244,7 +297,11 @@ describe('CloudWatch Logs over JSON 1.1', () => {
   beforeAll(() => {
     fake.logs.addEvents(
       group,
-      Array.from({ length: 7 }, (_, i) => ({ at: Date.UTC(2025, 0, 1, 0, 0, i), stream: `ecs/app/${i % 2}`, message: `${i % 2 ? 'ERROR' : 'INFO'} line ${i}` })),
+      Array.from({ length: 7 }, (_, i) => ({
+        at: Date.UTC(2025, 0, 1, 0, 0, i),
+        stream: `ecs/app/${i % 2}`,
+        message: `${i % 2 ? 'ERROR' : 'INFO'} line ${i}`,
+      })),
     );
   });
 
@@ -254,23 +311,42 @@ describe('CloudWatch Logs over JSON 1.1', () => {
     const until = new Date(Date.UTC(2025, 0, 1, 0, 0, 6));
     const events = await logs.filter(group, { since, until, pattern: 'ERROR', limit: 50 });
     expect(events.map((e) => e.message)).toEqual(['ERROR line 1', 'ERROR line 3', 'ERROR line 5']);
-    expect(events[0]).toEqual({ at: new Date(Date.UTC(2025, 0, 1, 0, 0, 1)), stream: 'ecs/app/1', message: 'ERROR line 1' });
+    expect(events[0]).toEqual({
+      at: new Date(Date.UTC(2025, 0, 1, 0, 0, 1)),
+      stream: 'ecs/app/1',
+      message: 'ERROR line 1',
+    });
     const pages = fake.callsTo('FilterLogEvents').map((c) => c.params);
     expect(pages).toEqual([
       { logGroupName: group, startTime: since.getTime(), endTime: until.getTime(), filterPattern: 'ERROR', limit: 50 },
-      { logGroupName: group, startTime: since.getTime(), endTime: until.getTime(), filterPattern: 'ERROR', limit: 48, nextToken: 'page-2' },
+      {
+        logGroupName: group,
+        startTime: since.getTime(),
+        endTime: until.getTime(),
+        filterPattern: 'ERROR',
+        limit: 48,
+        nextToken: 'page-2',
+      },
     ]);
   });
 
   it('stops at limit across pages', async () => {
     fake.logPageSize = 2;
     const events = await logs.filter(group, { since: new Date(0), limit: 5 });
-    expect(events.map((e) => e.message)).toEqual(['INFO line 0', 'ERROR line 1', 'INFO line 2', 'ERROR line 3', 'INFO line 4']);
+    expect(events.map((e) => e.message)).toEqual([
+      'INFO line 0',
+      'ERROR line 1',
+      'INFO line 2',
+      'ERROR line 3',
+      'INFO line 4',
+    ]);
     expect(fake.callsTo('FilterLogEvents').map((c) => c.params.limit)).toEqual([5, 3, 1]);
   });
 
   it('an unknown group (ResourceNotFoundException) and an injected AccessDeniedException are refusals', async () => {
-    await expect(logs.filter('/nope', { since: new Date(0), limit: 5 })).rejects.toMatchObject({ code: 'ResourceNotFoundException' });
+    await expect(logs.filter('/nope', { since: new Date(0), limit: 5 })).rejects.toMatchObject({
+      code: 'ResourceNotFoundException',
+    });
     fake.failNext('FilterLogEvents');
     await expect(logs.filter(group, { since: new Date(0), limit: 5 })).rejects.toBeInstanceOf(AwsRefusedError);
   });
@@ -295,6 +371,8 @@ describe('client limits', () => {
     const quickEcs = createEcsPort(createEcsClient({ requestTimeoutMs: 2_000 }));
     const quickLogs = createLogsPort(createLogsClient({ requestTimeoutMs: 2_000 }));
     expect(await quickEcs.describeService('solosuccess-production', 'nope')).toBeUndefined();
-    expect(await quickLogs.filter('/ecs/production/solosuccess-ai-service', { since: new Date(0), limit: 1 })).toHaveLength(1);
+    expect(
+      await quickLogs.filter('/ecs/production/solosuccess-ai-service', { since: new Date(0), limit: 1 }),
+    ).toHaveLength(1);
   });
 });

@@ -77,15 +77,29 @@ async function newJob(trigger: Trigger): Promise<StepContext<BackupState>> {
      VALUES ('backup', 'prod', $1, $2, 'lifeline', 'C0EMERGENCY', 'running', false) RETURNING number`,
     [`prod/backup-${nextJob++}`, JSON.stringify({ kind: 'backup', trigger })],
   );
-  const job = { number: rows[0]!.number, kind: 'backup', env: 'prod', params: { kind: 'backup', trigger }, createdAt: new Date() } as unknown as RecoveryJob;
+  const job = {
+    number: rows[0]!.number,
+    kind: 'backup',
+    env: 'prod',
+    params: { kind: 'backup', trigger },
+    createdAt: new Date(),
+  } as unknown as RecoveryJob;
   const env = file.environments.prod!;
-  const ctx: StepContext<BackupState> = { job, env, state: {}, signal: new AbortController().signal, note: () => undefined };
+  const ctx: StepContext<BackupState> = {
+    job,
+    env,
+    state: {},
+    signal: new AbortController().signal,
+    note: () => undefined,
+  };
   await kind().plan(ctx);
   return ctx;
 }
 
 function step(ctx: StepContext<BackupState>, name: string) {
-  const found = kind().steps(ctx.job, ctx.env).find((s) => kind().stepNames[s.id] === name);
+  const found = kind()
+    .steps(ctx.job, ctx.env)
+    .find((s) => kind().stepNames[s.id] === name);
   if (!found) throw new Error(`no step ${name}`);
   return found;
 }
@@ -104,14 +118,21 @@ const pendingNames = () => [...store.objects.keys()].filter((n) => pendingFinalN
 describe('the backup job and RDS snapshots', () => {
   test("a scheduled backup takes the day's RDS snapshot once; a second slot that day and a /dr backup do not", async () => {
     const first = await runBackup('schedule');
-    expect(first.map(([name]) => name)).toEqual(['pg_dump into the store', 'check the stored backup', 'daily RDS snapshot', 'retention']);
+    expect(first.map(([name]) => name)).toEqual([
+      'pg_dump into the store',
+      'check the stored backup',
+      'daily RDS snapshot',
+      'retention',
+    ]);
     const today = new Date().toISOString().slice(0, 10).replace(/-/g, '');
     const id = `${INSTANCE}-lifeline-${today}`;
     expect(first[2]![1]).toContain(`CreateDBSnapshot ${id}`);
     const created = rds.calls.filter((c) => c.method === 'createSnapshot');
     expect(created).toHaveLength(1);
     expect(created[0]!.args).toEqual([INSTANCE, id, { 'created-by': 'lifeline', 'lifeline-env': 'prod' }]);
-    expect((await db.query('SELECT id, env, instance FROM rds_snapshots')).rows).toEqual([{ id, env: 'prod', instance: INSTANCE }]);
+    expect((await db.query('SELECT id, env, instance FROM rds_snapshots')).rows).toEqual([
+      { id, env: 'prod', instance: INSTANCE },
+    ]);
 
     const second = await runBackup('schedule');
     expect(second[2]![1]).toBe(`already taken today: ${id}`);
@@ -128,7 +149,11 @@ describe('the backup job and RDS snapshots', () => {
       [older, '2019-12-31T00:00:00Z'],
     ] as const) {
       rds.setSnapshot({ id: snapshot, instanceId: INSTANCE, status: 'available' });
-      await db.query("INSERT INTO rds_snapshots (id, env, instance, created_at) VALUES ($1, 'prod', $2, $3)", [snapshot, INSTANCE, at]);
+      await db.query("INSERT INTO rds_snapshots (id, env, instance, created_at) VALUES ($1, 'prod', $2, $3)", [
+        snapshot,
+        INSTANCE,
+        at,
+      ]);
     }
     rds.setSnapshot({ id: 'manual-by-a-human', instanceId: INSTANCE, status: 'available' });
     const results = await runBackup('command');
@@ -136,10 +161,19 @@ describe('the backup job and RDS snapshots', () => {
     const deleted = rds.calls.filter((c) => c.method === 'deleteSnapshot').map((c) => c.args[0]);
     expect(deleted.sort()).toEqual([older, old].sort());
     expect(rds.peekSnapshot('manual-by-a-human')).toBeDefined();
-    const { rows } = await db.query<{ id: string; deleted: boolean }>('SELECT id, deleted_at IS NOT NULL AS deleted FROM rds_snapshots ORDER BY id');
-    expect(rows.filter((r) => r.deleted).map((r) => r.id).sort()).toEqual([older, old].sort());
+    const { rows } = await db.query<{ id: string; deleted: boolean }>(
+      'SELECT id, deleted_at IS NOT NULL AS deleted FROM rds_snapshots ORDER BY id',
+    );
+    expect(
+      rows
+        .filter((r) => r.deleted)
+        .map((r) => r.id)
+        .sort(),
+    ).toEqual([older, old].sort());
     expect(rows.filter((r) => !r.deleted)).toHaveLength(1); // today's, the newest
-    const audit = await db.query<{ detail: string }>("SELECT detail FROM audit_log WHERE action = 'snapshot_deleted' ORDER BY id");
+    const audit = await db.query<{ detail: string }>(
+      "SELECT detail FROM audit_log WHERE action = 'snapshot_deleted' ORDER BY id",
+    );
     expect(audit.rows.map((r) => r.detail.split(':')[0]).sort()).toEqual([older, old].sort());
 
     // Only old ones left: the newest of them stays.
@@ -161,7 +195,9 @@ describe('a dump gets its backup name only after its check', () => {
     const body = Buffer.from(store.objects.get(taken.pendingName)!.body);
     body.writeUInt8(body.readUInt8(body.length - 10) ^ 0xff, body.length - 10);
     store.put(taken.pendingName, body);
-    const err = await step(ctx, 'check the stored backup').run(ctx).catch((e: unknown) => e);
+    const err = await step(ctx, 'check the stored backup')
+      .run(ctx)
+      .catch((e: unknown) => e);
     expect(String((err as Error).message)).toMatch(
       /has sha256 .* not the .* pg_dump wrote; the unchecked dump .* was removed from the store; nothing is under/,
     );

@@ -60,9 +60,13 @@ function nameAt(iso: string): string {
 /** pg_restore of a file (or a stream on stdin) into `url`; throws with its stderr unless it exits 0. */
 async function pgRestore(url: string, input: string | Readable): Promise<void> {
   const fromFile = typeof input === 'string';
-  const child = spawn('pg_restore', ['--no-owner', '--no-privileges', '--exit-on-error', '--dbname', url, ...(fromFile ? [input] : [])], {
-    stdio: [fromFile ? 'ignore' : 'pipe', 'ignore', 'pipe'],
-  });
+  const child = spawn(
+    'pg_restore',
+    ['--no-owner', '--no-privileges', '--exit-on-error', '--dbname', url, ...(fromFile ? [input] : [])],
+    {
+      stdio: [fromFile ? 'ignore' : 'pipe', 'ignore', 'pipe'],
+    },
+  );
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
   const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
@@ -76,7 +80,9 @@ async function fingerprint(url: string, tables: readonly string[]): Promise<Reco
   return withClient(url, async (c) => {
     const out: Record<string, string> = {};
     for (const table of tables) {
-      const { rows } = await c.query<{ n: string; h: string }>(`SELECT count(*)::text AS n, md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), '')) AS h FROM ${table} x`);
+      const { rows } = await c.query<{ n: string; h: string }>(
+        `SELECT count(*)::text AS n, md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), '')) AS h FROM ${table} x`,
+      );
       out[table] = `${rows[0]?.n}/${rows[0]?.h}`;
     }
     return out;
@@ -97,7 +103,10 @@ async function counts(url: string, tables: readonly string[]): Promise<Record<st
 /** Sessions of one application on one database (lifeline-backup's transaction, pg_dump). */
 async function sessions(db: TestDatabase, application: string): Promise<number> {
   return withClient(ADMIN_URL, async (c) => {
-    const { rows } = await c.query<{ n: string }>('SELECT count(*)::text AS n FROM pg_stat_activity WHERE datname = $1 AND application_name = $2', [db.name, application]);
+    const { rows } = await c.query<{ n: string }>(
+      'SELECT count(*)::text AS n FROM pg_stat_activity WHERE datname = $1 AND application_name = $2',
+      [db.name, application],
+    );
     return Number(rows[0]?.n);
   });
 }
@@ -106,7 +115,10 @@ async function sessions(db: TestDatabase, application: string): Promise<number> 
 function failingPgDump(): string {
   const bin = folder('bin');
   const script = join(bin, 'pg_dump');
-  writeFileSync(script, '#!/bin/sh\nhead -c "$FAKE_BYTES" /dev/urandom\necho "pg_dump: error: Dumping the contents of table \\"users\\" failed: PQgetResult() failed." >&2\nexit 1\n');
+  writeFileSync(
+    script,
+    '#!/bin/sh\nhead -c "$FAKE_BYTES" /dev/urandom\necho "pg_dump: error: Dumping the contents of table \\"users\\" failed: PQgetResult() failed." >&2\nexit 1\n',
+  );
   chmodSync(script, 0o755);
   return bin;
 }
@@ -123,7 +135,14 @@ function listEntries(path: string): number {
 const everything = (dir: string): string[] => readdirSync(dir).sort();
 
 let source: TestDatabase;
-const SOURCE_TABLES = ['audit."Event Log"', 'public.cache', 'public.empty_table', 'public.measurements_2025', 'public.measurements_2026', 'public.users'] as const;
+const SOURCE_TABLES = [
+  'audit."Event Log"',
+  'public.cache',
+  'public.empty_table',
+  'public.measurements_2025',
+  'public.measurements_2026',
+  'public.users',
+] as const;
 const USERS = 20_000;
 
 beforeAll(async () => {
@@ -134,14 +153,22 @@ beforeAll(async () => {
       `INSERT INTO users SELECT g, 'user' || g || '@example.com', timestamptz '2026-01-01 00:00:00+00' + g * interval '1 minute' FROM generate_series(1, ${USERS}) g`,
     );
     await c.query('CREATE SCHEMA audit');
-    await c.query('CREATE TABLE audit."Event Log" (id bigserial PRIMARY KEY, user_id int REFERENCES public.users, what text)');
-    await c.query(`INSERT INTO audit."Event Log" (user_id, what) SELECT g, 'login ' || g FROM generate_series(1, 250) g`);
+    await c.query(
+      'CREATE TABLE audit."Event Log" (id bigserial PRIMARY KEY, user_id int REFERENCES public.users, what text)',
+    );
+    await c.query(
+      `INSERT INTO audit."Event Log" (user_id, what) SELECT g, 'login ' || g FROM generate_series(1, 250) g`,
+    );
     await c.query('CREATE TABLE empty_table (id int)');
     await c.query('CREATE UNLOGGED TABLE cache (k text PRIMARY KEY, v jsonb)');
     await c.query(`INSERT INTO cache SELECT 'k' || g, jsonb_build_object('n', g) FROM generate_series(1, 10) g`);
     await c.query('CREATE TABLE measurements (at date NOT NULL, v int) PARTITION BY RANGE (at)');
-    await c.query(`CREATE TABLE measurements_2025 PARTITION OF measurements FOR VALUES FROM ('2025-01-01') TO ('2026-01-01')`);
-    await c.query(`CREATE TABLE measurements_2026 PARTITION OF measurements FOR VALUES FROM ('2026-01-01') TO ('2027-01-01')`);
+    await c.query(
+      `CREATE TABLE measurements_2025 PARTITION OF measurements FOR VALUES FROM ('2025-01-01') TO ('2026-01-01')`,
+    );
+    await c.query(
+      `CREATE TABLE measurements_2026 PARTITION OF measurements FOR VALUES FROM ('2026-01-01') TO ('2027-01-01')`,
+    );
     await c.query(`INSERT INTO measurements SELECT date '2025-01-01' + g, g FROM generate_series(0, 364) g`);
     await c.query(`INSERT INTO measurements SELECT date '2026-01-01' + g, g FROM generate_series(0, 29) g`);
     await c.query('CREATE MATERIALIZED VIEW user_total AS SELECT count(*) AS n FROM users');
@@ -200,7 +227,9 @@ describe('takeBackup into a file store', () => {
       // Enough data for pg_dump to take a while, so the writer commits many times while it runs.
       await c.query('CREATE TABLE big (id bigserial PRIMARY KEY, payload text NOT NULL)');
       await c.query(`INSERT INTO big (payload) SELECT repeat(md5(g::text), 4) FROM generate_series(1, 300000) g`);
-      await c.query('CREATE TABLE events (id bigserial PRIMARY KEY, n int NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp())');
+      await c.query(
+        'CREATE TABLE events (id bigserial PRIMARY KEY, n int NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp())',
+      );
       await c.query('CREATE TABLE zz_last (id bigserial PRIMARY KEY)'); // dumped after everything else
     });
     const tables = ['public.big', 'public.events', 'public.zz_last'];
@@ -277,7 +306,9 @@ describe('takeBackup into a file store', () => {
     const earlier = nameAt('2026-01-01T00:00:00Z');
     writeFileSync(join(dir, earlier), 'an earlier backup');
     const name = nameAt('2026-02-04T00:00:00Z');
-    const err = await takeBackup(source.url, store, name, { tools: { binDir: failingPgDump(), env: { FAKE_BYTES: '300000' } } }).catch((e: unknown) => e);
+    const err = await takeBackup(source.url, store, name, {
+      tools: { binDir: failingPgDump(), env: { FAKE_BYTES: '300000' } },
+    }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(PermanentError);
     expect(String((err as Error).message)).toMatch(/pg_dump .*failed.*Dumping the contents of table/s);
     expect(everything(dir)).toEqual([earlier]);
@@ -306,7 +337,10 @@ describe('takeBackup into a file store', () => {
     try {
       await waitUntil('the count to give up', async () =>
         withClient(locked.url, async (c) => {
-          const { rows } = await c.query<{ state: string }>(`SELECT state FROM pg_stat_activity WHERE datname = $1 AND application_name = 'lifeline-backup'`, [locked.name]);
+          const { rows } = await c.query<{ state: string }>(
+            `SELECT state FROM pg_stat_activity WHERE datname = $1 AND application_name = 'lifeline-backup'`,
+            [locked.name],
+          );
           return rows[0]?.state === 'idle in transaction (aborted)';
         }),
       );
@@ -332,20 +366,27 @@ describe('takeBackup into a file store', () => {
     expect([...store.objects.keys()]).toEqual([nameAt('2026-01-01T00:00:00Z')]);
     expect(store.text(nameAt('2026-01-01T00:00:00Z'))).toBe('an earlier backup');
     expect(store.calls.filter((c) => c.op === 'write').map((c) => pendingFinalName(c.name ?? ''))).toEqual([name]);
-    await waitUntil('pg_dump and the snapshot session to be gone', async () => (await sessions(source, 'pg_dump')) + (await sessions(source, 'lifeline-backup')) === 0);
+    await waitUntil(
+      'pg_dump and the snapshot session to be gone',
+      async () => (await sessions(source, 'pg_dump')) + (await sessions(source, 'lifeline-backup')) === 0,
+    );
   });
 
   test('cancelled mid-dump: AbortError, nothing stored', async () => {
     const dir = folder('cancel');
     const store = createFileStore(pathToFileURL(dir).href);
     const controller = new AbortController();
-    const running = takeBackup(source.url, store, nameAt('2026-02-07T00:00:00Z'), { signal: controller.signal }).catch((e: unknown) => e);
+    const running = takeBackup(source.url, store, nameAt('2026-02-07T00:00:00Z'), { signal: controller.signal }).catch(
+      (e: unknown) => e,
+    );
     setTimeout(() => controller.abort(), 20);
     const err = await running;
     expect((err as Error).name).toBe('AbortError');
     expect(everything(dir)).toEqual([]);
     // Aborted before the start: refused at once.
-    const early = await takeBackup(source.url, store, nameAt('2026-02-07T00:00:01Z'), { signal: AbortSignal.abort() }).catch((e: unknown) => e);
+    const early = await takeBackup(source.url, store, nameAt('2026-02-07T00:00:01Z'), {
+      signal: AbortSignal.abort(),
+    }).catch((e: unknown) => e);
     expect((early as Error).name).toBe('AbortError');
     expect(everything(dir)).toEqual([]);
   });
@@ -415,10 +456,14 @@ describe('checkStoredBackup and the sidecar', () => {
     const empty = nameAt('2026-03-01T00:00:31Z');
     plant(empty, Buffer.alloc(0));
     await expect(checkStoredBackup(store, empty, good.sha256, source.url)).rejects.toBeInstanceOf(PermanentError);
-    const missing = await checkStoredBackup(store, nameAt('2020-01-01T00:00:00Z'), good.sha256, source.url).catch((e: unknown) => e);
+    const missing = await checkStoredBackup(store, nameAt('2020-01-01T00:00:00Z'), good.sha256, source.url).catch(
+      (e: unknown) => e,
+    );
     expect(missing).toBeInstanceOf(PermanentError);
     expect(String((missing as Error).message)).toMatch(/is not in/);
-    const wrong = await checkStoredBackup(store, good.name, sha256(Buffer.from('something else')), source.url).catch((e: unknown) => e);
+    const wrong = await checkStoredBackup(store, good.name, sha256(Buffer.from('something else')), source.url).catch(
+      (e: unknown) => e,
+    );
     expect(wrong).toBeInstanceOf(PermanentError);
     expect(readFileSync(join(dir, good.name)).equals(good.bytes)).toBe(true);
   });
@@ -427,7 +472,9 @@ describe('checkStoredBackup and the sidecar', () => {
     expect(sidecarName(good.name)).toBe(`${good.name}.sha256`);
     await writeSidecar(store, good.name, good.sha256);
     expect(readFileSync(join(dir, sidecarName(good.name)), 'utf8')).toBe(`${good.sha256}  ${good.name}\n`);
-    expect(execFileSync('sha256sum', ['-c', sidecarName(good.name)], { cwd: dir }).toString()).toBe(`${good.name}: OK\n`);
+    expect(execFileSync('sha256sum', ['-c', sidecarName(good.name)], { cwd: dir }).toString()).toBe(
+      `${good.name}: OK\n`,
+    );
     expect(everything(dir).filter((f) => f.startsWith('.'))).toEqual([]);
   });
 });
@@ -569,7 +616,12 @@ describe('takeBackup into S3 (fake S3, real SDK client)', () => {
   });
 
   const blobPrint = (url: string): Promise<string> =>
-    withClient(url, async (c) => (await c.query<{ h: string }>(`SELECT string_agg(id || ':' || md5(data), ',' ORDER BY id) AS h FROM blobs`)).rows[0]?.h ?? '');
+    withClient(
+      url,
+      async (c) =>
+        (await c.query<{ h: string }>(`SELECT string_agg(id || ':' || md5(data), ',' ORDER BY id) AS h FROM blobs`))
+          .rows[0]?.h ?? '',
+    );
 
   test('a 12 MB dump goes up multipart under its pending name, publishBackup checks it and copies it to its name, and it restores from S3', async () => {
     const store = createS3Store(URL_, client);
@@ -630,7 +682,9 @@ describe('takeBackup into S3 (fake S3, real SDK client)', () => {
     const damaged = Buffer.from(original ?? Buffer.alloc(0));
     randomBytes(256).copy(damaged, Math.floor(damaged.length / 2));
     fake.objects.set(`production/${name}`, damaged);
-    const err = await checkStoredBackup(store, name, sha256(original ?? Buffer.alloc(0)), blobs.url).catch((e: unknown) => e);
+    const err = await checkStoredBackup(store, name, sha256(original ?? Buffer.alloc(0)), blobs.url).catch(
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(PermanentError);
     expect(String((err as Error).message)).toContain(`has sha256 ${sha256(damaged).slice(0, 12)}`);
     expect(fake.objects.get(`production/${name}`)).toBe(damaged); // the check changes nothing
@@ -657,7 +711,9 @@ describe('takeBackup into S3 (fake S3, real SDK client)', () => {
     const name = nameAt('2026-04-03T00:00:00Z');
     const before = [...fake.objects.keys()].sort();
     fake.calls.length = 0;
-    const err = await takeBackup(source.url, store, name, { tools: { binDir: failingPgDump(), env: { FAKE_BYTES: String(12 * 1024 * 1024) } } }).catch((e: unknown) => e);
+    const err = await takeBackup(source.url, store, name, {
+      tools: { binDir: failingPgDump(), env: { FAKE_BYTES: String(12 * 1024 * 1024) } },
+    }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(PermanentError);
     expect([...fake.objects.keys()].sort()).toEqual(before);
     expect(fake.openUploads()).toEqual([]);

@@ -40,7 +40,15 @@ function replica(): EscalationService {
   const db = createPool(h.testDb.url, h.log);
   extraPools.push(db);
   const notifier = createSlackIncidentNotifier(h.chat, h.file);
-  return new EscalationService({ db, file: h.file, pager: h.pager, notifier, timers: h.timers, metrics: h.metrics, log: h.log });
+  return new EscalationService({
+    db,
+    file: h.file,
+    pager: h.pager,
+    notifier,
+    timers: h.timers,
+    metrics: h.metrics,
+    log: h.log,
+  });
 }
 
 async function failedCount(action: 'trigger' | 'acknowledge' | 'resolve'): Promise<number> {
@@ -49,7 +57,12 @@ async function failedCount(action: 'trigger' | 'acknowledge' | 'resolve'): Promi
 }
 
 async function declareSev1(title: string): Promise<number> {
-  const { incident } = await h.incidents.declare({ severity: 'sev1', title, actor: USERS.declarer, channel: EMERGENCY });
+  const { incident } = await h.incidents.declare({
+    severity: 'sev1',
+    title,
+    actor: USERS.declarer,
+    channel: EMERGENCY,
+  });
   return incident.number;
 }
 
@@ -60,7 +73,10 @@ describe('fireStep called directly', () => {
     expect(steps).toHaveLength(3);
     const services = [h.escalation, replica(), replica()];
     // 3 steps x 10 calls each, interleaved across the replicas, all started at once.
-    const calls = Array.from({ length: 30 }, (_, i) => ({ step: steps[i % 3]!, service: services[i % services.length]! }));
+    const calls = Array.from({ length: 30 }, (_, i) => ({
+      step: steps[i % 3]!,
+      service: services[i % services.length]!,
+    }));
     const results = await Promise.allSettled(calls.map(({ step, service }) => service.fireStep(step.id)));
 
     for (const step of steps) {
@@ -76,7 +92,9 @@ describe('fireStep called directly', () => {
         }
       }
     }
-    expect(h.pager.summary(n)).toEqual(expect.arrayContaining(['trigger:oncall', 'trigger:engineering_lead', 'trigger:cto']));
+    expect(h.pager.summary(n)).toEqual(
+      expect.arrayContaining(['trigger:oncall', 'trigger:engineering_lead', 'trigger:cto']),
+    );
     expect(h.pager.of(n)).toHaveLength(3);
     expect(pagedNotes(h.chat, n, 'oncall')).toHaveLength(1);
     expect(pagedNotes(h.chat, n, 'engineering_lead')).toHaveLength(1);
@@ -174,7 +192,11 @@ describe('through the queue', () => {
   });
 
   test('three workers with separate Redis connections on one prefix, duplicate deliveries and a busy reconciler: one trigger per step', async () => {
-    const workers = await Promise.all([h.startWorker({ ownPool: true }), h.startWorker({ ownPool: true }), h.startWorker({ ownPool: true })]);
+    const workers = await Promise.all([
+      h.startWorker({ ownPool: true }),
+      h.startWorker({ ownPool: true }),
+      h.startWorker({ ownPool: true }),
+    ]);
     expect(new Set(workers.map((w) => w.redis)).size).toBe(3);
     const completions: { stepId: number; outcome: unknown }[] = [];
     for (const w of workers) {
@@ -197,16 +219,37 @@ describe('through the queue', () => {
       // At-least-once delivery made explicit: a second, differently named job for every step, due at the same time.
       for (const n of numbers) {
         for (const s of await stepsOf(h.db, n)) {
-          await h.queue.add('step', { kind: 'step', stepId: s.id }, { jobId: `dup-${s.id}`, delay: Math.max(0, s.dueAt.getTime() - Date.now()), attempts: 8, backoff: { type: 'fixed', delay: 200 }, removeOnComplete: true, removeOnFail: true });
+          await h.queue.add(
+            'step',
+            { kind: 'step', stepId: s.id },
+            {
+              jobId: `dup-${s.id}`,
+              delay: Math.max(0, s.dueAt.getTime() - Date.now()),
+              attempts: 8,
+              backoff: { type: 'fixed', delay: 200 },
+              removeOnComplete: true,
+              removeOnFail: true,
+            },
+          );
         }
       }
-      const lastDue = Math.max(...(await Promise.all(numbers.map(async (n) => (await stepsOf(h.db, n))[2]!.dueAt.getTime()))));
-      await waitUntil('all 12 steps to finish', async () => {
-        const all = await Promise.all(numbers.map((n) => stepsOf(h.db, n)));
-        return all.flat().every((s) => s.state === 'fired');
-      }, 15_000);
+      const lastDue = Math.max(
+        ...(await Promise.all(numbers.map(async (n) => (await stepsOf(h.db, n))[2]!.dueAt.getTime()))),
+      );
+      await waitUntil(
+        'all 12 steps to finish',
+        async () => {
+          const all = await Promise.all(numbers.map((n) => stepsOf(h.db, n)));
+          return all.flat().every((s) => s.state === 'fired');
+        },
+        15_000,
+      );
       // Let the duplicates and the busy retries run out.
-      await waitUntil('the duplicates to drain', async () => Date.now() > lastDue + 500 && (await queueIdle(h.queue)), 15_000);
+      await waitUntil(
+        'the duplicates to drain',
+        async () => Date.now() > lastDue + 500 && (await queueIdle(h.queue)),
+        15_000,
+      );
       hammering = false;
       await hammer;
       await waitPastAndIdle(h.queue, Date.now(), 300);
@@ -228,10 +271,18 @@ describe('through the queue', () => {
 
       // Resolving all four: one resolve per alert, however many workers.
       await Promise.all(numbers.map((n) => h.incidents.resolve({ number: n }, USERS.oncall, undefined)));
-      await waitUntil('12 resolves', () => numbers.every((n) => h.pager.of(n).filter((e) => e.action === 'resolve').length >= 3), 10_000);
+      await waitUntil(
+        '12 resolves',
+        () => numbers.every((n) => h.pager.of(n).filter((e) => e.action === 'resolve').length >= 3),
+        10_000,
+      );
       await waitPastAndIdle(h.queue, Date.now(), 300);
       for (const n of numbers) {
-        expect(h.pager.summary(n).slice(3).sort()).toEqual(['resolve:cto', 'resolve:engineering_lead', 'resolve:oncall']);
+        expect(h.pager.summary(n).slice(3).sort()).toEqual([
+          'resolve:cto',
+          'resolve:engineering_lead',
+          'resolve:oncall',
+        ]);
         expect(h.pager.of(n)).toHaveLength(6);
       }
     } finally {

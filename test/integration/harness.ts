@@ -20,7 +20,13 @@ import {
 import { createLogger, type Logger } from '../../src/shared/log.js';
 import { createMetrics, type Metrics } from '../../src/shared/metrics.js';
 import { createSlackIncidentNotifier } from '../../src/delivery/slack/incident-notifier.js';
-import { createTestDatabase, dropQueuePrefix, TEST_REDIS_URL, uniqueQueuePrefix, type TestDatabase } from '../support/db.js';
+import {
+  createTestDatabase,
+  dropQueuePrefix,
+  TEST_REDIS_URL,
+  uniqueQueuePrefix,
+  type TestDatabase,
+} from '../support/db.js';
 import { SHORT_LADDER, testConfigYaml, USERS } from '../support/test-config.js';
 import { waitUntil } from '../support/wait.js';
 
@@ -240,9 +246,18 @@ export async function queueIdle(queue: Queue<EscalationJob>): Promise<boolean> {
 }
 
 /** Waits until `at` has passed (plus `marginMs`) and the queue has nothing left to do. */
-export async function waitPastAndIdle(queue: Queue<EscalationJob>, at: Date | number, marginMs = 300, timeoutMs = 15_000): Promise<void> {
+export async function waitPastAndIdle(
+  queue: Queue<EscalationJob>,
+  at: Date | number,
+  marginMs = 300,
+  timeoutMs = 15_000,
+): Promise<void> {
   const until = (typeof at === 'number' ? at : at.getTime()) + marginMs;
-  await waitUntil('the due time to pass and the queue to drain', async () => Date.now() >= until && (await queueIdle(queue)), timeoutMs);
+  await waitUntil(
+    'the due time to pass and the queue to drain',
+    async () => Date.now() >= until && (await queueIdle(queue)),
+    timeoutMs,
+  );
 }
 
 export interface DbStep {
@@ -283,11 +298,18 @@ export async function stepsOf(db: Db, incident: number): Promise<DbStep[]> {
 }
 
 export async function timelineKinds(db: Db, incident: number): Promise<string[]> {
-  const { rows } = await db.query<{ kind: string }>('SELECT kind FROM incident_events WHERE incident = $1 ORDER BY id', [incident]);
+  const { rows } = await db.query<{ kind: string }>(
+    'SELECT kind FROM incident_events WHERE incident = $1 ORDER BY id',
+    [incident],
+  );
   return rows.map((r) => r.kind);
 }
 
-export async function countRows(db: Db, table: 'incident_events' | 'escalation_steps' | 'page_keys', incident: number): Promise<number> {
+export async function countRows(
+  db: Db,
+  table: 'incident_events' | 'escalation_steps' | 'page_keys',
+  incident: number,
+): Promise<number> {
   const { rows } = await db.query<{ n: string }>(`SELECT count(*) AS n FROM ${table} WHERE incident = $1`, [incident]);
   return Number(rows[0]!.n);
 }

@@ -60,12 +60,18 @@ async function refusal(work: Promise<unknown>): Promise<UserError> {
 
 /** Waits until the incident has at least `expected.length` pager events, then checks them exactly. */
 async function expectPagerSummary(incident: number, expected: string[], timeoutMs = 10_000): Promise<void> {
-  await waitUntil(`${expected.length} pager events for INC-${incident}`, () => h.pager.of(incident).length >= expected.length, timeoutMs);
+  await waitUntil(
+    `${expected.length} pager events for INC-${incident}`,
+    () => h.pager.of(incident).length >= expected.length,
+    timeoutMs,
+  );
   expect(h.pager.summary(incident)).toEqual(expected);
 }
 
 function acceptedAt(incident: number, action: string, role: string): number {
-  const index = h.pager.events.findIndex((e) => e.action === action && e.dedupKey === dedupKeyOf(incident, role as 'oncall'));
+  const index = h.pager.events.findIndex(
+    (e) => e.action === action && e.dedupKey === dedupKeyOf(incident, role as 'oncall'),
+  );
   expect(index).toBeGreaterThanOrEqual(0);
   return h.pager.acceptedAt[index]!;
 }
@@ -81,8 +87,16 @@ async function stepFired(incident: number, stepIndex: number): Promise<void> {
 /** Resolves, waits for the resolve events, and for the queue to drain: the next test starts from quiet. */
 async function resolveAndSettle(incident: number, expectedResolves: string[]): Promise<void> {
   await h.incidents.resolve({ number: incident }, USERS.oncall, 'done');
-  await waitUntil('resolve follow-ups', () => h.pager.of(incident).filter((e) => e.action === 'resolve').length >= expectedResolves.length);
-  expect(h.pager.of(incident).filter((e) => e.action === 'resolve').map((e) => e.dedupKey)).toEqual(expectedResolves.map((r) => dedupKeyOf(incident, r as 'oncall')));
+  await waitUntil(
+    'resolve follow-ups',
+    () => h.pager.of(incident).filter((e) => e.action === 'resolve').length >= expectedResolves.length,
+  );
+  expect(
+    h.pager
+      .of(incident)
+      .filter((e) => e.action === 'resolve')
+      .map((e) => e.dedupKey),
+  ).toEqual(expectedResolves.map((r) => dedupKeyOf(incident, r as 'oncall')));
   await waitUntil('the queue to drain', () => queueIdle(h.queue));
 }
 
@@ -90,7 +104,12 @@ describe('declare SEV1', () => {
   test('announces the card, stores the ladder, pages each role in order at its time, resolve resolves each alert', async () => {
     const chatBefore = h.chat.calls.length;
     const title = 'Checkout returns 500';
-    const { incident, cardError } = await h.incidents.declare({ severity: 'sev1', title, actor: USERS.declarer, channel: EMERGENCY });
+    const { incident, cardError } = await h.incidents.declare({
+      severity: 'sev1',
+      title,
+      actor: USERS.declarer,
+      channel: EMERGENCY,
+    });
     const n = incident.number;
     expect(cardError).toBeUndefined();
 
@@ -104,7 +123,10 @@ describe('declare SEV1', () => {
     expect(buttons).toContain('"text":"Acknowledge"');
     expect(buttons).toContain('"text":"Resolve"');
     expect(incident.card).toEqual({ channel: EMERGENCY, ts: card.ts });
-    const stored = await h.db.query<{ card_channel: string; card_ts: string }>('SELECT card_channel, card_ts FROM incidents WHERE number = $1', [n]);
+    const stored = await h.db.query<{ card_channel: string; card_ts: string }>(
+      'SELECT card_channel, card_ts FROM incidents WHERE number = $1',
+      [n],
+    );
     expect(stored.rows[0]).toEqual({ card_channel: EMERGENCY, card_ts: card.ts });
 
     // The ladder, stored: one row per step, due relative to the declaration.
@@ -136,13 +158,18 @@ describe('declare SEV1', () => {
       expect(t.payload?.summary).toBe(`[SEV1] ${title} (INC-${n})`);
     }
     // None before its time.
-    for (const s of steps) expect(acceptedAt(n, 'trigger', s.role)).toBeGreaterThanOrEqual(s.dueAt.getTime() - EARLY_TOLERANCE_MS);
+    for (const s of steps)
+      expect(acceptedAt(n, 'trigger', s.role)).toBeGreaterThanOrEqual(s.dueAt.getTime() - EARLY_TOLERANCE_MS);
 
     // The people are mentioned in the card's thread, once per step.
     await waitUntil('3 thread mentions', async () => (await stepsOf(h.db, n)).every((s) => s.state === 'fired'));
     const notes = h.chat.calls.filter((c) => c.kind === 'post' && c.message.text.startsWith(`:pager: INC-${n}:`));
     expect(notes.map((c) => c.threadTs)).toEqual([card.ts, card.ts, card.ts]);
-    expect(notes.map((c) => c.message.text.match(/<@U0[A-Z]+>/g))).toEqual([['<@U0ONCALL>'], ['<@U0LEAD>'], ['<@U0CTO>']]);
+    expect(notes.map((c) => c.message.text.match(/<@U0[A-Z]+>/g))).toEqual([
+      ['<@U0ONCALL>'],
+      ['<@U0LEAD>'],
+      ['<@U0CTO>'],
+    ]);
 
     const fired = await stepsOf(h.db, n);
     expect(fired.map((s) => s.state)).toEqual(['fired', 'fired', 'fired']);
@@ -169,7 +196,12 @@ describe('declare SEV1', () => {
       'resolve:engineering_lead',
       'resolve:cto',
     ]);
-    expect(h.pager.of(n).slice(3).map((e) => e.routingKey)).toEqual([ROUTING.oncall, ROUTING.engineering_lead, ROUTING.cto]);
+    expect(
+      h.pager
+        .of(n)
+        .slice(3)
+        .map((e) => e.routingKey),
+    ).toEqual([ROUTING.oncall, ROUTING.engineering_lead, ROUTING.cto]);
     await waitUntil('the queue to drain', () => queueIdle(h.queue));
     expect(h.pager.of(n)).toHaveLength(6);
     expect(await timelineKinds(h.db, n)).toEqual(['declared', 'ladder_started', 'paged', 'paged', 'paged', 'resolved']);
@@ -187,7 +219,12 @@ describe('declare SEV1', () => {
   });
 
   test('acknowledge before a later step: that step never pages; acknowledge goes to each triggered key and only those', async () => {
-    const { incident } = await h.incidents.declare({ severity: 'sev1', title: 'Queue backlog', actor: USERS.declarer, channel: EMERGENCY });
+    const { incident } = await h.incidents.declare({
+      severity: 'sev1',
+      title: 'Queue backlog',
+      actor: USERS.declarer,
+      channel: EMERGENCY,
+    });
     const n = incident.number;
     await stepFired(n, 0);
     const acked = await h.incidents.acknowledge({ number: n }, USERS.oncall);
@@ -206,7 +243,13 @@ describe('declare SEV1', () => {
     await waitPastAndIdle(h.queue, steps[2]!.dueAt);
     expect(h.pager.summary(n)).toEqual(['trigger:oncall', 'acknowledge:oncall']);
     expect(pagedNotes(h.chat, n)).toHaveLength(1);
-    expect(await timelineKinds(h.db, n)).toEqual(['declared', 'ladder_started', 'paged', 'acknowledged', 'ladder_stopped']);
+    expect(await timelineKinds(h.db, n)).toEqual([
+      'declared',
+      'ladder_started',
+      'paged',
+      'acknowledged',
+      'ladder_stopped',
+    ]);
     const card = h.chat.calls.filter((c) => c.kind === 'update' && c.ts === incident.card!.ts).at(-1);
     expect(card?.message.text).toBe(`SEV1 INC-${n}: Queue backlog (acknowledged)`);
 
@@ -225,7 +268,12 @@ describe('declare SEV1', () => {
 
 describe('severities', () => {
   test('a non-paging SEV3 pages nobody and schedules nothing', async () => {
-    const { incident } = await h.incidents.declare({ severity: 'sev3', title: 'Slow admin page', actor: USERS.declarer, channel: EMERGENCY });
+    const { incident } = await h.incidents.declare({
+      severity: 'sev3',
+      title: 'Slow admin page',
+      actor: USERS.declarer,
+      channel: EMERGENCY,
+    });
     const n = incident.number;
     expect(await stepsOf(h.db, n)).toEqual([]);
     await waitPastAndIdle(h.queue, incident.declaredAt);
@@ -239,7 +287,12 @@ describe('severities', () => {
   });
 
   test('raising SEV3 to SEV1 starts the ladder from that moment, on the timeline', async () => {
-    const { incident } = await h.incidents.declare({ severity: 'sev3', title: 'Raised later', actor: USERS.declarer, channel: EMERGENCY });
+    const { incident } = await h.incidents.declare({
+      severity: 'sev3',
+      title: 'Raised later',
+      actor: USERS.declarer,
+      channel: EMERGENCY,
+    });
     const n = incident.number;
     const waitedMs = 600;
     await waitUntil('some time to pass', () => Date.now() >= incident.declaredAt.getTime() + waitedMs);
@@ -276,18 +329,33 @@ describe('severities', () => {
     });
 
     await expectPagerSummary(n, ['trigger:oncall', 'trigger:engineering_lead', 'trigger:cto']);
-    for (const s of steps) expect(acceptedAt(n, 'trigger', s.role)).toBeGreaterThanOrEqual(s.dueAt.getTime() - EARLY_TOLERANCE_MS);
+    for (const s of steps)
+      expect(acceptedAt(n, 'trigger', s.role)).toBeGreaterThanOrEqual(s.dueAt.getTime() - EARLY_TOLERANCE_MS);
     expect(h.pager.of(n).every((e) => e.payload?.severity === 'critical')).toBe(true);
-    const note = h.chat.calls.find((c) => c.kind === 'post' && c.message.text.startsWith(`:arrows_counterclockwise: INC-${n} severity changed`));
+    const note = h.chat.calls.find(
+      (c) => c.kind === 'post' && c.message.text.startsWith(`:arrows_counterclockwise: INC-${n} severity changed`),
+    );
     expect(note?.message.text).toContain('SEV3 → SEV1. Escalation ladder started.');
     expect(note?.threadTs).toBe(incident.card!.ts);
     await waitUntil('all steps finished', async () => (await stepsOf(h.db, n)).every((s) => s.state === 'fired'));
-    expect(await timelineKinds(h.db, n)).toEqual(['declared', 'severity_changed', 'ladder_started', 'paged', 'paged', 'paged']);
+    expect(await timelineKinds(h.db, n)).toEqual([
+      'declared',
+      'severity_changed',
+      'ladder_started',
+      'paged',
+      'paged',
+      'paged',
+    ]);
     await resolveAndSettle(n, ['oncall', 'engineering_lead', 'cto']);
   });
 
   test('lowering SEV1 to SEV3 stops the pending steps', async () => {
-    const { incident } = await h.incidents.declare({ severity: 'sev1', title: 'Lowered later', actor: USERS.declarer, channel: EMERGENCY });
+    const { incident } = await h.incidents.declare({
+      severity: 'sev1',
+      title: 'Lowered later',
+      actor: USERS.declarer,
+      channel: EMERGENCY,
+    });
     const n = incident.number;
     await stepFired(n, 0);
     const changed = await h.incidents.changeSeverity({ number: n }, USERS.lead, 'sev3');
@@ -298,7 +366,10 @@ describe('severities', () => {
     expect(steps.map((s) => s.state)).toEqual(['fired', 'cancelled', 'cancelled']);
     expect(await h.queue.getJob(stepJobId(steps[1]!.id))).toBeUndefined();
     expect(await h.queue.getJob(stepJobId(steps[2]!.id))).toBeUndefined();
-    const { rows } = await h.db.query<{ kind: string; detail: string }>('SELECT kind, detail FROM incident_events WHERE incident = $1 ORDER BY id', [n]);
+    const { rows } = await h.db.query<{ kind: string; detail: string }>(
+      'SELECT kind, detail FROM incident_events WHERE incident = $1 ORDER BY id',
+      [n],
+    );
     expect(rows.map((r) => [r.kind, r.detail]).slice(2)).toEqual([
       ['paged', `oncall (${USERS.oncall})`],
       ['severity_changed', 'SEV1 → SEV3'],
@@ -330,7 +401,12 @@ describe('refusals change nothing', () => {
   };
 
   test('acknowledge (and every other change) of a resolved incident is refused with incident_resolved', async () => {
-    const { incident } = await h.incidents.declare({ severity: 'sev1', title: 'Resolved quickly', actor: USERS.declarer, channel: EMERGENCY });
+    const { incident } = await h.incidents.declare({
+      severity: 'sev1',
+      title: 'Resolved quickly',
+      actor: USERS.declarer,
+      channel: EMERGENCY,
+    });
     const n = incident.number;
     await stepFired(n, 0);
     await resolveAndSettle(n, ['oncall']);
@@ -343,8 +419,12 @@ describe('refusals change nothing', () => {
     expect(ack.code).toBe('incident_resolved');
     expect(ack.message).toBe(`INC-${n} is already resolved (by ${USERS.oncall}).`);
     expect((await refusal(h.incidents.resolve({ number: n }, USERS.oncall, 'again'))).code).toBe('incident_resolved');
-    expect((await refusal(h.incidents.changeSeverity({ number: n }, USERS.oncall, 'sev2'))).code).toBe('incident_resolved');
-    expect((await refusal(h.incidents.update({ number: n }, USERS.oncall, 'late note'))).code).toBe('incident_resolved');
+    expect((await refusal(h.incidents.changeSeverity({ number: n }, USERS.oncall, 'sev2'))).code).toBe(
+      'incident_resolved',
+    );
+    expect((await refusal(h.incidents.update({ number: n }, USERS.oncall, 'late note'))).code).toBe(
+      'incident_resolved',
+    );
 
     await waitPastAndIdle(h.queue, Date.now(), 300);
     expect(await snapshot(n)).toEqual(before);
@@ -389,7 +469,9 @@ describe('refusals change nothing', () => {
       expect(err.code).toBe('unknown_incident');
       expect(err.message).toContain('INC-424242');
     }
-    const { rows } = await h.db.query<{ n: string }>('SELECT count(*) AS n FROM incident_events WHERE incident = 424242');
+    const { rows } = await h.db.query<{ n: string }>(
+      'SELECT count(*) AS n FROM incident_events WHERE incident = 424242',
+    );
     expect(Number(rows[0]!.n)).toBe(0);
     expect(h.pager.events.length).toBe(before);
   });
@@ -398,7 +480,12 @@ describe('refusals change nothing', () => {
 describe('changes that land while a page is in flight', () => {
   /** A SEV3 raised to SEV1: its card exists before any step is scheduled, so no step waits for the card. */
   async function raisedWithPageInFlight(title: string): Promise<number> {
-    const { incident } = await h.incidents.declare({ severity: 'sev3', title, actor: USERS.declarer, channel: EMERGENCY });
+    const { incident } = await h.incidents.declare({
+      severity: 'sev3',
+      title,
+      actor: USERS.declarer,
+      channel: EMERGENCY,
+    });
     h.pager.hold();
     await h.incidents.changeSeverity({ number: incident.number }, USERS.lead, 'sev1');
     await waitUntil('the oncall page to be in flight', () => h.pager.held === 1);
@@ -441,7 +528,12 @@ describe('changes that land while a page is in flight', () => {
   });
 
   test('a page that lands while the acknowledge follow-up is still sending: its alert is acknowledged too', async () => {
-    const { incident } = await h.incidents.declare({ severity: 'sev1', title: 'Ack follow-up busy', actor: USERS.declarer, channel: EMERGENCY });
+    const { incident } = await h.incidents.declare({
+      severity: 'sev1',
+      title: 'Ack follow-up busy',
+      actor: USERS.declarer,
+      channel: EMERGENCY,
+    });
     const n = incident.number;
     await stepFired(n, 0);
     const leadPage = h.pager.hold((e) => e.action === 'trigger' && e.dedupKey === dedupKeyOf(n, 'engineering_lead'));
@@ -453,7 +545,10 @@ describe('changes that land while a page is in flight', () => {
     leadPage.release();
     const steps = await stepsOf(h.db, n);
     // The lead step finishes completely (including its catch-up follow-up) while the acknowledge job still runs.
-    await waitUntil('the lead step job to complete', async () => (await h.queue.getJob(stepJobId(steps[1]!.id))) === undefined);
+    await waitUntil(
+      'the lead step job to complete',
+      async () => (await h.queue.getJob(stepJobId(steps[1]!.id))) === undefined,
+    );
     expect(h.pager.summary(n)).toEqual(['trigger:oncall', 'trigger:engineering_lead']);
     oncallAck.release();
 
@@ -468,7 +563,12 @@ describe('changes that land while a page is in flight', () => {
 
   test('lowering to SEV3 while a page is in flight and then fails: the retry must not page', async () => {
     h.pager.hold();
-    const { incident } = await h.incidents.declare({ severity: 'sev1', title: 'Lowered mid-page', actor: USERS.declarer, channel: EMERGENCY });
+    const { incident } = await h.incidents.declare({
+      severity: 'sev1',
+      title: 'Lowered mid-page',
+      actor: USERS.declarer,
+      channel: EMERGENCY,
+    });
     const n = incident.number;
     await waitUntil('the oncall page to be in flight', () => h.pager.held === 1);
     const changed = await h.incidents.changeSeverity({ number: n }, USERS.lead, 'sev3');

@@ -104,7 +104,16 @@ test.skipIf(process.env.LIFELINE_RESTORE_BENCH !== '1')(
       await sql('postgres', 'CHECKPOINT');
       t = Date.now();
       await sql('postgres', `CREATE DATABASE ${BASELINE} TEMPLATE template0`);
-      await run('pg_restore', ['-j', '2', '--no-owner', '--no-privileges', '--exit-on-error', '-d', urlFor(BASELINE), file]);
+      await run('pg_restore', [
+        '-j',
+        '2',
+        '--no-owner',
+        '--no-privileges',
+        '--exit-on-error',
+        '-d',
+        urlFor(BASELINE),
+        file,
+      ]);
       plain.push(Date.now() - t);
     };
     const timeOurs = async (): Promise<void> => {

@@ -73,7 +73,9 @@ const asRole = <T>(database: string, work: (c: pg.Client) => Promise<T>): Promis
 
 async function snapshot(database = TARGET): Promise<string> {
   return asRole(database, async (c) => {
-    const { rows } = await c.query<{ n: string; s: string; e: string }>('SELECT count(*) AS n, coalesce(sum(id), 0) AS s, md5(string_agg(email, \',\' ORDER BY id)) AS e FROM users');
+    const { rows } = await c.query<{ n: string; s: string; e: string }>(
+      "SELECT count(*) AS n, coalesce(sum(id), 0) AS s, md5(string_agg(email, ',' ORDER BY id)) AS e FROM users",
+    );
     const row = rows[0];
     return `${row?.n}/${row?.s}/${row?.e}`;
   });
@@ -82,7 +84,10 @@ async function snapshot(database = TARGET): Promise<string> {
 /** Databases whose name starts with the target's: the target alone when nothing is left behind. */
 async function runDatabases(): Promise<string[]> {
   return asAdmin(async (c) => {
-    const { rows } = await c.query<{ datname: string }>('SELECT datname FROM pg_database WHERE starts_with(datname, $1) ORDER BY datname', [TARGET]);
+    const { rows } = await c.query<{ datname: string }>(
+      'SELECT datname FROM pg_database WHERE starts_with(datname, $1) ORDER BY datname',
+      [TARGET],
+    );
     return rows.map((r) => r.datname);
   });
 }
@@ -93,7 +98,11 @@ let store: BackupStore;
 let original: string;
 const texts: string[] = [];
 
-async function step(run: (plan: LogicalRestorePlan, state: RestoreState) => Promise<StepOutcome>, plan: LogicalRestorePlan, state: RestoreState): Promise<RestoreState> {
+async function step(
+  run: (plan: LogicalRestorePlan, state: RestoreState) => Promise<StepOutcome>,
+  plan: LogicalRestorePlan,
+  state: RestoreState,
+): Promise<RestoreState> {
   try {
     const outcome = await run(plan, state);
     texts.push(outcome.detail);
@@ -141,7 +150,9 @@ async function fullRun(plan: LogicalRestorePlan): Promise<{ state: RestoreState;
 
 /** pg_dump (plain SQL) | gzip, the way the old shell script made its backups. */
 async function plainDumpToStore(name: string): Promise<void> {
-  const child = spawn('pg_dump', ['--no-owner', '--no-privileges', '--dbname', adminUrlFor(TARGET)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn('pg_dump', ['--no-owner', '--no-privileges', '--dbname', adminUrlFor(TARGET)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
   const gzip = createGzip();
   const written = store.write(name, gzip);
@@ -172,17 +183,25 @@ beforeAll(async () => {
   // A source whose rows each take 20 ms to load (a CHECK calling a sleeping function): a restore long enough to cancel.
   await asRole(SLOW_SOURCE, async (c) => {
     await c.query('CREATE FUNCTION slow_ok(x int) RETURNS boolean LANGUAGE plpgsql AS $$ BEGIN RETURN true; END $$');
-    await c.query('CREATE TABLE users (id int PRIMARY KEY CHECK (slow_ok(id)), email text NOT NULL, created_at timestamptz NOT NULL)');
+    await c.query(
+      'CREATE TABLE users (id int PRIMARY KEY CHECK (slow_ok(id)), email text NOT NULL, created_at timestamptz NOT NULL)',
+    );
     await c.query(`INSERT INTO users SELECT g, 'x', now() FROM generate_series(1, 500) g`);
-    await c.query('CREATE OR REPLACE FUNCTION slow_ok(x int) RETURNS boolean LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.02); RETURN true; END $$');
+    await c.query(
+      'CREATE OR REPLACE FUNCTION slow_ok(x int) RETURNS boolean LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.02); RETURN true; END $$',
+    );
   });
   original = await snapshot();
 });
 
 afterAll(async () => {
   await asAdmin(async (c) => {
-    const { rows } = await c.query<{ datname: string }>('SELECT datname FROM pg_database WHERE starts_with(datname, $1) OR datname = $2', [TARGET, SLOW_SOURCE]);
-    for (const { datname } of rows) await c.query(`DROP DATABASE IF EXISTS "${datname.replace(/"/g, '""')}" WITH (FORCE)`);
+    const { rows } = await c.query<{ datname: string }>(
+      'SELECT datname FROM pg_database WHERE starts_with(datname, $1) OR datname = $2',
+      [TARGET, SLOW_SOURCE],
+    );
+    for (const { datname } of rows)
+      await c.query(`DROP DATABASE IF EXISTS "${datname.replace(/"/g, '""')}" WITH (FORCE)`);
     await c.query(`DROP ROLE IF EXISTS ${ROLE}`);
   }).catch(() => undefined);
   rmSync(storeDir, { recursive: true, force: true });
@@ -216,11 +235,16 @@ describe('logical restore', () => {
     expect((await restoreIntoFresh(plan, state)).detail).toContain('already restored');
     expect(await snapshot()).toBe(damaged); // the target is untouched until the swap
     // What a drill does: verify the fresh database in place.
-    const fresh = await verifyDatabase(urlFor(TARGET), state.freshDb ?? '', ['SELECT COUNT(*) FROM users', 'SELECT nope']);
+    const fresh = await verifyDatabase(urlFor(TARGET), state.freshDb ?? '', [
+      'SELECT COUNT(*) FROM users',
+      'SELECT nope',
+    ]);
     expect(fresh.failures).toBe(1);
     expect(fresh.results[0]?.value).toBe(String(ROWS));
     // An application session still open on the target is ended by the swap.
-    const app = new pg.Client({ connectionString: `postgres://${ROLE}@${admin.hostname}:${admin.port || '5432'}/${TARGET}` });
+    const app = new pg.Client({
+      connectionString: `postgres://${ROLE}@${admin.hostname}:${admin.port || '5432'}/${TARGET}`,
+    });
     app.on('error', () => undefined);
     await app.connect();
     state = await step(swap, plan, state);
@@ -231,7 +255,10 @@ describe('logical restore', () => {
     texts.push(checked.detail);
     expect(checked.results).toEqual([
       { query: 'SELECT COUNT(*) FROM users', value: String(ROWS) },
-      { query: 'SELECT MAX(created_at) FROM users', value: new Date(Date.UTC(2026, 0, 1) + ROWS * 60_000).toISOString() },
+      {
+        query: 'SELECT MAX(created_at) FROM users',
+        value: new Date(Date.UTC(2026, 0, 1) + ROWS * 60_000).toISOString(),
+      },
     ]);
     // Without its safety copy, cleanup keeps the previous database.
     const early = await cleanup(plan, checked.state);
@@ -261,15 +288,16 @@ describe('logical restore', () => {
     expect(await runDatabases()).toEqual([TARGET]);
     expect(readdirSync(workDir)).toEqual([]);
     // Owner, settings and comment of the database itself came along.
-    const props = await asAdmin(async (c) =>
-      (
-        await c.query<{ owner: string; comment: string; settings: string[] }>(
-          `SELECT pg_get_userbyid(d.datdba) AS owner, shobj_description(d.oid, 'pg_database') AS comment,
+    const props = await asAdmin(
+      async (c) =>
+        (
+          await c.query<{ owner: string; comment: string; settings: string[] }>(
+            `SELECT pg_get_userbyid(d.datdba) AS owner, shobj_description(d.oid, 'pg_database') AS comment,
                   (SELECT setconfig FROM pg_db_role_setting WHERE setdatabase = d.oid AND setrole = 0) AS settings
              FROM pg_database d WHERE datname = $1`,
-          [TARGET],
-        )
-      ).rows[0],
+            [TARGET],
+          )
+        ).rows[0],
     );
     expect(props).toEqual({ owner: ROLE, comment: 'lifeline restore test', settings: ['search_path="$user", public'] });
 
@@ -280,7 +308,11 @@ describe('logical restore', () => {
     expect(latestBackup(backups)?.name).toBe(name);
     expect(readdirSync(storeDir).filter((f) => f.startsWith('.'))).toEqual([]);
     // The safety copy holds the data as it was just before the restore: the damaged rows.
-    const copied = execFileSync('pg_restore', ['--data-only', '--table=users', '--file=-', join(storeDir, plan.safetyCopyName)], { maxBuffer: 64 << 20 }).toString();
+    const copied = execFileSync(
+      'pg_restore',
+      ['--data-only', '--table=users', '--file=-', join(storeDir, plan.safetyCopyName)],
+      { maxBuffer: 64 << 20 },
+    ).toString();
     expect(copied).toContain('overwritten');
     expect(copied.split('\n').filter((l) => /^\d+\t/.test(l))).toHaveLength(ROWS - Math.floor(ROWS / 3));
   });
@@ -289,7 +321,9 @@ describe('logical restore', () => {
     const name = `${PREFIX}_20260102_000000.sql.gz`;
     await plainDumpToStore(name);
     await asRole(TARGET, (c) => c.query('TRUNCATE users'));
-    const { verified } = await fullRun(planFor(name, { safetyCopyName: safetyCopyFileName(PREFIX, new Date(Date.now() + 1000)) }));
+    const { verified } = await fullRun(
+      planFor(name, { safetyCopyName: safetyCopyFileName(PREFIX, new Date(Date.now() + 1000)) }),
+    );
     expect(verified[0]).toBe(String(ROWS));
     expect(await snapshot()).toBe(original);
     expect(await runDatabases()).toEqual([TARGET]);
@@ -300,7 +334,10 @@ describe('logical restore', () => {
     const name = `${PREFIX}_20260101_000000.dump`;
     const bytes = readFileSync(join(storeDir, name));
     // /dev/shm is a tmpfs, another file system than the work folder's: no hard link is possible there.
-    const shm = existsSync('/dev/shm') && statSync('/dev/shm').dev !== statSync(workDir).dev ? mkdtempSync('/dev/shm/lltest-store-') : undefined;
+    const shm =
+      existsSync('/dev/shm') && statSync('/dev/shm').dev !== statSync(workDir).dev
+        ? mkdtempSync('/dev/shm/lltest-store-')
+        : undefined;
     try {
       if (shm) {
         writeFileSync(join(shm, name), bytes);
@@ -329,7 +366,10 @@ describe('logical restore', () => {
     const remote = new MemoryStore('memory://remote');
     remote.put(name, readFileSync(join(storeDir, name)));
     await damage();
-    const plan = planFor(name, { store: remote, safetyCopyName: safetyCopyFileName(PREFIX, new Date(Date.now() + 4000)) });
+    const plan = planFor(name, {
+      store: remote,
+      safetyCopyName: safetyCopyFileName(PREFIX, new Date(Date.now() + 4000)),
+    });
     let state: RestoreState = {};
     state = await step(preflight, plan, state);
     state = await step(restoreIntoFresh, plan, state);
@@ -456,23 +496,35 @@ describe('logical restore', () => {
 
   test('a missing backup and an unreachable server: permanent and retryable failures', async () => {
     await expect(preflight(planFor(`${PREFIX}_20200101_000000.dump`), {})).rejects.toBeInstanceOf(RestoreFailedError);
-    const refused = await preflight(planFor(`${PREFIX}_20260101_000000.dump`, { targetUrl: urlFor(TARGET).replace(/:\d+\//, ':1/') }), {}).catch((e: unknown) => e);
+    const refused = await preflight(
+      planFor(`${PREFIX}_20260101_000000.dump`, { targetUrl: urlFor(TARGET).replace(/:\d+\//, ':1/') }),
+      {},
+    ).catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(TransientError);
     expect(refused).not.toBeInstanceOf(RestoreFailedError);
     texts.push(String((refused as Error).message));
-    const noDb = await preflight(planFor(`${PREFIX}_20260101_000000.dump`, { targetUrl: urlFor(`${TARGET}_nope`) }), {}).catch((e: unknown) => e);
+    const noDb = await preflight(
+      planFor(`${PREFIX}_20260101_000000.dump`, { targetUrl: urlFor(`${TARGET}_nope`) }),
+      {},
+    ).catch((e: unknown) => e);
     expect(noDb).toBeInstanceOf(RestoreFailedError);
     texts.push(String((noDb as Error).message));
     // A dump that fails or is cancelled never appears under its name.
-    const failedDump = await dumpToStore(urlFor(`${TARGET}_nope`), store, `${PREFIX}_20200101_000001.dump`).catch((e: unknown) => e);
+    const failedDump = await dumpToStore(urlFor(`${TARGET}_nope`), store, `${PREFIX}_20200101_000001.dump`).catch(
+      (e: unknown) => e,
+    );
     expect(failedDump).toBeInstanceOf(Error);
     texts.push(String((failedDump as Error).message));
     const controller = new AbortController();
-    const cancelled = dumpToStore(urlFor(TARGET), store, `${PREFIX}_20200101_000002.dump`, controller.signal).catch((e: unknown) => e);
+    const cancelled = dumpToStore(urlFor(TARGET), store, `${PREFIX}_20200101_000002.dump`, controller.signal).catch(
+      (e: unknown) => e,
+    );
     controller.abort();
     expect(await cancelled).toBeInstanceOf(AbortError);
     expect(readdirSync(storeDir).filter((f) => f.includes('20200101'))).toEqual([]);
-    const wrongFormat = await preflight(planFor(`${PREFIX}_20260101_000000.dump`, { format: 'sql.gz' }), {}).catch((e: unknown) => e);
+    const wrongFormat = await preflight(planFor(`${PREFIX}_20260101_000000.dump`, { format: 'sql.gz' }), {}).catch(
+      (e: unknown) => e,
+    );
     expect(wrongFormat).toBeInstanceOf(RestoreFailedError);
     expect(readdirSync(workDir)).toEqual([]);
   });
@@ -492,7 +544,10 @@ describe('logical restore', () => {
     const failed = await verify(plan, state).catch((e: unknown) => e);
     expect(failed).toBeInstanceOf(VerifyFailedError);
     texts.push(String((failed as Error).message));
-    expect((failed as VerifyFailedError).results.map((r) => r.value)).toEqual([String(ROWS), expect.stringContaining('no_such_table')]);
+    expect((failed as VerifyFailedError).results.map((r) => r.value)).toEqual([
+      String(ROWS),
+      expect.stringContaining('no_such_table'),
+    ]);
     // A cleanup now must not drop the previous database: the restore was not verified.
     const early = await cleanup(plan, state);
     expect(early.detail).toContain('kept');
@@ -503,7 +558,11 @@ describe('logical restore', () => {
     expect(await runDatabases()).toEqual([TARGET]);
     expect(readdirSync(workDir)).toEqual([]);
     // Put back the original rows for the tests after this one.
-    await fullRun(planFor(`${PREFIX}_20260101_000000.dump`, { safetyCopyName: safetyCopyFileName(PREFIX, new Date(Date.now() + 3000)) }));
+    await fullRun(
+      planFor(`${PREFIX}_20260101_000000.dump`, {
+        safetyCopyName: safetyCopyFileName(PREFIX, new Date(Date.now() + 3000)),
+      }),
+    );
     expect(await snapshot()).toBe(original);
   });
 
@@ -534,7 +593,9 @@ describe('logical restore', () => {
     while (Date.now() - started < 15_000 && !loading) {
       seen = ours();
       loading = await asAdmin(async (c) => {
-        const { rows } = await c.query("SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND query ILIKE 'COPY%'", [fresh]);
+        const { rows } = await c.query("SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND query ILIKE 'COPY%'", [
+          fresh,
+        ]);
         return rows.length > 0;
       });
       if (!loading) await new Promise((r) => setTimeout(r, 50));

@@ -13,13 +13,24 @@ import { MemoryChat } from '../../src/adapters/slack/memory.js';
 import { createBackupStore } from '../../src/adapters/backup-store/stores.js';
 import { parseConfigText } from '../../src/shared/config.js';
 import { createPool, type Db } from '../../src/shared/db/pool.js';
-import { createLookupsQueue, LOOKUP_CONCURRENCY, lookupTrigger, startLookupsWorker } from '../../src/delivery/jobs/recovery-queue.js';
+import {
+  createLookupsQueue,
+  LOOKUP_CONCURRENCY,
+  lookupTrigger,
+  startLookupsWorker,
+} from '../../src/delivery/jobs/recovery-queue.js';
 import { createLogger } from '../../src/shared/log.js';
 import type { QueryDeps, QueryRequest, QueryWhat } from '../../src/domain/recovery/queries.js';
 import { sectionText } from '../../src/delivery/slack/blocks.js';
 import { createInProcessAnswerer, createQueryAnswerer } from '../../src/delivery/slack/recovery-answers.js';
 import { AwsGate } from '../support/aws-gate.js';
-import { createTestDatabase, dropQueuePrefix, TEST_REDIS_URL, uniqueQueuePrefix, type TestDatabase } from '../support/db.js';
+import {
+  createTestDatabase,
+  dropQueuePrefix,
+  TEST_REDIS_URL,
+  uniqueQueuePrefix,
+  type TestDatabase,
+} from '../support/db.js';
 import { FakeAws } from '../support/fake-aws.js';
 import { testConfigYaml } from '../support/test-config.js';
 import { waitUntil } from '../support/wait.js';
@@ -51,8 +62,13 @@ beforeAll(async () => {
     }),
     { PD_KEY_ONCALL: 'rk-1', PD_KEY_LEAD: 'rk-2', PD_KEY_CTO: 'rk-3', PD_KEY_CEO: 'rk-4' },
   );
-  const awsClient = { region: 'us-east-1', credentials: { accessKeyId: 'AKIDFAKEAWS', secretAccessKey: 'fake-aws-secret-key' } };
-  const logs = createLogsPort(new CloudWatchLogsClient({ ...boundedClientOptions({}, 20_000), ...awsClient, endpoint: gate.url }));
+  const awsClient = {
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'AKIDFAKEAWS', secretAccessKey: 'fake-aws-secret-key' },
+  };
+  const logs = createLogsPort(
+    new CloudWatchLogsClient({ ...boundedClientOptions({}, 20_000), ...awsClient, endpoint: gate.url }),
+  );
   deps = { db, file, storeFor: createBackupStore, rds: createRdsPort(), ecs: createEcsPort(), logs };
 });
 
@@ -72,11 +88,22 @@ beforeEach(() => {
 let asked = 0;
 function logsLookup(): QueryRequest {
   asked++;
-  return { kind: 'logs', env: 'prod', service: 'api', sinceMs: 15 * 60_000, filter: undefined, responseUrl: `https://hooks.example/${asked}`, user: 'U0ONCALL', channel: 'C0EMERGENCY' };
+  return {
+    kind: 'logs',
+    env: 'prod',
+    service: 'api',
+    sinceMs: 15 * 60_000,
+    filter: undefined,
+    responseUrl: `https://hooks.example/${asked}`,
+    user: 'U0ONCALL',
+    channel: 'C0EMERGENCY',
+  };
 }
 
 function repliesTo(request: QueryRequest): string[] {
-  return chat.calls.filter((c) => c.kind === 'respond' && c.channel === request.responseUrl).map((c) => c.message.text ?? '');
+  return chat.calls
+    .filter((c) => c.kind === 'respond' && c.channel === request.responseUrl)
+    .map((c) => c.message.text ?? '');
 }
 
 /** The lookup as the API asks it: no response_url, user or channel. */
@@ -95,7 +122,9 @@ describe('lookup timeout', () => {
 
     expect(elapsed).toBeGreaterThanOrEqual(TIMEOUT_MS - 20);
     expect(elapsed).toBeLessThan(TIMEOUT_MS + 1_500);
-    expect(repliesTo(request)).toEqual([expect.stringMatching(/^:x: That lookup took longer than \d+ s and was stopped\./)]);
+    expect(repliesTo(request)).toEqual([
+      expect.stringMatching(/^:x: That lookup took longer than \d+ s and was stopped\./),
+    ]);
     await waitUntil('the held FilterLogEvents call to be abandoned', () => gate.abandoned === 1, 5_000);
     // Let anything still running through: the stopped lookup must stay quiet (no thread, no second reply).
     gate.release();
@@ -173,7 +202,8 @@ describe('lookups worker', () => {
 
     await waitUntil('an answer to every lookup', () => requests.every((r) => repliesTo(r).length === 1), 15_000);
     const elapsed = Date.now() - started;
-    for (const request of requests) expect(repliesTo(request)).toEqual([expect.stringMatching(/took longer than .* and was stopped/)]);
+    for (const request of requests)
+      expect(repliesTo(request)).toEqual([expect.stringMatching(/took longer than .* and was stopped/)]);
     // 10 lookups, 4 at a time, 0.6 s each: three rounds, not ten, and never one held past its timeout.
     expect(gate.mostHeld).toBe(LOOKUP_CONCURRENCY);
     expect(elapsed).toBeGreaterThanOrEqual(3 * TIMEOUT_MS - 50);

@@ -13,8 +13,17 @@ import { createTestDatabase, dropQueuePrefix, uniqueQueuePrefix, type TestDataba
 const log = createLogger('silent', []);
 const MIGRATIONS = fileURLToPath(new URL('../../migrations/', import.meta.url));
 // The migrations shipped today, read at run time so a migration added later keeps this test honest.
-const shipped = readdirSync(MIGRATIONS).filter((f) => f.endsWith('.sql')).sort();
-const TABLES = ['incidents', 'incident_events', 'escalation_steps', 'handled_requests', 'page_keys', 'schema_migrations'];
+const shipped = readdirSync(MIGRATIONS)
+  .filter((f) => f.endsWith('.sql'))
+  .sort();
+const TABLES = [
+  'incidents',
+  'incident_events',
+  'escalation_steps',
+  'handled_requests',
+  'page_keys',
+  'schema_migrations',
+];
 
 const databases: TestDatabase[] = [];
 const pools: Db[] = [];
@@ -79,7 +88,9 @@ describe('migrate', () => {
     // Three replicas = three separate pools (separate sessions), started together.
     const replicas = [first, extraPool(database), extraPool(database)];
     const results = await Promise.allSettled(replicas.map((db) => migrate(db)));
-    const failures = results.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason));
+    const failures = results
+      .filter((r) => r.status === 'rejected')
+      .map((r) => String((r as PromiseRejectedResult).reason));
     expect(failures).toEqual([]);
     const applied = results.map((r) => (r as PromiseFulfilledResult<string[]>).value);
     // Exactly one replica did the work; the others waited on the lock and found nothing left to do.

@@ -78,7 +78,7 @@ function lifeline(file: FileConfig): Lifeline {
     log,
   });
   const query = async (what: QueryWhat) => void started.lookups.push(what);
-    const commands = {
+  const commands = {
     incident: incidentCommand({ incidents, file }),
     dr: drCommand({ db, file, recovery, tokens: tokenIssuer(db), query }),
   };

@@ -36,7 +36,12 @@ async function loseRedis(): Promise<void> {
 }
 
 async function declareSev1(title: string): Promise<number> {
-  const { incident } = await h.incidents.declare({ severity: 'sev1', title, actor: USERS.declarer, channel: EMERGENCY });
+  const { incident } = await h.incidents.declare({
+    severity: 'sev1',
+    title,
+    actor: USERS.declarer,
+    channel: EMERGENCY,
+  });
   return incident.number;
 }
 
@@ -69,7 +74,9 @@ describe('reconcile', () => {
       // Re-created with their original due times: lead and cto did not fire early.
       const now = await stepsOf(h.db, n);
       for (const s of now.slice(1)) {
-        const index = h.pager.events.findIndex((e) => e.action === 'trigger' && e.dedupKey === `lifeline-INC-${n}-${s.role}`);
+        const index = h.pager.events.findIndex(
+          (e) => e.action === 'trigger' && e.dedupKey === `lifeline-INC-${n}-${s.role}`,
+        );
         expect(h.pager.acceptedAt[index]!).toBeGreaterThanOrEqual(s.dueAt.getTime() - 50);
       }
       await waitUntil('all steps to finish', async () => (await stepsOf(h.db, n)).every((s) => s.state === 'fired'));
@@ -199,7 +206,11 @@ describe('reconcile', () => {
     await h.incidents.resolve({ number: n }, USERS.oncall, undefined);
     await loseRedis();
 
-    const workers = await Promise.all([h.startWorker({ ownPool: true }), h.startWorker({ ownPool: true }), h.startWorker({ ownPool: true })]);
+    const workers = await Promise.all([
+      h.startWorker({ ownPool: true }),
+      h.startWorker({ ownPool: true }),
+      h.startWorker({ ownPool: true }),
+    ]);
     try {
       const found = await Promise.all(workers.map((w) => w.escalation.reconcile()));
       // A replica whose reconcile runs after another's job already sent the resolve finds nothing owed.

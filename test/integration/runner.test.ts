@@ -139,7 +139,8 @@ class Probe {
 }
 
 const probe = new Probe();
-const notifier = () => createSlackRecoveryNotifier(chat, { keepText: async () => undefined, keepPlan: async () => undefined });
+const notifier = () =>
+  createSlackRecoveryNotifier(chat, { keepText: async () => undefined, keepPlan: async () => undefined });
 
 function runner(options: { db?: Db; storeFor?: (url: string) => BackupStore } = {}): RecoveryRunner {
   const restore = restoreKind({
@@ -280,7 +281,13 @@ describe('one worker per job: the lease', () => {
     expect(await stepStates(number)).toEqual([]);
     expect(await auditActions(number)).toEqual(before);
     await store.fenced(db, second, (tx) =>
-      store.startStep(tx, number, { index: 0, step: 'current', name: 'current', destructive: false, interruptible: false }),
+      store.startStep(tx, number, {
+        index: 0,
+        step: 'current',
+        name: 'current',
+        destructive: false,
+        interruptible: false,
+      }),
     );
     expect(await stepStates(number)).toEqual([['current', 'running']]);
     await db.query(`UPDATE recovery_jobs SET state = 'failed' WHERE number = $1`, [number]);

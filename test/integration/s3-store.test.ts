@@ -10,7 +10,12 @@ import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import { latestBackup, parseBackupName, sortNewestFirst } from '../../src/domain/backups/names.js';
-import { createS3Client, createS3Store, DEFAULT_PART_SIZE_BYTES, DEFAULT_QUEUE_SIZE } from '../../src/adapters/backup-store/s3-store.js';
+import {
+  createS3Client,
+  createS3Store,
+  DEFAULT_PART_SIZE_BYTES,
+  DEFAULT_QUEUE_SIZE,
+} from '../../src/adapters/backup-store/s3-store.js';
 import { NotFoundError } from '../../src/adapters/backup-store/port.js';
 import { FakeS3 } from '../support/fake-s3.js';
 
@@ -31,7 +36,12 @@ let fake: FakeS3;
 const savedEnv = new Map<string, string | undefined>();
 
 function awsEnv(): Record<string, string> {
-  return { AWS_ENDPOINT_URL_S3: fake.url, AWS_REGION: 'eu-west-1', AWS_ACCESS_KEY_ID: 'AKIDLIFELINETEST', AWS_SECRET_ACCESS_KEY: 'not-a-real-secret' };
+  return {
+    AWS_ENDPOINT_URL_S3: fake.url,
+    AWS_REGION: 'eu-west-1',
+    AWS_ACCESS_KEY_ID: 'AKIDLIFELINETEST',
+    AWS_SECRET_ACCESS_KEY: 'not-a-real-secret',
+  };
 }
 
 beforeAll(async () => {
@@ -189,13 +199,23 @@ describe('S3 backup store (real SDK client, fake S3)', () => {
     ];
     for (const key of keys) fake.objects.set(key, Buffer.from(key));
     const names = (await createS3Store(URL_).list()).map((o) => o.name).sort();
-    expect(names).toEqual(['app_20240101_000000.dump', 'app_20240102_000000.sql.gz', 'app_20240103_000000.dump.sha256', 'notes.txt']);
+    expect(names).toEqual([
+      'app_20240101_000000.dump',
+      'app_20240102_000000.sql.gz',
+      'app_20240103_000000.dump.sha256',
+      'notes.txt',
+    ]);
     // maxKeys 2 on the fake: 4 objects + 2 sub-folders + the marker need several pages.
     expect(fake.callsOf('ListObjectsV2').length).toBeGreaterThanOrEqual(3);
 
     // Without a trailing slash the prefix is still a folder; without a prefix, the bucket's top level.
-    expect((await createS3Store('s3://solosuccess-backups/production').list()).map((o) => o.name).sort()).toEqual(names);
-    expect((await createS3Store('s3://solosuccess-backups').list()).map((o) => o.name)).toEqual(['productionapp_20240106_000000.dump', 'top-level.dump']);
+    expect((await createS3Store('s3://solosuccess-backups/production').list()).map((o) => o.name).sort()).toEqual(
+      names,
+    );
+    expect((await createS3Store('s3://solosuccess-backups').list()).map((o) => o.name)).toEqual([
+      'productionapp_20240106_000000.dump',
+      'top-level.dump',
+    ]);
     expect((await createS3Store('s3://solosuccess-backups/production/archive/').list()).map((o) => o.name)).toEqual([
       'app_20230101_000000.dump',
     ]);
@@ -237,7 +257,12 @@ describe('S3 backup store (real SDK client, fake S3)', () => {
 
     const ops = fake.calls.map((c) => c.op);
     expect(ops.filter((op) => op === 'CreateMultipartUpload')).toHaveLength(1);
-    expect(fake.callsOf('UploadPart').map((c) => c.partNumber).sort()).toEqual([1, 2, 3, 4]); // 3 × 5 MiB + the rest
+    expect(
+      fake
+        .callsOf('UploadPart')
+        .map((c) => c.partNumber)
+        .sort(),
+    ).toEqual([1, 2, 3, 4]); // 3 × 5 MiB + the rest
     expect(ops.filter((op) => op === 'CompleteMultipartUpload')).toHaveLength(1);
     expect(ops.indexOf('CompleteMultipartUpload')).toBeGreaterThan(ops.lastIndexOf('UploadPart'));
     expect(ops).not.toContain('PutObject');
@@ -265,7 +290,10 @@ describe('S3 backup store (real SDK client, fake S3)', () => {
     const small = await runUploadInChild(URL_, 'app_20240101_000000.dump', 20 * MB, false);
     // With garbage collected as it goes, RSS shows what the store itself holds: about (queueSize + 2) parts.
     const large = await runUploadInChild(URL_, 'app_20240102_000000.dump', 100 * MB, true);
-    for (const [result, name, size] of [[small, 'app_20240101_000000.dump', 20 * MB], [large, 'app_20240102_000000.dump', 100 * MB]] as const) {
+    for (const [result, name, size] of [
+      [small, 'app_20240101_000000.dump', 20 * MB],
+      [large, 'app_20240102_000000.dump', 100 * MB],
+    ] as const) {
       const stored = fake.objects.get(`production/${name}`)!;
       expect(stored.length).toBe(size);
       expect(result.written).toBe(size);
@@ -309,7 +337,9 @@ describe('S3 backup store (real SDK client, fake S3)', () => {
     fake.failures.push({ op: 'UploadPart', status: 500, code: 'InternalError' });
     const first = randomStream(11 * MB);
     expect(await store.write('app_20240101_000000.dump', first.stream)).toEqual({ size: 11 * MB });
-    expect(createHash('sha256').update(fake.objects.get('production/app_20240101_000000.dump')!).digest('hex')).toBe(first.sha256());
+    expect(createHash('sha256').update(fake.objects.get('production/app_20240101_000000.dump')!).digest('hex')).toBe(
+      first.sha256(),
+    );
     expect(fake.callsOf('UploadPart').filter((c) => c.status === 500)).toHaveLength(1);
 
     fake.calls.length = 0;
@@ -379,7 +409,12 @@ describe('S3 backup store (real SDK client, fake S3)', () => {
     expect(ops[0]).toBe('HeadObject');
     expect(ops).not.toContain('CopyObject');
     expect(fake.callsOf('CreateMultipartUpload')).toHaveLength(1);
-    expect(fake.callsOf('UploadPartCopy').map((c) => [c.partNumber, c.status]).sort()).toEqual([
+    expect(
+      fake
+        .callsOf('UploadPartCopy')
+        .map((c) => [c.partNumber, c.status])
+        .sort(),
+    ).toEqual([
       [1, 200],
       [2, 200],
       [3, 200],
@@ -415,7 +450,11 @@ describe('S3 backup store (real SDK client, fake S3)', () => {
     const client = createS3Client();
     expect(await client.config.maxAttempts()).toBe(3);
     const handler = client.config.requestHandler as unknown as { configProvider: Promise<Record<string, unknown>> };
-    expect(await handler.configProvider).toMatchObject({ connectionTimeout: 5_000, requestTimeout: 120_000, throwOnRequestTimeout: true });
+    expect(await handler.configProvider).toMatchObject({
+      connectionTimeout: 5_000,
+      requestTimeout: 120_000,
+      throwOnRequestTimeout: true,
+    });
     client.destroy();
   });
 });
@@ -473,7 +512,12 @@ clearInterval(sample);
 process.stdout.write(JSON.stringify({ written: size, sentSha256: sent.digest('hex'), baseRss, peakRss, uploadMs }));
 `;
 
-async function runUploadInChild(url: string, name: string, total: number, collectAsItGoes: boolean): Promise<ChildResult> {
+async function runUploadInChild(
+  url: string,
+  name: string,
+  total: number,
+  collectAsItGoes: boolean,
+): Promise<ChildResult> {
   const dir = mkdtempSync(join(tmpdir(), 'lifeline-s3-child-'));
   try {
     symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir');
@@ -487,11 +531,15 @@ async function runUploadInChild(url: string, name: string, total: number, collec
     }
     writeFileSync(join(dir, 'child.mjs'), CHILD);
     const flags = collectAsItGoes ? ['--expose-gc'] : [];
-    const child = spawn(process.execPath, [...flags, join(dir, 'child.mjs'), url, name, String(total), collectAsItGoes ? 'gc' : 'lazy'], {
-      cwd: dir,
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...awsEnv() },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [...flags, join(dir, 'child.mjs'), url, name, String(total), collectAsItGoes ? 'gc' : 'lazy'],
+      {
+        cwd: dir,
+        env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...awsEnv() },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let out = '';
     let err = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));

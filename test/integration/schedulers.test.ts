@@ -5,7 +5,12 @@ import { Worker, type Job, type Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { parseConfigText, type FileConfig } from '../../src/shared/config.js';
-import { createSchedulesQueue, SCHEDULES_QUEUE, syncSchedulers, type ScheduledWork } from '../../src/delivery/jobs/schedules.js';
+import {
+  createSchedulesQueue,
+  SCHEDULES_QUEUE,
+  syncSchedulers,
+  type ScheduledWork,
+} from '../../src/delivery/jobs/schedules.js';
 import { dropQueuePrefix, TEST_REDIS_URL, uniqueQueuePrefix } from '../support/db.js';
 import { testConfigYaml } from '../support/test-config.js';
 
@@ -44,11 +49,18 @@ afterEach(async () => {
 });
 
 /** Each scheduler's next slot, and whether the job for that slot exists. */
-async function schedulers(): Promise<Record<string, { next: number | undefined; pattern?: string; every?: number; job: boolean }>> {
+async function schedulers(): Promise<
+  Record<string, { next: number | undefined; pattern?: string; every?: number; job: boolean }>
+> {
   const out: Record<string, { next: number | undefined; pattern?: string; every?: number; job: boolean }> = {};
   for (const s of await queue.getJobSchedulers(0, -1)) {
     const job = s.next !== undefined && (await queue.getJob(`repeat:${s.key}:${s.next}`)) !== undefined;
-    out[s.key] = { next: s.next, ...(s.pattern ? { pattern: s.pattern } : {}), ...(s.every ? { every: s.every } : {}), job };
+    out[s.key] = {
+      next: s.next,
+      ...(s.pattern ? { pattern: s.pattern } : {}),
+      ...(s.every ? { every: s.every } : {}),
+      job,
+    };
   }
   return out;
 }

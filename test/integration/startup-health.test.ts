@@ -56,7 +56,9 @@ describe('startup waits for its dependencies, then names the one that did not an
   test('Redis down: a StartupError naming Redis and its URL, after the wait', async () => {
     const port = await freePort();
     const started = Date.now();
-    const attempt = startLifeline(await configWith({ REDIS_URL: `redis://127.0.0.1:${port}` }), { startupWaitMs: 1_500 });
+    const attempt = startLifeline(await configWith({ REDIS_URL: `redis://127.0.0.1:${port}` }), {
+      startupWaitMs: 1_500,
+    });
     await expect(attempt).rejects.toBeInstanceOf(StartupError);
     await expect(attempt).rejects.toThrow(`Redis did not answer within 2 s at redis://127.0.0.1:${port}`);
     expect(Date.now() - started).toBeGreaterThanOrEqual(1_500);
@@ -64,15 +66,20 @@ describe('startup waits for its dependencies, then names the one that did not an
 
   test('PostgreSQL down: names PostgreSQL, and the URL shows no password', async () => {
     const port = await freePort();
-    const attempt = startLifeline(await configWith({ DATABASE_URL: `postgres://lifeline:s3cretPassw0rd@127.0.0.1:${port}/lifeline` }), {
-      startupWaitMs: 1_000,
-    });
-    const error = (await attempt.then(
+    const attempt = startLifeline(
+      await configWith({ DATABASE_URL: `postgres://lifeline:s3cretPassw0rd@127.0.0.1:${port}/lifeline` }),
+      {
+        startupWaitMs: 1_000,
+      },
+    );
+    const error = await attempt.then(
       () => new Error('started although PostgreSQL was down'),
       (err: unknown) => err as Error,
-    ));
+    );
     expect(error).toBeInstanceOf(StartupError);
-    expect(error.message).toMatch(/^PostgreSQL did not answer within 1 s at postgres:\/\/lifeline:\[redacted\]@127\.0\.0\.1:\d+\/lifeline/);
+    expect(error.message).toMatch(
+      /^PostgreSQL did not answer within 1 s at postgres:\/\/lifeline:\[redacted\]@127\.0\.0\.1:\d+\/lifeline/,
+    );
     expect(error.message).not.toContain('s3cretPassw0rd');
   });
 
@@ -100,17 +107,40 @@ describe('health check', () => {
   test('up when PostgreSQL and Redis answer; 503-worthy and naming each one that is down', async () => {
     const log = createLogger('silent', []);
     const goodPool = createPool(db.url, log);
-    const goodRedis = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: true });
+    const goodRedis = new Redis(TEST_REDIS_URL, {
+      maxRetriesPerRequest: 1,
+      enableOfflineQueue: false,
+      lazyConnect: true,
+    });
     await goodRedis.connect();
     const badPort = await freePort();
     const badPool = createPool(`postgres://postgres@127.0.0.1:${badPort}/x`, log);
-    const badRedis = new Redis(`redis://127.0.0.1:${badPort}`, { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: true });
+    const badRedis = new Redis(`redis://127.0.0.1:${badPort}`, {
+      maxRetriesPerRequest: 1,
+      enableOfflineQueue: false,
+      lazyConnect: true,
+    });
     badRedis.on('error', () => undefined);
     try {
       expect(await createHealthCheck(goodPool, goodRedis)()).toEqual({ ok: true, postgres: 'up', redis: 'up' });
-      expect(await createHealthCheck(badPool, goodRedis)()).toEqual({ ok: false, postgres: 'down', redis: 'up', down: ['postgres'] });
-      expect(await createHealthCheck(goodPool, badRedis)()).toEqual({ ok: false, postgres: 'up', redis: 'down', down: ['redis'] });
-      expect(await createHealthCheck(badPool, badRedis)()).toEqual({ ok: false, postgres: 'down', redis: 'down', down: ['postgres', 'redis'] });
+      expect(await createHealthCheck(badPool, goodRedis)()).toEqual({
+        ok: false,
+        postgres: 'down',
+        redis: 'up',
+        down: ['postgres'],
+      });
+      expect(await createHealthCheck(goodPool, badRedis)()).toEqual({
+        ok: false,
+        postgres: 'up',
+        redis: 'down',
+        down: ['redis'],
+      });
+      expect(await createHealthCheck(badPool, badRedis)()).toEqual({
+        ok: false,
+        postgres: 'down',
+        redis: 'down',
+        down: ['postgres', 'redis'],
+      });
     } finally {
       await Promise.allSettled([goodPool.end(), badPool.end(), goodRedis.quit()]);
       badRedis.disconnect();

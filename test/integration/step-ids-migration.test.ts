@@ -24,7 +24,13 @@ import { parseConfigText, type FileConfig } from '../../src/shared/config.js';
 import { migrate } from '../../src/shared/db/migrate.js';
 import { createPool, type Db } from '../../src/shared/db/pool.js';
 import { createLogger } from '../../src/shared/log.js';
-import { createTestDatabase, dropQueuePrefix, TEST_REDIS_URL, uniqueQueuePrefix, type TestDatabase } from '../support/db.js';
+import {
+  createTestDatabase,
+  dropQueuePrefix,
+  TEST_REDIS_URL,
+  uniqueQueuePrefix,
+  type TestDatabase,
+} from '../support/db.js';
 import { testConfigYaml } from '../support/test-config.js';
 
 const log = createLogger('silent', []);
@@ -75,7 +81,13 @@ async function stepRows(job: number): Promise<{ step: string | null; name: strin
 
 function runner(): RecoveryRunner {
   const chat = new MemoryChat();
-  const alerts = new AlertDesk({ db, pager: new MemoryPager(), notifier: createSlackAlertNotifier(chat, file), file, log });
+  const alerts = new AlertDesk({
+    db,
+    pager: new MemoryPager(),
+    notifier: createSlackAlertNotifier(chat, file),
+    file,
+    log,
+  });
   const rpo = new RpoWatch({ file, storeFor: createBackupStore, alerts, observe: () => undefined, log });
   const waits = { pollSeconds: 0.05, maxWaitSeconds: 5 };
   return new RecoveryRunner({
@@ -101,7 +113,8 @@ beforeAll(async () => {
   db = createPool(testDb.url, log);
   // The schema as it was before migration 008.
   before = mkdtempSync(join(tmpdir(), 'lifeline-migrations-'));
-  for (const name of readdirSync(MIGRATIONS).filter((n) => n < '008')) cpSync(join(MIGRATIONS, name), join(before, name));
+  for (const name of readdirSync(MIGRATIONS).filter((n) => n < '008'))
+    cpSync(join(MIGRATIONS, name), join(before, name));
   await migrate(db, `${before}/`);
   redis = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
   prefix = uniqueQueuePrefix();
@@ -135,17 +148,40 @@ describe('migration 008: jobs stored before typed kinds', () => {
   let cancelled: number;
 
   test('maps known step names to ids, leaves unknown ones without, and turns <@U…> into person parts', async () => {
-    resumable = await oldJob('scale', { kind: 'scale', service: 'api', count: 3 }, 'running', { before: { desired: 2, running: 2 } }, null, [
-      { name: 'set desired count', state: 'succeeded', detail: 'desired count set to 3', destructive: true },
-    ]);
+    resumable = await oldJob(
+      'scale',
+      { kind: 'scale', service: 'api', count: 3 },
+      'running',
+      { before: { desired: 2, running: 2 } },
+      null,
+      [{ name: 'set desired count', state: 'succeeded', detail: 'desired count set to 3', destructive: true }],
+    );
     unknownStep = await oldJob('redeploy', { kind: 'redeploy', service: 'api' }, 'running', {}, null, [
       { name: 'force a new deployment (old wording)', state: 'succeeded', detail: 'deployment started' },
     ]);
-    unfitState = await oldJob('drill', { kind: 'drill', trigger: 'command' }, 'running', { startedAt: 'yesterday' }, null, []);
-    cancelled = await oldJob('scale', { kind: 'scale', service: 'web', count: 1 }, 'cancelled', {}, 'cancelled by <@U0LEAD> during "wait until running = desired", which was interrupted', [
-      { name: 'set desired count', state: 'succeeded', detail: 'desired count set to 1', destructive: true },
-      { name: 'wait until running = desired', state: 'failed', detail: 'interrupted: cancelled by <@U0LEAD> before it changed anything' },
-    ]);
+    unfitState = await oldJob(
+      'drill',
+      { kind: 'drill', trigger: 'command' },
+      'running',
+      { startedAt: 'yesterday' },
+      null,
+      [],
+    );
+    cancelled = await oldJob(
+      'scale',
+      { kind: 'scale', service: 'web', count: 1 },
+      'cancelled',
+      {},
+      'cancelled by <@U0LEAD> during "wait until running = desired", which was interrupted',
+      [
+        { name: 'set desired count', state: 'succeeded', detail: 'desired count set to 1', destructive: true },
+        {
+          name: 'wait until running = desired',
+          state: 'failed',
+          detail: 'interrupted: cancelled by <@U0LEAD> before it changed anything',
+        },
+      ],
+    );
 
     expect(await migrate(db)).toEqual(['008_step_ids_and_said.sql']);
 

@@ -30,20 +30,31 @@ async function userErrorOf(work: Promise<unknown>): Promise<UserError> {
 
 describe('incident_events is append-only', () => {
   test('UPDATE and DELETE raise, and the rows stay as they were', async () => {
-    const { incident } = await h.incidents.declare({ severity: 'sev3', title: 'Append-only probe', actor: USERS.declarer, channel: EMERGENCY });
-    const before = await h.db.query('SELECT id, incident, at, actor, kind, detail FROM incident_events WHERE incident = $1 ORDER BY id', [incident.number]);
+    const { incident } = await h.incidents.declare({
+      severity: 'sev3',
+      title: 'Append-only probe',
+      actor: USERS.declarer,
+      channel: EMERGENCY,
+    });
+    const before = await h.db.query(
+      'SELECT id, incident, at, actor, kind, detail FROM incident_events WHERE incident = $1 ORDER BY id',
+      [incident.number],
+    );
     expect(before.rows.map((r: { kind: string }) => r.kind)).toEqual(['declared']);
 
-    await expect(h.db.query(`UPDATE incident_events SET detail = 'tampered' WHERE incident = $1`, [incident.number])).rejects.toThrow(
-      /incident_events is append-only/,
-    );
+    await expect(
+      h.db.query(`UPDATE incident_events SET detail = 'tampered' WHERE incident = $1`, [incident.number]),
+    ).rejects.toThrow(/incident_events is append-only/);
     await expect(h.db.query('DELETE FROM incident_events WHERE incident = $1', [incident.number])).rejects.toThrow(
       /incident_events is append-only/,
     );
     // A bulk statement cannot sneak past the row trigger either.
     await expect(h.db.query(`UPDATE incident_events SET actor = 'x'`)).rejects.toThrow(/append-only/);
 
-    const after = await h.db.query('SELECT id, incident, at, actor, kind, detail FROM incident_events WHERE incident = $1 ORDER BY id', [incident.number]);
+    const after = await h.db.query(
+      'SELECT id, incident, at, actor, kind, detail FROM incident_events WHERE incident = $1 ORDER BY id',
+      [incident.number],
+    );
     expect(after.rows).toEqual(before.rows);
 
     // Appending still works.
@@ -71,7 +82,10 @@ describe('claimRequest', () => {
       expect(results.filter((r) => r.key === key && r.won)).toHaveLength(1);
       expect(results.filter((r) => r.key === key && !r.won)).toHaveLength(11);
     }
-    const { rows } = await h.db.query<{ n: string }>('SELECT count(*) AS n FROM handled_requests WHERE request_key = ANY($1)', [keys]);
+    const { rows } = await h.db.query<{ n: string }>(
+      'SELECT count(*) AS n FROM handled_requests WHERE request_key = ANY($1)',
+      [keys],
+    );
     expect(Number(rows[0]!.n)).toBe(3);
   });
 });
@@ -87,7 +101,12 @@ describe('titles are stored and read back verbatim', () => {
   ];
 
   test.each(titles)('%s', async (title) => {
-    const { incident } = await h.incidents.declare({ severity: 'sev4', title, actor: USERS.declarer, channel: EMERGENCY });
+    const { incident } = await h.incidents.declare({
+      severity: 'sev4',
+      title,
+      actor: USERS.declarer,
+      channel: EMERGENCY,
+    });
     expect(incident.title).toBe(title);
     const read = await store.getIncident(h.db, incident.number);
     expect(read?.title).toBe(title);
@@ -96,7 +115,9 @@ describe('titles are stored and read back verbatim', () => {
     expect(details.timeline.map((e) => [e.kind, e.detail])).toEqual([['declared', `SEV4: ${title}`]]);
     // The card shows the title as typed: only Slack's three control characters are escaped, so `<!channel>` in a
     // title cannot ping anyone and `'; DROP ...` arrives untouched.
-    const card = h.chat.calls.find((c) => c.kind === 'post' && c.message.text.startsWith(`SEV4 INC-${incident.number}:`));
+    const card = h.chat.calls.find(
+      (c) => c.kind === 'post' && c.message.text.startsWith(`SEV4 INC-${incident.number}:`),
+    );
     const shown = title.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
     expect(card?.message.text).toBe(`SEV4 INC-${incident.number}: ${shown} (open)`);
     expect(JSON.stringify(card?.message.blocks)).toContain(JSON.stringify(shown).slice(1, -1));
@@ -106,18 +127,30 @@ describe('titles are stored and read back verbatim', () => {
   });
 
   test('surrounding whitespace is trimmed, inner whitespace and newlines kept', async () => {
-    const { incident } = await h.incidents.declare({ severity: 'sev4', title: '  two  spaces\nand a newline  ', actor: USERS.declarer, channel: EMERGENCY });
+    const { incident } = await h.incidents.declare({
+      severity: 'sev4',
+      title: '  two  spaces\nand a newline  ',
+      actor: USERS.declarer,
+      channel: EMERGENCY,
+    });
     expect((await store.getIncident(h.db, incident.number))?.title).toBe('two  spaces\nand a newline');
   });
 
   test('150 characters (emoji count as one each) are accepted; 151 are refused with the limit named', async () => {
     // 140 ASCII + 10 emoji = 150 characters (160 UTF-16 code units).
     const title = `${'x'.repeat(140)}${'🔥'.repeat(10)}`;
-    const { incident } = await h.incidents.declare({ severity: 'sev4', title, actor: USERS.declarer, channel: EMERGENCY });
+    const { incident } = await h.incidents.declare({
+      severity: 'sev4',
+      title,
+      actor: USERS.declarer,
+      channel: EMERGENCY,
+    });
     expect((await store.getIncident(h.db, incident.number))?.title).toBe(title);
 
     const before = await h.db.query<{ n: string }>('SELECT count(*) AS n FROM incidents');
-    const err = await userErrorOf(h.incidents.declare({ severity: 'sev4', title: `${title}!`, actor: USERS.declarer, channel: EMERGENCY }));
+    const err = await userErrorOf(
+      h.incidents.declare({ severity: 'sev4', title: `${title}!`, actor: USERS.declarer, channel: EMERGENCY }),
+    );
     expect(err.code).toBe('bad_command');
     expect(err.message).toContain('150');
     const after = await h.db.query<{ n: string }>('SELECT count(*) AS n FROM incidents');
@@ -138,13 +171,23 @@ describe('which incident a command means', () => {
     const none = await userErrorOf(h.incidents.find({}));
     expect(none.code).toBe('unknown_incident');
 
-    const { incident: a } = await h.incidents.declare({ severity: 'sev3', title: 'Reference A', actor: USERS.declarer, channel: EMERGENCY });
+    const { incident: a } = await h.incidents.declare({
+      severity: 'sev3',
+      title: 'Reference A',
+      actor: USERS.declarer,
+      channel: EMERGENCY,
+    });
     expect((await h.incidents.find({})).number).toBe(a.number);
     // Acknowledged is still open.
     await h.incidents.acknowledge({}, USERS.oncall);
     expect((await h.incidents.find({})).number).toBe(a.number);
 
-    const { incident: b } = await h.incidents.declare({ severity: 'sev4', title: 'Reference B', actor: USERS.declarer, channel: EMERGENCY });
+    const { incident: b } = await h.incidents.declare({
+      severity: 'sev4',
+      title: 'Reference B',
+      actor: USERS.declarer,
+      channel: EMERGENCY,
+    });
     const ambiguous = await userErrorOf(h.incidents.find({}));
     expect(ambiguous.code).toBe('incident_ambiguous');
     expect(ambiguous.message).toContain(`INC-${a.number}`);
@@ -164,12 +207,16 @@ describe('which incident a command means', () => {
     expect((await h.incidents.find({ channel: b.card!.channel, threadTs: b.card!.ts })).number).toBe(b.number);
     expect((await h.incidents.find({ channel: a.card!.channel, threadTs: a.card!.ts })).number).toBe(a.number);
     // A thread that is no card falls back to the open-incident rule.
-    expect((await userErrorOf(h.incidents.find({ channel: EMERGENCY, threadTs: '1.000000' }))).code).toBe('incident_ambiguous');
+    expect((await userErrorOf(h.incidents.find({ channel: EMERGENCY, threadTs: '1.000000' }))).code).toBe(
+      'incident_ambiguous',
+    );
 
     const unknown = await userErrorOf(h.incidents.find({ number: 99_999 }));
     expect(unknown.code).toBe('unknown_incident');
     expect(unknown.message).toContain('INC-99999');
-    expect((await userErrorOf(h.incidents.acknowledge({ number: 99_999 }, USERS.oncall))).code).toBe('unknown_incident');
+    expect((await userErrorOf(h.incidents.acknowledge({ number: 99_999 }, USERS.oncall))).code).toBe(
+      'unknown_incident',
+    );
 
     // Resolving one leaves exactly one open again.
     await h.incidents.resolve({ number: a.number }, USERS.oncall, 'fixed');

@@ -351,7 +351,12 @@ describe('drills', () => {
     expect(text).toMatch(/^lifeline_drill_last_passed\{env="prod"\} 0$/m);
     expect(text).toMatch(/^lifeline_drill_last_skipped_checks\{env="prod"\} 2$/m);
     // The scheduled drill's line in the channel is a warning, not a tick.
-    const line = scheduledResultMessage(drill.job, [], { succeeded: true, totalMs: 1000, ...drill.summary, headline: [drill.summary.headline] }).text;
+    const line = scheduledResultMessage(drill.job, [], {
+      succeeded: true,
+      totalMs: 1000,
+      ...drill.summary,
+      headline: [drill.summary.headline],
+    }).text;
     expect(line).toMatch(/^:warning: JOB-\d+ Restore drill of prod passed with .*, but 2 checks were skipped/);
     // /dr backups says so too.
     const listing = renderBackupCatalogue(await backupCatalogue(queryDeps(), 'prod')).text;
@@ -377,7 +382,12 @@ describe('drills', () => {
     expect(text).toMatch(/^lifeline_drill_last_passed\{env="prod"\} 1$/m);
     expect(text).toMatch(/^lifeline_drill_last_skipped_checks\{env="prod"\} 0$/m);
     expect(
-      scheduledResultMessage(drill.job, [], { succeeded: true, totalMs: 1000, ...drill.summary, headline: [drill.summary.headline] }).text,
+      scheduledResultMessage(drill.job, [], {
+        succeeded: true,
+        totalMs: 1000,
+        ...drill.summary,
+        headline: [drill.summary.headline],
+      }).text,
     ).toMatch(/^:white_check_mark: /);
   }, 120_000);
 });

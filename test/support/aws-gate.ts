@@ -60,7 +60,10 @@ export class AwsGate {
 
   private handle(req: IncomingMessage, body: Buffer, res: ServerResponse): void {
     const target = req.headers['x-amz-target'];
-    const action = typeof target === 'string' ? (target.split('.')[1] ?? '') : (new URLSearchParams(body.toString('utf8')).get('Action') ?? '');
+    const action =
+      typeof target === 'string'
+        ? (target.split('.')[1] ?? '')
+        : (new URLSearchParams(body.toString('utf8')).get('Action') ?? '');
     const forward = () => this.forward(req, body, res);
     if (!this.heldActions.has(action)) return forward();
     this.arrived++;
@@ -77,10 +80,14 @@ export class AwsGate {
   private forward(req: IncomingMessage, body: Buffer, res: ServerResponse): void {
     if (res.destroyed) return;
     const target = new URL(req.url ?? '/', this.upstream);
-    const upstream = request(target, { method: req.method, headers: { ...req.headers, host: target.host } }, (answer) => {
-      res.writeHead(answer.statusCode ?? 502, answer.headers);
-      answer.pipe(res);
-    });
+    const upstream = request(
+      target,
+      { method: req.method, headers: { ...req.headers, host: target.host } },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      },
+    );
     upstream.on('error', (err) => res.destroy(err));
     upstream.end(body);
   }

@@ -34,7 +34,9 @@ export function startCli(args: readonly string[], env: Record<string, string>, t
   const done = new Promise<CliResult>((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`lifeline ${args.join(' ')} did not exit within ${timeoutMs} ms\nstdout:\n${out}\nstderr:\n${err}`));
+      reject(
+        new Error(`lifeline ${args.join(' ')} did not exit within ${timeoutMs} ms\nstdout:\n${out}\nstderr:\n${err}`),
+      );
     }, timeoutMs);
     child.on('error', (e) => {
       clearTimeout(timer);
@@ -105,6 +107,7 @@ export function runAdmin(args: readonly string[], env: Record<string, string>, t
 export async function adminToken(user: string, env: Record<string, string>, days?: number): Promise<string> {
   const run = await runAdmin(['token', 'create', user, ...(days === undefined ? [] : ['--days', String(days)])], env);
   const token = run.stdout.trim();
-  if (run.code !== 0 || !/^llt_[A-Za-z0-9_-]{43}$/.test(token)) throw new Error(`lifeline-admin gave no token:\n${describeRun(run)}`);
+  if (run.code !== 0 || !/^llt_[A-Za-z0-9_-]{43}$/.test(token))
+    throw new Error(`lifeline-admin gave no token:\n${describeRun(run)}`);
   return token;
 }

@@ -7,7 +7,15 @@ import pg from 'pg';
 import { createTestDatabase, dropQueuePrefix, uniqueQueuePrefix, type TestDatabase } from './db.js';
 import { PagerDutyStandIn, type PagerDutyEvent } from '../../src/adapters/pagerduty/stand-in.js';
 import { SlackStandIn, type SlackCall } from '../../src/adapters/slack/stand-in.js';
-import { BOT_TOKEN, LifelineProcess, ROUTING_KEYS, SIGNING_SECRET, USERS, writeTestConfig, type TestConfigOptions } from './lifeline-process.js';
+import {
+  BOT_TOKEN,
+  LifelineProcess,
+  ROUTING_KEYS,
+  SIGNING_SECRET,
+  USERS,
+  writeTestConfig,
+  type TestConfigOptions,
+} from './lifeline-process.js';
 import { buttonBody, commandBody, newTriggerId, postSigned } from './slack-requests.js';
 import { waitUntil } from './wait.js';
 
@@ -99,7 +107,9 @@ export class World {
   }
 
   /** A process on this world's database, prefix and fakes (not started). */
-  process(options: { role?: 'all' | 'bot' | 'worker'; extraEnv?: Record<string, string>; configPath?: string } = {}): LifelineProcess {
+  process(
+    options: { role?: 'all' | 'bot' | 'worker'; extraEnv?: Record<string, string>; configPath?: string } = {},
+  ): LifelineProcess {
     const p = new LifelineProcess({
       databaseUrl: this.db.url,
       queuePrefix: this.prefix,
@@ -147,11 +157,21 @@ export class World {
       response_url: responseUrl,
       trigger_id: triggerId,
     });
-    return this.post(body, responseUrl, triggerId, options, options.user ?? USERS.declarer, options.channel ?? EMERGENCY);
+    return this.post(
+      body,
+      responseUrl,
+      triggerId,
+      options,
+      options.user ?? USERS.declarer,
+      options.channel ?? EMERGENCY,
+    );
   }
 
   /** Re-sends exactly the same request body (what Slack does on a retry). */
-  async resend(sent: Pick<Sent, 'body' | 'responseUrl' | 'triggerId' | 'user' | 'channel'>, options: SendOptions = {}): Promise<Sent> {
+  async resend(
+    sent: Pick<Sent, 'body' | 'responseUrl' | 'triggerId' | 'user' | 'channel'>,
+    options: SendOptions = {},
+  ): Promise<Sent> {
     return this.post(sent.body, sent.responseUrl, sent.triggerId, options, sent.user, sent.channel);
   }
 
@@ -176,7 +196,14 @@ export class World {
     return this.post(body, responseUrl, triggerId, options, options.user ?? USERS.oncall, String(card.body.channel));
   }
 
-  private async post(body: string, responseUrl: string, triggerId: string, options: SendOptions, user: string, channel: string): Promise<Sent> {
+  private async post(
+    body: string,
+    responseUrl: string,
+    triggerId: string,
+    options: SendOptions,
+    user: string,
+    channel: string,
+  ): Promise<Sent> {
     const target = options.via ?? this.lifeline;
     const sentAt = Date.now();
     const res = await postSigned(target.eventsUrl, body, {
@@ -206,8 +233,13 @@ export class World {
    * the sender in its channel since it was sent (the contract allows either).
    */
   privateMessages(sent: Sent): { text: string; at: number; via: 'ack' | 'response_url' | 'ephemeral' }[] {
-    const inAck = sent.ackReply && sent.ackReply.responseType === 'ephemeral' ? [{ text: sent.ackReply.text, at: sent.ackReply.at, via: 'ack' as const }] : [];
-    const viaUrl = this.slack.responses.filter((r) => r.id === sent.responseId).map((r) => ({ text: allText(r.body), at: r.at, via: 'response_url' as const }));
+    const inAck =
+      sent.ackReply && sent.ackReply.responseType === 'ephemeral'
+        ? [{ text: sent.ackReply.text, at: sent.ackReply.at, via: 'ack' as const }]
+        : [];
+    const viaUrl = this.slack.responses
+      .filter((r) => r.id === sent.responseId)
+      .map((r) => ({ text: allText(r.body), at: r.at, via: 'response_url' as const }));
     const viaEphemeral = this.slack
       .ephemerals()
       .filter((c) => c.body.user === sent.user && c.body.channel === sent.channel && c.at >= sent.sentAt)
@@ -279,7 +311,9 @@ export class World {
   /** Triggers whose summary names INC-n, in the order they arrived. */
   triggersOf(number: number): PagerDutyEvent[] {
     const re = new RegExp(`\\bINC-${number}\\b`);
-    return this.pd.triggers().filter((e) => re.test(e.payload?.summary ?? '') || re.test(JSON.stringify(e.payload?.custom_details ?? {})));
+    return this.pd
+      .triggers()
+      .filter((e) => re.test(e.payload?.summary ?? '') || re.test(JSON.stringify(e.payload?.custom_details ?? {})));
   }
 
   /** Every event (trigger, acknowledge, resolve) for the alerts INC-n opened. */
@@ -311,12 +345,17 @@ export class World {
   }
 
   async timeline(number: number): Promise<EventRow[]> {
-    const { rows } = await this.sql.query<EventRow>('SELECT at, actor, kind, detail FROM incident_events WHERE incident = $1 ORDER BY id', [number]);
+    const { rows } = await this.sql.query<EventRow>(
+      'SELECT at, actor, kind, detail FROM incident_events WHERE incident = $1 ORDER BY id',
+      [number],
+    );
     return rows;
   }
 
   async incidentRow(number: number): Promise<Record<string, unknown> | undefined> {
-    const { rows } = await this.sql.query<Record<string, unknown>>('SELECT * FROM incidents WHERE number = $1', [number]);
+    const { rows } = await this.sql.query<Record<string, unknown>>('SELECT * FROM incidents WHERE number = $1', [
+      number,
+    ]);
     return rows[0];
   }
 
@@ -367,7 +406,12 @@ export function buttonsOf(body: Record<string, unknown>): ButtonInfo[] {
     for (const el of block.elements as Record<string, unknown>[]) {
       if (el.type !== 'button') continue;
       const text = el.text as { text?: string } | undefined;
-      out.push({ label: text?.text ?? '', actionId: String(el.action_id), value: String(el.value ?? ''), blockId: String(block.block_id ?? '') });
+      out.push({
+        label: text?.text ?? '',
+        actionId: String(el.action_id),
+        value: String(el.value ?? ''),
+        blockId: String(block.block_id ?? ''),
+      });
     }
   }
   return out;
@@ -411,7 +455,11 @@ function parseAckReply(raw: string): Sent['ackReply'] {
   try {
     const body = JSON.parse(raw) as { text?: unknown; blocks?: unknown; response_type?: unknown };
     if (typeof body.text !== 'string') return undefined;
-    return { text: allText(body as Record<string, unknown>), responseType: typeof body.response_type === 'string' ? body.response_type : 'ephemeral', at: Date.now() };
+    return {
+      text: allText(body as Record<string, unknown>),
+      responseType: typeof body.response_type === 'string' ? body.response_type : 'ephemeral',
+      at: Date.now(),
+    };
   } catch {
     return undefined;
   }

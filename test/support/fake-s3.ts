@@ -61,7 +61,10 @@ const MAX_COPY_SIZE = 5 * 1024 * 1024 * 1024;
 const GET_CHUNK = 64 * 1024;
 
 function xmlEscape(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c]!);
+  return text.replace(
+    /[&<>"']/g,
+    (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c]!,
+  );
 }
 
 function md5Hex(data: Buffer): string {
@@ -190,12 +193,19 @@ export class FakeS3 {
       op = this.operation(method, key, q, req.headers['x-amz-copy-source'] !== undefined);
       if (op === 'UploadPart' || op === 'UploadPartCopy') partNumber = Number(q.get('partNumber'));
       const body = await this.readBody(req);
-      if (op === 'Unsupported') throw new S3Error(501, 'NotImplemented', `${method} ${url.pathname}${url.search} is not implemented by the fake`);
+      if (op === 'Unsupported')
+        throw new S3Error(
+          501,
+          'NotImplemented',
+          `${method} ${url.pathname}${url.search} is not implemented by the fake`,
+        );
       if (!/^AWS4-HMAC-SHA256 Credential=[^/]+\//.test(req.headers.authorization ?? '')) {
         throw new S3Error(403, 'AccessDenied', 'Request is not signed with SigV4');
       }
       if (decodeURIComponent(bucket) !== this.bucket) {
-        throw new S3Error(404, 'NoSuchBucket', 'The specified bucket does not exist', { BucketName: decodeURIComponent(bucket) });
+        throw new S3Error(404, 'NoSuchBucket', 'The specified bucket does not exist', {
+          BucketName: decodeURIComponent(bucket),
+        });
       }
       const failure = this.failures.find((f) => f.op === op);
       if (failure) {
@@ -236,7 +246,11 @@ export class FakeS3 {
         if (q.has('uploadId')) return copy ? 'UploadPartCopy' : 'UploadPart';
         return copy ? 'CopyObject' : 'PutObject';
       case 'POST':
-        return q.has('uploads') ? 'CreateMultipartUpload' : q.has('uploadId') ? 'CompleteMultipartUpload' : 'Unsupported';
+        return q.has('uploads')
+          ? 'CreateMultipartUpload'
+          : q.has('uploadId')
+            ? 'CompleteMultipartUpload'
+            : 'Unsupported';
       case 'DELETE':
         return q.has('uploadId') ? 'AbortMultipartUpload' : 'DeleteObject';
       default:
@@ -256,10 +270,15 @@ export class FakeS3 {
   /** The payload as S3 checks it: aws-chunked decoded, and its SHA-256, MD5 and CRC32 verified when sent. */
   private payload(req: IncomingMessage, raw: Buffer): { data: Buffer; checksum: string | undefined } {
     const declared = String(req.headers['x-amz-content-sha256'] ?? '');
-    const chunked = declared.startsWith('STREAMING-') || String(req.headers['content-encoding'] ?? '').includes('aws-chunked');
+    const chunked =
+      declared.startsWith('STREAMING-') || String(req.headers['content-encoding'] ?? '').includes('aws-chunked');
     const { data, trailers } = chunked ? decodeAwsChunked(raw) : { data: raw, trailers: {} as Record<string, string> };
     if (/^[0-9a-f]{64}$/.test(declared) && createHash('sha256').update(data).digest('hex') !== declared) {
-      throw new S3Error(400, 'XAmzContentSHA256Mismatch', "The provided 'x-amz-content-sha256' header does not match what was computed.");
+      throw new S3Error(
+        400,
+        'XAmzContentSHA256Mismatch',
+        "The provided 'x-amz-content-sha256' header does not match what was computed.",
+      );
     }
     const md5 = req.headers['content-md5'];
     if (typeof md5 === 'string' && createHash('md5').update(data).digest('base64') !== md5) {
@@ -277,7 +296,14 @@ export class FakeS3 {
     return { data, checksum: crc };
   }
 
-  private async answer(op: FakeS3Op, key: string, q: URLSearchParams, req: IncomingMessage, raw: Buffer, res: ServerResponse): Promise<number> {
+  private async answer(
+    op: FakeS3Op,
+    key: string,
+    q: URLSearchParams,
+    req: IncomingMessage,
+    raw: Buffer,
+    res: ServerResponse,
+  ): Promise<number> {
     switch (op) {
       case 'ListObjectsV2':
         return this.list(q, res);
@@ -285,7 +311,9 @@ export class FakeS3 {
       case 'HeadObject': {
         const data = this.objects.get(key);
         if (!data) {
-          throw op === 'HeadObject' ? new S3Error(404, 'NotFound', 'Not Found') : new S3Error(404, 'NoSuchKey', 'The specified key does not exist.');
+          throw op === 'HeadObject'
+            ? new S3Error(404, 'NotFound', 'Not Found')
+            : new S3Error(404, 'NoSuchKey', 'The specified key does not exist.');
         }
         const info = this.objectInfo(key, data);
         const checksumMode = String(req.headers['x-amz-checksum-mode'] ?? '').toUpperCase() === 'ENABLED';
@@ -295,7 +323,9 @@ export class FakeS3 {
           etag: info.etag,
           'last-modified': info.lastModified.toUTCString(),
           'accept-ranges': 'bytes',
-          ...(checksumMode && info.checksum ? { 'x-amz-checksum-crc32': info.checksum.crc32, 'x-amz-checksum-type': info.checksum.type } : {}),
+          ...(checksumMode && info.checksum
+            ? { 'x-amz-checksum-crc32': info.checksum.crc32, 'x-amz-checksum-type': info.checksum.type }
+            : {}),
         });
         if (op === 'HeadObject') {
           res.end();
@@ -392,7 +422,10 @@ export class FakeS3 {
           throw new S3Error(501, 'NotImplemented', `the fake checks CRC32 only, not ${checksumAlgorithm}`);
         }
         this.uploads.set(uploadId, { key, checksumAlgorithm, parts: new Map() });
-        res.writeHead(200, { 'content-type': 'application/xml', ...(checksumAlgorithm ? { 'x-amz-checksum-algorithm': checksumAlgorithm } : {}) });
+        res.writeHead(200, {
+          'content-type': 'application/xml',
+          ...(checksumAlgorithm ? { 'x-amz-checksum-algorithm': checksumAlgorithm } : {}),
+        });
         res.end(
           `<?xml version="1.0" encoding="UTF-8"?>\n<InitiateMultipartUploadResult xmlns="${XMLNS}"><Bucket>${xmlEscape(this.bucket)}</Bucket>` +
             `<Key>${xmlEscape(key)}</Key><UploadId>${uploadId}</UploadId></InitiateMultipartUploadResult>`,
@@ -406,7 +439,8 @@ export class FakeS3 {
           throw new S3Error(400, 'InvalidArgument', 'Part number must be an integer between 1 and 10000, inclusive');
         }
         const { data, checksum } = this.payload(req, raw);
-        if (upload.checksumAlgorithm && !checksum) throw new S3Error(400, 'InvalidRequest', 'Checksum Type mismatch occurred, expected checksum Type: crc32');
+        if (upload.checksumAlgorithm && !checksum)
+          throw new S3Error(400, 'InvalidRequest', 'Checksum Type mismatch occurred, expected checksum Type: crc32');
         const etag = `"${md5Hex(data)}"`;
         upload.parts.set(partNumber, { data, etag, checksum });
         res.writeHead(200, { etag, ...(checksum ? { 'x-amz-checksum-crc32': checksum } : {}) });
@@ -417,30 +451,50 @@ export class FakeS3 {
         const upload = this.upload(q, key);
         const listed = [...raw.toString('utf8').matchAll(/<Part>([\s\S]*?)<\/Part>/g)].map((m) => {
           const field = (name: string) => new RegExp(`<${name}>([^<]*)</${name}>`).exec(m[1]!)?.[1];
-          return { number: Number(field('PartNumber')), etag: (field('ETag') ?? '').replace(/&quot;/g, '"'), checksum: field('ChecksumCRC32') };
+          return {
+            number: Number(field('PartNumber')),
+            etag: (field('ETag') ?? '').replace(/&quot;/g, '"'),
+            checksum: field('ChecksumCRC32'),
+          };
         });
-        if (listed.length === 0) throw new S3Error(400, 'MalformedXML', 'The XML you provided was not well-formed or did not validate against our published schema');
+        if (listed.length === 0)
+          throw new S3Error(
+            400,
+            'MalformedXML',
+            'The XML you provided was not well-formed or did not validate against our published schema',
+          );
         const pieces: Buffer[] = [];
         const md5s: Buffer[] = [];
         const crcs: Buffer[] = [];
         listed.forEach((p, i) => {
-          if (i > 0 && p.number <= listed[i - 1]!.number) throw new S3Error(400, 'InvalidPartOrder', 'The list of parts was not in ascending order.');
+          if (i > 0 && p.number <= listed[i - 1]!.number)
+            throw new S3Error(400, 'InvalidPartOrder', 'The list of parts was not in ascending order.');
           const part = upload.parts.get(p.number);
           if (!part || part.etag.replace(/"/g, '') !== p.etag.replace(/"/g, '')) {
             throw new S3Error(400, 'InvalidPart', 'One or more of the specified parts could not be found.');
           }
           if (upload.checksumAlgorithm && p.checksum !== part.checksum) {
-            throw new S3Error(400, 'InvalidPart', `Part ${p.number}: the ChecksumCRC32 is missing or does not match the uploaded part.`);
+            throw new S3Error(
+              400,
+              'InvalidPart',
+              `Part ${p.number}: the ChecksumCRC32 is missing or does not match the uploaded part.`,
+            );
           }
           if (i < listed.length - 1 && part.data.length < MIN_PART_SIZE) {
-            throw new S3Error(400, 'EntityTooSmall', 'Your proposed upload is smaller than the minimum allowed object size.');
+            throw new S3Error(
+              400,
+              'EntityTooSmall',
+              'Your proposed upload is smaller than the minimum allowed object size.',
+            );
           }
           pieces.push(part.data);
           md5s.push(Buffer.from(part.etag.replace(/"/g, ''), 'hex'));
           if (part.checksum) crcs.push(Buffer.from(part.checksum, 'base64'));
         });
         const etag = `"${md5Hex(Buffer.concat(md5s))}-${listed.length}"`;
-        const checksum = upload.checksumAlgorithm ? { crc32: `${crc32Base64(Buffer.concat(crcs))}-${listed.length}`, type: 'COMPOSITE' as const } : undefined;
+        const checksum = upload.checksumAlgorithm
+          ? { crc32: `${crc32Base64(Buffer.concat(crcs))}-${listed.length}`, type: 'COMPOSITE' as const }
+          : undefined;
         this.uploads.delete(q.get('uploadId')!);
         this.store(key, Buffer.concat(pieces), etag, checksum);
         res.writeHead(200, { 'content-type': 'application/xml' });
@@ -500,7 +554,11 @@ export class FakeS3 {
   private upload(q: URLSearchParams, key: string): Upload {
     const upload = this.uploads.get(q.get('uploadId') ?? '');
     if (!upload || upload.key !== key) {
-      throw new S3Error(404, 'NoSuchUpload', 'The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.');
+      throw new S3Error(
+        404,
+        'NoSuchUpload',
+        'The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.',
+      );
     }
     return upload;
   }
@@ -515,14 +573,19 @@ export class FakeS3 {
     let skipUnder = '';
     if (token) {
       try {
-        const decoded = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as { after: string; commonPrefix: boolean };
+        const decoded = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as {
+          after: string;
+          commonPrefix: boolean;
+        };
         after = decoded.after;
         if (decoded.commonPrefix) skipUnder = decoded.after;
       } catch {
         throw new S3Error(400, 'InvalidArgument', 'The continuation token provided is incorrect');
       }
     }
-    const keys = [...this.objects.keys()].filter((k) => k.startsWith(prefix) && k > after && !(skipUnder && k.startsWith(skipUnder))).sort();
+    const keys = [...this.objects.keys()]
+      .filter((k) => k.startsWith(prefix) && k > after && !(skipUnder && k.startsWith(skipUnder)))
+      .sort();
     const contents: string[] = [];
     const commonPrefixes: string[] = [];
     let last: { after: string; commonPrefix: boolean } | undefined;

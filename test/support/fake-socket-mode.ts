@@ -12,7 +12,12 @@ import { waitUntil } from './wait.js';
 /** The app-level token the process runs with; it must never show up in its output. */
 export const APP_TOKEN = 'xapp-1-A0LIFELINE-1234567890-test-app-token-abcdef0123456789';
 
-export const HELLO = { type: 'hello', num_connections: 1, debug_info: { host: 'fake' }, connection_info: { app_id: 'A0LIFELINE' } } as const;
+export const HELLO = {
+  type: 'hello',
+  num_connections: 1,
+  debug_info: { host: 'fake' },
+  connection_info: { app_id: 'A0LIFELINE' },
+} as const;
 
 export type EnvelopeType = 'slash_commands' | 'interactive';
 
@@ -106,7 +111,11 @@ export class FakeSocketModeSlack extends SlackStandIn {
   }
 
   /** Sends one envelope on the (single) open socket, as Slack does. */
-  deliver(type: EnvelopeType, payload: Record<string, unknown>, options: { envelopeId?: string; retryAttempt?: number; acceptsResponsePayload?: boolean } = {}): Delivery {
+  deliver(
+    type: EnvelopeType,
+    payload: Record<string, unknown>,
+    options: { envelopeId?: string; retryAttempt?: number; acceptsResponsePayload?: boolean } = {},
+  ): Delivery {
     const socket = this.openSockets()[0];
     if (!socket) throw new Error('no open Socket Mode connection to deliver on');
     const envelope: Envelope = {
@@ -198,7 +207,8 @@ export class FakeSocketModeSlack extends SlackStandIn {
     if (call.method === 'apps.connections.open') {
       // Slack accepts only the app-level token here (the WebClient sends it as a Bearer header).
       const token = call.authorization?.replace(/^Bearer\s+/i, '') ?? String(call.body.token ?? '');
-      if (token !== this.appToken) return { ok: false, error: token.startsWith('xoxb-') ? 'not_allowed_token_type' : 'invalid_auth' };
+      if (token !== this.appToken)
+        return { ok: false, error: token.startsWith('xoxb-') ? 'not_allowed_token_type' : 'invalid_auth' };
       return { ok: true, url: this.linkUrl };
     }
     return super.answer(call);
@@ -209,7 +219,10 @@ export class FakeSocketModeSlack extends SlackStandIn {
       try {
         const message = JSON.parse(raw) as { envelope_id?: unknown; payload?: unknown };
         if (typeof message.envelope_id === 'string') {
-          const payload = message.payload !== null && typeof message.payload === 'object' ? (message.payload as Record<string, unknown>) : undefined;
+          const payload =
+            message.payload !== null && typeof message.payload === 'object'
+              ? (message.payload as Record<string, unknown>)
+              : undefined;
           this.acks.push({ envelopeId: message.envelope_id, payload, at: Date.now(), raw });
           return;
         }

@@ -13,7 +13,12 @@ export const SIGNING_SECRET = 'test-signing-secret-0123456789';
 export const BOT_TOKEN = 'xoxb-test-bot-token-0123456789';
 
 export { USERS };
-export const ROUTING_KEYS = { oncall: 'rk-oncall-000000000000', engineering_lead: 'rk-lead-0000000000000', cto: 'rk-cto-00000000000000', ceo: 'rk-ceo-00000000000000' } as const;
+export const ROUTING_KEYS = {
+  oncall: 'rk-oncall-000000000000',
+  engineering_lead: 'rk-lead-0000000000000',
+  cto: 'rk-cto-00000000000000',
+  ceo: 'rk-ceo-00000000000000',
+} as const;
 export type { TestConfigOptions };
 
 /** Writes a lifeline.yml for tests (roles U0ONCALL.., keys from env) and returns its path. */
@@ -133,10 +138,15 @@ export class LifelineProcess {
     // Only this run's lines count: a restarted process keeps the earlier run's output.
     const from = this.output.length;
     await this.spawnChild();
-    await waitUntil('Lifeline to start', () => {
-      if (this.exitCode !== null) throw new Error(`Lifeline exited with ${this.exitCode}:\n${this.output.join('\n')}`);
-      return this.output.slice(from).some((l) => l.includes('Lifeline started'));
-    }, timeoutMs);
+    await waitUntil(
+      'Lifeline to start',
+      () => {
+        if (this.exitCode !== null)
+          throw new Error(`Lifeline exited with ${this.exitCode}:\n${this.output.join('\n')}`);
+        return this.output.slice(from).some((l) => l.includes('Lifeline started'));
+      },
+      timeoutMs,
+    );
     return this;
   }
 

@@ -59,8 +59,24 @@ export class PrivateRedis {
   }
 
   private async launch(): Promise<void> {
-    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no'];
+    const args = [
+      '--port',
+      String(this.port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--daemonize',
+      'no',
+    ];
     this.child = spawn('redis-server', args, { stdio: 'ignore' });
-    await waitUntil(`redis-server on port ${this.port}`, () => this.withClient((c) => c.ping()).catch(() => undefined), 10_000, 50);
+    await waitUntil(
+      `redis-server on port ${this.port}`,
+      () => this.withClient((c) => c.ping()).catch(() => undefined),
+      10_000,
+      50,
+    );
   }
 }

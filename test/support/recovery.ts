@@ -79,22 +79,38 @@ export async function createAppDatabase(rows: number): Promise<AppDatabase> {
     }
   };
   await withDb(async (c) => {
-    await c.query(`CREATE TABLE users (id integer PRIMARY KEY, email text NOT NULL UNIQUE, created_at timestamptz NOT NULL)`);
+    await c.query(
+      `CREATE TABLE users (id integer PRIMARY KEY, email text NOT NULL UNIQUE, created_at timestamptz NOT NULL)`,
+    );
     await c.query(
       `INSERT INTO users SELECT g, 'user' || g || '@example.com', timestamptz '2024-01-01 00:00:00+00' + g * interval '1 minute' FROM generate_series(1, $1) g`,
       [rows],
     );
   });
   const leftovers = () =>
-    admin(async (c) => (await c.query<{ datname: string }>(`SELECT datname FROM pg_database WHERE datname LIKE $1 ORDER BY datname`, [likePrefix(name)])).rows.map((r) => r.datname));
+    admin(async (c) =>
+      (
+        await c.query<{ datname: string }>(`SELECT datname FROM pg_database WHERE datname LIKE $1 ORDER BY datname`, [
+          likePrefix(name),
+        ])
+      ).rows.map((r) => r.datname),
+    );
   return {
     name,
     url,
     configUrl: withPassword.toString(),
     password,
-    count: () => withDb(async (c) => Number((await c.query<{ n: string }>('SELECT count(*) AS n FROM users')).rows[0]!.n)),
+    count: () =>
+      withDb(async (c) => Number((await c.query<{ n: string }>('SELECT count(*) AS n FROM users')).rows[0]!.n)),
     fingerprint: () =>
-      withDb(async (c) => (await c.query<{ h: string }>(`SELECT md5(coalesce(string_agg(id || ',' || email || ',' || created_at, ';' ORDER BY id), '')) AS h FROM users`)).rows[0]!.h),
+      withDb(
+        async (c) =>
+          (
+            await c.query<{ h: string }>(
+              `SELECT md5(coalesce(string_agg(id || ',' || email || ',' || created_at, ';' ORDER BY id), '')) AS h FROM users`,
+            )
+          ).rows[0]!.h,
+      ),
     query: (sql) => withDb(async (c) => void (await c.query(sql))),
     leftovers,
     async drop() {
@@ -148,7 +164,12 @@ export async function pgRestoreList(path: string): Promise<string> {
 export { buttonsOf, type ButtonInfo };
 
 /** Clicks a button of a posted message as `user`, with Slack's block_actions payload, signed. */
-export async function clickButton(w: World, message: SlackCall, label: 'Approve' | 'Reject', user: string): Promise<Sent> {
+export async function clickButton(
+  w: World,
+  message: SlackCall,
+  label: 'Approve' | 'Reject',
+  user: string,
+): Promise<Sent> {
   const button = buttonsOf(message.body).find((b) => b.label === label);
   if (!button) throw new Error(`the message has no "${label}" button: ${JSON.stringify(message.body.blocks)}`);
   const responseUrl = w.slack.newResponseUrl();
@@ -203,7 +224,10 @@ export async function auditCount(w: World): Promise<number> {
 }
 
 export async function auditOf(w: World, job: number): Promise<{ actor: string; action: string; detail: string }[]> {
-  const { rows } = await w.sql.query<{ actor: string; action: string; detail: string }>('SELECT actor, action, detail FROM audit_log WHERE job = $1 ORDER BY id', [job]);
+  const { rows } = await w.sql.query<{ actor: string; action: string; detail: string }>(
+    'SELECT actor, action, detail FROM audit_log WHERE job = $1 ORDER BY id',
+    [job],
+  );
   return rows;
 }
 
@@ -227,7 +251,13 @@ export class AwsTripwire {
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
         const target = req.headers['x-amz-target'];
-        this.calls.push({ method: req.method ?? '', url: req.url ?? '', target: Array.isArray(target) ? target[0] : target, body: Buffer.concat(chunks).toString('utf8'), at: Date.now() });
+        this.calls.push({
+          method: req.method ?? '',
+          url: req.url ?? '',
+          target: Array.isArray(target) ? target[0] : target,
+          body: Buffer.concat(chunks).toString('utf8'),
+          at: Date.now(),
+        });
         res.writeHead(403, { 'content-type': 'application/json', 'x-amzn-errortype': 'AccessDeniedException' });
         res.end(JSON.stringify({ __type: 'AccessDeniedException', message: 'tripwire: no AWS call was expected' }));
       });

@@ -22,7 +22,9 @@ export async function postSigned(url: string, body: string, options: SendOptions
       'content-type': 'application/x-www-form-urlencoded',
       'x-slack-request-timestamp': String(timestamp),
       'x-slack-signature': options.signature ?? sign(options.secret, timestamp, body),
-      ...(options.retryNum !== undefined ? { 'x-slack-retry-num': String(options.retryNum), 'x-slack-retry-reason': 'http_timeout' } : {}),
+      ...(options.retryNum !== undefined
+        ? { 'x-slack-retry-num': String(options.retryNum), 'x-slack-retry-reason': 'http_timeout' }
+        : {}),
     },
     body,
   });
@@ -81,7 +83,14 @@ export function buttonBody(fields: ButtonFields): string {
     message: { type: 'message', ts: fields.message_ts, text: 'card' },
     response_url: fields.response_url,
     actions: [
-      { type: 'button', action_id: fields.actionId, block_id: fields.blockId ?? 'incident_actions', value: fields.value, text: { type: 'plain_text', text: fields.label ?? 'x' }, action_ts: `${Date.now() / 1000}` },
+      {
+        type: 'button',
+        action_id: fields.actionId,
+        block_id: fields.blockId ?? 'incident_actions',
+        value: fields.value,
+        text: { type: 'plain_text', text: fields.label ?? 'x' },
+        action_ts: `${Date.now() / 1000}`,
+      },
     ],
   };
   return new URLSearchParams({ payload: JSON.stringify(payload) }).toString();

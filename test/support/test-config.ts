@@ -3,7 +3,14 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-export const USERS = { oncall: 'U0ONCALL', lead: 'U0LEAD', cto: 'U0CTO', ceo: 'U0CEO', declarer: 'U0DECLARER', other: 'U0OTHER' } as const;
+export const USERS = {
+  oncall: 'U0ONCALL',
+  lead: 'U0LEAD',
+  cto: 'U0CTO',
+  ceo: 'U0CEO',
+  declarer: 'U0DECLARER',
+  other: 'U0OTHER',
+} as const;
 
 export interface LadderStep {
   readonly after_minutes: number;

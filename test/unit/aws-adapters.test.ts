@@ -107,7 +107,9 @@ describe('RdsPort (SDK)', () => {
   it('describeInstance sends the id and maps the answer, placement included', async () => {
     rdsMock.on(DescribeDBInstancesCommand).resolves({ DBInstances: [SOURCE] });
     const instance = await rds.describeInstance('production-db');
-    expect(rdsMock.commandCalls(DescribeDBInstancesCommand)[0]!.args[0].input).toEqual({ DBInstanceIdentifier: 'production-db' });
+    expect(rdsMock.commandCalls(DescribeDBInstancesCommand)[0]!.args[0].input).toEqual({
+      DBInstanceIdentifier: 'production-db',
+    });
     expect(instance).toEqual({
       id: 'production-db',
       status: 'available',
@@ -123,17 +125,25 @@ describe('RdsPort (SDK)', () => {
   });
 
   it('describeInstance: no endpoint while creating; DBInstanceNotFound → undefined', async () => {
-    rdsMock.on(DescribeDBInstancesCommand).resolvesOnce({ DBInstances: [{ DBInstanceIdentifier: 'new-db', DBInstanceStatus: 'creating' }] });
+    rdsMock
+      .on(DescribeDBInstancesCommand)
+      .resolvesOnce({ DBInstances: [{ DBInstanceIdentifier: 'new-db', DBInstanceStatus: 'creating' }] });
     const creating = await rds.describeInstance('new-db');
     expect(creating).toMatchObject({ id: 'new-db', status: 'creating', endpoint: undefined, instanceClass: '' });
     expect(creating).not.toHaveProperty('subnetGroupName');
-    rdsMock.on(DescribeDBInstancesCommand).rejects(new DBInstanceNotFoundFault({ message: 'DBInstance gone not found.', ...meta(404) }));
+    rdsMock
+      .on(DescribeDBInstancesCommand)
+      .rejects(new DBInstanceNotFoundFault({ message: 'DBInstance gone not found.', ...meta(404) }));
     expect(await rds.describeInstance('gone')).toBeUndefined();
   });
 
   it('describeSnapshot maps the answer; DBSnapshotNotFound → undefined', async () => {
-    rdsMock.on(DescribeDBSnapshotsCommand, { DBSnapshotIdentifier: 'snap-1' }).resolves({ DBSnapshots: [snap('snap-1', 'available', '2025-01-02T03:04:05Z')] });
-    rdsMock.on(DescribeDBSnapshotsCommand, { DBSnapshotIdentifier: 'nope' }).rejects(new DBSnapshotNotFoundFault({ message: 'DBSnapshot nope not found.', ...meta(404) }));
+    rdsMock
+      .on(DescribeDBSnapshotsCommand, { DBSnapshotIdentifier: 'snap-1' })
+      .resolves({ DBSnapshots: [snap('snap-1', 'available', '2025-01-02T03:04:05Z')] });
+    rdsMock
+      .on(DescribeDBSnapshotsCommand, { DBSnapshotIdentifier: 'nope' })
+      .rejects(new DBSnapshotNotFoundFault({ message: 'DBSnapshot nope not found.', ...meta(404) }));
     expect(await rds.describeSnapshot('snap-1')).toEqual({
       id: 'snap-1',
       instanceId: 'production-db',
@@ -149,7 +159,10 @@ describe('RdsPort (SDK)', () => {
   it('listSnapshots follows Marker and returns newest first, unfinished ones last', async () => {
     rdsMock
       .on(DescribeDBSnapshotsCommand)
-      .resolvesOnce({ DBSnapshots: [snap('old', 'available', '2025-01-01T00:00:00Z'), snap('making', 'creating')], Marker: 'page-2' })
+      .resolvesOnce({
+        DBSnapshots: [snap('old', 'available', '2025-01-01T00:00:00Z'), snap('making', 'creating')],
+        Marker: 'page-2',
+      })
       .resolvesOnce({ DBSnapshots: [snap('new', 'available', '2025-01-03T00:00:00Z')] });
     const list = await rds.listSnapshots('production-db');
     expect(list.map((s) => s.id)).toEqual(['new', 'old', 'making']);
@@ -196,7 +209,14 @@ describe('RdsPort (SDK)', () => {
 
   it('restoreFromSnapshot leaves out what `like` does not carry', async () => {
     rdsMock.on(RestoreDBInstanceFromDBSnapshotCommand).resolves({});
-    const bare: DbInstance = { id: 'x', status: 'available', endpoint: undefined, engine: 'postgres', engineVersion: '16', instanceClass: '' };
+    const bare: DbInstance = {
+      id: 'x',
+      status: 'available',
+      endpoint: undefined,
+      engine: 'postgres',
+      engineVersion: '16',
+      instanceClass: '',
+    };
     await rds.restoreFromSnapshot('snap-1', 'copy', bare);
     expect(rdsMock.commandCalls(RestoreDBInstanceFromDBSnapshotCommand)[0]!.args[0].input).toEqual({
       DBSnapshotIdentifier: 'snap-1',
@@ -209,14 +229,59 @@ describe('error mapping', () => {
   const refused: Array<[string, () => Promise<unknown>, Error]> = [
     ['rds AccessDenied', () => rds.createSnapshot('db', 's'), rdsError('AccessDenied', 403)],
     ['rds InvalidParameterValue', () => rds.createSnapshot('db', 's'), rdsError('InvalidParameterValue', 400)],
-    ['rds DBInstanceNotFound on a mutation', () => rds.createSnapshot('db', 's'), new DBInstanceNotFoundFault({ message: 'not found', ...meta(404) })],
-    ['rds UnauthorizedOperation', () => rds.restoreFromSnapshot('s', 'n', { id: 'db', status: 'available', endpoint: undefined, engine: '', engineVersion: '', instanceClass: '' }), rdsError('UnauthorizedOperation', 403)],
-    ['ecs AccessDeniedException', () => ecs.setDesiredCount('c', 's', 2), new AccessDeniedException({ message: 'no', ...meta(400) })],
-    ['ecs ClientException', () => ecs.forceNewDeployment('c', 's'), new ClientException({ message: 'bad', ...meta(400) })],
-    ['ecs ServiceNotFoundException', () => ecs.setDesiredCount('c', 's', 2), new ServiceNotFoundException({ message: 'Service not found.', ...meta(400) })],
-    ['ecs InvalidParameterException', () => ecs.describeService('c', 's'), new InvalidParameterException({ message: 'bad', ...meta(400) })],
-    ['logs ResourceNotFoundException', () => logs.filter('/g', { since: new Date(0), limit: 10 }), new ResourceNotFoundException({ message: 'The specified log group does not exist.', ...meta(400) })],
-    ['logs ValidationException', () => logs.filter('/g', { since: new Date(0), limit: 10 }), new CloudWatchLogsServiceException({ name: 'ValidationException', $fault: 'client', message: 'bad', ...meta(400) })],
+    [
+      'rds DBInstanceNotFound on a mutation',
+      () => rds.createSnapshot('db', 's'),
+      new DBInstanceNotFoundFault({ message: 'not found', ...meta(404) }),
+    ],
+    [
+      'rds UnauthorizedOperation',
+      () =>
+        rds.restoreFromSnapshot('s', 'n', {
+          id: 'db',
+          status: 'available',
+          endpoint: undefined,
+          engine: '',
+          engineVersion: '',
+          instanceClass: '',
+        }),
+      rdsError('UnauthorizedOperation', 403),
+    ],
+    [
+      'ecs AccessDeniedException',
+      () => ecs.setDesiredCount('c', 's', 2),
+      new AccessDeniedException({ message: 'no', ...meta(400) }),
+    ],
+    [
+      'ecs ClientException',
+      () => ecs.forceNewDeployment('c', 's'),
+      new ClientException({ message: 'bad', ...meta(400) }),
+    ],
+    [
+      'ecs ServiceNotFoundException',
+      () => ecs.setDesiredCount('c', 's', 2),
+      new ServiceNotFoundException({ message: 'Service not found.', ...meta(400) }),
+    ],
+    [
+      'ecs InvalidParameterException',
+      () => ecs.describeService('c', 's'),
+      new InvalidParameterException({ message: 'bad', ...meta(400) }),
+    ],
+    [
+      'logs ResourceNotFoundException',
+      () => logs.filter('/g', { since: new Date(0), limit: 10 }),
+      new ResourceNotFoundException({ message: 'The specified log group does not exist.', ...meta(400) }),
+    ],
+    [
+      'logs ValidationException',
+      () => logs.filter('/g', { since: new Date(0), limit: 10 }),
+      new CloudWatchLogsServiceException({
+        name: 'ValidationException',
+        $fault: 'client',
+        message: 'bad',
+        ...meta(400),
+      }),
+    ],
   ];
   for (const [label, run, error] of refused) {
     it(`${label} → AwsRefusedError (never retried)`, async () => {
@@ -237,11 +302,38 @@ describe('error mapping', () => {
     ['rds Throttling (a 400)', () => rds.createSnapshot('db', 's'), rdsError('Throttling', 400)],
     ['rds InternalFailure (500)', () => rds.describeInstance('db'), rdsError('InternalFailure', 500)],
     ['rds 503 without a known name', () => rds.listSnapshots('db'), rdsError('Unknown', 503)],
-    ['ecs ServerException', () => ecs.describeService('c', 's'), new ServerException({ message: 'oops', ...meta(500) })],
-    ['ecs ThrottlingException', () => ecs.forceNewDeployment('c', 's'), Object.assign(new ClientException({ message: 'Rate exceeded', ...meta(400) }), { name: 'ThrottlingException' })],
-    ['logs ThrottlingException', () => logs.filter('/g', { since: new Date(0), limit: 10 }), new CloudWatchLogsServiceException({ name: 'ThrottlingException', $fault: 'client', message: 'Rate exceeded', ...meta(400) })],
-    ['a network error (no answer)', () => ecs.setDesiredCount('c', 's', 1), Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' })],
-    ['a request timeout', () => rds.describeSnapshot('s'), Object.assign(new Error('a request has exceeded the configured 15000 ms requestTimeout.'), { name: 'TimeoutError' })],
+    [
+      'ecs ServerException',
+      () => ecs.describeService('c', 's'),
+      new ServerException({ message: 'oops', ...meta(500) }),
+    ],
+    [
+      'ecs ThrottlingException',
+      () => ecs.forceNewDeployment('c', 's'),
+      Object.assign(new ClientException({ message: 'Rate exceeded', ...meta(400) }), { name: 'ThrottlingException' }),
+    ],
+    [
+      'logs ThrottlingException',
+      () => logs.filter('/g', { since: new Date(0), limit: 10 }),
+      new CloudWatchLogsServiceException({
+        name: 'ThrottlingException',
+        $fault: 'client',
+        message: 'Rate exceeded',
+        ...meta(400),
+      }),
+    ],
+    [
+      'a network error (no answer)',
+      () => ecs.setDesiredCount('c', 's', 1),
+      Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' }),
+    ],
+    [
+      'a request timeout',
+      () => rds.describeSnapshot('s'),
+      Object.assign(new Error('a request has exceeded the configured 15000 ms requestTimeout.'), {
+        name: 'TimeoutError',
+      }),
+    ],
   ];
   for (const [label, run, error] of retryable) {
     it(`${label} → a plain (Transient) Error, not AwsRefusedError`, async () => {
@@ -274,7 +366,10 @@ describe('RDS waits', () => {
   });
 
   it('waitForSnapshot rejects for good on failed', async () => {
-    rdsMock.on(DescribeDBSnapshotsCommand).resolvesOnce({ DBSnapshots: [snap('s1', 'creating')] }).resolves({ DBSnapshots: [snap('s1', 'failed')] });
+    rdsMock
+      .on(DescribeDBSnapshotsCommand)
+      .resolvesOnce({ DBSnapshots: [snap('s1', 'creating')] })
+      .resolves({ DBSnapshots: [snap('s1', 'failed')] });
     const err = await rds.waitForSnapshot('s1', fast()).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(AwsRefusedError);
     expect((err as AwsRefusedError).code).toBe('failed');
@@ -294,7 +389,10 @@ describe('RDS waits', () => {
 
   for (const status of ['failed', 'incompatible-restore', 'incompatible-network', 'deleting']) {
     it(`waitForInstance rejects on ${status}`, async () => {
-      rdsMock.on(DescribeDBInstancesCommand).resolvesOnce({ DBInstances: [{ ...SOURCE, DBInstanceStatus: 'creating' }] }).resolves({ DBInstances: [{ ...SOURCE, DBInstanceStatus: status }] });
+      rdsMock
+        .on(DescribeDBInstancesCommand)
+        .resolvesOnce({ DBInstances: [{ ...SOURCE, DBInstanceStatus: 'creating' }] })
+        .resolves({ DBInstances: [{ ...SOURCE, DBInstanceStatus: status }] });
       const err = await rds.waitForInstance('production-db', fast()).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(AwsRefusedError);
       expect((err as Error).message).toContain(status);
@@ -305,7 +403,9 @@ describe('RDS waits', () => {
   it('times out with AwsWaitTimeoutError naming the last status (not a refusal: the job may wait again)', async () => {
     rdsMock.on(DescribeDBInstancesCommand).resolves({ DBInstances: [{ ...SOURCE, DBInstanceStatus: 'modifying' }] });
     const started = Date.now();
-    const err = await rds.waitForInstance('production-db', { maxWaitSeconds: 0.06, pollSeconds: 0.01 }).catch((e: unknown) => e);
+    const err = await rds
+      .waitForInstance('production-db', { maxWaitSeconds: 0.06, pollSeconds: 0.01 })
+      .catch((e: unknown) => e);
     expect(Date.now() - started).toBeLessThan(1_000);
     expect(err).toBeInstanceOf(AwsWaitTimeoutError);
     expect(err).not.toBeInstanceOf(AwsRefusedError);
@@ -342,14 +442,20 @@ describe('RDS waits', () => {
     expect(seen[1]).toMatch(/^error: .*Throttling/);
 
     rdsMock.reset();
-    rdsMock.on(DescribeDBSnapshotsCommand).resolvesOnce({ DBSnapshots: [snap('s1', 'creating')] }).rejects(rdsError('AccessDenied', 403));
+    rdsMock
+      .on(DescribeDBSnapshotsCommand)
+      .resolvesOnce({ DBSnapshots: [snap('s1', 'creating')] })
+      .rejects(rdsError('AccessDenied', 403));
     await expect(rds.waitForSnapshot('s1', fast())).rejects.toBeInstanceOf(AwsRefusedError);
     expect(rdsMock.commandCalls(DescribeDBSnapshotsCommand)).toHaveLength(2);
   });
 
   it('tolerates a just-created snapshot being invisible for a poll or two, not for ever', async () => {
     const notFound = () => new DBSnapshotNotFoundFault({ message: 'not found', ...meta(404) });
-    rdsMock.on(DescribeDBSnapshotsCommand).rejectsOnce(notFound()).resolves({ DBSnapshots: [snap('s1', 'available')] });
+    rdsMock
+      .on(DescribeDBSnapshotsCommand)
+      .rejectsOnce(notFound())
+      .resolves({ DBSnapshots: [snap('s1', 'available')] });
     await expect(rds.waitForSnapshot('s1', fast())).resolves.toMatchObject({ status: 'available' });
 
     rdsMock.reset();
@@ -369,15 +475,34 @@ describe('EcsPort (SDK)', () => {
     runningCount: 2,
     pendingCount: 1,
     deployments: [
-      { id: 'ecs-svc/2', status: 'PRIMARY', rolloutState: 'IN_PROGRESS' as const, rolloutStateReason: 'ECS deployment in progress.', desiredCount: 3, runningCount: 1, pendingCount: 1, createdAt: new Date('2025-01-01T00:00:00Z') },
-      { id: 'ecs-svc/1', status: 'ACTIVE', rolloutState: 'COMPLETED' as const, desiredCount: 3, runningCount: 1, pendingCount: 0 },
+      {
+        id: 'ecs-svc/2',
+        status: 'PRIMARY',
+        rolloutState: 'IN_PROGRESS' as const,
+        rolloutStateReason: 'ECS deployment in progress.',
+        desiredCount: 3,
+        runningCount: 1,
+        pendingCount: 1,
+        createdAt: new Date('2025-01-01T00:00:00Z'),
+      },
+      {
+        id: 'ecs-svc/1',
+        status: 'ACTIVE',
+        rolloutState: 'COMPLETED' as const,
+        desiredCount: 3,
+        runningCount: 1,
+        pendingCount: 0,
+      },
     ],
   };
 
   it('describeService sends cluster + [service] and maps counts and deployments', async () => {
     ecsMock.on(DescribeServicesCommand).resolves({ services: [service], failures: [] });
     const result = await ecs.describeService('prod', 'api');
-    expect(ecsMock.commandCalls(DescribeServicesCommand)[0]!.args[0].input).toEqual({ cluster: 'prod', services: ['api'] });
+    expect(ecsMock.commandCalls(DescribeServicesCommand)[0]!.args[0].input).toEqual({
+      cluster: 'prod',
+      services: ['api'],
+    });
     expect(result).toEqual({
       name: 'api',
       status: 'ACTIVE',
@@ -385,8 +510,26 @@ describe('EcsPort (SDK)', () => {
       running: 2,
       pending: 1,
       deployments: [
-        { id: 'ecs-svc/2', status: 'PRIMARY', rolloutState: 'IN_PROGRESS', rolloutStateReason: 'ECS deployment in progress.', desired: 3, running: 1, pending: 1, createdAt: new Date('2025-01-01T00:00:00Z') },
-        { id: 'ecs-svc/1', status: 'ACTIVE', rolloutState: 'COMPLETED', rolloutStateReason: undefined, desired: 3, running: 1, pending: 0, createdAt: undefined },
+        {
+          id: 'ecs-svc/2',
+          status: 'PRIMARY',
+          rolloutState: 'IN_PROGRESS',
+          rolloutStateReason: 'ECS deployment in progress.',
+          desired: 3,
+          running: 1,
+          pending: 1,
+          createdAt: new Date('2025-01-01T00:00:00Z'),
+        },
+        {
+          id: 'ecs-svc/1',
+          status: 'ACTIVE',
+          rolloutState: 'COMPLETED',
+          rolloutStateReason: undefined,
+          desired: 3,
+          running: 1,
+          pending: 0,
+          createdAt: undefined,
+        },
       ],
     });
   });
@@ -394,26 +537,42 @@ describe('EcsPort (SDK)', () => {
   it('describeService: a MISSING failure is undefined; any other failure is a refusal', async () => {
     ecsMock.on(DescribeServicesCommand).resolvesOnce({ services: [], failures: [{ arn: 'arn:x', reason: 'MISSING' }] });
     expect(await ecs.describeService('prod', 'nope')).toBeUndefined();
-    ecsMock.on(DescribeServicesCommand).resolves({ services: [], failures: [{ arn: 'arn:x', reason: 'AccessDenied', detail: 'not yours' }] });
+    ecsMock
+      .on(DescribeServicesCommand)
+      .resolves({ services: [], failures: [{ arn: 'arn:x', reason: 'AccessDenied', detail: 'not yours' }] });
     await expect(ecs.describeService('prod', 'api')).rejects.toBeInstanceOf(AwsRefusedError);
   });
 
   it('setDesiredCount sends UpdateService with desiredCount only', async () => {
     ecsMock.on(UpdateServiceCommand).resolves({ service });
     await ecs.setDesiredCount('prod', 'api', 5);
-    expect(ecsMock.commandCalls(UpdateServiceCommand)[0]!.args[0].input).toEqual({ cluster: 'prod', service: 'api', desiredCount: 5 });
+    expect(ecsMock.commandCalls(UpdateServiceCommand)[0]!.args[0].input).toEqual({
+      cluster: 'prod',
+      service: 'api',
+      desiredCount: 5,
+    });
   });
 
   it('forceNewDeployment sends forceNewDeployment and returns the PRIMARY deployment id', async () => {
     ecsMock.on(UpdateServiceCommand).resolvesOnce({ service }).resolves({});
     expect(await ecs.forceNewDeployment('prod', 'api')).toBe('ecs-svc/2');
-    expect(ecsMock.commandCalls(UpdateServiceCommand)[0]!.args[0].input).toEqual({ cluster: 'prod', service: 'api', forceNewDeployment: true });
+    expect(ecsMock.commandCalls(UpdateServiceCommand)[0]!.args[0].input).toEqual({
+      cluster: 'prod',
+      service: 'api',
+      forceNewDeployment: true,
+    });
     expect(await ecs.forceNewDeployment('prod', 'api')).toBeUndefined();
   });
 });
 
 describe('LogsPort (SDK)', () => {
-  const ev = (t: number, message: string, stream = 'ecs/api/1') => ({ timestamp: t, message, logStreamName: stream, eventId: String(t), ingestionTime: t });
+  const ev = (t: number, message: string, stream = 'ecs/api/1') => ({
+    timestamp: t,
+    message,
+    logStreamName: stream,
+    eventId: String(t),
+    ingestionTime: t,
+  });
 
   it('sends group, times in ms, pattern and limit; follows nextToken; oldest first', async () => {
     logsMock
@@ -432,8 +591,22 @@ describe('LogsPort (SDK)', () => {
     const inputs = logsMock.commandCalls(FilterLogEventsCommand).map((c) => c.args[0].input);
     expect(inputs).toEqual([
       { logGroupName: '/ecs/prod/api', startTime: 500, endTime: 9_000, filterPattern: 'ERROR', limit: 100 },
-      { logGroupName: '/ecs/prod/api', startTime: 500, endTime: 9_000, filterPattern: 'ERROR', limit: 98, nextToken: 't1' },
-      { logGroupName: '/ecs/prod/api', startTime: 500, endTime: 9_000, filterPattern: 'ERROR', limit: 98, nextToken: 't2' },
+      {
+        logGroupName: '/ecs/prod/api',
+        startTime: 500,
+        endTime: 9_000,
+        filterPattern: 'ERROR',
+        limit: 98,
+        nextToken: 't1',
+      },
+      {
+        logGroupName: '/ecs/prod/api',
+        startTime: 500,
+        endTime: 9_000,
+        filterPattern: 'ERROR',
+        limit: 98,
+        nextToken: 't2',
+      },
     ]);
   });
 
@@ -461,7 +634,12 @@ describe('LogsPort (SDK)', () => {
 describe('in-memory doubles', () => {
   it('MemoryRds: snapshot → wait → restore like the source, every change recorded, reads are not', async () => {
     const mem = new MemoryRds();
-    const source = mem.setInstance({ id: 'prod', subnetGroupName: 'private', vpcSecurityGroupIds: ['sg-1'], multiAz: true });
+    const source = mem.setInstance({
+      id: 'prod',
+      subnetGroupName: 'private',
+      vpcSecurityGroupIds: ['sg-1'],
+      multiAz: true,
+    });
     mem.newSnapshotStatuses = statusesUntil(3);
     await mem.describeInstance('prod');
     expect(mem.calls).toEqual([]);
@@ -471,7 +649,12 @@ describe('in-memory doubles', () => {
     expect(seen).toEqual(['creating', 'creating', 'available']);
     await mem.restoreFromSnapshot('pre-restore', 'prod-restored', source);
     const restored = await mem.waitForInstance('prod-restored', fast());
-    expect(restored).toMatchObject({ id: 'prod-restored', status: 'available', subnetGroupName: 'private', multiAz: true });
+    expect(restored).toMatchObject({
+      id: 'prod-restored',
+      status: 'available',
+      subnetGroupName: 'private',
+      multiAz: true,
+    });
     expect(restored.endpoint).toBeDefined();
     expect(mem.calls.map((c) => c.method)).toEqual(['createSnapshot', 'restoreFromSnapshot']);
     expect(mem.reads).toContain('describeSnapshot');
@@ -480,7 +663,9 @@ describe('in-memory doubles', () => {
   it('MemoryRds: refusals like AWS, scripted failures and failed restores', async () => {
     const mem = new MemoryRds();
     mem.setInstance({ id: 'prod' });
-    await expect(mem.restoreFromSnapshot('nope', 'x', mem.peekInstance('prod')!)).rejects.toMatchObject({ code: 'DBSnapshotNotFoundFault' });
+    await expect(mem.restoreFromSnapshot('nope', 'x', mem.peekInstance('prod')!)).rejects.toMatchObject({
+      code: 'DBSnapshotNotFoundFault',
+    });
     mem.setSnapshot({ id: 's', instanceId: 'prod' });
     mem.restoredInstanceStatuses = ['creating', 'incompatible-restore'];
     await mem.restoreFromSnapshot('s', 'x', mem.peekInstance('prod')!);
@@ -489,7 +674,9 @@ describe('in-memory doubles', () => {
     await expect(mem.createSnapshot('prod', 's2')).rejects.toThrow('throttled');
     expect(mem.calls).toHaveLength(3); // attempts are recorded even when refused
     mem.setSnapshot({ id: 'slow', instanceId: 'prod', status: 'creating' }, ['creating']);
-    await expect(mem.waitForSnapshot('slow', { maxWaitSeconds: 0.03, pollSeconds: 0.01 })).rejects.toBeInstanceOf(AwsWaitTimeoutError);
+    await expect(mem.waitForSnapshot('slow', { maxWaitSeconds: 0.03, pollSeconds: 0.01 })).rejects.toBeInstanceOf(
+      AwsWaitTimeoutError,
+    );
   });
 
   it('MemoryEcs: running converges to desired over N describes; a rollout completes or FAILS', async () => {
@@ -512,7 +699,10 @@ describe('in-memory doubles', () => {
     mem.rolloutPolls = 1;
     const bad = await mem.forceNewDeployment('prod', 'api');
     const failed = (await mem.describeService('prod', 'api'))!;
-    expect(failed.deployments.find((d) => d.id === bad)).toMatchObject({ rolloutState: 'FAILED', rolloutStateReason: mem.rolloutFailureReason });
+    expect(failed.deployments.find((d) => d.id === bad)).toMatchObject({
+      rolloutState: 'FAILED',
+      rolloutStateReason: mem.rolloutFailureReason,
+    });
     expect(mem.calls.map((c) => c.method)).toEqual(['setDesiredCount', 'forceNewDeployment', 'forceNewDeployment']);
     await expect(mem.setDesiredCount('prod', 'nope', 1)).rejects.toMatchObject({ code: 'ServiceNotFoundException' });
     expect(await mem.describeService('prod', 'nope')).toBeUndefined();

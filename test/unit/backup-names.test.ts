@@ -62,7 +62,12 @@ describe('names Lifeline writes', () => {
 
 describe('latest', () => {
   test('is the newest by the time in the name, never a safety copy', () => {
-    const names = [`${P}_20240101_000000.dump`, `${P}_20240103_000000.sql.gz`, `${P}_pre-restore_20240105_000000.dump`, `${P}_20240102_000000.dump`];
+    const names = [
+      `${P}_20240101_000000.dump`,
+      `${P}_20240103_000000.sql.gz`,
+      `${P}_pre-restore_20240105_000000.dump`,
+      `${P}_20240102_000000.dump`,
+    ];
     const parsed = names.map((n) => parseBackupName(P, n)!);
     expect(latestBackup(parsed)?.name).toBe(`${P}_20240103_000000.sql.gz`);
     expect(sortNewestFirst(parsed).map((b) => b.name)).toEqual([names[2], names[1], names[3], names[0]]);

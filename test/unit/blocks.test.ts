@@ -28,13 +28,16 @@ function chunkTexts(text: string | Mrkdwn, limit?: number): string[] {
 }
 
 /** Every Slack special form: broadcasts, a user group, a user, a channel, a link with a label, an entity. */
-const HOSTILE = '<!channel> <!here> <!everyone> <!subteam^S0TEAM> <@U0CEO> <#C0OTHER> <https://evil.example|docs> &amp;';
+const HOSTILE =
+  '<!channel> <!here> <!everyone> <!subteam^S0TEAM> <@U0CEO> <#C0OTHER> <https://evil.example|docs> &amp;';
 const HOSTILE_ESCAPED =
   '&lt;!channel&gt; &lt;!here&gt; &lt;!everyone&gt; &lt;!subteam^S0TEAM&gt; &lt;@U0CEO&gt; &lt;#C0OTHER&gt; &lt;https://evil.example|docs&gt; &amp;amp;';
 
 describe('escapeMrkdwn / unescapeSlackText', () => {
   it('escapes exactly &, < and >', () => {
-    expect(escapeMrkdwn(`a & b < c > d "e" 'f' *g* _h_ \`i\``).text).toBe(`a &amp; b &lt; c &gt; d "e" 'f' *g* _h_ \`i\``);
+    expect(escapeMrkdwn(`a & b < c > d "e" 'f' *g* _h_ \`i\``).text).toBe(
+      `a &amp; b &lt; c &gt; d "e" 'f' *g* _h_ \`i\``,
+    );
     expect(escapeMrkdwn('&amp;').text).toBe('&amp;amp;');
     expect(escapeMrkdwn('').text).toBe('');
   });
@@ -42,7 +45,8 @@ describe('escapeMrkdwn / unescapeSlackText', () => {
   it('unescape gives back what the user typed, including typed entities', () => {
     expect(unescapeSlackText('a &amp; b &lt;c&gt;')).toBe('a & b <c>');
     expect(unescapeSlackText('&amp;lt;')).toBe('&lt;');
-    for (const s of ['<b>&amp;</b>', '&&<<>>', 'plain', '&lt;&gt;&amp;', '🔥 &gt;']) expect(unescapeSlackText(escapeMrkdwn(s).text)).toBe(s);
+    for (const s of ['<b>&amp;</b>', '&&<<>>', 'plain', '&lt;&gt;&amp;', '🔥 &gt;'])
+      expect(unescapeSlackText(escapeMrkdwn(s).text)).toBe(s);
   });
 });
 
@@ -63,7 +67,9 @@ describe('md', () => {
   });
 
   it('joinMd escapes strings, keeps Mrkdwn, and escapes a string separator too', () => {
-    expect(joinMd(['<a>', mention('U0ONCALL'), bold('b&c')], ' & ').text).toBe('&lt;a&gt; &amp; <@U0ONCALL> &amp; *b&amp;c*');
+    expect(joinMd(['<a>', mention('U0ONCALL'), bold('b&c')], ' & ').text).toBe(
+      '&lt;a&gt; &amp; <@U0ONCALL> &amp; *b&amp;c*',
+    );
   });
 
   it('a Mrkdwn cannot be made outside the module', () => {
@@ -93,7 +99,9 @@ describe('mention and channelLink', () => {
 
 describe('code and codeBlock', () => {
   it('shows SQL as inline code: nothing in it is formatted, &, < and > are entities', () => {
-    expect(code('SELECT COUNT(*) FROM users WHERE a < 3 AND b > 1 & c').text).toBe('`SELECT COUNT(*) FROM users WHERE a &lt; 3 AND b &gt; 1 &amp; c`');
+    expect(code('SELECT COUNT(*) FROM users WHERE a < 3 AND b > 1 & c').text).toBe(
+      '`SELECT COUNT(*) FROM users WHERE a &lt; 3 AND b &gt; 1 &amp; c`',
+    );
   });
 
   it('a backtick inside cannot end the span early, and a line break cannot split it', () => {
@@ -103,17 +111,23 @@ describe('code and codeBlock', () => {
   });
 
   it('a code block escapes every line and cannot be closed from inside', () => {
-    expect(codeBlock(['a <@U0CEO>', 'b ``` <!here> &']).text).toBe('```\na &lt;@U0CEO&gt;\nb \'\'\' &lt;!here&gt; &amp;\n```');
+    expect(codeBlock(['a <@U0CEO>', 'b ``` <!here> &']).text).toBe(
+      "```\na &lt;@U0CEO&gt;\nb ''' &lt;!here&gt; &amp;\n```",
+    );
   });
 });
 
 describe('lifelineText', () => {
   it('escapes every special form: people reach Slack only as Said parts, never from text', () => {
-    expect(lifelineText('cancelled by <@U0LEAD> in <#C0EMERGENCY>').text).toBe('cancelled by &lt;@U0LEAD&gt; in &lt;#C0EMERGENCY&gt;');
+    expect(lifelineText('cancelled by <@U0LEAD> in <#C0EMERGENCY>').text).toBe(
+      'cancelled by &lt;@U0LEAD&gt; in &lt;#C0EMERGENCY&gt;',
+    );
     expect(lifelineText(HOSTILE).text).toBe(
       '&lt;!channel&gt; &lt;!here&gt; &lt;!everyone&gt; &lt;!subteam^S0TEAM&gt; &lt;@U0CEO&gt; &lt;#C0OTHER&gt; &lt;https://evil.example|docs&gt; &amp;amp;',
     );
-    expect(lifelineText('<@U0LEAD|name> <@u0lead> <#C0X|x>').text).toBe('&lt;@U0LEAD|name&gt; &lt;@u0lead&gt; &lt;#C0X|x&gt;');
+    expect(lifelineText('<@U0LEAD|name> <@u0lead> <#C0X|x>').text).toBe(
+      '&lt;@U0LEAD|name&gt; &lt;@u0lead&gt; &lt;#C0X|x&gt;',
+    );
   });
 
   it('escapes code spans whole: data in them never becomes a mention', () => {
@@ -124,7 +138,10 @@ describe('lifelineText', () => {
 
 describe('message', () => {
   it('puts the body in sections and the fallback in text, both escaped', () => {
-    expect(message(md`*${'a<b'}*`, md`${'x&y'}`)).toEqual({ text: 'x&amp;y', blocks: [{ type: 'section', text: { type: 'mrkdwn', text: '*a&lt;b*' } }] });
+    expect(message(md`*${'a<b'}*`, md`${'x&y'}`)).toEqual({
+      text: 'x&amp;y',
+      blocks: [{ type: 'section', text: { type: 'mrkdwn', text: '*a&lt;b*' } }],
+    });
   });
 });
 
@@ -139,7 +156,9 @@ describe('sections', () => {
 
   it('text of exactly the limit is one block', () => {
     expect(chunkTexts('a'.repeat(3000))).toEqual(['a'.repeat(3000)]);
-    expect(chunkTexts(`${'a'.repeat(1499)}\n${'b'.repeat(1500)}`)).toEqual([`${'a'.repeat(1499)}\n${'b'.repeat(1500)}`]);
+    expect(chunkTexts(`${'a'.repeat(1499)}\n${'b'.repeat(1500)}`)).toEqual([
+      `${'a'.repeat(1499)}\n${'b'.repeat(1500)}`,
+    ]);
   });
 
   it('splits at line ends, never mid-line', () => {
@@ -171,7 +190,12 @@ describe('sections', () => {
   it('cuts a single line only when it alone exceeds the limit', () => {
     const long = 'z'.repeat(7000);
     expect(chunkTexts(long)).toEqual(['z'.repeat(3000), 'z'.repeat(3000), 'z'.repeat(1000)]);
-    expect(chunkTexts(`head\n${long}\ntail`)).toEqual(['head', 'z'.repeat(3000), 'z'.repeat(3000), `${'z'.repeat(1000)}\ntail`]);
+    expect(chunkTexts(`head\n${long}\ntail`)).toEqual([
+      'head',
+      'z'.repeat(3000),
+      'z'.repeat(3000),
+      `${'z'.repeat(1000)}\ntail`,
+    ]);
   });
 
   it('honours a custom limit', () => {

@@ -90,17 +90,23 @@ describe('createSlackChat: what reaches Slack', () => {
 });
 
 describe('createSlackChat: failures', () => {
-  it.each(['channel_not_found', 'invalid_blocks', 'not_in_channel'])('ok:false (%s) becomes a PermanentError naming the error', async (error) => {
-    fake.failures.push({ method: 'chat.postMessage', status: 200, error });
-    const err = await failure(chat().post('C0NOPE', MESSAGE));
-    expect(err).toBeInstanceOf(PermanentError);
-    expect(err.message).toBe(`Slack chat.postMessage refused: ${error}`);
-    // Not retried: one call only.
-    expect(fake.posts()).toHaveLength(1);
-  });
+  it.each(['channel_not_found', 'invalid_blocks', 'not_in_channel'])(
+    'ok:false (%s) becomes a PermanentError naming the error',
+    async (error) => {
+      fake.failures.push({ method: 'chat.postMessage', status: 200, error });
+      const err = await failure(chat().post('C0NOPE', MESSAGE));
+      expect(err).toBeInstanceOf(PermanentError);
+      expect(err.message).toBe(`Slack chat.postMessage refused: ${error}`);
+      // Not retried: one call only.
+      expect(fake.posts()).toHaveLength(1);
+    },
+  );
 
   it('ok:false on update and postEphemeral is permanent too', async () => {
-    fake.failures.push({ method: 'chat.update', status: 200, error: 'message_not_found' }, { method: 'chat.postEphemeral', status: 200, error: 'user_not_in_channel' });
+    fake.failures.push(
+      { method: 'chat.update', status: 200, error: 'message_not_found' },
+      { method: 'chat.postEphemeral', status: 200, error: 'user_not_in_channel' },
+    );
     const u = await failure(chat().update({ channel: 'C1', ts: '1.2' }, MESSAGE));
     expect(u).toBeInstanceOf(PermanentError);
     expect(u.message).toBe('Slack chat.update refused: message_not_found');

@@ -1,6 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { incidentCommand, parseTitle, splitIncidentId } from '../../src/delivery/commands/incident.js';
-import { badCommand, execute, helpText, route, subcommand, usageOf, words, type CommandContext, type SlashCommand } from '../../src/delivery/commands/registry.js';
+import {
+  badCommand,
+  execute,
+  helpText,
+  route,
+  subcommand,
+  usageOf,
+  words,
+  type CommandContext,
+  type SlashCommand,
+} from '../../src/delivery/commands/registry.js';
 import { UserError } from '../../src/shared/errors.js';
 import { line, md } from '../../src/delivery/slack/blocks.js';
 import type { IncidentReference } from '../../src/domain/incidents/service.js';
@@ -51,7 +61,8 @@ function workingService() {
     acknowledge: () => Promise.resolve(incident),
     update: () => Promise.resolve(incident),
     resolve: () => Promise.resolve(incident),
-    changeSeverity: (_ref: never, _actor: never, severity: never) => Promise.resolve({ incident: { ...incident, severity }, ladder: 'started' }),
+    changeSeverity: (_ref: never, _actor: never, severity: never) =>
+      Promise.resolve({ incident: { ...incident, severity }, ladder: 'started' }),
     listOpen: () => Promise.resolve({ incidents: [], total: 0 }),
     details: () => Promise.resolve({ incident, timeline: [], pages: [] }),
   });
@@ -97,7 +108,7 @@ describe('registry', () => {
         parse: () => {
           throw new UserError('bad_command', 'custom', 'custom usage');
         },
-        run: async () => (line(md`never`)),
+        run: async () => line(md`never`),
       }),
       subcommand({
         usage: 'boom',
@@ -109,7 +120,7 @@ describe('registry', () => {
         parse: () => {
           throw new RangeError('a bug');
         },
-        run: async () => (line(md`never`)),
+        run: async () => line(md`never`),
       }),
     ],
   };
@@ -249,7 +260,12 @@ describe('/incident declare', () => {
 
   it('runs declare with the actor and channel and reports paging', async () => {
     const { text, calls } = await run('sev1 Database down');
-    expect(calls).toEqual([{ method: 'declare', args: [{ severity: 'sev1', title: 'Database down', actor: 'U0DECLARER', channel: 'C0EMERGENCY' }] }]);
+    expect(calls).toEqual([
+      {
+        method: 'declare',
+        args: [{ severity: 'sev1', title: 'Database down', actor: 'U0DECLARER', channel: 'C0EMERGENCY' }],
+      },
+    ]);
     expect(text).toBe('Declared *INC-5* (SEV1); its card is in <#C0EMERGENCY>. Paging has started.');
   });
 
@@ -260,10 +276,16 @@ describe('/incident declare', () => {
 
   it('says so when the card could not be posted', async () => {
     const { service } = fakeService({
-      declare: () => Promise.resolve({ incident: makeIncident({ number: 9, severity: 'sev2', card: undefined }), cardError: 'channel_not_found' }),
+      declare: () =>
+        Promise.resolve({
+          incident: makeIncident({ number: 9, severity: 'sev2', card: undefined }),
+          cardError: 'channel_not_found',
+        }),
     });
     const reply = await execute(incidentCommand({ incidents: service, file: FILE }), 'sev2 x', CTX);
-    expect(reply?.text).toBe('Declared *INC-9* (SEV2); its card could not be posted (channel_not_found). Paging has started.');
+    expect(reply?.text).toBe(
+      'Declared *INC-9* (SEV2); its card could not be posted (channel_not_found). Paging has started.',
+    );
   });
 });
 
@@ -298,7 +320,17 @@ describe('/incident routing and help', () => {
     expect(lines).toHaveLength(command.entries.length + 1);
     for (const entry of command.entries) expect(help).toContain(`\`/incident ${entry.usage}\``);
     // The contract's forms are all there.
-    for (const usage of ['sev1|sev2|sev3|sev4 <title>', 'ack [ID]', 'update [ID] <text>', 'severity [ID] sev1..sev4', 'resolve [ID] [note]', 'list', 'status [ID]', 'postmortem ID', 'help']) {
+    for (const usage of [
+      'sev1|sev2|sev3|sev4 <title>',
+      'ack [ID]',
+      'update [ID] <text>',
+      'severity [ID] sev1..sev4',
+      'resolve [ID] [note]',
+      'list',
+      'status [ID]',
+      'postmortem ID',
+      'help',
+    ]) {
       expect(help).toContain(`\`/incident ${usage}\``);
     }
   });
@@ -423,7 +455,9 @@ describe('/incident resolve', () => {
 
   it('refuses a note over 2900 characters and a malformed ID', async () => {
     expect((await refusal(`resolve ${'n'.repeat(2901)}`)).message).toContain('2900');
-    expect((await refusal('resolve inc-? done')).message).toBe('"inc-?" is not an incident ID (they look like INC-42).');
+    expect((await refusal('resolve inc-? done')).message).toBe(
+      '"inc-?" is not an incident ID (they look like INC-42).',
+    );
   });
 });
 
@@ -458,7 +492,9 @@ describe('/incident list, status, postmortem', () => {
   it('postmortem replies with the Markdown draft in a code block', async () => {
     const { calls, text } = await run('postmortem INC-7');
     expect(calls).toEqual([{ method: 'details', args: [{ number: 7 }] }]);
-    expect(text.startsWith('Post-mortem draft for INC-7:\n```\n# Post-mortem draft: INC-5 Checkout is failing\n')).toBe(true);
+    expect(text.startsWith('Post-mortem draft for INC-7:\n```\n# Post-mortem draft: INC-5 Checkout is failing\n')).toBe(
+      true,
+    );
     expect(text.endsWith('\n```')).toBe(true);
     expect(text).toContain(`- **Declared:** 2024-03-05 07:08:09 UTC by U0DECLARER`);
     expect(T0.toISOString()).toBe('2024-03-05T07:08:09.000Z');

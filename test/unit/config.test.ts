@@ -5,7 +5,12 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError, parseConfigText, readConfig } from '../../src/shared/config.js';
 import { EXAMPLE_ENV, EXAMPLE_PATH, EXAMPLE_TEXT } from './fixtures.js';
 
-const BASE_ENV = { ...EXAMPLE_ENV, SLACK_BOT_TOKEN: 'xoxb-1-unit-test-token', SLACK_SIGNING_SECRET: 'sign-secret-abcdef', LIFELINE_CONFIG: EXAMPLE_PATH };
+const BASE_ENV = {
+  ...EXAMPLE_ENV,
+  SLACK_BOT_TOKEN: 'xoxb-1-unit-test-token',
+  SLACK_SIGNING_SECRET: 'sign-secret-abcdef',
+  LIFELINE_CONFIG: EXAMPLE_PATH,
+};
 
 function configError(work: () => unknown): ConfigError {
   try {
@@ -28,13 +33,23 @@ function parseError(text: string, env: Record<string, string> = EXAMPLE_ENV): Co
 }
 
 /** A small valid config; tests splice mistakes into it. */
-function minimal(parts: { roles?: string; escalation?: string; severities?: string; approvals?: string; environments?: string; extra?: string } = {}): string {
+function minimal(
+  parts: {
+    roles?: string;
+    escalation?: string;
+    severities?: string;
+    approvals?: string;
+    environments?: string;
+    extra?: string;
+  } = {},
+): string {
   return [
     'slack:',
     '  emergency_channel: C0EMERGENCY',
     '  allowed_channels: [C0EMERGENCY]',
     'roles:',
-    parts.roles ?? '  oncall: { slack_users: [U0ONCALL], pagerduty_routing_key: rk-oncall-xyz }\n  engineering_lead: { slack_users: [U0LEAD], pagerduty_routing_key: rk-lead-xyz }',
+    parts.roles ??
+      '  oncall: { slack_users: [U0ONCALL], pagerduty_routing_key: rk-oncall-xyz }\n  engineering_lead: { slack_users: [U0LEAD], pagerduty_routing_key: rk-lead-xyz }',
     'escalation:',
     parts.escalation ?? '  - { after_minutes: 0, notify: oncall }\n  - { after_minutes: 15, notify: engineering_lead }',
     'severities:',
@@ -68,7 +83,11 @@ describe('parseConfigText: the example file', () => {
       sev3: { page: false, respond_minutes: 60 },
       sev4: { page: false, respond_minutes: 1440 },
     });
-    expect(file.approvals).toEqual({ approver_roles: ['engineering_lead', 'cto'], expire_minutes: 30, allow_self_approval: false });
+    expect(file.approvals).toEqual({
+      approver_roles: ['engineering_lead', 'cto'],
+      expire_minutes: 30,
+      allow_self_approval: false,
+    });
     const prod = file.environments.production!;
     expect(prod.database).toEqual({
       url: EXAMPLE_ENV.PRODUCTION_DATABASE_URL,
@@ -85,12 +104,24 @@ describe('parseConfigText: the example file', () => {
       drill_schedule: '0 3 * * 1',
       rto_minutes: 60,
     });
-    expect(prod.ecs).toEqual({ cluster: 'solosuccess-production', services: ['solosuccess-ai-service'], max_count: 20, log_group: '/ecs/production/solosuccess-ai-service' });
+    expect(prod.ecs).toEqual({
+      cluster: 'solosuccess-production',
+      services: ['solosuccess-ai-service'],
+      max_count: 20,
+      log_group: '/ecs/production/solosuccess-ai-service',
+    });
     expect(prod.health_url).toBe('https://solosuccess.ai/api/health');
     expect(prod.require_approval).toEqual(['restore', 'scale', 'redeploy']);
     const staging = file.environments.staging!;
     expect(staging.database).toEqual({ url: EXAMPLE_ENV.STAGING_DATABASE_URL, verify: ['SELECT COUNT(*) FROM users'] });
-    expect(staging.backups).toEqual({ store: 'file:///var/backups/staging', prefix: 'solosuccess_staging', retention_days: 7, rpo_minutes: 1440, drill_schedule: '0 3 * * 1', rto_minutes: 60 });
+    expect(staging.backups).toEqual({
+      store: 'file:///var/backups/staging',
+      prefix: 'solosuccess_staging',
+      retention_days: 7,
+      rpo_minutes: 1440,
+      drill_schedule: '0 3 * * 1',
+      rto_minutes: 60,
+    });
     expect(staging.require_approval).toEqual(['restore']);
     expect(staging.ecs).toBeUndefined();
   });
@@ -105,19 +136,28 @@ describe('parseConfigText: the example file', () => {
 
 describe('parseConfigText: ${VAR} interpolation', () => {
   it('replaces several variables inside one value and leaves other text alone', () => {
-    const text = minimal({ environments: '  staging:\n    database: { url: "postgres://${DB_USER}:${DB_PASS}@db:5432/x" }\n    backups: { store: "file:///b", prefix: s, retention_days: 1, rpo_minutes: 60 }' });
+    const text = minimal({
+      environments:
+        '  staging:\n    database: { url: "postgres://${DB_USER}:${DB_PASS}@db:5432/x" }\n    backups: { store: "file:///b", prefix: s, retention_days: 1, rpo_minutes: 60 }',
+    });
     const file = parseConfigText(text, { DB_USER: 'lifeline', DB_PASS: 'pw' });
     expect(file.environments.staging?.database.url).toBe('postgres://lifeline:pw@db:5432/x');
   });
 
   it('interpolates inside arrays', () => {
-    const text = minimal({ roles: '  oncall: { slack_users: ["${ONCALL_USER}", U0OTHER], pagerduty_routing_key: "${KEY}" }\n  engineering_lead: { slack_users: [], pagerduty_routing_key: k-lead-xyz }' });
+    const text = minimal({
+      roles:
+        '  oncall: { slack_users: ["${ONCALL_USER}", U0OTHER], pagerduty_routing_key: "${KEY}" }\n  engineering_lead: { slack_users: [], pagerduty_routing_key: k-lead-xyz }',
+    });
     const file = parseConfigText(text, { ONCALL_USER: 'U0FROMENV', KEY: 'rk-from-env' });
     expect(file.roles.oncall).toEqual({ slack_users: ['U0FROMENV', 'U0OTHER'], pagerduty_routing_key: 'rk-from-env' });
   });
 
   it("a variable's value cannot change the YAML structure", () => {
-    const text = minimal({ roles: '  oncall: { slack_users: [U0ONCALL], pagerduty_routing_key: "${KEY}" }\n  engineering_lead: { slack_users: [], pagerduty_routing_key: k-lead-xyz }' });
+    const text = minimal({
+      roles:
+        '  oncall: { slack_users: [U0ONCALL], pagerduty_routing_key: "${KEY}" }\n  engineering_lead: { slack_users: [], pagerduty_routing_key: k-lead-xyz }',
+    });
     const tricky = 'rk: {evil: true}\nextra_key: 1';
     const file = parseConfigText(text, { KEY: tricky });
     expect(file.roles.oncall?.pagerduty_routing_key).toBe(tricky);
@@ -142,15 +182,27 @@ describe('parseConfigText: ${VAR} interpolation', () => {
   it('every missing variable gets its own line', () => {
     const e = parseError(EXAMPLE_TEXT, {});
     expect(e.problems).toHaveLength(6);
-    for (const name of ['PD_KEY_ONCALL', 'PD_KEY_LEAD', 'PD_KEY_CTO', 'PD_KEY_CEO', 'PRODUCTION_DATABASE_URL', 'STAGING_DATABASE_URL']) {
+    for (const name of [
+      'PD_KEY_ONCALL',
+      'PD_KEY_LEAD',
+      'PD_KEY_CTO',
+      'PD_KEY_CEO',
+      'PRODUCTION_DATABASE_URL',
+      'STAGING_DATABASE_URL',
+    ]) {
       expect(e.problems.filter((p) => p.includes(name))).toHaveLength(1);
     }
     expect(e.problems.find((p) => p.includes('PD_KEY_CTO'))).toContain('roles.cto.pagerduty_routing_key');
-    expect(e.problems.find((p) => p.includes('PRODUCTION_DATABASE_URL'))).toContain('environments.production.database.url');
+    expect(e.problems.find((p) => p.includes('PRODUCTION_DATABASE_URL'))).toContain(
+      'environments.production.database.url',
+    );
   });
 
   it('a missing variable inside an array names the index', () => {
-    const text = minimal({ extra: '' }).replace('allowed_channels: [C0EMERGENCY]', 'allowed_channels: [C0EMERGENCY, "${OTHER_CHANNEL}"]');
+    const text = minimal({ extra: '' }).replace(
+      'allowed_channels: [C0EMERGENCY]',
+      'allowed_channels: [C0EMERGENCY, "${OTHER_CHANNEL}"]',
+    );
     const e = parseError(text, {});
     expect(e.problems).toHaveLength(1);
     expect(e.problems[0]).toContain('slack.allowed_channels[1]');
@@ -160,21 +212,49 @@ describe('parseConfigText: ${VAR} interpolation', () => {
 
 describe('parseConfigText: unknown keys', () => {
   it.each([
-    ['a role', minimal({ roles: '  oncall: { slack_users: [U0ONCALL], pagerduty_routing_key: rk-x, pager: yes }\n  engineering_lead: { slack_users: [U0LEAD], pagerduty_routing_key: rk-y }' }), 'roles.oncall.pager'],
+    [
+      'a role',
+      minimal({
+        roles:
+          '  oncall: { slack_users: [U0ONCALL], pagerduty_routing_key: rk-x, pager: yes }\n  engineering_lead: { slack_users: [U0LEAD], pagerduty_routing_key: rk-y }',
+      }),
+      'roles.oncall.pager',
+    ],
     [
       'an environment backup',
-      minimal({ environments: '  staging:\n    database: { url: "postgres://u:p@h/db" }\n    backups: { store: "file:///b", prefix: s, retention_days: 7, rpo_minutes: 60, foo: 1 }' }),
+      minimal({
+        environments:
+          '  staging:\n    database: { url: "postgres://u:p@h/db" }\n    backups: { store: "file:///b", prefix: s, retention_days: 7, rpo_minutes: 60, foo: 1 }',
+      }),
       'environments.staging.backups.foo',
     ],
     [
       'an environment database',
-      minimal({ environments: '  staging:\n    database: { url: "postgres://u:p@h/db", passwd: x }\n    backups: { store: "file:///b", prefix: s, retention_days: 7, rpo_minutes: 60 }' }),
+      minimal({
+        environments:
+          '  staging:\n    database: { url: "postgres://u:p@h/db", passwd: x }\n    backups: { store: "file:///b", prefix: s, retention_days: 7, rpo_minutes: 60 }',
+      }),
       'environments.staging.database.passwd',
     ],
-    ['an escalation step', minimal({ escalation: '  - { after_minutes: 0, notify: oncall, repeat: 3 }' }), 'escalation[0].repeat'],
-    ['a severity', minimal({ severities: '  sev1: { page: true, respond_minutes: 0 }\n  sev2: { page: true, respond_minutes: 15 }\n  sev3: { page: false, respond_minutes: 60 }\n  sev4: { page: false, respond_minutes: 1440 }\n  sev5: { page: false, respond_minutes: 9 }' }), 'severities.sev5'],
+    [
+      'an escalation step',
+      minimal({ escalation: '  - { after_minutes: 0, notify: oncall, repeat: 3 }' }),
+      'escalation[0].repeat',
+    ],
+    [
+      'a severity',
+      minimal({
+        severities:
+          '  sev1: { page: true, respond_minutes: 0 }\n  sev2: { page: true, respond_minutes: 15 }\n  sev3: { page: false, respond_minutes: 60 }\n  sev4: { page: false, respond_minutes: 1440 }\n  sev5: { page: false, respond_minutes: 9 }',
+      }),
+      'severities.sev5',
+    ],
     ['the slack section', minimal().replace('slack:\n', 'slack:\n  bot_token: nope\n'), 'slack.bot_token'],
-    ['approvals', minimal({ approvals: '  approver_roles: [engineering_lead]\n  expire_minutes: 30\n  quorum: 2' }), 'approvals.quorum'],
+    [
+      'approvals',
+      minimal({ approvals: '  approver_roles: [engineering_lead]\n  expire_minutes: 30\n  quorum: 2' }),
+      'approvals.quorum',
+    ],
     ['the top level', minimal({ extra: 'logging: { level: debug }' }), 'logging'],
   ])('an unknown key in %s is an error naming its full path', (_where, text, path) => {
     const e = parseError(text);
@@ -184,7 +264,8 @@ describe('parseConfigText: unknown keys', () => {
 
   it('reports every unknown key, one line each', () => {
     const text = minimal({
-      roles: '  oncall: { slack_users: [U0ONCALL], pagerduty_routing_key: rk-x, pager: yes, phone: 1 }\n  engineering_lead: { slack_users: [U0LEAD], pagerduty_routing_key: rk-y }',
+      roles:
+        '  oncall: { slack_users: [U0ONCALL], pagerduty_routing_key: rk-x, pager: yes, phone: 1 }\n  engineering_lead: { slack_users: [U0LEAD], pagerduty_routing_key: rk-y }',
       extra: 'colour: blue',
     });
     const e = parseError(text);
@@ -205,21 +286,111 @@ describe('parseConfigText: unknown keys', () => {
 
 describe('parseConfigText: wrong types and values name the key', () => {
   it.each([
-    ['a string for minutes', minimal({ approvals: '  approver_roles: [engineering_lead]\n  expire_minutes: soon' }), 'approvals.expire_minutes'],
-    ['a string for a boolean', minimal({ severities: '  sev1: { page: "yes", respond_minutes: 0 }\n  sev2: { page: true, respond_minutes: 15 }\n  sev3: { page: false, respond_minutes: 60 }\n  sev4: { page: false, respond_minutes: 1440 }' }), 'severities.sev1.page'],
-    ['negative minutes', minimal({ escalation: '  - { after_minutes: -1, notify: oncall }' }), 'escalation[0].after_minutes'],
-    ['a missing severity', minimal({ severities: '  sev1: { page: true, respond_minutes: 0 }\n  sev2: { page: true, respond_minutes: 15 }\n  sev3: { page: false, respond_minutes: 60 }' }), 'severities.sev4'],
-    ['a missing emergency channel', minimal().replace('  emergency_channel: C0EMERGENCY\n', ''), 'slack.emergency_channel'],
-    ['an empty escalation', minimal({ escalation: '  []' }).replace('escalation:\n  []', 'escalation: []'), 'escalation'],
-    ['a bad backup store', minimal({ environments: '  staging:\n    database: { url: "postgres://u:p@h/db" }\n    backups: { store: "/var/backups", prefix: s, retention_days: 7, rpo_minutes: 60 }' }), 'environments.staging.backups.store'],
-    ['fractional retention days', minimal({ environments: '  staging:\n    database: { url: "postgres://u:p@h/db" }\n    backups: { store: "file:///b", prefix: s, retention_days: 1.5, rpo_minutes: 60 }' }), 'environments.staging.backups.retention_days'],
-    ['zero rpo', minimal({ environments: '  staging:\n    database: { url: "postgres://u:p@h/db" }\n    backups: { store: "file:///b", prefix: s, retention_days: 1, rpo_minutes: 0 }' }), 'environments.staging.backups.rpo_minutes'],
-    ['an unknown approval action', minimal({ environments: '  staging:\n    database: { url: "postgres://u:p@h/db" }\n    backups: { store: "file:///b", prefix: s, retention_days: 1, rpo_minutes: 60 }\n    require_approval: [restore, reboot]' }), 'environments.staging.require_approval[1]'],
-    ['a list where a map belongs', minimal({ roles: '  - oncall' }).replace('roles:\n  - oncall', 'roles: [oncall]'), 'roles'],
-    ['a schedule that is not cron', minimal({ environments: '  staging:\n    database: { url: "postgres://u:p@h/db" }\n    backups: { store: "file:///b", prefix: s, retention_days: 1, rpo_minutes: 60, schedule: "every 6 hours" }' }), 'environments.staging.backups.schedule'],
-    ['a cron field out of range', minimal({ environments: '  staging:\n    database: { url: "postgres://u:p@h/db" }\n    backups: { store: "file:///b", prefix: s, retention_days: 1, rpo_minutes: 60, schedule: "0 24 * * *" }' }), 'environments.staging.backups.schedule'],
-    ['a drill schedule that is neither cron nor off', minimal({ environments: '  staging:\n    database: { url: "postgres://u:p@h/db" }\n    backups: { store: "file:///b", prefix: s, retention_days: 1, rpo_minutes: 60, drill_schedule: never }' }), 'environments.staging.backups.drill_schedule'],
-    ['zero rto', minimal({ environments: '  staging:\n    database: { url: "postgres://u:p@h/db" }\n    backups: { store: "file:///b", prefix: s, retention_days: 1, rpo_minutes: 60, rto_minutes: 0 }' }), 'environments.staging.backups.rto_minutes'],
+    [
+      'a string for minutes',
+      minimal({ approvals: '  approver_roles: [engineering_lead]\n  expire_minutes: soon' }),
+      'approvals.expire_minutes',
+    ],
+    [
+      'a string for a boolean',
+      minimal({
+        severities:
+          '  sev1: { page: "yes", respond_minutes: 0 }\n  sev2: { page: true, respond_minutes: 15 }\n  sev3: { page: false, respond_minutes: 60 }\n  sev4: { page: false, respond_minutes: 1440 }',
+      }),
+      'severities.sev1.page',
+    ],
+    [
+      'negative minutes',
+      minimal({ escalation: '  - { after_minutes: -1, notify: oncall }' }),
+      'escalation[0].after_minutes',
+    ],
+    [
+      'a missing severity',
+      minimal({
+        severities:
+          '  sev1: { page: true, respond_minutes: 0 }\n  sev2: { page: true, respond_minutes: 15 }\n  sev3: { page: false, respond_minutes: 60 }',
+      }),
+      'severities.sev4',
+    ],
+    [
+      'a missing emergency channel',
+      minimal().replace('  emergency_channel: C0EMERGENCY\n', ''),
+      'slack.emergency_channel',
+    ],
+    [
+      'an empty escalation',
+      minimal({ escalation: '  []' }).replace('escalation:\n  []', 'escalation: []'),
+      'escalation',
+    ],
+    [
+      'a bad backup store',
+      minimal({
+        environments:
+          '  staging:\n    database: { url: "postgres://u:p@h/db" }\n    backups: { store: "/var/backups", prefix: s, retention_days: 7, rpo_minutes: 60 }',
+      }),
+      'environments.staging.backups.store',
+    ],
+    [
+      'fractional retention days',
+      minimal({
+        environments:
+          '  staging:\n    database: { url: "postgres://u:p@h/db" }\n    backups: { store: "file:///b", prefix: s, retention_days: 1.5, rpo_minutes: 60 }',
+      }),
+      'environments.staging.backups.retention_days',
+    ],
+    [
+      'zero rpo',
+      minimal({
+        environments:
+          '  staging:\n    database: { url: "postgres://u:p@h/db" }\n    backups: { store: "file:///b", prefix: s, retention_days: 1, rpo_minutes: 0 }',
+      }),
+      'environments.staging.backups.rpo_minutes',
+    ],
+    [
+      'an unknown approval action',
+      minimal({
+        environments:
+          '  staging:\n    database: { url: "postgres://u:p@h/db" }\n    backups: { store: "file:///b", prefix: s, retention_days: 1, rpo_minutes: 60 }\n    require_approval: [restore, reboot]',
+      }),
+      'environments.staging.require_approval[1]',
+    ],
+    [
+      'a list where a map belongs',
+      minimal({ roles: '  - oncall' }).replace('roles:\n  - oncall', 'roles: [oncall]'),
+      'roles',
+    ],
+    [
+      'a schedule that is not cron',
+      minimal({
+        environments:
+          '  staging:\n    database: { url: "postgres://u:p@h/db" }\n    backups: { store: "file:///b", prefix: s, retention_days: 1, rpo_minutes: 60, schedule: "every 6 hours" }',
+      }),
+      'environments.staging.backups.schedule',
+    ],
+    [
+      'a cron field out of range',
+      minimal({
+        environments:
+          '  staging:\n    database: { url: "postgres://u:p@h/db" }\n    backups: { store: "file:///b", prefix: s, retention_days: 1, rpo_minutes: 60, schedule: "0 24 * * *" }',
+      }),
+      'environments.staging.backups.schedule',
+    ],
+    [
+      'a drill schedule that is neither cron nor off',
+      minimal({
+        environments:
+          '  staging:\n    database: { url: "postgres://u:p@h/db" }\n    backups: { store: "file:///b", prefix: s, retention_days: 1, rpo_minutes: 60, drill_schedule: never }',
+      }),
+      'environments.staging.backups.drill_schedule',
+    ],
+    [
+      'zero rto',
+      minimal({
+        environments:
+          '  staging:\n    database: { url: "postgres://u:p@h/db" }\n    backups: { store: "file:///b", prefix: s, retention_days: 1, rpo_minutes: 60, rto_minutes: 0 }',
+      }),
+      'environments.staging.backups.rto_minutes',
+    ],
   ])('%s', (_what, text, path) => {
     const e = parseError(text);
     expect(e.problems.length).toBeGreaterThanOrEqual(1);
@@ -229,7 +400,8 @@ describe('parseConfigText: wrong types and values name the key', () => {
 
   it('different mistakes in one file are reported together, one line each', () => {
     const text = minimal({
-      roles: '  oncall: { slack_users: [U0ONCALL], pagerduty_routing_key: rk-x, pager: yes }\n  engineering_lead: { slack_users: [U0LEAD], pagerduty_routing_key: rk-y }',
+      roles:
+        '  oncall: { slack_users: [U0ONCALL], pagerduty_routing_key: rk-x, pager: yes }\n  engineering_lead: { slack_users: [U0LEAD], pagerduty_routing_key: rk-y }',
       approvals: '  approver_roles: [engineering_lead]\n  expire_minutes: soon',
     });
     const e = parseError(text);
@@ -252,20 +424,31 @@ describe('parseConfigText: wrong types and values name the key', () => {
 
 describe('parseConfigText: escalation and role cross-checks', () => {
   it('an escalation step naming an unknown role is refused with that role named', () => {
-    const e = parseError(minimal({ escalation: '  - { after_minutes: 0, notify: oncall }\n  - { after_minutes: 5, notify: cfo }' }));
+    const e = parseError(
+      minimal({ escalation: '  - { after_minutes: 0, notify: oncall }\n  - { after_minutes: 5, notify: cfo }' }),
+    );
     expect(e.problems).toHaveLength(1);
     expect(e.problems[0]).toContain('escalation[1].notify');
     expect(e.problems[0]).toContain('"cfo"');
   });
 
   it('out-of-order steps are refused', () => {
-    const e = parseError(minimal({ escalation: '  - { after_minutes: 15, notify: oncall }\n  - { after_minutes: 5, notify: engineering_lead }' }));
+    const e = parseError(
+      minimal({
+        escalation: '  - { after_minutes: 15, notify: oncall }\n  - { after_minutes: 5, notify: engineering_lead }',
+      }),
+    );
     expect(e.problems).toHaveLength(1);
     expect(e.problems[0]).toContain('escalation[1].after_minutes');
   });
 
   it('steps at the same minute are in order', () => {
-    const file = parseConfigText(minimal({ escalation: '  - { after_minutes: 0, notify: oncall }\n  - { after_minutes: 0, notify: engineering_lead }' }), {});
+    const file = parseConfigText(
+      minimal({
+        escalation: '  - { after_minutes: 0, notify: oncall }\n  - { after_minutes: 0, notify: engineering_lead }',
+      }),
+      {},
+    );
     expect(file.escalation.map((s) => s.after_minutes)).toEqual([0, 0]);
   });
 
@@ -273,7 +456,8 @@ describe('parseConfigText: escalation and role cross-checks', () => {
     const file = parseConfigText(
       minimal({
         escalation: '  - { after_minutes: 0, notify: oncall }\n  - { after_minutes: 0.05, notify: engineering_lead }',
-        severities: '  sev1: { page: true, respond_minutes: 0.25 }\n  sev2: { page: true, respond_minutes: 15 }\n  sev3: { page: false, respond_minutes: 60 }\n  sev4: { page: false, respond_minutes: 1440 }',
+        severities:
+          '  sev1: { page: true, respond_minutes: 0.25 }\n  sev2: { page: true, respond_minutes: 15 }\n  sev3: { page: false, respond_minutes: 60 }\n  sev4: { page: false, respond_minutes: 1440 }',
         approvals: '  approver_roles: [engineering_lead]\n  expire_minutes: 0.5',
       }),
       {},
@@ -372,10 +556,17 @@ describe('parseConfigText: two environments never share a store and prefix', () 
 describe('parseConfigText: backup schedules', () => {
   it('takes cron with seconds and drill_schedule: off', () => {
     const file = parseConfigText(
-      minimal({ environments: '  staging:\n    database: { url: "postgres://u:p@h/db" }\n    backups: { store: "file:///b", prefix: s, retention_days: 1, rpo_minutes: 60, schedule: "*/5 * * * * *", drill_schedule: "off" }' }),
+      minimal({
+        environments:
+          '  staging:\n    database: { url: "postgres://u:p@h/db" }\n    backups: { store: "file:///b", prefix: s, retention_days: 1, rpo_minutes: 60, schedule: "*/5 * * * * *", drill_schedule: "off" }',
+      }),
       {},
     );
-    expect(file.environments.staging?.backups).toMatchObject({ schedule: '*/5 * * * * *', drill_schedule: 'off', rto_minutes: 60 });
+    expect(file.environments.staging?.backups).toMatchObject({
+      schedule: '*/5 * * * * *',
+      drill_schedule: 'off',
+      rto_minutes: 60,
+    });
   });
 });
 

@@ -30,24 +30,35 @@ function refusal(work: () => unknown): string {
   throw new Error('expected a refusal');
 }
 
-const untouchable = new Proxy({}, { get: () => () => Promise.reject(new Error('the service must not be called')) }) as RecoveryService;
+const untouchable = new Proxy(
+  {},
+  { get: () => () => Promise.reject(new Error('the service must not be called')) },
+) as RecoveryService;
 const command = drCommand({
   db: undefined as never,
   file: FILE,
   recovery: untouchable,
   query: () => Promise.reject(new Error('no query expected')),
-  tokens: { create: () => Promise.reject(new Error('no token expected')), revokeAll: () => Promise.reject(new Error('no token expected')) },
+  tokens: {
+    create: () => Promise.reject(new Error('no token expected')),
+    revokeAll: () => Promise.reject(new Error('no token expected')),
+  },
 });
 
 describe('/dr restore parsing', () => {
   test('the four sources', () => {
     expect(parseRestore(FILE, 'production list')).toEqual({ env: 'production', list: true });
-    expect(parseRestore(FILE, 'production latest')).toEqual({ env: 'production', params: { kind: 'restore', source: { type: 'latest' } } });
+    expect(parseRestore(FILE, 'production latest')).toEqual({
+      env: 'production',
+      params: { kind: 'restore', source: { type: 'latest' } },
+    });
     expect(parseRestore(FILE, 'production file solosuccess_production_20240115_120000.sql.gz')).toEqual({
       env: 'production',
       params: { kind: 'restore', source: { type: 'file', name: 'solosuccess_production_20240115_120000.sql.gz' } },
     });
-    expect(parseRestore(FILE, 'production file solosuccess_production_pre-restore_20240115_120000.dump').env).toBe('production');
+    expect(parseRestore(FILE, 'production file solosuccess_production_pre-restore_20240115_120000.dump').env).toBe(
+      'production',
+    );
     expect(parseRestore(FILE, 'production snapshot rds:prod-db-2024-01-15-00-05')).toEqual({
       env: 'production',
       params: { kind: 'restore', source: { type: 'snapshot', id: 'rds:prod-db-2024-01-15-00-05' } },
@@ -59,8 +70,14 @@ describe('/dr restore parsing', () => {
     ['', 'Name the environment.'],
     ['production', 'Say list, latest, file <name> or snapshot <id>.'],
     ['production newest', 'Unknown restore source "newest": use list, latest, file <name> or snapshot <id>.'],
-    ['production file ../../etc/passwd', '"../../etc/passwd" is not a backup name of production: expected solosuccess_production_YYYYMMDD_HHMMSS.sql.gz or .dump (or a _pre-restore_ safety copy).'],
-    ['production file solosuccess_staging_20240115_120000.dump', '"solosuccess_staging_20240115_120000.dump" is not a backup name of production: expected solosuccess_production_YYYYMMDD_HHMMSS.sql.gz or .dump (or a _pre-restore_ safety copy).'],
+    [
+      'production file ../../etc/passwd',
+      '"../../etc/passwd" is not a backup name of production: expected solosuccess_production_YYYYMMDD_HHMMSS.sql.gz or .dump (or a _pre-restore_ safety copy).',
+    ],
+    [
+      'production file solosuccess_staging_20240115_120000.dump',
+      '"solosuccess_staging_20240115_120000.dump" is not a backup name of production: expected solosuccess_production_YYYYMMDD_HHMMSS.sql.gz or .dump (or a _pre-restore_ safety copy).',
+    ],
     ['staging snapshot snap-1', 'Environment staging has no rds_instance; snapshot restores need one.'],
     ['production snapshot "x;rm', 'Name the RDS snapshot id (letters, digits and hyphens).'],
     ['production latest now', 'Unexpected text "now".'],
@@ -71,8 +88,18 @@ describe('/dr restore parsing', () => {
 
 describe('/dr logs parsing', () => {
   test('defaults to 15 minutes, takes --since and --filter', () => {
-    expect(parseLogs(FILE, 'production api')).toEqual({ env: 'production', service: 'api', sinceMs: 900_000, filter: undefined });
-    expect(parseLogs(FILE, 'production api --since 2h --filter connection refused')).toEqual({ env: 'production', service: 'api', sinceMs: 7_200_000, filter: 'connection refused' });
+    expect(parseLogs(FILE, 'production api')).toEqual({
+      env: 'production',
+      service: 'api',
+      sinceMs: 900_000,
+      filter: undefined,
+    });
+    expect(parseLogs(FILE, 'production api --since 2h --filter connection refused')).toEqual({
+      env: 'production',
+      service: 'api',
+      sinceMs: 7_200_000,
+      filter: 'connection refused',
+    });
   });
 
   test.each([
@@ -117,7 +144,17 @@ describe('/dr through the table: refusals carry the usage and call nothing', () 
 
   test('help lists the contract grammar', () => {
     const help = helpText(command);
-    for (const form of ['restore <env> list|latest|file <name>|snapshot <snapshot-id>', 'scale <env> <service> <count>', 'redeploy <env> <service>', 'logs <env> <service> [--since 15m] [--filter TEXT]', 'status [env]', 'jobs', 'cancel <job-id>', 'audit [env]', 'help']) {
+    for (const form of [
+      'restore <env> list|latest|file <name>|snapshot <snapshot-id>',
+      'scale <env> <service> <count>',
+      'redeploy <env> <service>',
+      'logs <env> <service> [--since 15m] [--filter TEXT]',
+      'status [env]',
+      'jobs',
+      'cancel <job-id>',
+      'audit [env]',
+      'help',
+    ]) {
       expect(help).toContain(`\`/dr ${form}\``);
     }
   });

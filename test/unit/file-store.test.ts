@@ -24,7 +24,10 @@ describe('file store', () => {
     expect(await store.write('a_20240101_000000.dump', Readable.from(['hello ', 'world']))).toEqual({ size: 11 });
     writeFileSync(join(dir, 'notes.txt'), 'x');
     const listed = await store.list();
-    expect(listed.map((o) => [o.name, o.size]).sort()).toEqual([['a_20240101_000000.dump', 11], ['notes.txt', 1]]);
+    expect(listed.map((o) => [o.name, o.size]).sort()).toEqual([
+      ['a_20240101_000000.dump', 11],
+      ['notes.txt', 1],
+    ]);
     expect(await text(await store.read('a_20240101_000000.dump'))).toBe('hello world');
     await store.remove('a_20240101_000000.dump');
     expect((await store.list()).map((o) => o.name)).toEqual(['notes.txt']);

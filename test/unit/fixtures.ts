@@ -56,7 +56,10 @@ export interface ServiceCall {
  * An IncidentService double: every call is recorded; methods given in `impl` answer, any other method throws.
  * With no `impl` at all it is the "must not be called" service for parse-only and refusal tests.
  */
-export function fakeService(impl: Record<string, (...args: never[]) => unknown> = {}): { service: IncidentService; calls: ServiceCall[] } {
+export function fakeService(impl: Record<string, (...args: never[]) => unknown> = {}): {
+  service: IncidentService;
+  calls: ServiceCall[];
+} {
   const calls: ServiceCall[] = [];
   const service = new Proxy(
     {},

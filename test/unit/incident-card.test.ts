@@ -77,11 +77,17 @@ describe('incidentCard: an open incident', () => {
   const card = incidentCard(incident, FILE);
 
   it('has a header with the severity and the ID', () => {
-    expect(blocksOf(card)[0]).toEqual({ type: 'header', text: { type: 'plain_text', text: 'SEV2 · INC-7', emoji: true } });
+    expect(blocksOf(card)[0]).toEqual({
+      type: 'header',
+      text: { type: 'plain_text', text: 'SEV2 · INC-7', emoji: true },
+    });
   });
 
   it('shows the title, who declared it, when, and the response target', () => {
-    expect(blocksOf(card)[1]).toEqual({ type: 'section', text: { type: 'mrkdwn', text: ':rotating_light: *Checkout is failing*' } });
+    expect(blocksOf(card)[1]).toEqual({
+      type: 'section',
+      text: { type: 'mrkdwn', text: ':rotating_light: *Checkout is failing*' },
+    });
     expect(fieldTexts(card)).toEqual([
       '*Declared by*\n<@U0DECLARER>',
       '*Declared at*\n2024-03-05 07:08 UTC',
@@ -114,7 +120,9 @@ describe('incidentCard: an open incident', () => {
 
   it('shows the escalation ladder while unacknowledged', () => {
     const context = blocksOf(card).find((b) => b.type === 'context');
-    expect(context?.elements?.[0]?.text).toBe('Escalation until acknowledged: oncall at 0 min → engineering_lead at 15 min → cto at 30 min → ceo at 60 min');
+    expect(context?.elements?.[0]?.text).toBe(
+      'Escalation until acknowledged: oncall at 0 min → engineering_lead at 15 min → cto at 30 min → ceo at 60 min',
+    );
   });
 
   it('has a plain-text fallback naming severity, ID, title and state', () => {
@@ -127,7 +135,9 @@ describe('incidentCard: an open incident', () => {
 
   it('shows a SEV1 target as immediate and a SEV4 target as the next business day', () => {
     expect(fieldTexts(incidentCard(makeIncident({ severity: 'sev1' }), FILE))).toContain('*Respond within*\nimmediate');
-    const sev4 = fieldTexts(incidentCard(makeIncident({ severity: 'sev4' }), FILE)).find((f) => f.startsWith('*Respond within*'));
+    const sev4 = fieldTexts(incidentCard(makeIncident({ severity: 'sev4' }), FILE)).find((f) =>
+      f.startsWith('*Respond within*'),
+    );
     expect(sev4).toMatch(/^\*Respond within\*\nnext business day\b/);
   });
 
@@ -138,8 +148,16 @@ describe('incidentCard: an open incident', () => {
   });
 
   it('shows fractional ladder minutes readably', () => {
-    const file = { ...FILE, escalation: [{ after_minutes: 0, notify: 'oncall' }, { after_minutes: 0.05, notify: 'cto' }, { after_minutes: 1 / 3, notify: 'ceo' }] };
-    const text = blocksOf(incidentCard(makeIncident({ severity: 'sev1' }), file)).find((b) => b.type === 'context')?.elements?.[0]?.text;
+    const file = {
+      ...FILE,
+      escalation: [
+        { after_minutes: 0, notify: 'oncall' },
+        { after_minutes: 0.05, notify: 'cto' },
+        { after_minutes: 1 / 3, notify: 'ceo' },
+      ],
+    };
+    const text = blocksOf(incidentCard(makeIncident({ severity: 'sev1' }), file)).find((b) => b.type === 'context')
+      ?.elements?.[0]?.text;
     expect(text).toBe('Escalation until acknowledged: oncall at 0 min → cto at 0.05 min → ceo at 0.33 min');
   });
 });
@@ -161,7 +179,9 @@ describe('incidentCard: titles are shown verbatim', () => {
 
   it('escapes the title in the fallback text too (Slack formats it as mrkdwn in notifications)', () => {
     // Regression (fixed): src/delivery/slack/incident-card.ts incidentCard puts the raw title in `text`, so a title "<!channel> ..." or "<https://x|y>" is parsed as a Slack control sequence in notifications.
-    expect(card.text).toBe(`SEV2 INC-7: &lt;b&gt;bold&lt;/b&gt; &amp; &lt;!channel&gt; &lt;@U123&gt; '; DROP TABLE x; -- "q" 🔥 (open)`);
+    expect(card.text).toBe(
+      `SEV2 INC-7: &lt;b&gt;bold&lt;/b&gt; &amp; &lt;!channel&gt; &lt;@U123&gt; '; DROP TABLE x; -- "q" 🔥 (open)`,
+    );
   });
 
   it('a 150-character title of & stays within limits', () => {
@@ -170,7 +190,11 @@ describe('incidentCard: titles are shown verbatim', () => {
 });
 
 describe('incidentCard: after acknowledgement', () => {
-  const incident = makeIncident({ severity: 'sev2', acknowledgedBy: 'U0ONCALL', acknowledgedAt: new Date(T0.getTime() + 250_000) });
+  const incident = makeIncident({
+    severity: 'sev2',
+    acknowledgedBy: 'U0ONCALL',
+    acknowledgedAt: new Date(T0.getTime() + 250_000),
+  });
   const card = incidentCard(incident, FILE);
 
   it('only Resolve remains', () => {
@@ -185,18 +209,26 @@ describe('incidentCard: after acknowledgement', () => {
   });
 
   it('a missed target says by how much', () => {
-    const late = incidentCard(makeIncident({ severity: 'sev2', acknowledgedBy: 'U0LEAD', acknowledgedAt: minutesAfter(T0, 17) }), FILE);
+    const late = incidentCard(
+      makeIncident({ severity: 'sev2', acknowledgedBy: 'U0LEAD', acknowledgedAt: minutesAfter(T0, 17) }),
+      FILE,
+    );
     expect(statusField(late)).toBe('Acknowledged by <@U0LEAD> after 17 min, target 15 min: missed by 2 min');
   });
 
   it('a SEV1 (immediate target) shows the time to acknowledge and never calls it missed', () => {
-    const sev1 = incidentCard(makeIncident({ severity: 'sev1', acknowledgedBy: 'U0LEAD', acknowledgedAt: new Date(T0.getTime() + 13_000) }), FILE);
+    const sev1 = incidentCard(
+      makeIncident({ severity: 'sev1', acknowledgedBy: 'U0LEAD', acknowledgedAt: new Date(T0.getTime() + 13_000) }),
+      FILE,
+    );
     expect(statusField(sev1)).toBe('Acknowledged by <@U0LEAD> after 13 s (target: immediate)');
     expect(JSON.stringify(sev1)).not.toMatch(/missed/);
   });
 
   it('the ladder line says escalation stopped', () => {
-    expect(blocksOf(card).find((b) => b.type === 'context')?.elements?.[0]?.text).toMatch(/^Escalation stopped\. Ladder: oncall at 0 min → /);
+    expect(blocksOf(card).find((b) => b.type === 'context')?.elements?.[0]?.text).toMatch(
+      /^Escalation stopped\. Ladder: oncall at 0 min → /,
+    );
   });
 
   it('stays within limits', () => {
@@ -238,7 +270,12 @@ describe('incidentCard: resolved', () => {
   it('stays within limits with the longest note the command accepts', () => {
     // Regression (fixed): src/delivery/slack/incident-card.ts incidentCard escapes a resolution note of up to 2900 characters (the /incident resolve limit) into one section; & < > expand 4-5x, so the section exceeds Slack's 3000 and chat.update fails with invalid_blocks.
     const note = 'Rolled back <deploy 42> & restarted. '.repeat(100).slice(0, 2900);
-    assertWithinSlackLimits(incidentCard(makeIncident({ resolvedBy: 'U0LEAD', resolvedAt: minutesAfter(T0, 10), resolutionNote: note }), FILE));
+    assertWithinSlackLimits(
+      incidentCard(
+        makeIncident({ resolvedBy: 'U0LEAD', resolvedAt: minutesAfter(T0, 10), resolutionNote: note }),
+        FILE,
+      ),
+    );
   });
 });
 
@@ -246,29 +283,70 @@ describe('threadNoteMessage', () => {
   const incident = makeIncident();
 
   it('a page at declaration mentions the role and its users', () => {
-    const m = threadNoteMessage(incident, { kind: 'paged', role: 'oncall', users: ['U0ONCALL', 'U0BACKUP'], stepNumber: 1, totalSteps: 4, afterMinutes: 0 });
+    const m = threadNoteMessage(incident, {
+      kind: 'paged',
+      role: 'oncall',
+      users: ['U0ONCALL', 'U0BACKUP'],
+      stepNumber: 1,
+      totalSteps: 4,
+      afterMinutes: 0,
+    });
     expect(m.text).toBe(':pager: INC-7: paging *oncall* (step 1 of 4, at declaration): <@U0ONCALL> <@U0BACKUP>');
     expect(m.blocks).toEqual([{ type: 'section', text: { type: 'mrkdwn', text: m.text } }]);
   });
 
   it('a later page says how long nobody acknowledged', () => {
-    const m = threadNoteMessage(incident, { kind: 'paged', role: 'engineering_lead', users: ['U0LEAD'], stepNumber: 2, totalSteps: 4, afterMinutes: 15 });
-    expect(m.text).toBe(':pager: INC-7: paging *engineering_lead* (step 2 of 4, 15 min without acknowledgement): <@U0LEAD>');
+    const m = threadNoteMessage(incident, {
+      kind: 'paged',
+      role: 'engineering_lead',
+      users: ['U0LEAD'],
+      stepNumber: 2,
+      totalSteps: 4,
+      afterMinutes: 15,
+    });
+    expect(m.text).toBe(
+      ':pager: INC-7: paging *engineering_lead* (step 2 of 4, 15 min without acknowledgement): <@U0LEAD>',
+    );
   });
 
   it('a fractional step is shown in seconds', () => {
-    const m = threadNoteMessage(incident, { kind: 'paged', role: 'cto', users: ['U0CTO'], stepNumber: 3, totalSteps: 4, afterMinutes: 0.1 });
+    const m = threadNoteMessage(incident, {
+      kind: 'paged',
+      role: 'cto',
+      users: ['U0CTO'],
+      stepNumber: 3,
+      totalSteps: 4,
+      afterMinutes: 0.1,
+    });
     expect(m.text).toBe(':pager: INC-7: paging *cto* (step 3 of 4, 6 s without acknowledgement): <@U0CTO>');
   });
 
   it('a role name from the config is text, and a user id that is no Slack id is no mention', () => {
-    const m = threadNoteMessage(incident, { kind: 'paged', role: 'on<!channel>call', users: ['<!here>', 'U0ONCALL'], stepNumber: 1, totalSteps: 1, afterMinutes: 0 });
-    expect(m.text).toBe(':pager: INC-7: paging *on&lt;!channel&gt;call* (step 1 of 1, at declaration): &lt;!here&gt; <@U0ONCALL>');
+    const m = threadNoteMessage(incident, {
+      kind: 'paged',
+      role: 'on<!channel>call',
+      users: ['<!here>', 'U0ONCALL'],
+      stepNumber: 1,
+      totalSteps: 1,
+      afterMinutes: 0,
+    });
+    expect(m.text).toBe(
+      ':pager: INC-7: paging *on&lt;!channel&gt;call* (step 1 of 1, at declaration): &lt;!here&gt; <@U0ONCALL>',
+    );
   });
 
   it('a role without Slack users says so', () => {
-    const m = threadNoteMessage(incident, { kind: 'paged', role: 'ceo', users: [], stepNumber: 4, totalSteps: 4, afterMinutes: 60 });
-    expect(m.text).toBe(':pager: INC-7: paging *ceo* (step 4 of 4, 1 h without acknowledgement): _(no Slack users configured)_');
+    const m = threadNoteMessage(incident, {
+      kind: 'paged',
+      role: 'ceo',
+      users: [],
+      stepNumber: 4,
+      totalSteps: 4,
+      afterMinutes: 60,
+    });
+    expect(m.text).toBe(
+      ':pager: INC-7: paging *ceo* (step 4 of 4, 1 h without acknowledgement): _(no Slack users configured)_',
+    );
   });
 
   it('an update shows who wrote it and the text escaped', () => {
@@ -278,7 +356,11 @@ describe('threadNoteMessage', () => {
   });
 
   it('an update at the command limit stays within Slack limits', () => {
-    const m = threadNoteMessage(incident, { kind: 'update', actor: 'U0ONCALL', text: '<&>'.repeat(967).slice(0, 2900) });
+    const m = threadNoteMessage(incident, {
+      kind: 'update',
+      actor: 'U0ONCALL',
+      text: '<&>'.repeat(967).slice(0, 2900),
+    });
     assertWithinSlackLimits(m);
   });
 
@@ -292,11 +374,33 @@ describe('threadNoteMessage', () => {
   });
 
   it('a severity change shows from, to and the ladder', () => {
-    const started = threadNoteMessage(incident, { kind: 'severity', actor: 'U0LEAD', from: 'sev3', to: 'sev1', ladder: 'started' });
-    expect(started.text).toBe(':arrows_counterclockwise: INC-7 severity changed by <@U0LEAD>: SEV3 → SEV1. Escalation ladder started.');
-    const stopped = threadNoteMessage(incident, { kind: 'severity', actor: 'U0LEAD', from: 'sev1', to: 'sev4', ladder: 'stopped' });
-    expect(stopped.text).toBe(':arrows_counterclockwise: INC-7 severity changed by <@U0LEAD>: SEV1 → SEV4. Escalation ladder stopped.');
-    const same = threadNoteMessage(incident, { kind: 'severity', actor: 'U0LEAD', from: 'sev1', to: 'sev2', ladder: 'unchanged' });
+    const started = threadNoteMessage(incident, {
+      kind: 'severity',
+      actor: 'U0LEAD',
+      from: 'sev3',
+      to: 'sev1',
+      ladder: 'started',
+    });
+    expect(started.text).toBe(
+      ':arrows_counterclockwise: INC-7 severity changed by <@U0LEAD>: SEV3 → SEV1. Escalation ladder started.',
+    );
+    const stopped = threadNoteMessage(incident, {
+      kind: 'severity',
+      actor: 'U0LEAD',
+      from: 'sev1',
+      to: 'sev4',
+      ladder: 'stopped',
+    });
+    expect(stopped.text).toBe(
+      ':arrows_counterclockwise: INC-7 severity changed by <@U0LEAD>: SEV1 → SEV4. Escalation ladder stopped.',
+    );
+    const same = threadNoteMessage(incident, {
+      kind: 'severity',
+      actor: 'U0LEAD',
+      from: 'sev1',
+      to: 'sev2',
+      ladder: 'unchanged',
+    });
     expect(same.text).toBe(':arrows_counterclockwise: INC-7 severity changed by <@U0LEAD>: SEV1 → SEV2.');
   });
 });

@@ -66,14 +66,18 @@ describe('renderPostmortem: a resolved incident', () => {
   });
 
   it('has headings for what only people know', () => {
-    for (const heading of ['## Impact', '## Root cause', '## What went well / what did not', '## Action items']) expect(lines).toContain(heading);
+    for (const heading of ['## Impact', '## Root cause', '## What went well / what did not', '## Action items'])
+      expect(lines).toContain(heading);
     expect(lines.indexOf('## Root cause')).toBeLessThan(lines.indexOf('## Action items'));
     expect(lines).toContain('- [ ] _action_ (owner, due date)');
   });
 });
 
 describe('renderPostmortem: an open incident', () => {
-  const md = renderPostmortem({ incident: makeIncident({ severity: 'sev2', title: 'multi\nline title' }), timeline: [], pages: [] }, FILE);
+  const md = renderPostmortem(
+    { incident: makeIncident({ severity: 'sev2', title: 'multi\nline title' }), timeline: [], pages: [] },
+    FILE,
+  );
   const lines = md.split('\n');
 
   it('says it is not acknowledged yet (with the target) and not resolved yet', () => {
@@ -89,17 +93,29 @@ describe('renderPostmortem: an open incident', () => {
 
   it('a missed target says by how much', () => {
     const late = renderPostmortem(
-      { incident: makeIncident({ severity: 'sev2', acknowledgedBy: 'U0ONCALL', acknowledgedAt: minutesAfter(T0, 20) }), timeline: [], pages: [] },
+      {
+        incident: makeIncident({ severity: 'sev2', acknowledgedBy: 'U0ONCALL', acknowledgedAt: minutesAfter(T0, 20) }),
+        timeline: [],
+        pages: [],
+      },
       FILE,
     );
-    expect(late.split('\n')).toContain('- **Time to acknowledge:** 20 min, target 15 min: missed by 5 min; acknowledged by U0ONCALL');
+    expect(late.split('\n')).toContain(
+      '- **Time to acknowledge:** 20 min, target 15 min: missed by 5 min; acknowledged by U0ONCALL',
+    );
   });
 
   it('met target is reported as met', () => {
     const acked = renderPostmortem(
-      { incident: makeIncident({ severity: 'sev2', acknowledgedBy: 'U0ONCALL', acknowledgedAt: minutesAfter(T0, 5) }), timeline: [], pages: [] },
+      {
+        incident: makeIncident({ severity: 'sev2', acknowledgedBy: 'U0ONCALL', acknowledgedAt: minutesAfter(T0, 5) }),
+        timeline: [],
+        pages: [],
+      },
       FILE,
     );
-    expect(acked.split('\n')).toContain('- **Time to acknowledge:** 5 min, target 15 min: met; acknowledged by U0ONCALL');
+    expect(acked.split('\n')).toContain(
+      '- **Time to acknowledge:** 5 min, target 15 min: met; acknowledged by U0ONCALL',
+    );
   });
 });

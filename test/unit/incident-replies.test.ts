@@ -23,7 +23,13 @@ describe('renderIncidentList', () => {
       {
         incidents: [
           makeIncident({ number: 3, severity: 'sev1', title: 'DB <primary> & replica down' }),
-          makeIncident({ number: 4, severity: 'sev2', declaredAt: minutesAfter(T0, 60), acknowledgedBy: 'U0ONCALL', acknowledgedAt: minutesAfter(T0, 61) }),
+          makeIncident({
+            number: 4,
+            severity: 'sev2',
+            declaredAt: minutesAfter(T0, 60),
+            acknowledgedBy: 'U0ONCALL',
+            acknowledgedAt: minutesAfter(T0, 61),
+          }),
         ],
         total: 2,
       },
@@ -40,7 +46,9 @@ describe('renderIncidentList', () => {
   });
 
   it('one incident is singular', () => {
-    expect(renderIncidentList({ incidents: [makeIncident()], total: 1 }, FILE).text.split('\n')[0]).toBe('1 open incident:');
+    expect(renderIncidentList({ incidents: [makeIncident()], total: 1 }, FILE).text.split('\n')[0]).toBe(
+      '1 open incident:',
+    );
   });
 
   it('a long list is split into section blocks of at most 3000 characters', () => {
@@ -52,7 +60,10 @@ describe('renderIncidentList', () => {
   });
 
   it('says how many are open in all when only the newest are listed', () => {
-    const reply = renderIncidentList({ incidents: [makeIncident({ number: 55 }), makeIncident({ number: 54 })], total: 55 }, FILE);
+    const reply = renderIncidentList(
+      { incidents: [makeIncident({ number: 55 }), makeIncident({ number: 54 })], total: 55 },
+      FILE,
+    );
     expect(reply.text.split('\n')[0]).toBe('55 open incidents (the newest 2 shown):');
   });
 });
@@ -85,8 +96,20 @@ describe('renderIncidentStatus', () => {
   });
 
   it('says nobody was paged, and shows only the last 10 timeline entries', () => {
-    const timeline: TimelineEvent[] = Array.from({ length: 15 }, (_, i) => ({ at: minutesAfter(T0, i), actor: 'U0ONCALL', kind: 'update' as const, detail: `note ${i}` }));
-    const reply = renderIncidentStatus({ incident: makeIncident({ acknowledgedBy: 'U0ONCALL', acknowledgedAt: minutesAfter(T0, 2) }), timeline, pages: [] }, FILE);
+    const timeline: TimelineEvent[] = Array.from({ length: 15 }, (_, i) => ({
+      at: minutesAfter(T0, i),
+      actor: 'U0ONCALL',
+      kind: 'update' as const,
+      detail: `note ${i}`,
+    }));
+    const reply = renderIncidentStatus(
+      {
+        incident: makeIncident({ acknowledgedBy: 'U0ONCALL', acknowledgedAt: minutesAfter(T0, 2) }),
+        timeline,
+        pages: [],
+      },
+      FILE,
+    );
     const lines = reply.text.split('\n');
     expect(lines[1]).toMatch(/^State: acknowledged; /);
     expect(lines[2]).toBe('Acknowledged by <@U0ONCALL> after 2 min, target 15 min: met');
@@ -98,7 +121,11 @@ describe('renderIncidentStatus', () => {
   });
 
   it('an acknowledged SEV1 shows the time to acknowledge against its immediate target, never as missed', () => {
-    const incident = makeIncident({ severity: 'sev1', acknowledgedBy: 'U0ONCALL', acknowledgedAt: new Date(T0.getTime() + 13_000) });
+    const incident = makeIncident({
+      severity: 'sev1',
+      acknowledgedBy: 'U0ONCALL',
+      acknowledgedAt: new Date(T0.getTime() + 13_000),
+    });
     const status = renderIncidentStatus({ incident, timeline: [], pages: [] }, FILE).text;
     expect(status).toContain('Acknowledged by <@U0ONCALL> after 13 s (target: immediate)');
     const list = renderIncidentList({ incidents: [incident], total: 1 }, FILE).text;
@@ -107,7 +134,12 @@ describe('renderIncidentStatus', () => {
   });
 
   it('stays within section limits with long updates in the timeline', () => {
-    const timeline: TimelineEvent[] = Array.from({ length: 10 }, (_, i) => ({ at: minutesAfter(T0, i), actor: 'U0ONCALL', kind: 'update' as const, detail: 'x'.repeat(2900) }));
+    const timeline: TimelineEvent[] = Array.from({ length: 10 }, (_, i) => ({
+      at: minutesAfter(T0, i),
+      actor: 'U0ONCALL',
+      kind: 'update' as const,
+      detail: 'x'.repeat(2900),
+    }));
     const reply = renderIncidentStatus({ incident: makeIncident(), timeline, pages: [] }, FILE);
     expect(reply.blocks!.length).toBeGreaterThan(1);
     for (const t of allTexts(reply.blocks)) expect(t.length).toBeLessThanOrEqual(3000);

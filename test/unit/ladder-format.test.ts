@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { againstTarget, formatDuration, formatStepTime, formatTarget, formatUtc, formatUtcSeconds } from '../../src/shared/format.js';
+import {
+  againstTarget,
+  formatDuration,
+  formatStepTime,
+  formatTarget,
+  formatUtc,
+  formatUtcSeconds,
+} from '../../src/shared/format.js';
 import { dedupKey, pages, planLadder } from '../../src/domain/incidents/ladder.js';
 import { incidentId, incidentState, parseIncidentId } from '../../src/domain/incidents/model.js';
 import { exampleFile, makeIncident, minutesAfter, T0 } from './fixtures.js';
@@ -24,7 +31,14 @@ describe('planLadder', () => {
   });
 
   it('follows the page flag, not the severity name', () => {
-    const flipped = { ...FILE, severities: { ...FILE.severities, sev1: { page: false, respond_minutes: 0 }, sev4: { page: true, respond_minutes: 1440 } } };
+    const flipped = {
+      ...FILE,
+      severities: {
+        ...FILE.severities,
+        sev1: { page: false, respond_minutes: 0 },
+        sev4: { page: true, respond_minutes: 1440 },
+      },
+    };
     expect(planLadder(flipped, 'sev1')).toEqual([]);
     expect(planLadder(flipped, 'sev4')).toHaveLength(4);
     expect(pages(flipped, 'sev1')).toBe(false);
@@ -61,7 +75,13 @@ describe('dedupKey', () => {
   });
 
   it('differs between roles and between incidents', () => {
-    const keys = new Set([dedupKey(3, 'oncall'), dedupKey(3, 'cto'), dedupKey(4, 'oncall'), dedupKey(33, 'oncall'), dedupKey(4, 'cto')]);
+    const keys = new Set([
+      dedupKey(3, 'oncall'),
+      dedupKey(3, 'cto'),
+      dedupKey(4, 'oncall'),
+      dedupKey(33, 'oncall'),
+      dedupKey(4, 'cto'),
+    ]);
     expect(keys.size).toBe(5);
   });
 });
@@ -164,8 +184,14 @@ describe('incident model helpers', () => {
 
   it('incidentState', () => {
     expect(incidentState(makeIncident())).toBe('open');
-    expect(incidentState(makeIncident({ acknowledgedAt: minutesAfter(T0, 1), acknowledgedBy: 'U0ONCALL' }))).toBe('acknowledged');
-    expect(incidentState(makeIncident({ acknowledgedAt: minutesAfter(T0, 1), resolvedAt: minutesAfter(T0, 2), resolvedBy: 'U0ONCALL' }))).toBe('resolved');
+    expect(incidentState(makeIncident({ acknowledgedAt: minutesAfter(T0, 1), acknowledgedBy: 'U0ONCALL' }))).toBe(
+      'acknowledged',
+    );
+    expect(
+      incidentState(
+        makeIncident({ acknowledgedAt: minutesAfter(T0, 1), resolvedAt: minutesAfter(T0, 2), resolvedBy: 'U0ONCALL' }),
+      ),
+    ).toBe('resolved');
     expect(incidentState(makeIncident({ resolvedAt: minutesAfter(T0, 2), resolvedBy: 'U0ONCALL' }))).toBe('resolved');
   });
 });

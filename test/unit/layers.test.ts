@@ -37,7 +37,11 @@ async function check(tree: Record<string, readonly string[]>): Promise<{ code: n
     await writeFile(join(src, file), `${lines.join('\n')}\nexport const here = 1;\n`);
   }
   try {
-    const { stdout } = await promisify(execFile)(DEPCRUISE, ['src', '--config', '.dependency-cruiser.cjs', '--output-type', 'err'], { cwd: dir });
+    const { stdout } = await promisify(execFile)(
+      DEPCRUISE,
+      ['src', '--config', '.dependency-cruiser.cjs', '--output-type', 'err'],
+      { cwd: dir },
+    );
     return { code: 0, out: stdout };
   } catch (err) {
     const failed = err as { code: number; stdout: string };
@@ -73,18 +77,58 @@ describe('layer rules', () => {
 
   // [what, importing file, imported file, the rule that names it]
   const refused: [string, string, string, string][] = [
-    ['the domain imports delivery', 'domain/incidents/service.ts', 'delivery/slack/blocks.ts', 'domain-knows-no-delivery'],
-    ['the domain imports a real client', 'domain/incidents/escalation.ts', 'adapters/pagerduty/client.ts', 'domain-uses-ports-only'],
-    ['an adapter imports the domain', 'adapters/slack/client.ts', 'domain/incidents/model.ts', 'adapters-know-no-domain'],
+    [
+      'the domain imports delivery',
+      'domain/incidents/service.ts',
+      'delivery/slack/blocks.ts',
+      'domain-knows-no-delivery',
+    ],
+    [
+      'the domain imports a real client',
+      'domain/incidents/escalation.ts',
+      'adapters/pagerduty/client.ts',
+      'domain-uses-ports-only',
+    ],
+    [
+      'an adapter imports the domain',
+      'adapters/slack/client.ts',
+      'domain/incidents/model.ts',
+      'adapters-know-no-domain',
+    ],
     ['one adapter reaches into another', 'adapters/slack/memory.ts', 'adapters/aws/port.ts', 'adapters-stand-alone'],
-    ['the PostgreSQL tools import the domain', 'pgtools/restore.ts', 'domain/backups/take.ts', 'pgtools-know-no-domain'],
+    [
+      'the PostgreSQL tools import the domain',
+      'pgtools/restore.ts',
+      'domain/backups/take.ts',
+      'pgtools-know-no-domain',
+    ],
     ['shared basics import a layer above', 'shared/log.ts', 'domain/audit/store.ts', 'shared-is-basic'],
-    ['backups import recovery', 'domain/backups/names.ts', 'domain/recovery/runner.ts', 'backups-do-not-import-recovery'],
-    ['a Slack renderer imports the commands', 'delivery/slack/replies.ts', 'delivery/commands/registry.ts', 'slack-renders-not-routes'],
+    [
+      'backups import recovery',
+      'domain/backups/names.ts',
+      'domain/recovery/runner.ts',
+      'backups-do-not-import-recovery',
+    ],
+    [
+      'a Slack renderer imports the commands',
+      'delivery/slack/replies.ts',
+      'delivery/commands/registry.ts',
+      'slack-renders-not-routes',
+    ],
     ['delivery imports the wiring', 'delivery/api/routes.ts', 'wiring/lifeline.ts', 'delivery-is-wired-not-wiring'],
-    ['production code imports an in-memory double', 'wiring/core.ts', 'adapters/slack/stand-in.ts', 'no-doubles-in-production-code'],
+    [
+      'production code imports an in-memory double',
+      'wiring/core.ts',
+      'adapters/slack/stand-in.ts',
+      'no-doubles-in-production-code',
+    ],
     ['incidents import recovery', 'domain/incidents/service.ts', 'domain/recovery/model.ts', 'domain-folders-one-way'],
-    ['the audit trail imports what writes to it', 'domain/audit/store.ts', 'domain/access/permissions.ts', 'audit-is-a-leaf'],
+    [
+      'the audit trail imports what writes to it',
+      'domain/audit/store.ts',
+      'domain/access/permissions.ts',
+      'audit-is-a-leaf',
+    ],
     ['two modules import each other', 'domain/audit/a.ts', 'domain/audit/b.ts', 'no-cycles'],
   ];
   let badTree: { code: number; out: string };
@@ -100,6 +144,8 @@ describe('layer rules', () => {
     expect(badTree.code).not.toBe(0);
   });
   test.each(refused)('refused and named: %s', (_what, from, to, rule) => {
-    expect(badTree.out).toMatch(new RegExp(`error ${rule}: src/${from} → ${rule === 'no-cycles' ? '\\s*' : ''}src/${to}`));
+    expect(badTree.out).toMatch(
+      new RegExp(`error ${rule}: src/${from} → ${rule === 'no-cycles' ? '\\s*' : ''}src/${to}`),
+    );
   });
 });

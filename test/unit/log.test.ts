@@ -23,7 +23,9 @@ describe('createRedactor', () => {
   const redact = createRedactor(SECRETS);
 
   it('replaces every listed secret, every time it occurs', () => {
-    expect(redact(`a ${ROUTING_KEY} b ${ROUTING_KEY} c ${SIGNING_SECRET}`)).toBe('a [redacted] b [redacted] c [redacted]');
+    expect(redact(`a ${ROUTING_KEY} b ${ROUTING_KEY} c ${SIGNING_SECRET}`)).toBe(
+      'a [redacted] b [redacted] c [redacted]',
+    );
   });
 
   it('removes a secret that contains another one whole', () => {
@@ -41,7 +43,9 @@ describe('createRedactor', () => {
     const r = createRedactor([]);
     expect(r('postgres://app:hunter2@db.internal:5432/x')).toBe('postgres://app:[redacted]@db.internal:5432/x');
     expect(r('redis://:r3dis-pw@cache:6379')).toBe('redis://:[redacted]@cache:6379');
-    expect(r('see postgresql://u:p%40ss@h/db and amqp://guest:guest@mq/')).toBe('see postgresql://u:[redacted]@h/db and amqp://guest:[redacted]@mq/');
+    expect(r('see postgresql://u:p%40ss@h/db and amqp://guest:guest@mq/')).toBe(
+      'see postgresql://u:[redacted]@h/db and amqp://guest:[redacted]@mq/',
+    );
   });
 
   it('leaves URLs without a password and ordinary text alone', () => {
@@ -85,9 +89,15 @@ describe('createLogger', () => {
 
   it('never writes a secret in fields, however deep', () => {
     const { log, output } = capture();
-    log.info({ token: BOT_TOKEN, nested: { deeper: { key: ROUTING_KEY, list: [SIGNING_SECRET, { pw: DB_PASSWORD }] } } }, 'deep');
+    log.info(
+      { token: BOT_TOKEN, nested: { deeper: { key: ROUTING_KEY, list: [SIGNING_SECRET, { pw: DB_PASSWORD }] } } },
+      'deep',
+    );
     expectClean(output());
-    const entry = JSON.parse(output()) as { token: string; nested: { deeper: { key: string; list: [string, { pw: string }] } } };
+    const entry = JSON.parse(output()) as {
+      token: string;
+      nested: { deeper: { key: string; list: [string, { pw: string }] } };
+    };
     expect(entry.token).toBe('[redacted]');
     expect(entry.nested.deeper.key).toBe('[redacted]');
     expect(entry.nested.deeper.list).toEqual(['[redacted]', { pw: '[redacted]' }]);
@@ -118,7 +128,10 @@ describe('createLogger', () => {
 
   it('scrubs unlisted tokens and URL passwords too', () => {
     const { log, output } = capture('info', []);
-    log.info({ url: 'postgres://admin:not-listed-pw@prod-db/app', header: 'Bearer xoxb-555-666-unlistedToken' }, 'app token xapp-1-A1-unlisted');
+    log.info(
+      { url: 'postgres://admin:not-listed-pw@prod-db/app', header: 'Bearer xoxb-555-666-unlistedToken' },
+      'app token xapp-1-A1-unlisted',
+    );
     expect(output()).not.toContain('not-listed-pw');
     expect(output()).not.toContain('unlistedToken');
     expect(output()).not.toContain('xapp-1-A1-unlisted');
@@ -138,7 +151,21 @@ describe('createLogger', () => {
     });
     const { log, output } = capture('info', config.secrets);
     // Values as they might reach a log line from somewhere else, not in URL form.
-    log.info({ keys: Object.values(config.file.roles).map((r) => r.pagerduty_routing_key), pw: 'own-db-pw', prod: 'prod-s3cret-pw' }, `signing with ${SIGNING_SECRET}`);
-    expectClean(output(), [BOT_TOKEN, SIGNING_SECRET, EXAMPLE_ENV.PD_KEY_ONCALL!, EXAMPLE_ENV.PD_KEY_CEO!, 'own-db-pw', 'prod-s3cret-pw']);
+    log.info(
+      {
+        keys: Object.values(config.file.roles).map((r) => r.pagerduty_routing_key),
+        pw: 'own-db-pw',
+        prod: 'prod-s3cret-pw',
+      },
+      `signing with ${SIGNING_SECRET}`,
+    );
+    expectClean(output(), [
+      BOT_TOKEN,
+      SIGNING_SECRET,
+      EXAMPLE_ENV.PD_KEY_ONCALL!,
+      EXAMPLE_ENV.PD_KEY_CEO!,
+      'own-db-pw',
+      'prod-s3cret-pw',
+    ]);
   });
 });

@@ -12,7 +12,12 @@ const TRIGGER: PagerEvent = {
   routingKey: 'rk-oncall-1111111111',
   action: 'trigger',
   dedupKey: 'lifeline-INC-3-oncall',
-  payload: { summary: 'SEV1 INC-3: Database down', source: 'lifeline', severity: 'critical', customDetails: { incident: 'INC-3', step: 1 } },
+  payload: {
+    summary: 'SEV1 INC-3: Database down',
+    source: 'lifeline',
+    severity: 'critical',
+    customDetails: { incident: 'INC-3', step: 1 },
+  },
 };
 
 let fake: PagerDutyStandIn;
@@ -42,7 +47,12 @@ describe('createEventsApiPager: wire format', () => {
       routing_key: 'rk-oncall-1111111111',
       event_action: 'trigger',
       dedup_key: 'lifeline-INC-3-oncall',
-      payload: { summary: 'SEV1 INC-3: Database down', source: 'lifeline', severity: 'critical', custom_details: { incident: 'INC-3', step: 1 } },
+      payload: {
+        summary: 'SEV1 INC-3: Database down',
+        source: 'lifeline',
+        severity: 'critical',
+        custom_details: { incident: 'INC-3', step: 1 },
+      },
     });
   });
 
@@ -135,7 +145,9 @@ describe('createEventsApiPager: retries', () => {
     await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
     const port = (closed.address() as AddressInfo).port;
     await new Promise<void>((r) => closed.close(() => r()));
-    const err = await failure(createEventsApiPager({ url: `http://127.0.0.1:${port}/v2/enqueue`, attempts: 2, backoffMs: 1 }).send(TRIGGER));
+    const err = await failure(
+      createEventsApiPager({ url: `http://127.0.0.1:${port}/v2/enqueue`, attempts: 2, backoffMs: 1 }).send(TRIGGER),
+    );
     expect(err).toBeInstanceOf(TransientError);
   });
 });

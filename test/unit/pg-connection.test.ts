@@ -122,7 +122,7 @@ describe('password spellings and scrubbing', () => {
     expect(urlPassword('not a url')).toBeUndefined();
   });
 
-  test('connectionOf throws the caller\'s error with the message scrubbed', () => {
+  test("connectionOf throws the caller's error with the message scrubbed", () => {
     class Refused extends Error {}
     const url = `mysql://u:${ENCODED}@h/db`;
     expect(() => connectionOf(url, (message) => new Refused(message))).toThrow(Refused);

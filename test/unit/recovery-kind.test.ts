@@ -55,7 +55,10 @@ function job(stepState: unknown): RecoveryJob {
 /** A two-step kind whose state carries a planned backup and a count. */
 const counting = defineKind({
   id: 'drill',
-  state: z.object({ backup: z.object({ name: z.string(), size: z.number() }).optional(), count: z.number().optional() }),
+  state: z.object({
+    backup: z.object({ name: z.string(), size: z.number() }).optional(),
+    count: z.number().optional(),
+  }),
   stepNames: { first: 'the first step', second: 'the second step' },
   plan: async (ctx) => {
     ctx.state.backup = { name: 'shop_20260101_000000.dump', size: 10 };

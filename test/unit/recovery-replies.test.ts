@@ -24,7 +24,8 @@ import { allTexts, exampleFile, T0 } from './fixtures.js';
 
 /** Slack's special forms that no text but Lifeline's own may carry: broadcasts, a user group, a link. */
 const HOSTILE = '<!channel> <!here> <!subteam^S0TEAM> <https://evil.example|docs> &';
-const HOSTILE_ESCAPED = '&lt;!channel&gt; &lt;!here&gt; &lt;!subteam^S0TEAM&gt; &lt;https://evil.example|docs&gt; &amp;';
+const HOSTILE_ESCAPED =
+  '&lt;!channel&gt; &lt;!here&gt; &lt;!subteam^S0TEAM&gt; &lt;https://evil.example|docs&gt; &amp;';
 const COUNT_QUERY = 'SELECT COUNT(*) FROM users WHERE id > 0 AND kind = `a`';
 const COUNT_CODE = '`SELECT COUNT(*) FROM users WHERE id &gt; 0 AND kind = \u02CBa\u02CB`';
 
@@ -56,9 +57,24 @@ function makeJob(overrides: Partial<RecoveryJob> = {}): RecoveryJob {
   };
 }
 
-function step(index: number, name: string, ms: number | undefined, detail = '', state: StepRecord['state'] = 'succeeded'): StepRecord {
+function step(
+  index: number,
+  name: string,
+  ms: number | undefined,
+  detail = '',
+  state: StepRecord['state'] = 'succeeded',
+): StepRecord {
   const startedAt = new Date(T0.getTime() + index * 10_000);
-  return { index, step: name, name, destructive: false, state, startedAt, finishedAt: ms === undefined ? undefined : new Date(startedAt.getTime() + ms), detail: [detail] };
+  return {
+    index,
+    step: name,
+    name,
+    destructive: false,
+    state,
+    startedAt,
+    finishedAt: ms === undefined ? undefined : new Date(startedAt.getTime() + ms),
+    detail: [detail],
+  };
 }
 
 /** Everything Slack would parse: the fallback text and every text in the blocks. */
@@ -85,7 +101,9 @@ describe('approversOf: who the plan names', () => {
     const sole = { ...file, approvals: { ...file.approvals, approver_roles: ['cto'] } };
     const approvers = approversOf(sole, { requestedBy: 'U0CTO' });
     expect(approvers).toEqual([]);
-    expect(everything(planMessage(makeJob({ requestedBy: 'U0CTO' }), approvers))).toContain('Nobody can approve it: no other approver is configured');
+    expect(everything(planMessage(makeJob({ requestedBy: 'U0CTO' }), approvers))).toContain(
+      'Nobody can approve it: no other approver is configured',
+    );
   });
 });
 
@@ -119,7 +137,12 @@ describe('planMessage', () => {
 
 describe('progressMessage and resultMessage', () => {
   test('step times to a tenth of a second below a minute, as today above', () => {
-    const steps = [step(0, 'preflight', 400), step(1, 'restore into a fresh database', 12_345), step(2, 'swap', 75_000), step(3, 'verify', undefined, '', 'running')];
+    const steps = [
+      step(0, 'preflight', 400),
+      step(1, 'restore into a fresh database', 12_345),
+      step(2, 'swap', 75_000),
+      step(3, 'verify', undefined, '', 'running'),
+    ];
     const progress = everything(progressMessage(makeJob({ state: 'running' }), steps, 'verify'));
     expect(progress).toContain('preflight: started 2024-03-05 07:08:09 UTC, ended 2024-03-05 07:08:09 UTC (0.4 s)');
     expect(progress).toContain('(12.3 s)');
@@ -137,7 +160,9 @@ describe('progressMessage and resultMessage', () => {
       verifiedLine({ query: COUNT_QUERY, value: '3' }),
       verifiedLine({ query: 'SELECT name FROM users LIMIT 1', value: '<@U0CEO> <!channel>' }),
     ].join('; ')}.`;
-    const progress = everything(progressMessage(makeJob({ state: 'running' }), [step(0, 'verify', 300, detail)], undefined));
+    const progress = everything(
+      progressMessage(makeJob({ state: 'running' }), [step(0, 'verify', 300, detail)], undefined),
+    );
     expect(progress).toContain(`${COUNT_CODE} → \`3\``);
     expect(progress).toContain('`SELECT name FROM users LIMIT 1` → `&lt;@U0CEO&gt; &lt;!channel&gt;`');
     // Outside code spans there is no asterisk that Slack could pair into bold.
@@ -161,7 +186,12 @@ describe('progressMessage and resultMessage', () => {
     expect(progress).toContain(`wait ${HOSTILE_ESCAPED}`);
     expect(progress).toContain(`status ${HOSTILE_ESCAPED}`);
     expect(progress).toContain(`snapshot ${HOSTILE_ESCAPED}`);
-    const failed: JobSummary = { succeeded: false, headline: said`Cancelled by ${person('U0LEAD')}: ${HOSTILE}`, verified: [HOSTILE], totalMs: 1_000 };
+    const failed: JobSummary = {
+      succeeded: false,
+      headline: said`Cancelled by ${person('U0LEAD')}: ${HOSTILE}`,
+      verified: [HOSTILE],
+      totalMs: 1_000,
+    };
     const result = everything(resultMessage(makeJob({ state: 'failed' }), steps, failed));
     expect(result).toContain(`Cancelled by <@U0LEAD>: ${HOSTILE_ESCAPED}`);
     expect(specialForms(result)).toEqual(['<@U0LEAD>', '<@U0LEAD>']);
@@ -171,15 +201,27 @@ describe('progressMessage and resultMessage', () => {
 describe('scheduledResultMessage', () => {
   test('the quiet success line escapes the headline and the drill checks', () => {
     const job = makeJob({ kind: 'drill', params: { kind: 'drill', trigger: 'schedule' }, state: 'succeeded' });
-    const summary: JobSummary = { succeeded: true, headline: [`Restore drill of production passed with ${HOSTILE}.`], verified: [`✓ ${HOSTILE}`], totalMs: 2_000 };
+    const summary: JobSummary = {
+      succeeded: true,
+      headline: [`Restore drill of production passed with ${HOSTILE}.`],
+      verified: [`✓ ${HOSTILE}`],
+      totalMs: 2_000,
+    };
     const message = scheduledResultMessage(job, [], summary);
-    expect(message.text).toBe(`:white_check_mark: JOB-7 Restore drill of production passed with ${HOSTILE_ESCAPED}. ✓ ${HOSTILE_ESCAPED}.`);
+    expect(message.text).toBe(
+      `:white_check_mark: JOB-7 Restore drill of production passed with ${HOSTILE_ESCAPED}. ✓ ${HOSTILE_ESCAPED}.`,
+    );
     expect(specialForms(everything(message))).toEqual([]);
   });
 
   test('a failure is loud with @here, and only that one special form', () => {
     const job = makeJob({ kind: 'backup', params: { kind: 'backup', trigger: 'schedule' }, state: 'failed' });
-    const summary: JobSummary = { succeeded: false, headline: [`pg_dump failed: ${HOSTILE}`], verified: [], totalMs: 2_000 };
+    const summary: JobSummary = {
+      succeeded: false,
+      headline: [`pg_dump failed: ${HOSTILE}`],
+      verified: [],
+      totalMs: 2_000,
+    };
     const text = everything(scheduledResultMessage(job, [step(0, 'dump', 1_500, '', 'failed')], summary));
     expect(text).toContain(`pg_dump failed: ${HOSTILE_ESCAPED}`);
     expect(text).toContain('• dump: failed (1.5 s)');
@@ -193,7 +235,17 @@ describe('listings, status and audit', () => {
       env: 'production',
       location: `s3://bucket/${HOSTILE}/`,
       rpoMinutes: 360,
-      backups: [{ name: 'shop_20240101_000000.dump', format: 'custom', takenAt: T0, safetyCopy: false, size: 2048, withinRpo: false, inFuture: false }],
+      backups: [
+        {
+          name: 'shop_20240101_000000.dump',
+          format: 'custom',
+          takenAt: T0,
+          safetyCopy: false,
+          size: 2048,
+          withinRpo: false,
+          inFuture: false,
+        },
+      ],
       snapshots: undefined,
       snapshotError: `AccessDenied ${HOSTILE}`,
     });
@@ -212,7 +264,10 @@ describe('listings, status and audit', () => {
           backupError: undefined,
           rpoMinutes: 60,
           services: [{ name: 'api', error: HOSTILE }],
-          health: { url: 'https://x.example/health?a=1&b=2', result: { ok: false, status: undefined, error: HOSTILE, latencyMs: 5 } },
+          health: {
+            url: 'https://x.example/health?a=1&b=2',
+            result: { ok: false, status: undefined, error: HOSTILE, latencyMs: 5 },
+          },
         },
       ]),
     );
@@ -222,7 +277,12 @@ describe('listings, status and audit', () => {
   });
 
   test('the audit trail keeps who acted as a mention and escapes the detail', () => {
-    const text = everything(renderAudit([{ at: T0, env: 'production', job: 7, actor: 'U0LEAD', action: 'requested', detail: `restore ${HOSTILE}` }], undefined));
+    const text = everything(
+      renderAudit(
+        [{ at: T0, env: 'production', job: 7, actor: 'U0LEAD', action: 'requested', detail: `restore ${HOSTILE}` }],
+        undefined,
+      ),
+    );
     expect(text).toContain(`JOB-7 [production] <@U0LEAD> requested: restore ${HOSTILE_ESCAPED}`);
     expect(specialForms(text)).toEqual(['<@U0LEAD>', '<@U0LEAD>']);
   });
@@ -247,12 +307,20 @@ describe('logReplies', () => {
     const events: LogEvent[] = Array.from({ length: 3 }, (_, i) => ({ at: at(i), stream: 's', message: `line ${i}` }));
     const replies = logReplies(events, asked);
     expect(replies).toHaveLength(1);
-    expect(allTexts(replies[0]!.blocks)[0]).toBe(':scroll: Logs of production web, last 60 min, filter "timeout": 3 lines');
-    expect(codeLines(replies)).toEqual(['2026-01-01 00:00:00 line 0', '2026-01-01 00:00:01 line 1', '2026-01-01 00:00:02 line 2']);
+    expect(allTexts(replies[0]!.blocks)[0]).toBe(
+      ':scroll: Logs of production web, last 60 min, filter "timeout": 3 lines',
+    );
+    expect(codeLines(replies)).toEqual([
+      '2026-01-01 00:00:00 line 0',
+      '2026-01-01 00:00:01 line 1',
+      '2026-01-01 00:00:02 line 2',
+    ]);
   });
 
   test('no lines: one short reply', () => {
-    expect(logReplies([], asked)).toEqual([{ text: 'No log lines for production web, last 60 min, filter "timeout".' }]);
+    expect(logReplies([], asked)).toEqual([
+      { text: 'No log lines for production web, last 60 min, filter "timeout".' },
+    ]);
   });
 
   test('log lines and the filter arrive escaped: no mention, broadcast or link, and a code block cannot be closed', () => {
@@ -291,9 +359,16 @@ describe('logReplies', () => {
     const first = 2_000 - shown.length;
     expect(shown.length).toBeGreaterThan(100);
     expect(shown).toEqual(
-      events.slice(first).map((e) => `${e.at.toISOString().slice(0, 19).replace('T', ' ')} ${e.message.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')}`),
+      events
+        .slice(first)
+        .map(
+          (e) =>
+            `${e.at.toISOString().slice(0, 19).replace('T', ' ')} ${e.message.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')}`,
+        ),
     );
-    expect(allTexts(replies[0]!.blocks)[0]).toBe(`:scroll: Logs of production web, last 60 min, filter "timeout": 2000 lines, the newest ${shown.length} shown`);
+    expect(allTexts(replies[0]!.blocks)[0]).toBe(
+      `:scroll: Logs of production web, last 60 min, filter "timeout": 2000 lines, the newest ${shown.length} shown`,
+    );
     const note = replies.at(-1)!;
     expect(note.blocks).toBeUndefined();
     expect(note.text).toBe(

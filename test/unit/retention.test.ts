@@ -1,7 +1,12 @@
 // decideRetention: which backups retention deletes. Older than retention_days goes, except the newest regular
 // backup (safety copies never count as newest) and the newest backup that passed a drill.
 import { describe, expect, test } from 'vitest';
-import { backupFileName, parseBackupName, safetyCopyFileName, type BackupName } from '../../src/domain/backups/names.js';
+import {
+  backupFileName,
+  parseBackupName,
+  safetyCopyFileName,
+  type BackupName,
+} from '../../src/domain/backups/names.js';
 import { decideRetention } from '../../src/domain/backups/retention.js';
 
 const P = 'solosuccess_production';
@@ -32,7 +37,8 @@ const passed =
     backups.some((b) => b.name === name);
 
 const names = (list: readonly { name: string }[]): string[] => list.map((b) => b.name);
-const keptNames = (list: readonly { backup: { name: string }; why: string }[]): [string, string][] => list.map((k) => [k.backup.name, k.why]);
+const keptNames = (list: readonly { backup: { name: string }; why: string }[]): [string, string][] =>
+  list.map((k) => [k.backup.name, k.why]);
 
 describe('decideRetention', () => {
   test('an empty list: nothing to remove, nothing kept', () => {
@@ -111,7 +117,12 @@ describe('decideRetention', () => {
     const undrilled = regular(11 * DAY);
     const drilledOlder = regular(15 * DAY);
     const failedDrill = regular(9 * DAY);
-    const decision = decideRetention([drilledOlder, fresh, undrilled, drilledNewest, failedDrill], NOW, RETENTION, passed(drilledNewest, drilledOlder));
+    const decision = decideRetention(
+      [drilledOlder, fresh, undrilled, drilledNewest, failedDrill],
+      NOW,
+      RETENTION,
+      passed(drilledNewest, drilledOlder),
+    );
     expect(names(decision.remove)).toEqual([failedDrill.name, undrilled.name, drilledOlder.name]);
     expect(keptNames(decision.kept)).toEqual([[drilledNewest.name, 'the newest backup that passed a drill']]);
   });
@@ -156,7 +167,7 @@ describe('decideRetention', () => {
     }
   });
 
-  test('returns the caller\'s own objects and leaves the input list untouched', () => {
+  test("returns the caller's own objects and leaves the input list untouched", () => {
     type Listed = BackupName & { readonly size: number };
     const a: Listed = { ...regular(DAY), size: 1 };
     const b: Listed = { ...regular(9 * DAY), size: 2 };

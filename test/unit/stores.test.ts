@@ -29,8 +29,14 @@ describe('createBackupStore', () => {
   test('s3:// gives an S3 store for that bucket and prefix, without any request', () => {
     const store = createBackupStore('s3://solosuccess-backups/production/');
     expect(store.location).toBe('s3://solosuccess-backups/production/');
-    expect(parseS3Url('s3://solosuccess-backups/production/')).toEqual({ bucket: 'solosuccess-backups', prefix: 'production/' });
-    expect(parseS3Url('s3://solosuccess-backups/production')).toEqual({ bucket: 'solosuccess-backups', prefix: 'production/' });
+    expect(parseS3Url('s3://solosuccess-backups/production/')).toEqual({
+      bucket: 'solosuccess-backups',
+      prefix: 'production/',
+    });
+    expect(parseS3Url('s3://solosuccess-backups/production')).toEqual({
+      bucket: 'solosuccess-backups',
+      prefix: 'production/',
+    });
     expect(parseS3Url('s3://solosuccess-backups/a/b/')).toEqual({ bucket: 'solosuccess-backups', prefix: 'a/b/' });
     expect(parseS3Url('s3://solosuccess-backups')).toEqual({ bucket: 'solosuccess-backups', prefix: '' });
     expect(parseS3Url('s3://solosuccess-backups/')).toEqual({ bucket: 'solosuccess-backups', prefix: '' });
@@ -51,7 +57,9 @@ describe('createBackupStore', () => {
   });
 
   test('an S3 URL carrying credentials is refused without repeating them', () => {
-    expect(() => createBackupStore('s3://AKIDEXAMPLE:wJalrXUtnFEMIsecret@bucket/x/')).toThrow('must not carry credentials');
+    expect(() => createBackupStore('s3://AKIDEXAMPLE:wJalrXUtnFEMIsecret@bucket/x/')).toThrow(
+      'must not carry credentials',
+    );
     for (const url of ['s3://AKIDEXAMPLE:wJalrXUtnFEMIsecret@bucket/x/', 's3://AKIDEXAMPLE:wJalrXUtnFEMIsecret@/x/']) {
       const err = (() => {
         try {
@@ -66,12 +74,17 @@ describe('createBackupStore', () => {
     }
   });
 
-  test.each(['https://solosuccess-backups.s3.amazonaws.com/production/', 'gs://bucket/prefix/', '/var/backups/production', 'backups', ''])(
-    'anything but file:// and s3:// is refused, naming both: %s',
-    (url) => {
-      expect(() => createBackupStore(url)).toThrow(`backup store "${url}" is not supported: use file:///absolute/path or s3://bucket/prefix/`);
-    },
-  );
+  test.each([
+    'https://solosuccess-backups.s3.amazonaws.com/production/',
+    'gs://bucket/prefix/',
+    '/var/backups/production',
+    'backups',
+    '',
+  ])('anything but file:// and s3:// is refused, naming both: %s', (url) => {
+    expect(() => createBackupStore(url)).toThrow(
+      `backup store "${url}" is not supported: use file:///absolute/path or s3://bucket/prefix/`,
+    );
+  });
 
   test('an unsupported URL with credentials in it is named without them', () => {
     expect(() => createBackupStore('https://user:hunter2@backups.example.com/x/')).toThrow(
@@ -144,7 +157,9 @@ describe('MemoryStore', () => {
       .put('app_pre-restore_20240103_000000.dump', 'c')
       .put('notes.txt', 'd');
     const listed = await store.list();
-    expect(listed.find((o) => o.name === 'app_20240101_000000.dump')?.modifiedAt.toISOString()).toBe('2024-01-01T00:00:00.000Z');
+    expect(listed.find((o) => o.name === 'app_20240101_000000.dump')?.modifiedAt.toISOString()).toBe(
+      '2024-01-01T00:00:00.000Z',
+    );
     const backups = listed.flatMap((o) => parseBackupName('app', o.name) ?? []);
     expect(latestBackup(backups)?.name).toBe('app_20240102_000000.sql.gz');
   });

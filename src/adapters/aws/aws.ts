@@ -145,7 +145,12 @@ const RETRYABLE_NAMES = new Set([
  */
 export function classifyAwsError(service: string, action: string, err: unknown): Error {
   if (err instanceof AwsRefusedError) return err;
-  const e = (err ?? {}) as { name?: string; message?: string; $fault?: string; $metadata?: { httpStatusCode?: number } };
+  const e = (err ?? {}) as {
+    name?: string;
+    message?: string;
+    $fault?: string;
+    $metadata?: { httpStatusCode?: number };
+  };
   const name = e.name ?? 'Error';
   if (name === 'AbortError' && err instanceof Error) return err;
   const message = e.message ?? String(err);

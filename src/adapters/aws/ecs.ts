@@ -25,17 +25,24 @@ export function createEcsPort(client: ECSClient = createEcsClient()): EcsPort {
       const out = await call('DescribeServices', () =>
         client.send(new DescribeServicesCommand({ cluster, services: [service] })),
       );
-      const found = out.services?.find((s) => s.serviceName === service || s.serviceArn === service) ?? out.services?.[0];
+      const found =
+        out.services?.find((s) => s.serviceName === service || s.serviceArn === service) ?? out.services?.[0];
       if (found) return toService(found);
       // DescribeServices answers 200 with a `failures` entry rather than an error: MISSING means "no such
       // service"; anything else is a refusal we must not mistake for an empty answer.
       const failure = out.failures?.[0];
       if (!failure || failure.reason === 'MISSING') return undefined;
-      throw new AwsRefusedError('ecs', failure.reason ?? 'Failure', `DescribeServices: ${service}: ${failure.detail ?? failure.reason}`);
+      throw new AwsRefusedError(
+        'ecs',
+        failure.reason ?? 'Failure',
+        `DescribeServices: ${service}: ${failure.detail ?? failure.reason}`,
+      );
     },
 
     async setDesiredCount(cluster, service, count) {
-      await call('UpdateService', () => client.send(new UpdateServiceCommand({ cluster, service, desiredCount: count })));
+      await call('UpdateService', () =>
+        client.send(new UpdateServiceCommand({ cluster, service, desiredCount: count })),
+      );
     },
 
     async forceNewDeployment(cluster, service) {

@@ -93,7 +93,10 @@ export class MemoryRds implements RdsPort {
   }
 
   /** Adds or replaces a snapshot (default: available, manual, taken now); `next` scripts its statuses. */
-  setSnapshot(snapshot: Partial<DbSnapshot> & { readonly id: string; readonly instanceId: string }, next: string[] = []): DbSnapshot {
+  setSnapshot(
+    snapshot: Partial<DbSnapshot> & { readonly id: string; readonly instanceId: string },
+    next: string[] = [],
+  ): DbSnapshot {
     const value: DbSnapshot = {
       status: 'available',
       createdAt: this.now(),
@@ -117,7 +120,10 @@ export class MemoryRds implements RdsPort {
 
   /** Every instance and snapshot as they are now, without counting as polls (the sandbox's page shows them). */
   peekAll(): { instances: DbInstance[]; snapshots: DbSnapshot[] } {
-    return { instances: [...this.instances.values()].map((i) => i.value), snapshots: [...this.snapshots.values()].map((s) => s.value) };
+    return {
+      instances: [...this.instances.values()].map((i) => i.value),
+      snapshots: [...this.snapshots.values()].map((s) => s.value),
+    };
   }
 
   failNext(method: RdsMethod, error: Error): void {
@@ -135,7 +141,8 @@ export class MemoryRds implements RdsPort {
         status,
         // RDS reports no endpoint until the instance has one to give.
         endpoint:
-          entry.value.endpoint ?? (status === 'available' ? { address: `${instanceId}.memory.rds.amazonaws.com`, port: 5432 } : undefined),
+          entry.value.endpoint ??
+          (status === 'available' ? { address: `${instanceId}.memory.rds.amazonaws.com`, port: 5432 } : undefined),
       };
     }
     return entry.value;
@@ -146,7 +153,10 @@ export class MemoryRds implements RdsPort {
     return [...this.snapshots.values()]
       .map((s) => s.value)
       .filter((s) => s.instanceId === instanceId)
-      .sort((a, b) => (b.createdAt?.getTime() ?? -Infinity) - (a.createdAt?.getTime() ?? -Infinity) || a.id.localeCompare(b.id));
+      .sort(
+        (a, b) =>
+          (b.createdAt?.getTime() ?? -Infinity) - (a.createdAt?.getTime() ?? -Infinity) || a.id.localeCompare(b.id),
+      );
   }
 
   async describeSnapshot(snapshotId: string): Promise<DbSnapshot | undefined> {
@@ -155,7 +165,11 @@ export class MemoryRds implements RdsPort {
     if (!entry) return undefined;
     const status = entry.next.shift();
     if (status !== undefined) {
-      entry.value = { ...entry.value, status, percentProgress: status === 'available' ? 100 : entry.value.percentProgress };
+      entry.value = {
+        ...entry.value,
+        status,
+        percentProgress: status === 'available' ? 100 : entry.value.percentProgress,
+      };
     }
     return entry.value;
   }
@@ -168,12 +182,25 @@ export class MemoryRds implements RdsPort {
   async createSnapshot(instanceId: string, snapshotId: string, tags?: Readonly<Record<string, string>>): Promise<void> {
     this.mutate('createSnapshot', [instanceId, snapshotId, ...(tags ? [tags] : [])]);
     const instance = this.instances.get(instanceId)?.value;
-    if (!instance) throw new AwsRefusedError('rds', 'DBInstanceNotFoundFault', `CreateDBSnapshot: DBInstance ${instanceId} not found.`);
+    if (!instance)
+      throw new AwsRefusedError(
+        'rds',
+        'DBInstanceNotFoundFault',
+        `CreateDBSnapshot: DBInstance ${instanceId} not found.`,
+      );
     if (this.snapshots.has(snapshotId)) {
-      throw new AwsRefusedError('rds', 'DBSnapshotAlreadyExistsFault', `CreateDBSnapshot: Cannot create the snapshot because a snapshot with the identifier ${snapshotId} already exists.`);
+      throw new AwsRefusedError(
+        'rds',
+        'DBSnapshotAlreadyExistsFault',
+        `CreateDBSnapshot: Cannot create the snapshot because a snapshot with the identifier ${snapshotId} already exists.`,
+      );
     }
     if (instance.status !== 'available') {
-      throw new AwsRefusedError('rds', 'InvalidDBInstanceStateFault', `CreateDBSnapshot: Cannot create a snapshot because the database instance ${instanceId} is not currently in the available state.`);
+      throw new AwsRefusedError(
+        'rds',
+        'InvalidDBInstanceStateFault',
+        `CreateDBSnapshot: Cannot create a snapshot because the database instance ${instanceId} is not currently in the available state.`,
+      );
     }
     this.setSnapshot({ id: snapshotId, instanceId, status: 'creating', percentProgress: 0 }, this.newSnapshotStatuses);
   }
@@ -189,12 +216,25 @@ export class MemoryRds implements RdsPort {
   async restoreFromSnapshot(snapshotId: string, newInstanceId: string, like: DbInstance): Promise<void> {
     this.mutate('restoreFromSnapshot', [snapshotId, newInstanceId, like]);
     const snapshot = this.snapshots.get(snapshotId)?.value;
-    if (!snapshot) throw new AwsRefusedError('rds', 'DBSnapshotNotFoundFault', `RestoreDBInstanceFromDBSnapshot: DBSnapshot ${snapshotId} not found.`);
+    if (!snapshot)
+      throw new AwsRefusedError(
+        'rds',
+        'DBSnapshotNotFoundFault',
+        `RestoreDBInstanceFromDBSnapshot: DBSnapshot ${snapshotId} not found.`,
+      );
     if (snapshot.status !== 'available') {
-      throw new AwsRefusedError('rds', 'InvalidDBSnapshotStateFault', `RestoreDBInstanceFromDBSnapshot: DBSnapshot ${snapshotId} is ${snapshot.status}.`);
+      throw new AwsRefusedError(
+        'rds',
+        'InvalidDBSnapshotStateFault',
+        `RestoreDBInstanceFromDBSnapshot: DBSnapshot ${snapshotId} is ${snapshot.status}.`,
+      );
     }
     if (this.instances.has(newInstanceId)) {
-      throw new AwsRefusedError('rds', 'DBInstanceAlreadyExistsFault', `RestoreDBInstanceFromDBSnapshot: DB instance already exists`);
+      throw new AwsRefusedError(
+        'rds',
+        'DBInstanceAlreadyExistsFault',
+        `RestoreDBInstanceFromDBSnapshot: DB instance already exists`,
+      );
     }
     this.setInstance(
       {
@@ -215,11 +255,19 @@ export class MemoryRds implements RdsPort {
     });
   }
 
-  private pollResult<T extends { readonly status: string }>(seen: T | undefined, what: string, notFound: string): PollResult<T> {
+  private pollResult<T extends { readonly status: string }>(
+    seen: T | undefined,
+    what: string,
+    notFound: string,
+  ): PollResult<T> {
     if (!seen) throw new AwsRefusedError('rds', notFound, `${what} not found`);
     if (seen.status === 'available') return { state: 'done', status: seen.status, value: seen };
     if (isDeadRdsStatus(seen.status)) {
-      return { state: 'failed', status: seen.status, error: new AwsRefusedError('rds', seen.status, `${what} is ${seen.status}`) };
+      return {
+        state: 'failed',
+        status: seen.status,
+        error: new AwsRefusedError('rds', seen.status, `${what} is ${seen.status}`),
+      };
     }
     return { state: 'pending', status: seen.status };
   }
@@ -314,7 +362,11 @@ export class MemoryEcs implements EcsPort {
     this.failures.throwIfQueued('setDesiredCount');
     const state = this.activeService(cluster, service);
     if (!Number.isInteger(count) || count < 0) {
-      throw new AwsRefusedError('ecs', 'InvalidParameterException', `UpdateService: desiredCount must be a non-negative integer`);
+      throw new AwsRefusedError(
+        'ecs',
+        'InvalidParameterException',
+        `UpdateService: desiredCount must be a non-negative integer`,
+      );
     }
     state.desired = count;
     state.convergeLeft = state.running === count ? 0 : this.convergePolls;
@@ -326,7 +378,10 @@ export class MemoryEcs implements EcsPort {
     this.failures.throwIfQueued('forceNewDeployment');
     const state = this.activeService(cluster, service);
     const fresh = this.deployment('PRIMARY', 'IN_PROGRESS', state.desired, 0);
-    state.deployments = [fresh, ...state.deployments.map((d) => (d.status === 'PRIMARY' ? { ...d, status: 'ACTIVE' } : d))];
+    state.deployments = [
+      fresh,
+      ...state.deployments.map((d) => (d.status === 'PRIMARY' ? { ...d, status: 'ACTIVE' } : d)),
+    ];
     state.rollout = { left: this.rolloutPolls, outcome: this.rolloutOutcome };
     return fresh.id;
   }
@@ -334,7 +389,8 @@ export class MemoryEcs implements EcsPort {
   private activeService(cluster: string, service: string): MemoryServiceState {
     const state = this.services.get(key(cluster, service));
     if (!state) throw new AwsRefusedError('ecs', 'ServiceNotFoundException', `UpdateService: Service not found.`);
-    if (state.status !== 'ACTIVE') throw new AwsRefusedError('ecs', 'ServiceNotActiveException', `UpdateService: Service was not ACTIVE.`);
+    if (state.status !== 'ACTIVE')
+      throw new AwsRefusedError('ecs', 'ServiceNotActiveException', `UpdateService: Service was not ACTIVE.`);
     return state;
   }
 
@@ -352,7 +408,13 @@ export class MemoryEcs implements EcsPort {
           if (d.status !== 'PRIMARY') return outcome === 'COMPLETED' ? [] : [d];
           return [
             outcome === 'COMPLETED'
-              ? { ...d, rolloutState: 'COMPLETED', rolloutStateReason: 'ECS deployment completed.', running: state.desired, desired: state.desired }
+              ? {
+                  ...d,
+                  rolloutState: 'COMPLETED',
+                  rolloutStateReason: 'ECS deployment completed.',
+                  running: state.desired,
+                  desired: state.desired,
+                }
               : { ...d, rolloutState: 'FAILED', rolloutStateReason: this.rolloutFailureReason, running: 0 },
           ];
         });
@@ -361,7 +423,14 @@ export class MemoryEcs implements EcsPort {
     }
     if (!state.rollout) {
       state.deployments = state.deployments.map((d) =>
-        d.status === 'PRIMARY' && d.rolloutState !== 'FAILED' ? { ...d, desired: state.desired, running: state.running, pending: Math.max(0, state.desired - state.running) } : d,
+        d.status === 'PRIMARY' && d.rolloutState !== 'FAILED'
+          ? {
+              ...d,
+              desired: state.desired,
+              running: state.running,
+              pending: Math.max(0, state.desired - state.running),
+            }
+          : d,
       );
     }
   }
@@ -407,7 +476,10 @@ export class MemoryLogs implements LogsPort {
   private readonly failures = new FailureQueue<'filter'>();
 
   /** Adds events to a group (creating it); an unknown group answers ResourceNotFoundException, as AWS does. */
-  addEvents(logGroup: string, events: ReadonlyArray<{ at: Date | number; stream?: string; message: string }> = []): void {
+  addEvents(
+    logGroup: string,
+    events: ReadonlyArray<{ at: Date | number; stream?: string; message: string }> = [],
+  ): void {
     const list = this.groups.get(logGroup) ?? [];
     for (const e of events) list.push({ at: new Date(e.at), stream: e.stream ?? 'ecs/app/0', message: e.message });
     this.groups.set(logGroup, list);
@@ -421,7 +493,12 @@ export class MemoryLogs implements LogsPort {
     this.queries.push({ logGroup, query });
     this.failures.throwIfQueued('filter');
     const events = this.groups.get(logGroup);
-    if (!events) throw new AwsRefusedError('logs', 'ResourceNotFoundException', `FilterLogEvents: The specified log group does not exist.`);
+    if (!events)
+      throw new AwsRefusedError(
+        'logs',
+        'ResourceNotFoundException',
+        `FilterLogEvents: The specified log group does not exist.`,
+      );
     const matches = patternMatcher(query.pattern);
     return events
       .filter((e) => e.at >= query.since && (!query.until || e.at <= query.until) && matches(e.message))

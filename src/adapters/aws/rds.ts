@@ -64,7 +64,9 @@ export function createRdsPort(client: RDSClient = createRdsClient()): RdsPort {
       // Marker pagination; the page cap only guards against an endpoint that hands back markers forever.
       for (let page = 0; page < 100; page++) {
         const out = await call('DescribeDBSnapshots', () =>
-          client.send(new DescribeDBSnapshotsCommand({ DBInstanceIdentifier: instanceId, MaxRecords: 100, Marker: marker })),
+          client.send(
+            new DescribeDBSnapshotsCommand({ DBInstanceIdentifier: instanceId, MaxRecords: 100, Marker: marker }),
+          ),
         );
         for (const s of out.DBSnapshots ?? []) snapshots.push(toSnapshot(s));
         if (!out.Marker || out.Marker === marker) break;
@@ -88,7 +90,9 @@ export function createRdsPort(client: RDSClient = createRdsClient()): RdsPort {
 
     async deleteSnapshot(snapshotId) {
       try {
-        await call('DeleteDBSnapshot', () => client.send(new DeleteDBSnapshotCommand({ DBSnapshotIdentifier: snapshotId })));
+        await call('DeleteDBSnapshot', () =>
+          client.send(new DeleteDBSnapshotCommand({ DBSnapshotIdentifier: snapshotId })),
+        );
       } catch (err) {
         if (err instanceof AwsRefusedError && err.code.startsWith('DBSnapshotNotFound')) return;
         throw err;
@@ -96,10 +100,14 @@ export function createRdsPort(client: RDSClient = createRdsClient()): RdsPort {
     },
 
     waitForSnapshot(snapshotId, options) {
-      return waitFor(`RDS snapshot ${snapshotId}`, options, missingTolerant('DBSnapshotNotFound', `snapshot ${snapshotId}`, async (signal) => {
-        const snapshot = await describeSnapshot(snapshotId, signal);
-        return snapshot && { status: snapshot.status, value: snapshot };
-      }));
+      return waitFor(
+        `RDS snapshot ${snapshotId}`,
+        options,
+        missingTolerant('DBSnapshotNotFound', `snapshot ${snapshotId}`, async (signal) => {
+          const snapshot = await describeSnapshot(snapshotId, signal);
+          return snapshot && { status: snapshot.status, value: snapshot };
+        }),
+      );
     },
 
     async restoreFromSnapshot(snapshotId, newInstanceId, like) {
@@ -121,10 +129,14 @@ export function createRdsPort(client: RDSClient = createRdsClient()): RdsPort {
     },
 
     waitForInstance(instanceId, options) {
-      return waitFor(`RDS instance ${instanceId}`, options, missingTolerant('DBInstanceNotFound', `instance ${instanceId}`, async (signal) => {
-        const instance = await describeInstance(instanceId, signal);
-        return instance && { status: instance.status, value: instance };
-      }));
+      return waitFor(
+        `RDS instance ${instanceId}`,
+        options,
+        missingTolerant('DBInstanceNotFound', `instance ${instanceId}`, async (signal) => {
+          const instance = await describeInstance(instanceId, signal);
+          return instance && { status: instance.status, value: instance };
+        }),
+      );
     },
   };
 }
@@ -147,7 +159,11 @@ function missingTolerant<T>(
     missing = 0;
     if (seen.status === 'available') return { state: 'done', status: seen.status, value: seen.value };
     if (isDeadRdsStatus(seen.status)) {
-      return { state: 'failed', status: seen.status, error: new AwsRefusedError('rds', seen.status, `${what} is ${seen.status}`) };
+      return {
+        state: 'failed',
+        status: seen.status,
+        error: new AwsRefusedError('rds', seen.status, `${what} is ${seen.status}`),
+      };
     }
     return { state: 'pending', status: seen.status };
   };
@@ -166,7 +182,9 @@ function newestFirst(a: DbSnapshot, b: DbSnapshot): number {
 }
 
 function toInstance(i: DBInstance): DbInstance {
-  const securityGroups = (i.VpcSecurityGroups ?? []).flatMap((g) => (g.VpcSecurityGroupId ? [g.VpcSecurityGroupId] : []));
+  const securityGroups = (i.VpcSecurityGroups ?? []).flatMap((g) =>
+    g.VpcSecurityGroupId ? [g.VpcSecurityGroupId] : [],
+  );
   return {
     id: i.DBInstanceIdentifier ?? '',
     status: i.DBInstanceStatus ?? 'unknown',

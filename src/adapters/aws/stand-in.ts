@@ -57,7 +57,11 @@ class CloudWatchLogsDouble extends MemoryLogs {
   override async filter(logGroup: string, query: MemoryLogsQuery['query']): Promise<LogEvent[]> {
     const terms = query.pattern?.trim().split(/\s+/) ?? [];
     if (terms.length === 0 || !terms.every((t) => t.startsWith('?'))) return super.filter(logGroup, query);
-    const all = await super.filter(logGroup, { since: query.since, ...(query.until ? { until: query.until } : {}), limit: Number.MAX_SAFE_INTEGER });
+    const all = await super.filter(logGroup, {
+      since: query.since,
+      ...(query.until ? { until: query.until } : {}),
+      limit: Number.MAX_SAFE_INTEGER,
+    });
     this.queries[this.queries.length - 1] = { logGroup, query };
     const words = terms.map((t) => t.slice(1).replace(/^"(.*)"$/, '$1'));
     return all.filter((e) => words.some((word) => e.message.includes(word))).slice(0, Math.max(0, query.limit));
@@ -120,7 +124,8 @@ export class SimulatedAws {
     const rds = !this.isJsonAction(action);
     const code = error.code ?? (rds ? 'AccessDenied' : 'AccessDeniedException');
     const status = error.status ?? (code === 'AccessDenied' ? 403 : 400);
-    const message = error.message ?? `User: arn:aws:iam::${ACCOUNT}:user/lifeline is not authorized to perform: ${action}`;
+    const message =
+      error.message ?? `User: arn:aws:iam::${ACCOUNT}:user/lifeline is not authorized to perform: ${action}`;
     const list = this.failures.get(action) ?? [];
     for (let i = 0; i < (error.times ?? 1); i++) list.push({ code, status, message });
     this.failures.set(action, list);
@@ -159,7 +164,11 @@ export class SimulatedAws {
     try {
       this.throwInjected(action);
       const result = await this.rdsAction(action, params);
-      sendXml(res, 200, `<${action}Response xmlns="http://rds.amazonaws.com/doc/2014-10-31/"><${action}Result>${result}</${action}Result><ResponseMetadata><RequestId>${randomUUID()}</RequestId></ResponseMetadata></${action}Response>`);
+      sendXml(
+        res,
+        200,
+        `<${action}Response xmlns="http://rds.amazonaws.com/doc/2014-10-31/"><${action}Result>${result}</${action}Result><ResponseMetadata><RequestId>${randomUUID()}</RequestId></ResponseMetadata></${action}Response>`,
+      );
     } catch (err) {
       const e = toRefusal(err, 'rds');
       // The query protocol's error shape; the SDK maps <Code> to its modelled fault (DBInstanceNotFound → DBInstanceNotFoundFault).
@@ -184,10 +193,12 @@ export class SimulatedAws {
       case 'DescribeDBSnapshots': {
         if (p.DBSnapshotIdentifier) {
           const snapshot = await this.rds.describeSnapshot(p.DBSnapshotIdentifier);
-          if (!snapshot) throw new Refusal('DBSnapshotNotFound', 404, `DBSnapshot ${p.DBSnapshotIdentifier} not found.`);
+          if (!snapshot)
+            throw new Refusal('DBSnapshotNotFound', 404, `DBSnapshot ${p.DBSnapshotIdentifier} not found.`);
           return `<DBSnapshots>${snapshotXml(snapshot)}</DBSnapshots>`;
         }
-        if (!p.DBInstanceIdentifier) throw new Refusal('InvalidParameterCombination', 400, 'the simulation needs an identifier');
+        if (!p.DBInstanceIdentifier)
+          throw new Refusal('InvalidParameterCombination', 400, 'the simulation needs an identifier');
         const all = await this.rds.listSnapshots(p.DBInstanceIdentifier);
         const size = Math.max(1, Number(p.MaxRecords ?? 100));
         const offset = Number(p.Marker ?? 0);
@@ -197,12 +208,21 @@ export class SimulatedAws {
       }
       case 'CreateDBSnapshot': {
         const tags = indexed(p, 'Tags.Tag.').map((t) => [t.Key ?? '', t.Value ?? ''] as const);
-        await this.rds.createSnapshot(p.DBInstanceIdentifier ?? '', p.DBSnapshotIdentifier ?? '', tags.length > 0 ? Object.fromEntries(tags) : undefined);
+        await this.rds.createSnapshot(
+          p.DBInstanceIdentifier ?? '',
+          p.DBSnapshotIdentifier ?? '',
+          tags.length > 0 ? Object.fromEntries(tags) : undefined,
+        );
         return snapshotXml(this.rds.peekSnapshot(p.DBSnapshotIdentifier ?? '')!);
       }
       case 'DeleteDBSnapshot': {
         const snapshot = this.rds.peekSnapshot(p.DBSnapshotIdentifier ?? '');
-        if (!snapshot) throw new AwsRefusedError('rds', 'DBSnapshotNotFound', `DBSnapshot ${p.DBSnapshotIdentifier ?? ''} not found.`);
+        if (!snapshot)
+          throw new AwsRefusedError(
+            'rds',
+            'DBSnapshotNotFound',
+            `DBSnapshot ${p.DBSnapshotIdentifier ?? ''} not found.`,
+          );
         await this.rds.deleteSnapshot(snapshot.id);
         return snapshotXml({ ...snapshot, status: 'deleted' });
       }
@@ -227,7 +247,11 @@ export class SimulatedAws {
         return instanceXml(this.rds.peekInstance(like.id)!);
       }
       default:
-        throw new Refusal('InvalidAction', 400, `The action ${action} is not valid for this web service (the simulation serves only what the adapters call).`);
+        throw new Refusal(
+          'InvalidAction',
+          400,
+          `The action ${action} is not valid for this web service (the simulation serves only what the adapters call).`,
+        );
     }
   }
 
@@ -250,7 +274,11 @@ export class SimulatedAws {
       sendJson(res, 200, result);
     } catch (err) {
       const e = toRefusal(err, service);
-      res.writeHead(e.status, { 'content-type': 'application/x-amz-json-1.1', 'x-amzn-requestid': randomUUID(), 'x-amzn-errortype': `${e.code}:` });
+      res.writeHead(e.status, {
+        'content-type': 'application/x-amz-json-1.1',
+        'x-amzn-requestid': randomUUID(),
+        'x-amzn-errortype': `${e.code}:`,
+      });
       res.end(JSON.stringify({ __type: e.code, message: e.message }));
     }
     this.onAnswered?.(call);
@@ -284,9 +312,11 @@ export class SimulatedAws {
   }
 
   private async logsAction(action: string, p: Record<string, unknown>): Promise<unknown> {
-    if (action !== 'FilterLogEvents') throw new Refusal('UnknownOperationException', 400, `the simulation does not serve Logs ${action}`);
+    if (action !== 'FilterLogEvents')
+      throw new Refusal('UnknownOperationException', 400, `the simulation does not serve Logs ${action}`);
     const limit = Math.min(10_000, Number(p.limit ?? 10_000));
-    if (!(limit >= 1)) throw new Refusal('InvalidParameterException', 400, '1 validation error detected: limit must be >= 1');
+    if (!(limit >= 1))
+      throw new Refusal('InvalidParameterException', 400, '1 validation error detected: limit must be >= 1');
     const all = await this.logs.filter(String(p.logGroupName ?? ''), {
       since: new Date(Number(p.startTime ?? 0)),
       ...(p.endTime !== undefined ? { until: new Date(Number(p.endTime)) } : {}),
@@ -323,7 +353,11 @@ function toRefusal(err: unknown, service: SimulatedAwsService): Refusal {
     const message = err.message.replace(/^[^:]+: [^:]+: (?:[A-Za-z]+: )?/, '');
     return new Refusal(code, /NotFound/.test(code) && service === 'rds' ? 404 : 400, message);
   }
-  return new Refusal(service === 'rds' ? 'InternalFailure' : 'ServerException', 500, err instanceof Error ? err.message : String(err));
+  return new Refusal(
+    service === 'rds' ? 'InternalFailure' : 'ServerException',
+    500,
+    err instanceof Error ? err.message : String(err),
+  );
 }
 
 /** `Tags.Tag.1.Key=a&Tags.Tag.1.Value=b` → [{ Key: 'a', Value: 'b' }]; `X.Y.1=v` → [{ '': 'v' }]. */
@@ -343,8 +377,12 @@ function instanceXml(i: DbInstance): string {
   return (
     `<DBInstance><DBInstanceIdentifier>${xml(i.id)}</DBInstanceIdentifier><DBInstanceStatus>${xml(i.status)}</DBInstanceStatus>` +
     `<Engine>${xml(i.engine)}</Engine><EngineVersion>${xml(i.engineVersion)}</EngineVersion><DBInstanceClass>${xml(i.instanceClass)}</DBInstanceClass>` +
-    (i.endpoint ? `<Endpoint><Address>${xml(i.endpoint.address)}</Address><Port>${i.endpoint.port}</Port><HostedZoneId>Z2R2ITUGPM61AM</HostedZoneId></Endpoint>` : '') +
-    (i.subnetGroupName ? `<DBSubnetGroup><DBSubnetGroupName>${xml(i.subnetGroupName)}</DBSubnetGroupName><SubnetGroupStatus>Complete</SubnetGroupStatus></DBSubnetGroup>` : '') +
+    (i.endpoint
+      ? `<Endpoint><Address>${xml(i.endpoint.address)}</Address><Port>${i.endpoint.port}</Port><HostedZoneId>Z2R2ITUGPM61AM</HostedZoneId></Endpoint>`
+      : '') +
+    (i.subnetGroupName
+      ? `<DBSubnetGroup><DBSubnetGroupName>${xml(i.subnetGroupName)}</DBSubnetGroupName><SubnetGroupStatus>Complete</SubnetGroupStatus></DBSubnetGroup>`
+      : '') +
     (i.vpcSecurityGroupIds
       ? `<VpcSecurityGroups>${i.vpcSecurityGroupIds.map((g) => `<VpcSecurityGroupMembership><VpcSecurityGroupId>${xml(g)}</VpcSecurityGroupId><Status>active</Status></VpcSecurityGroupMembership>`).join('')}</VpcSecurityGroups>`
       : '') +
@@ -411,5 +449,8 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
 }
 
 function xml(value: string): string {
-  return value.replace(/[<>&'"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', "'": '&apos;', '"': '&quot;' })[c]!);
+  return value.replace(
+    /[<>&'"]/g,
+    (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', "'": '&apos;', '"': '&quot;' })[c]!,
+  );
 }

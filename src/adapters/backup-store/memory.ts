@@ -63,7 +63,8 @@ export class MemoryStore implements BackupStore {
         const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
         chunks.push(bytes);
         size += bytes.length;
-        if (failure && size > failure.afterBytes) throw failure.error ?? new Error(`injected failure after ${size} bytes`);
+        if (failure && size > failure.afterBytes)
+          throw failure.error ?? new Error(`injected failure after ${size} bytes`);
       }
     } catch (err) {
       body.destroy();

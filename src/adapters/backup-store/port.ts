@@ -30,7 +30,10 @@ export interface BackupStore {
 }
 
 export class NotFoundError extends Error {
-  constructor(readonly objectName: string, location: string) {
+  constructor(
+    readonly objectName: string,
+    location: string,
+  ) {
     super(`${objectName} is not in ${location}`);
     this.name = 'NotFoundError';
   }

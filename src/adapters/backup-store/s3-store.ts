@@ -111,11 +111,16 @@ function isNoSuchKey(err: unknown): boolean {
  * at about (queueSize + 2) × partSizeBytes however large the dump; the object exists only once S3 completes the
  * upload, and a failed stream aborts the upload so nothing is left under the name.
  */
-export function createS3Store(url: string, client: S3Client = createS3Client(), options: S3StoreOptions = {}): BackupStore {
+export function createS3Store(
+  url: string,
+  client: S3Client = createS3Client(),
+  options: S3StoreOptions = {},
+): BackupStore {
   const { bucket, prefix } = parseS3Url(url);
   const partSize = options.partSizeBytes ?? DEFAULT_PART_SIZE_BYTES;
   const queueSize = options.queueSize ?? DEFAULT_QUEUE_SIZE;
-  if (!Number.isInteger(partSize) || partSize < 5 * MIB) throw new Error('partSizeBytes must be a whole number of at least 5 MiB');
+  if (!Number.isInteger(partSize) || partSize < 5 * MIB)
+    throw new Error('partSizeBytes must be a whole number of at least 5 MiB');
   if (!Number.isInteger(queueSize) || queueSize < 1) throw new Error('queueSize must be a whole number of at least 1');
   const singleCopyLimit = options.singleCopyLimitBytes ?? MAX_SINGLE_COPY_BYTES;
   const copyPartSize = options.copyPartSizeBytes ?? DEFAULT_COPY_PART_SIZE_BYTES;
@@ -197,7 +202,8 @@ export function createS3Store(url: string, client: S3Client = createS3Client(), 
           objects.push({ name, size: item.Size ?? 0, modifiedAt: item.LastModified ?? new Date(0) });
         }
         token = page.IsTruncated ? page.NextContinuationToken : undefined;
-        if (page.IsTruncated && !token) throw new Error(`listing ${url}: S3 said there is more but gave no continuation token`);
+        if (page.IsTruncated && !token)
+          throw new Error(`listing ${url}: S3 said there is more but gave no continuation token`);
       } while (token);
       return objects;
     },

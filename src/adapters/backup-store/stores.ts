@@ -15,11 +15,16 @@ export function createBackupStore(url: string): BackupStore {
       try {
         return createFileStore(url);
       } catch (err) {
-        throw new Error(`backup store "${shown(url)}" is not a local folder URL (file:///absolute/path): ${(err as Error).message}`, { cause: err });
+        throw new Error(
+          `backup store "${shown(url)}" is not a local folder URL (file:///absolute/path): ${(err as Error).message}`,
+          { cause: err },
+        );
       }
     case 's3':
       return createS3Store(url);
     default:
-      throw new Error(`backup store "${shown(url)}" is not supported: use file:///absolute/path or s3://bucket/prefix/`);
+      throw new Error(
+        `backup store "${shown(url)}" is not supported: use file:///absolute/path or s3://bucket/prefix/`,
+      );
   }
 }

@@ -43,14 +43,20 @@ export function createSlackChat(options: SlackChatOptions): ChatPort {
         response = await fetch(responseUrl, {
           method: 'POST',
           headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ response_type: 'ephemeral', replace_original: false, text: message.text, ...(message.blocks ? { blocks: message.blocks } : {}) }),
+          body: JSON.stringify({
+            response_type: 'ephemeral',
+            replace_original: false,
+            text: message.text,
+            ...(message.blocks ? { blocks: message.blocks } : {}),
+          }),
           signal: AbortSignal.timeout(timeoutMs),
         });
       } catch (err) {
         throw new TransientError(`Slack response_url failed: ${(err as Error).message}`, { cause: err });
       }
       await response.body?.cancel();
-      if (response.status >= 500 || response.status === 429) throw new TransientError(`Slack response_url answered ${response.status}`);
+      if (response.status >= 500 || response.status === 429)
+        throw new TransientError(`Slack response_url answered ${response.status}`);
       if (!response.ok) throw new PermanentError(`Slack response_url answered ${response.status} (expired?)`);
     },
     async post(channel, message, threadTs) {

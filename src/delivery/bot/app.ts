@@ -41,7 +41,10 @@ export function createSlackApp(deps: SlackAppDeps): InstanceType<typeof App> {
     // In Socket Mode Bolt hands these options to the socket client too, whose own retry policy for
     // apps.connections.open (many patient retries) is what keeps it reconnecting through a Slack outage.
     // Our time-critical posts go through src/adapters/slack/client.ts with their own bounded policy either way.
-    clientOptions: { slackApiUrl: config.slack.apiUrl, ...(socketMode ? {} : { timeout: 8_000, retryConfig: { retries: 2 } }) },
+    clientOptions: {
+      slackApiUrl: config.slack.apiUrl,
+      ...(socketMode ? {} : { timeout: 8_000, retryConfig: { retries: 2 } }),
+    },
     customRoutes: [...deps.routes],
     // Lifeline keeps no conversation state in Bolt; its store would be one more middleware on every request.
     convoStore: false as const,
@@ -124,7 +127,11 @@ function oneOf(names: Iterable<string>): RegExp {
 }
 
 function ephemeral(reply: Reply) {
-  return { response_type: 'ephemeral' as const, text: reply.text, ...(reply.blocks ? { blocks: [...reply.blocks] } : {}) };
+  return {
+    response_type: 'ephemeral' as const,
+    text: reply.text,
+    ...(reply.blocks ? { blocks: [...reply.blocks] } : {}),
+  };
 }
 
 function boltLogger(log: Logger): BoltLogger {

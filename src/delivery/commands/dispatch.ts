@@ -31,10 +31,13 @@ export interface CommandRequest extends CommandContext {
  * it may change something.
  */
 export type CommandPlan =
-  | { readonly ackWith: Reply }
-  | { readonly later: () => Promise<Reply | undefined>; readonly effect: Effect };
+  { readonly ackWith: Reply } | { readonly later: () => Promise<Reply | undefined>; readonly effect: Effect };
 
-export async function planCommand(command: SlashCommand, request: CommandRequest, deps: DispatchDeps): Promise<CommandPlan> {
+export async function planCommand(
+  command: SlashCommand,
+  request: CommandRequest,
+  deps: DispatchDeps,
+): Promise<CommandPlan> {
   const about = { command: command.name, user: request.userId, channel: request.channelId };
   if (!deps.allowedChannels.includes(request.channelId)) {
     const channels = joinMd(deps.allowedChannels.map(channelLink), ' or ');
@@ -80,7 +83,11 @@ export async function runHandled(
 }
 
 /** A refusal for the user alone; anything else becomes an error ID that is both logged and shown. */
-function failure(deps: Pick<DispatchDeps, 'log' | 'metrics' | 'redact'>, about: { command: string; user: string; channel: string }, err: unknown): Reply {
+function failure(
+  deps: Pick<DispatchDeps, 'log' | 'metrics' | 'redact'>,
+  about: { command: string; user: string; channel: string },
+  err: unknown,
+): Reply {
   if (err instanceof UserError) return refusal(deps, about, err);
   const errorId = newErrorId();
   deps.log.error({ ...about, errorId, err: (err as Error).message, stack: (err as Error).stack }, 'request failed');

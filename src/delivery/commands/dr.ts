@@ -52,15 +52,21 @@ const MAX_SINCE_MS = 24 * 3_600_000;
 function environment(file: FileConfig, name: string | undefined): { name: string; env: EnvironmentConfig } {
   if (!name) throw badCommand('Name the environment.');
   const env = file.environments[name];
-  if (!env) throw badCommand(`Unknown environment "${name}" (configured: ${Object.keys(file.environments).join(', ')}).`);
+  if (!env)
+    throw badCommand(`Unknown environment "${name}" (configured: ${Object.keys(file.environments).join(', ')}).`);
   return { name, env };
 }
 
-function ecsService(file: FileConfig, envName: string | undefined, service: string | undefined): { env: string; service: string; config: EnvironmentConfig } {
+function ecsService(
+  file: FileConfig,
+  envName: string | undefined,
+  service: string | undefined,
+): { env: string; service: string; config: EnvironmentConfig } {
   const { name, env } = environment(file, envName);
   if (!env.ecs) throw badCommand(`Environment ${name} has no ECS services configured.`);
   if (!service) throw badCommand(`Name the service (${env.ecs.services.join(', ')}).`);
-  if (!env.ecs.services.includes(service)) throw badCommand(`Unknown service "${service}" in ${name} (configured: ${env.ecs.services.join(', ')}).`);
+  if (!env.ecs.services.includes(service))
+    throw badCommand(`Unknown service "${service}" in ${name} (configured: ${env.ecs.services.join(', ')}).`);
   return { env: name, service, config: env };
 }
 
@@ -87,7 +93,10 @@ function envOnly(file: FileConfig, rest: string): string {
 
 const SNAPSHOT_ID = /^(rds:)?[A-Za-z][A-Za-z0-9-]{0,254}$/;
 
-export function parseRestore(file: FileConfig, rest: string): { env: string; params: JobParams } | { env: string; list: true } {
+export function parseRestore(
+  file: FileConfig,
+  rest: string,
+): { env: string; params: JobParams } | { env: string; list: true } {
   const [envName, mode, arg, ...extra] = words(rest);
   const { name, env } = environment(file, envName);
   noMore(extra);
@@ -99,22 +108,35 @@ export function parseRestore(file: FileConfig, rest: string): { env: string; par
       if (arg !== undefined) noMore([arg]);
       return { env: name, params: { kind: 'restore', source: { type: 'latest' } } };
     case 'file':
-      if (!arg) throw badCommand('Name the backup file, for example `file ' + `${env.backups.prefix}_20240115_120000.sql.gz\`.`);
+      if (!arg)
+        throw badCommand(
+          'Name the backup file, for example `file ' + `${env.backups.prefix}_20240115_120000.sql.gz\`.`,
+        );
       // Only names of the contract's pattern: no paths, nothing else from the store.
       if (!parseBackupName(env.backups.prefix, arg)) {
-        throw badCommand(`"${arg}" is not a backup name of ${name}: expected ${env.backups.prefix}_YYYYMMDD_HHMMSS.sql.gz or .dump (or a _pre-restore_ safety copy).`);
+        throw badCommand(
+          `"${arg}" is not a backup name of ${name}: expected ${env.backups.prefix}_YYYYMMDD_HHMMSS.sql.gz or .dump (or a _pre-restore_ safety copy).`,
+        );
       }
       return { env: name, params: { kind: 'restore', source: { type: 'file', name: arg } } };
     case 'snapshot':
-      if (!env.database.rds_instance) throw badCommand(`Environment ${name} has no rds_instance; snapshot restores need one.`);
+      if (!env.database.rds_instance)
+        throw badCommand(`Environment ${name} has no rds_instance; snapshot restores need one.`);
       if (!arg || !SNAPSHOT_ID.test(arg)) throw badCommand('Name the RDS snapshot id (letters, digits and hyphens).');
       return { env: name, params: { kind: 'restore', source: { type: 'snapshot', id: arg } } };
     default:
-      throw badCommand(mode ? `Unknown restore source "${mode}": use list, latest, file <name> or snapshot <id>.` : 'Say list, latest, file <name> or snapshot <id>.');
+      throw badCommand(
+        mode
+          ? `Unknown restore source "${mode}": use list, latest, file <name> or snapshot <id>.`
+          : 'Say list, latest, file <name> or snapshot <id>.',
+      );
   }
 }
 
-export function parseLogs(file: FileConfig, rest: string): { env: string; service: string; sinceMs: number; filter: string | undefined } {
+export function parseLogs(
+  file: FileConfig,
+  rest: string,
+): { env: string; service: string; sinceMs: number; filter: string | undefined } {
   const tokens = words(rest);
   const [envName, service, ...options] = tokens;
   const target = ecsService(file, envName, service);
@@ -145,7 +167,9 @@ export function drCommand(deps: DrDeps): SlashCommand {
       channel: ctx.channelId,
       responseUrl: ctx.responseUrl,
     });
-    const approval = job.needsApproval ? ' It needs approval: the plan with Approve/Reject is being posted here.' : ' The plan and live progress follow here.';
+    const approval = job.needsApproval
+      ? ' It needs approval: the plan with Approve/Reject is being posted here.'
+      : ' The plan and live progress follow here.';
     return {
       ...line(md`${jobId(job.number)}: ${describeJob(env, params)} requested.${approval}`),
       job: { number: job.number, started: true },
@@ -166,7 +190,10 @@ export function drCommand(deps: DrDeps): SlashCommand {
         effect: 'write',
         parse: (rest) => parseRestore(deps.file, rest),
         effectOf: (args) => ('list' in args ? 'read' : 'write'),
-        run: async (args, ctx) => ('list' in args ? lookup(ctx, { kind: 'restore-list', env: args.env }) : requestJob(args.env, args.params, ctx)),
+        run: async (args, ctx) =>
+          'list' in args
+            ? lookup(ctx, { kind: 'restore-list', env: args.env })
+            : requestJob(args.env, args.params, ctx),
       }),
       subcommand({
         usage: 'scale <env> <service> <count>',
@@ -180,8 +207,12 @@ export function drCommand(deps: DrDeps): SlashCommand {
           noMore(extra);
           const max = target.config.ecs!.max_count;
           if (count === undefined) throw badCommand('Say how many tasks.');
-          if (!/^[0-9]{1,4}$/.test(count) || Number(count) > max) throw badCommand(`The count must be a whole number from 0 to ${max} (got "${count}").`);
-          return { env: target.env, params: { kind: 'scale', service: target.service, count: Number(count) } as JobParams };
+          if (!/^[0-9]{1,4}$/.test(count) || Number(count) > max)
+            throw badCommand(`The count must be a whole number from 0 to ${max} (got "${count}").`);
+          return {
+            env: target.env,
+            params: { kind: 'scale', service: target.service, count: Number(count) } as JobParams,
+          };
         },
         run: (args, ctx) => requestJob(args.env, args.params, ctx),
       }),

@@ -1,7 +1,12 @@
 // `/incident`: declare, acknowledge, update, change severity, resolve, list, status, post-mortem, help.
 import { SEVERITIES, type FileConfig, type Severity } from '../../shared/config.js';
 import { incidentId, parseIncidentId } from '../../domain/incidents/model.js';
-import { characterCount, TITLE_MAX, type IncidentReference, type IncidentService } from '../../domain/incidents/service.js';
+import {
+  characterCount,
+  TITLE_MAX,
+  type IncidentReference,
+  type IncidentService,
+} from '../../domain/incidents/service.js';
 import { channelLink, codeBlock, lifelineText, line, md } from '../slack/blocks.js';
 import { renderPostmortem } from '../slack/incident-postmortem.js';
 import { renderIncidentList, renderIncidentStatus } from '../slack/incident-replies.js';
@@ -95,7 +100,8 @@ export function incidentCommand(deps: IncidentDeps): SlashCommand {
         parse(rest) {
           const split = splitIncidentId(rest);
           if (split.rest === '') throw badCommand('The update needs some text.');
-          if (split.rest.length > 2_900) throw badCommand(`The update is ${split.rest.length} characters; the limit is 2900.`);
+          if (split.rest.length > 2_900)
+            throw badCommand(`The update is ${split.rest.length} characters; the limit is 2900.`);
           return split;
         },
         async run(args, ctx) {
@@ -113,7 +119,8 @@ export function incidentCommand(deps: IncidentDeps): SlashCommand {
           const split = splitIncidentId(rest);
           const severity = split.rest.toLowerCase();
           if (severity === '') throw badCommand('Say which severity.');
-          if (!isSeverity(severity)) throw badCommand(`Unknown severity "${split.rest}": use sev1, sev2, sev3 or sev4.`);
+          if (!isSeverity(severity))
+            throw badCommand(`Unknown severity "${split.rest}": use sev1, sev2, sev3 or sev4.`);
           return { number: split.number, severity };
         },
         async run(args, ctx) {
@@ -132,7 +139,8 @@ export function incidentCommand(deps: IncidentDeps): SlashCommand {
         matches: (w) => w === 'resolve',
         parse(rest) {
           const split = splitIncidentId(rest);
-          if (split.rest.length > 2_900) throw badCommand(`The note is ${split.rest.length} characters; the limit is 2900.`);
+          if (split.rest.length > 2_900)
+            throw badCommand(`The note is ${split.rest.length} characters; the limit is 2900.`);
           return split;
         },
         async run(args, ctx) {

@@ -108,7 +108,10 @@ export function prepare(command: SlashCommand, text: string): Prepared {
 }
 
 /** Runs a parsed command; a refusal without a usage of its own gets the entry's, so the user sees the right form. */
-export async function runPrepared(ready: Extract<Prepared, { kind: 'ready' }>, ctx: CommandContext): Promise<Reply | undefined> {
+export async function runPrepared(
+  ready: Extract<Prepared, { kind: 'ready' }>,
+  ctx: CommandContext,
+): Promise<Reply | undefined> {
   try {
     return await ready.entry.run(ready.args, ctx);
   } catch (err) {

@@ -15,10 +15,12 @@ export interface HealthReport {
 
 const CHECK_TIMEOUT_MS = 2_000;
 
-
 export function createHealthCheck(db: Db, redis: Redis): () => Promise<HealthReport> {
   return async () => {
-    const [pg, rd] = await Promise.allSettled([within(db.query('SELECT 1'), CHECK_TIMEOUT_MS), within(redis.ping(), CHECK_TIMEOUT_MS)]);
+    const [pg, rd] = await Promise.allSettled([
+      within(db.query('SELECT 1'), CHECK_TIMEOUT_MS),
+      within(redis.ping(), CHECK_TIMEOUT_MS),
+    ]);
     const postgres = pg.status === 'fulfilled' ? 'up' : 'down';
     const redisState = rd.status === 'fulfilled' ? 'up' : 'down';
     const down = [...(postgres === 'down' ? ['postgres'] : []), ...(redisState === 'down' ? ['redis'] : [])];

@@ -9,7 +9,8 @@ import type { Logger } from '../../shared/log.js';
 
 export const ESCALATION_QUEUE = 'escalation';
 
-export type EscalationJob = { kind: 'step'; stepId: number } | { kind: 'follow-up'; incident: number; action: FollowUpAction };
+export type EscalationJob =
+  { kind: 'step'; stepId: number } | { kind: 'follow-up'; incident: number; action: FollowUpAction };
 
 const JOB_OPTIONS = {
   attempts: 8,
@@ -74,7 +75,10 @@ export function startEscalationWorker(
     { connection, prefix, concurrency: 25 },
   );
   worker.on('failed', (job, err) => {
-    log.warn({ job: job?.id, attempt: job?.attemptsMade, err: err.message }, 'escalation job failed; it will be retried');
+    log.warn(
+      { job: job?.id, attempt: job?.attemptsMade, err: err.message },
+      'escalation job failed; it will be retried',
+    );
   });
   worker.on('error', (err) => log.warn({ err: err.message }, 'escalation worker error'));
   return worker;

@@ -11,11 +11,14 @@ import type { RecoveryService } from '../../domain/recovery/service.js';
 export const RECOVERY_QUEUE = 'recovery';
 
 export type RecoveryJobData =
-  | { kind: 'plan'; job: number }
-  | { kind: 'run'; job: number }
-  | { kind: 'expire'; job: number };
+  { kind: 'plan'; job: number } | { kind: 'run'; job: number } | { kind: 'expire'; job: number };
 
-const OPTIONS = { attempts: 3, backoff: { type: 'exponential', delay: 2_000 }, removeOnComplete: true, removeOnFail: 100 } as const;
+const OPTIONS = {
+  attempts: 3,
+  backoff: { type: 'exponential', delay: 2_000 },
+  removeOnComplete: true,
+  removeOnFail: 100,
+} as const;
 
 export function createRecoveryQueue(connection: ConnectionOptions, prefix: string): Queue<RecoveryJobData> {
   return new Queue<RecoveryJobData>(RECOVERY_QUEUE, { connection, prefix, defaultJobOptions: OPTIONS });

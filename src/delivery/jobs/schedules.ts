@@ -17,7 +17,11 @@ export interface ScheduleHandlers {
 }
 
 export function createSchedulesQueue(connection: ConnectionOptions, prefix: string): Queue<ScheduledWork> {
-  return new Queue<ScheduledWork>(SCHEDULES_QUEUE, { connection, prefix, defaultJobOptions: { removeOnComplete: true, removeOnFail: 100 } });
+  return new Queue<ScheduledWork>(SCHEDULES_QUEUE, {
+    connection,
+    prefix,
+    defaultJobOptions: { removeOnComplete: true, removeOnFail: 100 },
+  });
 }
 
 type Repeat = { pattern: string; tz: string } | { every: number };
@@ -30,8 +34,16 @@ interface WantedScheduler {
 export function wantedSchedulers(file: FileConfig, rpoWatchSeconds: number): Map<string, WantedScheduler> {
   const wanted = new Map<string, WantedScheduler>();
   for (const [env, config] of Object.entries(file.environments)) {
-    if (config.backups.schedule) wanted.set(`backup-${env}`, { repeat: { pattern: config.backups.schedule, tz: 'UTC' }, work: { kind: 'backup', env } });
-    if (config.backups.drill_schedule !== 'off') wanted.set(`drill-${env}`, { repeat: { pattern: config.backups.drill_schedule, tz: 'UTC' }, work: { kind: 'drill', env } });
+    if (config.backups.schedule)
+      wanted.set(`backup-${env}`, {
+        repeat: { pattern: config.backups.schedule, tz: 'UTC' },
+        work: { kind: 'backup', env },
+      });
+    if (config.backups.drill_schedule !== 'off')
+      wanted.set(`drill-${env}`, {
+        repeat: { pattern: config.backups.drill_schedule, tz: 'UTC' },
+        work: { kind: 'drill', env },
+      });
   }
   wanted.set('rpo-watch', { repeat: { every: Math.round(rpoWatchSeconds * 1000) }, work: { kind: 'rpo-watch' } });
   return wanted;
@@ -84,7 +96,12 @@ async function isHealthy(queue: Queue<ScheduledWork>, id: string, repeat: Repeat
   return (await queue.getJob(`repeat:${id}:${scheduler.next}`)) !== undefined;
 }
 
-export function startSchedulesWorker(connection: ConnectionOptions, prefix: string, handlers: ScheduleHandlers, log: Logger): Worker<ScheduledWork> {
+export function startSchedulesWorker(
+  connection: ConnectionOptions,
+  prefix: string,
+  handlers: ScheduleHandlers,
+  log: Logger,
+): Worker<ScheduledWork> {
   const worker = new Worker<ScheduledWork>(
     SCHEDULES_QUEUE,
     async (job: Job<ScheduledWork>) => {

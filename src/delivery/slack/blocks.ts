@@ -14,7 +14,8 @@ export class Mrkdwn {
   readonly text: MrkdwnText;
 
   constructor(token: typeof BUILT_HERE, text: string) {
-    if (token !== BUILT_HERE) throw new Error('Mrkdwn is built with md and the helpers of src/delivery/slack/blocks.ts');
+    if (token !== BUILT_HERE)
+      throw new Error('Mrkdwn is built with md and the helpers of src/delivery/slack/blocks.ts');
     this.text = text as MrkdwnText;
   }
 
@@ -151,7 +152,10 @@ export function sections(text: Mrkdwn, limit = 3000): Block[] {
 
 /** Where to cut an over-long line: at the limit, but never inside an entity (`&lt;`) or a mention (`<@U…>`). */
 function cutPoint(line: string, limit: number): number {
-  for (const [open, close, reach] of [['&', ';', 6], ['<', '>', 40]] as const) {
+  for (const [open, close, reach] of [
+    ['&', ';', 6],
+    ['<', '>', 40],
+  ] as const) {
     const at = line.lastIndexOf(open, limit - 1);
     if (at > 0 && limit - at < reach && line.indexOf(close, at) >= limit) return at;
   }

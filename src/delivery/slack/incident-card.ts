@@ -59,7 +59,15 @@ function buttons(number: number, canAcknowledge: boolean): Block {
     block_id: `incident_actions_${number}`,
     elements: [
       ...(canAcknowledge
-        ? [{ type: 'button' as const, action_id: ACK_ACTION, style: 'primary' as const, value, text: { type: 'plain_text' as const, text: 'Acknowledge' } }]
+        ? [
+            {
+              type: 'button' as const,
+              action_id: ACK_ACTION,
+              style: 'primary' as const,
+              value,
+              text: { type: 'plain_text' as const, text: 'Acknowledge' },
+            },
+          ]
         : []),
       {
         type: 'button',
@@ -91,7 +99,9 @@ export function threadNoteMessage(incident: Incident, note: ThreadNote): ChatMes
     case 'update':
       return message(md`:memo: ${id} update from ${mention(note.actor)}:\n${note.text}`);
     case 'severity': {
-      const ladder = { started: ' Escalation ladder started.', stopped: ' Escalation ladder stopped.', unchanged: '' }[note.ladder];
+      const ladder = { started: ' Escalation ladder started.', stopped: ' Escalation ladder stopped.', unchanged: '' }[
+        note.ladder
+      ];
       const change = `${note.from.toUpperCase()} → ${note.to.toUpperCase()}.${ladder}`;
       return message(md`:arrows_counterclockwise: ${id} severity changed by ${mention(note.actor)}: ${change}`);
     }

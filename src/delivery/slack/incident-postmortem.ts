@@ -43,13 +43,18 @@ export function renderPostmortem(details: IncidentDetails, file: Pick<FileConfig
     '',
     ...(pages.length === 0
       ? ['Nobody was paged.']
-      : pages.map((p) => `- ${p.role}: ${formatUtcSeconds(p.pagedAt)} (step ${p.stepIndex + 1}, due ${formatUtcSeconds(p.dueAt)})`)),
+      : pages.map(
+          (p) =>
+            `- ${p.role}: ${formatUtcSeconds(p.pagedAt)} (step ${p.stepIndex + 1}, due ${formatUtcSeconds(p.dueAt)})`,
+        )),
     '',
     '## Timeline (UTC)',
     '',
     '| time | who | what | detail |',
     '| --- | --- | --- | --- |',
-    ...timeline.map((e) => `| ${formatUtcSeconds(e.at)} | ${cell(e.actor)} | ${KIND_LABEL[e.kind] ?? e.kind} | ${cell(e.detail)} |`),
+    ...timeline.map(
+      (e) => `| ${formatUtcSeconds(e.at)} | ${cell(e.actor)} | ${KIND_LABEL[e.kind] ?? e.kind} | ${cell(e.detail)} |`,
+    ),
     '',
     '## Impact',
     '',

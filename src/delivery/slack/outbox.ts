@@ -22,7 +22,11 @@ export interface OutboxEntry {
 }
 
 export async function queueForSlack(db: Pick<Db, 'query'>, entry: OutboxEntry): Promise<void> {
-  await db.query('INSERT INTO slack_outbox (incident, channel, text) VALUES ($1, $2, $3)', [entry.incident ?? null, entry.channel ?? null, entry.text]);
+  await db.query('INSERT INTO slack_outbox (incident, channel, text) VALUES ($1, $2, $3)', [
+    entry.incident ?? null,
+    entry.channel ?? null,
+    entry.text,
+  ]);
 }
 
 /**
@@ -58,20 +62,26 @@ export interface OutboxDeps {
 export async function deliverOutbox(deps: OutboxDeps): Promise<{ delivered: number; pending: number }> {
   const { db } = deps;
   const { rows: uncarded } = await db.query<{ number: number }>(
-    "SELECT number FROM incidents WHERE card_ts IS NULL AND declared_at < now() - make_interval(secs => $1) ORDER BY number",
+    'SELECT number FROM incidents WHERE card_ts IS NULL AND declared_at < now() - make_interval(secs => $1) ORDER BY number',
     [deps.cardGraceMs / 1000],
   );
   for (const { number } of uncarded) {
     // Under the incident's row lock (another process may be delivering too): one late card, never two.
     const posted = await inTransaction(db, async (tx) => {
-      const { rows } = await tx.query('SELECT 1 FROM incidents WHERE number = $1 AND card_ts IS NULL FOR UPDATE SKIP LOCKED', [number]);
+      const { rows } = await tx.query(
+        'SELECT 1 FROM incidents WHERE number = $1 AND card_ts IS NULL FOR UPDATE SKIP LOCKED',
+        [number],
+      );
       if (rows.length === 0) return true;
       const incident = await incidents.getIncident(tx, number);
       if (!incident) return true;
       const card = await deps.notifier.announce(incident).catch((err: Error) => err);
       if (card instanceof Error) return card;
       await incidents.setCard(tx, number, card.channel, card.ts);
-      deps.log.info({ incident: incidentId(number) }, 'incident card posted late (Slack was unreachable at declaration)');
+      deps.log.info(
+        { incident: incidentId(number) },
+        'incident card posted late (Slack was unreachable at declaration)',
+      );
       return true;
     });
     if (posted instanceof Error) return stopped(deps, posted, 0);
@@ -138,9 +148,11 @@ export async function deliverOutbox(deps: OutboxDeps): Promise<{ delivered: numb
 async function refreshLatePlan(deps: OutboxDeps, rendered: RecoveryJob, at: PostedMessage): Promise<void> {
   const now = await jobs.getJob(deps.db, rendered.number);
   if (!now || (now.state === rendered.state && now.decidedBy === rendered.decidedBy)) return;
-  await deps.chat.update(at, planMessage(now, deps.approvers(now))).catch((err: Error) =>
-    deps.log.warn({ job: jobId(now.number), err: err.message }, 'late plan message could not be brought up to date'),
-  );
+  await deps.chat
+    .update(at, planMessage(now, deps.approvers(now)))
+    .catch((err: Error) =>
+      deps.log.warn({ job: jobId(now.number), err: err.message }, 'late plan message could not be brought up to date'),
+    );
 }
 
 /**
@@ -168,8 +180,14 @@ export function createOutboxCourier(deps: OutboxDeps): { deliverSoon(): void } {
   };
 }
 
-async function stopped(deps: OutboxDeps, err: Error, delivered: number): Promise<{ delivered: number; pending: number }> {
-  const { rows } = await deps.db.query<{ n: string }>('SELECT count(*)::text AS n FROM slack_outbox WHERE sent_at IS NULL');
+async function stopped(
+  deps: OutboxDeps,
+  err: Error,
+  delivered: number,
+): Promise<{ delivered: number; pending: number }> {
+  const { rows } = await deps.db.query<{ n: string }>(
+    'SELECT count(*)::text AS n FROM slack_outbox WHERE sent_at IS NULL',
+  );
   const pending = Number(rows[0]?.n ?? 0);
   deps.log.debug({ err: err.message, delivered, pending }, 'Slack is still unreachable; messages wait in the outbox');
   return { delivered, pending };

@@ -62,8 +62,19 @@ export function planMessage(job: RecoveryJob, approvers: readonly string[]): Cha
       type: 'actions',
       block_id: `job_decision_${job.number}`,
       elements: [
-        { type: 'button', action_id: APPROVE_ACTION, style: 'danger', value: String(job.number), text: { type: 'plain_text', text: 'Approve' } },
-        { type: 'button', action_id: REJECT_ACTION, value: String(job.number), text: { type: 'plain_text', text: 'Reject' } },
+        {
+          type: 'button',
+          action_id: APPROVE_ACTION,
+          style: 'danger',
+          value: String(job.number),
+          text: { type: 'plain_text', text: 'Approve' },
+        },
+        {
+          type: 'button',
+          action_id: REJECT_ACTION,
+          value: String(job.number),
+          text: { type: 'plain_text', text: 'Reject' },
+        },
       ],
     });
   }
@@ -97,7 +108,11 @@ function stepLine(step: StepRecord): Mrkdwn {
   return md`${icon} ${lifelineText(step.name)}: started ${formatUtcSeconds(step.startedAt)}${ended}${detail}`;
 }
 
-export function progressMessage(job: RecoveryJob, steps: readonly StepRecord[], running: string | undefined): ChatMessage {
+export function progressMessage(
+  job: RecoveryJob,
+  steps: readonly StepRecord[],
+  running: string | undefined,
+): ChatMessage {
   const head = md`${bold(md`${jobId(job.number)}: ${describeJob(job.env, job.params)}`)}: ${STATE_LABEL[job.state]}`;
   const now = running && job.state === 'running' ? [italic(md`now: ${lifelineText(running)}`)] : [];
   return message(joinMd([head, ...steps.map(stepLine), ...now], '\n'), md`${jobId(job.number)} ${job.state}`);
@@ -129,7 +144,11 @@ export function resultMessage(job: RecoveryJob, steps: readonly StepRecord[], su
  * A scheduled backup or drill, posted on its own in the emergency channel: success in one quiet line; failure
  * loudly (@here), with the step that failed and why, and the other steps' times.
  */
-export function scheduledResultMessage(job: RecoveryJob, steps: readonly StepRecord[], summary: JobSummary): ChatMessage {
+export function scheduledResultMessage(
+  job: RecoveryJob,
+  steps: readonly StepRecord[],
+  summary: JobSummary,
+): ChatMessage {
   if (summary.succeeded) {
     const icon = summary.incomplete ? ':warning:' : ':white_check_mark:';
     const drilled = job.params.kind === 'drill' && summary.verified.length > 0;

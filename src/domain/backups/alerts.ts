@@ -39,17 +39,28 @@ export class AlertDesk {
         [key, env, kind, summary, notice !== undefined],
       );
       // The row lock keeps two workers from sending the same page twice; a failed page rolls the new row back.
-      const { rows } = await tx.query<{ paged_at: Date | null }>('SELECT paged_at FROM open_alerts WHERE dedup_key = $1 FOR UPDATE', [key]);
+      const { rows } = await tx.query<{ paged_at: Date | null }>(
+        'SELECT paged_at FROM open_alerts WHERE dedup_key = $1 FOR UPDATE',
+        [key],
+      );
       if (!rows[0] || rows[0].paged_at) return;
       const routingKey = this.oncallKey();
       if (routingKey) {
-        await this.deps.pager.send({ routingKey, action: 'trigger', dedupKey: key, payload: { summary, source: 'lifeline', severity: 'warning', customDetails: { env } } });
+        await this.deps.pager.send({
+          routingKey,
+          action: 'trigger',
+          dedupKey: key,
+          payload: { summary, source: 'lifeline', severity: 'warning', customDetails: { env } },
+        });
       }
       await tx.query('UPDATE open_alerts SET paged_at = clock_timestamp() WHERE dedup_key = $1', [key]);
     });
     if (!notice) return;
     await inTransaction(this.deps.db, async (tx) => {
-      const { rows } = await tx.query<{ posted_at: Date | null }>('SELECT posted_at FROM open_alerts WHERE dedup_key = $1 FOR UPDATE', [key]);
+      const { rows } = await tx.query<{ posted_at: Date | null }>(
+        'SELECT posted_at FROM open_alerts WHERE dedup_key = $1 FOR UPDATE',
+        [key],
+      );
       if (!rows[0] || rows[0].posted_at) return;
       await this.deps.notifier.tell(notice);
       await tx.query('UPDATE open_alerts SET posted_at = clock_timestamp() WHERE dedup_key = $1', [key]);
@@ -63,7 +74,10 @@ export class AlertDesk {
   async clear(kind: AlertKind, env: string, notice: AlertNotice | undefined): Promise<boolean> {
     const key = alertKey(kind, env);
     const closed = await inTransaction(this.deps.db, async (tx) => {
-      const { rows } = await tx.query<{ paged_at: Date | null }>('SELECT paged_at FROM open_alerts WHERE dedup_key = $1 FOR UPDATE', [key]);
+      const { rows } = await tx.query<{ paged_at: Date | null }>(
+        'SELECT paged_at FROM open_alerts WHERE dedup_key = $1 FOR UPDATE',
+        [key],
+      );
       const row = rows[0];
       if (!row) return false;
       const routingKey = this.oncallKey();
@@ -88,7 +102,10 @@ export class AlertDesk {
 
   private oncallKey(): string | undefined {
     const key = this.deps.file.roles.oncall?.pagerduty_routing_key;
-    if (!key) this.deps.log.warn('no "oncall" role with a pagerduty_routing_key: backup and RPO alerts are posted but not paged');
+    if (!key)
+      this.deps.log.warn(
+        'no "oncall" role with a pagerduty_routing_key: backup and RPO alerts are posted but not paged',
+      );
     return key;
   }
 }

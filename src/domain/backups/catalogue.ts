@@ -73,7 +73,10 @@ export async function markChecked(db: Queryable, store: string, name: string): P
 }
 
 export async function markDeleted(db: Queryable, store: string, name: string): Promise<void> {
-  await db.query('UPDATE backups SET deleted_at = clock_timestamp() WHERE store = $1 AND name = $2 AND deleted_at IS NULL', [store, name]);
+  await db.query(
+    'UPDATE backups SET deleted_at = clock_timestamp() WHERE store = $1 AND name = $2 AND deleted_at IS NULL',
+    [store, name],
+  );
 }
 
 /** The catalogue's entries for a store, by name (deleted ones left out). */
@@ -179,12 +182,22 @@ export async function lastDrillOf(db: Queryable, env: string): Promise<DrillReco
   return r ? drillOf(r) : undefined;
 }
 
-export async function recordSnapshot(db: Queryable, snapshot: { id: string; env: string; instance: string }): Promise<void> {
-  await db.query('INSERT INTO rds_snapshots (id, env, instance) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING', [snapshot.id, snapshot.env, snapshot.instance]);
+export async function recordSnapshot(
+  db: Queryable,
+  snapshot: { id: string; env: string; instance: string },
+): Promise<void> {
+  await db.query('INSERT INTO rds_snapshots (id, env, instance) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING', [
+    snapshot.id,
+    snapshot.env,
+    snapshot.instance,
+  ]);
 }
 
 /** Lifeline's own RDS snapshots of an env that are not deleted, newest first. */
-export async function snapshotsOf(db: Queryable, env: string): Promise<{ id: string; instance: string; createdAt: Date }[]> {
+export async function snapshotsOf(
+  db: Queryable,
+  env: string,
+): Promise<{ id: string; instance: string; createdAt: Date }[]> {
   const { rows } = await db.query<{ id: string; instance: string; created_at: Date }>(
     'SELECT id, instance, created_at FROM rds_snapshots WHERE env = $1 AND deleted_at IS NULL ORDER BY created_at DESC',
     [env],

@@ -22,7 +22,14 @@ export function parseBackupName(prefix: string, name: string): BackupName | unde
   const safety = regular ? null : new RegExp(`^${escapeRegExp(prefix)}_pre-restore_${STAMP}\\.dump$`).exec(name);
   const match = regular ?? safety;
   if (!match) return undefined;
-  const [year, month, day, hour, minute, second] = match.slice(1, 7).map(Number) as [number, number, number, number, number, number];
+  const [year, month, day, hour, minute, second] = match.slice(1, 7).map(Number) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
   const takenAt = new Date(Date.UTC(year, month - 1, day, hour, minute, second));
   // Reject impossible dates (20240231_...) rather than let Date roll them over into March.
   if (

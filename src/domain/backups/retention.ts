@@ -8,7 +8,12 @@ export interface RetentionDecision<T extends BackupName> {
   readonly kept: readonly { readonly backup: T; readonly why: string }[];
 }
 
-export function decideRetention<T extends BackupName>(backups: readonly T[], now: Date, retentionDays: number, passedDrill: (name: string) => boolean): RetentionDecision<T> {
+export function decideRetention<T extends BackupName>(
+  backups: readonly T[],
+  now: Date,
+  retentionDays: number,
+  passedDrill: (name: string) => boolean,
+): RetentionDecision<T> {
   const cutoff = now.getTime() - retentionDays * 86_400_000;
   const newest = latestBackup(backups, now);
   const newestDrilled = sortNewestFirst(backups.filter((b) => !b.safetyCopy && passedDrill(b.name)))[0];

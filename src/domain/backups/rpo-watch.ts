@@ -43,11 +43,18 @@ export class RpoWatch {
     if (!env) throw new Error(`unknown environment ${envName}`);
     const store = this.deps.storeFor(env.backups.store);
     const listed = await store.list();
-    const newest = latestBackup(listed.flatMap((o) => parseBackupName(env.backups.prefix, o.name) ?? []), now);
+    const newest = latestBackup(
+      listed.flatMap((o) => parseBackupName(env.backups.prefix, o.name) ?? []),
+      now,
+    );
     const limitMs = env.backups.rpo_minutes * 60_000;
     const ageMs = newest ? now.getTime() - newest.takenAt.getTime() : undefined;
     const overdue = ageMs === undefined || ageMs > limitMs;
-    const reading: RpoReading = { env: envName, newest: newest ? { name: newest.name, takenAt: newest.takenAt } : undefined, overdue };
+    const reading: RpoReading = {
+      env: envName,
+      newest: newest ? { name: newest.name, takenAt: newest.takenAt } : undefined,
+      overdue,
+    };
     this.deps.observe(reading);
     if (overdue) {
       const backup = newest ? { name: newest.name, takenAt: newest.takenAt, ageMs: ageMs ?? 0 } : undefined;

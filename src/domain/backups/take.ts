@@ -66,7 +66,12 @@ async function countRows(client: pg.Client): Promise<Record<string, number>> {
  * store took every byte; never anything under `name` itself: publishBackup gives it that), with each table's exact row
  * count from the same snapshot. Memory stays flat whatever the size.
  */
-export async function takeBackup(url: string, store: BackupStore, name: string, options: { signal?: AbortSignal; tools?: PgToolOptions } = {}): Promise<TakenBackup> {
+export async function takeBackup(
+  url: string,
+  store: BackupStore,
+  name: string,
+  options: { signal?: AbortSignal; tools?: PgToolOptions } = {},
+): Promise<TakenBackup> {
   const { conn, scrub } = connectionOf(url, permanent);
   return takeBackupOf(conn, scrub, store, name, options);
 }
@@ -141,31 +146,47 @@ export async function checkStoredBackup(
   try {
     source = await store.read(name);
   } catch (err) {
-    if (err instanceof NotFoundError) throw new PermanentError(`${name} is not in ${store.location} right after it was written`);
+    if (err instanceof NotFoundError)
+      throw new PermanentError(`${name} is not in ${store.location} right after it was written`);
     throw err;
   }
-  const listing = runTool('pg_restore', ['--list'], { conn, tools: options.tools, signal: options.signal, stdin: 'pipe', stdout: 'pipe', scrub });
+  const listing = runTool('pg_restore', ['--list'], {
+    conn,
+    tools: options.tools,
+    signal: options.signal,
+    stdin: 'pipe',
+    stdout: 'pipe',
+    scrub,
+  });
   const entries = countListEntries(listing.stdout);
   const stdin = listing.stdin;
   if (!stdin) throw new Error('pg_restore started without a stdin pipe');
   const sink = hashingTee(stdin);
-  const [read, listed] = await Promise.allSettled([pipeline(source, sink, options.signal ? { signal: options.signal } : {}), listing.done]);
+  const [read, listed] = await Promise.allSettled([
+    pipeline(source, sink, options.signal ? { signal: options.signal } : {}),
+    listing.done,
+  ]);
   if (read.status === 'rejected') {
     listing.kill();
     // The store's own integrity check (the SDK verifies S3's checksum of a single-part object) failed.
     if (read.reason instanceof Error && /checksum/i.test(read.reason.message)) {
-      throw new PermanentError(`${name} as stored in ${store.location} failed the store's checksum: ${read.reason.message}`);
+      throw new PermanentError(
+        `${name} as stored in ${store.location} failed the store's checksum: ${read.reason.message}`,
+      );
     }
     throw read.reason;
   }
   if (listed.status === 'rejected') {
     const reason: unknown = listed.reason;
-    if (reason instanceof ToolFailedError) throw new PermanentError(`${name} as stored in ${store.location} is unreadable: ${reason.message}`);
+    if (reason instanceof ToolFailedError)
+      throw new PermanentError(`${name} as stored in ${store.location} is unreadable: ${reason.message}`);
     throw reason;
   }
   const sha256 = sink.sha256();
   if (sha256 !== expectedSha256) {
-    throw new PermanentError(`${name} as stored in ${store.location} has sha256 ${sha256.slice(0, 12)}…, not the ${expectedSha256.slice(0, 12)}… pg_dump wrote`);
+    throw new PermanentError(
+      `${name} as stored in ${store.location} has sha256 ${sha256.slice(0, 12)}…, not the ${expectedSha256.slice(0, 12)}… pg_dump wrote`,
+    );
   }
   return { entries: entries(), sha256, size: sink.bytes() };
 }

@@ -60,7 +60,13 @@ export class EscalationService {
       const role = this.deps.file.roles[step.role];
       if (!role) {
         // The config changed since the incident was declared; say so on the timeline rather than fail forever.
-        await store.appendEvent(db, step.incident, 'lifeline', 'page_failed', `role ${step.role} is no longer configured`);
+        await store.appendEvent(
+          db,
+          step.incident,
+          'lifeline',
+          'page_failed',
+          `role ${step.role} is no longer configured`,
+        );
         await store.finishStep(db, step.id, 'cancelled');
         return 'cancelled';
       }
@@ -91,8 +97,17 @@ export class EscalationService {
       });
       const stateNow = await store.finishFiredStep(db, step.id);
       // An acknowledge that landed while this step was paging could not know about the new alert: catch up.
-      if (stateNow !== 'open') await this.deps.timers.followUp(incident.number, stateNow === 'resolved' ? 'resolve' : 'acknowledge');
-      log.info({ incident: incidentId(incident.number), role: step.role, step: step.stepIndex, latenessMs: Math.round(claim.latenessMs) }, 'escalation step fired');
+      if (stateNow !== 'open')
+        await this.deps.timers.followUp(incident.number, stateNow === 'resolved' ? 'resolve' : 'acknowledge');
+      log.info(
+        {
+          incident: incidentId(incident.number),
+          role: step.role,
+          step: step.stepIndex,
+          latenessMs: Math.round(claim.latenessMs),
+        },
+        'escalation step fired',
+      );
       return 'fired';
     } catch (err) {
       await store.releaseStep(db, step.id).catch(() => undefined);

@@ -63,4 +63,3 @@ export interface PageRecord {
   readonly dueAt: Date;
   readonly pagedAt: Date;
 }
-

@@ -50,18 +50,29 @@ export class IncidentService {
     }
     const plan = planLadder(this.deps.file, input.severity);
     const { incident, steps } = await inTransaction(this.deps.db, async (tx) => {
-      const created = await store.insertIncident(tx, { severity: input.severity, title, declaredBy: input.actor, declaredIn: input.channel });
+      const created = await store.insertIncident(tx, {
+        severity: input.severity,
+        title,
+        declaredBy: input.actor,
+        declaredIn: input.channel,
+      });
       await store.appendEvent(tx, created.number, input.actor, 'declared', `${input.severity.toUpperCase()}: ${title}`);
       const inserted = await store.insertSteps(tx, created.number, created.ladderGeneration, plan);
-      if (inserted.length > 0) await store.appendEvent(tx, created.number, input.actor, 'ladder_started', describeLadder(plan));
+      if (inserted.length > 0)
+        await store.appendEvent(tx, created.number, input.actor, 'ladder_started', describeLadder(plan));
       return { incident: created, steps: inserted };
     });
     this.deps.metrics.incidentsDeclared.inc({ severity: input.severity });
-    this.deps.log.info({ incident: incidentId(incident.number), severity: incident.severity, actor: input.actor }, 'incident declared');
+    this.deps.log.info(
+      { incident: incidentId(incident.number), severity: incident.severity, actor: input.actor },
+      'incident declared',
+    );
 
     // Timers first: a page must not wait for Slack. A step that fires before the card exists pages at once and puts
     // its mention in the card's thread as soon as the card is there.
-    await this.bestEffort('schedule ladder', () => this.deps.timers.schedule(steps.map((s) => ({ id: s.id, dueAt: s.dueAt }))));
+    await this.bestEffort('schedule ladder', () =>
+      this.deps.timers.schedule(steps.map((s) => ({ id: s.id, dueAt: s.dueAt }))),
+    );
     let cardError: string | undefined;
     let announced = incident;
     try {
@@ -71,7 +82,10 @@ export class IncidentService {
     } catch (err) {
       cardError = (err as Error).message;
       this.deps.metrics.slackFailures.inc({ call: 'Slack incident card' });
-      this.deps.log.error({ incident: incidentId(incident.number), err: cardError }, 'incident card could not be posted');
+      this.deps.log.error(
+        { incident: incidentId(incident.number), err: cardError },
+        'incident card could not be posted',
+      );
     }
     return cardError === undefined ? { incident: announced } : { incident: announced, cardError };
   }
@@ -92,7 +106,10 @@ export class IncidentService {
       throw new UserError('unknown_incident', 'No incident is open. Name one by its ID, for example INC-7.');
     }
     const ids = open.map((i) => incidentId(i.number)).join(', ');
-    throw new UserError('incident_ambiguous', `${total} incidents are open (${ids}${total > open.length ? ', …' : ''}): name one by its ID.`);
+    throw new UserError(
+      'incident_ambiguous',
+      `${total} incidents are open (${ids}${total > open.length ? ', …' : ''}): name one by its ID.`,
+    );
   }
 
   async acknowledge(ref: IncidentReference, actor: string): Promise<Incident> {
@@ -136,11 +153,17 @@ export class IncidentService {
       await store.appendEvent(tx, current.number, actor, 'update', text);
       return current;
     });
-    await this.bestEffort('Slack thread note', () => this.deps.notifier.threadNote(incident, { kind: 'update', actor, text }));
+    await this.bestEffort('Slack thread note', () =>
+      this.deps.notifier.threadNote(incident, { kind: 'update', actor, text }),
+    );
     return incident;
   }
 
-  async changeSeverity(ref: IncidentReference, actor: string, severity: Severity): Promise<{ incident: Incident; ladder: 'started' | 'stopped' | 'unchanged' }> {
+  async changeSeverity(
+    ref: IncidentReference,
+    actor: string,
+    severity: Severity,
+  ): Promise<{ incident: Incident; ladder: 'started' | 'stopped' | 'unchanged' }> {
     const target = await this.find(ref);
     requireResponder(this.deps.file, actor, `change the severity of ${incidentId(target.number)}`);
     const outcome = await inTransaction(this.deps.db, async (tx) => {
@@ -155,7 +178,13 @@ export class IncidentService {
       const stopLadder = wasPaging && !nowPaging;
       // A new generation also strands any step being fired right now, so it cannot page after the lowering.
       const changed = await store.setSeverity(tx, current.number, severity, startLadder || stopLadder);
-      await store.appendEvent(tx, current.number, actor, 'severity_changed', `${current.severity.toUpperCase()} → ${severity.toUpperCase()}`);
+      await store.appendEvent(
+        tx,
+        current.number,
+        actor,
+        'severity_changed',
+        `${current.severity.toUpperCase()} → ${severity.toUpperCase()}`,
+      );
       let steps: store.StepRow[] = [];
       let cancelled: number[] = [];
       if (startLadder) {
@@ -164,16 +193,29 @@ export class IncidentService {
         await store.appendEvent(tx, changed.number, actor, 'ladder_started', describeLadder(plan));
       } else if (stopLadder) {
         cancelled = await store.cancelPendingSteps(tx, changed.number);
-        if (cancelled.length > 0) await store.appendEvent(tx, changed.number, actor, 'ladder_stopped', `lowered to ${severity.toUpperCase()}`);
+        if (cancelled.length > 0)
+          await store.appendEvent(tx, changed.number, actor, 'ladder_stopped', `lowered to ${severity.toUpperCase()}`);
       }
-      const ladder: 'started' | 'stopped' | 'unchanged' = startLadder ? 'started' : cancelled.length > 0 ? 'stopped' : 'unchanged';
+      const ladder: 'started' | 'stopped' | 'unchanged' = startLadder
+        ? 'started'
+        : cancelled.length > 0
+          ? 'stopped'
+          : 'unchanged';
       return { incident: changed, steps, cancelled, ladder, from: current.severity };
     });
-    await this.bestEffort('schedule ladder', () => this.deps.timers.schedule(outcome.steps.map((s) => ({ id: s.id, dueAt: s.dueAt }))));
+    await this.bestEffort('schedule ladder', () =>
+      this.deps.timers.schedule(outcome.steps.map((s) => ({ id: s.id, dueAt: s.dueAt }))),
+    );
     await this.bestEffort('cancel steps', () => this.deps.timers.cancel(outcome.cancelled));
     await this.bestEffort('Slack card refresh', () => this.deps.notifier.refresh(outcome.incident));
     await this.bestEffort('Slack thread note', () =>
-      this.deps.notifier.threadNote(outcome.incident, { kind: 'severity', actor, from: outcome.from, to: severity, ladder: outcome.ladder }),
+      this.deps.notifier.threadNote(outcome.incident, {
+        kind: 'severity',
+        actor,
+        from: outcome.from,
+        to: severity,
+        ladder: outcome.ladder,
+      }),
     );
     return { incident: outcome.incident, ladder: outcome.ladder };
   }
@@ -202,7 +244,11 @@ export class IncidentService {
     return current;
   }
 
-  private async afterLadderStops(incident: Incident, cancelledSteps: number[], action: store.FollowUpAction): Promise<void> {
+  private async afterLadderStops(
+    incident: Incident,
+    cancelledSteps: number[],
+    action: store.FollowUpAction,
+  ): Promise<void> {
     await this.bestEffort('cancel steps', () => this.deps.timers.cancel(cancelledSteps));
     await this.bestEffort('PagerDuty follow-up', () => this.deps.timers.followUp(incident.number, action));
     await this.bestEffort('Slack card refresh', () => this.deps.notifier.refresh(incident));
@@ -221,7 +267,6 @@ export class IncidentService {
       this.deps.log.warn({ err: (err as Error).message }, `${what} failed after the change was committed`);
     }
   }
-
 }
 
 /** Characters as people count them (code points), the same measure as PostgreSQL's char_length. */

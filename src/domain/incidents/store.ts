@@ -94,7 +94,12 @@ export async function markAcknowledged(db: Queryable, number: number, by: string
   return toIncident(rows[0]!);
 }
 
-export async function markResolved(db: Queryable, number: number, by: string, note: string | undefined): Promise<Incident> {
+export async function markResolved(
+  db: Queryable,
+  number: number,
+  by: string,
+  note: string | undefined,
+): Promise<Incident> {
   const { rows } = await db.query<IncidentRow>(
     `UPDATE incidents SET resolved_by = $2, resolved_at = clock_timestamp(), resolution_note = $3 WHERE number = $1 RETURNING *`,
     [number, by, note ?? null],
@@ -102,7 +107,12 @@ export async function markResolved(db: Queryable, number: number, by: string, no
   return toIncident(rows[0]!);
 }
 
-export async function setSeverity(db: Queryable, number: number, severity: Severity, newGeneration: boolean): Promise<Incident> {
+export async function setSeverity(
+  db: Queryable,
+  number: number,
+  severity: Severity,
+  newGeneration: boolean,
+): Promise<Incident> {
   const { rows } = await db.query<IncidentRow>(
     `UPDATE incidents SET severity = $2, ladder_generation = ladder_generation + $3 WHERE number = $1 RETURNING *`,
     [number, severity, newGeneration ? 1 : 0],
@@ -213,7 +223,11 @@ export type ClaimResult =
  * A crashed holder's lease simply runs out.
  */
 export async function claimStep(db: Queryable, stepId: number, leaseMs: number): Promise<ClaimResult> {
-  const { rows } = await db.query<{ step: DbStepRow & { lateness_ms: number }; incident: IncidentRow | null; state: string | null }>(
+  const { rows } = await db.query<{
+    step: DbStepRow & { lateness_ms: number };
+    incident: IncidentRow | null;
+    state: string | null;
+  }>(
     `WITH claimed AS (
        UPDATE escalation_steps
           SET claimed_until = clock_timestamp() + $2 * interval '1 millisecond'
@@ -294,7 +308,9 @@ export async function pagesSent(db: Queryable, incident: number): Promise<PageRe
 
 /** Every pending step: the reconciler re-adds their timers (an id already in the queue is ignored). */
 export async function stepsToReconcile(db: Queryable): Promise<{ id: number; dueAt: Date }[]> {
-  const { rows } = await db.query<{ id: string; due_at: Date }>(`SELECT id, due_at FROM escalation_steps WHERE state = 'pending'`);
+  const { rows } = await db.query<{ id: string; due_at: Date }>(
+    `SELECT id, due_at FROM escalation_steps WHERE state = 'pending'`,
+  );
   return rows.map((r) => ({ id: Number(r.id), dueAt: r.due_at }));
 }
 
@@ -303,7 +319,11 @@ export async function stepsToReconcile(db: Queryable): Promise<{ id: number; due
 export type FollowUpAction = 'acknowledge' | 'resolve';
 
 /** Alerts still waiting for this follow-up. An alert already resolved needs no acknowledge. */
-export async function keysAwaiting(db: Queryable, incident: number, action: FollowUpAction): Promise<{ role: string; dedupKey: string }[]> {
+export async function keysAwaiting(
+  db: Queryable,
+  incident: number,
+  action: FollowUpAction,
+): Promise<{ role: string; dedupKey: string }[]> {
   const { rows } = await db.query<{ role: string; dedup_key: string }>(
     `SELECT role, dedup_key FROM page_keys WHERE incident = $1 AND resolve_sent_at IS NULL
         AND ($2 = 'resolve' OR acknowledge_sent_at IS NULL) ORDER BY triggered_at`,
@@ -312,9 +332,17 @@ export async function keysAwaiting(db: Queryable, incident: number, action: Foll
   return rows.map((r) => ({ role: r.role, dedupKey: r.dedup_key }));
 }
 
-export async function markFollowUpSent(db: Queryable, incident: number, role: string, action: FollowUpAction): Promise<void> {
+export async function markFollowUpSent(
+  db: Queryable,
+  incident: number,
+  role: string,
+  action: FollowUpAction,
+): Promise<void> {
   const column = action === 'acknowledge' ? 'acknowledge_sent_at' : 'resolve_sent_at';
-  await db.query(`UPDATE page_keys SET ${column} = clock_timestamp() WHERE incident = $1 AND role = $2`, [incident, role]);
+  await db.query(`UPDATE page_keys SET ${column} = clock_timestamp() WHERE incident = $1 AND role = $2`, [
+    incident,
+    role,
+  ]);
 }
 
 /** Acknowledged or resolved incidents with alerts that have not heard so yet (for example after a Redis loss). */

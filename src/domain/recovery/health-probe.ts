@@ -13,7 +13,12 @@ export async function probeHealth(url: string, timeoutMs = 10_000): Promise<Heal
     await response.body?.cancel();
     return { ok: response.ok, status: response.status, latencyMs: Math.round(performance.now() - started) };
   } catch (err) {
-    return { ok: false, status: undefined, latencyMs: Math.round(performance.now() - started), error: (err as Error).message };
+    return {
+      ok: false,
+      status: undefined,
+      latencyMs: Math.round(performance.now() - started),
+      error: (err as Error).message,
+    };
   }
 }
 

@@ -1,7 +1,16 @@
 import type { Said } from '../../shared/text.js';
 
 export type JobKind = 'restore' | 'scale' | 'redeploy' | 'backup' | 'drill';
-export type JobState = 'planning' | 'awaiting_approval' | 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled' | 'rejected' | 'expired';
+export type JobState =
+  | 'planning'
+  | 'awaiting_approval'
+  | 'queued'
+  | 'running'
+  | 'succeeded'
+  | 'failed'
+  | 'cancelled'
+  | 'rejected'
+  | 'expired';
 export const ACTIVE_STATES: readonly JobState[] = ['planning', 'awaiting_approval', 'queued', 'running'];
 
 export type RestoreSource =
@@ -77,7 +86,12 @@ export function isScheduled(job: Pick<RecoveryJob, 'params'>): boolean {
 export function describeJob(env: string, params: JobParams): string {
   switch (params.kind) {
     case 'restore': {
-      const from = params.source.type === 'latest' ? 'the latest backup' : params.source.type === 'file' ? params.source.name : `snapshot ${params.source.id}`;
+      const from =
+        params.source.type === 'latest'
+          ? 'the latest backup'
+          : params.source.type === 'file'
+            ? params.source.name
+            : `snapshot ${params.source.id}`;
       return `restore ${env} database from ${from}`;
     }
     case 'scale':

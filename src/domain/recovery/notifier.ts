@@ -13,7 +13,11 @@ export interface RecoveryNotifier {
   /** Re-renders the plan message after a decision (approved, rejected, expired, cancelled). */
   updatePlan(job: RecoveryJob, approvers: readonly string[]): Promise<void>;
   /** The single live progress message of a job, created on first call and updated in place afterwards. */
-  progress(job: RecoveryJob, steps: readonly StepRecord[], running: string | undefined): Promise<{ channel: string; ts: string }>;
+  progress(
+    job: RecoveryJob,
+    steps: readonly StepRecord[],
+    running: string | undefined,
+  ): Promise<{ channel: string; ts: string }>;
   /** The final result, as a new reply in the progress message's thread. */
   result(job: RecoveryJob, steps: readonly StepRecord[], summary: JobSummary): Promise<void>;
   /** A reply to the requester alone (response_url while it is valid, else an ephemeral message). */

@@ -13,11 +13,21 @@ export type QueryRequest = { readonly responseUrl: string; readonly user: string
   | { readonly kind: 'restore-list'; readonly env: string }
   | { readonly kind: 'backups'; readonly env: string }
   | { readonly kind: 'status'; readonly env: string | undefined }
-  | { readonly kind: 'logs'; readonly env: string; readonly service: string; readonly sinceMs: number; readonly filter: string | undefined }
+  | {
+      readonly kind: 'logs';
+      readonly env: string;
+      readonly service: string;
+      readonly sinceMs: number;
+      readonly filter: string | undefined;
+    }
 );
 
 /** A query as the command describes it; the dispatcher adds who asked and where to answer. */
-export type QueryWhat = QueryRequest extends infer Q ? (Q extends unknown ? Omit<Q, 'responseUrl' | 'user' | 'channel'> : never) : never;
+export type QueryWhat = QueryRequest extends infer Q
+  ? Q extends unknown
+    ? Omit<Q, 'responseUrl' | 'user' | 'channel'>
+    : never
+  : never;
 
 export interface QueryDeps {
   readonly db: Db;
@@ -60,12 +70,21 @@ export async function listBackups(deps: QueryDeps, envName: string): Promise<Bac
   let snapshotError: string | undefined;
   if (env.database.rds_instance) {
     try {
-      snapshots = (await deps.rds.listSnapshots(env.database.rds_instance)).sort((a, b) => (b.createdAt?.getTime() ?? 0) - (a.createdAt?.getTime() ?? 0));
+      snapshots = (await deps.rds.listSnapshots(env.database.rds_instance)).sort(
+        (a, b) => (b.createdAt?.getTime() ?? 0) - (a.createdAt?.getTime() ?? 0),
+      );
     } catch (err) {
       snapshotError = (err as Error).message;
     }
   }
-  return { env: envName, location: store.location, rpoMinutes: env.backups.rpo_minutes, backups, snapshots, snapshotError };
+  return {
+    env: envName,
+    location: store.location,
+    rpoMinutes: env.backups.rpo_minutes,
+    backups,
+    snapshots,
+    snapshotError,
+  };
 }
 
 export interface CataloguedBackup extends ListedBackup {
@@ -89,7 +108,12 @@ export async function backupCatalogue(deps: QueryDeps, envName: string): Promise
   const env = envOf(deps.file, envName);
   const store = deps.storeFor(env.backups.store);
   const now = new Date();
-  const [objects, catalogue, drills, lastDrill] = await Promise.all([store.list(), catalogueOf(deps.db, env.backups.store), lastDrills(deps.db, env.backups.store), lastDrillOf(deps.db, envName)]);
+  const [objects, catalogue, drills, lastDrill] = await Promise.all([
+    store.list(),
+    catalogueOf(deps.db, env.backups.store),
+    lastDrills(deps.db, env.backups.store),
+    lastDrillOf(deps.db, envName),
+  ]);
   const names = new Set(objects.map((o) => o.name));
   const backups = sortNewestFirst(
     objects.flatMap((o) => {
@@ -108,16 +132,28 @@ export async function backupCatalogue(deps: QueryDeps, envName: string): Promise
       ];
     }),
   );
-  return { env: envName, location: store.location, rpoMinutes: env.backups.rpo_minutes, retentionDays: env.backups.retention_days, backups, lastDrill };
+  return {
+    env: envName,
+    location: store.location,
+    rpoMinutes: env.backups.rpo_minutes,
+    retentionDays: env.backups.retention_days,
+    backups,
+    lastDrill,
+  };
 }
 
 export interface EnvStatus {
   readonly env: string;
-  readonly rds: { readonly instance: string; readonly status: string } | { readonly instance: string; readonly error: string } | undefined;
+  readonly rds:
+    | { readonly instance: string; readonly status: string }
+    | { readonly instance: string; readonly error: string }
+    | undefined;
   readonly newestBackup: { readonly name: string; readonly ageMs: number; readonly breached: boolean } | undefined;
   readonly backupError: string | undefined;
   readonly rpoMinutes: number;
-  readonly services: readonly ({ readonly name: string } & ({ readonly service: EcsService } | { readonly error: string }))[];
+  readonly services: readonly ({ readonly name: string } & (
+    { readonly service: EcsService } | { readonly error: string }
+  ))[];
   readonly health: { readonly url: string; readonly result: HealthProbeResult } | undefined;
 }
 
@@ -138,7 +174,10 @@ export async function environmentStatus(deps: QueryDeps, envName: string): Promi
           const newest = latestBackup(objects.flatMap((o) => parseBackupName(env.backups.prefix, o.name) ?? []));
           if (!newest) return { newest: undefined, error: undefined };
           const ageMs = Date.now() - newest.takenAt.getTime();
-          return { newest: { name: newest.name, ageMs, breached: ageMs > env.backups.rpo_minutes * 60_000 }, error: undefined };
+          return {
+            newest: { name: newest.name, ageMs, breached: ageMs > env.backups.rpo_minutes * 60_000 },
+            error: undefined,
+          };
         },
         (err: Error) => ({ newest: undefined, error: err.message }),
       ),
@@ -150,9 +189,19 @@ export async function environmentStatus(deps: QueryDeps, envName: string): Promi
         ),
       ),
     ),
-    env.health_url ? probeHealth(env.health_url).then((result) => ({ url: env.health_url!, result })) : Promise.resolve(undefined),
+    env.health_url
+      ? probeHealth(env.health_url).then((result) => ({ url: env.health_url!, result }))
+      : Promise.resolve(undefined),
   ]);
-  return { env: envName, rds, newestBackup: backup.newest, backupError: backup.error, rpoMinutes: env.backups.rpo_minutes, services, health };
+  return {
+    env: envName,
+    rds,
+    newestBackup: backup.newest,
+    backupError: backup.error,
+    rpoMinutes: env.backups.rpo_minutes,
+    services,
+    health,
+  };
 }
 
 export async function recentLogs(

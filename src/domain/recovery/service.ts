@@ -80,7 +80,13 @@ export class RecoveryService {
   }
 
   /** Records the request and hands it to a worker to plan. Refuses when another job holds the same target. */
-  async request(input: { env: string; params: JobParams; actor: string; channel: string; responseUrl?: string | undefined }): Promise<RecoveryJob> {
+  async request(input: {
+    env: string;
+    params: JobParams;
+    actor: string;
+    channel: string;
+    responseUrl?: string | undefined;
+  }): Promise<RecoveryJob> {
     this.environment(input.env);
     const what = `request a job (${describeJob(input.env, input.params)})`;
     await this.requireResponder(input.actor, what, { env: input.env });
@@ -98,7 +104,13 @@ export class RecoveryService {
           responseUrl: input.responseUrl,
           needsApproval: this.needsApproval(input.env, input.params),
         });
-        await audit(tx, { env: input.env, job: created.number, actor: input.actor, action: 'requested', detail: describeJob(input.env, input.params) });
+        await audit(tx, {
+          env: input.env,
+          job: created.number,
+          actor: input.actor,
+          action: 'requested',
+          detail: describeJob(input.env, input.params),
+        });
         return created;
       });
     } catch (err) {
@@ -143,11 +155,17 @@ export class RecoveryService {
       const what = said`cancel ${jobId(number)}, which ${person(job.requestedBy)} requested`;
       await this.requireResponder(actor, what, { env: job.env, job: number });
     }
-    const stopped = await store.transition(this.deps.db, number, ['planning', 'awaiting_approval', 'queued'], 'cancelled', {
-      cancel_requested_by: actor,
-      outcome: said`cancelled by ${person(actor)} before it started`,
-      finished: true,
-    });
+    const stopped = await store.transition(
+      this.deps.db,
+      number,
+      ['planning', 'awaiting_approval', 'queued'],
+      'cancelled',
+      {
+        cancel_requested_by: actor,
+        outcome: said`cancelled by ${person(actor)} before it started`,
+        finished: true,
+      },
+    );
     if (stopped) {
       await audit(this.deps.db, { env: job.env, job: number, actor, action: 'cancelled', detail: 'before it started' });
       await this.refreshPlan(stopped);
@@ -167,9 +185,18 @@ export class RecoveryService {
   }
 
   async expire(number: number): Promise<void> {
-    const expired = await store.transition(this.deps.db, number, ['awaiting_approval'], 'expired', { outcome: ['approval expired'], finished: true });
+    const expired = await store.transition(this.deps.db, number, ['awaiting_approval'], 'expired', {
+      outcome: ['approval expired'],
+      finished: true,
+    });
     if (!expired) return;
-    await audit(this.deps.db, { env: expired.env, job: number, actor: 'lifeline', action: 'expired', detail: `after ${this.deps.file.approvals.expire_minutes} min` });
+    await audit(this.deps.db, {
+      env: expired.env,
+      job: number,
+      actor: 'lifeline',
+      action: 'expired',
+      detail: `after ${this.deps.file.approvals.expire_minutes} min`,
+    });
     await this.refreshPlan(expired);
   }
 
@@ -188,11 +215,18 @@ export class RecoveryService {
     const approvers = this.approvers();
     const isApprover = approvers.includes(actor);
     const refuse = async (message: string): Promise<never> => {
-      await audit(this.deps.db, { env: job.env, job: number, actor, action: 'approval_refused', detail: `${decision}: ${message}` });
+      await audit(this.deps.db, {
+        env: job.env,
+        job: number,
+        actor,
+        action: 'approval_refused',
+        detail: `${decision}: ${message}`,
+      });
       throw new UserError('not_permitted', message);
     };
     if (decision === 'approve') {
-      if (!isApprover) await refuse(`Only ${this.deps.file.approvals.approver_roles.join(' or ')} may approve ${jobId(number)}.`);
+      if (!isApprover)
+        await refuse(`Only ${this.deps.file.approvals.approver_roles.join(' or ')} may approve ${jobId(number)}.`);
       if (actor === job.requestedBy && !this.deps.file.approvals.allow_self_approval) {
         await refuse(`You requested ${jobId(number)}; another approver has to approve it.`);
       }
@@ -200,22 +234,38 @@ export class RecoveryService {
       await refuse(`Only the requester or an approver may reject ${jobId(number)}.`);
     }
     if (job.state === 'planning') {
-      await refuse(`${jobId(number)} is still being planned; it can be ${decision === 'approve' ? 'approved' : 'rejected'} once its plan is posted.`);
+      await refuse(
+        `${jobId(number)} is still being planned; it can be ${decision === 'approve' ? 'approved' : 'rejected'} once its plan is posted.`,
+      );
     }
     if (job.state !== 'awaiting_approval') {
-      await refuse(`${jobId(number)} is ${job.state.replace('_', ' ')}; it can no longer be ${decision === 'approve' ? 'approved' : 'rejected'}.`);
+      await refuse(
+        `${jobId(number)} is ${job.state.replace('_', ' ')}; it can no longer be ${decision === 'approve' ? 'approved' : 'rejected'}.`,
+      );
     }
     if (job.expiresAt && job.expiresAt.getTime() <= Date.now()) {
       await this.expire(number);
       await refuse(`The approval request for ${jobId(number)} has expired; request it again.`);
     }
-    const decided = await store.transition(this.deps.db, number, ['awaiting_approval'], decision === 'approve' ? 'queued' : 'rejected', {
-      decided_by: actor,
-      decided: true,
-      ...(decision === 'reject' ? { outcome: said`rejected by ${person(actor)}`, finished: true } : {}),
-    });
+    const decided = await store.transition(
+      this.deps.db,
+      number,
+      ['awaiting_approval'],
+      decision === 'approve' ? 'queued' : 'rejected',
+      {
+        decided_by: actor,
+        decided: true,
+        ...(decision === 'reject' ? { outcome: said`rejected by ${person(actor)}`, finished: true } : {}),
+      },
+    );
     if (!decided) await refuse(`${jobId(number)} was decided a moment ago by someone else.`);
-    await audit(this.deps.db, { env: job.env, job: number, actor, action: decision === 'approve' ? 'approved' : 'rejected', detail: job.plan ?? '' });
+    await audit(this.deps.db, {
+      env: job.env,
+      job: number,
+      actor,
+      action: decision === 'approve' ? 'approved' : 'rejected',
+      detail: job.plan ?? '',
+    });
     await this.refreshPlan(decided!);
     return decided!;
   }

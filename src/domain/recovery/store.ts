@@ -73,7 +73,16 @@ export class TargetBusyError extends Error {
 /** Inserts a job in `planning`; throws TargetBusyError naming the job that already holds the target. */
 export async function insertJob(
   db: Queryable,
-  input: { kind: RecoveryJob['kind']; env: string; target: string; params: JobParams; requestedBy: string; requestedIn: string; responseUrl: string | undefined; needsApproval: boolean },
+  input: {
+    kind: RecoveryJob['kind'];
+    env: string;
+    target: string;
+    params: JobParams;
+    requestedBy: string;
+    requestedIn: string;
+    responseUrl: string | undefined;
+    needsApproval: boolean;
+  },
 ): Promise<RecoveryJob> {
   // Looking first keeps job numbers consecutive in the common case; the unique index settles a race.
   const busy = await activeJobForTarget(db, input.target);
@@ -83,7 +92,16 @@ export async function insertJob(
      VALUES ($1, $2, $3, $4, $5, $6, $7, 'planning', $8)
      ON CONFLICT (target) WHERE state IN ('planning', 'awaiting_approval', 'queued', 'running') DO NOTHING
      RETURNING *`,
-    [input.kind, input.env, input.target, JSON.stringify(input.params), input.requestedBy, input.requestedIn, input.responseUrl ?? null, input.needsApproval],
+    [
+      input.kind,
+      input.env,
+      input.target,
+      JSON.stringify(input.params),
+      input.requestedBy,
+      input.requestedIn,
+      input.responseUrl ?? null,
+      input.needsApproval,
+    ],
   );
   if (rows[0]) return toJob(rows[0]);
   const holder = await activeJobForTarget(db, input.target);
@@ -100,7 +118,10 @@ export async function activeJobForTarget(db: Queryable, target: string): Promise
 }
 
 export async function getJob(db: Queryable, number: number, forUpdate = false): Promise<RecoveryJob | undefined> {
-  const { rows } = await db.query<JobRow>(`SELECT * FROM recovery_jobs WHERE number = $1${forUpdate ? ' FOR UPDATE' : ''}`, [number]);
+  const { rows } = await db.query<JobRow>(
+    `SELECT * FROM recovery_jobs WHERE number = $1${forUpdate ? ' FOR UPDATE' : ''}`,
+    [number],
+  );
   return rows[0] ? toJob(rows[0]) : undefined;
 }
 
@@ -158,11 +179,19 @@ export async function requestCancel(db: Queryable, number: number, by: string): 
 }
 
 export async function setApprovalMessage(db: Queryable, number: number, channel: string, ts: string): Promise<void> {
-  await db.query('UPDATE recovery_jobs SET approval_channel = $2, approval_ts = $3 WHERE number = $1', [number, channel, ts]);
+  await db.query('UPDATE recovery_jobs SET approval_channel = $2, approval_ts = $3 WHERE number = $1', [
+    number,
+    channel,
+    ts,
+  ]);
 }
 
 export async function setProgressMessage(db: Queryable, number: number, channel: string, ts: string): Promise<void> {
-  await db.query('UPDATE recovery_jobs SET progress_channel = $2, progress_ts = $3 WHERE number = $1', [number, channel, ts]);
+  await db.query('UPDATE recovery_jobs SET progress_channel = $2, progress_ts = $3 WHERE number = $1', [
+    number,
+    channel,
+    ts,
+  ]);
 }
 
 /**
@@ -260,7 +289,13 @@ export async function runningStep(
   return rows[0];
 }
 
-export async function finishStep(db: Queryable, job: number, index: number, state: 'succeeded' | 'failed', detail: Said): Promise<void> {
+export async function finishStep(
+  db: Queryable,
+  job: number,
+  index: number,
+  state: 'succeeded' | 'failed',
+  detail: Said,
+): Promise<void> {
   await db.query(
     `UPDATE recovery_steps SET state = $3, finished_at = clock_timestamp(), detail = $4 WHERE job = $1 AND step_index = $2`,
     [job, index, state, JSON.stringify(detail)],
@@ -276,7 +311,9 @@ export async function expiredApprovals(db: Queryable): Promise<number[]> {
 }
 
 /** Jobs whose next trigger may have been lost (Redis failover, every worker down): the reconciler re-adds it. */
-export async function jobsToReconcile(db: Queryable): Promise<{ number: number; state: JobState; expiresAt: Date | null }[]> {
+export async function jobsToReconcile(
+  db: Queryable,
+): Promise<{ number: number; state: JobState; expiresAt: Date | null }[]> {
   const { rows } = await db.query<{ number: number; state: JobState; expires_at: Date | null }>(
     `SELECT number, state, expires_at FROM recovery_jobs WHERE state IN ('planning', 'awaiting_approval', 'queued', 'running')`,
   );

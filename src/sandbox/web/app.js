@@ -32,10 +32,32 @@ const EXAMPLES = [
 
 // Slack's names for the emoji Lifeline uses (and a few more).
 const EMOJI = {
-  rotating_light: '🚨', eyes: '👀', white_check_mark: '✅', x: '❌', warning: '⚠️', no_entry_sign: '🚫', no_entry: '⛔',
-  gear: '⚙️', scroll: '📜', raised_hand: '✋', pager: '📟', memo: '📝', hourglass: '⌛', hourglass_flowing_sand: '⏳',
-  computer: '💻', arrows_counterclockwise: '🔄', arrow_forward: '▶️', fire: '🔥', floppy_disk: '💾', rocket: '🚀',
-  heavy_check_mark: '✔️', information_source: 'ℹ️', tada: '🎉', bell: '🔔', mag: '🔍', wrench: '🔧',
+  rotating_light: '🚨',
+  eyes: '👀',
+  white_check_mark: '✅',
+  x: '❌',
+  warning: '⚠️',
+  no_entry_sign: '🚫',
+  no_entry: '⛔',
+  gear: '⚙️',
+  scroll: '📜',
+  raised_hand: '✋',
+  pager: '📟',
+  memo: '📝',
+  hourglass: '⌛',
+  hourglass_flowing_sand: '⏳',
+  computer: '💻',
+  arrows_counterclockwise: '🔄',
+  arrow_forward: '▶️',
+  fire: '🔥',
+  floppy_disk: '💾',
+  rocket: '🚀',
+  heavy_check_mark: '✔️',
+  information_source: 'ℹ️',
+  tada: '🎉',
+  bell: '🔔',
+  mag: '🔍',
+  wrench: '🔧',
 };
 
 // ---- talking to the server ---------------------------------------------------------------------------------------
@@ -67,7 +89,11 @@ function refresh() {
 
 async function post(path, body) {
   try {
-    const res = await fetch(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const res = await fetch(path, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
     const answer = await res.json();
     if (!answer.ok) toast(answer.error ?? `failed (${res.status})`);
     return answer;
@@ -80,7 +106,10 @@ async function post(path, body) {
 // ---- text ----------------------------------------------------------------------------------------------------------
 
 function esc(text) {
-  return String(text ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
+  return String(text ?? '').replace(
+    /[&<>"']/g,
+    (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c],
+  );
 }
 
 /** Slack escapes only &, < and > in message text. */
@@ -126,7 +155,9 @@ function mrkdwn(source) {
   const held = [];
   const hold = (html) => `\uE000${held.push(html) - 1}\uE001`;
   let text = String(source ?? '').replace(/[\uE000\uE001]/g, '');
-  text = text.replace(/```([\s\S]*?)```/g, (_, code) => hold(`<pre class="code-block">${esc(unescapeSlack(code.replace(/^\n/, '')))}</pre>`));
+  text = text.replace(/```([\s\S]*?)```/g, (_, code) =>
+    hold(`<pre class="code-block">${esc(unescapeSlack(code.replace(/^\n/, '')))}</pre>`),
+  );
   text = text.replace(/`([^`\n]+)`/g, (_, code) => hold(`<code>${esc(unescapeSlack(code))}</code>`));
   text = text.replace(/<([^<>\n]+)>/g, (_, inner) => hold(angleToken(inner)));
   let html = esc(unescapeSlack(text));
@@ -144,7 +175,11 @@ function textObject(object) {
 }
 
 function time(ts) {
-  return new Date(Number(String(ts).split('.')[0]) * 1000).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+  return new Date(Number(String(ts).split('.')[0]) * 1000).toLocaleTimeString([], {
+    hour: '2-digit',
+    minute: '2-digit',
+    second: '2-digit',
+  });
 }
 
 function clock(ms) {
@@ -165,7 +200,12 @@ function size(bytes) {
 }
 
 function initials(name) {
-  return name.split(/\s+/).map((w) => w[0]).join('').slice(0, 2).toUpperCase();
+  return name
+    .split(/\s+/)
+    .map((w) => w[0])
+    .join('')
+    .slice(0, 2)
+    .toUpperCase();
 }
 
 // ---- Block Kit -------------------------------------------------------------------------------------------------------
@@ -180,7 +220,9 @@ function blockHtml(block, index, message) {
       return `<div class="b-header">${textObject(block.text)}</div>`;
     case 'section': {
       const text = block.text ? `<div class="b-text">${textObject(block.text)}</div>` : '';
-      const fields = Array.isArray(block.fields) ? `<div class="b-fields">${block.fields.map((f) => `<div>${textObject(f)}</div>`).join('')}</div>` : '';
+      const fields = Array.isArray(block.fields)
+        ? `<div class="b-fields">${block.fields.map((f) => `<div>${textObject(f)}</div>`).join('')}</div>`
+        : '';
       return `<div class="b-section">${text}${fields}</div>`;
     }
     case 'context':
@@ -220,7 +262,10 @@ function messageHtml(message, replies) {
     : message.visibleTo
       ? '<div class="only-you">Only visible to you</div>'
       : '';
-  const thread = replies > 0 ? `<button type="button" class="replies" data-testid="replies" data-thread="${esc(message.ts)}">${replies} ${replies === 1 ? 'reply' : 'replies'}</button>` : '';
+  const thread =
+    replies > 0
+      ? `<button type="button" class="replies" data-testid="replies" data-thread="${esc(message.ts)}">${replies} ${replies === 1 ? 'reply' : 'replies'}</button>`
+      : '';
   return `<article class="msg ${kind}" data-testid="${kind}" data-ts="${esc(message.ts)}">
     <div class="avatar ${bot ? 'bot' : ''}" aria-hidden="true">${bot ? 'L' : esc(initials(name))}</div>
     <div class="msg-main">
@@ -263,7 +308,8 @@ function renderMessages() {
   const { messages } = view.state;
   const inChannel = messages.filter((m) => m.channel === view.channel && visibleToMe(m));
   const replies = new Map();
-  for (const m of inChannel) if (m.threadTs && !m.visibleTo) replies.set(m.threadTs, (replies.get(m.threadTs) ?? 0) + 1);
+  for (const m of inChannel)
+    if (m.threadTs && !m.visibleTo) replies.set(m.threadTs, (replies.get(m.threadTs) ?? 0) + 1);
   const top = inChannel.filter((m) => !m.threadTs);
   const items = top.map((m) => ({ key: String(m.seq), html: messageHtml(m, replies.get(m.ts) ?? 0) }));
   if (items.length === 0) {
@@ -286,7 +332,10 @@ function renderMessages() {
     return;
   }
   $('thread-channel').textContent = `# ${channelName(view.channel)}`;
-  const threadItems = [parent, ...inChannel.filter((m) => m.threadTs === parent.ts)].map((m) => ({ key: String(m.seq), html: messageHtml(m, 0) }));
+  const threadItems = [parent, ...inChannel.filter((m) => m.threadTs === parent.ts)].map((m) => ({
+    key: String(m.seq),
+    html: messageHtml(m, 0),
+  }));
   patchScrolled($('thread-messages'), threadItems);
 }
 
@@ -303,17 +352,24 @@ function renderChrome() {
   const { people, channels, lifeline, approverRoles } = view.state;
   const select = $('acting-as');
   if (select.options.length !== people.length) {
-    select.innerHTML = people.map((p) => `<option value="${esc(p.id)}">${esc(p.name)} (${esc(p.title)})</option>`).join('');
+    select.innerHTML = people
+      .map((p) => `<option value="${esc(p.id)}">${esc(p.name)} (${esc(p.title)})</option>`)
+      .join('');
   }
   if (!people.some((p) => p.id === view.user)) view.user = people[0].id;
   select.value = view.user;
 
   const channel = channels.find((c) => c.id === view.channel);
   $('channel-title').textContent = `# ${channel.name}`;
-  $('channel-note').textContent = channel.allowed ? 'Lifeline posts incidents here and takes commands here.' : 'Not in Lifeline\'s allowed_channels: it refuses commands here.';
+  $('channel-note').textContent = channel.allowed
+    ? 'Lifeline posts incidents here and takes commands here.'
+    : "Not in Lifeline's allowed_channels: it refuses commands here.";
   $('composer-input').placeholder = `Message #${channel.name}, or a command: /incident … or /dr …`;
   $('channels').innerHTML = channels
-    .map((c) => `<li><button type="button" data-channel-id="${esc(c.id)}" class="${c.id === view.channel ? 'active' : ''}"># ${esc(c.name)}</button></li>`)
+    .map(
+      (c) =>
+        `<li><button type="button" data-channel-id="${esc(c.id)}" class="${c.id === view.channel ? 'active' : ''}"># ${esc(c.name)}</button></li>`,
+    )
     .join('');
   $('people').innerHTML = people
     .map((p) => {
@@ -324,9 +380,14 @@ function renderChrome() {
       </button></li>`;
     })
     .join('');
-  const text = { running: `Lifeline running (pid ${lifeline.pid})`, starting: 'Lifeline starting…', stopped: 'Lifeline stopped' }[lifeline.state];
+  const text = {
+    running: `Lifeline running (pid ${lifeline.pid})`,
+    starting: 'Lifeline starting…',
+    stopped: 'Lifeline stopped',
+  }[lifeline.state];
   setStatus(lifeline.state, text);
-  $('lifeline-status').title = `Lifeline's Request URL (where the sandbox delivers commands and clicks, signed): ${lifeline.requestUrl}`;
+  $('lifeline-status').title =
+    `Lifeline's Request URL (where the sandbox delivers commands and clicks, signed): ${lifeline.requestUrl}`;
 }
 
 function renderPages() {
@@ -342,7 +403,9 @@ function renderPages() {
       : summary +
         events
           .map(
-            (e) => `<li class="page-event" data-testid="page-event" data-action="${esc(e.action)}" data-dedup-key="${esc(e.dedupKey)}">
+            (
+              e,
+            ) => `<li class="page-event" data-testid="page-event" data-action="${esc(e.action)}" data-dedup-key="${esc(e.dedupKey)}">
               <div><span class="pd-action ${esc(e.action)}">${esc(e.action)}</span> <strong>${esc(e.role)}</strong> <time>${clock(e.at)}</time></div>
               ${e.summary ? `<div class="pd-text">${esc(e.summary)}</div>` : ''}
               <div class="muted small"><code>${esc(e.dedupKey)}</code>${e.severity ? ` · ${esc(e.severity)}` : ''}</div>
@@ -355,12 +418,17 @@ function renderAws() {
   const { aws } = view.state;
   const instances = aws.instances
     .map(
-      (i) => `<li data-testid="rds-instance"><code>${esc(i.id)}</code> <span class="pill ${i.status === 'available' ? 'ok' : 'busy'}">${esc(i.status)}</span>
+      (
+        i,
+      ) => `<li data-testid="rds-instance"><code>${esc(i.id)}</code> <span class="pill ${i.status === 'available' ? 'ok' : 'busy'}">${esc(i.status)}</span>
         <div class="muted small">${esc(i.engine)} ${esc(i.engineVersion)} · ${esc(i.instanceClass)}${i.multiAz ? ' · Multi-AZ' : ''}${i.endpoint ? ` · ${esc(i.endpoint.address)}` : ''}</div></li>`,
     )
     .join('');
   const snapshots = aws.snapshots
-    .map((s) => `<li><code>${esc(s.id)}</code> <span class="pill ${s.status === 'available' ? 'ok' : 'busy'}">${esc(s.status)}</span> <span class="muted small">${esc(s.type)}${s.createdAt ? `, ${age(Date.parse(s.createdAt))}` : ''}</span></li>`)
+    .map(
+      (s) =>
+        `<li><code>${esc(s.id)}</code> <span class="pill ${s.status === 'available' ? 'ok' : 'busy'}">${esc(s.status)}</span> <span class="muted small">${esc(s.type)}${s.createdAt ? `, ${age(Date.parse(s.createdAt))}` : ''}</span></li>`,
+    )
     .join('');
   const services = aws.services
     .map((s) => {
@@ -370,7 +438,9 @@ function renderAws() {
       return `<li data-testid="ecs-service"><code>${esc(s.name)}</code> <span class="pill ${steady ? 'ok' : 'busy'}">${s.running}/${s.desired} running</span><div class="muted small">${esc(s.cluster)}${rollout}</div></li>`;
     })
     .join('');
-  const calls = aws.calls.map((c) => `<li><time>${clock(c.at)}</time> ${esc(c.service.toUpperCase())} <code>${esc(c.action)}</code></li>`).join('');
+  const calls = aws.calls
+    .map((c) => `<li><time>${clock(c.at)}</time> ${esc(c.service.toUpperCase())} <code>${esc(c.action)}</code></li>`)
+    .join('');
   $('aws').innerHTML = `
     <p class="muted small">Region ${esc(aws.region)}</p>
     <h3>RDS instances</h3><ul class="plain">${instances}</ul>
@@ -385,7 +455,10 @@ function renderShop() {
     ? `<span data-testid="shop-users">${shop.rows.users.toLocaleString('en-US')}</span> users, <span data-testid="shop-orders">${shop.rows.orders.toLocaleString('en-US')}</span> orders`
     : '<span class="pill busy">not answering</span> (a restore swapping it in?)';
   const backups = shop.backups
-    .map((b) => `<li data-testid="backup"><code>${esc(b.name)}</code>${b.safetyCopy ? ' <span class="tag">safety copy</span>' : ''}<div class="muted small">${size(b.size)}, ${age(Date.parse(b.takenAt))}</div></li>`)
+    .map(
+      (b) =>
+        `<li data-testid="backup"><code>${esc(b.name)}</code>${b.safetyCopy ? ' <span class="tag">safety copy</span>' : ''}<div class="muted small">${size(b.size)}, ${age(Date.parse(b.takenAt))}</div></li>`,
+    )
     .join('');
   $('shop').innerHTML = `
     <p><code>${esc(shop.database)}</code>: ${rows}</p>
@@ -493,7 +566,9 @@ $('thread-composer').addEventListener('submit', (event) => {
   event.preventDefault();
   void send($('thread-input'), view.thread);
 });
-$('examples').innerHTML = EXAMPLES.map((e) => `<li><button type="button" data-example="${esc(e)}"><code>${esc(e)}</code></button></li>`).join('');
+$('examples').innerHTML = EXAMPLES.map(
+  (e) => `<li><button type="button" data-example="${esc(e)}"><code>${esc(e)}</code></button></li>`,
+).join('');
 
 // The server says when something changed; the row counts and ages change on their own, so look now and then too.
 new EventSource('/api/events').onmessage = () => refresh();

@@ -55,7 +55,8 @@ export async function pollService(
     const verdict = done(current);
     if (typeof verdict === 'string') throw new Error(verdict);
     if (verdict) return current;
-    if (Date.now() >= deadline) throw new Error(`not done after ${formatDuration(deps.maxWaitSeconds * 1000)}: ${describeProgress(current)}`);
+    if (Date.now() >= deadline)
+      throw new Error(`not done after ${formatDuration(deps.maxWaitSeconds * 1000)}: ${describeProgress(current)}`);
     await sleep(deps.pollSeconds * 1000, undefined, { signal: ctx.signal });
   }
 }
@@ -68,7 +69,11 @@ export function waitDeadline(deps: EcsKindDeps): number {
 /** The plan's "Check Logs" for a failed rollout: the last 20 lines that look like errors, from the last hour. */
 export async function lastErrorLines(deps: EcsKindDeps, env: EnvironmentConfig): Promise<string[]> {
   if (!env.ecs?.log_group) return ['(no log_group configured)'];
-  const events = await deps.logs.filter(env.ecs.log_group, { since: new Date(Date.now() - 3_600_000), pattern: '?ERROR ?Error ?error ?FATAL ?Exception', limit: 1_000 });
+  const events = await deps.logs.filter(env.ecs.log_group, {
+    since: new Date(Date.now() - 3_600_000),
+    pattern: '?ERROR ?Error ?error ?FATAL ?Exception',
+    limit: 1_000,
+  });
   // Log lines are data: as code, nothing in them can become markup (a mention, a link) wherever they are shown.
   return events.slice(-20).map((e) => `${e.at.toISOString().slice(11, 19)} ${codeSpan(e.message.trimEnd())}`);
 }

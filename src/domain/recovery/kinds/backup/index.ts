@@ -4,7 +4,16 @@ import { z } from 'zod';
 import type { RdsPort } from '../../../../adapters/aws/port.js';
 import { audit } from '../../../audit/store.js';
 import type { AlertDesk } from '../../../backups/alerts.js';
-import { catalogueOf, lastDrills, markChecked, markDeleted, markSnapshotDeleted, recordBackup, recordSnapshot, snapshotsOf } from '../../../backups/catalogue.js';
+import {
+  catalogueOf,
+  lastDrills,
+  markChecked,
+  markDeleted,
+  markSnapshotDeleted,
+  recordBackup,
+  recordSnapshot,
+  snapshotsOf,
+} from '../../../backups/catalogue.js';
 import { backupFileName, parseBackupName } from '../../../backups/names.js';
 import { decideRetention } from '../../../backups/retention.js';
 import type { RpoWatch } from '../../../backups/rpo-watch.js';
@@ -89,7 +98,8 @@ export function backupKind(deps: BackupKindDeps) {
           `and only then name it ${env.backups.prefix}_<now>.dump, with its checksum beside it and in the catalogue.`,
         `Then retention: backups older than ${env.backups.retention_days} days are deleted, never the newest one nor the newest that passed a drill.`,
       ];
-      if (scheduled(ctx) && env.database.rds_instance) lines.push(`The day's first slot also takes an RDS snapshot of ${env.database.rds_instance}.`);
+      if (scheduled(ctx) && env.database.rds_instance)
+        lines.push(`The day's first slot also takes an RDS snapshot of ${env.database.rds_instance}.`);
       return lines.join('\n');
     },
     steps(job, env) {
@@ -187,7 +197,13 @@ function backupSteps(
           );
           if (removal === undefined) {
             await markDeleted(deps.db, ctx.env.backups.store, taken.name);
-            await audit(deps.db, { env: ctx.job.env, job: ctx.job.number, actor: 'lifeline', action: 'backup_deleted', detail: `${taken.name}: its check did not pass` });
+            await audit(deps.db, {
+              env: ctx.job.env,
+              job: ctx.job.number,
+              actor: 'lifeline',
+              action: 'backup_deleted',
+              detail: `${taken.name}: its check did not pass`,
+            });
           }
           const outcome =
             removal === undefined
@@ -213,7 +229,8 @@ function backupSteps(
         const id = `${instance}-lifeline-${today.replace(/-/g, '')}`.slice(0, 255);
         // Recorded first, so a worker that dies right after the call still finds (and later expires) it.
         await recordSnapshot(deps.db, { id, env: ctx.job.env, instance });
-        if (!(await deps.rds.describeSnapshot(id))) await deps.rds.createSnapshot(instance, id, { 'created-by': 'lifeline', 'lifeline-env': ctx.job.env });
+        if (!(await deps.rds.describeSnapshot(id)))
+          await deps.rds.createSnapshot(instance, id, { 'created-by': 'lifeline', 'lifeline-env': ctx.job.env });
         return `CreateDBSnapshot ${id} of ${instance} (it completes in the background)`;
       },
     });
@@ -247,14 +264,25 @@ async function applyRetention(deps: BackupKindDeps, ctx: BackupContext): Promise
   const listed = await where.list();
   const backups = listed.flatMap((o) => parseBackupName(env.backups.prefix, o.name) ?? []);
   const drills = await lastDrills(deps.db, env.backups.store);
-  const decision = decideRetention(backups, new Date(), env.backups.retention_days, (name) => drills.get(name)?.passed === true);
+  const decision = decideRetention(
+    backups,
+    new Date(),
+    env.backups.retention_days,
+    (name) => drills.get(name)?.passed === true,
+  );
   const names = new Set(listed.map((o) => o.name));
   const catalogue = await catalogueOf(deps.db, env.backups.store);
   for (const backup of decision.remove) {
     await where.remove(backup.name);
     if (names.has(sidecarName(backup.name))) await where.remove(sidecarName(backup.name));
     if (catalogue.has(backup.name)) await markDeleted(deps.db, env.backups.store, backup.name);
-    await audit(deps.db, { env: ctx.job.env, job: ctx.job.number, actor: 'lifeline', action: 'backup_deleted', detail: `${backup.name}: older than ${env.backups.retention_days} days` });
+    await audit(deps.db, {
+      env: ctx.job.env,
+      job: ctx.job.number,
+      actor: 'lifeline',
+      action: 'backup_deleted',
+      detail: `${backup.name}: older than ${env.backups.retention_days} days`,
+    });
   }
   let snapshots = '';
   if (env.database.rds_instance) {
@@ -265,12 +293,21 @@ async function applyRetention(deps: BackupKindDeps, ctx: BackupContext): Promise
     for (const snapshot of expired) {
       await deps.rds.deleteSnapshot(snapshot.id);
       await markSnapshotDeleted(deps.db, snapshot.id);
-      await audit(deps.db, { env: ctx.job.env, job: ctx.job.number, actor: 'lifeline', action: 'snapshot_deleted', detail: `${snapshot.id}: older than ${env.backups.retention_days} days` });
+      await audit(deps.db, {
+        env: ctx.job.env,
+        job: ctx.job.number,
+        actor: 'lifeline',
+        action: 'snapshot_deleted',
+        detail: `${snapshot.id}: older than ${env.backups.retention_days} days`,
+      });
     }
     if (expired.length > 0) snapshots = `; ${expired.length} RDS snapshot${expired.length === 1 ? '' : 's'} deleted`;
   }
   const kept = decision.kept.map((k) => `kept ${k.backup.name} (${k.why})`);
-  const removed = decision.remove.length === 0 ? 'nothing older than' : `${decision.remove.length} backup${decision.remove.length === 1 ? '' : 's'} older than`;
+  const removed =
+    decision.remove.length === 0
+      ? 'nothing older than'
+      : `${decision.remove.length} backup${decision.remove.length === 1 ? '' : 's'} older than`;
   const dumps = `${stale.length} unchecked dump${stale.length === 1 ? '' : 's'}`;
   const unchecked = stale.length > 0 ? `; ${dumps} older than a day deleted (${stale.join(', ')})` : '';
   const which = decision.remove.length > 0 ? ` (${decision.remove.map((b) => b.name).join(', ')})` : '';

@@ -102,7 +102,8 @@ function objectives(ctx: DrillContext): string[] {
   const ageMs = startedAt - new Date(backup.takenAt).getTime();
   const lines = [`RPO achieved (the backup's age): ${againstTarget(ageMs, ctx.env.backups.rpo_minutes)}`];
   const restoreMs = ctx.state.restoreMs;
-  if (restoreMs !== undefined) lines.push(`RTO achieved (fetch and restore): ${againstTarget(restoreMs, ctx.env.backups.rto_minutes)}`);
+  if (restoreMs !== undefined)
+    lines.push(`RTO achieved (fetch and restore): ${againstTarget(restoreMs, ctx.env.backups.rto_minutes)}`);
   return lines;
 }
 
@@ -112,7 +113,10 @@ async function countRows(
   tables: readonly string[],
   signal: AbortSignal,
 ): Promise<Map<string, number | string>> {
-  const client = await connectClient(withDatabase(parsePostgresUrl(url), database), { queryTimeoutMs: 10 * 60_000, applicationName: 'lifeline-drill' });
+  const client = await connectClient(withDatabase(parsePostgresUrl(url), database), {
+    queryTimeoutMs: 10 * 60_000,
+    applicationName: 'lifeline-drill',
+  });
   const counts = new Map<string, number | string>();
   // A stopped drill must not wait for a count of a big table: closing the session ends it.
   const stop = (): void => void client.end().catch(() => undefined);
@@ -165,7 +169,8 @@ export function drillKind(deps: DrillKindDeps) {
       const { env } = ctx;
       const store = deps.storeFor(env.backups.store);
       const chosen = latestBackup(await storedBackups(store, env));
-      if (!chosen) throw new UserError('bad_command', `There is no backup of ${ctx.job.env} in ${store.location} to drill.`);
+      if (!chosen)
+        throw new UserError('bad_command', `There is no backup of ${ctx.job.env} in ${store.location} to drill.`);
       const { sha256 } = (ctx.state.backup = await plannedBackup(deps.db, env, chosen));
       return [
         `Restore drill of ${ctx.job.env}: restore ${chosen.name} (taken ${formatUtc(chosen.takenAt)}, ${formatSize(chosen.size)}) into a scratch database on the same server; ${ctx.job.env}'s own database is not touched.`,
@@ -182,7 +187,10 @@ export function drillKind(deps: DrillKindDeps) {
     steps: () => drillSteps(deps),
     async onFailure(ctx, _failedStep, reason) {
       const plan = planOf(deps, ctx);
-      const cleaned = await engine.cleanup(plan, engineState(ctx)).catch((err: Error) => ({ state: engineState(ctx), detail: `dropping the scratch database failed: ${err.message}` }));
+      const cleaned = await engine.cleanup(plan, engineState(ctx)).catch((err: Error) => ({
+        state: engineState(ctx),
+        detail: `dropping the scratch database failed: ${err.message}`,
+      }));
       ctx.state.engine = cleaned.state;
       await rm(plan.workDir, { recursive: true, force: true });
       // A cancelled drill neither passed nor failed: it proves nothing about the backup, so it is not recorded.
@@ -252,8 +260,14 @@ function drillSteps(deps: DrillKindDeps): StepDefinition<DrillState, DrillStep>[
           skipped.push({ check: 'checksum', why: NOT_RECORDED });
           lines.push(`– checksum: skipped (${NOT_RECORDED})`);
         }
-        const verified = await engine.verifyDatabase(ctx.env.database.url, scratch, ctx.env.database.verify, ctx.signal);
-        for (const r of verified.results) lines.push(`${r.value.startsWith('error:') ? '✗' : '✓'} ${engine.verifiedLine(r)}`);
+        const verified = await engine.verifyDatabase(
+          ctx.env.database.url,
+          scratch,
+          ctx.env.database.verify,
+          ctx.signal,
+        );
+        for (const r of verified.results)
+          lines.push(`${r.value.startsWith('error:') ? '✗' : '✓'} ${engine.verifiedLine(r)}`);
         failures += verified.failures;
         const recorded = (await catalogueOf(deps.db, ctx.env.backups.store)).get(backup.name)?.tableRows;
         if (!recorded) {
@@ -272,7 +286,10 @@ function drillSteps(deps: DrillKindDeps): StepDefinition<DrillState, DrillStep>[
         }
         ctx.state.checks = lines;
         ctx.state.skipped = skipped;
-        if (failures > 0) throw new PermanentError(`${failures} check${failures === 1 ? '' : 's'} failed: ${lines.filter((l) => l.startsWith('✗')).join('; ')}`);
+        if (failures > 0)
+          throw new PermanentError(
+            `${failures} check${failures === 1 ? '' : 's'} failed: ${lines.filter((l) => l.startsWith('✗')).join('; ')}`,
+          );
         return lines.join('; ');
       },
     },

@@ -49,7 +49,8 @@ export function redeployKind(deps: EcsKindDeps) {
         deadline: () => waitDeadline(deps),
         async run(ctx) {
           const wanted = ctx.state.deployment;
-          const primary = (s: EcsService) => s.deployments.find((d) => (wanted ? d.id === wanted : d.status === 'PRIMARY'));
+          const primary = (s: EcsService) =>
+            s.deployments.find((d) => (wanted ? d.id === wanted : d.status === 'PRIMARY'));
           try {
             const final = await pollService(
               deps,
@@ -57,18 +58,25 @@ export function redeployKind(deps: EcsKindDeps) {
               (s) => {
                 const d = primary(s);
                 if (!d) return false;
-                if (d.rolloutState === 'FAILED') return `rollout FAILED${d.rolloutStateReason ? `: ${d.rolloutStateReason}` : ''}`;
+                if (d.rolloutState === 'FAILED')
+                  return `rollout FAILED${d.rolloutStateReason ? `: ${d.rolloutStateReason}` : ''}`;
                 // Without the circuit breaker ECS reports no rolloutState: stable is one deployment, running == desired.
-                return d.rolloutState === 'COMPLETED' || (d.rolloutState === undefined && s.deployments.length === 1 && s.running === s.desired);
+                return (
+                  d.rolloutState === 'COMPLETED' ||
+                  (d.rolloutState === undefined && s.deployments.length === 1 && s.running === s.desired)
+                );
               },
-              (s) => `deployment ${primary(s)?.id ?? '?'}: ${primary(s)?.rolloutState ?? 'state unknown'}, ${counts(s)}`,
+              (s) =>
+                `deployment ${primary(s)?.id ?? '?'}: ${primary(s)?.rolloutState ?? 'state unknown'}, ${counts(s)}`,
             );
             const d = primary(final);
             const rollout = `deployment ${d?.id ?? '?'}: ${d?.rolloutState ?? 'stable'}, ${counts(final)}`;
             ctx.state.rollout = rollout;
             return rollout;
           } catch (err) {
-            ctx.state.errorLines = await lastErrorLines(deps, ctx.env).catch((e: Error) => [`(could not read the logs: ${e.message})`]);
+            ctx.state.errorLines = await lastErrorLines(deps, ctx.env).catch((e: Error) => [
+              `(could not read the logs: ${e.message})`,
+            ]);
             throw err;
           }
         },
@@ -78,7 +86,9 @@ export function redeployKind(deps: EcsKindDeps) {
       const { service } = serviceOf(ctx);
       const errors = ctx.state.errorLines ?? [];
       return {
-        headline: succeeded ? `Redeployed ${service} (${ctx.job.env}).` : `Redeploy of ${service} (${ctx.job.env}) failed.`,
+        headline: succeeded
+          ? `Redeployed ${service} (${ctx.job.env}).`
+          : `Redeploy of ${service} (${ctx.job.env}) failed.`,
         verified: [
           ...(ctx.state.rollout ? [ctx.state.rollout] : []),
           ...(errors.length > 0 ? ['Last error lines:', ...errors] : []),

@@ -127,13 +127,16 @@ export function restoreKind(deps: RestoreKindDeps) {
         await rm(plan.workDir, { recursive: true, force: true });
         return sentence;
       };
-      if (failedStep === 'preflight') return finish('The target database was not changed: the restore had not started.');
+      if (failedStep === 'preflight')
+        return finish('The target database was not changed: the restore had not started.');
       if (AFTER_VERIFIED.includes(failedStep)) {
         // The restore itself is done and verified: undoing it because the store or a cleanup failed (or because of a
         // late cancel) would repeat the outage.
         const cleaned = await engine.cleanup(plan, engineState(ctx));
         ctx.state.engine = cleaned.state;
-        return finish(`The restore itself is done and verified: ${databaseLabel(ctx.env.database.url)} is the restored database. ${cleaned.detail}`);
+        return finish(
+          `The restore itself is done and verified: ${databaseLabel(ctx.env.database.url)} is the restored database. ${cleaned.detail}`,
+        );
       }
       if (failedStep === 'restore-fresh') {
         const cleaned = await engine.cleanup(plan, engineState(ctx));
@@ -153,7 +156,9 @@ export function restoreKind(deps: RestoreKindDeps) {
       const what = from.type === 'snapshot' ? `snapshot ${from.id}` : (ctx.state.backup?.name ?? 'the backup');
       const verified = ctx.state.verified ?? [];
       return {
-        headline: succeeded ? `Restored ${ctx.job.env} from ${what}.` : `Restore of ${ctx.job.env} from ${what} failed.`,
+        headline: succeeded
+          ? `Restored ${ctx.job.env} from ${what}.`
+          : `Restore of ${ctx.job.env} from ${what} failed.`,
         verified,
       };
     },
@@ -173,7 +178,11 @@ async function planLogical(deps: RestoreKindDeps, ctx: RestoreContext): Promise<
     if (!chosen) throw new UserError('bad_command', `There is no backup of ${ctx.job.env} in ${store.location}.`);
   } else if (from.type === 'file') {
     chosen = backups.find((b) => b.name === from.name);
-    if (!chosen) throw new UserError('bad_command', `${from.name} is not in ${store.location}. \`/dr restore ${ctx.job.env} list\` shows what is.`);
+    if (!chosen)
+      throw new UserError(
+        'bad_command',
+        `${from.name} is not in ${store.location}. \`/dr restore ${ctx.job.env} list\` shows what is.`,
+      );
   }
   if (!chosen) throw new Error('unreachable: snapshot source in logical plan');
   const backup = await plannedBackup(deps.db, env, chosen);
@@ -328,7 +337,8 @@ function healthStep(url: string | undefined): RestoreStepDefinition[] {
 
 function rdsInstance(ctx: RestoreContext): string {
   const id = ctx.env.database.rds_instance;
-  if (!id) throw new UserError('bad_command', `Environment ${ctx.job.env} has no rds_instance; snapshot restores need one.`);
+  if (!id)
+    throw new UserError('bad_command', `Environment ${ctx.job.env} has no rds_instance; snapshot restores need one.`);
   return id;
 }
 
@@ -338,10 +348,14 @@ function stamp(): string {
 
 async function planSnapshot(deps: RestoreKindDeps, ctx: RestoreContext, snapshotId: string): Promise<string> {
   const instanceId = rdsInstance(ctx);
-  const [instance, snapshot] = await Promise.all([deps.rds.describeInstance(instanceId), deps.rds.describeSnapshot(snapshotId)]);
+  const [instance, snapshot] = await Promise.all([
+    deps.rds.describeInstance(instanceId),
+    deps.rds.describeSnapshot(snapshotId),
+  ]);
   if (!instance) throw new UserError('bad_command', `RDS instance ${instanceId} was not found.`);
   if (!snapshot) throw new UserError('bad_command', `RDS snapshot ${snapshotId} was not found.`);
-  if (snapshot.status !== 'available') throw new UserError('bad_command', `RDS snapshot ${snapshotId} is ${snapshot.status}, not available.`);
+  if (snapshot.status !== 'available')
+    throw new UserError('bad_command', `RDS snapshot ${snapshotId} is ${snapshot.status}, not available.`);
   const suffix = stamp();
   const safetySnapshot = `${instanceId}-pre-restore-${suffix}`.slice(0, 255);
   const newInstance = `${instanceId}-restored-${suffix}`.slice(0, 63);
@@ -350,14 +364,21 @@ async function planSnapshot(deps: RestoreKindDeps, ctx: RestoreContext, snapshot
   ctx.state.instance = instance;
   return [
     `Restore RDS snapshot ${snapshotId} of ${snapshot.instanceId}${snapshot.createdAt ? ` (taken ${formatUtc(snapshot.createdAt)})` : ''} into a NEW instance ${newInstance}, like ${instanceId} (${instance.instanceClass}).`,
-    snapshot.createdAt ? `${dataLossLine(snapshot.createdAt, ctx.env.backups.rpo_minutes)}.` : 'The snapshot has no creation time.',
+    snapshot.createdAt
+      ? `${dataLossLine(snapshot.createdAt, ctx.env.backups.rpo_minutes)}.`
+      : 'The snapshot has no creation time.',
     `Steps: 1. safety snapshot ${safetySnapshot} of ${instanceId}; 2. start the restore; 3. wait until the new instance is available (up to ${formatDuration(deps.maxWaitSeconds * 1000)}).`,
     `${instanceId} itself is not changed: switching the application to the new endpoint is a separate, approved step.`,
   ].join('\n');
 }
 
 function snapshotSteps(deps: RestoreKindDeps): RestoreStepDefinition[] {
-  const wait = (ctx: RestoreContext) => ({ maxWaitSeconds: deps.maxWaitSeconds, pollSeconds: deps.pollSeconds, signal: ctx.signal, onPoll: (status: string) => ctx.note(status) });
+  const wait = (ctx: RestoreContext) => ({
+    maxWaitSeconds: deps.maxWaitSeconds,
+    pollSeconds: deps.pollSeconds,
+    signal: ctx.signal,
+    onPoll: (status: string) => ctx.note(status),
+  });
   // The waits end by themselves after maxWaitSeconds; the deadline is only the backstop behind them.
   const waitDeadline = () => (deps.maxWaitSeconds + 2 * deps.pollSeconds) * 1000 + 60_000;
   return [
@@ -369,7 +390,11 @@ function snapshotSteps(deps: RestoreKindDeps): RestoreStepDefinition[] {
       deadline: waitDeadline,
       async run(ctx) {
         const id = recorded(ctx.state.safetySnapshot, 'the safety snapshot name');
-        if (!(await deps.rds.describeSnapshot(id))) await deps.rds.createSnapshot(rdsInstance(ctx), id, { 'created-by': 'lifeline', 'lifeline-job': String(ctx.job.number) });
+        if (!(await deps.rds.describeSnapshot(id)))
+          await deps.rds.createSnapshot(rdsInstance(ctx), id, {
+            'created-by': 'lifeline',
+            'lifeline-job': String(ctx.job.number),
+          });
         await deps.rds.waitForSnapshot(id, wait(ctx));
         return `${id} is available`;
       },
@@ -392,7 +417,10 @@ function snapshotSteps(deps: RestoreKindDeps): RestoreStepDefinition[] {
       interruptible: true,
       deadline: waitDeadline,
       async run(ctx) {
-        const ready = await deps.rds.waitForInstance(recorded(ctx.state.newInstance, 'the new instance name'), wait(ctx));
+        const ready = await deps.rds.waitForInstance(
+          recorded(ctx.state.newInstance, 'the new instance name'),
+          wait(ctx),
+        );
         const endpoint = ready.endpoint ? `${ready.endpoint.address}:${ready.endpoint.port}` : '(no endpoint reported)';
         ctx.state.verified = [
           `new instance ${ready.id}: ${ready.status}, endpoint ${endpoint}`,

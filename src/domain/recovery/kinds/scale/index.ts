@@ -52,7 +52,9 @@ export function scaleKind(deps: EcsKindDeps) {
       const { after } = ctx.state;
       const { service } = serviceOf(ctx);
       return {
-        headline: succeeded ? `Scaled ${service} (${ctx.job.env}) to ${desiredOf(ctx)}: ${after?.running ?? '?'} running.` : `Scaling ${service} (${ctx.job.env}) failed.`,
+        headline: succeeded
+          ? `Scaled ${service} (${ctx.job.env}) to ${desiredOf(ctx)}: ${after?.running ?? '?'} running.`
+          : `Scaling ${service} (${ctx.job.env}) failed.`,
         verified: after ? [`running/desired: ${after.running}/${after.desired}`] : [],
       };
     },

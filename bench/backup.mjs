@@ -39,7 +39,7 @@ const TOOL_LIMIT_MS = (gb) => Math.round((2 + 6 * gb) * 60_000);
 
 const ENV = 'benchdb';
 const PREFIX = 'benchapp';
-const REQUESTER = 'U0ONCALL'; // a responder (section 8): only responders may request a job
+const REQUESTER = 'U0ONCALL'; // a responder: only responders may request a job
 const STEP_DUMP = 'pg_dump into the store';
 const STEP_CHECK = 'check the stored backup';
 const STEP_RETENTION = 'retention';
@@ -62,7 +62,7 @@ function sha256File(path) {
 }
 
 /**
- * What the job left in the store folder and the catalogue, checked: exactly one backup named as the contract says
+ * What the job left in the store folder and the catalogue, checked: exactly one backup named as the README says
  * plus its `.sha256` sidecar (no temporary leftovers), pg_restore --list reads it and lists both tables' data, its
  * SHA-256 equals the sidecar's and the catalogue's, and the catalogue's sizes and row counts match. Throws on any
  * difference; returns the figures.

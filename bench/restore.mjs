@@ -56,7 +56,7 @@ const TOOL_LIMIT_MS = (gb) => Math.round((2 + 6 * gb) * 60_000);
 
 const ENV = 'benchdb';
 const PREFIX = 'benchapp';
-const REQUESTER = 'U0ONCALL'; // a responder (section 8): only responders may request a job
+const REQUESTER = 'U0ONCALL'; // a responder: only responders may request a job
 const APPROVER = 'U0LEAD';
 const STEP_RESTORE = 'restore into a fresh database';
 
@@ -86,7 +86,7 @@ async function measure({ sizeMb, label, withBaseline, slack, pagerduty, print })
   const work = tempFolder('work');
   const out = { label, requested_mb: sizeMb, rows: app.rows, database_bytes: app.size, baseline_runs_ms: [], runs: [] };
 
-  // The backup Lifeline restores: pg_dump -Fc (default compression), named as the contract says.
+  // The backup Lifeline restores: pg_dump -Fc (default compression), named as the README says.
   const backup = backupName(new Date(Date.now() - 60_000));
   const dumpPath = join(store.dir, backup);
   const dumped = await runProgram('pg_dump', ['--format=custom', '--no-owner', `--file=${dumpPath}`, app.url], {

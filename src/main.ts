@@ -1,4 +1,4 @@
-// Process concerns only: read config, start, stop on SIGTERM/SIGINT within the contract's 10 s.
+// Process concerns only: read config, start, stop on SIGTERM/SIGINT within the 10 s the README promises.
 import { ConfigError, readConfig } from './shared/config.js';
 import { startLifeline } from './wiring/lifeline.js';
 import { StartupError } from './wiring/runtime.js';

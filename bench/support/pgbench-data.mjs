@@ -112,7 +112,7 @@ export async function createAppDatabase(sizeMb, print, { label, alive = () => un
   return { dbName, url, rows, size, drop };
 }
 
-/** `<prefix>_<YYYYMMDD>_<HHMMSS>.dump` (contract section 7) for a UTC time. */
+/** `<prefix>_<YYYYMMDD>_<HHMMSS>.dump` for a UTC time. */
 export function backupName(prefix, at) {
   const iso = at.toISOString();
   return `${prefix}_${iso.slice(0, 4)}${iso.slice(5, 7)}${iso.slice(8, 10)}_${iso.slice(11, 13)}${iso.slice(14, 16)}${iso.slice(17, 19)}.dump`;

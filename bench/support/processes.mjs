@@ -32,8 +32,8 @@ export function freePort() {
 }
 
 /**
- * The default env's store holds one backup taken now: the RPO watch pages on-call about an empty or missing store (the
- * contract), and a benchmark counting pages must see only its own. No drill either: the weekly default would restore
+ * The default env's store holds one backup taken now: the RPO watch pages on-call about an empty or missing store (as the
+ * README says), and a benchmark counting pages must see only its own. No drill either: the weekly default would restore
  * that stand-in backup if a run crossed Monday 03:00.
  */
 function defaultEnvironments(dir) {

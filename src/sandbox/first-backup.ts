@@ -3,7 +3,7 @@
 // a restore — finds a backup Lifeline made and makes every check.
 //
 // The sandbox runs this job itself, in its own process, before it starts Lifeline: Lifeline's RPO watch looks at the
-// store as soon as it starts (contract section 7: an empty store is overdue) and would otherwise page on-call about
+// store as soon as it starts (an empty store is overdue) and would otherwise page on-call about
 // the empty store in the first second of the walkthrough.
 import type { RdsPort } from '../adapters/aws/port.js';
 import { z } from 'zod';

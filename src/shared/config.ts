@@ -85,7 +85,7 @@ const fileSchema = z.strictObject({
     sev3: z.strictObject({ page: z.boolean(), respond_minutes: minutes }),
     sev4: z.strictObject({ page: z.boolean(), respond_minutes: minutes }),
   }),
-  /** Who may act on incidents and jobs (contract section 8); absent = every role under `roles` is a responder. */
+  /** Who may act on incidents and jobs; absent = every role under `roles` is a responder. */
   permissions: z
     .strictObject({
       responder_roles: z.array(nonEmpty).min(1, 'must name at least one role (leave permissions out for every role)'),
@@ -134,7 +134,7 @@ export interface Config {
     readonly maxWaitSeconds: number;
     /** pg_restore -j for logical restores. */
     readonly restoreJobs: number;
-    /** How often the RPO watch looks at every env's newest backup (the contract: at least once a minute). */
+    /** How often the RPO watch looks at every env's newest backup (at least once a minute, as the README promises). */
     readonly rpoWatchSeconds: number;
     /** How long a worker's claim on a running job lasts without a heartbeat; another worker takes over after it. */
     readonly jobLeaseMs: number;
@@ -184,7 +184,7 @@ const envSchema = z.object({
     .min(1)
     .max(60, 'must be 60 or less: the RPO watch runs at least once a minute')
     .default(60),
-  // At most 60: after Redis loses its contents, everything must be back within 2 minutes (the contract).
+  // At most 60: after Redis loses its contents, everything must be back within 2 minutes (as the README says).
   LIFELINE_RECONCILE_SECONDS: z.coerce
     .number({ error: 'must be a number of seconds' })
     .min(1, 'must be at least 1')

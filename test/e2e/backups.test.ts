@@ -1,4 +1,4 @@
-// Backups, the RPO watch and restore drills end to end (issue 4): signed Slack requests into the real process
+// Backups, the RPO watch and restore drills end to end: signed Slack requests into the real process
 // (node dist/main.js), the real PostgreSQL and Redis behind it, fake Slack and PagerDuty at the HTTP boundary.
 //
 // Part one: file:// stores in temp folders and one process (restarted once). An empty store and a stale one raise

@@ -1,4 +1,4 @@
-// A hostile plain-SQL backup end to end (contract section 10, first bullet): signed Slack requests into the real
+// A hostile plain-SQL backup end to end: signed Slack requests into the real
 // process (node dist/main.js), the real PostgreSQL and psql behind it, a file:// store. The newest backup is a real
 // pg_dump plain dump into which its `\restrict` key's own `\unrestrict` and a `\! touch <marker>` were written, the
 // attack pg_dump's \restrict alone does not stop. `/dr restore prod latest`, approved, fails in preflight naming the

@@ -1,4 +1,4 @@
-// Lookups and recovery jobs never wait for each other (issue 9, point 14): /dr logs, status, backups and restore list
+// Lookups and recovery jobs never wait for each other: /dr logs, status, backups and restore list
 // run on their own queue and worker. The real process (node dist/main.js); FakeAws answers ECS and CloudWatch Logs,
 // behind a gate that holds FilterLogEvents (a slow log read); the restore is a real pg_restore into PostgreSQL.
 import { mkdtempSync, rmSync } from 'node:fs';

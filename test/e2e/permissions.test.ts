@@ -1,4 +1,4 @@
-// Who may do what (contract section 8), through the real process (node dist/main.js) and Slack's wire format: a user
+// Who may do what, through the real process (node dist/main.js) and Slack's wire format: a user
 // in no role (USERS.other) may declare, update and read, but acknowledging, resolving, changing a severity (by command
 // or by the card's buttons), requesting or cancelling another's job and the logs and audit lookups are refused to
 // them alone, and nothing changes: no row, no page, no post, no AWS call. Every role is a responder (the default).

@@ -207,7 +207,7 @@ async function holdLock(database: string, sql: string): Promise<{ release(): Pro
   };
 }
 
-/** Kills (or stops) the running Lifeline; a SIGTERM must exit 0 within the contract's 10 s. */
+/** Kills (or stops) the running Lifeline; a SIGTERM must exit 0 within the 10 s the README promises. */
 async function crash(signal: 'SIGKILL' | 'SIGTERM'): Promise<void> {
   const worker = w.lifeline;
   const stoppedAt = Date.now();

@@ -1,6 +1,6 @@
 // Malformed or impossible /dr commands: answered within Slack's 3 s to the sender alone, with the usage, and with
 // nothing recorded or started (no job, no audit entry, no Slack post, no approval request, no AWS call).
-// Also: /dr help lists the contract's whole grammar, and an approval request expires (expire_minutes: 0.05 = 3 s).
+// Also: /dr help lists the README's whole grammar, and an approval request expires (expire_minutes: 0.05 = 3 s).
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
@@ -153,7 +153,7 @@ describe('refused /dr commands', () => {
   });
 });
 
-test('/dr help lists every form of the contract’s grammar, to the sender alone', async () => {
+test('/dr help lists every form of the README’s grammar, to the sender alone', async () => {
   const before = await state();
   const sent = await w.command('help', {}, '/dr');
   const wire = await w.reply(sent);

@@ -455,7 +455,7 @@ describe('/dr restore', () => {
     expect((await storeFiles(store)).filter((n) => SAFETY_COPY.test(n))).toHaveLength(2);
   });
 
-  test('`file <safety copy>` undoes a restore (the contract: a safety copy can be restored by name)', async () => {
+  test('`file <safety copy>` undoes a restore (as the README says: a safety copy can be restored by name)', async () => {
     const first = (await storeFiles(store)).filter((n) => SAFETY_COPY.test(n))[0]!; // taken before the first restore
     const { job, plan } = await requestRestore(`file ${first}`, USERS.oncall);
     expect(allText(plan.body)).toContain(first);

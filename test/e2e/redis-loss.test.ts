@@ -1,4 +1,4 @@
-// Nothing is lost for good when Redis loses its contents (issue 9, points 9 and 13; contract section 1): the real
+// Nothing is lost for good when Redis loses its contents: the real
 // process (node dist/main.js) against a redis-server of the test's own, which it flushes, kills and brings back
 // empty. After a flush, within the reconcile interval (LIFELINE_RECONCILE_SECONDS, 2 s here) every schedule runs
 // again (backups, drills, the RPO watch) and escalation steps that fell due meanwhile fire, once each; after a

@@ -586,7 +586,7 @@ describe('changes that land while a page is in flight', () => {
   });
 });
 
-describe('who may act on an incident (contract section 8)', () => {
+describe('who may act on an incident', () => {
   test('no role: may declare and update, not acknowledge, resolve or lower a SEV1; the ladder goes on', async () => {
     const declared = { severity: 'sev1', title: 'Not yours to stop', actor: USERS.other, channel: EMERGENCY } as const;
     const { incident } = await h.incidents.declare(declared);

@@ -1,4 +1,4 @@
-// Read-only /dr lookups end within their timeout (issue 9, point 14): the real answerer, the real CloudWatch Logs
+// Read-only /dr lookups end within their timeout: the real answerer, the real CloudWatch Logs
 // adapter and SDK client against FakeAws behind a gate that holds FilterLogEvents (a slow log read), and the real
 // lookups queue and worker on the real Redis.
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';

@@ -1,4 +1,4 @@
-// Who may do what (contract section 8), enforced by the services themselves: the real IncidentService and
+// Who may do what, enforced by the services themselves: the real IncidentService and
 // RecoveryService on the real PostgreSQL, driven through the real /incident and /dr tables as Slack, the CLI and the
 // API drive them. Slack is MemoryChat; the queues are recorders, so "nothing was started" is visible.
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';

@@ -1,4 +1,4 @@
-// Job schedulers (backups, drills, the RPO watch) survive Redis losing them (issue 9, point 9): syncSchedulers, which
+// Job schedulers (backups, drills, the RPO watch) survive Redis losing them: syncSchedulers, which
 // the reconciler runs every pass, re-creates what is missing and leaves healthy schedulers alone, so running it
 // every pass never drops, shifts or doubles a slot. The real BullMQ on the real Redis, under a prefix of its own.
 import { Worker, type Job, type Queue } from 'bullmq';

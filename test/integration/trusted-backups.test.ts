@@ -1,4 +1,4 @@
-// Backups that can be trusted (contract section 10), through the backup, restore and drill jobs' own steps against
+// Backups that can be trusted, through the backup, restore and drill jobs' own steps against
 // the real PostgreSQL and a file:// store: a backup Lifeline made is restored only while it matches the catalogue's
 // SHA-256; one made elsewhere restores and its plan says its checksum could not be checked; the safety copy a restore
 // takes is a catalogued, checked backup with its sidecar and row counts; a drill that could not make a check says so

@@ -230,7 +230,7 @@ export class World {
 
   /**
    * Every reply this request's sender alone saw, oldest first: posts to its response_url, and ephemeral messages to
-   * the sender in its channel since it was sent (the contract allows either).
+   * the sender in its channel since it was sent (Slack allows either).
    */
   privateMessages(sent: Sent): { text: string; at: number; via: 'ack' | 'response_url' | 'ephemeral' }[] {
     const inAck =

@@ -40,7 +40,7 @@ let defaultStore: string | undefined;
 
 /**
  * The default env's store, holding one backup taken now. The RPO watch pages on-call about an env whose store is
- * empty (the contract), so tests about anything else need a store that is not overdue.
+ * empty (as the README says), so tests about anything else need a store that is not overdue.
  */
 function defaultBackupsFolder(): string {
   if (defaultStore) return defaultStore;

@@ -1,4 +1,4 @@
-// Personal API tokens: their shape (the contract's `llt_` + at least 32 URL-safe base64 characters), their hash,
+// Personal API tokens: their shape (the README's `llt_` + at least 32 URL-safe base64 characters), their hash,
 // and that the logger scrubs one pasted anywhere.
 import { createHash } from 'node:crypto';
 import { describe, expect, test } from 'vitest';
@@ -30,7 +30,7 @@ describe('token format', () => {
     expect(isTokenShaped(text)).toBe(false);
   });
 
-  test('32 characters after the prefix is the shortest token the contract allows', () => {
+  test('32 characters after the prefix is the shortest token allowed', () => {
     expect(isTokenShaped(`llt_${'a-_9'.repeat(8)}`)).toBe(true);
   });
 

@@ -319,7 +319,7 @@ describe('/incident routing and help', () => {
     const lines = help.split('\n');
     expect(lines).toHaveLength(command.entries.length + 1);
     for (const entry of command.entries) expect(help).toContain(`\`/incident ${entry.usage}\``);
-    // The contract's forms are all there.
+    // The README's forms are all there.
     for (const usage of [
       'sev1|sev2|sev3|sev4 <title>',
       'ack [ID]',

@@ -571,7 +571,7 @@ describe('parseConfigText: backup schedules', () => {
 });
 
 describe('readConfig: environment', () => {
-  it('loads the example with only the required variables and applies the contract defaults', () => {
+  it('loads the example with only the required variables and applies the documented defaults', () => {
     const config = readConfig(BASE_ENV);
     expect(config.port).toBe(3000);
     expect(config.databaseUrl).toBe('postgres://localhost:5432/lifeline');
@@ -623,7 +623,7 @@ describe('readConfig: environment', () => {
     expect(config.processRole).toBe('worker');
   });
 
-  it('LIFELINE_RPO_WATCH_SECONDS: 60 by default, at most 60 (the contract: at least once a minute)', () => {
+  it('LIFELINE_RPO_WATCH_SECONDS: 60 by default, at most 60 (at least once a minute, as the README promises)', () => {
     expect(readConfig(BASE_ENV).recovery.rpoWatchSeconds).toBe(60);
     expect(readConfig({ ...BASE_ENV, LIFELINE_RPO_WATCH_SECONDS: '5' }).recovery.rpoWatchSeconds).toBe(5);
     const e = configError(() => readConfig({ ...BASE_ENV, LIFELINE_RPO_WATCH_SECONDS: '120' }));

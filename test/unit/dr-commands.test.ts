@@ -142,7 +142,7 @@ describe('/dr through the table: refusals carry the usage and call nothing', () 
     expect(prepared.kind === 'refused' && prepared.error.usage).toBe(helpText(command));
   });
 
-  test('help lists the contract grammar', () => {
+  test('help lists the README’s grammar', () => {
     const help = helpText(command);
     for (const form of [
       'restore <env> list|latest|file <name>|snapshot <snapshot-id>',

@@ -112,7 +112,7 @@ export function parseRestore(
         throw badCommand(
           'Name the backup file, for example `file ' + `${env.backups.prefix}_20240115_120000.sql.gz\`.`,
         );
-      // Only names of the contract's pattern: no paths, nothing else from the store.
+      // Only names of the README's pattern: no paths, nothing else from the store.
       if (!parseBackupName(env.backups.prefix, arg)) {
         throw badCommand(
           `"${arg}" is not a backup name of ${name}: expected ${env.backups.prefix}_YYYYMMDD_HHMMSS.sql.gz or .dump (or a _pre-restore_ safety copy).`,

@@ -30,7 +30,7 @@ export interface Subcommand<Args> {
   /** Where the arguments decide it (`restore <env> list` only reads): the effect of these arguments. */
   effectOf?(args: Args): Effect;
   /**
-   * Who may run it (contract section 8): everyone in allowed_channels, or responders only. Help shows it; the
+   * Who may run it: everyone in allowed_channels, or responders only. Help shows it; the
    * services enforce it, so this is what the entry promises, never the check itself.
    */
   readonly access: 'anyone' | 'responders';

@@ -13,7 +13,7 @@ const TOKEN_BYTES = 32;
 export const DEFAULT_TOKEN_DAYS = 90;
 export const MAX_TOKEN_DAYS = 365;
 
-/** A token as the contract describes it: the prefix and at least 32 URL-safe base64 characters. */
+/** A token as the README describes it: the prefix and at least 32 URL-safe base64 characters. */
 const TOKEN_SHAPE = /^llt_[A-Za-z0-9_-]{32,}$/;
 
 export function isTokenShaped(text: string): boolean {

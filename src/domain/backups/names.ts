@@ -1,4 +1,4 @@
-// Backup file names, exactly as the contract (section 7) defines them. Anything else in a store is not a backup.
+// Backup file names, exactly as the README defines them. Anything else in a store is not a backup.
 
 export type BackupFormat = 'custom' | 'sql.gz';
 

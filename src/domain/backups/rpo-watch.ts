@@ -1,4 +1,4 @@
-// The RPO watch (contract section 7): at least once a minute, every env's newest backup against its rpo_minutes.
+// The RPO watch: at least once a minute, every env's newest backup against its rpo_minutes.
 // Overdue (an empty store counts) opens the env's `rpo` alert; a fresh backup clears it.
 import type { FileConfig } from '../../shared/config.js';
 import type { Logger } from '../../shared/log.js';

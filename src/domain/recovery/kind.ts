@@ -167,7 +167,7 @@ export function recorded<T>(value: T | undefined, what: string): T {
 
 const GIGABYTE = 1024 ** 3;
 /** Restore-sized work (download, pg_restore, ANALYZE, pg_dump of the set-aside database) per GB of backup file. A
- * custom-format dump of text-heavy data may hold 50 times its size (FIELD-NOTES: pgbench rows ~55x), restored at
+ * custom-format dump of text-heavy data may hold 50 times its size (pgbench rows measured ~55x), restored at
  * ~20 s per GB of data here: an hour per GB of backup file leaves room for a slow, busy server. */
 const MS_PER_BACKUP_GIGABYTE = 60 * 60_000;
 

@@ -60,7 +60,7 @@ export class RecoveryService {
   }
 
   /**
-   * Responders only (contract section 8): anyone else is refused, and the refusal is on the audit trail. The /dr
+   * Responders only: anyone else is refused, and the refusal is on the audit trail. The /dr
    * lookups that are responders-only (logs, audit) call this before anything is queued or read.
    */
   async requireResponder(

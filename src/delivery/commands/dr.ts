@@ -13,7 +13,7 @@ import { formatUtc } from '../../shared/format.js';
 import { code, joinMd, line, md } from '../slack/blocks.js';
 import { renderAudit, renderJobs } from '../slack/recovery-replies.js';
 import { badCommand, helpText, subcommand, words } from './registry.js';
-import type { CommandContext, SlashCommand } from './registry.js';
+import type { CommandContext, SlashCommand, Subcommand } from './registry.js';
 import type { Reply } from '../slack/reply.js';
 
 /**
@@ -158,7 +158,15 @@ export function parseLogs(
   return { env: target.env, service: target.service, sinceMs, filter };
 }
 
-export function drCommand(deps: DrDeps): SlashCommand {
+/** What every /dr entry works with: the deps, and the two ways an entry hands its work on. */
+interface DrTools {
+  readonly deps: DrDeps;
+  /** Records a job for a worker and says so; the plan and its progress follow in the channel. */
+  readonly requestJob: (env: string, params: JobParams, ctx: CommandContext) => Promise<Reply>;
+  readonly lookup: (ctx: CommandContext, request: QueryWhat) => Promise<Reply | undefined>;
+}
+
+function drTools(deps: DrDeps): DrTools {
   const requestJob = async (env: string, params: JobParams, ctx: CommandContext): Promise<Reply> => {
     const job = await deps.recovery.request({
       env,
@@ -175,211 +183,246 @@ export function drCommand(deps: DrDeps): SlashCommand {
       job: { number: job.number, started: true },
     };
   };
-  const lookup = (ctx: CommandContext, request: QueryWhat) => deps.query(request, ctx);
+  return { deps, requestJob, lookup: (ctx, request) => deps.query(request, ctx) };
+}
 
+/** restore, scale, redeploy: the jobs that change a running environment. */
+function changeEntries({ deps, requestJob, lookup }: DrTools): Subcommand<unknown>[] {
+  return [
+    subcommand({
+      usage: 'restore <env> list|latest|file <name>|snapshot <snapshot-id>',
+      access: 'responders',
+      accessNote: 'responders; `list`: anyone',
+      summary: 'list backups and snapshots, or restore one (into a fresh database, swapped in; approval if required)',
+      matches: (w) => w === 'restore',
+      effect: 'write',
+      parse: (rest) => parseRestore(deps.file, rest),
+      effectOf: (args) => ('list' in args ? 'read' : 'write'),
+      run: async (args, ctx) =>
+        'list' in args ? lookup(ctx, { kind: 'restore-list', env: args.env }) : requestJob(args.env, args.params, ctx),
+    }),
+    subcommand({
+      usage: 'scale <env> <service> <count>',
+      access: 'responders',
+      summary: 'set the desired task count and wait until it runs',
+      matches: (w) => w === 'scale',
+      effect: 'write',
+      parse(rest) {
+        const [envName, service, count, ...extra] = words(rest);
+        const target = ecsService(deps.file, envName, service);
+        noMore(extra);
+        const max = target.config.ecs!.max_count;
+        if (count === undefined) throw badCommand('Say how many tasks.');
+        if (!/^[0-9]{1,4}$/.test(count) || Number(count) > max)
+          throw badCommand(`The count must be a whole number from 0 to ${max} (got "${count}").`);
+        return {
+          env: target.env,
+          params: { kind: 'scale', service: target.service, count: Number(count) } as JobParams,
+        };
+      },
+      run: (args, ctx) => requestJob(args.env, args.params, ctx),
+    }),
+    subcommand({
+      usage: 'redeploy <env> <service>',
+      access: 'responders',
+      summary: 'force a new deployment and follow its rollout',
+      matches: (w) => w === 'redeploy',
+      effect: 'write',
+      parse(rest) {
+        const [envName, service, ...extra] = words(rest);
+        const target = ecsService(deps.file, envName, service);
+        noMore(extra);
+        return { env: target.env, params: { kind: 'redeploy', service: target.service } as JobParams };
+      },
+      run: (args, ctx) => requestJob(args.env, args.params, ctx),
+    }),
+  ];
+}
+
+/** logs, status, jobs: reading what runs. */
+function watchEntries({ deps, lookup }: DrTools): Subcommand<unknown>[] {
+  return [
+    subcommand({
+      usage: 'logs <env> <service> [--since 15m] [--filter TEXT]',
+      access: 'responders',
+      summary: 'recent log lines of a service, to you alone (at most 5 messages)',
+      matches: (w) => w === 'logs',
+      effect: 'read',
+      parse: (rest) => parseLogs(deps.file, rest),
+      async run(args, ctx) {
+        const { env, service, sinceMs, filter } = args;
+        await deps.recovery.requireResponder(ctx.userId, `read the logs of ${env} ${service}`, { env });
+        return lookup(ctx, { kind: 'logs', env, service, sinceMs, filter });
+      },
+    }),
+    subcommand({
+      usage: 'status [env]',
+      access: 'anyone',
+      summary: 'database, newest backup against RPO, ECS services, health URL',
+      matches: (w) => w === 'status',
+      effect: 'read',
+      parse: (rest) => optionalEnv(deps.file, rest),
+      run: (args, ctx) => lookup(ctx, { kind: 'status', env: args.env }),
+    }),
+    subcommand({
+      usage: 'jobs',
+      access: 'anyone',
+      summary: 'running and waiting jobs',
+      matches: (w) => w === 'jobs',
+      effect: 'read',
+      parse: (rest) => noMore(words(rest)),
+      run: async () => renderJobs(await deps.recovery.activeJobs()),
+    }),
+  ];
+}
+
+/** `[env]`: every environment when left out. */
+function optionalEnv(file: FileConfig, rest: string): { env: string | undefined } {
+  const [envName, ...extra] = words(rest);
+  noMore(extra);
+  return { env: envName === undefined ? undefined : environment(file, envName).name };
+}
+
+/** cancel, audit: stopping a job, and what was done. */
+function oversightEntries({ deps }: DrTools): Subcommand<unknown>[] {
+  return [
+    subcommand({
+      usage: 'cancel <job-id>',
+      access: 'anyone',
+      accessNote: "your own job: anyone; another's: responders only",
+      summary: 'stop a job: at once if its step changed nothing yet, else before the next',
+      matches: (w) => w === 'cancel',
+      effect: 'write',
+      parse(rest) {
+        const [id, ...extra] = words(rest);
+        noMore(extra);
+        const number = parseJobId(id ?? '');
+        if (number === undefined) throw badCommand('Name the job, for example JOB-7.');
+        return { number };
+      },
+      async run(args, ctx) {
+        const { job, immediate, running } = await deps.recovery.cancel(args.number, ctx.userId);
+        const id = jobId(job.number);
+        const cleaned = md`then what the job left behind is cleaned up.`;
+        const said = immediate
+          ? md`${id} is cancelled; it had not started.`
+          : running?.interruptible
+            ? md`${id} is being stopped: "${running.name}" is interrupted now (it has changed nothing yet), ${cleaned}`
+            : running
+              ? md`${id} stops before its next step ("${running.name}" is running, and is never cut in half); ${cleaned}`
+              : md`${id} stops before its next step; ${cleaned}`;
+        return { ...line(said), job: { number: job.number, started: false } };
+      },
+    }),
+    subcommand({
+      usage: 'audit [env]',
+      access: 'responders',
+      summary: 'the latest 20 entries of the audit trail',
+      matches: (w) => w === 'audit',
+      effect: 'read',
+      parse: (rest) => optionalEnv(deps.file, rest),
+      async run(args, ctx) {
+        await deps.recovery.requireResponder(ctx.userId, 'read the audit trail', { env: args.env });
+        return renderAudit(await latestAudit(deps.db, args.env, 20), args.env);
+      },
+    }),
+  ];
+}
+
+/** backup, backups, drill: taking backups, and proving they restore. */
+function backupEntries({ deps, requestJob, lookup }: DrTools): Subcommand<unknown>[] {
+  return [
+    subcommand({
+      usage: 'backup <env>',
+      access: 'responders',
+      summary: 'take a backup now (pg_dump into the store, checked); one at a time per env',
+      matches: (w) => w === 'backup',
+      effect: 'write',
+      parse: (rest) => ({
+        env: envOnly(deps.file, rest),
+        params: { kind: 'backup', trigger: 'command' } as JobParams,
+      }),
+      run: (args, ctx) => requestJob(args.env, args.params, ctx),
+    }),
+    subcommand({
+      usage: 'backups <env>',
+      access: 'anyone',
+      summary: 'the backups with age, size, checksum and last drill',
+      matches: (w) => w === 'backups',
+      effect: 'read',
+      parse: (rest) => ({ env: envOnly(deps.file, rest) }),
+      run: (args, ctx) => lookup(ctx, { kind: 'backups', env: args.env }),
+    }),
+    subcommand({
+      usage: 'drill <env>',
+      access: 'responders',
+      summary: 'restore the latest backup into a scratch database, verify, report RTO and RPO',
+      matches: (w) => w === 'drill',
+      effect: 'write',
+      parse: (rest) => ({
+        env: envOnly(deps.file, rest),
+        params: { kind: 'drill', trigger: 'command' } as JobParams,
+      }),
+      run: (args, ctx) => requestJob(args.env, args.params, ctx),
+    }),
+  ];
+}
+
+function tokenEntry(deps: DrDeps): Subcommand<unknown> {
+  return subcommand({
+    usage: 'token [revoke]',
+    access: 'anyone',
+    summary: 'a personal API token for the `lifeline` CLI, shown once to you alone; `revoke` revokes all of yours',
+    matches: (w) => w === 'token',
+    effect: 'write',
+    parse(rest) {
+      const [what, ...extra] = words(rest);
+      noMore(extra);
+      if (what !== undefined && what.toLowerCase() !== 'revoke') {
+        throw badCommand(`Unexpected "${what}": say \`token\` or \`token revoke\`.`);
+      }
+      return { revoke: what !== undefined };
+    },
+    run: (args, ctx) => (args.revoke ? revokeTokens(deps.tokens, ctx) : issueToken(deps.tokens, ctx)),
+  });
+}
+
+async function revokeTokens(tokens: TokenIssuer, ctx: CommandContext): Promise<Reply> {
+  const revoked = await tokens.revokeAll(ctx.userId);
+  if (revoked === 0) return line(md`You had no live API token; nothing was revoked.`);
+  const what = revoked === 1 ? 'API token' : `${revoked} API tokens`;
+  return line(md`Revoked your ${what}; the CLI needs a new one.`);
+}
+
+async function issueToken(tokens: TokenIssuer, ctx: CommandContext): Promise<Reply> {
+  // A stolen token must not be able to outlive its expiry or a revocation by minting its successor.
+  if (ctx.viaApi) {
+    throw new UserError(
+      'not_permitted',
+      'A token cannot make another one: run `/dr token` in Slack, ' +
+        'or ask an operator for `lifeline-admin token create`.',
+    );
+  }
+  const issued = await tokens.create(ctx.userId);
+  const expires = formatUtc(issued.expiresAt);
+  const address = md`\`LIFELINE_URL\` set to this Lifeline's address`;
+  const settings = md`Give it to the CLI as \`LIFELINE_TOKEN\`, with ${address}.`;
+  const revoke = md`It acts as you, under your permissions. \`/dr token revoke\` revokes all of yours.`;
+  const shown = md`Your personal Lifeline API token, shown this once (it expires ${expires}):`;
+  return line(joinMd([shown, code(issued.token), settings, revoke], '\n'));
+}
+
+export function drCommand(deps: DrDeps): SlashCommand {
+  const tools = drTools(deps);
   const command: SlashCommand = {
     name: '/dr',
     summary: 'disaster recovery: restores, backups, drills, ECS, logs, status. Destructive jobs wait for an approver.',
     entries: [
-      subcommand({
-        usage: 'restore <env> list|latest|file <name>|snapshot <snapshot-id>',
-        access: 'responders',
-        accessNote: 'responders; `list`: anyone',
-        summary: 'list backups and snapshots, or restore one (into a fresh database, swapped in; approval if required)',
-        matches: (w) => w === 'restore',
-        effect: 'write',
-        parse: (rest) => parseRestore(deps.file, rest),
-        effectOf: (args) => ('list' in args ? 'read' : 'write'),
-        run: async (args, ctx) =>
-          'list' in args
-            ? lookup(ctx, { kind: 'restore-list', env: args.env })
-            : requestJob(args.env, args.params, ctx),
-      }),
-      subcommand({
-        usage: 'scale <env> <service> <count>',
-        access: 'responders',
-        summary: 'set the desired task count and wait until it runs',
-        matches: (w) => w === 'scale',
-        effect: 'write',
-        parse(rest) {
-          const [envName, service, count, ...extra] = words(rest);
-          const target = ecsService(deps.file, envName, service);
-          noMore(extra);
-          const max = target.config.ecs!.max_count;
-          if (count === undefined) throw badCommand('Say how many tasks.');
-          if (!/^[0-9]{1,4}$/.test(count) || Number(count) > max)
-            throw badCommand(`The count must be a whole number from 0 to ${max} (got "${count}").`);
-          return {
-            env: target.env,
-            params: { kind: 'scale', service: target.service, count: Number(count) } as JobParams,
-          };
-        },
-        run: (args, ctx) => requestJob(args.env, args.params, ctx),
-      }),
-      subcommand({
-        usage: 'redeploy <env> <service>',
-        access: 'responders',
-        summary: 'force a new deployment and follow its rollout',
-        matches: (w) => w === 'redeploy',
-        effect: 'write',
-        parse(rest) {
-          const [envName, service, ...extra] = words(rest);
-          const target = ecsService(deps.file, envName, service);
-          noMore(extra);
-          return { env: target.env, params: { kind: 'redeploy', service: target.service } as JobParams };
-        },
-        run: (args, ctx) => requestJob(args.env, args.params, ctx),
-      }),
-      subcommand({
-        usage: 'logs <env> <service> [--since 15m] [--filter TEXT]',
-        access: 'responders',
-        summary: 'recent log lines of a service, to you alone (at most 5 messages)',
-        matches: (w) => w === 'logs',
-        effect: 'read',
-        parse: (rest) => parseLogs(deps.file, rest),
-        async run(args, ctx) {
-          const { env, service, sinceMs, filter } = args;
-          await deps.recovery.requireResponder(ctx.userId, `read the logs of ${env} ${service}`, { env });
-          return lookup(ctx, { kind: 'logs', env, service, sinceMs, filter });
-        },
-      }),
-      subcommand({
-        usage: 'status [env]',
-        access: 'anyone',
-        summary: 'database, newest backup against RPO, ECS services, health URL',
-        matches: (w) => w === 'status',
-        effect: 'read',
-        parse(rest) {
-          const [envName, ...extra] = words(rest);
-          noMore(extra);
-          return { env: envName === undefined ? undefined : environment(deps.file, envName).name };
-        },
-        run: (args, ctx) => lookup(ctx, { kind: 'status', env: args.env }),
-      }),
-      subcommand({
-        usage: 'jobs',
-        access: 'anyone',
-        summary: 'running and waiting jobs',
-        matches: (w) => w === 'jobs',
-        effect: 'read',
-        parse: (rest) => noMore(words(rest)),
-        run: async () => renderJobs(await deps.recovery.activeJobs()),
-      }),
-      subcommand({
-        usage: 'cancel <job-id>',
-        access: 'anyone',
-        accessNote: "your own job: anyone; another's: responders only",
-        summary: 'stop a job: at once if its step changed nothing yet, else before the next',
-        matches: (w) => w === 'cancel',
-        effect: 'write',
-        parse(rest) {
-          const [id, ...extra] = words(rest);
-          noMore(extra);
-          const number = parseJobId(id ?? '');
-          if (number === undefined) throw badCommand('Name the job, for example JOB-7.');
-          return { number };
-        },
-        async run(args, ctx) {
-          const { job, immediate, running } = await deps.recovery.cancel(args.number, ctx.userId);
-          const id = jobId(job.number);
-          const cleaned = md`then what the job left behind is cleaned up.`;
-          const said = immediate
-            ? md`${id} is cancelled; it had not started.`
-            : running?.interruptible
-              ? md`${id} is being stopped: "${running.name}" is interrupted now (it has changed nothing yet), ${cleaned}`
-              : running
-                ? md`${id} stops before its next step ("${running.name}" is running, and is never cut in half); ${cleaned}`
-                : md`${id} stops before its next step; ${cleaned}`;
-          return { ...line(said), job: { number: job.number, started: false } };
-        },
-      }),
-      subcommand({
-        usage: 'audit [env]',
-        access: 'responders',
-        summary: 'the latest 20 entries of the audit trail',
-        matches: (w) => w === 'audit',
-        effect: 'read',
-        parse(rest) {
-          const [envName, ...extra] = words(rest);
-          noMore(extra);
-          return { env: envName === undefined ? undefined : environment(deps.file, envName).name };
-        },
-        async run(args, ctx) {
-          await deps.recovery.requireResponder(ctx.userId, 'read the audit trail', { env: args.env });
-          return renderAudit(await latestAudit(deps.db, args.env, 20), args.env);
-        },
-      }),
-      subcommand({
-        usage: 'backup <env>',
-        access: 'responders',
-        summary: 'take a backup now (pg_dump into the store, checked); one at a time per env',
-        matches: (w) => w === 'backup',
-        effect: 'write',
-        parse: (rest) => ({
-          env: envOnly(deps.file, rest),
-          params: { kind: 'backup', trigger: 'command' } as JobParams,
-        }),
-        run: (args, ctx) => requestJob(args.env, args.params, ctx),
-      }),
-      subcommand({
-        usage: 'backups <env>',
-        access: 'anyone',
-        summary: 'the backups with age, size, checksum and last drill',
-        matches: (w) => w === 'backups',
-        effect: 'read',
-        parse: (rest) => ({ env: envOnly(deps.file, rest) }),
-        run: (args, ctx) => lookup(ctx, { kind: 'backups', env: args.env }),
-      }),
-      subcommand({
-        usage: 'drill <env>',
-        access: 'responders',
-        summary: 'restore the latest backup into a scratch database, verify, report RTO and RPO',
-        matches: (w) => w === 'drill',
-        effect: 'write',
-        parse: (rest) => ({
-          env: envOnly(deps.file, rest),
-          params: { kind: 'drill', trigger: 'command' } as JobParams,
-        }),
-        run: (args, ctx) => requestJob(args.env, args.params, ctx),
-      }),
-      subcommand({
-        usage: 'token [revoke]',
-        access: 'anyone',
-        summary: 'a personal API token for the `lifeline` CLI, shown once to you alone; `revoke` revokes all of yours',
-        matches: (w) => w === 'token',
-        effect: 'write',
-        parse(rest) {
-          const [what, ...extra] = words(rest);
-          noMore(extra);
-          if (what !== undefined && what.toLowerCase() !== 'revoke') {
-            throw badCommand(`Unexpected "${what}": say \`token\` or \`token revoke\`.`);
-          }
-          return { revoke: what !== undefined };
-        },
-        async run(args, ctx) {
-          if (args.revoke) {
-            const revoked = await deps.tokens.revokeAll(ctx.userId);
-            if (revoked === 0) return line(md`You had no live API token; nothing was revoked.`);
-            const what = revoked === 1 ? 'API token' : `${revoked} API tokens`;
-            return line(md`Revoked your ${what}; the CLI needs a new one.`);
-          }
-          // A stolen token must not be able to outlive its expiry or a revocation by minting its successor.
-          if (ctx.viaApi) {
-            throw new UserError(
-              'not_permitted',
-              'A token cannot make another one: run `/dr token` in Slack, ' +
-                'or ask an operator for `lifeline-admin token create`.',
-            );
-          }
-          const issued = await deps.tokens.create(ctx.userId);
-          const expires = formatUtc(issued.expiresAt);
-          const address = md`\`LIFELINE_URL\` set to this Lifeline's address`;
-          const settings = md`Give it to the CLI as \`LIFELINE_TOKEN\`, with ${address}.`;
-          const revoke = md`It acts as you, under your permissions. \`/dr token revoke\` revokes all of yours.`;
-          const shown = md`Your personal Lifeline API token, shown this once (it expires ${expires}):`;
-          return line(joinMd([shown, code(issued.token), settings, revoke], '\n'));
-        },
-      }),
+      ...changeEntries(tools),
+      ...watchEntries(tools),
+      ...oversightEntries(tools),
+      ...backupEntries(tools),
+      tokenEntry(deps),
       subcommand({
         usage: 'help',
         access: 'anyone',

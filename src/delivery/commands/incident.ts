@@ -10,7 +10,15 @@ import {
 import { channelLink, codeBlock, lifelineText, line, md } from '../slack/blocks.js';
 import { renderPostmortem } from '../slack/incident-postmortem.js';
 import { renderIncidentList, renderIncidentStatus } from '../slack/incident-replies.js';
-import { badCommand, helpText, subcommand, words, type CommandContext, type SlashCommand } from './registry.js';
+import {
+  badCommand,
+  helpText,
+  subcommand,
+  words,
+  type CommandContext,
+  type SlashCommand,
+  type Subcommand,
+} from './registry.js';
 
 function isSeverity(word: string): word is Severity {
   return (SEVERITIES as readonly string[]).includes(word);
@@ -49,147 +57,171 @@ export interface IncidentDeps {
   readonly file: FileConfig;
 }
 
+function declareEntry(deps: IncidentDeps): Subcommand<unknown> {
+  return subcommand({
+    usage: 'sev1|sev2|sev3|sev4 <title>',
+    access: 'anyone',
+    effect: 'write',
+    summary: 'declare an incident, post its card and start paging (SEV1, SEV2)',
+    matches: (w) => /^sev[0-9]+$/.test(w),
+    parse(rest, word) {
+      if (!isSeverity(word)) throw badCommand(`Unknown severity "${word}": use sev1, sev2, sev3 or sev4.`);
+      return { severity: word, title: parseTitle(rest) };
+    },
+    async run(args, ctx) {
+      const declared = { ...args, actor: ctx.userId, channel: ctx.channelId };
+      const { incident, cardError } = await deps.incidents.declare(declared);
+      const where = incident.card
+        ? md`its card is in ${channelLink(incident.card.channel)}`
+        : md`its card could not be posted (${lifelineText(cardError ?? '')})`;
+      const paging = deps.file.severities[args.severity].page ? ' Paging has started.' : '';
+      const severity = args.severity.toUpperCase();
+      return {
+        ...line(md`Declared *${incidentId(incident.number)}* (${severity}); ${where}.${paging}`),
+        incident: incident.number,
+      };
+    },
+  });
+}
+
+/** ack, update: answering the page, and saying how it goes. */
+function responseEntries(deps: IncidentDeps): Subcommand<unknown>[] {
+  return [
+    subcommand({
+      usage: 'ack [ID]',
+      access: 'responders',
+      effect: 'write',
+      summary: 'acknowledge: stops the escalation ladder',
+      matches: (w) => w === 'ack' || w === 'acknowledge',
+      parse: onlyIncidentId,
+      async run(args, ctx) {
+        const incident = await deps.incidents.acknowledge(reference(args.number, ctx), ctx.userId);
+        const said = md`You acknowledged *${incidentId(incident.number)}*; escalation has stopped.`;
+        return { ...line(said), incident: incident.number };
+      },
+    }),
+    subcommand({
+      usage: 'update [ID] <text>',
+      access: 'anyone',
+      effect: 'write',
+      summary: 'add a status update to the timeline and the thread',
+      matches: (w) => w === 'update',
+      parse(rest) {
+        const split = splitIncidentId(rest);
+        if (split.rest === '') throw badCommand('The update needs some text.');
+        if (split.rest.length > 2_900)
+          throw badCommand(`The update is ${split.rest.length} characters; the limit is 2900.`);
+        return split;
+      },
+      async run(args, ctx) {
+        const incident = await deps.incidents.update(reference(args.number, ctx), ctx.userId, args.rest);
+        return { ...line(md`Update added to *${incidentId(incident.number)}*.`), incident: incident.number };
+      },
+    }),
+  ];
+}
+
+/** severity, resolve: the incident's course, and its end. */
+function courseEntries(deps: IncidentDeps): Subcommand<unknown>[] {
+  return [
+    subcommand({
+      usage: 'severity [ID] sev1..sev4',
+      access: 'responders',
+      effect: 'write',
+      summary: 'change severity; raising to a paging severity starts the ladder',
+      matches: (w) => w === 'severity' || w === 'sev',
+      parse(rest) {
+        const split = splitIncidentId(rest);
+        const severity = split.rest.toLowerCase();
+        if (severity === '') throw badCommand('Say which severity.');
+        if (!isSeverity(severity)) throw badCommand(`Unknown severity "${split.rest}": use sev1, sev2, sev3 or sev4.`);
+        return { number: split.number, severity };
+      },
+      async run(args, ctx) {
+        const changed = await deps.incidents.changeSeverity(reference(args.number, ctx), ctx.userId, args.severity);
+        const { incident, ladder } = changed;
+        const note = { started: ' Paging has started.', stopped: ' Paging has stopped.', unchanged: '' }[ladder];
+        const said = md`*${incidentId(incident.number)}* is now ${incident.severity.toUpperCase()}.${note}`;
+        return { ...line(said), incident: incident.number };
+      },
+    }),
+    subcommand({
+      usage: 'resolve [ID] [note]',
+      access: 'responders',
+      effect: 'write',
+      summary: 'resolve: stops escalation and resolves every page',
+      matches: (w) => w === 'resolve',
+      parse(rest) {
+        const split = splitIncidentId(rest);
+        if (split.rest.length > 2_900)
+          throw badCommand(`The note is ${split.rest.length} characters; the limit is 2900.`);
+        return split;
+      },
+      async run(args, ctx) {
+        const note = args.rest === '' ? undefined : args.rest;
+        const incident = await deps.incidents.resolve(reference(args.number, ctx), ctx.userId, note);
+        return { ...line(md`You resolved *${incidentId(incident.number)}*.`), incident: incident.number };
+      },
+    }),
+  ];
+}
+
+/** list, status, postmortem: reading incidents. */
+function readingEntries(deps: IncidentDeps): Subcommand<unknown>[] {
+  return [
+    subcommand({
+      usage: 'list',
+      access: 'anyone',
+      effect: 'read',
+      summary: 'open incidents',
+      matches: (w) => w === 'list',
+      parse: (rest) => {
+        if (rest !== '') throw badCommand(`Unexpected text "${rest}".`);
+        return {};
+      },
+      run: async () => renderIncidentList(await deps.incidents.listOpen(), deps.file),
+    }),
+    subcommand({
+      usage: 'status [ID]',
+      access: 'anyone',
+      effect: 'read',
+      summary: 'one incident: state, who was paged, the latest timeline',
+      matches: (w) => w === 'status',
+      parse: onlyIncidentId,
+      async run(args, ctx) {
+        const details = await deps.incidents.details(reference(args.number, ctx));
+        return { ...renderIncidentStatus(details, deps.file), incident: details.incident.number };
+      },
+    }),
+    subcommand({
+      usage: 'postmortem ID',
+      access: 'anyone',
+      effect: 'read',
+      summary: 'a Markdown post-mortem draft with the timeline',
+      matches: (w) => w === 'postmortem',
+      parse(rest) {
+        const { number } = onlyIncidentId(rest);
+        if (number === undefined) throw badCommand('Name the incident, for example `INC-42`.');
+        return { number };
+      },
+      async run(args) {
+        const markdown = renderPostmortem(await deps.incidents.details({ number: args.number }), deps.file);
+        const said = md`Post-mortem draft for ${incidentId(args.number)}:\n${codeBlock(markdown.split('\n'))}`;
+        return { ...line(said), incident: args.number };
+      },
+    }),
+  ];
+}
+
 export function incidentCommand(deps: IncidentDeps): SlashCommand {
   const command: SlashCommand = {
     name: '/incident',
     summary: 'declare and run incidents. `ID` (INC-42) may be left out when exactly one incident is open.',
     entries: [
-      subcommand({
-        usage: 'sev1|sev2|sev3|sev4 <title>',
-        access: 'anyone',
-        effect: 'write',
-        summary: 'declare an incident, post its card and start paging (SEV1, SEV2)',
-        matches: (w) => /^sev[0-9]+$/.test(w),
-        parse(rest, word) {
-          if (!isSeverity(word)) throw badCommand(`Unknown severity "${word}": use sev1, sev2, sev3 or sev4.`);
-          return { severity: word, title: parseTitle(rest) };
-        },
-        async run(args, ctx) {
-          const declared = { ...args, actor: ctx.userId, channel: ctx.channelId };
-          const { incident, cardError } = await deps.incidents.declare(declared);
-          const where = incident.card
-            ? md`its card is in ${channelLink(incident.card.channel)}`
-            : md`its card could not be posted (${lifelineText(cardError ?? '')})`;
-          const paging = deps.file.severities[args.severity].page ? ' Paging has started.' : '';
-          const severity = args.severity.toUpperCase();
-          return {
-            ...line(md`Declared *${incidentId(incident.number)}* (${severity}); ${where}.${paging}`),
-            incident: incident.number,
-          };
-        },
-      }),
-      subcommand({
-        usage: 'ack [ID]',
-        access: 'responders',
-        effect: 'write',
-        summary: 'acknowledge: stops the escalation ladder',
-        matches: (w) => w === 'ack' || w === 'acknowledge',
-        parse: onlyIncidentId,
-        async run(args, ctx) {
-          const incident = await deps.incidents.acknowledge(reference(args.number, ctx), ctx.userId);
-          const said = md`You acknowledged *${incidentId(incident.number)}*; escalation has stopped.`;
-          return { ...line(said), incident: incident.number };
-        },
-      }),
-      subcommand({
-        usage: 'update [ID] <text>',
-        access: 'anyone',
-        effect: 'write',
-        summary: 'add a status update to the timeline and the thread',
-        matches: (w) => w === 'update',
-        parse(rest) {
-          const split = splitIncidentId(rest);
-          if (split.rest === '') throw badCommand('The update needs some text.');
-          if (split.rest.length > 2_900)
-            throw badCommand(`The update is ${split.rest.length} characters; the limit is 2900.`);
-          return split;
-        },
-        async run(args, ctx) {
-          const incident = await deps.incidents.update(reference(args.number, ctx), ctx.userId, args.rest);
-          return { ...line(md`Update added to *${incidentId(incident.number)}*.`), incident: incident.number };
-        },
-      }),
-      subcommand({
-        usage: 'severity [ID] sev1..sev4',
-        access: 'responders',
-        effect: 'write',
-        summary: 'change severity; raising to a paging severity starts the ladder',
-        matches: (w) => w === 'severity' || w === 'sev',
-        parse(rest) {
-          const split = splitIncidentId(rest);
-          const severity = split.rest.toLowerCase();
-          if (severity === '') throw badCommand('Say which severity.');
-          if (!isSeverity(severity))
-            throw badCommand(`Unknown severity "${split.rest}": use sev1, sev2, sev3 or sev4.`);
-          return { number: split.number, severity };
-        },
-        async run(args, ctx) {
-          const changed = await deps.incidents.changeSeverity(reference(args.number, ctx), ctx.userId, args.severity);
-          const { incident, ladder } = changed;
-          const note = { started: ' Paging has started.', stopped: ' Paging has stopped.', unchanged: '' }[ladder];
-          const said = md`*${incidentId(incident.number)}* is now ${incident.severity.toUpperCase()}.${note}`;
-          return { ...line(said), incident: incident.number };
-        },
-      }),
-      subcommand({
-        usage: 'resolve [ID] [note]',
-        access: 'responders',
-        effect: 'write',
-        summary: 'resolve: stops escalation and resolves every page',
-        matches: (w) => w === 'resolve',
-        parse(rest) {
-          const split = splitIncidentId(rest);
-          if (split.rest.length > 2_900)
-            throw badCommand(`The note is ${split.rest.length} characters; the limit is 2900.`);
-          return split;
-        },
-        async run(args, ctx) {
-          const note = args.rest === '' ? undefined : args.rest;
-          const incident = await deps.incidents.resolve(reference(args.number, ctx), ctx.userId, note);
-          return { ...line(md`You resolved *${incidentId(incident.number)}*.`), incident: incident.number };
-        },
-      }),
-      subcommand({
-        usage: 'list',
-        access: 'anyone',
-        effect: 'read',
-        summary: 'open incidents',
-        matches: (w) => w === 'list',
-        parse: (rest) => {
-          if (rest !== '') throw badCommand(`Unexpected text "${rest}".`);
-          return {};
-        },
-        run: async () => renderIncidentList(await deps.incidents.listOpen(), deps.file),
-      }),
-      subcommand({
-        usage: 'status [ID]',
-        access: 'anyone',
-        effect: 'read',
-        summary: 'one incident: state, who was paged, the latest timeline',
-        matches: (w) => w === 'status',
-        parse: onlyIncidentId,
-        async run(args, ctx) {
-          const details = await deps.incidents.details(reference(args.number, ctx));
-          return { ...renderIncidentStatus(details, deps.file), incident: details.incident.number };
-        },
-      }),
-      subcommand({
-        usage: 'postmortem ID',
-        access: 'anyone',
-        effect: 'read',
-        summary: 'a Markdown post-mortem draft with the timeline',
-        matches: (w) => w === 'postmortem',
-        parse(rest) {
-          const { number } = onlyIncidentId(rest);
-          if (number === undefined) throw badCommand('Name the incident, for example `INC-42`.');
-          return { number };
-        },
-        async run(args) {
-          const markdown = renderPostmortem(await deps.incidents.details({ number: args.number }), deps.file);
-          const said = md`Post-mortem draft for ${incidentId(args.number)}:\n${codeBlock(markdown.split('\n'))}`;
-          return { ...line(said), incident: args.number };
-        },
-      }),
+      declareEntry(deps),
+      ...responseEntries(deps),
+      ...courseEntries(deps),
+      ...readingEntries(deps),
       subcommand({
         usage: 'help',
         access: 'anyone',

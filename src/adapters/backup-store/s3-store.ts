@@ -106,16 +106,20 @@ function isNoSuchKey(err: unknown): boolean {
   return err.name === 'NoSuchKey' || (err.$metadata.httpStatusCode === 404 && err.name === 'NotFound');
 }
 
-/**
- * Backups under an S3 prefix. Writes are multipart uploads fed from the stream a part at a time, so memory stays
- * at about (queueSize + 2) × partSizeBytes however large the dump; the object exists only once S3 completes the
- * upload, and a failed stream aborts the upload so nothing is left under the name.
- */
-export function createS3Store(
-  url: string,
-  client: S3Client = createS3Client(),
-  options: S3StoreOptions = {},
-): BackupStore {
+/** What every operation of one store works with: where it is, and the sizes its writes and copies use. */
+interface S3Context {
+  readonly client: S3Client;
+  /** The store's URL, as errors name it. */
+  readonly url: string;
+  readonly bucket: string;
+  readonly prefix: string;
+  readonly partSize: number;
+  readonly queueSize: number;
+  readonly singleCopyLimit: number;
+  readonly copyPartSize: number;
+}
+
+function s3Context(url: string, client: S3Client, options: S3StoreOptions): S3Context {
   const { bucket, prefix } = parseS3Url(url);
   const partSize = options.partSizeBytes ?? DEFAULT_PART_SIZE_BYTES;
   const queueSize = options.queueSize ?? DEFAULT_QUEUE_SIZE;
@@ -130,164 +134,195 @@ export function createS3Store(
   if (!Number.isInteger(copyPartSize) || copyPartSize < 5 * MIB || copyPartSize > MAX_SINGLE_COPY_BYTES) {
     throw new Error('copyPartSizeBytes must be a whole number from 5 MiB to 5 GiB');
   }
-  // CopySource is "<bucket>/<key>", URL-encoded; the slashes between the key's segments stay.
-  const copySourceOf = (key: string): string => `${bucket}/${key.split('/').map(encodeURIComponent).join('/')}`;
+  return { client, url, bucket, prefix, partSize, queueSize, singleCopyLimit, copyPartSize };
+}
 
-  /**
-   * A copy over 5 GiB: a multipart upload whose parts S3 copies from the source (UploadPartCopy), `queueSize` at a
-   * time; any failure aborts the upload, so nothing appears under the new key. lib-storage uploads from streams
-   * only, so this is written out here.
-   */
-  async function copyInParts(source: string, target: string, size: number, etag: string | undefined): Promise<void> {
-    const partSize = Math.max(copyPartSize, Math.ceil(size / MAX_PARTS));
-    const created = await client.send(
-      new CreateMultipartUploadCommand({ Bucket: bucket, Key: target, ContentType: 'application/octet-stream' }),
+// CopySource is "<bucket>/<key>", URL-encoded; the slashes between the key's segments stay.
+function copySourceOf({ bucket }: S3Context, key: string): string {
+  return `${bucket}/${key.split('/').map(encodeURIComponent).join('/')}`;
+}
+
+async function listObjects({ client, url, bucket, prefix }: S3Context): Promise<StoredObject[]> {
+  const objects: StoredObject[] = [];
+  let token: string | undefined;
+  do {
+    const page = await client.send(
+      new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, Delimiter: '/', ContinuationToken: token }),
     );
-    const uploadId = created.UploadId;
-    if (!uploadId) throw new Error(`copying to ${target} in ${url}: S3 started a multipart upload without an id`);
-    const count = Math.ceil(size / partSize);
-    const parts: CompletedPart[] = new Array<CompletedPart>(count);
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      for (let index = next++; index < count; index = next++) {
-        const first = index * partSize;
-        const last = Math.min(size, first + partSize) - 1;
-        const copied = await client.send(
-          new UploadPartCopyCommand({
-            Bucket: bucket,
-            Key: target,
-            UploadId: uploadId,
-            PartNumber: index + 1,
-            CopySource: copySourceOf(source),
-            CopySourceRange: `bytes=${first}-${last}`,
-            // Every part from the very object that was checked, not one written over it meanwhile.
-            ...(etag ? { CopySourceIfMatch: etag } : {}),
-          }),
-        );
-        const result = copied.CopyPartResult;
-        if (!result?.ETag) throw new Error(`copying part ${index + 1} of ${source} in ${url}: S3 returned no ETag`);
-        parts[index] = {
-          PartNumber: index + 1,
-          ETag: result.ETag,
-          ...(result.ChecksumCRC32 ? { ChecksumCRC32: result.ChecksumCRC32 } : {}),
-        };
-      }
-    };
-    try {
-      await Promise.all(Array.from({ length: Math.min(queueSize, count) }, worker));
-      const completed = { Bucket: bucket, Key: target, UploadId: uploadId, MultipartUpload: { Parts: parts } };
-      await client.send(new CompleteMultipartUploadCommand(completed));
-    } catch (err) {
-      await client
-        .send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: target, UploadId: uploadId }))
-        .catch(() => undefined);
-      throw err;
+    for (const item of page.Contents ?? []) {
+      if (!item.Key?.startsWith(prefix)) continue;
+      const name = item.Key.slice(prefix.length);
+      // '' is a "folder" marker object; deeper keys are rolled up into CommonPrefixes by the delimiter.
+      if (name === '' || name.includes('/')) continue;
+      objects.push({ name, size: item.Size ?? 0, modifiedAt: item.LastModified ?? new Date(0) });
     }
-  }
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    if (page.IsTruncated && !token)
+      throw new Error(`listing ${url}: S3 said there is more but gave no continuation token`);
+  } while (token);
+  return objects;
+}
 
+async function readObject({ client, url, bucket, prefix }: S3Context, name: string): Promise<Readable> {
+  assertPlainName(name);
+  try {
+    const { Body } = await client.send(new GetObjectCommand({ Bucket: bucket, Key: prefix + name }));
+    if (!(Body instanceof Readable)) throw new Error(`reading ${name} from ${url}: the SDK returned no stream`);
+    return Body;
+  } catch (err) {
+    if (isNoSuchKey(err)) throw new NotFoundError(name, url);
+    throw err;
+  }
+}
+
+async function writeObject(context: S3Context, name: string, body: Readable): Promise<{ size: number }> {
+  const { client, bucket, prefix, partSize, queueSize } = context;
+  assertPlainName(name);
+  let size = 0;
+  // Counts bytes on the way through. Wrapping also hides any length the SDK could guess from the body (an fs
+  // stream's file size), so a file that grows or shrinks while being read cannot trip its part-count check.
+  const counted = Readable.from(
+    (async function* () {
+      for await (const chunk of body as AsyncIterable<Buffer | string>) {
+        const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+        size += bytes.byteLength;
+        yield bytes;
+      }
+    })(),
+    { highWaterMark: 1 },
+  );
+  const upload = new Upload({
+    client,
+    params: { Bucket: bucket, Key: prefix + name, Body: counted, ContentType: 'application/octet-stream' },
+    partSize,
+    queueSize,
+    // On any failure the SDK sends AbortMultipartUpload: the parts are dropped and no object appears.
+    leavePartsOnError: false,
+  });
+  try {
+    await upload.done();
+  } catch (err) {
+    // Let the producer (pg_dump's stdout, say) stop instead of blocking on a stream nobody reads.
+    counted.destroy();
+    body.destroy();
+    throw err;
+  }
+  return { size };
+}
+
+async function removeObject({ client, bucket, prefix }: S3Context, name: string): Promise<void> {
+  assertPlainName(name);
+  await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: prefix + name }));
+}
+
+// S3 has no rename: a server-side copy (no byte passes through here), then the source is deleted.
+async function renameObject(context: S3Context, from: string, to: string): Promise<void> {
+  const { client, url, bucket, prefix } = context;
+  assertPlainName(from);
+  assertPlainName(to);
+  const source = prefix + from;
+  const target = prefix + to;
+  let size: number;
+  let etag: string | undefined;
+  try {
+    const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: source }));
+    size = head.ContentLength ?? 0;
+    etag = head.ETag;
+  } catch (err) {
+    if (isNoSuchKey(err)) throw new NotFoundError(from, url);
+    throw err;
+  }
+  if (size <= context.singleCopyLimit) {
+    await client.send(
+      new CopyObjectCommand({
+        Bucket: bucket,
+        Key: target,
+        CopySource: copySourceOf(context, source),
+        ...(etag ? { CopySourceIfMatch: etag } : {}),
+      }),
+    );
+  } else {
+    await copyInParts(context, source, target, size, etag);
+  }
+  await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: source }));
+}
+
+/**
+ * A copy over 5 GiB: a multipart upload whose parts S3 copies from the source (UploadPartCopy), `queueSize` at a
+ * time; any failure aborts the upload, so nothing appears under the new key. lib-storage uploads from streams
+ * only, so this is written out here.
+ */
+async function copyInParts(
+  context: S3Context,
+  source: string,
+  target: string,
+  size: number,
+  etag: string | undefined,
+): Promise<void> {
+  const { client, url, bucket } = context;
+  const partSize = Math.max(context.copyPartSize, Math.ceil(size / MAX_PARTS));
+  const created = await client.send(
+    new CreateMultipartUploadCommand({ Bucket: bucket, Key: target, ContentType: 'application/octet-stream' }),
+  );
+  const uploadId = created.UploadId;
+  if (!uploadId) throw new Error(`copying to ${target} in ${url}: S3 started a multipart upload without an id`);
+  const count = Math.ceil(size / partSize);
+  const parts: CompletedPart[] = new Array<CompletedPart>(count);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    for (let index = next++; index < count; index = next++) {
+      const first = index * partSize;
+      const last = Math.min(size, first + partSize) - 1;
+      const copied = await client.send(
+        new UploadPartCopyCommand({
+          Bucket: bucket,
+          Key: target,
+          UploadId: uploadId,
+          PartNumber: index + 1,
+          CopySource: copySourceOf(context, source),
+          CopySourceRange: `bytes=${first}-${last}`,
+          // Every part from the very object that was checked, not one written over it meanwhile.
+          ...(etag ? { CopySourceIfMatch: etag } : {}),
+        }),
+      );
+      const result = copied.CopyPartResult;
+      if (!result?.ETag) throw new Error(`copying part ${index + 1} of ${source} in ${url}: S3 returned no ETag`);
+      parts[index] = {
+        PartNumber: index + 1,
+        ETag: result.ETag,
+        ...(result.ChecksumCRC32 ? { ChecksumCRC32: result.ChecksumCRC32 } : {}),
+      };
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: Math.min(context.queueSize, count) }, worker));
+    const completed = { Bucket: bucket, Key: target, UploadId: uploadId, MultipartUpload: { Parts: parts } };
+    await client.send(new CompleteMultipartUploadCommand(completed));
+  } catch (err) {
+    await client
+      .send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: target, UploadId: uploadId }))
+      .catch(() => undefined);
+    throw err;
+  }
+}
+
+/**
+ * Backups under an S3 prefix. Writes are multipart uploads fed from the stream a part at a time, so memory stays
+ * at about (queueSize + 2) × partSizeBytes however large the dump; the object exists only once S3 completes the
+ * upload, and a failed stream aborts the upload so nothing is left under the name.
+ */
+export function createS3Store(
+  url: string,
+  client: S3Client = createS3Client(),
+  options: S3StoreOptions = {},
+): BackupStore {
+  const context = s3Context(url, client, options);
   return {
     location: url,
-    async list() {
-      const objects: StoredObject[] = [];
-      let token: string | undefined;
-      do {
-        const page = await client.send(
-          new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, Delimiter: '/', ContinuationToken: token }),
-        );
-        for (const item of page.Contents ?? []) {
-          if (!item.Key?.startsWith(prefix)) continue;
-          const name = item.Key.slice(prefix.length);
-          // '' is a "folder" marker object; deeper keys are rolled up into CommonPrefixes by the delimiter.
-          if (name === '' || name.includes('/')) continue;
-          objects.push({ name, size: item.Size ?? 0, modifiedAt: item.LastModified ?? new Date(0) });
-        }
-        token = page.IsTruncated ? page.NextContinuationToken : undefined;
-        if (page.IsTruncated && !token)
-          throw new Error(`listing ${url}: S3 said there is more but gave no continuation token`);
-      } while (token);
-      return objects;
-    },
-
-    async read(name) {
-      assertPlainName(name);
-      try {
-        const { Body } = await client.send(new GetObjectCommand({ Bucket: bucket, Key: prefix + name }));
-        if (!(Body instanceof Readable)) throw new Error(`reading ${name} from ${url}: the SDK returned no stream`);
-        return Body;
-      } catch (err) {
-        if (isNoSuchKey(err)) throw new NotFoundError(name, url);
-        throw err;
-      }
-    },
-
-    async write(name, body) {
-      assertPlainName(name);
-      let size = 0;
-      // Counts bytes on the way through. Wrapping also hides any length the SDK could guess from the body (an fs
-      // stream's file size), so a file that grows or shrinks while being read cannot trip its part-count check.
-      const counted = Readable.from(
-        (async function* () {
-          for await (const chunk of body as AsyncIterable<Buffer | string>) {
-            const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-            size += bytes.byteLength;
-            yield bytes;
-          }
-        })(),
-        { highWaterMark: 1 },
-      );
-      const upload = new Upload({
-        client,
-        params: { Bucket: bucket, Key: prefix + name, Body: counted, ContentType: 'application/octet-stream' },
-        partSize,
-        queueSize,
-        // On any failure the SDK sends AbortMultipartUpload: the parts are dropped and no object appears.
-        leavePartsOnError: false,
-      });
-      try {
-        await upload.done();
-      } catch (err) {
-        // Let the producer (pg_dump's stdout, say) stop instead of blocking on a stream nobody reads.
-        counted.destroy();
-        body.destroy();
-        throw err;
-      }
-      return { size };
-    },
-
-    async remove(name) {
-      assertPlainName(name);
-      await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: prefix + name }));
-    },
-
-    // S3 has no rename: a server-side copy (no byte passes through here), then the source is deleted.
-    async rename(from, to) {
-      assertPlainName(from);
-      assertPlainName(to);
-      const source = prefix + from;
-      const target = prefix + to;
-      let size: number;
-      let etag: string | undefined;
-      try {
-        const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: source }));
-        size = head.ContentLength ?? 0;
-        etag = head.ETag;
-      } catch (err) {
-        if (isNoSuchKey(err)) throw new NotFoundError(from, url);
-        throw err;
-      }
-      if (size <= singleCopyLimit) {
-        await client.send(
-          new CopyObjectCommand({
-            Bucket: bucket,
-            Key: target,
-            CopySource: copySourceOf(source),
-            ...(etag ? { CopySourceIfMatch: etag } : {}),
-          }),
-        );
-      } else {
-        await copyInParts(source, target, size, etag);
-      }
-      await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: source }));
-    },
+    list: () => listObjects(context),
+    read: (name) => readObject(context, name),
+    write: (name, body) => writeObject(context, name, body),
+    remove: (name) => removeObject(context, name),
+    rename: (from, to) => renameObject(context, from, to),
   };
 }

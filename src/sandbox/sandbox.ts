@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { RDSClient } from '@aws-sdk/client-rds';
 import { Redis } from 'ioredis';
 import { createRdsPort } from '../adapters/aws/rds.js';
-import { readConfig } from '../shared/config.js';
+import { readConfig, type Config } from '../shared/config.js';
 import { createLogger } from '../shared/log.js';
 import { SYSTEM_ACTOR } from '../domain/access/permissions.js';
 import {
@@ -67,20 +67,68 @@ export async function startSandbox(settings: SandboxSettings, hooks: SandboxHook
   }
 }
 
+type Undo = (() => Promise<unknown>)[];
+
+/** The stand-ins Lifeline talks to, and the feed that tells the page something changed. */
+interface StandIns {
+  readonly aws: SimulatedAws;
+  readonly changes: ChangeFeed;
+  readonly slack: SandboxSlack;
+  readonly pagerduty: SandboxPagerDuty;
+  readonly workspace: Workspace;
+}
+
+/** What Lifeline and the stand-ins share: made up fresh on every start. */
+interface Secrets {
+  readonly botToken: string;
+  readonly signingSecret: string;
+  /** PagerDuty routing key → the role it pages. */
+  readonly routingKeys: ReadonlyMap<string, string>;
+}
+
 async function start(
   settings: SandboxSettings,
   hooks: SandboxHooks,
-  undo: (() => Promise<unknown>)[],
+  undo: Undo,
   stop: () => Promise<void>,
 ): Promise<RunningSandbox> {
   const { say } = hooks;
-  const stateUrl = urlWithDatabase(settings.adminUrl, settings.stateDb);
   const appUrl = urlWithDatabase(settings.adminUrl, settings.appDb);
   // Everything that can be wrong with the machine, before anything is created.
   await assertPortFree(settings.host, settings.port);
   await checkServer(settings.adminUrl);
   await withRedis(settings.redisUrl, (r) => r.ping());
 
+  await createDatabases(settings, appUrl, undo, say);
+  const aws = await startAws(undo);
+  const secrets = makeSecrets();
+  const lifelinePort = settings.lifelinePort || (await freePort());
+  const base = `http://${reachableHost(settings.host)}:${settings.port}`;
+  const standIns = createStandIns(aws, secrets, base, lifelinePort);
+
+  const lifelineEnv = await lifelineEnvironment(settings, { aws, secrets, base, lifelinePort }, undo);
+  // The config Lifeline itself will read from that environment, for the first backup taken before it starts.
+  const config = readConfig(lifelineEnv);
+  const child = new LifelineChild(lifelineEnv, (line) => say(`lifeline | ${line}`), hooks.lifelineDied);
+  undo.push(await startPage(settings, appUrl, standIns, child));
+
+  await takeFirstBackup(settings, config, aws, say);
+
+  undo.push(() => child.stop());
+  process.once('exit', () => child.killNow());
+  say(`sandbox: starting Lifeline (node dist/main.js) on port ${lifelinePort}`);
+  await child.start();
+  standIns.changes.changed();
+
+  return { url: `http://${shownHost(settings.host)}:${settings.port}`, stop };
+}
+
+async function createDatabases(
+  settings: SandboxSettings,
+  appUrl: string,
+  undo: Undo,
+  say: (line: string) => void,
+): Promise<void> {
   say(
     `sandbox: creating databases ${settings.stateDb} (Lifeline's state) and ${settings.appDb} (the sample shop) on ${maskedUrl(settings.adminUrl)}`,
   );
@@ -105,27 +153,44 @@ async function start(
   );
   // Timers left in Redis by an earlier run point at incidents of the database just re-created.
   await clearQueues(settings.redisUrl, settings.queuePrefix);
+}
 
+async function startAws(undo: Undo): Promise<SimulatedAws> {
   const aws = await new SimulatedAws().start();
   undo.push(() => aws.stop());
   seedSampleAws(aws);
   const logs = setInterval(() => appendLogLines(aws), LOG_EVERY_MS);
   undo.push(async () => clearInterval(logs));
+  return aws;
+}
 
+function makeSecrets(): Secrets {
   const secret = (bytes: number) => randomBytes(bytes).toString('hex');
-  const botToken = `xoxb-sandbox-${secret(12)}`;
-  const signingSecret = secret(32);
-  const routingKeys = new Map(PEOPLE.flatMap((p) => (p.role ? [[`sandbox${secret(13)}`, p.role] as const] : [])));
-  const lifelinePort = settings.lifelinePort || (await freePort());
-  const base = `http://${reachableHost(settings.host)}:${settings.port}`;
+  return {
+    botToken: `xoxb-sandbox-${secret(12)}`,
+    signingSecret: secret(32),
+    routingKeys: new Map(PEOPLE.flatMap((p) => (p.role ? [[`sandbox${secret(13)}`, p.role] as const] : []))),
+  };
+}
 
+function createStandIns(aws: SimulatedAws, secrets: Secrets, base: string, lifelinePort: number): StandIns {
   const changes = new ChangeFeed();
   const changed = changes.changed;
   aws.onAnswered = changed;
-  const slack = new SandboxSlack({ botToken, baseUrl: base, onChange: changed });
-  const pagerduty = new SandboxPagerDuty(routingKeys, changed);
-  const workspace = new Workspace({ slack, eventsUrl: `http://127.0.0.1:${lifelinePort}/slack/events`, signingSecret });
+  const slack = new SandboxSlack({ botToken: secrets.botToken, baseUrl: base, onChange: changed });
+  const pagerduty = new SandboxPagerDuty(secrets.routingKeys, changed);
+  const eventsUrl = `http://127.0.0.1:${lifelinePort}/slack/events`;
+  const workspace = new Workspace({ slack, eventsUrl, signingSecret: secrets.signingSecret });
+  return { aws, changes, slack, pagerduty, workspace };
+}
 
+/** Lifeline's environment: every address points into the sandbox, and its config file is written for it. */
+async function lifelineEnvironment(
+  settings: SandboxSettings,
+  to: { aws: SimulatedAws; secrets: Secrets; base: string; lifelinePort: number },
+  undo: Undo,
+): Promise<Record<string, string>> {
+  const { aws, secrets, base } = to;
   const configDir = await mkdtemp(join(tmpdir(), 'lifeline-sandbox-config-'));
   undo.push(() => rm(configDir, { recursive: true, force: true }));
   const configPath = join(configDir, 'lifeline.yml');
@@ -136,17 +201,17 @@ async function start(
   });
   await writeFile(configPath, yaml);
   const secretsEnv = {
-    PRODUCTION_DATABASE_URL: appUrl,
-    ...Object.fromEntries([...routingKeys].map(([key, role]) => [routingKeyVariable(role), key])),
+    PRODUCTION_DATABASE_URL: urlWithDatabase(settings.adminUrl, settings.appDb),
+    ...Object.fromEntries([...secrets.routingKeys].map(([key, role]) => [routingKeyVariable(role), key])),
   };
-  const lifelineEnv = {
+  return {
     ...settings.inherited,
-    SLACK_BOT_TOKEN: botToken,
-    SLACK_SIGNING_SECRET: signingSecret,
+    SLACK_BOT_TOKEN: secrets.botToken,
+    SLACK_SIGNING_SECRET: secrets.signingSecret,
     SLACK_API_URL: `${base}/slack/api/`,
     PAGERDUTY_EVENTS_URL: `${base}/pagerduty/v2/enqueue`,
-    PORT: String(lifelinePort),
-    DATABASE_URL: stateUrl,
+    PORT: String(to.lifelinePort),
+    DATABASE_URL: urlWithDatabase(settings.adminUrl, settings.stateDb),
     REDIS_URL: settings.redisUrl,
     LIFELINE_CONFIG: configPath,
     LIFELINE_QUEUE_PREFIX: settings.queuePrefix,
@@ -157,16 +222,44 @@ async function start(
     ...aws.env(),
     ...secretsEnv,
   };
-  // The config Lifeline itself will read from that environment, for the first backup taken before it starts.
-  const config = readConfig(lifelineEnv);
-  const child = new LifelineChild(lifelineEnv, (line) => say(`lifeline | ${line}`), hooks.lifelineDied);
+}
 
+/** Starts the page's server; resolves with what closes it. */
+async function startPage(
+  settings: SandboxSettings,
+  appUrl: string,
+  standIns: StandIns,
+  child: LifelineChild,
+): Promise<() => Promise<void>> {
+  const { changes, slack, pagerduty, workspace } = standIns;
+  return startServer({
+    host: settings.host,
+    port: settings.port,
+    changes,
+    slack,
+    pagerduty,
+    workspace,
+    state: pageState(settings, appUrl, standIns, child),
+    healthy: async () => (await sampleStats(appUrl)) !== undefined,
+  }).catch((err: Error) => {
+    changes.close();
+    throw err;
+  });
+}
+
+/** Everything the page shows, as JSON. The shop's row counts are kept briefly so that asking often costs no counting. */
+function pageState(
+  settings: SandboxSettings,
+  appUrl: string,
+  { aws, slack, pagerduty, workspace }: StandIns,
+  child: LifelineChild,
+): () => Promise<unknown> {
   let stats: { at: number; value: Promise<SampleStats | undefined> } | undefined;
   const freshStats = (): Promise<SampleStats | undefined> => {
     if (!stats || Date.now() - stats.at > STATS_FRESH_MS) stats = { at: Date.now(), value: sampleStats(appUrl) };
     return stats.value;
   };
-  const state = async (): Promise<unknown> => {
+  return async () => {
     const [shop, backups] = await Promise.all([freshStats(), listBackups(settings.backupsDir, settings.appDb)]);
     const rds = aws.rds.peekAll();
     return {
@@ -191,21 +284,14 @@ async function start(
       lifeline: { state: child.state, pid: child.pid ?? null, requestUrl: workspace.requestUrl },
     };
   };
-  const closeServer = await startServer({
-    host: settings.host,
-    port: settings.port,
-    changes,
-    slack,
-    pagerduty,
-    workspace,
-    state,
-    healthy: async () => (await sampleStats(appUrl)) !== undefined,
-  }).catch((err: Error) => {
-    changes.close();
-    throw err;
-  });
-  undo.push(closeServer);
+}
 
+async function takeFirstBackup(
+  settings: SandboxSettings,
+  config: Config,
+  aws: SimulatedAws,
+  say: (line: string) => void,
+): Promise<void> {
   say("sandbox: taking the sample database's first backup with Lifeline's own backup job (/dr backup production)");
   const awsEnv = aws.env();
   const log = createLogger(settings.logLevel, config.secrets, {
@@ -229,14 +315,6 @@ async function start(
     log,
   });
   say(`sandbox: ${outcome}`);
-
-  undo.push(() => child.stop());
-  process.once('exit', () => child.killNow());
-  say(`sandbox: starting Lifeline (node dist/main.js) on port ${lifelinePort}`);
-  await child.start();
-  changed();
-
-  return { url: `http://${shownHost(settings.host)}:${settings.port}`, stop };
 }
 
 async function withRedis<T>(url: string, work: (redis: Redis) => Promise<T>): Promise<T> {

@@ -18,7 +18,7 @@ import { CHANNEL } from './support/processes.mjs';
 import { interleaved, medianRun, memoryVerdicts, printMemoryAndLog, printSteps, twoRounds } from './support/rounds.mjs';
 import { lastWords } from './support/slack-posts.mjs';
 import { commandBody, postSigned } from './support/slack-requests.mjs';
-import { megabytes, ratio, seconds, spreadOf, verdict } from './support/stats.mjs';
+import { megabytes, ratio, seconds, spreadOf, verdict, withSpread } from './support/stats.mjs';
 import { fsyncFile, runProgram, stopSwitch, tempFolder, waitFor } from './support/tools.mjs';
 
 export const name = 'backup';
@@ -329,13 +329,6 @@ async function measure({ sizeMb, label, withBaseline, slack, pagerduty, print })
 }
 
 // ---- the benchmark -------------------------------------------------------------------------------------------------
-
-/** "12.3 s (median of 12.1 s, 12.3 s, 13.0 s; spread 7%)" */
-function withSpread(ms, spread) {
-  return spread
-    ? `${seconds(ms)} (median of ${spread.values.map(seconds).join(', ')}; spread ${spread.spread_pct}%)`
-    : seconds(ms);
-}
 
 function printRound(print, r) {
   print(

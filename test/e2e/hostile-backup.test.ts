@@ -13,18 +13,16 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { allText, World, type Sent } from '../support/e2e.js';
-import type { SlackCall } from '../../src/adapters/slack/stand-in.js';
 import { USERS } from '../support/lifeline-process.js';
 import {
+  approvablePlan,
   auditOf,
   AwsTripwire,
   backupName,
-  buttonsOf,
   clickButton,
   createAppDatabase,
   dumpSqlGz,
   finished,
-  planPost,
   replyJob,
   resultText,
   stepRows,
@@ -33,7 +31,6 @@ import {
   writeGzip,
   type AppDatabase,
 } from '../support/recovery.js';
-import { waitUntil } from '../support/wait.js';
 
 vi.setConfig({ testTimeout: 60_000 });
 
@@ -162,17 +159,10 @@ describe('a hostile plain-SQL backup', () => {
   test('`/dr restore prod latest`, approved: refused in preflight naming line and command; nothing ran', async () => {
     const filesBefore = await storeFiles(store);
     const job = await startJob(`restore ${ENV} latest`);
-    const plan = await waitUntil(
-      `the plan of JOB-${job}`,
-      () => {
-        const post = planPost(w, job);
-        return post && buttonsOf(post.body).length > 0 ? post : undefined;
-      },
-      15_000,
-    );
+    const plan = await approvablePlan(w, job);
     expect(allText(plan.body)).toContain(hostileFile);
     const { result: end, seen } = await watchingLeftovers(async () => {
-      const click = await clickButton(w, plan as SlackCall, 'Approve', USERS.cto);
+      const click = await clickButton(w, plan, 'Approve', USERS.cto);
       expect(click.status).toBe(200);
       return finished(w, job);
     });
@@ -224,15 +214,7 @@ describe('a hostile plain-SQL backup', () => {
   test('the good plain-SQL backup beside it still restores by name (its own \\restrict pair replaced)', async () => {
     await app.query('DELETE FROM users WHERE id > 10');
     const job = await startJob(`restore ${ENV} file ${goodFile}`);
-    const plan = await waitUntil(
-      `the plan of JOB-${job}`,
-      () => {
-        const post = planPost(w, job);
-        return post && buttonsOf(post.body).length > 0 ? post : undefined;
-      },
-      15_000,
-    );
-    await clickButton(w, plan, 'Approve', USERS.lead);
+    await clickButton(w, await approvablePlan(w, job), 'Approve', USERS.lead);
     const end = await finished(w, job);
     expect(end.state, end.outcome ?? '').toBe('succeeded');
     const preflight = (await stepRows(w, job))[0];

@@ -291,12 +291,13 @@ export function updatesOf(w: World, message: SlackCall): SlackCall[] {
   return w.slack.updates().filter((u) => u.body.ts === message.result?.ts && u.body.channel === message.body.channel);
 }
 
+/** JOB-n's steps in order, each detail as the API shows it (people as <@U…>). */
 export async function stepRows(w: World, job: number): Promise<{ name: string; state: string; detail: string }[]> {
-  const { rows } = await w.sql.query<{ name: string; state: string; detail: string }>(
+  const { rows } = await w.sql.query<{ name: string; state: string; detail: Said }>(
     'SELECT name, state, detail FROM recovery_steps WHERE job = $1 ORDER BY step_index',
     [job],
   );
-  return rows;
+  return rows.map((r) => ({ ...r, detail: apiText(r.detail) }));
 }
 
 /** The job number a request's private reply names (JOB-n). */

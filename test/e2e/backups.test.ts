@@ -20,6 +20,8 @@ import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { allText, EMERGENCY, linesWithSecrets, stillAfter, World, type Sent } from '../support/e2e.js';
 import type { PagerDutyEvent } from '../../src/adapters/pagerduty/stand-in.js';
 import { FakeS3 } from '../support/fake-s3.js';
+import { apiText } from '../../src/delivery/api/job-view.js';
+import type { Said } from '../../src/shared/text.js';
 import type { SlackCall } from '../../src/adapters/slack/stand-in.js';
 import type { LifelineProcess } from '../support/lifeline-process.js';
 import { ROUTING_KEYS, USERS } from '../support/lifeline-process.js';
@@ -739,10 +741,10 @@ describe('scheduled backups into S3 with two Lifeline processes', () => {
   }
 
   async function scheduledJobs(): Promise<ScheduledJob[]> {
-    const { rows } = await w.sql.query<ScheduledJob>(
+    const { rows } = await w.sql.query<Omit<ScheduledJob, 'outcome'> & { outcome: Said | null }>(
       `SELECT number, state, requested_by, params, created_at, outcome FROM recovery_jobs WHERE env = 'sched' ORDER BY number`,
     );
-    return rows;
+    return rows.map((r) => ({ ...r, outcome: r.outcome && apiText(r.outcome) }));
   }
 
   async function activeJobs(): Promise<number> {

@@ -11,17 +11,15 @@ import { createHash } from 'node:crypto';
 import { createReadStream, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { pathToFileURL } from 'node:url';
-import { onCleanup } from './support/cleanup.mjs';
-import { createDatabase, createQueuePrefix, openPool } from './support/infra.mjs';
+import { jobResult, jobSteps, startJobLifeline } from './support/job-run.mjs';
 import { kbToMb, MemorySampler, resetPeak, statusKb } from './support/memory.mjs';
 import { APP_TABLES, backupNamePattern, checkpoint, createAppDatabase } from './support/pgbench-data.mjs';
-import { CHANNEL, startLifeline, writeConfig } from './support/processes.mjs';
+import { CHANNEL } from './support/processes.mjs';
 import { interleaved, medianRun, memoryVerdicts, printMemoryAndLog, printSteps, twoRounds } from './support/rounds.mjs';
 import { lastWords } from './support/slack-posts.mjs';
 import { commandBody, postSigned } from './support/slack-requests.mjs';
-import { megabytes, ratio, seconds, spreadOf, verdict } from './support/stats.mjs';
-import { fsyncFile, runProgram, stepText, stopSwitch, tempFolder, waitFor } from './support/tools.mjs';
+import { megabytes, ratio, seconds, spreadOf, verdict, withSpread } from './support/stats.mjs';
+import { fsyncFile, runProgram, stopSwitch, tempFolder, waitFor } from './support/tools.mjs';
 
 export const name = 'backup';
 
@@ -191,36 +189,18 @@ async function measure({ sizeMb, label, withBaseline, slack, pagerduty, print })
 
   /** One job, command to result, in a fresh Lifeline process; its backup is checked, then removed from the store. */
   const timeJob = async (i, of) => {
-    // Lifeline: its own state database and queue prefix, a config naming the app database and the store. No schedule
-    // and no drills: nothing but the command starts a job.
-    const state = await createDatabase(`bkp${label}`);
-    const queue = createQueuePrefix(`bkp${label}`);
-    const configPath = writeConfig([{ after_minutes: 0, notify: 'oncall' }], {
-      environmentsYaml: `  ${ENV}:
-    database:
-      url: "${app.url}"
-      verify: [SELECT COUNT(*) FROM ${APP_TABLES[0]}]
-    backups: { store: "${pathToFileURL(store.dir).href}", prefix: ${PREFIX}, retention_days: 7, rpo_minutes: 1440, drill_schedule: "off" }`,
+    const { lifeline, pool, stop } = await startJobLifeline({
+      tag: `bkp${label}`,
+      env: ENV,
+      prefix: PREFIX,
+      appUrl: app.url,
+      verifyTable: APP_TABLES[0],
+      storeDir: store.dir,
+      workDir: work.dir,
+      slack,
+      pagerduty,
+      alive,
     });
-    alive();
-    const lifeline = await startLifeline({
-      databaseUrl: state.url,
-      queuePrefix: queue.prefix,
-      slackApiUrl: slack.apiUrl,
-      pagerdutyUrl: pagerduty.url,
-      configPath,
-      // A work folder of its own; AWS pointed at a closed local port (no AWS call is expected).
-      extraEnv: {
-        TMPDIR: work.dir,
-        AWS_REGION: 'us-east-1',
-        AWS_ACCESS_KEY_ID: 'AKIABENCH0000000000',
-        AWS_SECRET_ACCESS_KEY: 'bench-secret-key-0000000000000',
-        AWS_ENDPOINT_URL: 'http://127.0.0.1:9',
-        AWS_EC2_METADATA_DISABLED: 'true',
-      },
-    });
-    const pool = openPool(state.url);
-    const closePool = onCleanup('close Lifeline state pool', () => pool.end());
     const run = {};
     try {
       const postsBefore = slack.posts.length;
@@ -264,16 +244,7 @@ async function measure({ sizeMb, label, withBaseline, slack, pagerduty, print })
           );
         job = Number(number);
         run.reply_says = reply.slice(0, 200);
-        const resultRe = new RegExp(`^JOB-${job} (succeeded|failed)\\b`);
-        // Job numbers start again at 1 in each round's fresh state database: only this round's posts count.
-        result = await waitFor(
-          `JOB-${job}'s result`,
-          () => slack.posts.slice(postsBefore).find((p) => p.thread_ts !== undefined && resultRe.test(p.text)),
-          JOB_LIMIT_MS(gb),
-          { everyMs: 50, alive },
-        ).catch((err) => {
-          throw new Error(`${err.message}${lastWords(slack, lifeline)}`);
-        });
+        result = await jobResult({ slack, lifeline, postsBefore, job, limitMs: JOB_LIMIT_MS(gb), alive });
       } finally {
         memory = sampler.stop();
       }
@@ -287,19 +258,8 @@ async function measure({ sizeMb, label, withBaseline, slack, pagerduty, print })
         .slice(postsBefore)
         .find((p) => p.channel === CHANNEL && p.thread_ts === undefined && p.text.startsWith(`JOB-${job}:`));
       run.command_to_plan_ms = plan ? plan.at - sentAt : null;
-      const { rows: steps } = await pool.query(
-        `SELECT step_index, name, state, detail, extract(epoch FROM finished_at - started_at) * 1000 AS ms, extract(epoch FROM started_at) * 1000 AS started
-           FROM recovery_steps WHERE job = $1 ORDER BY step_index`,
-        [job],
-      );
-      run.steps = steps.map((s) => ({
-        name: s.name,
-        state: s.state,
-        ms: Math.round(Number(s.ms)),
-        detail: stepText(s.detail),
-        // Lifeline's own CPU and the machine's during the step (2 CPUs here: Lifeline's share competes with pg_dump's).
-        cpu: sampler.window(Number(s.started), Number(s.started) + Number(s.ms)),
-      }));
+      const { rows: steps, steps: measured } = await jobSteps(pool, job, sampler);
+      run.steps = measured;
       const dumpStep = run.steps.find((s) => s.name === STEP_DUMP);
       if (!dumpStep)
         throw new Error(`JOB-${job} has no step "${STEP_DUMP}": ${JSON.stringify(run.steps.map((s) => s.name))}`);
@@ -325,10 +285,7 @@ async function measure({ sizeMb, label, withBaseline, slack, pagerduty, print })
       out.runs.push(run);
       print(`${label}: job ${i + 1}/${of}: whole job ${seconds(run.job_ms)}, dump step ${seconds(run.dump_step_ms)}`);
     } finally {
-      await lifeline.stop();
-      await closePool();
-      await queue.drop();
-      await state.drop();
+      await stop();
       // The next job starts from an empty store, as this one did.
       for (const file of readdirSync(store.dir)) rmSync(join(store.dir, file), { force: true });
     }
@@ -372,13 +329,6 @@ async function measure({ sizeMb, label, withBaseline, slack, pagerduty, print })
 }
 
 // ---- the benchmark -------------------------------------------------------------------------------------------------
-
-/** "12.3 s (median of 12.1 s, 12.3 s, 13.0 s; spread 7%)" */
-function withSpread(ms, spread) {
-  return spread
-    ? `${seconds(ms)} (median of ${spread.values.map(seconds).join(', ')}; spread ${spread.spread_pct}%)`
-    : seconds(ms);
-}
 
 function printRound(print, r) {
   print(

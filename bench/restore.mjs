@@ -11,9 +11,8 @@ import { randomBytes } from 'node:crypto';
 import { readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { pathToFileURL } from 'node:url';
 import { onCleanup } from './support/cleanup.mjs';
-import { createDatabase, createQueuePrefix, openPool } from './support/infra.mjs';
+import { jobResult, jobSteps, startJobLifeline } from './support/job-run.mjs';
 import { kbToMb, MemorySampler, resetPeak, statusKb } from './support/memory.mjs';
 import {
   admin,
@@ -25,15 +24,14 @@ import {
   rowCount,
   urlOf,
 } from './support/pgbench-data.mjs';
-import { CHANNEL, startLifeline, writeConfig } from './support/processes.mjs';
+import { CHANNEL } from './support/processes.mjs';
 import { interleaved, medianRun, memoryVerdicts, printMemoryAndLog, printSteps, twoRounds } from './support/rounds.mjs';
 import { approveButtonOf, blocksOf, lastWords } from './support/slack-posts.mjs';
 import { buttonBody, commandBody, postSigned } from './support/slack-requests.mjs';
-import { megabytes, ratio, seconds, spreadOf, verdict } from './support/stats.mjs';
+import { megabytes, ratio, seconds, spreadOf, verdict, withSpread } from './support/stats.mjs';
 import {
   fsyncFile,
   runProgram as runTool,
-  stepText,
   stopSwitch,
   tempFolder as newTempFolder,
   waitFor as pollFor,
@@ -143,37 +141,20 @@ async function measure({ sizeMb, label, withBaseline, slack, pagerduty, print })
 
   /** One job, approval to result, in a fresh Lifeline process; the store is left holding only `backup` again. */
   const timeJob = async (i, of) => {
-    // Lifeline: its own state database and queue prefix, a config naming the app database and the store.
-    const state = await createDatabase(`rst${label}`);
-    const queue = createQueuePrefix(`rst${label}`);
-    const configPath = writeConfig([{ after_minutes: 0, notify: 'oncall' }], {
-      environmentsYaml: `  ${ENV}:
-    database:
-      url: "${app.url}"
-      verify: [SELECT COUNT(*) FROM ${TABLES[0]}]
-    backups: { store: "${pathToFileURL(store.dir).href}", prefix: ${PREFIX}, retention_days: 7, rpo_minutes: 1440, drill_schedule: "off" }
-    require_approval: [restore]`,
+    const { lifeline, pool, stop } = await startJobLifeline({
+      tag: `rst${label}`,
+      env: ENV,
+      prefix: PREFIX,
+      appUrl: app.url,
+      verifyTable: TABLES[0],
+      storeDir: store.dir,
+      workDir: work.dir,
+      slack,
+      pagerduty,
+      alive,
+      extraYaml: '\n    require_approval: [restore]',
+      extraEnv: { LIFELINE_RESTORE_JOBS: String(PARALLEL) },
     });
-    alive();
-    const lifeline = await startLifeline({
-      databaseUrl: state.url,
-      queuePrefix: queue.prefix,
-      slackApiUrl: slack.apiUrl,
-      pagerdutyUrl: pagerduty.url,
-      configPath,
-      // The work folder for the downloaded backup; AWS pointed at a closed local port (no AWS call is expected).
-      extraEnv: {
-        TMPDIR: work.dir,
-        LIFELINE_RESTORE_JOBS: String(PARALLEL),
-        AWS_REGION: 'us-east-1',
-        AWS_ACCESS_KEY_ID: 'AKIABENCH0000000000',
-        AWS_SECRET_ACCESS_KEY: 'bench-secret-key-0000000000000',
-        AWS_ENDPOINT_URL: 'http://127.0.0.1:9',
-        AWS_EC2_METADATA_DISABLED: 'true',
-      },
-    });
-    const pool = openPool(state.url);
-    const closePool = onCleanup('close Lifeline state pool', () => pool.end());
     const run = {};
     try {
       const postsBefore = slack.posts.length;
@@ -210,7 +191,6 @@ async function measure({ sizeMb, label, withBaseline, slack, pagerduty, print })
       const hwmReset = resetPeak(lifeline.child.pid);
       const rssIdleKb = statusKb(lifeline.child.pid, 'VmRSS');
       const sampler = new MemorySampler(lifeline.child.pid);
-      const resultRe = new RegExp(`^JOB-${job} (succeeded|failed)\\b`);
       const clickedAt = Date.now();
       let result;
       let memory;
@@ -229,15 +209,7 @@ async function measure({ sizeMb, label, withBaseline, slack, pagerduty, print })
           }),
         );
         if (click.status !== 200) throw new Error(`the Approve click answered ${click.status} ${click.error ?? ''}`);
-        // Job numbers start again at 1 in each run's fresh state database: only this run's posts count.
-        result = await waitFor(
-          `JOB-${job}'s result`,
-          () => slack.posts.slice(postsBefore).find((p) => p.thread_ts !== undefined && resultRe.test(p.text)),
-          JOB_LIMIT_MS(gb),
-          50,
-        ).catch((err) => {
-          throw new Error(`${err.message}${lastWords(slack, lifeline)}`);
-        });
+        result = await jobResult({ slack, lifeline, postsBefore, job, limitMs: JOB_LIMIT_MS(gb), alive });
       } finally {
         memory = sampler.stop();
       }
@@ -246,19 +218,8 @@ async function measure({ sizeMb, label, withBaseline, slack, pagerduty, print })
         throw new Error(`JOB-${job} did not succeed: ${result.text.slice(0, 1500)}${lastWords(slack, lifeline)}`);
 
       run.job_ms = result.at - clickedAt;
-      const { rows: steps } = await pool.query(
-        `SELECT step_index, name, state, detail, extract(epoch FROM finished_at - started_at) * 1000 AS ms, extract(epoch FROM started_at) * 1000 AS started
-           FROM recovery_steps WHERE job = $1 ORDER BY step_index`,
-        [job],
-      );
-      run.steps = steps.map((s) => ({
-        name: s.name,
-        state: s.state,
-        ms: Math.round(Number(s.ms)),
-        detail: stepText(s.detail),
-        // Lifeline's own CPU and the machine's during the step (2 CPUs here: Lifeline's share competes with the tools').
-        cpu: sampler.window(Number(s.started), Number(s.started) + Number(s.ms)),
-      }));
+      const { rows: steps, steps: measured } = await jobSteps(pool, job, sampler);
+      run.steps = measured;
       const restoreStep = run.steps.find((s) => s.name === STEP_RESTORE);
       run.restore_step_ms = restoreStep?.ms ?? null;
       const inner = /with pg_restore -j \d+ in ([\d.]+) s/.exec(restoreStep?.detail ?? '');
@@ -288,10 +249,7 @@ async function measure({ sizeMb, label, withBaseline, slack, pagerduty, print })
         `${label}: job ${i + 1}/${of}: approval → verified ${seconds(run.approval_to_verified_ms)}, restore step ${seconds(run.restore_step_ms)}, whole job ${seconds(run.job_ms)}`,
       );
     } finally {
-      await lifeline.stop();
-      await closePool();
-      await queue.drop();
-      await state.drop();
+      await stop();
       // The next run restores the same backup as "latest": the safety copy this job took goes.
       for (const file of readdirSync(store.dir)) if (file !== backup) rmSync(join(store.dir, file), { force: true });
     }
@@ -329,13 +287,6 @@ async function measure({ sizeMb, label, withBaseline, slack, pagerduty, print })
 }
 
 // ---- the benchmark -------------------------------------------------------------------------------------------------
-
-/** "12.3 s (median of 12.1 s, 12.3 s, 13.0 s; spread 7%)" */
-function withSpread(ms, spread) {
-  return spread
-    ? `${seconds(ms)} (median of ${spread.values.map(seconds).join(', ')}; spread ${spread.spread_pct}%)`
-    : seconds(ms);
-}
 
 function printRound(print, r) {
   print(`${r.label}: database ${megabytes(r.database_bytes)} (${r.rows} rows), dump ${megabytes(r.dump_bytes)}`);

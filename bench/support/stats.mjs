@@ -62,3 +62,10 @@ export function spreadOf(values) {
     spread_pct: round((100 * (Math.max(...values) - Math.min(...values))) / m, 0),
   };
 }
+
+/** "12.3 s (median of 12.1 s, 12.3 s, 13.0 s; spread 7%)" */
+export function withSpread(ms, spread) {
+  return spread
+    ? `${seconds(ms)} (median of ${spread.values.map(seconds).join(', ')}; spread ${spread.spread_pct}%)`
+    : seconds(ms);
+}

@@ -20,6 +20,8 @@ import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { allText, EMERGENCY, linesWithSecrets, stillAfter, World, type Sent } from '../support/e2e.js';
 import type { PagerDutyEvent } from '../../src/adapters/pagerduty/stand-in.js';
 import { FakeS3 } from '../support/fake-s3.js';
+import { apiText } from '../../src/delivery/api/job-view.js';
+import type { Said } from '../../src/shared/text.js';
 import type { SlackCall } from '../../src/adapters/slack/stand-in.js';
 import type { LifelineProcess } from '../support/lifeline-process.js';
 import { ROUTING_KEYS, USERS } from '../support/lifeline-process.js';
@@ -31,11 +33,16 @@ import {
   buttonsOf,
   createAppDatabase,
   dumpCustom,
+  finished,
   jobCount,
   jobNumberIn,
   jobRow,
   pgRestoreList,
   planPost,
+  replyJob,
+  resultOf,
+  resultText,
+  stepRows,
   storeFiles,
   withClient,
   writeGzip,
@@ -84,46 +91,13 @@ async function startJob(
 ): Promise<{ job: number; sent: Sent; reply: string }> {
   const sent = await dr(w, text, { user });
   expect(sent.status).toBe(200);
-  const reply = await w.reply(sent);
-  const job = jobNumberIn(reply);
-  if (job === undefined) throw new Error(`the reply names no job: ${reply}`);
-  return { job, sent, reply };
-}
-
-async function finished(w: World, job: number, timeoutMs = 45_000): Promise<{ state: string; outcome: string | null }> {
-  return waitUntil(
-    `JOB-${job} to finish`,
-    async () => {
-      const r = await jobRow(w, job);
-      return r && ['succeeded', 'failed', 'cancelled'].includes(r.state) ? r : undefined;
-    },
-    timeoutMs,
-    100,
-  );
-}
-
-/** The result message of JOB-n: a thread reply starting "JOB-n succeeded|failed". */
-function resultOf(w: World, job: number): SlackCall | undefined {
-  const re = new RegExp(`^JOB-${job} (succeeded|failed)\\b`);
-  return w.slack.posts().find((c) => c.body.thread_ts !== undefined && re.test(String(c.body.text ?? '')));
-}
-
-async function resultText(w: World, job: number): Promise<string> {
-  return allText((await waitUntil(`the result of JOB-${job}`, () => resultOf(w, job))).body);
+  return { ...(await replyJob(w, sent)), sent };
 }
 
 /** Every message (top level or in a thread) that names JOB-n. */
 function postsNaming(w: World, job: number): SlackCall[] {
   const re = new RegExp(`\\bJOB-${job}\\b`);
   return w.slack.posts().filter((c) => re.test(allText(c.body)));
-}
-
-async function stepRows(w: World, job: number): Promise<{ name: string; state: string; detail: string }[]> {
-  const { rows } = await w.sql.query<{ name: string; state: string; detail: string }>(
-    'SELECT name, state, detail FROM recovery_steps WHERE job = $1 ORDER BY step_index',
-    [job],
-  );
-  return rows;
 }
 
 function pdEvents(w: World, key: string, action?: PagerDutyEvent['event_action']): PagerDutyEvent[] {
@@ -767,10 +741,10 @@ describe('scheduled backups into S3 with two Lifeline processes', () => {
   }
 
   async function scheduledJobs(): Promise<ScheduledJob[]> {
-    const { rows } = await w.sql.query<ScheduledJob>(
+    const { rows } = await w.sql.query<Omit<ScheduledJob, 'outcome'> & { outcome: Said | null }>(
       `SELECT number, state, requested_by, params, created_at, outcome FROM recovery_jobs WHERE env = 'sched' ORDER BY number`,
     );
-    return rows;
+    return rows.map((r) => ({ ...r, outcome: r.outcome && apiText(r.outcome) }));
   }
 
   async function activeJobs(): Promise<number> {

@@ -13,25 +13,24 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { allText, World, type Sent } from '../support/e2e.js';
-import type { SlackCall } from '../../src/adapters/slack/stand-in.js';
 import { USERS } from '../support/lifeline-process.js';
 import {
+  approvablePlan,
   auditOf,
   AwsTripwire,
   backupName,
-  buttonsOf,
   clickButton,
   createAppDatabase,
   dumpSqlGz,
-  jobNumberIn,
-  jobRow,
-  planPost,
+  finished,
+  replyJob,
+  resultText,
+  stepRows,
   storeFiles,
   withClient,
   writeGzip,
   type AppDatabase,
 } from '../support/recovery.js';
-import { waitUntil } from '../support/wait.js';
 
 vi.setConfig({ testTimeout: 60_000 });
 
@@ -105,38 +104,7 @@ function dr(text: string, user: string = USERS.oncall): Promise<Sent> {
 async function startJob(text: string, user: string = USERS.oncall): Promise<number> {
   const sent = await dr(text, user);
   expect(sent.status).toBe(200);
-  const reply = await w.reply(sent);
-  const job = jobNumberIn(reply);
-  if (job === undefined) throw new Error(`the reply names no job: ${reply}`);
-  return job;
-}
-
-async function finished(job: number): Promise<{ state: string; outcome: string | null }> {
-  return waitUntil(
-    `JOB-${job} to finish`,
-    async () => {
-      const r = await jobRow(w, job);
-      return r && ['succeeded', 'failed', 'cancelled'].includes(r.state) ? r : undefined;
-    },
-    45_000,
-    100,
-  );
-}
-
-async function resultText(job: number): Promise<string> {
-  const re = new RegExp(`^JOB-${job} (succeeded|failed)\\b`);
-  const post = await waitUntil(`the result of JOB-${job}`, () =>
-    w.slack.posts().find((c) => c.body.thread_ts !== undefined && re.test(String(c.body.text ?? ''))),
-  );
-  return allText(post.body);
-}
-
-async function stepRows(job: number): Promise<{ name: string; state: string; detail: string }[]> {
-  const { rows } = await w.sql.query<{ name: string; state: string; detail: string }>(
-    'SELECT name, state, detail FROM recovery_steps WHERE job = $1 ORDER BY step_index',
-    [job],
-  );
-  return rows;
+  return (await replyJob(w, sent)).job;
 }
 
 /** Runs `work` while recording every database named <app>_... that exists at any moment (polled every 20 ms). */
@@ -191,26 +159,19 @@ describe('a hostile plain-SQL backup', () => {
   test('`/dr restore prod latest`, approved: refused in preflight naming line and command; nothing ran', async () => {
     const filesBefore = await storeFiles(store);
     const job = await startJob(`restore ${ENV} latest`);
-    const plan = await waitUntil(
-      `the plan of JOB-${job}`,
-      () => {
-        const post = planPost(w, job);
-        return post && buttonsOf(post.body).length > 0 ? post : undefined;
-      },
-      15_000,
-    );
+    const plan = await approvablePlan(w, job);
     expect(allText(plan.body)).toContain(hostileFile);
     const { result: end, seen } = await watchingLeftovers(async () => {
-      const click = await clickButton(w, plan as SlackCall, 'Approve', USERS.cto);
+      const click = await clickButton(w, plan, 'Approve', USERS.cto);
       expect(click.status).toBe(200);
-      return finished(job);
+      return finished(w, job);
     });
     expect(end.state).toBe('failed');
     expect(end.outcome).toMatch(/preflight/);
-    const result = await resultText(job);
+    const result = await resultText(w, job);
     expect(result).toMatch(/preflight/);
     expectRefusalNamed(result);
-    expect((await stepRows(job)).map((s) => [s.name, s.state])).toEqual([
+    expect((await stepRows(w, job)).map((s) => [s.name, s.state])).toEqual([
       ['preflight: target reachable, backup readable and intact', 'failed'],
     ]);
     expect(seen, 'no fresh database was ever created').toEqual([]);
@@ -227,15 +188,15 @@ describe('a hostile plain-SQL backup', () => {
   test('`/dr drill prod` fails in preflight: no scratch database, a failed drill recorded, nothing ran', async () => {
     const { result: job, seen } = await watchingLeftovers(async () => {
       const started = await startJob(`drill ${ENV}`);
-      const end = await finished(started);
+      const end = await finished(w, started);
       expect(end.state).toBe('failed');
       return started;
     });
-    const result = await resultText(job);
+    const result = await resultText(w, job);
     expect(result).toContain(hostileFile);
     expectRefusalNamed(result);
     expect(result).toMatch(/prod's own database was not touched/);
-    expect((await stepRows(job)).map((s) => [s.name, s.state])).toEqual([
+    expect((await stepRows(w, job)).map((s) => [s.name, s.state])).toEqual([
       ['preflight: latest backup readable', 'failed'],
     ]);
     expect(seen, 'the drill never created its scratch database').toEqual([]);
@@ -253,18 +214,10 @@ describe('a hostile plain-SQL backup', () => {
   test('the good plain-SQL backup beside it still restores by name (its own \\restrict pair replaced)', async () => {
     await app.query('DELETE FROM users WHERE id > 10');
     const job = await startJob(`restore ${ENV} file ${goodFile}`);
-    const plan = await waitUntil(
-      `the plan of JOB-${job}`,
-      () => {
-        const post = planPost(w, job);
-        return post && buttonsOf(post.body).length > 0 ? post : undefined;
-      },
-      15_000,
-    );
-    await clickButton(w, plan, 'Approve', USERS.lead);
-    const end = await finished(job);
+    await clickButton(w, await approvablePlan(w, job), 'Approve', USERS.lead);
+    const end = await finished(w, job);
     expect(end.state, end.outcome ?? '').toBe('succeeded');
-    const preflight = (await stepRows(job))[0];
+    const preflight = (await stepRows(w, job))[0];
     expect(preflight?.detail).toMatch(/no psql meta-command; pg_dump's own \\restrict pair replaced by Lifeline's key/);
     expect(await app.fingerprint()).toBe(original);
     expect(await app.leftovers()).toEqual([]);

@@ -9,14 +9,7 @@ import { World, type Sent } from '../support/e2e.js';
 import { AwsGate } from '../support/aws-gate.js';
 import { FakeAws } from '../support/fake-aws.js';
 import { USERS } from '../support/lifeline-process.js';
-import {
-  backupName,
-  createAppDatabase,
-  dumpCustom,
-  jobNumberIn,
-  jobRow,
-  type AppDatabase,
-} from '../support/recovery.js';
+import { backupName, createAppDatabase, dumpCustom, jobRow, replyJob, type AppDatabase } from '../support/recovery.js';
 import { waitUntil } from '../support/wait.js';
 
 vi.setConfig({ testTimeout: 90_000 });
@@ -69,10 +62,7 @@ function dr(text: string): Promise<Sent> {
 }
 
 async function startJob(text: string): Promise<number> {
-  const reply = await w.reply(await dr(text));
-  const job = jobNumberIn(reply);
-  if (job === undefined) throw new Error(`the reply names no job: ${reply}`);
-  return job;
+  return (await replyJob(w, await dr(text))).job;
 }
 
 async function jobsIn(state: string): Promise<number> {

@@ -14,14 +14,20 @@ import { FakeS3 } from '../support/fake-s3.js';
 import type { SlackCall } from '../../src/adapters/slack/stand-in.js';
 import { USERS } from '../support/lifeline-process.js';
 import {
+  approvablePlan,
   auditOf,
   backupName,
   buttonsOf,
   clickButton,
+  finished,
   jobCount,
   jobNumberIn,
   jobRow,
   planPost,
+  progressOf,
+  replyJob,
+  resultText,
+  updatesOf,
 } from '../support/recovery.js';
 import { waitUntil } from '../support/wait.js';
 
@@ -137,58 +143,13 @@ function dr(text: string, user: string = USERS.oncall): Promise<Sent> {
 async function requestJob(text: string, user: string): Promise<{ job: number; plan: SlackCall; sent: Sent }> {
   const sent = await dr(text, user);
   expect(sent.status).toBe(200);
-  const reply = await w.reply(sent);
-  const job = jobNumberIn(reply);
-  if (job === undefined) throw new Error(`the reply names no job: ${reply}`);
-  const plan = await waitUntil(
-    `the plan of JOB-${job}`,
-    () => {
-      const post = planPost(w, job);
-      return post && buttonsOf(post.body).length > 0 ? post : undefined;
-    },
-    15_000,
-  );
-  return { job, plan, sent };
+  const { job } = await replyJob(w, sent);
+  return { job, plan: await approvablePlan(w, job), sent };
 }
 
 async function approve(plan: SlackCall, user: string): Promise<void> {
   const click = await clickButton(w, plan, 'Approve', user);
   expect(click.status).toBe(200);
-}
-
-async function finished(job: number, timeoutMs = 30_000): Promise<{ state: string; outcome: string | null }> {
-  return waitUntil(
-    `JOB-${job} to finish`,
-    async () => {
-      const r = await jobRow(w, job);
-      return r && ['succeeded', 'failed', 'cancelled'].includes(r.state) ? r : undefined;
-    },
-    timeoutMs,
-    100,
-  );
-}
-
-function resultOf(job: number): SlackCall | undefined {
-  const re = new RegExp(`^JOB-${job} (succeeded|failed)\\b`);
-  return w.slack.posts().find((c) => c.body.thread_ts !== undefined && re.test(String(c.body.text ?? '')));
-}
-
-async function resultText(job: number): Promise<string> {
-  return allText((await waitUntil(`the result of JOB-${job}`, () => resultOf(job))).body);
-}
-
-function progressOf(job: number): SlackCall | undefined {
-  const re = new RegExp(`\\bJOB-${job}\\b`);
-  return w.slack
-    .posts()
-    .find(
-      (c) =>
-        c.body.thread_ts !== undefined && re.test(allText(c.body)) && c !== resultOf(job) && c.result?.ts !== undefined,
-    );
-}
-
-function updatesOf(message: SlackCall): SlackCall[] {
-  return w.slack.updates().filter((u) => u.body.ts === message.result?.ts && u.body.channel === message.body.channel);
 }
 
 /** Thread replies that name JOB-n (its progress message and its result). */
@@ -357,7 +318,7 @@ describe('/dr scale and /dr redeploy', () => {
     const beforeClick = fake.calls.length;
 
     await approve(plan, USERS.cto);
-    const end = await finished(job);
+    const end = await finished(w, job);
     expect(end.state, end.outcome ?? '').toBe('succeeded');
     const updates = callsSince(mark, 'UpdateService');
     expect(updates).toHaveLength(1);
@@ -368,16 +329,16 @@ describe('/dr scale and /dr redeploy', () => {
 
     // Live progress: one message in the plan's thread, updated in place while running climbs to 5 (its last
     // update goes out before the result is posted).
-    const result = await resultText(job);
-    const progress = progressOf(job)!;
+    const result = await resultText(w, job);
+    const progress = progressOf(w, job)!;
     expect(progress.body.thread_ts).toBe(plan.result?.ts);
-    const texts = updatesOf(progress).map((u) => allText(u.body));
+    const texts = updatesOf(w, progress).map((u) => allText(u.body));
     expect(
       texts.some((t) => /now: wait until running = desired: running [0-4]\/5 desired/.test(t)),
       texts.join('\n---\n'),
     ).toBe(true);
     expect(texts.at(-1)).toMatch(/succeeded/);
-    const times = [progress.at, ...updatesOf(progress).map((u) => u.at)];
+    const times = [progress.at, ...updatesOf(w, progress).map((u) => u.at)];
     const gaps = times.slice(1).map((t, i) => t - times[i]!);
     expect(
       gaps.filter((g) => g < 900),
@@ -404,10 +365,10 @@ describe('/dr scale and /dr redeploy', () => {
     const { job, plan } = await requestJob('scale production web 1', USERS.oncall);
     fake.failNext('UpdateService');
     await approve(plan, USERS.lead);
-    const end = await finished(job);
+    const end = await finished(w, job);
     expect(end.state).toBe('failed');
     expect(end.outcome).toMatch(/"set desired count" failed: .*AccessDenied/);
-    const result = await resultText(job);
+    const result = await resultText(w, job);
     expect(result).toContain(`JOB-${job} failed`);
     expect(result).toMatch(/"set desired count" failed/);
     expect(result).toMatch(/AccessDeniedException/);
@@ -455,12 +416,12 @@ describe('/dr scale and /dr redeploy', () => {
       message: 'Service temporarily unavailable',
       times: 3,
     });
-    const end = await finished(job);
+    const end = await finished(w, job);
     expect(callsSince(mark, 'UpdateService')).toHaveLength(1);
     expect(callsSince(mark, 'DescribeServices').length).toBeGreaterThan(3);
     // Regression: a transient describe error used to fail a wait whose change had already been made.
     expect(end.state, end.outcome ?? '').toBe('succeeded');
-    expect(await resultText(job)).toContain('running/desired: 4/4');
+    expect(await resultText(w, job)).toContain('running/desired: 4/4');
   });
 
   test('redeploy api: one forceNewDeployment, the rollout followed to COMPLETED, the result names the deployment and its state', async () => {
@@ -471,7 +432,7 @@ describe('/dr scale and /dr redeploy', () => {
     expect(allText(plan.body)).toContain(`Force a new deployment of api in ${CLUSTER} (production)`);
     expect(onlyDescribes(callsSince(mark))).toBe(true);
     await approve(plan, USERS.cto);
-    const end = await finished(job);
+    const end = await finished(w, job);
     expect(end.state, end.outcome ?? '').toBe('succeeded');
     const updates = callsSince(mark, 'UpdateService');
     expect(updates).toHaveLength(1);
@@ -479,7 +440,7 @@ describe('/dr scale and /dr redeploy', () => {
     expect(updates[0]!.params.desiredCount).toBeUndefined();
     const primary = fake.ecs.peekService(CLUSTER, 'api')!.deployments.find((d) => d.status === 'PRIMARY')!;
     expect(primary.rolloutState).toBe('COMPLETED');
-    const result = await resultText(job);
+    const result = await resultText(w, job);
     expect(result).toContain(`JOB-${job} succeeded`);
     expect(result).toContain(`deployment ${primary.id}: COMPLETED`);
     expect(result).toMatch(/Took \d+\.\d s in all/);
@@ -508,10 +469,10 @@ describe('/dr scale and /dr redeploy', () => {
       const mark = fake.calls.length;
       const { job, plan } = await requestJob('redeploy production api', USERS.oncall);
       await approve(plan, USERS.cto);
-      const end = await finished(job);
+      const end = await finished(w, job);
       expect(end.state).toBe('failed');
       expect(callsSince(mark, 'UpdateService')).toHaveLength(1);
-      const result = await resultText(job);
+      const result = await resultText(w, job);
       expect(result).toContain(`JOB-${job} failed`);
       expect(result).toMatch(/"follow the rollout" failed: rollout FAILED: ECS deployment circuit breaker/);
       expect(result).toContain('Last error lines:');
@@ -684,7 +645,7 @@ describe('/dr restore snapshot', () => {
     expect(onlyDescribes(callsSince(mark))).toBe(true);
 
     await approve(plan, USERS.cto);
-    const end = await finished(job);
+    const end = await finished(w, job);
     expect(end.state, end.outcome ?? '').toBe('succeeded');
 
     // Exactly: the safety snapshot, then one restore into the new instance; nothing else changed anything.
@@ -710,9 +671,9 @@ describe('/dr restore snapshot', () => {
       multiAz: true,
     });
 
-    const result = await resultText(job);
-    const progress = progressOf(job)!;
-    const texts = updatesOf(progress).map((u) => allText(u.body));
+    const result = await resultText(w, job);
+    const progress = progressOf(w, job)!;
+    const texts = updatesOf(w, progress).map((u) => allText(u.body));
     expect(
       texts.some((t) => /now: wait until the new instance is available: (creating|backing-up)/.test(t)),
       texts.join('\n---\n'),
@@ -769,10 +730,10 @@ describe('/dr restore snapshot', () => {
     expect(await w.reply(cancel)).toMatch(/stops before its next step/);
     expect((await jobRow(w, job))?.state).toBe('running'); // the running step is finished, not cut
 
-    const end = await finished(job);
+    const end = await finished(w, job);
     expect(end.state).toBe('cancelled');
     expect(end.outcome).toContain(`cancelled by <@${USERS.oncall}> before "start the restore into a new instance"`);
-    const result = await resultText(job);
+    const result = await resultText(w, job);
     expect(result).toContain(
       `Cancelled by <@${USERS.oncall}> before "start the restore into a new instance"; nothing after it ran`,
     );
@@ -786,8 +747,8 @@ describe('/dr restore snapshot', () => {
     const audit = await auditOf(w, job);
     expect(audit.filter((e) => e.action === 'cancel_requested').map((e) => e.actor)).toEqual([USERS.oncall]);
     expect(audit.at(-1)?.action).toBe('cancelled');
-    const progress = progressOf(job)!;
-    expect(allText(updatesOf(progress).at(-1)!.body)).toMatch(/cancelled/);
+    const progress = progressOf(w, job)!;
+    expect(allText(updatesOf(w, progress).at(-1)!.body)).toMatch(/cancelled/);
   });
 });
 
@@ -812,7 +773,7 @@ describe('durability and cancel', () => {
     expect(fake.ecs.peekService(CLUSTER, 'worker')!.running).toBeLessThan(3);
 
     await w.process().start();
-    const end = await finished(job);
+    const end = await finished(w, job);
     expect(end.state, end.outcome ?? '').toBe('succeeded');
     const updates = callsSince(mark, 'UpdateService');
     expect(updates).toHaveLength(1);
@@ -830,11 +791,11 @@ describe('durability and cancel', () => {
     ).toHaveLength(2);
 
     // Reported in Slack by the new process: the same progress message, updated; one result.
-    const result = await resultText(job);
+    const result = await resultText(w, job);
     expect(result).toContain(`JOB-${job} succeeded`);
     expect(result).toContain('running/desired: 3/3');
     expect(jobThreadPosts(job)).toHaveLength(2);
-    expect(allText(updatesOf(progressOf(job)!).at(-1)!.body)).toMatch(/succeeded/);
+    expect(allText(updatesOf(w, progressOf(w, job)!).at(-1)!.body)).toMatch(/succeeded/);
   });
 
   test('cancel by an approver during the wait after the scale: the wait is interrupted, the job cancelled', async () => {
@@ -853,14 +814,14 @@ describe('durability and cancel', () => {
     expect(await w.reply(cancel)).toMatch(/is being stopped: "wait until running = desired" is interrupted now/);
     expect(await cancelRequestedBy(job)).toBe(USERS.cto);
 
-    const end = await finished(job);
+    const end = await finished(w, job);
     // Stopping a wait changes nothing, so it need not be waited out: the heartbeat (every 2 s) carries the cancel.
     expect(Date.now() - cancelledAt).toBeLessThan(5_000);
     expect(end.state).toBe('cancelled');
     const during = 'during "wait until running = desired", which was interrupted';
     expect(end.outcome).toBe(`cancelled by <@${USERS.cto}> ${during}`);
     expect(callsSince(mark, 'UpdateService')).toHaveLength(1);
-    const result = await resultText(job);
+    const result = await resultText(w, job);
     expect(result).toContain(`Cancelled by <@${USERS.cto}> ${during}`);
     expect((await stepRows(job)).map((s) => [s.name, s.state])).toEqual([
       ['set desired count', 'succeeded'],

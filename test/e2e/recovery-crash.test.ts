@@ -12,19 +12,19 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, test, vi } from 'vitest';
 import { linesWithSecrets, World, type Sent } from '../support/e2e.js';
-import type { SlackCall } from '../../src/adapters/slack/stand-in.js';
 import { USERS, type LifelineProcess } from '../support/lifeline-process.js';
 import {
+  approvablePlan,
   auditOf,
   AwsTripwire,
   backupName,
-  buttonsOf,
   clickButton,
   createAppDatabase,
   dumpCustom,
+  finished,
   jobNumberIn,
   jobRow,
-  planPost,
+  replyJob,
   withClient,
   type AppDatabase,
 } from '../support/recovery.js';
@@ -118,17 +118,8 @@ function dr(text: string, user: string, via?: LifelineProcess): Promise<Sent> {
 /** Requests a restore of `backup`, approves it, and returns the job number. */
 async function approvedRestore(backup: string, via?: LifelineProcess): Promise<number> {
   const sent = await dr(`restore ${ENV} file ${backup}`, REQUESTER, via);
-  const job = jobNumberIn(await w.reply(sent));
-  if (job === undefined) throw new Error(`no job in the reply: ${w.replies(sent).join(' | ')}`);
-  const plan: SlackCall = await waitUntil(
-    `the plan of JOB-${job}`,
-    () => {
-      const post = planPost(w, job);
-      return post && buttonsOf(post.body).length > 0 ? post : undefined;
-    },
-    15_000,
-  );
-  const click = await clickButton(w, plan, 'Approve', APPROVER);
+  const { job } = await replyJob(w, sent);
+  const click = await clickButton(w, await approvablePlan(w, job), 'Approve', APPROVER);
   expect(click.status).toBe(200);
   return job;
 }
@@ -143,18 +134,6 @@ async function stepState(job: number, name: string): Promise<string | undefined>
 
 async function waitForStep(job: number, name: string, state: string): Promise<void> {
   await waitUntil(`JOB-${job} "${name}" ${state}`, async () => (await stepState(job, name)) === state, 20_000, 25);
-}
-
-async function finished(job: number): Promise<{ state: string; outcome: string | null }> {
-  return waitUntil(
-    `JOB-${job} to finish`,
-    async () => {
-      const row = await jobRow(w, job);
-      return row && ['succeeded', 'failed', 'cancelled'].includes(row.state) ? row : undefined;
-    },
-    40_000,
-    100,
-  );
 }
 
 /** Some session runs a statement like `like` (waiting on a lock, if `locked`). */
@@ -249,7 +228,7 @@ async function expectCleanEnd(job: number): Promise<void> {
 }
 
 async function expectSucceeded(job: number): Promise<void> {
-  const end = await finished(job);
+  const end = await finished(w, job);
   expect(end.state, end.outcome ?? '').toBe('succeeded');
   expect(await app.fingerprint()).toBe(original);
   await expectCleanEnd(job);
@@ -339,7 +318,7 @@ describe.each(['SIGKILL', 'SIGTERM'] as const)(
         await lock.release();
         released = true;
         await start();
-        const end = await finished(job);
+        const end = await finished(w, job);
         const entries = await auditOf(w, job);
         if (signal === 'SIGKILL') {
           // The worker died inside the one step that is never run twice: the next one puts back and reports it.
@@ -380,7 +359,7 @@ describe('/dr cancel stops a step that has changed nothing yet, and cleans up', 
       `JOB-${job} is being stopped: "${RESTORE_FRESH}" is interrupted now (it has changed nothing yet), ` +
         'then what the job left behind is cleaned up.',
     );
-    const end = await finished(job);
+    const end = await finished(w, job);
     expect(Date.now() - cancelledAt).toBeLessThan(5_000);
     expect(end.state).toBe('cancelled');
     expect(end.outcome).toBe(`cancelled by <@${REQUESTER}> during "${RESTORE_FRESH}", which was interrupted`);
@@ -405,7 +384,7 @@ describe('/dr cancel stops a step that has changed nothing yet, and cleans up', 
     expect(await w.reply(cancel)).toMatch(
       new RegExp(`^JOB-${job} is being stopped: "restore into a scratch database" is interrupted now`),
     );
-    const end = await finished(job);
+    const end = await finished(w, job);
     expect(Date.now() - cancelledAt).toBeLessThan(5_000);
     expect(end.state).toBe('cancelled');
     expect(await app.fingerprint()).toBe(before);
@@ -465,7 +444,7 @@ describe('one worker per job, also when PostgreSQL goes away under it', () => {
       expect(aStoppedAt! - cutAt).toBeLessThan(LEASE_SECONDS * 1000 + 3_000);
       expect(a.running).toBe(true); // cut off, not dead
 
-      const end = await finished(job);
+      const end = await finished(w, job);
       expect(end.state, end.outcome ?? '').toBe('succeeded');
       expect(await app.fingerprint()).toBe(original);
       expect(

@@ -11,6 +11,7 @@ import { allText, EMERGENCY, linesWithSecrets, stillAfter, World, type Sent } fr
 import type { SlackCall } from '../../src/adapters/slack/stand-in.js';
 import { USERS } from '../support/lifeline-process.js';
 import {
+  approvablePlan,
   auditOf,
   AwsTripwire,
   backupName,
@@ -19,12 +20,15 @@ import {
   createAppDatabase,
   dumpCustom,
   dumpSqlGz,
+  finished,
   jobCount,
-  jobNumberIn,
   jobRow,
   pgRestoreList,
-  planPost,
+  progressOf,
+  replyJob,
+  resultOf,
   storeFiles,
+  updatesOf,
   writeGzip,
   type AppDatabase,
 } from '../support/recovery.js';
@@ -104,56 +108,12 @@ async function requestRestore(
 ): Promise<{ job: number; plan: SlackCall; sent: Sent; reply: string }> {
   const sent = await dr(`restore ${ENV} ${source}`, user);
   expect(sent.status).toBe(200);
-  const reply = await w.reply(sent);
-  const job = jobNumberIn(reply);
-  if (job === undefined) throw new Error(`the reply names no job: ${reply}`);
-  const plan = await waitUntil(
-    `the plan of JOB-${job}`,
-    () => {
-      const post = planPost(w, job);
-      return post && buttonsOf(post.body).length > 0 ? post : undefined;
-    },
-    15_000,
-  );
-  return { job, plan, sent, reply };
-}
-
-async function finished(job: number, timeoutMs = 45_000): Promise<{ state: string; outcome: string | null }> {
-  const row = await waitUntil(
-    `JOB-${job} to finish`,
-    async () => {
-      const r = await jobRow(w, job);
-      return r && ['succeeded', 'failed', 'cancelled'].includes(r.state) ? r : undefined;
-    },
-    timeoutMs,
-    100,
-  );
-  return row;
+  const { job, reply } = await replyJob(w, sent);
+  return { job, plan: await approvablePlan(w, job), sent, reply };
 }
 
 function threadReplies(parentTs: string): SlackCall[] {
   return w.slack.posts().filter((c) => c.body.thread_ts === parentTs);
-}
-
-/** The result message of JOB-n: a thread reply saying succeeded or failed. */
-function resultOf(job: number): SlackCall | undefined {
-  const re = new RegExp(`^JOB-${job} (succeeded|failed)\\b`);
-  return w.slack.posts().find((c) => c.body.thread_ts !== undefined && re.test(String(c.body.text ?? '')));
-}
-
-/** The live progress message of JOB-n: the first thread reply naming it that is not the result. */
-function progressOf(job: number): SlackCall | undefined {
-  const re = new RegExp(`\\bJOB-${job}\\b`);
-  return w.slack
-    .posts()
-    .find(
-      (c) =>
-        c.body.thread_ts !== undefined && re.test(allText(c.body)) && c !== resultOf(job) && c.result?.ts !== undefined,
-    );
-}
-
-function updatesOf(message: SlackCall): SlackCall[] {
-  return w.slack.updates().filter((u) => u.body.ts === message.result?.ts && u.body.channel === message.body.channel);
 }
 
 /** Everything a refused click must leave alone. */
@@ -273,7 +233,7 @@ describe('/dr restore', () => {
     const cancel = await dr(`cancel JOB-${job}`, USERS.oncall);
     expect(await w.reply(cancel)).toMatch(/cancelled/i);
     expect((await jobRow(w, job))?.state).toBe('cancelled');
-    const updated = await waitUntil('the plan updated as cancelled', () => updatesOf(plan).at(-1));
+    const updated = await waitUntil('the plan updated as cancelled', () => updatesOf(w, plan).at(-1));
     expect(allText(updated.body)).toMatch(/cancelled/i);
     expect(buttonsOf(updated.body)).toEqual([]);
     // An approver clicking the old message's Approve now is refused.
@@ -296,18 +256,18 @@ describe('/dr restore', () => {
 
     const approve = await clickButton(w, plan, 'Approve', USERS.cto);
     expect(approve.status).toBe(200);
-    const end = await finished(job);
+    const end = await finished(w, job);
     expect(end.state, end.outcome ?? '').toBe('succeeded');
 
     // The plan now says who approved it, without buttons.
     const planNow = await waitUntil('the plan updated as approved', () =>
-      updatesOf(plan).find((u) => allText(u.body).includes(`<@${USERS.cto}>`) && /approved/i.test(allText(u.body))),
+      updatesOf(w, plan).find((u) => allText(u.body).includes(`<@${USERS.cto}>`) && /approved/i.test(allText(u.body))),
     );
     expect(buttonsOf(planNow.body)).toEqual([]);
     expect((await jobRow(w, job))?.decided_by).toBe(USERS.cto);
 
     // The result: a new thread reply with the verify query's result and the durations.
-    const result = await waitUntil('the result', () => resultOf(job));
+    const result = await waitUntil('the result', () => resultOf(w, job));
     const resultText = allText(result.body);
     expect(resultText).toMatch(/succeeded|restored/i);
     expect(resultText).toContain(`\`SELECT COUNT(*) FROM users\` → \`${ROWS}\``);
@@ -316,10 +276,10 @@ describe('/dr restore', () => {
     for (const step of STEP_NAMES) expect(resultText).toMatch(new RegExp(`${step.source}[^\\n]*: \\d+\\.\\d s`));
 
     // One live progress message, updated in place, in the plan's thread; the result in that same thread.
-    const progress = progressOf(job);
+    const progress = progressOf(w, job);
     expect(progress, 'a progress message').toBeDefined();
     expect(progress!.body.thread_ts).toBe(plan.result?.ts);
-    const updates = updatesOf(progress!);
+    const updates = updatesOf(w, progress!);
     expect(updates.length).toBeGreaterThanOrEqual(1);
     const last = allText(updates.at(-1)!.body);
     expect(last).toMatch(/succeeded/);
@@ -347,8 +307,8 @@ describe('/dr restore', () => {
   });
 
   test('progress updates come at most once a second', () => {
-    const progress = progressOf(mainJob)!;
-    const times = [progress.at, ...updatesOf(progress).map((u) => u.at)];
+    const progress = progressOf(w, mainJob)!;
+    const times = [progress.at, ...updatesOf(w, progress).map((u) => u.at)];
     const gaps = times.slice(1).map((t, i) => t - times[i]!);
     // 100 ms of slack for timer and network jitter.
     expect(
@@ -409,7 +369,7 @@ describe('/dr restore', () => {
     await waitUntil('rejected', async () => (await jobRow(w, job))?.state === 'rejected');
     expect((await jobRow(w, job))?.decided_by).toBe(USERS.oncall);
     const updated = await waitUntil('the plan updated as rejected', () =>
-      updatesOf(plan).find((u) => /rejected/i.test(allText(u.body))),
+      updatesOf(w, plan).find((u) => /rejected/i.test(allText(u.body))),
     );
     expect(buttonsOf(updated.body)).toEqual([]);
 
@@ -432,9 +392,9 @@ describe('/dr restore', () => {
       clickButton(w, plan, 'Approve', USERS.cto),
     ]);
     expect(clicks.map((c) => c.status)).toEqual([200, 200]);
-    const end = await finished(job);
+    const end = await finished(w, job);
     expect(end.state, end.outcome ?? '').toBe('succeeded');
-    const result = allText((await waitUntil('the result', () => resultOf(job))).body);
+    const result = allText((await waitUntil('the result', () => resultOf(w, job))).body);
     const audit = await auditOf(w, job);
     expect(audit.filter((e) => e.action === 'approved')).toHaveLength(1);
     expect(audit.filter((e) => e.action === 'step_started' && /swap/.test(e.detail))).toHaveLength(1);
@@ -461,9 +421,9 @@ describe('/dr restore', () => {
     expect(allText(plan.body)).toContain(first);
     expect(allText(plan.body)).toMatch(/safety copy/i);
     await clickButton(w, plan, 'Approve', USERS.cto);
-    const end = await finished(job);
+    const end = await finished(w, job);
     expect(end.state, end.outcome ?? '').toBe('succeeded');
-    expect(allText((await waitUntil('the result', () => resultOf(job))).body)).toContain(
+    expect(allText((await waitUntil('the result', () => resultOf(w, job))).body)).toContain(
       '`SELECT COUNT(*) FROM users` → `20`',
     );
     expect(await app.count()).toBe(20); // the damaged state the first restore replaced
@@ -480,15 +440,15 @@ describe('/dr restore', () => {
     const { job, plan } = await requestRestore('latest', USERS.oncall);
     expect(allText(plan.body)).toContain(corrupt);
     await clickButton(w, plan, 'Approve', USERS.cto);
-    const end = await finished(job);
+    const end = await finished(w, job);
     expect(end.state).toBe('failed');
-    const result = allText((await waitUntil('the result', () => resultOf(job))).body);
+    const result = allText((await waitUntil('the result', () => resultOf(w, job))).body);
     expect(result).toMatch(/failed/i);
     expect(result).toMatch(/preflight/);
     expect(result).toContain(corrupt);
     expect(result).toMatch(/damaged|corrupt|integrity|not a (valid|pg_dump)|invalid/i);
     expect
-      .soft(String(resultOf(job)!.body.text), 'the id once')
+      .soft(String(resultOf(w, job)!.body.text), 'the id once')
       .not.toMatch(new RegExp(`JOB-${job} failed: JOB-${job} failed`));
     expect(end.outcome).toMatch(/preflight/);
 
@@ -522,9 +482,9 @@ describe('/dr restore', () => {
     );
     const { job, plan } = await requestRestore(`file ${broken}`, USERS.oncall);
     await clickButton(w, plan, 'Approve', USERS.lead);
-    const end = await finished(job);
+    const end = await finished(w, job);
     expect(end.state, end.outcome ?? '').toBe('failed');
-    const result = allText((await waitUntil('the result', () => resultOf(job))).body);
+    const result = allText((await waitUntil('the result', () => resultOf(w, job))).body);
     expect(result).toMatch(/restore into a fresh database/);
     expect(result).toMatch(/not changed|put back/i);
     expect(await app.count()).toBe(15);

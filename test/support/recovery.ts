@@ -14,6 +14,7 @@ import pg from 'pg';
 import { allText, buttonsOf, EMERGENCY, type ButtonInfo, type Sent, type World } from './e2e.js';
 import type { SlackCall } from '../../src/adapters/slack/stand-in.js';
 import { buttonBody, newTriggerId } from './slack-requests.js';
+import { waitUntil } from './wait.js';
 import { apiText } from '../../src/delivery/api/job-view.js';
 import type { Said } from '../../src/shared/text.js';
 
@@ -229,6 +230,74 @@ export async function auditOf(w: World, job: number): Promise<{ actor: string; a
     [job],
   );
   return rows;
+}
+
+/** The job a `/dr` request's private reply names; a reply that names none fails the test with the reply. */
+export async function replyJob(w: World, sent: Sent): Promise<{ job: number; reply: string }> {
+  const reply = await w.reply(sent);
+  const job = jobNumberIn(reply);
+  if (job === undefined) throw new Error(`the reply names no job: ${reply}`);
+  return { job, reply };
+}
+
+/** JOB-n's plan once it carries its buttons (they come with the approval request, after the plan is made). */
+export function approvablePlan(w: World, job: number): Promise<SlackCall> {
+  return waitUntil(
+    `the plan of JOB-${job}`,
+    () => {
+      const post = planPost(w, job);
+      return post && buttonsOf(post.body).length > 0 ? post : undefined;
+    },
+    15_000,
+  );
+}
+
+/** JOB-n's row once it has ended: succeeded, failed or cancelled. */
+export function finished(w: World, job: number, timeoutMs = 45_000): Promise<JobRow> {
+  return waitUntil(
+    `JOB-${job} to finish`,
+    async () => {
+      const r = await jobRow(w, job);
+      return r && ['succeeded', 'failed', 'cancelled'].includes(r.state) ? r : undefined;
+    },
+    timeoutMs,
+    100,
+  );
+}
+
+/** The result message of JOB-n: a thread reply starting "JOB-n succeeded|failed". */
+export function resultOf(w: World, job: number): SlackCall | undefined {
+  const re = new RegExp(`^JOB-${job} (succeeded|failed)\\b`);
+  return w.slack.posts().find((c) => c.body.thread_ts !== undefined && re.test(String(c.body.text ?? '')));
+}
+
+export async function resultText(w: World, job: number): Promise<string> {
+  return allText((await waitUntil(`the result of JOB-${job}`, () => resultOf(w, job))).body);
+}
+
+/** The live progress message of JOB-n: the first thread reply naming it that is not the result. */
+export function progressOf(w: World, job: number): SlackCall | undefined {
+  const re = new RegExp(`\\bJOB-${job}\\b`);
+  const result = resultOf(w, job);
+  return w.slack
+    .posts()
+    .find(
+      (c) => c.body.thread_ts !== undefined && re.test(allText(c.body)) && c !== result && c.result?.ts !== undefined,
+    );
+}
+
+/** The edits (chat.update) of a message Lifeline posted. */
+export function updatesOf(w: World, message: SlackCall): SlackCall[] {
+  return w.slack.updates().filter((u) => u.body.ts === message.result?.ts && u.body.channel === message.body.channel);
+}
+
+/** JOB-n's steps in order, each detail as the API shows it (people as <@U…>). */
+export async function stepRows(w: World, job: number): Promise<{ name: string; state: string; detail: string }[]> {
+  const { rows } = await w.sql.query<{ name: string; state: string; detail: Said }>(
+    'SELECT name, state, detail FROM recovery_steps WHERE job = $1 ORDER BY step_index',
+    [job],
+  );
+  return rows.map((r) => ({ ...r, detail: apiText(r.detail) }));
 }
 
 /** The job number a request's private reply names (JOB-n). */

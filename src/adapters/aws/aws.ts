@@ -26,8 +26,17 @@ export class AwsRefusedError extends Error {
 const DEAD_RDS_STATUSES = new Set(['failed', 'deleted', 'deleting', 'inaccessible-encryption-credentials']);
 
 /** True for an RDS instance/snapshot status that waiting cannot turn into `available`. */
-export function isDeadRdsStatus(status: string): boolean {
+function isDeadRdsStatus(status: string): boolean {
   return DEAD_RDS_STATUSES.has(status) || status.startsWith('incompatible-');
+}
+
+/** One look at an RDS instance or snapshot, as a wait reads it: available is done, a dead status will not recover. */
+export function rdsPoll<T>(status: string, value: T, what: string): PollResult<T> {
+  if (status === 'available') return { state: 'done', status, value };
+  if (isDeadRdsStatus(status)) {
+    return { state: 'failed', status, error: new AwsRefusedError('rds', status, `${what} is ${status}`) };
+  }
+  return { state: 'pending', status };
 }
 
 /** A wait that ran out of time: the thing may still get there, so this one is not final (unlike AwsRefusedError). */

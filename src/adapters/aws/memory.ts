@@ -1,7 +1,7 @@
 // In-memory RdsPort / EcsPort / LogsPort for unit tests. They answer like AWS does where tests care
 // (AwsRefusedError for not-found / already-exists / wrong-state, statuses that move only when polled) and
 // share the real adapters' polling loop, so a job's wait behaves the same here as in production.
-import { AwsRefusedError, isDeadRdsStatus, waitFor, type PollResult } from './aws.js';
+import { AwsRefusedError, rdsPoll, waitFor, type PollResult } from './aws.js';
 import type {
   DbInstance,
   DbSnapshot,
@@ -55,6 +55,14 @@ interface Scripted<T> {
   value: T;
   /** Statuses the next describes report, one each; the last one stays. */
   next: string[];
+}
+
+/** What a describe reports: the entry moved on to its next scripted status, if one is left. */
+function advance<T>(entry: Scripted<T> | undefined, withStatus: (value: T, status: string) => T): T | undefined {
+  if (!entry) return undefined;
+  const status = entry.next.shift();
+  if (status !== undefined) entry.value = withStatus(entry.value, status);
+  return entry.value;
 }
 
 type RdsMethod = keyof RdsPort;
@@ -132,20 +140,14 @@ export class MemoryRds implements RdsPort {
 
   async describeInstance(instanceId: string): Promise<DbInstance | undefined> {
     this.read('describeInstance');
-    const entry = this.instances.get(instanceId);
-    if (!entry) return undefined;
-    const status = entry.next.shift();
-    if (status !== undefined) {
-      entry.value = {
-        ...entry.value,
-        status,
-        // RDS reports no endpoint until the instance has one to give.
-        endpoint:
-          entry.value.endpoint ??
-          (status === 'available' ? { address: `${instanceId}.memory.rds.amazonaws.com`, port: 5432 } : undefined),
-      };
-    }
-    return entry.value;
+    // RDS reports no endpoint until the instance has one to give.
+    return advance(this.instances.get(instanceId), (value, status) => ({
+      ...value,
+      status,
+      endpoint:
+        value.endpoint ??
+        (status === 'available' ? { address: `${instanceId}.memory.rds.amazonaws.com`, port: 5432 } : undefined),
+    }));
   }
 
   async listSnapshots(instanceId: string): Promise<DbSnapshot[]> {
@@ -161,17 +163,11 @@ export class MemoryRds implements RdsPort {
 
   async describeSnapshot(snapshotId: string): Promise<DbSnapshot | undefined> {
     this.read('describeSnapshot');
-    const entry = this.snapshots.get(snapshotId);
-    if (!entry) return undefined;
-    const status = entry.next.shift();
-    if (status !== undefined) {
-      entry.value = {
-        ...entry.value,
-        status,
-        percentProgress: status === 'available' ? 100 : entry.value.percentProgress,
-      };
-    }
-    return entry.value;
+    return advance(this.snapshots.get(snapshotId), (value, status) => ({
+      ...value,
+      status,
+      percentProgress: status === 'available' ? 100 : value.percentProgress,
+    }));
   }
 
   async deleteSnapshot(snapshotId: string): Promise<void> {
@@ -261,15 +257,7 @@ export class MemoryRds implements RdsPort {
     notFound: string,
   ): PollResult<T> {
     if (!seen) throw new AwsRefusedError('rds', notFound, `${what} not found`);
-    if (seen.status === 'available') return { state: 'done', status: seen.status, value: seen };
-    if (isDeadRdsStatus(seen.status)) {
-      return {
-        state: 'failed',
-        status: seen.status,
-        error: new AwsRefusedError('rds', seen.status, `${what} is ${seen.status}`),
-      };
-    }
-    return { state: 'pending', status: seen.status };
+    return rdsPoll(seen.status, seen, what);
   }
 
   private read(method: RdsMethod): void {

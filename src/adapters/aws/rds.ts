@@ -9,7 +9,7 @@ import {
   type DBSnapshot,
 } from '@aws-sdk/client-rds';
 import { boundedClientOptions, callerFor } from './client.js';
-import { AwsRefusedError, type AwsClientLimits, isDeadRdsStatus, waitFor, type PollResult } from './aws.js';
+import { AwsRefusedError, type AwsClientLimits, rdsPoll, waitFor, type PollResult } from './aws.js';
 import type { DbInstance, DbSnapshot, RdsPort } from './port.js';
 
 // A resource we just created can be invisible to Describe* for a moment (eventual consistency), so a wait
@@ -157,15 +157,7 @@ function missingTolerant<T>(
       return { state: 'pending', status: 'not-found' };
     }
     missing = 0;
-    if (seen.status === 'available') return { state: 'done', status: seen.status, value: seen.value };
-    if (isDeadRdsStatus(seen.status)) {
-      return {
-        state: 'failed',
-        status: seen.status,
-        error: new AwsRefusedError('rds', seen.status, `${what} is ${seen.status}`),
-      };
-    }
-    return { state: 'pending', status: seen.status };
+    return rdsPoll(seen.status, seen.value, what);
   };
 }
 

@@ -1,0 +1,99 @@
+// One measured recovery job (backup, restore) in a fresh Lifeline process: the setup, the wait for its result and
+// its timed steps, the same for every benchmark that compares a job with the PostgreSQL tool it wraps.
+import { pathToFileURL } from 'node:url';
+import { onCleanup } from './cleanup.mjs';
+import { createDatabase, createQueuePrefix, openPool } from './infra.mjs';
+import { startLifeline, writeConfig } from './processes.mjs';
+import { lastWords } from './slack-posts.mjs';
+import { stepText, waitFor } from './tools.mjs';
+
+/**
+ * Lifeline with its own state database and queue prefix and a config naming the app database (verified by a count
+ * of `verifyTable`) and the store folder; drills off, so that nothing but the request starts a job. TMPDIR is
+ * `workDir`; AWS points at a closed local port, as no AWS call is expected. `stop` undoes it all. `alive` throws once
+ * the benchmark's cleanup ran, so that no process starts after it.
+ */
+export async function startJobLifeline({
+  tag,
+  env,
+  prefix,
+  appUrl,
+  verifyTable,
+  storeDir,
+  workDir,
+  slack,
+  pagerduty,
+  extraYaml = '',
+  extraEnv = {},
+  alive,
+}) {
+  const state = await createDatabase(tag);
+  const queue = createQueuePrefix(tag);
+  const configPath = writeConfig([{ after_minutes: 0, notify: 'oncall' }], {
+    environmentsYaml: `  ${env}:
+    database:
+      url: "${appUrl}"
+      verify: [SELECT COUNT(*) FROM ${verifyTable}]
+    backups: { store: "${pathToFileURL(storeDir).href}", prefix: ${prefix}, retention_days: 7, rpo_minutes: 1440, drill_schedule: "off" }${extraYaml}`,
+  });
+  alive();
+  const lifeline = await startLifeline({
+    databaseUrl: state.url,
+    queuePrefix: queue.prefix,
+    slackApiUrl: slack.apiUrl,
+    pagerdutyUrl: pagerduty.url,
+    configPath,
+    extraEnv: {
+      TMPDIR: workDir,
+      ...extraEnv,
+      AWS_REGION: 'us-east-1',
+      AWS_ACCESS_KEY_ID: 'AKIABENCH0000000000',
+      AWS_SECRET_ACCESS_KEY: 'bench-secret-key-0000000000000',
+      AWS_ENDPOINT_URL: 'http://127.0.0.1:9',
+      AWS_EC2_METADATA_DISABLED: 'true',
+    },
+  });
+  const pool = openPool(state.url);
+  const closePool = onCleanup('close Lifeline state pool', () => pool.end());
+  const stop = async () => {
+    await lifeline.stop();
+    await closePool();
+    await queue.drop();
+    await state.drop();
+  };
+  return { lifeline, pool, stop };
+}
+
+/** JOB-n's result message among the posts since `postsBefore` (job numbers start at 1 in each state database). */
+export function jobResult({ slack, lifeline, postsBefore, job, limitMs, alive }) {
+  const resultRe = new RegExp(`^JOB-${job} (succeeded|failed)\\b`);
+  return waitFor(
+    `JOB-${job}'s result`,
+    () => slack.posts.slice(postsBefore).find((p) => p.thread_ts !== undefined && resultRe.test(p.text)),
+    limitMs,
+    { everyMs: 50, alive },
+  ).catch((err) => {
+    throw new Error(`${err.message}${lastWords(slack, lifeline)}`);
+  });
+}
+
+/**
+ * JOB-n's steps as recovery_steps holds them (`rows`, with `started` in epoch ms) and as the benchmark reports them
+ * (`steps`), each with Lifeline's own CPU and the machine's while it ran: on 2 CPUs Lifeline's share competes with
+ * the tools'.
+ */
+export async function jobSteps(pool, job, sampler) {
+  const { rows } = await pool.query(
+    `SELECT step_index, name, state, detail, extract(epoch FROM finished_at - started_at) * 1000 AS ms, extract(epoch FROM started_at) * 1000 AS started
+       FROM recovery_steps WHERE job = $1 ORDER BY step_index`,
+    [job],
+  );
+  const steps = rows.map((s) => ({
+    name: s.name,
+    state: s.state,
+    ms: Math.round(Number(s.ms)),
+    detail: stepText(s.detail),
+    cpu: sampler.window(Number(s.started), Number(s.started) + Number(s.ms)),
+  }));
+  return { rows, steps };
+}

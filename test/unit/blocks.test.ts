@@ -7,7 +7,6 @@ import {
   escapeMrkdwn,
   HERE,
   joinMd,
-  lifelineText,
   md,
   mention,
   message,
@@ -117,22 +116,22 @@ describe('code and codeBlock', () => {
   });
 });
 
-describe('lifelineText', () => {
+describe('escapeMrkdwn on Lifeline texts', () => {
   it('escapes every special form: people reach Slack only as Said parts, never from text', () => {
-    expect(lifelineText('cancelled by <@U0LEAD> in <#C0EMERGENCY>').text).toBe(
+    expect(escapeMrkdwn('cancelled by <@U0LEAD> in <#C0EMERGENCY>').text).toBe(
       'cancelled by &lt;@U0LEAD&gt; in &lt;#C0EMERGENCY&gt;',
     );
-    expect(lifelineText(HOSTILE).text).toBe(
+    expect(escapeMrkdwn(HOSTILE).text).toBe(
       '&lt;!channel&gt; &lt;!here&gt; &lt;!everyone&gt; &lt;!subteam^S0TEAM&gt; &lt;@U0CEO&gt; &lt;#C0OTHER&gt; &lt;https://evil.example|docs&gt; &amp;amp;',
     );
-    expect(lifelineText('<@U0LEAD|name> <@u0lead> <#C0X|x>').text).toBe(
+    expect(escapeMrkdwn('<@U0LEAD|name> <@u0lead> <#C0X|x>').text).toBe(
       '&lt;@U0LEAD|name&gt; &lt;@u0lead&gt; &lt;#C0X|x&gt;',
     );
   });
 
   it('escapes code spans whole: data in them never becomes a mention', () => {
     const line = `${codeSpan('SELECT name FROM users')} → ${codeSpan('<@U0CEO> <!channel>')}`;
-    expect(lifelineText(line).text).toBe('`SELECT name FROM users` → `&lt;@U0CEO&gt; &lt;!channel&gt;`');
+    expect(escapeMrkdwn(line).text).toBe('`SELECT name FROM users` → `&lt;@U0CEO&gt; &lt;!channel&gt;`');
   });
 });
 

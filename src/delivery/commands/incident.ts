@@ -7,7 +7,7 @@ import {
   type IncidentReference,
   type IncidentService,
 } from '../../domain/incidents/service.js';
-import { channelLink, codeBlock, lifelineText, line, md } from '../slack/blocks.js';
+import { channelLink, codeBlock, escapeMrkdwn, line, md } from '../slack/blocks.js';
 import { renderPostmortem } from '../slack/incident-postmortem.js';
 import { renderIncidentList, renderIncidentStatus } from '../slack/incident-replies.js';
 import {
@@ -73,7 +73,7 @@ function declareEntry(deps: IncidentDeps): Subcommand<unknown> {
       const { incident, cardError } = await deps.incidents.declare(declared);
       const where = incident.card
         ? md`its card is in ${channelLink(incident.card.channel)}`
-        : md`its card could not be posted (${lifelineText(cardError ?? '')})`;
+        : md`its card could not be posted (${escapeMrkdwn(cardError ?? '')})`;
       const paging = deps.file.severities[args.severity].page ? ' Paging has started.' : '';
       const severity = args.severity.toUpperCase();
       return {

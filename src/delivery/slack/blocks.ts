@@ -32,7 +32,9 @@ function trusted(text: string): Mrkdwn {
 
 /**
  * Slack treats only &, < and > as control characters (its formatting reference); escaping them shows any text
- * verbatim and makes `<!channel>`, `<@U…>` or `<http://…|…>` inert. *, _, ~ and ` have no escape in mrkdwn.
+ * verbatim and makes `<!channel>`, `<@U…>` or `<http://…|…>` inert. *, _, ~ and ` have no escape in mrkdwn. Lifeline's
+ * own texts (plans, step details, results) go through here too: code spans stay code spans, and people reach Slack
+ * only through `saidText`.
  */
 export function escapeMrkdwn(text: string): Mrkdwn {
   return trusted(escapeText(text));
@@ -93,21 +95,12 @@ export function channelLink(channelId: string): Mrkdwn {
 export const HERE = trusted('<!here>');
 
 /**
- * Lifeline's own sentences without people in them: plans, step details, results (src/shared/text.ts). They carry config
- * values, AWS answers, error messages and the user words they quote, so they are escaped whole: a `<!channel>`, a
- * `<@U…>` or a link in them shows as typed. Their code spans stay code spans. People come only through `saidText`.
- */
-export function lifelineText(text: string): Mrkdwn {
-  return trusted(escapeText(text));
-}
-
-/**
  * A Lifeline sentence that names people (src/shared/text.ts): its text escaped whole (code spans stay code spans,
  * a typed `<@U…>` stays text), each person a mention.
  */
 export function saidText(sentence: Said): Mrkdwn {
   return joinMd(
-    sentence.map((part) => (typeof part === 'string' ? trusted(escapeText(part)) : mention(part.person))),
+    sentence.map((part) => (typeof part === 'string' ? escapeMrkdwn(part) : mention(part.person))),
     '',
   );
 }

@@ -13,7 +13,7 @@ import {
   type QueryRequest,
   type QueryWhat,
 } from '../../domain/recovery/queries.js';
-import { joinMd, lifelineText, line, md, sectionText, type Mrkdwn } from './blocks.js';
+import { joinMd, escapeMrkdwn, line, md, sectionText, type Mrkdwn } from './blocks.js';
 import { logReplies, renderBackupCatalogue, renderBackupListing, renderStatus } from './recovery-replies.js';
 
 /**
@@ -65,7 +65,7 @@ export function createInProcessAnswerer(
 function lookupFailed(err: unknown, signal: AbortSignal, timeoutMs: number): Mrkdwn {
   return signal.aborted
     ? md`:x: That lookup took longer than ${formatDuration(timeoutMs)} and was stopped. Ask again, or narrow it down.`
-    : md`:x: That lookup failed: ${lifelineText((err as Error).message)}`;
+    : md`:x: That lookup failed: ${escapeMrkdwn((err as Error).message)}`;
 }
 
 /** Settles like `work`, or rejects as soon as `signal` aborts (work that ignores the signal is left behind). */

@@ -15,7 +15,7 @@ import {
   HERE,
   italic,
   joinMd,
-  lifelineText,
+  escapeMrkdwn,
   line,
   md,
   mention,
@@ -55,7 +55,7 @@ export function planMessage(job: RecoveryJob, approvers: readonly string[]): Cha
           : md`${STATE_LABEL[job.state]}`;
   const what = describeJob(job.env, job.params);
   const head = md`${bold(md`${id}: ${what}`)}, requested by ${mention(job.requestedBy)}`;
-  const text = md`${head}\n${lifelineText(job.plan ?? '')}\n${decision}`;
+  const text = md`${head}\n${escapeMrkdwn(job.plan ?? '')}\n${decision}`;
   const blocks: Block[] = [...sections(text)];
   if (job.state === 'awaiting_approval') {
     blocks.push({
@@ -105,7 +105,7 @@ function stepLine(step: StepRecord): Mrkdwn {
   const icon = step.state === 'succeeded' ? ':white_check_mark:' : step.state === 'failed' ? ':x:' : ':gear:';
   const ended = step.finishedAt ? `, ended ${formatUtcSeconds(step.finishedAt)}${took}` : '';
   const detail = step.detail.length > 0 ? md`: ${saidText(step.detail)}` : md``;
-  return md`${icon} ${lifelineText(step.name)}: started ${formatUtcSeconds(step.startedAt)}${ended}${detail}`;
+  return md`${icon} ${escapeMrkdwn(step.name)}: started ${formatUtcSeconds(step.startedAt)}${ended}${detail}`;
 }
 
 export function progressMessage(
@@ -114,7 +114,7 @@ export function progressMessage(
   running: string | undefined,
 ): ChatMessage {
   const head = md`${bold(md`${jobId(job.number)}: ${describeJob(job.env, job.params)}`)}: ${STATE_LABEL[job.state]}`;
-  const now = running && job.state === 'running' ? [italic(md`now: ${lifelineText(running)}`)] : [];
+  const now = running && job.state === 'running' ? [italic(md`now: ${escapeMrkdwn(running)}`)] : [];
   return message(joinMd([head, ...steps.map(stepLine), ...now], '\n'), md`${jobId(job.number)} ${job.state}`);
 }
 
@@ -126,8 +126,8 @@ export function resultMessage(job: RecoveryJob, steps: readonly StepRecord[], su
     : job.state === 'cancelled'
       ? ':no_entry_sign:'
       : ':x:';
-  const timings = steps.map((s) => md`• ${lifelineText(s.name)}: ${s.finishedAt ? stepTime(s) : 'did not finish'}`);
-  const verified = summary.verified.map((v) => md`• ${lifelineText(v)}`);
+  const timings = steps.map((s) => md`• ${escapeMrkdwn(s.name)}: ${s.finishedAt ? stepTime(s) : 'did not finish'}`);
+  const verified = summary.verified.map((v) => md`• ${escapeMrkdwn(v)}`);
   const text = joinMd(
     [
       md`${icon} ${bold(md`${jobId(job.number)} ${outcomeWord(summary)}: ${saidText(summary.headline)}`)}`,
@@ -152,14 +152,14 @@ export function scheduledResultMessage(
   if (summary.succeeded) {
     const icon = summary.incomplete ? ':warning:' : ':white_check_mark:';
     const drilled = job.params.kind === 'drill' && summary.verified.length > 0;
-    const checks = drilled ? md` ${lifelineText(summary.verified.slice(0, 2).join('; '))}.` : md``;
+    const checks = drilled ? md` ${escapeMrkdwn(summary.verified.slice(0, 2).join('; '))}.` : md``;
     return line(md`${icon} ${jobId(job.number)} ${saidText(summary.headline)}${checks}`);
   }
   const text = joinMd(
     [
       md`:rotating_light: ${HERE} ${bold(md`${jobId(job.number)} failed: ${describeJob(job.env, job.params)}`)}`,
       saidText(summary.headline),
-      ...steps.map((s) => md`• ${lifelineText(s.name)}: ${s.state}${s.finishedAt ? ` (${stepTime(s)})` : ''}`),
+      ...steps.map((s) => md`• ${escapeMrkdwn(s.name)}: ${s.state}${s.finishedAt ? ` (${stepTime(s)})` : ''}`),
     ],
     '\n',
   );
@@ -185,7 +185,7 @@ export function renderAudit(entries: readonly AuditEntry[], env: string | undefi
   const of = env ? ` of ${env}` : '';
   if (entries.length === 0) return line(md`The audit trail${of} is empty.`);
   const lines = entries.map((e) => {
-    const detail = e.detail ? md`: ${lifelineText(e.detail.split('\n')[0] ?? '')}` : md``;
+    const detail = e.detail ? md`: ${escapeMrkdwn(e.detail.split('\n')[0] ?? '')}` : md``;
     const where = `${e.job ? `${jobId(e.job)} ` : ''}${e.env ? `[${e.env}] ` : ''}`;
     return md`${formatUtcSeconds(e.at)}  ${where}${mention(e.actor)} ${e.action}${detail}`;
   });

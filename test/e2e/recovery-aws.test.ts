@@ -122,6 +122,19 @@ beforeAll(async () => {
     },
   });
   await w.process().start();
+  // staging's stale backup and dev's empty store breach their RPO: the watch's first round posts both notices in the
+  // channel. Wait for them, so that a test counting channel posts does not count them.
+  await waitUntil(
+    'the startup RPO notices for staging and dev',
+    async () => {
+      const { rows } = await w.sql.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM open_alerts WHERE kind = 'rpo' AND env IN ('staging', 'dev') AND posted_at IS NOT NULL`,
+      );
+      return rows[0]?.n === 2;
+    },
+    20_000,
+    50,
+  );
 });
 
 afterAll(async () => {

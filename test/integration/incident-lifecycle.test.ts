@@ -266,6 +266,30 @@ describe('declare SEV1', () => {
   });
 });
 
+describe('the ladder runs from when the declaration arrived', () => {
+  test('a declaration that a busy server records 2 s late keeps its schedule: declared_at and every due_at are from `at`', async () => {
+    const at = new Date(Date.now() - 2_000);
+    const { incident } = await h.incidents.declare({
+      severity: 'sev1',
+      title: 'Declared during a burst',
+      actor: USERS.declarer,
+      channel: EMERGENCY,
+      at,
+    });
+    const n = incident.number;
+    expect(incident.declaredAt.getTime()).toBe(at.getTime());
+    const steps = await stepsOf(h.db, n);
+    expect(steps.map((s) => s.dueAt.getTime() - at.getTime())).toEqual(STEP_MS);
+    expect(await timelineKinds(h.db, n)).toEqual(['declared', 'ladder_started']);
+    // engineering_lead is due 2.4 s after `at`, 0.4 s after this call: not 2.4 s after it.
+    await waitUntil('the engineering_lead page', () => h.pager.summary(n).includes('trigger:engineering_lead'), 5_000);
+    const lead = Date.now() - at.getTime();
+    expect(lead).toBeGreaterThanOrEqual(STEP_MS[1]! - EARLY_TOLERANCE_MS);
+    expect(lead).toBeLessThan(STEP_MS[1]! + 1_500);
+    await resolveAndSettle(n, ['oncall', 'engineering_lead']);
+  });
+});
+
 describe('severities', () => {
   test('a non-paging SEV3 pages nobody and schedules nothing', async () => {
     const { incident } = await h.incidents.declare({

@@ -159,6 +159,7 @@ async function withUser(
 }
 
 async function runCommand(deps: ApiDeps, ex: Exchange): Promise<void> {
+  const receivedAt = new Date();
   const body = await readJson(ex.req);
   if (!body.ok) return ex.answer(body.status, body.answer, `refused (HTTP ${body.status})`);
   const parsed = commandBody.safeParse(body.value);
@@ -171,7 +172,14 @@ async function runCommand(deps: ApiDeps, ex: Exchange): Promise<void> {
   const what = `${command} ${text}`.trim();
   const plan = await planCommand(
     deps.tables[command],
-    { text, userId: ex.userId, channelId: deps.emergencyChannel, requestKey: `api:${randomUUID()}`, viaApi: true },
+    {
+      text,
+      userId: ex.userId,
+      channelId: deps.emergencyChannel,
+      requestKey: `api:${randomUUID()}`,
+      viaApi: true,
+      receivedAt,
+    },
     deps.dispatch,
   );
   const reply: Reply = 'ackWith' in plan ? plan.ackWith : ((await plan.later()) ?? line(md``));

@@ -57,6 +57,7 @@ export function createSlackApp(deps: SlackAppDeps): InstanceType<typeof App> {
   // every request, so each extra listener was paid on each ack.
   const byName = new Map(deps.commands.map((command) => [command.name, command]));
   app.command(oneOf(byName.keys()), async ({ command: payload, ack }) => {
+    const receivedAt = new Date();
     const command = byName.get(payload.command);
     if (!command) return;
     const plan = await planCommand(
@@ -68,6 +69,7 @@ export function createSlackApp(deps: SlackAppDeps): InstanceType<typeof App> {
         threadTs: (payload as { thread_ts?: string }).thread_ts,
         requestKey: payload.trigger_id,
         responseUrl: payload.response_url,
+        receivedAt,
       },
       deps,
     );

@@ -69,7 +69,7 @@ function declareEntry(deps: IncidentDeps): Subcommand<unknown> {
       return { severity: word, title: parseTitle(rest) };
     },
     async run(args, ctx) {
-      const declared = { ...args, actor: ctx.userId, channel: ctx.channelId };
+      const declared = { ...args, actor: ctx.userId, channel: ctx.channelId, at: ctx.receivedAt };
       const { incident, cardError } = await deps.incidents.declare(declared);
       const where = incident.card
         ? md`its card is in ${channelLink(incident.card.channel)}`

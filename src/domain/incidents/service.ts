@@ -39,7 +39,8 @@ export interface IncidentReference {
 export class IncidentService {
   constructor(private readonly deps: IncidentServiceDeps) {}
 
-  async declare(input: { severity: Severity; title: string; actor: string; channel: string }): Promise<{
+  /** `at`: when the declaration reached Lifeline, so that the ladder runs from then however busy the server is. */
+  async declare(input: { severity: Severity; title: string; actor: string; channel: string; at?: Date }): Promise<{
     incident: Incident;
     cardError?: string;
   }> {
@@ -49,18 +50,18 @@ export class IncidentService {
       throw new UserError('bad_command', `The title must be 1-${TITLE_MAX} characters (it has ${length}).`);
     }
     const plan = planLadder(this.deps.file, input.severity);
-    const { incident, steps } = await inTransaction(this.deps.db, async (tx) => {
-      const created = await store.insertIncident(tx, {
-        severity: input.severity,
-        title,
-        declaredBy: input.actor,
-        declaredIn: input.channel,
-      });
-      await store.appendEvent(tx, created.number, input.actor, 'declared', `${input.severity.toUpperCase()}: ${title}`);
-      const inserted = await store.insertSteps(tx, created.number, created.ladderGeneration, plan);
-      if (inserted.length > 0)
-        await store.appendEvent(tx, created.number, input.actor, 'ladder_started', describeLadder(plan));
-      return { incident: created, steps: inserted };
+    const declared = `${input.severity.toUpperCase()}: ${title}`;
+    const { incident, steps } = await store.declareIncident(this.deps.db, {
+      severity: input.severity,
+      title,
+      declaredBy: input.actor,
+      declaredIn: input.channel,
+      declaredAt: input.at,
+      steps: plan,
+      events: [
+        { kind: 'declared', detail: declared },
+        ...(plan.length > 0 ? [{ kind: 'ladder_started' as const, detail: describeLadder(plan) }] : []),
+      ],
     });
     this.deps.metrics.incidentsDeclared.inc({ severity: input.severity });
     this.deps.log.info(
@@ -70,9 +71,7 @@ export class IncidentService {
 
     // Timers first: a page must not wait for Slack. A step that fires before the card exists pages at once and puts
     // its mention in the card's thread as soon as the card is there.
-    await this.bestEffort('schedule ladder', () =>
-      this.deps.timers.schedule(steps.map((s) => ({ id: s.id, dueAt: s.dueAt }))),
-    );
+    await this.bestEffort('schedule ladder', () => this.deps.timers.schedule(steps));
     let cardError: string | undefined;
     let announced = incident;
     try {

@@ -55,7 +55,7 @@ for (const bench of selected) {
   try {
     const result = await withLimit(bench.run(print), bench.timeLimitMs, bench.name);
     results[bench.name] = { ...result, seconds: Math.round((Date.now() - started) / 100) / 10 };
-    const targets = Object.entries(result.targets ?? {}).map(([k, v]) => `${v} ${k}`);
+    const targets = Object.entries({ ...result.targets, ...result.aims }).map(([k, v]) => `${v} ${k}`);
     // A benchmark passes only on its own word and on every one of its targets: a target with no figure is not a pass.
     const verdicts = Object.values(result.targets ?? {});
     results[bench.name].pass = result.pass === true && verdicts.length > 0 && verdicts.every((v) => v === 'PASS');

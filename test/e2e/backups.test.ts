@@ -19,7 +19,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { allText, EMERGENCY, linesWithSecrets, stillAfter, World, type Sent } from '../support/e2e.js';
 import type { PagerDutyEvent } from '../../src/adapters/pagerduty/stand-in.js';
-import { FakeS3 } from '../support/fake-s3.js';
+import { S3StandIn } from '../../src/adapters/backup-store/stand-in.js';
 import { apiText } from '../../src/delivery/api/job-view.js';
 import type { Said } from '../../src/shared/text.js';
 import type { SlackCall } from '../../src/adapters/slack/stand-in.js';
@@ -697,7 +697,7 @@ describe('scheduled backups into S3 with two Lifeline processes', () => {
   const FAILED_KEY = 'lifeline-backup-failed-sched';
   let w: World;
   let app: AppDatabase;
-  let s3: FakeS3;
+  let s3: S3StandIn;
   let aws: AwsTripwire;
   let scratch: string;
   let processes: LifelineProcess[] = [];
@@ -709,7 +709,7 @@ describe('scheduled backups into S3 with two Lifeline processes', () => {
       `CREATE TABLE blobs (id integer PRIMARY KEY, data bytea NOT NULL);
        INSERT INTO blobs SELECT i, (SELECT decode(string_agg(md5(random()::text || i || j), ''), 'hex') FROM generate_series(1, 4096) j) FROM generate_series(1, 110) i;`,
     );
-    s3 = await new FakeS3({ bucket: BUCKET }).start();
+    s3 = await new S3StandIn({ bucket: BUCKET }).start();
     aws = await new AwsTripwire().start();
     scratch = mkdtempSync(join(tmpdir(), 'lifeline-e2e-backups-tmp-'));
     const environmentsYaml = `  sched:

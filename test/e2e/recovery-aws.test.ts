@@ -1,5 +1,5 @@
 // /dr against AWS end to end: the real process (node dist/main.js) with the real AWS SDK serialising RDS (query
-// protocol), ECS and CloudWatch Logs (JSON 1.1) to FakeAws and S3 (path-style) to FakeS3, reached only through
+// protocol), ECS and CloudWatch Logs (JSON 1.1) to FakeAws and S3 (path-style) to S3StandIn, reached only through
 // AWS_ENDPOINT_URL_RDS / _ECS / _CLOUDWATCH_LOGS / _S3 in the process environment. Covers scale, redeploy (completed
 // and failed rollouts), a refused UpdateService, logs at the response_url (escaped, bounded), status, the backup and
 // snapshot listing, the RDS snapshot restore, a worker killed mid-job and resumed, and cancel.
@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { statusesUntil } from '../../src/adapters/aws/memory.js';
 import { allText, linesWithSecrets, stillAfter, World, type Sent } from '../support/e2e.js';
 import { FakeAws, type FakeAwsCall } from '../support/fake-aws.js';
-import { FakeS3 } from '../support/fake-s3.js';
+import { S3StandIn } from '../../src/adapters/backup-store/stand-in.js';
 import type { SlackCall } from '../../src/adapters/slack/stand-in.js';
 import { USERS } from '../support/lifeline-process.js';
 import {
@@ -53,13 +53,13 @@ const staleStaging = backupName(PREFIX, ago(2 * 24 * 60), 'dump');
 
 let w: World;
 let fake: FakeAws;
-let s3: FakeS3;
+let s3: S3StandIn;
 let health: Server;
 let healthBase = '';
 
 beforeAll(async () => {
   fake = await new FakeAws().start();
-  s3 = await new FakeS3({ bucket: BUCKET }).start();
+  s3 = await new S3StandIn({ bucket: BUCKET }).start();
   // The env's health_url: 200 on /health, 503 on /down, each after 40 ms.
   health = createServer((req, res) => {
     setTimeout(() => {

@@ -27,7 +27,7 @@ import {
 } from '../../src/domain/backups/take.js';
 import { PermanentError } from '../../src/shared/errors.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
-import { FakeS3 } from '../support/fake-s3.js';
+import { S3StandIn } from '../../src/adapters/backup-store/stand-in.js';
 import { waitUntil } from '../support/wait.js';
 import { withClient } from '../support/recovery.js';
 
@@ -589,12 +589,12 @@ describe('a backup gets its backup name only after its check (publishBackup)', (
 describe('takeBackup into S3 (fake S3, real SDK client)', () => {
   const BUCKET = 'lltest-backups';
   const URL_ = `s3://${BUCKET}/production/`;
-  let fake: FakeS3;
+  let fake: S3StandIn;
   let client: S3Client;
   let blobs: TestDatabase;
 
   beforeAll(async () => {
-    fake = await new FakeS3({ bucket: BUCKET }).start();
+    fake = await new S3StandIn({ bucket: BUCKET }).start();
     client = new S3Client({
       endpoint: fake.url,
       region: 'eu-west-1',

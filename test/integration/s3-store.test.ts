@@ -17,7 +17,7 @@ import {
   DEFAULT_QUEUE_SIZE,
 } from '../../src/adapters/backup-store/s3-store.js';
 import { NotFoundError } from '../../src/adapters/backup-store/port.js';
-import { FakeS3 } from '../support/fake-s3.js';
+import { S3StandIn } from '../../src/adapters/backup-store/stand-in.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const MB = 1_000_000;
@@ -32,7 +32,7 @@ const ENV_KEYS = [
   'AWS_PROFILE',
 ] as const;
 
-let fake: FakeS3;
+let fake: S3StandIn;
 const savedEnv = new Map<string, string | undefined>();
 
 function awsEnv(): Record<string, string> {
@@ -45,7 +45,7 @@ function awsEnv(): Record<string, string> {
 }
 
 beforeAll(async () => {
-  fake = await new FakeS3({ bucket: 'solosuccess-backups', maxKeys: 2 }).start();
+  fake = await new S3StandIn({ bucket: 'solosuccess-backups', maxKeys: 2 }).start();
   for (const key of ENV_KEYS) {
     savedEnv.set(key, process.env[key]);
     delete process.env[key];

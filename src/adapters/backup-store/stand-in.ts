@@ -1,4 +1,4 @@
-// A fake S3 on 127.0.0.1, path-style (/bucket/key), for the real AWS SDK client. It answers the calls backup stores
+// The S3 stand-in: a simulated S3 on 127.0.0.1, path-style (/bucket/key), for the real AWS SDK client. It answers the calls backup stores
 // make, in S3's own wire format (XML bodies, XML errors), and checks what S3 checks: payload hashes and checksums,
 // part sizes and ETags on completion, copy sources and their preconditions. Objects appear only on PutObject,
 // CopyObject or CompleteMultipartUpload; parts of an upload in progress live apart from `objects`.
@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { crc32 } from 'node:zlib';
 
-export type FakeS3Op =
+export type S3StandInOp =
   | 'ListObjectsV2'
   | 'GetObject'
   | 'HeadObject'
@@ -22,8 +22,8 @@ export type FakeS3Op =
   | 'DeleteObject'
   | 'Unsupported';
 
-export interface FakeS3Call {
-  readonly op: FakeS3Op;
+export interface S3StandInCall {
+  readonly op: S3StandInOp;
   /** The object key ('' for bucket-level calls). */
   readonly key: string;
   readonly partNumber?: number;
@@ -31,8 +31,8 @@ export interface FakeS3Call {
   readonly status: number;
 }
 
-export interface FakeS3Failure {
-  readonly op: FakeS3Op;
+export interface S3StandInFailure {
+  readonly op: S3StandInOp;
   readonly status: number;
   readonly code: string;
   /** How many matching requests fail (default 1). */
@@ -110,16 +110,16 @@ function decodeAwsChunked(raw: Buffer): { data: Buffer; trailers: Record<string,
   return { data: Buffer.concat(parts), trailers };
 }
 
-export class FakeS3 {
+export class S3StandIn {
   readonly bucket: string;
   /** Complete objects: full key (no bucket) → bytes. Tests may seed it directly. */
   readonly objects = new Map<string, Buffer>();
   /** Every request, in order of answer. */
-  readonly calls: FakeS3Call[] = [];
+  readonly calls: S3StandInCall[] = [];
   /** Errors to answer instead of the real thing, consumed in order for the matching op. */
-  readonly failures: FakeS3Failure[] = [];
+  readonly failures: S3StandInFailure[] = [];
   /** Called before each request is answered (after injected failures): a test changes the world mid-sequence. */
-  beforeAnswer: ((op: FakeS3Op, key: string) => void) | undefined;
+  beforeAnswer: ((op: S3StandInOp, key: string) => void) | undefined;
   /** Largest ListObjectsV2 page (S3's is 1000); small values exercise pagination. */
   maxKeys: number;
   /** Request body bytes read off the wire so far, counted as they arrive (to see how far a client reads ahead). */
@@ -155,7 +155,7 @@ export class FakeS3 {
   }
 
   /** Calls of one kind, for assertions. */
-  callsOf(op: FakeS3Op): FakeS3Call[] {
+  callsOf(op: S3StandInOp): S3StandInCall[] {
     return this.calls.filter((c) => c.op === op);
   }
 
@@ -180,12 +180,12 @@ export class FakeS3 {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://fake-s3');
+    const url = new URL(req.url ?? '/', 'http://s3-stand-in');
     const q = url.searchParams;
     const method = req.method ?? 'GET';
     const [, bucket = '', ...rest] = url.pathname.split('/');
     let key = '';
-    let op: FakeS3Op = 'Unsupported';
+    let op: S3StandInOp = 'Unsupported';
     let partNumber: number | undefined;
     let status: number;
     try {
@@ -235,7 +235,7 @@ export class FakeS3 {
     this.calls.push({ op, key, ...(partNumber !== undefined ? { partNumber } : {}), status });
   }
 
-  private operation(method: string, key: string, q: URLSearchParams, copy: boolean): FakeS3Op {
+  private operation(method: string, key: string, q: URLSearchParams, copy: boolean): S3StandInOp {
     if (key === '') return method === 'GET' && q.get('list-type') === '2' ? 'ListObjectsV2' : 'Unsupported';
     switch (method) {
       case 'GET':
@@ -297,7 +297,7 @@ export class FakeS3 {
   }
 
   private async answer(
-    op: FakeS3Op,
+    op: S3StandInOp,
     key: string,
     q: URLSearchParams,
     req: IncomingMessage,

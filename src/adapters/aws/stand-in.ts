@@ -171,7 +171,8 @@ export class SimulatedAws {
       );
     } catch (err) {
       const e = toRefusal(err, 'rds');
-      // The query protocol's error shape; the SDK maps <Code> to its modelled fault (DBInstanceNotFound → DBInstanceNotFoundFault).
+      // The query protocol's error shape; the SDK maps <Code> to its modelled fault (DBInstanceNotFound →
+      // DBInstanceNotFoundFault).
       sendXml(
         res,
         e.status,

@@ -1,7 +1,7 @@
-// The S3 stand-in: a simulated S3 on 127.0.0.1, path-style (/bucket/key), for the real AWS SDK client. It answers the calls backup stores
-// make, in S3's own wire format (XML bodies, XML errors), and checks what S3 checks: payload hashes and checksums,
-// part sizes and ETags on completion, copy sources and their preconditions. Objects appear only on PutObject,
-// CopyObject or CompleteMultipartUpload; parts of an upload in progress live apart from `objects`.
+// The S3 stand-in: a simulated S3 on 127.0.0.1, path-style (/bucket/key), for the real AWS SDK client. It answers the
+// calls backup stores make, in S3's own wire format (XML bodies, XML errors), and checks what S3 checks: payload hashes
+// and checksums, part sizes and ETags on completion, copy sources and their preconditions. Objects appear only on
+// PutObject, CopyObject or CompleteMultipartUpload; parts of an upload in progress live apart from `objects`.
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';

@@ -1,5 +1,6 @@
 // The roles a process runs (LIFELINE_ROLE): the workers with their reconcile loop, and the Slack bot with the API,
 // or a worker's own small HTTP server. Each records what it started, with its stop, in the process's list.
+import { messageOf } from '../shared/errors.js';
 import type { Server } from 'node:http';
 import { createBotApi } from '../delivery/api/bot.js';
 import { workerApiRoutes } from '../delivery/api/routes.js';
@@ -14,7 +15,7 @@ import { createSlackApp } from '../delivery/bot/app.js';
 import { deliverOutbox } from '../delivery/slack/outbox.js';
 import { createQueryAnswerer } from '../delivery/slack/recovery-answers.js';
 import type { JobParams, RecoveryJob } from '../domain/recovery/model.js';
-import { messageOf, type Runtime } from './runtime.js';
+import { type Runtime } from './runtime.js';
 import type { Services } from './services.js';
 import type { StartedList } from './started.js';
 

@@ -134,7 +134,7 @@ describe('CloudWatch Alarm State Change', () => {
   it('OK is resolved, INSUFFICIENT_DATA its own state; the region comes from the ARN when the event has none', () => {
     expect(fromCloudWatch(alarm('OK'), CONFIG).state).toBe('resolved');
     expect(fromCloudWatch(alarm('INSUFFICIENT_DATA'), CONFIG).state).toBe('insufficient_data');
-    const { region: _region, ...noRegion } = alarm();
+    const noRegion: CloudWatchAlarmEvent = { ...alarm(), region: undefined };
     expect(fromCloudWatch(noRegion, CONFIG).source.link).toContain('https://eu-west-1.console.aws.amazon.com/');
     expect(fromCloudWatch(alarm(), { ...CONFIG, cloudwatch_severity: 'sev4' }).severity).toBe('sev4');
   });

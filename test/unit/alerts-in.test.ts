@@ -60,9 +60,7 @@ function alarm(state: 'ALARM' | 'OK' | 'INSUFFICIENT_DATA' = 'ALARM'): CloudWatc
 describe('Alertmanager webhook (version 4)', () => {
   it('a firing group: source alertmanager keyed by groupKey, severity through severity_map, title from summary, first generatorURL', () => {
     const alert = fromAlertmanager(webhook(), CONFIG);
-    expect(alert.state).toBe('firing');
-    expect(alert.severity).toBe('sev1');
-    expect(alert.title).toBe('Checkout 5xx above 5%');
+    expect([alert.state, alert.severity, alert.title]).toEqual(['firing', 'sev1', 'Checkout 5xx above 5%']);
     expect(alert.source).toEqual({
       kind: 'alertmanager',
       key: '{}:{alertname="HighErrorRate"}',
@@ -115,11 +113,11 @@ describe('Alertmanager webhook (version 4)', () => {
 describe('CloudWatch Alarm State Change', () => {
   it('ALARM: source cloudwatch keyed by the alarm ARN, cloudwatch_severity, the alarm name as title, its console link', () => {
     const alert = fromCloudWatch(alarm(), CONFIG);
-    expect(alert.state).toBe('firing');
-    expect(alert.severity).toBe('sev2');
-    expect(alert.title).toBe('api-5xx high');
-    expect(alert.source.kind).toBe('cloudwatch');
-    expect(alert.source.key).toBe('arn:aws:cloudwatch:eu-west-1:123456789012:alarm:api-5xx high');
+    expect([alert.state, alert.severity, alert.title]).toEqual(['firing', 'sev2', 'api-5xx high']);
+    expect([alert.source.kind, alert.source.key]).toEqual([
+      'cloudwatch',
+      'arn:aws:cloudwatch:eu-west-1:123456789012:alarm:api-5xx high',
+    ]);
     expect(alert.source.labels).toEqual({ alarm: 'api-5xx high', account: '123456789012', region: 'eu-west-1' });
     expect(alert.source.annotations).toEqual({
       reason: 'Threshold Crossed: 1 datapoint [12.0] was greater than 5.0',
@@ -163,13 +161,9 @@ describe('the card of an alert incident', () => {
   const text = allTexts(card).join('\n');
 
   it('says where it came from: source, group key, labels, annotations and the generatorURL', () => {
-    expect(text).toContain('*Source*: Alertmanager group Disk');
-    expect(text).toContain('`{}:{alertname="HighErrorRate"}`');
-    expect(text).toContain('*Labels*');
-    expect(text).toContain('`team`');
-    expect(text).toContain('*Annotations*');
-    expect(text).toContain('Disk full');
-    expect(text).toContain('*Declared by*\nlifeline');
+    const shown = ['*Source*: Alertmanager group Disk', '`{}:{alertname="HighErrorRate"}`', '*Labels*', '`team`'];
+    for (const part of [...shown, '*Annotations*', 'Disk full', '*Declared by*\nlifeline'])
+      expect(text).toContain(part);
   });
 
   it('escapes alert text: <!channel> in a label is not a ping, no mention, no link but the escaped generatorURL', () => {

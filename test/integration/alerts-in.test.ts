@@ -205,6 +205,24 @@ describe('an alert storm', () => {
   });
 });
 
+describe('paging like /incident sev1', () => {
+  test("the incident is declared by Lifeline at the webhook's arrival, and its ladder runs from then", async () => {
+    const r = await replica();
+    const arrived = new Date(Date.now() - 2_000);
+    const declared = await r.service.receive(fromAlertmanager(webhook('Arrival'), CONFIG), arrived);
+    const incident = await store.getIncident(h.db, declared.incident!);
+    expect(incident?.declaredBy).toBe('lifeline');
+    expect(incident?.declaredAt.getTime()).toBe(arrived.getTime());
+    const { rows } = await h.db.query<{ role: string; due_at: Date }>(
+      'SELECT role, due_at FROM escalation_steps WHERE incident = $1',
+      [declared.incident],
+    );
+    expect(rows.map((s) => [s.role, s.due_at.getTime()])).toEqual([['oncall', arrived.getTime()]]);
+    const kinds = (await store.timeline(h.db, declared.incident!)).map((e) => e.kind);
+    expect(kinds).toEqual(['declared', 'ladder_started']);
+  });
+});
+
 describe('resolved, cleared and other states', () => {
   test('resolved with auto_resolve: resolved as Lifeline with a note naming the alert; the next firing is a new incident', async () => {
     const r = await replica();

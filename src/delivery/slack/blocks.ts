@@ -91,6 +91,15 @@ export function channelLink(channelId: string): Mrkdwn {
   return CHANNEL_ID.test(channelId) ? trusted(`<#${channelId}>`) : escapeMrkdwn(channelId);
 }
 
+/**
+ * A web link with a label: only http(s) URLs without spaces or Slack's link delimiters become links (& escaped, as
+ * Slack asks); anything else is shown as escaped text.
+ */
+export function webLink(url: string, label: string): Mrkdwn {
+  if (!/^https?:\/\/[^\s<>|]+$/i.test(url)) return escapeMrkdwn(url);
+  return trusted(`<${url.replace(/&/g, '&amp;')}|${escapeText(label.replace(/\|/g, '/'))}>`);
+}
+
 /** The loud one, for a scheduled job that failed: only Lifeline decides when to use it. */
 export const HERE = trusted('<!here>');
 

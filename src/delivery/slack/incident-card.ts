@@ -2,9 +2,10 @@
 import type { ChatMessage, Block } from '../../adapters/slack/port.js';
 import type { FileConfig } from '../../shared/config.js';
 import { againstTarget, formatDuration, formatTarget, formatUtc } from '../../shared/format.js';
-import { incidentId, incidentState, type Incident } from '../../domain/incidents/model.js';
+import { incidentId, incidentState, type AlertSource, type Incident } from '../../domain/incidents/model.js';
+import { sourceName } from '../../domain/alerts/alert.js';
 import type { ThreadNote } from '../../domain/incidents/notifier.js';
-import { bold, italic, joinMd, md, mention, message, section, sections, type Mrkdwn } from './blocks.js';
+import { bold, code, italic, joinMd, md, mention, message, section, sections, webLink, type Mrkdwn } from './blocks.js';
 
 export const ACK_ACTION = 'incident_acknowledge';
 export const RESOLVE_ACTION = 'incident_resolve';
@@ -27,10 +28,29 @@ export function incidentCard(incident: Incident, file: Pick<FileConfig, 'severit
     section(md`${STATE_EMOJI[state]} ${bold(incident.title)}`),
     { type: 'section', fields: fields.map((field) => ({ type: 'mrkdwn' as const, text: field.text })) },
   ];
+  if (incident.source) blocks.push(...sections(sourceText(incident.source)));
   if (incident.resolutionNote) blocks.push(...sections(md`*Resolution*\n${incident.resolutionNote}`));
   blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: ladderLine(incident, file).text }] });
   if (state !== 'resolved') blocks.push(buttons(incident.number, state === 'open'));
   return { text: md`${severity} ${id}: ${incident.title} (${state})`.text, blocks };
+}
+
+/** Where an alert incident came from: the source, its group or alarm, labels, annotations and the link back. */
+function sourceText(source: AlertSource): Mrkdwn {
+  const keyName = source.kind === 'alertmanager' ? 'Group key' : 'Alarm';
+  const pairs = (entries: Readonly<Record<string, string>>) =>
+    joinMd(
+      Object.entries(entries).map(([k, v]) => md`• ${code(k)} ${v}`),
+      '\n',
+    );
+  const lines = [md`*Source*: ${sourceName(source)}`, md`*${keyName}*: ${code(source.key)}`];
+  if (Object.keys(source.labels).length > 0) lines.push(md`*Labels*\n${pairs(source.labels)}`);
+  if (Object.keys(source.annotations).length > 0) lines.push(md`*Annotations*\n${pairs(source.annotations)}`);
+  if (source.link) {
+    const label = source.kind === 'alertmanager' ? 'the alert in Prometheus' : 'the alarm in the AWS console';
+    lines.push(md`*Link*: ${webLink(source.link, label)}`);
+  }
+  return joinMd(lines, '\n');
 }
 
 function statusLine(incident: Incident, respondMinutes: number): Mrkdwn {
@@ -104,6 +124,12 @@ export function threadNoteMessage(incident: Incident, note: ThreadNote): ChatMes
       ];
       const change = `${note.from.toUpperCase()} → ${note.to.toUpperCase()}.${ladder}`;
       return message(md`:arrows_counterclockwise: ${id} severity changed by ${mention(note.actor)}: ${change}`);
+    }
+    case 'alert_cleared': {
+      const cleared = `${sourceName(note.source)} cleared (${note.summary})`;
+      return message(
+        md`:large_green_circle: ${id}: ${cleared}. alerts.auto_resolve is off: resolve it when satisfied.`,
+      );
     }
   }
 }

@@ -14,6 +14,9 @@ const KIND_LABEL: Record<string, string> = {
   ladder_started: 'Escalation started',
   ladder_stopped: 'Escalation stopped',
   resolved: 'Resolved',
+  alert_repeat: 'Alert repeated',
+  alert_cleared: 'Alert cleared',
+  alert_state: 'Alert state',
 };
 
 /** A Markdown draft for the post-mortem: the facts Lifeline recorded, and headings for what only people know. */

@@ -5,6 +5,21 @@ export interface CardRef {
   readonly ts: string;
 }
 
+export type AlertSourceKind = 'alertmanager' | 'cloudwatch';
+
+/** Where an alert-declared incident came from, as the card shows it (bounded, see src/domain/alerts/). */
+export interface AlertSource {
+  readonly kind: AlertSourceKind;
+  /** The Alertmanager groupKey or the CloudWatch alarm ARN: one open incident per key. */
+  readonly key: string;
+  /** The group's alertname, the alarm's name. */
+  readonly name: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly annotations: Readonly<Record<string, string>>;
+  /** generatorURL, or the alarm's console link. */
+  readonly link: string | undefined;
+}
+
 export interface Incident {
   readonly number: number;
   readonly severity: Severity;
@@ -19,6 +34,8 @@ export interface Incident {
   readonly resolvedAt: Date | undefined;
   readonly resolutionNote: string | undefined;
   readonly ladderGeneration: number;
+  /** Set when an alert declared it. */
+  readonly source: AlertSource | undefined;
 }
 
 export type IncidentState = 'open' | 'acknowledged' | 'resolved';
@@ -48,7 +65,10 @@ export type TimelineKind =
   | 'severity_changed'
   | 'ladder_started'
   | 'ladder_stopped'
-  | 'resolved';
+  | 'resolved'
+  | 'alert_repeat'
+  | 'alert_cleared'
+  | 'alert_state';
 
 export interface TimelineEvent {
   readonly at: Date;

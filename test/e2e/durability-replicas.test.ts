@@ -2,7 +2,16 @@
 // the same time on an empty database: migrations once, and every step, page and follow-up exactly once.
 // Ladder: oncall at 0 s, engineering_lead at 3 s, cto at 6 s, ceo at 9 s.
 import { afterAll, beforeAll, expect, test, vi } from 'vitest';
-import { allText, linesWithSecrets, ROLE_ORDER, ROLE_USERS, stillAfter, World, type Declared } from '../support/e2e.js';
+import {
+  allText,
+  ladderSteps,
+  linesWithSecrets,
+  ROLE_ORDER,
+  ROLE_USERS,
+  stillAfter,
+  World,
+  type Declared,
+} from '../support/e2e.js';
 import type { LifelineProcess } from '../support/lifeline-process.js';
 import { ROUTING_KEYS, USERS } from '../support/lifeline-process.js';
 import { waitUntil } from '../support/wait.js';
@@ -18,7 +27,7 @@ let worker: LifelineProcess;
 
 beforeAll(async () => {
   w = await World.create({
-    config: { steps: ROLE_ORDER.map((notify, i) => ({ after_minutes: STEP_MS[i]! / 60_000, notify })) },
+    config: { steps: ladderSteps(STEP_MS) },
   });
   a = w.process({ role: 'all' });
   b = w.process({ role: 'all' });

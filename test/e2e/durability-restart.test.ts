@@ -5,6 +5,7 @@ import { afterAll, beforeAll, expect, test, vi } from 'vitest';
 import { dropQueuePrefix } from '../support/db.js';
 import {
   allText,
+  ladderSteps,
   linesWithSecrets,
   ROLE_ORDER,
   ROLE_USERS,
@@ -24,7 +25,7 @@ let w: World;
 
 beforeAll(async () => {
   w = await World.create({
-    config: { steps: ROLE_ORDER.map((notify, i) => ({ after_minutes: STEP_MS[i]! / 60_000, notify })) },
+    config: { steps: ladderSteps(STEP_MS) },
   });
 });
 

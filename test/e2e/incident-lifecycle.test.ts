@@ -5,6 +5,7 @@ import {
   allText,
   buttonLabels,
   EMERGENCY,
+  ladderSteps,
   linesWithSecrets,
   ROLE_ORDER,
   ROLE_USERS,
@@ -23,7 +24,7 @@ let w: World;
 
 beforeAll(async () => {
   w = await World.create({
-    config: { steps: ROLE_ORDER.map((notify, i) => ({ after_minutes: STEP_MS[i]! / 60_000, notify })) },
+    config: { steps: ladderSteps(STEP_MS) },
   });
   await w.process().start();
 });

@@ -11,11 +11,19 @@ import { createHash } from 'node:crypto';
 import { createReadStream, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { jobResult, jobSteps, startJobLifeline } from './support/job-run.mjs';
-import { kbToMb, MemorySampler, resetPeak, statusKb } from './support/memory.mjs';
+import { jobSteps, sampledJob, startJobLifeline } from './support/job-run.mjs';
+import { MemorySampler } from './support/memory.mjs';
 import { APP_TABLES, backupNamePattern, checkpoint, createAppDatabase } from './support/pgbench-data.mjs';
 import { CHANNEL } from './support/processes.mjs';
-import { interleaved, medianRun, memoryVerdicts, printMemoryAndLog, printSteps, twoRounds } from './support/rounds.mjs';
+import {
+  logFigures,
+  medianRun,
+  memoryVerdicts,
+  printMemoryAndLog,
+  printSteps,
+  runInTurns,
+  twoRounds,
+} from './support/rounds.mjs';
 import { lastWords } from './support/slack-posts.mjs';
 import { commandBody, postSigned } from './support/slack-requests.mjs';
 import { megabytes, ratio, seconds, spreadOf, verdict, withSpread } from './support/stats.mjs';
@@ -206,51 +214,50 @@ async function measure({ sizeMb, label, withBaseline, slack, pagerduty, print })
       const postsBefore = slack.posts.length;
       const responsesBefore = slack.responses.length;
 
-      // Same starting point as the baseline: dirty buffers flushed, Lifeline idle.
-      await checkpoint();
-      const hwmReset = resetPeak(lifeline.child.pid);
-      const rssIdleKb = statusKb(lifeline.child.pid, 'VmRSS');
-      const sampler = new MemorySampler(lifeline.child.pid);
-      let job;
-      let result;
-      let memory;
-      const sentAt = Date.now();
-      try {
-        const sent = await postSigned(
-          lifeline.eventsUrl,
-          commandBody({
-            command: '/dr',
-            text: `backup ${ENV}`,
-            user_id: REQUESTER,
-            channel_id: CHANNEL,
-            response_url: slack.newResponseUrl(),
-          }),
-        );
-        if (sent.status !== 200) throw new Error(`/dr backup answered ${sent.status} ${sent.error ?? ''}`);
-        run.command_ack_ms = Math.round(sent.ms);
-        // "JOB-n: backup of <env> requested. …", in the ack itself or through the response_url; anything else is a refusal.
-        const reply = await waitFor(
-          'the reply to /dr backup',
-          () => sent.ackText || slack.responses.slice(responsesBefore)[0]?.text,
-          30_000,
-          { alive },
-        ).catch((err) => {
-          throw new Error(`${err.message}${lastWords(slack, lifeline)}`);
-        });
-        const number = /\bJOB-(\d+): backup of /.exec(reply)?.[1];
-        if (number === undefined)
-          throw new Error(
-            `/dr backup ${ENV} did not start a job: ${reply.slice(0, 1000)}${lastWords(slack, lifeline)}`,
+      const {
+        job,
+        result,
+        startedAt: sentAt,
+        sampler,
+        memory,
+      } = await sampledJob({
+        slack,
+        lifeline,
+        postsBefore,
+        limitMs: JOB_LIMIT_MS(gb),
+        alive,
+        hwmCovers: 'the job (reset before the command)',
+        start: async () => {
+          const sent = await postSigned(
+            lifeline.eventsUrl,
+            commandBody({
+              command: '/dr',
+              text: `backup ${ENV}`,
+              user_id: REQUESTER,
+              channel_id: CHANNEL,
+              response_url: slack.newResponseUrl(),
+            }),
           );
-        job = Number(number);
-        run.reply_says = reply.slice(0, 200);
-        result = await jobResult({ slack, lifeline, postsBefore, job, limitMs: JOB_LIMIT_MS(gb), alive });
-      } finally {
-        memory = sampler.stop();
-      }
-      const hwmKb = statusKb(lifeline.child.pid, 'VmHWM');
-      if (!result.text.startsWith(`JOB-${job} succeeded`))
-        throw new Error(`JOB-${job} did not succeed: ${result.text.slice(0, 1500)}${lastWords(slack, lifeline)}`);
+          if (sent.status !== 200) throw new Error(`/dr backup answered ${sent.status} ${sent.error ?? ''}`);
+          run.command_ack_ms = Math.round(sent.ms);
+          // "JOB-n: backup of <env> requested. …", in the ack itself or through the response_url; anything else is a refusal.
+          const reply = await waitFor(
+            'the reply to /dr backup',
+            () => sent.ackText || slack.responses.slice(responsesBefore)[0]?.text,
+            30_000,
+            { alive },
+          ).catch((err) => {
+            throw new Error(`${err.message}${lastWords(slack, lifeline)}`);
+          });
+          const number = /\bJOB-(\d+): backup of /.exec(reply)?.[1];
+          if (number === undefined)
+            throw new Error(
+              `/dr backup ${ENV} did not start a job: ${reply.slice(0, 1000)}${lastWords(slack, lifeline)}`,
+            );
+          run.reply_says = reply.slice(0, 200);
+          return Number(number);
+        },
+      });
 
       run.job = job;
       run.job_ms = result.at - sentAt;
@@ -269,19 +276,12 @@ async function measure({ sizeMb, label, withBaseline, slack, pagerduty, print })
       run.command_to_first_step_ms = steps.length > 0 ? Math.round(Number(steps[0].started) - sentAt) : null;
       const dumpRow = steps.find((st) => st.name === STEP_DUMP);
       run.command_to_dump_done_ms = Math.round(Number(dumpRow.started) + Number(dumpRow.ms) - sentAt);
-      run.memory = {
-        ...memory,
-        rss_idle_before_mb: kbToMb(rssIdleKb),
-        vm_hwm_mb: kbToMb(hwmKb),
-        vm_hwm_covers: hwmReset ? 'the job (reset before the command)' : 'the whole process',
-      };
+      run.memory = memory;
       run.result_says = result.text.slice(0, 200);
       const { rows: catalogue } = await pool.query('SELECT * FROM backups WHERE env = $1 ORDER BY id', [ENV]);
       run.stored = await checkStore({ storeDir: store.dir, catalogue, rows: app.rows, gb });
       run.dump_bytes = run.stored.bytes;
-      run.log_warnings = lifeline.warnings;
-      run.log_errors = lifeline.errors;
-      run.first_log_problems = lifeline.firstProblems;
+      Object.assign(run, logFigures(lifeline));
       out.runs.push(run);
       print(`${label}: job ${i + 1}/${of}: whole job ${seconds(run.job_ms)}, dump step ${seconds(run.dump_step_ms)}`);
     } finally {
@@ -292,14 +292,7 @@ async function measure({ sizeMb, label, withBaseline, slack, pagerduty, print })
   };
 
   try {
-    const jobRuns = label === '1x' ? RUNS : 1;
-    const baselineRuns = withBaseline ? RUNS : 0;
-    let b = 0;
-    let j = 0;
-    for (const side of interleaved(baselineRuns, jobRuns)) {
-      if (side === 'baseline') await timeBaseline(b++, baselineRuns);
-      else await timeJob(j++, jobRuns);
-    }
+    await runInTurns({ label, runs: RUNS, withBaseline, timeBaseline, timeJob });
     Object.assign(
       out,
       medianRun(out.runs, [

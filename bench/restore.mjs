@@ -12,8 +12,8 @@ import { readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { onCleanup } from './support/cleanup.mjs';
-import { jobResult, jobSteps, startJobLifeline } from './support/job-run.mjs';
-import { kbToMb, MemorySampler, resetPeak, statusKb } from './support/memory.mjs';
+import { jobSteps, sampledJob, startJobLifeline } from './support/job-run.mjs';
+import { MemorySampler } from './support/memory.mjs';
 import {
   admin,
   APP_TABLES as TABLES,
@@ -25,7 +25,15 @@ import {
   urlOf,
 } from './support/pgbench-data.mjs';
 import { CHANNEL } from './support/processes.mjs';
-import { interleaved, medianRun, memoryVerdicts, printMemoryAndLog, printSteps, twoRounds } from './support/rounds.mjs';
+import {
+  logFigures,
+  medianRun,
+  memoryVerdicts,
+  printMemoryAndLog,
+  printSteps,
+  runInTurns,
+  twoRounds,
+} from './support/rounds.mjs';
 import { approveButtonOf, blocksOf, lastWords } from './support/slack-posts.mjs';
 import { buttonBody, commandBody, postSigned } from './support/slack-requests.mjs';
 import { megabytes, ratio, seconds, spreadOf, verdict, withSpread } from './support/stats.mjs';
@@ -186,36 +194,36 @@ async function measure({ sizeMb, label, withBaseline, slack, pagerduty, print })
           `the plan of JOB-${job} does not name ${backup}: ${JSON.stringify(blocksOf(plan)).slice(0, 1000)}`,
         );
 
-      // Same starting point as the baseline: dirty buffers flushed, Lifeline idle.
-      await checkpoint();
-      const hwmReset = resetPeak(lifeline.child.pid);
-      const rssIdleKb = statusKb(lifeline.child.pid, 'VmRSS');
-      const sampler = new MemorySampler(lifeline.child.pid);
-      const clickedAt = Date.now();
-      let result;
-      let memory;
-      try {
-        const click = await postSigned(
-          lifeline.eventsUrl,
-          buttonBody({
-            action_id: 'job_approve',
-            value: button.value,
-            block_id: button.blockId,
-            label: 'Approve',
-            user_id: APPROVER,
-            channel_id: CHANNEL,
-            message_ts: plan.ts,
-            response_url: slack.newResponseUrl(),
-          }),
-        );
-        if (click.status !== 200) throw new Error(`the Approve click answered ${click.status} ${click.error ?? ''}`);
-        result = await jobResult({ slack, lifeline, postsBefore, job, limitMs: JOB_LIMIT_MS(gb), alive });
-      } finally {
-        memory = sampler.stop();
-      }
-      const hwmKb = statusKb(lifeline.child.pid, 'VmHWM');
-      if (!result.text.startsWith(`JOB-${job} succeeded`))
-        throw new Error(`JOB-${job} did not succeed: ${result.text.slice(0, 1500)}${lastWords(slack, lifeline)}`);
+      const {
+        result,
+        startedAt: clickedAt,
+        sampler,
+        memory,
+      } = await sampledJob({
+        slack,
+        lifeline,
+        postsBefore,
+        limitMs: JOB_LIMIT_MS(gb),
+        alive,
+        hwmCovers: 'the job (reset at approval)',
+        start: async () => {
+          const click = await postSigned(
+            lifeline.eventsUrl,
+            buttonBody({
+              action_id: 'job_approve',
+              value: button.value,
+              block_id: button.blockId,
+              label: 'Approve',
+              user_id: APPROVER,
+              channel_id: CHANNEL,
+              message_ts: plan.ts,
+              response_url: slack.newResponseUrl(),
+            }),
+          );
+          if (click.status !== 200) throw new Error(`the Approve click answered ${click.status} ${click.error ?? ''}`);
+          return job;
+        },
+      });
 
       run.job_ms = result.at - clickedAt;
       const { rows: steps, steps: measured } = await jobSteps(pool, job, sampler);
@@ -231,19 +239,12 @@ async function measure({ sizeMb, label, withBaseline, slack, pagerduty, print })
       run.approval_to_verified_ms = verifyStep
         ? Math.round(Number(verifyStep.started) + Number(verifyStep.ms) - clickedAt)
         : null;
-      run.memory = {
-        ...memory,
-        rss_idle_before_mb: kbToMb(rssIdleKb),
-        vm_hwm_mb: kbToMb(hwmKb),
-        vm_hwm_covers: hwmReset ? 'the job (reset at approval)' : 'the whole process',
-      };
+      run.memory = memory;
       run.result_says = result.text.slice(0, 200);
       run.restored_rows = await rowCount(app.dbName);
       if (run.restored_rows !== app.rows)
         throw new Error(`after JOB-${job} the database holds ${run.restored_rows} rows, not ${app.rows}`);
-      run.log_warnings = lifeline.warnings;
-      run.log_errors = lifeline.errors;
-      run.first_log_problems = lifeline.firstProblems;
+      Object.assign(run, logFigures(lifeline));
       out.runs.push(run);
       print(
         `${label}: job ${i + 1}/${of}: approval → verified ${seconds(run.approval_to_verified_ms)}, restore step ${seconds(run.restore_step_ms)}, whole job ${seconds(run.job_ms)}`,
@@ -256,14 +257,7 @@ async function measure({ sizeMb, label, withBaseline, slack, pagerduty, print })
   };
 
   try {
-    const jobRuns = label === '1x' ? RUNS : 1;
-    const baselineRuns = withBaseline ? RUNS : 0;
-    let b = 0;
-    let j = 0;
-    for (const side of interleaved(baselineRuns, jobRuns)) {
-      if (side === 'baseline') await timeBaseline(b++, baselineRuns);
-      else await timeJob(j++, jobRuns);
-    }
+    await runInTurns({ label, runs: RUNS, withBaseline, timeBaseline, timeJob });
     Object.assign(
       out,
       medianRun(out.runs, [

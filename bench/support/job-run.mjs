@@ -2,8 +2,10 @@
 // its timed steps, the same for every benchmark that compares a job with the PostgreSQL tool it wraps.
 import { pathToFileURL } from 'node:url';
 import { onCleanup } from './cleanup.mjs';
-import { createDatabase, createQueuePrefix, openPool } from './infra.mjs';
-import { startLifeline, writeConfig } from './processes.mjs';
+import { openPool } from './infra.mjs';
+import { kbToMb, MemorySampler, resetPeak, statusKb } from './memory.mjs';
+import { checkpoint } from './pgbench-data.mjs';
+import { startOwnLifeline } from './processes.mjs';
 import { lastWords } from './slack-posts.mjs';
 import { stepText, waitFor } from './tools.mjs';
 
@@ -27,22 +29,19 @@ export async function startJobLifeline({
   extraEnv = {},
   alive,
 }) {
-  const state = await createDatabase(tag);
-  const queue = createQueuePrefix(tag);
-  const configPath = writeConfig([{ after_minutes: 0, notify: 'oncall' }], {
-    environmentsYaml: `  ${env}:
+  const { db, queue, lifeline } = await startOwnLifeline({
+    tag,
+    steps: [{ after_minutes: 0, notify: 'oncall' }],
+    slack,
+    pagerduty,
+    configOptions: {
+      environmentsYaml: `  ${env}:
     database:
       url: "${appUrl}"
       verify: [SELECT COUNT(*) FROM ${verifyTable}]
     backups: { store: "${pathToFileURL(storeDir).href}", prefix: ${prefix}, retention_days: 7, rpo_minutes: 1440, drill_schedule: "off" }${extraYaml}`,
-  });
-  alive();
-  const lifeline = await startLifeline({
-    databaseUrl: state.url,
-    queuePrefix: queue.prefix,
-    slackApiUrl: slack.apiUrl,
-    pagerdutyUrl: pagerduty.url,
-    configPath,
+    },
+    beforeStart: alive,
     extraEnv: {
       TMPDIR: workDir,
       ...extraEnv,
@@ -53,13 +52,13 @@ export async function startJobLifeline({
       AWS_EC2_METADATA_DISABLED: 'true',
     },
   });
-  const pool = openPool(state.url);
+  const pool = openPool(db.url);
   const closePool = onCleanup('close Lifeline state pool', () => pool.end());
   const stop = async () => {
     await lifeline.stop();
     await closePool();
     await queue.drop();
-    await state.drop();
+    await db.drop();
   };
   return { lifeline, pool, stop };
 }
@@ -75,6 +74,44 @@ export function jobResult({ slack, lifeline, postsBefore, job, limitMs, alive })
   ).catch((err) => {
     throw new Error(`${err.message}${lastWords(slack, lifeline)}`);
   });
+}
+
+/**
+ * One job from the same starting point as a baseline (dirty buffers flushed, Lifeline idle): `start()` sends what
+ * sets it going and returns its number, then its result is awaited. Lifeline's memory is sampled meanwhile (VmHWM
+ * reset before; `hwmCovers` says when, if the reset worked). Throws unless the job succeeded. `startedAt` is the
+ * moment just before `start()`.
+ */
+export async function sampledJob({ slack, lifeline, postsBefore, limitMs, alive, hwmCovers, start }) {
+  await checkpoint();
+  const hwmReset = resetPeak(lifeline.child.pid);
+  const rssIdleKb = statusKb(lifeline.child.pid, 'VmRSS');
+  const sampler = new MemorySampler(lifeline.child.pid);
+  const startedAt = Date.now();
+  let job;
+  let result;
+  let memory;
+  try {
+    job = await start();
+    result = await jobResult({ slack, lifeline, postsBefore, job, limitMs, alive });
+  } finally {
+    memory = sampler.stop();
+  }
+  const hwmKb = statusKb(lifeline.child.pid, 'VmHWM');
+  if (!result.text.startsWith(`JOB-${job} succeeded`))
+    throw new Error(`JOB-${job} did not succeed: ${result.text.slice(0, 1500)}${lastWords(slack, lifeline)}`);
+  return {
+    job,
+    result,
+    startedAt,
+    sampler,
+    memory: {
+      ...memory,
+      rss_idle_before_mb: kbToMb(rssIdleKb),
+      vm_hwm_mb: kbToMb(hwmKb),
+      vm_hwm_covers: hwmReset ? hwmCovers : 'the whole process',
+    },
+  };
 }
 
 /**

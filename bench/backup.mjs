@@ -11,7 +11,14 @@ import { createHash } from 'node:crypto';
 import { createReadStream, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { jobSteps, sampledJob, startJobLifeline } from './support/job-run.mjs';
+import {
+  JOB_LIMIT_MS,
+  jobBenchLimitMs,
+  jobSteps,
+  sampledJob,
+  startJobLifeline,
+  TOOL_LIMIT_MS,
+} from './support/job-run.mjs';
 import { MemorySampler } from './support/memory.mjs';
 import { APP_TABLES, backupNamePattern, checkpoint, createAppDatabase } from './support/pgbench-data.mjs';
 import { CHANNEL } from './support/processes.mjs';
@@ -39,9 +46,7 @@ const RUNS = Math.max(3, Number(process.env.BENCH_BACKUP_RUNS ?? 3));
 const TARGET_RATIO = 1.1;
 const GB = SIZE_MB / 1024;
 /** Everything scales with the data: generation, RUNS baseline dumps and jobs with their checks at 1x, then 2x. */
-export const timeLimitMs = Math.round((4 + (12 + 6 * RUNS) * Math.max(GB, 0.05)) * 60_000);
-const JOB_LIMIT_MS = (gb) => Math.round((2 + 8 * gb) * 60_000);
-const TOOL_LIMIT_MS = (gb) => Math.round((2 + 6 * gb) * 60_000);
+export const timeLimitMs = jobBenchLimitMs(RUNS, GB);
 
 const ENV = 'benchdb';
 const PREFIX = 'benchapp';

@@ -12,7 +12,14 @@ import { readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { onCleanup } from './support/cleanup.mjs';
-import { jobSteps, sampledJob, startJobLifeline } from './support/job-run.mjs';
+import {
+  JOB_LIMIT_MS,
+  jobBenchLimitMs,
+  jobSteps,
+  sampledJob,
+  startJobLifeline,
+  TOOL_LIMIT_MS,
+} from './support/job-run.mjs';
 import { MemorySampler } from './support/memory.mjs';
 import {
   admin,
@@ -56,9 +63,7 @@ const PARALLEL = 2;
 const TARGET_RATIO = 1.1;
 const GB = SIZE_MB / 1024;
 /** Everything scales with the data: generation, the dump, RUNS baselines and jobs at 1x, then baselines and a job at 2x. */
-export const timeLimitMs = Math.round((4 + (12 + 6 * RUNS) * Math.max(GB, 0.05)) * 60_000);
-const JOB_LIMIT_MS = (gb) => Math.round((2 + 8 * gb) * 60_000);
-const TOOL_LIMIT_MS = (gb) => Math.round((2 + 6 * gb) * 60_000);
+export const timeLimitMs = jobBenchLimitMs(RUNS, GB);
 
 const ENV = 'benchdb';
 const PREFIX = 'benchapp';

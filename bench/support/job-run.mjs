@@ -9,6 +9,14 @@ import { startOwnLifeline } from './processes.mjs';
 import { lastWords } from './slack-posts.mjs';
 import { stepText, waitFor } from './tools.mjs';
 
+/** How long a job benchmark may take: generating the data, RUNS baselines and jobs at 1x, then 2x. */
+export function jobBenchLimitMs(runs, gb) {
+  return Math.round((4 + (12 + 6 * runs) * Math.max(gb, 0.05)) * 60_000);
+}
+/** How long one job may take at `gb` GB of data, and one run of a PostgreSQL tool. */
+export const JOB_LIMIT_MS = (gb) => Math.round((2 + 8 * gb) * 60_000);
+export const TOOL_LIMIT_MS = (gb) => Math.round((2 + 6 * gb) * 60_000);
+
 /**
  * Lifeline with its own state database and queue prefix and a config naming the app database (verified by a count
  * of `verifyTable`) and the store folder; drills off, so that nothing but the request starts a job. TMPDIR is

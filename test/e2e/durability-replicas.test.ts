@@ -2,16 +2,7 @@
 // the same time on an empty database: migrations once, and every step, page and follow-up exactly once.
 // Ladder: oncall at 0 s, engineering_lead at 3 s, cto at 6 s, ceo at 9 s.
 import { afterAll, beforeAll, expect, test, vi } from 'vitest';
-import {
-  allText,
-  ladderSteps,
-  linesWithSecrets,
-  ROLE_ORDER,
-  ROLE_USERS,
-  stillAfter,
-  World,
-  type Declared,
-} from '../support/e2e.js';
+import { allText, linesWithSecrets, ROLE_ORDER, ROLE_USERS, stillAfter, World, type Declared } from '../support/e2e.js';
 import type { LifelineProcess } from '../support/lifeline-process.js';
 import { ROUTING_KEYS, USERS } from '../support/lifeline-process.js';
 import { waitUntil } from '../support/wait.js';
@@ -26,9 +17,7 @@ let b: LifelineProcess;
 let worker: LifelineProcess;
 
 beforeAll(async () => {
-  w = await World.create({
-    config: { steps: ladderSteps(STEP_MS) },
-  });
+  w = await World.create({ ladderMs: STEP_MS });
   a = w.process({ role: 'all' });
   b = w.process({ role: 'all' });
   worker = w.process({ role: 'worker' });

@@ -5,7 +5,6 @@ import { afterAll, beforeAll, expect, test, vi } from 'vitest';
 import { dropQueuePrefix } from '../support/db.js';
 import {
   allText,
-  ladderSteps,
   linesWithSecrets,
   ROLE_ORDER,
   ROLE_USERS,
@@ -24,9 +23,7 @@ const STEP_MS = [0, 5_000, 8_000, 14_000];
 let w: World;
 
 beforeAll(async () => {
-  w = await World.create({
-    config: { steps: ladderSteps(STEP_MS) },
-  });
+  w = await World.create({ ladderMs: STEP_MS });
 });
 
 afterAll(async () => {

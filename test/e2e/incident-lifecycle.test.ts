@@ -5,7 +5,6 @@ import {
   allText,
   buttonLabels,
   EMERGENCY,
-  ladderSteps,
   linesWithSecrets,
   ROLE_ORDER,
   ROLE_USERS,
@@ -23,9 +22,7 @@ const STEP_MS = [0, 3_000, 6_000, 9_000];
 let w: World;
 
 beforeAll(async () => {
-  w = await World.create({
-    config: { steps: ladderSteps(STEP_MS) },
-  });
+  w = await World.create({ ladderMs: STEP_MS });
   await w.process().start();
 });
 

@@ -28,9 +28,7 @@ export const ROLE_USERS: Record<(typeof ROLE_ORDER)[number], string> = {
   ceo: USERS.ceo,
 };
 /** The four-role ladder (ROLE_ORDER), step i paging `stepMs[i]` ms after the declaration. */
-export function ladderSteps(
-  stepMs: readonly number[],
-): { after_minutes: number; notify: (typeof ROLE_ORDER)[number] }[] {
+function ladderSteps(stepMs: readonly number[]): { after_minutes: number; notify: (typeof ROLE_ORDER)[number] }[] {
   return ROLE_ORDER.map((notify, i) => ({ after_minutes: stepMs[i]! / 60_000, notify }));
 }
 /** Every value that must never appear in a log line or a Slack message. */
@@ -38,6 +36,8 @@ export const SECRETS: readonly string[] = [BOT_TOKEN, SIGNING_SECRET, ...Object.
 
 export interface WorldOptions {
   readonly config?: TestConfigOptions;
+  /** The four-role ladder (ROLE_ORDER), step i paging this many ms after the declaration: instead of config.steps. */
+  readonly ladderMs?: readonly number[];
   readonly extraEnv?: Record<string, string>;
 }
 
@@ -109,7 +109,8 @@ export class World {
     const pd = new PagerDutyStandIn();
     await Promise.all([slack.start(), pd.start()]);
     const sql = new pg.Pool({ connectionString: db.url, max: 3 });
-    return new World(db, sql, slack, pd, uniqueQueuePrefix(), writeTestConfig(options.config), options.extraEnv ?? {});
+    const config = options.ladderMs ? { ...options.config, steps: ladderSteps(options.ladderMs) } : options.config;
+    return new World(db, sql, slack, pd, uniqueQueuePrefix(), writeTestConfig(config), options.extraEnv ?? {});
   }
 
   /** A process on this world's database, prefix and fakes (not started). */

@@ -11,14 +11,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import {
-  JOB_LIMIT_MS,
-  jobBenchLimitMs,
-  jobSteps,
-  sampledJob,
-  startJobLifeline,
-  TOOL_LIMIT_MS,
-} from './support/job-run.mjs';
+import { JOB_LIMIT_MS, jobBenchLimitMs, jobSteps, startJobLifeline, TOOL_LIMIT_MS } from './support/job-run.mjs';
 import { MemorySampler } from './support/memory.mjs';
 import { APP_TABLES, backupNamePattern, checkpoint, createAppDatabase } from './support/pgbench-data.mjs';
 import { CHANNEL } from './support/processes.mjs';
@@ -202,7 +195,7 @@ async function measure({ sizeMb, label, withBaseline, slack, pagerduty, print })
 
   /** One job, command to result, in a fresh Lifeline process; its backup is checked, then removed from the store. */
   const timeJob = async (i, of) => {
-    const { lifeline, pool, stop } = await startJobLifeline({
+    const { lifeline, pool, stop, sampled } = await startJobLifeline({
       tag: `bkp${label}`,
       env: ENV,
       prefix: PREFIX,
@@ -219,18 +212,9 @@ async function measure({ sizeMb, label, withBaseline, slack, pagerduty, print })
       const postsBefore = slack.posts.length;
       const responsesBefore = slack.responses.length;
 
-      const {
-        job,
-        result,
-        startedAt: sentAt,
-        sampler,
-        memory,
-      } = await sampledJob({
-        slack,
-        lifeline,
+      const { job, result, startedAt, sampler, memory } = await sampled({
         postsBefore,
         limitMs: JOB_LIMIT_MS(gb),
-        alive,
         hwmCovers: 'the job (reset before the command)',
         start: async () => {
           const sent = await postSigned(
@@ -265,11 +249,11 @@ async function measure({ sizeMb, label, withBaseline, slack, pagerduty, print })
       });
 
       run.job = job;
-      run.job_ms = result.at - sentAt;
+      run.job_ms = result.at - startedAt;
       const plan = slack.posts
         .slice(postsBefore)
         .find((p) => p.channel === CHANNEL && p.thread_ts === undefined && p.text.startsWith(`JOB-${job}:`));
-      run.command_to_plan_ms = plan ? plan.at - sentAt : null;
+      run.command_to_plan_ms = plan ? plan.at - startedAt : null;
       const { rows: steps, steps: measured } = await jobSteps(pool, job, sampler);
       run.steps = measured;
       const dumpStep = run.steps.find((s) => s.name === STEP_DUMP);
@@ -278,9 +262,9 @@ async function measure({ sizeMb, label, withBaseline, slack, pagerduty, print })
       run.dump_step_ms = dumpStep.ms;
       run.check_step_ms = run.steps.find((s) => s.name === STEP_CHECK)?.ms ?? null;
       run.retention_step_ms = run.steps.find((s) => s.name === STEP_RETENTION)?.ms ?? null;
-      run.command_to_first_step_ms = steps.length > 0 ? Math.round(Number(steps[0].started) - sentAt) : null;
+      run.command_to_first_step_ms = steps.length > 0 ? Math.round(Number(steps[0].started) - startedAt) : null;
       const dumpRow = steps.find((st) => st.name === STEP_DUMP);
-      run.command_to_dump_done_ms = Math.round(Number(dumpRow.started) + Number(dumpRow.ms) - sentAt);
+      run.command_to_dump_done_ms = Math.round(Number(dumpRow.started) + Number(dumpRow.ms) - startedAt);
       run.memory = memory;
       run.result_says = result.text.slice(0, 200);
       const { rows: catalogue } = await pool.query('SELECT * FROM backups WHERE env = $1 ORDER BY id', [ENV]);

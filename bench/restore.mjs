@@ -12,14 +12,7 @@ import { readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { onCleanup } from './support/cleanup.mjs';
-import {
-  JOB_LIMIT_MS,
-  jobBenchLimitMs,
-  jobSteps,
-  sampledJob,
-  startJobLifeline,
-  TOOL_LIMIT_MS,
-} from './support/job-run.mjs';
+import { JOB_LIMIT_MS, jobBenchLimitMs, jobSteps, startJobLifeline, TOOL_LIMIT_MS } from './support/job-run.mjs';
 import { MemorySampler } from './support/memory.mjs';
 import {
   admin,
@@ -154,7 +147,7 @@ async function measure({ sizeMb, label, withBaseline, slack, pagerduty, print })
 
   /** One job, approval to result, in a fresh Lifeline process; the store is left holding only `backup` again. */
   const timeJob = async (i, of) => {
-    const { lifeline, pool, stop } = await startJobLifeline({
+    const { lifeline, pool, stop, sampled } = await startJobLifeline({
       tag: `rst${label}`,
       env: ENV,
       prefix: PREFIX,
@@ -199,17 +192,9 @@ async function measure({ sizeMb, label, withBaseline, slack, pagerduty, print })
           `the plan of JOB-${job} does not name ${backup}: ${JSON.stringify(blocksOf(plan)).slice(0, 1000)}`,
         );
 
-      const {
-        result,
-        startedAt: clickedAt,
-        sampler,
-        memory,
-      } = await sampledJob({
-        slack,
-        lifeline,
+      const { result, startedAt, sampler, memory } = await sampled({
         postsBefore,
         limitMs: JOB_LIMIT_MS(gb),
-        alive,
         hwmCovers: 'the job (reset at approval)',
         start: async () => {
           const click = await postSigned(
@@ -230,7 +215,7 @@ async function measure({ sizeMb, label, withBaseline, slack, pagerduty, print })
         },
       });
 
-      run.job_ms = result.at - clickedAt;
+      run.job_ms = result.at - startedAt;
       const { rows: steps, steps: measured } = await jobSteps(pool, job, sampler);
       run.steps = measured;
       const restoreStep = run.steps.find((s) => s.name === STEP_RESTORE);
@@ -239,10 +224,10 @@ async function measure({ sizeMb, label, withBaseline, slack, pagerduty, print })
       run.restore_step_pg_restore_ms = inner ? Math.round(Number(inner[1]) * 1000) : null;
       // ANALYZE is its own step after verify.
       run.restore_step_analyze_ms = run.steps.find((s) => /ANALYZE/.test(s.name))?.ms ?? null;
-      run.approval_to_first_step_ms = steps.length > 0 ? Math.round(Number(steps[0].started) - clickedAt) : null;
+      run.approval_to_first_step_ms = steps.length > 0 ? Math.round(Number(steps[0].started) - startedAt) : null;
       const verifyStep = steps.find((st) => st.name === 'verify');
       run.approval_to_verified_ms = verifyStep
-        ? Math.round(Number(verifyStep.started) + Number(verifyStep.ms) - clickedAt)
+        ? Math.round(Number(verifyStep.started) + Number(verifyStep.ms) - startedAt)
         : null;
       run.memory = memory;
       run.result_says = result.text.slice(0, 200);

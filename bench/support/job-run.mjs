@@ -21,7 +21,7 @@ export const TOOL_LIMIT_MS = (gb) => Math.round((2 + 6 * gb) * 60_000);
  * Lifeline with its own state database and queue prefix and a config naming the app database (verified by a count
  * of `verifyTable`) and the store folder; drills off, so that nothing but the request starts a job. TMPDIR is
  * `workDir`; AWS points at a closed local port, as no AWS call is expected. `stop` undoes it all. `alive` throws once
- * the benchmark's cleanup ran, so that no process starts after it.
+ * the benchmark's cleanup ran, so that no process starts after it. `sampled` measures one job on it (sampledJob).
  */
 export async function startJobLifeline({
   tag,
@@ -68,7 +68,10 @@ export async function startJobLifeline({
     await queue.drop();
     await db.drop();
   };
-  return { lifeline, pool, stop };
+  /** sampledJob() on this process. */
+  const sampled = ({ postsBefore, limitMs, hwmCovers, start }) =>
+    sampledJob({ slack, lifeline, postsBefore, limitMs, alive, hwmCovers, start });
+  return { lifeline, pool, stop, sampled };
 }
 
 /** JOB-n's result message among the posts since `postsBefore` (job numbers start at 1 in each state database). */

@@ -11,19 +11,11 @@ import { createHash } from 'node:crypto';
 import { createReadStream, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { JOB_LIMIT_MS, jobBenchLimitMs, jobSteps, startJobLifeline, TOOL_LIMIT_MS } from './support/job-run.mjs';
+import { jobBenchLimitMs, jobSteps, logFigures, startJobLifeline, TOOL_LIMIT_MS } from './support/job-run.mjs';
 import { MemorySampler } from './support/memory.mjs';
 import { APP_TABLES, backupNamePattern, checkpoint, createAppDatabase } from './support/pgbench-data.mjs';
 import { CHANNEL } from './support/processes.mjs';
-import {
-  logFigures,
-  medianRun,
-  memoryVerdicts,
-  printMemoryAndLog,
-  printSteps,
-  runInTurns,
-  twoRounds,
-} from './support/rounds.mjs';
+import { medianRun, memoryVerdicts, printMemoryAndLog, printSteps, runInTurns, twoRounds } from './support/rounds.mjs';
 import { lastWords } from './support/slack-posts.mjs';
 import { commandBody, postSigned } from './support/slack-requests.mjs';
 import { megabytes, ratio, seconds, spreadOf, verdict, withSpread } from './support/stats.mjs';
@@ -205,6 +197,8 @@ async function measure({ sizeMb, label, withBaseline, slack, pagerduty, print })
       workDir: work.dir,
       slack,
       pagerduty,
+      gb,
+      hwmCovers: 'the job (reset before the command)',
       alive,
     });
     const run = {};
@@ -212,40 +206,35 @@ async function measure({ sizeMb, label, withBaseline, slack, pagerduty, print })
       const postsBefore = slack.posts.length;
       const responsesBefore = slack.responses.length;
 
-      const { job, result, startedAt, sampler, memory } = await sampled({
-        postsBefore,
-        limitMs: JOB_LIMIT_MS(gb),
-        hwmCovers: 'the job (reset before the command)',
-        start: async () => {
-          const sent = await postSigned(
-            lifeline.eventsUrl,
-            commandBody({
-              command: '/dr',
-              text: `backup ${ENV}`,
-              user_id: REQUESTER,
-              channel_id: CHANNEL,
-              response_url: slack.newResponseUrl(),
-            }),
+      const { job, result, startedAt, sampler, memory } = await sampled(postsBefore, async () => {
+        const sent = await postSigned(
+          lifeline.eventsUrl,
+          commandBody({
+            command: '/dr',
+            text: `backup ${ENV}`,
+            user_id: REQUESTER,
+            channel_id: CHANNEL,
+            response_url: slack.newResponseUrl(),
+          }),
+        );
+        if (sent.status !== 200) throw new Error(`/dr backup answered ${sent.status} ${sent.error ?? ''}`);
+        run.command_ack_ms = Math.round(sent.ms);
+        // "JOB-n: backup of <env> requested. …", in the ack itself or through the response_url; anything else is a refusal.
+        const reply = await waitFor(
+          'the reply to /dr backup',
+          () => sent.ackText || slack.responses.slice(responsesBefore)[0]?.text,
+          30_000,
+          { alive },
+        ).catch((err) => {
+          throw new Error(`${err.message}${lastWords(slack, lifeline)}`);
+        });
+        const number = /\bJOB-(\d+): backup of /.exec(reply)?.[1];
+        if (number === undefined)
+          throw new Error(
+            `/dr backup ${ENV} did not start a job: ${reply.slice(0, 1000)}${lastWords(slack, lifeline)}`,
           );
-          if (sent.status !== 200) throw new Error(`/dr backup answered ${sent.status} ${sent.error ?? ''}`);
-          run.command_ack_ms = Math.round(sent.ms);
-          // "JOB-n: backup of <env> requested. …", in the ack itself or through the response_url; anything else is a refusal.
-          const reply = await waitFor(
-            'the reply to /dr backup',
-            () => sent.ackText || slack.responses.slice(responsesBefore)[0]?.text,
-            30_000,
-            { alive },
-          ).catch((err) => {
-            throw new Error(`${err.message}${lastWords(slack, lifeline)}`);
-          });
-          const number = /\bJOB-(\d+): backup of /.exec(reply)?.[1];
-          if (number === undefined)
-            throw new Error(
-              `/dr backup ${ENV} did not start a job: ${reply.slice(0, 1000)}${lastWords(slack, lifeline)}`,
-            );
-          run.reply_says = reply.slice(0, 200);
-          return Number(number);
-        },
+        run.reply_says = reply.slice(0, 200);
+        return Number(number);
       });
 
       run.job = job;

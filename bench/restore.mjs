@@ -12,7 +12,7 @@ import { readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { onCleanup } from './support/cleanup.mjs';
-import { JOB_LIMIT_MS, jobBenchLimitMs, jobSteps, startJobLifeline, TOOL_LIMIT_MS } from './support/job-run.mjs';
+import { jobBenchLimitMs, jobSteps, logFigures, startJobLifeline, TOOL_LIMIT_MS } from './support/job-run.mjs';
 import { MemorySampler } from './support/memory.mjs';
 import {
   admin,
@@ -25,15 +25,7 @@ import {
   urlOf,
 } from './support/pgbench-data.mjs';
 import { CHANNEL } from './support/processes.mjs';
-import {
-  logFigures,
-  medianRun,
-  memoryVerdicts,
-  printMemoryAndLog,
-  printSteps,
-  runInTurns,
-  twoRounds,
-} from './support/rounds.mjs';
+import { medianRun, memoryVerdicts, printMemoryAndLog, printSteps, runInTurns, twoRounds } from './support/rounds.mjs';
 import { approveButtonOf, blocksOf, lastWords } from './support/slack-posts.mjs';
 import { buttonBody, commandBody, postSigned } from './support/slack-requests.mjs';
 import { megabytes, ratio, seconds, spreadOf, verdict, withSpread } from './support/stats.mjs';
@@ -160,6 +152,8 @@ async function measure({ sizeMb, label, withBaseline, slack, pagerduty, print })
       alive,
       extraYaml: '\n    require_approval: [restore]',
       extraEnv: { LIFELINE_RESTORE_JOBS: String(PARALLEL) },
+      gb,
+      hwmCovers: 'the job (reset at approval)',
     });
     const run = {};
     try {
@@ -192,27 +186,22 @@ async function measure({ sizeMb, label, withBaseline, slack, pagerduty, print })
           `the plan of JOB-${job} does not name ${backup}: ${JSON.stringify(blocksOf(plan)).slice(0, 1000)}`,
         );
 
-      const { result, startedAt, sampler, memory } = await sampled({
-        postsBefore,
-        limitMs: JOB_LIMIT_MS(gb),
-        hwmCovers: 'the job (reset at approval)',
-        start: async () => {
-          const click = await postSigned(
-            lifeline.eventsUrl,
-            buttonBody({
-              action_id: 'job_approve',
-              value: button.value,
-              block_id: button.blockId,
-              label: 'Approve',
-              user_id: APPROVER,
-              channel_id: CHANNEL,
-              message_ts: plan.ts,
-              response_url: slack.newResponseUrl(),
-            }),
-          );
-          if (click.status !== 200) throw new Error(`the Approve click answered ${click.status} ${click.error ?? ''}`);
-          return job;
-        },
+      const { result, startedAt, sampler, memory } = await sampled(postsBefore, async () => {
+        const click = await postSigned(
+          lifeline.eventsUrl,
+          buttonBody({
+            action_id: 'job_approve',
+            value: button.value,
+            block_id: button.blockId,
+            label: 'Approve',
+            user_id: APPROVER,
+            channel_id: CHANNEL,
+            message_ts: plan.ts,
+            response_url: slack.newResponseUrl(),
+          }),
+        );
+        if (click.status !== 200) throw new Error(`the Approve click answered ${click.status} ${click.error ?? ''}`);
+        return job;
       });
 
       run.job_ms = result.at - startedAt;

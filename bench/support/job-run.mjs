@@ -14,14 +14,15 @@ export function jobBenchLimitMs(runs, gb) {
   return Math.round((4 + (12 + 6 * runs) * Math.max(gb, 0.05)) * 60_000);
 }
 /** How long one job may take at `gb` GB of data, and one run of a PostgreSQL tool. */
-export const JOB_LIMIT_MS = (gb) => Math.round((2 + 8 * gb) * 60_000);
+const JOB_LIMIT_MS = (gb) => Math.round((2 + 8 * gb) * 60_000);
 export const TOOL_LIMIT_MS = (gb) => Math.round((2 + 6 * gb) * 60_000);
 
 /**
  * Lifeline with its own state database and queue prefix and a config naming the app database (verified by a count
  * of `verifyTable`) and the store folder; drills off, so that nothing but the request starts a job. TMPDIR is
  * `workDir`; AWS points at a closed local port, as no AWS call is expected. `stop` undoes it all. `alive` throws once
- * the benchmark's cleanup ran, so that no process starts after it. `sampled` measures one job on it (sampledJob).
+ * the benchmark's cleanup ran, so that no process starts after it. `sampled(postsBefore, start)` measures one job on
+ * it (see sampledJob; `hwmCovers` says when VmHWM was reset), limited to JOB_LIMIT_MS at `gb` GB of data.
  */
 export async function startJobLifeline({
   tag,
@@ -35,6 +36,8 @@ export async function startJobLifeline({
   pagerduty,
   extraYaml = '',
   extraEnv = {},
+  gb,
+  hwmCovers,
   alive,
 }) {
   const { db, queue, lifeline } = await startOwnLifeline({
@@ -68,10 +71,18 @@ export async function startJobLifeline({
     await queue.drop();
     await db.drop();
   };
-  /** sampledJob() on this process. */
-  const sampled = ({ postsBefore, limitMs, hwmCovers, start }) =>
-    sampledJob({ slack, lifeline, postsBefore, limitMs, alive, hwmCovers, start });
+  const sampled = (postsBefore, start) =>
+    sampledJob({ slack, lifeline, postsBefore, limitMs: JOB_LIMIT_MS(gb), alive, hwmCovers, start });
   return { lifeline, pool, stop, sampled };
+}
+
+/** What a Lifeline process's log said: how many warnings and errors, and the first problems. */
+export function logFigures(lifeline) {
+  return {
+    log_warnings: lifeline.warnings,
+    log_errors: lifeline.errors,
+    first_log_problems: lifeline.firstProblems,
+  };
 }
 
 /** JOB-n's result message among the posts since `postsBefore` (job numbers start at 1 in each state database). */

@@ -133,15 +133,6 @@ export async function runInTurns({ label, runs, withBaseline, timeBaseline, time
   }
 }
 
-/** What a Lifeline process's log said: how many warnings and errors, and the first problems. */
-export function logFigures(lifeline) {
-  return {
-    log_warnings: lifeline.warnings,
-    log_errors: lifeline.errors,
-    first_log_problems: lifeline.firstProblems,
-  };
-}
-
 /**
  * What several Lifeline runs of one round add up to: the median of each of `keys` (null if a run lacks it) with its
  * spread, the steps of the median run, the memory of the run with the highest peak, and all their log problems.

@@ -20,14 +20,12 @@ import {
   SHORT_LADDER,
 } from './harness.js';
 
-const LADDER = SHORT_LADDER;
-
 let h: Harness;
 const extraPools: Db[] = [];
 
 beforeAll(async () => {
   // No worker yet: the first tests call fireStep() themselves.
-  h = await createHarness(LADDER);
+  h = await createHarness(SHORT_LADDER);
 });
 
 afterAll(async () => {

@@ -16,13 +16,12 @@ import {
   SHORT_LADDER,
 } from './harness.js';
 
-const LADDER = SHORT_LADDER;
 const TRIGGERS = ['trigger:oncall', 'trigger:engineering_lead', 'trigger:cto'];
 
 let h: Harness;
 
 beforeAll(async () => {
-  h = await createHarness(LADDER);
+  h = await createHarness(SHORT_LADDER);
 });
 
 afterAll(async () => {

@@ -135,6 +135,8 @@ describe('Alertmanager', () => {
   });
 
   test('a repeat of the group goes on the timeline: no second incident, no second card, no second page', async () => {
+    // The first firing's page is followed by its mention in the card's thread: let that land before counting.
+    await w.settled();
     const before = await world();
     const answer = await send('/alerts/alertmanager', webhook('firing'));
     expect(answer).toEqual({ status: 200, body: { ok: true, outcome: 'repeat', incident: 'INC-1' } });

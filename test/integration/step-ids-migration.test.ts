@@ -183,7 +183,8 @@ describe('migration 008: jobs stored before typed kinds', () => {
       ],
     );
 
-    expect(await migrate(db)).toEqual(['008_step_ids_and_said.sql']);
+    // 008 first; the migrations after it concern other tables.
+    expect((await migrate(db))[0]).toBe('008_step_ids_and_said.sql');
 
     expect((await stepRows(resumable)).map((s) => [s.step, s.name, s.detail])).toEqual([
       ['set-desired', 'set desired count', ['desired count set to 3']],

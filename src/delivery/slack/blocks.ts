@@ -91,6 +91,15 @@ export function channelLink(channelId: string): Mrkdwn {
   return CHANNEL_ID.test(channelId) ? trusted(`<#${channelId}>`) : escapeMrkdwn(channelId);
 }
 
+/**
+ * A link to an http(s) URL from outside (a status page's shortlink) with a label; anything else, or a URL that
+ * would break out of the link (`|`, `<`, `>`, spaces), is shown as escaped text.
+ */
+export function link(url: string, label: string): Mrkdwn {
+  if (!/^https?:\/\/[^\s|<>]+$/.test(url)) return escapeMrkdwn(url);
+  return trusted(`<${url.replace(/&/g, '&amp;')}|${escapeText(label).replace(/\|/g, '-')}>`);
+}
+
 /** The loud one, for a scheduled job that failed: only Lifeline decides when to use it. */
 export const HERE = trusted('<!here>');
 

@@ -4,7 +4,7 @@ import type { FileConfig } from '../../shared/config.js';
 import { againstTarget, formatDuration, formatTarget, formatUtc } from '../../shared/format.js';
 import { incidentId, incidentState, type Incident } from '../../domain/incidents/model.js';
 import type { ThreadNote } from '../../domain/incidents/notifier.js';
-import { bold, italic, joinMd, md, mention, message, section, sections, type Mrkdwn } from './blocks.js';
+import { bold, italic, joinMd, link, md, mention, message, section, sections, type Mrkdwn } from './blocks.js';
 
 export const ACK_ACTION = 'incident_acknowledge';
 export const RESOLVE_ACTION = 'incident_resolve';
@@ -22,6 +22,7 @@ export function incidentCard(incident: Incident, file: Pick<FileConfig, 'severit
     md`*Respond within*\n${formatTarget(target.respond_minutes)}`,
     md`*Status*\n${statusLine(incident, target.respond_minutes)}`,
   ];
+  if (incident.statusPage) fields.push(md`*Status page*\n${statusPageLine(incident.statusPage)}`);
   const blocks: Block[] = [
     { type: 'header', text: { type: 'plain_text', text: `${severity} · ${id}`, emoji: true } },
     section(md`${STATE_EMOJI[state]} ${bold(incident.title)}`),
@@ -43,6 +44,10 @@ function statusLine(incident: Incident, respondMinutes: number): Mrkdwn {
     return md`Acknowledged by ${mention(incident.acknowledgedBy ?? '')} after ${againstTarget(took, respondMinutes)}`;
   }
   return md`Open, not acknowledged`;
+}
+
+function statusPageLine(page: NonNullable<Incident['statusPage']>): Mrkdwn {
+  return page.link ? md`${link(page.link, page.link)} (${page.status})` : md`${page.status}`;
 }
 
 function ladderLine(incident: Incident, file: Pick<FileConfig, 'severities' | 'escalation'>): Mrkdwn {
@@ -104,6 +109,18 @@ export function threadNoteMessage(incident: Incident, note: ThreadNote): ChatMes
       ];
       const change = `${note.from.toUpperCase()} → ${note.to.toUpperCase()}.${ladder}`;
       return message(md`:arrows_counterclockwise: ${id} severity changed by ${mention(note.actor)}: ${change}`);
+    }
+    case 'statuspage': {
+      const what = note.created ? 'status page incident created' : 'status page updated';
+      const where = note.link ? md`: ${link(note.link, note.link)}` : md``;
+      const after =
+        note.failures > 0 ? ` (after ${note.failures} failed ${note.failures === 1 ? 'try' : 'tries'})` : '';
+      return message(md`:globe_with_meridians: ${id}: ${what}, ${bold(note.status)}${after}${where}`);
+    }
+    case 'statuspage_failed': {
+      const next = note.retrying ? 'Lifeline keeps retrying.' : 'Lifeline has given up on it.';
+      const said = md`:warning: ${id}: the status page call (${note.status}) failed: ${note.error}. ${next}`;
+      return message(said);
     }
   }
 }

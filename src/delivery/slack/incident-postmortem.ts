@@ -14,6 +14,8 @@ const KIND_LABEL: Record<string, string> = {
   ladder_started: 'Escalation started',
   ladder_stopped: 'Escalation stopped',
   resolved: 'Resolved',
+  statuspage: 'Status page',
+  statuspage_failed: 'Status page call failed',
 };
 
 /** A Markdown draft for the post-mortem: the facts Lifeline recorded, and headings for what only people know. */

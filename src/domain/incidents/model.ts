@@ -5,6 +5,14 @@ export interface CardRef {
   readonly ts: string;
 }
 
+/** The incident's Atlassian Statuspage incident, once one was created. */
+export interface StatusPageRecord {
+  readonly id: string;
+  /** Its public link (Statuspage's shortlink), shown on the card. */
+  readonly link: string | undefined;
+  readonly status: 'investigating' | 'identified' | 'monitoring' | 'resolved';
+}
+
 export interface Incident {
   readonly number: number;
   readonly severity: Severity;
@@ -19,6 +27,7 @@ export interface Incident {
   readonly resolvedAt: Date | undefined;
   readonly resolutionNote: string | undefined;
   readonly ladderGeneration: number;
+  readonly statusPage: StatusPageRecord | undefined;
 }
 
 export type IncidentState = 'open' | 'acknowledged' | 'resolved';
@@ -48,7 +57,9 @@ export type TimelineKind =
   | 'severity_changed'
   | 'ladder_started'
   | 'ladder_stopped'
-  | 'resolved';
+  | 'resolved'
+  | 'statuspage'
+  | 'statuspage_failed';
 
 export interface TimelineEvent {
   readonly at: Date;

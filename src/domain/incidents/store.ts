@@ -1,7 +1,7 @@
 // Data access for the incident aggregate: incidents, their timeline and their escalation steps.
 import type pg from 'pg';
 import type { Severity } from '../../shared/config.js';
-import type { Incident, PageRecord, TimelineEvent, TimelineKind } from './model.js';
+import type { Incident, PageRecord, StatusPageRecord, TimelineEvent, TimelineKind } from './model.js';
 
 type Queryable = Pick<pg.Pool, 'query'> | Pick<pg.PoolClient, 'query'>;
 
@@ -20,6 +20,9 @@ interface IncidentRow {
   resolved_at: Date | null;
   resolution_note: string | null;
   ladder_generation: number;
+  statuspage_id: string | null;
+  statuspage_link: string | null;
+  statuspage_status: StatusPageRecord['status'] | null;
 }
 
 function toIncident(row: IncidentRow): Incident {
@@ -37,6 +40,10 @@ function toIncident(row: IncidentRow): Incident {
     resolvedAt: row.resolved_at ?? undefined,
     resolutionNote: row.resolution_note ?? undefined,
     ladderGeneration: row.ladder_generation,
+    statusPage:
+      row.statuspage_id && row.statuspage_status
+        ? { id: row.statuspage_id, link: row.statuspage_link ?? undefined, status: row.statuspage_status }
+        : undefined,
   };
 }
 

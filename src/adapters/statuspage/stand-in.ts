@@ -42,6 +42,10 @@ export class StatuspageStandIn {
   readonly calls: StandInCall[] = [];
   /** The page's components and their current status. */
   readonly components: Record<string, ComponentStatus>;
+  /** Delay before answering each request, to hold a call in flight (a slow Statuspage). */
+  delayMs = 0;
+  /** Requests received and not answered yet. */
+  inFlight = 0;
   /** STATUSPAGE_API_URL, once `start` serves the stand-in. */
   url = '';
   private failures: { status: number; retryAfter: string | undefined }[] = [];
@@ -52,7 +56,12 @@ export class StatuspageStandIn {
   }
 
   async start(): Promise<this> {
-    this.server = await serveOnLoopback((request) => this.answer(request));
+    this.server = await serveOnLoopback(async (request) => {
+      this.inFlight++;
+      if (this.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.delayMs));
+      this.inFlight--;
+      return this.answer(request);
+    });
     this.url = `${this.server.url}/v1`;
     return this;
   }

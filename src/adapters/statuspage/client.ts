@@ -1,5 +1,5 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { PermanentError, TransientError } from '../../shared/errors.js';
+import { withRetries, type RetryOptions } from '../../shared/retry.js';
 import {
   STATUSPAGE_STATUSES,
   type StatuspageChange,
@@ -8,15 +8,11 @@ import {
   type StatuspageStatus,
 } from './port.js';
 
-export interface StatuspageClientOptions {
+export interface StatuspageClientOptions extends RetryOptions {
   /** `STATUSPAGE_API_URL`: https://api.statuspage.io/v1 in production. */
   readonly baseUrl: string;
   readonly pageId: string;
   readonly apiKey: string;
-  readonly timeoutMs?: number;
-  /** Attempts within one call before it is left to the caller's own (job-level) retry. */
-  readonly attempts?: number;
-  readonly backoffMs?: number;
   /** A 429's Retry-After longer than this is not waited for here: the call fails and the job retries later. */
   readonly maxRetryAfterMs?: number;
 }
@@ -57,17 +53,11 @@ export function createStatuspageClient(options: StatuspageClientOptions): Status
 
   async function call(method: 'POST' | 'PATCH', url: string, payload: unknown): Promise<StatuspageIncident> {
     const body = JSON.stringify(payload);
-    for (let i = 1; ; i++) {
-      try {
-        return await attempt(method, url, body);
-      } catch (err) {
-        if (!(err instanceof TransientError) || i >= attempts) throw plain(err);
-        const backoff = backoffMs * 2 ** (i - 1) * (0.5 + Math.random() / 2);
-        const wait = err instanceof RetryLater && err.afterMs !== undefined ? err.afterMs : backoff;
-        if (wait > maxRetryAfterMs) throw plain(err);
-        await sleep(wait);
-      }
-    }
+    const retry = { attempts, backoffMs, maxWaitMs: maxRetryAfterMs };
+    const retryAfter = (err: TransientError) => (err instanceof RetryLater ? err.afterMs : undefined);
+    return withRetries(retry, () => attempt(method, url, body), retryAfter).catch((err: unknown) => {
+      throw plain(err);
+    });
   }
 
   return {

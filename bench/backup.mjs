@@ -1,12 +1,13 @@
 // Backup: Lifeline's /dr backup job on a generated application database of about BENCH_BACKUP_MB (default 1 GB) of
 // incompressible text (base64 of random bytes), against a plain `pg_dump -Fc` of the same database to a file, each
-// after a CHECKPOINT. At least 3 runs of each side, in turns, each job in a fresh Lifeline process; the verdict compares
-// medians and the spread is printed. Timed from the signed command to the job's result message ("JOB-n succeeded"), and the dump step alone (from recovery_steps), since the job also reads the
-// stored backup back and applies retention. Memory: the Lifeline process's VmRSS sampled every 100 ms during the job
-// (and VmHWM, reset before the command), its child processes (pg_dump, pg_restore --list) summed separately; then a
-// database twice the size is generated and the job runs again in a fresh Lifeline process, to see that the peak
-// stays flat. The stored backup is checked too: pg_restore --list reads it, its SHA-256 equals its sidecar's and the
-// catalogue's, and the catalogue's row counts add up to the generated rows.
+// after a CHECKPOINT. At least 3 runs of each side, in turns, each job in a fresh Lifeline process; the verdict
+// compares medians and the spread is printed. Timed from the signed command to the job's result message ("JOB-n
+// succeeded"), and the dump step alone (from recovery_steps), since the job also reads the stored backup back and
+// applies retention. Memory: the Lifeline process's VmRSS sampled every 100 ms during the job (and VmHWM, reset before
+// the command), its child processes (pg_dump, pg_restore --list) summed separately; then a database twice the size is
+// generated and the job runs again in a fresh Lifeline process, to see that the peak stays flat. The stored backup is
+// checked too: pg_restore --list reads it, its SHA-256 equals its sidecar's and the catalogue's, and the catalogue's
+// row counts add up to the generated rows.
 import { createHash } from 'node:crypto';
 import { createReadStream, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -228,7 +229,8 @@ async function measure({ sizeMb, label, withBaseline, slack, pagerduty, print })
         );
         if (sent.status !== 200) throw new Error(`/dr backup answered ${sent.status} ${sent.error ?? ''}`);
         run.command_ack_ms = Math.round(sent.ms);
-        // "JOB-n: backup of <env> requested. …", in the ack itself or through the response_url; anything else is a refusal.
+        // "JOB-n: backup of <env> requested. …", in the ack itself or through the response_url; anything else is a
+        // refusal.
         const reply = await waitFor(
           'the reply to /dr backup',
           () => sent.ackText || slack.responses.slice(responsesBefore)[0]?.text,

@@ -47,7 +47,9 @@ const RUNS = Math.max(3, Number(process.env.BENCH_RESTORE_RUNS ?? 3));
 const PARALLEL = 2;
 const TARGET_RATIO = 1.1;
 const GB = SIZE_MB / 1024;
-/** Everything scales with the data: generation, the dump, RUNS baselines and jobs at 1x, then baselines and a job at 2x. */
+/**
+ * Everything scales with the data: generation, the dump, RUNS baselines and jobs at 1x, then baselines and a job at 2x.
+ */
 export const timeLimitMs = Math.round((4 + (12 + 6 * RUNS) * Math.max(GB, 0.05)) * 60_000);
 const JOB_LIMIT_MS = (gb) => Math.round((2 + 8 * gb) * 60_000);
 const TOOL_LIMIT_MS = (gb) => Math.round((2 + 6 * gb) * 60_000);

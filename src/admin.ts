@@ -2,13 +2,14 @@
 // `lifeline-admin token create <slack-user-id> [--days N]`: a personal API token made where the server runs, with the
 // server's own environment (config and DATABASE_URL), for when Slack (and so `/dr token`) is down. It prints the token
 // once, on stdout, and nowhere else; the creation is on the audit trail.
+import { messageOf } from './shared/errors.js';
 import { userInfo } from 'node:os';
 import { createToken } from './domain/access/tokens.js';
 import { ADMIN_USAGE, parseAdminArgs } from './delivery/cli/admin-args.js';
 import { ConfigError, readConfig } from './shared/config.js';
 import { formatUtc } from './shared/format.js';
 import { createLogger } from './shared/log.js';
-import { messageOf, openStateDatabase, StartupError, type StateDatabase } from './wiring/runtime.js';
+import { openStateDatabase, StartupError, type StateDatabase } from './wiring/runtime.js';
 
 const EXIT = { ok: 0, failed: 1, refused: 2 } as const;
 

@@ -2,8 +2,8 @@
 import { pipeline } from 'node:stream/promises';
 import { assertPlainName, type BackupStore } from '../adapters/backup-store/port.js';
 import { connectionOf, describeConnection, type PgConnection } from '../shared/db/connection.js';
-import { PermanentError, TransientError } from '../shared/errors.js';
-import { AbortError, messageOf, throwIfAborted } from './errors.js';
+import { PermanentError, TransientError, messageOf } from '../shared/errors.js';
+import { AbortError, throwIfAborted } from './errors.js';
 import { meter } from './meters.js';
 import { runTool, toolConnectionArgs, ToolFailedError, type PgToolOptions, type RunningTool } from './process.js';
 

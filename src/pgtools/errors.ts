@@ -45,8 +45,3 @@ export class RestoreFailedError extends PermanentError {
     this.name = 'RestoreFailedError';
   }
 }
-
-/** The message of anything thrown. */
-export function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}

@@ -1,9 +1,10 @@
 // Does a backup file read whole? Checked before anything is created for its restore.
+import { messageOf } from '../shared/errors.js';
 import { open } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import type { PgConnection } from '../shared/db/connection.js';
 import { formatSize } from '../shared/format.js';
-import { messageOf, RestoreFailedError } from './errors.js';
+import { RestoreFailedError } from './errors.js';
 import { classifying, inflating } from './meters.js';
 import { PlainSqlRefusal } from './plain-sql-guard.js';
 import { countListEntries, runTool, ToolFailedError, type PgToolOptions } from './process.js';

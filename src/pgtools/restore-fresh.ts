@@ -1,11 +1,12 @@
 // A backup file restored into a fresh, empty database: pg_restore -j for custom format, gunzip | psql for .sql.gz;
 // then its planner statistics.
+import { messageOf } from '../shared/errors.js';
 import { randomBytes } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import type { PgConnection } from '../shared/db/connection.js';
 import { connectClient } from './client.js';
-import { abortable, AbortError, messageOf, RestoreFailedError } from './errors.js';
+import { abortable, AbortError, RestoreFailedError } from './errors.js';
 import type { ToolRun } from './integrity.js';
 import { inflating } from './meters.js';
 import { PlainSqlRefusal, restrictedFeed } from './plain-sql-guard.js';

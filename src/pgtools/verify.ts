@@ -1,10 +1,10 @@
 // The verify queries: each on its own, read-only, bounded in time, and reported with its first value.
 import type pg from 'pg';
 import { connectionOf, describeConnection, withDatabase, type PgConnection } from '../shared/db/connection.js';
-import { TransientError } from '../shared/errors.js';
+import { TransientError, messageOf } from '../shared/errors.js';
 import { codeSpan } from '../shared/text.js';
 import { connectClient, isTransientPgError } from './client.js';
-import { abortable, AbortError, messageOf, RestoreFailedError, throwIfAborted } from './errors.js';
+import { abortable, AbortError, RestoreFailedError, throwIfAborted } from './errors.js';
 
 export interface VerifyResult {
   readonly query: string;

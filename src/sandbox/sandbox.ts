@@ -247,7 +247,9 @@ async function startPage(
   });
 }
 
-/** Everything the page shows, as JSON. The shop's row counts are kept briefly so that asking often costs no counting. */
+/**
+ * Everything the page shows, as JSON. The shop's row counts are kept briefly so that asking often costs no counting.
+ */
 function pageState(
   settings: SandboxSettings,
   appUrl: string,

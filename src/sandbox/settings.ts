@@ -1,6 +1,6 @@
-// The sandbox's own settings: the only sandbox module that reads the environment (as src/shared/config.ts is for Lifeline).
-// They are deliberately not Lifeline's variables: DATABASE_URL may well name a real Lifeline's state, and the
-// sandbox drops and re-creates the databases it is given.
+// The sandbox's own settings: the only sandbox module that reads the environment (as src/shared/config.ts is for
+// Lifeline). They are deliberately not Lifeline's variables: DATABASE_URL may well name a real Lifeline's state, and
+// the sandbox drops and re-creates the databases it is given.
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 

@@ -108,6 +108,20 @@ const fileSchema = z.strictObject({
   }),
   environments: z.record(z.string().regex(/^[a-z][a-z0-9_-]*$/, 'environment names are lower-case'), environmentSchema),
   statuspage: statuspageSchema.optional(),
+  /** Alerts in (CONTRACT 13): absent = the /alerts endpoints answer 404. */
+  alerts: z
+    .strictObject({
+      /** The bearer token Alertmanager and the EventBridge API destination send. */
+      token: z.string({ error: 'must be a string' }).min(16, 'must be at least 16 characters (a random secret)'),
+      /** `commonLabels.severity` value -> severity; a value not listed declares nothing. */
+      severity_map: z.record(nonEmpty, z.enum(SEVERITIES, { error: 'must be sev1, sev2, sev3 or sev4' })).default({}),
+      cloudwatch_severity: z.enum(SEVERITIES, { error: 'must be sev1, sev2, sev3 or sev4' }).default('sev2'),
+      /** `resolved` / `OK` resolve the incident; false: they are noted on the timeline and in the thread. */
+      auto_resolve: z.boolean().default(true),
+      /** How often each env's health_url is probed (health checks read it). */
+      health_check_seconds: z.number({ error: 'must be a number of seconds' }).min(1).max(3600).default(30),
+    })
+    .optional(),
 });
 
 /** Keys that once existed, with what replaced them: a config that still has one is told, not just "unknown key". */
@@ -236,6 +250,7 @@ export function readConfig(env: Env = process.env): Config {
     e.SLACK_SIGNING_SECRET,
     e.SLACK_APP_TOKEN,
     e.METRICS_TOKEN,
+    file.alerts?.token,
     ...Object.values(file.roles).map((r) => r.pagerduty_routing_key),
     file.statuspage?.api_key,
     ...[e.DATABASE_URL, ...Object.values(file.environments).map((x) => x.database.url)].map(urlPassword),

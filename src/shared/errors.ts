@@ -50,3 +50,8 @@ export class PermanentError extends Error {
 export function newErrorId(): string {
   return `ERR-${randomBytes(4).toString('hex').toUpperCase()}`;
 }
+
+/** The message of anything thrown. */
+export function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -8,6 +8,8 @@ export interface Metrics {
   readonly ladderLateness: Histogram;
   readonly slackFailures: Counter<'call'>;
   readonly commandsRefused: Counter<'command' | 'code'>;
+  /** Alert webhooks by source (alertmanager, cloudwatch) and what came of them. */
+  readonly alertsReceived: Counter<'source' | 'outcome'>;
   /** When each env's newest backup was taken (from the RPO watch); the age gauge is computed from it at scrape. */
   readonly newestBackupAt: Map<string, Date | undefined>;
   readonly backupDuration: Gauge<'env'>;
@@ -99,6 +101,12 @@ export function createMetrics(): Metrics {
       name: 'lifeline_commands_refused_total',
       help: 'Slash commands and clicks refused, by command and reason code',
       labelNames: ['command', 'code'],
+      registers: [registry],
+    }),
+    alertsReceived: new Counter({
+      name: 'lifeline_alerts_received_total',
+      help: 'Alert webhooks received, by source and outcome (declared, repeat, resolved, cleared, ignored, refused, error)',
+      labelNames: ['source', 'outcome'],
       registers: [registry],
     }),
   };

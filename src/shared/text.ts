@@ -1,6 +1,7 @@
 // Lifeline's texts (plans, step details, results, refusals) are plain text in which backticks mark code, as in
 // Markdown: the terminal prints them as they are, and Slack shows the marked parts as inline code, where nothing is
-// formatted (a verify query's `COUNT(*)` must not turn bold). Escaping for Slack happens in src/delivery/slack/blocks.ts.
+// formatted (a verify query's `COUNT(*)` must not turn bold). Escaping for Slack happens in
+// src/delivery/slack/blocks.ts.
 
 /**
  * What may go between two backticks: a backtick inside would end the span early, so it becomes ˋ (U+02CB, which
@@ -31,7 +32,9 @@ export function person(id: string): PersonPart {
   return { person: id };
 }
 
-/** `said\`cancelled by ${person(actor)} before it started\``: literal parts and strings stay text, people stay people. */
+/**
+ * `said\`cancelled by ${person(actor)} before it started\``: literal parts and strings stay text, people stay people.
+ */
 export function said(literals: TemplateStringsArray, ...values: readonly (string | number | PersonPart)[]): Said {
   const parts: (string | PersonPart)[] = [];
   const push = (part: string | PersonPart): void => {

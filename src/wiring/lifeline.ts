@@ -26,7 +26,7 @@ export async function startLifeline(config: Config, options: StartOptions = {}):
   try {
     if (config.processRole !== 'bot') await startWorkers(runtime, services, started);
     if (config.processRole !== 'worker') await startBot(runtime, services, started);
-    else await startWorkerHttp(runtime, started);
+    else await startWorkerHttp(runtime, services, started);
   } catch (err) {
     await stop();
     throw err;

@@ -1,6 +1,8 @@
 // The roles a process runs (LIFELINE_ROLE): the workers with their reconcile loop, and the Slack bot with the API,
 // or a worker's own small HTTP server. Each records what it started, with its stop, in the process's list.
+import { messageOf } from '../shared/errors.js';
 import type { Server } from 'node:http';
+import { alertRoutes } from '../delivery/alerts/routes.js';
 import { createBotApi } from '../delivery/api/bot.js';
 import { workerApiRoutes } from '../delivery/api/routes.js';
 import { drCommand, queryOnWorker } from '../delivery/commands/dr.js';
@@ -15,7 +17,7 @@ import { createSlackApp } from '../delivery/bot/app.js';
 import { deliverOutbox } from '../delivery/slack/outbox.js';
 import { createQueryAnswerer } from '../delivery/slack/recovery-answers.js';
 import type { JobParams, RecoveryJob } from '../domain/recovery/model.js';
-import { messageOf, type Runtime } from './runtime.js';
+import { type Runtime } from './runtime.js';
 import type { Services } from './services.js';
 import type { StartedList } from './started.js';
 
@@ -150,7 +152,7 @@ export async function startBot(runtime: Runtime, services: Services, started: St
     incidents,
     recovery,
     chat,
-    routes: [...operationalRoutesOf(runtime), ...api.routes],
+    routes: [...operationalRoutesOf(runtime), ...alertRoutesOf(runtime, services), ...api.routes],
   });
   await app.start(config.port);
   started.add('Slack app', () => app.stop());
@@ -158,11 +160,15 @@ export async function startBot(runtime: Runtime, services: Services, started: St
   started.add('API long polls', async () => api.close());
 }
 
-/** A worker-only process still answers health checks and metrics, and refuses the API. */
-export async function startWorkerHttp(runtime: Runtime, started: StartedList): Promise<void> {
-  const routes = [...operationalRoutesOf(runtime), ...workerApiRoutes()];
+/** A worker-only process still answers health checks, metrics and alerts, and refuses the API. */
+export async function startWorkerHttp(runtime: Runtime, services: Services, started: StartedList): Promise<void> {
+  const routes = [...operationalRoutesOf(runtime), ...alertRoutesOf(runtime, services), ...workerApiRoutes()];
   const server: Server = await serveRoutes(runtime.config.port, routes);
   started.add('HTTP server', () => new Promise((resolve) => server.close(resolve)));
+}
+
+function alertRoutesOf(runtime: Runtime, services: Services) {
+  return alertRoutes({ alerts: services.alerts, metrics: runtime.metrics, log: runtime.log });
 }
 
 function operationalRoutesOf(runtime: Runtime) {

@@ -1,5 +1,6 @@
 // The runtime a Lifeline process stands on: its logger and metrics, the PostgreSQL pool and the Redis connections,
 // opened once (waiting for both, naming the one that does not answer), migrated, and closed last.
+import { messageOf } from '../shared/errors.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import type { Config } from '../shared/config.js';
@@ -130,8 +131,4 @@ async function closeQuietly(db: Db, connections: readonly Redis[]): Promise<void
   // quit() waits for Redis to answer, which a client that never connected queues forever: bound it.
   await Promise.allSettled([within(db.end(), 2_000), ...connections.map((c) => within(c.quit(), 1_000))]);
   for (const connection of connections) connection.disconnect();
-}
-
-export function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

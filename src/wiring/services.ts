@@ -26,6 +26,7 @@ import { createSlackIncidentNotifier } from '../delivery/slack/incident-notifier
 import { queueForSlack, queuePlanForSlack } from '../delivery/slack/outbox.js';
 import { createSlackRecoveryNotifier } from '../delivery/slack/recovery-notifier.js';
 import { AlertDesk } from '../domain/backups/alerts.js';
+import { AlertService } from '../domain/alerts/service.js';
 import { createSlackAlertNotifier } from '../delivery/slack/alert-notifier.js';
 import { RpoWatch } from '../domain/backups/rpo-watch.js';
 import { EscalationService } from '../domain/incidents/escalation.js';
@@ -177,6 +178,9 @@ export function buildServices(runtime: Runtime, adapters: Adapters) {
   const followers = [statusPage];
   const incidents: IncidentService = new IncidentService({ db, file, notifier, timers, metrics, log, followers });
   const escalation = new EscalationService({ db, file, pager: adapters.pager, notifier, timers, metrics, log });
+  const alerts = file.alerts
+    ? { config: file.alerts, service: new AlertService({ db, file, alerts: file.alerts, incidents, notifier, log }) }
+    : undefined;
 
   const { rpo, backup } = createBackupJobs({ db, file, adapters, metrics, log });
   const { storeFor, rds, ecs, logs } = adapters;
@@ -203,6 +207,8 @@ export function buildServices(runtime: Runtime, adapters: Adapters) {
     incidents,
     statusPage,
     escalation,
+    /** Alerts in: undefined without an `alerts:` section. */
+    alerts,
     rpo,
     recovery,
     runner,

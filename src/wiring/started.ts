@@ -1,5 +1,6 @@
 // What a process started, each with its stop. Things stop in reverse order of start, so nothing stops before what
 // was started on top of it; one stop that fails is reported and the others still run.
+import { messageOf } from '../shared/errors.js';
 export class StartedList {
   private readonly started: { readonly name: string; readonly stop: () => Promise<unknown> }[] = [];
 
@@ -11,7 +12,7 @@ export class StartedList {
   async stopAll(failed: (name: string, message: string) => void): Promise<void> {
     for (let next = this.started.pop(); next !== undefined; next = this.started.pop()) {
       const { name, stop } = next;
-      await stop().catch((err: unknown) => failed(name, err instanceof Error ? err.message : String(err)));
+      await stop().catch((err: unknown) => failed(name, messageOf(err)));
     }
   }
 }

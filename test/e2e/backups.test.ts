@@ -65,7 +65,8 @@ const DRILL_STEPS = [
   'drop the scratch database',
 ];
 
-// ---- helpers shared by both parts ------------------------------------------------------------------------------------
+// ---- helpers shared by both parts
+// ------------------------------------------------------------------------------------
 
 function dr(
   w: World,
@@ -151,7 +152,8 @@ describe('backups, the RPO watch and drills (file:// stores)', () => {
   const ROWS = 500;
   const ORDERS = 1234;
   const now = Date.now();
-  // stale: only old backups (the newest 2 h old against a 30 min RPO), a newer safety copy, and a file that is not a backup.
+  // stale: only old backups (the newest 2 h old against a 30 min RPO), a newer safety copy, and a file that is not a
+  // backup.
   const S2H = backupName('stale', new Date(now - 2 * 3_600_000), 'dump');
   const S10 = backupName('stale', new Date(now - 10 * DAY), 'sql.gz');
   const S12 = backupName('stale', new Date(now - 12 * DAY), 'dump');

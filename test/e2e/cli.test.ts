@@ -1,8 +1,8 @@
-// The `lifeline` CLI end to end: the built dist/delivery/cli/main.js run as a child process with nothing but LIFELINE_URL and
-// LIFELINE_TOKEN, against a real Lifeline process (node dist/main.js) with fake Slack and PagerDuty. Tokens from
-// lifeline-admin and from /dr token; every token refusal (exit 2, nothing changed); the same refusals in the same
-// words as Slack; jobs followed in the terminal; approvals across Slack and the terminal; and Slack being down: the
-// CLI still works, and the card, the notes and the plan (with its buttons) land when Slack is back.
+// The `lifeline` CLI end to end: the built dist/delivery/cli/main.js run as a child process with nothing but
+// LIFELINE_URL and LIFELINE_TOKEN, against a real Lifeline process (node dist/main.js) with fake Slack and PagerDuty.
+// Tokens from lifeline-admin and from /dr token; every token refusal (exit 2, nothing changed); the same refusals in
+// the same words as Slack; jobs followed in the terminal; approvals across Slack and the terminal; and Slack being
+// down: the CLI still works, and the card, the notes and the plan (with its buttons) land when Slack is back.
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -162,7 +162,9 @@ async function everything(): Promise<Record<string, unknown>> {
   };
 }
 
-/** Waits until what earlier tests set going (notes from the outbox, pages, job results) has reached Slack and PagerDuty. */
+/**
+ * Waits until what earlier tests set going (notes from the outbox, pages, job results) has reached Slack and PagerDuty.
+ */
 async function settled(): Promise<void> {
   // Quiet for 3 s: under load a job's last messages (its result, then its plan's update) can be a second apart.
   let seen = '';

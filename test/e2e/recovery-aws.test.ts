@@ -215,7 +215,8 @@ function utc(at: Date): string {
   return `${at.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
 }
 
-// ---- read-only lookups -----------------------------------------------------------------------------------------------
+// ---- read-only lookups
+// -----------------------------------------------------------------------------------------------
 
 describe('/dr status and /dr restore list', () => {
   test('`status production`: RDS status, newest backup inside RPO, each ECS service, health_url status and latency; to the sender alone', async () => {

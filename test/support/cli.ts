@@ -1,4 +1,5 @@
-// Runs the built `lifeline` CLI (node dist/delivery/cli/main.js) as a child process, the way an operator would in a terminal.
+// Runs the built `lifeline` CLI (node dist/delivery/cli/main.js) as a child process, the way an operator would in a
+// terminal.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 

@@ -119,7 +119,8 @@ it('passes', () => expect(1).toBe(1));`,
     );
     expect(status).toBe(1);
     const { stdout } = await run(process.execPath, [TOTALS, reportPath, extraPath, String(status)]);
-    // passed: b > passes, the rejection's test, failing > passes; failed: one, two, fails, the import error, the rejection.
+    // passed: b > passes, the rejection's test, failing > passes; failed: one, two, fails, the import error, the
+    // rejection.
     expect(stdout.trim()).toBe('3 passed, 5 failed');
   }, 60_000);
 });

@@ -850,3 +850,64 @@ describe('statuspage: (CONTRACT section 12)', () => {
     expect(config.secrets).not.toContain('pg1');
   });
 });
+
+describe('parseConfigText: alerts', () => {
+  const alerts = (body: string) => minimal({ extra: `alerts:\n${body}` });
+
+  it('absent by default; present with its defaults when only the token is given', () => {
+    expect(parseConfigText(minimal(), EXAMPLE_ENV).alerts).toBeUndefined();
+    const file = parseConfigText(alerts('  token: "${ALERTS_TOKEN}"'), { ALERTS_TOKEN: 'alerts-token-0123456789' });
+    expect(file.alerts).toEqual({
+      token: 'alerts-token-0123456789',
+      severity_map: {},
+      cloudwatch_severity: 'sev2',
+      auto_resolve: true,
+      health_check_seconds: 30,
+    });
+  });
+
+  it("takes the contract's example as it stands", () => {
+    const file = parseConfigText(
+      alerts(
+        '  token: "${ALERTS_TOKEN}"\n  severity_map: { critical: sev1, warning: sev3 }\n  cloudwatch_severity: sev2\n' +
+          '  auto_resolve: true\n  health_check_seconds: 30',
+      ),
+      { ALERTS_TOKEN: 'alerts-token-0123456789' },
+    );
+    expect(file.alerts?.severity_map).toEqual({ critical: 'sev1', warning: 'sev3' });
+  });
+
+  it('the token is required in the section, and a short one is refused by name', () => {
+    expect(parseError(alerts('  auto_resolve: false')).problems).toEqual(['config: alerts.token: is required']);
+    expect(parseError(alerts('  token: short')).problems).toEqual([
+      'config: alerts.token: must be at least 16 characters (a random secret)',
+    ]);
+  });
+
+  it('unknown keys and wrong values name their path', () => {
+    const e = parseError(
+      alerts(
+        '  token: alerts-token-0123456789\n  severity_map: { critical: sev9 }\n  cloudwatch_severity: high\n' +
+          '  auto_resolve: sometimes\n  health_check_seconds: 0\n  webhook: x',
+      ),
+    );
+    expect(e.problems).toEqual(
+      expect.arrayContaining([
+        'config: alerts.webhook: unknown key',
+        'config: alerts.severity_map.critical: must be sev1, sev2, sev3 or sev4',
+        'config: alerts.cloudwatch_severity: must be sev1, sev2, sev3 or sev4',
+        expect.stringMatching(/^config: alerts\.auto_resolve: /),
+        expect.stringMatching(/^config: alerts\.health_check_seconds: /),
+      ]),
+    );
+    expect(e.problems).toHaveLength(5);
+  });
+
+  it('the token joins the secrets the logger scrubs', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lifeline-config-alerts-'));
+    const path = join(dir, 'lifeline.yml');
+    writeFileSync(path, alerts('  token: "${ALERTS_TOKEN}"'));
+    const config = readConfig({ ...BASE_ENV, LIFELINE_CONFIG: path, ALERTS_TOKEN: 'alerts-token-0123456789' });
+    expect(config.secrets).toContain('alerts-token-0123456789');
+  });
+});

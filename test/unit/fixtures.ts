@@ -44,6 +44,7 @@ export function makeIncident(overrides: Partial<Incident> = {}): Incident {
     resolutionNote: undefined,
     ladderGeneration: 1,
     statusPage: undefined,
+    source: undefined,
     ...overrides,
   };
 }

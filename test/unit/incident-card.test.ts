@@ -178,7 +178,8 @@ describe('incidentCard: titles are shown verbatim', () => {
   });
 
   it('escapes the title in the fallback text too (Slack formats it as mrkdwn in notifications)', () => {
-    // Regression (fixed): src/delivery/slack/incident-card.ts incidentCard puts the raw title in `text`, so a title "<!channel> ..." or "<https://x|y>" is parsed as a Slack control sequence in notifications.
+    // Regression (fixed): src/delivery/slack/incident-card.ts incidentCard puts the raw title in `text`, so a title
+    // "<!channel> ..." or "<https://x|y>" is parsed as a Slack control sequence in notifications.
     expect(card.text).toBe(
       `SEV2 INC-7: &lt;b&gt;bold&lt;/b&gt; &amp; &lt;!channel&gt; &lt;@U123&gt; '; DROP TABLE x; -- "q" 🔥 (open)`,
     );
@@ -268,7 +269,9 @@ describe('incidentCard: resolved', () => {
   });
 
   it('stays within limits with the longest note the command accepts', () => {
-    // Regression (fixed): src/delivery/slack/incident-card.ts incidentCard escapes a resolution note of up to 2900 characters (the /incident resolve limit) into one section; & < > expand 4-5x, so the section exceeds Slack's 3000 and chat.update fails with invalid_blocks.
+    // Regression (fixed): src/delivery/slack/incident-card.ts incidentCard escapes a resolution note of up to 2900
+    // characters (the /incident resolve limit) into one section; & < > expand 4-5x, so the section exceeds Slack's 3000
+    // and chat.update fails with invalid_blocks.
     const note = 'Rolled back <deploy 42> & restarted. '.repeat(100).slice(0, 2900);
     assertWithinSlackLimits(
       incidentCard(
@@ -365,7 +368,9 @@ describe('threadNoteMessage', () => {
   });
 
   it('an update at the command limit is shown in full', () => {
-    // Regression (fixed): src/delivery/slack/incident-card.ts threadNoteMessage cuts the escaped update at 3000 characters (text.slice(0, 3000)); an accepted 2900-character update containing & < > loses its tail (and can end in a half entity like "&am").
+    // Regression (fixed): src/delivery/slack/incident-card.ts threadNoteMessage cuts the escaped update at 3000
+    // characters (text.slice(0, 3000)); an accepted 2900-character update containing & < > loses its tail (and can end
+    // in a half entity like "&am").
     const text = `${'Checked the replicas & the <primary>. '.repeat(80).slice(0, 2890)} THE END`;
     const m = threadNoteMessage(incident, { kind: 'update', actor: 'U0ONCALL', text });
     const shown = allTexts(m.blocks).join('');

@@ -133,7 +133,8 @@ describe('formatTarget', () => {
     expect(formatTarget(15)).toBe('15 min');
   });
   it('60 is 1 h', () => {
-    // Regression (fixed): src/domain/incidents/format.ts formatTarget(60) returns '1 h 0 min' (via formatDuration), not the plan's '1 h' that its own comment promises.
+    // Regression (fixed): src/domain/incidents/format.ts formatTarget(60) returns '1 h 0 min' (via formatDuration), not
+    // the plan's '1 h' that its own comment promises.
     expect(formatTarget(60)).toBe('1 h');
   });
   it('1440 is the next business day', () => {

@@ -117,7 +117,8 @@ describe('createLogger', () => {
   });
 
   it('scrubs a secret that JSON has to escape (a database password with " or \\)', () => {
-    // Regression (fixed): src/shared/log.ts createLogger redacts the serialised JSON line, where a secret containing " or \ appears escaped (\" \\), so split(secret) never matches and the password is logged.
+    // Regression (fixed): src/shared/log.ts createLogger redacts the serialised JSON line, where a secret containing "
+    // or \ appears escaped (\" \\), so split(secret) never matches and the password is logged.
     const password = 'pa"ss\\word';
     const { log, output } = capture('info', [password]);
     log.error({ err: new Error(`auth failed for password ${password}`) }, `retrying with ${password}`);

@@ -1,6 +1,6 @@
 // What the real AWS clients (AWS SDK v3; endpoints from the SDK's own chain, including AWS_ENDPOINT_URL_<SERVICE>)
 // and the in-memory doubles share: AWS's refusals and timeouts as errors, and the one polling loop behind every wait.
-import { TransientError } from '../../shared/errors.js';
+import { messageOf, TransientError } from '../../shared/errors.js';
 import type { WaitOptions } from './port.js';
 
 /** Per-attempt timeouts for the real clients (each makes at most 3 attempts); defaults are in each adapter. */
@@ -84,7 +84,7 @@ export async function waitFor<T>(
     } catch (err) {
       throwIfAborted(signal);
       if (err instanceof AwsRefusedError) throw err;
-      result = { state: 'pending', status: `error: ${err instanceof Error ? err.message : String(err)}` };
+      result = { state: 'pending', status: `error: ${messageOf(err)}` };
     }
     await options.onPoll?.(result.status);
     if (result.state === 'done') return result.value;

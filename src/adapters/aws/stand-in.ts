@@ -8,6 +8,7 @@
 // src/adapters/aws/memory.ts, so unit tests, end-to-end tests and the sandbox script AWS the same way
 // (`aws.rds.setInstance`, `aws.ecs.rolloutOutcome = 'FAILED'`, `aws.logs.addEvents`...); their refusals (not found,
 // already exists, wrong state) go out in each protocol's real error shape, so the SDK raises the modelled exceptions.
+import { messageOf } from '../../shared/errors.js';
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -171,7 +172,8 @@ export class SimulatedAws {
       );
     } catch (err) {
       const e = toRefusal(err, 'rds');
-      // The query protocol's error shape; the SDK maps <Code> to its modelled fault (DBInstanceNotFound → DBInstanceNotFoundFault).
+      // The query protocol's error shape; the SDK maps <Code> to its modelled fault (DBInstanceNotFound →
+      // DBInstanceNotFoundFault).
       sendXml(
         res,
         e.status,
@@ -353,11 +355,7 @@ function toRefusal(err: unknown, service: SimulatedAwsService): Refusal {
     const message = err.message.replace(/^[^:]+: [^:]+: (?:[A-Za-z]+: )?/, '');
     return new Refusal(code, /NotFound/.test(code) && service === 'rds' ? 404 : 400, message);
   }
-  return new Refusal(
-    service === 'rds' ? 'InternalFailure' : 'ServerException',
-    500,
-    err instanceof Error ? err.message : String(err),
-  );
+  return new Refusal(service === 'rds' ? 'InternalFailure' : 'ServerException', 500, messageOf(err));
 }
 
 /** `Tags.Tag.1.Key=a&Tags.Tag.1.Value=b` → [{ Key: 'a', Value: 'b' }]; `X.Y.1=v` → [{ '': 'v' }]. */

@@ -1,7 +1,7 @@
-// The S3 stand-in: a simulated S3 on 127.0.0.1, path-style (/bucket/key), for the real AWS SDK client. It answers the calls backup stores
-// make, in S3's own wire format (XML bodies, XML errors), and checks what S3 checks: payload hashes and checksums,
-// part sizes and ETags on completion, copy sources and their preconditions. Objects appear only on PutObject,
-// CopyObject or CompleteMultipartUpload; parts of an upload in progress live apart from `objects`.
+// The S3 stand-in: a simulated S3 on 127.0.0.1, path-style (/bucket/key), for the real AWS SDK client. It answers the
+// calls backup stores make, in S3's own wire format (XML bodies, XML errors), and checks what S3 checks: payload hashes
+// and checksums, part sizes and ETags on completion, copy sources and their preconditions. Objects appear only on
+// PutObject, CopyObject or CompleteMultipartUpload; parts of an upload in progress live apart from `objects`.
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -110,6 +110,16 @@ function decodeAwsChunked(raw: Buffer): { data: Buffer; trailers: Record<string,
   return { data: Buffer.concat(parts), trailers };
 }
 
+/** One request to answer: its operation, key, query and body. */
+interface S3Exchange {
+  readonly op: S3StandInOp;
+  readonly key: string;
+  readonly q: URLSearchParams;
+  readonly req: IncomingMessage;
+  readonly raw: Buffer;
+  readonly res: ServerResponse;
+}
+
 export class S3StandIn {
   readonly bucket: string;
   /** Complete objects: full key (no bucket) → bytes. Tests may seed it directly. */
@@ -214,7 +224,7 @@ export class S3StandIn {
         throw new S3Error(failure.status, failure.code, 'injected failure');
       }
       this.beforeAnswer?.(op, key);
-      status = await this.answer(op, key, q, req, body, res);
+      status = await this.answer({ op, key, q, req, raw: body, res });
     } catch (err) {
       const e = err instanceof S3Error ? err : new S3Error(500, 'InternalError', String(err));
       status = e.status;
@@ -296,232 +306,251 @@ export class S3StandIn {
     return { data, checksum: crc };
   }
 
-  private async answer(
-    op: S3StandInOp,
-    key: string,
-    q: URLSearchParams,
-    req: IncomingMessage,
-    raw: Buffer,
-    res: ServerResponse,
-  ): Promise<number> {
-    switch (op) {
-      case 'ListObjectsV2':
-        return this.list(q, res);
-      case 'GetObject':
-      case 'HeadObject': {
-        const data = this.objects.get(key);
-        if (!data) {
-          throw op === 'HeadObject'
-            ? new S3Error(404, 'NotFound', 'Not Found')
-            : new S3Error(404, 'NoSuchKey', 'The specified key does not exist.');
-        }
-        const info = this.objectInfo(key, data);
-        const checksumMode = String(req.headers['x-amz-checksum-mode'] ?? '').toUpperCase() === 'ENABLED';
-        res.writeHead(200, {
-          'content-type': 'application/octet-stream',
-          'content-length': String(data.length),
-          etag: info.etag,
-          'last-modified': info.lastModified.toUTCString(),
-          'accept-ranges': 'bytes',
-          ...(checksumMode && info.checksum
-            ? { 'x-amz-checksum-crc32': info.checksum.crc32, 'x-amz-checksum-type': info.checksum.type }
-            : {}),
-        });
-        if (op === 'HeadObject') {
-          res.end();
-        } else {
-          // Streamed in chunks with backpressure, as a real server does.
-          await new Promise<void>((resolve, reject) => {
-            const chunks = (function* () {
-              for (let at = 0; at < data.length; at += GET_CHUNK) yield data.subarray(at, at + GET_CHUNK);
-            })();
-            Readable.from(chunks).pipe(res).on('finish', resolve).on('error', reject);
-            res.on('close', resolve);
-          });
-        }
-        return 200;
-      }
-      case 'PutObject': {
-        const { data, checksum } = this.payload(req, raw);
-        const etag = `"${md5Hex(data)}"`;
-        this.store(key, data, etag, checksum ? { crc32: checksum, type: 'FULL_OBJECT' } : undefined);
-        res.writeHead(200, { etag, ...(checksum ? { 'x-amz-checksum-crc32': checksum } : {}) });
-        res.end();
-        return 200;
-      }
-      case 'CopyObject': {
-        const source = this.copySource(req);
-        if (source.data.length > MAX_COPY_SIZE) {
-          const limit = `the maximum allowable size for a copy source: ${MAX_COPY_SIZE}`;
-          const message = `The specified copy source is larger than ${limit}`;
-          throw new S3Error(400, 'InvalidRequest', message);
-        }
-        if (source.key === key && req.headers['x-amz-metadata-directive'] !== 'REPLACE') {
-          throw new S3Error(
-            400,
-            'InvalidRequest',
-            'This copy request is illegal because it is trying to copy an object to itself without changing the ' +
-              "object's metadata, storage class, website redirect location or encryption attributes.",
-          );
-        }
-        const data = Buffer.from(source.data);
-        const etag = `"${md5Hex(data)}"`;
-        const checksum = source.info.checksum ? { crc32: crc32Base64(data), type: 'FULL_OBJECT' as const } : undefined;
-        this.store(key, data, etag, checksum);
-        res.writeHead(200, { 'content-type': 'application/xml' });
-        res.end(
-          `<?xml version="1.0" encoding="UTF-8"?>\n<CopyObjectResult xmlns="${XMLNS}">` +
-            `<LastModified>${new Date().toISOString()}</LastModified>` +
-            `<ETag>${xmlEscape(etag)}</ETag></CopyObjectResult>`,
-        );
-        return 200;
-      }
-      case 'UploadPartCopy': {
-        const upload = this.upload(q, key);
-        const partNumber = Number(q.get('partNumber'));
-        if (!Number.isInteger(partNumber) || partNumber < 1 || partNumber > 10_000) {
-          throw new S3Error(400, 'InvalidArgument', 'Part number must be an integer between 1 and 10000, inclusive');
-        }
-        const source = this.copySource(req);
-        const range = req.headers['x-amz-copy-source-range'];
-        let data = source.data;
-        if (typeof range === 'string') {
-          const m = /^bytes=(\d+)-(\d+)$/.exec(range);
-          const first = Number(m?.[1]);
-          const last = Number(m?.[2]);
-          if (!m || first > last || last >= source.data.length) {
-            const message = `Range specified is not valid for source object of size: ${source.data.length}`;
-            throw new S3Error(400, 'InvalidArgument', message);
-          }
-          if (source.data.length <= MIN_PART_SIZE) {
-            const message = 'The specified copy range is only allowed for source objects larger than 5 MB';
-            throw new S3Error(400, 'InvalidRequest', message);
-          }
-          data = source.data.subarray(first, last + 1);
-        }
-        if (data.length > MAX_COPY_SIZE) {
-          const message = `The specified copy range is larger than the maximum allowable size: ${MAX_COPY_SIZE}`;
-          throw new S3Error(400, 'InvalidRequest', message);
-        }
-        const part = Buffer.from(data);
-        const etag = `"${md5Hex(part)}"`;
-        const checksum = upload.checksumAlgorithm ? crc32Base64(part) : undefined;
-        upload.parts.set(partNumber, { data: part, etag, checksum });
-        res.writeHead(200, { 'content-type': 'application/xml' });
-        res.end(
-          `<?xml version="1.0" encoding="UTF-8"?>\n<CopyPartResult xmlns="${XMLNS}">` +
-            `<LastModified>${new Date().toISOString()}</LastModified><ETag>${xmlEscape(etag)}</ETag>` +
-            `${checksum ? `<ChecksumCRC32>${checksum}</ChecksumCRC32>` : ''}</CopyPartResult>`,
-        );
-        return 200;
-      }
-      case 'CreateMultipartUpload': {
-        const uploadId = randomBytes(16).toString('hex');
-        const checksumAlgorithm = req.headers['x-amz-checksum-algorithm'] as string | undefined;
-        if (checksumAlgorithm !== undefined && checksumAlgorithm.toUpperCase() !== 'CRC32') {
-          throw new S3Error(501, 'NotImplemented', `the fake checks CRC32 only, not ${checksumAlgorithm}`);
-        }
-        this.uploads.set(uploadId, { key, checksumAlgorithm, parts: new Map() });
-        res.writeHead(200, {
-          'content-type': 'application/xml',
-          ...(checksumAlgorithm ? { 'x-amz-checksum-algorithm': checksumAlgorithm } : {}),
-        });
-        res.end(
-          `<?xml version="1.0" encoding="UTF-8"?>\n<InitiateMultipartUploadResult xmlns="${XMLNS}"><Bucket>${xmlEscape(this.bucket)}</Bucket>` +
-            `<Key>${xmlEscape(key)}</Key><UploadId>${uploadId}</UploadId></InitiateMultipartUploadResult>`,
-        );
-        return 200;
-      }
-      case 'UploadPart': {
-        const upload = this.upload(q, key);
-        const partNumber = Number(q.get('partNumber'));
-        if (!Number.isInteger(partNumber) || partNumber < 1 || partNumber > 10_000) {
-          throw new S3Error(400, 'InvalidArgument', 'Part number must be an integer between 1 and 10000, inclusive');
-        }
-        const { data, checksum } = this.payload(req, raw);
-        if (upload.checksumAlgorithm && !checksum)
-          throw new S3Error(400, 'InvalidRequest', 'Checksum Type mismatch occurred, expected checksum Type: crc32');
-        const etag = `"${md5Hex(data)}"`;
-        upload.parts.set(partNumber, { data, etag, checksum });
-        res.writeHead(200, { etag, ...(checksum ? { 'x-amz-checksum-crc32': checksum } : {}) });
-        res.end();
-        return 200;
-      }
-      case 'CompleteMultipartUpload': {
-        const upload = this.upload(q, key);
-        const listed = [...raw.toString('utf8').matchAll(/<Part>([\s\S]*?)<\/Part>/g)].map((m) => {
-          const field = (name: string) => new RegExp(`<${name}>([^<]*)</${name}>`).exec(m[1]!)?.[1];
-          return {
-            number: Number(field('PartNumber')),
-            etag: (field('ETag') ?? '').replace(/&quot;/g, '"'),
-            checksum: field('ChecksumCRC32'),
-          };
-        });
-        if (listed.length === 0)
-          throw new S3Error(
-            400,
-            'MalformedXML',
-            'The XML you provided was not well-formed or did not validate against our published schema',
-          );
-        const pieces: Buffer[] = [];
-        const md5s: Buffer[] = [];
-        const crcs: Buffer[] = [];
-        listed.forEach((p, i) => {
-          if (i > 0 && p.number <= listed[i - 1]!.number)
-            throw new S3Error(400, 'InvalidPartOrder', 'The list of parts was not in ascending order.');
-          const part = upload.parts.get(p.number);
-          if (!part || part.etag.replace(/"/g, '') !== p.etag.replace(/"/g, '')) {
-            throw new S3Error(400, 'InvalidPart', 'One or more of the specified parts could not be found.');
-          }
-          if (upload.checksumAlgorithm && p.checksum !== part.checksum) {
-            throw new S3Error(
-              400,
-              'InvalidPart',
-              `Part ${p.number}: the ChecksumCRC32 is missing or does not match the uploaded part.`,
-            );
-          }
-          if (i < listed.length - 1 && part.data.length < MIN_PART_SIZE) {
-            throw new S3Error(
-              400,
-              'EntityTooSmall',
-              'Your proposed upload is smaller than the minimum allowed object size.',
-            );
-          }
-          pieces.push(part.data);
-          md5s.push(Buffer.from(part.etag.replace(/"/g, ''), 'hex'));
-          if (part.checksum) crcs.push(Buffer.from(part.checksum, 'base64'));
-        });
-        const etag = `"${md5Hex(Buffer.concat(md5s))}-${listed.length}"`;
-        const checksum = upload.checksumAlgorithm
-          ? { crc32: `${crc32Base64(Buffer.concat(crcs))}-${listed.length}`, type: 'COMPOSITE' as const }
-          : undefined;
-        this.uploads.delete(q.get('uploadId')!);
-        this.store(key, Buffer.concat(pieces), etag, checksum);
-        res.writeHead(200, { 'content-type': 'application/xml' });
-        res.end(
-          `<?xml version="1.0" encoding="UTF-8"?>\n<CompleteMultipartUploadResult xmlns="${XMLNS}">` +
-            `<Location>${xmlEscape(`${this.url}/${this.bucket}/${key}`)}</Location><Bucket>${xmlEscape(this.bucket)}</Bucket>` +
-            `<Key>${xmlEscape(key)}</Key><ETag>${xmlEscape(etag)}</ETag></CompleteMultipartUploadResult>`,
-        );
-        return 200;
-      }
-      case 'AbortMultipartUpload': {
-        this.upload(q, key);
-        this.uploads.delete(q.get('uploadId')!);
-        res.writeHead(204);
-        res.end();
-        return 204;
-      }
-      case 'DeleteObject': {
-        this.objects.delete(key);
-        this.info.delete(key);
-        res.writeHead(204);
-        res.end();
-        return 204;
-      }
-      case 'Unsupported':
-        throw new S3Error(501, 'NotImplemented', 'not implemented by the fake');
+  /** Answers one request by its operation; returns the status sent. */
+  private answer(x: S3Exchange): Promise<number> {
+    const answers: Record<S3StandInOp, (x: S3Exchange) => Promise<number>> = {
+      ListObjectsV2: (x) => this.answerListObjectsV2(x),
+      GetObject: (x) => this.answerGetOrHead(x),
+      HeadObject: (x) => this.answerGetOrHead(x),
+      PutObject: (x) => this.answerPutObject(x),
+      CopyObject: (x) => this.answerCopyObject(x),
+      UploadPartCopy: (x) => this.answerUploadPartCopy(x),
+      CreateMultipartUpload: (x) => this.answerCreateMultipartUpload(x),
+      UploadPart: (x) => this.answerUploadPart(x),
+      CompleteMultipartUpload: (x) => this.answerCompleteMultipartUpload(x),
+      AbortMultipartUpload: (x) => this.answerAbortMultipartUpload(x),
+      DeleteObject: (x) => this.answerDeleteObject(x),
+      Unsupported: (x) => this.answerUnsupported(x),
+    };
+    return answers[x.op](x);
+  }
+
+  private async answerListObjectsV2({ q, res }: S3Exchange): Promise<number> {
+    return this.list(q, res);
+  }
+
+  private async answerGetOrHead({ op, key, req, res }: S3Exchange): Promise<number> {
+    const data = this.objects.get(key);
+    if (!data) {
+      throw op === 'HeadObject'
+        ? new S3Error(404, 'NotFound', 'Not Found')
+        : new S3Error(404, 'NoSuchKey', 'The specified key does not exist.');
     }
+    const info = this.objectInfo(key, data);
+    const checksumMode = String(req.headers['x-amz-checksum-mode'] ?? '').toUpperCase() === 'ENABLED';
+    res.writeHead(200, {
+      'content-type': 'application/octet-stream',
+      'content-length': String(data.length),
+      etag: info.etag,
+      'last-modified': info.lastModified.toUTCString(),
+      'accept-ranges': 'bytes',
+      ...(checksumMode && info.checksum
+        ? { 'x-amz-checksum-crc32': info.checksum.crc32, 'x-amz-checksum-type': info.checksum.type }
+        : {}),
+    });
+    if (op === 'HeadObject') {
+      res.end();
+    } else {
+      // Streamed in chunks with backpressure, as a real server does.
+      await new Promise<void>((resolve, reject) => {
+        const chunks = (function* () {
+          for (let at = 0; at < data.length; at += GET_CHUNK) yield data.subarray(at, at + GET_CHUNK);
+        })();
+        Readable.from(chunks).pipe(res).on('finish', resolve).on('error', reject);
+        res.on('close', resolve);
+      });
+    }
+    return 200;
+  }
+
+  private async answerPutObject({ key, req, raw, res }: S3Exchange): Promise<number> {
+    const { data, checksum } = this.payload(req, raw);
+    const etag = `"${md5Hex(data)}"`;
+    this.store(key, data, etag, checksum ? { crc32: checksum, type: 'FULL_OBJECT' } : undefined);
+    res.writeHead(200, { etag, ...(checksum ? { 'x-amz-checksum-crc32': checksum } : {}) });
+    res.end();
+    return 200;
+  }
+
+  private async answerCopyObject({ key, req, res }: S3Exchange): Promise<number> {
+    const source = this.copySource(req);
+    if (source.data.length > MAX_COPY_SIZE) {
+      const limit = `the maximum allowable size for a copy source: ${MAX_COPY_SIZE}`;
+      const message = `The specified copy source is larger than ${limit}`;
+      throw new S3Error(400, 'InvalidRequest', message);
+    }
+    if (source.key === key && req.headers['x-amz-metadata-directive'] !== 'REPLACE') {
+      throw new S3Error(
+        400,
+        'InvalidRequest',
+        'This copy request is illegal because it is trying to copy an object to itself without changing the ' +
+          "object's metadata, storage class, website redirect location or encryption attributes.",
+      );
+    }
+    const data = Buffer.from(source.data);
+    const etag = `"${md5Hex(data)}"`;
+    const checksum = source.info.checksum ? { crc32: crc32Base64(data), type: 'FULL_OBJECT' as const } : undefined;
+    this.store(key, data, etag, checksum);
+    res.writeHead(200, { 'content-type': 'application/xml' });
+    res.end(
+      `<?xml version="1.0" encoding="UTF-8"?>\n<CopyObjectResult xmlns="${XMLNS}">` +
+        `<LastModified>${new Date().toISOString()}</LastModified>` +
+        `<ETag>${xmlEscape(etag)}</ETag></CopyObjectResult>`,
+    );
+    return 200;
+  }
+
+  private async answerUploadPartCopy({ key, q, req, res }: S3Exchange): Promise<number> {
+    const upload = this.upload(q, key);
+    const partNumber = Number(q.get('partNumber'));
+    if (!Number.isInteger(partNumber) || partNumber < 1 || partNumber > 10_000) {
+      throw new S3Error(400, 'InvalidArgument', 'Part number must be an integer between 1 and 10000, inclusive');
+    }
+    const source = this.copySource(req);
+    const range = req.headers['x-amz-copy-source-range'];
+    let data = source.data;
+    if (typeof range === 'string') {
+      const m = /^bytes=(\d+)-(\d+)$/.exec(range);
+      const first = Number(m?.[1]);
+      const last = Number(m?.[2]);
+      if (!m || first > last || last >= source.data.length) {
+        const message = `Range specified is not valid for source object of size: ${source.data.length}`;
+        throw new S3Error(400, 'InvalidArgument', message);
+      }
+      if (source.data.length <= MIN_PART_SIZE) {
+        const message = 'The specified copy range is only allowed for source objects larger than 5 MB';
+        throw new S3Error(400, 'InvalidRequest', message);
+      }
+      data = source.data.subarray(first, last + 1);
+    }
+    if (data.length > MAX_COPY_SIZE) {
+      const message = `The specified copy range is larger than the maximum allowable size: ${MAX_COPY_SIZE}`;
+      throw new S3Error(400, 'InvalidRequest', message);
+    }
+    const part = Buffer.from(data);
+    const etag = `"${md5Hex(part)}"`;
+    const checksum = upload.checksumAlgorithm ? crc32Base64(part) : undefined;
+    upload.parts.set(partNumber, { data: part, etag, checksum });
+    res.writeHead(200, { 'content-type': 'application/xml' });
+    res.end(
+      `<?xml version="1.0" encoding="UTF-8"?>\n<CopyPartResult xmlns="${XMLNS}">` +
+        `<LastModified>${new Date().toISOString()}</LastModified><ETag>${xmlEscape(etag)}</ETag>` +
+        `${checksum ? `<ChecksumCRC32>${checksum}</ChecksumCRC32>` : ''}</CopyPartResult>`,
+    );
+    return 200;
+  }
+
+  private async answerCreateMultipartUpload({ key, req, res }: S3Exchange): Promise<number> {
+    const uploadId = randomBytes(16).toString('hex');
+    const checksumAlgorithm = req.headers['x-amz-checksum-algorithm'] as string | undefined;
+    if (checksumAlgorithm !== undefined && checksumAlgorithm.toUpperCase() !== 'CRC32') {
+      throw new S3Error(501, 'NotImplemented', `the fake checks CRC32 only, not ${checksumAlgorithm}`);
+    }
+    this.uploads.set(uploadId, { key, checksumAlgorithm, parts: new Map() });
+    res.writeHead(200, {
+      'content-type': 'application/xml',
+      ...(checksumAlgorithm ? { 'x-amz-checksum-algorithm': checksumAlgorithm } : {}),
+    });
+    res.end(
+      `<?xml version="1.0" encoding="UTF-8"?>\n<InitiateMultipartUploadResult xmlns="${XMLNS}"><Bucket>${xmlEscape(this.bucket)}</Bucket>` +
+        `<Key>${xmlEscape(key)}</Key><UploadId>${uploadId}</UploadId></InitiateMultipartUploadResult>`,
+    );
+    return 200;
+  }
+
+  private async answerUploadPart({ key, q, req, raw, res }: S3Exchange): Promise<number> {
+    const upload = this.upload(q, key);
+    const partNumber = Number(q.get('partNumber'));
+    if (!Number.isInteger(partNumber) || partNumber < 1 || partNumber > 10_000) {
+      throw new S3Error(400, 'InvalidArgument', 'Part number must be an integer between 1 and 10000, inclusive');
+    }
+    const { data, checksum } = this.payload(req, raw);
+    if (upload.checksumAlgorithm && !checksum)
+      throw new S3Error(400, 'InvalidRequest', 'Checksum Type mismatch occurred, expected checksum Type: crc32');
+    const etag = `"${md5Hex(data)}"`;
+    upload.parts.set(partNumber, { data, etag, checksum });
+    res.writeHead(200, { etag, ...(checksum ? { 'x-amz-checksum-crc32': checksum } : {}) });
+    res.end();
+    return 200;
+  }
+
+  private async answerCompleteMultipartUpload({ key, q, raw, res }: S3Exchange): Promise<number> {
+    const upload = this.upload(q, key);
+    const listed = [...raw.toString('utf8').matchAll(/<Part>([\s\S]*?)<\/Part>/g)].map((m) => {
+      const field = (name: string) => new RegExp(`<${name}>([^<]*)</${name}>`).exec(m[1]!)?.[1];
+      return {
+        number: Number(field('PartNumber')),
+        etag: (field('ETag') ?? '').replace(/&quot;/g, '"'),
+        checksum: field('ChecksumCRC32'),
+      };
+    });
+    if (listed.length === 0)
+      throw new S3Error(
+        400,
+        'MalformedXML',
+        'The XML you provided was not well-formed or did not validate against our published schema',
+      );
+    const pieces: Buffer[] = [];
+    const md5s: Buffer[] = [];
+    const crcs: Buffer[] = [];
+    listed.forEach((p, i) => {
+      if (i > 0 && p.number <= listed[i - 1]!.number)
+        throw new S3Error(400, 'InvalidPartOrder', 'The list of parts was not in ascending order.');
+      const part = upload.parts.get(p.number);
+      if (!part || part.etag.replace(/"/g, '') !== p.etag.replace(/"/g, '')) {
+        throw new S3Error(400, 'InvalidPart', 'One or more of the specified parts could not be found.');
+      }
+      if (upload.checksumAlgorithm && p.checksum !== part.checksum) {
+        throw new S3Error(
+          400,
+          'InvalidPart',
+          `Part ${p.number}: the ChecksumCRC32 is missing or does not match the uploaded part.`,
+        );
+      }
+      if (i < listed.length - 1 && part.data.length < MIN_PART_SIZE) {
+        throw new S3Error(
+          400,
+          'EntityTooSmall',
+          'Your proposed upload is smaller than the minimum allowed object size.',
+        );
+      }
+      pieces.push(part.data);
+      md5s.push(Buffer.from(part.etag.replace(/"/g, ''), 'hex'));
+      if (part.checksum) crcs.push(Buffer.from(part.checksum, 'base64'));
+    });
+    const etag = `"${md5Hex(Buffer.concat(md5s))}-${listed.length}"`;
+    const checksum = upload.checksumAlgorithm
+      ? { crc32: `${crc32Base64(Buffer.concat(crcs))}-${listed.length}`, type: 'COMPOSITE' as const }
+      : undefined;
+    this.uploads.delete(q.get('uploadId')!);
+    this.store(key, Buffer.concat(pieces), etag, checksum);
+    res.writeHead(200, { 'content-type': 'application/xml' });
+    res.end(
+      `<?xml version="1.0" encoding="UTF-8"?>\n<CompleteMultipartUploadResult xmlns="${XMLNS}">` +
+        `<Location>${xmlEscape(`${this.url}/${this.bucket}/${key}`)}</Location><Bucket>${xmlEscape(this.bucket)}</Bucket>` +
+        `<Key>${xmlEscape(key)}</Key><ETag>${xmlEscape(etag)}</ETag></CompleteMultipartUploadResult>`,
+    );
+    return 200;
+  }
+
+  private async answerAbortMultipartUpload({ key, q, res }: S3Exchange): Promise<number> {
+    this.upload(q, key);
+    this.uploads.delete(q.get('uploadId')!);
+    res.writeHead(204);
+    res.end();
+    return 204;
+  }
+
+  private async answerDeleteObject({ key, res }: S3Exchange): Promise<number> {
+    this.objects.delete(key);
+    this.info.delete(key);
+    res.writeHead(204);
+    res.end();
+    return 204;
+  }
+
+  private async answerUnsupported(_: S3Exchange): Promise<number> {
+    throw new S3Error(501, 'NotImplemented', 'not implemented by the stand-in');
   }
 
   /** The object `x-amz-copy-source` names ("<bucket>/<url-encoded key>"), after its if-match precondition. */

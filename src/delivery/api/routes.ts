@@ -13,6 +13,7 @@ import type { Reply } from '../slack/reply.js';
 import type { Db } from '../../shared/db/pool.js';
 import { UserError, type UserErrorCode } from '../../shared/errors.js';
 import type { Route } from '../http/health.js';
+import { readJsonBody, sendJson } from '../http/body.js';
 import { incidentId } from '../../domain/incidents/model.js';
 import type { Logger } from '../../shared/log.js';
 import { jobId, parseJobId } from '../../domain/recovery/model.js';
@@ -26,7 +27,7 @@ export const API_COMMANDS = ['/incident', '/dr'] as const;
 export type ApiCommand = (typeof API_COMMANDS)[number];
 
 /** Request bodies are a command line or nothing: 64 KB is far more than any of them needs. */
-const MAX_BODY_BYTES = 64 * 1024;
+const BODY_LIMIT = { maxBytes: 64 * 1024, overflow: 'drain' } as const;
 /** The longest a GET /api/v1/jobs/JOB-n?wait= may hold the request open waiting for a change. */
 const MAX_WAIT_SECONDS = 25;
 const WAIT_POLL_MS = 250;
@@ -84,7 +85,7 @@ export function createApi(deps: ApiDeps): Api {
   const handle = (work: (exchange: Exchange) => Promise<void>) => (req: IncomingMessage, res: ServerResponse) => {
     void withUser(deps, req, res, work).catch((err: Error) => {
       deps.log.error({ err: err.message, path: pathOf(req) }, 'API request failed');
-      send(res, 500, { ok: false, reply: 'Lifeline hit an unexpected error; it is logged.', code: 'error' });
+      sendJson(res, 500, { ok: false, reply: 'Lifeline hit an unexpected error; it is logged.', code: 'error' });
     });
   };
 
@@ -104,7 +105,7 @@ export function createApi(deps: ApiDeps): Api {
 export function workerApiRoutes(): Route[] {
   const answer = (req: IncomingMessage, res: ServerResponse) => {
     req.resume();
-    send(res, 503, {
+    sendJson(res, 503, {
       ok: false,
       reply:
         'This Lifeline process runs with LIFELINE_ROLE=worker: it runs jobs and timers and takes no commands. ' +
@@ -139,7 +140,7 @@ async function withUser(
       'www-authenticate',
       `Bearer realm="lifeline"${auth.reason === 'missing' ? '' : ', error="invalid_token"'}`,
     );
-    send(res, 401, { ok: false, reply: refusalText(auth.reason), code: 'unauthorized', reason: auth.reason });
+    sendJson(res, 401, { ok: false, reply: refusalText(auth.reason), code: 'unauthorized', reason: auth.reason });
     return;
   }
   const call = `${req.method ?? 'GET'} ${pathOf(req)}`;
@@ -153,14 +154,14 @@ async function withUser(
       await audit(deps.db, { actor: auth.userId, action: 'api_call', job, detail }).catch((err: Error) =>
         deps.log.error({ err: err.message, user: auth.userId }, 'API call could not be written to the audit trail'),
       );
-      send(res, status, body);
+      sendJson(res, status, body);
     },
   });
 }
 
 async function runCommand(deps: ApiDeps, ex: Exchange): Promise<void> {
   const receivedAt = new Date();
-  const body = await readJson(ex.req);
+  const body = await readJsonBody(ex.req, BODY_LIMIT);
   if (!body.ok) return ex.answer(body.status, body.answer, `refused (HTTP ${body.status})`);
   const parsed = commandBody.safeParse(body.value);
   if (!parsed.success) {
@@ -204,7 +205,7 @@ async function decide(deps: ApiDeps, ex: Exchange): Promise<void> {
     );
   }
   // Nothing is read from the body, but the rule for POSTs holds: JSON only.
-  const body = await readJson(ex.req);
+  const body = await readJsonBody(ex.req, BODY_LIMIT);
   if (!body.ok) return ex.answer(body.status, body.answer, `refused (HTTP ${body.status})`);
   const number = parseJobId(decoded(id));
   const what = `${decision} ${decoded(id)}`;
@@ -304,63 +305,6 @@ async function answerReply(ex: Exchange, what: string, reply: Reply, job = reply
     ...(reply.incident ? [incidentId(reply.incident)] : []),
   ];
   await ex.answer(status, body, `${what} → ${outcome}${acted.length > 0 ? ` ${acted.join(' ')}` : ''}`, job);
-}
-
-type JsonBody =
-  | { readonly ok: true; readonly value: unknown }
-  | { readonly ok: false; readonly status: number; readonly answer: object };
-
-/** The JSON body of a POST, or why not: 415 (not JSON), 413 (over 64 KB), 400 (not parseable). Empty is `{}`. */
-async function readJson(req: IncomingMessage): Promise<JsonBody> {
-  const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-  if (type !== 'application/json') {
-    req.resume();
-    return {
-      ok: false,
-      status: 415,
-      answer: {
-        ok: false,
-        reply: 'Send the body as JSON, with content-type: application/json.',
-        code: 'unsupported_media_type',
-      },
-    };
-  }
-  const tooLarge: JsonBody = {
-    ok: false,
-    status: 413,
-    answer: { ok: false, reply: `The body is larger than ${MAX_BODY_BYTES / 1024} KB.`, code: 'too_large' },
-  };
-  if (Number(req.headers['content-length'] ?? 0) > MAX_BODY_BYTES) {
-    req.resume();
-    return tooLarge;
-  }
-  const chunks = await new Promise<Buffer[] | undefined>((resolve, reject) => {
-    const received: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= MAX_BODY_BYTES) return void received.push(chunk);
-      // Answer at once; the rest keeps draining (so the 413 reaches the client) and is dropped.
-      received.length = 0;
-      resolve(undefined);
-    });
-    req.on('end', () => resolve(size <= MAX_BODY_BYTES ? received : undefined));
-    req.on('error', reject);
-  });
-  if (chunks === undefined) return tooLarge;
-  const raw = Buffer.concat(chunks).toString('utf8');
-  if (raw.trim() === '') return { ok: true, value: {} };
-  try {
-    return { ok: true, value: JSON.parse(raw) as unknown };
-  } catch {
-    return { ok: false, status: 400, answer: { ok: false, reply: 'The body is not valid JSON.', code: 'bad_request' } };
-  }
-}
-
-function send(res: ServerResponse, status: number, body: object, headers: Record<string, string> = {}): void {
-  if (res.headersSent) return;
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...headers });
-  res.end(JSON.stringify(body));
 }
 
 function pathOf(req: IncomingMessage): string {

@@ -1,5 +1,5 @@
-// The `lifeline` CLI's only settings, read in one place (as src/shared/config.ts reads the server's): where Lifeline is and
-// whose token to use. Never the config file, DATABASE_URL or REDIS_URL: the server decides everything else.
+// The `lifeline` CLI's only settings, read in one place (as src/shared/config.ts reads the server's): where Lifeline is
+// and whose token to use. Never the config file, DATABASE_URL or REDIS_URL: the server decides everything else.
 export interface CliSettings {
   /** LIFELINE_URL: the server's base URL, e.g. https://lifeline.internal:3000 */
   readonly url: string | undefined;

@@ -11,7 +11,9 @@ export interface CommandContext {
   readonly responseUrl?: string | undefined;
   /** Set when the command came through /api/v1 (the `lifeline` CLI) rather than Slack. */
   readonly viaApi?: boolean;
-  /** When the command reached Lifeline: a declaration's ladder runs from here, not from when a busy server got to it. */
+  /**
+   * When the command reached Lifeline: a declaration's ladder runs from here, not from when a busy server got to it.
+   */
   readonly receivedAt?: Date;
 }
 

@@ -1,5 +1,5 @@
-// Timed work: each env's backup `schedule` and `drill_schedule`, and the RPO watch. BullMQ job schedulers make one
-// job per slot however many processes upsert them (BullMQ's job schedulers); the job itself only files a request, and the
+// Timed work: each env's backup `schedule` and `drill_schedule`, and the RPO watch. BullMQ job schedulers make one job
+// per slot however many processes upsert them (BullMQ's job schedulers); the job itself only files a request, and the
 // one-active-job-per-target rule in PostgreSQL keeps a slot from overlapping a backup that is still running.
 import { Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { FileConfig } from '../../shared/config.js';

@@ -92,12 +92,12 @@ export function channelLink(channelId: string): Mrkdwn {
 }
 
 /**
- * A link to an http(s) URL from outside (a status page's shortlink) with a label; anything else, or a URL that
- * would break out of the link (`|`, `<`, `>`, spaces), is shown as escaped text.
+ * A web link with a label: only http(s) URLs without spaces or Slack's link delimiters become links (& escaped, as
+ * Slack asks); anything else is shown as escaped text.
  */
-export function link(url: string, label: string): Mrkdwn {
-  if (!/^https?:\/\/[^\s|<>]+$/.test(url)) return escapeMrkdwn(url);
-  return trusted(`<${url.replace(/&/g, '&amp;')}|${escapeText(label).replace(/\|/g, '-')}>`);
+export function webLink(url: string, label: string): Mrkdwn {
+  if (!/^https?:\/\/[^\s<>|]+$/i.test(url)) return escapeMrkdwn(url);
+  return trusted(`<${url.replace(/&/g, '&amp;')}|${escapeText(label.replace(/\|/g, '/'))}>`);
 }
 
 /** The loud one, for a scheduled job that failed: only Lifeline decides when to use it. */

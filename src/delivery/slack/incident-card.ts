@@ -2,9 +2,10 @@
 import type { ChatMessage, Block } from '../../adapters/slack/port.js';
 import type { FileConfig } from '../../shared/config.js';
 import { againstTarget, formatDuration, formatTarget, formatUtc } from '../../shared/format.js';
-import { incidentId, incidentState, type Incident } from '../../domain/incidents/model.js';
+import { incidentId, incidentState, type AlertSource, type Incident } from '../../domain/incidents/model.js';
+import { sourceName } from '../../domain/alerts/alert.js';
 import type { ThreadNote } from '../../domain/incidents/notifier.js';
-import { bold, italic, joinMd, link, md, mention, message, section, sections, type Mrkdwn } from './blocks.js';
+import { bold, code, italic, joinMd, md, mention, message, section, sections, webLink, type Mrkdwn } from './blocks.js';
 
 export const ACK_ACTION = 'incident_acknowledge';
 export const RESOLVE_ACTION = 'incident_resolve';
@@ -28,10 +29,29 @@ export function incidentCard(incident: Incident, file: Pick<FileConfig, 'severit
     section(md`${STATE_EMOJI[state]} ${bold(incident.title)}`),
     { type: 'section', fields: fields.map((field) => ({ type: 'mrkdwn' as const, text: field.text })) },
   ];
+  if (incident.source) blocks.push(...sections(sourceText(incident.source)));
   if (incident.resolutionNote) blocks.push(...sections(md`*Resolution*\n${incident.resolutionNote}`));
   blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: ladderLine(incident, file).text }] });
   if (state !== 'resolved') blocks.push(buttons(incident.number, state === 'open'));
   return { text: md`${severity} ${id}: ${incident.title} (${state})`.text, blocks };
+}
+
+/** Where an alert incident came from: the source, its group or alarm, labels, annotations and the link back. */
+function sourceText(source: AlertSource): Mrkdwn {
+  const keyName = source.kind === 'alertmanager' ? 'Group key' : 'Alarm';
+  const pairs = (entries: Readonly<Record<string, string>>) =>
+    joinMd(
+      Object.entries(entries).map(([k, v]) => md`• ${code(k)} ${v}`),
+      '\n',
+    );
+  const lines = [md`*Source*: ${sourceName(source)}`, md`*${keyName}*: ${code(source.key)}`];
+  if (Object.keys(source.labels).length > 0) lines.push(md`*Labels*\n${pairs(source.labels)}`);
+  if (Object.keys(source.annotations).length > 0) lines.push(md`*Annotations*\n${pairs(source.annotations)}`);
+  if (source.link) {
+    const label = source.kind === 'alertmanager' ? 'the alert in Prometheus' : 'the alarm in the AWS console';
+    lines.push(md`*Link*: ${webLink(source.link, label)}`);
+  }
+  return joinMd(lines, '\n');
 }
 
 function statusLine(incident: Incident, respondMinutes: number): Mrkdwn {
@@ -47,7 +67,7 @@ function statusLine(incident: Incident, respondMinutes: number): Mrkdwn {
 }
 
 function statusPageLine(page: NonNullable<Incident['statusPage']>): Mrkdwn {
-  return page.link ? md`${link(page.link, page.link)} (${page.status})` : md`${page.status}`;
+  return page.link ? md`${webLink(page.link, page.link)} (${page.status})` : md`${page.status}`;
 }
 
 function ladderLine(incident: Incident, file: Pick<FileConfig, 'severities' | 'escalation'>): Mrkdwn {
@@ -112,7 +132,7 @@ export function threadNoteMessage(incident: Incident, note: ThreadNote): ChatMes
     }
     case 'statuspage': {
       const what = note.created ? 'status page incident created' : 'status page updated';
-      const where = note.link ? md`: ${link(note.link, note.link)}` : md``;
+      const where = note.link ? md`: ${webLink(note.link, note.link)}` : md``;
       const after =
         note.failures > 0 ? ` (after ${note.failures} failed ${note.failures === 1 ? 'try' : 'tries'})` : '';
       return message(md`:globe_with_meridians: ${id}: ${what}, ${bold(note.status)}${after}${where}`);
@@ -121,6 +141,12 @@ export function threadNoteMessage(incident: Incident, note: ThreadNote): ChatMes
       const next = note.retrying ? 'Lifeline keeps retrying.' : 'Lifeline has given up on it.';
       const said = md`:warning: ${id}: the status page call (${note.status}) failed: ${note.error}. ${next}`;
       return message(said);
+    }
+    case 'alert_cleared': {
+      const cleared = `${sourceName(note.source)} cleared (${note.summary})`;
+      return message(
+        md`:large_green_circle: ${id}: ${cleared}. alerts.auto_resolve is off: resolve it when satisfied.`,
+      );
     }
   }
 }

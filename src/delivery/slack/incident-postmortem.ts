@@ -16,6 +16,9 @@ const KIND_LABEL: Record<string, string> = {
   resolved: 'Resolved',
   statuspage: 'Status page',
   statuspage_failed: 'Status page call failed',
+  alert_repeat: 'Alert repeated',
+  alert_cleared: 'Alert cleared',
+  alert_state: 'Alert state',
 };
 
 /** A Markdown draft for the post-mortem: the facts Lifeline recorded, and headings for what only people know. */

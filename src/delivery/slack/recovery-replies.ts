@@ -166,7 +166,10 @@ export function scheduledResultMessage(
   return message(text, md`${jobId(job.number)} failed: ${saidText(summary.headline)}`);
 }
 
-/** Two words only, as the API promises: a cancelled job did not succeed, so it failed (its headline says it was cancelled). */
+/**
+ * Two words only, as the API promises: a cancelled job did not succeed, so it failed (its headline says it was
+ * cancelled).
+ */
 function outcomeWord(summary: JobSummary): string {
   return summary.succeeded ? 'succeeded' : 'failed';
 }

@@ -13,6 +13,21 @@ export interface StatusPageRecord {
   readonly status: 'investigating' | 'identified' | 'monitoring' | 'resolved';
 }
 
+export type AlertSourceKind = 'alertmanager' | 'cloudwatch';
+
+/** Where an alert-declared incident came from, as the card shows it (bounded, see src/domain/alerts/). */
+export interface AlertSource {
+  readonly kind: AlertSourceKind;
+  /** The Alertmanager groupKey or the CloudWatch alarm ARN: one open incident per key. */
+  readonly key: string;
+  /** The group's alertname, the alarm's name. */
+  readonly name: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly annotations: Readonly<Record<string, string>>;
+  /** generatorURL, or the alarm's console link. */
+  readonly link: string | undefined;
+}
+
 export interface Incident {
   readonly number: number;
   readonly severity: Severity;
@@ -28,6 +43,8 @@ export interface Incident {
   readonly resolutionNote: string | undefined;
   readonly ladderGeneration: number;
   readonly statusPage: StatusPageRecord | undefined;
+  /** Set when an alert declared it. */
+  readonly source: AlertSource | undefined;
 }
 
 export type IncidentState = 'open' | 'acknowledged' | 'resolved';
@@ -59,7 +76,10 @@ export type TimelineKind =
   | 'ladder_stopped'
   | 'resolved'
   | 'statuspage'
-  | 'statuspage_failed';
+  | 'statuspage_failed'
+  | 'alert_repeat'
+  | 'alert_cleared'
+  | 'alert_state';
 
 export interface TimelineEvent {
   readonly at: Date;

@@ -1,7 +1,7 @@
 // What the incident domain needs from delivery to show incidents to people: it hands over data (who, what, when)
 // and delivery decides how it looks (src/delivery/slack/incident-notifier.ts).
 import type { Severity } from '../../shared/config.js';
-import type { CardRef, Incident, StatusPageRecord } from './model.js';
+import type { AlertSource, CardRef, Incident, StatusPageRecord } from './model.js';
 
 export type ThreadNote =
   | {
@@ -34,7 +34,9 @@ export type ThreadNote =
       readonly status: StatusPageRecord['status'];
       readonly error: string;
       readonly retrying: boolean;
-    };
+    }
+  /** The alert that declared it cleared while `auto_resolve` is off: the incident stays open for people to resolve. */
+  | { readonly kind: 'alert_cleared'; readonly source: AlertSource; readonly summary: string };
 
 /** Where incidents are shown to people. The Slack implementation renders cards; the service never sees Block Kit. */
 export interface IncidentNotifier {

@@ -8,7 +8,14 @@ import { person, said } from '../../shared/text.js';
 import { requireResponder } from '../access/permissions.js';
 import type { IncidentFollower } from './followers.js';
 import { planLadder } from './ladder.js';
-import { incidentId, incidentState, type Incident, type PageRecord, type TimelineEvent } from './model.js';
+import {
+  incidentId,
+  incidentState,
+  type AlertSource,
+  type Incident,
+  type PageRecord,
+  type TimelineEvent,
+} from './model.js';
 import type { IncidentNotifier } from './notifier.js';
 import type { EscalationTimers } from './timers.js';
 import * as store from './store.js';
@@ -42,11 +49,22 @@ export interface IncidentReference {
 export class IncidentService {
   constructor(private readonly deps: IncidentServiceDeps) {}
 
-  /** `at`: when the declaration reached Lifeline, so that the ladder runs from then however busy the server is. */
-  async declare(input: { severity: Severity; title: string; actor: string; channel: string; at?: Date }): Promise<{
-    incident: Incident;
-    cardError?: string;
-  }> {
+  /**
+   * `at`: when the declaration reached Lifeline, so that the ladder runs from then however busy the server is.
+   * With a `source` (an alert), an incident already open for that source is not declared again: `repeat` goes on its
+   * timeline instead and the answer says `repeated`. The unique index on open incidents per source decides, so
+   * concurrent declarations for one source (on any number of replicas) give one incident.
+   */
+  async declare(input: {
+    severity: Severity;
+    title: string;
+    actor: string;
+    channel: string;
+    at?: Date | undefined;
+    source?: AlertSource | undefined;
+    /** The timeline entry on the open incident of `source` when there is one. */
+    repeat?: string | undefined;
+  }): Promise<{ incident: Incident; cardError?: string; repeated?: true }> {
     const title = input.title.trim();
     const length = characterCount(title);
     if (length === 0 || length > TITLE_MAX) {
@@ -54,18 +72,38 @@ export class IncidentService {
     }
     const plan = planLadder(this.deps.file, input.severity);
     const declared = `${input.severity.toUpperCase()}: ${title}`;
-    const { incident, steps } = await store.declareIncident(this.deps.db, {
-      severity: input.severity,
-      title,
-      declaredBy: input.actor,
-      declaredIn: input.channel,
-      declaredAt: input.at,
-      steps: plan,
-      events: [
-        { kind: 'declared', detail: declared },
-        ...(plan.length > 0 ? [{ kind: 'ladder_started' as const, detail: describeLadder(plan) }] : []),
-      ],
-    });
+    const { source } = input;
+    let created: Awaited<ReturnType<typeof store.declareIncident>>;
+    // Each turn: a repeat when one is open (no incident number is spent), else the declaration, which the index
+    // refuses when a concurrent one won meanwhile; the next turn then finds that one. A third turn is only needed
+    // when that winner was resolved in between.
+    for (let turn = 0; ; turn++) {
+      if (source) {
+        const detail = input.repeat ?? `still firing: ${title}`;
+        const open = await store.noteOnOpenBySource(this.deps.db, source, {
+          actor: input.actor,
+          kind: 'alert_repeat',
+          detail,
+        });
+        if (open) return { incident: open, repeated: true };
+      }
+      created = await store.declareIncident(this.deps.db, {
+        severity: input.severity,
+        title,
+        declaredBy: input.actor,
+        declaredIn: input.channel,
+        declaredAt: input.at,
+        steps: plan,
+        events: [
+          { kind: 'declared', detail: declared },
+          ...(plan.length > 0 ? [{ kind: 'ladder_started' as const, detail: describeLadder(plan) }] : []),
+        ],
+        source,
+      });
+      if (created) break;
+      if (turn >= 4) throw new Error(`could not declare or find the open incident of ${source?.kind} ${source?.key}`);
+    }
+    const { incident, steps } = created;
     this.deps.metrics.incidentsDeclared.inc({ severity: input.severity });
     this.deps.log.info(
       { incident: incidentId(incident.number), severity: incident.severity, actor: input.actor },

@@ -1,7 +1,15 @@
 // Data access for the incident aggregate: incidents, their timeline and their escalation steps.
 import type pg from 'pg';
 import type { Severity } from '../../shared/config.js';
-import type { Incident, PageRecord, StatusPageRecord, TimelineEvent, TimelineKind } from './model.js';
+import type {
+  AlertSource,
+  AlertSourceKind,
+  Incident,
+  PageRecord,
+  StatusPageRecord,
+  TimelineEvent,
+  TimelineKind,
+} from './model.js';
 
 type Queryable = Pick<pg.Pool, 'query'> | Pick<pg.PoolClient, 'query'>;
 
@@ -23,6 +31,9 @@ interface IncidentRow {
   statuspage_id: string | null;
   statuspage_link: string | null;
   statuspage_status: StatusPageRecord['status'] | null;
+  source_kind: AlertSourceKind | null;
+  source_key: string | null;
+  source: Omit<AlertSource, 'kind' | 'key'> | null;
 }
 
 function toIncident(row: IncidentRow): Incident {
@@ -44,6 +55,10 @@ function toIncident(row: IncidentRow): Incident {
       row.statuspage_id && row.statuspage_status
         ? { id: row.statuspage_id, link: row.statuspage_link ?? undefined, status: row.statuspage_status }
         : undefined,
+    source:
+      row.source_kind && row.source_key && row.source
+        ? { ...row.source, kind: row.source_kind, key: row.source_key }
+        : undefined,
   };
 }
 
@@ -51,6 +66,8 @@ function toIncident(row: IncidentRow): Incident {
  * Records a declaration in one statement: the incident, its `declared` event, its ladder steps (due from `declaredAt`)
  * and the `ladder_started` event. One round trip rather than a six-statement transaction, because under a burst of
  * declarations each round trip is paid on the one event loop that must also fire the pages that are already due.
+ * With a `source`, the unique index on open incidents per source decides: when one is open already nothing is
+ * inserted (ON CONFLICT DO NOTHING) and the answer is undefined.
  */
 export async function declareIncident(
   db: Queryable,
@@ -64,12 +81,15 @@ export async function declareIncident(
     steps: readonly { stepIndex: number; role: string; afterMs: number }[];
     /** Timeline events in order, each by the declarer. */
     events: readonly { kind: TimelineKind; detail: string }[];
+    source?: AlertSource | undefined;
   },
-): Promise<{ incident: Incident; steps: { id: number; dueAt: Date }[] }> {
+): Promise<{ incident: Incident; steps: { id: number; dueAt: Date }[] } | undefined> {
+  const { source } = input;
   const { rows } = await db.query<IncidentRow & { steps: { id: number; due_ms: number }[] | null }>(
     `WITH created AS (
-       INSERT INTO incidents (severity, title, declared_by, declared_in, declared_at)
-       VALUES ($1, $2, $3, $4, coalesce($5::timestamptz, clock_timestamp()))
+       INSERT INTO incidents (severity, title, declared_by, declared_in, declared_at, source_kind, source_key, source)
+       VALUES ($1, $2, $3, $4, coalesce($5::timestamptz, clock_timestamp()), $11, $12, $13::jsonb)
+       ON CONFLICT (source_kind, source_key) WHERE resolved_at IS NULL AND source_key IS NOT NULL DO NOTHING
        RETURNING *
      ), steps AS (
        INSERT INTO escalation_steps (incident, generation, step_index, role, due_at)
@@ -97,11 +117,54 @@ export async function declareIncident(
       input.steps.map((s) => s.afterMs),
       input.events.map((e) => e.kind),
       input.events.map((e) => e.detail),
+      source?.kind ?? null,
+      source?.key ?? null,
+      source
+        ? JSON.stringify({
+            name: source.name,
+            labels: source.labels,
+            annotations: source.annotations,
+            link: source.link,
+          })
+        : null,
     ],
   );
-  const row = rows[0]!;
+  const row = rows[0];
+  if (!row) return undefined;
   const steps = (row.steps ?? []).map((s) => ({ id: Number(s.id), dueAt: new Date(s.due_ms) }));
   return { incident: toIncident(row), steps };
+}
+
+/**
+ * Puts an event on the open incident of this alert source, in one statement, and returns that incident; undefined
+ * when none is open.
+ */
+export async function noteOnOpenBySource(
+  db: Queryable,
+  source: Pick<AlertSource, 'kind' | 'key'>,
+  event: { actor: string; kind: TimelineKind; detail: string },
+): Promise<Incident | undefined> {
+  const { rows } = await db.query<IncidentRow>(
+    `WITH open AS (
+       SELECT * FROM incidents WHERE source_kind = $1 AND source_key = $2 AND resolved_at IS NULL
+     ), noted AS (
+       INSERT INTO incident_events (incident, actor, kind, detail) SELECT number, $3, $4, $5 FROM open
+     )
+     SELECT * FROM open`,
+    [source.kind, source.key, event.actor, event.kind, event.detail],
+  );
+  return rows[0] ? toIncident(rows[0]) : undefined;
+}
+
+export async function openBySource(
+  db: Queryable,
+  source: Pick<AlertSource, 'kind' | 'key'>,
+): Promise<Incident | undefined> {
+  const { rows } = await db.query<IncidentRow>(
+    'SELECT * FROM incidents WHERE source_kind = $1 AND source_key = $2 AND resolved_at IS NULL',
+    [source.kind, source.key],
+  );
+  return rows[0] ? toIncident(rows[0]) : undefined;
 }
 
 export async function getIncident(db: Queryable, number: number, forUpdate = false): Promise<Incident | undefined> {

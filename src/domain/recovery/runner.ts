@@ -14,10 +14,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { EnvironmentConfig, FileConfig } from '../../shared/config.js';
 import { audit } from '../audit/store.js';
 import type { Db, DbClient } from '../../shared/db/pool.js';
-import { UserError } from '../../shared/errors.js';
+import { messageOf, UserError } from '../../shared/errors.js';
 import { formatDuration } from '../../shared/format.js';
 import type { Logger } from '../../shared/log.js';
-import { within } from '../../shared/timeout.js';
 import { person, plainSaid, said, type Said } from '../../shared/text.js';
 import { StateMismatchError, type NamedStep, type NothingToChange, type OpenJob, type StopReason } from './kind.js';
 import type { KindsTable } from './kinds/index.js';
@@ -25,12 +24,10 @@ import { describeJob, isScheduled, jobId, type RecoveryJob, type StepRecord } fr
 import { isTransientPgError } from '../../pgtools/client.js';
 import { AbortError } from '../../pgtools/errors.js';
 import type { RecoveryNotifier, RecoveryQueue } from './notifier.js';
+import { LeaseKeeper } from './lease.js';
+import { ThrottledProgress } from './progress.js';
 import * as store from './store.js';
 
-/** Slack's chat.update budget is ~50/min per workspace; one update a second per job leaves room for several jobs. */
-const PROGRESS_EVERY_MS = 1_000;
-/** The heartbeat is also how a running job hears of `/dr cancel`: at most this long after it. */
-const HEARTBEAT_MAX_MS = 2_000;
 /** Between attempts to record a step while PostgreSQL does not answer (for as long as the lease lasts). */
 const WRITE_RETRY_MS = 500;
 
@@ -131,7 +128,7 @@ export class RecoveryRunner {
       open = this.deps.kinds[job.kind].open(job, env, 'planning');
       planned = await open.plan(new AbortController().signal);
     } catch (err) {
-      const reason = err instanceof UserError ? err.said : [`planning failed: ${errorText(err)}`];
+      const reason = err instanceof UserError ? err.said : [`planning failed: ${messageOf(err)}`];
       await store.transition(this.deps.db, number, ['planning'], 'failed', { outcome: reason, finished: true });
       const detail = plainSaid(reason);
       await audit(this.deps.db, { env: job.env, job: number, actor: 'lifeline', action: 'refused', detail });
@@ -325,7 +322,7 @@ export class RecoveryRunner {
         progress.update(undefined);
         continue;
       }
-      const reason = outcome.stopped?.cause === 'deadline' ? outcome.stopped.message : errorText(outcome.error);
+      const reason = outcome.stopped?.cause === 'deadline' ? outcome.stopped.message : messageOf(outcome.error);
       if (this.stopping && outcome.stopped?.cause !== 'deadline') {
         await this.handBack(run, job, index, step, outcome.error);
         return true;
@@ -487,7 +484,7 @@ export class RecoveryRunner {
       return await done.open.onFailure(step.id, reason, run.leaseLost.signal);
     } catch (err) {
       if (run.keeper.lost) throw new store.LeaseLostError(run.keeper.lease);
-      return `putting things back failed too: ${errorText(err)}`;
+      return `putting things back failed too: ${messageOf(err)}`;
     }
   }
 
@@ -608,139 +605,6 @@ function recordedElsewhere(steps: readonly NamedStep[], records: readonly StepRe
           `there${expected ? ` (it runs "${expected.name}")` : ''}`,
       );
     }
-  }
-}
-
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
-/**
- * Keeps a job's lease: renews it every heartbeat, and hears of a cancel on the way. The lease is lost when a renewal
- * is refused (somebody else took the job, or it ran out) or when none succeeded for so long that it may run out on
- * the server: a renewal sent at T extends it to at least T + lease by the server's clock, so the local clock (which
- * runs at the server's rate, whatever its offset) stops the job at T + lease - margin, leaving the margin to stop the
- * step's programs before another worker may take over. Transient errors are ridden out until then.
- */
-class LeaseKeeper {
-  lost = false;
-  private validUntil: number;
-  private readonly heartbeatMs: number;
-  private readonly marginMs: number;
-  private heartbeat: ReturnType<typeof setInterval> | undefined;
-  private expiry: ReturnType<typeof setTimeout> | undefined;
-  private renewing = false;
-
-  constructor(
-    private readonly db: Db,
-    readonly lease: store.Lease,
-    private readonly leaseMs: number,
-    private readonly log: Logger,
-    private readonly events: { lost(why: string): void; cancelled(by: string): void },
-  ) {
-    this.heartbeatMs = Math.min(leaseMs / 3, HEARTBEAT_MAX_MS);
-    this.marginMs = leaseMs / 3;
-    // Taking the lease was sent before now, so this is on the safe side too.
-    this.validUntil = Date.now() + leaseMs - this.marginMs;
-  }
-
-  start(): void {
-    this.heartbeat = setInterval(() => void this.renew(), this.heartbeatMs);
-    this.heartbeat.unref();
-    this.armExpiry();
-  }
-
-  stop(): void {
-    clearInterval(this.heartbeat);
-    clearTimeout(this.expiry);
-  }
-
-  private armExpiry(): void {
-    clearTimeout(this.expiry);
-    this.expiry = setTimeout(
-      () => this.lose('no renewal got through in time'),
-      Math.max(0, this.validUntil - Date.now()),
-    );
-    this.expiry.unref();
-  }
-
-  private async renew(): Promise<void> {
-    if (this.renewing || this.lost) return;
-    this.renewing = true;
-    const sentAt = Date.now();
-    try {
-      // A renewal that hangs must not hold up the next one; the expiry timer runs regardless.
-      const renewed = await within(
-        store.renewLease(this.db, this.lease, this.leaseMs),
-        this.leaseMs - this.marginMs,
-        'renewing the lease',
-      );
-      if (this.lost) return;
-      if (!renewed) {
-        this.lose('somebody else holds it now, or it ran out');
-        return;
-      }
-      this.validUntil = sentAt + this.leaseMs - this.marginMs;
-      this.armExpiry();
-      if (renewed.cancelRequestedBy) this.events.cancelled(renewed.cancelRequestedBy);
-    } catch (err) {
-      this.log.warn(
-        { job: jobId(this.lease.job), err: errorText(err) },
-        "renewing the job's lease failed; trying again",
-      );
-    } finally {
-      this.renewing = false;
-    }
-  }
-
-  private lose(why: string): void {
-    if (this.lost) return;
-    this.lost = true;
-    this.stop();
-    this.events.lost(why);
-  }
-}
-
-/**
- * Coalesces progress updates to at most one per PROGRESS_EVERY_MS without ever making the job wait for Slack; sends
- * go out one after another, and settle() delivers the last state before the result is posted.
- */
-class ThrottledProgress {
-  private last = 0;
-  private timer: ReturnType<typeof setTimeout> | undefined;
-  private running: string | undefined;
-  private chain: Promise<void> = Promise.resolve();
-
-  constructor(
-    private readonly send: (running: string | undefined) => Promise<void>,
-    private readonly log: Logger,
-  ) {}
-
-  update(running: string | undefined): void {
-    this.running = running;
-    if (this.timer) return;
-    this.timer = setTimeout(() => this.fire(), Math.max(0, this.last + PROGRESS_EVERY_MS - Date.now()));
-    this.timer.unref();
-  }
-
-  async settle(): Promise<void> {
-    if (this.timer) {
-      clearTimeout(this.timer);
-      this.timer = undefined;
-      const wait = this.last + PROGRESS_EVERY_MS - Date.now();
-      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-      this.fire();
-    }
-    await this.chain;
-  }
-
-  private fire(): void {
-    this.timer = undefined;
-    this.last = Date.now();
-    const running = this.running;
-    this.chain = this.chain
-      .then(() => this.send(running))
-      .catch((err: Error) => this.log.warn({ err: err.message }, 'progress update failed'));
   }
 }
 

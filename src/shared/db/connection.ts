@@ -1,6 +1,7 @@
 // A PostgreSQL connection URL: taken apart the way libpq reads it, described for messages, and every spelling of its
 // password, so that no message, log line or error ever repeats it. Every part of Lifeline that reads a database URL
 // or hides its password comes here (shared, so that config and the logger can use it too).
+import { messageOf } from '../errors.js';
 import { createRedactor } from '../log.js';
 import { quoteIdent } from './sql.js';
 
@@ -125,7 +126,7 @@ export function connectionOf(
   try {
     return { conn: parsePostgresUrl(url), scrub };
   } catch (err) {
-    throw fail(scrub(err instanceof Error ? err.message : String(err)));
+    throw fail(scrub(messageOf(err)));
   }
 }
 

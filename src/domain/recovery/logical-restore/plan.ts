@@ -5,9 +5,9 @@ import { join, resolve } from 'node:path';
 import { assertPlainName, NotFoundError, type BackupStore } from '../../../adapters/backup-store/port.js';
 import { connectionOf, describeConnection, type PgConnection } from '../../../shared/db/connection.js';
 import { quoteIdent } from '../../../shared/db/sql.js';
-import { PermanentError, TransientError } from '../../../shared/errors.js';
+import { PermanentError, TransientError, messageOf } from '../../../shared/errors.js';
 import { isTransientPgError, sqlState } from '../../../pgtools/client.js';
-import { AbortError, messageOf, RestoreFailedError } from '../../../pgtools/errors.js';
+import { AbortError, RestoreFailedError } from '../../../pgtools/errors.js';
 import { dropDatabase, withMaintenance, type Maintenance } from '../../../pgtools/maintenance.js';
 import { ToolFailedError, type PgToolOptions } from '../../../pgtools/process.js';
 

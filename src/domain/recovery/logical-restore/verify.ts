@@ -1,6 +1,7 @@
 // verify and analyzeTarget: the checks and the statistics of the swapped-in database.
+import { messageOf } from '../../../shared/errors.js';
 import { quoteIdent } from '../../../shared/db/sql.js';
-import { AbortError, messageOf, RestoreFailedError, throwIfAborted } from '../../../pgtools/errors.js';
+import { AbortError, RestoreFailedError, throwIfAborted } from '../../../pgtools/errors.js';
 import { analyzeDatabase } from '../../../pgtools/restore-fresh.js';
 import { runQueries, verifiedLine, VerifyFailedError, type VerifyResult } from '../../../pgtools/verify.js';
 import { begin, contextOf, seconds, type LogicalRestorePlan, type RestoreState, type StepOutcome } from './plan.js';

@@ -60,7 +60,8 @@ export function redeployKind(deps: EcsKindDeps) {
                 if (!d) return false;
                 if (d.rolloutState === 'FAILED')
                   return `rollout FAILED${d.rolloutStateReason ? `: ${d.rolloutStateReason}` : ''}`;
-                // Without the circuit breaker ECS reports no rolloutState: stable is one deployment, running == desired.
+                // Without the circuit breaker ECS reports no rolloutState: stable is one deployment, running ==
+                // desired.
                 return (
                   d.rolloutState === 'COMPLETED' ||
                   (d.rolloutState === undefined && s.deployments.length === 1 && s.running === s.desired)

@@ -1,0 +1,96 @@
+// A running job's lease on its row, kept alive by a heartbeat (see runner.ts for why a lease and not a lock).
+import type { Db } from '../../shared/db/pool.js';
+import { messageOf } from '../../shared/errors.js';
+import type { Logger } from '../../shared/log.js';
+import { within } from '../../shared/timeout.js';
+import { jobId } from './model.js';
+import * as store from './store.js';
+
+/** The heartbeat is also how a running job hears of `/dr cancel`: at most this long after it. */
+const HEARTBEAT_MAX_MS = 2_000;
+
+/**
+ * Keeps a job's lease: renews it every heartbeat, and hears of a cancel on the way. The lease is lost when a renewal
+ * is refused (somebody else took the job, or it ran out) or when none succeeded for so long that it may run out on
+ * the server: a renewal sent at T extends it to at least T + lease by the server's clock, so the local clock (which
+ * runs at the server's rate, whatever its offset) stops the job at T + lease - margin, leaving the margin to stop the
+ * step's programs before another worker may take over. Transient errors are ridden out until then.
+ */
+export class LeaseKeeper {
+  lost = false;
+  private validUntil: number;
+  private readonly heartbeatMs: number;
+  private readonly marginMs: number;
+  private heartbeat: ReturnType<typeof setInterval> | undefined;
+  private expiry: ReturnType<typeof setTimeout> | undefined;
+  private renewing = false;
+
+  constructor(
+    private readonly db: Db,
+    readonly lease: store.Lease,
+    private readonly leaseMs: number,
+    private readonly log: Logger,
+    private readonly events: { lost(why: string): void; cancelled(by: string): void },
+  ) {
+    this.heartbeatMs = Math.min(leaseMs / 3, HEARTBEAT_MAX_MS);
+    this.marginMs = leaseMs / 3;
+    // Taking the lease was sent before now, so this is on the safe side too.
+    this.validUntil = Date.now() + leaseMs - this.marginMs;
+  }
+
+  start(): void {
+    this.heartbeat = setInterval(() => void this.renew(), this.heartbeatMs);
+    this.heartbeat.unref();
+    this.armExpiry();
+  }
+
+  stop(): void {
+    clearInterval(this.heartbeat);
+    clearTimeout(this.expiry);
+  }
+
+  private armExpiry(): void {
+    clearTimeout(this.expiry);
+    this.expiry = setTimeout(
+      () => this.lose('no renewal got through in time'),
+      Math.max(0, this.validUntil - Date.now()),
+    );
+    this.expiry.unref();
+  }
+
+  private async renew(): Promise<void> {
+    if (this.renewing || this.lost) return;
+    this.renewing = true;
+    const sentAt = Date.now();
+    try {
+      // A renewal that hangs must not hold up the next one; the expiry timer runs regardless.
+      const renewed = await within(
+        store.renewLease(this.db, this.lease, this.leaseMs),
+        this.leaseMs - this.marginMs,
+        'renewing the lease',
+      );
+      if (this.lost) return;
+      if (!renewed) {
+        this.lose('somebody else holds it now, or it ran out');
+        return;
+      }
+      this.validUntil = sentAt + this.leaseMs - this.marginMs;
+      this.armExpiry();
+      if (renewed.cancelRequestedBy) this.events.cancelled(renewed.cancelRequestedBy);
+    } catch (err) {
+      this.log.warn(
+        { job: jobId(this.lease.job), err: messageOf(err) },
+        "renewing the job's lease failed; trying again",
+      );
+    } finally {
+      this.renewing = false;
+    }
+  }
+
+  private lose(why: string): void {
+    if (this.lost) return;
+    this.lost = true;
+    this.stop();
+    this.events.lost(why);
+  }
+}

@@ -66,7 +66,8 @@ function statusLine(incident: Incident, respondMinutes: number): Mrkdwn {
   return md`Open, not acknowledged`;
 }
 
-function statusPageLine(page: NonNullable<Incident['statusPage']>): Mrkdwn {
+/** The status page incident's link and status, as the card and `/incident status` show it. */
+export function statusPageLine(page: NonNullable<Incident['statusPage']>): Mrkdwn {
   return page.link ? md`${webLink(page.link, page.link)} (${page.status})` : md`${page.status}`;
 }
 

@@ -29,12 +29,11 @@ import { createMetrics } from '../../src/shared/metrics.js';
 import { createTestDatabase, dropQueuePrefix, uniqueQueuePrefix, type TestDatabase } from '../support/db.js';
 import { testConfigYaml, USERS } from '../support/test-config.js';
 import { waitUntil } from '../support/wait.js';
-import { newRedis } from './harness.js';
+import { declareIncident, newRedis } from './harness.js';
 
 const PAGE = 'itestpage';
 const KEY = 'sp-itest-key-0123456789';
 const COMPONENT = 'cmpstaging';
-const EMERGENCY = 'C0EMERGENCY';
 
 function fileWith(statuspage: string | undefined): FileConfig {
   const extraYaml = statuspage === undefined ? '' : `statuspage:\n${statuspage}`;
@@ -124,11 +123,6 @@ function world(file: FileConfig = CONFIGURED) {
 
 type World = ReturnType<typeof world>;
 
-async function declare(w: World, severity: 'sev1' | 'sev2' | 'sev3', title: string) {
-  const { incident } = await w.incidents.declare({ severity, title, actor: USERS.declarer, channel: EMERGENCY });
-  return incident;
-}
-
 function threadTexts(w: World, cardTs: string | undefined): string[] {
   return w.chat.calls.filter((c) => c.kind === 'post' && c.threadTs === cardTs).map((c) => c.message.text);
 }
@@ -158,7 +152,7 @@ describe('status page follower', () => {
   it('auto_for creates one status page incident even when its job runs twice, and puts its link on the card', async () => {
     const w = world();
     const title = 'Database unreachable (auto once)';
-    const incident = await declare(w, 'sev1', title);
+    const incident = await declareIncident(w, 'sev1', title);
     // The job is queued; two workers' runs race for it, and then the queued job itself runs too.
     await Promise.all([
       w.statusPage.drain(incident.number, { finalAttempt: false }),
@@ -194,7 +188,7 @@ describe('status page follower', () => {
   it('a severity not in auto_for creates nothing at declaration', async () => {
     const w = world();
     const title = 'Reports are slow (sev2)';
-    const incident = await declare(w, 'sev2', title);
+    const incident = await declareIncident(w, 'sev2', title);
     await w.statusPage.drain(incident.number, { finalAttempt: false });
     expect(incidentsNamed(title)).toHaveLength(0);
     expect(await callRows(incident.number)).toEqual([]);
@@ -206,7 +200,7 @@ describe('status page follower', () => {
     const title = 'Payments failing (500 on create)';
     standIn.failNext(3, 500);
     const started = Date.now();
-    const incident = await declare(w, 'sev1', title);
+    const incident = await declareIncident(w, 'sev1', title);
     const failure = await waitUntil('the failure in the thread', () =>
       w.chat.calls.find((c) => c.threadTs === incident.card?.ts && c.message.text.includes('failed')),
     );
@@ -233,7 +227,7 @@ describe('status page follower', () => {
     const w = world();
     w.startWorker();
     const title = 'Search down (resolve)';
-    const incident = await declare(w, 'sev1', title);
+    const incident = await declareIncident(w, 'sev1', title);
     await waitUntil('the status page incident', () => incidentsNamed(title).length === 1);
     expect(standIn.components[COMPONENT]).toBe('major_outage');
     await waitUntil('its record', async () => (await w.incidents.find({ number: incident.number })).statusPage);
@@ -255,7 +249,7 @@ describe('status page follower', () => {
     const w = world();
     w.startWorker();
     const title = 'Login slow (manual)';
-    const incident = await declare(w, 'sev2', title);
+    const incident = await declareIncident(w, 'sev2', title);
     await w.statusPage.post({ number: incident.number }, USERS.oncall, 'identified', 'We found the cause.');
     await waitUntil('the creation', () => incidentsNamed(title).length === 1);
     const created = incidentsNamed(title)[0]!;
@@ -277,7 +271,7 @@ describe('status page follower', () => {
     const w = world();
     const title = 'Blip (resolved before create)';
     standIn.failNext(1, 500);
-    const incident = await declare(w, 'sev1', title);
+    const incident = await declareIncident(w, 'sev1', title);
     await expect(w.statusPage.drain(incident.number, { finalAttempt: false })).rejects.toThrow(/500/);
     await w.incidents.resolve({ number: incident.number }, USERS.oncall, undefined);
     await w.statusPage.drain(incident.number, { finalAttempt: false });
@@ -291,7 +285,7 @@ describe('status page follower', () => {
   it('a refusal from Statuspage (4xx) is given up at once and said in the thread', async () => {
     const w = world();
     const title = 'Refused (422)';
-    const incident = await declare(w, 'sev2', title);
+    const incident = await declareIncident(w, 'sev2', title);
     // The page's key was revoked: every call is a 401.
     const revoked = new StatusPageService({
       db,
@@ -314,7 +308,7 @@ describe('status page follower', () => {
   it('the reconciler gives an owed call its job again after Redis lost it', async () => {
     const w = world();
     const title = 'Queue lost (reconcile)';
-    const incident = await declare(w, 'sev1', title);
+    const incident = await declareIncident(w, 'sev1', title);
     await w.queue.obliterate({ force: true });
     w.startWorker();
     expect(await w.statusPage.reconcile()).toBeGreaterThanOrEqual(1);
@@ -326,7 +320,7 @@ describe('status page follower', () => {
   describe('refusals change nothing', () => {
     it('non-responder, unknown incident, a resolved incident, and no statuspage configured', async () => {
       const w = world();
-      const incident = await declare(w, 'sev3', 'Refusals');
+      const incident = await declareIncident(w, 'sev3', 'Refusals');
       const before = standIn.calls.length;
       const refusal = async (work: Promise<unknown>) => {
         const err = await work.then(

@@ -76,11 +76,6 @@ export class StatuspageStandIn {
     for (let i = 0; i < times; i++) this.failures.push({ status, retryAfter });
   }
 
-  /** Creations (POST) answered 201. */
-  created(): StandInIncident[] {
-    return this.incidents;
-  }
-
   /** One request, answered as Statuspage answers it. */
   answer(request: HttpRequest): HttpAnswer {
     const method = request.method ?? 'POST';

@@ -11,6 +11,7 @@ vi.setConfig({ testTimeout: 60_000 });
 const PAGE = 'e2epage01';
 const KEY = 'sp-e2e-api-key-0123456789';
 const COMPONENT = 'cmpe2estaging';
+const ALERTS_TOKEN = 'alerts-token-statuspage-0123456789';
 
 let w: World;
 let sp: StatuspageStandIn;
@@ -23,6 +24,9 @@ beforeAll(async () => {
     '  api_key: "${STATUSPAGE_API_KEY}"',
     `  components: { staging: ${COMPONENT} }`,
     '  auto_for: [sev1]',
+    'alerts:',
+    `  token: ${ALERTS_TOKEN}`,
+    '  severity_map: { critical: sev1 }',
   ].join('\n');
   w = await World.create({
     config: { steps: [{ after_minutes: 0, notify: 'oncall' }], extraYaml: statuspage },
@@ -150,6 +154,44 @@ describe('status page', () => {
     expect(await w.reply(sent)).toMatch(/No status page is configured/);
     expect(await callCount()).toBe(calls);
     await bare.stop();
+  });
+
+  test('an incident an alert declares and resolves follows the same way: created, then resolved and operational', async () => {
+    const before = sp.incidents.length;
+    const alert = (status: 'firing' | 'resolved') =>
+      fetch(`${w.lifeline.baseUrl}/alerts/alertmanager`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${ALERTS_TOKEN}`, 'content-type': 'application/json' },
+        body: JSON.stringify({
+          version: '4',
+          groupKey: '{}:{alertname="ApiDown"}',
+          truncatedAlerts: 0,
+          status,
+          receiver: 'lifeline',
+          groupLabels: { alertname: 'ApiDown' },
+          commonLabels: { alertname: 'ApiDown', severity: 'critical' },
+          commonAnnotations: { summary: 'The API is down' },
+          externalURL: 'http://alertmanager:9093',
+          alerts: [
+            {
+              status,
+              labels: { alertname: 'ApiDown', severity: 'critical' },
+              annotations: {},
+              startsAt: '2026-12-03T21:00:00Z',
+              endsAt: '0001-01-01T00:00:00Z',
+              generatorURL: 'http://prometheus:9090/graph',
+              fingerprint: 'f00d',
+            },
+          ],
+        }),
+      });
+    expect((await alert('firing')).status).toBeLessThan(300);
+    const created = await waitUntil('the status page incident', () => sp.incidents[before], 15_000);
+    expect(created.components).toEqual({ [COMPONENT]: 'major_outage' });
+    expect((await alert('resolved')).status).toBeLessThan(300);
+    await waitUntil('the status page resolve', () => created.status === 'resolved', 15_000);
+    expect(created.components).toEqual({ [COMPONENT]: 'operational' });
+    expect(sp.incidents).toHaveLength(before + 1);
   });
 
   test('the API key never reaches a log line or a Slack message', () => {

@@ -70,6 +70,16 @@ const environmentSchema = z.strictObject({
   require_approval: z.array(z.enum(['restore', 'scale', 'redeploy'])).default([]),
 });
 
+/** Atlassian Statuspage (CONTRACT section 12): the page, its API key, a component per env, and who creates one alone. */
+const statuspageSchema = z.strictObject({
+  page_id: nonEmpty,
+  api_key: nonEmpty,
+  /** Env name → the Statuspage component id that shows it. */
+  components: z.record(z.string(), nonEmpty).default({}),
+  /** Severities whose declaration creates a status page incident by itself; others use /incident statuspage. */
+  auto_for: z.array(z.enum(SEVERITIES, { error: 'must be sev1, sev2, sev3 or sev4' })).default([]),
+});
+
 const fileSchema = z.strictObject({
   slack: z.strictObject({
     emergency_channel: nonEmpty,
@@ -97,6 +107,7 @@ const fileSchema = z.strictObject({
     allow_self_approval: z.boolean().default(false),
   }),
   environments: z.record(z.string().regex(/^[a-z][a-z0-9_-]*$/, 'environment names are lower-case'), environmentSchema),
+  statuspage: statuspageSchema.optional(),
   /** Alerts in (CONTRACT 13): absent = the /alerts endpoints answer 404. */
   alerts: z
     .strictObject({
@@ -124,6 +135,7 @@ export type FileConfig = z.infer<typeof fileSchema>;
 export type RoleConfig = z.infer<typeof roleSchema>;
 export type EnvironmentConfig = z.infer<typeof environmentSchema>;
 export type EscalationStep = FileConfig['escalation'][number];
+export type StatuspageConfig = z.infer<typeof statuspageSchema>;
 
 export interface Config {
   readonly processRole: ProcessRole;
@@ -138,6 +150,8 @@ export interface Config {
   readonly redisUrl: string;
   readonly queuePrefix: string;
   readonly pagerdutyEventsUrl: string;
+  /** Atlassian Statuspage's REST base (`STATUSPAGE_API_URL`); used only when the file has `statuspage:`. */
+  readonly statuspageApiUrl: string;
   readonly logLevel: string;
   readonly configPath: string;
   /** Seconds between reconcile passes (lost timers, triggers and job schedulers re-created from PostgreSQL/config). */
@@ -184,6 +198,7 @@ const envSchema = z.object({
     .regex(/^[A-Za-z0-9_-]+$/, 'must be letters, digits, _ or -')
     .default('lifeline'),
   PAGERDUTY_EVENTS_URL: z.url({ error: 'must be a URL' }).default('https://events.pagerduty.com/v2/enqueue'),
+  STATUSPAGE_API_URL: z.url({ error: 'must be a URL' }).default('https://api.statuspage.io/v1'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   LIFELINE_AWS_POLL_SECONDS: z.coerce.number({ error: 'must be a number of seconds' }).positive().max(300).default(15),
   LIFELINE_AWS_MAX_WAIT_MINUTES: z.coerce
@@ -237,6 +252,7 @@ export function readConfig(env: Env = process.env): Config {
     e.METRICS_TOKEN,
     file.alerts?.token,
     ...Object.values(file.roles).map((r) => r.pagerduty_routing_key),
+    file.statuspage?.api_key,
     ...[e.DATABASE_URL, ...Object.values(file.environments).map((x) => x.database.url)].map(urlPassword),
     cleaned.AWS_SECRET_ACCESS_KEY,
     cleaned.AWS_SESSION_TOKEN,
@@ -255,6 +271,7 @@ export function readConfig(env: Env = process.env): Config {
     redisUrl: e.REDIS_URL,
     queuePrefix: e.LIFELINE_QUEUE_PREFIX,
     pagerdutyEventsUrl: e.PAGERDUTY_EVENTS_URL,
+    statuspageApiUrl: e.STATUSPAGE_API_URL,
     logLevel: e.LOG_LEVEL,
     configPath: e.LIFELINE_CONFIG,
     reconcileSeconds: e.LIFELINE_RECONCILE_SECONDS,
@@ -351,6 +368,12 @@ function crossCheck(file: FileConfig): string[] {
       problems.push(`permissions.responder_roles[${i}]: unknown role "${role}" (roles: ${[...roleNames].join(', ')})`);
     }
   });
+  for (const env of Object.keys(file.statuspage?.components ?? {})) {
+    if (!(env in file.environments)) {
+      const known = Object.keys(file.environments).join(', ');
+      problems.push(`statuspage.components.${env}: unknown environment "${env}" (environments: ${known})`);
+    }
+  }
   problems.push(...sharedStoreProblems(file));
   if (!file.slack.allowed_channels.includes(file.slack.emergency_channel)) {
     // Buttons on the incident card are clicked in emergency_channel; refusing commands there would be a trap.

@@ -13,6 +13,8 @@ export interface HttpRequest {
   readonly path: string;
   readonly headers: IncomingHttpHeaders;
   readonly raw: string;
+  /** GET, POST, PATCH...; absent where a request is routed by hand rather than served. */
+  readonly method?: string;
 }
 
 export interface LoopbackServer {
@@ -30,7 +32,14 @@ export async function serveOnLoopback(answer: Answerer): Promise<LoopbackServer>
     req.on('error', () => res.destroy());
     req.on('end', () => {
       const path = (req.url ?? '/').split('?')[0]?.replace(/^\//, '') ?? '';
-      void Promise.resolve(answer({ path, headers: req.headers, raw: Buffer.concat(chunks).toString('utf8') })).then(
+      void Promise.resolve(
+        answer({
+          path,
+          headers: req.headers,
+          raw: Buffer.concat(chunks).toString('utf8'),
+          method: req.method ?? 'GET',
+        }),
+      ).then(
         (a) => res.writeHead(a.status, a.headers).end(a.body),
         () => res.writeHead(500).end(),
       );

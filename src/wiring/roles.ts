@@ -11,6 +11,7 @@ import { createHealthCheck, operationalRoutes, serveRoutes } from '../delivery/h
 import { startEscalationWorker } from '../delivery/jobs/escalation-queue.js';
 import { startLookupsWorker, startRecoveryWorker } from '../delivery/jobs/recovery-queue.js';
 import { startSchedulesWorker, syncSchedulers, type ScheduleHandlers } from '../delivery/jobs/schedules.js';
+import { startStatusPageWorker } from '../delivery/jobs/statuspage-queue.js';
 import { forgetOldRequests } from '../delivery/requests.js';
 import { createSlackApp } from '../delivery/bot/app.js';
 import { deliverOutbox } from '../delivery/slack/outbox.js';
@@ -57,6 +58,10 @@ export async function startWorkers(runtime: Runtime, services: Services, started
     await recovery.close();
   });
 
+  // Status page calls are bounded too (timeouts, a few retries): close() lets the running one end.
+  const statusPage = startStatusPageWorker(redis.workers, queuePrefix, services.statusPage, log);
+  started.add('status page worker', () => statusPage.close());
+
   // close() lets the running step finish; steps are bounded (PagerDuty and Slack calls have timeouts).
   const escalation = startEscalationWorker(redis.workers, queuePrefix, services.escalation, log);
   started.add('escalation worker', () => escalation.close());
@@ -80,6 +85,7 @@ function reconciler(runtime: Runtime, services: Services): () => Promise<void> {
     try {
       const found = await services.escalation.reconcile();
       await services.runner.reconcile();
+      await services.statusPage.reconcile();
       // Slack answers again after an outage: what waited (late cards, the CLI's notes, job results) goes out.
       const { chat } = services.adapters;
       await deliverOutbox({ db, chat, notifier: services.notifier, log, cardGraceMs: 30_000, approvers });
@@ -120,15 +126,27 @@ function reconciler(runtime: Runtime, services: Services): () => Promise<void> {
 export async function startBot(runtime: Runtime, services: Services, started: StartedList): Promise<void> {
   const { config, db, log, metrics, redact } = runtime;
   const { file } = config;
-  const { incidents, recovery, notifier, tokens, lookups } = services;
+  const { incidents, statusPage, recovery, notifier, tokens, lookups } = services;
   const { chat } = services.adapters;
   const dispatch = { db, allowedChannels: file.slack.allowed_channels, log, metrics, redact };
-  const api = createBotApi({ db, file, chat, notifier, incidents, recovery, tokens, dispatch, lookups, log });
+  const api = createBotApi({
+    db,
+    file,
+    chat,
+    notifier,
+    incidents,
+    statusPage,
+    recovery,
+    tokens,
+    dispatch,
+    lookups,
+    log,
+  });
   const app = createSlackApp({
     ...dispatch,
     config,
     commands: [
-      incidentCommand({ incidents, file }),
+      incidentCommand({ incidents, statusPage, file }),
       drCommand({ db, file, recovery, tokens, query: queryOnWorker(services.lookup) }),
     ],
     incidents,

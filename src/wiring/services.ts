@@ -9,6 +9,8 @@ import { createBackupStore } from '../adapters/backup-store/stores.js';
 import { createEventsApiPager } from '../adapters/pagerduty/client.js';
 import type { PagerPort } from '../adapters/pagerduty/port.js';
 import { createSlackChat } from '../adapters/slack/client.js';
+import { createStatuspageClient } from '../adapters/statuspage/client.js';
+import type { StatuspagePort } from '../adapters/statuspage/port.js';
 import type { ChatPort } from '../adapters/slack/port.js';
 import { tokenIssuer } from '../delivery/api/bot.js';
 import { createEscalationQueue, createEscalationTimers } from '../delivery/jobs/escalation-queue.js';
@@ -19,6 +21,7 @@ import {
   recoveryTriggers,
 } from '../delivery/jobs/recovery-queue.js';
 import { createSchedulesQueue } from '../delivery/jobs/schedules.js';
+import { createStatusPageQueue, createStatusPageTriggers } from '../delivery/jobs/statuspage-queue.js';
 import { createSlackIncidentNotifier } from '../delivery/slack/incident-notifier.js';
 import { queueForSlack, queuePlanForSlack } from '../delivery/slack/outbox.js';
 import { createSlackRecoveryNotifier } from '../delivery/slack/recovery-notifier.js';
@@ -28,6 +31,7 @@ import { createSlackAlertNotifier } from '../delivery/slack/alert-notifier.js';
 import { RpoWatch } from '../domain/backups/rpo-watch.js';
 import { EscalationService } from '../domain/incidents/escalation.js';
 import { IncidentService } from '../domain/incidents/service.js';
+import { StatusPageService } from '../domain/incidents/statuspage.js';
 import { soleOpenIncident } from '../domain/incidents/store.js';
 import type { BackupKindDeps } from '../domain/recovery/kinds/backup/index.js';
 import { kindsTable, type KindsTable } from '../domain/recovery/kinds/index.js';
@@ -51,6 +55,8 @@ export interface Adapters extends AwsPorts {
   readonly chat: ChatPort;
   readonly pager: PagerPort;
   readonly storeFor: (url: string) => BackupStore;
+  /** Undefined when the config has no `statuspage:`. */
+  readonly statuspage: StatuspagePort | undefined;
 }
 
 /**
@@ -65,7 +71,14 @@ export function createAdapters(config: Config, log: Logger, aws: Partial<AwsPort
     ecs: aws.ecs ?? createEcsPort(),
     logs: aws.logs ?? createLogsPort(),
     storeFor: createBackupStore,
+    statuspage: statuspageClient(config),
   };
+}
+
+function statuspageClient(config: Config): StatuspagePort | undefined {
+  const page = config.file.statuspage;
+  if (!page) return undefined;
+  return createStatuspageClient({ baseUrl: config.statuspageApiUrl, pageId: page.page_id, apiKey: page.api_key });
 }
 
 export function createRecoveryNotifier(db: Db, chat: ChatPort): RecoveryNotifier {
@@ -149,10 +162,21 @@ export function buildServices(runtime: Runtime, adapters: Adapters) {
     recovery: createRecoveryQueue(redis.queues, queuePrefix),
     lookups: createLookupsQueue(redis.queues, queuePrefix),
     schedules: createSchedulesQueue(redis.queues, queuePrefix),
+    statuspage: createStatusPageQueue(redis.queues, queuePrefix),
   };
   const notifier = createSlackIncidentNotifier(adapters.chat, file);
   const timers = createEscalationTimers(queues.escalation);
-  const incidents = new IncidentService({ db, file, notifier, timers, metrics, log });
+  const statusPage: StatusPageService = new StatusPageService({
+    db,
+    file,
+    port: adapters.statuspage,
+    triggers: createStatusPageTriggers(queues.statuspage),
+    notifier,
+    incidents: { find: (ref) => incidents.find(ref) },
+    log,
+  });
+  const followers = [statusPage];
+  const incidents: IncidentService = new IncidentService({ db, file, notifier, timers, metrics, log, followers });
   const escalation = new EscalationService({ db, file, pager: adapters.pager, notifier, timers, metrics, log });
   const alerts = file.alerts
     ? { config: file.alerts, service: new AlertService({ db, file, alerts: file.alerts, incidents, notifier, log }) }
@@ -181,6 +205,7 @@ export function buildServices(runtime: Runtime, adapters: Adapters) {
     queues,
     notifier,
     incidents,
+    statusPage,
     escalation,
     /** Alerts in: undefined without an `alerts:` section. */
     alerts,

@@ -15,6 +15,8 @@ import { UserError } from '../../src/shared/errors.js';
 import { SYSTEM_ACTOR } from '../../src/domain/access/permissions.js';
 import type { EscalationTimers } from '../../src/domain/incidents/timers.js';
 import { IncidentService } from '../../src/domain/incidents/service.js';
+import { StatusPageService } from '../../src/domain/incidents/statuspage.js';
+import { MemoryStatuspage } from '../../src/adapters/statuspage/memory.js';
 import { createLogger } from '../../src/shared/log.js';
 import { createMetrics } from '../../src/shared/metrics.js';
 import type { QueryWhat } from '../../src/domain/recovery/queries.js';
@@ -48,7 +50,13 @@ interface Lifeline {
   readonly recovery: RecoveryService;
   readonly commands: { readonly incident: SlashCommand; readonly dr: SlashCommand };
   /** What reached the queues and the lookup worker: requests planned, timers set, lookups handed over. */
-  readonly started: { planned: number[]; timers: number; followUps: string[]; lookups: QueryWhat[] };
+  readonly started: {
+    planned: number[];
+    timers: number;
+    followUps: string[];
+    lookups: QueryWhat[];
+    statusPage: string[];
+  };
   readonly chat: MemoryChat;
 }
 
@@ -58,14 +66,23 @@ let db: Db;
 function lifeline(file: FileConfig): Lifeline {
   const log = createLogger('silent', []);
   const chat = new MemoryChat();
-  const started: Lifeline['started'] = { planned: [], timers: 0, followUps: [], lookups: [] };
+  const started: Lifeline['started'] = { planned: [], timers: 0, followUps: [], lookups: [], statusPage: [] };
   const timers: EscalationTimers = {
     schedule: async (steps) => void (started.timers += steps.length),
     cancel: async () => undefined,
     followUp: async (incident, action) => void started.followUps.push(`${action}:INC-${incident}`),
   };
   const notifier = createSlackIncidentNotifier(chat, file);
-  const incidents = new IncidentService({ db, file, notifier, timers, metrics: createMetrics(), log });
+  const statusPage: StatusPageService = new StatusPageService({
+    db,
+    file: { ...file, statuspage: { page_id: 'perm', api_key: 'sp-perm-key', components: {}, auto_for: [] } },
+    port: new MemoryStatuspage(),
+    triggers: { trigger: async (incident, key) => void started.statusPage.push(`${key}:INC-${incident}`) },
+    notifier,
+    incidents: { find: (ref) => incidents.find(ref) },
+    log,
+  });
+  const incidents: IncidentService = new IncidentService({ db, file, notifier, timers, metrics: createMetrics(), log });
   const recovery = new RecoveryService({
     db,
     file,
@@ -79,7 +96,7 @@ function lifeline(file: FileConfig): Lifeline {
   });
   const query = async (what: QueryWhat) => void started.lookups.push(what);
   const commands = {
-    incident: incidentCommand({ incidents, file }),
+    incident: incidentCommand({ incidents, statusPage, file }),
     dr: drCommand({ db, file, recovery, tokens: tokenIssuer(db), query }),
   };
   return { incidents, recovery, chat, started, commands };
@@ -112,6 +129,7 @@ async function everything(l: Lifeline): Promise<string> {
     events: await rows('SELECT id, incident, actor, kind, detail FROM incident_events ORDER BY id'),
     steps: await rows('SELECT id, state FROM escalation_steps ORDER BY id'),
     jobs: await rows('SELECT number, state, cancel_requested_by FROM recovery_jobs ORDER BY number'),
+    statusPageCalls: await rows('SELECT id FROM statuspage_calls ORDER BY id'),
     started: l.started,
     chat: l.chat.calls.length,
   });
@@ -151,6 +169,10 @@ describe('the command tables say who may run each entry, and the services hold t
     '/incident update [ID] <text>': { command: 'incident', text: 'update {ID} p95 at 4 s' },
     '/incident severity [ID] sev1..sev4': { command: 'incident', text: 'severity {ID} sev4' },
     '/incident resolve [ID] [note]': { command: 'incident', text: 'resolve {ID} fixed' },
+    '/incident statuspage [ID] investigating|identified|monitoring|resolved <message>': {
+      command: 'incident',
+      text: 'statuspage {ID} identified We found the cause.',
+    },
     '/incident list': { command: 'incident', text: 'list' },
     '/incident status [ID]': { command: 'incident', text: 'status {ID}' },
     '/incident postmortem ID': { command: 'incident', text: 'postmortem {ID}' },
@@ -197,6 +219,7 @@ describe('the command tables say who may run each entry, and the services hold t
       '/incident ack [ID]',
       '/incident severity [ID] sev1..sev4',
       '/incident resolve [ID] [note]',
+      '/incident statuspage [ID] investigating|identified|monitoring|resolved <message>',
       RESTORE,
       '/dr scale <env> <service> <count>',
       '/dr redeploy <env> <service>',

@@ -515,3 +515,38 @@ describe('splitIncidentId and parseTitle', () => {
     expect(() => parseTitle('y'.repeat(151))).toThrow('The title is 151 characters; the limit is 150.');
   });
 });
+
+describe('/incident statuspage: parsing', () => {
+  it('takes an optional ID, a status and the message', () => {
+    expect(parse('statuspage INC-4 identified The database is failing over.')).toEqual({
+      number: 4,
+      status: 'identified',
+      body: 'The database is failing over.',
+    });
+    expect(parse('statuspage MONITORING Fix is out')).toEqual({
+      number: undefined,
+      status: 'monitoring',
+      body: 'Fix is out',
+    });
+  });
+
+  it('refuses a bad status, a missing status and an empty message, before anything runs', async () => {
+    expect((await refusal('statuspage INC-4 fixing It is fine')).message).toBe(
+      'Unknown status "fixing": use investigating, identified, monitoring, resolved.',
+    );
+    expect((await refusal('statuspage')).message).toBe(
+      'Say the status: investigating, identified, monitoring, resolved.',
+    );
+    expect((await refusal('statuspage INC-4 resolved')).message).toBe(
+      'The status page update needs a message: it is what the public reads.',
+    );
+  });
+
+  it('is listed in help as responders only, because it is a public statement', () => {
+    const { service } = fakeService();
+    const help = helpText(incidentCommand({ incidents: service, file: FILE }));
+    expect(help).toContain(
+      '`/incident statuspage [ID] investigating|identified|monitoring|resolved <message>`  create or update the status page incident, with the message as its public text _(responders only: it is a public statement)_',
+    );
+  });
+});

@@ -791,6 +791,66 @@ describe('readConfig: environment', () => {
   });
 });
 
+describe('statuspage: (CONTRACT section 12)', () => {
+  const page = (body: string) => minimal({ extra: `statuspage:\n${body}`, environments: undefined }) + '\n';
+
+  it('is optional: without it there is no status page', () => {
+    expect(parseConfigText(minimal(), EXAMPLE_ENV).statuspage).toBeUndefined();
+  });
+
+  it('takes the page, its key, a component per env and auto_for, with variables interpolated', () => {
+    const text = page(
+      '  page_id: "${SP_PAGE}"\n  api_key: "${SP_KEY}"\n  components: { staging: "${SP_STAGING}" }\n  auto_for: [sev1, sev2]',
+    );
+    const file = parseConfigText(text, { ...EXAMPLE_ENV, SP_PAGE: 'pg1', SP_KEY: 'sp-key-123', SP_STAGING: 'cmp1' });
+    expect(file.statuspage).toEqual({
+      page_id: 'pg1',
+      api_key: 'sp-key-123',
+      components: { staging: 'cmp1' },
+      auto_for: ['sev1', 'sev2'],
+    });
+  });
+
+  it('defaults components to none and auto_for to no severity', () => {
+    const file = parseConfigText(page('  page_id: pg1\n  api_key: k1234'), EXAMPLE_ENV);
+    expect(file.statuspage).toEqual({ page_id: 'pg1', api_key: 'k1234', components: {}, auto_for: [] });
+  });
+
+  it('refuses, each by name: a missing key, an unknown env, a bad severity and an unknown setting', () => {
+    const e = parseError(
+      page('  page_id: pg1\n  components: { production: c1 }\n  auto_for: [sev9]\n  impact: critical'),
+    );
+    expect(e.problems).toEqual(
+      expect.arrayContaining([
+        'config: statuspage.api_key: is required',
+        'config: statuspage.auto_for[0]: must be sev1, sev2, sev3 or sev4',
+        'config: statuspage.impact: unknown key',
+      ]),
+    );
+    const unknownEnv = parseError(page('  page_id: pg1\n  api_key: k1234\n  components: { production: c1 }'));
+    expect(unknownEnv.problems).toEqual([
+      'config: statuspage.components.production: unknown environment "production" (environments: staging)',
+    ]);
+  });
+
+  it('STATUSPAGE_API_URL: Atlassian by default, taken when set, refused by name when not a URL', () => {
+    expect(readConfig(BASE_ENV).statuspageApiUrl).toBe('https://api.statuspage.io/v1');
+    const local = 'http://127.0.0.1:4010/v1';
+    expect(readConfig({ ...BASE_ENV, STATUSPAGE_API_URL: local }).statuspageApiUrl).toBe(local);
+    const e = configError(() => readConfig({ ...BASE_ENV, STATUSPAGE_API_URL: 'not a url' }));
+    expect(e.problems).toEqual(['STATUSPAGE_API_URL: must be a URL']);
+  });
+
+  it('counts the API key among the secrets the logger scrubs', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lifeline-statuspage-config-'));
+    const path = join(dir, 'lifeline.yml');
+    writeFileSync(path, `${EXAMPLE_TEXT}\nstatuspage:\n  page_id: pg1\n  api_key: sp-api-key-0123456789\n`);
+    const config = readConfig({ ...BASE_ENV, LIFELINE_CONFIG: path });
+    expect(config.secrets).toContain('sp-api-key-0123456789');
+    expect(config.secrets).not.toContain('pg1');
+  });
+});
+
 describe('parseConfigText: alerts', () => {
   const alerts = (body: string) => minimal({ extra: `alerts:\n${body}` });
 

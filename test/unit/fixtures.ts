@@ -43,6 +43,7 @@ export function makeIncident(overrides: Partial<Incident> = {}): Incident {
     resolvedAt: undefined,
     resolutionNote: undefined,
     ladderGeneration: 1,
+    statusPage: undefined,
     source: undefined,
     ...overrides,
   };

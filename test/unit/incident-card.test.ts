@@ -409,3 +409,58 @@ describe('threadNoteMessage', () => {
     expect(same.text).toBe(':arrows_counterclockwise: INC-7 severity changed by <@U0LEAD>: SEV1 → SEV2.');
   });
 });
+
+describe('incidentCard and thread notes: the status page', () => {
+  it('has no status page field until one exists', () => {
+    expect(fieldTexts(incidentCard(makeIncident(), FILE)).join('\n')).not.toContain('Status page');
+  });
+
+  it('links the status page incident and shows its status', () => {
+    const incident = makeIncident({
+      statusPage: { id: 'sp1', link: 'https://stspg.io/abc1', status: 'monitoring' },
+    });
+    expect(fieldTexts(incidentCard(incident, FILE))).toContain(
+      '*Status page*\n<https://stspg.io/abc1|https://stspg.io/abc1> (monitoring)',
+    );
+  });
+
+  it('shows a link that is not a plain http(s) URL as text, never as markup', () => {
+    const incident = makeIncident({
+      statusPage: { id: 'sp1', link: 'javascript:alert(1)|<!channel>', status: 'investigating' },
+    });
+    const field = fieldTexts(incidentCard(incident, FILE)).find((f) => f.startsWith('*Status page*'));
+    expect(field).toBe('*Status page*\njavascript:alert(1)|&lt;!channel&gt; (investigating)');
+  });
+
+  it('says in the thread when the status page incident was created, and after how many failed tries', () => {
+    const note = threadNoteMessage(makeIncident(), {
+      kind: 'statuspage',
+      status: 'investigating',
+      link: 'https://stspg.io/abc1',
+      created: true,
+      failures: 2,
+    });
+    expect(note.text).toBe(
+      ':globe_with_meridians: INC-7: status page incident created, *investigating* (after 2 failed tries): <https://stspg.io/abc1|https://stspg.io/abc1>',
+    );
+  });
+
+  it('says a failed call and whether Lifeline keeps retrying, with the error escaped', () => {
+    const retrying = threadNoteMessage(makeIncident(), {
+      kind: 'statuspage_failed',
+      status: 'resolved',
+      error: 'Statuspage answered 500: <oops>',
+      retrying: true,
+    });
+    expect(retrying.text).toBe(
+      ':warning: INC-7: the status page call (resolved) failed: Statuspage answered 500: &lt;oops&gt;. Lifeline keeps retrying.',
+    );
+    const gaveUp = threadNoteMessage(makeIncident(), {
+      kind: 'statuspage_failed',
+      status: 'identified',
+      error: 'Statuspage answered 401: Could not authenticate',
+      retrying: false,
+    });
+    expect(gaveUp.text).toContain('Lifeline has given up on it.');
+  });
+});

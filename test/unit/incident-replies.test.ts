@@ -95,6 +95,14 @@ describe('renderIncidentStatus', () => {
     expect(allTexts(reply.blocks)).toEqual([reply.text]);
   });
 
+  it('links the status page incident, with its status, once there is one', () => {
+    const statusPage = { id: 'sp1', link: 'https://stspg.io/abc1', status: 'identified' as const };
+    const reply = renderIncidentStatus({ incident: makeIncident({ statusPage }), timeline: [], pages: [] }, FILE);
+    expect(reply.text.split('\n')).toContain('Status page: <https://stspg.io/abc1|https://stspg.io/abc1> (identified)');
+    const without = renderIncidentStatus({ incident: makeIncident(), timeline: [], pages: [] }, FILE);
+    expect(without.text).not.toContain('Status page');
+  });
+
   it('says nobody was paged, and shows only the last 10 timeline entries', () => {
     const timeline: TimelineEvent[] = Array.from({ length: 15 }, (_, i) => ({
       at: minutesAfter(T0, i),

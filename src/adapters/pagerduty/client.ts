@@ -1,13 +1,9 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { PermanentError, TransientError } from '../../shared/errors.js';
+import { withRetries, type RetryOptions } from '../../shared/retry.js';
 import type { PagerEvent, PagerPort } from './port.js';
 
-export interface EventsApiOptions {
+export interface EventsApiOptions extends RetryOptions {
   readonly url: string;
-  readonly timeoutMs?: number;
-  /** Attempts within one send() before giving up to the caller's own (job-level) retry. */
-  readonly attempts?: number;
-  readonly backoffMs?: number;
 }
 
 /**
@@ -42,14 +38,7 @@ export function createEventsApiPager(options: EventsApiOptions): PagerPort {
   return {
     async send(event) {
       const body = JSON.stringify(toWire(event));
-      for (let i = 1; ; i++) {
-        try {
-          return await attempt(body);
-        } catch (err) {
-          if (!(err instanceof TransientError) || i >= attempts) throw err;
-          await sleep(backoffMs * 2 ** (i - 1) * (0.5 + Math.random() / 2));
-        }
-      }
+      await withRetries({ attempts, backoffMs }, () => attempt(body));
     },
   };
 }

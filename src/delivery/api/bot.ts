@@ -8,6 +8,7 @@ import type { FileConfig } from '../../shared/config.js';
 import type { Db } from '../../shared/db/pool.js';
 import type { IncidentNotifier } from '../../domain/incidents/notifier.js';
 import type { IncidentService } from '../../domain/incidents/service.js';
+import type { StatusPageService } from '../../domain/incidents/statuspage.js';
 import { soleOpenIncident } from '../../domain/incidents/store.js';
 import type { Logger } from '../../shared/log.js';
 import type { QueryDeps } from '../../domain/recovery/queries.js';
@@ -32,6 +33,7 @@ export interface BotApiDeps {
   readonly chat: ChatPort;
   readonly notifier: IncidentNotifier;
   readonly incidents: IncidentService;
+  readonly statusPage: StatusPageService;
   readonly recovery: RecoveryService;
   readonly tokens: TokenIssuer;
   readonly dispatch: DispatchDeps;
@@ -64,7 +66,7 @@ export function createBotApi(deps: BotApiDeps): Api {
   return createApi({
     db,
     tables: {
-      '/incident': incidentCommand({ incidents: deps.incidents, file }),
+      '/incident': incidentCommand({ incidents: deps.incidents, statusPage: deps.statusPage, file }),
       '/dr': drCommand({ db, file, recovery: deps.recovery, tokens: deps.tokens, query: answerNow }),
     },
     recovery: deps.recovery,

@@ -7,7 +7,10 @@ import {
   type IncidentReference,
   type IncidentService,
 } from '../../domain/incidents/service.js';
-import { channelLink, codeBlock, escapeMrkdwn, line, md } from '../slack/blocks.js';
+import { STATUS_BODY_MAX, type StatusPageService } from '../../domain/incidents/statuspage.js';
+import { STATUSPAGE_STATUSES, type StatuspageStatus } from '../../adapters/statuspage/port.js';
+import { bold, channelLink, codeBlock, escapeMrkdwn, line, md } from '../slack/blocks.js';
+import { UserError } from '../../shared/errors.js';
 import { renderPostmortem } from '../slack/incident-postmortem.js';
 import { renderIncidentList, renderIncidentStatus } from '../slack/incident-replies.js';
 import {
@@ -55,6 +58,8 @@ export function parseTitle(rest: string): string {
 export interface IncidentDeps {
   readonly incidents: IncidentService;
   readonly file: FileConfig;
+  /** Absent where the status page cannot be reached (help tables); the service refuses when none is configured. */
+  readonly statusPage?: StatusPageService;
 }
 
 function declareEntry(deps: IncidentDeps): Subcommand<unknown> {
@@ -166,6 +171,44 @@ function courseEntries(deps: IncidentDeps): Subcommand<unknown>[] {
   ];
 }
 
+function isStatuspageStatus(word: string): word is StatuspageStatus {
+  return (STATUSPAGE_STATUSES as readonly string[]).includes(word);
+}
+
+/** statuspage: what the public reads. Responders only: it is a public statement. */
+function statusPageEntry(deps: IncidentDeps): Subcommand<unknown> {
+  return subcommand({
+    usage: `statuspage [ID] ${STATUSPAGE_STATUSES.join('|')} <message>`,
+    access: 'responders',
+    accessNote: 'responders only: it is a public statement',
+    effect: 'write',
+    summary: 'create or update the status page incident, with the message as its public text',
+    matches: (w) => w === 'statuspage',
+    parse(rest) {
+      const split = splitIncidentId(rest);
+      const [word = ''] = words(split.rest);
+      const status = word.toLowerCase();
+      if (status === '') throw badCommand(`Say the status: ${STATUSPAGE_STATUSES.join(', ')}.`);
+      if (!isStatuspageStatus(status)) {
+        throw badCommand(`Unknown status "${word}": use ${STATUSPAGE_STATUSES.join(', ')}.`);
+      }
+      const body = split.rest.slice(word.length).trim();
+      if (body === '') throw badCommand('The status page update needs a message: it is what the public reads.');
+      if (body.length > STATUS_BODY_MAX) {
+        throw badCommand(`The message is ${body.length} characters; the limit is ${STATUS_BODY_MAX}.`);
+      }
+      return { number: split.number, status, body };
+    },
+    async run(args, ctx) {
+      if (!deps.statusPage) throw new UserError('not_available', 'The status page is not available here.');
+      const incident = await deps.statusPage.post(reference(args.number, ctx), ctx.userId, args.status, args.body);
+      const id = incidentId(incident.number);
+      const said = md`Status page ${bold(args.status)} for *${id}* is on its way; the result appears in its thread.`;
+      return { ...line(said), incident: incident.number };
+    },
+  });
+}
+
 /** list, status, postmortem: reading incidents. */
 function readingEntries(deps: IncidentDeps): Subcommand<unknown>[] {
   return [
@@ -221,6 +264,7 @@ export function incidentCommand(deps: IncidentDeps): SlashCommand {
       declareEntry(deps),
       ...responseEntries(deps),
       ...courseEntries(deps),
+      statusPageEntry(deps),
       ...readingEntries(deps),
       subcommand({
         usage: 'help',

@@ -23,6 +23,7 @@ export function incidentCard(incident: Incident, file: Pick<FileConfig, 'severit
     md`*Respond within*\n${formatTarget(target.respond_minutes)}`,
     md`*Status*\n${statusLine(incident, target.respond_minutes)}`,
   ];
+  if (incident.statusPage) fields.push(md`*Status page*\n${statusPageLine(incident.statusPage)}`);
   const blocks: Block[] = [
     { type: 'header', text: { type: 'plain_text', text: `${severity} · ${id}`, emoji: true } },
     section(md`${STATE_EMOJI[state]} ${bold(incident.title)}`),
@@ -63,6 +64,11 @@ function statusLine(incident: Incident, respondMinutes: number): Mrkdwn {
     return md`Acknowledged by ${mention(incident.acknowledgedBy ?? '')} after ${againstTarget(took, respondMinutes)}`;
   }
   return md`Open, not acknowledged`;
+}
+
+/** The status page incident's link and status, as the card and `/incident status` show it. */
+export function statusPageLine(page: NonNullable<Incident['statusPage']>): Mrkdwn {
+  return page.link ? md`${webLink(page.link, page.link)} (${page.status})` : md`${page.status}`;
 }
 
 function ladderLine(incident: Incident, file: Pick<FileConfig, 'severities' | 'escalation'>): Mrkdwn {
@@ -124,6 +130,18 @@ export function threadNoteMessage(incident: Incident, note: ThreadNote): ChatMes
       ];
       const change = `${note.from.toUpperCase()} → ${note.to.toUpperCase()}.${ladder}`;
       return message(md`:arrows_counterclockwise: ${id} severity changed by ${mention(note.actor)}: ${change}`);
+    }
+    case 'statuspage': {
+      const what = note.created ? 'status page incident created' : 'status page updated';
+      const where = note.link ? md`: ${webLink(note.link, note.link)}` : md``;
+      const after =
+        note.failures > 0 ? ` (after ${note.failures} failed ${note.failures === 1 ? 'try' : 'tries'})` : '';
+      return message(md`:globe_with_meridians: ${id}: ${what}, ${bold(note.status)}${after}${where}`);
+    }
+    case 'statuspage_failed': {
+      const next = note.retrying ? 'Lifeline keeps retrying.' : 'Lifeline has given up on it.';
+      const said = md`:warning: ${id}: the status page call (${note.status}) failed: ${note.error}. ${next}`;
+      return message(said);
     }
     case 'alert_cleared': {
       const cleared = `${sourceName(note.source)} cleared (${note.summary})`;

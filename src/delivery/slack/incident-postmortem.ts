@@ -14,6 +14,8 @@ const KIND_LABEL: Record<string, string> = {
   ladder_started: 'Escalation started',
   ladder_stopped: 'Escalation stopped',
   resolved: 'Resolved',
+  statuspage: 'Status page',
+  statuspage_failed: 'Status page call failed',
   alert_repeat: 'Alert repeated',
   alert_cleared: 'Alert cleared',
   alert_state: 'Alert state',

@@ -5,6 +5,7 @@ import { againstTarget, formatDuration, formatTarget, formatUtc } from '../../sh
 import { incidentId, incidentState, type Incident } from '../../domain/incidents/model.js';
 import type { IncidentDetails } from '../../domain/incidents/service.js';
 import { joinMd, line, md, mention, message, type Mrkdwn } from './blocks.js';
+import { statusPageLine } from './incident-card.js';
 
 export function renderIncidentList(
   { incidents: open, total }: { incidents: readonly Incident[]; total: number },
@@ -40,6 +41,7 @@ export function renderIncidentStatus(details: IncidentDetails, file: Pick<FileCo
     md`State: ${state}; declared ${formatUtc(incident.declaredAt)} by ${mention(incident.declaredBy)}; ${within}`,
     ...(incident.acknowledgedAt ? [acknowledged('Acknowledged', incident, respond)] : []),
     pages.length === 0 ? md`Paged: nobody yet` : md`Paged: ${paged}`,
+    ...(incident.statusPage ? [md`Status page: ${statusPageLine(incident.statusPage)}`] : []),
   ];
   const recent = timeline
     .slice(-10)

@@ -5,6 +5,14 @@ export interface CardRef {
   readonly ts: string;
 }
 
+/** The incident's Atlassian Statuspage incident, once one was created. */
+export interface StatusPageRecord {
+  readonly id: string;
+  /** Its public link (Statuspage's shortlink), shown on the card. */
+  readonly link: string | undefined;
+  readonly status: 'investigating' | 'identified' | 'monitoring' | 'resolved';
+}
+
 export type AlertSourceKind = 'alertmanager' | 'cloudwatch';
 
 /** Where an alert-declared incident came from, as the card shows it (bounded, see src/domain/alerts/). */
@@ -34,6 +42,7 @@ export interface Incident {
   readonly resolvedAt: Date | undefined;
   readonly resolutionNote: string | undefined;
   readonly ladderGeneration: number;
+  readonly statusPage: StatusPageRecord | undefined;
   /** Set when an alert declared it. */
   readonly source: AlertSource | undefined;
 }
@@ -66,6 +75,8 @@ export type TimelineKind =
   | 'ladder_started'
   | 'ladder_stopped'
   | 'resolved'
+  | 'statuspage'
+  | 'statuspage_failed'
   | 'alert_repeat'
   | 'alert_cleared'
   | 'alert_state';

@@ -1,7 +1,7 @@
 // What the incident domain needs from delivery to show incidents to people: it hands over data (who, what, when)
 // and delivery decides how it looks (src/delivery/slack/incident-notifier.ts).
 import type { Severity } from '../../shared/config.js';
-import type { AlertSource, CardRef, Incident } from './model.js';
+import type { AlertSource, CardRef, Incident, StatusPageRecord } from './model.js';
 
 export type ThreadNote =
   | {
@@ -19,6 +19,21 @@ export type ThreadNote =
       readonly from: Severity;
       readonly to: Severity;
       readonly ladder: 'started' | 'stopped' | 'unchanged';
+    }
+  | {
+      /** A status page call went through; `failures`: how many attempts failed before it. */
+      readonly kind: 'statuspage';
+      readonly status: StatusPageRecord['status'];
+      readonly link: string | undefined;
+      readonly created: boolean;
+      readonly failures: number;
+    }
+  | {
+      /** A status page call failed: said once per call, and again when Lifeline gives up on it. */
+      readonly kind: 'statuspage_failed';
+      readonly status: StatusPageRecord['status'];
+      readonly error: string;
+      readonly retrying: boolean;
     }
   /** The alert that declared it cleared while `auto_resolve` is off: the incident stays open for people to resolve. */
   | { readonly kind: 'alert_cleared'; readonly source: AlertSource; readonly summary: string };

@@ -6,6 +6,7 @@ import type { Logger } from '../../shared/log.js';
 import type { Metrics } from '../../shared/metrics.js';
 import { person, said } from '../../shared/text.js';
 import { requireResponder } from '../access/permissions.js';
+import type { IncidentFollower } from './followers.js';
 import { planLadder } from './ladder.js';
 import {
   incidentId,
@@ -28,6 +29,8 @@ export interface IncidentServiceDeps {
   readonly timers: EscalationTimers;
   readonly metrics: Metrics;
   readonly log: Logger;
+  /** What follows incidents (the status page...), told after each declaration, update and resolve. */
+  readonly followers?: readonly IncidentFollower[];
 }
 
 export interface IncidentDetails {
@@ -124,6 +127,7 @@ export class IncidentService {
         'incident card could not be posted',
       );
     }
+    await this.follow('declared', (f) => f.declared(announced));
     return cardError === undefined ? { incident: announced } : { incident: announced, cardError };
   }
 
@@ -180,6 +184,7 @@ export class IncidentService {
       return { incident: resolved, cancelled: stopped };
     });
     await this.afterLadderStops(incident, cancelled, 'resolve');
+    await this.follow('resolved', (f) => f.resolved(incident));
     return incident;
   }
 
@@ -193,6 +198,7 @@ export class IncidentService {
     await this.bestEffort('Slack thread note', () =>
       this.deps.notifier.threadNote(incident, { kind: 'update', actor, text }),
     );
+    await this.follow('updated', (f) => f.updated(incident, text));
     return incident;
   }
 
@@ -289,6 +295,13 @@ export class IncidentService {
     await this.bestEffort('cancel steps', () => this.deps.timers.cancel(cancelledSteps));
     await this.bestEffort('PagerDuty follow-up', () => this.deps.timers.followUp(incident.number, action));
     await this.bestEffort('Slack card refresh', () => this.deps.notifier.refresh(incident));
+  }
+
+  /** Tells every follower, one after the other, each best-effort. */
+  private async follow(what: string, tell: (follower: IncidentFollower) => Promise<void>): Promise<void> {
+    for (const follower of this.deps.followers ?? []) {
+      await this.bestEffort(`${follower.name} (${what})`, () => tell(follower));
+    }
   }
 
   /**

@@ -1,7 +1,15 @@
 // Data access for the incident aggregate: incidents, their timeline and their escalation steps.
 import type pg from 'pg';
 import type { Severity } from '../../shared/config.js';
-import type { AlertSource, AlertSourceKind, Incident, PageRecord, TimelineEvent, TimelineKind } from './model.js';
+import type {
+  AlertSource,
+  AlertSourceKind,
+  Incident,
+  PageRecord,
+  StatusPageRecord,
+  TimelineEvent,
+  TimelineKind,
+} from './model.js';
 
 type Queryable = Pick<pg.Pool, 'query'> | Pick<pg.PoolClient, 'query'>;
 
@@ -20,6 +28,9 @@ interface IncidentRow {
   resolved_at: Date | null;
   resolution_note: string | null;
   ladder_generation: number;
+  statuspage_id: string | null;
+  statuspage_link: string | null;
+  statuspage_status: StatusPageRecord['status'] | null;
   source_kind: AlertSourceKind | null;
   source_key: string | null;
   source: Omit<AlertSource, 'kind' | 'key'> | null;
@@ -40,6 +51,10 @@ function toIncident(row: IncidentRow): Incident {
     resolvedAt: row.resolved_at ?? undefined,
     resolutionNote: row.resolution_note ?? undefined,
     ladderGeneration: row.ladder_generation,
+    statusPage:
+      row.statuspage_id && row.statuspage_status
+        ? { id: row.statuspage_id, link: row.statuspage_link ?? undefined, status: row.statuspage_status }
+        : undefined,
     source:
       row.source_kind && row.source_key && row.source
         ? { ...row.source, kind: row.source_kind, key: row.source_key }

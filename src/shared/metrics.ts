@@ -114,8 +114,7 @@ export function createMetrics(): Metrics {
     }),
     alertsReceived: new Counter({
       name: 'lifeline_alerts_received_total',
-      help:
-        'Alerts received, by source (alertmanager, cloudwatch, health) and outcome (declared, repeat, resolved, cleared, ignored, refused, error)',
+      help: 'Alerts received, by source (alertmanager, cloudwatch, health) and outcome (declared, repeat, resolved, cleared, ignored, refused, error)',
       labelNames: ['source', 'outcome'],
       registers: [registry],
     }),

@@ -6,9 +6,9 @@
 // 50 ms from one repetition to the next, and the median of 9 ratios still moved 1.26-1.63 between identical runs.
 import { Agent } from 'node:http';
 import { onCleanup } from './support/cleanup.mjs';
-import { FakePagerDuty, FakeSlack } from './support/fakes.mjs';
-import { createDatabase, createQueuePrefix, openPool } from './support/infra.mjs';
-import { CHANNEL, startBareApp, startLifeline, writeConfig } from './support/processes.mjs';
+import { startFakes } from './support/fakes.mjs';
+import { openPool } from './support/infra.mjs';
+import { CHANNEL, startBareApp, startOwnLifeline } from './support/processes.mjs';
 import { commandBody, postSigned, runPool } from './support/slack-requests.mjs';
 import { median, ratio, round, summary, verdict } from './support/stats.mjs';
 
@@ -144,21 +144,13 @@ async function waitForReplies(slack, results, timeoutMs) {
 }
 
 export async function run(print) {
-  const slack = await new FakeSlack().start();
-  onCleanup('stop fake Slack', () => slack.stop());
-  const pagerduty = await new FakePagerDuty().start();
-  onCleanup('stop fake PagerDuty', () => pagerduty.stop());
-  const db = await createDatabase('ack');
-  const queue = createQueuePrefix('ack');
+  const { slack, pagerduty } = await startFakes();
   // Paging is not exercised here (sev3 does not page); the ladder only has to be valid.
-  const configPath = writeConfig([{ after_minutes: 0, notify: 'oncall' }]);
-
-  const lifeline = await startLifeline({
-    databaseUrl: db.url,
-    queuePrefix: queue.prefix,
-    slackApiUrl: slack.apiUrl,
-    pagerdutyUrl: pagerduty.url,
-    configPath,
+  const { db, lifeline } = await startOwnLifeline({
+    tag: 'ack',
+    steps: [{ after_minutes: 0, notify: 'oncall' }],
+    slack,
+    pagerduty,
   });
   const bare = await startBareApp({ slackApiUrl: slack.apiUrl });
 

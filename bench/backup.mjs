@@ -12,11 +12,11 @@ import { createHash } from 'node:crypto';
 import { createReadStream, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { jobResult, jobSteps, startJobLifeline } from './support/job-run.mjs';
-import { kbToMb, MemorySampler, resetPeak, statusKb } from './support/memory.mjs';
+import { jobBenchLimitMs, jobSteps, logFigures, startJobLifeline, TOOL_LIMIT_MS } from './support/job-run.mjs';
+import { MemorySampler } from './support/memory.mjs';
 import { APP_TABLES, backupNamePattern, checkpoint, createAppDatabase } from './support/pgbench-data.mjs';
 import { CHANNEL } from './support/processes.mjs';
-import { interleaved, medianRun, memoryVerdicts, printMemoryAndLog, printSteps, twoRounds } from './support/rounds.mjs';
+import { medianRun, memoryVerdicts, printMemoryAndLog, printSteps, runInTurns, twoRounds } from './support/rounds.mjs';
 import { lastWords } from './support/slack-posts.mjs';
 import { commandBody, postSigned } from './support/slack-requests.mjs';
 import { megabytes, ratio, seconds, spreadOf, verdict, withSpread } from './support/stats.mjs';
@@ -32,9 +32,7 @@ const RUNS = Math.max(3, Number(process.env.BENCH_BACKUP_RUNS ?? 3));
 const TARGET_RATIO = 1.1;
 const GB = SIZE_MB / 1024;
 /** Everything scales with the data: generation, RUNS baseline dumps and jobs with their checks at 1x, then 2x. */
-export const timeLimitMs = Math.round((4 + (12 + 6 * RUNS) * Math.max(GB, 0.05)) * 60_000);
-const JOB_LIMIT_MS = (gb) => Math.round((2 + 8 * gb) * 60_000);
-const TOOL_LIMIT_MS = (gb) => Math.round((2 + 6 * gb) * 60_000);
+export const timeLimitMs = jobBenchLimitMs(RUNS, GB);
 
 const ENV = 'benchdb';
 const PREFIX = 'benchapp';
@@ -190,7 +188,7 @@ async function measure({ sizeMb, label, withBaseline, slack, pagerduty, print })
 
   /** One job, command to result, in a fresh Lifeline process; its backup is checked, then removed from the store. */
   const timeJob = async (i, of) => {
-    const { lifeline, pool, stop } = await startJobLifeline({
+    const { lifeline, pool, stop, sampled } = await startJobLifeline({
       tag: `bkp${label}`,
       env: ENV,
       prefix: PREFIX,
@@ -200,6 +198,8 @@ async function measure({ sizeMb, label, withBaseline, slack, pagerduty, print })
       workDir: work.dir,
       slack,
       pagerduty,
+      gb,
+      hwmCovers: 'the job (reset before the command)',
       alive,
     });
     const run = {};
@@ -207,16 +207,7 @@ async function measure({ sizeMb, label, withBaseline, slack, pagerduty, print })
       const postsBefore = slack.posts.length;
       const responsesBefore = slack.responses.length;
 
-      // Same starting point as the baseline: dirty buffers flushed, Lifeline idle.
-      await checkpoint();
-      const hwmReset = resetPeak(lifeline.child.pid);
-      const rssIdleKb = statusKb(lifeline.child.pid, 'VmRSS');
-      const sampler = new MemorySampler(lifeline.child.pid);
-      let job;
-      let result;
-      let memory;
-      const sentAt = Date.now();
-      try {
+      const { job, result, startedAt, sampler, memory } = await sampled(postsBefore, async () => {
         const sent = await postSigned(
           lifeline.eventsUrl,
           commandBody({
@@ -244,22 +235,16 @@ async function measure({ sizeMb, label, withBaseline, slack, pagerduty, print })
           throw new Error(
             `/dr backup ${ENV} did not start a job: ${reply.slice(0, 1000)}${lastWords(slack, lifeline)}`,
           );
-        job = Number(number);
         run.reply_says = reply.slice(0, 200);
-        result = await jobResult({ slack, lifeline, postsBefore, job, limitMs: JOB_LIMIT_MS(gb), alive });
-      } finally {
-        memory = sampler.stop();
-      }
-      const hwmKb = statusKb(lifeline.child.pid, 'VmHWM');
-      if (!result.text.startsWith(`JOB-${job} succeeded`))
-        throw new Error(`JOB-${job} did not succeed: ${result.text.slice(0, 1500)}${lastWords(slack, lifeline)}`);
+        return Number(number);
+      });
 
       run.job = job;
-      run.job_ms = result.at - sentAt;
+      run.job_ms = result.at - startedAt;
       const plan = slack.posts
         .slice(postsBefore)
         .find((p) => p.channel === CHANNEL && p.thread_ts === undefined && p.text.startsWith(`JOB-${job}:`));
-      run.command_to_plan_ms = plan ? plan.at - sentAt : null;
+      run.command_to_plan_ms = plan ? plan.at - startedAt : null;
       const { rows: steps, steps: measured } = await jobSteps(pool, job, sampler);
       run.steps = measured;
       const dumpStep = run.steps.find((s) => s.name === STEP_DUMP);
@@ -268,22 +253,15 @@ async function measure({ sizeMb, label, withBaseline, slack, pagerduty, print })
       run.dump_step_ms = dumpStep.ms;
       run.check_step_ms = run.steps.find((s) => s.name === STEP_CHECK)?.ms ?? null;
       run.retention_step_ms = run.steps.find((s) => s.name === STEP_RETENTION)?.ms ?? null;
-      run.command_to_first_step_ms = steps.length > 0 ? Math.round(Number(steps[0].started) - sentAt) : null;
+      run.command_to_first_step_ms = steps.length > 0 ? Math.round(Number(steps[0].started) - startedAt) : null;
       const dumpRow = steps.find((st) => st.name === STEP_DUMP);
-      run.command_to_dump_done_ms = Math.round(Number(dumpRow.started) + Number(dumpRow.ms) - sentAt);
-      run.memory = {
-        ...memory,
-        rss_idle_before_mb: kbToMb(rssIdleKb),
-        vm_hwm_mb: kbToMb(hwmKb),
-        vm_hwm_covers: hwmReset ? 'the job (reset before the command)' : 'the whole process',
-      };
+      run.command_to_dump_done_ms = Math.round(Number(dumpRow.started) + Number(dumpRow.ms) - startedAt);
+      run.memory = memory;
       run.result_says = result.text.slice(0, 200);
       const { rows: catalogue } = await pool.query('SELECT * FROM backups WHERE env = $1 ORDER BY id', [ENV]);
       run.stored = await checkStore({ storeDir: store.dir, catalogue, rows: app.rows, gb });
       run.dump_bytes = run.stored.bytes;
-      run.log_warnings = lifeline.warnings;
-      run.log_errors = lifeline.errors;
-      run.first_log_problems = lifeline.firstProblems;
+      Object.assign(run, logFigures(lifeline));
       out.runs.push(run);
       print(`${label}: job ${i + 1}/${of}: whole job ${seconds(run.job_ms)}, dump step ${seconds(run.dump_step_ms)}`);
     } finally {
@@ -294,14 +272,7 @@ async function measure({ sizeMb, label, withBaseline, slack, pagerduty, print })
   };
 
   try {
-    const jobRuns = label === '1x' ? RUNS : 1;
-    const baselineRuns = withBaseline ? RUNS : 0;
-    let b = 0;
-    let j = 0;
-    for (const side of interleaved(baselineRuns, jobRuns)) {
-      if (side === 'baseline') await timeBaseline(b++, baselineRuns);
-      else await timeJob(j++, jobRuns);
-    }
+    await runInTurns({ label, runs: RUNS, withBaseline, timeBaseline, timeJob });
     Object.assign(
       out,
       medianRun(out.runs, [

@@ -6,9 +6,9 @@
 import { Agent } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { onCleanup } from './support/cleanup.mjs';
-import { FakePagerDuty, FakeSlack } from './support/fakes.mjs';
-import { createDatabase, createQueuePrefix, openPool } from './support/infra.mjs';
-import { CHANNEL, startLifeline, writeConfig } from './support/processes.mjs';
+import { startFakes } from './support/fakes.mjs';
+import { openPool } from './support/infra.mjs';
+import { CHANNEL, startOwnLifeline } from './support/processes.mjs';
 import { commandBody, postSigned, runPool } from './support/slack-requests.mjs';
 import { ratio, summary, verdict } from './support/stats.mjs';
 
@@ -36,20 +36,8 @@ function dedupKey(incident, role) {
 }
 
 export async function run(print) {
-  const slack = await new FakeSlack().start();
-  onCleanup('stop fake Slack', () => slack.stop());
-  const pagerduty = await new FakePagerDuty().start();
-  onCleanup('stop fake PagerDuty', () => pagerduty.stop());
-  const db = await createDatabase('ladder');
-  const queue = createQueuePrefix('ladder');
-  const configPath = writeConfig(STEPS);
-  const lifeline = await startLifeline({
-    databaseUrl: db.url,
-    queuePrefix: queue.prefix,
-    slackApiUrl: slack.apiUrl,
-    pagerdutyUrl: pagerduty.url,
-    configPath,
-  });
+  const { slack, pagerduty } = await startFakes();
+  const { db, lifeline } = await startOwnLifeline({ tag: 'ladder', steps: STEPS, slack, pagerduty });
   // Lifeline logs each fired step with its lateness at the moment the worker claimed it (before paging).
   const claimLateness = new Map();
   lifeline.lineListeners.push((line) => {

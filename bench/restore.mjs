@@ -12,8 +12,8 @@ import { readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { onCleanup } from './support/cleanup.mjs';
-import { jobResult, jobSteps, startJobLifeline } from './support/job-run.mjs';
-import { kbToMb, MemorySampler, resetPeak, statusKb } from './support/memory.mjs';
+import { jobBenchLimitMs, jobSteps, logFigures, startJobLifeline, TOOL_LIMIT_MS } from './support/job-run.mjs';
+import { MemorySampler } from './support/memory.mjs';
 import {
   admin,
   APP_TABLES as TABLES,
@@ -25,7 +25,7 @@ import {
   urlOf,
 } from './support/pgbench-data.mjs';
 import { CHANNEL } from './support/processes.mjs';
-import { interleaved, medianRun, memoryVerdicts, printMemoryAndLog, printSteps, twoRounds } from './support/rounds.mjs';
+import { medianRun, memoryVerdicts, printMemoryAndLog, printSteps, runInTurns, twoRounds } from './support/rounds.mjs';
 import { approveButtonOf, blocksOf, lastWords } from './support/slack-posts.mjs';
 import { buttonBody, commandBody, postSigned } from './support/slack-requests.mjs';
 import { megabytes, ratio, seconds, spreadOf, verdict, withSpread } from './support/stats.mjs';
@@ -50,9 +50,7 @@ const GB = SIZE_MB / 1024;
 /**
  * Everything scales with the data: generation, the dump, RUNS baselines and jobs at 1x, then baselines and a job at 2x.
  */
-export const timeLimitMs = Math.round((4 + (12 + 6 * RUNS) * Math.max(GB, 0.05)) * 60_000);
-const JOB_LIMIT_MS = (gb) => Math.round((2 + 8 * gb) * 60_000);
-const TOOL_LIMIT_MS = (gb) => Math.round((2 + 6 * gb) * 60_000);
+export const timeLimitMs = jobBenchLimitMs(RUNS, GB);
 
 const ENV = 'benchdb';
 const PREFIX = 'benchapp';
@@ -143,7 +141,7 @@ async function measure({ sizeMb, label, withBaseline, slack, pagerduty, print })
 
   /** One job, approval to result, in a fresh Lifeline process; the store is left holding only `backup` again. */
   const timeJob = async (i, of) => {
-    const { lifeline, pool, stop } = await startJobLifeline({
+    const { lifeline, pool, stop, sampled } = await startJobLifeline({
       tag: `rst${label}`,
       env: ENV,
       prefix: PREFIX,
@@ -156,6 +154,8 @@ async function measure({ sizeMb, label, withBaseline, slack, pagerduty, print })
       alive,
       extraYaml: '\n    require_approval: [restore]',
       extraEnv: { LIFELINE_RESTORE_JOBS: String(PARALLEL) },
+      gb,
+      hwmCovers: 'the job (reset at approval)',
     });
     const run = {};
     try {
@@ -188,15 +188,7 @@ async function measure({ sizeMb, label, withBaseline, slack, pagerduty, print })
           `the plan of JOB-${job} does not name ${backup}: ${JSON.stringify(blocksOf(plan)).slice(0, 1000)}`,
         );
 
-      // Same starting point as the baseline: dirty buffers flushed, Lifeline idle.
-      await checkpoint();
-      const hwmReset = resetPeak(lifeline.child.pid);
-      const rssIdleKb = statusKb(lifeline.child.pid, 'VmRSS');
-      const sampler = new MemorySampler(lifeline.child.pid);
-      const clickedAt = Date.now();
-      let result;
-      let memory;
-      try {
+      const { result, startedAt, sampler, memory } = await sampled(postsBefore, async () => {
         const click = await postSigned(
           lifeline.eventsUrl,
           buttonBody({
@@ -211,15 +203,10 @@ async function measure({ sizeMb, label, withBaseline, slack, pagerduty, print })
           }),
         );
         if (click.status !== 200) throw new Error(`the Approve click answered ${click.status} ${click.error ?? ''}`);
-        result = await jobResult({ slack, lifeline, postsBefore, job, limitMs: JOB_LIMIT_MS(gb), alive });
-      } finally {
-        memory = sampler.stop();
-      }
-      const hwmKb = statusKb(lifeline.child.pid, 'VmHWM');
-      if (!result.text.startsWith(`JOB-${job} succeeded`))
-        throw new Error(`JOB-${job} did not succeed: ${result.text.slice(0, 1500)}${lastWords(slack, lifeline)}`);
+        return job;
+      });
 
-      run.job_ms = result.at - clickedAt;
+      run.job_ms = result.at - startedAt;
       const { rows: steps, steps: measured } = await jobSteps(pool, job, sampler);
       run.steps = measured;
       const restoreStep = run.steps.find((s) => s.name === STEP_RESTORE);
@@ -228,24 +215,17 @@ async function measure({ sizeMb, label, withBaseline, slack, pagerduty, print })
       run.restore_step_pg_restore_ms = inner ? Math.round(Number(inner[1]) * 1000) : null;
       // ANALYZE is its own step after verify.
       run.restore_step_analyze_ms = run.steps.find((s) => /ANALYZE/.test(s.name))?.ms ?? null;
-      run.approval_to_first_step_ms = steps.length > 0 ? Math.round(Number(steps[0].started) - clickedAt) : null;
+      run.approval_to_first_step_ms = steps.length > 0 ? Math.round(Number(steps[0].started) - startedAt) : null;
       const verifyStep = steps.find((st) => st.name === 'verify');
       run.approval_to_verified_ms = verifyStep
-        ? Math.round(Number(verifyStep.started) + Number(verifyStep.ms) - clickedAt)
+        ? Math.round(Number(verifyStep.started) + Number(verifyStep.ms) - startedAt)
         : null;
-      run.memory = {
-        ...memory,
-        rss_idle_before_mb: kbToMb(rssIdleKb),
-        vm_hwm_mb: kbToMb(hwmKb),
-        vm_hwm_covers: hwmReset ? 'the job (reset at approval)' : 'the whole process',
-      };
+      run.memory = memory;
       run.result_says = result.text.slice(0, 200);
       run.restored_rows = await rowCount(app.dbName);
       if (run.restored_rows !== app.rows)
         throw new Error(`after JOB-${job} the database holds ${run.restored_rows} rows, not ${app.rows}`);
-      run.log_warnings = lifeline.warnings;
-      run.log_errors = lifeline.errors;
-      run.first_log_problems = lifeline.firstProblems;
+      Object.assign(run, logFigures(lifeline));
       out.runs.push(run);
       print(
         `${label}: job ${i + 1}/${of}: approval → verified ${seconds(run.approval_to_verified_ms)}, restore step ${seconds(run.restore_step_ms)}, whole job ${seconds(run.job_ms)}`,
@@ -258,14 +238,7 @@ async function measure({ sizeMb, label, withBaseline, slack, pagerduty, print })
   };
 
   try {
-    const jobRuns = label === '1x' ? RUNS : 1;
-    const baselineRuns = withBaseline ? RUNS : 0;
-    let b = 0;
-    let j = 0;
-    for (const side of interleaved(baselineRuns, jobRuns)) {
-      if (side === 'baseline') await timeBaseline(b++, baselineRuns);
-      else await timeJob(j++, jobRuns);
-    }
+    await runInTurns({ label, runs: RUNS, withBaseline, timeBaseline, timeJob });
     Object.assign(
       out,
       medianRun(out.runs, [

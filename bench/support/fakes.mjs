@@ -2,6 +2,7 @@
 // `npm run build`), with the read-outs the benchmarks take.
 import { PagerDutyStandIn } from '../../dist/adapters/pagerduty/stand-in.js';
 import { SlackStandIn } from '../../dist/adapters/slack/stand-in.js';
+import { onCleanup } from './cleanup.mjs';
 
 export { PagerDutyStandIn as FakePagerDuty };
 
@@ -48,4 +49,13 @@ export class FakeSlack {
     for (const call of this.#slack.calls) counts[call.method] = (counts[call.method] ?? 0) + 1;
     return counts;
   }
+}
+
+/** Fake Slack and fake PagerDuty, started; both are stopped at cleanup. */
+export async function startFakes() {
+  const slack = await new FakeSlack().start();
+  onCleanup('stop fake Slack', () => slack.stop());
+  const pagerduty = await new PagerDutyStandIn().start();
+  onCleanup('stop fake PagerDuty', () => pagerduty.stop());
+  return { slack, pagerduty };
 }

@@ -2,16 +2,27 @@
 // its timed steps, the same for every benchmark that compares a job with the PostgreSQL tool it wraps.
 import { pathToFileURL } from 'node:url';
 import { onCleanup } from './cleanup.mjs';
-import { createDatabase, createQueuePrefix, openPool } from './infra.mjs';
-import { startLifeline, writeConfig } from './processes.mjs';
+import { openPool } from './infra.mjs';
+import { kbToMb, MemorySampler, resetPeak, statusKb } from './memory.mjs';
+import { checkpoint } from './pgbench-data.mjs';
+import { startOwnLifeline } from './processes.mjs';
 import { lastWords } from './slack-posts.mjs';
 import { stepText, waitFor } from './tools.mjs';
+
+/** How long a job benchmark may take: generating the data, RUNS baselines and jobs at 1x, then 2x. */
+export function jobBenchLimitMs(runs, gb) {
+  return Math.round((4 + (12 + 6 * runs) * Math.max(gb, 0.05)) * 60_000);
+}
+/** How long one job may take at `gb` GB of data, and one run of a PostgreSQL tool. */
+const JOB_LIMIT_MS = (gb) => Math.round((2 + 8 * gb) * 60_000);
+export const TOOL_LIMIT_MS = (gb) => Math.round((2 + 6 * gb) * 60_000);
 
 /**
  * Lifeline with its own state database and queue prefix and a config naming the app database (verified by a count
  * of `verifyTable`) and the store folder; drills off, so that nothing but the request starts a job. TMPDIR is
  * `workDir`; AWS points at a closed local port, as no AWS call is expected. `stop` undoes it all. `alive` throws once
- * the benchmark's cleanup ran, so that no process starts after it.
+ * the benchmark's cleanup ran, so that no process starts after it. `sampled(postsBefore, start)` measures one job on
+ * it (see sampledJob; `hwmCovers` says when VmHWM was reset), limited to JOB_LIMIT_MS at `gb` GB of data.
  */
 export async function startJobLifeline({
   tag,
@@ -25,24 +36,23 @@ export async function startJobLifeline({
   pagerduty,
   extraYaml = '',
   extraEnv = {},
+  gb,
+  hwmCovers,
   alive,
 }) {
-  const state = await createDatabase(tag);
-  const queue = createQueuePrefix(tag);
-  const configPath = writeConfig([{ after_minutes: 0, notify: 'oncall' }], {
-    environmentsYaml: `  ${env}:
+  const { db, queue, lifeline } = await startOwnLifeline({
+    tag,
+    steps: [{ after_minutes: 0, notify: 'oncall' }],
+    slack,
+    pagerduty,
+    configOptions: {
+      environmentsYaml: `  ${env}:
     database:
       url: "${appUrl}"
       verify: [SELECT COUNT(*) FROM ${verifyTable}]
     backups: { store: "${pathToFileURL(storeDir).href}", prefix: ${prefix}, retention_days: 7, rpo_minutes: 1440, drill_schedule: "off" }${extraYaml}`,
-  });
-  alive();
-  const lifeline = await startLifeline({
-    databaseUrl: state.url,
-    queuePrefix: queue.prefix,
-    slackApiUrl: slack.apiUrl,
-    pagerdutyUrl: pagerduty.url,
-    configPath,
+    },
+    beforeStart: alive,
     extraEnv: {
       TMPDIR: workDir,
       ...extraEnv,
@@ -53,15 +63,26 @@ export async function startJobLifeline({
       AWS_EC2_METADATA_DISABLED: 'true',
     },
   });
-  const pool = openPool(state.url);
+  const pool = openPool(db.url);
   const closePool = onCleanup('close Lifeline state pool', () => pool.end());
   const stop = async () => {
     await lifeline.stop();
     await closePool();
     await queue.drop();
-    await state.drop();
+    await db.drop();
   };
-  return { lifeline, pool, stop };
+  const sampled = (postsBefore, start) =>
+    sampledJob({ slack, lifeline, postsBefore, limitMs: JOB_LIMIT_MS(gb), alive, hwmCovers, start });
+  return { lifeline, pool, stop, sampled };
+}
+
+/** What a Lifeline process's log said: how many warnings and errors, and the first problems. */
+export function logFigures(lifeline) {
+  return {
+    log_warnings: lifeline.warnings,
+    log_errors: lifeline.errors,
+    first_log_problems: lifeline.firstProblems,
+  };
 }
 
 /** JOB-n's result message among the posts since `postsBefore` (job numbers start at 1 in each state database). */
@@ -75,6 +96,44 @@ export function jobResult({ slack, lifeline, postsBefore, job, limitMs, alive })
   ).catch((err) => {
     throw new Error(`${err.message}${lastWords(slack, lifeline)}`);
   });
+}
+
+/**
+ * One job from the same starting point as a baseline (dirty buffers flushed, Lifeline idle): `start()` sends what
+ * sets it going and returns its number, then its result is awaited. Lifeline's memory is sampled meanwhile (VmHWM
+ * reset before; `hwmCovers` says when, if the reset worked). Throws unless the job succeeded. `startedAt` is the
+ * moment just before `start()`.
+ */
+export async function sampledJob({ slack, lifeline, postsBefore, limitMs, alive, hwmCovers, start }) {
+  await checkpoint();
+  const hwmReset = resetPeak(lifeline.child.pid);
+  const rssIdleKb = statusKb(lifeline.child.pid, 'VmRSS');
+  const sampler = new MemorySampler(lifeline.child.pid);
+  const startedAt = Date.now();
+  let job;
+  let result;
+  let memory;
+  try {
+    job = await start();
+    result = await jobResult({ slack, lifeline, postsBefore, job, limitMs, alive });
+  } finally {
+    memory = sampler.stop();
+  }
+  const hwmKb = statusKb(lifeline.child.pid, 'VmHWM');
+  if (!result.text.startsWith(`JOB-${job} succeeded`))
+    throw new Error(`JOB-${job} did not succeed: ${result.text.slice(0, 1500)}${lastWords(slack, lifeline)}`);
+  return {
+    job,
+    result,
+    startedAt,
+    sampler,
+    memory: {
+      ...memory,
+      rss_idle_before_mb: kbToMb(rssIdleKb),
+      vm_hwm_mb: kbToMb(hwmKb),
+      vm_hwm_covers: hwmReset ? hwmCovers : 'the whole process',
+    },
+  };
 }
 
 /**

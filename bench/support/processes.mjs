@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { onCleanup, trackChild } from './cleanup.mjs';
-import { REDIS_URL } from './infra.mjs';
+import { createDatabase, createQueuePrefix, REDIS_URL } from './infra.mjs';
 import { BOT_TOKEN, SIGNING_SECRET } from './slack-requests.mjs';
 
 export const MAIN = fileURLToPath(new URL('../../dist/main.js', import.meta.url));
@@ -217,19 +217,15 @@ export async function startLifeline({
   logLevel = 'info',
   extraEnv = {},
 }) {
-  const port = await freePort();
+  // e.g. BENCH_LIFELINE_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles Lifeline under the benchmark's load.
+  const nodeArgs = (process.env.BENCH_LIFELINE_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
   const env = {
-    PATH: process.env.PATH ?? '',
-    SLACK_BOT_TOKEN: BOT_TOKEN,
-    SLACK_SIGNING_SECRET: SIGNING_SECRET,
-    SLACK_API_URL: slackApiUrl,
     PAGERDUTY_EVENTS_URL: pagerdutyUrl,
     DATABASE_URL: databaseUrl,
     REDIS_URL,
     LIFELINE_CONFIG: configPath,
     LIFELINE_QUEUE_PREFIX: queuePrefix,
     LIFELINE_ROLE: 'all',
-    PORT: String(port),
     PD_KEY_ONCALL: ROUTING_KEYS.oncall,
     PD_KEY_LEAD: ROUTING_KEYS.engineering_lead,
     PD_KEY_CTO: ROUTING_KEYS.cto,
@@ -237,28 +233,59 @@ export async function startLifeline({
     LOG_LEVEL: logLevel,
     ...extraEnv,
   };
-  // e.g. BENCH_LIFELINE_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles Lifeline under the benchmark's load.
-  const nodeArgs = (process.env.BENCH_LIFELINE_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
-  const child = new Child('lifeline', [...nodeArgs, MAIN], env);
-  child.port = port;
-  child.eventsUrl = `http://127.0.0.1:${port}/slack/events`;
-  await child.waitForLine('Lifeline started', 40_000);
-  return child;
+  return startSlackApp('lifeline', [...nodeArgs, MAIN], slackApiUrl, env, 'Lifeline started', 40_000);
 }
 
 /** Starts the bare Bolt app (acks /incident, nothing else) against the same fake Slack. */
-export async function startBareApp({ slackApiUrl }) {
+export function startBareApp({ slackApiUrl }) {
+  return startSlackApp('bare-bolt-app', [BARE_APP], slackApiUrl, {}, 'bare app started', 20_000);
+}
+
+/**
+ * Starts `node <args>` as a Slack app on a free port (PORT, the bot token and signing secret, Slack at
+ * `slackApiUrl`, then `env`) and waits for its `readyLine`; the child knows its port and events URL.
+ */
+async function startSlackApp(name, args, slackApiUrl, env, readyLine, limitMs) {
   const port = await freePort();
-  const env = {
+  const child = new Child(name, args, {
     PATH: process.env.PATH ?? '',
     SLACK_BOT_TOKEN: BOT_TOKEN,
     SLACK_SIGNING_SECRET: SIGNING_SECRET,
     SLACK_API_URL: slackApiUrl,
     PORT: String(port),
-  };
-  const child = new Child('bare-bolt-app', [BARE_APP], env);
+    ...env,
+  });
   child.port = port;
   child.eventsUrl = `http://127.0.0.1:${port}/slack/events`;
-  await child.waitForLine('bare app started', 20_000);
+  await child.waitForLine(readyLine, limitMs);
   return child;
+}
+
+/**
+ * Lifeline on a state database and queue prefix of its own (named after `tag`, removed at cleanup), with a config of
+ * `steps` (and `configOptions`, see writeConfig), on the fake Slack and PagerDuty. `beforeStart` runs just before the
+ * process starts.
+ */
+export async function startOwnLifeline({
+  tag,
+  steps,
+  slack,
+  pagerduty,
+  configOptions,
+  extraEnv,
+  beforeStart = () => {},
+}) {
+  const db = await createDatabase(tag);
+  const queue = createQueuePrefix(tag);
+  const configPath = writeConfig(steps, configOptions);
+  beforeStart();
+  const lifeline = await startLifeline({
+    databaseUrl: db.url,
+    queuePrefix: queue.prefix,
+    slackApiUrl: slack.apiUrl,
+    pagerdutyUrl: pagerduty.url,
+    configPath,
+    extraEnv,
+  });
+  return { db, queue, lifeline };
 }

@@ -2,8 +2,7 @@
 // and 2x rounds, the per-step and memory lines, and the memory verdicts (peak under a limit, flat when doubled).
 import { statfsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { onCleanup } from './cleanup.mjs';
-import { FakePagerDuty, FakeSlack } from './fakes.mjs';
+import { startFakes } from './fakes.mjs';
 import { SAMPLE_EVERY_MS } from './memory.mjs';
 import { median, megabytes, ratio, round, seconds, spreadOf, verdict } from './stats.mjs';
 
@@ -23,10 +22,7 @@ export async function twoRounds({ sizeMb, diskFactor, doubleBaseline, measure, p
     throw new Error(
       `not enough free disk: ${round(freeBytes / 1024 ** 3, 1)} GB free, about ${round(needBytes / 1024 ** 3, 1)} GB needed`,
     );
-  const slack = await new FakeSlack().start();
-  onCleanup('stop fake Slack', () => slack.stop());
-  const pagerduty = await new FakePagerDuty().start();
-  onCleanup('stop fake PagerDuty', () => pagerduty.stop());
+  const { slack, pagerduty } = await startFakes();
   const first = await measure({ sizeMb, label: '1x', withBaseline: true, slack, pagerduty, print });
   printRound(print, first);
   const second = await measure({
@@ -120,6 +116,21 @@ export function interleaved(baselines, jobs) {
     }
   }
   return order;
+}
+
+/**
+ * One round's runs in turns (see interleaved): `runs` jobs at 1x and one at 2x; `runs` baselines when `withBaseline`,
+ * none otherwise. Each is called with its index and how many of its side there are.
+ */
+export async function runInTurns({ label, runs, withBaseline, timeBaseline, timeJob }) {
+  const jobRuns = label === '1x' ? runs : 1;
+  const baselineRuns = withBaseline ? runs : 0;
+  let b = 0;
+  let j = 0;
+  for (const side of interleaved(baselineRuns, jobRuns)) {
+    if (side === 'baseline') await timeBaseline(b++, baselineRuns);
+    else await timeJob(j++, jobRuns);
+  }
 }
 
 /**

@@ -4,18 +4,20 @@
 // lookups answered in the response; every call on the audit trail under the token's user; a worker's answer; and no
 // token in any log line or Slack message but the one reply that hands it over.
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { adminToken } from '../support/cli.js';
-import { allText, EMERGENCY, stillAfter, World, type Sent } from '../support/e2e.js';
+import { allText, EMERGENCY, stillAfter, type Sent, type World } from '../support/e2e.js';
 import { USERS, type LifelineProcess } from '../support/lifeline-process.js';
 import {
   AwsTripwire,
   backupName,
+  closeAll,
   createAppDatabase,
   dumpCustom,
+  fileStoreWorld,
   jobRow,
   type AppDatabase,
 } from '../support/recovery.js';
@@ -51,18 +53,7 @@ beforeAll(async () => {
   backup = backupName(PREFIX, new Date(Date.now() - 30 * 60_000), 'dump');
   await dumpCustom(app.url, join(store, backup));
   aws = await new AwsTripwire().start();
-  w = await World.create({
-    config: {
-      steps: [{ after_minutes: 0, notify: 'oncall' }],
-      environmentsYaml: `  ${ENV}:
-    database:
-      url: "${app.configUrl}"
-      verify: [SELECT COUNT(*) FROM users]
-    backups: { store: "file://${store}", prefix: ${PREFIX}, retention_days: 7, rpo_minutes: 360 }
-    require_approval: [restore]`,
-    },
-    extraEnv: { ...aws.env(), LOG_LEVEL: 'debug' },
-  });
+  w = await fileStoreWorld({ env: ENV, app, store, prefix: PREFIX, aws, extraEnv: { LOG_LEVEL: 'debug' } });
   lifeline = await w.process().start();
   worker = await w.process({ role: 'worker' }).start();
   const env = lifeline.env();
@@ -83,10 +74,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await w?.close();
-  await aws?.stop();
-  await app?.drop();
-  if (store) rmSync(store, { recursive: true, force: true });
+  await closeAll({ w, aws, app, folders: [store] });
 });
 
 // ---- helpers -------------------------------------------------------------------------------------------------------
@@ -154,33 +142,6 @@ async function expectNothingChanged(before: Record<string, unknown>, what: strin
     async () => JSON.stringify(await everything()) === JSON.stringify(before),
     500,
   );
-}
-
-/** Waits until what earlier tests set going (job results, notes from the outbox) has reached Slack. */
-async function settled(): Promise<void> {
-  // Quiet for 3 s: under load a job's last messages (its result, then its plan's update) can be a second apart.
-  let seen = '';
-  let quietSince = Date.now();
-  await waitUntil(
-    'Slack to go quiet',
-    async () => {
-      const now = `${await pendingOutbox()}/${w.slack.calls.length}/${w.slack.responses.length}`;
-      if (now !== seen || !now.startsWith('0/')) {
-        seen = now;
-        quietSince = Date.now();
-      }
-      return Date.now() - quietSince >= 3_000;
-    },
-    30_000,
-    250,
-  );
-}
-
-async function pendingOutbox(): Promise<number> {
-  const { rows } = await w.sql.query<{ n: number }>(
-    'SELECT count(*)::int AS n FROM slack_outbox WHERE sent_at IS NULL',
-  );
-  return rows[0]!.n;
 }
 
 /** A call with a valid token that was refused: its audit line and its token's last use are all it changed. */
@@ -321,7 +282,7 @@ describe('POST /api/v1/commands', () => {
   });
 
   test('refusals by the services: 404 unknown incident, 403 a token cannot make a token, 409 a target already busy', async () => {
-    await settled();
+    await w.settled();
     const unknown = await command('/incident', 'ack INC-9999');
     expect(unknown.status).toBe(404);
     expect(unknown.body).toMatchObject({
@@ -351,7 +312,7 @@ describe('POST /api/v1/commands', () => {
   });
 
   test('read-only lookups are answered in the response itself; nothing is posted in Slack or sent to a response_url', async () => {
-    await settled();
+    await w.settled();
     const slackBefore = w.slack.calls.length;
     const responsesBefore = w.slack.responses.length;
     const list = await command('/dr', `restore ${ENV} list`);
@@ -378,7 +339,7 @@ describe('POST /api/v1/commands', () => {
   });
 
   test('415 without a JSON content type, 413 over 64 KB, 400 for bad JSON or a body of the wrong shape; each changes nothing but its audit line', async () => {
-    await settled();
+    await w.settled();
     const cases: [string, CallOptions, number, string][] = [
       [
         'a form body',
@@ -450,7 +411,7 @@ describe('POST /api/v1/jobs/JOB-n/approve|reject', () => {
   });
 
   test('an unknown job, a bad job ID, an unknown decision and a non-JSON body are refused and change nothing but their audit line', async () => {
-    await settled();
+    await w.settled();
     const cases: [string, string, CallOptions, number, string][] = [
       ['an unknown job', '/api/v1/jobs/JOB-9999/approve', {}, 400, 'There is no job JOB-9999.'],
       ['a bad job ID', '/api/v1/jobs/job-x/approve', {}, 400, '"job-x" is not a job ID (they look like JOB-7).'],

@@ -4,7 +4,7 @@
 // the same words as Slack; jobs followed in the terminal; approvals across Slack and the terminal; and Slack being
 // down: the CLI still works, and the card, the notes and the plan (with its buttons) land when Slack is back.
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
@@ -18,7 +18,7 @@ import {
   startCli,
   type CliResult,
 } from '../support/cli.js';
-import { allText, EMERGENCY, stillAfter, World, type Sent } from '../support/e2e.js';
+import { allText, EMERGENCY, stillAfter, type Sent, type World } from '../support/e2e.js';
 import type { SlackCall } from '../../src/adapters/slack/stand-in.js';
 import { USERS, type LifelineProcess } from '../support/lifeline-process.js';
 import {
@@ -27,10 +27,13 @@ import {
   backupName,
   buttonsOf,
   clickButton,
+  closeAll,
   createAppDatabase,
   dumpCustom,
+  fileStoreWorld,
   jobNumberIn,
   jobRow,
+  RESTORE_STEP_NAMES,
   type AppDatabase,
 } from '../support/recovery.js';
 import { waitUntil } from '../support/wait.js';
@@ -40,15 +43,6 @@ vi.setConfig({ testTimeout: 60_000 });
 const ENV = 'prod';
 const PREFIX = 'shop';
 const ROWS = 200;
-const STEP_NAMES = [
-  /preflight/,
-  /restore into a fresh database/,
-  /swap/,
-  /verify/,
-  /ANALYZE/,
-  /safety backup/,
-  /clean ?up/,
-];
 const DR_SUBCOMMANDS = [
   'restore',
   'backup',
@@ -83,18 +77,7 @@ beforeAll(async () => {
   await dumpCustom(app.url, join(store, backupName(PREFIX, new Date(Date.now() - 60 * 60_000), 'dump')));
   aws = await new AwsTripwire().start();
   scratch = mkdtempSync(join(tmpdir(), 'lifeline-e2e-cli-tmp-'));
-  w = await World.create({
-    config: {
-      steps: [{ after_minutes: 0, notify: 'oncall' }],
-      environmentsYaml: `  ${ENV}:
-    database:
-      url: "${app.configUrl}"
-      verify: [SELECT COUNT(*) FROM users]
-    backups: { store: "file://${store}", prefix: ${PREFIX}, retention_days: 7, rpo_minutes: 360 }
-    require_approval: [restore]`,
-    },
-    extraEnv: { ...aws.env(), TMPDIR: scratch },
-  });
+  w = await fileStoreWorld({ env: ENV, app, store, prefix: PREFIX, aws, extraEnv: { TMPDIR: scratch } });
   lifeline = await w.process().start();
   tokens.lead = await adminToken(USERS.lead, lifeline.env());
   tokens.other = await slackToken(USERS.other);
@@ -103,10 +86,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   killCliChildren();
-  await w?.close();
-  await aws?.stop();
-  await app?.drop();
-  for (const path of [store, scratch]) if (path) rmSync(path, { recursive: true, force: true });
+  await closeAll({ w, aws, app, folders: [store, scratch] });
 });
 
 // ---- helpers -------------------------------------------------------------------------------------------------------
@@ -162,28 +142,6 @@ async function everything(): Promise<Record<string, unknown>> {
   };
 }
 
-/**
- * Waits until what earlier tests set going (notes from the outbox, pages, job results) has reached Slack and PagerDuty.
- */
-async function settled(): Promise<void> {
-  // Quiet for 3 s: under load a job's last messages (its result, then its plan's update) can be a second apart.
-  let seen = '';
-  let quietSince = Date.now();
-  await waitUntil(
-    'Slack to go quiet',
-    async () => {
-      const now = `${await pendingOutbox()}/${w.slack.calls.length}/${w.pd.events.length}`;
-      if (now !== seen || !now.startsWith('0/')) {
-        seen = now;
-        quietSince = Date.now();
-      }
-      return Date.now() - quietSince >= 3_000;
-    },
-    30_000,
-    250,
-  );
-}
-
 async function apiCalls(): Promise<number> {
   const { rows } = await w.sql.query<{ n: number }>(
     "SELECT count(*)::int AS n FROM audit_log WHERE action = 'api_call'",
@@ -209,13 +167,6 @@ function cliNotesIn(card: SlackCall): string[] {
     .map((c) => String(c.body.text));
 }
 
-async function pendingOutbox(): Promise<number> {
-  const { rows } = await w.sql.query<{ n: number }>(
-    'SELECT count(*)::int AS n FROM slack_outbox WHERE sent_at IS NULL',
-  );
-  return rows[0]!.n;
-}
-
 /** The job's plan with Approve/Reject (its buttons carry the job's number), as Slack took it. */
 async function planWithButtons(job: number, timeoutMs = 20_000): Promise<SlackCall> {
   return waitUntil(
@@ -233,7 +184,8 @@ async function planWithButtons(job: number, timeoutMs = 20_000): Promise<SlackCa
 }
 
 function expectStepList(stdout: string, job: number): void {
-  for (const step of STEP_NAMES) expect(stdout, `step ${step.source}`).toMatch(new RegExp(`✓ [^\\n]*${step.source}`));
+  for (const step of RESTORE_STEP_NAMES)
+    expect(stdout, `step ${step.source}`).toMatch(new RegExp(`✓ [^\\n]*${step.source}`));
   expect(stdout).toMatch(new RegExp(`^JOB-${job} succeeded\\b`, 'm'));
   expect(stdout).not.toContain('✗');
 }
@@ -302,7 +254,7 @@ describe('the lifeline CLI', () => {
   });
 
   test('no token, a bad token, an expired one, a revoked one: refused (2), said why, and nothing changed', async () => {
-    await settled();
+    await w.settled();
     const expired = await adminToken(USERS.lead, lifeline.env(), 1);
     await w.sql.query(
       `UPDATE api_tokens SET created_at = now() - interval '2 days', expires_at = now() - interval '1 day'
@@ -385,7 +337,7 @@ describe('the lifeline CLI', () => {
   });
 
   test('malformed commands are refused (2) with the words Slack uses for the same command, and change nothing', async () => {
-    await settled();
+    await w.settled();
     const cases: { args: string[]; slack: () => Promise<Sent> }[] = [
       { args: ['incident', 'sev9', 'x'], slack: () => w.command('sev9 x', { user: USERS.lead }) },
       { args: ['incident'], slack: () => w.command('', { user: USERS.lead }) },
@@ -559,7 +511,7 @@ describe('the lifeline CLI', () => {
         w.slack.delivered().filter((c) => new RegExp(`\\b(INC-${number}|JOB-${job})\\b`).test(allText(c.body))),
       ).toEqual([]);
       // The two notes about the incident, the request's note and the plan.
-      expect(await pendingOutbox()).toBeGreaterThanOrEqual(4);
+      expect(await w.pendingOutbox()).toBeGreaterThanOrEqual(4);
 
       w.slack.down = false;
       // Slack answers again; the next API command (once the late-card grace of 5 s has passed) delivers it all.
@@ -568,7 +520,7 @@ describe('the lifeline CLI', () => {
       const status = await cli(['incident', 'status', `INC-${number}`]);
       expect(status.code, describeRun(status)).toBe(0);
       expect(status.stdout).toContain(`INC-${number}`);
-      await waitUntil('the outbox to empty', async () => (await pendingOutbox()) === 0, 20_000);
+      await waitUntil('the outbox to empty', async () => (await w.pendingOutbox()) === 0, 20_000);
 
       const cards = cardsOf(number);
       expect(cards, JSON.stringify(cards.map((c) => [c.at, allText(c.body)]))).toHaveLength(1);

@@ -17,9 +17,7 @@ let b: LifelineProcess;
 let worker: LifelineProcess;
 
 beforeAll(async () => {
-  w = await World.create({
-    config: { steps: ROLE_ORDER.map((notify, i) => ({ after_minutes: STEP_MS[i]! / 60_000, notify })) },
-  });
+  w = await World.create({ ladderMs: STEP_MS });
   a = w.process({ role: 'all' });
   b = w.process({ role: 'all' });
   worker = w.process({ role: 'worker' });

@@ -23,9 +23,7 @@ const STEP_MS = [0, 5_000, 8_000, 14_000];
 let w: World;
 
 beforeAll(async () => {
-  w = await World.create({
-    config: { steps: ROLE_ORDER.map((notify, i) => ({ after_minutes: STEP_MS[i]! / 60_000, notify })) },
-  });
+  w = await World.create({ ladderMs: STEP_MS });
 });
 
 afterAll(async () => {

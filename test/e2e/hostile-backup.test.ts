@@ -7,12 +7,13 @@
 // to psql as `gunzip | psql` does run it.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
-import { allText, World, type Sent } from '../support/e2e.js';
+import { ADMIN_URL } from '../support/db.js';
+import { allText, type Sent, type World } from '../support/e2e.js';
 import { USERS } from '../support/lifeline-process.js';
 import {
   approvablePlan,
@@ -20,8 +21,10 @@ import {
   AwsTripwire,
   backupName,
   clickButton,
+  closeAll,
   createAppDatabase,
   dumpSqlGz,
+  fileStoreWorld,
   finished,
   replyJob,
   resultText,
@@ -34,7 +37,6 @@ import {
 
 vi.setConfig({ testTimeout: 60_000 });
 
-const ADMIN_URL = process.env.LIFELINE_TEST_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const ENV = 'prod';
 const PREFIX = 'shop';
 const ROWS = 300;
@@ -75,24 +77,20 @@ beforeAll(async () => {
   hostileLine = attack.line;
   await writeGzip(join(store, hostileFile), attack.sql);
   aws = await new AwsTripwire().start();
-  const environmentsYaml = `  ${ENV}:
-    database:
-      url: "${app.configUrl}"
-      verify: [SELECT COUNT(*) FROM users]
-    backups: { store: "file://${store}", prefix: ${PREFIX}, retention_days: 7, rpo_minutes: 360, drill_schedule: "off" }
-    require_approval: [restore]`;
-  w = await World.create({
-    config: { steps: [{ after_minutes: 0, notify: 'oncall' }], environmentsYaml },
-    extraEnv: { ...aws.env(), TMPDIR: scratch },
+  w = await fileStoreWorld({
+    env: ENV,
+    app,
+    store,
+    prefix: PREFIX,
+    drillsOff: true,
+    aws,
+    extraEnv: { TMPDIR: scratch },
   });
   await w.process().start();
 });
 
 afterAll(async () => {
-  await w?.close();
-  await aws?.stop();
-  await app?.drop();
-  for (const folder of [store, scratch, markers]) if (folder) rmSync(folder, { recursive: true, force: true });
+  await closeAll({ w, aws, app, folders: [store, scratch, markers] });
 });
 
 // ---- helpers -------------------------------------------------------------------------------------------------------

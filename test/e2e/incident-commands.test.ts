@@ -1,7 +1,7 @@
 // update, severity, list, status, postmortem, help: the answers go to the sender alone; the channel only ever gets
 // the card and its thread. The process runs with TZ=Pacific/Auckland so that any local-time rendering shows up.
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
-import { allText, buttonLabels, linesWithSecrets, ROLE_ORDER, stillAfter, World } from '../support/e2e.js';
+import { allText, buttonLabels, linesWithSecrets, stillAfter, World } from '../support/e2e.js';
 import { ROUTING_KEYS, USERS } from '../support/lifeline-process.js';
 import { waitUntil } from '../support/wait.js';
 
@@ -13,7 +13,7 @@ let w: World;
 
 beforeAll(async () => {
   w = await World.create({
-    config: { steps: ROLE_ORDER.map((notify, i) => ({ after_minutes: STEP_MS[i]! / 60_000, notify })) },
+    ladderMs: STEP_MS,
     extraEnv: { TZ: 'Pacific/Auckland' },
   });
   await w.process().start();

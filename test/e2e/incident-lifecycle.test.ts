@@ -22,9 +22,7 @@ const STEP_MS = [0, 3_000, 6_000, 9_000];
 let w: World;
 
 beforeAll(async () => {
-  w = await World.create({
-    config: { steps: ROLE_ORDER.map((notify, i) => ({ after_minutes: STEP_MS[i]! / 60_000, notify })) },
-  });
+  w = await World.create({ ladderMs: STEP_MS });
   await w.process().start();
 });
 

@@ -6,12 +6,13 @@
 // the lease (point 11): a worker whose PostgreSQL connection is cut mid-restore stops its pg_restore before another
 // worker takes the job over.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, test, vi } from 'vitest';
-import { linesWithSecrets, World, type Sent } from '../support/e2e.js';
+import { ADMIN_URL } from '../support/db.js';
+import { linesWithSecrets, type Sent, type World } from '../support/e2e.js';
 import { USERS, type LifelineProcess } from '../support/lifeline-process.js';
 import {
   approvablePlan,
@@ -19,8 +20,10 @@ import {
   AwsTripwire,
   backupName,
   clickButton,
+  closeAll,
   createAppDatabase,
   dumpCustom,
+  fileStoreWorld,
   finished,
   jobNumberIn,
   jobRow,
@@ -33,7 +36,6 @@ import { waitUntil } from '../support/wait.js';
 
 vi.setConfig({ testTimeout: 60_000 });
 
-const ADMIN_URL = process.env.LIFELINE_TEST_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const ENV = 'prod';
 const PREFIX = 'shop';
 const ROWS = 300;
@@ -60,15 +62,6 @@ const now = Date.now();
 const fastBackup = backupName(PREFIX, new Date(now - 2 * 3_600_000), 'dump');
 const slowBackup = backupName(PREFIX, new Date(now - 3_600_000), 'dump');
 
-function environmentsYaml(verify: string): string {
-  return `  ${ENV}:
-    database:
-      url: "${app.configUrl}"
-      verify: [${verify}]
-    backups: { store: "file://${store}", prefix: ${PREFIX}, retention_days: 7, rpo_minutes: 360, drill_schedule: "off" }
-    require_approval: [restore]`;
-}
-
 beforeAll(async () => {
   app = await createAppDatabase(ROWS);
   original = await app.fingerprint();
@@ -87,12 +80,15 @@ beforeAll(async () => {
   await app.query('DROP TABLE events; DROP FUNCTION slow_ok(int)');
   aws = await new AwsTripwire().start();
   // Verify takes 2 s: time to stop the worker inside it, and to lock the set-aside database before its copy.
-  w = await World.create({
-    config: {
-      steps: [{ after_minutes: 0, notify: 'oncall' }],
-      environmentsYaml: environmentsYaml('"SELECT count(*) FROM users, pg_sleep(2)"'),
-    },
-    extraEnv: { ...aws.env(), TMPDIR: scratch, LIFELINE_JOB_LEASE_SECONDS: String(LEASE_SECONDS) },
+  w = await fileStoreWorld({
+    env: ENV,
+    app,
+    store,
+    prefix: PREFIX,
+    verify: '"SELECT count(*) FROM users, pg_sleep(2)"',
+    drillsOff: true,
+    aws,
+    extraEnv: { TMPDIR: scratch, LIFELINE_JOB_LEASE_SECONDS: String(LEASE_SECONDS) },
   });
   await w.process().start();
 });
@@ -103,10 +99,7 @@ beforeEach(async () => {
 });
 
 afterAll(async () => {
-  await w?.close();
-  await aws?.stop();
-  await app?.drop();
-  for (const dir of [store, scratch]) if (dir) rmSync(dir, { recursive: true, force: true });
+  await closeAll({ w, aws, app, folders: [store, scratch] });
 });
 
 // ---- helpers -------------------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
-import { allText, EMERGENCY, linesWithSecrets, stillAfter, World, type Sent } from '../support/e2e.js';
+import { allText, EMERGENCY, stillAfter, type Sent, type World } from '../support/e2e.js';
 import type { SlackCall } from '../../src/adapters/slack/stand-in.js';
 import { USERS } from '../support/lifeline-process.js';
 import {
@@ -17,15 +17,20 @@ import {
   backupName,
   buttonsOf,
   clickButton,
+  closeAll,
   createAppDatabase,
   dumpCustom,
   dumpSqlGz,
+  fileStoreWorld,
   finished,
   jobCount,
   jobRow,
+  leaks,
+  NO_LEAKS,
   pgRestoreList,
   progressOf,
   replyJob,
+  RESTORE_STEP_NAMES,
   resultOf,
   storeFiles,
   updatesOf,
@@ -40,15 +45,6 @@ const ENV = 'prod';
 const PREFIX = 'shop';
 const ROWS = 500;
 const RPO_MINUTES = 360;
-const STEP_NAMES = [
-  /preflight/,
-  /restore into a fresh database/,
-  /swap/,
-  /verify/,
-  /ANALYZE/,
-  /safety backup/,
-  /clean ?up/,
-];
 const SAFETY_COPY = new RegExp(`^${PREFIX}_pre-restore_\\d{8}_\\d{6}\\.dump$`);
 
 let w: World;
@@ -74,25 +70,20 @@ beforeAll(async () => {
   await app.query('DELETE FROM users WHERE id > 20');
   aws = await new AwsTripwire().start();
   scratch = mkdtempSync(join(tmpdir(), 'lifeline-e2e-tmp-'));
-  const environmentsYaml = `  ${ENV}:
-    database:
-      url: "${app.configUrl}"
-      verify: [SELECT COUNT(*) FROM users]
-    backups: { store: "file://${store}", prefix: ${PREFIX}, retention_days: 7, rpo_minutes: ${RPO_MINUTES} }
-    require_approval: [restore]`;
-  w = await World.create({
-    config: { steps: [{ after_minutes: 0, notify: 'oncall' }], environmentsYaml },
-    extraEnv: { ...aws.env(), TMPDIR: scratch },
+  w = await fileStoreWorld({
+    env: ENV,
+    app,
+    store,
+    prefix: PREFIX,
+    rpoMinutes: RPO_MINUTES,
+    aws,
+    extraEnv: { TMPDIR: scratch },
   });
   await w.process().start();
 });
 
 afterAll(async () => {
-  await w?.close();
-  await aws?.stop();
-  await app?.drop();
-  if (store) rmSync(store, { recursive: true, force: true });
-  if (scratch) rmSync(scratch, { recursive: true, force: true });
+  await closeAll({ w, aws, app, folders: [store, scratch] });
 });
 
 // ---- helpers -------------------------------------------------------------------------------------------------------
@@ -183,7 +174,7 @@ describe('/dr restore', () => {
     expect(text).toContain(`${dumpAt.toISOString().slice(0, 16).replace('T', ' ')} UTC`);
     expect(text).toMatch(/data-loss window 1 h\b/);
     expect(text).toMatch(/inside the RPO of 6 h/);
-    for (const step of STEP_NAMES) expect(text).toMatch(step);
+    for (const step of RESTORE_STEP_NAMES) expect(text).toMatch(step);
     expect(text).toMatch(new RegExp(`Needs approval by one of <@${USERS.lead}>, <@${USERS.cto}>, until `));
     expect(text).toContain(`<@${USERS.oncall}>`);
     const buttons = buttonsOf(plan.body);
@@ -273,7 +264,8 @@ describe('/dr restore', () => {
     expect(resultText).toContain(`\`SELECT COUNT(*) FROM users\` → \`${ROWS}\``);
     // Times to a tenth of a second below a minute: a 2 s restore no longer reads "0 s" for every step.
     expect(resultText).toMatch(/Took \d+\.\d s in all/);
-    for (const step of STEP_NAMES) expect(resultText).toMatch(new RegExp(`${step.source}[^\\n]*: \\d+\\.\\d s`));
+    for (const step of RESTORE_STEP_NAMES)
+      expect(resultText).toMatch(new RegExp(`${step.source}[^\\n]*: \\d+\\.\\d s`));
 
     // One live progress message, updated in place, in the plan's thread; the result in that same thread.
     const progress = progressOf(w, job);
@@ -283,7 +275,7 @@ describe('/dr restore', () => {
     expect(updates.length).toBeGreaterThanOrEqual(1);
     const last = allText(updates.at(-1)!.body);
     expect(last).toMatch(/succeeded/);
-    for (const step of STEP_NAMES)
+    for (const step of RESTORE_STEP_NAMES)
       expect(last).toMatch(new RegExp(`${step.source}[^\\n]*started [^\\n]*ended [^\\n]*\\(\\d+\\.\\d s\\)`));
     // The verify query is code in the progress message too: its COUNT(*) is never bold.
     expect(last).toContain(`\`SELECT COUNT(*) FROM users\` → \`${ROWS}\``);
@@ -324,7 +316,7 @@ describe('/dr restore', () => {
     expect(actions).toContain('planned');
     expect(entries.find((e) => e.action === 'approval_refused')?.actor).toBe(USERS.lead);
     expect(entries.find((e) => e.action === 'approved')?.actor).toBe(USERS.cto);
-    for (const step of STEP_NAMES) {
+    for (const step of RESTORE_STEP_NAMES) {
       expect(
         entries.some((e) => e.action === 'step_started' && step.test(e.detail)),
         `step_started ${step}`,
@@ -494,15 +486,6 @@ describe('/dr restore', () => {
   });
 
   test('no Slack message or log line carries the database password or another secret; no AWS call was made', () => {
-    const texts = [
-      ...w.slack.calls.filter((c) => c.method.startsWith('chat.')).map((c) => JSON.stringify(c.body)),
-      ...w.slack.responses.map((r) => JSON.stringify(r.body)),
-    ];
-    if (app.password) {
-      expect(texts.filter((t) => t.includes(app.password))).toEqual([]);
-      expect(w.output().filter((l) => l.includes(app.password))).toEqual([]);
-    }
-    expect(linesWithSecrets(w.output())).toEqual([]);
-    expect(aws.calls).toEqual([]);
+    expect(leaks(w, app, aws)).toEqual(NO_LEAKS);
   });
 });

@@ -9,7 +9,7 @@ import { waitUntil } from '../support/wait.js';
 import {
   countRows,
   createHarness,
-  EMERGENCY,
+  declareIncident,
   pagedNotes,
   queueIdle,
   stepsOf,
@@ -20,14 +20,12 @@ import {
   SHORT_LADDER,
 } from './harness.js';
 
-const LADDER = SHORT_LADDER;
-
 let h: Harness;
 const extraPools: Db[] = [];
 
 beforeAll(async () => {
   // No worker yet: the first tests call fireStep() themselves.
-  h = await createHarness(LADDER);
+  h = await createHarness(SHORT_LADDER);
 });
 
 afterAll(async () => {
@@ -56,19 +54,9 @@ async function failedCount(action: 'trigger' | 'acknowledge' | 'resolve'): Promi
   return metric.values.find((v) => v.labels.action === action)?.value ?? 0;
 }
 
-async function declareSev1(title: string): Promise<number> {
-  const { incident } = await h.incidents.declare({
-    severity: 'sev1',
-    title,
-    actor: USERS.declarer,
-    channel: EMERGENCY,
-  });
-  return incident.number;
-}
-
 describe('fireStep called directly', () => {
   test('many concurrent calls for the same steps, from three replicas: one trigger and one mention per step', async () => {
-    const n = await declareSev1('Concurrent fire');
+    const n = (await declareIncident(h, 'sev1', 'Concurrent fire')).number;
     const steps = await stepsOf(h.db, n);
     expect(steps).toHaveLength(3);
     const services = [h.escalation, replica(), replica()];
@@ -110,7 +98,7 @@ describe('fireStep called directly', () => {
   });
 
   test('a PagerDuty failure: fireStep throws, the step stays pending, the retry pages once', async () => {
-    const n = await declareSev1('Pager flaky');
+    const n = (await declareIncident(h, 'sev1', 'Pager flaky')).number;
     const [step] = await stepsOf(h.db, n);
     const failedBefore = await failedCount('trigger');
 
@@ -138,7 +126,7 @@ describe('fireStep called directly', () => {
   });
 
   test('a Slack failure after the page went out: the retry mentions but does not page again', async () => {
-    const n = await declareSev1('Slack flaky');
+    const n = (await declareIncident(h, 'sev1', 'Slack flaky')).number;
     const [step] = await stepsOf(h.db, n);
     const posts = h.chat.calls.length;
 
@@ -177,7 +165,7 @@ describe('through the queue', () => {
       const failedBefore = await failedCount('trigger');
 
       h.pager.failNext(new TransientError('PagerDuty answered 429'));
-      const n = await declareSev1('Retried by the worker');
+      const n = (await declareIncident(h, 'sev1', 'Retried by the worker')).number;
       await waitUntil('three triggers', () => h.pager.of(n).length >= 3, 10_000);
       const steps = await stepsOf(h.db, n);
       await waitPastAndIdle(h.queue, steps[2]!.dueAt);
@@ -215,7 +203,9 @@ describe('through the queue', () => {
       }),
     );
     try {
-      const numbers = await Promise.all([1, 2, 3, 4].map((i) => declareSev1(`Fleet ${i}`)));
+      const numbers = await Promise.all(
+        [1, 2, 3, 4].map(async (i) => (await declareIncident(h, 'sev1', `Fleet ${i}`)).number),
+      );
       // At-least-once delivery made explicit: a second, differently named job for every step, due at the same time.
       for (const n of numbers) {
         for (const s of await stepsOf(h.db, n)) {

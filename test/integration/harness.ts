@@ -5,12 +5,13 @@ import type { Queue, Worker } from 'bullmq';
 import { MemoryChat } from '../../src/adapters/slack/memory.js';
 import type { PagerEvent } from '../../src/adapters/pagerduty/port.js';
 import { MemoryPager } from '../../src/adapters/pagerduty/memory.js';
-import { parseConfigText, type FileConfig } from '../../src/shared/config.js';
+import { parseConfigText, type FileConfig, type Severity } from '../../src/shared/config.js';
 import { migrate } from '../../src/shared/db/migrate.js';
 import { createPool, type Db } from '../../src/shared/db/pool.js';
 import { EscalationService } from '../../src/domain/incidents/escalation.js';
 import type { EscalationTimers } from '../../src/domain/incidents/timers.js';
 import { IncidentService } from '../../src/domain/incidents/service.js';
+import type { Incident } from '../../src/domain/incidents/model.js';
 import {
   createEscalationQueue,
   createEscalationTimers,
@@ -53,6 +54,15 @@ export function testFileConfig(steps: readonly LadderStep[]): FileConfig {
     PD_KEY_CTO: ROUTING.cto,
     PD_KEY_CEO: ROUTING.ceo,
   });
+}
+
+/** Declares an incident in #emergency as the declarer. */
+export async function declareIncident(
+  h: Pick<Harness, 'incidents'>,
+  severity: Severity,
+  title: string,
+): Promise<Incident> {
+  return (await h.incidents.declare({ severity, title, actor: USERS.declarer, channel: EMERGENCY })).incident;
 }
 
 export function dedupKeyOf(incident: number, role: RoleName): string {

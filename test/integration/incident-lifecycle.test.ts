@@ -11,6 +11,7 @@ import { waitUntil } from '../support/wait.js';
 import {
   countRows,
   createHarness,
+  declareIncident,
   dedupKeyOf,
   EMERGENCY,
   pagedNotes,
@@ -219,12 +220,7 @@ describe('declare SEV1', () => {
   });
 
   test('acknowledge before a later step: that step never pages; acknowledge goes to each triggered key and only those', async () => {
-    const { incident } = await h.incidents.declare({
-      severity: 'sev1',
-      title: 'Queue backlog',
-      actor: USERS.declarer,
-      channel: EMERGENCY,
-    });
+    const incident = await declareIncident(h, 'sev1', 'Queue backlog');
     const n = incident.number;
     await stepFired(n, 0);
     const acked = await h.incidents.acknowledge({ number: n }, USERS.oncall);
@@ -292,12 +288,7 @@ describe('the ladder runs from when the declaration arrived', () => {
 
 describe('severities', () => {
   test('a non-paging SEV3 pages nobody and schedules nothing', async () => {
-    const { incident } = await h.incidents.declare({
-      severity: 'sev3',
-      title: 'Slow admin page',
-      actor: USERS.declarer,
-      channel: EMERGENCY,
-    });
+    const incident = await declareIncident(h, 'sev3', 'Slow admin page');
     const n = incident.number;
     expect(await stepsOf(h.db, n)).toEqual([]);
     await waitPastAndIdle(h.queue, incident.declaredAt);
@@ -311,12 +302,7 @@ describe('severities', () => {
   });
 
   test('raising SEV3 to SEV1 starts the ladder from that moment, on the timeline', async () => {
-    const { incident } = await h.incidents.declare({
-      severity: 'sev3',
-      title: 'Raised later',
-      actor: USERS.declarer,
-      channel: EMERGENCY,
-    });
+    const incident = await declareIncident(h, 'sev3', 'Raised later');
     const n = incident.number;
     const waitedMs = 600;
     await waitUntil('some time to pass', () => Date.now() >= incident.declaredAt.getTime() + waitedMs);
@@ -374,12 +360,7 @@ describe('severities', () => {
   });
 
   test('lowering SEV1 to SEV3 stops the pending steps', async () => {
-    const { incident } = await h.incidents.declare({
-      severity: 'sev1',
-      title: 'Lowered later',
-      actor: USERS.declarer,
-      channel: EMERGENCY,
-    });
+    const incident = await declareIncident(h, 'sev1', 'Lowered later');
     const n = incident.number;
     await stepFired(n, 0);
     const changed = await h.incidents.changeSeverity({ number: n }, USERS.lead, 'sev3');
@@ -425,13 +406,7 @@ describe('refusals change nothing', () => {
   };
 
   test('acknowledge (and every other change) of a resolved incident is refused with incident_resolved', async () => {
-    const { incident } = await h.incidents.declare({
-      severity: 'sev1',
-      title: 'Resolved quickly',
-      actor: USERS.declarer,
-      channel: EMERGENCY,
-    });
-    const n = incident.number;
+    const n = (await declareIncident(h, 'sev1', 'Resolved quickly')).number;
     await stepFired(n, 0);
     await resolveAndSettle(n, ['oncall']);
     expect(h.pager.summary(n)).toEqual(['trigger:oncall', 'resolve:oncall']);
@@ -455,13 +430,7 @@ describe('refusals change nothing', () => {
   });
 
   test('refusals name the person who acted as data, without Slack markup; Slack still shows the mention', async () => {
-    const { incident } = await h.incidents.declare({
-      severity: 'sev3',
-      title: 'Slow search',
-      actor: USERS.declarer,
-      channel: EMERGENCY,
-    });
-    const n = incident.number;
+    const n = (await declareIncident(h, 'sev3', 'Slow search')).number;
     await h.incidents.acknowledge({ number: n }, USERS.oncall);
     const acknowledged = await snapshot(n);
 
@@ -504,16 +473,11 @@ describe('refusals change nothing', () => {
 describe('changes that land while a page is in flight', () => {
   /** A SEV3 raised to SEV1: its card exists before any step is scheduled, so no step waits for the card. */
   async function raisedWithPageInFlight(title: string): Promise<number> {
-    const { incident } = await h.incidents.declare({
-      severity: 'sev3',
-      title,
-      actor: USERS.declarer,
-      channel: EMERGENCY,
-    });
+    const n = (await declareIncident(h, 'sev3', title)).number;
     h.pager.hold();
-    await h.incidents.changeSeverity({ number: incident.number }, USERS.lead, 'sev1');
+    await h.incidents.changeSeverity({ number: n }, USERS.lead, 'sev1');
     await waitUntil('the oncall page to be in flight', () => h.pager.held === 1);
-    return incident.number;
+    return n;
   }
 
   test('an acknowledge while step 0 is paging still acknowledges the alert that page opened', async () => {
@@ -552,13 +516,7 @@ describe('changes that land while a page is in flight', () => {
   });
 
   test('a page that lands while the acknowledge follow-up is still sending: its alert is acknowledged too', async () => {
-    const { incident } = await h.incidents.declare({
-      severity: 'sev1',
-      title: 'Ack follow-up busy',
-      actor: USERS.declarer,
-      channel: EMERGENCY,
-    });
-    const n = incident.number;
+    const n = (await declareIncident(h, 'sev1', 'Ack follow-up busy')).number;
     await stepFired(n, 0);
     const leadPage = h.pager.hold((e) => e.action === 'trigger' && e.dedupKey === dedupKeyOf(n, 'engineering_lead'));
     const oncallAck = h.pager.hold((e) => e.action === 'acknowledge' && e.dedupKey === dedupKeyOf(n, 'oncall'));
@@ -587,12 +545,7 @@ describe('changes that land while a page is in flight', () => {
 
   test('lowering to SEV3 while a page is in flight and then fails: the retry must not page', async () => {
     h.pager.hold();
-    const { incident } = await h.incidents.declare({
-      severity: 'sev1',
-      title: 'Lowered mid-page',
-      actor: USERS.declarer,
-      channel: EMERGENCY,
-    });
+    const incident = await declareIncident(h, 'sev1', 'Lowered mid-page');
     const n = incident.number;
     await waitUntil('the oncall page to be in flight', () => h.pager.held === 1);
     const changed = await h.incidents.changeSeverity({ number: n }, USERS.lead, 'sev3');

@@ -6,7 +6,7 @@ import { dropQueuePrefix } from '../support/db.js';
 import { waitUntil } from '../support/wait.js';
 import {
   createHarness,
-  EMERGENCY,
+  declareIncident,
   pendingFollowUps,
   queueIdle,
   stepsOf,
@@ -16,13 +16,12 @@ import {
   SHORT_LADDER,
 } from './harness.js';
 
-const LADDER = SHORT_LADDER;
 const TRIGGERS = ['trigger:oncall', 'trigger:engineering_lead', 'trigger:cto'];
 
 let h: Harness;
 
 beforeAll(async () => {
-  h = await createHarness(LADDER);
+  h = await createHarness(SHORT_LADDER);
 });
 
 afterAll(async () => {
@@ -35,16 +34,6 @@ async function loseRedis(): Promise<void> {
   expect(await queueIdle(h.queue)).toBe(true);
 }
 
-async function declareSev1(title: string): Promise<number> {
-  const { incident } = await h.incidents.declare({
-    severity: 'sev1',
-    title,
-    actor: USERS.declarer,
-    channel: EMERGENCY,
-  });
-  return incident.number;
-}
-
 async function followUpColumns(n: number): Promise<[string, boolean, boolean][]> {
   const { rows } = await h.db.query<{ role: string; acknowledge_sent_at: Date | null; resolve_sent_at: Date | null }>(
     'SELECT role, acknowledge_sent_at, resolve_sent_at FROM page_keys WHERE incident = $1 ORDER BY triggered_at',
@@ -55,7 +44,7 @@ async function followUpColumns(n: number): Promise<[string, boolean, boolean][]>
 
 describe('reconcile', () => {
   test('after Redis loses the timers of a declared incident, reconcile re-creates them and each step fires once', async () => {
-    const n = await declareSev1('Redis lost my timers');
+    const n = (await declareIncident(h, 'sev1', 'Redis lost my timers')).number;
     const steps = await stepsOf(h.db, n);
     for (const s of steps) expect(await h.queue.getJob(stepJobId(s.id))).toBeDefined();
 
@@ -120,9 +109,9 @@ describe('reconcile', () => {
   });
 
   test('steps that fell due while no worker ran fire once when workers come back (timers kept or lost)', async () => {
-    const lost = await declareSev1('Down during the ladder, timers lost');
+    const lost = (await declareIncident(h, 'sev1', 'Down during the ladder, timers lost')).number;
     await loseRedis(); // `lost`'s timers are gone...
-    const intact = await declareSev1('Down during the ladder, timers intact'); // ...`intact`'s are still in Redis.
+    const intact = (await declareIncident(h, 'sev1', 'Down during the ladder, timers intact')).number; // ...`intact`'s are still in Redis.
     const lastDue = Math.max(...(await stepsOf(h.db, intact)).map((s) => s.dueAt.getTime()));
     await waitUntil('every step to be overdue', () => Date.now() > lastDue + 200, 10_000);
     expect(h.pager.of(lost)).toEqual([]);
@@ -158,7 +147,7 @@ describe('reconcile', () => {
     const worker = await h.startWorker();
     let n = 0;
     try {
-      n = await declareSev1('Ack lost');
+      n = (await declareIncident(h, 'sev1', 'Ack lost')).number;
       await waitUntil('step 0 to fire', async () => (await stepsOf(h.db, n))[0]!.state === 'fired');
       expect(h.pager.summary(n)).toEqual(['trigger:oncall']);
     } finally {
@@ -198,7 +187,7 @@ describe('reconcile', () => {
     const worker = await h.startWorker();
     let n = 0;
     try {
-      n = await declareSev1('Resolve lost, two replicas');
+      n = (await declareIncident(h, 'sev1', 'Resolve lost, two replicas')).number;
       await waitUntil('step 0 to fire', async () => (await stepsOf(h.db, n))[0]!.state === 'fired');
     } finally {
       await worker.close();

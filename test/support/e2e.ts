@@ -27,11 +27,17 @@ export const ROLE_USERS: Record<(typeof ROLE_ORDER)[number], string> = {
   cto: USERS.cto,
   ceo: USERS.ceo,
 };
+/** The four-role ladder (ROLE_ORDER), step i paging `stepMs[i]` ms after the declaration. */
+function ladderSteps(stepMs: readonly number[]): { after_minutes: number; notify: (typeof ROLE_ORDER)[number] }[] {
+  return ROLE_ORDER.map((notify, i) => ({ after_minutes: stepMs[i]! / 60_000, notify }));
+}
 /** Every value that must never appear in a log line or a Slack message. */
 export const SECRETS: readonly string[] = [BOT_TOKEN, SIGNING_SECRET, ...Object.values(ROUTING_KEYS)];
 
 export interface WorldOptions {
   readonly config?: TestConfigOptions;
+  /** The four-role ladder (ROLE_ORDER), step i paging this many ms after the declaration: instead of config.steps. */
+  readonly ladderMs?: readonly number[];
   readonly extraEnv?: Record<string, string>;
 }
 
@@ -103,7 +109,8 @@ export class World {
     const pd = new PagerDutyStandIn();
     await Promise.all([slack.start(), pd.start()]);
     const sql = new pg.Pool({ connectionString: db.url, max: 3 });
-    return new World(db, sql, slack, pd, uniqueQueuePrefix(), writeTestConfig(options.config), options.extraEnv ?? {});
+    const config = options.ladderMs ? { ...options.config, steps: ladderSteps(options.ladderMs) } : options.config;
+    return new World(db, sql, slack, pd, uniqueQueuePrefix(), writeTestConfig(config), options.extraEnv ?? {});
   }
 
   /** A process on this world's database, prefix and fakes (not started). */
@@ -357,6 +364,37 @@ export class World {
       number,
     ]);
     return rows[0];
+  }
+
+  /** Slack messages queued in the outbox and not sent yet. */
+  async pendingOutbox(): Promise<number> {
+    const { rows } = await this.sql.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM slack_outbox WHERE sent_at IS NULL',
+    );
+    return rows[0]!.n;
+  }
+
+  /**
+   * Waits until what earlier tests set going (job results, notes from the outbox, pages) has reached Slack and
+   * PagerDuty: the outbox empty and no new Slack call, response_url post or PagerDuty event for 3 s.
+   */
+  async settled(): Promise<void> {
+    // Quiet for 3 s: under load a job's last messages (its result, then its plan's update) can be a second apart.
+    let seen = '';
+    let quietSince = Date.now();
+    await waitUntil(
+      'Slack to go quiet',
+      async () => {
+        const now = `${await this.pendingOutbox()}/${this.slack.calls.length}/${this.slack.responses.length}/${this.pd.events.length}`;
+        if (now !== seen || !now.startsWith('0/')) {
+          seen = now;
+          quietSince = Date.now();
+        }
+        return Date.now() - quietSince >= 3_000;
+      },
+      30_000,
+      250,
+    );
   }
 
   async stepStates(number: number): Promise<{ role: string; state: string; due_at: Date }[]> {

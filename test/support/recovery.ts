@@ -2,7 +2,7 @@
 // the approval buttons as Slack sends their clicks, and a tripwire that records any AWS call.
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, rmSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -11,7 +11,8 @@ import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { createGzip } from 'node:zlib';
 import pg from 'pg';
-import { allText, buttonsOf, EMERGENCY, type ButtonInfo, type Sent, type World } from './e2e.js';
+import { ADMIN_URL } from './db.js';
+import { allText, buttonsOf, EMERGENCY, linesWithSecrets, World, type ButtonInfo, type Sent } from './e2e.js';
 import type { SlackCall } from '../../src/adapters/slack/stand-in.js';
 import { buttonBody, newTriggerId } from './slack-requests.js';
 import { waitUntil } from './wait.js';
@@ -19,7 +20,6 @@ import { apiText } from '../../src/delivery/api/job-view.js';
 import type { Said } from '../../src/shared/text.js';
 
 const run = promisify(execFile);
-const ADMIN_URL = process.env.LIFELINE_TEST_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 // ---- application databases ---------------------------------------------------------------------------------------
 
@@ -70,15 +70,7 @@ export async function createAppDatabase(rows: number): Promise<AppDatabase> {
   const password = base.password === '' ? `app-pw-${randomBytes(6).toString('hex')}` : '';
   const withPassword = new URL(url);
   if (password) withPassword.password = password;
-  const withDb = async <T>(work: (c: pg.Client) => Promise<T>): Promise<T> => {
-    const c = new pg.Client({ connectionString: url });
-    await c.connect();
-    try {
-      return await work(c);
-    } finally {
-      await c.end();
-    }
-  };
+  const withDb = <T>(work: (c: pg.Client) => Promise<T>): Promise<T> => withClient(url, work);
   await withDb(async (c) => {
     await c.query(
       `CREATE TABLE users (id integer PRIMARY KEY, email text NOT NULL UNIQUE, created_at timestamptz NOT NULL)`,
@@ -122,6 +114,94 @@ export async function createAppDatabase(rows: number): Promise<AppDatabase> {
     },
   };
 }
+
+// ---- the world a /dr test runs in ---------------------------------------------------------------------------------
+
+/** One environment of the config: `app` as its database, its backups in the file:// folder `store`. */
+export interface FileStoreEnvironment {
+  readonly env: string;
+  readonly app: AppDatabase;
+  readonly store: string;
+  readonly prefix: string;
+  /** 360 unless told. */
+  readonly rpoMinutes?: number;
+  /** The verify query (YAML as it stands); `SELECT COUNT(*) FROM users` unless told. */
+  readonly verify?: string;
+  /** drill_schedule: "off" (no scheduled drill starts a job of its own). */
+  readonly drillsOff?: boolean;
+}
+
+/** The `environments:` YAML of that one environment; restores need approval. */
+export function fileStoreYaml(e: FileStoreEnvironment): string {
+  const drills = e.drillsOff ? ', drill_schedule: "off"' : '';
+  return `  ${e.env}:
+    database:
+      url: "${e.app.configUrl}"
+      verify: [${e.verify ?? 'SELECT COUNT(*) FROM users'}]
+    backups: { store: "file://${e.store}", prefix: ${e.prefix}, retention_days: 7, rpo_minutes: ${e.rpoMinutes ?? 360}${drills} }
+    require_approval: [restore]`;
+}
+
+/**
+ * A World (no process started yet) whose config has that one environment, pages on-call at once, and sends every
+ * AWS call to the tripwire; `extraEnv` goes to its processes too.
+ */
+export function fileStoreWorld(
+  e: FileStoreEnvironment & { readonly aws: AwsTripwire; readonly extraEnv?: Record<string, string> },
+): Promise<World> {
+  return World.create({
+    config: { steps: [{ after_minutes: 0, notify: 'oncall' }], environmentsYaml: fileStoreYaml(e) },
+    extraEnv: { ...e.aws.env(), ...e.extraEnv },
+  });
+}
+
+/** Closes whatever of a /dr test file's setup was made: the world, the tripwire, the app database, temp folders. */
+export async function closeAll(parts: {
+  readonly w?: World;
+  readonly aws?: AwsTripwire;
+  readonly app?: AppDatabase;
+  readonly folders?: readonly (string | undefined)[];
+}): Promise<void> {
+  await parts.w?.close();
+  await parts.aws?.stop();
+  await parts.app?.drop();
+  for (const folder of parts.folders ?? []) if (folder) rmSync(folder, { recursive: true, force: true });
+}
+
+/**
+ * Where the app database's password (if the test added one) or another secret got out: Slack messages carrying the
+ * password, log lines carrying the password or a secret, and any AWS call. All empty when nothing leaked.
+ */
+export function leaks(
+  w: World,
+  app: AppDatabase,
+  aws: AwsTripwire,
+): { slackWithPassword: string[]; logWithPassword: string[]; logWithSecrets: string[]; awsCalls: unknown[] } {
+  const carriesPassword = (text: string): boolean => app.password !== '' && text.includes(app.password);
+  const slackTexts = [
+    ...w.slack.calls.filter((c) => c.method.startsWith('chat.')).map((c) => JSON.stringify(c.body)),
+    ...w.slack.responses.map((r) => JSON.stringify(r.body)),
+  ];
+  return {
+    slackWithPassword: slackTexts.filter(carriesPassword),
+    logWithPassword: w.output().filter(carriesPassword),
+    logWithSecrets: linesWithSecrets(w.output()),
+    awsCalls: aws.calls,
+  };
+}
+
+export const NO_LEAKS = { slackWithPassword: [], logWithPassword: [], logWithSecrets: [], awsCalls: [] } as const;
+
+/** The steps of a restore job, in order, as its step list names them. */
+export const RESTORE_STEP_NAMES = [
+  /preflight/,
+  /restore into a fresh database/,
+  /swap/,
+  /verify/,
+  /ANALYZE/,
+  /safety backup/,
+  /clean ?up/,
+] as const;
 
 // ---- backups -----------------------------------------------------------------------------------------------------
 

@@ -7,9 +7,8 @@
 // warm-up round of 20 of each (other groups) runs first on the fresh process and is printed, not counted.
 import { Agent, request } from 'node:http';
 import { onCleanup } from './support/cleanup.mjs';
-import { FakePagerDuty, FakeSlack } from './support/fakes.mjs';
-import { createDatabase, createQueuePrefix } from './support/infra.mjs';
-import { CHANNEL, startLifeline, writeConfig } from './support/processes.mjs';
+import { startFakes } from './support/fakes.mjs';
+import { CHANNEL, startOwnLifeline } from './support/processes.mjs';
 import { commandBody, postSigned } from './support/slack-requests.mjs';
 import { ratio, summary, verdict } from './support/stats.mjs';
 
@@ -85,21 +84,13 @@ function postAlert(url, body, agent) {
 }
 
 export async function run(print) {
-  const slack = await new FakeSlack().start();
-  onCleanup('stop fake Slack', () => slack.stop());
-  const pagerduty = await new FakePagerDuty().start();
-  onCleanup('stop fake PagerDuty', () => pagerduty.stop());
-  const db = await createDatabase('alertpage');
-  const queue = createQueuePrefix('alertpage');
-  const configPath = writeConfig([{ after_minutes: 0, notify: 'oncall' }], {
-    extraYaml: `alerts:\n  token: "${TOKEN}"\n  severity_map: { critical: sev1 }\n`,
-  });
-  const lifeline = await startLifeline({
-    databaseUrl: db.url,
-    queuePrefix: queue.prefix,
-    slackApiUrl: slack.apiUrl,
-    pagerdutyUrl: pagerduty.url,
-    configPath,
+  const { slack, pagerduty } = await startFakes();
+  const { lifeline } = await startOwnLifeline({
+    tag: 'alertpage',
+    steps: [{ after_minutes: 0, notify: 'oncall' }],
+    slack,
+    pagerduty,
+    configOptions: { extraYaml: `alerts:\n  token: "${TOKEN}"\n  severity_map: { critical: sev1 }\n` },
   });
   const alertsUrl = `http://127.0.0.1:${lifeline.port}/alerts/alertmanager`;
   const agent = new Agent({ keepAlive: true, maxSockets: IN_FLIGHT });

@@ -4,7 +4,7 @@
 // failing nothing more happens; three passing probes resolve it as Lifeline and resolve the page. /metrics shows the
 // probes and the health alerts.
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
-import { allText, EMERGENCY, World } from '../support/e2e.js';
+import { World } from '../support/e2e.js';
 import { startHealthTarget, type HealthTarget } from '../support/health-target.js';
 import { ROUTING_KEYS } from '../support/lifeline-process.js';
 import { waitUntil } from '../support/wait.js';
@@ -35,19 +35,19 @@ afterAll(async () => {
 
 describe('health checks', () => {
   test('3 failing probes: one SEV1 declared by Lifeline, on-call paged, a card with the URL, status and reason; more failures add nothing', async () => {
-    const card = await waitUntil('the card of INC-1', () => w.cardOf(1), 20_000);
-    expect(card.body.channel).toBe(EMERGENCY);
-    const text = allText(card.body);
-    const shown = [
-      'staging health check failing',
-      'SEV1',
-      '*Declared by*\nlifeline',
-      '*Source*: Health check of staging',
-      '*Env*: `staging`',
-      target.url,
-      'HTTP 503',
-    ];
-    for (const part of shown) expect(text).toContain(part);
+    await w.cardShowing(
+      1,
+      [
+        'staging health check failing',
+        'SEV1',
+        '*Declared by*\nlifeline',
+        '*Source*: Health check of staging',
+        '*Env*: `staging`',
+        target.url,
+        'HTTP 503',
+      ],
+      20_000,
+    );
     expect(target.requests).toBeGreaterThanOrEqual(3);
     await waitUntil('the on-call trigger for INC-1', () => w.triggersOf(1).length >= 1);
     expect(w.triggersOf(1).map((t) => t.routing_key)).toEqual([ROUTING_KEYS.oncall]);

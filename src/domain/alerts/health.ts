@@ -149,6 +149,11 @@ export class HealthChecks {
       source,
       repeat: `health check of ${env} still failing: ${describeProbe(url, result)}`,
     });
+    // The timeline says what failed, once for this change of state (a repeat already noted it through declare).
+    if (!repeated) {
+      const detail = `health check of ${env} failing: ${HEALTH_STREAK} failures in a row; last ${describeProbe(url, result)}`;
+      await store.appendEvent(this.deps.db, incident.number, SYSTEM_ACTOR, 'alert_state', detail);
+    }
     await settle(this.deps.db, env, 'declare');
     const outcome = repeated ? 'repeat' : 'declared';
     this.deps.metrics.alertsReceived.inc({ source: 'health', outcome });

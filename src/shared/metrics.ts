@@ -8,7 +8,7 @@ export interface Metrics {
   readonly ladderLateness: Histogram;
   readonly slackFailures: Counter<'call'>;
   readonly commandsRefused: Counter<'command' | 'code'>;
-  /** Alert webhooks by source (alertmanager, cloudwatch) and what came of them. */
+  /** Alerts by source (alertmanager, cloudwatch, health) and what came of them. */
   readonly alertsReceived: Counter<'source' | 'outcome'>;
   /** Each health probe's duration, by env and outcome (success, failure). */
   readonly healthProbe: Histogram<'env' | 'outcome'>;

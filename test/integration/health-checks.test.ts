@@ -11,7 +11,13 @@ import {
   type ScheduledWork,
 } from '../../src/delivery/jobs/schedules.js';
 import { createSlackIncidentNotifier } from '../../src/delivery/slack/incident-notifier.js';
-import { HealthChecks, nextStreak, probeTimeoutMs, type HealthCheckResult } from '../../src/domain/alerts/health.js';
+import {
+  HealthChecks,
+  nextStreak,
+  probe,
+  probeTimeoutMs,
+  type HealthCheckResult,
+} from '../../src/domain/alerts/health.js';
 import { IncidentService } from '../../src/domain/incidents/service.js';
 import * as store from '../../src/domain/incidents/store.js';
 import type { FileConfig } from '../../src/shared/config.js';
@@ -173,6 +179,22 @@ describe('the streak', () => {
     expect(results.filter((r) => r.outcome === 'duplicate')).toHaveLength(9);
     expect((await a.health.record('slot-once', t.url, slot, failure, new Date())).outcome).toBe('duplicate');
     expect(await streak('slot-once')).toMatchObject({ failures: 1, successes: 0, failing: false });
+  });
+});
+
+describe('the probe', () => {
+  test('a 2xx or a 3xx (not followed) is a success; a 4xx or 5xx is a failure named by its status', async () => {
+    const t = await target(200);
+    t.script([204, 302, 404, 500]);
+    const results = [];
+    for (let i = 0; i < 4; i++) results.push(await probe(t.url, 1_000));
+    expect(results.map((r) => [r.ok, r.status, r.reason])).toEqual([
+      [true, 204, undefined],
+      [true, 302, undefined],
+      [false, 404, 'HTTP 404'],
+      [false, 500, 'HTTP 500'],
+    ]);
+    expect(t.requests).toBe(4);
   });
 });
 

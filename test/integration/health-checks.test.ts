@@ -169,7 +169,6 @@ describe('the streak', () => {
     const [a, b] = [checker(file), checker(file)];
     cleanups.push(() => Promise.all([a.db.end(), b.db.end()]));
     const slot = Date.now();
-    const failure = { ok: false, status: 500, latencyMs: 3, reason: 'HTTP 500' };
     const results = await Promise.all(
       Array.from({ length: 10 }, (_, i) =>
         (i % 2 ? a : b).health.record('slot-once', t.url, slot, failure, new Date()),
@@ -198,18 +197,25 @@ describe('the probe', () => {
   });
 });
 
+const failure = { ok: false, status: 500, latencyMs: 4, reason: 'HTTP 500' };
+
+/** A failing target and an env whose streak flipped to failing with the declaration owed since `secondsAgo`. */
+async function owedDeclaration(env: string, secondsAgo: number) {
+  const t = await target(500);
+  const c = checker(fileFor(env, t.url));
+  cleanups.push(() => c.db.end());
+  await h.db.query(
+    `INSERT INTO health_checks (env, failures, successes, failing, pending, pending_at, last_slot)
+     VALUES ($1, 3, 0, true, 'declare', now() - make_interval(secs => $2), $3)`,
+    [env, secondsAgo, Date.now() - 1_000],
+  );
+  return { t, c };
+}
+
 describe('a flip left undone', () => {
   test('a declaration owed by a process that died after the third failure is made by a probe a minute later, once', async () => {
-    const t = await target(500);
-    const c = checker(fileFor('hc-owed', t.url));
-    cleanups.push(() => c.db.end());
     // What the dead process left: the streak flipped to failing, the declaration owed since two minutes, no incident.
-    await h.db.query(
-      `INSERT INTO health_checks (env, failures, successes, failing, pending, pending_at, last_slot)
-       VALUES ('hc-owed', 3, 0, true, 'declare', now() - interval '2 minutes', $1)`,
-      [Date.now() - 1_000],
-    );
-    const failure = { ok: false, status: 500, latencyMs: 4, reason: 'HTTP 500' };
+    const { t, c } = await owedDeclaration('hc-owed', 120);
     const first = await c.health.record('hc-owed', t.url, Date.now(), failure, new Date());
     expect(first).toMatchObject({ outcome: 'declared', failures: 4 });
     expect(await healthIncidents('hc-owed')).toHaveLength(1);
@@ -220,15 +226,7 @@ describe('a flip left undone', () => {
   });
 
   test('an owed declaration taken on less than a minute ago is left to the probe that took it: no repeat', async () => {
-    const t = await target(500);
-    const c = checker(fileFor('hc-busy', t.url));
-    cleanups.push(() => c.db.end());
-    await h.db.query(
-      `INSERT INTO health_checks (env, failures, successes, failing, pending, pending_at, last_slot)
-       VALUES ('hc-busy', 3, 0, true, 'declare', now(), $1)`,
-      [Date.now() - 1_000],
-    );
-    const failure = { ok: false, status: 500, latencyMs: 4, reason: 'HTTP 500' };
+    const { t, c } = await owedDeclaration('hc-busy', 0);
     expect((await c.health.record('hc-busy', t.url, Date.now(), failure, new Date())).outcome).toBe('counted');
     expect(await healthIncidents('hc-busy')).toEqual([]);
   });

@@ -3,13 +3,14 @@
 // own baseline in the same run. Everything a benchmark starts (child processes, databases, Redis keys, fakes) is
 // undone after it, also on failure, timeout or signal.
 import * as ackLatency from './ack-latency.mjs';
+import * as alertToPage from './alert-to-page.mjs';
 import * as backup from './backup.mjs';
 import * as ladderAccuracy from './ladder-accuracy.mjs';
 import * as plainSqlGuard from './plain-sql-guard.mjs';
 import * as restore from './restore.mjs';
 import { runCleanups } from './support/cleanup.mjs';
 
-const ALL = [ackLatency, ladderAccuracy, restore, backup, plainSqlGuard];
+const ALL = [ackLatency, ladderAccuracy, alertToPage, restore, backup, plainSqlGuard];
 const wanted = process.argv.slice(2);
 const unknown = wanted.filter((w) => !ALL.some((b) => b.name === w));
 if (unknown.length > 0) {

@@ -49,9 +49,9 @@ function defaultEnvironments(dir) {
 
 /**
  * Writes a lifeline.yml with the given escalation steps (minutes); removed at cleanup. `environmentsYaml` replaces
- * the default `environments:` entries (indented by two spaces).
+ * the default `environments:` entries (indented by two spaces); `extraYaml` is appended (top-level keys, `alerts:`).
  */
-export function writeConfig(steps, { environmentsYaml } = {}) {
+export function writeConfig(steps, { environmentsYaml, extraYaml = '' } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'lifeline-bench-'));
   onCleanup(`remove ${dir}`, async () => rmSync(dir, { recursive: true, force: true }));
   const environments = environmentsYaml ?? defaultEnvironments(dir);
@@ -79,7 +79,7 @@ approvals:
   allow_self_approval: false
 environments:
 ${environments}
-`,
+${extraYaml}`,
   );
   return path;
 }

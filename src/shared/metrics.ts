@@ -8,8 +8,10 @@ export interface Metrics {
   readonly ladderLateness: Histogram;
   readonly slackFailures: Counter<'call'>;
   readonly commandsRefused: Counter<'command' | 'code'>;
-  /** Alert webhooks by source (alertmanager, cloudwatch) and what came of them. */
+  /** Alerts by source (alertmanager, cloudwatch, health) and what came of them. */
   readonly alertsReceived: Counter<'source' | 'outcome'>;
+  /** Each health probe's duration, by env and outcome (success, failure). */
+  readonly healthProbe: Histogram<'env' | 'outcome'>;
   /** When each env's newest backup was taken (from the RPO watch); the age gauge is computed from it at scrape. */
   readonly newestBackupAt: Map<string, Date | undefined>;
   readonly backupDuration: Gauge<'env'>;
@@ -103,9 +105,16 @@ export function createMetrics(): Metrics {
       labelNames: ['command', 'code'],
       registers: [registry],
     }),
+    healthProbe: new Histogram({
+      name: 'lifeline_health_probe_seconds',
+      help: "How long each probe of an env's health_url took, by env and outcome (success, failure)",
+      labelNames: ['env', 'outcome'],
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
     alertsReceived: new Counter({
       name: 'lifeline_alerts_received_total',
-      help: 'Alert webhooks received, by source and outcome (declared, repeat, resolved, cleared, ignored, refused, error)',
+      help: 'Alerts received, by source (alertmanager, cloudwatch, health) and outcome (declared, repeat, resolved, cleared, ignored, refused, error)',
       labelNames: ['source', 'outcome'],
       registers: [registry],
     }),

@@ -41,6 +41,9 @@ export async function startWorkers(runtime: Runtime, services: Services, started
     watchRpo: async () => {
       await services.rpo.checkAll();
     },
+    checkHealth: async (env, slot) => {
+      await services.health.check(env, slot);
+    },
   };
   const schedules = startSchedulesWorker(redis.workers, queuePrefix, handlers, log);
   started.add('schedules worker', () => schedules.close());

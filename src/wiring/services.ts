@@ -26,6 +26,7 @@ import { createSlackIncidentNotifier } from '../delivery/slack/incident-notifier
 import { queueForSlack, queuePlanForSlack } from '../delivery/slack/outbox.js';
 import { createSlackRecoveryNotifier } from '../delivery/slack/recovery-notifier.js';
 import { AlertDesk } from '../domain/backups/alerts.js';
+import { HealthChecks } from '../domain/alerts/health.js';
 import { AlertService } from '../domain/alerts/service.js';
 import { createSlackAlertNotifier } from '../delivery/slack/alert-notifier.js';
 import { RpoWatch } from '../domain/backups/rpo-watch.js';
@@ -181,6 +182,7 @@ export function buildServices(runtime: Runtime, adapters: Adapters) {
   const alerts = file.alerts
     ? { config: file.alerts, service: new AlertService({ db, file, alerts: file.alerts, incidents, notifier, log }) }
     : undefined;
+  const health = new HealthChecks({ db, file, incidents, metrics, log });
 
   const { rpo, backup } = createBackupJobs({ db, file, adapters, metrics, log });
   const { storeFor, rds, ecs, logs } = adapters;
@@ -209,6 +211,8 @@ export function buildServices(runtime: Runtime, adapters: Adapters) {
     escalation,
     /** Alerts in: undefined without an `alerts:` section. */
     alerts,
+    /** Health checks: every env with a health_url, with or without `alerts:`. */
+    health,
     rpo,
     recovery,
     runner,

@@ -111,7 +111,13 @@ beforeAll(async () => {
     database: { url: "postgres://127.0.0.1:5432/dev_unused" }
     backups: { store: "s3://${BUCKET}/dev/", prefix: ${PREFIX}, retention_days: 7, rpo_minutes: 60 }`;
   w = await World.create({
-    config: { steps: [{ after_minutes: 0, notify: 'oncall' }], environmentsYaml },
+    // staging's health_url fails on purpose (for /dr status): hourly health checks keep them from declaring a SEV1
+    // in the middle of these tests.
+    config: {
+      steps: [{ after_minutes: 0, notify: 'oncall' }],
+      environmentsYaml,
+      extraYaml: 'alerts:\n  token: "alerts-token-recovery-aws-0123"\n  health_check_seconds: 3600\n',
+    },
     // A killed worker's job is taken over once its lease runs out: 3 s here rather than 30.
     extraEnv: {
       ...fake.env(),

@@ -4,6 +4,7 @@
 import { rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import pg from 'pg';
+import { expect } from 'vitest';
 import { createTestDatabase, dropQueuePrefix, uniqueQueuePrefix, type TestDatabase } from './db.js';
 import { PagerDutyStandIn, type PagerDutyEvent } from '../../src/adapters/pagerduty/stand-in.js';
 import { SlackStandIn, type SlackCall } from '../../src/adapters/slack/stand-in.js';
@@ -301,6 +302,19 @@ export class World {
     if (!match) throw new Error(`the card names no incident ID: ${allText(card.body)}`);
     const number = Number(match[1]);
     return { number, id: `INC-${number}`, card, cardTs: String(card.result!.ts), sent };
+  }
+
+  /** Waits for the card of INC-n, checks that it is in #emergency and shows every one of `parts`; returns its text. */
+  async cardShowing(
+    number: number,
+    parts: readonly string[],
+    timeoutMs = 10_000,
+  ): Promise<{ card: SlackCall; text: string }> {
+    const card = await waitUntil(`the card of INC-${number}`, () => this.cardOf(number), timeoutMs);
+    expect(card.body.channel).toBe(EMERGENCY);
+    const text = allText(card.body);
+    for (const part of parts) expect(text).toContain(part);
+    return { card, text };
   }
 
   /** chat.update calls on a card, oldest first. */

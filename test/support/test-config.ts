@@ -32,6 +32,8 @@ export interface TestConfigOptions {
   /** Replaces the `environments:` section (YAML indented by two spaces, without the key itself). */
   readonly environmentsYaml?: string;
   readonly approvalsYaml?: string;
+  /** The default env's `health_url` (none when unset). */
+  readonly healthUrl?: string;
   /** Top-level YAML appended as it stands (e.g. a `cli_users:` map). */
   readonly extraYaml?: string;
 }
@@ -85,7 +87,9 @@ ${
   options.environmentsYaml ??
   `  staging:
     database: { url: "postgres://127.0.0.1:5432/staging", verify: [SELECT 1] }
-    backups: { store: "file://${options.backupsFolder ?? defaultBackupsFolder()}", prefix: staging, retention_days: 7, rpo_minutes: 1440 }`
+    backups: { store: "file://${options.backupsFolder ?? defaultBackupsFolder()}", prefix: staging, retention_days: 7, rpo_minutes: 1440 }${
+      options.healthUrl ? `\n    health_url: ${JSON.stringify(options.healthUrl)}` : ''
+    }`
 }
 ${options.extraYaml ?? ''}
 `;

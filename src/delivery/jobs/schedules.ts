@@ -1,19 +1,26 @@
-// Timed work: each env's backup `schedule` and `drill_schedule`, and the RPO watch. BullMQ job schedulers make one job
+// Timed work: each env's backup `schedule` and `drill_schedule`, its health check, and the RPO watch. BullMQ job schedulers make one job
 // per slot however many processes upsert them (BullMQ's job schedulers); the job itself only files a request, and the
 // one-active-job-per-target rule in PostgreSQL keeps a slot from overlapping a backup that is still running.
 import { Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
+import { healthCheckSeconds } from '../../domain/alerts/health.js';
 import type { FileConfig } from '../../shared/config.js';
 import { UserError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
 
 export const SCHEDULES_QUEUE = 'schedules';
 
-export type ScheduledWork = { kind: 'backup'; env: string } | { kind: 'drill'; env: string } | { kind: 'rpo-watch' };
+export type ScheduledWork =
+  | { kind: 'backup'; env: string }
+  | { kind: 'drill'; env: string }
+  | { kind: 'health'; env: string }
+  | { kind: 'rpo-watch' };
 
 export interface ScheduleHandlers {
   /** Files the scheduled job; a UserError (another backup of the env still running, say) is reported, not retried. */
   start(kind: 'backup' | 'drill', env: string): Promise<void>;
   watchRpo(): Promise<void>;
+  /** Probes the env's health_url for the scheduler slot `slot` (epoch ms: each slot counts once). */
+  checkHealth(env: string, slot: number): Promise<void>;
 }
 
 export function createSchedulesQueue(connection: ConnectionOptions, prefix: string): Queue<ScheduledWork> {
@@ -43,6 +50,11 @@ export function wantedSchedulers(file: FileConfig, rpoWatchSeconds: number): Map
       wanted.set(`drill-${env}`, {
         repeat: { pattern: config.backups.drill_schedule, tz: 'UTC' },
         work: { kind: 'drill', env },
+      });
+    if (config.health_url)
+      wanted.set(`health-${env}`, {
+        repeat: { every: Math.round(healthCheckSeconds(file) * 1000) },
+        work: { kind: 'health', env },
       });
   }
   wanted.set('rpo-watch', { repeat: { every: Math.round(rpoWatchSeconds * 1000) }, work: { kind: 'rpo-watch' } });
@@ -107,6 +119,7 @@ export function startSchedulesWorker(
     async (job: Job<ScheduledWork>) => {
       const work = job.data;
       if (work.kind === 'rpo-watch') return handlers.watchRpo();
+      if (work.kind === 'health') return handlers.checkHealth(work.env, slotOf(job));
       try {
         await handlers.start(work.kind, work.env);
       } catch (err) {
@@ -117,9 +130,16 @@ export function startSchedulesWorker(
         throw err;
       }
     },
-    { connection, prefix, concurrency: 2 },
+    // A probe may take its whole timeout (up to 10 s): more room, so one hanging target never delays the others.
+    { connection, prefix, concurrency: 4 },
   );
   worker.on('failed', (job, err) => log.warn({ job: job?.id, err: err.message }, 'scheduled work failed'));
   worker.on('error', (err) => log.warn({ err: err.message }, 'schedules worker error'));
   return worker;
+}
+
+/** A scheduler job's slot: BullMQ names it `repeat:<scheduler>:<slot ms>`; any other job counts as its creation time. */
+export function slotOf(job: Pick<Job, 'id' | 'timestamp'>): number {
+  const slot = Number(/^repeat:[^:]+:(\d+)$/.exec(job.id ?? '')?.[1]);
+  return Number.isFinite(slot) && slot > 0 ? slot : job.timestamp;
 }

@@ -38,7 +38,7 @@ export function incidentCard(incident: Incident, file: Pick<FileConfig, 'severit
 
 /** Where an alert incident came from: the source, its group or alarm, labels, annotations and the link back. */
 function sourceText(source: AlertSource): Mrkdwn {
-  const keyName = source.kind === 'alertmanager' ? 'Group key' : 'Alarm';
+  const keyName = { alertmanager: 'Group key', cloudwatch: 'Alarm', health: 'Env' }[source.kind];
   const pairs = (entries: Readonly<Record<string, string>>) =>
     joinMd(
       Object.entries(entries).map(([k, v]) => md`• ${code(k)} ${v}`),
@@ -48,7 +48,11 @@ function sourceText(source: AlertSource): Mrkdwn {
   if (Object.keys(source.labels).length > 0) lines.push(md`*Labels*\n${pairs(source.labels)}`);
   if (Object.keys(source.annotations).length > 0) lines.push(md`*Annotations*\n${pairs(source.annotations)}`);
   if (source.link) {
-    const label = source.kind === 'alertmanager' ? 'the alert in Prometheus' : 'the alarm in the AWS console';
+    const label = {
+      alertmanager: 'the alert in Prometheus',
+      cloudwatch: 'the alarm in the AWS console',
+      health: 'the health URL',
+    }[source.kind];
     lines.push(md`*Link*: ${webLink(source.link, label)}`);
   }
   return joinMd(lines, '\n');

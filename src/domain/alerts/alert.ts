@@ -111,10 +111,16 @@ export function fromCloudWatch(event: CloudWatchAlarmEvent, config: AlertsConfig
   };
 }
 
-/** What the alert's source is called in words: "Alertmanager group HighLatency", "CloudWatch alarm api-5xx". */
+/** What the alert's source is called in words: "Alertmanager group HighLatency", "Health check of production". */
 export function sourceName(source: Pick<AlertSource, 'kind' | 'name'>): string {
-  return `${source.kind === 'alertmanager' ? 'Alertmanager group' : 'CloudWatch alarm'} ${source.name}`;
+  return `${SOURCE_WORDS[source.kind]} ${source.name}`;
 }
+
+const SOURCE_WORDS: Readonly<Record<AlertSource['kind'], string>> = {
+  alertmanager: 'Alertmanager group',
+  cloudwatch: 'CloudWatch alarm',
+  health: 'Health check of',
+};
 
 /** Text cut to at most `max` characters (code points, as titles are counted), marked with … when cut. */
 export function cut(text: string, max: number): string {

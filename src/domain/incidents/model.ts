@@ -13,18 +13,18 @@ export interface StatusPageRecord {
   readonly status: 'investigating' | 'identified' | 'monitoring' | 'resolved';
 }
 
-export type AlertSourceKind = 'alertmanager' | 'cloudwatch';
+export type AlertSourceKind = 'alertmanager' | 'cloudwatch' | 'health';
 
 /** Where an alert-declared incident came from, as the card shows it (bounded, see src/domain/alerts/). */
 export interface AlertSource {
   readonly kind: AlertSourceKind;
-  /** The Alertmanager groupKey or the CloudWatch alarm ARN: one open incident per key. */
+  /** The Alertmanager groupKey, the CloudWatch alarm ARN or the env of a health check: one open incident per key. */
   readonly key: string;
-  /** The group's alertname, the alarm's name. */
+  /** The group's alertname, the alarm's name, the env. */
   readonly name: string;
   readonly labels: Readonly<Record<string, string>>;
   readonly annotations: Readonly<Record<string, string>>;
-  /** generatorURL, or the alarm's console link. */
+  /** generatorURL, the alarm's console link, or the health_url. */
   readonly link: string | undefined;
 }
 

@@ -9,6 +9,8 @@ export interface RecordedPost {
   readonly message: ChatMessage;
 }
 
+let channelIds = 0;
+
 export interface MemoryChannel {
   readonly id: string;
   readonly name: string;
@@ -22,6 +24,8 @@ export interface MemoryChannel {
 export class MemoryChat implements ChatPort, ChannelPort {
   readonly calls: RecordedPost[] = [];
   readonly channels = new Map<string, MemoryChannel>();
+  /** Every channel call that got through, in order: `conversations.archive C0MEM1`... */
+  readonly channelCalls: string[] = [];
   /** conversations.create refuses every name with this code while set (`restricted_action`...). */
   refuseCreate: string | undefined;
   private counter = 0;
@@ -58,7 +62,9 @@ export class MemoryChat implements ChatPort, ChannelPort {
     if (this.refuseCreate) throw new SlackRefusal('conversations.create', this.refuseCreate);
     if ([...this.channels.values()].some((c) => c.name === name))
       throw new SlackRefusal('conversations.create', 'name_taken');
-    const id = `C0MEM${this.channels.size + 1}`;
+    // Unique across doubles, as Slack's ids are across a workspace's lifetime.
+    const id = `C0MEM${++channelIds}`;
+    this.channelCalls.push(`conversations.create ${name}`);
     this.channels.set(id, { id, name, members: new Set(), topic: '', archived: false, pins: new Set() });
     return id;
   }
@@ -77,7 +83,10 @@ export class MemoryChat implements ChatPort, ChannelPort {
     this.maybeFail();
     const found = this.channels.get(channel);
     if (!found) throw new SlackRefusal('conversations.archive', 'channel_not_found');
+    // Like the real client, which takes already_archived as done.
+    if (found.archived) return;
     found.archived = true;
+    this.channelCalls.push(`conversations.archive ${channel}`);
   }
 
   async pin(at: PostedMessage): Promise<void> {

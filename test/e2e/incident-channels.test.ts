@@ -82,4 +82,20 @@ describe('incident channels', () => {
     );
     expect(rows).toEqual([{ channel_id: channel.id, archived: true }]);
   });
+
+  test('a channel Slack refuses is said in the thread; the page went out regardless and nothing is retried', async () => {
+    w.slack.failures.push({ method: 'conversations.create', status: 200, error: 'restricted_action' });
+    const creates = callsOf('conversations.create').length;
+    const inc = await w.declare('sev1', 'Refused channel');
+    await waitUntil('the page', () => w.triggersOf(inc.number).length === 1, 10_000);
+    await waitUntil('the refusal in the thread', () =>
+      w.threadOf(inc.card).some((m) => /no incident channel.*restricted_action/.test(allText(m.body))),
+    );
+    await stillAfter('no second try', () => callsOf('conversations.create').length === creates + 1, 2_000);
+    const { rows } = await w.sql.query<{ failed: boolean }>(
+      'SELECT failed_at IS NOT NULL AS failed FROM incident_channels WHERE incident = $1',
+      [inc.number],
+    );
+    expect(rows).toEqual([{ failed: true }]);
+  });
 });

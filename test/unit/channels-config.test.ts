@@ -7,7 +7,7 @@ function parse(incidents: string) {
   return parseConfigText(`${EXAMPLE_TEXT}\nincidents:\n${incidents}\n`, EXAMPLE_ENV);
 }
 
-function problems(incidents: string): string[] {
+function problems(incidents: string): readonly string[] {
   try {
     parse(incidents);
   } catch (err) {

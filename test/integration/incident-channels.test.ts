@@ -1,20 +1,16 @@
 // Incident channels on the real PostgreSQL and Redis: the follower, its BullMQ queue and worker, and the escalation
 // worker that pages; Slack is the in-memory double (its channel calls keep Slack's rules: name_taken, is_archived...).
-import type { Queue, Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { MemoryChat } from '../../src/adapters/slack/memory.js';
 import {
   createChannelsQueue,
   createChannelTriggers,
   startChannelsWorker,
-  type ChannelJob,
 } from '../../src/delivery/jobs/channels-queue.js';
 import {
   createEscalationQueue,
   createEscalationTimers,
   startEscalationWorker,
-  type EscalationJob,
 } from '../../src/delivery/jobs/escalation-queue.js';
 import { incidentCard } from '../../src/delivery/slack/incident-card.js';
 import { createSlackIncidentNotifier } from '../../src/delivery/slack/incident-notifier.js';
@@ -24,14 +20,10 @@ import { EscalationService } from '../../src/domain/incidents/escalation.js';
 import type { Incident } from '../../src/domain/incidents/model.js';
 import { IncidentService } from '../../src/domain/incidents/service.js';
 import { parseConfigText, type FileConfig } from '../../src/shared/config.js';
-import { migrate } from '../../src/shared/db/migrate.js';
-import { createPool, type Db } from '../../src/shared/db/pool.js';
-import { createLogger } from '../../src/shared/log.js';
 import { createMetrics } from '../../src/shared/metrics.js';
-import { createTestDatabase, dropQueuePrefix, uniqueQueuePrefix, type TestDatabase } from '../support/db.js';
 import { testConfigYaml, USERS } from '../support/test-config.js';
 import { waitUntil } from '../support/wait.js';
-import { declareIncident, newRedis, TestPager } from './harness.js';
+import { declareIncident, TestPager, useBench } from './harness.js';
 
 /** 1.8 s. */
 const ARCHIVE_HOURS = 0.0005;
@@ -45,51 +37,21 @@ function fileWith(channels: string, steps = [{ after_minutes: 0, notify: 'oncall
 
 const ENABLED = fileWith(`{ enabled: true, archive_after_hours: ${ARCHIVE_HOURS} }`);
 
-let testDb: TestDatabase;
-let db: Db;
-let prefix: string;
-const redises: Redis[] = [];
-const workers: Worker[] = [];
-const queues: Queue<ChannelJob | EscalationJob>[] = [];
-const log = createLogger('silent', []);
-
-beforeAll(async () => {
-  testDb = await createTestDatabase();
-  db = createPool(testDb.url, log);
-  await migrate(db);
-  prefix = uniqueQueuePrefix();
-});
-
-afterEach(async () => {
-  await Promise.all(workers.splice(0).map((w) => w.close()));
-});
-
-afterAll(async () => {
-  await Promise.all(queues.map((q) => q.close()));
-  await Promise.all(redises.map((r) => r.quit().catch(() => r.disconnect())));
-  await db.end();
-  await testDb.drop();
-  await dropQueuePrefix(prefix);
-});
-
-function redis(): Redis {
-  const r = newRedis();
-  redises.push(r);
-  return r;
-}
+const bench = useBench();
+const { log } = bench;
+let worlds = 0;
 
 /** The services as the wiring builds them, with their own queue prefix (a test may empty its queues). */
 function world(file: FileConfig = ENABLED) {
-  const ownPrefix = `${prefix}-${queues.length}`;
+  const ownPrefix = `${bench.prefix}-${++worlds}`;
   const chat = new MemoryChat();
   const pager = new TestPager();
   const notifier = createSlackIncidentNotifier(chat, file);
   const metrics = createMetrics();
-  const escalationQueue = createEscalationQueue(redis(), ownPrefix);
-  const queue = createChannelsQueue(redis(), ownPrefix, { attempts: 4, delayMs: 100 });
-  queues.push(escalationQueue, queue);
+  const escalationQueue = bench.queue(createEscalationQueue(bench.redis(), ownPrefix));
+  const queue = bench.queue(createChannelsQueue(bench.redis(), ownPrefix, { attempts: 4, delayMs: 100 }));
   const channels = new ChannelService({
-    db,
+    db: bench.db,
     file,
     slack: chat,
     triggers: createChannelTriggers(queue),
@@ -98,9 +60,9 @@ function world(file: FileConfig = ENABLED) {
     log,
   });
   const timers = createEscalationTimers(escalationQueue);
-  const incidents = new IncidentService({ db, file, notifier, timers, metrics, log, followers: [channels] });
+  const incidents = new IncidentService({ db: bench.db, file, notifier, timers, metrics, log, followers: [channels] });
   const paged = (incident: number, users: readonly string[]) => channels.paged(incident, users);
-  const escalation = new EscalationService({ db, file, pager, notifier, timers, metrics, log, paged });
+  const escalation = new EscalationService({ db: bench.db, file, pager, notifier, timers, metrics, log, paged });
   return {
     chat,
     pager,
@@ -108,10 +70,10 @@ function world(file: FileConfig = ENABLED) {
     channels,
     incidents,
     startChannelsWorker() {
-      workers.push(startChannelsWorker(redis(), ownPrefix, channels, log));
+      bench.worker(startChannelsWorker(bench.redis(), ownPrefix, channels, log));
     },
     startEscalationWorker() {
-      workers.push(startEscalationWorker(redis(), ownPrefix, escalation, log));
+      bench.worker(startEscalationWorker(bench.redis(), ownPrefix, escalation, log));
     },
   };
 }
@@ -119,7 +81,7 @@ function world(file: FileConfig = ENABLED) {
 type World = ReturnType<typeof world>;
 
 async function channelRow(incident: number) {
-  const { rows } = await db.query<{
+  const { rows } = await bench.db.query<{
     name: string | null;
     channel_id: string | null;
     set_up: boolean;
@@ -191,7 +153,7 @@ describe('incident channels', () => {
   it('a name Slack says is taken gets -2', async () => {
     const w = world();
     const title = 'Name clash';
-    const { rows } = await db.query<{ next: number }>('SELECT last_value + 1 AS next FROM incidents_number_seq');
+    const { rows } = await bench.db.query<{ next: number }>('SELECT last_value + 1 AS next FROM incidents_number_seq');
     const expected = channelName('inc', Number(rows[0]!.next), title);
     await w.chat.createChannel(expected);
     w.startChannelsWorker();

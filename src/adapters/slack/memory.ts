@@ -1,3 +1,4 @@
+import type { CreatedChannel } from './stand-in.js';
 import { SlackRefusal, type ChannelPort, type ChatMessage, type ChatPort, type PostedMessage } from './port.js';
 
 export interface RecordedPost {
@@ -11,14 +12,8 @@ export interface RecordedPost {
 
 let channelIds = 0;
 
-export interface MemoryChannel {
-  readonly id: string;
-  readonly name: string;
-  readonly members: Set<string>;
-  topic: string;
-  archived: boolean;
-  readonly pins: Set<string>;
-}
+/** A channel the double made: the stand-in's shape. */
+export type MemoryChannel = CreatedChannel;
 
 /** In-memory ChatPort and ChannelPort for unit tests: records every call; `failNext` makes the next call throw. */
 export class MemoryChat implements ChatPort, ChannelPort {

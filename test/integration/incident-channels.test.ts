@@ -15,6 +15,7 @@ import {
 import { incidentCard } from '../../src/delivery/slack/incident-card.js';
 import { createSlackIncidentNotifier } from '../../src/delivery/slack/incident-notifier.js';
 import { channelName } from '../../src/domain/incidents/channel-name.js';
+import { SYSTEM_ACTOR } from '../../src/domain/access/permissions.js';
 import { ChannelService } from '../../src/domain/incidents/channels.js';
 import { EscalationService } from '../../src/domain/incidents/escalation.js';
 import type { Incident } from '../../src/domain/incidents/model.js';
@@ -23,7 +24,7 @@ import { parseConfigText, type FileConfig } from '../../src/shared/config.js';
 import { createMetrics } from '../../src/shared/metrics.js';
 import { testConfigYaml, USERS } from '../support/test-config.js';
 import { waitUntil } from '../support/wait.js';
-import { declareIncident, TestPager, useBench } from './harness.js';
+import { declareIncident, EMERGENCY, TestPager, useBench } from './harness.js';
 
 /** 1.8 s. */
 const ARCHIVE_HOURS = 0.0005;
@@ -196,6 +197,22 @@ describe('incident channels', () => {
     expect(channel.members.has(USERS.declarer)).toBe(true);
     await waitUntil('the lead paged', () => w.pager.of(incident.number).length === 2, 10_000);
     await waitUntil('the lead invited', () => channel.members.has(USERS.lead), 10_000);
+  });
+
+  it('an incident an alert declared (by Lifeline) invites only the paged users', async () => {
+    const w = world();
+    w.startEscalationWorker();
+    w.startChannelsWorker();
+    const { incident } = await w.incidents.declare({
+      severity: 'sev1',
+      title: 'Alert declared',
+      actor: SYSTEM_ACTOR,
+      channel: EMERGENCY,
+    });
+    const row = await setUp(incident.number);
+    const channel = w.chat.channels.get(row!.channel_id!)!;
+    await waitUntil('oncall invited', () => channel.members.has(USERS.oncall), 10_000);
+    expect([...channel.members]).toEqual([USERS.oncall]);
   });
 
   it('archives the channel archive_after_hours after resolve (its topic says resolved), exactly once', async () => {

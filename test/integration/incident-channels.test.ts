@@ -215,13 +215,16 @@ describe('incident channels', () => {
     expect([...channel.members]).toEqual([USERS.oncall]);
   });
 
-  it('archives the channel archive_after_hours after resolve (its topic says resolved), exactly once', async () => {
+  it('the topic follows acknowledge and resolve; the channel is archived archive_after_hours after resolve, exactly once', async () => {
     const w = world();
     w.startChannelsWorker();
     const incident = await declareIncident(w, 'sev2', 'Archive me');
     const row = await setUp(incident.number);
-    const resolved = await w.incidents.resolve({ number: incident.number }, USERS.oncall, 'fixed');
     const channel = w.chat.channels.get(row!.channel_id!)!;
+    expect(channel.topic).toBe('SEV2 | investigating | Archive me');
+    await w.incidents.acknowledge({ number: incident.number }, USERS.oncall);
+    await waitUntil('the acknowledged topic', () => channel.topic === 'SEV2 | acknowledged | Archive me');
+    const resolved = await w.incidents.resolve({ number: incident.number }, USERS.oncall, 'fixed');
     await waitUntil('the resolved topic', () => channel.topic === 'SEV2 | resolved | Archive me');
     const due = (await channelRow(incident.number))!.archive_due_at!;
     expect(due.getTime() - resolved.resolvedAt!.getTime()).toBe(ARCHIVE_HOURS * 3_600_000);

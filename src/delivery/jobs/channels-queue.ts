@@ -1,6 +1,6 @@
 // Incident channel jobs on BullMQ. PostgreSQL holds what is owed (incident_channels); a job asks a worker to create
 // and set up an incident's channel, set its topic, or archive it (delayed `archive_after_hours` after resolve). Its id
-// names the incident and the kind (`channel-7-create`), so a repeated add, a second replica or the reconciler never
+// names the incident and the kind (`channel-7-create`, `channel-7-topic-resolved`), so a repeated add, a second replica or the reconciler never
 // makes a second job; failures are retried with backoff like the status page's.
 import type { ConnectionOptions, Queue, Worker } from 'bullmq';
 import type { ChannelJobKind, ChannelService, ChannelTriggers } from '../../domain/incidents/channels.js';
@@ -25,15 +25,15 @@ export function createChannelsQueue(
   return createRetriedQueue<ChannelJob>(CHANNELS_QUEUE, connection, prefix, retry);
 }
 
-export function channelJobId(incident: number, kind: ChannelJobKind): string {
-  return `channel-${incident}-${kind}`;
+export function channelJobId(incident: number, key: string): string {
+  return `channel-${incident}-${key}`;
 }
 
 export function createChannelTriggers(queue: Queue<ChannelJob>): ChannelTriggers {
   return {
-    async trigger(incident, kind, delayMs = 0) {
+    async trigger(incident, kind, { delayMs = 0, key = kind } = {}) {
       const delay = Math.max(0, Math.round(delayMs));
-      await queue.add('channel', { incident, kind }, { jobId: channelJobId(incident, kind), delay });
+      await queue.add('channel', { incident, kind }, { jobId: channelJobId(incident, key), delay });
     },
   };
 }

@@ -2,7 +2,7 @@
 // owes the incident a Slack channel `#<prefix>-<n>-<slug>` (a row in incident_channels) and hands it to a durable
 // job: the job creates the channel (a clash gets `-2`, `-3`...), invites the declarer and the users of every role
 // paged so far, sets the topic, posts the card there and pins it, and the emergency card then links the channel.
-// A role paged later is invited when its step pages. Resolving sets the topic and owes an archive
+// A role paged later is invited when its step pages. Acknowledging sets the topic; resolving too, and owes an archive
 // `archive_after_hours` later: a delayed job, its due time in PostgreSQL for the reconciler. Slack refusing the
 // channel is said in the incident's thread; none of this ever runs before the ladder is scheduled.
 import type { ChannelPort, PostedMessage } from '../../adapters/slack/port.js';
@@ -28,8 +28,11 @@ export type ChannelJobKind = 'create' | 'topic' | 'archive';
 
 /** What sends a channel job: the real one is a BullMQ queue (src/delivery/jobs/channels-queue.ts). */
 export interface ChannelTriggers {
-  /** Asks for `kind` on the incident's channel, after `delayMs`; asking twice is one job. */
-  trigger(incident: number, kind: ChannelJobKind, delayMs?: number): Promise<void>;
+  /**
+   * Asks for `kind` on the incident's channel, after `delayMs`; asking twice with the same `key` (default: the kind)
+   * is one job.
+   */
+  trigger(incident: number, kind: ChannelJobKind, options?: { delayMs?: number; key?: string }): Promise<void>;
 }
 
 export interface ChannelDeps {
@@ -66,13 +69,19 @@ export class ChannelService implements IncidentFollower {
     // Updates go in the emergency card's thread; the channel is where people talk.
   }
 
+  /** The topic says so (a job of its own: the topic job reads the incident's state when it runs). */
+  async acknowledged(incident: Incident): Promise<void> {
+    if (!this.config) return;
+    await this.deps.triggers.trigger(incident.number, 'topic', { key: 'topic-acknowledged' });
+  }
+
   async resolved(incident: Incident): Promise<void> {
     const config = this.config;
     if (!config) return;
     const due = await owed.scheduleArchive(this.deps.db, incident.number, config.archive_after_hours);
     if (!due) return;
-    await this.deps.triggers.trigger(incident.number, 'topic');
-    await this.deps.triggers.trigger(incident.number, 'archive', Math.max(0, due.getTime() - Date.now()));
+    await this.deps.triggers.trigger(incident.number, 'topic', { key: 'topic-resolved' });
+    await this.deps.triggers.trigger(incident.number, 'archive', { delayMs: due.getTime() - Date.now() });
   }
 
   /** A step paged `users`: they join the channel if there is one (the create job invites those paged before it). */
@@ -110,7 +119,7 @@ export class ChannelService implements IncidentFollower {
     for (const row of rows) {
       if (!row.setUp) await this.deps.triggers.trigger(row.incident, 'create');
       else if (row.archiveDueAt)
-        await this.deps.triggers.trigger(row.incident, 'archive', Math.max(0, row.archiveDueAt.getTime() - Date.now()));
+        await this.deps.triggers.trigger(row.incident, 'archive', { delayMs: row.archiveDueAt.getTime() - Date.now() });
     }
     return rows.length;
   }

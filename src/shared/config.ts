@@ -80,6 +80,17 @@ const statuspageSchema = z.strictObject({
   auto_for: z.array(z.enum(SEVERITIES, { error: 'must be sev1, sev2, sev3 or sev4' })).default([]),
 });
 
+/** Incident channels (CONTRACT section 12): a Slack channel per incident, archived some hours after resolve. */
+const channelsSchema = z.strictObject({
+  enabled: z.boolean().default(false),
+  prefix: z
+    .string({ error: 'must be a string' })
+    .regex(/^[a-z0-9][a-z0-9_-]{0,19}$/, 'must be 1-20 characters: lower-case letters, digits, - and _')
+    .default('inc'),
+  /** Fractional hours allowed. */
+  archive_after_hours: z.number({ error: 'must be a number of hours' }).min(0).max(8760).default(24),
+});
+
 const fileSchema = z.strictObject({
   slack: z.strictObject({
     emergency_channel: nonEmpty,
@@ -108,6 +119,8 @@ const fileSchema = z.strictObject({
   }),
   environments: z.record(z.string().regex(/^[a-z][a-z0-9_-]*$/, 'environment names are lower-case'), environmentSchema),
   statuspage: statuspageSchema.optional(),
+  /** Incident communication (CONTRACT section 12). */
+  incidents: z.strictObject({ channels: channelsSchema.optional() }).optional(),
   /** Alerts in (CONTRACT 13): absent = the /alerts endpoints answer 404. */
   alerts: z
     .strictObject({
@@ -136,6 +149,7 @@ export type RoleConfig = z.infer<typeof roleSchema>;
 export type EnvironmentConfig = z.infer<typeof environmentSchema>;
 export type EscalationStep = FileConfig['escalation'][number];
 export type StatuspageConfig = z.infer<typeof statuspageSchema>;
+export type ChannelsConfig = z.infer<typeof channelsSchema>;
 
 export interface Config {
   readonly processRole: ProcessRole;

@@ -12,6 +12,7 @@ import { startEscalationWorker } from '../delivery/jobs/escalation-queue.js';
 import { startLookupsWorker, startRecoveryWorker } from '../delivery/jobs/recovery-queue.js';
 import { startSchedulesWorker, syncSchedulers, type ScheduleHandlers } from '../delivery/jobs/schedules.js';
 import { startStatusPageWorker } from '../delivery/jobs/statuspage-queue.js';
+import { startChannelsWorker } from '../delivery/jobs/channels-queue.js';
 import { forgetOldRequests } from '../delivery/requests.js';
 import { createSlackApp } from '../delivery/bot/app.js';
 import { deliverOutbox } from '../delivery/slack/outbox.js';
@@ -64,6 +65,8 @@ export async function startWorkers(runtime: Runtime, services: Services, started
   // Status page calls are bounded too (timeouts, a few retries): close() lets the running one end.
   const statusPage = startStatusPageWorker(redis.workers, queuePrefix, services.statusPage, log);
   started.add('status page worker', () => statusPage.close());
+  const channels = startChannelsWorker(redis.workers, queuePrefix, services.channels, log);
+  started.add('incident channels worker', () => channels.close());
 
   // close() lets the running step finish; steps are bounded (PagerDuty and Slack calls have timeouts).
   const escalation = startEscalationWorker(redis.workers, queuePrefix, services.escalation, log);
@@ -89,6 +92,7 @@ function reconciler(runtime: Runtime, services: Services): () => Promise<void> {
       const found = await services.escalation.reconcile();
       await services.runner.reconcile();
       await services.statusPage.reconcile();
+      await services.channels.reconcile();
       // Slack answers again after an outage: what waited (late cards, the CLI's notes, job results) goes out.
       const { chat } = services.adapters;
       await deliverOutbox({ db, chat, notifier: services.notifier, log, cardGraceMs: 30_000, approvers });

@@ -11,7 +11,7 @@ import type { PagerPort } from '../adapters/pagerduty/port.js';
 import { createSlackChat } from '../adapters/slack/client.js';
 import { createStatuspageClient } from '../adapters/statuspage/client.js';
 import type { StatuspagePort } from '../adapters/statuspage/port.js';
-import type { ChatPort } from '../adapters/slack/port.js';
+import type { ChatPort, SlackPort } from '../adapters/slack/port.js';
 import { tokenIssuer } from '../delivery/api/bot.js';
 import { createEscalationQueue, createEscalationTimers } from '../delivery/jobs/escalation-queue.js';
 import {
@@ -22,6 +22,8 @@ import {
 } from '../delivery/jobs/recovery-queue.js';
 import { createSchedulesQueue } from '../delivery/jobs/schedules.js';
 import { createStatusPageQueue, createStatusPageTriggers } from '../delivery/jobs/statuspage-queue.js';
+import { createChannelsQueue, createChannelTriggers } from '../delivery/jobs/channels-queue.js';
+import { incidentCard } from '../delivery/slack/incident-card.js';
 import { createSlackIncidentNotifier } from '../delivery/slack/incident-notifier.js';
 import { queueForSlack, queuePlanForSlack } from '../delivery/slack/outbox.js';
 import { createSlackRecoveryNotifier } from '../delivery/slack/recovery-notifier.js';
@@ -33,6 +35,7 @@ import { RpoWatch } from '../domain/backups/rpo-watch.js';
 import { EscalationService } from '../domain/incidents/escalation.js';
 import { IncidentService } from '../domain/incidents/service.js';
 import { StatusPageService } from '../domain/incidents/statuspage.js';
+import { ChannelService } from '../domain/incidents/channels.js';
 import { soleOpenIncident } from '../domain/incidents/store.js';
 import type { BackupKindDeps } from '../domain/recovery/kinds/backup/index.js';
 import { kindsTable, type KindsTable } from '../domain/recovery/kinds/index.js';
@@ -53,7 +56,7 @@ export interface AwsPorts {
 }
 
 export interface Adapters extends AwsPorts {
-  readonly chat: ChatPort;
+  readonly chat: SlackPort;
   readonly pager: PagerPort;
   readonly storeFor: (url: string) => BackupStore;
   /** Undefined when the config has no `statuspage:`. */
@@ -164,6 +167,7 @@ export function buildServices(runtime: Runtime, adapters: Adapters) {
     lookups: createLookupsQueue(redis.queues, queuePrefix),
     schedules: createSchedulesQueue(redis.queues, queuePrefix),
     statuspage: createStatusPageQueue(redis.queues, queuePrefix),
+    channels: createChannelsQueue(redis.queues, queuePrefix),
   };
   const notifier = createSlackIncidentNotifier(adapters.chat, file);
   const timers = createEscalationTimers(queues.escalation);
@@ -176,9 +180,19 @@ export function buildServices(runtime: Runtime, adapters: Adapters) {
     incidents: { find: (ref) => incidents.find(ref) },
     log,
   });
-  const followers = [statusPage];
+  const channels = new ChannelService({
+    db,
+    file,
+    slack: adapters.chat,
+    triggers: createChannelTriggers(queues.channels),
+    notifier,
+    postCard: (incident, channel) => adapters.chat.post(channel, incidentCard(incident, file)),
+    log,
+  });
+  const followers = [statusPage, channels];
   const incidents: IncidentService = new IncidentService({ db, file, notifier, timers, metrics, log, followers });
-  const escalation = new EscalationService({ db, file, pager: adapters.pager, notifier, timers, metrics, log });
+  const paged = (incident: number, users: readonly string[]) => channels.paged(incident, users);
+  const escalation = new EscalationService({ db, file, pager: adapters.pager, notifier, timers, metrics, log, paged });
   const alerts = file.alerts
     ? { config: file.alerts, service: new AlertService({ db, file, alerts: file.alerts, incidents, notifier, log }) }
     : undefined;
@@ -208,6 +222,7 @@ export function buildServices(runtime: Runtime, adapters: Adapters) {
     notifier,
     incidents,
     statusPage,
+    channels,
     escalation,
     /** Alerts in: undefined without an `alerts:` section. */
     alerts,

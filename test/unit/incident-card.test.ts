@@ -464,3 +464,20 @@ describe('incidentCard and thread notes: the status page', () => {
     expect(gaveUp.text).toContain('Lifeline has given up on it.');
   });
 });
+
+describe('incidentCard and thread notes: the incident channel', () => {
+  it('links the incident channel once there is one', () => {
+    expect(fieldTexts(incidentCard(makeIncident(), FILE)).join('\n')).not.toContain('Channel');
+    expect(fieldTexts(incidentCard(makeIncident({ channel: 'C0INC7' }), FILE))).toContain('*Channel*\n<#C0INC7>');
+  });
+
+  it('says in the thread that Slack refused the channel, and that paging goes on', () => {
+    const note = threadNoteMessage(makeIncident(), {
+      kind: 'channel_failed',
+      error: 'Slack conversations.create refused: restricted_action',
+    });
+    expect(note.text).toBe(
+      ':warning: INC-7: no incident channel: Slack conversations.create refused: restricted_action. Paging and this thread go on as usual.',
+    );
+  });
+});

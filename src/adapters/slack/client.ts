@@ -1,7 +1,7 @@
 import { WebClient, LogLevel } from '@slack/web-api';
 import { TransientError, PermanentError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
-import type { ChatPort } from './port.js';
+import { SlackRefusal, type SlackPort } from './port.js';
 
 export interface SlackChatOptions {
   readonly token: string;
@@ -18,7 +18,7 @@ export interface SlackChatOptions {
  * Incident posts must not hang like that: a bounded policy, rate limits surfaced as errors,
  * and the job that made the call decides whether to retry.
  */
-export function createSlackChat(options: SlackChatOptions): ChatPort {
+export function createSlackChat(options: SlackChatOptions): SlackPort {
   const client = new WebClient(options.token, {
     slackApiUrl: options.apiUrl,
     timeout: options.timeoutMs ?? 8_000,
@@ -35,8 +35,51 @@ export function createSlackChat(options: SlackChatOptions): ChatPort {
     }
   }
 
+  /** A channel call: Slack's refusals keep their code, and `ignored` codes are no error at all. */
+  async function channelCall(method: string, work: () => Promise<unknown>, ignored: readonly string[] = []) {
+    try {
+      return await work();
+    } catch (err) {
+      const e = err as { code?: string; data?: { error?: string } };
+      if (e.code === 'slack_webapi_platform_error') {
+        const code = e.data?.error ?? 'unknown_error';
+        if (ignored.includes(code)) return undefined;
+        throw new SlackRefusal(method, code);
+      }
+      throw classifySlackError(method, err);
+    }
+  }
+
   const timeoutMs = options.timeoutMs ?? 8_000;
   return {
+    async createChannel(name) {
+      const result = (await channelCall('conversations.create', () =>
+        client.conversations.create({ name, is_private: false }),
+      )) as { channel?: { id?: string } };
+      const id = result.channel?.id;
+      if (!id) throw new PermanentError('conversations.create answered without a channel id');
+      return id;
+    },
+    async invite(channel, users) {
+      // Slack takes up to 1000 users a call; already_in_channel is what a retry meets.
+      for (let i = 0; i < users.length; i += 1000) {
+        const chunk = users.slice(i, i + 1000).join(',');
+        await channelCall('conversations.invite', () => client.conversations.invite({ channel, users: chunk }), [
+          'already_in_channel',
+        ]);
+      }
+    },
+    async setTopic(channel, topic) {
+      await channelCall('conversations.setTopic', () => client.conversations.setTopic({ channel, topic }));
+    },
+    async archive(channel) {
+      await channelCall('conversations.archive', () => client.conversations.archive({ channel }), ['already_archived']);
+    },
+    async pin(at) {
+      await channelCall('pins.add', () => client.pins.add({ channel: at.channel, timestamp: at.ts }), [
+        'already_pinned',
+      ]);
+    },
     async respond(responseUrl, message) {
       let response: Response;
       try {

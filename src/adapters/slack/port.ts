@@ -29,3 +29,29 @@ export interface ChatPort {
   /** A reply to the sender alone at a command's response_url (valid 30 minutes, 5 uses). */
   respond(responseUrl: string, message: ChatMessage): Promise<void>;
 }
+
+/** Slack's answers that the channel calls turn into errors, by their `error` code (`name_taken`...). */
+export class SlackRefusal extends Error {
+  constructor(
+    readonly method: string,
+    readonly code: string,
+  ) {
+    super(`Slack ${method} refused: ${code}`);
+    this.name = 'SlackRefusal';
+  }
+}
+
+/** The channel calls incident channels make (conversations.*, pins.add). Refusals throw SlackRefusal. */
+export interface ChannelPort {
+  /** conversations.create (public): the new channel's id. */
+  createChannel(name: string): Promise<string>;
+  /** conversations.invite; users already in the channel are not an error. */
+  invite(channel: string, users: readonly string[]): Promise<void>;
+  setTopic(channel: string, topic: string): Promise<void>;
+  /** conversations.archive; a channel already archived is not an error. */
+  archive(channel: string): Promise<void>;
+  /** pins.add; a message already pinned is not an error. */
+  pin(at: PostedMessage): Promise<void>;
+}
+
+export type SlackPort = ChatPort & ChannelPort;

@@ -1,5 +1,5 @@
 // The Slack stand-in: the Web API methods Lifeline calls (auth.test, chat.postMessage, chat.update,
-// chat.postEphemeral) and response_url, answered with Slack's rules and errors over a workspace of messages. The
+// chat.postEphemeral, conversations.create/invite/setTopic/archive, pins.add) and response_url, answered with Slack's rules and errors over a workspace of messages. The
 // tests, the sandbox (which shows the messages on its page) and the benchmarks all run Lifeline against this one.
 // It serves itself on 127.0.0.1 (`start`), or answers requests another server routes to it (`handle`).
 import { randomBytes } from 'node:crypto';
@@ -49,6 +49,21 @@ export interface ResponseUrlPost {
   readonly text: string;
   readonly at: number;
 }
+
+/** A channel conversations.create made. */
+export interface CreatedChannel {
+  readonly id: string;
+  readonly name: string;
+  readonly members: Set<string>;
+  topic: string;
+  archived: boolean;
+  /** The ts of the messages pinned in it. */
+  readonly pins: Set<string>;
+}
+
+/** Slack's channel name limit, and the characters a name may have. */
+export const CHANNEL_NAME_MAX = 80;
+const CHANNEL_NAME = /^[a-z0-9_-]+$/;
 
 /** An answer to give the next call of `method` instead of the real one: an HTTP status, or 200 with ok: false. */
 export interface InjectedFailure {
@@ -126,6 +141,8 @@ export class SlackStandIn {
   /** While true, every request is answered 503, as by a Slack that is down. */
   down = false;
   baseUrl: string;
+  /** Channels conversations.create made, by id. */
+  readonly created = new Map<string, CreatedChannel>();
   private readonly byKey = new Map<string, SlackMessage>();
   private readonly responseUrls = new Map<string, ResponseUrl>();
   private seq = 0;
@@ -237,6 +254,45 @@ export class SlackStandIn {
         return this.update(body);
       case 'chat.postEphemeral':
         return this.postEphemeral(body);
+      case 'conversations.create':
+        return this.createChannel(body);
+      case 'conversations.invite':
+        return this.inChannel(body.channel, (c) => {
+          const users = String(body.users ?? '')
+            .split(',')
+            .filter((u) => u !== '');
+          if (users.length === 0) return failure('no_user');
+          if (users.length > 1000) return failure('too_many_users');
+          const members = this.workspace.members;
+          if (members && users.some((u) => !members.has(u))) return failure('user_not_found');
+          if (users.every((u) => c.members.has(u))) return failure('already_in_channel');
+          for (const user of users) c.members.add(user);
+          return { ok: true, channel: { id: c.id, name: c.name } };
+        });
+      case 'conversations.setTopic':
+        return this.inChannel(body.channel, (c) => {
+          const topic = String(body.topic ?? '');
+          if (topic.length > 250) return failure('too_long');
+          c.topic = topic;
+          return { ok: true, channel: { id: c.id, name: c.name, topic: { value: topic } } };
+        });
+      case 'conversations.archive': {
+        const c = this.created.get(String(body.channel ?? ''));
+        if (!c) return failure('channel_not_found');
+        if (c.archived) return failure('already_archived');
+        c.archived = true;
+        this.changed();
+        return { ok: true };
+      }
+      case 'pins.add':
+        return this.inChannel(body.channel, (c) => {
+          const ts = String(body.timestamp ?? '');
+          const message = this.find(c.id, ts);
+          if (!message) return failure('message_not_found');
+          if (c.pins.has(ts)) return failure('already_pinned');
+          c.pins.add(ts);
+          return { ok: true };
+        });
       default:
         return failure('unknown_method');
     }
@@ -351,7 +407,39 @@ export class SlackStandIn {
 
   private isChannel(id: string): boolean {
     const channels = this.workspace.channels;
+    const made = this.created.get(id);
+    if (made) return !made.archived;
     return id !== '' && (channels === undefined || channels.has(id));
+  }
+
+  /** conversations.create with Slack's name rules: lower case, [a-z0-9-_], at most 80 characters, unique. */
+  private createChannel(body: Record<string, unknown>): SlackAnswer {
+    const name = typeof body.name === 'string' ? body.name : '';
+    if (name === '') return failure('invalid_name_required');
+    if ([...name].length > CHANNEL_NAME_MAX) return failure('invalid_name_maxlength');
+    if (!CHANNEL_NAME.test(name)) return failure('invalid_name_specials');
+    if (/^[-_]+$/.test(name)) return failure('invalid_name_punctuation');
+    if ([...this.created.values()].some((c) => c.name === name)) return failure('name_taken');
+    const id = `C0NEW${String(this.created.size + 1).padStart(5, '0')}`;
+    const channel: CreatedChannel = { id, name, members: new Set(), topic: '', archived: false, pins: new Set() };
+    this.created.set(id, channel);
+    this.changed();
+    return { ok: true, channel: { id, name, is_channel: true, is_archived: false } };
+  }
+
+  /** A call on a channel conversations.create made: channel_not_found, is_archived, or `work`'s answer. */
+  private inChannel(id: unknown, work: (channel: CreatedChannel) => SlackAnswer): SlackAnswer {
+    const channel = this.created.get(String(id ?? ''));
+    if (!channel) return failure('channel_not_found');
+    if (channel.archived) return failure('is_archived');
+    const answer = work(channel);
+    if (answer.ok) this.changed();
+    return answer;
+  }
+
+  /** A created channel by name. */
+  channelNamed(name: string): CreatedChannel | undefined {
+    return [...this.created.values()].find((c) => c.name === name);
   }
 
   /** Slack's ts: seconds and microseconds, unique and increasing. */

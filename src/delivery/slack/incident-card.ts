@@ -5,7 +5,20 @@ import { againstTarget, formatDuration, formatTarget, formatUtc } from '../../sh
 import { incidentId, incidentState, type AlertSource, type Incident } from '../../domain/incidents/model.js';
 import { sourceName } from '../../domain/alerts/alert.js';
 import type { ThreadNote } from '../../domain/incidents/notifier.js';
-import { bold, code, italic, joinMd, md, mention, message, section, sections, webLink, type Mrkdwn } from './blocks.js';
+import {
+  bold,
+  channelLink,
+  code,
+  italic,
+  joinMd,
+  md,
+  mention,
+  message,
+  section,
+  sections,
+  webLink,
+  type Mrkdwn,
+} from './blocks.js';
 
 export const ACK_ACTION = 'incident_acknowledge';
 export const RESOLVE_ACTION = 'incident_resolve';
@@ -24,6 +37,7 @@ export function incidentCard(incident: Incident, file: Pick<FileConfig, 'severit
     md`*Status*\n${statusLine(incident, target.respond_minutes)}`,
   ];
   if (incident.statusPage) fields.push(md`*Status page*\n${statusPageLine(incident.statusPage)}`);
+  if (incident.channel) fields.push(md`*Channel*\n${channelLink(incident.channel)}`);
   const blocks: Block[] = [
     { type: 'header', text: { type: 'plain_text', text: `${severity} · ${id}`, emoji: true } },
     section(md`${STATE_EMOJI[state]} ${bold(incident.title)}`),
@@ -147,6 +161,8 @@ export function threadNoteMessage(incident: Incident, note: ThreadNote): ChatMes
       const said = md`:warning: ${id}: the status page call (${note.status}) failed: ${note.error}. ${next}`;
       return message(said);
     }
+    case 'channel_failed':
+      return message(md`:warning: ${id}: no incident channel: ${note.error}. Paging and this thread go on as usual.`);
     case 'alert_cleared': {
       const cleared = `${sourceName(note.source)} cleared (${note.summary})`;
       return message(

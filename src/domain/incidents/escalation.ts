@@ -31,6 +31,8 @@ export interface EscalationDeps {
   readonly timers: EscalationTimers;
   readonly metrics: Metrics;
   readonly log: Logger;
+  /** Told once a step's page and mention are out, best-effort: the incident channel invites the role's users. */
+  readonly paged?: (incident: number, users: readonly string[]) => Promise<void>;
 }
 
 export type StepOutcome = 'fired' | 'cancelled' | 'already-finished';
@@ -96,6 +98,7 @@ export class EscalationService {
         afterMinutes: this.deps.file.escalation[step.stepIndex]?.after_minutes ?? 0,
       });
       const stateNow = await store.finishFiredStep(db, step.id);
+      await this.tellPaged(incident.number, role.slack_users);
       // An acknowledge that landed while this step was paging could not know about the new alert: catch up.
       if (stateNow !== 'open')
         await this.deps.timers.followUp(incident.number, stateNow === 'resolved' ? 'resolve' : 'acknowledge');
@@ -160,6 +163,14 @@ export class EscalationService {
     const followUps = await store.followUpsToReconcile(this.deps.db);
     for (const f of followUps) await this.deps.timers.followUp(f.incident, f.action);
     return { steps: steps.length, followUps: followUps.length };
+  }
+
+  private async tellPaged(incident: number, users: readonly string[]): Promise<void> {
+    try {
+      await this.deps.paged?.(incident, users);
+    } catch (err) {
+      this.deps.log.warn({ incident: incidentId(incident), err: (err as Error).message }, 'after-page hook failed');
+    }
   }
 
   private async send(event: PagerEvent): Promise<void> {

@@ -9,5 +9,7 @@ export interface IncidentFollower {
   readonly name: string;
   declared(incident: Incident): Promise<void>;
   updated(incident: Incident, text: string): Promise<void>;
+  /** Optional: told after an acknowledgement. */
+  acknowledged?(incident: Incident): Promise<void>;
   resolved(incident: Incident): Promise<void>;
 }

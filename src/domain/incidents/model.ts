@@ -45,6 +45,8 @@ export interface Incident {
   readonly statusPage: StatusPageRecord | undefined;
   /** Set when an alert declared it. */
   readonly source: AlertSource | undefined;
+  /** The incident's Slack channel, once it was created (incidents.channels). */
+  readonly channel?: string | undefined;
 }
 
 export type IncidentState = 'open' | 'acknowledged' | 'resolved';
@@ -79,7 +81,9 @@ export type TimelineKind =
   | 'statuspage_failed'
   | 'alert_repeat'
   | 'alert_cleared'
-  | 'alert_state';
+  | 'alert_state'
+  | 'channel'
+  | 'channel_failed';
 
 export interface TimelineEvent {
   readonly at: Date;

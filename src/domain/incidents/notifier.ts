@@ -35,6 +35,8 @@ export type ThreadNote =
       readonly error: string;
       readonly retrying: boolean;
     }
+  /** Slack refused the incident's channel (or Lifeline gave up on it): paging goes on without it. */
+  | { readonly kind: 'channel_failed'; readonly error: string }
   /** The alert that declared it cleared while `auto_resolve` is off: the incident stays open for people to resolve. */
   | { readonly kind: 'alert_cleared'; readonly source: AlertSource; readonly summary: string };
 

@@ -169,6 +169,7 @@ export class IncidentService {
       return { incident: acknowledged, cancelled: stopped };
     });
     await this.afterLadderStops(incident, cancelled, 'acknowledge');
+    await this.follow('acknowledged', async (f) => f.acknowledged?.(incident));
     return incident;
   }
 

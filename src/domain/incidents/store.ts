@@ -34,6 +34,7 @@ interface IncidentRow {
   source_kind: AlertSourceKind | null;
   source_key: string | null;
   source: Omit<AlertSource, 'kind' | 'key'> | null;
+  channel_id: string | null;
 }
 
 function toIncident(row: IncidentRow): Incident {
@@ -59,6 +60,7 @@ function toIncident(row: IncidentRow): Incident {
       row.source_kind && row.source_key && row.source
         ? { ...row.source, kind: row.source_kind, key: row.source_key }
         : undefined,
+    channel: row.channel_id ?? undefined,
   };
 }
 

@@ -80,6 +80,26 @@ const statuspageSchema = z.strictObject({
   auto_for: z.array(z.enum(SEVERITIES, { error: 'must be sev1, sev2, sev3 or sev4' })).default([]),
 });
 
+/** Reminders and stakeholder summaries (CONTRACT section 12). */
+const incidentsSchema = z.strictObject({
+  /** Remind in the thread when no `/incident update` came in this long (fractional minutes allowed). */
+  update_every_minutes: z
+    .strictObject({
+      sev1: minutes.positive('must be more than 0').optional(),
+      sev2: minutes.positive('must be more than 0').optional(),
+      sev3: minutes.positive('must be more than 0').optional(),
+      sev4: minutes.positive('must be more than 0').optional(),
+    })
+    .default({}),
+  /** A short summary in `channel` on declare, each update and resolve, for the listed severities. */
+  stakeholders: z
+    .strictObject({
+      channel: nonEmpty,
+      severities: z.array(z.enum(SEVERITIES, { error: 'must be sev1, sev2, sev3 or sev4' })).default(['sev1', 'sev2']),
+    })
+    .optional(),
+});
+
 const fileSchema = z.strictObject({
   slack: z.strictObject({
     emergency_channel: nonEmpty,
@@ -108,6 +128,7 @@ const fileSchema = z.strictObject({
   }),
   environments: z.record(z.string().regex(/^[a-z][a-z0-9_-]*$/, 'environment names are lower-case'), environmentSchema),
   statuspage: statuspageSchema.optional(),
+  incidents: incidentsSchema.default({ update_every_minutes: {} }),
   /** Alerts in (CONTRACT 13): absent = the /alerts endpoints answer 404. */
   alerts: z
     .strictObject({

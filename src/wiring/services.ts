@@ -22,6 +22,7 @@ import {
 } from '../delivery/jobs/recovery-queue.js';
 import { createSchedulesQueue } from '../delivery/jobs/schedules.js';
 import { createStatusPageQueue, createStatusPageTriggers } from '../delivery/jobs/statuspage-queue.js';
+import { createReminderTimers, createRemindersQueue } from '../delivery/jobs/reminders-queue.js';
 import { createSlackIncidentNotifier } from '../delivery/slack/incident-notifier.js';
 import { queueForSlack, queuePlanForSlack } from '../delivery/slack/outbox.js';
 import { createSlackRecoveryNotifier } from '../delivery/slack/recovery-notifier.js';
@@ -30,6 +31,7 @@ import { AlertService } from '../domain/alerts/service.js';
 import { createSlackAlertNotifier } from '../delivery/slack/alert-notifier.js';
 import { RpoWatch } from '../domain/backups/rpo-watch.js';
 import { EscalationService } from '../domain/incidents/escalation.js';
+import { ReminderService } from '../domain/incidents/reminders.js';
 import { IncidentService } from '../domain/incidents/service.js';
 import { StatusPageService } from '../domain/incidents/statuspage.js';
 import { soleOpenIncident } from '../domain/incidents/store.js';
@@ -163,6 +165,7 @@ export function buildServices(runtime: Runtime, adapters: Adapters) {
     lookups: createLookupsQueue(redis.queues, queuePrefix),
     schedules: createSchedulesQueue(redis.queues, queuePrefix),
     statuspage: createStatusPageQueue(redis.queues, queuePrefix),
+    reminders: createRemindersQueue(redis.queues, queuePrefix),
   };
   const notifier = createSlackIncidentNotifier(adapters.chat, file);
   const timers = createEscalationTimers(queues.escalation);
@@ -175,7 +178,8 @@ export function buildServices(runtime: Runtime, adapters: Adapters) {
     incidents: { find: (ref) => incidents.find(ref) },
     log,
   });
-  const followers = [statusPage];
+  const reminders = new ReminderService({ db, file, notifier, timers: createReminderTimers(queues.reminders), log });
+  const followers = [statusPage, reminders];
   const incidents: IncidentService = new IncidentService({ db, file, notifier, timers, metrics, log, followers });
   const escalation = new EscalationService({ db, file, pager: adapters.pager, notifier, timers, metrics, log });
   const alerts = file.alerts
@@ -206,6 +210,7 @@ export function buildServices(runtime: Runtime, adapters: Adapters) {
     notifier,
     incidents,
     statusPage,
+    reminders,
     escalation,
     /** Alerts in: undefined without an `alerts:` section. */
     alerts,

@@ -79,7 +79,8 @@ export type TimelineKind =
   | 'statuspage_failed'
   | 'alert_repeat'
   | 'alert_cleared'
-  | 'alert_state';
+  | 'alert_state'
+  | 'reminder';
 
 export interface TimelineEvent {
   readonly at: Date;

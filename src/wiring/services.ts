@@ -24,6 +24,7 @@ import { createSchedulesQueue } from '../delivery/jobs/schedules.js';
 import { createStatusPageQueue, createStatusPageTriggers } from '../delivery/jobs/statuspage-queue.js';
 import { createReminderTimers, createRemindersQueue } from '../delivery/jobs/reminders-queue.js';
 import { createSlackIncidentNotifier } from '../delivery/slack/incident-notifier.js';
+import { createSlackStakeholderNotifier } from '../delivery/slack/stakeholder-notifier.js';
 import { queueForSlack, queuePlanForSlack } from '../delivery/slack/outbox.js';
 import { createSlackRecoveryNotifier } from '../delivery/slack/recovery-notifier.js';
 import { AlertDesk } from '../domain/backups/alerts.js';
@@ -33,6 +34,7 @@ import { RpoWatch } from '../domain/backups/rpo-watch.js';
 import { EscalationService } from '../domain/incidents/escalation.js';
 import { ReminderService } from '../domain/incidents/reminders.js';
 import { IncidentService } from '../domain/incidents/service.js';
+import { StakeholderService } from '../domain/incidents/stakeholders.js';
 import { StatusPageService } from '../domain/incidents/statuspage.js';
 import { soleOpenIncident } from '../domain/incidents/store.js';
 import type { BackupKindDeps } from '../domain/recovery/kinds/backup/index.js';
@@ -179,7 +181,14 @@ export function buildServices(runtime: Runtime, adapters: Adapters) {
     log,
   });
   const reminders = new ReminderService({ db, file, notifier, timers: createReminderTimers(queues.reminders), log });
-  const followers = [statusPage, reminders];
+  const stakeholders = new StakeholderService({
+    db,
+    file,
+    notifier: createSlackStakeholderNotifier(adapters.chat),
+    metrics,
+    log,
+  });
+  const followers = [statusPage, reminders, stakeholders];
   const incidents: IncidentService = new IncidentService({ db, file, notifier, timers, metrics, log, followers });
   const escalation = new EscalationService({ db, file, pager: adapters.pager, notifier, timers, metrics, log });
   const alerts = file.alerts

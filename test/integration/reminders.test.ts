@@ -204,6 +204,26 @@ describe('update reminders', () => {
     await w.incidents.resolve({ number: incident.number }, USERS.oncall, undefined);
   });
 
+  it('a timer that goes off before its due time (clocks apart) does not remind early, and one reminder comes when due', async () => {
+    const w = world();
+    await w.startWorker();
+    const declaredAt = Date.now();
+    const incident = await w.declare('sev1');
+    const { rows } = await db.query<{ generation: number }>(
+      'SELECT generation FROM incident_reminders WHERE incident = $1',
+      [incident.number],
+    );
+    // A second alarm for the same timer, going off now, 1.2 s early.
+    await createReminderTimers(w.queue).schedule([
+      { incident: incident.number, generation: rows[0]!.generation, dueAt: new Date() },
+    ]);
+    const first = await waitUntil('the reminder', () => w.remindersOf(incident.number)[0], 10_000);
+    expect(first.at - declaredAt).toBeGreaterThanOrEqual(PERIOD_MS.sev1 - 100);
+    await sleep(PERIOD_MS.sev1 * 0.5);
+    expect(w.remindersOf(incident.number)).toHaveLength(1);
+    await w.incidents.resolve({ number: incident.number }, USERS.oncall, undefined);
+  });
+
   it('two workers, timers lost from Redis and re-added by both reconcilers: exactly one reminder per period', async () => {
     const w = world();
     const [one, two] = [await w.startWorker(), await w.startWorker()];

@@ -18,6 +18,8 @@ import * as store from './store.js';
 const REMINDER_LEASE_MS = 60_000;
 /** A timer this early still counts as due: Redis's, Node's and PostgreSQL's clocks differ by a few milliseconds. */
 const EARLY_TOLERANCE_MS = 50;
+/** A timer that goes off less than this before its due time is retried (after 1 s, the job's first backoff). */
+const NEARLY_DUE_MS = 5_000;
 
 /** What wakes a reminder: the real one is a BullMQ delayed job (src/delivery/jobs/reminders-queue.ts). */
 export interface ReminderTimers {
@@ -92,6 +94,11 @@ export class ReminderService implements IncidentFollower {
     if (claim.kind === 'stale') return 'stale';
     if (claim.kind === 'busy') throw new TransientError(`the reminder of ${incidentId(incidentNumber)} is being sent`);
     if (claim.kind === 'early') {
+      // Nearly due: this very job went off early (clocks apart), and re-adding it under its own id would be ignored
+      // while it runs; its retry comes after the due time. Further off: a stray timer; make sure the right one exists.
+      if (claim.timer.dueAt.getTime() - Date.now() <= NEARLY_DUE_MS) {
+        throw new TransientError(`the reminder of ${incidentId(incidentNumber)} is not due yet`);
+      }
       await this.deps.timers.schedule([claim.timer]);
       return 'early';
     }

@@ -2,6 +2,7 @@
 // and in-memory Slack/PagerDuty doubles. Not a test file itself (no .test.ts suffix).
 import { Redis } from 'ioredis';
 import type { Queue, Worker } from 'bullmq';
+import { afterAll, beforeAll } from 'vitest';
 import { MemoryChat } from '../../src/adapters/slack/memory.js';
 import type { PagerEvent } from '../../src/adapters/pagerduty/port.js';
 import { MemoryPager } from '../../src/adapters/pagerduty/memory.js';
@@ -342,4 +343,52 @@ export async function resolveAllOpen(h: Harness): Promise<void> {
 export async function pendingFollowUps(queue: Queue<EscalationJob>, incident: number): Promise<number> {
   const jobs = await queue.getJobs(['waiting', 'delayed', 'active', 'prioritized']);
   return jobs.filter((j) => j?.data.kind === 'follow-up' && j.data.incident === incident).length;
+}
+
+/** A test file's own migrated database and queue prefix, and the Redis connections and queues it opens. */
+export interface FileResources {
+  /** The pool on the file's database (from beforeAll on). */
+  readonly db: Db;
+  readonly prefix: string;
+  /** A new Redis connection, closed after the file. */
+  redis(): Redis;
+  /** Closes this (a queue, a worker) after the file, before the connections. */
+  closeAfter<T extends { close(): Promise<unknown> }>(closable: T): T;
+}
+
+/** Registers the file's beforeAll (database created and migrated) and afterAll (everything closed and dropped). */
+export function fileResources(log: Logger = createLogger('silent', [])): FileResources {
+  const prefix = uniqueQueuePrefix();
+  let testDb: TestDatabase | undefined;
+  let db: Db | undefined;
+  const redises: Redis[] = [];
+  const closables: { close(): Promise<unknown> }[] = [];
+  beforeAll(async () => {
+    testDb = await createTestDatabase();
+    db = createPool(testDb.url, log);
+    await migrate(db);
+  });
+  afterAll(async () => {
+    await Promise.all(closables.splice(0).map((c) => c.close()));
+    await Promise.all(redises.splice(0).map((r) => r.quit().catch(() => r.disconnect())));
+    await db?.end();
+    await testDb?.drop();
+    await dropQueuePrefix(prefix);
+  });
+  return {
+    get db(): Db {
+      if (!db) throw new Error('the file database is created in beforeAll');
+      return db;
+    },
+    prefix,
+    redis() {
+      const r = newRedis();
+      redises.push(r);
+      return r;
+    },
+    closeAfter(closable) {
+      closables.push(closable);
+      return closable;
+    },
+  };
 }

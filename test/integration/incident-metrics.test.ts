@@ -1,7 +1,6 @@
 // MTTA and MTTR on /metrics: observed on acknowledge and resolve, by severity and source, on the real PostgreSQL.
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { MemoryChat } from '../../src/adapters/slack/memory.js';
 import {
   createEscalationQueue,
@@ -11,36 +10,17 @@ import {
 import { createSlackIncidentNotifier } from '../../src/delivery/slack/incident-notifier.js';
 import { incidentOrigin, type AlertSource } from '../../src/domain/incidents/model.js';
 import { IncidentService } from '../../src/domain/incidents/service.js';
-import { migrate } from '../../src/shared/db/migrate.js';
-import { createPool, type Db } from '../../src/shared/db/pool.js';
 import { createLogger } from '../../src/shared/log.js';
 import { createMetrics } from '../../src/shared/metrics.js';
-import { createTestDatabase, dropQueuePrefix, uniqueQueuePrefix, type TestDatabase } from '../support/db.js';
 import { USERS } from '../support/test-config.js';
-import { EMERGENCY, newRedis, testFileConfig } from './harness.js';
+import { EMERGENCY, fileResources, testFileConfig } from './harness.js';
 
 const log = createLogger('silent', []);
-let testDb: TestDatabase;
-let db: Db;
-let prefix: string;
-let redis: Redis;
+const files = fileResources(log);
 let queue: Queue<EscalationJob>;
 
-beforeAll(async () => {
-  testDb = await createTestDatabase();
-  db = createPool(testDb.url, log);
-  await migrate(db);
-  prefix = uniqueQueuePrefix();
-  redis = newRedis();
-  queue = createEscalationQueue(redis, prefix);
-});
-
-afterAll(async () => {
-  await queue.close();
-  await redis.quit().catch(() => redis.disconnect());
-  await db.end();
-  await testDb.drop();
-  await dropQueuePrefix(prefix);
+beforeAll(() => {
+  queue = files.closeAfter(createEscalationQueue(files.redis(), files.prefix));
 });
 
 const ALERT: AlertSource = {
@@ -68,7 +48,7 @@ describe('MTTA and MTTR metrics', () => {
     const file = testFileConfig([{ after_minutes: 5, notify: 'oncall' }]);
     const metrics = createMetrics();
     const incidents = new IncidentService({
-      db,
+      db: files.db,
       file,
       notifier: createSlackIncidentNotifier(new MemoryChat(), file),
       timers: createEscalationTimers(queue),

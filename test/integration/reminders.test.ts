@@ -1,8 +1,7 @@
 // Update reminders on the real PostgreSQL and Redis, with their BullMQ queue and workers. Periods are fractional
 // minutes (0.02 = 1.2 s). Slack is the in-memory double.
-import type { Queue, Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Worker } from 'bullmq';
+import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryChat } from '../../src/adapters/slack/memory.js';
 import { createEscalationQueue, createEscalationTimers } from '../../src/delivery/jobs/escalation-queue.js';
 import {
@@ -17,14 +16,11 @@ import { claimReminder } from '../../src/domain/incidents/reminder-store.js';
 import { ReminderService } from '../../src/domain/incidents/reminders.js';
 import { IncidentService } from '../../src/domain/incidents/service.js';
 import { parseConfigText, type FileConfig, type Severity } from '../../src/shared/config.js';
-import { migrate } from '../../src/shared/db/migrate.js';
-import { createPool, type Db } from '../../src/shared/db/pool.js';
 import { createLogger } from '../../src/shared/log.js';
 import { createMetrics } from '../../src/shared/metrics.js';
-import { createTestDatabase, dropQueuePrefix, uniqueQueuePrefix, type TestDatabase } from '../support/db.js';
 import { testConfigYaml, USERS } from '../support/test-config.js';
 import { waitUntil } from '../support/wait.js';
-import { EMERGENCY, newRedis } from './harness.js';
+import { EMERGENCY, fileResources } from './harness.js';
 
 /** sev1 every 1.2 s, sev2 every 2.4 s, sev3 and sev4 never. */
 const PERIOD_MS = { sev1: 1_200, sev2: 2_400 };
@@ -39,51 +35,24 @@ const FILE: FileConfig = parseConfigText(
 );
 
 const log = createLogger('silent', []);
-let testDb: TestDatabase;
-let db: Db;
-let prefix: string;
-const redises: Redis[] = [];
-const queues: Queue[] = [];
+const files = fileResources(log);
 const workers: Worker<ReminderJob>[] = [];
-
-beforeAll(async () => {
-  testDb = await createTestDatabase();
-  db = createPool(testDb.url, log);
-  await migrate(db);
-  prefix = uniqueQueuePrefix();
-});
 
 afterEach(async () => {
   await Promise.all(workers.splice(0).map((w) => w.close()));
 });
 
-afterAll(async () => {
-  await Promise.all(queues.map((q) => q.close()));
-  await Promise.all(redises.map((r) => r.quit().catch(() => r.disconnect())));
-  await db.end();
-  await testDb.drop();
-  await dropQueuePrefix(prefix);
-});
-
-function redis(): Redis {
-  const r = newRedis();
-  redises.push(r);
-  return r;
-}
-
-/** The services as the wiring builds them, on this file's database and prefix (each world its own queue names). */
 function world(options: { leaseMs?: number } = {}) {
   const chat = new MemoryChat();
   const notifier = createSlackIncidentNotifier(chat, FILE);
-  const escalationQueue = createEscalationQueue(redis(), prefix);
-  const queue = createRemindersQueue(redis(), prefix);
-  queues.push(escalationQueue, queue);
+  const escalationQueue = files.closeAfter(createEscalationQueue(files.redis(), files.prefix));
+  const queue = files.closeAfter(createRemindersQueue(files.redis(), files.prefix));
   const timers = createReminderTimers(queue);
   const reminderService = (): ReminderService =>
-    new ReminderService({ db, file: FILE, notifier, timers, log, ...options });
+    new ReminderService({ db: files.db, file: FILE, notifier, timers, log, ...options });
   const reminders = reminderService();
   const incidents = new IncidentService({
-    db,
+    db: files.db,
     file: FILE,
     notifier,
     timers: createEscalationTimers(escalationQueue),
@@ -93,7 +62,7 @@ function world(options: { leaseMs?: number } = {}) {
   });
   async function startWorker(): Promise<ReminderService> {
     const service = reminderService();
-    const worker = startRemindersWorker(redis(), prefix, service, log);
+    const worker = startRemindersWorker(files.redis(), files.prefix, service, log);
     await worker.waitUntilReady();
     workers.push(worker);
     return service;
@@ -120,7 +89,7 @@ function world(options: { leaseMs?: number } = {}) {
 }
 
 async function sentCount(incident: number): Promise<number> {
-  const { rows } = await db.query<{ n: number }>(
+  const { rows } = await files.db.query<{ n: number }>(
     'SELECT reminders_sent AS n FROM incident_reminders WHERE incident = $1',
     [incident],
   );
@@ -153,7 +122,9 @@ describe('update reminders', () => {
     await sleep(PERIOD_MS.sev1 * 2.5);
     // One that was already being posted when the resolve landed may still arrive; nothing after it.
     expect(w.remindersOf(incident.number).length).toBeLessThanOrEqual(afterResolve + 1);
-    const { rows } = await db.query('SELECT due_at FROM incident_reminders WHERE incident = $1', [incident.number]);
+    const { rows } = await files.db.query('SELECT due_at FROM incident_reminders WHERE incident = $1', [
+      incident.number,
+    ]);
     expect(rows[0].due_at).toBeNull();
   });
 
@@ -199,7 +170,7 @@ describe('update reminders', () => {
     const incident = await w.declare('sev3');
     await sleep(1_500);
     expect(w.remindersOf(incident.number)).toHaveLength(0);
-    const { rows } = await db.query('SELECT 1 FROM incident_reminders WHERE incident = $1', [incident.number]);
+    const { rows } = await files.db.query('SELECT 1 FROM incident_reminders WHERE incident = $1', [incident.number]);
     expect(rows).toHaveLength(0);
     await w.incidents.resolve({ number: incident.number }, USERS.oncall, undefined);
   });
@@ -209,7 +180,7 @@ describe('update reminders', () => {
     await w.startWorker();
     const declaredAt = Date.now();
     const incident = await w.declare('sev1');
-    const { rows } = await db.query<{ generation: number }>(
+    const { rows } = await files.db.query<{ generation: number }>(
       'SELECT generation FROM incident_reminders WHERE incident = $1',
       [incident.number],
     );
@@ -263,11 +234,11 @@ describe('update reminders', () => {
     const incident = await w.declare('sev1');
     await sleep(PERIOD_MS.sev1 + 50);
     // The dead worker: it took the lease and its job, and never posted.
-    const { rows } = await db.query<{ generation: number }>(
+    const { rows } = await files.db.query<{ generation: number }>(
       'SELECT generation FROM incident_reminders WHERE incident = $1',
       [incident.number],
     );
-    const claim = await claimReminder(db, incident.number, rows[0]!.generation, 1_500, 50);
+    const claim = await claimReminder(files.db, incident.number, rows[0]!.generation, 1_500, 50);
     expect(claim.kind).toBe('claimed');
     await w.queue.obliterate({ force: true });
 

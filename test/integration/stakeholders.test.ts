@@ -1,7 +1,6 @@
 // Stakeholder summaries on the real PostgreSQL (and Redis for the ladder's queue); Slack is the in-memory double.
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { MemoryChat } from '../../src/adapters/slack/memory.js';
 import {
   createEscalationQueue,
@@ -13,13 +12,10 @@ import { createSlackStakeholderNotifier } from '../../src/delivery/slack/stakeho
 import { IncidentService } from '../../src/domain/incidents/service.js';
 import { StakeholderService } from '../../src/domain/incidents/stakeholders.js';
 import { parseConfigText, type FileConfig } from '../../src/shared/config.js';
-import { migrate } from '../../src/shared/db/migrate.js';
-import { createPool, type Db } from '../../src/shared/db/pool.js';
 import { createLogger } from '../../src/shared/log.js';
 import { createMetrics, type Metrics } from '../../src/shared/metrics.js';
-import { createTestDatabase, dropQueuePrefix, uniqueQueuePrefix, type TestDatabase } from '../support/db.js';
 import { testConfigYaml, USERS } from '../support/test-config.js';
-import { EMERGENCY, newRedis } from './harness.js';
+import { declareIncident, fileResources } from './harness.js';
 
 const STAKEHOLDERS = 'C0STAKEHOLDERS';
 
@@ -33,41 +29,25 @@ const FILE: FileConfig = parseConfigText(
 );
 
 const log = createLogger('silent', []);
-let testDb: TestDatabase;
-let db: Db;
-let prefix: string;
-let redis: Redis;
+const files = fileResources(log);
 let queue: Queue<EscalationJob>;
 
-beforeAll(async () => {
-  testDb = await createTestDatabase();
-  db = createPool(testDb.url, log);
-  await migrate(db);
-  prefix = uniqueQueuePrefix();
-  redis = newRedis();
-  queue = createEscalationQueue(redis, prefix);
-});
-
-afterAll(async () => {
-  await queue.close();
-  await redis.quit().catch(() => redis.disconnect());
-  await db.end();
-  await testDb.drop();
-  await dropQueuePrefix(prefix);
+beforeAll(() => {
+  queue = files.closeAfter(createEscalationQueue(files.redis(), files.prefix));
 });
 
 function world(): { chat: MemoryChat; incidents: IncidentService; metrics: Metrics; summaries: () => string[] } {
   const chat = new MemoryChat();
   const metrics = createMetrics();
   const stakeholders = new StakeholderService({
-    db,
+    db: files.db,
     file: FILE,
     notifier: createSlackStakeholderNotifier(chat),
     metrics,
     log,
   });
   const incidents = new IncidentService({
-    db,
+    db: files.db,
     file: FILE,
     notifier: createSlackIncidentNotifier(chat, FILE),
     timers: createEscalationTimers(queue),
@@ -83,12 +63,7 @@ function world(): { chat: MemoryChat; incidents: IncidentService; metrics: Metri
 describe('stakeholder summaries', () => {
   it('posts a summary on declare, on each update and on resolve, with the latest update and the status page link', async () => {
     const w = world();
-    const { incident } = await w.incidents.declare({
-      severity: 'sev1',
-      title: 'Checkout down',
-      actor: USERS.declarer,
-      channel: EMERGENCY,
-    });
+    const incident = await declareIncident(w, 'sev1', 'Checkout down');
     const id = `INC-${incident.number}`;
     expect(w.summaries()).toHaveLength(1);
     expect(w.summaries()[0]).toContain(`*${id} SEV1 declared*: Checkout down`);
@@ -96,7 +71,7 @@ describe('stakeholder summaries', () => {
     expect(w.summaries()[0]).not.toContain('Latest update');
 
     // The status page incident the status page follower created meanwhile.
-    await db.query(
+    await files.db.query(
       `UPDATE incidents SET statuspage_id = 'sp1', statuspage_link = 'https://stspg.io/abc', statuspage_status = 'investigating'
         WHERE number = $1`,
       [incident.number],
@@ -120,12 +95,7 @@ describe('stakeholder summaries', () => {
 
   it('posts nothing for a severity that is not listed', async () => {
     const w = world();
-    const { incident } = await w.incidents.declare({
-      severity: 'sev3',
-      title: 'Slow reports',
-      actor: USERS.declarer,
-      channel: EMERGENCY,
-    });
+    const incident = await declareIncident(w, 'sev3', 'Slow reports');
     await w.incidents.update({ number: incident.number }, USERS.oncall, 'looking');
     await w.incidents.resolve({ number: incident.number }, USERS.oncall, undefined);
     expect(w.summaries()).toHaveLength(0);
@@ -138,14 +108,9 @@ describe('stakeholder summaries', () => {
       if (channel === STAKEHOLDERS) throw new Error('channel_not_found');
       return post(channel, message, threadTs);
     };
-    const { incident, cardError } = await w.incidents.declare({
-      severity: 'sev2',
-      title: 'Queue backlog',
-      actor: USERS.declarer,
-      channel: EMERGENCY,
-    });
-    expect(cardError).toBeUndefined();
-    const steps = await db.query<{ id: string }>('SELECT id FROM escalation_steps WHERE incident = $1', [
+    const incident = await declareIncident(w, 'sev2', 'Queue backlog');
+    expect(incident.card).toBeDefined();
+    const steps = await files.db.query<{ id: string }>('SELECT id FROM escalation_steps WHERE incident = $1', [
       incident.number,
     ]);
     expect(steps.rows).toHaveLength(1);

@@ -1,9 +1,10 @@
 // Reminder timers on BullMQ. PostgreSQL holds the truth (incident_reminders); a delayed job is only the alarm clock.
 // Its id names the incident, the generation and the due time, so a repeated add, a second replica or the reconciler
 // never makes a second job for one timer, and a reset (a new generation) gets a new job.
-import { Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
+import { Worker, type ConnectionOptions, type Job, type Queue } from 'bullmq';
 import type { ReminderService, ReminderTimers } from '../../domain/incidents/reminders.js';
 import type { Logger } from '../../shared/log.js';
+import { addTimers, createTimerQueue } from './timer-jobs.js';
 
 export const REMINDERS_QUEUE = 'reminders';
 
@@ -12,34 +13,23 @@ export interface ReminderJob {
   readonly generation: number;
 }
 
-const JOB_OPTIONS = {
-  attempts: 8,
-  backoff: { type: 'exponential', delay: 1_000 },
-  // Removed either way, so the reconciler may add the same id again while PostgreSQL says the timer runs.
-  removeOnComplete: true,
-  removeOnFail: true,
-} as const;
-
 export function reminderJobId(timer: { incident: number; generation: number; dueAt: Date }): string {
   return `reminder-${timer.incident}-${timer.generation}-${timer.dueAt.getTime()}`;
 }
 
 export function createRemindersQueue(connection: ConnectionOptions, prefix: string): Queue<ReminderJob> {
-  return new Queue<ReminderJob>(REMINDERS_QUEUE, { connection, prefix, defaultJobOptions: JOB_OPTIONS });
+  return createTimerQueue<ReminderJob>(REMINDERS_QUEUE, connection, prefix);
 }
 
 export function createReminderTimers(queue: Queue<ReminderJob>): ReminderTimers {
   return {
     async schedule(timers) {
-      if (timers.length === 0) return;
-      const now = Date.now();
-      await queue.addBulk(
-        timers.map((t) => ({
-          name: 'reminder',
-          data: { incident: t.incident, generation: t.generation },
-          opts: { ...JOB_OPTIONS, jobId: reminderJobId(t), delay: Math.max(0, t.dueAt.getTime() - now) },
-        })),
-      );
+      const jobs = timers.map((t) => ({
+        jobId: reminderJobId(t),
+        data: { incident: t.incident, generation: t.generation },
+        dueAt: t.dueAt,
+      }));
+      await addTimers(queue, 'reminder', jobs);
     },
   };
 }

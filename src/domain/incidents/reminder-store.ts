@@ -17,47 +17,41 @@ interface TimerRow {
   due_at: Date;
 }
 
+/** Runs a statement that returns at most one timer row (`RETURNING incident, generation, due_at`). */
+async function oneTimer(db: Queryable, sql: string, params: unknown[]): Promise<ReminderTimer | undefined> {
+  const { rows } = await db.query<TimerRow>(sql, params);
+  return rows[0] ? toTimer(rows[0]) : undefined;
+}
+
 function toTimer(row: TimerRow): ReminderTimer {
   return { incident: row.incident, generation: row.generation, dueAt: row.due_at };
 }
 
-/** Starts the reminders of a new incident, counted from its declaration; undefined when it already has its row. */
-export async function startReminders(
-  db: Queryable,
-  incident: number,
-  periodMs: number,
-): Promise<ReminderTimer | undefined> {
-  const { rows } = await db.query<TimerRow>(
-    `INSERT INTO incident_reminders (incident, period_ms, last_update_at, due_at)
-     SELECT number, $2, declared_at, declared_at + $2 * interval '1 millisecond'
-       FROM incidents WHERE number = $1 AND resolved_at IS NULL
-     ON CONFLICT (incident) DO NOTHING
-     RETURNING incident, generation, due_at`,
-    [incident, periodMs],
-  );
-  return rows[0] ? toTimer(rows[0]) : undefined;
-}
-
 /**
- * An update came in: the period starts again from now, in a new generation (the old timer finds itself stale), with
- * the period the incident's severity has now. Undefined when the incident is resolved.
+ * Starts an incident's reminders or starts their period again. `declaration`: a new incident, counted from its
+ * declaration (nothing happens when it has its row already). `update`: an update came in, so the period starts again
+ * from now in a new generation (the old timer finds itself stale), with the period its severity has now. Undefined
+ * when nothing was armed, or the incident is resolved.
  */
-export async function resetReminders(
+export async function armReminders(
   db: Queryable,
   incident: number,
   periodMs: number,
+  from: 'declaration' | 'update',
 ): Promise<ReminderTimer | undefined> {
-  const { rows } = await db.query<TimerRow>(
+  return oneTimer(
+    db,
     `INSERT INTO incident_reminders (incident, period_ms, last_update_at, due_at)
-     SELECT number, $2, clock_timestamp(), clock_timestamp() + $2 * interval '1 millisecond'
-       FROM incidents WHERE number = $1 AND resolved_at IS NULL
+     SELECT number, $2, s.since, s.since + $2 * interval '1 millisecond'
+       FROM incidents, LATERAL (SELECT CASE WHEN $3::boolean THEN declared_at ELSE clock_timestamp() END AS since) s
+      WHERE number = $1 AND resolved_at IS NULL
      ON CONFLICT (incident) DO UPDATE
         SET generation = incident_reminders.generation + 1, period_ms = excluded.period_ms,
             last_update_at = excluded.last_update_at, due_at = excluded.due_at, claimed_until = NULL
+      WHERE NOT $3::boolean
      RETURNING incident, generation, due_at`,
-    [incident, periodMs],
+    [incident, periodMs, from === 'declaration'],
   );
-  return rows[0] ? toTimer(rows[0]) : undefined;
 }
 
 /** No more reminders (resolved, or its severity has none now); the last update time is kept. */
@@ -142,7 +136,8 @@ export async function finishReminder(
   incident: number,
   generation: number,
 ): Promise<ReminderTimer | undefined> {
-  const { rows } = await db.query<TimerRow>(
+  return oneTimer(
+    db,
     `UPDATE incident_reminders
         SET due_at = clock_timestamp() + period_ms * interval '1 millisecond', claimed_until = NULL,
             reminders_sent = reminders_sent + 1
@@ -150,7 +145,6 @@ export async function finishReminder(
       RETURNING incident, generation, due_at`,
     [incident, generation],
   );
-  return rows[0] ? toTimer(rows[0]) : undefined;
 }
 
 export async function releaseReminder(db: Queryable, incident: number, generation: number): Promise<void> {

@@ -65,7 +65,7 @@ export class ReminderService implements IncidentFollower {
   async declared(incident: Incident): Promise<void> {
     const periodMs = reminderPeriodMs(this.deps.file, incident.severity);
     if (periodMs === undefined) return;
-    const timer = await reminders.startReminders(this.deps.db, incident.number, periodMs);
+    const timer = await reminders.armReminders(this.deps.db, incident.number, periodMs, 'declaration');
     if (timer) await this.deps.timers.schedule([timer]);
   }
 
@@ -76,7 +76,7 @@ export class ReminderService implements IncidentFollower {
       await reminders.stopReminders(this.deps.db, incident.number, true);
       return;
     }
-    const timer = await reminders.resetReminders(this.deps.db, incident.number, periodMs);
+    const timer = await reminders.armReminders(this.deps.db, incident.number, periodMs, 'update');
     if (timer) await this.deps.timers.schedule([timer]);
   }
 

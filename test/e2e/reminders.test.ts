@@ -28,7 +28,7 @@ afterAll(async () => {
 });
 
 describe('reminders and stakeholder summaries', () => {
-  test('a SEV1 with no update gets a reminder in its thread each period; stakeholders hear of declare, update and resolve', async () => {
+  test('a SEV1 with no update gets a reminder in its thread each period; stakeholders hear of declare, update and resolve; /metrics has its time to resolve', async () => {
     const title = 'Payments timing out';
     const declaredAt = Date.now();
     const inc = await w.declare('sev1', title);
@@ -61,5 +61,11 @@ describe('reminders and stakeholder summaries', () => {
     expect(reminders().length).toBeLessThanOrEqual(afterResolve + 1);
     const kinds = (await w.timeline(inc.number)).map((e) => e.kind);
     expect(kinds).toContain('reminder');
+
+    // MTTR on /metrics, for a person's declaration: slash_command.
+    const metrics = await (await fetch(`${w.lifeline.baseUrl}/metrics`)).text();
+    expect(metrics).toMatch(
+      /lifeline_incident_time_to_resolve_seconds_count\{severity="sev1",source="slash_command"\} 1\n/,
+    );
   });
 });

@@ -90,7 +90,7 @@ const incidentsSchema = z.strictObject({
       sev3: minutes.positive('must be more than 0').optional(),
       sev4: minutes.positive('must be more than 0').optional(),
     })
-    .default({}),
+    .optional(),
   /** A short summary in `channel` on declare, each update and resolve, for the listed severities. */
   stakeholders: z
     .strictObject({
@@ -128,7 +128,7 @@ const fileSchema = z.strictObject({
   }),
   environments: z.record(z.string().regex(/^[a-z][a-z0-9_-]*$/, 'environment names are lower-case'), environmentSchema),
   statuspage: statuspageSchema.optional(),
-  incidents: incidentsSchema.default({ update_every_minutes: {} }),
+  incidents: incidentsSchema.optional(),
   /** Alerts in (CONTRACT 13): absent = the /alerts endpoints answer 404. */
   alerts: z
     .strictObject({

@@ -2,7 +2,7 @@
 // and in-memory Slack/PagerDuty doubles. Not a test file itself (no .test.ts suffix).
 import { Redis } from 'ioredis';
 import type { Queue, Worker } from 'bullmq';
-import { afterAll, beforeAll } from 'vitest';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import { MemoryChat } from '../../src/adapters/slack/memory.js';
 import type { PagerEvent } from '../../src/adapters/pagerduty/port.js';
 import { MemoryPager } from '../../src/adapters/pagerduty/memory.js';
@@ -345,50 +345,68 @@ export async function pendingFollowUps(queue: Queue<EscalationJob>, incident: nu
   return jobs.filter((j) => j?.data.kind === 'follow-up' && j.data.incident === incident).length;
 }
 
-/** A test file's own migrated database and queue prefix, and the Redis connections and queues it opens. */
-export interface FileResources {
-  /** The pool on the file's database (from beforeAll on). */
+/** A test file's own database (migrated) and queue prefix, with the Redis connections, queues and workers it opens. */
+export interface Bench {
   readonly db: Db;
   readonly prefix: string;
+  readonly log: Logger;
   /** A new Redis connection, closed after the file. */
   redis(): Redis;
-  /** Closes this (a queue, a worker) after the file, before the connections. */
-  closeAfter<T extends { close(): Promise<unknown> }>(closable: T): T;
+  /** A queue closed after the file. */
+  queue<Q extends Pick<Queue, 'close'>>(queue: Q): Q;
+  /** A worker closed after each test. */
+  worker<W extends Pick<Worker, 'close'>>(worker: W): W;
 }
 
-/** Registers the file's beforeAll (database created and migrated) and afterAll (everything closed and dropped). */
-export function fileResources(log: Logger = createLogger('silent', [])): FileResources {
-  const prefix = uniqueQueuePrefix();
+/** Registers the hooks that open a Bench before the file's tests and close it after them. */
+export function useBench(): Bench {
+  const log = createLogger('silent', []);
+  const redises: Redis[] = [];
+  const queues: Pick<Queue, 'close'>[] = [];
+  const workers: Pick<Worker, 'close'>[] = [];
   let testDb: TestDatabase | undefined;
   let db: Db | undefined;
-  const redises: Redis[] = [];
-  const closables: { close(): Promise<unknown> }[] = [];
+  let prefix: string | undefined;
   beforeAll(async () => {
     testDb = await createTestDatabase();
     db = createPool(testDb.url, log);
     await migrate(db);
+    prefix = uniqueQueuePrefix();
+  });
+  afterEach(async () => {
+    await Promise.all(workers.splice(0).map((w) => w.close()));
   });
   afterAll(async () => {
-    await Promise.all(closables.splice(0).map((c) => c.close()));
-    await Promise.all(redises.splice(0).map((r) => r.quit().catch(() => r.disconnect())));
+    await Promise.all(queues.map((q) => q.close()));
+    await Promise.all(redises.map((r) => r.quit().catch(() => r.disconnect())));
     await db?.end();
     await testDb?.drop();
-    await dropQueuePrefix(prefix);
+    if (prefix) await dropQueuePrefix(prefix);
   });
+  const opened = <T>(value: T | undefined, what: string): T => {
+    if (value === undefined) throw new Error(`the bench's ${what} is opened in beforeAll`);
+    return value;
+  };
   return {
-    get db(): Db {
-      if (!db) throw new Error('the file database is created in beforeAll');
-      return db;
+    get db() {
+      return opened(db, 'database');
     },
-    prefix,
+    get prefix() {
+      return opened(prefix, 'queue prefix');
+    },
+    log,
     redis() {
       const r = newRedis();
       redises.push(r);
       return r;
     },
-    closeAfter(closable) {
-      closables.push(closable);
-      return closable;
+    queue(queue) {
+      queues.push(queue);
+      return queue;
+    },
+    worker(worker) {
+      workers.push(worker);
+      return worker;
     },
   };
 }

@@ -13,14 +13,14 @@ import { IncidentService } from '../../src/domain/incidents/service.js';
 import { createLogger } from '../../src/shared/log.js';
 import { createMetrics } from '../../src/shared/metrics.js';
 import { USERS } from '../support/test-config.js';
-import { EMERGENCY, fileResources, testFileConfig } from './harness.js';
+import { EMERGENCY, useBench, testFileConfig } from './harness.js';
 
 const log = createLogger('silent', []);
-const files = fileResources(log);
+const bench = useBench();
 let queue: Queue<EscalationJob>;
 
 beforeAll(() => {
-  queue = files.closeAfter(createEscalationQueue(files.redis(), files.prefix));
+  queue = bench.queue(createEscalationQueue(bench.redis(), bench.prefix));
 });
 
 const ALERT: AlertSource = {
@@ -48,7 +48,7 @@ describe('MTTA and MTTR metrics', () => {
     const file = testFileConfig([{ after_minutes: 5, notify: 'oncall' }]);
     const metrics = createMetrics();
     const incidents = new IncidentService({
-      db: files.db,
+      db: bench.db,
       file,
       notifier: createSlackIncidentNotifier(new MemoryChat(), file),
       timers: createEscalationTimers(queue),

@@ -1,14 +1,12 @@
 // Update reminders on the real PostgreSQL and Redis, with their BullMQ queue and workers. Periods are fractional
 // minutes (0.02 = 1.2 s). Slack is the in-memory double.
-import type { Worker } from 'bullmq';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { MemoryChat } from '../../src/adapters/slack/memory.js';
 import { createEscalationQueue, createEscalationTimers } from '../../src/delivery/jobs/escalation-queue.js';
 import {
   createReminderTimers,
   createRemindersQueue,
   startRemindersWorker,
-  type ReminderJob,
 } from '../../src/delivery/jobs/reminders-queue.js';
 import { createSlackIncidentNotifier } from '../../src/delivery/slack/incident-notifier.js';
 import { SYSTEM_ACTOR } from '../../src/domain/access/permissions.js';
@@ -20,7 +18,7 @@ import { createLogger } from '../../src/shared/log.js';
 import { createMetrics } from '../../src/shared/metrics.js';
 import { testConfigYaml, USERS } from '../support/test-config.js';
 import { waitUntil } from '../support/wait.js';
-import { EMERGENCY, fileResources } from './harness.js';
+import { EMERGENCY, useBench } from './harness.js';
 
 /** sev1 every 1.2 s, sev2 every 2.4 s, sev3 and sev4 never. */
 const PERIOD_MS = { sev1: 1_200, sev2: 2_400 };
@@ -35,24 +33,18 @@ const FILE: FileConfig = parseConfigText(
 );
 
 const log = createLogger('silent', []);
-const files = fileResources(log);
-const workers: Worker<ReminderJob>[] = [];
-
-afterEach(async () => {
-  await Promise.all(workers.splice(0).map((w) => w.close()));
-});
-
+const bench = useBench();
 function world(options: { leaseMs?: number } = {}) {
   const chat = new MemoryChat();
   const notifier = createSlackIncidentNotifier(chat, FILE);
-  const escalationQueue = files.closeAfter(createEscalationQueue(files.redis(), files.prefix));
-  const queue = files.closeAfter(createRemindersQueue(files.redis(), files.prefix));
+  const escalationQueue = bench.queue(createEscalationQueue(bench.redis(), bench.prefix));
+  const queue = bench.queue(createRemindersQueue(bench.redis(), bench.prefix));
   const timers = createReminderTimers(queue);
   const reminderService = (): ReminderService =>
-    new ReminderService({ db: files.db, file: FILE, notifier, timers, log, ...options });
+    new ReminderService({ db: bench.db, file: FILE, notifier, timers, log, ...options });
   const reminders = reminderService();
   const incidents = new IncidentService({
-    db: files.db,
+    db: bench.db,
     file: FILE,
     notifier,
     timers: createEscalationTimers(escalationQueue),
@@ -62,9 +54,9 @@ function world(options: { leaseMs?: number } = {}) {
   });
   async function startWorker(): Promise<ReminderService> {
     const service = reminderService();
-    const worker = startRemindersWorker(files.redis(), files.prefix, service, log);
+    const worker = startRemindersWorker(bench.redis(), bench.prefix, service, log);
     await worker.waitUntilReady();
-    workers.push(worker);
+    bench.worker(worker);
     return service;
   }
   /** Reminder notes of one incident, with when each was posted. */
@@ -89,7 +81,7 @@ function world(options: { leaseMs?: number } = {}) {
 }
 
 async function sentCount(incident: number): Promise<number> {
-  const { rows } = await files.db.query<{ n: number }>(
+  const { rows } = await bench.db.query<{ n: number }>(
     'SELECT reminders_sent AS n FROM incident_reminders WHERE incident = $1',
     [incident],
   );
@@ -122,7 +114,7 @@ describe('update reminders', () => {
     await sleep(PERIOD_MS.sev1 * 2.5);
     // One that was already being posted when the resolve landed may still arrive; nothing after it.
     expect(w.remindersOf(incident.number).length).toBeLessThanOrEqual(afterResolve + 1);
-    const { rows } = await files.db.query('SELECT due_at FROM incident_reminders WHERE incident = $1', [
+    const { rows } = await bench.db.query('SELECT due_at FROM incident_reminders WHERE incident = $1', [
       incident.number,
     ]);
     expect(rows[0].due_at).toBeNull();
@@ -170,7 +162,7 @@ describe('update reminders', () => {
     const incident = await w.declare('sev3');
     await sleep(1_500);
     expect(w.remindersOf(incident.number)).toHaveLength(0);
-    const { rows } = await files.db.query('SELECT 1 FROM incident_reminders WHERE incident = $1', [incident.number]);
+    const { rows } = await bench.db.query('SELECT 1 FROM incident_reminders WHERE incident = $1', [incident.number]);
     expect(rows).toHaveLength(0);
     await w.incidents.resolve({ number: incident.number }, USERS.oncall, undefined);
   });
@@ -180,7 +172,7 @@ describe('update reminders', () => {
     await w.startWorker();
     const declaredAt = Date.now();
     const incident = await w.declare('sev1');
-    const { rows } = await files.db.query<{ generation: number }>(
+    const { rows } = await bench.db.query<{ generation: number }>(
       'SELECT generation FROM incident_reminders WHERE incident = $1',
       [incident.number],
     );
@@ -234,11 +226,11 @@ describe('update reminders', () => {
     const incident = await w.declare('sev1');
     await sleep(PERIOD_MS.sev1 + 50);
     // The dead worker: it took the lease and its job, and never posted.
-    const { rows } = await files.db.query<{ generation: number }>(
+    const { rows } = await bench.db.query<{ generation: number }>(
       'SELECT generation FROM incident_reminders WHERE incident = $1',
       [incident.number],
     );
-    const claim = await claimReminder(files.db, incident.number, rows[0]!.generation, 1_500, 50);
+    const claim = await claimReminder(bench.db, incident.number, rows[0]!.generation, 1_500, 50);
     expect(claim.kind).toBe('claimed');
     await w.queue.obliterate({ force: true });
 

@@ -15,7 +15,7 @@ import { parseConfigText, type FileConfig } from '../../src/shared/config.js';
 import { createLogger } from '../../src/shared/log.js';
 import { createMetrics, type Metrics } from '../../src/shared/metrics.js';
 import { testConfigYaml, USERS } from '../support/test-config.js';
-import { declareIncident, fileResources } from './harness.js';
+import { declareIncident, useBench } from './harness.js';
 
 const STAKEHOLDERS = 'C0STAKEHOLDERS';
 
@@ -29,25 +29,25 @@ const FILE: FileConfig = parseConfigText(
 );
 
 const log = createLogger('silent', []);
-const files = fileResources(log);
+const bench = useBench();
 let queue: Queue<EscalationJob>;
 
 beforeAll(() => {
-  queue = files.closeAfter(createEscalationQueue(files.redis(), files.prefix));
+  queue = bench.queue(createEscalationQueue(bench.redis(), bench.prefix));
 });
 
 function world(): { chat: MemoryChat; incidents: IncidentService; metrics: Metrics; summaries: () => string[] } {
   const chat = new MemoryChat();
   const metrics = createMetrics();
   const stakeholders = new StakeholderService({
-    db: files.db,
+    db: bench.db,
     file: FILE,
     notifier: createSlackStakeholderNotifier(chat),
     metrics,
     log,
   });
   const incidents = new IncidentService({
-    db: files.db,
+    db: bench.db,
     file: FILE,
     notifier: createSlackIncidentNotifier(chat, FILE),
     timers: createEscalationTimers(queue),
@@ -71,7 +71,7 @@ describe('stakeholder summaries', () => {
     expect(w.summaries()[0]).not.toContain('Latest update');
 
     // The status page incident the status page follower created meanwhile.
-    await files.db.query(
+    await bench.db.query(
       `UPDATE incidents SET statuspage_id = 'sp1', statuspage_link = 'https://stspg.io/abc', statuspage_status = 'investigating'
         WHERE number = $1`,
       [incident.number],
@@ -110,7 +110,7 @@ describe('stakeholder summaries', () => {
     };
     const incident = await declareIncident(w, 'sev2', 'Queue backlog');
     expect(incident.card).toBeDefined();
-    const steps = await files.db.query<{ id: string }>('SELECT id FROM escalation_steps WHERE incident = $1', [
+    const steps = await bench.db.query<{ id: string }>('SELECT id FROM escalation_steps WHERE incident = $1', [
       incident.number,
     ]);
     expect(steps.rows).toHaveLength(1);

@@ -41,7 +41,7 @@ export type ReminderOutcome = 'reminded' | 'stale' | 'early' | 'resolved';
 
 /** The severity's reminder period in milliseconds, or undefined when it has none. */
 export function reminderPeriodMs(file: FileConfig, severity: Severity): number | undefined {
-  const minutes = file.incidents.update_every_minutes[severity];
+  const minutes = file.incidents?.update_every_minutes?.[severity];
   return minutes === undefined ? undefined : minutes * 60_000;
 }
 

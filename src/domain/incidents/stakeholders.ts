@@ -54,7 +54,7 @@ export class StakeholderService implements IncidentFollower {
   }
 
   private async tell(event: StakeholderEvent, incident: Incident, text: string | undefined): Promise<void> {
-    const stakeholders = this.deps.file.incidents.stakeholders;
+    const stakeholders = this.deps.file.incidents?.stakeholders;
     if (!stakeholders || !stakeholders.severities.includes(incident.severity)) return;
     try {
       // The incident as it is now: the status page link may have come since the follower was told.

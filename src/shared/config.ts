@@ -91,6 +91,27 @@ const channelsSchema = z.strictObject({
   archive_after_hours: z.number({ error: 'must be a number of hours' }).min(0).max(8760).default(24),
 });
 
+/** Reminders and stakeholder summaries (CONTRACT section 12). */
+const incidentsSchema = z.strictObject({
+  channels: channelsSchema.optional(),
+  /** Remind in the thread when no `/incident update` came in this long (fractional minutes allowed). */
+  update_every_minutes: z
+    .strictObject({
+      sev1: minutes.positive('must be more than 0').optional(),
+      sev2: minutes.positive('must be more than 0').optional(),
+      sev3: minutes.positive('must be more than 0').optional(),
+      sev4: minutes.positive('must be more than 0').optional(),
+    })
+    .optional(),
+  /** A short summary in `channel` on declare, each update and resolve, for the listed severities. */
+  stakeholders: z
+    .strictObject({
+      channel: nonEmpty,
+      severities: z.array(z.enum(SEVERITIES, { error: 'must be sev1, sev2, sev3 or sev4' })).default(['sev1', 'sev2']),
+    })
+    .optional(),
+});
+
 const fileSchema = z.strictObject({
   slack: z.strictObject({
     emergency_channel: nonEmpty,
@@ -120,7 +141,7 @@ const fileSchema = z.strictObject({
   environments: z.record(z.string().regex(/^[a-z][a-z0-9_-]*$/, 'environment names are lower-case'), environmentSchema),
   statuspage: statuspageSchema.optional(),
   /** Incident communication (CONTRACT section 12). */
-  incidents: z.strictObject({ channels: channelsSchema.optional() }).optional(),
+  incidents: incidentsSchema.optional(),
   /** Alerts in (CONTRACT 13): absent = the /alerts endpoints answer 404. */
   alerts: z
     .strictObject({

@@ -6,6 +6,9 @@ export interface Metrics {
   readonly pagesSent: Counter<'action'>;
   readonly pagesFailed: Counter<'action'>;
   readonly ladderLateness: Histogram;
+  /** MTTA and MTTR: seconds from declaration to acknowledge / resolve, by severity and source. */
+  readonly timeToAcknowledge: Histogram<'severity' | 'source'>;
+  readonly timeToResolve: Histogram<'severity' | 'source'>;
   readonly slackFailures: Counter<'call'>;
   readonly commandsRefused: Counter<'command' | 'code'>;
   /** Alerts by source (alertmanager, cloudwatch, health) and what came of them. */
@@ -20,6 +23,9 @@ export interface Metrics {
   readonly drillSkippedChecks: Gauge<'env'>;
   readonly drillRestore: Gauge<'env'>;
 }
+
+/** Minutes to hours: 30 s, 1, 2, 5, 10, 15, 30 min, 1, 2, 4, 8, 24 h. */
+const INCIDENT_DURATION_BUCKETS = [30, 60, 120, 300, 600, 900, 1_800, 3_600, 7_200, 14_400, 28_800, 86_400];
 
 /** One registry per process (tests build several apps in one process, each with its own). */
 export function createMetrics(): Metrics {
@@ -91,6 +97,20 @@ export function createMetrics(): Metrics {
       name: 'lifeline_ladder_lateness_seconds',
       help: 'How long after its due time an escalation step was claimed to fire',
       buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 15, 60, 300],
+      registers: [registry],
+    }),
+    timeToAcknowledge: new Histogram({
+      name: 'lifeline_incident_time_to_acknowledge_seconds',
+      help: 'Seconds from declaration to acknowledgement, by severity and source (slash_command, alert, health_check)',
+      labelNames: ['severity', 'source'],
+      buckets: INCIDENT_DURATION_BUCKETS,
+      registers: [registry],
+    }),
+    timeToResolve: new Histogram({
+      name: 'lifeline_incident_time_to_resolve_seconds',
+      help: 'Seconds from declaration to resolve, by severity and source (slash_command, alert, health_check)',
+      labelNames: ['severity', 'source'],
+      buckets: INCIDENT_DURATION_BUCKETS,
       registers: [registry],
     }),
     slackFailures: new Counter({

@@ -13,6 +13,7 @@ import { startLookupsWorker, startRecoveryWorker } from '../delivery/jobs/recove
 import { startSchedulesWorker, syncSchedulers, type ScheduleHandlers } from '../delivery/jobs/schedules.js';
 import { startStatusPageWorker } from '../delivery/jobs/statuspage-queue.js';
 import { startChannelsWorker } from '../delivery/jobs/channels-queue.js';
+import { startRemindersWorker } from '../delivery/jobs/reminders-queue.js';
 import { forgetOldRequests } from '../delivery/requests.js';
 import { createSlackApp } from '../delivery/bot/app.js';
 import { deliverOutbox } from '../delivery/slack/outbox.js';
@@ -68,6 +69,10 @@ export async function startWorkers(runtime: Runtime, services: Services, started
   const channels = startChannelsWorker(redis.workers, queuePrefix, services.channels, log);
   started.add('incident channels worker', () => channels.close());
 
+  // A reminder is one Slack post: close() lets the running one end.
+  const reminders = startRemindersWorker(redis.workers, queuePrefix, services.reminders, log);
+  started.add('reminders worker', () => reminders.close());
+
   // close() lets the running step finish; steps are bounded (PagerDuty and Slack calls have timeouts).
   const escalation = startEscalationWorker(redis.workers, queuePrefix, services.escalation, log);
   started.add('escalation worker', () => escalation.close());
@@ -93,6 +98,7 @@ function reconciler(runtime: Runtime, services: Services): () => Promise<void> {
       await services.runner.reconcile();
       await services.statusPage.reconcile();
       await services.channels.reconcile();
+      await services.reminders.reconcile();
       // Slack answers again after an outage: what waited (late cards, the CLI's notes, job results) goes out.
       const { chat } = services.adapters;
       await deliverOutbox({ db, chat, notifier: services.notifier, log, cardGraceMs: 30_000, approvers });

@@ -24,7 +24,9 @@ import { createSchedulesQueue } from '../delivery/jobs/schedules.js';
 import { createStatusPageQueue, createStatusPageTriggers } from '../delivery/jobs/statuspage-queue.js';
 import { createChannelsQueue, createChannelTriggers } from '../delivery/jobs/channels-queue.js';
 import { incidentCard } from '../delivery/slack/incident-card.js';
+import { createReminderTimers, createRemindersQueue } from '../delivery/jobs/reminders-queue.js';
 import { createSlackIncidentNotifier } from '../delivery/slack/incident-notifier.js';
+import { createSlackStakeholderNotifier } from '../delivery/slack/stakeholder-notifier.js';
 import { queueForSlack, queuePlanForSlack } from '../delivery/slack/outbox.js';
 import { createSlackRecoveryNotifier } from '../delivery/slack/recovery-notifier.js';
 import { AlertDesk } from '../domain/backups/alerts.js';
@@ -33,7 +35,9 @@ import { AlertService } from '../domain/alerts/service.js';
 import { createSlackAlertNotifier } from '../delivery/slack/alert-notifier.js';
 import { RpoWatch } from '../domain/backups/rpo-watch.js';
 import { EscalationService } from '../domain/incidents/escalation.js';
+import { ReminderService } from '../domain/incidents/reminders.js';
 import { IncidentService } from '../domain/incidents/service.js';
+import { StakeholderService } from '../domain/incidents/stakeholders.js';
 import { StatusPageService } from '../domain/incidents/statuspage.js';
 import { ChannelService } from '../domain/incidents/channels.js';
 import { soleOpenIncident } from '../domain/incidents/store.js';
@@ -168,6 +172,7 @@ export function buildServices(runtime: Runtime, adapters: Adapters) {
     schedules: createSchedulesQueue(redis.queues, queuePrefix),
     statuspage: createStatusPageQueue(redis.queues, queuePrefix),
     channels: createChannelsQueue(redis.queues, queuePrefix),
+    reminders: createRemindersQueue(redis.queues, queuePrefix),
   };
   const notifier = createSlackIncidentNotifier(adapters.chat, file);
   const timers = createEscalationTimers(queues.escalation);
@@ -189,7 +194,15 @@ export function buildServices(runtime: Runtime, adapters: Adapters) {
     postCard: (incident, channel) => adapters.chat.post(channel, incidentCard(incident, file)),
     log,
   });
-  const followers = [statusPage, channels];
+  const reminders = new ReminderService({ db, file, notifier, timers: createReminderTimers(queues.reminders), log });
+  const stakeholders = new StakeholderService({
+    db,
+    file,
+    notifier: createSlackStakeholderNotifier(adapters.chat),
+    metrics,
+    log,
+  });
+  const followers = [statusPage, channels, reminders, stakeholders];
   const incidents: IncidentService = new IncidentService({ db, file, notifier, timers, metrics, log, followers });
   const paged = (incident: number, users: readonly string[]) => channels.paged(incident, users);
   const escalation = new EscalationService({ db, file, pager: adapters.pager, notifier, timers, metrics, log, paged });
@@ -223,6 +236,7 @@ export function buildServices(runtime: Runtime, adapters: Adapters) {
     incidents,
     statusPage,
     channels,
+    reminders,
     escalation,
     /** Alerts in: undefined without an `alerts:` section. */
     alerts,

@@ -1,46 +1,37 @@
 // Ladder steps and PagerDuty follow-ups as BullMQ jobs. PostgreSQL holds the truth (see incidents/store.ts); these
 // jobs are only the alarm clock, so losing one costs at most a reconcile interval, never a page.
-import { Queue, UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
+import { UnrecoverableError, Worker, type Queue, type ConnectionOptions, type Job } from 'bullmq';
 import { PermanentError, UserError } from '../../shared/errors.js';
 import type { EscalationService } from '../../domain/incidents/escalation.js';
 import type { EscalationTimers } from '../../domain/incidents/timers.js';
 import type { FollowUpAction } from '../../domain/incidents/store.js';
 import type { Logger } from '../../shared/log.js';
+import { addTimers, createTimerQueue, TIMER_JOB_OPTIONS } from './timer-jobs.js';
 
 export const ESCALATION_QUEUE = 'escalation';
 
 export type EscalationJob =
   { kind: 'step'; stepId: number } | { kind: 'follow-up'; incident: number; action: FollowUpAction };
 
-const JOB_OPTIONS = {
-  attempts: 8,
-  backoff: { type: 'exponential', delay: 1_000 },
-  // Removed either way so that the reconciler may add the same id again if PostgreSQL says work is left.
-  removeOnComplete: true,
-  removeOnFail: true,
-} as const;
+const JOB_OPTIONS = TIMER_JOB_OPTIONS;
 
 export function stepJobId(stepId: number): string {
   return `step-${stepId}`;
 }
 
 export function createEscalationQueue(connection: ConnectionOptions, prefix: string): Queue<EscalationJob> {
-  return new Queue<EscalationJob>(ESCALATION_QUEUE, { connection, prefix, defaultJobOptions: JOB_OPTIONS });
+  return createTimerQueue<EscalationJob>(ESCALATION_QUEUE, connection, prefix);
 }
 
 export function createEscalationTimers(queue: Queue<EscalationJob>): EscalationTimers {
   return {
     async schedule(steps) {
-      if (steps.length === 0) return;
-      const now = Date.now();
-      // A job id that already exists is ignored by BullMQ, which is what makes rescheduling idempotent.
-      await queue.addBulk(
-        steps.map((s) => ({
-          name: 'step',
-          data: { kind: 'step' as const, stepId: s.id },
-          opts: { ...JOB_OPTIONS, jobId: stepJobId(s.id), delay: Math.max(0, s.dueAt.getTime() - now) },
-        })),
-      );
+      const timers = steps.map((s) => ({
+        jobId: stepJobId(s.id),
+        data: { kind: 'step' as const, stepId: s.id },
+        dueAt: s.dueAt,
+      }));
+      await addTimers(queue, 'step', timers);
     },
     async cancel(stepIds) {
       // remove() answers 0 for a job already running; that run will find its step cancelled and stop.

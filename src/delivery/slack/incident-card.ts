@@ -163,6 +163,13 @@ export function threadNoteMessage(incident: Incident, note: ThreadNote): ChatMes
     }
     case 'channel_failed':
       return message(md`:warning: ${id}: no incident channel: ${note.error}. Paging and this thread go on as usual.`);
+    case 'reminder': {
+      const nobody = italic('(nobody to mention)');
+      const people = note.users.length > 0 ? joinMd(note.users.map(mention), ' ') : nobody;
+      const since = note.sinceDeclaration ? 'since it was declared' : 'since the latest one';
+      const quiet = `no update for ${formatDuration(note.sinceUpdateMs)} (${since})`;
+      return message(md`:alarm_clock: ${id}: ${quiet}. ${people}, please post one with ${code('/incident update')}.`);
+    }
     case 'alert_cleared': {
       const cleared = `${sourceName(note.source)} cleared (${note.summary})`;
       return message(

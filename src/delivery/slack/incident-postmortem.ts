@@ -19,6 +19,7 @@ const KIND_LABEL: Record<string, string> = {
   alert_repeat: 'Alert repeated',
   alert_cleared: 'Alert cleared',
   alert_state: 'Alert state',
+  reminder: 'Update reminder',
 };
 
 /** A Markdown draft for the post-mortem: the facts Lifeline recorded, and headings for what only people know. */

@@ -51,6 +51,16 @@ export interface Incident {
 
 export type IncidentState = 'open' | 'acknowledged' | 'resolved';
 
+/** Where an incident came from, as the MTTA/MTTR metrics label it. */
+export type IncidentOrigin = 'slash_command' | 'alert' | 'health_check';
+
+/** No source: a person declared it; a health check's source is `health`; any other source is an alert. */
+export function incidentOrigin(incident: Pick<Incident, 'source'>): IncidentOrigin {
+  const kind: string | undefined = incident.source?.kind;
+  if (kind === undefined) return 'slash_command';
+  return kind === 'health' ? 'health_check' : 'alert';
+}
+
 export function incidentState(incident: Incident): IncidentState {
   if (incident.resolvedAt) return 'resolved';
   if (incident.acknowledgedAt) return 'acknowledged';
@@ -83,7 +93,8 @@ export type TimelineKind =
   | 'alert_cleared'
   | 'alert_state'
   | 'channel'
-  | 'channel_failed';
+  | 'channel_failed'
+  | 'reminder';
 
 export interface TimelineEvent {
   readonly at: Date;

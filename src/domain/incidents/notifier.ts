@@ -37,6 +37,14 @@ export type ThreadNote =
     }
   /** Slack refused the incident's channel (or Lifeline gave up on it): paging goes on without it. */
   | { readonly kind: 'channel_failed'; readonly error: string }
+  /** No /incident update for the severity's update_every_minutes: `users` are asked for one. */
+  | {
+      readonly kind: 'reminder';
+      readonly users: readonly string[];
+      readonly sinceUpdateMs: number;
+      /** No update came at all: counted from the declaration. */
+      readonly sinceDeclaration: boolean;
+    }
   /** The alert that declared it cleared while `auto_resolve` is off: the incident stays open for people to resolve. */
   | { readonly kind: 'alert_cleared'; readonly source: AlertSource; readonly summary: string };
 

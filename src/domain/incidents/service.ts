@@ -10,6 +10,7 @@ import type { IncidentFollower } from './followers.js';
 import { planLadder } from './ladder.js';
 import {
   incidentId,
+  incidentOrigin,
   incidentState,
   type AlertSource,
   type Incident,
@@ -168,6 +169,7 @@ export class IncidentService {
       if (stopped.length > 0) await store.appendEvent(tx, current.number, actor, 'ladder_stopped', 'acknowledged');
       return { incident: acknowledged, cancelled: stopped };
     });
+    this.observe('timeToAcknowledge', incident, incident.acknowledgedAt);
     await this.afterLadderStops(incident, cancelled, 'acknowledge');
     await this.follow('acknowledged', async (f) => f.acknowledged?.(incident));
     return incident;
@@ -184,6 +186,7 @@ export class IncidentService {
       if (stopped.length > 0) await store.appendEvent(tx, current.number, actor, 'ladder_stopped', 'resolved');
       return { incident: resolved, cancelled: stopped };
     });
+    this.observe('timeToResolve', incident, incident.resolvedAt);
     await this.afterLadderStops(incident, cancelled, 'resolve');
     await this.follow('resolved', (f) => f.resolved(incident));
     return incident;
@@ -296,6 +299,13 @@ export class IncidentService {
     await this.bestEffort('cancel steps', () => this.deps.timers.cancel(cancelledSteps));
     await this.bestEffort('PagerDuty follow-up', () => this.deps.timers.followUp(incident.number, action));
     await this.bestEffort('Slack card refresh', () => this.deps.notifier.refresh(incident));
+  }
+
+  /** MTTA / MTTR: seconds since the declaration, by the severity it has now and where it came from. */
+  private observe(metric: 'timeToAcknowledge' | 'timeToResolve', incident: Incident, at: Date | undefined): void {
+    if (!at) return;
+    const seconds = Math.max(0, at.getTime() - incident.declaredAt.getTime()) / 1000;
+    this.deps.metrics[metric].observe({ severity: incident.severity, source: incidentOrigin(incident) }, seconds);
   }
 
   /** Tells every follower, one after the other, each best-effort. */

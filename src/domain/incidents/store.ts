@@ -473,3 +473,12 @@ export async function followUpsToReconcile(db: Queryable): Promise<{ incident: n
   );
   return rows;
 }
+
+/** The text of the incident's latest `/incident update`, if any. */
+export async function latestUpdate(db: Queryable, incident: number): Promise<string | undefined> {
+  const { rows } = await db.query<{ detail: string }>(
+    `SELECT detail FROM incident_events WHERE incident = $1 AND kind = 'update' ORDER BY id DESC LIMIT 1`,
+    [incident],
+  );
+  return rows[0]?.detail;
+}

@@ -1,4 +1,5 @@
-// The `incidents:` keys of lifeline.yml this change adds: reminders and stakeholder summaries.
+// The `incidents:` keys of lifeline.yml: channels, reminders and stakeholder summaries; defaults, and what is refused
+// (with the key's path).
 import { describe, expect, it } from 'vitest';
 import { ConfigError, parseConfigText } from '../../src/shared/config.js';
 import { testConfigYaml } from '../support/test-config.js';
@@ -37,5 +38,27 @@ describe('incidents: config', () => {
     expect(problems('  update_every_minutes: { sev5: 10 }').join('\n')).toContain('sev5');
     expect(problems('  stakeholders: { channel: C0S, severities: [sev9] }').join('\n')).toContain('severities');
     expect(problems('  remind_every: 5').join('\n')).toContain('remind_every');
+  });
+});
+
+describe('incidents.channels', () => {
+  it('is off without the section, and defaults to prefix inc and 24 hours', () => {
+    expect(parse(undefined).incidents?.channels).toBeUndefined();
+    expect(parse('  channels: { enabled: true }').incidents?.channels).toEqual({
+      enabled: true,
+      prefix: 'inc',
+      archive_after_hours: 24,
+    });
+    expect(
+      parse('  channels: { enabled: true, prefix: ops_inc, archive_after_hours: 0.5 }').incidents?.channels,
+    ).toEqual({ enabled: true, prefix: 'ops_inc', archive_after_hours: 0.5 });
+  });
+
+  it('refuses a prefix outside Slack name rules, negative hours and unknown keys, naming the path', () => {
+    expect(problems('  channels: { enabled: true, prefix: Inc }').join('\n')).toContain('incidents.channels.prefix');
+    expect(problems('  channels: { enabled: true, archive_after_hours: -1 }').join('\n')).toContain(
+      'incidents.channels.archive_after_hours',
+    );
+    expect(problems('  channels: { enabled: true, private: true }').join('\n')).toContain('private');
   });
 });

@@ -70,7 +70,9 @@ const environmentSchema = z.strictObject({
   require_approval: z.array(z.enum(['restore', 'scale', 'redeploy'])).default([]),
 });
 
-/** Atlassian Statuspage (CONTRACT section 12): the page, its API key, a component per env, and who creates one alone. */
+/**
+ * Atlassian Statuspage (CONTRACT section 12): the page, its API key, a component per env, and who creates one alone.
+ */
 const statuspageSchema = z.strictObject({
   page_id: nonEmpty,
   api_key: nonEmpty,

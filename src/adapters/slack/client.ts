@@ -1,7 +1,7 @@
 import { WebClient, LogLevel } from '@slack/web-api';
 import { TransientError, PermanentError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
-import { SlackRefusal, type SlackPort } from './port.js';
+import { SlackRefusal, type ChannelPort, type ChatPort, type SlackPort } from './port.js';
 
 export interface SlackChatOptions {
   readonly token: string;
@@ -27,59 +27,12 @@ export function createSlackChat(options: SlackChatOptions): SlackPort {
     logLevel: LogLevel.ERROR,
   });
 
-  async function call<T>(method: string, work: () => Promise<T>): Promise<T> {
-    try {
-      return await work();
-    } catch (err) {
-      throw classifySlackError(method, err);
-    }
-  }
+  return { ...chatCalls(client, options.timeoutMs ?? 8_000), ...channelCalls(client) };
+}
 
-  /** A channel call: Slack's refusals keep their code, and `ignored` codes are no error at all. */
-  async function channelCall(method: string, work: () => Promise<unknown>, ignored: readonly string[] = []) {
-    try {
-      return await work();
-    } catch (err) {
-      const e = err as { code?: string; data?: { error?: string } };
-      if (e.code === 'slack_webapi_platform_error') {
-        const code = e.data?.error ?? 'unknown_error';
-        if (ignored.includes(code)) return undefined;
-        throw new SlackRefusal(method, code);
-      }
-      throw classifySlackError(method, err);
-    }
-  }
-
-  const timeoutMs = options.timeoutMs ?? 8_000;
+/** Messages: posts, updates, ephemeral replies and response_url answers. */
+function chatCalls(client: WebClient, timeoutMs: number): ChatPort {
   return {
-    async createChannel(name) {
-      const result = (await channelCall('conversations.create', () =>
-        client.conversations.create({ name, is_private: false }),
-      )) as { channel?: { id?: string } };
-      const id = result.channel?.id;
-      if (!id) throw new PermanentError('conversations.create answered without a channel id');
-      return id;
-    },
-    async invite(channel, users) {
-      // Slack takes up to 1000 users a call; already_in_channel is what a retry meets.
-      for (let i = 0; i < users.length; i += 1000) {
-        const chunk = users.slice(i, i + 1000).join(',');
-        await channelCall('conversations.invite', () => client.conversations.invite({ channel, users: chunk }), [
-          'already_in_channel',
-        ]);
-      }
-    },
-    async setTopic(channel, topic) {
-      await channelCall('conversations.setTopic', () => client.conversations.setTopic({ channel, topic }));
-    },
-    async archive(channel) {
-      await channelCall('conversations.archive', () => client.conversations.archive({ channel }), ['already_archived']);
-    },
-    async pin(at) {
-      await channelCall('pins.add', () => client.pins.add({ channel: at.channel, timestamp: at.ts }), [
-        'already_pinned',
-      ]);
-    },
     async respond(responseUrl, message) {
       let response: Response;
       try {
@@ -137,6 +90,63 @@ export function createSlackChat(options: SlackChatOptions): SlackPort {
       );
     },
   };
+}
+
+/** Incident channels: create, invite, topic, archive, pin. Slack's refusals keep their code (SlackRefusal). */
+function channelCalls(client: WebClient): ChannelPort {
+  /** A channel call: Slack's refusals keep their code, and `ignored` codes are no error at all. */
+  async function channelCall(method: string, work: () => Promise<unknown>, ignored: readonly string[] = []) {
+    try {
+      return await work();
+    } catch (err) {
+      const e = err as { code?: string; data?: { error?: string } };
+      if (e.code === 'slack_webapi_platform_error') {
+        const code = e.data?.error ?? 'unknown_error';
+        if (ignored.includes(code)) return undefined;
+        throw new SlackRefusal(method, code);
+      }
+      throw classifySlackError(method, err);
+    }
+  }
+
+  return {
+    async createChannel(name) {
+      const result = (await channelCall('conversations.create', () =>
+        client.conversations.create({ name, is_private: false }),
+      )) as { channel?: { id?: string } };
+      const id = result.channel?.id;
+      if (!id) throw new PermanentError('conversations.create answered without a channel id');
+      return id;
+    },
+    async invite(channel, users) {
+      // Slack takes up to 1000 users a call; already_in_channel is what a retry meets.
+      for (let i = 0; i < users.length; i += 1000) {
+        const chunk = users.slice(i, i + 1000).join(',');
+        await channelCall('conversations.invite', () => client.conversations.invite({ channel, users: chunk }), [
+          'already_in_channel',
+        ]);
+      }
+    },
+    async setTopic(channel, topic) {
+      await channelCall('conversations.setTopic', () => client.conversations.setTopic({ channel, topic }));
+    },
+    async archive(channel) {
+      await channelCall('conversations.archive', () => client.conversations.archive({ channel }), ['already_archived']);
+    },
+    async pin(at) {
+      await channelCall('pins.add', () => client.pins.add({ channel: at.channel, timestamp: at.ts }), [
+        'already_pinned',
+      ]);
+    },
+  };
+}
+
+async function call<T>(method: string, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    throw classifySlackError(method, err);
+  }
 }
 
 function classifySlackError(method: string, err: unknown): Error {

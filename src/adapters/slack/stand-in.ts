@@ -1,7 +1,8 @@
-// The Slack stand-in: the Web API methods Lifeline calls (auth.test, chat.postMessage, chat.update,
-// chat.postEphemeral, conversations.create/invite/setTopic/archive, pins.add) and response_url, answered with Slack's rules and errors over a workspace of messages. The
-// tests, the sandbox (which shows the messages on its page) and the benchmarks all run Lifeline against this one.
-// It serves itself on 127.0.0.1 (`start`), or answers requests another server routes to it (`handle`).
+// The Slack stand-in: the Web API methods Lifeline calls (auth.test, chat.postMessage, chat.update, chat.postEphemeral,
+// conversations.create/invite/setTopic/archive, pins.add) and response_url, answered with Slack's rules and errors over
+// a workspace of messages. The tests, the sandbox (which shows the messages on its page) and the benchmarks all run
+// Lifeline against this one. It serves itself on 127.0.0.1 (`start`), or answers requests another server routes to it
+// (`handle`).
 import { randomBytes } from 'node:crypto';
 import {
   jsonAnswer as json,

@@ -1,7 +1,7 @@
-// Incident channel jobs on BullMQ. PostgreSQL holds what is owed (incident_channels); a job asks a worker to create
-// and set up an incident's channel, set its topic, or archive it (delayed `archive_after_hours` after resolve). Its id
-// names the incident and the kind (`channel-7-create`, `channel-7-topic-resolved`), so a repeated add, a second replica or the reconciler never
-// makes a second job; failures are retried with backoff like the status page's.
+// Incident channel jobs on BullMQ. PostgreSQL holds what is owed (incident_channels); a job asks a worker to create and
+// set up an incident's channel, set its topic, or archive it (delayed `archive_after_hours` after resolve). Its id
+// names the incident and the kind (`channel-7-create`, `channel-7-topic-resolved`), so a repeated add, a second replica
+// or the reconciler never makes a second job; failures are retried with backoff like the status page's.
 import type { ConnectionOptions, Queue, Worker } from 'bullmq';
 import type { ChannelJobKind, ChannelService, ChannelTriggers } from '../../domain/incidents/channels.js';
 import type { Logger } from '../../shared/log.js';

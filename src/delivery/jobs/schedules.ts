@@ -1,6 +1,7 @@
-// Timed work: each env's backup `schedule` and `drill_schedule`, its health check, and the RPO watch. BullMQ job schedulers make one job
-// per slot however many processes upsert them (BullMQ's job schedulers); the job itself only files a request, and the
-// one-active-job-per-target rule in PostgreSQL keeps a slot from overlapping a backup that is still running.
+// Timed work: each env's backup `schedule` and `drill_schedule`, its health check, and the RPO watch. BullMQ job
+// schedulers make one job per slot however many processes upsert them (BullMQ's job schedulers); the job itself only
+// files a request, and the one-active-job-per-target rule in PostgreSQL keeps a slot from overlapping a backup that is
+// still running.
 import { Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import { healthCheckSeconds } from '../../domain/alerts/health.js';
 import type { FileConfig } from '../../shared/config.js';
@@ -138,7 +139,9 @@ export function startSchedulesWorker(
   return worker;
 }
 
-/** A scheduler job's slot: BullMQ names it `repeat:<scheduler>:<slot ms>`; any other job counts as its creation time. */
+/**
+ * A scheduler job's slot: BullMQ names it `repeat:<scheduler>:<slot ms>`; any other job counts as its creation time.
+ */
 export function slotOf(job: Pick<Job, 'id' | 'timestamp'>): number {
   const slot = Number(/^repeat:[^:]+:(\d+)$/.exec(job.id ?? '')?.[1]);
   return Number.isFinite(slot) && slot > 0 ? slot : job.timestamp;

@@ -335,6 +335,7 @@ describe('health checks on a 0.2 s job scheduler', () => {
     const file = fileFor('hc-two', t.url);
     const prefix = queuePrefix();
     const started = Date.now();
+    // Both schedule and both work; which of them takes a slot's probe is BullMQ's choice (often one takes them all).
     const [a, b] = await Promise.all([prober(file, prefix), prober(file, prefix)]);
     await waitUntil('the health incident', () => healthIncidents('hc-two').then((r) => r[0]));
     await new Promise((resolve) => setTimeout(resolve, 2_000));
@@ -346,7 +347,6 @@ describe('health checks on a 0.2 s job scheduler', () => {
     expect(t.requests).toBe(slots.length);
     expect(t.requests).toBeLessThanOrEqual(Math.ceil(elapsedSlots) + 1);
     expect(t.requests).toBeGreaterThanOrEqual(Math.floor(elapsedSlots * 0.6));
-    expect(a.handled.length > 0 && b.handled.length > 0, 'both workers took probes').toBe(true);
     expect(await healthIncidents('hc-two')).toHaveLength(1);
     expect((await counted(a.metrics, 'declared')) + (await counted(b.metrics, 'declared'))).toBe(1);
   });

@@ -71,7 +71,7 @@ const environmentSchema = z.strictObject({
 });
 
 /**
- * Atlassian Statuspage (CONTRACT section 12): the page, its API key, a component per env, and who creates one alone.
+ * Atlassian Statuspage: the page, its API key, a component per env, and who creates one alone.
  */
 const statuspageSchema = z.strictObject({
   page_id: nonEmpty,
@@ -82,7 +82,7 @@ const statuspageSchema = z.strictObject({
   auto_for: z.array(z.enum(SEVERITIES, { error: 'must be sev1, sev2, sev3 or sev4' })).default([]),
 });
 
-/** Incident channels (CONTRACT section 12): a Slack channel per incident, archived some hours after resolve. */
+/** Incident channels: a Slack channel per incident, archived some hours after resolve. */
 const channelsSchema = z.strictObject({
   enabled: z.boolean().default(false),
   prefix: z
@@ -93,7 +93,7 @@ const channelsSchema = z.strictObject({
   archive_after_hours: z.number({ error: 'must be a number of hours' }).min(0).max(8760).default(24),
 });
 
-/** Reminders and stakeholder summaries (CONTRACT section 12). */
+/** Incident communication: a channel per incident, reminders and stakeholder summaries. */
 const incidentsSchema = z.strictObject({
   channels: channelsSchema.optional(),
   /** Remind in the thread when no `/incident update` came in this long (fractional minutes allowed). */
@@ -142,9 +142,9 @@ const fileSchema = z.strictObject({
   }),
   environments: z.record(z.string().regex(/^[a-z][a-z0-9_-]*$/, 'environment names are lower-case'), environmentSchema),
   statuspage: statuspageSchema.optional(),
-  /** Incident communication (CONTRACT section 12). */
+  /** Incident communication: channels, reminders, stakeholder summaries. */
   incidents: incidentsSchema.optional(),
-  /** Alerts in (CONTRACT 13): absent = the /alerts endpoints answer 404. */
+  /** Alerts in: absent = the /alerts endpoints answer 404. */
   alerts: z
     .strictObject({
       /** The bearer token Alertmanager and the EventBridge API destination send. */

@@ -791,7 +791,7 @@ describe('readConfig: environment', () => {
   });
 });
 
-describe('statuspage: (CONTRACT section 12)', () => {
+describe('statuspage:', () => {
   const page = (body: string) => minimal({ extra: `statuspage:\n${body}`, environments: undefined }) + '\n';
 
   it('is optional: without it there is no status page', () => {

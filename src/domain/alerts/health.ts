@@ -1,4 +1,4 @@
-// Health checks (CONTRACT 13): each env's health_url is probed once per scheduler slot (a BullMQ job scheduler, so
+// Health checks: each env's health_url is probed once per scheduler slot (a BullMQ job scheduler, so
 // once per interval however many replicas run); the streak of consecutive failures and successes lives in PostgreSQL
 // (health_checks), changed under a row lock. Three failures in a row declare one SEV1 "<env> health check failing"
 // through the same path as alerts (source kind `health`, key = env, so the unique index gives "once"); three successes

@@ -1,4 +1,4 @@
-// Incident channel names (CONTRACT section 12): `<prefix>-<n>-<slug>` within Slack's rules: lower case, only
+// Incident channel names: `<prefix>-<n>-<slug>` within Slack's rules: lower case, only
 // [a-z0-9-_], at most 80 characters. The slug is the title's letters and digits, lower-cased, with accents dropped
 // (`Café` → `cafe`), every other run of characters replaced by one `-`, and trimmed. A clash gets `-2`, `-3`...,
 // still within 80 characters, and a name never ends in `-`.

@@ -1,4 +1,4 @@
-// Incident channels, an incident follower (CONTRACT section 12). With `incidents.channels.enabled`, a declaration
+// Incident channels, an incident follower. With `incidents.channels.enabled`, a declaration
 // owes the incident a Slack channel `#<prefix>-<n>-<slug>` (a row in incident_channels) and hands it to a durable
 // job: the job creates the channel (a clash gets `-2`, `-3`...), invites the declarer and the users of every role
 // paged so far, sets the topic, posts the card there and pins it, and the emergency card then links the channel.

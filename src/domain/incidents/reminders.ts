@@ -1,4 +1,4 @@
-// Reminders (CONTRACT section 12), an incident follower: when no `/incident update` came in for the severity's
+// Reminders, an incident follower: when no `/incident update` came in for the severity's
 // `incidents.update_every_minutes` (from the declaration, then from the latest update), one reminder goes into the
 // incident's thread, mentioning whoever acknowledged it, else its declarer, else the on-call role's users; again each
 // period until it is resolved. Durable like the ladder: the row in incident_reminders is the truth, a delayed job is

@@ -1,4 +1,4 @@
-// Stakeholder summaries (CONTRACT section 12), an incident follower: a short summary in
+// Stakeholder summaries, an incident follower: a short summary in
 // `incidents.stakeholders.channel` on declare, on each update and on resolve, for the listed severities. Best-effort:
 // IncidentService tells followers after the ladder is scheduled, so it never delays a page; a Slack failure is logged
 // and counted, and not retried beyond the Slack client's own bounded tries (a summary that comes an hour late informs

@@ -1,4 +1,4 @@
-// The status page, the first incident follower (CONTRACT section 12). auto_for severities get an Atlassian
+// The status page, the first incident follower. auto_for severities get an Atlassian
 // Statuspage incident at declaration, `/incident statuspage` creates or updates one, and resolving the incident
 // resolves it and sets its components back to operational. Every call is a row first (statuspage_calls) and then a
 // durable job; the job makes the incident's calls in order under a per-incident lock, so a retried job or a second

@@ -10,6 +10,7 @@
 // Part two: an S3 store on the fake S3 (multipart: the dump is about 8 MB) and a 4 s `schedule` with two Lifeline
 // processes: one backup per slot, quiet success lines, a failed UploadPart that leaves nothing under a backup name,
 // is announced loudly and pages on-call (warning), and is resolved by the next good backup.
+import { parseBackupName } from '../../src/domain/backups/names.js';
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
@@ -341,15 +342,7 @@ describe('backups, the RPO watch and drills (file:// stores)', () => {
     expect(row).toMatchObject({ state: 'succeeded', requested_by: USERS.oncall, decided_by: null });
 
     // The name carries the UTC time the dump started.
-    const stamp = /_(\d{4})(\d{2})(\d{2})_(\d{2})(\d{2})(\d{2})\.dump$/.exec(name)!.slice(1).map(Number) as [
-      number,
-      number,
-      number,
-      number,
-      number,
-      number,
-    ];
-    const takenAt = Date.UTC(stamp[0], stamp[1] - 1, stamp[2], stamp[3], stamp[4], stamp[5]);
+    const takenAt = parseBackupName('shop', name)!.takenAt.getTime();
     expect(takenAt).toBeGreaterThanOrEqual(Math.floor(sent.sentAt / 1000) * 1000);
     expect(takenAt).toBeLessThanOrEqual(Date.now());
 

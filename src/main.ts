@@ -1,4 +1,5 @@
 // Process concerns only: read config, start, stop on SIGTERM/SIGINT within the 10 s the README promises.
+import { loadRunbooks } from './domain/runbooks/definitions.js';
 import { ConfigError, readConfig } from './shared/config.js';
 import { startLifeline } from './wiring/lifeline.js';
 import { StartupError } from './wiring/runtime.js';
@@ -9,6 +10,9 @@ async function main(): Promise<void> {
   let config;
   try {
     config = readConfig();
+    // The runbooks' steps are checked against their kinds' schemas here, so a bad step stops startup like any
+    // other config problem.
+    loadRunbooks(config.file);
   } catch (err) {
     if (err instanceof ConfigError) {
       for (const problem of err.problems) process.stderr.write(`lifeline: config error: ${problem}\n`);

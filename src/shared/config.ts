@@ -114,6 +114,22 @@ const incidentsSchema = z.strictObject({
     .optional(),
 });
 
+/**
+ * A runbook as the file holds it. Each step is `{<kind>: {...params}}` with an optional `id`; what a kind's params
+ * may be is that kind's own schema (src/domain/runbooks/steps/), checked at startup by the runbooks module, which
+ * names a bad step's path the same way.
+ */
+const runbookSchema = z.strictObject({
+  title: nonEmpty,
+  /** once: one approval for the whole run; each_step: one before every step but `confirm`. */
+  approval: z.enum(['once', 'each_step'], { error: 'must be once or each_step' }).default('once'),
+  /** A dry run by itself on this schedule (UTC), loud when it finds a gap. */
+  dry_run_schedule: cron.optional(),
+  steps: z
+    .array(z.record(z.string(), z.unknown(), { error: 'must be a step: {<kind>: {...}}, with an optional id' }))
+    .min(1, 'must have at least one step'),
+});
+
 const fileSchema = z.strictObject({
   slack: z.strictObject({
     emergency_channel: nonEmpty,
@@ -158,6 +174,12 @@ const fileSchema = z.strictObject({
       health_check_seconds: z.number({ error: 'must be a number of seconds' }).min(1).max(3600).default(30),
     })
     .optional(),
+  runbooks: z
+    .record(
+      z.string().regex(/^[a-z][a-z0-9-]{0,62}$/, 'runbook names are lower-case letters, digits and -'),
+      runbookSchema,
+    )
+    .default({}),
 });
 
 /** Keys that once existed, with what replaced them: a config that still has one is told, not just "unknown key". */
@@ -173,6 +195,7 @@ export type EnvironmentConfig = z.infer<typeof environmentSchema>;
 export type EscalationStep = FileConfig['escalation'][number];
 export type StatuspageConfig = z.infer<typeof statuspageSchema>;
 export type ChannelsConfig = z.infer<typeof channelsSchema>;
+export type RunbookConfig = z.infer<typeof runbookSchema>;
 
 export interface Config {
   readonly processRole: ProcessRole;
@@ -470,7 +493,7 @@ function describeIssue(issue: z.core.$ZodIssue): string {
   return issue.message;
 }
 
-function formatPath(path: readonly PropertyKey[]): string {
+export function formatPath(path: readonly PropertyKey[]): string {
   return (
     path.map((part, i) => (typeof part === 'number' ? `[${part}]` : `${i === 0 ? '' : '.'}${String(part)}`)).join('') ||
     '(top level)'

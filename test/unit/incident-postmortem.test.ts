@@ -119,3 +119,69 @@ describe('renderPostmortem: an open incident', () => {
     );
   });
 });
+
+describe('renderPostmortem: detection and communication', () => {
+  const commsTimeline: TimelineEvent[] = [
+    { at: T0, actor: 'lifeline', kind: 'declared', detail: 'SEV1: HighErrorRate' },
+    { at: minutesAfter(T0, 1), actor: 'lifeline', kind: 'statuspage', detail: 'investigating: Looking into it' },
+    { at: minutesAfter(T0, 2), actor: 'lifeline', kind: 'statuspage_failed', detail: 'update failed: HTTP 500' },
+    { at: minutesAfter(T0, 30), actor: 'lifeline', kind: 'reminder', detail: 'no update for 30 min' },
+    { at: minutesAfter(T0, 60), actor: 'lifeline', kind: 'reminder', detail: 'no update for 30 min' },
+  ];
+  const incident = makeIncident({
+    severity: 'sev1',
+    title: 'HighErrorRate',
+    channel: 'C0INC1',
+    statusPage: { id: 'sp-incident-1', link: 'https://stspg.io/abc', status: 'monitoring' },
+    source: {
+      kind: 'alertmanager',
+      key: '{}:{alertname="HighErrorRate"}',
+      name: 'HighErrorRate',
+      labels: { alertname: 'HighErrorRate', severity: 'critical' },
+      annotations: { summary: '5xx above 5 %' },
+      link: 'http://prometheus:9090/graph?g0.expr=rate',
+    },
+  });
+  const lines = renderPostmortem({ incident, timeline: commsTimeline, pages: [] }, FILE).split('\n');
+
+  it('names the alert that declared it, with its labels and link', () => {
+    expect(lines).toContain(
+      '- **Detected by:** Alertmanager alert HighErrorRate (alertname=HighErrorRate, severity=critical), ' +
+        'http://prometheus:9090/graph?g0.expr=rate',
+    );
+  });
+
+  it('names the incident channel and the status page incident with its last status', () => {
+    expect(lines).toContain('- **Incident channel:** C0INC1');
+    expect(lines).toContain('- **Status page:** incident sp-incident-1 (https://stspg.io/abc), last status monitoring');
+  });
+
+  it('lists the status page updates, the failed calls and the reminders, each with a count and times', () => {
+    const at = lines.indexOf('- **Status page updates:** 1');
+    expect(at).toBeGreaterThan(0);
+    expect(lines[at + 1]).toBe('  - 2024-03-05 07:09:09 UTC: investigating: Looking into it');
+    expect(lines).toContain('- **Status page calls that failed:** 1');
+    const reminders = lines.indexOf('- **Update reminders:** 2');
+    expect(lines.slice(reminders + 1, reminders + 3)).toEqual([
+      '  - 2024-03-05 07:38:09 UTC: no update for 30 min',
+      '  - 2024-03-05 08:08:09 UTC: no update for 30 min',
+    ]);
+  });
+
+  it('says a person declared an incident that no alert declared, and that it had no channel or status page', () => {
+    const plain = renderPostmortem({ incident: makeIncident({ severity: 'sev2' }), timeline: [], pages: [] }, FILE);
+    expect(plain).toMatch(/- \*\*Detected by:\*\* a person: \/incident sev2 by U\w+/);
+    expect(plain).toContain('- **Incident channel:** none');
+    expect(plain).toContain('- **Status page:** none');
+    expect(plain).not.toContain('Update reminders');
+  });
+
+  it('names a health check by its environment', () => {
+    const health = makeIncident({
+      source: { kind: 'health', key: 'production', name: 'production', labels: {}, annotations: {}, link: undefined },
+    });
+    expect(renderPostmortem({ incident: health, timeline: [], pages: [] }, FILE)).toContain(
+      '- **Detected by:** the health check of production',
+    );
+  });
+});

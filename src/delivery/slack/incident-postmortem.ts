@@ -1,7 +1,7 @@
 // The post-mortem draft `/incident postmortem` answers with: Markdown for the team's document, shown in a code block.
 import type { FileConfig } from '../../shared/config.js';
 import { againstTarget, formatDuration, formatTarget, formatUtcSeconds } from '../../shared/format.js';
-import { incidentId } from '../../domain/incidents/model.js';
+import { incidentId, type Incident, type TimelineEvent } from '../../domain/incidents/model.js';
 import type { IncidentDetails } from '../../domain/incidents/service.js';
 
 const KIND_LABEL: Record<string, string> = {
@@ -45,6 +45,15 @@ export function renderPostmortem(details: IncidentDetails, file: Pick<FileConfig
     `- **Time to resolve:** ${resolveLine}`,
     ...(incident.resolutionNote ? [`- **Resolution note:** ${oneLine(incident.resolutionNote)}`] : []),
     '',
+    '## Detection and communication',
+    '',
+    `- **Detected by:** ${detectedBy(incident)}`,
+    `- **Incident channel:** ${incident.channel ?? 'none'}`,
+    `- **Status page:** ${statusPageLine(incident)}`,
+    ...eventList(timeline, 'statuspage', 'Status page updates'),
+    ...eventList(timeline, 'statuspage_failed', 'Status page calls that failed'),
+    ...eventList(timeline, 'reminder', 'Update reminders'),
+    '',
     '## Who was paged',
     '',
     ...(pages.length === 0
@@ -78,6 +87,33 @@ export function renderPostmortem(details: IncidentDetails, file: Pick<FileConfig
     '',
   ];
   return lines.join('\n');
+}
+
+function detectedBy(incident: Incident): string {
+  const { source } = incident;
+  if (!source) return `a person: /incident ${incident.severity} by ${incident.declaredBy}`;
+  const labels = Object.entries(source.labels).map(([k, v]) => `${k}=${oneLine(v)}`);
+  const what =
+    source.kind === 'health'
+      ? `the health check of ${source.name}`
+      : `${source.kind === 'alertmanager' ? 'Alertmanager alert' : 'CloudWatch alarm'} ${oneLine(source.name)}`;
+  return [what, labels.length > 0 ? ` (${labels.join(', ')})` : '', source.link ? `, ${source.link}` : ''].join('');
+}
+
+function statusPageLine(incident: Incident): string {
+  const page = incident.statusPage;
+  if (!page) return 'none';
+  return `incident ${page.id}${page.link ? ` (${page.link})` : ''}, last status ${page.status}`;
+}
+
+/** The events of one kind as a sub-list under its own label, with a count; nothing when there were none. */
+function eventList(timeline: readonly TimelineEvent[], kind: TimelineEvent['kind'], label: string): string[] {
+  const events = timeline.filter((e) => e.kind === kind);
+  if (events.length === 0) return [];
+  return [
+    `- **${label}:** ${events.length}`,
+    ...events.map((e) => `  - ${formatUtcSeconds(e.at)}: ${oneLine(e.detail)}`),
+  ];
 }
 
 function oneLine(text: string): string {

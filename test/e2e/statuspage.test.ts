@@ -78,8 +78,11 @@ describe('status page', () => {
     expect(created.components).toEqual({ [COMPONENT]: 'operational' });
     expect(sp.components[COMPONENT]).toBe('operational');
     expect(named(title)).toHaveLength(1);
-    const kinds = (await w.timeline(inc.number)).map((e) => e.kind);
-    expect(kinds.filter((k) => k.startsWith('statuspage'))).toEqual(['statuspage', 'statuspage']);
+    // The stand-in has the resolve when Lifeline's call arrives; the timeline row follows Statuspage's answer.
+    const statusEvents = async () =>
+      (await w.timeline(inc.number)).map((e) => e.kind).filter((k) => k.startsWith('statuspage'));
+    await waitUntil('the resolve on the timeline', async () => (await statusEvents()).length === 2);
+    expect(await statusEvents()).toEqual(['statuspage', 'statuspage']);
   });
 
   test('a 500 on create is reported in the thread within 30 s and retried until it succeeds; paging never waits', async () => {

@@ -42,6 +42,7 @@ import {
   lifelineYaml,
   PEOPLE,
   routingKeyVariable,
+  SAMPLE_ALERT,
   STATUS_PAGE,
 } from './world.js';
 
@@ -314,7 +315,7 @@ function pageState(
         })),
         incidents: [...statuspage.incidents].reverse(),
       },
-      alert: alert.last ?? null,
+      alert: { ...SAMPLE_ALERT, last: alert.last ?? null },
       aws: {
         region: aws.env().AWS_REGION,
         instances: rds.instances,

@@ -88,11 +88,12 @@ export async function removeLeftovers(
     const kept = await dropSandboxDatabase(settings.adminUrl, name);
     if (kept.length > 0) say(`sandbox: left ${kept.join(', ')} in place: not made by the sandbox`);
   }
-  const backups = (await removeBackups(settings.backupsDir)) ? 'removed' : 'none made by the sandbox';
+  const backups = (await removeBackups(settings.backupsDir)) ? 'removed' : 'absent or not the sandbox’s, left alone';
   const keys = await clearQueues(settings.redisUrl, settings.queuePrefix);
   await removeConfigFolder(settings.configDir);
   say(
-    `sandbox: dropped ${settings.stateDb} and ${settings.appDb} (with any restore leftovers), backups in ` +
-      `${settings.backupsDir}: ${backups}, ${keys} Redis key(s) under ${settings.queuePrefix}:, config folder`,
+    `sandbox: cleaned up: databases ${settings.stateDb} and ${settings.appDb} (and any restore leftovers) dropped; ` +
+      `backups folder ${settings.backupsDir} ${backups}; ${keys} Redis key(s) under ${settings.queuePrefix}: ` +
+      'deleted; config folder removed',
   );
 }

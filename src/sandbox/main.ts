@@ -67,7 +67,7 @@ async function run(settings: SandboxSettings): Promise<void> {
   }
   say('');
   say(`  Lifeline sandbox is ready: open ${running.url}`);
-  say('  Slack, PagerDuty and AWS are local stand-ins; Lifeline, its database and the restores are real.');
+  say('  Slack, PagerDuty, Statuspage and AWS are local stand-ins; Lifeline, its database and the restores are real.');
   say(
     settings.dropOnExit
       ? '  Ctrl+C stops it and drops its databases, backups and queues.'

@@ -54,8 +54,8 @@ export const SAMPLE_ALERT = {
   description: 'More than 5% of POST /checkout requests answered 5xx for 5 minutes.',
 } as const;
 
-/** Incident channels are archived this long after resolve: shortened, like the ladder, to see it happen. */
-export const ARCHIVE_AFTER_HOURS = 0.05;
+/** Incident channels are archived this long after resolve: shortened (90 s), like the ladder, to see it happen. */
+export const ARCHIVE_AFTER_HOURS = 0.025;
 
 export interface LifelineYamlOptions {
   /** The sample database's backups folder (file:// store). */

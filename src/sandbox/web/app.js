@@ -398,7 +398,7 @@ function renderChrome() {
   $('channel-title').textContent = `# ${channel.name}`;
   $('channel-title').title = `#${channel.name}`;
   const note = channel.incident
-    ? `${channel.topic ? `Topic: ${channel.topic}` : 'No topic yet'} · ${channel.pins.length} pinned · ${channel.members.length} members`
+    ? `${channel.topic ? `Topic: ${channel.topic}` : 'No topic yet'} · ${channel.pins.length} pinned · ${channel.members.length} ${channel.members.length === 1 ? 'member' : 'members'}`
     : channel.allowed
       ? 'Lifeline posts incidents here and takes commands here.'
       : "Not in Lifeline's allowed_channels: it refuses commands here.";

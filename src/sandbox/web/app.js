@@ -136,9 +136,9 @@ function channelName(id) {
   return allChannels().find((c) => c.id === id)?.name ?? id;
 }
 
-/** A name that may break only after its separators (_ - . /), never inside a word. */
+/** A name that may break only after its separators (_ . /; browsers break after - by themselves), never mid-word. */
 function breakable(name) {
-  return esc(name).replace(/([_./-])/g, '$1<wbr>');
+  return esc(name).replace(/([_./])/g, '$1<wbr>');
 }
 
 /** One `<…>` of Slack's message syntax: mentions, channels, special mentions and links. */
@@ -179,7 +179,7 @@ function mrkdwn(source) {
   text = text.replace(/```([\s\S]*?)```/g, (_, code) =>
     hold(`<pre class="code-block">${esc(unescapeSlack(code.replace(/^\n/, '')))}</pre>`),
   );
-  text = text.replace(/`([^`\n]+)`/g, (_, code) => hold(`<code>${esc(unescapeSlack(code))}</code>`));
+  text = text.replace(/`([^`\n]+)`/g, (_, code) => hold(`<code>${breakable(unescapeSlack(code))}</code>`));
   text = text.replace(/<([^<>\n]+)>/g, (_, inner) => hold(angleToken(inner)));
   let html = esc(unescapeSlack(text));
   html = html.replace(/:([a-z0-9_+-]+):/g, (whole, name) => EMOJI[name] ?? whole);
@@ -187,6 +187,8 @@ function mrkdwn(source) {
   html = html.replace(/(^|[\s(\uE001])_([^_\n]+)_(?=$|[\s).,:;!?\uE000])/g, '$1<em>$2</em>');
   html = html.replace(/(^|[\s(\uE001])~([^~\n]+)~(?=$|[\s).,:;!?\uE000])/g, '$1<del>$2</del>');
   html = html.replace(/\n/g, '<br>');
+  // Only now, with _italic_ read: backup names and paths may wrap after their separators, never mid-word.
+  html = html.replace(/(<[^>]*>)|([_/]|\.(?=[a-z]))(?=[^\s<])/gi, (_, tag, separator) => tag ?? `${separator}<wbr>`);
   return html.replace(/\uE000(\d+)\uE001/g, (_, i) => held[Number(i)]);
 }
 

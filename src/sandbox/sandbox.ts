@@ -202,7 +202,11 @@ function createStandIns(aws: SimulatedAws, secrets: Secrets, base: string, lifel
   });
   const lifeline = `http://127.0.0.1:${lifelinePort}`;
   const alert = new SampleAlert(`${lifeline}/alerts/alertmanager`, secrets.alertsToken, changed);
-  const workspace = new Workspace({ slack, eventsUrl: `${lifeline}/slack/events`, signingSecret: secrets.signingSecret });
+  const workspace = new Workspace({
+    slack,
+    eventsUrl: `${lifeline}/slack/events`,
+    signingSecret: secrets.signingSecret,
+  });
   return { aws, changes, slack, pagerduty, statuspage, alert, workspace };
 }
 

@@ -126,7 +126,10 @@ export async function startServer(options: SandboxServerOptions): Promise<() => 
     }
     if (path.startsWith('/statuspage/') && (method === 'POST' || method === 'PATCH')) {
       const raw = await readBody(req);
-      send(res, options.statuspage.answer({ path: path.slice('/statuspage/'.length), headers: req.headers, raw, method }));
+      send(
+        res,
+        options.statuspage.answer({ path: path.slice('/statuspage/'.length), headers: req.headers, raw, method }),
+      );
       options.changes.changed();
       return;
     }

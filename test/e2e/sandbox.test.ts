@@ -274,7 +274,10 @@ describe('the sandbox in a browser', () => {
     const outcome = (await page.getByTestId('alert-last').textContent()) ?? '';
     const id = /INC-\d+/.exec(outcome)![0];
     // The card, in #devops-emergency, says the alert declared it and where it came from.
-    const card = page.getByTestId('messages').getByTestId('message').filter({ hasText: `SEV1 · ${id}` });
+    const card = page
+      .getByTestId('messages')
+      .getByTestId('message')
+      .filter({ hasText: `SEV1 · ${id}` });
     await card.filter({ hasText: ALERT_SUMMARY }).getByRole('button', { name: 'Acknowledge' }).waitFor();
     expect(await card.textContent()).toContain('Source: Alertmanager group CheckoutErrorRate');
     await card.getByRole('link', { name: 'the alert in Prometheus' }).waitFor();
@@ -282,9 +285,18 @@ describe('the sandbox in a browser', () => {
     // Its channel: created, named after it, with the card pinned and the topic set.
     const name = `inc-${id.slice(4)}-checkout-error-rate-above-5`;
     await card.getByRole('button', { name: `#${name}` }).click();
-    await page.getByTestId('channel-title').filter({ hasText: `# ${name}` }).waitFor();
-    await page.getByTestId('channel-note').filter({ hasText: `SEV1 | investigating | ${ALERT_SUMMARY}` }).waitFor();
-    const pinned = page.getByTestId('messages').getByTestId('message').filter({ has: page.getByTestId('pinned') });
+    await page
+      .getByTestId('channel-title')
+      .filter({ hasText: `# ${name}` })
+      .waitFor();
+    await page
+      .getByTestId('channel-note')
+      .filter({ hasText: `SEV1 | investigating | ${ALERT_SUMMARY}` })
+      .waitFor();
+    const pinned = page
+      .getByTestId('messages')
+      .getByTestId('message')
+      .filter({ has: page.getByTestId('pinned') });
     expect(await pinned.textContent()).toContain(`SEV1 · ${id}`);
 
     // The simulated status page: an incident for the SEV1, the component down.
@@ -296,7 +308,10 @@ describe('the sandbox in a browser', () => {
     await page.getByTestId('alert-outcome').filter({ hasText: 'resolved' }).waitFor();
     await statusIncident.and(page.locator('[data-status=resolved]')).waitFor();
     await page.locator('[data-testid=sp-component][data-status=operational]').waitFor();
-    await page.getByTestId('channel-note').filter({ hasText: `SEV1 | resolved | ${ALERT_SUMMARY}` }).waitFor();
+    await page
+      .getByTestId('channel-note')
+      .filter({ hasText: `SEV1 | resolved | ${ALERT_SUMMARY}` })
+      .waitFor();
     expect(await page.getByTestId('alert-resolve').isDisabled()).toBe(true);
     await openChannel('devops-emergency');
   });

@@ -3,7 +3,12 @@
 // CORS preflight). Its own page, Lifeline's calls to the stand-ins and tools like curl (no Origin) still work.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { StatuspageStandIn } from '../../src/adapters/statuspage/stand-in.js';
-import { jsonAnswer, serveOnLoopback, type HttpRequest, type LoopbackServer } from '../../src/shared/loopback-server.js';
+import {
+  jsonAnswer,
+  serveOnLoopback,
+  type HttpRequest,
+  type LoopbackServer,
+} from '../../src/shared/loopback-server.js';
 import { SampleAlert } from '../../src/sandbox/alerts.js';
 import { SandboxPagerDuty } from '../../src/sandbox/pagerduty.js';
 import { ChangeFeed, pageOrigins, startServer } from '../../src/sandbox/server.js';

@@ -447,9 +447,10 @@ function renderAlert() {
   const { alert } = view.state;
   const last = alert.last;
   const firing = last?.status === 'firing' && last.httpStatus === 200;
-  $('alert-fire').textContent = firing ? 'Fire it again' : 'Fire the sample alert';
+  $('alert-fire').textContent = firing ? 'Fire it again' : 'Fire the alert';
   $('alert-resolve').disabled = !firing;
-  $('alert-name').innerHTML = `<code>${esc(alert.alertname)}</code> <span class="pill busy">${esc(alert.severity)}</span> ${esc(alert.summary)}`;
+  $('alert-name').innerHTML =
+    `<code>${esc(alert.alertname)}</code> <span class="pill busy">${esc(alert.severity)}</span> ${esc(alert.summary)}`;
   $('alert-last').innerHTML = !last
     ? '<span class="muted">Not sent yet.</span>'
     : `<span class="pd-action ${last.status === 'firing' ? 'trigger' : 'resolve'}">${esc(last.status)}</span> <time>${clock(last.at)}</time> → Lifeline: <strong data-testid="alert-outcome">${esc(last.outcome)}</strong>${last.incident ? ` <code>${esc(last.incident)}</code>` : ''}${last.httpStatus === 200 ? '' : ` <span class="muted">(HTTP ${esc(last.httpStatus ?? 'no answer')})</span>`}`;

@@ -642,7 +642,8 @@ document.addEventListener('click', (event) => {
   const target = event.target instanceof Element ? event.target : undefined;
   const button = target?.closest('button');
   if (!button) return;
-  if (button.classList.contains('sl-button')) void clickButton(button);
+  if (button.dataset.alert) void sendAlert(button);
+  else if (button.classList.contains('sl-button')) void clickButton(button);
   else if (button.dataset.thread) {
     view.thread = button.dataset.thread;
     render();
@@ -651,7 +652,6 @@ document.addEventListener('click', (event) => {
     view.thread = undefined;
     render();
   } else if (button.dataset.userId) setUser(button.dataset.userId);
-  else if (button.dataset.alert) void sendAlert(button);
   else if (button.dataset.example) {
     // Commands work only in allowed_channels: an example picked elsewhere is typed where it works.
     if (!allChannels().find((c) => c.id === view.channel)?.allowed) {

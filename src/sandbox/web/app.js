@@ -562,7 +562,8 @@ function renderShop() {
 }
 
 function render() {
-  view.channel ??= view.state.emergencyChannel;
+  // A restarted sandbox has none of the incident channels the page may still show.
+  if (!allChannels().some((c) => c.id === view.channel)) view.channel = view.state.emergencyChannel;
   renderChrome();
   renderMessages();
   renderAlert();

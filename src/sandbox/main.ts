@@ -1,7 +1,9 @@
-// `npm run sandbox`: process concerns only. Reads the settings, starts the sandbox, stops it on SIGINT/SIGTERM.
+// `npm run sandbox`: process concerns only. Reads the settings, starts the sandbox, stops it on SIGINT/SIGTERM; or,
+// with --clean, removes what an earlier one left without starting it.
 import { SetupError } from './errors.js';
+import { removeLeftovers } from './leftovers.js';
 import { startSandbox, type RunningSandbox } from './sandbox.js';
-import { readSandboxSettings, SettingsError, USAGE } from './settings.js';
+import { readSandboxSettings, SettingsError, USAGE, type SandboxSettings } from './settings.js';
 
 const say = (line: string): void => void process.stderr.write(`${line}\n`);
 
@@ -17,13 +19,28 @@ async function main(): Promise<void> {
     }
     throw err;
   }
+  if (settings.action === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  if (settings.action === 'clean') {
+    await removeLeftovers(settings, say).catch((err: unknown) => {
+      if (!(err instanceof SetupError)) throw err;
+      say(`sandbox: ${err.message}`);
+      process.exit(1);
+    });
+    return;
+  }
+  await run(settings);
+}
 
+async function run(settings: SandboxSettings): Promise<void> {
   let running: RunningSandbox | undefined;
   let exitCode: number | undefined;
   const stop = (why: string, code: number): void => {
     if (exitCode !== undefined) {
       // A second Ctrl+C: the user does not want to wait (the exit handler still kills Lifeline).
-      say('sandbox: stopping now');
+      say('sandbox: stopping now; `npm run sandbox -- --clean` removes what it leaves');
       process.exit(130);
     }
     exitCode = code;
@@ -50,9 +67,12 @@ async function main(): Promise<void> {
   }
   say('');
   say(`  Lifeline sandbox is ready: open ${running.url}`);
-  say('  Slack, PagerDuty and AWS are local stand-ins; Lifeline, its database and the restores are real.');
+  say('  Slack, PagerDuty, Statuspage and AWS are local stand-ins; Lifeline, its database and the restores are real.');
   say(
-    `  Ctrl+C stops it${settings.dropOnExit ? ' and drops its databases' : `; its databases (${settings.stateDb}, ${settings.appDb}) stay until the next start`}.`,
+    settings.dropOnExit
+      ? '  Ctrl+C stops it and drops its databases, backups and queues.'
+      : `  Ctrl+C stops it; its databases (${settings.stateDb}, ${settings.appDb}) and backups stay to look at ` +
+          'until the next start or `npm run sandbox -- --clean`.',
   );
   say('');
 }

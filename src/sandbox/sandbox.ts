@@ -1,25 +1,23 @@
-// The sandbox, wired: its databases, the stand-ins for Slack and PagerDuty, the simulated AWS, the page, the sample
-// database's first backup (Lifeline's own backup job), and Lifeline itself as a child process pointed at all of them.
-// stop() undoes it in reverse.
+// The sandbox, wired: its databases, the stand-ins for Slack, PagerDuty and Statuspage, the simulated AWS, the page,
+// the sample database's first backup (Lifeline's own backup job), the sample alert, and Lifeline itself as a child
+// process pointed at all of them. stop() undoes it in reverse.
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RDSClient } from '@aws-sdk/client-rds';
-import { Redis } from 'ioredis';
 import { createRdsPort } from '../adapters/aws/rds.js';
 import { readConfig, type Config } from '../shared/config.js';
 import { createLogger } from '../shared/log.js';
 import { SYSTEM_ACTOR } from '../domain/access/permissions.js';
+import { StatuspageStandIn } from '../adapters/statuspage/stand-in.js';
+import { SampleAlert } from './alerts.js';
 import {
   checkServer,
   createSandboxDatabase,
-  dropSandboxDatabase,
   fillSampleDatabase,
   listBackups,
   prepareBackupsFolder,
-  removeBackups,
   sampleStats,
   SAMPLE_ROWS,
   type SampleStats,
@@ -27,6 +25,7 @@ import {
 import { maskedUrl, urlWithDatabase } from '../shared/db/connection.js';
 import { SetupError } from './errors.js';
 import { runFirstBackup } from './first-backup.js';
+import { clearQueues, removeConfigFolder, removeLeftovers, withRedis } from './leftovers.js';
 import { LifelineChild } from './lifeline-child.js';
 import { SandboxPagerDuty } from './pagerduty.js';
 import { appendLogLines, seedSampleAws } from './sample-aws.js';
@@ -35,7 +34,17 @@ import type { SandboxSettings } from './settings.js';
 import { SimulatedAws } from '../adapters/aws/stand-in.js';
 import { SandboxSlack } from './slack.js';
 import { Workspace } from './workspace.js';
-import { APPROVER_ROLES, BOT, CHANNELS, EMERGENCY, lifelineYaml, PEOPLE, routingKeyVariable } from './world.js';
+import {
+  APPROVER_ROLES,
+  BOT,
+  CHANNELS,
+  EMERGENCY,
+  lifelineYaml,
+  PEOPLE,
+  routingKeyVariable,
+  SAMPLE_ALERT,
+  STATUS_PAGE,
+} from './world.js';
 
 const LOG_EVERY_MS = 30_000;
 const STATS_FRESH_MS = 2_000;
@@ -69,12 +78,14 @@ export async function startSandbox(settings: SandboxSettings, hooks: SandboxHook
 
 type Undo = (() => Promise<unknown>)[];
 
-/** The stand-ins Lifeline talks to, and the feed that tells the page something changed. */
+/** The stand-ins Lifeline talks to, the sample alert, and the feed that tells the page something changed. */
 interface StandIns {
   readonly aws: SimulatedAws;
   readonly changes: ChangeFeed;
   readonly slack: SandboxSlack;
   readonly pagerduty: SandboxPagerDuty;
+  readonly statuspage: StatuspageStandIn;
+  readonly alert: SampleAlert;
   readonly workspace: Workspace;
 }
 
@@ -84,6 +95,9 @@ interface Secrets {
   readonly signingSecret: string;
   /** PagerDuty routing key → the role it pages. */
   readonly routingKeys: ReadonlyMap<string, string>;
+  readonly statuspageKey: string;
+  /** alerts.token: the bearer the sample alert is sent with. */
+  readonly alertsToken: string;
 }
 
 async function start(
@@ -132,17 +146,16 @@ async function createDatabases(
   say(
     `sandbox: creating databases ${settings.stateDb} (Lifeline's state) and ${settings.appDb} (the sample shop) on ${maskedUrl(settings.adminUrl)}`,
   );
-  if (settings.dropOnExit) {
-    undo.push(async () => {
-      for (const name of [settings.stateDb, settings.appDb]) {
-        const kept = await dropSandboxDatabase(settings.adminUrl, name);
-        if (kept.length > 0) say(`sandbox: left ${kept.join(', ')} in place: not made by the sandbox`);
-      }
-      await removeBackups(settings.backupsDir);
-      await clearQueues(settings.redisUrl, settings.queuePrefix);
-      say('sandbox: dropped its databases, backups and queues (--drop-on-exit)');
-    });
-  }
+  // Runs last on the way out, once Lifeline has stopped.
+  undo.push(async () => {
+    if (settings.dropOnExit) return removeLeftovers(settings, say, true);
+    // A stopped Lifeline's timers mean nothing (the next start clears them anyway): only the data is worth a look.
+    await clearQueues(settings.redisUrl, settings.queuePrefix);
+    say(
+      `sandbox: cleared its queues; kept ${settings.stateDb}, ${settings.appDb} and ${settings.backupsDir} to look at ` +
+        '(`npm run sandbox -- --clean` removes them)',
+    );
+  });
   await createSandboxDatabase(settings.adminUrl, settings.stateDb);
   await createSandboxDatabase(settings.adminUrl, settings.appDb);
   await fillSampleDatabase(appUrl);
@@ -170,6 +183,8 @@ function makeSecrets(): Secrets {
     botToken: `xoxb-sandbox-${secret(12)}`,
     signingSecret: secret(32),
     routingKeys: new Map(PEOPLE.flatMap((p) => (p.role ? [[`sandbox${secret(13)}`, p.role] as const] : []))),
+    statuspageKey: secret(16),
+    alertsToken: secret(24),
   };
 }
 
@@ -179,9 +194,20 @@ function createStandIns(aws: SimulatedAws, secrets: Secrets, base: string, lifel
   aws.onAnswered = changed;
   const slack = new SandboxSlack({ botToken: secrets.botToken, baseUrl: base, onChange: changed });
   const pagerduty = new SandboxPagerDuty(secrets.routingKeys, changed);
-  const eventsUrl = `http://127.0.0.1:${lifelinePort}/slack/events`;
-  const workspace = new Workspace({ slack, eventsUrl, signingSecret: secrets.signingSecret });
-  return { aws, changes, slack, pagerduty, workspace };
+  // Served by the sandbox's own server (below /statuspage/), so the page hears of every change.
+  const statuspage = new StatuspageStandIn({
+    pageId: STATUS_PAGE.pageId,
+    apiKey: secrets.statuspageKey,
+    components: [STATUS_PAGE.component],
+  });
+  const lifeline = `http://127.0.0.1:${lifelinePort}`;
+  const alert = new SampleAlert(`${lifeline}/alerts/alertmanager`, secrets.alertsToken, changed);
+  const workspace = new Workspace({
+    slack,
+    eventsUrl: `${lifeline}/slack/events`,
+    signingSecret: secrets.signingSecret,
+  });
+  return { aws, changes, slack, pagerduty, statuspage, alert, workspace };
 }
 
 /** Lifeline's environment: every address points into the sandbox, and its config file is written for it. */
@@ -191,9 +217,9 @@ async function lifelineEnvironment(
   undo: Undo,
 ): Promise<Record<string, string>> {
   const { aws, secrets, base } = to;
-  const configDir = await mkdtemp(join(tmpdir(), 'lifeline-sandbox-config-'));
-  undo.push(() => rm(configDir, { recursive: true, force: true }));
-  const configPath = join(configDir, 'lifeline.yml');
+  await mkdir(settings.configDir, { recursive: true });
+  undo.push(() => removeConfigFolder(settings.configDir));
+  const configPath = join(settings.configDir, 'lifeline.yml');
   const yaml = lifelineYaml({
     backupsDir: settings.backupsDir,
     backupPrefix: settings.appDb,
@@ -202,6 +228,8 @@ async function lifelineEnvironment(
   await writeFile(configPath, yaml);
   const secretsEnv = {
     PRODUCTION_DATABASE_URL: urlWithDatabase(settings.adminUrl, settings.appDb),
+    STATUSPAGE_API_KEY: secrets.statuspageKey,
+    ALERTS_TOKEN: secrets.alertsToken,
     ...Object.fromEntries([...secrets.routingKeys].map(([key, role]) => [routingKeyVariable(role), key])),
   };
   return {
@@ -210,6 +238,7 @@ async function lifelineEnvironment(
     SLACK_SIGNING_SECRET: secrets.signingSecret,
     SLACK_API_URL: `${base}/slack/api/`,
     PAGERDUTY_EVENTS_URL: `${base}/pagerduty/v2/enqueue`,
+    STATUSPAGE_API_URL: `${base}/statuspage/v1`,
     PORT: String(to.lifelinePort),
     DATABASE_URL: urlWithDatabase(settings.adminUrl, settings.stateDb),
     REDIS_URL: settings.redisUrl,
@@ -231,13 +260,15 @@ async function startPage(
   standIns: StandIns,
   child: LifelineChild,
 ): Promise<() => Promise<void>> {
-  const { changes, slack, pagerduty, workspace } = standIns;
+  const { changes, slack, pagerduty, statuspage, alert, workspace } = standIns;
   return startServer({
     host: settings.host,
     port: settings.port,
     changes,
     slack,
     pagerduty,
+    statuspage,
+    alert,
     workspace,
     state: pageState(settings, appUrl, standIns, child),
     healthy: async () => (await sampleStats(appUrl)) !== undefined,
@@ -253,7 +284,7 @@ async function startPage(
 function pageState(
   settings: SandboxSettings,
   appUrl: string,
-  { aws, slack, pagerduty, workspace }: StandIns,
+  { aws, slack, pagerduty, statuspage, alert, workspace }: StandIns,
   child: LifelineChild,
 ): () => Promise<unknown> {
   let stats: { at: number; value: Promise<SampleStats | undefined> } | undefined;
@@ -269,9 +300,26 @@ function pageState(
       people: PEOPLE,
       approverRoles: APPROVER_ROLES,
       channels: CHANNELS.map((c) => ({ ...c, allowed: c.id === EMERGENCY.id })),
+      incidentChannels: [...slack.created.values()].map((c) => ({
+        id: c.id,
+        name: c.name,
+        topic: c.topic,
+        archived: c.archived,
+        pins: [...c.pins],
+        members: [...c.members],
+      })),
       emergencyChannel: EMERGENCY.id,
       messages: slack.messages,
       pages: pagerduty.pages(),
+      statuspage: {
+        components: Object.entries(statuspage.components).map(([id, status]) => ({
+          id,
+          name: id === STATUS_PAGE.component ? STATUS_PAGE.componentName : id,
+          status,
+        })),
+        incidents: [...statuspage.incidents].reverse(),
+      },
+      alert: { ...SAMPLE_ALERT, last: alert.last ?? null },
       aws: {
         region: aws.env().AWS_REGION,
         instances: rds.instances,
@@ -317,36 +365,6 @@ async function takeFirstBackup(
     log,
   });
   say(`sandbox: ${outcome}`);
-}
-
-async function withRedis<T>(url: string, work: (redis: Redis) => Promise<T>): Promise<T> {
-  const redis = new Redis(url, {
-    lazyConnect: true,
-    maxRetriesPerRequest: 1,
-    connectTimeout: 3_000,
-    retryStrategy: () => null,
-  });
-  redis.on('error', () => undefined);
-  try {
-    await redis.connect().catch((err: Error) => {
-      throw new SetupError(`Redis did not answer at ${maskedUrl(url)}: ${err.message} (set REDIS_URL)`);
-    });
-    return await work(redis);
-  } finally {
-    redis.disconnect();
-  }
-}
-
-/** Deletes every Redis key of Lifeline's queues under the sandbox's prefix. */
-async function clearQueues(url: string, prefix: string): Promise<void> {
-  await withRedis(url, async (redis) => {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-      if (keys.length > 0) await redis.del(...keys);
-      cursor = next;
-    } while (cursor !== '0');
-  });
 }
 
 async function assertPortFree(host: string, port: number): Promise<void> {

@@ -1,12 +1,15 @@
-// The sandbox's one HTTP server: the page and its JSON/Server-Sent-Events API, and the Slack and PagerDuty stand-ins
-// Lifeline calls (SLACK_API_URL, response_url, PAGERDUTY_EVENTS_URL, the sample application's health_url).
+// The sandbox's one HTTP server: the page and its JSON/Server-Sent-Events API, and the Slack, PagerDuty and Statuspage
+// stand-ins Lifeline calls (SLACK_API_URL, response_url, PAGERDUTY_EVENTS_URL, STATUSPAGE_API_URL, the sample
+// application's health_url).
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parse as parseContentType } from 'content-type';
+import type { StatuspageStandIn } from '../adapters/statuspage/stand-in.js';
 import type { HttpAnswer } from '../shared/loopback-server.js';
+import type { SampleAlert } from './alerts.js';
 import type { SandboxPagerDuty } from './pagerduty.js';
 import { isObject, type SandboxSlack } from './slack.js';
 import type { Workspace } from './workspace.js';
@@ -59,6 +62,9 @@ export interface SandboxServerOptions {
   readonly changes: ChangeFeed;
   readonly slack: SandboxSlack;
   readonly pagerduty: SandboxPagerDuty;
+  readonly statuspage: StatuspageStandIn;
+  /** The page's button: the sample Alertmanager alert, sent to Lifeline. */
+  readonly alert: SampleAlert;
   readonly workspace: Workspace;
   /** Everything the page shows, as JSON. */
   readonly state: () => Promise<unknown>;
@@ -118,6 +124,15 @@ export async function startServer(options: SandboxServerOptions): Promise<() => 
       res.end(ok ? 'ok' : 'the sample database does not answer');
       return;
     }
+    if (path.startsWith('/statuspage/') && (method === 'POST' || method === 'PATCH')) {
+      const raw = await readBody(req);
+      send(
+        res,
+        options.statuspage.answer({ path: path.slice('/statuspage/'.length), headers: req.headers, raw, method }),
+      );
+      options.changes.changed();
+      return;
+    }
     if (method !== 'POST') throw new HttpError(404, `no ${method} ${path}`);
     // A cross-origin form can post text/plain or form data without asking first; application/json needs a CORS
     // preflight, which this server never approves. Slack's Web API takes form posts, so its stand-in is exempt (the
@@ -155,6 +170,14 @@ export async function startServer(options: SandboxServerOptions): Promise<() => 
           Number(body.elementIndex),
         ),
       );
+      return;
+    }
+    if (path === '/api/alert') {
+      const status = parseJson(raw).status;
+      if (status !== 'firing' && status !== 'resolved') throw new HttpError(400, 'status must be firing or resolved');
+      const sent = await options.alert.send(status);
+      const ok = sent.httpStatus === 200;
+      sendJson(res, 200, ok ? { ok, sent } : { ok, sent, error: `Lifeline did not take the alert: ${sent.outcome}` });
       return;
     }
     if (path.startsWith('/slack/')) {

@@ -17,8 +17,12 @@ export interface SandboxSettings {
   readonly redisUrl: string;
   readonly queuePrefix: string;
   readonly backupsDir: string;
-  /** Drop the databases, the backups folder and the queues on exit (kept by default, to look at afterwards). */
+  /** Where Lifeline's config file is written (named after the state database, so --clean finds it). */
+  readonly configDir: string;
+  /** Drop the databases and the backups folder on exit too (kept by default, to look at afterwards). */
   readonly dropOnExit: boolean;
+  /** What to do: run the sandbox, remove what an earlier one left (--clean), or print the usage (--help). */
+  readonly action: 'run' | 'clean' | 'help';
   readonly logLevel: string;
   /** What Lifeline's process inherits besides its settings: PATH to find pg_dump, HOME, locale, TMPDIR. */
   readonly inherited: Readonly<Record<string, string>>;
@@ -32,7 +36,13 @@ const DATABASE_NAME = /^[a-z][a-z0-9_]{0,40}$/;
 const INHERITED = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR'];
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
-export const USAGE = `Usage: npm run sandbox [-- --drop-on-exit]
+export const USAGE = `Usage: npm run sandbox [-- --drop-on-exit | --clean | --help]
+
+  (no option)      start the sandbox; Ctrl+C stops it, keeping its databases and backups to look at
+  --drop-on-exit   start it, and drop its databases, backups, queues and config folder when it stops
+  --clean          do not start it: remove what an earlier sandbox left (its databases with any restore leftovers,
+                   the backups folder, the Redis keys under its queue prefix, its config folder), then exit
+  --help           this text
 
 Environment (all optional):
   PORT                    the page, default 3000
@@ -52,8 +62,11 @@ export function readSandboxSettings(
   args: readonly string[] = process.argv.slice(2),
 ): SandboxSettings {
   const problems: string[] = [];
-  const unknown = args.filter((a) => a !== '--drop-on-exit');
+  const unknown = args.filter((a) => !['--drop-on-exit', '--clean', '--help', '-h'].includes(a));
   if (unknown.length > 0) problems.push(`unknown argument ${unknown.join(' ')}`);
+  const help = args.includes('--help') || args.includes('-h');
+  if (args.includes('--clean') && args.includes('--drop-on-exit'))
+    problems.push('--clean and --drop-on-exit exclude each other (--clean does not start the sandbox)');
   const value = (name: string, fallback: string): string => {
     const v = env[name];
     return v === undefined || v.trim() === '' ? fallback : v.trim();
@@ -80,22 +93,26 @@ export function readSandboxSettings(
     problems.push('SANDBOX_QUEUE_PREFIX: must not be "lifeline", the prefix of a real Lifeline');
   const logLevel = value('LOG_LEVEL', 'info');
   if (!LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL: must be one of ${LOG_LEVELS.join(', ')}`);
+  const stateDb = database('SANDBOX_STATE_DB', 'lifeline_sandbox');
   const settings: SandboxSettings = {
     host: value('SANDBOX_HOST', '127.0.0.1'),
     port: port('PORT', 3000, false),
     lifelinePort: port('SANDBOX_LIFELINE_PORT', 0, true),
     adminUrl,
-    stateDb: database('SANDBOX_STATE_DB', 'lifeline_sandbox'),
+    stateDb,
     appDb: database('SANDBOX_APP_DB', 'sandbox_shop'),
     redisUrl: value('REDIS_URL', 'redis://127.0.0.1:6379'),
     queuePrefix,
     backupsDir: value('SANDBOX_BACKUPS_DIR', join(tmpdir(), 'lifeline-sandbox', 'backups')),
+    configDir: join(tmpdir(), 'lifeline-sandbox', `config-${stateDb}`),
     dropOnExit:
       args.includes('--drop-on-exit') || ['1', 'true', 'yes'].includes(value('SANDBOX_DROP_ON_EXIT', '').toLowerCase()),
     logLevel,
     inherited: Object.fromEntries(INHERITED.flatMap((name) => (env[name] ? [[name, env[name]]] : []))),
+    action: help ? 'help' : args.includes('--clean') ? 'clean' : 'run',
   };
   if (settings.stateDb === settings.appDb) problems.push('SANDBOX_STATE_DB and SANDBOX_APP_DB must differ');
-  if (problems.length > 0) throw new SettingsError(problems.join('\n'));
+  // Help is asked for when something is unclear: it is printed whatever else is wrong.
+  if (problems.length > 0 && !help) throw new SettingsError(problems.join('\n'));
   return settings;
 }

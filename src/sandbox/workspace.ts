@@ -2,7 +2,7 @@
 // go to Lifeline the way Slack's platform sends them (src/sandbox/deliver.ts); plain messages only land in the channel.
 import { blockActionsBody, deliver, slashCommandBody } from './deliver.js';
 import { isObject, type SandboxSlack } from './slack.js';
-import { CHANNELS, PEOPLE } from './world.js';
+import { CHANNELS, PEOPLE, type Channel } from './world.js';
 
 /** The commands Lifeline's Slack app declares (manifest.yml). */
 const COMMANDS = ['/incident', '/dr'];
@@ -27,8 +27,9 @@ export class Workspace {
   /** A line typed by `userId` in a channel (or a thread): a slash command when it starts with /. */
   async type(userId: string, channelId: string, typed: string, threadTs: string | undefined): Promise<Outcome> {
     const user = PEOPLE.find((p) => p.id === userId);
-    const channel = CHANNELS.find((c) => c.id === channelId);
+    const channel = this.channel(channelId);
     if (!user || !channel) return { ok: false, error: 'unknown user or channel' };
+    if (channel.archived) return { ok: false, error: `#${channel.name} is archived: nothing can be posted there` };
     const text = typed.trim();
     if (text === '') return { ok: false, error: 'type a message or a command' };
     const { slack } = this.options;
@@ -68,7 +69,7 @@ export class Workspace {
     elementIndex: number,
   ): Promise<Outcome> {
     const user = PEOPLE.find((p) => p.id === userId);
-    const channel = CHANNELS.find((c) => c.id === channelId);
+    const channel = this.channel(channelId);
     if (!user || !channel) return { ok: false, error: 'unknown user or channel' };
     const { slack } = this.options;
     const message = slack.find(channel.id, ts);
@@ -97,6 +98,14 @@ export class Workspace {
       );
     }
     return { ok: true };
+  }
+
+  /** The workspace's own channels, and those Lifeline created (incident channels), with whether they are archived. */
+  private channel(id: string): (Channel & { readonly archived: boolean }) | undefined {
+    const made = this.options.slack.created.get(id);
+    if (made) return { id: made.id, name: made.name, archived: made.archived };
+    const fixed = CHANNELS.find((c) => c.id === id);
+    return fixed && { ...fixed, archived: false };
   }
 
   /** A reply carried in the acknowledgement itself (help, refusals): Slack shows it to the sender alone. */

@@ -43,6 +43,20 @@ export const SAMPLE_AWS = {
 
 const ENV_NAME = 'production';
 
+/** The simulated Atlassian Statuspage: its page and the component that shows the production environment. */
+export const STATUS_PAGE = { pageId: 'sandboxshop', component: 'cmpshopweb', componentName: 'Shop (production)' };
+
+/** The sample Alertmanager alert the page's button sends: critical, which alerts.severity_map makes a SEV1. */
+export const SAMPLE_ALERT = {
+  alertname: 'CheckoutErrorRate',
+  severity: 'critical',
+  summary: 'Checkout error rate above 5%',
+  description: 'More than 5% of POST /checkout requests answered 5xx for 5 minutes.',
+} as const;
+
+/** Incident channels are archived this long after resolve: shortened (90 s), like the ladder, to see it happen. */
+export const ARCHIVE_AFTER_HOURS = 0.025;
+
 export interface LifelineYamlOptions {
   /** The sample database's backups folder (file:// store). */
   readonly backupsDir: string;
@@ -104,6 +118,16 @@ environments:
       max_count: 10
     health_url: ${JSON.stringify(options.healthUrl)}
     require_approval: [restore, scale, redeploy]
+incidents:
+  channels: { enabled: true, prefix: inc, archive_after_hours: ${ARCHIVE_AFTER_HOURS} }
+statuspage:
+  page_id: ${STATUS_PAGE.pageId}
+  api_key: "\${STATUSPAGE_API_KEY}"
+  components: { ${ENV_NAME}: ${STATUS_PAGE.component} }
+  auto_for: [sev1]
+alerts:
+  token: "\${ALERTS_TOKEN}"
+  severity_map: { critical: sev1, warning: sev3 }
 `;
 }
 

@@ -2,16 +2,18 @@
 // its own databases and queue prefix, driven through its page in real headless Chromium (Debian's chromium package
 // through playwright-core; nothing downloads a browser). Declare an incident, see the card, acknowledge it as the
 // on-call engineer and see PagerDuty's trigger and acknowledge; request a restore as the engineering lead, approve it
-// as the CTO, see the job succeed in the plan's thread and the sample database back as it was. The page's screenshot
-// is kept as test-artifacts/sandbox.png.
+// as the CTO, see the job succeed in the plan's thread and the sample database back as it was. Fire the sample
+// Alertmanager alert and see its incident, its channel and the status page follow it; check the layout at 1440 px;
+// stop with SIGTERM and remove what is left with --clean. The page's screenshot is kept as test-artifacts/sandbox.png.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { Redis } from 'ioredis';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, test, vi } from 'vitest';
 import { dropQueuePrefix, TEST_REDIS_URL, uniqueQueuePrefix } from '../support/db.js';
 import { freePort } from '../support/lifeline-process.js';
@@ -30,6 +32,9 @@ const stateDb = `lltest_sandbox_state_${suffix}`;
 const appDb = `lltest_sandbox_shop_${suffix}`;
 const prefix = uniqueQueuePrefix();
 const backups = mkdtempSync(join(tmpdir(), 'lifeline-sandbox-test-'));
+// Where the sandbox writes Lifeline's config (src/sandbox/settings.ts): gone on stop.
+const configDir = join(tmpdir(), 'lifeline-sandbox', `config-${stateDb}`);
+const ALERT_SUMMARY = 'Checkout error rate above 5%';
 
 let sandbox: ChildProcess;
 let exitCode: number | null | undefined;
@@ -86,24 +91,76 @@ async function typeLine(text: string): Promise<void> {
   await page.getByTestId('composer').press('Enter');
 }
 
+async function openChannel(name: string | RegExp): Promise<void> {
+  await page.locator('[data-testid=channel-item]').filter({ hasText: name }).click();
+  await page.getByTestId('channel-title').filter({ hasText: name }).waitFor();
+}
+
+async function redisKeys(): Promise<number> {
+  const redis = new Redis(TEST_REDIS_URL);
+  try {
+    return (await redis.keys(`${prefix}:*`)).length;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** The sandbox's own command line with the test's settings: --clean, --help. */
+function runSandbox(...args: string[]): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [SANDBOX_MAIN, ...args], { env: sandboxEnv(0), stdio: 'pipe' });
+    let text = '';
+    for (const stream of [child.stdout, child.stderr]) stream.on('data', (chunk: Buffer) => (text += chunk.toString()));
+    child.on('exit', (code) => resolve({ code, output: text }));
+  });
+}
+
+function sandboxEnv(port: number): Record<string, string> {
+  return {
+    PATH: process.env.PATH ?? '',
+    HOME: process.env.HOME ?? '',
+    PORT: String(port || 3000),
+    SANDBOX_DATABASE_URL: ADMIN_URL,
+    SANDBOX_STATE_DB: stateDb,
+    SANDBOX_APP_DB: appDb,
+    SANDBOX_BACKUPS_DIR: backups,
+    SANDBOX_QUEUE_PREFIX: prefix,
+    REDIS_URL: TEST_REDIS_URL,
+  };
+}
+
+/**
+ * Where the text of `element` wraps onto a new line: the characters either side of each break, measured from the
+ * rendered glyphs (a <br> counts as a newline character).
+ */
+async function lineBreaks(element: Locator): Promise<{ before: string; after: string }[]> {
+  return element.evaluate((root) => {
+    const doc = root.ownerDocument;
+    const walker = doc.createTreeWalker(root, 1 | 4 /* NodeFilter.SHOW_ELEMENT | SHOW_TEXT */);
+    const glyphs: { char: string; top: number }[] = [];
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      if (node.nodeName === 'BR') glyphs.push({ char: '\n', top: glyphs.at(-1)?.top ?? 0 });
+      if (node.nodeType !== 3 /* Node.TEXT_NODE */) continue;
+      const text = node.textContent ?? '';
+      for (let i = 0; i < text.length; i++) {
+        const range = doc.createRange();
+        range.setStart(node, i);
+        range.setEnd(node, i + 1);
+        const rect = range.getBoundingClientRect();
+        glyphs.push({ char: text[i]!, top: rect.top });
+      }
+    }
+    return glyphs.flatMap((g, i) =>
+      i > 0 && g.top > glyphs[i - 1]!.top + 2 ? [{ before: glyphs[i - 1]!.char, after: g.char }] : [],
+    );
+  });
+}
+
 beforeAll(async () => {
   if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: apt-get install chromium (.ci/run does)`);
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
-  sandbox = spawn(process.execPath, [SANDBOX_MAIN, '--drop-on-exit'], {
-    env: {
-      PATH: process.env.PATH ?? '',
-      HOME: process.env.HOME ?? '',
-      PORT: String(port),
-      SANDBOX_DATABASE_URL: ADMIN_URL,
-      SANDBOX_STATE_DB: stateDb,
-      SANDBOX_APP_DB: appDb,
-      SANDBOX_BACKUPS_DIR: backups,
-      SANDBOX_QUEUE_PREFIX: prefix,
-      REDIS_URL: TEST_REDIS_URL,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  sandbox = spawn(process.execPath, [SANDBOX_MAIN], { env: sandboxEnv(port), stdio: ['ignore', 'pipe', 'pipe'] });
   for (const stream of [sandbox.stdout!, sandbox.stderr!])
     stream.on('data', (chunk: Buffer) =>
       output.push(
@@ -153,6 +210,7 @@ afterAll(async () => {
   for (const name of left) await sql('postgres', `DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
   await dropQueuePrefix(prefix);
   rmSync(backups, { recursive: true, force: true });
+  rmSync(configDir, { recursive: true, force: true });
 }, 60_000);
 
 describe('the sandbox in a browser', () => {
@@ -197,7 +255,9 @@ describe('the sandbox in a browser', () => {
     const oncallAlert = (action: string) =>
       page.locator(`[data-testid=page-event][data-action=${action}][data-dedup-key="lifeline-INC-1-oncall"]`);
     await oncallAlert('trigger').waitFor();
-    await card.getByTestId('replies').filter({ hasText: '1 reply' }).waitFor();
+    await card.getByTestId('replies').click();
+    await page.getByTestId('thread').filter({ hasText: '@Olivia Okafor' }).waitFor();
+    await page.getByRole('button', { name: 'Close the thread' }).click();
 
     await actAs(PEOPLE.oncall);
     await card.getByRole('button', { name: 'Acknowledge' }).click();
@@ -206,6 +266,68 @@ describe('the sandbox in a browser', () => {
     await card.getByRole('button', { name: 'Resolve' }).waitFor();
     await oncallAlert('acknowledge').waitFor();
     expect(await page.getByTestId('page-event').count()).toBe(2);
+  });
+
+  test('the sample alert declares a SEV1 with its own channel and status page incident; its resolve clears all three', async () => {
+    await page.getByTestId('alert-fire').click();
+    await page.getByTestId('alert-outcome').filter({ hasText: 'declared' }).waitFor();
+    const outcome = (await page.getByTestId('alert-last').textContent()) ?? '';
+    const id = /INC-\d+/.exec(outcome)![0];
+    // The card, in #devops-emergency, says the alert declared it and where it came from.
+    const card = page
+      .getByTestId('messages')
+      .getByTestId('message')
+      .filter({ hasText: `SEV1 · ${id}` });
+    await card.filter({ hasText: ALERT_SUMMARY }).getByRole('button', { name: 'Acknowledge' }).waitFor();
+    expect(await card.textContent()).toContain('Source: Alertmanager group CheckoutErrorRate');
+    await card.getByRole('link', { name: 'the alert in Prometheus' }).waitFor();
+
+    // Its channel: created, named after it, with the card pinned and the topic set.
+    const name = `inc-${id.slice(4)}-checkout-error-rate-above-5`;
+    await card.getByRole('button', { name: `#${name}` }).click();
+    await page
+      .getByTestId('channel-title')
+      .filter({ hasText: `# ${name}` })
+      .waitFor();
+    await page
+      .getByTestId('channel-note')
+      .filter({ hasText: `SEV1 | investigating | ${ALERT_SUMMARY}` })
+      .waitFor();
+    const pinned = page
+      .getByTestId('messages')
+      .getByTestId('message')
+      .filter({ has: page.getByTestId('pinned') });
+    expect(await pinned.textContent()).toContain(`SEV1 · ${id}`);
+
+    // The simulated status page: an incident for the SEV1, the component down.
+    const statusIncident = page.getByTestId('sp-incident').filter({ hasText: ALERT_SUMMARY });
+    await statusIncident.and(page.locator('[data-status=investigating]')).waitFor();
+    await page.locator('[data-testid=sp-component][data-status=major_outage]').waitFor();
+
+    await page.getByTestId('alert-resolve').click();
+    await page.getByTestId('alert-outcome').filter({ hasText: 'resolved' }).waitFor();
+    await statusIncident.and(page.locator('[data-status=resolved]')).waitFor();
+    await page.locator('[data-testid=sp-component][data-status=operational]').waitFor();
+    await page
+      .getByTestId('channel-note')
+      .filter({ hasText: `SEV1 | resolved | ${ALERT_SUMMARY}` })
+      .waitFor();
+    expect(await page.getByTestId('alert-resolve').isDisabled()).toBe(true);
+    await openChannel('devops-emergency');
+  });
+
+  test('#general suggests no command it would refuse: it points to #devops-emergency, and examples go there', async () => {
+    await openChannel('general');
+    const welcome = page.getByTestId('welcome');
+    await welcome.waitFor();
+    expect(await welcome.textContent()).not.toContain('/incident sev1');
+    await welcome.getByRole('button', { name: '#devops-emergency' }).click();
+    await page.getByTestId('channel-title').filter({ hasText: '# devops-emergency' }).waitFor();
+    await openChannel('general');
+    await page.getByRole('button', { name: '/incident list' }).click();
+    await page.getByTestId('channel-title').filter({ hasText: '# devops-emergency' }).waitFor();
+    expect(await page.getByTestId('composer').inputValue()).toBe('/incident list');
+    await page.getByTestId('composer').fill('');
   });
 
   test('the first backup is Lifeline’s own backup job, so a drill of it makes every check: checksum, verify queries, row counts', async () => {
@@ -315,12 +437,76 @@ describe('the sandbox in a browser', () => {
     expect(existsSync(join(ARTIFACTS, 'sandbox.png'))).toBe(true);
   });
 
-  test('stops on SIGTERM, stopping Lifeline, and --drop-on-exit drops its databases, backups and queues', async () => {
+  test('at 1440 px: channel titles keep to one line, file names break only after a separator', async () => {
+    await page.setViewportSize({ width: 1440, height: 900 });
+    const titleOnOneLine = async (name: string) => {
+      const size = await page.getByTestId('channel-title').evaluate((h1) => ({
+        height: h1.getBoundingClientRect().height,
+        line: parseFloat(h1.ownerDocument.defaultView!.getComputedStyle(h1).lineHeight),
+      }));
+      expect(size.height, name).toBeCloseTo(size.line, 0);
+    };
+    await openChannel('checkout-error-rate');
+    await titleOnOneLine('the incident channel');
+    // In the sidebar its long name takes one line, as short ones do.
+    const itemHeight = (name: string) =>
+      page
+        .locator('[data-testid=channel-item]')
+        .filter({ hasText: name })
+        .evaluate((item) => item.getBoundingClientRect().height);
+    expect(await itemHeight('checkout-error-rate')).toBeCloseTo(await itemHeight('general'), 0);
+    // The narrowest channel pane: a thread open beside it.
+    await openChannel('devops-emergency');
+    await page.getByTestId('messages').getByTestId('replies').first().click();
+    await page.getByTestId('thread').waitFor();
+    await titleOnOneLine('#devops-emergency beside a thread');
+
+    // Backup names in the panel, and the thread's messages (JOB-1's, naming its backup file), at their widths.
+    const names = page.locator('[data-testid=backup] code');
+    expect(await names.count()).toBeGreaterThan(1);
+    const texts = page.getByTestId('thread-messages').locator('.b-text');
+    for (const [what, elements] of [
+      ['backup names', names],
+      ['thread messages', texts],
+    ] as const) {
+      const breaks = (await Promise.all((await elements.all()).map(lineBreaks))).flat();
+      // Longer than the width they have: they do wrap, and never between two letters or digits.
+      expect(breaks.length, what).toBeGreaterThan(0);
+      const midWord = breaks.filter((b) => /[a-z0-9]/i.test(b.before) && /[a-z0-9]/i.test(b.after));
+      expect(midWord, what).toEqual([]);
+    }
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: join(ARTIFACTS, 'sandbox-1440.png') });
+  });
+
+  test('--clean refuses while the sandbox runs; SIGTERM stops it, keeping its data; then --clean removes it all', async () => {
+    const refused = await runSandbox('--clean');
+    expect(refused.code).toBe(1);
+    expect(refused.output).toMatch(/still runs with these settings/);
+    expect(await sandboxDatabases()).toContain(stateDb);
+
     sandbox.kill('SIGTERM');
     await waitUntil('the sandbox to exit', () => exitCode !== undefined, 40_000);
     expect(exitCode).toBe(0);
     expect(output.join('\n')).toContain('Lifeline stopped');
+    // What there is to look at stays; the queues and the config folder go.
+    expect(await sandboxDatabases()).toEqual(expect.arrayContaining([stateDb, appDb]));
+    expect(readdirSync(backups).some((name) => name.endsWith('.dump'))).toBe(true);
+    expect(await redisKeys()).toBe(0);
+    expect(existsSync(configDir)).toBe(false);
+
+    // Leftovers as a crash leaves them: queue keys, the config folder, and a restore's database beside the shop's.
+    const redis = new Redis(TEST_REDIS_URL);
+    await redis.set(`${prefix}:bull:escalation:leftover`, '1').finally(() => redis.disconnect());
+    mkdirSync(configDir, { recursive: true });
+    const restoreLeftover = `${appDb}_restore_20261204_000000`;
+    await sql('postgres', `CREATE DATABASE "${restoreLeftover}" TEMPLATE "${appDb}"`);
+
+    const cleaned = await runSandbox('--clean');
+    expect(cleaned.code, cleaned.output).toBe(0);
     expect(await sandboxDatabases()).toEqual([]);
     expect(existsSync(backups)).toBe(false);
+    expect(await redisKeys()).toBe(0);
+    expect(existsSync(configDir)).toBe(false);
   });
 });

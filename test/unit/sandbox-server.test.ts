@@ -2,20 +2,34 @@
 // request from another origin, and page API posts that are not JSON (a cross-origin form cannot send JSON without a
 // CORS preflight). Its own page, Lifeline's calls to the stand-ins and tools like curl (no Origin) still work.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { StatuspageStandIn } from '../../src/adapters/statuspage/stand-in.js';
+import {
+  jsonAnswer,
+  serveOnLoopback,
+  type HttpRequest,
+  type LoopbackServer,
+} from '../../src/shared/loopback-server.js';
+import { SampleAlert } from '../../src/sandbox/alerts.js';
 import { SandboxPagerDuty } from '../../src/sandbox/pagerduty.js';
 import { ChangeFeed, pageOrigins, startServer } from '../../src/sandbox/server.js';
 import { SandboxSlack } from '../../src/sandbox/slack.js';
 import { Workspace } from '../../src/sandbox/workspace.js';
-import { EMERGENCY, PEOPLE } from '../../src/sandbox/world.js';
+import { EMERGENCY, PEOPLE, SAMPLE_ALERT, STATUS_PAGE } from '../../src/sandbox/world.js';
 import { freePort } from '../support/lifeline-process.js';
 
 const BOT_TOKEN = 'xoxb-sandbox-unit-test';
 const ROUTING_KEY = 'sandbox-unit-routing-key';
+const STATUSPAGE_KEY = 'sandbox-unit-statuspage-key';
+const ALERTS_TOKEN = 'sandbox-unit-alerts-token-0123456789';
 let base = '';
 let port = 0;
 let slack: SandboxSlack;
 let pagerduty: SandboxPagerDuty;
+let statuspage: StatuspageStandIn;
 let close: () => Promise<void>;
+/** Lifeline's /alerts/alertmanager, as far as the sample alert can tell: what arrived, answered as Lifeline does. */
+let lifeline: LoopbackServer;
+const alerts: HttpRequest[] = [];
 
 beforeAll(async () => {
   port = await freePort();
@@ -23,6 +37,18 @@ beforeAll(async () => {
   const changes = new ChangeFeed();
   slack = new SandboxSlack({ botToken: BOT_TOKEN, baseUrl: base, onChange: changes.changed });
   pagerduty = new SandboxPagerDuty(new Map([[ROUTING_KEY, 'oncall']]), changes.changed);
+  lifeline = await serveOnLoopback((request) => {
+    alerts.push(request);
+    return request.headers.authorization === `Bearer ${ALERTS_TOKEN}`
+      ? jsonAnswer(200, { ok: true, outcome: alerts.length === 1 ? 'declared' : 'resolved', incident: 'INC-1' })
+      : jsonAnswer(401, { ok: false, reply: 'Send Authorization: Bearer <alerts.token>.' });
+  });
+  const alert = new SampleAlert(`${lifeline.url}/alerts/alertmanager`, ALERTS_TOKEN, changes.changed);
+  statuspage = new StatuspageStandIn({
+    pageId: STATUS_PAGE.pageId,
+    apiKey: STATUSPAGE_KEY,
+    components: [STATUS_PAGE.component],
+  });
   // Commands would go to Lifeline; these tests only type plain messages, which stay in the sandbox.
   const workspace = new Workspace({ slack, eventsUrl: 'http://127.0.0.1:9/slack/events', signingSecret: 'unused' });
   close = await startServer({
@@ -31,6 +57,8 @@ beforeAll(async () => {
     changes,
     slack,
     pagerduty,
+    statuspage,
+    alert,
     workspace,
     state: async () => ({ ok: true }),
     healthy: async () => true,
@@ -39,6 +67,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await close?.();
+  await lifeline?.close();
 });
 
 const dev = PEOPLE.find((p) => p.role === undefined)!;
@@ -119,6 +148,68 @@ describe('the stand-ins Lifeline calls', () => {
     const ok = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: event });
     expect(ok.status).toBe(202);
     expect(pagerduty.pages().map((e) => [e.action, e.dedupKey])).toEqual([['trigger', 'k1']]);
+  });
+});
+
+describe('the sample alert button', () => {
+  const press = (status: string, origin = base) =>
+    fetch(`${base}/api/alert`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', origin },
+      body: JSON.stringify({ status }),
+    });
+
+  test('sends Alertmanager webhook v4 with the bearer token, firing then resolved, and shows the answer', async () => {
+    const fired = (await (await press('firing')).json()) as { ok: boolean; sent: { outcome: string } };
+    expect(fired).toMatchObject({ ok: true, sent: { outcome: 'declared', incident: 'INC-1', httpStatus: 200 } });
+    const resolved = (await (await press('resolved')).json()) as { ok: boolean };
+    expect(resolved).toMatchObject({ ok: true, sent: { status: 'resolved', outcome: 'resolved' } });
+    expect(alerts.map((a) => a.path)).toEqual(['alerts/alertmanager', 'alerts/alertmanager']);
+    const [firing, cleared] = alerts.map((a) => JSON.parse(a.raw) as Record<string, unknown>);
+    expect(firing).toMatchObject({
+      version: '4',
+      status: 'firing',
+      commonLabels: { alertname: SAMPLE_ALERT.alertname, severity: 'critical' },
+      commonAnnotations: { summary: SAMPLE_ALERT.summary },
+    });
+    // One group: the resolve names the same groupKey and the same start as the firing it ends.
+    expect(cleared).toMatchObject({ status: 'resolved', groupKey: firing!.groupKey });
+    const starts = [firing, cleared].map((b) => (b!.alerts as { startsAt: string }[])[0]!.startsAt);
+    expect(starts[1]).toBe(starts[0]);
+  });
+
+  test('anything but firing or resolved, or a press from another origin, sends nothing', async () => {
+    const sentBefore = alerts.length;
+    expect((await press('exploded')).status).toBe(400);
+    expect((await press('firing', 'http://evil.example')).status).toBe(403);
+    expect(alerts).toHaveLength(sentBefore);
+  });
+});
+
+describe('the status page stand-in behind the sandbox server', () => {
+  const call = (method: string, path: string, body: unknown, origin?: string) =>
+    fetch(`${base}/statuspage/v1/pages/${STATUS_PAGE.pageId}/incidents${path}`, {
+      method,
+      headers: {
+        'content-type': 'application/json',
+        authorization: `OAuth ${STATUSPAGE_KEY}`,
+        ...(origin ? { origin } : {}),
+      },
+      body: JSON.stringify({ incident: body }),
+    });
+
+  test('creates and resolves an incident as Statuspage does (POST, PATCH), refusing other origins', async () => {
+    const forged = await call('POST', '', { name: 'forged', status: 'investigating' }, 'http://evil.example');
+    expect(forged.status).toBe(403);
+    const outage = { [STATUS_PAGE.component]: 'major_outage' };
+    const created = await call('POST', '', { name: 'Checkout down', status: 'investigating', components: outage });
+    expect(created.status).toBe(201);
+    const { id } = (await created.json()) as { id: string };
+    expect(statuspage.components[STATUS_PAGE.component]).toBe('major_outage');
+    const back = { [STATUS_PAGE.component]: 'operational' };
+    expect((await call('PATCH', `/${id}`, { status: 'resolved', components: back })).status).toBe(200);
+    expect(statuspage.incidents.map((i) => [i.name, i.status])).toEqual([['Checkout down', 'resolved']]);
+    expect(statuspage.components[STATUS_PAGE.component]).toBe('operational');
   });
 });
 

@@ -1,5 +1,6 @@
-// The sandbox page: a small Slack (#devops-emergency, threads, Block Kit, buttons), the PagerDuty events and the
-// simulated AWS, redrawn from GET /api/state whenever the server says something changed (Server-Sent Events).
+// The sandbox page: a small Slack (#devops-emergency, the incident channels Lifeline creates, threads, Block Kit,
+// buttons), the sample alert's button, the PagerDuty events, the simulated status page and the simulated AWS, redrawn
+// from GET /api/state whenever the server says something changed (Server-Sent Events).
 // Plain JavaScript for any current browser: nothing to build, nothing fetched from the network.
 
 const $ = (id) => document.getElementById(id);
@@ -58,6 +59,8 @@ const EMOJI = {
   bell: '🔔',
   mag: '🔍',
   wrench: '🔧',
+  pushpin: '📌',
+  satellite_antenna: '📡',
 };
 
 // ---- talking to the server ---------------------------------------------------------------------------------------
@@ -123,15 +126,33 @@ function personName(id) {
   return state.people.find((p) => p.id === id)?.name ?? id;
 }
 
+/** The workspace's channels, then those Lifeline created for incidents. */
+function allChannels() {
+  const { channels, incidentChannels } = view.state;
+  return [...channels, ...incidentChannels.map((c) => ({ ...c, allowed: false, incident: true }))];
+}
+
 function channelName(id) {
-  return view.state.channels.find((c) => c.id === id)?.name ?? id;
+  return allChannels().find((c) => c.id === id)?.name ?? id;
+}
+
+/** A name that may break only after its separators (_ . /; browsers break after - by themselves), never mid-word. */
+function breakable(name) {
+  return esc(name).replace(/([_./])/g, '$1<wbr>');
 }
 
 /** One `<…>` of Slack's message syntax: mentions, channels, special mentions and links. */
 function angleToken(inner) {
   const [target, label] = splitOnce(inner, '|');
   if (target.startsWith('@')) return `<span class="mention">@${esc(label ?? personName(target.slice(1)))}</span>`;
-  if (target.startsWith('#')) return `<span class="mention">#${esc(label ?? channelName(target.slice(1)))}</span>`;
+  if (target.startsWith('#')) {
+    const id = target.slice(1);
+    const name = `#${esc(label ?? channelName(id))}`;
+    // A channel the page can show opens on a click, as in Slack.
+    return allChannels().some((c) => c.id === id)
+      ? `<button type="button" class="mention channel-link" data-channel-id="${esc(id)}">${name}</button>`
+      : `<span class="mention">${name}</span>`;
+  }
   if (target.startsWith('!')) {
     const name = target.slice(1).split('^')[0];
     return `<span class="mention">${esc(label ?? `@${name}`)}</span>`;
@@ -158,7 +179,7 @@ function mrkdwn(source) {
   text = text.replace(/```([\s\S]*?)```/g, (_, code) =>
     hold(`<pre class="code-block">${esc(unescapeSlack(code.replace(/^\n/, '')))}</pre>`),
   );
-  text = text.replace(/`([^`\n]+)`/g, (_, code) => hold(`<code>${esc(unescapeSlack(code))}</code>`));
+  text = text.replace(/`([^`\n]+)`/g, (_, code) => hold(`<code>${breakable(unescapeSlack(code))}</code>`));
   text = text.replace(/<([^<>\n]+)>/g, (_, inner) => hold(angleToken(inner)));
   let html = esc(unescapeSlack(text));
   html = html.replace(/:([a-z0-9_+-]+):/g, (whole, name) => EMOJI[name] ?? whole);
@@ -166,6 +187,8 @@ function mrkdwn(source) {
   html = html.replace(/(^|[\s(\uE001])_([^_\n]+)_(?=$|[\s).,:;!?\uE000])/g, '$1<em>$2</em>');
   html = html.replace(/(^|[\s(\uE001])~([^~\n]+)~(?=$|[\s).,:;!?\uE000])/g, '$1<del>$2</del>');
   html = html.replace(/\n/g, '<br>');
+  // Only now, with _italic_ read: backup names and paths may wrap after their separators, never mid-word.
+  html = html.replace(/(<[^>]*>)|([_/]|\.(?=[a-z]))(?=[^\s<])/gi, (_, tag, separator) => tag ?? `${separator}<wbr>`);
   return html.replace(/\uE000(\d+)\uE001/g, (_, i) => held[Number(i)]);
 }
 
@@ -248,6 +271,10 @@ function visibleToMe(message) {
   return !message.visibleTo || message.visibleTo === view.user;
 }
 
+function isPinned(message) {
+  return view.state.incidentChannels.some((c) => c.id === message.channel && c.pins.includes(message.ts));
+}
+
 function messageHtml(message, replies) {
   const bot = message.user === view.state.bot.id;
   const name = personName(message.user);
@@ -261,7 +288,9 @@ function messageHtml(message, replies) {
     ? '<div class="only-you">Only visible to you: the command you sent</div>'
     : message.visibleTo
       ? '<div class="only-you">Only visible to you</div>'
-      : '';
+      : isPinned(message)
+        ? '<div class="pinned" data-testid="pinned">📌 Pinned in this channel</div>'
+        : '';
   const thread =
     replies > 0
       ? `<button type="button" class="replies" data-testid="replies" data-thread="${esc(message.ts)}">${replies} ${replies === 1 ? 'reply' : 'replies'}</button>`
@@ -312,16 +341,7 @@ function renderMessages() {
     if (m.threadTs && !m.visibleTo) replies.set(m.threadTs, (replies.get(m.threadTs) ?? 0) + 1);
   const top = inChannel.filter((m) => !m.threadTs);
   const items = top.map((m) => ({ key: String(m.seq), html: messageHtml(m, replies.get(m.ts) ?? 0) }));
-  if (items.length === 0) {
-    items.push({
-      key: 'welcome',
-      html: `<div class="welcome">
-        <h3>Nothing here yet.</h3>
-        <p>You are acting as <strong>${esc(personName(view.user))}</strong>. Type <code>/incident sev1 Database unreachable</code> below, or pick one under <em>Try</em>.</p>
-        <p>Then switch who you are (top right) to acknowledge as the on-call engineer, or to approve a restore as the CTO.</p>
-      </div>`,
-    });
-  }
+  if (items.length === 0) items.push({ key: `welcome-${view.channel}`, html: welcomeHtml() });
   patchScrolled($('messages'), items);
 
   const pane = $('thread');
@@ -337,6 +357,23 @@ function renderMessages() {
     html: messageHtml(m, 0),
   }));
   patchScrolled($('thread-messages'), threadItems);
+}
+
+/** The empty channel's hint: a command only where Lifeline takes commands, else the way there. */
+function welcomeHtml() {
+  const you = `You are acting as <strong>${esc(personName(view.user))}</strong>.`;
+  if (view.channel === view.state.emergencyChannel) {
+    return `<div class="welcome" data-testid="welcome">
+        <h3>Nothing here yet.</h3>
+        <p>${you} Type <code>/incident sev1 Database unreachable</code> below, or pick one under <em>Try</em>, or fire the sample alert (<em>Monitoring</em>, right).</p>
+        <p>Then switch who you are (top right) to acknowledge as the on-call engineer, or to approve a restore as the CTO.</p>
+      </div>`;
+  }
+  const emergency = view.state.emergencyChannel;
+  return `<div class="welcome" data-testid="welcome">
+      <h3>Nothing here yet.</h3>
+      <p>${you} Lifeline takes <code>/incident</code> and <code>/dr</code> only in <button type="button" class="mention channel-link" data-channel-id="${esc(emergency)}">#${esc(channelName(emergency))}</button> (its <code>allowed_channels</code>): here it refuses them, as it would in your workspace. Plain messages are fine.</p>
+    </div>`;
 }
 
 // ---- the rest of the page --------------------------------------------------------------------------------------------
@@ -359,18 +396,29 @@ function renderChrome() {
   if (!people.some((p) => p.id === view.user)) view.user = people[0].id;
   select.value = view.user;
 
-  const channel = channels.find((c) => c.id === view.channel);
+  const channel = allChannels().find((c) => c.id === view.channel);
   $('channel-title').textContent = `# ${channel.name}`;
-  $('channel-note').textContent = channel.allowed
-    ? 'Lifeline posts incidents here and takes commands here.'
-    : "Not in Lifeline's allowed_channels: it refuses commands here.";
-  $('composer-input').placeholder = `Message #${channel.name}, or a command: /incident … or /dr …`;
-  $('channels').innerHTML = channels
-    .map(
-      (c) =>
-        `<li><button type="button" data-channel-id="${esc(c.id)}" class="${c.id === view.channel ? 'active' : ''}"># ${esc(c.name)}</button></li>`,
-    )
-    .join('');
+  $('channel-title').title = `#${channel.name}`;
+  const note = channel.incident
+    ? `${channel.topic ? `Topic: ${channel.topic}` : 'No topic yet'} · ${channel.pins.length} pinned · ${channel.members.length} ${channel.members.length === 1 ? 'member' : 'members'}`
+    : channel.allowed
+      ? 'Lifeline posts incidents here and takes commands here.'
+      : "Not in Lifeline's allowed_channels: it refuses commands here.";
+  $('channel-note').textContent = note;
+  $('channel-note').title = note;
+  $('channel-archived').hidden = !channel.archived;
+  $('composer-input').disabled = Boolean(channel.archived);
+  $('composer-input').placeholder = channel.archived
+    ? `#${channel.name} is archived: it can be read, not written to`
+    : channel.allowed
+      ? `Message #${channel.name}, or a command: /incident … or /dr …`
+      : `Message #${channel.name} (commands go to #${channelName(view.state.emergencyChannel)})`;
+  $('channels').innerHTML = channels.map(channelItem).join('');
+  const made = view.state.incidentChannels;
+  $('incident-channels').innerHTML =
+    made.length === 0
+      ? '<li class="sidebar-note">None yet: Lifeline creates one for each incident.</li>'
+      : made.map(channelItem).join('');
   $('people').innerHTML = people
     .map((p) => {
       const approver = p.role && approverRoles.includes(p.role) ? '<span class="tag">approves /dr</span>' : '';
@@ -388,6 +436,53 @@ function renderChrome() {
   setStatus(lifeline.state, text);
   $('lifeline-status').title =
     `Lifeline's Request URL (where the sandbox delivers commands and clicks, signed): ${lifeline.requestUrl}`;
+}
+
+function channelItem(c) {
+  const active = c.id === view.channel ? 'active' : '';
+  return `<li><button type="button" data-channel-id="${esc(c.id)}" data-testid="channel-item" class="${active} ${c.archived ? 'archived' : ''}" title="#${esc(c.name)}${c.archived ? ' (archived)' : ''}"><span class="channel-name"># ${esc(c.name)}</span>${c.archived ? '<span class="tag">archived</span>' : ''}</button></li>`;
+}
+
+function renderAlert() {
+  const { alert } = view.state;
+  const last = alert.last;
+  const firing = last?.status === 'firing' && last.httpStatus === 200;
+  $('alert-fire').textContent = firing ? 'Fire it again' : 'Fire the alert';
+  $('alert-resolve').disabled = !firing;
+  $('alert-name').innerHTML =
+    `<code>${esc(alert.alertname)}</code> <span class="pill busy">${esc(alert.severity)}</span> ${esc(alert.summary)}`;
+  $('alert-last').innerHTML = !last
+    ? '<span class="muted">Not sent yet.</span>'
+    : `<span class="pd-action ${last.status === 'firing' ? 'trigger' : 'resolve'}">${esc(last.status)}</span> <time>${clock(last.at)}</time> → Lifeline: <strong data-testid="alert-outcome">${esc(last.outcome)}</strong>${last.incident ? ` <code>${esc(last.incident)}</code>` : ''}${last.httpStatus === 200 ? '' : ` <span class="muted">(HTTP ${esc(last.httpStatus ?? 'no answer')})</span>`}`;
+}
+
+function renderStatuspage() {
+  const { statuspage } = view.state;
+  const pill = (status) =>
+    `<span class="pill ${status === 'operational' || status === 'resolved' ? 'ok' : 'busy'}">${esc(status.replace(/_/g, ' '))}</span>`;
+  const components = statuspage.components
+    .map(
+      (c) =>
+        `<li data-testid="sp-component" data-status="${esc(c.status)}">${esc(c.name)} <code>${esc(c.id)}</code> ${pill(c.status)}</li>`,
+    )
+    .join('');
+  const incidents = statuspage.incidents
+    .map((i) => {
+      const updates = [...i.updates]
+        .reverse()
+        .map(
+          (u) =>
+            `<li><time>${clock(u.at)}</time> ${pill(u.status)}${u.body ? ` <span class="sp-body">${esc(u.body)}</span>` : ''}</li>`,
+        )
+        .join('');
+      return `<li data-testid="sp-incident" data-status="${esc(i.status)}"><strong>${esc(i.name)}</strong> ${pill(i.status)}
+        <div class="muted small"><a href="${esc(i.shortlink)}" target="_blank" rel="noopener noreferrer">${esc(i.shortlink)}</a> (not a real link)</div>
+        <ul class="plain sp-updates">${updates}</ul></li>`;
+    })
+    .join('');
+  $('statuspage').innerHTML = `
+    <h3>Components</h3><ul class="plain">${components}</ul>
+    <h3>Incidents</h3><ul class="plain">${incidents || '<li class="muted">none: a SEV1 creates one by itself (<code>auto_for: [sev1]</code>), others <code>/incident statuspage</code></li>'}</ul>`;
 }
 
 function renderPages() {
@@ -457,20 +552,23 @@ function renderShop() {
   const backups = shop.backups
     .map(
       (b) =>
-        `<li data-testid="backup"><code>${esc(b.name)}</code>${b.safetyCopy ? ' <span class="tag">safety copy</span>' : ''}<div class="muted small">${size(b.size)}, ${age(Date.parse(b.takenAt))}</div></li>`,
+        `<li data-testid="backup"><code class="file-name">${breakable(b.name)}</code>${b.safetyCopy ? ' <span class="tag">safety copy</span>' : ''}<div class="muted small">${size(b.size)}, ${age(Date.parse(b.takenAt))}</div></li>`,
     )
     .join('');
   $('shop').innerHTML = `
     <p><code>${esc(shop.database)}</code>: ${rows}</p>
     <h3>Backups</h3><ul class="plain">${backups || '<li class="muted">none</li>'}</ul>
-    <p class="muted small">In <code>${esc(shop.backupsDir)}</code></p>`;
+    <p class="muted small">In <code class="file-name">${breakable(shop.backupsDir)}</code></p>`;
 }
 
 function render() {
-  view.channel ??= view.state.emergencyChannel;
+  // A restarted sandbox has none of the incident channels the page may still show.
+  if (!allChannels().some((c) => c.id === view.channel)) view.channel = view.state.emergencyChannel;
   renderChrome();
   renderMessages();
+  renderAlert();
   renderPages();
+  renderStatuspage();
   renderAws();
   renderShop();
 }
@@ -520,6 +618,13 @@ async function clickButton(el) {
   el.disabled = false;
 }
 
+async function sendAlert(button) {
+  button.disabled = true;
+  await post('/api/alert', { status: button.dataset.alert });
+  button.disabled = false;
+  refresh();
+}
+
 function setUser(id) {
   view.user = id;
   localStorage.setItem('lifeline-sandbox.user', id);
@@ -538,7 +643,8 @@ document.addEventListener('click', (event) => {
   const target = event.target instanceof Element ? event.target : undefined;
   const button = target?.closest('button');
   if (!button) return;
-  if (button.classList.contains('sl-button')) void clickButton(button);
+  if (button.dataset.alert) void sendAlert(button);
+  else if (button.classList.contains('sl-button')) void clickButton(button);
   else if (button.dataset.thread) {
     view.thread = button.dataset.thread;
     render();
@@ -548,6 +654,12 @@ document.addEventListener('click', (event) => {
     render();
   } else if (button.dataset.userId) setUser(button.dataset.userId);
   else if (button.dataset.example) {
+    // Commands work only in allowed_channels: an example picked elsewhere is typed where it works.
+    if (!allChannels().find((c) => c.id === view.channel)?.allowed) {
+      view.channel = view.state.emergencyChannel;
+      view.thread = undefined;
+      render();
+    }
     $('composer-input').value = button.dataset.example;
     $('composer-input').focus();
   }

@@ -192,6 +192,7 @@ export function buildServices(runtime: Runtime, adapters: Adapters) {
     triggers: createChannelTriggers(queues.channels),
     notifier,
     postCard: (incident, channel) => adapters.chat.post(channel, incidentCard(incident, file)),
+    refreshCard: (incident, card) => adapters.chat.update(card, incidentCard(incident, file)),
     log,
   });
   const reminders = new ReminderService({ db, file, notifier, timers: createReminderTimers(queues.reminders), log });

@@ -1,7 +1,7 @@
 // Incident channels through the real process (node dist/main.js): the channel calls reach the Slack stand-in, which
 // answers them with Slack's rules (names lower case, [a-z0-9-_], at most 80 characters; name_taken; is_archived...).
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
-import { allText, EMERGENCY, stillAfter, World } from '../support/e2e.js';
+import { allText, buttonsOf, EMERGENCY, stillAfter, World } from '../support/e2e.js';
 import { USERS } from '../support/lifeline-process.js';
 import { waitUntil } from '../support/wait.js';
 
@@ -70,6 +70,12 @@ describe('incident channels', () => {
     const resolve = await w.command(`resolve ${inc.id} fixed`, { user: USERS.oncall });
     expect(resolve.status).toBe(200);
     await waitUntil('the resolved topic', () => channel.topic === `SEV1 | resolved | ${title}`, 15_000);
+    // The pinned copy of the card is brought up to date too: resolved, and no buttons left to click.
+    const pinnedCard = await waitUntil('the pinned card resolved', () => {
+      const now = w.slack.find(channel.id, pinned!);
+      return now && allText({ text: now.text, blocks: now.blocks }).includes('Resolved by') ? now : undefined;
+    });
+    expect(buttonsOf({ blocks: pinnedCard.blocks })).toEqual([]);
     expect(channel.archived).toBe(false);
     await waitUntil('archived', () => channel.archived, 20_000);
     expect(Date.now() - resolvedAt).toBeGreaterThanOrEqual(ARCHIVE_HOURS * 3_600_000 - 1_000);

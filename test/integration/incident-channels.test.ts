@@ -58,6 +58,7 @@ function world(file: FileConfig = ENABLED) {
     triggers: createChannelTriggers(queue),
     notifier,
     postCard: (incident, channel) => chat.post(channel, incidentCard(incident, file)),
+    refreshCard: (incident, card) => chat.update(card, incidentCard(incident, file)),
     log,
   });
   const timers = createEscalationTimers(escalationQueue);
@@ -215,13 +216,17 @@ describe('incident channels', () => {
     expect([...channel.members]).toEqual([USERS.oncall]);
   });
 
-  it('the topic follows acknowledge and resolve; the channel is archived archive_after_hours after resolve, exactly once', async () => {
+  it('the topic follows a severity change, acknowledge and resolve; the channel is archived archive_after_hours after resolve, exactly once', async () => {
     const w = world();
     w.startChannelsWorker();
     const incident = await declareIncident(w, 'sev2', 'Archive me');
     const row = await setUp(incident.number);
     const channel = w.chat.channels.get(row!.channel_id!)!;
     expect(channel.topic).toBe('SEV2 | investigating | Archive me');
+    await w.incidents.changeSeverity({ number: incident.number }, USERS.oncall, 'sev1');
+    await waitUntil('the raised topic', () => channel.topic === 'SEV1 | investigating | Archive me');
+    await w.incidents.changeSeverity({ number: incident.number }, USERS.oncall, 'sev2');
+    await waitUntil('the lowered topic', () => channel.topic === 'SEV2 | investigating | Archive me');
     await w.incidents.acknowledge({ number: incident.number }, USERS.oncall);
     await waitUntil('the acknowledged topic', () => channel.topic === 'SEV2 | acknowledged | Archive me');
     const resolved = await w.incidents.resolve({ number: incident.number }, USERS.oncall, 'fixed');

@@ -43,6 +43,8 @@ export interface ChannelDeps {
   readonly notifier: IncidentNotifier;
   /** Posts the incident's card in its channel (delivery renders it). */
   readonly postCard: (incident: Incident, channel: string) => Promise<PostedMessage>;
+  /** Brings the pinned copy of the card up to date (state, severity, buttons). */
+  readonly refreshCard: (incident: Incident, card: PostedMessage) => Promise<void>;
   readonly log: Logger;
 }
 
@@ -69,10 +71,18 @@ export class ChannelService implements IncidentFollower {
     // Updates go in the emergency card's thread; the channel is where people talk.
   }
 
-  /** The topic says so (a job of its own: the topic job reads the incident's state when it runs). */
+  /**
+   * The topic and the pinned card say so (a job of its own: the topic job reads the incident's state when it runs,
+   * and brings the pinned card up to date too).
+   */
   async acknowledged(incident: Incident): Promise<void> {
     if (!this.config) return;
     await this.deps.triggers.trigger(incident.number, 'topic', { key: 'topic-acknowledged' });
+  }
+
+  async severityChanged(incident: Incident): Promise<void> {
+    if (!this.config) return;
+    await this.deps.triggers.trigger(incident.number, 'topic', { key: `topic-${incident.severity}` });
   }
 
   async resolved(incident: Incident): Promise<void> {
@@ -192,8 +202,10 @@ export class ChannelService implements IncidentFollower {
   private async topic(number: number): Promise<void> {
     const row = await owed.getChannel(this.deps.db, number);
     if (!row?.channelId || row.archived) return;
+    const incident = await this.incident(number);
     try {
-      await this.deps.slack.setTopic(row.channelId, topicOf(await this.incident(number)));
+      await this.deps.slack.setTopic(row.channelId, topicOf(incident));
+      if (row.cardTs) await this.deps.refreshCard(incident, { channel: row.channelId, ts: row.cardTs });
     } catch (err) {
       // The topic is a courtesy: a refusal (archived meanwhile) is logged, not retried.
       if (!(err instanceof SlackRefusal)) throw err;

@@ -11,5 +11,7 @@ export interface IncidentFollower {
   updated(incident: Incident, text: string): Promise<void>;
   /** Optional: told after an acknowledgement. */
   acknowledged?(incident: Incident): Promise<void>;
+  /** Optional: told after a change of severity. */
+  severityChanged?(incident: Incident): Promise<void>;
   resolved(incident: Incident): Promise<void>;
 }

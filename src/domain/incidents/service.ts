@@ -264,6 +264,7 @@ export class IncidentService {
         ladder: outcome.ladder,
       }),
     );
+    await this.follow('severity changed', async (f) => f.severityChanged?.(outcome.incident));
     return { incident: outcome.incident, ladder: outcome.ladder };
   }
 

@@ -15,6 +15,8 @@ export interface HttpRequest {
   readonly raw: string;
   /** GET, POST, PATCH...; absent where a request is routed by hand rather than served. */
   readonly method?: string;
+  /** The query string's parameters (empty when there is none). */
+  readonly query?: URLSearchParams;
 }
 
 export interface LoopbackServer {
@@ -31,13 +33,16 @@ export async function serveOnLoopback(answer: Answerer): Promise<LoopbackServer>
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('error', () => res.destroy());
     req.on('end', () => {
-      const path = (req.url ?? '/').split('?')[0]?.replace(/^\//, '') ?? '';
+      const target = req.url ?? '/';
+      const mark = target.indexOf('?');
+      const path = (mark < 0 ? target : target.slice(0, mark)).replace(/^\//, '');
       void Promise.resolve(
         answer({
           path,
           headers: req.headers,
           raw: Buffer.concat(chunks).toString('utf8'),
           method: req.method ?? 'GET',
+          query: new URLSearchParams(mark < 0 ? '' : target.slice(mark + 1)),
         }),
       ).then(
         (a) => res.writeHead(a.status, a.headers).end(a.body),

@@ -41,7 +41,8 @@ export class MemoryVercel implements VercelPort {
   failNextBuild = false;
   private pendingRollback = new Map<string, number>();
   private failures: Error[] = [];
-  private clock = 1_700_000_000_000;
+  // An hour ago: deployments are a minute apart, and steps look back a day at most.
+  private clock = Date.now() - 60 * 60_000;
 
   /** A project with `count` READY production deployments a minute apart; the newest serves production. */
   addProject(name: string, count = 2): MemoryProject {

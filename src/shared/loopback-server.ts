@@ -74,3 +74,35 @@ export function jsonAnswer(status: number, body: unknown, headers: Readonly<Reco
   const json = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' };
   return { status, headers: { ...json, ...headers }, body: JSON.stringify(body) };
 }
+
+export function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** A request body that is a JSON object; undefined for anything else. */
+export function parseObject(raw: string): Record<string, unknown> | undefined {
+  try {
+    const parsed: unknown = JSON.parse(raw);
+    return isObject(parsed) ? parsed : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The failures a test asks a stand-in to answer its next requests with (a 500, a 429 with its Retry-After). */
+export class ScriptedFailures {
+  private queue: { status: number; retryAfter: string | undefined }[] = [];
+
+  add(times: number, status: number, retryAfterSeconds: number | undefined): void {
+    const retryAfter = retryAfterSeconds === undefined ? undefined : String(retryAfterSeconds);
+    for (let i = 0; i < times; i++) this.queue.push({ status, retryAfter });
+  }
+
+  /** The next failure, answered with the stand-in's error `body` for its status; undefined when none is left. */
+  next(body: (status: number) => unknown): HttpAnswer | undefined {
+    const failure = this.queue.shift();
+    if (!failure) return undefined;
+    const extra: Record<string, string> = failure.retryAfter ? { 'retry-after': failure.retryAfter } : {};
+    return jsonAnswer(failure.status, body(failure.status), extra);
+  }
+}

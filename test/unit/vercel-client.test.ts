@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createVercelClient, type VercelClientOptions } from '../../src/adapters/vercel/client.js';
 import { VercelStandIn } from '../../src/adapters/vercel/stand-in.js';
 import { PermanentError, TransientError } from '../../src/shared/errors.js';
+import { failure } from '../support/failure.js';
 
 const TOKEN = 'vercel-unit-token-0123456789';
 const TEAM = 'team_lifeline';
@@ -25,15 +26,6 @@ beforeEach(() => {
 
 function client(overrides: Partial<VercelClientOptions> = {}) {
   return createVercelClient({ baseUrl: standIn.url, token: TOKEN, teamId: TEAM, backoffMs: 10, ...overrides });
-}
-
-async function failure(work: Promise<unknown>): Promise<Error> {
-  try {
-    await work;
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('expected the call to fail');
 }
 
 describe('Vercel client', () => {

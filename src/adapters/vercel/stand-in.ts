@@ -7,7 +7,10 @@
 // the production domains move to them. It keeps every call for the tests; `failNext` makes the next calls fail.
 import { randomBytes } from 'node:crypto';
 import {
+  isObject,
   jsonAnswer,
+  parseObject,
+  ScriptedFailures,
   serveOnLoopback,
   type HttpAnswer,
   type HttpRequest,
@@ -67,7 +70,7 @@ export class VercelStandIn {
   failNextBuild = false;
   /** VERCEL_API_URL, once `start` serves the stand-in. */
   url = '';
-  private failures: { status: number; retryAfter: string | undefined }[] = [];
+  private readonly failures = new ScriptedFailures();
   private server: LoopbackServer | undefined;
   private clock = 0;
 
@@ -88,8 +91,7 @@ export class VercelStandIn {
 
   /** The next `times` requests are answered `status`, with a Retry-After (seconds) when given. */
   failNext(times: number, status: 500 | 502 | 503 | 429 = 500, retryAfterSeconds?: number): void {
-    const retryAfter = retryAfterSeconds === undefined ? undefined : String(retryAfterSeconds);
-    for (let i = 0; i < times; i++) this.failures.push({ status, retryAfter });
+    this.failures.add(times, status, retryAfterSeconds);
   }
 
   /** A project with `deployments` READY production deployments, a minute apart; the newest serves production. */
@@ -131,12 +133,10 @@ export class VercelStandIn {
   }
 
   private route(method: string, { path, headers, raw, query = new URLSearchParams() }: HttpRequest): HttpAnswer {
-    const failure = this.failures.shift();
-    if (failure) {
-      const extra: Record<string, string> = failure.retryAfter ? { 'retry-after': failure.retryAfter } : {};
-      const code = failure.status === 429 ? 'rate_limited' : 'internal_server_error';
-      return jsonAnswer(failure.status, { error: { code, message: 'stand-in failure' } }, extra);
-    }
+    const failure = this.failures.next((status) => ({
+      error: { code: status === 429 ? 'rate_limited' : 'internal_server_error', message: 'stand-in failure' },
+    }));
+    if (failure) return failure;
     const auth = headers.authorization;
     if (auth === undefined || !auth.startsWith('Bearer ')) {
       return refuse(403, 'forbidden', 'The request is missing an authentication token', { missingToken: true });
@@ -331,17 +331,4 @@ export class VercelStandIn {
 
 function refuse(status: number, code: string, message: string, extra: Record<string, unknown> = {}): HttpAnswer {
   return jsonAnswer(status, { error: { code, message, ...extra } });
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function parseObject(raw: string): Record<string, unknown> | undefined {
-  try {
-    const body: unknown = JSON.parse(raw);
-    return isObject(body) ? body : undefined;
-  } catch {
-    return undefined;
-  }
 }

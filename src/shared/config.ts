@@ -212,6 +212,12 @@ export interface Config {
   readonly pagerdutyEventsUrl: string;
   /** Atlassian Statuspage's REST base (`STATUSPAGE_API_URL`); used only when the file has `statuspage:`. */
   readonly statuspageApiUrl: string;
+  /** Vercel's REST API, for the runbooks' vercel steps; a runbook with one needs the token. */
+  readonly vercel: {
+    readonly token: string | undefined;
+    readonly teamId: string | undefined;
+    readonly apiUrl: string;
+  };
   readonly logLevel: string;
   readonly configPath: string;
   /** Seconds between reconcile passes (lost timers, triggers and job schedulers re-created from PostgreSQL/config). */
@@ -259,6 +265,9 @@ const envSchema = z.object({
     .default('lifeline'),
   PAGERDUTY_EVENTS_URL: z.url({ error: 'must be a URL' }).default('https://events.pagerduty.com/v2/enqueue'),
   STATUSPAGE_API_URL: z.url({ error: 'must be a URL' }).default('https://api.statuspage.io/v1'),
+  VERCEL_TOKEN: nonEmpty.optional(),
+  VERCEL_TEAM_ID: nonEmpty.optional(),
+  VERCEL_API_URL: z.url({ error: 'must be a URL' }).default('https://api.vercel.com'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   LIFELINE_AWS_POLL_SECONDS: z.coerce.number({ error: 'must be a number of seconds' }).positive().max(300).default(15),
   LIFELINE_AWS_MAX_WAIT_MINUTES: z.coerce
@@ -310,6 +319,7 @@ export function readConfig(env: Env = process.env): Config {
     e.SLACK_SIGNING_SECRET,
     e.SLACK_APP_TOKEN,
     e.METRICS_TOKEN,
+    e.VERCEL_TOKEN,
     file.alerts?.token,
     ...Object.values(file.roles).map((r) => r.pagerduty_routing_key),
     file.statuspage?.api_key,
@@ -332,6 +342,7 @@ export function readConfig(env: Env = process.env): Config {
     queuePrefix: e.LIFELINE_QUEUE_PREFIX,
     pagerdutyEventsUrl: e.PAGERDUTY_EVENTS_URL,
     statuspageApiUrl: e.STATUSPAGE_API_URL,
+    vercel: { token: e.VERCEL_TOKEN, teamId: e.VERCEL_TEAM_ID, apiUrl: e.VERCEL_API_URL },
     logLevel: e.LOG_LEVEL,
     configPath: e.LIFELINE_CONFIG,
     reconcileSeconds: e.LIFELINE_RECONCILE_SECONDS,

@@ -1,5 +1,5 @@
-// Attempts of one call to another system, as the HTTP clients (PagerDuty, Statuspage) make them: a TransientError
-// is tried again after a jittered exponential backoff, anything else is thrown at once.
+// Attempts of one call to another system, as the HTTP clients (PagerDuty, Statuspage, Vercel) make them: a
+// TransientError is tried again after a jittered exponential backoff, anything else is thrown at once.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TransientError } from './errors.js';
 
@@ -30,4 +30,13 @@ export async function withRetries<T>(
       await sleep(wait);
     }
   }
+}
+
+/** Retry-After in seconds or as an HTTP date; undefined when absent or unreadable. */
+export function retryAfterMs(header: string | null, now = Date.now()): number | undefined {
+  if (header === null || header.trim() === '') return undefined;
+  const seconds = Number(header);
+  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+  const at = Date.parse(header);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }

@@ -841,6 +841,29 @@ describe('statuspage:', () => {
     expect(e.problems).toEqual(['STATUSPAGE_API_URL: must be a URL']);
   });
 
+  it('VERCEL_*: no token and api.vercel.com by default; the token is a secret the logger scrubs', () => {
+    expect(readConfig(BASE_ENV).vercel).toEqual({
+      token: undefined,
+      teamId: undefined,
+      apiUrl: 'https://api.vercel.com',
+    });
+    const config = readConfig({
+      ...BASE_ENV,
+      VERCEL_TOKEN: 'vercel-token-0123456789',
+      VERCEL_TEAM_ID: 'team_abc',
+      VERCEL_API_URL: 'http://127.0.0.1:4020',
+    });
+    expect(config.vercel).toEqual({
+      token: 'vercel-token-0123456789',
+      teamId: 'team_abc',
+      apiUrl: 'http://127.0.0.1:4020',
+    });
+    expect(config.secrets).toContain('vercel-token-0123456789');
+    expect(config.secrets).not.toContain('team_abc');
+    const e = configError(() => readConfig({ ...BASE_ENV, VERCEL_API_URL: 'not a url' }));
+    expect(e.problems).toEqual(['VERCEL_API_URL: must be a URL']);
+  });
+
   it('counts the API key among the secrets the logger scrubs', () => {
     const dir = mkdtempSync(join(tmpdir(), 'lifeline-statuspage-config-'));
     const path = join(dir, 'lifeline.yml');

@@ -1,8 +1,9 @@
 // The Statuspage client against the stand-in: the wire format, retries on 429 and 5xx only, Retry-After, timeouts.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createStatuspageClient, retryAfterMs } from '../../src/adapters/statuspage/client.js';
+import { createStatuspageClient } from '../../src/adapters/statuspage/client.js';
 import { StatuspageStandIn } from '../../src/adapters/statuspage/stand-in.js';
 import { PermanentError, TransientError } from '../../src/shared/errors.js';
+import { retryAfterMs } from '../../src/shared/retry.js';
 import { serveOnLoopback, type LoopbackServer } from '../../src/shared/loopback-server.js';
 
 const PAGE = 'page0001';

@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import {
   jsonAnswer as json,
+  parseObject,
   serveOnLoopback,
   textAnswer as text,
   type HttpAnswer,
@@ -481,15 +482,6 @@ function contentProblem(body: Record<string, unknown>): SlackAnswer | undefined 
   if (problems.length > 0) return { ...failure('invalid_blocks'), errors: problems };
   if (typeof body.text === 'string' && body.text.length > MAX_TEXT) return failure('msg_too_long');
   return undefined;
-}
-
-function parseObject(raw: string): Record<string, unknown> | undefined {
-  try {
-    const parsed: unknown = JSON.parse(raw);
-    return isObject(parsed) ? parsed : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /** A Web API body: JSON, or a form whose structured fields arrive as JSON text. */

@@ -1,5 +1,5 @@
 import { PermanentError, TransientError } from '../../shared/errors.js';
-import { withRetries, type RetryOptions } from '../../shared/retry.js';
+import { retryAfterMs, withRetries, type RetryOptions } from '../../shared/retry.js';
 import {
   STATUSPAGE_STATUSES,
   type StatuspageChange,
@@ -96,15 +96,6 @@ class RetryLater extends TransientError {
 /** RetryLater is this module's own: callers see a plain TransientError. */
 function plain(err: unknown): unknown {
   return err instanceof RetryLater ? new TransientError(err.message) : err;
-}
-
-/** Retry-After in seconds or as an HTTP date; undefined when absent or unreadable. */
-export function retryAfterMs(header: string | null, now = Date.now()): number | undefined {
-  if (header === null || header.trim() === '') return undefined;
-  const seconds = Number(header);
-  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
-  const at = Date.parse(header);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
 function errorOf(text: string): string {

@@ -3,7 +3,9 @@
 // (`Authorization: OAuth <key>`), 404 for an unknown page or incident, 422 for a bad status or component status.
 // It keeps every incident and call for the tests; `failNext` makes the next calls fail with 500 or 429.
 import {
+  isObject,
   jsonAnswer,
+  ScriptedFailures,
   serveOnLoopback,
   type HttpAnswer,
   type HttpRequest,
@@ -48,7 +50,7 @@ export class StatuspageStandIn {
   inFlight = 0;
   /** STATUSPAGE_API_URL, once `start` serves the stand-in. */
   url = '';
-  private failures: { status: number; retryAfter: string | undefined }[] = [];
+  private readonly failures = new ScriptedFailures();
   private server: LoopbackServer | undefined;
 
   constructor(private readonly options: StatuspageStandInOptions) {
@@ -72,8 +74,7 @@ export class StatuspageStandIn {
 
   /** The next `times` requests are answered `status` (500, 429...), with a Retry-After when given. */
   failNext(times: number, status: 500 | 502 | 503 | 429 = 500, retryAfterSeconds?: number): void {
-    const retryAfter = retryAfterSeconds === undefined ? undefined : String(retryAfterSeconds);
-    for (let i = 0; i < times; i++) this.failures.push({ status, retryAfter });
+    this.failures.add(times, status, retryAfterSeconds);
   }
 
   /** One request, answered as Statuspage answers it. */
@@ -85,11 +86,8 @@ export class StatuspageStandIn {
   }
 
   private route(method: string, { path, headers, raw }: HttpRequest): HttpAnswer {
-    const failure = this.failures.shift();
-    if (failure) {
-      const extra: Record<string, string> = failure.retryAfter ? { 'retry-after': failure.retryAfter } : {};
-      return jsonAnswer(failure.status, { error: 'Internal Server Error (stand-in failure)' }, extra);
-    }
+    const failure = this.failures.next(() => ({ error: 'Internal Server Error (stand-in failure)' }));
+    if (failure) return failure;
     if (headers.authorization !== `OAuth ${this.options.apiKey}`) {
       return jsonAnswer(401, { error: 'Could not authenticate' });
     }
@@ -189,8 +187,4 @@ export class StatuspageStandIn {
       incident_updates: incident.updates.map((u) => ({ status: u.status, body: u.body })).reverse(),
     };
   }
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -86,6 +86,8 @@ export class RecoveryService {
     actor: string;
     channel: string;
     responseUrl?: string | undefined;
+    /** An approval already given that covers this job (a runbook run's): the job asks for none of its own. */
+    approvedAs?: string;
   }): Promise<RecoveryJob> {
     this.environment(input.env);
     const what = `request a job (${describeJob(input.env, input.params)})`;
@@ -102,14 +104,15 @@ export class RecoveryService {
           requestedBy: input.actor,
           requestedIn: input.channel,
           responseUrl: input.responseUrl,
-          needsApproval: this.needsApproval(input.env, input.params),
+          needsApproval: input.approvedAs === undefined && this.needsApproval(input.env, input.params),
         });
+        const covered = input.approvedAs === undefined ? '' : ` (approved as ${input.approvedAs})`;
         await audit(tx, {
           env: input.env,
           job: created.number,
           actor: input.actor,
           action: 'requested',
-          detail: describeJob(input.env, input.params),
+          detail: `${describeJob(input.env, input.params)}${covered}`,
         });
         return created;
       });

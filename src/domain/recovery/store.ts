@@ -125,6 +125,26 @@ export async function getJob(db: Queryable, number: number, forUpdate = false): 
   return rows[0] ? toJob(rows[0]) : undefined;
 }
 
+/** The first job of this kind and env that this person asked for from this channel after job `after` (any state). */
+export async function jobRequestedAfter(
+  db: Queryable,
+  after: number,
+  job: { kind: RecoveryJob['kind']; env: string; requestedBy: string; requestedIn: string },
+): Promise<RecoveryJob | undefined> {
+  const { rows } = await db.query<JobRow>(
+    `SELECT * FROM recovery_jobs WHERE number > $1 AND kind = $2 AND env = $3 AND requested_by = $4 AND requested_in = $5
+     ORDER BY number LIMIT 1`,
+    [after, job.kind, job.env, job.requestedBy, job.requestedIn],
+  );
+  return rows[0] ? toJob(rows[0]) : undefined;
+}
+
+/** The newest job's number (0 when there is none). */
+export async function lastJobNumber(db: Queryable): Promise<number> {
+  const { rows } = await db.query<{ number: number | null }>('SELECT max(number) AS number FROM recovery_jobs');
+  return rows[0]?.number ?? 0;
+}
+
 export async function activeJobs(db: Queryable): Promise<RecoveryJob[]> {
   const { rows } = await db.query<JobRow>(
     `SELECT * FROM recovery_jobs WHERE state IN ('planning', 'awaiting_approval', 'queued', 'running') ORDER BY number`,

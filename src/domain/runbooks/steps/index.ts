@@ -3,12 +3,26 @@
 // ../step-kind.ts) with its id (the key in the config file), its params schema, its outputs, its state, and its
 // describe, plan (read calls only), run (the one outside change, recorded before it is waited on) and check.
 import type { StepKind } from '../step-kind.js';
+import { backupKind } from './backup/index.js';
 import { notifyKind, type NotifyDeps } from './notify/index.js';
+import type { RecoveryJobsStepDeps } from './recovery-jobs.js';
+import { restoreKind } from './restore/index.js';
+import { statuspageKind, type StatuspageStepDeps } from './statuspage/index.js';
+import { vercelEnvKind } from './vercel-env/index.js';
+import { vercelRollbackKind } from './vercel-rollback/index.js';
+import type { VercelStepDeps } from './vercel.js';
 
 /** What the step kinds call, each kind using only its part: wiring passes the real clients, tests the doubles. */
-export interface StepDeps extends NotifyDeps {
+export interface StepDeps extends NotifyDeps, VercelStepDeps, StatuspageStepDeps, RecoveryJobsStepDeps {
   /** Between two polls while a step waits on an outside change (tests make it short). */
   readonly pollMs: number;
 }
 
-export const STEP_KINDS: readonly StepKind<StepDeps>[] = [notifyKind];
+export const STEP_KINDS: readonly StepKind<StepDeps>[] = [
+  notifyKind,
+  vercelRollbackKind,
+  vercelEnvKind,
+  statuspageKind,
+  restoreKind,
+  backupKind,
+];

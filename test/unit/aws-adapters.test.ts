@@ -236,15 +236,7 @@ describe('error mapping', () => {
     ],
     [
       'rds UnauthorizedOperation',
-      () =>
-        rds.restoreFromSnapshot('s', 'n', {
-          id: 'db',
-          status: 'available',
-          endpoint: undefined,
-          engine: '',
-          engineVersion: '',
-          instanceClass: '',
-        }),
+      () => rds.restoreFromSnapshot('s', 'n', {}),
       rdsError('UnauthorizedOperation', 403),
     ],
     [

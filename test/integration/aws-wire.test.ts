@@ -10,27 +10,24 @@ import { createLogsClient, createLogsPort } from '../../src/adapters/aws/logs.js
 import { createRdsClient, createRdsPort } from '../../src/adapters/aws/rds.js';
 import { statusesUntil } from '../../src/adapters/aws/memory.js';
 import { TransientError } from '../../src/shared/errors.js';
+import { setEnv } from '../support/env.js';
 import { FakeAws } from '../support/fake-aws.js';
 
 let fake: FakeAws;
 let rds: RdsPort;
 let ecs: EcsPort;
 let logs: LogsPort;
-const savedEnv = new Map<string, string | undefined>();
+let restoreEnv: () => void = () => undefined;
 const fast = { maxWaitSeconds: 5, pollSeconds: 0.01 };
 
 beforeAll(async () => {
   fake = await new FakeAws().start();
-  for (const [name, value] of Object.entries({
+  restoreEnv = setEnv({
     ...fake.env(),
     AWS_ENDPOINT_URL: undefined,
     AWS_PROFILE: undefined,
     AWS_SESSION_TOKEN: undefined,
-  })) {
-    savedEnv.set(name, process.env[name]);
-    if (value === undefined) delete process.env[name];
-    else process.env[name] = value;
-  }
+  });
   // Production clients (default limits): the SDK finds the endpoint, region and credentials in the env.
   rds = createRdsPort();
   ecs = createEcsPort();
@@ -39,10 +36,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await fake?.stop();
-  for (const [name, value] of savedEnv) {
-    if (value === undefined) delete process.env[name];
-    else process.env[name] = value;
-  }
+  restoreEnv();
 });
 
 beforeEach(() => {

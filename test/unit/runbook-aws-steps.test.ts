@@ -61,7 +61,7 @@ describe('rds_restore_snapshot', () => {
 
   it('plan: no available snapshot, an existing target instance, an encrypted snapshot without kms_key_id', async () => {
     aws.rds('us-west-2').setInstance({ id: 'production-db-dr' });
-    const { kms_key_id: _none, ...noKey } = failover;
+    const noKey = { ...failover, kms_key_id: undefined };
     expect((await planStep(rdsRestoreSnapshotKind, { ...noKey, source_instance: 'other-db' }, deps)).missing).toEqual([
       'no available snapshot of other-db in us-east-1',
       'an instance production-db-dr already exists in us-west-2',

@@ -5,28 +5,20 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { AwsRefusedError, AwsWaitTimeoutError } from '../../src/adapters/aws/aws.js';
 import type { AwsRegions } from '../../src/adapters/aws/port.js';
 import { createAwsRegions } from '../../src/adapters/aws/regions.js';
-import { setEnv } from '../support/env.js';
-import { FakeAws } from '../support/fake-aws.js';
+import { startFakeAwsInEnv, type FakeAws } from '../support/fake-aws.js';
 
 let fake: FakeAws;
 let aws: AwsRegions;
-let restoreEnv: () => void = () => undefined;
+let stopFake: () => Promise<void> = async () => undefined;
 const fast = { maxWaitSeconds: 5, pollSeconds: 0.01 };
 
 beforeAll(async () => {
-  fake = await new FakeAws().start();
-  restoreEnv = setEnv({
-    ...fake.env(),
-    AWS_ENDPOINT_URL: undefined,
-    AWS_PROFILE: undefined,
-    AWS_SESSION_TOKEN: undefined,
-  });
+  ({ fake, stop: stopFake } = await startFakeAwsInEnv());
   aws = createAwsRegions();
 });
 
 afterAll(async () => {
-  await fake?.stop();
-  restoreEnv();
+  await stopFake();
 });
 
 beforeEach(() => {

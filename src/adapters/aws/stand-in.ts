@@ -216,11 +216,7 @@ export class SimulatedAws {
       const e = toRefusal(err, 'rds');
       // The query protocol's error shape; the SDK maps <Code> to its modelled fault (DBInstanceNotFound →
       // DBInstanceNotFoundFault).
-      sendXml(
-        res,
-        e.status,
-        `<ErrorResponse xmlns="http://rds.amazonaws.com/doc/2014-10-31/"><Error><Type>${e.status >= 500 ? 'Receiver' : 'Sender'}</Type><Code>${xml(e.code)}</Code><Message>${xml(e.message)}</Message></Error><RequestId>${randomUUID()}</RequestId></ErrorResponse>`,
-      );
+      sendXmlError(res, 'http://rds.amazonaws.com/doc/2014-10-31/', e);
     }
     this.onAnswered?.(call);
   }
@@ -440,11 +436,7 @@ export class SimulatedAws {
       sendXml(res, 200, await this.route53Action(action, params));
     } catch (err) {
       const e = toRefusal(err, 'route53');
-      sendXml(
-        res,
-        e.status,
-        `<ErrorResponse xmlns="${ROUTE53_XMLNS}"><Error><Type>${e.status >= 500 ? 'Receiver' : 'Sender'}</Type><Code>${xml(e.code)}</Code><Message>${xml(e.message)}</Message></Error><RequestId>${randomUUID()}</RequestId></ErrorResponse>`,
-      );
+      sendXmlError(res, ROUTE53_XMLNS, e);
     }
     this.onAnswered?.(call);
   }
@@ -681,6 +673,15 @@ function lastArnPart(value: string): string {
 function sendXml(res: ServerResponse, status: number, body: string): void {
   res.writeHead(status, { 'content-type': 'text/xml', 'x-amzn-requestid': randomUUID() });
   res.end(`<?xml version="1.0" encoding="UTF-8"?>\n${body}`);
+}
+
+/** The XML error shape RDS (query) and Route 53 (REST-XML) share; the SDK reads <Code> as the error's name. */
+function sendXmlError(res: ServerResponse, xmlns: string, e: Refusal): void {
+  sendXml(
+    res,
+    e.status,
+    `<ErrorResponse xmlns="${xmlns}"><Error><Type>${e.status >= 500 ? 'Receiver' : 'Sender'}</Type><Code>${xml(e.code)}</Code><Message>${xml(e.message)}</Message></Error><RequestId>${randomUUID()}</RequestId></ErrorResponse>`,
+  );
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {

@@ -3,7 +3,6 @@
 import { z } from 'zod';
 import {
   counts,
-  describe,
   followedDeployment,
   pollEcsService,
   rolloutProgress,
@@ -11,7 +10,7 @@ import {
 } from '../../../recovery/kinds/ecs-service.js';
 import { defineStepKind } from '../../step-kind.js';
 import { awsRegion, ecsPolling, regionName, type AwsStepDeps } from '../aws.js';
-import { ecsService, serviceProblem } from '../ecs.js';
+import { ecsService, lookAt, planOnService } from '../ecs.js';
 
 const DEADLINE_MS = 30 * 60_000;
 
@@ -26,16 +25,12 @@ export const ecsRedeployKind = defineStepKind<AwsStepDeps>()({
   deadlineMs: () => DEADLINE_MS,
   describe: (p) => `force a new deployment of ${p.service} in ${p.cluster} (${regionName(p.region)})`,
 
-  async plan(ctx, deps) {
-    const p = ctx.params;
-    const current = await deps.aws.ecs(p.region).describeService(p.cluster, p.service);
-    const problem = serviceProblem(p, current);
-    const now = current ? ` (now ${counts(current)})` : '';
-    return {
-      does: `would force a new deployment of ${p.service} in ${p.cluster} (${regionName(p.region)}) and follow it until its rollout completes${now}`,
-      missing: problem ? [problem] : [],
-    };
-  },
+  plan: (ctx, deps) =>
+    planOnService(
+      ctx.params,
+      deps,
+      `would force a new deployment of ${ctx.params.service} in ${ctx.params.cluster} (${regionName(ctx.params.region)}) and follow it until its rollout completes`,
+    ),
 
   async run(ctx, deps) {
     const p = ctx.params;
@@ -51,7 +46,7 @@ export const ecsRedeployKind = defineStepKind<AwsStepDeps>()({
     const p = ctx.params;
     const wanted = ctx.state.deployment;
     const final = await pollEcsService(
-      () => describe({ ecs: deps.aws.ecs(p.region) }, p.cluster, p.service),
+      lookAt(p, deps),
       ecsPolling(deps, ctx, DEADLINE_MS),
       (s) => rolloutVerdict(s, wanted),
       (s) => rolloutProgress(s, wanted),

@@ -1,10 +1,10 @@
 // ecs_scale: an ECS service of any region to `count` tasks, waiting until that many run (the plan's "deploy the
 // backend to the DR ECS cluster", where the DR service waits at 0).
 import { z } from 'zod';
-import { counts, describe, pollEcsService } from '../../../recovery/kinds/ecs-service.js';
+import { counts, pollEcsService } from '../../../recovery/kinds/ecs-service.js';
 import { defineStepKind } from '../../step-kind.js';
 import { awsRegion, ecsPolling, regionName, type AwsStepDeps } from '../aws.js';
-import { ecsService, serviceProblem } from '../ecs.js';
+import { ecsService, lookAt, planOnService } from '../ecs.js';
 
 const DEADLINE_MS = 30 * 60_000;
 
@@ -20,16 +20,12 @@ export const ecsScaleKind = defineStepKind<AwsStepDeps>()({
   deadlineMs: () => DEADLINE_MS,
   describe: (p) => `scale ${p.service} in ${p.cluster} (${regionName(p.region)}) to ${p.count} tasks`,
 
-  async plan(ctx, deps) {
-    const p = ctx.params;
-    const current = await deps.aws.ecs(p.region).describeService(p.cluster, p.service);
-    const problem = serviceProblem(p, current);
-    const now = current ? ` (now ${counts(current)})` : '';
-    return {
-      does: `would set ${p.service} in ${p.cluster} (${regionName(p.region)}) to ${p.count} tasks${now}`,
-      missing: problem ? [problem] : [],
-    };
-  },
+  plan: (ctx, deps) =>
+    planOnService(
+      ctx.params,
+      deps,
+      `would set ${ctx.params.service} in ${ctx.params.cluster} (${regionName(ctx.params.region)}) to ${ctx.params.count} tasks`,
+    ),
 
   async run(ctx, deps) {
     const p = ctx.params;
@@ -45,7 +41,7 @@ export const ecsScaleKind = defineStepKind<AwsStepDeps>()({
   async check(ctx, deps) {
     const p = ctx.params;
     const final = await pollEcsService(
-      () => describe({ ecs: deps.aws.ecs(p.region) }, p.cluster, p.service),
+      lookAt(p, deps),
       ecsPolling(deps, ctx, DEADLINE_MS),
       (s) => s.running === p.count && s.pending === 0,
       counts,

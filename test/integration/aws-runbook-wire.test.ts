@@ -1,11 +1,15 @@
 // The runbook steps' AWS calls through the real SDK clients and waiters against the AWS stand-in over HTTP: RDS in
 // two regions (CopyDBSnapshot pre-signed by the SDK for the source region), Route 53 (REST-XML, the SDK's
-// waitUntilResourceRecordSetsChanged), Secrets Manager (JSON 1.1). Endpoints come from AWS_ENDPOINT_URL_<SERVICE>.
+// waitUntilResourceRecordSetsChanged), Secrets Manager (JSON 1.1), and then the step kinds themselves over them.
+// Endpoints come from AWS_ENDPOINT_URL_<SERVICE>.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { AwsRefusedError, AwsWaitTimeoutError } from '../../src/adapters/aws/aws.js';
 import type { AwsRegions } from '../../src/adapters/aws/port.js';
 import { createAwsRegions } from '../../src/adapters/aws/regions.js';
+import { dnsSwitchKind } from '../../src/domain/runbooks/steps/dns-switch/index.js';
+import { rdsRestoreSnapshotKind } from '../../src/domain/runbooks/steps/rds-restore-snapshot/index.js';
 import { startFakeAwsInEnv, type FakeAws } from '../support/fake-aws.js';
+import { attempt, planStep } from '../support/step-harness.js';
 
 let fake: FakeAws;
 let aws: AwsRegions;
@@ -228,5 +232,79 @@ describe('ECS per region', () => {
     expect(await aws.ecs('us-west-2').describeService('solosuccess-dr', 'api')).toMatchObject({ desired: 0 });
     expect(await aws.ecs('us-east-1').describeService('solosuccess-dr', 'api')).toBeUndefined();
     expect(await aws.ecs().describeService('solosuccess-dr', 'api')).toBeUndefined();
+  });
+});
+
+describe('the step kinds through the real clients', () => {
+  const deps = () => ({
+    aws,
+    pollMs: 10,
+    postNotice: () => Promise.reject(new Error('the AWS kinds post nothing')),
+  });
+
+  it('dns_switch: an attempt resumed with its recorded change id waits on GetChange: one ChangeResourceRecordSets', async () => {
+    fake.route53.setZone('Z0FAILOVER', 'failover.test', [
+      { name: 'api.failover.test', type: 'CNAME', ttl: 300, values: ['primary.failover.test'] },
+    ]);
+    fake.route53.syncMs = 100;
+    const params = {
+      zone_id: 'Z0FAILOVER',
+      record: 'api.failover.test',
+      type: 'CNAME',
+      value: 'dr.failover.test',
+      ttl: 60,
+    };
+    const first = attempt(dnsSwitchKind, params, deps());
+    await first.run();
+    // The first attempt's process dies here, while the change is PENDING; the next one starts from its stored state.
+    const again = attempt(dnsSwitchKind, params, deps(), first.stored());
+    await again.run();
+    const result = await again.check();
+    expect(result.outputs.change_id).toMatch(/^C\w+$/);
+    expect(fake.callsTo('ChangeResourceRecordSets')).toHaveLength(1);
+    expect(fake.callsTo('GetChange').length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('dns_switch and rds_restore_snapshot plans make read calls only', async () => {
+    fake.route53.setZone('Z0DRY', 'dry.test', []);
+    const plan = await planStep(
+      dnsSwitchKind,
+      { zone_id: 'Z0DRY', record: 'api.dry.test', type: 'A', value: '192.0.2.1', ttl: 60 },
+      deps(),
+    );
+    expect(plan.missing).toEqual(['no A record api.dry.test in zone dry.test (Z0DRY)']);
+    const rdsPlan = await planStep(
+      rdsRestoreSnapshotKind,
+      { from_region: 'us-east-1', source_instance: 'nothing-db', region: 'us-west-2', target_instance: 'nothing-dr' },
+      deps(),
+    );
+    expect(rdsPlan.missing).toEqual(['no available snapshot of nothing-db in us-east-1']);
+    expect(fake.calls.length).toBeGreaterThan(0);
+    expect(fake.mutatingCalls()).toEqual([]);
+  });
+
+  it('rds_restore_snapshot across regions: copy, restore, outputs; CopyDBSnapshot signed for the target region', async () => {
+    fake.regions
+      .rds('eu-west-1')
+      .setSnapshot({ id: 'nightly', instanceId: 'shop-db', createdAt: new Date(Date.now() - 60_000) });
+    const params = {
+      from_region: 'eu-west-1',
+      source_instance: 'shop-db',
+      region: 'eu-central-1',
+      target_instance: 'shop-db-dr',
+    };
+    const step = attempt(rdsRestoreSnapshotKind, params, deps());
+    await step.run();
+    const result = await step.check();
+    expect(result.outputs).toEqual({
+      instance: 'shop-db-dr',
+      endpoint: 'shop-db-dr.memory.rds.amazonaws.com',
+      port: '5432',
+    });
+    expect(result.dataAgeMs).toBeGreaterThanOrEqual(60_000);
+    expect(fake.mutatingCalls().map((c) => [c.action, c.region])).toEqual([
+      ['CopyDBSnapshot', 'eu-central-1'],
+      ['RestoreDBInstanceFromDBSnapshot', 'eu-central-1'],
+    ]);
   });
 });

@@ -112,15 +112,16 @@ export const rdsRestoreSnapshotKind = defineStepKind<AwsStepDeps>()({
         encrypted: newest.snapshot.encrypted ?? false,
       };
     }
-    const restoreFrom = fromRegion(p) === p.region ? s.snapshot.id : await copyIntoRegion(ctx, deps, s.snapshot.arn);
     const rds = deps.aws.rds(p.region);
+    // Before any copy: an instance of that name that this step did not start is never taken over.
+    if (!s.restoreStarted && (await rds.describeInstance(p.target_instance))) {
+      throw new Error(
+        `an instance ${p.target_instance} already exists in ${p.region}; the step restores only into a new one`,
+      );
+    }
+    const restoreFrom = fromRegion(p) === p.region ? s.snapshot.id : await copyIntoRegion(ctx, deps, s.snapshot.arn);
     const shape = p.instance_class ? { instanceClass: p.instance_class } : {};
     if (!s.restoreStarted) {
-      if (await rds.describeInstance(p.target_instance)) {
-        throw new Error(
-          `an instance ${p.target_instance} already exists in ${p.region}; the step restores only into a new one`,
-        );
-      }
       s.restoreStarted = true;
       await ctx.recordChange(
         `RestoreDBInstanceFromDBSnapshot: ${p.target_instance} in ${p.region} from snapshot ${restoreFrom}`,

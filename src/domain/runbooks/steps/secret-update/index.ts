@@ -10,7 +10,10 @@ import { awsRegion, regionName, type AwsStepDeps } from '../aws.js';
 const params = z.strictObject({
   region: awsRegion.optional(),
   secret_id: z.string().min(1, 'must not be empty').max(2048),
-  key: z.string().min(1, 'must not be empty'),
+  key: z
+    .string()
+    .min(1, 'must not be empty')
+    .refine((key) => key !== '__proto__', 'must not be __proto__'),
   value: templated(z.string()),
 });
 type Params = z.infer<typeof params>;
@@ -67,7 +70,7 @@ export const secretUpdateKind = defineStepKind<AwsStepDeps>()({
     const read = await readObject(deps.aws.secrets(p.region), p);
     if (!read.ok) return { does: `would set ${where(p)}`, missing: [read.problem] };
     const others = Object.keys(read.object).filter((k) => k !== p.key).length;
-    const what = p.key in read.object ? 'replacing its value' : 'a new key';
+    const what = Object.hasOwn(read.object, p.key) ? 'replacing its value' : 'a new key';
     return { does: `would set ${where(p)} (${what}), keeping its ${others} other keys`, missing: [] };
   },
 
@@ -76,7 +79,7 @@ export const secretUpdateKind = defineStepKind<AwsStepDeps>()({
     const secrets = deps.aws.secrets(p.region);
     const object = await objectOf(secrets, p);
     if (ctx.state.token === undefined) {
-      ctx.state.hadKey = p.key in object;
+      ctx.state.hadKey = Object.hasOwn(object, p.key);
       if (ctx.state.hadKey) ctx.state.old = JSON.stringify(object[p.key]);
       ctx.state.token = randomUUID();
       await ctx.recordChange(`PutSecretValue: ${where(p)} (request ${ctx.state.token})`);

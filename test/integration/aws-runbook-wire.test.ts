@@ -278,7 +278,7 @@ describe('the step kinds through the real clients', () => {
       { from_region: 'us-east-1', source_instance: 'nothing-db', region: 'us-west-2', target_instance: 'nothing-dr' },
       deps(),
     );
-    expect(rdsPlan.missing).toEqual(['no available snapshot of nothing-db in us-east-1']);
+    expect(rdsPlan.missing).toEqual(['no available snapshot of nothing-db in us-east-1 or us-west-2']);
     expect(fake.calls.length).toBeGreaterThan(0);
     expect(fake.mutatingCalls()).toEqual([]);
   });

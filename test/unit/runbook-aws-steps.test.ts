@@ -53,7 +53,7 @@ describe('rds_restore_snapshot', () => {
   it('plan: the newest available snapshot, its age, the copy; read calls only', async () => {
     const plan = await planStep(rdsRestoreSnapshotKind, failover, deps);
     expect(plan).toEqual({
-      does: 'would restore production-db-dr in us-west-2 from snapshot rds:production-db-auto (taken 3 h ago), copying it from us-east-1 to us-west-2 first',
+      does: 'would restore production-db-dr in us-west-2 from snapshot rds:production-db-auto in us-east-1 (taken 3 h ago), copying it to us-west-2 first',
       missing: [],
     });
     expect(aws.calls).toEqual([]);
@@ -63,7 +63,7 @@ describe('rds_restore_snapshot', () => {
     aws.rds('us-west-2').setInstance({ id: 'production-db-dr' });
     const noKey = { ...failover, kms_key_id: undefined };
     expect((await planStep(rdsRestoreSnapshotKind, { ...noKey, source_instance: 'other-db' }, deps)).missing).toEqual([
-      'no available snapshot of other-db in us-east-1',
+      'no available snapshot of other-db in us-east-1 or us-west-2',
       'an instance production-db-dr already exists in us-west-2',
     ]);
     aws.rds('us-east-1').setSnapshot({ id: 'enc', instanceId: 'production-db', encrypted: true });
@@ -71,7 +71,7 @@ describe('rds_restore_snapshot', () => {
     expect(plan.missing).toContain(
       'the snapshot is encrypted: kms_key_id (a KMS key in us-west-2) is needed to copy it there',
     );
-    expect(plan.does).toContain('from snapshot enc (taken 0 s ago, encrypted)');
+    expect(plan.does).toContain('from snapshot enc in us-east-1 (taken 0 s ago, encrypted)');
   });
 
   it('run copies into the target region and restores, each recorded before it is made; check gives the outputs and the data age', async () => {
@@ -135,6 +135,44 @@ describe('rds_restore_snapshot', () => {
     ]);
   });
 
+  it('a copy already in the target region with newer data is restored as it is: no CopyDBSnapshot', async () => {
+    aws.rds('us-west-2').setSnapshot({
+      id: 'copied-earlier',
+      instanceId: 'production-db',
+      createdAt: new Date(),
+      originalCreatedAt: new Date(Date.now() - HOUR),
+    });
+    expect((await planStep(rdsRestoreSnapshotKind, failover, deps)).does).toBe(
+      'would restore production-db-dr in us-west-2 from snapshot copied-earlier in us-west-2 (taken 1 h ago)',
+    );
+    const step = attempt(rdsRestoreSnapshotKind, failover, deps);
+    await step.run();
+    expect(aws.calls.map((c) => [c.method, c.args[0]])).toEqual([['restoreFromSnapshot', 'copied-earlier']]);
+    expect((await step.check()).dataAgeMs).toBeGreaterThanOrEqual(HOUR);
+  });
+
+  it('a source region that cannot be read (it is the one down) is passed over for the copies in the target region', async () => {
+    aws.rds('us-west-2').setSnapshot({
+      id: 'copied-last-week',
+      instanceId: 'production-db',
+      originalCreatedAt: new Date(Date.now() - 7 * 24 * HOUR),
+    });
+    aws.rds('us-east-1').failNext('listSnapshots', new Error('connect ETIMEDOUT rds.us-east-1.amazonaws.com'));
+    expect((await planStep(rdsRestoreSnapshotKind, failover, deps)).does).toBe(
+      'would restore production-db-dr in us-west-2 from snapshot copied-last-week in us-west-2 (taken 7 d 0 h ago); us-east-1 could not be read (connect ETIMEDOUT rds.us-east-1.amazonaws.com), so only the snapshots in us-west-2 were looked at',
+    );
+    aws.rds('us-east-1').failNext('listSnapshots', new Error('connect ETIMEDOUT rds.us-east-1.amazonaws.com'));
+    const step = attempt(rdsRestoreSnapshotKind, failover, deps);
+    await step.run();
+    expect(step.notes[0]).toBe(
+      'us-east-1 could not be read (connect ETIMEDOUT rds.us-east-1.amazonaws.com); restoring from copied-last-week in us-west-2',
+    );
+    expect(aws.calls.map((c) => c.method)).toEqual(['restoreFromSnapshot']);
+    aws.rds('us-east-1').failNext('listSnapshots', new Error('down'));
+    aws.rds('us-west-2').failNext('listSnapshots', new Error('also down'));
+    await expect(planStep(rdsRestoreSnapshotKind, failover, deps)).rejects.toThrow('also down');
+  });
+
   it('in one region there is no copy: the snapshot itself is restored, with the instance class asked for', async () => {
     const local = { ...failover, from_region: undefined, region: 'us-east-1', instance_class: 'db.r6g.large' };
     const step = attempt(rdsRestoreSnapshotKind, local, deps);
@@ -156,7 +194,7 @@ describe('rds_restore_snapshot', () => {
     );
     const other = { ...failover, source_instance: 'other-db', target_instance: 'other-dr' };
     await expect(attempt(rdsRestoreSnapshotKind, other, deps).run()).rejects.toThrow(
-      'no available snapshot of other-db in us-east-1',
+      'no available snapshot of other-db in us-east-1 or us-west-2',
     );
     expect(aws.calls).toEqual([]);
   });

@@ -1,8 +1,11 @@
 // rds_restore_snapshot: the newest available snapshot of `source_instance` (manual or automated) restored as a new
 // instance `target_instance` in `region`, copied there first when it lives in another region (`from_region`). The
 // plan's "restore the database in the DR region"; its outputs (instance, endpoint, port) feed later steps.
+// Snapshots of the instance already copied into `region` count too: when `from_region` is the region that is down,
+// they are what there is to restore.
 import { z } from 'zod';
 import type { DbSnapshot } from '../../../../adapters/aws/port.js';
+import { messageOf } from '../../../../shared/errors.js';
 import { formatDuration } from '../../../../shared/format.js';
 import { defineStepKind, type StepContext } from '../../step-kind.js';
 import { awsRegion, waitOptions, type AwsStepDeps } from '../aws.js';
@@ -34,6 +37,7 @@ type Params = z.infer<typeof params>;
 const chosen = z.object({
   id: z.string(),
   arn: z.string(),
+  region: z.string(),
   /** When its data was taken (ISO): the restored data's age is measured from it. */
   takenAt: z.string(),
   encrypted: z.boolean(),
@@ -54,19 +58,50 @@ function fromRegion(p: Params): string {
   return p.from_region ?? p.region;
 }
 
-/** The newest snapshot that can be restored now, and when its data was taken. */
-async function newestAvailable(
-  p: Params,
-  deps: AwsStepDeps,
-): Promise<{ snapshot: DbSnapshot; takenAt: Date } | undefined> {
-  const snapshots = await deps.aws.rds(fromRegion(p)).listSnapshots(p.source_instance);
-  const snapshot = snapshots.find((s) => s.status === 'available');
-  const takenAt = snapshot && (snapshot.originalCreatedAt ?? snapshot.createdAt);
-  return snapshot && takenAt ? { snapshot, takenAt } : undefined;
+interface Newest {
+  readonly snapshot: DbSnapshot;
+  readonly region: string;
+  readonly takenAt: Date;
+  /** Why `from_region` could not be read, when the newest is from `region` for that reason. */
+  readonly unreadable?: string;
 }
 
-function kmsMissing(p: Params, encrypted: boolean): string | undefined {
-  if (!encrypted || fromRegion(p) === p.region || p.kms_key_id) return undefined;
+/**
+ * The newest snapshot that can be restored now (by when its data was taken: a copy's own time is the copy's), in
+ * `from_region` or already in `region`. A `from_region` that cannot be read is passed over when `region` has one.
+ */
+async function newestAvailable(p: Params, deps: AwsStepDeps): Promise<Newest | undefined> {
+  const regions = searched(p);
+  const lists = await Promise.allSettled(regions.map((r) => deps.aws.rds(r).listSnapshots(p.source_instance)));
+  // The target region must answer: the restore goes there.
+  const target = lists[regions.indexOf(p.region)]!;
+  if (target.status === 'rejected') throw target.reason;
+  const source = lists[0]!;
+  const found = lists.flatMap((list, i) =>
+    list.status === 'fulfilled'
+      ? list.value.flatMap((snapshot) => {
+          const takenAt = snapshot.originalCreatedAt ?? snapshot.createdAt;
+          return snapshot.status === 'available' && takenAt ? [{ snapshot, region: regions[i]!, takenAt }] : [];
+        })
+      : [],
+  );
+  if (source.status === 'rejected' && found.length === 0) throw source.reason;
+  const newest = found.sort((a, b) => b.takenAt.getTime() - a.takenAt.getTime())[0];
+  if (!newest || source.status === 'fulfilled') return newest;
+  return { ...newest, unreadable: `${fromRegion(p)} could not be read (${messageOf(source.reason)})` };
+}
+
+/** Where the snapshots are looked for: `from_region`, then `region` when it is another. */
+function searched(p: Params): string[] {
+  return [...new Set([fromRegion(p), p.region])];
+}
+
+function noSnapshot(p: Params): string {
+  return `no available snapshot of ${p.source_instance} in ${searched(p).join(' or ')}`;
+}
+
+function kmsMissing(p: Params, newest: Newest): string | undefined {
+  if (!newest.snapshot.encrypted || newest.region === p.region || p.kms_key_id) return undefined;
   return `the snapshot is encrypted: kms_key_id (a KMS key in ${p.region}) is needed to copy it there`;
 }
 
@@ -81,19 +116,27 @@ export const rdsRestoreSnapshotKind = defineStepKind<AwsStepDeps>()({
 
   async plan(ctx, deps) {
     const p = ctx.params;
-    const missing: string[] = [];
     const newest = await newestAvailable(p, deps);
-    if (!newest) missing.push(`no available snapshot of ${p.source_instance} in ${fromRegion(p)}`);
-    if (await deps.aws.rds(p.region).describeInstance(p.target_instance)) {
-      missing.push(`an instance ${p.target_instance} already exists in ${p.region}`);
+    const exists = await deps.aws.rds(p.region).describeInstance(p.target_instance);
+    const missing = [
+      ...(newest ? [] : [noSnapshot(p)]),
+      ...(exists ? [`an instance ${p.target_instance} already exists in ${p.region}`] : []),
+    ];
+    if (!newest) {
+      return {
+        does: `would restore ${p.target_instance} in ${p.region} from the newest snapshot of ${p.source_instance}`,
+        missing,
+      };
     }
-    const noKey = newest && kmsMissing(p, newest.snapshot.encrypted ?? false);
+    const noKey = kmsMissing(p, newest);
     if (noKey) missing.push(noKey);
-    const which = newest
-      ? `snapshot ${newest.snapshot.id} (taken ${formatDuration(Date.now() - newest.takenAt.getTime())} ago${newest.snapshot.encrypted ? ', encrypted' : ''})`
-      : `the newest available snapshot of ${p.source_instance}`;
-    const copy = fromRegion(p) !== p.region ? `, copying it from ${fromRegion(p)} to ${p.region} first` : '';
-    return { does: `would restore ${p.target_instance} in ${p.region} from ${which}${copy}`, missing };
+    const age = formatDuration(Date.now() - newest.takenAt.getTime());
+    const which = `snapshot ${newest.snapshot.id} in ${newest.region} (taken ${age} ago${newest.snapshot.encrypted ? ', encrypted' : ''})`;
+    const copy = newest.region !== p.region ? `, copying it to ${p.region} first` : '';
+    const passedOver = newest.unreadable
+      ? `; ${newest.unreadable}, so only the snapshots in ${p.region} were looked at`
+      : '';
+    return { does: `would restore ${p.target_instance} in ${p.region} from ${which}${copy}${passedOver}`, missing };
   },
 
   async run(ctx, deps) {
@@ -101,13 +144,15 @@ export const rdsRestoreSnapshotKind = defineStepKind<AwsStepDeps>()({
     const s = ctx.state;
     if (!s.snapshot) {
       const newest = await newestAvailable(p, deps);
-      if (!newest) throw new Error(`no available snapshot of ${p.source_instance} in ${fromRegion(p)}`);
-      const noKey = kmsMissing(p, newest.snapshot.encrypted ?? false);
+      if (!newest) throw new Error(noSnapshot(p));
+      const noKey = kmsMissing(p, newest);
       if (noKey) throw new Error(noKey);
       if (!newest.snapshot.arn) throw new Error(`RDS gave no ARN for snapshot ${newest.snapshot.id}`);
+      if (newest.unreadable) ctx.note(`${newest.unreadable}; restoring from ${newest.snapshot.id} in ${p.region}`);
       s.snapshot = {
         id: newest.snapshot.id,
         arn: newest.snapshot.arn,
+        region: newest.region,
         takenAt: newest.takenAt.toISOString(),
         encrypted: newest.snapshot.encrypted ?? false,
       };
@@ -119,7 +164,8 @@ export const rdsRestoreSnapshotKind = defineStepKind<AwsStepDeps>()({
         `an instance ${p.target_instance} already exists in ${p.region}; the step restores only into a new one`,
       );
     }
-    const restoreFrom = fromRegion(p) === p.region ? s.snapshot.id : await copyIntoRegion(ctx, deps, s.snapshot.arn);
+    const restoreFrom =
+      s.snapshot.region === p.region ? s.snapshot.id : await copyIntoRegion(ctx, deps, s.snapshot.arn);
     const shape = p.instance_class ? { instanceClass: p.instance_class } : {};
     if (!s.restoreStarted) {
       s.restoreStarted = true;

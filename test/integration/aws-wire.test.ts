@@ -10,27 +10,17 @@ import { createLogsClient, createLogsPort } from '../../src/adapters/aws/logs.js
 import { createRdsClient, createRdsPort } from '../../src/adapters/aws/rds.js';
 import { statusesUntil } from '../../src/adapters/aws/memory.js';
 import { TransientError } from '../../src/shared/errors.js';
-import { FakeAws } from '../support/fake-aws.js';
+import { startFakeAwsInEnv, type FakeAws } from '../support/fake-aws.js';
 
 let fake: FakeAws;
 let rds: RdsPort;
 let ecs: EcsPort;
 let logs: LogsPort;
-const savedEnv = new Map<string, string | undefined>();
+let stopFake: () => Promise<void> = async () => undefined;
 const fast = { maxWaitSeconds: 5, pollSeconds: 0.01 };
 
 beforeAll(async () => {
-  fake = await new FakeAws().start();
-  for (const [name, value] of Object.entries({
-    ...fake.env(),
-    AWS_ENDPOINT_URL: undefined,
-    AWS_PROFILE: undefined,
-    AWS_SESSION_TOKEN: undefined,
-  })) {
-    savedEnv.set(name, process.env[name]);
-    if (value === undefined) delete process.env[name];
-    else process.env[name] = value;
-  }
+  ({ fake, stop: stopFake } = await startFakeAwsInEnv());
   // Production clients (default limits): the SDK finds the endpoint, region and credentials in the env.
   rds = createRdsPort();
   ecs = createEcsPort();
@@ -38,11 +28,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await fake?.stop();
-  for (const [name, value] of savedEnv) {
-    if (value === undefined) delete process.env[name];
-    else process.env[name] = value;
-  }
+  await stopFake();
 });
 
 beforeEach(() => {

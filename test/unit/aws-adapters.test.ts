@@ -234,19 +234,7 @@ describe('error mapping', () => {
       () => rds.createSnapshot('db', 's'),
       new DBInstanceNotFoundFault({ message: 'not found', ...meta(404) }),
     ],
-    [
-      'rds UnauthorizedOperation',
-      () =>
-        rds.restoreFromSnapshot('s', 'n', {
-          id: 'db',
-          status: 'available',
-          endpoint: undefined,
-          engine: '',
-          engineVersion: '',
-          instanceClass: '',
-        }),
-      rdsError('UnauthorizedOperation', 403),
-    ],
+    ['rds UnauthorizedOperation', () => rds.restoreFromSnapshot('s', 'n', {}), rdsError('UnauthorizedOperation', 403)],
     [
       'ecs AccessDeniedException',
       () => ecs.setDesiredCount('c', 's', 2),

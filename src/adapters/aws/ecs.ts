@@ -10,11 +10,12 @@ import { AwsRefusedError, type AwsClientLimits } from './aws.js';
 import type { EcsDeployment, EcsPort, EcsService } from './port.js';
 
 /**
- * No explicit endpoint or region: the SDK's chain applies (AWS_REGION, credentials, AWS_ENDPOINT_URL_ECS).
- * Bounded: 3 attempts, each with a connect and a whole-request timeout; the job decides about further retries.
+ * No explicit endpoint: the SDK's chain applies (credentials, AWS_ENDPOINT_URL_ECS), and AWS_REGION unless `region`
+ * is given. Bounded: 3 attempts, each with a connect and a whole-request timeout; the job decides about further
+ * retries.
  */
-export function createEcsClient(limits: AwsClientLimits = {}): ECSClient {
-  return new ECSClient(boundedClientOptions(limits));
+export function createEcsClient(limits: AwsClientLimits = {}, region?: string): ECSClient {
+  return new ECSClient({ ...boundedClientOptions(limits), ...(region ? { region } : {}) });
 }
 
 export function createEcsPort(client: ECSClient = createEcsClient()): EcsPort {

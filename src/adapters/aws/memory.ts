@@ -1,22 +1,31 @@
-// In-memory RdsPort / EcsPort / LogsPort for unit tests. They answer like AWS does where tests care
-// (AwsRefusedError for not-found / already-exists / wrong-state, statuses that move only when polled) and
-// share the real adapters' polling loop, so a job's wait behaves the same here as in production.
+// In-memory RdsPort / EcsPort / LogsPort / Route53Port / SecretsPort (and AwsRegions over them) for unit tests. They
+// answer like AWS does where tests care (AwsRefusedError for not-found / already-exists / wrong-state, statuses that
+// move only when polled) and share the real adapters' polling loop, so a job's wait behaves the same here as in
+// production.
 import { AwsRefusedError, rdsPoll, waitFor, type PollResult } from './aws.js';
 import type {
+  AwsRegions,
   DbInstance,
   DbSnapshot,
+  DnsChange,
+  DnsRecord,
   EcsDeployment,
   EcsPort,
   EcsService,
+  HostedZone,
   LogEvent,
   LogsPort,
   RdsPort,
+  RestoreShape,
+  Route53Port,
+  SecretsPort,
+  SecretValue,
   WaitOptions,
 } from './port.js';
 
 /** A call that changes something in AWS (create, restore, scale, redeploy), with its arguments. */
 export interface MemoryAwsCall {
-  readonly service: 'rds' | 'ecs';
+  readonly service: 'rds' | 'ecs' | 'route53' | 'secretsmanager';
   readonly method: string;
   readonly args: readonly unknown[];
 }
@@ -25,7 +34,15 @@ export interface MemoryAwsOptions {
   /** Pass one array to several doubles to see their mutating calls in one order. */
   readonly calls?: MemoryAwsCall[];
   readonly now?: () => Date;
+  /** The region the double stands for (ARNs, cross-region copies); default us-east-1. */
+  readonly region?: string;
+  /** Another region's RDS, where a cross-region CopyDBSnapshot finds its source. */
+  readonly peers?: (region: string) => MemoryRds;
 }
+
+/** The account every ARN of the doubles and the stand-in names. */
+export const MEMORY_ACCOUNT = '123456789012';
+export const MEMORY_DEFAULT_REGION = 'us-east-1';
 
 /**
  * Statuses for the next `polls` describes that end in `final`: `statusesUntil(3)` is
@@ -76,14 +93,20 @@ export class MemoryRds implements RdsPort {
   newSnapshotStatuses: string[] = statusesUntil(2);
   /** What an instance made by restoreFromSnapshot reports on its next describes (it starts `creating`). */
   restoredInstanceStatuses: string[] = ['creating', 'backing-up', 'available'];
+  /** What a snapshot made by copySnapshot reports on its next describes (it starts `pending`). */
+  copiedSnapshotStatuses: string[] = statusesUntil(3, 'available', 'copying');
+  readonly region: string;
   private readonly instances = new Map<string, Scripted<DbInstance>>();
   private readonly snapshots = new Map<string, Scripted<DbSnapshot>>();
   private readonly failures = new FailureQueue<RdsMethod>();
   private readonly now: () => Date;
+  private readonly peers: ((region: string) => MemoryRds) | undefined;
 
   constructor(options: MemoryAwsOptions = {}) {
     this.calls = options.calls ?? [];
     this.now = options.now ?? (() => new Date());
+    this.region = options.region ?? MEMORY_DEFAULT_REGION;
+    this.peers = options.peers;
   }
 
   /** Adds or replaces an instance (default: available postgres with an endpoint); `next` scripts its statuses. */
@@ -111,6 +134,8 @@ export class MemoryRds implements RdsPort {
       type: 'manual',
       allocatedStorageGb: 20,
       percentProgress: 100,
+      arn: `arn:aws:rds:${this.region}:${MEMORY_ACCOUNT}:snapshot:${snapshot.id}`,
+      encrypted: false,
       ...snapshot,
     };
     this.snapshots.set(snapshot.id, { value, next: [...next] });
@@ -166,7 +191,13 @@ export class MemoryRds implements RdsPort {
     return advance(this.snapshots.get(snapshotId), (value, status) => ({
       ...value,
       status,
-      percentProgress: status === 'available' ? 100 : value.percentProgress,
+      // A copy reports its progress as it goes; a new snapshot's progress is whatever the test set.
+      percentProgress:
+        status === 'available'
+          ? 100
+          : status === 'copying'
+            ? Math.min(95, (value.percentProgress ?? 0) + 30)
+            : value.percentProgress,
     }));
   }
 
@@ -209,7 +240,51 @@ export class MemoryRds implements RdsPort {
     });
   }
 
-  async restoreFromSnapshot(snapshotId: string, newInstanceId: string, like: DbInstance): Promise<void> {
+  async copySnapshot(sourceArn: string, targetSnapshotId: string, options?: { kmsKeyId?: string }): Promise<void> {
+    this.mutate('copySnapshot', [sourceArn, targetSnapshotId, ...(options ? [options] : [])]);
+    const arn = /^arn:aws[\w-]*:rds:([a-z0-9-]+):\d+:snapshot:(.+)$/.exec(sourceArn);
+    const from = arn && (arn[1] === this.region ? this : this.peers?.(arn[1]!));
+    const source = arn && from?.peekSnapshot(arn[2]!);
+    if (!source) {
+      throw new AwsRefusedError('rds', 'DBSnapshotNotFoundFault', `CopyDBSnapshot: DBSnapshot ${sourceArn} not found.`);
+    }
+    if (source.status !== 'available') {
+      throw new AwsRefusedError(
+        'rds',
+        'InvalidDBSnapshotStateFault',
+        `CopyDBSnapshot: Snapshot must have state available but actually has ${source.status}`,
+      );
+    }
+    if (this.snapshots.has(targetSnapshotId)) {
+      throw new AwsRefusedError(
+        'rds',
+        'DBSnapshotAlreadyExistsFault',
+        `CopyDBSnapshot: Cannot copy the snapshot because a snapshot with the identifier ${targetSnapshotId} already exists.`,
+      );
+    }
+    if (source.encrypted && arn[1] !== this.region && !options?.kmsKeyId) {
+      throw new AwsRefusedError(
+        'rds',
+        'InvalidParameterCombination',
+        'CopyDBSnapshot: KmsKeyId must be specified to copy an encrypted snapshot to another region.',
+      );
+    }
+    this.setSnapshot(
+      {
+        ...source,
+        id: targetSnapshotId,
+        status: 'pending',
+        percentProgress: 0,
+        type: 'manual',
+        arn: `arn:aws:rds:${this.region}:${MEMORY_ACCOUNT}:snapshot:${targetSnapshotId}`,
+        createdAt: this.now(),
+        originalCreatedAt: source.originalCreatedAt ?? source.createdAt,
+      },
+      this.copiedSnapshotStatuses,
+    );
+  }
+
+  async restoreFromSnapshot(snapshotId: string, newInstanceId: string, like: RestoreShape): Promise<void> {
     this.mutate('restoreFromSnapshot', [snapshotId, newInstanceId, like]);
     const snapshot = this.snapshots.get(snapshotId)?.value;
     if (!snapshot)
@@ -506,4 +581,251 @@ function patternMatcher(pattern: string | undefined): (message: string) => boole
   if (quoted) return (m) => m.includes(quoted[1]!);
   const terms = p.split(/\s+/);
   return (m) => terms.every((t) => m.includes(t.replace(/^"|"$/g, '')));
+}
+
+interface MemoryZone {
+  readonly zone: HostedZone;
+  records: DnsRecord[];
+}
+
+type Route53Method = keyof Route53Port;
+
+/**
+ * Route 53: a change applies at once and reads PENDING until `syncMs` after it was made, then INSYNC (as Route 53
+ * reports propagation to its servers); refusals with Route 53's codes (NoSuchHostedZone, InvalidChangeBatch,
+ * NoSuchChange).
+ */
+export class MemoryRoute53 implements Route53Port {
+  readonly calls: MemoryAwsCall[];
+  readonly reads: string[] = [];
+  /** How long a change stays PENDING. */
+  syncMs = 0;
+  private readonly zones = new Map<string, MemoryZone>();
+  private readonly changes = new Map<string, { submittedAt: number; syncAt: number }>();
+  private readonly failures = new FailureQueue<Route53Method>();
+  private changeCounter = 0;
+
+  constructor(options: MemoryAwsOptions = {}) {
+    this.calls = options.calls ?? [];
+  }
+
+  /** Adds or replaces a public hosted zone with these record sets (names without the trailing dot). */
+  setZone(id: string, name: string, records: readonly DnsRecord[] = []): void {
+    this.zones.set(id, { zone: { id, name: name.toLowerCase(), privateZone: false }, records: [...records] });
+  }
+
+  /** The zone's record sets as they are now, without counting as a read. */
+  peekRecords(zoneId: string): readonly DnsRecord[] {
+    return this.zones.get(zoneId)?.records ?? [];
+  }
+
+  failNext(method: Route53Method, error: Error): void {
+    this.failures.add(method, error);
+  }
+
+  async getHostedZone(zoneId: string): Promise<HostedZone | undefined> {
+    this.read('getHostedZone');
+    return this.zones.get(zoneId)?.zone;
+  }
+
+  async recordsAt(zoneId: string, name: string): Promise<DnsRecord[]> {
+    this.read('recordsAt');
+    const wanted = name.toLowerCase().replace(/\.$/, '');
+    return this.zoneOf(zoneId, 'ListResourceRecordSets').records.filter((r) => r.name === wanted);
+  }
+
+  async upsert(zoneId: string, record: DnsRecord, comment: string): Promise<DnsChange> {
+    this.calls.push({ service: 'route53', method: 'upsert', args: [zoneId, record, comment] });
+    this.failures.throwIfQueued('upsert');
+    const zone = this.zoneOf(zoneId, 'ChangeResourceRecordSets');
+    const name = record.name.toLowerCase().replace(/\.$/, '');
+    const invalid = (why: string) =>
+      new AwsRefusedError('route53', 'InvalidChangeBatch', `ChangeResourceRecordSets: [${why}]`);
+    if (name !== zone.zone.name && !name.endsWith(`.${zone.zone.name}`)) {
+      throw invalid(`RRSet with DNS name ${name}. is not permitted in zone ${zone.zone.name}.`);
+    }
+    const others = zone.records.filter((r) => r.name === name && r.type !== record.type);
+    if (others.length > 0 && (record.type === 'CNAME' || others.some((r) => r.type === 'CNAME'))) {
+      throw invalid(
+        `RRSet of type ${record.type} with DNS name ${name}. is not permitted because a conflicting RRSet of type ${others[0]!.type} with the same DNS name already exists in zone ${zone.zone.name}.`,
+      );
+    }
+    if (record.type === 'CNAME' && record.values.length !== 1) {
+      throw invalid(`RRSet of type CNAME with DNS name ${name}. must have exactly one value`);
+    }
+    zone.records = [...zone.records.filter((r) => !(r.name === name && r.type === record.type)), { ...record, name }];
+    const id = `C${String(++this.changeCounter).padStart(12, '0')}MEMORY`;
+    const now = Date.now();
+    this.changes.set(id, { submittedAt: now, syncAt: now + this.syncMs });
+    return { id, status: 'PENDING' };
+  }
+
+  async getChange(changeId: string): Promise<DnsChange> {
+    this.read('getChange');
+    const change = this.changes.get(changeId);
+    if (!change) {
+      throw new AwsRefusedError(
+        'route53',
+        'NoSuchChange',
+        `GetChange: A change with the specified change ID does not exist.`,
+      );
+    }
+    return { id: changeId, status: Date.now() >= change.syncAt ? 'INSYNC' : 'PENDING' };
+  }
+
+  /** When the change was made, for the stand-in's ChangeInfo. */
+  submittedAt(changeId: string): Date {
+    return new Date(this.changes.get(changeId)?.submittedAt ?? Date.now());
+  }
+
+  waitForChange(changeId: string, options: WaitOptions): Promise<void> {
+    return waitFor(`Route 53 change ${changeId}`, options, async () => {
+      const change = await this.getChange(changeId);
+      return change.status === 'INSYNC'
+        ? { state: 'done', status: change.status, value: undefined }
+        : { state: 'pending', status: change.status };
+    });
+  }
+
+  private zoneOf(zoneId: string, action: string): MemoryZone {
+    const zone = this.zones.get(zoneId);
+    if (!zone)
+      throw new AwsRefusedError('route53', 'NoSuchHostedZone', `${action}: No hosted zone found with ID: ${zoneId}`);
+    return zone;
+  }
+
+  private read(method: Route53Method): void {
+    this.reads.push(method);
+    this.failures.throwIfQueued(method);
+  }
+}
+
+interface MemorySecret {
+  readonly arn: string;
+  readonly name: string;
+  versions: Array<{ readonly id: string; readonly text: string }>;
+}
+
+type SecretsMethod = keyof SecretsPort;
+
+/**
+ * Secrets Manager: versions by ClientRequestToken (the token is the version id, as in AWS), so a put repeated with
+ * its token and value makes no second version, and the same token with another value is refused.
+ */
+export class MemorySecrets implements SecretsPort {
+  readonly calls: MemoryAwsCall[];
+  readonly reads: string[] = [];
+  readonly region: string;
+  private readonly secrets = new Map<string, MemorySecret>();
+  private readonly failures = new FailureQueue<SecretsMethod>();
+
+  constructor(options: MemoryAwsOptions = {}) {
+    this.calls = options.calls ?? [];
+    this.region = options.region ?? MEMORY_DEFAULT_REGION;
+  }
+
+  /** Adds or replaces a secret with one version holding `text`. */
+  setSecret(name: string, text: string): void {
+    const arn = `arn:aws:secretsmanager:${this.region}:${MEMORY_ACCOUNT}:secret:${name}-AbCdEf`;
+    this.secrets.set(name, { arn, name, versions: [{ id: `v-initial-${name}`, text }] });
+  }
+
+  /** Every version's text, oldest first, without counting as a read. */
+  peekVersions(name: string): readonly string[] {
+    return this.secrets.get(name)?.versions.map((v) => v.text) ?? [];
+  }
+
+  failNext(method: SecretsMethod, error: Error): void {
+    this.failures.add(method, error);
+  }
+
+  async getSecret(secretId: string): Promise<SecretValue | undefined> {
+    this.reads.push('getSecret');
+    this.failures.throwIfQueued('getSecret');
+    const secret = this.find(secretId);
+    const current = secret?.versions.at(-1);
+    return secret && current && { arn: secret.arn, name: secret.name, versionId: current.id, text: current.text };
+  }
+
+  async putSecret(secretId: string, text: string, clientRequestToken: string): Promise<{ versionId: string }> {
+    this.calls.push({
+      service: 'secretsmanager',
+      method: 'putSecret',
+      args: [secretId, '(value not recorded)', clientRequestToken],
+    });
+    this.failures.throwIfQueued('putSecret');
+    const secret = this.find(secretId);
+    if (!secret) {
+      throw new AwsRefusedError(
+        'secretsmanager',
+        'ResourceNotFoundException',
+        `PutSecretValue: Secrets Manager can't find the specified secret.`,
+      );
+    }
+    const same = secret.versions.find((v) => v.id === clientRequestToken);
+    if (same && same.text !== text) {
+      throw new AwsRefusedError(
+        'secretsmanager',
+        'ResourceExistsException',
+        `PutSecretValue: You can't modify an existing version, you can only create a new version.`,
+      );
+    }
+    if (!same) secret.versions.push({ id: clientRequestToken, text });
+    return { versionId: clientRequestToken };
+  }
+
+  private find(secretId: string): MemorySecret | undefined {
+    return this.secrets.get(secretId) ?? [...this.secrets.values()].find((s) => s.arn === secretId);
+  }
+}
+
+/**
+ * AwsRegions over the doubles: one MemoryRds / MemoryEcs / MemorySecrets per region, made on first use, all writing
+ * their changes into one `calls` list; RDS copies find their source in the region its ARN names.
+ */
+export class MemoryAwsRegions implements AwsRegions {
+  readonly calls: MemoryAwsCall[];
+  readonly defaultRegion: string;
+  private readonly rdsByRegion = new Map<string, MemoryRds>();
+  private readonly ecsByRegion = new Map<string, MemoryEcs>();
+  private readonly secretsByRegion = new Map<string, MemorySecrets>();
+  private readonly dns: MemoryRoute53;
+  private readonly now: (() => Date) | undefined;
+
+  constructor(options: MemoryAwsOptions = {}) {
+    this.calls = options.calls ?? [];
+    this.defaultRegion = options.region ?? MEMORY_DEFAULT_REGION;
+    this.now = options.now;
+    this.dns = new MemoryRoute53({ calls: this.calls });
+  }
+
+  rds(region: string = this.defaultRegion): MemoryRds {
+    return made(
+      this.rdsByRegion,
+      region,
+      () => new MemoryRds({ ...this.optionsFor(region), peers: (r) => this.rds(r) }),
+    );
+  }
+
+  ecs(region: string = this.defaultRegion): MemoryEcs {
+    return made(this.ecsByRegion, region, () => new MemoryEcs(this.optionsFor(region)));
+  }
+
+  secrets(region: string = this.defaultRegion): MemorySecrets {
+    return made(this.secretsByRegion, region, () => new MemorySecrets(this.optionsFor(region)));
+  }
+
+  route53(): MemoryRoute53 {
+    return this.dns;
+  }
+
+  private optionsFor(region: string): MemoryAwsOptions {
+    return { calls: this.calls, region, ...(this.now ? { now: this.now } : {}) };
+  }
+}
+
+function made<T>(map: Map<string, T>, key: string, make: () => T): T {
+  let value = map.get(key);
+  if (value === undefined) map.set(key, (value = make()));
+  return value;
 }

@@ -1,5 +1,6 @@
 import {
   RDSClient,
+  CopyDBSnapshotCommand,
   CreateDBSnapshotCommand,
   DeleteDBSnapshotCommand,
   DescribeDBInstancesCommand,
@@ -17,12 +18,12 @@ import type { DbInstance, DbSnapshot, RdsPort } from './port.js';
 const MISSING_POLLS_TOLERATED = 3;
 
 /**
- * No explicit endpoint or region: the SDK's chain applies (AWS_REGION, credentials, AWS_ENDPOINT_URL_RDS).
- * Bounded: 3 attempts, each with a connect and a whole-request timeout, so a hung endpoint cannot hold a
+ * No explicit endpoint: the SDK's chain applies (credentials, AWS_ENDPOINT_URL_RDS), and AWS_REGION unless `region`
+ * is given. Bounded: 3 attempts, each with a connect and a whole-request timeout, so a hung endpoint cannot hold a
  * restore job for the SDK's default of "forever"; the job decides about further retries.
  */
-export function createRdsClient(limits: AwsClientLimits = {}): RDSClient {
-  return new RDSClient(boundedClientOptions(limits));
+export function createRdsClient(limits: AwsClientLimits = {}, region?: string): RDSClient {
+  return new RDSClient({ ...boundedClientOptions(limits), ...(region ? { region } : {}) });
 }
 
 export function createRdsPort(client: RDSClient = createRdsClient()): RdsPort {
@@ -128,6 +129,21 @@ export function createRdsPort(client: RDSClient = createRdsClient()): RdsPort {
       );
     },
 
+    async copySnapshot(sourceArn, targetSnapshotId, options) {
+      // No SourceRegion field in SDK v3: its RDS middleware reads the source region from the ARN and adds the
+      // PreSignedUrl itself when that region is not the client's.
+      await call('CopyDBSnapshot', () =>
+        client.send(
+          new CopyDBSnapshotCommand({
+            SourceDBSnapshotIdentifier: sourceArn,
+            TargetDBSnapshotIdentifier: targetSnapshotId,
+            CopyTags: true,
+            ...(options?.kmsKeyId ? { KmsKeyId: options.kmsKeyId } : {}),
+          }),
+        ),
+      );
+    },
+
     waitForInstance(instanceId, options) {
       return waitFor(
         `RDS instance ${instanceId}`,
@@ -201,5 +217,8 @@ function toSnapshot(s: DBSnapshot): DbSnapshot {
     type: s.SnapshotType ?? '',
     allocatedStorageGb: s.AllocatedStorage,
     percentProgress: s.PercentProgress,
+    ...(s.DBSnapshotArn ? { arn: s.DBSnapshotArn } : {}),
+    ...(s.OriginalSnapshotCreateTime ? { originalCreatedAt: s.OriginalSnapshotCreateTime } : {}),
+    ...(s.Encrypted !== undefined ? { encrypted: s.Encrypted } : {}),
   };
 }

@@ -1,9 +1,12 @@
 // The AWS stand-in: a simulated AWS on 127.0.0.1 that the real SDK clients reach through AWS_ENDPOINT_URL_RDS / _ECS /
-// _CLOUDWATCH_LOGS: the tests' AWS, and the sandbox's (npm run sandbox) too. One server speaks both wire protocols
-// the adapters use:
+// _CLOUDWATCH_LOGS / _ROUTE_53 / _SECRETS_MANAGER: the tests' AWS, and the sandbox's (npm run sandbox) too. One server
+// speaks the three wire protocols the adapters use:
 //   RDS  — query protocol: form body `Action=...&Version=2014-10-31`, XML answers, XML <ErrorResponse> errors;
-//   ECS and CloudWatch Logs — JSON 1.1 chosen by `X-Amz-Target`, errors as `{"__type", "message"}` plus
-//   the `x-amzn-ErrorType` header.
+//   ECS, CloudWatch Logs and Secrets Manager — JSON 1.1 chosen by `X-Amz-Target`, errors as `{"__type", "message"}`
+//   plus the `x-amzn-ErrorType` header;
+//   Route 53 — REST-XML under /2013-04-01/, XML <ErrorResponse> errors.
+// RDS, ECS and Secrets Manager are per region: the region a request was signed for (its credential scope) picks the
+// state, so a cross-region CopyDBSnapshot finds its source in the region its ARN names. Route 53 is global.
 // It serves exactly the calls the adapters make. The state behind it is the in-memory doubles from
 // src/adapters/aws/memory.ts, so unit tests, end-to-end tests and the sandbox script AWS the same way
 // (`aws.rds.setInstance`, `aws.ecs.rolloutOutcome = 'FAILED'`, `aws.logs.addEvents`...); their refusals (not found,
@@ -13,15 +16,30 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { AwsRefusedError } from './aws.js';
-import type { DbInstance, DbSnapshot, EcsService, LogEvent } from './port.js';
-import { MemoryEcs, MemoryLogs, MemoryRds, type MemoryLogsQuery } from './memory.js';
+import type { DbInstance, DbSnapshot, DnsRecord, EcsService, LogEvent } from './port.js';
+import {
+  MEMORY_ACCOUNT,
+  MEMORY_DEFAULT_REGION,
+  MemoryAwsRegions,
+  MemoryLogs,
+  type MemoryEcs,
+  type MemoryLogsQuery,
+  type MemoryRds,
+  type MemoryRoute53,
+  type MemorySecrets,
+} from './memory.js';
 
-export type SimulatedAwsService = 'rds' | 'ecs' | 'logs';
+export type SimulatedAwsService = 'rds' | 'ecs' | 'logs' | 'route53' | 'secretsmanager';
 
 export interface SimulatedAwsCall {
   readonly service: SimulatedAwsService;
   readonly action: string;
-  /** RDS: the decoded form fields (Action and Version included); ECS/Logs: the parsed JSON body. */
+  /** The region the request was signed for. */
+  readonly region: string;
+  /**
+   * RDS: the decoded form fields (Action and Version included); ECS/Logs/Secrets Manager: the parsed JSON body;
+   * Route 53: the path's ids and query, and ChangeResourceRecordSets' change as `{action, name, type, ttl, values}`.
+   */
   readonly params: Record<string, unknown>;
   readonly at: number;
 }
@@ -36,9 +54,25 @@ export interface SimulatedAwsError {
   readonly times?: number;
 }
 
-const MUTATING = new Set(['CreateDBSnapshot', 'DeleteDBSnapshot', 'RestoreDBInstanceFromDBSnapshot', 'UpdateService']);
-const ACCOUNT = '123456789012';
-const REGION = 'us-east-1';
+const MUTATING = new Set([
+  'CreateDBSnapshot',
+  'DeleteDBSnapshot',
+  'CopyDBSnapshot',
+  'RestoreDBInstanceFromDBSnapshot',
+  'UpdateService',
+  'ChangeResourceRecordSets',
+  'PutSecretValue',
+]);
+const JSON_ACTIONS = new Set([
+  'DescribeServices',
+  'UpdateService',
+  'FilterLogEvents',
+  'GetSecretValue',
+  'PutSecretValue',
+]);
+const ACCOUNT = MEMORY_ACCOUNT;
+const REGION = MEMORY_DEFAULT_REGION;
+const ROUTE53_XMLNS = 'https://route53.amazonaws.com/doc/2013-04-01/';
 
 class Refusal extends Error {
   constructor(
@@ -70,8 +104,13 @@ class CloudWatchLogsDouble extends MemoryLogs {
 }
 
 export class SimulatedAws {
-  readonly rds = new MemoryRds();
-  readonly ecs = new MemoryEcs();
+  /** Every region's RDS, ECS and Secrets Manager, and Route 53: `aws.regions.rds('us-west-2').setSnapshot(...)`. */
+  readonly regions = new MemoryAwsRegions({ region: REGION });
+  /** The default region's (AWS_REGION of env()), which the /dr jobs use. */
+  readonly rds: MemoryRds = this.regions.rds();
+  readonly ecs: MemoryEcs = this.regions.ecs();
+  readonly secrets: MemorySecrets = this.regions.secrets();
+  readonly route53: MemoryRoute53 = this.regions.route53();
   readonly logs: MemoryLogs = new CloudWatchLogsDouble();
   /** Every request, answered or failed, in order. */
   readonly calls: SimulatedAwsCall[] = [];
@@ -113,6 +152,8 @@ export class SimulatedAws {
       AWS_ENDPOINT_URL_RDS: this.url,
       AWS_ENDPOINT_URL_ECS: this.url,
       AWS_ENDPOINT_URL_CLOUDWATCH_LOGS: this.url,
+      AWS_ENDPOINT_URL_ROUTE_53: this.url,
+      AWS_ENDPOINT_URL_SECRETS_MANAGER: this.url,
       AWS_REGION: REGION,
       AWS_ACCESS_KEY_ID: 'AKIDFAKEAWS',
       AWS_SECRET_ACCESS_KEY: 'fake-aws-secret-key',
@@ -122,8 +163,8 @@ export class SimulatedAws {
 
   /** Makes the next request(s) for `action` fail with an AWS error (AccessDenied unless told otherwise). */
   failNext(action: string, error: SimulatedAwsError = {}): void {
-    const rds = !this.isJsonAction(action);
-    const code = error.code ?? (rds ? 'AccessDenied' : 'AccessDeniedException');
+    const xmlAnswer = !JSON_ACTIONS.has(action);
+    const code = error.code ?? (xmlAnswer ? 'AccessDenied' : 'AccessDeniedException');
     const status = error.status ?? (code === 'AccessDenied' ? 403 : 400);
     const message =
       error.message ?? `User: arn:aws:iam::${ACCOUNT}:user/lifeline is not authorized to perform: ${action}`;
@@ -141,30 +182,31 @@ export class SimulatedAws {
     return this.calls.filter((c) => c.action === action);
   }
 
-  private isJsonAction(action: string): boolean {
-    return action === 'DescribeServices' || action === 'UpdateService' || action === 'FilterLogEvents';
-  }
-
   private handle(req: IncomingMessage, body: string, res: ServerResponse): void {
+    // SigV4's credential scope: Credential=<key>/<date>/<region>/<service>/aws4_request.
+    const scope = /Credential=[^/]+\/\d{8}\/([a-z0-9-]+)\//.exec(String(req.headers.authorization ?? ''));
+    const region = scope?.[1] ?? REGION;
     const target = req.headers['x-amz-target'];
-    if (typeof target === 'string') {
-      void this.handleJson(target, body, res);
+    if ((req.url ?? '').startsWith('/2013-04-01/')) {
+      void this.handleRoute53(req, body, region, res);
+    } else if (typeof target === 'string') {
+      void this.handleJson(target, body, region, res);
     } else {
-      void this.handleQuery(body, res);
+      void this.handleQuery(body, region, res);
     }
   }
 
   // ---- RDS: query protocol ----
 
-  private async handleQuery(body: string, res: ServerResponse): Promise<void> {
+  private async handleQuery(body: string, region: string, res: ServerResponse): Promise<void> {
     const form = new URLSearchParams(body);
     const params = Object.fromEntries(form.entries());
     const action = params.Action ?? '';
-    const call: SimulatedAwsCall = { service: 'rds', action, params, at: Date.now() };
+    const call: SimulatedAwsCall = { service: 'rds', action, region, params, at: Date.now() };
     this.calls.push(call);
     try {
       this.throwInjected(action);
-      const result = await this.rdsAction(action, params);
+      const result = await this.rdsAction(action, params, this.regions.rds(region));
       sendXml(
         res,
         200,
@@ -174,34 +216,32 @@ export class SimulatedAws {
       const e = toRefusal(err, 'rds');
       // The query protocol's error shape; the SDK maps <Code> to its modelled fault (DBInstanceNotFound →
       // DBInstanceNotFoundFault).
-      sendXml(
-        res,
-        e.status,
-        `<ErrorResponse xmlns="http://rds.amazonaws.com/doc/2014-10-31/"><Error><Type>${e.status >= 500 ? 'Receiver' : 'Sender'}</Type><Code>${xml(e.code)}</Code><Message>${xml(e.message)}</Message></Error><RequestId>${randomUUID()}</RequestId></ErrorResponse>`,
-      );
+      sendXmlError(res, 'http://rds.amazonaws.com/doc/2014-10-31/', e);
     }
     this.onAnswered?.(call);
   }
 
-  private async rdsAction(action: string, p: Record<string, string>): Promise<string> {
+  private async rdsAction(action: string, p: Record<string, string>, rds: MemoryRds): Promise<string> {
+    const instanceXml = (i: DbInstance) => instanceXmlIn(rds.region, i);
+    const snapshotXml = (s: DbSnapshot) => snapshotXmlIn(rds.region, s);
     switch (action) {
       case 'DescribeDBInstances': {
         const id = p.DBInstanceIdentifier;
         if (!id) throw new Refusal('InvalidParameterCombination', 400, 'the simulation needs DBInstanceIdentifier');
-        const instance = await this.rds.describeInstance(id);
+        const instance = await rds.describeInstance(id);
         if (!instance) throw new Refusal('DBInstanceNotFound', 404, `DBInstance ${id} not found.`);
         return `<DBInstances>${instanceXml(instance)}</DBInstances>`;
       }
       case 'DescribeDBSnapshots': {
         if (p.DBSnapshotIdentifier) {
-          const snapshot = await this.rds.describeSnapshot(p.DBSnapshotIdentifier);
+          const snapshot = await rds.describeSnapshot(p.DBSnapshotIdentifier);
           if (!snapshot)
             throw new Refusal('DBSnapshotNotFound', 404, `DBSnapshot ${p.DBSnapshotIdentifier} not found.`);
           return `<DBSnapshots>${snapshotXml(snapshot)}</DBSnapshots>`;
         }
         if (!p.DBInstanceIdentifier)
           throw new Refusal('InvalidParameterCombination', 400, 'the simulation needs an identifier');
-        const all = await this.rds.listSnapshots(p.DBInstanceIdentifier);
+        const all = await rds.listSnapshots(p.DBInstanceIdentifier);
         const size = Math.max(1, Number(p.MaxRecords ?? 100));
         const offset = Number(p.Marker ?? 0);
         const page = all.slice(offset, offset + size);
@@ -210,28 +250,34 @@ export class SimulatedAws {
       }
       case 'CreateDBSnapshot': {
         const tags = indexed(p, 'Tags.Tag.').map((t) => [t.Key ?? '', t.Value ?? ''] as const);
-        await this.rds.createSnapshot(
+        await rds.createSnapshot(
           p.DBInstanceIdentifier ?? '',
           p.DBSnapshotIdentifier ?? '',
           tags.length > 0 ? Object.fromEntries(tags) : undefined,
         );
-        return snapshotXml(this.rds.peekSnapshot(p.DBSnapshotIdentifier ?? '')!);
+        return snapshotXml(rds.peekSnapshot(p.DBSnapshotIdentifier ?? '')!);
       }
       case 'DeleteDBSnapshot': {
-        const snapshot = this.rds.peekSnapshot(p.DBSnapshotIdentifier ?? '');
+        const snapshot = rds.peekSnapshot(p.DBSnapshotIdentifier ?? '');
         if (!snapshot)
           throw new AwsRefusedError(
             'rds',
             'DBSnapshotNotFound',
             `DBSnapshot ${p.DBSnapshotIdentifier ?? ''} not found.`,
           );
-        await this.rds.deleteSnapshot(snapshot.id);
+        await rds.deleteSnapshot(snapshot.id);
         return snapshotXml({ ...snapshot, status: 'deleted' });
+      }
+      case 'CopyDBSnapshot': {
+        const source = p.SourceDBSnapshotIdentifier ?? '';
+        const target = p.TargetDBSnapshotIdentifier ?? '';
+        await rds.copySnapshot(source, target, p.KmsKeyId ? { kmsKeyId: p.KmsKeyId } : undefined);
+        return snapshotXml(rds.peekSnapshot(target)!);
       }
       case 'RestoreDBInstanceFromDBSnapshot': {
         const securityGroups = indexed(p, 'VpcSecurityGroupIds.VpcSecurityGroupId.').map((v) => v[''] ?? '');
-        const snapshot = this.rds.peekSnapshot(p.DBSnapshotIdentifier ?? '');
-        const source = snapshot && this.rds.peekInstance(snapshot.instanceId);
+        const snapshot = rds.peekSnapshot(p.DBSnapshotIdentifier ?? '');
+        const source = snapshot && rds.peekInstance(snapshot.instanceId);
         const like: DbInstance = {
           id: p.DBInstanceIdentifier ?? '',
           status: 'creating',
@@ -245,8 +291,8 @@ export class SimulatedAws {
           multiAz: p.MultiAZ === 'true',
           publiclyAccessible: p.PubliclyAccessible === 'true',
         };
-        await this.rds.restoreFromSnapshot(p.DBSnapshotIdentifier ?? '', like.id, like);
-        return instanceXml(this.rds.peekInstance(like.id)!);
+        await rds.restoreFromSnapshot(p.DBSnapshotIdentifier ?? '', like.id, like);
+        return instanceXml(rds.peekInstance(like.id)!);
       }
       default:
         throw new Refusal(
@@ -259,20 +305,29 @@ export class SimulatedAws {
 
   // ---- ECS and CloudWatch Logs: JSON 1.1 ----
 
-  private async handleJson(target: string, body: string, res: ServerResponse): Promise<void> {
+  private async handleJson(target: string, body: string, region: string, res: ServerResponse): Promise<void> {
     const [prefix = '', action = ''] = target.split('.');
-    const service: SimulatedAwsService = prefix.startsWith('Logs_') ? 'logs' : 'ecs';
+    const service: SimulatedAwsService = prefix.startsWith('Logs_')
+      ? 'logs'
+      : prefix === 'secretsmanager'
+        ? 'secretsmanager'
+        : 'ecs';
     let params: Record<string, unknown>;
     try {
       params = body ? (JSON.parse(body) as Record<string, unknown>) : {};
     } catch {
       params = { unparsable: body };
     }
-    const call: SimulatedAwsCall = { service, action, params, at: Date.now() };
+    const call: SimulatedAwsCall = { service, action, region, params, at: Date.now() };
     this.calls.push(call);
     try {
       this.throwInjected(action);
-      const result = service === 'logs' ? await this.logsAction(action, params) : await this.ecsAction(action, params);
+      const result =
+        service === 'logs'
+          ? await this.logsAction(action, params)
+          : service === 'secretsmanager'
+            ? await this.secretsAction(action, params, this.regions.secrets(region))
+            : await this.ecsAction(action, params, this.regions.ecs(region), region);
       sendJson(res, 200, result);
     } catch (err) {
       const e = toRefusal(err, service);
@@ -286,30 +341,158 @@ export class SimulatedAws {
     this.onAnswered?.(call);
   }
 
-  private async ecsAction(action: string, p: Record<string, unknown>): Promise<unknown> {
+  private async ecsAction(
+    action: string,
+    p: Record<string, unknown>,
+    ecs: MemoryEcs,
+    region: string,
+  ): Promise<unknown> {
     const cluster = lastArnPart(String(p.cluster ?? 'default'));
+    const serviceJson = (c: string, found: EcsService) => serviceJsonIn(region, c, found);
     switch (action) {
       case 'DescribeServices': {
         const services: unknown[] = [];
         const failures: unknown[] = [];
         for (const raw of (p.services as string[] | undefined) ?? []) {
           const name = lastArnPart(raw);
-          const found = await this.ecs.describeService(cluster, name);
+          const found = await ecs.describeService(cluster, name);
           if (found) services.push(serviceJson(cluster, found));
-          else failures.push({ arn: serviceArn(cluster, name), reason: 'MISSING' });
+          else failures.push({ arn: serviceArn(region, cluster, name), reason: 'MISSING' });
         }
         return { services, failures };
       }
       case 'UpdateService': {
         const name = lastArnPart(String(p.service ?? ''));
-        if (typeof p.desiredCount === 'number') await this.ecs.setDesiredCount(cluster, name, p.desiredCount);
-        if (p.forceNewDeployment === true) await this.ecs.forceNewDeployment(cluster, name);
-        const state = this.ecs.peekService(cluster, name);
+        if (typeof p.desiredCount === 'number') await ecs.setDesiredCount(cluster, name, p.desiredCount);
+        if (p.forceNewDeployment === true) await ecs.forceNewDeployment(cluster, name);
+        const state = ecs.peekService(cluster, name);
         if (!state) throw new Refusal('ServiceNotFoundException', 400, 'Service not found.');
         return { service: serviceJson(cluster, state) };
       }
       default:
         throw new Refusal('UnknownOperationException', 400, `the simulation does not serve ECS ${action}`);
+    }
+  }
+
+  private async secretsAction(action: string, p: Record<string, unknown>, secrets: MemorySecrets): Promise<unknown> {
+    const secretId = String(p.SecretId ?? '');
+    switch (action) {
+      case 'GetSecretValue': {
+        const found = await secrets.getSecret(secretId);
+        if (!found)
+          throw new Refusal('ResourceNotFoundException', 400, "Secrets Manager can't find the specified secret.");
+        return {
+          ARN: found.arn,
+          Name: found.name,
+          VersionId: found.versionId,
+          ...(found.text !== undefined ? { SecretString: found.text } : {}),
+          VersionStages: ['AWSCURRENT'],
+          CreatedDate: Date.now() / 1000,
+        };
+      }
+      case 'PutSecretValue': {
+        if (typeof p.ClientRequestToken !== 'string' || typeof p.SecretString !== 'string') {
+          throw new Refusal(
+            'InvalidParameterException',
+            400,
+            'the simulation needs ClientRequestToken and SecretString',
+          );
+        }
+        const { versionId } = await secrets.putSecret(secretId, p.SecretString, p.ClientRequestToken);
+        const found = (await secrets.getSecret(secretId))!;
+        return { ARN: found.arn, Name: found.name, VersionId: versionId, VersionStages: ['AWSCURRENT'] };
+      }
+      default:
+        throw new Refusal('UnknownOperationException', 400, `the simulation does not serve Secrets Manager ${action}`);
+    }
+  }
+
+  // ---- Route 53: REST-XML ----
+
+  private async handleRoute53(req: IncomingMessage, body: string, region: string, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://route53');
+    const path = url.pathname.replace(/^\/2013-04-01/, '').replace(/\/$/, '');
+    const zone = /^\/hostedzone\/([^/]+)(\/rrset)?$/.exec(path);
+    const change = /^\/change\/([^/]+)$/.exec(path);
+    const action = zone
+      ? zone[2]
+        ? req.method === 'POST'
+          ? 'ChangeResourceRecordSets'
+          : 'ListResourceRecordSets'
+        : 'GetHostedZone'
+      : change
+        ? 'GetChange'
+        : `${req.method ?? 'GET'} ${url.pathname}`;
+    const params: Record<string, unknown> = {
+      ...(zone ? { HostedZoneId: decodeURIComponent(zone[1]!) } : {}),
+      ...(change ? { Id: decodeURIComponent(change[1]!) } : {}),
+      ...Object.fromEntries(url.searchParams.entries()),
+      ...(action === 'ChangeResourceRecordSets' ? parseChangeBatch(body) : {}),
+    };
+    const call: SimulatedAwsCall = { service: 'route53', action, region, params, at: Date.now() };
+    this.calls.push(call);
+    try {
+      this.throwInjected(action);
+      sendXml(res, 200, await this.route53Action(action, params));
+    } catch (err) {
+      const e = toRefusal(err, 'route53');
+      sendXmlError(res, ROUTE53_XMLNS, e);
+    }
+    this.onAnswered?.(call);
+  }
+
+  private async route53Action(action: string, p: Record<string, unknown>): Promise<string> {
+    const dns = this.route53;
+    const zoneId = String(p.HostedZoneId ?? '');
+    switch (action) {
+      case 'GetHostedZone': {
+        const zone = await dns.getHostedZone(zoneId);
+        if (!zone) throw new Refusal('NoSuchHostedZone', 404, `No hosted zone found with ID: ${zoneId}`);
+        return `<GetHostedZoneResponse xmlns="${ROUTE53_XMLNS}"><HostedZone><Id>/hostedzone/${xml(zone.id)}</Id><Name>${xml(zone.name)}.</Name><CallerReference>simulated</CallerReference><Config><PrivateZone>${zone.privateZone}</PrivateZone></Config><ResourceRecordSetCount>${dns.peekRecords(zone.id).length}</ResourceRecordSetCount></HostedZone><DelegationSet><NameServers><NameServer>ns-1.awsdns-01.org</NameServer></NameServers></DelegationSet></GetHostedZoneResponse>`;
+      }
+      case 'ListResourceRecordSets': {
+        if (!(await dns.getHostedZone(zoneId))) {
+          throw new Refusal('NoSuchHostedZone', 404, `No hosted zone found with ID: ${zoneId}`);
+        }
+        // Route 53's order: by name with its labels reversed (com.example.api), then by type.
+        const order = (r: { name: string; type: string }) => `${r.name.split('.').reverse().join('.')} ${r.type}`;
+        const start = order({
+          name: String(p.name ?? '')
+            .toLowerCase()
+            .replace(/\.$/, ''),
+          type: String(p.type ?? ''),
+        });
+        const all = [...dns.peekRecords(zoneId)].sort((a, b) => order(a).localeCompare(order(b)));
+        const from = p.name === undefined ? all : all.filter((r) => order(r) >= start);
+        const max = Math.max(1, Number(p.maxitems ?? 100));
+        const page = from.slice(0, max);
+        const next = from[max];
+        return (
+          `<ListResourceRecordSetsResponse xmlns="${ROUTE53_XMLNS}"><ResourceRecordSets>${page.map(recordXml).join('')}</ResourceRecordSets>` +
+          `<IsTruncated>${next !== undefined}</IsTruncated>` +
+          (next
+            ? `<NextRecordName>${xml(next.name)}.</NextRecordName><NextRecordType>${next.type}</NextRecordType>`
+            : '') +
+          `<MaxItems>${max}</MaxItems></ListResourceRecordSetsResponse>`
+        );
+      }
+      case 'ChangeResourceRecordSets': {
+        if (p.action !== 'UPSERT') throw new Refusal('InvalidInput', 400, 'the simulation serves one UPSERT per batch');
+        const record: DnsRecord = {
+          name: String(p.name ?? ''),
+          type: String(p.type ?? ''),
+          ttl: p.ttl === undefined ? undefined : Number(p.ttl),
+          values: (p.values as string[] | undefined) ?? [],
+        };
+        const changed = await dns.upsert(zoneId, record, String(p.comment ?? ''));
+        return `<ChangeResourceRecordSetsResponse xmlns="${ROUTE53_XMLNS}">${changeInfoXml(changed.id, changed.status, dns.submittedAt(changed.id))}</ChangeResourceRecordSetsResponse>`;
+      }
+      case 'GetChange': {
+        const changed = await dns.getChange(String(p.Id ?? ''));
+        return `<GetChangeResponse xmlns="${ROUTE53_XMLNS}">${changeInfoXml(changed.id, changed.status, dns.submittedAt(changed.id))}</GetChangeResponse>`;
+      }
+      default:
+        throw new Refusal('InvalidAction', 400, `the simulation does not serve Route 53 ${action}`);
     }
   }
 
@@ -353,9 +536,11 @@ function toRefusal(err: unknown, service: SimulatedAwsService): Refusal {
     // The doubles use the SDK's exception names; on the query wire RDS sends the code without "Fault".
     const code = service === 'rds' ? err.code.replace(/Fault$/, '') : err.code;
     const message = err.message.replace(/^[^:]+: [^:]+: (?:[A-Za-z]+: )?/, '');
-    return new Refusal(code, /NotFound/.test(code) && service === 'rds' ? 404 : 400, message);
+    const notFound = (service === 'rds' && /NotFound/.test(code)) || (service === 'route53' && /^NoSuch/.test(code));
+    return new Refusal(code, notFound ? 404 : 400, message);
   }
-  return new Refusal(service === 'rds' ? 'InternalFailure' : 'ServerException', 500, messageOf(err));
+  const xmlAnswer = service === 'rds' || service === 'route53';
+  return new Refusal(xmlAnswer ? 'InternalFailure' : 'ServerException', 500, messageOf(err));
 }
 
 /** `Tags.Tag.1.Key=a&Tags.Tag.1.Value=b` → [{ Key: 'a', Value: 'b' }]; `X.Y.1=v` → [{ '': 'v' }]. */
@@ -371,7 +556,7 @@ function indexed(params: Record<string, string>, prefix: string): Array<Record<s
   return [...items.entries()].sort((a, b) => a[0] - b[0]).map(([, item]) => item);
 }
 
-function instanceXml(i: DbInstance): string {
+function instanceXmlIn(region: string, i: DbInstance): string {
   return (
     `<DBInstance><DBInstanceIdentifier>${xml(i.id)}</DBInstanceIdentifier><DBInstanceStatus>${xml(i.status)}</DBInstanceStatus>` +
     `<Engine>${xml(i.engine)}</Engine><EngineVersion>${xml(i.engineVersion)}</EngineVersion><DBInstanceClass>${xml(i.instanceClass)}</DBInstanceClass>` +
@@ -386,26 +571,30 @@ function instanceXml(i: DbInstance): string {
       : '') +
     (i.multiAz !== undefined ? `<MultiAZ>${i.multiAz}</MultiAZ>` : '') +
     (i.publiclyAccessible !== undefined ? `<PubliclyAccessible>${i.publiclyAccessible}</PubliclyAccessible>` : '') +
-    `<DBInstanceArn>arn:aws:rds:${REGION}:${ACCOUNT}:db:${xml(i.id)}</DBInstanceArn></DBInstance>`
+    `<DBInstanceArn>arn:aws:rds:${region}:${ACCOUNT}:db:${xml(i.id)}</DBInstanceArn></DBInstance>`
   );
 }
 
-function snapshotXml(s: DbSnapshot): string {
+function snapshotXmlIn(region: string, s: DbSnapshot): string {
   return (
     `<DBSnapshot><DBSnapshotIdentifier>${xml(s.id)}</DBSnapshotIdentifier><DBInstanceIdentifier>${xml(s.instanceId)}</DBInstanceIdentifier>` +
     `<Status>${xml(s.status)}</Status><SnapshotType>${xml(s.type)}</SnapshotType><Engine>postgres</Engine>` +
     (s.createdAt ? `<SnapshotCreateTime>${s.createdAt.toISOString()}</SnapshotCreateTime>` : '') +
     (s.allocatedStorageGb !== undefined ? `<AllocatedStorage>${s.allocatedStorageGb}</AllocatedStorage>` : '') +
     (s.percentProgress !== undefined ? `<PercentProgress>${s.percentProgress}</PercentProgress>` : '') +
-    `<DBSnapshotArn>arn:aws:rds:${REGION}:${ACCOUNT}:snapshot:${xml(s.id)}</DBSnapshotArn></DBSnapshot>`
+    (s.originalCreatedAt
+      ? `<OriginalSnapshotCreateTime>${s.originalCreatedAt.toISOString()}</OriginalSnapshotCreateTime>`
+      : '') +
+    (s.encrypted !== undefined ? `<Encrypted>${s.encrypted}</Encrypted>` : '') +
+    `<DBSnapshotArn>${xml(s.arn ?? `arn:aws:rds:${region}:${ACCOUNT}:snapshot:${s.id}`)}</DBSnapshotArn></DBSnapshot>`
   );
 }
 
-function serviceJson(cluster: string, s: EcsService): unknown {
+function serviceJsonIn(region: string, cluster: string, s: EcsService): unknown {
   return {
-    serviceArn: serviceArn(cluster, s.name),
+    serviceArn: serviceArn(region, cluster, s.name),
     serviceName: s.name,
-    clusterArn: `arn:aws:ecs:${REGION}:${ACCOUNT}:cluster/${cluster}`,
+    clusterArn: `arn:aws:ecs:${region}:${ACCOUNT}:cluster/${cluster}`,
     status: s.status,
     desiredCount: s.desired,
     runningCount: s.running,
@@ -414,7 +603,7 @@ function serviceJson(cluster: string, s: EcsService): unknown {
     deployments: s.deployments.map((d) => ({
       id: d.id,
       status: d.status,
-      taskDefinition: `arn:aws:ecs:${REGION}:${ACCOUNT}:task-definition/${s.name}:7`,
+      taskDefinition: `arn:aws:ecs:${region}:${ACCOUNT}:task-definition/${s.name}:7`,
       desiredCount: d.desired,
       pendingCount: d.pending,
       runningCount: d.running,
@@ -428,8 +617,53 @@ function serviceJson(cluster: string, s: EcsService): unknown {
   };
 }
 
-function serviceArn(cluster: string, name: string): string {
-  return `arn:aws:ecs:${REGION}:${ACCOUNT}:service/${cluster}/${name}`;
+function serviceArn(region: string, cluster: string, name: string): string {
+  return `arn:aws:ecs:${region}:${ACCOUNT}:service/${cluster}/${name}`;
+}
+
+function recordXml(r: DnsRecord): string {
+  return (
+    `<ResourceRecordSet><Name>${xml(r.name.replace(/^\*/, '\\052'))}.</Name><Type>${xml(r.type)}</Type>` +
+    (r.aliasTarget
+      ? `<AliasTarget><HostedZoneId>Z2FDTNDATAQYW2</HostedZoneId><DNSName>${xml(r.aliasTarget)}.</DNSName><EvaluateTargetHealth>false</EvaluateTargetHealth></AliasTarget>`
+      : `<TTL>${r.ttl ?? 300}</TTL><ResourceRecords>${r.values.map((v) => `<ResourceRecord><Value>${xml(v)}</Value></ResourceRecord>`).join('')}</ResourceRecords>`) +
+    `</ResourceRecordSet>`
+  );
+}
+
+function changeInfoXml(id: string, status: string, submittedAt: Date): string {
+  return `<ChangeInfo><Id>/change/${xml(id)}</Id><Status>${xml(status)}</Status><SubmittedAt>${submittedAt.toISOString()}</SubmittedAt></ChangeInfo>`;
+}
+
+/**
+ * The one change of a ChangeResourceRecordSets body, as the SDK writes it (element per field, no attributes): enough
+ * XML reading for our own client's requests; a batch of several changes is refused by the caller's action check.
+ */
+function parseChangeBatch(body: string): Record<string, unknown> {
+  const text = (tag: string, within = body) => {
+    const found = new RegExp(`<${tag}>([^<]*)</${tag}>`).exec(within)?.[1];
+    return found === undefined ? undefined : unxml(found);
+  };
+  const changes = body.match(/<Change>/g)?.length ?? 0;
+  const values = [...body.matchAll(/<ResourceRecord><Value>([^<]*)<\/Value><\/ResourceRecord>/g)].map((m) =>
+    unxml(m[1]!),
+  );
+  return {
+    action: changes === 1 ? text('Action') : `${changes} changes`,
+    name: text('Name'),
+    type: text('Type'),
+    ttl: text('TTL'),
+    values,
+    comment: text('Comment'),
+  };
+}
+
+function unxml(value: string): string {
+  return value.replace(/&(lt|gt|amp|apos|quot|#x[0-9a-fA-F]+|#\d+);/g, (_all, entity: string) => {
+    const named: Record<string, string> = { lt: '<', gt: '>', amp: '&', apos: "'", quot: '"' };
+    if (named[entity]) return named[entity];
+    return String.fromCodePoint(entity.startsWith('#x') ? parseInt(entity.slice(2), 16) : Number(entity.slice(1)));
+  });
 }
 
 function lastArnPart(value: string): string {
@@ -439,6 +673,15 @@ function lastArnPart(value: string): string {
 function sendXml(res: ServerResponse, status: number, body: string): void {
   res.writeHead(status, { 'content-type': 'text/xml', 'x-amzn-requestid': randomUUID() });
   res.end(`<?xml version="1.0" encoding="UTF-8"?>\n${body}`);
+}
+
+/** The XML error shape RDS (query) and Route 53 (REST-XML) share; the SDK reads <Code> as the error's name. */
+function sendXmlError(res: ServerResponse, xmlns: string, e: Refusal): void {
+  sendXml(
+    res,
+    e.status,
+    `<ErrorResponse xmlns="${xmlns}"><Error><Type>${e.status >= 500 ? 'Receiver' : 'Sender'}</Type><Code>${xml(e.code)}</Code><Message>${xml(e.message)}</Message></Error><RequestId>${randomUUID()}</RequestId></ErrorResponse>`,
+  );
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {

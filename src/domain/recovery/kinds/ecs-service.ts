@@ -1,6 +1,6 @@
 // What /dr scale and /dr redeploy share: the ECS service a job is about, and polling it until it settles.
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { EcsPort, EcsService, LogsPort } from '../../../adapters/aws/port.js';
+import type { EcsDeployment, EcsPort, EcsService, LogsPort } from '../../../adapters/aws/port.js';
 import type { EnvironmentConfig } from '../../../shared/config.js';
 import { TransientError, UserError } from '../../../shared/errors.js';
 import { formatDuration } from '../../../shared/format.js';
@@ -21,7 +21,7 @@ export function serviceOf(ctx: StepContext<unknown>): { cluster: string; service
   return { cluster: ctx.env.ecs.cluster, service: params.service };
 }
 
-export async function describe(deps: EcsKindDeps, cluster: string, service: string): Promise<EcsService> {
+export async function describe(deps: Pick<EcsKindDeps, 'ecs'>, cluster: string, service: string): Promise<EcsService> {
   const found = await deps.ecs.describeService(cluster, service);
   if (!found) throw new UserError('bad_command', `ECS service ${service} was not found in cluster ${cluster}.`);
   return found;
@@ -39,26 +39,80 @@ export async function pollService(
   describeProgress: (s: EcsService) => string,
 ): Promise<EcsService> {
   const { cluster, service } = serviceOf(ctx);
-  const deadline = Date.now() + deps.maxWaitSeconds * 1000;
+  return pollEcsService(
+    () => describe(deps, cluster, service),
+    {
+      pollMs: deps.pollSeconds * 1000,
+      maxWaitMs: deps.maxWaitSeconds * 1000,
+      signal: ctx.signal,
+      note: (d) => ctx.note(d),
+    },
+    done,
+    describeProgress,
+  );
+}
+
+/** How a wait on an ECS service polls, and where it reports what it saw. */
+export interface EcsPolling {
+  readonly pollMs: number;
+  readonly maxWaitMs: number;
+  readonly signal: AbortSignal;
+  readonly note: (detail: string) => void;
+}
+
+/**
+ * The wait behind /dr scale, /dr redeploy and the runbooks' ecs_scale and ecs_redeploy: `look` until `done` is true
+ * (a string is the failure it found), noting each look; throws when `maxWaitMs` passed.
+ */
+export async function pollEcsService(
+  look: () => Promise<EcsService>,
+  polling: EcsPolling,
+  done: (s: EcsService) => boolean | string,
+  describeProgress: (s: EcsService) => string,
+): Promise<EcsService> {
+  const deadline = Date.now() + polling.maxWaitMs;
   for (;;) {
     let current: EcsService;
     try {
-      current = await describe(deps, cluster, service);
+      current = await look();
     } catch (err) {
       // The change is made; a throttled or failed poll says nothing about it. Keep waiting; refusals still end it.
       if (!(err instanceof TransientError) || Date.now() >= deadline) throw err;
-      ctx.note(`status not readable this time (${err.message}); still waiting`);
-      await sleep(deps.pollSeconds * 1000, undefined, { signal: ctx.signal });
+      polling.note(`status not readable this time (${err.message}); still waiting`);
+      await sleep(polling.pollMs, undefined, { signal: polling.signal });
       continue;
     }
-    ctx.note(describeProgress(current));
+    polling.note(describeProgress(current));
     const verdict = done(current);
     if (typeof verdict === 'string') throw new Error(verdict);
     if (verdict) return current;
     if (Date.now() >= deadline)
-      throw new Error(`not done after ${formatDuration(deps.maxWaitSeconds * 1000)}: ${describeProgress(current)}`);
-    await sleep(deps.pollSeconds * 1000, undefined, { signal: ctx.signal });
+      throw new Error(`not done after ${formatDuration(polling.maxWaitMs)}: ${describeProgress(current)}`);
+    await sleep(polling.pollMs, undefined, { signal: polling.signal });
   }
+}
+
+/** The deployment a redeploy follows: the one it started, else the PRIMARY one (ECS did not say which it started). */
+export function followedDeployment(s: EcsService, wanted: string | null | undefined): EcsDeployment | undefined {
+  return s.deployments.find((d) => (wanted ? d.id === wanted : d.status === 'PRIMARY'));
+}
+
+/** Whether a redeploy's rollout is done: true when it completed, a string when it failed, false while it goes on. */
+export function rolloutVerdict(s: EcsService, wanted: string | null | undefined): boolean | string {
+  const d = followedDeployment(s, wanted);
+  if (!d) return false;
+  if (d.rolloutState === 'FAILED') return `rollout FAILED${d.rolloutStateReason ? `: ${d.rolloutStateReason}` : ''}`;
+  // Without the circuit breaker ECS reports no rolloutState: stable is one deployment, running == desired.
+  return (
+    d.rolloutState === 'COMPLETED' ||
+    (d.rolloutState === undefined && s.deployments.length === 1 && s.running === s.desired)
+  );
+}
+
+/** A redeploy's rollout as the progress message shows it. */
+export function rolloutProgress(s: EcsService, wanted: string | null | undefined): string {
+  const d = followedDeployment(s, wanted);
+  return `deployment ${d?.id ?? '?'}: ${d?.rolloutState ?? 'state unknown'}, ${counts(s)}`;
 }
 
 /** The waits end by themselves after maxWaitSeconds (a last poll may follow); the deadline is only a backstop. */

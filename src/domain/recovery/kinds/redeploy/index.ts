@@ -1,13 +1,15 @@
 // /dr redeploy: the plan's "Force New Deployment" against ECS, and its "Check Logs" when the rollout fails.
 import { z } from 'zod';
-import type { EcsService } from '../../../../adapters/aws/port.js';
 import { formatDuration } from '../../../../shared/format.js';
 import { defineKind } from '../../kind.js';
 import {
   counts,
   describe,
+  followedDeployment,
   lastErrorLines,
   pollService,
+  rolloutProgress,
+  rolloutVerdict,
   serviceOf,
   waitDeadline,
   type EcsKindDeps,
@@ -49,28 +51,14 @@ export function redeployKind(deps: EcsKindDeps) {
         deadline: () => waitDeadline(deps),
         async run(ctx) {
           const wanted = ctx.state.deployment;
-          const primary = (s: EcsService) =>
-            s.deployments.find((d) => (wanted ? d.id === wanted : d.status === 'PRIMARY'));
           try {
             const final = await pollService(
               deps,
               ctx,
-              (s) => {
-                const d = primary(s);
-                if (!d) return false;
-                if (d.rolloutState === 'FAILED')
-                  return `rollout FAILED${d.rolloutStateReason ? `: ${d.rolloutStateReason}` : ''}`;
-                // Without the circuit breaker ECS reports no rolloutState: stable is one deployment, running ==
-                // desired.
-                return (
-                  d.rolloutState === 'COMPLETED' ||
-                  (d.rolloutState === undefined && s.deployments.length === 1 && s.running === s.desired)
-                );
-              },
-              (s) =>
-                `deployment ${primary(s)?.id ?? '?'}: ${primary(s)?.rolloutState ?? 'state unknown'}, ${counts(s)}`,
+              (s) => rolloutVerdict(s, wanted),
+              (s) => rolloutProgress(s, wanted),
             );
-            const d = primary(final);
+            const d = followedDeployment(final, wanted);
             const rollout = `deployment ${d?.id ?? '?'}: ${d?.rolloutState ?? 'stable'}, ${counts(final)}`;
             ctx.state.rollout = rollout;
             return rollout;

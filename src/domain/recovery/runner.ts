@@ -61,7 +61,7 @@ class StepStopped extends Error {
 
 /** One job this worker runs: its lease, and the step in progress (to stop it). */
 interface ActiveRun {
-  readonly keeper: LeaseKeeper;
+  readonly keeper: LeaseKeeper<store.Lease>;
   /** Fires only when the lease is lost: the failure handling stops then, and only then. */
   readonly leaseLost: AbortController;
   step: { readonly controller: AbortController; readonly definition: NamedStep } | undefined;
@@ -206,7 +206,8 @@ export class RecoveryRunner {
       return;
     }
     const leaseLost = new AbortController();
-    const keeper = new LeaseKeeper(db, lease, leaseMs, log, {
+    const renew = () => store.renewLease(db, lease, leaseMs);
+    const keeper = new LeaseKeeper(lease, renew, jobId(number), leaseMs, log, {
       lost: (why) => {
         log.warn({ job: jobId(number), why }, "lost the job's lease: stopping it; another worker takes it over");
         const stopped = new StepStopped('lease', `this worker lost the job's lease (${why})`);

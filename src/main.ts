@@ -8,11 +8,12 @@ const SHUTDOWN_LIMIT_MS = 9_000;
 
 async function main(): Promise<void> {
   let config;
+  let runbooks;
   try {
     config = readConfig();
     // The runbooks' steps are checked against their kinds' schemas here, so a bad step stops startup like any
     // other config problem.
-    loadRunbooks(config.file);
+    runbooks = loadRunbooks(config.file);
   } catch (err) {
     if (err instanceof ConfigError) {
       for (const problem of err.problems) process.stderr.write(`lifeline: config error: ${problem}\n`);
@@ -22,7 +23,7 @@ async function main(): Promise<void> {
   }
   let running;
   try {
-    running = await startLifeline(config);
+    running = await startLifeline(config, { runbooks });
   } catch (err) {
     if (err instanceof StartupError) {
       process.stderr.write(`lifeline: startup failed: ${err.message}\n`);

@@ -36,6 +36,7 @@ describe('help with nothing behind the tables', () => {
         recovery: undefined as never,
         query: never,
         tokens: { create: never, revokeAll: never },
+        runbooks: undefined as never,
       }),
     };
     const tables = helpTables();

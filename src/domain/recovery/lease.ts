@@ -70,11 +70,7 @@ export class LeaseKeeper<L> {
     const sentAt = Date.now();
     try {
       // A renewal that hangs must not hold up the next one; the expiry timer runs regardless.
-      const renewed = await within(
-        this.renewLease(),
-        this.leaseMs - this.marginMs,
-        'renewing the lease',
-      );
+      const renewed = await within(this.renewLease(), this.leaseMs - this.marginMs, 'renewing the lease');
       if (this.lost) return;
       if (!renewed) {
         this.lose('somebody else holds it now, or it ran out');
@@ -84,10 +80,7 @@ export class LeaseKeeper<L> {
       this.armExpiry();
       if (renewed.cancelRequestedBy) this.events.cancelled(renewed.cancelRequestedBy);
     } catch (err) {
-      this.log.warn(
-        { of: this.label, err: messageOf(err) },
-        'renewing the lease failed; trying again',
-      );
+      this.log.warn({ of: this.label, err: messageOf(err) }, 'renewing the lease failed; trying again');
     } finally {
       this.renewing = false;
     }

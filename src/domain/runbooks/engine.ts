@@ -152,7 +152,9 @@ export class RunbookEngine {
       const kind = this.kinds.get(step.kind);
       if (!kind) {
         const reason = `this version of Lifeline has no step kind "${step.kind}"`;
-        await this.write(active, (tx) => store.updateStep(tx, run.number, step.index, { state: 'failed', detail: reason }));
+        await this.write(active, (tx) =>
+          store.updateStep(tx, run.number, step.index, { state: 'failed', detail: reason }),
+        );
         return this.stopAt(active, run, step, reason);
       }
       const current = (await store.getRun(db, run.number))!;
@@ -311,7 +313,11 @@ export class RunbookEngine {
       return done;
     });
     active.progress.update(undefined);
-    if (ended) await this.tell(ended, said`${runId(run.number)} succeeded. ${`/dr run report ${runId(run.number)}`} gives its report.`);
+    if (ended)
+      await this.tell(
+        ended,
+        said`${runId(run.number)} succeeded. ${`/dr run report ${runId(run.number)}`} gives its report.`,
+      );
   }
 
   /** Abort: every step that ran and can put back what it changed does so, last first; then the run ends aborted. */
@@ -359,7 +365,8 @@ export class RunbookEngine {
     });
     active.progress.update(undefined);
     const back = put.length > 0 ? ` Put back: ${put.join('; ')}.` : ' No step had anything to put back.';
-    if (ended) await this.tell(ended, said`${runId(run.number)} aborted by ${person(ended.decidedBy ?? 'lifeline')}.${back}`);
+    if (ended)
+      await this.tell(ended, said`${runId(run.number)} aborted by ${person(ended.decidedBy ?? 'lifeline')}.${back}`);
   }
 
   /** A dry run: each step's plan (read calls only), what it would do and what is missing; nothing changes. */
@@ -375,7 +382,10 @@ export class RunbookEngine {
         const controller = new AbortController();
         active.step = controller;
         const params = plannedParams(kind, step, steps);
-        ({ does, missing } = await kind.plan({ params, run: runInfo(run), signal: controller.signal }, this.deps.stepDeps));
+        ({ does, missing } = await kind.plan(
+          { params, run: runInfo(run), signal: controller.signal },
+          this.deps.stepDeps,
+        ));
       } catch (err) {
         if (active.keeper.lost) return;
         does = `could not be planned`;

@@ -127,7 +127,8 @@ export class RunbookService {
       await audit(tx, { run: number, actor, action: 'approved', detail });
       return moved;
     });
-    if (!approved) return this.refuse(run, actor, 'approve', `${runId(number)} was decided a moment ago by someone else.`);
+    if (!approved)
+      return this.refuse(run, actor, 'approve', `${runId(number)} was decided a moment ago by someone else.`);
     await this.deps.queue.run(number);
     await this.refresh(number);
     return approved;
@@ -146,7 +147,8 @@ export class RunbookService {
       if (moved) await audit(tx, { run: number, actor, action: 'rejected', detail: step ? `step ${step.id}` : '' });
       return moved;
     });
-    if (!rejected) return this.refuse(run, actor, 'reject', `${runId(number)} was decided a moment ago by someone else.`);
+    if (!rejected)
+      return this.refuse(run, actor, 'reject', `${runId(number)} was decided a moment ago by someone else.`);
     await this.refresh(number);
     return rejected;
   }
@@ -165,7 +167,12 @@ export class RunbookService {
       }
     } else if (!approver) {
       const roles = this.deps.file.approvals.approver_roles.join(' or ');
-      return this.refuse(run, actor, action, `Only ${roles} may ${action} ${action === 'abort' ? id : `a step of ${id}`}.`);
+      return this.refuse(
+        run,
+        actor,
+        action,
+        `Only ${roles} may ${action} ${action === 'abort' ? id : `a step of ${id}`}.`,
+      );
     }
     const waiting = steps.find((s) => s.state === 'awaiting_done');
     const failed = steps.find((s) => s.state === 'failed');
@@ -195,7 +202,10 @@ export class RunbookService {
           return moved;
         }
         case 'abort': {
-          const from = run.state === 'running' && waiting ? ['running' as const] : ['stopped' as const, 'awaiting_approval' as const];
+          const from =
+            run.state === 'running' && waiting
+              ? ['running' as const]
+              : ['stopped' as const, 'awaiting_approval' as const];
           const moved = await store.transition(tx, number, from, 'aborting', { decidedBy: actor, expiresAt: null });
           if (moved) await audit(tx, { run: number, actor, action: 'abort_requested', detail: run.runbook });
           return moved;
@@ -237,7 +247,12 @@ export class RunbookService {
     const approver = this.approverSet().has(actor);
     if (decision === 'approve') {
       if (!approver) {
-        await this.refuse(run, actor, decision, `Only ${this.deps.file.approvals.approver_roles.join(' or ')} may approve ${id}.`);
+        await this.refuse(
+          run,
+          actor,
+          decision,
+          `Only ${this.deps.file.approvals.approver_roles.join(' or ')} may approve ${id}.`,
+        );
       }
       if (!approversOf(this.deps.file, run).includes(actor)) {
         await this.refuse(run, actor, decision, `You requested ${id}; another approver has to approve it.`);
@@ -258,7 +273,12 @@ export class RunbookService {
 
   private async refuse(run: Run, actor: string, action: string, message: string | Said): Promise<never> {
     const error = new UserError('not_permitted', message);
-    await audit(this.deps.db, { run: run.number, actor, action: 'approval_refused', detail: `${action}: ${error.message}` });
+    await audit(this.deps.db, {
+      run: run.number,
+      actor,
+      action: 'approval_refused',
+      detail: `${action}: ${error.message}`,
+    });
     throw error;
   }
 

@@ -3,6 +3,7 @@ import type pg from 'pg';
 import { z } from 'zod';
 import { inTransaction, type Db, type DbClient } from '../../shared/db/pool.js';
 import type { Said } from '../../shared/text.js';
+import type { Renewed } from '../recovery/lease.js';
 import type { Approval, Run, RunState, RunStep, RunStepState } from './model.js';
 
 type Queryable = Pick<pg.Pool, 'query'> | Pick<pg.PoolClient, 'query'>;
@@ -335,13 +336,13 @@ export async function takeLease(
   return rows[0] ? { run, owner, epoch: Number(rows[0].lease_epoch) } : undefined;
 }
 
-export async function renewLease(db: Queryable, lease: RunLease, leaseMs: number): Promise<{} | undefined> {
+export async function renewLease(db: Queryable, lease: RunLease, leaseMs: number): Promise<Renewed> {
   const { rowCount } = await db.query(
     `UPDATE runbook_runs SET lease_until = clock_timestamp() + $4 * interval '1 millisecond'
       WHERE number = $1 AND lease_owner = $2 AND lease_epoch = $3 AND lease_until > clock_timestamp()`,
     [lease.run, lease.owner, lease.epoch, leaseMs],
   );
-  return rowCount === 1 ? {} : undefined;
+  return rowCount === 1 ? { cancelRequestedBy: undefined } : undefined;
 }
 
 /** Gives the lease up; in the transaction that stops the run to wait, so a click's trigger finds it free. */

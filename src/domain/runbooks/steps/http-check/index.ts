@@ -27,7 +27,8 @@ export const httpCheckKind = defineStepKind<HttpCheckDeps & { readonly pollMs: n
   provesRecovery: true,
   // Its own deadline is within_minutes; the last GET may take its timeout on top.
   deadlineMs: (params) => params.within_minutes * 60_000 + PROBE_TIMEOUT_MS + 5_000,
-  describe: (params) => `GET ${params.url} until it answers ${params.expect_status} (up to ${params.within_minutes} min)`,
+  describe: (params) =>
+    `GET ${params.url} until it answers ${params.expect_status} (up to ${params.within_minutes} min)`,
   async plan(ctx, deps) {
     const does = `would GET ${ctx.params.url} until it answers ${ctx.params.expect_status}, for up to ${formatDuration(ctx.params.within_minutes * 60_000)}`;
     if (!URL.canParse(ctx.params.url)) return { does, missing: [] };
@@ -42,12 +43,15 @@ export const httpCheckKind = defineStepKind<HttpCheckDeps & { readonly pollMs: n
   async check(ctx, deps) {
     const { url: target, expect_status: expected, within_minutes: minutes } = ctx.params;
     const until = Date.now() + minutes * 60_000;
-    let last = 'no answer yet';
+    let last: string;
     for (let tries = 1; ; tries++) {
       ctx.signal.throwIfAborted();
       const answer = await deps.probe(target, PROBE_TIMEOUT_MS);
       if (answer.status === expected) {
-        return { detail: `${target} answered ${expected} (after ${tries} GET${tries === 1 ? '' : 's'})`, outputs: { status: String(expected) } };
+        return {
+          detail: `${target} answered ${expected} (after ${tries} GET${tries === 1 ? '' : 's'})`,
+          outputs: { status: String(expected) },
+        };
       }
       last = answer.status === undefined ? `no answer (${answer.error ?? 'error'})` : `${answer.status}`;
       ctx.note(`${target} answered ${last}, expecting ${expected}`);

@@ -2,6 +2,8 @@
 // step as it starts and ends, and the result. The server holds each request until the job changes, so following
 // costs a request per change; it works whoever runs the job and whether or not Slack answers.
 import type { JobView } from '../api/job-view.js';
+import type { RunView } from '../api/run-view.js';
+import type { RunState } from '../../domain/runbooks/model.js';
 import { formatStepTime } from '../../shared/format.js';
 import type { JobState } from '../../domain/recovery/model.js';
 import { ApiUnreachableError, type ApiClient } from './client.js';
@@ -95,4 +97,102 @@ function indent(text: string): string {
     .split('\n')
     .map((line) => `  ${line}`)
     .join('\n');
+}
+
+/**
+ * Prints a runbook run's story until it ends, or until it stops at a failed step (it then waits for a person:
+ * `lifeline run retry|skip|abort`); returns the state it was left in, or undefined when following was stopped.
+ */
+export async function followRun(
+  client: ApiClient,
+  run: string,
+  print: (line: string) => void,
+  options: FollowOptions = {},
+): Promise<RunState | undefined> {
+  const story = new RunStory(print);
+  let version: string | undefined;
+  for (;;) {
+    let answer;
+    try {
+      answer = await client.run(
+        run,
+        version ? { version, waitSeconds: WAIT_SECONDS } : { waitSeconds: 0 },
+        options.signal,
+      );
+    } catch (err) {
+      if (options.signal?.aborted) {
+        print(`Stopped following ${run}; it goes on.`);
+        return undefined;
+      }
+      throw err;
+    }
+    const view = answer.body;
+    if (!view.ok)
+      throw new ApiUnreachableError(
+        `Lifeline could not show ${run} (HTTP ${answer.status}): ${toTerminal(view.reply)}`,
+      );
+    story.tell(view);
+    if (view.result || view.state === 'stopped') return view.state;
+    version = view.version_tag;
+  }
+}
+
+class RunStory {
+  private readonly said = new Set<string>();
+
+  constructor(private readonly print: (line: string) => void) {}
+
+  tell(view: RunView): void {
+    const id = view.run;
+    if (view.state === 'awaiting_approval') {
+      const step = view.steps.find((s) => s.state === 'awaiting_approval');
+      const what = step ? `step ${step.id}` : 'the run';
+      this.say(
+        `approval-${step?.index ?? 'run'}`,
+        `${id} waits for an approval of ${what}: \`lifeline approve ${id}\`.`,
+      );
+    }
+    for (const approval of view.approvals) {
+      const what = approval.step === null ? 'the run' : `step ${view.steps[approval.step]?.id ?? approval.step + 1}`;
+      this.say(`approved-${approval.step ?? 'run'}`, `${id}: @${approval.by} approved ${what}.`);
+    }
+    for (const step of view.steps) {
+      if (step.state === 'pending' || step.state === 'awaiting_approval') continue;
+      const attempt = `${step.index}-${step.attempts}`;
+      if (step.state === 'awaiting_done') {
+        this.say(`done-${attempt}`, `  ✋ ${step.id}: ${step.detail || 'by hand'}; then \`lifeline run done ${id}\`.`);
+        continue;
+      }
+      this.say(
+        `start-${attempt}`,
+        `  ▶ ${step.id} (${step.kind})${step.attempts > 1 ? ` attempt ${step.attempts}` : ''}`,
+      );
+      if (!step.finished_at || step.state === 'running') continue;
+      const took = step.started_at
+        ? ` (${formatStepTime(Date.parse(step.finished_at) - Date.parse(step.started_at))})`
+        : '';
+      const mark = step.state === 'succeeded' ? '✓' : step.state === 'skipped' ? '»' : '✗';
+      const missing = step.missing.map((m) => `\n      missing: ${m}`).join('');
+      this.say(
+        `end-${attempt}-${step.state}`,
+        `  ${mark} ${step.id}${took}${step.detail ? `: ${step.detail}` : ''}${missing}`,
+      );
+    }
+    if (view.state === 'stopped') {
+      this.say(
+        `stopped-${view.version_tag}`,
+        `${id} stopped at a failed step: \`lifeline run retry|skip|abort ${id}\`.`,
+      );
+    }
+    if (view.result) {
+      const rto = view.result.rto_ms === null ? '' : `; RTO ${formatStepTime(view.result.rto_ms)}`;
+      this.say('result', `${id} ${view.state}: ${toTerminal(view.result.outcome)}${rto}`);
+    }
+  }
+
+  private say(key: string, line: string): void {
+    if (this.said.has(key)) return;
+    this.said.add(key);
+    this.print(line);
+  }
 }

@@ -1,12 +1,12 @@
-// Follows a recovery job from the terminal through GET /api/v1/jobs/JOB-n: its plan, the approval it waits for, each
-// step as it starts and ends, and the result. The server holds each request until the job changes, so following
+// Follows a recovery job (GET /api/v1/jobs/JOB-n) or a runbook run (GET /api/v1/runs/RUN-n) from the terminal: its
+// plan, the approval it waits for, each step as it starts and ends, and the result. The server holds each request until the job changes, so following
 // costs a request per change; it works whoever runs the job and whether or not Slack answers.
 import type { JobView } from '../api/job-view.js';
 import type { RunView } from '../api/run-view.js';
 import type { RunState } from '../../domain/runbooks/model.js';
 import { formatStepTime } from '../../shared/format.js';
 import type { JobState } from '../../domain/recovery/model.js';
-import { ApiUnreachableError, type ApiClient } from './client.js';
+import { ApiUnreachableError, type ApiAnswer, type ApiClient, type ApiRefusal } from './client.js';
 import { toTerminal } from './terminal.js';
 
 /** How long the server may hold one request waiting for a change. */
@@ -25,30 +25,52 @@ export async function followJob(
   options: FollowOptions = {},
 ): Promise<JobState | undefined> {
   const story = new JobStory(print);
+  const last = await follow(job, (wait) => client.job(job, wait, options.signal), {
+    tell: (view) => story.tell(view),
+    done: (view) => view.result !== null,
+    version: (view) => view.version,
+    stopped: `Stopped following ${job}; it goes on (\`lifeline dr jobs\`).`,
+    print,
+    options,
+  });
+  return last?.state;
+}
+
+/**
+ * Asks for the view, then for each change of it (the server holds the request until then), telling each, until
+ * `done`; undefined when following was stopped.
+ */
+async function follow<V extends { readonly ok: true }>(
+  id: string,
+  fetch: (wait: { version?: string; waitSeconds: number }) => Promise<ApiAnswer<V | ApiRefusal>>,
+  how: {
+    tell: (view: V) => void;
+    done: (view: V) => boolean;
+    version: (view: V) => string;
+    stopped: string;
+    print: (line: string) => void;
+    options: FollowOptions;
+  },
+): Promise<V | undefined> {
   let version: string | undefined;
   for (;;) {
     let answer;
     try {
-      answer = await client.job(
-        job,
-        version ? { version, waitSeconds: WAIT_SECONDS } : { waitSeconds: 0 },
-        options.signal,
-      );
+      answer = await fetch(version ? { version, waitSeconds: WAIT_SECONDS } : { waitSeconds: 0 });
     } catch (err) {
-      if (options.signal?.aborted) {
-        print(`Stopped following ${job}; it goes on (\`lifeline dr jobs\`).`);
+      if (how.options.signal?.aborted) {
+        how.print(how.stopped);
         return undefined;
       }
       throw err;
     }
     const view = answer.body;
-    if (!view.ok)
-      throw new ApiUnreachableError(
-        `Lifeline could not show ${job} (HTTP ${answer.status}): ${toTerminal(view.reply)}`,
-      );
-    story.tell(view);
-    if (view.result) return view.state;
-    version = view.version;
+    if (!view.ok) {
+      throw new ApiUnreachableError(`Lifeline could not show ${id} (HTTP ${answer.status}): ${toTerminal(view.reply)}`);
+    }
+    how.tell(view);
+    if (how.done(view)) return view;
+    version = how.version(view);
   }
 }
 
@@ -110,31 +132,15 @@ export async function followRun(
   options: FollowOptions = {},
 ): Promise<RunState | undefined> {
   const story = new RunStory(print);
-  let version: string | undefined;
-  for (;;) {
-    let answer;
-    try {
-      answer = await client.run(
-        run,
-        version ? { version, waitSeconds: WAIT_SECONDS } : { waitSeconds: 0 },
-        options.signal,
-      );
-    } catch (err) {
-      if (options.signal?.aborted) {
-        print(`Stopped following ${run}; it goes on.`);
-        return undefined;
-      }
-      throw err;
-    }
-    const view = answer.body;
-    if (!view.ok)
-      throw new ApiUnreachableError(
-        `Lifeline could not show ${run} (HTTP ${answer.status}): ${toTerminal(view.reply)}`,
-      );
-    story.tell(view);
-    if (view.result || view.state === 'stopped') return view.state;
-    version = view.version_tag;
-  }
+  const last = await follow(run, (wait) => client.run(run, wait, options.signal), {
+    tell: (view) => story.tell(view),
+    done: (view) => view.result !== null || view.state === 'stopped',
+    version: (view) => view.version_tag,
+    stopped: `Stopped following ${run}; it goes on.`,
+    print,
+    options,
+  });
+  return last?.state;
 }
 
 class RunStory {

@@ -1,5 +1,7 @@
 // A running job's (or runbook run's) lease on its row, kept alive by a heartbeat (see runner.ts for why a lease and
 // not a lock).
+import { setTimeout as sleep } from 'node:timers/promises';
+import { isTransientPgError } from '../../pgtools/client.js';
 import { messageOf } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
 import { within } from '../../shared/timeout.js';
@@ -91,5 +93,30 @@ export class LeaseKeeper<L> {
     this.lost = true;
     this.stop();
     this.events.lost(why);
+  }
+}
+
+/** Between attempts to record a step while PostgreSQL does not answer (for as long as the lease lasts). */
+const WRITE_RETRY_MS = 500;
+
+/**
+ * A write fenced on the lease (`attempt`). While PostgreSQL does not answer it is tried again for as long as the lease
+ * lasts: a step that finished is worth recording rather than repeating (or putting back) on another worker.
+ */
+export async function writeWhileLeased<T>(
+  keeper: { readonly lost: boolean },
+  lostError: () => Error,
+  attempt: () => Promise<T>,
+  retrying: (err: unknown) => void,
+): Promise<T> {
+  for (;;) {
+    if (keeper.lost) throw lostError();
+    try {
+      return await attempt();
+    } catch (err) {
+      if (!isTransientPgError(err)) throw err;
+      retrying(err);
+      await sleep(WRITE_RETRY_MS);
+    }
   }
 }

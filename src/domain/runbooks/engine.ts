@@ -6,17 +6,16 @@
 // change it recorded in its state and waits on it instead of making it again. A finished step never runs again.
 import { randomBytes, randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { FileConfig } from '../../shared/config.js';
 import type { Db, DbClient } from '../../shared/db/pool.js';
 import { messageOf } from '../../shared/errors.js';
 import { formatDuration } from '../../shared/format.js';
 import type { Logger } from '../../shared/log.js';
 import { person, said, type Said } from '../../shared/text.js';
-import { isTransientPgError } from '../../pgtools/client.js';
 import { audit } from '../audit/store.js';
-import { LeaseKeeper } from '../recovery/lease.js';
+import { LeaseKeeper, writeWhileLeased } from '../recovery/lease.js';
 import { ThrottledProgress } from '../recovery/progress.js';
+import { StepStopped, type StopCause } from '../recovery/runner.js';
 import { approversOf } from '../recovery/service.js';
 import { fillTemplates } from './definitions.js';
 import { runId, type Run, type RunStep } from './model.js';
@@ -24,9 +23,6 @@ import type { RunbookNotifier, RunbookQueue } from './notifier.js';
 import type { BoundContext, RunInfo, StepKind, StepResult } from './step-kind.js';
 import type { StepDeps } from './steps/index.js';
 import * as store from './store.js';
-
-/** Between attempts to record a step while PostgreSQL does not answer (for as long as the lease lasts). */
-const WRITE_RETRY_MS = 500;
 
 export interface EngineDeps {
   readonly db: Db;
@@ -40,18 +36,6 @@ export interface EngineDeps {
   readonly leaseMs: number;
   /** A step's deadline unless its kind asks for more (LIFELINE_STEP_DEADLINE_MINUTES). */
   readonly stepDeadlineMs: number;
-}
-
-type StopCause = 'deadline' | 'shutdown' | 'lease';
-
-class StepStopped extends Error {
-  constructor(
-    readonly cause: StopCause,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'StepStopped';
-  }
 }
 
 interface Active {
@@ -233,17 +217,7 @@ export class RunbookEngine {
         const why = `it passed its deadline of ${formatDuration(deadlineMs)} and was stopped`;
         controller.abort(new StepStopped('deadline', why));
       }, deadlineMs);
-      const ctx: BoundContext = {
-        params,
-        run: runInfo(run),
-        signal: controller.signal,
-        recordChange: (what) =>
-          this.write(active, async (tx) => {
-            await store.updateStep(tx, run.number, step.index, { kindState: open.state });
-            await audit(tx, { run: run.number, actor: 'lifeline', action: 'change', detail: `${step.id}: ${what}` });
-          }),
-        note: (detail) => active.progress.update(`${step.id}: ${detail}`),
-      };
+      const ctx = this.context(active, run, step, open, params, controller.signal);
       if (kind.byPerson) return { ok: true, result: await open.check(ctx, this.deps.stepDeps), state };
       await open.run(ctx, this.deps.stepDeps);
       return { ok: true, result: await open.check(ctx, this.deps.stepDeps), state };
@@ -257,6 +231,28 @@ export class RunbookEngine {
       clearTimeout(deadline);
       active.step = undefined;
     }
+  }
+
+  /** What a step's run, check and undo get: recordChange stores its state and audits the change, fenced. */
+  private context(
+    active: Active,
+    run: Run,
+    step: RunStep,
+    open: { readonly state: object },
+    params: unknown,
+    signal: AbortSignal,
+  ): BoundContext {
+    return {
+      params,
+      run: runInfo(run),
+      signal,
+      recordChange: (what) =>
+        this.write(active, async (tx) => {
+          await store.updateStep(tx, run.number, step.index, { kindState: open.state });
+          await audit(tx, { run: run.number, actor: 'lifeline', action: 'change', detail: `${step.id}: ${what}` });
+        }),
+      note: (detail) => active.progress.update(`${step.id}: ${detail}`),
+    };
   }
 
   /** The run waits for a person: Done on a `confirm`, or an approval of the next step. */
@@ -333,17 +329,7 @@ export class RunbookEngine {
         const open = kind.open(step.kindState);
         const controller = new AbortController();
         active.step = controller;
-        const ctx: BoundContext = {
-          params: filledParams(kind, step, steps),
-          run: runInfo(run),
-          signal: controller.signal,
-          recordChange: (what) =>
-            this.write(active, async (tx) => {
-              await store.updateStep(tx, run.number, step.index, { kindState: open.state });
-              await audit(tx, { run: run.number, actor: 'lifeline', action: 'change', detail: `${step.id}: ${what}` });
-            }),
-          note: (detail) => active.progress.update(`${step.id}: ${detail}`),
-        };
+        const ctx = this.context(active, run, step, open, filledParams(kind, step, steps), controller.signal);
         putBack = (await open.undo(ctx, this.deps.stepDeps)) ?? 'nothing to put back';
       } catch (err) {
         if (active.keeper.lost) return;
@@ -439,19 +425,16 @@ export class RunbookEngine {
   }
 
   private async write<T>(active: Active, work: (tx: DbClient) => Promise<T>): Promise<T> {
-    for (;;) {
-      if (active.keeper.lost) throw new store.RunLeaseLostError(active.keeper.lease);
-      try {
-        return await store.fenced(this.deps.db, active.keeper.lease, work);
-      } catch (err) {
-        if (!isTransientPgError(err)) throw err;
+    return writeWhileLeased(
+      active.keeper,
+      () => new store.RunLeaseLostError(active.keeper.lease),
+      () => store.fenced(this.deps.db, active.keeper.lease, work),
+      (err) =>
         this.deps.log.warn(
           { run: runId(active.number), err: messageOf(err) },
           'recording the run failed; trying again while the lease lasts',
-        );
-        await sleep(WRITE_RETRY_MS);
-      }
-    }
+        ),
+    );
   }
 }
 

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { allText, buttonsOf, EMERGENCY, stillAfter, World, type Sent } from '../support/e2e.js';
 import { startHealthTarget, type HealthTarget } from '../support/health-target.js';
 import { USERS } from '../support/lifeline-process.js';
+import { adminToken, describeRun, runCli } from '../support/cli.js';
 import { clickButton } from '../support/recovery.js';
 import type { SlackCall } from '../../src/adapters/slack/stand-in.js';
 import { waitUntil } from '../support/wait.js';
@@ -225,6 +226,46 @@ describe('runbooks through the real process', () => {
     await untilState(run, 'succeeded', 20_000);
     expect(await stepStates(run)).toEqual(['step-1:succeeded:1', 'step-2:succeeded:2']);
     expect(postsWith('crash run started')).toHaveLength(1);
+  });
+});
+
+describe('the CLI and the API drive a run as Slack does', () => {
+  test('request, a refused self-approval, approve and follow to the stop, retry and follow to the end', async () => {
+    const env = (token: string) => ({
+      PATH: process.env.PATH ?? '',
+      LIFELINE_URL: w.lifeline.baseUrl,
+      LIFELINE_TOKEN: token,
+    });
+    const lead = env(await adminToken(REQUESTER, w.lifeline.env()));
+    const cto = env(await adminToken(APPROVER, w.lifeline.env()));
+    target.mode = 503;
+    const requested = await runCli(['--no-wait', 'dr', 'run', 'checked'], lead);
+    expect(requested.code, describeRun(requested)).toBe(0);
+    const run = Number(/RUN-(\d+)/.exec(requested.stdout)?.[1]);
+    const self = await runCli(['approve', `RUN-${run}`], lead);
+    expect(self.code, describeRun(self)).toBe(2);
+    expect(self.stderr).toContain('another approver has to approve it');
+
+    const approved = await runCli(['approve', `RUN-${run}`], cto);
+    expect(approved.code, describeRun(approved)).toBe(1);
+    expect(approved.stdout).toContain(
+      `RUN-${run} stopped at a failed step: \`lifeline run retry|skip|abort RUN-${run}\``,
+    );
+    target.mode = 200;
+    const retried = await runCli(['run', 'retry', `RUN-${run}`], cto);
+    expect(retried.code, describeRun(retried)).toBe(0);
+    expect(retried.stdout).toContain(`RUN-${run} succeeded`);
+    const skip = await runCli(['run', 'skip', `RUN-${run}`], cto);
+    expect(skip.code, describeRun(skip)).toBe(2);
+    expect(skip.stderr).toContain('has no failed step to skip');
+
+    const res = await fetch(`${w.lifeline.baseUrl}/api/v1/runs/RUN-${run}`, {
+      headers: { authorization: `Bearer ${lead.LIFELINE_TOKEN}` },
+    });
+    const view = (await res.json()) as { state: string; steps: { attempts: number }[]; approvals: { by: string }[] };
+    expect(view.state).toBe('succeeded');
+    expect(view.steps.map((st) => st.attempts)).toEqual([2, 1]);
+    expect(view.approvals.map((a) => a.by)).toEqual([APPROVER]);
   });
 });
 

@@ -11,7 +11,7 @@ import type { Db, DbClient } from '../../shared/db/pool.js';
 import { messageOf } from '../../shared/errors.js';
 import { formatDuration } from '../../shared/format.js';
 import type { Logger } from '../../shared/log.js';
-import { person, said, type Said } from '../../shared/text.js';
+import { codeSpan, person, said, type Said } from '../../shared/text.js';
 import { audit } from '../audit/store.js';
 import { LeaseKeeper, writeWhileLeased } from '../recovery/lease.js';
 import { ThrottledProgress } from '../recovery/progress.js';
@@ -312,7 +312,7 @@ export class RunbookEngine {
     if (ended)
       await this.tell(
         ended,
-        said`${runId(run.number)} succeeded. ${`/dr run report ${runId(run.number)}`} gives its report.`,
+        said`${runId(run.number)} succeeded. ${codeSpan(`/dr run report ${runId(run.number)}`)} gives its report.`,
       );
   }
 

@@ -383,10 +383,10 @@ export class RunbookEngine {
         await store.updateStep(tx, run.number, step.index, {
           state: missing.length === 0 ? 'succeeded' : 'failed',
           newAttempt: true,
+          finished: true,
           detail: does,
           missing,
         });
-        await store.updateStep(tx, run.number, step.index, { finished: true });
       });
       active.progress.update(undefined);
     }

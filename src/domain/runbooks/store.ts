@@ -238,7 +238,7 @@ export async function setProgressMessage(db: Queryable, number: number, channel:
 
 export interface StepFields {
   readonly state?: RunStepState;
-  /** Counts a new attempt and sets started_at (cleared finished_at). */
+  /** Counts a new attempt and sets started_at (and clears finished_at, unless `finished` too: a dry run's plan). */
   readonly newAttempt?: boolean;
   readonly finished?: boolean;
   readonly detail?: string;
@@ -262,7 +262,7 @@ export async function updateStep(
     `UPDATE runbook_steps SET state = coalesce($3, state),
         attempts = attempts + CASE WHEN $4 THEN 1 ELSE 0 END,
         started_at = CASE WHEN $4 THEN clock_timestamp() ELSE started_at END,
-        finished_at = CASE WHEN $4 THEN NULL WHEN $5 THEN clock_timestamp() ELSE finished_at END,
+        finished_at = CASE WHEN $5 THEN clock_timestamp() WHEN $4 THEN NULL ELSE finished_at END,
         detail = coalesce($6, detail),
         missing = coalesce($7, missing),
         kind_state = coalesce($8, kind_state),

@@ -3,6 +3,7 @@
 // as Lifeline records them: the kind's run and check, its recorded change included), per step. Baseline, in the same run: the same 20 chat.postMessage calls made directly to the fake Slack, one
 // after another. Target: under 50 ms of engine overhead per step at p99 over the runs; a run that does not end
 // fails the benchmark.
+import { performance } from 'node:perf_hooks';
 import { onCleanup } from './support/cleanup.mjs';
 import { startFakes } from './support/fakes.mjs';
 import { openPool } from './support/infra.mjs';

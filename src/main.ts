@@ -1,5 +1,6 @@
 // Process concerns only: read config, start, stop on SIGTERM/SIGINT within the 10 s the README promises.
 import { loadRunbooks } from './domain/runbooks/definitions.js';
+import { requireVercelToken } from './domain/runbooks/steps/vercel.js';
 import { ConfigError, readConfig } from './shared/config.js';
 import { startLifeline } from './wiring/lifeline.js';
 import { StartupError } from './wiring/runtime.js';
@@ -8,11 +9,13 @@ const SHUTDOWN_LIMIT_MS = 9_000;
 
 async function main(): Promise<void> {
   let config;
+  let runbooks;
   try {
     config = readConfig();
     // The runbooks' steps are checked against their kinds' schemas here, so a bad step stops startup like any
     // other config problem.
-    loadRunbooks(config.file);
+    runbooks = loadRunbooks(config.file);
+    requireVercelToken(runbooks, config.vercel.token);
   } catch (err) {
     if (err instanceof ConfigError) {
       for (const problem of err.problems) process.stderr.write(`lifeline: config error: ${problem}\n`);
@@ -22,7 +25,7 @@ async function main(): Promise<void> {
   }
   let running;
   try {
-    running = await startLifeline(config);
+    running = await startLifeline(config, { runbooks });
   } catch (err) {
     if (err instanceof StartupError) {
       process.stderr.write(`lifeline: startup failed: ${err.message}\n`);

@@ -1,5 +1,6 @@
 // One Lifeline process: the runtime, the services built on it, the roles LIFELINE_ROLE asks for, and an orderly stop
 // in reverse order of start.
+import { loadRunbooks, type Runbook } from '../domain/runbooks/definitions.js';
 import type { Config } from '../shared/config.js';
 import { startBot, startWorkerHttp, startWorkers } from './roles.js';
 import { openRuntime } from './runtime.js';
@@ -12,6 +13,8 @@ export interface RunningLifeline {
 
 export interface StartOptions {
   readonly startupWaitMs?: number;
+  /** The config's runbooks as main.ts checked them; loaded here when a caller starts Lifeline without checking. */
+  readonly runbooks?: ReadonlyMap<string, Runbook>;
 }
 
 export async function startLifeline(config: Config, options: StartOptions = {}): Promise<RunningLifeline> {
@@ -19,7 +22,8 @@ export async function startLifeline(config: Config, options: StartOptions = {}):
   const { log } = runtime;
   const started = new StartedList();
   started.add('PostgreSQL and Redis', () => runtime.close());
-  const services = buildServices(runtime, createAdapters(config, log));
+  const runbooks = options.runbooks ?? loadRunbooks(config.file);
+  const services = buildServices(runtime, createAdapters(config, log), runbooks);
   started.add('queues', () => services.closeQueues());
   // Stop taking work first, then let running steps reach their end, then close the queues and connections.
   const stop = () => started.stopAll((step, err) => log.warn({ step, err }, 'stop step failed'));

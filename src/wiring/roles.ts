@@ -10,6 +10,7 @@ import { incidentCommand } from '../delivery/commands/incident.js';
 import { createHealthCheck, operationalRoutes, serveRoutes } from '../delivery/http/health.js';
 import { startEscalationWorker } from '../delivery/jobs/escalation-queue.js';
 import { startLookupsWorker, startRecoveryWorker } from '../delivery/jobs/recovery-queue.js';
+import { startRunbookWorker } from '../delivery/jobs/runbook-queue.js';
 import { startSchedulesWorker, syncSchedulers, type ScheduleHandlers } from '../delivery/jobs/schedules.js';
 import { startStatusPageWorker } from '../delivery/jobs/statuspage-queue.js';
 import { startChannelsWorker } from '../delivery/jobs/channels-queue.js';
@@ -46,6 +47,9 @@ export async function startWorkers(runtime: Runtime, services: Services, started
     checkHealth: async (env, slot) => {
       await services.health.check(env, slot);
     },
+    dryRun: async (runbook) => {
+      await services.runbooks.request({ runbook, dryRun: true, actor: 'lifeline', channel: emergency });
+    },
   };
   const schedules = startSchedulesWorker(redis.workers, queuePrefix, handlers, log);
   started.add('schedules worker', () => schedules.close());
@@ -61,6 +65,14 @@ export async function startWorkers(runtime: Runtime, services: Services, started
     // Long steps (a pg_restore) must not hold the shutdown past its 10 s: interrupt them and hand the jobs back.
     runner.stop();
     await recovery.close();
+  });
+
+  const engine = services.runbookEngine;
+  const runbooks = startRunbookWorker(redis.workers, queuePrefix, { engine, service: services.runbooks }, log);
+  started.add('runbook worker', async () => {
+    // A step waiting on an outside change must not hold the shutdown: it is handed back and runs again elsewhere.
+    engine.stop();
+    await runbooks.close();
   });
 
   // Status page calls are bounded too (timeouts, a few retries): close() lets the running one end.
@@ -96,6 +108,7 @@ function reconciler(runtime: Runtime, services: Services): () => Promise<void> {
     try {
       const found = await services.escalation.reconcile();
       await services.runner.reconcile();
+      await services.runbookEngine.reconcile();
       await services.statusPage.reconcile();
       await services.channels.reconcile();
       await services.reminders.reconcile();
@@ -139,7 +152,7 @@ function reconciler(runtime: Runtime, services: Services): () => Promise<void> {
 export async function startBot(runtime: Runtime, services: Services, started: StartedList): Promise<void> {
   const { config, db, log, metrics, redact } = runtime;
   const { file } = config;
-  const { incidents, statusPage, recovery, notifier, tokens, lookups } = services;
+  const { incidents, statusPage, recovery, runbooks, notifier, tokens, lookups } = services;
   const { chat } = services.adapters;
   const dispatch = { db, allowedChannels: file.slack.allowed_channels, log, metrics, redact };
   const api = createBotApi({
@@ -150,6 +163,7 @@ export async function startBot(runtime: Runtime, services: Services, started: St
     incidents,
     statusPage,
     recovery,
+    runbooks,
     tokens,
     dispatch,
     lookups,
@@ -160,10 +174,11 @@ export async function startBot(runtime: Runtime, services: Services, started: St
     config,
     commands: [
       incidentCommand({ incidents, statusPage, file }),
-      drCommand({ db, file, recovery, tokens, query: queryOnWorker(services.lookup) }),
+      drCommand({ db, file, recovery, tokens, query: queryOnWorker(services.lookup), runbooks }),
     ],
     incidents,
     recovery,
+    runbooks,
     chat,
     routes: [...operationalRoutesOf(runtime), ...alertRoutesOf(runtime, services), ...api.routes],
   });

@@ -52,11 +52,30 @@ import type { Db } from '../shared/db/pool.js';
 import type { Logger } from '../shared/log.js';
 import { observeDrill, type Metrics } from '../shared/metrics.js';
 import type { Runtime } from './runtime.js';
+import { createRunbookQueue, runbookTriggers } from '../delivery/jobs/runbook-queue.js';
+import { line, md } from '../delivery/slack/blocks.js';
+import { createSlackRunbookNotifier } from '../delivery/slack/runbook-notifier.js';
+import { probeHealth } from '../domain/recovery/health-probe.js';
+import type { Runbook } from '../domain/runbooks/definitions.js';
+import { RunbookEngine } from '../domain/runbooks/engine.js';
+import type { RunStep } from '../domain/runbooks/model.js';
+import type { RunbookQueue } from '../domain/runbooks/notifier.js';
+import { RunbookService } from '../domain/runbooks/service.js';
+import type { StepKind } from '../domain/runbooks/step-kind.js';
+import { STEP_KINDS, type StepDeps } from '../domain/runbooks/steps/index.js';
+import type { RecoveryJobsPort } from '../domain/runbooks/steps/recovery-jobs.js';
+import { createRecoveryJobs } from '../domain/runbooks/recovery-jobs.js';
+import { createAwsRegions } from '../adapters/aws/regions.js';
+import type { AwsRegions } from '../adapters/aws/port.js';
+import { createVercelClient } from '../adapters/vercel/client.js';
+import type { VercelPort } from '../adapters/vercel/port.js';
 
 export interface AwsPorts {
   readonly rds: RdsPort;
   readonly ecs: EcsPort;
   readonly logs: LogsPort;
+  /** Any region's RDS, ECS, Secrets Manager and Route 53, for the runbooks' AWS steps. */
+  readonly regions: AwsRegions;
 }
 
 export interface Adapters extends AwsPorts {
@@ -65,6 +84,8 @@ export interface Adapters extends AwsPorts {
   readonly storeFor: (url: string) => BackupStore;
   /** Undefined when the config has no `statuspage:`. */
   readonly statuspage: StatuspagePort | undefined;
+  /** Undefined without VERCEL_TOKEN (startup then refuses a runbook with a Vercel step). */
+  readonly vercel: VercelPort | undefined;
 }
 
 /**
@@ -78,8 +99,12 @@ export function createAdapters(config: Config, log: Logger, aws: Partial<AwsPort
     rds: aws.rds ?? createRdsPort(),
     ecs: aws.ecs ?? createEcsPort(),
     logs: aws.logs ?? createLogsPort(),
+    regions: aws.regions ?? createAwsRegions(),
     storeFor: createBackupStore,
     statuspage: statuspageClient(config),
+    vercel: config.vercel.token
+      ? createVercelClient({ baseUrl: config.vercel.apiUrl, token: config.vercel.token, teamId: config.vercel.teamId })
+      : undefined,
   };
 }
 
@@ -161,8 +186,73 @@ export function createRecovery(deps: RecoveryDeps): { service: RecoveryService; 
   return { service, runner };
 }
 
+/**
+ * What the runbook step kinds call (StepDeps in src/domain/runbooks/steps/index.ts): the one place their clients are
+ * picked. A new kind's deps go in this object.
+ */
+export function createStepDeps(
+  config: Pick<Config, 'file' | 'recovery'>,
+  adapters: Pick<Adapters, 'chat' | 'regions' | 'vercel' | 'statuspage'>,
+  recoveryJobs: RecoveryJobsPort,
+): StepDeps {
+  const { statuspage } = config.file;
+  return {
+    pollMs: config.recovery.pollSeconds * 1000,
+    // A runbook's text (and the outputs filled into it) is shown as written, never as markup.
+    postNotice: async (channel, text) => (await adapters.chat.post(channel, line(md`${text}`))).ts,
+    probe: (url, timeoutMs) => probeHealth(url, timeoutMs),
+    aws: adapters.regions,
+    vercel: adapters.vercel,
+    statuspage:
+      adapters.statuspage && statuspage
+        ? { port: adapters.statuspage, components: Object.values(statuspage.components) }
+        : undefined,
+    recoveryJobs,
+  };
+}
+
+export interface RunbookDeps {
+  readonly db: Db;
+  readonly config: Pick<Config, 'file' | 'recovery'>;
+  readonly runbooks: ReadonlyMap<string, Runbook>;
+  readonly chat: ChatPort;
+  readonly stepDeps: StepDeps;
+  readonly queue: RunbookQueue;
+  readonly kinds?: readonly StepKind<StepDeps>[];
+  readonly log: Logger;
+}
+
+/** The runbook service that files and decides runs, and the engine that carries them out. */
+export function createRunbooks(deps: RunbookDeps): { service: RunbookService; engine: RunbookEngine } {
+  const { db, config, chat, queue, log } = deps;
+  const kinds = deps.kinds ?? STEP_KINDS;
+  const byId = new Map(kinds.map((kind) => [kind.id, kind]));
+  const describe = (step: RunStep) => byId.get(step.kind)?.describe(step.params) ?? step.kind;
+  const notifier = createSlackRunbookNotifier(chat, config.file.slack.emergency_channel, describe);
+  const engine = new RunbookEngine({
+    db,
+    file: config.file,
+    kinds,
+    stepDeps: deps.stepDeps,
+    notifier,
+    queue,
+    log,
+    leaseMs: config.recovery.jobLeaseMs,
+    stepDeadlineMs: config.recovery.stepDeadlineMs,
+  });
+  const service = new RunbookService({
+    db,
+    file: config.file,
+    runbooks: deps.runbooks,
+    queue,
+    showProgress: (run) => engine.showProgress(run),
+    log,
+  });
+  return { service, engine };
+}
+
 /** Everything both roles use, on the runtime's connections; the queues are the only things it opens. */
-export function buildServices(runtime: Runtime, adapters: Adapters) {
+export function buildServices(runtime: Runtime, adapters: Adapters, runbookDefinitions: ReadonlyMap<string, Runbook>) {
   const { config, db, redis, metrics, log } = runtime;
   const { file, queuePrefix } = config;
   const queues = {
@@ -173,6 +263,7 @@ export function buildServices(runtime: Runtime, adapters: Adapters) {
     statuspage: createStatusPageQueue(redis.queues, queuePrefix),
     channels: createChannelsQueue(redis.queues, queuePrefix),
     reminders: createRemindersQueue(redis.queues, queuePrefix),
+    runbooks: createRunbookQueue(redis.queues, queuePrefix),
   };
   const notifier = createSlackIncidentNotifier(adapters.chat, file);
   const timers = createEscalationTimers(queues.escalation);
@@ -230,6 +321,15 @@ export function buildServices(runtime: Runtime, adapters: Adapters) {
   const queue = recoveryTriggers(queues.recovery);
   const { service: recovery, runner } = createRecovery({ db, config, notifier: recoveryNotifier, queue, kinds, log });
   const lookups: QueryDeps = { db, file, storeFor, rds, ecs, logs };
+  const runbooks = createRunbooks({
+    db,
+    config,
+    runbooks: runbookDefinitions,
+    chat: adapters.chat,
+    stepDeps: createStepDeps(config, adapters, createRecoveryJobs({ db, file, storeFor, service: recovery })),
+    queue: runbookTriggers(queues.runbooks),
+    log,
+  });
   return {
     adapters,
     queues,
@@ -246,6 +346,9 @@ export function buildServices(runtime: Runtime, adapters: Adapters) {
     rpo,
     recovery,
     runner,
+    /** Runbook runs: the service that files and decides them, the engine that carries them out. */
+    runbooks: runbooks.service,
+    runbookEngine: runbooks.engine,
     lookups,
     /** Files a read-only /dr lookup for the lookups worker. */
     lookup: lookupTrigger(queues.lookups),

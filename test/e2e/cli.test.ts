@@ -358,7 +358,9 @@ describe('the lifeline CLI', () => {
       expect(run.stdout).toBe('');
     }
     expect(nonsense.code, describeRun(nonsense)).toBe(2);
-    expect(nonsense.stderr).toContain('Name the job, for example `lifeline approve JOB-7`.');
+    expect(nonsense.stderr).toContain(
+      'Name the job or run, for example `lifeline approve JOB-7` or `lifeline approve RUN-3`.',
+    );
     expect(unknownJob.code, describeRun(unknownJob)).toBe(2);
     expect(unknownJob.stderr).toContain('There is no job JOB-999.');
     await stillAfter(

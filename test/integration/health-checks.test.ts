@@ -94,6 +94,7 @@ async function prober(file: FileConfig, prefix: string): Promise<Prober> {
     {
       start: async () => undefined,
       watchRpo: async () => undefined,
+      dryRun: async () => undefined,
       checkHealth: async (env, slot) => {
         handled.push({ slot, result: await health.check(env, slot) });
       },

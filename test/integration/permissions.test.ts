@@ -21,6 +21,8 @@ import { createLogger } from '../../src/shared/log.js';
 import { createMetrics } from '../../src/shared/metrics.js';
 import type { QueryWhat } from '../../src/domain/recovery/queries.js';
 import { RecoveryService } from '../../src/domain/recovery/service.js';
+import { loadRunbooks } from '../../src/domain/runbooks/definitions.js';
+import { RunbookService } from '../../src/domain/runbooks/service.js';
 import { createSlackIncidentNotifier } from '../../src/delivery/slack/incident-notifier.js';
 import { createSlackRecoveryNotifier } from '../../src/delivery/slack/recovery-notifier.js';
 import { saidText } from '../../src/delivery/slack/blocks.js';
@@ -34,7 +36,12 @@ const ENVIRONMENTS = `  staging:
     database: { url: "postgres://127.0.0.1:5432/lifeline_no_such_app_db", verify: [SELECT 1] }
     backups: { store: "file:///tmp/lifeline-permissions-test", prefix: staging, retention_days: 7, rpo_minutes: 1440 }
     ecs: { cluster: staging-cluster, services: [api], log_group: /ecs/staging/api }
-    require_approval: [restore, scale, redeploy]`;
+    require_approval: [restore, scale, redeploy]
+runbooks:
+  failover:
+    title: Fail over
+    steps:
+      - confirm: "switch the region by hand"`;
 
 function fileConfig(extraYaml = ''): FileConfig {
   return parseConfigText(testConfigYaml({ environmentsYaml: ENVIRONMENTS, extraYaml }), {
@@ -97,9 +104,23 @@ function lifeline(file: FileConfig): Lifeline {
   const query = async (what: QueryWhat) => void started.lookups.push(what);
   const commands = {
     incident: incidentCommand({ incidents, statusPage, file }),
-    dr: drCommand({ db, file, recovery, tokens: tokenIssuer(db), query }),
+    dr: drCommand({ db, file, recovery, tokens: tokenIssuer(db), query, runbooks: runbookService(file) }),
   };
   return { incidents, recovery, chat, started, commands };
+}
+
+/** The config's runbooks, on a service whose triggers and messages go nowhere (a refused run reaches neither). */
+function runbookService(file: FileConfig): RunbookService {
+  const queue = { run: async () => undefined, expireAt: async () => undefined };
+  const log = createLogger('silent', []);
+  return new RunbookService({
+    db,
+    file,
+    runbooks: loadRunbooks(file),
+    queue,
+    showProgress: async () => undefined,
+    log,
+  });
 }
 
 async function refusalOf(work: Promise<unknown>): Promise<UserError | undefined> {
@@ -189,6 +210,8 @@ describe('the command tables say who may run each entry, and the services hold t
     '/dr backups <env>': { command: 'dr', text: 'backups staging' },
     '/dr drill <env>': { command: 'dr', text: 'drill staging' },
     '/dr token [revoke]': { command: 'dr', text: 'token' },
+    '/dr runbook list|show <name>': { command: 'dr', text: 'runbook show failover' },
+    '/dr run <runbook> [--dry-run] | run report RUN-<n>': { command: 'dr', text: 'run failover --dry-run' },
     '/dr help': { command: 'dr', text: 'help' },
   };
 
@@ -227,13 +250,15 @@ describe('the command tables say who may run each entry, and the services hold t
       '/dr audit [env]',
       '/dr backup <env>',
       '/dr drill <env>',
+      '/dr run <runbook> [--dry-run] | run report RUN-<n>',
     ]);
     // The lookups anyone may make were handed over; the refused logs lookup was not.
     expect(l.started.lookups.map((q) => q.kind)).toEqual(['status', 'backups']);
     expect((await l.incidents.find({ number: incident.number })).severity).toBe('sev1');
     // /dr refusals are on the audit trail, each with the refused user and what they tried.
     const audited = await notPermittedAudit();
-    expect(audited.map((e) => [e.actor, e.env])).toEqual(Array.from({ length: 7 }, () => [USERS.other, 'staging']));
+    const envs = [...Array.from({ length: 7 }, () => 'staging'), null];
+    expect(audited.map((e) => [e.actor, e.env])).toEqual(envs.map((env) => [USERS.other, env]));
     expect(audited[0]!.detail).toBe(
       `Only responders (${RESPONDERS}) may request a job (restore staging database from the latest backup).`,
     );
@@ -245,6 +270,7 @@ describe('the command tables say who may run each entry, and the services hold t
       'read the audit trail.',
       'request a job (backup of staging).',
       'request a job (restore drill of staging).',
+      'dry-run the runbook failover.',
     ]);
   });
 

@@ -245,12 +245,7 @@ export async function pgRestoreList(path: string): Promise<string> {
 export { buttonsOf, type ButtonInfo };
 
 /** Clicks a button of a posted message as `user`, with Slack's block_actions payload, signed. */
-export async function clickButton(
-  w: World,
-  message: SlackCall,
-  label: 'Approve' | 'Reject',
-  user: string,
-): Promise<Sent> {
+export async function clickButton(w: World, message: SlackCall, label: string, user: string): Promise<Sent> {
   const button = buttonsOf(message.body).find((b) => b.label === label);
   if (!button) throw new Error(`the message has no "${label}" button: ${JSON.stringify(message.body.blocks)}`);
   const responseUrl = w.slack.newResponseUrl();

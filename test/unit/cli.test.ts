@@ -36,6 +36,7 @@ describe('help with nothing behind the tables', () => {
         recovery: undefined as never,
         query: never,
         tokens: { create: never, revokeAll: never },
+        runbooks: undefined as never,
       }),
     };
     const tables = helpTables();
@@ -67,9 +68,11 @@ describe('help with nothing behind the tables', () => {
 describe('refusals before any request', () => {
   test.each([
     [['deploy', 'now'], /unknown command "deploy"/],
-    [['approve'], /Name the job, for example `lifeline approve JOB-7`\./],
-    [['reject', 'nonsense'], /Name the job, for example `lifeline reject JOB-7`\./],
+    [['approve'], /Name the job or run, for example `lifeline approve JOB-7` or `lifeline approve RUN-3`\./],
+    [['reject', 'nonsense'], /Name the job or run, for example `lifeline reject JOB-7` or `lifeline reject RUN-3`\./],
     [['approve', 'JOB-1', 'JOB-2'], /Name the job/],
+    [['run', 'retry'], /Say what to do and which run: `lifeline run done\|retry\|skip\|abort RUN-3`\./],
+    [['run', 'again', 'RUN-3'], /Say what to do and which run/],
   ])('lifeline %j', async (argv, message) => {
     const run = await cli(argv, { url: 'http://127.0.0.1:1', token: `llt_${'a'.repeat(43)}` });
     expect(run.code).toBe(EXIT.refused);

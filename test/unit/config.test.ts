@@ -1,3 +1,4 @@
+import { loadRunbooks } from '../../src/domain/runbooks/definitions.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -65,6 +66,33 @@ function minimal(
 }
 
 describe('parseConfigText: the example file', () => {
+  it("ships the plan's runbooks, each step passing its kind's startup check", () => {
+    const runbooks = loadRunbooks(parseConfigText(EXAMPLE_TEXT, EXAMPLE_ENV));
+    expect([...runbooks.keys()]).toEqual([
+      'frontend-rollback',
+      'region-failover',
+      'ecs-service-recovery',
+      'database-failure',
+    ]);
+    expect(runbooks.get('region-failover')!.steps.map((s) => s.kind.id)).toEqual([
+      'confirm',
+      'rds_restore_snapshot',
+      'ecs_scale',
+      'dns_switch',
+      'http_check',
+      'statuspage',
+    ]);
+    expect(runbooks.get('region-failover')!.approval).toBe('each_step');
+    // The plan's "Complete Database Failure": the new instance's endpoint into the secret, Vercel, then a redeploy.
+    expect(runbooks.get('database-failure')!.steps.map((s) => s.kind.id)).toEqual([
+      'rds_restore_snapshot',
+      'secret_update',
+      'vercel_env',
+      'ecs_redeploy',
+      'http_check',
+    ]);
+  });
+
   it('accepts lifeline.example.yml as it stands, with its variables interpolated', () => {
     const file = parseConfigText(EXAMPLE_TEXT, EXAMPLE_ENV);
     expect(file.slack).toEqual({ emergency_channel: 'C0EMERGENCY', allowed_channels: ['C0EMERGENCY'] });

@@ -43,6 +43,7 @@ const command = drCommand({
     create: () => Promise.reject(new Error('no token expected')),
     revokeAll: () => Promise.reject(new Error('no token expected')),
   },
+  runbooks: undefined as never,
 });
 
 describe('/dr restore parsing', () => {

@@ -13,6 +13,7 @@ import { soleOpenIncident } from '../../domain/incidents/store.js';
 import type { Logger } from '../../shared/log.js';
 import type { QueryDeps } from '../../domain/recovery/queries.js';
 import type { RecoveryService } from '../../domain/recovery/service.js';
+import type { RunbookService } from '../../domain/runbooks/service.js';
 import { code, md, mention, rebuilt, type MrkdwnText } from '../slack/blocks.js';
 import { createOutboxCourier, queueForSlack } from '../slack/outbox.js';
 import { createInProcessAnswerer } from '../slack/recovery-answers.js';
@@ -35,6 +36,7 @@ export interface BotApiDeps {
   readonly incidents: IncidentService;
   readonly statusPage: StatusPageService;
   readonly recovery: RecoveryService;
+  readonly runbooks: RunbookService;
   readonly tokens: TokenIssuer;
   readonly dispatch: DispatchDeps;
   readonly lookups: QueryDeps;
@@ -67,9 +69,17 @@ export function createBotApi(deps: BotApiDeps): Api {
     db,
     tables: {
       '/incident': incidentCommand({ incidents: deps.incidents, statusPage: deps.statusPage, file }),
-      '/dr': drCommand({ db, file, recovery: deps.recovery, tokens: deps.tokens, query: answerNow }),
+      '/dr': drCommand({
+        db,
+        file,
+        recovery: deps.recovery,
+        tokens: deps.tokens,
+        query: answerNow,
+        runbooks: deps.runbooks,
+      }),
     },
     recovery: deps.recovery,
+    runbooks: deps.runbooks,
     dispatch: deps.dispatch,
     emergencyChannel: emergency,
     note,

@@ -19,6 +19,10 @@ import type { Logger } from '../../shared/log.js';
 import { jobId, parseJobId } from '../../domain/recovery/model.js';
 import type { RecoveryService } from '../../domain/recovery/service.js';
 import * as jobs from '../../domain/recovery/store.js';
+import { FINAL_RUN_STATES, parseRunId, runId } from '../../domain/runbooks/model.js';
+import type { RunbookService } from '../../domain/runbooks/service.js';
+import * as runs from '../../domain/runbooks/store.js';
+import { runView } from './run-view.js';
 import { line, md } from '../slack/blocks.js';
 import { FINAL_STATES, jobView, type JobView } from './job-view.js';
 import { authenticate, refusalText } from '../../domain/access/tokens.js';
@@ -36,6 +40,7 @@ export interface ApiDeps {
   readonly db: Db;
   readonly tables: Readonly<Record<ApiCommand, SlashCommand>>;
   readonly recovery: Pick<RecoveryService, 'approve' | 'reject'>;
+  readonly runbooks: Pick<RunbookService, 'approve' | 'reject' | 'act'>;
   readonly dispatch: DispatchDeps;
   /** Where API calls count as made: the caller is in no channel. */
   readonly emergencyChannel: string;
@@ -76,6 +81,9 @@ export interface CommandResponse {
   /** True when the command set the job going (a request, an approval): something to follow to its end. */
   readonly job_started?: boolean;
   readonly incident?: string;
+  readonly run?: string;
+  /** True when the command set the run going (a request, an approval, Done, Retry, Skip, Abort). */
+  readonly run_started?: boolean;
   /** Why ok is false: a refusal's code (`not_permitted`, `bad_command`, …), `error`, or `unauthorized`. */
   readonly code?: string;
 }
@@ -96,6 +104,12 @@ export function createApi(deps: ApiDeps): Api {
       path: '/api/v1/jobs/:job',
       method: ['GET'],
       handler: handle((exchange) => showJob(deps, exchange, stopping.signal)),
+    },
+    { path: '/api/v1/runs/:run/:action', method: ['POST'], handler: handle((exchange) => actOnRun(deps, exchange)) },
+    {
+      path: '/api/v1/runs/:run',
+      method: ['GET'],
+      handler: handle((exchange) => showRun(deps, exchange, stopping.signal)),
     },
   ];
   return { routes, close: () => stopping.abort() };
@@ -226,40 +240,122 @@ async function decide(deps: ApiDeps, ex: Exchange): Promise<void> {
   await answerReply(ex, what, reply, number);
 }
 
+const RUN_ACTIONS = ['approve', 'reject', 'done', 'retry', 'skip', 'abort'] as const;
+type RunApiAction = (typeof RUN_ACTIONS)[number];
+const RUN_DONE_WORD: Record<RunApiAction, string> = {
+  approve: 'approved',
+  reject: 'rejected',
+  done: 'goes on: its step is marked done',
+  retry: 'goes on: its failed step runs again',
+  skip: 'goes on: its failed step is skipped',
+  abort: 'is being aborted: what its steps changed is put back where they can',
+};
+
+async function actOnRun(deps: ApiDeps, ex: Exchange): Promise<void> {
+  const [, id = '', action = ''] = /^\/api\/v1\/runs\/([^/]+)\/([^/]+)$/.exec(pathOf(ex.req)) ?? [];
+  if (!(RUN_ACTIONS as readonly string[]).includes(action)) {
+    ex.req.resume();
+    const reply = `There is no such endpoint: POST /api/v1/runs/RUN-<n>/${RUN_ACTIONS.join('|')}.`;
+    return ex.answer(404, { ok: false, reply, code: 'not_found' }, 'refused (HTTP 404)');
+  }
+  const body = await readJsonBody(ex.req, BODY_LIMIT);
+  if (!body.ok) return ex.answer(body.status, body.answer, `refused (HTTP ${body.status})`);
+  const act = action as RunApiAction;
+  const number = parseRunId(decoded(id));
+  const what = `${act} ${decoded(id)}`;
+  const about = { command: act, user: ex.userId, channel: deps.emergencyChannel };
+  const reply = (await runHandled(deps.dispatch, about, async () => {
+    if (number === undefined) throw badRun(decoded(id));
+    const run =
+      act === 'approve'
+        ? await deps.runbooks.approve(number, ex.userId)
+        : act === 'reject'
+          ? await deps.runbooks.reject(number, ex.userId)
+          : await deps.runbooks.act(number, ex.userId, act);
+    return {
+      ...line(md`${runId(run.number)} ${RUN_DONE_WORD[act]}.`),
+      run: { number: run.number, started: act !== 'reject' },
+    };
+  }))!;
+  if (reply.failure === undefined) await deps.note({ userId: ex.userId, what, reply });
+  deps.deliverOutbox();
+  await answerReply(ex, what, reply);
+}
+
 async function showJob(deps: ApiDeps, ex: Exchange, stopping: AbortSignal): Promise<void> {
   const url = new URL(ex.req.url ?? '/', 'http://localhost');
   const id = decoded(url.pathname.slice('/api/v1/jobs/'.length));
   const number = parseJobId(id);
   if (number === undefined)
     return ex.answer(400, { ok: false, reply: badJob(id).message, code: 'bad_command' }, 'refused (bad_command)');
+  await longPoll(ex, stopping, {
+    load: () => loadView(deps.db, number),
+    version: (view) => view.version,
+    ended: (view) => FINAL_STATES.includes(view.state),
+    missing: `There is no job ${jobId(number)}.`,
+    job: number,
+  });
+}
+
+async function showRun(deps: ApiDeps, ex: Exchange, stopping: AbortSignal): Promise<void> {
+  const url = new URL(ex.req.url ?? '/', 'http://localhost');
+  const id = decoded(url.pathname.slice('/api/v1/runs/'.length));
+  const number = parseRunId(id);
+  if (number === undefined)
+    return ex.answer(400, { ok: false, reply: badRun(id).message, code: 'bad_command' }, 'refused (bad_command)');
+  await longPoll(ex, stopping, {
+    load: async () => {
+      const run = await runs.getRun(deps.db, number);
+      return run ? runView(run, await runs.steps(deps.db, number)) : undefined;
+    },
+    version: (view) => view.version_tag,
+    // A run that waits for a person has nothing more to say until someone acts: the follower is told at once.
+    ended: (view) => FINAL_RUN_STATES.includes(view.state) || view.state === 'stopped',
+    missing: `There is no run ${runId(number)}.`,
+  });
+}
+
+/**
+ * Long polling: a follower sends the version it has and hears back when the job or run changed (or after `wait`), so
+ * following one costs a request (and an audit line) per change, not several a second.
+ */
+async function longPoll<V extends { readonly state: string }>(
+  ex: Exchange,
+  stopping: AbortSignal,
+  what: {
+    load: () => Promise<V | undefined>;
+    version: (view: V) => string;
+    ended: (view: V) => boolean;
+    missing: string;
+    job?: number;
+  },
+): Promise<void> {
+  const url = new URL(ex.req.url ?? '/', 'http://localhost');
   const waitSeconds = Math.min(MAX_WAIT_SECONDS, Math.max(0, Number(url.searchParams.get('wait') ?? 0) || 0));
   const known = url.searchParams.get('version');
   const deadline = Date.now() + waitSeconds * 1000;
   const gone = new AbortController();
   ex.res.once('close', () => gone.abort());
-  let view: JobView | undefined;
-  // Long polling: a follower sends the version it has and hears back when the job changed (or after `wait`), so
-  // following a job costs a request (and an audit line) per change, not several a second.
+  let view: V | undefined;
   for (;;) {
-    view = await loadView(deps.db, number);
-    if (!view || view.version !== known || FINAL_STATES.includes(view.state) || Date.now() >= deadline) break;
+    view = await what.load();
+    if (!view || what.version(view) !== known || what.ended(view) || Date.now() >= deadline) break;
     if (stopping.aborted || gone.signal.aborted) break;
     await sleep(WAIT_POLL_MS, undefined, { signal: AbortSignal.any([stopping, gone.signal]) }).catch(() => undefined);
   }
   if (gone.signal.aborted) return;
   if (!view)
-    return ex.answer(
-      404,
-      { ok: false, reply: `There is no job ${jobId(number)}.`, code: 'not_found' },
-      'refused (not_found)',
-      number,
-    );
-  await ex.answer(200, { ok: true, ...view }, `ok, ${view.state}`, number);
+    return ex.answer(404, { ok: false, reply: what.missing, code: 'not_found' }, 'refused (not_found)', what.job);
+  await ex.answer(200, { ok: true, ...view }, `ok, ${view.state}`, what.job);
 }
 
 async function loadView(db: Db, number: number): Promise<JobView | undefined> {
   const job = await jobs.getJob(db, number);
   return job ? jobView(job, await jobs.steps(db, number)) : undefined;
+}
+
+function badRun(id: string): UserError {
+  return new UserError('bad_command', `"${id}" is not a run ID (they look like RUN-3).`);
 }
 
 function badJob(id: string): UserError {
@@ -292,6 +388,7 @@ async function answerReply(ex: Exchange, what: string, reply: Reply, job = reply
     reply: reply.text,
     ...(reply.job ? { job: jobId(reply.job.number), job_started: reply.job.started } : {}),
     ...(reply.incident ? { incident: incidentId(reply.incident) } : {}),
+    ...(reply.run ? { run: runId(reply.run.number), run_started: reply.run.started } : {}),
     ...(reply.failure ? { code: reply.failure.kind === 'refused' ? reply.failure.code : 'error' } : {}),
   };
   const status = !reply.failure ? 200 : reply.failure.kind === 'refused' ? REFUSAL_STATUS[reply.failure.code] : 500;
@@ -303,6 +400,7 @@ async function answerReply(ex: Exchange, what: string, reply: Reply, job = reply
   const acted = [
     ...(reply.job ? [jobId(reply.job.number)] : []),
     ...(reply.incident ? [incidentId(reply.incident)] : []),
+    ...(reply.run ? [runId(reply.run.number)] : []),
   ];
   await ex.answer(status, body, `${what} → ${outcome}${acted.length > 0 ? ` ${acted.join(' ')}` : ''}`, job);
 }

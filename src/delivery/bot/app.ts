@@ -9,6 +9,8 @@ import { UserError } from '../../shared/errors.js';
 import type { Route } from '../http/health.js';
 import type { IncidentService } from '../../domain/incidents/service.js';
 import type { RecoveryService } from '../../domain/recovery/service.js';
+import type { RunbookService } from '../../domain/runbooks/service.js';
+import { RUN_ACTIONS } from '../slack/runbook-replies.js';
 import { APPROVE_ACTION, REJECT_ACTION } from '../slack/recovery-replies.js';
 import type { Logger } from '../../shared/log.js';
 import { claimRequest } from '../requests.js';
@@ -27,6 +29,7 @@ export interface SlackAppDeps extends DispatchDeps {
   readonly commands: readonly SlashCommand[];
   readonly incidents: IncidentService;
   readonly recovery: RecoveryService;
+  readonly runbooks: RunbookService;
   readonly chat: ChatPort;
   readonly routes: readonly Route[];
 }
@@ -92,6 +95,12 @@ export function createSlackApp(deps: SlackAppDeps): InstanceType<typeof App> {
     [RESOLVE_ACTION]: (number, user) => deps.incidents.resolve({ number }, user, undefined),
     [APPROVE_ACTION]: (number, user) => deps.recovery.approve(number, user),
     [REJECT_ACTION]: (number, user) => deps.recovery.reject(number, user),
+    [RUN_ACTIONS.approve]: (number, user) => deps.runbooks.approve(number, user),
+    [RUN_ACTIONS.reject]: (number, user) => deps.runbooks.reject(number, user),
+    [RUN_ACTIONS.done]: (number, user) => deps.runbooks.act(number, user, 'done'),
+    [RUN_ACTIONS.retry]: (number, user) => deps.runbooks.act(number, user, 'retry'),
+    [RUN_ACTIONS.skip]: (number, user) => deps.runbooks.act(number, user, 'skip'),
+    [RUN_ACTIONS.abort]: (number, user) => deps.runbooks.act(number, user, 'abort'),
   };
   const buttonIds = new Map(Object.entries(buttons));
   app.action<BlockAction<ButtonAction>>({ action_id: oneOf(buttonIds.keys()) }, async ({ ack, body, action }) => {

@@ -7,8 +7,9 @@ import { helpTables } from '../commands/help.js';
 import { prepare, route, runPrepared, type SlashCommand } from '../commands/registry.js';
 import { UserError } from '../../shared/errors.js';
 import { parseJobId } from '../../domain/recovery/model.js';
+import { parseRunId, runId } from '../../domain/runbooks/model.js';
 import { ApiUnreachableError, createApiClient, type ApiAnswer, type ApiClient } from './client.js';
-import { followJob } from './follow.js';
+import { followJob, followRun } from './follow.js';
 import type { CliSettings } from './settings.js';
 import { toTerminal } from './terminal.js';
 
@@ -30,8 +31,10 @@ export const USAGE = [
   'Usage: lifeline [--no-wait] <command>',
   '  lifeline incident <subcommand …>   as /incident in Slack (lifeline incident help)',
   '  lifeline dr <subcommand …>         as /dr in Slack (lifeline dr help)',
-  '  lifeline approve JOB-<n>           approve a recovery job (approvers only, never your own)',
-  '  lifeline reject JOB-<n>            reject it (the requester or an approver)',
+  '  lifeline approve JOB-<n>|RUN-<n>   approve a recovery job or a runbook run (approvers only, never your own)',
+  '  lifeline reject JOB-<n>|RUN-<n>    reject it (the requester or an approver)',
+  '  lifeline run done RUN-<n>          the step a person does is done (the requester or an approver)',
+  '  lifeline run retry|skip|abort RUN-<n>  a stopped run: run its failed step again, skip it, or abort (approvers)',
   '  lifeline help                      this text',
   '--no-wait: do not follow a job to its end.',
   'Settings: LIFELINE_URL (the Lifeline server, e.g. https://lifeline.internal:3000) and LIFELINE_TOKEN (your personal',
@@ -51,7 +54,7 @@ export async function runCli(argv: readonly string[], io: CliIo, options: CliOpt
     io.out(USAGE);
     return EXIT.ok;
   }
-  if (command !== 'incident' && command !== 'dr' && command !== 'approve' && command !== 'reject') {
+  if (!['incident', 'dr', 'approve', 'reject', 'run'].includes(command)) {
     io.err(`lifeline: unknown command "${command}".\n${USAGE}`);
     return EXIT.refused;
   }
@@ -65,24 +68,42 @@ export async function runCli(argv: readonly string[], io: CliIo, options: CliOpt
     }
   }
   let job: string | undefined;
+  let run: { id: string; action: string } | undefined;
   if (command === 'approve' || command === 'reject') {
-    const number = rest.length === 1 ? parseJobId(rest[0]!) : undefined;
-    if (number === undefined) {
-      io.err(`Name the job, for example \`lifeline ${command} JOB-7\`.`);
+    const jobNumber = rest.length === 1 ? parseJobId(rest[0]!) : undefined;
+    const runNumber = rest.length === 1 ? parseRunId(rest[0]!) : undefined;
+    if (jobNumber === undefined && runNumber === undefined) {
+      io.err(`Name the job or run, for example \`lifeline ${command} JOB-7\` or \`lifeline ${command} RUN-3\`.`);
       return EXIT.refused;
     }
-    job = `JOB-${number}`;
+    if (jobNumber !== undefined) job = `JOB-${jobNumber}`;
+    else run = { id: runId(runNumber!), action: command };
+  }
+  if (command === 'run') {
+    const [action = '', id = '', ...extra] = rest;
+    const number = parseRunId(id);
+    if (!['done', 'retry', 'skip', 'abort'].includes(action) || number === undefined || extra.length > 0) {
+      io.err('Say what to do and which run: `lifeline run done|retry|skip|abort RUN-3`.');
+      return EXIT.refused;
+    }
+    run = { id: runId(number), action };
   }
 
   const client = connect(options.settings, io);
   if (!client) return EXIT.refused;
   try {
-    const answer =
-      command === 'approve' || command === 'reject'
+    const answer = run
+      ? await client.actOnRun(run.id, run.action, options.signal)
+      : command === 'approve' || command === 'reject'
         ? await client.decide(job!, command, options.signal)
-        : await client.command(TABLE_OF[command], text, options.signal);
+        : await client.command(TABLE_OF[command as keyof typeof TABLE_OF], text, options.signal);
     const outcome = tell(answer, io);
     if (outcome !== EXIT.ok) return outcome;
+    const startedRun = answer.body.run_started === true ? answer.body.run : undefined;
+    if (startedRun !== undefined && !noWait) {
+      const left = await followRun(client, startedRun, (line) => io.out(line), { signal: options.signal });
+      return left === undefined || left === 'succeeded' ? EXIT.ok : EXIT.failed;
+    }
     const started = answer.body.job_started === true ? answer.body.job : undefined;
     if (started === undefined || noWait) return EXIT.ok;
     const ended = await followJob(client, started, (line) => io.out(line), { signal: options.signal });

@@ -1,5 +1,6 @@
 // The CLI's side of /api/v1: plain fetch, JSON in and out, a bearer token. Nothing here interprets a reply's words.
 import type { JobView } from '../api/job-view.js';
+import type { RunView } from '../api/run-view.js';
 import type { CommandResponse } from '../api/routes.js';
 
 /** The server did not answer (refused connection, timeout) or answered with something that is not the API. */
@@ -16,6 +17,14 @@ export type ApiRefusal = Pick<CommandResponse, 'ok' | 'reply' | 'code'> & { read
 export interface ApiClient {
   command(command: '/incident' | '/dr', text: string, signal?: AbortSignal): Promise<ApiAnswer<CommandResponse>>;
   decide(job: string, decision: 'approve' | 'reject', signal?: AbortSignal): Promise<ApiAnswer<CommandResponse>>;
+  /** approve, reject, done, retry, skip or abort a runbook run. */
+  actOnRun(run: string, action: string, signal?: AbortSignal): Promise<ApiAnswer<CommandResponse>>;
+  /** A run's view, held by the server until it changes as `job` is. */
+  run(
+    run: string,
+    wait: { version?: string; waitSeconds: number },
+    signal?: AbortSignal,
+  ): Promise<ApiAnswer<(RunView & { ok: true }) | ApiRefusal>>;
   /** A job's view; with `version`, the server holds the request until the job changes (at most `waitSeconds`). */
   job(
     job: string,
@@ -68,22 +77,26 @@ export function createApiClient(baseUrl: string, token: string): ApiClient {
       );
     }
   };
+  const follow = <T>(
+    what: 'jobs' | 'runs',
+    id: string,
+    wait: { version?: string; waitSeconds: number },
+    signal?: AbortSignal,
+  ): Promise<ApiAnswer<T>> => {
+    const query = new URLSearchParams({
+      wait: String(wait.waitSeconds),
+      ...(wait.version ? { version: wait.version } : {}),
+    });
+    const path = `api/v1/${what}/${encodeURIComponent(id)}?${query}`;
+    return call('GET', path, undefined, (wait.waitSeconds + 15) * 1000, signal);
+  };
   return {
     command: (command, text, signal) => call('POST', 'api/v1/commands', { command, text }, COMMAND_TIMEOUT_MS, signal),
     decide: (job, decision, signal) =>
       call('POST', `api/v1/jobs/${encodeURIComponent(job)}/${decision}`, {}, COMMAND_TIMEOUT_MS, signal),
-    job: (job, wait, signal) => {
-      const query = new URLSearchParams({
-        wait: String(wait.waitSeconds),
-        ...(wait.version ? { version: wait.version } : {}),
-      });
-      return call(
-        'GET',
-        `api/v1/jobs/${encodeURIComponent(job)}?${query}`,
-        undefined,
-        (wait.waitSeconds + 15) * 1000,
-        signal,
-      );
-    },
+    actOnRun: (run, action, signal) =>
+      call('POST', `api/v1/runs/${encodeURIComponent(run)}/${action}`, {}, COMMAND_TIMEOUT_MS, signal),
+    job: (job, wait, signal) => follow('jobs', job, wait, signal),
+    run: (run, wait, signal) => follow('runs', run, wait, signal),
   };
 }

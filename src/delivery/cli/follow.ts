@@ -1,10 +1,12 @@
-// Follows a recovery job from the terminal through GET /api/v1/jobs/JOB-n: its plan, the approval it waits for, each
-// step as it starts and ends, and the result. The server holds each request until the job changes, so following
+// Follows a recovery job (GET /api/v1/jobs/JOB-n) or a runbook run (GET /api/v1/runs/RUN-n) from the terminal: its
+// plan, the approval it waits for, each step as it starts and ends, and the result. The server holds each request until the job changes, so following
 // costs a request per change; it works whoever runs the job and whether or not Slack answers.
 import type { JobView } from '../api/job-view.js';
+import type { RunView } from '../api/run-view.js';
+import type { RunState } from '../../domain/runbooks/model.js';
 import { formatStepTime } from '../../shared/format.js';
 import type { JobState } from '../../domain/recovery/model.js';
-import { ApiUnreachableError, type ApiClient } from './client.js';
+import { ApiUnreachableError, type ApiAnswer, type ApiClient, type ApiRefusal } from './client.js';
 import { toTerminal } from './terminal.js';
 
 /** How long the server may hold one request waiting for a change. */
@@ -23,30 +25,52 @@ export async function followJob(
   options: FollowOptions = {},
 ): Promise<JobState | undefined> {
   const story = new JobStory(print);
+  const last = await follow(job, (wait) => client.job(job, wait, options.signal), {
+    tell: (view) => story.tell(view),
+    done: (view) => view.result !== null,
+    version: (view) => view.version,
+    stopped: `Stopped following ${job}; it goes on (\`lifeline dr jobs\`).`,
+    print,
+    options,
+  });
+  return last?.state;
+}
+
+/**
+ * Asks for the view, then for each change of it (the server holds the request until then), telling each, until
+ * `done`; undefined when following was stopped.
+ */
+async function follow<V extends { readonly ok: true }>(
+  id: string,
+  fetch: (wait: { version?: string; waitSeconds: number }) => Promise<ApiAnswer<V | ApiRefusal>>,
+  how: {
+    tell: (view: V) => void;
+    done: (view: V) => boolean;
+    version: (view: V) => string;
+    stopped: string;
+    print: (line: string) => void;
+    options: FollowOptions;
+  },
+): Promise<V | undefined> {
   let version: string | undefined;
   for (;;) {
     let answer;
     try {
-      answer = await client.job(
-        job,
-        version ? { version, waitSeconds: WAIT_SECONDS } : { waitSeconds: 0 },
-        options.signal,
-      );
+      answer = await fetch(version ? { version, waitSeconds: WAIT_SECONDS } : { waitSeconds: 0 });
     } catch (err) {
-      if (options.signal?.aborted) {
-        print(`Stopped following ${job}; it goes on (\`lifeline dr jobs\`).`);
+      if (how.options.signal?.aborted) {
+        how.print(how.stopped);
         return undefined;
       }
       throw err;
     }
     const view = answer.body;
-    if (!view.ok)
-      throw new ApiUnreachableError(
-        `Lifeline could not show ${job} (HTTP ${answer.status}): ${toTerminal(view.reply)}`,
-      );
-    story.tell(view);
-    if (view.result) return view.state;
-    version = view.version;
+    if (!view.ok) {
+      throw new ApiUnreachableError(`Lifeline could not show ${id} (HTTP ${answer.status}): ${toTerminal(view.reply)}`);
+    }
+    how.tell(view);
+    if (how.done(view)) return view;
+    version = how.version(view);
   }
 }
 
@@ -95,4 +119,86 @@ function indent(text: string): string {
     .split('\n')
     .map((line) => `  ${line}`)
     .join('\n');
+}
+
+/**
+ * Prints a runbook run's story until it ends, or until it stops at a failed step (it then waits for a person:
+ * `lifeline run retry|skip|abort`); returns the state it was left in, or undefined when following was stopped.
+ */
+export async function followRun(
+  client: ApiClient,
+  run: string,
+  print: (line: string) => void,
+  options: FollowOptions = {},
+): Promise<RunState | undefined> {
+  const story = new RunStory(print);
+  const last = await follow(run, (wait) => client.run(run, wait, options.signal), {
+    tell: (view) => story.tell(view),
+    done: (view) => view.result !== null || view.state === 'stopped',
+    version: (view) => view.version_tag,
+    stopped: `Stopped following ${run}; it goes on.`,
+    print,
+    options,
+  });
+  return last?.state;
+}
+
+class RunStory {
+  private readonly said = new Set<string>();
+
+  constructor(private readonly print: (line: string) => void) {}
+
+  tell(view: RunView): void {
+    const id = view.run;
+    if (view.state === 'awaiting_approval') {
+      const step = view.steps.find((s) => s.state === 'awaiting_approval');
+      const what = step ? `step ${step.id}` : 'the run';
+      this.say(
+        `approval-${step?.index ?? 'run'}`,
+        `${id} waits for an approval of ${what}: \`lifeline approve ${id}\`.`,
+      );
+    }
+    for (const approval of view.approvals) {
+      const what = approval.step === null ? 'the run' : `step ${view.steps[approval.step]?.id ?? approval.step + 1}`;
+      this.say(`approved-${approval.step ?? 'run'}`, `${id}: @${approval.by} approved ${what}.`);
+    }
+    for (const step of view.steps) {
+      if (step.state === 'pending' || step.state === 'awaiting_approval') continue;
+      const attempt = `${step.index}-${step.attempts}`;
+      if (step.state === 'awaiting_done') {
+        this.say(`done-${attempt}`, `  ✋ ${step.id}: ${step.detail || 'by hand'}; then \`lifeline run done ${id}\`.`);
+        continue;
+      }
+      this.say(
+        `start-${attempt}`,
+        `  ▶ ${step.id} (${step.kind})${step.attempts > 1 ? ` attempt ${step.attempts}` : ''}`,
+      );
+      if (!step.finished_at || step.state === 'running') continue;
+      const took = step.started_at
+        ? ` (${formatStepTime(Date.parse(step.finished_at) - Date.parse(step.started_at))})`
+        : '';
+      const mark = step.state === 'succeeded' ? '✓' : step.state === 'skipped' ? '»' : '✗';
+      const missing = step.missing.map((m) => `\n      missing: ${m}`).join('');
+      this.say(
+        `end-${attempt}-${step.state}`,
+        `  ${mark} ${step.id}${took}${step.detail ? `: ${step.detail}` : ''}${missing}`,
+      );
+    }
+    if (view.state === 'stopped') {
+      this.say(
+        `stopped-${view.version_tag}`,
+        `${id} stopped at a failed step: \`lifeline run retry|skip|abort ${id}\`.`,
+      );
+    }
+    if (view.result) {
+      const rto = view.result.rto_ms === null ? '' : `; RTO ${formatStepTime(view.result.rto_ms)}`;
+      this.say('result', `${id} ${view.state}: ${toTerminal(view.result.outcome)}${rto}`);
+    }
+  }
+
+  private say(key: string, line: string): void {
+    if (this.said.has(key)) return;
+    this.said.add(key);
+    this.print(line);
+  }
 }

@@ -8,11 +8,13 @@ import { parseBackupName } from '../../domain/backups/names.js';
 import { describeJob, jobId, parseJobId, type JobParams } from '../../domain/recovery/model.js';
 import type { QueryRequest, QueryWhat } from '../../domain/recovery/queries.js';
 import type { RecoveryService } from '../../domain/recovery/service.js';
+import type { RunbookService } from '../../domain/runbooks/service.js';
 import type { IssuedToken } from '../../domain/access/tokens.js';
 import { formatUtc } from '../../shared/format.js';
 import { code, joinMd, line, md } from '../slack/blocks.js';
 import { renderAudit, renderJobs } from '../slack/recovery-replies.js';
 import { badCommand, helpText, subcommand, words } from './registry.js';
+import { runbookEntries } from './runbooks.js';
 import type { CommandContext, SlashCommand, Subcommand } from './registry.js';
 import type { Reply } from '../slack/reply.js';
 
@@ -30,6 +32,7 @@ export interface DrDeps {
    */
   readonly query: (request: QueryWhat, ctx: CommandContext) => Promise<Reply | undefined>;
   readonly tokens: TokenIssuer;
+  readonly runbooks: RunbookService;
 }
 
 /** Personal API tokens, for `/dr token` (src/domain/access/tokens.ts). */
@@ -416,12 +419,24 @@ export function drCommand(deps: DrDeps): SlashCommand {
   const tools = drTools(deps);
   const command: SlashCommand = {
     name: '/dr',
-    summary: 'disaster recovery: restores, backups, drills, ECS, logs, status. Destructive jobs wait for an approver.',
+    summary:
+      'disaster recovery: restores, backups, drills, ECS, logs, status, runbooks. Destructive jobs wait for an approver.',
     entries: [
       ...changeEntries(tools),
       ...watchEntries(tools),
       ...oversightEntries(tools),
       ...backupEntries(tools),
+      ...runbookEntries({
+        get db() {
+          return deps.db;
+        },
+        get runbooks() {
+          return deps.runbooks;
+        },
+        get recovery() {
+          return deps.recovery;
+        },
+      }),
       tokenEntry(deps),
       subcommand({
         usage: 'help',

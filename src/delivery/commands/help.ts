@@ -5,6 +5,7 @@ import type { Db } from '../../shared/db/pool.js';
 import type { FileConfig } from '../../shared/config.js';
 import type { IncidentService } from '../../domain/incidents/service.js';
 import type { RecoveryService } from '../../domain/recovery/service.js';
+import type { RunbookService } from '../../domain/runbooks/service.js';
 import { drCommand, type DrDeps, type TokenIssuer } from './dr.js';
 import { incidentCommand } from './incident.js';
 import type { SlashCommand } from './registry.js';
@@ -37,6 +38,9 @@ export function helpTables(): { readonly incident: SlashCommand; readonly dr: Sl
     },
     get tokens(): TokenIssuer {
       return unavailable('the API tokens');
+    },
+    get runbooks(): RunbookService {
+      return unavailable('the runbooks');
     },
   });
   return { incident, dr };

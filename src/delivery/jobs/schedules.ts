@@ -14,6 +14,7 @@ export type ScheduledWork =
   | { kind: 'backup'; env: string }
   | { kind: 'drill'; env: string }
   | { kind: 'health'; env: string }
+  | { kind: 'runbook-dry-run'; runbook: string }
   | { kind: 'rpo-watch' };
 
 export interface ScheduleHandlers {
@@ -22,6 +23,8 @@ export interface ScheduleHandlers {
   watchRpo(): Promise<void>;
   /** Probes the env's health_url for the scheduler slot `slot` (epoch ms: each slot counts once). */
   checkHealth(env: string, slot: number): Promise<void>;
+  /** Starts a dry run of the runbook (its `dry_run_schedule`); a UserError (a run still open) is reported. */
+  dryRun(runbook: string): Promise<void>;
 }
 
 export function createSchedulesQueue(connection: ConnectionOptions, prefix: string): Queue<ScheduledWork> {
@@ -57,6 +60,14 @@ export function wantedSchedulers(file: FileConfig, rpoWatchSeconds: number): Map
         repeat: { every: Math.round(healthCheckSeconds(file) * 1000) },
         work: { kind: 'health', env },
       });
+  }
+  for (const [runbook, config] of Object.entries(file.runbooks)) {
+    if (config.dry_run_schedule) {
+      wanted.set(`dryrun-${runbook}`, {
+        repeat: { pattern: config.dry_run_schedule, tz: 'UTC' },
+        work: { kind: 'runbook-dry-run', runbook },
+      });
+    }
   }
   wanted.set('rpo-watch', { repeat: { every: Math.round(rpoWatchSeconds * 1000) }, work: { kind: 'rpo-watch' } });
   return wanted;
@@ -122,10 +133,11 @@ export function startSchedulesWorker(
       if (work.kind === 'rpo-watch') return handlers.watchRpo();
       if (work.kind === 'health') return handlers.checkHealth(work.env, slotOf(job));
       try {
-        await handlers.start(work.kind, work.env);
+        if (work.kind === 'runbook-dry-run') await handlers.dryRun(work.runbook);
+        else await handlers.start(work.kind, work.env);
       } catch (err) {
         if (err instanceof UserError) {
-          log.warn({ env: work.env, kind: work.kind, reason: err.message }, 'scheduled job not started');
+          log.warn({ work, reason: err.message }, 'scheduled job not started');
           return;
         }
         throw err;

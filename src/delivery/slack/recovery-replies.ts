@@ -7,6 +7,7 @@ import { formatDuration, formatSize, formatStepTime, formatUtc, formatUtcSeconds
 import { describeJob, jobId, type RecoveryJob, type StepRecord } from '../../domain/recovery/model.js';
 import type { JobSummary } from '../../domain/recovery/notifier.js';
 import type { DrillRecord } from '../../domain/backups/catalogue.js';
+import { runId } from '../../domain/runbooks/model.js';
 import type { BackupCatalogue, BackupListing, EnvStatus } from '../../domain/recovery/queries.js';
 import {
   bold,
@@ -189,7 +190,7 @@ export function renderAudit(entries: readonly AuditEntry[], env: string | undefi
   if (entries.length === 0) return line(md`The audit trail${of} is empty.`);
   const lines = entries.map((e) => {
     const detail = e.detail ? md`: ${escapeMrkdwn(e.detail.split('\n')[0] ?? '')}` : md``;
-    const where = `${e.job ? `${jobId(e.job)} ` : ''}${e.env ? `[${e.env}] ` : ''}`;
+    const where = `${e.job ? `${jobId(e.job)} ` : ''}${e.run ? `${runId(e.run)} ` : ''}${e.env ? `[${e.env}] ` : ''}`;
     return md`${formatUtcSeconds(e.at)}  ${where}${mention(e.actor)} ${e.action}${detail}`;
   });
   return message(joinMd([md`*Audit trail${of}*, newest first:`, ...lines], '\n'));

@@ -13,6 +13,8 @@ export interface Reply {
   readonly blocks?: readonly Block[];
   /** The recovery job the command created or acted on; `started` when it set the job going (a request, an approval). */
   readonly job?: { readonly number: number; readonly started: boolean };
+  /** The runbook run the command requested or acted on; `started` when it set the run going. */
+  readonly run?: { readonly number: number; readonly started: boolean };
   /** The incident the command declared or acted on. */
   readonly incident?: number;
   /** Set when the command did not do what was asked: refused (the user can fix it), or an error on Lifeline's side. */

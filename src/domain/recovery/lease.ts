@@ -1,10 +1,13 @@
-// A running job's lease on its row, kept alive by a heartbeat (see runner.ts for why a lease and not a lock).
-import type { Db } from '../../shared/db/pool.js';
+// A running job's (or runbook run's) lease on its row, kept alive by a heartbeat (see runner.ts for why a lease and
+// not a lock).
+import { setTimeout as sleep } from 'node:timers/promises';
+import { isTransientPgError } from '../../pgtools/client.js';
 import { messageOf } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
 import { within } from '../../shared/timeout.js';
-import { jobId } from './model.js';
-import * as store from './store.js';
+
+/** What a renewal says: undefined when the lease is no longer this worker's. */
+export type Renewed = { readonly cancelRequestedBy?: string | undefined } | undefined;
 
 /** The heartbeat is also how a running job hears of `/dr cancel`: at most this long after it. */
 const HEARTBEAT_MAX_MS = 2_000;
@@ -16,7 +19,7 @@ const HEARTBEAT_MAX_MS = 2_000;
  * runs at the server's rate, whatever its offset) stops the job at T + lease - margin, leaving the margin to stop the
  * step's programs before another worker may take over. Transient errors are ridden out until then.
  */
-export class LeaseKeeper {
+export class LeaseKeeper<L> {
   lost = false;
   private validUntil: number;
   private readonly heartbeatMs: number;
@@ -25,9 +28,14 @@ export class LeaseKeeper {
   private expiry: ReturnType<typeof setTimeout> | undefined;
   private renewing = false;
 
+  /**
+   * `renew` extends the lease by `leaseMs` on the server's clock if this worker still holds it; `label` names what it
+   * is the lease of in log lines (JOB-7, RUN-3).
+   */
   constructor(
-    private readonly db: Db,
-    readonly lease: store.Lease,
+    readonly lease: L,
+    private readonly renewLease: () => Promise<Renewed>,
+    private readonly label: string,
     private readonly leaseMs: number,
     private readonly log: Logger,
     private readonly events: { lost(why: string): void; cancelled(by: string): void },
@@ -64,11 +72,7 @@ export class LeaseKeeper {
     const sentAt = Date.now();
     try {
       // A renewal that hangs must not hold up the next one; the expiry timer runs regardless.
-      const renewed = await within(
-        store.renewLease(this.db, this.lease, this.leaseMs),
-        this.leaseMs - this.marginMs,
-        'renewing the lease',
-      );
+      const renewed = await within(this.renewLease(), this.leaseMs - this.marginMs, 'renewing the lease');
       if (this.lost) return;
       if (!renewed) {
         this.lose('somebody else holds it now, or it ran out');
@@ -78,10 +82,7 @@ export class LeaseKeeper {
       this.armExpiry();
       if (renewed.cancelRequestedBy) this.events.cancelled(renewed.cancelRequestedBy);
     } catch (err) {
-      this.log.warn(
-        { job: jobId(this.lease.job), err: messageOf(err) },
-        "renewing the job's lease failed; trying again",
-      );
+      this.log.warn({ of: this.label, err: messageOf(err) }, 'renewing the lease failed; trying again');
     } finally {
       this.renewing = false;
     }
@@ -92,5 +93,30 @@ export class LeaseKeeper {
     this.lost = true;
     this.stop();
     this.events.lost(why);
+  }
+}
+
+/** Between attempts to record a step while PostgreSQL does not answer (for as long as the lease lasts). */
+const WRITE_RETRY_MS = 500;
+
+/**
+ * A write fenced on the lease (`attempt`). While PostgreSQL does not answer it is tried again for as long as the lease
+ * lasts: a step that finished is worth recording rather than repeating (or putting back) on another worker.
+ */
+export async function writeWhileLeased<T>(
+  keeper: { readonly lost: boolean },
+  lostError: () => Error,
+  attempt: () => Promise<T>,
+  retrying: (err: unknown) => void,
+): Promise<T> {
+  for (;;) {
+    if (keeper.lost) throw lostError();
+    try {
+      return await attempt();
+    } catch (err) {
+      if (!isTransientPgError(err)) throw err;
+      retrying(err);
+      await sleep(WRITE_RETRY_MS);
+    }
   }
 }

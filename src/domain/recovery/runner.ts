@@ -10,7 +10,6 @@
 // job is fenced on its lease, so a worker that lost it cannot change the job any more.
 import { randomBytes, randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { EnvironmentConfig, FileConfig } from '../../shared/config.js';
 import { audit } from '../audit/store.js';
 import type { Db, DbClient } from '../../shared/db/pool.js';
@@ -21,15 +20,11 @@ import { person, plainSaid, said, type Said } from '../../shared/text.js';
 import { StateMismatchError, type NamedStep, type NothingToChange, type OpenJob, type StopReason } from './kind.js';
 import type { KindsTable } from './kinds/index.js';
 import { describeJob, isScheduled, jobId, type RecoveryJob, type StepRecord } from './model.js';
-import { isTransientPgError } from '../../pgtools/client.js';
 import { AbortError } from '../../pgtools/errors.js';
 import type { RecoveryNotifier, RecoveryQueue } from './notifier.js';
-import { LeaseKeeper } from './lease.js';
+import { LeaseKeeper, writeWhileLeased } from './lease.js';
 import { ThrottledProgress } from './progress.js';
 import * as store from './store.js';
-
-/** Between attempts to record a step while PostgreSQL does not answer (for as long as the lease lasts). */
-const WRITE_RETRY_MS = 500;
 
 export interface RunnerDeps {
   readonly db: Db;
@@ -46,10 +41,11 @@ export interface RunnerDeps {
   readonly stepDeadlineMs: number;
 }
 
-/** Why the runner stopped a running step. */
-type StopCause = 'deadline' | 'cancel' | 'shutdown' | 'lease';
+/** Why the runner (or the runbook engine) stopped a running step. */
+export type StopCause = 'deadline' | 'cancel' | 'shutdown' | 'lease';
 
-class StepStopped extends Error {
+/** The reason a step's signal carries when the runner stopped it. */
+export class StepStopped extends Error {
   constructor(
     readonly cause: StopCause,
     message: string,
@@ -61,7 +57,7 @@ class StepStopped extends Error {
 
 /** One job this worker runs: its lease, and the step in progress (to stop it). */
 interface ActiveRun {
-  readonly keeper: LeaseKeeper;
+  readonly keeper: LeaseKeeper<store.Lease>;
   /** Fires only when the lease is lost: the failure handling stops then, and only then. */
   readonly leaseLost: AbortController;
   step: { readonly controller: AbortController; readonly definition: NamedStep } | undefined;
@@ -206,7 +202,8 @@ export class RecoveryRunner {
       return;
     }
     const leaseLost = new AbortController();
-    const keeper = new LeaseKeeper(db, lease, leaseMs, log, {
+    const renew = () => store.renewLease(db, lease, leaseMs);
+    const keeper = new LeaseKeeper(lease, renew, jobId(number), leaseMs, log, {
       lost: (why) => {
         log.warn({ job: jobId(number), why }, "lost the job's lease: stopping it; another worker takes it over");
         const stopped = new StepStopped('lease', `this worker lost the job's lease (${why})`);
@@ -547,19 +544,16 @@ export class RecoveryRunner {
    * a step that finished is worth recording rather than repeating (or putting back) on another worker.
    */
   private async write<T>(run: ActiveRun, work: (tx: DbClient) => Promise<T>): Promise<T> {
-    for (;;) {
-      if (run.keeper.lost) throw new store.LeaseLostError(run.keeper.lease);
-      try {
-        return await store.fenced(this.deps.db, run.keeper.lease, work);
-      } catch (err) {
-        if (!isTransientPgError(err)) throw err;
+    return writeWhileLeased(
+      run.keeper,
+      () => new store.LeaseLostError(run.keeper.lease),
+      () => store.fenced(this.deps.db, run.keeper.lease, work),
+      (err) =>
         this.deps.log.warn(
-          { job: jobId(run.keeper.lease.job), err: (err as Error).message },
+          { job: jobId(run.keeper.lease.job), err: messageOf(err) },
           'recording the job failed; trying again while the lease lasts',
-        );
-        await sleep(WRITE_RETRY_MS);
-      }
-    }
+        ),
+    );
   }
 
   private async current(number: number): Promise<RecoveryJob> {

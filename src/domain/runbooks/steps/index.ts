@@ -5,9 +5,11 @@
 import type { StepKind } from '../step-kind.js';
 import type { AwsStepDeps } from './aws.js';
 import { backupKind } from './backup/index.js';
+import { confirmKind } from './confirm/index.js';
 import { dnsSwitchKind } from './dns-switch/index.js';
 import { ecsRedeployKind } from './ecs-redeploy/index.js';
 import { ecsScaleKind } from './ecs-scale/index.js';
+import { httpCheckKind, type HttpCheckDeps } from './http-check/index.js';
 import { notifyKind, type NotifyDeps } from './notify/index.js';
 import { rdsRestoreSnapshotKind } from './rds-restore-snapshot/index.js';
 import type { RecoveryJobsStepDeps } from './recovery-jobs.js';
@@ -19,13 +21,16 @@ import { vercelRollbackKind } from './vercel-rollback/index.js';
 import type { VercelStepDeps } from './vercel.js';
 
 /** What the step kinds call, each kind using only its part: wiring passes the real clients, tests the doubles. */
-export interface StepDeps extends NotifyDeps, AwsStepDeps, VercelStepDeps, StatuspageStepDeps, RecoveryJobsStepDeps {
+export interface StepDeps
+  extends NotifyDeps, HttpCheckDeps, AwsStepDeps, VercelStepDeps, StatuspageStepDeps, RecoveryJobsStepDeps {
   /** Between two polls while a step waits on an outside change (tests make it short). */
   readonly pollMs: number;
 }
 
 export const STEP_KINDS: readonly StepKind<StepDeps>[] = [
+  confirmKind,
   notifyKind,
+  httpCheckKind,
   ecsScaleKind,
   ecsRedeployKind,
   rdsRestoreSnapshotKind,

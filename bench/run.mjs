@@ -8,10 +8,11 @@ import * as backup from './backup.mjs';
 import * as ladderAccuracy from './ladder-accuracy.mjs';
 import * as plainSqlGuard from './plain-sql-guard.mjs';
 import * as restore from './restore.mjs';
+import * as runbookFailover from './runbook-failover.mjs';
 import * as runbookOverhead from './runbook-overhead.mjs';
 import { runCleanups } from './support/cleanup.mjs';
 
-const ALL = [ackLatency, ladderAccuracy, alertToPage, restore, backup, plainSqlGuard, runbookOverhead];
+const ALL = [ackLatency, ladderAccuracy, alertToPage, restore, backup, plainSqlGuard, runbookOverhead, runbookFailover];
 const wanted = process.argv.slice(2);
 const unknown = wanted.filter((w) => !ALL.some((b) => b.name === w));
 if (unknown.length > 0) {

@@ -61,7 +61,7 @@ const NOTICE = 'Failover to us-west-2 done';
 
 /** Lifeline's runbooks: one per run (the warm-up's is number 0), alike but for the instance each restores. */
 function runbooksYaml(healthUrl) {
-  const one = (i) => `  failover_${i}:
+  const one = (i) => `  failover-${i}:
     title: Fail over to ${TO} (run ${i})
     steps:
       - rds_restore_snapshot: { from_region: ${FROM}, source_instance: ${SOURCE}, region: ${TO}, target_instance: ${SOURCE}-dr-${i} }
@@ -236,14 +236,29 @@ function takenAt(snapshot) {
   return (snapshot.OriginalSnapshotCreateTime ?? snapshot.SnapshotCreateTime)?.getTime() ?? 0;
 }
 
-/** One run of Lifeline on runbook failover_<i>; checked against the stand-ins: the instance is there, DNS switched. */
+/** One run of Lifeline on runbook failover-<i>; checked against the stand-ins: the instance is there, DNS switched. */
 async function lifelineRun({ lifeline, slack, pool, aws }, i) {
   primaryDown(aws, `run-${i}`);
-  const run = await approvedRun({ lifeline, slack, pool, runbook: `failover_${i}` });
+  const run = await approvedRun({ lifeline, slack, pool, runbook: `failover-${i}` });
   const restored = aws.regions.rds(TO).peekInstance(`${SOURCE}-dr-${i}`);
   if (restored?.status !== 'available') throw new Error(`RUN-${run.number}: ${SOURCE}-dr-${i} is ${restored?.status}`);
   if (aws.route53.peekRecords(ZONE)[0]?.values[0] !== DR) throw new Error(`RUN-${run.number}: DNS not switched`);
   return run.reportAt - run.approvedAt;
+}
+
+/** `work`'s time, and the AWS calls the stand-in took meanwhile ("DescribeDBSnapshots x5, ..."), to show both sides
+ * made the same ones. */
+async function withAwsCalls(aws, work) {
+  const from = aws.calls.length;
+  const ms = await work();
+  const counts = {};
+  for (const call of aws.calls.slice(from)) counts[call.action] = (counts[call.action] ?? 0) + 1;
+  return {
+    ms,
+    calls: Object.entries(counts)
+      .map(([action, n]) => `${action} x${n}`)
+      .join(', '),
+  };
 }
 
 export async function run(print) {
@@ -275,9 +290,11 @@ export async function run(print) {
   const world = { lifeline, slack, pool, aws, statuspage, healthUrl, clients: sdkClients(aws) };
 
   // A warm-up of each on the fresh process and clients, printed, not counted.
-  const warmBase = await baselineRun(world, 'warm');
-  const warmRun = await lifelineRun(world, 0);
-  print(`warm-up: script ${round(warmBase)} ms, Lifeline ${warmRun} ms`);
+  const warmBase = await withAwsCalls(aws, () => baselineRun(world, 'warm'));
+  const warmRun = await withAwsCalls(aws, () => lifelineRun(world, 0));
+  print(`warm-up: script ${round(warmBase.ms)} ms, Lifeline ${warmRun.ms} ms`);
+  print(`AWS calls of the script: ${warmBase.calls}`);
+  print(`AWS calls of Lifeline:   ${warmRun.calls}`);
   const runs = [];
   const baselines = [];
   for (let i = 1; i <= RUNS; i++) {
@@ -307,6 +324,7 @@ export async function run(print) {
     ratio_p99: p99Ratio,
     poll_ms: POLL_MS,
     route53_sync_ms: ROUTE53_SYNC_MS,
+    aws_calls: { script: warmBase.calls, lifeline: warmRun.calls },
     targets: { [`approval to report at most ${MAX_RATIO}x the script (medians)`]: verdict(withinRatio) },
   };
 }

@@ -6,7 +6,8 @@
 // answer both alike (a snapshot copy and a restored instance are available at the third describe, the ECS service
 // runs its tasks after two, a Route 53 change is INSYNC ROUTE53_SYNC_MS after it was made). The baseline ends with the
 // last step's call; Lifeline's report post is counted as Lifeline's. The two alternate, one run at a time, each run of
-// Lifeline on a runbook of its own (a restore needs a new instance name). Target: Lifeline's median at most 1.2x the
+// Lifeline on a runbook of its own (a restore needs a new instance name); Lifeline's time is also split by its step
+// records (the steps, and the engine before, between and after them). Target: Lifeline's median at most 1.2x the
 // script's; a run that does not succeed fails the benchmark.
 import { createServer } from 'node:http';
 import { performance } from 'node:perf_hooks';
@@ -236,14 +237,26 @@ function takenAt(snapshot) {
   return (snapshot.OriginalSnapshotCreateTime ?? snapshot.SnapshotCreateTime)?.getTime() ?? 0;
 }
 
-/** One run of Lifeline on runbook failover-<i>; checked against the stand-ins: the instance is there, DNS switched. */
+/**
+ * One run of Lifeline on runbook failover-<i>, checked against the stand-ins (the instance is there, DNS switched);
+ * its time split by Lifeline's step records: the steps themselves, and the engine's time before the first, between
+ * them and after the last (to the report).
+ */
 async function lifelineRun({ lifeline, slack, pool, aws }, i) {
   primaryDown(aws, `run-${i}`);
   const run = await approvedRun({ lifeline, slack, pool, runbook: `failover-${i}` });
   const restored = aws.regions.rds(TO).peekInstance(`${SOURCE}-dr-${i}`);
   if (restored?.status !== 'available') throw new Error(`RUN-${run.number}: ${SOURCE}-dr-${i} is ${restored?.status}`);
   if (aws.route53.peekRecords(ZONE)[0]?.values[0] !== DR) throw new Error(`RUN-${run.number}: DNS not switched`);
-  return run.reportAt - run.approvedAt;
+  const { rows: steps } = await pool.query(
+    `SELECT started_at, finished_at FROM runbook_steps WHERE run = $1 ORDER BY step_index`,
+    [run.number],
+  );
+  const stepsMs = steps.reduce((sum, s) => sum + (s.finished_at - s.started_at), 0);
+  const beforeMs = steps[0].started_at.getTime() - run.approvedAt;
+  const afterMs = run.reportAt - steps.at(-1).finished_at.getTime();
+  const ms = run.reportAt - run.approvedAt;
+  return { ms, stepsMs, beforeMs, betweenMs: ms - stepsMs - beforeMs - afterMs, afterMs };
 }
 
 /** `work`'s time, and the AWS calls the stand-in took meanwhile ("DescribeDBSnapshots x5, ..."), to show both sides
@@ -291,7 +304,7 @@ export async function run(print) {
 
   // A warm-up of each on the fresh process and clients, printed, not counted.
   const warmBase = await withAwsCalls(aws, () => baselineRun(world, 'warm'));
-  const warmRun = await withAwsCalls(aws, () => lifelineRun(world, 0));
+  const warmRun = await withAwsCalls(aws, async () => (await lifelineRun(world, 0)).ms);
   print(`warm-up: script ${round(warmBase.ms)} ms, Lifeline ${warmRun.ms} ms`);
   print(`AWS calls of the script: ${warmBase.calls}`);
   print(`AWS calls of Lifeline:   ${warmRun.calls}`);
@@ -302,12 +315,17 @@ export async function run(print) {
     if (i % 2 === 1) baselines.push(await baselineRun(world, String(i)));
     runs.push(await lifelineRun(world, i));
     if (i % 2 === 0) baselines.push(await baselineRun(world, String(i)));
+    const [base, life] = [baselines.at(-1), runs.at(-1)];
     print(
-      `run ${i}: script ${round(baselines.at(-1))} ms, Lifeline ${runs.at(-1)} ms (+${round(runs.at(-1) - baselines.at(-1))} ms)`,
+      `run ${i}: script ${round(base)} ms, Lifeline ${life.ms} ms (+${round(life.ms - base)} ms): its steps ${life.stepsMs} ms, ` +
+        `engine ${life.beforeMs} ms to the first step, ${life.betweenMs} ms between steps, ${life.afterMs} ms to the report`,
     );
   }
-  const life = summary(runs);
+  const life = summary(runs.map((r) => r.ms));
   const base = summary(baselines);
+  const parts = Object.fromEntries(
+    ['stepsMs', 'beforeMs', 'betweenMs', 'afterMs'].map((k) => [k, summary(runs.map((r) => r[k])).p50]),
+  );
   const medianRatio = ratio(life.p50, base.p50);
   const p99Ratio = ratio(life.p99, base.p99);
   const complete = runs.length === RUNS && baselines.length === RUNS;
@@ -319,6 +337,12 @@ export async function run(print) {
     pass: withinRatio,
     headline: `failover approval to report p50 ${life.p50} ms vs ${base.p50} ms for the same calls by a script (ratio ${medianRatio}; p99 ratio ${p99Ratio}); engine overhead p50 ${round(life.p50 - base.p50)} ms for 6 steps`,
     lifeline_ms: life,
+    lifeline_parts_p50_ms: {
+      steps: parts.stepsMs,
+      before_first_step: parts.beforeMs,
+      between_steps: parts.betweenMs,
+      to_report: parts.afterMs,
+    },
     baseline_ms: base,
     ratio_p50: medianRatio,
     ratio_p99: p99Ratio,

@@ -266,8 +266,8 @@ async function lifelineEnvironment(
     LIFELINE_QUEUE_PREFIX: settings.queuePrefix,
     LIFELINE_ROLE: 'all',
     LOG_LEVEL: settings.logLevel,
-    // The simulated AWS answers at once; poll it often so a scale or a redeploy ends in seconds.
-    LIFELINE_AWS_POLL_SECONDS: '2',
+    // The simulated AWS answers at once; poll it often so a scale, a redeploy or a runbook's wait ends in seconds.
+    LIFELINE_AWS_POLL_SECONDS: '1',
     ...aws.env(),
     ...secretsEnv,
   };

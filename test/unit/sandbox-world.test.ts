@@ -1,10 +1,11 @@
 // The sandbox's lifeline.yml passes Lifeline's own checks, its runbooks included (every step against its kind, as at
-// startup), and every resource those runbooks name exists in the simulated AWS and Vercel, so a dry run finds no gap.
+// startup) and shaped as the example config's, and the region failover's resources exist in the simulated AWS.
 import { describe, expect, test } from 'vitest';
 import { SimulatedAws } from '../../src/adapters/aws/stand-in.js';
 import { parseConfigText } from '../../src/shared/config.js';
 import { loadRunbooks } from '../../src/domain/runbooks/definitions.js';
 import { seedSampleAws } from '../../src/sandbox/sample-aws.js';
+import { exampleFile } from './fixtures.js';
 import { lifelineYaml, routingKeyVariable, SAMPLE_AWS, SAMPLE_DR } from '../../src/sandbox/world.js';
 
 const yaml = lifelineYaml({
@@ -21,24 +22,12 @@ const env = {
 };
 
 describe("the sandbox's runbooks", () => {
-  test('the plan’s four runbooks load, each step checked against its kind', () => {
-    const runbooks = loadRunbooks(parseConfigText(yaml, env));
-    expect([...runbooks.keys()]).toEqual([
-      'frontend-rollback',
-      'region-failover',
-      'ecs-service-recovery',
-      'database-failure',
-    ]);
-    const failover = runbooks.get('region-failover')!;
-    expect(failover.approval).toBe('each_step');
-    expect(failover.steps.map((s) => s.kind.id)).toEqual([
-      'confirm',
-      'rds_restore_snapshot',
-      'ecs_scale',
-      'dns_switch',
-      'http_check',
-      'statuspage',
-    ]);
+  test('they load, each step checked against its kind, and are the example config’s: names, approvals, step kinds', () => {
+    const shape = (runbooks: ReturnType<typeof loadRunbooks>) =>
+      [...runbooks.values()].map((r) => ({ name: r.name, approval: r.approval, kinds: r.steps.map((s) => s.kind.id) }));
+    const sandbox = shape(loadRunbooks(parseConfigText(yaml, env)));
+    expect(sandbox).toEqual(shape(loadRunbooks(exampleFile())));
+    expect(sandbox.find((r) => r.name === 'region-failover')?.approval).toBe('each_step');
   });
 
   test('the failover’s resources are in the simulated AWS: a DR snapshot, the idle DR service, the record, the secret', async () => {

@@ -1,7 +1,9 @@
-// What the simulated AWS holds for the sample application: its RDS instance and snapshots, its ECS services, and
-// CloudWatch log lines that keep coming (with the odd error, so /dr logs --filter ERROR finds something).
+// What the simulated AWS holds for the sample application: its RDS instance and snapshots, its ECS services,
+// CloudWatch log lines that keep coming (with the odd error, so /dr logs --filter ERROR finds something), and what the
+// region failover needs: a DR region with a copy of a snapshot and an idle ECS cluster, the API's DNS record, and the
+// database secret. The sandbox plays a primary region whose API does not answer, so the failover has something to fix.
 import type { SimulatedAws } from '../adapters/aws/stand-in.js';
-import { SAMPLE_AWS } from './world.js';
+import { SAMPLE_AWS, SAMPLE_DR } from './world.js';
 
 const MINUTE = 60_000;
 
@@ -41,6 +43,52 @@ export function seedSampleAws(aws: SimulatedAws, now = Date.now()): void {
   aws.logs.addEvents(SAMPLE_AWS.logGroup, []);
   // The last hour of logs, one batch a minute.
   for (let minute = 60; minute > 0; minute--) appendLogLines(aws, now - minute * MINUTE);
+  seedDrRegion(aws, day(1.5));
+}
+
+function seedDrRegion(aws: SimulatedAws, copiedFrom: Date): void {
+  const dr = SAMPLE_DR;
+  const instance = SAMPLE_AWS.rdsInstance;
+  // What cross-region backup replication keeps there: an older day's snapshot (the failover copies a newer one over).
+  aws.regions.rds(dr.region).setSnapshot({
+    id: `${instance}-replica-${isoDay(copiedFrom)}`,
+    instanceId: instance,
+    type: 'manual',
+    createdAt: new Date(copiedFrom.getTime() + 20 * MINUTE),
+    originalCreatedAt: copiedFrom,
+  });
+  aws.regions.ecs(dr.region).setService({ cluster: dr.cluster, name: dr.service, desired: 0 });
+  aws.route53.setZone(dr.zoneId, dr.zone, [
+    { name: dr.record, type: 'CNAME', ttl: 60, values: [dr.primaryTarget] },
+    { name: dr.zone, type: 'A', ttl: 300, values: ['192.0.2.10'] },
+  ]);
+  aws.regions
+    .secrets(dr.primaryRegion)
+    .setSecret(
+      dr.secretId,
+      JSON.stringify({ DATABASE_HOST: `${instance}.memory.rds.amazonaws.com`, DATABASE_NAME: 'sandbox_shop' }),
+    );
+}
+
+/**
+ * The sample API as its users reach it, through its DNS record: the primary region's API does not answer (the outage
+ * the region-failover runbook repairs); the DR region's answers once its database is available and it runs tasks.
+ */
+export function apiHealth(aws: SimulatedAws): { healthy: boolean; detail: string } {
+  const dr = SAMPLE_DR;
+  const record = aws.route53.peekRecords(dr.zoneId).find((r) => r.name === dr.record && r.type === 'CNAME');
+  const target = record?.values[0]?.toLowerCase().replace(/\.$/, '');
+  if (target !== dr.drTarget) {
+    const where = target === dr.primaryTarget ? `${target} (${dr.primaryRegion})` : (target ?? 'nowhere');
+    return { healthy: false, detail: `${dr.record} points at ${where}, which does not answer` };
+  }
+  const database = aws.regions.rds(dr.region).peekInstance(dr.instance);
+  if (database?.status !== 'available') {
+    return { healthy: false, detail: `${dr.instance} in ${dr.region} is ${database?.status ?? 'not there'}` };
+  }
+  const running = aws.regions.ecs(dr.region).peekService(dr.cluster, dr.service)?.running ?? 0;
+  if (running === 0) return { healthy: false, detail: `${dr.service} in ${dr.cluster} runs no task` };
+  return { healthy: true, detail: `ok: ${dr.service} in ${dr.region}, ${running} tasks` };
 }
 
 let batch = 0;

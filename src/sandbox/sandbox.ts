@@ -1,4 +1,4 @@
-// The sandbox, wired: its databases, the stand-ins for Slack, PagerDuty and Statuspage, the simulated AWS, the page,
+// The sandbox, wired: its databases, the stand-ins for Slack, PagerDuty, Statuspage and Vercel, the simulated AWS, the page,
 // the sample database's first backup (Lifeline's own backup job), the sample alert, and Lifeline itself as a child
 // process pointed at all of them. stop() undoes it in reverse.
 import { randomBytes } from 'node:crypto';
@@ -11,6 +11,7 @@ import { readConfig, type Config } from '../shared/config.js';
 import { createLogger } from '../shared/log.js';
 import { SYSTEM_ACTOR } from '../domain/access/permissions.js';
 import { StatuspageStandIn } from '../adapters/statuspage/stand-in.js';
+import { VercelStandIn } from '../adapters/vercel/stand-in.js';
 import { SampleAlert } from './alerts.js';
 import {
   checkServer,
@@ -23,12 +24,13 @@ import {
   type SampleStats,
 } from './databases.js';
 import { maskedUrl, urlWithDatabase } from '../shared/db/connection.js';
+import { isObject } from '../shared/loopback-server.js';
 import { SetupError } from './errors.js';
 import { runFirstBackup } from './first-backup.js';
 import { clearQueues, removeConfigFolder, removeLeftovers, withRedis } from './leftovers.js';
 import { LifelineChild } from './lifeline-child.js';
 import { SandboxPagerDuty } from './pagerduty.js';
-import { appendLogLines, seedSampleAws } from './sample-aws.js';
+import { apiHealth, appendLogLines, seedSampleAws } from './sample-aws.js';
 import { ChangeFeed, startServer } from './server.js';
 import type { SandboxSettings } from './settings.js';
 import { SimulatedAws } from '../adapters/aws/stand-in.js';
@@ -43,11 +45,16 @@ import {
   PEOPLE,
   routingKeyVariable,
   SAMPLE_ALERT,
+  SAMPLE_DR,
+  SAMPLE_VERCEL,
   STATUS_PAGE,
 } from './world.js';
 
 const LOG_EVERY_MS = 30_000;
 const STATS_FRESH_MS = 2_000;
+// Long enough to watch on the page, short enough to wait for.
+const VERCEL_BUILD_MS = 5_000;
+const VERCEL_ROLLBACK_MS = 1_500;
 
 export interface RunningSandbox {
   /** The page. */
@@ -85,6 +92,7 @@ interface StandIns {
   readonly slack: SandboxSlack;
   readonly pagerduty: SandboxPagerDuty;
   readonly statuspage: StatuspageStandIn;
+  readonly vercel: VercelStandIn;
   readonly alert: SampleAlert;
   readonly workspace: Workspace;
 }
@@ -96,6 +104,7 @@ interface Secrets {
   /** PagerDuty routing key → the role it pages. */
   readonly routingKeys: ReadonlyMap<string, string>;
   readonly statuspageKey: string;
+  readonly vercelToken: string;
   /** alerts.token: the bearer the sample alert is sent with. */
   readonly alertsToken: string;
 }
@@ -124,7 +133,7 @@ async function start(
   // The config Lifeline itself will read from that environment, for the first backup taken before it starts.
   const config = readConfig(lifelineEnv);
   const child = new LifelineChild(lifelineEnv, (line) => say(`lifeline | ${line}`), hooks.lifelineDied);
-  undo.push(await startPage(settings, appUrl, standIns, child));
+  undo.push(await startPage(settings, appUrl, standIns, child, config));
 
   await takeFirstBackup(settings, config, aws, say);
 
@@ -184,6 +193,7 @@ function makeSecrets(): Secrets {
     signingSecret: secret(32),
     routingKeys: new Map(PEOPLE.flatMap((p) => (p.role ? [[`sandbox${secret(13)}`, p.role] as const] : []))),
     statuspageKey: secret(16),
+    vercelToken: secret(12),
     alertsToken: secret(24),
   };
 }
@@ -200,6 +210,13 @@ function createStandIns(aws: SimulatedAws, secrets: Secrets, base: string, lifel
     apiKey: secrets.statuspageKey,
     components: [STATUS_PAGE.component],
   });
+  // Served below /vercel/ the same way; never started on a port of its own.
+  const vercel = new VercelStandIn({
+    token: secrets.vercelToken,
+    buildMs: VERCEL_BUILD_MS,
+    rollbackMs: VERCEL_ROLLBACK_MS,
+  });
+  vercel.addProject(SAMPLE_VERCEL.project, SAMPLE_VERCEL.deployments);
   const lifeline = `http://127.0.0.1:${lifelinePort}`;
   const alert = new SampleAlert(`${lifeline}/alerts/alertmanager`, secrets.alertsToken, changed);
   const workspace = new Workspace({
@@ -207,7 +224,7 @@ function createStandIns(aws: SimulatedAws, secrets: Secrets, base: string, lifel
     eventsUrl: `${lifeline}/slack/events`,
     signingSecret: secrets.signingSecret,
   });
-  return { aws, changes, slack, pagerduty, statuspage, alert, workspace };
+  return { aws, changes, slack, pagerduty, statuspage, vercel, alert, workspace };
 }
 
 /** Lifeline's environment: every address points into the sandbox, and its config file is written for it. */
@@ -224,11 +241,13 @@ async function lifelineEnvironment(
     backupsDir: settings.backupsDir,
     backupPrefix: settings.appDb,
     healthUrl: `${base}/shop/health`,
+    apiHealthUrl: `${base}/shop/api/health`,
   });
   await writeFile(configPath, yaml);
   const secretsEnv = {
     PRODUCTION_DATABASE_URL: urlWithDatabase(settings.adminUrl, settings.appDb),
     STATUSPAGE_API_KEY: secrets.statuspageKey,
+    VERCEL_TOKEN: secrets.vercelToken,
     ALERTS_TOKEN: secrets.alertsToken,
     ...Object.fromEntries([...secrets.routingKeys].map(([key, role]) => [routingKeyVariable(role), key])),
   };
@@ -239,6 +258,7 @@ async function lifelineEnvironment(
     SLACK_API_URL: `${base}/slack/api/`,
     PAGERDUTY_EVENTS_URL: `${base}/pagerduty/v2/enqueue`,
     STATUSPAGE_API_URL: `${base}/statuspage/v1`,
+    VERCEL_API_URL: `${base}/vercel`,
     PORT: String(to.lifelinePort),
     DATABASE_URL: urlWithDatabase(settings.adminUrl, settings.stateDb),
     REDIS_URL: settings.redisUrl,
@@ -246,8 +266,8 @@ async function lifelineEnvironment(
     LIFELINE_QUEUE_PREFIX: settings.queuePrefix,
     LIFELINE_ROLE: 'all',
     LOG_LEVEL: settings.logLevel,
-    // The simulated AWS answers at once; poll it often so a scale or a redeploy ends in seconds.
-    LIFELINE_AWS_POLL_SECONDS: '2',
+    // The simulated AWS answers at once; poll it often so a scale, a redeploy or a runbook's wait ends in seconds.
+    LIFELINE_AWS_POLL_SECONDS: '1',
     ...aws.env(),
     ...secretsEnv,
   };
@@ -259,8 +279,9 @@ async function startPage(
   appUrl: string,
   standIns: StandIns,
   child: LifelineChild,
+  config: Config,
 ): Promise<() => Promise<void>> {
-  const { changes, slack, pagerduty, statuspage, alert, workspace } = standIns;
+  const { aws, changes, slack, pagerduty, statuspage, vercel, alert, workspace } = standIns;
   return startServer({
     host: settings.host,
     port: settings.port,
@@ -268,10 +289,12 @@ async function startPage(
     slack,
     pagerduty,
     statuspage,
+    vercel,
     alert,
     workspace,
-    state: pageState(settings, appUrl, standIns, child),
+    state: pageState(settings, appUrl, standIns, child, config),
     healthy: async () => (await sampleStats(appUrl)) !== undefined,
+    apiHealth: () => apiHealth(aws),
   }).catch((err: Error) => {
     changes.close();
     throw err;
@@ -284,9 +307,16 @@ async function startPage(
 function pageState(
   settings: SandboxSettings,
   appUrl: string,
-  { aws, slack, pagerduty, statuspage, alert, workspace }: StandIns,
+  { aws, slack, pagerduty, statuspage, vercel, alert, workspace }: StandIns,
   child: LifelineChild,
+  config: Config,
 ): () => Promise<unknown> {
+  const runbooks = Object.entries(config.file.runbooks).map(([name, r]) => ({
+    name,
+    title: r.title,
+    approval: r.approval,
+    steps: r.steps.length,
+  }));
   let stats: { at: number; value: Promise<SampleStats | undefined> } | undefined;
   const freshStats = (): Promise<SampleStats | undefined> => {
     if (!stats || Date.now() - stats.at > STATS_FRESH_MS) stats = { at: Date.now(), value: sampleStats(appUrl) };
@@ -295,6 +325,7 @@ function pageState(
   return async () => {
     const [shop, backups] = await Promise.all([freshStats(), listBackups(settings.backupsDir, settings.appDb)]);
     const rds = aws.rds.peekAll();
+    const drRds = aws.regions.rds(SAMPLE_DR.region).peekAll();
     return {
       bot: BOT,
       people: PEOPLE,
@@ -323,16 +354,60 @@ function pageState(
       aws: {
         region: aws.env().AWS_REGION,
         instances: rds.instances,
-        snapshots: rds.snapshots.sort((a, b) => (b.createdAt?.getTime() ?? 0) - (a.createdAt?.getTime() ?? 0)),
+        snapshots: newestFirst(rds.snapshots),
         services: aws.ecs.peekAll(),
         calls: aws.calls
           .slice(-8)
           .reverse()
-          .map((c) => ({ service: c.service, action: c.action, at: c.at })),
+          .map((c) => ({ service: c.service, action: c.action, region: c.region, at: c.at })),
+        dr: {
+          region: SAMPLE_DR.region,
+          instances: drRds.instances,
+          snapshots: newestFirst(drRds.snapshots),
+          services: aws.regions.ecs(SAMPLE_DR.region).peekAll(),
+        },
+        dns: { zone: SAMPLE_DR.zone, zoneId: SAMPLE_DR.zoneId, records: aws.route53.peekRecords(SAMPLE_DR.zoneId) },
+        api: { record: SAMPLE_DR.record, drTarget: SAMPLE_DR.drTarget, ...apiHealth(aws) },
+        secret: secretView(aws),
       },
+      vercel: vercelView(vercel),
+      runbooks,
       shop: { database: settings.appDb, rows: shop ?? null, backups, backupsDir: settings.backupsDir },
       lifeline: { state: child.state, pid: child.pid ?? null, requestUrl: workspace.requestUrl },
     };
+  };
+}
+
+function newestFirst<T extends { readonly createdAt: Date | undefined }>(list: T[]): T[] {
+  return list.sort((a, b) => (b.createdAt?.getTime() ?? 0) - (a.createdAt?.getTime() ?? 0));
+}
+
+/** The database secret's host (a host name, nothing secret) and how many versions it has had. */
+function secretView(aws: SimulatedAws): { id: string; host: string | null; versions: number } {
+  const versions = aws.regions.secrets(SAMPLE_DR.primaryRegion).peekVersions(SAMPLE_DR.secretId);
+  let host: string | null = null;
+  try {
+    const value: unknown = JSON.parse(versions.at(-1) ?? '{}');
+    if (isObject(value) && typeof value.DATABASE_HOST === 'string') host = value.DATABASE_HOST;
+  } catch {
+    // a secret someone made unreadable shows no host
+  }
+  return { id: SAMPLE_DR.secretId, host, versions: versions.length };
+}
+
+/** The Vercel project: which deployment production serves, every deployment newest first, its env keys. */
+function vercelView(vercel: VercelStandIn): unknown {
+  const production = vercel.productionOf(SAMPLE_VERCEL.project);
+  const project = vercel.projects.find((p) => p.name === SAMPLE_VERCEL.project)!;
+  return {
+    project: project.name,
+    production: production?.id ?? null,
+    rolledBack: project.rollback !== undefined,
+    env: Object.entries(project.env).map(([key, v]) => ({ key, value: v.value })),
+    deployments: vercel.deployments
+      .filter((d) => d.projectId === project.id)
+      .sort((a, b) => b.createdAt - a.createdAt)
+      .map((d) => ({ id: d.id, url: d.host, createdAt: d.createdAt, state: vercel.stateOf(d) })),
   };
 }
 

@@ -1,6 +1,6 @@
-// The sandbox's one HTTP server: the page and its JSON/Server-Sent-Events API, and the Slack, PagerDuty and Statuspage
-// stand-ins Lifeline calls (SLACK_API_URL, response_url, PAGERDUTY_EVENTS_URL, STATUSPAGE_API_URL, the sample
-// application's health_url).
+// The sandbox's one HTTP server: the page and its JSON/Server-Sent-Events API, and the Slack, PagerDuty, Statuspage and
+// Vercel stand-ins Lifeline calls (SLACK_API_URL, response_url, PAGERDUTY_EVENTS_URL, STATUSPAGE_API_URL,
+// VERCEL_API_URL, the sample application's health_url and its API's health URL the region failover checks).
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -8,6 +8,7 @@ import { networkInterfaces } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parse as parseContentType } from 'content-type';
 import type { StatuspageStandIn } from '../adapters/statuspage/stand-in.js';
+import type { VercelStandIn } from '../adapters/vercel/stand-in.js';
 import type { HttpAnswer } from '../shared/loopback-server.js';
 import type { SampleAlert } from './alerts.js';
 import type { SandboxPagerDuty } from './pagerduty.js';
@@ -63,6 +64,7 @@ export interface SandboxServerOptions {
   readonly slack: SandboxSlack;
   readonly pagerduty: SandboxPagerDuty;
   readonly statuspage: StatuspageStandIn;
+  readonly vercel: VercelStandIn;
   /** The page's button: the sample Alertmanager alert, sent to Lifeline. */
   readonly alert: SampleAlert;
   readonly workspace: Workspace;
@@ -70,6 +72,8 @@ export interface SandboxServerOptions {
   readonly state: () => Promise<unknown>;
   /** The sample application's health: whether its database answers. */
   readonly healthy: () => Promise<boolean>;
+  /** The sample API's health through its DNS record: whether the region serving it answers, and why not. */
+  readonly apiHealth: () => { healthy: boolean; detail: string };
 }
 
 class HttpError extends Error {
@@ -122,6 +126,23 @@ export async function startServer(options: SandboxServerOptions): Promise<() => 
       const ok = await options.healthy();
       res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' });
       res.end(ok ? 'ok' : 'the sample database does not answer');
+      return;
+    }
+    if (method === 'GET' && path === '/shop/api/health') {
+      const { healthy, detail } = options.apiHealth();
+      res.writeHead(healthy ? 200 : 503, { 'content-type': 'text/plain' });
+      res.end(detail);
+      return;
+    }
+    if (path.startsWith('/vercel/')) {
+      const raw = await readBody(req);
+      const query = new URL(req.url ?? '/', 'http://sandbox').searchParams;
+      send(
+        res,
+        options.vercel.answer({ path: path.slice('/vercel/'.length), headers: req.headers, raw, method, query }),
+      );
+      // Reads too: a rollback or a build moves on with time, and Lifeline polling it is when the page should look again.
+      options.changes.changed();
       return;
     }
     if (path.startsWith('/statuspage/') && (method === 'POST' || method === 'PATCH')) {

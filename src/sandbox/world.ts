@@ -41,6 +41,28 @@ export const SAMPLE_AWS = {
   logGroup: '/ecs/sandbox/shop',
 } as const;
 
+/**
+ * The region failover's resources: the DR region's ECS cluster (scaled to nothing until a failover), the instance the
+ * runbook restores there, the public DNS record that decides which region serves the API, and the application's
+ * database secret (the database-failure runbook points it at a restored instance).
+ */
+export const SAMPLE_DR = {
+  primaryRegion: 'us-east-1',
+  region: 'us-west-2',
+  cluster: 'sandbox-shop-dr',
+  service: 'shop-api',
+  instance: `${SAMPLE_AWS.rdsInstance}-dr`,
+  zoneId: 'Z0SANDBOXSHOP',
+  zone: 'sandbox-shop.example',
+  record: 'api.sandbox-shop.example',
+  primaryTarget: 'api-primary.sandbox-shop.example',
+  drTarget: 'api-dr.sandbox-shop.example',
+  secretId: 'production/sandbox-shop/database',
+} as const;
+
+/** The simulated Vercel's project: the shop's frontend, with a few READY production deployments to roll back to. */
+export const SAMPLE_VERCEL = { project: 'sandbox-shop-web', deployments: 3 } as const;
+
 const ENV_NAME = 'production';
 
 /** The simulated Atlassian Statuspage: its page and the component that shows the production environment. */
@@ -64,6 +86,8 @@ export interface LifelineYamlOptions {
   readonly backupPrefix: string;
   /** The sandbox page's health endpoint for the sample application. */
   readonly healthUrl: string;
+  /** The sample API's health as reached through its DNS record (the region failover's http_check). */
+  readonly apiHealthUrl: string;
 }
 
 /**
@@ -74,7 +98,8 @@ export function lifelineYaml(options: LifelineYamlOptions): string {
   const roles = PEOPLE.filter((p) => p.role !== undefined)
     .map((p) => `  ${p.role}: { slack_users: [${p.id}], pagerduty_routing_key: "\${${routingKeyVariable(p.role!)}}" }`)
     .join('\n');
-  return `# Written by the Lifeline sandbox (npm run sandbox) for its local stand-ins of Slack, PagerDuty and AWS.
+  return `# Written by the Lifeline sandbox (npm run sandbox) for its local stand-ins of Slack, PagerDuty, Statuspage, AWS and
+# Vercel.
 slack:
   emergency_channel: ${EMERGENCY.id}
   allowed_channels: [${EMERGENCY.id}]
@@ -128,6 +153,48 @@ statuspage:
 alerts:
   token: "\${ALERTS_TOKEN}"
   severity_map: { critical: sev1, warning: sev3 }
+${runbooksYaml(options)}`;
+}
+
+/** The plan's runbooks (as in lifeline.example.yml), against the simulated AWS and Vercel and the sandbox's URLs. */
+function runbooksYaml({ healthUrl, apiHealthUrl }: LifelineYamlOptions): string {
+  const health = JSON.stringify(healthUrl);
+  const dr = SAMPLE_DR;
+  return `runbooks:
+  frontend-rollback:
+    title: Roll the frontend back to the previous production deployment
+    steps:
+      - vercel_rollback: { project: ${SAMPLE_VERCEL.project} }
+      - http_check: { url: ${health}, expect_status: 200, within_minutes: 2 }
+  region-failover:
+    title: Fail over to the DR region (${dr.region})
+    approval: each_step
+    steps:
+      - confirm: "terraform workspace select dr && terraform apply -var-file=environments/dr.tfvars"
+      - id: dr_db
+        rds_restore_snapshot:
+          { from_region: ${dr.primaryRegion}, source_instance: ${SAMPLE_AWS.rdsInstance}, region: ${dr.region}, target_instance: ${dr.instance} }
+      - ecs_scale: { region: ${dr.region}, cluster: ${dr.cluster}, service: ${dr.service}, count: 3 }
+      - dns_switch: { zone_id: ${dr.zoneId}, record: ${dr.record}, type: CNAME, value: ${dr.drTarget}, ttl: 60 }
+      - http_check: { url: ${JSON.stringify(apiHealthUrl)}, expect_status: 200, within_minutes: 2 }
+      - statuspage: { status: monitoring, message: "Service restored from the DR region" }
+  ecs-service-recovery:
+    title: Redeploy the API service and check it answers
+    steps:
+      - ecs_redeploy: { cluster: ${SAMPLE_AWS.cluster}, service: shop-api }
+      - http_check: { url: ${health}, expect_status: 200, within_minutes: 2 }
+  database-failure:
+    title: Restore the database from its newest snapshot as a new instance and point the application at it
+    steps:
+      - id: new_db
+        rds_restore_snapshot:
+          { source_instance: ${SAMPLE_AWS.rdsInstance}, region: ${dr.primaryRegion}, target_instance: ${SAMPLE_AWS.rdsInstance}-restored }
+      - secret_update:
+          { region: ${dr.primaryRegion}, secret_id: ${dr.secretId}, key: DATABASE_HOST, value: "{{steps.new_db.endpoint}}" }
+      - vercel_env:
+          { project: ${SAMPLE_VERCEL.project}, key: DATABASE_HOST, value: "{{steps.new_db.endpoint}}", target: production }
+      - ecs_redeploy: { cluster: ${SAMPLE_AWS.cluster}, service: shop-api }
+      - http_check: { url: ${health}, expect_status: 200, within_minutes: 2 }
 `;
 }
 

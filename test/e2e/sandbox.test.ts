@@ -3,8 +3,9 @@
 // through playwright-core; nothing downloads a browser). Declare an incident, see the card, acknowledge it as the
 // on-call engineer and see PagerDuty's trigger and acknowledge; request a restore as the engineering lead, approve it
 // as the CTO, see the job succeed in the plan's thread and the sample database back as it was. Fire the sample
-// Alertmanager alert and see its incident, its channel and the status page follow it; check the layout at 1440 px;
-// stop with SIGTERM and remove what is left with --clean. The page's screenshot is kept as test-artifacts/sandbox.png.
+// Alertmanager alert and see its incident, its channel and the status page follow it; dry-run then run the region
+// failover runbook by its buttons (Done, each step's approval) and see the simulated AWS move to the DR region, the API
+// answer and the report; check the layout at 1440 px; stop with SIGTERM and remove what is left with --clean. The page's screenshot is kept as test-artifacts/sandbox.png.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
@@ -35,6 +36,7 @@ const backups = mkdtempSync(join(tmpdir(), 'lifeline-sandbox-test-'));
 // Where the sandbox writes Lifeline's config (src/sandbox/settings.ts): gone on stop.
 const configDir = join(tmpdir(), 'lifeline-sandbox', `config-${stateDb}`);
 const ALERT_SUMMARY = 'Checkout error rate above 5%';
+const API_RECORD = 'api.sandbox-shop.example';
 
 let sandbox: ChildProcess;
 let exitCode: number | null | undefined;
@@ -240,7 +242,9 @@ describe('the sandbox in a browser', () => {
     expect(forged.status).toBe(401);
     // The page shows the simulated AWS as what it is.
     await page.getByTestId('simulated-aws').filter({ hasText: 'Simulated AWS' }).waitFor();
-    await page.getByTestId('ecs-service').filter({ hasText: 'shop-api' }).waitFor();
+    await page.locator('[data-testid=ecs-service][data-region=us-east-1]').filter({ hasText: 'shop-web' }).waitFor();
+    await page.getByTestId('simulated-vercel').filter({ hasText: 'Simulated Vercel' }).waitFor();
+    await page.locator('[data-testid=vercel-deployment][data-production=true][data-state=READY]').waitFor();
   });
 
   test('declares an incident, acknowledges it as the on-call engineer, and PagerDuty sees the trigger and the acknowledge', async () => {
@@ -435,6 +439,68 @@ describe('the sandbox in a browser', () => {
     mkdirSync(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: join(ARTIFACTS, 'sandbox.png') });
     expect(existsSync(join(ARTIFACTS, 'sandbox.png'))).toBe(true);
+  });
+
+  test('a region failover by its buttons: a dry run, Done, an approval per step, the API back in the DR region, the report', async () => {
+    await openChannel('devops-emergency');
+    const dnsRecord = (value: string) =>
+      page.locator(`[data-testid=dns-record][data-name="${API_RECORD}"][data-value="${value}"]`);
+    await dnsRecord('api-primary.sandbox-shop.example').waitFor();
+    await page.locator('[data-testid=api-health][data-healthy=false]').waitFor();
+    const runMessage = async (title: RegExp) => {
+      const posted = page.getByTestId('messages').getByTestId('message').filter({ hasText: title });
+      await posted.waitFor();
+      return page
+        .getByTestId('messages')
+        .locator(`[data-testid=message][data-ts="${await posted.getAttribute('data-ts')}"]`);
+    };
+
+    // The dry run: every step's plan against the simulated AWS, and no gap.
+    await actAs(PEOPLE.lead);
+    await page
+      .getByTestId('runbook')
+      .filter({ hasText: 'region-failover' })
+      .getByRole('button', { name: 'dry run' })
+      .click();
+    expect(await page.getByTestId('composer').inputValue()).toBe('/dr run region-failover --dry-run');
+    await page.getByTestId('composer').press('Enter');
+    const dry = await runMessage(/RUN-1: dry run of region-failover/);
+    await dry.filter({ hasText: /RUN-1: dry run of region-failover.*succeeded/ }).waitFor();
+    expect(await dry.textContent()).toContain('nothing missing');
+    expect(await dry.textContent()).not.toMatch(/missing: /);
+    await dnsRecord('api-primary.sandbox-shop.example').waitFor();
+
+    await typeLine('/dr run region-failover');
+    const run = await runMessage(/RUN-2: region-failover/);
+    // The terraform step is done by hand: Done, by the requester.
+    await run.getByRole('button', { name: 'Done' }).click();
+    await run.getByRole('button', { name: 'Approve' }).click();
+    await page
+      .getByTestId('ephemeral')
+      .filter({ hasText: /another approver has to approve it/ })
+      .first()
+      .waitFor();
+    await actAs(PEOPLE.cto);
+    for (const step of ['dr_db', 'step-3', 'step-4', 'step-5', 'step-6']) {
+      await run.getByRole('button', { name: 'Approve' }).click();
+      await run.filter({ hasText: `@Chen Tao (${step})` }).waitFor({ timeout: 60_000 });
+    }
+    await run.filter({ hasText: /RUN-2: region-failover.*succeeded/ }).waitFor({ timeout: 60_000 });
+
+    // What it changed, on the page: the DR database and service, the record, the API's health, the status page.
+    await dnsRecord('api-dr.sandbox-shop.example').waitFor();
+    await page.locator('[data-testid=api-health][data-healthy=true]').waitFor();
+    await page.locator('[data-testid=rds-instance][data-region=us-west-2][data-status=available]').waitFor();
+    await page.locator('[data-testid=ecs-service][data-region=us-west-2][data-running="3"]').waitFor();
+    await page.getByTestId('sp-incident').filter({ hasText: 'Service restored from the DR region' }).waitFor();
+
+    await typeLine('/dr run report RUN-2');
+    const report = page.getByTestId('ephemeral').filter({ hasText: '# RUN-2: region-failover' });
+    await report.waitFor();
+    expect(await report.textContent()).toMatch(/RTO achieved: \d/);
+    expect(await report.textContent()).toMatch(/RPO achieved: the restored data was \d/);
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: join(ARTIFACTS, 'sandbox-failover.png') });
   });
 
   test('at 1440 px: channel titles keep to one line, file names break only after a separator', async () => {

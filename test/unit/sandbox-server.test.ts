@@ -1,8 +1,11 @@
 // The sandbox's HTTP server refuses what a web page the developer visits could send through their browser: any
 // request from another origin, and page API posts that are not JSON (a cross-origin form cannot send JSON without a
-// CORS preflight). Its own page, Lifeline's calls to the stand-ins and tools like curl (no Origin) still work.
+// CORS preflight). Its own page, Lifeline's calls to the stand-ins and tools like curl (no Origin) still work. It serves
+// the Vercel stand-in under /vercel/ and the sample API's health as its DNS record decides it.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { SimulatedAws } from '../../src/adapters/aws/stand-in.js';
 import { StatuspageStandIn } from '../../src/adapters/statuspage/stand-in.js';
+import { VercelStandIn } from '../../src/adapters/vercel/stand-in.js';
 import {
   jsonAnswer,
   serveOnLoopback,
@@ -11,21 +14,26 @@ import {
 } from '../../src/shared/loopback-server.js';
 import { SampleAlert } from '../../src/sandbox/alerts.js';
 import { SandboxPagerDuty } from '../../src/sandbox/pagerduty.js';
+import { apiHealth, seedSampleAws } from '../../src/sandbox/sample-aws.js';
 import { ChangeFeed, pageOrigins, startServer } from '../../src/sandbox/server.js';
 import { SandboxSlack } from '../../src/sandbox/slack.js';
 import { Workspace } from '../../src/sandbox/workspace.js';
-import { EMERGENCY, PEOPLE, SAMPLE_ALERT, STATUS_PAGE } from '../../src/sandbox/world.js';
+import { EMERGENCY, PEOPLE, SAMPLE_ALERT, SAMPLE_DR, SAMPLE_VERCEL, STATUS_PAGE } from '../../src/sandbox/world.js';
 import { freePort } from '../support/lifeline-process.js';
 
 const BOT_TOKEN = 'xoxb-sandbox-unit-test';
 const ROUTING_KEY = 'sandbox-unit-routing-key';
 const STATUSPAGE_KEY = 'sandbox-unit-statuspage-key';
 const ALERTS_TOKEN = 'sandbox-unit-alerts-token-0123456789';
+const VERCEL_TOKEN = 'sandbox-unit-vercel-token';
 let base = '';
 let port = 0;
 let slack: SandboxSlack;
 let pagerduty: SandboxPagerDuty;
 let statuspage: StatuspageStandIn;
+let vercel: VercelStandIn;
+/** Never started: the server asks it only for the API's health, read from its state. */
+const aws = new SimulatedAws();
 let close: () => Promise<void>;
 /** Lifeline's /alerts/alertmanager, as far as the sample alert can tell: what arrived, answered as Lifeline does. */
 let lifeline: LoopbackServer;
@@ -49,6 +57,9 @@ beforeAll(async () => {
     apiKey: STATUSPAGE_KEY,
     components: [STATUS_PAGE.component],
   });
+  vercel = new VercelStandIn({ token: VERCEL_TOKEN, rollbackMs: 0 });
+  vercel.addProject(SAMPLE_VERCEL.project, SAMPLE_VERCEL.deployments);
+  seedSampleAws(aws);
   // Commands would go to Lifeline; these tests only type plain messages, which stay in the sandbox.
   const workspace = new Workspace({ slack, eventsUrl: 'http://127.0.0.1:9/slack/events', signingSecret: 'unused' });
   close = await startServer({
@@ -58,10 +69,12 @@ beforeAll(async () => {
     slack,
     pagerduty,
     statuspage,
+    vercel,
     alert,
     workspace,
     state: async () => ({ ok: true }),
     healthy: async () => true,
+    apiHealth: () => apiHealth(aws),
   });
 });
 
@@ -210,6 +223,57 @@ describe('the status page stand-in behind the sandbox server', () => {
     expect((await call('PATCH', `/${id}`, { status: 'resolved', components: back })).status).toBe(200);
     expect(statuspage.incidents.map((i) => [i.name, i.status])).toEqual([['Checkout down', 'resolved']]);
     expect(statuspage.components[STATUS_PAGE.component]).toBe('operational');
+  });
+});
+
+describe('the Vercel stand-in behind the sandbox server (VERCEL_API_URL = <base>/vercel)', () => {
+  const call = (method: string, path: string, headers: Record<string, string> = {}) =>
+    fetch(`${base}/vercel/${path}`, {
+      method,
+      headers: { authorization: `Bearer ${VERCEL_TOKEN}`, 'content-type': 'application/json', ...headers },
+    });
+
+  test('lists the project’s READY production deployments newest first, with the token only', async () => {
+    const list = await call('GET', `v6/deployments?projectId=${SAMPLE_VERCEL.project}&target=production`);
+    expect(list.status).toBe(200);
+    const { deployments } = (await list.json()) as { deployments: { uid: string; state: string }[] };
+    expect(deployments.map((d) => d.state)).toEqual(Array(SAMPLE_VERCEL.deployments).fill('READY'));
+    expect(deployments[0]!.uid).toBe(vercel.productionOf(SAMPLE_VERCEL.project)!.id);
+    const anonymous = await fetch(`${base}/vercel/v9/projects/${SAMPLE_VERCEL.project}`);
+    expect(anonymous.status).toBe(403);
+  });
+
+  test('an instant rollback moves production; one from another origin is refused and moves nothing', async () => {
+    const [newest, previous] = vercel.deployments.slice().sort((a, b) => b.createdAt - a.createdAt);
+    const path = `v1/projects/${SAMPLE_VERCEL.project}/rollback/${previous!.id}`;
+    expect((await call('POST', path, { origin: 'http://evil.example' })).status).toBe(403);
+    expect(vercel.productionOf(SAMPLE_VERCEL.project)!.id).toBe(newest!.id);
+    expect((await call('POST', path)).status).toBe(201);
+    expect(vercel.productionOf(SAMPLE_VERCEL.project)!.id).toBe(previous!.id);
+  });
+});
+
+describe('the sample API’s health (the region failover’s http_check)', () => {
+  const health = async () => {
+    const res = await fetch(`${base}/shop/api/health`);
+    return `${res.status} ${await res.text()}`;
+  };
+
+  test('503 while DNS points at the primary region; 200 once it points at the DR region and that serves', async () => {
+    expect(await health()).toBe(
+      `503 ${SAMPLE_DR.record} points at ${SAMPLE_DR.primaryTarget} (${SAMPLE_DR.primaryRegion}), which does not answer`,
+    );
+    const dns = aws.route53;
+    await dns.upsert(
+      SAMPLE_DR.zoneId,
+      { name: SAMPLE_DR.record, type: 'CNAME', ttl: 60, values: [SAMPLE_DR.drTarget] },
+      '',
+    );
+    expect(await health()).toBe(`503 ${SAMPLE_DR.instance} in ${SAMPLE_DR.region} is not there`);
+    aws.regions.rds(SAMPLE_DR.region).setInstance({ id: SAMPLE_DR.instance });
+    expect(await health()).toBe(`503 ${SAMPLE_DR.service} in ${SAMPLE_DR.cluster} runs no task`);
+    aws.regions.ecs(SAMPLE_DR.region).setService({ cluster: SAMPLE_DR.cluster, name: SAMPLE_DR.service, desired: 3 });
+    expect(await health()).toBe(`200 ok: ${SAMPLE_DR.service} in ${SAMPLE_DR.region}, 3 tasks`);
   });
 });
 

@@ -272,7 +272,8 @@ export class VercelStandIn {
     return deployment;
   }
 
-  private stateOf(deployment: StandInDeployment): DeploymentState {
+  /** QUEUED, BUILDING, READY or ERROR, as Vercel would report the deployment now. */
+  stateOf(deployment: StandInDeployment): DeploymentState {
     const now = Date.now();
     if (now >= deployment.readyAt) return deployment.fails ? 'ERROR' : 'READY';
     return now - deployment.createdAt < (deployment.readyAt - deployment.createdAt) / 3 ? 'QUEUED' : 'BUILDING';

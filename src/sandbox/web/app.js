@@ -1,6 +1,6 @@
 // The sandbox page: a small Slack (#devops-emergency, the incident channels Lifeline creates, threads, Block Kit,
-// buttons), the sample alert's button, the PagerDuty events, the simulated status page and the simulated AWS, redrawn
-// from GET /api/state whenever the server says something changed (Server-Sent Events).
+// buttons), the runbooks to try, the sample alert's button, the PagerDuty events, the simulated status page, AWS and
+// Vercel, redrawn from GET /api/state whenever the server says something changed (Server-Sent Events).
 // Plain JavaScript for any current browser: nothing to build, nothing fetched from the network.
 
 const $ = (id) => document.getElementById(id);
@@ -28,6 +28,11 @@ const EXAMPLES = [
   '/dr logs production shop-api --since 30m --filter ERROR',
   '/dr restore production list',
   '/dr audit production',
+  '/dr runbook list',
+  '/dr runbook show region-failover',
+  '/dr run region-failover --dry-run',
+  '/dr run region-failover',
+  '/dr run frontend-rollback',
   '/dr help',
 ];
 
@@ -61,6 +66,11 @@ const EMOJI = {
   wrench: '🔧',
   pushpin: '📌',
   satellite_antenna: '📡',
+  white_circle: '⚪',
+  bust_in_silhouette: '👤',
+  fast_forward: '⏩',
+  octagonal_sign: '🛑',
+  leftwards_arrow_with_hook: '↩️',
 };
 
 // ---- talking to the server ---------------------------------------------------------------------------------------
@@ -367,6 +377,7 @@ function welcomeHtml() {
         <h3>Nothing here yet.</h3>
         <p>${you} Type <code>/incident sev1 Database unreachable</code> below, or pick one under <em>Try</em>, or fire the sample alert (<em>Monitoring</em>, right).</p>
         <p>Then switch who you are (top right) to acknowledge as the on-call engineer, or to approve a restore as the CTO.</p>
+        <p>Or click through a region failover: <code>/dr run region-failover --dry-run</code>, then <code>/dr run region-failover</code> (<em>Runbooks</em>, right).</p>
       </div>`;
   }
   const emergency = view.state.emergencyChannel;
@@ -509,39 +520,90 @@ function renderPages() {
           .join('');
 }
 
-function renderAws() {
-  const { aws } = view.state;
-  const instances = aws.instances
+/** One region's RDS instances, snapshots and ECS services. */
+function regionHtml(region, label) {
+  const instances = region.instances
     .map(
       (
         i,
-      ) => `<li data-testid="rds-instance"><code>${esc(i.id)}</code> <span class="pill ${i.status === 'available' ? 'ok' : 'busy'}">${esc(i.status)}</span>
+      ) => `<li data-testid="rds-instance" data-region="${esc(region.region)}" data-status="${esc(i.status)}"><code>${esc(i.id)}</code> <span class="pill ${i.status === 'available' ? 'ok' : 'busy'}">${esc(i.status)}</span>
         <div class="muted small">${esc(i.engine)} ${esc(i.engineVersion)} · ${esc(i.instanceClass)}${i.multiAz ? ' · Multi-AZ' : ''}${i.endpoint ? ` · ${esc(i.endpoint.address)}` : ''}</div></li>`,
     )
     .join('');
-  const snapshots = aws.snapshots
+  const snapshots = region.snapshots
     .map(
       (s) =>
         `<li><code>${esc(s.id)}</code> <span class="pill ${s.status === 'available' ? 'ok' : 'busy'}">${esc(s.status)}</span> <span class="muted small">${esc(s.type)}${s.createdAt ? `, ${age(Date.parse(s.createdAt))}` : ''}</span></li>`,
     )
     .join('');
-  const services = aws.services
+  const services = region.services
     .map((s) => {
       const primary = s.deployments.find((d) => d.status === 'PRIMARY');
       const rollout = primary?.rolloutState ? ` · rollout ${esc(primary.rolloutState)}` : '';
       const steady = s.running === s.desired && primary?.rolloutState !== 'IN_PROGRESS';
-      return `<li data-testid="ecs-service"><code>${esc(s.name)}</code> <span class="pill ${steady ? 'ok' : 'busy'}">${s.running}/${s.desired} running</span><div class="muted small">${esc(s.cluster)}${rollout}</div></li>`;
+      return `<li data-testid="ecs-service" data-region="${esc(region.region)}" data-running="${s.running}"><code>${esc(s.name)}</code> <span class="pill ${steady ? 'ok' : 'busy'}">${s.running}/${s.desired} running</span><div class="muted small">${esc(s.cluster)}${rollout}</div></li>`;
     })
     .join('');
-  const calls = aws.calls
-    .map((c) => `<li><time>${clock(c.at)}</time> ${esc(c.service.toUpperCase())} <code>${esc(c.action)}</code></li>`)
+  return `<h3 class="region">${esc(label)} <code>${esc(region.region)}</code></h3>
+    <h4>RDS instances</h4><ul class="plain">${instances || '<li class="muted">none</li>'}</ul>
+    <h4>RDS snapshots</h4><ul class="plain">${snapshots || '<li class="muted">none</li>'}</ul>
+    <h4>ECS services</h4><ul class="plain">${services}</ul>`;
+}
+
+function renderAws() {
+  const { aws } = view.state;
+  const records = aws.dns.records
+    .map(
+      (r) =>
+        `<li data-testid="dns-record" data-name="${esc(r.name)}" data-value="${esc(r.values.join(' '))}"><code>${esc(r.name)}</code> ${esc(r.type)} → <code>${esc(r.values.join(', '))}</code> <span class="muted small">TTL ${esc(r.ttl)}</span></li>`,
+    )
     .join('');
+  const calls = aws.calls
+    .map(
+      (c) =>
+        `<li><time>${clock(c.at)}</time> ${esc(c.service.toUpperCase())} <code>${esc(c.action)}</code> <span class="muted small">${esc(c.region)}</span></li>`,
+    )
+    .join('');
+  const secret = aws.secret;
   $('aws').innerHTML = `
-    <p class="muted small">Region ${esc(aws.region)}</p>
-    <h3>RDS instances</h3><ul class="plain">${instances}</ul>
-    <h3>RDS snapshots</h3><ul class="plain">${snapshots || '<li class="muted">none</li>'}</ul>
-    <h3>ECS services</h3><ul class="plain">${services}</ul>
+    ${regionHtml({ ...aws, region: aws.region }, 'Primary region')}
+    ${regionHtml(aws.dr, 'DR region')}
+    <h3>Route 53 <code>${esc(aws.dns.zone)}</code></h3><ul class="plain">${records}</ul>
+    <h3>Secrets Manager</h3><p class="small"><code>${esc(secret.id)}</code>: <code>DATABASE_HOST</code> = <code data-testid="secret-host">${esc(secret.host ?? '(unreadable)')}</code> <span class="muted">(${secret.versions} ${secret.versions === 1 ? 'version' : 'versions'})</span></p>
     <h3>Latest API calls from Lifeline</h3><ul class="plain calls">${calls || '<li class="muted">none yet</li>'}</ul>`;
+}
+
+function renderVercel() {
+  const { vercel } = view.state;
+  const deployments = vercel.deployments
+    .map((d) => {
+      const production = d.id === vercel.production;
+      return `<li data-testid="vercel-deployment" data-production="${production}" data-state="${esc(d.state)}"><code>${esc(d.url)}</code> <span class="pill ${d.state === 'READY' ? 'ok' : 'busy'}">${esc(d.state)}</span>${production ? ' <span class="tag">production</span>' : ''}
+        <div class="muted small">${esc(d.id)}, ${age(d.createdAt)}</div></li>`;
+    })
+    .join('');
+  const env = vercel.env.map((e) => `<li><code>${esc(e.key)}</code> = <code>${esc(e.value)}</code></li>`).join('');
+  $('vercel').innerHTML = `
+    <p>Project <code>${esc(vercel.project)}</code>${vercel.rolledBack ? ' <span class="pill busy">rolled back: new deployments are not promoted</span>' : ''}</p>
+    <h3>Production deployments</h3><ul class="plain">${deployments}</ul>
+    <h3>Environment variables</h3><ul class="plain">${env || '<li class="muted">none</li>'}</ul>`;
+}
+
+function renderRunbooks() {
+  const { runbooks, aws } = view.state;
+  const api = aws.api;
+  const items = runbooks
+    .map(
+      (
+        r,
+      ) => `<li data-testid="runbook"><code>${esc(r.name)}</code> <span class="muted small">${r.steps} steps, ${r.approval === 'each_step' ? 'an approval per step' : 'one approval'}</span>
+        <div class="small">${esc(r.title)}</div>
+        <div class="runbook-buttons"><button type="button" class="link-button" data-example="/dr run ${esc(r.name)} --dry-run">dry run</button> <button type="button" class="link-button" data-example="/dr run ${esc(r.name)}">run</button></div></li>`,
+    )
+    .join('');
+  $('runbooks').innerHTML = `
+    <p class="small" data-testid="api-health" data-healthy="${api.healthy}">The sample API <code>${esc(api.record)}</code>: <span class="pill ${api.healthy ? 'ok' : 'busy'}">${api.healthy ? '200' : '503'}</span> <span class="muted">${esc(api.detail)}</span></p>
+    <ul class="plain">${items}</ul>`;
 }
 
 function renderShop() {
@@ -570,6 +632,8 @@ function render() {
   renderPages();
   renderStatuspage();
   renderAws();
+  renderVercel();
+  renderRunbooks();
   renderShop();
 }
 

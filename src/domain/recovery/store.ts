@@ -1,7 +1,8 @@
 // Data access for recovery jobs and their steps.
 import type pg from 'pg';
 import { z } from 'zod';
-import { inTransaction, type Db, type DbClient } from '../../shared/db/pool.js';
+import type { Db, DbClient } from '../../shared/db/pool.js';
+import { fencedRow, releaseRowLease } from '../../shared/db/row-lease.js';
 import type { Said } from '../../shared/text.js';
 import type { JobParams, JobState, RecoveryJob, StepRecord } from './model.js';
 
@@ -398,29 +399,13 @@ export async function renewLease(
 
 /** Gives a lease up (the job ended, or is handed back on shutdown): the next worker need not wait for it to run out. */
 export async function releaseLease(db: Queryable, lease: Lease): Promise<void> {
-  await db.query(
-    `UPDATE recovery_jobs SET lease_owner = NULL, lease_until = NULL
-      WHERE number = $1 AND lease_owner = $2 AND lease_epoch = $3`,
-    [lease.job, lease.owner, lease.epoch],
-  );
+  await releaseRowLease(db, 'recovery_jobs', { number: lease.job, owner: lease.owner, epoch: lease.epoch });
 }
 
-/**
- * Runs `work` in a transaction that first locks the job's row and checks that this worker still holds a live lease:
- * every write a runner makes for a job goes through here, so a worker that lost its lease (it was cut off, and another
- * took over) can no longer change the job. The row lock orders the write against a concurrent takeLease.
- */
+/** Every write a runner makes for a job goes through here (see fencedRow). */
 export async function fenced<T>(db: Db, lease: Lease, work: (tx: DbClient) => Promise<T>): Promise<T> {
-  return inTransaction(db, async (tx) => {
-    const { rowCount } = await tx.query(
-      `SELECT 1 FROM recovery_jobs
-        WHERE number = $1 AND lease_owner = $2 AND lease_epoch = $3 AND lease_until > clock_timestamp()
-        FOR UPDATE`,
-      [lease.job, lease.owner, lease.epoch],
-    );
-    if (rowCount === 0) throw new LeaseLostError(lease);
-    return work(tx);
-  });
+  const row = { number: lease.job, owner: lease.owner, epoch: lease.epoch };
+  return fencedRow(db, 'recovery_jobs', row, () => new LeaseLostError(lease), work);
 }
 
 /** Jobs a worker may take now: queued, or running under a lease that ran out (its worker died or was cut off). */

@@ -1,7 +1,8 @@
 // Data access for runbook runs and their steps, and the lease that fences a run to one worker.
 import type pg from 'pg';
 import { z } from 'zod';
-import { inTransaction, type Db, type DbClient } from '../../shared/db/pool.js';
+import type { Db, DbClient } from '../../shared/db/pool.js';
+import { fencedRow, releaseRowLease } from '../../shared/db/row-lease.js';
 import type { Said } from '../../shared/text.js';
 import type { Renewed } from '../recovery/lease.js';
 import type { Approval, Run, RunState, RunStep, RunStepState } from './model.js';
@@ -347,23 +348,11 @@ export async function renewLease(db: Queryable, lease: RunLease, leaseMs: number
 
 /** Gives the lease up; in the transaction that stops the run to wait, so a click's trigger finds it free. */
 export async function releaseLease(db: Queryable, lease: RunLease): Promise<void> {
-  await db.query(
-    `UPDATE runbook_runs SET lease_owner = NULL, lease_until = NULL
-      WHERE number = $1 AND lease_owner = $2 AND lease_epoch = $3`,
-    [lease.run, lease.owner, lease.epoch],
-  );
+  await releaseRowLease(db, 'runbook_runs', { number: lease.run, owner: lease.owner, epoch: lease.epoch });
 }
 
-/** Runs `work` in a transaction that holds the run's row and checks the lease is still this worker's. */
+/** Every write the engine makes for a run goes through here (see fencedRow). */
 export async function fenced<T>(db: Db, lease: RunLease, work: (tx: DbClient) => Promise<T>): Promise<T> {
-  return inTransaction(db, async (tx) => {
-    const { rowCount } = await tx.query(
-      `SELECT 1 FROM runbook_runs
-        WHERE number = $1 AND lease_owner = $2 AND lease_epoch = $3 AND lease_until > clock_timestamp()
-        FOR UPDATE`,
-      [lease.run, lease.owner, lease.epoch],
-    );
-    if (rowCount === 0) throw new RunLeaseLostError(lease);
-    return work(tx);
-  });
+  const row = { number: lease.run, owner: lease.owner, epoch: lease.epoch };
+  return fencedRow(db, 'runbook_runs', row, () => new RunLeaseLostError(lease), work);
 }

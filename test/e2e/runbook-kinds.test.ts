@@ -64,6 +64,8 @@ const CUTOVER_TEXT = 'www moves to the DR region';
 const DONE_TEXT = `Failover done; the database is ${DR_ENDPOINT}`;
 /** The snapshot the DR database is restored from was taken this long before the run: the RPO it reports. */
 const SNAPSHOT_AGE_MS = 2 * 3_600_000;
+/** How long Route 53 keeps a change PENDING while the test kills the process and starts it again. */
+const SYNC_MS = 5_000;
 
 function runbooksYaml(health: string, failing: string): string {
   return `statuspage:
@@ -418,7 +420,7 @@ describe('the failover with every kind, one approval per step', () => {
 describe('kill -9 while dns_switch waits on its Route 53 change', () => {
   test('the restarted process waits on the recorded change: one ChangeResourceRecordSets overall', async () => {
     const upserts = () => aws.callsTo('ChangeResourceRecordSets').filter((c) => c.params.name === 'www.example.com');
-    aws.route53.syncMs = 4_000;
+    aws.route53.syncMs = SYNC_MS;
     try {
       const run = await requestRun(w, 'dns-cutover', REQUESTER);
       await clickRun(w, run, ['Approve', 'Reject'], 'Approve', APPROVER);
@@ -438,6 +440,8 @@ describe('kill -9 while dns_switch waits on its Route 53 change', () => {
       const resumed = aws.callsTo('GetChange').slice(polled);
       expect(resumed.length).toBeGreaterThan(0);
       expect(resumed.every((c) => c.params.Id === change)).toBe(true);
+      // The resumed attempt found the change still PENDING and waited for it.
+      expect(resumed[0]!.at).toBeLessThan(upserts()[0]!.at + SYNC_MS);
       expect(w.slack.posts().filter((c) => c.body.text === CUTOVER_TEXT)).toHaveLength(1);
       const entries = await runAudit(w, run);
       expect(entries.filter((e) => e.action === 'change' && e.detail.startsWith('www:'))).toHaveLength(1);

@@ -49,17 +49,18 @@ export function runMessage(w: World, run: number): SlackCall | undefined {
   return update ? { ...post, body: { ...update.body, channel: post.body.channel } } : post;
 }
 
-/** Waits until the run's message shows exactly these buttons; returns it. */
+/** Waits until the run's message shows exactly these buttons; returns it. A timeout says what it shows instead. */
 export async function withButtons(w: World, run: number, labels: string[]): Promise<SlackCall> {
-  return waitUntil(`RUN-${run} showing ${labels.join(', ')}`, () => {
-    const message = runMessage(w, run);
-    return message &&
-      buttonsOf(message.body)
-        .map((b) => b.label)
-        .join() === labels.join()
-      ? message
-      : undefined;
-  });
+  const shown = () => buttonsOf(runMessage(w, run)?.body ?? {}).map((b) => b.label);
+  try {
+    return await waitUntil(`RUN-${run} showing ${labels.join(', ')}`, () => {
+      const message = runMessage(w, run);
+      return message && shown().join() === labels.join() ? message : undefined;
+    });
+  } catch (err) {
+    const text = allText(runMessage(w, run)?.body ?? {});
+    throw new Error(`${(err as Error).message}; it shows [${shown().join(', ')}]:\n${text}`, { cause: err });
+  }
 }
 
 /** Clicks a button of the run's message once it shows exactly `labels`; Slack gets its 200. */

@@ -53,6 +53,8 @@ export class RunbookEngine {
   private readonly workerId = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   private readonly kinds: ReadonlyMap<string, StepKind<StepDeps>>;
   private readonly active = new Set<Active>();
+  /** Each run's last showProgress, settled: the next one waits for it. */
+  private readonly showing = new Map<number, Promise<void>>();
   private stopping = false;
 
   constructor(private readonly deps: EngineDeps) {
@@ -107,8 +109,22 @@ export class RunbookEngine {
     }
   }
 
-  /** The run's message as it is now (posted the first time). */
-  async showProgress(number: number, live?: string): Promise<void> {
+  /**
+   * The run's message as it is now (posted the first time). One at a time per run: the service's refresh after a
+   * click and the worker's progress would otherwise race, and a send that read the run earlier could reach Slack
+   * last and leave the message showing a state (and buttons) long gone, or post the message twice.
+   */
+  showProgress(number: number, live?: string): Promise<void> {
+    const next = (this.showing.get(number) ?? Promise.resolve()).then(() => this.sendProgress(number, live));
+    const settled = next.catch(() => undefined);
+    this.showing.set(number, settled);
+    void settled.then(() => {
+      if (this.showing.get(number) === settled) this.showing.delete(number);
+    });
+    return next;
+  }
+
+  private async sendProgress(number: number, live: string | undefined): Promise<void> {
     const run = await store.getRun(this.deps.db, number);
     if (!run) return;
     const steps = await store.steps(this.deps.db, number);

@@ -127,6 +127,10 @@ function runbooksYaml(url: string): string {
     title: Only a hand step
     steps:
       - confirm: "look at the message"
+  halt:
+    title: A health check that fails at once
+    steps:
+      - http_check: { url: "${url}", within_minutes: 0.0001 }
 `;
 }
 
@@ -326,6 +330,30 @@ describe("the run's message", () => {
     }
     await service.act(run.number, REQUESTER, 'done');
     await until(run.number, 'succeeded');
+  });
+
+  test('a run that stopped shows Retry, Skip and Abort even when its reply in the thread is slow', async () => {
+    target.mode = 503;
+    // Slack takes longer over the thread reply than the lease's heartbeat, and than the message's throttle.
+    const post = chat.post.bind(chat);
+    chat.post = async (channel, message, threadTs) => {
+      if (threadTs !== undefined) await new Promise((resolve) => setTimeout(resolve, 1_500));
+      return post(channel, message, threadTs);
+    };
+    try {
+      const run = await request('halt');
+      await service.approve(run.number, APPROVER);
+      await until(run.number, 'stopped');
+      await waitUntil(
+        'Retry, Skip, Abort',
+        async () => messageOf(await runOf(run.number)).buttons.join() === 'Retry,Skip,Abort',
+        5_000,
+      );
+      await service.act(run.number, APPROVER, 'abort');
+      await until(run.number, 'aborted');
+    } finally {
+      chat.post = post;
+    }
   });
 });
 

@@ -2,6 +2,7 @@
 // Slack stand-in, their rows in PostgreSQL (runbook_runs, runbook_steps, the audit trail under the run).
 import { expect } from 'vitest';
 import type { SlackCall } from '../../src/adapters/slack/stand-in.js';
+import { messageOf } from '../../src/shared/errors.js';
 import { allText, buttonsOf, type Sent, type World } from './e2e.js';
 import { clickButton } from './recovery.js';
 import { waitUntil } from './wait.js';
@@ -49,7 +50,10 @@ export function runMessage(w: World, run: number): SlackCall | undefined {
   return update ? { ...post, body: { ...update.body, channel: post.body.channel } } : post;
 }
 
-/** Waits until the run's message shows exactly these buttons; returns it. A timeout says what it shows instead. */
+/**
+ * Waits until the run's message shows exactly these buttons; returns it. A timeout says what the message shows
+ * instead, with the processes' warnings and errors.
+ */
 export async function withButtons(w: World, run: number, labels: string[]): Promise<SlackCall> {
   const shown = () => buttonsOf(runMessage(w, run)?.body ?? {}).map((b) => b.label);
   try {
@@ -59,7 +63,10 @@ export async function withButtons(w: World, run: number, labels: string[]): Prom
     });
   } catch (err) {
     const text = allText(runMessage(w, run)?.body ?? {});
-    throw new Error(`${(err as Error).message}; it shows [${shown().join(', ')}]:\n${text}`, { cause: err });
+    const warnings = w.output().filter((l) => /"level":(40|50)/.test(l));
+    throw new Error(`${messageOf(err)}; it shows [${shown().join(', ')}]:\n${text}\n${warnings.join('\n')}`, {
+      cause: err,
+    });
   }
 }
 

@@ -4,11 +4,20 @@
 // write call, a second run refused while one is open, kill -9 inside a step then a restart (it resumes at that step
 // and a finished step never runs again), and bad runbook configs named by path at startup.
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
-import { allText, buttonsOf, EMERGENCY, stillAfter, World, type Sent } from '../support/e2e.js';
+import { allText, EMERGENCY, stillAfter, World } from '../support/e2e.js';
 import { startHealthTarget, type HealthTarget } from '../support/health-target.js';
 import { USERS } from '../support/lifeline-process.js';
 import { adminToken, describeRun, runCli } from '../support/cli.js';
-import { clickButton } from '../support/recovery.js';
+import {
+  clickRun,
+  dr,
+  requestRun,
+  runMessage,
+  runState,
+  stepStates,
+  untilState,
+  withButtons,
+} from '../support/runbooks.js';
 import type { SlackCall } from '../../src/adapters/slack/stand-in.js';
 import { waitUntil } from '../support/wait.js';
 
@@ -64,73 +73,14 @@ afterAll(async () => {
   await target?.close();
 });
 
-function dr(text: string, user = REQUESTER): Promise<Sent> {
-  return w.command(text, { user }, '/dr');
-}
-
-async function runState(run: number): Promise<string> {
-  const { rows } = await w.sql.query<{ state: string }>('SELECT state FROM runbook_runs WHERE number = $1', [run]);
-  return rows[0]?.state ?? 'none';
-}
-
-async function stepStates(run: number): Promise<string[]> {
-  const { rows } = await w.sql.query<{ id: string; state: string; attempts: number }>(
-    'SELECT id, state, attempts FROM runbook_steps WHERE run = $1 ORDER BY step_index',
-    [run],
-  );
-  return rows.map((r) => `${r.id}:${r.state}:${r.attempts}`);
-}
-
-async function untilState(run: number, state: string, timeoutMs = 15_000): Promise<void> {
-  await waitUntil(`RUN-${run} ${state}`, async () => (await runState(run)) === state, timeoutMs, 50);
-}
-
-/** Requests a run and reads its number off the reply. */
-async function requestRun(text: string, user = REQUESTER): Promise<number> {
-  const reply = await w.reply(await dr(`run ${text}`, user));
-  const match = /RUN-(\d+)/.exec(reply);
-  if (!match) throw new Error(`the reply names no run: ${reply}`);
-  return Number(match[1]);
-}
-
-/** The run's message as it is now: its post, with the body of its latest update. */
-function runMessage(run: number): SlackCall | undefined {
-  const re = new RegExp(`RUN-${run}\\b`);
-  const post = w.topLevelPosts().find((c) => c.result?.ts !== undefined && re.test(allText(c.body)));
-  if (!post) return undefined;
-  const update = w.slack
-    .updates()
-    .filter((u) => u.body.ts === post.result?.ts)
-    .at(-1);
-  return update ? { ...post, body: { ...update.body, channel: post.body.channel } } : post;
-}
-
-/** Waits until the run's message shows exactly these buttons; returns it. */
-async function withButtons(run: number, labels: string[]): Promise<SlackCall> {
-  return waitUntil(`RUN-${run} showing ${labels.join(', ')}`, () => {
-    const message = runMessage(run);
-    return message &&
-      buttonsOf(message.body)
-        .map((b) => b.label)
-        .join() === labels.join()
-      ? message
-      : undefined;
-  });
-}
-
-async function click(run: number, labels: string[], label: string, user: string): Promise<void> {
-  const sent = await clickButton(w, await withButtons(run, labels), label, user);
-  expect(sent.status).toBe(200);
-}
-
 /** A click refused: the clicker alone is told why, and the run's state does not move. */
 async function refusedClick(run: number, labels: string[], label: string, user: string, why: RegExp): Promise<void> {
-  const before = `${await runState(run)} ${(await stepStates(run)).join()}`;
+  const before = `${await runState(w, run)} ${(await stepStates(w, run)).join()}`;
   const seen = w.ephemeralsTo(user).length;
-  await click(run, labels, label, user);
+  await clickRun(w, run, labels, label, user);
   const told = await waitUntil(`a refusal to ${user}`, () => w.ephemeralsTo(user).slice(seen)[0]);
   expect(allText(told.body)).toMatch(why);
-  expect(`${await runState(run)} ${(await stepStates(run)).join()}`).toBe(before);
+  expect(`${await runState(w, run)} ${(await stepStates(w, run)).join()}`).toBe(before);
 }
 
 /** The notify steps' posts of exactly this text (the run's own message quotes it too). */
@@ -140,27 +90,27 @@ function postsWith(text: string): SlackCall[] {
 
 describe('runbooks through the real process', () => {
   test('`/dr runbook list` and `show` answer the sender alone', async () => {
-    const list = await w.reply(await dr('runbook list', USERS.other));
+    const list = await w.reply(await dr(w, 'runbook list', USERS.other));
     for (const name of ['happy', 'stepwise', 'checked', 'crash']) expect(list).toContain(name);
-    const show = await w.reply(await dr('runbook show happy', USERS.other));
+    const show = await w.reply(await dr(w, 'runbook show happy', USERS.other));
     expect(show).toContain('flip the switch');
     expect(show).toContain(`GET ${target.url} until it answers 200`);
   });
 
   test('one approval: refusals change nothing, Done, the health check, and the report', async () => {
-    const run = await requestRun('happy');
-    await withButtons(run, ['Approve', 'Reject']);
-    expect(await w.reply(await dr('run happy', USERS.oncall))).toMatch(/RUN-\d+ of happy .* one run of a runbook/);
+    const run = await requestRun(w, 'happy', REQUESTER);
+    await withButtons(w, run, ['Approve', 'Reject']);
+    expect(await w.reply(await dr(w, 'run happy', USERS.oncall))).toMatch(/RUN-\d+ of happy .* one run of a runbook/);
     await refusedClick(run, ['Approve', 'Reject'], 'Approve', REQUESTER, /another approver has to approve it/);
     await refusedClick(run, ['Approve', 'Reject'], 'Approve', USERS.other, /Only engineering_lead or cto may approve/);
-    await click(run, ['Approve', 'Reject'], 'Approve', APPROVER);
-    await withButtons(run, ['Done', 'Abort']);
+    await clickRun(w, run, ['Approve', 'Reject'], 'Approve', APPROVER);
+    await withButtons(w, run, ['Done', 'Abort']);
     expect(postsWith('happy failover started')).toHaveLength(1);
     await refusedClick(run, ['Done', 'Abort'], 'Done', USERS.other, /Only the requester or an approver/);
-    await click(run, ['Done', 'Abort'], 'Done', REQUESTER);
-    await untilState(run, 'succeeded');
-    expect(await stepStates(run)).toEqual(['step-1:succeeded:1', 'step-2:succeeded:1', 'step-3:succeeded:1']);
-    const report = await w.reply(await dr(`run report RUN-${run}`));
+    await clickRun(w, run, ['Done', 'Abort'], 'Done', REQUESTER);
+    await untilState(w, run, 'succeeded');
+    expect(await stepStates(w, run)).toEqual(['step-1:succeeded:1', 'step-2:succeeded:1', 'step-3:succeeded:1']);
+    const report = await w.reply(await dr(w, `run report RUN-${run}`, REQUESTER));
     expect(report).toContain(`# RUN-${run}: happy`);
     expect(report).toMatch(/RTO achieved: \d+ s/);
     expect(report).toContain('## What went wrong');
@@ -168,63 +118,67 @@ describe('runbooks through the real process', () => {
   });
 
   test('approval: each_step asks before each step but the hand step', async () => {
-    const run = await requestRun('stepwise');
-    await click(run, ['Approve', 'Reject'], 'Approve', APPROVER);
+    const run = await requestRun(w, 'stepwise', REQUESTER);
+    await clickRun(w, run, ['Approve', 'Reject'], 'Approve', APPROVER);
     await waitUntil('the notice', () => postsWith('stepwise started').length === 1);
-    await click(run, ['Done', 'Abort'], 'Done', APPROVER);
-    await withButtons(run, ['Approve', 'Reject']);
-    expect(await stepStates(run)).toEqual(['step-1:succeeded:1', 'step-2:succeeded:1', 'step-3:awaiting_approval:0']);
-    await click(run, ['Approve', 'Reject'], 'Approve', APPROVER);
-    await untilState(run, 'succeeded');
+    await clickRun(w, run, ['Done', 'Abort'], 'Done', APPROVER);
+    await withButtons(w, run, ['Approve', 'Reject']);
+    expect(await stepStates(w, run)).toEqual([
+      'step-1:succeeded:1',
+      'step-2:succeeded:1',
+      'step-3:awaiting_approval:0',
+    ]);
+    await clickRun(w, run, ['Approve', 'Reject'], 'Approve', APPROVER);
+    await untilState(w, run, 'succeeded');
   });
 
   test('a failing http_check stops the run: Retry, then Skip, then Abort', async () => {
     target.mode = 503;
-    const first = await requestRun('checked');
-    await click(first, ['Approve', 'Reject'], 'Approve', APPROVER);
-    await untilState(first, 'stopped');
+    const first = await requestRun(w, 'checked', REQUESTER);
+    await clickRun(w, first, ['Approve', 'Reject'], 'Approve', APPROVER);
+    await untilState(w, first, 'stopped');
     await refusedClick(first, ['Retry', 'Skip', 'Abort'], 'Retry', USERS.oncall, /Only engineering_lead or cto/);
     target.mode = 200;
-    await click(first, ['Retry', 'Skip', 'Abort'], 'Retry', APPROVER);
-    await untilState(first, 'succeeded');
-    expect(await stepStates(first)).toEqual(['step-1:succeeded:2', 'step-2:succeeded:1']);
+    await clickRun(w, first, ['Retry', 'Skip', 'Abort'], 'Retry', APPROVER);
+    await untilState(w, first, 'succeeded');
+    expect(await stepStates(w, first)).toEqual(['step-1:succeeded:2', 'step-2:succeeded:1']);
 
     target.mode = 503;
-    const second = await requestRun('checked');
-    await click(second, ['Approve', 'Reject'], 'Approve', APPROVER);
-    await click(second, ['Retry', 'Skip', 'Abort'], 'Skip', APPROVER);
-    await untilState(second, 'succeeded');
-    expect(await stepStates(second)).toEqual(['step-1:skipped:1', 'step-2:succeeded:1']);
+    const second = await requestRun(w, 'checked', REQUESTER);
+    await clickRun(w, second, ['Approve', 'Reject'], 'Approve', APPROVER);
+    await clickRun(w, second, ['Retry', 'Skip', 'Abort'], 'Skip', APPROVER);
+    await untilState(w, second, 'succeeded');
+    expect(await stepStates(w, second)).toEqual(['step-1:skipped:1', 'step-2:succeeded:1']);
 
-    const third = await requestRun('checked');
-    await click(third, ['Approve', 'Reject'], 'Approve', APPROVER);
-    await click(third, ['Retry', 'Skip', 'Abort'], 'Abort', APPROVER);
-    await untilState(third, 'aborted');
-    expect(await stepStates(third)).toEqual(['step-1:failed:1', 'step-2:pending:0']);
+    const third = await requestRun(w, 'checked', REQUESTER);
+    await clickRun(w, third, ['Approve', 'Reject'], 'Approve', APPROVER);
+    await clickRun(w, third, ['Retry', 'Skip', 'Abort'], 'Abort', APPROVER);
+    await untilState(w, third, 'aborted');
+    expect(await stepStates(w, third)).toEqual(['step-1:failed:1', 'step-2:pending:0']);
     expect(postsWith('checked done')).toHaveLength(2);
     target.mode = 200;
   });
 
   test('a dry run needs no approval, makes no write call, and reports each step', async () => {
     const posts = postsWith('happy failover started').length;
-    const run = await requestRun('happy --dry-run');
-    await untilState(run, 'succeeded');
-    expect(await stepStates(run)).toEqual(['step-1:succeeded:1', 'step-2:succeeded:1', 'step-3:succeeded:1']);
+    const run = await requestRun(w, 'happy --dry-run', REQUESTER);
+    await untilState(w, run, 'succeeded');
+    expect(await stepStates(w, run)).toEqual(['step-1:succeeded:1', 'step-2:succeeded:1', 'step-3:succeeded:1']);
     await stillAfter('no notice posted', () => postsWith('happy failover started').length === posts, 500);
-    const text = allText(runMessage(run)!.body);
+    const text = allText(runMessage(w, run)!.body);
     expect(text).toContain('would post to C0EMERGENCY: happy failover started');
   });
 
   test('kill -9 inside a step, then a restart: it resumes at that step, and the notice is never posted again', async () => {
     target.mode = 503;
-    const run = await requestRun('crash');
-    await click(run, ['Approve', 'Reject'], 'Approve', APPROVER);
-    await waitUntil('the health check running', async () => (await stepStates(run))[1] === 'step-2:running:1');
+    const run = await requestRun(w, 'crash', REQUESTER);
+    await clickRun(w, run, ['Approve', 'Reject'], 'Approve', APPROVER);
+    await waitUntil('the health check running', async () => (await stepStates(w, run))[1] === 'step-2:running:1');
     await w.lifeline.stop('SIGKILL');
     target.mode = 200;
     await w.processes[0]!.start();
-    await untilState(run, 'succeeded', 20_000);
-    expect(await stepStates(run)).toEqual(['step-1:succeeded:1', 'step-2:succeeded:2']);
+    await untilState(w, run, 'succeeded', 20_000);
+    expect(await stepStates(w, run)).toEqual(['step-1:succeeded:1', 'step-2:succeeded:2']);
     expect(postsWith('crash run started')).toHaveLength(1);
   });
 });

@@ -123,6 +123,14 @@ function runbooksYaml(url: string): string {
     title: A step in flight
     steps:
       - flag: { name: slow, value: "set" }
+  shown:
+    title: Only a hand step
+    steps:
+      - confirm: "look at the message"
+  halt:
+    title: A health check that fails at once
+    steps:
+      - http_check: { url: "${url}", within_minutes: 0.0001 }
 `;
 }
 
@@ -287,6 +295,65 @@ describe('a run with one approval', () => {
     const run = await request('happy');
     await until(run.number, 'expired', 10_000);
     expect(await refusal(service.approve(run.number, APPROVER))).toMatch(/is expired; it waits for no approval/);
+  });
+});
+
+describe("the run's message", () => {
+  test('an update that read the run earlier never lands after a newer one', async () => {
+    const run = await request('shown');
+    await until(run.number, (r) => r.progress !== undefined);
+    // Slack answers the next update slowly: it is still in flight while the run moves on.
+    const update = chat.update.bind(chat);
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let held = false;
+    chat.update = async (at, message) => {
+      if (!held) {
+        held = true;
+        await gate;
+      }
+      return update(at, message);
+    };
+    try {
+      const stale = engine.showProgress(run.number);
+      await waitUntil('the slow update in flight', () => held);
+      const approving = service.approve(run.number, APPROVER);
+      await until(run.number, async () => (await stepStates(run.number)).includes('step-1:awaiting_done'));
+      // Longer than the worker's throttle, so its last update would have been sent by now.
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      release();
+      await Promise.all([stale, approving]);
+      await waitUntil('Done', async () => messageOf(await runOf(run.number)).buttons.join() === 'Done,Abort');
+    } finally {
+      release();
+      chat.update = update;
+    }
+    await service.act(run.number, REQUESTER, 'done');
+    await until(run.number, 'succeeded');
+  });
+
+  test('a run that stopped shows Retry, Skip and Abort even when its reply in the thread is slow', async () => {
+    target.mode = 503;
+    // Slack takes longer over the thread reply than the lease's heartbeat, and than the message's throttle.
+    const post = chat.post.bind(chat);
+    chat.post = async (channel, message, threadTs) => {
+      if (threadTs !== undefined) await new Promise((resolve) => setTimeout(resolve, 1_500));
+      return post(channel, message, threadTs);
+    };
+    try {
+      const run = await request('halt');
+      await service.approve(run.number, APPROVER);
+      await until(run.number, 'stopped');
+      await waitUntil(
+        'Retry, Skip, Abort',
+        async () => messageOf(await runOf(run.number)).buttons.join() === 'Retry,Skip,Abort',
+        5_000,
+      );
+      await service.act(run.number, APPROVER, 'abort');
+      await until(run.number, 'aborted');
+    } finally {
+      chat.post = post;
+    }
   });
 });
 

@@ -673,6 +673,12 @@ export class MemoryRoute53 implements Route53Port {
     return { id: changeId, status: Date.now() >= change.syncAt ? 'INSYNC' : 'PENDING' };
   }
 
+  /** Every change made so far reads INSYNC from now on: a test that held them PENDING (a long syncMs) lets them go. */
+  syncPending(): void {
+    const now = Date.now();
+    for (const change of this.changes.values()) change.syncAt = Math.min(change.syncAt, now);
+  }
+
   /** When the change was made, for the stand-in's ChangeInfo. */
   submittedAt(changeId: string): Date {
     return new Date(this.changes.get(changeId)?.submittedAt ?? Date.now());

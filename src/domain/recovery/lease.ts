@@ -27,6 +27,8 @@ export class LeaseKeeper<L> {
   private heartbeat: ReturnType<typeof setInterval> | undefined;
   private expiry: ReturnType<typeof setTimeout> | undefined;
   private renewing = false;
+  /** After stop, a renewal still in flight says nothing: the lease was given up, not lost. */
+  private stopped = false;
 
   /**
    * `renew` extends the lease by `leaseMs` on the server's clock if this worker still holds it; `label` names what it
@@ -53,6 +55,7 @@ export class LeaseKeeper<L> {
   }
 
   stop(): void {
+    this.stopped = true;
     clearInterval(this.heartbeat);
     clearTimeout(this.expiry);
   }
@@ -73,7 +76,7 @@ export class LeaseKeeper<L> {
     try {
       // A renewal that hangs must not hold up the next one; the expiry timer runs regardless.
       const renewed = await within(this.renewLease(), this.leaseMs - this.marginMs, 'renewing the lease');
-      if (this.lost) return;
+      if (this.lost || this.stopped) return;
       if (!renewed) {
         this.lose('somebody else holds it now, or it ran out');
         return;

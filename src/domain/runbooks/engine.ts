@@ -53,6 +53,8 @@ export class RunbookEngine {
   private readonly workerId = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   private readonly kinds: ReadonlyMap<string, StepKind<StepDeps>>;
   private readonly active = new Set<Active>();
+  /** Each run's last showProgress, settled: the next one waits for it. */
+  private readonly showing = new Map<number, Promise<void>>();
   private stopping = false;
 
   constructor(private readonly deps: EngineDeps) {
@@ -107,8 +109,22 @@ export class RunbookEngine {
     }
   }
 
-  /** The run's message as it is now (posted the first time). */
-  async showProgress(number: number, live?: string): Promise<void> {
+  /**
+   * The run's message as it is now (posted the first time). One at a time per run: the service's refresh after a
+   * click and the worker's progress would otherwise race, and a send that read the run earlier could reach Slack
+   * last and leave the message showing a state (and buttons) long gone, or post the message twice.
+   */
+  showProgress(number: number, live?: string): Promise<void> {
+    const next = (this.showing.get(number) ?? Promise.resolve()).then(() => this.sendProgress(number, live));
+    const settled = next.catch(() => undefined);
+    this.showing.set(number, settled);
+    void settled.then(() => {
+      if (this.showing.get(number) === settled) this.showing.delete(number);
+    });
+    return next;
+  }
+
+  private async sendProgress(number: number, live: string | undefined): Promise<void> {
     const run = await store.getRun(this.deps.db, number);
     if (!run) return;
     const steps = await store.steps(this.deps.db, number);
@@ -160,7 +176,7 @@ export class RunbookEngine {
           if (outcome.state) await store.updateStep(tx, run.number, step.index, { kindState: outcome.state });
           const detail = `${step.id}: handed back on shutdown; the next worker runs it again`;
           await audit(tx, { run: run.number, actor: 'lifeline', action: 'step_interrupted', detail });
-          await store.releaseLease(tx, active.keeper.lease);
+          await this.letGo(active, tx);
         });
         return;
       }
@@ -271,7 +287,7 @@ export class RunbookEngine {
         'pending',
       ]);
       if (expiresAt) await store.transition(tx, run.number, ['running'], 'awaiting_approval', { expiresAt });
-      await store.releaseLease(tx, active.keeper.lease);
+      await this.letGo(active, tx);
     });
     if (expiresAt) await this.deps.queue.expireAt(run.number, expiresAt);
     active.progress.update(undefined);
@@ -289,7 +305,7 @@ export class RunbookEngine {
   private async stopAt(active: Active, run: Run, step: RunStep, reason: string): Promise<void> {
     await this.write(active, async (tx) => {
       await store.transition(tx, run.number, ['running'], 'stopped');
-      await store.releaseLease(tx, active.keeper.lease);
+      await this.letGo(active, tx);
     });
     active.progress.update(undefined);
     await this.tell(
@@ -305,7 +321,7 @@ export class RunbookEngine {
         outcome: ['every step done'],
       });
       await audit(tx, { run: run.number, actor: 'lifeline', action: 'succeeded', detail: run.runbook });
-      await store.releaseLease(tx, active.keeper.lease);
+      await this.letGo(active, tx);
       return done;
     });
     active.progress.update(undefined);
@@ -346,7 +362,7 @@ export class RunbookEngine {
     const ended = await this.write(active, async (tx) => {
       const done = await store.transition(tx, run.number, ['aborting'], 'aborted', { finished: true });
       await audit(tx, { run: run.number, actor: 'lifeline', action: 'aborted', detail: put.join('; ') });
-      await store.releaseLease(tx, active.keeper.lease);
+      await this.letGo(active, tx);
       return done;
     });
     active.progress.update(undefined);
@@ -399,7 +415,7 @@ export class RunbookEngine {
         outcome,
       });
       await audit(tx, { run: run.number, actor: 'lifeline', action: 'dry_run', detail: outcome[0] });
-      await store.releaseLease(tx, active.keeper.lease);
+      await this.letGo(active, tx);
       return done;
     });
     active.progress.update(undefined);
@@ -415,7 +431,16 @@ export class RunbookEngine {
 
   /** Shutdown (or a wait an earlier worker set up): the lease goes now, so the next trigger is taken at once. */
   private async handBack(active: Active): Promise<void> {
-    await this.write(active, (tx) => store.releaseLease(tx, active.keeper.lease));
+    await this.write(active, (tx) => this.letGo(active, tx));
+  }
+
+  /**
+   * Gives the run's lease up in `tx`. The heartbeat stops first: a renewal racing the release would read as a lost
+   * lease, and that silences the run's last progress update (the message would keep showing the step running).
+   */
+  private letGo(active: Active, tx: DbClient): Promise<void> {
+    active.keeper.stop();
+    return store.releaseLease(tx, active.keeper.lease);
   }
 
   private async tell(run: Run, sentence: Said): Promise<void> {

@@ -132,11 +132,17 @@ describe('runbooks through the real process', () => {
     await untilState(w, run, 'succeeded');
   });
 
-  test('a failing http_check stops the run: Retry, then Skip, then Abort', async () => {
+  test('a failing http_check stops the run: a second run is refused meanwhile; Retry, then Skip, then Abort', async () => {
     target.mode = 503;
     const first = await requestRun(w, 'checked', REQUESTER);
     await clickRun(w, first, ['Approve', 'Reject'], 'Approve', APPROVER);
     await untilState(w, first, 'stopped');
+    // One run of a runbook at a time, and a stopped run counts: a second request is refused and records nothing.
+    const runsNow = async () => (await w.sql.query('SELECT number FROM runbook_runs')).rowCount;
+    const before = await runsNow();
+    const busy = await w.reply(await dr(w, 'run checked', REQUESTER));
+    expect(busy).toMatch(new RegExp(`RUN-${first} of checked \\(requested by .+\\) is stopped; one run of a runbook`));
+    expect(await runsNow()).toBe(before);
     await refusedClick(first, ['Retry', 'Skip', 'Abort'], 'Retry', USERS.oncall, /Only engineering_lead or cto/);
     target.mode = 200;
     await clickRun(w, first, ['Retry', 'Skip', 'Abort'], 'Retry', APPROVER);
@@ -242,6 +248,39 @@ describe('bad runbook configs', () => {
       expect(lines).toContain('runbooks.broken.steps[0].http_check.colour: unknown key');
       expect(lines).toContain('runbooks.broken.steps[1].teleport: unknown step kind');
       expect(lines).toContain('runbooks.broken.steps[2].notify.text: {{steps.nowhere.endpoint}} names no earlier step');
+    } finally {
+      await world.close();
+    }
+  });
+});
+
+describe('dry_run_schedule', () => {
+  test('a runbook is dry-run by itself on its schedule, and a gap it finds is posted loudly', async () => {
+    // Every 2 s (cron with seconds); the health URL's host does not resolve: a gap the dry run must find.
+    const scheduled = `runbooks:
+  nightly:
+    title: Checked by itself
+    dry_run_schedule: "*/2 * * * * *"
+    steps:
+      - notify: { channel: ${EMERGENCY}, text: "never posted by a dry run" }
+      - http_check: { url: "http://no-such-host.invalid/health", within_minutes: 1 }
+`;
+    const world = await World.create({ config: { extraYaml: scheduled }, extraEnv: FAST });
+    try {
+      await world.process().start();
+      const loud = await waitUntil(
+        'the loud post of a failing dry run',
+        () => world.topLevelPosts(EMERGENCY).find((c) => /<!here>/.test(allText(c.body))),
+        15_000,
+      );
+      expect(allText(loud.body)).toContain('nightly');
+      expect(allText(loud.body)).toContain('no-such-host.invalid');
+      const { rows } = await world.sql.query<{ requested_by: string; dry_run: boolean; state: string }>(
+        'SELECT requested_by, dry_run, state FROM runbook_runs ORDER BY number LIMIT 1',
+      );
+      expect(rows[0]).toMatchObject({ requested_by: 'lifeline', dry_run: true });
+      // The run's own message says what the notify step would post; the notice itself is never posted.
+      expect(world.topLevelPosts().filter((c) => c.body.text === 'never posted by a dry run')).toEqual([]);
     } finally {
       await world.close();
     }

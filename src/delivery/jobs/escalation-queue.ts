@@ -1,11 +1,11 @@
 // Ladder steps and PagerDuty follow-ups as BullMQ jobs. PostgreSQL holds the truth (see incidents/store.ts); these
 // jobs are only the alarm clock, so losing one costs at most a reconcile interval, never a page.
-import { UnrecoverableError, Worker, type Queue, type ConnectionOptions, type Job } from 'bullmq';
-import { PermanentError, UserError } from '../../shared/errors.js';
+import { Worker, type Queue, type ConnectionOptions, type Job } from 'bullmq';
 import type { EscalationService } from '../../domain/incidents/escalation.js';
 import type { EscalationTimers } from '../../domain/incidents/timers.js';
 import type { FollowUpAction } from '../../domain/incidents/store.js';
 import type { Logger } from '../../shared/log.js';
+import { notRetryingRefusals } from './refusals.js';
 import { addTimers, createTimerQueue, TIMER_JOB_OPTIONS } from './timer-jobs.js';
 
 export const ESCALATION_QUEUE = 'escalation';
@@ -53,16 +53,11 @@ export function startEscalationWorker(
 ): Worker<EscalationJob> {
   const worker = new Worker<EscalationJob>(
     ESCALATION_QUEUE,
-    async (job: Job<EscalationJob>) => {
-      try {
-        if (job.data.kind === 'step') return await escalation.fireStep(job.data.stepId);
-        return await escalation.sendFollowUps(job.data.incident, job.data.action);
-      } catch (err) {
-        // Retrying cannot fix a refusal; only network trouble and busy steps are worth another attempt.
-        if (err instanceof PermanentError || err instanceof UserError) throw new UnrecoverableError(err.message);
-        throw err;
-      }
-    },
+    (job: Job<EscalationJob>) =>
+      notRetryingRefusals(async (): Promise<unknown> => {
+        if (job.data.kind === 'step') return escalation.fireStep(job.data.stepId);
+        return escalation.sendFollowUps(job.data.incident, job.data.action);
+      }),
     { connection, prefix, concurrency: 25 },
   );
   worker.on('failed', (job, err) => {

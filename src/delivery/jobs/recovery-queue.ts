@@ -1,8 +1,8 @@
 // Recovery work on BullMQ: plan, run and approval expiry on one queue, read-only lookups on their own. PostgreSQL
 // holds each job's state; these are the triggers.
-import { Queue, UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
-import { PermanentError, UserError } from '../../shared/errors.js';
+import { Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { Logger } from '../../shared/log.js';
+import { notRetryingRefusals } from './refusals.js';
 import type { RecoveryQueue } from '../../domain/recovery/notifier.js';
 import type { QueryRequest } from '../../domain/recovery/queries.js';
 import type { RecoveryRunner } from '../../domain/recovery/runner.js';
@@ -57,21 +57,17 @@ export function startRecoveryWorker(
 ): Worker<RecoveryJobData> {
   const worker = new Worker<RecoveryJobData>(
     RECOVERY_QUEUE,
-    async (job: Job<RecoveryJobData>) => {
-      try {
+    (job: Job<RecoveryJobData>) =>
+      notRetryingRefusals(async () => {
         switch (job.data.kind) {
           case 'plan':
-            return await handlers.runner.plan(job.data.job);
+            return handlers.runner.plan(job.data.job);
           case 'run':
-            return await handlers.runner.run(job.data.job);
+            return handlers.runner.run(job.data.job);
           case 'expire':
-            return await handlers.service.expire(job.data.job);
+            return handlers.service.expire(job.data.job);
         }
-      } catch (err) {
-        if (err instanceof PermanentError || err instanceof UserError) throw new UnrecoverableError(err.message);
-        throw err;
-      }
-    },
+      }),
     // Restores are heavy (pg_restore -j N each); a few at once per worker process is plenty.
     { connection, prefix, concurrency: 4, lockDuration: 60_000 },
   );

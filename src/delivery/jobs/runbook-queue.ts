@@ -1,11 +1,11 @@
 // Runbook runs on BullMQ: "carry the run on" and "expire its approval" triggers. PostgreSQL holds each run's state;
 // the engine's lease makes a run go on one worker at a time however many triggers arrive.
-import { Queue, UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
+import { Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { RunbookEngine } from '../../domain/runbooks/engine.js';
 import type { RunbookQueue } from '../../domain/runbooks/notifier.js';
 import type { RunbookService } from '../../domain/runbooks/service.js';
-import { PermanentError, UserError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
+import { notRetryingRefusals } from './refusals.js';
 
 export const RUNBOOKS_QUEUE = 'runbooks';
 
@@ -47,15 +47,10 @@ export function startRunbookWorker(
 ): Worker<RunbookJobData> {
   const worker = new Worker<RunbookJobData>(
     RUNBOOKS_QUEUE,
-    async (job: Job<RunbookJobData>) => {
-      try {
-        if (job.data.kind === 'run') return await handlers.engine.run(job.data.run);
-        return await handlers.service.expire(job.data.run);
-      } catch (err) {
-        if (err instanceof PermanentError || err instanceof UserError) throw new UnrecoverableError(err.message);
-        throw err;
-      }
-    },
+    (job: Job<RunbookJobData>) =>
+      notRetryingRefusals(() =>
+        job.data.kind === 'run' ? handlers.engine.run(job.data.run) : handlers.service.expire(job.data.run),
+      ),
     // A run mostly waits on outside systems; a few at once per worker process is plenty.
     { connection, prefix, concurrency: 4, lockDuration: 60_000 },
   );

@@ -12,6 +12,7 @@ import {
   clickRun,
   dr,
   requestRun,
+  runAudit,
   runMessage,
   runState,
   stepStates,
@@ -19,6 +20,7 @@ import {
   withButtons,
 } from '../support/runbooks.js';
 import type { SlackCall } from '../../src/adapters/slack/stand-in.js';
+import { clickButton } from '../support/recovery.js';
 import { waitUntil } from '../support/wait.js';
 
 vi.setConfig({ testTimeout: 30_000 });
@@ -97,14 +99,24 @@ describe('runbooks through the real process', () => {
     expect(show).toContain(`GET ${target.url} until it answers 200`);
   });
 
-  test('one approval: refusals change nothing, Done, the health check, and the report', async () => {
+  test('one approval: refusals and a replayed Approve change nothing, Done, the health check, and the report', async () => {
     const run = await requestRun(w, 'happy', REQUESTER);
     await withButtons(w, run, ['Approve', 'Reject']);
     expect(await w.reply(await dr(w, 'run happy', USERS.oncall))).toMatch(/RUN-\d+ of happy .* one run of a runbook/);
     await refusedClick(run, ['Approve', 'Reject'], 'Approve', REQUESTER, /another approver has to approve it/);
     await refusedClick(run, ['Approve', 'Reject'], 'Approve', USERS.other, /Only engineering_lead or cto may approve/);
+    const asked = await withButtons(w, run, ['Approve', 'Reject']);
     await clickRun(w, run, ['Approve', 'Reject'], 'Approve', APPROVER);
     await withButtons(w, run, ['Done', 'Abort']);
+    expect(postsWith('happy failover started')).toHaveLength(1);
+    // The same Approve clicked again (a double click, a replayed request) is refused and approves nothing twice.
+    const before = `${await runState(w, run)} ${(await stepStates(w, run)).join()}`;
+    const seen = w.ephemeralsTo(APPROVER).length;
+    expect((await clickButton(w, asked, 'Approve', APPROVER)).status).toBe(200);
+    const told = await waitUntil('the replay refused', () => w.ephemeralsTo(APPROVER).slice(seen)[0]);
+    expect(allText(told.body)).toMatch(new RegExp(`RUN-${run} is running; it waits for no approval`));
+    expect(`${await runState(w, run)} ${(await stepStates(w, run)).join()}`).toBe(before);
+    expect((await runAudit(w, run)).filter((e) => e.action === 'approved')).toHaveLength(1);
     expect(postsWith('happy failover started')).toHaveLength(1);
     await refusedClick(run, ['Done', 'Abort'], 'Done', USERS.other, /Only the requester or an approver/);
     await clickRun(w, run, ['Done', 'Abort'], 'Done', REQUESTER);
